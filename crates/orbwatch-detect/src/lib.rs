@@ -1,0 +1,1 @@
+//! orbwatch-detect (in progress).

@@ -1,0 +1,24 @@
+//! ArcSight Common Event Format (stub: TODO implement).
+use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+
+pub const INFO: DecoderInfo = DecoderInfo {
+    name: "cef",
+    description: "ArcSight Common Event Format",
+    sniff: |_lines| 0,
+    make: |_cfg: &DecoderConfig| Box::new(Stub),
+};
+
+#[derive(Clone)]
+struct Stub;
+
+impl Decoder for Stub {
+    fn name(&self) -> &'static str {
+        "cef"
+    }
+    fn decode(&mut self, _record: &[u8]) -> Result<Decoded, DecodeError> {
+        Err(DecodeError::new("decoder not implemented yet"))
+    }
+    fn fork(&self) -> Box<dyn Decoder> {
+        Box::new(self.clone())
+    }
+}

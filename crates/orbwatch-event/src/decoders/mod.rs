@@ -1,0 +1,129 @@
+//! One decoder per log format, and detection of the format by content.
+//!
+//! A decoder is handed one record at a time (a line, for every text format)
+//! and returns an [`Event`], says the record carries no event (a header or
+//! comment), or rejects it with a reason. Rejections are counted and shown
+//! with file and line by the caller: nothing is dropped silently.
+//!
+//! Adding a format: one module here, one entry in [`REGISTRY`].
+
+use std::fmt;
+
+use crate::model::Event;
+
+pub mod cef;
+pub mod leef;
+pub mod mapped;
+pub mod suricata_eve;
+pub mod syslog;
+pub mod text;
+pub mod web_access;
+pub mod web_error;
+pub mod zeek_json;
+pub mod zeek_tsv;
+
+/// Why a record was rejected. Shown to the user next to file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl DecodeError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
+/// What a decoder made of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A normalized event.
+    Event(Box<Event>),
+    /// The record is valid but carries no event: a header, comment, blank
+    /// line, or a message type the decoder recognises and deliberately
+    /// ignores. Counted as read, not as rejected.
+    Skip,
+}
+
+/// Settings shared by all decoders.
+#[derive(Debug, Clone, Default)]
+pub struct DecoderConfig {
+    /// Year for syslog lines that carry none (RFC 3164). The caller fills it
+    /// from `--year` or from the file's modification time.
+    pub year: Option<i16>,
+    /// `--map field=column` for the generic CSV/JSON decoders. Fields are
+    /// Event field names (`time`, `src_ip`, `dst_ip`, `src_port`, `dst_port`,
+    /// `proto`, `action`, `user`, `domain`, `url`, `host`).
+    pub map: Vec<(String, String)>,
+}
+
+/// A stateful per-file decoder. State (a Zeek `#fields` header, a CSV header)
+/// comes from earlier records, so a decoder is used for one file, in order.
+/// `fork` gives a copy carrying the state, for decoding a later chunk of the
+/// same file on another thread.
+pub trait Decoder: Send {
+    /// The format name as shown in coverage and evidence.
+    fn name(&self) -> &'static str;
+    /// Decode one record (a line without its terminator).
+    fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError>;
+    /// A copy with the same header state.
+    fn fork(&self) -> Box<dyn Decoder>;
+}
+
+/// A registered format: its name, a content sniffer and a constructor.
+pub struct DecoderInfo {
+    /// Name used by `--input-format` and in coverage.
+    pub name: &'static str,
+    /// Short description for `--help` and errors.
+    pub description: &'static str,
+    /// Score how well the first lines of a file fit this format: 0 = not at
+    /// all, 100 = certain. Detection takes the highest score.
+    pub sniff: fn(lines: &[&[u8]]) -> u8,
+    /// Build a decoder for one file.
+    pub make: fn(cfg: &DecoderConfig) -> Box<dyn Decoder>,
+}
+
+/// Every decoder, most specific first. `text` is the last resort and is
+/// chosen when nothing else scores.
+pub static REGISTRY: &[DecoderInfo] = &[
+    zeek_tsv::INFO,
+    zeek_json::INFO,
+    suricata_eve::INFO,
+    cef::INFO,
+    leef::INFO,
+    syslog::INFO,
+    web_access::INFO,
+    web_error::INFO,
+    mapped::CSV_INFO,
+    mapped::JSON_INFO,
+    text::INFO,
+];
+
+/// Look a decoder up by name (for `--input-format`).
+pub fn by_name(name: &str) -> Option<&'static DecoderInfo> {
+    REGISTRY.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// Names of all decoders, for error messages.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|d| d.name).collect()
+}
+
+/// Pick the decoder that best fits the first lines of a file. Falls back to
+/// the text decoder, which hunts any IP token.
+pub fn detect(lines: &[&[u8]]) -> &'static DecoderInfo {
+    let mut best: Option<(&'static DecoderInfo, u8)> = None;
+    for d in REGISTRY {
+        let s = (d.sniff)(lines);
+        if s > 0 && best.is_none_or(|(_, b)| s > b) {
+            best = Some((d, s));
+        }
+    }
+    best.map(|(d, _)| d).unwrap_or(&text::INFO)
+}

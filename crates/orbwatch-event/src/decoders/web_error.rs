@@ -1,0 +1,24 @@
+//! Apache/Nginx error logs (stub: TODO implement).
+use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+
+pub const INFO: DecoderInfo = DecoderInfo {
+    name: "web-error",
+    description: "Apache/Nginx error logs",
+    sniff: |_lines| 0,
+    make: |_cfg: &DecoderConfig| Box::new(Stub),
+};
+
+#[derive(Clone)]
+struct Stub;
+
+impl Decoder for Stub {
+    fn name(&self) -> &'static str {
+        "web-error"
+    }
+    fn decode(&mut self, _record: &[u8]) -> Result<Decoded, DecodeError> {
+        Err(DecodeError::new("decoder not implemented yet"))
+    }
+    fn fork(&self) -> Box<dyn Decoder> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,362 @@
+//! Feed readers: one module per format, detected by content.
+//!
+//! Every reader turns bytes into [`Indicator`]s and never gives up on a whole
+//! feed because of one bad entry: what it cannot parse goes to
+//! [`ParsedFeed::rejected`] with its line and the reason, and what is valid in
+//! the format but unmatchable (a YARA rule, a MISP comment) goes to
+//! [`ParsedFeed::skipped`]. After a reader has run, [`finalize`] applies the
+//! validity-window policy that is common to all formats.
+//!
+//! Adding a format means one new module here plus one line in
+//! [`FeedFormat`], [`detect`] and [`read_feed`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Indicator, IndicatorKind, Rejected, Skipped};
+
+pub mod certfr;
+pub mod csv_generic;
+pub mod freetext;
+pub mod misp;
+pub mod plain;
+pub mod stix;
+pub mod suricata;
+pub mod zeek_intel;
+
+/// The formats orbwatch reads. `--format` takes the kebab-case names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedFormat {
+    /// The CERT-FR (ANSSI) MISP-derived CSV, header typos included.
+    Certfr,
+    /// Comma-separated values with a header; columns mapped by name or flags.
+    Csv,
+    /// Tab-separated values with a header.
+    Tsv,
+    /// One indicator per line, `#`/`;`/`//` comments allowed.
+    Plain,
+    /// Prose and reports: defanged values and nearby dates are extracted.
+    Freetext,
+    /// STIX 2.0/2.1 bundle, or STIX objects one per line (JSON lines).
+    Stix,
+    /// A MISP event (or a list of events) as JSON.
+    Misp,
+    /// A MISP feed: `manifest.json` plus one JSON file per event. Handled by
+    /// the caller, which loads the event files and hands each to [`misp`].
+    MispFeed,
+    /// Zeek Intel framework input (`#fields indicator indicator_type meta.*`).
+    ZeekIntel,
+    /// Suricata IP reputation file (`ip,category,score`).
+    SuricataIprep,
+    /// Suricata dataset file (one value per line; strings base64-encoded).
+    SuricataDataset,
+}
+
+impl FeedFormat {
+    pub const ALL: [FeedFormat; 11] = [
+        Self::Certfr,
+        Self::Csv,
+        Self::Tsv,
+        Self::Plain,
+        Self::Freetext,
+        Self::Stix,
+        Self::Misp,
+        Self::MispFeed,
+        Self::ZeekIntel,
+        Self::SuricataIprep,
+        Self::SuricataDataset,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Certfr => "certfr",
+            Self::Csv => "csv",
+            Self::Tsv => "tsv",
+            Self::Plain => "plain",
+            Self::Freetext => "freetext",
+            Self::Stix => "stix",
+            Self::Misp => "misp",
+            Self::MispFeed => "misp-feed",
+            Self::ZeekIntel => "zeek-intel",
+            Self::SuricataIprep => "suricata-iprep",
+            Self::SuricataDataset => "suricata-dataset",
+        }
+    }
+}
+
+impl fmt::Display for FeedFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FeedFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        for f in Self::ALL {
+            if f.as_str() == s {
+                return Ok(f);
+            }
+        }
+        let alias = match s.as_str() {
+            "cert-fr" | "anssi" => Some(Self::Certfr),
+            "text" | "txt" | "report" => Some(Self::Freetext),
+            "list" => Some(Self::Plain),
+            "stix2" | "stix-jsonl" => Some(Self::Stix),
+            "zeek" => Some(Self::ZeekIntel),
+            "iprep" => Some(Self::SuricataIprep),
+            "dataset" => Some(Self::SuricataDataset),
+            _ => None,
+        };
+        alias.ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown feed format `{s}`; valid formats: {}", names.join(", "))
+        })
+    }
+}
+
+/// Column mapping for CSV/TSV feeds. Columns are named by header or by
+/// 1-based index. Unset columns are guessed from common header names.
+#[derive(Debug, Clone, Default)]
+pub struct CsvMapping {
+    pub value: Option<String>,
+    pub kind: Option<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub confidence: Option<String>,
+    pub tags: Option<String>,
+    pub description: Option<String>,
+    /// Override the delimiter (default: `,` for CSV, tab for TSV).
+    pub delimiter: Option<u8>,
+    /// The file has no header row; columns must then be given by index.
+    pub no_header: bool,
+}
+
+/// Options that apply to every reader.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Name the indicators are filed under (provenance).
+    pub feed_name: String,
+    /// Widening applied to first/last seen when a feed gives no validity window.
+    pub grace: SignedDuration,
+    /// Window start for entries that carry no dates at all.
+    pub valid_from: Option<Timestamp>,
+    /// Window end for entries that carry no dates at all.
+    pub valid_until: Option<Timestamp>,
+    /// Lifetime for entries that carry no dates: the window ends this long
+    /// after its start (or after `now` when the start is open).
+    pub ttl: Option<SignedDuration>,
+    /// Confidence to use instead of whatever the feed says.
+    pub confidence: Option<u8>,
+    /// The import time, used with `ttl`.
+    pub now: Timestamp,
+    pub csv: CsvMapping,
+}
+
+impl ReadOptions {
+    pub fn new(feed_name: impl Into<String>) -> Self {
+        Self {
+            feed_name: feed_name.into(),
+            grace: SignedDuration::from_hours(7 * 24),
+            valid_from: None,
+            valid_until: None,
+            ttl: None,
+            confidence: None,
+            now: Timestamp::now(),
+            csv: CsvMapping::default(),
+        }
+    }
+}
+
+/// What a reader produced from one feed file.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFeed {
+    pub format: Option<FeedFormat>,
+    pub indicators: Vec<Indicator>,
+    pub rejected: Vec<Rejected>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl ParsedFeed {
+    /// Count indicators by coarse kind; every kind is present, possibly 0.
+    pub fn counts(&self) -> BTreeMap<IndicatorKind, u64> {
+        let mut m: BTreeMap<IndicatorKind, u64> =
+            IndicatorKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for i in &self.indicators {
+            *m.entry(i.value.kind()).or_default() += 1;
+        }
+        m
+    }
+
+    /// Record a rejected entry.
+    pub fn reject(&mut self, file: &str, line: u64, reason: impl Into<String>, raw: &str) {
+        self.rejected.push(Rejected {
+            file: file.to_string(),
+            line,
+            reason: reason.into(),
+            raw: crate::model::excerpt(raw),
+        });
+    }
+
+    /// Record a skipped entry.
+    pub fn skip(&mut self, file: &str, line: u64, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            file: file.to_string(),
+            line,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Errors that stop a whole feed from loading (as opposed to single entries).
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(
+        "{file}: not a feed format orbwatch knows (tried {tried}); pass --format to say which it is"
+    )]
+    UnknownFormat { file: String, tried: String },
+    #[error("{file}: looks like binary data, not a feed")]
+    Binary { file: String },
+    #[error("{file}: {format} feed could not be read: {reason}")]
+    Malformed {
+        file: String,
+        format: FeedFormat,
+        reason: String,
+    },
+}
+
+/// Guess the format of a feed from its first bytes. Returns `None` when
+/// nothing specific matches; callers then fall back to freetext extraction.
+pub fn detect(head: &[u8]) -> Option<FeedFormat> {
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        if stix::looks_like(t) {
+            return Some(FeedFormat::Stix);
+        }
+        if misp::looks_like(t) {
+            return Some(FeedFormat::Misp);
+        }
+        return None;
+    }
+    if certfr::looks_like(t) {
+        return Some(FeedFormat::Certfr);
+    }
+    if zeek_intel::looks_like(t) {
+        return Some(FeedFormat::ZeekIntel);
+    }
+    if suricata::looks_like_iprep(t) {
+        return Some(FeedFormat::SuricataIprep);
+    }
+    if let Some(f) = csv_generic::looks_like(t) {
+        return Some(f);
+    }
+    if plain::looks_like(t) {
+        return Some(FeedFormat::Plain);
+    }
+    None
+}
+
+/// Read one feed file. `format` overrides detection. The result has the
+/// window policy applied (see [`finalize`]).
+pub fn read_feed(
+    bytes: &[u8],
+    file: &str,
+    format: Option<FeedFormat>,
+    opts: &ReadOptions,
+) -> Result<ParsedFeed, FeedError> {
+    let head = &bytes[..bytes.len().min(64 * 1024)];
+    if format.is_none() && looks_binary(head) {
+        return Err(FeedError::Binary { file: file.into() });
+    }
+    let detected = format.or_else(|| detect(head));
+    let fmt = detected.unwrap_or(FeedFormat::Freetext);
+    let mut out = ParsedFeed {
+        format: Some(fmt),
+        ..Default::default()
+    };
+    match fmt {
+        FeedFormat::Certfr => certfr::read(bytes, file, opts, &mut out)?,
+        FeedFormat::Csv => csv_generic::read(bytes, file, opts, b',', &mut out)?,
+        FeedFormat::Tsv => csv_generic::read(bytes, file, opts, b'\t', &mut out)?,
+        FeedFormat::Plain => plain::read(bytes, file, opts, &mut out),
+        FeedFormat::Freetext => freetext::read(bytes, file, opts, &mut out),
+        FeedFormat::Stix => stix::read(bytes, file, opts, &mut out)?,
+        FeedFormat::Misp | FeedFormat::MispFeed => misp::read_event_file(bytes, file, opts, &mut out)?,
+        FeedFormat::ZeekIntel => zeek_intel::read(bytes, file, opts, &mut out),
+        FeedFormat::SuricataIprep => suricata::read_iprep(bytes, file, opts, &mut out),
+        FeedFormat::SuricataDataset => suricata::read_dataset(bytes, file, opts, &mut out),
+    }
+    if detected.is_none()
+        && out.indicators.is_empty()
+        && !String::from_utf8_lossy(bytes).trim().is_empty()
+    {
+        let tried: Vec<&str> = FeedFormat::ALL
+            .iter()
+            .filter(|f| **f != FeedFormat::MispFeed)
+            .map(|f| f.as_str())
+            .collect();
+        return Err(FeedError::UnknownFormat {
+            file: file.into(),
+            tried: tried.join(", "),
+        });
+    }
+    finalize(&mut out, opts);
+    Ok(out)
+}
+
+/// A NUL byte or mostly non-text in the first block means binary.
+fn looks_binary(head: &[u8]) -> bool {
+    if head.contains(&0) {
+        return true;
+    }
+    let bad = head
+        .iter()
+        .filter(|b| **b < 0x09 || (**b > 0x0d && **b < 0x20))
+        .count();
+    !head.is_empty() && bad * 10 > head.len()
+}
+
+/// Apply the window policy common to all formats, and the confidence
+/// override.
+///
+/// - An explicit window from the feed is kept as is.
+/// - Otherwise first/last seen, widened by `grace`, become the window: a
+///   sighting date says the indicator was live then, and a little around it.
+/// - Otherwise the window comes from `--valid-from`, `--valid-until` and
+///   `--ttl`, and is open where none is given.
+pub fn finalize(feed: &mut ParsedFeed, opts: &ReadOptions) {
+    for ind in &mut feed.indicators {
+        if let Some(c) = opts.confidence {
+            ind.confidence = Some(c.min(100));
+        }
+        if ind.valid_from.is_some() || ind.valid_until.is_some() {
+            continue;
+        }
+        if ind.first_seen.is_some() || ind.last_seen.is_some() {
+            let first = ind.first_seen.or(ind.last_seen);
+            let last = ind.last_seen.or(ind.first_seen);
+            ind.valid_from = first.and_then(|t| t.checked_sub(opts.grace).ok());
+            ind.valid_until = last.and_then(|t| t.checked_add(opts.grace).ok());
+            continue;
+        }
+        ind.valid_from = opts.valid_from;
+        ind.valid_until = opts.valid_until;
+        if let Some(ttl) = opts.ttl {
+            let start = opts.valid_from.unwrap_or(opts.now);
+            let end = start.checked_add(ttl).ok();
+            ind.valid_until = match (ind.valid_until, end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Zeek intel files. TODO(helper): implement.
+use super::{ParsedFeed, ReadOptions};
+
+pub fn looks_like(_head: &str) -> bool {
+    false
+}
+
+pub fn read(_b: &[u8], _file: &str, _o: &ReadOptions, _out: &mut ParsedFeed) {}

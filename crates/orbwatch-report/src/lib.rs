@@ -1,0 +1,1 @@
+//! orbwatch-report (in progress).

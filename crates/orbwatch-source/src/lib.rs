@@ -1,0 +1,1 @@
+//! orbwatch-source (in progress).

@@ -1,0 +1,1 @@
+//! orbwatch-store (in progress).

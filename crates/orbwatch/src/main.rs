@@ -1,0 +1,73 @@
+//! The `orbwatch` command: CLI, configuration, progress and wiring of the
+//! library crates. Each subcommand lives in its own `cmd_*.rs` file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_feed;
+mod cmd_hunt;
+mod db_path;
+
+/// Hunt relay-router (ORB) networks in logs, captures and flows.
+#[derive(Parser, Debug)]
+#[command(name = "orbwatch", version, about, long_about = None)]
+pub struct Cli {
+    /// The store (SQLite). Default: $XDG_DATA_HOME/orbwatch/orbwatch.db;
+    /// ORBWATCH_DB overrides it.
+    #[arg(long, global = true, env = "ORBWATCH_DB")]
+    pub db: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage threat-intel feeds in the store.
+    #[command(subcommand)]
+    Feed(cmd_feed::FeedCommand),
+    /// Sweep logs for indicators, aware of time and direction.
+    Hunt(cmd_hunt::HuntArgs),
+}
+
+fn init_logging(cli: &Cli) {
+    let level = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let result = match &cli.command {
+        Command::Feed(cmd) => cmd_feed::run(&cli, cmd),
+        Command::Hunt(args) => cmd_hunt::run(&cli, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("orbwatch: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
