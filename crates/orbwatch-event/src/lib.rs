@@ -5,6 +5,7 @@
 //! record at a time by `orbwatch-source`.
 
 pub mod decoders;
+pub mod ipscan;
 pub mod model;
 
 pub use decoders::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo, REGISTRY};
