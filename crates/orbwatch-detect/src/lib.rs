@@ -1,1 +1,13 @@
-//! orbwatch-detect (in progress).
+//! The orbwatch engine: IOC matching aware of time and direction, and
+//! aggregation of sightings into [`Finding`]s. Behaviour detectors will live
+//! here too, so that `hunt` and `watch` share one engine.
+
+pub mod aggregate;
+pub mod direction;
+pub mod finding;
+pub mod ioc;
+
+pub use aggregate::Aggregator;
+pub use direction::InternalNets;
+pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails};
+pub use ioc::{IndicatorRecord, IocEngine, MatchScratch};

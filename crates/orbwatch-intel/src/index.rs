@@ -1,22 +1,573 @@
-//! The compiled index (in progress).
-use jiff::Timestamp;
+//! The compiled index that `hunt` and `watch` match events against.
+//!
+//! Three structures, because each kind of indicator has its own best
+//! lookup:
+//! - exact addresses in hash maps (`u32` / `u128` keys): the fast path,
+//!   one probe per address;
+//! - CIDRs and ranges in prefix tries (`prefix-trie`), walked only when the
+//!   feed has any, returning *every* covering prefix, not just the longest;
+//! - domains in a hash map probed once per label suffix, so `evil.example`
+//!   matches `a.b.evil.example`; URLs and hashes by exact value.
+//!
+//! A lookup returns every indicator that matches together with its validity
+//! window, so the caller decides whether the event time is inside it.
+//!
+//! Memory: an indicator costs one hash slot (key + 4-byte head) plus one
+//! 12-byte [`Entry`]; windows are interned, since most indicators of one feed
+//! share theirs. The same value from several feeds, or twice with different
+//! windows, is a chain of entries behind one key.
 
-/// Validity window of a match.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hashbrown::HashMap;
+use ipnet::{IpNet, Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
+use jiff::Timestamp;
+use prefix_trie::PrefixMap;
+
+use crate::model::IndicatorValue;
+
+/// Validity window of a match; `None` bounds are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowInfo {
     pub from: Option<Timestamp>,
     pub until: Option<Timestamp>,
 }
 
-/// One indicator that matched.
+impl WindowInfo {
+    /// Is `t` inside the window (bounds inclusive)?
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.from.is_none_or(|f| t >= f) && self.until.is_none_or(|u| t <= u)
+    }
+}
+
+/// One indicator that matched a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchRef {
+    /// The caller's identifier for the indicator, as given to [`IndexBuilder::add`].
     pub indicator: u32,
     pub window: WindowInfo,
 }
 
-#[derive(Default)]
-pub struct IndexBuilder;
+/// Sentinel for "no next entry" in a chain.
+const END: u32 = u32::MAX;
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    indicator: u32,
+    window: u32,
+    next: u32,
+}
+
+/// Window bounds in seconds; `i64::MIN`/`i64::MAX` mean open.
+type WindowKey = (i64, i64);
+
+fn window_key(from: Option<Timestamp>, until: Option<Timestamp>) -> WindowKey {
+    (
+        from.map_or(i64::MIN, |t| t.as_second()),
+        until.map_or(i64::MAX, |t| t.as_second()),
+    )
+}
+
+fn window_info(k: WindowKey) -> WindowInfo {
+    let conv = |s: i64| Timestamp::from_second(s).ok();
+    WindowInfo {
+        from: if k.0 == i64::MIN { None } else { conv(k.0) },
+        until: if k.1 == i64::MAX { None } else { conv(k.1) },
+    }
+}
+
+/// Collects indicators, then [`build`](IndexBuilder::build)s an [`Index`].
 #[derive(Default)]
-pub struct Index;
+pub struct IndexBuilder {
+    index: Index,
+    window_ids: HashMap<WindowKey, u32>,
+}
+
+/// Counts of what an index holds, for progress and coverage output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub ipv4: usize,
+    pub ipv6: usize,
+    pub ipv4_prefixes: usize,
+    pub ipv6_prefixes: usize,
+    pub domains: usize,
+    pub urls: usize,
+    pub hashes: usize,
+    pub entries: usize,
+}
+
+/// The compiled, read-only match index. Cheap to share across threads.
+#[derive(Default)]
+pub struct Index {
+    entries: Vec<Entry>,
+    windows: Vec<WindowKey>,
+    v4: HashMap<u32, u32>,
+    v6: HashMap<u128, u32>,
+    v4_nets: PrefixMap<Ipv4Net, u32>,
+    v6_nets: PrefixMap<Ipv6Net, u32>,
+    v4_net_count: usize,
+    v6_net_count: usize,
+    domains: HashMap<Box<str>, u32>,
+    urls: HashMap<Box<str>, u32>,
+    hashes: HashMap<Box<str>, u32>,
+}
+
+impl IndexBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reserve room for `n` exact IPv4 addresses (avoids rehashing on big feeds).
+    pub fn reserve_ipv4(&mut self, n: usize) {
+        self.index.v4.reserve(n);
+        self.index.entries.reserve(n);
+    }
+
+    fn push_entry(
+        &mut self,
+        indicator: u32,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+        head: u32,
+    ) -> u32 {
+        let key = window_key(from, until);
+        let next_window = self.index.windows.len() as u32;
+        let window = *self.window_ids.entry(key).or_insert_with(|| next_window);
+        if window == next_window {
+            self.index.windows.push(key);
+        }
+        let id = self.index.entries.len() as u32;
+        self.index.entries.push(Entry {
+            indicator,
+            window,
+            next: head,
+        });
+        id
+    }
+
+    /// Add one indicator. `indicator` is the caller's identifier (a row id,
+    /// a position in a vector) and is what lookups return.
+    pub fn add(
+        &mut self,
+        indicator: u32,
+        value: &IndicatorValue,
+        valid_from: Option<Timestamp>,
+        valid_until: Option<Timestamp>,
+    ) {
+        match value {
+            IndicatorValue::Ip(IpAddr::V4(a)) => {
+                let key = u32::from(*a);
+                let head = self.index.v4.get(&key).copied().unwrap_or(END);
+                let id = self.push_entry(indicator, valid_from, valid_until, head);
+                self.index.v4.insert(key, id);
+            }
+            IndicatorValue::Ip(IpAddr::V6(a)) => {
+                let key = u128::from(*a);
+                let head = self.index.v6.get(&key).copied().unwrap_or(END);
+                let id = self.push_entry(indicator, valid_from, valid_until, head);
+                self.index.v6.insert(key, id);
+            }
+            IndicatorValue::Cidr(net) => self.add_net(indicator, *net, valid_from, valid_until),
+            IndicatorValue::Range { first, last } => match (first, last) {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    for net in Ipv4Subnets::new(*a, *b, 0) {
+                        self.add_net(indicator, IpNet::V4(net), valid_from, valid_until);
+                    }
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    for net in Ipv6Subnets::new(*a, *b, 0) {
+                        self.add_net(indicator, IpNet::V6(net), valid_from, valid_until);
+                    }
+                }
+                _ => {}
+            },
+            IndicatorValue::Domain(d) => {
+                let key = normalise_domain(d);
+                self.add_keyed(Keyed::Domain, key, indicator, valid_from, valid_until)
+            }
+            IndicatorValue::Url(u) => {
+                self.add_keyed(Keyed::Url, u.clone(), indicator, valid_from, valid_until)
+            }
+            IndicatorValue::Hash { hex, .. } | IndicatorValue::CertFingerprint { hex, .. } => self
+                .add_keyed(
+                    Keyed::Hash,
+                    hex.to_ascii_lowercase(),
+                    indicator,
+                    valid_from,
+                    valid_until,
+                ),
+        }
+    }
+
+    fn add_net(
+        &mut self,
+        indicator: u32,
+        net: IpNet,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) {
+        // A single-address network is an exact address: use the fast path.
+        if net.prefix_len() == net.max_prefix_len() {
+            self.add(indicator, &IndicatorValue::Ip(net.addr()), from, until);
+            return;
+        }
+        match net.trunc() {
+            IpNet::V4(n) => {
+                let head = self.index.v4_nets.get(&n).copied().unwrap_or(END);
+                let id = self.push_entry(indicator, from, until, head);
+                if self.index.v4_nets.insert(n, id).is_none() {
+                    self.index.v4_net_count += 1;
+                }
+            }
+            IpNet::V6(n) => {
+                let head = self.index.v6_nets.get(&n).copied().unwrap_or(END);
+                let id = self.push_entry(indicator, from, until, head);
+                if self.index.v6_nets.insert(n, id).is_none() {
+                    self.index.v6_net_count += 1;
+                }
+            }
+        }
+    }
+
+    fn add_keyed(
+        &mut self,
+        which: Keyed,
+        key: String,
+        indicator: u32,
+        from: Option<Timestamp>,
+        until: Option<Timestamp>,
+    ) {
+        let map = match which {
+            Keyed::Domain => &self.index.domains,
+            Keyed::Url => &self.index.urls,
+            Keyed::Hash => &self.index.hashes,
+        };
+        let head = map.get(key.as_str()).copied().unwrap_or(END);
+        let id = self.push_entry(indicator, from, until, head);
+        let map = match which {
+            Keyed::Domain => &mut self.index.domains,
+            Keyed::Url => &mut self.index.urls,
+            Keyed::Hash => &mut self.index.hashes,
+        };
+        map.insert(key.into_boxed_str(), id);
+    }
+
+    /// Finish building. Shrinks every table to fit.
+    pub fn build(mut self) -> Index {
+        let ix = &mut self.index;
+        ix.entries.shrink_to_fit();
+        ix.windows.shrink_to_fit();
+        ix.v4.shrink_to_fit();
+        ix.v6.shrink_to_fit();
+        ix.domains.shrink_to_fit();
+        ix.urls.shrink_to_fit();
+        ix.hashes.shrink_to_fit();
+        self.index
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Keyed {
+    Domain,
+    Url,
+    Hash,
+}
+
+/// Lower-case and strip one trailing dot: DNS names compare case-insensitively.
+fn normalise_domain(d: &str) -> String {
+    d.trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl Index {
+    /// True when the index holds nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether any CIDR or range is present (the trie walk can be skipped otherwise).
+    pub fn has_prefixes(&self) -> bool {
+        self.v4_net_count + self.v6_net_count > 0
+    }
+
+    /// Whether any domain or URL indicator is present.
+    pub fn has_names(&self) -> bool {
+        !self.domains.is_empty() || !self.urls.is_empty()
+    }
+
+    /// Whether any hash or certificate indicator is present.
+    pub fn has_hashes(&self) -> bool {
+        !self.hashes.is_empty()
+    }
+
+    pub fn stats(&self) -> IndexStats {
+        IndexStats {
+            ipv4: self.v4.len(),
+            ipv6: self.v6.len(),
+            ipv4_prefixes: self.v4_net_count,
+            ipv6_prefixes: self.v6_net_count,
+            domains: self.domains.len(),
+            urls: self.urls.len(),
+            hashes: self.hashes.len(),
+            entries: self.entries.len(),
+        }
+    }
+
+    /// Approximate heap bytes held by the index (hash tables at capacity,
+    /// entries, windows, keys; trie nodes estimated).
+    pub fn heap_bytes(&self) -> usize {
+        fn table<K, V>(m: &HashMap<K, V>) -> usize {
+            // hashbrown: one control byte per bucket plus the slot.
+            let buckets = if m.capacity() == 0 {
+                0
+            } else {
+                (m.capacity() * 8 / 7).next_power_of_two()
+            };
+            buckets * (std::mem::size_of::<(K, V)>() + 1)
+        }
+        fn keyed(m: &HashMap<Box<str>, u32>) -> usize {
+            table(m) + m.keys().map(|k| k.len()).sum::<usize>()
+        }
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.windows.capacity() * std::mem::size_of::<WindowKey>()
+            + table(&self.v4)
+            + table(&self.v6)
+            + keyed(&self.domains)
+            + keyed(&self.urls)
+            + keyed(&self.hashes)
+            + (self.v4_net_count + self.v6_net_count) * 64
+    }
+
+    fn walk(&self, mut head: u32, out: &mut Vec<MatchRef>) {
+        while head != END {
+            let Some(e) = self.entries.get(head as usize) else {
+                break;
+            };
+            out.push(MatchRef {
+                indicator: e.indicator,
+                window: window_info(self.windows[e.window as usize]),
+            });
+            head = e.next;
+        }
+    }
+
+    /// Append every indicator matching `ip` (exact or covering prefix) to `out`.
+    #[inline]
+    pub fn lookup_ip(&self, ip: IpAddr, out: &mut Vec<MatchRef>) {
+        match ip {
+            IpAddr::V4(a) => self.lookup_v4(a, out),
+            IpAddr::V6(a) => {
+                if let Some(v4) = a.to_ipv4_mapped() {
+                    return self.lookup_v4(v4, out);
+                }
+                self.lookup_v6(a, out)
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup_v4(&self, a: Ipv4Addr, out: &mut Vec<MatchRef>) {
+        if let Some(&head) = self.v4.get(&u32::from(a)) {
+            self.walk(head, out);
+        }
+        if self.v4_net_count > 0 {
+            let host = Ipv4Net::from(a);
+            for &head in self.v4_nets.cover_values(&host) {
+                self.walk(head, out);
+            }
+        }
+    }
+
+    fn lookup_v6(&self, a: Ipv6Addr, out: &mut Vec<MatchRef>) {
+        if let Some(&head) = self.v6.get(&u128::from(a)) {
+            self.walk(head, out);
+        }
+        if self.v6_net_count > 0 {
+            let host = Ipv6Net::from(a);
+            for &head in self.v6_nets.cover_values(&host) {
+                self.walk(head, out);
+            }
+        }
+    }
+
+    /// Quick yes/no for an address, without collecting matches.
+    #[inline]
+    pub fn contains_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                self.v4.contains_key(&u32::from(a))
+                    || (self.v4_net_count > 0
+                        && self
+                            .v4_nets
+                            .cover_values(&Ipv4Net::from(a))
+                            .next()
+                            .is_some())
+            }
+            IpAddr::V6(a) => {
+                if let Some(v4) = a.to_ipv4_mapped() {
+                    return self.contains_ip(IpAddr::V4(v4));
+                }
+                self.v6.contains_key(&u128::from(a))
+                    || (self.v6_net_count > 0
+                        && self
+                            .v6_nets
+                            .cover_values(&Ipv6Net::from(a))
+                            .next()
+                            .is_some())
+            }
+        }
+    }
+
+    /// Append every domain indicator matching `name` or one of its parent
+    /// domains. Returns the matched indicator key for each through `out`
+    /// (callers that need which suffix matched can look the indicator up).
+    pub fn lookup_domain(&self, name: &str, out: &mut Vec<MatchRef>) {
+        if self.domains.is_empty() {
+            return;
+        }
+        let lower;
+        let name = name.trim_end_matches('.');
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = name.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            name
+        };
+        let mut rest = name;
+        loop {
+            if let Some(&head) = self.domains.get(rest) {
+                self.walk(head, out);
+            }
+            match rest.find('.') {
+                Some(i) => rest = &rest[i + 1..],
+                None => break,
+            }
+        }
+    }
+
+    /// Append every URL indicator equal to `url` (scheme and host compared
+    /// case-insensitively).
+    pub fn lookup_url(&self, url: &str, out: &mut Vec<MatchRef>) {
+        if self.urls.is_empty() {
+            return;
+        }
+        if let Some(&head) = self.urls.get(url) {
+            self.walk(head, out);
+            return;
+        }
+        if let Ok(IndicatorValue::Url(norm)) =
+            crate::value::parse_value(url, Some(crate::value::TypeHint::Url))
+            && let Some(&head) = self.urls.get(norm.as_str())
+        {
+            self.walk(head, out);
+        }
+    }
+
+    /// Append every hash or certificate indicator equal to `hex` (any case).
+    pub fn lookup_hash(&self, hex: &str, out: &mut Vec<MatchRef>) {
+        if self.hashes.is_empty() {
+            return;
+        }
+        let key = hex.replace(':', "").to_ascii_lowercase();
+        if let Some(&head) = self.hashes.get(key.as_str()) {
+            self.walk(head, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::parse_value;
+
+    fn build(items: &[(&str, Option<&str>, Option<&str>)]) -> Index {
+        let mut b = IndexBuilder::new();
+        for (i, (v, f, u)) in items.iter().enumerate() {
+            let value = parse_value(v, None).unwrap();
+            b.add(
+                i as u32,
+                &value,
+                f.map(|s| s.parse().unwrap()),
+                u.map(|s| s.parse().unwrap()),
+            );
+        }
+        b.build()
+    }
+
+    fn ids(ix: &Index, ip: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        ix.lookup_ip(ip.parse().unwrap(), &mut out);
+        let mut v: Vec<u32> = out.iter().map(|m| m.indicator).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn exact_cidr_range_and_all_covering() {
+        let ix = build(&[
+            ("1.2.3.4", None, None),
+            ("1.2.3.0/24", None, None),
+            ("1.0.0.0/8", None, None),
+            ("1.2.3.1-1.2.3.10", None, None),
+            ("2001:db8::/32", None, None),
+            ("2001:db8::1", None, None),
+        ]);
+        assert_eq!(ids(&ix, "1.2.3.4"), [0, 1, 2, 3]);
+        assert_eq!(ids(&ix, "1.2.3.11"), [1, 2]);
+        assert_eq!(ids(&ix, "1.9.9.9"), [2]);
+        assert!(ids(&ix, "11.2.3.4").is_empty());
+        assert_eq!(ids(&ix, "2001:db8::1"), [4, 5]);
+        assert_eq!(ids(&ix, "::ffff:1.2.3.4"), [0, 1, 2, 3]);
+        assert!(ix.contains_ip("1.2.3.200".parse().unwrap()));
+        assert!(!ix.contains_ip("9.9.9.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn two_windows_for_one_value_are_both_returned() {
+        let ix = build(&[
+            (
+                "5.5.5.5",
+                Some("2022-01-01T00:00:00Z"),
+                Some("2022-02-01T00:00:00Z"),
+            ),
+            ("5.5.5.5", Some("2023-01-01T00:00:00Z"), None),
+        ]);
+        let mut out = Vec::new();
+        ix.lookup_ip("5.5.5.5".parse().unwrap(), &mut out);
+        assert_eq!(out.len(), 2);
+        let t: Timestamp = "2022-01-15T00:00:00Z".parse().unwrap();
+        assert_eq!(out.iter().filter(|m| m.window.contains(t)).count(), 1);
+        let t: Timestamp = "2024-01-15T00:00:00Z".parse().unwrap();
+        assert_eq!(out.iter().filter(|m| m.window.contains(t)).count(), 1);
+        let t: Timestamp = "2022-06-15T00:00:00Z".parse().unwrap();
+        assert_eq!(out.iter().filter(|m| m.window.contains(t)).count(), 0);
+    }
+
+    #[test]
+    fn domain_suffixes() {
+        let ix = build(&[("evil.example", None, None)]);
+        let mut out = Vec::new();
+        ix.lookup_domain("A.B.Evil.Example.", &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        ix.lookup_domain("notevil.example", &mut out);
+        assert!(out.is_empty());
+        ix.lookup_domain("example", &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn urls_and_hashes() {
+        let ix = build(&[
+            ("http://Evil.Example/Path", None, None),
+            ("D41D8CD98F00B204E9800998ECF8427E", None, None),
+        ]);
+        let mut out = Vec::new();
+        ix.lookup_url("HTTP://evil.example/Path", &mut out);
+        assert_eq!(out.len(), 1);
+        out.clear();
+        ix.lookup_url("http://evil.example/path", &mut out);
+        assert!(out.is_empty(), "paths are case-sensitive");
+        ix.lookup_hash("d41d8cd98f00b204e9800998ecf8427e", &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}

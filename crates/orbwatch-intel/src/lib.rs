@@ -9,6 +9,7 @@ pub mod model;
 pub mod readers;
 pub mod time;
 pub mod value;
+pub mod writers;
 
 pub use index::{Index, IndexBuilder, MatchRef, WindowInfo};
 pub use model::{

@@ -21,8 +21,8 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
         return jiff::tz::TimeZone::UTC.to_timestamp(dt).ok();
     }
     // `2021-07-20 10:00:00+00` / `+0000` style offsets.
-    if let Ok(z) = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%z", s)
-        .and_then(|b| b.to_timestamp())
+    if let Ok(z) =
+        jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%z", s).and_then(|b| b.to_timestamp())
     {
         return Some(z);
     }
@@ -70,9 +70,8 @@ pub fn parse_duration(s: &str) -> Result<SignedDuration, String> {
     }
     t.parse::<SignedDuration>()
         .or_else(|_| {
-            t.parse::<jiff::Span>().and_then(|sp| {
-                sp.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-            })
+            t.parse::<jiff::Span>()
+                .and_then(|sp| sp.to_duration(jiff::SpanRelativeTo::days_are_24_hours()))
         })
         .map_err(|_| err())
 }
@@ -92,7 +91,9 @@ mod tests {
             "2021-07-20T10:11:12Z"
         );
         assert_eq!(
-            parse_timestamp("2024-04-24T22:28:23.000Z").unwrap().to_string(),
+            parse_timestamp("2024-04-24T22:28:23.000Z")
+                .unwrap()
+                .to_string(),
             "2024-04-24T22:28:23Z"
         );
         assert_eq!(
@@ -105,8 +106,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("7d").unwrap(), SignedDuration::from_hours(168));
-        assert_eq!(parse_duration("2w").unwrap(), SignedDuration::from_hours(336));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            SignedDuration::from_hours(168)
+        );
+        assert_eq!(
+            parse_duration("2w").unwrap(),
+            SignedDuration::from_hours(336)
+        );
         assert_eq!(parse_duration("90").unwrap(), SignedDuration::from_secs(90));
         assert!(parse_duration("soon").is_err());
     }

@@ -201,8 +201,12 @@ fn parse_hash(s: &str, algo: Option<HashAlgo>, cert: bool) -> Result<IndicatorVa
     if !is_hex(&hex) {
         return Err(format!("`{s}` is not a hex digest"));
     }
-    let by_len = HashAlgo::from_hex_len(hex.len())
-        .ok_or_else(|| format!("`{s}` has {} hex digits, which is no known hash length", hex.len()))?;
+    let by_len = HashAlgo::from_hex_len(hex.len()).ok_or_else(|| {
+        format!(
+            "`{s}` has {} hex digits, which is no known hash length",
+            hex.len()
+        )
+    })?;
     if let Some(a) = algo
         && a != by_len
     {
@@ -229,10 +233,11 @@ fn infer(s: &str) -> Result<IndicatorValue, String> {
     {
         return Ok(IndicatorValue::Ip(ip));
     }
-    if s.contains('/') && !s.contains("://") {
-        if let Ok(v) = parse_cidr(s) {
-            return Ok(v);
-        }
+    if s.contains('/')
+        && !s.contains("://")
+        && let Ok(v) = parse_cidr(s)
+    {
+        return Ok(v);
     }
     if let Some(r) = parse_range(s) {
         return Ok(r);
@@ -282,8 +287,16 @@ mod tests {
             infer("1.2.3.4-1.2.3.9"),
             Ok(IndicatorValue::Range { .. })
         ));
-        assert!(matches!(infer("Evil.Example."), Ok(IndicatorValue::Domain(d)) if d == "evil.example"));
-        assert!(matches!(infer("d41d8cd98f00b204e9800998ecf8427e"), Ok(IndicatorValue::Hash { algo: HashAlgo::Md5, .. })));
+        assert!(
+            matches!(infer("Evil.Example."), Ok(IndicatorValue::Domain(d)) if d == "evil.example")
+        );
+        assert!(matches!(
+            infer("d41d8cd98f00b204e9800998ecf8427e"),
+            Ok(IndicatorValue::Hash {
+                algo: HashAlgo::Md5,
+                ..
+            })
+        ));
         assert!(infer("1.2.3.999").is_err());
         assert!(infer("hello").is_err());
         assert!(infer("9.9.9.9-1.1.1.1").is_err());

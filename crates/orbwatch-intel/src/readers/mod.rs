@@ -25,6 +25,7 @@ pub mod freetext;
 pub mod misp;
 pub mod plain;
 pub mod stix;
+pub mod stix_pattern;
 pub mod suricata;
 pub mod zeek_intel;
 
@@ -116,7 +117,10 @@ impl FromStr for FeedFormat {
         };
         alias.ok_or_else(|| {
             let names: Vec<&str> = Self::ALL.iter().map(|f| f.as_str()).collect();
-            format!("unknown feed format `{s}`; valid formats: {}", names.join(", "))
+            format!(
+                "unknown feed format `{s}`; valid formats: {}",
+                names.join(", ")
+            )
         })
     }
 }
@@ -290,7 +294,9 @@ pub fn read_feed(
         FeedFormat::Plain => plain::read(bytes, file, opts, &mut out),
         FeedFormat::Freetext => freetext::read(bytes, file, opts, &mut out),
         FeedFormat::Stix => stix::read(bytes, file, opts, &mut out)?,
-        FeedFormat::Misp | FeedFormat::MispFeed => misp::read_event_file(bytes, file, opts, &mut out)?,
+        FeedFormat::Misp | FeedFormat::MispFeed => {
+            misp::read_event_file(bytes, file, opts, &mut out)?
+        }
         FeedFormat::ZeekIntel => zeek_intel::read(bytes, file, opts, &mut out),
         FeedFormat::SuricataIprep => suricata::read_iprep(bytes, file, opts, &mut out),
         FeedFormat::SuricataDataset => suricata::read_dataset(bytes, file, opts, &mut out),

@@ -1,10 +1,1130 @@
-//! STIX 2.0/2.1. TODO(helper): implement.
-use super::{FeedError, ParsedFeed, ReadOptions};
+//! STIX 2.0 and 2.1: bundles, bare objects, arrays of objects and JSON
+//! lines (one object or one bundle per line).
+//!
+//! Only `indicator` objects carry indicators. Their STIX pattern is parsed
+//! with [`super::stix_pattern`] and every `=`, `IN` and `ISSUBSET`
+//! comparison on a matchable object path becomes one [`Indicator`]:
+//!
+//! | object path | indicator |
+//! |---|---|
+//! | `ipv4-addr:value`, `ipv6-addr:value` | address or CIDR |
+//! | `domain-name:value` | domain |
+//! | `url:value` | URL |
+//! | `file:hashes.<algo>` (`MD5`, `SHA-1`, `SHA-256`, `SHA-512`) | hash |
+//! | `x509-certificate:hashes.<algo>` | certificate fingerprint |
+//! | `network-traffic:src_ref.value` / `dst_ref.value` | address or domain, tagged `stix-ref=src_ref`/`dst_ref` |
+//!
+//! `network-traffic:*_ref.type` comparisons only say what kind of object
+//! the reference is and are consumed silently. Negated comparisons (`!=`,
+//! `NOT`), other operators (`LIKE`, `MATCHES`, `ISSUPERSET`, orderings),
+//! `EXISTS` and other object paths are counted as skipped with the reason.
+//! A pattern that does not parse is rejected with the column of the error.
+//!
+//! Metadata taken from the indicator object and from the rest of the bundle:
+//!
+//! - `valid_from`/`valid_until` form the validity window; `created` is
+//!   `published`; `confidence` (2.1, 0–100) is kept; `name` and
+//!   `description` become the description; the STIX id is the record id.
+//! - `indicator_types` (2.1) and `labels` (2.0) are roles, lower-cased, as
+//!   given. `anonymization` and `compromised` add the role `relay` (in the
+//!   ORB context, compromised and anonymising hosts are relays). Labels
+//!   written as `key:value` or `key=value` (MISP exports such as
+//!   `misp:type="ip-dst"`) go to `tags.other` verbatim; a `tlp:` label sets
+//!   the TLP; `misp:to_ids="False"` lowers the confidence as the MISP reader
+//!   does for `to_ids: false`.
+//! - `created_by_ref` naming an identity in the bundle adds `source=<name>`.
+//! - `object_marking_refs`: the well-known TLP 1.0 and 2.0 marking ids, and
+//!   TLP marking definitions in the bundle; the most restrictive wins.
+//! - `indicates` relationships to campaigns add to `campaigns`, to
+//!   intrusion sets and threat actors to `actors`, to malware, tools and
+//!   infrastructure add `malware=`/`tool=`/`infrastructure=` tags; a
+//!   campaign's own `attributed-to` relationships add its actors.
+//! - A `report` listing the indicator in `object_refs` adds
+//!   `report=<name>`, lends its TLP (markings or `TLP:` labels) when the
+//!   indicator has none, and lends the actors of any MISP `threat-actor`
+//!   attribute (`x-misp-attribute`) it lists: that is how MISP exports
+//!   attribute an event.
+//! - Revoked indicators, and versions superseded by a newer `modified` of
+//!   the same id, are skipped.
+//!
+//! `observed-data`, custom `x-…` objects and unknown object types are
+//! counted as skipped. Other standard objects (identities, markings,
+//! relationships, reports, campaigns, cyber observables…) are context and
+//! are not counted.
+//!
+//! Lines: in JSON lines the line is exact; in a bundle it is the line of
+//! the object's `"id"` (1 for a bundle written on one line).
 
-pub fn looks_like(_head: &str) -> bool {
-    false
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::stix_pattern::{self, Comparison, Literal, Operand, Operator};
+use super::{FeedError, FeedFormat, ParsedFeed, ReadOptions};
+use crate::model::{HashAlgo, Indicator, IndicatorValue, Provenance, Tags};
+use crate::time::parse_timestamp;
+use crate::value::{TypeHint, parse_value};
+
+/// Does the start of a file look like STIX: a bundle, or an indicator with
+/// a pattern?
+pub fn looks_like(head: &str) -> bool {
+    has_key_value(head, "type", "bundle")
+        || (has_key_value(head, "type", "indicator") && head.contains("\"pattern\""))
 }
 
-pub fn read(_b: &[u8], _file: &str, _o: &ReadOptions, _out: &mut ParsedFeed) -> Result<(), FeedError> {
+/// Read a STIX bundle or STIX JSON lines.
+pub fn read(
+    bytes: &[u8],
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    let bytes = strip_bom(bytes);
+    let mut raw: Vec<(u64, Value)> = Vec::new();
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(doc) => {
+            let lines = key_lines(bytes, "id");
+            let mut vals = Vec::new();
+            if !flatten(doc, &mut vals, 0) {
+                return Err(malformed(
+                    file,
+                    "the JSON document is neither a STIX bundle nor a STIX object \
+                     (it has no \"type\" and no \"objects\"); check that this is a STIX feed",
+                ));
+            }
+            for v in vals {
+                let line = v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| lines.get(id))
+                    .copied()
+                    .unwrap_or(0);
+                raw.push((line, v));
+            }
+        }
+        Err(e) => {
+            if !is_json_lines(bytes) {
+                return Err(malformed(
+                    file,
+                    &format!("invalid JSON: {e}; fix the file or re-export it"),
+                ));
+            }
+            for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                let lineno = n as u64 + 1;
+                let t = line.trim_ascii();
+                if t.is_empty() {
+                    continue;
+                }
+                match serde_json::from_slice::<Value>(t) {
+                    Ok(v) => {
+                        let mut vals = Vec::new();
+                        if flatten(v, &mut vals, 0) {
+                            raw.extend(vals.into_iter().map(|v| (lineno, v)));
+                        } else {
+                            out.reject(
+                                file,
+                                lineno,
+                                "line is neither a STIX bundle nor a STIX object (no \"type\")",
+                                &String::from_utf8_lossy(t),
+                            );
+                        }
+                    }
+                    Err(e) => out.reject(
+                        file,
+                        lineno,
+                        format!("invalid JSON: {e}"),
+                        &String::from_utf8_lossy(t),
+                    ),
+                }
+            }
+        }
+    }
+
+    let mut objs: Vec<(u64, StixObject)> = Vec::with_capacity(raw.len());
+    for (line, v) in &raw {
+        match StixObject::deserialize(v) {
+            Ok(o) => objs.push((*line, o)),
+            Err(e) => {
+                let what = v
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(|id| format!("{id}: "))
+                    .unwrap_or_default();
+                out.reject(
+                    file,
+                    *line,
+                    format!("{what}malformed STIX object: {e}"),
+                    &v.to_string(),
+                );
+            }
+        }
+    }
+    drop(raw);
+
+    let ctx = Context::build(&objs);
+    let mut seen: HashSet<(&str, Option<Timestamp>)> = HashSet::new();
+    for (line, o) in &objs {
+        match o.kind.as_str() {
+            "indicator" => read_indicator(o, *line, &ctx, &mut seen, file, opts, out),
+            "observed-data" => out.skip(
+                file,
+                *line,
+                "observed-data is an observation, not an indicator",
+            ),
+            k if k.starts_with("x-") => out.skip(
+                file,
+                *line,
+                format!("custom STIX object {k} is not an indicator"),
+            ),
+            k if CONTEXT_TYPES.contains(&k) || SCO_TYPES.contains(&k) => {}
+            k => out.skip(
+                file,
+                *line,
+                format!("STIX object type {k} is not an indicator"),
+            ),
+        }
+    }
     Ok(())
+}
+
+/// Standard objects that give context to indicators (or none) and are not
+/// counted as skipped.
+const CONTEXT_TYPES: &[&str] = &[
+    "identity",
+    "marking-definition",
+    "relationship",
+    "sighting",
+    "report",
+    "campaign",
+    "intrusion-set",
+    "threat-actor",
+    "malware",
+    "malware-analysis",
+    "tool",
+    "attack-pattern",
+    "course-of-action",
+    "vulnerability",
+    "infrastructure",
+    "location",
+    "note",
+    "opinion",
+    "grouping",
+    "incident",
+    "language-content",
+    "extension-definition",
+];
+
+/// STIX 2.1 cyber-observable objects: the parts of `observed-data`, which
+/// is itself counted.
+const SCO_TYPES: &[&str] = &[
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "domain-name",
+    "email-addr",
+    "email-message",
+    "file",
+    "ipv4-addr",
+    "ipv6-addr",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "url",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
+];
+
+fn malformed(file: &str, reason: &str) -> FeedError {
+    FeedError::Malformed {
+        file: file.to_string(),
+        format: FeedFormat::Stix,
+        reason: reason.to_string(),
+    }
+}
+
+pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes)
+}
+
+/// More than one non-empty line, and one of the first few parses alone as
+/// a JSON object: JSON lines rather than a broken document.
+fn is_json_lines(bytes: &[u8]) -> bool {
+    let mut lines = bytes
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty());
+    let first: Vec<&[u8]> = lines.by_ref().take(5).collect();
+    if first.len() < 2 {
+        return false;
+    }
+    first.iter().any(|l| {
+        l.first() == Some(&b'{') && serde_json::from_slice::<Value>(l).is_ok_and(|v| v.is_object())
+    })
+}
+
+/// Unwrap bundles (`{"type":"bundle"}` or a TAXII envelope
+/// `{"objects":[...]}`) and arrays into their objects. Returns false when
+/// the value is none of these and not an object with a `type`.
+fn flatten(v: Value, out: &mut Vec<Value>, depth: u8) -> bool {
+    match v {
+        Value::Object(mut m) => {
+            let ty = m.get("type").and_then(Value::as_str);
+            let is_bundle = ty == Some("bundle")
+                || (ty.is_none() && m.get("objects").is_some_and(Value::is_array));
+            if is_bundle {
+                if let Some(Value::Array(items)) = m.remove("objects") {
+                    for item in items {
+                        push_item(item, out, depth);
+                    }
+                }
+                true
+            } else if ty.is_some() {
+                out.push(Value::Object(m));
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                push_item(item, out, depth);
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// One element of a bundle or array: a bundle nested once is unwrapped,
+/// anything else is kept as an object (to be checked later).
+fn push_item(item: Value, out: &mut Vec<Value>, depth: u8) {
+    let nested_bundle = item.get("type").and_then(Value::as_str) == Some("bundle");
+    if nested_bundle && depth == 0 {
+        flatten(item, out, 1);
+    } else {
+        out.push(item);
+    }
+}
+
+/// Does `"key" : "value"` occur in `text` (whitespace allowed)?
+pub(crate) fn has_key_value(text: &str, key: &str, value: &str) -> bool {
+    let needle = format!("\"{key}\"");
+    text.match_indices(&needle).any(|(i, _)| {
+        let rest = text[i + needle.len()..].trim_start();
+        rest.strip_prefix(':')
+            .map(|r| r.trim_start())
+            .and_then(|r| r.strip_prefix('"'))
+            .and_then(|r| r.strip_prefix(value))
+            .is_some_and(|r| r.starts_with('"'))
+    })
+}
+
+/// Map each string value of `"key": "…"` to the 1-based line where it first
+/// occurs. Used to give objects in a JSON document a line number.
+pub(crate) fn key_lines(bytes: &[u8], key: &str) -> HashMap<String, u64> {
+    let needle = format!("\"{key}\"");
+    let mut map = HashMap::new();
+    let mut line = 1u64;
+    let mut counted = 0usize;
+    for pos in memchr::memmem::find_iter(bytes, needle.as_bytes()) {
+        let mut i = pos + needle.len();
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b':') {
+            continue;
+        }
+        i += 1;
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'"') {
+            continue;
+        }
+        let start = i + 1;
+        let Some(len) = memchr::memchr2(b'"', b'\\', &bytes[start..]) else {
+            continue;
+        };
+        if bytes[start + len] != b'"' {
+            continue;
+        }
+        line += memchr::memchr_iter(b'\n', &bytes[counted..pos]).count() as u64;
+        counted = pos;
+        if let Ok(s) = std::str::from_utf8(&bytes[start..start + len]) {
+            map.entry(s.to_string()).or_insert(line);
+        }
+    }
+    map
+}
+
+/// `null` is read as the default (STIX producers write `"labels": null`).
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The properties of STIX objects that orbwatch reads. Unknown properties
+/// are ignored; a property of the wrong type rejects the object.
+#[derive(Debug, Deserialize)]
+struct StixObject {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    created: Option<String>,
+    #[serde(default)]
+    modified: Option<String>,
+    #[serde(default)]
+    created_by_ref: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    object_marking_refs: Vec<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    labels: Vec<String>,
+    #[serde(default)]
+    revoked: Option<bool>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    // indicator
+    #[serde(default)]
+    pattern: Option<String>,
+    #[serde(default)]
+    pattern_type: Option<String>,
+    #[serde(default)]
+    valid_from: Option<String>,
+    #[serde(default)]
+    valid_until: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    indicator_types: Vec<String>,
+    #[serde(default)]
+    confidence: Option<Value>,
+    // relationship
+    #[serde(default)]
+    relationship_type: Option<String>,
+    #[serde(default)]
+    source_ref: Option<String>,
+    #[serde(default)]
+    target_ref: Option<String>,
+    // marking-definition
+    #[serde(default)]
+    definition_type: Option<String>,
+    #[serde(default)]
+    definition: Option<Value>,
+    #[serde(default)]
+    extensions: Option<Value>,
+    // report
+    #[serde(default, deserialize_with = "null_default")]
+    object_refs: Vec<String>,
+    // MISP custom attribute objects
+    #[serde(default)]
+    x_misp_type: Option<Value>,
+    #[serde(default)]
+    x_misp_value: Option<Value>,
+}
+
+/// TLP marking-definition ids fixed by the STIX 2.0/2.1 specifications
+/// (TLP 1.0) and by the OASIS TLP 2.0 extension.
+const WELL_KNOWN_TLP: &[(&str, &str)] = &[
+    (
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        "white",
+    ),
+    (
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        "green",
+    ),
+    (
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        "amber",
+    ),
+    (
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        "red",
+    ),
+    (
+        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+        "clear",
+    ),
+    (
+        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+        "green",
+    ),
+    (
+        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+        "amber",
+    ),
+    (
+        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        "amber+strict",
+    ),
+    (
+        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        "red",
+    ),
+];
+
+/// Normalise a TLP level (`TLP:AMBER`, `amber`, `"white"`) to lower case,
+/// or `None` if it is not one.
+pub(crate) fn normalise_tlp(s: &str) -> Option<String> {
+    let s = s.trim().trim_matches('"').trim();
+    let lower = s.to_ascii_lowercase();
+    let level = lower.strip_prefix("tlp:").unwrap_or(&lower).trim();
+    let level = level.trim_matches('"');
+    matches!(
+        level,
+        "white" | "clear" | "green" | "amber" | "amber+strict" | "red"
+    )
+    .then(|| level.to_string())
+}
+
+/// Rank of a TLP level: higher is more restrictive.
+pub(crate) fn tlp_rank(level: &str) -> u8 {
+    match level {
+        "white" | "clear" => 0,
+        "green" => 1,
+        "amber" => 2,
+        "amber+strict" => 3,
+        _ => 4,
+    }
+}
+
+/// Keep the more restrictive of two TLP levels.
+pub(crate) fn stricter_tlp(current: &mut Option<String>, new: String) {
+    if current
+        .as_deref()
+        .is_none_or(|c| tlp_rank(&new) > tlp_rank(c))
+    {
+        *current = Some(new);
+    }
+}
+
+/// Coerce a confidence given as a number or numeric string to 0–100.
+fn coerce_confidence(v: &Value) -> Option<u8> {
+    let f = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !f.is_finite() || f < 0.0 {
+        return None;
+    }
+    Some(f.round().min(100.0) as u8)
+}
+
+struct ReportInfo<'a> {
+    name: Option<&'a str>,
+    tlp: Option<String>,
+    actors: Vec<String>,
+}
+
+/// What the non-indicator objects of a feed say about its indicators.
+struct Context<'a> {
+    identities: HashMap<&'a str, &'a str>,
+    markings: HashMap<&'a str, String>,
+    /// id → (type, name) for campaigns, intrusion sets, actors, malware…
+    named: HashMap<&'a str, (&'a str, &'a str)>,
+    /// source id → (relationship type, target id)
+    rels: HashMap<&'a str, Vec<(&'a str, &'a str)>>,
+    reports: Vec<ReportInfo<'a>>,
+    reports_of: HashMap<&'a str, Vec<usize>>,
+    /// indicator id → newest `modified`
+    newest: HashMap<&'a str, Option<Timestamp>>,
+}
+
+impl<'a> Context<'a> {
+    fn build(objs: &'a [(u64, StixObject)]) -> Self {
+        let mut c = Context {
+            identities: HashMap::new(),
+            markings: WELL_KNOWN_TLP
+                .iter()
+                .map(|(id, l)| (*id, l.to_string()))
+                .collect(),
+            named: HashMap::new(),
+            rels: HashMap::new(),
+            reports: Vec::new(),
+            reports_of: HashMap::new(),
+            newest: HashMap::new(),
+        };
+        let mut misp_actors: HashMap<&str, String> = HashMap::new();
+        for (_, o) in objs {
+            let Some(id) = o.id.as_deref() else { continue };
+            match o.kind.as_str() {
+                "identity" => {
+                    if let Some(n) = o.name.as_deref() {
+                        c.identities.insert(id, n);
+                    }
+                }
+                "marking-definition" => {
+                    if let Some(l) = marking_tlp(o) {
+                        c.markings.insert(id, l);
+                    }
+                }
+                "campaign" | "intrusion-set" | "threat-actor" | "malware" | "tool"
+                | "infrastructure" => {
+                    if let Some(n) = o.name.as_deref() {
+                        c.named.insert(id, (o.kind.as_str(), n));
+                    }
+                }
+                "relationship" => {
+                    if let (Some(rt), Some(s), Some(t)) = (
+                        o.relationship_type.as_deref(),
+                        o.source_ref.as_deref(),
+                        o.target_ref.as_deref(),
+                    ) {
+                        c.rels.entry(s).or_default().push((rt, t));
+                    }
+                }
+                "x-misp-attribute" => {
+                    let ty = o.x_misp_type.as_ref().and_then(Value::as_str);
+                    let val = o.x_misp_value.as_ref().and_then(Value::as_str);
+                    if let (Some("threat-actor"), Some(v)) = (ty, val) {
+                        misp_actors.insert(id, v.to_string());
+                    }
+                }
+                "indicator" => {
+                    let m = o.modified.as_deref().and_then(parse_timestamp);
+                    let e = c.newest.entry(id).or_insert(m);
+                    if m > *e {
+                        *e = m;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (_, o) in objs.iter().filter(|(_, o)| o.kind == "report") {
+            let mut tlp = None;
+            for m in &o.object_marking_refs {
+                if let Some(l) = c.markings.get(m.as_str()) {
+                    stricter_tlp(&mut tlp, l.clone());
+                }
+            }
+            if tlp.is_none() {
+                // Only `TLP:x` labels, not a bare `red` label.
+                for l in &o.labels {
+                    if l.trim().to_ascii_lowercase().starts_with("tlp:")
+                        && let Some(t) = normalise_tlp(l)
+                    {
+                        stricter_tlp(&mut tlp, t);
+                    }
+                }
+            }
+            let actors = o
+                .object_refs
+                .iter()
+                .filter_map(|r| misp_actors.get(r.as_str()).cloned())
+                .collect();
+            let idx = c.reports.len();
+            c.reports.push(ReportInfo {
+                name: o.name.as_deref(),
+                tlp,
+                actors,
+            });
+            for r in &o.object_refs {
+                c.reports_of.entry(r.as_str()).or_default().push(idx);
+            }
+        }
+        c
+    }
+}
+
+/// The TLP level a marking definition stands for, if it is a TLP marking.
+fn marking_tlp(o: &StixObject) -> Option<String> {
+    if let Some(l) = o
+        .definition
+        .as_ref()
+        .and_then(|d| d.get("tlp"))
+        .and_then(Value::as_str)
+        .and_then(normalise_tlp)
+    {
+        return Some(l);
+    }
+    if let Some(Value::Object(exts)) = &o.extensions {
+        for ext in exts.values() {
+            if let Some(l) = ext
+                .get("tlp_2_0")
+                .and_then(Value::as_str)
+                .and_then(normalise_tlp)
+            {
+                return Some(l);
+            }
+        }
+    }
+    for s in [o.name.as_deref(), o.definition_type.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        if s.trim().to_ascii_lowercase().starts_with("tlp:") {
+            return normalise_tlp(s);
+        }
+    }
+    None
+}
+
+/// What an object path stands for.
+enum Target<'p> {
+    /// A value with a known type.
+    Value(TypeHint),
+    /// An address object's value: `ISSUBSET` makes sense on it.
+    Address,
+    /// `network-traffic:src_ref.value` / `dst_ref.value`.
+    RefValue(&'p str),
+    /// `network-traffic:*_ref.type`: a constraint on the reference.
+    RefType,
+    UnsupportedHash(&'p str),
+    Unsupported,
+}
+
+fn target(c: &Comparison) -> Target<'_> {
+    if c.path
+        .components
+        .iter()
+        .any(|p| matches!(p, stix_pattern::PathComponent::Index(_)))
+    {
+        return Target::Unsupported;
+    }
+    let props = c.path.properties();
+    match (c.path.object_type.as_str(), props.as_slice()) {
+        ("ipv4-addr" | "ipv6-addr", ["value"]) => Target::Address,
+        ("domain-name", ["value"]) => Target::Value(TypeHint::Domain),
+        ("url", ["value"]) => Target::Value(TypeHint::Url),
+        ("file", ["hashes", algo]) => match HashAlgo::from_name(algo) {
+            Some(a) => Target::Value(TypeHint::Hash(Some(a))),
+            None => Target::UnsupportedHash(algo),
+        },
+        ("x509-certificate", ["hashes", algo]) => match HashAlgo::from_name(algo) {
+            Some(a) => Target::Value(TypeHint::Cert(Some(a))),
+            None => Target::UnsupportedHash(algo),
+        },
+        ("network-traffic", [r @ ("src_ref" | "dst_ref"), "value"]) => Target::RefValue(r),
+        ("network-traffic", ["src_ref" | "dst_ref", "type"]) => Target::RefType,
+        _ => Target::Unsupported,
+    }
+}
+
+/// How a comparison contributes to an indicator object.
+enum Outcome {
+    /// Values to parse: (text, hint, reference role).
+    Values(Vec<(String, Option<TypeHint>, Option<String>)>),
+    Ignore,
+    Skip(String),
+    Reject(String),
+}
+
+fn classify(c: &Comparison) -> Outcome {
+    let t = target(c);
+    match t {
+        Target::RefType => return Outcome::Ignore,
+        Target::Unsupported => {
+            return Outcome::Skip(format!(
+                "object path {} is not one orbwatch can match",
+                path_kind(c)
+            ));
+        }
+        Target::UnsupportedHash(a) => {
+            return Outcome::Skip(format!("hash algorithm {a} is not supported"));
+        }
+        _ => {}
+    }
+    if c.negated || c.op == Operator::Neq {
+        return Outcome::Skip(format!(
+            "negated comparison on {} names what the indicator is not",
+            path_kind(c)
+        ));
+    }
+    let (hint, role) = match &t {
+        Target::Value(h) => (Some(*h), None),
+        Target::Address => (Some(TypeHint::Ip), None),
+        Target::RefValue(r) => (None, Some(format!("stix-ref={r}"))),
+        _ => return Outcome::Ignore,
+    };
+    let strings = |lits: &[&Literal]| -> Result<Vec<String>, String> {
+        lits.iter()
+            .map(|l| {
+                l.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{c}` compares with {l}, which is not a string"))
+            })
+            .collect()
+    };
+    let texts = match (c.op, &c.operand) {
+        (Operator::Eq, Operand::Single(l)) => strings(&[l]),
+        (Operator::In, Operand::Set(items)) => strings(&items.iter().collect::<Vec<_>>()),
+        (Operator::IsSubset, Operand::Single(l)) => match t {
+            Target::Address | Target::RefValue(_) => {
+                return match strings(&[l]) {
+                    Ok(v) => Outcome::Values(
+                        v.into_iter()
+                            .map(|s| (s, Some(TypeHint::Cidr), role.clone()))
+                            .collect(),
+                    ),
+                    Err(e) => Outcome::Reject(e),
+                };
+            }
+            _ => {
+                return Outcome::Skip(format!(
+                    "ISSUBSET on {} does not name a value",
+                    path_kind(c)
+                ));
+            }
+        },
+        (op, _) => {
+            return Outcome::Skip(format!(
+                "operator {} does not name an exact value",
+                op.as_str()
+            ));
+        }
+    };
+    match texts {
+        Ok(v) => Outcome::Values(v.into_iter().map(|s| (s, hint, role.clone())).collect()),
+        Err(e) => Outcome::Reject(e),
+    }
+}
+
+/// The path of a comparison for messages that are grouped by reason: list
+/// indices and quoting normalised.
+fn path_kind(c: &Comparison) -> String {
+    format!("{}:{}", c.path.object_type, c.path.properties().join("."))
+}
+
+/// Split labels into roles, TLP and other tags. Returns the TLP a label
+/// sets and whether a MISP `to_ids="False"` label was present.
+fn classify_labels(labels: &[String], tags: &mut Tags) -> (Option<String>, bool) {
+    let mut tlp = None;
+    let mut no_ids = false;
+    for l in labels {
+        let t = l.trim();
+        let lower = t.to_ascii_lowercase();
+        if lower.starts_with("tlp:")
+            && let Some(level) = normalise_tlp(t)
+        {
+            stricter_tlp(&mut tlp, level);
+            continue;
+        }
+        if t.contains([':', '=', '"']) {
+            if lower.replace(' ', "") == "misp:to_ids=\"false\"" {
+                no_ids = true;
+            }
+            Tags::push_unique(&mut tags.other, t);
+            continue;
+        }
+        Tags::push_unique(&mut tags.roles, lower.as_str());
+        if lower == "anonymization" || lower == "compromised" {
+            Tags::push_unique(&mut tags.roles, "relay");
+        }
+    }
+    (tlp, no_ids)
+}
+
+fn read_indicator<'a>(
+    o: &'a StixObject,
+    line: u64,
+    ctx: &Context<'a>,
+    seen: &mut HashSet<(&'a str, Option<Timestamp>)>,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) {
+    let pattern_raw = o.pattern.as_deref().unwrap_or("");
+    let Some(id) = o.id.as_deref() else {
+        out.reject(
+            file,
+            line,
+            "indicator has no id; STIX requires one and sightings refer to it",
+            pattern_raw,
+        );
+        return;
+    };
+    if o.revoked == Some(true) {
+        out.skip(file, line, "revoked indicator");
+        return;
+    }
+    let modified = o.modified.as_deref().and_then(parse_timestamp);
+    if ctx.newest.get(id).is_some_and(|n| modified < *n) {
+        out.skip(
+            file,
+            line,
+            "older version of an indicator that the feed also has in a newer version",
+        );
+        return;
+    }
+    if !seen.insert((id, modified)) {
+        out.skip(
+            file,
+            line,
+            "duplicate of an indicator already read (same id and version)",
+        );
+        return;
+    }
+    if let Some(pt) = o.pattern_type.as_deref() {
+        let pt = pt.trim();
+        if !pt.eq_ignore_ascii_case("stix") {
+            out.skip(
+                file,
+                line,
+                format!(
+                    "pattern_type {} is not a STIX pattern",
+                    pt.to_ascii_lowercase()
+                ),
+            );
+            return;
+        }
+    }
+    let Some(pattern) = o.pattern.as_deref() else {
+        out.reject(file, line, format!("{id}: indicator has no pattern"), id);
+        return;
+    };
+    let parsed = match stix_pattern::parse(pattern) {
+        Ok(p) => p,
+        Err(e) => {
+            out.reject(
+                file,
+                line,
+                format!("{id}: STIX pattern does not parse at {e}"),
+                pattern,
+            );
+            return;
+        }
+    };
+    let mut time = |field: &str, v: Option<&str>| -> Result<Option<Timestamp>, ()> {
+        match v {
+            None => Ok(None),
+            Some(s) => match parse_timestamp(s) {
+                Some(t) => Ok(Some(t)),
+                None => {
+                    out.reject(
+                        file,
+                        line,
+                        format!("{id}: {field} `{s}` is not a timestamp"),
+                        pattern,
+                    );
+                    Err(())
+                }
+            },
+        }
+    };
+    let Ok(valid_from) = time("valid_from", o.valid_from.as_deref()) else {
+        return;
+    };
+    let Ok(valid_until) = time("valid_until", o.valid_until.as_deref()) else {
+        return;
+    };
+    if let (Some(f), Some(u)) = (valid_from, valid_until)
+        && u < f
+    {
+        out.reject(
+            file,
+            line,
+            format!("{id}: valid_until {u} is before valid_from {f}"),
+            pattern,
+        );
+        return;
+    }
+
+    // Values first: nothing else matters if the pattern names none.
+    let mut values: Vec<(IndicatorValue, Vec<String>)> = Vec::new();
+    let mut traces = 0usize;
+    for c in parsed.comparisons() {
+        match classify(c) {
+            Outcome::Ignore => {}
+            Outcome::Skip(reason) => {
+                traces += 1;
+                out.skip(file, line, reason);
+            }
+            Outcome::Reject(reason) => {
+                traces += 1;
+                out.reject(file, line, format!("{id}: {reason}"), pattern);
+            }
+            Outcome::Values(items) => {
+                for (text, hint, role) in items {
+                    let parsed = parse_value(&text, hint).and_then(|v| match (hint, &v) {
+                        // A reference may point at an address or a domain name.
+                        (
+                            None,
+                            IndicatorValue::Ip(_)
+                            | IndicatorValue::Cidr(_)
+                            | IndicatorValue::Range { .. }
+                            | IndicatorValue::Domain(_),
+                        ) => Ok(v),
+                        (None, _) => Err(format!("`{text}` is not an address or a domain name")),
+                        _ => Ok(v),
+                    });
+                    match parsed {
+                        Ok(v) => match values.iter_mut().find(|(x, _)| *x == v) {
+                            Some((_, roles)) => roles.extend(role),
+                            None => values.push((v, role.into_iter().collect())),
+                        },
+                        Err(e) => {
+                            traces += 1;
+                            out.reject(file, line, format!("{id}: {} in `{c}`", e), pattern);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for p in parsed.exists() {
+        traces += 1;
+        out.skip(
+            file,
+            line,
+            format!(
+                "EXISTS {}:{} does not name a value",
+                p.object_type,
+                p.properties().join(".")
+            ),
+        );
+    }
+    if values.is_empty() {
+        if traces == 0 {
+            out.skip(file, line, "STIX pattern names no value orbwatch can match");
+        }
+        return;
+    }
+
+    let mut tags = Tags::default();
+    let mut types = o.indicator_types.clone();
+    types.extend(o.labels.iter().cloned());
+    let (label_tlp, no_ids) = classify_labels(&types, &mut tags);
+    if let Some(name) = o
+        .created_by_ref
+        .as_deref()
+        .and_then(|r| ctx.identities.get(r))
+    {
+        Tags::push_unique(&mut tags.other, format!("source={name}"));
+    }
+    for m in &o.object_marking_refs {
+        if let Some(l) = ctx.markings.get(m.as_str()) {
+            stricter_tlp(&mut tags.tlp, l.clone());
+        }
+    }
+    if tags.tlp.is_none() {
+        tags.tlp = label_tlp;
+    }
+    let mut campaigns = Vec::new();
+    for (rt, target) in ctx.rels.get(id).into_iter().flatten() {
+        if !rt.eq_ignore_ascii_case("indicates") {
+            continue;
+        }
+        if let Some((kind, name)) = ctx.named.get(target) {
+            add_named(kind, name, &mut tags);
+            if *kind == "campaign" {
+                campaigns.push(*target);
+            }
+        }
+    }
+    for camp in campaigns {
+        for (rt, target) in ctx.rels.get(camp).into_iter().flatten() {
+            if rt.eq_ignore_ascii_case("attributed-to")
+                && let Some((kind, name)) = ctx.named.get(target)
+            {
+                add_named(kind, name, &mut tags);
+            }
+        }
+    }
+    for &r in ctx.reports_of.get(id).into_iter().flatten() {
+        let Some(rep) = ctx.reports.get(r) else {
+            continue;
+        };
+        if let Some(n) = rep.name {
+            Tags::push_unique(&mut tags.other, format!("report={n}"));
+        }
+        for a in &rep.actors {
+            Tags::push_unique(&mut tags.actors, a.as_str());
+        }
+        if tags.tlp.is_none() {
+            tags.tlp = rep.tlp.clone();
+        }
+    }
+    let mut confidence = o.confidence.as_ref().and_then(coerce_confidence);
+    if no_ids {
+        confidence = Some(super::misp::lower_for_no_ids(confidence));
+        Tags::push_unique(&mut tags.other, "to_ids=false");
+    }
+    let description = match (o.name.as_deref(), o.description.as_deref()) {
+        (Some(n), Some(d)) if !n.trim().is_empty() && !d.trim().is_empty() => {
+            Some(format!("{} — {}", n.trim(), d.trim()))
+        }
+        (Some(n), _) if !n.trim().is_empty() => Some(n.trim().to_string()),
+        (_, Some(d)) if !d.trim().is_empty() => Some(d.trim().to_string()),
+        _ => None,
+    };
+    let published = o.created.as_deref().and_then(parse_timestamp);
+    for (value, roles) in values {
+        let mut ind = Indicator::new(
+            value,
+            Provenance {
+                feed: opts.feed_name.clone(),
+                file: file.to_string(),
+                line,
+                record_id: Some(id.to_string()),
+            },
+        );
+        ind.valid_from = valid_from;
+        ind.valid_until = valid_until;
+        ind.published = published;
+        ind.confidence = confidence;
+        ind.description = description.clone();
+        ind.tags = tags.clone();
+        for r in roles {
+            Tags::push_unique(&mut ind.tags.other, r);
+        }
+        out.indicators.push(ind);
+    }
+}
+
+fn add_named(kind: &str, name: &str, tags: &mut Tags) {
+    match kind {
+        "campaign" => Tags::push_unique(&mut tags.campaigns, name),
+        "intrusion-set" | "threat-actor" => Tags::push_unique(&mut tags.actors, name),
+        other => Tags::push_unique(&mut tags.other, format!("{other}={name}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_value_detection() {
+        assert!(has_key_value(r#"{"type" : "bundle"}"#, "type", "bundle"));
+        assert!(!has_key_value(r#"{"type": "bundles"}"#, "type", "bundle"));
+        assert!(looks_like(
+            r#"{"type":"indicator","pattern":"[ipv4-addr:value = '1.2.3.4']"}"#
+        ));
+        assert!(!looks_like(r#"{"Event": {"info": "x"}}"#));
+    }
+
+    #[test]
+    fn lines_of_ids() {
+        let text = b"{\n \"id\": \"a\",\n \"objects\": [\n  {\"id\" : \"b\"},\n  {\"x\": \"id\", \"id\":\"c\"}]}";
+        let m = key_lines(text, "id");
+        assert_eq!(m.get("a"), Some(&2));
+        assert_eq!(m.get("b"), Some(&4));
+        assert_eq!(m.get("c"), Some(&5));
+    }
+
+    #[test]
+    fn tlp_names() {
+        assert_eq!(
+            normalise_tlp("TLP:AMBER+STRICT").as_deref(),
+            Some("amber+strict")
+        );
+        assert_eq!(normalise_tlp(" TLP:WHITE").as_deref(), Some("white"));
+        assert_eq!(normalise_tlp("tlp:ex:chr"), None);
+        let mut t = Some("green".to_string());
+        stricter_tlp(&mut t, "white".into());
+        assert_eq!(t.as_deref(), Some("green"));
+        stricter_tlp(&mut t, "red".into());
+        assert_eq!(t.as_deref(), Some("red"));
+    }
 }

@@ -1,0 +1,265 @@
+//! Aggregating sightings into findings.
+//!
+//! Repeated sightings of the same indicator with the same peer, within an
+//! hour of each other, become one finding with a `count` and the first few
+//! records as evidence. Sightings inside and outside the validity window
+//! are kept apart. Aggregators from parallel chunks merge, so a file split
+//! across threads gives the same findings as one read in order.
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+use jiff::{SignedDuration, Timestamp};
+use orbwatch_event::Origin;
+
+use crate::finding::{Direction, Evidence, Finding, FindingKind, IocDetails, fnv1a};
+use crate::ioc::IocEngine;
+
+/// How far apart two sightings may be and still be one finding.
+pub const SESSION_GAP: SignedDuration = SignedDuration::from_hours(1);
+
+/// Evidence records kept per finding.
+pub const EVIDENCE_CAP: usize = 5;
+
+/// Longest raw record kept as evidence.
+const RAW_CAP: usize = 2048;
+
+/// One indicator seen in one record.
+pub struct Sighting<'a> {
+    pub indicator: u32,
+    pub window_from: Option<Timestamp>,
+    pub window_until: Option<Timestamp>,
+    pub in_window: bool,
+    pub peer: Option<IpAddr>,
+    pub src_ip: Option<IpAddr>,
+    pub dst_ip: Option<IpAddr>,
+    pub direction: Direction,
+    pub matched_field: &'static str,
+    pub matched_value: String,
+    pub time: Option<Timestamp>,
+    pub origin: &'a Origin,
+    pub raw: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    indicator: u32,
+    window_from: Option<Timestamp>,
+    window_until: Option<Timestamp>,
+    peer: Option<IpAddr>,
+    in_window: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    count: u64,
+    src_ip: Option<IpAddr>,
+    dst_ip: Option<IpAddr>,
+    direction: Direction,
+    matched_field: &'static str,
+    matched_value: String,
+    evidence: Vec<Evidence>,
+}
+
+/// Collects sightings; see the module docs.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    sessions: HashMap<Key, Vec<Session>>,
+    /// Sightings added, in and out of window.
+    pub in_window: u64,
+    pub out_of_window: u64,
+}
+
+fn near(s: &Session, t: Timestamp) -> bool {
+    match (s.first, s.last) {
+        (Some(f), Some(l)) => {
+            f.checked_sub(SESSION_GAP).is_ok_and(|lo| t >= lo)
+                && l.checked_add(SESSION_GAP).is_ok_and(|hi| t <= hi)
+        }
+        _ => false,
+    }
+}
+
+impl Aggregator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one sighting.
+    pub fn add(&mut self, s: Sighting<'_>) {
+        if s.in_window {
+            self.in_window += 1;
+        } else {
+            self.out_of_window += 1;
+        }
+        let key = Key {
+            indicator: s.indicator,
+            window_from: s.window_from,
+            window_until: s.window_until,
+            peer: s.peer,
+            in_window: s.in_window,
+        };
+        let list = self.sessions.entry(key).or_default();
+        let slot = match s.time {
+            Some(t) => list.iter().position(|x| near(x, t)),
+            None => list.iter().position(|x| x.first.is_none()),
+        };
+        let evidence = || Evidence {
+            file: s.origin.file.to_string(),
+            line: (s.origin.line > 0).then_some(s.origin.line),
+            offset: Some(s.origin.offset),
+            format: s.origin.format.to_string(),
+            raw: raw_excerpt(s.raw),
+            time: s.time,
+        };
+        match slot {
+            Some(i) => {
+                let sess = &mut list[i];
+                sess.count += 1;
+                if let Some(t) = s.time {
+                    sess.first = Some(sess.first.map_or(t, |f| f.min(t)));
+                    sess.last = Some(sess.last.map_or(t, |l| l.max(t)));
+                }
+                if sess.evidence.len() < EVIDENCE_CAP {
+                    sess.evidence.push(evidence());
+                }
+            }
+            None => list.push(Session {
+                first: s.time,
+                last: s.time,
+                count: 1,
+                src_ip: s.src_ip,
+                dst_ip: s.dst_ip,
+                direction: s.direction,
+                matched_field: s.matched_field,
+                matched_value: s.matched_value,
+                evidence: vec![evidence()],
+            }),
+        }
+    }
+
+    /// Shift evidence positions of a chunk read from the middle of a file:
+    /// `lines` newlines and `bytes` bytes came before it.
+    pub fn rebase(&mut self, lines: u64, bytes: u64) {
+        if lines == 0 && bytes == 0 {
+            return;
+        }
+        for list in self.sessions.values_mut() {
+            for s in list {
+                for e in &mut s.evidence {
+                    if let Some(l) = &mut e.line {
+                        *l += lines;
+                    }
+                    if let Some(o) = &mut e.offset {
+                        *o += bytes;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fold another aggregator (another chunk or file) into this one.
+    pub fn merge(&mut self, other: Aggregator) {
+        self.in_window += other.in_window;
+        self.out_of_window += other.out_of_window;
+        for (k, v) in other.sessions {
+            self.sessions.entry(k).or_default().extend(v);
+        }
+    }
+
+    /// Total sightings (records × indicators).
+    pub fn sightings(&self) -> u64 {
+        self.in_window + self.out_of_window
+    }
+
+    /// Turn sessions into findings, merging sessions that touch (chunks
+    /// split a session in two). Sorted by first sighting, then indicator.
+    pub fn finish(self, engine: &IocEngine) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (key, mut list) in self.sessions {
+            list.sort_by(|a, b| a.first.cmp(&b.first));
+            let mut merged: Vec<Session> = Vec::new();
+            for s in list {
+                if let Some(prev) = merged.last_mut() {
+                    let touches = match (prev.last, s.first) {
+                        (Some(l), Some(f)) => l.checked_add(SESSION_GAP).is_ok_and(|hi| f <= hi),
+                        (None, None) => true,
+                        _ => false,
+                    };
+                    if touches {
+                        prev.count += s.count;
+                        prev.last = prev.last.max(s.last);
+                        prev.evidence.extend(s.evidence);
+                        continue;
+                    }
+                }
+                merged.push(s);
+            }
+            let Some(rec) = engine.records().get(key.indicator as usize) else {
+                continue;
+            };
+            for mut s in merged {
+                s.evidence.sort_by(|a, b| {
+                    (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
+                });
+                s.evidence.truncate(EVIDENCE_CAP);
+                let first = s.first.map(|t| t.to_string()).unwrap_or_default();
+                let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
+                let id = fnv1a(&[
+                    "ioc_match",
+                    &rec.feed,
+                    &rec.value,
+                    &peer,
+                    &first,
+                    if key.in_window { "in" } else { "out" },
+                    &s.matched_value,
+                ]);
+                out.push(Finding {
+                    id,
+                    kind: FindingKind::IocMatch,
+                    first_seen: s.first,
+                    last_seen: s.last,
+                    count: s.count,
+                    src_ip: s.src_ip,
+                    dst_ip: s.dst_ip,
+                    ioc: Some(IocDetails {
+                        indicator: rec.value.clone(),
+                        indicator_type: rec.type_name.clone(),
+                        feed: rec.feed.clone(),
+                        direction: s.direction,
+                        in_validity_window: key.in_window,
+                        confidence: rec.confidence,
+                        valid_from: key.window_from,
+                        valid_until: key.window_until,
+                        matched_value: s.matched_value,
+                        matched_field: s.matched_field.to_string(),
+                        peer: key.peer,
+                        tags: rec.tags.clone(),
+                        indicator_ref: rec.record_id.clone(),
+                    }),
+                    targets: Vec::new(),
+                    accounts: Vec::new(),
+                    evidence: s.evidence,
+                    evidence_total: s.count,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            let ka = a.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
+            let kb = b.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
+            (a.first_seen, ka, &a.id).cmp(&(b.first_seen, kb, &b.id))
+        });
+        out
+    }
+}
+
+fn raw_excerpt(raw: &[u8]) -> String {
+    let cut = &raw[..raw.len().min(RAW_CAP)];
+    let mut s = String::from_utf8_lossy(cut).into_owned();
+    if raw.len() > RAW_CAP {
+        s.push('…');
+    }
+    s
+}
