@@ -64,9 +64,11 @@ struct Session {
 }
 
 /// Collects sightings; see the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Aggregator {
     sessions: HashMap<Key, Vec<Session>>,
+    /// Evidence records kept per finding (`usize::MAX`: all of them).
+    evidence_cap: usize,
     /// Sightings added, in and out of window.
     pub in_window: u64,
     pub out_of_window: u64,
@@ -82,9 +84,26 @@ fn near(s: &Session, t: Timestamp) -> bool {
     }
 }
 
+impl Default for Aggregator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Aggregator {
+    /// An aggregator keeping [`EVIDENCE_CAP`] records per finding.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_evidence_cap(EVIDENCE_CAP)
+    }
+
+    /// An aggregator keeping `cap` evidence records per finding; 0 keeps all.
+    pub fn with_evidence_cap(cap: usize) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            evidence_cap: if cap == 0 { usize::MAX } else { cap },
+            in_window: 0,
+            out_of_window: 0,
+        }
     }
 
     /// Add one sighting.
@@ -122,7 +141,7 @@ impl Aggregator {
                     sess.first = Some(sess.first.map_or(t, |f| f.min(t)));
                     sess.last = Some(sess.last.map_or(t, |l| l.max(t)));
                 }
-                if sess.evidence.len() < EVIDENCE_CAP {
+                if sess.evidence.len() < self.evidence_cap {
                     sess.evidence.push(evidence());
                 }
             }
@@ -204,7 +223,7 @@ impl Aggregator {
                 s.evidence.sort_by(|a, b| {
                     (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
                 });
-                s.evidence.truncate(EVIDENCE_CAP);
+                s.evidence.truncate(self.evidence_cap);
                 let first = s.first.map(|t| t.to_string()).unwrap_or_default();
                 let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
                 let id = fnv1a(&[

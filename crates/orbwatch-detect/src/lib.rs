@@ -3,11 +3,13 @@
 //! here too, so that `hunt` and `watch` share one engine.
 
 pub mod aggregate;
+pub mod coverage;
 pub mod direction;
 pub mod finding;
 pub mod ioc;
 
 pub use aggregate::Aggregator;
+pub use coverage::{Coverage, FeedCoverage, InputCoverage};
 pub use direction::InternalNets;
 pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails};
 pub use ioc::{IndicatorRecord, IocEngine, MatchScratch};

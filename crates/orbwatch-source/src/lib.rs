@@ -52,19 +52,50 @@ pub fn looks_binary(head: &[u8]) -> bool {
     nul * 100 > sample.len() || ctrl * 10 > sample.len()
 }
 
-/// Read the first `n` lines of a reader for format detection, returning them
-/// and a reader that still yields every byte (the peeked ones first).
+/// Read up to `max_bytes` from the start of a reader for format detection,
+/// returning them and a reader that still yields every byte (the peeked
+/// ones first). A read error inside the peek (a corrupt compressed file) is
+/// not lost: the bytes before it are returned, and the returned reader
+/// yields them and then fails with the same error, so the caller hunts what
+/// could be read and reports the rest.
 pub fn peek_lines(
     mut reader: Box<dyn BufRead + Send>,
     max_bytes: usize,
 ) -> io::Result<(Vec<u8>, Box<dyn BufRead + Send>)> {
     let mut head = Vec::with_capacity(max_bytes.min(64 * 1024));
-    (&mut reader)
-        .take(max_bytes as u64)
-        .read_to_end(&mut head)?;
-    let chained = io::Cursor::new(head.clone()).chain(reader);
-    Ok((
-        head,
-        Box::new(io::BufReader::with_capacity(decompress::READ_BUF, chained)),
-    ))
+    let mut failure = None;
+    while head.len() < max_bytes {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(max_bytes - head.len());
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    let rest: Box<dyn Read + Send> = match failure {
+        Some(e) => Box::new(FailingReader(Some(e))),
+        None => Box::new(reader),
+    };
+    let chained = io::Cursor::new(head.clone()).chain(rest);
+    Ok((head, Box::new(io::BufReader::with_capacity(decompress::READ_BUF, chained))))
+}
+
+/// A reader that fails once with a stored error, then reports end of data.
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
 }

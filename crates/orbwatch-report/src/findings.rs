@@ -1,0 +1,149 @@
+//! Writing findings in the formats `hunt --format` offers.
+//!
+//! JSON lines is the contract (DESIGN.md): one Finding object per line.
+//! CSV has one row per finding for spreadsheets. The table is for people at
+//! a terminal and is not meant to be parsed.
+
+use std::io::{self, Write};
+
+use orbwatch_detect::Finding;
+
+/// Output formats for findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Jsonl,
+    Csv,
+    Table,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" | "json" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            "table" => Ok(Self::Table),
+            other => Err(format!("unknown output format `{other}`; use jsonl, csv or table")),
+        }
+    }
+}
+
+/// Write findings in `format`.
+pub fn write_findings(findings: &[Finding], format: OutputFormat, w: &mut dyn Write) -> io::Result<()> {
+    match format {
+        OutputFormat::Jsonl => {
+            for f in findings {
+                serde_json::to_writer(&mut *w, f)?;
+                w.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        OutputFormat::Csv => write_csv(findings, w),
+        OutputFormat::Table => write_table(findings, w),
+    }
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// Columns of the CSV output, in order.
+pub const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "kind",
+    "first_seen",
+    "last_seen",
+    "count",
+    "src_ip",
+    "dst_ip",
+    "indicator",
+    "indicator_type",
+    "feed",
+    "direction",
+    "in_validity_window",
+    "confidence",
+    "matched_field",
+    "matched_value",
+    "evidence_file",
+    "evidence_line",
+    "evidence_raw",
+];
+
+fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
+    let mut c = csv::Writer::from_writer(w);
+    c.write_record(CSV_COLUMNS)?;
+    for f in findings {
+        let ioc = f.ioc.as_ref();
+        let ev = f.evidence.first();
+        c.write_record([
+            f.id.clone(),
+            f.kind.to_string(),
+            opt(&f.first_seen),
+            opt(&f.last_seen),
+            f.count.to_string(),
+            opt(&f.src_ip),
+            opt(&f.dst_ip),
+            ioc.map(|i| i.indicator.clone()).unwrap_or_default(),
+            ioc.map(|i| i.indicator_type.clone()).unwrap_or_default(),
+            ioc.map(|i| i.feed.clone()).unwrap_or_default(),
+            ioc.map(|i| i.direction.as_str().to_string()).unwrap_or_default(),
+            ioc.map(|i| i.in_validity_window.to_string()).unwrap_or_default(),
+            ioc.and_then(|i| i.confidence).map(|c| c.to_string()).unwrap_or_default(),
+            ioc.map(|i| i.matched_field.clone()).unwrap_or_default(),
+            ioc.map(|i| i.matched_value.clone()).unwrap_or_default(),
+            ev.map(|e| e.file.clone()).unwrap_or_default(),
+            ev.and_then(|e| e.line).map(|l| l.to_string()).unwrap_or_default(),
+            ev.map(|e| e.raw.clone()).unwrap_or_default(),
+        ])?;
+    }
+    c.flush()?;
+    Ok(())
+}
+
+fn short_time(t: &Option<jiff::Timestamp>) -> String {
+    t.map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "(no time)".into())
+}
+
+fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
+    if findings.is_empty() {
+        return writeln!(w, "No findings.");
+    }
+    writeln!(
+        w,
+        "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  evidence",
+        "first seen", "last seen", "count", "indicator", "direction", "window", "feed"
+    )?;
+    for f in findings {
+        let (ind, dir, win, feed) = match &f.ioc {
+            Some(i) => (
+                i.indicator.clone(),
+                i.direction.as_str(),
+                if i.in_validity_window { "in" } else { "OUT" },
+                i.feed.clone(),
+            ),
+            None => (f.kind.to_string(), "", "", String::new()),
+        };
+        let ev = f
+            .evidence
+            .first()
+            .map(|e| match e.line {
+                Some(l) => format!("{}:{l}", e.file),
+                None => e.file.clone(),
+            })
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  {}",
+            short_time(&f.first_seen),
+            short_time(&f.last_seen),
+            f.count,
+            ind,
+            dir,
+            win,
+            feed,
+            ev
+        )?;
+    }
+    Ok(())
+}
