@@ -97,21 +97,26 @@ impl IocEngine {
     }
 
     /// Match one record and feed its sightings to `agg`. `event` is the
-    /// decoded record when the decoder understood it. Returns the number of
+    /// decoded record when the decoder understood it; `raw_is_text` says
+    /// that `raw` is the record's text (false for binary records, whose
+    /// addresses come from the event alone). Returns the number of
     /// indicators matched.
     pub fn match_record(
         &self,
         raw: &[u8],
+        raw_is_text: bool,
         event: Option<&Event>,
         origin: &Origin,
         scratch: &mut MatchScratch,
         agg: &mut Aggregator,
     ) -> usize {
         scratch.clear();
-        // Addresses: raw tokens first, then event fields the raw text may
-        // not spell out (binary formats, normalised values).
-        orbwatch_event::ipscan::for_each_ip(raw, |ip, _, _| scratch.push_ip(ip));
-        if let Some(ev) = event {
+        // Addresses: the raw record's tokens, so that counts equal an exact
+        // record-level grep. Event fields only add roles to those, except
+        // for binary records (flows, captures), which have no text to scan.
+        if raw_is_text {
+            orbwatch_event::ipscan::for_each_ip(raw, |ip, _, _| scratch.push_ip(ip));
+        } else if let Some(ev) = event {
             for (ip, _) in ev.addresses() {
                 scratch.push_ip(ip);
             }

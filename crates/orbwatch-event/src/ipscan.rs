@@ -9,7 +9,9 @@
 //! Boundaries follow `grep -w`: the byte before and after an address must
 //! not be a word character (`[0-9A-Za-z_]`). An IPv4 address must also not
 //! be part of a longer dotted number (`1.2.3.4.5` is a version string).
-//! Octets with leading zeros (`01.2.3.4`) are refused, as by Rust's parser.
+//! Octets with leading zeros (`192.030.0.6`, as some loggers and fail2ban's
+//! tests write them) are read as decimal, the way `grepcidr` and most log
+//! tools read them, not as octal.
 //! IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is reported once, as the IPv4.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -90,7 +92,7 @@ fn ipv4_at_dot(line: &[u8], p: usize) -> Option<(Ipv4Addr, usize, usize)> {
             i += 1;
         }
         let len = i - start;
-        if len == 0 || len > 3 || val > 255 || (len > 1 && line[start] == b'0') {
+        if len == 0 || len > 3 || val > 255 {
             return None;
         }
         *octet = val as u8;
@@ -189,7 +191,7 @@ mod tests {
         assert!(s("1.2.3.4.5").is_empty());
         assert!(s("v1.2.3.4").is_empty());
         assert!(s("1.2.3.256").is_empty());
-        assert!(s("01.2.3.4").is_empty());
+        assert_eq!(s("192.030.0.6"), ["192.30.0.6"]);
         assert!(s("1234.2.3.4").is_empty());
         assert_eq!(s("SRC=10.0.0.1 DST=10.0.0.2"), ["10.0.0.1", "10.0.0.2"]);
         assert_eq!(s("1.2.3.4:22->5.6.7.8:80"), ["1.2.3.4", "5.6.7.8"]);

@@ -91,6 +91,27 @@ pub fn is_domain(s: &str) -> bool {
     labels >= 2 && tld.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
+/// Dotted-quad IPv4 that tolerates leading zeros (`192.030.0.6`), read as
+/// decimal like the log scanner does. Rust's parser refuses them.
+pub fn parse_ipv4_lenient(s: &str) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = p.parse().ok()?;
+    }
+    parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
+}
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    s.parse::<IpAddr>()
+        .ok()
+        .or_else(|| parse_ipv4_lenient(s).map(IpAddr::V4))
+}
+
 fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -136,7 +157,7 @@ pub fn parse_value(raw: &str, hint: Option<TypeHint>) -> Result<IndicatorValue, 
     }
     match hint {
         Some(TypeHint::Ip) => {
-            if let Ok(ip) = s.parse::<IpAddr>() {
+            if let Some(ip) = parse_ip(s) {
                 return Ok(IndicatorValue::Ip(ip));
             }
             if s.contains('/') {
@@ -148,7 +169,7 @@ pub fn parse_value(raw: &str, hint: Option<TypeHint>) -> Result<IndicatorValue, 
             Err(format!("`{s}` is not an IP address"))
         }
         Some(TypeHint::Cidr) => {
-            if let Ok(ip) = s.parse::<IpAddr>() {
+            if let Some(ip) = parse_ip(s) {
                 return Ok(IndicatorValue::Ip(ip));
             }
             if let Some(r) = parse_range(s) {
@@ -224,7 +245,7 @@ fn parse_hash(s: &str, algo: Option<HashAlgo>, cert: bool) -> Result<IndicatorVa
 }
 
 fn infer(s: &str) -> Result<IndicatorValue, String> {
-    if let Ok(ip) = s.parse::<IpAddr>() {
+    if let Some(ip) = parse_ip(s) {
         return Ok(IndicatorValue::Ip(ip));
     }
     // `[2001:db8::1]` bracketed IPv6.
@@ -298,6 +319,10 @@ mod tests {
             })
         ));
         assert!(infer("1.2.3.999").is_err());
+        assert_eq!(
+            infer("192.030.0.6").unwrap(),
+            IndicatorValue::Ip("192.30.0.6".parse().unwrap())
+        );
         assert!(infer("hello").is_err());
         assert!(infer("9.9.9.9-1.1.1.1").is_err());
     }
