@@ -2,27 +2,34 @@
 //!
 //! Three structures, because each kind of indicator has its own best
 //! lookup:
-//! - exact addresses in hash maps (`u32` / `u128` keys): the fast path,
-//!   one probe per address;
-//! - CIDRs and ranges in prefix tries (`prefix-trie`), walked only when the
-//!   feed has any, returning *every* covering prefix, not just the longest;
+//! - exact IPv4 addresses in an open-addressing table whose slots hold the
+//!   whole first entry ([`tables::U32Table`]): one cache miss per lookup;
+//!   IPv6 in a hash map;
+//! - CIDRs and ranges flattened into sorted disjoint intervals
+//!   ([`tables::Intervals`]), consulted only when the feed has any, and
+//!   returning *every* covering prefix, not just the longest. (A
+//!   `prefix-trie` cover walk measured ~770 ns per lookup with 10,000
+//!   prefixes; the binary search stays in cache.)
 //! - domains in a hash map probed once per label suffix, so `evil.example`
 //!   matches `a.b.evil.example`; URLs and hashes by exact value.
 //!
 //! A lookup returns every indicator that matches together with its validity
 //! window, so the caller decides whether the event time is inside it.
 //!
-//! Memory: an indicator costs one hash slot (key + 4-byte head) plus one
-//! 12-byte [`Entry`]; windows are interned, since most indicators of one feed
-//! share theirs. The same value from several feeds, or twice with different
-//! windows, is a chain of entries behind one key.
+//! Memory: an IPv4 indicator costs one 16-byte slot at a load factor of at
+//! most 5/8 (about 26 bytes); windows are interned, since most indicators of
+//! one feed share theirs. The same value from several feeds, or twice with
+//! different windows, is a chain of entries behind one key.
+
+mod tables;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
-use ipnet::{IpNet, Ipv4Net, Ipv4Subnets, Ipv6Net, Ipv6Subnets};
+use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use jiff::Timestamp;
-use prefix_trie::PrefixMap;
+
+use tables::{Intervals, U32Table};
 
 use crate::model::IndicatorValue;
 
@@ -81,6 +88,8 @@ fn window_info(k: WindowKey) -> WindowInfo {
 pub struct IndexBuilder {
     index: Index,
     window_ids: HashMap<WindowKey, u32>,
+    /// Chain head of each network added so far (to chain duplicates).
+    net_heads: HashMap<IpNet, u32>,
 }
 
 /// Counts of what an index holds, for progress and coverage output.
@@ -101,10 +110,10 @@ pub struct IndexStats {
 pub struct Index {
     entries: Vec<Entry>,
     windows: Vec<WindowKey>,
-    v4: HashMap<u32, u32>,
+    v4: U32Table,
     v6: HashMap<u128, u32>,
-    v4_nets: PrefixMap<Ipv4Net, u32>,
-    v6_nets: PrefixMap<Ipv6Net, u32>,
+    v4_nets: Intervals<u32>,
+    v6_nets: Intervals<u128>,
     v4_net_count: usize,
     v6_net_count: usize,
     domains: HashMap<Box<str>, u32>,
@@ -120,7 +129,16 @@ impl IndexBuilder {
     /// Reserve room for `n` exact IPv4 addresses (avoids rehashing on big feeds).
     pub fn reserve_ipv4(&mut self, n: usize) {
         self.index.v4.reserve(n);
-        self.index.entries.reserve(n);
+    }
+
+    fn window_id(&mut self, from: Option<Timestamp>, until: Option<Timestamp>) -> u32 {
+        let key = window_key(from, until);
+        let next_window = self.index.windows.len() as u32;
+        let window = *self.window_ids.entry(key).or_insert(next_window);
+        if window == next_window {
+            self.index.windows.push(key);
+        }
+        window
     }
 
     fn push_entry(
@@ -130,12 +148,7 @@ impl IndexBuilder {
         until: Option<Timestamp>,
         head: u32,
     ) -> u32 {
-        let key = window_key(from, until);
-        let next_window = self.index.windows.len() as u32;
-        let window = *self.window_ids.entry(key).or_insert_with(|| next_window);
-        if window == next_window {
-            self.index.windows.push(key);
-        }
+        let window = self.window_id(from, until);
         let id = self.index.entries.len() as u32;
         self.index.entries.push(Entry {
             indicator,
@@ -156,10 +169,10 @@ impl IndexBuilder {
     ) {
         match value {
             IndicatorValue::Ip(IpAddr::V4(a)) => {
-                let key = u32::from(*a);
-                let head = self.index.v4.get(&key).copied().unwrap_or(END);
-                let id = self.push_entry(indicator, valid_from, valid_until, head);
-                self.index.v4.insert(key, id);
+                let window = self.window_id(valid_from, valid_until);
+                let ix = &mut self.index;
+                ix.v4
+                    .insert(u32::from(*a), indicator, window, &mut ix.entries);
             }
             IndicatorValue::Ip(IpAddr::V6(a)) => {
                 let key = u128::from(*a);
@@ -211,20 +224,14 @@ impl IndexBuilder {
             self.add(indicator, &IndicatorValue::Ip(net.addr()), from, until);
             return;
         }
-        match net.trunc() {
-            IpNet::V4(n) => {
-                let head = self.index.v4_nets.get(&n).copied().unwrap_or(END);
-                let id = self.push_entry(indicator, from, until, head);
-                if self.index.v4_nets.insert(n, id).is_none() {
-                    self.index.v4_net_count += 1;
-                }
-            }
-            IpNet::V6(n) => {
-                let head = self.index.v6_nets.get(&n).copied().unwrap_or(END);
-                let id = self.push_entry(indicator, from, until, head);
-                if self.index.v6_nets.insert(n, id).is_none() {
-                    self.index.v6_net_count += 1;
-                }
+        let net = net.trunc();
+        let head = self.net_heads.get(&net).copied().unwrap_or(END);
+        let id = self.push_entry(indicator, from, until, head);
+        self.net_heads.insert(net, id);
+        if head == END {
+            match net {
+                IpNet::V4(_) => self.index.v4_net_count += 1,
+                IpNet::V6(_) => self.index.v6_net_count += 1,
             }
         }
     }
@@ -252,12 +259,30 @@ impl IndexBuilder {
         map.insert(key.into_boxed_str(), id);
     }
 
-    /// Finish building. Shrinks every table to fit.
+    /// Finish building. Flattens the prefixes and shrinks every table to fit.
     pub fn build(mut self) -> Index {
+        for (net, head) in self.net_heads.drain() {
+            match net {
+                IpNet::V4(n) => {
+                    self.index
+                        .v4_nets
+                        .add(u32::from(n.network()), u32::from(n.broadcast()), head)
+                }
+                IpNet::V6(n) => {
+                    self.index
+                        .v6_nets
+                        .add(u128::from(n.network()), u128::from(n.broadcast()), head)
+                }
+            }
+        }
         let ix = &mut self.index;
+        ix.v4_nets.build();
+        ix.v4_nets.drop_pending();
+        ix.v6_nets.build();
+        ix.v6_nets.drop_pending();
+        ix.v4.shrink();
         ix.entries.shrink_to_fit();
         ix.windows.shrink_to_fit();
-        ix.v4.shrink_to_fit();
         ix.v6.shrink_to_fit();
         ix.domains.shrink_to_fit();
         ix.urls.shrink_to_fit();
@@ -329,12 +354,13 @@ impl Index {
         }
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.windows.capacity() * std::mem::size_of::<WindowKey>()
-            + table(&self.v4)
+            + self.v4.heap_bytes()
             + table(&self.v6)
             + keyed(&self.domains)
             + keyed(&self.urls)
             + keyed(&self.hashes)
-            + (self.v4_net_count + self.v6_net_count) * 64
+            + self.v4_nets.heap_bytes()
+            + self.v6_nets.heap_bytes()
     }
 
     fn walk(&self, mut head: u32, out: &mut Vec<MatchRef>) {
@@ -366,12 +392,16 @@ impl Index {
 
     #[inline]
     fn lookup_v4(&self, a: Ipv4Addr, out: &mut Vec<MatchRef>) {
-        if let Some(&head) = self.v4.get(&u32::from(a)) {
-            self.walk(head, out);
+        let key = u32::from(a);
+        if let Some((indicator, window, next)) = self.v4.get(key) {
+            out.push(MatchRef {
+                indicator,
+                window: window_info(self.windows[window as usize]),
+            });
+            self.walk(next, out);
         }
         if self.v4_net_count > 0 {
-            let host = Ipv4Net::from(a);
-            for &head in self.v4_nets.cover_values(&host) {
+            for &head in self.v4_nets.covering(key) {
                 self.walk(head, out);
             }
         }
@@ -382,8 +412,7 @@ impl Index {
             self.walk(head, out);
         }
         if self.v6_net_count > 0 {
-            let host = Ipv6Net::from(a);
-            for &head in self.v6_nets.cover_values(&host) {
+            for &head in self.v6_nets.covering(u128::from(a)) {
                 self.walk(head, out);
             }
         }
@@ -394,25 +423,17 @@ impl Index {
     pub fn contains_ip(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
-                self.v4.contains_key(&u32::from(a))
-                    || (self.v4_net_count > 0
-                        && self
-                            .v4_nets
-                            .cover_values(&Ipv4Net::from(a))
-                            .next()
-                            .is_some())
+                let key = u32::from(a);
+                self.v4.get(key).is_some()
+                    || (self.v4_net_count > 0 && !self.v4_nets.covering(key).is_empty())
             }
             IpAddr::V6(a) => {
                 if let Some(v4) = a.to_ipv4_mapped() {
                     return self.contains_ip(IpAddr::V4(v4));
                 }
-                self.v6.contains_key(&u128::from(a))
-                    || (self.v6_net_count > 0
-                        && self
-                            .v6_nets
-                            .cover_values(&Ipv6Net::from(a))
-                            .next()
-                            .is_some())
+                let key = u128::from(a);
+                self.v6.contains_key(&key)
+                    || (self.v6_net_count > 0 && !self.v6_nets.covering(key).is_empty())
             }
         }
     }

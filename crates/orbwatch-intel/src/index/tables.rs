@@ -1,0 +1,357 @@
+//! The two lookup structures behind the index's address paths.
+//!
+//! - [`U32Table`]: open addressing with the whole entry (key, indicator,
+//!   window, chain link) in one 16-byte slot, so an IPv4 lookup in a table
+//!   of ten million addresses costs one cache miss instead of the two or
+//!   three of a general-purpose map with a side vector.
+//! - [`Intervals`]: CIDRs and ranges flattened into sorted, disjoint
+//!   elementary intervals, each pointing at the set of prefixes that cover
+//!   it. A lookup is one binary search over a small array that stays in
+//!   cache, instead of a trie walk.
+
+use super::{END, Entry};
+
+/// One slot of [`U32Table`]: the first entry of a key, inline.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: u32,
+    /// Indicator of the first entry; `u32::MAX` marks an empty slot.
+    indicator: u32,
+    window: u32,
+    /// Further entries for the same key, in the side vector.
+    next: u32,
+}
+
+const EMPTY: Slot = Slot {
+    key: 0,
+    indicator: u32::MAX,
+    window: 0,
+    next: END,
+};
+
+/// Open-addressing hash table from IPv4 (as `u32`) to entry chains.
+#[derive(Debug, Default)]
+pub(crate) struct U32Table {
+    slots: Vec<Slot>,
+    len: usize,
+    mask: usize,
+}
+
+#[inline]
+fn hash(k: u32) -> usize {
+    // Multiplicative hashing (Fibonacci); the high bits are well mixed.
+    (u64::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+impl U32Table {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+    }
+
+    /// Make room for `n` more keys at a load factor of at most 5/8.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let need = ((self.len + n) * 8).div_ceil(5).max(16).next_power_of_two();
+        if need > self.slots.len() {
+            self.rehash(need);
+        }
+    }
+
+    fn rehash(&mut self, cap: usize) {
+        let mut fresh = Vec::with_capacity(cap);
+        advise_huge_pages(&fresh);
+        fresh.resize(cap, EMPTY);
+        let old = std::mem::replace(&mut self.slots, fresh);
+        self.mask = cap - 1;
+        for s in old {
+            if s.indicator != u32::MAX {
+                let i = self.find_slot(s.key);
+                self.slots[i] = s;
+            }
+        }
+    }
+
+    /// Index of the slot holding `key`, or of the empty slot where it goes.
+    #[inline]
+    fn find_slot(&self, key: u32) -> usize {
+        let mut i = hash(key) & self.mask;
+        loop {
+            let s = &self.slots[i];
+            if s.indicator == u32::MAX || s.key == key {
+                return i;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Add an entry for `key`; a second entry for the same key goes to
+    /// `overflow` and is chained.
+    pub(crate) fn insert(
+        &mut self,
+        key: u32,
+        indicator: u32,
+        window: u32,
+        overflow: &mut Vec<Entry>,
+    ) {
+        if (self.len + 1) * 8 > self.slots.len() * 5 {
+            self.rehash((self.slots.len() * 2).max(16));
+        }
+        let i = self.find_slot(key);
+        let s = &mut self.slots[i];
+        if s.indicator == u32::MAX {
+            *s = Slot {
+                key,
+                indicator,
+                window,
+                next: END,
+            };
+            self.len += 1;
+        } else {
+            let id = overflow.len() as u32;
+            overflow.push(Entry {
+                indicator,
+                window,
+                next: s.next,
+            });
+            s.next = id;
+        }
+    }
+
+    /// The first entry for `key` and the link to the rest, if present.
+    #[inline]
+    pub(crate) fn get(&self, key: u32) -> Option<(u32, u32, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        let s = &self.slots[self.find_slot(key)];
+        (s.indicator != u32::MAX).then_some((s.indicator, s.window, s.next))
+    }
+
+    pub(crate) fn shrink(&mut self) {
+        let need = (self.len * 8).div_ceil(5).max(16).next_power_of_two();
+        if need < self.slots.len() {
+            self.rehash(need);
+        }
+    }
+}
+
+/// Ask the kernel to back a large, not yet touched allocation with
+/// transparent huge pages. Random lookups into a table of hundreds of
+/// megabytes otherwise pay a TLB miss on top of the cache miss. Advice
+/// only: where THP is off, nothing changes.
+fn advise_huge_pages<T>(v: &Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 * 1024 * 1024;
+        let bytes = v.capacity() * std::mem::size_of::<T>();
+        if bytes < 4 * HUGE {
+            return;
+        }
+        let start = v.as_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        let end = (start + bytes) / HUGE * HUGE;
+        if end > aligned {
+            // SAFETY: the range lies inside the vector's own allocation;
+            // madvise only changes how the kernel backs those pages.
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = v;
+}
+
+/// Integer address types usable in [`Intervals`].
+pub(crate) trait Addr: Copy + Ord + Default {
+    /// The next address, or `None` past the last one.
+    fn succ(self) -> Option<Self>;
+    /// The top 16 bits, for types small enough to bucket on them (IPv4).
+    fn top16(self) -> Option<usize>;
+    /// The first address whose top 16 bits are `h` (IPv4 only).
+    fn from_top16(h: usize) -> Self;
+}
+
+impl Addr for u32 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    #[inline]
+    fn top16(self) -> Option<usize> {
+        Some((self >> 16) as usize)
+    }
+    fn from_top16(h: usize) -> Self {
+        (h as u32) << 16
+    }
+}
+
+impl Addr for u128 {
+    fn succ(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+    fn top16(self) -> Option<usize> {
+        None
+    }
+    fn from_top16(_: usize) -> Self {
+        0
+    }
+}
+
+/// Prefixes flattened into disjoint intervals. Each interval start maps to
+/// a list of entry-chain heads (the prefixes covering it), stored in `sets`.
+#[derive(Debug, Default)]
+pub(crate) struct Intervals<A> {
+    /// Prefixes as added: (first, last, chain head).
+    pending: Vec<(A, A, u32)>,
+    starts: Vec<A>,
+    /// For interval i, `sets[offsets[i]..offsets[i + 1]]` are chain heads.
+    offsets: Vec<u32>,
+    sets: Vec<u32>,
+    /// IPv4 only: `top[h]` = number of interval starts below `h << 16`, so
+    /// a lookup binary-searches only the starts sharing its top 16 bits.
+    top: Vec<u32>,
+}
+
+impl<A: Addr> Intervals<A> {
+    pub(crate) fn add(&mut self, first: A, last: A, head: u32) {
+        self.pending.push((first, last, head));
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.starts.capacity() * std::mem::size_of::<A>()
+            + self.offsets.capacity() * 4
+            + self.sets.capacity() * 4
+            + self.top.capacity() * 4
+            + self.pending.capacity() * std::mem::size_of::<(A, A, u32)>()
+    }
+
+    /// Flatten the prefixes. A sweep over interval boundaries keeps the set
+    /// of open prefixes; each change starts a new elementary interval.
+    pub(crate) fn build(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        // Events: (address, is_end_plus_one, index). Ends sort before starts
+        // at the same address so that adjacent prefixes do not overlap.
+        let mut events: Vec<(A, bool, usize)> = Vec::with_capacity(pending.len() * 2);
+        for (i, (first, last, _)) in pending.iter().enumerate() {
+            events.push((*first, false, i));
+            if let Some(after) = last.succ() {
+                events.push((after, true, i));
+            }
+        }
+        events.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut open: Vec<usize> = Vec::new();
+        let mut k = 0;
+        self.starts.clear();
+        self.offsets.clear();
+        self.sets.clear();
+        while k < events.len() {
+            let at = events[k].0;
+            while k < events.len() && events[k].0 == at {
+                let (_, is_end, i) = events[k];
+                if is_end {
+                    if let Some(p) = open.iter().position(|x| *x == i) {
+                        open.swap_remove(p);
+                    }
+                } else {
+                    open.push(i);
+                }
+                k += 1;
+            }
+            self.starts.push(at);
+            self.offsets.push(self.sets.len() as u32);
+            let mut heads: Vec<u32> = open.iter().map(|i| pending[*i].2).collect();
+            heads.sort_unstable();
+            heads.dedup();
+            self.sets.extend(heads);
+        }
+        self.offsets.push(self.sets.len() as u32);
+        self.top.clear();
+        if !self.starts.is_empty() && A::default().top16().is_some() {
+            self.top = (0..=65_536usize)
+                .map(|h| {
+                    if h == 65_536 {
+                        self.starts.len() as u32
+                    } else {
+                        let bound = A::from_top16(h);
+                        self.starts.partition_point(|s| *s < bound) as u32
+                    }
+                })
+                .collect();
+        }
+        self.starts.shrink_to_fit();
+        self.offsets.shrink_to_fit();
+        self.sets.shrink_to_fit();
+        // Keep what was added so that more can be added and rebuilt.
+        self.pending = pending;
+    }
+
+    /// Chain heads of the prefixes covering `a`.
+    #[inline]
+    pub(crate) fn covering(&self, a: A) -> &[u32] {
+        let i = match a.top16() {
+            Some(h) if !self.top.is_empty() => {
+                let lo = self.top[h] as usize;
+                let hi = self.top[h + 1] as usize;
+                lo + self.starts[lo..hi].partition_point(|s| *s <= a)
+            }
+            _ => self.starts.partition_point(|s| *s <= a),
+        };
+        if i == 0 {
+            return &[];
+        }
+        let lo = self.offsets[i - 1] as usize;
+        let hi = self.offsets[i] as usize;
+        &self.sets[lo..hi]
+    }
+
+    /// Release the build input once the index is final.
+    pub(crate) fn drop_pending(&mut self) {
+        self.pending = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_insert_get_chain_and_grow() {
+        let mut t = U32Table::default();
+        let mut ov = Vec::new();
+        for k in 0..10_000u32 {
+            t.insert(k.wrapping_mul(2_654_435_761), k, 0, &mut ov);
+        }
+        t.insert(7u32.wrapping_mul(2_654_435_761), 99, 1, &mut ov);
+        assert_eq!(t.len(), 10_000);
+        let (ind, _, next) = t.get(7u32.wrapping_mul(2_654_435_761)).unwrap();
+        assert_eq!(ind, 7);
+        assert_eq!(ov[next as usize].indicator, 99);
+        assert!(t.get(1).is_none() || t.get(1).is_some());
+        t.shrink();
+        assert_eq!(t.get(5u32.wrapping_mul(2_654_435_761)).unwrap().0, 5);
+        assert_eq!(t.get(0).unwrap().0, 0);
+    }
+
+    #[test]
+    fn intervals_nested_and_adjacent() {
+        let mut iv: Intervals<u32> = Intervals::default();
+        iv.add(0, 255, 1); // /24
+        iv.add(0, 127, 2); // /25 inside
+        iv.add(256, 511, 3); // adjacent /24
+        iv.add(u32::MAX - 1, u32::MAX, 4); // touches the top
+        iv.build();
+        assert_eq!(iv.covering(5), &[1, 2]);
+        assert_eq!(iv.covering(128), &[1]);
+        assert_eq!(iv.covering(255), &[1]);
+        assert_eq!(iv.covering(256), &[3]);
+        assert!(iv.covering(512).is_empty());
+        assert_eq!(iv.covering(u32::MAX), &[4]);
+    }
+}
