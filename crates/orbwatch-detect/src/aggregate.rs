@@ -198,7 +198,7 @@ impl Aggregator {
     pub fn finish(self, engine: &IocEngine) -> Vec<Finding> {
         let mut out = Vec::new();
         for (key, mut list) in self.sessions {
-            list.sort_by(|a, b| a.first.cmp(&b.first));
+            list.sort_by_key(|s| s.first);
             let mut merged: Vec<Session> = Vec::new();
             for s in list {
                 if let Some(prev) = merged.last_mut() {
@@ -216,10 +216,10 @@ impl Aggregator {
                 }
                 merged.push(s);
             }
-            let Some(rec) = engine.records().get(key.indicator as usize) else {
-                continue;
-            };
             for mut s in merged {
+                let Some(rec) = engine.describe(key.indicator, &s.matched_value) else {
+                    continue;
+                };
                 s.evidence.sort_by(|a, b| {
                     (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
                 });
@@ -228,7 +228,7 @@ impl Aggregator {
                 let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
                 let id = fnv1a(&[
                     "ioc_match",
-                    &rec.feed,
+                    &rec.meta.feed,
                     &rec.value,
                     &peer,
                     &first,
@@ -245,18 +245,18 @@ impl Aggregator {
                     dst_ip: s.dst_ip,
                     ioc: Some(IocDetails {
                         indicator: rec.value.clone(),
-                        indicator_type: rec.type_name.clone(),
-                        feed: rec.feed.clone(),
+                        indicator_type: rec.meta.type_name.to_string(),
+                        feed: rec.meta.feed.clone(),
                         direction: s.direction,
                         in_validity_window: key.in_window,
-                        confidence: rec.confidence,
+                        confidence: rec.meta.confidence,
                         valid_from: key.window_from,
                         valid_until: key.window_until,
                         matched_value: s.matched_value,
                         matched_field: s.matched_field.to_string(),
                         peer: key.peer,
-                        tags: rec.tags.clone(),
-                        indicator_ref: rec.record_id.clone(),
+                        tags: rec.meta.tags.clone(),
+                        indicator_ref: rec.record_id.map(str::to_string),
                     }),
                     targets: Vec::new(),
                     accounts: Vec::new(),

@@ -204,7 +204,10 @@ pub fn feed_note(
             day(lf),
             day(f)
         )),
-        Some(_) => parts.push(format!("your logs start {}, before the earliest validity", day(lf))),
+        Some(_) => parts.push(format!(
+            "your logs start {}, before the earliest validity",
+            day(lf)
+        )),
         None => parts.push(format!(
             "the feed gives no start date for some indicators; your logs start {}",
             day(lf)
@@ -239,9 +242,15 @@ mod tests {
         let n = feed_note(
             Some(t("2021-01-01T00:00:00Z")),
             None,
-            (Some(t("2021-05-02T10:00:00Z")), Some(t("2021-06-01T00:00:00Z"))),
+            (
+                Some(t("2021-05-02T10:00:00Z")),
+                Some(t("2021-06-01T00:00:00Z")),
+            ),
         );
-        assert!(n.contains("your logs start 2021-05-02; the feed asks you to search from 2021-01-01"), "{n}");
+        assert!(
+            n.contains("your logs start 2021-05-02; the feed asks you to search from 2021-01-01"),
+            "{n}"
+        );
         assert!(feed_note(None, None, (None, None)).contains("no timestamps"));
     }
 

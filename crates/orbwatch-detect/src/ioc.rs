@@ -14,31 +14,215 @@
 
 use std::net::IpAddr;
 
+use hashbrown::HashMap;
 use jiff::Timestamp;
 use orbwatch_event::{AddrRole, Event, EventKind, Origin};
-use orbwatch_intel::{Index, IndexBuilder, Indicator, MatchRef, Tags};
+use orbwatch_intel::{Index, IndexBuilder, Indicator, IndicatorValue, MatchRef, Tags};
 
 use crate::aggregate::{Aggregator, Sighting};
 use crate::direction::InternalNets;
 use crate::finding::Direction;
 
-/// What the engine keeps of each indicator for reporting.
-#[derive(Debug, Clone)]
-pub struct IndicatorRecord {
-    pub value: String,
-    pub type_name: String,
+/// What findings say about an indicator, shared by many indicators (one
+/// feed's entries usually have identical metadata), so it is stored once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IndicatorMeta {
     pub feed: String,
+    pub type_name: &'static str,
     pub confidence: Option<u8>,
     pub tags: Tags,
-    pub record_id: Option<String>,
-    pub valid_from: Option<Timestamp>,
-    pub valid_until: Option<Timestamp>,
+}
+
+/// A view of one indicator for building a finding.
+#[derive(Debug, Clone)]
+pub struct IndicatorView<'a> {
+    pub value: String,
+    pub meta: &'a IndicatorMeta,
+    pub record_id: Option<&'a str>,
+}
+
+/// Per-feed counts and validity span, for the coverage report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedSpan {
+    pub feed: String,
+    pub indicators: u64,
+    /// Earliest start; `None` when some indicator has an open start.
+    pub from: Option<Timestamp>,
+    /// Latest end; `None` when some indicator has an open end.
+    pub until: Option<Timestamp>,
+    open_from: bool,
+    open_until: bool,
+}
+
+/// The fine type name without allocating.
+fn type_name(v: &IndicatorValue) -> &'static str {
+    use orbwatch_intel::HashAlgo::*;
+    match v {
+        IndicatorValue::Ip(IpAddr::V4(_)) => "ipv4",
+        IndicatorValue::Ip(IpAddr::V6(_)) => "ipv6",
+        IndicatorValue::Cidr(_) => "cidr",
+        IndicatorValue::Range { .. } => "range",
+        IndicatorValue::Domain(_) => "domain",
+        IndicatorValue::Url(_) => "url",
+        IndicatorValue::Hash { algo, .. } => match algo {
+            Md5 => "md5",
+            Sha1 => "sha1",
+            Sha256 => "sha256",
+            Sha512 => "sha512",
+        },
+        IndicatorValue::CertFingerprint { algo, .. } => match algo {
+            Md5 => "cert-md5",
+            Sha1 => "cert-sha1",
+            Sha256 => "cert-sha256",
+            Sha512 => "cert-sha512",
+        },
+    }
+}
+
+/// Compiles indicators one at a time into an [`IocEngine`].
+///
+/// Memory is what makes a ten-million-entry feed workable: per indicator
+/// the builder keeps only a 4-byte metadata id; the value is kept only when
+/// a match cannot restate it (a CIDR, a domain), and the source's record id
+/// only when there is one.
+pub struct IocEngineBuilder {
+    index: IndexBuilder,
+    metas: Vec<IndicatorMeta>,
+    meta_ids: HashMap<IndicatorMeta, u32>,
+    last_meta: Option<u32>,
+    rec_meta: Vec<u32>,
+    values: HashMap<u32, Box<str>>,
+    record_ids: HashMap<u32, Box<str>>,
+    feeds: Vec<FeedSpan>,
+}
+
+impl Default for IocEngineBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IocEngineBuilder {
+    pub fn new() -> Self {
+        Self {
+            index: IndexBuilder::new(),
+            metas: Vec::new(),
+            meta_ids: HashMap::new(),
+            last_meta: None,
+            rec_meta: Vec::new(),
+            values: HashMap::new(),
+            record_ids: HashMap::new(),
+            feeds: Vec::new(),
+        }
+    }
+
+    /// Number of indicators added.
+    pub fn len(&self) -> usize {
+        self.rec_meta.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rec_meta.is_empty()
+    }
+
+    fn meta_id(&mut self, ind: &Indicator, tn: &'static str) -> u32 {
+        if let Some(id) = self.last_meta {
+            let m = &self.metas[id as usize];
+            if m.type_name == tn
+                && m.confidence == ind.confidence
+                && m.feed == ind.provenance.feed
+                && m.tags == ind.tags
+            {
+                return id;
+            }
+        }
+        let meta = IndicatorMeta {
+            feed: ind.provenance.feed.clone(),
+            type_name: tn,
+            confidence: ind.confidence,
+            tags: ind.tags.clone(),
+        };
+        let next = self.metas.len() as u32;
+        let id = *self.meta_ids.entry(meta.clone()).or_insert(next);
+        if id == next {
+            self.metas.push(meta);
+        }
+        self.last_meta = Some(id);
+        id
+    }
+
+    fn feed_span(&mut self, ind: &Indicator) {
+        let name = &ind.provenance.feed;
+        let pos = match self.feeds.iter().rposition(|f| &f.feed == name) {
+            Some(p) => p,
+            None => {
+                self.feeds.push(FeedSpan {
+                    feed: name.clone(),
+                    ..Default::default()
+                });
+                self.feeds.len() - 1
+            }
+        };
+        let f = &mut self.feeds[pos];
+        f.indicators += 1;
+        match ind.valid_from {
+            None => f.open_from = true,
+            Some(t) => f.from = Some(f.from.map_or(t, |x| x.min(t))),
+        }
+        match ind.valid_until {
+            None => f.open_until = true,
+            Some(t) => f.until = Some(f.until.map_or(t, |x| x.max(t))),
+        }
+    }
+
+    /// Add one indicator (its own validity window is kept).
+    pub fn add(&mut self, ind: &Indicator) {
+        let id = self.rec_meta.len() as u32;
+        let tn = type_name(&ind.value);
+        let meta = self.meta_id(ind, tn);
+        self.rec_meta.push(meta);
+        self.index
+            .add(id, &ind.value, ind.valid_from, ind.valid_until);
+        if !matches!(ind.value, IndicatorValue::Ip(_)) {
+            self.values
+                .insert(id, ind.value.to_string().into_boxed_str());
+        }
+        if let Some(r) = &ind.provenance.record_id {
+            self.record_ids.insert(id, r.clone().into_boxed_str());
+        }
+        self.feed_span(ind);
+    }
+
+    pub fn build(self, internal: InternalNets) -> IocEngine {
+        let mut feeds = self.feeds;
+        for f in &mut feeds {
+            if f.open_from {
+                f.from = None;
+            }
+            if f.open_until {
+                f.until = None;
+            }
+        }
+        IocEngine {
+            index: self.index.build(),
+            metas: self.metas,
+            rec_meta: self.rec_meta,
+            values: self.values,
+            record_ids: self.record_ids,
+            feeds,
+            internal,
+        }
+    }
 }
 
 /// The compiled indicators plus the settings that matching needs.
 pub struct IocEngine {
     index: Index,
-    records: Vec<IndicatorRecord>,
+    metas: Vec<IndicatorMeta>,
+    rec_meta: Vec<u32>,
+    values: HashMap<u32, Box<str>>,
+    record_ids: HashMap<u32, Box<str>>,
+    feeds: Vec<FeedSpan>,
     internal: InternalNets,
 }
 
@@ -46,35 +230,47 @@ impl IocEngine {
     /// Compile indicators. Each indicator keeps its own window, so the same
     /// value from two feeds, or twice with different dates, matches twice.
     pub fn new(indicators: impl IntoIterator<Item = Indicator>, internal: InternalNets) -> Self {
-        let mut builder = IndexBuilder::new();
-        let mut records = Vec::new();
+        let mut b = IocEngineBuilder::new();
         for ind in indicators {
-            let id = records.len() as u32;
-            builder.add(id, &ind.value, ind.valid_from, ind.valid_until);
-            records.push(IndicatorRecord {
-                value: ind.value.to_string(),
-                type_name: ind.value.type_name(),
-                feed: ind.provenance.feed.clone(),
-                confidence: ind.confidence,
-                tags: ind.tags,
-                record_id: ind.provenance.record_id,
-                valid_from: ind.valid_from,
-                valid_until: ind.valid_until,
-            });
+            b.add(&ind);
         }
-        Self {
-            index: builder.build(),
-            records,
-            internal,
-        }
+        b.build(internal)
+    }
+
+    /// Describe indicator `id` for a finding; `matched` is the value seen
+    /// in the record, which for an exact address is the indicator itself.
+    pub fn describe(&self, id: u32, matched: &str) -> Option<IndicatorView<'_>> {
+        let meta = self.metas.get(*self.rec_meta.get(id as usize)? as usize)?;
+        let value = match self.values.get(&id) {
+            Some(v) => v.to_string(),
+            None => match matched
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+                .and_then(|a| a.to_ipv4_mapped())
+            {
+                Some(v4) => v4.to_string(),
+                None => matched.to_string(),
+            },
+        };
+        Some(IndicatorView {
+            value,
+            meta,
+            record_id: self.record_ids.get(&id).map(|b| &**b),
+        })
+    }
+
+    /// Indicator counts and validity spans per feed, in the order added.
+    pub fn feeds(&self) -> &[FeedSpan] {
+        &self.feeds
+    }
+
+    /// Number of indicators compiled.
+    pub fn len(&self) -> usize {
+        self.rec_meta.len()
     }
 
     pub fn index(&self) -> &Index {
         &self.index
-    }
-
-    pub fn records(&self) -> &[IndicatorRecord] {
-        &self.records
     }
 
     pub fn internal(&self) -> &InternalNets {
@@ -82,7 +278,7 @@ impl IocEngine {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.rec_meta.is_empty()
     }
 
     /// Does the raw record mention any indicator address? Cheap pre-check.

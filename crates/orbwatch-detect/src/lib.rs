@@ -12,4 +12,4 @@ pub use aggregate::Aggregator;
 pub use coverage::{Coverage, FeedCoverage, InputCoverage};
 pub use direction::InternalNets;
 pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails};
-pub use ioc::{IndicatorRecord, IocEngine, MatchScratch};
+pub use ioc::{FeedSpan, IndicatorMeta, IndicatorView, IocEngine, IocEngineBuilder, MatchScratch};

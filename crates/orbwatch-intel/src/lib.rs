@@ -15,4 +15,7 @@ pub use index::{Index, IndexBuilder, MatchRef, WindowInfo};
 pub use model::{
     HashAlgo, Indicator, IndicatorKind, IndicatorValue, Provenance, Rejected, Skipped, Tags,
 };
-pub use readers::{FeedError, FeedFormat, ParsedFeed, ReadOptions, detect, finalize, read_feed};
+pub use readers::{
+    FeedError, FeedFormat, ParsedFeed, ReadOptions, apply_window_policy, detect, finalize,
+    read_feed,
+};

@@ -160,7 +160,7 @@ impl fmt::Display for IndicatorValue {
 
 /// Descriptive tags. Readers fill what their format gives; everything they
 /// cannot classify goes to `other`, so nothing a feed says is lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tags {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actors: Vec<String>,

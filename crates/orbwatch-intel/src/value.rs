@@ -103,7 +103,10 @@ pub fn parse_ipv4_lenient(s: &str) -> Option<std::net::Ipv4Addr> {
         }
         *o = p.parse().ok()?;
     }
-    parts.next().is_none().then(|| std::net::Ipv4Addr::from(octets))
+    parts
+        .next()
+        .is_none()
+        .then(|| std::net::Ipv4Addr::from(octets))
 }
 
 fn parse_ip(s: &str) -> Option<IpAddr> {

@@ -720,8 +720,11 @@ pub fn write_stix<W: Write>(
         "id": format!("bundle--{}", uuid_v5(&STIX_NAMESPACE, format!("bundle|{}|{bundle_name}", opts.source).as_bytes())),
         "objects": all,
     });
-    serde_json::to_writer_pretty(&mut out, &bundle).map_err(io::Error::other)?;
-    writeln!(out)?;
+    // Serialise first, so that write errors keep their kind (a closed pipe
+    // stays `BrokenPipe`).
+    let mut text = serde_json::to_vec_pretty(&bundle).map_err(io::Error::other)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     out.flush()?;
     Ok(stats)
 }

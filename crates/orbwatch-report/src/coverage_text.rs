@@ -18,7 +18,11 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
         } else {
             format!(", {}", i.compression)
         };
-        let fmt = if i.format.is_empty() { "?" } else { i.format.as_str() };
+        let fmt = if i.format.is_empty() {
+            "?"
+        } else {
+            i.format.as_str()
+        };
         writeln!(w, "  {} ({fmt}{comp})", i.file)?;
         if let Some(e) = &i.error {
             writeln!(w, "    ERROR: {e}")?;
@@ -29,7 +33,12 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             i.records, i.parsed, i.skipped, i.rejected, i.matched_records
         )?;
         if i.first_time.is_some() {
-            writeln!(w, "    time range {} .. {} UTC", day(i.first_time), day(i.last_time))?;
+            writeln!(
+                w,
+                "    time range {} .. {} UTC",
+                day(i.first_time),
+                day(i.last_time)
+            )?;
         } else if i.records > 0 {
             writeln!(w, "    time range: no timestamps understood")?;
         }
@@ -37,10 +46,18 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "    {n}")?;
         }
         if i.truncated_lines > 0 {
-            writeln!(w, "    {} lines longer than 1 MiB were cut", i.truncated_lines)?;
+            writeln!(
+                w,
+                "    {} lines longer than 1 MiB were cut",
+                i.truncated_lines
+            )?;
         }
         if i.outside_time_filter > 0 {
-            writeln!(w, "    {} events outside --since/--until", i.outside_time_filter)?;
+            writeln!(
+                w,
+                "    {} events outside --since/--until",
+                i.outside_time_filter
+            )?;
         }
         for (reason, s) in i.reasons.iter().take(5) {
             let ex = s
@@ -51,11 +68,19 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "    rejected {}x: {reason}{ex}", s.count)?;
         }
         if i.reasons.len() > 5 {
-            writeln!(w, "    … {} more rejection reasons (see --coverage FILE)", i.reasons.len() - 5)?;
+            writeln!(
+                w,
+                "    … {} more rejection reasons (see --coverage FILE)",
+                i.reasons.len() - 5
+            )?;
         }
     }
     for f in &c.feeds {
-        writeln!(w, "  feed {} ({} indicators): {}", f.feed, f.indicators, f.note)?;
+        writeln!(
+            w,
+            "  feed {} ({} indicators): {}",
+            f.feed, f.indicators, f.note
+        )?;
     }
     writeln!(
         w,

@@ -23,13 +23,19 @@ impl std::str::FromStr for OutputFormat {
             "jsonl" | "json" => Ok(Self::Jsonl),
             "csv" => Ok(Self::Csv),
             "table" => Ok(Self::Table),
-            other => Err(format!("unknown output format `{other}`; use jsonl, csv or table")),
+            other => Err(format!(
+                "unknown output format `{other}`; use jsonl, csv or table"
+            )),
         }
     }
 }
 
 /// Write findings in `format`.
-pub fn write_findings(findings: &[Finding], format: OutputFormat, w: &mut dyn Write) -> io::Result<()> {
+pub fn write_findings(
+    findings: &[Finding],
+    format: OutputFormat,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         OutputFormat::Jsonl => {
             for f in findings {
@@ -86,13 +92,19 @@ fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
             ioc.map(|i| i.indicator.clone()).unwrap_or_default(),
             ioc.map(|i| i.indicator_type.clone()).unwrap_or_default(),
             ioc.map(|i| i.feed.clone()).unwrap_or_default(),
-            ioc.map(|i| i.direction.as_str().to_string()).unwrap_or_default(),
-            ioc.map(|i| i.in_validity_window.to_string()).unwrap_or_default(),
-            ioc.and_then(|i| i.confidence).map(|c| c.to_string()).unwrap_or_default(),
+            ioc.map(|i| i.direction.as_str().to_string())
+                .unwrap_or_default(),
+            ioc.map(|i| i.in_validity_window.to_string())
+                .unwrap_or_default(),
+            ioc.and_then(|i| i.confidence)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
             ioc.map(|i| i.matched_field.clone()).unwrap_or_default(),
             ioc.map(|i| i.matched_value.clone()).unwrap_or_default(),
             ev.map(|e| e.file.clone()).unwrap_or_default(),
-            ev.and_then(|e| e.line).map(|l| l.to_string()).unwrap_or_default(),
+            ev.and_then(|e| e.line)
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
             ev.map(|e| e.raw.clone()).unwrap_or_default(),
         ])?;
     }

@@ -85,7 +85,10 @@ pub fn peek_lines(
         None => Box::new(reader),
     };
     let chained = io::Cursor::new(head.clone()).chain(rest);
-    Ok((head, Box::new(io::BufReader::with_capacity(decompress::READ_BUF, chained))))
+    Ok((
+        head,
+        Box::new(io::BufReader::with_capacity(decompress::READ_BUF, chained)),
+    ))
 }
 
 /// A reader that fails once with a stored error, then reports end of data.

@@ -1,1 +1,1056 @@
-//! orbwatch-store (in progress).
+//! The embedded SQLite store of orbwatch: threat-intel feeds with their full
+//! version history, so that `hunt` can compile its index from what the
+//! analyst loaded and every finding can be traced to the feed version that
+//! produced it.
+//!
+//! # Layout
+//!
+//! One SQLite file (WAL mode, foreign keys on), schema versioned through
+//! `PRAGMA user_version` (see [`migrations`]). Tables of schema 1:
+//!
+//! | table | one row per |
+//! |---|---|
+//! | `feeds` | feed (unique name), with the latest version's format, source, counts and options |
+//! | `feed_versions` | import of a feed: when, from where, loaded/added/removed/unchanged/rejected/skipped |
+//! | `indicators` | (value, validity window) a feed ever listed; `present = 0` once a later version dropped it |
+//! | `feed_changes` | indicator added or removed by a re-import (version ≥ 2) |
+//! | `feed_rejects` | rejected entry of a version (the first [`REJECTS_KEPT`]) |
+//!
+//! Instants are RFC 3339 UTC text with nine fractional digits
+//! (`2021-07-20T00:00:00.000000000Z`): fixed width, so SQL compares and sorts
+//! them correctly as text, and lossless. NULL is an open bound.
+//!
+//! # Importing
+//!
+//! [`Store::import_feed`] runs in one transaction: on any error nothing
+//! changes. Re-adding a feed under the same name creates a new version; the
+//! diff is by identity (type, value, window): the same address with two
+//! windows is two indicators, identical duplicates within one file are stored
+//! once.
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use orbwatch_intel::{FeedFormat, Indicator, IndicatorKind, ParsedFeed, Provenance, ReadOptions};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use sha2::Digest;
+
+mod error;
+pub mod migrations;
+pub mod rows;
+
+pub use error::{Result, StoreError};
+pub use migrations::SCHEMA_VERSION;
+
+use error::SqlContext;
+use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
+
+/// Hash maps keyed by indicator identity during an import (millions of
+/// keys: a fast hasher matters).
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// How many rejected entries of each version are kept in `feed_rejects`.
+pub const REJECTS_KEPT: usize = 1000;
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// What the caller knows about an import beyond the parsed feed.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// SHA-256 of the source file(s), hex.
+    pub source_sha256: Option<String>,
+    /// The reader options used, recorded with the version (see
+    /// [`read_options_json`]).
+    pub options: serde_json::Value,
+    /// The import time; `None` means now.
+    pub at: Option<Timestamp>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub feed: String,
+    /// The version this import created (1 for a new feed).
+    pub version: i64,
+    /// Distinct indicators the feed has now.
+    pub loaded: u64,
+    /// Indicators new in this version (all of them for version 1).
+    pub added: u64,
+    /// Indicators of the previous version that this one no longer lists.
+    pub removed: u64,
+    /// Indicators already in the previous version.
+    pub unchanged: u64,
+    /// Identical repeats within this file, stored once.
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    /// Present indicators per coarse kind; all seven kinds, possibly 0.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// A feed as `feed list` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedInfo {
+    pub name: String,
+    pub format: String,
+    pub source_path: String,
+    pub source_sha256: Option<String>,
+    pub added_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+    /// Present indicators per coarse kind; all seven kinds, possibly 0.
+    pub counts: BTreeMap<String, u64>,
+    pub rejected: u64,
+    pub skipped: u64,
+    pub options: serde_json::Value,
+}
+
+impl FeedInfo {
+    /// Present indicators, all kinds.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+/// One import of a feed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedVersion {
+    pub version: i64,
+    pub at: Timestamp,
+    pub format: String,
+    pub source_path: String,
+    pub source_sha256: Option<String>,
+    pub loaded: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub unchanged: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub skipped: u64,
+    /// Skipped entries grouped by reason.
+    pub skipped_reasons: BTreeMap<String, u64>,
+}
+
+/// Whether a change added or removed an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+}
+
+/// One indicator added or removed by a re-import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedChange {
+    pub version: i64,
+    pub at: Timestamp,
+    pub change: ChangeKind,
+    pub value: String,
+    pub kind: String,
+    pub type_name: String,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+}
+
+/// A rejected entry kept with its version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredReject {
+    pub version: i64,
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// An indicator as `hunt` gets it: with its row id and feed name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredIndicator {
+    pub id: i64,
+    pub feed: String,
+    pub indicator: Indicator,
+}
+
+/// The span of the validity windows of a feed's present indicators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WindowSummary {
+    pub indicators: u64,
+    /// Earliest start among bounded windows.
+    pub earliest_valid_from: Option<Timestamp>,
+    /// Latest end among bounded windows.
+    pub latest_valid_until: Option<Timestamp>,
+    /// Indicators whose window has no start.
+    pub open_start: u64,
+    /// Indicators whose window has no end (still valid).
+    pub open_end: u64,
+}
+
+/// Tag values of a feed's present indicators, with how many carry each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TagSummary {
+    pub actors: BTreeMap<String, u64>,
+    pub campaigns: BTreeMap<String, u64>,
+    pub roles: BTreeMap<String, u64>,
+    pub tlp: BTreeMap<String, u64>,
+}
+
+/// What `remove_feed` deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RemovedFeed {
+    /// Indicator rows deleted, present or not.
+    pub indicators: u64,
+    pub versions: i64,
+}
+
+/// SHA-256 of some bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = sha2::Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The reader options worth recording with a version, as JSON.
+pub fn read_options_json(opts: &ReadOptions) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("grace".into(), format!("{:#}", opts.grace).into());
+    if let Some(t) = opts.valid_from {
+        m.insert("valid_from".into(), t.to_string().into());
+    }
+    if let Some(t) = opts.valid_until {
+        m.insert("valid_until".into(), t.to_string().into());
+    }
+    if let Some(d) = opts.ttl {
+        m.insert("ttl".into(), format!("{d:#}").into());
+    }
+    if let Some(c) = opts.confidence {
+        m.insert("confidence".into(), c.into());
+    }
+    let csv = &opts.csv;
+    let mut c = serde_json::Map::new();
+    for (k, v) in [
+        ("value", &csv.value),
+        ("type", &csv.kind),
+        ("first_seen", &csv.first_seen),
+        ("last_seen", &csv.last_seen),
+        ("valid_from", &csv.valid_from),
+        ("valid_until", &csv.valid_until),
+        ("confidence", &csv.confidence),
+        ("tags", &csv.tags),
+        ("description", &csv.description),
+    ] {
+        if let Some(v) = v {
+            c.insert(k.into(), v.clone().into());
+        }
+    }
+    if let Some(d) = csv.delimiter {
+        c.insert("delimiter".into(), char::from(d).to_string().into());
+    }
+    if csv.no_header {
+        c.insert("no_header".into(), true.into());
+    }
+    if !c.is_empty() {
+        m.insert("csv".into(), c.into());
+    }
+    serde_json::Value::Object(m)
+}
+
+fn empty_counts() -> BTreeMap<String, u64> {
+    IndicatorKind::ALL
+        .iter()
+        .map(|k| (k.as_str().to_string(), 0))
+        .collect()
+}
+
+/// The coarse kind of a fine type name.
+fn kind_of_type(type_name: &str) -> &'static str {
+    match type_name {
+        "ipv4" => "ipv4",
+        "ipv6" => "ipv6",
+        "cidr" | "range" => "cidr",
+        "domain" => "domain",
+        "url" => "url",
+        t if t.starts_with("cert-") => "cert",
+        _ => "hash",
+    }
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let reason = if name.trim().is_empty() {
+        Some("it is empty; pass --name")
+    } else if name.trim() != name {
+        Some("it starts or ends with spaces")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains control characters")
+    } else {
+        None
+    };
+    match reason {
+        Some(r) => Err(StoreError::InvalidName {
+            name: name.to_string(),
+            reason: r.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A row of the existing indicators of a feed, for the diff.
+struct Existing {
+    id: i64,
+    present: bool,
+    meta_hash: i64,
+}
+
+const INSERT_INDICATOR: &str = "INSERT INTO indicators (feed_id, kind, type_name, value, \
+     valid_from, valid_until, first_seen, last_seen, published, confidence, tags_json, \
+     description, file, line, record_id, meta_hash, present, added_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17)";
+
+const UPDATE_META: &str = "UPDATE indicators SET first_seen = ?2, last_seen = ?3, \
+     published = ?4, confidence = ?5, tags_json = ?6, description = ?7, file = ?8, line = ?9, \
+     record_id = ?10, meta_hash = ?11 WHERE id = ?1";
+
+const REVIVE: &str = "UPDATE indicators SET present = 1, added_version = ?2, \
+     removed_version = NULL, removed_at = NULL WHERE id = ?1";
+
+const MARK_REMOVED: &str =
+    "UPDATE indicators SET present = 0, removed_version = ?2, removed_at = ?3 WHERE id = ?1";
+
+const INSERT_CHANGE: &str = "INSERT INTO feed_changes (feed_id, version, at, change, value, \
+     kind, type_name, valid_from, valid_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const SELECT_INDICATOR: &str = "SELECT i.id, f.name, i.type_name, i.value, i.valid_from, \
+     i.valid_until, i.first_seen, i.last_seen, i.published, i.confidence, i.tags_json, \
+     i.description, i.file, i.line, i.record_id FROM indicators i JOIN feeds f ON f.id = i.feed_id \
+     WHERE i.present = 1";
+
+impl Store {
+    /// Open the store at `path`, creating it and bringing its schema up to
+    /// date as needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        // `journal_mode` answers with the mode in force; reading it is also
+        // the first access to the file, where "not a database" shows up.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::debug!(store = %path.display(), mode, "store is not in WAL mode");
+        }
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
+        )
+        .map_err(|source| migrations::classify_open_error(&path, source))?;
+        migrations::migrate(&mut conn, &path)?;
+        Ok(Store { conn, path })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .ctx(&self.path, "reading the schema version")
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Store `feed` under `name`: a new feed (version 1) or a new version of
+    /// an existing one. Atomic: on error the store is unchanged.
+    pub fn import_feed(
+        &mut self,
+        name: &str,
+        format: FeedFormat,
+        source_path: &str,
+        feed: &ParsedFeed,
+        opts: &ImportOptions,
+    ) -> Result<ImportReport> {
+        validate_name(name)?;
+        let at = opts.at.unwrap_or_else(Timestamp::now);
+        let at_s = ts_text(at);
+        let options_json = opts.options.to_string();
+
+        let mut counts = empty_counts();
+        let mut skipped_reasons: BTreeMap<String, u64> = BTreeMap::new();
+        for sk in &feed.skipped {
+            *skipped_reasons.entry(sk.reason.clone()).or_default() += 1;
+        }
+
+        let path = self.path.clone();
+        let p = path.as_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(p, "starting the import")?;
+
+        let existing: Option<(i64, i64)> = tx
+            .query_row(
+                "SELECT id, version FROM feeds WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx(p, "looking up the feed")?;
+        let (feed_id, version) = match existing {
+            Some((id, v)) => (id, v + 1),
+            None => {
+                tx.execute(
+                    "INSERT INTO feeds (name, format, source_path, added_at, updated_at, version, \
+                     counts_json, rejected, skipped, options_json) \
+                     VALUES (?1, ?2, ?3, ?4, ?4, 0, '{}', 0, 0, '{}')",
+                    params![name, format.as_str(), source_path, at_s],
+                )
+                .ctx(p, "creating the feed")?;
+                (tx.last_insert_rowid(), 1)
+            }
+        };
+
+        // The rows this feed already has, present or removed.
+        let mut old: FastMap<String, Existing> = FastMap::default();
+        if version > 1 {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash \
+                     FROM indicators WHERE feed_id = ?1",
+                )
+                .ctx(p, "reading the previous version")?;
+            let mut q = stmt
+                .query([feed_id])
+                .ctx(p, "reading the previous version")?;
+            while let Some(r) = q.next().ctx(p, "reading the previous version")? {
+                let type_name: String = r.get(1).ctx(p, "reading the previous version")?;
+                let value: String = r.get(2).ctx(p, "reading the previous version")?;
+                let from: Option<String> = r.get(3).ctx(p, "reading the previous version")?;
+                let until: Option<String> = r.get(4).ctx(p, "reading the previous version")?;
+                let key = identity_key(&type_name, &value, from.as_deref(), until.as_deref());
+                old.insert(
+                    key,
+                    Existing {
+                        id: r.get(0).ctx(p, "reading the previous version")?,
+                        present: r.get::<_, i64>(5).ctx(p, "reading the previous version")? != 0,
+                        meta_hash: r.get(6).ctx(p, "reading the previous version")?,
+                    },
+                );
+            }
+        }
+
+        let (mut added, mut unchanged, mut removed, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
+        let loaded;
+        // Identity keys of this version, to store repeats once (first wins).
+        let mut seen: FastMap<String, ()> =
+            FastMap::with_capacity_and_hasher(feed.indicators.len(), Default::default());
+        {
+            let mut insert = tx
+                .prepare_cached(INSERT_INDICATOR)
+                .ctx(p, "storing indicators")?;
+            let mut update_meta = tx
+                .prepare_cached(UPDATE_META)
+                .ctx(p, "storing indicators")?;
+            let mut revive = tx.prepare_cached(REVIVE).ctx(p, "storing indicators")?;
+            let mut change = tx
+                .prepare_cached(INSERT_CHANGE)
+                .ctx(p, "recording changes")?;
+            for ind in &feed.indicators {
+                let row = Row::from_indicator(ind);
+                let prior = match seen.entry(row.key()) {
+                    Entry::Occupied(_) => {
+                        duplicates += 1;
+                        continue;
+                    }
+                    Entry::Vacant(slot) => {
+                        let prior = if old.is_empty() {
+                            None
+                        } else {
+                            old.remove(slot.key())
+                        };
+                        slot.insert(());
+                        prior
+                    }
+                };
+                *counts.entry(row.kind.to_string()).or_default() += 1;
+                match prior {
+                    None => {
+                        insert
+                            .execute(params![
+                                feed_id,
+                                row.kind,
+                                row.type_name,
+                                row.value,
+                                row.valid_from,
+                                row.valid_until,
+                                row.first_seen,
+                                row.last_seen,
+                                row.published,
+                                row.confidence,
+                                row.tags_json,
+                                row.description,
+                                row.file,
+                                row.line,
+                                row.record_id,
+                                row.meta_hash,
+                                version,
+                            ])
+                            .ctx(p, "storing indicators")?;
+                        added += 1;
+                    }
+                    Some(e) => {
+                        if e.meta_hash != row.meta_hash {
+                            update_meta
+                                .execute(params![
+                                    e.id,
+                                    row.first_seen,
+                                    row.last_seen,
+                                    row.published,
+                                    row.confidence,
+                                    row.tags_json,
+                                    row.description,
+                                    row.file,
+                                    row.line,
+                                    row.record_id,
+                                    row.meta_hash,
+                                ])
+                                .ctx(p, "updating indicators")?;
+                        }
+                        if e.present {
+                            unchanged += 1;
+                            continue;
+                        }
+                        revive
+                            .execute(params![e.id, version])
+                            .ctx(p, "updating indicators")?;
+                        added += 1;
+                    }
+                }
+                if version > 1 {
+                    change
+                        .execute(params![
+                            feed_id,
+                            version,
+                            at_s,
+                            "added",
+                            row.value,
+                            row.kind,
+                            row.type_name,
+                            row.valid_from,
+                            row.valid_until,
+                        ])
+                        .ctx(p, "recording changes")?;
+                }
+            }
+            loaded = seen.len() as u64;
+            drop(seen);
+
+            // What the previous version had and this one does not.
+            let mut gone: Vec<(String, i64)> = old
+                .into_iter()
+                .filter(|(_, e)| e.present)
+                .map(|(k, e)| (k, e.id))
+                .collect();
+            gone.sort_unstable();
+            let mut mark = tx
+                .prepare_cached(MARK_REMOVED)
+                .ctx(p, "marking removed indicators")?;
+            for (key, id) in gone {
+                mark.execute(params![id, version, at_s])
+                    .ctx(p, "marking removed indicators")?;
+                let mut parts = key.split('\u{1f}');
+                let type_name = parts.next().unwrap_or_default();
+                let value = parts.next().unwrap_or_default();
+                let from = parts.next().filter(|s| !s.is_empty());
+                let until = parts.next().filter(|s| !s.is_empty());
+                change
+                    .execute(params![
+                        feed_id,
+                        version,
+                        at_s,
+                        "removed",
+                        value,
+                        kind_of_type(type_name),
+                        type_name,
+                        from,
+                        until,
+                    ])
+                    .ctx(p, "recording changes")?;
+                removed += 1;
+            }
+        }
+
+        {
+            let mut rej = tx
+                .prepare_cached(
+                    "INSERT INTO feed_rejects (feed_id, version, file, line, reason, raw) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .ctx(p, "recording rejected entries")?;
+            for r in feed.rejected.iter().take(REJECTS_KEPT) {
+                rej.execute(params![
+                    feed_id,
+                    version,
+                    r.file,
+                    i64::try_from(r.line).unwrap_or(i64::MAX),
+                    r.reason,
+                    r.raw
+                ])
+                .ctx(p, "recording rejected entries")?;
+            }
+        }
+
+        let counts_json = serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into());
+        let skipped_json = serde_json::to_string(&skipped_reasons).unwrap_or_else(|_| "{}".into());
+        let rejected = feed.rejected.len() as u64;
+        let skipped = feed.skipped.len() as u64;
+        tx.execute(
+            "UPDATE feeds SET format = ?2, source_path = ?3, source_sha256 = ?4, updated_at = ?5, \
+             version = ?6, counts_json = ?7, rejected = ?8, skipped = ?9, options_json = ?10 \
+             WHERE id = ?1",
+            params![
+                feed_id,
+                format.as_str(),
+                source_path,
+                opts.source_sha256,
+                at_s,
+                version,
+                counts_json,
+                rejected as i64,
+                skipped as i64,
+                options_json,
+            ],
+        )
+        .ctx(p, "updating the feed")?;
+        tx.execute(
+            "INSERT INTO feed_versions (feed_id, version, at, format, source_path, source_sha256, \
+             loaded, added, removed, unchanged, duplicates, rejected, skipped, skipped_json, \
+             options_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                feed_id,
+                version,
+                at_s,
+                format.as_str(),
+                source_path,
+                opts.source_sha256,
+                loaded as i64,
+                added as i64,
+                removed as i64,
+                unchanged as i64,
+                duplicates as i64,
+                rejected as i64,
+                skipped as i64,
+                skipped_json,
+                options_json,
+            ],
+        )
+        .ctx(p, "recording the version")?;
+        tx.commit().ctx(p, "committing the import")?;
+
+        Ok(ImportReport {
+            feed: name.to_string(),
+            version,
+            loaded,
+            added,
+            removed,
+            unchanged,
+            duplicates,
+            rejected,
+            skipped,
+            counts,
+        })
+    }
+
+    fn feed_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM feeds WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .ctx(&self.path, "looking up the feed")?
+            .ok_or_else(|| StoreError::UnknownFeed {
+                name: name.to_string(),
+            })
+    }
+
+    fn feed_info_row(&self, r: &rusqlite::Row<'_>) -> Result<FeedInfo> {
+        let p = &self.path;
+        let name: String = r.get(0).ctx(p, "reading feeds")?;
+        let added_at: String = r.get(4).ctx(p, "reading feeds")?;
+        let updated_at: String = r.get(5).ctx(p, "reading feeds")?;
+        let counts_json: String = r.get(7).ctx(p, "reading feeds")?;
+        let options_json: String = r.get(10).ctx(p, "reading feeds")?;
+        let mut counts = empty_counts();
+        let stored: BTreeMap<String, u64> = serde_json::from_str(&counts_json)
+            .map_err(|e| self.corrupt(format!("feed `{name}` has unreadable counts ({e})")))?;
+        counts.extend(stored);
+        Ok(FeedInfo {
+            format: r.get(1).ctx(p, "reading feeds")?,
+            source_path: r.get(2).ctx(p, "reading feeds")?,
+            source_sha256: r.get(3).ctx(p, "reading feeds")?,
+            added_at: parse_ts(&added_at)
+                .map_err(|e| self.corrupt(format!("feed `{name}`: {e}")))?,
+            updated_at: parse_ts(&updated_at)
+                .map_err(|e| self.corrupt(format!("feed `{name}`: {e}")))?,
+            version: r.get(6).ctx(p, "reading feeds")?,
+            counts,
+            rejected: to_u64(r.get(8).ctx(p, "reading feeds")?),
+            skipped: to_u64(r.get(9).ctx(p, "reading feeds")?),
+            options: serde_json::from_str(&options_json).unwrap_or(serde_json::Value::Null),
+            name,
+        })
+    }
+
+    const FEED_COLUMNS: &'static str = "SELECT name, format, source_path, source_sha256, added_at, \
+         updated_at, version, counts_json, rejected, skipped, options_json FROM feeds";
+
+    /// All feeds, by name.
+    pub fn list_feeds(&self) -> Result<Vec<FeedInfo>> {
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{} ORDER BY name", Self::FEED_COLUMNS))
+            .ctx(p, "listing feeds")?;
+        let mut q = stmt.query([]).ctx(p, "listing feeds")?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, "listing feeds")? {
+            out.push(self.feed_info_row(r)?);
+        }
+        Ok(out)
+    }
+
+    /// One feed by name.
+    pub fn feed(&self, name: &str) -> Result<Option<FeedInfo>> {
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{} WHERE name = ?1", Self::FEED_COLUMNS))
+            .ctx(p, "reading the feed")?;
+        let mut q = stmt.query([name]).ctx(p, "reading the feed")?;
+        match q.next().ctx(p, "reading the feed")? {
+            Some(r) => Ok(Some(self.feed_info_row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Delete a feed with its indicators and history.
+    pub fn remove_feed(&mut self, name: &str) -> Result<RemovedFeed> {
+        let id = self.feed_id(name)?;
+        let path = self.path.clone();
+        let p = path.as_path();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(p, "removing the feed")?;
+        let versions: i64 = tx
+            .query_row("SELECT version FROM feeds WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .ctx(p, "removing the feed")?;
+        let indicators = tx
+            .execute("DELETE FROM indicators WHERE feed_id = ?1", [id])
+            .ctx(p, "removing the feed's indicators")?;
+        for table in ["feed_changes", "feed_rejects", "feed_versions"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE feed_id = ?1"), [id])
+                .ctx(p, "removing the feed's history")?;
+        }
+        tx.execute("DELETE FROM feeds WHERE id = ?1", [id])
+            .ctx(p, "removing the feed")?;
+        tx.commit().ctx(p, "removing the feed")?;
+        Ok(RemovedFeed {
+            indicators: indicators as u64,
+            versions,
+        })
+    }
+
+    /// Every import of a feed, oldest first.
+    pub fn feed_versions(&self, name: &str) -> Result<Vec<FeedVersion>> {
+        let id = self.feed_id(name)?;
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT version, at, format, source_path, source_sha256, loaded, added, removed, \
+                 unchanged, duplicates, rejected, skipped, skipped_json FROM feed_versions \
+                 WHERE feed_id = ?1 ORDER BY version",
+            )
+            .ctx(p, "reading versions")?;
+        let mut q = stmt.query([id]).ctx(p, "reading versions")?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, "reading versions")? {
+            let at: String = r.get(1).ctx(p, "reading versions")?;
+            let skipped_json: String = r.get(12).ctx(p, "reading versions")?;
+            out.push(FeedVersion {
+                version: r.get(0).ctx(p, "reading versions")?,
+                at: parse_ts(&at).map_err(|e| self.corrupt(e))?,
+                format: r.get(2).ctx(p, "reading versions")?,
+                source_path: r.get(3).ctx(p, "reading versions")?,
+                source_sha256: r.get(4).ctx(p, "reading versions")?,
+                loaded: to_u64(r.get(5).ctx(p, "reading versions")?),
+                added: to_u64(r.get(6).ctx(p, "reading versions")?),
+                removed: to_u64(r.get(7).ctx(p, "reading versions")?),
+                unchanged: to_u64(r.get(8).ctx(p, "reading versions")?),
+                duplicates: to_u64(r.get(9).ctx(p, "reading versions")?),
+                rejected: to_u64(r.get(10).ctx(p, "reading versions")?),
+                skipped: to_u64(r.get(11).ctx(p, "reading versions")?),
+                skipped_reasons: serde_json::from_str(&skipped_json).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// What the re-imports of a feed added and removed, oldest first.
+    pub fn feed_changes(&self, name: &str) -> Result<Vec<FeedChange>> {
+        let id = self.feed_id(name)?;
+        let p = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT version, at, change, value, kind, type_name, valid_from, valid_until \
+                 FROM feed_changes WHERE feed_id = ?1 ORDER BY version, rowid",
+            )
+            .ctx(p, "reading changes")?;
+        let mut q = stmt.query([id]).ctx(p, "reading changes")?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, "reading changes")? {
+            let at: String = r.get(1).ctx(p, "reading changes")?;
+            let change: String = r.get(2).ctx(p, "reading changes")?;
+            out.push(FeedChange {
+                version: r.get(0).ctx(p, "reading changes")?,
+                at: parse_ts(&at).map_err(|e| self.corrupt(e))?,
+                change: if change == "removed" {
+                    ChangeKind::Removed
+                } else {
+                    ChangeKind::Added
+                },
+                value: r.get(3).ctx(p, "reading changes")?,
+                kind: r.get(4).ctx(p, "reading changes")?,
+                type_name: r.get(5).ctx(p, "reading changes")?,
+                valid_from: parse_opt_ts(r.get(6).ctx(p, "reading changes")?)
+                    .map_err(|e| self.corrupt(e))?,
+                valid_until: parse_opt_ts(r.get(7).ctx(p, "reading changes")?)
+                    .map_err(|e| self.corrupt(e))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The rejected entries kept for a version (default: the latest).
+    pub fn feed_rejects(&self, name: &str, version: Option<i64>) -> Result<Vec<StoredReject>> {
+        let id = self.feed_id(name)?;
+        let p = &self.path;
+        let version = match version {
+            Some(v) => v,
+            None => self
+                .conn
+                .query_row("SELECT version FROM feeds WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .ctx(p, "reading rejected entries")?,
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT version, file, line, reason, raw FROM feed_rejects \
+                 WHERE feed_id = ?1 AND version = ?2 ORDER BY rowid",
+            )
+            .ctx(p, "reading rejected entries")?;
+        let rows = stmt
+            .query_map(params![id, version], |r| {
+                Ok(StoredReject {
+                    version: r.get(0)?,
+                    file: r.get(1)?,
+                    line: to_u64(r.get(2)?),
+                    reason: r.get(3)?,
+                    raw: r.get(4)?,
+                })
+            })
+            .ctx(p, "reading rejected entries")?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(p, "reading rejected entries")
+    }
+
+    /// The span of the validity windows of a feed's present indicators.
+    pub fn window_summary(&self, name: &str) -> Result<WindowSummary> {
+        let id = self.feed_id(name)?;
+        let p = &self.path;
+        type Raw = (i64, Option<String>, Option<String>, i64, i64);
+        let (n, from, until, open_start, open_end): Raw = self
+            .conn
+            .query_row(
+                "SELECT count(*), min(valid_from), max(valid_until), \
+                 coalesce(sum(valid_from IS NULL), 0), coalesce(sum(valid_until IS NULL), 0) \
+                 FROM indicators WHERE feed_id = ?1 AND present = 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .ctx(p, "summarising validity windows")?;
+        Ok(WindowSummary {
+            indicators: to_u64(n),
+            earliest_valid_from: parse_opt_ts(from).map_err(|e| self.corrupt(e))?,
+            latest_valid_until: parse_opt_ts(until).map_err(|e| self.corrupt(e))?,
+            open_start: to_u64(open_start),
+            open_end: to_u64(open_end),
+        })
+    }
+
+    /// Actors, campaigns, roles and TLP of a feed's present indicators.
+    pub fn tag_summary(&self, name: &str) -> Result<TagSummary> {
+        let id = self.feed_id(name)?;
+        let p = &self.path;
+        let mut out = TagSummary::default();
+        for (field, map) in [
+            ("actors", &mut out.actors),
+            ("campaigns", &mut out.campaigns),
+            ("roles", &mut out.roles),
+        ] {
+            let mut stmt = self
+                .conn
+                .prepare(&format!(
+                    "SELECT t.value, count(*) FROM indicators i, json_each(i.tags_json, '$.{field}') t \
+                     WHERE i.feed_id = ?1 AND i.present = 1 AND i.tags_json IS NOT NULL \
+                     GROUP BY t.value"
+                ))
+                .ctx(p, "summarising tags")?;
+            let rows = stmt
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .ctx(p, "summarising tags")?;
+            for row in rows {
+                let (k, n) = row.ctx(p, "summarising tags")?;
+                map.insert(k, to_u64(n));
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT json_extract(tags_json, '$.tlp') AS tlp, count(*) FROM indicators \
+                 WHERE feed_id = ?1 AND present = 1 AND tlp IS NOT NULL GROUP BY tlp",
+            )
+            .ctx(p, "summarising tags")?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .ctx(p, "summarising tags")?;
+        for row in rows {
+            let (k, n) = row.ctx(p, "summarising tags")?;
+            out.tlp.insert(k, to_u64(n));
+        }
+        Ok(out)
+    }
+
+    /// The present indicators of one feed, or of all feeds (by feed name,
+    /// then in the order they were first stored). This is what `hunt`
+    /// compiles its index from.
+    pub fn indicators(&self, feed: Option<&str>) -> Result<Vec<StoredIndicator>> {
+        let mut out = Vec::new();
+        self.indicators_stream(feed, |i| {
+            out.push(i);
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`Store::indicators`], one at a time, without holding them all.
+    /// The callback stops the walk by returning `ControlFlow::Break`.
+    pub fn indicators_stream(
+        &self,
+        feed: Option<&str>,
+        mut f: impl FnMut(StoredIndicator) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let p = &self.path;
+        let feed_id = feed.map(|n| self.feed_id(n)).transpose()?;
+        let sql = match feed_id {
+            Some(_) => format!("{SELECT_INDICATOR} AND i.feed_id = ?1 ORDER BY i.id"),
+            None => format!("{SELECT_INDICATOR} ORDER BY f.name, i.id"),
+        };
+        let mut stmt = self.conn.prepare(&sql).ctx(p, "reading indicators")?;
+        let mut q = match feed_id {
+            Some(id) => stmt.query([id]),
+            None => stmt.query([]),
+        }
+        .ctx(p, "reading indicators")?;
+        while let Some(r) = q.next().ctx(p, "reading indicators")? {
+            let ind = self.decode_indicator(r)?;
+            if f(ind).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_indicator(&self, r: &rusqlite::Row<'_>) -> Result<StoredIndicator> {
+        let p = &self.path;
+        let a = "reading indicators";
+        let id: i64 = r.get(0).ctx(p, a)?;
+        let feed: String = r.get(1).ctx(p, a)?;
+        let type_name: String = r.get(2).ctx(p, a)?;
+        let value: String = r.get(3).ctx(p, a)?;
+        let bad = |e: String| self.corrupt(format!("indicator {id} of feed `{feed}`: {e}"));
+        let value = rows::decode_value(&type_name, &value).map_err(bad)?;
+        let tags_json: Option<String> = r.get(10).ctx(p, a)?;
+        let tags = match tags_json {
+            Some(t) => {
+                serde_json::from_str(&t).map_err(|e| bad(format!("unreadable tags ({e})")))?
+            }
+            None => Default::default(),
+        };
+        let confidence: Option<i64> = r.get(9).ctx(p, a)?;
+        let line: i64 = r.get(13).ctx(p, a)?;
+        let indicator = Indicator {
+            value,
+            valid_from: parse_opt_ts(r.get(4).ctx(p, a)?).map_err(bad)?,
+            valid_until: parse_opt_ts(r.get(5).ctx(p, a)?).map_err(bad)?,
+            first_seen: parse_opt_ts(r.get(6).ctx(p, a)?).map_err(bad)?,
+            last_seen: parse_opt_ts(r.get(7).ctx(p, a)?).map_err(bad)?,
+            published: parse_opt_ts(r.get(8).ctx(p, a)?).map_err(bad)?,
+            confidence: confidence.map(|c| c.clamp(0, 100) as u8),
+            tags,
+            description: r.get(11).ctx(p, a)?,
+            provenance: Provenance {
+                feed: feed.clone(),
+                file: r.get(12).ctx(p, a)?,
+                line: to_u64(line),
+                record_id: r.get(14).ctx(p, a)?,
+            },
+        };
+        Ok(StoredIndicator {
+            id,
+            feed,
+            indicator,
+        })
+    }
+}

@@ -1,17 +1,715 @@
-//! `orbwatch feed …` (in progress).
+//! `orbwatch feed …`: load threat-intel feeds into the store, list and
+//! inspect them with their history, remove them, and export them for
+//! sensors (Zeek, Suricata, plain lists, STIX).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::Subcommand;
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use jiff::{SignedDuration, Timestamp};
+use orbwatch_intel::readers::CsvMapping;
+use orbwatch_intel::writers::{ExportFormat, ExportOptions};
+use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions, read_feed};
+use orbwatch_store::{FeedInfo, ImportOptions, ImportReport, Store};
+use serde_json::{Value, json};
 
-use crate::Cli;
+use crate::{Cli, db_path};
+
+/// How many rejected entries `feed add` and `feed show` print.
+const REJECTS_SHOWN: usize = 10;
 
 #[derive(Subcommand, Debug)]
 pub enum FeedCommand {
+    /// Load a feed file (or a MISP feed directory) into the store. Adding a
+    /// name that exists makes a new version and reports what changed.
+    Add(Box<AddArgs>),
     /// List the feeds in the store.
-    List,
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one feed: counts, validity windows, tags, versions, rejects.
+    Show {
+        /// The feed's name (see `orbwatch feed list`).
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a feed with its indicators and history.
+    Remove {
+        /// The feed's name (see `orbwatch feed list`).
+        name: String,
+    },
+    /// Write a feed's indicators in a sensor's format.
+    Export(ExportArgs),
 }
 
-pub fn run(_cli: &Cli, _cmd: &FeedCommand) -> Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    /// The feed file, or a MISP feed directory (one with manifest.json).
+    pub file: PathBuf,
+    /// Name in the store (default: the file name without extension).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The feed's format instead of detecting it: certfr, csv, tsv, plain,
+    /// freetext, stix, misp, misp-feed, zeek-intel, suricata-iprep,
+    /// suricata-dataset.
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<FeedFormat>,
+    /// Window start for entries without dates (e.g. 2021-01-01).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub valid_from: Option<Timestamp>,
+    /// Window end for entries without dates (e.g. 2021-12-31T23:59:59Z).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub valid_until: Option<Timestamp>,
+    /// Lifetime of entries without dates, from --valid-from or now (e.g. 90d).
+    #[arg(long, value_name = "DURATION", value_parser = parse_dur)]
+    pub ttl: Option<SignedDuration>,
+    /// Widening of first/last-seen dates into a validity window (e.g. 7d).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_dur)]
+    pub grace: SignedDuration,
+    /// Confidence 0-100 to use instead of the feed's.
+    #[arg(long, value_name = "N", value_parser = parse_confidence)]
+    pub confidence: Option<u8>,
+    /// CSV/TSV: column with the value (header name or 1-based index).
+    #[arg(long, value_name = "COLUMN")]
+    pub value_column: Option<String>,
+    /// CSV/TSV: column with the value's type.
+    #[arg(long, value_name = "COLUMN")]
+    pub type_column: Option<String>,
+    /// CSV/TSV: column with the first-seen date.
+    #[arg(long, value_name = "COLUMN")]
+    pub first_seen_column: Option<String>,
+    /// CSV/TSV: column with the last-seen date.
+    #[arg(long, value_name = "COLUMN")]
+    pub last_seen_column: Option<String>,
+    /// CSV/TSV: column with the start of validity.
+    #[arg(long, value_name = "COLUMN")]
+    pub valid_from_column: Option<String>,
+    /// CSV/TSV: column with the end of validity.
+    #[arg(long, value_name = "COLUMN")]
+    pub valid_until_column: Option<String>,
+    /// CSV/TSV: column with the confidence.
+    #[arg(long, value_name = "COLUMN")]
+    pub confidence_column: Option<String>,
+    /// CSV/TSV: column with tags.
+    #[arg(long, value_name = "COLUMN")]
+    pub tags_column: Option<String>,
+    /// CSV/TSV: column with a description.
+    #[arg(long, value_name = "COLUMN")]
+    pub description_column: Option<String>,
+    /// CSV/TSV: field delimiter, one character or `tab` (e.g. ';').
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+    /// CSV/TSV: the file has no header row (give columns by index).
+    #[arg(long)]
+    pub no_header: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The feed's name (see `orbwatch feed list`).
+    pub name: String,
+    /// Output format: zeek, suricata (IP reputation), plain, stix.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_export_format)]
+    pub to: ExportFormat,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn parse_format(s: &str) -> Result<FeedFormat, String> {
+    s.parse::<FeedFormat>()
+}
+
+fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
+    s.parse::<ExportFormat>()
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    orbwatch_intel::time::parse_timestamp(s).ok_or_else(|| {
+        format!("`{s}` is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z")
+    })
+}
+
+fn parse_dur(s: &str) -> Result<SignedDuration, String> {
+    let d = orbwatch_intel::time::parse_duration(s)?;
+    if d.is_negative() {
+        return Err(format!("`{s}` is negative; write e.g. 7d"));
+    }
+    Ok(d)
+}
+
+fn parse_confidence(s: &str) -> Result<u8, String> {
+    match s.trim().parse::<u8>() {
+        Ok(n) if n <= 100 => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a confidence; write a number from 0 to 100, e.g. 75"
+        )),
+    }
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!(
+            "`{s}` is not a delimiter; give one character, e.g. ';', or `tab`"
+        )),
+    }
+}
+
+/// Run a `feed` subcommand.
+pub fn run(cli: &Cli, cmd: &FeedCommand) -> Result<ExitCode> {
+    match cmd {
+        FeedCommand::Add(args) => add(cli, args),
+        FeedCommand::List { json } => list(cli, *json),
+        FeedCommand::Show { name, json } => show(cli, name, *json),
+        FeedCommand::Remove { name } => remove(cli, name),
+        FeedCommand::Export(args) => export(cli, args),
+    }
+}
+
+fn open_store(cli: &Cli) -> Result<Store> {
+    let path = db_path::resolve(cli)?;
+    Ok(Store::open(&path)?)
+}
+
+// ---------------------------------------------------------------------------
+// add
+
+fn read_options(name: &str, args: &AddArgs) -> ReadOptions {
+    let mut opts = ReadOptions::new(name);
+    opts.grace = args.grace;
+    opts.valid_from = args.valid_from;
+    opts.valid_until = args.valid_until;
+    opts.ttl = args.ttl;
+    opts.confidence = args.confidence;
+    opts.csv = CsvMapping {
+        value: args.value_column.clone(),
+        kind: args.type_column.clone(),
+        first_seen: args.first_seen_column.clone(),
+        last_seen: args.last_seen_column.clone(),
+        valid_from: args.valid_from_column.clone(),
+        valid_until: args.valid_until_column.clone(),
+        confidence: args.confidence_column.clone(),
+        tags: args.tags_column.clone(),
+        description: args.description_column.clone(),
+        delimiter: args.delimiter,
+        no_header: args.no_header,
+    };
+    opts
+}
+
+/// The default feed name: the file name without its extension.
+fn default_name(path: &Path) -> Option<String> {
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    }?;
+    let s = stem.to_string_lossy().trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Read a MISP feed directory: manifest.json plus one file per event.
+fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<(ParsedFeed, String)> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest = fs::read(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let mut digests = vec![format!(
+        "manifest.json:{}",
+        orbwatch_store::sha256_hex(&manifest)
+    )];
+    let mut parsed = ParsedFeed {
+        format: Some(FeedFormat::MispFeed),
+        ..Default::default()
+    };
+    orbwatch_intel::readers::misp::read_feed_dir(
+        &manifest,
+        "manifest.json",
+        &mut |uuid| {
+            if uuid.contains(['/', '\\']) || uuid.starts_with('.') {
+                return Err(format!("`{uuid}` is not an event uuid"));
+            }
+            let bytes = fs::read(dir.join(format!("{uuid}.json"))).map_err(|e| e.to_string())?;
+            digests.push(format!(
+                "{uuid}.json:{}",
+                orbwatch_store::sha256_hex(&bytes)
+            ));
+            Ok(bytes)
+        },
+        opts,
+        &mut parsed,
+    )
+    .with_context(|| format!("cannot read the MISP feed in {}", dir.display()))?;
+    orbwatch_intel::finalize(&mut parsed, opts);
+    digests.sort();
+    let sha = orbwatch_store::sha256_hex(digests.join("\n").as_bytes());
+    Ok((parsed, sha))
+}
+
+fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
+    let path = &args.file;
+    let name = match &args.name {
+        Some(n) => n.trim().to_string(),
+        None => default_name(path).with_context(|| {
+            format!(
+                "cannot derive a feed name from {}; pass --name",
+                path.display()
+            )
+        })?,
+    };
+    if name.is_empty() {
+        bail!("the feed name is empty; pass --name NAME");
+    }
+    let opts = read_options(&name, args);
+    let meta =
+        fs::metadata(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let label = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+
+    let (parsed, sha256) = if meta.is_dir() {
+        if !path.join("manifest.json").is_file() {
+            bail!(
+                "{} is a folder without manifest.json; give a feed file, or a MISP feed folder",
+                path.display()
+            );
+        }
+        if let Some(f) = args.format.filter(|f| *f != FeedFormat::MispFeed) {
+            bail!(
+                "{} is a MISP feed folder, but --format says {f}; drop --format or use --format misp-feed",
+                path.display()
+            );
+        }
+        read_misp_dir(path, &opts)?
+    } else {
+        let bytes =
+            fs::read(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+        let parsed = read_feed(&bytes, &label, args.format, &opts)?;
+        (parsed, orbwatch_store::sha256_hex(&bytes))
+    };
+    let format = parsed
+        .format
+        .or(args.format)
+        .unwrap_or(FeedFormat::Freetext);
+    if parsed.indicators.is_empty() {
+        eprintln!(
+            "orbwatch: warning: {} gave no indicators (format {format}); check --format and the column flags",
+            path.display()
+        );
+    }
+
+    let source_path = fs::canonicalize(path)
+        .unwrap_or_else(|_| path.clone())
+        .display()
+        .to_string();
+    let mut store = open_store(cli)?;
+    let report = store.import_feed(
+        &name,
+        format,
+        &source_path,
+        &parsed,
+        &ImportOptions {
+            source_sha256: Some(sha256),
+            options: orbwatch_store::read_options_json(&opts),
+            at: Some(opts.now),
+        },
+    )?;
+    print_add_summary(&label, format, &parsed, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_add_summary(
+    label: &str,
+    format: FeedFormat,
+    parsed: &ParsedFeed,
+    report: &ImportReport,
+) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "feed `{}` version {} ({format}, {label}): {} indicator{}",
+        report.feed,
+        report.version,
+        report.loaded,
+        plural(report.loaded)
+    )?;
+    for (kind, n) in report.counts.iter().filter(|(_, n)| **n > 0) {
+        writeln!(out, "  {kind:<8} {n:>9}")?;
+    }
+    if report.duplicates > 0 {
+        writeln!(
+            out,
+            "  {} repeated entr{} stored once",
+            report.duplicates,
+            if report.duplicates == 1 { "y" } else { "ies" }
+        )?;
+    }
+    if report.version > 1 {
+        writeln!(
+            out,
+            "changes since version {}: {} added, {} removed, {} unchanged",
+            report.version - 1,
+            report.added,
+            report.removed,
+            report.unchanged
+        )?;
+    }
+    writeln!(out, "rejected: {}", parsed.rejected.len())?;
+    for r in parsed.rejected.iter().take(REJECTS_SHOWN) {
+        writeln!(out, "  {}:{}: {}", r.file, r.line, one_line(&r.reason))?;
+    }
+    if parsed.rejected.len() > REJECTS_SHOWN {
+        writeln!(out, "  … {} more", parsed.rejected.len() - REJECTS_SHOWN)?;
+    }
+    writeln!(out, "skipped: {}", parsed.skipped.len())?;
+    let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+    for s in &parsed.skipped {
+        *reasons.entry(s.reason.as_str()).or_default() += 1;
+    }
+    let mut reasons: Vec<(&str, u64)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (reason, n) in reasons {
+        writeln!(out, "  {n:>6} × {}", one_line(reason))?;
+    }
+    out.flush()
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn one_line(s: &str) -> String {
+    s.replace(['\r', '\n', '\t'], " ")
+}
+
+// ---------------------------------------------------------------------------
+// list
+
+fn time_text(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn feed_json(f: &FeedInfo) -> Value {
+    let counts: serde_json::Map<String, Value> = f
+        .counts
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({
+        "name": f.name,
+        "format": f.format,
+        "version": f.version,
+        "counts": counts,
+        "total": f.total(),
+        "rejected": f.rejected,
+        "skipped": f.skipped,
+        "source": f.source_path,
+        "source_sha256": f.source_sha256,
+        "added_at": f.added_at.to_string(),
+        "updated_at": f.updated_at.to_string(),
+    })
+}
+
+fn list(cli: &Cli, as_json: bool) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    let feeds = store.list_feeds()?;
+    let mut out = io::stdout().lock();
+    if as_json {
+        let arr: Vec<Value> = feeds.iter().map(feed_json).collect();
+        serde_json::to_writer_pretty(&mut out, &arr)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if feeds.is_empty() {
+        writeln!(
+            out,
+            "no feeds in the store at {}; add one with `orbwatch feed add FILE`",
+            store.path().display()
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name_w = feeds
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let fmt_w = feeds
+        .iter()
+        .map(|f| f.format.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    writeln!(
+        out,
+        "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  UPDATED",
+        "NAME", "FORMAT", "VERSION", "INDICATORS", "REJECTED", "SKIPPED"
+    )?;
+    for f in &feeds {
+        writeln!(
+            out,
+            "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  {}",
+            f.name,
+            f.format,
+            f.version,
+            f.total(),
+            f.rejected,
+            f.skipped,
+            time_text(f.updated_at)
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// show
+
+fn show(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    let Some(info) = store.feed(name)? else {
+        return Err(orbwatch_store::StoreError::UnknownFeed {
+            name: name.to_string(),
+        }
+        .into());
+    };
+    let window = store.window_summary(name)?;
+    let tags = store.tag_summary(name)?;
+    let versions = store.feed_versions(name)?;
+    let rejects = store.feed_rejects(name, None)?;
+    let mut out = io::stdout().lock();
+    if as_json {
+        let mut v = feed_json(&info);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("options".into(), info.options.clone());
+            o.insert("validity".into(), serde_json::to_value(&window)?);
+            o.insert("tags".into(), serde_json::to_value(&tags)?);
+            o.insert("versions".into(), serde_json::to_value(&versions)?);
+            o.insert("rejects".into(), serde_json::to_value(&rejects)?);
+        }
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    writeln!(out, "feed {}", info.name)?;
+    writeln!(out, "  format      {}", info.format)?;
+    writeln!(out, "  source      {}", info.source_path)?;
+    if let Some(sha) = &info.source_sha256 {
+        writeln!(out, "  sha256      {sha}")?;
+    }
+    writeln!(
+        out,
+        "  version     {} (added {}, updated {})",
+        info.version,
+        time_text(info.added_at),
+        time_text(info.updated_at)
+    )?;
+    let kinds: Vec<String> = info
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    writeln!(
+        out,
+        "  indicators  {}{}",
+        info.total(),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        }
+    )?;
+    writeln!(
+        out,
+        "  rejected    {}    skipped {}",
+        info.rejected, info.skipped
+    )?;
+    if window.earliest_valid_from.is_none() && window.latest_valid_until.is_none() {
+        writeln!(
+            out,
+            "  validity    open: no indicator has a validity window (see --valid-from, --ttl)"
+        )?;
+    } else {
+        let bound = |t: Option<Timestamp>| t.map_or_else(|| "open".to_string(), time_text);
+        writeln!(
+            out,
+            "  validity    {} … {}",
+            bound(window.earliest_valid_from),
+            bound(window.latest_valid_until)
+        )?;
+        writeln!(
+            out,
+            "              {} without a start, {} without an end (still valid)",
+            window.open_start, window.open_end
+        )?;
+    }
+    let tag_line = |m: &BTreeMap<String, u64>| {
+        let mut v: Vec<(&String, &u64)> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter()
+            .take(10)
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (label, m) in [
+        ("actors", &tags.actors),
+        ("campaigns", &tags.campaigns),
+        ("roles", &tags.roles),
+        ("TLP", &tags.tlp),
+    ] {
+        if !m.is_empty() {
+            writeln!(out, "  {label:<11} {}", tag_line(m))?;
+        }
+    }
+    if info.options.as_object().is_some_and(|o| !o.is_empty()) {
+        writeln!(out, "  options     {}", info.options)?;
+    }
+    writeln!(out, "history")?;
+    for v in &versions {
+        writeln!(
+            out,
+            "  v{:<4} {}  {:<10} {} loaded, {} added, {} removed, {} rejected, {} skipped",
+            v.version,
+            time_text(v.at),
+            v.format,
+            v.loaded,
+            v.added,
+            v.removed,
+            v.rejected,
+            v.skipped
+        )?;
+    }
+    if info.rejected > 0 {
+        writeln!(
+            out,
+            "rejected in version {} (first {} of {})",
+            info.version,
+            rejects.len().min(REJECTS_SHOWN),
+            info.rejected
+        )?;
+        for r in rejects.iter().take(REJECTS_SHOWN) {
+            writeln!(out, "  {}:{}: {}", r.file, r.line, one_line(&r.reason))?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// remove
+
+fn remove(cli: &Cli, name: &str) -> Result<ExitCode> {
+    let mut store = open_store(cli)?;
+    let removed = store.remove_feed(name)?;
+    println!(
+        "removed feed `{name}`: {} indicator row{} and {} version{}",
+        removed.indicators,
+        plural(removed.indicators),
+        removed.versions,
+        plural(u64::try_from(removed.versions).unwrap_or(0))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// export
+
+fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
+    let store = open_store(cli)?;
+    let indicators: Vec<orbwatch_intel::Indicator> = store
+        .indicators(Some(&args.name))?
+        .into_iter()
+        .map(|s| s.indicator)
+        .collect();
+    let opts = ExportOptions::new(args.name.clone());
+    let stats = match &args.output {
+        Some(path) => {
+            let stats = write_atomically(path, |w| args.to.write(&indicators, &opts, w))?;
+            eprintln!(
+                "wrote {} {} record{} of feed `{}` to {}",
+                stats.written,
+                args.to,
+                plural(stats.written),
+                args.name,
+                path.display()
+            );
+            stats
+        }
+        None => {
+            let stdout = io::stdout().lock();
+            match args.to.write(&indicators, &opts, BufWriter::new(stdout)) {
+                Ok(stats) => stats,
+                // `| head` closing the pipe is not an error of ours.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+                Err(e) => return Err(e).context("cannot write to standard output"),
+            }
+        }
+    };
+    if stats.unsupported_total() > 0 {
+        let what: Vec<String> = stats
+            .unsupported
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        eprintln!(
+            "orbwatch: note: {} indicator{} cannot be written as {} and were left out: {}",
+            stats.unsupported_total(),
+            plural(stats.unsupported_total()),
+            args.to,
+            what.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write through a temporary file in the same folder, then rename it over
+/// `path`, so readers of `path` never see a half-written file.
+fn write_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<T>,
+) -> Result<T> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name; pass --output FILE", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.orbwatch-{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<T> {
+        let file =
+            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut w = BufWriter::new(file);
+        let value = write(&mut w).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }

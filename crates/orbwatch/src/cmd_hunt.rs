@@ -1,14 +1,733 @@
-//! `orbwatch hunt` (in progress).
-use std::process::ExitCode;
+//! `orbwatch hunt`: sweep logs for indicators, aware of time and direction.
+//!
+//! The run is: load indicators (ad-hoc `--feed` files and/or the store),
+//! compile them, expand the inputs, then read every input in parallel
+//! (across files, and inside large plain files by line-aligned chunks),
+//! decoding each record, matching it, and aggregating sightings into
+//! findings. Coverage of every input is kept and printed at the end.
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use ipnet::IpNet;
+use jiff::Timestamp;
+use orbwatch_detect::coverage::feed_note;
+use orbwatch_detect::{
+    Aggregator, Coverage, FeedCoverage, Finding, FindingKind, InputCoverage, InternalNets,
+    IocEngine, IocEngineBuilder, MatchScratch,
+};
+use orbwatch_event::decoders::{self, DecoderConfig, DecoderInfo};
+use orbwatch_event::{Decoded, Decoder, Origin};
+use orbwatch_intel::FeedFormat;
+use orbwatch_report::{OutputFormat, write_coverage_text, write_findings};
+use orbwatch_source::{Filters, Input, LineReader};
+use rayon::prelude::*;
 
 use crate::Cli;
 
-#[derive(Args, Debug)]
-pub struct HuntArgs {}
+/// Plain files larger than this are split into chunks read in parallel.
+const CHUNK_MIN: u64 = 32 * 1024 * 1024;
+/// Bytes peeked at the start of an input for format detection.
+const PEEK: usize = 64 * 1024;
+/// Lines of the peek used for detection.
+const SNIFF_LINES: usize = 50;
 
-pub fn run(_cli: &Cli, _args: &HuntArgs) -> Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(Args, Debug)]
+pub struct HuntArgs {
+    /// Files, directories (walked recursively) or `-` for stdin. Compressed
+    /// inputs (.gz, .zst, .bz2, .xz, .lz4) are recognised by content.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// Feed file to hunt for, read ad hoc (repeatable). Without --feed, the
+    /// feeds in the store are used; with both --feed and --db, both.
+    #[arg(long = "feed", value_name = "FILE")]
+    pub feeds: Vec<PathBuf>,
+    /// Format of the --feed files (default: detected by content).
+    #[arg(long, value_name = "FORMAT")]
+    pub feed_format: Option<String>,
+    /// Output format: table (default on a terminal), jsonl (default
+    /// otherwise) or csv.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Write findings to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the coverage report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub coverage: Option<PathBuf>,
+    /// Internal network (repeatable). Default: RFC 1918, RFC 4193,
+    /// loopback and link-local.
+    #[arg(long, value_name = "CIDR")]
+    pub internal: Vec<IpNet>,
+    /// Ignore events before this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Ignore events after this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Exit with 1 when a finding of these kinds exists: a finding kind
+    /// (ioc_match, port_scan…), `in-window` (IOC matches inside their
+    /// validity window) or `any`. Comma-separated or repeated.
+    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    pub fail_on: Vec<String>,
+    /// Turn off behaviour detectors. (They arrive in a later release; today
+    /// the flag is accepted and does nothing.)
+    #[arg(long)]
+    pub no_behaviour: bool,
+    /// Only read files inside directories that match this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Skip files inside directories that match this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Decoder to use for every input instead of detecting it.
+    #[arg(long, value_name = "NAME")]
+    pub input_format: Option<String>,
+    /// Field mapping for the csv/json decoders, e.g. --map src_ip=client.
+    #[arg(long, value_name = "FIELD=COLUMN")]
+    pub map: Vec<String>,
+    /// Year for syslog lines that carry none (default: the file's
+    /// modification time).
+    #[arg(long)]
+    pub year: Option<i16>,
+    /// Evidence records kept per finding (0 = all of them).
+    #[arg(long, value_name = "N", default_value_t = orbwatch_detect::aggregate::EVIDENCE_CAP)]
+    pub evidence_limit: usize,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long)]
+    pub threads: Option<usize>,
+    /// Widen first/last-seen dates of --feed files by this much when they
+    /// give no validity window (default 7d).
+    #[arg(long, value_name = "DUR")]
+    pub grace: Option<String>,
+}
+
+/// Options resolved once and shared by all workers.
+struct RunCtx {
+    engine: IocEngine,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    forced: Option<&'static DecoderInfo>,
+    map: Vec<(String, String)>,
+    year: Option<i16>,
+    progress: Option<indicatif::ProgressBar>,
+    bytes_done: AtomicU64,
+    evidence_limit: usize,
+}
+
+/// One piece of work: a whole input, or a byte range of a plain file.
+struct Unit {
+    input: usize,
+    chunk: usize,
+    range: Option<(u64, u64)>,
+    /// For chunks after the first: a decoder carrying the file's header state.
+    decoder: Option<Box<dyn Decoder>>,
+    format: Option<&'static str>,
+}
+
+struct UnitResult {
+    input: usize,
+    chunk: usize,
+    start: u64,
+    newlines: u64,
+    coverage: InputCoverage,
+    agg: Aggregator,
+    fatal: bool,
+}
+
+pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
+    let started = Timestamp::now();
+    let out_format = match &args.format {
+        Some(f) => f.parse::<OutputFormat>().map_err(anyhow::Error::msg)?,
+        None if args.output.is_none() && io::stdout().is_terminal() => OutputFormat::Table,
+        None => OutputFormat::Jsonl,
+    };
+    let parse_time = |flag: &str, v: &Option<String>| -> Result<Option<Timestamp>> {
+        v.as_deref()
+            .map(|s| {
+                orbwatch_intel::time::parse_timestamp(s).with_context(|| {
+                    format!(
+                        "{flag} {s:?} is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z"
+                    )
+                })
+            })
+            .transpose()
+    };
+    let since = parse_time("--since", &args.since)?;
+    let until = parse_time("--until", &args.until)?;
+    let fail_on = parse_fail_on(&args.fail_on)?;
+    let forced = match &args.input_format {
+        None => None,
+        Some(n) => Some(decoders::by_name(n).with_context(|| {
+            format!(
+                "unknown --input-format {n:?}; known decoders: {}",
+                decoders::names().join(", ")
+            )
+        })?),
+    };
+    let map = args
+        .map
+        .iter()
+        .map(|m| {
+            m.split_once('=')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .with_context(|| {
+                    format!("--map {m:?} must look like field=column, e.g. src_ip=client")
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let internal = if args.internal.is_empty() {
+        InternalNets::default()
+    } else {
+        InternalNets::new(args.internal.clone())
+    };
+    let engine = load_indicators(cli, args)?.build(internal);
+    if engine.is_empty() {
+        bail!(
+            "no indicators to hunt for: give --feed FILE, or add feeds to the store with `orbwatch feed add FILE`"
+        );
+    }
+
+    let filters = Filters::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
+    let (inputs, problems) = orbwatch_source::expand(&args.paths, &filters);
+
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let progress = (!cli.quiet && io::stderr().is_terminal()).then(|| {
+        let pb = indicatif::ProgressBar::new(inputs.iter().map(|i| i.size).sum());
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        pb
+    });
+    let ctx = RunCtx {
+        engine,
+        since,
+        until,
+        forced,
+        map,
+        year: args.year,
+        progress,
+        bytes_done: AtomicU64::new(0),
+        evidence_limit: args.evidence_limit,
+    };
+
+    let units = plan_units(&inputs, threads, &ctx);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start worker threads")?;
+    let results: Vec<UnitResult> = pool.install(|| {
+        units
+            .into_par_iter()
+            .map(|u| process_unit(u, &inputs, &ctx))
+            .collect()
+    });
+    if let Some(pb) = &ctx.progress {
+        pb.finish_and_clear();
+    }
+
+    // Reassemble per input, in chunk order, fixing chunk-relative positions.
+    let mut per_input: BTreeMap<usize, Vec<UnitResult>> = BTreeMap::new();
+    for r in results {
+        per_input.entry(r.input).or_default().push(r);
+    }
+    let mut coverage = Coverage {
+        started: Some(started),
+        ..Default::default()
+    };
+    let mut agg = Aggregator::with_evidence_cap(args.evidence_limit);
+    let mut input_errors = 0usize;
+    for p in &problems {
+        input_errors += 1;
+        let mut c = InputCoverage::new(&p.path);
+        c.error = Some(p.reason.clone());
+        coverage.inputs.push(c);
+    }
+    for (_, mut parts) in per_input {
+        parts.sort_by_key(|p| p.chunk);
+        let mut lines_before = 0u64;
+        let mut cov: Option<InputCoverage> = None;
+        let mut fatal = false;
+        for mut p in parts {
+            p.agg.rebase(lines_before, p.start);
+            p.coverage.rebase(lines_before);
+            lines_before += p.newlines;
+            agg.merge(p.agg);
+            fatal |= p.fatal;
+            match &mut cov {
+                None => cov = Some(p.coverage),
+                Some(c) => c.merge(p.coverage),
+            }
+        }
+        if let Some(c) = cov {
+            if fatal || c.error.is_some() {
+                input_errors += 1;
+            }
+            coverage.inputs.push(c);
+        }
+    }
+
+    coverage.sightings = agg.sightings();
+    let findings = agg.finish(&ctx.engine);
+    coverage.findings = findings.len() as u64;
+    coverage.findings_in_window = findings
+        .iter()
+        .filter(|f| f.ioc.as_ref().is_some_and(|i| i.in_validity_window))
+        .count() as u64;
+    coverage.findings_out_of_window = findings
+        .iter()
+        .filter(|f| f.ioc.as_ref().is_some_and(|i| !i.in_validity_window))
+        .count() as u64;
+    let range = coverage.time_range();
+    for f in ctx.engine.feeds() {
+        coverage.feeds.push(FeedCoverage {
+            note: feed_note(f.from, f.until, range),
+            feed: f.feed.clone(),
+            indicators: f.indicators,
+            search_from: f.from,
+            search_until: f.until,
+        });
+    }
+    coverage.finished = Some(Timestamp::now());
+
+    // Findings.
+    match &args.output {
+        Some(path) => {
+            let f = File::create(path)
+                .with_context(|| format!("cannot write findings to {}", path.display()))?;
+            let mut w = io::BufWriter::new(f);
+            write_findings(&findings, out_format, &mut w)?;
+            w.flush()?;
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut w = io::BufWriter::new(stdout.lock());
+            match write_findings(&findings, out_format, &mut w).and_then(|_| w.flush()) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+    }
+    if let Some(path) = &args.coverage {
+        let f = File::create(path)
+            .with_context(|| format!("cannot write coverage to {}", path.display()))?;
+        serde_json::to_writer_pretty(io::BufWriter::new(f), &coverage)?;
+    }
+    if !cli.quiet {
+        let mut err = io::stderr().lock();
+        let _ = write_coverage_text(&coverage, &mut err);
+    }
+
+    if input_errors > 0 {
+        if !cli.quiet {
+            eprintln!(
+                "orbwatch: {input_errors} input(s) could not be read completely (see ERROR above); the others were hunted"
+            );
+        }
+        return Ok(ExitCode::from(2));
+    }
+    if findings.iter().any(|f| fail_on.matches(f)) {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `--fail-on` asks for.
+#[derive(Default)]
+struct FailOn {
+    any: bool,
+    in_window: bool,
+    kinds: Vec<FindingKind>,
+}
+
+impl FailOn {
+    fn matches(&self, f: &Finding) -> bool {
+        self.any
+            || self.kinds.contains(&f.kind)
+            || (self.in_window && f.ioc.as_ref().is_some_and(|i| i.in_validity_window))
+    }
+}
+
+fn parse_fail_on(values: &[String]) -> Result<FailOn> {
+    let mut f = FailOn::default();
+    for v in values {
+        match v.trim() {
+            "any" => f.any = true,
+            "in-window" | "in_window" => f.in_window = true,
+            other => match FindingKind::parse(other) {
+                Some(k) => f.kinds.push(k),
+                None => {
+                    let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+                    bail!(
+                        "--fail-on {other:?} is not a finding kind; use any, in-window or one of {}",
+                        kinds.join(", ")
+                    )
+                }
+            },
+        }
+    }
+    Ok(f)
+}
+
+/// Compile indicators from `--feed` files and/or the store. Plain lists
+/// and the store are streamed into the engine one indicator at a time, so
+/// a ten-million-entry list never sits in memory as parsed records.
+fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
+    let mut builder = IocEngineBuilder::new();
+    let format = args
+        .feed_format
+        .as_deref()
+        .map(|f| f.parse::<FeedFormat>().map_err(anyhow::Error::msg))
+        .transpose()?;
+    for path in &args.feeds {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let mut opts = orbwatch_intel::ReadOptions::new(name.clone());
+        if let Some(g) = &args.grace {
+            opts.grace = orbwatch_intel::time::parse_duration(g)
+                .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+        }
+        let mut rejected: Vec<orbwatch_intel::Rejected> = Vec::new();
+        let mut rejected_count = 0u64;
+        match crate::feed_input::plain_stream(path, format)? {
+            Some(reader) => {
+                let label = path.display().to_string();
+                orbwatch_intel::readers::plain::read_stream(
+                    reader,
+                    &label,
+                    &opts,
+                    |ind| builder.add(&ind),
+                    |r| {
+                        rejected_count += 1;
+                        if rejected.is_empty() {
+                            rejected.push(r);
+                        }
+                    },
+                )
+                .with_context(|| format!("cannot read feed {}", path.display()))?;
+            }
+            None => {
+                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?;
+                rejected_count = parsed.rejected.len() as u64;
+                rejected.extend(parsed.rejected.into_iter().take(1));
+                for ind in &parsed.indicators {
+                    builder.add(ind);
+                }
+            }
+        }
+        if !cli.quiet
+            && let Some(r) = rejected.first()
+        {
+            eprintln!(
+                "orbwatch: feed {}: {rejected_count} entries rejected (first: {}:{}: {})",
+                path.display(),
+                r.file,
+                r.line,
+                r.reason
+            );
+        }
+    }
+    if args.feeds.is_empty() || cli.db.is_some() {
+        let path = crate::db_path::resolve(cli)?;
+        if path.exists() {
+            let store = orbwatch_store::Store::open(&path)
+                .with_context(|| format!("cannot open the store {}", path.display()))?;
+            store.indicators_stream(None, |s| {
+                let mut ind = s.indicator;
+                ind.provenance.feed = s.feed;
+                builder.add(&ind);
+                std::ops::ControlFlow::Continue(())
+            })?;
+        } else if args.feeds.is_empty() {
+            bail!(
+                "the store {} does not exist yet: add a feed with `orbwatch feed add FILE`, or pass --feed FILE",
+                path.display()
+            );
+        }
+    }
+    Ok(builder)
+}
+
+/// Split inputs into units of work. Large plain files are cut into
+/// line-aligned chunks so that both cores work on one big file.
+fn plan_units(inputs: &[Input], threads: usize, ctx: &RunCtx) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let whole = Unit {
+            input: i,
+            chunk: 0,
+            range: None,
+            decoder: None,
+            format: None,
+        };
+        let splittable = threads > 1 && input.path.is_some() && input.size > CHUNK_MIN;
+        if !splittable {
+            units.push(whole);
+            continue;
+        }
+        match plan_chunks(i, input, threads, ctx) {
+            Some(mut chunks) => units.append(&mut chunks),
+            None => units.push(whole),
+        }
+    }
+    units
+}
+
+fn plan_chunks(i: usize, input: &Input, threads: usize, ctx: &RunCtx) -> Option<Vec<Unit>> {
+    let path = input.path.as_ref()?;
+    let (compression, reader) = orbwatch_source::open(input).ok()?;
+    if compression != orbwatch_source::Compression::None {
+        return None;
+    }
+    let (head, _) = orbwatch_source::peek_lines(reader, PEEK).ok()?;
+    if orbwatch_source::looks_binary(&head) && ctx.forced.is_none() {
+        return None;
+    }
+    let lines = head_lines(&head);
+    let info = ctx.forced.unwrap_or_else(|| decoders::detect(&lines));
+    let cfg = decoder_config(ctx, input);
+    // A template decoder that has seen the header lines.
+    let mut template = (info.make)(&cfg);
+    for l in &lines {
+        if matches!(template.decode(l), Ok(Decoded::Event(_))) {
+            break;
+        }
+    }
+    let chunks = orbwatch_source::line_aligned_chunks(path, threads * 2, CHUNK_MIN / 2).ok()?;
+    Some(
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(k, r)| Unit {
+                input: i,
+                chunk: k,
+                range: Some(r),
+                decoder: (k > 0).then(|| template.fork()),
+                format: Some(info.name),
+            })
+            .collect(),
+    )
+}
+
+/// Complete lines of a peeked head, at most [`SNIFF_LINES`].
+fn head_lines(head: &[u8]) -> Vec<&[u8]> {
+    let complete = match memchr::memrchr(b'\n', head) {
+        Some(i) if head.len() >= PEEK => &head[..i],
+        _ => head,
+    };
+    complete
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .take(SNIFF_LINES)
+        .collect()
+}
+
+fn decoder_config(ctx: &RunCtx, input: &Input) -> DecoderConfig {
+    DecoderConfig {
+        year: ctx.year.or_else(|| mtime_year(input)),
+        map: ctx.map.clone(),
+    }
+}
+
+fn mtime_year(input: &Input) -> Option<i16> {
+    let t = Timestamp::try_from(input.modified?).ok()?;
+    Some(t.to_zoned_datetime(jiff::tz::TimeZone::UTC).year())
+}
+
+fn year_note(ctx: &RunCtx, input: &Input, cfg: &DecoderConfig) -> Option<String> {
+    let y = cfg.year?;
+    Some(if ctx.year.is_some() {
+        format!("syslog lines without a year were dated {y} (from --year)")
+    } else if mtime_year(input).is_some() {
+        format!(
+            "syslog lines without a year were dated {y} (from the file's modification time; use --year to change)"
+        )
+    } else {
+        format!("syslog lines without a year were dated {y}")
+    })
+}
+
+fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
+    let input = &inputs[unit.input];
+    let mut cov = InputCoverage::new(&input.display);
+    let mut agg = Aggregator::with_evidence_cap(ctx.evidence_limit);
+    let start = unit.range.map_or(0, |r| r.0);
+    let result = |cov, agg, newlines, fatal| UnitResult {
+        input: unit.input,
+        chunk: unit.chunk,
+        start,
+        newlines,
+        coverage: cov,
+        agg,
+        fatal,
+    };
+    let cfg = decoder_config(ctx, input);
+
+    // Open, decompress, detect.
+    let (reader, mut decoder): (Box<dyn BufRead + Send>, Box<dyn Decoder>) = match unit.range {
+        Some((s, e)) => {
+            cov.compression = "none".into();
+            let reader = match orbwatch_source::open_range(input, s, e) {
+                Ok(r) => r,
+                Err(err) => {
+                    cov.error = Some(format!("cannot read it: {err}"));
+                    return result(cov, agg, 0, true);
+                }
+            };
+            let decoder = match unit.decoder {
+                Some(d) => d,
+                None => {
+                    let info = unit
+                        .format
+                        .and_then(decoders::by_name)
+                        .unwrap_or_else(|| decoders::detect(&[]));
+                    (info.make)(&cfg)
+                }
+            };
+            (reader, decoder)
+        }
+        None => {
+            let (compression, reader) = match orbwatch_source::open(input) {
+                Ok(x) => x,
+                Err(err) => {
+                    cov.error = Some(format!("cannot read it: {err}"));
+                    return result(cov, agg, 0, true);
+                }
+            };
+            cov.compression = compression.as_str().into();
+            let (head, reader) = match orbwatch_source::peek_lines(reader, PEEK) {
+                Ok(x) => x,
+                Err(err) => {
+                    cov.error = Some(describe_read_error(compression.as_str(), &err, 0));
+                    return result(cov, agg, 0, true);
+                }
+            };
+            if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
+                cov.error = Some(
+                    "binary data, not a text log (captures, flows and EVTX are not supported yet); skipped"
+                        .into(),
+                );
+                return result(cov, agg, 0, true);
+            }
+            let info = ctx
+                .forced
+                .unwrap_or_else(|| decoders::detect(&head_lines(&head)));
+            (reader, (info.make)(&cfg))
+        }
+    };
+    cov.format = decoder.name().to_string();
+    if cov.format == "syslog" {
+        cov.year_note = year_note(ctx, input, &cfg);
+    }
+
+    let file: Arc<str> = Arc::from(input.display.as_str());
+    let format = decoder.name();
+    let engine = &ctx.engine;
+    let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
+    let mut scratch = MatchScratch::default();
+    let mut lr = LineReader::new(reader);
+    let mut last_progress = 0u64;
+    let mut fatal = false;
+    loop {
+        let line = match lr.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(err) => {
+                cov.error = Some(describe_read_error(&cov.compression, &err, cov.records));
+                fatal = true;
+                break;
+            }
+        };
+        cov.records += 1;
+        if line.truncated {
+            cov.truncated_lines += 1;
+        }
+        let raw = line.bytes;
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
+            .unwrap_or_else(|_| {
+                Err(orbwatch_event::DecodeError::new(
+                    "the decoder failed on this record (a bug: please report it with the line)",
+                ))
+            });
+        let event = match decoded {
+            Ok(Decoded::Event(e)) => {
+                cov.parsed += 1;
+                Some(e)
+            }
+            Ok(Decoded::Skip) => {
+                cov.skipped += 1;
+                continue;
+            }
+            Err(e) => {
+                cov.reject(line.number, &e.0, raw);
+                None
+            }
+        };
+        if let Some(t) = event.as_ref().and_then(|e| e.time) {
+            if ctx.since.is_some_and(|s| t < s) || ctx.until.is_some_and(|u| t > u) {
+                cov.outside_time_filter += 1;
+                continue;
+            }
+            cov.see_time(t);
+        }
+        let candidate = engine.raw_may_match(raw)
+            || (names_or_hashes
+                && event.as_ref().is_some_and(|e| {
+                    e.domain.is_some()
+                        || !e.other_domains.is_empty()
+                        || e.url.is_some()
+                        || !e.hashes.is_empty()
+                }));
+        if candidate {
+            let origin = Origin {
+                file: file.clone(),
+                line: line.number,
+                offset: line.offset,
+                format,
+            };
+            if engine.match_record(raw, true, event.as_deref(), &origin, &mut scratch, &mut agg) > 0
+            {
+                cov.matched_records += 1;
+            }
+        }
+        if let Some(pb) = &ctx.progress {
+            let pos = lr.position();
+            if pos - last_progress > 4 << 20 {
+                pb.inc(pos - last_progress);
+                ctx.bytes_done
+                    .fetch_add(pos - last_progress, Ordering::Relaxed);
+                last_progress = pos;
+            }
+        }
+    }
+    cov.bytes = lr.position();
+    let newlines = cov.records;
+    result(cov, agg, newlines, fatal)
+}
+
+/// Turn a read error into words that name what went wrong.
+fn describe_read_error(compression: &str, err: &io::Error, records: u64) -> String {
+    let what = if compression.is_empty() || compression == "none" {
+        "read failed".to_string()
+    } else {
+        format!("{compression} data is corrupt or truncated")
+    };
+    format!("{what} after {records} records: {err}; the records before it were hunted")
 }

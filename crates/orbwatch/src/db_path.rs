@@ -16,7 +16,9 @@ pub fn resolve(cli: &Cli) -> Result<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .context("cannot find a place for the store: set --db, ORBWATCH_DB or XDG_DATA_HOME")?;
+                .context(
+                    "cannot find a place for the store: set --db, ORBWATCH_DB or XDG_DATA_HOME",
+                )?;
             base.join("orbwatch").join("orbwatch.db")
         }
     };

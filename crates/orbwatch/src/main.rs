@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod cmd_feed;
 mod cmd_hunt;
 mod db_path;
+mod feed_input;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]
@@ -34,7 +35,7 @@ pub enum Command {
     #[command(subcommand)]
     Feed(cmd_feed::FeedCommand),
     /// Sweep logs for indicators, aware of time and direction.
-    Hunt(cmd_hunt::HuntArgs),
+    Hunt(Box<cmd_hunt::HuntArgs>),
 }
 
 fn init_logging(cli: &Cli) {

@@ -341,28 +341,33 @@ fn looks_binary(head: &[u8]) -> bool {
 ///   `--ttl`, and is open where none is given.
 pub fn finalize(feed: &mut ParsedFeed, opts: &ReadOptions) {
     for ind in &mut feed.indicators {
-        if let Some(c) = opts.confidence {
-            ind.confidence = Some(c.min(100));
-        }
-        if ind.valid_from.is_some() || ind.valid_until.is_some() {
-            continue;
-        }
-        if ind.first_seen.is_some() || ind.last_seen.is_some() {
-            let first = ind.first_seen.or(ind.last_seen);
-            let last = ind.last_seen.or(ind.first_seen);
-            ind.valid_from = first.and_then(|t| t.checked_sub(opts.grace).ok());
-            ind.valid_until = last.and_then(|t| t.checked_add(opts.grace).ok());
-            continue;
-        }
-        ind.valid_from = opts.valid_from;
-        ind.valid_until = opts.valid_until;
-        if let Some(ttl) = opts.ttl {
-            let start = opts.valid_from.unwrap_or(opts.now);
-            let end = start.checked_add(ttl).ok();
-            ind.valid_until = match (ind.valid_until, end) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
+        apply_window_policy(ind, opts);
+    }
+}
+
+/// The policy of [`finalize`] for one indicator (for streaming readers).
+pub fn apply_window_policy(ind: &mut Indicator, opts: &ReadOptions) {
+    if let Some(c) = opts.confidence {
+        ind.confidence = Some(c.min(100));
+    }
+    if ind.valid_from.is_some() || ind.valid_until.is_some() {
+        return;
+    }
+    if ind.first_seen.is_some() || ind.last_seen.is_some() {
+        let first = ind.first_seen.or(ind.last_seen);
+        let last = ind.last_seen.or(ind.first_seen);
+        ind.valid_from = first.and_then(|t| t.checked_sub(opts.grace).ok());
+        ind.valid_until = last.and_then(|t| t.checked_add(opts.grace).ok());
+        return;
+    }
+    ind.valid_from = opts.valid_from;
+    ind.valid_until = opts.valid_until;
+    if let Some(ttl) = opts.ttl {
+        let start = opts.valid_from.unwrap_or(opts.now);
+        let end = start.checked_add(ttl).ok();
+        ind.valid_until = match (ind.valid_until, end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
 }

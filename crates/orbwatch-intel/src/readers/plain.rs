@@ -194,51 +194,103 @@ pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
     out.indicators
         .reserve(memchr::memchr_iter(b'\n', b).count().saturating_add(1));
     for (no, raw) in lines(b) {
-        let line = text(raw);
-        let t = line.trim();
-        if t.is_empty() || is_comment(t) {
-            continue;
-        }
-        let (value, comment) = split_trailing_comment(t);
-        let mut description = comment.map(str::to_string);
-        let mut port = None;
-        let parsed = match parse_entry(value) {
-            Ok((v, p)) => {
-                port = p;
-                Some(v)
-            }
-            Err(e) => {
-                // `value free text`: the first token is the value.
-                let first = value.split(char::is_whitespace).next().unwrap_or("");
-                match (first.len() < value.len())
-                    .then(|| parse_entry(first))
-                    .and_then(Result::ok)
-                {
-                    Some((v, p)) => {
-                        port = p;
-                        let rest = value[first.len()..].trim();
-                        description = Some(match description {
-                            Some(c) => format!("{rest} {c}"),
-                            None => rest.to_string(),
-                        });
-                        Some(v)
-                    }
-                    None => {
-                        out.reject(file, no, e, t);
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(v) = parsed {
-            let mut ind = Indicator::new(v, provenance(opts, file, no));
-            ind.description = description.map(|d| crate::model::excerpt(&d));
-            if let Some(p) = port {
-                ind.tags.other.push(format!("port={p}"));
-            }
-            out.indicators.push(ind);
+        match read_line(no, raw, file, opts) {
+            Some(Ok(ind)) => out.indicators.push(ind),
+            Some(Err((reason, text))) => out.reject(file, no, reason, &text),
+            None => {}
         }
     }
+}
+
+/// Read a plain list from a stream, one indicator at a time, so that a list
+/// of ten million entries never sits in memory as a whole. Each indicator
+/// has the window policy applied ([`super::apply_window_policy`]).
+/// Rejections are handed to `on_reject`. Returns the I/O error that ended
+/// the stream early, if any.
+pub fn read_stream(
+    mut reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    mut on_indicator: impl FnMut(Indicator),
+    mut on_reject: impl FnMut(crate::model::Rejected),
+) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(256);
+    let mut no = 0u64;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        no += 1;
+        let mut raw: &[u8] = &buf;
+        if no == 1 {
+            raw = strip_bom(raw);
+        }
+        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match read_line(no, raw, file, opts) {
+            Some(Ok(mut ind)) => {
+                super::apply_window_policy(&mut ind, opts);
+                on_indicator(ind)
+            }
+            Some(Err((reason, text))) => on_reject(crate::model::Rejected {
+                file: file.to_string(),
+                line: no,
+                reason,
+                raw: crate::model::excerpt(&text),
+            }),
+            None => {}
+        }
+    }
+}
+
+/// One line of a plain list: `None` for blank and comment lines, the
+/// indicator, or the reason and text of a rejection.
+fn read_line(
+    no: u64,
+    raw: &[u8],
+    file: &str,
+    opts: &ReadOptions,
+) -> Option<Result<Indicator, (String, String)>> {
+    let line = text(raw);
+    let t = line.trim();
+    if t.is_empty() || is_comment(t) {
+        return None;
+    }
+    let (value, comment) = split_trailing_comment(t);
+    let mut description = comment.map(str::to_string);
+    let port;
+    let v = match parse_entry(value) {
+        Ok((v, p)) => {
+            port = p;
+            v
+        }
+        Err(e) => {
+            // `value free text`: the first token is the value.
+            let first = value.split(char::is_whitespace).next().unwrap_or("");
+            match (first.len() < value.len())
+                .then(|| parse_entry(first))
+                .and_then(Result::ok)
+            {
+                Some((v, p)) => {
+                    port = p;
+                    let rest = value[first.len()..].trim();
+                    description = Some(match description {
+                        Some(c) => format!("{rest} {c}"),
+                        None => rest.to_string(),
+                    });
+                    v
+                }
+                None => return Some(Err((e, t.to_string()))),
+            }
+        }
+    };
+    let mut ind = Indicator::new(v, provenance(opts, file, no));
+    ind.description = description.map(|d| crate::model::excerpt(&d));
+    if let Some(p) = port {
+        ind.tags.other.push(format!("port={p}"));
+    }
+    Some(Ok(ind))
 }
 
 #[cfg(test)]

@@ -1,0 +1,82 @@
+//! Errors of the store. Each one names the store's path (or the feed) and
+//! says what the user can do about it.
+
+use std::path::PathBuf;
+
+/// Anything that can go wrong while opening, migrating, reading or writing
+/// the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened as a SQLite database.
+    #[error(
+        "cannot open the store at {path}: {source}; check that its folder exists and is writable, or choose another store with --db"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file exists but is not a SQLite database.
+    #[error(
+        "{path} is not an orbwatch store ({source}); pass --db with another path, or move the file away"
+    )]
+    NotAStore {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The store was written by a newer orbwatch.
+    #[error(
+        "the store at {path} is newer than this orbwatch (schema {found} > {supported}); upgrade orbwatch, or use another store with --db"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// A schema migration failed; the store is left at the previous schema.
+    #[error(
+        "cannot upgrade the store at {path} to schema {version}: {source}; the store was left unchanged — make sure it is writable and not used by another program, then retry"
+    )]
+    Migration {
+        path: PathBuf,
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A statement failed.
+    #[error("store {path}: {action} failed: {source}")]
+    Sql {
+        path: PathBuf,
+        action: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// No feed has that name.
+    #[error("no feed named `{name}` in the store; `orbwatch feed list` shows the feeds it has")]
+    UnknownFeed { name: String },
+    /// A feed name that cannot be used.
+    #[error("`{name}` cannot be used as a feed name: {reason}")]
+    InvalidName { name: String, reason: String },
+    /// A row that cannot be turned back into the model.
+    #[error("store {path}: {detail}; remove and re-add the feed to repair it")]
+    Corrupt { path: PathBuf, detail: String },
+}
+
+/// Result alias of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Attach the store's path and the action to a SQLite error.
+pub(crate) trait SqlContext<T> {
+    fn ctx(self, path: &std::path::Path, action: &str) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for std::result::Result<T, rusqlite::Error> {
+    fn ctx(self, path: &std::path::Path, action: &str) -> Result<T> {
+        self.map_err(|source| StoreError::Sql {
+            path: path.to_path_buf(),
+            action: action.to_string(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,180 @@
+//! Versioned schema migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`. [`MIGRATIONS`] is the
+//! ordered list of steps: step *i* (0-based) brings the store from version
+//! *i* to version *i + 1*. Each step runs in its own transaction together
+//! with the version bump, so a failed step leaves the store at the previous
+//! version. Adding a migration is one new entry at the end of the list;
+//! existing entries are never edited once released.
+//!
+//! Conventions for every table:
+//! - Instants are TEXT in RFC 3339 UTC with exactly nine fractional digits
+//!   (`2021-07-20T00:00:00.000000000Z`, see [`crate::rows::ts_text`]): fixed
+//!   width, so they sort correctly as text and compare with `<`/`>` in SQL,
+//!   and they round-trip without loss. NULL means an open bound / unknown.
+//! - Counts are INTEGER; JSON documents are TEXT ending in `_json`.
+
+use rusqlite::Connection;
+
+use crate::error::{Result, StoreError};
+
+/// Schema version 1: feeds, their versions and change history, indicators,
+/// and the first rejected entries of each version.
+const V1_FEEDS: &str = r#"
+CREATE TABLE feeds (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL UNIQUE,
+    format         TEXT    NOT NULL,
+    source_path    TEXT    NOT NULL,
+    source_sha256  TEXT,
+    added_at       TEXT    NOT NULL,
+    updated_at     TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    -- present indicators per coarse kind: {"ipv4":161,"ipv6":0,...}
+    counts_json    TEXT    NOT NULL,
+    rejected       INTEGER NOT NULL,
+    skipped        INTEGER NOT NULL,
+    -- the reader options of the latest version (grace, ttl, window, csv mapping)
+    options_json   TEXT    NOT NULL
+);
+
+-- One row per import of a feed.
+CREATE TABLE feed_versions (
+    feed_id        INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    version        INTEGER NOT NULL,
+    at             TEXT    NOT NULL,
+    format         TEXT    NOT NULL,
+    source_path    TEXT    NOT NULL,
+    source_sha256  TEXT,
+    loaded         INTEGER NOT NULL,
+    added          INTEGER NOT NULL,
+    removed        INTEGER NOT NULL,
+    unchanged      INTEGER NOT NULL,
+    duplicates     INTEGER NOT NULL,
+    rejected       INTEGER NOT NULL,
+    skipped        INTEGER NOT NULL,
+    -- {"reason": count} of the skipped entries
+    skipped_json   TEXT    NOT NULL,
+    options_json   TEXT    NOT NULL,
+    PRIMARY KEY (feed_id, version)
+) WITHOUT ROWID;
+
+-- Every (value, window) a feed has ever had. Rows that a later version no
+-- longer lists stay, with present = 0, for history and for old findings.
+CREATE TABLE indicators (
+    id              INTEGER PRIMARY KEY,
+    feed_id         INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    kind            TEXT    NOT NULL,   -- ipv4 ipv6 cidr domain url hash cert
+    type_name       TEXT    NOT NULL,   -- ipv4 … range … md5 … cert-sha1 …
+    value           TEXT    NOT NULL,   -- normalised text (range: first-last)
+    valid_from      TEXT,
+    valid_until     TEXT,
+    first_seen      TEXT,
+    last_seen       TEXT,
+    published       TEXT,
+    confidence      INTEGER,
+    tags_json       TEXT,               -- NULL when there are no tags
+    description     TEXT,
+    file            TEXT    NOT NULL,
+    line            INTEGER NOT NULL,
+    record_id       TEXT,
+    -- FNV-1a of the metadata columns, to update only what changed on re-import
+    meta_hash       INTEGER NOT NULL,
+    present         INTEGER NOT NULL DEFAULT 1,
+    added_version   INTEGER NOT NULL,
+    removed_version INTEGER,
+    removed_at      TEXT
+);
+CREATE INDEX indicators_by_feed ON indicators(feed_id, present);
+
+-- What each re-import (version >= 2) added and removed. The first version's
+-- indicators are not listed here: they are the rows with added_version = 1.
+CREATE TABLE feed_changes (
+    feed_id      INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    version      INTEGER NOT NULL,
+    at           TEXT    NOT NULL,
+    change       TEXT    NOT NULL CHECK (change IN ('added', 'removed')),
+    value        TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    type_name    TEXT    NOT NULL,
+    valid_from   TEXT,
+    valid_until  TEXT
+);
+CREATE INDEX feed_changes_by_feed ON feed_changes(feed_id, version);
+
+-- The first rejected entries of each version (at most REJECTS_KEPT).
+CREATE TABLE feed_rejects (
+    feed_id   INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+    version   INTEGER NOT NULL,
+    file      TEXT    NOT NULL,
+    line      INTEGER NOT NULL,
+    reason    TEXT    NOT NULL,
+    raw       TEXT    NOT NULL
+);
+CREATE INDEX feed_rejects_by_feed ON feed_rejects(feed_id, version);
+"#;
+
+/// The ordered migration steps. Append new steps; never edit released ones.
+pub const MIGRATIONS: &[&str] = &[V1_FEEDS];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Bring the store at `path` (open as `conn`) to [`SCHEMA_VERSION`].
+pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<()> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|source| classify_open_error(path, source))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let version = i as i64 + 1;
+        let fail = |source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        // Another process may have migrated while this one waited for the
+        // write lock: look again under the lock.
+        let now: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(fail)?;
+        if now >= version {
+            tx.commit().map_err(fail)?;
+            continue;
+        }
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::debug!(store = %path.display(), version, "store schema migrated");
+    }
+    Ok(())
+}
+
+/// Tell "not a database" apart from other open failures.
+pub(crate) fn classify_open_error(path: &std::path::Path, source: rusqlite::Error) -> StoreError {
+    let not_db = matches!(
+        &source,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::NotADatabase
+    );
+    if not_db {
+        StoreError::NotAStore {
+            path: path.to_path_buf(),
+            source,
+        }
+    } else {
+        StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

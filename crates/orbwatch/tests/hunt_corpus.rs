@@ -1,0 +1,305 @@
+//! End-to-end `orbwatch hunt` on real logs, against ground truth nobody here
+//! wrote:
+//! - fail2ban's `# failJSON` labels: a feed built from the labelled hosts
+//!   must be found on exactly the labelled lines;
+//! - record-level totals: the sum of `count` must equal an independent,
+//!   exact, record-level grep for every address.
+//!
+//! fail2ban's files are GPL-2.0 and are read from `../shared/corpus`; when
+//! it is absent those tests print that they were skipped. The MIT/BSD files
+//! copied into `tests/data/` are always tested.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpus() -> Option<PathBuf> {
+    let p = repo().join("../shared/corpus");
+    p.is_dir().then_some(p)
+}
+
+fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .arg("hunt")
+        .arg("--feed")
+        .arg(feed)
+        .args(["--format", "jsonl", "--evidence-limit", "0"])
+        .args(extra)
+        .args(inputs)
+        .env("ORBWATCH_DB", "/nonexistent/never-used.db")
+        .output()
+        .expect("run orbwatch");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
+    let findings = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON finding"))
+        .collect();
+    (
+        findings,
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Lenient dotted quad (fail2ban writes `192.030.0.6`).
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut o = [0u8; 4];
+    for (i, p) in parts.iter().enumerate() {
+        o[i] = p.parse().ok()?;
+    }
+    Some(IpAddr::from(o))
+}
+
+/// (line number of the labelled log line, host, whether the line itself
+/// names the host) for every label whose host is an IP address. Hostnames
+/// are not IP indicators and are left out.
+fn fail2ban_labels(path: &Path) -> Vec<(u64, IpAddr, bool)> {
+    let text = std::fs::read_to_string(path).expect("read fixture");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(json) = l.strip_prefix("# failJSON:") else {
+            continue;
+        };
+        let v: serde_json::Value = match serde_json::from_str(json.trim()) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let Some(host) = v.get("host").and_then(|h| h.as_str()) else {
+            continue;
+        };
+        if let Some(ip) = parse_ip(host) {
+            let next = lines.get(i + 1).copied().unwrap_or("");
+            let named = next.contains(host) || next.contains(&ip.to_string());
+            out.push((i as u64 + 2, ip, named));
+        }
+    }
+    out
+}
+
+#[test]
+fn fail2ban_labelled_hosts_are_found_on_their_lines() {
+    let Some(corpus) = corpus() else {
+        println!("skipped: ../shared/corpus not found");
+        return;
+    };
+    let mut files = Vec::new();
+    for dir in ["auth-ssh", "web-access"] {
+        for e in std::fs::read_dir(corpus.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("fail2ban_")
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 14, "expected the fail2ban fixtures");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut total = 0;
+    let mut context_only = 0;
+    for file in &files {
+        let labels = fail2ban_labels(file);
+        if labels.is_empty() {
+            continue;
+        }
+        let hosts: BTreeSet<IpAddr> = labels.iter().map(|(_, h, _)| *h).collect();
+        let feed = tmp.path().join("hosts.txt");
+        std::fs::write(
+            &feed,
+            hosts.iter().map(|h| format!("{h}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let (findings, code, stderr) = hunt(&feed, std::slice::from_ref(file), &[]);
+        assert!(code == 0, "{}: exit {code}: {stderr}", file.display());
+        let mut seen: BTreeSet<(u64, String)> = BTreeSet::new();
+        for f in &findings {
+            for e in f["evidence"].as_array().unwrap() {
+                assert_eq!(e["file"].as_str().unwrap(), file.display().to_string());
+                seen.insert((
+                    e["line"].as_u64().unwrap(),
+                    f["indicator"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        for (line, host, named) in &labels {
+            if !named {
+                // fail2ban ties these lines to an earlier line of the same
+                // sshd session; the line itself names no address.
+                context_only += 1;
+                continue;
+            }
+            assert!(
+                seen.contains(&(*line, host.to_string())),
+                "{}: host {host} not reported on line {line}",
+                file.display()
+            );
+            total += 1;
+        }
+    }
+    println!(
+        "{total} labelled lines found on their line; {context_only} labels name a host only an earlier line of the session mentions"
+    );
+    assert!(total > 300, "only {total} labelled lines checked");
+    assert_eq!(
+        context_only, 19,
+        "labels whose line names no address (multi-line sshd sessions)"
+    );
+}
+
+/// Independent record-level grep: does `line` contain `ip` as a whole token
+/// (the byte before not in [A-Za-z0-9_.], the byte after not in
+/// [A-Za-z0-9_] nor a `.` followed by a digit)?
+fn line_has_token(line: &str, ip: &str) -> bool {
+    let b = line.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut from = 0;
+    while let Some(i) = line[from..].find(ip) {
+        let s = from + i;
+        let e = s + ip.len();
+        let before_ok = s == 0 || !(word(b[s - 1]) || b[s - 1] == b'.');
+        let after_ok = e == b.len()
+            || !(word(b[e]) || (b[e] == b'.' && e + 1 < b.len() && b[e + 1].is_ascii_digit()));
+        if before_ok && after_ok {
+            return true;
+        }
+        from = s + 1;
+    }
+    false
+}
+
+/// IPv4 candidates of a line found without the scanner under test.
+fn ipv4_candidates(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for tok in line.split(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        let tok = tok.trim_matches('.');
+        if tok.split('.').count() == 4 && tok.parse::<std::net::Ipv4Addr>().is_ok() {
+            out.push(tok.to_string());
+        }
+    }
+    out
+}
+
+fn check_record_totals(files: &[PathBuf]) {
+    let tmp = tempfile::tempdir().unwrap();
+    for file in files {
+        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+        // Records: every non-comment, non-empty line.
+        let records: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let ips: BTreeSet<String> = records.iter().flat_map(|l| ipv4_candidates(l)).collect();
+        if ips.is_empty() {
+            continue;
+        }
+        let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+        for ip in &ips {
+            let n = records.iter().filter(|l| line_has_token(l, ip)).count() as u64;
+            if n > 0 {
+                expected.insert(ip.clone(), n);
+            }
+        }
+        let feed = tmp.path().join("ips.txt");
+        std::fs::write(
+            &feed,
+            ips.iter().map(|h| format!("{h}\n")).collect::<String>(),
+        )
+        .unwrap();
+        let (findings, code, stderr) = hunt(&feed, std::slice::from_ref(file), &[]);
+        assert!(code == 0, "{}: exit {code}: {stderr}", file.display());
+        let mut got: BTreeMap<String, u64> = BTreeMap::new();
+        for f in &findings {
+            *got.entry(f["indicator"].as_str().unwrap().to_string())
+                .or_default() += f["count"].as_u64().unwrap();
+        }
+        assert_eq!(
+            got,
+            expected,
+            "{}: counts differ from a record-level grep",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn record_totals_equal_grep_on_bundled_zeek_and_eve() {
+    let dir = repo().join("tests/data/logs-a");
+    if !dir.is_dir() {
+        println!("skipped: tests/data/logs-a not found");
+        return;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            (n.starts_with("zat_") || n.ends_with(".eve.json") || n.starts_with("crowdsec_eve"))
+                && !n.ends_with(".md")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    check_record_totals(&files);
+}
+
+#[test]
+fn record_totals_equal_grep_on_corpus_syslog() {
+    let Some(corpus) = corpus() else {
+        println!("skipped: ../shared/corpus not found");
+        return;
+    };
+    let mut files = Vec::new();
+    for dir in ["auth-ssh", "firewall-kernel", "zeek-json", "suricata-eve"] {
+        for e in std::fs::read_dir(corpus.join(dir)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    files.sort();
+    check_record_totals(&files);
+}
+
+#[test]
+fn corrupt_gzip_is_named_and_the_rest_is_hunted() {
+    let Some(corpus) = corpus() else {
+        println!("skipped: ../shared/corpus not found");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("f.txt");
+    std::fs::write(&feed, "192.168.33.10\n").unwrap();
+    let corrupt = corpus.join("zeek-tsv/zat_http.log.corrupt.gz");
+    let good = corpus.join("zeek-tsv/zat_http.log.gz");
+    let (findings, code, stderr) = hunt(&feed, &[corrupt, good], &[]);
+    assert_eq!(code, 2, "an unreadable input gives exit code 2");
+    assert!(stderr.contains("zat_http.log.corrupt.gz"), "{stderr}");
+    assert!(stderr.contains("corrupt or truncated"), "{stderr}");
+    let files: BTreeSet<String> = findings
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().unwrap().iter())
+        .map(|e| e["file"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("zat_http.log.gz")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.ends_with("corrupt.gz")),
+        "records before the corruption are hunted too: {files:?}"
+    );
+}
