@@ -47,6 +47,10 @@ pub struct InputCoverage {
     /// Records the decoder could not parse. They are still hunted for IP
     /// addresses in their raw text.
     pub rejected: u64,
+    /// Records not decoded because they name no indicator and no behaviour
+    /// detector needs them (`--no-behaviour`); only their time was read.
+    #[serde(default)]
+    pub undecoded: u64,
     /// Lines longer than 1 MiB, cut to that length.
     pub truncated_lines: u64,
     /// Events outside `--since`/`--until`, not matched.
@@ -119,6 +123,7 @@ impl InputCoverage {
         self.parsed += o.parsed;
         self.skipped += o.skipped;
         self.rejected += o.rejected;
+        self.undecoded += o.undecoded;
         self.truncated_lines += o.truncated_lines;
         self.outside_time_filter += o.outside_time_filter;
         self.matched_records += o.matched_records;

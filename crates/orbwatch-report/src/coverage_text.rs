@@ -32,6 +32,13 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             "    records {}  parsed {}  skipped {}  rejected {}  matched {}",
             i.records, i.parsed, i.skipped, i.rejected, i.matched_records
         )?;
+        if i.undecoded > 0 {
+            writeln!(
+                w,
+                "    {} records name no indicator and were not decoded (--no-behaviour)",
+                i.undecoded
+            )?;
+        }
         if i.first_time.is_some() {
             writeln!(
                 w,

@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use orbwatch_intel::readers::CsvMapping;
 use orbwatch_intel::writers::{ExportFormat, ExportOptions};
-use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions, read_feed};
+use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
 use orbwatch_store::{FeedInfo, ImportOptions, ImportReport, Store};
 use serde_json::{Value, json};
 
@@ -218,43 +218,6 @@ fn default_name(path: &Path) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Read a MISP feed directory: manifest.json plus one file per event.
-fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<(ParsedFeed, String)> {
-    let manifest_path = dir.join("manifest.json");
-    let manifest = fs::read(&manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let mut digests = vec![format!(
-        "manifest.json:{}",
-        orbwatch_store::sha256_hex(&manifest)
-    )];
-    let mut parsed = ParsedFeed {
-        format: Some(FeedFormat::MispFeed),
-        ..Default::default()
-    };
-    orbwatch_intel::readers::misp::read_feed_dir(
-        &manifest,
-        "manifest.json",
-        &mut |uuid| {
-            if uuid.contains(['/', '\\']) || uuid.starts_with('.') {
-                return Err(format!("`{uuid}` is not an event uuid"));
-            }
-            let bytes = fs::read(dir.join(format!("{uuid}.json"))).map_err(|e| e.to_string())?;
-            digests.push(format!(
-                "{uuid}.json:{}",
-                orbwatch_store::sha256_hex(&bytes)
-            ));
-            Ok(bytes)
-        },
-        opts,
-        &mut parsed,
-    )
-    .with_context(|| format!("cannot read the MISP feed in {}", dir.display()))?;
-    orbwatch_intel::finalize(&mut parsed, opts);
-    digests.sort();
-    let sha = orbwatch_store::sha256_hex(digests.join("\n").as_bytes());
-    Ok((parsed, sha))
-}
-
 fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     let path = &args.file;
     let name = match &args.name {
@@ -277,26 +240,16 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
 
-    let (parsed, sha256) = if meta.is_dir() {
-        if !path.join("manifest.json").is_file() {
-            bail!(
-                "{} is a folder without manifest.json; give a feed file, or a MISP feed folder",
-                path.display()
-            );
-        }
-        if let Some(f) = args.format.filter(|f| *f != FeedFormat::MispFeed) {
-            bail!(
-                "{} is a MISP feed folder, but --format says {f}; drop --format or use --format misp-feed",
-                path.display()
-            );
-        }
-        read_misp_dir(path, &opts)?
-    } else {
-        let bytes =
-            fs::read(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
-        let parsed = read_feed(&bytes, &label, args.format, &opts)?;
-        (parsed, orbwatch_store::sha256_hex(&bytes))
-    };
+    if meta.is_dir()
+        && let Some(f) = args.format.filter(|f| *f != FeedFormat::MispFeed)
+    {
+        bail!(
+            "{} is a MISP feed folder, but --format says {f}; drop --format or use --format misp-feed",
+            path.display()
+        );
+    }
+    let crate::feed_input::LoadedFeed { parsed, sha256 } =
+        crate::feed_input::read_feed_path(path, args.format, &opts)?;
     let format = parsed
         .format
         .or(args.format)

@@ -78,8 +78,11 @@ pub struct HuntArgs {
     /// validity window) or `any`. Comma-separated or repeated.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub fail_on: Vec<String>,
-    /// Turn off behaviour detectors. (They arrive in a later release; today
-    /// the flag is accepted and does nothing.)
+    /// Turn off behaviour detectors (they arrive in a later release). This
+    /// makes the hunt a pure IOC sweep: records that name no indicator
+    /// address are not decoded, only their time is read for coverage, so
+    /// the coverage counts them as "not decoded" instead of parsed or
+    /// rejected.
     #[arg(long)]
     pub no_behaviour: bool,
     /// Only read files inside directories that match this glob (repeatable).
@@ -121,6 +124,8 @@ struct RunCtx {
     progress: Option<indicatif::ProgressBar>,
     bytes_done: AtomicU64,
     evidence_limit: usize,
+    /// Decode only records that may match (no behaviour detectors run).
+    lazy: bool,
 }
 
 /// One piece of work: a whole input, or a byte range of a plain file.
@@ -223,6 +228,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         progress,
         bytes_done: AtomicU64::new(0),
         evidence_limit: args.evidence_limit,
+        lazy: args.no_behaviour,
     };
 
     let units = plan_units(&inputs, threads, &ctx);
@@ -423,7 +429,7 @@ fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
                 .with_context(|| format!("cannot read feed {}", path.display()))?;
             }
             None => {
-                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?;
+                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
                 rejected_count = parsed.rejected.len() as u64;
                 rejected.extend(parsed.rejected.into_iter().take(1));
                 for ind in &parsed.indicators {
@@ -629,6 +635,15 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             let info = ctx
                 .forced
                 .unwrap_or_else(|| decoders::detect(&head_lines(&head)));
+            // Files are opened again rather than read through the peek
+            // buffer: chaining the peek in front costs a copy of every byte.
+            let reader = match (&input.path, head.len() >= PEEK) {
+                (Some(_), true) => match orbwatch_source::open(input) {
+                    Ok((_, r)) => r,
+                    Err(_) => reader,
+                },
+                _ => reader,
+            };
             (reader, (info.make)(&cfg))
         }
     };
@@ -660,6 +675,19 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             cov.truncated_lines += 1;
         }
         let raw = line.bytes;
+        let ip_hit = engine.raw_may_match(raw);
+        if ctx.lazy && !ip_hit && !names_or_hashes {
+            // IOC sweep without behaviour detectors: a record that names no
+            // indicator address needs only its time, for coverage.
+            cov.undecoded += 1;
+            if let Some(t) = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.time_of(raw)))
+                .ok()
+                .flatten()
+            {
+                cov.see_time(t);
+            }
+            continue;
+        }
         let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
             .unwrap_or_else(|_| {
                 Err(orbwatch_event::DecodeError::new(
@@ -687,7 +715,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             }
             cov.see_time(t);
         }
-        let candidate = engine.raw_may_match(raw)
+        let candidate = ip_hit
             || (names_or_hashes
                 && event.as_ref().is_some_and(|e| {
                     e.domain.is_some()

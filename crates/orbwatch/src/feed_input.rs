@@ -9,42 +9,77 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
 
+/// A feed read from disk, with a digest of what was read (for the store's
+/// record of which source a version came from).
+pub struct LoadedFeed {
+    pub parsed: ParsedFeed,
+    /// SHA-256 of the file; for a MISP folder, of the sorted per-file digests.
+    pub sha256: String,
+}
+
 /// Read the feed at `path`. `format` overrides detection.
 pub fn read_feed_path(
     path: &Path,
     format: Option<FeedFormat>,
     opts: &ReadOptions,
-) -> Result<ParsedFeed> {
+) -> Result<LoadedFeed> {
     if path.is_dir() {
-        let manifest_path = path.join("manifest.json");
-        if !manifest_path.is_file() {
+        if !path.join("manifest.json").is_file() {
             bail!(
                 "{} is a folder without manifest.json; give a feed file, or a MISP feed folder",
                 path.display()
             );
         }
-        let manifest = fs::read(&manifest_path)
-            .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-        let mut parsed = ParsedFeed {
-            format: Some(FeedFormat::MispFeed),
-            ..Default::default()
-        };
-        let mut load =
-            |uuid: &str| fs::read(path.join(format!("{uuid}.json"))).map_err(|e| e.to_string());
-        orbwatch_intel::readers::misp::read_feed_dir(
-            &manifest,
-            "manifest.json",
-            &mut load,
-            opts,
-            &mut parsed,
-        )
-        .with_context(|| format!("cannot read the MISP feed in {}", path.display()))?;
-        orbwatch_intel::finalize(&mut parsed, opts);
-        return Ok(parsed);
+        return read_misp_dir(path, opts);
     }
-    let bytes = fs::read(path).with_context(|| format!("cannot read feed {}", path.display()))?;
-    let label = path.display().to_string();
-    Ok(orbwatch_intel::read_feed(&bytes, &label, format, opts)?)
+    let bytes =
+        fs::read(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let label = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let parsed = orbwatch_intel::read_feed(&bytes, &label, format, opts)?;
+    Ok(LoadedFeed {
+        parsed,
+        sha256: orbwatch_store::sha256_hex(&bytes),
+    })
+}
+
+/// Read a MISP feed directory: manifest.json plus one file per event.
+fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<LoadedFeed> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest = fs::read(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let mut digests = vec![format!(
+        "manifest.json:{}",
+        orbwatch_store::sha256_hex(&manifest)
+    )];
+    let mut parsed = ParsedFeed {
+        format: Some(FeedFormat::MispFeed),
+        ..Default::default()
+    };
+    orbwatch_intel::readers::misp::read_feed_dir(
+        &manifest,
+        "manifest.json",
+        &mut |uuid| {
+            if uuid.contains(['/', '\\']) || uuid.starts_with('.') {
+                return Err(format!("`{uuid}` is not an event uuid"));
+            }
+            let bytes = fs::read(dir.join(format!("{uuid}.json"))).map_err(|e| e.to_string())?;
+            digests.push(format!(
+                "{uuid}.json:{}",
+                orbwatch_store::sha256_hex(&bytes)
+            ));
+            Ok(bytes)
+        },
+        opts,
+        &mut parsed,
+    )
+    .with_context(|| format!("cannot read the MISP feed in {}", dir.display()))?;
+    orbwatch_intel::finalize(&mut parsed, opts);
+    digests.sort();
+    let sha256 = orbwatch_store::sha256_hex(digests.join("\n").as_bytes());
+    Ok(LoadedFeed { parsed, sha256 })
 }
 
 /// When `path` is a plain list (by `format`, or detected from its first

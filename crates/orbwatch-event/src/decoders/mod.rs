@@ -19,6 +19,7 @@ pub mod syslog;
 pub mod text;
 pub mod web_access;
 pub mod web_error;
+pub(crate) mod zeek_fields;
 pub mod zeek_json;
 pub mod zeek_tsv;
 
@@ -74,6 +75,18 @@ pub trait Decoder: Send {
     fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError>;
     /// A copy with the same header state.
     fn fork(&self) -> Box<dyn Decoder>;
+    /// Only the record's time, for callers that do not need the event (an
+    /// IOC sweep reads the time of every record for coverage, but decodes
+    /// only the records that mention an indicator). Must agree with the
+    /// time `decode` gives. The default decodes the whole record; formats
+    /// override it with a cheap parse of the time field. Header lines must
+    /// still update the decoder's state.
+    fn time_of(&mut self, record: &[u8]) -> Option<jiff::Timestamp> {
+        match self.decode(record) {
+            Ok(Decoded::Event(e)) => e.time,
+            _ => None,
+        }
+    }
 }
 
 /// A registered format: its name, a content sniffer and a constructor.

@@ -1,0 +1,652 @@
+//! Syslog (RFC 3164 and 5424, journald exports) with one parser per
+//! program or device family, and the vendor firewall formats that usually
+//! travel over syslog (Cisco ASA, JunOS/NetScreen, FortiGate, SonicWall,
+//! Check Point, PAN-OS, MikroTik, pf/OPNsense, netfilter).
+//!
+//! # How a line is read
+//!
+//! 1. Blank lines and lines starting with `#` are [`Decoded::Skip`]
+//!    (comments in test files and exports).
+//! 2. The envelope ([`envelope`]) gives time, host, program, pid and the
+//!    message. It is optional: vendor records that arrive without one (raw
+//!    `%ASA-` lines, FortiGate `key=value`, PAN-OS CSV, audit.log, MySQL and
+//!    MSSQL error logs, Proxmox firewall logs...) are recognised by shape.
+//! 3. Dispatch by program name first (`sshd`, `dropbear`, `vsftpd`,
+//!    `proftpd`, `kernel`, `filterlog`, `mysqld`, `fail2ban.*`, `smbd`...),
+//!    then by message shape (`%ASA-`, `RT_FLOW`, `NetScreen device_id=`,
+//!    `logid=`/`devname=`, `id=firewall sn=`, `,TRAFFIC,`...). A program
+//!    nobody claims goes to [`generic`], which keeps every address in
+//!    `other_ips`.
+//! 4. A line with neither an envelope nor a recognised shape is rejected:
+//!    `not a syslog line: ...`.
+//!
+//! # Time
+//!
+//! * Timestamps without a zone are taken as **UTC**.
+//! * RFC 3164 timestamps carry no year. The decoder starts from
+//!   [`DecoderConfig::year`], which is the year of the **first** such line
+//!   of the file. If it is `None`, the current (UTC) year is used, and if
+//!   that would put the first line more than a day in the future the
+//!   previous year is used (a file read in January that starts in December).
+//! * Within a file, the year follows the months: a month more than six
+//!   months *before* the previous line's (December → January) starts the
+//!   next year; a month more than six months *after* it (a late December
+//!   line among January lines) is put in the year before. Each line is thus
+//!   within six months of the previous one, and timestamps stay as
+//!   monotonic as the file itself is. A line carrying its own year resets
+//!   the running year.
+//! * When both the envelope and the message carry a time (PAN-OS, JunOS,
+//!   FortiGate, audit), the more precise wins: a zoned time over a zone-less
+//!   one, a time with a year over one without; on a tie, the message's.
+//!
+//! # sshd connections
+//!
+//! Some sshd failures carry no address (`Disconnecting: Too many
+//! authentication failures`, `fatal: Read from socket failed`,
+//! `kex_exchange_identification: ...`). The decoder remembers the last
+//! remote address seen for each (host, pid) in a small fixed table, and
+//! fills it in, as fail2ban's multi-line filters do. The table travels with
+//! [`Decoder::fork`].
+
+use jiff::Timestamp;
+
+use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+use crate::model::Event;
+
+pub(crate) mod envelope;
+pub(crate) mod fields;
+pub(crate) mod timestamp;
+
+mod audit;
+mod checkpoint;
+mod cisco_asa;
+mod dropbear;
+mod fail2ban;
+mod filterlog;
+mod fortigate;
+mod generic;
+mod juniper;
+mod mikrotik;
+mod mssql;
+mod mysqld;
+mod netfilter;
+mod paloalto;
+mod pam_unix;
+mod portsentry;
+mod proftpd;
+mod samba;
+mod sonicwall;
+mod sshd;
+mod vsftpd;
+
+use envelope::Envelope;
+use timestamp::CivilTime;
+
+/// Registration of the syslog decoder.
+pub const INFO: DecoderInfo = DecoderInfo {
+    name: "syslog",
+    description: "Syslog RFC 3164/5424 and journald exports: sshd, dropbear, vsftpd, proftpd, pam, \
+                  netfilter/UFW, pf filterlog, MikroTik, Cisco ASA, JunOS/NetScreen, FortiGate, \
+                  SonicWall, Check Point, PAN-OS, MySQL/MSSQL, audit, fail2ban, Samba",
+    sniff,
+    make: |cfg: &DecoderConfig| Box::new(SyslogDecoder::new(cfg)),
+};
+
+/// How trustworthy a timestamp is; the better of envelope and message wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimeQuality {
+    None,
+    /// No year in the line: the year was inferred.
+    NoYear,
+    /// Full date, no zone (taken as UTC).
+    Local,
+    /// Full date with a zone or an epoch.
+    Zoned,
+}
+
+/// Quality of a parsed civil time.
+pub(crate) fn quality_of(ct: &CivilTime) -> TimeQuality {
+    match (ct.year.is_some(), ct.offset.is_some()) {
+        (false, _) => TimeQuality::NoYear,
+        (true, false) => TimeQuality::Local,
+        (true, true) => TimeQuality::Zoned,
+    }
+}
+
+/// One line, split by the envelope, as the message parsers see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub host: Option<&'a str>,
+    /// Program name (`""` when none).
+    pub app: &'a str,
+    pub pid: Option<&'a str>,
+    /// The message text.
+    pub msg: &'a str,
+    /// Everything after the host (tag, structured data and message); the
+    /// whole line when there was no envelope.
+    pub body: &'a str,
+    /// RFC 5424 structured data.
+    pub sd: &'a str,
+    pub time: Option<Timestamp>,
+    pub time_q: TimeQuality,
+    /// The running year, for message timestamps without one.
+    pub year: i16,
+    /// True when the line had no envelope at all.
+    pub raw: bool,
+    /// rsyslog's `message repeated N times`.
+    pub count: u64,
+}
+
+impl Ctx<'_> {
+    /// Set `ev.time` from a time found in the message if it is at least as
+    /// good as the envelope's.
+    pub(crate) fn pick_time(&self, ev: &mut Event, body: Option<(Timestamp, TimeQuality)>) {
+        match body {
+            Some((t, q)) if q >= self.time_q => ev.time = Some(t),
+            _ => ev.time = self.time,
+        }
+    }
+
+    /// A civil time from the message, resolved with the running year.
+    pub(crate) fn civil(&self, ct: &CivilTime) -> Option<(Timestamp, TimeQuality)> {
+        ct.to_timestamp(self.year).map(|t| (t, quality_of(ct)))
+    }
+}
+
+/// The running year of RFC 3164 lines.
+#[derive(Debug, Clone)]
+pub(crate) struct YearState {
+    year: i16,
+    last_month: u8,
+    /// The year was not given: check the first line against "now".
+    guessed: bool,
+}
+
+impl YearState {
+    pub(crate) fn new(cfg_year: Option<i16>) -> Self {
+        match cfg_year {
+            Some(y) => Self {
+                year: y,
+                last_month: 0,
+                guessed: false,
+            },
+            None => Self {
+                year: timestamp::year_month_of(Timestamp::now()).0,
+                last_month: 0,
+                guessed: true,
+            },
+        }
+    }
+
+    pub(crate) fn resolve(&mut self, ct: &CivilTime) -> Option<Timestamp> {
+        if let Some(y) = ct.year {
+            if (1..=12).contains(&ct.month) {
+                self.year = y;
+                self.last_month = ct.month;
+                self.guessed = false;
+            }
+            return ct.to_timestamp(y);
+        }
+        let m = ct.month;
+        if self.last_month == 0 {
+            if self.guessed
+                && let Some(t) = ct.to_timestamp(self.year)
+            {
+                let limit = Timestamp::now().as_second() + 86_400;
+                if t.as_second() > limit {
+                    self.year -= 1;
+                }
+            }
+        } else {
+            let d = m as i32 - self.last_month as i32;
+            if d < -6 {
+                self.year = self.year.saturating_add(1);
+            } else if d > 6 {
+                self.year = self.year.saturating_sub(1);
+            }
+        }
+        if (1..=12).contains(&m) {
+            self.last_month = m;
+        }
+        ct.to_timestamp(self.year)
+    }
+}
+
+/// The syslog decoder for one file.
+#[derive(Debug, Clone)]
+pub struct SyslogDecoder {
+    years: YearState,
+    conns: sshd::ConnCache,
+}
+
+impl SyslogDecoder {
+    /// A decoder using `cfg.year` for lines without a year.
+    pub fn new(cfg: &DecoderConfig) -> Self {
+        Self {
+            years: YearState::new(cfg.year),
+            conns: sshd::ConnCache::new(),
+        }
+    }
+
+    fn decode_str(&mut self, line: &str) -> Result<Decoded, DecodeError> {
+        let (ctx, _) = match build_ctx(line, &mut self.years) {
+            Some(x) => x,
+            None => return Ok(Decoded::Skip),
+        };
+        let ev = match self.dispatch(&ctx) {
+            Some(ev) => ev,
+            None if ctx.raw => {
+                return Err(DecodeError::new(format!(
+                    "not a syslog line: {}",
+                    excerpt(line)
+                )));
+            }
+            None => Box::new(generic::parse(&ctx)),
+        };
+        Ok(Decoded::Event(finish(ev, &ctx)))
+    }
+
+    /// Pick the parser: by program, then by shape. Events are boxed where
+    /// they are made: an `Event` is large, and moving it costs more than
+    /// parsing an sshd line.
+    fn dispatch(&mut self, c: &Ctx) -> Option<Box<Event>> {
+        self.dispatch_inner(c)
+            .or_else(|| self.by_shape(c).map(Box::new))
+    }
+
+    fn dispatch_inner(&mut self, c: &Ctx) -> Option<Box<Event>> {
+        let app = c.app;
+        if !app.is_empty() {
+            let base = program_base(app);
+            let b = base.as_bytes();
+            if b.len() >= 4 && b[..4].eq_ignore_ascii_case(b"sshd") {
+                if c.msg.starts_with("SSHD_") {
+                    // JunOS sshd: `SSHD_LOGIN_FAILED: Login failed for user ...`
+                    return juniper::parse(c).map(Box::new);
+                }
+                return Some(sshd::parse(c, &mut self.conns));
+            }
+            if base.eq_ignore_ascii_case("dropbear") {
+                if let Some(ev) = dropbear::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("vsftpd") {
+                if let Some(ev) = vsftpd::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("proftpd") {
+                if let Some(ev) = proftpd::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("kernel") {
+                if let Some(ev) = netfilter::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("filterlog") {
+                if let Some(ev) = filterlog::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("mysqld")
+                || base.eq_ignore_ascii_case("mariadbd")
+                || base.eq_ignore_ascii_case("mysql")
+            {
+                if let Some(ev) = mysqld::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if fields::starts_with_ci(base, "fail2ban") {
+                if let Some(ev) = fail2ban::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("portsentry") {
+                if let Some(ev) = portsentry::parse(c) {
+                    return Some(Box::new(ev));
+                }
+            } else if (base.eq_ignore_ascii_case("smbd")
+                || base.eq_ignore_ascii_case("smb")
+                || base.eq_ignore_ascii_case("samba"))
+                && let Some(ev) = samba::parse(c)
+            {
+                return Some(Box::new(ev));
+            }
+            if (c.msg.starts_with("pam_") || c.msg.starts_with("(pam_") || app.contains("(pam_"))
+                && let Some(ev) = pam_unix::parse(c.msg, base)
+            {
+                return Some(Box::new(ev));
+            }
+        }
+        None
+    }
+
+    /// Recognise vendor records by what they contain.
+    fn by_shape(&mut self, c: &Ctx) -> Option<Event> {
+        let body = c.body;
+        let bb = body.as_bytes();
+        let has_pct = memchr::memchr(b'%', bb).is_some();
+        let has_eq = memchr::memchr(b'=', bb).is_some();
+        let has_comma = memchr::memchr(b',', bb).is_some();
+        let has_pipe = memchr::memchr(b'|', bb).is_some();
+        if has_pct && cisco_asa::looks_like(body) {
+            return cisco_asa::parse(c);
+        }
+        if has_pipe {
+            if body.contains("CEF:") || (c.raw && super::cef::looks_headerless(body)) {
+                return super::cef::parse_record(body, c);
+            }
+            if body.contains("LEEF:") {
+                return super::leef::parse_record(body, c);
+            }
+        }
+        if body.contains("NetScreen device_id=") {
+            return juniper::parse_netscreen(c);
+        }
+        if juniper::looks_like(body) {
+            return juniper::parse(c);
+        }
+        if has_eq {
+            if fortigate::looks_like(body) {
+                return fortigate::parse(c);
+            }
+            if sonicwall::looks_like(body) {
+                return sonicwall::parse(c);
+            }
+            if audit::looks_like(body)
+                && let Some(ev) = audit::parse(c)
+            {
+                return Some(ev);
+            }
+            if netfilter::looks_like(body)
+                && let Some(ev) = netfilter::parse(c)
+            {
+                return Some(ev);
+            }
+            if body.contains("authentication failure; logname=")
+                && let Some(ev) = pam_unix::parse(c.msg, program_base(c.app))
+            {
+                return Some(ev);
+            }
+        }
+        if checkpoint::looks_like(c)
+            && let Some(ev) = checkpoint::parse(c)
+        {
+            return Some(ev);
+        }
+        if has_comma {
+            if paloalto::looks_like(body)
+                && let Some(ev) = paloalto::parse(c)
+            {
+                return Some(ev);
+            }
+            if filterlog::looks_like(body)
+                && let Some(ev) = filterlog::parse(c)
+            {
+                return Some(ev);
+            }
+        }
+        if mikrotik::looks_like(body)
+            && let Some(ev) = mikrotik::parse(c)
+        {
+            return Some(ev);
+        }
+        if body.contains("Access denied for user '") {
+            return mysqld::parse(c);
+        }
+        if body.contains("Login failed for user '") || body.contains("Login succeeded for user '") {
+            return mssql::parse(c);
+        }
+        if (body.contains("fail2ban.") || fields::starts_with_ci(c.app, "fail2ban"))
+            && let Some(ev) = fail2ban::parse(c)
+        {
+            return Some(ev);
+        }
+        if portsentry::looks_like(body) {
+            return portsentry::parse(c);
+        }
+        if body.contains("remote host [") && body.contains("Auth: [") {
+            return samba::parse(c);
+        }
+        if vsftpd::looks_like(c.msg) {
+            return vsftpd::parse(c);
+        }
+        None
+    }
+}
+
+impl Decoder for SyslogDecoder {
+    fn name(&self) -> &'static str {
+        "syslog"
+    }
+
+    fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError> {
+        let record = trim_line(record);
+        if record.is_empty() || record[0] == b'#' {
+            return Ok(Decoded::Skip);
+        }
+        match std::str::from_utf8(record) {
+            Ok(s) => self.decode_str(s),
+            Err(_) => {
+                let s = String::from_utf8_lossy(record);
+                self.decode_str(&s)
+            }
+        }
+    }
+
+    fn fork(&self) -> Box<dyn Decoder> {
+        Box::new(self.clone())
+    }
+}
+
+/// Split a line into its envelope and message. `None` for lines that carry
+/// nothing (`last message repeated N times`). The second value is the
+/// repeat count of rsyslog's `message repeated N times: [ ... ]`, whose
+/// inner message becomes `msg`.
+pub(crate) fn build_ctx<'a>(line: &'a str, years: &mut YearState) -> Option<(Ctx<'a>, u64)> {
+    let hdr = envelope::parse(line);
+    let mut ctx = match &hdr {
+        Some(h) => {
+            let (time, time_q) = match (&h.time, h.epoch) {
+                (_, Some(t)) => (Some(t), TimeQuality::Zoned),
+                (Some(ct), None) => (years.resolve(ct), quality_of(ct)),
+                (None, None) => (None, TimeQuality::None),
+            };
+            let time_q = if time.is_none() {
+                TimeQuality::None
+            } else {
+                time_q
+            };
+            Ctx {
+                host: h.host,
+                app: h.app.unwrap_or(""),
+                pid: h.pid,
+                msg: h.msg,
+                body: h.body,
+                sd: h.sd,
+                time,
+                time_q,
+                year: years.year,
+                raw: false,
+                count: 1,
+            }
+        }
+        None => Ctx {
+            host: None,
+            app: "",
+            pid: None,
+            msg: line,
+            body: line,
+            sd: "",
+            time: None,
+            time_q: TimeQuality::None,
+            year: years.year,
+            raw: true,
+            count: 1,
+        },
+    };
+    let mut count = 1u64;
+    if let Some(r) = ctx.msg.strip_prefix("message repeated ") {
+        if let Some((n, inner)) = r.split_once(" times: [")
+            && let Ok(n) = n.parse::<u64>()
+        {
+            count = n.max(1);
+            let inner = inner.strip_suffix(']').unwrap_or(inner);
+            ctx.msg = inner.trim_start();
+            ctx.body = ctx.msg;
+        }
+    } else if ctx.msg.starts_with("last message repeated ") && !ctx.raw {
+        return None;
+    }
+    ctx.count = count;
+    Some((ctx, count))
+}
+
+/// Fill what the message parser left open from the envelope: time, host,
+/// repeat count. A parser sets `host` to `""` to drop a host token that was
+/// not one (a MySQL thread id).
+pub(crate) fn finish(mut ev: Box<Event>, ctx: &Ctx) -> Box<Event> {
+    if ev.time.is_none() {
+        ev.time = ctx.time;
+    }
+    match ev.host.as_deref() {
+        None => ev.host = ctx.host.map(str::to_string),
+        Some("") => ev.host = None,
+        Some(_) => {}
+    }
+    if ctx.count > 1 {
+        ev.count = ev.count.max(1) * ctx.count;
+    }
+    ev
+}
+
+/// Strip line terminators and trailing blanks.
+pub(crate) fn trim_line(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., last] = b {
+        if matches!(*last, b'\n' | b'\r' | b' ' | b'\t' | 0) {
+            b = rest;
+        } else {
+            break;
+        }
+    }
+    b
+}
+
+/// The first 80 characters of a line, for error messages.
+pub(crate) fn excerpt(s: &str) -> String {
+    let mut end = s.len().min(80);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = s[..end].to_string();
+    if end < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Program name without a `(pam_unix)`-style suffix.
+fn program_base(app: &str) -> &str {
+    match app.find('(') {
+        Some(p) if p > 0 => &app[..p],
+        _ => app,
+    }
+}
+
+/// Score how much `lines` look like syslog or a vendor format this decoder
+/// reads. CEF and LEEF lines are left to their own decoders.
+fn sniff(lines: &[&[u8]]) -> u8 {
+    let mut total = 0u32;
+    let mut envelope_hits = 0u32;
+    let mut vendor_hits = 0u32;
+    for l in lines {
+        let l = trim_line(l);
+        if l.is_empty() || l[0] == b'#' {
+            continue;
+        }
+        total += 1;
+        let s = String::from_utf8_lossy(l);
+        if s.contains("CEF:") || s.contains("LEEF:") {
+            continue;
+        }
+        match envelope::parse(&s) {
+            Some(h) if h.kind != Envelope::NoTimestamp || h.pid.is_some() => {
+                envelope_hits += 1;
+            }
+            _ => {
+                if raw_vendor_shape(&s) {
+                    vendor_hits += 1;
+                }
+            }
+        }
+    }
+    if total == 0 {
+        return 0;
+    }
+    let hits = envelope_hits + vendor_hits;
+    if hits * 10 >= total * 8 {
+        if vendor_hits > envelope_hits { 80 } else { 70 }
+    } else if hits * 2 >= total {
+        50
+    } else if hits > 0 {
+        20
+    } else {
+        0
+    }
+}
+
+/// Vendor records that come without an envelope.
+fn raw_vendor_shape(s: &str) -> bool {
+    cisco_asa::looks_like(s)
+        || fortigate::looks_like(s)
+        || sonicwall::looks_like(s)
+        || paloalto::looks_like(s)
+        || audit::looks_like(s)
+        || netfilter::looks_like(s)
+        || juniper::looks_like(s)
+        || s.contains("Access denied for user '")
+        || s.contains("Login failed for user '")
+        || portsentry::looks_like(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn civil(month: u8) -> CivilTime {
+        CivilTime {
+            year: None,
+            month,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+            offset: None,
+        }
+    }
+
+    #[test]
+    fn year_rollover() {
+        let mut y = YearState::new(Some(2020));
+        let t = |y: &mut YearState, m| timestamp::year_month_of(y.resolve(&civil(m)).unwrap());
+        assert_eq!(t(&mut y, 11), (2020, 11));
+        assert_eq!(t(&mut y, 12), (2020, 12));
+        assert_eq!(t(&mut y, 1), (2021, 1));
+        // A late December line among January lines: the year before.
+        assert_eq!(t(&mut y, 12), (2020, 12));
+        assert_eq!(t(&mut y, 1), (2021, 1));
+        assert_eq!(t(&mut y, 3), (2021, 3));
+    }
+
+    #[test]
+    fn year_guess_not_in_future() {
+        let now = Timestamp::now();
+        let (cy, cm) = timestamp::year_month_of(now);
+        let mut y = YearState::new(None);
+        // A month after the current one cannot be this year.
+        let m = if cm == 12 { 12 } else { cm + 1 };
+        let (yy, _) = timestamp::year_month_of(y.resolve(&civil(m)).unwrap());
+        if cm == 12 {
+            assert_eq!(yy, cy);
+        } else {
+            assert_eq!(yy, cy - 1);
+        }
+    }
+}
