@@ -284,11 +284,15 @@ impl IocEngine {
     /// Does the raw record mention any indicator address? Cheap pre-check.
     pub fn raw_may_match(&self, raw: &[u8]) -> bool {
         let mut hit = false;
-        orbwatch_event::ipscan::for_each_ip(raw, |ip, _, _| {
-            if !hit && self.index.contains_ip(ip) {
-                hit = true;
-            }
-        });
+        if self.index.has_ipv6() {
+            orbwatch_event::ipscan::for_each_ip(raw, |ip, _, _| {
+                hit = hit || self.index.contains_ip(ip);
+            });
+        } else {
+            orbwatch_event::ipscan::for_each_ipv4(raw, |ip, _, _| {
+                hit = hit || self.index.contains_ip(std::net::IpAddr::V4(ip));
+            });
+        }
         hit
     }
 

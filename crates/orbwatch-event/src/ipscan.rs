@@ -58,6 +58,26 @@ pub fn for_each_ip(line: &[u8], mut f: impl FnMut(IpAddr, usize, usize)) {
     }
 }
 
+/// Like [`for_each_ip`], IPv4 only: for callers whose indicators hold no
+/// IPv6 address, this skips the colon runs (clock times, tags) entirely.
+/// IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is still found, as its IPv4.
+pub fn for_each_ipv4(line: &[u8], mut f: impl FnMut(Ipv4Addr, usize, usize)) {
+    let n = line.len();
+    let mut pos = 0;
+    while pos < n {
+        let Some(rel) = memchr::memchr(b'.', &line[pos..]) else {
+            break;
+        };
+        let p = pos + rel;
+        if let Some((v4, s, e)) = ipv4_at_dot(line, p) {
+            f(v4, s, e);
+            pos = e;
+        } else {
+            pos = p + 1;
+        }
+    }
+}
+
 /// Collect every IP token of `line` (convenience for tests and decoders).
 pub fn ips(line: &[u8]) -> Vec<IpAddr> {
     let mut v = Vec::new();
@@ -261,6 +281,15 @@ mod tests {
                 last = en;
             });
         }
+    }
+
+    #[test]
+    fn ipv4_only_scan_agrees_with_full_scan() {
+        let line = b"a 1.2.3.4 b 2001:db8::5 ::ffff:9.9.9.9 11.2.3.45 1.2.3.4.5 [8.8.8.8]:53";
+        let full: Vec<IpAddr> = ips(line).into_iter().filter(|a| a.is_ipv4()).collect();
+        let mut v4 = Vec::new();
+        for_each_ipv4(line, |a, _, _| v4.push(IpAddr::V4(a)));
+        assert_eq!(full, v4);
     }
 
     #[test]

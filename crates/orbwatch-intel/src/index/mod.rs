@@ -314,6 +314,12 @@ impl Index {
         self.v4_net_count + self.v6_net_count > 0
     }
 
+    /// Whether any IPv6 address or prefix is present (an IPv4-only index
+    /// lets callers skip scanning text for IPv6).
+    pub fn has_ipv6(&self) -> bool {
+        !self.v6.is_empty() || self.v6_net_count > 0
+    }
+
     /// Whether any domain or URL indicator is present.
     pub fn has_names(&self) -> bool {
         !self.domains.is_empty() || !self.urls.is_empty()

@@ -217,6 +217,28 @@ impl YearState {
 pub struct SyslogDecoder {
     years: YearState,
     conns: sshd::ConnCache,
+    /// The last classic (`Mmm dd hh:mm:ss `) timestamp seen by `time_of`
+    /// and its value: consecutive lines mostly share their second.
+    last_bsd: Option<([u8; 16], Option<Timestamp>)>,
+}
+
+/// Does the line start with a classic BSD timestamp `Mmm dd hh:mm:ss `?
+fn bsd_prefix(b: &[u8]) -> Option<&[u8; 16]> {
+    let p: &[u8; 16] = b.get(..16)?.try_into().ok()?;
+    let ok = p[0].is_ascii_uppercase()
+        && p[1].is_ascii_lowercase()
+        && p[2].is_ascii_lowercase()
+        && p[3] == b' '
+        && (p[4] == b' ' || p[4].is_ascii_digit())
+        && p[5].is_ascii_digit()
+        && p[6] == b' '
+        && p[9] == b':'
+        && p[12] == b':'
+        && p[15] == b' '
+        && [7, 8, 10, 11, 13, 14]
+            .iter()
+            .all(|i| p[*i].is_ascii_digit());
+    ok.then_some(p)
 }
 
 impl SyslogDecoder {
@@ -225,6 +247,7 @@ impl SyslogDecoder {
         Self {
             years: YearState::new(cfg.year),
             conns: sshd::ConnCache::new(),
+            last_bsd: None,
         }
     }
 
@@ -432,6 +455,45 @@ impl Decoder for SyslogDecoder {
 
     fn fork(&self) -> Box<dyn Decoder> {
         Box::new(self.clone())
+    }
+
+    /// The envelope's time only (an IOC sweep's fast path). Vendor bodies
+    /// that carry a better time than their envelope are not consulted: the
+    /// envelope time is what coverage needs.
+    fn time_of(&mut self, record: &[u8]) -> Option<Timestamp> {
+        let record = trim_line(record);
+        if record.is_empty() || record[0] == b'#' {
+            return None;
+        }
+        let prefix = bsd_prefix(record).copied();
+        if let Some(p) = prefix {
+            if let Some((last, t)) = &self.last_bsd
+                && p == *last
+            {
+                return *t;
+            }
+            // A classic timestamp at the start: no need for the envelope.
+            if let Some((ct, _)) = timestamp::parse_bsd(record) {
+                let t = self.years.resolve(&ct);
+                self.last_bsd = Some((p, t));
+                return t;
+            }
+        }
+        let line = match std::str::from_utf8(record) {
+            Ok(l) => l,
+            // Only the envelope is needed: a valid prefix will do.
+            Err(e) => std::str::from_utf8(&record[..e.valid_up_to()]).ok()?,
+        };
+        let h = envelope::parse(line)?;
+        let t = match (&h.time, h.epoch) {
+            (_, Some(t)) => Some(t),
+            (Some(ct), None) => self.years.resolve(ct),
+            (None, None) => None,
+        };
+        if let Some(p) = prefix {
+            self.last_bsd = Some((p, t));
+        }
+        t
     }
 }
 
