@@ -39,6 +39,9 @@ pub struct Sighting<'a> {
     pub time: Option<Timestamp>,
     pub origin: &'a Origin,
     pub raw: &'a [u8],
+    /// The record does not name the indicator; the decoder attributed it
+    /// (e.g. from the sshd session). Kept as evidence, not counted.
+    pub context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -108,7 +111,9 @@ impl Aggregator {
 
     /// Add one sighting.
     pub fn add(&mut self, s: Sighting<'_>) {
-        if s.in_window {
+        if s.context {
+            // counted nowhere
+        } else if s.in_window {
             self.in_window += 1;
         } else {
             self.out_of_window += 1;
@@ -132,10 +137,17 @@ impl Aggregator {
             format: s.origin.format.to_string(),
             raw: raw_excerpt(s.raw),
             time: s.time,
+            context: s.context,
         };
         match slot {
             Some(i) => {
                 let sess = &mut list[i];
+                if s.context {
+                    if sess.evidence.len() < self.evidence_cap {
+                        sess.evidence.push(evidence());
+                    }
+                    return;
+                }
                 sess.count += 1;
                 if let Some(t) = s.time {
                     sess.first = Some(sess.first.map_or(t, |f| f.min(t)));
@@ -148,7 +160,7 @@ impl Aggregator {
             None => list.push(Session {
                 first: s.time,
                 last: s.time,
-                count: 1,
+                count: u64::from(!s.context),
                 src_ip: s.src_ip,
                 dst_ip: s.dst_ip,
                 direction: s.direction,
@@ -260,8 +272,9 @@ impl Aggregator {
                     }),
                     targets: Vec::new(),
                     accounts: Vec::new(),
+                    evidence_total: s.count
+                        + s.evidence.iter().filter(|e| e.context).count() as u64,
                     evidence: s.evidence,
-                    evidence_total: s.count,
                 });
             }
         }

@@ -102,6 +102,11 @@ pub struct Evidence {
     /// The record's time, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Timestamp>,
+    /// The record does not name the indicator: the decoder tied it to the
+    /// address from context (an sshd line of the same session). Such
+    /// records are evidence but are not counted in `count`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub context: bool,
 }
 
 /// The indicator side of an `ioc_match`.

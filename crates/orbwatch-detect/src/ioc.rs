@@ -316,13 +316,19 @@ impl IocEngine {
         // for binary records (flows, captures), which have no text to scan.
         if raw_is_text {
             orbwatch_event::ipscan::for_each_ip(raw, |ip, _, _| scratch.push_ip(ip));
-        } else if let Some(ev) = event {
+        }
+        let named = scratch.ips.len();
+        // Addresses the decoder attributed without the record naming them
+        // (an sshd line tied to its session's address): looked up too, but
+        // reported as context, not counted.
+        if let Some(ev) = event {
             for (ip, _) in ev.addresses() {
                 scratch.push_ip(ip);
             }
         }
         for i in 0..scratch.ips.len() {
             let ip = scratch.ips[i];
+            let context = raw_is_text && i >= named;
             let before = scratch.matches.len();
             self.index.lookup_ip(ip, &mut scratch.matches);
             for k in before..scratch.matches.len() {
@@ -330,6 +336,7 @@ impl IocEngine {
                 scratch.hits.push(Hit {
                     m,
                     value: HitValue::Ip(ip),
+                    context,
                 });
             }
         }
@@ -343,6 +350,7 @@ impl IocEngine {
                         scratch.hits.push(Hit {
                             m: scratch.matches[k],
                             value: HitValue::Name("domain", name.clone()),
+                            context: false,
                         });
                     }
                 }
@@ -353,6 +361,7 @@ impl IocEngine {
                         scratch.hits.push(Hit {
                             m: scratch.matches[k],
                             value: HitValue::Name("url", url.clone()),
+                            context: false,
                         });
                     }
                 }
@@ -365,6 +374,7 @@ impl IocEngine {
                         scratch.hits.push(Hit {
                             m: scratch.matches[k],
                             value: HitValue::Name("hash", h.clone()),
+                            context: false,
                         });
                     }
                 }
@@ -391,7 +401,9 @@ impl IocEngine {
                 continue;
             }
             seen.push(wkey);
-            matched += 1;
+            if !hit.context {
+                matched += 1;
+            }
             let (field, matched_value, role) = match &hit.value {
                 HitValue::Ip(ip) => {
                     let role = event.map_or(AddrRole::Unknown, |e| {
@@ -441,6 +453,7 @@ impl IocEngine {
                 time,
                 origin,
                 raw,
+                context: hit.context,
             });
         }
         matched
@@ -457,6 +470,8 @@ enum HitValue {
 struct Hit {
     m: MatchRef,
     value: HitValue,
+    /// Attributed by the decoder, not named in the record.
+    context: bool,
 }
 
 /// Reusable buffers for [`IocEngine::match_record`], one per thread, so the

@@ -716,6 +716,9 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             cov.see_time(t);
         }
         let candidate = ip_hit
+            || event
+                .as_ref()
+                .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip)))
             || (names_or_hashes
                 && event.as_ref().is_some_and(|e| {
                     e.domain.is_some()

@@ -127,26 +127,37 @@ fn fail2ban_labelled_hosts_are_found_on_their_lines() {
         .unwrap();
         let (findings, code, stderr) = hunt(&feed, std::slice::from_ref(file), &[]);
         assert!(code == 0, "{}: exit {code}: {stderr}", file.display());
-        let mut seen: BTreeSet<(u64, String)> = BTreeSet::new();
+        let mut seen: BTreeMap<(u64, String), bool> = BTreeMap::new();
         for f in &findings {
             for e in f["evidence"].as_array().unwrap() {
                 assert_eq!(e["file"].as_str().unwrap(), file.display().to_string());
-                seen.insert((
-                    e["line"].as_u64().unwrap(),
-                    f["indicator"].as_str().unwrap().to_string(),
-                ));
+                let context = e.get("context").and_then(|c| c.as_bool()).unwrap_or(false);
+                seen.insert(
+                    (
+                        e["line"].as_u64().unwrap(),
+                        f["indicator"].as_str().unwrap().to_string(),
+                    ),
+                    context,
+                );
             }
         }
         for (line, host, named) in &labels {
             if !named {
                 // fail2ban ties these lines to an earlier line of the same
-                // sshd session; the line itself names no address.
+                // sshd session; the line itself names no address, and
+                // orbwatch reports it as context evidence.
                 context_only += 1;
-                continue;
             }
+            let context = seen.get(&(*line, host.to_string()));
             assert!(
-                seen.contains(&(*line, host.to_string())),
+                context.is_some(),
                 "{}: host {host} not reported on line {line}",
+                file.display()
+            );
+            assert_eq!(
+                context,
+                Some(&!*named),
+                "{}: line {line} should be context evidence exactly when it names no address",
                 file.display()
             );
             total += 1;
