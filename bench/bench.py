@@ -169,20 +169,23 @@ def gen_fw(path, size, rng, hot, hit_rate):
 
 
 def run_measured(cmd, stdout_path=None):
-    """Run cmd; return (wall seconds, peak RSS bytes, stdout text, exit code)."""
+    """Run cmd; return (wall seconds, peak RSS bytes, stdout text, exit code).
+
+    Peak RSS comes from GNU time (`/usr/bin/time -f %M`), which reports the
+    measured process itself.
+    """
     out = open(stdout_path, "w") if stdout_path else subprocess.PIPE
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(p.pid, 0)
+    p = subprocess.run(["/usr/bin/time", "-f", "__RSS_KB__ %M", *cmd], stdout=out, stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    text = ""
-    if stdout_path is None:
-        text = p.stdout.read().decode(errors="replace")
-    else:
+    if stdout_path:
         out.close()
-    p.stderr.read()
-    return wall, usage.ru_maxrss * 1024, text, p.returncode
+    rss = 0
+    for line in p.stderr.decode(errors="replace").splitlines():
+        if line.startswith("__RSS_KB__ "):
+            rss = int(line.split()[1]) * 1024
+    text = "" if stdout_path else p.stdout.decode(errors="replace")
+    return wall, rss, text, p.returncode
 
 
 def grep_count(text):
@@ -209,6 +212,8 @@ def main():
 
     sizes = sorted(int(x) for x in args.feeds.split(","))
     os.makedirs(args.out, exist_ok=True)
+    if not os.path.exists("/usr/bin/time"):
+        sys.exit("bench: /usr/bin/time not found; install it (Debian: apt-get install time)")
     for tool in ("grepcidr", "rg"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not found; install it (Debian: apt-get install grepcidr ripgrep)")
@@ -237,6 +242,16 @@ def main():
         gen_fw(fw, args.extra_mb << 20, rng, hot, args.hit_rate)
         json.dump(want, open(stamp, "w"))
     feeds = {n: os.path.join(args.out, f"feed-{n}.txt") for n in sizes}
+
+    # Index build alone: the same hunt over an empty file.
+    empty = os.path.join(args.out, "empty.log")
+    open(empty, "w").close()
+    build = {}
+    for n in sizes:
+        w, rss, _, _ = run_measured(
+            [binary, "-q", "hunt", "--feed", feeds[n], "--no-behaviour", "--format", "jsonl", "-o", "/dev/null", empty]
+        )
+        build[n] = (w, rss)
 
     cases = [("sshd", sshd)] + [("conn+fw", None)]
     rows = []
@@ -274,10 +289,19 @@ def main():
             if not agree:
                 print(f"bench: MATCH COUNTS DIFFER for {label} with {n} indicators: {counts}", file=sys.stderr)
 
-    print("| corpus | MB | indicators | tool | wall s | MB/s | peak RSS MB | matching records | speed-up vs grepcidr | counts agree |")
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---|")
+    print("| corpus | MB | indicators | tool | wall s | MB/s | scan MB/s (without index build) | peak RSS MB | matching records | speed-up vs grepcidr | counts agree |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]} | {r[4]:.2f} | {r[5]:.0f} | {r[6]:.0f} | {r[7]:,} | {r[8]:.2f}× | {'yes' if r[9] else 'NO'} |")
+        scan = ""
+        if r[3] == "orbwatch":
+            t = r[4] - build[r[2]][0]
+            scan = f"{float(r[1]) / t:.0f}" if t > 0 else "-"
+        print(f"| {r[0]} | {r[1]} | {r[2]:,} | {r[3]} | {r[4]:.2f} | {r[5]:.0f} | {scan} | {r[6]:.0f} | {r[7]:,} | {r[8]:.2f}× | {'yes' if r[9] else 'NO'} |")
+    print()
+    print("| indicators | orbwatch index build s (empty input) | peak RSS MB of that run |")
+    print("|---:|---:|---:|")
+    for n in sizes:
+        print(f"| {n:,} | {build[n][0]:.2f} | {build[n][1] / 1e6:.0f} |")
 
 
 if __name__ == "__main__":

@@ -121,6 +121,13 @@ impl IocEngineBuilder {
         self.rec_meta.len()
     }
 
+    /// Make room for about `n` more indicators, mostly IPv4 addresses, so
+    /// that a large list is not rehashed several times while it loads.
+    pub fn reserve(&mut self, n: usize) {
+        self.index.reserve_ipv4(n);
+        self.rec_meta.reserve(n);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rec_meta.is_empty()
     }

@@ -413,6 +413,9 @@ fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
         let mut rejected_count = 0u64;
         match crate::feed_input::plain_stream(path, format)? {
             Some(reader) => {
+                // About 14 bytes per line in an address list.
+                let size = std::fs::metadata(path).map_or(0, |m| m.len());
+                builder.reserve((size / 14) as usize);
                 let label = path.display().to_string();
                 orbwatch_intel::readers::plain::read_stream(
                     reader,

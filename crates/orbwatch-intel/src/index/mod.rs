@@ -90,6 +90,7 @@ pub struct IndexBuilder {
     window_ids: HashMap<WindowKey, u32>,
     /// Chain head of each network added so far (to chain duplicates).
     net_heads: HashMap<IpNet, u32>,
+    last_window: Option<(WindowKey, u32)>,
 }
 
 /// Counts of what an index holds, for progress and coverage output.
@@ -133,11 +134,18 @@ impl IndexBuilder {
 
     fn window_id(&mut self, from: Option<Timestamp>, until: Option<Timestamp>) -> u32 {
         let key = window_key(from, until);
+        // Consecutive indicators of a feed mostly share their window.
+        if let Some((k, id)) = self.last_window
+            && k == key
+        {
+            return id;
+        }
         let next_window = self.index.windows.len() as u32;
         let window = *self.window_ids.entry(key).or_insert(next_window);
         if window == next_window {
             self.index.windows.push(key);
         }
+        self.last_window = Some((key, window));
         window
     }
 

@@ -35,6 +35,10 @@ pub(crate) struct U32Table {
     slots: Vec<Slot>,
     len: usize,
     mask: usize,
+    /// One bit per /24 that holds a key (2 MiB), filled by `shrink` for
+    /// large tables. A lookup of an address in an empty /24 is answered
+    /// from this cache-resident bitmap instead of a cache miss in the table.
+    by_24: Vec<u64>,
 }
 
 #[inline]
@@ -49,7 +53,7 @@ impl U32Table {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.by_24.capacity() * 8
     }
 
     /// Make room for `n` more keys at a load factor of at most 5/8.
@@ -99,6 +103,10 @@ impl U32Table {
         if (self.len + 1) * 8 > self.slots.len() * 5 {
             self.rehash((self.slots.len() * 2).max(16));
         }
+        if !self.by_24.is_empty() {
+            let b = (key >> 8) as usize;
+            self.by_24[b >> 6] |= 1u64 << (b & 63);
+        }
         let i = self.find_slot(key);
         let s = &mut self.slots[i];
         if s.indicator == u32::MAX {
@@ -126,14 +134,32 @@ impl U32Table {
         if self.len == 0 {
             return None;
         }
+        if !self.by_24.is_empty() {
+            let b = (key >> 8) as usize;
+            if self.by_24[b >> 6] & (1u64 << (b & 63)) == 0 {
+                return None;
+            }
+        }
         let s = &self.slots[self.find_slot(key)];
         (s.indicator != u32::MAX).then_some((s.indicator, s.window, s.next))
     }
 
+    /// Size the table to its contents, and build the /24 bitmap once the
+    /// table is too big to stay in cache (more than 64 Ki keys).
     pub(crate) fn shrink(&mut self) {
         let need = (self.len * 8).div_ceil(5).max(16).next_power_of_two();
         if need < self.slots.len() {
             self.rehash(need);
+        }
+        self.by_24.clear();
+        if self.len > 65_536 {
+            self.by_24 = vec![0u64; (1 << 24) / 64];
+            for s in &self.slots {
+                if s.indicator != u32::MAX {
+                    let b = (s.key >> 8) as usize;
+                    self.by_24[b >> 6] |= 1u64 << (b & 63);
+                }
+            }
         }
     }
 }
@@ -337,6 +363,27 @@ mod tests {
         t.shrink();
         assert_eq!(t.get(5u32.wrapping_mul(2_654_435_761)).unwrap().0, 5);
         assert_eq!(t.get(0).unwrap().0, 0);
+    }
+
+    #[test]
+    fn large_table_with_bitmap_finds_every_key() {
+        let mut t = U32Table::default();
+        let mut ov = Vec::new();
+        let keys: Vec<u32> = (0..100_000u32)
+            .map(|k| k.wrapping_mul(2_654_435_761))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            t.insert(*k, i as u32, 0, &mut ov);
+        }
+        t.shrink();
+        assert!(!t.by_24.is_empty());
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(t.get(*k).map(|g| g.0), Some(i as u32));
+        }
+        let absent = (0..100_000u32)
+            .filter(|k| t.get(k.wrapping_mul(40_503) ^ 0x5555_5555).is_some())
+            .count();
+        assert!(absent < 100, "{absent}");
     }
 
     #[test]
