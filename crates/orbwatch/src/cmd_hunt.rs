@@ -123,6 +123,10 @@ struct RunCtx {
     year: Option<i16>,
     progress: Option<indicatif::ProgressBar>,
     bytes_done: AtomicU64,
+    /// Units of work finished and sightings so far, for the progress bar.
+    units_done: AtomicU64,
+    units_total: u64,
+    sightings: AtomicU64,
     evidence_limit: usize,
     /// Decode only records that may match (no behaviour detectors run).
     lazy: bool,
@@ -227,11 +231,18 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         year: args.year,
         progress,
         bytes_done: AtomicU64::new(0),
+        units_done: AtomicU64::new(0),
+        units_total: 0,
+        sightings: AtomicU64::new(0),
         evidence_limit: args.evidence_limit,
         lazy: args.no_behaviour,
     };
 
     let units = plan_units(&inputs, threads, &ctx);
+    let ctx = RunCtx {
+        units_total: units.len() as u64,
+        ..ctx
+    };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -752,6 +763,15 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         }
     }
     cov.bytes = lr.position();
+    if let Some(pb) = &ctx.progress {
+        pb.inc(cov.bytes.saturating_sub(last_progress));
+        let done = ctx.units_done.fetch_add(1, Ordering::Relaxed) + 1;
+        let seen = ctx.sightings.fetch_add(agg.sightings(), Ordering::Relaxed) + agg.sightings();
+        pb.set_message(format!(
+            "{done}/{} files or chunks, {seen} sightings",
+            ctx.units_total
+        ));
+    }
     let newlines = cov.records;
     result(cov, agg, newlines, fatal)
 }
