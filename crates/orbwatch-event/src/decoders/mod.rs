@@ -78,7 +78,7 @@ pub trait Decoder: Send {
     /// Only the record's time, for callers that do not need the event (an
     /// IOC sweep reads the time of every record for coverage, but decodes
     /// only the records that mention an indicator). Must agree with the
-    /// time `decode` gives. The default decodes the whole record; formats
+    /// time `decode` gives, at least to the second. The default decodes the whole record; formats
     /// override it with a cheap parse of the time field. Header lines must
     /// still update the decoder's state.
     fn time_of(&mut self, record: &[u8]) -> Option<jiff::Timestamp> {

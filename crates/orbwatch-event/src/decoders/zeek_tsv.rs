@@ -218,4 +218,46 @@ impl Decoder for ZeekTsv {
     fn fork(&self) -> Box<dyn Decoder> {
         Box::new(self.clone())
     }
+
+    /// The `ts` column only (an IOC sweep's fast path). Header lines still
+    /// update the state.
+    fn time_of(&mut self, record: &[u8]) -> Option<jiff::Timestamp> {
+        let record = record.strip_suffix(b"\r").unwrap_or(record);
+        if record.first() == Some(&b'#') {
+            let _ = self.decode(record);
+            return None;
+        }
+        let ts_col = self.fields.iter().position(|f| f == "ts")?;
+        let sep = self.sep.as_bytes();
+        let field = if sep.len() == 1 {
+            record.split(|b| *b == sep[0]).nth(ts_col)?
+        } else {
+            let text = std::str::from_utf8(record).ok()?;
+            text.split(self.sep.as_str()).nth(ts_col)?.as_bytes()
+        };
+        epoch_seconds(field)
+    }
+}
+
+/// Zeek's `time` values: seconds since the epoch with up to nine decimals.
+fn epoch_seconds(b: &[u8]) -> Option<jiff::Timestamp> {
+    let text = std::str::from_utf8(b).ok()?;
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || !whole.bytes().all(|c| c.is_ascii_digit()) || whole.len() > 12 {
+        return None;
+    }
+    if !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = whole.parse().ok()?;
+    let digits = &frac[..frac.len().min(9)];
+    let mut nanos: i32 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    for _ in digits.len()..9 {
+        nanos *= 10;
+    }
+    jiff::Timestamp::new(secs, nanos).ok()
 }

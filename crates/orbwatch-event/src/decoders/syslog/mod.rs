@@ -457,9 +457,10 @@ impl Decoder for SyslogDecoder {
         Box::new(self.clone())
     }
 
-    /// The envelope's time only (an IOC sweep's fast path). Vendor bodies
-    /// that carry a better time than their envelope are not consulted: the
-    /// envelope time is what coverage needs.
+    /// The record's time for an IOC sweep's fast path: a classic BSD
+    /// timestamp is read directly (and reused while lines share their
+    /// second); anything else is decoded. A vendor body with its own zoned
+    /// time behind a BSD header gives the header's time here.
     fn time_of(&mut self, record: &[u8]) -> Option<Timestamp> {
         let record = trim_line(record);
         if record.is_empty() || record[0] == b'#' {
@@ -479,21 +480,13 @@ impl Decoder for SyslogDecoder {
                 return t;
             }
         }
-        let line = match std::str::from_utf8(record) {
-            Ok(l) => l,
-            // Only the envelope is needed: a valid prefix will do.
-            Err(e) => std::str::from_utf8(&record[..e.valid_up_to()]).ok()?,
-        };
-        let h = envelope::parse(line)?;
-        let t = match (&h.time, h.epoch) {
-            (_, Some(t)) => Some(t),
-            (Some(ct), None) => self.years.resolve(ct),
-            (None, None) => None,
-        };
-        if let Some(p) = prefix {
-            self.last_bsd = Some((p, t));
+        // Other envelopes (ISO, RFC 5424, vendor bodies with their own
+        // zone) are rarer: decode them fully so that the time is exactly
+        // what `decode` gives.
+        match self.decode(record) {
+            Ok(Decoded::Event(e)) => e.time,
+            _ => None,
         }
-        t
     }
 }
 
