@@ -94,6 +94,8 @@ pub struct IocEngineBuilder {
     values: HashMap<u32, Box<str>>,
     record_ids: HashMap<u32, Box<str>>,
     feeds: Vec<FeedSpan>,
+    /// Text every record naming a domain, URL or hash indicator contains.
+    name_patterns: hashbrown::HashSet<String>,
 }
 
 impl Default for IocEngineBuilder {
@@ -113,6 +115,7 @@ impl IocEngineBuilder {
             values: HashMap::new(),
             record_ids: HashMap::new(),
             feeds: Vec::new(),
+            name_patterns: hashbrown::HashSet::new(),
         }
     }
 
@@ -197,6 +200,31 @@ impl IocEngineBuilder {
         if let Some(r) = &ind.provenance.record_id {
             self.record_ids.insert(id, r.clone().into_boxed_str());
         }
+        match &ind.value {
+            IndicatorValue::Domain(d) => {
+                self.name_patterns.insert(d.clone());
+            }
+            IndicatorValue::Url(u) => {
+                // Logs often split a URL (Zeek: host and uri columns): the
+                // host is what every record of it contains.
+                let host = u.split_once("://").map_or(u.as_str(), |(_, r)| r);
+                let host = host.split(['/', '?', '#']).next().unwrap_or(host);
+                let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                self.name_patterns.insert(host.to_string());
+            }
+            IndicatorValue::Hash { hex, .. } => {
+                self.name_patterns.insert(hex.clone());
+            }
+            IndicatorValue::CertFingerprint { hex, .. } => {
+                // Also as colon-separated pairs, as EVE and x509 tools write it.
+                let pairs: Vec<&str> = (0..hex.len() / 2)
+                    .filter_map(|i| hex.get(2 * i..2 * i + 2))
+                    .collect();
+                self.name_patterns.insert(pairs.join(":"));
+                self.name_patterns.insert(hex.clone());
+            }
+            _ => {}
+        }
         self.feed_span(ind);
     }
 
@@ -210,7 +238,17 @@ impl IocEngineBuilder {
                 f.until = None;
             }
         }
+        let names = (!self.name_patterns.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .build(self.name_patterns.iter())
+                    .ok()
+            })
+            .flatten();
         IocEngine {
+            names,
             index: self.index.build(),
             metas: self.metas,
             rec_meta: self.rec_meta,
@@ -224,6 +262,8 @@ impl IocEngineBuilder {
 
 /// The compiled indicators plus the settings that matching needs.
 pub struct IocEngine {
+    /// Pre-filter for records that may name a domain, URL or hash indicator.
+    names: Option<aho_corasick::AhoCorasick>,
     index: Index,
     metas: Vec<IndicatorMeta>,
     rec_meta: Vec<u32>,
@@ -286,6 +326,16 @@ impl IocEngine {
 
     pub fn is_empty(&self) -> bool {
         self.rec_meta.is_empty()
+    }
+
+    /// May the raw record name a domain, URL or hash indicator? True when
+    /// it contains one as text (any case); records that do not are never
+    /// matched by name, so they need no decoding for names.
+    pub fn raw_may_name(&self, raw: &[u8]) -> bool {
+        match &self.names {
+            Some(ac) => ac.is_match(raw),
+            None => self.index.has_names() || self.index.has_hashes(),
+        }
     }
 
     /// Does the raw record mention any indicator address? Cheap pre-check.

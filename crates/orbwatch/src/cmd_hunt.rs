@@ -690,7 +690,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         }
         let raw = line.bytes;
         let ip_hit = engine.raw_may_match(raw);
-        if ctx.lazy && !ip_hit && !names_or_hashes {
+        if ctx.lazy && !ip_hit && !(names_or_hashes && engine.raw_may_name(raw)) {
             // IOC sweep without behaviour detectors: a record that names no
             // indicator address needs only its time, for coverage.
             cov.undecoded += 1;

@@ -314,3 +314,50 @@ fn corrupt_gzip_is_named_and_the_rest_is_hunted() {
         "records before the corruption are hunted too: {files:?}"
     );
 }
+
+/// Totals of `count` per indicator.
+fn totals(findings: &[serde_json::Value]) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for f in findings {
+        *m.entry(f["indicator"].as_str().unwrap().to_string())
+            .or_default() += f["count"].as_u64().unwrap();
+    }
+    m
+}
+
+#[test]
+fn domain_indicators_match_on_dns_http_tls_fields_and_the_fast_sweep_agrees() {
+    let dir = repo().join("tests/data/logs-a");
+    if !dir.is_dir() {
+        println!("skipped: tests/data/logs-a not found");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("domains.txt");
+    // `guyspy.com` also covers www.guyspy.com (subdomains match).
+    std::fs::write(
+        &feed,
+        "guyspy.com\nmaxmind.com\nnot-in-these-logs.example\n",
+    )
+    .unwrap();
+    let files: Vec<PathBuf> = ["zat_dns.log", "zat_http.log", "zat_ssl.log", "zat_conn.log"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+    let (full, code, stderr) = hunt(&feed, &files, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let (fast, code, stderr) = hunt(&feed, &files, &["--no-behaviour"]);
+    assert_eq!(code, 0, "{stderr}");
+    let t = totals(&full);
+    assert!(t.get("guyspy.com").copied().unwrap_or(0) >= 44, "{t:?}");
+    assert!(t.contains_key("maxmind.com"), "{t:?}");
+    assert!(!t.contains_key("not-in-these-logs.example"));
+    assert_eq!(
+        t,
+        totals(&fast),
+        "the IOC-only sweep must find what the full decode finds"
+    );
+    for f in &full {
+        assert_eq!(f["matched_field"], "domain");
+    }
+}
