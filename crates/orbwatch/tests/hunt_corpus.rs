@@ -361,3 +361,56 @@ fn domain_indicators_match_on_dns_http_tls_fields_and_the_fast_sweep_agrees() {
         assert_eq!(f["matched_field"], "domain");
     }
 }
+
+#[test]
+fn rotated_compressed_set_is_read_oldest_first_and_binary_is_reported() {
+    use std::io::Write;
+    let demo = std::fs::read_to_string(repo().join("examples/logs/demo-auth.log")).unwrap();
+    let lines: Vec<&str> = demo.lines().collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("logs");
+    std::fs::create_dir(&dir).unwrap();
+    // auth.log.2.gz (oldest), auth.log.1 (zstd despite its name), auth.log.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all((lines[..6].join("\n") + "\n").as_bytes())
+        .unwrap();
+    std::fs::write(dir.join("auth.log.2.gz"), gz.finish().unwrap()).unwrap();
+    let z = zstd::encode_all((lines[6..9].join("\n") + "\n").as_bytes(), 3).unwrap();
+    std::fs::write(dir.join("auth.log.1"), z).unwrap();
+    std::fs::write(dir.join("auth.log"), lines[9..].join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("core.bin"), [0u8, 1, 2, 3, 0, 0, 7, 0].repeat(100)).unwrap();
+    let feed = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    let (findings, code, stderr) = hunt(&feed, &[dir.clone()], &["--year", "2021"]);
+    assert_eq!(
+        code, 2,
+        "the binary file makes the run incomplete: {stderr}"
+    );
+    assert!(stderr.contains("core.bin"), "{stderr}");
+    assert!(stderr.contains("binary data"), "{stderr}");
+    let order: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(dir.to_str().unwrap()))
+        .collect();
+    assert!(
+        order[0].starts_with("/auth.log.2.gz (syslog, gzip)"),
+        "{order:?}"
+    );
+    assert!(
+        order[1].starts_with("/auth.log.1 (syslog, zstd)"),
+        "{order:?}"
+    );
+    assert!(order[2].starts_with("/auth.log (syslog)"), "{order:?}");
+    let t = totals(&findings);
+    let expected: BTreeMap<String, u64> = [
+        ("105.154.12.165", 4),
+        ("156.222.199.111", 2),
+        ("2.176.234.36", 2),
+        ("94.59.209.77", 1),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), *v))
+    .collect();
+    assert_eq!(t, expected);
+    // 11.154.12.165 is not 105.154.12.165's neighbour in any sense.
+    assert!(!t.contains_key("11.154.12.165"));
+}
