@@ -364,7 +364,11 @@ fn set_host(ev: &mut Event, h: &str) {
 /// URL of a request: absolute targets kept, paths prefixed by the vhost.
 /// Returns the URL and the host named in the target itself, if any.
 fn build_url<'p>(path: &'p str, vhost: Option<&str>, method: &str) -> (String, Option<&'p str>) {
-    let lower_starts = |p: &str| path.len() >= p.len() && path[..p.len()].eq_ignore_ascii_case(p);
+    // `get`, not indexing: the cut may fall inside a multi-byte character.
+    let lower_starts = |p: &str| {
+        path.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
     if lower_starts("http://") || lower_starts("https://") {
         let after = &path[path.find("//").map_or(0, |i| i + 2)..];
         let host = after.split(['/', '?']).next().unwrap_or("");
