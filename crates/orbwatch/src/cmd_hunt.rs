@@ -670,87 +670,69 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
     let format = decoder.name();
     let engine = &ctx.engine;
     let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
-    let mut scratch = MatchScratch::default();
     let mut lr = LineReader::new(reader);
     let mut last_progress = 0u64;
     let mut fatal = false;
+    let mut sink = RecordSink {
+        ctx,
+        decoder: &mut *decoder,
+        cov: &mut cov,
+        agg: &mut agg,
+        scratch: MatchScratch::default(),
+        file,
+        format,
+        names_or_hashes,
+    };
+    // With a large IPv4 index and nothing but addresses to look for, the
+    // lookup of one record overlaps with scanning the next: its table slots
+    // are prefetched while the previous record is checked.
+    let pipelined = ctx.lazy
+        && !names_or_hashes
+        && !engine.index().has_ipv6()
+        && engine.index().stats().ipv4 > 65_536;
+    let mut pending = Pending::default();
+    let mut keys: Vec<u32> = Vec::new();
     loop {
         let line = match lr.next_line() {
             Ok(Some(l)) => l,
             Ok(None) => break,
             Err(err) => {
-                cov.error = Some(describe_read_error(&cov.compression, &err, cov.records));
+                sink.cov.error = Some(describe_read_error(
+                    &sink.cov.compression,
+                    &err,
+                    sink.cov.records,
+                ));
                 fatal = true;
                 break;
             }
         };
-        cov.records += 1;
+        sink.cov.records += 1;
         if line.truncated {
-            cov.truncated_lines += 1;
+            sink.cov.truncated_lines += 1;
         }
-        let raw = line.bytes;
-        let ip_hit = engine.raw_may_match(raw);
-        if ctx.lazy && !ip_hit && !(names_or_hashes && engine.raw_may_name(raw)) {
-            // IOC sweep without behaviour detectors: a record that names no
-            // indicator address needs only its time, for coverage.
-            cov.undecoded += 1;
-            if let Some(t) = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.time_of(raw)))
-                .ok()
-                .flatten()
-            {
-                cov.see_time(t);
+        if pipelined {
+            keys.clear();
+            orbwatch_event::ipscan::for_each_ipv4(line.bytes, |ip, _, _| keys.push(u32::from(ip)));
+            for k in &keys {
+                engine.index().prefetch_ipv4(*k);
             }
-            continue;
-        }
-        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
-            .unwrap_or_else(|_| {
-                Err(orbwatch_event::DecodeError::new(
-                    "the decoder failed on this record (a bug: please report it with the line)",
-                ))
-            });
-        let event = match decoded {
-            Ok(Decoded::Event(e)) => {
-                cov.parsed += 1;
-                Some(e)
+            if pending.valid {
+                let hit = pending.keys.iter().any(|k| {
+                    engine
+                        .index()
+                        .contains_ip(std::net::IpAddr::V4((*k).into()))
+                });
+                sink.handle(pending.number, pending.offset, &pending.bytes, hit);
             }
-            Ok(Decoded::Skip) => {
-                cov.skipped += 1;
-                continue;
-            }
-            Err(e) => {
-                cov.reject(line.number, &e.0, raw);
-                None
-            }
-        };
-        if let Some(t) = event.as_ref().and_then(|e| e.time) {
-            if ctx.since.is_some_and(|s| t < s) || ctx.until.is_some_and(|u| t > u) {
-                cov.outside_time_filter += 1;
-                continue;
-            }
-            cov.see_time(t);
-        }
-        let candidate = ip_hit
-            || event
-                .as_ref()
-                .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip)))
-            || (names_or_hashes
-                && event.as_ref().is_some_and(|e| {
-                    e.domain.is_some()
-                        || !e.other_domains.is_empty()
-                        || e.url.is_some()
-                        || !e.hashes.is_empty()
-                }));
-        if candidate {
-            let origin = Origin {
-                file: file.clone(),
-                line: line.number,
-                offset: line.offset,
-                format,
-            };
-            if engine.match_record(raw, true, event.as_deref(), &origin, &mut scratch, &mut agg) > 0
-            {
-                cov.matched_records += 1;
-            }
+            pending.bytes.clear();
+            pending.bytes.extend_from_slice(line.bytes);
+            std::mem::swap(&mut pending.keys, &mut keys);
+            pending.number = line.number;
+            pending.offset = line.offset;
+            pending.valid = true;
+        } else {
+            let hit = engine.raw_may_match(line.bytes);
+            sink.handle(line.number, line.offset, line.bytes, hit);
         }
         if let Some(pb) = &ctx.progress {
             let pos = lr.position();
@@ -761,6 +743,14 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                 last_progress = pos;
             }
         }
+    }
+    if pending.valid {
+        let hit = pending.keys.iter().any(|k| {
+            engine
+                .index()
+                .contains_ip(std::net::IpAddr::V4((*k).into()))
+        });
+        sink.handle(pending.number, pending.offset, &pending.bytes, hit);
     }
     cov.bytes = lr.position();
     if let Some(pb) = &ctx.progress {
@@ -774,6 +764,107 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
     }
     let newlines = cov.records;
     result(cov, agg, newlines, fatal)
+}
+
+/// A record held back by one step in the pipelined sweep (see
+/// `process_unit`): its bytes, position and the IPv4 keys it names.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    keys: Vec<u32>,
+    number: u64,
+    offset: u64,
+    valid: bool,
+}
+
+/// Everything needed to decode and match one record of an input.
+struct RecordSink<'a> {
+    ctx: &'a RunCtx,
+    decoder: &'a mut dyn Decoder,
+    cov: &'a mut InputCoverage,
+    agg: &'a mut Aggregator,
+    scratch: MatchScratch,
+    file: Arc<str>,
+    format: &'static str,
+    names_or_hashes: bool,
+}
+
+impl RecordSink<'_> {
+    /// Handle one record. `ip_hit` says whether its raw text names an
+    /// indicator address.
+    fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
+        let engine = &self.ctx.engine;
+        let decoder = &mut *self.decoder;
+        if self.ctx.lazy && !ip_hit && !(self.names_or_hashes && engine.raw_may_name(raw)) {
+            // IOC sweep without behaviour detectors: a record that names no
+            // indicator needs only its time, for coverage.
+            self.cov.undecoded += 1;
+            if let Some(t) = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.time_of(raw)))
+                .ok()
+                .flatten()
+            {
+                self.cov.see_time(t);
+            }
+            return;
+        }
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
+            .unwrap_or_else(|_| {
+                Err(orbwatch_event::DecodeError::new(
+                    "the decoder failed on this record (a bug: please report it with the line)",
+                ))
+            });
+        let event = match decoded {
+            Ok(Decoded::Event(e)) => {
+                self.cov.parsed += 1;
+                Some(e)
+            }
+            Ok(Decoded::Skip) => {
+                self.cov.skipped += 1;
+                return;
+            }
+            Err(e) => {
+                self.cov.reject(number, &e.0, raw);
+                None
+            }
+        };
+        if let Some(t) = event.as_ref().and_then(|e| e.time) {
+            if self.ctx.since.is_some_and(|s| t < s) || self.ctx.until.is_some_and(|u| t > u) {
+                self.cov.outside_time_filter += 1;
+                return;
+            }
+            self.cov.see_time(t);
+        }
+        let candidate = ip_hit
+            || event
+                .as_ref()
+                .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip)))
+            || (self.names_or_hashes
+                && event.as_ref().is_some_and(|e| {
+                    e.domain.is_some()
+                        || !e.other_domains.is_empty()
+                        || e.url.is_some()
+                        || !e.hashes.is_empty()
+                }));
+        if candidate {
+            let origin = Origin {
+                file: self.file.clone(),
+                line: number,
+                offset,
+                format: self.format,
+            };
+            if engine.match_record(
+                raw,
+                true,
+                event.as_deref(),
+                &origin,
+                &mut self.scratch,
+                self.agg,
+            ) > 0
+            {
+                self.cov.matched_records += 1;
+            }
+        }
+    }
 }
 
 /// Turn a read error into words that name what went wrong.

@@ -432,6 +432,14 @@ impl Index {
         }
     }
 
+    /// Hint that `key` (an IPv4 address) will be looked up soon: starts
+    /// loading its table slot into cache. A no-op where the address's /24
+    /// holds no indicator, or off x86_64.
+    #[inline]
+    pub fn prefetch_ipv4(&self, key: u32) {
+        self.v4.prefetch(key);
+    }
+
     /// Quick yes/no for an address, without collecting matches.
     #[inline]
     pub fn contains_ip(&self, ip: IpAddr) -> bool {

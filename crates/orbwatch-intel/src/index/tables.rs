@@ -128,6 +128,28 @@ impl U32Table {
         }
     }
 
+    /// Start loading the slot of `key` into cache (see `Index::prefetch_ipv4`).
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u32) {
+        if self.len == 0 {
+            return;
+        }
+        if !self.by_24.is_empty() {
+            let b = (key >> 8) as usize;
+            if self.by_24[b >> 6] & (1u64 << (b & 63)) == 0 {
+                return;
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = hash(key) & self.mask;
+            let ptr = self.slots.as_ptr().wrapping_add(i) as *const i8;
+            // SAFETY: a prefetch is a hint; it never faults and reads nothing
+            // observable. `i` is within the slots (masked).
+            unsafe { std::arch::x86_64::_mm_prefetch(ptr, std::arch::x86_64::_MM_HINT_T0) };
+        }
+    }
+
     /// The first entry for `key` and the link to the rest, if present.
     #[inline]
     pub(crate) fn get(&self, key: u32) -> Option<(u32, u32, u32)> {
