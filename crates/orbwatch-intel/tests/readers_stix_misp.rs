@@ -18,10 +18,18 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn corpus(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// A file of `../shared/corpus/feeds` (no licence, so not copied into the
+/// repo); `None`, with a message, when the corpus is not there.
+fn corpus(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/corpus/feeds")
-        .join(name)
+        .join(name);
+    if p.is_file() {
+        Some(p)
+    } else {
+        println!("skipped: ../shared/corpus not found");
+        None
+    }
 }
 
 const ARCANEDOOR: &str =
@@ -115,7 +123,9 @@ fn scan_bundle_patterns(doc: &serde_json::Value) -> BTreeMap<&'static str, u64> 
 
 #[test]
 fn arcanedoor_counts_match_the_patterns() {
-    let path = corpus(ARCANEDOOR);
+    let Some(path) = corpus(ARCANEDOOR) else {
+        return;
+    };
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(readers::detect(&bytes), Some(FeedFormat::Stix));
     let feed = read(&path);
@@ -129,7 +139,10 @@ fn arcanedoor_counts_match_the_patterns() {
     // as the companion .txt file.
     assert_eq!(counts(&feed), expect(&[("ipv4", 60)]));
 
-    let txt = std::fs::read_to_string(corpus(&ARCANEDOOR.replace(".json", ".txt"))).unwrap();
+    let Some(txt_path) = corpus(&ARCANEDOOR.replace(".json", ".txt")) else {
+        return;
+    };
+    let txt = std::fs::read_to_string(txt_path).unwrap();
     let mut from_txt: Vec<String> = txt.split_whitespace().map(str::to_string).collect();
     let mut loaded: Vec<String> = feed
         .indicators
@@ -159,7 +172,10 @@ fn arcanedoor_counts_match_the_patterns() {
 
 #[test]
 fn arcanedoor_metadata() {
-    let feed = read(&corpus(ARCANEDOOR));
+    let Some(path) = corpus(ARCANEDOOR) else {
+        return;
+    };
+    let feed = read(&path);
     let i = find(&feed, "192.36.57.181");
     assert_eq!(
         i.provenance.record_id.as_deref(),
@@ -202,7 +218,10 @@ fn arcanedoor_metadata() {
 
 #[test]
 fn truncated_bundle_is_malformed_with_position() {
-    let bytes = std::fs::read(corpus(ARCANEDOOR)).unwrap();
+    let Some(path) = corpus(ARCANEDOOR) else {
+        return;
+    };
+    let bytes = std::fs::read(path).unwrap();
     let cut = &bytes[..bytes.len() / 2];
     let mut out = ParsedFeed::default();
     let err = stix::read(cut, "arcanedoor.json", &opts(), &mut out).unwrap_err();
