@@ -684,14 +684,17 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         names_or_hashes,
     };
     // With a large IPv4 index and nothing but addresses to look for, the
-    // lookup of one record overlaps with scanning the next: its table slots
-    // are prefetched while the previous record is checked.
+    // lookups of a batch of records overlap: the table slots of all of them
+    // are prefetched before the first is checked.
     let pipelined = ctx.lazy
         && !names_or_hashes
         && !engine.index().has_ipv6()
         && engine.index().stats().ipv4 > 65_536;
-    let mut pending = Pending::default();
-    let mut keys: Vec<u32> = Vec::new();
+    // Records wait in a small batch: the table slots of all of them are
+    // prefetched before the first is checked.
+    const BATCH: usize = 16;
+    let mut batch: Vec<Pending> = (0..BATCH).map(|_| Pending::default()).collect();
+    let mut batched = 0usize;
     loop {
         let line = match lr.next_line() {
             Ok(Some(l)) => l,
@@ -711,25 +714,25 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             sink.cov.truncated_lines += 1;
         }
         if pipelined {
-            keys.clear();
-            orbwatch_event::ipscan::for_each_ipv4(line.bytes, |ip, _, _| keys.push(u32::from(ip)));
-            for k in &keys {
+            let p = &mut batch[batched];
+            p.keys.clear();
+            orbwatch_event::ipscan::for_each_ipv4(line.bytes, |ip, _, _| {
+                p.keys.push(u32::from(ip))
+            });
+            for k in &p.keys {
                 engine.index().prefetch_ipv4(*k);
             }
-            if pending.valid {
-                let hit = pending.keys.iter().any(|k| {
-                    engine
-                        .index()
-                        .contains_ip(std::net::IpAddr::V4((*k).into()))
-                });
-                sink.handle(pending.number, pending.offset, &pending.bytes, hit);
+            p.bytes.clear();
+            p.bytes.extend_from_slice(line.bytes);
+            p.number = line.number;
+            p.offset = line.offset;
+            batched += 1;
+            if batched == BATCH {
+                for p in &batch[..batched] {
+                    sink.handle(p.number, p.offset, &p.bytes, p.hit(engine));
+                }
+                batched = 0;
             }
-            pending.bytes.clear();
-            pending.bytes.extend_from_slice(line.bytes);
-            std::mem::swap(&mut pending.keys, &mut keys);
-            pending.number = line.number;
-            pending.offset = line.offset;
-            pending.valid = true;
         } else {
             let hit = engine.raw_may_match(line.bytes);
             sink.handle(line.number, line.offset, line.bytes, hit);
@@ -744,13 +747,8 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             }
         }
     }
-    if pending.valid {
-        let hit = pending.keys.iter().any(|k| {
-            engine
-                .index()
-                .contains_ip(std::net::IpAddr::V4((*k).into()))
-        });
-        sink.handle(pending.number, pending.offset, &pending.bytes, hit);
+    for p in &batch[..batched] {
+        sink.handle(p.number, p.offset, &p.bytes, p.hit(engine));
     }
     cov.bytes = lr.position();
     if let Some(pb) = &ctx.progress {
@@ -766,15 +764,25 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
     result(cov, agg, newlines, fatal)
 }
 
-/// A record held back by one step in the pipelined sweep (see
-/// `process_unit`): its bytes, position and the IPv4 keys it names.
+/// A record held back in the batched sweep (see `process_unit`): its
+/// bytes, position and the IPv4 keys it names.
 #[derive(Default)]
 struct Pending {
     bytes: Vec<u8>,
     keys: Vec<u32>,
     number: u64,
     offset: u64,
-    valid: bool,
+}
+
+impl Pending {
+    /// Does the record name an indicator address?
+    fn hit(&self, engine: &IocEngine) -> bool {
+        self.keys.iter().any(|k| {
+            engine
+                .index()
+                .contains_ip(std::net::IpAddr::V4((*k).into()))
+        })
+    }
 }
 
 /// Everything needed to decode and match one record of an input.
