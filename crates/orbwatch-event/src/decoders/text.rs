@@ -57,17 +57,8 @@ impl Decoder for TextDecoder {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = (if y >= 0 { y } else { y - 399 }) / 400;
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// Days since 1970-01-01 of a civil date (shared with the syslog decoder).
+pub(crate) use super::syslog::timestamp::days_from_civil;
 
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
@@ -114,29 +105,7 @@ pub(crate) fn civil_to_timestamp(
 
 /// Month number of an English abbreviation (`Jan`…`Dec`, any case).
 pub(crate) fn month_from_abbr(b: &[u8]) -> Option<u32> {
-    let m = match b.get(..3)? {
-        [a, b, c] => [
-            a.to_ascii_lowercase(),
-            b.to_ascii_lowercase(),
-            c.to_ascii_lowercase(),
-        ],
-        _ => return None,
-    };
-    Some(match &m {
-        b"jan" => 1,
-        b"feb" => 2,
-        b"mar" => 3,
-        b"apr" => 4,
-        b"may" => 5,
-        b"jun" => 6,
-        b"jul" => 7,
-        b"aug" => 8,
-        b"sep" => 9,
-        b"oct" => 10,
-        b"nov" => 11,
-        b"dec" => 12,
-        _ => return None,
-    })
+    super::syslog::timestamp::month_from_abbr(b).map(u32::from)
 }
 
 /// Read exactly `n` ASCII digits at `b[i..]`.
