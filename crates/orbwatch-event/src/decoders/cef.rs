@@ -32,8 +32,8 @@ use super::syslog::fields::{
     push_other,
 };
 use super::syslog::timestamp::parse_any;
-use super::syslog::{Ctx, TimeQuality, YearState, build_ctx, excerpt, finish, trim_line};
-use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+use super::syslog::{BodyDecoder, Ctx, TimeQuality, trim_line};
+use super::{DecoderConfig, DecoderInfo};
 use crate::model::{AuthOutcome, Event, EventKind};
 
 /// Registration of the CEF decoder.
@@ -41,56 +41,10 @@ pub const INFO: DecoderInfo = DecoderInfo {
     name: "cef",
     description: "ArcSight Common Event Format, raw or behind a syslog header",
     sniff,
-    make: |cfg: &DecoderConfig| Box::new(CefDecoder::new(cfg)),
+    make: |cfg: &DecoderConfig| Box::new(BodyDecoder::new("cef", cfg, parse)),
 };
 
 /// The CEF decoder for one file.
-#[derive(Debug, Clone)]
-pub struct CefDecoder {
-    years: YearState,
-}
-
-impl CefDecoder {
-    /// A decoder using `cfg.year` for syslog headers without a year.
-    pub fn new(cfg: &DecoderConfig) -> Self {
-        Self {
-            years: YearState::new(cfg.year),
-        }
-    }
-
-    fn decode_str(&mut self, line: &str) -> Result<Decoded, DecodeError> {
-        let Some((ctx, _)) = build_ctx(line, &mut self.years) else {
-            return Ok(Decoded::Skip);
-        };
-        let text = if ctx.raw { line } else { ctx.body };
-        match parse(text, &ctx) {
-            Ok(ev) => Ok(Decoded::Event(finish(Box::new(ev), &ctx))),
-            Err(e) => Err(DecodeError::new(format!("{e}: {}", excerpt(line)))),
-        }
-    }
-}
-
-impl Decoder for CefDecoder {
-    fn name(&self) -> &'static str {
-        "cef"
-    }
-
-    fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError> {
-        let record = trim_line(record);
-        if record.is_empty() || record[0] == b'#' {
-            return Ok(Decoded::Skip);
-        }
-        match std::str::from_utf8(record) {
-            Ok(s) => self.decode_str(s),
-            Err(_) => self.decode_str(&String::from_utf8_lossy(record)),
-        }
-    }
-
-    fn fork(&self) -> Box<dyn Decoder> {
-        Box::new(self.clone())
-    }
-}
-
 fn sniff(lines: &[&[u8]]) -> u8 {
     let mut total = 0;
     let mut hits = 0;

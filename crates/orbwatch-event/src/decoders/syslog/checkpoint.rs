@@ -69,17 +69,9 @@ fn for_each_pair<'a>(s: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
         }
         let key = &s[ks..ke];
         if i < n && b[i] == b'"' {
-            i += 1;
-            let vs = i;
-            while i < n && b[i] != b'"' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            let ve = i.min(n);
-            f(key, s.get(vs..ve).unwrap_or(""));
-            i = (i + 1).min(n);
+            let (v, next) = super::fields::quoted_value(s, i);
+            f(key, v);
+            i = next;
         } else {
             let vs = i;
             while i < n

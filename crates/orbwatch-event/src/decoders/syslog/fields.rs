@@ -299,17 +299,9 @@ pub(crate) fn for_each_kv<'a>(s: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
         let key = &s[ks..i];
         i += 1; // '='
         if i < n && b[i] == b'"' {
-            i += 1;
-            let vs = i;
-            while i < n && b[i] != b'"' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            let ve = i.min(n);
-            f(key, s.get(vs..ve).unwrap_or(""));
-            i = (i + 1).min(n);
+            let (v, next) = quoted_value(s, i);
+            f(key, v);
+            i = next;
         } else {
             let vs = i;
             while i < n && b[i] != b' ' && b[i] != b'\t' {
@@ -332,14 +324,7 @@ pub(crate) fn kv_get<'a>(s: &'a str, key: &str) -> Option<&'a str> {
         if eq < b.len() && b[eq] == b'=' && at_boundary(b, at) {
             let vs = eq + 1;
             if vs < b.len() && b[vs] == b'"' {
-                let mut i = vs + 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                return s.get(vs + 1..i.min(b.len()));
+                return Some(quoted_value(s, vs).0);
             }
             let mut i = vs;
             while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
@@ -413,6 +398,24 @@ pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
 #[inline]
 pub(crate) fn starts_with_ci(s: &str, p: &str) -> bool {
     s.len() >= p.len() && s.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+}
+
+/// The value of a double-quoted field whose opening quote is at `start`
+/// (backslash escapes skipped, not undone), and the index just past the
+/// closing quote. An unterminated value runs to the end of `s`.
+pub(crate) fn quoted_value(s: &str, start: usize) -> (&str, usize) {
+    let b = s.as_bytes();
+    let n = b.len();
+    let mut i = start + 1;
+    let vs = i;
+    while i < n && b[i] != b'"' {
+        if b[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    let ve = i.min(n);
+    (s.get(vs..ve).unwrap_or(""), (i + 1).min(n))
 }
 
 #[cfg(test)]

@@ -490,6 +490,63 @@ impl Decoder for SyslogDecoder {
     }
 }
 
+/// A decoder for a vendor record format (CEF, LEEF) that comes raw or
+/// behind a syslog header: the envelope is read as for syslog, and the body
+/// is handed to the format's `parse`.
+#[derive(Debug, Clone)]
+pub(crate) struct BodyDecoder {
+    name: &'static str,
+    years: YearState,
+    parse: fn(&str, &Ctx) -> Result<Event, String>,
+}
+
+impl BodyDecoder {
+    /// `cfg.year` dates syslog headers without a year.
+    pub(crate) fn new(
+        name: &'static str,
+        cfg: &DecoderConfig,
+        parse: fn(&str, &Ctx) -> Result<Event, String>,
+    ) -> Self {
+        Self {
+            name,
+            years: YearState::new(cfg.year),
+            parse,
+        }
+    }
+
+    fn decode_str(&mut self, line: &str) -> Result<Decoded, DecodeError> {
+        let Some((ctx, _)) = build_ctx(line, &mut self.years) else {
+            return Ok(Decoded::Skip);
+        };
+        let text = if ctx.raw { line } else { ctx.body };
+        match (self.parse)(text, &ctx) {
+            Ok(ev) => Ok(Decoded::Event(finish(Box::new(ev), &ctx))),
+            Err(e) => Err(DecodeError::new(format!("{e}: {}", excerpt(line)))),
+        }
+    }
+}
+
+impl Decoder for BodyDecoder {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError> {
+        let record = trim_line(record);
+        if record.is_empty() || record[0] == b'#' {
+            return Ok(Decoded::Skip);
+        }
+        match std::str::from_utf8(record) {
+            Ok(s) => self.decode_str(s),
+            Err(_) => self.decode_str(&String::from_utf8_lossy(record)),
+        }
+    }
+
+    fn fork(&self) -> Box<dyn Decoder> {
+        Box::new(self.clone())
+    }
+}
+
 /// Split a line into its envelope and message. `None` for lines that carry
 /// nothing (`last message repeated N times`). The second value is the
 /// repeat count of rsyslog's `message repeated N times: [ ... ]`, whose
