@@ -122,7 +122,6 @@ struct RunCtx {
     map: Vec<(String, String)>,
     year: Option<i16>,
     progress: Option<indicatif::ProgressBar>,
-    bytes_done: AtomicU64,
     /// Units of work finished and sightings so far, for the progress bar.
     units_done: AtomicU64,
     units_total: u64,
@@ -230,7 +229,6 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         map,
         year: args.year,
         progress,
-        bytes_done: AtomicU64::new(0),
         units_done: AtomicU64::new(0),
         units_total: 0,
         sightings: AtomicU64::new(0),
@@ -741,8 +739,6 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
             let pos = lr.position();
             if pos - last_progress > 4 << 20 {
                 pb.inc(pos - last_progress);
-                ctx.bytes_done
-                    .fetch_add(pos - last_progress, Ordering::Relaxed);
                 last_progress = pos;
             }
         }
