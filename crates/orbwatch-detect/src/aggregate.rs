@@ -272,6 +272,11 @@ impl Aggregator {
                     }),
                     targets: Vec::new(),
                     accounts: Vec::new(),
+                    severity: None,
+                    score: None,
+                    reasons: Vec::new(),
+                    sources: Vec::new(),
+                    details: None,
                     evidence_total: s.count
                         + s.evidence.iter().filter(|e| e.context).count() as u64,
                     evidence: s.evidence,

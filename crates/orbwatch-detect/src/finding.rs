@@ -60,6 +60,29 @@ impl fmt::Display for FindingKind {
     }
 }
 
+/// How urgent a finding is, in the words analysts use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// Which way the traffic crossed the boundary set by `--internal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -160,6 +183,27 @@ pub struct Finding {
     /// Accounts involved in a behaviour.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
+    /// How urgent the finding is. Behaviour findings always set it; an
+    /// `ioc_match` leaves it to the reader (its confidence and window say
+    /// more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// 0–100: how sure the detector is that this is hostile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
+    /// Plain sentences an analyst can act on ("37 failed logins for 12
+    /// accounts in 4 minutes").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// Every source behind a finding that groups many (a distributed
+    /// brute force); `src_ip` is then unset or the most active one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<IpAddr>,
+    /// Detector-specific figures (cluster summaries by /24, /16 and ASN,
+    /// enrichment of the source), kept as JSON so sinks can show them
+    /// without knowing every detector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
     /// The first few records; `evidence_total` says how many there were.
     pub evidence: Vec<Evidence>,
     pub evidence_total: u64,

@@ -11,5 +11,5 @@ pub mod ioc;
 pub use aggregate::Aggregator;
 pub use coverage::{Coverage, FeedCoverage, InputCoverage};
 pub use direction::InternalNets;
-pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails};
+pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails, Severity};
 pub use ioc::{FeedSpan, IndicatorMeta, IndicatorView, IocEngine, IocEngineBuilder, MatchScratch};
