@@ -128,6 +128,23 @@ impl U32Table {
         }
     }
 
+    /// Start loading the /24 bitmap word of `key` into cache: the first
+    /// stage of a pipelined lookup, so that the bitmap test in
+    /// [`U32Table::prefetch`] a few records later does not stall.
+    #[inline]
+    pub(crate) fn prefetch_filter(&self, key: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.by_24.is_empty() {
+            let b = (key >> 8) as usize;
+            let word = self.by_24.as_ptr().wrapping_add(b >> 6) as *const i8;
+            // SAFETY: a prefetch is a hint; it never faults and reads nothing
+            // observable. The word index is within `by_24` (24-bit /24 number).
+            unsafe { std::arch::x86_64::_mm_prefetch(word, std::arch::x86_64::_MM_HINT_T0) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
     /// Start loading the slot of `key` into cache (see `Index::prefetch_ipv4`).
     #[inline]
     pub(crate) fn prefetch(&self, key: u32) {
