@@ -444,19 +444,54 @@ fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
                 let size = std::fs::metadata(path).map_or(0, |m| m.len());
                 builder.reserve((size / 14) as usize);
                 let label = path.display().to_string();
-                orbwatch_intel::readers::plain::read_stream(
-                    reader,
-                    &label,
-                    &opts,
-                    |ind| builder.add(&ind),
-                    |r| {
-                        rejected_count += 1;
-                        if rejected.is_empty() {
-                            rejected.push(r);
+                // Parsing and indexing each take about half the load time of
+                // a large list: a second thread parses batches of lines
+                // while this one indexes the previous batch.
+                const BATCH: usize = 4096;
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<orbwatch_intel::Indicator>>(4);
+                let parsed = std::thread::scope(|scope| {
+                    let parser = scope.spawn(|| {
+                        let mut batch = Vec::with_capacity(BATCH);
+                        let res = orbwatch_intel::readers::plain::read_stream(
+                            reader,
+                            &label,
+                            &opts,
+                            |ind| {
+                                batch.push(ind);
+                                if batch.len() == BATCH {
+                                    let full =
+                                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                                    // The receiver only goes away on panic.
+                                    let _ = tx.send(full);
+                                }
+                            },
+                            |r| {
+                                rejected_count += 1;
+                                if rejected.is_empty() {
+                                    rejected.push(r);
+                                }
+                            },
+                        );
+                        let _ = tx.send(batch);
+                        drop(tx);
+                        res
+                    });
+                    for batch in rx {
+                        for ind in &batch {
+                            builder.add(ind);
                         }
-                    },
-                )
-                .with_context(|| format!("cannot read feed {}", path.display()))?;
+                    }
+                    parser.join()
+                });
+                match parsed {
+                    Ok(res) => {
+                        res.with_context(|| format!("cannot read feed {}", path.display()))?
+                    }
+                    Err(_) => bail!(
+                        "reading feed {} failed (a bug: please report it)",
+                        path.display()
+                    ),
+                }
             }
             None => {
                 let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
