@@ -12,6 +12,8 @@
 //! indicator's validity window is kept but marked, and never merged with
 //! sightings inside it.
 
+mod snapshot;
+
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
@@ -238,17 +240,11 @@ impl IocEngineBuilder {
                 f.until = None;
             }
         }
-        let names = (!self.name_patterns.is_empty())
-            .then(|| {
-                aho_corasick::AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
-                    .build(self.name_patterns.iter())
-                    .ok()
-            })
-            .flatten();
+        let mut name_patterns: Vec<String> = self.name_patterns.into_iter().collect();
+        name_patterns.sort_unstable();
         IocEngine {
-            names,
+            names: name_filter(&name_patterns),
+            name_patterns,
             index: self.index.build(),
             metas: self.metas,
             rec_meta: self.rec_meta,
@@ -260,10 +256,26 @@ impl IocEngineBuilder {
     }
 }
 
+/// The Aho-Corasick pre-filter for records that may name a domain, URL or
+/// hash indicator.
+fn name_filter(patterns: &[String]) -> Option<aho_corasick::AhoCorasick> {
+    (!patterns.is_empty())
+        .then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                .build(patterns.iter())
+                .ok()
+        })
+        .flatten()
+}
+
 /// The compiled indicators plus the settings that matching needs.
 pub struct IocEngine {
     /// Pre-filter for records that may name a domain, URL or hash indicator.
     names: Option<aho_corasick::AhoCorasick>,
+    /// What `names` was built from (kept for snapshots).
+    name_patterns: Vec<String>,
     index: Index,
     metas: Vec<IndicatorMeta>,
     rec_meta: Vec<u32>,

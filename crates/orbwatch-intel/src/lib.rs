@@ -7,6 +7,7 @@
 pub mod index;
 pub mod model;
 pub mod readers;
+pub mod snapshot;
 pub mod time;
 pub mod value;
 pub mod writers;

@@ -111,6 +111,11 @@ pub struct HuntArgs {
     /// give no validity window (default 7d).
     #[arg(long, value_name = "DUR")]
     pub grace: Option<String>,
+    /// Do not read or write the cache of compiled indicators. Large --feed
+    /// files (8 MiB or more) are otherwise compiled once and reused while
+    /// they are unchanged (see ORBWATCH_CACHE_DIR).
+    #[arg(long)]
+    pub no_index_cache: bool,
 }
 
 /// Options resolved once and shared by all workers.
@@ -199,7 +204,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         InternalNets::new(args.internal.clone())
     };
     let load_clock = std::time::Instant::now();
-    let engine = load_indicators(cli, args)?.build(internal);
+    let engine = load_engine(cli, args, internal)?;
     tracing::info!(
         "indicators loaded and indexed in {:.2} s ({} bytes of index)",
         load_clock.elapsed().as_secs_f64(),
@@ -416,10 +421,55 @@ fn parse_fail_on(values: &[String]) -> Result<FailOn> {
     Ok(f)
 }
 
+/// The compiled indicators: from the index cache when the hunt uses only
+/// large `--feed` files that have not changed since they were compiled,
+/// otherwise read and compiled now (and cached when eligible).
+fn load_engine(cli: &Cli, args: &HuntArgs, internal: InternalNets) -> Result<IocEngine> {
+    let uses_store = args.feeds.is_empty() || cli.db.is_some();
+    let cache = (!args.no_index_cache && !uses_store)
+        .then(|| {
+            let options = format!("format={:?} grace={:?}", args.feed_format, args.grace);
+            Some((
+                crate::index_cache::cache_dir()?,
+                crate::index_cache::key(&args.feeds, &options)?,
+            ))
+        })
+        .flatten();
+    if let Some((dir, key)) = &cache
+        && let Some((engine, notices)) = crate::index_cache::load(dir, key, &internal)
+    {
+        tracing::info!(
+            "compiled indicators read from the index cache in {}",
+            dir.display()
+        );
+        print_notices(cli, &notices);
+        return Ok(engine);
+    }
+    let mut notices = Vec::new();
+    let engine = load_indicators(cli, args, &mut notices)?.build(internal);
+    print_notices(cli, &notices);
+    if let Some((dir, key)) = &cache {
+        crate::index_cache::store(dir, key, &notices, &engine);
+    }
+    Ok(engine)
+}
+
+fn print_notices(cli: &Cli, notices: &[String]) {
+    if !cli.quiet {
+        for n in notices {
+            eprintln!("orbwatch: {n}");
+        }
+    }
+}
+
 /// Compile indicators from `--feed` files and/or the store. Plain lists
 /// and the store are streamed into the engine one indicator at a time, so
 /// a ten-million-entry list never sits in memory as parsed records.
-fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
+fn load_indicators(
+    cli: &Cli,
+    args: &HuntArgs,
+    notices: &mut Vec<String>,
+) -> Result<IocEngineBuilder> {
     let mut builder = IocEngineBuilder::new();
     let format = args
         .feed_format
@@ -502,16 +552,14 @@ fn load_indicators(cli: &Cli, args: &HuntArgs) -> Result<IocEngineBuilder> {
                 }
             }
         }
-        if !cli.quiet
-            && let Some(r) = rejected.first()
-        {
-            eprintln!(
-                "orbwatch: feed {}: {rejected_count} entries rejected (first: {}:{}: {})",
+        if let Some(r) = rejected.first() {
+            notices.push(format!(
+                "feed {}: {rejected_count} entries rejected (first: {}:{}: {})",
                 path.display(),
                 r.file,
                 r.line,
                 r.reason
-            );
+            ));
         }
     }
     if args.feeds.is_empty() || cli.db.is_some() {

@@ -550,6 +550,122 @@ impl Index {
     }
 }
 
+/// Snapshots: see `crate::snapshot`. Every link read back is checked to
+/// stay inside the index, so lookups on a loaded snapshot cannot go out of
+/// bounds or loop.
+impl Index {
+    /// Write the compiled index.
+    pub fn write_snapshot<W: std::io::Write>(
+        &self,
+        w: &mut crate::snapshot::SnapWriter<W>,
+    ) -> std::io::Result<()> {
+        w.u64(self.entries.len() as u64)?;
+        for e in &self.entries {
+            w.u32(e.indicator)?;
+            w.u32(e.window)?;
+            w.u32(e.next)?;
+        }
+        w.u64(self.windows.len() as u64)?;
+        for (a, b) in &self.windows {
+            w.i64(*a)?;
+            w.i64(*b)?;
+        }
+        self.v4.write_snapshot(w)?;
+        w.u64(self.v6.len() as u64)?;
+        for (k, v) in &self.v6 {
+            w.u128(*k)?;
+            w.u32(*v)?;
+        }
+        self.v4_nets.write_snapshot(w)?;
+        self.v6_nets.write_snapshot(w)?;
+        w.u64(self.v4_net_count as u64)?;
+        w.u64(self.v6_net_count as u64)?;
+        for map in [&self.domains, &self.urls, &self.hashes] {
+            w.u64(map.len() as u64)?;
+            for (k, v) in map {
+                w.str(k)?;
+                w.u32(*v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read an index written by [`Index::write_snapshot`].
+    pub fn read_snapshot<R: std::io::Read>(
+        r: &mut crate::snapshot::SnapReader<R>,
+    ) -> std::io::Result<Index> {
+        use crate::snapshot::le_u32;
+        let bad = |what: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("index snapshot is inconsistent ({what})"),
+            )
+        };
+        let entries = r.records(12, |b| Entry {
+            indicator: le_u32(b, 0),
+            window: le_u32(b, 4),
+            next: le_u32(b, 8),
+        })?;
+        let windows = r.records(16, |b| {
+            let mut x = [0u8; 8];
+            let mut y = [0u8; 8];
+            x.copy_from_slice(&b[..8]);
+            y.copy_from_slice(&b[8..16]);
+            (i64::from_le_bytes(x), i64::from_le_bytes(y))
+        })?;
+        // Chains only point backwards (each entry was pushed in front of
+        // an older head), so walking one always ends.
+        for (i, e) in entries.iter().enumerate() {
+            if e.window as usize >= windows.len() || (e.next != END && e.next as usize >= i) {
+                return Err(bad("an entry chain"));
+            }
+        }
+        let head_ok = |h: u32| (h as usize) < entries.len();
+        let v4 = U32Table::read_snapshot(r, entries.len(), windows.len())?;
+        let n = r.count(20)?;
+        let mut v6 = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let k = r.u128()?;
+            let h = r.u32()?;
+            if !head_ok(h) {
+                return Err(bad("an IPv6 chain head"));
+            }
+            v6.insert(k, h);
+        }
+        let v4_nets = Intervals::read_snapshot(r, entries.len())?;
+        let v6_nets = Intervals::read_snapshot(r, entries.len())?;
+        let v4_net_count = r.u64()? as usize;
+        let v6_net_count = r.u64()? as usize;
+        let mut maps: [HashMap<Box<str>, u32>; 3] = Default::default();
+        for map in &mut maps {
+            let n = r.count(12)?;
+            map.reserve(n);
+            for _ in 0..n {
+                let k = r.string()?.into_boxed_str();
+                let h = r.u32()?;
+                if !head_ok(h) {
+                    return Err(bad("a name chain head"));
+                }
+                map.insert(k, h);
+            }
+        }
+        let [domains, urls, hashes] = maps;
+        Ok(Index {
+            entries,
+            windows,
+            v4,
+            v6,
+            v4_nets,
+            v6_nets,
+            v4_net_count,
+            v6_net_count,
+            domains,
+            urls,
+            hashes,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,11 @@
 use super::{END, Entry};
 
 /// One slot of [`U32Table`]: the first entry of a key, inline.
+///
+/// `repr(C)`: four `u32` without padding, so that on little-endian
+/// machines a snapshot's table is read and written as one block of bytes.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 struct Slot {
     key: u32,
     /// Indicator of the first entry; `u32::MAX` marks an empty slot.
@@ -21,6 +25,9 @@ struct Slot {
     /// Further entries for the same key, in the side vector.
     next: u32,
 }
+
+// The snapshot's block read and write rely on this layout.
+const _: () = assert!(std::mem::size_of::<Slot>() == 16 && std::mem::align_of::<Slot>() == 4);
 
 const EMPTY: Slot = Slot {
     key: 0,
@@ -379,6 +386,192 @@ impl<A: Addr> Intervals<A> {
     /// Release the build input once the index is final.
     pub(crate) fn drop_pending(&mut self) {
         self.pending = Vec::new();
+    }
+}
+
+/// Snapshot encoding of the tables (see `crate::snapshot`).
+mod snapshot_impl {
+    use std::io::{self, Read, Write};
+
+    use super::{Addr, EMPTY, END, Intervals, Slot, U32Table, advise_huge_pages};
+    use crate::snapshot::{SnapReader, SnapWriter, le_u32};
+
+    fn bad(what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("index snapshot is inconsistent ({what})"),
+        )
+    }
+
+    impl U32Table {
+        pub(crate) fn write_snapshot<W: Write>(&self, w: &mut SnapWriter<W>) -> io::Result<()> {
+            w.u64(self.len as u64)?;
+            w.u64(self.slots.len() as u64)?;
+            if cfg!(target_endian = "little") {
+                // SAFETY: Slot is repr(C) with four u32 fields and no
+                // padding, so its memory is 16 initialised bytes per slot,
+                // laid out as the snapshot's little-endian fields.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        self.slots.as_ptr().cast::<u8>(),
+                        self.slots.len() * std::mem::size_of::<Slot>(),
+                    )
+                };
+                w.raw(bytes)?;
+            } else {
+                for s in &self.slots {
+                    w.u32(s.key)?;
+                    w.u32(s.indicator)?;
+                    w.u32(s.window)?;
+                    w.u32(s.next)?;
+                }
+            }
+            w.u64s(&self.by_24)
+        }
+
+        /// Read a table back; `entries` and `windows` are the lengths of
+        /// the index's side vectors, which every link must stay inside.
+        pub(crate) fn read_snapshot<R: Read>(
+            r: &mut SnapReader<R>,
+            entries: usize,
+            windows: usize,
+        ) -> io::Result<Self> {
+            let len = usize::try_from(r.u64()?).map_err(|_| bad("table length"))?;
+            let mut slots: Vec<Slot> = Vec::new();
+            if cfg!(target_endian = "little") {
+                let n = r.count(16)?;
+                slots.reserve_exact(n);
+                advise_huge_pages(&slots);
+                slots.resize(n, EMPTY);
+                // SAFETY: Slot is repr(C) with four u32 fields and no
+                // padding; the slots are initialised (resize), and any bytes
+                // written through this view form valid u32 values.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        slots.as_mut_ptr().cast::<u8>(),
+                        n * std::mem::size_of::<Slot>(),
+                    )
+                };
+                r.fill(bytes)?;
+            } else {
+                r.records_into(
+                    &mut slots,
+                    16,
+                    |v, n| {
+                        v.reserve_exact(n);
+                        advise_huge_pages(v);
+                    },
+                    |b| Slot {
+                        key: le_u32(b, 0),
+                        indicator: le_u32(b, 4),
+                        window: le_u32(b, 8),
+                        next: le_u32(b, 12),
+                    },
+                )?;
+            }
+            let by_24 = r.u64s()?;
+            if !(slots.is_empty() || slots.len().is_power_of_two()) {
+                return Err(bad("table size is not a power of two"));
+            }
+            if !(by_24.is_empty() || by_24.len() == (1 << 24) / 64) {
+                return Err(bad("/24 filter size"));
+            }
+            let mut used = 0usize;
+            for s in &slots {
+                if s.indicator == EMPTY.indicator {
+                    continue;
+                }
+                used += 1;
+                if s.window as usize >= windows || (s.next != END && s.next as usize >= entries) {
+                    return Err(bad("a table slot points outside the index"));
+                }
+            }
+            if used != len || (len > 0 && used >= slots.len()) {
+                return Err(bad("table fill"));
+            }
+            Ok(Self {
+                mask: slots.len().saturating_sub(1),
+                slots,
+                len,
+                by_24,
+            })
+        }
+    }
+
+    /// How an address type is written.
+    pub(crate) trait SnapAddr: Addr {
+        const SIZE: usize;
+        fn put<W: Write>(self, w: &mut SnapWriter<W>) -> io::Result<()>;
+        fn get(b: &[u8]) -> Self;
+    }
+
+    impl SnapAddr for u32 {
+        const SIZE: usize = 4;
+        fn put<W: Write>(self, w: &mut SnapWriter<W>) -> io::Result<()> {
+            w.u32(self)
+        }
+        fn get(b: &[u8]) -> Self {
+            le_u32(b, 0)
+        }
+    }
+
+    impl SnapAddr for u128 {
+        const SIZE: usize = 16;
+        fn put<W: Write>(self, w: &mut SnapWriter<W>) -> io::Result<()> {
+            w.u128(self)
+        }
+        fn get(b: &[u8]) -> Self {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[..16]);
+            u128::from_le_bytes(a)
+        }
+    }
+
+    impl<A: SnapAddr> Intervals<A> {
+        /// Write the built intervals (not the pending build input).
+        pub(crate) fn write_snapshot<W: Write>(&self, w: &mut SnapWriter<W>) -> io::Result<()> {
+            w.u64(self.starts.len() as u64)?;
+            for s in &self.starts {
+                s.put(w)?;
+            }
+            w.u32s(&self.offsets)?;
+            w.u32s(&self.sets)?;
+            w.u32s(&self.top)
+        }
+
+        pub(crate) fn read_snapshot<R: Read>(
+            r: &mut SnapReader<R>,
+            entries: usize,
+        ) -> io::Result<Self> {
+            let starts = r.records(A::SIZE, A::get)?;
+            let offsets = r.u32s()?;
+            let sets = r.u32s()?;
+            let top = r.u32s()?;
+            // `covering` slices with these: check every bound it relies on.
+            let ok_offsets = if starts.is_empty() {
+                offsets.len() <= 1
+            } else {
+                offsets.len() == starts.len() + 1
+                    && offsets.windows(2).all(|w| w[0] <= w[1])
+                    && offsets.last().is_some_and(|l| *l as usize == sets.len())
+            };
+            let ok_top = top.is_empty()
+                || (top.len() == 65_537
+                    && top.windows(2).all(|w| w[0] <= w[1])
+                    && top.last().is_some_and(|l| *l as usize == starts.len()));
+            let ok_starts = starts.windows(2).all(|w| w[0] < w[1]);
+            let ok_sets = sets.iter().all(|h| (*h as usize) < entries);
+            if !(ok_offsets && ok_top && ok_starts && ok_sets) {
+                return Err(bad("prefix intervals"));
+            }
+            Ok(Self {
+                pending: Vec::new(),
+                starts,
+                offsets,
+                sets,
+                top,
+            })
+        }
     }
 }
 
