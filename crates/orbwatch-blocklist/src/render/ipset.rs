@@ -1,0 +1,61 @@
+//! ipset: `ipset restore` input. Entries are loaded into a scratch set that
+//! is then swapped with the live one, so a reload never leaves the live
+//! set empty or half-filled. `hash:net` with timeout support; entries
+//! with open-ended validity get no timeout (they never expire).
+
+use std::fmt::Write as _;
+
+use super::{OutFile, RenderOptions, Rendered, Target, header, short};
+use crate::build::{Blocklist, Entry};
+
+/// The largest timeout ipset accepts (seconds, about 24.8 days).
+pub const IPSET_MAX_TIMEOUT: u64 = 2_147_483;
+
+pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
+    let mut out = header(list, Target::Ipset, "# ");
+    let _ = writeln!(out, "# load with: ipset restore < FILE");
+    let mut capped = 0u64;
+    for (suffix, family, entries) in [
+        ("v4", "inet", list.v4().collect::<Vec<&Entry>>()),
+        ("v6", "inet6", list.v6().collect()),
+    ] {
+        let live = format!("{}-{suffix}", opts.name);
+        let tmp = format!("{}-{suffix}-new", opts.name);
+        // A fixed floor keeps the create line (and so the live set's
+        // parameters) stable across small changes.
+        let maxelem = entries.len().next_power_of_two().max(65_536);
+        for set in [&live, &tmp] {
+            let _ = writeln!(
+                out,
+                "create {set} hash:net family {family} hashsize 1024 maxelem {maxelem} timeout 0 -exist"
+            );
+        }
+        let _ = writeln!(out, "flush {tmp}");
+        for e in entries {
+            let _ = write!(out, "add {tmp} {}", short(&e.net));
+            if let Some(t) = list.timeout_secs(e) {
+                if t > IPSET_MAX_TIMEOUT {
+                    capped += 1;
+                }
+                let _ = write!(out, " timeout {}", t.min(IPSET_MAX_TIMEOUT));
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(out, "swap {tmp} {live}");
+        let _ = writeln!(out, "destroy {tmp}");
+    }
+    let mut notes = Vec::new();
+    if capped > 0 {
+        notes.push(format!(
+            "ipset: {capped} entr{} valid for longer than ipset's maximum timeout ({IPSET_MAX_TIMEOUT} s, about 24.8 days) got that maximum; re-export before it runs out",
+            if capped == 1 { "y" } else { "ies" }
+        ));
+    }
+    Rendered {
+        files: vec![OutFile {
+            suffix: "",
+            bytes: out.into_bytes(),
+        }],
+        notes,
+    }
+}
