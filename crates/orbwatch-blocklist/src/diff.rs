@@ -72,14 +72,17 @@ impl Diff {
     }
 }
 
-/// Compare `list` with `prev`.
-pub fn diff(prev: &PreviousList, list: &Blocklist) -> Diff {
+/// Compare the previous export `prev` with `next` (the new export's text
+/// read the same way, so that a target that cannot hold some entries,
+/// like a dataset, is compared on what it holds); `list` says which
+/// addresses left because they expired.
+pub fn diff(prev: &PreviousList, next: &PreviousList, list: &Blocklist) -> Diff {
     let mut d = Diff::default();
-    for (family, old, expired) in [
-        (Family::V4, &prev.v4, &list.expired4),
-        (Family::V6, &prev.v6, &list.expired6),
+    for (family, old, new, expired) in [
+        (Family::V4, &prev.v4, &next.v4, &list.expired4),
+        (Family::V6, &prev.v6, &next.v6, &list.expired6),
     ] {
-        let new = list.intervals(family);
+        let new = new.clone();
         let cover = |iv: Vec<(u128, u128)>| -> Vec<IpNet> {
             iv.into_iter()
                 .flat_map(|(s, e)| cidr_cover(family, s, e, 0))

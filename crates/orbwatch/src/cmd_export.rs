@@ -137,7 +137,7 @@ pub struct BlocklistArgs {
     #[arg(long)]
     pub force_wide: bool,
     /// Print what changed against a previous export of the same target
-    /// (for suricata-iprep give its .list file, for suricata-rules its .lst).
+    /// (the --output of that run; for suricata-iprep its prefix or .list).
     #[arg(long, value_name = "PREVIOUS")]
     pub diff: Option<PathBuf>,
     /// Write nothing; print the summary (and the diff).
@@ -272,7 +272,7 @@ fn blocklist(cli: &Cli, args: &BlocklistArgs) -> Result<ExitCode> {
 
     let to_stdout = args.output.is_none() && !args.dry_run;
     if let Some(prev) = &args.diff {
-        print_diff(prev, target, &list, to_stdout)?;
+        print_diff(prev, target, &list, &rendered, to_stdout)?;
     }
     if args.dry_run {
         if !cli.quiet {
@@ -488,28 +488,43 @@ fn print_diff(
     prev: &Path,
     target: Target,
     list: &orbwatch_blocklist::Blocklist,
+    rendered: &orbwatch_blocklist::Rendered,
     list_on_stdout: bool,
 ) -> Result<()> {
-    let mut text = fs::read_to_string(prev)
-        .with_context(|| format!("cannot read the previous export {}", prev.display()))?;
-    // iptables keeps IPv6 in FILE.v6.
-    if target == Target::Iptables {
-        let v6 = with_suffix(prev, ".v6");
-        if v6.exists() {
-            text.push('\n');
-            text.push_str(
-                &fs::read_to_string(&v6)
-                    .with_context(|| format!("cannot read the previous export {}", v6.display()))?,
-            );
+    // The addresses of an export live in its main file, but for iptables
+    // also in FILE.v6, and for suricata-rules only in FILE.lst.
+    let parts: &[&str] = match target {
+        Target::Iptables => &["", ".v6"],
+        Target::SuricataRules => &[".lst"],
+        Target::SuricataIprep => &[".list"],
+        _ => &[""],
+    };
+    let mut old = String::new();
+    let mut new = String::new();
+    for part in parts {
+        let mut path = with_suffix(prev, part);
+        // suricata-iprep: --diff may name the .list file itself.
+        if target == Target::SuricataIprep && !path.exists() {
+            path = prev.to_path_buf();
+        }
+        if *part == ".v6" && !path.exists() {
+            continue;
+        }
+        old.push_str(
+            &fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the previous export {}", path.display()))?,
+        );
+        old.push('\n');
+        if let Some(f) = rendered.files.iter().find(|f| f.suffix == *part) {
+            new.push_str(&String::from_utf8_lossy(&f.bytes));
+            new.push('\n');
         }
     }
-    if target == Target::SuricataRules {
-        let lst = with_suffix(prev, ".lst");
-        text = fs::read_to_string(&lst)
-            .with_context(|| format!("cannot read the previous dataset {}", lst.display()))?;
-    }
-    let previous = orbwatch_blocklist::parse_previous(&text);
-    let d = orbwatch_blocklist::diff(&previous, list);
+    let d = orbwatch_blocklist::diff(
+        &orbwatch_blocklist::parse_previous(&old),
+        &orbwatch_blocklist::parse_previous(&new),
+        list,
+    );
     let mut out = String::new();
     out.push_str(&format!(
         "diff against {}: {} added, {} removed, {} expired\n",
