@@ -21,8 +21,7 @@ use jiff::Timestamp;
 use crate::guard::Guard;
 use crate::select::{Candidate, Selection};
 use crate::span::{
-    Expiry, Family, Span, cidr_cover, intersection, make_net, merge_intervals, size, subtract,
-    union_max_expiry,
+    Expiry, Family, Span, cidr_cover, make_net, merge_intervals, size, subtract, union_max_expiry,
 };
 
 /// `--widen /N:K`: list the whole IPv4 `/N` once at least K of its
@@ -245,7 +244,7 @@ pub fn build(sel: &Selection, guard: &Guard, opts: &BuildOptions) -> Result<Bloc
             entries.push(Entry {
                 net,
                 expiry,
-                widened: !intersection(&[(ns, ne)], &blocks).is_empty(),
+                widened: overlaps_sorted(&blocks, ns, ne),
             });
         }
     }
@@ -268,6 +267,12 @@ pub fn build(sel: &Selection, guard: &Guard, opts: &BuildOptions) -> Result<Bloc
         timeout_base: opts.timeout_base,
         at_given: opts.at_given,
     })
+}
+
+/// Does `[s, e]` touch any of the sorted, disjoint `blocks`? O(log n).
+fn overlaps_sorted(blocks: &[(u128, u128)], s: u128, e: u128) -> bool {
+    let i = blocks.partition_point(|&(_, be)| be < s);
+    i < blocks.len() && blocks[i].0 <= e
 }
 
 /// Step 5: the fewest prefixes covering the listed addresses exactly

@@ -89,8 +89,21 @@ fn file(r: &orbwatch_blocklist::Rendered, suffix: &str) -> Vec<u8> {
         .clone()
 }
 
-fn lists() -> [(&'static str, Blocklist); 2] {
-    [("fixture", fixture()), ("empty", empty())]
+/// An entry valid until 2500: timeouts beyond what nft and ipset take
+/// must be capped, not refused by the kernel.
+fn far() -> Blocklist {
+    let mut ind = orbwatch_intel::Indicator::new(
+        orbwatch_intel::IndicatorValue::Ip("45.2.3.4".parse().unwrap()),
+        Default::default(),
+    );
+    ind.valid_until = Some(ts("2500-01-01"));
+    let mut sel = orbwatch_blocklist::Selection::new(select_opts(fixture_at()), None);
+    sel.add_indicator(&ind, "far");
+    orbwatch_blocklist::build(&sel, &default_guard(), &build_opts(fixture_at())).unwrap()
+}
+
+fn lists() -> [(&'static str, Blocklist); 3] {
+    [("fixture", fixture()), ("empty", empty()), ("far", far())]
 }
 
 #[test]
@@ -126,6 +139,11 @@ fn nft_accepts_and_loads_the_nftables_output() {
                 "{listed}"
             );
             assert!(listed.contains("198.100.6.0/23"), "{listed}");
+        } else if what == "far" {
+            assert!(
+                listed.contains("45.2.3.4 timeout 3650d expires"),
+                "{listed}"
+            );
         } else {
             assert!(!listed.contains("elements"), "{listed}");
         }
@@ -160,6 +178,7 @@ fn ipset_restore_accepts_the_ipset_output_and_lists_timeouts() {
         if what == "fixture" {
             assert!(out.contains("Number of entries: 11"), "{out}");
             assert!(out6.contains("Number of entries: 1"), "{out6}");
+            assert!(!out.contains("45.2.3.4"));
             // A timeout counts down from 86400 as soon as it is loaded.
             let t = timeout_of(&out, "45.33.10.10");
             assert!((86_300..=86_400).contains(&t), "{out}");
@@ -169,6 +188,8 @@ fn ipset_restore_accepts_the_ipset_output_and_lists_timeouts() {
             assert!(out.contains("198.100.6.0/23 timeout 0"), "{out}");
             let t = timeout_of(&out6, "2a03:2880:f12f::/48");
             assert!((2_147_383..=2_147_483).contains(&t), "{out6}");
+        } else if what == "far" {
+            assert_eq!(timeout_of(&out, "45.2.3.4") / 1000, 2147, "{out}");
         } else {
             assert!(out.contains("Number of entries: 0"), "{out}");
             assert!(out6.contains("Number of entries: 0"), "{out6}");

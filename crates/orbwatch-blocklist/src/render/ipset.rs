@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{OutFile, RenderOptions, Rendered, Target, header, short};
+use super::{OutFile, RenderOptions, Rendered, Target, cap_note, header, short};
 use crate::build::{Blocklist, Entry};
 
 /// The largest timeout ipset accepts (seconds, about 24.8 days).
@@ -44,18 +44,16 @@ pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
         let _ = writeln!(out, "swap {tmp} {live}");
         let _ = writeln!(out, "destroy {tmp}");
     }
-    let mut notes = Vec::new();
-    if capped > 0 {
-        notes.push(format!(
-            "ipset: {capped} entr{} valid for longer than ipset's maximum timeout ({IPSET_MAX_TIMEOUT} s, about 24.8 days) got that maximum; re-export before it runs out",
-            if capped == 1 { "y" } else { "ies" }
-        ));
-    }
     Rendered {
         files: vec![OutFile {
             suffix: "",
             bytes: out.into_bytes(),
         }],
-        notes,
+        notes: cap_note(
+            Target::Ipset,
+            capped,
+            IPSET_MAX_TIMEOUT,
+            "ipset's maximum timeout, about 24.8 days",
+        ),
     }
 }

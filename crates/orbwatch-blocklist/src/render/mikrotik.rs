@@ -5,10 +5,14 @@
 
 use std::fmt::Write as _;
 
-use super::{RenderOptions, Target, dhms, header, short};
+use super::{OutFile, RenderOptions, Rendered, Target, cap_note, dhms, header, short};
 use crate::build::{Blocklist, Entry};
 
-pub fn render(list: &Blocklist, opts: &RenderOptions) -> String {
+/// RouterOS' longest timeout, 35w3d13:13:56.
+pub const ROUTEROS_MAX_TIMEOUT: u64 = 21_474_836;
+
+pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
+    let mut capped = 0;
     let name = &opts.name;
     let mut out = header(list, Target::Mikrotik, "# ");
     let _ = writeln!(out, "# load with: /import file-name=FILE");
@@ -24,10 +28,22 @@ pub fn render(list: &Blocklist, opts: &RenderOptions) -> String {
         for e in entries {
             let _ = write!(out, "add list={name} address={}", short(&e.net));
             if let Some(t) = list.timeout_secs(e) {
-                let _ = write!(out, " timeout={}", dhms(t));
+                capped += u64::from(t > ROUTEROS_MAX_TIMEOUT);
+                let _ = write!(out, " timeout={}", dhms(t.min(ROUTEROS_MAX_TIMEOUT)));
             }
             let _ = writeln!(out, " comment=\"orbwatch\"");
         }
     }
-    out
+    Rendered {
+        files: vec![OutFile {
+            suffix: "",
+            bytes: out.into_bytes(),
+        }],
+        notes: cap_note(
+            Target::Mikrotik,
+            capped,
+            ROUTEROS_MAX_TIMEOUT,
+            "RouterOS' longest timeout, about 248 days",
+        ),
+    }
 }

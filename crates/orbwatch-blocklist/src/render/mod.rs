@@ -150,7 +150,7 @@ impl Rendered {
 /// Render `list` for `target`.
 pub fn render(target: Target, list: &Blocklist, opts: &RenderOptions) -> Rendered {
     match target {
-        Target::Nftables => Rendered::one(nftables::render(list, opts)),
+        Target::Nftables => nftables::render(list, opts),
         Target::Ipset => ipset::render(list, opts),
         Target::Iptables => iptables::render(list, opts),
         Target::Pf => Rendered::one(pf::render(list, opts)),
@@ -159,7 +159,7 @@ pub fn render(target: Target, list: &Blocklist, opts: &RenderOptions) -> Rendere
         Target::SuricataRules => suricata::render_rules(list, opts),
         Target::ZeekIntel => Rendered::one(zeek::render(list, opts)),
         Target::Plain => Rendered::one(plain::render(list)),
-        Target::Mikrotik => Rendered::one(mikrotik::render(list, opts)),
+        Target::Mikrotik => mikrotik::render(list, opts),
         Target::Csv => Rendered::one(csv::render(list)),
     }
 }
@@ -202,6 +202,17 @@ pub(crate) fn header(list: &Blocklist, target: Target, prefix: &str) -> String {
         let _ = writeln!(h, "{prefix}empty selection: nothing to block");
     }
     h
+}
+
+/// A note for entries whose timeout was cut to a format's maximum.
+pub(crate) fn cap_note(target: Target, capped: u64, max: u64, what: &str) -> Vec<String> {
+    if capped == 0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "{target}: {capped} entr{} valid for longer than {what} ({max} s) got that timeout; re-export before it runs out",
+        if capped == 1 { "y" } else { "ies" }
+    )]
 }
 
 /// `1d2h3m4s` style duration (nft and RouterOS both read it).

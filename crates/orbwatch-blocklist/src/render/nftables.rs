@@ -5,17 +5,22 @@
 
 use std::fmt::Write as _;
 
-use super::{RenderOptions, Target, dhms, header, short};
+use super::{OutFile, RenderOptions, Rendered, Target, cap_note, dhms, header, short};
 use crate::build::{Blocklist, Entry};
 
-pub fn render(list: &Blocklist, opts: &RenderOptions) -> String {
+/// Timeouts are capped at ten years: the kernel refuses values a little
+/// beyond 100,000 days ("Numerical result out of range").
+pub const NFT_MAX_TIMEOUT: u64 = 3650 * 86_400;
+
+pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
     let name = &opts.name;
     let mut out = header(list, Target::Nftables, "# ");
     let _ = writeln!(out, "# load with: nft -f FILE (replaces table inet {name})");
     let _ = writeln!(out, "table inet {name} {{\n}}\ndelete table inet {name}\n");
     let _ = writeln!(out, "table inet {name} {{");
-    set(&mut out, list, "blocklist_v4", "ipv4_addr", list.v4());
-    set(&mut out, list, "blocklist_v6", "ipv6_addr", list.v6());
+    let mut capped = 0;
+    capped += set(&mut out, list, "blocklist_v4", "ipv4_addr", list.v4());
+    capped += set(&mut out, list, "blocklist_v6", "ipv6_addr", list.v6());
     let hooks = [
         ("input", &["saddr"][..]),
         ("forward", &["saddr", "daddr"][..]),
@@ -34,7 +39,13 @@ pub fn render(list: &Blocklist, opts: &RenderOptions) -> String {
         let _ = writeln!(out, "\t}}");
     }
     out.push_str("}\n");
-    out
+    Rendered {
+        files: vec![OutFile {
+            suffix: "",
+            bytes: out.into_bytes(),
+        }],
+        notes: cap_note(Target::Nftables, capped, NFT_MAX_TIMEOUT, "ten years"),
+    }
 }
 
 fn set<'a>(
@@ -43,7 +54,8 @@ fn set<'a>(
     name: &str,
     ty: &str,
     entries: impl Iterator<Item = &'a Entry>,
-) {
+) -> u64 {
+    let mut capped = 0;
     let _ = writeln!(out, "\tset {name} {{");
     let _ = writeln!(out, "\t\ttype {ty}");
     let _ = writeln!(out, "\t\tflags interval,timeout");
@@ -57,11 +69,13 @@ fn set<'a>(
         }
         let _ = write!(out, "\t\t\t{}", short(&e.net));
         if let Some(t) = list.timeout_secs(e) {
-            let _ = write!(out, " timeout {}", dhms(t));
+            capped += u64::from(t > NFT_MAX_TIMEOUT);
+            let _ = write!(out, " timeout {}", dhms(t.min(NFT_MAX_TIMEOUT)));
         }
     }
     if !first {
         out.push_str("\n\t\t}\n");
     }
     let _ = writeln!(out, "\t}}");
+    capped
 }
