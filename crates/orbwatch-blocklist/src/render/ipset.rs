@@ -11,7 +11,11 @@ use crate::build::{Blocklist, Entry};
 /// The largest timeout ipset accepts (seconds, about 24.8 days).
 pub const IPSET_MAX_TIMEOUT: u64 = 2_147_483;
 
+/// The `maxelem` of every set (hash sizes grow on demand; this only caps).
+pub const IPSET_MAXELEM: usize = 16_777_216;
+
 pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
+    let mut too_many = false;
     let mut out = header(list, Target::Ipset, "# ");
     let _ = writeln!(out, "# load with: ipset restore < FILE");
     let mut capped = 0u64;
@@ -21,9 +25,13 @@ pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
     ] {
         let live = format!("{}-{suffix}", opts.name);
         let tmp = format!("{}-{suffix}-new", opts.name);
-        // A fixed floor keeps the create line (and so the live set's
-        // parameters) stable across small changes.
-        let maxelem = entries.len().next_power_of_two().max(65_536);
+        // `create -exist` fails when an existing set was made with other
+        // parameters, and `swap` hands the scratch set's parameters to
+        // the live name: so maxelem is one constant, never the count.
+        if entries.len() > IPSET_MAXELEM {
+            too_many = true;
+        }
+        let maxelem = IPSET_MAXELEM;
         for set in [&live, &tmp] {
             let _ = writeln!(
                 out,
@@ -44,16 +52,23 @@ pub fn render(list: &Blocklist, opts: &RenderOptions) -> Rendered {
         let _ = writeln!(out, "swap {tmp} {live}");
         let _ = writeln!(out, "destroy {tmp}");
     }
+    let mut notes = Vec::new();
+    if too_many {
+        notes.push(format!(
+            "ipset: more than {IPSET_MAXELEM} entries in one family: ipset restore will refuse the rest"
+        ));
+    }
+    notes.extend(cap_note(
+        Target::Ipset,
+        capped,
+        IPSET_MAX_TIMEOUT,
+        "ipset's maximum timeout, about 24.8 days",
+    ));
     Rendered {
         files: vec![OutFile {
             suffix: "",
             bytes: out.into_bytes(),
         }],
-        notes: cap_note(
-            Target::Ipset,
-            capped,
-            IPSET_MAX_TIMEOUT,
-            "ipset's maximum timeout, about 24.8 days",
-        ),
+        notes,
     }
 }
