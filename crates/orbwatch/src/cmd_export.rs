@@ -144,7 +144,7 @@ pub struct BlocklistArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Table, set, chain or list name used in the output.
-    #[arg(long, default_value = "orbwatch")]
+    #[arg(long, default_value = "orbwatch", value_parser = parse_name)]
     pub name: String,
     /// Action of suricata-rules: alert or drop.
     #[arg(long, default_value = "alert", value_parser = ["alert", "drop"])]
@@ -163,6 +163,23 @@ fn parse_dur(s: &str) -> Result<SignedDuration, String> {
         return Err(format!("`{s}` is negative; write e.g. 7d"));
     }
     Ok(d)
+}
+
+/// Names go into nft tables, ipset sets (31 characters with the `-v4-new`
+/// suffix), iptables chains and RouterOS lists: keep them plain.
+fn parse_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 24
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphabetic());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` cannot name a set or chain; use 1 to 24 letters, digits, - or _, starting with a letter"
+        ))
+    }
 }
 
 fn parse_prefix(s: &str, max: u8) -> Result<u8, String> {

@@ -156,6 +156,32 @@ fn certfr_list_exports_161_entries() {
 }
 
 #[test]
+fn only_feed_selects_by_feed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let certfr = repo("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    let f = fixture();
+    let base = [
+        "export",
+        "blocklist",
+        "--target",
+        "plain",
+        "--feed",
+        certfr.to_str().unwrap(),
+        "--feed",
+        &f,
+        "--at",
+        "2026-06-15",
+    ];
+    let both = ok(&run(dir.path(), &base));
+    assert_eq!(both.lines().count(), 161 + 1);
+    let mut args = base.to_vec();
+    args.extend(["--only-feed", "small-feed"]);
+    // On 2026-06-15 only 198.100.7.0/24 (open-ended) is valid in the
+    // fixture; 10.1.2.3 and 8.8.8.8 are refused by the guard.
+    assert_eq!(ok(&run(dir.path(), &args)), "198.100.7.0/24\n");
+}
+
+#[test]
 fn reruns_are_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
     let f = fixture();
