@@ -181,6 +181,52 @@ fn only_feed_selects_by_feed_name() {
     assert_eq!(ok(&run(dir.path(), &args)), "198.100.7.0/24\n");
 }
 
+/// Indicators from the store (no --feed): `feed add` then export.
+#[test]
+fn exports_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let f = fixture();
+    let add = bin()
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "feed",
+            "add",
+            &f,
+            "--name",
+            "small",
+        ])
+        .output()
+        .unwrap();
+    ok(&add);
+    let o = bin()
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "export",
+            "blocklist",
+            "--target",
+            "plain",
+            "--at",
+            "2026-02-01",
+            "--min-confidence",
+            "80",
+        ])
+        .output()
+        .unwrap();
+    // Confidence >= 80 leaves 45.33.10.10 (40) and the IPv6 rows (75) out.
+    assert_eq!(
+        ok(&o),
+        "1.1.1.0\n1.1.1.4/30\n1.1.1.8/29\n1.1.1.16/28\n1.1.1.32/27\n1.1.1.64/26\n1.1.1.128/25\n198.100.6.0/23\n203.0.114.1\n203.0.114.2/31\n"
+    );
+    assert!(
+        stderr(&o).contains("refused 10.1.2.3 (from small:11)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn reruns_are_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
