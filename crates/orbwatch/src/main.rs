@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_export;
 mod cmd_feed;
 mod cmd_hunt;
 mod db_path;
@@ -37,6 +38,9 @@ pub enum Command {
     Feed(cmd_feed::FeedCommand),
     /// Sweep logs for indicators, aware of time and direction.
     Hunt(Box<cmd_hunt::HuntArgs>),
+    /// Export blocklists for firewalls and IDS.
+    #[command(subcommand)]
+    Export(cmd_export::ExportCommand),
 }
 
 fn init_logging(cli: &Cli) {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Feed(cmd) => cmd_feed::run(&cli, cmd),
         Command::Hunt(args) => cmd_hunt::run(&cli, args),
+        Command::Export(cmd) => cmd_export::run(&cli, cmd),
     };
     match result {
         Ok(code) => code,
