@@ -111,6 +111,10 @@ pub struct HuntArgs {
     /// give no validity window (default 7d).
     #[arg(long, value_name = "DUR")]
     pub grace: Option<String>,
+    /// With a store: also print findings that earlier triage dismissed
+    /// (false-positive or benign).
+    #[arg(long)]
+    pub show_suppressed: bool,
 }
 
 /// Options resolved once and shared by all workers.
@@ -318,6 +322,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         });
     }
     coverage.finished = Some(Timestamp::now());
+    let findings = crate::hunt_store::persist(cli, args, &coverage, findings)?;
 
     // Findings.
     match &args.output {

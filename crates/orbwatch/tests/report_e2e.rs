@@ -1,0 +1,363 @@
+//! End to end: hunt the bundled CERT-FR feed over `examples/logs` into a
+//! store, triage a finding as a false positive, hunt again and see it
+//! suppressed (and shown with `--show-suppressed`), then write every
+//! report form from the store and from a `hunt --format jsonl` file.
+//!
+//! The oracle for the findings is a plain count of the lines of
+//! `examples/logs/demo-auth.log` that name each address (grep -c): the demo
+//! log has one sighting per line, except that line 11 (pam_unix, tied to
+//! 94.59.209.77 by its session) is context evidence and not counted.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn orbwatch(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .current_dir(repo())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("USER", "tester")
+        .output()
+        .expect("run orbwatch")
+}
+
+fn hunt(db: &Path, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let mut args = vec![
+        "hunt",
+        "--feed",
+        "examples/feeds/CERTFR-2021-IOC-003-IOC.csv",
+        "--year",
+        "2021",
+        "--format",
+        "jsonl",
+    ];
+    args.extend_from_slice(extra);
+    args.push("examples/logs");
+    let out = orbwatch(db, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let findings = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (findings, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Lines of the demo log naming `ip` as a whole token.
+fn grep_count(ip: &str) -> u64 {
+    let text = std::fs::read_to_string(repo().join("examples/logs/demo-auth.log")).unwrap();
+    text.lines()
+        .filter(|l| {
+            l.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .any(|t| t == ip)
+        })
+        .count() as u64
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn hunt_triage_suppress_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+
+    // First hunt: 4 findings, counts equal to grep's.
+    let (first, err) = hunt(&db, &[]);
+    assert!(err.contains("hunt #1 kept in"), "{err}");
+    assert_eq!(first.len(), 4);
+    for f in &first {
+        let ip = f["indicator"].as_str().unwrap();
+        assert_eq!(f["count"].as_u64().unwrap(), grep_count(ip), "{ip}");
+    }
+    let target = first
+        .iter()
+        .find(|f| f["indicator"] == "105.154.12.165")
+        .unwrap();
+    let id = target["id"].as_str().unwrap().to_string();
+    assert_eq!(target["count"], 4);
+
+    // `findings` lists them with their status.
+    let out = orbwatch(&db, &["findings", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 4);
+    let out = orbwatch(&db, &["findings", "--format", "csv"]);
+    assert_eq!(stdout(&out).lines().count(), 5);
+    assert!(stdout(&out).lines().nth(1).unwrap().ends_with(",new,,,"));
+
+    // Unknown id: names it and points to `orbwatch findings`.
+    let out = orbwatch(&db, &["triage", "deadbeef", "--status", "benign"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no finding `deadbeef`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("orbwatch findings"));
+    // A bad status names the choices.
+    let out = orbwatch(&db, &["triage", &id, "--status", "maybe"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("new, confirmed, false-positive, benign"));
+
+    // Triage by a unique prefix.
+    let out = orbwatch(
+        &db,
+        &[
+            "triage",
+            &id[..6],
+            "--status",
+            "false-positive",
+            "--note",
+            "our <pentest> box",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = orbwatch(&db, &["triage", &id]);
+    assert!(stdout(&out).contains("false-positive  tester: our <pentest> box"));
+
+    // Second hunt: the dismissed finding is hidden, and said to be.
+    let (second, err) = hunt(&db, &[]);
+    assert_eq!(second.len(), 3);
+    assert!(second.iter().all(|f| f["indicator"] != "105.154.12.165"));
+    assert!(
+        err.contains("1 finding(s) dismissed by earlier triage"),
+        "{err}"
+    );
+    let (shown, _) = hunt(&db, &["--show-suppressed"]);
+    assert_eq!(shown.len(), 4);
+
+    // `findings` hides it unless asked.
+    let out = orbwatch(&db, &["findings", "--format", "jsonl"]);
+    assert_eq!(stdout(&out).lines().count(), 3);
+    let out = orbwatch(&db, &["findings", "--format", "jsonl", "--show-suppressed"]);
+    let all: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(all.len(), 4);
+    let fp = all.iter().find(|f| f["id"] == id.as_str()).unwrap();
+    assert_eq!(fp["triage"]["status"], "false-positive");
+    assert_eq!(fp["triage"]["author"], "tester");
+    assert_eq!(fp["hunt_id"], 3);
+    let out = orbwatch(
+        &db,
+        &[
+            "findings",
+            "--status",
+            "false-positive",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(stdout(&out).lines().count(), 1);
+    let out = orbwatch(
+        &db,
+        &["findings", "--since", "2021-04-01", "--format", "jsonl"],
+    );
+    assert_eq!(stdout(&out).lines().count(), 2);
+    let out = orbwatch(
+        &db,
+        &["findings", "--kind", "port_scan", "--format", "jsonl"],
+    );
+    assert_eq!(stdout(&out).lines().count(), 0);
+
+    // Every report form from the store.
+    let r = dir.path().join("r");
+    std::fs::create_dir(&r).unwrap();
+    let p = |n: &str| r.join(n).display().to_string();
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--org",
+            "ACME CERT",
+            "--html",
+            &p("report.html"),
+            "--stix",
+            &p("bundle.json"),
+            "--misp-sightings",
+            &p("sightings.json"),
+            "--misp-event",
+            &p("event.json"),
+            "--csv",
+            &p("findings.csv"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(r.join("report.html")).unwrap();
+    assert!(html.contains("Leads to investigate"));
+    assert!(html.contains("id=\"dismissed-table\""));
+    assert!(html.contains("our &lt;pentest&gt; box"));
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("bundle.json")).unwrap()).unwrap();
+    let sightings = bundle["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "sighting")
+        .count();
+    assert_eq!(sightings, 3);
+    let ms: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("sightings.json")).unwrap()).unwrap();
+    let ms = ms.as_array().unwrap();
+    assert_eq!(ms.len(), 4);
+    let fp: Vec<_> = ms.iter().filter(|s| s["type"] == "1").collect();
+    assert_eq!(fp.len(), 1);
+    assert_eq!(fp[0]["values"][0], "105.154.12.165");
+    let ev: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(r.join("event.json")).unwrap()).unwrap();
+    assert_eq!(ev["Event"]["Attribute"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        std::fs::read_to_string(r.join("findings.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
+    // No temporary files left behind.
+    assert_eq!(std::fs::read_dir(&r).unwrap().count(), 5);
+
+    // Existing files need --force.
+    let out = orbwatch(&db, &["report", "--html", &p("report.html")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("add --force"));
+    let out = orbwatch(&db, &["report", "--html", &p("report.html"), "--force"]);
+    assert!(out.status.success());
+
+    // From a findings file, with its coverage.
+    let jsonl = dir.path().join("f.jsonl");
+    let cov = dir.path().join("cov.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .current_dir(repo())
+        .args([
+            "hunt",
+            "--feed",
+            "examples/feeds/CERTFR-2021-IOC-003-IOC.csv",
+            "--year",
+            "2021",
+            "--format",
+            "jsonl",
+            "-o",
+        ])
+        .arg(&jsonl)
+        .arg("--coverage")
+        .arg(&cov)
+        .arg("examples/logs")
+        .env("ORBWATCH_DB", "/nonexistent/never-used.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--findings",
+            &jsonl.display().to_string(),
+            "--coverage",
+            &cov.display().to_string(),
+            "--csv",
+            &p("file.csv"),
+            "--html",
+            &p("file.html"),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(r.join("file.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    let html = std::fs::read_to_string(r.join("file.html")).unwrap();
+    assert!(html.contains("id=\"inputs-table\""));
+}
+
+#[test]
+fn nothing_to_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty_file = dir.path().join("empty.jsonl");
+    std::fs::write(&empty_file, "").unwrap();
+    let html = dir.path().join("r.html");
+    let stix = dir.path().join("b.json");
+    // A store that does not exist: not created, a "nothing to report" page.
+    let db = dir.path().join("none.db");
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--html",
+            &html.display().to_string(),
+            "--stix",
+            &stix.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to report"));
+    assert!(!db.exists());
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("Nothing to report")
+    );
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&stix).unwrap()).unwrap();
+    assert_eq!(b["type"], "bundle");
+    assert_eq!(b["objects"].as_array().unwrap().len(), 1);
+
+    // An empty findings file.
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--findings",
+            &empty_file.display().to_string(),
+            "--html",
+            &html.display().to_string(),
+            "--force",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing to report"));
+
+    // A broken findings file names the line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"id\": 1}\n").unwrap();
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--findings",
+            &bad.display().to_string(),
+            "--html",
+            &dir.path().join("x.html").display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.jsonl:1"), "{}", stderr(&out));
+    assert!(!dir.path().join("x.html").exists());
+
+    // No output asked for.
+    let out = orbwatch(&db, &["report"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--html FILE"));
+
+    // Commands on a store that does not exist say how to make one.
+    let out = orbwatch(&db, &["findings"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not exist yet"));
+}
