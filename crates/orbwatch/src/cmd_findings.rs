@@ -186,7 +186,7 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
     }
     writeln!(
         w,
-        "{:<16}  {:>4}  {:<14}  {:<16}  {:>6}  {:<24}  {:<16}  status",
+        "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  status",
         "id", "hunt", "kind", "first seen", "count", "indicator / source", "feed / score"
     )?;
     for (rf, h) in findings.iter().zip(hunts) {
@@ -204,7 +204,7 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
         };
         writeln!(
             w,
-            "{:<16}  {:>4}  {:<14}  {:<16}  {:>6}  {:<24}  {:<16}  {status}",
+            "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  {status}",
             f.id,
             h,
             f.kind.as_str(),
@@ -212,9 +212,20 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
                 .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_else(|| "(no time)".into()),
             f.count,
-            what,
-            feed,
+            cut(&what, 24),
+            cut(&feed, 24),
         )?;
     }
     Ok(())
+}
+
+/// Cut text to `n` characters for a table column.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
 }

@@ -361,3 +361,108 @@ fn nothing_to_report() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("does not exist yet"));
 }
+
+/// A STIX feed hunted end to end: the sightings point at the feed's own
+/// indicator ids, and the bundle passes the OASIS validator.
+#[test]
+fn stix_feed_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let log = dir.path().join("auth.log");
+    // 198.51.100.7 is listed alone (indicator 1) and inside a /24
+    // (indicator 6); 203.0.113.10 shares a pattern with an IPv6 address
+    // (indicator 2); 192.0.2.11 is one of an IN list (indicator 5).
+    std::fs::write(
+        &log,
+        "Apr  2 10:00:00 gw sshd[1]: Failed password for root from 198.51.100.7 port 2222 ssh2\n\
+         Apr  2 10:00:05 gw sshd[1]: Failed password for root from 198.51.100.7 port 2222 ssh2\n\
+         Apr  3 11:00:00 gw sshd[2]: Failed password for admin from 203.0.113.10 port 4444 ssh2\n\
+         Apr  4 12:00:00 gw sshd[3]: Invalid user test from 192.0.2.11 port 5555\n\
+         Apr  4 12:00:01 gw sshd[3]: Invalid user test from 192.0.2.99 port 5555\n",
+    )
+    .unwrap();
+    let feed = repo().join("tests/data/feeds-stix-misp/stix21-bundle.json");
+    let out = orbwatch(
+        &db,
+        &[
+            "hunt",
+            "--feed",
+            &feed.display().to_string(),
+            "--year",
+            "2024",
+            "--format",
+            "jsonl",
+            &log.display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bundle = dir.path().join("b.json");
+    let out = orbwatch(
+        &db,
+        &[
+            "report",
+            "--org",
+            "Test CERT",
+            "--stix",
+            &bundle.display().to_string(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let objs = b["objects"].as_array().unwrap();
+    let mut sighted: Vec<&str> = objs
+        .iter()
+        .filter(|o| o["type"] == "sighting")
+        .map(|o| o["sighting_of_ref"].as_str().unwrap())
+        .collect();
+    sighted.sort();
+    assert_eq!(
+        sighted,
+        vec![
+            "indicator--00000001-1111-4222-8333-000000000001",
+            "indicator--00000002-1111-4222-8333-000000000002",
+            "indicator--00000005-1111-4222-8333-000000000005",
+            "indicator--00000006-1111-4222-8333-000000000006",
+        ]
+    );
+    let two = objs
+        .iter()
+        .find(|o| o["id"] == "indicator--00000002-1111-4222-8333-000000000002")
+        .unwrap();
+    assert_eq!(two["pattern"], "[ipv4-addr:value = '203.0.113.10']");
+    let one = objs
+        .iter()
+        .filter(|o| o["type"] == "sighting")
+        .find(|o| o["sighting_of_ref"] == "indicator--00000001-1111-4222-8333-000000000001")
+        .unwrap();
+    assert_eq!(one["count"], 2);
+    assert_eq!(one["first_seen"], "2024-04-02T10:00:00.000Z");
+    assert_eq!(one["last_seen"], "2024-04-02T10:00:05.000Z");
+
+    let have_python = Command::new("python3")
+        .args(["-c", "import stix2validator, stix2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_python {
+        assert!(
+            std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "python3 with stix2validator and stix2 is required"
+        );
+        println!("skipped: python3 with stix2validator and stix2 not installed");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, json, stix2\n\
+             from stix2validator import validate_file, print_results\n\
+             r = validate_file(sys.argv[1]); print_results(r)\n\
+             assert r.is_valid\n\
+             stix2.parse(json.load(open(sys.argv[1])), allow_custom=False)\n",
+        )
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("[X]"), "{}", stdout(&out));
+}
