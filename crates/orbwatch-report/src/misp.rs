@@ -2,13 +2,14 @@
 //!
 //! - [`sightings`]: a JSON array of request bodies for MISP's
 //!   `POST /sightings/add` (one per finding: MISP's controller takes one
-//!   body per request, with `values`, `source`, `timestamp` and `type`).
+//!   body per request, with `values`, `source`, `timestamp` and `type`;
+//!   a behaviour finding's `values` are its source addresses).
 //!   `type` is `"0"` (seen) or `"1"` (false positive: the finding was
 //!   triaged false-positive or benign). Post them with e.g.
 //!   `jq -c '.[]' FILE | while read -r b; do curl -H "Authorization: $KEY"
 //!   -H 'Content-Type: application/json' -d "$b" $MISP/sightings/add; done`.
 //! - [`event`]: a MISP event (`{"Event": {...}}`) with one attribute per
-//!   finding (`ip-src`/`ip-dst`/`domain`/`url`/hash types, with
+//!   finding and value (`ip-src`/`ip-dst`/`domain`/`url`/hash types, with
 //!   `first_seen`/`last_seen`) carrying its sighting, for
 //!   `POST /events/add` or the UI's import. orbwatch's own MISP reader
 //!   reads it back (tested).
@@ -40,11 +41,15 @@ fn sighting_type(rf: &ReportFinding) -> &'static str {
     if rf.dismissed() { "1" } else { "0" }
 }
 
-/// The value a MISP attribute would hold for the finding, and its type
-/// and category. Behaviour findings give the source address.
-fn attribute_of(f: &Finding) -> Option<(String, &'static str, &'static str)> {
+/// Source addresses of a behaviour finding kept as attributes (a
+/// distributed brute force may list thousands).
+pub const MAX_SOURCES: usize = 50;
+
+/// The values MISP attributes would hold for the finding, with their type
+/// and category: the value seen for an IOC match, the source addresses for
+/// a behaviour.
+fn attributes_of(f: &Finding) -> Vec<(String, &'static str, &'static str)> {
     if let Some(i) = &f.ioc {
-        let v = i.matched_value.clone();
         let t = match (i.indicator_type.as_str(), i.matched_field.as_str()) {
             (_, "src_ip") => "ip-src",
             (_, "dst_ip") | (_, "ip") => "ip-dst",
@@ -57,17 +62,24 @@ fn attribute_of(f: &Finding) -> Option<(String, &'static str, &'static str)> {
             ("cert-sha1", _) => "x509-fingerprint-sha1",
             ("cert-sha256", _) => "x509-fingerprint-sha256",
             ("cert-md5", _) => "x509-fingerprint-md5",
-            _ => return None,
+            _ => return Vec::new(),
         };
         let category = match t {
             "md5" | "sha1" | "sha256" | "sha512" => "Payload delivery",
             _ => "Network activity",
         };
-        return Some((v, t, category));
+        return vec![(i.matched_value.clone(), t, category)];
     }
-    f.src_ip
-        .or(f.sources.first().copied())
+    let mut ips: Vec<std::net::IpAddr> = f.src_ip.into_iter().collect();
+    for s in &f.sources {
+        if !ips.contains(s) {
+            ips.push(*s);
+        }
+    }
+    ips.into_iter()
+        .take(MAX_SOURCES)
         .map(|ip| (ip.to_string(), "ip-src", "Network activity"))
+        .collect()
 }
 
 fn epoch(t: Timestamp) -> i64 {
@@ -82,14 +94,20 @@ pub fn sightings(input: &ReportInput) -> Value {
         .findings
         .iter()
         .filter_map(|rf| {
-            let (value, _, _) = attribute_of(&rf.finding)?;
+            let values: Vec<String> = attributes_of(&rf.finding)
+                .into_iter()
+                .map(|(v, _, _)| v)
+                .collect();
+            if values.is_empty() {
+                return None;
+            }
             let t = rf
                 .finding
                 .last_seen
                 .or(rf.finding.first_seen)
                 .unwrap_or(input.generated);
             Some(json!({
-                "values": [value],
+                "values": values,
                 "source": src,
                 "timestamp": epoch(t),
                 "type": sighting_type(rf),
@@ -108,9 +126,10 @@ pub fn event(input: &ReportInput) -> Value {
     let mut tlp: BTreeMap<String, ()> = BTreeMap::new();
     for rf in input.exported() {
         let f = &rf.finding;
-        let Some((value, kind, category)) = attribute_of(f) else {
+        let values = attributes_of(f);
+        if values.is_empty() {
             continue;
-        };
+        }
         first_day = first_day.min(f.first_seen).or(first_day.or(f.first_seen));
         let seen = f.last_seen.or(f.first_seen).unwrap_or(input.generated);
         let mut comment = match &f.ioc {
@@ -154,32 +173,34 @@ pub fn event(input: &ReportInput) -> Value {
                 tlp.insert(t.to_ascii_lowercase(), ());
             }
         }
-        let mut attr = json!({
-            "uuid": uuid_of(&format!("attribute|{}", f.id)),
-            "type": kind,
-            "category": category,
-            "value": value,
-            // A sighting is context, not a detection rule of its own.
-            "to_ids": false,
-            "distribution": "5",
-            "timestamp": now.to_string(),
-            "comment": comment,
-            "Tag": tags,
-            "Sighting": [{
-                "uuid": uuid_of(&format!("sighting|{}", f.id)),
-                "type": sighting_type(rf),
-                "date_sighting": epoch(seen).to_string(),
-                "source": source(input),
-                "Organisation": {"name": input.org, "uuid": org_uuid},
-            }],
-        });
-        if let Some(t) = f.first_seen {
-            attr["first_seen"] = json!(t.to_string());
+        for (value, kind, category) in values {
+            let mut attr = json!({
+                "uuid": uuid_of(&format!("attribute|{}|{value}", f.id)),
+                "type": kind,
+                "category": category,
+                "value": value,
+                // A sighting is context, not a detection rule of its own.
+                "to_ids": false,
+                "distribution": "5",
+                "timestamp": now.to_string(),
+                "comment": comment,
+                "Tag": tags.clone(),
+                "Sighting": [{
+                    "uuid": uuid_of(&format!("sighting|{}|{value}", f.id)),
+                    "type": sighting_type(rf),
+                    "date_sighting": epoch(seen).to_string(),
+                    "source": source(input),
+                    "Organisation": {"name": input.org, "uuid": org_uuid},
+                }],
+            });
+            if let Some(t) = f.first_seen {
+                attr["first_seen"] = json!(t.to_string());
+            }
+            if let Some(t) = f.last_seen {
+                attr["last_seen"] = json!(t.to_string());
+            }
+            attributes.push(attr);
         }
-        if let Some(t) = f.last_seen {
-            attr["last_seen"] = json!(t.to_string());
-        }
-        attributes.push(attr);
     }
     let mut event_tags = vec![json!({"name": "orbwatch:report"})];
     // The most restrictive TLP of the indicators reported.

@@ -277,7 +277,8 @@ fn misp_golden_and_round_trip() {
     let text = pretty(&event);
     golden("report.misp-event.json", &text);
     let attrs = event["Event"]["Attribute"].as_array().unwrap();
-    assert_eq!(attrs.len(), 7);
+    // 7 exported findings; the distributed brute force has 3 sources.
+    assert_eq!(attrs.len(), 9);
     assert!(
         attrs
             .iter()
@@ -315,11 +316,65 @@ fn misp_golden_and_round_trip() {
             .any(|i| i.tags.actors.contains(&"APT31".to_string()))
     );
 
+    let spread = arr
+        .iter()
+        .find(|s| s["values"].as_array().unwrap().len() == 3)
+        .unwrap();
+    assert_eq!(spread["values"][2], "198.51.100.3");
+
     let e = orbwatch_report::misp::event(&empty());
     assert_eq!(e["Event"]["Attribute"].as_array().unwrap().len(), 0);
     assert_eq!(
         orbwatch_report::misp::sightings(&empty()),
         serde_json::json!([])
+    );
+}
+
+/// PyMISP (MISP's own Python library) loads the event and the sighting
+/// bodies: attribute types it knows, sightings attached, dates understood.
+#[test]
+fn misp_loads_in_pymisp() {
+    if !python_with(&["pymisp"]) {
+        return;
+    }
+    let input = fixture();
+    let event = write_tmp("event.json", &pretty(&orbwatch_report::misp::event(&input)));
+    let bodies = write_tmp(
+        "sightings.json",
+        &pretty(&orbwatch_report::misp::sightings(&input)),
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            r#"
+import sys, json
+from pymisp import MISPEvent, MISPSighting
+e = MISPEvent()
+e.load_file(sys.argv[1])
+types = e.describe_types["types"]
+assert len(e.attributes) == 9, len(e.attributes)
+for a in e.attributes:
+    assert a.type in types, a.type
+    assert a.category in e.describe_types["categories"], a.category
+    assert len(a.sightings) == 1
+    assert a.sightings[0].type in ("0", "1")
+    assert a.first_seen is not None and a.last_seen >= a.first_seen
+for b in json.load(open(sys.argv[2])):
+    s = MISPSighting()
+    s.from_dict(**b)
+    assert s.type in ("0", "1") and int(s.timestamp) > 0 and s.values
+print("ok")
+"#,
+        )
+        .arg(&event)
+        .arg(&bodies)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyMISP rejected the output:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
