@@ -48,7 +48,11 @@ pub fn persist(
     if !uses_store(cli, args) {
         return Ok(findings);
     }
-    let path = crate::db_path::resolve(cli)?;
+    let path = match &cli.db {
+        Some(p) => p.clone(),
+        // Feeds came from the default store: it exists.
+        None => crate::db_path::resolve(cli)?,
+    };
     let mut store = orbwatch_store::Store::open(&path)
         .with_context(|| format!("cannot open the store {} to keep the hunt", path.display()))?;
     let rec = store

@@ -258,10 +258,12 @@ fn hunt_triage_suppress_report() {
         .arg("--coverage")
         .arg(&cov)
         .arg("examples/logs")
-        .env("ORBWATCH_DB", "/nonexistent/never-used.db")
+        .env_remove("ORBWATCH_DB")
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!dir.path().join("xdg").exists());
     let out = orbwatch(
         &db,
         &[
@@ -465,4 +467,30 @@ fn stix_feed_end_to_end() {
         .unwrap();
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(!stdout(&out).contains("[X]"), "{}", stdout(&out));
+}
+
+/// A hunt with only `--feed` files and no store named writes nothing.
+#[test]
+fn hunt_with_only_feed_files_writes_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .current_dir(repo())
+        .args([
+            "hunt",
+            "--feed",
+            "examples/feeds/CERTFR-2021-IOC-003-IOC.csv",
+            "--year",
+            "2021",
+            "--format",
+            "jsonl",
+            "examples/logs",
+        ])
+        .env_remove("ORBWATCH_DB")
+        .env("XDG_DATA_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 4);
+    assert!(!stderr(&out).contains("kept"));
+    assert!(!dir.path().join("orbwatch").exists());
 }
