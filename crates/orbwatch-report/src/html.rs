@@ -26,6 +26,8 @@ pub const EVIDENCE_SHOWN: usize = 5;
 pub const EVIDENCE_CHARS: usize = 400;
 /// Rows of the "top" tables.
 pub const TOP: usize = 10;
+/// Rows of the internal hosts table.
+pub const HOSTS_SHOWN: usize = 50;
 
 const PALETTE: [&str; 10] = [
     "#1f5fa8", "#d9822b", "#2e8b57", "#b03a5b", "#6a4c93", "#8c6d1f", "#138d90", "#c0392b",
@@ -844,7 +846,7 @@ impl<'a> Report<'a> {
         } else {
             h.push_str("<p class=\"small\">Internal end of the traffic with hunted indicators. <b>Inbound</b>: the indicator reached the host; <b>outbound</b>: the host reached the indicator — the more serious direction, as it may mean the host is controlled from outside.</p>\n");
             h.push_str("<table id=\"hosts-table\"><thead><tr><th>host</th><th class=\"num\">inbound</th><th class=\"num\">outbound</th><th class=\"num\">internal</th><th>indicators</th><th>first seen</th><th>last seen</th></tr></thead><tbody>\n");
-            for (ip, (n, inds, a, b)) in &hosts {
+            for (ip, (n, inds, a, b)) in hosts.iter().take(HOSTS_SHOWN) {
                 let _ = writeln!(
                     h,
                     r#"<tr><td class="mono">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="mono">{}</td><td>{}</td><td>{}</td></tr>"#,
@@ -862,6 +864,13 @@ impl<'a> Report<'a> {
                 );
             }
             h.push_str("</tbody></table>\n");
+            if hosts.len() > HOSTS_SHOWN {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"small\">… and {} more hosts (the CSV export lists every finding).</p>",
+                    hosts.len() - HOSTS_SHOWN
+                );
+            }
         }
         // Findings whose records name no internal end: say which logs they
         // come from (the host that wrote the log is then the one involved).
@@ -1143,16 +1152,22 @@ impl<'a> Report<'a> {
             y += row;
         }
         label(&mut s, y, "sightings");
+        // One tick per pixel column at most, however many findings.
+        let mut ticks: BTreeSet<i64> = BTreeSet::new();
         for rf in &self.active {
             for t in [rf.finding.first_seen, rf.finding.last_seen]
                 .into_iter()
                 .flatten()
             {
+                ticks.insert(x(t).round() as i64);
+            }
+        }
+        {
+            for xt in ticks {
+                let xt = xt as f64;
                 let _ = write!(
                     s,
-                    r##"<line x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#b3261e" stroke-width="2"/>"##,
-                    x(t),
-                    x(t),
+                    r##"<line x1="{xt:.1}" x2="{xt:.1}" y1="{:.1}" y2="{:.1}" stroke="#b3261e" stroke-width="2"/>"##,
                     y + 3.0,
                     y + 17.0
                 );
@@ -1225,7 +1240,7 @@ impl<'a> Report<'a> {
             return;
         }
         h.push_str("<section id=\"dismissed\"><h2>Dismissed by triage</h2>\n<p class=\"small\">Marked false positive or benign by an analyst. The same indicator and peer (or behaviour and source) is dismissed in later hunts too.</p>\n<table id=\"dismissed-table\"><thead><tr><th>finding</th><th>what</th><th class=\"num\">records</th><th>status</th><th>by</th><th>note</th></tr></thead><tbody>\n");
-        for rf in &self.dismissed {
+        for rf in self.dismissed.iter().take(DETAIL_LIMIT) {
             let f = &rf.finding;
             let what = match &f.ioc {
                 Some(i) => format!("{} ({})", i.indicator, i.feed),
@@ -1250,7 +1265,15 @@ impl<'a> Report<'a> {
                 esc(t.and_then(|t| t.note.as_deref()).unwrap_or(""))
             );
         }
-        h.push_str("</tbody></table></section>\n");
+        h.push_str("</tbody></table>\n");
+        if self.dismissed.len() > DETAIL_LIMIT {
+            let _ = writeln!(
+                h,
+                "<p class=\"small\">… and {} more dismissed findings (`orbwatch findings --show-suppressed` lists them).</p>",
+                self.dismissed.len() - DETAIL_LIMIT
+            );
+        }
+        h.push_str("</section>\n");
     }
 
     fn method(&self, h: &mut String) {
