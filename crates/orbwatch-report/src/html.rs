@@ -66,9 +66,17 @@ fn fmt_day(t: Option<Timestamp>) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A time as HTML: kept on one line (a date broken at its hyphens is
+/// hard to read in a narrow column).
 fn fmt_time(t: Option<Timestamp>) -> String {
-    t.map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| "—".into())
+    t.map(|t| {
+        format!(
+            r#"<span class="t">{}</span> <span class="t">{}</span>"#,
+            t.strftime("%Y-%m-%d"),
+            t.strftime("%H:%M UTC")
+        )
+    })
+    .unwrap_or_else(|| "—".into())
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -190,12 +198,13 @@ h3{font-size:16px;margin:20px 0 8px;font-weight:600}
 .verdict.warn{background:var(--warnbg);border-color:#d9822b} .verdict.warn h2{color:var(--warn)}
 .verdict.ok{background:var(--okbg);border-color:var(--ok)} .verdict.ok h2{color:var(--ok)}
 .verdict.none{background:#eef1f4;border-color:var(--muted)} .verdict.none h2{color:var(--muted)}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(125px,1fr));gap:12px;margin:16px 0}
+.cards{display:grid;grid-template-columns:repeat(6,1fr);gap:12px;margin:16px 0}
 .card{border:1px solid var(--line);border-radius:6px;padding:10px 14px}
 .card .n{font-size:26px;font-weight:650;line-height:1.2}
 .card .l{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
 table{border-collapse:collapse;width:100%;margin:8px 0 16px;font-size:13.5px}
-th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top;
+overflow-wrap:break-word}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);font-weight:600;
 border-bottom:2px solid var(--line)}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -206,6 +215,7 @@ background:#eef1f4;color:var(--muted);white-space:nowrap}
 .badge.ok{background:var(--okbg);color:var(--ok)} .badge.info{background:#e8f0fa;color:var(--accent)}
 .bar{height:8px;background:var(--accent);border-radius:2px;min-width:2px}
 .small{font-size:12px;color:var(--muted)}
+.t{white-space:nowrap}
 .finding{border:1px solid var(--line);border-radius:6px;padding:12px 16px;margin:12px 0;break-inside:avoid}
 .finding .head{display:flex;flex-wrap:wrap;gap:8px;align-items:baseline;justify-content:space-between}
 .finding .title{font-weight:600}
@@ -219,13 +229,17 @@ white-space:pre-wrap;word-break:break-all;font-size:12px;max-height:none}
 .note{background:#f3f6fa;border-left:4px solid var(--accent);padding:10px 14px;margin:12px 0;font-size:14px}
 .gap{color:var(--bad);font-weight:500}
 ul.reasons{margin:4px 0;padding-left:20px}
+ul.confirmed{margin:8px 0 0;padding-left:20px} ul.confirmed a{color:inherit}
 footer{margin-top:48px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding-top:10px}
+@media (max-width:900px){main{padding:20px} .cards{grid-template-columns:repeat(3,1fr)}}
 @media print{
  @page{size:A4;margin:14mm 12mm}
  body{background:#fff;font-size:11pt}
  main{max-width:none;padding:0;min-height:0}
  h2{break-after:avoid} table,figure,.finding,.verdict,.cards{break-inside:avoid}
  tr{break-inside:avoid}
+ .cards{grid-template-columns:repeat(3,1fr)}
+ table{font-size:9pt}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  a{color:inherit;text-decoration:none}
 }
@@ -370,11 +384,8 @@ impl<'a> Report<'a> {
                     plural(confirmed, "finding", "findings"),
                     match self.active.len() as u64 - confirmed {
                         0 => String::new(),
-                        n => format!(
-                            " {} more {} triage.",
-                            plural(n, "finding", "findings"),
-                            if n == 1 { "awaits" } else { "await" }
-                        ),
+                        1 => " 1 more finding awaits triage.".to_string(),
+                        n => format!(" {n} more findings await triage."),
                     }
                 ),
             )
@@ -434,9 +445,47 @@ impl<'a> Report<'a> {
                 ),
             )
         };
+        // The confirmed findings, named, with the analyst's note.
+        let mut named = String::new();
+        let confirmed_list: Vec<_> = self
+            .active
+            .iter()
+            .filter(|f| f.status() == STATUS_CONFIRMED)
+            .collect();
+        if !confirmed_list.is_empty() {
+            named.push_str("<ul class=\"confirmed\">");
+            for rf in confirmed_list.iter().take(5) {
+                let f = &rf.finding;
+                let what = match &f.ioc {
+                    Some(i) => format!("{} ({}, {})", i.indicator, i.feed, i.direction.as_str()),
+                    None => format!(
+                        "{} from {}",
+                        kind_label(f.kind),
+                        f.src_ip.map_or("several sources".into(), |i| i.to_string())
+                    ),
+                };
+                let note = rf
+                    .triage
+                    .as_ref()
+                    .and_then(|t| t.note.as_deref())
+                    .map(|n| format!(" — “{}”", esc(n)))
+                    .unwrap_or_default();
+                let _ = write!(
+                    named,
+                    r##"<li><a href="#f-{}">{}</a>, last seen {}{note}</li>"##,
+                    esc(&f.id),
+                    esc(&what),
+                    fmt_time(f.last_seen)
+                );
+            }
+            if confirmed_list.len() > 5 {
+                let _ = write!(named, "<li>… and {} more</li>", confirmed_list.len() - 5);
+            }
+            named.push_str("</ul>");
+        }
         let _ = writeln!(
             h,
-            r#"<section class="verdict {class}" id="verdict"><h2>{title}</h2><p>{text}</p></section>"#,
+            r#"<section class="verdict {class}" id="verdict"><h2>{title}</h2><p>{text}</p>{named}</section>"#,
             title = esc(&title)
         );
         // Key figures.
@@ -730,7 +779,7 @@ impl<'a> Report<'a> {
         h.push_str("<section id=\"top\"><h2>Top indicators and sources</h2>\n");
         if !inds.is_empty() {
             let max = inds[0].1.sightings.max(1);
-            h.push_str("<h3>Indicators seen</h3><table id=\"top-indicators\"><thead><tr><th>indicator</th><th>feed</th><th>actor</th><th class=\"num\">sightings</th><th style=\"width:18%\"></th><th>first seen</th><th>last seen</th><th>window</th></tr></thead><tbody>\n");
+            h.push_str("<h3>Indicators seen</h3><table id=\"top-indicators\"><thead><tr><th>indicator</th><th>feed</th><th>actor</th><th class=\"num\">sightings</th><th style=\"width:12%\"></th><th>first seen</th><th>last seen</th><th>window</th></tr></thead><tbody>\n");
             for (ind, e) in inds.iter().take(TOP) {
                 let _ = writeln!(
                     h,
@@ -1207,13 +1256,15 @@ impl<'a> Report<'a> {
             return;
         }
         let mut list = self.active.clone();
-        // In-window matches first, then behaviour by severity, then the rest.
+        // Confirmed first, then in-window matches, then behaviour by
+        // severity, then the rest.
         list.sort_by_key(|rf| {
             let f = &rf.finding;
             let rank = match &f.ioc {
-                Some(i) if i.in_validity_window => 0,
-                None => 1,
-                Some(_) => 2,
+                _ if rf.status() == STATUS_CONFIRMED => 0,
+                Some(i) if i.in_validity_window => 1,
+                None => 2,
+                Some(_) => 3,
             };
             (
                 rank,
