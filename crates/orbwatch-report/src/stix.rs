@@ -144,8 +144,37 @@ fn comparisons(type_name: &str, value: &str) -> Option<Vec<String>> {
         "cert-sha1" => one("x509-certificate:hashes.'SHA-1'"),
         "cert-sha256" => one("x509-certificate:hashes.'SHA-256'"),
         "cert-md5" => one("x509-certificate:hashes.MD5"),
+        "cert-sha512" => one("x509-certificate:hashes.'SHA-512'"),
         _ => None,
     }
+}
+
+/// The STIX hash-algorithm name (vocabulary `hash-algorithm-ov`).
+fn stix_hash_name(algo: &str) -> Option<&'static str> {
+    match algo {
+        "md5" => Some("MD5"),
+        "sha1" => Some("SHA-1"),
+        "sha256" => Some("SHA-256"),
+        "sha512" => Some("SHA-512"),
+        _ => None,
+    }
+}
+
+/// Ids of the exported findings that the bundle leaves out because their
+/// indicator type has no STIX pattern (none of the types orbwatch reads
+/// today; kept so that a new type is reported, not dropped silently).
+pub fn not_expressible(input: &ReportInput) -> Vec<String> {
+    input
+        .exported()
+        .filter(|rf| {
+            let f = &rf.finding;
+            match &f.ioc {
+                Some(i) => comparisons(&i.indicator_type, &i.indicator).is_none(),
+                None => f.src_ip.is_none() && f.sources.is_empty(),
+            }
+        })
+        .map(|rf| rf.finding.id.clone())
+        .collect()
 }
 
 /// The indicator id to use: the feed's when it is a STIX indicator id or a
@@ -214,6 +243,8 @@ pub fn bundle(input: &ReportInput) -> Value {
         };
         let (ind_id, od_label) = match &f.ioc {
             Some(ioc) => {
+                // Types no STIX pattern expresses are listed by
+                // [`not_expressible`]; the caller warns about them.
                 let Some(cmp) = comparisons(&ioc.indicator_type, &ioc.indicator) else {
                     continue;
                 };
@@ -254,7 +285,21 @@ pub fn bundle(input: &ReportInput) -> Value {
                         );
                         refs.push(id);
                     }
-                    _ => {}
+                    _ => {
+                        // A hash: the file (or certificate) it names.
+                        let (obj, algo) = match ioc.indicator_type.split_once('-') {
+                            Some(("cert", a)) => ("x509-certificate", a),
+                            _ => ("file", ioc.indicator_type.as_str()),
+                        };
+                        if let Some(name) = stix_hash_name(algo) {
+                            let hashes = json!({ name: ioc.matched_value });
+                            let id = sco_id(obj, &json!({ "hashes": hashes }));
+                            scos.entry(id.clone()).or_insert_with(|| {
+                                json!({"type": obj, "spec_version": "2.1", "id": id, "hashes": hashes})
+                            });
+                            refs.push(id);
+                        }
+                    }
                 }
                 (id, format!("sighting of {} ({})", ioc.indicator, ioc.feed))
             }
@@ -339,36 +384,47 @@ pub fn bundle(input: &ReportInput) -> Value {
             }
             refs.push(nt_id);
         }
-        if refs.is_empty() {
-            continue;
+        // An address matched where the record gives no roles (the text
+        // decoder): the address itself is the observable.
+        if let Some(ioc) = &f.ioc
+            && let Ok(ip) = ioc.matched_value.parse::<IpAddr>()
+        {
+            let id = ip_ref(ip, &mut scos);
+            if !refs.contains(&id) {
+                refs.push(id);
+            }
         }
         let count = f.count.min(STIX_MAX_COUNT);
-        let od_id = oid("observed-data", &f.id);
-        rest.push(json!({
-            "type": "observed-data",
-            "spec_version": "2.1",
-            "id": od_id,
-            "created_by_ref": identity_id,
-            "created": now,
-            "modified": now,
-            "first_observed": stix_time(first),
-            "last_observed": stix_time(last),
-            "number_observed": count.max(1),
-            "object_refs": refs,
-            "labels": labels(rf),
-        }));
-        if f.ioc.is_none() {
+        // observed-data needs at least one object: without any, the
+        // sighting goes out without observed_data_refs.
+        let od_id = (!refs.is_empty()).then(|| oid("observed-data", &f.id));
+        if let Some(od_id) = &od_id {
             rest.push(json!({
-                "type": "relationship",
+                "type": "observed-data",
                 "spec_version": "2.1",
-                "id": oid("relationship", &format!("{ind_id}|{od_id}")),
+                "id": od_id,
                 "created_by_ref": identity_id,
                 "created": now,
                 "modified": now,
-                "relationship_type": "based-on",
-                "source_ref": ind_id,
-                "target_ref": od_id,
+                "first_observed": stix_time(first),
+                "last_observed": stix_time(last),
+                "number_observed": count.max(1),
+                "object_refs": refs,
+                "labels": labels(rf),
             }));
+            if f.ioc.is_none() {
+                rest.push(json!({
+                    "type": "relationship",
+                    "spec_version": "2.1",
+                    "id": oid("relationship", &format!("{ind_id}|{od_id}")),
+                    "created_by_ref": identity_id,
+                    "created": now,
+                    "modified": now,
+                    "relationship_type": "based-on",
+                    "source_ref": ind_id,
+                    "target_ref": od_id,
+                }));
+            }
         }
         let mut sighting = json!({
             "type": "sighting",
@@ -381,7 +437,6 @@ pub fn bundle(input: &ReportInput) -> Value {
             "last_seen": stix_time(last),
             "count": count,
             "sighting_of_ref": ind_id,
-            "observed_data_refs": [od_id],
             "where_sighted_refs": [identity_id],
             "description": description(rf, &od_label),
             "labels": labels(rf),
@@ -391,6 +446,9 @@ pub fn bundle(input: &ReportInput) -> Value {
                 "description": "orbwatch finding id (`orbwatch triage ID`)",
             }],
         });
+        if let Some(od_id) = od_id {
+            sighting["observed_data_refs"] = json!([od_id]);
+        }
         if let Some(c) = f.score.or(f.ioc.as_ref().and_then(|i| i.confidence)) {
             sighting["confidence"] = json!(c.min(100));
         }

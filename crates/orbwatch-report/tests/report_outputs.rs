@@ -118,9 +118,9 @@ fn csv_golden() {
     let mut out = Vec::new();
     orbwatch_report::write_report_csv(input.exported(), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    // One row per finding not dismissed (7 of 8), after the header.
+    // One row per finding not dismissed (8 of 9), after the header.
     let mut r = csv::Reader::from_reader(text.as_bytes());
-    assert_eq!(r.records().count(), 7);
+    assert_eq!(r.records().count(), 8);
     golden("report.csv", &text);
 
     let mut out = Vec::new();
@@ -139,13 +139,20 @@ fn stix_golden_and_shape() {
 
     let objs = b["objects"].as_array().unwrap();
     let of = |t: &str| objs.iter().filter(|o| o["type"] == t).collect::<Vec<_>>();
-    // 7 exported findings, each with one observed-data and one sighting.
-    assert_eq!(of("sighting").len(), 7);
-    assert_eq!(of("observed-data").len(), 7);
+    // 8 exported findings, each with one observed-data and one sighting.
+    assert_eq!(of("sighting").len(), 8);
+    assert_eq!(of("observed-data").len(), 8);
     assert_eq!(of("identity").len(), 1);
-    // 5 feed indicators (4 CERT-FR addresses, 1 STIX CIDR) + 2 created for
-    // behaviour sources.
-    assert_eq!(of("indicator").len(), 7);
+    // 6 feed indicators (4 CERT-FR addresses, 1 STIX CIDR, 1 STIX hash) +
+    // 2 created for behaviour sources.
+    assert_eq!(of("indicator").len(), 8);
+    assert!(orbwatch_report::stix::not_expressible(&input).is_empty());
+    let file = of("file");
+    assert_eq!(file.len(), 1);
+    assert_eq!(
+        file[0]["hashes"]["SHA-256"],
+        "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea"
+    );
     assert_eq!(of("relationship").len(), 2);
     let ids: Vec<&str> = of("indicator")
         .iter()
@@ -214,6 +221,9 @@ for o in doc["objects"]:
         cls = {"ipv4-addr": stix2.IPv4Address, "ipv6-addr": stix2.IPv6Address,
                "domain-name": stix2.DomainName, "url": stix2.URL}[o["type"]]
         assert cls(value=o["value"]).id == o["id"], o
+    if o["type"] in ("file", "x509-certificate"):
+        cls = {"file": stix2.File, "x509-certificate": stix2.X509Certificate}[o["type"]]
+        assert cls(hashes=o["hashes"]).id == o["id"], o
     if o["type"] == "network-traffic":
         kw = {k: o[k] for k in ("src_ref", "dst_ref", "protocols") if k in o}
         assert stix2.NetworkTraffic(**kw).id == o["id"], o
@@ -262,8 +272,9 @@ fn misp_golden_and_round_trip() {
     let sightings = orbwatch_report::misp::sightings(&input);
     golden("report.misp-sightings.json", &pretty(&sightings));
     let arr = sightings.as_array().unwrap();
-    // Every finding, dismissed ones as false positives (type 1).
-    assert_eq!(arr.len(), 8);
+    // Every finding with a value MISP can hold, dismissed ones as false
+    // positives (type 1).
+    assert_eq!(arr.len(), 9);
     let fp: Vec<_> = arr.iter().filter(|s| s["type"] == "1").collect();
     assert_eq!(fp.len(), 1);
     assert_eq!(fp[0]["values"][0], "2001:db8::66");
@@ -277,8 +288,8 @@ fn misp_golden_and_round_trip() {
     let text = pretty(&event);
     golden("report.misp-event.json", &text);
     let attrs = event["Event"]["Attribute"].as_array().unwrap();
-    // 7 exported findings; the distributed brute force has 3 sources.
-    assert_eq!(attrs.len(), 9);
+    // 8 exported findings; the distributed brute force has 3 sources.
+    assert_eq!(attrs.len(), 10);
     assert!(
         attrs
             .iter()
@@ -352,7 +363,7 @@ from pymisp import MISPEvent, MISPSighting
 e = MISPEvent()
 e.load_file(sys.argv[1])
 types = e.describe_types["types"]
-assert len(e.attributes) == 9, len(e.attributes)
+assert len(e.attributes) == 10, len(e.attributes)
 for a in e.attributes:
     assert a.type in types, a.type
     assert a.category in e.describe_types["categories"], a.category
@@ -485,11 +496,11 @@ fn html_in_headless_chromium() {
         );
     }
     // Bars in the timeline: one rect per (day, series) with sightings:
-    // CERT-FR on 4 days, the STIX feed on 2 (06-10, 06-12), brute force on
-    // 1, distributed brute force on 1.
+    // CERT-FR on 4 days, the STIX feed on 3 (04-10, 06-10, 06-12), brute
+    // force on 1, distributed brute force on 1.
     let timeline = &dom[dom.find("id=\"timeline-chart\"").unwrap()..];
     let timeline = &timeline[..timeline.find("</svg>").unwrap()];
-    assert_eq!(timeline.matches("<rect").count(), 8);
+    assert_eq!(timeline.matches("<rect").count(), 9);
     // The hostile evidence stayed text.
     assert!(!dom.to_lowercase().contains("<script"));
 

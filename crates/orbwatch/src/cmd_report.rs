@@ -101,6 +101,16 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
             input.source
         );
     }
+    if args.stix.is_some() && !cli.quiet {
+        let left_out = orbwatch_report::stix::not_expressible(&input);
+        if !left_out.is_empty() {
+            eprintln!(
+                "orbwatch: warning: {} finding(s) have no STIX form and are not in the bundle: {}",
+                left_out.len(),
+                left_out.join(", ")
+            );
+        }
+    }
     for (flag, path) in &targets {
         let bytes = match *flag {
             "--html" => orbwatch_report::html::render(&input).into_bytes(),
