@@ -370,7 +370,7 @@ impl<'a> Report<'a> {
             (
                 "ok",
                 "No sighting of the hunted indicators".to_string(),
-                "None of the indicators hunted for appear in the logs examined, and no suspicious behaviour was detected. This holds only for the period and the log sources listed under “Coverage”.".to_string(),
+                "None of the indicators hunted for appear in the logs examined, and no suspicious behaviour was found. This holds only for the period and the log sources listed under “Coverage”.".to_string(),
             )
         } else if confirmed > 0 {
             (
@@ -539,7 +539,11 @@ impl<'a> Report<'a> {
         }
         let iocs: Vec<_> = self.iocs().collect();
         if iocs.is_empty() {
-            p.push("No hunted indicator was seen in traffic that is still under review.".into());
+            p.push(if self.dismissed.is_empty() {
+                "No hunted indicator appears in the logs examined.".into()
+            } else {
+                "No hunted indicator was seen apart from the findings dismissed by triage.".into()
+            });
         } else {
             let inw = iocs
                 .iter()
@@ -955,7 +959,7 @@ impl<'a> Report<'a> {
         let mut beh: Vec<_> = self.behaviours().collect();
         h.push_str("<section id=\"behaviour\"><h2>Behaviour findings</h2>\n");
         if beh.is_empty() {
-            h.push_str("<p>No scan, brute force or other suspicious behaviour was reported by the detectors for this hunt.</p></section>\n");
+            h.push_str("<p>No behaviour finding (scan, brute force, password spraying…) in this hunt, or none left after triage. A hunt run with <code>--no-behaviour</code> does not look for them.</p></section>\n");
             return;
         }
         beh.sort_by(|a, b| {
