@@ -1575,6 +1575,33 @@ mod tests {
         assert_eq!(esc("a\u{1b}[31mb\u{202e}c"), "a\u{fffd}[31mb\u{fffd}c");
     }
 
+    proptest::proptest! {
+        /// Whatever the text, its escaped form holds no markup character
+        /// and decodes back to the text (control characters aside).
+        #[test]
+        fn escaped_text_is_inert(s in "\\PC*|[<>&\"'\u{0}-\u{1f}\u{202e}a-z]{0,40}") {
+            let e = esc(&s);
+            proptest::prop_assert!(!e.contains(['<', '>', '"', '\'']));
+            let back = e
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&amp;", "&");
+            let expected: String = s
+                .chars()
+                .map(|c| match c {
+                    '\t' | '\n' => c,
+                    c if c.is_control()
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c) => '\u{fffd}',
+                    c => c,
+                })
+                .collect();
+            proptest::prop_assert_eq!(back, expected);
+        }
+    }
+
     #[test]
     fn steps() {
         assert_eq!(nice_step(1), 1);

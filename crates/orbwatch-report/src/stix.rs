@@ -583,7 +583,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sco_ids_follow_the_spec_example() {
+    fn sco_ids_match_the_oasis_library() {
         // The ids the OASIS `stix2` library (3.x) computes for these.
         assert_eq!(
             sco_id("email-addr", &json!({"value": "john@example.com"})),

@@ -494,3 +494,59 @@ fn hunt_with_only_feed_files_writes_no_store() {
     assert!(!stderr(&out).contains("kept"));
     assert!(!dir.path().join("orbwatch").exists());
 }
+
+/// Cisco Talos' ArcaneDoor STIX bundle (shared corpus, no licence file, not
+/// copied here): an outbound connection to one of its addresses is
+/// reported as sightings of Talos' own indicator id.
+#[test]
+fn arcanedoor_stix_feed_keeps_its_indicator_id() {
+    let feed = repo().join(
+        "../shared/corpus/feeds/arcanedoor-new-espionage-focused-campaign-found-targeting-perimeter-network-devices.json",
+    );
+    if !feed.is_file() {
+        println!("skipped: ../shared/corpus not found");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let log = dir.path().join("fw.log");
+    std::fs::write(
+        &log,
+        "Apr 20 10:00:00 fw kernel: [UFW BLOCK] IN= OUT=eth0 SRC=10.1.1.5 DST=192.36.57.181 LEN=60 PROTO=TCP SPT=40000 DPT=443\n\
+         Apr 21 10:00:00 fw kernel: [UFW BLOCK] IN= OUT=eth0 SRC=10.1.1.5 DST=192.36.57.181 LEN=60 PROTO=TCP SPT=40001 DPT=443\n",
+    )
+    .unwrap();
+    let out = orbwatch(
+        &db,
+        &[
+            "hunt",
+            "--feed",
+            &feed.display().to_string(),
+            "--year",
+            "2024",
+            "--format",
+            "jsonl",
+            &log.display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let bundle = dir.path().join("b.json");
+    let out = orbwatch(&db, &["report", "--stix", &bundle.display().to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let b: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    let sightings: Vec<&serde_json::Value> = b["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["type"] == "sighting")
+        .collect();
+    // Two days apart: two findings, two sightings of the same indicator.
+    assert_eq!(sightings.len(), 2);
+    for s in sightings {
+        assert_eq!(
+            s["sighting_of_ref"],
+            "indicator--183cb837-563b-4235-a772-7b373098ca4b"
+        );
+        assert_eq!(s["count"], 1);
+    }
+}
