@@ -13,10 +13,10 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use orbwatch_detect::{Coverage, Direction, Finding, FindingKind, Severity};
+use orbwatch_detect::{Coverage, Direction, Finding, Severity};
 
 use crate::coverage_gaps::{Gap, gaps, ranges_by_format};
-use crate::model::{ReportFinding, ReportInput, STATUS_CONFIRMED};
+use crate::model::{ReportFinding, ReportInput, STATUS_CONFIRMED, kind_label};
 
 /// Findings shown in full (with evidence); the rest are counted.
 pub const DETAIL_LIMIT: usize = 200;
@@ -83,18 +83,6 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn kind_label(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::IocMatch => "indicator match",
-        FindingKind::PortScan => "port scan",
-        FindingKind::BruteForce => "brute force",
-        FindingKind::PasswordSpray => "password spray",
-        FindingKind::DistributedBruteforce => "distributed brute force",
-        FindingKind::SuccessAfterFailures => "login after failures",
-        FindingKind::Exfiltration => "exfiltration",
-    }
-}
-
 /// The internal end of an IOC match's traffic, when the record names it.
 fn internal_hosts(f: &Finding) -> Vec<(IpAddr, Direction)> {
     let Some(ioc) = &f.ioc else {
@@ -151,10 +139,11 @@ fn series_of(f: &Finding) -> String {
 }
 
 fn sev_class(s: Option<Severity>) -> &'static str {
-    match s {
-        Some(Severity::Critical) | Some(Severity::High) => "bad",
-        Some(Severity::Medium) => "warn",
-        Some(Severity::Low) | Some(Severity::Info) => "info",
+    // By name, so that a severity added to the model needs no change here.
+    match s.map(Severity::as_str) {
+        Some("critical" | "high") => "bad",
+        Some("medium") => "warn",
+        Some(_) => "info",
         None => "muted",
     }
 }

@@ -5,7 +5,7 @@
 //! findings (or a `hunt --format jsonl` file) into a [`ReportInput`].
 
 use jiff::Timestamp;
-use orbwatch_detect::{Coverage, Finding};
+use orbwatch_detect::{Coverage, Finding, FindingKind};
 use serde::{Deserialize, Serialize};
 
 /// Triage status names, as the store and the CLI write them.
@@ -88,5 +88,19 @@ impl ReportInput {
         self.findings
             .iter()
             .filter(|f| self.include_dismissed || !f.dismissed())
+    }
+}
+
+/// A finding kind in words. Matched by name, so that kinds added to the
+/// model by new detectors show as their name until given words here.
+pub fn kind_label(k: FindingKind) -> &'static str {
+    match k.as_str() {
+        "ioc_match" => "indicator match",
+        "port_scan" => "port scan",
+        "brute_force" => "brute force",
+        "password_spray" => "password spray",
+        "distributed_bruteforce" => "distributed brute force",
+        "success_after_failures" => "login after failures",
+        other => other,
     }
 }

@@ -26,11 +26,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use jiff::Timestamp;
-use orbwatch_detect::{Finding, FindingKind};
+use orbwatch_detect::Finding;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::model::{ReportFinding, ReportInput};
+use crate::model::{ReportFinding, ReportInput, kind_label};
 
 /// The namespace STIX 2.1 (section 2.9) fixes for deterministic SCO ids.
 const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00abedb4_aa42_466c_9c01_fed23315a9b7);
@@ -343,8 +343,8 @@ pub fn bundle(input: &ReportInput) -> Value {
                         indicator_ref: None,
                     });
                 acc.names
-                    .insert(format!("{} source {}", kind_words(f.kind), sources[0]));
-                (id, format!("{} from {}", kind_words(f.kind), sources[0]))
+                    .insert(format!("{} source {}", kind_label(f.kind), sources[0]));
+                (id, format!("{} from {}", kind_label(f.kind), sources[0]))
             }
         };
         let src = f.src_ip.map(|ip| ip_ref(ip, &mut scos));
@@ -527,18 +527,6 @@ pub fn bundle(input: &ReportInput) -> Value {
         "id": oid("bundle", &format!("{}|{}|{}", input.org, now, key.join(","))),
         "objects": objects,
     })
-}
-
-fn kind_words(k: FindingKind) -> &'static str {
-    match k {
-        FindingKind::IocMatch => "indicator match",
-        FindingKind::PortScan => "port scan",
-        FindingKind::BruteForce => "brute force",
-        FindingKind::PasswordSpray => "password spray",
-        FindingKind::DistributedBruteforce => "distributed brute force",
-        FindingKind::SuccessAfterFailures => "login after failures",
-        FindingKind::Exfiltration => "exfiltration",
-    }
 }
 
 fn labels(rf: &ReportFinding) -> Vec<String> {
