@@ -8,10 +8,14 @@ use jiff::Timestamp;
 use orbwatch_detect::{Coverage, Finding, FindingKind};
 use serde::{Deserialize, Serialize};
 
-/// Triage status names, as the store and the CLI write them.
+/// Triage status of a finding nobody has decided on yet (the names are
+/// those the store and the CLI write).
 pub const STATUS_NEW: &str = "new";
+/// Triage status of a finding judged real.
 pub const STATUS_CONFIRMED: &str = "confirmed";
+/// Triage status of a wrong match (dismissed).
 pub const STATUS_FALSE_POSITIVE: &str = "false-positive";
+/// Triage status of a right match on harmless traffic (dismissed).
 pub const STATUS_BENIGN: &str = "benign";
 
 /// The triage state of a finding, as shown in reports.

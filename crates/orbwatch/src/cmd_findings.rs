@@ -38,6 +38,7 @@ pub struct FilterArgs {
     pub show_suppressed: bool,
 }
 
+/// Arguments of `orbwatch findings`.
 #[derive(Args, Debug)]
 pub struct FindingsArgs {
     #[command(flatten)]
@@ -131,6 +132,7 @@ pub fn finding_json(rf: &ReportFinding, hunt: Option<i64>) -> Result<serde_json:
     Ok(v)
 }
 
+/// List the stored findings that pass the filters.
 pub fn run(cli: &Cli, args: &FindingsArgs) -> Result<ExitCode> {
     let store = crate::cmd_triage::open_existing(cli)?;
     let filter = store_filter(&args.filter, args.hunt)?;

@@ -20,6 +20,7 @@ use orbwatch_report::{ReportFinding, ReportInput, Triage};
 use crate::Cli;
 use crate::cmd_findings::{FilterArgs, store_filter, to_report};
 
+/// Arguments of `orbwatch report`.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// Write the HTML report (one self-contained file) to FILE.
@@ -62,6 +63,7 @@ pub struct ReportArgs {
     pub generated_at: Option<String>,
 }
 
+/// Write every report asked for, from the store or a findings file.
 pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
     let targets: Vec<(&str, &PathBuf)> = [
         ("--html", &args.html),

@@ -13,6 +13,7 @@ use orbwatch_store::{IdMatch, Store, TriageStatus};
 
 use crate::Cli;
 
+/// Arguments of `orbwatch triage`.
 #[derive(Args, Debug)]
 pub struct TriageArgs {
     /// The finding's id, or the start of it (as `orbwatch findings` shows).
@@ -58,6 +59,7 @@ pub fn resolve_id(store: &Store, wanted: &str) -> Result<String> {
     }
 }
 
+/// Record a decision, or print the history when no `--status` is given.
 pub fn run(cli: &Cli, args: &TriageArgs) -> Result<ExitCode> {
     let mut store = open_existing(cli)?;
     let id = resolve_id(&store, &args.finding_id)?;
