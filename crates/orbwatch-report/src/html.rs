@@ -777,7 +777,7 @@ impl<'a> Report<'a> {
                 let _ = writeln!(
                     h,
                     r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td><div class="bar" style="width:{:.0}%"></div></td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-                    esc(ind),
+                    short(ind),
                     esc(&e.feed.iter().copied().collect::<Vec<_>>().join(", ")),
                     esc(&e.actors.iter().copied().collect::<Vec<_>>().join(", ")),
                     e.sightings,
@@ -900,7 +900,7 @@ impl<'a> Report<'a> {
                         "0".into()
                     },
                     n[2],
-                    esc(&inds.iter().copied().collect::<Vec<_>>().join(", ")),
+                    inds.iter().map(|i| short(i)).collect::<Vec<_>>().join(", "),
                     fmt_time(*a),
                     fmt_time(*b)
                 );
@@ -1489,6 +1489,24 @@ fn finding_card(h: &mut String, rf: &ReportFinding) {
         }
     }
     h.push_str("</article>\n");
+}
+
+/// A long value (a hash, a URL) shortened for a table cell, in HTML: its
+/// start and end, the full value as a tooltip. Short values are only
+/// escaped.
+fn short(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= 28 {
+        return esc(s);
+    }
+    let head: String = s.chars().take(14).collect();
+    let tail: String = s.chars().skip(n - 10).collect();
+    format!(
+        r#"<span title="{}">{}…{}</span>"#,
+        esc(s),
+        esc(&head),
+        esc(&tail)
+    )
 }
 
 fn cut(s: &str, n: usize) -> String {
