@@ -55,6 +55,11 @@ pub enum StoreError {
     /// No feed has that name.
     #[error("no feed named `{name}` in the store; `orbwatch feed list` shows the feeds it has")]
     UnknownFeed { name: String },
+    /// No stored finding has that id.
+    #[error(
+        "no finding `{id}` in the store; `orbwatch findings --show-suppressed` lists the findings it has"
+    )]
+    UnknownFinding { id: String },
     /// A feed name that cannot be used.
     #[error("`{name}` cannot be used as a feed name: {reason}")]
     InvalidName { name: String, reason: String },

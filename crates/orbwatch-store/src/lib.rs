@@ -16,6 +16,10 @@
 //! | `feed_changes` | indicator added or removed by a re-import (version ≥ 2) |
 //! | `feed_rejects` | rejected entry of a version (the first [`REJECTS_KEPT`]) |
 //!
+//! Schema 2 adds `hunts` (a run: what was asked, its coverage), `findings`
+//! (one row per finding per hunt) and `triage` (the history of decisions);
+//! see [`findings`].
+//!
 //! Instants are RFC 3339 UTC text with nine fractional digits
 //! (`2021-07-20T00:00:00.000000000Z`): fixed width, so SQL compares and sorts
 //! them correctly as text, and lossless. NULL is an open bound.
@@ -41,10 +45,15 @@ use serde::Serialize;
 use sha2::Digest;
 
 mod error;
+pub mod findings;
 pub mod migrations;
 pub mod rows;
 
 pub use error::{Result, StoreError};
+pub use findings::{
+    FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
+    TriageStatus, suppression_key,
+};
 pub use migrations::SCHEMA_VERSION;
 
 use error::SqlContext;

@@ -114,8 +114,64 @@ CREATE TABLE feed_rejects (
 CREATE INDEX feed_rejects_by_feed ON feed_rejects(feed_id, version);
 "#;
 
+/// Schema version 2: hunts with their coverage, the findings of each hunt,
+/// and the triage decisions (a history: rows are only ever added).
+const V2_FINDINGS: &str = r#"
+CREATE TABLE hunts (
+    id             INTEGER PRIMARY KEY,
+    started        TEXT,
+    finished       TEXT,
+    -- what was asked: inputs, feeds, options
+    args_json      TEXT    NOT NULL,
+    -- the Coverage document of the run
+    coverage_json  TEXT    NOT NULL,
+    findings       INTEGER NOT NULL
+);
+
+-- One row per finding per hunt: the full Finding JSON (the contract of
+-- `hunt --format jsonl`) plus the columns that filters need.
+CREATE TABLE findings (
+    row            INTEGER PRIMARY KEY,
+    hunt_id        INTEGER NOT NULL REFERENCES hunts(id) ON DELETE CASCADE,
+    id             TEXT    NOT NULL,
+    kind           TEXT    NOT NULL,
+    first_seen     TEXT,
+    last_seen      TEXT,
+    count          INTEGER NOT NULL,
+    src_ip         TEXT,
+    dst_ip         TEXT,
+    indicator      TEXT,
+    feed           TEXT,
+    in_window      INTEGER,
+    severity       TEXT,
+    score          INTEGER,
+    -- ioc|<indicator>|<peer> or <kind>|<src_ip>: what triage suppresses
+    suppress_key   TEXT    NOT NULL,
+    finding_json   TEXT    NOT NULL,
+    UNIQUE (hunt_id, id)
+);
+CREATE INDEX findings_by_id ON findings(id);
+CREATE INDEX findings_by_key ON findings(suppress_key);
+CREATE INDEX findings_by_first_seen ON findings(first_seen);
+
+-- Triage decisions, never updated: the latest one per finding (and per
+-- suppression key) is in force.
+CREATE TABLE triage (
+    seq            INTEGER PRIMARY KEY,
+    finding_id     TEXT    NOT NULL,
+    suppress_key   TEXT    NOT NULL,
+    status         TEXT    NOT NULL
+                   CHECK (status IN ('new', 'confirmed', 'false-positive', 'benign')),
+    note           TEXT,
+    author         TEXT    NOT NULL,
+    at             TEXT    NOT NULL
+);
+CREATE INDEX triage_by_finding ON triage(finding_id);
+CREATE INDEX triage_by_key ON triage(suppress_key);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
-pub const MIGRATIONS: &[&str] = &[V1_FEEDS];
+pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -116,6 +116,10 @@ pub struct HuntArgs {
     /// they are unchanged (see ORBWATCH_CACHE_DIR).
     #[arg(long)]
     pub no_index_cache: bool,
+    /// With a store: also print findings that earlier triage dismissed
+    /// (false-positive or benign).
+    #[arg(long)]
+    pub show_suppressed: bool,
 }
 
 /// Options resolved once and shared by all workers.
@@ -341,6 +345,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         });
     }
     coverage.finished = Some(Timestamp::now());
+    let findings = crate::hunt_store::persist(cli, args, &coverage, findings)?;
 
     // Findings.
     match &args.output {

@@ -8,10 +8,14 @@ use clap::{Parser, Subcommand};
 
 mod cmd_export;
 mod cmd_feed;
+mod cmd_findings;
 mod cmd_hunt;
+mod cmd_report;
+mod cmd_triage;
 mod db_path;
 mod feed_input;
 mod index_cache;
+mod hunt_store;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]
@@ -41,6 +45,12 @@ pub enum Command {
     /// Export blocklists for firewalls and IDS.
     #[command(subcommand)]
     Export(cmd_export::ExportCommand),
+    /// Record a triage decision on a finding (or show its history).
+    Triage(cmd_triage::TriageArgs),
+    /// List and filter the findings kept in the store.
+    Findings(cmd_findings::FindingsArgs),
+    /// Write reports: HTML, STIX 2.1, MISP sightings or event, CSV.
+    Report(Box<cmd_report::ReportArgs>),
 }
 
 fn init_logging(cli: &Cli) {
@@ -69,6 +79,9 @@ fn main() -> ExitCode {
         Command::Feed(cmd) => cmd_feed::run(&cli, cmd),
         Command::Hunt(args) => cmd_hunt::run(&cli, args),
         Command::Export(cmd) => cmd_export::run(&cli, cmd),
+        Command::Triage(args) => cmd_triage::run(&cli, args),
+        Command::Findings(args) => cmd_findings::run(&cli, args),
+        Command::Report(args) => cmd_report::run(&cli, args),
     };
     match result {
         Ok(code) => code,

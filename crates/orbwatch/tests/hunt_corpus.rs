@@ -31,7 +31,9 @@ fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Val
         .args(["--format", "jsonl", "--evidence-limit", "0"])
         .args(extra)
         .args(inputs)
-        .env("ORBWATCH_DB", "/nonexistent/never-used.db")
+        // No store: with --feed and no --db, hunt neither reads nor keeps one.
+        .env_remove("ORBWATCH_DB")
+        .env("XDG_DATA_HOME", "/nonexistent")
         .output()
         .expect("run orbwatch");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 output");

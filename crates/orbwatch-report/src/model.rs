@@ -1,0 +1,110 @@
+//! What every report sink is handed: the findings with their triage state,
+//! the coverage of the hunt when it is known, and who reports.
+//!
+//! The report crate does not depend on the store: the binary turns stored
+//! findings (or a `hunt --format jsonl` file) into a [`ReportInput`].
+
+use jiff::Timestamp;
+use orbwatch_detect::{Coverage, Finding, FindingKind};
+use serde::{Deserialize, Serialize};
+
+/// Triage status of a finding nobody has decided on yet (the names are
+/// those the store and the CLI write).
+pub const STATUS_NEW: &str = "new";
+/// Triage status of a finding judged real.
+pub const STATUS_CONFIRMED: &str = "confirmed";
+/// Triage status of a wrong match (dismissed).
+pub const STATUS_FALSE_POSITIVE: &str = "false-positive";
+/// Triage status of a right match on harmless traffic (dismissed).
+pub const STATUS_BENIGN: &str = "benign";
+
+/// The triage state of a finding, as shown in reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triage {
+    /// `new`, `confirmed`, `false-positive` or `benign`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+    /// The decision was taken on another finding with the same indicator
+    /// and peer (or kind and source): its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inherited_from: Option<String>,
+}
+
+impl Triage {
+    /// Was the finding dismissed (false positive or benign)?
+    pub fn dismissed(&self) -> bool {
+        self.status == STATUS_FALSE_POSITIVE || self.status == STATUS_BENIGN
+    }
+}
+
+/// One finding as reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportFinding {
+    pub finding: Finding,
+    /// `None`: never triaged (reported as `new`).
+    pub triage: Option<Triage>,
+}
+
+impl ReportFinding {
+    /// The status name, `new` when never triaged.
+    pub fn status(&self) -> &str {
+        self.triage
+            .as_ref()
+            .map_or(STATUS_NEW, |t| t.status.as_str())
+    }
+
+    /// Dismissed by triage.
+    pub fn dismissed(&self) -> bool {
+        self.triage.as_ref().is_some_and(Triage::dismissed)
+    }
+}
+
+/// Everything a report is made from.
+#[derive(Debug, Clone)]
+pub struct ReportInput {
+    /// All findings, dismissed ones included: each sink decides what to do
+    /// with them (the HTML lists them apart, MISP sightings mark them as
+    /// false positives, STIX and CSV leave them out unless
+    /// `include_dismissed`).
+    pub findings: Vec<ReportFinding>,
+    /// Include dismissed findings in the STIX bundle, the MISP event and
+    /// the CSV.
+    pub include_dismissed: bool,
+    /// The hunt's coverage, when known (from the store, or `--coverage`).
+    pub coverage: Option<Coverage>,
+    /// The reporting organisation (STIX identity, MISP `Orgc`, HTML header).
+    pub org: String,
+    /// When the report is made: also the `created`/`modified` time of the
+    /// STIX objects, so a fixed value gives byte-identical output.
+    pub generated: Timestamp,
+    /// Where the findings came from, in words ("hunt #3 in /x/orbwatch.db").
+    pub source: String,
+}
+
+impl ReportInput {
+    /// The findings the machine-readable sinks export.
+    pub fn exported(&self) -> impl Iterator<Item = &ReportFinding> {
+        self.findings
+            .iter()
+            .filter(|f| self.include_dismissed || !f.dismissed())
+    }
+}
+
+/// A finding kind in words. Matched by name, so that kinds added to the
+/// model by new detectors show as their name until given words here.
+pub fn kind_label(k: FindingKind) -> &'static str {
+    match k.as_str() {
+        "ioc_match" => "indicator match",
+        "port_scan" => "port scan",
+        "brute_force" => "brute force",
+        "password_spray" => "password spray",
+        "distributed_bruteforce" => "distributed brute force",
+        "success_after_failures" => "login after failures",
+        other => other,
+    }
+}

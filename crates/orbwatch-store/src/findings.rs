@@ -1,0 +1,560 @@
+//! Hunts, their findings and the analyst's triage decisions.
+//!
+//! A hunt run with a store keeps what it found and what it looked at
+//! (coverage), so that findings can be triaged, listed and reported later
+//! without re-running the hunt. Triage decisions are never overwritten:
+//! each one is a new row, so the history of who decided what, and when,
+//! stays readable.
+//!
+//! Suppression: marking a finding `false-positive` or `benign` dismisses
+//! every finding with the same *suppression key* — the indicator and the
+//! peer for an IOC match, the kind and source address for a behaviour — in
+//! this hunt and in later ones, until a later decision on that key says
+//! otherwise. A finding's own decision always wins over one inherited
+//! through its key.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use orbwatch_detect::{Coverage, Finding, FindingKind};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::Store;
+use crate::error::{Result, SqlContext, StoreError};
+use crate::rows::{opt_ts, parse_opt_ts, parse_ts, ts_text};
+
+/// An analyst's verdict on a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriageStatus {
+    /// Not looked at yet (also a way to undo an earlier decision).
+    New,
+    /// Looked at and judged real.
+    Confirmed,
+    /// The match is wrong: the indicator or the record was misread.
+    FalsePositive,
+    /// The match is right but the traffic is harmless.
+    Benign,
+}
+
+impl TriageStatus {
+    /// All statuses, in the order the CLI lists them.
+    pub const ALL: [TriageStatus; 4] = [
+        Self::New,
+        Self::Confirmed,
+        Self::FalsePositive,
+        Self::Benign,
+    ];
+
+    /// The name used on the command line and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Confirmed => "confirmed",
+            Self::FalsePositive => "false-positive",
+            Self::Benign => "benign",
+        }
+    }
+
+    /// Parse a status name (`fp` and `false_positive` are accepted too).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "new" => Some(Self::New),
+            "confirmed" => Some(Self::Confirmed),
+            "false-positive" | "false_positive" | "fp" => Some(Self::FalsePositive),
+            "benign" => Some(Self::Benign),
+            _ => None,
+        }
+    }
+
+    /// Does this verdict dismiss the finding (and its key in later hunts)?
+    pub fn suppresses(self) -> bool {
+        matches!(self, Self::FalsePositive | Self::Benign)
+    }
+}
+
+impl fmt::Display for TriageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One triage decision, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TriageDecision {
+    /// Order of recording (later decisions have larger numbers).
+    pub seq: i64,
+    pub finding_id: String,
+    /// The suppression key of the finding decided on.
+    pub key: String,
+    pub status: TriageStatus,
+    pub note: Option<String>,
+    pub author: String,
+    pub at: Timestamp,
+}
+
+/// A stored hunt without its coverage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HuntSummary {
+    pub id: i64,
+    pub started: Option<Timestamp>,
+    pub finished: Option<Timestamp>,
+    /// What was asked (inputs, feeds, options), as the binary summarised it.
+    pub args: serde_json::Value,
+    pub findings: u64,
+}
+
+/// A stored hunt with its coverage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HuntRecord {
+    pub summary: HuntSummary,
+    pub coverage: Coverage,
+}
+
+/// A finding as read back from the store, with its triage state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredFinding {
+    /// The hunt this copy of the finding comes from.
+    pub hunt_id: i64,
+    pub finding: Finding,
+    /// The suppression key (see the module documentation).
+    pub key: String,
+    /// Own decision if any, else the latest decision on the key, else new.
+    pub status: TriageStatus,
+    /// The decision behind `status` (it may be on another finding with the
+    /// same key: then `decision.finding_id != finding.id`).
+    pub decision: Option<TriageDecision>,
+    /// Dismissed by triage (false-positive or benign).
+    pub suppressed: bool,
+}
+
+/// Which findings [`Store::findings`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    /// Only this hunt; `None`: the latest copy of every finding id.
+    pub hunt: Option<i64>,
+    pub kind: Option<FindingKind>,
+    pub feed: Option<String>,
+    pub status: Option<TriageStatus>,
+    /// Findings seen at or after this instant (`last_seen >= since`).
+    pub since: Option<Timestamp>,
+    /// Findings seen at or before this instant (`first_seen <= until`).
+    pub until: Option<Timestamp>,
+    /// Findings with a score at least this (findings without score drop out).
+    pub min_score: Option<u8>,
+    /// Include findings dismissed by triage.
+    pub show_suppressed: bool,
+}
+
+/// What a finding id (or prefix) given by the user points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMatch {
+    /// Exactly one finding.
+    Unique(String),
+    /// Several findings start with the prefix (the first few, sorted).
+    Ambiguous(Vec<String>),
+    /// No finding.
+    None,
+}
+
+/// What [`Store::record_hunt`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedHunt {
+    pub hunt_id: i64,
+    pub findings: u64,
+    /// Ids of the findings that earlier triage dismisses.
+    pub suppressed: Vec<String>,
+}
+
+/// The key under which a triage decision suppresses later findings:
+/// `ioc|<indicator>|<peer>` for an IOC match (the peer is the other end of
+/// the traffic, `-` when unknown), `<kind>|<src_ip>` for a behaviour.
+pub fn suppression_key(f: &Finding) -> String {
+    match &f.ioc {
+        Some(ioc) => {
+            let peer = ioc
+                .peer
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into());
+            format!("ioc|{}|{peer}", ioc.indicator)
+        }
+        None => {
+            let src = f
+                .src_ip
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into());
+            format!("{}|{src}", f.kind.as_str())
+        }
+    }
+}
+
+const INSERT_FINDING: &str = "INSERT OR REPLACE INTO findings (hunt_id, id, kind, first_seen, \
+     last_seen, count, src_ip, dst_ip, indicator, feed, in_window, severity, score, \
+     suppress_key, finding_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+     ?13, ?14, ?15)";
+
+impl Store {
+    /// Keep one hunt: what was asked, its coverage and its findings, in one
+    /// transaction. Returns the hunt id and the findings earlier triage
+    /// dismisses.
+    pub fn record_hunt(
+        &mut self,
+        args: &serde_json::Value,
+        coverage: &Coverage,
+        findings: &[Finding],
+    ) -> Result<RecordedHunt> {
+        let p = self.path.clone();
+        let a = "recording a hunt";
+        let cov_json = serde_json::to_string(coverage)
+            .map_err(|e| self.corrupt(format!("coverage cannot be written as JSON: {e}")))?;
+        let tx = self.conn.transaction().ctx(&p, a)?;
+        tx.execute(
+            "INSERT INTO hunts (started, finished, args_json, coverage_json, findings) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                opt_ts(coverage.started),
+                opt_ts(coverage.finished),
+                args.to_string(),
+                cov_json,
+                findings.len() as i64
+            ],
+        )
+        .ctx(&p, a)?;
+        let hunt_id = tx.last_insert_rowid();
+        {
+            let mut ins = tx.prepare(INSERT_FINDING).ctx(&p, a)?;
+            for f in findings {
+                let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt {
+                    path: p.clone(),
+                    detail: format!("finding {} cannot be written as JSON: {e}", f.id),
+                })?;
+                let ioc = f.ioc.as_ref();
+                ins.execute(params![
+                    hunt_id,
+                    f.id,
+                    f.kind.as_str(),
+                    opt_ts(f.first_seen),
+                    opt_ts(f.last_seen),
+                    i64::try_from(f.count).unwrap_or(i64::MAX),
+                    f.src_ip.map(|i| i.to_string()),
+                    f.dst_ip.map(|i| i.to_string()),
+                    ioc.map(|i| i.indicator.clone()),
+                    ioc.map(|i| i.feed.clone()),
+                    ioc.map(|i| i.in_validity_window),
+                    f.severity.map(|s| s.as_str()),
+                    f.score,
+                    suppression_key(f),
+                    json,
+                ])
+                .ctx(&p, a)?;
+            }
+        }
+        tx.commit().ctx(&p, a)?;
+        let (by_id, by_key) = self.latest_decisions()?;
+        let suppressed = findings
+            .iter()
+            .filter(|f| {
+                effective(&f.id, &suppression_key(f), &by_id, &by_key)
+                    .0
+                    .suppresses()
+            })
+            .map(|f| f.id.clone())
+            .collect();
+        Ok(RecordedHunt {
+            hunt_id,
+            findings: findings.len() as u64,
+            suppressed,
+        })
+    }
+
+    /// Every stored hunt, oldest first.
+    pub fn hunts(&self) -> Result<Vec<HuntSummary>> {
+        let p = &self.path;
+        let a = "listing hunts";
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, started, finished, args_json, findings FROM hunts ORDER BY id")
+            .ctx(p, a)?;
+        let mut q = stmt.query([]).ctx(p, a)?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, a)? {
+            out.push(self.hunt_summary(r)?);
+        }
+        Ok(out)
+    }
+
+    fn hunt_summary(&self, r: &rusqlite::Row<'_>) -> Result<HuntSummary> {
+        let p = &self.path;
+        let a = "reading a hunt";
+        let id: i64 = r.get(0).ctx(p, a)?;
+        let bad = |e: String| self.corrupt(format!("hunt {id}: {e}"));
+        let args: String = r.get(3).ctx(p, a)?;
+        let findings: i64 = r.get(4).ctx(p, a)?;
+        Ok(HuntSummary {
+            id,
+            started: parse_opt_ts(r.get(1).ctx(p, a)?).map_err(bad)?,
+            finished: parse_opt_ts(r.get(2).ctx(p, a)?).map_err(bad)?,
+            args: serde_json::from_str(&args).map_err(|e| bad(format!("unreadable args ({e})")))?,
+            findings: u64::try_from(findings).unwrap_or(0),
+        })
+    }
+
+    /// One hunt with its coverage; `None` picks the latest. `Ok(None)` when
+    /// the store holds no such hunt.
+    pub fn hunt(&self, id: Option<i64>) -> Result<Option<HuntRecord>> {
+        let p = &self.path;
+        let a = "reading a hunt";
+        let sql = "SELECT id, started, finished, args_json, findings, coverage_json FROM hunts";
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, String)> {
+            Ok((r.get(0)?, r.get(5)?))
+        };
+        let found = match id {
+            Some(id) => self
+                .conn
+                .query_row(&format!("{sql} WHERE id = ?1"), [id], row)
+                .optional(),
+            None => self
+                .conn
+                .query_row(&format!("{sql} ORDER BY id DESC LIMIT 1"), [], row)
+                .optional(),
+        }
+        .ctx(p, a)?;
+        let Some((id, cov)) = found else {
+            return Ok(None);
+        };
+        let summary = self
+            .conn
+            .query_row(&format!("{sql} WHERE id = ?1"), [id], |r| {
+                Ok(self.hunt_summary(r))
+            })
+            .ctx(p, a)??;
+        let coverage = serde_json::from_str(&cov)
+            .map_err(|e| self.corrupt(format!("hunt {id}: unreadable coverage ({e})")))?;
+        Ok(Some(HuntRecord { summary, coverage }))
+    }
+
+    /// Latest decision per finding id and per suppression key.
+    fn latest_decisions(
+        &self,
+    ) -> Result<(
+        HashMap<String, TriageDecision>,
+        HashMap<String, TriageDecision>,
+    )> {
+        let mut by_id = HashMap::new();
+        let mut by_key = HashMap::new();
+        for d in self.decisions(None)? {
+            by_key.insert(d.key.clone(), d.clone());
+            by_id.insert(d.finding_id.clone(), d);
+        }
+        Ok((by_id, by_key))
+    }
+
+    /// Triage decisions, oldest first: all of them, or those on one finding.
+    pub fn decisions(&self, finding_id: Option<&str>) -> Result<Vec<TriageDecision>> {
+        let p = &self.path;
+        let a = "reading triage decisions";
+        let sql = "SELECT seq, finding_id, suppress_key, status, note, author, at FROM triage";
+        let mut stmt = match finding_id {
+            Some(_) => self
+                .conn
+                .prepare(&format!("{sql} WHERE finding_id = ?1 ORDER BY seq")),
+            None => self.conn.prepare(&format!("{sql} ORDER BY seq")),
+        }
+        .ctx(p, a)?;
+        let mut q = match finding_id {
+            Some(id) => stmt.query([id]),
+            None => stmt.query([]),
+        }
+        .ctx(p, a)?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, a)? {
+            let seq: i64 = r.get(0).ctx(p, a)?;
+            let status: String = r.get(3).ctx(p, a)?;
+            let at: String = r.get(6).ctx(p, a)?;
+            let bad = |e: String| self.corrupt(format!("triage decision {seq}: {e}"));
+            out.push(TriageDecision {
+                seq,
+                finding_id: r.get(1).ctx(p, a)?,
+                key: r.get(2).ctx(p, a)?,
+                status: TriageStatus::parse(&status)
+                    .ok_or_else(|| bad(format!("unknown status `{status}`")))?,
+                note: r.get(4).ctx(p, a)?,
+                author: r.get(5).ctx(p, a)?,
+                at: parse_ts(&at).map_err(bad)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Find the finding a user means by `id_or_prefix` (a full id or the
+    /// start of one).
+    pub fn resolve_finding_id(&self, id_or_prefix: &str) -> Result<IdMatch> {
+        let p = &self.path;
+        let a = "looking up a finding";
+        let wanted = id_or_prefix.trim().to_ascii_lowercase();
+        if wanted.is_empty() {
+            return Ok(IdMatch::None);
+        }
+        let exact: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM findings WHERE id = ?1 LIMIT 1",
+                [&wanted],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(p, a)?;
+        if let Some(id) = exact {
+            return Ok(IdMatch::Unique(id));
+        }
+        // Prefix match with a range, not LIKE: ids are hex, but a user's
+        // `%` or `_` must not act as a wildcard.
+        let upper = format!("{wanted}\u{10ffff}");
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT id FROM findings WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 6",
+            )
+            .ctx(p, a)?;
+        let ids = stmt
+            .query_map([&wanted, &upper], |r| r.get::<_, String>(0))
+            .ctx(p, a)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .ctx(p, a)?;
+        Ok(match ids.len() {
+            0 => IdMatch::None,
+            1 => IdMatch::Unique(ids.into_iter().next().unwrap_or_default()),
+            _ => IdMatch::Ambiguous(ids),
+        })
+    }
+
+    /// Record a decision on the finding with exactly this id. The caller
+    /// resolves prefixes first ([`Store::resolve_finding_id`]).
+    pub fn triage(
+        &mut self,
+        finding_id: &str,
+        status: TriageStatus,
+        note: Option<&str>,
+        author: &str,
+        at: Option<Timestamp>,
+    ) -> Result<TriageDecision> {
+        let p = &self.path;
+        let a = "recording a triage decision";
+        let key: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT suppress_key FROM findings WHERE id = ?1 ORDER BY row DESC LIMIT 1",
+                [finding_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(p, a)?;
+        let key = key.ok_or_else(|| StoreError::UnknownFinding {
+            id: finding_id.to_string(),
+        })?;
+        let at = at.unwrap_or_else(Timestamp::now);
+        self.conn
+            .execute(
+                "INSERT INTO triage (finding_id, suppress_key, status, note, author, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![finding_id, key, status.as_str(), note, author, ts_text(at)],
+            )
+            .ctx(p, a)?;
+        Ok(TriageDecision {
+            seq: self.conn.last_insert_rowid(),
+            finding_id: finding_id.to_string(),
+            key,
+            status,
+            note: note.map(str::to_string),
+            author: author.to_string(),
+            at,
+        })
+    }
+
+    /// Findings with their triage state, sorted by first sighting then id.
+    pub fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
+        let p = &self.path;
+        let a = "reading findings";
+        let mut sql =
+            String::from("SELECT f.hunt_id, f.finding_json, f.suppress_key FROM findings f WHERE ");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        match filter.hunt {
+            Some(h) => {
+                args.push(Box::new(h));
+                sql.push_str(&format!("f.hunt_id = ?{}", args.len()));
+            }
+            None => sql.push_str("f.row = (SELECT MAX(g.row) FROM findings g WHERE g.id = f.id)"),
+        }
+        if let Some(k) = filter.kind {
+            args.push(Box::new(k.as_str()));
+            sql.push_str(&format!(" AND f.kind = ?{}", args.len()));
+        }
+        if let Some(feed) = &filter.feed {
+            args.push(Box::new(feed.clone()));
+            sql.push_str(&format!(" AND f.feed = ?{}", args.len()));
+        }
+        if let Some(t) = filter.since {
+            args.push(Box::new(ts_text(t)));
+            sql.push_str(&format!(" AND f.last_seen >= ?{}", args.len()));
+        }
+        if let Some(t) = filter.until {
+            args.push(Box::new(ts_text(t)));
+            sql.push_str(&format!(" AND f.first_seen <= ?{}", args.len()));
+        }
+        if let Some(s) = filter.min_score {
+            args.push(Box::new(s));
+            sql.push_str(&format!(" AND f.score >= ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY f.first_seen, f.id");
+        let (by_id, by_key) = self.latest_decisions()?;
+        let mut stmt = self.conn.prepare(&sql).ctx(p, a)?;
+        let mut q = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .ctx(p, a)?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, a)? {
+            let hunt_id: i64 = r.get(0).ctx(p, a)?;
+            let json: String = r.get(1).ctx(p, a)?;
+            let key: String = r.get(2).ctx(p, a)?;
+            let finding: Finding = serde_json::from_str(&json).map_err(|e| {
+                self.corrupt(format!("a finding of hunt {hunt_id} is unreadable ({e})"))
+            })?;
+            let (status, decision) = effective(&finding.id, &key, &by_id, &by_key);
+            let suppressed = status.suppresses();
+            if suppressed && !filter.show_suppressed {
+                continue;
+            }
+            if filter.status.is_some_and(|s| s != status) {
+                continue;
+            }
+            out.push(StoredFinding {
+                hunt_id,
+                finding,
+                key,
+                status,
+                decision,
+                suppressed,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A finding's status: its own latest decision, else the latest decision
+/// on its key, else new.
+fn effective(
+    id: &str,
+    key: &str,
+    by_id: &HashMap<String, TriageDecision>,
+    by_key: &HashMap<String, TriageDecision>,
+) -> (TriageStatus, Option<TriageDecision>) {
+    let own = by_id.get(id);
+    let inherited = by_key.get(key);
+    match (own, inherited) {
+        (Some(o), _) => (o.status, Some(o.clone())),
+        (None, Some(k)) => (k.status, Some(k.clone())),
+        (None, None) => (TriageStatus::New, None),
+    }
+}

@@ -1,0 +1,238 @@
+//! Hunts, findings and triage in the store: round trip of the Finding JSON,
+//! filters, the decision history, and suppression of the same (indicator,
+//! peer) or (kind, source) in later hunts.
+
+use orbwatch_detect::{Coverage, Finding, FindingKind};
+use orbwatch_store::{FindingFilter, IdMatch, Store, StoreError, TriageStatus, suppression_key};
+
+fn ioc(id: &str, indicator: &str, peer: Option<&str>, first: &str) -> Finding {
+    let mut v = serde_json::json!({
+        "id": id, "kind": "ioc_match", "first_seen": first, "last_seen": first, "count": 2,
+        "src_ip": indicator, "dst_ip": peer, "indicator": indicator, "indicator_type": "ipv4",
+        "feed": "certfr", "direction": "inbound", "in_validity_window": true, "confidence": 80,
+        "valid_from": null, "valid_until": null, "matched_value": indicator,
+        "matched_field": "src_ip",
+        "evidence": [{"file": "a.log", "line": 3, "format": "syslog", "raw": "<script>x</script>"}],
+        "evidence_total": 1
+    });
+    if let Some(p) = peer {
+        v["peer"] = p.into();
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn behaviour(id: &str, src: &str, score: u8) -> Finding {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "kind": "brute_force", "first_seen": "2021-03-05T00:00:00Z",
+        "last_seen": "2021-03-05T00:10:00Z", "count": 40, "src_ip": src, "dst_ip": null,
+        "severity": "high", "score": score, "reasons": ["40 failed logins in 10 minutes"],
+        "evidence": [], "evidence_total": 40
+    }))
+    .unwrap()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s.db")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn keys() {
+    assert_eq!(
+        suppression_key(&ioc(
+            "a",
+            "1.2.3.4",
+            Some("10.0.0.5"),
+            "2021-03-02T00:00:00Z"
+        )),
+        "ioc|1.2.3.4|10.0.0.5"
+    );
+    assert_eq!(
+        suppression_key(&ioc("a", "1.2.3.4", None, "2021-03-02T00:00:00Z")),
+        "ioc|1.2.3.4|-"
+    );
+    assert_eq!(
+        suppression_key(&behaviour("b", "5.6.7.8", 70)),
+        "brute_force|5.6.7.8"
+    );
+}
+
+#[test]
+fn findings_round_trip_and_filter() {
+    let (_d, mut s) = open();
+    let fs = vec![
+        ioc("aa01", "1.2.3.4", Some("10.0.0.5"), "2021-03-02T00:00:00Z"),
+        ioc("aa02", "1.2.3.9", None, "2021-04-02T00:00:00Z"),
+        behaviour("bb01", "5.6.7.8", 70),
+    ];
+    let cov = Coverage {
+        findings: 3,
+        ..Default::default()
+    };
+    let rec = s
+        .record_hunt(&serde_json::json!({"paths": ["a.log"]}), &cov, &fs)
+        .unwrap();
+    assert_eq!(rec.findings, 3);
+    assert!(rec.suppressed.is_empty());
+    let all = s.findings(&FindingFilter::default()).unwrap();
+    assert_eq!(all.len(), 3);
+    // The stored JSON gives back exactly the finding.
+    assert_eq!(all[0].finding, fs[0]);
+    assert_eq!(all[1].finding, fs[2]); // sorted by first sighting
+    assert_eq!(all[2].finding, fs[1]);
+    assert!(all.iter().all(|f| f.status == TriageStatus::New));
+
+    let kind = |k| FindingFilter {
+        kind: Some(k),
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&kind(FindingKind::BruteForce)).unwrap().len(), 1);
+    assert_eq!(s.findings(&kind(FindingKind::IocMatch)).unwrap().len(), 2);
+    let since = FindingFilter {
+        since: Some("2021-03-03T00:00:00Z".parse().unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&since).unwrap().len(), 2);
+    let score = FindingFilter {
+        min_score: Some(60),
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&score).unwrap().len(), 1);
+    let feed = FindingFilter {
+        feed: Some("certfr".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&feed).unwrap().len(), 2);
+
+    let h = s.hunt(None).unwrap().unwrap();
+    assert_eq!(h.summary.id, rec.hunt_id);
+    assert_eq!(h.coverage, cov);
+    assert_eq!(h.summary.args["paths"][0], "a.log");
+    assert!(s.hunt(Some(99)).unwrap().is_none());
+}
+
+#[test]
+fn triage_history_and_suppression_in_later_hunts() {
+    let (_d, mut s) = open();
+    let first = vec![
+        ioc("aa01", "1.2.3.4", Some("10.0.0.5"), "2021-03-02T00:00:00Z"),
+        ioc("aa02", "1.2.3.4", Some("10.0.0.6"), "2021-03-02T00:00:00Z"),
+        behaviour("bb01", "5.6.7.8", 70),
+    ];
+    s.record_hunt(&serde_json::json!({}), &Coverage::default(), &first)
+        .unwrap();
+
+    // Prefixes: unique, ambiguous, unknown.
+    assert_eq!(
+        s.resolve_finding_id("bb").unwrap(),
+        IdMatch::Unique("bb01".into())
+    );
+    assert_eq!(
+        s.resolve_finding_id("aa0").unwrap(),
+        IdMatch::Ambiguous(vec!["aa01".into(), "aa02".into()])
+    );
+    assert_eq!(s.resolve_finding_id("zz").unwrap(), IdMatch::None);
+    assert_eq!(s.resolve_finding_id("%").unwrap(), IdMatch::None);
+    assert!(matches!(
+        s.triage("nope", TriageStatus::Confirmed, None, "me", None),
+        Err(StoreError::UnknownFinding { .. })
+    ));
+
+    let t1 = "2021-08-01T10:00:00Z".parse().unwrap();
+    let t2 = "2021-08-01T11:00:00Z".parse().unwrap();
+    s.triage(
+        "aa01",
+        TriageStatus::Confirmed,
+        Some("first look"),
+        "alice",
+        Some(t1),
+    )
+    .unwrap();
+    s.triage(
+        "aa01",
+        TriageStatus::FalsePositive,
+        Some("our VPN egress"),
+        "bob",
+        Some(t2),
+    )
+    .unwrap();
+    s.triage("bb01", TriageStatus::Benign, None, "bob", Some(t2))
+        .unwrap();
+    let hist = s.decisions(Some("aa01")).unwrap();
+    assert_eq!(hist.len(), 2);
+    assert_eq!(hist[0].author, "alice");
+    assert_eq!(hist[0].status, TriageStatus::Confirmed);
+    assert_eq!(hist[1].note.as_deref(), Some("our VPN egress"));
+    assert_eq!(hist[1].at, t2);
+
+    // Dismissed findings are hidden by default, shown on request.
+    let shown = s.findings(&FindingFilter::default()).unwrap();
+    assert_eq!(
+        shown
+            .iter()
+            .map(|f| f.finding.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["aa02"]
+    );
+    let all = s
+        .findings(&FindingFilter {
+            show_suppressed: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 3);
+
+    // A later hunt: the same (indicator, peer) and (kind, src) come back
+    // under new ids and are suppressed; another peer is not.
+    let second = vec![
+        ioc("cc01", "1.2.3.4", Some("10.0.0.5"), "2021-05-02T00:00:00Z"),
+        ioc("cc02", "1.2.3.4", Some("10.0.0.7"), "2021-05-02T00:00:00Z"),
+        behaviour("dd01", "5.6.7.8", 90),
+    ];
+    let rec = s
+        .record_hunt(&serde_json::json!({}), &Coverage::default(), &second)
+        .unwrap();
+    assert_eq!(rec.suppressed, vec!["cc01".to_string(), "dd01".to_string()]);
+    let h2 = FindingFilter {
+        hunt: Some(rec.hunt_id),
+        show_suppressed: true,
+        ..Default::default()
+    };
+    let got = s.findings(&h2).unwrap();
+    let cc01 = got.iter().find(|f| f.finding.id == "cc01").unwrap();
+    assert!(cc01.suppressed);
+    assert_eq!(cc01.status, TriageStatus::FalsePositive);
+    assert_eq!(cc01.decision.as_ref().unwrap().finding_id, "aa01");
+    let fp = FindingFilter {
+        status: Some(TriageStatus::FalsePositive),
+        show_suppressed: true,
+        ..Default::default()
+    };
+    assert_eq!(s.findings(&fp).unwrap().len(), 2);
+
+    // A later decision on the key lifts the suppression.
+    s.triage("cc01", TriageStatus::New, Some("re-open"), "carol", None)
+        .unwrap();
+    let rec3 = s
+        .record_hunt(&serde_json::json!({}), &Coverage::default(), &second)
+        .unwrap();
+    assert_eq!(rec3.suppressed, vec!["dd01".to_string()]);
+}
+
+#[test]
+fn store_of_schema_1_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(orbwatch_store::migrations::MIGRATIONS[0])
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    s.record_hunt(&serde_json::json!({}), &Coverage::default(), &[])
+        .unwrap();
+    assert!(s.findings(&FindingFilter::default()).unwrap().is_empty());
+}

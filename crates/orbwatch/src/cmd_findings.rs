@@ -1,0 +1,233 @@
+//! `orbwatch findings`: list and filter the findings kept in the store,
+//! with their triage status.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use orbwatch_detect::FindingKind;
+use orbwatch_report::{ReportFinding, Triage, write_report_csv};
+use orbwatch_store::{FindingFilter, StoredFinding, TriageStatus};
+
+use crate::Cli;
+
+/// Filters shared by `findings` and `report`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only findings of this kind (ioc_match, port_scan, brute_force…).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only IOC matches of this feed.
+    #[arg(long)]
+    pub feed: Option<String>,
+    /// Only findings with this triage status.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only findings seen at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only findings seen at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only findings scored at least this (0–100; behaviour findings).
+    #[arg(long, value_name = "N")]
+    pub min_score: Option<u8>,
+    /// Include findings dismissed by triage (false-positive, benign).
+    #[arg(long)]
+    pub show_suppressed: bool,
+}
+
+/// Arguments of `orbwatch findings`.
+#[derive(Args, Debug)]
+pub struct FindingsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only the findings of this hunt (default: the latest copy of every
+    /// finding of every hunt).
+    #[arg(long, value_name = "N")]
+    pub hunt: Option<i64>,
+    /// table (default on a terminal), jsonl (default otherwise) or csv.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
+/// Turn the command-line filters into the store's.
+pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> {
+    let time = |flag: &str, v: &Option<String>| -> Result<Option<jiff::Timestamp>> {
+        v.as_deref()
+            .map(|s| {
+                orbwatch_intel::time::parse_timestamp(s).with_context(|| {
+                    format!(
+                        "{flag} {s:?} is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z"
+                    )
+                })
+            })
+            .transpose()
+    };
+    let kind = f
+        .kind
+        .as_deref()
+        .map(|k| {
+            FindingKind::parse(k).with_context(|| {
+                format!(
+                    "--kind {k:?} is not a finding kind; use one of {}",
+                    FindingKind::ALL.map(|k| k.as_str()).join(", ")
+                )
+            })
+        })
+        .transpose()?;
+    let status = f
+        .status
+        .as_deref()
+        .map(|s| {
+            TriageStatus::parse(s).with_context(|| {
+                format!(
+                    "--status {s:?} is not a triage status; use one of {}",
+                    TriageStatus::ALL.map(|s| s.as_str()).join(", ")
+                )
+            })
+        })
+        .transpose()?;
+    Ok(FindingFilter {
+        hunt,
+        kind,
+        feed: f.feed.clone(),
+        // Asking for dismissed findings by status implies showing them.
+        show_suppressed: f.show_suppressed || status.is_some_and(TriageStatus::suppresses),
+        status,
+        since: time("--since", &f.since)?,
+        until: time("--until", &f.until)?,
+        min_score: f.min_score,
+    })
+}
+
+/// A stored finding as the report sinks take it.
+pub fn to_report(sf: StoredFinding) -> ReportFinding {
+    let triage = sf.decision.map(|d| Triage {
+        status: sf.status.as_str().to_string(),
+        note: d.note,
+        author: Some(d.author),
+        at: Some(d.at),
+        inherited_from: (d.finding_id != sf.finding.id).then_some(d.finding_id),
+    });
+    ReportFinding {
+        finding: sf.finding,
+        triage,
+    }
+}
+
+/// The Finding JSON with a `triage` object added (when triaged) and the
+/// hunt it comes from.
+pub fn finding_json(rf: &ReportFinding, hunt: Option<i64>) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(&rf.finding)?;
+    if let serde_json::Value::Object(m) = &mut v {
+        if let Some(t) = &rf.triage {
+            m.insert("triage".into(), serde_json::to_value(t)?);
+        }
+        if let Some(h) = hunt {
+            m.insert("hunt_id".into(), h.into());
+        }
+    }
+    Ok(v)
+}
+
+/// List the stored findings that pass the filters.
+pub fn run(cli: &Cli, args: &FindingsArgs) -> Result<ExitCode> {
+    let store = crate::cmd_triage::open_existing(cli)?;
+    let filter = store_filter(&args.filter, args.hunt)?;
+    let stored = store.findings(&filter)?;
+    let format = match args.format.as_deref() {
+        Some("table") => "table",
+        Some("jsonl" | "json") => "jsonl",
+        Some("csv") => "csv",
+        Some(other) => anyhow::bail!("unknown --format `{other}`; use table, jsonl or csv"),
+        None if io::stdout().is_terminal() => "table",
+        None => "jsonl",
+    };
+    let hunts: Vec<i64> = stored.iter().map(|s| s.hunt_id).collect();
+    let findings: Vec<ReportFinding> = stored.into_iter().map(to_report).collect();
+    let stdout = io::stdout();
+    let mut w = io::BufWriter::new(stdout.lock());
+    let r: Result<()> = (|| {
+        match format {
+            "jsonl" => {
+                for (f, h) in findings.iter().zip(&hunts) {
+                    serde_json::to_writer(&mut w, &finding_json(f, Some(*h))?)?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            "csv" => write_report_csv(&findings, &mut w)?,
+            _ => write_table(&findings, &hunts, &mut w)?,
+        }
+        w.flush()?;
+        Ok(())
+    })();
+    match r {
+        Err(e)
+            if e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) => {}
+        r => r?,
+    }
+    if findings.is_empty() && !cli.quiet {
+        eprintln!(
+            "orbwatch: no findings match{}",
+            if filter.show_suppressed {
+                ""
+            } else {
+                " (findings dismissed by triage are hidden; add --show-suppressed)"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  status",
+        "id", "hunt", "kind", "first seen", "count", "indicator / source", "feed / score"
+    )?;
+    for (rf, h) in findings.iter().zip(hunts) {
+        let f = &rf.finding;
+        let (what, feed) = match &f.ioc {
+            Some(i) => (i.indicator.clone(), i.feed.clone()),
+            None => (
+                f.src_ip.map(|i| i.to_string()).unwrap_or_default(),
+                f.score.map(|s| format!("score {s}")).unwrap_or_default(),
+            ),
+        };
+        let status = match rf.triage.as_ref().and_then(|t| t.inherited_from.as_ref()) {
+            Some(from) => format!("{} (as {from})", rf.status()),
+            None => rf.status().to_string(),
+        };
+        writeln!(
+            w,
+            "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  {status}",
+            f.id,
+            h,
+            f.kind.as_str(),
+            f.first_seen
+                .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_else(|| "(no time)".into()),
+            f.count,
+            cut(&what, 24),
+            cut(&feed, 24),
+        )?;
+    }
+    Ok(())
+}
+
+/// Cut text to `n` characters for a table column.
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,288 @@
+//! `orbwatch report`: turn findings into what people and platforms read —
+//! an HTML report, a STIX 2.1 bundle, MISP sightings or a MISP event, and
+//! CSV — from a hunt kept in the store or from a `hunt --format jsonl`
+//! file.
+//!
+//! Files are written next to their target and renamed into place, so a
+//! crash never leaves half a report; an existing file is replaced only with
+//! `--force`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use jiff::Timestamp;
+use orbwatch_detect::{Coverage, Finding};
+use orbwatch_report::{ReportFinding, ReportInput, Triage};
+
+use crate::Cli;
+use crate::cmd_findings::{FilterArgs, store_filter, to_report};
+
+/// Arguments of `orbwatch report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Write the HTML report (one self-contained file) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write a STIX 2.1 bundle (identity, indicators, sightings,
+    /// observed-data) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub stix: Option<PathBuf>,
+    /// Write the JSON body for MISP's POST /sightings/add to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub misp_sightings: Option<PathBuf>,
+    /// Write a MISP event (findings as attributes with sightings) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub misp_event: Option<PathBuf>,
+    /// Write one CSV row per finding to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Read findings from this file (`hunt --format jsonl` output) instead
+    /// of the store.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub findings: Option<PathBuf>,
+    /// With --findings: the coverage JSON of that hunt (`hunt --coverage`).
+    #[arg(long, value_name = "FILE.json")]
+    pub coverage: Option<PathBuf>,
+    /// Report this hunt of the store (default: the latest).
+    #[arg(long, value_name = "N")]
+    pub hunt: Option<i64>,
+    /// The reporting organisation (STIX identity, MISP organisation).
+    #[arg(long, value_name = "NAME", default_value = "orbwatch user")]
+    pub org: String,
+    /// Replace report files that already exist.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Date the report (and its STIX objects) at this time instead of now,
+    /// for reproducible output.
+    #[arg(long, value_name = "TIME", hide = true)]
+    pub generated_at: Option<String>,
+}
+
+/// Write every report asked for, from the store or a findings file.
+pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
+    let targets: Vec<(&str, &PathBuf)> = [
+        ("--html", &args.html),
+        ("--stix", &args.stix),
+        ("--misp-sightings", &args.misp_sightings),
+        ("--misp-event", &args.misp_event),
+        ("--csv", &args.csv),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| p.as_ref().map(|p| (flag, p)))
+    .collect();
+    if targets.is_empty() {
+        bail!(
+            "say what to write: --html FILE, --stix FILE, --misp-sightings FILE, --misp-event FILE and/or --csv FILE"
+        );
+    }
+    for (flag, p) in &targets {
+        if p.exists() && !args.force {
+            bail!(
+                "{flag} {} already exists; add --force to replace it",
+                p.display()
+            );
+        }
+    }
+    let generated = match &args.generated_at {
+        Some(s) => orbwatch_intel::time::parse_timestamp(s)
+            .with_context(|| format!("--generated-at {s:?} is not a time"))?,
+        None => Timestamp::now(),
+    };
+    let input = match &args.findings {
+        Some(path) => from_file(args, path, generated)?,
+        None => from_store(cli, args, generated)?,
+    };
+    if input.findings.is_empty() && !cli.quiet {
+        eprintln!(
+            "orbwatch: nothing to report ({}); the files say so",
+            input.source
+        );
+    }
+    if args.stix.is_some() && !cli.quiet {
+        let left_out = orbwatch_report::stix::not_expressible(&input);
+        if !left_out.is_empty() {
+            eprintln!(
+                "orbwatch: warning: {} finding(s) have no STIX form and are not in the bundle: {}",
+                left_out.len(),
+                left_out.join(", ")
+            );
+        }
+    }
+    for (flag, path) in &targets {
+        let bytes = match *flag {
+            "--html" => orbwatch_report::html::render(&input).into_bytes(),
+            "--stix" => pretty(&orbwatch_report::stix::bundle(&input))?,
+            "--misp-sightings" => pretty(&orbwatch_report::misp::sightings(&input))?,
+            "--misp-event" => pretty(&orbwatch_report::misp::event(&input))?,
+            _ => {
+                let mut v = Vec::new();
+                orbwatch_report::write_report_csv(input.exported(), &mut v)?;
+                v
+            }
+        };
+        write_atomically(path, &bytes)?;
+        if !cli.quiet {
+            eprintln!("orbwatch: wrote {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pretty(v: &serde_json::Value) -> Result<Vec<u8>> {
+    let mut out = serde_json::to_vec_pretty(v)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Write to a temporary file beside `path`, then rename it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.orbwatch-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<ReportInput> {
+    let empty = |source: String| ReportInput {
+        findings: Vec::new(),
+        include_dismissed: args.filter.show_suppressed,
+        coverage: None,
+        org: args.org.clone(),
+        generated,
+        source,
+    };
+    let path = crate::db_path::resolve(cli)?;
+    if !path.exists() {
+        return Ok(empty(format!(
+            "the store {} does not exist: no hunt was kept",
+            path.display()
+        )));
+    }
+    let store = orbwatch_store::Store::open(&path)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    let Some(hunt) = store.hunt(args.hunt)? else {
+        return match args.hunt {
+            Some(h) => bail!(
+                "the store {} has no hunt #{h}; `orbwatch findings` shows the hunt of each finding",
+                path.display()
+            ),
+            None => Ok(empty(format!(
+                "the store {} holds no hunt yet; run `orbwatch hunt --db {} ...`",
+                path.display(),
+                path.display()
+            ))),
+        };
+    };
+    let mut filter = store_filter(&args.filter, Some(hunt.summary.id))?;
+    // Dismissed findings are always fetched: the HTML lists them apart and
+    // MISP sightings report them as false positives.
+    filter.show_suppressed = true;
+    let findings = store
+        .findings(&filter)?
+        .into_iter()
+        .map(to_report)
+        .collect();
+    Ok(ReportInput {
+        findings,
+        include_dismissed: args.filter.show_suppressed,
+        coverage: Some(hunt.coverage),
+        org: args.org.clone(),
+        generated,
+        source: format!("hunt #{} in the store {}", hunt.summary.id, path.display()),
+    })
+}
+
+fn from_file(args: &ReportArgs, path: &Path, generated: Timestamp) -> Result<ReportInput> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the findings file {}", path.display()))?;
+    let filter = store_filter(&args.filter, None)?;
+    let mut findings = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: not a JSON finding (expected the output of `hunt --format jsonl`)",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let triage: Option<Triage> = value
+            .get("triage")
+            .map(|t| serde_json::from_value(t.clone()))
+            .transpose()
+            .with_context(|| format!("{}:{}: unreadable `triage`", path.display(), i + 1))?;
+        let finding: Finding = serde_json::from_value(value).with_context(|| {
+            format!(
+                "{}:{}: not a finding (expected the output of `hunt --format jsonl`)",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let rf = ReportFinding { finding, triage };
+        if keep(&filter, &rf) {
+            findings.push(rf);
+        }
+    }
+    let coverage: Option<Coverage> = args
+        .coverage
+        .as_ref()
+        .map(|p| -> Result<Coverage> {
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read the coverage file {}", p.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| {
+                format!(
+                    "{} is not a coverage file (expected the output of `hunt --coverage FILE`)",
+                    p.display()
+                )
+            })
+        })
+        .transpose()?;
+    Ok(ReportInput {
+        findings,
+        include_dismissed: args.filter.show_suppressed,
+        coverage,
+        org: args.org.clone(),
+        generated,
+        source: format!("the findings file {}", path.display()),
+    })
+}
+
+/// The store's filters, applied to a finding read from a file.
+fn keep(f: &orbwatch_store::FindingFilter, rf: &ReportFinding) -> bool {
+    let x = &rf.finding;
+    f.kind.is_none_or(|k| k == x.kind)
+        && f.feed
+            .as_ref()
+            .is_none_or(|feed| x.ioc.as_ref().is_some_and(|i| &i.feed == feed))
+        && f.status.is_none_or(|s| s.as_str() == rf.status())
+        && f.since.is_none_or(|t| x.last_seen.is_some_and(|l| l >= t))
+        && f.until.is_none_or(|t| x.first_seen.is_some_and(|l| l <= t))
+        && f.min_score.is_none_or(|m| x.score.is_some_and(|s| s >= m))
+}
