@@ -98,14 +98,18 @@ pub struct BlocklistArgs {
     /// counted from it and it is written in the file header.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub at: Option<Timestamp>,
-    /// Only indicators sighted (inside their validity window) in --findings.
-    #[arg(long, requires = "findings")]
+    /// Only indicators sighted (inside their validity window) in the
+    /// findings: --findings FILE, else the hunts kept in the store.
+    #[arg(long)]
     pub sighted: bool,
-    /// Add the sources of behaviour findings in --findings (scans, brute
-    /// force…) with a score of at least --min-score.
-    #[arg(long, requires = "findings")]
+    /// Add the sources of behaviour findings (scans, brute force…) with a
+    /// score of at least --min-score: from --findings FILE, else from the
+    /// hunts kept in the store. Findings that triage dismissed (false
+    /// positive, benign) are never used.
+    #[arg(long)]
     pub from_findings: bool,
-    /// Findings as written by `orbwatch hunt --format jsonl`.
+    /// Findings as written by `orbwatch hunt --format jsonl` (default: the
+    /// findings kept in the store by `hunt --db`).
     #[arg(long, value_name = "FILE.jsonl")]
     pub findings: Option<PathBuf>,
     /// Minimum score 0-100 of behaviour findings for --from-findings.
@@ -222,6 +226,7 @@ fn blocklist(cli: &Cli, args: &BlocklistArgs) -> Result<ExitCode> {
     };
     let findings = match &args.findings {
         Some(p) => read_findings(p, cli.quiet)?,
+        None if args.sighted || args.from_findings => store_findings(cli)?,
         None => Vec::new(),
     };
     let sighted = args.sighted.then(|| Sighted::from_findings(&findings));
@@ -339,6 +344,29 @@ fn blocklist(cli: &Cli, args: &BlocklistArgs) -> Result<ExitCode> {
 
 /// Read `hunt --format jsonl` output. Bad lines are counted and the first
 /// few named; they never stop the export.
+/// The findings of the hunts kept in the store (the latest copy of each),
+/// without those that triage dismissed.
+fn store_findings(cli: &Cli) -> Result<Vec<Finding>> {
+    let path = crate::db_path::resolve(cli)?;
+    if !path.exists() {
+        bail!(
+            "--sighted and --from-findings need findings: the store {} does not exist; run `orbwatch hunt --db {}` first, or pass --findings FILE.jsonl",
+            path.display(),
+            path.display()
+        );
+    }
+    let store = orbwatch_store::Store::open(&path)
+        .with_context(|| format!("cannot open the store {}", path.display()))?;
+    let found = store
+        .findings(&orbwatch_store::FindingFilter::default())
+        .with_context(|| format!("cannot read the findings in {}", path.display()))?;
+    Ok(found
+        .into_iter()
+        .filter(|f| !f.suppressed)
+        .map(|f| f.finding)
+        .collect())
+}
+
 fn read_findings(path: &Path, quiet: bool) -> Result<Vec<Finding>> {
     let file =
         fs::File::open(path).with_context(|| format!("cannot read findings {}", path.display()))?;

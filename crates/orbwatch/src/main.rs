@@ -14,8 +14,8 @@ mod cmd_report;
 mod cmd_triage;
 mod db_path;
 mod feed_input;
-mod index_cache;
 mod hunt_store;
+mod index_cache;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]

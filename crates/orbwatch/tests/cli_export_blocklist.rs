@@ -599,3 +599,89 @@ fn from_findings_lists_sources_with_a_ttl() {
     );
     assert!(err.contains("1 finding below --min-score"), "{err}");
 }
+
+/// Without --findings, `--sighted` reads the hunts kept in the store, and
+/// a finding that triage dismissed as a false positive is not blocked.
+#[test]
+fn sighted_from_the_store_leaves_out_dismissed_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let feed = repo("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    let log = repo("examples/logs/demo-auth.log");
+    let with_db = |args: &[&str]| {
+        bin()
+            .current_dir(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .expect("run orbwatch")
+    };
+    let export = |with_db: &dyn Fn(&[&str]) -> Output| -> Vec<String> {
+        let o = with_db(&[
+            "export",
+            "blocklist",
+            "--target",
+            "plain",
+            "--sighted",
+            "--at",
+            "2021-08-01",
+        ]);
+        ok(&o).lines().map(str::to_string).collect()
+    };
+    // No store yet: a clear error, not an empty list.
+    let o = with_db(&["export", "blocklist", "--target", "plain", "--sighted"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
+    ok(&with_db(&[
+        "feed",
+        "add",
+        feed.to_str().unwrap(),
+        "--name",
+        "certfr",
+    ]));
+    let hunt = with_db(&[
+        "hunt",
+        "--year",
+        "2021",
+        "--format",
+        "jsonl",
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(hunt.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&hunt)
+    );
+    let found: Vec<serde_json::Value> = stdout(&hunt)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut sighted: Vec<String> = found
+        .iter()
+        .map(|f| f["indicator"].as_str().unwrap().to_string())
+        .collect();
+    sighted.sort();
+    sighted.dedup();
+    assert_eq!(sighted.len(), 4, "{sighted:?}");
+    let mut got = export(&with_db);
+    got.sort();
+    assert_eq!(got, sighted);
+
+    // Dismiss every finding of one indicator: it leaves the blocklist.
+    let gone = sighted[0].clone();
+    for f in found.iter().filter(|f| f["indicator"] == gone.as_str()) {
+        ok(&with_db(&[
+            "triage",
+            f["id"].as_str().unwrap(),
+            "--status",
+            "false-positive",
+            "--note",
+            "our own VPN egress",
+        ]));
+    }
+    let got = export(&with_db);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(!got.contains(&gone), "{gone} was dismissed but exported");
+}
