@@ -121,6 +121,8 @@ pub struct Coverage {
     pub waiting_for_template: u64,
     /// Data sets still without a template at the end of the input.
     pub never_decoded: u64,
+    /// EVTX: records per event id, mapped or not.
+    pub record_types: BTreeMap<String, u64>,
     /// Records the decoder could not read, by reason.
     pub errors: u64,
     pub reasons: BTreeMap<String, ProblemStat>,
