@@ -158,3 +158,27 @@ fn indicator_in_an_evtx_file() {
         ["evtx", "evtx-xml"].iter().map(|s| s.to_string()).collect()
     );
 }
+
+/// NetFlow: an export file (template then data, as a collector writes
+/// them) is recognised by its header; `count` is the number of flow
+/// records naming the address (OpenBSD pflow: 26 records, all between
+/// 192.168.0.1 and 192.168.0.17, see the spec's decode[25]).
+#[test]
+fn indicator_in_netflow_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes =
+        std::fs::read(repo().join("tests/data/netflow/ipfix_test_openbsd_pflow_tpl.dat")).unwrap();
+    bytes.extend(
+        std::fs::read(repo().join("tests/data/netflow/ipfix_test_openbsd_pflow_data.dat")).unwrap(),
+    );
+    let input = dir.path().join("export.bin");
+    std::fs::write(&input, &bytes).unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "192.168.0.1\n192.168.0.17\n").unwrap();
+    let (findings, code, stderr) = hunt(&feed, std::slice::from_ref(&input), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let c = counts(&findings);
+    assert_eq!(c.get("192.168.0.1"), Some(&26), "{stderr}");
+    assert_eq!(c.get("192.168.0.17"), Some(&26));
+    assert!(stderr.contains("(netflow)"), "{stderr}");
+}
