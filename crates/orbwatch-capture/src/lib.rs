@@ -110,9 +110,9 @@ pub struct Coverage {
     pub flows: u64,
     /// Packets that were not IPv4/IPv6 (ARP, LLDP, STP…): read, not flows.
     pub non_ip: u64,
-    /// IP fragments: counted, not reassembled. The first fragment (offset
-    /// 0) is still attributed to its flow; later fragments go to the flow
-    /// of their addresses and protocol with no ports.
+    /// IP fragments: counted, not reassembled. Their transport header is
+    /// not read, so all fragments of a datagram go to one flow of their
+    /// addresses and protocol with port 0, and make no DNS/TLS/HTTP event.
     pub fragments: u64,
     /// Packets on link types this reader does not decode, by link type name.
     pub unknown_link_types: BTreeMap<String, u64>,

@@ -126,7 +126,8 @@ pub fn read_capture<R: Read + Send>(
                                 let frac_ns = (frac as u128 * 1_000_000_000
                                     / i.resolution.max(1) as u128)
                                     as i64;
-                                let ts_ns = (secs as i64 + i.offset)
+                                let ts_ns = (secs as i64)
+                                    .saturating_add(i.offset)
                                     .saturating_mul(1_000_000_000)
                                     .saturating_add(frac_ns);
                                 let cap = (epb.caplen as usize).min(epb.data.len());
