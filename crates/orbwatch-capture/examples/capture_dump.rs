@@ -16,15 +16,11 @@ fn main() {
         }
     };
     let mut n = 0u64;
-    let cov = orbwatch_capture::read_any(
-        BufReader::with_capacity(1 << 20, f),
-        &Default::default(),
-        &mut |e| {
-            n += 1;
-            if !quiet {
-                println!("{}\t{}\t{}", e.record, e.offset, e.raw);
-            }
-        },
-    );
+    let cov = orbwatch_capture::read_any(BufReader::new(f), &Default::default(), &mut |e| {
+        n += 1;
+        if !quiet {
+            println!("{}\t{}\t{}", e.record, e.offset, e.raw());
+        }
+    });
     eprintln!("{n} events; {cov:?}");
 }

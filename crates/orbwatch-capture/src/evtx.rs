@@ -14,7 +14,7 @@ use evtx::{EvtxParser, ParserSettings};
 use orbwatch_event::Decoded;
 use orbwatch_event::decoders::evtx_xml;
 
-use crate::{Coverage, Emitted};
+use crate::{Coverage, Emitted, Raw};
 
 /// EVTX file header and chunk sizes.
 const HEADER: usize = 4096;
@@ -88,7 +88,7 @@ pub fn read_evtx<R: Read>(input: R, sink: &mut dyn FnMut(Emitted)) -> Coverage {
                 }
                 sink(Emitted {
                     event: *ev,
-                    raw: xml,
+                    raw: Raw::Text(xml),
                     record: id,
                     // Records are addressed by id; the chunk is not exposed.
                     offset: 0,

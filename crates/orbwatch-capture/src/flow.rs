@@ -286,8 +286,8 @@ impl Flow {
         (secs as i64).saturating_mul(1_000_000_000)
     }
 
-    /// The flow as an event and its evidence line.
-    pub fn to_event(&self) -> (Event, String) {
+    /// The flow as an event.
+    pub fn to_event(&self) -> Event {
         let mut ev = Event::new(EventKind::Connection);
         let first = Timestamp::from_nanosecond(self.first_ns as i128).ok();
         let last = Timestamp::from_nanosecond(self.last_ns as i128).ok();
@@ -295,22 +295,27 @@ impl Flow {
         ev.end_time = last;
         ev.src_ip = Some(self.orig.0);
         ev.dst_ip = Some(self.resp.0);
-        let ports = matches!(self.proto, 6 | 17 | 132);
-        if ports {
+        if matches!(self.proto, 6 | 17 | 132) {
             ev.src_port = Some(self.orig.1);
             ev.dst_port = Some(self.resp.1);
         }
-        let proto = proto_of(self.proto);
-        ev.proto = Some(proto);
+        ev.proto = Some(proto_of(self.proto));
         ev.bytes_out = Some(self.orig_bytes);
         ev.bytes_in = Some(self.resp_bytes);
         ev.packets = Some(self.orig_pkts + self.resp_pkts);
         ev.packets_in = Some(self.resp_pkts);
+        ev.conn_state = Some(self.conn_state().to_string());
+        ev
+    }
+
+    /// The flow's evidence line: time, protocol, endpoints, state, packets
+    /// and bytes each way, TCP flags each way, duration.
+    pub fn render(&self) -> String {
+        let t = Timestamp::from_nanosecond(self.first_ns as i128)
+            .map_or_else(|_| "?".to_string(), |t| t.to_string());
         let state = self.conn_state();
-        ev.conn_state = Some(state.to_string());
-        let t = first.map_or_else(|| "?".to_string(), |t| t.to_string());
         let dur = (self.last_ns - self.first_ns) as f64 / 1e9;
-        let raw = if ports {
+        if matches!(self.proto, 6 | 17 | 132) {
             format!(
                 "{t} {} {} -> {} {state} orig {}p/{}B resp {}p/{}B flags {}/{} {dur:.3}s",
                 proto_name(self.proto),
@@ -334,8 +339,7 @@ impl Flow {
                 self.resp_pkts,
                 self.resp_bytes,
             )
-        };
-        (ev, raw)
+        }
     }
 }
 

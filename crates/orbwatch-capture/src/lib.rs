@@ -76,15 +76,39 @@ pub fn detect(head: &[u8]) -> Option<BinaryFormat> {
 #[derive(Debug, Clone)]
 pub struct Emitted {
     pub event: Event,
-    /// A short rendering of the record for evidence (a flow summary line,
-    /// a NetFlow record's fields, an EVTX record's XML).
-    pub raw: String,
+    /// The record for evidence, rendered on demand by [`Emitted::raw`].
+    pub raw: Raw,
     /// Record number in the input: the packet number (1-based) of a flow's
     /// first packet or of the packet carrying a DNS/TLS/HTTP message, the
     /// NetFlow flow record number, the EVTX record id.
     pub record: u64,
     /// Byte offset of that record (packet, datagram, EVTX chunk) in the input.
     pub offset: u64,
+}
+
+/// What an [`Emitted`] event was made from, kept so that its evidence line
+/// is only formatted for the events that are shown (formatting every flow
+/// of a capture would cost a fifth of the read).
+#[derive(Debug, Clone)]
+pub enum Raw {
+    /// Already text (DNS/TLS/HTTP lines, EVTX XML).
+    Text(String),
+    /// A packet flow.
+    Flow(Box<flow::Flow>),
+    /// A NetFlow/IPFIX record.
+    NetFlow(Box<netflow::RecordView>),
+}
+
+impl Emitted {
+    /// A short human-readable rendering of the record for evidence: a flow
+    /// summary line, a NetFlow record's fields, an EVTX record's XML.
+    pub fn raw(&self) -> std::borrow::Cow<'_, str> {
+        match &self.raw {
+            Raw::Text(s) => std::borrow::Cow::Borrowed(s),
+            Raw::Flow(f) => std::borrow::Cow::Owned(f.render()),
+            Raw::NetFlow(r) => std::borrow::Cow::Owned(r.render()),
+        }
+    }
 }
 
 /// A rejection reason with its count and where it first happened.

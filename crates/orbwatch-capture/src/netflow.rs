@@ -37,7 +37,7 @@ use netflow_parser::{
 use orbwatch_event::{Event, EventKind};
 
 use crate::flow::{flag_letters, proto_name, proto_of};
-use crate::{Coverage, Emitted};
+use crate::{Coverage, Emitted, Raw};
 
 /// Does `p` start with a NetFlow v5/v9 or IPFIX header followed by a
 /// plausible first set?
@@ -115,6 +115,70 @@ fn trim_v9_padding(p: &[u8]) -> &[u8] {
         pos += len;
     }
     p
+}
+
+/// A NetFlow record as exported (counts before sampling is applied), for
+/// its evidence line.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    time: Option<Timestamp>,
+    version: u16,
+    exporter: IpAddr,
+    domain: u32,
+    proto: Option<u8>,
+    src: Option<IpAddr>,
+    sport: Option<u16>,
+    dst: Option<IpAddr>,
+    dport: Option<u16>,
+    pkts: Option<u64>,
+    bytes: Option<u64>,
+    pkts_rev: Option<u64>,
+    bytes_rev: Option<u64>,
+    flags: u8,
+    rate: Option<u64>,
+}
+
+impl RecordView {
+    /// `TIME netflow vN exporter IP domain D PROTO SRC -> DST pkts P bytes B
+    /// [back pkts bytes] [flags F] [sampled 1:N (counts scaled)]`.
+    pub fn render(&self) -> String {
+        let ported = matches!(self.proto, Some(6 | 17 | 132));
+        let ep = |ip: Option<IpAddr>, port: Option<u16>| -> String {
+            let ip = ip.map_or_else(|| "?".to_string(), |ip| ip.to_string());
+            match (ported, port) {
+                (true, Some(p)) if ip.contains(':') => format!("[{ip}]:{p}"),
+                (true, Some(p)) => format!("{ip}:{p}"),
+                _ => ip,
+            }
+        };
+        let n = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+        let t = self.time.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let mut raw = format!(
+            "{t} netflow v{} exporter {} domain {} {} {} -> {} pkts {} bytes {}",
+            self.version,
+            self.exporter,
+            self.domain,
+            self.proto.map_or_else(|| "?".to_string(), proto_name),
+            ep(self.src, self.sport),
+            ep(self.dst, self.dport),
+            n(self.pkts),
+            n(self.bytes),
+        );
+        if self.bytes_rev.is_some() || self.pkts_rev.is_some() {
+            raw.push_str(&format!(
+                " back pkts {} bytes {}",
+                n(self.pkts_rev),
+                n(self.bytes_rev)
+            ));
+        }
+        if self.proto == Some(6) {
+            raw.push_str(&format!(" flags {}", flag_letters(self.flags)));
+        }
+        if let Some(r) = self.rate {
+            raw.push_str(&format!(" sampled 1:{r} (counts scaled)"));
+        }
+        raw
+    }
 }
 
 /// Decodes export datagrams, keeping templates per exporter and domain.
@@ -540,44 +604,26 @@ impl NetflowDecoder {
         }
         cov.events += 1;
         cov.flows += 1;
-        let ep = |ip: Option<IpAddr>, port: Option<u16>| -> String {
-            let ip = ip.map_or_else(|| "?".to_string(), |ip| ip.to_string());
-            match (ported, port) {
-                (true, Some(p)) if ip.contains(':') => format!("[{ip}]:{p}"),
-                (true, Some(p)) => format!("{ip}:{p}"),
-                _ => ip,
-            }
+        let view = RecordView {
+            time: ev.time,
+            version: ctx.version,
+            exporter: ctx.exporter,
+            domain: ctx.domain,
+            proto: rec.proto,
+            src: rec.src,
+            sport: rec.sport,
+            dst: rec.dst,
+            dport: rec.dport,
+            pkts: rec.pkts,
+            bytes: rec.bytes,
+            pkts_rev: rec.pkts_rev,
+            bytes_rev: rec.bytes_rev,
+            flags: rec.flags,
+            rate,
         };
-        let t = ev.time.map_or_else(|| "?".to_string(), |t| t.to_string());
-        let mut raw = format!(
-            "{t} netflow v{} exporter {} domain {} {} {} -> {} pkts {} bytes {}",
-            ctx.version,
-            ctx.exporter,
-            ctx.domain,
-            rec.proto.map_or_else(|| "?".to_string(), proto_name),
-            ep(rec.src, rec.sport),
-            ep(rec.dst, rec.dport),
-            rec.pkts.map_or_else(|| "?".to_string(), |v| v.to_string()),
-            rec.bytes.map_or_else(|| "?".to_string(), |v| v.to_string()),
-        );
-        if rec.bytes_rev.is_some() || rec.pkts_rev.is_some() {
-            raw.push_str(&format!(
-                " back pkts {} bytes {}",
-                rec.pkts_rev
-                    .map_or_else(|| "?".to_string(), |v| v.to_string()),
-                rec.bytes_rev
-                    .map_or_else(|| "?".to_string(), |v| v.to_string()),
-            ));
-        }
-        if rec.proto == Some(6) {
-            raw.push_str(&format!(" flags {}", flag_letters(rec.flags)));
-        }
-        if let Some(r) = rate {
-            raw.push_str(&format!(" sampled 1:{r} (counts scaled)"));
-        }
         sink(Emitted {
             event: ev,
-            raw,
+            raw: Raw::NetFlow(Box::new(view)),
             record: self.flows,
             offset: ctx.offset,
         });

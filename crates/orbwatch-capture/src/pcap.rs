@@ -23,7 +23,7 @@ use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
 use crate::app;
 use crate::flow::{Flow, FlowConfig, FlowTable, PacketInfo, proto_name};
 use crate::netflow::{self, NetflowDecoder};
-use crate::{Coverage, Emitted};
+use crate::{Coverage, Emitted, Raw};
 
 /// What to make of UDP datagrams that carry NetFlow/IPFIX exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +52,8 @@ pub struct PcapOptions {
 
 /// Collector ports recognised in [`NetflowInPcap::Auto`].
 const NETFLOW_PORTS: &[u16] = &[2055, 2056, 4739, 9995, 9996];
+/// Read buffer of the capture reader.
+const READ_BUF: usize = 1 << 20;
 /// Largest packet record accepted; a larger length means a corrupt file.
 const MAX_RECORD: usize = 64 << 20;
 
@@ -69,7 +71,7 @@ pub fn read_capture<R: Read + Send>(
     sink: &mut dyn FnMut(Emitted),
 ) -> Coverage {
     let mut st = State::new(opts);
-    let mut rdr = match create_reader(1 << 16, input) {
+    let mut rdr = match create_reader(READ_BUF, input) {
         Ok(r) => r,
         Err(e) => {
             st.cov.format = "pcap".into();
@@ -87,7 +89,7 @@ pub fn read_capture<R: Read + Send>(
     };
     let mut legacy: Option<(Linktype, bool)> = None;
     let mut ifaces: Vec<Iface> = Vec::new();
-    let mut capacity = 1usize << 16;
+    let mut capacity = READ_BUF;
     loop {
         let offset = rdr.consumed() as u64;
         match rdr.next() {
@@ -153,7 +155,7 @@ pub fn read_capture<R: Read + Send>(
                     }
                     PcapBlockOwned::NG(_) => {}
                 }
-                rdr.consume(size);
+                rdr.consume_noshift(size);
             }
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
@@ -261,7 +263,7 @@ impl<'o> State<'o> {
     }
 
     fn flow_done(cov: &mut Coverage, f: Flow, sink: &mut dyn FnMut(Emitted)) {
-        let (event, raw) = f.to_event();
+        let event = f.to_event();
         if let Some(t) = event.time {
             cov.see_time(t);
         }
@@ -270,11 +272,12 @@ impl<'o> State<'o> {
         }
         cov.events += 1;
         cov.flows += 1;
+        let (record, offset) = (f.first_packet, f.first_offset);
         sink(Emitted {
             event,
-            raw,
-            record: f.first_packet,
-            offset: f.first_offset,
+            raw: Raw::Flow(Box::new(f)),
+            record,
+            offset,
         });
     }
 
@@ -569,12 +572,14 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
         ev.proto = Some(crate::flow::proto_of(p.proto));
         ev
     };
-    let route = format!(
-        "{} {} -> {}",
-        proto_name(p.proto),
-        endpoint(p.src, p.sport),
-        endpoint(p.dst, p.dport)
-    );
+    let route = || {
+        format!(
+            "{} {} -> {}",
+            proto_name(p.proto),
+            endpoint(p.src, p.sport),
+            endpoint(p.dst, p.dport)
+        )
+    };
     let dns_port = |x: u16| matches!(x, 53 | 5353 | 5355);
     if dns_port(p.sport) || dns_port(p.dport) {
         let msg = if p.proto == 6 {
@@ -591,7 +596,8 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
         ev.other_domains.extend(msg.names.iter().cloned());
         ev.other_ips = msg.addresses.clone();
         let mut raw = format!(
-            "{t} dns {route} {} id {} {} {qname}",
+            "{t} dns {} {} id {} {} {qname}",
+            route(),
             if msg.response { "response" } else { "query" },
             msg.id,
             app::qtype_name(*qtype)
@@ -611,7 +617,7 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
         }
         return Some(Emitted {
             event: ev,
-            raw,
+            raw: Raw::Text(raw),
             record: p.number,
             offset: p.offset,
         });
@@ -622,11 +628,11 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
     if let Some(sni) = app::tls_sni(payload) {
         let mut ev = base(EventKind::Tls);
         ev.service = Some("tls".into());
-        let raw = format!("{t} tls {route} ClientHello sni {sni}");
+        let raw = format!("{t} tls {} ClientHello sni {sni}", route());
         ev.domain = Some(sni);
         return Some(Emitted {
             event: ev,
-            raw,
+            raw: Raw::Text(raw),
             record: p.number,
             offset: p.offset,
         });
@@ -635,7 +641,8 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
         let mut ev = base(EventKind::Http);
         ev.service = Some("http".into());
         let raw = format!(
-            "{t} http {route} {} {} host {}",
+            "{t} http {} {} {} host {}",
+            route(),
             req.method,
             req.target,
             req.host.as_deref().unwrap_or("-")
@@ -652,7 +659,7 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
         ev.domain = req.host;
         return Some(Emitted {
             event: ev,
-            raw,
+            raw: Raw::Text(raw),
             record: p.number,
             offset: p.offset,
         });

@@ -86,7 +86,7 @@ fn logon_fields_are_mapped() {
     let (ev, _) = read(&data_dir().join("e2m_ID4768-4771-Kerberos_user_enumeration_Kerbrute.evtx"));
     let k4771: Vec<_> = ev
         .iter()
-        .filter(|e| e.raw.contains("<EventID>4771</EventID>"))
+        .filter(|e| e.raw().contains("<EventID>4771</EventID>"))
         .collect();
     assert_eq!(k4771.len(), 22);
     let e = &k4771[0].event;
@@ -94,14 +94,14 @@ fn logon_fields_are_mapped() {
     assert_eq!(e.service.as_deref(), Some("kerberos"));
     assert_eq!(e.src_ip, Some("10.23.123.11".parse().unwrap()));
     assert_eq!(e.auth, Some(AuthOutcome::Failure));
-    assert!(k4771[0].raw.contains("<Channel>Security</Channel>"));
+    assert!(k4771[0].raw().contains("<Channel>Security</Channel>"));
     assert!(k4771[0].record > 0);
 
     let (ev, _) =
         read(&data_dir().join("e2m_ID4625-OpenSSH_brutforce_with_non_existing_users.evtx"));
     let f: Vec<_> = ev
         .iter()
-        .filter(|e| e.raw.contains("<EventID>4625</EventID>"))
+        .filter(|e| e.raw().contains("<EventID>4625</EventID>"))
         .collect();
     assert_eq!(f.len(), 5);
     assert!(
@@ -130,7 +130,7 @@ fn binary_and_xml_text_agree() {
     let info = orbwatch_event::decoders::by_name("evtx-xml").unwrap();
     let mut dec = (info.make)(&Default::default());
     for e in &ev {
-        match dec.decode(e.raw.as_bytes()).unwrap() {
+        match dec.decode(e.raw().as_bytes()).unwrap() {
             orbwatch_event::Decoded::Event(t) => assert_eq!(*t, e.event),
             other => panic!("{other:?}"),
         }

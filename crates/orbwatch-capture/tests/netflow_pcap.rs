@@ -55,11 +55,11 @@ fn exporter_capture_decodes_like_the_dat_files() {
     let (ev, cov) = common::collect(|s| read_capture(&pcap[..], &PcapOptions::default(), s));
     let records: Vec<_> = ev
         .iter()
-        .filter(|e| e.raw.contains(" netflow v10 "))
+        .filter(|e| e.raw().contains(" netflow v10 "))
         .collect();
     assert_eq!(records.len(), 26);
     assert_eq!(cov.flows, 27);
-    assert!(records[25].raw.contains("exporter 192.0.2.10 "));
+    assert!(records[25].raw().contains("exporter 192.0.2.10 "));
     assert_eq!(records[25].event.bytes_out, Some(6425));
     // Only (--input-format netflow): the records alone, on any port.
     let pcap = pcap_of(&payloads, [192, 0, 2, 10], 12345);
@@ -84,7 +84,10 @@ fn templates_are_kept_per_exporter() {
     let other = pcap_of(&data, [192, 0, 2, 11], 4739);
     pcap.extend_from_slice(&other[24..]);
     let (ev, cov) = common::collect(|s| read_capture(&pcap[..], &PcapOptions::default(), s));
-    assert_eq!(ev.iter().filter(|e| e.raw.contains(" netflow ")).count(), 0);
+    assert_eq!(
+        ev.iter().filter(|e| e.raw().contains(" netflow ")).count(),
+        0
+    );
     assert!(cov.waiting_for_template > 0);
     assert_eq!(cov.waiting_for_template, cov.never_decoded);
 }

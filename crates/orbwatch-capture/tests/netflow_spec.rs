@@ -58,18 +58,18 @@ struct Want<'a> {
 
 fn check(e: &Emitted, w: Want) {
     let ev = &e.event;
-    assert_eq!(ev.src_ip, Some(w.src.parse().unwrap()), "{}", e.raw);
-    assert_eq!(ev.dst_ip, Some(w.dst.parse().unwrap()), "{}", e.raw);
-    assert_eq!(ev.src_port, w.sport, "{}", e.raw);
-    assert_eq!(ev.dst_port, w.dport, "{}", e.raw);
+    assert_eq!(ev.src_ip, Some(w.src.parse().unwrap()), "{}", e.raw());
+    assert_eq!(ev.dst_ip, Some(w.dst.parse().unwrap()), "{}", e.raw());
+    assert_eq!(ev.src_port, w.sport, "{}", e.raw());
+    assert_eq!(ev.dst_port, w.dport, "{}", e.raw());
     assert_eq!(
         ev.proto,
         Some(orbwatch_capture::flow::proto_of(w.proto)),
         "{}",
-        e.raw
+        e.raw()
     );
-    assert_eq!(ev.packets, w.pkts, "{}", e.raw);
-    assert_eq!(ev.bytes_out, w.bytes, "{}", e.raw);
+    assert_eq!(ev.packets, w.pkts, "{}", e.raw());
+    assert_eq!(ev.bytes_out, w.bytes, "{}", e.raw());
 }
 
 /// `decode.size` of each spec context (flow + options records).
@@ -246,8 +246,12 @@ fn netflow5_fields_match_the_spec() {
             bytes: Some(104_000),
         },
     );
-    assert!(ev[28].raw.contains("pkts 2 bytes 104 "), "{}", ev[28].raw);
-    assert!(ev[28].raw.ends_with("sampled 1:1000 (counts scaled)"));
+    assert!(
+        ev[28].raw().contains("pkts 2 bytes 104 "),
+        "{}",
+        ev[28].raw()
+    );
+    assert!(ev[28].raw().ends_with("sampled 1:1000 (counts scaled)"));
 }
 
 #[test]

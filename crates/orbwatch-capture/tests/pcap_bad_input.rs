@@ -97,7 +97,7 @@ fn big_endian_nanosecond_pcap_gives_the_same_flows() {
     let (b, cov) = flows(&be);
     assert_eq!(cov.errors, 0);
     assert_eq!(a.len(), 11);
-    let key = |v: &[Emitted]| -> Vec<String> { v.iter().map(|e| e.raw.clone()).collect() };
+    let key = |v: &[Emitted]| -> Vec<String> { v.iter().map(|e| e.raw().into_owned()).collect() };
     assert_eq!(key(&a), key(&b));
     // Detection through read_any too.
     let (ev, cov) = common::collect(|s| read_any(&be[..], &Default::default(), s));

@@ -395,7 +395,8 @@ fn tcp_flags_match_suricata() {
                 e.event.dst_ip.unwrap(),
                 e.event.dst_port.unwrap(),
             );
-            let flags = e.raw.split(" flags ").nth(1).unwrap();
+            let raw = e.raw();
+            let flags = raw.split(" flags ").nth(1).unwrap();
             let flags = flags.split(' ').next().unwrap().to_string();
             ours.insert(k, flags);
         }

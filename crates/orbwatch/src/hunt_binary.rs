@@ -143,7 +143,15 @@ pub fn hunt(
             offset: e.offset,
             format,
         };
-        if engine.match_record(e.raw.as_bytes(), true, Some(ev), &origin, &mut scratch, agg) > 0 {
+        if engine.match_record(
+            e.raw().as_bytes(),
+            true,
+            Some(ev),
+            &origin,
+            &mut scratch,
+            agg,
+        ) > 0
+        {
             matched += 1;
         }
     });
