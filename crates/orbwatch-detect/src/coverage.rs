@@ -66,6 +66,11 @@ pub struct InputCoverage {
     /// Why the input could not be read (fully), if it could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Other facts about how the input was read (captures: non-IP packets,
+    /// fragments, unknown link types; NetFlow data sets waiting for a
+    /// template).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl InputCoverage {
@@ -148,6 +153,7 @@ impl InputCoverage {
         if self.error.is_none() {
             self.error = o.error;
         }
+        self.notes.extend(o.notes);
     }
 }
 

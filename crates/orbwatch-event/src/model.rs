@@ -134,6 +134,12 @@ pub struct Event {
     /// How many underlying observations this event stands for (NetFlow
     /// records, aggregated lines). 1 for ordinary records.
     pub count: u64,
+    /// Time of the last packet of a flow (pcap flows, NetFlow records);
+    /// `time` is the first.
+    pub end_time: Option<Timestamp>,
+    /// Packets from destination back to source, where the format counts
+    /// each way; `packets` is the total.
+    pub packets_in: Option<u64>,
 }
 
 impl Event {

@@ -52,6 +52,9 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
         if let Some(n) = &i.year_note {
             writeln!(w, "    {n}")?;
         }
+        for n in &i.notes {
+            writeln!(w, "    {n}")?;
+        }
         if i.truncated_lines > 0 {
             writeln!(
                 w,

@@ -54,10 +54,31 @@ fn oid(kind: &str, key: &str) -> String {
 /// The id STIX 2.1 prescribes for an SCO: UUIDv5 in the SCO namespace of
 /// the canonical JSON of its id-contributing properties.
 fn sco_id(kind: &str, contributing: &Value) -> String {
-    // serde_json without `preserve_order` writes keys sorted, with no
-    // whitespace: the JSON canonicalization of these simple objects.
-    let canon = contributing.to_string();
+    let canon = canonical_json(contributing);
     format!("{kind}--{}", Uuid::new_v5(&SCO_NAMESPACE, canon.as_bytes()))
+}
+
+/// JSON with object keys sorted at every level and no whitespace: the
+/// JSON canonicalization (RFC 8785) of the strings, arrays and objects
+/// SCO ids are made of. The workspace builds serde_json with
+/// `preserve_order`, so plain `to_string` keeps insertion order instead.
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&map[k])))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(canonical_json).collect();
+            format!("[{}]", parts.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// STIX timestamp: UTC with millisecond precision.

@@ -32,6 +32,7 @@ use orbwatch_source::{Filters, Input, LineReader};
 use rayon::prelude::*;
 
 use crate::Cli;
+use crate::hunt_binary;
 
 /// Plain files larger than this are split into chunks read in parallel.
 const CHUNK_MIN: u64 = 32 * 1024 * 1024;
@@ -91,7 +92,9 @@ pub struct HuntArgs {
     /// Skip files inside directories that match this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Decoder to use for every input instead of detecting it.
+    /// Decoder to use for every input instead of detecting it: a text
+    /// format, or pcap, netflow (also for a capture of exporter traffic) or
+    /// evtx.
     #[arg(long, value_name = "NAME")]
     pub input_format: Option<String>,
     /// Field mapping for the csv/json decoders, e.g. --map src_ip=client.
@@ -128,6 +131,8 @@ struct RunCtx {
     since: Option<Timestamp>,
     until: Option<Timestamp>,
     forced: Option<&'static DecoderInfo>,
+    /// `--input-format` named a binary format (pcap, netflow, evtx).
+    binary: Option<hunt_binary::ForcedBinary>,
     map: Vec<(String, String)>,
     year: Option<i16>,
     progress: Option<indicatif::ProgressBar>,
@@ -181,12 +186,15 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     let since = parse_time("--since", &args.since)?;
     let until = parse_time("--until", &args.until)?;
     let fail_on = parse_fail_on(&args.fail_on)?;
+    let binary = args.input_format.as_deref().and_then(hunt_binary::forced);
     let forced = match &args.input_format {
         None => None,
+        Some(_) if binary.is_some() => None,
         Some(n) => Some(decoders::by_name(n).with_context(|| {
             format!(
-                "unknown --input-format {n:?}; known decoders: {}",
-                decoders::names().join(", ")
+                "unknown --input-format {n:?}; known decoders: {}, {}",
+                decoders::names().join(", "),
+                hunt_binary::NAMES.join(", ")
             )
         })?),
     };
@@ -241,6 +249,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         since,
         until,
         forced,
+        binary,
         map,
         year: args.year,
         progress,
@@ -620,7 +629,9 @@ fn plan_chunks(i: usize, input: &Input, threads: usize, ctx: &RunCtx) -> Option<
         return None;
     }
     let (head, _) = orbwatch_source::peek_lines(reader, PEEK).ok()?;
-    if orbwatch_source::looks_binary(&head) && ctx.forced.is_none() {
+    if (orbwatch_source::looks_binary(&head) && ctx.forced.is_none())
+        || hunt_binary::route(ctx.binary, &head).is_some()
+    {
         return None;
     }
     let lines = head_lines(&head);
@@ -743,9 +754,22 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                     return result(cov, agg, 0, true);
                 }
             };
+            if let Some(route) = hunt_binary::route(ctx.binary, &head) {
+                let bctx = hunt_binary::BinaryCtx {
+                    engine: &ctx.engine,
+                    since: ctx.since,
+                    until: ctx.until,
+                };
+                let fatal =
+                    hunt_binary::hunt(reader, route, &input.display, &bctx, &mut cov, &mut agg);
+                if let Some(pb) = &ctx.progress {
+                    pb.inc(cov.bytes);
+                }
+                return result(cov, agg, 0, fatal);
+            }
             if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
                 cov.error = Some(
-                    "binary data, not a text log (captures, flows and EVTX are not supported yet); skipped"
+                    "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped"
                         .into(),
                 );
                 return result(cov, agg, 0, true);

@@ -12,6 +12,7 @@ use std::fmt;
 use crate::model::Event;
 
 pub mod cef;
+pub mod evtx_xml;
 pub mod leef;
 pub mod mapped;
 pub mod suricata_eve;
@@ -108,6 +109,7 @@ pub static REGISTRY: &[DecoderInfo] = &[
     zeek_tsv::INFO,
     zeek_json::INFO,
     suricata_eve::INFO,
+    evtx_xml::INFO,
     cef::INFO,
     leef::INFO,
     syslog::INFO,
