@@ -54,7 +54,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// Columns of the CSV output, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 23] = [
     "id",
     "kind",
     "first_seen",
@@ -73,6 +73,11 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "evidence_file",
     "evidence_line",
     "evidence_raw",
+    "severity",
+    "score",
+    "reasons",
+    "targets",
+    "accounts",
 ];
 
 fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
@@ -106,6 +111,13 @@ fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
                 .map(|l| l.to_string())
                 .unwrap_or_default(),
             ev.map(|e| e.raw.clone()).unwrap_or_default(),
+            f.severity
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            opt(&f.score),
+            f.reasons.join("; "),
+            f.targets.join(" "),
+            f.accounts.join(" "),
         ])?;
     }
     c.flush()?;
@@ -127,14 +139,26 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
         "first seen", "last seen", "count", "indicator", "direction", "window", "feed"
     )?;
     for f in findings {
+        // Behaviour findings use the same columns: the kind and source in
+        // place of the indicator, severity and score in place of direction
+        // and window; their reasons follow on indented lines.
         let (ind, dir, win, feed) = match &f.ioc {
             Some(i) => (
                 i.indicator.clone(),
-                i.direction.as_str(),
-                if i.in_validity_window { "in" } else { "OUT" },
+                i.direction.as_str().to_string(),
+                if i.in_validity_window { "in" } else { "OUT" }.to_string(),
                 i.feed.clone(),
             ),
-            None => (f.kind.to_string(), "", "", String::new()),
+            None => (
+                match (f.src_ip, f.sources.len()) {
+                    (_, n) if n > 1 => format!("{} sources", n),
+                    (Some(ip), _) => ip.to_string(),
+                    (None, _) => String::new(),
+                },
+                f.severity.map(|s| s.as_str()).unwrap_or("").to_string(),
+                f.score.map(|s| s.to_string()).unwrap_or_default(),
+                f.kind.to_string(),
+            ),
         };
         let ev = f
             .evidence
@@ -156,6 +180,9 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
             feed,
             ev
         )?;
+        for r in &f.reasons {
+            writeln!(w, "{:<18}- {r}", "")?;
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod cmd_feed;
 mod cmd_hunt;
 mod db_path;
 mod feed_input;
+mod hunt_behaviour;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]

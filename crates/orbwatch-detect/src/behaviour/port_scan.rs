@@ -1,0 +1,205 @@
+//! `port_scan`: one source making many refused or unanswered attempts.
+//!
+//! Vertical: many ports on one host. Horizontal: one or a few ports across
+//! many hosts. Built from [`ObsKind::Probe`](super::ObsKind) observations:
+//! firewall denies, Zeek `S0`/`REJ`/`RSTOS0`, EVE TCP flows left `new`
+//! with nothing back, logged bare SYNs, whatever decoder produced them.
+//! Answered connections do not count, so a busy client is not a scanner.
+//!
+//! State per source: one episode (first/last time, probe count, distinct
+//! ports and hosts — exact up to 32 and 6, sketched beyond). An episode
+//! ends after `idle_secs` without a probe; it is then judged.
+
+use hashbrown::HashMap;
+
+use super::observe::{FLAG_DST_INTERNAL, NONE};
+use super::{
+    Draft, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, new_finding,
+    severity_of,
+};
+use crate::finding::FindingKind;
+
+#[derive(Debug, Clone, Default)]
+struct Episode {
+    first: i64,
+    last: i64,
+    probes: u32,
+    ports: SmallDistinct<u16, 32>,
+    hosts: SmallDistinct<u32, 6>,
+    internal_targets: bool,
+}
+
+/// Bytes per tracked source (key and state).
+pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Episode>();
+
+/// The port-scan detector.
+pub struct PortScan<'a> {
+    cfg: &'a PortScanConfig,
+    open: HashMap<u32, Episode>,
+    next_sweep: i64,
+}
+
+impl<'a> PortScan<'a> {
+    pub fn new(cfg: &'a PortScanConfig) -> Self {
+        Self {
+            cfg,
+            open: HashMap::new(),
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Sources tracked right now.
+    pub fn tracked(&self) -> usize {
+        self.open.len()
+    }
+
+    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
+        let idle = self.cfg.idle_secs * 1000;
+        if o.time >= self.next_sweep {
+            self.evict(o.time - idle, t, out);
+            self.next_sweep = o.time + idle;
+        }
+        if let Some(ep) = self.open.get(&o.src)
+            && o.time - ep.last > idle
+            && let Some(ep) = self.open.remove(&o.src)
+        {
+            self.judge(o.src, &ep, t, out);
+        }
+        let ep = self.open.entry(o.src).or_insert_with(|| Episode {
+            first: o.time,
+            last: o.time,
+            ..Default::default()
+        });
+        ep.last = ep.last.max(o.time);
+        ep.probes = ep.probes.saturating_add(1);
+        ep.ports.insert(o.dst_port);
+        if o.dst != NONE {
+            ep.hosts.insert(o.dst);
+        }
+        ep.internal_targets |= o.flags & FLAG_DST_INTERNAL != 0;
+    }
+
+    fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let idle: Vec<u32> = self
+            .open
+            .iter()
+            .filter(|(_, e)| e.last < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    /// Judge every open episode (end of input).
+    pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+        let mut keys: Vec<u32> = self.open.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    fn judge(&self, src: u32, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
+        let ports = ep.ports.count();
+        let hosts = ep.hosts.count().max(1);
+        let vertical = ports >= self.cfg.min_ports;
+        let horizontal = hosts >= self.cfg.min_hosts;
+        if !vertical && !horizontal {
+            return;
+        }
+        let ip = t.ip(src);
+        let ip_s = ip.map(|i| i.to_string()).unwrap_or_default();
+        let mut f = new_finding(
+            FindingKind::PortScan,
+            &[&ip_s, &ep.first.to_string()],
+            ep.first,
+            ep.last,
+            u64::from(ep.probes),
+            ip,
+        );
+        let span = human_span(ep.last - ep.first);
+        let shape = match (vertical, horizontal) {
+            (true, true) => "vertical and horizontal",
+            (true, false) => "vertical",
+            _ => "horizontal",
+        };
+        let host_list: Vec<String> = ep
+            .hosts
+            .first()
+            .iter()
+            .filter_map(|h| t.ip(*h))
+            .map(|h| h.to_string())
+            .collect();
+        let mut port_list: Vec<u16> = ep.ports.first().to_vec();
+        port_list.sort_unstable();
+        let ports_s: Vec<String> = port_list.iter().map(u16::to_string).collect();
+        if vertical {
+            let on = if hosts == 1 {
+                format!(
+                    "1 host ({})",
+                    host_list.first().cloned().unwrap_or_default()
+                )
+            } else {
+                format!("{} hosts", ep.hosts.words())
+            };
+            f.reasons.push(format!(
+                "{} distinct ports probed on {on} in {span} ({} refused or unanswered attempts)",
+                ep.ports.words(),
+                ep.probes
+            ));
+        }
+        if horizontal {
+            f.reasons.push(format!(
+                "{} hosts probed on {} port{} ({}{}) in {span}",
+                ep.hosts.words(),
+                ep.ports.words(),
+                if ports == 1 { "" } else { "s" },
+                ports_s.join(", "),
+                if ports as usize > ports_s.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if ep.internal_targets {
+            f.reasons
+                .push("the probes target internal addresses".to_string());
+        }
+        let breadth = ports.max(hosts);
+        let mut score = 45u32 + (breadth.min(1000) * 40 / 1000).max(breadth.min(100) / 5);
+        if ep.internal_targets {
+            score += 10;
+        }
+        let score = score.min(95) as u8;
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        f.targets = host_list
+            .iter()
+            .take(8)
+            .cloned()
+            .chain(ports_s.iter().take(16).map(|p| format!("port {p}")))
+            .collect();
+        f.details = Some(serde_json::json!({
+            "scan": shape,
+            "distinct_ports": ports,
+            "distinct_hosts": hosts,
+            "probes": ep.probes,
+            "ports_sample": port_list,
+            "hosts_sample": host_list,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![src],
+            kinds: vec![ObsKind::Probe],
+            svc: None,
+            from: ep.first,
+            to: ep.last,
+        });
+    }
+}

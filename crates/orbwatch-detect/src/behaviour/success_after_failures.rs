@@ -1,0 +1,183 @@
+//! `success_after_failures`: a login that worked, from a source — or from
+//! the /24 of sources — that failed before. It may be the moment a guess
+//! came right, so it is reported as high severity.
+//!
+//! State: per (source, service) the failures within `lookback_secs`; per
+//! (/24 or IPv6 /64, service) the same for the whole cluster. One or two
+//! failures then a success is a typo and says nothing (`min_failures` 3).
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+
+use super::{Draft, Obs, ObsKind, SuccessConfig, Tables, human_span, new_finding, severity_of};
+use crate::finding::FindingKind;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Fails {
+    first: i64,
+    last: i64,
+    count: u32,
+}
+
+impl Fails {
+    fn add(&mut self, t: i64, lookback: i64) {
+        if self.count == 0 || t - self.last > lookback {
+            *self = Fails {
+                first: t,
+                last: t,
+                count: 0,
+            };
+        }
+        self.last = self.last.max(t);
+        self.count = self.count.saturating_add(1);
+    }
+    fn live(&self, t: i64, lookback: i64) -> u32 {
+        if t - self.last > lookback {
+            0
+        } else {
+            self.count
+        }
+    }
+}
+
+/// Bytes per tracked key (the larger of the two maps' entries).
+pub const STATE_BYTES: usize = std::mem::size_of::<(u128, u16)>() + std::mem::size_of::<Fails>();
+
+/// The cluster a source belongs to: its /24, or /64 for IPv6.
+pub fn cluster_of(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+            None => (u128::from(v6) & !0u128 << 64) | 1,
+        },
+    }
+}
+
+/// Display a cluster key as a prefix.
+pub fn cluster_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// The success-after-failures detector.
+pub struct SuccessAfterFailures<'a> {
+    cfg: &'a SuccessConfig,
+    by_src: HashMap<(u32, u16), Fails>,
+    by_cluster: HashMap<(u128, u16), Fails>,
+    next_sweep: i64,
+}
+
+impl<'a> SuccessAfterFailures<'a> {
+    pub fn new(cfg: &'a SuccessConfig) -> Self {
+        Self {
+            cfg,
+            by_src: HashMap::new(),
+            by_cluster: HashMap::new(),
+            next_sweep: i64::MIN,
+        }
+    }
+
+    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
+        let lookback = self.cfg.lookback_secs * 1000;
+        if o.time >= self.next_sweep {
+            let before = o.time - lookback;
+            self.by_src.retain(|_, f| f.last >= before);
+            self.by_cluster.retain(|_, f| f.last >= before);
+            self.next_sweep = o.time + lookback;
+        }
+        let Some(ip) = t.ip(o.src) else { return };
+        let ck = (cluster_of(ip), o.svc);
+        if o.kind == ObsKind::AuthFailure {
+            self.by_src
+                .entry((o.src, o.svc))
+                .or_default()
+                .add(o.time, lookback);
+            self.by_cluster.entry(ck).or_default().add(o.time, lookback);
+            return;
+        }
+        let own = self
+            .by_src
+            .get(&(o.src, o.svc))
+            .copied()
+            .unwrap_or_default();
+        let own_n = own.live(o.time, lookback);
+        let cl = self.by_cluster.get(&ck).copied().unwrap_or_default();
+        let others = cl.live(o.time, lookback).saturating_sub(own_n);
+        let by_self = own_n >= self.cfg.min_failures;
+        let by_cluster = !by_self && others >= self.cfg.min_cluster_failures;
+        if !by_self && !by_cluster {
+            return;
+        }
+        let service = t.name(u32::from(o.svc));
+        let user = t.name(o.aux as u32);
+        let ip_s = ip.to_string();
+        let first = if by_self { own.first } else { cl.first };
+        let mut f = new_finding(
+            FindingKind::SuccessAfterFailures,
+            &[&ip_s, service, &o.time.to_string()],
+            first,
+            o.time,
+            u64::from(own_n) + 1,
+            Some(ip),
+        );
+        let acct = if user.is_empty() {
+            String::new()
+        } else {
+            format!(" as {user}")
+        };
+        let svc_words = if service.is_empty() {
+            String::new()
+        } else {
+            format!(" on {service}")
+        };
+        if by_self {
+            f.reasons.push(format!(
+                "successful login{acct}{svc_words} after {own_n} failed logins from the same address in {}",
+                human_span(o.time - own.first)
+            ));
+        } else {
+            f.reasons.push(format!(
+                "successful login{acct}{svc_words} from {}, whose other addresses failed {others} times in the {} before",
+                cluster_name(ip),
+                human_span(o.time - cl.first)
+            ));
+        }
+        f.reasons
+            .push("a guess may have succeeded: check this session".to_string());
+        let score: u8 = if by_self { 80 } else { 70 };
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        if !user.is_empty() {
+            f.accounts = vec![user.to_string()];
+        }
+        if !service.is_empty() {
+            f.targets = vec![service.to_string()];
+        }
+        f.details = Some(serde_json::json!({
+            "service": service,
+            "own_failures": own_n,
+            "cluster": cluster_name(ip),
+            "cluster_failures_by_others": others,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![o.src],
+            kinds: vec![ObsKind::AuthFailure, ObsKind::AuthSuccess],
+            svc: Some(o.svc),
+            from: first,
+            to: o.time,
+        });
+        // The next success needs new failures.
+        self.by_src.remove(&(o.src, o.svc));
+    }
+}
