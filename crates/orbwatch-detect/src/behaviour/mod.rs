@@ -25,6 +25,7 @@ pub mod exfiltration;
 pub mod observe;
 pub mod orb_likelihood;
 pub mod port_scan;
+pub mod simulator;
 pub mod success_after_failures;
 
 use std::collections::{BTreeMap, BTreeSet};
