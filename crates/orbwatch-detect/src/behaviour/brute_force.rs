@@ -14,8 +14,8 @@ use hashbrown::{HashMap, HashSet};
 
 use super::observe::FLAG_INVALID_USER;
 use super::{
-    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding,
-    severity_of,
+    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, ms_of,
+    new_finding, secs, severity_of,
 };
 use crate::finding::FindingKind;
 
@@ -35,8 +35,20 @@ struct Episode {
 /// to it).
 pub const RING: usize = 16;
 
-/// Bytes per tracked (source, service) key and state.
+/// A (source, service) with one failure so far: most of the internet's
+/// background never fails twice, so it costs 24 bytes, not a full episode.
+#[derive(Debug, Clone, Copy)]
+struct Single {
+    /// Seconds since 2000 (see `secs`).
+    time: u32,
+    account: u32,
+    invalid: bool,
+}
+
+/// Bytes per tracked (source, service) key and state in the full tier.
 pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Episode>();
+/// Bytes per tracked key in the first tier.
+pub const SINGLE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Single>();
 
 fn key(src: u32, svc: u16) -> u64 {
     u64::from(src) << 16 | u64::from(svc)
@@ -46,6 +58,7 @@ fn key(src: u32, svc: u16) -> u64 {
 pub struct BruteForce<'a> {
     cfg: &'a BruteForceConfig,
     open: HashMap<u64, Episode>,
+    single: HashMap<u64, Single>,
     flagged: HashSet<u32>,
     next_sweep: i64,
 }
@@ -55,6 +68,7 @@ impl<'a> BruteForce<'a> {
         Self {
             cfg,
             open: HashMap::new(),
+            single: HashMap::new(),
             flagged: HashSet::new(),
             next_sweep: i64::MIN,
         }
@@ -62,7 +76,7 @@ impl<'a> BruteForce<'a> {
 
     /// Keys tracked right now.
     pub fn tracked(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.single.len()
     }
 
     /// Sources with a brute-force or spray finding so far.
@@ -90,6 +104,37 @@ impl<'a> BruteForce<'a> {
             && let Some(ep) = self.open.remove(&k)
         {
             self.judge(k, &ep, t, out);
+        }
+        // First failure of a key: the small tier, unless one failure is
+        // already enough to trigger.
+        let tiered = self.cfg.max_failures > 1 && self.cfg.slow_failures > 1;
+        if tiered && !self.open.contains_key(&k) {
+            match self.single.remove(&k) {
+                Some(s) if o.time - ms_of(s.time) <= idle => {
+                    let mut ep = Episode {
+                        first: ms_of(s.time),
+                        last: ms_of(s.time),
+                        failures: 1,
+                        invalid_users: u32::from(s.invalid),
+                        ..Default::default()
+                    };
+                    if s.account != 0 {
+                        ep.accounts.insert(s.account);
+                    }
+                    self.open.insert(k, ep);
+                }
+                _ => {
+                    self.single.insert(
+                        k,
+                        Single {
+                            time: secs(o.time),
+                            account: o.aux as u32,
+                            invalid: o.flags & FLAG_INVALID_USER != 0,
+                        },
+                    );
+                    return false;
+                }
+            }
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,
@@ -122,6 +167,8 @@ impl<'a> BruteForce<'a> {
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let before_s = secs(before);
+        self.single.retain(|_, s| s.time >= before_s);
         let idle: Vec<u64> = self
             .open
             .iter()

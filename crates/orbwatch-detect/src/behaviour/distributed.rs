@@ -23,15 +23,15 @@
 //! Sources idle for `idle_secs` are decided then and evicted; members are
 //! kept as ids (4 bytes each) until the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
 
-use super::success_after_failures::{cluster_name, cluster_of};
+use super::success_after_failures::{cluster_key, cluster_name};
 use super::{
-    DistributedConfig, Draft, Obs, ObsKind, Tables, capped, human_span, mix, new_finding,
-    severity_of,
+    DistributedConfig, Draft, Obs, ObsKind, Tables, capped, human_span, mix, ms_of, new_finding,
+    secs, severity_of,
 };
 use crate::enrich::Enricher;
 use crate::finding::FindingKind;
@@ -40,10 +40,11 @@ const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Source {
-    first: i64,
-    last: i64,
+    /// Seconds since 2000 (see `secs`).
+    first: u32,
+    last: u32,
     failures: u32,
-    last_day: i32,
+    last_day: u16,
     days: u16,
     day_failures: u16,
     max_day_failures: u16,
@@ -137,16 +138,16 @@ impl<'a> Distributed<'a> {
             }
             return;
         }
-        let day = o.time.div_euclid(DAY_MS) as i32;
+        let day = (secs(o.time) / 86_400) as u16;
         let run = self.runs.entry(o.svc).or_default();
         run.last = run.last.max(o.time);
         let s = self.sources.entry(key).or_insert_with(|| Source {
-            first: o.time,
-            last: o.time,
+            first: secs(o.time),
+            last: secs(o.time),
             last_day: day,
             ..Default::default()
         });
-        s.last = s.last.max(o.time);
+        s.last = s.last.max(secs(o.time));
         s.failures = s.failures.saturating_add(1);
         s.brute |= brute;
         if s.days == 0 || day != s.last_day {
@@ -186,7 +187,7 @@ impl<'a> Distributed<'a> {
         let old: Vec<(u32, u16)> = self
             .sources
             .iter()
-            .filter(|(_, s)| s.last < before)
+            .filter(|(_, s)| s.last < secs(before))
             .map(|(k, _)| *k)
             .collect();
         for k in old {
@@ -215,12 +216,19 @@ impl<'a> Distributed<'a> {
         flagged: &HashSet<u32>,
         enricher: &Enricher,
     ) -> Vec<Draft> {
-        for ((src, svc), s) in self.sources.drain() {
-            self.runs.entry(svc).or_default().idle.push((src, s));
-        }
-        let runs = std::mem::take(&mut self.runs);
-        for (svc, run) in runs {
-            self.judge(svc, run.idle, t, flagged, enricher);
+        // Judge live sources where they are (no copy of the table).
+        let sources = std::mem::take(&mut self.sources);
+        let mut svcs: BTreeSet<u16> = sources.keys().map(|k| k.1).collect();
+        svcs.extend(self.runs.keys().copied());
+        let mut runs = std::mem::take(&mut self.runs);
+        for svc in svcs {
+            let idle = runs.remove(&svc).map(|r| r.idle).unwrap_or_default();
+            let live = sources
+                .iter()
+                .filter(|(k, _)| k.1 == svc)
+                .map(|(k, s)| (k.0, s));
+            let all: Vec<(u32, &Source)> = idle.iter().map(|(k, s)| (*k, s)).chain(live).collect();
+            self.judge_refs(svc, all, t, flagged, enricher);
         }
         std::mem::take(&mut self.out)
     }
@@ -229,26 +237,36 @@ impl<'a> Distributed<'a> {
     fn judge(
         &mut self,
         svc: u16,
-        mut all: Vec<(u32, Source)>,
+        all: Vec<(u32, Source)>,
+        t: &Tables,
+        flagged: &HashSet<u32>,
+        enricher: &Enricher,
+    ) {
+        let refs = all.iter().map(|(k, s)| (*k, s)).collect();
+        self.judge_refs(svc, refs, t, flagged, enricher);
+    }
+
+    fn judge_refs(
+        &mut self,
+        svc: u16,
+        mut all: Vec<(u32, &Source)>,
         t: &Tables,
         flagged: &HashSet<u32>,
         enricher: &Enricher,
     ) {
         all.sort_unstable_by_key(|(k, _)| *k);
-        let low: Vec<&(u32, Source)> = all
-            .iter()
-            .filter(|(src, s)| self.low_rate(s) && !flagged.contains(src))
-            .collect();
-        // Low-rate sources per cluster.
-        let mut clusters: HashMap<u128, u32> = HashMap::new();
+        all.retain(|(src, s)| self.low_rate(s) && !flagged.contains(src));
+        let low = all;
+        // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed).
+        let mut clusters: HashMap<u64, u32> = HashMap::new();
         for (src, _) in &low {
             if let Some(ip) = t.ip(*src) {
-                *clusters.entry(cluster_of(ip)).or_default() += 1;
+                *clusters.entry(cluster_key(ip)).or_default() += 1;
             }
         }
         let mut members = Vec::new();
         for (src, s) in low {
-            let Some(ip) = t.ip(*src) else { continue };
+            let Some(ip) = t.ip(src) else { continue };
             let accts = &s.accounts[..s.n_accounts as usize];
             let shared_n = accts
                 .iter()
@@ -266,14 +284,14 @@ impl<'a> Distributed<'a> {
                 })
             });
             let cluster = clusters
-                .get(&cluster_of(ip))
+                .get(&cluster_key(ip))
                 .is_some_and(|n| *n >= self.cfg.cluster_sources);
             let points = [persistent, shared, valid, cluster];
             if points.iter().filter(|p| **p).count() as u32 >= self.cfg.min_points {
                 members.push(Member {
-                    src: *src,
-                    first: s.first,
-                    last: s.last,
+                    src,
+                    first: ms_of(s.first),
+                    last: ms_of(s.last) + 999,
                     failures: s.failures,
                     days: s.days,
                     points,

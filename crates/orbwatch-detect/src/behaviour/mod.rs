@@ -400,6 +400,20 @@ fn attach_evidence(buf: &ObsBuffer, drafts: Vec<Draft>, cap: usize) -> Vec<Behav
     out
 }
 
+/// 2000-01-01T00:00:00Z in Unix milliseconds: the epoch of the compact
+/// second counters that keep per-key state small.
+const EPOCH_2000_MS: i64 = 946_684_800_000;
+
+/// Event time (ms) as whole seconds since 2000 (clamped to `u32`).
+pub(crate) fn secs(ms: i64) -> u32 {
+    ((ms - EPOCH_2000_MS).div_euclid(1000)).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Back from [`secs`] to milliseconds (start of that second).
+pub(crate) fn ms_of(secs: u32) -> i64 {
+    EPOCH_2000_MS + i64::from(secs) * 1000
+}
+
 /// Millisecond time to a timestamp.
 pub(crate) fn ts(ms: i64) -> Option<Timestamp> {
     Timestamp::from_millisecond(ms).ok()
@@ -571,7 +585,9 @@ mod tests {
         // Key + value of every per-key map must stay within 200 bytes.
         for (name, size) in [
             ("port_scan", port_scan::STATE_BYTES),
+            ("port_scan (first tier)", port_scan::SINGLE_BYTES),
             ("brute_force", brute_force::STATE_BYTES),
+            ("brute_force (first tier)", brute_force::SINGLE_BYTES),
             (
                 "success_after_failures",
                 success_after_failures::STATE_BYTES,

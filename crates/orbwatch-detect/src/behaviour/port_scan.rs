@@ -6,16 +6,19 @@
 //! with nothing back, logged bare SYNs, whatever decoder produced them.
 //! Answered connections do not count, so a busy client is not a scanner.
 //!
-//! State per source: one episode (first/last time, probe count, distinct
-//! ports and hosts — exact up to 32 and 6, sketched beyond). An episode
-//! ends after `idle_secs` without a probe; it is then judged.
+//! State per source, in two tiers: a source that has probed one port of
+//! one host so far (most internet background) costs a 32-byte record; on
+//! its second distinct port or host it is promoted to a full episode
+//! (first/last time, probe count, distinct ports and hosts — exact up to
+//! 32 and 6, sketched beyond). An episode ends after `idle_secs` without
+//! a probe; it is then judged.
 
 use hashbrown::HashMap;
 
 use super::observe::{FLAG_DST_INTERNAL, NONE};
 use super::{
-    Draft, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, new_finding,
-    severity_of,
+    Draft, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, ms_of, new_finding,
+    secs, severity_of,
 };
 use crate::finding::FindingKind;
 
@@ -29,13 +32,28 @@ struct Episode {
     internal_targets: bool,
 }
 
-/// Bytes per tracked source (key and state).
+/// A source seen probing one port of one host so far.
+#[derive(Debug, Clone, Copy)]
+struct Single {
+    /// Seconds since 2000 (see `secs`).
+    first: u32,
+    last: u32,
+    dst: u32,
+    port: u16,
+    probes: u16,
+    internal: bool,
+}
+
+/// Bytes per tracked source (key and state) in the full tier.
 pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Episode>();
+/// Bytes per tracked source in the first tier.
+pub const SINGLE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Single>();
 
 /// The port-scan detector.
 pub struct PortScan<'a> {
     cfg: &'a PortScanConfig,
     open: HashMap<u32, Episode>,
+    single: HashMap<u32, Single>,
     next_sweep: i64,
 }
 
@@ -44,13 +62,14 @@ impl<'a> PortScan<'a> {
         Self {
             cfg,
             open: HashMap::new(),
+            single: HashMap::new(),
             next_sweep: i64::MIN,
         }
     }
 
     /// Sources tracked right now.
     pub fn tracked(&self) -> usize {
-        self.open.len()
+        self.open.len() + self.single.len()
     }
 
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
@@ -64,6 +83,51 @@ impl<'a> PortScan<'a> {
             && let Some(ep) = self.open.remove(&o.src)
         {
             self.judge(o.src, &ep, t, out);
+        }
+        // One port on one host is never a scan at thresholds above 1: keep
+        // such sources in the small tier until they probe something else.
+        let tiered = self.cfg.min_ports > 1 && self.cfg.min_hosts > 1;
+        let internal = o.flags & FLAG_DST_INTERNAL != 0;
+        if tiered && !self.open.contains_key(&o.src) {
+            match self.single.get_mut(&o.src) {
+                Some(s)
+                    if o.time - ms_of(s.last) <= idle && s.dst == o.dst && s.port == o.dst_port =>
+                {
+                    s.last = s.last.max(secs(o.time));
+                    s.probes = s.probes.saturating_add(1);
+                    return;
+                }
+                Some(s) if o.time - ms_of(s.last) <= idle => {
+                    let s = *s;
+                    self.single.remove(&o.src);
+                    let mut ep = Episode {
+                        first: ms_of(s.first),
+                        last: ms_of(s.last),
+                        probes: u32::from(s.probes),
+                        internal_targets: s.internal,
+                        ..Default::default()
+                    };
+                    ep.ports.insert(s.port);
+                    if s.dst != NONE {
+                        ep.hosts.insert(s.dst);
+                    }
+                    self.open.insert(o.src, ep);
+                }
+                _ => {
+                    self.single.insert(
+                        o.src,
+                        Single {
+                            first: secs(o.time),
+                            last: secs(o.time),
+                            dst: o.dst,
+                            port: o.dst_port,
+                            probes: 1,
+                            internal,
+                        },
+                    );
+                    return;
+                }
+            }
         }
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
             first: o.time,
@@ -80,6 +144,8 @@ impl<'a> PortScan<'a> {
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let before_s = secs(before);
+        self.single.retain(|_, s| s.last >= before_s);
         let idle: Vec<u32> = self
             .open
             .iter()

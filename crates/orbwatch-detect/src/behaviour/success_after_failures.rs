@@ -10,30 +10,33 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
-use super::{Draft, Obs, ObsKind, SuccessConfig, Tables, human_span, new_finding, severity_of};
+use super::{
+    Draft, Obs, ObsKind, SuccessConfig, Tables, human_span, ms_of, new_finding, secs, severity_of,
+};
 use crate::finding::FindingKind;
 
+/// Failures within the lookback; times in seconds since 2000.
 #[derive(Debug, Clone, Copy, Default)]
 struct Fails {
-    first: i64,
-    last: i64,
+    first: u32,
+    last: u32,
     count: u32,
 }
 
 impl Fails {
     fn add(&mut self, t: i64, lookback: i64) {
-        if self.count == 0 || t - self.last > lookback {
+        if self.count == 0 || t - ms_of(self.last) > lookback {
             *self = Fails {
-                first: t,
-                last: t,
+                first: secs(t),
+                last: secs(t),
                 count: 0,
             };
         }
-        self.last = self.last.max(t);
+        self.last = self.last.max(secs(t));
         self.count = self.count.saturating_add(1);
     }
     fn live(&self, t: i64, lookback: i64) -> u32 {
-        if t - self.last > lookback {
+        if t - ms_of(self.last) > lookback {
             0
         } else {
             self.count
@@ -42,7 +45,18 @@ impl Fails {
 }
 
 /// Bytes per tracked key (the larger of the two maps' entries).
-pub const STATE_BYTES: usize = std::mem::size_of::<(u128, u16)>() + std::mem::size_of::<Fails>();
+pub const STATE_BYTES: usize = std::mem::size_of::<((u64, u16), Fails)>();
+
+/// A cluster as a 64-bit key: the /24 for IPv4, the /64 (top bit set)
+/// for IPv6.
+pub fn cluster_key(ip: IpAddr) -> u64 {
+    let c = cluster_of(ip);
+    if c >> 64 == 0 {
+        c as u64
+    } else {
+        ((c >> 64) as u64) | 1 << 63
+    }
+}
 
 /// The cluster a source belongs to: its /24, or /64 for IPv6.
 pub fn cluster_of(ip: IpAddr) -> u128 {
@@ -73,7 +87,7 @@ pub fn cluster_name(ip: IpAddr) -> String {
 pub struct SuccessAfterFailures<'a> {
     cfg: &'a SuccessConfig,
     by_src: HashMap<(u32, u16), Fails>,
-    by_cluster: HashMap<(u128, u16), Fails>,
+    by_cluster: HashMap<(u64, u16), Fails>,
     next_sweep: i64,
 }
 
@@ -90,13 +104,13 @@ impl<'a> SuccessAfterFailures<'a> {
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let lookback = self.cfg.lookback_secs * 1000;
         if o.time >= self.next_sweep {
-            let before = o.time - lookback;
+            let before = secs(o.time - lookback);
             self.by_src.retain(|_, f| f.last >= before);
             self.by_cluster.retain(|_, f| f.last >= before);
             self.next_sweep = o.time + lookback;
         }
         let Some(ip) = t.ip(o.src) else { return };
-        let ck = (cluster_of(ip), o.svc);
+        let ck = (cluster_key(ip), o.svc);
         if o.kind == ObsKind::AuthFailure {
             self.by_src
                 .entry((o.src, o.svc))
@@ -121,7 +135,7 @@ impl<'a> SuccessAfterFailures<'a> {
         let service = t.name(u32::from(o.svc));
         let user = t.name(o.aux as u32);
         let ip_s = ip.to_string();
-        let first = if by_self { own.first } else { cl.first };
+        let first = ms_of(if by_self { own.first } else { cl.first });
         let mut f = new_finding(
             FindingKind::SuccessAfterFailures,
             &[&ip_s, service, &o.time.to_string()],
@@ -143,13 +157,13 @@ impl<'a> SuccessAfterFailures<'a> {
         if by_self {
             f.reasons.push(format!(
                 "successful login{acct}{svc_words} after {own_n} failed logins from the same address in {}",
-                human_span(o.time - own.first)
+                human_span(o.time - first)
             ));
         } else {
             f.reasons.push(format!(
                 "successful login{acct}{svc_words} from {}, whose other addresses failed {others} times in the {} before",
                 cluster_name(ip),
-                human_span(o.time - cl.first)
+                human_span(o.time - first)
             ));
         }
         f.reasons
