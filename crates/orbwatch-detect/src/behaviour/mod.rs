@@ -495,32 +495,43 @@ pub(crate) fn mix(x: u64) -> u64 {
     h ^ (h >> 32)
 }
 
-/// A 256-bit linear-counting sketch of distinct values: 32 bytes, exact
-/// enough (±10 %) up to about 500 values, which is far above every
-/// threshold it is compared with.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Distinct256([u64; 4]);
+/// A linear-counting sketch of distinct values in `64 × W` bits (W = 4:
+/// 32 bytes, ±10 % up to about 500 values). It only counts beyond the
+/// exact part of [`SmallDistinct`], which covers every default threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DistinctBits<const W: usize>([u64; W]);
+
+impl<const W: usize> Default for DistinctBits<W> {
+    fn default() -> Self {
+        Self([0; W])
+    }
+}
+
+/// The 256-bit sketch.
+pub type Distinct256 = DistinctBits<4>;
 
 /// Distinct values counted exactly up to `N`, then by a [`Distinct256`]
 /// sketch: exact at every default threshold, bounded beyond.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SmallDistinct<T: Copy + Eq + Default + Into<u64>, const N: usize> {
+pub struct SmallDistinct<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize = 4> {
     exact: [T; N],
     len: u8,
-    sketch: Distinct256,
+    sketch: DistinctBits<W>,
 }
 
-impl<T: Copy + Eq + Default + Into<u64>, const N: usize> Default for SmallDistinct<T, N> {
+impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> Default
+    for SmallDistinct<T, N, W>
+{
     fn default() -> Self {
         Self {
             exact: [T::default(); N],
             len: 0,
-            sketch: Distinct256::default(),
+            sketch: DistinctBits::default(),
         }
     }
 }
 
-impl<T: Copy + Eq + Default + Into<u64>, const N: usize> SmallDistinct<T, N> {
+impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> SmallDistinct<T, N, W> {
     pub fn insert(&mut self, v: T) {
         self.sketch.insert(v.into());
         let n = self.len as usize;
@@ -558,9 +569,9 @@ impl<T: Copy + Eq + Default + Into<u64>, const N: usize> SmallDistinct<T, N> {
     }
 }
 
-impl Distinct256 {
+impl<const W: usize> DistinctBits<W> {
     pub fn insert(&mut self, v: u64) -> bool {
-        let h = mix(v) as usize & 255;
+        let h = mix(v) as usize % (64 * W);
         let (w, b) = (h >> 6, 1u64 << (h & 63));
         let new = self.0[w] & b == 0;
         self.0[w] |= b;
@@ -568,10 +579,10 @@ impl Distinct256 {
     }
     pub fn estimate(&self) -> u32 {
         let set: u32 = self.0.iter().map(|w| w.count_ones()).sum();
-        if set >= 256 {
-            return 1420; // saturated: 256·ln(256)
+        let m = (64 * W) as f64;
+        if f64::from(set) >= m {
+            return (m * m.ln()).round() as u32; // saturated
         }
-        let m = 256.0f64;
         (m * (m / (m - f64::from(set))).ln()).round() as u32
     }
 }

@@ -27,9 +27,26 @@ struct Episode {
     first: i64,
     last: i64,
     probes: u32,
-    ports: SmallDistinct<u16, 32>,
-    hosts: SmallDistinct<u32, 6>,
+    ports: SmallDistinct<u16, 24>,
+    /// Distinct hosts, counted by 16-bit hashes of their ids (exact to 22,
+    /// which covers the horizontal threshold; collisions 1 in 65,536).
+    hosts: SmallDistinct<u16, 22, 2>,
+    /// The first hosts, for the reasons.
+    host_sample: [u32; 4],
+    n_host_sample: u8,
     internal_targets: bool,
+}
+
+impl Episode {
+    fn add_host(&mut self, h: u32) {
+        self.hosts
+            .insert((super::mix(u64::from(h)) & 0xffff) as u16);
+        let n = self.n_host_sample as usize;
+        if n < self.host_sample.len() && !self.host_sample[..n].contains(&h) {
+            self.host_sample[n] = h;
+            self.n_host_sample += 1;
+        }
+    }
 }
 
 /// A source seen probing one port of one host so far.
@@ -109,7 +126,7 @@ impl<'a> PortScan<'a> {
                     };
                     ep.ports.insert(s.port);
                     if s.dst != NONE {
-                        ep.hosts.insert(s.dst);
+                        ep.add_host(s.dst);
                     }
                     self.open.insert(o.src, ep);
                 }
@@ -138,7 +155,7 @@ impl<'a> PortScan<'a> {
         ep.probes = ep.probes.saturating_add(1);
         ep.ports.insert(o.dst_port);
         if o.dst != NONE {
-            ep.hosts.insert(o.dst);
+            ep.add_host(o.dst);
         }
         ep.internal_targets |= o.flags & FLAG_DST_INTERNAL != 0;
     }
@@ -194,9 +211,7 @@ impl<'a> PortScan<'a> {
             (true, false) => "vertical",
             _ => "horizontal",
         };
-        let host_list: Vec<String> = ep
-            .hosts
-            .first()
+        let host_list: Vec<String> = ep.host_sample[..ep.n_host_sample as usize]
             .iter()
             .filter_map(|h| t.ip(*h))
             .map(|h| h.to_string())
