@@ -1,7 +1,10 @@
 //! `brute_force` and `password_spray`: many failed logins from one source
 //! against one service.
 //!
-//! Both share one state per (source, service): the times of the last
+//! A key's first failure costs nothing here: it is read back from the
+//! shared per-key record of [`distributed`](super::distributed) when the
+//! second one comes. From then on both share one state per (source,
+//! service): the times of the last
 //! `max_failures` failures (fail2ban's "maxretry in findtime", a ring of
 //! at most 16 second offsets), the episode's failure count and the
 //! accounts tried. An episode that triggered is
@@ -14,8 +17,8 @@ use hashbrown::{HashMap, HashSet};
 
 use super::observe::FLAG_INVALID_USER;
 use super::{
-    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, ms_of,
-    new_finding, secs, severity_of,
+    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding,
+    severity_of,
 };
 use crate::finding::FindingKind;
 
@@ -35,20 +38,11 @@ struct Episode {
 /// to it).
 pub const RING: usize = 16;
 
-/// A (source, service) with one failure so far: most of the internet's
-/// background never fails twice, so it costs 24 bytes, not a full episode.
-#[derive(Debug, Clone, Copy)]
-struct Single {
-    /// Seconds since 2000 (see `secs`).
-    time: u32,
-    account: u32,
-    invalid: bool,
-}
-
 /// Bytes per tracked (source, service) key and state in the full tier.
 pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Episode>();
-/// Bytes per tracked key in the first tier.
-pub const SINGLE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Single>();
+/// Bytes per tracked key in the first tier: none of its own; a key with
+/// one failure lives only in the shared record of `distributed`.
+pub const SINGLE_BYTES: usize = 0;
 
 fn key(src: u32, svc: u16) -> u64 {
     u64::from(src) << 16 | u64::from(svc)
@@ -58,7 +52,6 @@ fn key(src: u32, svc: u16) -> u64 {
 pub struct BruteForce<'a> {
     cfg: &'a BruteForceConfig,
     open: HashMap<u64, Episode>,
-    single: HashMap<u64, Single>,
     flagged: HashSet<u32>,
     next_sweep: i64,
 }
@@ -68,7 +61,6 @@ impl<'a> BruteForce<'a> {
         Self {
             cfg,
             open: HashMap::new(),
-            single: HashMap::new(),
             flagged: HashSet::new(),
             next_sweep: i64::MIN,
         }
@@ -76,7 +68,7 @@ impl<'a> BruteForce<'a> {
 
     /// Keys tracked right now.
     pub fn tracked(&self) -> usize {
-        self.open.len() + self.single.len()
+        self.open.len()
     }
 
     /// Sources with a brute-force or spray finding so far.
@@ -84,9 +76,17 @@ impl<'a> BruteForce<'a> {
         self.flagged.clone()
     }
 
-    /// Feed one auth observation. Returns whether its (source, service) is
-    /// over the per-source thresholds (triggered).
-    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) -> bool {
+    /// Feed one auth observation. `prev` is the key's previous failure
+    /// (time, account, invalid user) from the shared per-key record.
+    /// Returns whether its (source, service) is over the per-source
+    /// thresholds (triggered).
+    pub fn observe(
+        &mut self,
+        o: &Obs,
+        prev: Option<(i64, u32, bool)>,
+        t: &Tables,
+        out: &mut Vec<Draft>,
+    ) -> bool {
         if o.kind != ObsKind::AuthFailure {
             return self
                 .open
@@ -109,31 +109,21 @@ impl<'a> BruteForce<'a> {
         // already enough to trigger.
         let tiered = self.cfg.max_failures > 1 && self.cfg.slow_failures > 1;
         if tiered && !self.open.contains_key(&k) {
-            match self.single.remove(&k) {
-                Some(s) if o.time - ms_of(s.time) <= idle => {
+            match prev {
+                Some((time, account, invalid)) if o.time - time <= idle => {
                     let mut ep = Episode {
-                        first: ms_of(s.time),
-                        last: ms_of(s.time),
+                        first: time,
+                        last: time,
                         failures: 1,
-                        invalid_users: u32::from(s.invalid),
+                        invalid_users: u32::from(invalid),
                         ..Default::default()
                     };
-                    if s.account != 0 {
-                        ep.accounts.insert(s.account);
+                    if account != 0 {
+                        ep.accounts.insert(account);
                     }
                     self.open.insert(k, ep);
                 }
-                _ => {
-                    self.single.insert(
-                        k,
-                        Single {
-                            time: secs(o.time),
-                            account: o.aux as u32,
-                            invalid: o.flags & FLAG_INVALID_USER != 0,
-                        },
-                    );
-                    return false;
-                }
+                _ => return false,
             }
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
@@ -167,8 +157,6 @@ impl<'a> BruteForce<'a> {
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
-        let before_s = secs(before);
-        self.single.retain(|_, s| s.time >= before_s);
         let idle: Vec<u64> = self
             .open
             .iter()

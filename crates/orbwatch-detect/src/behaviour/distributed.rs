@@ -49,12 +49,20 @@ struct Source {
     day_failures: u16,
     max_day_failures: u16,
     successes: u16,
-    accounts: [u32; 4],
+    accounts: [u32; 3],
     n_accounts: u8,
     brute: bool,
+    /// The last failure named no existing account.
+    last_invalid: bool,
+    /// Account of the last failure (for `brute_force`'s first tier).
+    last_account: u32,
+    /// Failures within the success-after-failures lookback, and the first
+    /// of them (seconds since 2000).
+    recent_first: u32,
+    recent_count: u16,
     /// Bloom bits of every account tried, to count each (source, account)
     /// once in the account table.
-    seen: u64,
+    seen: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,10 +102,13 @@ pub struct Distributed<'a> {
     runs: BTreeMap<u16, Run>,
     next_sweep: i64,
     out: Vec<Draft>,
+    /// The success-after-failures lookback (ms): this table also keeps
+    /// each key's recent failures for that detector.
+    lookback: i64,
 }
 
 impl<'a> Distributed<'a> {
-    pub fn new(cfg: &'a DistributedConfig) -> Self {
+    pub fn new(cfg: &'a DistributedConfig, lookback_secs: i64) -> Self {
         Self {
             cfg,
             sources: HashMap::new(),
@@ -105,6 +116,7 @@ impl<'a> Distributed<'a> {
             runs: BTreeMap::new(),
             next_sweep: i64::MIN,
             out: Vec::new(),
+            lookback: lookback_secs * 1000,
         }
     }
 
@@ -147,6 +159,13 @@ impl<'a> Distributed<'a> {
             last_day: day,
             ..Default::default()
         });
+        if s.recent_count == 0 || o.time - ms_of(s.last) > self.lookback {
+            s.recent_first = secs(o.time);
+            s.recent_count = 0;
+        }
+        s.recent_count = s.recent_count.saturating_add(1);
+        s.last_account = user;
+        s.last_invalid = o.flags & super::observe::FLAG_INVALID_USER != 0;
         s.last = s.last.max(secs(o.time));
         s.failures = s.failures.saturating_add(1);
         s.brute |= brute;
@@ -158,7 +177,7 @@ impl<'a> Distributed<'a> {
         s.day_failures = s.day_failures.saturating_add(1);
         s.max_day_failures = s.max_day_failures.max(s.day_failures);
         if user != 0 {
-            let bit = 1u64 << (mix(u64::from(user)) & 63);
+            let bit = 1u32 << (mix(u64::from(user)) & 31);
             let first_time = s.seen & bit == 0;
             s.seen |= bit;
             let n = s.n_accounts as usize;
@@ -171,6 +190,34 @@ impl<'a> Distributed<'a> {
             if first_time {
                 a.sources = a.sources.saturating_add(1);
             }
+        }
+    }
+
+    /// The previous failure of a key: (time in ms, account, invalid user).
+    /// The brute-force detector's first tier reads it instead of keeping
+    /// its own copy.
+    pub fn previous_failure(&self, src: u32, svc: u16) -> Option<(i64, u32, bool)> {
+        self.sources
+            .get(&(src, svc))
+            .filter(|s| s.failures > 0)
+            .map(|s| (ms_of(s.last), s.last_account, s.last_invalid))
+    }
+
+    /// Failures of a key within the lookback before `now` (ms): (count,
+    /// first failure in ms).
+    pub fn recent_failures(&self, src: u32, svc: u16, now: i64) -> (u32, i64) {
+        match self.sources.get(&(src, svc)) {
+            Some(s) if s.recent_count > 0 && now - ms_of(s.last) <= self.lookback => {
+                (u32::from(s.recent_count), ms_of(s.recent_first))
+            }
+            _ => (0, now),
+        }
+    }
+
+    /// Forget a key's recent failures (a success after them was reported).
+    pub fn reset_recent(&mut self, src: u32, svc: u16) {
+        if let Some(s) = self.sources.get_mut(&(src, svc)) {
+            s.recent_count = 0;
         }
     }
 
@@ -257,13 +304,18 @@ impl<'a> Distributed<'a> {
         all.sort_unstable_by_key(|(k, _)| *k);
         all.retain(|(src, s)| self.low_rate(s) && !flagged.contains(src));
         let low = all;
-        // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed).
-        let mut clusters: HashMap<u64, u32> = HashMap::new();
-        for (src, _) in &low {
-            if let Some(ip) = t.ip(*src) {
-                *clusters.entry(cluster_key(ip)).or_default() += 1;
-            }
-        }
+        // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed):
+        // sorted keys and a binary search, no table.
+        let mut clusters: Vec<u64> = low
+            .iter()
+            .filter_map(|(src, _)| t.ip(*src).map(cluster_key))
+            .collect();
+        clusters.sort_unstable();
+        let cluster_size = |k: u64| {
+            let lo = clusters.partition_point(|c| *c < k);
+            let hi = clusters.partition_point(|c| *c <= k);
+            (hi - lo) as u32
+        };
         let mut members = Vec::new();
         for (src, s) in low {
             let Some(ip) = t.ip(src) else { continue };
@@ -283,9 +335,7 @@ impl<'a> Distributed<'a> {
                     x.successes > 0 && x.sources >= self.cfg.shared_account_sources
                 })
             });
-            let cluster = clusters
-                .get(&cluster_key(ip))
-                .is_some_and(|n| *n >= self.cfg.cluster_sources);
+            let cluster = cluster_size(cluster_key(ip)) >= self.cfg.cluster_sources;
             let points = [persistent, shared, valid, cluster];
             if points.iter().filter(|p| **p).count() as u32 >= self.cfg.min_points {
                 members.push(Member {

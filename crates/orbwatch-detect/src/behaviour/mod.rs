@@ -309,16 +309,28 @@ impl Engine<'_> {
         let mut bf = brute_force::BruteForce::new(&self.cfg.brute_force);
         let mut saf =
             success_after_failures::SuccessAfterFailures::new(&self.cfg.success_after_failures);
-        let mut dist = distributed::Distributed::new(&self.cfg.distributed);
+        let mut dist = distributed::Distributed::new(
+            &self.cfg.distributed,
+            self.cfg.success_after_failures.lookback_secs,
+        );
         let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
         let mut drafts = Vec::new();
         for o in &buf.obs {
             match o.kind {
                 ObsKind::Probe => scan.observe(o, t, &mut drafts),
                 ObsKind::AuthFailure | ObsKind::AuthSuccess => {
-                    let triggered = bf.observe(o, t, &mut drafts);
-                    saf.observe(o, t, &mut drafts);
+                    // One record per (source, service), kept by
+                    // `distributed`, also serves the first tier of
+                    // `brute_force` and the own failures of
+                    // `success_after_failures`.
+                    let prev = dist.previous_failure(o.src, o.svc);
+                    let triggered = bf.observe(o, prev, t, &mut drafts);
+                    let own = dist.recent_failures(o.src, o.svc, o.time);
+                    let reported = saf.observe(o, own, t, &mut drafts);
                     dist.observe(o, triggered, t, self.enricher);
+                    if reported {
+                        dist.reset_recent(o.src, o.svc);
+                    }
                 }
                 ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
                 ObsKind::BackdoorPort => {}
@@ -598,7 +610,6 @@ mod tests {
             ("port_scan", port_scan::STATE_BYTES),
             ("port_scan (first tier)", port_scan::SINGLE_BYTES),
             ("brute_force", brute_force::STATE_BYTES),
-            ("brute_force (first tier)", brute_force::SINGLE_BYTES),
             (
                 "success_after_failures",
                 success_after_failures::STATE_BYTES,

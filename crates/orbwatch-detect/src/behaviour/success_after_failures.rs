@@ -2,8 +2,9 @@
 //! the /24 of sources — that failed before. It may be the moment a guess
 //! came right, so it is reported as high severity.
 //!
-//! State: per (source, service) the failures within `lookback_secs`; per
-//! (/24 or IPv6 /64, service) the same for the whole cluster. One or two
+//! State: per (/24 or IPv6 /64, service) the failures within
+//! `lookback_secs`; a source's own recent failures are read from the
+//! shared per-key record of [`distributed`](super::distributed). One or two
 //! failures then a success is a typo and says nothing (`min_failures` 3).
 
 use std::net::IpAddr;
@@ -44,8 +45,20 @@ impl Fails {
     }
 }
 
-/// Bytes per tracked key (the larger of the two maps' entries).
-pub const STATE_BYTES: usize = std::mem::size_of::<((u64, u16), Fails)>();
+/// Bytes per tracked cluster (key and state).
+pub const STATE_BYTES: usize = std::mem::size_of::<(u64, Fails)>();
+
+/// A cluster key and a service in 64 bits: an IPv4 /24 takes 24 bits
+/// exactly; an IPv6 /64 is hashed to 47 bits (collisions about 1 in
+/// 10^14) and marked by the top bit.
+fn pack(cluster: u64, svc: u16) -> u64 {
+    let c = if cluster >> 32 == 0 {
+        cluster >> 8
+    } else {
+        (super::mix(cluster) & ((1 << 47) - 1)) | 1 << 47
+    };
+    c << 16 | u64::from(svc)
+}
 
 /// A cluster as a 64-bit key: the /24 for IPv4, the /64 (top bit set)
 /// for IPv6.
@@ -86,8 +99,8 @@ pub fn cluster_name(ip: IpAddr) -> String {
 /// The success-after-failures detector.
 pub struct SuccessAfterFailures<'a> {
     cfg: &'a SuccessConfig,
-    by_src: HashMap<(u32, u16), Fails>,
-    by_cluster: HashMap<(u64, u16), Fails>,
+    /// Keyed by cluster and service packed in 64 bits (see `pack`).
+    by_cluster: HashMap<u64, Fails>,
     next_sweep: i64,
 }
 
@@ -95,47 +108,42 @@ impl<'a> SuccessAfterFailures<'a> {
     pub fn new(cfg: &'a SuccessConfig) -> Self {
         Self {
             cfg,
-            by_src: HashMap::new(),
             by_cluster: HashMap::new(),
             next_sweep: i64::MIN,
         }
     }
 
-    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
+    /// Feed one auth observation. `own` is the source's failures within
+    /// the lookback and the first of them (from the shared per-key record
+    /// of `distributed`). Returns whether a finding was made (the caller
+    /// then forgets those failures).
+    pub fn observe(&mut self, o: &Obs, own: (u32, i64), t: &Tables, out: &mut Vec<Draft>) -> bool {
         let lookback = self.cfg.lookback_secs * 1000;
         if o.time >= self.next_sweep {
             let before = secs(o.time - lookback);
-            self.by_src.retain(|_, f| f.last >= before);
             self.by_cluster.retain(|_, f| f.last >= before);
             self.next_sweep = o.time + lookback;
         }
-        let Some(ip) = t.ip(o.src) else { return };
-        let ck = (cluster_key(ip), o.svc);
+        let Some(ip) = t.ip(o.src) else {
+            return false;
+        };
+        let ck = pack(cluster_key(ip), o.svc);
         if o.kind == ObsKind::AuthFailure {
-            self.by_src
-                .entry((o.src, o.svc))
-                .or_default()
-                .add(o.time, lookback);
             self.by_cluster.entry(ck).or_default().add(o.time, lookback);
-            return;
+            return false;
         }
-        let own = self
-            .by_src
-            .get(&(o.src, o.svc))
-            .copied()
-            .unwrap_or_default();
-        let own_n = own.live(o.time, lookback);
+        let (own_n, own_first) = own;
         let cl = self.by_cluster.get(&ck).copied().unwrap_or_default();
         let others = cl.live(o.time, lookback).saturating_sub(own_n);
         let by_self = own_n >= self.cfg.min_failures;
         let by_cluster = !by_self && others >= self.cfg.min_cluster_failures;
         if !by_self && !by_cluster {
-            return;
+            return false;
         }
         let service = t.name(u32::from(o.svc));
         let user = t.name(o.aux as u32);
         let ip_s = ip.to_string();
-        let first = ms_of(if by_self { own.first } else { cl.first });
+        let first = if by_self { own_first } else { ms_of(cl.first) };
         let mut f = new_finding(
             FindingKind::SuccessAfterFailures,
             &[&ip_s, service, &o.time.to_string()],
@@ -191,7 +199,6 @@ impl<'a> SuccessAfterFailures<'a> {
             from: first,
             to: o.time,
         });
-        // The next success needs new failures.
-        self.by_src.remove(&(o.src, o.svc));
+        true
     }
 }
