@@ -229,3 +229,32 @@ fn exfiltration_is_measured_against_the_hosts_baseline() {
         .collect();
     assert!(run(&ev).is_empty());
 }
+
+#[test]
+fn local_brute_force_without_source_address_is_keyed_by_host() {
+    // Windows 4625 for a local logon: no IpAddress, only the Computer.
+    let ev: Vec<Event> = (0..16)
+        .map(|i| {
+            let mut e = auth(i * 2, "192.0.2.1", "Administrator", false);
+            e.src_ip = None;
+            e.host = Some("WIN10-LAB".into());
+            e.service = Some("windows".into());
+            e
+        })
+        .collect();
+    let f = run(&ev);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].finding.kind, FindingKind::BruteForce);
+    assert_eq!(f[0].finding.src_ip, None);
+    assert_eq!(
+        f[0].finding.details.as_ref().unwrap()["source"],
+        "host WIN10-LAB"
+    );
+    assert!(
+        f[0].finding
+            .reasons
+            .iter()
+            .any(|r| r.contains("no source address"))
+    );
+    assert_eq!(f[0].evidence_total, 16);
+}

@@ -197,7 +197,7 @@ impl<'a> BruteForce<'a> {
             FindingKind::BruteForce
         };
         let ip = t.ip(src);
-        let ip_s = ip.map(|i| i.to_string()).unwrap_or_default();
+        let ip_s = t.source_label(src);
         let service = t.name(u32::from(svc));
         let service_s = if service.is_empty() {
             "an unnamed service".to_string()
@@ -222,6 +222,11 @@ impl<'a> BruteForce<'a> {
             "{} failed logins{acc_words} on {service_s} in {span}",
             ep.failures
         ));
+        if ip.is_none() {
+            f.reasons.push(format!(
+                "the records give no source address; counted on the {ip_s} that logged them"
+            ));
+        }
         if spray {
             f.reasons.push(format!(
                 "{:.1} tries per account on average: many accounts, few tries each",
@@ -256,6 +261,7 @@ impl<'a> BruteForce<'a> {
             8,
         );
         f.details = Some(serde_json::json!({
+            "source": ip_s,
             "service": service,
             "failures": ep.failures,
             "distinct_accounts": accounts,

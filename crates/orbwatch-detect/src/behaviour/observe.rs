@@ -46,6 +46,12 @@ pub const FLAG_SRC_INTERNAL: u8 = 4;
 /// No address / no name.
 pub const NONE: u32 = u32::MAX;
 
+/// Source ids with this bit set name a host, not an address: an auth
+/// event with no source address (a local Windows logon, 4776 NTLM
+/// validation) is keyed by the host that logged it, so a local brute
+/// force is still seen. The rest of the id indexes the name table.
+pub const NAMED_SOURCE: u32 = 1 << 31;
+
 /// One observation (40 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Obs {
@@ -133,8 +139,24 @@ impl Tables {
         t.names.intern(&Box::from(""));
         t
     }
+    /// The address of a source or destination id (`None` for a named
+    /// source or [`NONE`]).
     pub fn ip(&self, id: u32) -> Option<IpAddr> {
+        if id & NAMED_SOURCE != 0 {
+            return None;
+        }
         self.ips.get(id).copied()
+    }
+
+    /// How a source is shown: its address, or `host NAME`.
+    pub fn source_label(&self, id: u32) -> String {
+        match self.ip(id) {
+            Some(ip) => ip.to_string(),
+            None if id != NONE && id & NAMED_SOURCE != 0 => {
+                format!("host {}", self.name(id & !NAMED_SOURCE))
+            }
+            None => String::new(),
+        }
     }
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id).map_or("", |s| s)
@@ -236,17 +258,28 @@ impl ObsBuffer {
             self.untimed += 1;
             return 0;
         };
-        let Some(src_ip) = ev.src_ip else {
-            return 0;
+        let named = match (ev.src_ip, ev.auth, ev.host.as_deref()) {
+            (Some(_), _, _) => None,
+            (None, Some(_), Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
+            _ => return 0,
         };
         if !room {
             self.dropped += 1;
             return 0;
         }
         let time = t.as_millisecond();
-        let src = self.tables.ips.intern(&src_ip);
+        let (src, src_ip) = match (ev.src_ip, named) {
+            (Some(ip), _) => (self.tables.ips.intern(&ip), Some(ip)),
+            (None, h) => {
+                let id = self.name_id(h);
+                if id >= NAMED_SOURCE {
+                    return 0;
+                }
+                (id | NAMED_SOURCE, None)
+            }
+        };
         let dst = ev.dst_ip.map_or(NONE, |d| self.tables.ips.intern(&d));
-        let src_int = internal.contains(src_ip);
+        let src_int = src_ip.is_some_and(|ip| internal.contains(ip));
         let dst_int = ev.dst_ip.map(|d| internal.contains(d));
         let mut flags = 0;
         if src_int {
@@ -382,6 +415,8 @@ impl ObsBuffer {
         let map_ip = |id: u32| {
             if id == NONE {
                 NONE
+            } else if id & NAMED_SOURCE != 0 {
+                name_map[(id & !NAMED_SOURCE) as usize] | NAMED_SOURCE
             } else {
                 ip_map[id as usize]
             }
