@@ -136,7 +136,7 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  evidence",
-        "first seen", "last seen", "count", "indicator", "direction", "window", "feed"
+        "first seen", "last seen", "count", "indicator/source", "dir/sev", "win/sc", "feed/kind"
     )?;
     for f in findings {
         // Behaviour findings use the same columns: the kind and source in

@@ -241,7 +241,7 @@ impl<'a> BruteForce<'a> {
         }
         let minutes = ((ep.last - ep.first) as f64 / 60_000.0).max(1.0);
         let per_min = f64::from(ep.failures) / minutes;
-        let mut score = 50.0 + (f64::from(ep.failures).ln() * 8.0).min(30.0);
+        let mut score = 40.0 + (f64::from(ep.failures).ln() * 8.0).min(30.0);
         if per_min >= 10.0 {
             score += 5.0;
         }
