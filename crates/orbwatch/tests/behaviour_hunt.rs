@@ -224,3 +224,63 @@ fn geolite2_enrichment_in_findings() {
     );
     assert!(err.contains("enrichment from"), "{err}");
 }
+
+/// A file above the 32 MiB chunking size is read in parallel chunks with
+/// -j 2: the findings must equal the single-thread run byte for byte, and
+/// every evidence line must be the file's line of that number.
+#[test]
+fn chunked_parallel_hunt_equals_single_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    let mut s = String::with_capacity(37 << 20);
+    let mut x: u64 = 7;
+    let mut next = |n: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % n
+    };
+    while s.len() < 36 << 20 {
+        s.push_str(&format!(
+            "Mar  1 {:02}:{:02}:{:02} srv sshd[{}]: Failed password for user{} from 198.51.{}.{} port {} ssh2\n",
+            next(24),
+            next(60),
+            next(60),
+            next(99_999),
+            next(50),
+            next(4),
+            next(256),
+            1024 + next(60_000)
+        ));
+    }
+    std::fs::write(&path, &s).unwrap();
+    let run = |j: &str| {
+        let (out, err, code) = hunt(
+            dir.path(),
+            &[
+                "-j",
+                j,
+                "--year",
+                "2024",
+                "--format",
+                "jsonl",
+                path.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let (one, two) = (run("1"), run("2"));
+    assert!(!one.is_empty());
+    assert_eq!(one, two);
+    let lines: Vec<&str> = s.lines().collect();
+    let mut checked = 0;
+    for f in jsonl(&two) {
+        for e in f["evidence"].as_array().unwrap() {
+            let n = e["line"].as_u64().unwrap() as usize;
+            assert_eq!(lines[n - 1], e["raw"].as_str().unwrap());
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
