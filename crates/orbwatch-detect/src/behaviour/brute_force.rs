@@ -57,6 +57,7 @@ pub struct BruteForce<'a> {
 }
 
 impl<'a> BruteForce<'a> {
+    /// A detector with no state yet.
     pub fn new(cfg: &'a BruteForceConfig) -> Self {
         Self {
             cfg,
@@ -170,6 +171,7 @@ impl<'a> BruteForce<'a> {
         }
     }
 
+    /// End of input: judge every open episode, in key order.
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
         let mut keys: Vec<u64> = self.open.keys().copied().collect();
         keys.sort_unstable();

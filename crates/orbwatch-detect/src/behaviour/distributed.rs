@@ -108,6 +108,8 @@ pub struct Distributed<'a> {
 }
 
 impl<'a> Distributed<'a> {
+    /// A detector with no state yet; `lookback_secs` is the
+    /// success-after-failures lookback its shared record keeps.
     pub fn new(cfg: &'a DistributedConfig, lookback_secs: i64) -> Self {
         Self {
             cfg,

@@ -33,6 +33,7 @@ pub struct Exfiltration<'a> {
 }
 
 impl<'a> Exfiltration<'a> {
+    /// A detector with no state yet.
     pub fn new(cfg: &'a ExfilConfig) -> Self {
         Self {
             cfg,
@@ -40,6 +41,8 @@ impl<'a> Exfiltration<'a> {
         }
     }
 
+    /// Feed one hourly outbound total; report it when far above the
+    /// host's baseline.
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let hour = o.time.div_euclid(3_600_000);
         let h = self.hosts.entry(o.src).or_insert(Host {

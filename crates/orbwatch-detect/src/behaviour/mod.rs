@@ -100,6 +100,7 @@ impl BehaviourConfig {
         })
     }
 
+    /// Parse TOML text; keys left out keep their defaults.
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
     }
@@ -571,6 +572,7 @@ impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> SmallDi
             format!("about {}", self.count())
         }
     }
+    /// Distinct values seen: exact below `N`, estimated beyond.
     pub fn count(&self) -> u32 {
         let n = self.len as u32;
         if (n as usize) < N {
@@ -589,6 +591,7 @@ impl<const W: usize> DistinctBits<W> {
         self.0[w] |= b;
         new
     }
+    /// Linear-counting estimate of the distinct values inserted.
     pub fn estimate(&self) -> u32 {
         let set: u32 = self.0.iter().map(|w| w.count_ones()).sum();
         let m = (64 * W) as f64;

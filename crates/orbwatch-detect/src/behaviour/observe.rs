@@ -100,6 +100,7 @@ impl<T: Eq + Hash + Clone> Default for Interner<T> {
 }
 
 impl<T: Eq + Hash + Clone> Interner<T> {
+    /// The id of `v`, adding it if new.
     pub fn intern(&mut self, v: &T) -> u32 {
         if let Some(id) = self.ids.get(v) {
             return *id;
@@ -158,6 +159,7 @@ impl Tables {
             None => String::new(),
         }
     }
+    /// The name of an id (empty when unknown).
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id).map_or("", |s| s)
     }

@@ -75,6 +75,7 @@ pub struct PortScan<'a> {
 }
 
 impl<'a> PortScan<'a> {
+    /// A detector with no state yet.
     pub fn new(cfg: &'a PortScanConfig) -> Self {
         Self {
             cfg,
@@ -89,6 +90,7 @@ impl<'a> PortScan<'a> {
         self.open.len() + self.single.len()
     }
 
+    /// Feed one probe; judge the source's previous episode if it ended.
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let idle = self.cfg.idle_secs * 1000;
         if o.time >= self.next_sweep {

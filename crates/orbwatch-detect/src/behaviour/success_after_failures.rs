@@ -105,6 +105,7 @@ pub struct SuccessAfterFailures<'a> {
 }
 
 impl<'a> SuccessAfterFailures<'a> {
+    /// A detector with no state yet.
     pub fn new(cfg: &'a SuccessConfig) -> Self {
         Self {
             cfg,
