@@ -187,7 +187,8 @@ pub struct BehaviourCoverage {
     pub observations: u64,
     /// Relevant events without a time, which detectors cannot place.
     pub untimed: u64,
-    /// Observations not kept because `max_observations` was reached.
+    /// Relevant events not observed because `max_observations` was
+    /// reached.
     pub dropped: u64,
     /// Findings per kind.
     pub findings: BTreeMap<String, u64>,

@@ -139,7 +139,7 @@ impl Behaviour {
         cov.notes.push(self.enricher.note());
         if cov.dropped > 0 {
             cov.notes.push(format!(
-                "{} observations were not kept: the limit of {} (max_observations) was reached, so behaviour findings may be incomplete; hunt fewer files at once or raise the limit",
+                "{} auth, probe or flow events were not observed: the limit of {} observations (max_observations) was reached, so behaviour findings may be incomplete; hunt fewer files at once or raise the limit",
                 cov.dropped, self.cfg.max_observations
             ));
         }

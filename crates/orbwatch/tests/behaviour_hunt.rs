@@ -284,3 +284,35 @@ fn chunked_parallel_hunt_equals_single_thread() {
     }
     assert!(checked > 1000, "{checked}");
 }
+
+#[test]
+fn observation_cap_is_reported_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write_log(dir.path());
+    let cfg = dir.path().join("cap.toml");
+    std::fs::write(&cfg, "max_observations = 3\n").unwrap();
+    let cov = dir.path().join("cov.json");
+    let (_, err, code) = hunt(
+        dir.path(),
+        &[
+            "--year",
+            "2024",
+            "--behaviour-config",
+            cfg.to_str().unwrap(),
+            "--coverage",
+            cov.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cov).unwrap()).unwrap();
+    // The first record gives 2 observations (probe, backdoor port), the
+    // second 1; the remaining 20 relevant records are counted as dropped.
+    assert_eq!(c["behaviour"]["observations"], 3);
+    assert_eq!(c["behaviour"]["dropped"], 20);
+    assert!(
+        err.contains("20 auth, probe or flow events were not observed"),
+        "{err}"
+    );
+}

@@ -177,7 +177,7 @@ pub struct ObsBuffer {
     pub tables: Tables,
     /// Events without a time (cannot be placed in event time).
     pub untimed: u64,
-    /// Observations not kept because the cap was reached.
+    /// Relevant events not observed because the cap was reached.
     pub dropped: u64,
     /// Outbound bytes summed per (src, dst, hour) before becoming obs.
     outbound: HashMap<(u32, u32, i64), (u64, u64, u16)>,
