@@ -20,8 +20,13 @@
 //! and summarises them by /24, /16 and ASN. So a single source below every
 //! per-source threshold is caught through its cluster or its accounts.
 //!
-//! Sources idle for `idle_secs` are decided then and evicted; members are
-//! kept as ids (4 bytes each) until the end.
+//! Failures on a service with no gap longer than `idle_secs` form one run;
+//! sources idle that long wait compacted until the run goes quiet, then
+//! the run is judged and its state dropped.
+//!
+//! Known limit: a scanner that comes back on `persistent_days` days with a
+//! guess at `root` or `admin` earns the persistence and shared-account
+//! points, and joins a campaign on the same service as a false member.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
