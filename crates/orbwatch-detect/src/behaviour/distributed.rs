@@ -9,7 +9,9 @@
 //! never a success) earns one point for each of:
 //! - **persistence**: failures on `persistent_days` distinct days or more;
 //! - **shared accounts**: at least half of the accounts it tried were also
-//!   tried by `shared_account_sources` low-rate sources;
+//!   tried by `shared_account_sources` low-rate sources, and get less than
+//!   half of their failures from brute-forcing sources (accounts everyone
+//!   hammers, like `root`, tie nobody together);
 //! - **valid accounts**: an account it tried logged in successfully from
 //!   elsewhere, and is shared (the campaign knows real account names;
 //!   background scanners guess `root` and `admin`);
@@ -23,10 +25,6 @@
 //! Failures on a service with no gap longer than `idle_secs` form one run;
 //! sources idle that long wait compacted until the run goes quiet, then
 //! the run is judged and its state dropped.
-//!
-//! Known limit: a scanner that comes back on `persistent_days` days with a
-//! guess at `root` or `admin` earns the persistence and shared-account
-//! points, and joins a campaign on the same service as a false member.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -75,6 +73,17 @@ struct Account {
     sources: u32,
     failures: u32,
     successes: u32,
+    /// Failures on it from sources over the brute-force thresholds.
+    brute_failures: u32,
+}
+
+impl Account {
+    /// Tried by this many low-rate sources, and not everyone's target: an
+    /// account that brute-forcers hammer (`root`, `admin`) gets half or
+    /// more of its failures from them, and ties nobody together.
+    fn shared(&self, min_sources: u32) -> bool {
+        self.sources >= min_sources && self.brute_failures * 2 < self.failures
+    }
 }
 
 /// Bytes per tracked (source, service): key and state.
@@ -194,6 +203,9 @@ impl<'a> Distributed<'a> {
             }
             let a = self.accounts.entry((o.svc, user)).or_default();
             a.failures = a.failures.saturating_add(1);
+            if brute {
+                a.brute_failures = a.brute_failures.saturating_add(1);
+            }
             if first_time {
                 a.sources = a.sources.saturating_add(1);
             }
@@ -332,15 +344,15 @@ impl<'a> Distributed<'a> {
                 .filter(|a| {
                     self.accounts
                         .get(&(svc, **a))
-                        .is_some_and(|x| x.sources >= self.cfg.shared_account_sources)
+                        .is_some_and(|x| x.shared(self.cfg.shared_account_sources))
                 })
                 .count();
             let persistent = u32::from(s.days) >= self.cfg.persistent_days;
             let shared = !accts.is_empty() && shared_n * 2 >= accts.len();
             let valid = accts.iter().any(|a| {
-                self.accounts.get(&(svc, *a)).is_some_and(|x| {
-                    x.successes > 0 && x.sources >= self.cfg.shared_account_sources
-                })
+                self.accounts
+                    .get(&(svc, *a))
+                    .is_some_and(|x| x.successes > 0 && x.shared(self.cfg.shared_account_sources))
             });
             let cluster = cluster_size(cluster_key(ip)) >= self.cfg.cluster_sources;
             let points = [persistent, shared, valid, cluster];
@@ -386,7 +398,7 @@ impl<'a> Distributed<'a> {
         let mut accts: Vec<(&str, u32)> = self
             .accounts
             .iter()
-            .filter(|((s, _), a)| *s == svc && a.sources >= self.cfg.shared_account_sources)
+            .filter(|((s, _), a)| *s == svc && a.shared(self.cfg.shared_account_sources))
             .map(|((_, u), a)| (t.name(*u), a.sources))
             .collect();
         accts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));

@@ -9,6 +9,10 @@
 //! - **background scanners**: 40 new addresses a day try default names
 //!   (`root`, `admin`…) in a burst of 1–30 attempts; a fifth come back
 //!   once on a later day;
+//! - **persistent scanners** (hard negatives): `persistent_scanners`
+//!   addresses (default 60) that come back on 5–20 days with one or two
+//!   default-name guesses each time — low-rate and persistent, but not the
+//!   campaign;
 //! - **the campaign**: `campaign_sources` routers (default 2,000) in a few
 //!   hundred /24s of sixty /16s, each active for 7–30 days and, on 70 % of
 //!   those days, trying 1 or 2 accounts (80 % real account names, 20 %
@@ -34,6 +38,7 @@ pub struct SprayScenario {
     pub accounts: u32,
     pub users: u32,
     pub scanners_per_day: u32,
+    pub persistent_scanners: u32,
 }
 
 impl Default for SprayScenario {
@@ -45,6 +50,7 @@ impl Default for SprayScenario {
             accounts: 400,
             users: 300,
             scanners_per_day: 40,
+            persistent_scanners: 60,
         }
     }
 }
@@ -183,6 +189,21 @@ pub fn simulate(s: &SprayScenario) -> SprayMonth {
             }
             if rng.chance(0.2) {
                 returning.push((day + 1 + rng.below(10) as i64, ip));
+            }
+        }
+    }
+    // Persistent default-name scanners.
+    for _ in 0..s.persistent_scanners {
+        let ip = fresh(&mut rng, &mut used);
+        let active = 5 + rng.below(16);
+        for _ in 0..active {
+            let day = rng.below(u64::from(s.days)) as i64;
+            let mut t = t0 + day * 86_400 + rng.below(20 * 3600) as i64;
+            for _ in 0..1 + rng.below(2) {
+                let name = DEFAULT_NAMES[rng.below(DEFAULT_NAMES.len() as u64) as usize];
+                events.push((t, auth(t, ip, name, false)));
+                scanner_events += 1;
+                t += 60 + rng.below(3000) as i64;
             }
         }
     }
