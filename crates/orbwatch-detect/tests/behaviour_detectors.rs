@@ -258,3 +258,32 @@ fn local_brute_force_without_source_address_is_keyed_by_host() {
     );
     assert_eq!(f[0].evidence_total, 16);
 }
+
+#[test]
+fn busy_client_with_mostly_answered_connections_is_not_a_scanner() {
+    let mut ev: Vec<Event> = (0..25)
+        .map(|i| probe(i * 60, "10.0.0.40", &format!("198.51.100.{}", i + 1), 443))
+        .collect();
+    // The same proxy's answered connections in those hours: 101 > 4 × 25.
+    for i in 0..101 {
+        let mut e = flow(
+            i * 10,
+            "10.0.0.40",
+            &format!("203.0.113.{}", i % 200 + 1),
+            1000,
+        );
+        e.conn_state = Some("SF".into());
+        ev.push(e);
+    }
+    assert!(run(&ev).is_empty());
+    // With 100 (= 4 × 25) answered it is still reported, and says so.
+    ev.pop();
+    let f = run(&ev);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].finding
+            .reasons
+            .iter()
+            .any(|r| r.contains("100 other connections"))
+    );
+}

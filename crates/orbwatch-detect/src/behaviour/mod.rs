@@ -118,6 +118,10 @@ pub struct PortScanConfig {
     /// An episode ends after this many seconds without a probe (default
     /// 3600, so a scan at one probe a minute is still one episode).
     pub idle_secs: i64,
+    /// Not a scan when the source had more than this many answered
+    /// connections per probe in the same hours (default 4: a proxy or NAT
+    /// whose few failures are lost among its successes).
+    pub max_answered_ratio: f64,
 }
 
 impl Default for PortScanConfig {
@@ -126,6 +130,7 @@ impl Default for PortScanConfig {
             min_ports: 15,
             min_hosts: 20,
             idle_secs: 3600,
+            max_answered_ratio: 4.0,
         }
     }
 }
@@ -334,6 +339,7 @@ impl Engine<'_> {
                     }
                 }
                 ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
+                ObsKind::Answered => scan.answered(o),
                 ObsKind::BackdoorPort => {}
             }
         }

@@ -34,6 +34,11 @@ pub enum ObsKind {
     Outbound = 3,
     /// Traffic to or from a port router backdoors listen on.
     BackdoorPort = 4,
+    /// Connections of one source that were answered or allowed, counted
+    /// per hour inside a unit of work (`aux` = count; time = the hour's
+    /// last millisecond). Lets `port_scan` tell a scanner from a busy
+    /// client whose few failures are lost among its successes.
+    Answered = 5,
 }
 
 /// `flags` bit: the account does not exist (`Invalid user`, 0xC0000064).
@@ -181,6 +186,8 @@ pub struct ObsBuffer {
     pub dropped: u64,
     /// Outbound bytes summed per (src, dst, hour) before becoming obs.
     outbound: HashMap<(u32, u32, i64), (u64, u64, u16)>,
+    /// Answered connections counted per (src, hour) before becoming obs.
+    answered: HashMap<(u32, i64), (u64, u64)>,
 }
 
 /// Does this connection event look like an unanswered or refused attempt?
@@ -249,6 +256,7 @@ impl ObsBuffer {
         room: bool,
     ) -> usize {
         let relevant = ev.auth.is_some()
+            || (ev.kind == EventKind::Connection && ev.dst_ip.is_some())
             || (ev.kind != EventKind::Auth && (is_probe(ev) || ev.bytes_out.is_some()))
             || ev
                 .dst_port
@@ -330,7 +338,15 @@ impl ObsBuffer {
         } else if is_probe(ev) {
             self.obs.push(base);
             n += 1;
-        } else if let (Some(bytes), Some(false), true) = (ev.bytes_out, dst_int, src_int)
+        } else if ev.kind == EventKind::Connection && dst != NONE {
+            let hour = time.div_euclid(3_600_000);
+            let e = self.answered.entry((src, hour)).or_insert((0, evidence));
+            e.0 = e.0.saturating_add(1);
+            e.1 = e.1.min(evidence);
+        }
+        if ev.auth.is_none()
+            && !is_probe(ev)
+            && let (Some(bytes), Some(false), true) = (ev.bytes_out, dst_int, src_int)
             && bytes > 0
             && dst != NONE
         {
@@ -363,8 +379,22 @@ impl ObsBuffer {
         n
     }
 
-    /// Turn the per-hour outbound sums into observations.
+    /// Turn the per-hour outbound sums and answered counts into
+    /// observations.
     fn flush_outbound(&mut self) {
+        for ((src, hour), (count, evidence)) in self.answered.drain() {
+            self.obs.push(Obs {
+                time: hour * 3_600_000 + 3_599_999,
+                aux: count,
+                evidence,
+                src,
+                dst: NONE,
+                dst_port: 0,
+                svc: 0,
+                kind: ObsKind::Answered,
+                flags: 0,
+            });
+        }
         for ((src, dst, hour), (bytes, evidence, port)) in self.outbound.drain() {
             self.obs.push(Obs {
                 time: hour * 3_600_000,
@@ -389,11 +419,11 @@ impl ObsBuffer {
         for o in &mut self.obs {
             o.evidence += lines_before;
         }
-        let keys: Vec<_> = self.outbound.keys().copied().collect();
-        for k in keys {
-            if let Some(v) = self.outbound.get_mut(&k) {
-                v.1 += lines_before;
-            }
+        for v in self.outbound.values_mut() {
+            v.1 += lines_before;
+        }
+        for v in self.answered.values_mut() {
+            v.1 += lines_before;
         }
     }
 

@@ -4,7 +4,9 @@
 //! many hosts. Built from [`ObsKind::Probe`](super::ObsKind) observations:
 //! firewall denies, Zeek `S0`/`REJ`/`RSTOS0`, EVE TCP flows left `new`
 //! with nothing back, logged bare SYNs, whatever decoder produced them.
-//! Answered connections do not count, so a busy client is not a scanner.
+//! Answered connections do not count as probes, and a source with more
+//! than `max_answered_ratio` (4) answered connections per probe in the
+//! same hours is not reported: a busy client or proxy is not a scanner.
 //!
 //! State per source, in two tiers: a source that has probed one port of
 //! one host so far (most internet background) costs a 32-byte record; on
@@ -27,12 +29,14 @@ struct Episode {
     first: i64,
     last: i64,
     probes: u32,
+    /// Answered connections of the source during the episode.
+    answered: u32,
     ports: SmallDistinct<u16, 24>,
     /// Distinct hosts, counted by 16-bit hashes of their ids (exact to 22,
     /// which covers the horizontal threshold; collisions 1 in 65,536).
     hosts: SmallDistinct<u16, 22, 2>,
     /// The first hosts, for the reasons.
-    host_sample: [u32; 4],
+    host_sample: [u32; 3],
     n_host_sample: u8,
     internal_targets: bool,
 }
@@ -162,6 +166,16 @@ impl<'a> PortScan<'a> {
         ep.internal_targets |= o.flags & FLAG_DST_INTERNAL != 0;
     }
 
+    /// Answered connections of a source in one hour: counted against its
+    /// open episode, if any.
+    pub fn answered(&mut self, o: &Obs) {
+        if let Some(ep) = self.open.get_mut(&o.src) {
+            ep.answered = ep
+                .answered
+                .saturating_add(o.aux.min(u64::from(u32::MAX)) as u32);
+        }
+    }
+
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
         let before_s = secs(before);
         self.single.retain(|_, s| s.last >= before_s);
@@ -194,7 +208,12 @@ impl<'a> PortScan<'a> {
         let hosts = ep.hosts.count().max(1);
         let vertical = ports >= self.cfg.min_ports;
         let horizontal = hosts >= self.cfg.min_hosts;
-        if !vertical && !horizontal {
+        // A client whose connections overwhelmingly succeed is not
+        // scanning: its failures are the ordinary few of a busy host (a
+        // proxy, a NAT). A scanner meets open ports too, so the bar is a
+        // ratio, not "more answered than failed".
+        let busy = f64::from(ep.answered) > self.cfg.max_answered_ratio * f64::from(ep.probes);
+        if (!vertical && !horizontal) || busy {
             return;
         }
         let ip = t.ip(src);
@@ -254,6 +273,12 @@ impl<'a> PortScan<'a> {
             f.reasons
                 .push("the probes target internal addresses".to_string());
         }
+        if ep.answered > 0 {
+            f.reasons.push(format!(
+                "{} other connections of this source were answered in the same hours",
+                ep.answered
+            ));
+        }
         let breadth = ports.max(hosts);
         let mut score = 45u32 + (breadth.min(1000) * 40 / 1000).max(breadth.min(100) / 5);
         if ep.internal_targets {
@@ -273,6 +298,7 @@ impl<'a> PortScan<'a> {
             "distinct_ports": ports,
             "distinct_hosts": hosts,
             "probes": ep.probes,
+            "answered_connections": ep.answered,
             "ports_sample": port_list,
             "hosts_sample": host_list,
         }));
