@@ -409,9 +409,10 @@ impl<'a> Distributed<'a> {
             service.to_string()
         };
         f.reasons.push(format!(
-            "{} sources failed to log in to {svc_words} {failures} times in {}, none more than {max_per_source} times",
+            "{} sources failed to log in to {svc_words} {failures} times in {}, none more than {}",
             m.len(),
-            human_span(last - first)
+            human_span(last - first),
+            plural(u64::from(max_per_source), "time")
         ));
         let count = |i: usize| m.iter().filter(|x| x.points[i]).count();
         let persistent = count(0);
@@ -424,7 +425,12 @@ impl<'a> Distributed<'a> {
         }
         if n_shared > 0 {
             f.reasons.push(format!(
-                "{n_shared} accounts were each tried by {} or more of these sources",
+                "{} tried by {} or more of these sources",
+                if n_shared == 1 {
+                    "1 account was".to_string()
+                } else {
+                    format!("{n_shared} accounts were each")
+                },
                 self.cfg.shared_account_sources
             ));
         }
@@ -468,13 +474,13 @@ impl<'a> Distributed<'a> {
             ));
         }
         f.reasons.push(format!(
-            "spread over {} /24 and {} /16 networks{}",
-            by24.len(),
-            by16.len(),
+            "spread over {} and {}{}",
+            plural(by24.len() as u64, "/24 network"),
+            plural(by16.len() as u64, "/16 network"),
             if by_asn.is_empty() {
                 String::new()
             } else {
-                format!(" and {} ASNs", by_asn.len())
+                format!(" in {}", plural(by_asn.len() as u64, "ASN"))
             }
         ));
         let score = (60.0 + (m.len() as f64).ln() * 4.0)
@@ -528,6 +534,15 @@ impl<'a> Distributed<'a> {
             from: first,
             to: last,
         }
+    }
+}
+
+/// "1 time", "3 times".
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
