@@ -398,6 +398,49 @@ mod tests {
     }
 
     #[test]
+    fn broken_databases_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/maxmind-test/GeoIP2-Connection-Type-Test.mmdb");
+        let bytes = std::fs::read(src).unwrap();
+        // The data section cut away, the metadata kept: opens or fails, and
+        // every lookup answers or says nothing.
+        let marker = b"\xab\xcd\xefMaxMind.com";
+        let at = bytes
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap();
+        for cut in [0usize, 16, at / 2, at.saturating_sub(8)] {
+            let mut b = bytes[..cut].to_vec();
+            b.extend_from_slice(&bytes[at..]);
+            let p = dir.path().join(format!("cut{cut}.mmdb"));
+            std::fs::write(&p, &b).unwrap();
+            if let Ok(e) = Enricher::open(&[&p]) {
+                for ip in ["1.0.0.1", "2003::1", "81.2.69.1", "0.0.0.0"] {
+                    let _ = e.lookup(ip.parse().unwrap());
+                }
+            }
+        }
+        // Compressed input is refused with a hint.
+        let gz = dir.path().join("x.tsv.gz");
+        std::fs::write(&gz, [0x1f, 0x8b, 8, 0]).unwrap();
+        assert!(
+            Enricher::open(&[&gz])
+                .unwrap_err()
+                .to_string()
+                .contains("gunzip")
+        );
+        // A missing file names itself.
+        let missing = dir.path().join("nope.mmdb");
+        assert!(
+            Enricher::open(&[&missing])
+                .unwrap_err()
+                .to_string()
+                .contains("nope.mmdb")
+        );
+    }
+
+    #[test]
     fn none_is_a_note_not_an_error() {
         let e = Enricher::none();
         assert!(e.lookup("8.8.8.8".parse().unwrap()).is_none());

@@ -63,7 +63,7 @@ impl<'a> Exfiltration<'a> {
             return;
         }
         let baseline =
-            (h.hours >= self.cfg.min_history_hours).then(|| h.total / u64::from(h.hours));
+            (h.hours >= self.cfg.min_history_hours.max(1)).then(|| h.total / u64::from(h.hours));
         let bar = match baseline {
             Some(b) => ((b as f64) * self.cfg.baseline_factor).max(self.cfg.min_bytes as f64),
             None => self.cfg.min_bytes as f64 * self.cfg.baseline_factor,
