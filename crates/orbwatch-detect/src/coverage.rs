@@ -181,6 +181,25 @@ pub struct Coverage {
     pub findings_in_window: u64,
     pub findings_out_of_window: u64,
     pub sightings: u64,
+    /// What the behaviour detectors saw (absent with `--no-behaviour`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour: Option<BehaviourCoverage>,
+}
+
+/// What the behaviour detectors saw and said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehaviourCoverage {
+    /// Observations (auth attempts, probes, outbound volumes) replayed.
+    pub observations: u64,
+    /// Relevant events without a time, which detectors cannot place.
+    pub untimed: u64,
+    /// Relevant events not observed because `max_observations` was
+    /// reached.
+    pub dropped: u64,
+    /// Findings per kind.
+    pub findings: BTreeMap<String, u64>,
+    /// Plain-language notes (enrichment skipped, limits reached).
+    pub notes: Vec<String>,
 }
 
 impl Coverage {

@@ -92,6 +92,22 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             f.feed, f.indicators, f.note
         )?;
     }
+    if let Some(b) = &c.behaviour {
+        let kinds: Vec<String> = b.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        writeln!(
+            w,
+            "  behaviour: {} observations replayed; findings: {}",
+            b.observations,
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            }
+        )?;
+        for n in &b.notes {
+            writeln!(w, "    {n}")?;
+        }
+    }
     writeln!(
         w,
         "Findings: {} ({} inside validity windows, {} outside) from {} sightings",

@@ -54,7 +54,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// Columns of the CSV output, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 23] = [
     "id",
     "kind",
     "first_seen",
@@ -73,40 +73,58 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "evidence_file",
     "evidence_line",
     "evidence_raw",
+    "severity",
+    "score",
+    "reasons",
+    "targets",
+    "accounts",
 ];
+
+/// The [`CSV_COLUMNS`] values of one finding (shared with the report CSV,
+/// which adds triage columns after them).
+pub fn csv_row(f: &Finding) -> Vec<String> {
+    let ioc = f.ioc.as_ref();
+    let ev = f.evidence.first();
+    vec![
+        f.id.clone(),
+        f.kind.to_string(),
+        opt(&f.first_seen),
+        opt(&f.last_seen),
+        f.count.to_string(),
+        opt(&f.src_ip),
+        opt(&f.dst_ip),
+        ioc.map(|i| i.indicator.clone()).unwrap_or_default(),
+        ioc.map(|i| i.indicator_type.clone()).unwrap_or_default(),
+        ioc.map(|i| i.feed.clone()).unwrap_or_default(),
+        ioc.map(|i| i.direction.as_str().to_string())
+            .unwrap_or_default(),
+        ioc.map(|i| i.in_validity_window.to_string())
+            .unwrap_or_default(),
+        ioc.and_then(|i| i.confidence)
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        ioc.map(|i| i.matched_field.clone()).unwrap_or_default(),
+        ioc.map(|i| i.matched_value.clone()).unwrap_or_default(),
+        ev.map(|e| e.file.clone()).unwrap_or_default(),
+        ev.and_then(|e| e.line)
+            .map(|l| l.to_string())
+            .unwrap_or_default(),
+        ev.map(|e| e.raw.clone()).unwrap_or_default(),
+        f.severity
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        opt(&f.score),
+        f.reasons.join("; "),
+        f.targets.join(" "),
+        f.accounts.join(" "),
+    ]
+}
 
 fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record(CSV_COLUMNS)?;
     for f in findings {
-        let ioc = f.ioc.as_ref();
-        let ev = f.evidence.first();
-        c.write_record([
-            f.id.clone(),
-            f.kind.to_string(),
-            opt(&f.first_seen),
-            opt(&f.last_seen),
-            f.count.to_string(),
-            opt(&f.src_ip),
-            opt(&f.dst_ip),
-            ioc.map(|i| i.indicator.clone()).unwrap_or_default(),
-            ioc.map(|i| i.indicator_type.clone()).unwrap_or_default(),
-            ioc.map(|i| i.feed.clone()).unwrap_or_default(),
-            ioc.map(|i| i.direction.as_str().to_string())
-                .unwrap_or_default(),
-            ioc.map(|i| i.in_validity_window.to_string())
-                .unwrap_or_default(),
-            ioc.and_then(|i| i.confidence)
-                .map(|c| c.to_string())
-                .unwrap_or_default(),
-            ioc.map(|i| i.matched_field.clone()).unwrap_or_default(),
-            ioc.map(|i| i.matched_value.clone()).unwrap_or_default(),
-            ev.map(|e| e.file.clone()).unwrap_or_default(),
-            ev.and_then(|e| e.line)
-                .map(|l| l.to_string())
-                .unwrap_or_default(),
-            ev.map(|e| e.raw.clone()).unwrap_or_default(),
-        ])?;
+        c.write_record(csv_row(f))?;
     }
     c.flush()?;
     Ok(())
@@ -124,17 +142,29 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  evidence",
-        "first seen", "last seen", "count", "indicator", "direction", "window", "feed"
+        "first seen", "last seen", "count", "indicator/source", "dir/sev", "win/sc", "feed/kind"
     )?;
     for f in findings {
+        // Behaviour findings use the same columns: the kind and source in
+        // place of the indicator, severity and score in place of direction
+        // and window; their reasons follow on indented lines.
         let (ind, dir, win, feed) = match &f.ioc {
             Some(i) => (
                 i.indicator.clone(),
-                i.direction.as_str(),
-                if i.in_validity_window { "in" } else { "OUT" },
+                i.direction.as_str().to_string(),
+                if i.in_validity_window { "in" } else { "OUT" }.to_string(),
                 i.feed.clone(),
             ),
-            None => (f.kind.to_string(), "", "", String::new()),
+            None => (
+                match (f.src_ip, f.sources.len()) {
+                    (_, n) if n > 1 => format!("{} sources", n),
+                    (Some(ip), _) => ip.to_string(),
+                    (None, _) => String::new(),
+                },
+                f.severity.map(|s| s.as_str()).unwrap_or("").to_string(),
+                f.score.map(|s| s.to_string()).unwrap_or_default(),
+                f.kind.to_string(),
+            ),
         };
         let ev = f
             .evidence
@@ -156,6 +186,9 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
             feed,
             ev
         )?;
+        for r in &f.reasons {
+            writeln!(w, "{:<18}- {r}", "")?;
+        }
     }
     Ok(())
 }

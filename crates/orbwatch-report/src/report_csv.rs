@@ -1,19 +1,17 @@
 //! CSV for spreadsheets: one row per finding, with its triage state.
 //!
-//! The first eighteen columns are those of `hunt --format csv`
-//! ([`crate::findings::CSV_COLUMNS`]); behaviour and triage columns follow,
-//! so a sheet built on the hunt output keeps working.
+//! The first columns are those of `hunt --format csv`
+//! ([`crate::findings::CSV_COLUMNS`], including severity, score and
+//! reasons of behaviour findings); the evidence total and triage columns
+//! follow, so a sheet built on the hunt output keeps working.
 
 use std::io::{self, Write};
 
-use crate::findings::CSV_COLUMNS;
+use crate::findings::{CSV_COLUMNS, csv_row};
 use crate::model::ReportFinding;
 
 /// Columns added after [`CSV_COLUMNS`].
-pub const EXTRA_COLUMNS: [&str; 8] = [
-    "severity",
-    "score",
-    "reasons",
+pub const EXTRA_COLUMNS: [&str; 5] = [
     "evidence_total",
     "status",
     "triage_note",
@@ -35,41 +33,16 @@ pub fn write_report_csv<'a>(
     c.write_record(CSV_COLUMNS.iter().chain(EXTRA_COLUMNS.iter()))?;
     for rf in findings {
         let f = &rf.finding;
-        let ioc = f.ioc.as_ref();
-        let ev = f.evidence.first();
         let t = rf.triage.as_ref();
-        c.write_record([
-            f.id.clone(),
-            f.kind.to_string(),
-            opt(&f.first_seen),
-            opt(&f.last_seen),
-            f.count.to_string(),
-            opt(&f.src_ip),
-            opt(&f.dst_ip),
-            ioc.map(|i| i.indicator.clone()).unwrap_or_default(),
-            ioc.map(|i| i.indicator_type.clone()).unwrap_or_default(),
-            ioc.map(|i| i.feed.clone()).unwrap_or_default(),
-            ioc.map(|i| i.direction.as_str().to_string())
-                .unwrap_or_default(),
-            ioc.map(|i| i.in_validity_window.to_string())
-                .unwrap_or_default(),
-            opt(&ioc.and_then(|i| i.confidence)),
-            ioc.map(|i| i.matched_field.clone()).unwrap_or_default(),
-            ioc.map(|i| i.matched_value.clone()).unwrap_or_default(),
-            ev.map(|e| e.file.clone()).unwrap_or_default(),
-            opt(&ev.and_then(|e| e.line)),
-            ev.map(|e| e.raw.clone()).unwrap_or_default(),
-            f.severity
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
-            opt(&f.score),
-            f.reasons.join("; "),
+        let mut row = csv_row(f);
+        row.extend([
             f.evidence_total.to_string(),
             rf.status().to_string(),
             opt(&t.and_then(|t| t.note.clone())),
             opt(&t.and_then(|t| t.author.clone())),
             opt(&t.and_then(|t| t.at)),
-        ])?;
+        ]);
+        c.write_record(row)?;
     }
     c.flush()?;
     Ok(())

@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use ipnet::IpNet;
 use jiff::Timestamp;
+use orbwatch_detect::behaviour::observe::ObsBuffer;
 use orbwatch_detect::coverage::feed_note;
 use orbwatch_detect::{
     Aggregator, Coverage, FeedCoverage, Finding, FindingKind, InputCoverage, InternalNets,
@@ -79,13 +80,24 @@ pub struct HuntArgs {
     /// validity window) or `any`. Comma-separated or repeated.
     #[arg(long, value_name = "KIND", value_delimiter = ',')]
     pub fail_on: Vec<String>,
-    /// Turn off behaviour detectors (they arrive in a later release). This
-    /// makes the hunt a pure IOC sweep: records that name no indicator
-    /// address are not decoded, only their time is read for coverage, so
-    /// the coverage counts them as "not decoded" instead of parsed or
-    /// rejected.
+    /// Turn off the behaviour detectors (scans, brute force, spraying…).
+    /// This makes the hunt a pure IOC sweep: records that name no
+    /// indicator address are not decoded, only their time is read for
+    /// coverage, so the coverage counts them as "not decoded" instead of
+    /// parsed or rejected.
     #[arg(long)]
     pub no_behaviour: bool,
+    /// ASN database for enrichment: MaxMind .mmdb (GeoLite2-ASN…) or an
+    /// ip2asn TSV. Without one, enrichment is skipped with a note.
+    #[arg(long, value_name = "FILE")]
+    pub asn_db: Option<PathBuf>,
+    /// Country/connection-type database (.mmdb), for enrichment.
+    #[arg(long, value_name = "FILE")]
+    pub geo_db: Option<PathBuf>,
+    /// TOML file overriding behaviour thresholds (README, "Behaviour
+    /// detectors").
+    #[arg(long, value_name = "FILE")]
+    pub behaviour_config: Option<PathBuf>,
     /// Only read files inside directories that match this glob (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub include: Vec<String>,
@@ -143,6 +155,8 @@ struct RunCtx {
     evidence_limit: usize,
     /// Decode only records that may match (no behaviour detectors run).
     lazy: bool,
+    /// Behaviour detectors, unless --no-behaviour.
+    behaviour: Option<crate::hunt_behaviour::Behaviour>,
 }
 
 /// One piece of work: a whole input, or a byte range of a plain file.
@@ -162,6 +176,7 @@ struct UnitResult {
     newlines: u64,
     coverage: InputCoverage,
     agg: Aggregator,
+    obs: ObsBuffer,
     fatal: bool,
 }
 
@@ -215,6 +230,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     } else {
         InternalNets::new(args.internal.clone())
     };
+    let behaviour = crate::hunt_behaviour::Behaviour::from_args(args, internal.clone())?;
     let load_clock = std::time::Instant::now();
     let engine = load_engine(cli, args, internal)?;
     tracing::info!(
@@ -222,7 +238,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         load_clock.elapsed().as_secs_f64(),
         engine.index().heap_bytes()
     );
-    if engine.is_empty() {
+    if engine.is_empty() && behaviour.is_none() {
         bail!(
             "no indicators to hunt for: give --feed FILE, or add feeds to the store with `orbwatch feed add FILE`"
         );
@@ -258,6 +274,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         sightings: AtomicU64::new(0),
         evidence_limit: args.evidence_limit,
         lazy: args.no_behaviour,
+        behaviour,
     };
 
     let units = plan_units(&inputs, threads, &ctx);
@@ -301,6 +318,8 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     let mut agg = Aggregator::with_evidence_cap(args.evidence_limit);
+    let mut obs = ObsBuffer::new();
+    let mut formats = BTreeMap::new();
     let mut input_errors = 0usize;
     for p in &problems {
         input_errors += 1;
@@ -308,7 +327,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         c.error = Some(p.reason.clone());
         coverage.inputs.push(c);
     }
-    for (_, mut parts) in per_input {
+    for (input, mut parts) in per_input {
         parts.sort_by_key(|p| p.chunk);
         let mut lines_before = 0u64;
         let mut cov: Option<InputCoverage> = None;
@@ -316,8 +335,10 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         for mut p in parts {
             p.agg.rebase(lines_before, p.start);
             p.coverage.rebase(lines_before);
+            p.obs.rebase_lines(lines_before);
             lines_before += p.newlines;
             agg.merge(p.agg);
+            obs.merge(p.obs);
             fatal |= p.fatal;
             match &mut cov {
                 None => cov = Some(p.coverage),
@@ -325,6 +346,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
             }
         }
         if let Some(c) = cov {
+            formats.insert(input, c.format.clone());
             if fatal || c.error.is_some() {
                 input_errors += 1;
             }
@@ -333,7 +355,10 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     }
 
     coverage.sightings = agg.sightings();
-    let findings = agg.finish(&ctx.engine);
+    let mut findings = agg.finish(&ctx.engine);
+    if let Some(b) = &ctx.behaviour {
+        b.finish(obs, &inputs, &formats, &mut findings, &mut coverage);
+    }
     coverage.findings = findings.len() as u64;
     coverage.findings_in_window = findings
         .iter()
@@ -587,7 +612,7 @@ fn load_indicators(
                 builder.add(&ind);
                 std::ops::ControlFlow::Continue(())
             })?;
-        } else if args.feeds.is_empty() {
+        } else if args.feeds.is_empty() && args.no_behaviour {
             bail!(
                 "the store {} does not exist yet: add a feed with `orbwatch feed add FILE`, or pass --feed FILE",
                 path.display()
@@ -703,14 +728,16 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
     let input = &inputs[unit.input];
     let mut cov = InputCoverage::new(&input.display);
     let mut agg = Aggregator::with_evidence_cap(ctx.evidence_limit);
+    let mut obs = ObsBuffer::new();
     let start = unit.range.map_or(0, |r| r.0);
-    let result = |cov, agg, newlines, fatal| UnitResult {
+    let result = |cov, agg, obs, newlines, fatal| UnitResult {
         input: unit.input,
         chunk: unit.chunk,
         start,
         newlines,
         coverage: cov,
         agg,
+        obs,
         fatal,
     };
     let cfg = decoder_config(ctx, input);
@@ -723,7 +750,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                 Ok(r) => r,
                 Err(err) => {
                     cov.error = Some(format!("cannot read it: {err}"));
-                    return result(cov, agg, 0, true);
+                    return result(cov, agg, obs, 0, true);
                 }
             };
             let decoder = match unit.decoder {
@@ -743,7 +770,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                 Ok(x) => x,
                 Err(err) => {
                     cov.error = Some(format!("cannot read it: {err}"));
-                    return result(cov, agg, 0, true);
+                    return result(cov, agg, obs, 0, true);
                 }
             };
             cov.compression = compression.as_str().into();
@@ -751,7 +778,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                 Ok(x) => x,
                 Err(err) => {
                     cov.error = Some(describe_read_error(compression.as_str(), &err, 0));
-                    return result(cov, agg, 0, true);
+                    return result(cov, agg, obs, 0, true);
                 }
             };
             if let Some(route) = hunt_binary::route(ctx.binary, &head) {
@@ -759,20 +786,29 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                     engine: &ctx.engine,
                     since: ctx.since,
                     until: ctx.until,
+                    behaviour: ctx.behaviour.as_ref(),
+                    input: unit.input,
                 };
-                let fatal =
-                    hunt_binary::hunt(reader, route, &input.display, &bctx, &mut cov, &mut agg);
+                let fatal = hunt_binary::hunt(
+                    reader,
+                    route,
+                    &input.display,
+                    &bctx,
+                    &mut cov,
+                    &mut agg,
+                    &mut obs,
+                );
                 if let Some(pb) = &ctx.progress {
                     pb.inc(cov.bytes);
                 }
-                return result(cov, agg, 0, fatal);
+                return result(cov, agg, obs, 0, fatal);
             }
             if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
                 cov.error = Some(
                     "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped"
                         .into(),
                 );
-                return result(cov, agg, 0, true);
+                return result(cov, agg, obs, 0, true);
             }
             let info = ctx
                 .forced
@@ -806,6 +842,8 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         decoder: &mut *decoder,
         cov: &mut cov,
         agg: &mut agg,
+        obs: &mut obs,
+        input: unit.input,
         scratch: MatchScratch::default(),
         file,
         format,
@@ -900,7 +938,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         ));
     }
     let newlines = cov.records;
-    result(cov, agg, newlines, fatal)
+    result(cov, agg, obs, newlines, fatal)
 }
 
 /// A record held back in the batched sweep (see `process_unit`): its
@@ -930,6 +968,8 @@ struct RecordSink<'a> {
     decoder: &'a mut dyn Decoder,
     cov: &'a mut InputCoverage,
     agg: &'a mut Aggregator,
+    obs: &'a mut ObsBuffer,
+    input: usize,
     scratch: MatchScratch,
     file: Arc<str>,
     format: &'static str,
@@ -980,6 +1020,9 @@ impl RecordSink<'_> {
                 return;
             }
             self.cov.see_time(t);
+        }
+        if let (Some(b), Some(e)) = (&self.ctx.behaviour, &event) {
+            b.observe(self.obs, e, self.input, number);
         }
         let candidate = ip_hit
             || event

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use orbwatch_capture::pcap::NetflowInPcap;
 use orbwatch_capture::{BinaryFormat, Coverage, ReadOptions};
+use orbwatch_detect::behaviour::observe::ObsBuffer;
 use orbwatch_detect::{Aggregator, InputCoverage, IocEngine, MatchScratch};
 use orbwatch_event::Origin;
 
@@ -84,6 +85,10 @@ pub struct BinaryCtx<'a> {
     pub engine: &'a IocEngine,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// The behaviour detectors, unless `--no-behaviour`.
+    pub behaviour: Option<&'a crate::hunt_behaviour::Behaviour>,
+    /// This input's number in the hunt (for behaviour evidence).
+    pub input: usize,
 }
 
 /// Decode one binary input and match every event it gives. Returns true
@@ -96,6 +101,7 @@ pub fn hunt(
     ctx: &BinaryCtx<'_>,
     cov: &mut InputCoverage,
     agg: &mut Aggregator,
+    obs: &mut ObsBuffer,
 ) -> bool {
     let file: Arc<str> = Arc::from(file);
     let mut opts = ReadOptions {
@@ -124,6 +130,9 @@ pub fn hunt(
             times.0 = Some(times.0.map_or(t, |f| f.min(t)));
             let last = ev.end_time.unwrap_or(t);
             times.1 = Some(times.1.map_or(last, |l| l.max(last)));
+        }
+        if let Some(b) = ctx.behaviour {
+            b.observe(obs, ev, ctx.input, e.record);
         }
         let candidate = ev.addresses().any(|(ip, _)| engine.index().contains_ip(ip))
             || (names_or_hashes
@@ -165,6 +174,40 @@ pub fn hunt(
         cov.see_time(t);
     }
     bc.fatal.is_some()
+}
+
+/// The text renderings of records `wanted` (record numbers as the hunt
+/// saw them) of a binary input, for the evidence of behaviour findings,
+/// which is read back after the sweep. `None` when the input is not
+/// binary evidence (a text log: read it back by line).
+pub fn read_back(
+    input: &orbwatch_source::Input,
+    forced: Option<ForcedBinary>,
+    wanted: &std::collections::BTreeSet<u64>,
+) -> Option<std::collections::BTreeMap<u64, (Option<u64>, String)>> {
+    let (_, reader) = orbwatch_source::open(input).ok()?;
+    let (head, reader) = orbwatch_source::peek_lines(reader, 64 * 1024).ok()?;
+    let route = route(forced, &head)?;
+    // Read again from the start: the peek consumed the head.
+    let reader = if input.path.is_some() {
+        orbwatch_source::open(input).ok()?.1
+    } else {
+        reader
+    };
+    let mut opts = ReadOptions {
+        format: Some(route.format),
+        ..Default::default()
+    };
+    if route.netflow_only {
+        opts.pcap.netflow = NetflowInPcap::Only;
+    }
+    let mut out = std::collections::BTreeMap::new();
+    let _ = orbwatch_capture::read_any(reader, &opts, &mut |e| {
+        if wanted.contains(&e.record) && !out.contains_key(&e.record) {
+            out.insert(e.record, (Some(e.offset), e.raw().into_owned()));
+        }
+    });
+    Some(out)
 }
 
 /// Carry a binary decoder's coverage into the hunt's.

@@ -14,6 +14,7 @@ mod cmd_report;
 mod cmd_triage;
 mod db_path;
 mod feed_input;
+mod hunt_behaviour;
 mod hunt_binary;
 mod hunt_store;
 mod index_cache;

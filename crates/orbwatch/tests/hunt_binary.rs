@@ -21,8 +21,8 @@ fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Val
         .args(["--format", "jsonl", "--evidence-limit", "0"])
         .args(extra)
         .args(inputs)
-        // A store path that never exists: only the --feed files are used.
-        .env("ORBWATCH_DB", feed.with_extension("never-created.db"))
+        // No store: only the --feed files are used, and nothing is kept.
+        .env_remove("ORBWATCH_DB")
         .output()
         .expect("run orbwatch");
     let stdout = String::from_utf8(out.stdout).expect("utf-8 output");
@@ -37,10 +37,11 @@ fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Val
     )
 }
 
-/// Sum of `count` per indicator.
+/// Sum of `count` per indicator (IOC matches; behaviour findings have no
+/// indicator).
 fn counts(findings: &[serde_json::Value]) -> std::collections::BTreeMap<String, u64> {
     let mut m = std::collections::BTreeMap::new();
-    for f in findings {
+    for f in findings.iter().filter(|f| f["kind"] == "ioc_match") {
         *m.entry(f["indicator"].as_str().unwrap().to_string())
             .or_insert(0) += f["count"].as_u64().unwrap();
     }

@@ -17,7 +17,10 @@
 //! the event (the raw record travels with every finding as evidence).
 //! `alert.action == "blocked"` and `drop` events are `Action::Drop`, other
 //! alerts `Action::Alert`. `conn_state` is `flow.state` (`new`,
-//! `established`, `closed`…), else `tcp.state`, else `tcp.tcp_flags` (hex).
+//! `established`, `closed`…), else `tcp.state`, else `tcp.tcp_flags` (hex);
+//! except that a TCP flow the server never answered with SYN-ACK gets the
+//! Zeek state behaviour detectors read: `REJ` when it answered with a
+//! reset, `S0` when nothing came back (from `tcp_flags_tc`).
 //! A failed FTP `PASS` (530) names the user of the flow's earlier `USER`.
 //! A DNS PTR query for `4.3.2.1.in-addr.arpa` adds 1.2.3.4 to `other_ips`.
 
@@ -158,6 +161,23 @@ impl Eve {
                 if let Some(ip) = s(a).and_then(parse_ip) {
                     push_ip(ips, ip);
                 }
+            }
+        }
+        // Unanswered or refused TCP flows, in Zeek's words.
+        let tc = r
+            .tcp
+            .as_ref()
+            .and_then(|t| s(&t.tcp_flags_tc))
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if r.flow.is_some()
+            && ev.proto == Some(crate::model::Proto::Tcp)
+            && let Some(tc) = tc
+            && tc & 0x12 != 0x12
+        {
+            if tc & 0x04 != 0 {
+                ev.conn_state = Some("REJ".to_string());
+            } else if tc == 0 && ev.bytes_in.unwrap_or(0) == 0 {
+                ev.conn_state = Some("S0".to_string());
             }
         }
         if ev.conn_state.is_none() {
@@ -586,6 +606,9 @@ struct Flow<'a> {
 struct Tcp<'a> {
     #[serde(borrow)]
     tcp_flags: Option<LStr<'a>>,
+    /// TCP flags the server sent (hex), in flow events.
+    #[serde(borrow)]
+    tcp_flags_tc: Option<LStr<'a>>,
     #[serde(borrow)]
     state: Option<LStr<'a>>,
 }

@@ -320,6 +320,18 @@ impl SyslogDecoder {
                 if let Some(ev) = fail2ban::parse(c) {
                     return Some(Box::new(ev));
                 }
+            } else if ["nginx", "apache", "apache2", "httpd"]
+                .iter()
+                .any(|n| base.eq_ignore_ascii_case(n))
+            {
+                // An access log line forwarded through syslog: decode the
+                // body as one, so web logins count as auth events.
+                if let Some(mut ev) = crate::decoders::web_access::parse_access(c.msg.as_bytes()) {
+                    if ev.time.is_none() {
+                        ev.time = c.time;
+                    }
+                    return Some(Box::new(ev));
+                }
             } else if base.eq_ignore_ascii_case("portsentry") {
                 if let Some(ev) = portsentry::parse(c) {
                     return Some(Box::new(ev));

@@ -1,0 +1,282 @@
+//! `brute_force` and `password_spray`: many failed logins from one source
+//! against one service.
+//!
+//! A key's first failure costs nothing here: it is read back from the
+//! shared per-key record of [`distributed`](super::distributed) when the
+//! second one comes. From then on both share one state per (source,
+//! service): the times of the last
+//! `max_failures` failures (fail2ban's "maxretry in findtime", a ring of
+//! at most 16 second offsets), the episode's failure count and the
+//! accounts tried. An episode that triggered is
+//! reported when it ends (`idle_secs` without a failure, or end of input)
+//! as `password_spray` when the source tried many accounts with few tries
+//! each, else as `brute_force`. One episode gives one finding, not one per
+//! failure.
+
+use hashbrown::{HashMap, HashSet};
+
+use super::observe::FLAG_INVALID_USER;
+use super::{
+    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding,
+    severity_of,
+};
+use crate::finding::FindingKind;
+
+#[derive(Debug, Clone, Default)]
+struct Episode {
+    first: i64,
+    last: i64,
+    failures: u32,
+    invalid_users: u32,
+    /// Seconds since `first` of the last failures, by failure number.
+    ring: [u32; RING],
+    accounts: SmallDistinct<u32, 6>,
+    triggered: bool,
+}
+
+/// Most failures the sliding window can hold (`max_failures` is capped
+/// to it).
+pub const RING: usize = 16;
+
+/// Bytes per tracked (source, service) key and state in the full tier.
+pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Episode>();
+/// Bytes per tracked key in the first tier: none of its own; a key with
+/// one failure lives only in the shared record of `distributed`.
+pub const SINGLE_BYTES: usize = 0;
+
+fn key(src: u32, svc: u16) -> u64 {
+    u64::from(src) << 16 | u64::from(svc)
+}
+
+/// The brute-force / password-spray detector.
+pub struct BruteForce<'a> {
+    cfg: &'a BruteForceConfig,
+    open: HashMap<u64, Episode>,
+    flagged: HashSet<u32>,
+    next_sweep: i64,
+}
+
+impl<'a> BruteForce<'a> {
+    /// A detector with no state yet.
+    pub fn new(cfg: &'a BruteForceConfig) -> Self {
+        Self {
+            cfg,
+            open: HashMap::new(),
+            flagged: HashSet::new(),
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Keys tracked right now.
+    pub fn tracked(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Sources with a brute-force or spray finding so far.
+    pub fn flagged_sources(&self) -> HashSet<u32> {
+        self.flagged.clone()
+    }
+
+    /// Feed one auth observation. `prev` is the key's previous failure
+    /// (time, account, invalid user) from the shared per-key record.
+    /// Returns whether its (source, service) is over the per-source
+    /// thresholds (triggered).
+    pub fn observe(
+        &mut self,
+        o: &Obs,
+        prev: Option<(i64, u32, bool)>,
+        t: &Tables,
+        out: &mut Vec<Draft>,
+    ) -> bool {
+        if o.kind != ObsKind::AuthFailure {
+            return self
+                .open
+                .get(&key(o.src, o.svc))
+                .is_some_and(|e| e.triggered);
+        }
+        let idle = self.cfg.idle_secs * 1000;
+        if o.time >= self.next_sweep {
+            self.evict(o.time - idle, t, out);
+            self.next_sweep = o.time + idle;
+        }
+        let k = key(o.src, o.svc);
+        if let Some(ep) = self.open.get(&k)
+            && o.time - ep.last > idle
+            && let Some(ep) = self.open.remove(&k)
+        {
+            self.judge(k, &ep, t, out);
+        }
+        // First failure of a key: the small tier, unless one failure is
+        // already enough to trigger.
+        let tiered = self.cfg.max_failures > 1 && self.cfg.slow_failures > 1;
+        if tiered && !self.open.contains_key(&k) {
+            match prev {
+                Some((time, account, invalid)) if o.time - time <= idle => {
+                    let mut ep = Episode {
+                        first: time,
+                        last: time,
+                        failures: 1,
+                        invalid_users: u32::from(invalid),
+                        ..Default::default()
+                    };
+                    if account != 0 {
+                        ep.accounts.insert(account);
+                    }
+                    self.open.insert(k, ep);
+                }
+                _ => return false,
+            }
+        }
+        let ep = self.open.entry(k).or_insert_with(|| Episode {
+            first: o.time,
+            last: o.time,
+            ..Default::default()
+        });
+        let rel = ((o.time - ep.first).max(0) / 1000).min(i64::from(u32::MAX)) as u32;
+        ep.ring[ep.failures as usize % RING] = rel;
+        ep.last = ep.last.max(o.time);
+        ep.failures = ep.failures.saturating_add(1);
+        if o.flags & FLAG_INVALID_USER != 0 {
+            ep.invalid_users = ep.invalid_users.saturating_add(1);
+        }
+        if o.aux != 0 {
+            ep.accounts.insert(o.aux as u32);
+        }
+        // Sliding window: the failure `n` failures ago is recent enough.
+        let n = (self.cfg.max_failures.max(1) as usize).min(RING);
+        let count = ep.failures as usize;
+        if count >= n {
+            let oldest = ep.ring[(count - n) % RING];
+            if i64::from(rel - oldest.min(rel)) <= self.cfg.window_secs {
+                ep.triggered = true;
+            }
+        }
+        if ep.failures >= self.cfg.slow_failures {
+            ep.triggered = true;
+        }
+        ep.triggered
+    }
+
+    fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let idle: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, e)| e.last < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    /// End of input: judge every open episode, in key order.
+    pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+        let mut keys: Vec<u64> = self.open.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    fn judge(&mut self, k: u64, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
+        if !ep.triggered {
+            return;
+        }
+        let src = (k >> 16) as u32;
+        let svc = (k & 0xffff) as u16;
+        self.flagged.insert(src);
+        let accounts = ep.accounts.count();
+        let spray = accounts >= self.cfg.spray_min_accounts
+            && f64::from(ep.failures) / f64::from(accounts.max(1))
+                <= self.cfg.spray_max_per_account;
+        let kind = if spray {
+            FindingKind::PasswordSpray
+        } else {
+            FindingKind::BruteForce
+        };
+        let ip = t.ip(src);
+        let ip_s = t.source_label(src);
+        let service = t.name(u32::from(svc));
+        let service_s = if service.is_empty() {
+            "an unnamed service".to_string()
+        } else {
+            service.to_string()
+        };
+        let mut f = new_finding(
+            kind,
+            &[&ip_s, service, &ep.first.to_string()],
+            ep.first,
+            ep.last,
+            u64::from(ep.failures),
+            ip,
+        );
+        let span = human_span(ep.last - ep.first);
+        let acc_words = match accounts {
+            0 => String::new(),
+            1 => " for 1 account".to_string(),
+            n => format!(" for {n} accounts"),
+        };
+        f.reasons.push(format!(
+            "{} failed logins{acc_words} on {service_s} in {span}",
+            ep.failures
+        ));
+        if ip.is_none() {
+            f.reasons.push(format!(
+                "the records give no source address; counted on the {ip_s} that logged them"
+            ));
+        }
+        if spray {
+            f.reasons.push(format!(
+                "{:.1} tries per account on average: many accounts, few tries each",
+                f64::from(ep.failures) / f64::from(accounts.max(1))
+            ));
+        }
+        if ep.invalid_users > 0 {
+            f.reasons.push(format!(
+                "{} of the attempts named accounts that do not exist",
+                ep.invalid_users
+            ));
+        }
+        let minutes = ((ep.last - ep.first) as f64 / 60_000.0).max(1.0);
+        let per_min = f64::from(ep.failures) / minutes;
+        let mut score = 40.0 + (f64::from(ep.failures).ln() * 8.0).min(30.0);
+        if per_min >= 10.0 {
+            score += 5.0;
+        }
+        if spray {
+            score += 5.0;
+        }
+        let score = score.round().clamp(0.0, 95.0) as u8;
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        f.targets = if service.is_empty() {
+            Vec::new()
+        } else {
+            vec![service.to_string()]
+        };
+        f.accounts = capped(
+            ep.accounts.first().iter().map(|a| t.name(*a).to_string()),
+            8,
+        );
+        f.details = Some(serde_json::json!({
+            "source": ip_s,
+            "service": service,
+            "failures": ep.failures,
+            "distinct_accounts": accounts,
+            "invalid_user_attempts": ep.invalid_users,
+            "failures_per_minute": (per_min * 10.0).round() / 10.0,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![src],
+            kinds: vec![ObsKind::AuthFailure],
+            svc: Some(svc),
+            from: ep.first,
+            to: ep.last,
+        });
+    }
+}

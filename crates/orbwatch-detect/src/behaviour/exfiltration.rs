@@ -1,0 +1,139 @@
+//! `exfiltration`: an internal host sending one external address far more
+//! than it usually sends in an hour.
+//!
+//! Observations are hourly byte totals per (internal source, external
+//! destination), summed by the unit of work that read the flows. State
+//! per internal host: how many hours it has been seen sending and its
+//! total, so its baseline is the mean hourly volume before the hour being
+//! judged. A host with less than `min_history_hours` of history is held to
+//! `min_bytes × baseline_factor` instead.
+
+use hashbrown::HashMap;
+
+use super::{Draft, ExfilConfig, Obs, ObsKind, Tables, new_finding, severity_of};
+use crate::finding::FindingKind;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Host {
+    /// Completed hours and their total bytes (the baseline).
+    hours: u32,
+    total: u64,
+    /// The hour being filled and its bytes so far.
+    hour: i64,
+    hour_bytes: u64,
+}
+
+/// Bytes per tracked internal host.
+pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Host>();
+
+/// The exfiltration detector.
+pub struct Exfiltration<'a> {
+    cfg: &'a ExfilConfig,
+    hosts: HashMap<u32, Host>,
+}
+
+impl<'a> Exfiltration<'a> {
+    /// A detector with no state yet.
+    pub fn new(cfg: &'a ExfilConfig) -> Self {
+        Self {
+            cfg,
+            hosts: HashMap::new(),
+        }
+    }
+
+    /// Feed one hourly outbound total; report it when far above the
+    /// host's baseline.
+    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
+        let hour = o.time.div_euclid(3_600_000);
+        let h = self.hosts.entry(o.src).or_insert(Host {
+            hour,
+            ..Default::default()
+        });
+        if hour != h.hour {
+            if h.hour_bytes > 0 {
+                h.hours = h.hours.saturating_add(1);
+                h.total = h.total.saturating_add(h.hour_bytes);
+            }
+            h.hour = hour;
+            h.hour_bytes = 0;
+        }
+        h.hour_bytes = h.hour_bytes.saturating_add(o.aux);
+        let bytes = o.aux;
+        if bytes < self.cfg.min_bytes {
+            return;
+        }
+        let baseline =
+            (h.hours >= self.cfg.min_history_hours.max(1)).then(|| h.total / u64::from(h.hours));
+        let bar = match baseline {
+            Some(b) => ((b as f64) * self.cfg.baseline_factor).max(self.cfg.min_bytes as f64),
+            None => self.cfg.min_bytes as f64 * self.cfg.baseline_factor,
+        };
+        if (bytes as f64) < bar {
+            return;
+        }
+        let (Some(src), Some(dst)) = (t.ip(o.src), t.ip(o.dst)) else {
+            return;
+        };
+        let mut f = new_finding(
+            FindingKind::Exfiltration,
+            &[&src.to_string(), &dst.to_string(), &hour.to_string()],
+            o.time,
+            o.time + 3_599_999,
+            1,
+            Some(src),
+        );
+        f.dst_ip = Some(dst);
+        f.reasons.push(format!(
+            "{} sent {} to {dst} within one hour",
+            src,
+            human_bytes(bytes)
+        ));
+        match baseline {
+            Some(b) => f.reasons.push(format!(
+                "{:.0} times its usual {} an hour (mean of {} earlier hours)",
+                bytes as f64 / (b.max(1) as f64),
+                human_bytes(b),
+                h.hours
+            )),
+            None => f.reasons.push(format!(
+                "no baseline yet ({} hours of history); above the {} bar for new hosts",
+                h.hours,
+                human_bytes(bar as u64)
+            )),
+        }
+        let ratio = baseline.map_or(self.cfg.baseline_factor, |b| bytes as f64 / b.max(1) as f64);
+        let score = (50.0 + ratio.log10() * 15.0).round().clamp(0.0, 90.0) as u8;
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        f.targets = vec![dst.to_string()];
+        f.details = Some(serde_json::json!({
+            "bytes": bytes,
+            "baseline_bytes_per_hour": baseline,
+            "history_hours": h.hours,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![o.src],
+            kinds: vec![ObsKind::Outbound],
+            svc: None,
+            from: o.time,
+            to: o.time,
+        });
+    }
+}
+
+/// "1.2 GB".
+pub fn human_bytes(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}

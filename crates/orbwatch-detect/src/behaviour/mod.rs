@@ -1,0 +1,655 @@
+//! Behaviour detectors: catch relays by what they do, not by their address.
+//!
+//! Relay networks rotate addresses within weeks, so a list of yesterday's
+//! relays misses most of today's traffic. These detectors recognise the
+//! activity itself: scans, brute force, password spraying, spraying spread
+//! over thousands of sources, a success after failures, and unusual
+//! outbound volume.
+//!
+//! Design:
+//! - Detectors consume [`Obs`] (40-byte observations, see [`observe`]) in
+//!   event-time order, never wall-clock time, so the same code serves a
+//!   `hunt` over old logs and a live `watch`.
+//! - State is kept per key (a source, a source and service, an account)
+//!   in fixed-size records of at most 200 bytes (tested in
+//!   `state_sizes_are_bounded`), and keys idle longer than their detector's
+//!   window are evicted, emitting any finding they hold.
+//! - Every threshold has a documented default in [`BehaviourConfig`] and
+//!   can be changed with a TOML file (`--behaviour-config`).
+//! - [`Engine::run`] feeds a sorted [`ObsBuffer`] to every detector and
+//!   attaches a capped sample of evidence references to each finding.
+
+pub mod brute_force;
+pub mod distributed;
+pub mod exfiltration;
+pub mod observe;
+pub mod orb_likelihood;
+pub mod port_scan;
+pub mod simulator;
+pub mod success_after_failures;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::Path;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::enrich::Enricher;
+use crate::finding::{Finding, FindingKind, Severity};
+pub use observe::{Obs, ObsBuffer, ObsKind, Tables};
+
+/// Thresholds of every detector. The defaults are the documented ones
+/// (README "Behaviour detectors"); a TOML file may override any subset.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BehaviourConfig {
+    pub port_scan: PortScanConfig,
+    pub brute_force: BruteForceConfig,
+    pub distributed: DistributedConfig,
+    pub success_after_failures: SuccessConfig,
+    pub exfiltration: ExfilConfig,
+    pub orb: OrbConfig,
+    /// Most observations a hunt keeps in memory (40 bytes each; default
+    /// 25 million ≈ 1 GB). Beyond it the hunt says how many it dropped.
+    pub max_observations: u64,
+    /// Evidence references kept per finding.
+    pub evidence_per_finding: usize,
+}
+
+impl Default for BehaviourConfig {
+    fn default() -> Self {
+        Self {
+            port_scan: PortScanConfig::default(),
+            brute_force: BruteForceConfig::default(),
+            distributed: DistributedConfig::default(),
+            success_after_failures: SuccessConfig::default(),
+            exfiltration: ExfilConfig::default(),
+            orb: OrbConfig::default(),
+            max_observations: 25_000_000,
+            evidence_per_finding: 10,
+        }
+    }
+}
+
+/// Error reading a behaviour configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid behaviour configuration: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+}
+
+impl BehaviourConfig {
+    /// Read a TOML file; keys left out keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parse TOML text; keys left out keep their defaults.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+/// `port_scan`: many refused or unanswered attempts from one source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PortScanConfig {
+    /// Vertical scan: distinct ports probed on one host (default 15; nmap's
+    /// fastest profile probes 100, a legitimate client retries one or two).
+    pub min_ports: u32,
+    /// Horizontal scan: distinct hosts probed (default 20).
+    pub min_hosts: u32,
+    /// An episode ends after this many seconds without a probe (default
+    /// 3600, so a scan at one probe a minute is still one episode).
+    pub idle_secs: i64,
+    /// Not a scan when the source had more than this many answered
+    /// connections per probe in the same hours (default 4: a proxy or NAT
+    /// whose few failures are lost among its successes).
+    pub max_answered_ratio: f64,
+}
+
+impl Default for PortScanConfig {
+    fn default() -> Self {
+        Self {
+            min_ports: 15,
+            min_hosts: 20,
+            idle_secs: 3600,
+            max_answered_ratio: 4.0,
+        }
+    }
+}
+
+/// `brute_force` and `password_spray`: one source, one service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceConfig {
+    /// Failures that trigger within `window_secs` (default 5 in 600 s:
+    /// fail2ban's maxretry and findtime), over a sliding window. At most
+    /// 16 (the window keeps that many times per key).
+    pub max_failures: u32,
+    pub window_secs: i64,
+    /// Failures over a whole episode that trigger even when slower than the
+    /// bucket (default 20: a slow brute force).
+    pub slow_failures: u32,
+    /// An episode ends after this many seconds without a failure (3600).
+    pub idle_secs: i64,
+    /// `password_spray` instead of `brute_force` when at least this many
+    /// accounts were tried (default 5)…
+    pub spray_min_accounts: u32,
+    /// …with at most this many failures per account on average (3).
+    pub spray_max_per_account: f64,
+}
+
+impl Default for BruteForceConfig {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            window_secs: 600,
+            slow_failures: 20,
+            idle_secs: 3600,
+            spray_min_accounts: 5,
+            spray_max_per_account: 3.0,
+        }
+    }
+}
+
+/// `distributed_bruteforce`: many sources, each below the per-source
+/// thresholds, against one service.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributedConfig {
+    /// Members needed for a finding (default 5).
+    pub min_sources: u32,
+    /// A source is low-rate when it never fails more than this many times
+    /// in a UTC day (default 5) and never triggers `brute_force`.
+    pub max_daily_failures: u32,
+    /// Days with failures that make a low-rate source persistent (3).
+    pub persistent_days: u32,
+    /// An account is shared when this many low-rate sources failed on it
+    /// (default 3).
+    pub shared_account_sources: u32,
+    /// A /24 is a cluster when it holds this many low-rate sources (3).
+    pub cluster_sources: u32,
+    /// Evidence points a source needs to join (persistent, shared accounts,
+    /// valid accounts, cluster; default 2 of 4).
+    pub min_points: u32,
+    /// Sources idle this long are decided and evicted (default 14 days).
+    pub idle_secs: i64,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        Self {
+            min_sources: 5,
+            max_daily_failures: 5,
+            persistent_days: 3,
+            shared_account_sources: 3,
+            cluster_sources: 3,
+            min_points: 2,
+            idle_secs: 14 * 86_400,
+        }
+    }
+}
+
+/// `success_after_failures`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SuccessConfig {
+    /// Failures of the same source before the success (default 3; one or
+    /// two is a typo).
+    pub min_failures: u32,
+    /// Failures of other sources of the same /24 on the same service that
+    /// make a success suspicious (default 5).
+    pub min_cluster_failures: u32,
+    /// How far back failures count (default 86400 s).
+    pub lookback_secs: i64,
+}
+
+impl Default for SuccessConfig {
+    fn default() -> Self {
+        Self {
+            min_failures: 3,
+            min_cluster_failures: 5,
+            lookback_secs: 86_400,
+        }
+    }
+}
+
+/// `exfiltration`: outbound volume to one external address far above the
+/// internal host's baseline.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExfilConfig {
+    /// Bytes in one hour to one destination below which nothing is said
+    /// (default 100 MB).
+    pub min_bytes: u64,
+    /// How many times the host's hourly baseline (mean of its earlier
+    /// hourly totals) the hour must reach (default 10).
+    pub baseline_factor: f64,
+    /// Hours of history a host needs before it has a baseline (default 6).
+    /// Without one, `min_bytes × baseline_factor` is the bar.
+    pub min_history_hours: u32,
+}
+
+impl Default for ExfilConfig {
+    fn default() -> Self {
+        Self {
+            min_bytes: 100_000_000,
+            baseline_factor: 10.0,
+            min_history_hours: 6,
+        }
+    }
+}
+
+/// ORB likelihood per external source (see [`orb_likelihood`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrbConfig {
+    /// Ports router backdoors listen on.
+    pub backdoor_ports: Vec<u16>,
+    /// Sources scoring below this get no likelihood section (default 30).
+    pub min_score: u8,
+}
+
+impl Default for OrbConfig {
+    fn default() -> Self {
+        Self {
+            backdoor_ports: observe::DEFAULT_BACKDOOR_PORTS.to_vec(),
+            min_score: 30,
+        }
+    }
+}
+
+/// What a detector hands back: a finding without evidence yet, and how to
+/// find its observations.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub finding: Finding,
+    /// Sources (interned ids) whose observations are evidence.
+    pub srcs: Vec<u32>,
+    pub kinds: Vec<ObsKind>,
+    /// Only observations of this service (interned id), if set.
+    pub svc: Option<u16>,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// A finding with references to the records behind it.
+#[derive(Debug, Clone)]
+pub struct BehaviourFinding {
+    pub finding: Finding,
+    /// Up to `evidence_per_finding` (input, line, time in ms) references,
+    /// earliest first.
+    pub evidence: Vec<(usize, u64, i64)>,
+    pub evidence_total: u64,
+}
+
+/// Runs every detector over one sorted observation stream.
+pub struct Engine<'a> {
+    pub cfg: &'a BehaviourConfig,
+    pub enricher: &'a Enricher,
+}
+
+impl Engine<'_> {
+    /// Sort `buf`, replay it through every detector, pick evidence.
+    pub fn run(&self, buf: &mut ObsBuffer) -> Vec<BehaviourFinding> {
+        buf.sort();
+        let t = &buf.tables;
+        let mut scan = port_scan::PortScan::new(&self.cfg.port_scan);
+        let mut bf = brute_force::BruteForce::new(&self.cfg.brute_force);
+        let mut saf =
+            success_after_failures::SuccessAfterFailures::new(&self.cfg.success_after_failures);
+        let mut dist = distributed::Distributed::new(
+            &self.cfg.distributed,
+            self.cfg.success_after_failures.lookback_secs,
+        );
+        let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
+        let mut drafts = Vec::new();
+        for o in &buf.obs {
+            match o.kind {
+                ObsKind::Probe => scan.observe(o, t, &mut drafts),
+                ObsKind::AuthFailure | ObsKind::AuthSuccess => {
+                    // One record per (source, service), kept by
+                    // `distributed`, also serves the first tier of
+                    // `brute_force` and the own failures of
+                    // `success_after_failures`.
+                    let prev = dist.previous_failure(o.src, o.svc);
+                    let triggered = bf.observe(o, prev, t, &mut drafts);
+                    let own = dist.recent_failures(o.src, o.svc, o.time);
+                    let reported = saf.observe(o, own, t, &mut drafts);
+                    dist.observe(o, triggered, t, self.enricher);
+                    if reported {
+                        dist.reset_recent(o.src, o.svc);
+                    }
+                }
+                ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
+                ObsKind::Answered => scan.answered(o),
+                ObsKind::BackdoorPort => {}
+            }
+        }
+        scan.finish(t, &mut drafts);
+        bf.finish(t, &mut drafts);
+        let flagged = bf.flagged_sources();
+        drafts.extend(dist.finish(t, &flagged, self.enricher));
+        let mut findings = attach_evidence(buf, drafts, self.cfg.evidence_per_finding);
+        for f in &mut findings {
+            enrich_finding(&mut f.finding, self.enricher);
+        }
+        findings.sort_by(|a, b| {
+            (a.finding.first_seen, a.finding.kind, &a.finding.id).cmp(&(
+                b.finding.first_seen,
+                b.finding.kind,
+                &b.finding.id,
+            ))
+        });
+        findings
+    }
+}
+
+/// Add the source's ASN/country to a finding's details and reasons.
+fn enrich_finding(f: &mut Finding, e: &Enricher) {
+    let Some(ip) = f.src_ip else { return };
+    let Some(info) = e.lookup(ip) else { return };
+    let mut details = f.details.take().unwrap_or_else(|| serde_json::json!({}));
+    if let Some(obj) = details.as_object_mut() {
+        obj.insert(
+            "enrichment".into(),
+            serde_json::to_value(&info).unwrap_or_default(),
+        );
+    }
+    f.details = Some(details);
+    if let Some(r) = info.reason() {
+        f.reasons.push(r);
+    }
+}
+
+/// Pick up to `cap` evidence references for every draft, in one pass.
+fn attach_evidence(buf: &ObsBuffer, drafts: Vec<Draft>, cap: usize) -> Vec<BehaviourFinding> {
+    let mut by_src: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, d) in drafts.iter().enumerate() {
+        for s in &d.srcs {
+            by_src.entry(*s).or_default().push(i);
+        }
+    }
+    let mut out: Vec<BehaviourFinding> = drafts
+        .iter()
+        .map(|d| BehaviourFinding {
+            finding: d.finding.clone(),
+            evidence: Vec::new(),
+            evidence_total: 0,
+        })
+        .collect();
+    for o in &buf.obs {
+        let Some(ids) = by_src.get(&o.src) else {
+            continue;
+        };
+        for &i in ids {
+            let d = &drafts[i];
+            if o.time < d.from
+                || o.time > d.to
+                || !d.kinds.contains(&o.kind)
+                || d.svc.is_some_and(|s| s != o.svc)
+            {
+                continue;
+            }
+            let f = &mut out[i];
+            f.evidence_total += 1;
+            if cap == 0 || f.evidence.len() < cap {
+                let (input, line) = observe::evidence_parts(o.evidence);
+                f.evidence.push((input, line, o.time));
+            }
+        }
+    }
+    out
+}
+
+/// 2000-01-01T00:00:00Z in Unix milliseconds: the epoch of the compact
+/// second counters that keep per-key state small.
+const EPOCH_2000_MS: i64 = 946_684_800_000;
+
+/// Event time (ms) as whole seconds since 2000 (clamped to `u32`).
+pub(crate) fn secs(ms: i64) -> u32 {
+    ((ms - EPOCH_2000_MS).div_euclid(1000)).clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Back from [`secs`] to milliseconds (start of that second).
+pub(crate) fn ms_of(secs: u32) -> i64 {
+    EPOCH_2000_MS + i64::from(secs) * 1000
+}
+
+/// Millisecond time to a timestamp.
+pub(crate) fn ts(ms: i64) -> Option<Timestamp> {
+    Timestamp::from_millisecond(ms).ok()
+}
+
+/// "4 minutes", "3 hours", "12 days".
+pub(crate) fn human_span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    let (n, unit) = if s < 120 {
+        (s, "second")
+    } else if s < 2 * 3600 {
+        (s / 60, "minute")
+    } else if s < 2 * 86_400 {
+        (s / 3600, "hour")
+    } else {
+        (s / 86_400, "day")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A behaviour finding with the fields every detector fills.
+pub(crate) fn new_finding(
+    kind: FindingKind,
+    id_parts: &[&str],
+    first: i64,
+    last: i64,
+    count: u64,
+    src: Option<IpAddr>,
+) -> Finding {
+    let mut parts = vec![kind.as_str()];
+    parts.extend_from_slice(id_parts);
+    Finding {
+        id: crate::finding::fnv1a(&parts),
+        kind,
+        first_seen: ts(first),
+        last_seen: ts(last),
+        count,
+        src_ip: src,
+        dst_ip: None,
+        ioc: None,
+        targets: Vec::new(),
+        accounts: Vec::new(),
+        severity: Some(Severity::Medium),
+        score: Some(50),
+        reasons: Vec::new(),
+        sources: Vec::new(),
+        details: None,
+        evidence: Vec::new(),
+        evidence_total: 0,
+    }
+}
+
+/// Severity from a 0–100 score.
+pub(crate) fn severity_of(score: u8) -> Severity {
+    match score {
+        0..=29 => Severity::Low,
+        30..=59 => Severity::Medium,
+        60..=84 => Severity::High,
+        _ => Severity::Critical,
+    }
+}
+
+/// Small sorted, de-duplicated list of strings (at most `cap`).
+pub(crate) fn capped(names: impl IntoIterator<Item = String>, cap: usize) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(cap)
+        .collect()
+}
+
+/// A 64-bit hash (FNV-1a) of a u64, for sketches.
+pub(crate) fn mix(x: u64) -> u64 {
+    let mut h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^ (h >> 32)
+}
+
+/// A linear-counting sketch of distinct values in `64 × W` bits (W = 4:
+/// 32 bytes, ±10 % up to about 500 values). It only counts beyond the
+/// exact part of [`SmallDistinct`], which covers every default threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DistinctBits<const W: usize>([u64; W]);
+
+impl<const W: usize> Default for DistinctBits<W> {
+    fn default() -> Self {
+        Self([0; W])
+    }
+}
+
+/// The 256-bit sketch.
+pub type Distinct256 = DistinctBits<4>;
+
+/// Distinct values counted exactly up to `N`, then by a [`Distinct256`]
+/// sketch: exact at every default threshold, bounded beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmallDistinct<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize = 4> {
+    exact: [T; N],
+    len: u8,
+    sketch: DistinctBits<W>,
+}
+
+impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> Default
+    for SmallDistinct<T, N, W>
+{
+    fn default() -> Self {
+        Self {
+            exact: [T::default(); N],
+            len: 0,
+            sketch: DistinctBits::default(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> SmallDistinct<T, N, W> {
+    pub fn insert(&mut self, v: T) {
+        self.sketch.insert(v.into());
+        let n = self.len as usize;
+        if n < N && !self.exact[..n].contains(&v) {
+            self.exact[n] = v;
+            self.len += 1;
+        }
+    }
+    /// The first values seen (up to `N`).
+    pub fn first(&self) -> &[T] {
+        &self.exact[..self.len as usize]
+    }
+    pub fn contains_exact(&self, v: T) -> bool {
+        self.first().contains(&v)
+    }
+    /// Is [`count`](Self::count) exact (fewer than `N` distinct values)?
+    pub fn is_exact(&self) -> bool {
+        (self.len as usize) < N
+    }
+    /// "17", or "about 1000" once the sketch is in use.
+    pub fn words(&self) -> String {
+        if self.is_exact() {
+            self.count().to_string()
+        } else {
+            format!("about {}", self.count())
+        }
+    }
+    /// Distinct values seen: exact below `N`, estimated beyond.
+    pub fn count(&self) -> u32 {
+        let n = self.len as u32;
+        if (n as usize) < N {
+            n
+        } else {
+            self.sketch.estimate().max(n)
+        }
+    }
+}
+
+impl<const W: usize> DistinctBits<W> {
+    pub fn insert(&mut self, v: u64) -> bool {
+        let h = mix(v) as usize % (64 * W);
+        let (w, b) = (h >> 6, 1u64 << (h & 63));
+        let new = self.0[w] & b == 0;
+        self.0[w] |= b;
+        new
+    }
+    /// Linear-counting estimate of the distinct values inserted.
+    pub fn estimate(&self) -> u32 {
+        let set: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        let m = (64 * W) as f64;
+        if f64::from(set) >= m {
+            return (m * m.ln()).round() as u32; // saturated
+        }
+        (m * (m / (m - f64::from(set))).ln()).round() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_sizes_are_bounded() {
+        // Key + value of every per-key map must stay within 200 bytes.
+        for (name, size) in [
+            ("port_scan", port_scan::STATE_BYTES),
+            ("port_scan (first tier)", port_scan::SINGLE_BYTES),
+            ("brute_force", brute_force::STATE_BYTES),
+            (
+                "success_after_failures",
+                success_after_failures::STATE_BYTES,
+            ),
+            ("distributed", distributed::STATE_BYTES),
+            ("exfiltration", exfiltration::STATE_BYTES),
+        ] {
+            assert!(size <= 200, "{name} state is {size} bytes");
+        }
+    }
+
+    #[test]
+    fn distinct_sketch_is_close() {
+        let mut d = Distinct256::default();
+        for i in 0..100 {
+            d.insert(i);
+        }
+        let e = d.estimate();
+        assert!((85..=115).contains(&e), "{e}");
+        let mut d = Distinct256::default();
+        for i in 0..15 {
+            d.insert(i * 7919);
+        }
+        assert!((14..=16).contains(&d.estimate()));
+    }
+
+    #[test]
+    fn config_overrides_part() {
+        let c = BehaviourConfig::from_toml("[port_scan]\nmin_ports = 50\n").unwrap();
+        assert_eq!(c.port_scan.min_ports, 50);
+        assert_eq!(c.brute_force, BruteForceConfig::default());
+        assert!(BehaviourConfig::from_toml("[port_scan]\nmin_prots = 5\n").is_err());
+    }
+}

@@ -1,0 +1,524 @@
+//! Observations: the few facts of an event that behaviour detectors use,
+//! packed into 40 bytes so a hunt can keep every one of them and replay
+//! them in event-time order after the parallel sweep.
+//!
+//! Decoding runs on many threads over files and chunks in any order; the
+//! detectors need one stream sorted by event time. Each unit of work turns
+//! its events into [`Obs`] with its own [`Tables`] (interned addresses and
+//! names); [`ObsBuffer::merge`] remaps them into one set of tables, and
+//! [`ObsBuffer::sort`] orders them by (time, input, line), a key that does
+//! not depend on which thread finished first.
+
+use std::hash::Hash;
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+use orbwatch_event::{Action, AuthOutcome, Event, EventKind, Proto};
+
+use crate::direction::InternalNets;
+
+/// What an observation records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ObsKind {
+    /// A failed login (`aux` = account id, 0 when unknown).
+    AuthFailure = 0,
+    /// A successful login (`aux` = account id).
+    AuthSuccess = 1,
+    /// A connection attempt that was denied or never answered: a firewall
+    /// deny, Zeek `S0`/`REJ`/`RSTOS0`…, an EVE TCP flow left `new` with
+    /// nothing back, a logged bare SYN.
+    Probe = 2,
+    /// Bytes sent from an internal host to an external one (`aux` = bytes).
+    /// Summed per (source, destination, hour) inside a unit of work.
+    Outbound = 3,
+    /// Traffic to or from a port router backdoors listen on.
+    BackdoorPort = 4,
+    /// Connections of one source that were answered or allowed, counted
+    /// per hour inside a unit of work (`aux` = count; time = the hour's
+    /// last millisecond). Lets `port_scan` tell a scanner from a busy
+    /// client whose few failures are lost among its successes.
+    Answered = 5,
+}
+
+/// `flags` bit: the account does not exist (`Invalid user`, 0xC0000064).
+pub const FLAG_INVALID_USER: u8 = 1;
+/// `flags` bit: the probe's destination is internal.
+pub const FLAG_DST_INTERNAL: u8 = 2;
+/// `flags` bit: the source is internal.
+pub const FLAG_SRC_INTERNAL: u8 = 4;
+
+/// No address / no name.
+pub const NONE: u32 = u32::MAX;
+
+/// Source ids with this bit set name a host, not an address: an auth
+/// event with no source address (a local Windows logon, 4776 NTLM
+/// validation) is keyed by the host that logged it, so a local brute
+/// force is still seen. The rest of the id indexes the name table.
+pub const NAMED_SOURCE: u32 = 1 << 31;
+
+/// One observation (40 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Obs {
+    /// Event time, milliseconds since the Unix epoch.
+    pub time: i64,
+    /// Account id for auth observations, bytes for `Outbound`.
+    pub aux: u64,
+    /// Where the record is: `input << 40 | line`. See [`evidence_ref`].
+    pub evidence: u64,
+    /// Interned source address.
+    pub src: u32,
+    /// Interned destination address, or [`NONE`].
+    pub dst: u32,
+    pub dst_port: u16,
+    /// Interned service name (index into the name table), 0 = none.
+    pub svc: u16,
+    pub kind: ObsKind,
+    pub flags: u8,
+}
+
+/// Lines above 2^40 (a trillion) are clamped; inputs above 2^24 are too.
+pub fn evidence_ref(input: usize, line: u64) -> u64 {
+    let input = (input as u64).min((1 << 24) - 1);
+    input << 40 | line.min((1 << 40) - 1)
+}
+
+/// The (input, line) of an evidence reference.
+pub fn evidence_parts(r: u64) -> (usize, u64) {
+    ((r >> 40) as usize, r & ((1 << 40) - 1))
+}
+
+/// Interned values: addresses and names referred to by id.
+#[derive(Debug, Clone)]
+pub struct Interner<T: Eq + Hash + Clone> {
+    values: Vec<T>,
+    ids: HashMap<T, u32>,
+}
+
+impl<T: Eq + Hash + Clone> Default for Interner<T> {
+    fn default() -> Self {
+        Self {
+            values: Vec::new(),
+            ids: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Eq + Hash + Clone> Interner<T> {
+    /// The id of `v`, adding it if new.
+    pub fn intern(&mut self, v: &T) -> u32 {
+        if let Some(id) = self.ids.get(v) {
+            return *id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.ids.insert(v.clone(), id);
+        id
+    }
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.values.get(id as usize)
+    }
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    /// Approximate heap bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.values.capacity() * std::mem::size_of::<T>()
+            + self.ids.capacity() * (std::mem::size_of::<(T, u32)>() + 1)
+    }
+}
+
+/// The tables observations refer to.
+#[derive(Debug, Default, Clone)]
+pub struct Tables {
+    pub ips: Interner<IpAddr>,
+    /// Account and service names. Id 0 is the empty name.
+    pub names: Interner<Box<str>>,
+}
+
+impl Tables {
+    pub fn new() -> Self {
+        let mut t = Self::default();
+        t.names.intern(&Box::from(""));
+        t
+    }
+    /// The address of a source or destination id (`None` for a named
+    /// source or [`NONE`]).
+    pub fn ip(&self, id: u32) -> Option<IpAddr> {
+        if id & NAMED_SOURCE != 0 {
+            return None;
+        }
+        self.ips.get(id).copied()
+    }
+
+    /// How a source is shown: its address, or `host NAME`.
+    pub fn source_label(&self, id: u32) -> String {
+        match self.ip(id) {
+            Some(ip) => ip.to_string(),
+            None if id != NONE && id & NAMED_SOURCE != 0 => {
+                format!("host {}", self.name(id & !NAMED_SOURCE))
+            }
+            None => String::new(),
+        }
+    }
+    /// The name of an id (empty when unknown).
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id).map_or("", |s| s)
+    }
+
+    /// A key for the address (or host name) behind a source or
+    /// destination id that does not depend on the id. Ids depend on the
+    /// order in which the units' buffers were merged, so detectors that
+    /// hash must hash this, or their collisions (and so their counts)
+    /// would change with thread timing.
+    pub fn ip_key(&self, id: u32) -> u64 {
+        match self.ip(id) {
+            Some(IpAddr::V4(a)) => u64::from(u32::from(a)),
+            Some(IpAddr::V6(a)) => {
+                let v = u128::from(a);
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+            }
+            None => stable_hash(self.name(id & !NAMED_SOURCE).as_bytes()) ^ u64::from(id == NONE),
+        }
+    }
+
+    /// A key for the name behind a name id that does not depend on the id
+    /// (see [`Tables::ip_key`]).
+    pub fn name_key(&self, id: u32) -> u64 {
+        stable_hash(self.name(id).as_bytes())
+    }
+}
+
+/// FNV-1a: a hash that is the same in every run and process.
+fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Ports router backdoors and relay implants are known to listen on
+/// (7777: the Quad7/7777 botnet on TP-Link routers; 11288: its
+/// Xlogin/Asus variant; 63256 and 63260: the same family).
+pub const DEFAULT_BACKDOOR_PORTS: [u16; 4] = [7777, 11288, 63256, 63260];
+
+/// Observations of one unit of work, or of a whole hunt after merging.
+#[derive(Debug, Default)]
+pub struct ObsBuffer {
+    pub obs: Vec<Obs>,
+    pub tables: Tables,
+    /// Events without a time (cannot be placed in event time).
+    pub untimed: u64,
+    /// Relevant events not observed because the cap was reached.
+    pub dropped: u64,
+    /// Outbound bytes summed per (src, dst, hour) before becoming obs.
+    outbound: HashMap<(u32, u32, i64), (u64, u64, u16)>,
+    /// Answered connections counted per (src, hour) before becoming obs.
+    answered: HashMap<(u32, i64), (u64, u64)>,
+}
+
+/// Does this connection event look like an unanswered or refused attempt?
+pub fn is_probe(ev: &Event) -> bool {
+    if matches!(
+        ev.action,
+        Some(Action::Deny | Action::Drop | Action::Reject)
+    ) {
+        return ev.kind != EventKind::Auth;
+    }
+    if ev.action == Some(Action::Allow) || ev.action == Some(Action::Alert) {
+        return false;
+    }
+    let Some(state) = ev.conn_state.as_deref() else {
+        return false;
+    };
+    match state {
+        // Zeek conn_state: no reply, rejected, or reset before any reply.
+        "S0" | "REJ" | "RSTOS0" | "RSTRH" | "SH" | "SHR" => true,
+        // A logged bare SYN (netfilter/pf LOG rules log what they drop).
+        "SYN" => ev.kind == EventKind::Connection,
+        // Suricata EVE: a TCP flow still `new` with nothing sent back.
+        "new" => ev.proto == Some(Proto::Tcp) && ev.bytes_in == Some(0),
+        _ => false,
+    }
+}
+
+impl ObsBuffer {
+    pub fn new() -> Self {
+        Self {
+            tables: Tables::new(),
+            ..Default::default()
+        }
+    }
+
+    /// Number of observations held.
+    pub fn len(&self) -> usize {
+        self.obs.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.obs.is_empty()
+    }
+
+    /// Approximate heap bytes (observations and tables).
+    pub fn heap_bytes(&self) -> usize {
+        self.obs.capacity() * std::mem::size_of::<Obs>()
+            + self.tables.ips.heap_bytes()
+            + self.tables.names.heap_bytes()
+    }
+
+    fn name_id(&mut self, s: Option<&str>) -> u32 {
+        match s.map(str::trim).filter(|s| !s.is_empty()) {
+            None => 0,
+            Some(s) => self.tables.names.intern(&Box::from(s)),
+        }
+    }
+
+    /// Turn one event into observations. `room` says whether more may be
+    /// kept (the caller's cap); when not, the event is counted as dropped.
+    pub fn observe(
+        &mut self,
+        ev: &Event,
+        evidence: u64,
+        internal: &InternalNets,
+        backdoor_ports: &[u16],
+        room: bool,
+    ) -> usize {
+        let relevant = ev.auth.is_some()
+            || (ev.kind == EventKind::Connection && ev.dst_ip.is_some())
+            || (ev.kind != EventKind::Auth && (is_probe(ev) || ev.bytes_out.is_some()))
+            || ev
+                .dst_port
+                .is_some_and(|p| backdoor_ports.contains(&p) && ev.src_ip.is_some());
+        if !relevant {
+            return 0;
+        }
+        let Some(t) = ev.time else {
+            self.untimed += 1;
+            return 0;
+        };
+        let named = match (ev.src_ip, ev.auth, ev.host.as_deref()) {
+            (Some(_), _, _) => None,
+            (None, Some(_), Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
+            _ => return 0,
+        };
+        if !room {
+            self.dropped += 1;
+            return 0;
+        }
+        let time = t.as_millisecond();
+        let (src, src_ip) = match (ev.src_ip, named) {
+            (Some(ip), _) => (self.tables.ips.intern(&ip), Some(ip)),
+            (None, h) => {
+                let id = self.name_id(h);
+                if id >= NAMED_SOURCE {
+                    return 0;
+                }
+                (id | NAMED_SOURCE, None)
+            }
+        };
+        let dst = ev.dst_ip.map_or(NONE, |d| self.tables.ips.intern(&d));
+        let src_int = src_ip.is_some_and(|ip| internal.contains(ip));
+        let dst_int = ev.dst_ip.map(|d| internal.contains(d));
+        let mut flags = 0;
+        if src_int {
+            flags |= FLAG_SRC_INTERNAL;
+        }
+        if dst_int == Some(true) {
+            flags |= FLAG_DST_INTERNAL;
+        }
+        let mut n = 0;
+        let base = Obs {
+            time,
+            aux: 0,
+            evidence,
+            src,
+            dst,
+            dst_port: ev.dst_port.unwrap_or(0),
+            svc: 0,
+            kind: ObsKind::Probe,
+            flags,
+        };
+        if let Some(outcome) = ev.auth {
+            let svc = self.name_id(ev.service.as_deref()).min(u32::from(u16::MAX)) as u16;
+            let user = self.name_id(ev.user.as_deref().map(|u| u.trim_matches('"')));
+            let (kind, extra) = match outcome {
+                AuthOutcome::Success => (ObsKind::AuthSuccess, 0),
+                AuthOutcome::Failure => (ObsKind::AuthFailure, 0),
+                AuthOutcome::InvalidUser => (ObsKind::AuthFailure, FLAG_INVALID_USER),
+            };
+            // "message repeated 5 times", "5 more authentication
+            // failures": one record standing for several attempts.
+            let times = if kind == ObsKind::AuthFailure {
+                ev.count.clamp(1, 100)
+            } else {
+                1
+            };
+            for _ in 0..times {
+                self.obs.push(Obs {
+                    kind,
+                    svc,
+                    aux: u64::from(user),
+                    flags: flags | extra,
+                    ..base
+                });
+                n += 1;
+            }
+        } else if is_probe(ev) {
+            self.obs.push(base);
+            n += 1;
+        } else if ev.kind == EventKind::Connection && dst != NONE {
+            let hour = time.div_euclid(3_600_000);
+            let e = self.answered.entry((src, hour)).or_insert((0, evidence));
+            e.0 = e.0.saturating_add(1);
+            e.1 = e.1.min(evidence);
+        }
+        if ev.auth.is_none()
+            && !is_probe(ev)
+            && let (Some(bytes), Some(false), true) = (ev.bytes_out, dst_int, src_int)
+            && bytes > 0
+            && dst != NONE
+        {
+            let hour = time.div_euclid(3_600_000);
+            let e = self.outbound.entry((src, dst, hour)).or_insert((
+                0,
+                evidence,
+                ev.dst_port.unwrap_or(0),
+            ));
+            e.0 = e.0.saturating_add(bytes);
+            e.1 = e.1.min(evidence);
+        }
+        let src_port = ev.src_port.unwrap_or(0);
+        let port = ev.dst_port.unwrap_or(0);
+        let bd = if backdoor_ports.contains(&port) {
+            Some(port)
+        } else if backdoor_ports.contains(&src_port) {
+            Some(src_port)
+        } else {
+            None
+        };
+        if let Some(p) = bd {
+            self.obs.push(Obs {
+                kind: ObsKind::BackdoorPort,
+                dst_port: p,
+                ..base
+            });
+            n += 1;
+        }
+        n
+    }
+
+    /// Turn the per-hour outbound sums and answered counts into
+    /// observations.
+    fn flush_outbound(&mut self) {
+        for ((src, hour), (count, evidence)) in self.answered.drain() {
+            self.obs.push(Obs {
+                time: hour * 3_600_000 + 3_599_999,
+                aux: count,
+                evidence,
+                src,
+                dst: NONE,
+                dst_port: 0,
+                svc: 0,
+                kind: ObsKind::Answered,
+                flags: 0,
+            });
+        }
+        for ((src, dst, hour), (bytes, evidence, port)) in self.outbound.drain() {
+            self.obs.push(Obs {
+                time: hour * 3_600_000,
+                aux: bytes,
+                evidence,
+                src,
+                dst,
+                dst_port: port,
+                svc: 0,
+                kind: ObsKind::Outbound,
+                flags: FLAG_SRC_INTERNAL,
+            });
+        }
+    }
+
+    /// Add the line count of earlier chunks of the same input to every
+    /// evidence reference (chunk-relative lines become file lines).
+    pub fn rebase_lines(&mut self, lines_before: u64) {
+        if lines_before == 0 {
+            return;
+        }
+        for o in &mut self.obs {
+            o.evidence += lines_before;
+        }
+        for v in self.outbound.values_mut() {
+            v.1 += lines_before;
+        }
+        for v in self.answered.values_mut() {
+            v.1 += lines_before;
+        }
+    }
+
+    /// Move `other`'s observations into this buffer, remapping its ids.
+    pub fn merge(&mut self, mut other: ObsBuffer) {
+        other.flush_outbound();
+        let ip_map: Vec<u32> = other
+            .tables
+            .ips
+            .values
+            .iter()
+            .map(|ip| self.tables.ips.intern(ip))
+            .collect();
+        let name_map: Vec<u32> = other
+            .tables
+            .names
+            .values
+            .iter()
+            .map(|n| self.tables.names.intern(n))
+            .collect();
+        let map_ip = |id: u32| {
+            if id == NONE {
+                NONE
+            } else if id & NAMED_SOURCE != 0 {
+                name_map[(id & !NAMED_SOURCE) as usize] | NAMED_SOURCE
+            } else {
+                ip_map[id as usize]
+            }
+        };
+        self.obs.reserve(other.obs.len());
+        for mut o in other.obs {
+            o.src = map_ip(o.src);
+            o.dst = map_ip(o.dst);
+            o.svc = name_map[o.svc as usize].min(u32::from(u16::MAX)) as u16;
+            if matches!(o.kind, ObsKind::AuthFailure | ObsKind::AuthSuccess) {
+                o.aux = u64::from(name_map[o.aux as usize]);
+            }
+            self.obs.push(o);
+        }
+        self.untimed += other.untimed;
+        self.dropped += other.dropped;
+    }
+
+    /// Order by event time; ties by input and line, then kind, so the order
+    /// never depends on which worker finished first.
+    pub fn sort(&mut self) {
+        self.flush_outbound();
+        self.obs
+            .sort_unstable_by_key(|o| (o.time, o.evidence, o.kind, o.src, o.dst, o.dst_port));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn obs_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Obs>(), 40);
+    }
+
+    #[test]
+    fn evidence_refs_round_trip() {
+        assert_eq!(evidence_parts(evidence_ref(3, 12345)), (3, 12345));
+    }
+}

@@ -1,0 +1,315 @@
+//! `port_scan`: one source making many refused or unanswered attempts.
+//!
+//! Vertical: many ports on one host. Horizontal: one or a few ports across
+//! many hosts. Built from [`ObsKind::Probe`](super::ObsKind) observations:
+//! firewall denies, Zeek `S0`/`REJ`/`RSTOS0`, EVE TCP flows left `new`
+//! with nothing back, logged bare SYNs, whatever decoder produced them.
+//! Answered connections do not count as probes, and a source with more
+//! than `max_answered_ratio` (4) answered connections per probe in the
+//! same hours is not reported: a busy client or proxy is not a scanner.
+//!
+//! State per source, in two tiers: a source that has probed one port of
+//! one host so far (most internet background) costs a 32-byte record; on
+//! its second distinct port or host it is promoted to a full episode
+//! (first/last time, probe count, distinct ports and hosts — exact up to
+//! 32 and 6, sketched beyond). An episode ends after `idle_secs` without
+//! a probe; it is then judged.
+
+use hashbrown::HashMap;
+
+use super::observe::{FLAG_DST_INTERNAL, NONE};
+use super::{
+    Draft, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, ms_of, new_finding,
+    secs, severity_of,
+};
+use crate::finding::FindingKind;
+
+#[derive(Debug, Clone, Default)]
+struct Episode {
+    first: i64,
+    last: i64,
+    probes: u32,
+    /// Answered connections of the source during the episode.
+    answered: u32,
+    ports: SmallDistinct<u16, 24>,
+    /// Distinct hosts, counted by 16-bit hashes of their addresses (exact
+    /// to 22, which covers the horizontal threshold; collisions 1 in
+    /// 65,536). Hashing the address, not the interned id, keeps the count
+    /// independent of the order units were merged in.
+    hosts: SmallDistinct<u16, 22, 2>,
+    /// The first hosts, for the reasons.
+    host_sample: [u32; 3],
+    n_host_sample: u8,
+    internal_targets: bool,
+}
+
+impl Episode {
+    fn add_host(&mut self, h: u32, key: u64) {
+        self.hosts.insert((super::mix(key) & 0xffff) as u16);
+        let n = self.n_host_sample as usize;
+        if n < self.host_sample.len() && !self.host_sample[..n].contains(&h) {
+            self.host_sample[n] = h;
+            self.n_host_sample += 1;
+        }
+    }
+}
+
+/// A source seen probing one port of one host so far.
+#[derive(Debug, Clone, Copy)]
+struct Single {
+    /// Seconds since 2000 (see `secs`).
+    first: u32,
+    last: u32,
+    dst: u32,
+    port: u16,
+    probes: u16,
+    internal: bool,
+}
+
+/// Bytes per tracked source (key and state) in the full tier.
+pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Episode>();
+/// Bytes per tracked source in the first tier.
+pub const SINGLE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Single>();
+
+/// The port-scan detector.
+pub struct PortScan<'a> {
+    cfg: &'a PortScanConfig,
+    open: HashMap<u32, Episode>,
+    single: HashMap<u32, Single>,
+    next_sweep: i64,
+}
+
+impl<'a> PortScan<'a> {
+    /// A detector with no state yet.
+    pub fn new(cfg: &'a PortScanConfig) -> Self {
+        Self {
+            cfg,
+            open: HashMap::new(),
+            single: HashMap::new(),
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Sources tracked right now.
+    pub fn tracked(&self) -> usize {
+        self.open.len() + self.single.len()
+    }
+
+    /// Feed one probe; judge the source's previous episode if it ended.
+    pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
+        let idle = self.cfg.idle_secs * 1000;
+        if o.time >= self.next_sweep {
+            self.evict(o.time - idle, t, out);
+            self.next_sweep = o.time + idle;
+        }
+        if let Some(ep) = self.open.get(&o.src)
+            && o.time - ep.last > idle
+            && let Some(ep) = self.open.remove(&o.src)
+        {
+            self.judge(o.src, &ep, t, out);
+        }
+        // One port on one host is never a scan at thresholds above 1: keep
+        // such sources in the small tier until they probe something else.
+        let tiered = self.cfg.min_ports > 1 && self.cfg.min_hosts > 1;
+        let internal = o.flags & FLAG_DST_INTERNAL != 0;
+        if tiered && !self.open.contains_key(&o.src) {
+            match self.single.get_mut(&o.src) {
+                Some(s)
+                    if o.time - ms_of(s.last) <= idle && s.dst == o.dst && s.port == o.dst_port =>
+                {
+                    s.last = s.last.max(secs(o.time));
+                    s.probes = s.probes.saturating_add(1);
+                    return;
+                }
+                Some(s) if o.time - ms_of(s.last) <= idle => {
+                    let s = *s;
+                    self.single.remove(&o.src);
+                    let mut ep = Episode {
+                        first: ms_of(s.first),
+                        last: ms_of(s.last),
+                        probes: u32::from(s.probes),
+                        internal_targets: s.internal,
+                        ..Default::default()
+                    };
+                    ep.ports.insert(s.port);
+                    if s.dst != NONE {
+                        ep.add_host(s.dst, t.ip_key(s.dst));
+                    }
+                    self.open.insert(o.src, ep);
+                }
+                _ => {
+                    self.single.insert(
+                        o.src,
+                        Single {
+                            first: secs(o.time),
+                            last: secs(o.time),
+                            dst: o.dst,
+                            port: o.dst_port,
+                            probes: 1,
+                            internal,
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+        let ep = self.open.entry(o.src).or_insert_with(|| Episode {
+            first: o.time,
+            last: o.time,
+            ..Default::default()
+        });
+        ep.last = ep.last.max(o.time);
+        ep.probes = ep.probes.saturating_add(1);
+        ep.ports.insert(o.dst_port);
+        if o.dst != NONE {
+            ep.add_host(o.dst, t.ip_key(o.dst));
+        }
+        ep.internal_targets |= o.flags & FLAG_DST_INTERNAL != 0;
+    }
+
+    /// Answered connections of a source in one hour: counted against its
+    /// open episode, if any.
+    pub fn answered(&mut self, o: &Obs) {
+        if let Some(ep) = self.open.get_mut(&o.src) {
+            ep.answered = ep
+                .answered
+                .saturating_add(o.aux.min(u64::from(u32::MAX)) as u32);
+        }
+    }
+
+    fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let before_s = secs(before);
+        self.single.retain(|_, s| s.last >= before_s);
+        let idle: Vec<u32> = self
+            .open
+            .iter()
+            .filter(|(_, e)| e.last < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    /// Judge every open episode (end of input).
+    pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+        let mut keys: Vec<u32> = self.open.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            if let Some(ep) = self.open.remove(&k) {
+                self.judge(k, &ep, t, out);
+            }
+        }
+    }
+
+    fn judge(&self, src: u32, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
+        let ports = ep.ports.count();
+        let hosts = ep.hosts.count().max(1);
+        let vertical = ports >= self.cfg.min_ports;
+        let horizontal = hosts >= self.cfg.min_hosts;
+        // A client whose connections overwhelmingly succeed is not
+        // scanning: its failures are the ordinary few of a busy host (a
+        // proxy, a NAT). A scanner meets open ports too, so the bar is a
+        // ratio, not "more answered than failed".
+        let busy = f64::from(ep.answered) > self.cfg.max_answered_ratio * f64::from(ep.probes);
+        if (!vertical && !horizontal) || busy {
+            return;
+        }
+        let ip = t.ip(src);
+        let ip_s = ip.map(|i| i.to_string()).unwrap_or_default();
+        let mut f = new_finding(
+            FindingKind::PortScan,
+            &[&ip_s, &ep.first.to_string()],
+            ep.first,
+            ep.last,
+            u64::from(ep.probes),
+            ip,
+        );
+        let span = human_span(ep.last - ep.first);
+        let shape = match (vertical, horizontal) {
+            (true, true) => "vertical and horizontal",
+            (true, false) => "vertical",
+            _ => "horizontal",
+        };
+        let host_list: Vec<String> = ep.host_sample[..ep.n_host_sample as usize]
+            .iter()
+            .filter_map(|h| t.ip(*h))
+            .map(|h| h.to_string())
+            .collect();
+        let mut port_list: Vec<u16> = ep.ports.first().to_vec();
+        port_list.sort_unstable();
+        let ports_s: Vec<String> = port_list.iter().map(u16::to_string).collect();
+        if vertical {
+            let on = if hosts == 1 {
+                format!(
+                    "1 host ({})",
+                    host_list.first().cloned().unwrap_or_default()
+                )
+            } else {
+                format!("{} hosts", ep.hosts.words())
+            };
+            f.reasons.push(format!(
+                "{} distinct ports probed on {on} in {span} ({} refused or unanswered attempts)",
+                ep.ports.words(),
+                ep.probes
+            ));
+        }
+        if horizontal {
+            f.reasons.push(format!(
+                "{} hosts probed on {} port{} ({}{}) in {span}",
+                ep.hosts.words(),
+                ep.ports.words(),
+                if ports == 1 { "" } else { "s" },
+                ports_s.join(", "),
+                if ports as usize > ports_s.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if ep.internal_targets {
+            f.reasons
+                .push("the probes target internal addresses".to_string());
+        }
+        if ep.answered > 0 {
+            f.reasons.push(format!(
+                "{} other connections of this source were answered in the same hours",
+                ep.answered
+            ));
+        }
+        let breadth = ports.max(hosts);
+        let mut score = 45u32 + (breadth.min(1000) * 40 / 1000).max(breadth.min(100) / 5);
+        if ep.internal_targets {
+            score += 10;
+        }
+        let score = score.min(95) as u8;
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        f.targets = host_list
+            .iter()
+            .take(8)
+            .cloned()
+            .chain(ports_s.iter().take(16).map(|p| format!("port {p}")))
+            .collect();
+        f.details = Some(serde_json::json!({
+            "scan": shape,
+            "distinct_ports": ports,
+            "distinct_hosts": hosts,
+            "probes": ep.probes,
+            "answered_connections": ep.answered,
+            "ports_sample": port_list,
+            "hosts_sample": host_list,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![src],
+            kinds: vec![ObsKind::Probe],
+            svc: None,
+            from: ep.first,
+            to: ep.last,
+        });
+    }
+}

@@ -1,0 +1,205 @@
+//! `success_after_failures`: a login that worked, from a source — or from
+//! the /24 of sources — that failed before. It may be the moment a guess
+//! came right, so it is reported as high severity.
+//!
+//! State: per (/24 or IPv6 /64, service) the failures within
+//! `lookback_secs`; a source's own recent failures are read from the
+//! shared per-key record of [`distributed`](super::distributed). One or two
+//! failures then a success is a typo and says nothing (`min_failures` 3).
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+
+use super::{
+    Draft, Obs, ObsKind, SuccessConfig, Tables, human_span, ms_of, new_finding, secs, severity_of,
+};
+use crate::finding::FindingKind;
+
+/// Failures within the lookback; times in seconds since 2000.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fails {
+    first: u32,
+    last: u32,
+    count: u32,
+}
+
+impl Fails {
+    fn add(&mut self, t: i64, lookback: i64) {
+        if self.count == 0 || t - ms_of(self.last) > lookback {
+            *self = Fails {
+                first: secs(t),
+                last: secs(t),
+                count: 0,
+            };
+        }
+        self.last = self.last.max(secs(t));
+        self.count = self.count.saturating_add(1);
+    }
+    fn live(&self, t: i64, lookback: i64) -> u32 {
+        if t - ms_of(self.last) > lookback {
+            0
+        } else {
+            self.count
+        }
+    }
+}
+
+/// Bytes per tracked cluster (key and state).
+pub const STATE_BYTES: usize = std::mem::size_of::<(u64, Fails)>();
+
+/// A cluster key and a service in 64 bits: an IPv4 /24 takes 24 bits
+/// exactly; an IPv6 /64 is hashed to 47 bits (collisions about 1 in
+/// 10^14) and marked by the top bit.
+fn pack(cluster: u64, svc: u16) -> u64 {
+    let c = if cluster >> 32 == 0 {
+        cluster >> 8
+    } else {
+        (super::mix(cluster) & ((1 << 47) - 1)) | 1 << 47
+    };
+    c << 16 | u64::from(svc)
+}
+
+/// A cluster as a 64-bit key: the /24 for IPv4, the /64 (top bit set)
+/// for IPv6.
+pub fn cluster_key(ip: IpAddr) -> u64 {
+    let c = cluster_of(ip);
+    if c >> 64 == 0 {
+        c as u64
+    } else {
+        ((c >> 64) as u64) | 1 << 63
+    }
+}
+
+/// The cluster a source belongs to: its /24, or /64 for IPv6.
+pub fn cluster_of(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4) & 0xffff_ff00),
+            None => (u128::from(v6) & !0u128 << 64) | 1,
+        },
+    }
+}
+
+/// Display a cluster key as a prefix.
+pub fn cluster_name(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// The success-after-failures detector.
+pub struct SuccessAfterFailures<'a> {
+    cfg: &'a SuccessConfig,
+    /// Keyed by cluster and service packed in 64 bits (see `pack`).
+    by_cluster: HashMap<u64, Fails>,
+    next_sweep: i64,
+}
+
+impl<'a> SuccessAfterFailures<'a> {
+    /// A detector with no state yet.
+    pub fn new(cfg: &'a SuccessConfig) -> Self {
+        Self {
+            cfg,
+            by_cluster: HashMap::new(),
+            next_sweep: i64::MIN,
+        }
+    }
+
+    /// Feed one auth observation. `own` is the source's failures within
+    /// the lookback and the first of them (from the shared per-key record
+    /// of `distributed`). Returns whether a finding was made (the caller
+    /// then forgets those failures).
+    pub fn observe(&mut self, o: &Obs, own: (u32, i64), t: &Tables, out: &mut Vec<Draft>) -> bool {
+        let lookback = self.cfg.lookback_secs * 1000;
+        if o.time >= self.next_sweep {
+            let before = secs(o.time - lookback);
+            self.by_cluster.retain(|_, f| f.last >= before);
+            self.next_sweep = o.time + lookback;
+        }
+        let Some(ip) = t.ip(o.src) else {
+            return false;
+        };
+        let ck = pack(cluster_key(ip), o.svc);
+        if o.kind == ObsKind::AuthFailure {
+            self.by_cluster.entry(ck).or_default().add(o.time, lookback);
+            return false;
+        }
+        let (own_n, own_first) = own;
+        let cl = self.by_cluster.get(&ck).copied().unwrap_or_default();
+        let others = cl.live(o.time, lookback).saturating_sub(own_n);
+        let by_self = own_n >= self.cfg.min_failures;
+        let by_cluster = !by_self && others >= self.cfg.min_cluster_failures;
+        if !by_self && !by_cluster {
+            return false;
+        }
+        let service = t.name(u32::from(o.svc));
+        let user = t.name(o.aux as u32);
+        let ip_s = ip.to_string();
+        let first = if by_self { own_first } else { ms_of(cl.first) };
+        let mut f = new_finding(
+            FindingKind::SuccessAfterFailures,
+            &[&ip_s, service, &o.time.to_string()],
+            first,
+            o.time,
+            u64::from(own_n) + 1,
+            Some(ip),
+        );
+        let acct = if user.is_empty() {
+            String::new()
+        } else {
+            format!(" as {user}")
+        };
+        let svc_words = if service.is_empty() {
+            String::new()
+        } else {
+            format!(" on {service}")
+        };
+        if by_self {
+            f.reasons.push(format!(
+                "successful login{acct}{svc_words} after {own_n} failed logins from the same address in {}",
+                human_span(o.time - first)
+            ));
+        } else {
+            f.reasons.push(format!(
+                "successful login{acct}{svc_words} from {}, whose other addresses failed {others} times in the {} before",
+                cluster_name(ip),
+                human_span(o.time - first)
+            ));
+        }
+        f.reasons
+            .push("a guess may have succeeded: check this session".to_string());
+        let score: u8 = if by_self { 80 } else { 70 };
+        f.score = Some(score);
+        f.severity = Some(severity_of(score));
+        if !user.is_empty() {
+            f.accounts = vec![user.to_string()];
+        }
+        if !service.is_empty() {
+            f.targets = vec![service.to_string()];
+        }
+        f.details = Some(serde_json::json!({
+            "service": service,
+            "own_failures": own_n,
+            "cluster": cluster_name(ip),
+            "cluster_failures_by_others": others,
+        }));
+        out.push(Draft {
+            finding: f,
+            srcs: vec![o.src],
+            kinds: vec![ObsKind::AuthFailure, ObsKind::AuthSuccess],
+            svc: Some(o.svc),
+            from: first,
+            to: o.time,
+        });
+        true
+    }
+}

@@ -1,0 +1,106 @@
+//! Property test: any stream of auth, probe and flow events (odd times,
+//! ports, addresses, names, thresholds) runs through every detector
+//! without panicking, and splitting it into units merged in either order
+//! gives the same findings.
+
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use orbwatch_detect::InternalNets;
+use orbwatch_detect::behaviour::observe::{ObsBuffer, evidence_ref};
+use orbwatch_detect::behaviour::{BehaviourConfig, Engine};
+use orbwatch_detect::enrich::Enricher;
+use orbwatch_event::{Action, AuthOutcome, Event, EventKind};
+use proptest::prelude::*;
+
+/// (kind, time, source, destination, port, user, bytes, named source).
+type Raw = (u8, i64, u32, u32, u16, u8, u64, bool);
+
+/// What must not change with the merge order.
+type Key = Vec<(String, u64, Vec<(usize, u64, i64)>)>;
+
+fn event(raw: Raw) -> Event {
+    let (kind, t, src, dst, port, user, bytes, host) = raw;
+    let mut e = Event::new(match kind % 3 {
+        0 => EventKind::Auth,
+        _ => EventKind::Connection,
+    });
+    e.time = Timestamp::from_second(t).ok();
+    e.src_ip = (!host).then(|| IpAddr::from(src.to_be_bytes()));
+    e.host = host.then(|| "h".to_string());
+    e.dst_ip = Some(IpAddr::from(dst.to_be_bytes()));
+    e.dst_port = Some(port);
+    match kind % 6 {
+        0 => e.auth = Some(AuthOutcome::Failure),
+        3 => e.auth = Some(AuthOutcome::Success),
+        1 => e.conn_state = Some("S0".into()),
+        4 => e.action = Some(Action::Deny),
+        2 => {
+            e.conn_state = Some("SF".into());
+            e.bytes_out = Some(bytes);
+        }
+        _ => e.auth = Some(AuthOutcome::InvalidUser),
+    }
+    e.user = Some(format!("u{user}"));
+    e.service = Some(["sshd", "vpn", ""][usize::from(user % 3)].to_string());
+    e.count = u64::from(user % 4);
+    e
+}
+
+fn run(buf: &mut ObsBuffer, cfg: &BehaviourConfig) -> Key {
+    let e = Enricher::none();
+    Engine { cfg, enricher: &e }
+        .run(buf)
+        .into_iter()
+        .map(|f| (f.finding.id, f.finding.count, f.evidence))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn detectors_never_panic_and_merge_order_is_irrelevant(
+        evs in prop::collection::vec(
+            (any::<u8>(), -62_000_000_000i64..250_000_000_000i64, 0u32..64, 0u32..64,
+             any::<u16>(), any::<u8>(), any::<u64>(), any::<bool>()),
+            0..300),
+        near in any::<bool>(),
+        small in any::<bool>(),
+    ) {
+        let mut cfg = BehaviourConfig::default();
+        if small {
+            cfg.port_scan.min_ports = 1;
+            cfg.port_scan.min_hosts = 0;
+            cfg.brute_force.max_failures = 0;
+            cfg.brute_force.slow_failures = 1;
+            cfg.distributed.min_sources = 0;
+            cfg.distributed.min_points = 0;
+            cfg.exfiltration.min_history_hours = 0;
+            cfg.exfiltration.min_bytes = 0;
+        }
+        let events: Vec<Event> = evs
+            .iter()
+            .map(|&(k, t, s, d, p, u, b, h)| {
+                // Near times make episodes; far ones test the extremes.
+                let t = if near { 1_700_000_000 + t.rem_euclid(86_400 * 40) } else { t };
+                event((k, t, 0xC633_6400 | s, 0x0A00_0000 | d, p, u, b, h))
+            })
+            .collect();
+        let internal = InternalNets::default();
+        let unit = |r: std::ops::Range<usize>| {
+            let mut b = ObsBuffer::new();
+            for i in r.rev() {
+                b.observe(&events[i], evidence_ref(0, i as u64 + 1), &internal, &[7777], true);
+            }
+            b
+        };
+        let half = events.len() / 2;
+        let mut ab = ObsBuffer::new();
+        ab.merge(unit(0..half));
+        ab.merge(unit(half..events.len()));
+        let mut ba = ObsBuffer::new();
+        ba.merge(unit(half..events.len()));
+        ba.merge(unit(0..half));
+        prop_assert_eq!(run(&mut ab, &cfg), run(&mut ba, &cfg));
+    }
+}
