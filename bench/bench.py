@@ -205,7 +205,7 @@ def main():
     ap.add_argument("--hit-rate", type=float, default=0.005, help="share of records naming a feed address")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--bin", default=None, help="orbwatch binary (default: build release)")
-    ap.add_argument("--rg-max", type=int, default=100000, help="skip rg for feeds larger than this")
+    ap.add_argument("--rg-max", type=int, default=100, help="skip rg for feeds larger than this (rg with 100,000 -w patterns runs for minutes per 64 MB)")
     ap.add_argument("--runs", type=int, default=1, help="runs per tool (best is kept)")
     ap.add_argument("--regen", action="store_true", help="regenerate the corpus even if present")
     args = ap.parse_args()

@@ -273,6 +273,18 @@ pub fn http_request(p: &[u8]) -> Option<HttpRequest> {
     })
 }
 
+/// The outcome an FTP server reply states about a login: `530` (not
+/// logged in) is a failure, `230` (user logged in) a success. Only the
+/// start of a reply line is looked at; other replies give `None`.
+pub fn ftp_login_reply(p: &[u8]) -> Option<orbwatch_event::AuthOutcome> {
+    let code = p.get(..4)?;
+    match code {
+        b"530 " | b"530-" => Some(orbwatch_event::AuthOutcome::Failure),
+        b"230 " | b"230-" => Some(orbwatch_event::AuthOutcome::Success),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +294,21 @@ mod tests {
         let r = http_request(b"GET /a HTTP/1.1\r\nHost: Example.org:8080\r\n\r\n").unwrap();
         assert_eq!(r.host.as_deref(), Some("example.org"));
         assert_eq!(r.target, "/a");
+    }
+
+    #[test]
+    fn ftp_login_replies() {
+        use orbwatch_event::AuthOutcome;
+        assert_eq!(
+            ftp_login_reply(b"530 Login incorrect.\r\n"),
+            Some(AuthOutcome::Failure)
+        );
+        assert_eq!(
+            ftp_login_reply(b"230-Welcome\r\n230 Login successful.\r\n"),
+            Some(AuthOutcome::Success)
+        );
+        assert_eq!(ftp_login_reply(b"331 Password required\r\n"), None);
+        assert_eq!(ftp_login_reply(b"53"), None);
     }
 
     #[test]

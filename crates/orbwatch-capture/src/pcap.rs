@@ -15,7 +15,7 @@ use std::io::Read;
 use std::net::IpAddr;
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use orbwatch_event::{Event, EventKind};
+use orbwatch_event::{AuthOutcome, Event, EventKind};
 use pcap_parser::data::{PacketData, get_packetdata};
 use pcap_parser::pcapng::Block;
 use pcap_parser::{Linktype, PcapBlockOwned, PcapError, create_reader};
@@ -624,6 +624,39 @@ fn app_event(p: &PacketInfo, payload: &[u8]) -> Option<Emitted> {
     }
     if p.proto != 6 {
         return None;
+    }
+    // FTP login replies from the server (RFC 959): 530 refuses the login,
+    // 230 accepts it. The login is the client's, so the event's source is
+    // the packet's destination. The account is in an earlier USER command
+    // of the flow, which single-packet reading does not follow.
+    if p.sport == 21
+        && let Some(outcome) = app::ftp_login_reply(payload)
+    {
+        let mut ev = base(EventKind::Auth);
+        ev.src_ip = Some(p.dst);
+        ev.src_port = Some(p.dport);
+        ev.dst_ip = Some(p.src);
+        ev.dst_port = Some(p.sport);
+        ev.service = Some("ftp".into());
+        ev.auth = Some(outcome);
+        let line = String::from_utf8_lossy(payload);
+        let raw = format!(
+            "{t} ftp {} login {} by {}: {}",
+            route(),
+            if outcome == AuthOutcome::Success {
+                "accepted"
+            } else {
+                "refused"
+            },
+            endpoint(p.dst, p.dport),
+            line.lines().next().unwrap_or("").trim()
+        );
+        return Some(Emitted {
+            event: ev,
+            raw: Raw::Text(raw),
+            record: p.number,
+            offset: p.offset,
+        });
     }
     if let Some(sni) = app::tls_sni(payload) {
         let mut ev = base(EventKind::Tls);

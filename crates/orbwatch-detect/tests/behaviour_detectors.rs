@@ -166,9 +166,26 @@ fn horizontal_scan_is_one_port_on_many_hosts() {
     assert_eq!(d["scan"], "horizontal");
     assert_eq!(d["distinct_hosts"], 25);
     assert_eq!(f[0].evidence_total, 25);
-    // 14 ports on one host is below the vertical default (15).
+    // 14 ports on one host over 14 minutes is below the vertical default
+    // (15) and too slow for a burst (5 ports within 60 s).
+    let ev: Vec<Event> = (0..14)
+        .map(|i| probe(i * 60, "203.0.113.8", "10.0.0.1", 100 + i as u16))
+        .collect();
+    assert!(run(&ev).is_empty());
+    // The same 14 ports within 14 seconds are a burst.
     let ev: Vec<Event> = (0..14)
         .map(|i| probe(i, "203.0.113.8", "10.0.0.1", 100 + i as u16))
+        .collect();
+    let f = run(&ev);
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].finding.reasons[0].contains("a burst"),
+        "{:?}",
+        f[0].finding.reasons
+    );
+    // Four ports within seconds are not.
+    let ev: Vec<Event> = (0..4)
+        .map(|i| probe(i, "203.0.113.9", "10.0.0.1", 100 + i as u16))
         .collect();
     assert!(run(&ev).is_empty());
 }

@@ -152,7 +152,80 @@ const EXPECTED: &[(&str, &[&str])] = &[
         "generated/suricata-eve/zeek_ftp_bruteforce.eve.json",
         &["brute_force 192.168.56.1"],
     ),
+    // The same captures, read as packets: flows in Zeek-like states, and
+    // FTP 530 replies as failed logins.
+    ("pcap/ndpi_synscan.pcap", &["port_scan 172.16.0.8"]),
+    (
+        "pcap/zeek_ftp_bruteforce.pcap",
+        &["brute_force 192.168.56.1"],
+    ),
+    // EVTX brute-force samples (EVTX-ATTACK-SAMPLES and evtx-to-MITRE
+    // titles name the attack). Sources without an address (OpenSSH for
+    // Windows, local logons) are keyed by the logging host and show `-`.
+    (
+        "evtx/crowdsec_windows-bf.log",
+        &["brute_force 192.168.9.212"],
+    ),
+    (
+        "evtx/e2m_ID18456-SQL_Server_failed_login_because_only_Windows_auth.evtx",
+        &["brute_force 10.23.23.9"],
+    ),
+    (
+        "evtx/e2m_ID4625-OpenSSH_brutforce_with_non_existing_users.evtx",
+        &["brute_force -"],
+    ),
+    (
+        "evtx/e2m_ID4625-OpenSSH_brutforce_with_valid_users.evtx",
+        &["brute_force -"],
+    ),
+    // Many accounts from one source, a few tries each; the tool's own
+    // valid logins (4768 successes) follow the failures.
+    (
+        "evtx/e2m_ID4768-4771-Kerberos_brutforce_with_non_existing_users.evtx",
+        &[
+            "password_spray 10.23.123.11",
+            "success_after_failures 10.23.123.11",
+        ],
+    ),
+    (
+        "evtx/e2m_ID4768-4771-Kerberos_user_enumeration_Kerbrute.evtx",
+        &[
+            "password_spray 10.23.123.11",
+            "success_after_failures 10.23.123.11",
+        ],
+    ),
+    (
+        "evtx/e2m_ID4771-Kerberos_brutforce_with_valid_user.evtx",
+        &["brute_force 10.23.123.11"],
+    ),
+    (
+        "evtx/e2m_ID_4776_4625-AccountRestore_local_bruteforce.evtx",
+        &["brute_force -"],
+    ),
+    (
+        "evtx/evtxattack_MSSQL_multiple_failed_logon_EventID_18456.evtx",
+        &["password_spray 10.0.2.17"],
+    ),
+    (
+        "evtx/evtxattack_kerberos_pwd_spray_4771.evtx",
+        &[
+            "password_spray 172.16.66.1",
+            "success_after_failures 172.16.66.1",
+        ],
+    ),
 ];
+
+// Known misses, each a row above with no finding:
+// - pcap/zeek_ssh_sshguess.pcap (and its EVE): Zeek's
+//   SSH::Password_Guessing infers failed logins from the sizes of
+//   encrypted SSH packets; orbwatch does not infer outcomes from
+//   encrypted traffic.
+// - pcap/ndpi_tcp_scan.pcapng: 7 probes, of which 3 are FIN/NULL/Xmas
+//   probes answered by RST (conn_state OTH, not counted as refused) and 2
+//   completed handshakes: below every threshold.
+// - evtx/evtxattack_rdpcorets_148_mst120_bluekeep_rpdscan_full.evtx:
+//   RdpCoreTS 148 channel events of a BlueKeep scan are not mapped to
+//   connection attempts.
 
 /// Directories whose every file gets a row.
 const DIRS: &[&str] = &[
@@ -161,6 +234,8 @@ const DIRS: &[&str] = &[
     "firewall-vendor",
     "web-access",
     "generated/suricata-eve",
+    "pcap",
+    "evtx",
 ];
 
 #[test]
@@ -297,6 +372,8 @@ fn clean_controls_raise_no_scan_or_brute_force() {
         "web-access/elastic_examples_apache_access.log",
         "generated/suricata-eve/zeek_wikipedia.eve.json",
         "generated/suricata-eve/zeek_tls_chrome-34-google.eve.json",
+        "pcap/zeek_wikipedia.pcap",
+        "pcap/zeek_tls_chrome-34-google.pcap",
     ] {
         let got = found(&c.join(f));
         let bad: Vec<&String> = got

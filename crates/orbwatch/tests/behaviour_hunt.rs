@@ -119,7 +119,7 @@ fn config_file_changes_thresholds_and_bad_config_is_explained() {
     let cfg = dir.path().join("b.toml");
     std::fs::write(
         &cfg,
-        "[port_scan]\nmin_ports = 20\n[brute_force]\nmax_failures = 6\n",
+        "[port_scan]\nmin_ports = 20\nburst_ports = 20\n[brute_force]\nmax_failures = 6\n",
     )
     .unwrap();
     let (out, err, code) = hunt(

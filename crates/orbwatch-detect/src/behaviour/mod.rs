@@ -115,6 +115,14 @@ pub struct PortScanConfig {
     pub min_ports: u32,
     /// Horizontal scan: distinct hosts probed (default 20).
     pub min_hosts: u32,
+    /// A short burst also counts as a vertical scan: at least this many
+    /// distinct ports refused or unanswered (default 5) when the whole
+    /// episode lasts at most `burst_secs` (default 60). A client that
+    /// mistypes a port does not get five refusals on five ports of one
+    /// host within a minute; a quick targeted scan (web, SMB, RDP and
+    /// its neighbours) does.
+    pub burst_ports: u32,
+    pub burst_secs: i64,
     /// An episode ends after this many seconds without a probe (default
     /// 3600, so a scan at one probe a minute is still one episode).
     pub idle_secs: i64,
@@ -129,6 +137,8 @@ impl Default for PortScanConfig {
         Self {
             min_ports: 15,
             min_hosts: 20,
+            burst_ports: 5,
+            burst_secs: 60,
             idle_secs: 3600,
             max_answered_ratio: 4.0,
         }

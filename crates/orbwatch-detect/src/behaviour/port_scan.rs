@@ -207,7 +207,11 @@ impl<'a> PortScan<'a> {
     fn judge(&self, src: u32, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
         let ports = ep.ports.count();
         let hosts = ep.hosts.count().max(1);
-        let vertical = ports >= self.cfg.min_ports;
+        let burst = hosts == 1
+            && ports >= self.cfg.burst_ports
+            && ports < self.cfg.min_ports
+            && ep.last - ep.first <= self.cfg.burst_secs.saturating_mul(1000);
+        let vertical = ports >= self.cfg.min_ports || burst;
         let horizontal = hosts >= self.cfg.min_hosts;
         // A client whose connections overwhelmingly succeed is not
         // scanning: its failures are the ordinary few of a busy host (a
@@ -251,9 +255,17 @@ impl<'a> PortScan<'a> {
                 format!("{} hosts", ep.hosts.words())
             };
             f.reasons.push(format!(
-                "{} distinct ports probed on {on} in {span} ({} refused or unanswered attempts)",
+                "{} distinct ports probed on {on} in {span} ({} refused or unanswered attempts){}",
                 ep.ports.words(),
-                ep.probes
+                ep.probes,
+                if burst {
+                    format!(
+                        ": a burst (at least {} ports within {} s)",
+                        self.cfg.burst_ports, self.cfg.burst_secs
+                    )
+                } else {
+                    String::new()
+                }
             ));
         }
         if horizontal {
