@@ -15,7 +15,7 @@ use crate::direction::InternalNets;
 /// First bytes of a snapshot file.
 const MAGIC: &[u8; 8] = b"OWIXSNAP";
 /// Bumped whenever the encoding or anything it holds changes.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Every `type_name` an indicator can have (they are `&'static str`).
 const TYPE_NAMES: [&str; 14] = [

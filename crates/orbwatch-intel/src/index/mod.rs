@@ -457,7 +457,7 @@ impl Index {
     }
 
     /// First stage of a pipelined IPv4 lookup: starts loading the bit of
-    /// the /24 filter that [`Index::prefetch_ipv4`] tests. Issue it some
+    /// the Bloom filter that [`Index::prefetch_ipv4`] tests. Issue it some
     /// records before `prefetch_ipv4`, which is issued some records before
     /// the lookup itself; each stage then finds its data in cache.
     #[inline]
@@ -466,8 +466,8 @@ impl Index {
     }
 
     /// Hint that `key` (an IPv4 address) will be looked up soon: starts
-    /// loading its table slot into cache. A no-op where the address's /24
-    /// holds no indicator, or off x86_64.
+    /// loading its table slot into cache. A no-op where the Bloom filter
+    /// proves the address absent, or off x86_64.
     #[inline]
     pub fn prefetch_ipv4(&self, key: u32) {
         self.v4.prefetch(key);
