@@ -204,6 +204,7 @@ background:#eef1f4;color:var(--muted);white-space:nowrap}
 .badge.ok{background:var(--okbg);color:var(--ok)} .badge.info{background:#e8f0fa;color:var(--accent)}
 .bar{height:8px;background:var(--accent);border-radius:2px;min-width:2px}
 .small{font-size:12px;color:var(--muted)}
+td .small{overflow-wrap:anywhere}
 .t{white-space:nowrap}
 .finding{border:1px solid var(--line);border-radius:6px;padding:12px 16px;margin:12px 0;break-inside:avoid}
 .finding .head{display:flex;flex-wrap:wrap;gap:8px;align-items:baseline;justify-content:space-between}
@@ -1533,15 +1534,30 @@ fn details_text(d: &serde_json::Value) -> String {
         serde_json::Value::Object(m) => m
             .iter()
             .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                format!("{k}: {}", cut(&v, 120))
+                let v = plain_value(v);
+                format!("{}: {}", k.replace('_', " "), cut(&v, 120))
             })
             .collect::<Vec<_>>()
             .join(" · "),
         other => cut(&other.to_string(), 300),
+    }
+}
+
+/// A detail value as a reader would write it: lists with ", " between
+/// items (so long lists wrap instead of widening the table), nested
+/// objects as `key value` pairs, text without quotes.
+fn plain_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => {
+            items.iter().map(plain_value).collect::<Vec<_>>().join(", ")
+        }
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{} {}", k.replace('_', " "), plain_value(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
     }
 }
 
