@@ -26,7 +26,7 @@
 //! | `S2` / `S3` | established, FIN from the originator / responder only |
 //! | `RSTO` / `RSTR` | established, then reset by the originator / responder |
 //! | `RSTRH` / `SHR` | SYN-ACK then RST / FIN from the responder, originator's SYN not seen |
-//! | `OTH` | no SYN seen: midstream traffic, or a SYN answered by something else |
+//! | `OTH` | no SYN seen: midstream traffic, or a SYN answered by something else (a FIN/NULL/Xmas probe answered by RST also gets `action: reject`) |
 //!
 //! Other protocols: `S0` when only the originator sent packets, `SF` when
 //! both sides did.
@@ -45,7 +45,7 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 use jiff::Timestamp;
-use orbwatch_event::{Event, EventKind, Proto};
+use orbwatch_event::{Action, Event, EventKind, Proto};
 
 /// TCP flag bits as on the wire.
 pub const FIN: u8 = 0x01;
@@ -305,7 +305,23 @@ impl Flow {
         ev.packets = Some(self.orig_pkts + self.resp_pkts);
         ev.packets_in = Some(self.resp_pkts);
         ev.conn_state = Some(self.conn_state().to_string());
+        if self.is_refused_stealth_probe() {
+            ev.action = Some(Action::Reject);
+        }
         ev
+    }
+
+    /// A FIN, NULL or Xmas probe (no SYN, no ACK: no real connection ever
+    /// starts this way) answered by a reset. Zeek calls such a flow `OTH`;
+    /// the event also says `action: reject`, so scan detection counts it
+    /// as a refused probe like a `REJ` flow.
+    pub fn is_refused_stealth_probe(&self) -> bool {
+        self.proto == 6
+            && !self.orig_syn
+            && !self.resp_synack
+            && self.orig_flags & (ACK | RST) == 0
+            && self.resp_flags & RST != 0
+            && self.orig_pkts <= 3
     }
 
     /// The flow's evidence line: time, protocol, endpoints, state, packets

@@ -155,6 +155,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
     // The same captures, read as packets: flows in Zeek-like states, and
     // FTP 530 replies as failed logins.
     ("pcap/ndpi_synscan.pcap", &["port_scan 172.16.0.8"]),
+    // nDPI's small TCP scan: SYN probes refused on 445 and 3389, FIN/NULL/
+    // Xmas probes refused on 3390-3392, within 40 s (a burst).
+    ("pcap/ndpi_tcp_scan.pcapng", &["port_scan 192.168.1.178"]),
     (
         "pcap/zeek_ftp_bruteforce.pcap",
         &["brute_force 192.168.56.1"],
@@ -220,9 +223,6 @@ const EXPECTED: &[(&str, &[&str])] = &[
 //   SSH::Password_Guessing infers failed logins from the sizes of
 //   encrypted SSH packets; orbwatch does not infer outcomes from
 //   encrypted traffic.
-// - pcap/ndpi_tcp_scan.pcapng: 7 probes, of which 3 are FIN/NULL/Xmas
-//   probes answered by RST (conn_state OTH, not counted as refused) and 2
-//   completed handshakes: below every threshold.
 // - evtx/evtxattack_rdpcorets_148_mst120_bluekeep_rpdscan_full.evtx:
 //   RdpCoreTS 148 channel events of a BlueKeep scan are not mapped to
 //   connection attempts.
