@@ -211,12 +211,17 @@ pub struct Finding {
 
 /// 64-bit FNV-1a, for stable finding ids without a crypto dependency.
 pub fn fnv1a(parts: &[&str]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0u8)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    let h = fnv1a_64(
+        parts
+            .iter()
+            .flat_map(|p| p.bytes().chain(std::iter::once(0u8))),
+    );
     format!("{h:016x}")
+}
+
+/// 64-bit FNV-1a of a byte sequence: the same in every run and process.
+pub fn fnv1a_64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h: u64, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -77,24 +77,19 @@ impl<W: Write> SnapWriter<W> {
 
     /// A length-prefixed array of `u32`.
     pub fn u32s(&mut self, v: &[u32]) -> io::Result<()> {
-        self.u64(v.len() as u64)?;
-        for x in v {
-            self.buf.extend_from_slice(&x.to_le_bytes());
-            if self.buf.len() >= CHUNK {
-                self.spill()?;
-            }
-        }
-        Ok(())
+        self.array(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
     }
 
     /// A length-prefixed array of `u64`.
     pub fn u64s(&mut self, v: &[u64]) -> io::Result<()> {
+        self.array(v, |x, buf| buf.extend_from_slice(&x.to_le_bytes()))
+    }
+
+    fn array<T>(&mut self, v: &[T], put: impl Fn(&T, &mut Vec<u8>)) -> io::Result<()> {
         self.u64(v.len() as u64)?;
         for x in v {
-            self.buf.extend_from_slice(&x.to_le_bytes());
-            if self.buf.len() >= CHUNK {
-                self.spill()?;
-            }
+            put(x, &mut self.buf);
+            self.spill()?;
         }
         Ok(())
     }
@@ -133,6 +128,15 @@ fn corrupt(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("index snapshot is corrupt or truncated ({what})"),
+    )
+}
+
+/// The error for a snapshot whose parts read well but do not fit together
+/// (a link out of bounds, a table of the wrong size).
+pub fn inconsistent(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("index snapshot is inconsistent ({what})"),
     )
 }
 

@@ -49,7 +49,8 @@ pub fn write_findings(
     }
 }
 
-fn opt<T: ToString>(v: &Option<T>) -> String {
+/// An optional value as a CSV cell (empty when absent).
+pub(crate) fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 

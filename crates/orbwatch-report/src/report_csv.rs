@@ -7,7 +7,7 @@
 
 use std::io::{self, Write};
 
-use crate::findings::{CSV_COLUMNS, csv_row};
+use crate::findings::{CSV_COLUMNS, csv_row, opt};
 use crate::model::ReportFinding;
 
 /// Columns added after [`CSV_COLUMNS`].
@@ -18,10 +18,6 @@ pub const EXTRA_COLUMNS: [&str; 5] = [
     "triage_author",
     "triage_at",
 ];
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(ToString::to_string).unwrap_or_default()
-}
 
 /// Write one row per finding, after a header row (also when there are no
 /// findings, so the file is never empty).

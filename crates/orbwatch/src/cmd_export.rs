@@ -9,21 +9,23 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::{Args, Subcommand};
 use ipnet::IpNet;
 use jiff::{SignedDuration, Timestamp};
 use orbwatch_blocklist::{
     BuildOptions, Guard, RenderOptions, SelectOptions, Selection, Sighted, Target, Widen,
 };
 use orbwatch_detect::Finding;
-use orbwatch_intel::FeedFormat;
+use orbwatch_intel::Indicator;
 
 use crate::Cli;
+use crate::cli_values::{parse_dur, parse_time};
+use crate::indicator_sources::{IndicatorSink, IndicatorSources};
 
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
@@ -33,45 +35,18 @@ pub enum ExportCommand {
     Blocklist(Box<BlocklistArgs>),
 }
 
-/// The target formats (see orbwatch-blocklist's render module).
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetArg {
-    Nftables,
-    Ipset,
-    Iptables,
-    Pf,
-    SuricataIprep,
-    SuricataDataset,
-    SuricataRules,
-    ZeekIntel,
-    Plain,
-    Mikrotik,
-    Csv,
-}
-
-impl TargetArg {
-    fn target(self) -> Target {
-        match self {
-            TargetArg::Nftables => Target::Nftables,
-            TargetArg::Ipset => Target::Ipset,
-            TargetArg::Iptables => Target::Iptables,
-            TargetArg::Pf => Target::Pf,
-            TargetArg::SuricataIprep => Target::SuricataIprep,
-            TargetArg::SuricataDataset => Target::SuricataDataset,
-            TargetArg::SuricataRules => Target::SuricataRules,
-            TargetArg::ZeekIntel => Target::ZeekIntel,
-            TargetArg::Plain => Target::Plain,
-            TargetArg::Mikrotik => Target::Mikrotik,
-            TargetArg::Csv => Target::Csv,
-        }
-    }
+/// `--target`: one of orbwatch-blocklist's targets, by name. Clap checks
+/// the name against them, so an unknown target lists the valid ones.
+fn target_parser() -> impl TypedValueParser<Value = Target> {
+    clap::builder::PossibleValuesParser::new(Target::ALL.map(Target::as_str))
+        .try_map(|s| s.parse::<Target>())
 }
 
 #[derive(Args, Debug)]
 pub struct BlocklistArgs {
     /// Output format.
-    #[arg(long, value_enum)]
-    pub target: TargetArg,
+    #[arg(long, value_parser = target_parser())]
+    pub target: Target,
     /// Write here (atomically) instead of standard output. iptables also
     /// writes FILE.v6 (ip6tables); suricata-rules also writes FILE.lst (the
     /// dataset the rules load); suricata-iprep writes PREFIX.categories and
@@ -155,20 +130,6 @@ pub struct BlocklistArgs {
     pub rule_action: String,
 }
 
-fn parse_time(s: &str) -> Result<Timestamp, String> {
-    orbwatch_intel::time::parse_timestamp(s).ok_or_else(|| {
-        format!("`{s}` is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z")
-    })
-}
-
-fn parse_dur(s: &str) -> Result<SignedDuration, String> {
-    let d = orbwatch_intel::time::parse_duration(s)?;
-    if d.is_negative() {
-        return Err(format!("`{s}` is negative; write e.g. 7d"));
-    }
-    Ok(d)
-}
-
 /// Names go into nft tables, ipset sets (31 characters with the `-v4-new`
 /// suffix), iptables chains and RouterOS lists: keep them plain.
 fn parse_name(s: &str) -> Result<String, String> {
@@ -214,7 +175,7 @@ fn blocklist(cli: &Cli, args: &BlocklistArgs) -> Result<ExitCode> {
     if args.min_confidence > 100 || args.min_score > 100 {
         bail!("--min-confidence and --min-score go from 0 to 100");
     }
-    let target = args.target.target();
+    let target = args.target;
     let now = Timestamp::now();
     let at = args.at.unwrap_or(now);
     // Without --at, timeouts count from the start of the hour, so that
@@ -402,77 +363,35 @@ fn read_findings(path: &Path, quiet: bool) -> Result<Vec<Finding>> {
 
 /// Offer the indicators of `--feed` files and/or the store to `sel`.
 fn load_indicators(cli: &Cli, args: &BlocklistArgs, sel: &mut Selection) -> Result<()> {
-    let only: BTreeSet<&str> = args.only_feeds.iter().map(String::as_str).collect();
-    let wanted = |name: &str| only.is_empty() || only.contains(name);
-    let format = args
-        .feed_format
-        .as_deref()
-        .map(|f| f.parse::<FeedFormat>().map_err(anyhow::Error::msg))
-        .transpose()?;
-    for path in &args.feeds {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        if !wanted(&name) {
-            continue;
+    /// The selection as the receiver of the indicators, limited to
+    /// `--only-feed` names.
+    struct SelectionSink<'a> {
+        sel: &'a mut Selection,
+        only: BTreeSet<&'a str>,
+    }
+    impl IndicatorSink for SelectionSink<'_> {
+        fn wants(&self, feed: &str) -> bool {
+            self.only.is_empty() || self.only.contains(feed)
         }
-        let opts = orbwatch_intel::ReadOptions::new(name.clone());
-        let mut rejected: Vec<orbwatch_intel::Rejected> = Vec::new();
-        let mut rejected_count = 0u64;
-        match crate::feed_input::plain_stream(path, format)? {
-            Some(reader) => {
-                orbwatch_intel::readers::plain::read_stream(
-                    reader,
-                    &path.display().to_string(),
-                    &opts,
-                    |ind| sel.add_indicator(&ind, &name),
-                    |r| {
-                        rejected_count += 1;
-                        if rejected.is_empty() {
-                            rejected.push(r);
-                        }
-                    },
-                )
-                .with_context(|| format!("cannot read feed {}", path.display()))?;
-            }
-            None => {
-                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
-                rejected_count = parsed.rejected.len() as u64;
-                rejected.extend(parsed.rejected.into_iter().take(1));
-                for ind in &parsed.indicators {
-                    sel.add_indicator(ind, &name);
-                }
-            }
-        }
-        if !cli.quiet
-            && let Some(r) = rejected.first()
-        {
-            eprintln!(
-                "orbwatch: feed {}: {rejected_count} entries rejected (first: {}:{}: {})",
-                path.display(),
-                r.file,
-                r.line,
-                r.reason
-            );
+        fn add(&mut self, ind: &Indicator, feed: &str) {
+            self.sel.add_indicator(ind, feed);
         }
     }
-    if args.feeds.is_empty() || cli.db.is_some() {
-        let path = crate::db_path::resolve(cli)?;
-        if path.exists() {
-            let store = orbwatch_store::Store::open(&path)
-                .with_context(|| format!("cannot open the store {}", path.display()))?;
-            store.indicators_stream(None, |s| {
-                if wanted(&s.feed) {
-                    sel.add_indicator(&s.indicator, &s.feed);
-                }
-                ControlFlow::Continue(())
-            })?;
-        } else if args.feeds.is_empty() && !args.from_findings {
-            bail!(
-                "the store {} does not exist yet: add a feed with `orbwatch feed add FILE`, or pass --feed FILE",
-                path.display()
-            );
+    let mut sink = SelectionSink {
+        sel,
+        only: args.only_feeds.iter().map(String::as_str).collect(),
+    };
+    let sources = IndicatorSources {
+        feeds: &args.feeds,
+        format: args.feed_format.as_deref(),
+        grace: None,
+        // Sources of behaviour findings alone make a blocklist.
+        store_optional: args.from_findings,
+    };
+    let notices = crate::indicator_sources::load(cli, &sources, &mut sink)?;
+    if !cli.quiet {
+        for n in notices {
+            eprintln!("orbwatch: {n}");
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
 use orbwatch_store::{FeedInfo, ImportOptions, ImportReport, Store};
 use serde_json::{Value, json};
 
+use crate::cli_values::{parse_dur, parse_time};
 use crate::{Cli, db_path};
 
 /// How many rejected entries `feed add` and `feed show` print.
@@ -130,20 +131,6 @@ fn parse_format(s: &str) -> Result<FeedFormat, String> {
 
 fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
     s.parse::<ExportFormat>()
-}
-
-fn parse_time(s: &str) -> Result<Timestamp, String> {
-    orbwatch_intel::time::parse_timestamp(s).ok_or_else(|| {
-        format!("`{s}` is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z")
-    })
-}
-
-fn parse_dur(s: &str) -> Result<SignedDuration, String> {
-    let d = orbwatch_intel::time::parse_duration(s)?;
-    if d.is_negative() {
-        return Err(format!("`{s}` is negative; write e.g. 7d"));
-    }
-    Ok(d)
 }
 
 fn parse_confidence(s: &str) -> Result<u8, String> {

@@ -54,17 +54,6 @@ pub struct FindingsArgs {
 
 /// Turn the command-line filters into the store's.
 pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> {
-    let time = |flag: &str, v: &Option<String>| -> Result<Option<jiff::Timestamp>> {
-        v.as_deref()
-            .map(|s| {
-                orbwatch_intel::time::parse_timestamp(s).with_context(|| {
-                    format!(
-                        "{flag} {s:?} is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z"
-                    )
-                })
-            })
-            .transpose()
-    };
     let kind = f
         .kind
         .as_deref()
@@ -96,8 +85,8 @@ pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> 
         // Asking for dismissed findings by status implies showing them.
         show_suppressed: f.show_suppressed || status.is_some_and(TriageStatus::suppresses),
         status,
-        since: time("--since", &f.since)?,
-        until: time("--until", &f.until)?,
+        since: crate::cli_values::parse_time_flag("--since", f.since.as_deref())?,
+        until: crate::cli_values::parse_time_flag("--until", f.until.as_deref())?,
         min_score: f.min_score,
     })
 }

@@ -27,13 +27,14 @@ use orbwatch_detect::{
 };
 use orbwatch_event::decoders::{self, DecoderConfig, DecoderInfo};
 use orbwatch_event::{Decoded, Decoder, Origin};
-use orbwatch_intel::FeedFormat;
+use orbwatch_intel::Indicator;
 use orbwatch_report::{OutputFormat, write_coverage_text, write_findings};
 use orbwatch_source::{Filters, Input, LineReader};
 use rayon::prelude::*;
 
 use crate::Cli;
 use crate::hunt_binary;
+use crate::indicator_sources::{IndicatorSink, IndicatorSources};
 
 /// Plain files larger than this are split into chunks read in parallel.
 const CHUNK_MIN: u64 = 32 * 1024 * 1024;
@@ -187,19 +188,8 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         None if args.output.is_none() && io::stdout().is_terminal() => OutputFormat::Table,
         None => OutputFormat::Jsonl,
     };
-    let parse_time = |flag: &str, v: &Option<String>| -> Result<Option<Timestamp>> {
-        v.as_deref()
-            .map(|s| {
-                orbwatch_intel::time::parse_timestamp(s).with_context(|| {
-                    format!(
-                        "{flag} {s:?} is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z"
-                    )
-                })
-            })
-            .transpose()
-    };
-    let since = parse_time("--since", &args.since)?;
-    let until = parse_time("--until", &args.until)?;
+    let since = crate::cli_values::parse_time_flag("--since", args.since.as_deref())?;
+    let until = crate::cli_values::parse_time_flag("--until", args.until.as_deref())?;
     let fail_on = parse_fail_on(&args.fail_on)?;
     let binary = args.input_format.as_deref().and_then(hunt_binary::forced);
     let forced = match &args.input_format {
@@ -501,125 +491,39 @@ fn print_notices(cli: &Cli, notices: &[String]) {
     }
 }
 
-/// Compile indicators from `--feed` files and/or the store. Plain lists
-/// and the store are streamed into the engine one indicator at a time, so
-/// a ten-million-entry list never sits in memory as parsed records.
+/// Compile indicators from `--feed` files and/or the store.
 fn load_indicators(
     cli: &Cli,
     args: &HuntArgs,
     notices: &mut Vec<String>,
 ) -> Result<IocEngineBuilder> {
-    let mut builder = IocEngineBuilder::new();
-    let format = args
-        .feed_format
-        .as_deref()
-        .map(|f| f.parse::<FeedFormat>().map_err(anyhow::Error::msg))
-        .transpose()?;
-    for path in &args.feeds {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        let mut opts = orbwatch_intel::ReadOptions::new(name.clone());
-        if let Some(g) = &args.grace {
-            opts.grace = orbwatch_intel::time::parse_duration(g)
-                .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+    /// The engine builder as the receiver of the indicators.
+    struct EngineSink(IocEngineBuilder);
+    impl IndicatorSink for EngineSink {
+        fn reserve(&mut self, n: usize) {
+            self.0.reserve(n);
         }
-        let mut rejected: Vec<orbwatch_intel::Rejected> = Vec::new();
-        let mut rejected_count = 0u64;
-        match crate::feed_input::plain_stream(path, format)? {
-            Some(reader) => {
-                // About 14 bytes per line in an address list.
-                let size = std::fs::metadata(path).map_or(0, |m| m.len());
-                builder.reserve((size / 14) as usize);
-                let label = path.display().to_string();
-                // Parsing and indexing each take about half the load time of
-                // a large list: a second thread parses batches of lines
-                // while this one indexes the previous batch.
-                const BATCH: usize = 4096;
-                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<orbwatch_intel::Indicator>>(4);
-                let parsed = std::thread::scope(|scope| {
-                    let parser = scope.spawn(|| {
-                        let mut batch = Vec::with_capacity(BATCH);
-                        let res = orbwatch_intel::readers::plain::read_stream(
-                            reader,
-                            &label,
-                            &opts,
-                            |ind| {
-                                batch.push(ind);
-                                if batch.len() == BATCH {
-                                    let full =
-                                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                                    // The receiver only goes away on panic.
-                                    let _ = tx.send(full);
-                                }
-                            },
-                            |r| {
-                                rejected_count += 1;
-                                if rejected.is_empty() {
-                                    rejected.push(r);
-                                }
-                            },
-                        );
-                        let _ = tx.send(batch);
-                        drop(tx);
-                        res
-                    });
-                    for batch in rx {
-                        for ind in &batch {
-                            builder.add(ind);
-                        }
-                    }
-                    parser.join()
-                });
-                match parsed {
-                    Ok(res) => {
-                        res.with_context(|| format!("cannot read feed {}", path.display()))?
-                    }
-                    Err(_) => bail!(
-                        "reading feed {} failed (a bug: please report it)",
-                        path.display()
-                    ),
-                }
-            }
-            None => {
-                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
-                rejected_count = parsed.rejected.len() as u64;
-                rejected.extend(parsed.rejected.into_iter().take(1));
-                for ind in &parsed.indicators {
-                    builder.add(ind);
-                }
+        fn add(&mut self, ind: &Indicator, feed: &str) {
+            if ind.provenance.feed == feed {
+                self.0.add(ind);
+            } else {
+                // Store rows carry their feed apart from the indicator.
+                let mut ind = ind.clone();
+                ind.provenance.feed = feed.to_string();
+                self.0.add(&ind);
             }
         }
-        if let Some(r) = rejected.first() {
-            notices.push(format!(
-                "feed {}: {rejected_count} entries rejected (first: {}:{}: {})",
-                path.display(),
-                r.file,
-                r.line,
-                r.reason
-            ));
-        }
     }
-    if args.feeds.is_empty() || cli.db.is_some() {
-        let path = crate::db_path::resolve(cli)?;
-        if path.exists() {
-            let store = orbwatch_store::Store::open(&path)
-                .with_context(|| format!("cannot open the store {}", path.display()))?;
-            store.indicators_stream(None, |s| {
-                let mut ind = s.indicator;
-                ind.provenance.feed = s.feed;
-                builder.add(&ind);
-                std::ops::ControlFlow::Continue(())
-            })?;
-        } else if args.feeds.is_empty() && args.no_behaviour {
-            bail!(
-                "the store {} does not exist yet: add a feed with `orbwatch feed add FILE`, or pass --feed FILE",
-                path.display()
-            );
-        }
-    }
-    Ok(builder)
+    let mut sink = EngineSink(IocEngineBuilder::new());
+    let sources = IndicatorSources {
+        feeds: &args.feeds,
+        format: args.feed_format.as_deref(),
+        grace: args.grace.as_deref(),
+        // A behaviour-only hunt needs no indicators.
+        store_optional: !args.no_behaviour,
+    };
+    notices.extend(crate::indicator_sources::load(cli, &sources, &mut sink)?);
+    Ok(sink.0)
 }
 
 /// Split inputs into units of work. Large plain files are cut into

@@ -88,11 +88,9 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
             );
         }
     }
-    let generated = match &args.generated_at {
-        Some(s) => orbwatch_intel::time::parse_timestamp(s)
-            .with_context(|| format!("--generated-at {s:?} is not a time"))?,
-        None => Timestamp::now(),
-    };
+    let generated =
+        crate::cli_values::parse_time_flag("--generated-at", args.generated_at.as_deref())?
+            .unwrap_or_else(Timestamp::now);
     let input = match &args.findings {
         Some(path) => from_file(args, path, generated)?,
         None => from_store(cli, args, generated)?,

@@ -51,6 +51,20 @@ pub struct Route {
     netflow_only: bool,
 }
 
+impl Route {
+    /// How `orbwatch-capture` reads an input routed this way.
+    fn read_options(&self) -> ReadOptions {
+        let mut opts = ReadOptions {
+            format: Some(self.format),
+            ..Default::default()
+        };
+        if self.netflow_only {
+            opts.pcap.netflow = NetflowInPcap::Only;
+        }
+        opts
+    }
+}
+
 /// Decide from the peeked head (after decompression) whether an input is
 /// binary evidence, and how to read it. `None`: a text log.
 pub fn route(forced: Option<ForcedBinary>, head: &[u8]) -> Option<Route> {
@@ -104,13 +118,7 @@ pub fn hunt(
     obs: &mut ObsBuffer,
 ) -> bool {
     let file: Arc<str> = Arc::from(file);
-    let mut opts = ReadOptions {
-        format: Some(route.format),
-        ..Default::default()
-    };
-    if route.netflow_only {
-        opts.pcap.netflow = NetflowInPcap::Only;
-    }
+    let opts = route.read_options();
     let engine = ctx.engine;
     let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
     let mut scratch = MatchScratch::default();
@@ -194,13 +202,7 @@ pub fn read_back(
     } else {
         reader
     };
-    let mut opts = ReadOptions {
-        format: Some(route.format),
-        ..Default::default()
-    };
-    if route.netflow_only {
-        opts.pcap.netflow = NetflowInPcap::Only;
-    }
+    let opts = route.read_options();
     let mut out = std::collections::BTreeMap::new();
     let _ = orbwatch_capture::read_any(reader, &opts, &mut |e| {
         if wanted.contains(&e.record) && !out.contains_key(&e.record) {

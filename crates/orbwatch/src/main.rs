@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli_values;
 mod cmd_export;
 mod cmd_feed;
 mod cmd_findings;
@@ -18,6 +19,7 @@ mod hunt_behaviour;
 mod hunt_binary;
 mod hunt_store;
 mod index_cache;
+mod indicator_sources;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]

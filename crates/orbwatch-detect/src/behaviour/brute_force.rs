@@ -158,27 +158,15 @@ impl<'a> BruteForce<'a> {
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
-        let idle: Vec<u64> = self
-            .open
-            .iter()
-            .filter(|(_, e)| e.last < before)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in idle {
-            if let Some(ep) = self.open.remove(&k) {
-                self.judge(k, &ep, t, out);
-            }
+        for (k, ep) in super::take_where(&mut self.open, |e| e.last < before) {
+            self.judge(k, &ep, t, out);
         }
     }
 
     /// End of input: judge every open episode, in key order.
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
-        let mut keys: Vec<u64> = self.open.keys().copied().collect();
-        keys.sort_unstable();
-        for k in keys {
-            if let Some(ep) = self.open.remove(&k) {
-                self.judge(k, &ep, t, out);
-            }
+        for (k, ep) in super::take_where(&mut self.open, |_| true) {
+            self.judge(k, &ep, t, out);
         }
     }
 

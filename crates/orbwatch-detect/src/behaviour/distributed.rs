@@ -251,16 +251,9 @@ impl<'a> Distributed<'a> {
     /// Move sources idle since `before` to their run; judge runs that
     /// went quiet.
     fn sweep(&mut self, before: i64, t: &Tables, enricher: &Enricher) {
-        let old: Vec<(u32, u16)> = self
-            .sources
-            .iter()
-            .filter(|(_, s)| s.last < secs(before))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in old {
-            if let Some(s) = self.sources.remove(&k) {
-                self.runs.entry(k.1).or_default().idle.push((k.0, s));
-            }
+        let cutoff = secs(before);
+        for (k, s) in super::take_where(&mut self.sources, |s| s.last < cutoff) {
+            self.runs.entry(k.1).or_default().idle.push((k.0, s));
         }
         let quiet: Vec<u16> = self
             .runs

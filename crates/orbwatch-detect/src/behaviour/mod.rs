@@ -517,6 +517,28 @@ pub(crate) fn capped(names: impl IntoIterator<Item = String>, cap: usize) -> Vec
 }
 
 /// A 64-bit hash (FNV-1a) of a u64, for sketches.
+/// Remove from `map` the entries `done` says are finished (idle past the
+/// window, or everything at the end of input) and return them in key
+/// order, so that detectors judge them, and report, in the same order on
+/// every run.
+pub(crate) fn take_where<K, V>(
+    map: &mut hashbrown::HashMap<K, V>,
+    done: impl Fn(&V) -> bool,
+) -> Vec<(K, V)>
+where
+    K: Copy + Ord + std::hash::Hash,
+{
+    let mut keys: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| done(v))
+        .map(|(k, _)| *k)
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .filter_map(|k| map.remove(&k).map(|v| (k, v)))
+        .collect()
+}
+
 pub(crate) fn mix(x: u64) -> u64 {
     let mut h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^= h >> 29;

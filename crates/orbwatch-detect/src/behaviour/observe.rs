@@ -181,25 +181,18 @@ impl Tables {
                 let v = u128::from(a);
                 (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
             }
-            None => stable_hash(self.name(id & !NAMED_SOURCE).as_bytes()) ^ u64::from(id == NONE),
+            None => {
+                crate::finding::fnv1a_64(self.name(id & !NAMED_SOURCE).bytes())
+                    ^ u64::from(id == NONE)
+            }
         }
     }
 
     /// A key for the name behind a name id that does not depend on the id
     /// (see [`Tables::ip_key`]).
     pub fn name_key(&self, id: u32) -> u64 {
-        stable_hash(self.name(id).as_bytes())
+        crate::finding::fnv1a_64(self.name(id).bytes())
     }
-}
-
-/// FNV-1a: a hash that is the same in every run and process.
-fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// Ports router backdoors and relay implants are known to listen on

@@ -180,27 +180,15 @@ impl<'a> PortScan<'a> {
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {
         let before_s = secs(before);
         self.single.retain(|_, s| s.last >= before_s);
-        let idle: Vec<u32> = self
-            .open
-            .iter()
-            .filter(|(_, e)| e.last < before)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in idle {
-            if let Some(ep) = self.open.remove(&k) {
-                self.judge(k, &ep, t, out);
-            }
+        for (k, ep) in super::take_where(&mut self.open, |e| e.last < before) {
+            self.judge(k, &ep, t, out);
         }
     }
 
     /// Judge every open episode (end of input).
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
-        let mut keys: Vec<u32> = self.open.keys().copied().collect();
-        keys.sort_unstable();
-        for k in keys {
-            if let Some(ep) = self.open.remove(&k) {
-                self.judge(k, &ep, t, out);
-            }
+        for (k, ep) in super::take_where(&mut self.open, |_| true) {
+            self.judge(k, &ep, t, out);
         }
     }
 

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use hashbrown::HashMap;
 use jiff::Timestamp;
 use orbwatch_intel::Index;
-use orbwatch_intel::snapshot::{SnapReader, SnapWriter};
+use orbwatch_intel::snapshot::{SnapReader, SnapWriter, inconsistent as bad};
 
 use super::{FeedSpan, IndicatorMeta, IocEngine, name_filter};
 use crate::direction::InternalNets;
@@ -34,13 +34,6 @@ const TYPE_NAMES: [&str; 14] = [
     "cert-sha256",
     "cert-sha512",
 ];
-
-fn bad(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("index snapshot is inconsistent ({what})"),
-    )
-}
 
 fn put_time<W: Write>(w: &mut SnapWriter<W>, t: Option<Timestamp>) -> io::Result<()> {
     match t {

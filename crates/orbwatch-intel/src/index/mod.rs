@@ -594,13 +594,7 @@ impl Index {
     pub fn read_snapshot<R: std::io::Read>(
         r: &mut crate::snapshot::SnapReader<R>,
     ) -> std::io::Result<Index> {
-        use crate::snapshot::le_u32;
-        let bad = |what: &str| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("index snapshot is inconsistent ({what})"),
-            )
-        };
+        use crate::snapshot::{inconsistent as bad, le_u32};
         let entries = r.records(12, |b| Entry {
             indicator: le_u32(b, 0),
             window: le_u32(b, 4),

@@ -452,14 +452,7 @@ mod snapshot_impl {
     use std::io::{self, Read, Write};
 
     use super::{Addr, EMPTY, END, FilterBlock, Intervals, Slot, U32Table, advise_huge_pages};
-    use crate::snapshot::{SnapReader, SnapWriter, le_u32};
-
-    fn bad(what: &str) -> io::Error {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("index snapshot is inconsistent ({what})"),
-        )
-    }
+    use crate::snapshot::{SnapReader, SnapWriter, inconsistent as bad, le_u32};
 
     impl U32Table {
         pub(crate) fn write_snapshot<W: Write>(&self, w: &mut SnapWriter<W>) -> io::Result<()> {
