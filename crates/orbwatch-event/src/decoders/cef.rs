@@ -32,7 +32,7 @@ use super::syslog::fields::{
     push_other,
 };
 use super::syslog::timestamp::parse_any;
-use super::syslog::{BodyDecoder, Ctx, TimeQuality, trim_line};
+use super::syslog::{BodyDecoder, Ctx, TimeQuality, sniff_share};
 use super::{DecoderConfig, DecoderInfo};
 use crate::model::{AuthOutcome, Event, EventKind};
 
@@ -44,30 +44,12 @@ pub const INFO: DecoderInfo = DecoderInfo {
     make: |cfg: &DecoderConfig| Box::new(BodyDecoder::new("cef", cfg, parse)),
 };
 
-/// The CEF decoder for one file.
+/// How sure detection is that these lines are CEF.
 fn sniff(lines: &[&[u8]]) -> u8 {
-    let mut total = 0;
-    let mut hits = 0;
-    for l in lines {
-        let l = trim_line(l);
-        if l.is_empty() || l[0] == b'#' {
-            continue;
-        }
-        total += 1;
+    sniff_share(lines, |l| {
         let s = String::from_utf8_lossy(l);
-        if s.contains("CEF:") || looks_headerless(&s) {
-            hits += 1;
-        }
-    }
-    if total == 0 || hits == 0 {
-        0
-    } else if hits * 10 >= total * 8 {
-        90
-    } else if hits * 2 >= total {
-        60
-    } else {
-        10
-    }
+        s.contains("CEF:") || looks_headerless(&s)
+    })
 }
 
 /// `0|Vendor|Product|Version|Sig|Name|Sev|ext`: a CEF header without `CEF:`.

@@ -20,7 +20,7 @@ use super::syslog::fields::{
     add_remaining_ips, nonempty, parse_action, parse_ip, parse_port, parse_proto, push_other,
 };
 use super::syslog::timestamp::parse_any;
-use super::syslog::{BodyDecoder, Ctx, TimeQuality, trim_line};
+use super::syslog::{BodyDecoder, Ctx, TimeQuality, sniff_share};
 use super::{DecoderConfig, DecoderInfo};
 use crate::model::{Event, EventKind};
 
@@ -32,29 +32,9 @@ pub const INFO: DecoderInfo = DecoderInfo {
     make: |cfg: &DecoderConfig| Box::new(BodyDecoder::new("leef", cfg, parse)),
 };
 
-/// The LEEF decoder for one file.
+/// How sure detection is that these lines are LEEF.
 fn sniff(lines: &[&[u8]]) -> u8 {
-    let mut total = 0;
-    let mut hits = 0;
-    for l in lines {
-        let l = trim_line(l);
-        if l.is_empty() || l[0] == b'#' {
-            continue;
-        }
-        total += 1;
-        if memchr::memmem::find(l, b"LEEF:").is_some() {
-            hits += 1;
-        }
-    }
-    if total == 0 || hits == 0 {
-        0
-    } else if hits * 10 >= total * 8 {
-        90
-    } else if hits * 2 >= total {
-        60
-    } else {
-        10
-    }
+    sniff_share(lines, |l| memchr::memmem::find(l, b"LEEF:").is_some())
 }
 
 /// The syslog decoder's entry point for LEEF carried in syslog.
