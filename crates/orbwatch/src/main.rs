@@ -15,10 +15,7 @@ mod cmd_report;
 mod cmd_triage;
 mod db_path;
 mod feed_input;
-mod hunt_behaviour;
-mod hunt_binary;
 mod hunt_store;
-mod index_cache;
 mod indicator_sources;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.

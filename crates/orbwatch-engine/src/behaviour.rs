@@ -1,4 +1,4 @@
-//! The hunt side of the behaviour detectors: options, per-unit
+//! The engine side of the behaviour detectors: options, per-unit
 //! observation, and the pass after the parallel sweep.
 //!
 //! Each unit of work (a file or a chunk) turns the events that matter into
@@ -14,7 +14,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result};
 use orbwatch_detect::behaviour::observe::ObsBuffer;
 use orbwatch_detect::behaviour::{BehaviourConfig, Engine, orb_likelihood};
 use orbwatch_detect::enrich::Enricher;
@@ -22,10 +21,19 @@ use orbwatch_detect::{BehaviourCoverage, Coverage, Evidence, Finding, InternalNe
 use orbwatch_event::Event;
 use orbwatch_source::{Input, LineReader};
 
-use crate::cmd_hunt::HuntArgs;
+use crate::EngineError;
+use crate::binary::ForcedBinary;
 
 /// Raw evidence is cut to this many bytes.
 const RAW_CAP: usize = 2048;
+
+/// What the behaviour detectors need to be set up: thresholds and the
+/// enrichment databases (ASN, country; MaxMind .mmdb or ip2asn TSV).
+#[derive(Debug, Clone, Default)]
+pub struct BehaviourOptions {
+    pub config: BehaviourConfig,
+    pub enrichment_dbs: Vec<std::path::PathBuf>,
+}
 
 /// Behaviour options resolved once for the hunt.
 pub struct Behaviour {
@@ -35,36 +43,26 @@ pub struct Behaviour {
     kept: AtomicU64,
     /// `--input-format` when it names a binary format, to read evidence
     /// back the way the sweep read it.
-    binary: Option<crate::hunt_binary::ForcedBinary>,
+    binary: Option<ForcedBinary>,
 }
 
 impl Behaviour {
-    /// `None` with `--no-behaviour`.
-    pub fn from_args(args: &HuntArgs, internal: InternalNets) -> Result<Option<Self>> {
-        if args.no_behaviour {
-            return Ok(None);
-        }
-        let cfg = match &args.behaviour_config {
-            Some(p) => BehaviourConfig::from_file(p)?,
-            None => BehaviourConfig::default(),
-        };
-        let dbs: Vec<&std::path::Path> = args
-            .asn_db
-            .iter()
-            .chain(args.geo_db.iter())
-            .map(|p| p.as_path())
-            .collect();
-        let enricher = Enricher::open(&dbs).context("cannot open the enrichment database")?;
-        Ok(Some(Self {
-            cfg,
+    /// The detectors set up from `opts`; enrichment databases are opened
+    /// now, so a missing or broken one stops the run before any work.
+    pub fn new(
+        opts: &BehaviourOptions,
+        internal: InternalNets,
+        binary: Option<ForcedBinary>,
+    ) -> Result<Self, EngineError> {
+        let dbs: Vec<&std::path::Path> = opts.enrichment_dbs.iter().map(|p| p.as_path()).collect();
+        let enricher = Enricher::open(&dbs).map_err(|e| EngineError::Enrichment(e.to_string()))?;
+        Ok(Self {
+            cfg: opts.config.clone(),
             internal,
             enricher,
             kept: AtomicU64::new(0),
-            binary: args
-                .input_format
-                .as_deref()
-                .and_then(crate::hunt_binary::forced),
-        }))
+            binary,
+        })
     }
 
     /// Record what `ev` (line `line` of input `input`) means for the
@@ -165,7 +163,7 @@ impl Behaviour {
 fn read_back(
     wanted: impl Iterator<Item = (usize, u64)>,
     inputs: &[Input],
-    binary: Option<crate::hunt_binary::ForcedBinary>,
+    binary: Option<ForcedBinary>,
 ) -> BTreeMap<(usize, u64), (Option<u64>, String)> {
     let mut per: BTreeMap<usize, BTreeSet<u64>> = BTreeMap::new();
     for (i, l) in wanted {
@@ -178,7 +176,7 @@ fn read_back(
             continue;
         }
         // Captures, flows and EVTX: decode again and render the records.
-        if let Some(records) = crate::hunt_binary::read_back(input, binary, &lines) {
+        if let Some(records) = crate::binary::read_back(input, binary, &lines) {
             for (n, (offset, mut text)) in records {
                 if text.len() > RAW_CAP {
                     let mut cut = RAW_CAP;

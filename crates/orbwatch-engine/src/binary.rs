@@ -100,7 +100,7 @@ pub struct BinaryCtx<'a> {
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
     /// The behaviour detectors, unless `--no-behaviour`.
-    pub behaviour: Option<&'a crate::hunt_behaviour::Behaviour>,
+    pub behaviour: Option<&'a crate::behaviour::Behaviour>,
     /// This input's number in the hunt (for behaviour evidence).
     pub input: usize,
 }

@@ -1,0 +1,215 @@
+//! The orbwatch pipeline, one engine for `hunt`, `watch` and Kafka workers.
+//!
+//! ```text
+//!  RecordSource ──► decoder ──► Event ──► IOC match ──► Aggregator ──────────────┐
+//!  (file, chunk,    (detected    │        (time window,  (sightings → findings)  │
+//!   stdin, tail,     by content, │         direction)                            ▼
+//!   socket, Kafka)   or forced)  └──► observations ──► sorted runs ──► detectors ──► FindingsSink
+//!                                     (40-byte Obs)    (k-way merge,   (scan, brute    (jsonl, store,
+//!                                                       spilled past    force, spray,   alerts…)
+//!                                                       a memory cap)   distributed…)
+//! ```
+//!
+//! Why a crate of its own: the loop that turns bytes into findings is the
+//! product. `hunt` only resolves flags into [`EngineOptions`] and prints
+//! what the engine hands its [`FindingsSink`]; a live daemon and a Kafka
+//! worker plug their own [`RecordSource`] and sink into the same code, so
+//! that last year's logs replayed and a live stream give the same
+//! findings. ripgrep's split is the model: `grep-searcher` searches and the
+//! binary wires flags.
+//!
+//! The seams:
+//! - [`RecordSource`] (pull): the engine asks for one record at a time.
+//! - [`FindingsSink`] (push): the engine hands over every finding, then
+//!   the coverage.
+//! - [`Engine::hunt`] drives both for a set of inputs (files, directories
+//!   expanded by `orbwatch-source`), in parallel over files and chunks.
+//!
+//! Behaviour detectors consume observations in event-time order. Each unit
+//! of work keeps its observations as sorted runs; the runs are merged
+//! (k-way) and replayed through the detectors, so results never depend on
+//! thread timing or on how the inputs were cut into chunks.
+
+pub mod behaviour;
+pub mod binary;
+pub mod index_cache;
+pub mod record_source;
+pub mod sink;
+mod sweep;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+use orbwatch_detect::{Coverage, InternalNets, IocEngine};
+use orbwatch_event::decoders::{self, DecoderInfo};
+use orbwatch_source::Input;
+
+pub use behaviour::{Behaviour, BehaviourOptions};
+pub use binary::ForcedBinary;
+pub use record_source::RecordSource;
+pub use sink::{FindingsSink, JsonLinesSink};
+
+/// Why the engine could not start or finish a run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown input format {name:?}; known decoders: {known}")]
+    UnknownFormat { name: String, known: String },
+    #[error(transparent)]
+    BehaviourConfig(#[from] orbwatch_detect::behaviour::ConfigError),
+    #[error("cannot open the enrichment database: {0}")]
+    Enrichment(String),
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+    #[error("cannot write findings: {0}")]
+    Sink(std::io::Error),
+}
+
+/// How a run reads its inputs. Everything a `hunt` flag decides about the
+/// pipeline is here, so `watch` and workers configure it the same way.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Ignore events before / after these instants.
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// A decoder or binary format to use instead of detecting one.
+    pub input_format: Option<String>,
+    /// Field mapping for the csv/json decoders (`field`, `column`).
+    pub map: Vec<(String, String)>,
+    /// Year for syslog lines that carry none (default: file's mtime).
+    pub year: Option<i16>,
+    /// Evidence records kept per finding (0 = all).
+    pub evidence_limit: usize,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Internal networks (direction of sightings, behaviour).
+    pub internal: InternalNets,
+    /// Behaviour detectors; `None` makes the run a pure IOC sweep.
+    pub behaviour: Option<BehaviourOptions>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            since: None,
+            until: None,
+            input_format: None,
+            map: Vec::new(),
+            year: None,
+            evidence_limit: orbwatch_detect::aggregate::EVIDENCE_CAP,
+            threads: 0,
+            internal: InternalNets::default(),
+            behaviour: Some(BehaviourOptions::default()),
+        }
+    }
+}
+
+/// What a hunt leaves besides its findings.
+#[derive(Debug)]
+pub struct HuntSummary {
+    pub coverage: Coverage,
+    /// Inputs that could not be read completely (listed in the coverage).
+    pub input_errors: usize,
+}
+
+/// The compiled indicators, the resolved options and the behaviour
+/// detectors' set-up: everything a run shares across its threads.
+pub struct Engine {
+    ioc: IocEngine,
+    options: EngineOptions,
+    forced: Option<&'static DecoderInfo>,
+    binary: Option<ForcedBinary>,
+    behaviour: Option<Behaviour>,
+    progress: Option<indicatif::ProgressBar>,
+    units_done: AtomicU64,
+    units_total: AtomicU64,
+    sightings: AtomicU64,
+}
+
+impl Engine {
+    /// Resolve `options` around the compiled indicators `ioc`.
+    pub fn new(ioc: IocEngine, options: EngineOptions) -> Result<Self, EngineError> {
+        let binary = options.input_format.as_deref().and_then(binary::forced);
+        let forced = match &options.input_format {
+            None => None,
+            Some(_) if binary.is_some() => None,
+            Some(n) => Some(
+                decoders::by_name(n).ok_or_else(|| EngineError::UnknownFormat {
+                    name: n.clone(),
+                    known: format!(
+                        "{}, {}",
+                        decoders::names().join(", "),
+                        binary::NAMES.join(", ")
+                    ),
+                })?,
+            ),
+        };
+        let behaviour = match &options.behaviour {
+            None => None,
+            Some(b) => Some(Behaviour::new(b, options.internal.clone(), binary)?),
+        };
+        Ok(Self {
+            ioc,
+            options,
+            forced,
+            binary,
+            behaviour,
+            progress: None,
+            units_done: AtomicU64::new(0),
+            units_total: AtomicU64::new(0),
+            sightings: AtomicU64::new(0),
+        })
+    }
+
+    /// The compiled indicators.
+    pub fn ioc(&self) -> &IocEngine {
+        &self.ioc
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Does the run skip decoding records that name no indicator (no
+    /// behaviour detectors)?
+    fn lazy(&self) -> bool {
+        self.behaviour.is_none()
+    }
+
+    fn threads(&self) -> usize {
+        if self.options.threads > 0 {
+            self.options.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    fn progress_start(&self, inputs: &[Input], units: usize) {
+        self.units_total.store(units as u64, Ordering::Relaxed);
+        self.units_done.store(0, Ordering::Relaxed);
+        self.sightings.store(0, Ordering::Relaxed);
+        if let Some(pb) = &self.progress {
+            pb.set_length(inputs.iter().map(|i| i.size).sum());
+        }
+    }
+
+    fn progress_finish(&self) {
+        if let Some(pb) = &self.progress {
+            pb.finish_and_clear();
+        }
+    }
+
+    /// Show a progress bar on stderr for the next run (the caller decides:
+    /// only on a terminal, never with `-q`).
+    pub fn with_progress_bar(mut self) -> Self {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        self.progress = Some(pb);
+        self
+    }
+}

@@ -1,0 +1,655 @@
+//! The sweep over files: plan inputs into units of work (whole inputs, or
+//! line-aligned chunks of large plain files), read every unit on a thread
+//! pool, and merge what the units found in a fixed order so that the
+//! answer never depends on which thread finished first.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use jiff::Timestamp;
+use orbwatch_detect::behaviour::observe::ObsBuffer;
+use orbwatch_detect::coverage::feed_note;
+use orbwatch_detect::{Aggregator, Coverage, FeedCoverage, InputCoverage, IocEngine, MatchScratch};
+use orbwatch_event::decoders::{self, DecoderConfig};
+use orbwatch_event::{Decoded, Decoder, Origin};
+use orbwatch_source::{Input, InputProblem, LineReader};
+use rayon::prelude::*;
+
+use crate::record_source::RecordSource;
+use crate::sink::FindingsSink;
+use crate::{Engine, EngineError, HuntSummary, binary};
+
+/// Plain files larger than this are split into chunks read in parallel.
+const CHUNK_MIN: u64 = 32 * 1024 * 1024;
+/// Bytes peeked at the start of an input for format detection.
+const PEEK: usize = 64 * 1024;
+/// Lines of the peek used for detection.
+const SNIFF_LINES: usize = 50;
+
+/// The engine as the workers of one hunt see it.
+type RunCtx = Engine;
+
+/// One piece of work: a whole input, or a byte range of a plain file.
+struct Unit {
+    input: usize,
+    chunk: usize,
+    range: Option<(u64, u64)>,
+    /// For chunks after the first: a decoder carrying the file's header state.
+    decoder: Option<Box<dyn Decoder>>,
+    format: Option<&'static str>,
+}
+
+/// What one unit found.
+struct UnitResult {
+    input: usize,
+    chunk: usize,
+    start: u64,
+    newlines: u64,
+    coverage: InputCoverage,
+    agg: Aggregator,
+    obs: ObsBuffer,
+    fatal: bool,
+}
+
+impl Engine {
+    /// Hunt `inputs` (and report `problems`, inputs that could not even be
+    /// listed, in the coverage): sweep them in parallel, run the behaviour
+    /// detectors, and hand every finding to `sink`, most serious first
+    /// within the order of [`Aggregator::finish`], then the coverage.
+    pub fn hunt(
+        &self,
+        inputs: &[Input],
+        problems: &[InputProblem],
+        sink: &mut dyn FindingsSink,
+    ) -> Result<HuntSummary, EngineError> {
+        let started = Timestamp::now();
+        let ctx = self;
+        let threads = self.threads();
+        let units = plan_units(inputs, threads, ctx);
+        self.progress_start(inputs, units.len());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| EngineError::Threads(e.to_string()))?;
+        let sweep_clock = std::time::Instant::now();
+        let sweep_cpu = process_cpu_seconds();
+        let results: Vec<UnitResult> = pool.install(|| {
+            units
+                .into_par_iter()
+                .map(|u| process_unit(u, inputs, ctx))
+                .collect()
+        });
+        let sweep_secs = sweep_clock.elapsed().as_secs_f64();
+        let swept: u64 = results.iter().map(|r| r.coverage.bytes).sum();
+        let cpu = match (sweep_cpu, process_cpu_seconds()) {
+            (Some(a), Some(b)) => format!(", {:.2} CPU s", b - a),
+            _ => String::new(),
+        };
+        tracing::info!(
+            "swept {swept} bytes in {sweep_secs:.3} s ({:.0} MB/s) on {threads} threads{cpu}",
+            swept as f64 / 1e6 / sweep_secs.max(1e-9)
+        );
+        self.progress_finish();
+
+        // Reassemble per input, in chunk order, fixing chunk-relative positions.
+        let mut per_input: BTreeMap<usize, Vec<UnitResult>> = BTreeMap::new();
+        for r in results {
+            per_input.entry(r.input).or_default().push(r);
+        }
+        let mut coverage = Coverage {
+            started: Some(started),
+            ..Default::default()
+        };
+        let mut agg = Aggregator::with_evidence_cap(self.options.evidence_limit);
+        let mut obs = ObsBuffer::new();
+        let mut formats = BTreeMap::new();
+        let mut input_errors = 0usize;
+        for p in problems {
+            input_errors += 1;
+            let mut c = InputCoverage::new(&p.path);
+            c.error = Some(p.reason.clone());
+            coverage.inputs.push(c);
+        }
+        for (input, mut parts) in per_input {
+            parts.sort_by_key(|p| p.chunk);
+            let mut lines_before = 0u64;
+            let mut cov: Option<InputCoverage> = None;
+            let mut fatal = false;
+            for mut p in parts {
+                p.agg.rebase(lines_before, p.start);
+                p.coverage.rebase(lines_before);
+                p.obs.rebase_lines(lines_before);
+                lines_before += p.newlines;
+                agg.merge(p.agg);
+                obs.merge(p.obs);
+                fatal |= p.fatal;
+                match &mut cov {
+                    None => cov = Some(p.coverage),
+                    Some(c) => c.merge(p.coverage),
+                }
+            }
+            if let Some(c) = cov {
+                formats.insert(input, c.format.clone());
+                if fatal || c.error.is_some() {
+                    input_errors += 1;
+                }
+                coverage.inputs.push(c);
+            }
+        }
+
+        coverage.sightings = agg.sightings();
+        let mut findings = agg.finish(&self.ioc);
+        if let Some(b) = &self.behaviour {
+            b.finish(obs, inputs, &formats, &mut findings, &mut coverage);
+        }
+        coverage.findings = findings.len() as u64;
+        coverage.findings_in_window = findings
+            .iter()
+            .filter(|f| f.ioc.as_ref().is_some_and(|i| i.in_validity_window))
+            .count() as u64;
+        coverage.findings_out_of_window = findings
+            .iter()
+            .filter(|f| f.ioc.as_ref().is_some_and(|i| !i.in_validity_window))
+            .count() as u64;
+        let range = coverage.time_range();
+        for f in self.ioc.feeds() {
+            coverage.feeds.push(FeedCoverage {
+                note: feed_note(f.from, f.until, range),
+                feed: f.feed.clone(),
+                indicators: f.indicators,
+                search_from: f.from,
+                search_until: f.until,
+            });
+        }
+        coverage.finished = Some(Timestamp::now());
+        for f in &findings {
+            if !sink.finding(f).map_err(EngineError::Sink)? {
+                break;
+            }
+        }
+        sink.coverage(&coverage).map_err(EngineError::Sink)?;
+        sink.finish().map_err(EngineError::Sink)?;
+        Ok(HuntSummary {
+            coverage,
+            input_errors,
+        })
+    }
+}
+
+/// Split inputs into units of work. Large plain files are cut into
+/// line-aligned chunks so that both cores work on one big file.
+fn plan_units(inputs: &[Input], threads: usize, ctx: &RunCtx) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let whole = Unit {
+            input: i,
+            chunk: 0,
+            range: None,
+            decoder: None,
+            format: None,
+        };
+        let splittable = threads > 1 && input.path.is_some() && input.size > CHUNK_MIN;
+        if !splittable {
+            units.push(whole);
+            continue;
+        }
+        match plan_chunks(i, input, threads, ctx) {
+            Some(mut chunks) => units.append(&mut chunks),
+            None => units.push(whole),
+        }
+    }
+    units
+}
+
+fn plan_chunks(i: usize, input: &Input, threads: usize, ctx: &RunCtx) -> Option<Vec<Unit>> {
+    let path = input.path.as_ref()?;
+    let (compression, reader) = orbwatch_source::open(input).ok()?;
+    if compression != orbwatch_source::Compression::None {
+        return None;
+    }
+    let (head, _) = orbwatch_source::peek_lines(reader, PEEK).ok()?;
+    if (orbwatch_source::looks_binary(&head) && ctx.forced.is_none())
+        || binary::route(ctx.binary, &head).is_some()
+    {
+        return None;
+    }
+    let lines = head_lines(&head);
+    let info = ctx.forced.unwrap_or_else(|| decoders::detect(&lines));
+    let cfg = decoder_config(ctx, input);
+    // A template decoder that has seen the header lines.
+    let mut template = (info.make)(&cfg);
+    for l in &lines {
+        if matches!(template.decode(l), Ok(Decoded::Event(_))) {
+            break;
+        }
+    }
+    let chunks = orbwatch_source::line_aligned_chunks(path, threads * 2, CHUNK_MIN / 2).ok()?;
+    Some(
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(k, r)| Unit {
+                input: i,
+                chunk: k,
+                range: Some(r),
+                decoder: (k > 0).then(|| template.fork()),
+                format: Some(info.name),
+            })
+            .collect(),
+    )
+}
+
+/// Complete lines of a peeked head, at most [`SNIFF_LINES`].
+fn head_lines(head: &[u8]) -> Vec<&[u8]> {
+    let complete = match memchr::memrchr(b'\n', head) {
+        Some(i) if head.len() >= PEEK => &head[..i],
+        _ => head,
+    };
+    complete
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .take(SNIFF_LINES)
+        .collect()
+}
+
+fn decoder_config(ctx: &RunCtx, input: &Input) -> DecoderConfig {
+    DecoderConfig {
+        year: ctx.options.year.or_else(|| mtime_year(input)),
+        map: ctx.options.map.clone(),
+    }
+}
+
+fn mtime_year(input: &Input) -> Option<i16> {
+    let t = Timestamp::try_from(input.modified?).ok()?;
+    Some(t.to_zoned_datetime(jiff::tz::TimeZone::UTC).year())
+}
+
+fn year_note(ctx: &RunCtx, input: &Input, cfg: &DecoderConfig) -> Option<String> {
+    let y = cfg.year?;
+    Some(if ctx.options.year.is_some() {
+        format!("syslog lines without a year were dated {y} (from --year)")
+    } else if mtime_year(input).is_some() {
+        format!(
+            "syslog lines without a year were dated {y} (from the file's modification time; use --year to change)"
+        )
+    } else {
+        format!("syslog lines without a year were dated {y}")
+    })
+}
+
+fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
+    let input = &inputs[unit.input];
+    let mut cov = InputCoverage::new(&input.display);
+    let mut agg = Aggregator::with_evidence_cap(ctx.options.evidence_limit);
+    let mut obs = ObsBuffer::new();
+    let start = unit.range.map_or(0, |r| r.0);
+    let result = |cov, agg, obs, newlines, fatal| UnitResult {
+        input: unit.input,
+        chunk: unit.chunk,
+        start,
+        newlines,
+        coverage: cov,
+        agg,
+        obs,
+        fatal,
+    };
+    let cfg = decoder_config(ctx, input);
+
+    // Open, decompress, detect.
+    let (reader, mut decoder): (Box<dyn BufRead + Send>, Box<dyn Decoder>) = match unit.range {
+        Some((s, e)) => {
+            cov.compression = "none".into();
+            let reader = match orbwatch_source::open_range(input, s, e) {
+                Ok(r) => r,
+                Err(err) => {
+                    cov.error = Some(format!("cannot read it: {err}"));
+                    return result(cov, agg, obs, 0, true);
+                }
+            };
+            let decoder = match unit.decoder {
+                Some(d) => d,
+                None => {
+                    let info = unit
+                        .format
+                        .and_then(decoders::by_name)
+                        .unwrap_or_else(|| decoders::detect(&[]));
+                    (info.make)(&cfg)
+                }
+            };
+            (reader, decoder)
+        }
+        None => {
+            let (compression, reader) = match orbwatch_source::open(input) {
+                Ok(x) => x,
+                Err(err) => {
+                    cov.error = Some(format!("cannot read it: {err}"));
+                    return result(cov, agg, obs, 0, true);
+                }
+            };
+            cov.compression = compression.as_str().into();
+            let (head, reader) = match orbwatch_source::peek_lines(reader, PEEK) {
+                Ok(x) => x,
+                Err(err) => {
+                    cov.error = Some(describe_read_error(compression.as_str(), &err, 0));
+                    return result(cov, agg, obs, 0, true);
+                }
+            };
+            if let Some(route) = binary::route(ctx.binary, &head) {
+                let bctx = binary::BinaryCtx {
+                    engine: &ctx.ioc,
+                    since: ctx.options.since,
+                    until: ctx.options.until,
+                    behaviour: ctx.behaviour.as_ref(),
+                    input: unit.input,
+                };
+                let fatal = binary::hunt(
+                    reader,
+                    route,
+                    &input.display,
+                    &bctx,
+                    &mut cov,
+                    &mut agg,
+                    &mut obs,
+                );
+                if let Some(pb) = &ctx.progress {
+                    pb.inc(cov.bytes);
+                }
+                return result(cov, agg, obs, 0, fatal);
+            }
+            if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
+                cov.error = Some(
+                    "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped"
+                        .into(),
+                );
+                return result(cov, agg, obs, 0, true);
+            }
+            let info = ctx
+                .forced
+                .unwrap_or_else(|| decoders::detect(&head_lines(&head)));
+            // Files are opened again rather than read through the peek
+            // buffer: chaining the peek in front costs a copy of every byte.
+            let reader = match (&input.path, head.len() >= PEEK) {
+                (Some(_), true) => match orbwatch_source::open(input) {
+                    Ok((_, r)) => r,
+                    Err(_) => reader,
+                },
+                _ => reader,
+            };
+            (reader, (info.make)(&cfg))
+        }
+    };
+    cov.format = decoder.name().to_string();
+    if cov.format == "syslog" {
+        cov.year_note = year_note(ctx, input, &cfg);
+    }
+
+    let file: Arc<str> = Arc::from(input.display.as_str());
+    let format = decoder.name();
+    let engine = &ctx.ioc;
+    let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
+    let mut lr = LineReader::new(reader);
+    let mut sink = RecordSink {
+        ctx,
+        decoder: &mut *decoder,
+        cov: &mut cov,
+        agg: &mut agg,
+        obs: &mut obs,
+        input: unit.input,
+        scratch: MatchScratch::default(),
+        file,
+        format,
+        names_or_hashes,
+    };
+    let fatal = sweep_records(&mut lr, &mut sink);
+    cov.bytes = lr.position();
+    if let Some(pb) = &ctx.progress {
+        let done = ctx.units_done.fetch_add(1, Ordering::Relaxed) + 1;
+        let seen = ctx.sightings.fetch_add(agg.sightings(), Ordering::Relaxed) + agg.sightings();
+        pb.set_message(format!(
+            "{done}/{} files or chunks, {seen} sightings",
+            ctx.units_total.load(Ordering::Relaxed)
+        ));
+    }
+    let newlines = cov.records;
+    result(cov, agg, obs, newlines, fatal)
+}
+
+/// Read every record of `source` through `sink` (decode, match, observe).
+/// Returns true when the source failed before its end (the records before
+/// the failure were handled and count).
+fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bool {
+    let ctx = sink.ctx;
+    let engine = &ctx.ioc;
+    let names_or_hashes = sink.names_or_hashes;
+    let mut last_progress = 0u64;
+    let mut fatal = false;
+    // With a large IPv4 index and nothing but addresses to look for, the
+    // lookups of successive records overlap in a pipeline (below).
+    let pipelined = ctx.lazy()
+        && !names_or_hashes
+        && !engine.index().has_ipv6()
+        && engine.index().stats().ipv4 > 65_536;
+    // A three-stage software pipeline with STAGE records per stage: when a
+    // record is read, the /24 filter words of its addresses are
+    // prefetched; STAGE records later the filter is tested and the table
+    // slots of addresses that pass are prefetched; STAGE records after
+    // that the record is checked and handled. Each stage then finds its
+    // data in cache instead of waiting on memory.
+    const STAGE: usize = 16;
+    const RING: usize = 2 * STAGE + 1;
+    let mut ring: Vec<Pending> = if pipelined {
+        (0..RING).map(|_| Pending::default()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut queued = 0usize;
+    loop {
+        let line = match source.next_record() {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(err) => {
+                sink.cov.error = Some(describe_read_error(
+                    &sink.cov.compression,
+                    &err,
+                    sink.cov.records,
+                ));
+                fatal = true;
+                break;
+            }
+        };
+        sink.cov.records += 1;
+        if line.truncated {
+            sink.cov.truncated_lines += 1;
+        }
+        if pipelined {
+            let p = &mut ring[queued % RING];
+            p.keys.clear();
+            orbwatch_event::ipscan::for_each_ipv4(line.bytes, |ip, _, _| {
+                p.keys.push(u32::from(ip))
+            });
+            for k in &p.keys {
+                engine.index().prefetch_ipv4_filter(*k);
+            }
+            p.bytes.clear();
+            p.bytes.extend_from_slice(line.bytes);
+            p.number = line.number;
+            p.offset = line.offset;
+            if queued >= STAGE {
+                for k in &ring[(queued - STAGE) % RING].keys {
+                    engine.index().prefetch_ipv4(*k);
+                }
+            }
+            if queued >= 2 * STAGE {
+                let p = &ring[(queued - 2 * STAGE) % RING];
+                sink.handle(p.number, p.offset, &p.bytes, p.hit(engine));
+            }
+            queued += 1;
+        } else {
+            let hit = engine.raw_may_match(line.bytes);
+            sink.handle(line.number, line.offset, line.bytes, hit);
+        }
+        if let Some(pb) = &ctx.progress {
+            let pos = source.position();
+            if pos - last_progress > 4 << 20 {
+                pb.inc(pos - last_progress);
+                last_progress = pos;
+            }
+        }
+    }
+    // Drain the pipeline: the records of the last two stages, in order.
+    for n in queued.saturating_sub(2 * STAGE)..queued {
+        let p = &ring[n % RING];
+        sink.handle(p.number, p.offset, &p.bytes, p.hit(engine));
+    }
+    if let Some(pb) = &ctx.progress {
+        pb.inc(source.position().saturating_sub(last_progress));
+    }
+    fatal
+}
+
+/// A record held back in the batched sweep (see `process_unit`): its
+/// bytes, position and the IPv4 keys it names.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    keys: Vec<u32>,
+    number: u64,
+    offset: u64,
+}
+
+impl Pending {
+    /// Does the record name an indicator address?
+    fn hit(&self, engine: &IocEngine) -> bool {
+        self.keys.iter().any(|k| {
+            engine
+                .index()
+                .contains_ip(std::net::IpAddr::V4((*k).into()))
+        })
+    }
+}
+
+/// Everything needed to decode and match one record of an input.
+struct RecordSink<'a> {
+    ctx: &'a RunCtx,
+    decoder: &'a mut dyn Decoder,
+    cov: &'a mut InputCoverage,
+    agg: &'a mut Aggregator,
+    obs: &'a mut ObsBuffer,
+    input: usize,
+    scratch: MatchScratch,
+    file: Arc<str>,
+    format: &'static str,
+    names_or_hashes: bool,
+}
+
+impl RecordSink<'_> {
+    /// Handle one record. `ip_hit` says whether its raw text names an
+    /// indicator address.
+    fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
+        let engine = &self.ctx.ioc;
+        let decoder = &mut *self.decoder;
+        if self.ctx.lazy() && !ip_hit && !(self.names_or_hashes && engine.raw_may_name(raw)) {
+            // IOC sweep without behaviour detectors: a record that names no
+            // indicator needs only its time, for coverage.
+            self.cov.undecoded += 1;
+            if let Some(t) = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.time_of(raw)))
+                .ok()
+                .flatten()
+            {
+                self.cov.see_time(t);
+            }
+            return;
+        }
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
+            .unwrap_or_else(|_| {
+                Err(orbwatch_event::DecodeError::new(
+                    "the decoder failed on this record (a bug: please report it with the line)",
+                ))
+            });
+        let event = match decoded {
+            Ok(Decoded::Event(e)) => {
+                self.cov.parsed += 1;
+                Some(e)
+            }
+            Ok(Decoded::Skip) => {
+                self.cov.skipped += 1;
+                return;
+            }
+            Err(e) => {
+                self.cov.reject(number, &e.0, raw);
+                None
+            }
+        };
+        if let Some(t) = event.as_ref().and_then(|e| e.time) {
+            if self.ctx.options.since.is_some_and(|s| t < s)
+                || self.ctx.options.until.is_some_and(|u| t > u)
+            {
+                self.cov.outside_time_filter += 1;
+                return;
+            }
+            self.cov.see_time(t);
+        }
+        if let (Some(b), Some(e)) = (&self.ctx.behaviour, &event) {
+            b.observe(self.obs, e, self.input, number);
+        }
+        let candidate = ip_hit
+            || event
+                .as_ref()
+                .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip)))
+            || (self.names_or_hashes
+                && event.as_ref().is_some_and(|e| {
+                    e.domain.is_some()
+                        || !e.other_domains.is_empty()
+                        || e.url.is_some()
+                        || !e.hashes.is_empty()
+                }));
+        if candidate {
+            let origin = Origin {
+                file: self.file.clone(),
+                line: number,
+                offset,
+                format: self.format,
+            };
+            if engine.match_record(
+                raw,
+                true,
+                event.as_deref(),
+                &origin,
+                &mut self.scratch,
+                self.agg,
+            ) > 0
+            {
+                self.cov.matched_records += 1;
+            }
+        }
+    }
+}
+
+/// CPU time (user + system) the process has used so far, from
+/// `/proc/self/stat`, for the `-v` sweep figures: on a busy machine CPU
+/// time says more about the sweep's cost than wall time. `None` off Linux.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks (100 Hz on
+    // Linux for this interface).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut f = rest.split(' ').skip(11);
+    let utime: f64 = f.next()?.parse().ok()?;
+    let stime: f64 = f.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Turn a read error into words that name what went wrong.
+fn describe_read_error(compression: &str, err: &io::Error, records: u64) -> String {
+    let what = if compression.is_empty() || compression == "none" {
+        "read failed".to_string()
+    } else {
+        format!("{compression} data is corrupt or truncated")
+    };
+    format!("{what} after {records} records: {err}; the records before it were hunted")
+}
