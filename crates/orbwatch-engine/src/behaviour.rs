@@ -2,19 +2,20 @@
 //! observation, and the pass after the parallel sweep.
 //!
 //! Each unit of work (a file or a chunk) turns the events that matter into
-//! 40-byte observations in its own buffer. After the sweep the buffers are
-//! merged (ids remapped), sorted by event time and replayed through the
-//! detectors, so results do not depend on which thread finished first.
-//! Memory: 40 bytes per observation plus the interned addresses and names;
-//! at most `max_observations` (default 25 million, about 1 GB) are kept
-//! across the hunt, and the coverage says how many were dropped beyond
-//! that. Evidence text is not kept in memory: the records behind findings
-//! are read back from their files by line number at the end.
+//! 48-byte observations in its own buffer, and hands them to the hunt's
+//! [`RunCollector`] as sorted runs whenever the buffer fills and when the
+//! unit ends. Runs beyond `max_observations` go to disk. After the sweep
+//! the runs are merged (k-way) into event-time order and replayed through
+//! the detectors, so results depend neither on which thread finished first
+//! nor on how inputs were cut into chunks, and memory is bounded by the
+//! budget and the detectors' state, not by the input. Evidence text is not
+//! kept in memory: the records behind findings are read back from their
+//! files by line number at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use orbwatch_detect::behaviour::observe::ObsBuffer;
+use orbwatch_detect::behaviour::runs::{ObsRuns, RunCollector};
 use orbwatch_detect::behaviour::{BehaviourConfig, Engine, orb_likelihood};
 use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{BehaviourCoverage, Coverage, Evidence, Finding, InternalNets};
@@ -33,6 +34,10 @@ const RAW_CAP: usize = 2048;
 pub struct BehaviourOptions {
     pub config: BehaviourConfig,
     pub enrichment_dbs: Vec<std::path::PathBuf>,
+    /// Where sorted runs of observations go when they exceed the memory
+    /// budget (`max_observations`); default: the system's temporary
+    /// directory.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 /// Behaviour options resolved once for the hunt.
@@ -40,7 +45,8 @@ pub struct Behaviour {
     pub cfg: BehaviourConfig,
     pub internal: InternalNets,
     pub enricher: Enricher,
-    kept: AtomicU64,
+    /// Where runs beyond the memory budget are written.
+    spill_dir: Option<std::path::PathBuf>,
     /// `--input-format` when it names a binary format, to read evidence
     /// back the way the sweep read it.
     binary: Option<ForcedBinary>,
@@ -60,20 +66,23 @@ impl Behaviour {
             cfg: opts.config.clone(),
             internal,
             enricher,
-            kept: AtomicU64::new(0),
             binary,
+            spill_dir: opts.spill_dir.clone(),
         })
     }
 
     /// Record what `ev` (line `line` of input `input`) means for the
     /// detectors.
     pub fn observe(&self, buf: &mut ObsBuffer, ev: &Event, input: usize, line: u64) {
-        let room = self.kept.load(Ordering::Relaxed) < self.cfg.max_observations;
         let r = orbwatch_detect::behaviour::observe::evidence_ref(input, line);
-        let n = buf.observe(ev, r, &self.internal, &self.cfg.orb.backdoor_ports, room);
-        if n > 0 {
-            self.kept.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        buf.observe(ev, r, &self.internal, &self.cfg.orb.backdoor_ports, true);
+    }
+
+    /// A collector for the runs of one hunt: at most `max_observations`
+    /// observations stay in memory, the rest go to sorted runs on disk
+    /// under `spill_dir` (default: the system's temporary directory).
+    pub fn collector(&self) -> RunCollector {
+        RunCollector::new(self.cfg.max_observations, self.spill_dir.clone())
     }
 
     /// Run the detectors over everything observed, read back evidence,
@@ -81,7 +90,7 @@ impl Behaviour {
     /// coverage.
     pub fn finish(
         &self,
-        mut buf: ObsBuffer,
+        runs: ObsRuns,
         inputs: &[Input],
         formats: &BTreeMap<usize, String>,
         findings: &mut Vec<Finding>,
@@ -92,14 +101,36 @@ impl Behaviour {
             enricher: &self.enricher,
         };
         let mut cov = BehaviourCoverage {
-            observations: buf.len() as u64,
-            untimed: buf.untimed,
-            dropped: buf.dropped,
+            observations: runs.len(),
+            untimed: runs.untimed,
+            dropped: runs.dropped,
             ..Default::default()
         };
-        let found = engine.run(&mut buf);
-        let backdoor = orb_likelihood::backdoor_sources(&buf);
-        drop(buf);
+        let replay_clock = std::time::Instant::now();
+        let (found, backdoor) = engine.run_runs(&runs);
+        tracing::info!(
+            "behaviour: {} observations replayed in {:.2} s ({} runs spilled to disk, {} observations)",
+            runs.len(),
+            replay_clock.elapsed().as_secs_f64(),
+            runs.spilled_runs,
+            runs.spilled_obs
+        );
+        if runs.spilled_runs > 0 {
+            cov.notes.push(format!(
+                "{} observations were more than max_observations ({}) could hold in memory: {} sorted runs went to a temporary directory and were merged back (same findings, more disk)",
+                runs.len(),
+                self.cfg.max_observations,
+                runs.spilled_runs
+            ));
+        }
+        cov.notes.extend(runs.problems.iter().cloned());
+        for e in runs.read_errors() {
+            cov.dropped += 1;
+            cov.notes.push(format!(
+                "{e}: behaviour findings may be incomplete (the disk or temporary directory failed during the hunt)"
+            ));
+        }
+        drop(runs);
         let texts = read_back(
             found
                 .iter()
@@ -143,12 +174,6 @@ impl Behaviour {
             self.cfg.orb.min_score,
         );
         cov.notes.push(self.enricher.note());
-        if cov.dropped > 0 {
-            cov.notes.push(format!(
-                "{} auth, probe or flow events were not observed: the limit of {} observations (max_observations) was reached, so behaviour findings may be incomplete; hunt fewer files at once or raise the limit",
-                cov.dropped, self.cfg.max_observations
-            ));
-        }
         if cov.untimed > 0 {
             cov.notes.push(format!(
                 "{} auth, probe or flow events had no time and were left out of behaviour detection",

@@ -101,6 +101,8 @@ pub struct BinaryCtx<'a> {
     pub until: Option<Timestamp>,
     /// The behaviour detectors, unless `--no-behaviour`.
     pub behaviour: Option<&'a crate::behaviour::Behaviour>,
+    /// Where full observation buffers go.
+    pub runs: Option<&'a orbwatch_detect::behaviour::runs::RunCollector>,
     /// This input's number in the hunt (for behaviour evidence).
     pub input: usize,
 }
@@ -141,6 +143,11 @@ pub fn hunt(
         }
         if let Some(b) = ctx.behaviour {
             b.observe(obs, ev, ctx.input, e.record);
+            if let Some(r) = ctx.runs
+                && obs.len() >= r.unit_cap()
+            {
+                r.add(ctx.input, 0, obs, false);
+            }
         }
         let candidate = ev.addresses().any(|(ip, _)| engine.index().contains_ip(ip))
             || (names_or_hashes

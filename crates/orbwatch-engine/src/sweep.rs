@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
 use orbwatch_detect::behaviour::observe::ObsBuffer;
+use orbwatch_detect::behaviour::runs::RunCollector;
 use orbwatch_detect::coverage::feed_note;
 use orbwatch_detect::{Aggregator, Coverage, FeedCoverage, InputCoverage, IocEngine, MatchScratch};
 use orbwatch_event::decoders::{self, DecoderConfig};
@@ -50,7 +51,6 @@ struct UnitResult {
     newlines: u64,
     coverage: InputCoverage,
     agg: Aggregator,
-    obs: ObsBuffer,
     fatal: bool,
 }
 
@@ -76,10 +76,12 @@ impl Engine {
             .map_err(|e| EngineError::Threads(e.to_string()))?;
         let sweep_clock = std::time::Instant::now();
         let sweep_cpu = process_cpu_seconds();
+        let collector = self.behaviour.as_ref().map(|b| b.collector());
+        let runs = collector.as_ref();
         let results: Vec<UnitResult> = pool.install(|| {
             units
                 .into_par_iter()
-                .map(|u| process_unit(u, inputs, ctx))
+                .map(|u| process_unit(u, inputs, ctx, runs))
                 .collect()
         });
         let sweep_secs = sweep_clock.elapsed().as_secs_f64();
@@ -104,7 +106,7 @@ impl Engine {
             ..Default::default()
         };
         let mut agg = Aggregator::with_evidence_cap(self.options.evidence_limit);
-        let mut obs = ObsBuffer::new();
+        let mut line_bases: BTreeMap<(usize, usize), u64> = BTreeMap::new();
         let mut formats = BTreeMap::new();
         let mut input_errors = 0usize;
         for p in problems {
@@ -121,10 +123,9 @@ impl Engine {
             for mut p in parts {
                 p.agg.rebase(lines_before, p.start);
                 p.coverage.rebase(lines_before);
-                p.obs.rebase_lines(lines_before);
+                line_bases.insert((input, p.chunk), lines_before);
                 lines_before += p.newlines;
                 agg.merge(p.agg);
-                obs.merge(p.obs);
                 fatal |= p.fatal;
                 match &mut cov {
                     None => cov = Some(p.coverage),
@@ -142,8 +143,10 @@ impl Engine {
 
         coverage.sightings = agg.sightings();
         let mut findings = agg.finish(&self.ioc);
-        if let Some(b) = &self.behaviour {
-            b.finish(obs, inputs, &formats, &mut findings, &mut coverage);
+        if let (Some(b), Some(c)) = (&self.behaviour, collector) {
+            let runs =
+                c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
+            b.finish(runs, inputs, &formats, &mut findings, &mut coverage);
         }
         coverage.findings = findings.len() as u64;
         coverage.findings_in_window = findings
@@ -281,21 +284,31 @@ fn year_note(ctx: &RunCtx, input: &Input, cfg: &DecoderConfig) -> Option<String>
     })
 }
 
-fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
+fn process_unit(
+    unit: Unit,
+    inputs: &[Input],
+    ctx: &RunCtx,
+    runs: Option<&RunCollector>,
+) -> UnitResult {
     let input = &inputs[unit.input];
     let mut cov = InputCoverage::new(&input.display);
     let mut agg = Aggregator::with_evidence_cap(ctx.options.evidence_limit);
     let mut obs = ObsBuffer::new();
     let start = unit.range.map_or(0, |r| r.0);
-    let result = |cov, agg, obs, newlines, fatal| UnitResult {
-        input: unit.input,
-        chunk: unit.chunk,
-        start,
-        newlines,
-        coverage: cov,
-        agg,
-        obs,
-        fatal,
+    let (input_no, chunk_no) = (unit.input, unit.chunk);
+    let result = |cov, agg, mut obs: ObsBuffer, newlines, fatal| {
+        if let Some(r) = runs {
+            r.add(input_no, chunk_no, &mut obs, true);
+        }
+        UnitResult {
+            input: input_no,
+            chunk: chunk_no,
+            start,
+            newlines,
+            coverage: cov,
+            agg,
+            fatal,
+        }
     };
     let cfg = decoder_config(ctx, input);
 
@@ -344,6 +357,7 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
                     since: ctx.options.since,
                     until: ctx.options.until,
                     behaviour: ctx.behaviour.as_ref(),
+                    runs,
                     input: unit.input,
                 };
                 let fatal = binary::hunt(
@@ -398,6 +412,8 @@ fn process_unit(unit: Unit, inputs: &[Input], ctx: &RunCtx) -> UnitResult {
         cov: &mut cov,
         agg: &mut agg,
         obs: &mut obs,
+        runs,
+        chunk: unit.chunk,
         input: unit.input,
         scratch: MatchScratch::default(),
         file,
@@ -539,6 +555,9 @@ struct RecordSink<'a> {
     cov: &'a mut InputCoverage,
     agg: &'a mut Aggregator,
     obs: &'a mut ObsBuffer,
+    /// Where full observation buffers go (None: no behaviour detectors).
+    runs: Option<&'a RunCollector>,
+    chunk: usize,
     input: usize,
     scratch: MatchScratch,
     file: Arc<str>,
@@ -595,6 +614,11 @@ impl RecordSink<'_> {
         }
         if let (Some(b), Some(e)) = (&self.ctx.behaviour, &event) {
             b.observe(self.obs, e, self.input, number);
+            if let Some(r) = self.runs
+                && self.obs.len() >= r.unit_cap()
+            {
+                r.add(self.input, self.chunk, self.obs, false);
+            }
         }
         let candidate = ip_hit
             || event

@@ -75,6 +75,11 @@ pub struct HuntArgs {
     /// Country/connection-type database (.mmdb), for enrichment.
     #[arg(long, value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
+    /// Directory for sorted runs of behaviour observations beyond
+    /// `max_observations` (default: the system's temporary directory).
+    /// They are removed when the hunt ends.
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
     /// TOML file overriding behaviour thresholds (README, "Behaviour
     /// detectors").
     #[arg(long, value_name = "FILE")]
@@ -158,6 +163,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
                 .chain(args.geo_db.iter())
                 .cloned()
                 .collect(),
+            spill_dir: args.spill_dir.clone(),
         })
     };
     let options = EngineOptions {

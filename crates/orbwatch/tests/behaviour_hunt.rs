@@ -285,34 +285,53 @@ fn chunked_parallel_hunt_equals_single_thread() {
     assert!(checked > 1000, "{checked}");
 }
 
+/// A memory budget of 3 observations spills sorted runs to disk and merges
+/// them back: the findings are exactly those of a hunt that keeps
+/// everything in memory, nothing is dropped, and the coverage says so.
 #[test]
-fn observation_cap_is_reported_not_silent() {
+fn observation_budget_spills_to_disk_with_the_same_findings() {
     let dir = tempfile::tempdir().unwrap();
     let log = write_log(dir.path());
-    let cfg = dir.path().join("cap.toml");
-    std::fs::write(&cfg, "max_observations = 3\n").unwrap();
-    let cov = dir.path().join("cov.json");
-    let (_, err, code) = hunt(
-        dir.path(),
-        &[
-            "--year",
-            "2024",
-            "--behaviour-config",
-            cfg.to_str().unwrap(),
-            "--coverage",
-            cov.to_str().unwrap(),
-            log.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&cov).unwrap()).unwrap();
-    // The first record gives 2 observations (probe, backdoor port), the
-    // second 1; the remaining 20 relevant records are counted as dropped.
-    assert_eq!(c["behaviour"]["observations"], 3);
-    assert_eq!(c["behaviour"]["dropped"], 20);
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).unwrap();
+    let run = |cap: u64| {
+        let cfg = dir.path().join(format!("cap{cap}.toml"));
+        std::fs::write(&cfg, format!("max_observations = {cap}\n")).unwrap();
+        let cov = dir.path().join(format!("cov{cap}.json"));
+        let (out, err, code) = hunt(
+            dir.path(),
+            &[
+                "--year",
+                "2024",
+                "--format",
+                "jsonl",
+                "--spill-dir",
+                spill.to_str().unwrap(),
+                "--behaviour-config",
+                cfg.to_str().unwrap(),
+                "--coverage",
+                cov.to_str().unwrap(),
+                log.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let c: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cov).unwrap()).unwrap();
+        (out, c, err)
+    };
+    let (all_in_memory, c0, _) = run(0);
+    let (spilled, c3, err) = run(3);
+    assert_eq!(spilled, all_in_memory);
+    assert_eq!(jsonl(&spilled).len(), 2, "{spilled}");
+    // 1 + 5 + 16 relevant records: the first gives 2 observations (probe,
+    // backdoor port), the others 1 each.
+    assert_eq!(c0["behaviour"]["observations"], 23);
+    assert_eq!(c3["behaviour"]["observations"], 23);
+    assert_eq!(c3["behaviour"]["dropped"], 0);
     assert!(
-        err.contains("20 auth, probe or flow events were not observed"),
+        err.contains("sorted runs went to a temporary directory"),
         "{err}"
     );
+    // The spilled runs are removed when the hunt ends.
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
 }

@@ -17,8 +17,8 @@ use hashbrown::{HashMap, HashSet};
 
 use super::observe::FLAG_INVALID_USER;
 use super::{
-    BruteForceConfig, Draft, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding,
-    severity_of,
+    BruteForceConfig, Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, capped, human_span,
+    new_finding, severity_of,
 };
 use crate::finding::FindingKind;
 
@@ -39,20 +39,20 @@ struct Episode {
 pub const RING: usize = 16;
 
 /// Bytes per tracked (source, service) key and state in the full tier.
-pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Episode>();
+pub const STATE_BYTES: usize = std::mem::size_of::<u128>() + std::mem::size_of::<Episode>();
 /// Bytes per tracked key in the first tier: none of its own; a key with
 /// one failure lives only in the shared record of `distributed`.
 pub const SINGLE_BYTES: usize = 0;
 
-fn key(src: u32, svc: u16) -> u64 {
-    u64::from(src) << 16 | u64::from(svc)
+fn key(src: NodeId, svc: u16) -> u128 {
+    u128::from(src) << 16 | u128::from(svc)
 }
 
 /// The brute-force / password-spray detector.
 pub struct BruteForce<'a> {
     cfg: &'a BruteForceConfig,
-    open: HashMap<u64, Episode>,
-    flagged: HashSet<u32>,
+    open: HashMap<u128, Episode>,
+    flagged: HashSet<NodeId>,
     next_sweep: i64,
 }
 
@@ -73,7 +73,7 @@ impl<'a> BruteForce<'a> {
     }
 
     /// Sources with a brute-force or spray finding so far.
-    pub fn flagged_sources(&self) -> HashSet<u32> {
+    pub fn flagged_sources(&self) -> HashSet<NodeId> {
         self.flagged.clone()
     }
 
@@ -170,11 +170,11 @@ impl<'a> BruteForce<'a> {
         }
     }
 
-    fn judge(&mut self, k: u64, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
+    fn judge(&mut self, k: u128, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
         if !ep.triggered {
             return;
         }
-        let src = (k >> 16) as u32;
+        let src = (k >> 16) as NodeId;
         let svc = (k & 0xffff) as u16;
         self.flagged.insert(src);
         let accounts = ep.accounts.count();

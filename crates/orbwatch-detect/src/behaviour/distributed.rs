@@ -33,8 +33,8 @@ use hashbrown::{HashMap, HashSet};
 
 use super::success_after_failures::{cluster_key, cluster_name};
 use super::{
-    DistributedConfig, Draft, Obs, ObsKind, Tables, capped, human_span, mix, ms_of, new_finding,
-    secs, severity_of,
+    DistributedConfig, Draft, NodeId, Obs, ObsKind, Tables, capped, human_span, mix, ms_of,
+    new_finding, secs, severity_of,
 };
 use crate::enrich::Enricher;
 use crate::finding::FindingKind;
@@ -66,6 +66,9 @@ struct Source {
     /// Bloom bits of every account tried, to count each (source, account)
     /// once in the account table.
     seen: u32,
+    /// Where the first failure was (input and line, see `evidence_ref`):
+    /// breaks ties between equally active members in input order.
+    first_ref: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,11 +90,12 @@ impl Account {
 }
 
 /// Bytes per tracked (source, service): key and state.
-pub const STATE_BYTES: usize = std::mem::size_of::<(u32, u16)>() + std::mem::size_of::<Source>();
+pub const STATE_BYTES: usize = std::mem::size_of::<(NodeId, u16)>() + std::mem::size_of::<Source>();
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Member {
-    src: u32,
+    src: NodeId,
+    first_ref: u64,
     first: i64,
     last: i64,
     failures: u32,
@@ -105,15 +109,17 @@ struct Member {
 #[derive(Debug, Default)]
 struct Run {
     last: i64,
-    idle: Vec<(u32, Source)>,
+    idle: Vec<(NodeId, Source)>,
 }
 
 /// The distributed brute-force detector.
 pub struct Distributed<'a> {
     cfg: &'a DistributedConfig,
-    sources: HashMap<(u32, u16), Source>,
+    sources: HashMap<(NodeId, u16), Source>,
     accounts: HashMap<(u16, u32), Account>,
     runs: BTreeMap<u16, Run>,
+    /// Campaigns judged in parts so far (see `max_idle_sources`).
+    parts: u64,
     next_sweep: i64,
     out: Vec<Draft>,
     /// The success-after-failures lookback (ms): this table also keeps
@@ -130,10 +136,17 @@ impl<'a> Distributed<'a> {
             sources: HashMap::new(),
             accounts: HashMap::new(),
             runs: BTreeMap::new(),
+            parts: 0,
             next_sweep: i64::MIN,
             out: Vec::new(),
             lookback: lookback_secs * 1000,
         }
+    }
+
+    /// How many times a campaign was judged in parts because more than
+    /// `max_idle_sources` members waited for it to pause.
+    pub fn parts(&self) -> u64 {
+        self.parts
     }
 
     /// (source, service) keys tracked right now.
@@ -172,6 +185,7 @@ impl<'a> Distributed<'a> {
         let s = self.sources.entry(key).or_insert_with(|| Source {
             first: secs(o.time),
             last: secs(o.time),
+            first_ref: o.evidence,
             last_day: day,
             ..Default::default()
         });
@@ -216,7 +230,7 @@ impl<'a> Distributed<'a> {
     /// The previous failure of a key: (time in ms, account, invalid user).
     /// The brute-force detector's first tier reads it instead of keeping
     /// its own copy.
-    pub fn previous_failure(&self, src: u32, svc: u16) -> Option<(i64, u32, bool)> {
+    pub fn previous_failure(&self, src: NodeId, svc: u16) -> Option<(i64, u32, bool)> {
         self.sources
             .get(&(src, svc))
             .filter(|s| s.failures > 0)
@@ -225,7 +239,7 @@ impl<'a> Distributed<'a> {
 
     /// Failures of a key within the lookback before `now` (ms): (count,
     /// first failure in ms).
-    pub fn recent_failures(&self, src: u32, svc: u16, now: i64) -> (u32, i64) {
+    pub fn recent_failures(&self, src: NodeId, svc: u16, now: i64) -> (u32, i64) {
         match self.sources.get(&(src, svc)) {
             Some(s) if s.recent_count > 0 && now - ms_of(s.last) <= self.lookback => {
                 (u32::from(s.recent_count), ms_of(s.recent_first))
@@ -235,7 +249,7 @@ impl<'a> Distributed<'a> {
     }
 
     /// Forget a key's recent failures (a success after them was reported).
-    pub fn reset_recent(&mut self, src: u32, svc: u16) {
+    pub fn reset_recent(&mut self, src: NodeId, svc: u16) {
         if let Some(s) = self.sources.get_mut(&(src, svc)) {
             s.recent_count = 0;
         }
@@ -252,8 +266,23 @@ impl<'a> Distributed<'a> {
     /// went quiet.
     fn sweep(&mut self, before: i64, t: &Tables, enricher: &Enricher) {
         let cutoff = secs(before);
+        let cap = self.cfg.max_idle_sources.max(1) as usize;
         for (k, s) in super::take_where(&mut self.sources, |s| s.last < cutoff) {
-            self.runs.entry(k.1).or_default().idle.push((k.0, s));
+            // Only low-rate sources can ever be members: the others are
+            // not kept (judging filters them out anyway).
+            if !self.low_rate(&s) {
+                continue;
+            }
+            let run = self.runs.entry(k.1).or_default();
+            run.idle.push((k.0, s));
+            if run.idle.len() >= cap {
+                // A campaign that never pauses: judge its members so far
+                // as one part, keeping what it knows of accounts.
+                let idle = std::mem::take(&mut run.idle);
+                self.parts += 1;
+                let refs = idle.iter().map(|(k, s)| (*k, s)).collect();
+                self.judge_refs(k.1, refs, t, &HashSet::new(), enricher, false);
+            }
         }
         let quiet: Vec<u16> = self
             .runs
@@ -273,7 +302,7 @@ impl<'a> Distributed<'a> {
     pub fn finish(
         &mut self,
         t: &Tables,
-        flagged: &HashSet<u32>,
+        flagged: &HashSet<NodeId>,
         enricher: &Enricher,
     ) -> Vec<Draft> {
         // Judge live sources where they are (no copy of the table).
@@ -287,8 +316,9 @@ impl<'a> Distributed<'a> {
                 .iter()
                 .filter(|(k, _)| k.1 == svc)
                 .map(|(k, s)| (k.0, s));
-            let all: Vec<(u32, &Source)> = idle.iter().map(|(k, s)| (*k, s)).chain(live).collect();
-            self.judge_refs(svc, all, t, flagged, enricher);
+            let all: Vec<(NodeId, &Source)> =
+                idle.iter().map(|(k, s)| (*k, s)).chain(live).collect();
+            self.judge_refs(svc, all, t, flagged, enricher, true);
         }
         std::mem::take(&mut self.out)
     }
@@ -297,22 +327,23 @@ impl<'a> Distributed<'a> {
     fn judge(
         &mut self,
         svc: u16,
-        all: Vec<(u32, Source)>,
+        all: Vec<(NodeId, Source)>,
         t: &Tables,
-        flagged: &HashSet<u32>,
+        flagged: &HashSet<NodeId>,
         enricher: &Enricher,
     ) {
         let refs = all.iter().map(|(k, s)| (*k, s)).collect();
-        self.judge_refs(svc, refs, t, flagged, enricher);
+        self.judge_refs(svc, refs, t, flagged, enricher, true);
     }
 
     fn judge_refs(
         &mut self,
         svc: u16,
-        mut all: Vec<(u32, &Source)>,
+        mut all: Vec<(NodeId, &Source)>,
         t: &Tables,
-        flagged: &HashSet<u32>,
+        flagged: &HashSet<NodeId>,
         enricher: &Enricher,
+        end_of_run: bool,
     ) {
         all.sort_unstable_by_key(|(k, _)| *k);
         all.retain(|(src, s)| self.low_rate(s) && !flagged.contains(src));
@@ -353,6 +384,7 @@ impl<'a> Distributed<'a> {
             if points.iter().filter(|p| **p).count() as u32 >= self.cfg.min_points {
                 members.push(Member {
                     src,
+                    first_ref: s.first_ref,
                     first: ms_of(s.first),
                     last: ms_of(s.last) + 999,
                     failures: s.failures,
@@ -365,7 +397,9 @@ impl<'a> Distributed<'a> {
             let d = self.report(svc, &members, t, enricher);
             self.out.push(d);
         }
-        self.accounts.retain(|(s, _), _| *s != svc);
+        if end_of_run {
+            self.accounts.retain(|(s, _), _| *s != svc);
+        }
     }
 
     fn report(&self, svc: u16, m: &[Member], t: &Tables, enricher: &Enricher) -> Draft {
@@ -374,9 +408,17 @@ impl<'a> Distributed<'a> {
         let last = m.iter().map(|x| x.last).max().unwrap_or(0);
         let failures: u64 = m.iter().map(|x| u64::from(x.failures)).sum();
         let max_per_source = m.iter().map(|x| x.failures).max().unwrap_or(0);
+        // The most active member; ties go to the one that appears first in
+        // the inputs, then to the lowest address.
         let top = m
             .iter()
-            .max_by_key(|x| (x.failures, std::cmp::Reverse(x.src)))
+            .max_by_key(|x| {
+                (
+                    x.failures,
+                    std::cmp::Reverse(x.first_ref),
+                    std::cmp::Reverse(t.ip(x.src)),
+                )
+            })
             .and_then(|x| t.ip(x.src));
         let mut ips: Vec<IpAddr> = m.iter().filter_map(|x| t.ip(x.src)).collect();
         ips.sort_unstable();
@@ -434,10 +476,11 @@ impl<'a> Distributed<'a> {
                 "{valid} sources tried accounts that log in successfully elsewhere: the attacker knows real account names"
             ));
         }
-        // Cluster summaries.
-        let mut by24: BTreeMap<String, u32> = BTreeMap::new();
-        let mut by16: BTreeMap<String, u32> = BTreeMap::new();
-        let mut by_asn: BTreeMap<String, u32> = BTreeMap::new();
+        // Cluster summaries. Counted in hash maps and ordered only for the
+        // few shown: a campaign can have a million members.
+        let mut by24: HashMap<String, u32> = HashMap::new();
+        let mut by16: HashMap<String, u32> = HashMap::new();
+        let mut by_asn: HashMap<String, u32> = HashMap::new();
         for ip in &ips {
             *by24.entry(cluster_name(*ip)).or_default() += 1;
             *by16.entry(prefix16(*ip)).or_default() += 1;
@@ -445,21 +488,16 @@ impl<'a> Distributed<'a> {
                 *by_asn.entry(info.label()).or_default() += 1;
             }
         }
-        let top_n = |m: &BTreeMap<String, u32>| -> Vec<serde_json::Value> {
-            let mut v: Vec<(&String, &u32)> = m.iter().collect();
-            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            v.into_iter()
-                .take(20)
+        let top_n = |m: &HashMap<String, u32>| -> Vec<serde_json::Value> {
+            largest(m, 20)
+                .into_iter()
                 .map(|(k, n)| serde_json::json!({"prefix": k, "sources": n}))
                 .collect()
         };
         let clustered = count(3);
         if clustered > 0 {
-            let mut v: Vec<(&String, &u32)> = by24.iter().collect();
-            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let shown: Vec<String> = v
-                .iter()
-                .take(3)
+            let shown: Vec<String> = largest(&by24, 3)
+                .into_iter()
                 .map(|(k, n)| format!("{k} ({n})"))
                 .collect();
             f.reasons.push(format!(
@@ -529,6 +567,18 @@ impl<'a> Distributed<'a> {
             to: last,
         }
     }
+}
+
+/// The `n` entries with the most sources, most first, ties by name.
+fn largest(m: &HashMap<String, u32>, n: usize) -> Vec<(&String, u32)> {
+    let mut v: Vec<(&String, u32)> = m.iter().map(|(k, c)| (k, *c)).collect();
+    let order = |a: &(&String, u32), b: &(&String, u32)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
+    if v.len() > n && n > 0 {
+        v.select_nth_unstable_by(n - 1, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
+    v
 }
 
 /// "1 time", "3 times".

@@ -10,7 +10,7 @@
 
 use hashbrown::HashMap;
 
-use super::{Draft, ExfilConfig, Obs, ObsKind, Tables, new_finding, severity_of};
+use super::{Draft, ExfilConfig, NodeId, Obs, ObsKind, Tables, new_finding, severity_of};
 use crate::finding::FindingKind;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,12 +24,12 @@ struct Host {
 }
 
 /// Bytes per tracked internal host.
-pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Host>();
+pub const STATE_BYTES: usize = std::mem::size_of::<NodeId>() + std::mem::size_of::<Host>();
 
 /// The exfiltration detector.
 pub struct Exfiltration<'a> {
     cfg: &'a ExfilConfig,
-    hosts: HashMap<u32, Host>,
+    hosts: HashMap<NodeId, Host>,
 }
 
 impl<'a> Exfiltration<'a> {

@@ -11,13 +11,16 @@
 //!   event-time order, never wall-clock time, so the same code serves a
 //!   `hunt` over old logs and a live `watch`.
 //! - State is kept per key (a source, a source and service, an account)
-//!   in fixed-size records of at most 200 bytes (tested in
+//!   in fixed-size records of at most 224 bytes (tested in
 //!   `state_sizes_are_bounded`), and keys idle longer than their detector's
 //!   window are evicted, emitting any finding they hold.
 //! - Every threshold has a documented default in [`BehaviourConfig`] and
 //!   can be changed with a TOML file (`--behaviour-config`).
-//! - [`Engine::run`] feeds a sorted [`ObsBuffer`] to every detector and
-//!   attaches a capped sample of evidence references to each finding.
+//! - [`Engine::run_runs`] feeds the merged, sorted runs of a hunt (see
+//!   [`runs`]: spilled to disk beyond a memory budget) to every detector
+//!   and attaches a capped sample of evidence references to each finding
+//!   in a second pass; [`Engine::run`] does the same for one in-memory
+//!   [`ObsBuffer`].
 
 pub mod brute_force;
 pub mod distributed;
@@ -25,6 +28,7 @@ pub mod exfiltration;
 pub mod observe;
 pub mod orb_likelihood;
 pub mod port_scan;
+pub mod runs;
 pub mod simulator;
 pub mod success_after_failures;
 
@@ -37,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind, Severity};
-pub use observe::{Obs, ObsBuffer, ObsKind, Tables};
+pub use observe::{NodeId, Obs, ObsBuffer, ObsKind, Tables};
 
 /// Thresholds of every detector. The defaults are the documented ones
 /// (README "Behaviour detectors"); a TOML file may override any subset.
@@ -50,8 +54,10 @@ pub struct BehaviourConfig {
     pub success_after_failures: SuccessConfig,
     pub exfiltration: ExfilConfig,
     pub orb: OrbConfig,
-    /// Most observations a hunt keeps in memory (40 bytes each; default
-    /// 25 million ≈ 1 GB). Beyond it the hunt says how many it dropped.
+    /// Most observations a hunt keeps in memory (48 bytes each; default
+    /// 4 million ≈ 190 MB). Beyond it, sorted runs are written to a
+    /// temporary directory (`--spill-dir`) and merged back: the findings
+    /// are the same, nothing is dropped. 0 keeps everything in memory.
     pub max_observations: u64,
     /// Evidence references kept per finding.
     pub evidence_per_finding: usize,
@@ -66,7 +72,7 @@ impl Default for BehaviourConfig {
             success_after_failures: SuccessConfig::default(),
             exfiltration: ExfilConfig::default(),
             orb: OrbConfig::default(),
-            max_observations: 25_000_000,
+            max_observations: 4_000_000,
             evidence_per_finding: 10,
         }
     }
@@ -201,6 +207,12 @@ pub struct DistributedConfig {
     pub min_points: u32,
     /// Sources idle this long are decided and evicted (default 14 days).
     pub idle_secs: i64,
+    /// Idle low-rate sources kept for a campaign that has not paused
+    /// (default 1,000,000, about 64 MB). Beyond it the members so far are
+    /// judged as one part and reported, and the campaign goes on: memory
+    /// stays bounded over months of logs, at the price of one finding per
+    /// part instead of one per campaign.
+    pub max_idle_sources: u64,
 }
 
 impl Default for DistributedConfig {
@@ -213,6 +225,7 @@ impl Default for DistributedConfig {
             cluster_sources: 3,
             min_points: 2,
             idle_secs: 14 * 86_400,
+            max_idle_sources: 1_000_000,
         }
     }
 }
@@ -292,7 +305,7 @@ impl Default for OrbConfig {
 pub struct Draft {
     pub finding: Finding,
     /// Sources (interned ids) whose observations are evidence.
-    pub srcs: Vec<u32>,
+    pub srcs: Vec<NodeId>,
     pub kinds: Vec<ObsKind>,
     /// Only observations of this service (interned id), if set.
     pub svc: Option<u16>,
@@ -320,7 +333,28 @@ impl Engine<'_> {
     /// Sort `buf`, replay it through every detector, pick evidence.
     pub fn run(&self, buf: &mut ObsBuffer) -> Vec<BehaviourFinding> {
         buf.sort();
-        let t = &buf.tables;
+        let obs = &buf.obs;
+        self.replay(&buf.tables, || obs.iter().copied()).0
+    }
+
+    /// Replay the merged runs of a hunt through every detector, pick
+    /// evidence in a second merge. Also returns the addresses seen on
+    /// router backdoor ports (for ORB likelihood), gathered on the way.
+    pub fn run_runs(
+        &self,
+        runs: &runs::ObsRuns,
+    ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
+        self.replay(&runs.tables, || runs.stream())
+    }
+
+    /// Replay one ordered stream through every detector; `stream` is
+    /// called twice (detection, then evidence).
+    fn replay<I: Iterator<Item = Obs>>(
+        &self,
+        t: &Tables,
+        stream: impl Fn() -> I,
+    ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
+        let mut backdoor = Vec::new();
         let mut scan = port_scan::PortScan::new(&self.cfg.port_scan);
         let mut bf = brute_force::BruteForce::new(&self.cfg.brute_force);
         let mut saf =
@@ -331,7 +365,8 @@ impl Engine<'_> {
         );
         let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
         let mut drafts = Vec::new();
-        for o in &buf.obs {
+        for o in stream() {
+            let o = &o;
             match o.kind {
                 ObsKind::Probe => scan.observe(o, t, &mut drafts),
                 ObsKind::AuthFailure | ObsKind::AuthSuccess => {
@@ -350,14 +385,15 @@ impl Engine<'_> {
                 }
                 ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
                 ObsKind::Answered => scan.answered(o),
-                ObsKind::BackdoorPort => {}
+                ObsKind::BackdoorPort => backdoor.push(*o),
             }
         }
+        let backdoor = orb_likelihood::backdoor_sources_in(t, backdoor.into_iter());
         scan.finish(t, &mut drafts);
         bf.finish(t, &mut drafts);
         let flagged = bf.flagged_sources();
         drafts.extend(dist.finish(t, &flagged, self.enricher));
-        let mut findings = attach_evidence(buf, drafts, self.cfg.evidence_per_finding);
+        let mut findings = attach_evidence(stream(), drafts, self.cfg.evidence_per_finding);
         for f in &mut findings {
             enrich_finding(&mut f.finding, self.enricher);
         }
@@ -368,7 +404,7 @@ impl Engine<'_> {
                 &b.finding.id,
             ))
         });
-        findings
+        (findings, backdoor)
     }
 }
 
@@ -390,35 +426,49 @@ fn enrich_finding(f: &mut Finding, e: &Enricher) {
 }
 
 /// Pick up to `cap` evidence references for every draft, in one pass.
-fn attach_evidence(buf: &ObsBuffer, drafts: Vec<Draft>, cap: usize) -> Vec<BehaviourFinding> {
-    let mut by_src: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+fn attach_evidence(
+    stream: impl Iterator<Item = Obs>,
+    drafts: Vec<Draft>,
+    cap: usize,
+) -> Vec<BehaviourFinding> {
+    // Drafts of each source as linked lists in one vector (a campaign can
+    // have a million sources: no allocation per source).
+    const END: u32 = u32::MAX;
+    let mut head: hashbrown::HashMap<NodeId, u32> = hashbrown::HashMap::new();
+    let mut links: Vec<(u32, u32)> = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
         for s in &d.srcs {
-            by_src.entry(*s).or_default().push(i);
+            let next = head.insert(*s, links.len() as u32).unwrap_or(END);
+            links.push((i as u32, next));
         }
     }
-    let mut out: Vec<BehaviourFinding> = drafts
-        .iter()
-        .map(|d| BehaviourFinding {
-            finding: d.finding.clone(),
+    let mut out = Vec::with_capacity(drafts.len());
+    let mut keys = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        keys.push((d.from, d.to, d.kinds, d.svc));
+        out.push(BehaviourFinding {
+            finding: d.finding,
             evidence: Vec::new(),
             evidence_total: 0,
-        })
-        .collect();
-    for o in &buf.obs {
-        let Some(ids) = by_src.get(&o.src) else {
+        });
+    }
+    for o in stream {
+        let Some(&first) = head.get(&o.src) else {
             continue;
         };
-        for &i in ids {
-            let d = &drafts[i];
-            if o.time < d.from
-                || o.time > d.to
-                || !d.kinds.contains(&o.kind)
-                || d.svc.is_some_and(|s| s != o.svc)
+        let mut at = first;
+        while at != END {
+            let (i, next) = links[at as usize];
+            at = next;
+            let (from, to, kinds, svc) = &keys[i as usize];
+            if o.time < *from
+                || o.time > *to
+                || !kinds.contains(&o.kind)
+                || svc.is_some_and(|s| s != o.svc)
             {
                 continue;
             }
-            let f = &mut out[i];
+            let f = &mut out[i as usize];
             f.evidence_total += 1;
             if cap == 0 || f.evidence.len() < cap {
                 let (input, line) = observe::evidence_parts(o.evidence);
@@ -646,7 +696,8 @@ mod tests {
 
     #[test]
     fn state_sizes_are_bounded() {
-        // Key + value of every per-key map must stay within 200 bytes.
+        // Key + value of every per-key map must stay within 224 bytes
+        // (200 before ids became 8-byte addresses, see `NodeId`).
         for (name, size) in [
             ("port_scan", port_scan::STATE_BYTES),
             ("port_scan (first tier)", port_scan::SINGLE_BYTES),
@@ -658,7 +709,7 @@ mod tests {
             ("distributed", distributed::STATE_BYTES),
             ("exfiltration", exfiltration::STATE_BYTES),
         ] {
-            assert!(size <= 200, "{name} state is {size} bytes");
+            assert!(size <= 224, "{name} state is {size} bytes");
         }
     }
 

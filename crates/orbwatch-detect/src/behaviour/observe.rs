@@ -41,6 +41,21 @@ pub enum ObsKind {
     Answered = 5,
 }
 
+impl ObsKind {
+    /// The kind of a stored discriminant (spilled runs).
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::AuthFailure,
+            1 => Self::AuthSuccess,
+            2 => Self::Probe,
+            3 => Self::Outbound,
+            4 => Self::BackdoorPort,
+            5 => Self::Answered,
+            _ => return None,
+        })
+    }
+}
+
 /// `flags` bit: the account does not exist (`Invalid user`, 0xC0000064).
 pub const FLAG_INVALID_USER: u8 = 1;
 /// `flags` bit: the probe's destination is internal.
@@ -48,16 +63,32 @@ pub const FLAG_DST_INTERNAL: u8 = 2;
 /// `flags` bit: the source is internal.
 pub const FLAG_SRC_INTERNAL: u8 = 4;
 
+/// A source or destination of an observation: an IPv4 address held in
+/// the id itself, an interned IPv6 address, or a named host.
+///
+/// IPv4 addresses are not interned, so a hunt over months of logs from
+/// millions of distinct sources keeps no table that grows with them, and
+/// ids are the same in every unit of work (no remapping when units are
+/// merged, spilled or streamed). Layout:
+/// - below 2^32: the IPv4 address;
+/// - [`V6_SOURCE`] set: index into the IPv6 table;
+/// - [`NAMED_SOURCE`] set: index into the name table;
+/// - [`NONE`]: no address.
+pub type NodeId = u64;
+
 /// No address / no name.
-pub const NONE: u32 = u32::MAX;
+pub const NONE: NodeId = u64::MAX;
 
 /// Source ids with this bit set name a host, not an address: an auth
 /// event with no source address (a local Windows logon, 4776 NTLM
 /// validation) is keyed by the host that logged it, so a local brute
 /// force is still seen. The rest of the id indexes the name table.
-pub const NAMED_SOURCE: u32 = 1 << 31;
+pub const NAMED_SOURCE: NodeId = 1 << 63;
 
-/// One observation (40 bytes).
+/// Ids with this bit set (and not [`NAMED_SOURCE`]) index the IPv6 table.
+pub const V6_SOURCE: NodeId = 1 << 62;
+
+/// One observation (48 bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Obs {
     /// Event time, milliseconds since the Unix epoch.
@@ -66,10 +97,10 @@ pub struct Obs {
     pub aux: u64,
     /// Where the record is: `input << 40 | line`. See [`evidence_ref`].
     pub evidence: u64,
-    /// Interned source address.
-    pub src: u32,
-    /// Interned destination address, or [`NONE`].
-    pub dst: u32,
+    /// Source address or host (see [`NodeId`]).
+    pub src: NodeId,
+    /// Destination address, or [`NONE`].
+    pub dst: NodeId,
     pub dst_port: u16,
     /// Interned service name (index into the name table), 0 = none.
     pub svc: u16,
@@ -134,6 +165,7 @@ impl<T: Eq + Hash + Clone> Interner<T> {
 /// The tables observations refer to.
 #[derive(Debug, Default, Clone)]
 pub struct Tables {
+    /// IPv6 addresses (IPv4 ones live in their ids).
     pub ips: Interner<IpAddr>,
     /// Account and service names. Id 0 is the empty name.
     pub names: Interner<Box<str>>,
@@ -147,19 +179,30 @@ impl Tables {
     }
     /// The address of a source or destination id (`None` for a named
     /// source or [`NONE`]).
-    pub fn ip(&self, id: u32) -> Option<IpAddr> {
-        if id & NAMED_SOURCE != 0 {
+    pub fn ip(&self, id: NodeId) -> Option<IpAddr> {
+        if id == NONE || id & NAMED_SOURCE != 0 {
             return None;
         }
-        self.ips.get(id).copied()
+        if id & V6_SOURCE != 0 {
+            return self.ips.get((id & !V6_SOURCE) as u32).copied();
+        }
+        Some(IpAddr::V4(std::net::Ipv4Addr::from(id as u32)))
+    }
+
+    /// The id of an address (IPv6 ones are interned here).
+    pub fn ip_id(&mut self, ip: IpAddr) -> NodeId {
+        match ip {
+            IpAddr::V4(a) => NodeId::from(u32::from(a)),
+            IpAddr::V6(_) => V6_SOURCE | NodeId::from(self.ips.intern(&ip)),
+        }
     }
 
     /// How a source is shown: its address, or `host NAME`.
-    pub fn source_label(&self, id: u32) -> String {
+    pub fn source_label(&self, id: NodeId) -> String {
         match self.ip(id) {
             Some(ip) => ip.to_string(),
             None if id != NONE && id & NAMED_SOURCE != 0 => {
-                format!("host {}", self.name(id & !NAMED_SOURCE))
+                format!("host {}", self.name((id & !NAMED_SOURCE) as u32))
             }
             None => String::new(),
         }
@@ -174,7 +217,7 @@ impl Tables {
     /// order in which the units' buffers were merged, so detectors that
     /// hash must hash this, or their collisions (and so their counts)
     /// would change with thread timing.
-    pub fn ip_key(&self, id: u32) -> u64 {
+    pub fn ip_key(&self, id: NodeId) -> u64 {
         match self.ip(id) {
             Some(IpAddr::V4(a)) => u64::from(u32::from(a)),
             Some(IpAddr::V6(a)) => {
@@ -182,7 +225,7 @@ impl Tables {
                 (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
             }
             None => {
-                crate::finding::fnv1a_64(self.name(id & !NAMED_SOURCE).bytes())
+                crate::finding::fnv1a_64(self.name((id & !NAMED_SOURCE) as u32).bytes())
                     ^ u64::from(id == NONE)
             }
         }
@@ -210,9 +253,9 @@ pub struct ObsBuffer {
     /// Relevant events not observed because the cap was reached.
     pub dropped: u64,
     /// Outbound bytes summed per (src, dst, hour) before becoming obs.
-    outbound: HashMap<(u32, u32, i64), (u64, u64, u16)>,
+    outbound: HashMap<(NodeId, NodeId, i64), (u64, u64, u16)>,
     /// Answered connections counted per (src, hour) before becoming obs.
-    answered: HashMap<(u32, i64), (u64, u64)>,
+    answered: HashMap<(NodeId, i64), (u64, u64)>,
 }
 
 /// Does this connection event look like an unanswered or refused attempt?
@@ -304,16 +347,10 @@ impl ObsBuffer {
         }
         let time = t.as_millisecond();
         let (src, src_ip) = match (ev.src_ip, named) {
-            (Some(ip), _) => (self.tables.ips.intern(&ip), Some(ip)),
-            (None, h) => {
-                let id = self.name_id(h);
-                if id >= NAMED_SOURCE {
-                    return 0;
-                }
-                (id | NAMED_SOURCE, None)
-            }
+            (Some(ip), _) => (self.tables.ip_id(ip), Some(ip)),
+            (None, h) => (NAMED_SOURCE | NodeId::from(self.name_id(h)), None),
         };
-        let dst = ev.dst_ip.map_or(NONE, |d| self.tables.ips.intern(&d));
+        let dst = ev.dst_ip.map_or(NONE, |d| self.tables.ip_id(d));
         let src_int = src_ip.is_some_and(|ip| internal.contains(ip));
         let dst_int = ev.dst_ip.map(|d| internal.contains(d));
         let mut flags = 0;
@@ -455,49 +492,94 @@ impl ObsBuffer {
     /// Move `other`'s observations into this buffer, remapping its ids.
     pub fn merge(&mut self, mut other: ObsBuffer) {
         other.flush_outbound();
-        let ip_map: Vec<u32> = other
-            .tables
-            .ips
-            .values
-            .iter()
-            .map(|ip| self.tables.ips.intern(ip))
-            .collect();
-        let name_map: Vec<u32> = other
-            .tables
-            .names
-            .values
-            .iter()
-            .map(|n| self.tables.names.intern(n))
-            .collect();
-        let map_ip = |id: u32| {
-            if id == NONE {
-                NONE
-            } else if id & NAMED_SOURCE != 0 {
-                name_map[(id & !NAMED_SOURCE) as usize] | NAMED_SOURCE
-            } else {
-                ip_map[id as usize]
-            }
-        };
+        let map = Remap::new(&other.tables, &mut self.tables);
         self.obs.reserve(other.obs.len());
-        for mut o in other.obs {
-            o.src = map_ip(o.src);
-            o.dst = map_ip(o.dst);
-            o.svc = name_map[o.svc as usize].min(u32::from(u16::MAX)) as u16;
-            if matches!(o.kind, ObsKind::AuthFailure | ObsKind::AuthSuccess) {
-                o.aux = u64::from(name_map[o.aux as usize]);
-            }
-            self.obs.push(o);
-        }
+        self.obs.extend(other.obs.into_iter().map(|o| map.apply(o)));
         self.untimed += other.untimed;
         self.dropped += other.dropped;
+    }
+
+    /// Take the observations gathered so far as one sorted run, leaving
+    /// this buffer empty but keeping its tables, so that the run's ids and
+    /// those of later observations stay valid. With `last`, the per-hour
+    /// sums are flushed into the run first: the unit of work is over.
+    pub fn take_run(&mut self, last: bool) -> Vec<Obs> {
+        if last {
+            self.flush_outbound();
+        }
+        let mut run = std::mem::take(&mut self.obs);
+        sort_obs(&mut run);
+        run
     }
 
     /// Order by event time; ties by input and line, then kind, so the order
     /// never depends on which worker finished first.
     pub fn sort(&mut self) {
         self.flush_outbound();
-        self.obs
-            .sort_unstable_by_key(|o| (o.time, o.evidence, o.kind, o.src, o.dst, o.dst_port));
+        sort_obs(&mut self.obs);
+    }
+}
+
+/// The replay order: event time; ties by input and line, then kind, so
+/// the order never depends on which worker finished first.
+pub fn order_key(o: &Obs) -> (i64, u64, ObsKind, NodeId, NodeId, u16) {
+    (o.time, o.evidence, o.kind, o.src, o.dst, o.dst_port)
+}
+
+/// Sort observations into replay order.
+pub fn sort_obs(obs: &mut [Obs]) {
+    obs.sort_unstable_by_key(order_key);
+}
+
+/// Maps the ids of one set of tables onto another: IPv6 and name ids are
+/// re-interned, IPv4 ids are addresses and stay as they are.
+#[derive(Debug, Default)]
+pub(crate) struct Remap {
+    v6: Vec<u32>,
+    names: Vec<u32>,
+}
+
+impl Remap {
+    pub(crate) fn new(from: &Tables, to: &mut Tables) -> Self {
+        Self {
+            v6: from.ips.values.iter().map(|ip| to.ips.intern(ip)).collect(),
+            names: from
+                .names
+                .values
+                .iter()
+                .map(|n| to.names.intern(n))
+                .collect(),
+        }
+    }
+
+    fn node(&self, id: NodeId) -> NodeId {
+        if id == NONE {
+            NONE
+        } else if id & NAMED_SOURCE != 0 {
+            let i = (id & !NAMED_SOURCE) as usize;
+            NAMED_SOURCE | NodeId::from(self.names.get(i).copied().unwrap_or(0))
+        } else if id & V6_SOURCE != 0 {
+            let i = (id & !V6_SOURCE) as usize;
+            self.v6
+                .get(i)
+                .map_or(NONE, |g| V6_SOURCE | NodeId::from(*g))
+        } else {
+            id
+        }
+    }
+
+    fn name(&self, id: u32) -> u32 {
+        self.names.get(id as usize).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn apply(&self, mut o: Obs) -> Obs {
+        o.src = self.node(o.src);
+        o.dst = self.node(o.dst);
+        o.svc = self.name(u32::from(o.svc)).min(u32::from(u16::MAX)) as u16;
+        if matches!(o.kind, ObsKind::AuthFailure | ObsKind::AuthSuccess) {
+            o.aux = u64::from(self.name(o.aux as u32));
+        }
+        o
     }
 }
 
@@ -506,8 +588,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn obs_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Obs>(), 40);
+    fn obs_is_48_bytes() {
+        assert_eq!(std::mem::size_of::<Obs>(), 48);
     }
 
     #[test]

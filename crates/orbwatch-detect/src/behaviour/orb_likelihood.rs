@@ -20,23 +20,31 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::{Obs, ObsBuffer, ObsKind};
+use super::{Obs, ObsBuffer, ObsKind, Tables};
 use crate::direction::InternalNets;
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind};
 
 /// Sources seen on backdoor ports, with the ports.
 pub fn backdoor_sources(buf: &ObsBuffer) -> BTreeMap<IpAddr, BTreeSet<u16>> {
+    backdoor_sources_in(&buf.tables, buf.obs.iter().copied())
+}
+
+/// [`backdoor_sources`] over any stream of observations (merged runs).
+pub fn backdoor_sources_in(
+    tables: &Tables,
+    obs: impl Iterator<Item = Obs>,
+) -> BTreeMap<IpAddr, BTreeSet<u16>> {
     let mut out: BTreeMap<IpAddr, BTreeSet<u16>> = BTreeMap::new();
-    let mut add = |o: &Obs, id: u32| {
-        if let Some(ip) = buf.tables.ip(id) {
+    let mut add = |o: &Obs, id: super::observe::NodeId| {
+        if let Some(ip) = tables.ip(id) {
             out.entry(ip).or_default().insert(o.dst_port);
         }
     };
-    for o in buf.obs.iter().filter(|o| o.kind == ObsKind::BackdoorPort) {
-        add(o, o.src);
+    for o in obs.filter(|o| o.kind == ObsKind::BackdoorPort) {
+        add(&o, o.src);
         if o.dst != super::observe::NONE {
-            add(o, o.dst);
+            add(&o, o.dst);
         }
     }
     out

@@ -19,8 +19,8 @@ use hashbrown::HashMap;
 
 use super::observe::{FLAG_DST_INTERNAL, NONE};
 use super::{
-    Draft, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, ms_of, new_finding,
-    secs, severity_of,
+    Draft, NodeId, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, ms_of,
+    new_finding, secs, severity_of,
 };
 use crate::finding::FindingKind;
 
@@ -38,13 +38,13 @@ struct Episode {
     /// independent of the order units were merged in.
     hosts: SmallDistinct<u16, 22, 2>,
     /// The first hosts, for the reasons.
-    host_sample: [u32; 3],
+    host_sample: [NodeId; 3],
     n_host_sample: u8,
     internal_targets: bool,
 }
 
 impl Episode {
-    fn add_host(&mut self, h: u32, key: u64) {
+    fn add_host(&mut self, h: NodeId, key: u64) {
         self.hosts.insert((super::mix(key) & 0xffff) as u16);
         let n = self.n_host_sample as usize;
         if n < self.host_sample.len() && !self.host_sample[..n].contains(&h) {
@@ -60,22 +60,22 @@ struct Single {
     /// Seconds since 2000 (see `secs`).
     first: u32,
     last: u32,
-    dst: u32,
+    dst: NodeId,
     port: u16,
     probes: u16,
     internal: bool,
 }
 
 /// Bytes per tracked source (key and state) in the full tier.
-pub const STATE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Episode>();
+pub const STATE_BYTES: usize = std::mem::size_of::<NodeId>() + std::mem::size_of::<Episode>();
 /// Bytes per tracked source in the first tier.
-pub const SINGLE_BYTES: usize = std::mem::size_of::<u32>() + std::mem::size_of::<Single>();
+pub const SINGLE_BYTES: usize = std::mem::size_of::<NodeId>() + std::mem::size_of::<Single>();
 
 /// The port-scan detector.
 pub struct PortScan<'a> {
     cfg: &'a PortScanConfig,
-    open: HashMap<u32, Episode>,
-    single: HashMap<u32, Single>,
+    open: HashMap<NodeId, Episode>,
+    single: HashMap<NodeId, Single>,
     next_sweep: i64,
 }
 
@@ -192,7 +192,7 @@ impl<'a> PortScan<'a> {
         }
     }
 
-    fn judge(&self, src: u32, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
+    fn judge(&self, src: NodeId, ep: &Episode, t: &Tables, out: &mut Vec<Draft>) {
         let ports = ep.ports.count();
         let hosts = ep.hosts.count().max(1);
         let burst = hosts == 1
