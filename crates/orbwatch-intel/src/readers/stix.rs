@@ -1374,6 +1374,41 @@ mod tests {
             r#"{"type":"indicator","pattern":"[ipv4-addr:value = '1.2.3.4']"}"#
         ));
         assert!(!looks_like(r#"{"Event": {"info": "x"}}"#));
+        // A STIX id is enough, wherever the object's type is written.
+        assert!(looks_like(
+            r#"{"created": "x", "id": "attack-pattern--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+        assert!(looks_like(
+            r#"{"id" : "x-mitre-tactic--4ca45d45-df4d-4613-8980-bac22d278fa5"}"#
+        ));
+        // Not a type, not a uuid, not the `id` key: no.
+        assert!(!looks_like(
+            r#"{"id": "event--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+        assert!(!looks_like(r#"{"id": "indicator--1"}"#));
+        assert!(!looks_like(
+            r#"{"ref": "indicator--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+    }
+
+    #[test]
+    fn probing_the_first_value() {
+        let p = |s: &str| probe_json(s.as_bytes());
+        assert_eq!(p(r#"{"objects": [], "type": "bundle"}"#), JsonProbe::Stix);
+        assert_eq!(
+            p(r#"{"type": "note", "spec_version": "2.1"} trailing"#),
+            JsonProbe::Stix
+        );
+        assert_eq!(
+            p(r#"[{"type": "malware", "id": "malware--x"}, 1, [2]]"#),
+            JsonProbe::Stix
+        );
+        assert_eq!(p(r#"{"response": [{"Event": {}}]}"#), JsonProbe::Misp);
+        assert_eq!(
+            p(r#"{"type": "ip", "id": "7", "nested": {"type": "bundle"}}"#),
+            JsonProbe::Other("JSON with the keys `type`, `id`, `nested`".into())
+        );
+        assert!(matches!(p("{\"a\": "), JsonProbe::Invalid(_)));
     }
 
     #[test]

@@ -71,11 +71,13 @@ const TLP: &[&str] = &[
     "markings",
     "marking_definitions",
 ];
+/// In this order, as the STIX reader takes `indicator_types` before
+/// `labels`.
 const LABELS: &[&str] = &[
+    "indicator_types",
     "labels",
     "objectlabel",
     "object_label",
-    "indicator_types",
     "tags",
 ];
 const CREATED_BY: &[&str] = &["createdby", "created_by", "created_by_ref", "author"];
