@@ -238,8 +238,9 @@ pub enum FeedError {
     /// reader recognises. It is not read as free text: that would turn
     /// every domain and URL of every field into an indicator.
     #[error(
-        "{file}: {what}, which no feed reader recognises (tried {tried}). It was not read as \
-         free text, where every domain and URL in any field would become an indicator. {hint}"
+        "{file}: looks like {what}, and no feed reader recognises it (tried {tried}). It was not \
+         read as free text, which would make every domain and URL of every field an indicator. \
+         {hint}"
     )]
     Unrecognised {
         file: String,
@@ -427,7 +428,7 @@ fn detect_or_refuse(
         };
         return Err(refuse(
             format!(
-                "{} where no column name says it holds indicators",
+                "{}, where no column name says it holds indicators",
                 shape.describe()
             ),
             &format!(
