@@ -559,7 +559,7 @@ fn json_that_is_neither_stix_nor_misp_is_refused() {
     let doc = br#"{"data": [{"ip": "192.0.2.1", "ref": "https://blog.example/post"}], "count": 1}"#;
     let msg = refused(doc, "api.json");
     assert!(
-        msg.starts_with("api.json: JSON with the keys `data`, `count`"),
+        msg.starts_with("api.json: looks like JSON with the keys `data`, `count`, and no"),
         "{msg}"
     );
     assert!(
@@ -729,7 +729,15 @@ fn misp_prose_fields_are_not_indicators() {
 /// the same per kind, rejected and skipped, and the same format.
 #[test]
 fn corpus_feeds_load_with_the_same_counts() {
-    let cases: [(&str, FeedFormat, &[(&str, u64)], usize, usize); 6] = [
+    /// File, format, counts per kind, rejected, skipped.
+    type Case = (
+        &'static str,
+        FeedFormat,
+        &'static [(&'static str, u64)],
+        usize,
+        usize,
+    );
+    let cases: [Case; 6] = [
         (
             "AVrecon_IOCs.txt",
             FeedFormat::Freetext,
