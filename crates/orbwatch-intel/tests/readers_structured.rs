@@ -251,6 +251,15 @@ fn stix_first_object_longer_than_the_detection_head() {
     assert_eq!(p.format, Some(FeedFormat::Stix));
     assert_eq!(values(&p), vec!["192.0.2.99"]);
 
+    // With a BOM and CRLF line ends.
+    let crlf = format!("\u{feff}{}", big.replace('\n', "\r\n"));
+    let p = read(crlf.as_bytes(), "crlf.jsonl", None);
+    assert_eq!(
+        (p.format, values(&p)),
+        (Some(FeedFormat::Stix), vec!["192.0.2.99".to_string()])
+    );
+    assert_eq!(p.indicators[0].provenance.line, 2);
+
     // The same objects as a JSON array, and as a bundle with sorted keys
     // (`objects` first, `type: bundle` last).
     let array = format!("[{}, {ONE_INDICATOR}]", sorted_attack_pattern(100 * 1024));
