@@ -59,8 +59,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The feed's format instead of detecting it: certfr, csv, tsv, plain,
-    /// freetext, stix, misp, misp-feed, zeek-intel, suricata-iprep,
-    /// suricata-dataset.
+    /// freetext, stix, stix-csv, misp, misp-feed, zeek-intel,
+    /// suricata-iprep, suricata-dataset. Without it, a structured file that
+    /// no reader recognises is refused rather than read as free text.
     #[arg(long, value_parser = parse_format)]
     pub format: Option<FeedFormat>,
     /// Window start for entries without dates (e.g. 2021-01-01).

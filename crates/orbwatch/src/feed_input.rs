@@ -39,10 +39,44 @@ pub fn read_feed_path(
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let parsed = orbwatch_intel::read_feed(&bytes, &label, format, opts)?;
+    if format.is_none() && parsed.format == Some(FeedFormat::Freetext) {
+        eprintln!("orbwatch: warning: {}", freetext_notice(path, &parsed));
+    }
     Ok(LoadedFeed {
         parsed,
         sha256: orbwatch_store::sha256_hex(&bytes),
     })
+}
+
+/// What to tell the user when a file was read as free text because no
+/// structured format matched: that it happened, what came out, and how to
+/// choose otherwise. Free text takes every value it finds in prose, so it
+/// must never be a silent guess.
+fn freetext_notice(path: &Path, parsed: &ParsedFeed) -> String {
+    let kinds: Vec<String> = parsed
+        .counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{n} {}", k.as_str()))
+        .collect();
+    format!(
+        "{} matched no structured feed format, so it was read as free text (prose): \
+         {} value{} extracted ({}), {} rejected. Check them (`orbwatch feed show NAME`), \
+         or name the format with --format (`hunt`: --feed-format)",
+        path.display(),
+        parsed.indicators.len(),
+        if parsed.indicators.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        },
+        parsed.rejected.len()
+    )
 }
 
 /// Read a MISP feed directory: manifest.json plus one file per event.

@@ -479,7 +479,7 @@ const TYPE_NAMES: &[&str] = &[
     "kind",
     "signature_component_type",
 ];
-const FIRST_SEEN: &[&str] = &[
+pub(crate) const FIRST_SEEN: &[&str] = &[
     "first_seen",
     "firstseen",
     "first_seen_utc",
@@ -488,7 +488,7 @@ const FIRST_SEEN: &[&str] = &[
     "date_added",
     "first_observed",
 ];
-const LAST_SEEN: &[&str] = &[
+pub(crate) const LAST_SEEN: &[&str] = &[
     "last_seen",
     "lastseen",
     "last_seen_utc",
@@ -531,7 +531,7 @@ const TLP: &[&str] = &["tlp"];
 const ROLES: &[&str] = &["role", "roles"];
 
 /// Normalise a header name for matching: lower case, separators `_`.
-fn norm_header(s: &str) -> String {
+pub(crate) fn norm_header(s: &str) -> String {
     s.trim()
         .trim_matches(|c| c == '"' || c == '\'' || c == '\u{feff}')
         .trim()
@@ -650,8 +650,14 @@ fn columns(m: &CsvMapping, headers: Option<&[String]>) -> Result<Columns, String
         }
         None => match headers {
             Some(h) => guess_value(h).ok_or_else(|| {
+                let stix = if h.iter().any(|n| n == "pattern") {
+                    "; its `pattern` column suggests STIX indicators: try --format stix-csv"
+                } else {
+                    ""
+                };
                 format!(
-                    "no value column found in the header ({}); name it with the CSV value-column mapping",
+                    "no value column found in the header ({}); name the column that holds \
+                     the indicators with --value-column (and its type with --type-column){stix}",
                     h.join(", ")
                 )
             })?,
@@ -711,7 +717,7 @@ pub(crate) fn split_line(line: &str, delim: char) -> Vec<String> {
 
 /// The non-empty lines of a head, the last (possibly cut) one dropped when
 /// the head does not end with a newline.
-fn head_lines(head: &str, max: usize) -> Vec<&str> {
+pub(crate) fn head_lines(head: &str, max: usize) -> Vec<&str> {
     let mut v: Vec<&str> = head.split('\n').map(|l| l.trim_end_matches('\r')).collect();
     if !head.ends_with('\n') && v.len() > 1 {
         v.pop();
@@ -774,7 +780,7 @@ pub fn looks_like(head: &str) -> Option<FeedFormat> {
 
 /// Join physical lines into records while a double quote is open; skip
 /// comment lines. At most `max` records.
-fn records(lines: &[&str], max: usize) -> Vec<String> {
+pub(crate) fn records(lines: &[&str], max: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for l in lines {
@@ -793,6 +799,81 @@ fn records(lines: &[&str], max: usize) -> Vec<String> {
         }
     }
     out
+}
+
+/// A table found at the start of a file that no reader took: what the
+/// error message says about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableShape {
+    pub delimiter: char,
+    /// The header's column names.
+    pub header: Vec<String>,
+}
+
+impl TableShape {
+    /// `a CSV (`,`) with the header "a, b, c"` and the like.
+    pub(crate) fn describe(&self) -> String {
+        let kind = match self.delimiter {
+            '\t' => "a TSV table".to_string(),
+            ',' => "a CSV table".to_string(),
+            d => format!("a table separated by `{d}`"),
+        };
+        let mut names: Vec<String> = self.header.iter().take(12).cloned().collect();
+        if self.header.len() > 12 {
+            names.push("…".into());
+        }
+        format!("{kind} with the header ({})", names.join(", "))
+    }
+}
+
+/// Is the start of the file a table: a header of column names followed by
+/// rows with as many fields (nine in ten of the first twenty)? Tried with
+/// tab, `,`, `;` and `|`.
+/// Used to refuse reading such a file as free text, where every cell that
+/// looks like a domain would become an indicator. Prose with the odd comma
+/// is not a table: its lines do not agree on a field count, and its first
+/// line is not a list of short names.
+pub(crate) fn table_shape(head: &str) -> Option<TableShape> {
+    let lines = head_lines(head.trim_start_matches('\u{feff}'), 40);
+    let first = lines
+        .iter()
+        .position(|l| !l.trim_start().starts_with('#'))?;
+    let body = &lines[first..];
+    for delim in ['\t', ',', ';', '|'] {
+        let header = split_line(body[0], delim);
+        if header.len() < 2 {
+            continue;
+        }
+        let rows = records(&body[1..], 20);
+        let same = rows
+            .iter()
+            .filter(|r| split_line(r, delim).len() == header.len())
+            .count();
+        let consistent = !rows.is_empty() && same * 10 >= rows.len() * 9;
+        if !consistent {
+            continue;
+        }
+        if header.iter().all(|h| is_column_name(h)) {
+            return Some(TableShape {
+                delimiter: delim,
+                header: header.iter().map(|h| h.trim().to_string()).collect(),
+            });
+        }
+    }
+    None
+}
+
+/// A header cell: a short name with a letter, made of letters, digits,
+/// spaces and the punctuation column names use (`_ - . ( ) # "`).
+fn is_column_name(h: &str) -> bool {
+    let t = h
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '\u{feff}');
+    !t.is_empty()
+        && t.chars().count() <= 48
+        && t.chars().any(char::is_alphabetic)
+        && t.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '(' | ')' | '#'))
 }
 
 fn head_has_single_column_header(line: &str) -> bool {

@@ -25,6 +25,7 @@ pub mod freetext;
 pub mod misp;
 pub mod plain;
 pub mod stix;
+pub mod stix_csv;
 pub mod stix_pattern;
 pub mod suricata;
 pub mod zeek_intel;
@@ -45,6 +46,9 @@ pub enum FeedFormat {
     Freetext,
     /// STIX 2.0/2.1 bundle, or STIX objects one per line (JSON lines).
     Stix,
+    /// A CSV export of STIX indicators: one row per indicator, its STIX
+    /// pattern in a `pattern` column (OpenCTI and similar exports).
+    StixCsv,
     /// A MISP event (or a list of events) as JSON.
     Misp,
     /// A MISP feed: `manifest.json` plus one JSON file per event. Handled by
@@ -59,13 +63,14 @@ pub enum FeedFormat {
 }
 
 impl FeedFormat {
-    pub const ALL: [FeedFormat; 11] = [
+    pub const ALL: [FeedFormat; 12] = [
         Self::Certfr,
         Self::Csv,
         Self::Tsv,
         Self::Plain,
         Self::Freetext,
         Self::Stix,
+        Self::StixCsv,
         Self::Misp,
         Self::MispFeed,
         Self::ZeekIntel,
@@ -81,6 +86,7 @@ impl FeedFormat {
             Self::Plain => "plain",
             Self::Freetext => "freetext",
             Self::Stix => "stix",
+            Self::StixCsv => "stix-csv",
             Self::Misp => "misp",
             Self::MispFeed => "misp-feed",
             Self::ZeekIntel => "zeek-intel",
@@ -109,7 +115,8 @@ impl FromStr for FeedFormat {
             "cert-fr" | "anssi" => Some(Self::Certfr),
             "text" | "txt" | "report" => Some(Self::Freetext),
             "list" => Some(Self::Plain),
-            "stix2" | "stix-jsonl" => Some(Self::Stix),
+            "stix2" | "stix-jsonl" | "jsonl" => Some(Self::Stix),
+            "opencti-csv" | "stix2-csv" => Some(Self::StixCsv),
             "zeek" => Some(Self::ZeekIntel),
             "iprep" => Some(Self::SuricataIprep),
             "dataset" => Some(Self::SuricataDataset),
@@ -227,6 +234,22 @@ pub enum FeedError {
         "{file}: not a feed format orbwatch knows (tried {tried}); pass --format to say which it is"
     )]
     UnknownFormat { file: String, tried: String },
+    /// The file has structure (JSON, XML, a table with a header) that no
+    /// reader recognises. It is not read as free text: that would turn
+    /// every domain and URL of every field into an indicator.
+    #[error(
+        "{file}: looks like {what}, and no feed reader recognises it (tried {tried}). It was not \
+         read as free text, which would make every domain and URL of every field an indicator. \
+         {hint}"
+    )]
+    Unrecognised {
+        file: String,
+        /// What the file looks like (`JSON with the keys …`).
+        what: String,
+        tried: String,
+        /// What to do about it.
+        hint: String,
+    },
     #[error("{file}: looks like binary data, not a feed")]
     Binary { file: String },
     #[error("{file}: {format} feed could not be read: {reason}")]
@@ -238,7 +261,9 @@ pub enum FeedError {
 }
 
 /// Guess the format of a feed from its first bytes. Returns `None` when
-/// nothing specific matches; callers then fall back to freetext extraction.
+/// nothing specific matches; [`read_feed`] then looks further (the whole
+/// first JSON value) and either refuses a structured file or reads prose
+/// as free text.
 pub fn detect(head: &[u8]) -> Option<FeedFormat> {
     let text = String::from_utf8_lossy(head);
     let t = text.trim_start_matches('\u{feff}').trim_start();
@@ -250,6 +275,9 @@ pub fn detect(head: &[u8]) -> Option<FeedFormat> {
             return Some(FeedFormat::Misp);
         }
         return None;
+    }
+    if stix_csv::looks_like(t).is_some() {
+        return Some(FeedFormat::StixCsv);
     }
     if certfr::looks_like(t) {
         return Some(FeedFormat::Certfr);
@@ -281,7 +309,10 @@ pub fn read_feed(
     if format.is_none() && looks_binary(head) {
         return Err(FeedError::Binary { file: file.into() });
     }
-    let detected = format.or_else(|| detect(head));
+    let detected = match format {
+        Some(f) => Some(f),
+        None => detect_or_refuse(bytes, head, file)?,
+    };
     let fmt = detected.unwrap_or(FeedFormat::Freetext);
     let mut out = ParsedFeed {
         format: Some(fmt),
@@ -294,6 +325,7 @@ pub fn read_feed(
         FeedFormat::Plain => plain::read(bytes, file, opts, &mut out),
         FeedFormat::Freetext => freetext::read(bytes, file, opts, &mut out),
         FeedFormat::Stix => stix::read(bytes, file, opts, &mut out)?,
+        FeedFormat::StixCsv => stix_csv::read(bytes, file, opts, &mut out)?,
         FeedFormat::Misp | FeedFormat::MispFeed => {
             misp::read_event_file(bytes, file, opts, &mut out)?
         }
@@ -317,6 +349,95 @@ pub fn read_feed(
     }
     finalize(&mut out, opts);
     Ok(out)
+}
+
+/// The formats a structured file was tried against, for messages.
+fn tried_formats() -> String {
+    FeedFormat::ALL
+        .iter()
+        .filter(|f| !matches!(f, FeedFormat::MispFeed | FeedFormat::Freetext))
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Detection for [`read_feed`] without `--format`: [`detect`] on the head;
+/// for JSON the whole first value when the head does not decide (a STIX
+/// JSON lines export may open with one long object); a file with nothing
+/// but blanks is an empty list. `Ok(None)` means prose, to be read as free
+/// text. A structured file that no reader takes (JSON that is neither STIX
+/// nor MISP, XML, HTML, a table with a header) is an error that says what
+/// it looks like and which options name its format.
+fn detect_or_refuse(
+    bytes: &[u8],
+    head: &[u8],
+    file: &str,
+) -> Result<Option<FeedFormat>, FeedError> {
+    if let Some(f) = detect(head) {
+        return Ok(Some(f));
+    }
+    let text = String::from_utf8_lossy(head);
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    if t.is_empty() {
+        return Ok(Some(FeedFormat::Plain));
+    }
+    let refuse = |what: String, hint: &str| FeedError::Unrecognised {
+        file: file.to_string(),
+        what,
+        tried: tried_formats(),
+        hint: hint.to_string(),
+    };
+    const NAME_IT: &str = "If it is one of those formats, name it with --format \
+        (`hunt`: --feed-format); --format freetext extracts every value from all of the text.";
+    if t.starts_with('{') || t.starts_with('[') {
+        return match stix::probe_json(bytes) {
+            stix::JsonProbe::Stix => Ok(Some(FeedFormat::Stix)),
+            stix::JsonProbe::Misp => Ok(Some(FeedFormat::Misp)),
+            stix::JsonProbe::Other(what) => Err(refuse(
+                what,
+                &format!(
+                    "orbwatch reads JSON as STIX 2.x (a bundle, or one object per line) or as a \
+                     MISP event; convert the file to one of them, or export the values as a CSV \
+                     with a header and read it with --format csv --value-column NAME. {NAME_IT}"
+                ),
+            )),
+            stix::JsonProbe::Invalid(e) => Err(refuse(
+                format!("the file starts like JSON but is not valid JSON ({e})"),
+                &format!("fix or re-export the file. {NAME_IT}"),
+            )),
+        };
+    }
+    let lower = t.get(..t.len().min(256)).unwrap_or(t).to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        return Err(refuse(
+            "an HTML page".into(),
+            &format!("save the report as text, or give its IOC list as a file. {NAME_IT}"),
+        ));
+    }
+    if lower.starts_with("<?xml") || (lower.starts_with('<') && lower.contains('>')) {
+        return Err(refuse(
+            "an XML document (STIX 1.x, OpenIOC and other XML formats are not read)".into(),
+            &format!("convert it to STIX 2.1 or export the values as a list. {NAME_IT}"),
+        ));
+    }
+    if let Some(shape) = csv_generic::table_shape(t) {
+        let delim = match shape.delimiter {
+            '\t' => "--format tsv".to_string(),
+            ',' => "--format csv".to_string(),
+            d => format!("--format csv --delimiter '{d}'"),
+        };
+        return Err(refuse(
+            format!(
+                "{}, where no column name says it holds indicators",
+                shape.describe()
+            ),
+            &format!(
+                "Name the column that holds them: `feed add FILE {delim} --value-column NAME` \
+                 (and --type-column, --first-seen-column… for the others). {NAME_IT}"
+            ),
+        ));
+    }
+    Ok(None)
 }
 
 /// A NUL byte or mostly non-text in the first block means binary.

@@ -147,14 +147,22 @@ fn parse_entry(s: &str) -> Result<(IndicatorValue, Option<u16>), String> {
     }
 }
 
-/// Does the head of a file look like a plain list? Most non-comment lines
-/// must be a single token that parses as an indicator. A file of comments
-/// only (an empty block list) also counts.
+/// Does the head of a file look like a plain list? Either most
+/// non-comment lines (80 %) are a single token that parses as an
+/// indicator, or every line is list-shaped: a single token that is a
+/// value, or a mistyped address or hash (`300.1.1.1`, `1.2.3.4/33`, 63 hex
+/// digits). The second rule keeps a
+/// short list with one typo a list, so that the typo is rejected with its
+/// line number instead of vanishing into free-text extraction. Headings
+/// (`Domains`, `MD5:…`, `2nd Stage Servers`) and table rows with dates are
+/// not list-shaped, so reports stay free text. A file of comments only (an empty block list) also
+/// counts.
 pub fn looks_like(head: &str) -> bool {
     const MAX_LINES: usize = 200;
     let mut content = 0usize;
     let mut good = 0usize;
     let mut comments = 0usize;
+    let mut list_shaped = 0usize;
     let mut it = head.split('\n').peekable();
     let mut n = 0usize;
     while let Some(line) = it.next() {
@@ -176,14 +184,32 @@ pub fn looks_like(head: &str) -> bool {
         }
         content += 1;
         let (v, _) = split_trailing_comment(t);
-        if !v.contains(char::is_whitespace) && parse_entry(v).is_ok() {
+        let single = !v.contains(char::is_whitespace);
+        if single && parse_entry(v).is_ok() {
             good += 1;
+            list_shaped += 1;
+        } else if single && mistyped_value(v) {
+            list_shaped += 1;
         }
     }
     if content == 0 {
         return comments > 0;
     }
-    good > 0 && good * 10 >= content * 8
+    good > 0 && (good * 10 >= content * 8 || list_shaped == content)
+}
+
+/// A token that was meant as an address, network or hash but is not a
+/// valid one: only digits, dots, `/`, `:` and defang brackets with at
+/// least one dot (`300.1.1.1`, `10.0.0.0/33`, `1.2.3[.]4:99999`), or a run
+/// of 24 or more hex digits of the wrong length.
+fn mistyped_value(t: &str) -> bool {
+    let b = t.as_bytes();
+    let addressy = b.iter().any(u8::is_ascii_digit)
+        && b.contains(&b'.')
+        && b.iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'/' | b':' | b'[' | b']'));
+    let hexy = b.len() >= 24 && b.iter().all(u8::is_ascii_hexdigit);
+    addressy || hexy
 }
 
 /// Read a plain list. Lines that are not an indicator are rejected with

@@ -67,11 +67,257 @@ use crate::model::{HashAlgo, Indicator, IndicatorValue, Provenance, Tags};
 use crate::time::parse_timestamp;
 use crate::value::{TypeHint, parse_value};
 
-/// Does the start of a file look like STIX: a bundle, or an indicator with
-/// a pattern?
+/// Does the start of a file look like STIX: a bundle, an indicator with
+/// a pattern, or any object with a STIX identifier (`"id":
+/// "attack-pattern--<uuid>"`)? The last case is what JSON lines exports
+/// open with: identities, marking definitions and ATT&CK techniques come
+/// before the first indicator, sometimes for megabytes.
 pub fn looks_like(head: &str) -> bool {
     has_key_value(head, "type", "bundle")
         || (has_key_value(head, "type", "indicator") && head.contains("\"pattern\""))
+        || has_stix_id(head)
+}
+
+/// Does `"id": "<type>--<uuid>"` occur in `text` with a STIX object type
+/// (standard, or custom `x-…`)? The first 1,000 `"id"` keys are looked at.
+pub(crate) fn has_stix_id(text: &str) -> bool {
+    text.match_indices("\"id\"").take(1000).any(|(i, _)| {
+        let rest = text[i + 4..].trim_start();
+        let Some(r) = rest.strip_prefix(':') else {
+            return false;
+        };
+        let Some(r) = r.trim_start().strip_prefix('"') else {
+            return false;
+        };
+        let Some(end) = r.find('"') else {
+            return false;
+        };
+        is_stix_id(&r[..end])
+    })
+}
+
+/// `<type>--<uuid>` with a STIX object type (standard or `x-…`) and an
+/// RFC 4122 shaped uuid (36 characters of hex digits and dashes).
+pub(crate) fn is_stix_id(id: &str) -> bool {
+    let Some((ty, uuid)) = id.split_once("--") else {
+        return false;
+    };
+    let known = ty == "indicator"
+        || ty == "observed-data"
+        || ty == "bundle"
+        || CONTEXT_TYPES.contains(&ty)
+        || SCO_TYPES.contains(&ty)
+        || (ty.starts_with("x-") && ty.len() > 2);
+    known
+        && uuid.len() == 36
+        && uuid.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && uuid.bytes().filter(|b| *b == b'-').count() == 4
+}
+
+/// What the first JSON value of a file says it is, read completely
+/// whatever its length: STIX (a bundle, or an object whose `id` is a STIX
+/// identifier of its `type`, or which has a `spec_version`), MISP (an
+/// `Event`, an API `response`, or a bare event), or something else,
+/// described by its first keys. For JSON lines this is the first line;
+/// for an array, its first element. Values are skipped without being
+/// built, so a long first object costs one pass over its bytes.
+pub(crate) fn probe_json(bytes: &[u8]) -> JsonProbe {
+    let bytes = strip_bom(bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match FirstValue::deserialize(&mut de) {
+        Ok(FirstValue(Some(p))) => p.verdict(),
+        Ok(FirstValue(None)) => JsonProbe::Other("an empty JSON array".into()),
+        Err(e) => JsonProbe::Invalid(e.to_string()),
+    }
+}
+
+/// The verdict of [`probe_json`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JsonProbe {
+    Stix,
+    Misp,
+    /// Valid JSON of another kind: a short description of it.
+    Other(String),
+    /// Not valid JSON: the parser's message.
+    Invalid(String),
+}
+
+/// The keys of one JSON object that tell STIX and MISP apart.
+#[derive(Debug, Default)]
+struct ObjectProbe {
+    ty: Option<String>,
+    id: Option<String>,
+    spec_version: bool,
+    event: bool,
+    response: bool,
+    info: bool,
+    threat_level: bool,
+    keys: Vec<String>,
+    /// The value was not an object: its JSON kind.
+    not_object: Option<&'static str>,
+}
+
+impl ObjectProbe {
+    fn verdict(self) -> JsonProbe {
+        if let Some(kind) = self.not_object {
+            return JsonProbe::Other(format!("JSON whose first value is {kind}"));
+        }
+        let ty = self.ty.as_deref();
+        let stix = ty == Some("bundle")
+            || ty.is_some_and(|t| {
+                self.spec_version
+                    || self
+                        .id
+                        .as_deref()
+                        .is_some_and(|id| id.strip_prefix(t).is_some_and(|r| r.starts_with("--")))
+            });
+        if stix {
+            return JsonProbe::Stix;
+        }
+        if self.event || self.response || (self.info && self.threat_level) {
+            return JsonProbe::Misp;
+        }
+        let mut keys = self.keys;
+        let more = keys.len() > 8;
+        keys.truncate(8);
+        JsonProbe::Other(if keys.is_empty() {
+            "an empty JSON object".to_string()
+        } else {
+            format!(
+                "JSON with the keys {}{}",
+                keys.join(", "),
+                if more { ", …" } else { "" }
+            )
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectProbe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ProbeVisitor)
+    }
+}
+
+struct ProbeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ProbeVisitor {
+    type Value = ObjectProbe;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ObjectProbe, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut p = ObjectProbe::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "type" => p.ty = map.next_value::<Value>()?.as_str().map(str::to_string),
+                "id" => p.id = map.next_value::<Value>()?.as_str().map(str::to_string),
+                k => {
+                    match k {
+                        "spec_version" => p.spec_version = true,
+                        "Event" => p.event = true,
+                        "response" => p.response = true,
+                        "info" => p.info = true,
+                        "threat_level_id" => p.threat_level = true,
+                        _ => {}
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            if p.keys.len() <= 8 {
+                p.keys.push(excerpt_key(&key));
+            }
+        }
+        Ok(p)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ObjectProbe, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(not_object("an array"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<ObjectProbe, E> {
+        Ok(not_object("a string"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<ObjectProbe, E> {
+        Ok(not_object("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<ObjectProbe, E> {
+        Ok(not_object("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<ObjectProbe, E> {
+        Ok(not_object("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<ObjectProbe, E> {
+        Ok(not_object("a number"))
+    }
+    fn visit_unit<E>(self) -> Result<ObjectProbe, E> {
+        Ok(not_object("null"))
+    }
+}
+
+fn not_object(kind: &'static str) -> ObjectProbe {
+    ObjectProbe {
+        not_object: Some(kind),
+        ..Default::default()
+    }
+}
+
+/// A key for a message: short and on one line.
+fn excerpt_key(k: &str) -> String {
+    let k: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("`{k}`")
+}
+
+/// The first JSON value of a document: an object is probed; for an array,
+/// its first element (the rest is skipped, `None` when it is empty).
+struct FirstValue(Option<ObjectProbe>);
+
+impl<'de> Deserialize<'de> for FirstValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FirstValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object or array")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FirstValue, A::Error> {
+                ProbeVisitor.visit_map(map).map(|p| FirstValue(Some(p)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FirstValue, A::Error> {
+                let first = seq.next_element::<ObjectProbe>()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstValue(first))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("a string"))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("a boolean"))))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("a number"))))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("a number"))))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("a number"))))
+            }
+            fn visit_unit<E>(self) -> Result<FirstValue, E> {
+                Ok(FirstValue(Some(not_object("null"))))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Read a STIX bundle or STIX JSON lines.
@@ -473,6 +719,14 @@ const WELL_KNOWN_TLP: &[(&str, &str)] = &[
     ),
 ];
 
+/// The TLP level of a well-known TLP marking-definition id.
+pub(crate) fn well_known_tlp(id: &str) -> Option<&'static str> {
+    WELL_KNOWN_TLP
+        .iter()
+        .find(|(k, _)| *k == id.trim())
+        .map(|(_, l)| *l)
+}
+
 /// Normalise a TLP level (`TLP:AMBER`, `amber`, `"white"`) to lower case,
 /// or `None` if it is not one.
 pub(crate) fn normalise_tlp(s: &str) -> Option<String> {
@@ -509,7 +763,7 @@ pub(crate) fn stricter_tlp(current: &mut Option<String>, new: String) {
 }
 
 /// Coerce a confidence given as a number or numeric string to 0–100.
-fn coerce_confidence(v: &Value) -> Option<u8> {
+pub(crate) fn coerce_confidence(v: &Value) -> Option<u8> {
     let f = match v {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,
@@ -798,7 +1052,7 @@ fn path_kind(c: &Comparison) -> String {
 
 /// Split labels into roles, TLP and other tags. Returns the TLP a label
 /// sets and whether a MISP `to_ids="False"` label was present.
-fn classify_labels(labels: &[String], tags: &mut Tags) -> (Option<String>, bool) {
+pub(crate) fn classify_labels(labels: &[String], tags: &mut Tags) -> (Option<String>, bool) {
     let mut tlp = None;
     let mut no_ids = false;
     for l in labels {
@@ -931,63 +1185,8 @@ fn read_indicator<'a>(
     }
 
     // Values first: nothing else matters if the pattern names none.
-    let mut values: Vec<(IndicatorValue, Vec<String>)> = Vec::new();
-    let mut traces = 0usize;
-    for c in parsed.comparisons() {
-        match classify(c) {
-            Outcome::Ignore => {}
-            Outcome::Skip(reason) => {
-                traces += 1;
-                out.skip(file, line, reason);
-            }
-            Outcome::Reject(reason) => {
-                traces += 1;
-                out.reject(file, line, format!("{id}: {reason}"), pattern);
-            }
-            Outcome::Values(items) => {
-                for (text, hint, role) in items {
-                    let parsed = parse_value(&text, hint).and_then(|v| match (hint, &v) {
-                        // A reference may point at an address or a domain name.
-                        (
-                            None,
-                            IndicatorValue::Ip(_)
-                            | IndicatorValue::Cidr(_)
-                            | IndicatorValue::Range { .. }
-                            | IndicatorValue::Domain(_),
-                        ) => Ok(v),
-                        (None, _) => Err(format!("`{text}` is not an address or a domain name")),
-                        _ => Ok(v),
-                    });
-                    match parsed {
-                        Ok(v) => match values.iter_mut().find(|(x, _)| *x == v) {
-                            Some((_, roles)) => roles.extend(role),
-                            None => values.push((v, role.into_iter().collect())),
-                        },
-                        Err(e) => {
-                            traces += 1;
-                            out.reject(file, line, format!("{id}: {} in `{c}`", e), pattern);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    for p in parsed.exists() {
-        traces += 1;
-        out.skip(
-            file,
-            line,
-            format!(
-                "EXISTS {}:{} does not name a value",
-                p.object_type,
-                p.properties().join(".")
-            ),
-        );
-    }
+    let values = pattern_values(&parsed, id, pattern, file, line, out);
     if values.is_empty() {
-        if traces == 0 {
-            out.skip(file, line, "STIX pattern names no value orbwatch can match");
-        }
         return;
     }
 
@@ -1082,6 +1281,79 @@ fn read_indicator<'a>(
     }
 }
 
+/// The values a parsed STIX pattern names, each with the reference roles
+/// (`stix-ref=src_ref`…) it was named under. Comparisons that name no
+/// value are counted in `out` as skipped, values that do not parse as
+/// rejected, both at `line` and prefixed with `id`. Shared by the STIX
+/// reader and the CSV export reader ([`super::stix_csv`]), so that a
+/// pattern means the same in both.
+pub(crate) fn pattern_values(
+    parsed: &stix_pattern::Pattern,
+    id: &str,
+    pattern: &str,
+    file: &str,
+    line: u64,
+    out: &mut ParsedFeed,
+) -> Vec<(IndicatorValue, Vec<String>)> {
+    let mut values: Vec<(IndicatorValue, Vec<String>)> = Vec::new();
+    let mut traces = 0usize;
+    for c in parsed.comparisons() {
+        match classify(c) {
+            Outcome::Ignore => {}
+            Outcome::Skip(reason) => {
+                traces += 1;
+                out.skip(file, line, reason);
+            }
+            Outcome::Reject(reason) => {
+                traces += 1;
+                out.reject(file, line, format!("{id}: {reason}"), pattern);
+            }
+            Outcome::Values(items) => {
+                for (text, hint, role) in items {
+                    let parsed = parse_value(&text, hint).and_then(|v| match (hint, &v) {
+                        // A reference may point at an address or a domain name.
+                        (
+                            None,
+                            IndicatorValue::Ip(_)
+                            | IndicatorValue::Cidr(_)
+                            | IndicatorValue::Range { .. }
+                            | IndicatorValue::Domain(_),
+                        ) => Ok(v),
+                        (None, _) => Err(format!("`{text}` is not an address or a domain name")),
+                        _ => Ok(v),
+                    });
+                    match parsed {
+                        Ok(v) => match values.iter_mut().find(|(x, _)| *x == v) {
+                            Some((_, roles)) => roles.extend(role),
+                            None => values.push((v, role.into_iter().collect())),
+                        },
+                        Err(e) => {
+                            traces += 1;
+                            out.reject(file, line, format!("{id}: {} in `{c}`", e), pattern);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for p in parsed.exists() {
+        traces += 1;
+        out.skip(
+            file,
+            line,
+            format!(
+                "EXISTS {}:{} does not name a value",
+                p.object_type,
+                p.properties().join(".")
+            ),
+        );
+    }
+    if values.is_empty() && traces == 0 {
+        out.skip(file, line, "STIX pattern names no value orbwatch can match");
+    }
+    values
+}
+
 fn add_named(kind: &str, name: &str, tags: &mut Tags) {
     match kind {
         "campaign" => Tags::push_unique(&mut tags.campaigns, name),
@@ -1102,6 +1374,41 @@ mod tests {
             r#"{"type":"indicator","pattern":"[ipv4-addr:value = '1.2.3.4']"}"#
         ));
         assert!(!looks_like(r#"{"Event": {"info": "x"}}"#));
+        // A STIX id is enough, wherever the object's type is written.
+        assert!(looks_like(
+            r#"{"created": "x", "id": "attack-pattern--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+        assert!(looks_like(
+            r#"{"id" : "x-mitre-tactic--4ca45d45-df4d-4613-8980-bac22d278fa5"}"#
+        ));
+        // Not a type, not a uuid, not the `id` key: no.
+        assert!(!looks_like(
+            r#"{"id": "event--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+        assert!(!looks_like(r#"{"id": "indicator--1"}"#));
+        assert!(!looks_like(
+            r#"{"ref": "indicator--a782ebe2-daba-42c7-bc82-e8e9d923162d"}"#
+        ));
+    }
+
+    #[test]
+    fn probing_the_first_value() {
+        let p = |s: &str| probe_json(s.as_bytes());
+        assert_eq!(p(r#"{"objects": [], "type": "bundle"}"#), JsonProbe::Stix);
+        assert_eq!(
+            p(r#"{"type": "note", "spec_version": "2.1"} trailing"#),
+            JsonProbe::Stix
+        );
+        assert_eq!(
+            p(r#"[{"type": "malware", "id": "malware--x"}, 1, [2]]"#),
+            JsonProbe::Stix
+        );
+        assert_eq!(p(r#"{"response": [{"Event": {}}]}"#), JsonProbe::Misp);
+        assert_eq!(
+            p(r#"{"type": "ip", "id": "7", "nested": {"type": "bundle"}}"#),
+            JsonProbe::Other("JSON with the keys `type`, `id`, `nested`".into())
+        );
+        assert!(matches!(p("{\"a\": "), JsonProbe::Invalid(_)));
     }
 
     #[test]
