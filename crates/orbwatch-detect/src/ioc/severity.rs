@@ -81,6 +81,13 @@ pub fn human_bytes(b: u64) -> String {
     plural(b, "byte", "bytes")
 }
 
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn window_words(from: Option<Timestamp>, until: Option<Timestamp>) -> String {
     let day = |t: Timestamp| t.strftime("%Y-%m-%d").to_string();
     match (from, until) {
@@ -179,7 +186,7 @@ pub fn assess(f: &Facts<'_>) -> Assessment {
         f.feed,
         seen.join(", ")
     ));
-    reasons.push(format!("{}: {why}.", severity.as_str()));
+    reasons.push(format!("{} because {why}.", capitalised(severity.as_str())));
     let window = window_words(f.window_from, f.window_until);
     if !f.in_window {
         let lowered = severity.lower();
