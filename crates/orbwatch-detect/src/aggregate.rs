@@ -92,7 +92,16 @@ struct Session {
     /// Counted records without a time.
     untimed: u64,
     accounts: Vec<String>,
+    /// Accounts of successful logins (a subset of `accounts`).
+    success_accounts: Vec<String>,
     rows: Vec<Row>,
+}
+
+/// Add `a` to `list` unless present or the list is full.
+fn push_account(list: &mut Vec<String>, a: &str) {
+    if list.len() < ACCOUNTS_CAP && !list.iter().any(|x| x == a) {
+        list.push(a.to_string());
+    }
 }
 
 impl Session {
@@ -138,10 +147,11 @@ impl Session {
         self.outcomes.merge(&s.outcomes);
         self.bytes_to = self.bytes_to.saturating_add(s.bytes_to);
         self.untimed += s.untimed;
-        for a in s.accounts {
-            if self.accounts.len() < ACCOUNTS_CAP && !self.accounts.contains(&a) {
-                self.accounts.push(a);
-            }
+        for a in &s.accounts {
+            push_account(&mut self.accounts, a);
+        }
+        for a in &s.success_accounts {
+            push_account(&mut self.success_accounts, a);
         }
         self.add_rows(&s.rows);
     }
@@ -248,6 +258,7 @@ impl Aggregator {
                     bytes_to: 0,
                     untimed: 0,
                     accounts: Vec::new(),
+                    success_accounts: Vec::new(),
                     rows: Vec::new(),
                 };
                 if s.context {
@@ -372,16 +383,14 @@ impl Aggregator {
                     window_from: valid_from,
                     window_until: valid_until,
                     confidence,
-                    accounts: &s.accounts,
+                    accounts: &s.success_accounts,
                     indicator: &rec.value,
                     feed: &rec.meta.feed,
                     rows: s.rows.len().max(1),
                 });
-                let accounts = if s.outcomes.auth_success + s.outcomes.auth_failure > 0 {
-                    s.accounts
-                } else {
-                    Vec::new()
-                };
+                // Sorted: sessions merged from chunks meet accounts in any order.
+                s.accounts.sort();
+                let accounts = s.accounts;
                 out.push(Finding {
                     id,
                     kind: FindingKind::IocMatch,

@@ -47,6 +47,7 @@ pub struct Facts<'a> {
     pub window_from: Option<Timestamp>,
     pub window_until: Option<Timestamp>,
     pub confidence: Option<u8>,
+    /// Accounts of the successful logins.
     pub accounts: &'a [String],
     pub indicator: &'a str,
     pub feed: &'a str,
@@ -89,7 +90,15 @@ fn capitalised(s: &str) -> String {
 }
 
 fn window_words(from: Option<Timestamp>, until: Option<Timestamp>) -> String {
-    let day = |t: Timestamp| t.strftime("%Y-%m-%d").to_string();
+    // A day is enough for most feeds; a window that starts or ends within a
+    // day is shown to the minute.
+    let day = |t: Timestamp| {
+        if t.as_second().rem_euclid(86_400) == 0 {
+            t.strftime("%Y-%m-%d").to_string()
+        } else {
+            t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+        }
+    };
     match (from, until) {
         (Some(f), Some(u)) => format!("valid {} to {}", day(f), day(u)),
         (Some(f), None) => format!("valid from {}", day(f)),
@@ -146,7 +155,9 @@ pub fn assess(f: &Facts<'_>) -> Assessment {
                 let who = if f.accounts.is_empty() {
                     String::new()
                 } else {
-                    format!(" (account {})", f.accounts.join(", "))
+                    let mut a = f.accounts.to_vec();
+                    a.sort();
+                    format!(" (account {})", a.join(", "))
                 };
                 format!(
                     "{}{who}",
