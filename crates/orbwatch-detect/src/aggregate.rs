@@ -123,10 +123,11 @@ impl Session {
             .user
             .map(|u| u.trim().trim_matches('"'))
             .filter(|u| !u.is_empty())
-            && self.accounts.len() < ACCOUNTS_CAP
-            && !self.accounts.iter().any(|a| a == u)
         {
-            self.accounts.push(u.to_string());
+            push_account(&mut self.accounts, u);
+            if s.outcome == Outcome::AuthSuccess {
+                push_account(&mut self.success_accounts, u);
+            }
         }
         self.add_rows(&s.rows);
     }
