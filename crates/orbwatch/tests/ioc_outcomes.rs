@@ -102,23 +102,24 @@ fn outcomes(f: &Value) -> String {
     words.join(" ")
 }
 
-/// Lines of `path` naming `ip` as a whole token (an exact grep).
+/// Lines of `path` naming `ip` as a whole token (an exact grep): no digit
+/// or dot just before it, no digit or dot-and-digit just after it.
 fn grep(path: &Path, ip: &str) -> u64 {
     let text = std::fs::read_to_string(path).unwrap();
+    let whole = |l: &str, i: usize| {
+        let before = l[..i].chars().next_back();
+        let mut after = l[i + ip.len()..].chars();
+        let next = after.next();
+        let extends = match next {
+            Some(c) if c.is_ascii_digit() => true,
+            Some('.') => after.next().is_some_and(|c| c.is_ascii_digit()),
+            _ => false,
+        };
+        let joined = before.is_some_and(|c| c.is_ascii_digit() || c == '.');
+        !joined && !extends
+    };
     text.lines()
-        .filter(|l| {
-            l.match_indices(ip).any(|(i, _)| {
-                let before = l[..i].chars().next_back();
-                let after = l[i + ip.len()..].chars().next();
-                !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
-                    && !after.is_some_and(|c| c.is_ascii_digit())
-                    && !(after == Some('.')
-                        && l[i + ip.len() + 1..]
-                            .chars()
-                            .next()
-                            .is_some_and(|c| c.is_ascii_digit()))
-            })
-        })
+        .filter(|l| l.match_indices(ip).any(|(i, _)| whole(l, i)))
         .count() as u64
 }
 
