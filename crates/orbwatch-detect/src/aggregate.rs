@@ -383,6 +383,7 @@ impl Aggregator {
                     count: s.count,
                     window_from: valid_from,
                     window_until: valid_until,
+                    windows: &windows,
                     confidence,
                     accounts: &s.success_accounts,
                     indicator: &rec.value,

@@ -422,7 +422,7 @@ fn one_value_on_several_rows_is_one_sighting_per_record() {
             .unwrap()
             .iter()
             .any(|r| r.as_str().unwrap().contains(
-                "outside the indicator's validity window (valid 2024-09-30 12:00 UTC to 2024-09-30 13:00 UTC): severity lowered from critical to high"
+                "outside the indicator's validity window (its 3 rows: valid 2024-09-30 12:00 UTC to 2024-09-30 12:35 UTC; valid 2024-09-30 12:30 UTC to 2024-09-30 12:42 UTC; valid 2024-09-30 12:49 UTC to 2024-09-30 13:00 UTC): severity lowered from critical to high"
             )),
         "{}",
         outside[0]["reasons"]

@@ -26,7 +26,7 @@
 
 use jiff::Timestamp;
 
-use crate::finding::{Outcome, Outcomes, Severity};
+use crate::finding::{Outcome, Outcomes, Severity, ValidityWindow};
 
 /// Bytes sent to a listed address that make a finding critical: the
 /// exfiltration detector's hourly threshold (100 MB).
@@ -46,6 +46,10 @@ pub struct Facts<'a> {
     pub count: u64,
     pub window_from: Option<Timestamp>,
     pub window_until: Option<Timestamp>,
+    /// Every row's window when the feed lists the value more than once
+    /// (empty otherwise): named in the reasons, since their span may hold
+    /// gaps.
+    pub windows: &'a [ValidityWindow],
     pub confidence: Option<u8>,
     /// Accounts of the successful logins.
     pub accounts: &'a [String],
@@ -198,7 +202,20 @@ pub fn assess(f: &Facts<'_>) -> Assessment {
         seen.join(", ")
     ));
     reasons.push(format!("{} because {why}.", capitalised(severity.as_str())));
-    let window = window_words(f.window_from, f.window_until);
+    let window = if f.windows.len() > 1 {
+        let mut w: Vec<String> = f
+            .windows
+            .iter()
+            .take(5)
+            .map(|w| window_words(w.from, w.until))
+            .collect();
+        if f.windows.len() > 5 {
+            w.push(format!("{} more", f.windows.len() - 5));
+        }
+        format!("its {} rows: {}", f.windows.len(), w.join("; "))
+    } else {
+        window_words(f.window_from, f.window_until)
+    };
     if !f.in_window {
         let lowered = severity.lower();
         reasons.push(format!(
@@ -258,6 +275,7 @@ mod tests {
             count: o.total(),
             window_from: None,
             window_until: None,
+            windows: &[],
             confidence: None,
             accounts: &[],
             indicator: "192.0.2.1",
