@@ -12,8 +12,11 @@ use hashbrown::HashMap;
 use jiff::{SignedDuration, Timestamp};
 use orbwatch_event::Origin;
 
-use crate::finding::{Direction, Evidence, Finding, FindingKind, IocDetails, fnv1a};
+use crate::finding::{
+    Direction, Evidence, Finding, FindingKind, IocDetails, Outcome, Outcomes, ValidityWindow, fnv1a,
+};
 use crate::ioc::IocEngine;
+use crate::ioc::severity::{Facts, assess};
 
 /// How far apart two sightings may be and still be one finding.
 pub const SESSION_GAP: SignedDuration = SignedDuration::from_hours(1);
@@ -24,11 +27,24 @@ pub const EVIDENCE_CAP: usize = 5;
 /// Longest raw record kept as evidence.
 const RAW_CAP: usize = 2048;
 
+/// One row of a feed that lists the matched value, with its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    /// The indicator id the engine gave the row.
+    pub id: u32,
+    pub window: ValidityWindow,
+}
+
 /// One indicator seen in one record.
 pub struct Sighting<'a> {
+    /// The value's first row in the feed (lowest id): the key of the
+    /// finding, the same in every record and chunk.
     pub indicator: u32,
-    pub window_from: Option<Timestamp>,
-    pub window_until: Option<Timestamp>,
+    /// Every row of the same feed listing the same value that matched
+    /// (one for most feeds; CERT-FR style lists repeat a value with other
+    /// dates or tags).
+    pub rows: Vec<Row>,
+    /// Inside the window of any of `rows`.
     pub in_window: bool,
     pub peer: Option<IpAddr>,
     pub src_ip: Option<IpAddr>,
@@ -42,16 +58,23 @@ pub struct Sighting<'a> {
     /// The record does not name the indicator; the decoder attributed it
     /// (e.g. from the sshd session). Kept as evidence, not counted.
     pub context: bool,
+    /// What the record says happened.
+    pub outcome: Outcome,
+    /// Bytes an internal host sent to the indicator in this record.
+    pub bytes_to_indicator: Option<u64>,
+    /// The account of an auth record.
+    pub user: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     indicator: u32,
-    window_from: Option<Timestamp>,
-    window_until: Option<Timestamp>,
     peer: Option<IpAddr>,
     in_window: bool,
 }
+
+/// Accounts kept per finding (the first ones seen).
+const ACCOUNTS_CAP: usize = 10;
 
 #[derive(Debug, Clone)]
 struct Session {
@@ -64,6 +87,75 @@ struct Session {
     matched_field: &'static str,
     matched_value: String,
     evidence: Vec<Evidence>,
+    outcomes: Outcomes,
+    bytes_to: u64,
+    /// Counted records without a time.
+    untimed: u64,
+    accounts: Vec<String>,
+    /// Accounts of successful logins (a subset of `accounts`).
+    success_accounts: Vec<String>,
+    rows: Vec<Row>,
+}
+
+/// Add `a` to `list` unless present or the list is full.
+fn push_account(list: &mut Vec<String>, a: &str) {
+    if list.len() < ACCOUNTS_CAP && !list.iter().any(|x| x == a) {
+        list.push(a.to_string());
+    }
+}
+
+impl Session {
+    /// Count one more record (not a context record).
+    fn count_record(&mut self, s: &Sighting<'_>) {
+        self.count += 1;
+        self.outcomes.add(s.outcome, 1);
+        self.bytes_to = self
+            .bytes_to
+            .saturating_add(s.bytes_to_indicator.unwrap_or(0));
+        if s.time.is_none() {
+            self.untimed += 1;
+        }
+        if let Some(t) = s.time {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+        if let Some(u) = s
+            .user
+            .map(|u| u.trim().trim_matches('"'))
+            .filter(|u| !u.is_empty())
+        {
+            push_account(&mut self.accounts, u);
+            if s.outcome == Outcome::AuthSuccess {
+                push_account(&mut self.success_accounts, u);
+            }
+        }
+        self.add_rows(&s.rows);
+    }
+
+    fn add_rows(&mut self, rows: &[Row]) {
+        for r in rows {
+            if !self.rows.iter().any(|x| x.id == r.id) {
+                self.rows.push(*r);
+            }
+        }
+    }
+
+    /// Fold a session of the same key that touches this one.
+    fn absorb(&mut self, s: Session) {
+        self.count += s.count;
+        self.last = self.last.max(s.last);
+        self.evidence.extend(s.evidence);
+        self.outcomes.merge(&s.outcomes);
+        self.bytes_to = self.bytes_to.saturating_add(s.bytes_to);
+        self.untimed += s.untimed;
+        for a in &s.accounts {
+            push_account(&mut self.accounts, a);
+        }
+        for a in &s.success_accounts {
+            push_account(&mut self.success_accounts, a);
+        }
+        self.add_rows(&s.rows);
+    }
 }
 
 /// Collects sightings; see the module docs.
@@ -120,8 +212,6 @@ impl Aggregator {
         }
         let key = Key {
             indicator: s.indicator,
-            window_from: s.window_from,
-            window_until: s.window_until,
             peer: s.peer,
             in_window: s.in_window,
         };
@@ -146,28 +236,41 @@ impl Aggregator {
                     if sess.evidence.len() < self.evidence_cap {
                         sess.evidence.push(evidence());
                     }
+                    sess.add_rows(&s.rows);
                     return;
                 }
-                sess.count += 1;
-                if let Some(t) = s.time {
-                    sess.first = Some(sess.first.map_or(t, |f| f.min(t)));
-                    sess.last = Some(sess.last.map_or(t, |l| l.max(t)));
-                }
+                sess.count_record(&s);
                 if sess.evidence.len() < self.evidence_cap {
                     sess.evidence.push(evidence());
                 }
             }
-            None => list.push(Session {
-                first: s.time,
-                last: s.time,
-                count: u64::from(!s.context),
-                src_ip: s.src_ip,
-                dst_ip: s.dst_ip,
-                direction: s.direction,
-                matched_field: s.matched_field,
-                matched_value: s.matched_value,
-                evidence: vec![evidence()],
-            }),
+            None => {
+                let mut sess = Session {
+                    first: None,
+                    last: None,
+                    count: 0,
+                    src_ip: s.src_ip,
+                    dst_ip: s.dst_ip,
+                    direction: s.direction,
+                    matched_field: s.matched_field,
+                    matched_value: s.matched_value.clone(),
+                    evidence: vec![evidence()],
+                    outcomes: Outcomes::default(),
+                    bytes_to: 0,
+                    untimed: 0,
+                    accounts: Vec::new(),
+                    success_accounts: Vec::new(),
+                    rows: Vec::new(),
+                };
+                if s.context {
+                    sess.first = s.time;
+                    sess.last = s.time;
+                    sess.add_rows(&s.rows);
+                } else {
+                    sess.count_record(&s);
+                }
+                list.push(sess);
+            }
         }
     }
 
@@ -220,9 +323,7 @@ impl Aggregator {
                         _ => false,
                     };
                     if touches {
-                        prev.count += s.count;
-                        prev.last = prev.last.max(s.last);
-                        prev.evidence.extend(s.evidence);
+                        prev.absorb(s);
                         continue;
                     }
                 }
@@ -232,6 +333,33 @@ impl Aggregator {
                 let Some(rec) = engine.describe(key.indicator, &s.matched_value) else {
                     continue;
                 };
+                s.rows.sort_by_key(|r| r.id);
+                // Every row of the value: tags of all, the highest
+                // confidence, the span of the windows.
+                let mut tags = rec.meta.tags.clone();
+                let mut confidence = rec.meta.confidence;
+                for r in s.rows.iter().filter(|r| r.id != key.indicator) {
+                    if let Some(other) = engine.describe(r.id, &s.matched_value) {
+                        merge_tags(&mut tags, &other.meta.tags);
+                        confidence = confidence.max(other.meta.confidence);
+                    }
+                }
+                let valid_from = if s.rows.iter().any(|r| r.window.from.is_none()) {
+                    None
+                } else {
+                    s.rows.iter().filter_map(|r| r.window.from).min()
+                };
+                let valid_until = if s.rows.iter().any(|r| r.window.until.is_none()) {
+                    None
+                } else {
+                    s.rows.iter().filter_map(|r| r.window.until).max()
+                };
+                let mut windows: Vec<ValidityWindow> = s.rows.iter().map(|r| r.window).collect();
+                windows.sort();
+                windows.dedup();
+                if s.rows.len() < 2 {
+                    windows.clear();
+                }
                 s.evidence.sort_by(|a, b| {
                     (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
                 });
@@ -247,6 +375,24 @@ impl Aggregator {
                     if key.in_window { "in" } else { "out" },
                     &s.matched_value,
                 ]);
+                let verdict = assess(&Facts {
+                    outcomes: &s.outcomes,
+                    bytes_to_indicator: s.bytes_to,
+                    in_window: key.in_window,
+                    untimed: s.untimed,
+                    count: s.count,
+                    window_from: valid_from,
+                    window_until: valid_until,
+                    windows: &windows,
+                    confidence,
+                    accounts: &s.success_accounts,
+                    indicator: &rec.value,
+                    feed: &rec.meta.feed,
+                    rows: s.rows.len().max(1),
+                });
+                // Sorted: sessions merged from chunks meet accounts in any order.
+                s.accounts.sort();
+                let accounts = s.accounts;
                 out.push(Finding {
                     id,
                     kind: FindingKind::IocMatch,
@@ -261,20 +407,23 @@ impl Aggregator {
                         feed: rec.meta.feed.clone(),
                         direction: s.direction,
                         in_validity_window: key.in_window,
-                        confidence: rec.meta.confidence,
-                        valid_from: key.window_from,
-                        valid_until: key.window_until,
+                        confidence,
+                        valid_from,
+                        valid_until,
+                        validity_windows: windows,
+                        outcomes: Some(s.outcomes),
+                        bytes_to_indicator: (s.bytes_to > 0).then_some(s.bytes_to),
                         matched_value: s.matched_value,
                         matched_field: s.matched_field.to_string(),
                         peer: key.peer,
-                        tags: rec.meta.tags.clone(),
+                        tags,
                         indicator_ref: rec.record_id.map(str::to_string),
                     }),
                     targets: Vec::new(),
-                    accounts: Vec::new(),
-                    severity: None,
-                    score: None,
-                    reasons: Vec::new(),
+                    accounts,
+                    severity: Some(verdict.severity),
+                    score: Some(verdict.score),
+                    reasons: verdict.reasons,
                     sources: Vec::new(),
                     details: None,
                     evidence_total: s.count
@@ -289,6 +438,24 @@ impl Aggregator {
             (a.first_seen, ka, &a.id).cmp(&(b.first_seen, kb, &b.id))
         });
         out
+    }
+}
+
+/// Add `other`'s tags to `tags` (each list without duplicates; the first
+/// TLP wins, since rows of one feed rarely disagree on it).
+fn merge_tags(tags: &mut orbwatch_intel::Tags, other: &orbwatch_intel::Tags) {
+    for (mine, theirs) in [
+        (&mut tags.actors, &other.actors),
+        (&mut tags.campaigns, &other.campaigns),
+        (&mut tags.roles, &other.roles),
+        (&mut tags.other, &other.other),
+    ] {
+        for t in theirs {
+            orbwatch_intel::Tags::push_unique(mine, t.clone());
+        }
+    }
+    if tags.tlp.is_none() {
+        tags.tlp.clone_from(&other.tlp);
     }
 }
 

@@ -72,6 +72,35 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity, least serious first.
+    pub const ALL: [Severity; 5] = [
+        Self::Info,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
+    /// Parse a severity name (`info`, `low`, `medium`, `high`, `critical`).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// One step less serious (`info` stays `info`): how a sighting outside
+    /// the indicator's validity window, or without a time to check it
+    /// against, is marked down.
+    pub fn lower(self) -> Self {
+        match self {
+            Self::Info | Self::Low => Self::Info,
+            Self::Medium => Self::Low,
+            Self::High => Self::Medium,
+            Self::Critical => Self::High,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Info => "info",
@@ -81,6 +110,166 @@ impl Severity {
             Self::Critical => "critical",
         }
     }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a record says happened between the indicator and the organisation.
+///
+/// An analyst's first question about a sighting is whether the listed
+/// address got in, or whether an internal host talked to it; a blocked SYN
+/// and an accepted login must not read alike. Each counted record of an
+/// `ioc_match` gets exactly one outcome, the first of this list that
+/// applies (so `outcomes` adds up to `count`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A login that succeeded (sshd `Accepted`, 4624, …).
+    AuthSuccess,
+    /// A login that failed, also for an unknown account.
+    AuthFailure,
+    /// Traffic a firewall dropped or rejected, or a connection never
+    /// answered (Zeek `S0`/`REJ`/…, an EVE TCP flow still `new`, a logged
+    /// bare SYN): `behaviour::observe::is_probe`.
+    Blocked,
+    /// A DNS query or answer naming the indicator.
+    Dns,
+    /// An HTTP request to or from it.
+    Http,
+    /// An internal host opened the connection to the indicator (and
+    /// nothing says it was blocked).
+    Outbound,
+    /// A connection that was answered: allowed by a firewall, a Zeek state
+    /// with a reply, or bytes back.
+    Allowed,
+    /// The record does not say (free text, a connection of unknown fate).
+    Unknown,
+}
+
+impl Outcome {
+    /// Every outcome, in the order they are tried.
+    pub const ALL: [Outcome; 8] = [
+        Self::AuthSuccess,
+        Self::AuthFailure,
+        Self::Blocked,
+        Self::Dns,
+        Self::Http,
+        Self::Outbound,
+        Self::Allowed,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthSuccess => "auth_success",
+            Self::AuthFailure => "auth_failure",
+            Self::Blocked => "blocked",
+            Self::Dns => "dns",
+            Self::Http => "http",
+            Self::Outbound => "outbound",
+            Self::Allowed => "allowed",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Records per [`Outcome`] behind one `ioc_match` (every key is written,
+/// zeros included, so scripts can read `outcomes.auth_success` directly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    #[serde(default)]
+    pub auth_success: u64,
+    #[serde(default)]
+    pub auth_failure: u64,
+    #[serde(default)]
+    pub blocked: u64,
+    #[serde(default)]
+    pub allowed: u64,
+    #[serde(default)]
+    pub dns: u64,
+    #[serde(default)]
+    pub http: u64,
+    #[serde(default)]
+    pub outbound: u64,
+    #[serde(default)]
+    pub unknown: u64,
+}
+
+impl Outcomes {
+    /// The counter of `o`.
+    pub fn get(&self, o: Outcome) -> u64 {
+        match o {
+            Outcome::AuthSuccess => self.auth_success,
+            Outcome::AuthFailure => self.auth_failure,
+            Outcome::Blocked => self.blocked,
+            Outcome::Allowed => self.allowed,
+            Outcome::Dns => self.dns,
+            Outcome::Http => self.http,
+            Outcome::Outbound => self.outbound,
+            Outcome::Unknown => self.unknown,
+        }
+    }
+
+    fn slot(&mut self, o: Outcome) -> &mut u64 {
+        match o {
+            Outcome::AuthSuccess => &mut self.auth_success,
+            Outcome::AuthFailure => &mut self.auth_failure,
+            Outcome::Blocked => &mut self.blocked,
+            Outcome::Allowed => &mut self.allowed,
+            Outcome::Dns => &mut self.dns,
+            Outcome::Http => &mut self.http,
+            Outcome::Outbound => &mut self.outbound,
+            Outcome::Unknown => &mut self.unknown,
+        }
+    }
+
+    /// Count `n` more records of outcome `o`.
+    pub fn add(&mut self, o: Outcome, n: u64) {
+        let s = self.slot(o);
+        *s = s.saturating_add(n);
+    }
+
+    /// Add another finding's counts (sessions merged across chunks).
+    pub fn merge(&mut self, other: &Outcomes) {
+        for o in Outcome::ALL {
+            self.add(o, other.get(o));
+        }
+    }
+
+    /// Records counted, all outcomes together.
+    pub fn total(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .fold(0u64, |n, o| n.saturating_add(self.get(*o)))
+    }
+
+    /// The outcomes present, in [`Outcome::ALL`] order, with their counts.
+    pub fn present(&self) -> impl Iterator<Item = (Outcome, u64)> + '_ {
+        Outcome::ALL
+            .into_iter()
+            .map(|o| (o, self.get(o)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// One validity window of a feed row (a value listed several times has
+/// several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ValidityWindow {
+    #[serde(default)]
+    pub from: Option<Timestamp>,
+    #[serde(default)]
+    pub until: Option<Timestamp>,
 }
 
 /// Which way the traffic crossed the boundary set by `--internal`.
@@ -142,12 +331,28 @@ pub struct IocDetails {
     pub feed: String,
     pub direction: Direction,
     /// Did every sighting in this finding fall inside the indicator's
-    /// validity window? Sightings inside and outside are never mixed in one
-    /// finding.
+    /// validity window (for a value the feed lists several times: inside
+    /// any of its rows' windows)? Sightings inside and outside are never
+    /// mixed in one finding.
     pub in_validity_window: bool,
+    /// The highest confidence of the feed's rows for this value.
     pub confidence: Option<u8>,
+    /// Earliest start of the value's windows (`None`: open).
     pub valid_from: Option<Timestamp>,
+    /// Latest end of the value's windows (`None`: open).
     pub valid_until: Option<Timestamp>,
+    /// Every row's window when the feed lists the value more than once
+    /// (their span, `valid_from`..`valid_until`, may hold gaps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validity_windows: Vec<ValidityWindow>,
+    /// What the records say happened, counted per outcome; the counts add
+    /// up to `count`. Absent in findings written before outcomes existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcomes: Option<Outcomes>,
+    /// Bytes internal hosts sent to the indicator, where the records count
+    /// bytes (Zeek `orig_bytes`/`resp_bytes`, EVE, NetFlow, firewalls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_to_indicator: Option<u64>,
     /// The value seen in the record (an address inside a CIDR, a subdomain).
     pub matched_value: String,
     /// Where in the event it was seen: `src_ip`, `dst_ip`, `ip` (role
@@ -183,9 +388,9 @@ pub struct Finding {
     /// Accounts involved in a behaviour.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
-    /// How urgent the finding is. Behaviour findings always set it; an
-    /// `ioc_match` leaves it to the reader (its confidence and window say
-    /// more).
+    /// How urgent the finding is. Every detector sets it (an `ioc_match`
+    /// from its outcomes, window and bytes; see `crate::severity`); only
+    /// findings written by older versions lack it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     /// 0–100: how sure the detector is that this is hostile.
@@ -207,6 +412,21 @@ pub struct Finding {
     /// The first few records; `evidence_total` says how many there were.
     pub evidence: Vec<Evidence>,
     pub evidence_total: u64,
+}
+
+/// Most serious first: severity (absent last), then score, then the
+/// earliest sighting, then id, so every sink lists findings in one order.
+pub fn most_serious_first(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then(b.score.cmp(&a.score))
+        .then_with(|| match (a.first_seen, b.first_seen) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// 64-bit FNV-1a, for stable finding ids without a crypto dependency.

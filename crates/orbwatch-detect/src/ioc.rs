@@ -8,10 +8,15 @@
 //!   TLS names, URLs and hashes, which give the direction and the domain
 //!   matches.
 //!
-//! Each indicator counts once per record. A sighting outside the
-//! indicator's validity window is kept but marked, and never merged with
-//! sightings inside it.
+//! Each indicator counts once per record, and so does a value its feed
+//! lists on several rows (other dates, tiers or tags): the rows make one
+//! sighting, inside the validity window when any row's window holds it.
+//! A sighting outside the window is kept but marked, and never merged
+//! with sightings inside it. Each sighting gets the [`outcome`] its record
+//! shows, from which the finding's [`severity`] follows.
 
+pub mod outcome;
+pub mod severity;
 mod snapshot;
 
 use std::net::IpAddr;
@@ -21,9 +26,10 @@ use jiff::Timestamp;
 use orbwatch_event::{AddrRole, Event, EventKind, Origin};
 use orbwatch_intel::{Index, IndexBuilder, Indicator, IndicatorValue, MatchRef, Tags};
 
-use crate::aggregate::{Aggregator, Sighting};
+use crate::aggregate::{Aggregator, Row, Sighting};
 use crate::direction::InternalNets;
-use crate::finding::Direction;
+use crate::finding::{Direction, ValidityWindow};
+use outcome::{IndicatorSide, bytes_to_indicator, classify};
 
 /// What findings say about an indicator, shared by many indicators (one
 /// feed's entries usually have identical metadata), so it is stored once.
@@ -456,20 +462,35 @@ impl IocEngine {
         let local_dst = event.is_some_and(|e| {
             e.dst_ip.is_none() && matches!(e.kind, EventKind::Auth | EventKind::Http)
         });
-        let mut matched = 0;
-        // One sighting per indicator *and window* per record: the same
-        // indicator seen via two addresses of one record counts once.
-        let mut seen: Vec<(u32, Option<i64>, Option<i64>)> = Vec::new();
-        for hit in scratch.hits.drain(..) {
-            let wkey = (
-                hit.m.indicator,
-                hit.m.window.from.map(|t| t.as_second()),
-                hit.m.window.until.map(|t| t.as_second()),
-            );
-            if seen.contains(&wkey) {
-                continue;
+        // One sighting per feed *and value* per record: the same indicator
+        // seen via two addresses of one record counts once, and so does a
+        // value its feed lists on several rows (CERT-FR style lists repeat
+        // an address with other dates or tags).
+        let mut groups: Vec<(usize, Vec<Row>)> = Vec::new();
+        for (i, hit) in scratch.hits.iter().enumerate() {
+            let row = Row {
+                id: hit.m.indicator,
+                window: ValidityWindow {
+                    from: hit.m.window.from,
+                    until: hit.m.window.until,
+                },
+            };
+            let key = self.value_key(hit);
+            match groups
+                .iter_mut()
+                .find(|(first, _)| self.value_key(&scratch.hits[*first]) == key)
+            {
+                Some((_, rows)) => {
+                    if !rows.iter().any(|r| r.id == row.id) {
+                        rows.push(row);
+                    }
+                }
+                None => groups.push((i, vec![row])),
             }
-            seen.push(wkey);
+        }
+        let mut matched = 0;
+        for (first, rows) in groups {
+            let hit = &scratch.hits[first];
             if !hit.context {
                 matched += 1;
             }
@@ -507,11 +528,16 @@ impl IocEngine {
                     HitValue::Ip(_) => None,
                 },
             };
-            let in_window = time.is_none_or(|t| hit.m.window.contains(t));
+            let side = match &hit.value {
+                HitValue::Ip(_) => IndicatorSide::Address(role),
+                HitValue::Name(..) => IndicatorSide::Name,
+            };
+            let outcome = classify(event, side, direction);
+            let in_window =
+                time.is_none_or(|t| rows.iter().any(|r| hit_window_contains(r.window, t)));
             agg.add(Sighting {
-                indicator: hit.m.indicator,
-                window_from: hit.m.window.from,
-                window_until: hit.m.window.until,
+                indicator: rows.iter().map(|r| r.id).min().unwrap_or(hit.m.indicator),
+                rows,
                 in_window,
                 peer,
                 src_ip: src,
@@ -523,10 +549,46 @@ impl IocEngine {
                 origin,
                 raw,
                 context: hit.context,
+                outcome,
+                bytes_to_indicator: bytes_to_indicator(event, side, direction, outcome),
+                user: event.and_then(|e| e.user.as_deref()),
             });
         }
+        scratch.hits.clear();
         matched
     }
+
+    /// What makes two hits the same listed value: the feed, and the value
+    /// as the feed wrote it (an exact address is restated from the match,
+    /// IPv4-mapped IPv6 folded to IPv4).
+    fn value_key(&self, hit: &Hit) -> (&str, ValueKey<'_>) {
+        let id = hit.m.indicator;
+        let feed = self
+            .rec_meta
+            .get(id as usize)
+            .and_then(|m| self.metas.get(*m as usize))
+            .map_or("", |m| m.feed.as_str());
+        let value = match (self.values.get(&id), &hit.value) {
+            (Some(v), _) => ValueKey::Stored(v),
+            (None, HitValue::Ip(ip)) => ValueKey::Ip(ip.to_canonical()),
+            (None, HitValue::Name(..)) => ValueKey::Row(id),
+        };
+        (feed, value)
+    }
+}
+
+/// Is `t` inside a row's window (bounds inclusive, as the index says)?
+fn hit_window_contains(w: ValidityWindow, t: Timestamp) -> bool {
+    w.from.is_none_or(|f| t >= f) && w.until.is_none_or(|u| t <= u)
+}
+
+/// The value part of [`IocEngine::value_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKey<'a> {
+    Ip(IpAddr),
+    Stored(&'a str),
+    /// No value to compare (should not happen): the row stands alone.
+    Row(u32),
 }
 
 #[derive(Debug, Clone)]

@@ -14,5 +14,8 @@ pub mod ioc;
 pub use aggregate::Aggregator;
 pub use coverage::{BehaviourCoverage, Coverage, FeedCoverage, InputCoverage};
 pub use direction::InternalNets;
-pub use finding::{Direction, Evidence, Finding, FindingKind, IocDetails, Severity};
+pub use finding::{
+    Direction, Evidence, Finding, FindingKind, IocDetails, Outcome, Outcomes, Severity,
+    ValidityWindow, most_serious_first,
+};
 pub use ioc::{FeedSpan, IndicatorMeta, IndicatorView, IocEngine, IocEngineBuilder, MatchScratch};

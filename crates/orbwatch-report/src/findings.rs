@@ -2,11 +2,12 @@
 //!
 //! JSON lines is the contract (DESIGN.md): one Finding object per line.
 //! CSV has one row per finding for spreadsheets. The table is for people at
-//! a terminal and is not meant to be parsed.
+//! a terminal and is not meant to be parsed. Every format lists the most
+//! serious finding first ([`most_serious_first`]).
 
 use std::io::{self, Write};
 
-use orbwatch_detect::Finding;
+use orbwatch_detect::{Finding, most_serious_first};
 
 /// Output formats for findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,16 +31,19 @@ impl std::str::FromStr for OutputFormat {
     }
 }
 
-/// Write findings in `format`.
+/// Write findings in `format`, most serious first.
 pub fn write_findings(
     findings: &[Finding],
     format: OutputFormat,
     w: &mut dyn Write,
 ) -> io::Result<()> {
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| most_serious_first(a, b));
+    let findings = &sorted[..];
     match format {
         OutputFormat::Jsonl => {
             for f in findings {
-                serde_json::to_writer(&mut *w, f)?;
+                serde_json::to_writer(&mut *w, *f)?;
                 w.write_all(b"\n")?;
             }
             Ok(())
@@ -55,7 +59,7 @@ pub(crate) fn opt<T: ToString>(v: &Option<T>) -> String {
 }
 
 /// Columns of the CSV output, in order.
-pub const CSV_COLUMNS: [&str; 23] = [
+pub const CSV_COLUMNS: [&str; 24] = [
     "id",
     "kind",
     "first_seen",
@@ -79,6 +83,7 @@ pub const CSV_COLUMNS: [&str; 23] = [
     "reasons",
     "targets",
     "accounts",
+    "outcomes",
 ];
 
 /// The [`CSV_COLUMNS`] values of one finding (shared with the report CSV,
@@ -118,10 +123,18 @@ pub fn csv_row(f: &Finding) -> Vec<String> {
         f.reasons.join("; "),
         f.targets.join(" "),
         f.accounts.join(" "),
+        ioc.and_then(|i| i.outcomes.as_ref())
+            .map(|o| {
+                o.present()
+                    .map(|(k, n)| format!("{k}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
     ]
 }
 
-fn write_csv(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
+fn write_csv(findings: &[&Finding], w: &mut dyn Write) -> io::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record(CSV_COLUMNS)?;
     for f in findings {
@@ -136,19 +149,27 @@ fn short_time(t: &Option<jiff::Timestamp>) -> String {
         .unwrap_or_else(|| "(no time)".into())
 }
 
-fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
+fn write_table(findings: &[&Finding], w: &mut dyn Write) -> io::Result<()> {
     if findings.is_empty() {
         return writeln!(w, "No findings.");
     }
     writeln!(
         w,
-        "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  evidence",
-        "first seen", "last seen", "count", "indicator/source", "dir/sev", "win/sc", "feed/kind"
+        "{:<8}  {:>5}  {:<16}  {:<16}  {:>6}  {:<22}  {:<8}  {:<3}  {:<14}  evidence",
+        "severity",
+        "score",
+        "first seen",
+        "last seen",
+        "count",
+        "indicator/source",
+        "dir",
+        "win",
+        "feed/kind"
     )?;
     for f in findings {
         // Behaviour findings use the same columns: the kind and source in
-        // place of the indicator, severity and score in place of direction
-        // and window; their reasons follow on indented lines.
+        // place of the indicator, no direction or window. Reasons follow
+        // on indented lines for both.
         let (ind, dir, win, feed) = match &f.ioc {
             Some(i) => (
                 i.indicator.clone(),
@@ -162,8 +183,8 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
                     (Some(ip), _) => ip.to_string(),
                     (None, _) => String::new(),
                 },
-                f.severity.map(|s| s.as_str()).unwrap_or("").to_string(),
-                f.score.map(|s| s.to_string()).unwrap_or_default(),
+                String::new(),
+                String::new(),
                 f.kind.to_string(),
             ),
         };
@@ -177,7 +198,9 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
             .unwrap_or_default();
         writeln!(
             w,
-            "{:<16}  {:<16}  {:>6}  {:<22}  {:<9}  {:<6}  {:<14}  {}",
+            "{:<8}  {:>5}  {:<16}  {:<16}  {:>6}  {:<22}  {:<8}  {:<3}  {:<14}  {}",
+            f.severity.map_or("-", |s| s.as_str()),
+            f.score.map(|s| s.to_string()).unwrap_or_default(),
             short_time(&f.first_seen),
             short_time(&f.last_seen),
             f.count,
@@ -188,7 +211,7 @@ fn write_table(findings: &[Finding], w: &mut dyn Write) -> io::Result<()> {
             ev
         )?;
         for r in &f.reasons {
-            writeln!(w, "{:<18}- {r}", "")?;
+            writeln!(w, "{:<10}- {r}", "")?;
         }
     }
     Ok(())

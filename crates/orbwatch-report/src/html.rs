@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use orbwatch_detect::{Coverage, Direction, Finding, Severity};
+use orbwatch_detect::{Coverage, Direction, Finding, Severity, most_serious_first};
 
 use crate::coverage_gaps::{Gap, gaps, ranges_by_format};
 use crate::model::{ReportFinding, ReportInput, STATUS_CONFIRMED, kind_label};
@@ -346,6 +346,17 @@ impl<'a> Report<'a> {
                 )
             })
             .count() as u64;
+        // IOC matches whose records show a login or data sent (severity
+        // high or critical), not only a listing.
+        let serious_ioc = self
+            .iocs()
+            .filter(|f| {
+                matches!(
+                    f.finding.severity,
+                    Some(Severity::High) | Some(Severity::Critical)
+                )
+            })
+            .count() as u64;
         let hosts = self.host_table().len() as u64;
         let (class, title, text) = if self.input.findings.is_empty() && self.cov().is_none() {
             (
@@ -379,8 +390,15 @@ impl<'a> Report<'a> {
                     }
                 ),
             )
-        } else if !in_window.is_empty() || serious_beh > 0 {
+        } else if !in_window.is_empty() || serious_beh > 0 || serious_ioc > 0 {
             let mut parts = Vec::new();
+            if serious_ioc > 0 {
+                parts.push(plural(
+                    serious_ioc,
+                    "indicator match of high or critical severity (a login, or traffic an internal host sent)",
+                    "indicator matches of high or critical severity (logins, or traffic internal hosts sent)",
+                ));
+            }
             if !in_window.is_empty() {
                 let inds: BTreeSet<&str> = in_window
                     .iter()
@@ -952,13 +970,7 @@ impl<'a> Report<'a> {
             h.push_str("<p>No behaviour finding (scan, brute force, password spraying…) in this hunt, or none left after triage. A hunt run with <code>--no-behaviour</code> does not look for them.</p></section>\n");
             return;
         }
-        beh.sort_by(|a, b| {
-            b.finding
-                .severity
-                .cmp(&a.finding.severity)
-                .then(b.finding.score.cmp(&a.finding.score))
-                .then(a.finding.first_seen.cmp(&b.finding.first_seen))
-        });
+        beh.sort_by(|a, b| most_serious_first(&a.finding, &b.finding));
         h.push_str("<table id=\"behaviour-table\"><thead><tr><th>kind</th><th>source</th><th>severity</th><th class=\"num\">score</th><th>why</th><th>when</th><th>status</th></tr></thead><tbody>\n");
         for rf in beh {
             let f = &rf.finding;
@@ -1250,22 +1262,12 @@ impl<'a> Report<'a> {
             return;
         }
         let mut list = self.active.clone();
-        // Confirmed first, then in-window matches, then behaviour by
-        // severity, then the rest.
-        list.sort_by_key(|rf| {
-            let f = &rf.finding;
-            let rank = match &f.ioc {
-                _ if rf.status() == STATUS_CONFIRMED => 0,
-                Some(i) if i.in_validity_window => 1,
-                None => 2,
-                Some(_) => 3,
-            };
-            (
-                rank,
-                std::cmp::Reverse(f.severity),
-                std::cmp::Reverse(f.count),
-                f.first_seen,
-            )
+        // Confirmed first, then the most serious (severity, score), as
+        // every list of findings is ordered.
+        list.sort_by(|a, b| {
+            (b.status() == STATUS_CONFIRMED)
+                .cmp(&(a.status() == STATUS_CONFIRMED))
+                .then_with(|| most_serious_first(&a.finding, &b.finding))
         });
         for rf in list.iter().take(DETAIL_LIMIT) {
             finding_card(h, rf);
@@ -1412,6 +1414,18 @@ fn finding_card(h: &mut String, rf: &ReportFinding) {
                     .unwrap_or_default()
             ),
         );
+        if let Some(o) = &i.outcomes {
+            let mut what: Vec<String> = o
+                .present()
+                .map(|(k, n)| format!("{} {n}", k.as_str().replace('_', " ")))
+                .collect();
+            if let Some(b) = i.bytes_to_indicator {
+                what.push(format!("{b} bytes sent to it by internal hosts"));
+            }
+            if !what.is_empty() {
+                row("what happened", esc(&what.join(" · ")));
+            }
+        }
         let mut ctx = Vec::new();
         if !i.tags.actors.is_empty() {
             ctx.push(format!("actor {}", i.tags.actors.join(", ")));

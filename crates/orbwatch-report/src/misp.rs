@@ -157,6 +157,18 @@ pub fn event(input: &ReportInput) -> Value {
                 }
             ),
         };
+        if let (Some(_), Some(s)) = (&f.ioc, f.severity) {
+            comment.push_str(&format!("; severity {}", s.as_str()));
+            if let Some(sc) = f.score {
+                comment.push_str(&format!(" (score {sc})"));
+            }
+            if let Some(o) = f.ioc.as_ref().and_then(|i| i.outcomes.as_ref()) {
+                let what: Vec<String> = o.present().map(|(k, n)| format!("{k} {n}")).collect();
+                if !what.is_empty() {
+                    comment.push_str(&format!(", outcomes: {}", what.join(", ")));
+                }
+            }
+        }
         if let Some(t) = &rf.triage {
             comment.push_str(&format!("; triage: {}", t.status));
             if let Some(n) = &t.note {

@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+use orbwatch_detect::most_serious_first;
+
 use crate::findings::{CSV_COLUMNS, csv_row, opt};
 use crate::model::ReportFinding;
 
@@ -19,14 +21,16 @@ pub const EXTRA_COLUMNS: [&str; 5] = [
     "triage_at",
 ];
 
-/// Write one row per finding, after a header row (also when there are no
-/// findings, so the file is never empty).
+/// Write one row per finding, most serious first, after a header row (also
+/// when there are no findings, so the file is never empty).
 pub fn write_report_csv<'a>(
     findings: impl IntoIterator<Item = &'a ReportFinding>,
     w: &mut dyn Write,
 ) -> io::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record(CSV_COLUMNS.iter().chain(EXTRA_COLUMNS.iter()))?;
+    let mut findings: Vec<&ReportFinding> = findings.into_iter().collect();
+    findings.sort_by(|a, b| most_serious_first(&a.finding, &b.finding));
     for rf in findings {
         let f = &rf.finding;
         let t = rf.triage.as_ref();

@@ -470,7 +470,14 @@ pub fn bundle(input: &ReportInput) -> Value {
         if let Some(od_id) = od_id {
             sighting["observed_data_refs"] = json!([od_id]);
         }
-        if let Some(c) = f.score.or(f.ioc.as_ref().and_then(|i| i.confidence)) {
+        // A sighting's confidence is how sure the match is: for an IOC
+        // match the feed's confidence (its score says how serious it is,
+        // and travels as the severity label and the description).
+        let confidence = match &f.ioc {
+            Some(i) => i.confidence.or(f.score),
+            None => f.score,
+        };
+        if let Some(c) = confidence {
             sighting["confidence"] = json!(c.min(100));
         }
         rest.push(sighting);

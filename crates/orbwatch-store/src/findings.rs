@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use jiff::Timestamp;
-use orbwatch_detect::{Coverage, Finding, FindingKind};
+use orbwatch_detect::{Coverage, Finding, FindingKind, Severity};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -144,8 +144,26 @@ pub struct FindingFilter {
     pub until: Option<Timestamp>,
     /// Findings with a score at least this (findings without score drop out).
     pub min_score: Option<u8>,
+    /// Findings at least this serious (findings without severity, written
+    /// by versions before IOC matches had one, drop out).
+    pub min_severity: Option<Severity>,
     /// Include findings dismissed by triage.
     pub show_suppressed: bool,
+}
+
+/// The `severity` column as a number (absent: -1), for filters and order.
+const SEVERITY_RANK: &str = "(CASE f.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 \
+     WHEN 'medium' THEN 2 WHEN 'low' THEN 1 WHEN 'info' THEN 0 ELSE -1 END)";
+
+/// The number [`SEVERITY_RANK`] gives a severity.
+fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
 }
 
 /// What a finding id (or prefix) given by the user points to.
@@ -473,7 +491,8 @@ impl Store {
         })
     }
 
-    /// Findings with their triage state, sorted by first sighting then id.
+    /// Findings with their triage state, most serious first (severity,
+    /// then score), then by first sighting and id.
     pub fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
         let p = &self.path;
         let a = "reading findings";
@@ -507,7 +526,14 @@ impl Store {
             args.push(Box::new(s));
             sql.push_str(&format!(" AND f.score >= ?{}", args.len()));
         }
-        sql.push_str(" ORDER BY f.first_seen, f.id");
+        if let Some(s) = filter.min_severity {
+            args.push(Box::new(severity_rank(s)));
+            sql.push_str(&format!(" AND {SEVERITY_RANK} >= ?{}", args.len()));
+        }
+        // Most serious first, as every sink lists them.
+        sql.push_str(&format!(
+            " ORDER BY {SEVERITY_RANK} DESC, COALESCE(f.score, -1) DESC, f.first_seen IS NULL, f.first_seen, f.id"
+        ));
         let (by_id, by_key) = self.latest_decisions()?;
         let mut stmt = self.conn.prepare(&sql).ctx(p, a)?;
         let mut q = stmt

@@ -2,7 +2,7 @@
 //! filters, the decision history, and suppression of the same (indicator,
 //! peer) or (kind, source) in later hunts.
 
-use orbwatch_detect::{Coverage, Finding, FindingKind};
+use orbwatch_detect::{Coverage, Finding, FindingKind, Severity};
 use orbwatch_store::{FindingFilter, IdMatch, Store, StoreError, TriageStatus, suppression_key};
 
 fn ioc(id: &str, indicator: &str, peer: Option<&str>, first: &str) -> Finding {
@@ -61,8 +61,12 @@ fn keys() {
 #[test]
 fn findings_round_trip_and_filter() {
     let (_d, mut s) = open();
+    let mut critical = ioc("aa01", "1.2.3.4", Some("10.0.0.5"), "2021-03-02T00:00:00Z");
+    critical.severity = Some(Severity::Critical);
+    critical.score = Some(95);
     let fs = vec![
-        ioc("aa01", "1.2.3.4", Some("10.0.0.5"), "2021-03-02T00:00:00Z"),
+        critical,
+        // Written before IOC matches had a severity: listed last.
         ioc("aa02", "1.2.3.9", None, "2021-04-02T00:00:00Z"),
         behaviour("bb01", "5.6.7.8", 70),
     ];
@@ -79,7 +83,8 @@ fn findings_round_trip_and_filter() {
     assert_eq!(all.len(), 3);
     // The stored JSON gives back exactly the finding.
     assert_eq!(all[0].finding, fs[0]);
-    assert_eq!(all[1].finding, fs[2]); // sorted by first sighting
+    // Most serious first: critical, high, then no severity.
+    assert_eq!(all[1].finding, fs[2]);
     assert_eq!(all[2].finding, fs[1]);
     assert!(all.iter().all(|f| f.status == TriageStatus::New));
 
@@ -98,7 +103,23 @@ fn findings_round_trip_and_filter() {
         min_score: Some(60),
         ..Default::default()
     };
-    assert_eq!(s.findings(&score).unwrap().len(), 1);
+    assert_eq!(s.findings(&score).unwrap().len(), 2);
+    let severity = |v| FindingFilter {
+        min_severity: Some(v),
+        ..Default::default()
+    };
+    let ids = |f: Vec<orbwatch_store::StoredFinding>| {
+        f.into_iter().map(|f| f.finding.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(s.findings(&severity(Severity::High)).unwrap()),
+        ["aa01", "bb01"]
+    );
+    assert_eq!(
+        ids(s.findings(&severity(Severity::Critical)).unwrap()),
+        ["aa01"]
+    );
+    assert_eq!(s.findings(&severity(Severity::Info)).unwrap().len(), 2);
     let feed = FindingFilter {
         feed: Some("certfr".into()),
         ..Default::default()

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use orbwatch_detect::FindingKind;
+use orbwatch_detect::{FindingKind, Severity};
 use orbwatch_report::{ReportFinding, Triage, write_report_csv};
 use orbwatch_store::{FindingFilter, StoredFinding, TriageStatus};
 
@@ -30,9 +30,13 @@ pub struct FilterArgs {
     /// Only findings seen at or before this time.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Only findings scored at least this (0–100; behaviour findings).
+    /// Only findings scored at least this (0–100).
     #[arg(long, value_name = "N")]
     pub min_score: Option<u8>,
+    /// Only findings at least this serious: info, low, medium, high or
+    /// critical.
+    #[arg(long, value_name = "SEVERITY")]
+    pub min_severity: Option<String>,
     /// Include findings dismissed by triage (false-positive, benign).
     #[arg(long)]
     pub show_suppressed: bool,
@@ -78,6 +82,18 @@ pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> 
             })
         })
         .transpose()?;
+    let min_severity = f
+        .min_severity
+        .as_deref()
+        .map(|s| {
+            Severity::parse(s).with_context(|| {
+                format!(
+                    "--min-severity {s:?} is not a severity; use one of {}",
+                    Severity::ALL.map(|s| s.as_str()).join(", ")
+                )
+            })
+        })
+        .transpose()?;
     Ok(FindingFilter {
         hunt,
         kind,
@@ -88,6 +104,7 @@ pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> 
         since: crate::cli_values::parse_time_flag("--since", f.since.as_deref())?,
         until: crate::cli_values::parse_time_flag("--until", f.until.as_deref())?,
         min_score: f.min_score,
+        min_severity,
     })
 }
 
@@ -177,8 +194,16 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
     }
     writeln!(
         w,
-        "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  status",
-        "id", "hunt", "kind", "first seen", "count", "indicator / source", "feed / score"
+        "{:<16}  {:>4}  {:<8}  {:>5}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  status",
+        "id",
+        "hunt",
+        "severity",
+        "score",
+        "kind",
+        "first seen",
+        "count",
+        "indicator / source",
+        "feed"
     )?;
     for (rf, h) in findings.iter().zip(hunts) {
         let f = &rf.finding;
@@ -186,7 +211,7 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
             Some(i) => (i.indicator.clone(), i.feed.clone()),
             None => (
                 f.src_ip.map(|i| i.to_string()).unwrap_or_default(),
-                f.score.map(|s| format!("score {s}")).unwrap_or_default(),
+                String::new(),
             ),
         };
         let status = match rf.triage.as_ref().and_then(|t| t.inherited_from.as_ref()) {
@@ -195,9 +220,11 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
         };
         writeln!(
             w,
-            "{:<16}  {:>4}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  {status}",
+            "{:<16}  {:>4}  {:<8}  {:>5}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  {status}",
             f.id,
             h,
+            f.severity.map_or("-", |s| s.as_str()),
+            f.score.map(|s| s.to_string()).unwrap_or_default(),
             f.kind.as_str(),
             f.first_seen
                 .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())

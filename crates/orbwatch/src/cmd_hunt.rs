@@ -57,9 +57,12 @@ pub struct HuntArgs {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// Exit with 1 when a finding of these kinds exists: a finding kind
-    /// (ioc_match, port_scan…), `in-window` (IOC matches inside their
-    /// validity window) or `any`. Comma-separated or repeated.
-    #[arg(long, value_name = "KIND", value_delimiter = ',')]
+    /// (ioc_match, port_scan…), a severity (info, low, medium, high,
+    /// critical: a finding at least that serious), `in-window` (IOC
+    /// matches inside their validity window) or `any`. Comma-separated or
+    /// repeated; any one that matches fails. All findings are still
+    /// written and kept.
+    #[arg(long, value_name = "KIND|SEVERITY", value_delimiter = ',')]
     pub fail_on: Vec<String>,
     /// Turn off the behaviour detectors (scans, brute force, spraying…).
     /// This makes the hunt a pure IOC sweep: records that name no
@@ -251,6 +254,8 @@ struct FailOn {
     any: bool,
     in_window: bool,
     kinds: Vec<FindingKind>,
+    /// A finding at least this serious fails (the lowest severity given).
+    min_severity: Option<orbwatch_detect::Severity>,
 }
 
 impl FailOn {
@@ -258,6 +263,9 @@ impl FailOn {
         self.any
             || self.kinds.contains(&f.kind)
             || (self.in_window && f.ioc.as_ref().is_some_and(|i| i.in_validity_window))
+            || self
+                .min_severity
+                .is_some_and(|m| f.severity.is_some_and(|s| s >= m))
     }
 }
 
@@ -267,12 +275,23 @@ fn parse_fail_on(values: &[String]) -> Result<FailOn> {
         match v.trim() {
             "any" => f.any = true,
             "in-window" | "in_window" => f.in_window = true,
-            other => match FindingKind::parse(other) {
-                Some(k) => f.kinds.push(k),
-                None => {
+            other => match (
+                FindingKind::parse(other),
+                orbwatch_detect::Severity::parse(other),
+            ) {
+                (Some(k), _) => f.kinds.push(k),
+                (None, Some(s)) => {
+                    f.min_severity = Some(f.min_severity.map_or(s, |m| m.min(s)));
+                }
+                (None, None) => {
                     let kinds: Vec<&str> = FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+                    let sevs: Vec<&str> = orbwatch_detect::Severity::ALL
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect();
                     bail!(
-                        "--fail-on {other:?} is not a finding kind; use any, in-window or one of {}",
+                        "--fail-on {other:?} is neither a finding kind nor a severity; use any, in-window, a severity ({}) or a kind ({})",
+                        sevs.join(", "),
                         kinds.join(", ")
                     )
                 }

@@ -283,4 +283,6 @@ fn keep(f: &orbwatch_store::FindingFilter, rf: &ReportFinding) -> bool {
         && f.since.is_none_or(|t| x.last_seen.is_some_and(|l| l >= t))
         && f.until.is_none_or(|t| x.first_seen.is_some_and(|l| l <= t))
         && f.min_score.is_none_or(|m| x.score.is_some_and(|s| s >= m))
+        && f.min_severity
+            .is_none_or(|m| x.severity.is_some_and(|s| s >= m))
 }

@@ -175,7 +175,7 @@ fn table_shows_severity_score_and_reasons() {
         csv.lines()
             .next()
             .unwrap()
-            .ends_with("severity,score,reasons,targets,accounts")
+            .ends_with("severity,score,reasons,targets,accounts,outcomes")
     );
 }
 
