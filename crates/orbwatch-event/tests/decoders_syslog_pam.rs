@@ -1,0 +1,122 @@
+//! PAM `authentication failure; logname= uid= euid= tty= ruser= rhost= user=`
+//! messages from any service, in every tag style fail2ban's `pam-generic`
+//! filter accepts: `pam_unix(svc:auth):`, the old `(pam_unix)` prefix, the
+//! old `prog(pam_unix)[pid]:` program tag, a bare `pam_unix:` tag and the
+//! untagged message some vsftpd builds write. The lines are written here in
+//! those shapes (fail2ban's own test log is GPL and not copied); addresses
+//! are from the documentation ranges.
+
+mod decoders_syslog_support;
+
+use decoders_syslog_support::*;
+use orbwatch_event::{AuthOutcome, EventKind};
+
+/// (line, service, user, source address or host name).
+const CASES: &[(&str, &str, Option<&str>, &str)] = &[
+    (
+        "Feb  7 15:10:42 example pure-ftpd: (pam_unix) authentication failure; logname= uid=0 euid=0 tty=pure-ftpd ruser=sample-user rhost=192.0.2.1 ",
+        "pure-ftpd",
+        Some("sample-user"),
+        "192.0.2.1",
+    ),
+    (
+        "May 12 09:47:54 vaio sshd[16004]: (pam_unix) authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.12  user=root",
+        "sshd",
+        Some("root"),
+        "198.51.100.12",
+    ),
+    (
+        "May 12 09:48:03 vaio sshd(pam_unix)[16021]: authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.13  user=admin",
+        "sshd",
+        Some("admin"),
+        "198.51.100.13",
+    ),
+    (
+        "Nov 25 17:12:13 webmail pop(pam_unix)[4920]: authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.3 user=mailuser",
+        "pop",
+        Some("mailuser"),
+        "192.0.2.3",
+    ),
+    (
+        "Jul 19 18:11:26 srv2 vsftpd: pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767 rhost=ftp.example.org",
+        "vsftpd",
+        Some("an8767"),
+        "ftp.example.org",
+    ),
+    (
+        "Jul 19 18:11:27 srv2 vsftpd: pam_unix: authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767 rhost=203.0.113.9",
+        "vsftpd",
+        Some("an8767"),
+        "203.0.113.9",
+    ),
+    (
+        "Jul 19 18:11:28 srv2 vsftpd[881]: authentication failure; logname= uid=0 euid=0 tty=ftp ruser=bob rhost=203.0.113.10",
+        "vsftpd",
+        Some("bob"),
+        "203.0.113.10",
+    ),
+    (
+        "Mar  1 10:00:01 box login[412]: pam_unix(login:auth): authentication failure; logname=LOGIN uid=0 euid=0 tty=/dev/pts/3 ruser= rhost=192.0.2.44  user=operator",
+        "login",
+        Some("operator"),
+        "192.0.2.44",
+    ),
+    (
+        "Mar  1 10:00:02 box su(pam_unix)[7712]: authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.45 user=root",
+        "su",
+        Some("root"),
+        "192.0.2.45",
+    ),
+    (
+        "Mar  1 10:00:03 mail dovecot: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=carol rhost=192.0.2.46",
+        "dovecot",
+        Some("carol"),
+        "192.0.2.46",
+    ),
+    (
+        "Mar  1 10:00:04 mail proftpd: (pam_unix) authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.47  user=mark",
+        "proftpd",
+        Some("mark"),
+        "192.0.2.47",
+    ),
+];
+
+#[test]
+fn pam_failures_of_any_service_and_tag_style() {
+    let text: String = CASES.iter().map(|c| format!("{}\n", c.0)).collect();
+    let outs = decode_all("syslog", 2024, text.as_bytes());
+    assert_eq!(outs.len(), CASES.len());
+    let mut ok = 0;
+    for ((line, out), (_, service, user, host)) in outs.iter().zip(CASES) {
+        let ev = out
+            .event()
+            .unwrap_or_else(|| panic!("no event for {line}: {out:?}"));
+        assert_eq!(ev.kind, EventKind::Auth, "{line}");
+        assert_eq!(ev.auth, Some(AuthOutcome::Failure), "{line}");
+        assert_eq!(ev.service.as_deref(), Some(*service), "{line}");
+        assert_eq!(ev.user.as_deref(), *user, "{line}");
+        assert!(has_host(ev, host), "{line}: {host} not found in {ev:?}");
+        assert!(ev.time.is_some(), "{line}");
+        ok += 1;
+    }
+    assert_eq!(ok, 11);
+}
+
+/// Lines that look close but are not PAM failures give no failure.
+#[test]
+fn near_misses_are_not_failures() {
+    let lines = [
+        "Mar  1 10:00:05 box su[7713]: pam_unix(su:session): session opened for user root by bob(uid=1000)",
+        "Mar  1 10:00:06 box vsftpd: pam_unix",
+        "Mar  1 10:00:07 box vsftpd: pam_: authentication failure; rhost=192.0.2.9",
+        "Mar  1 10:00:08 box sshd(pam_unix)[1]: authentication failure",
+        "",
+    ];
+    let text = lines.join("\n");
+    let outs = decode_all("syslog", 2024, text.as_bytes());
+    let failures = events(&outs)
+        .iter()
+        .filter(|e| e.auth == Some(AuthOutcome::Failure))
+        .count();
+    assert_eq!(failures, 0);
+}
