@@ -19,9 +19,14 @@
 //! - [`Engine::run`] feeds a sorted [`ObsBuffer`] to every detector and
 //!   attaches a capped sample of evidence references to each finding.
 
+pub mod attack_obs;
 pub mod brute_force;
 pub mod distributed;
 pub mod exfiltration;
+pub mod explicit_spray;
+pub mod flow_flags;
+pub mod ids_verdict;
+pub mod login_flood;
 pub mod observe;
 pub mod orb_likelihood;
 pub mod port_scan;
@@ -50,6 +55,8 @@ pub struct BehaviourConfig {
     pub success_after_failures: SuccessConfig,
     pub exfiltration: ExfilConfig,
     pub orb: OrbConfig,
+    pub login_flood: login_flood::LoginFloodConfig,
+    pub explicit_spray: explicit_spray::ExplicitSprayConfig,
     /// Most observations a hunt keeps in memory (40 bytes each; default
     /// 25 million ≈ 1 GB). Beyond it the hunt says how many it dropped.
     pub max_observations: u64,
@@ -66,6 +73,8 @@ impl Default for BehaviourConfig {
             success_after_failures: SuccessConfig::default(),
             exfiltration: ExfilConfig::default(),
             orb: OrbConfig::default(),
+            login_flood: Default::default(),
+            explicit_spray: Default::default(),
             max_observations: 25_000_000,
             evidence_per_finding: 10,
         }
@@ -330,6 +339,10 @@ impl Engine<'_> {
             self.cfg.success_after_failures.lookback_secs,
         );
         let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
+        let mut flood = login_flood::LoginFlood::new(&self.cfg.login_flood);
+        let mut xspray = explicit_spray::ExplicitSpray::new(&self.cfg.explicit_spray);
+        let mut ids = ids_verdict::IdsVerdicts::new();
+        let mut floods = Vec::new();
         let mut drafts = Vec::new();
         for o in &buf.obs {
             match o.kind {
@@ -351,12 +364,19 @@ impl Engine<'_> {
                 ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
                 ObsKind::Answered => scan.answered(o),
                 ObsKind::BackdoorPort => {}
+                ObsKind::LoginConnection => flood.observe(o, t, &mut floods),
+                ObsKind::AuthAttempt => xspray.observe(o, t, &mut drafts),
+                ObsKind::IdsVerdict => ids.observe(o),
             }
         }
         scan.finish(t, &mut drafts);
         bf.finish(t, &mut drafts);
         let flagged = bf.flagged_sources();
         drafts.extend(dist.finish(t, &flagged, self.enricher));
+        flood.finish(t, &mut floods);
+        login_flood::merge(&mut drafts, floods);
+        xspray.finish(t, &mut drafts);
+        ids.finish(t, &mut drafts);
         let mut findings = attach_evidence(buf, drafts, self.cfg.evidence_per_finding);
         for f in &mut findings {
             enrich_finding(&mut f.finding, self.enricher);
@@ -657,6 +677,8 @@ mod tests {
             ),
             ("distributed", distributed::STATE_BYTES),
             ("exfiltration", exfiltration::STATE_BYTES),
+            ("login_flood", login_flood::STATE_BYTES),
+            ("explicit_spray", explicit_spray::STATE_BYTES),
         ] {
             assert!(size <= 200, "{name} state is {size} bytes");
         }

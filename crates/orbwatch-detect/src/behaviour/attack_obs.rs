@@ -1,0 +1,66 @@
+//! Which events make the observations of the attack detectors added for
+//! issue 11: logon attempts without an outcome (`explicit_spray`), IDS
+//! verdicts (`ids_verdict`) and answered connections to login services
+//! whose outcome is encrypted (`login_flood`).
+//!
+//! Kept apart from `observe` so that the event-to-observation rules of
+//! these detectors sit next to each other and `observe` only calls
+//! [`extra_kind`].
+
+use orbwatch_event::{Event, EventKind};
+
+use super::ObsKind;
+use super::ids_verdict;
+use super::login_flood;
+
+/// What goes into an extra observation's `aux`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtraAux {
+    /// A name, interned into the name table (an account).
+    Name(String),
+    /// A plain value (a verdict class).
+    Value(u64),
+}
+
+/// The extra observation an event makes, if any: kind, service or
+/// signature name (interned into `svc`), and `aux`.
+pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
+    if let Some(sig) = ev.signature.as_deref()
+        && let Some(class) = ids_verdict::class_of(sig)
+        && ev.src_ip.is_some()
+    {
+        return Some((ObsKind::IdsVerdict, sig.to_string(), ExtraAux::Value(class)));
+    }
+    if ev.auth.is_some() {
+        return None;
+    }
+    if ev.kind == EventKind::Auth
+        && let Some(user) = ev.user.as_deref().map(str::trim)
+        && !user.is_empty()
+        && user != "-"
+        && !user.ends_with('$')
+    {
+        // A logon attempt with a named account and no outcome (Windows
+        // 4648). Machine accounts (`HOST$`) use explicit credentials for
+        // their own services all day; they are not spray targets.
+        return Some((
+            ObsKind::AuthAttempt,
+            ev.service.clone().unwrap_or_default(),
+            ExtraAux::Name(user.to_string()),
+        ));
+    }
+    if matches!(
+        ev.kind,
+        EventKind::Connection | EventKind::Auth | EventKind::Other
+    ) && ev.src_ip.is_some()
+        && !super::observe::is_probe(ev)
+        && let Some(svc) = login_flood::service_of(ev.dst_port, ev.service.as_deref())
+    {
+        return Some((
+            ObsKind::LoginConnection,
+            svc.to_string(),
+            ExtraAux::Value(0),
+        ));
+    }
+    None
+}
