@@ -132,6 +132,10 @@ fn explicit_credentials_for_many_accounts_are_a_spray() {
         text.push('\n');
         text.push_str(&ev4648(&time, &format!("SRV{i:02}$"), "10.1.1.2"));
         text.push('\n');
+        // OpenSSH for Windows: one sshd_<pid> virtual account per
+        // connection.
+        text.push_str(&ev4648(&time, &format!("sshd_{}", 4000 + i), "-"));
+        text.push('\n');
     }
     let p = write(dir.path(), "security.xml", text.as_bytes());
     let f = hunt(&[p], &[]);
@@ -460,4 +464,53 @@ fn zeek_notices_and_suricata_alerts_are_evidence() {
         "{r}"
     );
     assert_eq!(f[0]["count"], 20);
+}
+
+#[test]
+fn one_connection_in_conn_log_and_ssh_log_counts_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = 1_714_644_000.0;
+    let rows: Vec<(f64, &str, &str, u16, &str)> = (0..12)
+        .map(|i| {
+            (
+                t0 + 5.0 * f64::from(i),
+                "198.51.100.40",
+                "10.0.0.22",
+                22,
+                "SF",
+            )
+        })
+        .collect();
+    let conn = write(dir.path(), "conn.log", conn_log(&rows).as_bytes());
+    let mut ssh = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tssh\n#open\t2024-05-02-10-00-00\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tversion\tauth_success\tauth_attempts\tdirection\tclient\tserver\n#types\ttime\tstring\taddr\tport\taddr\tport\tcount\tbool\tcount\tenum\tstring\tstring\n",
+    );
+    for (i, (ts, src, dst, port, _)) in rows.iter().enumerate() {
+        ssh.push_str(&format!(
+            "{ts:.6}\tC{i:05}\t{src}\t{}\t{dst}\t{port}\t2\t-\t0\t-\tSSH-2.0-libssh2_1.4.3\tSSH-2.0-OpenSSH_8.9\n",
+            40000 + i
+        ));
+    }
+    ssh.push_str("#close\t2024-05-02-11-00-00\n");
+    let ssh = write(dir.path(), "ssh.log", ssh.as_bytes());
+    let f = hunt(&[conn, ssh], &[]);
+    assert_eq!(kinds(&f), ["brute_force 198.51.100.40"]);
+    assert_eq!(f[0]["count"], 12);
+    // Below the threshold (9 in 120 s): nothing.
+    let few = write(dir.path(), "few.log", conn_log(&rows[..9]).as_bytes());
+    assert!(hunt(&[few], &[]).is_empty());
+}
+
+#[test]
+fn zeek_json_notice_is_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let line = r#"{"ts":1714644000.0,"note":"Scan::Address_Scan","msg":"198.51.100.30 scanned at least 25 unique hosts on port 445/tcp in 0m4s","sub":"remote","src":"198.51.100.30","p":445,"actions":["Notice::ACTION_LOG"],"suppress_for":3600.0}"#;
+    let p = write(
+        dir.path(),
+        "notice.json.log",
+        format!("{line}\n").as_bytes(),
+    );
+    let f = hunt(&[p], &[]);
+    assert_eq!(kinds(&f), ["port_scan 198.51.100.30"]);
+    assert!(reasons(&f[0]).contains("Scan::Address_Scan"));
 }

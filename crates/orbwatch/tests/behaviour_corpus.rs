@@ -165,6 +165,9 @@ const EXPECTED: &[(&str, &[&str])] = &[
         &["brute_force 192.168.56.1"],
     ),
     ("pcap/zeek_ssh_sshguess.pcap", &["brute_force 192.168.56.1"]),
+    // A ZeroAccess-infected host (zat's conn.log): unanswered UDP to
+    // port 16464 on dozens of peers, the bot's P2P peer sweep.
+    ("zeek-tsv/zat_conn.log", &["port_scan 192.168.33.10"]),
     // Three "ET SCAN Sipvicious User-Agent Detected" alerts: an IDS verdict.
     (
         "suricata-eve/crowdsec_eve_alerts.json",
@@ -273,6 +276,10 @@ fn expected_versus_found_per_file() {
             .expect("corpus dir")
             .filter_map(|e| e.ok())
             .map(|e| format!("{d}/{}", e.file_name().to_string_lossy()))
+            // Deliberately broken inputs (zat's corrupt gzip, the
+            // logstash-codec-netflow `*_invalid*` datagrams) are input
+            // errors (exit 2), tested elsewhere, not behaviour rows.
+            .filter(|n| !n.contains(".corrupt.") && !n.contains("_invalid"))
             .collect();
         names.sort();
         files.extend(names);

@@ -22,6 +22,28 @@ pub enum ExtraAux {
     Value(u64),
 }
 
+/// `sshd_5848`: the virtual account OpenSSH for Windows creates for each
+/// connection (seen in the EVTX-to-MITRE-Attack samples).
+fn is_per_process_account(user: &str) -> bool {
+    user.strip_prefix("sshd_")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Does this record stand for a new connection? A NetFlow/IPFIX record
+/// (`conn_state` `flags:…`) without SYN continues a connection an earlier
+/// record opened: exporters cut long flows into several records (active
+/// timeout), and each is not another login attempt.
+fn opens_connection(ev: &Event) -> bool {
+    match ev
+        .conn_state
+        .as_deref()
+        .and_then(|s| s.strip_prefix("flags:"))
+    {
+        Some(letters) => letters.contains('S'),
+        None => true,
+    }
+}
+
 /// The extra observation an event makes, if any: kind, service or
 /// signature name (interned into `svc`), and `aux`.
 pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
@@ -39,10 +61,13 @@ pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
         && !user.is_empty()
         && user != "-"
         && !user.ends_with('$')
+        && !is_per_process_account(user)
     {
         // A logon attempt with a named account and no outcome (Windows
         // 4648). Machine accounts (`HOST$`) use explicit credentials for
-        // their own services all day; they are not spray targets.
+        // their own services all day, and OpenSSH for Windows logs one
+        // 4648 per connection for a fresh `sshd_<pid>` virtual account;
+        // neither is a spray target.
         return Some((
             ObsKind::AuthAttempt,
             ev.service.clone().unwrap_or_default(),
@@ -54,6 +79,7 @@ pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
         EventKind::Connection | EventKind::Auth | EventKind::Other
     ) && ev.src_ip.is_some()
         && !super::observe::is_probe(ev)
+        && opens_connection(ev)
         && let Some(svc) = login_flood::service_of(ev.dst_port, ev.service.as_deref())
     {
         return Some((
