@@ -379,12 +379,19 @@ fn rdp_flood_in_conn_log_is_a_likely_brute_force() {
         rows.push((t0 + i as f64, "203.0.113.50", dst, 3389, "SF"));
     }
     // Controls: an admin's 6 RDP sessions in an hour, a file server client
-    // with 8 SMB connections in 10 minutes.
+    // with 8 SMB connections in 10 minutes, a monitoring host.
     for i in 0..6 {
         rows.push((t0 + 600.0 * i as f64, "10.0.0.3", "10.0.0.10", 3389, "SF"));
     }
     for i in 0..8 {
         rows.push((t0 + 75.0 * i as f64, "10.0.0.4", "10.0.0.20", 445, "SF"));
+    }
+    // A monitoring host checking SSH on 4 servers every minute for two
+    // hours: 480 connections, never more than 8 within 120 s.
+    for i in 0..120 {
+        for h in ["10.0.0.30", "10.0.0.31", "10.0.0.32", "10.0.0.33"] {
+            rows.push((t0 + 60.0 * i as f64, "10.0.0.9", h, 22, "SF"));
+        }
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
     let p = write(dir.path(), "conn.log", conn_log(&rows).as_bytes());
@@ -398,7 +405,7 @@ fn rdp_flood_in_conn_log_is_a_likely_brute_force() {
     let cfg = write(
         dir.path(),
         "b.toml",
-        b"[login_flood]\nmin_connections = 400\n",
+        b"[login_flood]\nmin_connections = 400\nmin_connections_any_host = 400\n",
     );
     let p = dir.path().join("conn.log");
     let f = hunt(
@@ -513,4 +520,27 @@ fn zeek_json_notice_is_evidence() {
     let f = hunt(&[p], &[]);
     assert_eq!(kinds(&f), ["port_scan 198.51.100.30"]);
     assert!(reasons(&f[0]).contains("Scan::Address_Scan"));
+}
+
+#[test]
+fn one_try_on_each_of_many_smb_hosts_is_a_flood() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = 1_714_644_000.0;
+    let hosts: Vec<String> = (0..150)
+        .map(|i| format!("10.0.{}.{}", i / 100, i % 100 + 1))
+        .collect();
+    let rows: Vec<(f64, &str, &str, u16, &str)> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (t0 + 0.5 * i as f64, "203.0.113.60", h.as_str(), 445, "SF"))
+        .collect();
+    let p = write(dir.path(), "conn.log", conn_log(&rows).as_bytes());
+    let f = hunt(&[p], &[]);
+    assert_eq!(kinds(&f), ["brute_force 203.0.113.60"]);
+    assert_eq!(f[0]["count"], 150);
+    assert_eq!(f[0]["details"]["service"], "smb");
+    assert_eq!(f[0]["details"]["peak_per_window_one_host"], 1);
+    // The same sweep at half the size stays below both bars.
+    let p = write(dir.path(), "half.log", conn_log(&rows[..75]).as_bytes());
+    assert!(hunt(&[p], &[]).is_empty());
 }

@@ -11,9 +11,12 @@
 //! `SSH::Password_Guessing` counts connections its size heuristic calls
 //! failed logins (30 by default, 10 in its own test of a guessing capture).
 //! The default here sits between them: 10 answered connections to one
-//! service class within 120 s (a sliding window, estimated from two
-//! adjacent buckets), and is set with `[login_flood]` in the behaviour
-//! configuration.
+//! service class of one host within 120 s (a sliding window, estimated
+//! from two adjacent buckets), or 100 within 120 s across hosts (one or
+//! two guesses on each of many hosts), set with `[login_flood]` in the
+//! behaviour configuration. Counting per host keeps a monitoring or
+//! automation host that touches many servers a few times a minute below
+//! the bar, while a guessing tool hammers its target.
 //!
 //! Unanswered or refused attempts are probes and belong to `port_scan`; a
 //! source already reported for failed logins on the same service gets a
@@ -31,10 +34,13 @@ use crate::finding::FindingKind;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoginFloodConfig {
-    /// Answered connections to one service class from one source that
-    /// trigger within `window_secs` (default 10 in 120 s: between
-    /// Suricata's ET SCAN 5 SYNs in 120 s and Zeek's 30 guesses).
+    /// Answered connections from one source to one service class of one
+    /// host that trigger within `window_secs` (default 10 in 120 s:
+    /// between Suricata's ET SCAN 5 SYNs in 120 s and Zeek's 30 guesses).
     pub min_connections: u32,
+    /// Answered connections to one service class across hosts that
+    /// trigger within `window_secs` (default 100).
+    pub min_connections_any_host: u32,
     pub window_secs: i64,
     /// An episode ends after this many seconds without a connection
     /// (default 1800, Zeek's `guessing_timeout`).
@@ -45,6 +51,7 @@ impl Default for LoginFloodConfig {
     fn default() -> Self {
         Self {
             min_connections: 10,
+            min_connections_any_host: 100,
             window_secs: 120,
             idle_secs: 1800,
         }
@@ -76,16 +83,50 @@ pub fn service_of(port: Option<u16>, service: Option<&str>) -> Option<&'static s
     })
 }
 
+/// A sliding window estimated from two adjacent buckets.
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    bucket_start: i64,
+    cur: u32,
+    prev: u32,
+}
+
+impl Window {
+    fn new(t: i64) -> Self {
+        Self {
+            bucket_start: t,
+            cur: 0,
+            prev: 0,
+        }
+    }
+
+    /// Count one at `t` and return the estimated count of the last
+    /// `window` ms: the current bucket plus the part of the previous one
+    /// still inside.
+    fn add(&mut self, t: i64, window: i64) -> u32 {
+        if t - self.bucket_start >= window {
+            let gap = (t - self.bucket_start) / window;
+            self.prev = if gap == 1 { self.cur } else { 0 };
+            self.cur = 0;
+            self.bucket_start += gap * window;
+        }
+        self.cur = self.cur.saturating_add(1);
+        let into = (t - self.bucket_start) as f64 / window as f64;
+        let est = f64::from(self.cur) + f64::from(self.prev) * (1.0 - into).max(0.0);
+        (est.floor() as u32).max(self.cur)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct Episode {
     first: i64,
     last: i64,
     total: u32,
-    /// Most connections seen in one sliding window.
+    /// Most connections seen in one sliding window, over all hosts and
+    /// to one host.
     peak: u32,
-    bucket_start: i64,
-    cur: u32,
-    prev: u32,
+    peak_host: u32,
+    win: Window,
     hosts: SmallDistinct<u32, 6>,
     /// The last two (time, destination) seen: the same connection logged
     /// twice (Zeek `conn.log` and `ssh.log` share the start time) is
@@ -96,6 +137,9 @@ struct Episode {
 
 /// Bytes per tracked (source, service) key and its state.
 pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Episode>();
+/// Bytes per tracked (source, service, host) window.
+pub const HOST_BYTES: usize =
+    std::mem::size_of::<(u64, u32)>() + std::mem::size_of::<(Window, i64)>();
 
 fn key(src: u32, svc: u16) -> u64 {
     u64::from(src) << 16 | u64::from(svc)
@@ -105,6 +149,8 @@ fn key(src: u32, svc: u16) -> u64 {
 pub struct LoginFlood<'a> {
     cfg: &'a LoginFloodConfig,
     open: HashMap<u64, Episode>,
+    /// Per (key, host): the window and the last time seen.
+    hosts: HashMap<(u64, u32), (Window, i64)>,
     next_sweep: i64,
 }
 
@@ -113,6 +159,7 @@ impl<'a> LoginFlood<'a> {
         Self {
             cfg,
             open: HashMap::new(),
+            hosts: HashMap::new(),
             next_sweep: i64::MIN,
         }
     }
@@ -128,6 +175,8 @@ impl<'a> LoginFlood<'a> {
             for (k, ep) in super::take_where(&mut self.open, |e| e.last < o.time - idle) {
                 self.judge(k, &ep, t, out);
             }
+            let stale = o.time - window;
+            self.hosts.retain(|_, (_, last)| *last >= stale);
             self.next_sweep = o.time.saturating_add(idle);
         }
         let k = key(o.src, o.svc);
@@ -140,7 +189,7 @@ impl<'a> LoginFlood<'a> {
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,
             last: o.time,
-            bucket_start: o.time,
+            win: Window::new(o.time),
             recent: [(i64::MIN, u32::MAX); 2],
             ..Default::default()
         });
@@ -148,25 +197,23 @@ impl<'a> LoginFlood<'a> {
             return;
         }
         ep.recent = [ep.recent[1], (o.time, o.dst)];
-        // Two adjacent buckets of `window`: the count of the last window is
-        // the current bucket plus the part of the previous one still inside.
-        while o.time - ep.bucket_start >= window {
-            let gap = (o.time - ep.bucket_start) / window;
-            ep.prev = if gap == 1 { ep.cur } else { 0 };
-            ep.cur = 0;
-            ep.bucket_start += gap * window;
-        }
-        ep.cur = ep.cur.saturating_add(1);
         ep.total = ep.total.saturating_add(1);
         ep.last = ep.last.max(o.time);
         if o.dst != super::observe::NONE {
             ep.hosts.insert(o.dst);
         }
-        let into = (o.time - ep.bucket_start) as f64 / window as f64;
-        let est = f64::from(ep.cur) + f64::from(ep.prev) * (1.0 - into).max(0.0);
-        let est = est.floor() as u32;
-        ep.peak = ep.peak.max(est).max(ep.cur);
-        if ep.peak >= self.cfg.min_connections.max(1) {
+        ep.peak = ep.peak.max(ep.win.add(o.time, window));
+        // A record without a destination (RdpCoreTS 131 names only the
+        // client) was logged by the host it reached: one host.
+        let h = self
+            .hosts
+            .entry((k, o.dst))
+            .or_insert((Window::new(o.time), o.time));
+        h.1 = o.time;
+        ep.peak_host = ep.peak_host.max(h.0.add(o.time, window));
+        if ep.peak_host >= self.cfg.min_connections.max(1)
+            || ep.peak >= self.cfg.min_connections_any_host.max(1)
+        {
             ep.triggered = true;
         }
     }
@@ -201,15 +248,16 @@ impl<'a> LoginFlood<'a> {
             format!("{} hosts", ep.hosts.words())
         };
         f.reasons.push(format!(
-            "{} answered {service} connections to {host_words} in {} (up to {} within {} s)",
+            "{} answered {service} connections to {host_words} in {} (up to {} within {} s, {} to one host)",
             ep.total,
             human_span(ep.last - ep.first),
             ep.peak,
-            self.cfg.window_secs
+            self.cfg.window_secs,
+            ep.peak_host
         ));
         f.reasons.push(format!(
-            "the login outcome is encrypted and not visible in these records: a brute force in progress is likely, not confirmed (threshold {} connections in {} s)",
-            self.cfg.min_connections, self.cfg.window_secs
+            "the login outcome is encrypted and not visible in these records: a brute force in progress is likely, not confirmed (threshold {} connections to one host, or {} to any, in {} s)",
+            self.cfg.min_connections, self.cfg.min_connections_any_host, self.cfg.window_secs
         ));
         if hosts == 1
             && let Some(d) = ep.hosts.first().first().and_then(|d| t.ip(*d))
@@ -230,6 +278,7 @@ impl<'a> LoginFlood<'a> {
             "connections": ep.total,
             "hosts": hosts,
             "peak_per_window": ep.peak,
+            "peak_per_window_one_host": ep.peak_host,
             "window_secs": self.cfg.window_secs,
         }));
         out.push(Draft {

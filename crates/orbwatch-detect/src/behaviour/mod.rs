@@ -678,6 +678,7 @@ mod tests {
             ("distributed", distributed::STATE_BYTES),
             ("exfiltration", exfiltration::STATE_BYTES),
             ("login_flood", login_flood::STATE_BYTES),
+            ("login_flood (per host)", login_flood::HOST_BYTES),
             ("explicit_spray", explicit_spray::STATE_BYTES),
         ] {
             assert!(size <= 200, "{name} state is {size} bytes");
