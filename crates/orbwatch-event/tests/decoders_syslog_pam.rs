@@ -120,3 +120,43 @@ fn near_misses_are_not_failures() {
         .count();
     assert_eq!(failures, 0);
 }
+
+/// Dovecot, in the shapes of fail2ban's `dovecot` filter test: its own
+/// login-process and auth-worker messages, and PAM lines from the
+/// `dovecot-auth` and `auth` programs, including an `rhost=` injected
+/// into `ruser` that must not become the source.
+#[test]
+fn dovecot_failures() {
+    let lines = [
+        "Jun 13 16:30:54 mx dovecot: imap-login: Disconnected (auth failed, 2 attempts): user=<bob>, method=PLAIN, rip=192.0.2.60, lip=192.0.2.1, TLS",
+        "Jun 23 00:52:43 mx dovecot: pop3-login: Disconnected: Inactivity (auth failed, 1 attempts): user=<info>, method=PLAIN, rip=192.0.2.61, lip=192.0.2.1",
+        "Jul  2 13:49:31 mx dovecot[442]: pop3-login: Aborted login (auth failed, 1 attempts in 17 secs): user=<test>, method=PLAIN, rip=192.0.2.62, lip=192.0.2.1, session=<YADINsQC>",
+        "Jul  2 13:49:32 mx dovecot[442]: auth-worker(5345): pam(carol,192.0.2.63): pam_authenticate() failed: Authentication failure (password mismatch?)",
+        "Sep 16 06:51:00 mx dovecot-auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=rhost=198.51.100.99 rhost=192.0.2.64",
+        "Apr 19 05:22:20 mx auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=informix rhost=192.0.2.65",
+        // Not failures: no attempt was made.
+        "Jun 13 20:48:11 mx dovecot: pop3-login: Disconnected (no auth attempts): rip=192.0.2.66, lip=192.0.2.1, TLS: Disconnected",
+    ];
+    let text = lines.join("\n");
+    let outs = decode_all("syslog", 2024, text.as_bytes());
+    let evs = events(&outs);
+    assert_eq!(evs.len(), 7);
+    let failures: Vec<(String, u64)> = evs
+        .iter()
+        .filter(|e| e.auth == Some(AuthOutcome::Failure))
+        .map(|e| (e.src_ip.map(|i| i.to_string()).unwrap_or_default(), e.count))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("192.0.2.60".to_string(), 2),
+            ("192.0.2.61".to_string(), 1),
+            ("192.0.2.62".to_string(), 1),
+            ("192.0.2.63".to_string(), 1),
+            ("192.0.2.64".to_string(), 1),
+            ("192.0.2.65".to_string(), 1),
+        ]
+    );
+    assert_eq!(evs[6].auth, None);
+    assert_eq!(evs[6].src_ip, Some("192.0.2.66".parse().expect("ip")));
+}

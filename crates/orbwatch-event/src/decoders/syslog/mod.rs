@@ -60,6 +60,7 @@ pub(crate) mod timestamp;
 mod audit;
 mod checkpoint;
 mod cisco_asa;
+mod dovecot;
 mod dropbear;
 mod fail2ban;
 mod filterlog;
@@ -330,6 +331,10 @@ impl SyslogDecoder {
                     if ev.time.is_none() {
                         ev.time = c.time;
                     }
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("dovecot") && !c.msg.starts_with("pam_") {
+                if let Some(ev) = dovecot::parse(c.msg) {
                     return Some(Box::new(ev));
                 }
             } else if base.eq_ignore_ascii_case("portsentry") {
