@@ -7,6 +7,8 @@
 //! these detectors sit next to each other and `observe` only calls
 //! [`extra_kind`].
 
+use std::borrow::Cow;
+
 use orbwatch_event::{Event, EventKind};
 
 use super::ObsKind;
@@ -46,12 +48,16 @@ fn opens_connection(ev: &Event) -> bool {
 
 /// The extra observation an event makes, if any: kind, service or
 /// signature name (interned into `svc`), and `aux`.
-pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
+pub fn extra_kind(ev: &Event) -> Option<(ObsKind, Cow<'_, str>, ExtraAux)> {
     if let Some(sig) = ev.signature.as_deref()
         && let Some(class) = ids_verdict::class_of(sig)
         && ev.src_ip.is_some()
     {
-        return Some((ObsKind::IdsVerdict, sig.to_string(), ExtraAux::Value(class)));
+        return Some((
+            ObsKind::IdsVerdict,
+            Cow::Borrowed(sig),
+            ExtraAux::Value(class),
+        ));
     }
     if ev.auth.is_some() {
         return None;
@@ -70,7 +76,7 @@ pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
         // neither is a spray target.
         return Some((
             ObsKind::AuthAttempt,
-            ev.service.clone().unwrap_or_default(),
+            Cow::Borrowed(ev.service.as_deref().unwrap_or_default()),
             ExtraAux::Name(user.to_string()),
         ));
     }
@@ -84,7 +90,7 @@ pub fn extra_kind(ev: &Event) -> Option<(ObsKind, String, ExtraAux)> {
     {
         return Some((
             ObsKind::LoginConnection,
-            svc.to_string(),
+            Cow::Borrowed(svc),
             ExtraAux::Value(0),
         ));
     }

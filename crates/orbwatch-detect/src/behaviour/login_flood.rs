@@ -71,15 +71,22 @@ pub fn service_of(port: Option<u16>, service: Option<&str>) -> Option<&'static s
         _ => None,
     };
     by_port.or_else(|| {
-        let s = service?.to_ascii_lowercase();
-        Some(match s.as_str() {
-            "ssh" => "ssh",
-            "telnet" => "telnet",
-            "smb" | "microsoft-ds" | "netbios-ssn" => "smb",
-            "rdp" | "ms-wbt-server" => "rdp",
-            "vnc" | "rfb" => "vnc",
-            _ => return None,
-        })
+        // No allocation: this runs for every connection record.
+        let s = service?;
+        [
+            ("ssh", "ssh"),
+            ("telnet", "telnet"),
+            ("smb", "smb"),
+            ("microsoft-ds", "smb"),
+            ("netbios-ssn", "smb"),
+            ("rdp", "rdp"),
+            ("ms-wbt-server", "rdp"),
+            ("vnc", "vnc"),
+            ("rfb", "vnc"),
+        ]
+        .iter()
+        .find(|(n, _)| s.eq_ignore_ascii_case(n))
+        .map(|(_, class)| *class)
     })
 }
 
