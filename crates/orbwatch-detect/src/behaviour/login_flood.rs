@@ -331,3 +331,41 @@ pub fn merge(drafts: &mut Vec<Draft>, floods: Vec<Draft>) {
         drafts.push(fl);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Peak of the window estimate over connections at `times` (seconds).
+    fn peak(times: impl IntoIterator<Item = i64>) -> u32 {
+        let mut w: Option<Window> = None;
+        let mut peak = 0;
+        for t in times {
+            let ms = t * 1000;
+            let w = w.get_or_insert(Window::new(ms));
+            peak = peak.max(w.add(ms, 120_000));
+        }
+        peak
+    }
+
+    #[test]
+    fn window_estimate() {
+        // Ten within 119 s, straddling a bucket edge.
+        assert!(peak((0..10).map(|i| 100 + i * 13)) >= 10);
+        // One a minute for two hours: never more than 3 in a window.
+        assert!(peak((0..120).map(|i| i * 60)) <= 3);
+        // A long gap empties both buckets.
+        assert_eq!(peak([0, 1, 2, 10_000]), 3);
+        assert_eq!(peak([]), 0);
+    }
+
+    #[test]
+    fn service_classes() {
+        assert_eq!(service_of(Some(22), None), Some("ssh"));
+        assert_eq!(service_of(Some(5905), None), Some("vnc"));
+        assert_eq!(service_of(None, Some("RDP")), Some("rdp"));
+        assert_eq!(service_of(Some(2222), Some("ssh")), Some("ssh"));
+        assert_eq!(service_of(Some(443), Some("tls")), None);
+        assert_eq!(service_of(None, None), None);
+    }
+}
