@@ -160,3 +160,34 @@ fn dovecot_failures() {
     assert_eq!(evs[6].auth, None);
     assert_eq!(evs[6].src_ip, Some("192.0.2.66".parse().expect("ip")));
 }
+
+/// `login`'s own failure lines (Telnet and console logins), util-linux and
+/// shadow forms.
+#[test]
+fn login_failures() {
+    let lines = [
+        "Mar  1 10:00:01 box login[412]: FAILED LOGIN (1) on '/dev/pts/3' FROM '192.0.2.70' FOR 'root', Authentication failure",
+        "Mar  1 10:00:02 box login[413]: FAILED LOGIN 1 FROM 192.0.2.71 FOR root, Authentication failure",
+        "Mar  1 10:00:03 box login[414]: 2 LOGIN FAILURES FROM 192.0.2.72, root",
+        "Mar  1 10:00:04 box login[415]: ROOT LOGIN  on '/dev/tty1'",
+    ];
+    let text = lines.join("\n");
+    let outs = decode_all("syslog", 2024, text.as_bytes());
+    let got: Vec<(String, u64)> = events(&outs)
+        .iter()
+        .filter(|e| e.auth == Some(AuthOutcome::Failure))
+        .map(|e| {
+            assert_eq!(e.service.as_deref(), Some("login"));
+            assert_eq!(e.user.as_deref(), Some("root"));
+            (e.src_ip.map(|i| i.to_string()).unwrap_or_default(), e.count)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("192.0.2.70".to_string(), 1),
+            ("192.0.2.71".to_string(), 1),
+            ("192.0.2.72".to_string(), 2),
+        ]
+    );
+}

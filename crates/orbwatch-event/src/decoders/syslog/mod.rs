@@ -67,6 +67,7 @@ mod filterlog;
 mod fortigate;
 mod generic;
 mod juniper;
+mod login;
 mod mikrotik;
 mod mssql;
 mod mysqld;
@@ -335,6 +336,12 @@ impl SyslogDecoder {
                 }
             } else if base.eq_ignore_ascii_case("dovecot") && !c.msg.starts_with("pam_") {
                 if let Some(ev) = dovecot::parse(c.msg) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("login")
+                && (c.msg.starts_with("FAILED LOGIN ") || c.msg.contains(" LOGIN FAILURES FROM "))
+            {
+                if let Some(ev) = login::parse(c.msg) {
                     return Some(Box::new(ev));
                 }
             } else if base.eq_ignore_ascii_case("portsentry") {
