@@ -17,6 +17,7 @@ use serde::Serialize;
 
 pub mod app;
 pub mod evtx;
+pub mod exporter;
 pub mod flow;
 pub mod netflow;
 pub mod pcap;

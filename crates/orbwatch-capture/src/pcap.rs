@@ -436,7 +436,7 @@ impl<'o> State<'o> {
 }
 
 #[allow(clippy::large_enum_variant)] // built once per packet, on the stack
-enum Sliced<'a> {
+pub(crate) enum Sliced<'a> {
     Packet(LaxSlicedPacket<'a>),
     NotIp,
     UnknownLink,
@@ -463,7 +463,7 @@ fn from_ip(d: &[u8]) -> Sliced<'_> {
 }
 
 /// Link layer to IP, by link type.
-fn slice(lt: Linktype, data: &[u8]) -> Sliced<'_> {
+pub(crate) fn slice(lt: Linktype, data: &[u8]) -> Sliced<'_> {
     match lt {
         Linktype::ETHERNET => match LaxSlicedPacket::from_ethernet(data) {
             Ok(p) => Sliced::Packet(p),

@@ -73,7 +73,7 @@ pub fn route(forced: Option<ForcedBinary>, head: &[u8]) -> Option<Route> {
     match forced {
         None => detected.map(|format| Route {
             format,
-            netflow_only: false,
+            netflow_only: capture && orbwatch_capture::exporter::is_exporter_capture(head),
         }),
         Some(ForcedBinary::Capture) => Some(Route {
             format: detected.filter(|_| capture).unwrap_or(BinaryFormat::Pcap),

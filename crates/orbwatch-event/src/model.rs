@@ -140,6 +140,11 @@ pub struct Event {
     /// Packets from destination back to source, where the format counts
     /// each way; `packets` is the total.
     pub packets_in: Option<u64>,
+    /// The verdict an IDS wrote: a Suricata alert signature, a Zeek notice
+    /// name (`Scan::Port_Scan`). Behaviour detectors read scan and brute
+    /// force verdicts as evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 impl Event {

@@ -22,9 +22,14 @@
 //!   in a second pass; [`Engine::run`] does the same for one in-memory
 //!   [`ObsBuffer`].
 
+pub mod attack_obs;
 pub mod brute_force;
 pub mod distributed;
 pub mod exfiltration;
+pub mod explicit_spray;
+pub mod flow_flags;
+pub mod ids_verdict;
+pub mod login_flood;
 pub mod observe;
 pub mod orb_likelihood;
 pub mod port_scan;
@@ -54,6 +59,8 @@ pub struct BehaviourConfig {
     pub success_after_failures: SuccessConfig,
     pub exfiltration: ExfilConfig,
     pub orb: OrbConfig,
+    pub login_flood: login_flood::LoginFloodConfig,
+    pub explicit_spray: explicit_spray::ExplicitSprayConfig,
     /// Most observations a hunt keeps in memory (48 bytes each; default
     /// 4 million ≈ 190 MB). Beyond it, sorted runs are written to a
     /// temporary directory (`--spill-dir`) and merged back: the findings
@@ -72,6 +79,8 @@ impl Default for BehaviourConfig {
             success_after_failures: SuccessConfig::default(),
             exfiltration: ExfilConfig::default(),
             orb: OrbConfig::default(),
+            login_flood: Default::default(),
+            explicit_spray: Default::default(),
             max_observations: 4_000_000,
             evidence_per_finding: 10,
         }
@@ -364,6 +373,10 @@ impl Engine<'_> {
             self.cfg.success_after_failures.lookback_secs,
         );
         let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
+        let mut flood = login_flood::LoginFlood::new(&self.cfg.login_flood);
+        let mut xspray = explicit_spray::ExplicitSpray::new(&self.cfg.explicit_spray);
+        let mut ids = ids_verdict::IdsVerdicts::new();
+        let mut floods = Vec::new();
         let mut drafts = Vec::new();
         for o in stream() {
             let o = &o;
@@ -386,6 +399,9 @@ impl Engine<'_> {
                 ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
                 ObsKind::Answered => scan.answered(o),
                 ObsKind::BackdoorPort => backdoor.push(*o),
+                ObsKind::LoginConnection => flood.observe(o, t, &mut floods),
+                ObsKind::AuthAttempt => xspray.observe(o, t, &mut drafts),
+                ObsKind::IdsVerdict => ids.observe(o),
             }
         }
         let backdoor = orb_likelihood::backdoor_sources_in(t, backdoor.into_iter());
@@ -393,6 +409,10 @@ impl Engine<'_> {
         bf.finish(t, &mut drafts);
         let flagged = bf.flagged_sources();
         drafts.extend(dist.finish(t, &flagged, self.enricher));
+        flood.finish(t, &mut floods);
+        login_flood::merge(&mut drafts, floods);
+        xspray.finish(t, &mut drafts);
+        ids.finish(t, &mut drafts);
         let mut findings = attach_evidence(stream(), drafts, self.cfg.evidence_per_finding);
         for f in &mut findings {
             enrich_finding(&mut f.finding, self.enricher);
@@ -708,6 +728,9 @@ mod tests {
             ),
             ("distributed", distributed::STATE_BYTES),
             ("exfiltration", exfiltration::STATE_BYTES),
+            ("login_flood", login_flood::STATE_BYTES),
+            ("login_flood (per host)", login_flood::HOST_BYTES),
+            ("explicit_spray", explicit_spray::STATE_BYTES),
         ] {
             assert!(size <= 224, "{name} state is {size} bytes");
         }

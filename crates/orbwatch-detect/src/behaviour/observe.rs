@@ -39,6 +39,17 @@ pub enum ObsKind {
     /// last millisecond). Lets `port_scan` tell a scanner from a busy
     /// client whose few failures are lost among its successes.
     Answered = 5,
+    /// A logon attempt whose outcome the record does not give (Windows
+    /// 4648, explicit credentials; `aux` = target account id).
+    AuthAttempt = 6,
+    /// An IDS verdict naming a scan or a brute force (Suricata alert
+    /// signature, Zeek notice; `svc` = signature id, `aux` = class, see
+    /// [`ids_verdict`](super::ids_verdict)).
+    IdsVerdict = 7,
+    /// A connection that was answered, to a login service whose outcome
+    /// the network cannot see (SSH, RDP, SMB, VNC, Telnet; `svc` = service
+    /// id). See [`login_flood`](super::login_flood).
+    LoginConnection = 8,
 }
 
 impl ObsKind {
@@ -51,6 +62,9 @@ impl ObsKind {
             3 => Self::Outbound,
             4 => Self::BackdoorPort,
             5 => Self::Answered,
+            6 => Self::AuthAttempt,
+            7 => Self::IdsVerdict,
+            8 => Self::LoginConnection,
             _ => return None,
         })
     }
@@ -279,6 +293,8 @@ pub fn is_probe(ev: &Event) -> bool {
         "SYN" => ev.kind == EventKind::Connection,
         // Suricata EVE: a TCP flow still `new` with nothing sent back.
         "new" => ev.proto == Some(Proto::Tcp) && ev.bytes_in == Some(0),
+        // NetFlow/IPFIX cumulative TCP flags (`flags:S`, `flags:SR`).
+        s if s.starts_with("flags:") => super::flow_flags::is_probe(&s[6..], ev.packets),
         _ => false,
     }
 }
@@ -323,7 +339,9 @@ impl ObsBuffer {
         backdoor_ports: &[u16],
         room: bool,
     ) -> usize {
+        let extra = super::attack_obs::extra_kind(ev);
         let relevant = ev.auth.is_some()
+            || extra.is_some()
             || (ev.kind == EventKind::Connection && ev.dst_ip.is_some())
             || (ev.kind != EventKind::Auth && (is_probe(ev) || ev.bytes_out.is_some()))
             || ev
@@ -336,9 +354,10 @@ impl ObsBuffer {
             self.untimed += 1;
             return 0;
         };
-        let named = match (ev.src_ip, ev.auth, ev.host.as_deref()) {
+        let auth_like = ev.auth.is_some() || matches!(extra, Some((ObsKind::AuthAttempt, ..)));
+        let named = match (ev.src_ip, auth_like, ev.host.as_deref()) {
             (Some(_), _, _) => None,
-            (None, Some(_), Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
+            (None, true, Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
             _ => return 0,
         };
         if !room {
@@ -372,6 +391,20 @@ impl ObsBuffer {
             kind: ObsKind::Probe,
             flags,
         };
+        if let Some((kind, svc, aux)) = extra {
+            let svc = self.name_id(Some(&svc)).min(u32::from(u16::MAX)) as u16;
+            let aux = match aux {
+                super::attack_obs::ExtraAux::Name(a) => u64::from(self.name_id(Some(&a))),
+                super::attack_obs::ExtraAux::Value(v) => v,
+            };
+            self.obs.push(Obs {
+                kind,
+                svc,
+                aux,
+                ..base
+            });
+            n += 1;
+        }
         if let Some(outcome) = ev.auth {
             let svc = self.name_id(ev.service.as_deref()).min(u32::from(u16::MAX)) as u16;
             let user = self.name_id(ev.user.as_deref().map(|u| u.trim_matches('"')));
@@ -576,7 +609,10 @@ impl Remap {
         o.src = self.node(o.src);
         o.dst = self.node(o.dst);
         o.svc = self.name(u32::from(o.svc)).min(u32::from(u16::MAX)) as u16;
-        if matches!(o.kind, ObsKind::AuthFailure | ObsKind::AuthSuccess) {
+        if matches!(
+            o.kind,
+            ObsKind::AuthFailure | ObsKind::AuthSuccess | ObsKind::AuthAttempt
+        ) {
             o.aux = u64::from(self.name(o.aux as u32));
         }
         o

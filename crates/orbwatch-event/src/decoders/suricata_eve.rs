@@ -13,8 +13,8 @@
 //! colon-hex look like addresses), rule text, base64 packets.
 //!
 //! Mapping notes: `service` is `app_proto` (or the protocol of the event:
-//! `ftp`, `ssh`, `kerberos`, `vnc`); the alert signature is not copied into
-//! the event (the raw record travels with every finding as evidence).
+//! `ftp`, `ssh`, `kerberos`, `vnc`); the alert signature goes to
+//! `signature` (behaviour detectors read scan and brute-force verdicts).
 //! `alert.action == "blocked"` and `drop` events are `Action::Drop`, other
 //! alerts `Action::Alert`. `conn_state` is `flow.state` (`new`,
 //! `established`, `closed`…), else `tcp.state`, else `tcp.tcp_flags` (hex);
@@ -193,6 +193,7 @@ impl Eve {
             } else {
                 Action::Alert
             });
+            ev.signature = s(&a.signature).map(str::to_owned);
             if let Some(x) = &a.source {
                 x.scan(ips);
             }
@@ -617,6 +618,8 @@ struct Tcp<'a> {
 struct Alert<'a> {
     #[serde(borrow)]
     action: Option<LStr<'a>>,
+    #[serde(borrow)]
+    signature: Option<LStr<'a>>,
     #[serde(borrow)]
     source: Option<Strings<'a>>,
     #[serde(borrow)]

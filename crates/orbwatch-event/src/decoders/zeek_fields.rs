@@ -157,6 +157,8 @@ pub(crate) enum Role {
     NoticeSrc,
     NoticeDst,
     NoticeP,
+    /// A notice's `note` (`Scan::Port_Scan`): the verdict.
+    NoticeNote,
     Indicator,
     IndicatorType,
     /// An address of unknown role (Zeek type `addr`, `set[addr]`…).
@@ -252,6 +254,7 @@ pub(crate) fn role(kind: LogKind, name: &str, ty: Option<&str>) -> Role {
         (LogKind::Notice | LogKind::Weird, "src") => Role::NoticeSrc,
         (LogKind::Notice | LogKind::Weird, "dst") => Role::NoticeDst,
         (LogKind::Notice | LogKind::Weird, "p") => Role::NoticeP,
+        (LogKind::Notice, "note") => Role::NoticeNote,
         (LogKind::Intel, "seen.indicator") => Role::Indicator,
         (LogKind::Intel, "seen.indicator_type") => Role::IndicatorType,
         _ => Role::Generic,
@@ -695,6 +698,9 @@ impl<'a> Acc<'a> {
                 if ev.dst_port.is_none() {
                     ev.dst_port = v.as_port();
                 }
+            }
+            Role::NoticeNote => {
+                ev.signature = v.as_str().map(str::to_owned).filter(|s| !s.is_empty());
             }
             Role::Indicator => self.indicator = v.as_str(),
             Role::IndicatorType => self.indicator_type = v.as_str(),

@@ -49,7 +49,11 @@ fn sniff(lines: &[&[u8]]) -> u8 {
                 || has("_path")
                 || has("fuid")
                 || has("uids")
-                || has("id"))
+                || has("id")
+                // A notice about no one connection (Scan::*,
+                // SSH::Password_Guessing) has no uid or id.* fields;
+                // JSON logs leave unset fields out.
+                || has("note") && has("msg"))
         {
             95
         } else if has("_path") || has("id.orig_h") {

@@ -60,12 +60,14 @@ pub(crate) mod timestamp;
 mod audit;
 mod checkpoint;
 mod cisco_asa;
+mod dovecot;
 mod dropbear;
 mod fail2ban;
 mod filterlog;
 mod fortigate;
 mod generic;
 mod juniper;
+mod login;
 mod mikrotik;
 mod mssql;
 mod mysqld;
@@ -330,6 +332,16 @@ impl SyslogDecoder {
                     if ev.time.is_none() {
                         ev.time = c.time;
                     }
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("dovecot") && !c.msg.starts_with("pam_") {
+                if let Some(ev) = dovecot::parse(c.msg) {
+                    return Some(Box::new(ev));
+                }
+            } else if base.eq_ignore_ascii_case("login")
+                && (c.msg.starts_with("FAILED LOGIN ") || c.msg.contains(" LOGIN FAILURES FROM "))
+            {
+                if let Some(ev) = login::parse(c.msg) {
                     return Some(Box::new(ev));
                 }
             } else if base.eq_ignore_ascii_case("portsentry") {

@@ -21,6 +21,9 @@ pub(crate) fn parse(msg: &str, default_service: &str) -> Option<Event> {
         let (n, r) = r.split_once(' ')?;
         count = n.parse::<u64>().ok()?;
         rest = r;
+    } else if let Some(r) = bare_module_tag(rest) {
+        // `pam_unix: authentication failure; ...` (no service in the tag).
+        rest = r;
     } else if rest.starts_with("pam_") || rest.starts_with("(pam_") {
         let close = rest.find(')')?;
         let inner = &rest[..close];
@@ -87,6 +90,20 @@ pub(crate) fn parse(msg: &str, default_service: &str) -> Option<Event> {
     None
 }
 
+/// The message after a module tag without a service, `pam_unix:` or
+/// `pam_sss[12]:`, as some vsftpd and older builds write it.
+fn bare_module_tag(s: &str) -> Option<&str> {
+    let tag_end = s.find(':')?;
+    let tag = &s[..tag_end];
+    let name = tag.split('[').next().unwrap_or(tag);
+    let ok = name.starts_with("pam_")
+        && name.len() > 4
+        && name[4..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then(|| s[tag_end + 1..].trim_start())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +130,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ev.count, 2);
+        let ev = parse(
+            "pam_unix: authentication failure; logname= uid=0 euid=0 tty=ftp ruser=an8767 rhost=203.0.113.9",
+            "vsftpd",
+        )
+        .unwrap();
+        assert_eq!(ev.service.as_deref(), Some("vsftpd"));
+        assert_eq!(ev.src_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(ev.user.as_deref(), Some("an8767"));
+        // A tag that is not a module name is not taken for one.
+        assert!(parse("pam_: authentication failure; rhost=1.2.3.4", "x").is_none());
+        assert!(parse("pam_unix", "x").is_none());
     }
 }

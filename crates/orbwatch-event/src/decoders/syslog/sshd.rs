@@ -142,7 +142,11 @@ impl<'a> Msg<'a> {
 pub(crate) fn parse(c: &Ctx, conns: &mut ConnCache) -> Box<Event> {
     let m = strip_prefixes(c.msg.trim_end());
     let key = ConnCache::key(c.host, c.pid);
+    // `sshd(pam_unix)[pid]: authentication failure; ...`: the old tag puts
+    // the module in the program name and the message starts bare.
     if (m.starts_with("pam_")
+        || m.starts_with("(pam_")
+        || m.starts_with("authentication failure; logname=")
         || m.starts_with("PAM ") && m.contains(" more authentication failure"))
         && let Some(ev) = pam_unix::parse(m, "sshd")
     {
