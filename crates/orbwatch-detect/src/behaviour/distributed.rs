@@ -118,6 +118,9 @@ pub struct Distributed<'a> {
     sources: HashMap<(NodeId, u16), Source>,
     accounts: HashMap<(u16, u32), Account>,
     runs: BTreeMap<u16, Run>,
+    /// (second of a failure, key) in time order: finds idle keys without
+    /// scanning `sources`.
+    expiry: std::collections::VecDeque<(u32, (NodeId, u16))>,
     /// Campaigns judged in parts so far (see `max_idle_sources`).
     parts: u64,
     next_sweep: i64,
@@ -136,6 +139,7 @@ impl<'a> Distributed<'a> {
             sources: HashMap::new(),
             accounts: HashMap::new(),
             runs: BTreeMap::new(),
+            expiry: std::collections::VecDeque::new(),
             parts: 0,
             next_sweep: i64::MIN,
             out: Vec::new(),
@@ -196,6 +200,9 @@ impl<'a> Distributed<'a> {
         s.recent_count = s.recent_count.saturating_add(1);
         s.last_account = user;
         s.last_invalid = o.flags & super::observe::FLAG_INVALID_USER != 0;
+        if secs(o.time) > s.last || s.failures == 0 {
+            self.expiry.push_back((secs(o.time), key));
+        }
         s.last = s.last.max(secs(o.time));
         s.failures = s.failures.saturating_add(1);
         s.brute |= brute;
@@ -267,7 +274,26 @@ impl<'a> Distributed<'a> {
     fn sweep(&mut self, before: i64, t: &Tables, enricher: &Enricher) {
         let cutoff = secs(before);
         let cap = self.cfg.max_idle_sources.max(1) as usize;
-        for (k, s) in super::take_where(&mut self.sources, |s| s.last < cutoff) {
+        // Keys whose last failure is before the cutoff: every key's latest
+        // failure is in the expiry queue (in time order), so popping the
+        // queue finds them without scanning the table.
+        let mut idle = Vec::new();
+        while let Some(&(t, k)) = self.expiry.front() {
+            if t >= cutoff {
+                break;
+            }
+            self.expiry.pop_front();
+            if self.sources.get(&k).is_some_and(|s| s.last < cutoff) {
+                idle.push(k);
+            }
+        }
+        idle.sort_unstable();
+        idle.dedup();
+        let gone: Vec<((NodeId, u16), Source)> = idle
+            .into_iter()
+            .filter_map(|k| self.sources.remove(&k).map(|s| (k, s)))
+            .collect();
+        for (k, s) in gone {
             // Only low-rate sources can ever be members: the others are
             // not kept (judging filters them out anyway).
             if !self.low_rate(&s) {
@@ -476,27 +502,33 @@ impl<'a> Distributed<'a> {
                 "{valid} sources tried accounts that log in successfully elsewhere: the attacker knows real account names"
             ));
         }
-        // Cluster summaries. Counted in hash maps and ordered only for the
-        // few shown: a campaign can have a million members.
-        let mut by24: HashMap<String, u32> = HashMap::new();
-        let mut by16: HashMap<String, u32> = HashMap::new();
+        // Cluster summaries. Counted by numeric prefix and named only for
+        // the few shown (ties in prefix order): a campaign can have a
+        // million members.
+        let mut by24: HashMap<u64, (u32, IpAddr)> = HashMap::new();
+        let mut by16: HashMap<u64, (u32, IpAddr)> = HashMap::new();
         let mut by_asn: HashMap<String, u32> = HashMap::new();
         for ip in &ips {
-            *by24.entry(cluster_name(*ip)).or_default() += 1;
-            *by16.entry(prefix16(*ip)).or_default() += 1;
+            by24.entry(cluster_key(*ip)).or_insert((0, *ip)).0 += 1;
+            by16.entry(prefix16_key(*ip)).or_insert((0, *ip)).0 += 1;
             if let Some(info) = enricher.lookup(*ip) {
                 *by_asn.entry(info.label()).or_default() += 1;
             }
         }
-        let top_n = |m: &HashMap<String, u32>| -> Vec<serde_json::Value> {
-            largest(m, 20)
+        let named = |m: &HashMap<u64, (u32, IpAddr)>, n: usize, name: fn(IpAddr) -> String| {
+            largest_prefixes(m, n)
                 .into_iter()
+                .map(|(ip, c)| (name(ip), c))
+                .collect::<Vec<_>>()
+        };
+        let top_n = |v: Vec<(String, u32)>| -> Vec<serde_json::Value> {
+            v.into_iter()
                 .map(|(k, n)| serde_json::json!({"prefix": k, "sources": n}))
                 .collect()
         };
         let clustered = count(3);
         if clustered > 0 {
-            let shown: Vec<String> = largest(&by24, 3)
+            let shown: Vec<String> = named(&by24, 3, cluster_name)
                 .into_iter()
                 .map(|(k, n)| format!("{k} ({n})"))
                 .collect();
@@ -526,6 +558,28 @@ impl<'a> Distributed<'a> {
             vec![service.to_string()]
         };
         f.accounts = capped(accts.iter().take(20).map(|(a, _)| a.to_string()), 20);
+        // A campaign can have millions of members (a year of internet
+        // background noise on one sshd): list the most active ones, count
+        // them all.
+        let cap = self.cfg.max_listed_sources as usize;
+        let listed: Vec<&Member> = if cap > 0 && m.len() > cap {
+            let mut v: Vec<&Member> = m.iter().collect();
+            v.select_nth_unstable_by_key(cap - 1, |x| {
+                (std::cmp::Reverse(x.failures), x.first_ref, x.src)
+            });
+            v.truncate(cap);
+            f.reasons.push(format!(
+                "the {cap} most active members are listed in sources; {} more are counted in details.members",
+                m.len() - cap
+            ));
+            v
+        } else {
+            m.iter().collect()
+        };
+        if listed.len() < m.len() {
+            ips = listed.iter().filter_map(|x| t.ip(x.src)).collect();
+            ips.sort_unstable();
+        }
         f.sources = ips;
         f.details = Some(serde_json::json!({
             "service": service,
@@ -540,9 +594,9 @@ impl<'a> Distributed<'a> {
             },
             "shared_accounts": n_shared,
             "clusters": {
-                "by_24": top_n(&by24),
-                "by_16": top_n(&by16),
-                "by_asn": top_n(&by_asn),
+                "by_24": top_n(named(&by24, 20, cluster_name)),
+                "by_16": top_n(named(&by16, 20, prefix16)),
+                "by_asn": top_n(largest(&by_asn, 20).into_iter().map(|(k, n)| (k.clone(), n)).collect()),
                 "distinct_24": by24.len(),
                 "distinct_16": by16.len(),
                 "distinct_asn": by_asn.len(),
@@ -560,12 +614,33 @@ impl<'a> Distributed<'a> {
         }
         Draft {
             finding: f,
-            srcs: m.iter().map(|x| x.src).collect(),
+            srcs: listed.iter().map(|x| x.src).collect(),
             kinds: vec![ObsKind::AuthFailure],
             svc: Some(svc),
             from: first,
             to: last,
         }
+    }
+}
+
+/// The `n` prefixes with the most sources, most first, ties in prefix
+/// order: (an address of the prefix, sources).
+fn largest_prefixes(m: &HashMap<u64, (u32, IpAddr)>, n: usize) -> Vec<(IpAddr, u32)> {
+    let mut v: Vec<(u64, u32, IpAddr)> = m.iter().map(|(k, (c, ip))| (*k, *c, *ip)).collect();
+    let order = |a: &(u64, u32, IpAddr), b: &(u64, u32, IpAddr)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+    if v.len() > n && n > 0 {
+        v.select_nth_unstable_by(n - 1, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
+    v.into_iter().map(|(_, c, ip)| (ip, c)).collect()
+}
+
+/// The /16 of an IPv4 address, the /48 of an IPv6 one, as a number.
+fn prefix16_key(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u64::from(u32::from(v4) & 0xffff_0000),
+        IpAddr::V6(v6) => ((u128::from(v6) >> 80) as u64) | 1 << 63,
     }
 }
 

@@ -222,6 +222,10 @@ pub struct DistributedConfig {
     /// stays bounded over months of logs, at the price of one finding per
     /// part instead of one per campaign.
     pub max_idle_sources: u64,
+    /// Members listed in a campaign's `sources` (and read for evidence),
+    /// the most active first (default 10,000; 0 = all). `details.members`
+    /// always counts them all, and a reason says how many are not listed.
+    pub max_listed_sources: u64,
 }
 
 impl Default for DistributedConfig {
@@ -235,6 +239,7 @@ impl Default for DistributedConfig {
             min_points: 2,
             idle_secs: 14 * 86_400,
             max_idle_sources: 1_000_000,
+            max_listed_sources: 10_000,
         }
     }
 }
