@@ -118,7 +118,9 @@ def main():
         if label == "sshd 1x":
             a = outputs[(label, "orbwatch hunt (behaviour on)")]
             b = outputs[(label, f"orbwatch hunt, cap {args.cap_mb} MB (spills)")]
-            print(f"spilling run gives {'the same' if a == b else 'DIFFERENT'} findings ({a.count(b'\n')} lines)", file=sys.stderr)
+            nl = a.count(b"\n")
+            same = "the same" if a == b else "DIFFERENT"
+            print(f"spilling run gives {same} findings ({nl} lines)", file=sys.stderr)
 
     print("| corpus | MB | command | wall s | MB/s | peak RSS MB | observations | spilled |")
     print("|---|---:|---|---:|---:|---:|---:|---|")

@@ -81,6 +81,10 @@ pub struct EngineOptions {
     pub evidence_limit: usize,
     /// Worker threads (0 = all cores).
     pub threads: usize,
+    /// Plain files larger than this are cut into line-aligned chunks read
+    /// in parallel (default 32 MiB; tests set it small to prove that
+    /// chunking changes nothing).
+    pub chunk_bytes: u64,
     /// Internal networks (direction of sightings, behaviour).
     pub internal: InternalNets,
     /// Behaviour detectors; `None` makes the run a pure IOC sweep.
@@ -97,6 +101,7 @@ impl Default for EngineOptions {
             year: None,
             evidence_limit: orbwatch_detect::aggregate::EVIDENCE_CAP,
             threads: 0,
+            chunk_bytes: 32 * 1024 * 1024,
             internal: InternalNets::default(),
             behaviour: Some(BehaviourOptions::default()),
         }

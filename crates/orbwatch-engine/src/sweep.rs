@@ -23,8 +23,6 @@ use crate::record_source::RecordSource;
 use crate::sink::FindingsSink;
 use crate::{Engine, EngineError, HuntSummary, binary};
 
-/// Plain files larger than this are split into chunks read in parallel.
-const CHUNK_MIN: u64 = 32 * 1024 * 1024;
 /// Bytes peeked at the start of an input for format detection.
 const PEEK: usize = 64 * 1024;
 /// Lines of the peek used for detection.
@@ -194,7 +192,8 @@ fn plan_units(inputs: &[Input], threads: usize, ctx: &RunCtx) -> Vec<Unit> {
             decoder: None,
             format: None,
         };
-        let splittable = threads > 1 && input.path.is_some() && input.size > CHUNK_MIN;
+        let chunk_bytes = ctx.options.chunk_bytes.max(2);
+        let splittable = threads > 1 && input.path.is_some() && input.size > chunk_bytes;
         if !splittable {
             units.push(whole);
             continue;
@@ -229,7 +228,9 @@ fn plan_chunks(i: usize, input: &Input, threads: usize, ctx: &RunCtx) -> Option<
             break;
         }
     }
-    let chunks = orbwatch_source::line_aligned_chunks(path, threads * 2, CHUNK_MIN / 2).ok()?;
+    let chunks =
+        orbwatch_source::line_aligned_chunks(path, threads * 2, ctx.options.chunk_bytes.max(2) / 2)
+            .ok()?;
     Some(
         chunks
             .into_iter()

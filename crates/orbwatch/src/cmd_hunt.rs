@@ -177,6 +177,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         year: args.year,
         evidence_limit: args.evidence_limit,
         threads: args.threads.unwrap_or(0),
+        chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
     };

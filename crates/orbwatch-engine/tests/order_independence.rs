@@ -1,0 +1,185 @@
+//! The engine's answer does not depend on how the work was cut: the order
+//! in which files are given, where chunks of a file begin and end, the
+//! number of threads, or whether observations stayed in memory or were
+//! spilled to disk. Each case writes a small mixed log (sshd failures and
+//! successes, firewall drops, one listed relay) over several files, hunts
+//! it one way as the reference, and then in a shuffled way.
+
+use std::path::Path;
+
+use orbwatch_detect::behaviour::BehaviourConfig;
+use orbwatch_detect::{InternalNets, IocEngine};
+use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions};
+use orbwatch_intel::value::parse_value;
+use orbwatch_intel::{Indicator, Provenance};
+use orbwatch_source::Filters;
+use proptest::prelude::*;
+
+/// The relay the feed lists; some records name it.
+const RELAY: &str = "198.51.100.77";
+
+fn ioc() -> IocEngine {
+    let ind = Indicator::new(
+        parse_value(RELAY, None).expect("test value parses"),
+        Provenance {
+            feed: "relays".into(),
+            file: "relays.txt".into(),
+            line: 1,
+            record_id: None,
+        },
+    );
+    IocEngine::new(vec![ind], InternalNets::default())
+}
+
+/// Lines of one mixed log, one second apart (so no two records share a
+/// time and the replay order is the same however the files are read).
+fn lines(seed: u64, n: usize) -> Vec<String> {
+    let mut x = seed | 1;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    (0..n)
+        .map(|i| {
+            let t = 36_000 + i as u64;
+            let ts = format!(
+                "Mar  1 {:02}:{:02}:{:02}",
+                t / 3600 % 24,
+                t / 60 % 60,
+                t % 60
+            );
+            let src = match next(10) {
+                0 => RELAY.to_string(),
+                1..=3 => format!("203.0.113.{}", next(4)),
+                _ => format!("192.0.2.{}", next(40)),
+            };
+            match next(4) {
+                0 => format!(
+                    "{ts} fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC={src} DST=10.0.0.{} LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=1 DF PROTO=TCP SPT=5555 DPT={} WINDOW=1024 RES=0x00 SYN URGP=0",
+                    next(3) + 1,
+                    next(30) + 1
+                ),
+                1 => format!(
+                    "{ts} srv sshd[{}]: Accepted password for user{} from {src} port {} ssh2",
+                    next(9999),
+                    next(6),
+                    1024 + next(60000)
+                ),
+                _ => format!(
+                    "{ts} srv sshd[{}]: Failed password for user{} from {src} port {} ssh2",
+                    next(9999),
+                    next(6),
+                    1024 + next(60000)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Write `lines` over `files` files, each in time order (line i goes to
+/// file `i % files`).
+fn write(dir: &Path, lines: &[String], files: usize) -> Vec<String> {
+    let mut bodies = vec![String::new(); files];
+    for (i, l) in lines.iter().enumerate() {
+        bodies[i % files].push_str(l);
+        bodies[i % files].push('\n');
+    }
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(k, b)| {
+            let p = dir.join(format!("part{k}.log"));
+            std::fs::write(&p, b).expect("write test log");
+            p.to_string_lossy().into_owned()
+        })
+        .collect()
+}
+
+/// Hunt `paths`; findings as sorted JSON lines.
+fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<String> {
+    let config = BehaviourConfig {
+        max_observations: budget,
+        ..Default::default()
+    };
+    let opts = EngineOptions {
+        year: Some(2024),
+        threads,
+        chunk_bytes,
+        evidence_limit: 0,
+        behaviour: Some(BehaviourOptions {
+            config,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let engine = Engine::new(ioc(), opts).expect("engine starts");
+    let (inputs, problems) = orbwatch_source::expand(paths, &Filters::default());
+    assert!(problems.is_empty());
+    let mut found = Vec::new();
+    let summary = engine
+        .hunt(&inputs, &problems, &mut found)
+        .expect("hunt runs");
+    assert_eq!(summary.input_errors, 0);
+    let mut out: Vec<String> = found
+        .iter()
+        .map(|f| serde_json::to_string(f).expect("finding serialises"))
+        .collect();
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn findings_do_not_depend_on_file_order_chunks_threads_or_spilling(
+        seed in any::<u64>(),
+        n in 200usize..1500,
+        files in 1usize..4,
+        threads in 1usize..4,
+        chunk_bytes in 512u64..8192,
+        budget in prop_oneof![Just(0u64), 1u64..200],
+        rotate in 0usize..3,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lines = lines(seed, n);
+        let paths = write(dir.path(), &lines, files);
+        let reference = hunt(&paths, 1, u64::MAX, 0);
+        prop_assert!(!reference.is_empty());
+        let mut shuffled = paths.clone();
+        let r = rotate % shuffled.len();
+        shuffled.rotate_left(r);
+        shuffled.reverse();
+        let other = hunt(&shuffled, threads, chunk_bytes, budget);
+        prop_assert_eq!(reference, other);
+    }
+}
+
+/// The same whole log in one file gives the same behaviour findings as
+/// the log cut into three files (IOC findings differ only by file names).
+#[test]
+fn one_file_or_three_give_the_same_behaviour_findings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = lines(42, 3000);
+    let one = dir.path().join("one");
+    let three = dir.path().join("three");
+    std::fs::create_dir_all(&one).expect("mkdir");
+    std::fs::create_dir_all(&three).expect("mkdir");
+    let a = write(&one, &lines, 1);
+    let b = write(&three, &lines, 3);
+    let kinds = |v: Vec<String>| -> Vec<String> {
+        v.into_iter()
+            .map(|s| {
+                let mut f: serde_json::Value = serde_json::from_str(&s).expect("json");
+                f["evidence"] = serde_json::Value::Null;
+                f.to_string()
+            })
+            .filter(|s| !s.contains("\"ioc_match\""))
+            .collect()
+    };
+    let x = kinds(hunt(&a, 2, 4096, 0));
+    assert!(x.iter().any(|s| s.contains("brute_force")), "{x:?}");
+    assert_eq!(x, kinds(hunt(&b, 2, 4096, 50)));
+}
