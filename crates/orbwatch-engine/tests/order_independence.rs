@@ -131,7 +131,7 @@ fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn findings_do_not_depend_on_file_order_chunks_threads_or_spilling(

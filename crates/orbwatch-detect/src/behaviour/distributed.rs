@@ -66,9 +66,6 @@ struct Source {
     /// Bloom bits of every account tried, to count each (source, account)
     /// once in the account table.
     seen: u32,
-    /// Where the first failure was (input and line, see `evidence_ref`):
-    /// breaks ties between equally active members in input order.
-    first_ref: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,7 +92,6 @@ pub const STATE_BYTES: usize = std::mem::size_of::<(NodeId, u16)>() + std::mem::
 #[derive(Debug, Clone, Copy, Default)]
 struct Member {
     src: NodeId,
-    first_ref: u64,
     first: i64,
     last: i64,
     failures: u32,
@@ -189,7 +185,6 @@ impl<'a> Distributed<'a> {
         let s = self.sources.entry(key).or_insert_with(|| Source {
             first: secs(o.time),
             last: secs(o.time),
-            first_ref: o.evidence,
             last_day: day,
             ..Default::default()
         });
@@ -410,7 +405,6 @@ impl<'a> Distributed<'a> {
             if points.iter().filter(|p| **p).count() as u32 >= self.cfg.min_points {
                 members.push(Member {
                     src,
-                    first_ref: s.first_ref,
                     first: ms_of(s.first),
                     last: ms_of(s.last) + 999,
                     failures: s.failures,
@@ -434,14 +428,15 @@ impl<'a> Distributed<'a> {
         let last = m.iter().map(|x| x.last).max().unwrap_or(0);
         let failures: u64 = m.iter().map(|x| u64::from(x.failures)).sum();
         let max_per_source = m.iter().map(|x| x.failures).max().unwrap_or(0);
-        // The most active member; ties go to the one that appears first in
-        // the inputs, then to the lowest address.
+        // The most active member; ties go to the one that started first,
+        // then to the lowest address: never to the order in which files
+        // were given or read.
         let top = m
             .iter()
             .max_by_key(|x| {
                 (
                     x.failures,
-                    std::cmp::Reverse(x.first_ref),
+                    std::cmp::Reverse(x.first),
                     std::cmp::Reverse(t.ip(x.src)),
                 )
             })
@@ -565,7 +560,7 @@ impl<'a> Distributed<'a> {
         let listed: Vec<&Member> = if cap > 0 && m.len() > cap {
             let mut v: Vec<&Member> = m.iter().collect();
             v.select_nth_unstable_by_key(cap - 1, |x| {
-                (std::cmp::Reverse(x.failures), x.first_ref, x.src)
+                (std::cmp::Reverse(x.failures), x.first, x.src)
             });
             v.truncate(cap);
             f.reasons.push(format!(
