@@ -183,3 +183,50 @@ fn one_file_or_three_give_the_same_behaviour_findings() {
     assert!(x.iter().any(|s| s.contains("brute_force")), "{x:?}");
     assert_eq!(x, kinds(hunt(&b, 2, 4096, 50)));
 }
+
+/// A spill directory that cannot be written loses nothing: the runs stay
+/// in memory, the findings are those of an unlimited hunt, and the
+/// coverage says what happened.
+#[test]
+fn unwritable_spill_directory_keeps_runs_in_memory_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = write(dir.path(), &lines(7, 800), 2);
+    let reference = hunt(&paths, 2, 4096, 0);
+    let missing = dir.path().join("no/such/dir");
+    let opts = EngineOptions {
+        year: Some(2024),
+        threads: 2,
+        chunk_bytes: 4096,
+        evidence_limit: 0,
+        behaviour: Some(BehaviourOptions {
+            config: BehaviourConfig {
+                max_observations: 1,
+                ..Default::default()
+            },
+            spill_dir: Some(missing),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let engine = Engine::new(ioc(), opts).expect("engine starts");
+    let (inputs, problems) = orbwatch_source::expand(&paths, &Filters::default());
+    let mut found = Vec::new();
+    let summary = engine
+        .hunt(&inputs, &problems, &mut found)
+        .expect("hunt runs");
+    let mut got: Vec<String> = found
+        .iter()
+        .map(|f| serde_json::to_string(f).expect("finding serialises"))
+        .collect();
+    got.sort();
+    assert_eq!(got, reference);
+    let b = summary.coverage.behaviour.expect("behaviour coverage");
+    assert_eq!(b.dropped, 0);
+    assert!(
+        b.notes
+            .iter()
+            .any(|n| n.contains("could not be written to a temporary file")),
+        "{:?}",
+        b.notes
+    );
+}
