@@ -57,7 +57,7 @@ fn main() {
         ev.auth = Some(AuthOutcome::Failure);
         if auth {
             let r = evidence_ref(0, u64::from(i) * 2 + 1);
-            buf.observe(&ev, r, &internal, &[], true);
+            buf.observe(&ev, r, &internal, &[]);
         }
         let mut p = Event::new(EventKind::Connection);
         p.time = ev.time;
@@ -67,7 +67,7 @@ fn main() {
         p.conn_state = Some("S0".into());
         if probe {
             let r = evidence_ref(0, u64::from(i) * 2 + 2);
-            buf.observe(&p, r, &internal, &[], true);
+            buf.observe(&p, r, &internal, &[]);
         }
     }
     let after_obs = hwm_kb();

@@ -56,7 +56,7 @@ fn run(events: &[Event]) -> Vec<BehaviourFinding> {
     let mut buf = ObsBuffer::new();
     let internal = InternalNets::default();
     for (i, e) in events.iter().enumerate() {
-        buf.observe(e, evidence_ref(0, i as u64 + 1), &internal, &[7777], true);
+        buf.observe(e, evidence_ref(0, i as u64 + 1), &internal, &[7777]);
     }
     run_buf(buf)
 }
@@ -118,7 +118,6 @@ fn merge_order_does_not_change_findings() {
                 evidence_ref(0, i as u64 + 1),
                 &internal,
                 &[7777],
-                true,
             );
         }
         b

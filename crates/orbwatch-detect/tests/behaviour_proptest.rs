@@ -90,7 +90,7 @@ proptest! {
         let unit = |r: std::ops::Range<usize>| {
             let mut b = ObsBuffer::new();
             for i in r.rev() {
-                b.observe(&events[i], evidence_ref(0, i as u64 + 1), &internal, &[7777], true);
+                b.observe(&events[i], evidence_ref(0, i as u64 + 1), &internal, &[7777]);
             }
             b
         };

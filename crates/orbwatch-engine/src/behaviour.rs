@@ -75,7 +75,7 @@ impl Behaviour {
     /// detectors.
     pub fn observe(&self, buf: &mut ObsBuffer, ev: &Event, input: usize, line: u64) {
         let r = orbwatch_detect::behaviour::observe::evidence_ref(input, line);
-        buf.observe(ev, r, &self.internal, &self.cfg.orb.backdoor_ports, true);
+        buf.observe(ev, r, &self.internal, &self.cfg.orb.backdoor_ports);
     }
 
     /// A collector for the runs of one hunt: at most `max_observations`
@@ -103,7 +103,6 @@ impl Behaviour {
         let mut cov = BehaviourCoverage {
             observations: runs.len(),
             untimed: runs.untimed,
-            dropped: runs.dropped,
             ..Default::default()
         };
         let replay_clock = std::time::Instant::now();

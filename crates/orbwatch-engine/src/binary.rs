@@ -143,10 +143,8 @@ pub fn hunt(
         }
         if let Some(b) = ctx.behaviour {
             b.observe(obs, ev, ctx.input, e.record);
-            if let Some(r) = ctx.runs
-                && obs.len() >= r.unit_cap()
-            {
-                r.add(ctx.input, 0, obs, false);
+            if let Some(r) = ctx.runs {
+                r.add_if_full(ctx.input, 0, obs);
             }
         }
         let candidate = ev.addresses().any(|(ip, _)| engine.index().contains_ip(ip))

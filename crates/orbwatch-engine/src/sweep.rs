@@ -615,10 +615,8 @@ impl RecordSink<'_> {
         }
         if let (Some(b), Some(e)) = (&self.ctx.behaviour, &event) {
             b.observe(self.obs, e, self.input, number);
-            if let Some(r) = self.runs
-                && self.obs.len() >= r.unit_cap()
-            {
-                r.add(self.input, self.chunk, self.obs, false);
+            if let Some(r) = self.runs {
+                r.add_if_full(self.input, self.chunk, self.obs);
             }
         }
         let candidate = ip_hit

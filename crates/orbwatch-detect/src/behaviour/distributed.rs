@@ -511,9 +511,11 @@ impl<'a> Distributed<'a> {
             }
         }
         let named = |m: &HashMap<u64, (u32, IpAddr)>, n: usize, name: fn(IpAddr) -> String| {
-            largest_prefixes(m, n)
+            let v: Vec<((u64, IpAddr), u32)> =
+                m.iter().map(|(k, (c, ip))| ((*k, *ip), *c)).collect();
+            largest(v, n)
                 .into_iter()
-                .map(|(ip, c)| (name(ip), c))
+                .map(|((_, ip), c)| (name(ip), c))
                 .collect::<Vec<_>>()
         };
         let top_n = |v: Vec<(String, u32)>| -> Vec<serde_json::Value> {
@@ -591,7 +593,7 @@ impl<'a> Distributed<'a> {
             "clusters": {
                 "by_24": top_n(named(&by24, 20, cluster_name)),
                 "by_16": top_n(named(&by16, 20, prefix16)),
-                "by_asn": top_n(largest(&by_asn, 20).into_iter().map(|(k, n)| (k.clone(), n)).collect()),
+                "by_asn": top_n(largest(by_asn.iter().map(|(k, n)| (k.clone(), *n)).collect(), 20)),
                 "distinct_24": by24.len(),
                 "distinct_16": by16.len(),
                 "distinct_asn": by_asn.len(),
@@ -618,17 +620,17 @@ impl<'a> Distributed<'a> {
     }
 }
 
-/// The `n` prefixes with the most sources, most first, ties in prefix
-/// order: (an address of the prefix, sources).
-fn largest_prefixes(m: &HashMap<u64, (u32, IpAddr)>, n: usize) -> Vec<(IpAddr, u32)> {
-    let mut v: Vec<(u64, u32, IpAddr)> = m.iter().map(|(k, (c, ip))| (*k, *c, *ip)).collect();
-    let order = |a: &(u64, u32, IpAddr), b: &(u64, u32, IpAddr)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+/// The `n` entries with the most sources, most first, ties by key: a
+/// selection, not a sort of every entry (a campaign can have a million
+/// members).
+fn largest<K: Ord>(mut v: Vec<(K, u32)>, n: usize) -> Vec<(K, u32)> {
+    let order = |a: &(K, u32), b: &(K, u32)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
     if v.len() > n && n > 0 {
         v.select_nth_unstable_by(n - 1, order);
         v.truncate(n);
     }
     v.sort_by(order);
-    v.into_iter().map(|(_, c, ip)| (ip, c)).collect()
+    v
 }
 
 /// The /16 of an IPv4 address, the /48 of an IPv6 one, as a number.
@@ -637,18 +639,6 @@ fn prefix16_key(ip: IpAddr) -> u64 {
         IpAddr::V4(v4) => u64::from(u32::from(v4) & 0xffff_0000),
         IpAddr::V6(v6) => ((u128::from(v6) >> 80) as u64) | 1 << 63,
     }
-}
-
-/// The `n` entries with the most sources, most first, ties by name.
-fn largest(m: &HashMap<String, u32>, n: usize) -> Vec<(&String, u32)> {
-    let mut v: Vec<(&String, u32)> = m.iter().map(|(k, c)| (k, *c)).collect();
-    let order = |a: &(&String, u32), b: &(&String, u32)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
-    if v.len() > n && n > 0 {
-        v.select_nth_unstable_by(n - 1, order);
-        v.truncate(n);
-    }
-    v.sort_by(order);
-    v
 }
 
 /// "1 time", "3 times".

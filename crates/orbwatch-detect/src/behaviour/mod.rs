@@ -409,7 +409,7 @@ impl Engine<'_> {
                 ObsKind::IdsVerdict => ids.observe(o),
             }
         }
-        let backdoor = orb_likelihood::backdoor_sources_in(t, backdoor.into_iter());
+        let backdoor = orb_likelihood::backdoor_sources(t, backdoor.into_iter());
         scan.finish(t, &mut drafts);
         bf.finish(t, &mut drafts);
         let flagged = bf.flagged_sources();

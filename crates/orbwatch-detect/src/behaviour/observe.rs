@@ -264,8 +264,6 @@ pub struct ObsBuffer {
     pub tables: Tables,
     /// Events without a time (cannot be placed in event time).
     pub untimed: u64,
-    /// Relevant events not observed because the cap was reached.
-    pub dropped: u64,
     /// Outbound bytes summed per (src, dst, hour) before becoming obs.
     outbound: HashMap<(NodeId, NodeId, i64), (u64, u64, u16)>,
     /// Answered connections counted per (src, hour) before becoming obs.
@@ -329,15 +327,13 @@ impl ObsBuffer {
         }
     }
 
-    /// Turn one event into observations. `room` says whether more may be
-    /// kept (the caller's cap); when not, the event is counted as dropped.
+    /// Turn one event into observations; returns how many.
     pub fn observe(
         &mut self,
         ev: &Event,
         evidence: u64,
         internal: &InternalNets,
         backdoor_ports: &[u16],
-        room: bool,
     ) -> usize {
         let extra = super::attack_obs::extra_kind(ev);
         let relevant = ev.auth.is_some()
@@ -360,10 +356,6 @@ impl ObsBuffer {
             (None, true, Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
             _ => return 0,
         };
-        if !room {
-            self.dropped += 1;
-            return 0;
-        }
         let time = t.as_millisecond();
         let (src, src_ip) = match (ev.src_ip, named) {
             (Some(ip), _) => (self.tables.ip_id(ip), Some(ip)),
@@ -505,23 +497,6 @@ impl ObsBuffer {
         }
     }
 
-    /// Add the line count of earlier chunks of the same input to every
-    /// evidence reference (chunk-relative lines become file lines).
-    pub fn rebase_lines(&mut self, lines_before: u64) {
-        if lines_before == 0 {
-            return;
-        }
-        for o in &mut self.obs {
-            o.evidence += lines_before;
-        }
-        for v in self.outbound.values_mut() {
-            v.1 += lines_before;
-        }
-        for v in self.answered.values_mut() {
-            v.1 += lines_before;
-        }
-    }
-
     /// Move `other`'s observations into this buffer, remapping its ids.
     pub fn merge(&mut self, mut other: ObsBuffer) {
         other.flush_outbound();
@@ -529,7 +504,6 @@ impl ObsBuffer {
         self.obs.reserve(other.obs.len());
         self.obs.extend(other.obs.into_iter().map(|o| map.apply(o)));
         self.untimed += other.untimed;
-        self.dropped += other.dropped;
     }
 
     /// Take the observations gathered so far as one sorted run, leaving

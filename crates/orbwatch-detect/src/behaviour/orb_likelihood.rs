@@ -20,18 +20,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::{Obs, ObsBuffer, ObsKind, Tables};
+use super::{Obs, ObsKind, Tables};
 use crate::direction::InternalNets;
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind};
 
 /// Sources seen on backdoor ports, with the ports.
-pub fn backdoor_sources(buf: &ObsBuffer) -> BTreeMap<IpAddr, BTreeSet<u16>> {
-    backdoor_sources_in(&buf.tables, buf.obs.iter().copied())
-}
-
-/// [`backdoor_sources`] over any stream of observations (merged runs).
-pub fn backdoor_sources_in(
+pub fn backdoor_sources(
     tables: &Tables,
     obs: impl Iterator<Item = Obs>,
 ) -> BTreeMap<IpAddr, BTreeSet<u16>> {

@@ -73,7 +73,6 @@ struct Inner {
     spilled_runs: u64,
     spilled_obs: u64,
     untimed: u64,
-    dropped: u64,
     problems: Vec<String>,
 }
 
@@ -105,9 +104,13 @@ impl RunCollector {
         }
     }
 
-    /// Observations a unit may buffer before handing them over as a run.
-    pub fn unit_cap(&self) -> usize {
-        self.unit_cap
+    /// Hand `buf` over as a run once it holds as many observations as a
+    /// unit may buffer (an eighth of the budget, 1,024 to about a
+    /// million); called after each event of a unit.
+    pub fn add_if_full(&self, input: usize, chunk: usize, buf: &mut ObsBuffer) {
+        if buf.len() >= self.unit_cap {
+            self.add(input, chunk, buf, false);
+        }
     }
 
     /// Hand over what `buf` holds as one sorted run of unit (`input`,
@@ -121,7 +124,6 @@ impl RunCollector {
         let run = buf.take_run(last);
         if last {
             inner.untimed += std::mem::take(&mut buf.untimed);
-            inner.dropped += std::mem::take(&mut buf.dropped);
             inner
                 .units
                 .insert((input, chunk), std::mem::take(&mut buf.tables));
@@ -211,7 +213,6 @@ impl RunCollector {
             len: inner.runs.iter().map(|r| r.len as u64).sum(),
             runs: std::mem::take(&mut inner.runs),
             untimed: inner.untimed,
-            dropped: inner.dropped,
             spilled_runs: inner.spilled_runs,
             spilled_obs: inner.spilled_obs,
             problems: std::mem::take(&mut inner.problems),
@@ -229,7 +230,6 @@ pub struct ObsRuns {
     runs: Vec<Run>,
     len: u64,
     pub untimed: u64,
-    pub dropped: u64,
     /// Runs written to disk, and their observations.
     pub spilled_runs: u64,
     pub spilled_obs: u64,

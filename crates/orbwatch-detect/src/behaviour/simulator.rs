@@ -248,7 +248,7 @@ pub fn simulate(s: &SprayScenario) -> SprayMonth {
     events.sort_by_key(|(t, _)| *t);
     let mut buffer = ObsBuffer::new();
     for (i, (_, ev)) in events.iter().enumerate() {
-        buffer.observe(ev, evidence_ref(0, i as u64 + 1), &internal, &[], true);
+        buffer.observe(ev, evidence_ref(0, i as u64 + 1), &internal, &[]);
     }
     SprayMonth {
         buffer,

@@ -890,6 +890,84 @@ fn single_value_header(names: &[String]) -> bool {
 // Reading
 // ---------------------------------------------------------------------------
 
+/// The records of a CSV file with the line each starts on. A record the
+/// `csv` crate cannot read is rejected with its line and skipped (the
+/// reading stops if it cannot move past it); the others still load.
+pub(crate) struct Rows<'a> {
+    rdr: csv::Reader<&'a [u8]>,
+    rec: ByteRecord,
+    counter: LineCounter<'a>,
+    first_line: u64,
+    last_err_pos: Option<Option<u64>>,
+}
+
+impl<'a> Rows<'a> {
+    /// `first_line`: the line `data` starts on in its file; `comments`:
+    /// `#` lines are comments.
+    pub(crate) fn new(data: &'a [u8], delim: u8, comments: bool, first_line: u64) -> Self {
+        let rdr = ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delim)
+            .comment(comments.then_some(b'#'))
+            .from_reader(data);
+        Self {
+            rdr,
+            rec: ByteRecord::new(),
+            counter: LineCounter::new(data, comments),
+            first_line,
+            last_err_pos: None,
+        }
+    }
+
+    /// The next readable record and its line; `None` at the end.
+    pub(crate) fn next(&mut self, file: &str, out: &mut ParsedFeed) -> Option<(&ByteRecord, u64)> {
+        loop {
+            match self.rdr.read_byte_record(&mut self.rec) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    let at = self.rec.position().map_or(0, |p| p.byte());
+                    let line = self.first_line - 1 + self.counter.line_of(at);
+                    return Some((&self.rec, line));
+                }
+                Err(e) => {
+                    let pos = e.position().map(|p| p.byte());
+                    let line = self.first_line - 1 + self.counter.line_of(pos.unwrap_or(0));
+                    out.reject(file, line, format!("unreadable CSV record: {e}"), "");
+                    if self.last_err_pos == Some(pos) {
+                        return None;
+                    }
+                    self.last_err_pos = Some(pos);
+                }
+            }
+        }
+    }
+}
+
+/// Every field of the record is empty or blank.
+pub(crate) fn is_blank(rec: &ByteRecord) -> bool {
+    rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
+}
+
+/// The record does not have the header's `width` fields (trailing empty
+/// fields beyond it are allowed: spreadsheets write them).
+pub(crate) fn width_differs(rec: &ByteRecord, width: usize) -> bool {
+    let extra_empty = rec.len() > width
+        && rec
+            .iter()
+            .skip(width)
+            .all(|f| f.iter().all(u8::is_ascii_whitespace));
+    rec.len() != width && !extra_empty
+}
+
+/// The record's text for messages, fields joined by `sep`.
+pub(crate) fn raw_record(rec: &ByteRecord, sep: u8) -> String {
+    rec.iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect::<Vec<_>>()
+        .join(&(sep as char).to_string())
+}
+
 /// Line numbers for records read by the `csv` crate. Its positions point at
 /// the end of the previous record (before a CRLF's `\n`, blank lines and
 /// comment lines), so the real first line of a record is found here by
@@ -1061,57 +1139,21 @@ pub fn read(
     };
     let needed = cols.max() + 1;
 
-    let mut rdr = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delim)
-        .comment(Some(b'#'))
-        .from_reader(data);
-    let mut rec = ByteRecord::new();
+    let mut rows = Rows::new(data, delim, true, pre.data_line);
     let mut first = true;
-    let mut last_err_pos = None;
-    let mut counter = LineCounter::new(data, true);
-    loop {
-        let mut line_of = |pos: Option<&csv::Position>| {
-            pre.data_line - 1 + counter.line_of(pos.map(|p| p.byte()).unwrap_or(0))
-        };
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let pos = e.position().map(|p| p.byte());
-                let line = line_of(e.position());
-                out.reject(file, line, format!("unreadable CSV record: {e}"), "");
-                if pos == last_err_pos {
-                    break;
-                }
-                last_err_pos = pos;
-                continue;
-            }
-        }
-        let line = line_of(rec.position());
+    while let Some((rec, line)) = rows.next(file, out) {
         if first {
             first = false;
             if skip_first {
                 continue;
             }
         }
-        let raw = || {
-            rec.iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect::<Vec<_>>()
-                .join(if delim == b'\t' { "\t" } else { "," })
-        };
-        if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+        let raw = || raw_record(rec, if delim == b'\t' { b'\t' } else { b',' });
+        if is_blank(rec) {
             continue;
         }
         if let Some(n) = header_len {
-            let extra_empty = rec.len() > n
-                && rec
-                    .iter()
-                    .skip(n)
-                    .all(|f| f.iter().all(u8::is_ascii_whitespace));
-            if rec.len() != n && !extra_empty {
+            if width_differs(rec, n) {
                 out.reject(
                     file,
                     line,
@@ -1129,7 +1171,7 @@ pub fn read(
             );
             continue;
         }
-        read_row(&rec, &cols, file, line, opts, out, &raw);
+        read_row(rec, &cols, file, line, opts, out, &raw);
     }
     Ok(())
 }

@@ -1258,6 +1258,44 @@ fn read_indicator<'a>(
         _ => None,
     };
     let published = o.created.as_deref().and_then(parse_timestamp);
+    let shared = PatternRecord {
+        record_id: Some(id.to_string()),
+        valid_from,
+        valid_until,
+        first_seen: None,
+        last_seen: None,
+        published,
+        confidence,
+        description,
+        tags,
+    };
+    push_pattern_values(values, &shared, file, line, opts, out);
+}
+
+/// What every indicator of one STIX pattern shares: its indicator object
+/// (a bundle, JSON lines) or its row (a CSV export of indicators).
+pub(crate) struct PatternRecord {
+    pub record_id: Option<String>,
+    pub valid_from: Option<Timestamp>,
+    pub valid_until: Option<Timestamp>,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    pub published: Option<Timestamp>,
+    pub confidence: Option<u8>,
+    pub description: Option<String>,
+    pub tags: Tags,
+}
+
+/// One indicator per value a pattern names, with the record's window,
+/// confidence and tags, and the roles the value was named under.
+pub(crate) fn push_pattern_values(
+    values: Vec<(IndicatorValue, Vec<String>)>,
+    rec: &PatternRecord,
+    file: &str,
+    line: u64,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) {
     for (value, roles) in values {
         let mut ind = Indicator::new(
             value,
@@ -1265,15 +1303,17 @@ fn read_indicator<'a>(
                 feed: opts.feed_name.clone(),
                 file: file.to_string(),
                 line,
-                record_id: Some(id.to_string()),
+                record_id: rec.record_id.clone(),
             },
         );
-        ind.valid_from = valid_from;
-        ind.valid_until = valid_until;
-        ind.published = published;
-        ind.confidence = confidence;
-        ind.description = description.clone();
-        ind.tags = tags.clone();
+        ind.valid_from = rec.valid_from;
+        ind.valid_until = rec.valid_until;
+        ind.first_seen = rec.first_seen;
+        ind.last_seen = rec.last_seen;
+        ind.published = rec.published;
+        ind.confidence = rec.confidence;
+        ind.description = rec.description.clone();
+        ind.tags = rec.tags.clone();
         for r in roles {
             Tags::push_unique(&mut ind.tags.other, r);
         }

@@ -36,16 +36,16 @@
 //! delimiter is the one of `,`, `;`, tab and `|` that splits the header
 //! into a `pattern` column, unless `--delimiter` says otherwise.
 
-use csv::{ByteRecord, ReaderBuilder};
+use csv::ByteRecord;
 
 use super::csv_generic::{
-    FIRST_SEEN, LAST_SEEN, LineCounter, head_lines, norm_header, parse_confidence, records,
-    split_line, split_tags,
+    FIRST_SEEN, LAST_SEEN, Rows, head_lines, is_blank, norm_header, parse_confidence, raw_record,
+    records, split_line, split_tags, width_differs,
 };
 use super::plain::strip_bom;
 use super::stix::{classify_labels, normalise_tlp, pattern_values, stricter_tlp, well_known_tlp};
 use super::{FeedError, FeedFormat, ParsedFeed, ReadOptions, stix_pattern};
-use crate::model::{Indicator, Provenance, Tags};
+use crate::model::Tags;
 use crate::time::parse_timestamp;
 
 const PATTERN: &[&str] = &["pattern", "stix_pattern", "indicator_pattern"];
@@ -249,34 +249,9 @@ pub fn read(
             ))
         })?;
 
-    let mut rdr = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delim)
-        .from_reader(data);
-    let mut rec = ByteRecord::new();
-    let mut counter = LineCounter::new(data, false);
+    let mut rows = Rows::new(data, delim, false, first_line);
     let mut cols: Option<(Columns, usize)> = None;
-    let mut last_err_pos = None;
-    loop {
-        let mut line_of = |pos: Option<&csv::Position>| {
-            first_line - 1 + counter.line_of(pos.map_or(0, |p| p.byte()))
-        };
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let pos = e.position().map(|p| p.byte());
-                let line = line_of(e.position());
-                out.reject(file, line, format!("unreadable CSV record: {e}"), "");
-                if pos == last_err_pos {
-                    break;
-                }
-                last_err_pos = pos;
-                continue;
-            }
-        }
-        let line = line_of(rec.position());
+    while let Some((rec, line)) = rows.next(file, out) {
         let Some((c, width)) = &cols else {
             let names: Vec<String> = rec
                 .iter()
@@ -294,21 +269,11 @@ pub fn read(
             }
             continue;
         };
-        if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+        if is_blank(rec) {
             continue;
         }
-        let raw = || {
-            rec.iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect::<Vec<_>>()
-                .join(&(delim as char).to_string())
-        };
-        let extra_empty = rec.len() > *width
-            && rec
-                .iter()
-                .skip(*width)
-                .all(|f| f.iter().all(u8::is_ascii_whitespace));
-        if rec.len() != *width && !extra_empty {
+        let raw = || raw_record(rec, delim);
+        if width_differs(rec, *width) {
             out.reject(
                 file,
                 line,
@@ -317,7 +282,7 @@ pub fn read(
             );
             continue;
         }
-        read_row(&rec, c, file, line, opts, out, &raw);
+        read_row(rec, c, file, line, opts, out, &raw);
     }
     Ok(())
 }
@@ -466,29 +431,18 @@ fn read_row(
     }
     .map(|d| crate::model::excerpt(&d));
     let published = cell(rec, c.created).and_then(|s| parse_timestamp(&s));
-    for (value, roles) in values {
-        let mut ind = Indicator::new(
-            value,
-            Provenance {
-                feed: opts.feed_name.clone(),
-                file: file.to_string(),
-                line,
-                record_id: id.clone(),
-            },
-        );
-        ind.valid_from = valid_from;
-        ind.valid_until = valid_until;
-        ind.first_seen = first_seen;
-        ind.last_seen = last_seen;
-        ind.published = published;
-        ind.confidence = confidence;
-        ind.description = description.clone();
-        ind.tags = tags.clone();
-        for r in roles {
-            Tags::push_unique(&mut ind.tags.other, r);
-        }
-        out.indicators.push(ind);
-    }
+    let shared = super::stix::PatternRecord {
+        record_id: id,
+        valid_from,
+        valid_until,
+        first_seen,
+        last_seen,
+        published,
+        confidence,
+        description,
+        tags,
+    };
+    super::stix::push_pattern_values(values, &shared, file, line, opts, out);
 }
 
 #[cfg(test)]
