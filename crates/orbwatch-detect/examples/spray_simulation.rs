@@ -31,6 +31,7 @@ fn main() {
     let f = Engine {
         cfg: &cfg,
         enricher: &e,
+        partitions: 2,
     }
     .run(&mut m.buffer);
     let run_time = t.elapsed();

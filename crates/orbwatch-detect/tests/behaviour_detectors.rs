@@ -67,6 +67,7 @@ fn run_buf(mut buf: ObsBuffer) -> Vec<BehaviourFinding> {
     Engine {
         cfg: &cfg,
         enricher: &e,
+        partitions: 2,
     }
     .run(&mut buf)
 }

@@ -144,7 +144,14 @@ impl Engine {
         if let (Some(b), Some(c)) = (&self.behaviour, collector) {
             let runs =
                 c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
-            b.finish(runs, inputs, &formats, &mut findings, &mut coverage);
+            b.finish(
+                runs,
+                self.threads(),
+                inputs,
+                &formats,
+                &mut findings,
+                &mut coverage,
+            );
         }
         coverage.findings = findings.len() as u64;
         coverage.findings_in_window = findings

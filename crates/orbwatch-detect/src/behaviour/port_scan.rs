@@ -168,9 +168,13 @@ impl<'a> PortScan<'a> {
     }
 
     /// Answered connections of a source in one hour: counted against its
-    /// open episode, if any.
+    /// open episode, if any and not idle yet (decided from the source's
+    /// own times, not from when other sources happened to be swept).
     pub fn answered(&mut self, o: &Obs) {
-        if let Some(ep) = self.open.get_mut(&o.src) {
+        let idle = self.cfg.idle_secs * 1000;
+        if let Some(ep) = self.open.get_mut(&o.src)
+            && o.time - ep.last <= idle
+        {
             ep.answered = ep
                 .answered
                 .saturating_add(o.aux.min(u64::from(u32::MAX)) as u32);

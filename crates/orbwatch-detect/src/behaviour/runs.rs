@@ -39,6 +39,7 @@ use std::sync::Mutex;
 
 use std::collections::BTreeMap;
 
+use super::Part;
 use super::observe::{NodeId, Obs, ObsBuffer, ObsKind, Remap, Tables, order_key};
 
 /// Bytes of one observation in a spill file.
@@ -271,6 +272,12 @@ impl ObsRuns {
     /// a new merge. A spilled run that cannot be read back ends early; the
     /// stream's [`MergedObs::error`] says so.
     pub fn stream(&self) -> MergedObs<'_> {
+        self.stream_part(Part::ALL)
+    }
+
+    /// The observations of the sources `part` owns, in replay order (see
+    /// [`stream`](Self::stream)).
+    pub fn stream_part(&self, part: Part) -> MergedObs<'_> {
         let mut cursors = Vec::with_capacity(self.runs.len());
         let mut error = None;
         for r in &self.runs {
@@ -289,6 +296,8 @@ impl ObsRuns {
             cursors.push((c, r.line_base, &self.remaps[r.remap]));
         }
         let mut m = MergedObs {
+            part,
+            tables: &self.tables,
             cursors,
             heap: BinaryHeap::with_capacity(self.runs.len()),
             error,
@@ -310,6 +319,8 @@ type HeapKey = (i64, u64, ObsKind, NodeId, NodeId, u16);
 
 /// The k-way merge of all runs (see [`ObsRuns::stream`]).
 pub struct MergedObs<'a> {
+    part: Part,
+    tables: &'a Tables,
     cursors: Vec<(Cursor<'a>, u64, &'a Remap)>,
     heap: BinaryHeap<Reverse<(HeapKey, usize, ObsSlot)>>,
     error: Option<String>,
@@ -345,37 +356,43 @@ impl MergedObs<'_> {
 
     fn refill(&mut self, i: usize) {
         let (cursor, base, remap) = &mut self.cursors[i];
-        let next = match cursor {
-            Cursor::Memory(it) => it.next().copied(),
-            Cursor::Disk(r, left) => {
-                if *left == 0 {
-                    None
-                } else {
-                    let mut b = [0u8; RECORD];
-                    match r
-                        .read_exact(&mut b)
-                        .map_err(|e| e.to_string())
-                        .and_then(|_| {
-                            decode(&b).ok_or_else(|| "a spilled run is damaged".to_string())
-                        }) {
-                        Ok(o) => {
-                            *left -= 1;
-                            Some(o)
-                        }
-                        Err(e) => {
-                            *left = 0;
-                            self.error
-                                .get_or_insert_with(|| format!("a spilled run ended early: {e}"));
-                            None
+        loop {
+            let next = match cursor {
+                Cursor::Memory(it) => it.next().copied(),
+                Cursor::Disk(r, left) => {
+                    if *left == 0 {
+                        None
+                    } else {
+                        let mut b = [0u8; RECORD];
+                        match r
+                            .read_exact(&mut b)
+                            .map_err(|e| e.to_string())
+                            .and_then(|_| {
+                                decode(&b).ok_or_else(|| "a spilled run is damaged".to_string())
+                            }) {
+                            Ok(o) => {
+                                *left -= 1;
+                                Some(o)
+                            }
+                            Err(e) => {
+                                *left = 0;
+                                self.error.get_or_insert_with(|| {
+                                    format!("a spilled run ended early: {e}")
+                                });
+                                None
+                            }
                         }
                     }
                 }
-            }
-        };
-        if let Some(o) = next {
+            };
+            let Some(o) = next else { return };
             let mut o = remap.apply(o);
+            if !self.part.owns(o.src, self.tables) {
+                continue;
+            }
             o.evidence += *base;
             self.heap.push(Reverse((order_key(&o), i, ObsSlot(o))));
+            return;
         }
     }
 }
