@@ -32,6 +32,7 @@
 
 pub mod behaviour;
 pub mod binary;
+pub mod event_time;
 pub mod index_cache;
 pub mod record_source;
 pub mod sink;
@@ -46,6 +47,7 @@ use orbwatch_source::Input;
 
 pub use behaviour::{Behaviour, BehaviourOptions};
 pub use binary::ForcedBinary;
+pub use event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 pub use record_source::RecordSource;
 pub use sink::{FindingsSink, JsonLinesSink};
 

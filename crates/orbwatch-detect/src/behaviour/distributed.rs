@@ -274,6 +274,12 @@ impl<'a> AuthRecords<'a> {
         out.push(ev);
     }
 
+    /// End the records idle at `now` (ms) as event time passes, also
+    /// without auth events (a live pipeline's watermark).
+    pub fn advance(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
+        self.expire(now, out);
+    }
+
     /// End records idle at `now` (ms): those whose last failure is
     /// `idle_secs` old. Low-rate ones go to `out`, in (time, key) order.
     fn expire(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
@@ -455,6 +461,12 @@ impl<'a> Campaigns<'a> {
                 }
             }
         }
+    }
+
+    /// Judge the runs quiet at `now` (ms): called when every partition's
+    /// events up to `now` have been taken (a live pipeline's watermark).
+    pub fn advance(&mut self, now: i64, t: &Tables, enricher: &Enricher) {
+        self.judge_quiet(now, t, enricher);
     }
 
     /// Judge the runs that have been quiet for `idle_secs` at `now`:

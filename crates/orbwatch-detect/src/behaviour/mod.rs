@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind, Severity};
-pub use distributed::CrossEvent;
+pub use distributed::{Campaigns, CrossEvent};
 pub use observe::{NodeId, Obs, ObsBuffer, ObsKind, Tables};
 
 /// Thresholds of every detector. The defaults are the documented ones
@@ -537,21 +537,7 @@ impl Engine<'_> {
         stream: impl Iterator<Item = Obs>,
         tx: std::sync::mpsc::SyncSender<Vec<CrossEvent>>,
     ) -> PartOutcome {
-        let mut backdoor = Vec::new();
-        let mut scan = port_scan::PortScan::new(&self.cfg.port_scan);
-        let mut bf = brute_force::BruteForce::new(&self.cfg.brute_force);
-        let mut saf =
-            success_after_failures::SuccessAfterFailures::new(&self.cfg.success_after_failures);
-        let mut auth = distributed::AuthRecords::new(
-            &self.cfg.distributed,
-            self.cfg.success_after_failures.lookback_secs,
-        );
-        let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
-        let mut flood = login_flood::LoginFlood::new(&self.cfg.login_flood);
-        let mut xspray = explicit_spray::ExplicitSpray::new(&self.cfg.explicit_spray);
-        let mut ids = ids_verdict::IdsVerdicts::new();
-        let mut floods = Vec::new();
-        let mut drafts = Vec::new();
+        let mut detectors = PartitionDetectors::new(self.cfg);
         let mut cross = Vec::with_capacity(CROSS_BATCH);
         // A closed channel means the cross-source stage is gone (it
         // panicked); the partition still finishes its own findings.
@@ -560,48 +546,121 @@ impl Engine<'_> {
             let _ = tx.send(batch);
         };
         for o in stream {
-            let o = &o;
-            match o.kind {
-                ObsKind::Probe => scan.observe(o, t, &mut drafts),
-                ObsKind::AuthFailure | ObsKind::AuthSuccess => {
-                    // One record per (source, service), kept by
-                    // `AuthRecords`, also serves the first tier of
-                    // `brute_force` and the own failures of
-                    // `success_after_failures`.
-                    let prev = auth.previous_failure(o.src, o.svc);
-                    let triggered = bf.observe(o, prev, t, &mut drafts);
-                    let own = auth.recent_failures(o.src, o.svc, o.time);
-                    let reported = saf.observe(o, own, t, &mut drafts);
-                    auth.observe(o, triggered, t, &mut cross);
-                    if reported {
-                        auth.reset_recent(o.src, o.svc);
-                    }
-                    if cross.len() >= CROSS_BATCH {
-                        send(&mut cross);
-                    }
-                }
-                ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
-                ObsKind::Answered => scan.answered(o),
-                ObsKind::BackdoorPort => backdoor.push(*o),
-                ObsKind::LoginConnection => flood.observe(o, t, &mut floods),
-                ObsKind::AuthAttempt => xspray.observe(o, t, &mut drafts),
-                ObsKind::IdsVerdict => ids.observe(o),
+            detectors.observe(&o, t, &mut cross);
+            if cross.len() >= CROSS_BATCH {
+                send(&mut cross);
             }
         }
-        auth.finish(&mut cross);
+        let outcome = detectors.finish(t, &mut cross);
         send(&mut cross);
-        drop(tx);
-        scan.finish(t, &mut drafts);
-        bf.finish(t, &mut drafts);
-        let flagged = bf.flagged_sources();
-        flood.finish(t, &mut floods);
-        login_flood::merge(&mut drafts, floods);
-        xspray.finish(t, &mut drafts);
-        ids.finish(t, &mut drafts);
+        outcome
+    }
+}
+
+/// The per-source detectors of one partition: what a hunt's replay thread
+/// runs over its stream, and what a live pipeline feeds as events pass
+/// its watermark, calling [`advance`](Self::advance) as event time passes
+/// without events and [`take_drafts`](Self::take_drafts) to hand findings
+/// on as they are made.
+pub struct PartitionDetectors<'a> {
+    scan: port_scan::PortScan<'a>,
+    bf: brute_force::BruteForce<'a>,
+    saf: success_after_failures::SuccessAfterFailures<'a>,
+    auth: distributed::AuthRecords<'a>,
+    exfil: exfiltration::Exfiltration<'a>,
+    flood: login_flood::LoginFlood<'a>,
+    xspray: explicit_spray::ExplicitSpray<'a>,
+    ids: ids_verdict::IdsVerdicts,
+    backdoor: Vec<Obs>,
+    floods: Vec<Draft>,
+    drafts: Vec<Draft>,
+}
+
+impl<'a> PartitionDetectors<'a> {
+    pub fn new(cfg: &'a BehaviourConfig) -> Self {
+        Self {
+            scan: port_scan::PortScan::new(&cfg.port_scan),
+            bf: brute_force::BruteForce::new(&cfg.brute_force),
+            saf: success_after_failures::SuccessAfterFailures::new(&cfg.success_after_failures),
+            auth: distributed::AuthRecords::new(
+                &cfg.distributed,
+                cfg.success_after_failures.lookback_secs,
+            ),
+            exfil: exfiltration::Exfiltration::new(&cfg.exfiltration),
+            flood: login_flood::LoginFlood::new(&cfg.login_flood),
+            xspray: explicit_spray::ExplicitSpray::new(&cfg.explicit_spray),
+            ids: ids_verdict::IdsVerdicts::new(),
+            backdoor: Vec::new(),
+            floods: Vec::new(),
+            drafts: Vec::new(),
+        }
+    }
+
+    /// Feed one observation (in event-time order); what the cross-source
+    /// stage needs is appended to `cross`.
+    pub fn observe(&mut self, o: &Obs, t: &Tables, cross: &mut Vec<CrossEvent>) {
+        let drafts = &mut self.drafts;
+        match o.kind {
+            ObsKind::Probe => self.scan.observe(o, t, drafts),
+            ObsKind::AuthFailure | ObsKind::AuthSuccess => {
+                // One record per (source, service), kept by `AuthRecords`,
+                // also serves the first tier of `brute_force` and the own
+                // failures of `success_after_failures`.
+                let prev = self.auth.previous_failure(o.src, o.svc);
+                let triggered = self.bf.observe(o, prev, t, drafts);
+                let own = self.auth.recent_failures(o.src, o.svc, o.time);
+                let reported = self.saf.observe(o, own, t, drafts);
+                self.auth.observe(o, triggered, t, cross);
+                if reported {
+                    self.auth.reset_recent(o.src, o.svc);
+                }
+            }
+            ObsKind::Outbound => self.exfil.observe(o, t, drafts),
+            ObsKind::Answered => self.scan.answered(o),
+            ObsKind::BackdoorPort => self.backdoor.push(*o),
+            ObsKind::LoginConnection => self.flood.observe(o, t, &mut self.floods),
+            ObsKind::AuthAttempt => self.xspray.observe(o, t, drafts),
+            ObsKind::IdsVerdict => self.ids.observe(o),
+        }
+    }
+
+    /// Event time has reached `now` (ms) with no event: end and judge the
+    /// episodes idle by then, as an event at `now` would.
+    pub fn advance(&mut self, now: i64, t: &Tables, cross: &mut Vec<CrossEvent>) {
+        self.scan.advance(now, t, &mut self.drafts);
+        self.bf.advance(now, t, &mut self.drafts);
+        self.flood.advance(now, t, &mut self.floods);
+        self.xspray.advance(now, t, &mut self.drafts);
+        self.auth.advance(now, cross);
+    }
+
+    /// Findings made so far (a login flood by a source that also has a
+    /// brute-force finding among them is folded into it).
+    pub fn take_drafts(&mut self) -> Vec<Draft> {
+        let floods = std::mem::take(&mut self.floods);
+        login_flood::merge(&mut self.drafts, floods);
+        std::mem::take(&mut self.drafts)
+    }
+
+    /// Keys tracked now by the per-source detectors (for metrics).
+    pub fn tracked(&self) -> usize {
+        self.scan.tracked() + self.bf.tracked() + self.auth.tracked()
+    }
+
+    /// End of input: judge everything still open.
+    fn finish(mut self, t: &Tables, cross: &mut Vec<CrossEvent>) -> PartOutcome {
+        self.auth.finish(cross);
+        self.scan.finish(t, &mut self.drafts);
+        self.bf.finish(t, &mut self.drafts);
+        let flagged = self.bf.flagged_sources();
+        self.flood.finish(t, &mut self.floods);
+        let mut drafts = self.take_drafts();
+        self.xspray.finish(t, &mut drafts);
+        self.ids.finish(t, &mut drafts);
         PartOutcome {
             drafts,
             flagged,
-            backdoor,
+            backdoor: self.backdoor,
         }
     }
 }
