@@ -183,6 +183,8 @@ pub struct AuthRecords<'a> {
     /// (second of a failure, key) in time order: finds idle keys without
     /// scanning `sources`.
     expiry: std::collections::VecDeque<(u32, (NodeId, u16))>,
+    /// Records ending in the same second (kept to reuse its memory).
+    due: Vec<((NodeId, u16), Source)>,
     /// The success-after-failures lookback (ms): this table also keeps
     /// each key's recent failures for that detector.
     lookback: i64,
@@ -196,6 +198,7 @@ impl<'a> AuthRecords<'a> {
             cfg,
             sources: HashMap::new(),
             expiry: std::collections::VecDeque::new(),
+            due: Vec::new(),
             lookback: lookback_secs * 1000,
         }
     }
@@ -289,23 +292,24 @@ impl<'a> AuthRecords<'a> {
             if at > now {
                 break;
             }
-            // Every key whose latest failure was in this second.
-            let mut due = Vec::new();
+            // Every key whose latest failure was in this second (one hash
+            // lookup each: a stale entry, whose key failed again later,
+            // is left alone).
+            let mut due = std::mem::take(&mut self.due);
             while let Some(&(l, k)) = self.expiry.front() {
                 if l != last {
                     break;
                 }
                 self.expiry.pop_front();
-                if self.sources.get(&k).is_some_and(|s| s.last == last) {
-                    due.push(k);
+                if let hashbrown::hash_map::Entry::Occupied(e) = self.sources.entry(k)
+                    && e.get().last == last
+                {
+                    due.push(e.remove_entry());
                 }
             }
-            due.sort_unstable();
-            due.dedup();
-            for k in due {
-                if let Some(s) = self.sources.remove(&k)
-                    && low_rate(self.cfg, &s)
-                {
+            due.sort_unstable_by_key(|(k, _)| *k);
+            for (k, s) in due.drain(..) {
+                if low_rate(self.cfg, &s) {
                     out.push(CrossEvent::Idle {
                         at,
                         src: k.0,
@@ -314,6 +318,7 @@ impl<'a> AuthRecords<'a> {
                     });
                 }
             }
+            self.due = due;
         }
     }
 
@@ -423,8 +428,7 @@ impl<'a> Campaigns<'a> {
                     // far as one part, keeping what it knows of accounts.
                     let idle = std::mem::take(&mut run.idle);
                     self.parts += 1;
-                    let refs = idle.iter().map(|(k, s)| (*k, s)).collect();
-                    self.judge_refs(svc, refs, t, &HashSet::new(), enricher, false);
+                    self.judge(svc, idle, t, &HashSet::new(), enricher, false);
                 }
             }
             CrossEvent::Auth {
@@ -482,8 +486,7 @@ impl<'a> Campaigns<'a> {
             .collect();
         for svc in quiet {
             if let Some(run) = self.runs.remove(&svc) {
-                let refs = run.idle.iter().map(|(k, s)| (*k, s)).collect();
-                self.judge_refs(svc, refs, t, &HashSet::new(), enricher, true);
+                self.judge(svc, run.idle, t, &HashSet::new(), enricher, true);
             }
         }
         self.next_quiet = self
@@ -505,16 +508,18 @@ impl<'a> Campaigns<'a> {
     ) -> Vec<Draft> {
         let runs = std::mem::take(&mut self.runs);
         for (svc, run) in runs {
-            let refs = run.idle.iter().map(|(k, s)| (*k, s)).collect();
-            self.judge_refs(svc, refs, t, flagged, enricher, true);
+            self.judge(svc, run.idle, t, flagged, enricher, true);
         }
         std::mem::take(&mut self.out)
     }
 
-    fn judge_refs(
+    /// Decide the members among one run's idle sources and report the
+    /// campaign if large enough. Sorted in place by source: then clusters
+    /// are met in order and the records are read in sequence.
+    fn judge(
         &mut self,
         svc: u16,
-        mut all: Vec<(NodeId, &Source)>,
+        mut all: Vec<(NodeId, Source)>,
         t: &Tables,
         flagged: &HashSet<NodeId>,
         enricher: &Enricher,
@@ -522,21 +527,34 @@ impl<'a> Campaigns<'a> {
     ) {
         all.sort_unstable_by_key(|(k, _)| *k);
         all.retain(|(src, s)| low_rate(self.cfg, s) && !flagged.contains(src));
-        let low = all;
+        let low = &all;
         // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed):
-        // sorted keys and a binary search, no table.
+        // sorted keys counted in runs, no table. Sources come in id order,
+        // which is address order for IPv4, so their clusters are met in
+        // order and found by stepping forward, not by searching.
         let mut clusters: Vec<u64> = low
             .iter()
             .filter_map(|(src, _)| t.ip(*src).map(cluster_key))
             .collect();
         clusters.sort_unstable();
-        let cluster_size = |k: u64| {
-            let lo = clusters.partition_point(|c| *c < k);
-            let hi = clusters.partition_point(|c| *c <= k);
-            (hi - lo) as u32
+        let sizes: Vec<(u64, u32)> = clusters
+            .chunk_by(|a, b| a == b)
+            .map(|run| (run[0], run.len() as u32))
+            .collect();
+        drop(clusters);
+        let mut cursor = 0usize;
+        let mut cluster_size = |k: u64| {
+            if sizes.get(cursor).is_none_or(|c| c.0 != k) {
+                cursor = if sizes.get(cursor + 1).is_some_and(|c| c.0 == k) {
+                    cursor + 1
+                } else {
+                    sizes.partition_point(|c| c.0 < k)
+                };
+            }
+            sizes.get(cursor).filter(|c| c.0 == k).map_or(0, |c| c.1)
         };
         let mut members = Vec::new();
-        for (src, s) in low {
+        for &(src, ref s) in low {
             let Some(ip) = t.ip(src) else { continue };
             let accts = &s.accounts[..s.n_accounts as usize];
             let shared_n = accts
@@ -654,20 +672,16 @@ impl<'a> Campaigns<'a> {
         // Cluster summaries. Counted by numeric prefix and named only for
         // the few shown (ties in prefix order): a campaign can have a
         // million members.
-        let mut by24: HashMap<u64, (u32, IpAddr)> = HashMap::new();
-        let mut by16: HashMap<u64, (u32, IpAddr)> = HashMap::new();
+        let by24 = prefix_counts(&ips, cluster_key);
+        let by16 = prefix_counts(&ips, prefix16_key);
         let mut by_asn: HashMap<String, u32> = HashMap::new();
         for ip in &ips {
-            by24.entry(cluster_key(*ip)).or_insert((0, *ip)).0 += 1;
-            by16.entry(prefix16_key(*ip)).or_insert((0, *ip)).0 += 1;
             if let Some(info) = enricher.lookup(*ip) {
                 *by_asn.entry(info.label()).or_default() += 1;
             }
         }
-        let named = |m: &HashMap<u64, (u32, IpAddr)>, n: usize, name: fn(IpAddr) -> String| {
-            let v: Vec<((u64, IpAddr), u32)> =
-                m.iter().map(|(k, (c, ip))| ((*k, *ip), *c)).collect();
-            largest(v, n)
+        let named = |m: &[((u64, IpAddr), u32)], n: usize, name: fn(IpAddr) -> String| {
+            largest(m.to_vec(), n)
                 .into_iter()
                 .map(|((_, ip), c)| (name(ip), c))
                 .collect::<Vec<_>>()
@@ -785,6 +799,17 @@ fn largest<K: Ord>(mut v: Vec<(K, u32)>, n: usize) -> Vec<(K, u32)> {
     }
     v.sort_by(order);
     v
+}
+
+/// Addresses per prefix (`key`), each prefix named by its lowest
+/// address: a sort and a count of runs, no table (a campaign can have a
+/// million members).
+fn prefix_counts(ips: &[IpAddr], key: fn(IpAddr) -> u64) -> Vec<((u64, IpAddr), u32)> {
+    let mut v: Vec<(u64, IpAddr)> = ips.iter().map(|ip| (key(*ip), *ip)).collect();
+    v.sort_unstable();
+    v.chunk_by(|a, b| a.0 == b.0)
+        .map(|run| (run[0], run.len() as u32))
+        .collect()
 }
 
 /// The /16 of an IPv4 address, the /48 of an IPv6 one, as a number.

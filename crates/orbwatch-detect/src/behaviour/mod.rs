@@ -423,10 +423,8 @@ impl Engine<'_> {
         buf.sort();
         let obs = &buf.obs;
         let t = &buf.tables;
-        self.replay(t, |p: Part| {
-            obs.iter().copied().filter(move |o| p.owns(o.src, t))
-        })
-        .0
+        let part = |p: Part| obs.iter().copied().filter(move |o| p.owns(o.src, t));
+        self.replay(t, part, part).0
     }
 
     /// Replay the merged runs of a hunt through every detector, pick
@@ -436,16 +434,21 @@ impl Engine<'_> {
         &self,
         runs: &runs::ObsRuns,
     ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
-        self.replay(&runs.tables, |p| runs.stream_part(p))
+        self.replay(
+            &runs.tables,
+            |p| runs.stream_part(p),
+            |p| runs.unordered_part(p),
+        )
     }
 
     /// Replay the ordered stream of each partition through every
-    /// detector; `stream` is called twice per partition (detection, then
-    /// evidence).
-    fn replay<I: Iterator<Item = Obs>>(
+    /// detector, then pick evidence from each partition's observations
+    /// in any order (`unordered`: evidence is sorted by time afterwards).
+    fn replay<I: Iterator<Item = Obs>, U: Iterator<Item = Obs>>(
         &self,
         t: &Tables,
         stream: impl Fn(Part) -> I + Sync,
+        unordered: impl Fn(Part) -> U + Sync,
     ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
         let count = self.partitions.max(1);
         let parts: Vec<Part> = (0..count).map(|index| Part { index, count }).collect();
@@ -482,9 +485,9 @@ impl Engine<'_> {
             let handles: Vec<_> = parts
                 .iter()
                 .map(|p| {
-                    let (stream, drafts) = (&stream, &drafts);
+                    let (unordered, drafts) = (&unordered, &drafts);
                     let p = *p;
-                    scope.spawn(move || pick_evidence(stream(p), drafts, p, t, cap))
+                    scope.spawn(move || pick_evidence(unordered(p), drafts, p, t, cap))
                 })
                 .collect();
             handles
@@ -721,9 +724,10 @@ fn enrich_finding(f: &mut Finding, e: &Enricher) {
     }
 }
 
-/// Pick up to `cap` evidence references for every draft from one
-/// partition's stream, in one pass: only the draft sources the partition
-/// owns are looked for. The partitions' picks are merged by the caller.
+/// Pick the earliest `cap` evidence references for every draft from one
+/// partition's observations, in any order, in one pass: only the draft
+/// sources the partition owns are looked for. The partitions' picks are
+/// merged by the caller.
 fn pick_evidence(
     stream: impl Iterator<Item = Obs>,
     drafts: &[Draft],
@@ -764,9 +768,13 @@ fn pick_evidence(
             }
             let (ev, total) = &mut out[i as usize];
             *total += 1;
-            if cap == 0 || ev.len() < cap {
-                let (input, line) = observe::evidence_parts(o.evidence);
-                ev.push((input, line, o.time));
+            let (input, line) = observe::evidence_parts(o.evidence);
+            ev.push((input, line, o.time));
+            // Keep the earliest `cap` (by time, then place in the input),
+            // trimming in batches.
+            if cap > 0 && ev.len() >= 2 * cap.max(8) {
+                ev.sort_unstable_by_key(|(input, line, time)| (*time, *input, *line));
+                ev.truncate(cap);
             }
         }
     }
