@@ -21,6 +21,9 @@ use orbwatch_subscribe::{
 use serde_json::{Value, json};
 
 const CIRCL: &str = "57c4445b-c548-4654-af0b-4be3950d210f";
+/// The served files: path → (body, ETag).
+type Files = Arc<Mutex<HashMap<String, (Vec<u8>, String)>>>;
+
 const ISAC: &str = "5f3c9a10-1111-4c2d-9e8f-0a1b2c3d4e01";
 
 fn repo(rel: &str) -> PathBuf {
@@ -157,8 +160,7 @@ fn md5_matches_rfc_1321() {
 #[test]
 fn misp_feed_layout_loads_and_updates() {
     // The feed's files, by path; the test changes them between updates.
-    let files: Arc<Mutex<HashMap<String, (Vec<u8>, String)>>> =
-        Arc::new(Mutex::new(HashMap::new()));
+    let files: Files = Arc::new(Mutex::new(HashMap::new()));
     let publish = |uuids: &[&str], tag: &str| {
         let mut f = files.lock().unwrap();
         f.clear();
