@@ -70,7 +70,8 @@ impl Source {
             if n < 3 || path_segments[n - 3] != "collections" || path_segments[n - 2].is_empty() {
                 return Err(err(
                     t,
-                    "a TAXII 2.1 source is a collection URL: taxii2+https://HOST/API-ROOT/collections/ID/",
+                    "a TAXII 2.1 source is a collection URL: taxii2+https://HOST/API-ROOT/collections/ID/ \
+                     (or a discovery URL with --collection ID)",
                 ));
             }
             return Ok(Source::Taxii {

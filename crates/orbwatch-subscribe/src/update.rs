@@ -578,3 +578,78 @@ fn fetch_misp_rest(
         incremental: true,
     })
 }
+
+/// Find the collection `collection` (its id) from a TAXII 2.1 discovery URL
+/// (`https://HOST/taxii2/`): the server's default API root (or its only
+/// one), then `collections/ID/` below it, which must exist and be
+/// readable. Returns the collection source to subscribe to.
+pub fn resolve_taxii_collection(
+    discovery_url: &str,
+    collection: &str,
+    spec: &SubscriptionSpec,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
+    let probe = Source::Http {
+        url: discovery_url.to_string(),
+    };
+    let http = client(&probe, spec, env)?;
+    let accept = [("Accept", taxii::ACCEPT)];
+    let Fetched::Body { bytes, .. } = http
+        .get(discovery_url, None, None, &accept)
+        .map_err(|e| e.to_string())?
+    else {
+        return Err(format!("{discovery_url}: unexpected 304"));
+    };
+    let doc: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{discovery_url}: not a TAXII discovery document ({e})"))?;
+    let roots: Vec<&str> = doc
+        .get("api_roots")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let root = doc
+        .get("default")
+        .and_then(|v| v.as_str())
+        .or(if roots.len() == 1 { Some(roots[0]) } else { None })
+        .ok_or_else(|| {
+            format!(
+                "{discovery_url}: the server names no default API root and has {} ({}); subscribe to taxii2+…/API-ROOT/collections/{collection}/ directly",
+                roots.len(),
+                roots.join(", ")
+            )
+        })?;
+    // API roots may be relative to the discovery URL's host.
+    let root = if root.contains("://") {
+        root.to_string()
+    } else {
+        let scheme_end = discovery_url.find("://").map_or(0, |i| i + 3);
+        let host_end = discovery_url[scheme_end..]
+            .find('/')
+            .map_or(discovery_url.len(), |i| scheme_end + i);
+        format!(
+            "{}/{}",
+            &discovery_url[..host_end],
+            root.trim_start_matches('/')
+        )
+    };
+    let root = if root.ends_with('/') {
+        root
+    } else {
+        format!("{root}/")
+    };
+    let collection_url = format!("{root}collections/{}/", taxii::encode(collection));
+    let Fetched::Body { bytes, .. } = http
+        .get(&collection_url, None, None, &accept)
+        .map_err(|e| e.to_string())?
+    else {
+        return Err(format!("{collection_url}: unexpected 304"));
+    };
+    let info: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{collection_url}: not a TAXII collection ({e})"))?;
+    if info.get("can_read").and_then(|v| v.as_bool()) == Some(false) {
+        return Err(format!(
+            "{collection_url}: the server says this collection cannot be read with these credentials"
+        ));
+    }
+    Source::parse(&format!("taxii2+{collection_url}")).map_err(|e| e.to_string())
+}

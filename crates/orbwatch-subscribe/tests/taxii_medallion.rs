@@ -66,6 +66,11 @@ impl Drop for Medallion {
 
 impl Medallion {
     fn start(dir: &Path, objects: &[Value]) -> Medallion {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let manifest: Vec<Value> = objects
             .iter()
             .map(|o| {
@@ -101,7 +106,11 @@ impl Medallion {
                 }]
             }
         });
-        std::fs::write(dir.join("data.json"), data.to_string()).unwrap();
+        let data = data.to_string().replace(
+            "http://127.0.0.1/api1/",
+            &format!("http://127.0.0.1:{port}/api1/"),
+        );
+        std::fs::write(dir.join("data.json"), data).unwrap();
         let config = json!({
             "backend": {
                 "module": "medallion.backends.memory_backend",
@@ -112,11 +121,6 @@ impl Medallion {
             "taxii": {"max_page_size": 100}
         });
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let log = dir.join("medallion.log");
         let child = Command::new("python3")
             .args([
@@ -232,10 +236,29 @@ fn taxii_update_fetches_only_what_was_added() {
         retries: 0,
         ..Default::default()
     };
+    let basic = server.basic();
+    let env = move |k: &str| (k == "TAXII_BASIC").then(|| basic.clone());
+    // The discovery URL plus the collection id lead to the same source.
+    let found = orbwatch_subscribe::update::resolve_taxii_collection(
+        &format!("http://127.0.0.1:{}/taxii2/", server.port),
+        COLLECTION,
+        &spec,
+        &env,
+    )
+    .unwrap();
     let source = format!(
         "taxii2+http://127.0.0.1:{}/api1/collections/{COLLECTION}/",
         server.port
     );
+    assert_eq!(found, Source::parse(&source).unwrap());
+    let missing = orbwatch_subscribe::update::resolve_taxii_collection(
+        &format!("http://127.0.0.1:{}/taxii2/", server.port),
+        "no-such-collection",
+        &spec,
+        &env,
+    )
+    .unwrap_err();
+    assert!(missing.contains("HTTP 404"), "{missing}");
     subscribe(
         &mut store,
         "taxii",
@@ -246,8 +269,6 @@ fn taxii_update_fetches_only_what_was_added() {
         None,
     )
     .unwrap();
-    let basic = server.basic();
-    let env = move |k: &str| (k == "TAXII_BASIC").then(|| basic.clone());
 
     // First update: the whole collection, in two pages of at most 2.
     let out = update(&mut store, "taxii", &env).unwrap();

@@ -31,6 +31,10 @@ pub struct SubscribeArgs {
     /// reads), taxii2+https://HOST/API-ROOT/collections/ID/,
     /// misp-feed+https://HOST/PATH/manifest.json or misp+https://HOST.
     pub source: String,
+    /// TAXII: SOURCE is a discovery URL (taxii2+https://HOST/taxii2/); use
+    /// this collection id of its default API root.
+    #[arg(long, value_name = "ID")]
+    pub collection: Option<String>,
     /// How often `feed update --due` fetches it (e.g. 6h, 1d).
     #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_dur)]
     pub every: SignedDuration,
@@ -160,7 +164,15 @@ fn process_env(k: &str) -> Option<String> {
 }
 
 pub fn subscribe(cli: &Cli, args: &SubscribeArgs) -> Result<ExitCode> {
-    let source = Source::parse(&args.source)?;
+    let source = match &args.collection {
+        None => Some(Source::parse(&args.source)?),
+        Some(_) => {
+            if !args.source.trim().starts_with("taxii2+") {
+                bail!("--collection goes with a TAXII discovery URL: taxii2+https://HOST/taxii2/");
+            }
+            None
+        }
+    };
     let mut headers = Vec::new();
     for h in &args.headers {
         headers.push(HeaderSpec::parse(h)?);
@@ -181,7 +193,7 @@ pub fn subscribe(cli: &Cli, args: &SubscribeArgs) -> Result<ExitCode> {
                 "--token-env/--token-file and --header 'Authorization: …' both set the Authorization header; keep one"
             );
         }
-        let bearer = !matches!(source, Source::MispRest { .. });
+        let bearer = !matches!(source, Some(Source::MispRest { .. }));
         headers.push(HeaderSpec::authorization(&c, bearer));
     }
     let ca_file = args
@@ -202,6 +214,23 @@ pub fn subscribe(cli: &Cli, args: &SubscribeArgs) -> Result<ExitCode> {
         confidence: args.confidence,
         page_limit: args.page_limit,
         misp_last: Some(args.misp_last.clone()),
+    };
+    let source = match source {
+        Some(s) => s,
+        None => {
+            let discovery = args.source.trim().trim_start_matches("taxii2+");
+            let collection = args.collection.as_deref().unwrap_or_default();
+            orbwatch_subscribe::update::resolve_taxii_collection(
+                discovery,
+                collection,
+                &spec,
+                &process_env,
+            )
+            .map_err(anyhow::Error::msg)
+            .with_context(|| {
+                format!("cannot find TAXII collection {collection} from {discovery}")
+            })?
+        }
     };
     let name = args.name.trim();
     let mut store = open_store(cli)?;
