@@ -25,6 +25,9 @@ pub struct FetchConfig {
     pub ca_file: Option<PathBuf>,
     /// Headers sent with every request (already resolved).
     pub headers: Vec<(String, String)>,
+    /// Refuse plain http, redirects included (for an https source, so that
+    /// a redirect cannot downgrade it).
+    pub https_only: bool,
 }
 
 impl Default for FetchConfig {
@@ -36,6 +39,7 @@ impl Default for FetchConfig {
             max_bytes: 256 * 1024 * 1024,
             ca_file: None,
             headers: Vec::new(),
+            https_only: false,
         }
     }
 }
@@ -152,6 +156,7 @@ impl HttpClient {
             .timeout_recv_response(Some(cfg.timeout))
             .timeout_per_read(Some(cfg.timeout))
             .max_redirects(5)
+            .https_only(cfg.https_only)
             .user_agent(concat!("orbwatch/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .build()

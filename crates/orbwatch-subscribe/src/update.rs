@@ -288,6 +288,7 @@ fn client(
         max_bytes: spec.max_bytes,
         ca_file: spec.ca_file.clone(),
         headers,
+        https_only: source.url().starts_with("https://"),
     })
     .map_err(|e| e.to_string())
 }

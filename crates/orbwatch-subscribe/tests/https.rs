@@ -308,3 +308,32 @@ fn credentials_come_from_the_environment_and_are_not_stored() {
         }
     }
 }
+
+#[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let pki = test_pki("orbwatch test CA");
+    let plain = Server::http(|_| Resp::ok("203.0.113.7\n"));
+    let target = plain.url("http", "/relays.txt");
+    let server = Server::https(pki.server.clone(), move |_| {
+        Resp::status(302).with_header("Location", &target)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write_ca(dir.path(), &pki.ca_pem);
+    let mut store = Store::open(dir.path().join("s.db")).unwrap();
+    let mut spec = spec_with(Some(ca));
+    spec.retries = 0;
+    sub(
+        &mut store,
+        "down",
+        &server.url("https", "/relays.txt"),
+        &spec,
+    );
+    let out = update(&mut store, "down", &no_env).unwrap();
+    let UpdateOutcome::Failed { error, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert!(error.to_lowercase().contains("https"), "{error}");
+    assert_eq!(server.requests().len(), 1);
+    assert!(plain.requests().is_empty(), "the plain server was reached");
+    assert!(store.feed("down").unwrap().is_none());
+}
