@@ -46,15 +46,19 @@ use sha2::Digest;
 
 mod error;
 pub mod findings;
+pub mod history;
 pub mod migrations;
 pub mod rows;
+pub mod subscriptions;
 
 pub use error::{Result, StoreError};
 pub use findings::{
     FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
     TriageStatus, suppression_key,
 };
+pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
+pub use subscriptions::SubscriptionRow;
 
 use error::SqlContext;
 use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
@@ -798,6 +802,9 @@ impl Store {
             tx.execute(&format!("DELETE FROM {table} WHERE feed_id = ?1"), [id])
                 .ctx(p, "removing the feed's history")?;
         }
+        // A removed feed is not fetched again.
+        tx.execute("DELETE FROM subscriptions WHERE name = ?1", [name])
+            .ctx(p, "removing the feed's subscription")?;
         tx.execute("DELETE FROM feeds WHERE id = ?1", [id])
             .ctx(p, "removing the feed")?;
         tx.commit().ctx(p, "removing the feed")?;

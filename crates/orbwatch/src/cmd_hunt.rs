@@ -373,6 +373,7 @@ fn load_indicators(
         grace: args.grace.as_deref(),
         // A behaviour-only hunt needs no indicators.
         store_optional: !args.no_behaviour,
+        history: true,
     };
     notices.extend(crate::indicator_sources::load(cli, &sources, &mut sink)?);
     Ok(sink.0)

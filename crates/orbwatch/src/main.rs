@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod cli_values;
 mod cmd_export;
 mod cmd_feed;
+mod cmd_feed_subscribe;
 mod cmd_findings;
 mod cmd_hunt;
 mod cmd_report;
