@@ -25,7 +25,10 @@ fn main() {
     let t = Instant::now();
     let mut m = simulate(&s);
     let gen_time = t.elapsed();
-    let cfg = BehaviourConfig::default();
+    // Every member listed (the default lists the 10,000 most active), so
+    // recall is measured over all of them.
+    let mut cfg = BehaviourConfig::default();
+    cfg.distributed.max_listed_sources = 0;
     let e = Enricher::none();
     let t = Instant::now();
     let f = Engine {
