@@ -28,7 +28,22 @@
 //! Behaviour detectors consume observations in event-time order. Each unit
 //! of work keeps its observations as sorted runs; the runs are merged
 //! (k-way) and replayed through the detectors, so results never depend on
-//! thread timing or on how the inputs were cut into chunks.
+//! thread timing or on how the inputs were cut into chunks. The replay is
+//! split by source:
+//!
+//! ```text
+//!  sorted runs ──► partition 0 … N-1 (by the source's /24)  ──► findings
+//!                  per-source detectors, one thread each
+//!                        │ cross events (one per login attempt,
+//!                        ▼  one per idle low-rate source)
+//!                  merged in one order ──► Campaigns (distributed spray) ──► findings
+//! ```
+//!
+//! This is the keyed split Kafka workers will use (see
+//! `orbwatch_detect::behaviour::Engine`). A live source has no sorted runs:
+//! [`event_time::ReorderWindow`] restores event-time order within an
+//! allowed lateness, counts late events, and flushes when input goes
+//! quiet; the partitions' detectors then `advance` with the watermark.
 
 pub mod behaviour;
 pub mod binary;
