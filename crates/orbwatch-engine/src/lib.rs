@@ -77,6 +77,9 @@ pub struct EngineOptions {
     pub map: Vec<(String, String)>,
     /// Year for syslog lines that carry none (default: file's mtime).
     pub year: Option<i16>,
+    /// Zone of syslog timestamps without offset (`None`: UTC). Outputs
+    /// stay in UTC; the coverage names the zone assumed.
+    pub timezone: Option<jiff::tz::TimeZone>,
     /// Evidence records kept per finding (0 = all).
     pub evidence_limit: usize,
     /// Worker threads (0 = all cores).
@@ -99,6 +102,7 @@ impl Default for EngineOptions {
             input_format: None,
             map: Vec::new(),
             year: None,
+            timezone: None,
             evidence_limit: orbwatch_detect::aggregate::EVIDENCE_CAP,
             threads: 0,
             chunk_bytes: 32 * 1024 * 1024,

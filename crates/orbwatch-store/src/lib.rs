@@ -104,6 +104,14 @@ pub struct ImportReport {
     pub removed: u64,
     /// Indicators already in the previous version.
     pub unchanged: u64,
+    /// Values whose validity window changed: the old window was removed
+    /// and a new one added for the same value. They are also counted in
+    /// `added` and `removed` (the history keeps both rows), so that a
+    /// re-import with another `--ttl` can be reported as what it is.
+    pub changed_validity: u64,
+    /// Indicators counted in `unchanged` whose confidence, tags, dates or
+    /// description changed.
+    pub changed_metadata: u64,
     /// Identical repeats within this file, stored once.
     pub duplicates: u64,
     pub rejected: u64,
@@ -486,6 +494,11 @@ impl Store {
         }
 
         let (mut added, mut unchanged, mut removed, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
+        let (mut changed_validity, mut changed_metadata) = (0u64, 0u64);
+        // `type\u{1f}value` of the indicators this version added, to tell a
+        // changed window (removed and added again) from a new value.
+        // Counted, as one value may have several rows (windows).
+        let mut added_values: FastMap<String, u64> = FastMap::default();
         let loaded;
         // Identity keys of this version, to store repeats once (first wins).
         let mut seen: FastMap<String, ()> =
@@ -546,6 +559,9 @@ impl Store {
                     }
                     Some(e) => {
                         if e.meta_hash != row.meta_hash {
+                            if e.present {
+                                changed_metadata += 1;
+                            }
                             update_meta
                                 .execute(params![
                                     e.id,
@@ -573,6 +589,9 @@ impl Store {
                     }
                 }
                 if version > 1 {
+                    *added_values
+                        .entry(format!("{}\u{1f}{}", row.type_name, row.value))
+                        .or_default() += 1;
                     change
                         .execute(params![
                             feed_id,
@@ -609,6 +628,12 @@ impl Store {
                 let value = parts.next().unwrap_or_default();
                 let from = parts.next().filter(|s| !s.is_empty());
                 let until = parts.next().filter(|s| !s.is_empty());
+                if let Some(n) = added_values.get_mut(&format!("{type_name}\u{1f}{value}"))
+                    && *n > 0
+                {
+                    *n -= 1;
+                    changed_validity += 1;
+                }
                 change
                     .execute(params![
                         feed_id,
@@ -700,6 +725,8 @@ impl Store {
             added,
             removed,
             unchanged,
+            changed_validity,
+            changed_metadata,
             duplicates,
             rejected,
             skipped,

@@ -296,13 +296,31 @@ fn print_add_summary(
         )?;
     }
     if report.version > 1 {
+        // A value whose window changed is one change, not an addition and
+        // a removal (the history keeps both rows).
+        let changed = report.changed_validity;
+        let mut parts = vec![
+            format!("{} added", report.added.saturating_sub(changed)),
+            format!("{} removed", report.removed.saturating_sub(changed)),
+        ];
+        if changed > 0 {
+            parts.push(format!("{changed} changed (validity)"));
+        }
+        if report.changed_metadata > 0 {
+            parts.push(format!(
+                "{} changed (confidence, tags or dates)",
+                report.changed_metadata
+            ));
+        }
+        parts.push(format!(
+            "{} unchanged",
+            report.unchanged.saturating_sub(report.changed_metadata)
+        ));
         writeln!(
             out,
-            "changes since version {}: {} added, {} removed, {} unchanged",
+            "changes since version {}: {}",
             report.version - 1,
-            report.added,
-            report.removed,
-            report.unchanged
+            parts.join(", ")
         )?;
     }
     writeln!(out, "rejected: {}", parsed.rejected.len())?;
