@@ -109,9 +109,8 @@ pub struct ImportReport {
     /// `added` and `removed` (the history keeps both rows), so that a
     /// re-import with another `--ttl` can be reported as what it is.
     pub changed_validity: u64,
-    /// Indicators counted in `unchanged` whose confidence, tags, dates or
-    /// description changed.
-    pub changed_metadata: u64,
+    /// Indicators counted in `unchanged` whose confidence changed.
+    pub changed_confidence: u64,
     /// Identical repeats within this file, stored once.
     pub duplicates: u64,
     pub rejected: u64,
@@ -336,6 +335,7 @@ struct Existing {
     id: i64,
     present: bool,
     meta_hash: i64,
+    confidence: Option<i64>,
 }
 
 const INSERT_INDICATOR: &str = "INSERT INTO indicators (feed_id, kind, type_name, value, \
@@ -469,8 +469,8 @@ impl Store {
         if version > 1 {
             let mut stmt = tx
                 .prepare(
-                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash \
-                     FROM indicators WHERE feed_id = ?1",
+                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash, \
+                     confidence FROM indicators WHERE feed_id = ?1",
                 )
                 .ctx(p, "reading the previous version")?;
             let mut q = stmt
@@ -488,13 +488,14 @@ impl Store {
                         id: r.get(0).ctx(p, "reading the previous version")?,
                         present: r.get::<_, i64>(5).ctx(p, "reading the previous version")? != 0,
                         meta_hash: r.get(6).ctx(p, "reading the previous version")?,
+                        confidence: r.get(7).ctx(p, "reading the previous version")?,
                     },
                 );
             }
         }
 
         let (mut added, mut unchanged, mut removed, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
-        let (mut changed_validity, mut changed_metadata) = (0u64, 0u64);
+        let (mut changed_validity, mut changed_confidence) = (0u64, 0u64);
         // `type\u{1f}value` of the indicators this version added, to tell a
         // changed window (removed and added again) from a new value.
         // Counted, as one value may have several rows (windows).
@@ -558,10 +559,10 @@ impl Store {
                         added += 1;
                     }
                     Some(e) => {
+                        if e.present && e.confidence != row.confidence {
+                            changed_confidence += 1;
+                        }
                         if e.meta_hash != row.meta_hash {
-                            if e.present {
-                                changed_metadata += 1;
-                            }
                             update_meta
                                 .execute(params![
                                     e.id,
@@ -726,7 +727,7 @@ impl Store {
             removed,
             unchanged,
             changed_validity,
-            changed_metadata,
+            changed_confidence,
             duplicates,
             rejected,
             skipped,

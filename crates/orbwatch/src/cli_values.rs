@@ -5,16 +5,26 @@
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
-/// A time: RFC 3339, a date (`2021-01-01`, taken as 00:00 UTC), a time
-/// relative to now (`24h`, `7d`: that long ago) or `today`/`yesterday`
-/// (00:00 of that day in the machine's zone).
+/// A time: RFC 3339 or a date (`2021-01-01`, taken as 00:00 UTC). For
+/// fixed times, such as a feed's validity (`feed add --valid-from`).
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
-    parse_time_in(s, &TimeZone::system(), Timestamp::now())
+    orbwatch_intel::time::parse_timestamp(s).ok_or_else(|| {
+        format!("`{s}` is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z")
+    })
 }
 
-/// [`parse_time`] with the zone that `today`/`yesterday` are counted in
-/// and the instant relative times are counted from.
+/// A time for a filter (`--since`, `--until`): as [`parse_time`], or
+/// relative to `now` (`24h`, `7d`: that long ago) or `today`/`yesterday`
+/// (00:00 of that day in `tz`).
 pub fn parse_time_in(s: &str, tz: &TimeZone, now: Timestamp) -> Result<Timestamp, String> {
+    // A short bare number would be read as Unix seconds in 1970: `--since
+    // 2021` means a year, and silently hunting from 1970 is a mistake.
+    let t = s.trim();
+    if !t.is_empty() && t.len() < 9 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{s}` is ambiguous; write a date (e.g. {t}-01-01 if it is a year) or a duration with its unit (e.g. 7d)"
+        ));
+    }
     if let Some(t) = orbwatch_intel::time::parse_timestamp(s) {
         return Ok(t);
     }

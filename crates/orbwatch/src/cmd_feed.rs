@@ -306,15 +306,15 @@ fn print_add_summary(
         if changed > 0 {
             parts.push(format!("{changed} changed (validity)"));
         }
-        if report.changed_metadata > 0 {
+        if report.changed_confidence > 0 {
             parts.push(format!(
-                "{} changed (confidence, tags or dates)",
-                report.changed_metadata
+                "{} changed (confidence)",
+                report.changed_confidence
             ));
         }
         parts.push(format!(
             "{} unchanged",
-            report.unchanged.saturating_sub(report.changed_metadata)
+            report.unchanged.saturating_sub(report.changed_confidence)
         ));
         writeln!(
             out,

@@ -178,8 +178,10 @@ pub fn write_findings(w: &mut dyn Write, dest: Dest, findings: &[Finding]) -> io
     if findings.is_empty() {
         return writeln!(w, "No findings.");
     }
-    let rows: Vec<Vec<String>> = findings
-        .iter()
+    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    sorted.sort_by(|a, b| orbwatch_detect::finding::most_serious_first(a, b));
+    let rows: Vec<Vec<String>> = sorted
+        .into_iter()
         .map(|f| {
             let why = f
                 .reasons

@@ -25,6 +25,7 @@ fn corpus() -> Option<PathBuf> {
 
 fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .arg("hunt")
         .arg("--feed")
         .arg(feed)

@@ -839,4 +839,65 @@ mod tests {
             assert_eq!(yy, cy - 1);
         }
     }
+
+    /// The decoder with `--year 2021` and a zone, on one line.
+    fn time_in(zone: &str, line: &str) -> Option<String> {
+        let cfg = DecoderConfig {
+            year: Some(2021),
+            timezone: Some(jiff::tz::TimeZone::get(zone).expect("tz database")),
+            ..Default::default()
+        };
+        let mut d = SyslogDecoder::new(&cfg);
+        let fast = d.time_of(line.as_bytes()).map(|t| t.to_string());
+        let full = match d.decode(line.as_bytes()) {
+            Ok(Decoded::Event(e)) => e.time.map(|t| t.to_string()),
+            _ => None,
+        };
+        // `time_of` must agree with `decode`.
+        assert_eq!(fast, full, "{line}");
+        full
+    }
+
+    #[test]
+    fn zone_less_times_are_read_in_the_configured_zone() {
+        let l = |ts: &str| {
+            format!("{ts} gw01 sshd[1]: Failed password for root from 192.0.2.7 port 22 ssh2")
+        };
+        // Winter (UTC+1) and summer (UTC+2) in Paris.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Mar  2 03:11:07")).as_deref(),
+            Some("2021-03-02T02:11:07Z")
+        );
+        assert_eq!(
+            time_in("Europe/Paris", &l("Jul  3 14:22:19")).as_deref(),
+            Some("2021-07-03T12:22:19Z")
+        );
+        // The hour that does not exist (clocks jump 02:00 -> 03:00 on 28
+        // March 2021): read as if the clock had not jumped yet, UTC+1.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Mar 28 02:30:00")).as_deref(),
+            Some("2021-03-28T01:30:00Z")
+        );
+        // The hour that happens twice (31 October): the first, UTC+2.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Oct 31 02:30:00")).as_deref(),
+            Some("2021-10-31T00:30:00Z")
+        );
+        // A zone west of UTC.
+        assert_eq!(
+            time_in("America/New_York", &l("Mar  2 03:11:07")).as_deref(),
+            Some("2021-03-02T08:11:07Z")
+        );
+        // A line with its own offset keeps it.
+        assert_eq!(
+            time_in(
+                "Asia/Tokyo",
+                "<38>1 2021-03-02T03:11:07+00:00 gw01 sshd 1 - - Failed password for root from 192.0.2.7 port 22 ssh2"
+            )
+            .as_deref(),
+            Some("2021-03-02T03:11:07Z")
+        );
+        // Impossible dates stay refused.
+        assert_eq!(time_in("Europe/Paris", &l("Feb 30 01:00:00")), None);
+    }
 }
