@@ -204,7 +204,9 @@ impl Engine {
 
     fn progress_finish(&self) {
         if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
+            // Cleared by default; a bar built `with_finish(AndLeave)` stays
+            // as the line of its phase.
+            pb.finish_using_style();
         }
     }
 
@@ -218,6 +220,13 @@ impl Engine {
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        self.progress = Some(pb);
+        self
+    }
+
+    /// Report the sweep's progress (bytes read and matched) on `pb`, a
+    /// bar the caller styles; its length is set to the inputs' size.
+    pub fn with_progress(mut self, pb: indicatif::ProgressBar) -> Self {
         self.progress = Some(pb);
         self
     }

@@ -43,7 +43,8 @@ pub struct HuntArgs {
     /// Write findings to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write the coverage report as JSON to FILE.
+    /// Write the coverage report as JSON to FILE (`-`: stdout). On stderr
+    /// the hunt prints a summary, or every input's details with -v.
     #[arg(long, value_name = "FILE")]
     pub coverage: Option<PathBuf>,
     /// Internal network (repeatable). Default: RFC 1918, RFC 4193,
@@ -210,9 +211,12 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     if ioc.is_empty() && !cli.quiet {
         eprintln!("orbwatch: no indicators loaded: behaviour detection only");
     }
+    let behaviour_on = !args.no_behaviour;
     let mut engine = Engine::new(ioc, options)?;
-    if !cli.quiet && io::stderr().is_terminal() {
-        engine = engine.with_progress_bar();
+    let phases = (!cli.quiet && io::stderr().is_terminal())
+        .then(|| crate::progress::Phases::start(behaviour_on));
+    if let Some(p) = &phases {
+        engine = engine.with_progress(p.bar());
     }
 
     let mut findings: Vec<Finding> = Vec::new();
@@ -221,6 +225,9 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         input_errors,
     } = engine.hunt(&inputs, &problems, &mut findings)?;
     coverage.timezone = Some(timezone_name);
+    if let Some(p) = phases {
+        p.finish();
+    }
     let findings = crate::hunt_store::persist(cli, args, &coverage, findings)?;
 
     // Findings.
@@ -250,14 +257,35 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
             }
         }
     }
-    if let Some(path) = &args.coverage {
-        let f = File::create(path)
-            .with_context(|| format!("cannot write coverage to {}", path.display()))?;
-        serde_json::to_writer_pretty(io::BufWriter::new(f), &coverage)?;
+    match &args.coverage {
+        // `--coverage -`: the JSON on stdout (after the findings, if they
+        // go there too).
+        Some(path) if path.as_os_str() == "-" => {
+            let mut out = io::stdout().lock();
+            match serde_json::to_writer_pretty(&mut out, &coverage)
+                .map_err(io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|_| out.flush())
+            {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+        Some(path) => {
+            let f = File::create(path)
+                .with_context(|| format!("cannot write coverage to {}", path.display()))?;
+            serde_json::to_writer_pretty(io::BufWriter::new(f), &coverage)?;
+        }
+        None => {}
     }
     if !cli.quiet {
         let mut err = io::stderr().lock();
-        let _ = write_coverage_text(&coverage, &mut err);
+        // On screen a summary; every input's block with -v.
+        let _ = if cli.verbose > 0 {
+            write_coverage_text(&coverage, &mut err)
+        } else {
+            crate::coverage_summary::write(&coverage, &mut err)
+        };
     }
 
     if input_errors > 0 && !cli.quiet {

@@ -14,10 +14,12 @@ mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
 mod cmd_triage;
+mod coverage_summary;
 mod db_path;
 mod feed_input;
 mod hunt_store;
 mod indicator_sources;
+mod progress;
 mod table;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
@@ -95,8 +97,13 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORBWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour codes only when a person reads stderr (not in a log file or
+    // a pipe), and never with NO_COLOR.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();

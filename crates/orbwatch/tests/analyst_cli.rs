@@ -711,3 +711,125 @@ fn completions_and_man_page() {
     );
     assert!(man.contains("hunt") && man.contains("completions"));
 }
+
+#[test]
+fn the_coverage_on_screen_is_a_summary_with_details_behind_v() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/logs"));
+    let feed = certfr();
+    let hunt = |extra: &[&str]| -> Output {
+        let mut args = vec!["hunt", "--year", "2021", "--feed", s(&feed)];
+        args.extend_from_slice(extra);
+        args.push(s(&logs));
+        run(&args)
+    };
+    let o = hunt(&[]);
+    code(&o, 0);
+    let e = err(&o);
+    assert!(
+        e.contains("2 inputs (syslog ×2): records 37  parsed 37  skipped 0  rejected 0  matched 9"),
+        "{e}"
+    );
+    // No per-input block.
+    assert!(!e.contains("demo-auth.log (syslog)"), "{e}");
+    assert!(e.contains("Findings: 4 (4 inside validity windows"), "{e}");
+    // -v: each input, and no colour codes into a pipe.
+    let o = hunt(&["-v"]);
+    code(&o, 0);
+    let e = err(&o);
+    assert!(e.contains("demo-auth.log (syslog)"), "{e}");
+    assert!(e.contains("records 13  parsed 13"), "{e}");
+    assert!(e.contains("INFO"), "tracing at -v: {e}");
+    assert!(!e.contains('\u{1b}'), "no ANSI into a pipe: {e:?}");
+    // --coverage -: the JSON on stdout, after the findings.
+    let cov_file = dir.path().join("c.json");
+    let f_out = dir.path().join("f.jsonl");
+    let o = hunt(&["-o", s(&f_out), "--coverage", "-"]);
+    code(&o, 0);
+    let v: Value = serde_json::from_str(&out(&o)).expect("coverage JSON on stdout");
+    assert_eq!(v["inputs"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["findings"], 4);
+    let o = hunt(&["--format", "jsonl", "--coverage", s(&cov_file)]);
+    code(&o, 0);
+    assert_eq!(jsonl(&out(&o)).len(), 4);
+}
+
+#[test]
+fn the_summary_names_problems_and_gaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    // January and March of one log type: February is a gap.
+    write(
+        d,
+        "jan.log",
+        "Jan  5 10:00:00 gw01 sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n",
+    );
+    write(
+        d,
+        "mar.log",
+        "Mar 30 10:00:00 gw01 sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n",
+    );
+    truncated_gz(
+        d,
+        "old.log.1.gz",
+        "Jan  6 10:00:00 gw01 sshd[1]: Failed password for root from 192.0.2.2 port 1 ssh2\n",
+    );
+    let feed_dir = tempfile::tempdir().expect("tempdir");
+    let feed = write(feed_dir.path(), "f.txt", "192.0.2.1\n");
+    let o = run(&[
+        "hunt",
+        "--year",
+        "2021",
+        "--no-behaviour",
+        "--feed",
+        s(&feed),
+        s(d),
+    ]);
+    code(&o, 2);
+    let e = err(&o);
+    assert!(e.contains("ERROR") && e.contains("old.log.1.gz"), "{e}");
+    assert!(
+        e.contains("3 inputs (syslog ×3): records 2005  parsed 11"),
+        "{e}"
+    );
+    // Jan 5 10:00 .. Jan 6 10:00 (one day between two files) and the end
+    // of the corrupt file (Mar 3) .. Mar 30: 1 + 27 whole days.
+    assert!(
+        e.contains("gaps: syslog: 2 periods without logs, 28 days uncovered"),
+        "{e}"
+    );
+}
+
+#[test]
+fn progress_has_a_line_per_phase_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (feed, out_file, log) = (certfr(), dir.path().join("f.jsonl"), demo_log());
+    let args = [
+        "hunt",
+        "--year",
+        "2021",
+        "--feed",
+        s(&feed),
+        "-o",
+        s(&out_file),
+        s(&log),
+    ];
+    let Some(t) = on_terminal(&args, true) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    let t = t.replace('\r', "\n");
+    assert!(
+        t.lines()
+            .any(|l| l.contains("reading and matching") && l.contains("100%")),
+        "{t}"
+    );
+    assert!(
+        t.contains("behaviour detectors and evidence: done in"),
+        "{t}"
+    );
+    // Not on a pipe.
+    let o = run(&args);
+    code(&o, 0);
+    assert!(!err(&o).contains("reading and matching"), "{}", err(&o));
+}
