@@ -96,6 +96,15 @@ pub fn parse_timezone(v: Option<&str>) -> anyhow::Result<(TimeZone, String)> {
     Ok((tz, name))
 }
 
+/// A duration that is not negative (`7d`, `12h`, `P1W`…).
+pub fn parse_dur(s: &str) -> Result<SignedDuration, String> {
+    let d = orbwatch_intel::time::parse_duration(s)?;
+    if d.is_negative() {
+        return Err(format!("`{s}` is negative; write e.g. 7d"));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,13 +159,4 @@ mod tests {
         let e = parse_timezone(Some("Mars/Olympus")).expect_err("unknown zone");
         assert!(e.to_string().contains("Mars/Olympus"), "{e}");
     }
-}
-
-/// A duration that is not negative (`7d`, `12h`, `P1W`…).
-pub fn parse_dur(s: &str) -> Result<SignedDuration, String> {
-    let d = orbwatch_intel::time::parse_duration(s)?;
-    if d.is_negative() {
-        return Err(format!("`{s}` is negative; write e.g. 7d"));
-    }
-    Ok(d)
 }

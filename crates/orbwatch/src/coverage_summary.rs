@@ -13,6 +13,10 @@ use orbwatch_report::coverage_gaps;
 /// Rejection reasons, notes and gaps shown before "… more".
 const SHOWN: usize = 5;
 
+/// A rejection reason over all inputs: its count and the first example
+/// (file, line).
+type Reason<'a> = (u64, Option<(&'a str, u64)>);
+
 fn time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -99,7 +103,7 @@ pub fn write(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             i.error.as_deref().unwrap_or_default()
         )?;
     }
-    let mut reasons: BTreeMap<&str, (u64, Option<(&str, u64)>)> = BTreeMap::new();
+    let mut reasons: BTreeMap<&str, Reason> = BTreeMap::new();
     for i in &c.inputs {
         for (r, s) in &i.reasons {
             let e = reasons.entry(r.as_str()).or_insert((0, None));
@@ -109,7 +113,7 @@ pub fn write(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    let mut reasons: Vec<(&str, (u64, Option<(&str, u64)>))> = reasons.into_iter().collect();
+    let mut reasons: Vec<(&str, Reason)> = reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(b.0)));
     for (r, (n, first)) in reasons.iter().take(SHOWN) {
         let at = first

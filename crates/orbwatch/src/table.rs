@@ -68,7 +68,7 @@ pub fn write(
     if paint {
         t.enforce_styling();
     }
-    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t.set_header(headers.iter().map(Cell::new));
     for row in rows {
         t.add_row(row.iter().enumerate().map(|(i, v)| {
             let c = Cell::new(v);

@@ -21,7 +21,8 @@ fn map(pairs: &[(&str, &str)]) -> DecoderConfig {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
-    }..Default::default()
+        ..Default::default()
+    }
 }
 
 #[test]
