@@ -212,7 +212,7 @@ details.finding>summary{list-style:none} details.finding>summary::before{content
 details.finding[open]>summary::before{content:"▾"}
 nav#toc{border:1px solid var(--line);border-radius:6px;padding:8px 14px;margin:12px 0;font-size:13.5px}
 nav#toc ol{margin:0;padding-left:20px;columns:2}
-table{table-layout:auto} td,th{overflow-wrap:anywhere;word-break:break-word}
+td,th{overflow-wrap:anywhere}
 .finding .title{font-weight:600}
 .finding dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0;font-size:13.5px}
 .finding dt{color:var(--muted)} .finding dd{margin:0}
@@ -233,7 +233,7 @@ footer{margin-top:48px;color:var(--muted);font-size:12px;border-top:1px solid va
  body{background:#fff;font-size:11pt}
  main{max-width:none;padding:0;min-height:0}
  h2,h3{break-after:avoid;page-break-after:avoid} figure,.finding,.verdict,.cards{break-inside:avoid}
- table{table-layout:fixed;width:100%} td,th{overflow-wrap:anywhere;word-break:break-all}
+ table{width:100%;max-width:100%} td,th{overflow-wrap:anywhere}
  nav#toc{display:none}
  tr{break-inside:avoid}
  .cards{grid-template-columns:repeat(3,1fr)}

@@ -1,0 +1,215 @@
+//! Issue 17, "a report that shows the point", through the built binary:
+//! the report covers the whole case (every hunt in the store) and says
+//! which hunts; `--hunt N` reports one. Its HTML has a table of contents,
+//! one timeline lane per feed and behaviour kind, folded findings with the
+//! most serious open, the fields of Windows events, and feed sightings
+//! counted apart from behaviour records. With chromium and pdftoppm
+//! installed, screenshots (desktop width, and the printed PDF rasterised)
+//! are saved under target/analyst-report/ to be looked at.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
+    c.env_remove("ORBWATCH_DB")
+        .env_remove("ORBWATCH_LOG")
+        .env("XDG_DATA_HOME", "/nonexistent")
+        .env("XDG_CACHE_HOME", "/nonexistent")
+        .env("TZ", "UTC");
+    c
+}
+
+#[track_caller]
+fn ok(args: &[&str]) -> Output {
+    let o = bin().args(args).output().expect("run orbwatch");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A Windows brute force (4625 events) from the shared corpus, when present.
+fn evtx() -> Option<PathBuf> {
+    let p = repo().join("../shared/corpus/evtx/e2m_ID4625-OpenSSH_brutforce_with_valid_users.evtx");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("skipped (Windows part): {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn the_report_covers_the_case_and_shows_the_point() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("case.db");
+    let feed = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    // Hunt #1: the sample with the CERT-FR list (4 feed findings, 9 records).
+    ok(&[
+        "--db",
+        s(&db),
+        "hunt",
+        "--year",
+        "2021",
+        "--feed",
+        s(&feed),
+        s(&repo().join("examples/logs/demo-auth.log")),
+    ]);
+    // Hunt #2: behaviour, from an sshd brute force and Windows events.
+    let mut second: Vec<PathBuf> = vec![repo().join("tests/data/logs-syslog/crowdsec_ssh-bf.log")];
+    second.retain(|p| p.is_file());
+    let win = evtx();
+    second.extend(win.clone());
+    if second.is_empty() {
+        eprintln!("skipped: no behaviour input for a second hunt");
+        return;
+    }
+    let mut args = vec!["--db", s(&db), "hunt", "--year", "2021", "--feed", s(&feed)];
+    args.extend(second.iter().map(|p| s(p)));
+    ok(&args);
+
+    let html_path = dir.path().join("case.html");
+    let o = ok(&["--db", s(&db), "report", "--html", s(&html_path)]);
+    let _ = o;
+    let html = std::fs::read_to_string(&html_path).expect("report written");
+    // Which hunts.
+    assert!(
+        html.contains("all 2 hunts (#1, #2)"),
+        "the report names its hunts"
+    );
+    // Contents with anchors to the sections that exist.
+    for id in [
+        "verdict", "summary", "timeline", "coverage", "findings", "method",
+    ] {
+        assert!(
+            html.contains(&format!("<a href=\"#{id}\">")),
+            "toc lacks {id}"
+        );
+        assert!(html.contains(&format!("id=\"{id}\"")), "no section {id}");
+    }
+    // Findings folded, exactly one open: the first, the most serious.
+    let cards: Vec<&str> = html.split("<details class=\"finding\"").skip(1).collect();
+    assert!(cards.len() >= 5, "{} cards", cards.len());
+    let open: Vec<usize> = cards
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c[..c.find('>').unwrap_or(0)].contains(" open"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(open, [0]);
+    // The sample's successful login from a listed address is critical:
+    // nothing outranks it, so it is the open one.
+    assert!(
+        cards[0].contains("94.59.209.77"),
+        "{}",
+        &cards[0][..300.min(cards[0].len())]
+    );
+    // One lane per series, each labelled with its own count.
+    let tl = &html[html.find("id=\"timeline-chart\"").expect("timeline")..];
+    let tl = &tl[..tl.find("</svg>").expect("svg end")];
+    assert!(tl.contains("CERTFR-2021-IOC-003-IOC <tspan"), "{tl}");
+    assert!(tl.contains("· 9 records"), "{tl}");
+    // Feed sightings and behaviour records are separate figures.
+    assert!(
+        html.contains(r#"<div class="n">9</div><div class="l">feed sightings (records)</div>"#)
+    );
+    assert!(html.contains("behaviour records</div>"));
+    if win.is_some() {
+        assert!(html.contains("4625 (logon failed)"), "Windows fields shown");
+        assert!(html.contains("<dt>account</dt>"));
+    }
+
+    // One hunt only.
+    let one = dir.path().join("one.html");
+    ok(&["--db", s(&db), "report", "--hunt", "1", "--html", s(&one)]);
+    let h1 = std::fs::read_to_string(&one).expect("report written");
+    assert!(h1.contains("hunt #1 in the store"));
+    assert_eq!(h1.matches("<details class=\"finding\"").count(), 4);
+
+    screenshots(&html_path);
+}
+
+/// Desktop screenshot and the printed PDF, rasterised, under
+/// target/analyst-report/ (skipped without chromium or pdftoppm).
+fn screenshots(page: &Path) {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        println!("skipped: chromium not installed (screenshots)");
+        return;
+    };
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("analyst-report");
+    // Fresh each run: no page of an earlier, longer report stays behind.
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::create_dir_all(&out_dir).expect("mkdir target/analyst-report");
+    let profile = tempfile::tempdir().expect("tempdir");
+    let run = |extra: &[String]| {
+        let o = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--no-pdf-header-footer",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .expect("run chromium");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let png = out_dir.join("report-desktop.png");
+    run(&[
+        format!("--screenshot={}", png.display()),
+        "--window-size=1440,4200".into(),
+    ]);
+    assert!(
+        std::fs::read(&png)
+            .expect("screenshot")
+            .starts_with(b"\x89PNG")
+    );
+    let pdf = out_dir.join("report.pdf");
+    run(&[format!("--print-to-pdf={}", pdf.display())]);
+    assert!(std::fs::read(&pdf).expect("pdf").starts_with(b"%PDF"));
+    println!("screenshot: {}\npdf: {}", png.display(), pdf.display());
+    let Some(pdftoppm) = ["/usr/bin/pdftoppm"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        println!("skipped: pdftoppm not installed (poppler-utils)");
+        return;
+    };
+    let o = Command::new(pdftoppm)
+        .args(["-png", "-r", "60"])
+        .arg(&pdf)
+        .arg(out_dir.join("report-pdf"))
+        .output()
+        .expect("run pdftoppm");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pages = std::fs::read_dir(&out_dir)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("report-pdf"))
+        .count();
+    assert!(pages >= 2, "the PDF has {pages} page(s)");
+    println!("pdf pages rasterised: {pages} in {}", out_dir.display());
+}
