@@ -37,6 +37,7 @@ fn fixture() -> ReportInput {
     ReportInput {
         findings,
         include_dismissed: false,
+        include_internal: false,
         coverage: Some(cov),
         org: "ACME <CERT> & Co".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),
@@ -48,6 +49,7 @@ fn empty() -> ReportInput {
     ReportInput {
         findings: Vec::new(),
         include_dismissed: false,
+        include_internal: false,
         coverage: None,
         org: "ACME".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),

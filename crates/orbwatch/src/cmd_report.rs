@@ -54,6 +54,12 @@ pub struct ReportArgs {
     /// The reporting organisation (STIX identity, MISP organisation).
     #[arg(long, value_name = "NAME", default_value = "orbwatch user")]
     pub org: String,
+    /// Share findings about internal and special-purpose addresses
+    /// (private, loopback, link-local, CGNAT…) in the STIX bundle and the
+    /// MISP outputs too. Off by default: they mean nothing to the recipient
+    /// and describe your network.
+    #[arg(long)]
+    pub include_internal: bool,
     /// Replace report files that already exist.
     #[arg(long)]
     pub force: bool,
@@ -102,6 +108,34 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
             "orbwatch: nothing to report ({}); the files say so",
             input.source
         );
+    }
+    let sharing = args.stix.is_some() || args.misp_event.is_some() || args.misp_sightings.is_some();
+    if sharing && !cli.quiet {
+        if args.include_internal {
+            let n = input
+                .exported()
+                .filter(|f| orbwatch_report::model::about_internal(&f.finding))
+                .count();
+            if n > 0 {
+                eprintln!(
+                    "orbwatch: warning: --include-internal: {n} finding(s) about internal or special-purpose addresses are shared in the STIX/MISP files; check the TLP ({}) before sending them",
+                    input.tlp()
+                );
+            }
+        } else {
+            let left = input.internal_left_out();
+            if !left.is_empty() {
+                eprintln!(
+                    "orbwatch: {} finding(s) about internal or special-purpose addresses are not shared in the STIX/MISP files ({}); --include-internal shares them",
+                    left.len(),
+                    left.iter()
+                        .take(5)
+                        .map(|f| f.finding.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
     }
     if args.stix.is_some() && !cli.quiet {
         let left_out = orbwatch_report::stix::not_expressible(&input);
@@ -170,6 +204,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
     let empty = |source: String| ReportInput {
         findings: Vec::new(),
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage: None,
         org: args.org.clone(),
         generated,
@@ -212,6 +247,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
     Ok(ReportInput {
         findings,
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage: Some(hunt.coverage),
         org: args.org.clone(),
         generated,
@@ -268,6 +304,7 @@ fn whole_case(
     Ok(ReportInput {
         findings,
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage,
         org: args.org.clone(),
         generated,
@@ -389,6 +426,7 @@ fn from_file(args: &ReportArgs, path: &Path, generated: Timestamp) -> Result<Rep
     Ok(ReportInput {
         findings,
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage,
         org: args.org.clone(),
         generated,

@@ -213,3 +213,92 @@ fn screenshots(page: &Path) {
     assert!(pages >= 2, "the PDF has {pages} page(s)");
     println!("pdf pages rasterised: {pages} in {}", out_dir.display());
 }
+
+#[test]
+fn shared_reports_carry_tlp_and_keep_internal_addresses_home() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("case.db");
+    // A list naming one internal address (the sample's own deploy host)
+    // and one external relay.
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "192.168.10.20\n94.59.209.77\n").expect("write feed");
+    ok(&[
+        "--db",
+        s(&db),
+        "hunt",
+        "--year",
+        "2021",
+        "--no-behaviour",
+        "--feed",
+        s(&feed),
+        s(&repo().join("examples/logs/demo-auth.log")),
+    ]);
+    let report = |extra: &[&str]| -> (serde_json::Value, serde_json::Value, String) {
+        let stix = dir.path().join("b.json");
+        let misp = dir.path().join("e.json");
+        let mut args = vec![
+            "--db",
+            s(&db),
+            "report",
+            "--force",
+            "--stix",
+            s(&stix),
+            "--misp-event",
+            s(&misp),
+        ];
+        args.extend_from_slice(extra);
+        let o = ok(&args);
+        let read = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).expect("written")).expect("JSON")
+        };
+        (
+            read(&stix),
+            read(&misp),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (stix, misp, err) = report(&[]);
+    let text = stix.to_string();
+    assert!(!text.contains("192.168.10.20"), "internal address shared");
+    assert!(text.contains("94.59.209.77"));
+    assert!(
+        err.contains("1 finding(s) about internal or special-purpose addresses are not shared"),
+        "{err}"
+    );
+    // TLP: none in a plain list, so amber, on every object but the identity.
+    let objects = stix["objects"].as_array().expect("objects");
+    let amber = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82";
+    assert_eq!(objects[1]["id"], amber);
+    assert_eq!(objects[1]["name"], "TLP:AMBER");
+    for o in &objects[2..] {
+        assert_eq!(o["object_marking_refs"][0], amber, "{o}");
+    }
+    let ev = &misp["Event"];
+    assert_eq!(
+        ev["info"],
+        "orbwatch hunt for relay (ORB) infrastructure: 1 feed sighting, 0 behaviour findings (reported by orbwatch user)"
+    );
+    assert!(
+        ev["Tag"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .any(|t| t["name"] == "tlp:amber")
+    );
+    let values: Vec<&str> = ev["Attribute"]
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .filter_map(|a| a["value"].as_str())
+        .collect();
+    assert_eq!(values, ["94.59.209.77"]);
+
+    // --include-internal shares it, with a warning.
+    let (stix, misp, err) = report(&["--include-internal"]);
+    assert!(stix.to_string().contains("192.168.10.20"));
+    assert_eq!(misp["Event"]["Attribute"].as_array().map(Vec::len), Some(2));
+    assert!(
+        err.contains("warning: --include-internal: 1 finding(s)"),
+        "{err}"
+    );
+}
