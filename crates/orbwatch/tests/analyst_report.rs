@@ -302,3 +302,50 @@ fn shared_reports_carry_tlp_and_keep_internal_addresses_home() {
         "{err}"
     );
 }
+
+#[test]
+fn zeek_intel_blocklist_keeps_feed_and_actor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("feeds.db");
+    let certfr = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    ok(&[
+        "--db",
+        s(&db),
+        "feed",
+        "add",
+        s(&certfr),
+        "--name",
+        "certfr-apt31",
+    ]);
+    // A second feed listing one of the same addresses, with no actor.
+    let mine = dir.path().join("mine.txt");
+    std::fs::write(&mine, "94.59.209.77\n").expect("write");
+    ok(&["--db", s(&db), "feed", "add", s(&mine), "--name", "mine"]);
+    let o = ok(&[
+        "--db",
+        s(&db),
+        "export",
+        "blocklist",
+        "--target",
+        "zeek-intel",
+        "--at",
+        "2021-06-01",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 161);
+    assert!(rows.iter().all(|r| r.len() == 4), "{text}");
+    let shared = rows
+        .iter()
+        .find(|r| r[0] == "94.59.209.77")
+        .expect("listed");
+    assert_eq!(shared[2], "certfr-apt31,mine");
+    assert_eq!(shared[3], "orbwatch blocklist; actor APT31");
+    let only = rows.iter().find(|r| r[0] == "2.50.208.83").expect("listed");
+    assert_eq!(only[2], "certfr-apt31");
+    assert!(only[3].contains("actor APT31"));
+}
