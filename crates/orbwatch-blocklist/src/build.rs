@@ -340,7 +340,7 @@ pub fn build(sel: &Selection, guard: &Guard, opts: &BuildOptions) -> Result<Bloc
             }),
         })
         .collect();
-    provenance.sort_by(|a, b| (a.family, a.start, a.end).cmp(&(b.family, b.start, b.end)));
+    provenance.sort_by_key(|p| (p.family, p.start, p.end));
     Ok(Blocklist {
         provenance,
         entries,
