@@ -397,36 +397,36 @@ fn list(cli: &Cli, as_json: bool) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let name_w = feeds
+    // A table that fits the terminal (see crate::table).
+    let rows: Vec<Vec<String>> = feeds
         .iter()
-        .map(|f| f.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let fmt_w = feeds
-        .iter()
-        .map(|f| f.format.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        out,
-        "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  UPDATED",
-        "NAME", "FORMAT", "VERSION", "INDICATORS", "REJECTED", "SKIPPED"
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.format.clone(),
+                f.version.to_string(),
+                f.total().to_string(),
+                f.rejected.to_string(),
+                f.skipped.to_string(),
+                time_text(f.updated_at),
+            ]
+        })
+        .collect();
+    crate::table::write(
+        &mut out,
+        crate::table::Dest::Stdout,
+        &[
+            "NAME",
+            "FORMAT",
+            "VERSION",
+            "INDICATORS",
+            "REJECTED",
+            "SKIPPED",
+            "UPDATED",
+        ],
+        &rows,
+        None,
     )?;
-    for f in &feeds {
-        writeln!(
-            out,
-            "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  {}",
-            f.name,
-            f.format,
-            f.version,
-            f.total(),
-            f.rejected,
-            f.skipped,
-            time_text(f.updated_at)
-        )?;
-    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

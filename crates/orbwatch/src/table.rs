@@ -9,7 +9,9 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use comfy_table::{Cell, Color, ColumnConstraint, ContentArrangement, Table, Width, presets};
+use comfy_table::{
+    Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table, Width, presets,
+};
 use orbwatch_detect::Finding;
 
 /// Where a table goes.
@@ -93,6 +95,15 @@ pub fn write(
             .max()
             .unwrap_or(0)
             <= 18;
+        // Numbers line up on the right.
+        let numeric = !rows.is_empty()
+            && rows.iter().all(|r| {
+                r.get(i)
+                    .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if numeric {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
         if short {
             col.set_constraint(ColumnConstraint::ContentWidth);
         } else {

@@ -649,6 +649,38 @@ fn tables_show_id_and_severity_fit_the_width_and_stay_plain_in_pipes() {
     }
 }
 
+#[test]
+fn feed_list_is_a_table_that_fits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("feeds.db");
+    let o = run(&[
+        "--db",
+        s(&db),
+        "feed",
+        "add",
+        s(&certfr()),
+        "--name",
+        "certfr-apt31",
+    ]);
+    code(&o, 0);
+    let o = bin()
+        .env("COLUMNS", "72")
+        .args(["--db", s(&db), "feed", "list"])
+        .output()
+        .expect("run");
+    code(&o, 0);
+    let t = out(&o);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{t}");
+    assert!(lines[1].starts_with("certfr-apt31"), "{t}");
+    // 161 indicators, right-aligned under its header.
+    let col = lines[0].find("INDICATORS").expect("header") + "INDICATORS".len();
+    assert_eq!(&lines[1][col - 3..col], "161", "{t}");
+    for l in &lines {
+        assert!(l.chars().count() <= 72, "{l:?}");
+    }
+}
+
 /// Run `args` with a pseudo-terminal as stdout (util-linux `script`), to
 /// see what a person at a terminal sees. `None` when `script` is missing.
 fn on_terminal(args: &[&str], no_color: bool) -> Option<String> {
