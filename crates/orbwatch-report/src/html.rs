@@ -1544,23 +1544,33 @@ fn finding_card(h: &mut String, rf: &ReportFinding, open: bool) {
                 (None, Some(o)) => format!("{} @{o}", e.file),
                 _ => e.file.clone(),
             };
+            // A structured record is shown by its fields, with the raw
+            // record folded under them; a text line as it is.
             let fields = record_fields(&e.raw);
-            if !fields.is_empty() {
-                h.push_str(r#"<dl class="fields">"#);
+            let label = format!(
+                "{}{} · {}",
+                esc(&pos),
+                if e.context { " (context)" } else { "" },
+                esc(&e.format)
+            );
+            if fields.is_empty() {
+                let _ = write!(
+                    h,
+                    r#"<pre class="ev"><span class="small">{label}</span>
+{}</pre>"#,
+                    esc(&cut(&e.raw, EVIDENCE_CHARS))
+                );
+            } else {
+                let _ = write!(h, r#"<div class="small">{label}</div><dl class="fields">"#);
                 for (k, v) in &fields {
                     let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
                 }
-                h.push_str("</dl>");
+                let _ = write!(
+                    h,
+                    r#"</dl><details class="raw"><summary class="small">raw record</summary><pre class="ev">{}</pre></details>"#,
+                    esc(&cut(&e.raw, EVIDENCE_CHARS))
+                );
             }
-            let _ = write!(
-                h,
-                r#"<pre class="ev"><span class="small">{}{} · {}</span>
-{}</pre>"#,
-                esc(&pos),
-                if e.context { " (context)" } else { "" },
-                esc(&e.format),
-                esc(&cut(&e.raw, EVIDENCE_CHARS))
-            );
         }
     }
     h.push_str("</details>\n");
