@@ -235,6 +235,8 @@ footer{margin-top:48px;color:var(--muted);font-size:12px;border-top:1px solid va
  h2,h3{break-after:avoid;page-break-after:avoid} figure,.finding,.verdict,.cards{break-inside:avoid}
  table{width:100%;max-width:100%} td,th{overflow-wrap:anywhere}
  nav#toc{display:none}
+ details::details-content{content-visibility:visible;display:block}
+ details.finding>summary::before,details.finding[open]>summary::before{content:none}
  tr{break-inside:avoid}
  .cards{grid-template-columns:repeat(3,1fr)}
  table{font-size:9pt}

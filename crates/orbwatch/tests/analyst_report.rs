@@ -191,6 +191,23 @@ fn screenshots(page: &Path) {
     run(&[format!("--print-to-pdf={}", pdf.display())]);
     assert!(std::fs::read(&pdf).expect("pdf").starts_with(b"%PDF"));
     println!("screenshot: {}\npdf: {}", png.display(), pdf.display());
+    // On paper every finding is unfolded: its evidence is printed.
+    if let Some(pdftotext) = ["/usr/bin/pdftotext"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    {
+        let o = Command::new(pdftotext)
+            .arg(&pdf)
+            .arg("-")
+            .output()
+            .expect("run pdftotext");
+        let text = String::from_utf8_lossy(&o.stdout);
+        let cards = std::fs::read_to_string(page)
+            .expect("page")
+            .matches("<details class=\"finding\"")
+            .count();
+        assert_eq!(text.matches("Evidence (").count(), cards, "{text}");
+    }
     let Some(pdftoppm) = ["/usr/bin/pdftoppm"]
         .into_iter()
         .find(|p| Path::new(p).exists())
