@@ -94,6 +94,9 @@ pub struct EngineOptions {
     pub map: Vec<(String, String)>,
     /// Year for syslog lines that carry none (default: file's mtime).
     pub year: Option<i16>,
+    /// Zone of syslog timestamps without offset (`None`: UTC). Outputs
+    /// stay in UTC; the coverage names the zone assumed.
+    pub timezone: Option<jiff::tz::TimeZone>,
     /// Evidence records kept per finding (0 = all).
     pub evidence_limit: usize,
     /// Worker threads (0 = all cores).
@@ -116,6 +119,7 @@ impl Default for EngineOptions {
             input_format: None,
             map: Vec::new(),
             year: None,
+            timezone: None,
             evidence_limit: orbwatch_detect::aggregate::EVIDENCE_CAP,
             threads: 0,
             chunk_bytes: 32 * 1024 * 1024,
@@ -217,7 +221,9 @@ impl Engine {
 
     fn progress_finish(&self) {
         if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
+            // Cleared by default; a bar built `with_finish(AndLeave)` stays
+            // as the line of its phase.
+            pb.finish_using_style();
         }
     }
 
@@ -231,6 +237,13 @@ impl Engine {
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        self.progress = Some(pb);
+        self
+    }
+
+    /// Report the sweep's progress (bytes read and matched) on `pb`, a
+    /// bar the caller styles; its length is set to the inputs' size.
+    pub fn with_progress(mut self, pb: indicatif::ProgressBar) -> Self {
         self.progress = Some(pb);
         self
     }

@@ -271,6 +271,7 @@ fn decoder_config(ctx: &RunCtx, input: &Input) -> DecoderConfig {
     DecoderConfig {
         year: ctx.options.year.or_else(|| mtime_year(input)),
         map: ctx.options.map.clone(),
+        timezone: ctx.options.timezone.clone(),
     }
 }
 

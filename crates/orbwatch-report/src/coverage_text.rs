@@ -12,6 +12,12 @@ fn day(t: Option<jiff::Timestamp>) -> String {
 /// Write the coverage summary: one block per input, then one line per feed.
 pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "Coverage")?;
+    if let Some(tz) = &c.timezone {
+        writeln!(
+            w,
+            "  log times without a zone were read as {tz} local time; all times shown are UTC"
+        )?;
+    }
     for i in &c.inputs {
         let comp = if i.compression.is_empty() || i.compression == "none" {
             String::new()

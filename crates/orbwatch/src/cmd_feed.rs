@@ -312,13 +312,31 @@ fn print_add_summary(
         )?;
     }
     if report.version > 1 {
+        // A value whose window changed is one change, not an addition and
+        // a removal (the history keeps both rows).
+        let changed = report.changed_validity;
+        let mut parts = vec![
+            format!("{} added", report.added.saturating_sub(changed)),
+            format!("{} removed", report.removed.saturating_sub(changed)),
+        ];
+        if changed > 0 {
+            parts.push(format!("{changed} changed (validity)"));
+        }
+        if report.changed_confidence > 0 {
+            parts.push(format!(
+                "{} changed (confidence)",
+                report.changed_confidence
+            ));
+        }
+        parts.push(format!(
+            "{} unchanged",
+            report.unchanged.saturating_sub(report.changed_confidence)
+        ));
         writeln!(
             out,
-            "changes since version {}: {} added, {} removed, {} unchanged",
+            "changes since version {}: {}",
             report.version - 1,
-            report.added,
-            report.removed,
-            report.unchanged
+            parts.join(", ")
         )?;
     }
     writeln!(out, "rejected: {}", parsed.rejected.len())?;
@@ -395,36 +413,36 @@ fn list(cli: &Cli, as_json: bool) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let name_w = feeds
+    // A table that fits the terminal (see crate::table).
+    let rows: Vec<Vec<String>> = feeds
         .iter()
-        .map(|f| f.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let fmt_w = feeds
-        .iter()
-        .map(|f| f.format.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        out,
-        "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  UPDATED",
-        "NAME", "FORMAT", "VERSION", "INDICATORS", "REJECTED", "SKIPPED"
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.format.clone(),
+                f.version.to_string(),
+                f.total().to_string(),
+                f.rejected.to_string(),
+                f.skipped.to_string(),
+                time_text(f.updated_at),
+            ]
+        })
+        .collect();
+    crate::table::write(
+        &mut out,
+        crate::table::Dest::Stdout,
+        &[
+            "NAME",
+            "FORMAT",
+            "VERSION",
+            "INDICATORS",
+            "REJECTED",
+            "SKIPPED",
+            "UPDATED",
+        ],
+        &rows,
+        None,
     )?;
-    for f in &feeds {
-        writeln!(
-            out,
-            "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  {}",
-            f.name,
-            f.format,
-            f.version,
-            f.total(),
-            f.rejected,
-            f.skipped,
-            time_text(f.updated_at)
-        )?;
-    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
