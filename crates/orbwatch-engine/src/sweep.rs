@@ -431,6 +431,11 @@ fn process_unit(
     };
     let fatal = sweep_records(&mut lr, &mut sink);
     cov.bytes = lr.position();
+    if decoder.assumed_years() == 0 {
+        // Every line carried its year (ISO 8601, RFC 5424): nothing was
+        // assumed, so there is nothing to explain.
+        cov.year_note = None;
+    }
     if let Some(pb) = &ctx.progress {
         let done = ctx.units_done.fetch_add(1, Ordering::Relaxed) + 1;
         let seen = ctx.sightings.fetch_add(agg.sightings(), Ordering::Relaxed) + agg.sightings();

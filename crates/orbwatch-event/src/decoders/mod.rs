@@ -93,6 +93,12 @@ pub trait Decoder: Send {
             _ => None,
         }
     }
+    /// Records dated so far with a year the decoder had to assume (syslog
+    /// lines without one): the coverage explains the assumption only when
+    /// it was made.
+    fn assumed_years(&self) -> u64 {
+        0
+    }
 }
 
 /// A registered format: its name, a content sniffer and a constructor.

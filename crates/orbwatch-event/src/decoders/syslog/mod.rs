@@ -170,6 +170,9 @@ pub(crate) struct YearState {
     tz: Option<jiff::tz::TimeZone>,
     /// Offset of `tz` at the last resolved time, seconds east.
     offset: i32,
+    /// Lines dated with an assumed year (they carried none): the coverage
+    /// says how the year was chosen only when there were some.
+    assumed: u64,
 }
 
 impl YearState {
@@ -189,6 +192,7 @@ impl YearState {
             guessed,
             tz,
             offset: 0,
+            assumed: 0,
         }
     }
 
@@ -214,6 +218,7 @@ impl YearState {
             }
             return self.instant(ct, y);
         }
+        self.assumed += 1;
         let m = ct.month;
         if self.last_month == 0 {
             if self.guessed
@@ -506,6 +511,10 @@ impl Decoder for SyslogDecoder {
         Box::new(self.clone())
     }
 
+    fn assumed_years(&self) -> u64 {
+        self.years.assumed
+    }
+
     /// The record's time for an IOC sweep's fast path: a classic BSD
     /// timestamp is read directly (and reused while lines share their
     /// second); anything else is decoded. A vendor body with its own zoned
@@ -528,6 +537,15 @@ impl Decoder for SyslogDecoder {
                 self.last_bsd = Some((p, t));
                 return t;
             }
+        } else if record.len() > 10
+            && record[4] == b'-'
+            && record[..4].iter().all(u8::is_ascii_digit)
+            && let Some((ct, _)) = timestamp::parse_iso(record)
+            && ct.year.is_some()
+        {
+            // rsyslog's ISO 8601 stamp (Debian 12's default): read it as
+            // the envelope would, without decoding the line.
+            return self.years.resolve(&ct);
         }
         // Other envelopes (ISO, RFC 5424, vendor bodies with their own
         // zone) are rarer: decode them fully so that the time is exactly
@@ -593,6 +611,10 @@ impl Decoder for BodyDecoder {
 
     fn fork(&self) -> Box<dyn Decoder> {
         Box::new(self.clone())
+    }
+
+    fn assumed_years(&self) -> u64 {
+        self.years.assumed
     }
 }
 
