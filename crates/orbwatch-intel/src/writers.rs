@@ -486,8 +486,10 @@ const STIX_NAMESPACE: [u8; 16] = [
     0x6f, 0x72, 0x62, 0x77, 0x61, 0x74, 0x63, 0x68, 0x8a, 0x5e, 0x4c, 0x0b, 0x9d, 0x21, 0x3e, 0x57,
 ];
 
-/// The TLP marking definitions predefined by STIX 2.1 (section 7.2.1.4).
-fn tlp_marking(tlp: &str) -> Option<(&'static str, &'static str)> {
+/// The TLP marking definitions predefined by STIX 2.1 (section 7.2.1.4):
+/// the colour and the definition's id of a TLP name (1.0 or 2.0, with or
+/// without `TLP:`); `None` for a name that is not TLP.
+pub fn tlp_marking(tlp: &str) -> Option<(&'static str, &'static str)> {
     let t = tlp.trim().to_ascii_lowercase();
     let t = t.strip_prefix("tlp:").unwrap_or(&t);
     Some(match t {
@@ -509,6 +511,20 @@ fn tlp_marking(tlp: &str) -> Option<(&'static str, &'static str)> {
             "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
         ),
         _ => return None,
+    })
+}
+
+/// The STIX 2.1 marking-definition object of a TLP colour and its id (as
+/// [`tlp_marking`] gives them), with the contents the specification fixes.
+pub fn tlp_marking_definition(color: &str, id: &str) -> Value {
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2017-01-20T00:00:00.000Z",
+        "definition_type": "tlp",
+        "name": format!("TLP:{}", color.to_ascii_uppercase()),
+        "definition": { "tlp": color },
     })
 }
 
@@ -697,17 +713,7 @@ pub fn write_stix<W: Write>(
     }
     let mut all: Vec<Value> = markings
         .iter()
-        .map(|(name, id)| {
-            json!({
-                "type": "marking-definition",
-                "spec_version": "2.1",
-                "id": id,
-                "created": "2017-01-20T00:00:00.000Z",
-                "definition_type": "tlp",
-                "name": format!("TLP:{}", name.to_ascii_uppercase()),
-                "definition": { "tlp": name },
-            })
-        })
+        .map(|(name, id)| tlp_marking_definition(name, id))
         .collect();
     all.extend(objects);
     let bundle_name: String = ids_seen

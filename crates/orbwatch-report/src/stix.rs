@@ -566,43 +566,16 @@ pub fn bundle(input: &ReportInput) -> Value {
     })
 }
 
-/// The STIX 2.1 TLP marking definition of a TLP name (TLP 2.0 names
-/// map to the 2.1 definitions: clear is white, amber+strict is amber).
-/// Ids and contents are the ones the STIX 2.1 specification fixes (§7.2.1.4).
+/// The STIX 2.1 TLP marking definition of a TLP name (the feeds' TLP, by
+/// default amber): one table for feeds and reports, in orbwatch-intel.
 fn tlp_marking(tlp: &str) -> (&'static str, Value) {
-    let (id, name, color) = match tlp {
-        "clear" | "white" => (
-            "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
-            "TLP:WHITE",
-            "white",
-        ),
-        "green" => (
-            "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
-            "TLP:GREEN",
-            "green",
-        ),
-        "red" => (
-            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
-            "TLP:RED",
-            "red",
-        ),
-        _ => (
-            "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
-            "TLP:AMBER",
-            "amber",
-        ),
-    };
+    let (color, id) = orbwatch_intel::writers::tlp_marking(tlp).unwrap_or((
+        "amber",
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+    ));
     (
         id,
-        json!({
-            "type": "marking-definition",
-            "spec_version": "2.1",
-            "id": id,
-            "created": "2017-01-20T00:00:00.000Z",
-            "definition_type": "tlp",
-            "name": name,
-            "definition": {"tlp": color},
-        }),
+        orbwatch_intel::writers::tlp_marking_definition(color, id),
     )
 }
 

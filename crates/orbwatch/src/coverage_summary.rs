@@ -164,32 +164,5 @@ pub fn write(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
         )?;
     }
 
-    for f in &c.feeds {
-        writeln!(
-            w,
-            "  feed {} ({} indicators): {}",
-            f.feed, f.indicators, f.note
-        )?;
-    }
-    if let Some(b) = &c.behaviour {
-        let kinds: Vec<String> = b.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        writeln!(
-            w,
-            "  behaviour: {} observations replayed; findings: {}",
-            b.observations,
-            if kinds.is_empty() {
-                "none".to_string()
-            } else {
-                kinds.join(", ")
-            }
-        )?;
-        for n in &b.notes {
-            writeln!(w, "    {n}")?;
-        }
-    }
-    writeln!(
-        w,
-        "Findings: {} ({} inside validity windows, {} outside) from {} sightings",
-        c.findings, c.findings_in_window, c.findings_out_of_window, c.sightings
-    )
+    orbwatch_report::coverage_text::write_coverage_totals(c, w)
 }
