@@ -5,7 +5,6 @@
 //! writes what the engine (`orbwatch-engine`) found: findings, coverage,
 //! the store, and the exit code.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -205,31 +204,38 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         coverage,
         input_errors,
     } = engine.hunt(&inputs, &problems, &mut findings)?;
-    let findings = crate::hunt_store::persist(cli, args, &coverage, findings)?;
+    // Output first, then the store: a busy or broken store must never cost
+    // the findings (see hunt_store).
+    let store = crate::hunt_store::HuntStore::open(cli, args)?;
+    let shown = match &store {
+        Some(s) => s.visible(cli, args, &findings),
+        None => findings.clone(),
+    };
 
     // Findings.
     match &args.output {
-        Some(path) => {
-            let f = File::create(path)
-                .with_context(|| format!("cannot write findings to {}", path.display()))?;
-            let mut w = io::BufWriter::new(f);
-            write_findings(&findings, out_format, &mut w)?;
-            w.flush()?;
-        }
+        Some(path) => crate::output_file::write_file(path, "findings", |w| {
+            write_findings(&shown, out_format, w)
+        })?,
         None => {
             let stdout = io::stdout();
             let mut w = io::BufWriter::new(stdout.lock());
-            match write_findings(&findings, out_format, &mut w).and_then(|_| w.flush()) {
+            match write_findings(&shown, out_format, &mut w).and_then(|_| w.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                r => r?,
+                r => r.context("cannot write findings to standard output")?,
             }
         }
     }
     if let Some(path) = &args.coverage {
-        let f = File::create(path)
-            .with_context(|| format!("cannot write coverage to {}", path.display()))?;
-        serde_json::to_writer_pretty(io::BufWriter::new(f), &coverage)?;
+        crate::output_file::write_file(path, "coverage", |w| {
+            serde_json::to_writer_pretty(&mut *w, &coverage)?;
+            w.write_all(b"\n")
+        })?;
     }
+    if let Some(store) = store {
+        store.keep(cli, args, &coverage, &findings)?;
+    }
+    let findings = shown;
     if !cli.quiet {
         let mut err = io::stderr().lock();
         let _ = write_coverage_text(&coverage, &mut err);

@@ -17,6 +17,7 @@ mod db_path;
 mod feed_input;
 mod hunt_store;
 mod indicator_sources;
+mod output_file;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]
