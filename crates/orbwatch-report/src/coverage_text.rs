@@ -62,6 +62,13 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
                 i.truncated_lines
             )?;
         }
+        if i.nul_bytes > 0 {
+            writeln!(
+                w,
+                "    {} NUL bytes skipped (padding left by a crash or a copytruncate rotation); the text around them was read",
+                i.nul_bytes
+            )?;
+        }
         if i.outside_time_filter > 0 {
             writeln!(
                 w,

@@ -1,0 +1,125 @@
+//! Inputs are never silently skipped or shortened (issue 19): a text log
+//! with NUL padding (crash, copytruncate) is read as text with the NULs
+//! counted; a file skipped as binary says how to read it anyway; a damaged
+//! EVTX chunk is an input error; a truncated compressed stream is an error
+//! naming the file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `hunt --feed FEED INPUT... --format jsonl`: (findings, coverage, exit
+/// code, stderr).
+fn hunt(
+    feed: &Path,
+    inputs: &[&Path],
+    extra: &[&str],
+) -> (Vec<serde_json::Value>, serde_json::Value, i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cov = dir.path().join("cov.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .args(["hunt", "--year", "2021", "--format", "jsonl", "--evidence-limit", "0"])
+        .arg("--feed")
+        .arg(feed)
+        .arg("--coverage")
+        .arg(&cov)
+        .args(extra)
+        .args(inputs)
+        .env_remove("ORBWATCH_DB")
+        .output()
+        .unwrap();
+    let findings = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cov = std::fs::read(&cov)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (
+        findings,
+        cov,
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ioc_counts(findings: &[serde_json::Value]) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = findings
+        .iter()
+        .filter(|f| f["kind"] == "ioc_match")
+        .map(|f| {
+            (
+                f["indicator"].as_str().unwrap().to_string(),
+                f["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// crowdsec's sshd sample (MIT, `examples/logs`), with 16 KiB of NULs
+/// before it and a 100-byte NUL run in the middle of a line, as a
+/// copytruncate rotation and a crash leave them: the same findings as the
+/// clean file, and the NULs counted.
+#[test]
+fn nul_padding_in_a_text_log_is_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n92.255.85.135\n").unwrap();
+    let clean_path = repo().join("examples/logs/crowdsec_sshd-logs.log");
+    let clean = std::fs::read(&clean_path).unwrap();
+    let mut padded = vec![0u8; 16 * 1024];
+    let cut = clean.len() / 2;
+    let cut = cut + clean[cut..].iter().position(|b| *b == b' ').unwrap();
+    padded.extend_from_slice(&clean[..cut]);
+    padded.extend_from_slice(&[0u8; 100]);
+    padded.extend_from_slice(&clean[cut..]);
+    let padded_path = dir.path().join("padded.log");
+    std::fs::write(&padded_path, &padded).unwrap();
+
+    for mode in [&[][..], &["--no-behaviour"][..]] {
+        let (want, _, code, err) = hunt(&feed, &[&clean_path], mode);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            ioc_counts(&want),
+            vec![("35.188.49.176".into(), 3), ("92.255.85.135".into(), 3)]
+        );
+        let (got, cov, code, err) = hunt(&feed, &[&padded_path], mode);
+        assert_eq!(code, 0, "{mode:?}: {err}");
+        assert_eq!(ioc_counts(&got), ioc_counts(&want), "{mode:?}: {err}");
+        let input = &cov["inputs"][0];
+        assert_eq!(input["format"], "syslog", "{input}");
+        assert_eq!(input["nul_bytes"], 16 * 1024 + 100, "{input}");
+        assert_eq!(input["records"], 24, "{input}");
+        assert!(err.contains("16484 NUL bytes skipped"), "{err}");
+    }
+}
+
+/// Real binary data is still skipped, and the message says how to read it
+/// as a log anyway.
+#[test]
+fn a_file_skipped_as_binary_suggests_input_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let bin = dir.path().join("blob.bin");
+    let mut x: u32 = 7;
+    let bytes: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&bin, bytes).unwrap();
+    let (_, _, code, err) = hunt(&feed, &[&bin], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--input-format"), "{err}");
+}
