@@ -264,6 +264,10 @@ pub fn feed_note(
     parts.join("; ")
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,8 +303,4 @@ mod tests {
         assert_eq!(c.reasons.len(), MAX_REASONS + 1);
         assert_eq!(c.reasons.values().map(|r| r.count).sum::<u64>(), 200);
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }

@@ -13,7 +13,11 @@ fn a_nul_run_longer_than_a_line_is_skipped_not_cut() {
     let mut lines = Vec::new();
     while let Some(l) = r.next_line().unwrap() {
         assert!(!l.truncated);
-        lines.push((l.number, l.offset, String::from_utf8(l.bytes.to_vec()).unwrap()));
+        lines.push((
+            l.number,
+            l.offset,
+            String::from_utf8(l.bytes.to_vec()).unwrap(),
+        ));
     }
     let pad = (2 * MAX_LINE + 7) as u64;
     assert_eq!(

@@ -21,7 +21,15 @@ fn hunt(
     let dir = tempfile::tempdir().unwrap();
     let cov = dir.path().join("cov.json");
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .args(["hunt", "--year", "2021", "--format", "jsonl", "--evidence-limit", "0"])
+        .args([
+            "hunt",
+            "--year",
+            "2021",
+            "--format",
+            "jsonl",
+            "--evidence-limit",
+            "0",
+        ])
         .arg("--feed")
         .arg(feed)
         .arg("--coverage")
@@ -48,19 +56,14 @@ fn hunt(
     )
 }
 
+/// Sightings per indicator, summed over its findings.
 fn ioc_counts(findings: &[serde_json::Value]) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = findings
-        .iter()
-        .filter(|f| f["kind"] == "ioc_match")
-        .map(|f| {
-            (
-                f["indicator"].as_str().unwrap().to_string(),
-                f["count"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
+    let mut m = std::collections::BTreeMap::new();
+    for f in findings.iter().filter(|f| f["kind"] == "ioc_match") {
+        *m.entry(f["indicator"].as_str().unwrap().to_string())
+            .or_insert(0) += f["count"].as_u64().unwrap();
+    }
+    m.into_iter().collect()
 }
 
 /// crowdsec's sshd sample (MIT, `examples/logs`), with 16 KiB of NULs
@@ -122,4 +125,81 @@ fn a_file_skipped_as_binary_suggests_input_format() {
     let (_, _, code, err) = hunt(&feed, &[&bin], &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--input-format"), "{err}");
+}
+
+/// A `.lz4` cut to 4–8 bytes read as an empty file with exit 0; now it is
+/// an input error that names the file.
+#[test]
+fn a_truncated_lz4_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    // Magic number, FLG, BD: the frame header is cut before its checksum.
+    let frame_start = [0x04u8, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7, 0x00];
+    for len in 4..=8 {
+        let p = dir.path().join(format!("auth-{len}.log.lz4"));
+        std::fs::write(&p, &frame_start[..len]).unwrap();
+        let (_, cov, code, err) = hunt(&feed, &[&p], &[]);
+        assert_eq!(code, 2, "{len} bytes: {err}");
+        assert!(err.contains(&p.display().to_string()), "{err}");
+        let e = cov["inputs"][0]["error"].as_str().unwrap_or_default();
+        assert!(e.contains("lz4"), "{len} bytes: {e}");
+    }
+}
+
+/// Concatenated LZ4 frames (`cat a.lz4 b.lz4`, made with the `lz4` tool
+/// when it is installed) are all read: the second frame used to be dropped.
+#[test]
+fn concatenated_lz4_frames_are_all_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = repo().join("examples/logs/crowdsec_sshd-logs.log");
+    let one = dir.path().join("one.lz4");
+    let ok = Command::new("lz4")
+        .args(["-q", "-f"])
+        .arg(&log)
+        .arg(&one)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        println!("skipped: the lz4 tool is not installed");
+        return;
+    }
+    let frame = std::fs::read(&one).unwrap();
+    let two = dir.path().join("two.log.lz4");
+    std::fs::write(&two, [frame.clone(), frame].concat()).unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let (findings, cov, code, err) = hunt(&feed, &[&two], &["--no-behaviour"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cov["inputs"][0]["records"], 48);
+    assert_eq!(ioc_counts(&findings), vec![("35.188.49.176".into(), 6)]);
+}
+
+/// A damaged EVTX chunk (8 KB overwritten in the CC0 Kerberos sample of
+/// 54 records) ends in exit 2 with the lost records counted as rejected;
+/// it used to be "2 rejected" and exit 0.
+#[test]
+fn a_damaged_evtx_chunk_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut buf = std::fs::read(
+        repo().join("tests/data/captures/e2m_ID4771-Kerberos_brutforce_with_valid_user.evtx"),
+    )
+    .unwrap();
+    let mut x: u32 = 0x9e37_79b9;
+    for b in &mut buf[4096 + 20_000..4096 + 28_000] {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let p = dir.path().join("damaged.evtx");
+    std::fs::write(&p, buf).unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let (_, cov, code, err) = hunt(&feed, &[&p], &[]);
+    assert_eq!(code, 2, "{err}");
+    let input = &cov["inputs"][0];
+    assert_eq!(input["records"], 54, "{input}");
+    assert_eq!(input["rejected"], 17, "{input}");
+    assert!(err.contains("damaged EVTX"), "{err}");
 }
