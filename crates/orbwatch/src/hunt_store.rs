@@ -119,10 +119,10 @@ impl HuntStore {
             return findings.to_vec();
         }
         if !cli.quiet {
-            eprintln!(
+            crate::closed_pipe::note(format_args!(
                 "orbwatch: {} finding(s) dismissed by earlier triage (false-positive or benign) are not shown; add --show-suppressed to see them",
                 dismissed.len()
-            );
+            ));
         }
         let hidden: std::collections::HashSet<&str> =
             dismissed.iter().map(String::as_str).collect();
@@ -166,22 +166,22 @@ impl HuntStore {
             match attempt {
                 Ok(rec) => {
                     if !cli.quiet {
-                        eprintln!(
+                        crate::closed_pipe::note(format_args!(
                             "orbwatch: hunt #{} kept in {} with {} findings; `orbwatch findings` lists them, `orbwatch report` writes reports",
                             rec.hunt_id,
                             self.path.display(),
                             rec.findings
-                        );
+                        ));
                     }
                     return Ok(());
                 }
                 Err(e) if e.is_busy() && start.elapsed() + pause <= wait => {
                     if !told && !cli.quiet {
-                        eprintln!(
+                        crate::closed_pipe::note(format_args!(
                             "orbwatch: the store {} is busy (another program is writing to it); retrying for up to {} s to keep the hunt",
                             self.path.display(),
                             wait.as_secs()
-                        );
+                        ));
                         told = true;
                     }
                     std::thread::sleep(pause);
