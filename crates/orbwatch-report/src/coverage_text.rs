@@ -10,7 +10,11 @@ fn day(t: Option<jiff::Timestamp>) -> String {
 }
 
 /// Write the coverage summary: one block per input, then one line per feed.
+/// Control characters in file names, reasons and notes (which come from
+/// the inputs) are escaped (see [`crate::terminal`]).
 pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
+    let mut safe = crate::terminal::TerminalSafe(w);
+    let w: &mut dyn Write = &mut safe;
     writeln!(w, "Coverage")?;
     for i in &c.inputs {
         let comp = if i.compression.is_empty() || i.compression == "none" {

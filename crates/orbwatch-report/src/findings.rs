@@ -150,6 +150,9 @@ fn short_time(t: &Option<jiff::Timestamp>) -> String {
 }
 
 fn write_table(findings: &[&Finding], w: &mut dyn Write) -> io::Result<()> {
+    // Evidence is log text: escape what could drive the terminal.
+    let mut safe = crate::terminal::TerminalSafe(w);
+    let w: &mut dyn Write = &mut safe;
     if findings.is_empty() {
         return writeln!(w, "No findings.");
     }

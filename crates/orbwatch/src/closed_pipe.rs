@@ -57,8 +57,13 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// A message on stderr that is dropped, rather than a panic, when stderr
-/// is a closed pipe.
+/// is a closed pipe. Control characters (from file names or log text in
+/// an error) are escaped.
 pub fn note(args: std::fmt::Arguments<'_>) {
+    let text = args.to_string();
+    let text = orbwatch_report::terminal::escape_controls(&text);
     let mut err = io::stderr().lock();
-    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+    let _ = err
+        .write_all(text.as_bytes())
+        .and_then(|()| err.write_all(b"\n"));
 }

@@ -203,3 +203,65 @@ fn a_damaged_evtx_chunk_is_an_input_error() {
     assert_eq!(input["rejected"], 17, "{input}");
     assert!(err.contains("damaged EVTX"), "{err}");
 }
+
+/// Log text and file names cannot drive the terminal: ESC, BEL and NUL in
+/// a file name and in log lines reach neither the table nor the coverage
+/// summary as they are.
+#[test]
+fn control_characters_are_escaped_in_terminal_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let log = dir.path().join("evil\u{1b}[2J\u{7}.log");
+    std::fs::write(
+        &log,
+        "Feb 12 14:10:21 web1 sshd[16378]: Invalid user \u{1b}]0;pwned\u{7} from 35.188.49.176 port 53502\n\
+         \u{1b}[31m\u{0}garbage that no decoder reads 35.188.49.176\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .args(["hunt", "--year", "2021", "--format", "table", "--feed"])
+        .arg(&feed)
+        .arg(&log)
+        .env_remove("ORBWATCH_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    for (name, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let raw: Vec<u8> = text
+            .iter()
+            .copied()
+            .filter(|b| *b < 0x20 && *b != b'\n' && *b != b'\t')
+            .collect();
+        assert!(
+            raw.is_empty(),
+            "{name} has raw control bytes {raw:?}: {}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("evil\\x1b[2J\\x07.log"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("evil\\x1b[2J\\x07.log:1"), "{stdout}");
+}
+
+/// Rejected feed entries, printed by `feed add`, show their control
+/// characters escaped.
+#[test]
+fn rejected_feed_entries_are_printed_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n1.2.3.\u{1b}[2J\u{7}999\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .arg("--db")
+        .arg(dir.path().join("s.db"))
+        .args(["feed", "add", "--format", "plain"])
+        .arg(&feed)
+        .output()
+        .unwrap();
+    let all = [out.stdout.clone(), out.stderr.clone()].concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(!all.contains(&0x1b) && !all.contains(&0x07), "{text}");
+    assert!(text.contains("rejected: 1"), "{text}");
+    assert!(text.contains("\\x1b[2J\\x07"), "{text}");
+}
