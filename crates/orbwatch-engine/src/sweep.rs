@@ -108,9 +108,13 @@ impl Engine {
         let mut formats = BTreeMap::new();
         let mut input_errors = 0usize;
         for p in problems {
-            input_errors += 1;
             let mut c = InputCoverage::new(&p.path);
-            c.error = Some(p.reason.clone());
+            if p.error {
+                input_errors += 1;
+                c.error = Some(p.reason.clone());
+            } else {
+                c.notes.push(p.reason.clone());
+            }
             coverage.inputs.push(c);
         }
         for (input, mut parts) in per_input {

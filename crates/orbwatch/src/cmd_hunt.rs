@@ -175,7 +175,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         map,
         year: args.year,
         evidence_limit: args.evidence_limit,
-        threads: args.threads.unwrap_or(0),
+        threads: capped_threads(cli, args.threads),
         chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
@@ -253,6 +253,23 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--threads`, cut to what the engine starts (a few per core), saying so.
+fn capped_threads(cli: &Cli, threads: Option<usize>) -> usize {
+    let max = orbwatch_engine::max_threads();
+    match threads {
+        Some(n) if n > max => {
+            if !cli.quiet {
+                crate::closed_pipe::note(format_args!(
+                    "orbwatch: --threads {n} is more than this machine can use; using {max} ({} per core)",
+                    orbwatch_engine::THREADS_PER_CORE
+                ));
+            }
+            max
+        }
+        n => n.unwrap_or(0),
+    }
 }
 
 /// What `--fail-on` asks for.

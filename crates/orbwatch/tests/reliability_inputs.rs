@@ -317,3 +317,63 @@ fn csv_cells_never_start_a_formula() {
     ]);
     assert_eq!(cell(&std::fs::read(&report).unwrap()), format!("'{line}"));
 }
+
+/// `--threads 10000` is cut to a few threads per core, with a message; it
+/// used to start them all (37 s on a 1.6 KB file).
+#[test]
+fn threads_are_capped_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let log = repo().join("examples/logs/crowdsec_sshd-logs.log");
+    let (findings, _, code, err) = hunt(&feed, &[&log], &["--threads", "10000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--threads 10000 is more than this machine can use"),
+        "{err}"
+    );
+    assert_eq!(ioc_counts(&findings), vec![("35.188.49.176".into(), 3)]);
+}
+
+/// A FIFO found while walking a directory is not opened (reading it could
+/// block for ever) but is named in the coverage; it used to vanish.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_a_walked_directory_is_named_in_the_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::copy(
+        repo().join("examples/logs/crowdsec_sshd-logs.log"),
+        logs.join("auth.log"),
+    )
+    .unwrap();
+    let fifo = logs.join("console.fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        println!("skipped: mkfifo is not available");
+        return;
+    }
+    let feed = dir.path().join("feed.txt");
+    std::fs::write(&feed, "35.188.49.176\n").unwrap();
+    let (findings, cov, code, err) = hunt(&feed, &[&logs], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ioc_counts(&findings), vec![("35.188.49.176".into(), 3)]);
+    let inputs = cov["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), 2, "{cov}");
+    let f = inputs
+        .iter()
+        .find(|i| i["file"] == fifo.display().to_string())
+        .unwrap_or_else(|| panic!("FIFO not in the coverage: {cov}"));
+    assert!(
+        f["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("a FIFO (named pipe)"),
+        "{f}"
+    );
+    assert!(err.contains("console.fifo"), "{err}");
+}
