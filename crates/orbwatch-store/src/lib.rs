@@ -359,8 +359,17 @@ const SELECT_INDICATOR: &str = "SELECT i.id, f.name, i.type_name, i.value, i.val
 impl Store {
     /// Open the store at `path`, creating it and bringing its schema up to
     /// date as needed.
+    ///
+    /// An existing file of 0 bytes (a failed copy, a `touch`) is made into
+    /// a new store like a missing one, with a warning that says so.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            tracing::warn!(
+                "the store {} is an empty file (0 bytes); it is made into a new, empty store",
+                path.display()
+            );
+        }
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE

@@ -304,3 +304,44 @@ fn a_full_disk_leaves_the_previous_output_whole() {
     let left: Vec<_> = std::fs::read_dir(&mnt).unwrap().collect();
     assert_eq!(left.len(), 1, "the temporary file is removed");
 }
+
+/// A 0-byte store file is reported, not silently made into a new store:
+/// commands that need a store say it is empty, `feed add` says it makes a
+/// new store of it.
+#[test]
+fn an_empty_store_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    std::fs::write(&db, b"").unwrap();
+    let log = dir.path().join("a.log");
+    std::fs::write(
+        &log,
+        "Mar  5 10:00:00 h sshd[1]: Failed password for root from 45.0.0.1 port 22 ssh2\n",
+    )
+    .unwrap();
+    let out = hunt(&db, &log, &[], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is an empty file (0 bytes)"), "{stderr}");
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0, "left as it was");
+    let out = orbwatch()
+        .arg("--db")
+        .arg(&db)
+        .args(["triage", "abc"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is an empty file (0 bytes)"), "{stderr}");
+    let (feed, _) = feed_and_log(dir.path(), 3);
+    let out = orbwatch()
+        .arg("--db")
+        .arg(&db)
+        .args(["feed", "add"])
+        .arg(&feed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("made into a new, empty store"), "{stderr}");
+}
