@@ -50,6 +50,7 @@ seeds_for() {
         capture_pcap) echo "corpus:pcap repo:tests/data/captures" ;;
         capture_netflow) echo "corpus:netflow repo:tests/data/netflow" ;;
         capture_evtx) echo "corpus:evtx repo:tests/data/captures" ;;
+        source_decompress) echo "repo:tests/data/compressed" ;;
         *) echo "" ;;
     esac
 }
