@@ -75,12 +75,15 @@ def write_feeds(out, seed, sizes):
     return paths, hot
 
 
-def gen_sshd(path, size, rng, hot, hit_rate):
-    """sshd lines as in /var/log/auth.log (RFC 3164, no year)."""
+def gen_sshd(path, size, rng, hot, hit_rate, iso_start=None):
+    """sshd lines as in /var/log/auth.log: RFC 3164 (no year) by default;
+    with `iso_start` (Unix seconds), rsyslog's ISO 8601 timestamps from
+    that time on, as Debian 12 writes them, so consecutive files can
+    continue one clock over more than a year. Returns the last second."""
     buf = []
     written = 0
     pid = 1000
-    t = 0
+    t = 0 if iso_start is None else iso_start
     while written < size:
         for _ in range(20000):
             t += rng.randint(0, 3)
@@ -105,12 +108,17 @@ def gen_sshd(path, size, rng, hot, hit_rate):
                 msg = f"Connection closed by authenticating user {user} {src} port {port} [preauth]"
             else:
                 msg = f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={src}  user={user}"
-            buf.append(f"{mon} {day:2d} {hh:02d}:{mm:02d}:{ss:02d} bastion sshd[{pid}]: {msg}\n")
+            if iso_start is None:
+                stamp = f"{mon} {day:2d} {hh:02d}:{mm:02d}:{ss:02d}"
+            else:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime(t))
+            buf.append(f"{stamp} bastion sshd[{pid}]: {msg}\n")
         chunk = "".join(buf)
         buf.clear()
         with open(path, "a") as f:
             f.write(chunk)
         written += len(chunk)
+    return t
 
 
 def gen_conn(path, size, rng, hot, hit_rate):

@@ -2,8 +2,9 @@
 """Behaviour benchmark: the default hunt (behaviour detectors on) at scale.
 
 Generates, with bench.py's generators and a seed, sshd syslog corpora of
-1x and 3x the base size (the 3x corpus is three files of different seeds,
-so it holds three times the distinct sources, not three copies), a
+1x and 3x the base size (the 3x corpus is three files of different seeds
+on one clock: three times the days and the distinct sources, not three
+copies; ISO 8601 stamps as Debian 12's rsyslog writes them), a
 firewall (UFW) corpus and a Zeek conn.log corpus, and a feed of N
 indicators. Then, in one run, times
 
@@ -36,13 +37,19 @@ sys.path.insert(0, HERE)
 import bench  # noqa: E402  (the generators and the measuring helper)
 
 
-def gen(path, fn, size, seed, hot, hit_rate):
-    if os.path.exists(path) and os.path.getsize(path) >= size:
-        return
+def gen(path, fn, size, seed, hot, hit_rate, **kw):
+    """Generate `path` unless it is there; returns what the generator
+    returned (kept in `path.end` so a later run can continue from it)."""
+    end = path + ".end"
+    if os.path.exists(path) and os.path.getsize(path) >= size and os.path.exists(end):
+        return json.load(open(end))
     if os.path.exists(path):
         os.remove(path)
     print(f"generating {path} ({size >> 20} MB, seed {seed}) …", file=sys.stderr)
-    fn(path, size, random.Random(seed), hot, hit_rate)
+    r = fn(path, size, random.Random(seed), hot, hit_rate, **kw)
+    with open(end, "w") as f:
+        json.dump(r, f)
+    return r
 
 
 def main():
@@ -72,10 +79,14 @@ def main():
     feed = feeds[args.indicators]
     size = args.size_mb << 20
     sshd = [os.path.join(args.out, f"sshd-{i}.log") for i in (1, 2, 3)]
+    # One clock across the three files (ISO 8601 stamps, from 2021-01-01):
+    # the 3x corpus is three times the days of the 1x one, as months of
+    # logs are, not three times as many sources on the same days.
+    clock = 1609459200
     for i, p in enumerate(sshd):
         if i > 0 and args.skip_3x:
             break
-        gen(p, bench.gen_sshd, size, i + 1, hot, args.hit_rate)
+        clock = gen(p, bench.gen_sshd, size, i + 1, hot, args.hit_rate, iso_start=clock) + 1
     fw = os.path.join(args.out, "fw.log")
     conn = os.path.join(args.out, "conn.log")
     gen(fw, bench.gen_fw, args.other_mb << 20, 11, hot, args.hit_rate)

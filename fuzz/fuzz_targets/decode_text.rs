@@ -9,6 +9,7 @@ fuzz_target!(|data: &[u8]| {
     let cfg = DecoderConfig {
         year: Some(2021),
         map: vec![("src_ip".into(), "src".into()), ("time".into(), "ts".into())],
+        ..Default::default()
     };
     let mut decoder = (info.make)(&cfg);
     for line in data.split(|b| *b == b'\n') {

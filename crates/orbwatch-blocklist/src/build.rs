@@ -154,9 +154,66 @@ pub struct Blocklist {
     pub candidates: u64,
     pub timeout_base: Timestamp,
     pub at_given: Option<Timestamp>,
+    /// Where the entries come from: each accepted candidate's interval
+    /// with its origin (feed name, or the findings) and actors, sorted by
+    /// family and start. See [`Blocklist::provenance_of`].
+    pub provenance: Vec<Provenance>,
+}
+
+/// One candidate's interval and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub family: Family,
+    pub start: u128,
+    pub end: u128,
+    pub origin: std::sync::Arc<str>,
+    pub actors: Option<std::sync::Arc<str>>,
 }
 
 impl Blocklist {
+    /// The origins (feed names) and actors of the candidates that overlap
+    /// each entry, in entry order, each list sorted and without repeats.
+    /// One sweep over entries and candidates, both sorted by address.
+    pub fn provenance_of(&self) -> Vec<(Vec<String>, Vec<String>)> {
+        let mut out = Vec::with_capacity(self.entries.len());
+        let mut next = 0usize;
+        let mut active: Vec<&Provenance> = Vec::new();
+        let mut last_family = None;
+        for e in &self.entries {
+            let (family, s, end) = crate::span::net_bounds(e.net);
+            if last_family != Some(family) {
+                // Entries list IPv4 first, then IPv6: start the family over.
+                active.clear();
+                next = self.provenance.partition_point(|p| p.family < family);
+                last_family = Some(family);
+            }
+            while next < self.provenance.len()
+                && self.provenance[next].family == family
+                && self.provenance[next].start <= end
+            {
+                active.push(&self.provenance[next]);
+                next += 1;
+            }
+            active.retain(|p| p.end >= s);
+            let mut origins: Vec<String> = active
+                .iter()
+                .filter(|p| p.start <= end)
+                .map(|p| p.origin.to_string())
+                .collect();
+            origins.sort();
+            origins.dedup();
+            let mut actors: Vec<String> = active
+                .iter()
+                .filter_map(|p| p.actors.as_deref())
+                .flat_map(|a| a.split(", ").map(str::to_string))
+                .collect();
+            actors.sort();
+            actors.dedup();
+            out.push((origins, actors));
+        }
+        out
+    }
+
     /// Seconds of validity left for an entry, from the timeout base,
     /// rounded up to whole seconds and at least 1; `None` for entries that
     /// never expire.
@@ -257,7 +314,35 @@ pub fn build(sel: &Selection, guard: &Guard, opts: &BuildOptions) -> Result<Bloc
                 .collect(),
         )
     };
+    let names: Vec<std::sync::Arc<str>> = sel
+        .origins
+        .iter()
+        .map(|o| std::sync::Arc::from(o.as_str()))
+        .collect();
+    let mut actor_names: BTreeMap<&str, std::sync::Arc<str>> = BTreeMap::new();
+    let mut provenance: Vec<Provenance> = sel
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Provenance {
+            family: c.family,
+            start: c.start,
+            end: c.end,
+            origin: names
+                .get(c.origin as usize)
+                .cloned()
+                .unwrap_or_else(|| std::sync::Arc::from("?")),
+            actors: sel.actors.get(&i).map(|a| {
+                actor_names
+                    .entry(a.as_str())
+                    .or_insert_with(|| std::sync::Arc::from(a.as_str()))
+                    .clone()
+            }),
+        })
+        .collect();
+    provenance.sort_by_key(|p| (p.family, p.start, p.end));
     Ok(Blocklist {
+        provenance,
         entries,
         refused,
         widened,

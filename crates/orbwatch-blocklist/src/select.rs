@@ -125,6 +125,10 @@ pub struct Selection {
     pub expired: Vec<(Family, u128, u128)>,
     /// Indicators and finding sources looked at.
     pub seen: u64,
+    /// The actors the feed names for each candidate (by index in
+    /// `candidates`), joined with ", "; only candidates that have some.
+    /// Kept for the renderers that carry provenance (zeek-intel `meta.desc`).
+    pub actors: BTreeMap<usize, String>,
 }
 
 impl Selection {
@@ -139,6 +143,7 @@ impl Selection {
             skipped: BTreeMap::new(),
             expired: Vec::new(),
             seen: 0,
+            actors: BTreeMap::new(),
         }
     }
 
@@ -190,6 +195,10 @@ impl Selection {
             return;
         }
         let origin = self.origin(feed);
+        if !ind.tags.actors.is_empty() {
+            self.actors
+                .insert(self.candidates.len(), ind.tags.actors.join(", "));
+        }
         self.candidates.push(Candidate {
             family,
             start,

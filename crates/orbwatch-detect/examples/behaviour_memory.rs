@@ -77,6 +77,7 @@ fn main() {
     let engine = Engine {
         cfg: &cfg,
         enricher: &enricher,
+        partitions: 2,
     };
     let findings = engine.run(&mut buf);
     let peak = hwm_kb();

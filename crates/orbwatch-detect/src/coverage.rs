@@ -189,6 +189,12 @@ pub struct Coverage {
     /// What the behaviour detectors saw (absent with `--no-behaviour`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behaviour: Option<BehaviourCoverage>,
+    /// The zone assumed for log times written without one (year-less
+    /// syslog), from `--timezone` or the machine. Every time in the
+    /// outputs is UTC. Absent in hunts from before the option existed,
+    /// which read such times as UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// What the behaviour detectors saw and said.

@@ -67,6 +67,7 @@ fn run_buf(mut buf: ObsBuffer) -> Vec<BehaviourFinding> {
     Engine {
         cfg: &cfg,
         enricher: &e,
+        partitions: 2,
     }
     .run(&mut buf)
 }
@@ -302,4 +303,60 @@ fn busy_client_with_mostly_answered_connections_is_not_a_scanner() {
             .iter()
             .any(|r| r.contains("100 other connections"))
     );
+}
+
+/// The live path: detectors fed one event at a time report a scan and a
+/// brute force as soon as event time passes their idle time, without
+/// the end of input, and exactly what the replay of the same events
+/// reports.
+#[test]
+fn advancing_event_time_reports_idle_episodes_without_end_of_input() {
+    use orbwatch_detect::behaviour::{CrossEvent, PartitionDetectors};
+    let mut events: Vec<Event> = (0..20)
+        .map(|i| probe(i, "198.51.100.7", "10.0.0.5", 1000 + i as u16))
+        .collect();
+    events.extend((0..8).map(|i| auth(100 + i * 5, "203.0.113.9", "root", false)));
+    let mut buf = ObsBuffer::new();
+    let internal = InternalNets::default();
+    for (i, e) in events.iter().enumerate() {
+        buf.observe(e, evidence_ref(0, i as u64 + 1), &internal, &[7777]);
+    }
+    buf.sort();
+    let cfg = BehaviourConfig::default();
+    let mut live = PartitionDetectors::new(&cfg);
+    let mut cross: Vec<CrossEvent> = Vec::new();
+    for o in &buf.obs {
+        live.observe(o, &buf.tables, &mut cross);
+    }
+    assert!(
+        live.take_drafts().is_empty(),
+        "both episodes are still open right after their last event"
+    );
+    assert!(live.tracked() > 0);
+    // Event time moves on (a watermark) to one second short of an hour
+    // after the last failure: the scan (last probe 116 s earlier) is over,
+    // the brute force is not.
+    let last = buf.obs.iter().map(|o| o.time).max().unwrap();
+    live.advance(last + 3_599_000, &buf.tables, &mut cross);
+    let kinds = |d: Vec<orbwatch_detect::behaviour::Draft>| -> Vec<FindingKind> {
+        d.iter().map(|d| d.finding.kind).collect()
+    };
+    assert_eq!(kinds(live.take_drafts()), vec![FindingKind::PortScan]);
+    live.advance(last + 3_601_000, &buf.tables, &mut cross);
+    assert_eq!(kinds(live.take_drafts()), vec![FindingKind::BruteForce]);
+    assert_eq!(
+        live.tracked(),
+        1,
+        "only the auth record waits, for distributed spray"
+    );
+    let replayed: Vec<FindingKind> = run(&events).iter().map(|f| f.finding.kind).collect();
+    assert!(
+        replayed.contains(&FindingKind::PortScan) && replayed.contains(&FindingKind::BruteForce)
+    );
+    // The auth records went to the cross-source stage: 8 failures.
+    let auths = cross
+        .iter()
+        .filter(|e| matches!(e, CrossEvent::Auth { .. }))
+        .count();
+    assert_eq!(auths, 8);
 }

@@ -1,7 +1,8 @@
 //! Property test: any stream of auth, probe and flow events (odd times,
 //! ports, addresses, names, thresholds) runs through every detector
-//! without panicking, and splitting it into units merged in either order
-//! gives the same findings.
+//! without panicking, splitting it into units merged in either order
+//! gives the same findings, and so does any number of partitions of the
+//! sources.
 
 use std::net::IpAddr;
 
@@ -16,7 +17,8 @@ use proptest::prelude::*;
 /// (kind, time, source, destination, port, user, bytes, named source).
 type Raw = (u8, i64, u32, u32, u16, u8, u64, bool);
 
-/// What must not change with the merge order.
+/// What must not change with the merge order or the partitions: every
+/// finding whole (as JSON) with its evidence.
 type Key = Vec<(String, u64, Vec<(usize, u64, i64)>)>;
 
 fn event(raw: Raw) -> Event {
@@ -47,13 +49,20 @@ fn event(raw: Raw) -> Event {
     e
 }
 
-fn run(buf: &mut ObsBuffer, cfg: &BehaviourConfig) -> Key {
+fn run(buf: &mut ObsBuffer, cfg: &BehaviourConfig, partitions: usize) -> Key {
     let e = Enricher::none();
-    Engine { cfg, enricher: &e }
-        .run(buf)
-        .into_iter()
-        .map(|f| (f.finding.id, f.finding.count, f.evidence))
-        .collect()
+    Engine {
+        cfg,
+        enricher: &e,
+        partitions,
+    }
+    .run(buf)
+    .into_iter()
+    .map(|f| {
+        let json = serde_json::to_string(&f.finding).unwrap_or_default();
+        (json, f.evidence_total, f.evidence)
+    })
+    .collect()
 }
 
 proptest! {
@@ -66,6 +75,8 @@ proptest! {
             0..300),
         near in any::<bool>(),
         small in any::<bool>(),
+        spread in any::<bool>(),
+        partitions in 2usize..5,
     ) {
         let mut cfg = BehaviourConfig::default();
         if small {
@@ -83,7 +94,9 @@ proptest! {
             .map(|&(k, t, s, d, p, u, b, h)| {
                 // Near times make episodes; far ones test the extremes.
                 let t = if near { 1_700_000_000 + t.rem_euclid(86_400 * 40) } else { t };
-                event((k, t, 0xC633_6400 | s, 0x0A00_0000 | d, p, u, b, h))
+                // One /24, or eight: partitions split sources by /24.
+                let src = if spread { 0xC633_0000 | (s % 8) << 8 | s } else { 0xC633_6400 | s };
+                event((k, t, src, 0x0A00_0000 | d, p, u, b, h))
             })
             .collect();
         let internal = InternalNets::default();
@@ -101,6 +114,8 @@ proptest! {
         let mut ba = ObsBuffer::new();
         ba.merge(unit(half..events.len()));
         ba.merge(unit(0..half));
-        prop_assert_eq!(run(&mut ab, &cfg), run(&mut ba, &cfg));
+        let one = run(&mut ab, &cfg, 1);
+        prop_assert_eq!(&one, &run(&mut ba, &cfg, 1));
+        prop_assert_eq!(&one, &run(&mut ab, &cfg, partitions));
     }
 }

@@ -22,6 +22,7 @@ fn campaign_is_found_with_high_precision_and_recall() {
     let engine = Engine {
         cfg: &cfg,
         enricher: &enricher,
+        partitions: 2,
     };
     let findings = engine.run(&mut month.buffer);
     let dist: Vec<_> = findings

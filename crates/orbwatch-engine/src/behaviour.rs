@@ -85,12 +85,14 @@ impl Behaviour {
         RunCollector::new(self.cfg.max_observations, self.spill_dir.clone())
     }
 
-    /// Run the detectors over everything observed, read back evidence,
-    /// add ORB likelihood to all findings, and note what happened in the
+    /// Run the detectors over everything observed (per-source detectors
+    /// split into `partitions` threads), read back evidence, add ORB
+    /// likelihood to all findings, and note what happened in the
     /// coverage.
     pub fn finish(
         &self,
         runs: ObsRuns,
+        partitions: usize,
         inputs: &[Input],
         formats: &BTreeMap<usize, String>,
         findings: &mut Vec<Finding>,
@@ -99,6 +101,7 @@ impl Behaviour {
         let engine = Engine {
             cfg: &self.cfg,
             enricher: &self.enricher,
+            partitions,
         };
         let mut cov = BehaviourCoverage {
             observations: runs.len(),
@@ -108,7 +111,7 @@ impl Behaviour {
         let replay_clock = std::time::Instant::now();
         let (found, backdoor) = engine.run_runs(&runs);
         tracing::info!(
-            "behaviour: {} observations replayed in {:.2} s ({} runs spilled to disk, {} observations)",
+            "behaviour: {} observations replayed in {:.2} s in {partitions} partitions ({} runs spilled to disk, {} observations)",
             runs.len(),
             replay_clock.elapsed().as_secs_f64(),
             runs.spilled_runs,

@@ -28,10 +28,26 @@
 //! Behaviour detectors consume observations in event-time order. Each unit
 //! of work keeps its observations as sorted runs; the runs are merged
 //! (k-way) and replayed through the detectors, so results never depend on
-//! thread timing or on how the inputs were cut into chunks.
+//! thread timing or on how the inputs were cut into chunks. The replay is
+//! split by source:
+//!
+//! ```text
+//!  sorted runs ──► partition 0 … N-1 (by the source's /24)  ──► findings
+//!                  per-source detectors, one thread each
+//!                        │ cross events (one per login attempt,
+//!                        ▼  one per idle low-rate source)
+//!                  merged in one order ──► Campaigns (distributed spray) ──► findings
+//! ```
+//!
+//! This is the keyed split Kafka workers will use (see
+//! `orbwatch_detect::behaviour::Engine`). A live source has no sorted runs:
+//! [`event_time::ReorderWindow`] restores event-time order within an
+//! allowed lateness, counts late events, and flushes when input goes
+//! quiet; the partitions' detectors then `advance` with the watermark.
 
 pub mod behaviour;
 pub mod binary;
+pub mod event_time;
 pub mod index_cache;
 pub mod record_source;
 pub mod sink;
@@ -46,6 +62,7 @@ use orbwatch_source::Input;
 
 pub use behaviour::{Behaviour, BehaviourOptions};
 pub use binary::ForcedBinary;
+pub use event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 pub use record_source::RecordSource;
 pub use sink::{FindingsSink, JsonLinesSink};
 
@@ -77,6 +94,9 @@ pub struct EngineOptions {
     pub map: Vec<(String, String)>,
     /// Year for syslog lines that carry none (default: file's mtime).
     pub year: Option<i16>,
+    /// Zone of syslog timestamps without offset (`None`: UTC). Outputs
+    /// stay in UTC; the coverage names the zone assumed.
+    pub timezone: Option<jiff::tz::TimeZone>,
     /// Evidence records kept per finding (0 = all).
     pub evidence_limit: usize,
     /// Worker threads (0 = all cores).
@@ -115,6 +135,7 @@ impl Default for EngineOptions {
             input_format: None,
             map: Vec::new(),
             year: None,
+            timezone: None,
             evidence_limit: orbwatch_detect::aggregate::EVIDENCE_CAP,
             threads: 0,
             chunk_bytes: 32 * 1024 * 1024,
@@ -216,7 +237,9 @@ impl Engine {
 
     fn progress_finish(&self) {
         if let Some(pb) = &self.progress {
-            pb.finish_and_clear();
+            // Cleared by default; a bar built `with_finish(AndLeave)` stays
+            // as the line of its phase.
+            pb.finish_using_style();
         }
     }
 
@@ -230,6 +253,13 @@ impl Engine {
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        self.progress = Some(pb);
+        self
+    }
+
+    /// Report the sweep's progress (bytes read and matched) on `pb`, a
+    /// bar the caller styles; its length is set to the inputs' size.
+    pub fn with_progress(mut self, pb: indicatif::ProgressBar) -> Self {
         self.progress = Some(pb);
         self
     }

@@ -148,7 +148,14 @@ impl Engine {
         if let (Some(b), Some(c)) = (&self.behaviour, collector) {
             let runs =
                 c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
-            b.finish(runs, inputs, &formats, &mut findings, &mut coverage);
+            b.finish(
+                runs,
+                self.threads(),
+                inputs,
+                &formats,
+                &mut findings,
+                &mut coverage,
+            );
         }
         coverage.findings = findings.len() as u64;
         coverage.findings_in_window = findings
@@ -270,6 +277,7 @@ fn decoder_config(ctx: &RunCtx, input: &Input) -> DecoderConfig {
     DecoderConfig {
         year: ctx.options.year.or_else(|| mtime_year(input)),
         map: ctx.options.map.clone(),
+        timezone: ctx.options.timezone.clone(),
     }
 }
 
@@ -429,6 +437,11 @@ fn process_unit(
     };
     let fatal = sweep_records(&mut lr, &mut sink);
     cov.bytes = lr.position();
+    if decoder.assumed_years() == 0 {
+        // Every line carried its year (ISO 8601, RFC 5424): nothing was
+        // assumed, so there is nothing to explain.
+        cov.year_note = None;
+    }
     if let Some(pb) = &ctx.progress {
         let done = ctx.units_done.fetch_add(1, Ordering::Relaxed) + 1;
         let seen = ctx.sightings.fetch_add(agg.sightings(), Ordering::Relaxed) + agg.sightings();

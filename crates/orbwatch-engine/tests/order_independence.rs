@@ -230,3 +230,48 @@ fn unwritable_spill_directory_keeps_runs_in_memory_and_says_so() {
         b.notes
     );
 }
+
+/// The coverage explains how the year of year-less syslog lines was chosen
+/// only when some line had no year: rsyslog's ISO 8601 stamps carry it,
+/// and a note about an assumption that was never made would mislead.
+#[test]
+fn year_note_only_when_a_year_was_assumed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bsd = dir.path().join("bsd.log");
+    let iso = dir.path().join("iso.log");
+    std::fs::write(
+        &bsd,
+        format!(
+            "Mar  1 10:00:00 srv sshd[1]: Failed password for root from {RELAY} port 22 ssh2\n"
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        &iso,
+        format!("2024-03-01T10:00:00.000000+00:00 srv sshd[1]: Failed password for root from {RELAY} port 22 ssh2\n"),
+    )
+    .expect("write");
+    let engine = Engine::new(ioc(), EngineOptions::default()).expect("engine starts");
+    let paths = [
+        bsd.to_string_lossy().into_owned(),
+        iso.to_string_lossy().into_owned(),
+    ];
+    let (inputs, problems) = orbwatch_source::expand(&paths, &Filters::default());
+    let mut found = Vec::new();
+    let summary = engine
+        .hunt(&inputs, &problems, &mut found)
+        .expect("hunt runs");
+    let note = |name: &str| {
+        summary
+            .coverage
+            .inputs
+            .iter()
+            .find(|i| i.file.ends_with(name))
+            .map(|i| i.year_note.clone())
+            .expect("input in the coverage")
+    };
+    let bsd_note = note("bsd.log").expect("the BSD line had no year");
+    assert!(bsd_note.contains("without a year were dated"), "{bsd_note}");
+    assert_eq!(note("iso.log"), None);
+    assert_eq!(found.len(), 2, "one sighting per file");
+}

@@ -34,6 +34,7 @@ fn run_all(bytes: &[u8]) {
         let mut d = (info.make)(&DecoderConfig {
             year: Some(2021),
             map: vec![],
+            ..Default::default()
         });
         let _ = d.decode(bytes);
         let mut f = d.fork();

@@ -14,6 +14,7 @@ fn fuzz_crashes_stay_fixed() {
             let cfg = DecoderConfig {
                 year: Some(2021),
                 map: vec![("src_ip".into(), "src".into())],
+                ..Default::default()
             };
             let mut d = (info.make)(&cfg);
             for line in data.split(|b| *b == b'\n') {

@@ -20,6 +20,7 @@ fn check(path: &Path) -> (usize, usize) {
     let cfg = DecoderConfig {
         year: Some(2021),
         map: vec![],
+        ..Default::default()
     };
     let mut full = (info.make)(&cfg);
     let mut fast = (info.make)(&cfg);

@@ -66,6 +66,7 @@ fn input() -> ReportInput {
             })
             .collect(),
         include_dismissed: false,
+        include_internal: false,
         coverage: Some(Coverage {
             inputs,
             ..Default::default()

@@ -16,6 +16,12 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
     let mut safe = crate::terminal::TerminalSafe(w);
     let w: &mut dyn Write = &mut safe;
     writeln!(w, "Coverage")?;
+    if let Some(tz) = &c.timezone {
+        writeln!(
+            w,
+            "  log times without a zone were read as {tz} local time; all times shown are UTC"
+        )?;
+    }
     for i in &c.inputs {
         let comp = if i.compression.is_empty() || i.compression == "none" {
             String::new()

@@ -187,7 +187,7 @@ h3{font-size:16px;margin:20px 0 8px;font-weight:600}
 .verdict.warn{background:var(--warnbg);border-color:#d9822b} .verdict.warn h2{color:var(--warn)}
 .verdict.ok{background:var(--okbg);border-color:var(--ok)} .verdict.ok h2{color:var(--ok)}
 .verdict.none{background:#eef1f4;border-color:var(--muted)} .verdict.none h2{color:var(--muted)}
-.cards{display:grid;grid-template-columns:repeat(6,1fr);gap:12px;margin:16px 0}
+.cards{display:grid;grid-template-columns:repeat(7,1fr);gap:12px;margin:16px 0}
 .card{border:1px solid var(--line);border-radius:6px;padding:10px 14px}
 .card .n{font-size:26px;font-weight:650;line-height:1.2}
 .card .l{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.05em}
@@ -207,10 +207,16 @@ background:#eef1f4;color:var(--muted);white-space:nowrap}
 td .small{overflow-wrap:anywhere}
 .t{white-space:nowrap}
 .finding{border:1px solid var(--line);border-radius:6px;padding:12px 16px;margin:12px 0;break-inside:avoid}
-.finding .head{display:flex;flex-wrap:wrap;gap:8px;align-items:baseline;justify-content:space-between}
+.finding .head{display:flex;flex-wrap:wrap;gap:8px;align-items:baseline;justify-content:space-between;cursor:pointer}
+details.finding>summary{list-style:none} details.finding>summary::before{content:"▸";color:var(--muted);margin-right:6px}
+details.finding[open]>summary::before{content:"▾"}
+nav#toc{border:1px solid var(--line);border-radius:6px;padding:8px 14px;margin:12px 0;font-size:13.5px}
+nav#toc ol{margin:0;padding-left:20px;columns:2}
+td,th{overflow-wrap:anywhere}
 .finding .title{font-weight:600}
 .finding dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0;font-size:13.5px}
 .finding dt{color:var(--muted)} .finding dd{margin:0}
+.finding dl.fields{font-size:12.5px;margin:4px 0 2px;background:#f8f9fb;padding:4px 10px;border-radius:4px}
 pre.ev{background:#f3f4f6;border:1px solid var(--line);border-radius:4px;padding:8px 10px;margin:6px 0;
 white-space:pre-wrap;word-break:break-all;font-size:12px;max-height:none}
 .chart{width:100%;height:auto;display:block;margin:8px 0}
@@ -226,7 +232,11 @@ footer{margin-top:48px;color:var(--muted);font-size:12px;border-top:1px solid va
  @page{size:A4;margin:14mm 12mm}
  body{background:#fff;font-size:11pt}
  main{max-width:none;padding:0;min-height:0}
- h2{break-after:avoid} table,figure,.finding,.verdict,.cards{break-inside:avoid}
+ h2,h3{break-after:avoid;page-break-after:avoid} figure,.finding,.verdict,.cards{break-inside:avoid}
+ table{width:100%;max-width:100%} td,th{overflow-wrap:anywhere}
+ nav#toc{display:none}
+ details::details-content{content-visibility:visible;display:block}
+ details.finding>summary::before,details.finding[open]>summary::before{content:none}
  tr{break-inside:avoid}
  .cards{grid-template-columns:repeat(3,1fr)}
  table{font-size:9pt}
@@ -251,6 +261,7 @@ pub fn render(input: &ReportInput) -> String {
     );
     let _ = writeln!(h, "<style>{CSS}</style>\n</head>\n<body>\n<main>");
     r.header(&mut h);
+    r.toc(&mut h);
     r.verdict(&mut h);
     r.summary(&mut h);
     if !r.active.is_empty() {
@@ -325,6 +336,32 @@ impl<'a> Report<'a> {
                 .unwrap_or_else(|| "unknown period".into()),
             esc(&self.input.source)
         );
+    }
+
+    /// A table of contents: a link to each section this report has.
+    fn toc(&self, h: &mut String) {
+        let mut items: Vec<(&str, &str)> = vec![("verdict", "Verdict"), ("summary", "Summary")];
+        if !self.active.is_empty() {
+            items.extend([
+                ("timeline", "Timeline"),
+                ("top", "Top indicators and sources"),
+                ("hosts", "Internal hosts"),
+            ]);
+        }
+        items.extend([
+            ("behaviour", "Behaviour findings"),
+            ("coverage", "Coverage"),
+            ("findings", "Findings and evidence"),
+        ]);
+        if !self.dismissed.is_empty() {
+            items.push(("dismissed", "Dismissed by triage"));
+        }
+        items.push(("method", "Method"));
+        h.push_str("<nav id=\"toc\" aria-label=\"Contents\"><ol>");
+        for (id, label) in items {
+            let _ = write!(h, r##"<li><a href="#{id}">{label}</a></li>"##);
+        }
+        h.push_str("</ol></nav>\n");
     }
 
     fn verdict(&self, h: &mut String) {
@@ -497,7 +534,11 @@ impl<'a> Report<'a> {
             title = esc(&title)
         );
         // Key figures.
-        let sightings: u64 = self.active.iter().map(|f| f.finding.count).sum();
+        // Feed sightings and behaviour records are different things (a
+        // listed address named in a log line, and the records behind a
+        // scan or brute force): counted apart.
+        let sightings: u64 = self.iocs().map(|f| f.finding.count).sum();
+        let behaviour_records: u64 = self.behaviours().map(|f| f.finding.count).sum();
         let indicators: BTreeSet<&str> = self
             .iocs()
             .filter_map(|f| f.finding.ioc.as_ref().map(|i| i.indicator.as_str()))
@@ -506,7 +547,8 @@ impl<'a> Report<'a> {
             (self.active.len().to_string(), "open findings"),
             (in_window.len().to_string(), "in validity window"),
             (indicators.len().to_string(), "indicators seen"),
-            (sightings.to_string(), "sightings (records)"),
+            (sightings.to_string(), "feed sightings (records)"),
+            (behaviour_records.to_string(), "behaviour records"),
             (hosts.to_string(), "internal hosts named"),
             (self.dismissed.len().to_string(), "dismissed by triage"),
         ];
@@ -647,58 +689,48 @@ impl<'a> Report<'a> {
         let end = d1.tomorrow().unwrap_or(d1);
         let ndays = (end - start).get_days().max(0) as f64 + 1.0;
         let series: Vec<&String> = per.keys().collect();
-        let mut totals: BTreeMap<Date, u64> = BTreeMap::new();
-        for m in per.values() {
-            for (d, n) in m {
-                *totals.entry(*d).or_default() += n;
-            }
-        }
-        let max = totals.values().copied().max().unwrap_or(1).max(1);
-        let (w, ht, left, right, top, bottom) = (1000.0, 260.0, 48.0, 12.0, 12.0, 36.0);
+        // One lane per feed and per behaviour kind, each on its own scale
+        // (its busiest day fills the lane): 9 feed sightings stay visible
+        // next to a 2,000-record scan. The axis spans the active days only.
+        let lane = 44.0;
+        let (w, left, right, top, bottom) = (1000.0, 12.0, 12.0, 4.0, 36.0);
+        let ht = top + lane * series.len() as f64 + bottom;
         let pw = w - left - right;
-        let ph = ht - top - bottom;
+        let ph = lane * series.len() as f64;
         let bw = (pw / ndays).max(3.0);
         let x_of = |d: Date| left + (d - start).get_days() as f64 / ndays * pw;
         let mut svg = String::new();
         let _ = write!(
             svg,
-            r#"<svg class="chart" id="timeline-chart" viewBox="0 0 {w} {ht}" role="img" aria-label="Sightings per day" xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">"#
+            r#"<svg class="chart" id="timeline-chart" viewBox="0 0 {w} {ht}" role="img" aria-label="Records per day, one lane per feed and behaviour kind" xmlns="http://www.w3.org/2000/svg" font-family="system-ui,Arial,sans-serif" font-size="11">"#
         );
-        // Y grid.
-        let step = nice_step(max);
-        let mut v = 0;
-        while v <= max {
-            let y = top + ph - (v as f64 / max as f64) * ph;
+        for (k, s) in series.iter().enumerate() {
+            let lane_top = top + lane * k as f64;
+            let base = lane_top + lane - 4.0;
+            let room = lane - 18.0;
+            let lane_max = per[*s].values().copied().max().unwrap_or(1).max(1);
+            let lane_total: u64 = per[*s].values().sum();
             let _ = write!(
                 svg,
-                r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e6ea"/><text x="{}" y="{:.1}" text-anchor="end" fill="#5b6673">{v}</text>"##,
+                r##"<line x1="{left}" x2="{}" y1="{base:.1}" y2="{base:.1}" stroke="#e3e6ea"/><text x="{left}" y="{:.1}" fill="#1f2933">{} <tspan fill="#5b6673">· {} records, busiest day {}</tspan></text>"##,
                 w - right,
-                left - 6.0,
-                y + 4.0
+                lane_top + 11.0,
+                esc(s),
+                lane_total,
+                lane_max
             );
-            v += step;
-        }
-        // Stacked bars.
-        for d in &all_days {
-            let mut acc = 0u64;
-            for (k, s) in series.iter().enumerate() {
-                let n = per[*s].get(d).copied().unwrap_or(0);
-                if n == 0 {
-                    continue;
-                }
-                let y0 = top + ph - (acc as f64 / max as f64) * ph;
-                let y1 = top + ph - ((acc + n) as f64 / max as f64) * ph;
+            for (d, n) in &per[*s] {
+                let hgt = (*n as f64 / lane_max as f64 * room).max(1.5);
                 let _ = write!(
                     svg,
-                    r#"<rect x="{:.1}" y="{y1:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} · {}: {n}</title></rect>"#,
+                    r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{hgt:.1}" fill="{}"><title>{} · {}: {n}</title></rect>"#,
                     x_of(*d),
+                    base - hgt,
                     (bw - 0.5).max(1.0),
-                    (y0 - y1).max(0.5),
                     PALETTE[k % PALETTE.len()],
                     d,
                     esc(s)
                 );
-                acc += n;
             }
         }
         // X axis and ticks.
@@ -729,7 +761,7 @@ impl<'a> Report<'a> {
         h.push_str("<section id=\"timeline\"><h2>Timeline of sightings</h2>\n");
         let _ = writeln!(
             h,
-            "<p class=\"small\">Records per UTC day, {} to {}, by feed and by kind of behaviour (findings dismissed by triage excluded).</p>",
+            "<p class=\"small\">Records per UTC day, {} to {} (the days with findings), one lane per feed and per kind of behaviour, each lane on its own scale: compare the shape within a lane, and read the counts in the lane's label (findings dismissed by triage excluded).</p>",
             d0, d1
         );
         h.push_str("<figure style=\"margin:0\">");
@@ -1032,18 +1064,35 @@ impl<'a> Report<'a> {
         if gaps.is_empty() {
             h.push_str("<p>No gap between log files of the same format was found (gaps inside one file cannot be seen from per-file time ranges).</p>\n");
         } else {
+            // One line per log type, then every period in a table.
+            let mut per: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+            for g in &gaps {
+                let e = per.entry(g.format.as_str()).or_default();
+                e.0 += 1;
+                e.1 += g.until.duration_since(g.from).as_hours() / 24;
+            }
             h.push_str("<h3>Gaps</h3><ul id=\"gaps\">\n");
+            for (fmt, (n, days)) in &per {
+                let _ = writeln!(
+                    h,
+                    r#"<li class="gap">{}: {}, {} uncovered</li>"#,
+                    esc(fmt),
+                    plural(*n, "period", "periods"),
+                    plural(u64::try_from(*days).unwrap_or(0), "day", "days")
+                );
+            }
+            h.push_str("</ul>\n<details><summary>Every period without logs</summary><table id=\"gaps-table\"><thead><tr><th>log type</th><th>from</th><th>until</th><th class=\"num\">days</th></tr></thead><tbody>\n");
             for g in &gaps {
                 let _ = writeln!(
                     h,
-                    r#"<li class="gap">no {} logs between {} and {} ({} days)</li>"#,
+                    r#"<tr><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td></tr>"#,
                     esc(&g.format),
                     fmt_day(Some(g.from)),
                     fmt_day(Some(g.until)),
                     g.until.duration_since(g.from).as_hours() / 24
                 );
             }
-            h.push_str("</ul>\n");
+            h.push_str("</tbody></table></details>\n");
         }
         if !c.feeds.is_empty() {
             h.push_str("<h3>Feeds and their validity windows</h3><table id=\"feeds-table\"><thead><tr><th>feed</th><th class=\"num\">indicators</th><th>search from</th><th>search until</th><th>compared with the logs</th></tr></thead><tbody>\n");
@@ -1269,8 +1318,10 @@ impl<'a> Report<'a> {
                 .cmp(&(a.status() == STATUS_CONFIRMED))
                 .then_with(|| most_serious_first(&a.finding, &b.finding))
         });
-        for rf in list.iter().take(DETAIL_LIMIT) {
-            finding_card(h, rf);
+        // Each finding folds (<details>); the first, the most serious,
+        // is open.
+        for (n, rf) in list.iter().take(DETAIL_LIMIT).enumerate() {
+            finding_card(h, rf, n == 0);
         }
         if list.len() > DETAIL_LIMIT {
             let _ = writeln!(
@@ -1348,7 +1399,7 @@ impl<'a> Report<'a> {
     }
 }
 
-fn finding_card(h: &mut String, rf: &ReportFinding) {
+fn finding_card(h: &mut String, rf: &ReportFinding, open: bool) {
     let f = &rf.finding;
     let title = match &f.ioc {
         Some(i) => format!(
@@ -1365,9 +1416,12 @@ fn finding_card(h: &mut String, rf: &ReportFinding) {
     };
     let _ = write!(
         h,
-        r#"<article class="finding" id="f-{}"><div class="head"><span class="title">{}</span><span>{}</span></div><dl>"#,
+        r#"<details class="finding" id="f-{}"{}><summary class="head"><span class="title">{} <span class="badge {}">{}</span></span><span>{}</span></summary><dl>"#,
         esc(&f.id),
+        if open { " open" } else { "" },
         esc(&title),
+        sev_class(f.severity),
+        f.severity.map_or("-", |s| s.as_str()),
         status_badge(rf)
     );
     let mut row = |k: &str, v: String| {
@@ -1492,18 +1546,148 @@ fn finding_card(h: &mut String, rf: &ReportFinding) {
                 (None, Some(o)) => format!("{} @{o}", e.file),
                 _ => e.file.clone(),
             };
-            let _ = write!(
-                h,
-                r#"<pre class="ev"><span class="small">{}{} · {}</span>
-{}</pre>"#,
+            // A structured record is shown by its fields, with the raw
+            // record folded under them; a text line as it is.
+            let fields = record_fields(&e.raw);
+            let label = format!(
+                "{}{} · {}",
                 esc(&pos),
                 if e.context { " (context)" } else { "" },
-                esc(&e.format),
-                esc(&cut(&e.raw, EVIDENCE_CHARS))
+                esc(&e.format)
             );
+            if fields.is_empty() {
+                let _ = write!(
+                    h,
+                    r#"<pre class="ev"><span class="small">{label}</span>
+{}</pre>"#,
+                    esc(&cut(&e.raw, EVIDENCE_CHARS))
+                );
+            } else {
+                let _ = write!(h, r#"<div class="small">{label}</div><dl class="fields">"#);
+                for (k, v) in &fields {
+                    let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
+                }
+                let _ = write!(
+                    h,
+                    r#"</dl><details class="raw"><summary class="small">raw record</summary><pre class="ev">{}</pre></details>"#,
+                    esc(&cut(&e.raw, EVIDENCE_CHARS))
+                );
+            }
         }
     }
-    h.push_str("</article>\n");
+    h.push_str("</details>\n");
+}
+
+/// The fields of a structured record worth reading, in order: for a
+/// Windows event (XML), the event, its outcome and the `<Data>` that say
+/// who logged on from where and how; for a JSON record (Suricata EVE, Zeek
+/// JSON), its scalar top-level fields. Empty for text lines, which are
+/// read as they are.
+fn record_fields(raw: &str) -> Vec<(String, String)> {
+    let t = raw.trim_start();
+    if t.starts_with("<Event") || t.contains("<EventID") {
+        return windows_fields(t);
+    }
+    if t.starts_with('{')
+        && let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(t)
+    {
+        return m
+            .iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+                serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+                serde_json::Value::Bool(b) => Some((k.clone(), b.to_string())),
+                _ => None,
+            })
+            .take(14)
+            .collect();
+    }
+    Vec::new()
+}
+
+/// The text between `<tag ...>` and `</tag>` (first one), if any.
+fn xml_element<'s>(x: &'s str, tag: &str) -> Option<&'s str> {
+    let open = x.find(&format!("<{tag}"))?;
+    let rest = &x[open + tag.len() + 1..];
+    if rest.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let gt = rest.find('>')?;
+    if rest[..gt].ends_with('/') {
+        return Some("");
+    }
+    let body = &rest[gt + 1..];
+    let end = body.find(&format!("</{tag}>"))?;
+    Some(&body[..end])
+}
+
+/// `<Data Name="name">value</Data>` of a Windows event.
+fn xml_data<'s>(x: &'s str, name: &str) -> Option<&'s str> {
+    for q in ['"', '\''] {
+        let key = format!("<Data Name={q}{name}{q}");
+        if let Some(at) = x.find(&key) {
+            let rest = &x[at + key.len()..];
+            let gt = rest.find('>')?;
+            if rest[..gt].ends_with('/') {
+                return Some("");
+            }
+            let body = &rest[gt + 1..];
+            return body.find("</Data>").map(|e| &body[..e]);
+        }
+    }
+    None
+}
+
+/// Undo the five XML entities (the values are escaped again for HTML).
+fn xml_text(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
+}
+
+fn windows_fields(x: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let id = xml_element(x, "EventID").map(|v| xml_text(v).trim().to_string());
+    if let Some(id) = &id {
+        let what = match id.as_str() {
+            "4624" => " (logon succeeded)",
+            "4625" => " (logon failed)",
+            "4648" => " (logon with explicit credentials)",
+            "4634" | "4647" => " (logoff)",
+            "4740" => " (account locked out)",
+            "4771" => " (Kerberos pre-authentication failed)",
+            "4776" => " (NTLM credential validation)",
+            "1149" => " (RDP authentication succeeded)",
+            _ => "",
+        };
+        out.push(("event".into(), format!("{id}{what}")));
+    }
+    if let Some(c) = xml_element(x, "Computer") {
+        out.push(("computer".into(), xml_text(c)));
+    }
+    for (name, label) in [
+        ("TargetUserName", "account"),
+        ("TargetDomainName", "domain"),
+        ("IpAddress", "source address"),
+        ("IpPort", "source port"),
+        ("WorkstationName", "workstation"),
+        ("LogonType", "logon type"),
+        ("AuthenticationPackageName", "authentication"),
+        ("Status", "status"),
+        ("SubStatus", "sub-status"),
+        ("FailureReason", "failure reason"),
+        ("ProcessName", "process"),
+    ] {
+        if let Some(v) = xml_data(x, name) {
+            let v = xml_text(v).trim().to_string();
+            if !v.is_empty() && v != "-" {
+                out.push((label.into(), v));
+            }
+        }
+    }
+    out
 }
 
 /// A long value (a hash, a URL) shortened for a table cell, in HTML: its
@@ -1586,19 +1770,6 @@ fn tick_anchor(i: i64, last: i64) -> &'static str {
     }
 }
 
-/// A step of 1, 2 or 5 × 10^k giving at most about five grid lines.
-fn nice_step(max: u64) -> u64 {
-    let mut step = 1u64;
-    loop {
-        for m in [1, 2, 5] {
-            if max / (step * m) <= 5 {
-                return step * m;
-            }
-        }
-        step = step.saturating_mul(10);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1640,10 +1811,25 @@ mod tests {
     }
 
     #[test]
-    fn steps() {
-        assert_eq!(nice_step(1), 1);
-        assert_eq!(nice_step(9), 2);
-        assert_eq!(nice_step(26), 5);
-        assert_eq!(nice_step(1000), 200);
+    fn windows_events_show_their_fields() {
+        let x = r#"<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><EventID>4625</EventID><Computer>DC01.corp.local</Computer></System><EventData><Data Name="TargetUserName">admin&amp;co</Data><Data Name="IpAddress">203.0.113.9</Data><Data Name="LogonType">3</Data><Data Name="WorkstationName">-</Data><Data Name="Status">0xc000006d</Data></EventData></Event>"#;
+        let f = record_fields(x);
+        let get = |k: &str| f.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("event"), Some("4625 (logon failed)"));
+        assert_eq!(get("computer"), Some("DC01.corp.local"));
+        assert_eq!(get("account"), Some("admin&co"));
+        assert_eq!(get("source address"), Some("203.0.113.9"));
+        assert_eq!(get("logon type"), Some("3"));
+        assert_eq!(get("status"), Some("0xc000006d"));
+        // "-" says nothing and is left out.
+        assert_eq!(get("workstation"), None);
+        // JSON records: scalar fields; text lines: none.
+        let j =
+            record_fields(r#"{"src_ip":"203.0.113.9","dest_port":22,"alert":{"signature":"x"}}"#);
+        assert_eq!(j.len(), 2);
+        assert!(record_fields("Mar  2 03:11:07 gw sshd[1]: Failed password").is_empty());
+        // Broken XML gives what it can and never panics.
+        let _ = record_fields("<Event><EventID>4624");
+        let _ = record_fields("<Event><Data Name=\"IpAddress\"");
     }
 }

@@ -14,8 +14,6 @@
 //!   `POST /events/add` or the UI's import. orbwatch's own MISP reader
 //!   reads it back (tested).
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use orbwatch_detect::Finding;
 use serde_json::{Value, json};
@@ -93,6 +91,7 @@ pub fn sightings(input: &ReportInput) -> Value {
     let bodies: Vec<Value> = input
         .findings
         .iter()
+        .filter(|rf| input.include_internal || !crate::model::about_internal(&rf.finding))
         .filter_map(|rf| {
             let values: Vec<String> = attributes_of(&rf.finding)
                 .into_iter()
@@ -123,8 +122,7 @@ pub fn event(input: &ReportInput) -> Value {
     let now = epoch(input.generated);
     let mut attributes = Vec::new();
     let mut first_day: Option<Timestamp> = None;
-    let mut tlp: BTreeMap<String, ()> = BTreeMap::new();
-    for rf in input.exported() {
+    for rf in input.shared() {
         let f = &rf.finding;
         let values = attributes_of(f);
         if values.is_empty() {
@@ -181,9 +179,6 @@ pub fn event(input: &ReportInput) -> Value {
             for a in &i.tags.actors {
                 tags.push(json!({"name": format!("misp-galaxy:threat-actor=\"{a}\"")}));
             }
-            if let Some(t) = &i.tags.tlp {
-                tlp.insert(t.to_ascii_lowercase(), ());
-            }
         }
         for (value, kind, category) in values {
             let mut attr = json!({
@@ -215,25 +210,26 @@ pub fn event(input: &ReportInput) -> Value {
         }
     }
     let mut event_tags = vec![json!({"name": "orbwatch:report"})];
-    // The most restrictive TLP of the indicators reported.
-    let order = ["clear", "white", "green", "amber", "amber+strict", "red"];
-    if let Some(t) = tlp
-        .keys()
-        .max_by_key(|t| order.iter().position(|o| o == t).unwrap_or(3))
-    {
-        event_tags.push(json!({"name": format!("tlp:{t}")}));
-    }
+    // The most restrictive TLP of the indicators reported; amber when the
+    // feeds give none (see `ReportInput::tlp`).
+    event_tags.push(json!({"name": format!("tlp:{}", input.tlp())}));
+    // The title counts what the event holds.
+    let feed_findings = input.shared().filter(|f| f.finding.ioc.is_some()).count();
+    let behaviour_findings = input.shared().filter(|f| f.finding.ioc.is_none()).count();
     let date = first_day
         .unwrap_or(input.generated)
         .strftime("%Y-%m-%d")
         .to_string();
-    let ids: Vec<&str> = input.exported().map(|f| f.finding.id.as_str()).collect();
+    let ids: Vec<&str> = input.shared().map(|f| f.finding.id.as_str()).collect();
     json!({
         "Event": {
             "uuid": uuid_of(&format!("event|{}|{}|{}", input.org, now, ids.join(","))),
             "info": format!(
-                "orbwatch hunt: {} sighting(s) of relay (ORB) infrastructure reported by {}",
-                attributes.len(),
+                "orbwatch hunt for relay (ORB) infrastructure: {} feed sighting{}, {} behaviour finding{} (reported by {})",
+                feed_findings,
+                if feed_findings == 1 { "" } else { "s" },
+                behaviour_findings,
+                if behaviour_findings == 1 { "" } else { "s" },
                 input.org
             ),
             "date": date,

@@ -75,6 +75,11 @@ pub struct ReportInput {
     /// Include dismissed findings in the STIX bundle, the MISP event and
     /// the CSV.
     pub include_dismissed: bool,
+    /// Share findings about internal and special-purpose addresses in the
+    /// STIX bundle and MISP outputs (`--include-internal`). Off by default:
+    /// a private address means nothing to the recipient and tells them
+    /// about your network.
+    pub include_internal: bool,
     /// The hunt's coverage, when known (from the store, or `--coverage`).
     pub coverage: Option<Coverage>,
     /// The reporting organisation (STIX identity, MISP `Orgc`, HTML header).
@@ -92,6 +97,91 @@ impl ReportInput {
         self.findings
             .iter()
             .filter(|f| self.include_dismissed || !f.dismissed())
+    }
+
+    /// The findings shared with others (STIX, MISP): those exported, less
+    /// the ones about internal addresses unless `include_internal`.
+    pub fn shared(&self) -> impl Iterator<Item = &ReportFinding> {
+        self.exported()
+            .filter(|f| self.include_internal || !about_internal(&f.finding))
+    }
+
+    /// The exported findings that [`ReportInput::shared`] leaves out.
+    pub fn internal_left_out(&self) -> Vec<&ReportFinding> {
+        if self.include_internal {
+            return Vec::new();
+        }
+        self.exported()
+            .filter(|f| about_internal(&f.finding))
+            .collect()
+    }
+
+    /// The TLP of what is shared: the most restrictive one the feeds of
+    /// the shared findings give, else `amber` (a hunt report describes the
+    /// reporter's own network). Lower case, TLP 2.0 names (`clear` for
+    /// `white`).
+    pub fn tlp(&self) -> String {
+        let order = ["clear", "green", "amber", "amber+strict", "red"];
+        self.shared()
+            .filter_map(|f| f.finding.ioc.as_ref()?.tags.tlp.as_deref())
+            .map(|t| {
+                let t = t.trim().to_ascii_lowercase();
+                let t = t.strip_prefix("tlp:").unwrap_or(&t).to_string();
+                if t == "white" { "clear".to_string() } else { t }
+            })
+            .filter(|t| order.contains(&t.as_str()))
+            .max_by_key(|t| order.iter().position(|o| o == t))
+            .unwrap_or_else(|| "amber".to_string())
+    }
+}
+
+/// Is this an internal or special-purpose address: private (RFC 1918,
+/// RFC 4193), loopback, link-local, carrier-grade NAT, unspecified,
+/// multicast or reserved? Documentation ranges (TEST-NET) are not: they are
+/// what examples and tests use.
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v) => {
+            let o = v.octets();
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || v.is_broadcast()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        std::net::IpAddr::V6(v) => {
+            let s = v.segments();
+            v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || v.to_ipv4_mapped().is_some_and(|m| is_internal(m.into()))
+        }
+    }
+}
+
+/// Is the address a finding would share internal: the matched indicator
+/// for a sighting, every source for a behaviour?
+pub fn about_internal(f: &orbwatch_detect::Finding) -> bool {
+    match &f.ioc {
+        Some(i) => i
+            .matched_value
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| i.indicator.parse::<std::net::IpAddr>())
+            .is_ok_and(is_internal),
+        None => {
+            let mut any = false;
+            let all = f.src_ip.iter().chain(f.sources.iter()).all(|ip| {
+                any = true;
+                is_internal(*ip)
+            });
+            any && all
+        }
     }
 }
 

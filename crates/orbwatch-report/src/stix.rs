@@ -247,7 +247,7 @@ pub fn bundle(input: &ReportInput) -> Value {
     let mut scos: BTreeMap<String, Value> = BTreeMap::new();
     let mut rest: Vec<Value> = Vec::new();
 
-    for rf in input.exported() {
+    for rf in input.shared() {
         let f = &rf.finding;
         let first = f.first_seen.or(f.last_seen).unwrap_or(input.generated);
         let last = f.last_seen.unwrap_or(first).max(first);
@@ -549,12 +549,61 @@ pub fn bundle(input: &ReportInput) -> Value {
     }
     objects.extend(scos.into_values());
     objects.extend(rest);
-    let key: Vec<&str> = input.exported().map(|f| f.finding.id.as_str()).collect();
+    // TLP: the feeds' most restrictive marking, default amber, on every
+    // object but the identity, with the marking's own definition.
+    if objects.len() > 1 {
+        let (tlp_id, tlp_def) = tlp_marking(&input.tlp());
+        for o in objects.iter_mut().skip(1) {
+            o["object_marking_refs"] = json!([tlp_id]);
+        }
+        objects.insert(1, tlp_def);
+    }
+    let key: Vec<&str> = input.shared().map(|f| f.finding.id.as_str()).collect();
     json!({
         "type": "bundle",
         "id": oid("bundle", &format!("{}|{}|{}", input.org, now, key.join(","))),
         "objects": objects,
     })
+}
+
+/// The STIX 2.1 TLP marking definition of a TLP name (TLP 2.0 names
+/// map to the 2.1 definitions: clear is white, amber+strict is amber).
+/// Ids and contents are the ones the STIX 2.1 specification fixes (§7.2.1.4).
+fn tlp_marking(tlp: &str) -> (&'static str, Value) {
+    let (id, name, color) = match tlp {
+        "clear" | "white" => (
+            "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+            "TLP:WHITE",
+            "white",
+        ),
+        "green" => (
+            "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+            "TLP:GREEN",
+            "green",
+        ),
+        "red" => (
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+            "TLP:RED",
+            "red",
+        ),
+        _ => (
+            "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+            "TLP:AMBER",
+            "amber",
+        ),
+    };
+    (
+        id,
+        json!({
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": id,
+            "created": "2017-01-20T00:00:00.000Z",
+            "definition_type": "tlp",
+            "name": name,
+            "definition": {"tlp": color},
+        }),
+    )
 }
 
 fn labels(rf: &ReportFinding) -> Vec<String> {

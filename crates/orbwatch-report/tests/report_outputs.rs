@@ -37,6 +37,7 @@ fn fixture() -> ReportInput {
     ReportInput {
         findings,
         include_dismissed: false,
+        include_internal: false,
         coverage: Some(cov),
         org: "ACME <CERT> & Co".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),
@@ -48,6 +49,7 @@ fn empty() -> ReportInput {
     ReportInput {
         findings: Vec::new(),
         include_dismissed: false,
+        include_internal: false,
         coverage: None,
         org: "ACME".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),
@@ -406,8 +408,11 @@ fn html_escapes_hostile_text() {
     assert!(!html.contains("src=\""));
     assert!(!html.contains("href=\"http"));
     assert!(!html.contains("@import"));
-    // Gaps from coverage, in words.
-    assert!(html.contains("no netfilter logs between 2021-03-02 and 2021-04-15"));
+    // Gaps from coverage: in words per log type, then each period.
+    assert!(html.contains("netfilter: 2 periods, 46 days uncovered"));
+    assert!(html.contains(
+        "<tr><td>netfilter</td><td>2021-03-02</td><td>2021-04-15</td><td class=\"num\">44</td></tr>"
+    ));
     // A confirmed behaviour finding makes the verdict.
     assert!(html.contains("Compromise activity confirmed: 1 finding"));
 }

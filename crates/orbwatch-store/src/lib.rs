@@ -46,15 +46,19 @@ use sha2::Digest;
 
 mod error;
 pub mod findings;
+pub mod history;
 pub mod migrations;
 pub mod rows;
+pub mod subscriptions;
 
 pub use error::{Result, StoreError};
 pub use findings::{
     FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
     TriageStatus, suppression_key,
 };
+pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
+pub use subscriptions::SubscriptionRow;
 
 use error::SqlContext;
 use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
@@ -107,6 +111,13 @@ pub struct ImportReport {
     pub removed: u64,
     /// Indicators already in the previous version.
     pub unchanged: u64,
+    /// Values whose validity window changed: the old window was removed
+    /// and a new one added for the same value. They are also counted in
+    /// `added` and `removed` (the history keeps both rows), so that a
+    /// re-import with another `--ttl` can be reported as what it is.
+    pub changed_validity: u64,
+    /// Indicators counted in `unchanged` whose confidence changed.
+    pub changed_confidence: u64,
     /// Identical repeats within this file, stored once.
     pub duplicates: u64,
     pub rejected: u64,
@@ -331,6 +342,7 @@ struct Existing {
     id: i64,
     present: bool,
     meta_hash: i64,
+    confidence: Option<i64>,
 }
 
 const INSERT_INDICATOR: &str = "INSERT INTO indicators (feed_id, kind, type_name, value, \
@@ -483,8 +495,8 @@ impl Store {
         if version > 1 {
             let mut stmt = tx
                 .prepare(
-                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash \
-                     FROM indicators WHERE feed_id = ?1",
+                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash, \
+                     confidence FROM indicators WHERE feed_id = ?1",
                 )
                 .ctx(p, "reading the previous version")?;
             let mut q = stmt
@@ -502,12 +514,18 @@ impl Store {
                         id: r.get(0).ctx(p, "reading the previous version")?,
                         present: r.get::<_, i64>(5).ctx(p, "reading the previous version")? != 0,
                         meta_hash: r.get(6).ctx(p, "reading the previous version")?,
+                        confidence: r.get(7).ctx(p, "reading the previous version")?,
                     },
                 );
             }
         }
 
         let (mut added, mut unchanged, mut removed, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
+        let (mut changed_validity, mut changed_confidence) = (0u64, 0u64);
+        // `type\u{1f}value` of the indicators this version added, to tell a
+        // changed window (removed and added again) from a new value.
+        // Counted, as one value may have several rows (windows).
+        let mut added_values: FastMap<String, u64> = FastMap::default();
         let loaded;
         // Identity keys of this version, to store repeats once (first wins).
         let mut seen: FastMap<String, ()> =
@@ -567,6 +585,9 @@ impl Store {
                         added += 1;
                     }
                     Some(e) => {
+                        if e.present && e.confidence != row.confidence {
+                            changed_confidence += 1;
+                        }
                         if e.meta_hash != row.meta_hash {
                             update_meta
                                 .execute(params![
@@ -595,6 +616,9 @@ impl Store {
                     }
                 }
                 if version > 1 {
+                    *added_values
+                        .entry(format!("{}\u{1f}{}", row.type_name, row.value))
+                        .or_default() += 1;
                     change
                         .execute(params![
                             feed_id,
@@ -631,6 +655,12 @@ impl Store {
                 let value = parts.next().unwrap_or_default();
                 let from = parts.next().filter(|s| !s.is_empty());
                 let until = parts.next().filter(|s| !s.is_empty());
+                if let Some(n) = added_values.get_mut(&format!("{type_name}\u{1f}{value}"))
+                    && *n > 0
+                {
+                    *n -= 1;
+                    changed_validity += 1;
+                }
                 change
                     .execute(params![
                         feed_id,
@@ -722,6 +752,8 @@ impl Store {
             added,
             removed,
             unchanged,
+            changed_validity,
+            changed_confidence,
             duplicates,
             rejected,
             skipped,
@@ -820,6 +852,9 @@ impl Store {
             tx.execute(&format!("DELETE FROM {table} WHERE feed_id = ?1"), [id])
                 .ctx(p, "removing the feed's history")?;
         }
+        // A removed feed is not fetched again.
+        tx.execute("DELETE FROM subscriptions WHERE name = ?1", [name])
+            .ctx(p, "removing the feed's subscription")?;
         tx.execute("DELETE FROM feeds WHERE id = ?1", [id])
             .ctx(p, "removing the feed")?;
         tx.commit().ctx(p, "removing the feed")?;

@@ -170,8 +170,30 @@ CREATE INDEX triage_by_finding ON triage(finding_id);
 CREATE INDEX triage_by_key ON triage(suppress_key);
 "#;
 
+/// Schema version 3: feed subscriptions (issue 18). One row per subscribed
+/// feed: where it comes from and how to fetch it (`spec_json`, never a
+/// secret: credentials are named by environment variable or file), what the
+/// last fetch left (`state_json`: ETag, TAXII `added_after`, last error),
+/// and the history policy that turns a bare list into a time-aware one.
+/// No foreign key to `feeds`: a subscription exists before its first
+/// successful fetch creates the feed.
+const V3_SUBSCRIPTIONS: &str = r#"
+CREATE TABLE subscriptions (
+    name           TEXT    PRIMARY KEY,
+    source         TEXT    NOT NULL,
+    spec_json      TEXT    NOT NULL,
+    state_json     TEXT    NOT NULL,
+    created_at     TEXT    NOT NULL,
+    -- history windows of undated entries: look-back before first listed,
+    -- grace after last listed, lifetime of entries still listed (seconds)
+    lookback_s     INTEGER NOT NULL,
+    grace_s        INTEGER NOT NULL,
+    ttl_s          INTEGER
+);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
-pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS];
+pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS, V3_SUBSCRIPTIONS];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -252,7 +252,9 @@ fn store_of_schema_1_is_upgraded() {
         conn.pragma_update(None, "user_version", 1).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), orbwatch_store::SCHEMA_VERSION);
+    // Schema 3 (subscriptions) came along.
+    assert!(s.subscriptions().unwrap().is_empty());
     s.record_hunt(&serde_json::json!({}), &Coverage::default(), &[])
         .unwrap();
     assert!(s.findings(&FindingFilter::default()).unwrap().is_empty());

@@ -2,19 +2,98 @@
 //! so that every flag takes the same forms and says the same thing when a
 //! value is wrong.
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
 
-/// A time: RFC 3339 or a date (`2021-01-01`, taken as 00:00 UTC).
+/// A time: RFC 3339 or a date (`2021-01-01`, taken as 00:00 UTC). For
+/// fixed times, such as a feed's validity (`feed add --valid-from`).
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     orbwatch_intel::time::parse_timestamp(s).ok_or_else(|| {
         format!("`{s}` is not a time; write e.g. 2021-01-01 or 2021-01-01T00:00:00Z")
     })
 }
 
+/// A time for a filter (`--since`, `--until`): as [`parse_time`], or
+/// relative to `now` (`24h`, `7d`: that long ago) or `today`/`yesterday`
+/// (00:00 of that day in `tz`).
+pub fn parse_time_in(s: &str, tz: &TimeZone, now: Timestamp) -> Result<Timestamp, String> {
+    // A short bare number would be read as Unix seconds in 1970: `--since
+    // 2021` means a year, and silently hunting from 1970 is a mistake.
+    let t = s.trim();
+    if !t.is_empty() && t.len() < 9 && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "`{s}` is ambiguous; write a date (e.g. {t}-01-01 if it is a year) or a duration with its unit (e.g. 7d)"
+        ));
+    }
+    if let Some(t) = orbwatch_intel::time::parse_timestamp(s) {
+        return Ok(t);
+    }
+    let word = s.trim().to_ascii_lowercase();
+    let days_back = match word.as_str() {
+        "today" => Some(0),
+        "yesterday" => Some(1),
+        _ => None,
+    };
+    if let Some(back) = days_back {
+        let midnight = now
+            .to_zoned_datetime(tz.clone())
+            .start_of_day()
+            .and_then(|d| d.checked_sub(back.days()))
+            .map_err(|e| format!("`{s}`: {e}"))?;
+        return Ok(midnight.timestamp());
+    }
+    // A bare duration (`24h`, `7d`, `P1W`) means that long ago. A number
+    // alone is refused: `--since 2021` is more likely a year than seconds.
+    if word.chars().any(|c| c.is_ascii_alphabetic())
+        && let Ok(d) = orbwatch_intel::time::parse_duration(&word)
+        && !d.is_negative()
+    {
+        return now
+            .checked_sub(d)
+            .map_err(|e| format!("`{s}` reaches too far back: {e}"));
+    }
+    Err(format!(
+        "`{s}` is not a time; write e.g. 2021-01-01, 2021-01-01T00:00:00Z, 24h or 7d (that long ago), today or yesterday"
+    ))
+}
+
 /// An optional time flag, for flags kept as text: the error names the flag.
 pub fn parse_time_flag(flag: &str, v: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
-    v.map(|s| parse_time(s).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+    parse_time_flag_in(flag, v, &TimeZone::system())
+}
+
+/// [`parse_time_flag`] with the zone of `today`/`yesterday`.
+pub fn parse_time_flag_in(
+    flag: &str,
+    v: Option<&str>,
+    tz: &TimeZone,
+) -> anyhow::Result<Option<Timestamp>> {
+    v.map(|s| parse_time_in(s, tz, Timestamp::now()).map_err(|e| anyhow::anyhow!("{flag}: {e}")))
         .transpose()
+}
+
+/// `--timezone`: an IANA zone name (`Europe/Paris`), `UTC`, or `local`;
+/// without it, the machine's zone (`TZ`, then /etc/localtime). Returns the
+/// zone and the name the coverage shows.
+pub fn parse_timezone(v: Option<&str>) -> anyhow::Result<(TimeZone, String)> {
+    let tz = match v.map(str::trim) {
+        None | Some("local") => TimeZone::system(),
+        Some(name) if name.eq_ignore_ascii_case("utc") => TimeZone::UTC,
+        Some(name) => TimeZone::get(name).map_err(|e| {
+            anyhow::anyhow!(
+                "--timezone {name:?} is not a time zone ({e}); use an IANA name such as Europe/Paris, or UTC"
+            )
+        })?,
+    };
+    let name = match tz.iana_name() {
+        Some(n) => n.to_string(),
+        None if tz == TimeZone::UTC => "UTC".to_string(),
+        None => format!(
+            "the machine's zone (UTC{} now)",
+            tz.to_offset(Timestamp::now())
+        ),
+    };
+    Ok((tz, name))
 }
 
 /// A duration that is not negative (`7d`, `12h`, `P1W`…).
@@ -24,4 +103,60 @@ pub fn parse_dur(s: &str) -> Result<SignedDuration, String> {
         return Err(format!("`{s}` is negative; write e.g. 7d"));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("test timestamp")
+    }
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = ts("2024-03-10T15:30:00Z");
+        let utc = TimeZone::UTC;
+        assert_eq!(
+            parse_time_in("24h", &utc, now),
+            Ok(ts("2024-03-09T15:30:00Z"))
+        );
+        assert_eq!(
+            parse_time_in("7d", &utc, now),
+            Ok(ts("2024-03-03T15:30:00Z"))
+        );
+        assert_eq!(
+            parse_time_in("yesterday", &utc, now),
+            Ok(ts("2024-03-09T00:00:00Z"))
+        );
+        assert_eq!(
+            parse_time_in("today", &utc, now),
+            Ok(ts("2024-03-10T00:00:00Z"))
+        );
+        // Midnight in Paris is 23:00 UTC the day before (winter time).
+        let paris = TimeZone::get("Europe/Paris").expect("tz database");
+        assert_eq!(
+            parse_time_in("Yesterday", &paris, now),
+            Ok(ts("2024-03-08T23:00:00Z"))
+        );
+        // Absolute times are unchanged; a bare number is refused.
+        assert_eq!(
+            parse_time_in("2021-01-01", &paris, now),
+            Ok(ts("2021-01-01T00:00:00Z"))
+        );
+        assert!(parse_time_in("2021", &utc, now).is_err());
+        assert!(parse_time_in("-7d", &utc, now).is_err());
+        assert!(parse_time_in("lastweek", &utc, now).is_err());
+    }
+
+    #[test]
+    fn timezone_names() {
+        assert_eq!(parse_timezone(Some("UTC")).expect("utc").1, "UTC");
+        assert_eq!(
+            parse_timezone(Some("Europe/Paris")).expect("paris").1,
+            "Europe/Paris"
+        );
+        let e = parse_timezone(Some("Mars/Olympus")).expect_err("unknown zone");
+        assert!(e.to_string().contains("Mars/Olympus"), "{e}");
+    }
 }

@@ -7,10 +7,11 @@
 //!
 //! - an error that reaches `main` and was caused by a broken pipe
 //!   ([`is_broken_pipe`]) ends with exit 0 and no message;
-//! - the panic of a `println!`/`eprintln!` on a broken pipe is recognised
-//!   by the panic hook installed by [`install`], which prints nothing and
-//!   records it; `main` catches the unwind and exits 0. Any other panic is
-//!   reported as before.
+//! - the panic of a `println!`/`eprintln!` (or of a library that
+//!   `expect`s its writes) on a broken pipe is recognised by the panic hook
+//!   installed by [`install`] from its "Broken pipe" message, which prints
+//!   nothing and records it; `main` catches the unwind and exits 0. Any
+//!   other panic is reported as before.
 //!
 //! Why a hook rather than replacing every `println!`: the commands print
 //! from many places, and new ones keep appearing; one guard at the top
@@ -28,7 +29,9 @@ pub fn install() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let msg = info.payload_as_str().unwrap_or("");
-        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+        // `println!` ("failed printing to stdout: Broken pipe"), and
+        // libraries that `expect` their writes (clap_complete) alike.
+        if msg.contains("Broken pipe") {
             CLOSED.store(true, Ordering::SeqCst);
             return;
         }

@@ -387,6 +387,7 @@ fn load_indicators(cli: &Cli, args: &BlocklistArgs, sel: &mut Selection) -> Resu
         grace: None,
         // Sources of behaviour findings alone make a blocklist.
         store_optional: args.from_findings,
+        history: false,
     };
     let notices = crate::indicator_sources::load(cli, &sources, &mut sink)?;
     if !cli.quiet {

@@ -49,6 +49,18 @@ pub enum FeedCommand {
     },
     /// Write a feed's indicators in a sensor's format.
     Export(ExportArgs),
+    /// Subscribe to a feed published over HTTPS, TAXII 2.1 or MISP, and
+    /// fetch it now. `feed update` fetches it again.
+    Subscribe(Box<crate::cmd_feed_subscribe::SubscribeArgs>),
+    /// Stop fetching a feed (its versions stay; `feed remove` deletes them).
+    Unsubscribe {
+        /// The feed's name.
+        name: String,
+    },
+    /// Fetch subscribed feeds; each change is a new version with its diff.
+    Update(crate::cmd_feed_subscribe::UpdateArgs),
+    /// Print a systemd timer or a cron line that runs `feed update --due`.
+    Schedule(crate::cmd_feed_subscribe::ScheduleArgs),
 }
 
 #[derive(Args, Debug)]
@@ -126,7 +138,7 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
-fn parse_format(s: &str) -> Result<FeedFormat, String> {
+pub(crate) fn parse_format(s: &str) -> Result<FeedFormat, String> {
     s.parse::<FeedFormat>()
 }
 
@@ -134,7 +146,7 @@ fn parse_export_format(s: &str) -> Result<ExportFormat, String> {
     s.parse::<ExportFormat>()
 }
 
-fn parse_confidence(s: &str) -> Result<u8, String> {
+pub(crate) fn parse_confidence(s: &str) -> Result<u8, String> {
     match s.trim().parse::<u8>() {
         Ok(n) if n <= 100 => Ok(n),
         _ => Err(format!(
@@ -161,10 +173,14 @@ pub fn run(cli: &Cli, cmd: &FeedCommand) -> Result<ExitCode> {
         FeedCommand::Show { name, json } => show(cli, name, *json),
         FeedCommand::Remove { name } => remove(cli, name),
         FeedCommand::Export(args) => export(cli, args),
+        FeedCommand::Subscribe(args) => crate::cmd_feed_subscribe::subscribe(cli, args),
+        FeedCommand::Unsubscribe { name } => crate::cmd_feed_subscribe::unsubscribe(cli, name),
+        FeedCommand::Update(args) => crate::cmd_feed_subscribe::update(cli, args),
+        FeedCommand::Schedule(args) => crate::cmd_feed_subscribe::schedule(cli, args),
     }
 }
 
-fn open_store(cli: &Cli) -> Result<Store> {
+pub(crate) fn open_store(cli: &Cli) -> Result<Store> {
     let path = db_path::resolve(cli)?;
     Ok(Store::open(&path)?)
 }
@@ -296,13 +312,31 @@ fn print_add_summary(
         )?;
     }
     if report.version > 1 {
+        // A value whose window changed is one change, not an addition and
+        // a removal (the history keeps both rows).
+        let changed = report.changed_validity;
+        let mut parts = vec![
+            format!("{} added", report.added.saturating_sub(changed)),
+            format!("{} removed", report.removed.saturating_sub(changed)),
+        ];
+        if changed > 0 {
+            parts.push(format!("{changed} changed (validity)"));
+        }
+        if report.changed_confidence > 0 {
+            parts.push(format!(
+                "{} changed (confidence)",
+                report.changed_confidence
+            ));
+        }
+        parts.push(format!(
+            "{} unchanged",
+            report.unchanged.saturating_sub(report.changed_confidence)
+        ));
         writeln!(
             out,
-            "changes since version {}: {} added, {} removed, {} unchanged",
+            "changes since version {}: {}",
             report.version - 1,
-            report.added,
-            report.removed,
-            report.unchanged
+            parts.join(", ")
         )?;
     }
     writeln!(out, "rejected: {}", parsed.rejected.len())?;
@@ -325,7 +359,7 @@ fn print_add_summary(
     out.flush()
 }
 
-fn plural(n: u64) -> &'static str {
+pub(crate) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
@@ -337,7 +371,7 @@ fn one_line(s: &str) -> String {
 // ---------------------------------------------------------------------------
 // list
 
-fn time_text(t: Timestamp) -> String {
+pub(crate) fn time_text(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -380,36 +414,36 @@ fn list(cli: &Cli, as_json: bool) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let name_w = feeds
+    // A table that fits the terminal (see crate::table).
+    let rows: Vec<Vec<String>> = feeds
         .iter()
-        .map(|f| f.name.chars().count())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let fmt_w = feeds
-        .iter()
-        .map(|f| f.format.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    writeln!(
-        out,
-        "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  UPDATED",
-        "NAME", "FORMAT", "VERSION", "INDICATORS", "REJECTED", "SKIPPED"
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.format.clone(),
+                f.version.to_string(),
+                f.total().to_string(),
+                f.rejected.to_string(),
+                f.skipped.to_string(),
+                time_text(f.updated_at),
+            ]
+        })
+        .collect();
+    crate::table::write(
+        &mut out,
+        crate::table::Dest::Stdout,
+        &[
+            "NAME",
+            "FORMAT",
+            "VERSION",
+            "INDICATORS",
+            "REJECTED",
+            "SKIPPED",
+            "UPDATED",
+        ],
+        &rows,
+        None,
     )?;
-    for f in &feeds {
-        writeln!(
-            out,
-            "{:<name_w$}  {:<fmt_w$}  {:>7}  {:>10}  {:>8}  {:>7}  {}",
-            f.name,
-            f.format,
-            f.version,
-            f.total(),
-            f.rejected,
-            f.skipped,
-            time_text(f.updated_at)
-        )?;
-    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -438,6 +472,7 @@ fn show(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode> {
             o.insert("tags".into(), serde_json::to_value(&tags)?);
             o.insert("versions".into(), serde_json::to_value(&versions)?);
             o.insert("rejects".into(), serde_json::to_value(&rejects)?);
+            crate::cmd_feed_subscribe::show_json(&store, name, o)?;
         }
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
@@ -519,6 +554,7 @@ fn show(cli: &Cli, name: &str, as_json: bool) -> Result<ExitCode> {
     if info.options.as_object().is_some_and(|o| !o.is_empty()) {
         writeln!(out, "  options     {}", info.options)?;
     }
+    crate::cmd_feed_subscribe::show_text(&store, name, &mut out)?;
     writeln!(out, "history")?;
     for v in &versions {
         writeln!(

@@ -42,9 +42,23 @@ pub struct FilterArgs {
     pub show_suppressed: bool,
 }
 
+/// `orbwatch findings show ID`.
+#[derive(clap::Subcommand, Debug)]
+pub enum FindingsCommand {
+    /// Print one finding whole (JSON: every field, all its evidence as
+    /// stored, its triage state and the history of decisions).
+    Show {
+        /// The finding's id, or at least 6 characters of it.
+        id: String,
+    },
+}
+
 /// Arguments of `orbwatch findings`.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct FindingsArgs {
+    #[command(subcommand)]
+    pub command: Option<FindingsCommand>,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Only the findings of this hunt (default: the latest copy of every
@@ -140,6 +154,9 @@ pub fn finding_json(rf: &ReportFinding, hunt: Option<i64>) -> Result<serde_json:
 
 /// List the stored findings that pass the filters.
 pub fn run(cli: &Cli, args: &FindingsArgs) -> Result<ExitCode> {
+    if let Some(FindingsCommand::Show { id }) = &args.command {
+        return show(cli, id);
+    }
     let store = crate::cmd_triage::open_existing(cli)?;
     let filter = store_filter(&args.filter, args.hunt)?;
     let stored = store.findings(&filter)?;
@@ -192,58 +209,54 @@ fn write_table(findings: &[ReportFinding], hunts: &[i64], w: &mut dyn Write) -> 
     if findings.is_empty() {
         return Ok(());
     }
-    writeln!(
-        w,
-        "{:<16}  {:>4}  {:<8}  {:>5}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  status",
-        "id",
-        "hunt",
-        "severity",
-        "score",
-        "kind",
-        "first seen",
-        "count",
-        "indicator / source",
-        "feed"
-    )?;
-    for (rf, h) in findings.iter().zip(hunts) {
-        let f = &rf.finding;
-        let (what, feed) = match &f.ioc {
-            Some(i) => (i.indicator.clone(), i.feed.clone()),
-            None => (
-                f.src_ip.map(|i| i.to_string()).unwrap_or_default(),
-                String::new(),
-            ),
-        };
-        let status = match rf.triage.as_ref().and_then(|t| t.inherited_from.as_ref()) {
-            Some(from) => format!("{} (as {from})", rf.status()),
-            None => rf.status().to_string(),
-        };
-        writeln!(
-            w,
-            "{:<16}  {:>4}  {:<8}  {:>5}  {:<22}  {:<16}  {:>6}  {:<24}  {:<24}  {status}",
-            f.id,
-            h,
-            f.severity.map_or("-", |s| s.as_str()),
-            f.score.map(|s| s.to_string()).unwrap_or_default(),
-            f.kind.as_str(),
-            f.first_seen
-                .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
-                .unwrap_or_else(|| "(no time)".into()),
-            f.count,
-            cut(&what, 24),
-            cut(&feed, 24),
-        )?;
-    }
-    Ok(())
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .zip(hunts)
+        .map(|(rf, h)| {
+            let status = match rf.triage.as_ref().and_then(|t| t.inherited_from.as_ref()) {
+                Some(from) => format!("{} (as {from})", rf.status()),
+                None => rf.status().to_string(),
+            };
+            crate::table::finding_row(&rf.finding, &[h.to_string()], &[status])
+        })
+        .collect();
+    let headers: Vec<&str> = crate::table::FINDING_HEAD
+        .iter()
+        .chain(["hunt"].iter())
+        .chain(crate::table::FINDING_BODY.iter())
+        .chain(["status"].iter())
+        .copied()
+        .collect();
+    crate::table::write(w, crate::table::Dest::Stdout, &headers, &rows, Some(0))
 }
 
-/// Cut text to `n` characters for a table column.
-fn cut(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
+/// `findings show ID`: the latest copy of one finding, whole, with its
+/// hunt, triage state and decisions.
+fn show(cli: &Cli, wanted: &str) -> Result<ExitCode> {
+    let store = crate::cmd_triage::open_existing(cli)?;
+    let id = crate::cmd_triage::resolve_id(&store, wanted)?;
+    let stored = store.findings(&FindingFilter {
+        show_suppressed: true,
+        ..Default::default()
+    })?;
+    let Some(sf) = stored.into_iter().find(|s| s.finding.id == id) else {
+        anyhow::bail!("finding {id} is in the store but could not be read back");
+    };
+    let hunt = sf.hunt_id;
+    let mut v = finding_json(&to_report(sf), Some(hunt))?;
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert(
+            "decisions".into(),
+            serde_json::to_value(store.decisions(Some(&id))?)?,
+        );
     }
+    let mut out = io::stdout().lock();
+    match serde_json::to_writer_pretty(&mut out, &v)
+        .map_err(io::Error::from)
+        .and_then(|_| out.write_all(b"\n"))
+    {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        r => r?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -42,7 +42,8 @@ pub struct HuntArgs {
     /// Write findings to FILE instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write the coverage report as JSON to FILE.
+    /// Write the coverage report as JSON to FILE (`-`: stdout). On stderr
+    /// the hunt prints a summary, or every input's details with -v.
     #[arg(long, value_name = "FILE")]
     pub coverage: Option<PathBuf>,
     /// Internal network (repeatable). Default: RFC 1918, RFC 4193,
@@ -104,6 +105,12 @@ pub struct HuntArgs {
     /// modification time).
     #[arg(long)]
     pub year: Option<i16>,
+    /// Zone of log times written without one (year-less syslog): an IANA
+    /// name such as Europe/Paris, UTC, or local. Default: the machine's
+    /// zone. Every time orbwatch writes stays UTC; the coverage names the
+    /// zone assumed.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
     /// Evidence records kept per finding (0 = all of them).
     #[arg(long, value_name = "N", default_value_t = orbwatch_detect::aggregate::EVIDENCE_CAP)]
     pub evidence_limit: usize,
@@ -131,8 +138,9 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         None if args.output.is_none() && io::stdout().is_terminal() => OutputFormat::Table,
         None => OutputFormat::Jsonl,
     };
-    let since = crate::cli_values::parse_time_flag("--since", args.since.as_deref())?;
-    let until = crate::cli_values::parse_time_flag("--until", args.until.as_deref())?;
+    let (timezone, timezone_name) = crate::cli_values::parse_timezone(args.timezone.as_deref())?;
+    let since = crate::cli_values::parse_time_flag_in("--since", args.since.as_deref(), &timezone)?;
+    let until = crate::cli_values::parse_time_flag_in("--until", args.until.as_deref(), &timezone)?;
     let fail_on = parse_fail_on(&args.fail_on)?;
     let map = args
         .map
@@ -174,12 +182,19 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         input_format: args.input_format.clone(),
         map,
         year: args.year,
+        timezone: Some(timezone),
         evidence_limit: args.evidence_limit,
         threads: capped_threads(cli, args.threads),
         chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
     };
+    // Inputs first: a mistyped path must stop the hunt before anything is
+    // loaded, run or stored.
+    let filters = Filters::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
+    let (inputs, problems) = orbwatch_source::expand(&args.paths, &filters);
+    check_inputs(&args.paths, &inputs)?;
+
     let load_clock = std::time::Instant::now();
     let ioc = load_engine(cli, args, internal)?;
     tracing::info!(
@@ -192,18 +207,26 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
             "no indicators to hunt for: give --feed FILE, or add feeds to the store with `orbwatch feed add FILE`"
         );
     }
+    if ioc.is_empty() && !cli.quiet {
+        eprintln!("orbwatch: no indicators loaded: behaviour detection only");
+    }
+    let behaviour_on = !args.no_behaviour;
     let mut engine = Engine::new(ioc, options)?;
-    if !cli.quiet && io::stderr().is_terminal() {
-        engine = engine.with_progress_bar();
+    let phases = (!cli.quiet && io::stderr().is_terminal())
+        .then(|| crate::progress::Phases::start(behaviour_on));
+    if let Some(p) = &phases {
+        engine = engine.with_progress(p.bar());
     }
 
-    let filters = Filters::new(&args.include, &args.exclude).map_err(anyhow::Error::msg)?;
-    let (inputs, problems) = orbwatch_source::expand(&args.paths, &filters);
     let mut findings: Vec<Finding> = Vec::new();
     let HuntSummary {
-        coverage,
+        mut coverage,
         input_errors,
     } = engine.hunt(&inputs, &problems, &mut findings)?;
+    coverage.timezone = Some(timezone_name);
+    if let Some(p) = phases {
+        p.finish();
+    }
     // Output first, then the store: a busy or broken store must never cost
     // the findings (see hunt_store).
     let store = crate::hunt_store::HuntStore::open(cli, args)?;
@@ -215,44 +238,126 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     // Findings.
     match &args.output {
         Some(path) => crate::output_file::write_file(path, "findings", |w| {
-            write_findings(&shown, out_format, w)
+            if out_format == OutputFormat::Table {
+                let mut w = orbwatch_report::terminal::TerminalSafe(w);
+                crate::table::write_findings(&mut w, crate::table::Dest::File, &shown)
+            } else {
+                write_findings(&shown, out_format, w)
+            }
         })?,
         None => {
             let stdout = io::stdout();
             let mut w = io::BufWriter::new(stdout.lock());
-            match write_findings(&shown, out_format, &mut w).and_then(|_| w.flush()) {
+            let written = if out_format == OutputFormat::Table {
+                // Evidence is log text: escape what could drive the terminal.
+                let mut safe = orbwatch_report::terminal::TerminalSafe(&mut w);
+                crate::table::write_findings(&mut safe, crate::table::Dest::Stdout, &shown)
+            } else {
+                write_findings(&shown, out_format, &mut w)
+            };
+            match written.and_then(|_| w.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 r => r.context("cannot write findings to standard output")?,
             }
         }
     }
-    if let Some(path) = &args.coverage {
-        crate::output_file::write_file(path, "coverage", |w| {
+    match &args.coverage {
+        // `--coverage -`: the JSON on stdout (after the findings, if they
+        // go there too).
+        Some(path) if path.as_os_str() == "-" => {
+            let mut out = io::stdout().lock();
+            match serde_json::to_writer_pretty(&mut out, &coverage)
+                .map_err(io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|_| out.flush())
+            {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+        Some(path) => crate::output_file::write_file(path, "coverage", |w| {
             serde_json::to_writer_pretty(&mut *w, &coverage)?;
             w.write_all(b"\n")
-        })?;
+        })?,
+        None => {}
     }
     if let Some(store) = store {
         store.keep(cli, args, &coverage, &findings)?;
     }
     let findings = shown;
     if !cli.quiet {
-        let mut err = io::stderr().lock();
-        let _ = write_coverage_text(&coverage, &mut err);
+        // Log text (rejected lines, file names) is escaped on the way.
+        let mut err = orbwatch_report::terminal::TerminalSafe(io::stderr().lock());
+        // On screen a summary; every input's block with -v.
+        let _ = if cli.verbose > 0 {
+            write_coverage_text(&coverage, &mut err)
+        } else {
+            crate::coverage_summary::write(&coverage, &mut err)
+        };
     }
 
-    if input_errors > 0 {
-        if !cli.quiet {
-            eprintln!(
-                "orbwatch: {input_errors} input(s) could not be read completely (see ERROR above); the others were hunted"
-            );
+    if input_errors > 0 && !cli.quiet {
+        eprintln!(
+            "orbwatch: {input_errors} input(s) could not be read completely (see ERROR above); the others were hunted"
+        );
+    }
+    Ok(ExitCode::from(exit_code(
+        findings.iter().any(|f| fail_on.matches(f)),
+        input_errors > 0,
+    )))
+}
+
+/// The exit code of a completed hunt (README, "Exit codes"): a bit per
+/// cause, so that a cron job still learns that `--fail-on` was met when an
+/// input was also corrupt. 0 nothing to report, 1 findings met `--fail-on`,
+/// 2 an input could not be read completely, 3 both.
+pub fn exit_code(fail_on_met: bool, input_errors: bool) -> u8 {
+    u8::from(fail_on_met) | (u8::from(input_errors) << 1)
+}
+
+/// Refuse a hunt whose inputs name nothing to read: paths that do not
+/// exist, and directories in which no file is left (after `--include` and
+/// `--exclude`). Each is named; the hunt does not run and nothing is stored,
+/// so a typo never leaves an empty hunt that looks like a clean one.
+fn check_inputs(paths: &[String], inputs: &[orbwatch_source::Input]) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut empty_dirs = Vec::new();
+    for p in paths {
+        if p == "-" {
+            continue;
         }
-        return Ok(ExitCode::from(2));
+        let path = std::path::Path::new(p);
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(p.as_str()),
+            Ok(md) if md.is_dir() => {
+                let has_file = inputs
+                    .iter()
+                    .any(|i| i.path.as_deref().is_some_and(|q| q.starts_with(path)));
+                if !has_file {
+                    empty_dirs.push(p.as_str());
+                }
+            }
+            // Unreadable files are reported per input by the hunt.
+            _ => {}
+        }
     }
-    if findings.iter().any(|f| fail_on.matches(f)) {
-        return Ok(ExitCode::from(1));
+    let mut what = Vec::new();
+    if !missing.is_empty() {
+        what.push(format!("does not exist: {}", missing.join(", ")));
     }
-    Ok(ExitCode::SUCCESS)
+    if !empty_dirs.is_empty() {
+        what.push(format!(
+            "directory with no log files (after --include/--exclude): {}",
+            empty_dirs.join(", ")
+        ));
+    }
+    if !what.is_empty() {
+        bail!(
+            "nothing hunted, nothing stored; {}. Check the paths (a directory is read recursively)",
+            what.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// `--threads`, cut to what the engine starts (a few per core), saying so.
@@ -396,6 +501,7 @@ fn load_indicators(
         grace: args.grace.as_deref(),
         // A behaviour-only hunt needs no indicators.
         store_optional: !args.no_behaviour,
+        history: true,
     };
     notices.extend(crate::indicator_sources::load(cli, &sources, &mut sink)?);
     Ok(sink.0)

@@ -46,12 +46,20 @@ pub struct ReportArgs {
     /// With --findings: the coverage JSON of that hunt (`hunt --coverage`).
     #[arg(long, value_name = "FILE.json")]
     pub coverage: Option<PathBuf>,
-    /// Report this hunt of the store (default: the latest).
+    /// Report only this hunt of the store. Default: the whole case, every
+    /// hunt kept in the store (the latest copy of each finding), so that a
+    /// small extra hunt run later does not replace the verdict.
     #[arg(long, value_name = "N")]
     pub hunt: Option<i64>,
     /// The reporting organisation (STIX identity, MISP organisation).
     #[arg(long, value_name = "NAME", default_value = "orbwatch user")]
     pub org: String,
+    /// Share findings about internal and special-purpose addresses
+    /// (private, loopback, link-local, CGNAT…) in the STIX bundle and the
+    /// MISP outputs too. Off by default: they mean nothing to the recipient
+    /// and describe your network.
+    #[arg(long)]
+    pub include_internal: bool,
     /// Replace report files that already exist.
     #[arg(long)]
     pub force: bool,
@@ -100,6 +108,34 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
             "orbwatch: nothing to report ({}); the files say so",
             input.source
         );
+    }
+    let sharing = args.stix.is_some() || args.misp_event.is_some() || args.misp_sightings.is_some();
+    if sharing && !cli.quiet {
+        if args.include_internal {
+            let n = input
+                .exported()
+                .filter(|f| orbwatch_report::model::about_internal(&f.finding))
+                .count();
+            if n > 0 {
+                eprintln!(
+                    "orbwatch: warning: --include-internal: {n} finding(s) about internal or special-purpose addresses are shared in the STIX/MISP files; check the TLP ({}) before sending them",
+                    input.tlp()
+                );
+            }
+        } else {
+            let left = input.internal_left_out();
+            if !left.is_empty() {
+                eprintln!(
+                    "orbwatch: {} finding(s) about internal or special-purpose addresses are not shared in the STIX/MISP files ({}); --include-internal shares them",
+                    left.len(),
+                    left.iter()
+                        .take(5)
+                        .map(|f| f.finding.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
     }
     if args.stix.is_some() && !cli.quiet {
         let left_out = orbwatch_report::stix::not_expressible(&input);
@@ -168,6 +204,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
     let empty = |source: String| ReportInput {
         findings: Vec::new(),
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage: None,
         org: args.org.clone(),
         generated,
@@ -182,6 +219,9 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
     }
     let store = orbwatch_store::Store::open(&path)
         .with_context(|| format!("cannot open the store {}", path.display()))?;
+    if args.hunt.is_none() {
+        return whole_case(&store, &path, args, generated);
+    }
     let Some(hunt) = store.hunt(args.hunt)? else {
         return match args.hunt {
             Some(h) => bail!(
@@ -207,11 +247,132 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
     Ok(ReportInput {
         findings,
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage: Some(hunt.coverage),
         org: args.org.clone(),
         generated,
         source: format!("hunt #{} in the store {}", hunt.summary.id, path.display()),
     })
+}
+
+/// Every hunt of the store: the latest copy of each finding, and one
+/// coverage made of all the hunts' coverages.
+fn whole_case(
+    store: &orbwatch_store::Store,
+    path: &Path,
+    args: &ReportArgs,
+    generated: Timestamp,
+) -> Result<ReportInput> {
+    let hunts = store.hunts()?;
+    let mut coverages: Vec<Coverage> = Vec::new();
+    for h in &hunts {
+        if let Some(rec) = store.hunt(Some(h.id))? {
+            coverages.push(rec.coverage);
+        }
+    }
+    let mut filter = store_filter(&args.filter, None)?;
+    filter.show_suppressed = true;
+    let findings: Vec<ReportFinding> = store
+        .findings(&filter)?
+        .into_iter()
+        .map(to_report)
+        .collect();
+    let ids: Vec<i64> = hunts.iter().map(|h| h.id).collect();
+    let source = match ids.as_slice() {
+        [] => format!(
+            "the store {} holds no hunt yet; run `orbwatch hunt --db {} ...`",
+            path.display(),
+            path.display()
+        ),
+        [one] => format!("hunt #{one} in the store {}", path.display()),
+        many => format!(
+            "all {} hunts ({}) in the store {}; --hunt N reports one",
+            many.len(),
+            many.iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            path.display()
+        ),
+    };
+    let coverage = match coverages.len() {
+        0 => None,
+        // One hunt: its coverage as it was kept.
+        1 => coverages.pop(),
+        _ => Some(merge_coverage(coverages, &findings)),
+    };
+    Ok(ReportInput {
+        findings,
+        include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
+        coverage,
+        org: args.org.clone(),
+        generated,
+        source,
+    })
+}
+
+/// One coverage for several hunts, oldest first: an input or a feed read
+/// by several hunts counts once, as the latest hunt read it; the finding
+/// counts are those of the findings reported.
+fn merge_coverage(coverages: Vec<Coverage>, findings: &[ReportFinding]) -> Coverage {
+    let mut out = Coverage::default();
+    let mut zones: Vec<String> = Vec::new();
+    for c in coverages {
+        out.started = match (out.started, c.started) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        out.finished = match (out.finished, c.finished) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for i in c.inputs {
+            out.inputs.retain(|o| o.file != i.file);
+            out.inputs.push(i);
+        }
+        for f in c.feeds {
+            out.feeds.retain(|o| o.feed != f.feed);
+            out.feeds.push(f);
+        }
+        if let Some(b) = c.behaviour {
+            let m = out.behaviour.get_or_insert_with(Default::default);
+            m.observations += b.observations;
+            m.untimed += b.untimed;
+            m.dropped += b.dropped;
+            for n in b.notes {
+                if !m.notes.contains(&n) {
+                    m.notes.push(n);
+                }
+            }
+        }
+        if let Some(z) = c.timezone
+            && !zones.contains(&z)
+        {
+            zones.push(z);
+        }
+    }
+    out.timezone = (!zones.is_empty()).then(|| zones.join(", "));
+    let live = findings.iter().map(|f| &f.finding);
+    out.findings = findings.len() as u64;
+    for f in live {
+        match &f.ioc {
+            Some(i) => {
+                out.sightings += f.count;
+                if i.in_validity_window {
+                    out.findings_in_window += 1;
+                } else {
+                    out.findings_out_of_window += 1;
+                }
+            }
+            None => {
+                if let Some(b) = out.behaviour.as_mut() {
+                    *b.findings.entry(f.kind.as_str().to_string()).or_default() += 1;
+                }
+            }
+        }
+    }
+    out
 }
 
 fn from_file(args: &ReportArgs, path: &Path, generated: Timestamp) -> Result<ReportInput> {
@@ -265,6 +426,7 @@ fn from_file(args: &ReportArgs, path: &Path, generated: Timestamp) -> Result<Rep
     Ok(ReportInput {
         findings,
         include_dismissed: args.filter.show_suppressed,
+        include_internal: args.include_internal,
         coverage,
         org: args.org.clone(),
         generated,

@@ -43,9 +43,23 @@ pub fn open_existing(cli: &Cli) -> Result<Store> {
     Store::open(&path).with_context(|| format!("cannot open the store {}", path.display()))
 }
 
-/// Turn what the user typed into one stored finding id.
+/// The fewest characters of an id that `triage` and `findings show`
+/// accept as a prefix. As with git's abbreviated hashes, a shorter prefix
+/// too easily names a finding the analyst did not mean: `triage 1` once
+/// dismissed a port scan, and with it every later scan from that source.
+pub const MIN_ID_PREFIX: usize = 6;
+
+/// Turn what the user typed into one stored finding id. A prefix must have
+/// at least [`MIN_ID_PREFIX`] characters, even when it is unambiguous
+/// today: a later hunt could make it name another finding.
 pub fn resolve_id(store: &Store, wanted: &str) -> Result<String> {
-    match store.resolve_finding_id(wanted)? {
+    let typed = wanted.trim();
+    if typed.chars().count() < MIN_ID_PREFIX {
+        bail!(
+            "`{typed}` is too short to name a finding: give at least {MIN_ID_PREFIX} characters of its id (`orbwatch findings` shows the ids)"
+        );
+    }
+    match store.resolve_finding_id(typed)? {
         IdMatch::Unique(id) => Ok(id),
         IdMatch::Ambiguous(ids) => bail!(
             "`{wanted}` is the start of several findings ({}{}); give more characters of the id",
@@ -98,15 +112,58 @@ pub fn run(cli: &Cli, args: &TriageArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| "unknown".into());
     let d = store.triage(&id, status, args.note.as_deref(), &author, None)?;
     if !cli.quiet {
-        let effect = if status.suppresses() {
-            format!(
-                "; findings with the same key ({}) are dismissed in this and later hunts",
-                d.key
-            )
-        } else {
-            String::new()
-        };
-        eprintln!("orbwatch: {id} marked {status} by {author}{effect}");
+        eprintln!("orbwatch: {id} marked {status} by {author}");
+        if status.suppresses() {
+            // Say what the decision reaches beyond the one finding: the
+            // others it dismisses now, and what it will keep dismissing.
+            let all = store.findings(&orbwatch_store::FindingFilter {
+                show_suppressed: true,
+                ..Default::default()
+            })?;
+            let others: Vec<&str> = all
+                .iter()
+                .filter(|f| f.key == d.key && f.finding.id != id && f.suppressed)
+                .map(|f| f.finding.id.as_str())
+                .collect();
+            let listed = if others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ": {}{}",
+                    others
+                        .iter()
+                        .take(5)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if others.len() > 5 { ", …" } else { "" }
+                )
+            };
+            eprintln!(
+                "orbwatch: this decision dismisses {} finding{} now (this one and {} other{}{listed})",
+                others.len() + 1,
+                if others.is_empty() { "" } else { "s" },
+                others.len(),
+                if others.len() == 1 { "" } else { "s" },
+            );
+            eprintln!(
+                "orbwatch: and it will keep dismissing every {} in later hunts; `orbwatch triage {id} --status new` undoes it",
+                describe_key(&d.key)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A suppression key in words (see `orbwatch_store::suppression_key`):
+/// `ioc|<indicator>|<peer>` or `<kind>|<source>`.
+fn describe_key(key: &str) -> String {
+    let parts: Vec<&str> = key.split('|').collect();
+    match parts.as_slice() {
+        ["ioc", ind, "-"] => format!("sighting of {ind} (peer unknown)"),
+        ["ioc", ind, peer] => format!("sighting of {ind} with {peer}"),
+        [kind, "-"] => format!("{kind} finding without a source address"),
+        [kind, src] => format!("{kind} finding from {src}"),
+        _ => format!("finding with the key {key}"),
+    }
 }

@@ -37,6 +37,7 @@ fn args_summary(args: &HuntArgs) -> serde_json::Value {
         "input_format": args.input_format,
         "no_behaviour": args.no_behaviour,
         "year": args.year,
+        "timezone": args.timezone,
     })
 }
 

@@ -22,6 +22,10 @@ pub struct IndicatorSources<'a> {
     /// The command has other inputs (behaviour detectors, findings), so a
     /// store that does not exist yet is not an error.
     pub store_optional: bool,
+    /// Give the undated entries of subscribed feeds the windows learned
+    /// from their history, and include those they dropped (`hunt`); a
+    /// blocklist wants only what is listed now.
+    pub history: bool,
 }
 
 /// Receives the indicators.
@@ -141,12 +145,21 @@ pub fn load(
         if crate::db_path::exists(&path) {
             let store = orbwatch_store::Store::open(&path)
                 .with_context(|| format!("cannot open the store {}", path.display()))?;
-            store.indicators_stream(None, |s| {
-                if sink.wants(&s.feed) {
-                    sink.add(&s.indicator, &s.feed);
-                }
-                ControlFlow::Continue(())
-            })?;
+            if src.history {
+                store.indicators_stream_with_history(None, |s, _| {
+                    if sink.wants(&s.feed) {
+                        sink.add(&s.indicator, &s.feed);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+            } else {
+                store.indicators_stream(None, |s| {
+                    if sink.wants(&s.feed) {
+                        sink.add(&s.indicator, &s.feed);
+                    }
+                    ControlFlow::Continue(())
+                })?;
+            }
         } else if src.feeds.is_empty() && !src.store_optional {
             bail!(
                 "the store {} does not exist yet: add a feed with `orbwatch feed add FILE`, or pass --feed FILE",

@@ -10,15 +10,20 @@ mod cli_values;
 mod closed_pipe;
 mod cmd_export;
 mod cmd_feed;
+mod cmd_feed_subscribe;
 mod cmd_findings;
 mod cmd_hunt;
+mod cmd_hunts;
 mod cmd_report;
 mod cmd_triage;
+mod coverage_summary;
 mod db_path;
 mod feed_input;
 mod hunt_store;
 mod indicator_sources;
 mod output_file;
+mod progress;
+mod table;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]
@@ -54,6 +59,33 @@ pub enum Command {
     Findings(cmd_findings::FindingsArgs),
     /// Write reports: HTML, STIX 2.1, MISP sightings or event, CSV.
     Report(Box<cmd_report::ReportArgs>),
+    /// List the hunts kept in the store.
+    Hunts(cmd_hunts::HuntsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell), e.g. `orbwatch completions bash > /etc/bash_completion.d/orbwatch`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `orbwatch man > orbwatch.1`.
+    Man,
+}
+
+/// `completions` and `man`: generated from the same definitions as
+/// `--help`, so they never drift from the flags.
+fn print_generated(cmd: &Command) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut app = Cli::command();
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut app, "orbwatch", &mut out);
+        }
+        _ => clap_mangen::Man::new(app).render(&mut out)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(cli: &Cli) {
@@ -68,8 +100,13 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORBWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colour codes only when a person reads stderr (not in a log file or
+    // a pipe), and never with NO_COLOR.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -86,6 +123,8 @@ fn main() -> ExitCode {
         Command::Triage(args) => cmd_triage::run(&cli, args),
         Command::Findings(args) => cmd_findings::run(&cli, args),
         Command::Report(args) => cmd_report::run(&cli, args),
+        Command::Hunts(args) => cmd_hunts::run(&cli, args),
+        Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
     match result {
         Ok(Ok(code)) => code,

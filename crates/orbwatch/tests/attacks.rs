@@ -16,6 +16,7 @@ use std::process::Command;
 fn hunt(inputs: &[PathBuf], extra: &[&str]) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .args(["-q", "hunt", "--format", "jsonl"])
         .args(extra)
         .args(inputs)

@@ -43,6 +43,7 @@ fn no_store() -> (tempfile::TempDir, PathBuf) {
 fn found(file: &Path) -> BTreeSet<String> {
     let (_dir, db) = no_store();
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .args(["-q", "hunt", "--format", "jsonl"])
         .arg(file)
         .env("ORBWATCH_DB", &db)
@@ -432,6 +433,7 @@ fn no_behaviour_turns_detectors_off() {
     let feed = dir.path().join("feed.txt");
     std::fs::write(&feed, "198.51.100.77\n").expect("write feed");
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .args([
             "-q",
             "hunt",

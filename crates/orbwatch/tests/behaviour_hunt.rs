@@ -8,6 +8,7 @@ use std::process::Command;
 
 fn hunt(dir: &Path, args: &[&str]) -> (String, String, i32) {
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .arg("hunt")
         .args(args)
         .env("ORBWATCH_DB", dir.join("absent/orbwatch.db"))

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
+    // Year-less syslog is read in the machine's zone; the answers below are UTC.
+    c.env("TZ", "UTC");
     c.env_remove("ORBWATCH_DB")
         .env_remove("ORBWATCH_LOG")
         .env_remove("XDG_DATA_HOME");

@@ -15,6 +15,8 @@ fn fixture(name: &str) -> PathBuf {
 
 fn bin(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
+    // Year-less syslog is read in the machine's zone; the answers below are UTC.
+    c.env("TZ", "UTC");
     c.env_remove("ORBWATCH_DB")
         .env_remove("ORBWATCH_LOG")
         .env("XDG_DATA_HOME", home)

@@ -93,6 +93,9 @@ fn every_subcommand_ends_quietly_on_a_closed_pipe() {
         vec!["report", "--csv", csv_out, "--force"],
         vec!["report", "--findings", jsonl, "--html", html_out, "--force"],
         vec!["feed", "remove", "g"],
+        vec!["hunts"],
+        vec!["completions", "bash"],
+        vec!["man"],
         vec!["--help"],
         vec!["hunt", "--help"],
     ];

@@ -15,6 +15,7 @@ fn repo() -> PathBuf {
 
 fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .arg("hunt")
         .arg("--feed")
         .arg(feed)

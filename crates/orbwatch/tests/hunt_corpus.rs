@@ -25,6 +25,7 @@ fn corpus() -> Option<PathBuf> {
 
 fn hunt(feed: &Path, inputs: &[PathBuf], extra: &[&str]) -> (Vec<serde_json::Value>, i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .arg("hunt")
         .arg("--feed")
         .arg(feed)
@@ -385,7 +386,10 @@ fn rotated_compressed_set_is_read_oldest_first_and_binary_is_reported() {
     std::fs::write(dir.join("auth.log"), lines[9..].join("\n") + "\n").unwrap();
     std::fs::write(dir.join("core.bin"), [0u8, 1, 2, 3, 0, 0, 7, 0].repeat(100)).unwrap();
     let feed = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
-    let (findings, code, stderr) = hunt(&feed, std::slice::from_ref(&dir), &["--year", "2021"]);
+    // -v: the coverage of each input, in the order they were read (the
+    // summary printed without it adds them up).
+    let (findings, code, stderr) =
+        hunt(&feed, std::slice::from_ref(&dir), &["--year", "2021", "-v"]);
     assert_eq!(
         code, 2,
         "the binary file makes the run incomplete: {stderr}"

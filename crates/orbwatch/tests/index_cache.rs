@@ -12,6 +12,7 @@ fn repo() -> PathBuf {
 /// Run a hunt with `-v` (to see where the indicators came from).
 fn hunt(feed: &Path, cache: &Path, extra: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .args(["-v", "hunt", "--year", "2021", "--format", "jsonl"])
         .arg("--feed")
         .arg(feed)

@@ -17,6 +17,7 @@ fn repo() -> PathBuf {
 
 fn orbwatch(db: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .current_dir(repo())
         .arg("--db")
         .arg(db)
@@ -243,6 +244,7 @@ fn hunt_triage_suppress_report() {
     let jsonl = dir.path().join("f.jsonl");
     let cov = dir.path().join("cov.json");
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .current_dir(repo())
         .args([
             "hunt",
@@ -474,6 +476,7 @@ fn stix_feed_end_to_end() {
 fn hunt_with_only_feed_files_writes_no_store() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env("TZ", "UTC") // year-less syslog is read in the machine's zone
         .current_dir(repo())
         .args([
             "hunt",

@@ -96,8 +96,7 @@ impl<'a> BruteForce<'a> {
         }
         let idle = self.cfg.idle_secs * 1000;
         if o.time >= self.next_sweep {
-            self.evict(o.time - idle, t, out);
-            self.next_sweep = o.time + idle;
+            self.advance(o.time, t, out);
         }
         let k = key(o.src, o.svc);
         if let Some(ep) = self.open.get(&k)
@@ -155,6 +154,15 @@ impl<'a> BruteForce<'a> {
             ep.triggered = true;
         }
         ep.triggered
+    }
+
+    /// Report the episodes idle at `now` (ms) and forget them: called as
+    /// event time passes, also without failures (a live pipeline's
+    /// watermark).
+    pub fn advance(&mut self, now: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let idle = self.cfg.idle_secs * 1000;
+        self.evict(now.saturating_sub(idle), t, out);
+        self.next_sweep = now.saturating_add(idle);
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {

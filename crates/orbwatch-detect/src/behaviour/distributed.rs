@@ -25,8 +25,13 @@
 //! Failures on a service with no gap longer than `idle_secs` form one run;
 //! sources idle that long wait compacted until the run goes quiet, then
 //! the run is judged and its state dropped.
+//!
+//! The detector is split the way the engine partitions work: the
+//! per-source records ([`AuthRecords`]) live in the partition that owns
+//! the source, and the accounts, runs and judging ([`Campaigns`]) read
+//! the compact [`CrossEvent`]s of all partitions merged into one order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
@@ -39,10 +44,9 @@ use super::{
 use crate::enrich::Enricher;
 use crate::finding::FindingKind;
 
-const DAY_MS: i64 = 86_400_000;
-
+/// What one (source, service) did in one episode: 60 bytes with its key.
 #[derive(Debug, Clone, Copy, Default)]
-struct Source {
+pub struct Source {
     /// Seconds since 2000 (see `secs`).
     first: u32,
     last: u32,
@@ -104,49 +108,99 @@ struct Member {
 /// the whole run goes quiet and is judged.
 #[derive(Debug, Default)]
 struct Run {
-    last: i64,
+    /// Second (since 2000) of the run's latest failure.
+    last: u32,
     idle: Vec<(NodeId, Source)>,
 }
 
-/// The distributed brute-force detector.
-pub struct Distributed<'a> {
+/// The moment (ms) a record whose latest failure was in second `last`
+/// (since 2000) has been idle for `idle` ms.
+fn idle_at(last: u32, idle: i64) -> i64 {
+    ms_of(last.saturating_add(1)).saturating_add(idle)
+}
+
+/// What the cross-source stage ([`Campaigns`]) needs from the per-source
+/// stage ([`AuthRecords`]). Every partition emits its events in
+/// [`CrossEvent::key`] order, so the merge of all partitions is one
+/// order that does not depend on how sources were partitioned.
+#[derive(Debug, Clone, Copy)]
+pub enum CrossEvent {
+    /// An auth observation and what its (source, service) record says.
+    Auth {
+        time: i64,
+        evidence: u64,
+        kind: ObsKind,
+        src: NodeId,
+        svc: u16,
+        /// Account id (0: none).
+        user: u32,
+        /// The source is over the brute-force thresholds on this service.
+        brute: bool,
+        /// First failure on this account in the record's episode.
+        first_try: bool,
+    },
+    /// A low-rate (source, service) record whose episode ended at `at`
+    /// (ms): `idle_secs` without a failure, or the end of input.
+    Idle {
+        at: i64,
+        src: NodeId,
+        svc: u16,
+        source: Source,
+    },
+}
+
+impl CrossEvent {
+    /// The merge order: time, then idle records before observations of
+    /// the same millisecond, then the observation's replay order (or the
+    /// record's key).
+    pub fn key(&self) -> (i64, u8, u64, u64, u64) {
+        match *self {
+            CrossEvent::Idle { at, src, svc, .. } => (at, 0, src, u64::from(svc), 0),
+            CrossEvent::Auth {
+                time,
+                evidence,
+                kind,
+                src,
+                ..
+            } => (time, 1, evidence, kind as u64, src),
+        }
+    }
+}
+
+/// The per-(source, service) side of `distributed_bruteforce`, which also
+/// serves `brute_force` (the previous failure) and
+/// `success_after_failures` (recent failures). Its state is keyed by
+/// source, so it runs in the partition that owns the source; what ties
+/// sources together goes to [`Campaigns`] as [`CrossEvent`]s.
+///
+/// An episode ends when the key has been `idle_secs` without a failure.
+/// That is decided from the key's own failures only (never from when
+/// other keys happen to be swept), so the answers are the same however
+/// sources are partitioned.
+pub struct AuthRecords<'a> {
     cfg: &'a DistributedConfig,
     sources: HashMap<(NodeId, u16), Source>,
-    accounts: HashMap<(u16, u32), Account>,
-    runs: BTreeMap<u16, Run>,
     /// (second of a failure, key) in time order: finds idle keys without
     /// scanning `sources`.
     expiry: std::collections::VecDeque<(u32, (NodeId, u16))>,
-    /// Campaigns judged in parts so far (see `max_idle_sources`).
-    parts: u64,
-    next_sweep: i64,
-    out: Vec<Draft>,
+    /// Records ending in the same second (kept to reuse its memory).
+    due: Vec<((NodeId, u16), Source)>,
     /// The success-after-failures lookback (ms): this table also keeps
     /// each key's recent failures for that detector.
     lookback: i64,
 }
 
-impl<'a> Distributed<'a> {
-    /// A detector with no state yet; `lookback_secs` is the
-    /// success-after-failures lookback its shared record keeps.
+impl<'a> AuthRecords<'a> {
+    /// A table with no records yet; `lookback_secs` is the
+    /// success-after-failures lookback its records keep.
     pub fn new(cfg: &'a DistributedConfig, lookback_secs: i64) -> Self {
         Self {
             cfg,
             sources: HashMap::new(),
-            accounts: HashMap::new(),
-            runs: BTreeMap::new(),
             expiry: std::collections::VecDeque::new(),
-            parts: 0,
-            next_sweep: i64::MIN,
-            out: Vec::new(),
+            due: Vec::new(),
             lookback: lookback_secs * 1000,
         }
-    }
-
-    /// How many times a campaign was judged in parts because more than
-    /// `max_idle_sources` members waited for it to pause.
-    pub fn parts(&self) -> u64 {
-        self.parts
     }
 
     /// (source, service) keys tracked right now.
@@ -154,34 +208,32 @@ impl<'a> Distributed<'a> {
         self.sources.len()
     }
 
-    /// Approximate heap bytes of the per-key tables.
-    pub fn heap_bytes(&self) -> usize {
-        self.sources.capacity() * (STATE_BYTES + 1)
-            + self.accounts.capacity() * (std::mem::size_of::<((u16, u32), Account)>() + 1)
-    }
-
     /// Feed one auth observation; `brute` says the brute-force detector
-    /// has this (source, service) over its thresholds.
-    pub fn observe(&mut self, o: &Obs, brute: bool, t: &Tables, enricher: &Enricher) {
-        let idle = self.cfg.idle_secs * 1000;
-        if o.time >= self.next_sweep {
-            self.sweep(o.time - idle, t, enricher);
-            self.next_sweep = o.time + DAY_MS.min(idle.max(1));
-        }
+    /// has this (source, service) over its thresholds. Records that went
+    /// idle before it, and then the observation itself, are appended to
+    /// `out`.
+    pub fn observe(&mut self, o: &Obs, brute: bool, t: &Tables, out: &mut Vec<CrossEvent>) {
+        self.expire(o.time, out);
         let key = (o.src, o.svc);
         let user = o.aux as u32;
+        let mut ev = CrossEvent::Auth {
+            time: o.time,
+            evidence: o.evidence,
+            kind: o.kind,
+            src: o.src,
+            svc: o.svc,
+            user,
+            brute,
+            first_try: false,
+        };
         if o.kind == ObsKind::AuthSuccess {
-            if user != 0 {
-                self.accounts.entry((o.svc, user)).or_default().successes += 1;
-            }
             if let Some(s) = self.sources.get_mut(&key) {
                 s.successes = s.successes.saturating_add(1);
             }
+            out.push(ev);
             return;
         }
         let day = (secs(o.time) / 86_400) as u16;
-        let run = self.runs.entry(o.svc).or_default();
-        run.last = run.last.max(o.time);
         let s = self.sources.entry(key).or_insert_with(|| Source {
             first: secs(o.time),
             last: secs(o.time),
@@ -218,15 +270,75 @@ impl<'a> Distributed<'a> {
                 s.accounts[n] = user;
                 s.n_accounts += 1;
             }
-            let a = self.accounts.entry((o.svc, user)).or_default();
-            a.failures = a.failures.saturating_add(1);
-            if brute {
-                a.brute_failures = a.brute_failures.saturating_add(1);
-            }
-            if first_time {
-                a.sources = a.sources.saturating_add(1);
+            if let CrossEvent::Auth { first_try, .. } = &mut ev {
+                *first_try = first_time;
             }
         }
+        out.push(ev);
+    }
+
+    /// End the records idle at `now` (ms) as event time passes, also
+    /// without auth events (a live pipeline's watermark).
+    pub fn advance(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
+        self.expire(now, out);
+    }
+
+    /// End records idle at `now` (ms): those whose last failure is
+    /// `idle_secs` old. Low-rate ones go to `out`, in (time, key) order.
+    fn expire(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
+        let idle = self.cfg.idle_secs * 1000;
+        while let Some(&(last, _)) = self.expiry.front() {
+            let at = idle_at(last, idle);
+            if at > now {
+                break;
+            }
+            // Every key whose latest failure was in this second (one hash
+            // lookup each: a stale entry, whose key failed again later,
+            // is left alone).
+            let mut due = std::mem::take(&mut self.due);
+            while let Some(&(l, k)) = self.expiry.front() {
+                if l != last {
+                    break;
+                }
+                self.expiry.pop_front();
+                if let hashbrown::hash_map::Entry::Occupied(e) = self.sources.entry(k)
+                    && e.get().last == last
+                {
+                    due.push(e.remove_entry());
+                }
+            }
+            due.sort_unstable_by_key(|(k, _)| *k);
+            for (k, s) in due.drain(..) {
+                if low_rate(self.cfg, &s) {
+                    out.push(CrossEvent::Idle {
+                        at,
+                        src: k.0,
+                        svc: k.1,
+                        source: s,
+                    });
+                }
+            }
+            self.due = due;
+        }
+    }
+
+    /// End of input: every record still open, in (time, key) order.
+    pub fn finish(&mut self, out: &mut Vec<CrossEvent>) {
+        let idle = self.cfg.idle_secs * 1000;
+        let mut rest: Vec<(i64, (NodeId, u16), Source)> = self
+            .sources
+            .drain()
+            .filter(|(_, s)| low_rate(self.cfg, s))
+            .map(|(k, s)| (idle_at(s.last, idle), k, s))
+            .collect();
+        self.expiry.clear();
+        rest.sort_unstable_by_key(|(at, k, _)| (*at, *k));
+        out.extend(rest.into_iter().map(|(at, k, s)| CrossEvent::Idle {
+            at,
+            src: k.0,
+            svc: k.1,
+            source: s,
+        }));
     }
 
     /// The previous failure of a key: (time in ms, account, invalid user).
@@ -256,133 +368,193 @@ impl<'a> Distributed<'a> {
             s.recent_count = 0;
         }
     }
+}
 
-    fn low_rate(&self, s: &Source) -> bool {
-        !s.brute
-            && s.successes == 0
-            && s.failures > 0
-            && u32::from(s.max_day_failures) <= self.cfg.max_daily_failures
+/// A source that can be a campaign member: never a brute force, never a
+/// success, never more than `max_daily_failures` in a day.
+fn low_rate(cfg: &DistributedConfig, s: &Source) -> bool {
+    !s.brute
+        && s.successes == 0
+        && s.failures > 0
+        && u32::from(s.max_day_failures) <= cfg.max_daily_failures
+}
+
+/// The cross-source side of `distributed_bruteforce`: accounts per
+/// service, runs of failures per service, and the judging of campaigns.
+/// It reads the [`CrossEvent`]s of every partition merged into one
+/// order; its state is per service and per account, not per source,
+/// except for the idle members a run keeps until it goes quiet.
+pub struct Campaigns<'a> {
+    cfg: &'a DistributedConfig,
+    accounts: HashMap<(u16, u32), Account>,
+    runs: BTreeMap<u16, Run>,
+    /// No run is quiet before this time (ms): a lower bound, so the runs
+    /// are looked at only when it passes.
+    next_quiet: i64,
+    /// Campaigns judged in parts so far (see `max_idle_sources`).
+    parts: u64,
+    out: Vec<Draft>,
+}
+
+impl<'a> Campaigns<'a> {
+    pub fn new(cfg: &'a DistributedConfig) -> Self {
+        Self {
+            cfg,
+            accounts: HashMap::new(),
+            runs: BTreeMap::new(),
+            next_quiet: i64::MAX,
+            parts: 0,
+            out: Vec::new(),
+        }
     }
 
-    /// Move sources idle since `before` to their run; judge runs that
-    /// went quiet.
-    fn sweep(&mut self, before: i64, t: &Tables, enricher: &Enricher) {
-        let cutoff = secs(before);
-        let cap = self.cfg.max_idle_sources.max(1) as usize;
-        // Keys whose last failure is before the cutoff: every key's latest
-        // failure is in the expiry queue (in time order), so popping the
-        // queue finds them without scanning the table.
-        let mut idle = Vec::new();
-        while let Some(&(t, k)) = self.expiry.front() {
-            if t >= cutoff {
-                break;
+    /// How many times a campaign was judged in parts because more than
+    /// `max_idle_sources` members waited for it to pause.
+    pub fn parts(&self) -> u64 {
+        self.parts
+    }
+
+    /// Take one event; events must come in [`CrossEvent::key`] order.
+    pub fn event(&mut self, e: &CrossEvent, t: &Tables, enricher: &Enricher) {
+        match *e {
+            CrossEvent::Idle {
+                src, svc, source, ..
+            } => {
+                let cap = self.cfg.max_idle_sources.max(1) as usize;
+                let run = self.runs.entry(svc).or_default();
+                run.idle.push((src, source));
+                if run.idle.len() >= cap {
+                    // A campaign that never pauses: judge its members so
+                    // far as one part, keeping what it knows of accounts.
+                    let idle = std::mem::take(&mut run.idle);
+                    self.parts += 1;
+                    self.judge(svc, idle, t, &HashSet::new(), enricher, false);
+                }
             }
-            self.expiry.pop_front();
-            if self.sources.get(&k).is_some_and(|s| s.last < cutoff) {
-                idle.push(k);
+            CrossEvent::Auth {
+                time,
+                kind,
+                svc,
+                user,
+                brute,
+                first_try,
+                ..
+            } => {
+                if time >= self.next_quiet {
+                    self.judge_quiet(time, t, enricher);
+                }
+                if kind == ObsKind::AuthSuccess {
+                    if user != 0 {
+                        self.accounts.entry((svc, user)).or_default().successes += 1;
+                    }
+                    return;
+                }
+                let idle = self.cfg.idle_secs * 1000;
+                let run = self.runs.entry(svc).or_default();
+                run.last = run.last.max(secs(time));
+                self.next_quiet = self.next_quiet.min(idle_at(run.last, idle));
+                if user != 0 {
+                    let a = self.accounts.entry((svc, user)).or_default();
+                    a.failures = a.failures.saturating_add(1);
+                    if brute {
+                        a.brute_failures = a.brute_failures.saturating_add(1);
+                    }
+                    if first_try {
+                        a.sources = a.sources.saturating_add(1);
+                    }
+                }
             }
         }
-        idle.sort_unstable();
-        idle.dedup();
-        let gone: Vec<((NodeId, u16), Source)> = idle
-            .into_iter()
-            .filter_map(|k| self.sources.remove(&k).map(|s| (k, s)))
-            .collect();
-        for (k, s) in gone {
-            // Only low-rate sources can ever be members: the others are
-            // not kept (judging filters them out anyway).
-            if !self.low_rate(&s) {
-                continue;
-            }
-            let run = self.runs.entry(k.1).or_default();
-            run.idle.push((k.0, s));
-            if run.idle.len() >= cap {
-                // A campaign that never pauses: judge its members so far
-                // as one part, keeping what it knows of accounts.
-                let idle = std::mem::take(&mut run.idle);
-                self.parts += 1;
-                let refs = idle.iter().map(|(k, s)| (*k, s)).collect();
-                self.judge_refs(k.1, refs, t, &HashSet::new(), enricher, false);
-            }
-        }
+    }
+
+    /// Judge the runs quiet at `now` (ms): called when every partition's
+    /// events up to `now` have been taken (a live pipeline's watermark).
+    pub fn advance(&mut self, now: i64, t: &Tables, enricher: &Enricher) {
+        self.judge_quiet(now, t, enricher);
+    }
+
+    /// Judge the runs that have been quiet for `idle_secs` at `now`:
+    /// every member has gone idle by then, and arrived before `now` in
+    /// the merged order.
+    fn judge_quiet(&mut self, now: i64, t: &Tables, enricher: &Enricher) {
+        let idle = self.cfg.idle_secs * 1000;
         let quiet: Vec<u16> = self
             .runs
             .iter()
-            .filter(|(_, r)| r.last < before)
+            .filter(|(_, r)| idle_at(r.last, idle) <= now)
             .map(|(k, _)| *k)
             .collect();
         for svc in quiet {
             if let Some(run) = self.runs.remove(&svc) {
-                self.judge(svc, run.idle, t, &HashSet::new(), enricher);
+                self.judge(svc, run.idle, t, &HashSet::new(), enricher, true);
             }
         }
+        self.next_quiet = self
+            .runs
+            .values()
+            .map(|r| idle_at(r.last, idle))
+            .min()
+            .unwrap_or(i64::MAX);
     }
 
-    /// Judge every run and report campaigns. `flagged` are sources with
-    /// a brute-force or spray finding: they are explained already.
+    /// End of input: judge every run and report campaigns. `flagged` are
+    /// sources with a brute-force or spray finding: they are explained
+    /// already.
     pub fn finish(
         &mut self,
         t: &Tables,
         flagged: &HashSet<NodeId>,
         enricher: &Enricher,
     ) -> Vec<Draft> {
-        // Judge live sources where they are (no copy of the table).
-        let sources = std::mem::take(&mut self.sources);
-        let mut svcs: BTreeSet<u16> = sources.keys().map(|k| k.1).collect();
-        svcs.extend(self.runs.keys().copied());
-        let mut runs = std::mem::take(&mut self.runs);
-        for svc in svcs {
-            let idle = runs.remove(&svc).map(|r| r.idle).unwrap_or_default();
-            let live = sources
-                .iter()
-                .filter(|(k, _)| k.1 == svc)
-                .map(|(k, s)| (k.0, s));
-            let all: Vec<(NodeId, &Source)> =
-                idle.iter().map(|(k, s)| (*k, s)).chain(live).collect();
-            self.judge_refs(svc, all, t, flagged, enricher, true);
+        let runs = std::mem::take(&mut self.runs);
+        for (svc, run) in runs {
+            self.judge(svc, run.idle, t, flagged, enricher, true);
         }
         std::mem::take(&mut self.out)
     }
 
-    /// Decide the members of one run and report it if large enough.
+    /// Decide the members among one run's idle sources and report the
+    /// campaign if large enough. Sorted in place by source: then clusters
+    /// are met in order and the records are read in sequence.
     fn judge(
         &mut self,
         svc: u16,
-        all: Vec<(NodeId, Source)>,
-        t: &Tables,
-        flagged: &HashSet<NodeId>,
-        enricher: &Enricher,
-    ) {
-        let refs = all.iter().map(|(k, s)| (*k, s)).collect();
-        self.judge_refs(svc, refs, t, flagged, enricher, true);
-    }
-
-    fn judge_refs(
-        &mut self,
-        svc: u16,
-        mut all: Vec<(NodeId, &Source)>,
+        mut all: Vec<(NodeId, Source)>,
         t: &Tables,
         flagged: &HashSet<NodeId>,
         enricher: &Enricher,
         end_of_run: bool,
     ) {
         all.sort_unstable_by_key(|(k, _)| *k);
-        all.retain(|(src, s)| self.low_rate(s) && !flagged.contains(src));
-        let low = all;
+        all.retain(|(src, s)| low_rate(self.cfg, s) && !flagged.contains(src));
+        let low = &all;
         // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed):
-        // sorted keys and a binary search, no table.
+        // sorted keys counted in runs, no table. Sources come in id order,
+        // which is address order for IPv4, so their clusters are met in
+        // order and found by stepping forward, not by searching.
         let mut clusters: Vec<u64> = low
             .iter()
             .filter_map(|(src, _)| t.ip(*src).map(cluster_key))
             .collect();
         clusters.sort_unstable();
-        let cluster_size = |k: u64| {
-            let lo = clusters.partition_point(|c| *c < k);
-            let hi = clusters.partition_point(|c| *c <= k);
-            (hi - lo) as u32
+        let sizes: Vec<(u64, u32)> = clusters
+            .chunk_by(|a, b| a == b)
+            .map(|run| (run[0], run.len() as u32))
+            .collect();
+        drop(clusters);
+        let mut cursor = 0usize;
+        let mut cluster_size = |k: u64| {
+            if sizes.get(cursor).is_none_or(|c| c.0 != k) {
+                cursor = if sizes.get(cursor + 1).is_some_and(|c| c.0 == k) {
+                    cursor + 1
+                } else {
+                    sizes.partition_point(|c| c.0 < k)
+                };
+            }
+            sizes.get(cursor).filter(|c| c.0 == k).map_or(0, |c| c.1)
         };
         let mut members = Vec::new();
-        for (src, s) in low {
+        for &(src, ref s) in low {
             let Some(ip) = t.ip(src) else { continue };
             let accts = &s.accounts[..s.n_accounts as usize];
             let shared_n = accts
@@ -500,20 +672,16 @@ impl<'a> Distributed<'a> {
         // Cluster summaries. Counted by numeric prefix and named only for
         // the few shown (ties in prefix order): a campaign can have a
         // million members.
-        let mut by24: HashMap<u64, (u32, IpAddr)> = HashMap::new();
-        let mut by16: HashMap<u64, (u32, IpAddr)> = HashMap::new();
+        let by24 = prefix_counts(&ips, cluster_key);
+        let by16 = prefix_counts(&ips, prefix16_key);
         let mut by_asn: HashMap<String, u32> = HashMap::new();
         for ip in &ips {
-            by24.entry(cluster_key(*ip)).or_insert((0, *ip)).0 += 1;
-            by16.entry(prefix16_key(*ip)).or_insert((0, *ip)).0 += 1;
             if let Some(info) = enricher.lookup(*ip) {
                 *by_asn.entry(info.label()).or_default() += 1;
             }
         }
-        let named = |m: &HashMap<u64, (u32, IpAddr)>, n: usize, name: fn(IpAddr) -> String| {
-            let v: Vec<((u64, IpAddr), u32)> =
-                m.iter().map(|(k, (c, ip))| ((*k, *ip), *c)).collect();
-            largest(v, n)
+        let named = |m: &[((u64, IpAddr), u32)], n: usize, name: fn(IpAddr) -> String| {
+            largest(m.to_vec(), n)
                 .into_iter()
                 .map(|((_, ip), c)| (name(ip), c))
                 .collect::<Vec<_>>()
@@ -631,6 +799,17 @@ fn largest<K: Ord>(mut v: Vec<(K, u32)>, n: usize) -> Vec<(K, u32)> {
     }
     v.sort_by(order);
     v
+}
+
+/// Addresses per prefix (`key`), each prefix named by its lowest
+/// address: a sort and a count of runs, no table (a campaign can have a
+/// million members).
+fn prefix_counts(ips: &[IpAddr], key: fn(IpAddr) -> u64) -> Vec<((u64, IpAddr), u32)> {
+    let mut v: Vec<(u64, IpAddr)> = ips.iter().map(|ip| (key(*ip), *ip)).collect();
+    v.sort_unstable();
+    v.chunk_by(|a, b| a.0 == b.0)
+        .map(|run| (run[0], run.len() as u32))
+        .collect()
 }
 
 /// The /16 of an IPv4 address, the /48 of an IPv6 one, as a number.

@@ -74,10 +74,7 @@ impl<'a> ExplicitSpray<'a> {
         }
         let gap = self.cfg.window_secs.max(1) * 1000;
         if o.time >= self.next_sweep {
-            for (k, ep) in super::take_where(&mut self.open, |e| e.last < o.time - gap) {
-                self.judge(k, &ep, t, out);
-            }
-            self.next_sweep = o.time.saturating_add(gap);
+            self.advance(o.time, t, out);
         }
         if let Some(ep) = self.open.get(&o.src)
             && o.time - ep.last > gap
@@ -98,6 +95,16 @@ impl<'a> ExplicitSpray<'a> {
     }
 
     /// End of input: judge every open episode, in key order.
+    /// Judge the episodes idle at `now` (ms): called as event time
+    /// passes, also without attempts.
+    pub fn advance(&mut self, now: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let gap = self.cfg.window_secs.max(1) * 1000;
+        for (k, ep) in super::take_where(&mut self.open, |e| e.last < now.saturating_sub(gap)) {
+            self.judge(k, &ep, t, out);
+        }
+        self.next_sweep = now.saturating_add(gap);
+    }
+
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
         for (k, ep) in super::take_where(&mut self.open, |_| true) {
             self.judge(k, &ep, t, out);

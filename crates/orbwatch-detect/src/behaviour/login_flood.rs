@@ -181,12 +181,7 @@ impl<'a> LoginFlood<'a> {
         let idle = self.cfg.idle_secs.max(1) * 1000;
         let window = self.cfg.window_secs.max(1) * 1000;
         if o.time >= self.next_sweep {
-            for (k, ep) in super::take_where(&mut self.open, |e| e.last < o.time - idle) {
-                self.judge(k, &ep, t, out);
-            }
-            let stale = o.time - window;
-            self.hosts.retain(|_, (_, last)| *last >= stale);
-            self.next_sweep = o.time.saturating_add(idle);
+            self.advance(o.time, t, out);
         }
         let k = key(o.src, o.svc);
         if let Some(ep) = self.open.get(&k)
@@ -228,6 +223,19 @@ impl<'a> LoginFlood<'a> {
     }
 
     /// End of input: judge every open episode, in key order.
+    /// Judge the episodes idle at `now` (ms) and forget stale windows:
+    /// called as event time passes, also without connections.
+    pub fn advance(&mut self, now: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let idle = self.cfg.idle_secs.max(1) * 1000;
+        let window = self.cfg.window_secs.max(1) * 1000;
+        for (k, ep) in super::take_where(&mut self.open, |e| e.last < now.saturating_sub(idle)) {
+            self.judge(k, &ep, t, out);
+        }
+        let stale = now.saturating_sub(window);
+        self.hosts.retain(|_, (_, last)| *last >= stale);
+        self.next_sweep = now.saturating_add(idle);
+    }
+
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
         for (k, ep) in super::take_where(&mut self.open, |_| true) {
             self.judge(k, &ep, t, out);

@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind, Severity};
+pub use distributed::{Campaigns, CrossEvent};
 pub use observe::{NodeId, Obs, ObsBuffer, ObsKind, Tables};
 
 /// Thresholds of every detector. The defaults are the documented ones
@@ -344,18 +345,93 @@ pub struct BehaviourFinding {
     pub evidence_total: u64,
 }
 
-/// Runs every detector over one sorted observation stream.
+/// Runs every detector over a sorted observation stream, split into
+/// partitions of sources that run on their own threads.
+///
+/// ```text
+///  observations (event-time order)
+///        │ split by a hash of the source's /24 (IPv4), /64 (IPv6) or id
+///        ▼
+///  partition 0 … partition N-1      per-source detectors: port_scan,
+///        │             │            brute_force, success_after_failures
+///        │             │            (per /24), login_flood, exfiltration,
+///        │             │            explicit_spray, ids_verdict, and the
+///        │             │            per-source records of distributed
+///        └──── CrossEvents ────┐    (compact: one per auth event, one per
+///                              ▼     idle low-rate source)
+///              merged in one total order (CrossEvent::key)
+///                              ▼
+///                  Campaigns: accounts, runs, distributed_bruteforce
+/// ```
+///
+/// Every per-source detector decides from its own key's events only, and
+/// the merged order of the cross events does not depend on the split,
+/// so the findings are the same for any number of partitions (a property
+/// test checks it). This is the keyed split that Kafka partitions give
+/// the distributed workers.
 pub struct Engine<'a> {
     pub cfg: &'a BehaviourConfig,
     pub enricher: &'a Enricher,
+    /// Partitions of sources, each on its own thread (1: one thread for
+    /// the per-source detectors beside the cross-source stage).
+    pub partitions: usize,
 }
+
+/// One of `count` partitions of the sources. Sources of one /24 (IPv4)
+/// or /64 (IPv6) share a partition, because `success_after_failures`
+/// counts the failures of a source's neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Part {
+    /// Everything in one partition.
+    pub const ALL: Part = Part { index: 0, count: 1 };
+
+    /// Does this partition own `src`?
+    pub fn owns(&self, src: NodeId, t: &Tables) -> bool {
+        self.count <= 1 || self.of(src, t) == self.index
+    }
+
+    /// The partition of `src`.
+    pub fn of(&self, src: NodeId, t: &Tables) -> usize {
+        if self.count <= 1 {
+            return 0;
+        }
+        let key = match t.ip(src) {
+            Some(ip) => success_after_failures::cluster_key(ip),
+            None => src,
+        };
+        (mix(key) % self.count as u64) as usize
+    }
+}
+
+/// Cross events per message between a partition and the cross-source
+/// stage.
+const CROSS_BATCH: usize = 4096;
+
+/// What a partition hands back when its stream ends.
+struct PartOutcome {
+    drafts: Vec<Draft>,
+    /// Sources with a brute-force or spray finding.
+    flagged: hashbrown::HashSet<NodeId>,
+    backdoor: Vec<Obs>,
+}
+
+/// Evidence picked in one partition: per draft, the references (earliest
+/// first, at most the cap) and how many matched.
+type PartEvidence = Vec<(Vec<(usize, u64, i64)>, u64)>;
 
 impl Engine<'_> {
     /// Sort `buf`, replay it through every detector, pick evidence.
     pub fn run(&self, buf: &mut ObsBuffer) -> Vec<BehaviourFinding> {
         buf.sort();
         let obs = &buf.obs;
-        self.replay(&buf.tables, || obs.iter().copied()).0
+        let t = &buf.tables;
+        let part = |p: Part| obs.iter().copied().filter(move |o| p.owns(o.src, t));
+        self.replay(t, part, part).0
     }
 
     /// Replay the merged runs of a hunt through every detector, pick
@@ -365,78 +441,276 @@ impl Engine<'_> {
         &self,
         runs: &runs::ObsRuns,
     ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
-        self.replay(&runs.tables, || runs.stream())
+        self.replay(
+            &runs.tables,
+            |p| runs.stream_part(p),
+            |p| runs.unordered_part(p),
+        )
     }
 
-    /// Replay one ordered stream through every detector; `stream` is
-    /// called twice (detection, then evidence).
-    fn replay<I: Iterator<Item = Obs>>(
+    /// Replay the ordered stream of each partition through every
+    /// detector, then pick evidence from each partition's observations
+    /// in any order (`unordered`: evidence is sorted by time afterwards).
+    fn replay<I: Iterator<Item = Obs>, U: Iterator<Item = Obs>>(
         &self,
         t: &Tables,
-        stream: impl Fn() -> I,
+        stream: impl Fn(Part) -> I + Sync,
+        unordered: impl Fn(Part) -> U + Sync,
     ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
-        let mut backdoor = Vec::new();
-        let mut scan = port_scan::PortScan::new(&self.cfg.port_scan);
-        let mut bf = brute_force::BruteForce::new(&self.cfg.brute_force);
-        let mut saf =
-            success_after_failures::SuccessAfterFailures::new(&self.cfg.success_after_failures);
-        let mut dist = distributed::Distributed::new(
-            &self.cfg.distributed,
-            self.cfg.success_after_failures.lookback_secs,
-        );
-        let mut exfil = exfiltration::Exfiltration::new(&self.cfg.exfiltration);
-        let mut flood = login_flood::LoginFlood::new(&self.cfg.login_flood);
-        let mut xspray = explicit_spray::ExplicitSpray::new(&self.cfg.explicit_spray);
-        let mut ids = ids_verdict::IdsVerdicts::new();
-        let mut floods = Vec::new();
-        let mut drafts = Vec::new();
-        for o in stream() {
-            let o = &o;
-            match o.kind {
-                ObsKind::Probe => scan.observe(o, t, &mut drafts),
-                ObsKind::AuthFailure | ObsKind::AuthSuccess => {
-                    // One record per (source, service), kept by
-                    // `distributed`, also serves the first tier of
-                    // `brute_force` and the own failures of
-                    // `success_after_failures`.
-                    let prev = dist.previous_failure(o.src, o.svc);
-                    let triggered = bf.observe(o, prev, t, &mut drafts);
-                    let own = dist.recent_failures(o.src, o.svc, o.time);
-                    let reported = saf.observe(o, own, t, &mut drafts);
-                    dist.observe(o, triggered, t, self.enricher);
-                    if reported {
-                        dist.reset_recent(o.src, o.svc);
-                    }
-                }
-                ObsKind::Outbound => exfil.observe(o, t, &mut drafts),
-                ObsKind::Answered => scan.answered(o),
-                ObsKind::BackdoorPort => backdoor.push(*o),
-                ObsKind::LoginConnection => flood.observe(o, t, &mut floods),
-                ObsKind::AuthAttempt => xspray.observe(o, t, &mut drafts),
-                ObsKind::IdsVerdict => ids.observe(o),
+        let count = self.partitions.max(1);
+        let parts: Vec<Part> = (0..count).map(|index| Part { index, count }).collect();
+        let (mut drafts, outcomes) = std::thread::scope(|scope| {
+            let mut receivers = Vec::with_capacity(count);
+            let mut handles = Vec::with_capacity(count);
+            for p in &parts {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<CrossEvent>>(8);
+                receivers.push(rx);
+                let stream = &stream;
+                let p = *p;
+                handles.push(scope.spawn(move || self.detect_part(t, stream(p), tx)));
             }
+            let mut campaigns = distributed::Campaigns::new(&self.cfg.distributed);
+            merge_cross(receivers, |e| campaigns.event(e, t, self.enricher));
+            let outcomes: Vec<PartOutcome> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect();
+            let flagged: hashbrown::HashSet<NodeId> = outcomes
+                .iter()
+                .flat_map(|o| o.flagged.iter().copied())
+                .collect();
+            (campaigns.finish(t, &flagged, self.enricher), outcomes)
+        });
+        let mut backdoor = Vec::new();
+        for o in outcomes {
+            drafts.extend(o.drafts);
+            backdoor.extend(o.backdoor);
         }
         let backdoor = orb_likelihood::backdoor_sources(t, backdoor.into_iter());
-        scan.finish(t, &mut drafts);
-        bf.finish(t, &mut drafts);
-        let flagged = bf.flagged_sources();
-        drafts.extend(dist.finish(t, &flagged, self.enricher));
-        flood.finish(t, &mut floods);
-        login_flood::merge(&mut drafts, floods);
-        xspray.finish(t, &mut drafts);
-        ids.finish(t, &mut drafts);
-        let mut findings = attach_evidence(stream(), drafts, self.cfg.evidence_per_finding);
+        let cap = self.cfg.evidence_per_finding;
+        let picked: Vec<PartEvidence> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|p| {
+                    let (unordered, drafts) = (&unordered, &drafts);
+                    let p = *p;
+                    scope.spawn(move || pick_evidence(unordered(p), drafts, p, t, cap))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut findings: Vec<BehaviourFinding> = drafts
+            .into_iter()
+            .map(|d| BehaviourFinding {
+                finding: d.finding,
+                evidence: Vec::new(),
+                evidence_total: 0,
+            })
+            .collect();
+        for part in picked {
+            for (f, (ev, total)) in findings.iter_mut().zip(part) {
+                f.evidence.extend(ev);
+                f.evidence_total += total;
+            }
+        }
         for f in &mut findings {
+            // Earliest first, as one stream would have met them.
+            f.evidence
+                .sort_by_key(|(input, line, time)| (*time, *input, *line));
+            if cap > 0 {
+                f.evidence.truncate(cap);
+            }
             enrich_finding(&mut f.finding, self.enricher);
         }
         findings.sort_by(|a, b| {
-            (a.finding.first_seen, a.finding.kind, &a.finding.id).cmp(&(
-                b.finding.first_seen,
-                b.finding.kind,
-                &b.finding.id,
+            let (a, b) = (&a.finding, &b.finding);
+            (a.first_seen, a.kind, &a.id, a.last_seen, a.count, a.src_ip).cmp(&(
+                b.first_seen,
+                b.kind,
+                &b.id,
+                b.last_seen,
+                b.count,
+                b.src_ip,
             ))
         });
         (findings, backdoor)
+    }
+
+    /// The per-source detectors over one partition's stream. Auth events
+    /// and idle sources go to the cross-source stage through `tx`.
+    fn detect_part(
+        &self,
+        t: &Tables,
+        stream: impl Iterator<Item = Obs>,
+        tx: std::sync::mpsc::SyncSender<Vec<CrossEvent>>,
+    ) -> PartOutcome {
+        let mut detectors = PartitionDetectors::new(self.cfg);
+        let mut cross = Vec::with_capacity(CROSS_BATCH);
+        // A closed channel means the cross-source stage is gone (it
+        // panicked); the partition still finishes its own findings.
+        let send = |cross: &mut Vec<CrossEvent>| {
+            let batch = std::mem::replace(cross, Vec::with_capacity(CROSS_BATCH));
+            let _ = tx.send(batch);
+        };
+        for o in stream {
+            detectors.observe(&o, t, &mut cross);
+            if cross.len() >= CROSS_BATCH {
+                send(&mut cross);
+            }
+        }
+        let outcome = detectors.finish(t, &mut cross);
+        send(&mut cross);
+        outcome
+    }
+}
+
+/// The per-source detectors of one partition: what a hunt's replay thread
+/// runs over its stream, and what a live pipeline feeds as events pass
+/// its watermark, calling [`advance`](Self::advance) as event time passes
+/// without events and [`take_drafts`](Self::take_drafts) to hand findings
+/// on as they are made.
+pub struct PartitionDetectors<'a> {
+    scan: port_scan::PortScan<'a>,
+    bf: brute_force::BruteForce<'a>,
+    saf: success_after_failures::SuccessAfterFailures<'a>,
+    auth: distributed::AuthRecords<'a>,
+    exfil: exfiltration::Exfiltration<'a>,
+    flood: login_flood::LoginFlood<'a>,
+    xspray: explicit_spray::ExplicitSpray<'a>,
+    ids: ids_verdict::IdsVerdicts,
+    backdoor: Vec<Obs>,
+    floods: Vec<Draft>,
+    drafts: Vec<Draft>,
+}
+
+impl<'a> PartitionDetectors<'a> {
+    pub fn new(cfg: &'a BehaviourConfig) -> Self {
+        Self {
+            scan: port_scan::PortScan::new(&cfg.port_scan),
+            bf: brute_force::BruteForce::new(&cfg.brute_force),
+            saf: success_after_failures::SuccessAfterFailures::new(&cfg.success_after_failures),
+            auth: distributed::AuthRecords::new(
+                &cfg.distributed,
+                cfg.success_after_failures.lookback_secs,
+            ),
+            exfil: exfiltration::Exfiltration::new(&cfg.exfiltration),
+            flood: login_flood::LoginFlood::new(&cfg.login_flood),
+            xspray: explicit_spray::ExplicitSpray::new(&cfg.explicit_spray),
+            ids: ids_verdict::IdsVerdicts::new(),
+            backdoor: Vec::new(),
+            floods: Vec::new(),
+            drafts: Vec::new(),
+        }
+    }
+
+    /// Feed one observation (in event-time order); what the cross-source
+    /// stage needs is appended to `cross`.
+    pub fn observe(&mut self, o: &Obs, t: &Tables, cross: &mut Vec<CrossEvent>) {
+        let drafts = &mut self.drafts;
+        match o.kind {
+            ObsKind::Probe => self.scan.observe(o, t, drafts),
+            ObsKind::AuthFailure | ObsKind::AuthSuccess => {
+                // One record per (source, service), kept by `AuthRecords`,
+                // also serves the first tier of `brute_force` and the own
+                // failures of `success_after_failures`.
+                let prev = self.auth.previous_failure(o.src, o.svc);
+                let triggered = self.bf.observe(o, prev, t, drafts);
+                let own = self.auth.recent_failures(o.src, o.svc, o.time);
+                let reported = self.saf.observe(o, own, t, drafts);
+                self.auth.observe(o, triggered, t, cross);
+                if reported {
+                    self.auth.reset_recent(o.src, o.svc);
+                }
+            }
+            ObsKind::Outbound => self.exfil.observe(o, t, drafts),
+            ObsKind::Answered => self.scan.answered(o),
+            ObsKind::BackdoorPort => self.backdoor.push(*o),
+            ObsKind::LoginConnection => self.flood.observe(o, t, &mut self.floods),
+            ObsKind::AuthAttempt => self.xspray.observe(o, t, drafts),
+            ObsKind::IdsVerdict => self.ids.observe(o),
+        }
+    }
+
+    /// Event time has reached `now` (ms) with no event: end and judge the
+    /// episodes idle by then, as an event at `now` would.
+    pub fn advance(&mut self, now: i64, t: &Tables, cross: &mut Vec<CrossEvent>) {
+        self.scan.advance(now, t, &mut self.drafts);
+        self.bf.advance(now, t, &mut self.drafts);
+        self.flood.advance(now, t, &mut self.floods);
+        self.xspray.advance(now, t, &mut self.drafts);
+        self.auth.advance(now, cross);
+    }
+
+    /// Findings made so far (a login flood by a source that also has a
+    /// brute-force finding among them is folded into it).
+    pub fn take_drafts(&mut self) -> Vec<Draft> {
+        let floods = std::mem::take(&mut self.floods);
+        login_flood::merge(&mut self.drafts, floods);
+        std::mem::take(&mut self.drafts)
+    }
+
+    /// Keys tracked now by the per-source detectors (for metrics).
+    pub fn tracked(&self) -> usize {
+        self.scan.tracked() + self.bf.tracked() + self.auth.tracked()
+    }
+
+    /// End of input: judge everything still open.
+    fn finish(mut self, t: &Tables, cross: &mut Vec<CrossEvent>) -> PartOutcome {
+        self.auth.finish(cross);
+        self.scan.finish(t, &mut self.drafts);
+        self.bf.finish(t, &mut self.drafts);
+        let flagged = self.bf.flagged_sources();
+        self.flood.finish(t, &mut self.floods);
+        let mut drafts = self.take_drafts();
+        self.xspray.finish(t, &mut drafts);
+        self.ids.finish(t, &mut drafts);
+        PartOutcome {
+            drafts,
+            flagged,
+            backdoor: self.backdoor,
+        }
+    }
+}
+
+/// Merge the partitions' cross events (each channel in key order) into
+/// one key order, handing each to `take`. Ends when every channel is
+/// closed and drained.
+fn merge_cross(
+    receivers: Vec<std::sync::mpsc::Receiver<Vec<CrossEvent>>>,
+    mut take: impl FnMut(&CrossEvent),
+) {
+    use std::cmp::Reverse;
+    let mut batches: Vec<std::vec::IntoIter<CrossEvent>> =
+        receivers.iter().map(|_| Vec::new().into_iter()).collect();
+    let next = |i: usize, batches: &mut Vec<std::vec::IntoIter<CrossEvent>>| loop {
+        if let Some(e) = batches[i].next() {
+            return Some(e);
+        }
+        match receivers[i].recv() {
+            Ok(b) => batches[i] = b.into_iter(),
+            Err(_) => return None,
+        }
+    };
+    let mut head: Vec<Option<CrossEvent>> = Vec::with_capacity(receivers.len());
+    let mut heap = std::collections::BinaryHeap::with_capacity(receivers.len());
+    for i in 0..receivers.len() {
+        let e = next(i, &mut batches);
+        if let Some(e) = &e {
+            heap.push(Reverse((e.key(), i)));
+        }
+        head.push(e);
+    }
+    while let Some(Reverse((_, i))) = heap.pop() {
+        if let Some(e) = head[i].take() {
+            take(&e);
+        }
+        if let Some(e) = next(i, &mut batches) {
+            heap.push(Reverse((e.key(), i)));
+            head[i] = Some(e);
+        }
     }
 }
 
@@ -457,32 +731,31 @@ fn enrich_finding(f: &mut Finding, e: &Enricher) {
     }
 }
 
-/// Pick up to `cap` evidence references for every draft, in one pass.
-fn attach_evidence(
+/// Pick the earliest `cap` evidence references for every draft from one
+/// partition's observations, in any order, in one pass: only the draft
+/// sources the partition owns are looked for. The partitions' picks are
+/// merged by the caller.
+fn pick_evidence(
     stream: impl Iterator<Item = Obs>,
-    drafts: Vec<Draft>,
+    drafts: &[Draft],
+    part: Part,
+    t: &Tables,
     cap: usize,
-) -> Vec<BehaviourFinding> {
+) -> PartEvidence {
     // Drafts of each source as linked lists in one vector (a campaign can
     // have a million sources: no allocation per source).
     const END: u32 = u32::MAX;
     let mut head: hashbrown::HashMap<NodeId, u32> = hashbrown::HashMap::new();
     let mut links: Vec<(u32, u32)> = Vec::new();
     for (i, d) in drafts.iter().enumerate() {
-        for s in &d.srcs {
+        for s in d.srcs.iter().filter(|s| part.owns(**s, t)) {
             let next = head.insert(*s, links.len() as u32).unwrap_or(END);
             links.push((i as u32, next));
         }
     }
-    let mut out = Vec::with_capacity(drafts.len());
-    let mut keys = Vec::with_capacity(drafts.len());
-    for d in drafts {
-        keys.push((d.from, d.to, d.kinds, d.svc));
-        out.push(BehaviourFinding {
-            finding: d.finding,
-            evidence: Vec::new(),
-            evidence_total: 0,
-        });
+    let mut out: PartEvidence = vec![(Vec::new(), 0); drafts.len()];
+    if head.is_empty() {
+        return out;
     }
     for o in stream {
         let Some(&first) = head.get(&o.src) else {
@@ -492,19 +765,23 @@ fn attach_evidence(
         while at != END {
             let (i, next) = links[at as usize];
             at = next;
-            let (from, to, kinds, svc) = &keys[i as usize];
-            if o.time < *from
-                || o.time > *to
-                || !kinds.contains(&o.kind)
-                || svc.is_some_and(|s| s != o.svc)
+            let d = &drafts[i as usize];
+            if o.time < d.from
+                || o.time > d.to
+                || !d.kinds.contains(&o.kind)
+                || d.svc.is_some_and(|s| s != o.svc)
             {
                 continue;
             }
-            let f = &mut out[i as usize];
-            f.evidence_total += 1;
-            if cap == 0 || f.evidence.len() < cap {
-                let (input, line) = observe::evidence_parts(o.evidence);
-                f.evidence.push((input, line, o.time));
+            let (ev, total) = &mut out[i as usize];
+            *total += 1;
+            let (input, line) = observe::evidence_parts(o.evidence);
+            ev.push((input, line, o.time));
+            // Keep the earliest `cap` (by time, then place in the input),
+            // trimming in batches.
+            if cap > 0 && ev.len() >= 2 * cap.max(8) {
+                ev.sort_unstable_by_key(|(input, line, time)| (*time, *input, *line));
+                ev.truncate(cap);
             }
         }
     }

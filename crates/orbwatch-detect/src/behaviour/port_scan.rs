@@ -99,8 +99,7 @@ impl<'a> PortScan<'a> {
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let idle = self.cfg.idle_secs * 1000;
         if o.time >= self.next_sweep {
-            self.evict(o.time - idle, t, out);
-            self.next_sweep = o.time + idle;
+            self.advance(o.time, t, out);
         }
         if let Some(ep) = self.open.get(&o.src)
             && o.time - ep.last > idle
@@ -168,13 +167,26 @@ impl<'a> PortScan<'a> {
     }
 
     /// Answered connections of a source in one hour: counted against its
-    /// open episode, if any.
+    /// open episode, if any and not idle yet (decided from the source's
+    /// own times, not from when other sources happened to be swept).
     pub fn answered(&mut self, o: &Obs) {
-        if let Some(ep) = self.open.get_mut(&o.src) {
+        let idle = self.cfg.idle_secs * 1000;
+        if let Some(ep) = self.open.get_mut(&o.src)
+            && o.time - ep.last <= idle
+        {
             ep.answered = ep
                 .answered
                 .saturating_add(o.aux.min(u64::from(u32::MAX)) as u32);
         }
+    }
+
+    /// Judge the episodes idle at `now` (ms) and forget them: called as
+    /// event time passes, also without probes (a live pipeline's
+    /// watermark), so a scan is reported once it has ended.
+    pub fn advance(&mut self, now: i64, t: &Tables, out: &mut Vec<Draft>) {
+        let idle = self.cfg.idle_secs * 1000;
+        self.evict(now.saturating_sub(idle), t, out);
+        self.next_sweep = now.saturating_add(idle);
     }
 
     fn evict(&mut self, before: i64, t: &Tables, out: &mut Vec<Draft>) {

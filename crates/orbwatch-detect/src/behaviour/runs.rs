@@ -39,6 +39,7 @@ use std::sync::Mutex;
 
 use std::collections::BTreeMap;
 
+use super::Part;
 use super::observe::{NodeId, Obs, ObsBuffer, ObsKind, Remap, Tables, order_key};
 
 /// Bytes of one observation in a spill file.
@@ -271,6 +272,23 @@ impl ObsRuns {
     /// a new merge. A spilled run that cannot be read back ends early; the
     /// stream's [`MergedObs::error`] says so.
     pub fn stream(&self) -> MergedObs<'_> {
+        self.stream_part(Part::ALL)
+    }
+
+    /// The observations of the sources `part` owns, in replay order (see
+    /// [`stream`](Self::stream)).
+    pub fn stream_part(&self, part: Part) -> MergedObs<'_> {
+        self.open(part, true)
+    }
+
+    /// The observations of the sources `part` owns, run after run, in no
+    /// particular order: for passes that do not need time order (picking
+    /// evidence), without the merge's heap.
+    pub fn unordered_part(&self, part: Part) -> MergedObs<'_> {
+        self.open(part, false)
+    }
+
+    fn open(&self, part: Part, ordered: bool) -> MergedObs<'_> {
         let mut cursors = Vec::with_capacity(self.runs.len());
         let mut error = None;
         for r in &self.runs {
@@ -289,13 +307,19 @@ impl ObsRuns {
             cursors.push((c, r.line_base, &self.remaps[r.remap]));
         }
         let mut m = MergedObs {
+            ordered,
+            current: 0,
+            part,
+            tables: &self.tables,
             cursors,
             heap: BinaryHeap::with_capacity(self.runs.len()),
             error,
             report: &self.read_errors,
         };
-        for i in 0..m.cursors.len() {
-            m.refill(i);
+        if ordered {
+            for i in 0..m.cursors.len() {
+                m.refill(i);
+            }
         }
         m
     }
@@ -310,6 +334,12 @@ type HeapKey = (i64, u64, ObsKind, NodeId, NodeId, u16);
 
 /// The k-way merge of all runs (see [`ObsRuns::stream`]).
 pub struct MergedObs<'a> {
+    /// Merge in replay order (a heap over the runs' heads), or read the
+    /// runs one after the other (`current`).
+    ordered: bool,
+    current: usize,
+    part: Part,
+    tables: &'a Tables,
     cursors: Vec<(Cursor<'a>, u64, &'a Remap)>,
     heap: BinaryHeap<Reverse<(HeapKey, usize, ObsSlot)>>,
     error: Option<String>,
@@ -344,38 +374,59 @@ impl MergedObs<'_> {
     }
 
     fn refill(&mut self, i: usize) {
+        if let Some(o) = self.read_one(i) {
+            self.heap.push(Reverse((order_key(&o), i, ObsSlot(o))));
+        }
+    }
+
+    /// The next observation of run `i` that the partition owns.
+    fn read_one(&mut self, i: usize) -> Option<Obs> {
         let (cursor, base, remap) = &mut self.cursors[i];
-        let next = match cursor {
-            Cursor::Memory(it) => it.next().copied(),
-            Cursor::Disk(r, left) => {
-                if *left == 0 {
-                    None
-                } else {
-                    let mut b = [0u8; RECORD];
-                    match r
-                        .read_exact(&mut b)
-                        .map_err(|e| e.to_string())
-                        .and_then(|_| {
-                            decode(&b).ok_or_else(|| "a spilled run is damaged".to_string())
-                        }) {
-                        Ok(o) => {
-                            *left -= 1;
-                            Some(o)
-                        }
-                        Err(e) => {
-                            *left = 0;
-                            self.error
-                                .get_or_insert_with(|| format!("a spilled run ended early: {e}"));
-                            None
+        loop {
+            let next = match cursor {
+                Cursor::Memory(it) => it.next().copied(),
+                Cursor::Disk(r, left) => {
+                    if *left == 0 {
+                        None
+                    } else {
+                        let mut b = [0u8; RECORD];
+                        match r
+                            .read_exact(&mut b)
+                            .map_err(|e| e.to_string())
+                            .and_then(|_| {
+                                decode(&b).ok_or_else(|| "a spilled run is damaged".to_string())
+                            }) {
+                            Ok(o) => {
+                                *left -= 1;
+                                Some(o)
+                            }
+                            Err(e) => {
+                                *left = 0;
+                                self.error.get_or_insert_with(|| {
+                                    format!("a spilled run ended early: {e}")
+                                });
+                                None
+                            }
                         }
                     }
                 }
+            };
+            let mut o = remap.apply(next?);
+            if !self.part.owns(o.src, self.tables) {
+                continue;
             }
-        };
-        if let Some(o) = next {
-            let mut o = remap.apply(o);
             o.evidence += *base;
-            self.heap.push(Reverse((order_key(&o), i, ObsSlot(o))));
+            return Some(o);
+        }
+    }
+
+    /// At the end, leave any read error where the caller finds it.
+    fn report_error(&mut self) {
+        if let Some(e) = self.error.take()
+            && let Ok(mut v) = self.report.lock()
+            && !v.contains(&e)
+        {
+            v.push(e);
         }
     }
 }
@@ -384,14 +435,18 @@ impl Iterator for MergedObs<'_> {
     type Item = Obs;
 
     fn next(&mut self) -> Option<Obs> {
-        let Some(Reverse((_, i, ObsSlot(o)))) = self.heap.pop() else {
-            // At the end, leave any read error where the caller finds it.
-            if let Some(e) = self.error.take()
-                && let Ok(mut v) = self.report.lock()
-                && !v.contains(&e)
-            {
-                v.push(e);
+        if !self.ordered {
+            while self.current < self.cursors.len() {
+                if let Some(o) = self.read_one(self.current) {
+                    return Some(o);
+                }
+                self.current += 1;
             }
+            self.report_error();
+            return None;
+        }
+        let Some(Reverse((_, i, ObsSlot(o)))) = self.heap.pop() else {
+            self.report_error();
             return None;
         };
         self.refill(i);

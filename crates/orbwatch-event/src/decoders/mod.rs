@@ -63,6 +63,11 @@ pub struct DecoderConfig {
     /// Event field names (`time`, `src_ip`, `dst_ip`, `src_port`, `dst_port`,
     /// `proto`, `action`, `user`, `domain`, `url`, `host`).
     pub map: Vec<(String, String)>,
+    /// Zone of syslog timestamps that carry no offset (RFC 3164 `Jan  5
+    /// 01:31:41`, or a date without zone in the envelope): devices write
+    /// their local time. `None` reads them as UTC, as before. The CLI
+    /// fills it from `--timezone` (default: the machine's zone).
+    pub timezone: Option<jiff::tz::TimeZone>,
 }
 
 /// A stateful per-file decoder. State (a Zeek `#fields` header, a CSV header)
@@ -87,6 +92,12 @@ pub trait Decoder: Send {
             Ok(Decoded::Event(e)) => e.time,
             _ => None,
         }
+    }
+    /// Records dated so far with a year the decoder had to assume (syslog
+    /// lines without one): the coverage explains the assumption only when
+    /// it was made.
+    fn assumed_years(&self) -> u64 {
+        0
     }
 }
 

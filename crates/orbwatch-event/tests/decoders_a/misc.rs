@@ -21,6 +21,7 @@ fn map(pairs: &[(&str, &str)]) -> DecoderConfig {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -38,6 +38,7 @@ pub fn decoder(format: &str, year: i16) -> Box<dyn Decoder> {
     (info.make)(&DecoderConfig {
         year: Some(year),
         map: vec![],
+        ..Default::default()
     })
 }
 

@@ -403,6 +403,7 @@ mod tests {
             time: None,
             time_q: super::super::TimeQuality::None,
             year: 2020,
+            local_offset: 0,
             raw: true,
             count: 1,
         };

@@ -133,6 +133,9 @@ pub(crate) struct Ctx<'a> {
     pub time_q: TimeQuality,
     /// The running year, for message timestamps without one.
     pub year: i16,
+    /// Offset (seconds east of UTC) of the configured zone at the line's
+    /// time, for message timestamps without a zone (0 without a zone).
+    pub local_offset: i32,
     /// True when the line had no envelope at all.
     pub raw: bool,
     /// rsyslog's `message repeated N times`.
@@ -151,7 +154,8 @@ impl Ctx<'_> {
 
     /// A civil time from the message, resolved with the running year.
     pub(crate) fn civil(&self, ct: &CivilTime) -> Option<(Timestamp, TimeQuality)> {
-        ct.to_timestamp(self.year).map(|t| (t, quality_of(ct)))
+        ct.to_timestamp_at(self.year, self.local_offset)
+            .map(|t| (t, quality_of(ct)))
     }
 }
 
@@ -162,21 +166,46 @@ pub(crate) struct YearState {
     last_month: u8,
     /// The year was not given: check the first line against "now".
     guessed: bool,
+    /// Zone of timestamps without offset (`None`: UTC).
+    tz: Option<jiff::tz::TimeZone>,
+    /// Offset of `tz` at the last resolved time, seconds east.
+    offset: i32,
+    /// Lines dated with an assumed year (they carried none): the coverage
+    /// says how the year was chosen only when there were some.
+    assumed: u64,
 }
 
 impl YearState {
+    #[cfg(test)]
     pub(crate) fn new(cfg_year: Option<i16>) -> Self {
-        match cfg_year {
-            Some(y) => Self {
-                year: y,
-                last_month: 0,
-                guessed: false,
-            },
-            None => Self {
-                year: timestamp::year_month_of(Timestamp::now()).0,
-                last_month: 0,
-                guessed: true,
-            },
+        Self::with_zone(cfg_year, None)
+    }
+
+    pub(crate) fn with_zone(cfg_year: Option<i16>, tz: Option<jiff::tz::TimeZone>) -> Self {
+        let (year, guessed) = match cfg_year {
+            Some(y) => (y, false),
+            None => (timestamp::year_month_of(Timestamp::now()).0, true),
+        };
+        Self {
+            year,
+            last_month: 0,
+            guessed,
+            tz,
+            offset: 0,
+            assumed: 0,
+        }
+    }
+
+    /// `ct` in the configured zone (UTC without one) with year `year`;
+    /// remembers the zone's offset at that time for message timestamps.
+    fn instant(&mut self, ct: &CivilTime, year: i16) -> Option<Timestamp> {
+        match &self.tz {
+            None => ct.to_timestamp(year),
+            Some(tz) => {
+                let t = ct.to_timestamp_in(year, tz)?;
+                self.offset = tz.to_offset(t).seconds();
+                Some(t)
+            }
         }
     }
 
@@ -187,8 +216,9 @@ impl YearState {
                 self.last_month = ct.month;
                 self.guessed = false;
             }
-            return ct.to_timestamp(y);
+            return self.instant(ct, y);
         }
+        self.assumed += 1;
         let m = ct.month;
         if self.last_month == 0 {
             if self.guessed
@@ -210,7 +240,7 @@ impl YearState {
         if (1..=12).contains(&m) {
             self.last_month = m;
         }
-        ct.to_timestamp(self.year)
+        self.instant(ct, self.year)
     }
 }
 
@@ -247,7 +277,7 @@ impl SyslogDecoder {
     /// A decoder using `cfg.year` for lines without a year.
     pub fn new(cfg: &DecoderConfig) -> Self {
         Self {
-            years: YearState::new(cfg.year),
+            years: YearState::with_zone(cfg.year, cfg.timezone.clone()),
             conns: sshd::ConnCache::new(),
             last_bsd: None,
         }
@@ -481,6 +511,10 @@ impl Decoder for SyslogDecoder {
         Box::new(self.clone())
     }
 
+    fn assumed_years(&self) -> u64 {
+        self.years.assumed
+    }
+
     /// The record's time for an IOC sweep's fast path: a classic BSD
     /// timestamp is read directly (and reused while lines share their
     /// second); anything else is decoded. A vendor body with its own zoned
@@ -503,6 +537,15 @@ impl Decoder for SyslogDecoder {
                 self.last_bsd = Some((p, t));
                 return t;
             }
+        } else if record.len() > 10
+            && record[4] == b'-'
+            && record[..4].iter().all(u8::is_ascii_digit)
+            && let Some((ct, _)) = timestamp::parse_iso(record)
+            && ct.year.is_some()
+        {
+            // rsyslog's ISO 8601 stamp (Debian 12's default): read it as
+            // the envelope would, without decoding the line.
+            return self.years.resolve(&ct);
         }
         // Other envelopes (ISO, RFC 5424, vendor bodies with their own
         // zone) are rarer: decode them fully so that the time is exactly
@@ -533,7 +576,7 @@ impl BodyDecoder {
     ) -> Self {
         Self {
             name,
-            years: YearState::new(cfg.year),
+            years: YearState::with_zone(cfg.year, cfg.timezone.clone()),
             parse,
         }
     }
@@ -569,6 +612,10 @@ impl Decoder for BodyDecoder {
     fn fork(&self) -> Box<dyn Decoder> {
         Box::new(self.clone())
     }
+
+    fn assumed_years(&self) -> u64 {
+        self.years.assumed
+    }
 }
 
 /// Split a line into its envelope and message. `None` for lines that carry
@@ -599,6 +646,7 @@ pub(crate) fn build_ctx<'a>(line: &'a str, years: &mut YearState) -> Option<(Ctx
                 time,
                 time_q,
                 year: years.year,
+                local_offset: years.offset,
                 raw: false,
                 count: 1,
             }
@@ -613,6 +661,7 @@ pub(crate) fn build_ctx<'a>(line: &'a str, years: &mut YearState) -> Option<(Ctx
             time: None,
             time_q: TimeQuality::None,
             year: years.year,
+            local_offset: years.offset,
             raw: true,
             count: 1,
         },
@@ -811,5 +860,66 @@ mod tests {
         } else {
             assert_eq!(yy, cy - 1);
         }
+    }
+
+    /// The decoder with `--year 2021` and a zone, on one line.
+    fn time_in(zone: &str, line: &str) -> Option<String> {
+        let cfg = DecoderConfig {
+            year: Some(2021),
+            timezone: Some(jiff::tz::TimeZone::get(zone).expect("tz database")),
+            ..Default::default()
+        };
+        let mut d = SyslogDecoder::new(&cfg);
+        let fast = d.time_of(line.as_bytes()).map(|t| t.to_string());
+        let full = match d.decode(line.as_bytes()) {
+            Ok(Decoded::Event(e)) => e.time.map(|t| t.to_string()),
+            _ => None,
+        };
+        // `time_of` must agree with `decode`.
+        assert_eq!(fast, full, "{line}");
+        full
+    }
+
+    #[test]
+    fn zone_less_times_are_read_in_the_configured_zone() {
+        let l = |ts: &str| {
+            format!("{ts} gw01 sshd[1]: Failed password for root from 192.0.2.7 port 22 ssh2")
+        };
+        // Winter (UTC+1) and summer (UTC+2) in Paris.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Mar  2 03:11:07")).as_deref(),
+            Some("2021-03-02T02:11:07Z")
+        );
+        assert_eq!(
+            time_in("Europe/Paris", &l("Jul  3 14:22:19")).as_deref(),
+            Some("2021-07-03T12:22:19Z")
+        );
+        // The hour that does not exist (clocks jump 02:00 -> 03:00 on 28
+        // March 2021): read as if the clock had not jumped yet, UTC+1.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Mar 28 02:30:00")).as_deref(),
+            Some("2021-03-28T01:30:00Z")
+        );
+        // The hour that happens twice (31 October): the first, UTC+2.
+        assert_eq!(
+            time_in("Europe/Paris", &l("Oct 31 02:30:00")).as_deref(),
+            Some("2021-10-31T00:30:00Z")
+        );
+        // A zone west of UTC.
+        assert_eq!(
+            time_in("America/New_York", &l("Mar  2 03:11:07")).as_deref(),
+            Some("2021-03-02T08:11:07Z")
+        );
+        // A line with its own offset keeps it.
+        assert_eq!(
+            time_in(
+                "Asia/Tokyo",
+                "<38>1 2021-03-02T03:11:07+00:00 gw01 sshd 1 - - Failed password for root from 192.0.2.7 port 22 ssh2"
+            )
+            .as_deref(),
+            Some("2021-03-02T03:11:07Z")
+        );
+        // Impossible dates stay refused.
+        assert_eq!(time_in("Europe/Paris", &l("Feb 30 01:00:00")), None);
     }
 }

@@ -28,6 +28,12 @@ impl CivilTime {
     /// The instant, using `year` when the line carries none and UTC when it
     /// carries no zone. `None` for impossible dates (`May 00`, `Feb 30`).
     pub fn to_timestamp(self, year: i16) -> Option<Timestamp> {
+        self.to_timestamp_at(year, 0)
+    }
+
+    /// The instant, using `year` when the line carries none and `offset`
+    /// (seconds east of UTC) when it carries no zone.
+    pub fn to_timestamp_at(self, year: i16, offset: i32) -> Option<Timestamp> {
         civil_to_timestamp(
             self.year.unwrap_or(year),
             self.month,
@@ -36,8 +42,30 @@ impl CivilTime {
             self.minute,
             self.second,
             self.nanos,
-            self.offset.unwrap_or(0),
+            self.offset.unwrap_or(offset),
         )
+    }
+
+    /// The instant in zone `tz` when the line carries no zone (with the
+    /// zone's rules at that date: summer time, and the earlier of two
+    /// readings in the repeated hour, as `jiff`'s "compatible" rule does).
+    pub fn to_timestamp_in(self, year: i16, tz: &jiff::tz::TimeZone) -> Option<Timestamp> {
+        if self.offset.is_some() {
+            return self.to_timestamp(year);
+        }
+        // Validate the fields as the UTC path does (it refuses `Feb 30`).
+        self.to_timestamp(year)?;
+        let dt = jiff::civil::DateTime::new(
+            self.year.unwrap_or(year),
+            self.month as i8,
+            self.day as i8,
+            self.hour as i8,
+            self.minute as i8,
+            self.second.min(59) as i8,
+            self.nanos as i32,
+        )
+        .ok()?;
+        tz.to_ambiguous_timestamp(dt).compatible().ok()
     }
 }
 

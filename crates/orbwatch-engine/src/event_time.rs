@@ -1,0 +1,333 @@
+//! Event time for live sources: watermarks, allowed lateness and idle
+//! flush.
+//!
+//! A hunt over files gets exact event-time order from its sorted runs
+//! (see `orbwatch_detect::behaviour::runs`). A live source cannot: syslog
+//! relays batch and retry, NetFlow exporters send a flow when it ends, and
+//! two sources are never in step. The detectors still need time order, so
+//! a live pipeline puts a [`ReorderWindow`] in front of them:
+//!
+//! - Items wait until the **watermark** passes them. The watermark is the
+//!   latest event time seen minus the **allowed lateness**: an item that
+//!   arrives up to that much behind the newest one still takes its place
+//!   in order.
+//! - An item older than the watermark is **late**. It is handed back to
+//!   the caller (which still matches it against indicators, where order
+//!   does not matter) and counted, never dropped silently.
+//! - The window holds at most `max_pending` items. Beyond that the oldest
+//!   are released early and the watermark moves up to them; the count of
+//!   early releases says how often lateness was cut short.
+//! - When nothing has arrived for `idle_flush` of wall-clock time, a
+//!   source has gone quiet: [`ReorderWindow::flush_if_idle`] releases
+//!   everything and moves the watermark to the newest event, so findings
+//!   that wait for a key to go idle are not held back forever.
+//!
+//! Items of the same event time leave in arrival order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// Event-time settings of a live pipeline (`[event_time]` in the watch
+/// configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventTimeConfig {
+    /// How far behind the newest event an event may arrive and still be
+    /// put in order (default 5 minutes: a syslog relay's retry, a flow
+    /// exporter's active timeout).
+    pub allowed_lateness: Duration,
+    /// Most events held for reordering (default 1,000,000).
+    pub max_pending: usize,
+    /// Wall-clock time without any event after which everything held is
+    /// released (default 60 s).
+    pub idle_flush: Duration,
+}
+
+impl Default for EventTimeConfig {
+    fn default() -> Self {
+        Self {
+            allowed_lateness: Duration::from_secs(300),
+            max_pending: 1_000_000,
+            idle_flush: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What happened to the items that passed through a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReorderStats {
+    /// Items accepted into the window.
+    pub accepted: u64,
+    /// Items older than the watermark when they arrived.
+    pub late: u64,
+    /// The largest lateness seen, in ms (how far behind the watermark).
+    pub max_late_ms: i64,
+    /// Items released before the watermark reached them because the
+    /// window was full.
+    pub released_early: u64,
+    /// Times the window was flushed because input went quiet.
+    pub idle_flushes: u64,
+    /// Items waiting now.
+    pub pending: usize,
+}
+
+/// An item the window refused: it is older than the watermark.
+#[derive(Debug)]
+pub struct Late<T> {
+    pub item: T,
+    /// How far behind the watermark it was, in ms.
+    pub behind_ms: i64,
+}
+
+/// A bounded reorder buffer keyed by event time (milliseconds).
+#[derive(Debug)]
+pub struct ReorderWindow<T> {
+    lateness_ms: i64,
+    max_pending: usize,
+    idle_flush: Duration,
+    heap: BinaryHeap<Reverse<Waiting<T>>>,
+    seq: u64,
+    newest: Option<i64>,
+    watermark: i64,
+    last_arrival: Option<Instant>,
+    stats: ReorderStats,
+}
+
+#[derive(Debug)]
+struct Waiting<T> {
+    time: i64,
+    seq: u64,
+    item: T,
+}
+
+impl<T> PartialEq for Waiting<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<T> Eq for Waiting<T> {}
+impl<T> PartialOrd for Waiting<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Waiting<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+impl<T> ReorderWindow<T> {
+    pub fn new(cfg: &EventTimeConfig) -> Self {
+        Self {
+            lateness_ms: i64::try_from(cfg.allowed_lateness.as_millis()).unwrap_or(i64::MAX),
+            max_pending: cfg.max_pending.max(1),
+            idle_flush: cfg.idle_flush,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            newest: None,
+            watermark: i64::MIN,
+            last_arrival: None,
+            stats: ReorderStats::default(),
+        }
+    }
+
+    /// Everything at or before this time (ms) has been released; later
+    /// arrivals before it are late. `i64::MIN` until something is
+    /// released.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    pub fn stats(&self) -> ReorderStats {
+        ReorderStats {
+            pending: self.heap.len(),
+            ..self.stats
+        }
+    }
+
+    /// Offer an item with its event time (ms), arriving at `now`. A late
+    /// item comes back as `Err`, counted.
+    pub fn push(&mut self, time: i64, item: T, now: Instant) -> Result<(), Late<T>> {
+        self.last_arrival = Some(now);
+        if time < self.watermark {
+            let behind_ms = self.watermark.saturating_sub(time);
+            self.stats.late += 1;
+            self.stats.max_late_ms = self.stats.max_late_ms.max(behind_ms);
+            return Err(Late { item, behind_ms });
+        }
+        self.stats.accepted += 1;
+        self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
+        self.heap.push(Reverse(Waiting {
+            time,
+            seq: self.seq,
+            item,
+        }));
+        self.seq += 1;
+        Ok(())
+    }
+
+    /// Release, in event-time order, every item the watermark has passed,
+    /// and the oldest ones beyond `max_pending`.
+    pub fn release(&mut self, out: &mut impl FnMut(i64, T)) {
+        if let Some(newest) = self.newest {
+            let mark = newest.saturating_sub(self.lateness_ms);
+            self.release_until(mark, out);
+        }
+        while self.heap.len() > self.max_pending {
+            let Some(Reverse(w)) = self.heap.pop() else {
+                break;
+            };
+            self.stats.released_early += 1;
+            self.watermark = self.watermark.max(w.time);
+            out(w.time, w.item);
+        }
+    }
+
+    /// Release everything now when nothing has arrived for `idle_flush`
+    /// (wall clock): the source went quiet and no later event will come
+    /// to move the watermark. Returns whether it flushed.
+    pub fn flush_if_idle(&mut self, now: Instant, out: &mut impl FnMut(i64, T)) -> bool {
+        let quiet = self
+            .last_arrival
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush);
+        if !quiet || self.heap.is_empty() {
+            return false;
+        }
+        self.stats.idle_flushes += 1;
+        self.flush(out);
+        true
+    }
+
+    /// Release everything (end of input, or shutdown).
+    pub fn flush(&mut self, out: &mut impl FnMut(i64, T)) {
+        if let Some(newest) = self.newest {
+            self.release_until(newest, out);
+        }
+    }
+
+    fn release_until(&mut self, mark: i64, out: &mut impl FnMut(i64, T)) {
+        while self.heap.peek().is_some_and(|Reverse(w)| w.time <= mark) {
+            if let Some(Reverse(w)) = self.heap.pop() {
+                out(w.time, w.item);
+            }
+        }
+        self.watermark = self.watermark.max(mark);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(lateness_s: u64, max_pending: usize) -> ReorderWindow<u32> {
+        ReorderWindow::new(&EventTimeConfig {
+            allowed_lateness: Duration::from_secs(lateness_s),
+            max_pending,
+            idle_flush: Duration::from_secs(60),
+        })
+    }
+
+    fn drain(w: &mut ReorderWindow<u32>) -> Vec<(i64, u32)> {
+        let mut v = Vec::new();
+        w.release(&mut |t, x| v.push((t, x)));
+        v
+    }
+
+    #[test]
+    fn events_within_the_lateness_come_out_in_order() {
+        let now = Instant::now();
+        let mut w = window(10, 100);
+        for (t, x) in [(5_000, 1), (1_000, 2), (3_000, 3), (12_000, 4), (2_500, 5)] {
+            assert!(
+                w.push(t, x, now).is_ok(),
+                "{t} is within 10 s of the newest"
+            );
+        }
+        // Newest is 12 s: watermark 2 s; only the event at 1 s is released.
+        assert_eq!(drain(&mut w), vec![(1_000, 2)]);
+        assert!(w.push(16_000, 6, now).is_ok());
+        assert_eq!(drain(&mut w), vec![(2_500, 5), (3_000, 3), (5_000, 1)]);
+        assert_eq!(w.watermark(), 6_000);
+        let mut rest = Vec::new();
+        w.flush(&mut |t, x| rest.push((t, x)));
+        assert_eq!(rest, vec![(12_000, 4), (16_000, 6)]);
+        assert_eq!(w.stats().late, 0);
+        assert_eq!(w.stats().accepted, 6);
+    }
+
+    #[test]
+    fn late_events_are_handed_back_and_counted() {
+        let now = Instant::now();
+        let mut w = window(10, 100);
+        w.push(100_000, 1, now).unwrap();
+        drain(&mut w); // watermark 90 s
+        let late = w.push(60_000, 2, now).unwrap_err();
+        assert_eq!((late.item, late.behind_ms), (2, 30_000));
+        assert!(
+            w.push(95_000, 3, now).is_ok(),
+            "behind the newest but not the watermark"
+        );
+        let s = w.stats();
+        assert_eq!(
+            (s.late, s.max_late_ms, s.accepted, s.pending),
+            (1, 30_000, 2, 2)
+        );
+    }
+
+    #[test]
+    fn a_full_window_releases_its_oldest_early_and_says_so() {
+        let now = Instant::now();
+        let mut w = window(3600, 3);
+        for t in [5, 1, 4, 2, 3] {
+            w.push(t * 1000, t as u32, now).unwrap();
+        }
+        assert_eq!(drain(&mut w), vec![(1_000, 1), (2_000, 2)]);
+        assert_eq!(w.stats().released_early, 2);
+        assert_eq!(w.watermark(), 2_000);
+        assert!(
+            w.push(1_500, 9, now).is_err(),
+            "older than what was released"
+        );
+    }
+
+    #[test]
+    fn quiet_input_is_flushed_after_the_idle_time() {
+        let start = Instant::now();
+        let mut w = window(300, 100);
+        w.push(10_000, 1, start).unwrap();
+        w.push(20_000, 2, start).unwrap();
+        assert!(drain(&mut w).is_empty(), "both within the lateness");
+        let mut out = Vec::new();
+        assert!(
+            !w.flush_if_idle(start + Duration::from_secs(59), &mut |t, x| out
+                .push((t, x)))
+        );
+        assert!(
+            w.flush_if_idle(start + Duration::from_secs(60), &mut |t, x| out
+                .push((t, x)))
+        );
+        assert_eq!(out, vec![(10_000, 1), (20_000, 2)]);
+        assert_eq!(w.watermark(), 20_000);
+        assert_eq!(w.stats().idle_flushes, 1);
+        assert!(!w.flush_if_idle(start + Duration::from_secs(600), &mut |_, _| {}));
+    }
+
+    #[test]
+    fn equal_times_keep_arrival_order_and_extremes_do_not_overflow() {
+        let now = Instant::now();
+        let mut w = ReorderWindow::new(&EventTimeConfig {
+            allowed_lateness: Duration::MAX,
+            max_pending: 10,
+            idle_flush: Duration::ZERO,
+        });
+        for (t, x) in [(i64::MAX, 1), (i64::MIN, 2), (0, 3), (0, 4)] {
+            w.push(t, x, now).unwrap();
+        }
+        // The newest minus an unbounded lateness: a watermark of 0.
+        assert_eq!(drain(&mut w), vec![(i64::MIN, 2), (0, 3), (0, 4)]);
+        let mut rest = Vec::new();
+        w.flush(&mut |t, x| rest.push((t, x)));
+        assert_eq!(rest, vec![(i64::MAX, 1)]);
+    }
+}
