@@ -51,6 +51,7 @@ seeds_for() {
         capture_netflow) echo "corpus:netflow repo:tests/data/netflow" ;;
         capture_evtx) echo "corpus:evtx repo:tests/data/captures" ;;
         source_decompress) echo "repo:tests/data/compressed" ;;
+        subscribe_*) echo "repo:tests/data/feeds-stix-misp repo:tests/data/feeds-misp-circl" ;;
         *) echo "" ;;
     esac
 }
