@@ -53,6 +53,10 @@ pub struct InputCoverage {
     pub undecoded: u64,
     /// Lines longer than 1 MiB, cut to that length.
     pub truncated_lines: u64,
+    /// NUL bytes dropped from text: the padding a crash or a copytruncate
+    /// rotation leaves in a log. The text around them is read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nul_bytes: u64,
     /// Events outside `--since`/`--until`, not matched.
     pub outside_time_filter: u64,
     /// Records that matched at least one indicator.
@@ -130,6 +134,7 @@ impl InputCoverage {
         self.rejected += o.rejected;
         self.undecoded += o.undecoded;
         self.truncated_lines += o.truncated_lines;
+        self.nul_bytes += o.nul_bytes;
         self.outside_time_filter += o.outside_time_filter;
         self.matched_records += o.matched_records;
         for (k, v) in o.reasons {
@@ -263,6 +268,10 @@ pub fn feed_note(
         None => parts.push(format!("your logs end {}", day(ll))),
     }
     parts.join("; ")
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -111,6 +111,22 @@ pub struct EngineOptions {
     pub behaviour: Option<BehaviourOptions>,
 }
 
+/// Threads per core beyond which more threads only cost: the sweep is
+/// CPU-bound, and a thread more than the cores helps only while another
+/// waits on the disk.
+pub const THREADS_PER_CORE: usize = 4;
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most worker threads a run starts ([`THREADS_PER_CORE`] per core):
+/// a larger `threads` is cut to this. 10,000 threads on a 1.6 KB file took
+/// 37 s to start and stop.
+pub fn max_threads() -> usize {
+    cores() * THREADS_PER_CORE
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
@@ -204,9 +220,9 @@ impl Engine {
 
     fn threads(&self) -> usize {
         if self.options.threads > 0 {
-            self.options.threads
+            self.options.threads.min(max_threads())
         } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            cores()
         }
     }
 

@@ -27,6 +27,12 @@ pub trait RecordSource {
     fn position(&self) -> u64 {
         0
     }
+
+    /// NUL bytes the source skipped between records (padding). Sources
+    /// without padding leave it at 0.
+    fn nul_bytes(&self) -> u64 {
+        0
+    }
 }
 
 impl<R: BufRead> RecordSource for LineReader<R> {
@@ -36,6 +42,10 @@ impl<R: BufRead> RecordSource for LineReader<R> {
 
     fn position(&self) -> u64 {
         LineReader::position(self)
+    }
+
+    fn nul_bytes(&self) -> u64 {
+        LineReader::nul_bytes(self)
     }
 }
 
@@ -47,6 +57,10 @@ impl<S: RecordSource + ?Sized> RecordSource for &mut S {
     fn position(&self) -> u64 {
         (**self).position()
     }
+
+    fn nul_bytes(&self) -> u64 {
+        (**self).nul_bytes()
+    }
 }
 
 impl<S: RecordSource + ?Sized> RecordSource for Box<S> {
@@ -56,5 +70,9 @@ impl<S: RecordSource + ?Sized> RecordSource for Box<S> {
 
     fn position(&self) -> u64 {
         (**self).position()
+    }
+
+    fn nul_bytes(&self) -> u64 {
+        (**self).nul_bytes()
     }
 }

@@ -16,7 +16,7 @@ use orbwatch_detect::coverage::feed_note;
 use orbwatch_detect::{Aggregator, Coverage, FeedCoverage, InputCoverage, IocEngine, MatchScratch};
 use orbwatch_event::decoders::{self, DecoderConfig};
 use orbwatch_event::{Decoded, Decoder, Origin};
-use orbwatch_source::{Input, InputProblem, LineReader};
+use orbwatch_source::{Input, InputProblem, Line, LineReader};
 use rayon::prelude::*;
 
 use crate::record_source::RecordSource;
@@ -108,9 +108,13 @@ impl Engine {
         let mut formats = BTreeMap::new();
         let mut input_errors = 0usize;
         for p in problems {
-            input_errors += 1;
             let mut c = InputCoverage::new(&p.path);
-            c.error = Some(p.reason.clone());
+            if p.error {
+                input_errors += 1;
+                c.error = Some(p.reason.clone());
+            } else {
+                c.notes.push(p.reason.clone());
+            }
             coverage.inputs.push(c);
         }
         for (input, mut parts) in per_input {
@@ -262,6 +266,8 @@ fn head_lines(head: &[u8]) -> Vec<&[u8]> {
     complete
         .split(|b| *b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        // NUL padding before a line (see `LineReader`) is not part of it.
+        .map(|l| &l[l.iter().position(|b| *b != 0).unwrap_or(l.len())..])
         .filter(|l| !l.is_empty())
         .take(SNIFF_LINES)
         .collect()
@@ -385,7 +391,7 @@ fn process_unit(
             }
             if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
                 cov.error = Some(
-                    "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped"
+                    "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped (if it is a log, pass --input-format FORMAT to read it as one)"
                         .into(),
                 );
                 return result(cov, agg, obs, 0, true);
@@ -477,6 +483,7 @@ fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bo
         Vec::new()
     };
     let mut queued = 0usize;
+    let mut nul_free: Vec<u8> = Vec::new();
     loop {
         let line = match source.next_record() {
             Ok(Some(l)) => l,
@@ -495,6 +502,19 @@ fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bo
         if line.truncated {
             sink.cov.truncated_lines += 1;
         }
+        // NULs inside a line (a run that did not start at a line start):
+        // dropped and counted, the text around them decoded.
+        let line = if memchr::memchr(0, line.bytes).is_some() {
+            nul_free.clear();
+            nul_free.extend(line.bytes.iter().copied().filter(|b| *b != 0));
+            sink.cov.nul_bytes += (line.bytes.len() - nul_free.len()) as u64;
+            Line {
+                bytes: &nul_free,
+                ..line
+            }
+        } else {
+            line
+        };
         if pipelined {
             let p = &mut ring[queued % RING];
             p.keys.clear();
@@ -538,6 +558,7 @@ fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bo
     if let Some(pb) = &ctx.progress {
         pb.inc(source.position().saturating_sub(last_progress));
     }
+    sink.cov.nul_bytes += source.nul_bytes();
     fatal
 }
 

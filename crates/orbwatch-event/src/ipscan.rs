@@ -12,7 +12,10 @@
 //! Octets with leading zeros (`192.030.0.6`, as some loggers and fail2ban's
 //! tests write them) are read as decimal, the way `grepcidr` and most log
 //! tools read them, not as octal.
-//! IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is reported once, as the IPv4.
+//! IPv4-mapped IPv6 is reported once, as the IPv4, in its dotted form
+//! (`::ffff:1.2.3.4`) and in its hex forms (`::ffff:102:304`,
+//! `0:0:0:0:0:ffff:0102:0304`), so that the fast sweep and the full decode
+//! count the same address the same way.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -48,8 +51,8 @@ pub fn for_each_ip(line: &[u8], mut f: impl FnMut(IpAddr, usize, usize)) {
             let (found, s, e, run_end) = ipv6_around(line, p);
             // Every colon of this run has now been looked at.
             v6_seen_until = run_end;
-            if let Some(v6) = found {
-                f(IpAddr::V6(v6), s, e);
+            if let Some(ip) = found {
+                f(ip, s, e);
                 pos = e.max(p + 1);
                 continue;
             }
@@ -60,7 +63,10 @@ pub fn for_each_ip(line: &[u8], mut f: impl FnMut(IpAddr, usize, usize)) {
 
 /// Like [`for_each_ip`], IPv4 only: for callers whose indicators hold no
 /// IPv6 address, this skips the colon runs (clock times, tags) entirely.
-/// IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is still found, as its IPv4.
+/// IPv4-mapped IPv6 is still found, as its IPv4: the dotted form by the dot
+/// scan, the hex forms (`::ffff:102:304`) by a search for `ffff:` (or
+/// `FFFF:`; mixed case is not looked for), reported after the dotted
+/// addresses of the line.
 pub fn for_each_ipv4(line: &[u8], mut f: impl FnMut(Ipv4Addr, usize, usize)) {
     let n = line.len();
     let mut pos = 0;
@@ -76,7 +82,26 @@ pub fn for_each_ipv4(line: &[u8], mut f: impl FnMut(Ipv4Addr, usize, usize)) {
             pos = p + 1;
         }
     }
+    for finder in [&*FFFF_LOWER, &*FFFF_UPPER] {
+        let mut seen_until = 0;
+        for h in finder.find_iter(line) {
+            let colon = h + 4;
+            if colon < seen_until {
+                continue;
+            }
+            let (found, s, e, run_end) = ipv6_around(line, colon);
+            seen_until = run_end;
+            if let Some(IpAddr::V4(v4)) = found {
+                f(v4, s, e);
+            }
+        }
+    }
 }
+
+static FFFF_LOWER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"ffff:"));
+static FFFF_UPPER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"FFFF:"));
 
 /// Collect every IP token of `line` (convenience for tests and decoders).
 pub fn ips(line: &[u8]) -> Vec<IpAddr> {
@@ -136,7 +161,7 @@ fn ipv4_at_dot(line: &[u8], p: usize) -> Option<(Ipv4Addr, usize, usize)> {
 
 /// Examine the run of IPv6 characters around the colon at `p`. Returns the
 /// address if the run holds one, the token's bounds, and the run's end.
-fn ipv6_around(line: &[u8], p: usize) -> (Option<Ipv6Addr>, usize, usize, usize) {
+fn ipv6_around(line: &[u8], p: usize) -> (Option<IpAddr>, usize, usize, usize) {
     let n = line.len();
     let mut s = p;
     while s > 0 && is_v6_char(line[s - 1]) && p - s < 48 {
@@ -184,8 +209,9 @@ fn v6_token_len(run: &[u8]) -> usize {
 
 /// Parse a run as IPv6, tolerating a trailing `.` or a single trailing `:`.
 /// Refuses the unspecified address (`::` is common in code and text) and
-/// IPv4-mapped addresses (reported as IPv4 by the dot scanner).
-fn parse_v6(run: &[u8]) -> Option<(Ipv6Addr, usize)> {
+/// IPv4-mapped addresses in dotted form (reported as IPv4 by the dot
+/// scanner); an IPv4-mapped address in hex form is returned as its IPv4.
+fn parse_v6(run: &[u8]) -> Option<(IpAddr, usize)> {
     let len = v6_token_len(run);
     let bytes = &run[..len];
     // Cheap shape check before the full parser: an IPv6 address has a `::`
@@ -199,10 +225,14 @@ fn parse_v6(run: &[u8]) -> Option<(Ipv6Addr, usize)> {
     }
     let text = std::str::from_utf8(bytes).ok()?;
     let addr: Ipv6Addr = text.parse().ok()?;
-    if addr.is_unspecified() || addr.to_ipv4_mapped().is_some() {
+    if addr.is_unspecified() {
         return None;
     }
-    Some((addr, 0))
+    match addr.to_ipv4_mapped() {
+        Some(_) if dotted => None,
+        Some(v4) => Some((IpAddr::V4(v4), 0)),
+        None => Some((IpAddr::V6(addr), 0)),
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +311,33 @@ mod tests {
                 last = en;
             });
         }
+    }
+
+    #[test]
+    fn hex_mapped_ipv4_is_its_ipv4_in_both_scans() {
+        let line = b"a ::ffff:102:304 b 0:0:0:0:0:ffff:0102:0304 [::FFFF:C633:6407]:22 ::ffff:ffff:ffff x ::ffff:1.2.3.4";
+        let want = [
+            "1.2.3.4",
+            "1.2.3.4",
+            "198.51.100.7",
+            "255.255.255.255",
+            "1.2.3.4",
+        ];
+        assert_eq!(s(std::str::from_utf8(line).unwrap()), want);
+        let mut v4: Vec<String> = Vec::new();
+        for_each_ipv4(line, |a, st, e| {
+            assert!(std::str::from_utf8(&line[st..e]).is_ok());
+            v4.push(a.to_string())
+        });
+        v4.sort();
+        let mut want = want.map(String::from).to_vec();
+        want.sort();
+        assert_eq!(v4, want);
+        // Not mapped: a plain IPv6 address and clock times stay what they are.
+        assert_eq!(
+            s("2001:db8::ffff:102:304 14:10:21"),
+            ["2001:db8::ffff:102:304"]
+        );
     }
 
     #[test]

@@ -839,3 +839,34 @@ proptest! {
         let _ = readers::read_feed(&bytes, "f", None, &opts());
     }
 }
+
+/// Issue 19: an unbalanced quote makes the rest of a CSV feed one field.
+/// The rows it swallowed are rejected with their own line numbers instead
+/// of vanishing; a real multi-line description (no delimiter in its lines)
+/// is not.
+#[test]
+fn rows_swallowed_by_an_unbalanced_quote_are_rejected_with_their_lines() {
+    let feed = b"ip,first_seen,description\n\
+1.2.3.4,2021-01-01,\"a description\nover two lines\"\n\
+5.6.7.8,2021-01-01,\"oops\n\
+9.9.9.9,2021-01-02,fine\n\
+10.1.1.1,2021-01-03,ok\n";
+    let p = read(feed, "quotes.csv", Some(FeedFormat::Csv));
+    let values: Vec<String> = p.indicators.iter().map(|i| i.value.to_string()).collect();
+    assert_eq!(values, ["1.2.3.4", "5.6.7.8"]);
+    let rejected: Vec<(u64, &str)> = p
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.raw.as_str()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            (5, "9.9.9.9,2021-01-02,fine"),
+            (6, "10.1.1.1,2021-01-03,ok")
+        ]
+    );
+    for r in &p.rejected {
+        assert!(r.reason.contains("opened on line 4"), "{}", r.reason);
+    }
+}

@@ -10,7 +10,11 @@ fn day(t: Option<jiff::Timestamp>) -> String {
 }
 
 /// Write the coverage summary: one block per input, then one line per feed.
+/// Control characters in file names, reasons and notes (which come from
+/// the inputs) are escaped (see [`crate::terminal`]).
 pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
+    let mut safe = crate::terminal::TerminalSafe(w);
+    let w: &mut dyn Write = &mut safe;
     writeln!(w, "Coverage")?;
     if let Some(tz) = &c.timezone {
         writeln!(
@@ -66,6 +70,13 @@ pub fn write_coverage_text(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
                 w,
                 "    {} lines longer than 1 MiB were cut",
                 i.truncated_lines
+            )?;
+        }
+        if i.nul_bytes > 0 {
+            writeln!(
+                w,
+                "    {} NUL bytes skipped (padding left by a crash or a copytruncate rotation); the text around them was read",
+                i.nul_bytes
             )?;
         }
         if i.outside_time_filter > 0 {

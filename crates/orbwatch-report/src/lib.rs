@@ -11,6 +11,7 @@ pub mod misp;
 pub mod model;
 pub mod report_csv;
 pub mod stix;
+pub mod terminal;
 
 pub use coverage_text::write_coverage_text;
 pub use findings::{OutputFormat, write_findings};

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use orbwatch_detect::most_serious_first;
 
-use crate::findings::{CSV_COLUMNS, csv_row, opt};
+use crate::findings::{CSV_COLUMNS, csv_row, csv_safe_cell, opt};
 use crate::model::ReportFinding;
 
 /// Columns added after [`CSV_COLUMNS`].
@@ -42,7 +42,8 @@ pub fn write_report_csv<'a>(
             opt(&t.and_then(|t| t.author.clone())),
             opt(&t.and_then(|t| t.at)),
         ]);
-        c.write_record(row)?;
+        // Log text and triage notes reach the cells (see `csv_safe_cell`).
+        c.write_record(row.into_iter().map(csv_safe_cell))?;
     }
     c.flush()?;
     Ok(())

@@ -29,6 +29,12 @@ pub struct Input {
 pub struct InputProblem {
     pub path: String,
     pub reason: String,
+    /// `true`: the path could not be read (an input error, exit 2).
+    /// `false`: it was deliberately not read — a FIFO, socket or device
+    /// found while walking a directory, which reading could block on or
+    /// never finish — and is named in the coverage so that it is not a
+    /// silent skip.
+    pub error: bool,
 }
 
 /// Glob filters applied to files found inside directories (files named
@@ -91,6 +97,7 @@ pub fn expand(paths: &[String], filters: &Filters) -> (Vec<Input>, Vec<InputProb
             Err(e) => problems.push(InputProblem {
                 path: p.clone(),
                 reason: format!("cannot read it: {e}"),
+                error: true,
             }),
             Ok(md) if md.is_dir() => {
                 let mut found = Vec::new();
@@ -101,6 +108,7 @@ pub fn expand(paths: &[String], filters: &Filters) -> (Vec<Input>, Vec<InputProb
                                 .path()
                                 .map_or_else(|| p.clone(), |q| q.display().to_string()),
                             reason: format!("cannot read it: {e}"),
+                            error: true,
                         }),
                         Ok(ent) if ent.file_type().is_file() => {
                             let rel = ent.path().strip_prefix(path).unwrap_or(ent.path());
@@ -111,6 +119,19 @@ pub fn expand(paths: &[String], filters: &Filters) -> (Vec<Input>, Vec<InputProb
                                     display: ent.path().display().to_string(),
                                     size: md.as_ref().map_or(0, |m| m.len()),
                                     modified: md.and_then(|m| m.modified().ok()),
+                                });
+                            }
+                        }
+                        Ok(ent) if !ent.file_type().is_dir() => {
+                            let rel = ent.path().strip_prefix(path).unwrap_or(ent.path());
+                            if filters.accepts(rel) {
+                                problems.push(InputProblem {
+                                    path: ent.path().display().to_string(),
+                                    reason: format!(
+                                        "{}, not a regular file: skipped while walking {p}; name it on the command line to read it",
+                                        special_kind(&ent.file_type())
+                                    ),
+                                    error: false,
                                 });
                             }
                         }
@@ -129,6 +150,25 @@ pub fn expand(paths: &[String], filters: &Filters) -> (Vec<Input>, Vec<InputProb
         }
     }
     (inputs, problems)
+}
+
+/// What a file that is neither regular nor a directory is.
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = t;
+    "a special file"
 }
 
 /// Strip compression suffixes and a rotation number: `auth.log.2.gz` →

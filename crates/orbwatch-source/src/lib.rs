@@ -38,19 +38,48 @@ pub fn open_range(input: &Input, start: u64, end: u64) -> io::Result<Box<dyn Buf
 }
 
 /// Does a block of (decompressed) bytes look like binary data rather than
-/// text? NUL bytes or a high share of control characters say so.
+/// text? A high share of control characters, or NUL bytes scattered among
+/// the others, say so.
+///
+/// Runs of NUL bytes (8 or more) do not: a crash or a copytruncate rotation
+/// leaves them at the start or in the middle of a text log, and the lines
+/// around them must still be read (see [`LineReader`], which skips them
+/// and counts them). When in doubt the input is read as text, and what
+/// fails to decode is counted as rejected, rather than dropping the file.
 pub fn looks_binary(head: &[u8]) -> bool {
     if head.is_empty() {
         return false;
     }
     let sample = &head[..head.len().min(8192)];
-    let nul = memchr::memchr_iter(0, sample).count();
+    let mut scattered_nul = 0usize;
+    let mut run_nul = 0usize;
+    let mut run = 0usize;
+    for &b in sample.iter().chain(std::iter::once(&1u8)) {
+        if b == 0 {
+            run += 1;
+            continue;
+        }
+        if run >= NUL_RUN {
+            run_nul += run;
+        } else {
+            scattered_nul += run;
+        }
+        run = 0;
+    }
+    let text = sample.len() - run_nul;
+    if text == 0 {
+        // Nothing but NUL padding so far: read on as text.
+        return false;
+    }
     let ctrl = sample
         .iter()
-        .filter(|b| **b < 0x09 || (**b > 0x0d && **b < 0x20) || **b == 0x7f)
+        .filter(|b| **b != 0 && (**b < 0x09 || (**b > 0x0d && **b < 0x20) || **b == 0x7f))
         .count();
-    nul * 100 > sample.len() || ctrl * 10 > sample.len()
+    scattered_nul * 100 > text || ctrl * 10 > text
 }
+
+/// Shortest run of NUL bytes taken for padding rather than binary data.
+const NUL_RUN: usize = 8;
 
 /// Read up to `max_bytes` from the start of a reader for format detection,
 /// returning them and a reader that still yields every byte (the peeked

@@ -32,6 +32,7 @@ pub struct LineReader<R> {
     number: u64,
     offset: u64,
     pending_consume: usize,
+    nul_bytes: u64,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -42,7 +43,16 @@ impl<R: BufRead> LineReader<R> {
             number: 0,
             offset: 0,
             pending_consume: 0,
+            nul_bytes: 0,
         }
+    }
+
+    /// NUL bytes skipped at the start of lines so far. Runs of NULs (the
+    /// padding of a crash or a copytruncate rotation, possibly gigabytes
+    /// long) are skipped without buffering, so that the line after them is
+    /// read in full instead of being cut at [`MAX_LINE`].
+    pub fn nul_bytes(&self) -> u64 {
+        self.nul_bytes
     }
 
     /// Bytes consumed so far (of the decompressed stream).
@@ -58,6 +68,20 @@ impl<R: BufRead> LineReader<R> {
             self.pending_consume = 0;
         }
         self.carry.clear();
+        loop {
+            let buf = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let nuls = buf.iter().take_while(|b| **b == 0).count();
+            if nuls == 0 {
+                break;
+            }
+            self.inner.consume(nuls);
+            self.offset += nuls as u64;
+            self.nul_bytes += nuls as u64;
+        }
         let start = self.offset;
         let mut truncated = false;
         loop {

@@ -68,6 +68,25 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
 }
 
+impl StoreError {
+    /// Did this fail because another connection held the store's lock
+    /// (SQLite `BUSY` or `LOCKED`) longer than the busy timeout? Such a
+    /// call can be retried as it is.
+    pub fn is_busy(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. }
+            | StoreError::Migration { source, .. }
+            | StoreError::Sql { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source,
+            rusqlite::Error::SqliteFailure(e, _)
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// Result alias of the store.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -217,6 +217,15 @@ impl Store {
     /// Keep one hunt: what was asked, its coverage and its findings, in one
     /// transaction. Returns the hunt id and the findings earlier triage
     /// dismisses.
+    ///
+    /// Why the rows are prepared first: serialising findings to JSON is most
+    /// of the work, and doing it before taking the write lock keeps the
+    /// transaction short (inserts only), so concurrent hunts and feed
+    /// imports wait less for each other. The transaction is `IMMEDIATE`: it
+    /// takes the write lock up front, where SQLite's busy timeout applies,
+    /// instead of failing at the first write of a read transaction.
+    /// A busy store shows as an error for which [`StoreError::is_busy`] is
+    /// true; the caller may retry the same call.
     pub fn record_hunt(
         &mut self,
         args: &serde_json::Value,
@@ -227,7 +236,18 @@ impl Store {
         let a = "recording a hunt";
         let cov_json = serde_json::to_string(coverage)
             .map_err(|e| self.corrupt(format!("coverage cannot be written as JSON: {e}")))?;
-        let tx = self.conn.transaction().ctx(&p, a)?;
+        let mut rows = Vec::with_capacity(findings.len());
+        for f in findings {
+            let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt {
+                path: p.clone(),
+                detail: format!("finding {} cannot be written as JSON: {e}", f.id),
+            })?;
+            rows.push((suppression_key(f), json));
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(&p, a)?;
         tx.execute(
             "INSERT INTO hunts (started, finished, args_json, coverage_json, findings) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -243,11 +263,7 @@ impl Store {
         let hunt_id = tx.last_insert_rowid();
         {
             let mut ins = tx.prepare(INSERT_FINDING).ctx(&p, a)?;
-            for f in findings {
-                let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt {
-                    path: p.clone(),
-                    detail: format!("finding {} cannot be written as JSON: {e}", f.id),
-                })?;
+            for (f, (key, json)) in findings.iter().zip(&rows) {
                 let ioc = f.ioc.as_ref();
                 ins.execute(params![
                     hunt_id,
@@ -263,15 +279,28 @@ impl Store {
                     ioc.map(|i| i.in_validity_window),
                     f.severity.map(|s| s.as_str()),
                     f.score,
-                    suppression_key(f),
+                    key,
                     json,
                 ])
                 .ctx(&p, a)?;
             }
         }
         tx.commit().ctx(&p, a)?;
+        let suppressed = self.dismissed(findings)?;
+        Ok(RecordedHunt {
+            hunt_id,
+            findings: findings.len() as u64,
+            suppressed,
+        })
+    }
+
+    /// Ids of the findings that earlier triage dismisses (false-positive or
+    /// benign, on the finding or on its suppression key). Read-only: it
+    /// works while another process holds the write lock, so a hunt can
+    /// decide what to print before it has kept its findings.
+    pub fn dismissed(&self, findings: &[Finding]) -> Result<Vec<String>> {
         let (by_id, by_key) = self.latest_decisions()?;
-        let suppressed = findings
+        Ok(findings
             .iter()
             .filter(|f| {
                 effective(&f.id, &suppression_key(f), &by_id, &by_key)
@@ -279,12 +308,7 @@ impl Store {
                     .suppresses()
             })
             .map(|f| f.id.clone())
-            .collect();
-        Ok(RecordedHunt {
-            hunt_id,
-            findings: findings.len() as u64,
-            suppressed,
-        })
+            .collect())
     }
 
     /// Every stored hunt, oldest first.

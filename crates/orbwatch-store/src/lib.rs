@@ -67,6 +67,9 @@ use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
 /// keys: a fast hasher matters).
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
+/// How long a statement waits for another connection's lock by default.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How many rejected entries of each version are kept in `feed_rejects`.
 pub const REJECTS_KEPT: usize = 1000;
 
@@ -368,8 +371,17 @@ const SELECT_INDICATOR: &str = "SELECT i.id, f.name, i.type_name, i.value, i.val
 impl Store {
     /// Open the store at `path`, creating it and bringing its schema up to
     /// date as needed.
+    ///
+    /// An existing file of 0 bytes (a failed copy, a `touch`) is made into
+    /// a new store like a missing one, with a warning that says so.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            tracing::warn!(
+                "the store {} is an empty file (0 bytes); it is made into a new, empty store",
+                path.display()
+            );
+        }
         let mut conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -381,7 +393,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        conn.busy_timeout(Duration::from_secs(10))
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
             .map_err(|source| migrations::classify_open_error(&path, source))?;
         // `journal_mode` answers with the mode in force; reading it is also
         // the first access to the file, where "not a database" shows up.
@@ -397,6 +409,16 @@ impl Store {
         .map_err(|source| migrations::classify_open_error(&path, source))?;
         migrations::migrate(&mut conn, &path)?;
         Ok(Store { conn, path })
+    }
+
+    /// How long one statement waits for a lock that another connection
+    /// holds before it fails as busy (see [`StoreError::is_busy`]).
+    /// SQLite's busy handler sleeps in growing steps (1 ms up to 100 ms)
+    /// while it waits, so a waiting writer backs off instead of spinning.
+    pub fn set_busy_timeout(&self, wait: Duration) -> Result<()> {
+        self.conn
+            .busy_timeout(wait)
+            .ctx(&self.path, "setting the busy timeout")
     }
 
     /// Where the store lives.

@@ -309,7 +309,7 @@ fn blocklist(cli: &Cli, args: &BlocklistArgs) -> Result<ExitCode> {
 /// without those that triage dismissed.
 fn store_findings(cli: &Cli) -> Result<Vec<Finding>> {
     let path = crate::db_path::resolve(cli)?;
-    if !path.exists() {
+    if !crate::db_path::exists(&path) {
         bail!(
             "--sighted and --from-findings need findings: the store {} does not exist; run `orbwatch hunt --db {}` first, or pass --findings FILE.jsonl",
             path.display(),

@@ -363,8 +363,9 @@ pub(crate) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
+/// A reason on one line, its control characters (feed text) escaped.
 fn one_line(s: &str) -> String {
-    s.replace(['\r', '\n', '\t'], " ")
+    orbwatch_report::terminal::escape_controls(&s.replace(['\r', '\n', '\t'], " ")).into_owned()
 }
 
 // ---------------------------------------------------------------------------

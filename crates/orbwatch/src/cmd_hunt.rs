@@ -5,7 +5,6 @@
 //! writes what the engine (`orbwatch-engine`) found: findings, coverage,
 //! the store, and the exit code.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -185,7 +184,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         year: args.year,
         timezone: Some(timezone),
         evidence_limit: args.evidence_limit,
-        threads: args.threads.unwrap_or(0),
+        threads: capped_threads(cli, args.threads),
         chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
@@ -228,32 +227,37 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     if let Some(p) = phases {
         p.finish();
     }
-    let findings = crate::hunt_store::persist(cli, args, &coverage, findings)?;
+    // Output first, then the store: a busy or broken store must never cost
+    // the findings (see hunt_store).
+    let store = crate::hunt_store::HuntStore::open(cli, args)?;
+    let shown = match &store {
+        Some(s) => s.visible(cli, args, &findings),
+        None => findings.clone(),
+    };
 
     // Findings.
     match &args.output {
-        Some(path) => {
-            let f = File::create(path)
-                .with_context(|| format!("cannot write findings to {}", path.display()))?;
-            let mut w = io::BufWriter::new(f);
+        Some(path) => crate::output_file::write_file(path, "findings", |w| {
             if out_format == OutputFormat::Table {
-                crate::table::write_findings(&mut w, crate::table::Dest::File, &findings)?;
+                let mut w = orbwatch_report::terminal::TerminalSafe(w);
+                crate::table::write_findings(&mut w, crate::table::Dest::File, &shown)
             } else {
-                write_findings(&findings, out_format, &mut w)?;
+                write_findings(&shown, out_format, w)
             }
-            w.flush()?;
-        }
+        })?,
         None => {
             let stdout = io::stdout();
             let mut w = io::BufWriter::new(stdout.lock());
             let written = if out_format == OutputFormat::Table {
-                crate::table::write_findings(&mut w, crate::table::Dest::Stdout, &findings)
+                // Evidence is log text: escape what could drive the terminal.
+                let mut safe = orbwatch_report::terminal::TerminalSafe(&mut w);
+                crate::table::write_findings(&mut safe, crate::table::Dest::Stdout, &shown)
             } else {
-                write_findings(&findings, out_format, &mut w)
+                write_findings(&shown, out_format, &mut w)
             };
             match written.and_then(|_| w.flush()) {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                r => r?,
+                r => r.context("cannot write findings to standard output")?,
             }
         }
     }
@@ -271,15 +275,19 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
                 r => r?,
             }
         }
-        Some(path) => {
-            let f = File::create(path)
-                .with_context(|| format!("cannot write coverage to {}", path.display()))?;
-            serde_json::to_writer_pretty(io::BufWriter::new(f), &coverage)?;
-        }
+        Some(path) => crate::output_file::write_file(path, "coverage", |w| {
+            serde_json::to_writer_pretty(&mut *w, &coverage)?;
+            w.write_all(b"\n")
+        })?,
         None => {}
     }
+    if let Some(store) = store {
+        store.keep(cli, args, &coverage, &findings)?;
+    }
+    let findings = shown;
     if !cli.quiet {
-        let mut err = io::stderr().lock();
+        // Log text (rejected lines, file names) is escaped on the way.
+        let mut err = orbwatch_report::terminal::TerminalSafe(io::stderr().lock());
         // On screen a summary; every input's block with -v.
         let _ = if cli.verbose > 0 {
             write_coverage_text(&coverage, &mut err)
@@ -350,6 +358,23 @@ fn check_inputs(paths: &[String], inputs: &[orbwatch_source::Input]) -> Result<(
         );
     }
     Ok(())
+}
+
+/// `--threads`, cut to what the engine starts (a few per core), saying so.
+fn capped_threads(cli: &Cli, threads: Option<usize>) -> usize {
+    let max = orbwatch_engine::max_threads();
+    match threads {
+        Some(n) if n > max => {
+            if !cli.quiet {
+                crate::closed_pipe::note(format_args!(
+                    "orbwatch: --threads {n} is more than this machine can use; using {max} ({} per core)",
+                    orbwatch_engine::THREADS_PER_CORE
+                ));
+            }
+            max
+        }
+        n => n.unwrap_or(0),
+    }
 }
 
 /// What `--fail-on` asks for.

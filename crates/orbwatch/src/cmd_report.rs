@@ -211,7 +211,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
         source,
     };
     let path = crate::db_path::resolve(cli)?;
-    if !path.exists() {
+    if !crate::db_path::exists(&path) {
         return Ok(empty(format!(
             "the store {} does not exist: no hunt was kept",
             path.display()

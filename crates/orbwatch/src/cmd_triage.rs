@@ -33,7 +33,7 @@ pub struct TriageArgs {
 /// Open the store for a command that only makes sense on an existing one.
 pub fn open_existing(cli: &Cli) -> Result<Store> {
     let path = crate::db_path::resolve(cli)?;
-    if !path.exists() {
+    if !crate::db_path::exists(&path) {
         bail!(
             "the store {} does not exist yet: run `orbwatch hunt --db {} ...` first, so that there are findings to work on",
             path.display(),

@@ -92,6 +92,14 @@ pub fn write(c: &Coverage, w: &mut dyn Write) -> io::Result<()> {
         writeln!(w, "  {y}")?;
     }
 
+    let nul = sum(|i| i.nul_bytes);
+    if nul > 0 {
+        writeln!(
+            w,
+            "  {nul} NUL bytes skipped (padding left by a crash or a copytruncate rotation); the text around them was read"
+        )?;
+    }
+
     // Problems: each input that could not be read, then the commonest
     // rejection reasons over all inputs, then other notes.
     for i in c.inputs.iter().filter(|i| i.error.is_some()) {

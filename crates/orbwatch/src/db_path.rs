@@ -1,7 +1,7 @@
 //! Where the store lives: `--db`, then `ORBWATCH_DB` (both via clap), then
 //! `$XDG_DATA_HOME/orbwatch/orbwatch.db`, then `~/.local/share/...`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -27,4 +27,22 @@ pub fn resolve(cli: &Cli) -> Result<PathBuf> {
             .with_context(|| format!("cannot create the store's folder {}", parent.display()))?;
     }
     Ok(path)
+}
+
+/// Is there a store at `path`? A file of 0 bytes is not one: SQLite would
+/// silently make it into a new, empty store, and the commands that need an
+/// existing store would then report nothing instead of saying it is
+/// missing. Such a file is named on stderr and treated as missing.
+pub fn exists(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == 0 => {
+            crate::closed_pipe::note(format_args!(
+                "orbwatch: warning: the store {} is an empty file (0 bytes), not a store; it is treated as missing",
+                path.display()
+            ));
+            false
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    }
 }

@@ -142,7 +142,7 @@ pub fn load(
     }
     if src.feeds.is_empty() || cli.db.is_some() {
         let path = crate::db_path::resolve(cli)?;
-        if path.exists() {
+        if crate::db_path::exists(&path) {
             let store = orbwatch_store::Store::open(&path)
                 .with_context(|| format!("cannot open the store {}", path.display()))?;
             if src.history {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli_values;
+mod closed_pipe;
 mod cmd_export;
 mod cmd_feed;
 mod cmd_feed_subscribe;
@@ -20,6 +21,7 @@ mod db_path;
 mod feed_input;
 mod hunt_store;
 mod indicator_sources;
+mod output_file;
 mod progress;
 mod table;
 
@@ -112,8 +114,9 @@ fn init_logging(cli: &Cli) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    closed_pipe::install();
     init_logging(&cli);
-    let result = match &cli.command {
+    let result = std::panic::catch_unwind(|| match &cli.command {
         Command::Feed(cmd) => cmd_feed::run(&cli, cmd),
         Command::Hunt(args) => cmd_hunt::run(&cli, args),
         Command::Export(cmd) => cmd_export::run(&cli, cmd),
@@ -122,12 +125,16 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
-    };
+    });
     match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("orbwatch: error: {e:#}");
+        Ok(Ok(code)) => code,
+        // A closed pipe ends quietly (see closed_pipe).
+        Ok(Err(e)) if closed_pipe::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            closed_pipe::note(format_args!("orbwatch: error: {e:#}"));
             ExitCode::from(2)
         }
+        Err(_) if closed_pipe::was_closed() => ExitCode::SUCCESS,
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }

@@ -62,10 +62,17 @@ pub struct BehaviourConfig {
     pub orb: OrbConfig,
     pub login_flood: login_flood::LoginFloodConfig,
     pub explicit_spray: explicit_spray::ExplicitSprayConfig,
-    /// Most observations a hunt keeps in memory (48 bytes each; default
-    /// 4 million ≈ 190 MB). Beyond it, sorted runs are written to a
-    /// temporary directory (`--spill-dir`) and merged back: the findings
-    /// are the same, nothing is dropped. 0 keeps everything in memory.
+    /// Spill threshold, not a cap on findings: the most observations kept
+    /// in memory in finished runs (48 bytes each; the default 4 million is
+    /// about 192 MB). Beyond it, sorted runs are written to a temporary
+    /// directory (`--spill-dir`) and merged back: the findings are the
+    /// same, nothing is dropped. On top of it, each worker thread buffers
+    /// up to an eighth of it (1,024 to 1,048,576 observations: 500,000,
+    /// about 24 MB, by default) before handing a run over, and the merge
+    /// reads each spilled run through a 64 KiB buffer: observation memory
+    /// is about `max_observations × 48 × (1 + threads / 8)` bytes (with
+    /// the default, 2 threads: about 240 MB). 0 keeps everything in
+    /// memory.
     pub max_observations: u64,
     /// Evidence references kept per finding.
     pub evidence_per_finding: usize,

@@ -489,6 +489,23 @@ fn decode(b: &[u8; RECORD]) -> Option<Obs> {
 
 #[cfg(test)]
 mod tests {
+
+    /// The figures `BehaviourConfig::max_observations` documents: 48
+    /// bytes per observation, 4 million by default (about 192 MB), and a
+    /// per-thread buffer of an eighth of it (500,000, about 24 MB).
+    #[test]
+    fn documented_memory_figures_hold() {
+        let budget = super::super::BehaviourConfig::default().max_observations;
+        assert_eq!(budget, 4_000_000);
+        assert_eq!(std::mem::size_of::<Obs>(), RECORD);
+        assert_eq!(budget * RECORD as u64, 192_000_000);
+        let c = RunCollector::new(budget, None);
+        assert_eq!(c.unit_cap, 500_000);
+        assert_eq!(c.unit_cap * RECORD, 24_000_000);
+        assert_eq!(RunCollector::new(1, None).unit_cap, 1024);
+        assert_eq!(RunCollector::new(u64::MAX, None).unit_cap, 1 << 20);
+    }
+
     use super::*;
     use crate::behaviour::observe::{NONE, sort_obs};
 

@@ -899,6 +899,9 @@ pub(crate) struct Rows<'a> {
     counter: LineCounter<'a>,
     first_line: u64,
     last_err_pos: Option<Option<u64>>,
+    delim: u8,
+    /// Fields of the first record (the header, where there is one).
+    width: Option<usize>,
 }
 
 impl<'a> Rows<'a> {
@@ -917,6 +920,40 @@ impl<'a> Rows<'a> {
             counter: LineCounter::new(data, comments),
             first_line,
             last_err_pos: None,
+            delim,
+            width: None,
+        }
+    }
+
+    /// Physical rows swallowed by a quoted field: an unbalanced `"` makes
+    /// the `csv` crate read the following lines, up to the next `"`, as one
+    /// field. A line inside a quoted field with as many delimiters as the
+    /// first record (the header) has fields, less one, looks like a row, not
+    /// like the text of a multi-line description; each such line is
+    /// rejected with its own line number, so it is counted and can be found
+    /// and fixed instead of silently vanishing.
+    fn report_swallowed(&self, file: &str, line: u64, out: &mut ParsedFeed) {
+        let Some(width) = self.width.filter(|w| *w >= 2) else {
+            return;
+        };
+        let mut at = line;
+        for field in self.rec.iter() {
+            let mut parts = field.split(|b| *b == b'\n');
+            parts.next();
+            for part in parts {
+                at += 1;
+                if memchr::memchr_iter(self.delim, part).count() + 1 >= width {
+                    let raw = String::from_utf8_lossy(part);
+                    out.reject(
+                        file,
+                        at,
+                        format!(
+                            "row swallowed by a quoted field opened on line {line} (an unbalanced `\"`?); fix the quote and re-add the feed"
+                        ),
+                        raw.trim_end_matches('\r'),
+                    );
+                }
+            }
         }
     }
 
@@ -928,6 +965,11 @@ impl<'a> Rows<'a> {
                 Ok(true) => {
                     let at = self.rec.position().map_or(0, |p| p.byte());
                     let line = self.first_line - 1 + self.counter.line_of(at);
+                    if self.width.is_none() {
+                        self.width = Some(self.rec.len());
+                    } else if self.rec.as_slice().contains(&b'\n') {
+                        self.report_swallowed(file, line, out);
+                    }
                     return Some((&self.rec, line));
                 }
                 Err(e) => {
