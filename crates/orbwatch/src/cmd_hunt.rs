@@ -224,9 +224,12 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         input_errors,
     } = engine.hunt(&inputs, &problems, &mut findings)?;
     coverage.timezone = Some(timezone_name);
-    if let Some(p) = phases {
+    // The last phase, writing and keeping, gets its line when it ends (a
+    // line drawn while the table goes to the same terminal would tear it).
+    let writing = phases.map(|p| {
         p.finish();
-    }
+        std::time::Instant::now()
+    });
     // Output first, then the store: a busy or broken store must never cost
     // the findings (see hunt_store).
     let store = crate::hunt_store::HuntStore::open(cli, args)?;
@@ -283,6 +286,12 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     }
     if let Some(store) = store {
         store.keep(cli, args, &coverage, &findings)?;
+    }
+    if let Some(clock) = writing {
+        eprintln!(
+            "writing findings and keeping the hunt: done in {:.1} s",
+            clock.elapsed().as_secs_f64()
+        );
     }
     let findings = shown;
     if !cli.quiet {

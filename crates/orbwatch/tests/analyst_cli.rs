@@ -860,8 +860,13 @@ fn progress_has_a_line_per_phase_on_a_terminal_only() {
         t.contains("behaviour detectors and evidence: done in"),
         "{t}"
     );
+    assert!(
+        t.contains("writing findings and keeping the hunt: done in"),
+        "{t}"
+    );
     // Not on a pipe.
     let o = run(&args);
     code(&o, 0);
     assert!(!err(&o).contains("reading and matching"), "{}", err(&o));
+    assert!(!err(&o).contains("writing findings"), "{}", err(&o));
 }
