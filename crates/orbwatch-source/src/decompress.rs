@@ -335,30 +335,7 @@ mod tests {
     use std::io::Write;
 
     fn roundtrip(kind: Compression, data: &[u8]) -> Vec<u8> {
-        let compressed = match kind {
-            Compression::None => data.to_vec(),
-            Compression::Gzip => {
-                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                e.write_all(data).unwrap();
-                e.finish().unwrap()
-            }
-            Compression::Zstd => zstd::encode_all(data, 1).unwrap(),
-            Compression::Bzip2 => {
-                let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
-                e.write_all(data).unwrap();
-                e.finish().unwrap()
-            }
-            Compression::Xz => {
-                let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
-                e.write_all(data).unwrap();
-                e.finish().unwrap()
-            }
-            Compression::Lz4 => {
-                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                e.write_all(data).unwrap();
-                e.finish().unwrap()
-            }
-        };
+        let compressed = super::truncation_tests::compress(kind, data);
         let (got, mut r) = decompressed(std::io::Cursor::new(compressed)).unwrap();
         assert_eq!(got, kind);
         let mut out = Vec::new();
@@ -398,7 +375,8 @@ mod truncation_tests {
     use super::*;
     use std::io::Write;
 
-    fn compress(kind: Compression, data: &[u8]) -> Vec<u8> {
+    /// `data` compressed in `kind` (the library's own encoders).
+    pub(super) fn compress(kind: Compression, data: &[u8]) -> Vec<u8> {
         match kind {
             Compression::None => data.to_vec(),
             Compression::Gzip => {

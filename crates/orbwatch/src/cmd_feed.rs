@@ -615,7 +615,9 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
     let opts = ExportOptions::new(args.name.clone());
     let stats = match &args.output {
         Some(path) => {
-            let stats = write_atomically(path, |w| args.to.write(&indicators, &opts, w))?;
+            let stats = crate::output_file::write_file(path, "the feed", |w| {
+                args.to.write(&indicators, &opts, w)
+            })?;
             eprintln!(
                 "wrote {} {} record{} of feed `{}` to {}",
                 stats.written,
@@ -651,43 +653,4 @@ fn export(cli: &Cli, args: &ExportArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Write through a temporary file in the same folder, then rename it over
-/// `path`, so readers of `path` never see a half-written file.
-fn write_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<fs::File>) -> io::Result<T>,
-) -> Result<T> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name; pass --output FILE", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.orbwatch-{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<T> {
-        let file =
-            fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        let value = write(&mut w).with_context(|| format!("cannot write {}", tmp.display()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }

@@ -7,7 +7,7 @@
 //! crash never leaves half a report; an existing file is replaced only with
 //! `--force`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -159,7 +159,7 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
                 v
             }
         };
-        write_atomically(path, &bytes)?;
+        crate::output_file::write_file(path, "the report", |w| w.write_all(&bytes))?;
         if !cli.quiet {
             eprintln!("orbwatch: wrote {}", path.display());
         }
@@ -171,33 +171,6 @@ fn pretty(v: &serde_json::Value) -> Result<Vec<u8>> {
     let mut out = serde_json::to_vec_pretty(v)?;
     out.push(b'\n');
     Ok(out)
-}
-
-/// Write to a temporary file beside `path`, then rename it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.orbwatch-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {}", path.display()));
-    }
-    Ok(())
 }
 
 fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<ReportInput> {

@@ -19,11 +19,11 @@ use anyhow::{Context, Result};
 /// Write `path` through `write`, atomically where `path` is (or will be) a
 /// regular file. `what` says what is written, for the error message
 /// ("findings", "coverage").
-pub fn write_file(
+pub fn write_file<T>(
     path: &Path,
     what: &str,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
+    write: impl FnOnce(&mut dyn Write) -> io::Result<T>,
+) -> Result<T> {
     let special = fs::metadata(path).is_ok_and(|m| !m.is_file());
     if special {
         let f = fs::OpenOptions::new()
@@ -32,29 +32,29 @@ pub fn write_file(
             .with_context(|| format!("cannot open {} to write {what}", path.display()))?;
         let mut w = BufWriter::new(f);
         return write(&mut w)
-            .and_then(|()| w.flush())
+            .and_then(|v| w.flush().map(|()| v))
             .with_context(|| format!("cannot write {what} to {}", path.display()));
     }
     let tmp = temp_beside(path)?;
-    let result = (|| -> io::Result<()> {
+    let result = (|| -> io::Result<T> {
         let file = fs::File::create(&tmp)?;
         let mut w = BufWriter::new(file);
-        write(&mut w)?;
+        let value = write(&mut w)?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        Ok(value)
     })();
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = fs::remove_file(&tmp);
-        return Err(e).with_context(|| {
-            format!(
-                "cannot write {what} to {} (nothing was changed there; check the free space and permissions of its folder)",
-                path.display()
-            )
-        });
     }
-    Ok(())
+    result.with_context(|| {
+        format!(
+            "cannot write {what} to {} (nothing was changed there; check the free space and permissions of its folder)",
+            path.display()
+        )
+    })
 }
 
 /// `.NAME.orbwatch-PID.tmp` in the folder of `path`: the same file system,
@@ -85,7 +85,7 @@ mod tests {
         fs::write(&p, "old line\n").unwrap();
         let err = write_file(&p, "findings", |w| {
             w.write_all(b"half a li")?;
-            Err(io::Error::other("disk full"))
+            Err::<(), _>(io::Error::other("disk full"))
         })
         .unwrap_err();
         assert!(format!("{err:#}").contains(&p.display().to_string()));
