@@ -119,7 +119,7 @@ impl<'a> BruteForce<'a> {
                         ..Default::default()
                     };
                     if account != 0 {
-                        ep.accounts.insert(account);
+                        ep.accounts.insert_keyed(account, t.name_key(account));
                     }
                     self.open.insert(k, ep);
                 }
@@ -139,7 +139,8 @@ impl<'a> BruteForce<'a> {
             ep.invalid_users = ep.invalid_users.saturating_add(1);
         }
         if o.aux != 0 {
-            ep.accounts.insert(o.aux as u32);
+            ep.accounts
+                .insert_keyed(o.aux as u32, t.name_key(o.aux as u32));
         }
         // Sliding window: the failure `n` failures ago is recent enough.
         let n = (self.cfg.max_failures.max(1) as usize).min(RING);

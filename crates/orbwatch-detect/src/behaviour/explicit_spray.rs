@@ -90,7 +90,8 @@ impl<'a> ExplicitSpray<'a> {
         ep.last = ep.last.max(o.time);
         ep.attempts = ep.attempts.saturating_add(1);
         if o.aux != 0 {
-            ep.accounts.insert(o.aux as u32);
+            ep.accounts
+                .insert_keyed(o.aux as u32, t.name_key(o.aux as u32));
         }
     }
 

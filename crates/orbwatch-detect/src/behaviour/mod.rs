@@ -615,7 +615,10 @@ impl<'a> PartitionDetectors<'a> {
             ObsKind::AuthFailure | ObsKind::AuthSuccess => {
                 // One record per (source, service), kept by `AuthRecords`,
                 // also serves the first tier of `brute_force` and the own
-                // failures of `success_after_failures`.
+                // failures of `success_after_failures`. Records idle by now
+                // end first, so what they say never depends on whether
+                // another source's event happened to end them earlier.
+                self.auth.advance(o.time, cross);
                 let prev = self.auth.previous_failure(o.src, o.svc);
                 let triggered = self.bf.observe(o, prev, t, drafts);
                 let own = self.auth.recent_failures(o.src, o.svc, o.time);
@@ -943,7 +946,13 @@ impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> Default
 
 impl<T: Copy + Eq + Default + Into<u64>, const N: usize, const W: usize> SmallDistinct<T, N, W> {
     pub fn insert(&mut self, v: T) {
-        self.sketch.insert(v.into());
+        self.insert_keyed(v, v.into());
+    }
+    /// Insert `v`, counted in the sketch by `key`: for interned names, a
+    /// hash of the name, because ids depend on the order in which units
+    /// were merged and the estimate must not.
+    pub fn insert_keyed(&mut self, v: T, key: u64) {
+        self.sketch.insert(key);
         let n = self.len as usize;
         if n < N && !self.exact[..n].contains(&v) {
             self.exact[n] = v;

@@ -356,7 +356,13 @@ impl ObsBuffer {
             (None, true, Some(h)) if !h.trim().is_empty() && !h.contains('\0') => Some(h),
             _ => return 0,
         };
-        let time = t.as_millisecond();
+        // Detector state keeps seconds since 2000 in 32 bits (see
+        // `secs`): a time outside 2000–2136 (a misparsed stamp) is held at
+        // the nearest end, so the exact time and the stored one never
+        // disagree about order.
+        let time = t
+            .as_millisecond()
+            .clamp(super::EPOCH_2000_MS, super::ms_of(u32::MAX) + 999);
         let (src, src_ip) = match (ev.src_ip, named) {
             (Some(ip), _) => (self.tables.ip_id(ip), Some(ip)),
             (None, h) => (NAMED_SOURCE | NodeId::from(self.name_id(h)), None),
