@@ -62,17 +62,3 @@ impl<S: RecordSource + ?Sized> RecordSource for &mut S {
         (**self).nul_bytes()
     }
 }
-
-impl<S: RecordSource + ?Sized> RecordSource for Box<S> {
-    fn next_record(&mut self) -> io::Result<Option<Line<'_>>> {
-        (**self).next_record()
-    }
-
-    fn position(&self) -> u64 {
-        (**self).position()
-    }
-
-    fn nul_bytes(&self) -> u64 {
-        (**self).nul_bytes()
-    }
-}

@@ -47,18 +47,6 @@ impl<S: FindingsSink + ?Sized> FindingsSink for &mut S {
     }
 }
 
-impl<S: FindingsSink + ?Sized> FindingsSink for Box<S> {
-    fn finding(&mut self, finding: &Finding) -> io::Result<bool> {
-        (**self).finding(finding)
-    }
-    fn coverage(&mut self, coverage: &Coverage) -> io::Result<()> {
-        (**self).coverage(coverage)
-    }
-    fn finish(&mut self) -> io::Result<()> {
-        (**self).finish()
-    }
-}
-
 /// Findings as JSON lines (the `--format jsonl` contract), one object per
 /// line, to any writer. A closed pipe stops the sink quietly.
 pub struct JsonLinesSink<W: Write> {

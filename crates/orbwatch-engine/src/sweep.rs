@@ -412,9 +412,6 @@ fn process_unit(
         }
     };
     cov.format = decoder.name().to_string();
-    if cov.format == "syslog" {
-        cov.year_note = year_note(ctx, input, &cfg);
-    }
 
     let file: Arc<str> = Arc::from(input.display.as_str());
     let format = decoder.name();
@@ -437,10 +434,10 @@ fn process_unit(
     };
     let fatal = sweep_records(&mut lr, &mut sink);
     cov.bytes = lr.position();
-    if decoder.assumed_years() == 0 {
-        // Every line carried its year (ISO 8601, RFC 5424): nothing was
-        // assumed, so there is nothing to explain.
-        cov.year_note = None;
+    // How the year of year-less lines was chosen, only when some line had
+    // none (ISO 8601 and RFC 5424 stamps carry it: nothing to explain).
+    if decoder.assumed_years() > 0 {
+        cov.year_note = year_note(ctx, input, &cfg);
     }
     if let Some(pb) = &ctx.progress {
         let done = ctx.units_done.fetch_add(1, Ordering::Relaxed) + 1;

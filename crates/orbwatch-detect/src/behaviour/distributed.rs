@@ -391,8 +391,6 @@ pub struct Campaigns<'a> {
     /// No run is quiet before this time (ms): a lower bound, so the runs
     /// are looked at only when it passes.
     next_quiet: i64,
-    /// Campaigns judged in parts so far (see `max_idle_sources`).
-    parts: u64,
     out: Vec<Draft>,
 }
 
@@ -403,15 +401,8 @@ impl<'a> Campaigns<'a> {
             accounts: HashMap::new(),
             runs: BTreeMap::new(),
             next_quiet: i64::MAX,
-            parts: 0,
             out: Vec::new(),
         }
-    }
-
-    /// How many times a campaign was judged in parts because more than
-    /// `max_idle_sources` members waited for it to pause.
-    pub fn parts(&self) -> u64 {
-        self.parts
     }
 
     /// Take one event; events must come in [`CrossEvent::key`] order.
@@ -427,7 +418,6 @@ impl<'a> Campaigns<'a> {
                     // A campaign that never pauses: judge its members so
                     // far as one part, keeping what it knows of accounts.
                     let idle = std::mem::take(&mut run.idle);
-                    self.parts += 1;
                     self.judge(svc, idle, t, &HashSet::new(), enricher, false);
                 }
             }
