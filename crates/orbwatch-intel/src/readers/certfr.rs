@@ -255,18 +255,7 @@ fn read_row(
             .collect::<Vec<_>>()
             .join(",")
     };
-    let extra_empty = rec.len() > n_header
-        && rec
-            .iter()
-            .skip(n_header)
-            .all(|f| f.iter().all(u8::is_ascii_whitespace));
-    if rec.len() != n_header && !extra_empty {
-        out.reject(
-            file,
-            line,
-            format!("row has {} fields but the header has {n_header}", rec.len()),
-            &raw(),
-        );
+    if super::csv_generic::rejected_for_width(rec, n_header, out, file, line, raw) {
         return;
     }
     let Some(value) = get(rec, cols.comp_value).or_else(|| get(rec, cols.sig_value)) else {

@@ -1002,6 +1002,29 @@ pub(crate) fn width_differs(rec: &ByteRecord, width: usize) -> bool {
     rec.len() != width && !extra_empty
 }
 
+/// Reject a row whose width is not the header's (see [`width_differs`]),
+/// with its line number and text; `true` when it was rejected. One message
+/// for every CSV feed reader.
+pub(crate) fn rejected_for_width(
+    rec: &ByteRecord,
+    width: usize,
+    out: &mut ParsedFeed,
+    file: &str,
+    line: u64,
+    raw: impl FnOnce() -> String,
+) -> bool {
+    if !width_differs(rec, width) {
+        return false;
+    }
+    out.reject(
+        file,
+        line,
+        format!("row has {} fields but the header has {width}", rec.len()),
+        &raw(),
+    );
+    true
+}
+
 /// The record's text for messages, fields joined by `sep`.
 pub(crate) fn raw_record(rec: &ByteRecord, sep: u8) -> String {
     rec.iter()
@@ -1195,13 +1218,7 @@ pub fn read(
             continue;
         }
         if let Some(n) = header_len {
-            if width_differs(rec, n) {
-                out.reject(
-                    file,
-                    line,
-                    format!("row has {} fields but the header has {n}", rec.len()),
-                    &raw(),
-                );
+            if rejected_for_width(rec, n, out, file, line, raw) {
                 continue;
             }
         } else if rec.len() < needed {

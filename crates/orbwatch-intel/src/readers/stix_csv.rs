@@ -40,7 +40,7 @@ use csv::ByteRecord;
 
 use super::csv_generic::{
     FIRST_SEEN, LAST_SEEN, Rows, head_lines, is_blank, norm_header, parse_confidence, raw_record,
-    records, split_line, split_tags, width_differs,
+    records, rejected_for_width, split_line, split_tags,
 };
 use super::plain::strip_bom;
 use super::stix::{classify_labels, normalise_tlp, pattern_values, stricter_tlp, well_known_tlp};
@@ -273,13 +273,7 @@ pub fn read(
             continue;
         }
         let raw = || raw_record(rec, delim);
-        if width_differs(rec, *width) {
-            out.reject(
-                file,
-                line,
-                format!("row has {} fields but the header has {width}", rec.len()),
-                &raw(),
-            );
+        if rejected_for_width(rec, *width, out, file, line, raw) {
             continue;
         }
         read_row(rec, c, file, line, opts, out, &raw);
