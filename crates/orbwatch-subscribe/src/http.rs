@@ -178,14 +178,27 @@ impl HttpClient {
         last_modified: Option<&str>,
         extra: &[(&str, &str)],
     ) -> Result<Fetched, FetchError> {
+        self.with_retries(url, |attempt| {
+            self.get_once(url, etag, last_modified, extra, attempt)
+        })
+    }
+
+    /// Run `request` (given the attempt number, from 1) until it succeeds,
+    /// fails for good, or `retries` more attempts have failed; the wait
+    /// between attempts doubles from `retry_wait`, up to 5 minutes.
+    fn with_retries(
+        &self,
+        url: &str,
+        mut request: impl FnMut(u32) -> Result<Fetched, FetchError>,
+    ) -> Result<Fetched, FetchError> {
         let mut wait = self.cfg.retry_wait;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.get_once(url, etag, last_modified, extra, attempt) {
+            match request(attempt) {
                 Ok(f) => return Ok(f),
                 Err(e) if e.retryable() && attempt <= self.cfg.retries => {
-                    tracing::warn!(url, attempt, error = %e, "download failed; retrying in {wait:?}");
+                    tracing::warn!(url, attempt, error = %e, "request failed; retrying in {wait:?}");
                     std::thread::sleep(wait);
                     wait = wait.saturating_mul(2).min(Duration::from_secs(300));
                 }
@@ -202,10 +215,7 @@ impl HttpClient {
         body: &[u8],
         extra: &[(&str, &str)],
     ) -> Result<Fetched, FetchError> {
-        let mut wait = self.cfg.retry_wait;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        self.with_retries(url, |attempt| {
             let mut req = self
                 .agent
                 .post(url)
@@ -216,17 +226,8 @@ impl HttpClient {
             for (k, v) in extra {
                 req = req.header(*k, *v);
             }
-            let res = req.send(body);
-            match self.finish(url, res, attempt) {
-                Ok(f) => return Ok(f),
-                Err(e) if e.retryable() && attempt <= self.cfg.retries => {
-                    tracing::warn!(url, attempt, error = %e, "request failed; retrying in {wait:?}");
-                    std::thread::sleep(wait);
-                    wait = wait.saturating_mul(2).min(Duration::from_secs(300));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            self.finish(url, req.send(body), attempt)
+        })
     }
 
     fn get_once(
