@@ -178,15 +178,7 @@ pub fn update(
     let got = fetch(&source, &spec, &mut state, name, env, &mut counters, now);
     let info = store.feed(name)?;
     let outcome = match got {
-        Err(error) => {
-            state.failures += 1;
-            state.last_error = Some(error.clone());
-            UpdateOutcome::Failed {
-                error,
-                kept_version: info.as_ref().map(|i| i.version),
-                kept_at: info.as_ref().map(|i| i.updated_at),
-            }
-        }
+        Err(error) => failed(&mut state, info.as_ref(), error),
         Ok(Got::Unchanged(detail)) => {
             state.unchanged += 1;
             state.last_error = None;
@@ -218,13 +210,7 @@ pub fn update(
                     source,
                     parsed.rejected.len()
                 );
-                state.failures += 1;
-                state.last_error = Some(error.clone());
-                UpdateOutcome::Failed {
-                    error,
-                    kept_version: info.as_ref().map(|i| i.version),
-                    kept_at: info.as_ref().map(|i| i.updated_at),
-                }
+                failed(&mut state, info.as_ref(), error)
             } else {
                 let opts = read_options(name, &spec, now);
                 let report = store.import_feed(
@@ -653,4 +639,20 @@ pub fn resolve_taxii_collection(
         ));
     }
     Source::parse(&format!("taxii2+{collection_url}")).map_err(|e| e.to_string())
+}
+
+/// A failed update: counted and remembered in the subscription's state;
+/// the feed keeps its last good version, which the outcome names.
+fn failed(
+    state: &mut SubscriptionState,
+    info: Option<&orbwatch_store::FeedInfo>,
+    error: String,
+) -> UpdateOutcome {
+    state.failures += 1;
+    state.last_error = Some(error.clone());
+    UpdateOutcome::Failed {
+        error,
+        kept_version: info.map(|i| i.version),
+        kept_at: info.map(|i| i.updated_at),
+    }
 }
