@@ -18,7 +18,9 @@
 //!
 //! Schema 2 adds `hunts` (a run: what was asked, its coverage), `findings`
 //! (one row per finding per hunt) and `triage` (the history of decisions);
-//! see [`findings`].
+//! see [`findings`]. Schema 3 adds `subscriptions`; schema 4 adds what
+//! `watch` keeps across restarts: `tail_offsets`, `alert_outbox`, `blocks`
+//! (see [`migrations`]).
 //!
 //! Instants are RFC 3339 UTC text with nine fractional digits
 //! (`2021-07-20T00:00:00.000000000Z`): fixed width, so SQL compares and sorts

@@ -192,8 +192,60 @@ CREATE TABLE subscriptions (
 );
 "#;
 
+/// Schema version 4: what `watch` keeps across restarts (issue 13).
+/// `tail_offsets`: where each followed file was read to, with what
+/// identifies the file (device, inode, a hash of its first bytes), so a
+/// restart resumes exactly there and a rotated or truncated file is
+/// recognised. `alert_outbox`: alerts waiting for (or delivered to) an
+/// alert sink, in order, each with a stable id for deduplication, so a
+/// webhook that is down for an hour gets every alert afterwards.
+/// `blocks`: addresses put into (or refused from) a firewall set, with
+/// the finding that asked and until when.
+const V4_WATCH: &str = r#"
+CREATE TABLE tail_offsets (
+    path           TEXT    PRIMARY KEY,
+    device         INTEGER NOT NULL,
+    inode          INTEGER NOT NULL,
+    position       INTEGER NOT NULL,
+    -- hex SHA-256 of the first head_len bytes (at most 1024)
+    head_hash      TEXT    NOT NULL,
+    head_len       INTEGER NOT NULL,
+    lines          INTEGER NOT NULL,
+    updated        TEXT    NOT NULL
+);
+
+CREATE TABLE alert_outbox (
+    seq            INTEGER PRIMARY KEY,
+    -- which sink: 'webhook https://…', 'syslog tcp 10.0.0.5:514'…
+    sink           TEXT    NOT NULL,
+    alert_id       TEXT    NOT NULL,
+    body           TEXT    NOT NULL,
+    created        TEXT    NOT NULL,
+    attempts       INTEGER NOT NULL DEFAULT 0,
+    next_attempt   TEXT,
+    last_error     TEXT,
+    delivered      TEXT,
+    UNIQUE (sink, alert_id)
+);
+CREATE INDEX alert_outbox_pending ON alert_outbox(sink, delivered, seq);
+
+CREATE TABLE blocks (
+    seq            INTEGER PRIMARY KEY,
+    address        TEXT    NOT NULL,
+    -- 'nftables inet filter orbwatch', 'ipset orbwatch'
+    target         TEXT    NOT NULL,
+    finding_id     TEXT    NOT NULL,
+    -- 'blocked', 'refused', 'dry-run'
+    action         TEXT    NOT NULL,
+    reason         TEXT    NOT NULL,
+    at             TEXT    NOT NULL,
+    until          TEXT
+);
+CREATE INDEX blocks_by_address ON blocks(address);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
-pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS, V3_SUBSCRIPTIONS];
+pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS, V3_SUBSCRIPTIONS, V4_WATCH];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,220 @@
+//! The seam between live record sources and the engine of `orbwatch watch`.
+//!
+//! ```text
+//!  tail (orbwatch-tail) ─┐
+//!  syslog UDP/TCP/TLS ───┤  LiveRecord      ┌──────────────────────────┐
+//!  NetFlow/IPFIX UDP ────┼──(bounded)──────►│ live pipeline (engine):  │──► findings ──► store,
+//!  stdin ────────────────┤  channel         │ decode, match, reorder,  │                 alerts,
+//!  Kafka (later) ────────┘                  │ detectors                │                 blocking
+//!                                           └──────────────────────────┘
+//!                 ◄──── commits: checkpoints of records whose findings are stored
+//! ```
+//!
+//! Why a crate of its own: sources (sockets, file followers, Kafka
+//! consumers) and the engine are built and tested apart, and neither
+//! should pull in the other's dependencies. A source only needs this
+//! crate: it sends [`LiveRecord`]s into a [`RecordSender`] and counts what
+//! it did in its [`SourceStats`]; the engine decodes, matches and detects.
+//!
+//! Back-pressure: the channel is bounded. A source that can wait (a
+//! followed file, a TCP connection, Kafka) blocks in [`RecordSender::send`]
+//! so nothing is lost; a source that cannot (UDP) uses
+//! [`RecordSender::try_send`] and counts what it had to drop, so a drop is
+//! always visible in the stats and never silent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+
+/// What a record's bytes are, so the pipeline knows how to decode them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// One line of a text log (no line ending): decoded as in `hunt`,
+    /// with the stream's decoder detected from its first lines or forced.
+    Line,
+    /// One syslog message as received (RFC 3164 or RFC 5424, `<PRI>`
+    /// included, framing removed): decoded by the syslog decoders.
+    Syslog,
+    /// One NetFlow v5/v9 or IPFIX export datagram from `exporter`: the
+    /// pipeline keeps templates per exporter and observation domain.
+    NetflowDatagram { exporter: SocketAddr },
+}
+
+/// A position in a source that the pipeline hands back once every
+/// finding from records up to it is committed, so the source can persist
+/// it (a followed file's offset, a Kafka offset). Opaque to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Which source the position belongs to (a followed file's key, a
+    /// topic-partition).
+    pub source: Arc<str>,
+    /// Position after this record (byte offset, Kafka offset).
+    pub position: u64,
+    /// Source-specific identity (a file's device, inode and head hash),
+    /// stored with the position.
+    pub identity: Arc<str>,
+}
+
+/// One record from a live source.
+#[derive(Debug, Clone)]
+pub struct LiveRecord {
+    /// The stream the record belongs to: each stream keeps its own
+    /// decoder state. It is also the evidence's "file": a followed file's
+    /// path, `syslog-tcp 0.0.0.0:6514 from 10.1.2.3:40122`,
+    /// `netflow 10.1.2.3:2055`.
+    pub stream: Arc<str>,
+    /// The record's number in its stream, from 1 (a followed file: its
+    /// line number; a socket: messages received on it).
+    pub number: u64,
+    /// Byte offset of the record in its stream (0 where none applies).
+    pub offset: u64,
+    pub payload: Payload,
+    pub bytes: Vec<u8>,
+    /// When the record was received (the clock for sources whose records
+    /// carry no time, and for lag).
+    pub received: Timestamp,
+    /// To be committed once this record's findings are stored.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// Counters one source keeps; the daemon's status line and metrics read
+/// them. All counts since the source started.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Records handed to the pipeline.
+    pub records: AtomicU64,
+    /// Bytes received (payload, before framing is removed).
+    pub bytes: AtomicU64,
+    /// Records dropped because the pipeline was full (UDP only).
+    pub dropped_full: AtomicU64,
+    /// Messages longer than the bound, cut to it (counted, kept).
+    pub truncated: AtomicU64,
+    /// Input that could not be framed (bad octet count, TLS errors…).
+    pub malformed: AtomicU64,
+    /// Connections accepted / refused (limit reached) / closed idle.
+    pub connections: AtomicU64,
+    pub refused: AtomicU64,
+    pub idle_closed: AtomicU64,
+    /// Datagrams the kernel dropped before we read them (UDP receive
+    /// buffer overflow, from `SO_RXQ_OVFL` or `/proc/net/snmp`).
+    pub kernel_drops: AtomicU64,
+}
+
+impl SourceStats {
+    /// Add `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A copy of the counters, for display.
+    pub fn snapshot(&self) -> SourceStatsSnapshot {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SourceStatsSnapshot {
+            records: g(&self.records),
+            bytes: g(&self.bytes),
+            dropped_full: g(&self.dropped_full),
+            truncated: g(&self.truncated),
+            malformed: g(&self.malformed),
+            connections: g(&self.connections),
+            refused: g(&self.refused),
+            idle_closed: g(&self.idle_closed),
+            kernel_drops: g(&self.kernel_drops),
+        }
+    }
+}
+
+/// [`SourceStats`] at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SourceStatsSnapshot {
+    pub records: u64,
+    pub bytes: u64,
+    pub dropped_full: u64,
+    pub truncated: u64,
+    pub malformed: u64,
+    pub connections: u64,
+    pub refused: u64,
+    pub idle_closed: u64,
+    pub kernel_drops: u64,
+}
+
+/// The pipeline's input. Cloned by every source.
+#[derive(Clone)]
+pub struct RecordSender {
+    tx: crossbeam_channel::Sender<LiveRecord>,
+}
+
+/// Records the pipeline has not taken yet are dropped with the receiver.
+pub type RecordReceiver = crossbeam_channel::Receiver<LiveRecord>;
+
+/// The pipeline has stopped: no record will be taken any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineClosed;
+
+impl std::fmt::Display for PipelineClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the pipeline has stopped")
+    }
+}
+
+impl std::error::Error for PipelineClosed {}
+
+/// A bounded channel of `capacity` records between sources and the
+/// pipeline.
+pub fn channel(capacity: usize) -> (RecordSender, RecordReceiver) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    (RecordSender { tx }, rx)
+}
+
+impl RecordSender {
+    /// Hand a record over, waiting while the pipeline is full (sources
+    /// that can wait: files, TCP, Kafka).
+    pub fn send(&self, record: LiveRecord) -> Result<(), PipelineClosed> {
+        self.tx.send(record).map_err(|_| PipelineClosed)
+    }
+
+    /// Hand a record over without waiting; `Ok(false)` when the pipeline
+    /// is full (the caller counts the drop in `dropped_full`).
+    pub fn try_send(&self, record: LiveRecord) -> Result<bool, PipelineClosed> {
+        match self.tx.try_send(record) {
+            Ok(()) => Ok(true),
+            Err(crossbeam_channel::TrySendError::Full(_)) => Ok(false),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(PipelineClosed),
+        }
+    }
+
+    /// Records waiting in the channel (lag, for the status line).
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u64) -> LiveRecord {
+        LiveRecord {
+            stream: Arc::from("test"),
+            number: n,
+            offset: 0,
+            payload: Payload::Line,
+            bytes: b"x".to_vec(),
+            received: Timestamp::UNIX_EPOCH,
+            checkpoint: None,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_refuses_without_waiting_and_a_closed_one_says_so() {
+        let (tx, rx) = channel(1);
+        assert_eq!(tx.try_send(record(1)), Ok(true));
+        assert_eq!(tx.try_send(record(2)), Ok(false));
+        assert_eq!(tx.queued(), 1);
+        assert_eq!(rx.recv().map(|r| r.number).ok(), Some(1));
+        drop(rx);
+        assert_eq!(tx.send(record(3)), Err(PipelineClosed));
+        assert_eq!(tx.try_send(record(4)), Err(PipelineClosed));
+    }
+}
