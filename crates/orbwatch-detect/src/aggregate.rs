@@ -95,6 +95,10 @@ struct Session {
     /// Accounts of successful logins (a subset of `accounts`).
     success_accounts: Vec<String>,
     rows: Vec<Row>,
+    /// Live aggregation: the time the finding's id is made from, fixed
+    /// when the session opened, so a record that arrives late and is
+    /// older than the first one does not change an id already alerted.
+    anchor: Option<Timestamp>,
 }
 
 /// Add `a` to `list` unless present or the list is full.
@@ -162,6 +166,9 @@ impl Session {
 #[derive(Debug)]
 pub struct Aggregator {
     sessions: HashMap<Key, Vec<Session>>,
+    /// Live aggregation: keys changed since [`Aggregator::take_touched`]
+    /// (`None` for a hunt, which reports once at the end).
+    touched: Option<hashbrown::HashSet<Key>>,
     /// Evidence records kept per finding (`usize::MAX`: all of them).
     evidence_cap: usize,
     /// Sightings added, in and out of window.
@@ -195,9 +202,22 @@ impl Aggregator {
     pub fn with_evidence_cap(cap: usize) -> Self {
         Self {
             sessions: HashMap::new(),
+            touched: None,
             evidence_cap: if cap == 0 { usize::MAX } else { cap },
             in_window: 0,
             out_of_window: 0,
+        }
+    }
+
+    /// An aggregator for a live pipeline: it remembers which findings
+    /// changed ([`take_touched`](Self::take_touched)) and closes sessions
+    /// that went idle ([`close_idle`](Self::close_idle)), so memory holds
+    /// only sessions still open. Ids are made from the time the session
+    /// opened.
+    pub fn live(cap: usize) -> Self {
+        Self {
+            touched: Some(hashbrown::HashSet::new()),
+            ..Self::with_evidence_cap(cap)
         }
     }
 
@@ -215,6 +235,10 @@ impl Aggregator {
             peer: s.peer,
             in_window: s.in_window,
         };
+        if let Some(t) = &mut self.touched {
+            t.insert(key.clone());
+        }
+        let live = self.touched.is_some();
         let list = self.sessions.entry(key).or_default();
         let slot = match s.time {
             Some(t) => list.iter().position(|x| near(x, t)),
@@ -261,6 +285,7 @@ impl Aggregator {
                     accounts: Vec::new(),
                     success_accounts: Vec::new(),
                     rows: Vec::new(),
+                    anchor: if live { s.time } else { None },
                 };
                 if s.context {
                     sess.first = s.time;
@@ -311,6 +336,7 @@ impl Aggregator {
     /// Turn sessions into findings, merging sessions that touch (chunks
     /// split a session in two). Sorted by first sighting, then indicator.
     pub fn finish(self, engine: &IocEngine) -> Vec<Finding> {
+        let cap = self.evidence_cap;
         let mut out = Vec::new();
         for (key, mut list) in self.sessions {
             list.sort_by_key(|s| s.first);
@@ -329,116 +355,186 @@ impl Aggregator {
                 }
                 merged.push(s);
             }
-            for mut s in merged {
-                let Some(rec) = engine.describe(key.indicator, &s.matched_value) else {
-                    continue;
-                };
-                s.rows.sort_by_key(|r| r.id);
-                // Every row of the value: tags of all, the highest
-                // confidence, the span of the windows.
-                let mut tags = rec.meta.tags.clone();
-                let mut confidence = rec.meta.confidence;
-                for r in s.rows.iter().filter(|r| r.id != key.indicator) {
-                    if let Some(other) = engine.describe(r.id, &s.matched_value) {
-                        merge_tags(&mut tags, &other.meta.tags);
-                        confidence = confidence.max(other.meta.confidence);
-                    }
-                }
-                let valid_from = if s.rows.iter().any(|r| r.window.from.is_none()) {
-                    None
-                } else {
-                    s.rows.iter().filter_map(|r| r.window.from).min()
-                };
-                let valid_until = if s.rows.iter().any(|r| r.window.until.is_none()) {
-                    None
-                } else {
-                    s.rows.iter().filter_map(|r| r.window.until).max()
-                };
-                let mut windows: Vec<ValidityWindow> = s.rows.iter().map(|r| r.window).collect();
-                windows.sort();
-                windows.dedup();
-                if s.rows.len() < 2 {
-                    windows.clear();
-                }
-                s.evidence.sort_by(|a, b| {
-                    (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
-                });
-                s.evidence.truncate(self.evidence_cap);
-                let first = s.first.map(|t| t.to_string()).unwrap_or_default();
-                let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
-                let id = fnv1a(&[
-                    "ioc_match",
-                    &rec.meta.feed,
-                    &rec.value,
-                    &peer,
-                    &first,
-                    if key.in_window { "in" } else { "out" },
-                    &s.matched_value,
-                ]);
-                let verdict = assess(&Facts {
-                    outcomes: &s.outcomes,
-                    bytes_to_indicator: s.bytes_to,
-                    in_window: key.in_window,
-                    untimed: s.untimed,
-                    count: s.count,
-                    window_from: valid_from,
-                    window_until: valid_until,
-                    windows: &windows,
-                    confidence,
-                    accounts: &s.success_accounts,
-                    indicator: &rec.value,
-                    feed: &rec.meta.feed,
-                    rows: s.rows.len().max(1),
-                });
-                // Sorted: sessions merged from chunks meet accounts in any order.
-                s.accounts.sort();
-                let accounts = s.accounts;
-                out.push(Finding {
-                    id,
-                    kind: FindingKind::IocMatch,
-                    first_seen: s.first,
-                    last_seen: s.last,
-                    count: s.count,
-                    src_ip: s.src_ip,
-                    dst_ip: s.dst_ip,
-                    ioc: Some(IocDetails {
-                        indicator: rec.value.clone(),
-                        indicator_type: rec.meta.type_name.to_string(),
-                        feed: rec.meta.feed.clone(),
-                        direction: s.direction,
-                        in_validity_window: key.in_window,
-                        confidence,
-                        valid_from,
-                        valid_until,
-                        validity_windows: windows,
-                        outcomes: Some(s.outcomes),
-                        bytes_to_indicator: (s.bytes_to > 0).then_some(s.bytes_to),
-                        matched_value: s.matched_value,
-                        matched_field: s.matched_field.to_string(),
-                        peer: key.peer,
-                        tags,
-                        indicator_ref: rec.record_id.map(str::to_string),
-                    }),
-                    targets: Vec::new(),
-                    accounts,
-                    severity: Some(verdict.severity),
-                    score: Some(verdict.score),
-                    reasons: verdict.reasons,
-                    sources: Vec::new(),
-                    details: None,
-                    evidence_total: s.count
-                        + s.evidence.iter().filter(|e| e.context).count() as u64,
-                    evidence: s.evidence,
-                });
-            }
+            out.extend(
+                merged
+                    .into_iter()
+                    .filter_map(|s| session_finding(&key, s, engine, cap)),
+            );
         }
-        out.sort_by(|a, b| {
-            let ka = a.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
-            let kb = b.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
-            (a.first_seen, ka, &a.id).cmp(&(b.first_seen, kb, &b.id))
-        });
+        sort_findings(&mut out);
         out
     }
+
+    /// Live: the findings whose sessions changed since the last call, as
+    /// they stand now (same ids as before, larger counts).
+    pub fn take_touched(&mut self, engine: &IocEngine) -> Vec<Finding> {
+        let Some(touched) = self.touched.as_mut() else {
+            return Vec::new();
+        };
+        let keys: Vec<Key> = touched.drain().collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(list) = self.sessions.get(&key) else {
+                continue;
+            };
+            out.extend(
+                list.iter()
+                    .filter_map(|s| session_finding(&key, s.clone(), engine, self.evidence_cap)),
+            );
+        }
+        sort_findings(&mut out);
+        out
+    }
+
+    /// Live: close the sessions whose last sighting is more than
+    /// [`SESSION_GAP`] before `now` (event time) and return their final
+    /// findings; a later sighting of the same key opens a new finding, as
+    /// in a hunt. Untimed sessions stay open.
+    pub fn close_idle(&mut self, now: Timestamp, engine: &IocEngine) -> Vec<Finding> {
+        let Ok(before) = now.checked_sub(SESSION_GAP) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let cap = self.evidence_cap;
+        self.sessions.retain(|key, list| {
+            let (idle, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
+                .into_iter()
+                .partition(|s| s.last.is_some_and(|l| l < before));
+            out.extend(
+                idle.into_iter()
+                    .filter_map(|s| session_finding(key, s, engine, cap)),
+            );
+            *list = open;
+            !list.is_empty()
+        });
+        sort_findings(&mut out);
+        out
+    }
+
+    /// Sessions open now (live memory).
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.values().map(Vec::len).sum()
+    }
+}
+
+/// Findings by first sighting, then feed and indicator, then id.
+fn sort_findings(out: &mut [Finding]) {
+    out.sort_by(|a, b| {
+        let ka = a.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
+        let kb = b.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
+        (a.first_seen, ka, &a.id).cmp(&(b.first_seen, kb, &b.id))
+    });
+}
+
+/// The finding of one session (`None` when the indicator is unknown to
+/// `engine`).
+fn session_finding(
+    key: &Key,
+    mut s: Session,
+    engine: &IocEngine,
+    evidence_cap: usize,
+) -> Option<Finding> {
+    let rec = engine.describe(key.indicator, &s.matched_value)?;
+    s.rows.sort_by_key(|r| r.id);
+    // Every row of the value: tags of all, the highest
+    // confidence, the span of the windows.
+    let mut tags = rec.meta.tags.clone();
+    let mut confidence = rec.meta.confidence;
+    for r in s.rows.iter().filter(|r| r.id != key.indicator) {
+        if let Some(other) = engine.describe(r.id, &s.matched_value) {
+            merge_tags(&mut tags, &other.meta.tags);
+            confidence = confidence.max(other.meta.confidence);
+        }
+    }
+    let valid_from = if s.rows.iter().any(|r| r.window.from.is_none()) {
+        None
+    } else {
+        s.rows.iter().filter_map(|r| r.window.from).min()
+    };
+    let valid_until = if s.rows.iter().any(|r| r.window.until.is_none()) {
+        None
+    } else {
+        s.rows.iter().filter_map(|r| r.window.until).max()
+    };
+    let mut windows: Vec<ValidityWindow> = s.rows.iter().map(|r| r.window).collect();
+    windows.sort();
+    windows.dedup();
+    if s.rows.len() < 2 {
+        windows.clear();
+    }
+    s.evidence.sort_by(|a, b| {
+        (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
+    });
+    s.evidence.truncate(evidence_cap);
+    let first = s
+        .anchor
+        .or(s.first)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
+    let id = fnv1a(&[
+        "ioc_match",
+        &rec.meta.feed,
+        &rec.value,
+        &peer,
+        &first,
+        if key.in_window { "in" } else { "out" },
+        &s.matched_value,
+    ]);
+    let verdict = assess(&Facts {
+        outcomes: &s.outcomes,
+        bytes_to_indicator: s.bytes_to,
+        in_window: key.in_window,
+        untimed: s.untimed,
+        count: s.count,
+        window_from: valid_from,
+        window_until: valid_until,
+        windows: &windows,
+        confidence,
+        accounts: &s.success_accounts,
+        indicator: &rec.value,
+        feed: &rec.meta.feed,
+        rows: s.rows.len().max(1),
+    });
+    // Sorted: sessions merged from chunks meet accounts in any order.
+    s.accounts.sort();
+    let accounts = s.accounts;
+    Some(Finding {
+        id,
+        kind: FindingKind::IocMatch,
+        first_seen: s.first,
+        last_seen: s.last,
+        count: s.count,
+        src_ip: s.src_ip,
+        dst_ip: s.dst_ip,
+        ioc: Some(IocDetails {
+            indicator: rec.value.clone(),
+            indicator_type: rec.meta.type_name.to_string(),
+            feed: rec.meta.feed.clone(),
+            direction: s.direction,
+            in_validity_window: key.in_window,
+            confidence,
+            valid_from,
+            valid_until,
+            validity_windows: windows,
+            outcomes: Some(s.outcomes),
+            bytes_to_indicator: (s.bytes_to > 0).then_some(s.bytes_to),
+            matched_value: s.matched_value,
+            matched_field: s.matched_field.to_string(),
+            peer: key.peer,
+            tags,
+            indicator_ref: rec.record_id.map(str::to_string),
+        }),
+        targets: Vec::new(),
+        accounts,
+        severity: Some(verdict.severity),
+        score: Some(verdict.score),
+        reasons: verdict.reasons,
+        sources: Vec::new(),
+        details: None,
+        evidence_total: s.count + s.evidence.iter().filter(|e| e.context).count() as u64,
+        evidence: s.evidence,
+    })
 }
 
 /// Add `other`'s tags to `tags` (each list without duplicates; the first

@@ -122,7 +122,6 @@ pub fn hunt(
     let file: Arc<str> = Arc::from(file);
     let opts = route.read_options();
     let engine = ctx.engine;
-    let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
     let mut scratch = MatchScratch::default();
     let mut format: &'static str = route.format.name();
     let mut matched = 0u64;
@@ -147,33 +146,10 @@ pub fn hunt(
                 r.add_if_full(ctx.input, 0, obs);
             }
         }
-        let candidate = ev.addresses().any(|(ip, _)| engine.index().contains_ip(ip))
-            || (names_or_hashes
-                && (ev.domain.is_some()
-                    || !ev.other_domains.is_empty()
-                    || ev.url.is_some()
-                    || !ev.hashes.is_empty()));
-        if !candidate {
-            return;
-        }
         if ev.kind == orbwatch_event::EventKind::Connection && route.netflow_only {
             format = "netflow";
         }
-        let origin = Origin {
-            file: file.clone(),
-            line: e.record,
-            offset: e.offset,
-            format,
-        };
-        if engine.match_record(
-            e.raw().as_bytes(),
-            true,
-            Some(ev),
-            &origin,
-            &mut scratch,
-            agg,
-        ) > 0
-        {
+        if match_emitted(engine, &e, &file, format, &mut scratch, agg) {
             matched += 1;
         }
     });
@@ -187,6 +163,37 @@ pub fn hunt(
         cov.see_time(t);
     }
     bc.fatal.is_some()
+}
+
+/// Match one decoded binary record (a flow, a NetFlow record, an EVTX
+/// event) against the indicators; true when it named one. Shared by the
+/// hunt over binary files and the live NetFlow collector.
+pub(crate) fn match_emitted(
+    engine: &IocEngine,
+    e: &orbwatch_capture::Emitted,
+    file: &Arc<str>,
+    format: &'static str,
+    scratch: &mut MatchScratch,
+    agg: &mut Aggregator,
+) -> bool {
+    let ev = &e.event;
+    let names_or_hashes = engine.index().has_names() || engine.index().has_hashes();
+    let candidate = ev.addresses().any(|(ip, _)| engine.index().contains_ip(ip))
+        || (names_or_hashes
+            && (ev.domain.is_some()
+                || !ev.other_domains.is_empty()
+                || ev.url.is_some()
+                || !ev.hashes.is_empty()));
+    if !candidate {
+        return false;
+    }
+    let origin = Origin {
+        file: file.clone(),
+        line: e.record,
+        offset: e.offset,
+        format,
+    };
+    engine.match_record(e.raw().as_bytes(), true, Some(ev), &origin, scratch, agg) > 0
 }
 
 /// The text renderings of records `wanted` (record numbers as the hunt

@@ -49,6 +49,7 @@ pub mod behaviour;
 pub mod binary;
 pub mod event_time;
 pub mod index_cache;
+pub mod live;
 pub mod record_source;
 pub mod sink;
 mod sweep;
@@ -63,6 +64,7 @@ use orbwatch_source::Input;
 pub use behaviour::{Behaviour, BehaviourOptions};
 pub use binary::ForcedBinary;
 pub use event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
+pub use live::{LiveOptions, LiveOutput, LivePipeline, LiveStats};
 pub use record_source::RecordSource;
 pub use sink::{FindingsSink, JsonLinesSink};
 

@@ -580,27 +580,30 @@ impl Pending {
     }
 }
 
-/// Everything needed to decode and match one record of an input.
-struct RecordSink<'a> {
-    ctx: &'a RunCtx,
-    decoder: &'a mut dyn Decoder,
-    cov: &'a mut InputCoverage,
-    agg: &'a mut Aggregator,
-    obs: &'a mut ObsBuffer,
-    /// Where full observation buffers go (None: no behaviour detectors).
-    runs: Option<&'a RunCollector>,
-    chunk: usize,
-    input: usize,
-    scratch: MatchScratch,
-    file: Arc<str>,
-    format: &'static str,
-    names_or_hashes: bool,
+/// Everything needed to decode and match one record of an input: the one
+/// place where a record becomes an event, observations and sightings, for
+/// a hunt's units and for the live pipeline alike.
+pub(crate) struct RecordSink<'a> {
+    pub(crate) ctx: &'a RunCtx,
+    pub(crate) decoder: &'a mut dyn Decoder,
+    pub(crate) cov: &'a mut InputCoverage,
+    pub(crate) agg: &'a mut Aggregator,
+    pub(crate) obs: &'a mut ObsBuffer,
+    /// Where full observation buffers go (None: no behaviour detectors,
+    /// or a live pipeline, which takes them after every record).
+    pub(crate) runs: Option<&'a RunCollector>,
+    pub(crate) chunk: usize,
+    pub(crate) input: usize,
+    pub(crate) scratch: MatchScratch,
+    pub(crate) file: Arc<str>,
+    pub(crate) format: &'static str,
+    pub(crate) names_or_hashes: bool,
 }
 
 impl RecordSink<'_> {
     /// Handle one record. `ip_hit` says whether its raw text names an
     /// indicator address.
-    fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
+    pub(crate) fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
         let engine = &self.ctx.ioc;
         let decoder = &mut *self.decoder;
         if self.ctx.lazy() && !ip_hit && !(self.names_or_hashes && engine.raw_may_name(raw)) {

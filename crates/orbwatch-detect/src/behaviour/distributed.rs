@@ -457,6 +457,12 @@ impl<'a> Campaigns<'a> {
         }
     }
 
+    /// Campaigns reported so far (by [`advance`](Self::advance)), taken
+    /// out: a live pipeline hands them on as they are judged.
+    pub fn take_drafts(&mut self) -> Vec<Draft> {
+        std::mem::take(&mut self.out)
+    }
+
     /// Judge the runs quiet at `now` (ms): called when every partition's
     /// events up to `now` have been taken (a live pipeline's watermark).
     pub fn advance(&mut self, now: i64, t: &Tables, enricher: &Enricher) {

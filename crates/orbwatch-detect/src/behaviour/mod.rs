@@ -573,6 +573,7 @@ impl Engine<'_> {
 /// without events and [`take_drafts`](Self::take_drafts) to hand findings
 /// on as they are made.
 pub struct PartitionDetectors<'a> {
+    cfg: &'a BehaviourConfig,
     scan: port_scan::PortScan<'a>,
     bf: brute_force::BruteForce<'a>,
     saf: success_after_failures::SuccessAfterFailures<'a>,
@@ -589,6 +590,7 @@ pub struct PartitionDetectors<'a> {
 impl<'a> PartitionDetectors<'a> {
     pub fn new(cfg: &'a BehaviourConfig) -> Self {
         Self {
+            cfg,
             scan: port_scan::PortScan::new(&cfg.port_scan),
             bf: brute_force::BruteForce::new(&cfg.brute_force),
             saf: success_after_failures::SuccessAfterFailures::new(&cfg.success_after_failures),
@@ -675,6 +677,99 @@ impl<'a> PartitionDetectors<'a> {
             flagged,
             backdoor: self.backdoor,
         }
+    }
+}
+
+/// Every detector on one thread, fed observation by observation in
+/// event-time order: what a live pipeline runs behind its reorder window.
+/// The per-source detectors and the cross-source stage are the same as in
+/// a hunt's replay; with one partition the cross events are already in
+/// the order the stage needs.
+pub struct LiveDetectors<'a> {
+    part: PartitionDetectors<'a>,
+    campaigns: distributed::Campaigns<'a>,
+    enricher: &'a Enricher,
+    cross: Vec<CrossEvent>,
+    /// Sources seen on router backdoor ports (for ORB likelihood), at
+    /// most [`LIVE_BACKDOOR_CAP`].
+    backdoor: BTreeMap<IpAddr, BTreeSet<u16>>,
+}
+
+/// Sources on backdoor ports a live pipeline remembers.
+const LIVE_BACKDOOR_CAP: usize = 100_000;
+
+impl<'a> LiveDetectors<'a> {
+    pub fn new(cfg: &'a BehaviourConfig, enricher: &'a Enricher) -> Self {
+        Self {
+            part: PartitionDetectors::new(cfg),
+            campaigns: distributed::Campaigns::new(&cfg.distributed),
+            enricher,
+            cross: Vec::new(),
+            backdoor: BTreeMap::new(),
+        }
+    }
+
+    /// One observation, in event-time order.
+    pub fn observe(&mut self, o: &Obs, t: &Tables) {
+        self.part.observe(o, t, &mut self.cross);
+        self.pass_cross(t);
+    }
+
+    /// Event time has reached `now` (ms, the watermark): judge what went
+    /// idle by then.
+    pub fn advance(&mut self, now: i64, t: &Tables) {
+        self.part.advance(now, t, &mut self.cross);
+        self.pass_cross(t);
+        self.campaigns.advance(now, t, self.enricher);
+    }
+
+    fn pass_cross(&mut self, t: &Tables) {
+        for e in self.cross.drain(..) {
+            self.campaigns.event(&e, t, self.enricher);
+        }
+        if !self.part.backdoor.is_empty() {
+            let seen = orb_likelihood::backdoor_sources(t, self.part.backdoor.drain(..));
+            for (ip, ports) in seen {
+                if self.backdoor.len() < LIVE_BACKDOOR_CAP || self.backdoor.contains_key(&ip) {
+                    self.backdoor.entry(ip).or_default().extend(ports);
+                }
+            }
+        }
+    }
+
+    /// Findings made so far (enriched), taken out.
+    pub fn take_drafts(&mut self) -> Vec<Draft> {
+        let mut drafts = self.part.take_drafts();
+        drafts.extend(self.campaigns.take_drafts());
+        for d in &mut drafts {
+            enrich_finding(&mut d.finding, self.enricher);
+        }
+        drafts
+    }
+
+    /// Shutdown: judge everything still open and return every finding
+    /// not taken yet.
+    pub fn finish(mut self, t: &Tables) -> Vec<Draft> {
+        let cfg = self.part.cfg;
+        let outcome = std::mem::replace(&mut self.part, PartitionDetectors::new(cfg))
+            .finish(t, &mut self.cross);
+        self.pass_cross(t);
+        let mut drafts = outcome.drafts;
+        drafts.extend(self.campaigns.finish(t, &outcome.flagged, self.enricher));
+        for d in &mut drafts {
+            enrich_finding(&mut d.finding, self.enricher);
+        }
+        drafts
+    }
+
+    /// Sources seen on router backdoor ports so far.
+    pub fn backdoor(&self) -> &BTreeMap<IpAddr, BTreeSet<u16>> {
+        &self.backdoor
+    }
+
+    /// Keys the per-source detectors track now (for the status line).
+    pub fn tracked(&self) -> usize {
+        self.part.tracked()
     }
 }
 

@@ -1,0 +1,896 @@
+//! The live pipeline: the engine driven by records as they arrive (a
+//! followed file, a syslog socket, a NetFlow exporter, stdin), for
+//! `orbwatch watch` and, next, Kafka workers.
+//!
+//! ```text
+//!  LiveRecord ──► stream (decoder detected from its first lines, or syslog,
+//!   (orbwatch-live)  or NetFlow templates per exporter)
+//!                     │ RecordSink::handle: the hunt's own decode/match/observe
+//!                     ├──► IOC sightings ──► live Aggregator ──► findings (at once)
+//!                     └──► observations ──► ReorderWindow ──► LiveDetectors ──► findings
+//!                                           (watermark,        (the hunt's     (when an
+//!                                            lateness)          detectors)      episode ends)
+//! ```
+//!
+//! Records are decoded and matched by the same [`RecordSink`] a hunt's
+//! units use, so a line gives the same events and sightings live as in a
+//! file. Indicator matches need no order and are reported at the next
+//! [`LivePipeline::take_output`], with ids fixed when their session opens.
+//! Behaviour observations wait in a [`ReorderWindow`] until the watermark
+//! passes them, then go to the same detectors a hunt replays, one event at
+//! a time; the detectors advance with the watermark, so an episode is
+//! judged when it has been idle for its detector's idle time, as in a hunt.
+//!
+//! What a hunt reads back from files (the records behind a behaviour
+//! finding) a live source cannot: sockets keep nothing. The pipeline keeps
+//! the first records of each active source's episode in an evidence cache
+//! bounded in bytes; when the budget is spent, records are counted and not
+//! kept.
+//!
+//! Memory is bounded by state: open indicator sessions (closed an hour
+//! of event time after their last sighting), the reorder window
+//! (`max_pending`), detector keys (evicted when idle), streams (forgotten
+//! when idle) and the evidence cache (its byte budget). The interned
+//! address and name tables of the detectors grow with the distinct
+//! sources seen (about 50 bytes each); see the README's "Not done yet".
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use orbwatch_capture::netflow::NetflowDecoder;
+use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsBuffer, ObsKind};
+use orbwatch_detect::behaviour::{BehaviourConfig, Draft, LiveDetectors, orb_likelihood};
+use orbwatch_detect::enrich::Enricher;
+use orbwatch_detect::{
+    Aggregator, Coverage, Evidence, Finding, InputCoverage, IocEngine, MatchScratch,
+};
+use orbwatch_event::Decoder;
+use orbwatch_event::decoders::{self, DecoderConfig};
+use orbwatch_live::{Checkpoint, LiveRecord, Payload};
+
+use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
+use crate::sweep::RecordSink;
+use crate::{Engine, EngineError};
+
+/// Settings of a live pipeline (`[live]` and `[event_time]` in the watch
+/// configuration).
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    pub event_time: EventTimeConfig,
+    /// Bytes of raw records kept as evidence of behaviour findings
+    /// (default 64 MiB).
+    pub evidence_budget: usize,
+    /// How long a new text stream's first lines wait so that its format
+    /// is detected from several lines, not one (default 500 ms, or 50
+    /// lines, whichever comes first).
+    pub detect_wait: Duration,
+    /// Streams idle this long (wall clock) are forgotten: their decoder
+    /// state is dropped and their counts folded into their source's
+    /// (default 10 minutes).
+    pub stream_idle: Duration,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        Self {
+            event_time: EventTimeConfig::default(),
+            evidence_budget: 64 << 20,
+            detect_wait: Duration::from_millis(500),
+            stream_idle: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Lines a stream's format is detected from.
+const DETECT_LINES: usize = 50;
+/// Kept evidence of sources silent this long (event time) is dropped,
+/// unless an episode can last longer (see `episode_gap_ms`).
+const EVIDENCE_RETENTION_MS: i64 = 86_400_000;
+
+/// What the pipeline hands on at each [`LivePipeline::take_output`].
+#[derive(Debug, Default)]
+pub struct LiveOutput {
+    /// New findings and findings that changed (same id, the latest state
+    /// replaces the earlier one).
+    pub findings: Vec<Finding>,
+    /// The latest position of each source whose records have all been
+    /// decoded and matched: commit them with the findings.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// Counts for the status line and metrics.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct LiveStats {
+    pub records: u64,
+    pub bytes: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    pub matched_records: u64,
+    pub findings: u64,
+    pub streams: usize,
+    pub open_ioc_sessions: usize,
+    pub tracked_keys: usize,
+    pub evidence_bytes: usize,
+    pub evidence_not_kept: u64,
+    pub netflow_datagrams: u64,
+    /// Observations older than the watermark: matched against
+    /// indicators, counted here, not given to the detectors.
+    pub late: u64,
+    pub reorder: ReorderStatsView,
+    /// Event time up to which the detectors have judged (RFC 3339).
+    pub watermark: Option<Timestamp>,
+    pub indicator_reloads: u64,
+}
+
+/// [`ReorderStats`] as shown.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReorderStatsView {
+    pub accepted: u64,
+    pub late: u64,
+    pub max_late_ms: i64,
+    pub released_early: u64,
+    pub idle_flushes: u64,
+    pub pending: usize,
+}
+
+impl From<ReorderStats> for ReorderStatsView {
+    fn from(s: ReorderStats) -> Self {
+        Self {
+            accepted: s.accepted,
+            late: s.late,
+            max_late_ms: s.max_late_ms,
+            released_early: s.released_early,
+            idle_flushes: s.idle_flushes,
+            pending: s.pending,
+        }
+    }
+}
+
+/// One stream's decoding state.
+struct Stream {
+    index: u32,
+    name: Arc<str>,
+    decoder: Option<Box<dyn Decoder>>,
+    format: &'static str,
+    /// Records waiting for the format to be detected.
+    waiting: Vec<LiveRecord>,
+    first_wait: Option<Instant>,
+    cov: InputCoverage,
+    last_used: Instant,
+}
+
+/// One kept evidence record.
+struct KeptRecord {
+    time: i64,
+    kind: ObsKind,
+    svc: u16,
+    stream: u32,
+    number: u64,
+    offset: u64,
+    raw: Box<str>,
+}
+
+#[derive(Default)]
+struct SourceEvidence {
+    last: i64,
+    records: Vec<KeptRecord>,
+}
+
+/// The first records of each active source's episode, bounded in bytes.
+struct EvidenceCache {
+    per_source: hashbrown::HashMap<NodeId, SourceEvidence>,
+    bytes: usize,
+    budget: usize,
+    per_source_cap: usize,
+    not_kept: u64,
+    /// A source's kept records restart after this much event time without
+    /// one (a new episode): the longest idle time of the per-source
+    /// detectors plus the allowed lateness, so an episode is always judged
+    /// (and its evidence taken) before its records are replaced.
+    episode_gap_ms: i64,
+}
+
+impl EvidenceCache {
+    fn keep(&mut self, o: &Obs, stream: u32, number: u64, offset: u64, raw: &[u8]) {
+        let e = self.per_source.entry(o.src).or_default();
+        if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
+            self.bytes -= e.records.iter().map(|r| r.raw.len()).sum::<usize>();
+            e.records.clear();
+        }
+        e.last = e.last.max(o.time);
+        if e.records.len() >= self.per_source_cap {
+            return;
+        }
+        let cut = &raw[..raw.len().min(RAW_CAP)];
+        if self.bytes + cut.len() > self.budget {
+            self.not_kept += 1;
+            return;
+        }
+        self.bytes += cut.len();
+        e.records.push(KeptRecord {
+            time: o.time,
+            kind: o.kind,
+            svc: o.svc,
+            stream,
+            number,
+            offset,
+            raw: String::from_utf8_lossy(cut).into(),
+        });
+    }
+
+    fn forget_before(&mut self, before: i64) {
+        let mut freed = 0;
+        self.per_source.retain(|_, e| {
+            let keep = e.last >= before;
+            if !keep {
+                freed += e.records.iter().map(|r| r.raw.len()).sum::<usize>();
+            }
+            keep
+        });
+        self.bytes -= freed;
+    }
+}
+
+/// Raw evidence is cut to this many bytes (as in a hunt).
+const RAW_CAP: usize = 2048;
+
+/// The detectors' settings and enrichment, alive as long as the process:
+/// the detectors borrow them, and a daemon has one pipeline.
+struct Detection {
+    detectors: LiveDetectors<'static>,
+    cfg: &'static BehaviourConfig,
+    enricher: &'static Enricher,
+}
+
+/// The engine fed one record at a time; see the module docs.
+pub struct LivePipeline {
+    engine: Engine,
+    opts: LiveOptions,
+    detection: Option<Detection>,
+    obs: ObsBuffer,
+    window: ReorderWindow<(Obs, u32)>,
+    agg: Aggregator,
+    scratch: MatchScratch,
+    streams: HashMap<Arc<str>, Stream>,
+    names: HashMap<u32, Arc<str>>,
+    next_index: u32,
+    netflow: NetflowDecoder,
+    netflow_cov: orbwatch_capture::Coverage,
+    evidence: EvidenceCache,
+    checkpoints: BTreeMap<Arc<str>, Checkpoint>,
+    out: Vec<Finding>,
+    /// Newest event time matched (closes idle indicator sessions).
+    newest: Option<Timestamp>,
+    /// Counts of streams that were forgotten, by source.
+    retired: BTreeMap<String, InputCoverage>,
+    started: Timestamp,
+    stats: LiveStats,
+}
+
+impl LivePipeline {
+    /// A pipeline around `engine` (its indicators, options and behaviour
+    /// detectors).
+    pub fn new(engine: Engine, opts: LiveOptions) -> Result<Self, EngineError> {
+        let detection = match &engine.options.behaviour {
+            None => None,
+            Some(b) => {
+                let dbs: Vec<&std::path::Path> =
+                    b.enrichment_dbs.iter().map(|p| p.as_path()).collect();
+                let enricher =
+                    Enricher::open(&dbs).map_err(|e| EngineError::Enrichment(e.to_string()))?;
+                let cfg: &'static BehaviourConfig = Box::leak(Box::new(b.config.clone()));
+                let enricher: &'static Enricher = Box::leak(Box::new(enricher));
+                Some(Detection {
+                    detectors: LiveDetectors::new(cfg, enricher),
+                    cfg,
+                    enricher,
+                })
+            }
+        };
+        let per_source_cap = detection
+            .as_ref()
+            .map_or(5, |d| d.cfg.evidence_per_finding.max(1));
+        let lateness_ms = i64::try_from(opts.event_time.allowed_lateness.as_millis()).unwrap_or(0);
+        let episode_gap_ms = detection.as_ref().map_or(0, |d| {
+            let c = d.cfg;
+            [
+                c.port_scan.idle_secs,
+                c.brute_force.idle_secs,
+                c.login_flood.idle_secs,
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(0)
+            .saturating_mul(1000)
+        }) + lateness_ms;
+        Ok(Self {
+            agg: Aggregator::live(engine.options.evidence_limit),
+            window: ReorderWindow::new(&opts.event_time),
+            evidence: EvidenceCache {
+                per_source: hashbrown::HashMap::new(),
+                bytes: 0,
+                budget: opts.evidence_budget,
+                per_source_cap,
+                not_kept: 0,
+                episode_gap_ms,
+            },
+            engine,
+            opts,
+            detection,
+            obs: ObsBuffer::new(),
+            scratch: MatchScratch::default(),
+            streams: HashMap::new(),
+            names: HashMap::new(),
+            next_index: 0,
+            netflow: NetflowDecoder::new(),
+            netflow_cov: orbwatch_capture::Coverage::new("netflow"),
+            checkpoints: BTreeMap::new(),
+            out: Vec::new(),
+            newest: None,
+            retired: BTreeMap::new(),
+            started: Timestamp::now(),
+            stats: LiveStats::default(),
+        })
+    }
+
+    /// The indicators matched now.
+    pub fn ioc(&self) -> &IocEngine {
+        &self.engine.ioc
+    }
+
+    /// Match against `ioc` from now on (a feed reload). Open indicator
+    /// sessions are closed first, against the indicators they were
+    /// opened with, and their findings handed on: a sighting after the
+    /// swap opens a new finding.
+    pub fn replace_indicators(&mut self, ioc: IocEngine) {
+        let mut closing = std::mem::replace(
+            &mut self.agg,
+            Aggregator::live(self.engine.options.evidence_limit),
+        );
+        self.out.extend(closing.take_touched(&self.engine.ioc));
+        self.out.extend(closing.finish(&self.engine.ioc));
+        self.engine.ioc = ioc;
+        self.stats.indicator_reloads += 1;
+    }
+
+    /// Take one record.
+    pub fn handle(&mut self, rec: LiveRecord, now: Instant) {
+        self.stats.records += 1;
+        self.stats.bytes += rec.bytes.len() as u64;
+        if let Payload::NetflowDatagram { exporter } = rec.payload {
+            self.netflow_datagram(&rec, exporter.ip(), now);
+            self.note_checkpoint(rec.checkpoint);
+            return;
+        }
+        let index = self.stream(&rec, now);
+        let Some(stream) = self.streams.get_mut(&rec.stream) else {
+            return;
+        };
+        stream.last_used = now;
+        if stream.decoder.is_none() {
+            stream.first_wait.get_or_insert(now);
+            stream.waiting.push(rec);
+            if stream.waiting.len() >= DETECT_LINES {
+                self.detect(&Arc::clone(&self.names[&index]), now);
+            }
+            return;
+        }
+        self.decode(index, rec, now);
+    }
+
+    /// The stream of `rec`, created on first sight. Syslog messages get
+    /// the syslog decoder at once; text lines wait for detection unless
+    /// a format is forced.
+    fn stream(&mut self, rec: &LiveRecord, now: Instant) -> u32 {
+        if let Some(s) = self.streams.get(&rec.stream) {
+            return s.index;
+        }
+        let index = self.next_index;
+        self.next_index = self.next_index.wrapping_add(1) & ((1 << 24) - 1);
+        let cfg = self.decoder_config(rec.received);
+        let forced = match rec.payload {
+            Payload::Syslog => decoders::by_name("syslog"),
+            _ => self.engine.forced,
+        };
+        let decoder = forced.map(|info| (info.make)(&cfg));
+        let mut cov = InputCoverage::new(rec.stream.to_string());
+        cov.compression = "none".into();
+        self.names.insert(index, rec.stream.clone());
+        self.streams.insert(
+            rec.stream.clone(),
+            Stream {
+                index,
+                name: rec.stream.clone(),
+                format: forced.map_or("", |i| i.name),
+                decoder,
+                waiting: Vec::new(),
+                first_wait: None,
+                cov,
+                last_used: now,
+            },
+        );
+        index
+    }
+
+    fn decoder_config(&self, received: Timestamp) -> DecoderConfig {
+        let o = &self.engine.options;
+        let tz = o.timezone.clone();
+        let year = o.year.or_else(|| {
+            Some(
+                tz.clone()
+                    .unwrap_or(jiff::tz::TimeZone::UTC)
+                    .to_datetime(received)
+                    .year(),
+            )
+        });
+        DecoderConfig {
+            year,
+            map: o.map.clone(),
+            timezone: tz,
+        }
+    }
+
+    /// Detect the format of a stream from its waiting lines, then decode
+    /// them.
+    fn detect(&mut self, name: &Arc<str>, now: Instant) {
+        let Some(stream) = self.streams.get_mut(name) else {
+            return;
+        };
+        let waiting = std::mem::take(&mut stream.waiting);
+        stream.first_wait = None;
+        let lines: Vec<&[u8]> = waiting
+            .iter()
+            .map(|r| r.bytes.as_slice())
+            .filter(|l| !l.is_empty())
+            .take(DETECT_LINES)
+            .collect();
+        let info = decoders::detect(&lines);
+        let received = waiting.first().map_or_else(Timestamp::now, |r| r.received);
+        let cfg = self.decoder_config(received);
+        let decoder = (info.make)(&cfg);
+        if let Some(stream) = self.streams.get_mut(name) {
+            stream.decoder = Some(decoder);
+            stream.format = info.name;
+            stream.cov.format = info.name.to_string();
+        }
+        let index = self.streams.get(name).map_or(0, |s| s.index);
+        for rec in waiting {
+            self.decode(index, rec, now);
+        }
+    }
+
+    /// Decode, match and observe one record of a stream whose decoder is
+    /// known.
+    fn decode(&mut self, index: u32, rec: LiveRecord, now: Instant) {
+        let Some(stream) = self.streams.get_mut(&rec.stream) else {
+            return;
+        };
+        let Some(decoder) = stream.decoder.as_deref_mut() else {
+            return;
+        };
+        stream.cov.records += 1;
+        stream.cov.bytes += rec.bytes.len() as u64 + 1;
+        let engine = &self.engine;
+        let names_or_hashes = engine.ioc.index().has_names() || engine.ioc.index().has_hashes();
+        let before = (
+            stream.cov.parsed,
+            stream.cov.rejected,
+            stream.cov.matched_records,
+        );
+        let mut sink = RecordSink {
+            ctx: engine,
+            decoder,
+            cov: &mut stream.cov,
+            agg: &mut self.agg,
+            obs: &mut self.obs,
+            runs: None,
+            chunk: 0,
+            input: index as usize,
+            scratch: std::mem::take(&mut self.scratch),
+            file: stream.name.clone(),
+            format: stream.format,
+            names_or_hashes,
+        };
+        let hit = engine.ioc.raw_may_match(&rec.bytes);
+        sink.handle(rec.number, rec.offset, &rec.bytes, hit);
+        self.scratch = std::mem::take(&mut sink.scratch);
+        self.stats.parsed += stream.cov.parsed - before.0;
+        self.stats.rejected += stream.cov.rejected - before.1;
+        let matched = stream.cov.matched_records - before.2;
+        self.stats.matched_records += matched;
+        if matched > 0 {
+            self.newest = self.newest.max(stream.cov.last_time);
+        }
+        self.take_observations(index, rec.number, rec.offset, &rec.bytes, now);
+        self.note_checkpoint(rec.checkpoint);
+    }
+
+    fn netflow_datagram(&mut self, rec: &LiveRecord, exporter: IpAddr, now: Instant) {
+        self.stats.netflow_datagrams += 1;
+        let index = self.stream(rec, now);
+        let file = rec.stream.clone();
+        let mut emitted = Vec::new();
+        self.netflow.datagram(
+            &rec.bytes,
+            exporter,
+            rec.number,
+            rec.offset,
+            &mut self.netflow_cov,
+            &mut |e| emitted.push(e),
+        );
+        if let Some(stream) = self.streams.get_mut(&rec.stream) {
+            stream.last_used = now;
+            stream.format = "netflow";
+            stream.cov.format = "netflow".into();
+            stream.cov.records += 1;
+            stream.cov.bytes += rec.bytes.len() as u64;
+        }
+        for e in emitted {
+            let mut matched = false;
+            if let Some(b) = &self.engine.behaviour {
+                b.observe(&mut self.obs, &e.event, index as usize, e.record);
+            }
+            if crate::binary::match_emitted(
+                &self.engine.ioc,
+                &e,
+                &file,
+                "netflow",
+                &mut self.scratch,
+                &mut self.agg,
+            ) {
+                matched = true;
+                self.stats.matched_records += 1;
+                self.newest = self.newest.max(e.event.time);
+            }
+            self.stats.parsed += 1;
+            if let Some(stream) = self.streams.get_mut(&rec.stream) {
+                stream.cov.parsed += 1;
+                stream.cov.matched_records += u64::from(matched);
+                if let Some(t) = e.event.time {
+                    stream.cov.see_time(t);
+                }
+            }
+            if !self.obs.obs.is_empty() {
+                let raw = e.raw().into_owned();
+                self.take_observations(index, e.record, e.offset, raw.as_bytes(), now);
+            }
+        }
+    }
+
+    /// Move what the last record made of observations into the reorder
+    /// window (and its raw text into the evidence cache).
+    fn take_observations(
+        &mut self,
+        index: u32,
+        number: u64,
+        offset: u64,
+        raw: &[u8],
+        now: Instant,
+    ) {
+        if self.obs.obs.is_empty() {
+            return;
+        }
+        let obs = std::mem::take(&mut self.obs.obs);
+        for o in &obs {
+            if self.window.push(o.time, (*o, index), now).is_err() {
+                self.stats.late += 1;
+            }
+        }
+        // Judge first: an episode that ends with this record's time takes
+        // its evidence before this record may start a new one.
+        self.release();
+        for o in &obs {
+            if o.kind != ObsKind::BackdoorPort && o.kind != ObsKind::Answered {
+                self.evidence.keep(o, index, number, offset, raw);
+            }
+        }
+        let mut obs = obs;
+        obs.clear();
+        self.obs.obs = obs;
+    }
+
+    /// Give the detectors what the watermark has passed, and let them
+    /// judge up to it.
+    fn release(&mut self) {
+        let Some(d) = &mut self.detection else {
+            // No detectors: nothing waits.
+            self.window.flush(&mut |_, _| {});
+            return;
+        };
+        let tables = &self.obs.tables;
+        self.window
+            .release(&mut |_, (o, _)| d.detectors.observe(&o, tables));
+        let mark = self.window.watermark();
+        if mark > i64::MIN {
+            d.detectors.advance(mark, tables);
+        }
+        self.take_drafts();
+    }
+
+    /// Findings the detectors made, with their evidence taken from the
+    /// cache now (before it forgets), into the output.
+    fn take_drafts(&mut self) {
+        let Some(d) = &mut self.detection else { return };
+        let drafts = d.detectors.take_drafts();
+        if !drafts.is_empty() {
+            let found = self.behaviour_findings(drafts);
+            self.out.extend(found);
+        }
+    }
+
+    fn note_checkpoint(&mut self, cp: Option<Checkpoint>) {
+        if let Some(cp) = cp {
+            self.checkpoints.insert(cp.source.clone(), cp);
+        }
+    }
+
+    /// Housekeeping, called every few hundred milliseconds: detect the
+    /// format of streams that waited long enough, flush the reorder
+    /// window when input went quiet, close idle indicator sessions,
+    /// forget idle streams and old evidence.
+    pub fn tick(&mut self, now: Instant) {
+        let ready: Vec<Arc<str>> = self
+            .streams
+            .values()
+            .filter(|s| {
+                s.first_wait
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.opts.detect_wait)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        for name in ready {
+            self.detect(&name, now);
+        }
+        if let Some(d) = &mut self.detection {
+            let tables = &self.obs.tables;
+            let flushed = self
+                .window
+                .flush_if_idle(now, &mut |_, (o, _)| d.detectors.observe(&o, tables));
+            if flushed {
+                let mark = self.window.watermark();
+                d.detectors.advance(mark, tables);
+            }
+        }
+        self.release();
+        let idle = self.opts.stream_idle;
+        let gone: Vec<Arc<str>> = self
+            .streams
+            .values()
+            .filter(|s| s.waiting.is_empty() && now.saturating_duration_since(s.last_used) >= idle)
+            .map(|s| s.name.clone())
+            .collect();
+        for name in gone {
+            if let Some(s) = self.streams.remove(&name) {
+                let group = source_group(&s.name).to_string();
+                match self.retired.get_mut(&group) {
+                    Some(c) => c.merge(s.cov),
+                    None => {
+                        let mut c = s.cov;
+                        c.file = group.clone();
+                        self.retired.insert(group, c);
+                    }
+                }
+                // Evidence of the stream's records still names it.
+            }
+        }
+        let mark = self.window.watermark();
+        if mark > i64::MIN {
+            let keep = EVIDENCE_RETENTION_MS.max(self.evidence.episode_gap_ms);
+            self.evidence.forget_before(mark.saturating_sub(keep));
+        }
+    }
+
+    /// Findings made or changed since the last call, and the checkpoints
+    /// of everything decoded so far.
+    pub fn take_output(&mut self) -> LiveOutput {
+        let mut findings = std::mem::take(&mut self.out);
+        findings.extend(self.agg.take_touched(&self.engine.ioc));
+        if let Some(newest) = self.newest {
+            let lateness = self.opts.event_time.allowed_lateness;
+            let until = jiff::SignedDuration::try_from(lateness)
+                .ok()
+                .and_then(|d| newest.checked_sub(d).ok());
+            if let Some(until) = until {
+                findings.extend(self.agg.close_idle(until, &self.engine.ioc));
+            }
+        }
+        self.take_drafts();
+        findings.extend(std::mem::take(&mut self.out));
+        self.annotate(&mut findings);
+        self.stats.findings += findings.len() as u64;
+        LiveOutput {
+            findings: dedup_latest(findings),
+            checkpoints: std::mem::take(&mut self.checkpoints)
+                .into_values()
+                .collect(),
+        }
+    }
+
+    /// Shutdown: decode what waits, release the reorder window, judge
+    /// every open episode and session, and hand everything on.
+    pub fn finish(mut self) -> LiveOutput {
+        let now = Instant::now();
+        let names: Vec<Arc<str>> = self
+            .streams
+            .values()
+            .filter(|s| !s.waiting.is_empty())
+            .map(|s| s.name.clone())
+            .collect();
+        for n in names {
+            self.detect(&n, now);
+        }
+        let mut out = self.take_output();
+        if let Some(mut d) = self.detection.take() {
+            let tables = &self.obs.tables;
+            self.window
+                .flush(&mut |_, (o, _)| d.detectors.observe(&o, tables));
+            let mut drafts = d.detectors.take_drafts();
+            drafts.extend(d.detectors.finish(tables));
+            let mut found = self.behaviour_findings(drafts);
+            self.annotate(&mut found);
+            out.findings.extend(found);
+        }
+        let agg = std::mem::replace(&mut self.agg, Aggregator::new());
+        let mut closing = agg;
+        let mut found = closing.take_touched(&self.engine.ioc);
+        found.extend(closing.finish(&self.engine.ioc));
+        self.annotate(&mut found);
+        out.findings.extend(found);
+        out.findings = dedup_latest(out.findings);
+        out
+    }
+
+    fn annotate(&self, findings: &mut [Finding]) {
+        if let Some(d) = &self.detection {
+            orb_likelihood::annotate(
+                findings,
+                d.detectors.backdoor(),
+                d.enricher,
+                &self.engine.options.internal,
+                d.cfg.orb.min_score,
+            );
+        }
+    }
+
+    /// Drafts with their evidence from the cache.
+    fn behaviour_findings(&self, drafts: Vec<Draft>) -> Vec<Finding> {
+        let cap = self.evidence.per_source_cap;
+        drafts
+            .into_iter()
+            .map(|d| {
+                let mut kept: Vec<&KeptRecord> = d
+                    .srcs
+                    .iter()
+                    .filter_map(|s| self.evidence.per_source.get(s))
+                    .flat_map(|e| e.records.iter())
+                    .filter(|r| {
+                        r.time >= d.from
+                            && r.time <= d.to
+                            && d.kinds.contains(&r.kind)
+                            && d.svc.is_none_or(|s| s == r.svc)
+                    })
+                    .collect();
+                kept.sort_by_key(|r| (r.time, r.stream, r.number));
+                let total = kept.len() as u64;
+                kept.truncate(cap);
+                let mut f = d.finding;
+                f.evidence = kept
+                    .into_iter()
+                    .map(|r| Evidence {
+                        file: self
+                            .names
+                            .get(&r.stream)
+                            .map_or_else(String::new, |n| n.to_string()),
+                        line: Some(r.number),
+                        offset: Some(r.offset),
+                        format: self
+                            .names
+                            .get(&r.stream)
+                            .and_then(|n| self.streams.get(n))
+                            .map_or("", |s| s.format)
+                            .to_string(),
+                        raw: r.raw.to_string(),
+                        time: Timestamp::from_millisecond(r.time).ok(),
+                        context: false,
+                    })
+                    .collect();
+                f.evidence_total = total;
+                f
+            })
+            .collect()
+    }
+
+    /// Counts now.
+    pub fn stats(&self) -> LiveStats {
+        let mut s = self.stats.clone();
+        s.streams = self.streams.len();
+        s.open_ioc_sessions = self.agg.open_sessions();
+        s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
+        s.evidence_bytes = self.evidence.bytes;
+        s.evidence_not_kept = self.evidence.not_kept;
+        s.reorder = self.window.stats().into();
+        let mark = self.window.watermark();
+        s.watermark = (mark > i64::MIN)
+            .then(|| Timestamp::from_millisecond(mark).ok())
+            .flatten();
+        s
+    }
+
+    /// The run's coverage so far: one entry per stream (forgotten streams
+    /// folded into their source), the NetFlow decoder's counts, and the
+    /// reorder window's.
+    pub fn coverage(&self) -> Coverage {
+        let mut c = Coverage {
+            started: Some(self.started),
+            ..Default::default()
+        };
+        let mut inputs: BTreeMap<String, InputCoverage> = self.retired.clone();
+        for s in self.streams.values() {
+            let mut cov = s.cov.clone();
+            if !s.waiting.is_empty() {
+                cov.notes.push(format!(
+                    "{} lines wait for the format to be detected",
+                    s.waiting.len()
+                ));
+            }
+            inputs.insert(s.name.to_string(), cov);
+        }
+        c.inputs = inputs.into_values().collect();
+        let st = self.window.stats();
+        let mut b = orbwatch_detect::BehaviourCoverage {
+            observations: st.accepted + st.late,
+            untimed: self.obs.untimed,
+            dropped: st.late,
+            ..Default::default()
+        };
+        if st.late > 0 {
+            b.notes.push(format!(
+                "{} behaviour observations arrived more than the allowed lateness behind the newest event (at most {} ms): they were matched against indicators but not given to the behaviour detectors",
+                st.late, st.max_late_ms
+            ));
+        }
+        if st.released_early > 0 {
+            b.notes.push(format!(
+                "the reorder window was full {} times: observations were given to the detectors before the allowed lateness passed",
+                st.released_early
+            ));
+        }
+        if self.evidence.not_kept > 0 {
+            b.notes.push(format!(
+                "{} records were not kept as evidence: the evidence budget ({} bytes) was spent",
+                self.evidence.not_kept, self.evidence.budget
+            ));
+        }
+        if self.detection.is_some() {
+            c.behaviour = Some(b);
+        }
+        c.sightings = self.agg.sightings();
+        c.finished = Some(Timestamp::now());
+        c
+    }
+}
+
+/// The source a stream belongs to: `syslog-tcp 0.0.0.0:6514` for
+/// `syslog-tcp 0.0.0.0:6514 from 10.1.2.3:40122`.
+fn source_group(stream: &str) -> &str {
+    stream.split(" from ").next().unwrap_or(stream)
+}
+
+/// Keep the last state of each finding id, in first-appearance order.
+fn dedup_latest(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        match at.get(&f.id) {
+            Some(&i) => out[i] = f,
+            None => {
+                at.insert(f.id.clone(), out.len());
+                out.push(f);
+            }
+        }
+    }
+    out
+}
