@@ -213,7 +213,116 @@ const INSERT_FINDING: &str = "INSERT OR REPLACE INTO findings (hunt_id, id, kind
      suppress_key, finding_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
      ?13, ?14, ?15)";
 
+/// Findings as rows: suppression key and JSON, prepared before a
+/// transaction takes the write lock.
+fn finding_rows(p: &std::path::Path, findings: &[Finding]) -> Result<Vec<(String, String)>> {
+    findings
+        .iter()
+        .map(|f| {
+            let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt {
+                path: p.to_path_buf(),
+                detail: format!("finding {} cannot be written as JSON: {e}", f.id),
+            })?;
+            Ok((suppression_key(f), json))
+        })
+        .collect()
+}
+
+/// Insert (or replace, by hunt and id) findings with their prepared rows.
+fn insert_findings(
+    tx: &rusqlite::Transaction<'_>,
+    hunt_id: i64,
+    findings: &[Finding],
+    rows: &[(String, String)],
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare_cached(INSERT_FINDING)?;
+    for (f, (key, json)) in findings.iter().zip(rows) {
+        let ioc = f.ioc.as_ref();
+        ins.execute(params![
+            hunt_id,
+            f.id,
+            f.kind.as_str(),
+            opt_ts(f.first_seen),
+            opt_ts(f.last_seen),
+            i64::try_from(f.count).unwrap_or(i64::MAX),
+            f.src_ip.map(|i| i.to_string()),
+            f.dst_ip.map(|i| i.to_string()),
+            ioc.map(|i| i.indicator.clone()),
+            ioc.map(|i| i.feed.clone()),
+            ioc.map(|i| i.in_validity_window),
+            f.severity.map(|s| s.as_str()),
+            f.score,
+            key,
+            json,
+        ])?;
+    }
+    Ok(())
+}
+
+/// What a live run adds to a commit besides its findings (a followed
+/// file's offsets, alerts for the outbox), written in the same
+/// transaction so that either all of it is kept or none.
+pub type CommitExtra<'c> = dyn FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<()> + 'c;
+
 impl Store {
+    /// Open a live run (`watch`): a `hunts` row with no end yet, which
+    /// [`Store::commit_live`] fills as findings are raised. The hunts and
+    /// findings commands, the report and triage read it like any hunt.
+    pub fn begin_live(&mut self, args: &serde_json::Value, started: Timestamp) -> Result<i64> {
+        let p = self.path.clone();
+        self.conn
+            .execute(
+                "INSERT INTO hunts (started, finished, args_json, coverage_json, findings) \
+                 VALUES (?1, NULL, ?2, '{}', 0)",
+                params![ts_text(started), args.to_string()],
+            )
+            .ctx(&p, "opening a watch run")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Keep what a live run raised since its last commit, in one short
+    /// transaction: the findings (a finding raised again replaces its
+    /// earlier state), the run's coverage when given, and whatever `extra`
+    /// writes (offsets, outbox rows). Nothing of it is kept if any part
+    /// fails; the caller keeps its batch and retries.
+    pub fn commit_live(
+        &mut self,
+        hunt_id: i64,
+        findings: &[Finding],
+        coverage: Option<&Coverage>,
+        extra: &mut CommitExtra<'_>,
+    ) -> Result<()> {
+        let p = self.path.clone();
+        let a = "keeping the findings of a watch run";
+        let rows = finding_rows(&p, findings)?;
+        let cov_json = match coverage {
+            Some(c) => Some(
+                serde_json::to_string(c)
+                    .map_err(|e| self.corrupt(format!("coverage cannot be written as JSON: {e}")))?,
+            ),
+            None => None,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(&p, a)?;
+        insert_findings(&tx, hunt_id, findings, &rows).ctx(&p, a)?;
+        tx.execute(
+            "UPDATE hunts SET findings = (SELECT COUNT(*) FROM findings WHERE hunt_id = ?1), \
+             coverage_json = COALESCE(?2, coverage_json), \
+             finished = COALESCE(?3, finished) WHERE id = ?1",
+            params![
+                hunt_id,
+                cov_json,
+                coverage.and_then(|c| c.finished).map(ts_text)
+            ],
+        )
+        .ctx(&p, a)?;
+        extra(&tx).ctx(&p, a)?;
+        tx.commit().ctx(&p, a)?;
+        Ok(())
+    }
+
     /// Keep one hunt: what was asked, its coverage and its findings, in one
     /// transaction. Returns the hunt id and the findings earlier triage
     /// dismisses.
@@ -236,14 +345,7 @@ impl Store {
         let a = "recording a hunt";
         let cov_json = serde_json::to_string(coverage)
             .map_err(|e| self.corrupt(format!("coverage cannot be written as JSON: {e}")))?;
-        let mut rows = Vec::with_capacity(findings.len());
-        for f in findings {
-            let json = serde_json::to_string(f).map_err(|e| StoreError::Corrupt {
-                path: p.clone(),
-                detail: format!("finding {} cannot be written as JSON: {e}", f.id),
-            })?;
-            rows.push((suppression_key(f), json));
-        }
+        let rows = finding_rows(&p, findings)?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -261,30 +363,7 @@ impl Store {
         )
         .ctx(&p, a)?;
         let hunt_id = tx.last_insert_rowid();
-        {
-            let mut ins = tx.prepare(INSERT_FINDING).ctx(&p, a)?;
-            for (f, (key, json)) in findings.iter().zip(&rows) {
-                let ioc = f.ioc.as_ref();
-                ins.execute(params![
-                    hunt_id,
-                    f.id,
-                    f.kind.as_str(),
-                    opt_ts(f.first_seen),
-                    opt_ts(f.last_seen),
-                    i64::try_from(f.count).unwrap_or(i64::MAX),
-                    f.src_ip.map(|i| i.to_string()),
-                    f.dst_ip.map(|i| i.to_string()),
-                    ioc.map(|i| i.indicator.clone()),
-                    ioc.map(|i| i.feed.clone()),
-                    ioc.map(|i| i.in_validity_window),
-                    f.severity.map(|s| s.as_str()),
-                    f.score,
-                    key,
-                    json,
-                ])
-                .ctx(&p, a)?;
-            }
-        }
+        insert_findings(&tx, hunt_id, findings, &rows).ctx(&p, a)?;
         tx.commit().ctx(&p, a)?;
         let suppressed = self.dismissed(findings)?;
         Ok(RecordedHunt {

@@ -54,8 +54,12 @@ pub mod rows;
 pub mod subscriptions;
 
 pub use error::{Result, StoreError};
+/// The SQLite binding, for callers that add rows to a live commit
+/// ([`findings::CommitExtra`]).
+pub use rusqlite;
 pub use findings::{
-    FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
+    CommitExtra, FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding,
+    TriageDecision,
     TriageStatus, suppression_key,
 };
 pub use history::{HistoryWindow, WindowOrigin};

@@ -259,3 +259,50 @@ fn store_of_schema_1_is_upgraded() {
         .unwrap();
     assert!(s.findings(&FindingFilter::default()).unwrap().is_empty());
 }
+
+/// A watch run is one hunt filled commit by commit: a finding raised
+/// again replaces its earlier state, the run's count follows, and a
+/// commit whose extra rows fail keeps nothing of its batch.
+#[test]
+fn live_commits_replace_findings_and_fail_whole() {
+    let (_d, mut s) = open();
+    let started: jiff::Timestamp = "2021-03-05T00:00:00Z".parse().unwrap();
+    let run = s
+        .begin_live(&serde_json::json!({"command": "watch"}), started)
+        .unwrap();
+    let mut a = behaviour("aaaa000000000001", "203.0.113.9", 60);
+    s.commit_live(run, &[a.clone()], None, &mut |_| Ok(())).unwrap();
+    a.count = 90;
+    let b = behaviour("bbbb000000000002", "203.0.113.10", 40);
+    s.commit_live(run, &[a.clone(), b.clone()], None, &mut |_| Ok(()))
+        .unwrap();
+    let rows = s
+        .findings(&FindingFilter {
+            hunt: Some(run),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let kept_a = rows.iter().find(|r| r.finding.id == a.id).unwrap();
+    assert_eq!(kept_a.finding.count, 90);
+    let hunts = s.hunts().unwrap();
+    assert_eq!(hunts.iter().find(|h| h.id == run).unwrap().findings, 2);
+
+    // The extra part fails: the new finding is not kept either.
+    let c = behaviour("cccc000000000003", "203.0.113.11", 70);
+    let err = s
+        .commit_live(run, &[c.clone()], None, &mut |tx| {
+            tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+                .map(|_| ())
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("watch run"), "{err}");
+    let rows = s
+        .findings(&FindingFilter {
+            hunt: Some(run),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.finding.id != c.id));
+}
