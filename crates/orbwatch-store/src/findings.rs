@@ -295,13 +295,13 @@ impl Store {
         let p = self.path.clone();
         let a = "keeping the findings of a watch run";
         let rows = finding_rows(&p, findings)?;
-        let cov_json = match coverage {
-            Some(c) => Some(
-                serde_json::to_string(c)
-                    .map_err(|e| self.corrupt(format!("coverage cannot be written as JSON: {e}")))?,
-            ),
-            None => None,
-        };
+        let cov_json =
+            match coverage {
+                Some(c) => Some(serde_json::to_string(c).map_err(|e| {
+                    self.corrupt(format!("coverage cannot be written as JSON: {e}"))
+                })?),
+                None => None,
+            };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -54,16 +54,15 @@ pub mod rows;
 pub mod subscriptions;
 
 pub use error::{Result, StoreError};
-/// The SQLite binding, for callers that add rows to a live commit
-/// ([`findings::CommitExtra`]).
-pub use rusqlite;
 pub use findings::{
     CommitExtra, FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding,
-    TriageDecision,
-    TriageStatus, suppression_key,
+    TriageDecision, TriageStatus, suppression_key,
 };
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
+/// The SQLite binding, for callers that add rows to a live commit
+/// ([`findings::CommitExtra`]).
+pub use rusqlite;
 pub use subscriptions::SubscriptionRow;
 
 use error::SqlContext;
@@ -807,6 +806,20 @@ impl Store {
 
     const FEED_COLUMNS: &'static str = "SELECT name, format, source_path, source_sha256, added_at, \
          updated_at, version, counts_json, rejected, skipped, options_json FROM feeds";
+
+    /// A value that changes whenever a feed is added, re-imported or
+    /// removed (the count of versions and of feeds, and the newest
+    /// version's id): a live run polls it to know when to reload.
+    pub fn feeds_generation(&self) -> Result<(i64, i64, i64)> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM feed_versions), (SELECT COUNT(*) FROM feeds), \
+                 (SELECT COALESCE(MAX(rowid), 0) FROM feed_versions)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ctx(&self.path, "reading the feeds' generation")
+    }
 
     /// All feeds, by name.
     pub fn list_feeds(&self) -> Result<Vec<FeedInfo>> {

@@ -271,7 +271,8 @@ fn live_commits_replace_findings_and_fail_whole() {
         .begin_live(&serde_json::json!({"command": "watch"}), started)
         .unwrap();
     let mut a = behaviour("aaaa000000000001", "203.0.113.9", 60);
-    s.commit_live(run, &[a.clone()], None, &mut |_| Ok(())).unwrap();
+    s.commit_live(run, &[a.clone()], None, &mut |_| Ok(()))
+        .unwrap();
     a.count = 90;
     let b = behaviour("bbbb000000000002", "203.0.113.10", 40);
     s.commit_live(run, &[a.clone(), b.clone()], None, &mut |_| Ok(()))
@@ -291,7 +292,7 @@ fn live_commits_replace_findings_and_fail_whole() {
     // The extra part fails: the new finding is not kept either.
     let c = behaviour("cccc000000000003", "203.0.113.11", 70);
     let err = s
-        .commit_live(run, &[c.clone()], None, &mut |tx| {
+        .commit_live(run, std::slice::from_ref(&c), None, &mut |tx| {
             tx.execute("INSERT INTO no_such_table VALUES (1)", [])
                 .map(|_| ())
         })

@@ -388,6 +388,7 @@ fn load_indicators(cli: &Cli, args: &BlocklistArgs, sel: &mut Selection) -> Resu
         // Sources of behaviour findings alone make a blocklist.
         store_optional: args.from_findings,
         history: false,
+        store_path: None,
     };
     let notices = crate::indicator_sources::load(cli, &sources, &mut sink)?;
     if !cli.quiet {

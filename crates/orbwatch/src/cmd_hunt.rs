@@ -15,12 +15,11 @@ use ipnet::IpNet;
 use orbwatch_detect::behaviour::BehaviourConfig;
 use orbwatch_detect::{Finding, FindingKind, InternalNets, IocEngine, IocEngineBuilder};
 use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, HuntSummary};
-use orbwatch_intel::Indicator;
 use orbwatch_report::{OutputFormat, write_coverage_text, write_findings};
 use orbwatch_source::Filters;
 
 use crate::Cli;
-use crate::indicator_sources::{IndicatorSink, IndicatorSources};
+use crate::indicator_sources::IndicatorSources;
 
 #[derive(Args, Debug)]
 pub struct HuntArgs {
@@ -486,24 +485,7 @@ fn load_indicators(
     args: &HuntArgs,
     notices: &mut Vec<String>,
 ) -> Result<IocEngineBuilder> {
-    /// The engine builder as the receiver of the indicators.
-    struct EngineSink(IocEngineBuilder);
-    impl IndicatorSink for EngineSink {
-        fn reserve(&mut self, n: usize) {
-            self.0.reserve(n);
-        }
-        fn add(&mut self, ind: &Indicator, feed: &str) {
-            if ind.provenance.feed == feed {
-                self.0.add(ind);
-            } else {
-                // Store rows carry their feed apart from the indicator.
-                let mut ind = ind.clone();
-                ind.provenance.feed = feed.to_string();
-                self.0.add(&ind);
-            }
-        }
-    }
-    let mut sink = EngineSink(IocEngineBuilder::new());
+    let mut sink = crate::indicator_sources::EngineSink(IocEngineBuilder::new());
     let sources = IndicatorSources {
         feeds: &args.feeds,
         format: args.feed_format.as_deref(),
@@ -511,6 +493,7 @@ fn load_indicators(
         // A behaviour-only hunt needs no indicators.
         store_optional: !args.no_behaviour,
         history: true,
+        store_path: None,
     };
     notices.extend(crate::indicator_sources::load(cli, &sources, &mut sink)?);
     Ok(sink.0)

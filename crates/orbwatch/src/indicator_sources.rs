@@ -26,6 +26,9 @@ pub struct IndicatorSources<'a> {
     /// from their history, and include those they dropped (`hunt`); a
     /// blocklist wants only what is listed now.
     pub history: bool,
+    /// The store to read instead of `--db`/`ORBWATCH_DB`/the default
+    /// (`watch --config` names its own).
+    pub store_path: Option<&'a std::path::Path>,
 }
 
 /// Receives the indicators.
@@ -39,6 +42,25 @@ pub trait IndicatorSink {
     /// One indicator of feed `feed` (the file stem of a `--feed` file, or
     /// the store's feed name).
     fn add(&mut self, ind: &Indicator, feed: &str);
+}
+
+/// The engine builder as the receiver of the indicators (`hunt`, `watch`).
+pub struct EngineSink(pub orbwatch_detect::IocEngineBuilder);
+
+impl IndicatorSink for EngineSink {
+    fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+    fn add(&mut self, ind: &Indicator, feed: &str) {
+        if ind.provenance.feed == feed {
+            self.0.add(ind);
+        } else {
+            // Store rows carry their feed apart from the indicator.
+            let mut ind = ind.clone();
+            ind.provenance.feed = feed.to_string();
+            self.0.add(&ind);
+        }
+    }
 }
 
 /// Hand every indicator to `sink`. Returns one notice per feed file with
@@ -140,8 +162,11 @@ pub fn load(
             ));
         }
     }
-    if src.feeds.is_empty() || cli.db.is_some() {
-        let path = crate::db_path::resolve(cli)?;
+    if src.feeds.is_empty() || cli.db.is_some() || src.store_path.is_some() {
+        let path = match src.store_path {
+            Some(p) => p.to_path_buf(),
+            None => crate::db_path::resolve(cli)?,
+        };
         if crate::db_path::exists(&path) {
             let store = orbwatch_store::Store::open(&path)
                 .with_context(|| format!("cannot open the store {}", path.display()))?;

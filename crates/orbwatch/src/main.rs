@@ -16,6 +16,7 @@ mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
 mod cmd_triage;
+mod cmd_watch;
 mod coverage_summary;
 mod db_path;
 mod feed_input;
@@ -24,6 +25,8 @@ mod indicator_sources;
 mod output_file;
 mod progress;
 mod table;
+mod watch_config;
+mod watch_status;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]
@@ -61,6 +64,9 @@ pub enum Command {
     Report(Box<cmd_report::ReportArgs>),
     /// List the hunts kept in the store.
     Hunts(cmd_hunts::HuntsArgs),
+    /// Watch live: follow files, receive syslog and NetFlow, match and
+    /// detect as records arrive, keep findings, alert and block.
+    Watch(Box<watch_config::WatchArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell), e.g. `orbwatch completions bash > /etc/bash_completion.d/orbwatch`.
     Completions {
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
         Command::Findings(args) => cmd_findings::run(&cli, args),
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
+        Command::Watch(args) => cmd_watch::run(&cli, args),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
     match result {

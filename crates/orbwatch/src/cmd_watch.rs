@@ -1,0 +1,545 @@
+//! `orbwatch watch`: the live daemon. Sources (followed files, syslog and
+//! NetFlow listeners, stdin) feed one bounded channel; one pipeline thread
+//! (the engine's [`LivePipeline`]: the hunt's decoders, matcher and
+//! detectors) takes records from it; every `commit_interval` the findings
+//! raised since the last commit, the followed files' offsets and the
+//! alerts for the outbox are kept in the store in one transaction.
+//!
+//! ```text
+//!  sources ──► channel ──► LivePipeline ──► commit (one transaction) ──► alerts, blocking
+//!                              ▲              findings, offsets, outbox
+//!                 reload: new index built on a thread, swapped in
+//! ```
+//!
+//! Why one transaction: after `kill -9` the store holds either a batch's
+//! findings *and* the offsets of the records behind them, or neither, so
+//! a restart reads each record again exactly when its findings were not
+//! kept. Signals: SIGTERM/SIGINT stop reading, flush the detectors,
+//! commit and exit 0; SIGHUP reloads the feeds; SIGUSR1 logs a status
+//! line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use jiff::Timestamp;
+use orbwatch_detect::behaviour::BehaviourConfig;
+use orbwatch_detect::{Finding, InternalNets, IocEngine, IocEngineBuilder};
+use orbwatch_engine::event_time::EventTimeConfig;
+use orbwatch_engine::{
+    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
+};
+use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats};
+use orbwatch_store::Store;
+
+use crate::Cli;
+use crate::indicator_sources::{EngineSink, IndicatorSources};
+use crate::watch_config::{WatchArgs, WatchSettings};
+
+/// How often the pipeline does its housekeeping (detection of new
+/// streams' formats, idle flush, closing idle sessions).
+const TICK: Duration = Duration::from_millis(200);
+/// Records taken from the channel between two looks at the clock.
+const BURST: usize = 4096;
+
+/// A running source: its name, counters, and how to stop it.
+struct RunningSource {
+    name: String,
+    stats: Arc<SourceStats>,
+    stop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// The signals the daemon reacts to, as flags set by the handlers.
+struct Signals {
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+    status: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Self> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        let s = Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            reload: Arc::new(AtomicBool::new(false)),
+            status: Arc::new(AtomicBool::new(false)),
+        };
+        for sig in [SIGTERM, SIGINT] {
+            signal_hook::flag::register(sig, Arc::clone(&s.stop))
+                .context("cannot install the SIGTERM/SIGINT handler")?;
+        }
+        signal_hook::flag::register(SIGHUP, Arc::clone(&s.reload))
+            .context("cannot install the SIGHUP handler")?;
+        signal_hook::flag::register(SIGUSR1, Arc::clone(&s.status))
+            .context("cannot install the SIGUSR1 handler")?;
+        Ok(s)
+    }
+}
+
+pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
+    let settings = WatchSettings::resolve(args)?;
+    let db_path = match (&cli.db, &settings.db) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => crate::db_path::resolve(cli)?,
+    };
+    let a = &settings.alerts;
+    if a.jsonl.is_some()
+        || a.webhook.is_some()
+        || a.syslog_forward.is_some()
+        || !settings.block.targets.is_empty()
+    {
+        anyhow::bail!("alerts and blocking are not wired into watch yet in this build");
+    }
+    let signals = Signals::install()?;
+    let (timezone, timezone_name) =
+        crate::cli_values::parse_timezone(settings.timezone.as_deref())?;
+    let internal = if settings.internal.is_empty() {
+        InternalNets::default()
+    } else {
+        InternalNets::new(settings.internal.clone())
+    };
+    let behaviour = if settings.behaviour {
+        let config = match &settings.behaviour_config {
+            Some(p) => BehaviourConfig::from_file(p)?,
+            None => BehaviourConfig::default(),
+        };
+        Some(BehaviourOptions {
+            config,
+            enrichment_dbs: settings
+                .asn_db
+                .iter()
+                .chain(settings.geo_db.iter())
+                .cloned()
+                .collect(),
+            spill_dir: None,
+        })
+    } else {
+        None
+    };
+    let options = EngineOptions {
+        input_format: settings.input_format.clone(),
+        year: args.year,
+        timezone: Some(timezone),
+        internal: internal.clone(),
+        behaviour,
+        threads: 1,
+        ..Default::default()
+    };
+    let load_clock = Instant::now();
+    let ioc = load_indicators(cli, &settings.feeds, &db_path, &internal)?;
+    tracing::info!(
+        "watch: {} indicators loaded in {:.2} s",
+        ioc.len(),
+        load_clock.elapsed().as_secs_f64()
+    );
+    if ioc.is_empty() && !settings.behaviour {
+        anyhow::bail!(
+            "no indicators to watch for and behaviour detection is off: add feeds with `orbwatch feed add FILE`, or pass --feed FILE"
+        );
+    }
+    let engine = Engine::new(ioc, options)?;
+    let live = LiveOptions {
+        event_time: EventTimeConfig {
+            allowed_lateness: settings.allowed_lateness,
+            max_pending: settings.max_pending,
+            idle_flush: settings.idle_flush,
+        },
+        ..Default::default()
+    };
+    let mut pipeline = LivePipeline::new(engine, live)?;
+    let mut store = Store::open(&db_path)
+        .with_context(|| format!("cannot open the store {}", db_path.display()))?;
+    let started = Timestamp::now();
+    let run_args = serde_json::json!({
+        "command": "watch",
+        "tail": settings.tail,
+        "syslog_udp": settings.syslog_udp,
+        "syslog_tcp": settings.syslog_tcp,
+        "syslog_tls": settings.syslog_tls,
+        "netflow": settings.netflow,
+        "stdin": settings.stdin,
+        "feeds": settings.feeds,
+        "behaviour": settings.behaviour,
+        "timezone": timezone_name,
+    });
+    let run_id = store.begin_live(&run_args, started)?;
+    tracing::info!(
+        "watch: run {run_id} in the store {} (see `orbwatch hunts`)",
+        db_path.display()
+    );
+
+    let (tx, rx) = orbwatch_live::channel(settings.queue);
+    let mut sources = start_sources(&settings, &tx)?;
+    // The pipeline sees the channel close when every source has ended
+    // (stdin at its end): the daemon then stops as on SIGTERM.
+    drop(tx);
+
+    let mut daemon = Daemon {
+        store,
+        run_id,
+        pending: Vec::new(),
+        pending_checkpoints: Vec::new(),
+        committed_findings: 0,
+        commit_failures: 0,
+    };
+    let mut last_tick = Instant::now();
+    let mut last_commit = Instant::now();
+    let mut last_reload_check = Instant::now();
+    let mut generation = daemon.store.feeds_generation().ok();
+    let commit_interval = settings.commit_interval;
+    let started_clock = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut reload: Option<std::thread::ScopedJoinHandle<'_, Result<IocEngine>>> = None;
+        let mut reload_clock = Instant::now();
+        loop {
+            let mut ended = false;
+            match rx.recv_timeout(TICK) {
+                Ok(rec) => {
+                    let now = Instant::now();
+                    pipeline.handle(rec, now);
+                    for rec in rx.try_iter().take(BURST) {
+                        pipeline.handle(rec, now);
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
+            }
+            let now = Instant::now();
+            if now.duration_since(last_tick) >= TICK {
+                pipeline.tick(now);
+                last_tick = now;
+            }
+            if now.duration_since(last_commit) >= commit_interval {
+                daemon.take(pipeline.take_output());
+                daemon.commit(None);
+                last_commit = now;
+            }
+            if signals.status.swap(false, Ordering::Relaxed) {
+                log_status(&pipeline, &sources, &daemon, started_clock, rx.len());
+            }
+            // Feeds: on SIGHUP, and when `feed add` changed the store.
+            let mut want_reload = signals.reload.swap(false, Ordering::Relaxed);
+            if now.duration_since(last_reload_check) >= settings.reload_check {
+                last_reload_check = now;
+                let g = daemon.store.feeds_generation().ok();
+                if g.is_some() && g != generation {
+                    tracing::info!("watch: the store's feeds changed: reloading");
+                    generation = g;
+                    want_reload = true;
+                }
+            }
+            if want_reload && reload.is_none() {
+                let (feeds, db, internal) = (&settings.feeds, &db_path, &internal);
+                reload_clock = Instant::now();
+                reload = Some(scope.spawn(move || {
+                    let before = crate::watch_status::peak_rss_bytes();
+                    let ioc = load_indicators(cli, feeds, db, internal)?;
+                    let after = crate::watch_status::peak_rss_bytes();
+                    tracing::info!(
+                        "watch: new index of {} indicators built beside the old one ({} bytes of index; peak RSS {} MB before, {} MB during the build)",
+                        ioc.len(),
+                        ioc.index().heap_bytes(),
+                        before / 1_000_000,
+                        after / 1_000_000
+                    );
+                    Ok(ioc)
+                }));
+            }
+            if reload.as_ref().is_some_and(|h| h.is_finished())
+                && let Some(h) = reload.take()
+            {
+                match h.join() {
+                    Ok(Ok(ioc)) => {
+                        let n = ioc.len();
+                        pipeline.replace_indicators(ioc);
+                        tracing::info!(
+                            "watch: now matching {n} indicators (reload took {:.2} s; no record was skipped)",
+                            reload_clock.elapsed().as_secs_f64()
+                        );
+                    }
+                    Ok(Err(e)) => tracing::error!(
+                        "watch: reloading the feeds failed, still matching the previous ones: {e:#}"
+                    ),
+                    Err(_) => tracing::error!(
+                        "watch: reloading the feeds failed (a bug: please report it); still matching the previous ones"
+                    ),
+                }
+            }
+            if ended || signals.stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        Ok(())
+    })?;
+
+    // Stop reading, take what is queued, flush the detectors, commit.
+    tracing::info!("watch: stopping: no more reading, flushing the detectors");
+    for s in &mut sources {
+        if let Some(stop) = s.stop.take() {
+            stop();
+        }
+    }
+    let now = Instant::now();
+    for rec in rx.try_iter() {
+        pipeline.handle(rec, now);
+    }
+    log_status(&pipeline, &sources, &daemon, started_clock, 0);
+    let coverage = pipeline.coverage();
+    daemon.take(pipeline.finish());
+    let mut coverage = coverage;
+    coverage.timezone = Some(timezone_name);
+    coverage.finished = Some(Timestamp::now());
+    // A store that stays busy for a while must not cost the last batch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !daemon.commit(Some(&coverage)) {
+        if Instant::now() >= deadline {
+            let saved = daemon.save_unkept()?;
+            anyhow::bail!(
+                "the store {} stayed unavailable: {} findings were saved to {} instead",
+                db_path.display(),
+                daemon.pending.len(),
+                saved.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    tracing::info!(
+        "watch: stopped; {} findings kept in run {} of {}",
+        daemon.committed_findings,
+        run_id,
+        db_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Compile the indicators of `feeds` and the store.
+fn load_indicators(
+    cli: &Cli,
+    feeds: &[PathBuf],
+    db: &Path,
+    internal: &InternalNets,
+) -> Result<IocEngine> {
+    let mut sink = EngineSink(IocEngineBuilder::new());
+    let sources = IndicatorSources {
+        feeds,
+        format: None,
+        grace: None,
+        store_optional: true,
+        history: true,
+        store_path: Some(db),
+    };
+    for n in crate::indicator_sources::load(cli, &sources, &mut sink)? {
+        tracing::warn!("{n}");
+    }
+    Ok(sink.0.build(internal.clone()))
+}
+
+/// What waits to be kept, and the store it goes to.
+struct Daemon {
+    store: Store,
+    run_id: i64,
+    /// Findings raised since the last successful commit (latest state per
+    /// id).
+    pending: Vec<Finding>,
+    pending_checkpoints: Vec<orbwatch_live::Checkpoint>,
+    committed_findings: u64,
+    commit_failures: u64,
+}
+
+impl Daemon {
+    fn take(&mut self, out: LiveOutput) {
+        for f in out.findings {
+            match self.pending.iter_mut().find(|p| p.id == f.id) {
+                Some(p) => *p = f,
+                None => self.pending.push(f),
+            }
+        }
+        for cp in out.checkpoints {
+            match self
+                .pending_checkpoints
+                .iter_mut()
+                .find(|p| p.source == cp.source)
+            {
+                Some(p) => *p = cp,
+                None => self.pending_checkpoints.push(cp),
+            }
+        }
+    }
+
+    /// Keep the pending batch; false when the store refused (the batch
+    /// stays pending for the next try).
+    fn commit(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> bool {
+        if self.pending.is_empty() && self.pending_checkpoints.is_empty() && coverage.is_none() {
+            return true;
+        }
+        let result =
+            self.store
+                .commit_live(self.run_id, &self.pending, coverage, &mut |_tx| Ok(()));
+        match result {
+            Ok(()) => {
+                self.committed_findings += self.pending.len() as u64;
+                for f in &self.pending {
+                    tracing::info!(
+                        "finding {} {} {} count={} score={}",
+                        f.id,
+                        f.kind,
+                        f.src_ip.map(|i| i.to_string()).unwrap_or_default(),
+                        f.count,
+                        f.score.unwrap_or(0)
+                    );
+                }
+                self.pending.clear();
+                self.pending_checkpoints.clear();
+                true
+            }
+            Err(e) => {
+                self.commit_failures += 1;
+                tracing::warn!(
+                    "watch: cannot keep {} findings yet (will retry): {e}",
+                    self.pending.len()
+                );
+                false
+            }
+        }
+    }
+
+    /// Last resort when the store stays unavailable at shutdown: the
+    /// pending findings as JSON lines in a file beside the store.
+    fn save_unkept(&self) -> Result<PathBuf> {
+        let name = format!(
+            "orbwatch-watch-unkept-{}.jsonl",
+            Timestamp::now().as_second()
+        );
+        let path = self
+            .store
+            .path()
+            .parent()
+            .map_or_else(|| PathBuf::from(&name), |d| d.join(&name));
+        crate::output_file::write_file(&path, "unkept findings", |w| {
+            for f in &self.pending {
+                serde_json::to_writer(&mut *w, f)?;
+                std::io::Write::write_all(w, b"\n")?;
+            }
+            Ok(())
+        })?;
+        Ok(path)
+    }
+}
+
+/// Start every source the settings name; each gets the channel's sender.
+fn start_sources(settings: &WatchSettings, tx: &RecordSender) -> Result<Vec<RunningSource>> {
+    let mut out = Vec::new();
+    if settings.stdin {
+        out.push(start_stdin(tx.clone()));
+    }
+    let unbuilt: Vec<&str> = [
+        (!settings.tail.is_empty()).then_some("--tail"),
+        (!settings.syslog_udp.is_empty()).then_some("--syslog-udp"),
+        (!settings.syslog_tcp.is_empty()).then_some("--syslog-tcp"),
+        (!settings.syslog_tls.is_empty()).then_some("--syslog-tls"),
+        (!settings.netflow.is_empty()).then_some("--netflow"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !unbuilt.is_empty() {
+        anyhow::bail!(
+            "{} not wired into watch yet in this build",
+            unbuilt.join(", ")
+        );
+    }
+    Ok(out)
+}
+
+/// Standard input, line by line, as one stream.
+fn start_stdin(tx: RecordSender) -> RunningSource {
+    let stats = Arc::new(SourceStats::default());
+    let st = Arc::clone(&stats);
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut reader = orbwatch_source::LineReader::new(stdin.lock());
+        let stream: Arc<str> = Arc::from("stdin");
+        loop {
+            match reader.next_line() {
+                Ok(Some(line)) => {
+                    SourceStats::add(&st.records, 1);
+                    SourceStats::add(&st.bytes, line.bytes.len() as u64 + 1);
+                    if line.truncated {
+                        SourceStats::add(&st.truncated, 1);
+                    }
+                    let rec = LiveRecord {
+                        stream: stream.clone(),
+                        number: line.number,
+                        offset: line.offset,
+                        payload: Payload::Line,
+                        bytes: line.bytes.to_vec(),
+                        received: Timestamp::now(),
+                        checkpoint: None,
+                    };
+                    if tx.send(rec).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    SourceStats::add(&st.malformed, 1);
+                    tracing::error!("watch: reading standard input failed: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    RunningSource {
+        name: "stdin".into(),
+        stats,
+        // A thread blocked reading stdin cannot be interrupted; it ends
+        // with the process.
+        stop: None,
+    }
+}
+
+/// The SIGUSR1 status line.
+fn log_status(
+    pipeline: &LivePipeline,
+    sources: &[RunningSource],
+    daemon: &Daemon,
+    started: Instant,
+    queued: usize,
+) {
+    let s = pipeline.stats();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let per_source: Vec<String> = sources
+        .iter()
+        .map(|r| {
+            let x = r.stats.snapshot();
+            format!(
+                "{}: {} records, {} dropped (full), {} kernel drops, {} malformed, {} truncated",
+                r.name, x.records, x.dropped_full, x.kernel_drops, x.malformed, x.truncated
+            )
+        })
+        .collect();
+    tracing::info!(
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept, {} waiting to be kept, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} streams, RSS {} MB; {}",
+        s.records,
+        s.records as f64 / secs,
+        s.parsed,
+        s.rejected,
+        s.matched_records,
+        daemon.committed_findings,
+        daemon.pending.len(),
+        queued,
+        s.late,
+        s.watermark
+            .map(|w| w.to_string())
+            .unwrap_or_else(|| "-".into()),
+        s.open_ioc_sessions,
+        s.tracked_keys,
+        s.streams,
+        crate::watch_status::rss_bytes() / 1_000_000,
+        per_source.join("; ")
+    );
+}

@@ -1,0 +1,211 @@
+//! `orbwatch watch` as an operator runs it: a real process, real signals,
+//! the store read by the other commands while the daemon runs.
+//! Logs: crowdsec's ssh-bf test log (MIT, tests/data/logs-syslog).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(rel)
+}
+
+fn orbwatch(db: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
+    c.arg("--db").arg(db).env_remove("ORBWATCH_DB");
+    c
+}
+
+/// Kill the daemon if a test fails half-way (never leave it running).
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Findings kept in the store now, as JSON values.
+fn findings(db: &Path) -> Vec<serde_json::Value> {
+    let out = orbwatch(db)
+        .args(["findings", "--format", "jsonl"])
+        .output()
+        .expect("findings runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// An indicator sighting is kept while the daemon runs (the brute force
+/// is still open); SIGTERM flushes the detectors, keeps the spray finding,
+/// closes the run and exits 0.
+#[test]
+fn findings_are_kept_as_raised_and_sigterm_flushes_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "35.188.49.176\n").expect("write feed");
+    let log = std::fs::read(data("logs-syslog/crowdsec_ssh-bf.log")).expect("read log");
+    let child = orbwatch(&db)
+        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+        .arg("--feed")
+        .arg(&feed)
+        .args(["--commit-interval", "200ms"])
+        .env("ORBWATCH_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut daemon = Daemon(child);
+    let mut stdin = daemon.0.stdin.take().expect("stdin");
+    stdin.write_all(&log).expect("write lines");
+    stdin.flush().expect("flush");
+    // Kept while running: the sighting, not the spray (its episode is
+    // still open: stdin has not ended).
+    wait_for("the indicator finding", Duration::from_secs(20), || {
+        findings(&db).iter().any(|f| f["kind"] == "ioc_match")
+    });
+    let running = findings(&db);
+    assert!(
+        running.iter().all(|f| f["kind"] == "ioc_match"),
+        "{running:#?}"
+    );
+    let ioc = &running[0];
+    assert_eq!(ioc["src_ip"], "35.188.49.176");
+    // The same count and id as a hunt over the file.
+    let batch = orbwatch(&dir.path().join("other.db"))
+        .args([
+            "hunt",
+            "--year",
+            "2021",
+            "--timezone",
+            "UTC",
+            "--format",
+            "jsonl",
+        ])
+        .arg("--feed")
+        .arg(&feed)
+        .arg(data("logs-syslog/crowdsec_ssh-bf.log"))
+        .output()
+        .expect("hunt runs");
+    let batch: Vec<serde_json::Value> = String::from_utf8_lossy(&batch.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let b = batch
+        .iter()
+        .find(|f| f["kind"] == "ioc_match")
+        .expect("the hunt sights the relay");
+    assert_eq!(ioc["id"], b["id"]);
+    assert_eq!(ioc["count"], b["count"]);
+    let hunts = orbwatch(&db)
+        .args(["hunts", "--json"])
+        .output()
+        .expect("hunts");
+    let hunts = String::from_utf8_lossy(&hunts.stdout).to_string();
+    assert!(hunts.contains("\"finished\":null"), "{hunts}");
+
+    sigterm(&daemon.0);
+    let out = daemon.0.wait_with_output_ref();
+    assert_eq!(out.0.code(), Some(0), "{}", out.1);
+    assert!(out.1.contains("stopping"), "{}", out.1);
+    let after = findings(&db);
+    assert!(
+        after.iter().any(|f| f["kind"] == "password_spray"
+            && f["src_ip"] == "35.188.49.176"
+            && f["count"] == 6),
+        "{after:#?}"
+    );
+    let hunts = orbwatch(&db)
+        .args(["hunts", "--json"])
+        .output()
+        .expect("hunts");
+    let hunts = String::from_utf8_lossy(&hunts.stdout).to_string();
+    assert!(!hunts.contains("\"finished\":null"), "{hunts}");
+    drop(stdin);
+}
+
+/// The end of standard input ends the run like SIGTERM.
+#[test]
+fn the_end_of_stdin_ends_the_run_with_everything_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let out = orbwatch(&db)
+        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+        .stdin(std::fs::File::open(data("logs-syslog/crowdsec_ssh-bf.log")).expect("open"))
+        .output()
+        .expect("watch runs");
+    assert_eq!(out.status.code(), Some(0));
+    let f = findings(&db);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["kind"], "password_spray");
+    assert_eq!(f[0]["evidence"].as_array().map(Vec::len), Some(6));
+    assert_eq!(f[0]["evidence"][0]["file"], "stdin");
+}
+
+#[test]
+fn nothing_to_watch_and_unknown_settings_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let out = orbwatch(&db).arg("watch").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing to watch"), "{err}");
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[alerts]\nwebhok = \"http://127.0.0.1:1/\"\n").expect("write");
+    let out = orbwatch(&db)
+        .args(["watch", "--stdin", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("webhok") && err.contains("w.toml"), "{err}");
+}
+
+trait WaitRef {
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String);
+}
+
+impl WaitRef for Child {
+    /// Wait (at most 30 s) and collect stderr.
+    fn wait_with_output_ref(&mut self) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.try_wait().expect("try_wait") {
+                let mut err = String::new();
+                if let Some(mut e) = self.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return (st, err);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the daemon did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
