@@ -808,13 +808,13 @@ impl Store {
          updated_at, version, counts_json, rejected, skipped, options_json FROM feeds";
 
     /// A value that changes whenever a feed is added, re-imported or
-    /// removed (the count of versions and of feeds, and the newest
-    /// version's id): a live run polls it to know when to reload.
-    pub fn feeds_generation(&self) -> Result<(i64, i64, i64)> {
+    /// removed (the count of versions and of feeds, and the latest
+    /// update): a live run polls it to know when to reload.
+    pub fn feeds_generation(&self) -> Result<(i64, i64, String)> {
         self.conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM feed_versions), (SELECT COUNT(*) FROM feeds), \
-                 (SELECT COALESCE(MAX(rowid), 0) FROM feed_versions)",
+                 (SELECT COALESCE(MAX(updated_at), '') FROM feeds)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

@@ -557,3 +557,24 @@ fn bad_names_are_refused() {
     }
     assert!(store.list_feeds().unwrap().is_empty());
 }
+
+/// The feeds' generation changes with every import and removal (what a
+/// live run polls to reload).
+#[test]
+fn the_feeds_generation_changes_with_every_import_and_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path().join("s.db")).unwrap();
+    let g0 = s.feeds_generation().unwrap();
+    s.import_feed(
+        "a",
+        FeedFormat::Plain,
+        "a.txt",
+        &feed(&["198.51.100.1"]),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let g1 = s.feeds_generation().unwrap();
+    assert_ne!(g0, g1);
+    s.remove_feed("a").unwrap();
+    assert_ne!(g1, s.feeds_generation().unwrap());
+}

@@ -184,7 +184,9 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         pending: Vec::new(),
         pending_checkpoints: Vec::new(),
         committed_findings: 0,
+        committed_updates: 0,
         commit_failures: 0,
+        known: std::collections::HashSet::new(),
     };
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -225,7 +227,13 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             let mut want_reload = signals.reload.swap(false, Ordering::Relaxed);
             if now.duration_since(last_reload_check) >= settings.reload_check {
                 last_reload_check = now;
-                let g = daemon.store.feeds_generation().ok();
+                let g = match daemon.store.feeds_generation() {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        tracing::warn!("watch: cannot tell whether the feeds changed: {e}");
+                        None
+                    }
+                };
                 if g.is_some() && g != generation {
                     tracing::info!("watch: the store's feeds changed: reloading");
                     generation = g;
@@ -346,8 +354,13 @@ struct Daemon {
     /// id).
     pending: Vec<Finding>,
     pending_checkpoints: Vec<orbwatch_live::Checkpoint>,
+    /// Findings kept so far (distinct ids) and commits of their updates.
     committed_findings: u64,
+    committed_updates: u64,
     commit_failures: u64,
+    /// Ids kept so far: a finding is logged when first raised, and its
+    /// later updates (a larger count) only at debug level.
+    known: std::collections::HashSet<String>,
 }
 
 impl Daemon {
@@ -381,16 +394,23 @@ impl Daemon {
                 .commit_live(self.run_id, &self.pending, coverage, &mut |_tx| Ok(()));
         match result {
             Ok(()) => {
-                self.committed_findings += self.pending.len() as u64;
+                self.committed_updates += self.pending.len() as u64;
                 for f in &self.pending {
-                    tracing::info!(
-                        "finding {} {} {} count={} score={}",
-                        f.id,
-                        f.kind,
-                        f.src_ip.map(|i| i.to_string()).unwrap_or_default(),
-                        f.count,
-                        f.score.unwrap_or(0)
-                    );
+                    let new = self.known.insert(f.id.clone());
+                    self.committed_findings += u64::from(new);
+                    let src = f.src_ip.map(|i| i.to_string()).unwrap_or_default();
+                    let sev = f.severity.map_or("-", |s| s.as_str());
+                    if new {
+                        tracing::info!(
+                            "new finding {} {} {src} severity {sev} score {} count {}",
+                            f.id,
+                            f.kind,
+                            f.score.unwrap_or(0),
+                            f.count
+                        );
+                    } else {
+                        tracing::debug!("finding {} updated: count {}", f.id, f.count);
+                    }
                 }
                 self.pending.clear();
                 self.pending_checkpoints.clear();
@@ -523,14 +543,16 @@ fn log_status(
         })
         .collect();
     tracing::info!(
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept, {} waiting to be kept, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
         s.rejected,
         s.matched_records,
         daemon.committed_findings,
+        daemon.committed_updates,
         daemon.pending.len(),
+        daemon.commit_failures,
         queued,
         s.late,
         s.watermark

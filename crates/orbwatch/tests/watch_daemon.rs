@@ -209,3 +209,135 @@ impl WaitRef for Child {
         }
     }
 }
+
+/// The systemd unit in examples/ is valid for systemd (checked with
+/// `systemd-analyze verify`, the binary path pointed at this build).
+#[test]
+fn the_example_systemd_unit_verifies() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var_os("ORBWATCH_REQUIRE_TOOLS").is_some() {
+            panic!("systemd-analyze is required (ORBWATCH_REQUIRE_TOOLS) but missing");
+        }
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    }
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orbwatch-watch.service"),
+    )
+    .expect("read the unit");
+    assert!(unit.contains("ExecStart=/usr/local/bin/orbwatch watch --config"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("orbwatch-watch.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/orbwatch", env!("CARGO_BIN_EXE_orbwatch")),
+    )
+    .expect("write the unit");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("orbwatch-watch.service:"), "{err}");
+}
+
+/// `feed add` while the daemon runs: the new feed's addresses are matched
+/// within seconds, without a restart, and no record is lost across the
+/// swap (the status line at the stop counts every line written).
+#[test]
+fn a_feed_added_while_running_is_matched_within_seconds_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let first = dir.path().join("first.txt");
+    std::fs::write(&first, "198.51.100.1\n").expect("write feed");
+    let added = orbwatch(&db)
+        .args(["feed", "add", "--name", "first"])
+        .arg(&first)
+        .output()
+        .expect("feed add runs");
+    assert!(added.status.success());
+    let cfg = dir.path().join("watch.toml");
+    std::fs::write(
+        &cfg,
+        "[feeds]\nreload_check = \"300ms\"\n[store]\ncommit_interval = \"200ms\"\n[detect]\nbehaviour = false\n",
+    )
+    .expect("write config");
+    let child = orbwatch(&db)
+        .args(["watch", "--stdin", "--timezone", "UTC", "--config"])
+        .arg(&cfg)
+        .env("ORBWATCH_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut daemon = Daemon(child);
+    let mut stderr = daemon.0.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let mut stdin = daemon.0.stdin.take().expect("stdin");
+    let mut written = 0u64;
+    let line = |stdin: &mut std::process::ChildStdin, n: u64| {
+        let l = format!(
+            "2024-05-01T10:{:02}:{:02}+00:00 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.77 DST=10.0.0.5 LEN=60 PROTO=TCP SPT=4000 DPT=22 SYN\n",
+            n / 60 % 60,
+            n % 60
+        );
+        stdin.write_all(l.as_bytes()).expect("write");
+        stdin.flush().expect("flush");
+    };
+    for _ in 0..60 {
+        line(&mut stdin, written);
+        written += 1;
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        findings(&db).is_empty(),
+        "nothing names a listed address yet"
+    );
+    let second = dir.path().join("second.txt");
+    std::fs::write(&second, "203.0.113.77\n").expect("write feed");
+    let added = orbwatch(&db)
+        .args(["feed", "add", "--name", "second"])
+        .arg(&second)
+        .output()
+        .expect("feed add runs");
+    assert!(added.status.success());
+    let clock = Instant::now();
+    wait_for(
+        "matches against the new feed",
+        Duration::from_secs(10),
+        || {
+            line(&mut stdin, written);
+            written += 1;
+            std::thread::sleep(Duration::from_millis(100));
+            findings(&db)
+                .iter()
+                .any(|f| f["indicator"] == "203.0.113.77")
+        },
+    );
+    assert!(
+        clock.elapsed() < Duration::from_secs(5),
+        "matching began {:?} after feed add",
+        clock.elapsed()
+    );
+    sigterm(&daemon.0);
+    let (status, _) = daemon.0.wait_with_output_ref();
+    assert_eq!(status.code(), Some(0));
+    let log = log.join().expect("stderr read");
+    assert!(log.contains("now matching 2 indicators"), "{log}");
+    assert!(
+        log.contains(&format!("watch status: {written} records")),
+        "every line written was read: {written}\n{log}"
+    );
+    drop(stdin);
+}
