@@ -234,6 +234,13 @@ impl EvidenceCache {
     }
 }
 
+/// Event time (ms) between two sweeps of the detectors for idle keys.
+/// A sweep looks at every open key, so sweeping at every record would
+/// cost the number of keys per record; an episode that went idle is then
+/// judged within this much event time after its idle time, with the same
+/// content (episodes end by their own key's events, not by the sweep).
+const ADVANCE_STEP_MS: i64 = 60_000;
+
 /// Raw evidence is cut to this many bytes (as in a hunt).
 const RAW_CAP: usize = 2048;
 
@@ -262,8 +269,10 @@ pub struct LivePipeline {
     evidence: EvidenceCache,
     checkpoints: BTreeMap<Arc<str>, Checkpoint>,
     out: Vec<Finding>,
-    /// Newest event time matched (closes idle indicator sessions).
+    /// Newest event time read (closes idle indicator sessions).
     newest: Option<Timestamp>,
+    /// The detectors sweep for idle keys when the watermark reaches this.
+    next_advance: i64,
     /// Counts of streams that were forgotten, by source.
     retired: BTreeMap<String, InputCoverage>,
     started: Timestamp,
@@ -330,6 +339,7 @@ impl LivePipeline {
             checkpoints: BTreeMap::new(),
             out: Vec::new(),
             newest: None,
+            next_advance: i64::MIN,
             retired: BTreeMap::new(),
             started: Timestamp::now(),
             stats: LiveStats::default(),
@@ -501,9 +511,7 @@ impl LivePipeline {
         self.stats.rejected += stream.cov.rejected - before.1;
         let matched = stream.cov.matched_records - before.2;
         self.stats.matched_records += matched;
-        if matched > 0 {
-            self.newest = self.newest.max(stream.cov.last_time);
-        }
+        self.newest = self.newest.max(stream.cov.last_time);
         self.take_observations(index, rec.number, rec.offset, &rec.bytes, now);
         self.note_checkpoint(rec.checkpoint);
     }
@@ -543,8 +551,8 @@ impl LivePipeline {
             ) {
                 matched = true;
                 self.stats.matched_records += 1;
-                self.newest = self.newest.max(e.event.time);
             }
+            self.newest = self.newest.max(e.event.time);
             self.stats.parsed += 1;
             if let Some(stream) = self.streams.get_mut(&rec.stream) {
                 stream.cov.parsed += 1;
@@ -604,8 +612,9 @@ impl LivePipeline {
         self.window
             .release(&mut |_, (o, _)| d.detectors.observe(&o, tables));
         let mark = self.window.watermark();
-        if mark > i64::MIN {
+        if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
+            self.next_advance = mark.saturating_add(ADVANCE_STEP_MS);
         }
         self.take_drafts();
     }

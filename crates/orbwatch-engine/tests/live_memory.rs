@@ -1,0 +1,126 @@
+//! A daemon runs for months: the live pipeline's state must follow the
+//! sources active now, not all the sources ever seen. Simulated time: a
+//! day of failed logins from many sources, then an hour later a new
+//! source; everything idle by then is judged and forgotten.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use orbwatch_detect::{InternalNets, IocEngine};
+use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, LiveOptions, LivePipeline};
+use orbwatch_intel::value::parse_value;
+use orbwatch_intel::{Indicator, Provenance};
+use orbwatch_live::{LiveRecord, Payload};
+
+fn pipeline() -> LivePipeline {
+    let ind = Indicator::new(
+        parse_value("198.51.100.77", None).expect("value"),
+        Provenance {
+            feed: "relays".into(),
+            file: "relays.txt".into(),
+            line: 1,
+            record_id: None,
+        },
+    );
+    let engine = Engine::new(
+        IocEngine::new(vec![ind], InternalNets::default()),
+        EngineOptions {
+            year: Some(2024),
+            behaviour: Some(BehaviourOptions::default()),
+            ..Default::default()
+        },
+    )
+    .expect("engine");
+    LivePipeline::new(engine, LiveOptions::default()).expect("pipeline")
+}
+
+fn line(secs: u64, src: &str) -> Vec<u8> {
+    let t = Timestamp::from_second(1_714_550_400 + secs as i64).expect("time");
+    format!("{t} srv sshd[1]: Failed password for root from {src} port 4000 ssh2").into_bytes()
+}
+
+#[test]
+fn idle_sources_sessions_and_evidence_are_forgotten_as_event_time_passes() {
+    let mut p = pipeline();
+    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
+    let now = Instant::now();
+    let mut n = 0u64;
+    let mut send = |p: &mut LivePipeline, secs: u64, src: &str| {
+        n += 1;
+        p.handle(
+            LiveRecord {
+                stream: stream.clone(),
+                number: n,
+                offset: 0,
+                payload: Payload::Line,
+                bytes: line(secs, src),
+                received: Timestamp::now(),
+                checkpoint: None,
+            },
+            now,
+        );
+    };
+    // 20,000 sources, three failures each, spread over a day; the relay
+    // is among them.
+    for i in 0..20_000u64 {
+        let src = format!("203.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        for k in 0..3 {
+            send(&mut p, i * 4 + k, &src);
+        }
+        if i % 1000 == 0 {
+            send(&mut p, i * 4 + 3, "198.51.100.77");
+        }
+    }
+    p.tick(now + Duration::from_secs(1));
+    let found = p.take_output().findings;
+    let busy = p.stats();
+    assert!(busy.tracked_keys > 1000, "{busy:?}");
+    assert!(busy.evidence_bytes > 100_000, "{busy:?}");
+    // The relay's sightings are more than an hour apart: each one is a
+    // session, closed an hour (plus the lateness) after it, the last one
+    // too by the end of the day.
+    assert_eq!(busy.open_ioc_sessions, 0, "{busy:?}");
+    assert_eq!(found.iter().filter(|f| f.ioc.is_some()).count(), 20);
+    // Fifteen days later (event time: past distributed spray's 14 days
+    // of memory per source), one more source.
+    send(&mut p, 20_000 * 4 + 15 * 86_400, "192.0.2.1");
+    p.tick(now + Duration::from_secs(2));
+    let _ = p.take_output();
+    let quiet = p.stats();
+    assert!(quiet.tracked_keys <= 2, "{quiet:?}");
+    assert_eq!(quiet.open_ioc_sessions, 0, "{quiet:?}");
+    assert!(quiet.evidence_bytes < 1000, "{quiet:?}");
+    assert_eq!(quiet.records, 20_000 * 3 + 20 + 1);
+}
+
+/// A stream that says nothing for a while is forgotten (its decoder
+/// state), its counts kept under its source's name in the coverage.
+#[test]
+fn idle_streams_are_forgotten_and_their_counts_kept() {
+    let mut p = pipeline();
+    let now = Instant::now();
+    for c in 0..50u64 {
+        let stream: Arc<str> =
+            Arc::from(format!("syslog-tcp 127.0.0.1:601 from 127.0.0.1:{}", 5000 + c).as_str());
+        p.handle(
+            LiveRecord {
+                stream,
+                number: 1,
+                offset: 0,
+                payload: Payload::Syslog,
+                bytes: line(c, "192.0.2.9"),
+                received: Timestamp::now(),
+                checkpoint: None,
+            },
+            now,
+        );
+    }
+    assert_eq!(p.stats().streams, 50);
+    p.tick(now + Duration::from_secs(3600));
+    assert_eq!(p.stats().streams, 0);
+    let cov = p.coverage();
+    assert_eq!(cov.inputs.len(), 1, "{:?}", cov.inputs);
+    assert_eq!(cov.inputs[0].file, "syslog-tcp 127.0.0.1:601");
+    assert_eq!(cov.inputs[0].records, 50);
+}
