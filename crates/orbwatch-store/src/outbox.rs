@@ -354,21 +354,18 @@ impl Store {
             )
             .ctx(p, "listing block decisions")?;
         let rows = stmt
-            .query_map(
-                params![address, limit.min(i64::MAX as usize) as i64],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                },
-            )
+            .query_map(params![address, limit.min(i64::MAX as usize) as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
             .ctx(p, "listing block decisions")?
             .collect::<rusqlite::Result<Vec<RawBlock>>>()
             .ctx(p, "listing block decisions")?;
@@ -462,7 +459,13 @@ mod tests {
         assert!(store.next_pending_alert("webhook a").unwrap().is_none());
         let all = store.outbox("webhook a").unwrap();
         assert_eq!(all.len(), 2);
-        assert!(all[1].last_error.as_deref().unwrap().starts_with("abandoned:"));
+        assert!(
+            all[1]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .starts_with("abandoned:")
+        );
         assert_eq!(
             store
                 .prune_delivered_alerts(at("2026-01-01T00:00:04Z"))
