@@ -596,19 +596,13 @@ fn dry_guess(t: &BlockTarget) -> (Option<String>, Option<String>) {
 }
 
 fn resolve_target(cfg: &BouncerConfig, t: &BlockTarget) -> Result<ResolvedTarget, AlertError> {
-    let (sets, probe): (
-        &Vec<String>,
-        Box<dyn Fn(&str) -> Result<Option<SetFamily>, AlertError>>,
-    ) = match t {
-        BlockTarget::Nftables {
-            family,
-            table,
-            sets,
-        } => (
-            sets,
-            Box::new(move |set: &str| nft_set_family(cfg, family, table, set)),
-        ),
-        BlockTarget::Ipset { names } => (names, Box::new(move |set: &str| ipset_family(cfg, set))),
+    let sets = match t {
+        BlockTarget::Nftables { sets, .. } => sets,
+        BlockTarget::Ipset { names } => names,
+    };
+    let probe = |set: &str| match t {
+        BlockTarget::Nftables { family, table, .. } => nft_set_family(cfg, family, table, set),
+        BlockTarget::Ipset { .. } => ipset_family(cfg, set),
     };
     let missing = |set: &str| match t {
         BlockTarget::Nftables { family, table, .. } => AlertError::Firewall(format!(
@@ -666,6 +660,13 @@ fn nft_set_family(
         Ok(o) => o,
         Err(e) if e.contains("not installed") => return Err(AlertError::Firewall(e)),
         Err(e) if e.contains("No such file") || e.contains("does not exist") => return Ok(None),
+        // nft has no quoting for names: a table or set named like a
+        // keyword (`missing`, `timeout`…) cannot be used at all.
+        Err(e) if e.contains("syntax error") => {
+            return Err(AlertError::Firewall(format!(
+                "nft cannot parse `{family} {table} {set}` (a name that is an nft keyword cannot be used): choose other table and set names ({e})"
+            )));
+        }
         Err(e) => return Err(AlertError::Firewall(e)),
     };
     let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| {

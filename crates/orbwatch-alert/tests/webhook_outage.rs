@@ -24,8 +24,11 @@ struct Seen {
     status: u16,
 }
 
+/// Lower-case header names and values, and the body.
+type Request = (Vec<(String, String)>, Vec<u8>);
+
 /// Read one request; None on a malformed one.
-fn read_request(stream: &mut TcpStream) -> Option<(Vec<(String, String)>, Vec<u8>)> {
+fn read_request(stream: &mut TcpStream) -> Option<Request> {
     let mut r = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     r.read_line(&mut line).ok()?;
