@@ -246,4 +246,37 @@ mod tests {
         // A pipe is legal in extensions and left alone.
         assert_eq!(escape_extension("a|b"), "a|b");
     }
+
+    #[test]
+    fn huge_reasons_are_cut_and_control_characters_cannot_break_the_envelope() {
+        let mut f: orbwatch_detect::Finding = serde_json::from_str(
+            r#"{"id":"x","kind":"brute_force","first_seen":null,"last_seen":null,"count":1,
+                "src_ip":"45.1.2.3","dst_ip":null,"evidence":[],"evidence_total":0}"#,
+        )
+        .unwrap();
+        f.reasons = vec!["é=\\n".repeat(100_000)];
+        let doc = AlertDocument::new(&f, crate::AlertEvent::Raised, jiff::Timestamp::UNIX_EPOCH);
+        let line = cef_line(&doc);
+        // 1024 characters of at most 2 bytes, each escaped to at most 2.
+        assert!(line.len() < 1024 * 4 + 1000, "{}", line.len());
+        let h = SyslogHeader {
+            facility: 200,
+            hostname: "bad host\nname".into(),
+            app_name: String::new(),
+            procid: "1".into(),
+        };
+        let msg = syslog_message(&h, &doc);
+        assert!(
+            msg.starts_with("<190>1 1970-01-01T00:00:00.000000Z bad_host_name - 1 alert - CEF:0|"),
+            "{}",
+            &msg[..80]
+        );
+        assert!(!msg.contains('\n'));
+        let framed = frame(&msg, Framing::OctetCounting);
+        let (len, rest) = std::str::from_utf8(&framed)
+            .unwrap()
+            .split_once(' ')
+            .unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), rest.len());
+    }
 }

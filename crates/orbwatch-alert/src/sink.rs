@@ -197,6 +197,19 @@ pub(crate) fn connect(spec: &SinkSpec) -> Result<Box<dyn Deliver>, AlertError> {
             Box::new(JsonlSink { file: Some(file) })
         }
         SinkSpec::Webhook(w) => {
+            // A URL that can never work would otherwise be retried forever.
+            let lower = w.url.to_ascii_lowercase();
+            let rest = lower
+                .strip_prefix("https://")
+                .or_else(|| lower.strip_prefix("http://"));
+            if rest.is_none_or(|r| r.is_empty() || r.starts_with('/'))
+                || w.url.contains(char::is_whitespace)
+            {
+                return Err(AlertError::Config(format!(
+                    "webhook URL `{}` is not an http:// or https:// URL with a host",
+                    w.url
+                )));
+            }
             let cfg = FetchConfig {
                 timeout: w.timeout,
                 retries: 0,

@@ -176,3 +176,82 @@ fn an_unwritable_alert_file_fails_at_startup() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_webhook_url_that_cannot_work_fails_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    Store::open(&db).unwrap();
+    for url in [
+        "hooks.example.com/x",
+        "ftp://a/b",
+        "http://",
+        "https:///path",
+        "http://a b/",
+    ] {
+        let alerts = Alerts::new(AlertConfig {
+            sinks: vec![SinkSpec::Webhook(orbwatch_alert::WebhookSpec::new(url))],
+            ..AlertConfig::default()
+        });
+        let err = alerts.start_delivery(&db).err().expect(url).to_string();
+        assert!(
+            err.contains("is not an http:// or https:// URL"),
+            "{url}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_queued_alert_is_abandoned_for_syslog_and_the_rest_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut store = Store::open(&db).unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let spec: orbwatch_alert::SyslogSpec = format!("udp://{}", udp.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let alerts = Alerts::new(AlertConfig {
+        sinks: vec![SinkSpec::Syslog(spec)],
+        delivery: fast(),
+        ..AlertConfig::default()
+    });
+    let sink = alerts.sink_names()[0].clone();
+    // A row written by something else (or damaged): not an alert document.
+    store
+        .enqueue_alert(
+            &sink,
+            "garbage",
+            "{\"not\": \"an alert\"",
+            ts("2026-03-01T10:00:00Z"),
+        )
+        .unwrap();
+    let f = finding(
+        "ok",
+        FindingKind::BruteForce,
+        "45.155.205.233",
+        Severity::High,
+        80,
+    );
+    let tx = store.outbox_transaction().unwrap();
+    alerts.on_findings(&tx, &[f]).unwrap();
+    tx.commit().unwrap();
+    let h = alerts.start_delivery(&db).unwrap();
+    wait_for(Duration::from_secs(20), "delivery", || {
+        store.pending_alert_count(&sink).unwrap() == 0
+    });
+    h.stop();
+    let mut buf = [0u8; 8192];
+    let n = udp.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    assert!(msg.contains("externalId=ok-high"), "{msg}");
+    let rows = store.outbox(&sink).unwrap();
+    assert_eq!(rows[0].alert_id, "garbage");
+    assert!(
+        rows[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("abandoned: the queued alert is not an alert document")
+    );
+}
