@@ -12,8 +12,8 @@
 //!
 //! Every address goes through the same [`Guard`] as `export blocklist`
 //! (special-purpose ranges, `--internal`, allowlists, the default
-//! allowlist of public resolvers, and with [`add_system_resolvers`] the
-//! resolvers of `/etc/resolv.conf`). A refusal is logged (`tracing`,
+//! allowlist of public resolvers, and the resolvers of `/etc/resolv.conf`,
+//! added at startup: [`BouncerConfig::resolv_conf`]). A refusal is logged (`tracing`,
 //! `warn`) and recorded in the store's `blocks` table with the guard's
 //! reason; so are blocks and `--dry-run` decisions. The same refusal for
 //! the same finding is recorded once per run, not at each update.
@@ -147,6 +147,10 @@ pub struct BouncerConfig {
     /// A command prefix for `nft`/`ipset` (empty in production; tests use
     /// `ip netns exec NS` to act inside a network namespace).
     pub wrapper: Vec<String>,
+    /// A resolv.conf whose `nameserver` addresses join the guard at
+    /// startup (default `/etc/resolv.conf`; a missing file is skipped):
+    /// blocking the host's own resolver breaks its name resolution.
+    pub resolv_conf: Option<std::path::PathBuf>,
 }
 
 impl BouncerConfig {
@@ -159,6 +163,7 @@ impl BouncerConfig {
             dry_run: false,
             guard,
             wrapper: Vec::new(),
+            resolv_conf: Some("/etc/resolv.conf".into()),
         }
     }
 }
@@ -263,7 +268,20 @@ impl Bouncer {
     /// Check every target (the set exists, holds addresses, has the
     /// `timeout` flag). In `--dry-run` a failed check is only a warning, so
     /// that a dry run can come before the set is created.
-    pub fn new(cfg: BouncerConfig) -> Result<Bouncer, AlertError> {
+    pub fn new(mut cfg: BouncerConfig) -> Result<Bouncer, AlertError> {
+        if let Some(path) = &cfg.resolv_conf {
+            match std::fs::read_to_string(path) {
+                Ok(text) => {
+                    let label = path.display().to_string();
+                    let n = add_system_resolvers(&mut cfg.guard, &text, &label);
+                    cfg.guard.finish();
+                    tracing::debug!(resolvers = n, file = %label, "resolvers added to the guard");
+                }
+                Err(e) => {
+                    tracing::debug!(file = %path.display(), error = %e, "no resolv.conf read")
+                }
+            }
+        }
         let mut targets = Vec::new();
         for t in &cfg.targets {
             match resolve_target(&cfg, t) {

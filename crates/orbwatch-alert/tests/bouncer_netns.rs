@@ -356,6 +356,11 @@ fn dry_run_records_but_touches_no_set() {
     cfg.wrapper = ns.wrapper();
     cfg.dry_run = true;
     cfg.timeout = std::time::Duration::from_secs(600);
+    // The host's resolver is one of the attackers' addresses here: it
+    // must be refused.
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(&resolv, "search example\nnameserver 185.220.101.48\n").unwrap();
+    cfg.resolv_conf = Some(resolv.clone());
     let mut bouncer = Bouncer::new(cfg).unwrap();
     let tx = store.outbox_transaction().unwrap();
     let d = bouncer
@@ -366,7 +371,14 @@ fn dry_run_records_but_touches_no_set() {
         d.iter()
             .filter(|d| matches!(d, Decision::DryRun { .. }))
             .count(),
-        3
+        2
+    );
+    let r = store.recent_blocks(Some("185.220.101.48"), 10).unwrap();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].action, BlockAction::Refused);
+    assert_eq!(
+        r[0].reason,
+        format!("resolver 185.220.101.48 ({}:2)", resolv.display())
     );
     assert!(nft_elements(&ns, "orbwatch").is_empty());
     let rows = store.recent_blocks(Some("185.220.101.47"), 10).unwrap();
