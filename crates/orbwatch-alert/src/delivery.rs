@@ -11,6 +11,7 @@
 //! A sink that fails does not hold back the others: each has its thread.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -104,10 +105,30 @@ impl Shared {
     }
 }
 
+/// Counters of one sink since its thread started (for the status line).
+#[derive(Debug, Default)]
+struct SinkStats {
+    delivered: AtomicU64,
+    failures: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+/// What one sink did since delivery started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Alerts the sink accepted.
+    pub delivered: u64,
+    /// Failed attempts (each retried later).
+    pub failures: u64,
+    /// Alerts given up because the sink refuses them for good.
+    pub abandoned: u64,
+}
+
 /// The running delivery threads.
 pub struct DeliveryHandle {
     shared: Arc<Shared>,
     threads: Vec<(String, JoinHandle<()>)>,
+    stats: Vec<(String, Arc<SinkStats>)>,
 }
 
 impl DeliveryHandle {
@@ -121,9 +142,11 @@ impl DeliveryHandle {
 
     /// Stop the threads (SIGTERM) and wait for them. A send in progress
     /// finishes first (bounded by the sink's timeout); what is still
-    /// pending stays in the outbox for the next run.
-    pub fn stop(mut self) {
+    /// pending stays in the outbox for the next run. Returns the final
+    /// [`DeliveryHandle::stats`].
+    pub fn stop(mut self) -> Vec<(String, SinkCounts)> {
         self.stop_inner();
+        self.stats()
     }
 
     fn stop_inner(&mut self) {
@@ -136,6 +159,24 @@ impl DeliveryHandle {
                 tracing::error!(sink = %name, "the alert delivery thread panicked");
             }
         }
+    }
+
+    /// Per sink (outbox name): what it did since delivery started. The
+    /// backlog is in the store: `Store::pending_alert_count`.
+    pub fn stats(&self) -> Vec<(String, SinkCounts)> {
+        self.stats
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.clone(),
+                    SinkCounts {
+                        delivered: s.delivered.load(Ordering::Relaxed),
+                        failures: s.failures.load(Ordering::Relaxed),
+                        abandoned: s.abandoned.load(Ordering::Relaxed),
+                    },
+                )
+            })
+            .collect()
     }
 
     /// The sinks delivered to.
@@ -169,8 +210,12 @@ pub fn start(
         cv: Condvar::new(),
     });
     let mut threads = Vec::new();
+    let mut stats = Vec::new();
     for (name, sink) in connected {
+        let st = Arc::new(SinkStats::default());
+        stats.push((name.clone(), st.clone()));
         let worker = Worker {
+            stats: st,
             store_path: store_path.to_path_buf(),
             sink_name: name.clone(),
             sink,
@@ -183,10 +228,15 @@ pub fn start(
             .map_err(|e| AlertError::Config(format!("cannot start a delivery thread: {e}")))?;
         threads.push((name, t));
     }
-    Ok(DeliveryHandle { shared, threads })
+    Ok(DeliveryHandle {
+        shared,
+        threads,
+        stats,
+    })
 }
 
 struct Worker {
+    stats: Arc<SinkStats>,
     store_path: PathBuf,
     sink_name: String,
     sink: Box<dyn Deliver>,
@@ -272,6 +322,9 @@ impl Worker {
             .collect();
         if !done.is_empty() {
             store.mark_alerts_delivered(&done, delivered_at)?;
+            self.stats
+                .delivered
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
             tracing::debug!(sink = %self.sink_name, delivered = done.len(), "alerts delivered");
         }
         let Some(err) = out.error else {
@@ -287,6 +340,7 @@ impl Worker {
         if err.permanent {
             tracing::error!(sink = %self.sink_name, alert_id = %failed.alert_id, error = %err.message, "the sink refuses this alert for good; it is abandoned so that the alerts behind it can go");
             store.abandon_alert(failed.seq, &err.message, delivered_at)?;
+            self.stats.abandoned.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         }
         let attempts = failed.attempts.saturating_add(1);
@@ -296,6 +350,7 @@ impl Worker {
             .unwrap_or(Timestamp::MAX);
         tracing::warn!(sink = %self.sink_name, alert_id = %failed.alert_id, attempts, error = %err.message, "alert delivery failed; retrying in {wait:?}");
         store.record_alert_failure(failed.seq, &err.message, next)?;
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
         Ok(Some(wait))
     }
 }

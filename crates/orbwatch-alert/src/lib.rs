@@ -34,7 +34,7 @@ pub mod sink;
 
 pub use bouncer::{BlockTarget, Bouncer, BouncerConfig, Decision, add_system_resolvers};
 pub use cef::{Framing, SyslogHeader};
-pub use delivery::{DeliveryConfig, DeliveryHandle};
+pub use delivery::{DeliveryConfig, DeliveryHandle, SinkCounts};
 pub use document::{AlertDocument, AlertEvent, AlertFilter};
 pub use sink::{JsonlTarget, SinkSpec, SyslogSpec, Transport, WebhookSpec};
 
