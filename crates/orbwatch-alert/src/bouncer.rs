@@ -368,9 +368,10 @@ impl Bouncer {
             for ip in hostile_addresses(f) {
                 for (ti, t) in self.targets.iter().enumerate() {
                     if let Some(reason) = self.refusal(t, ip) {
-                        let first = self.refused.insert((ti, ip, f.id.clone()));
-                        tracing::warn!(address = %ip, target = %t.label, finding = %f.id, kind = %f.kind, %reason, "block refused");
-                        if first {
+                        // Logged (warn) and recorded the first time for
+                        // this finding; its later updates only at debug.
+                        if self.refused.insert((ti, ip, f.id.clone())) {
+                            tracing::warn!(address = %ip, target = %t.label, finding = %f.id, kind = %f.kind, %reason, "block refused");
                             record_block(
                                 tx,
                                 &record(
@@ -383,6 +384,8 @@ impl Bouncer {
                                     None,
                                 ),
                             )?;
+                        } else {
+                            tracing::debug!(address = %ip, target = %t.label, finding = %f.id, %reason, "block refused again");
                         }
                         decisions.push(Decision::Refused {
                             address: ip,
@@ -815,6 +818,48 @@ mod tests {
         ] {
             assert!(bad.parse::<BlockTarget>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_ioc_match_accuses_the_indicator_not_the_internal_host() {
+        let f: Finding = serde_json::from_str(
+            r#"{"id":"i","kind":"ioc_match","first_seen":null,"last_seen":null,"count":3,
+                "src_ip":"10.1.2.3","dst_ip":"45.155.205.233",
+                "indicator":"45.155.205.0/24","indicator_type":"cidr","feed":"relays",
+                "direction":"outbound","in_validity_window":true,"confidence":null,
+                "valid_from":null,"valid_until":null,
+                "matched_value":"45.155.205.233","matched_field":"dst_ip",
+                "evidence":[],"evidence_total":0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            hostile_addresses(&f),
+            ["45.155.205.233".parse::<IpAddr>().unwrap()]
+        );
+        // A domain indicator names no address to block.
+        let mut d = f.clone();
+        if let Some(i) = d.ioc.as_mut() {
+            i.matched_value = "evil.example".into();
+            i.matched_field = "domain".into();
+        }
+        assert!(hostile_addresses(&d).is_empty());
+        // A behaviour: its source and every grouped source, once each,
+        // IPv4-mapped addresses as IPv4.
+        let mut b = f.clone();
+        b.kind = FindingKind::DistributedBruteforce;
+        b.ioc = None;
+        b.src_ip = Some("::ffff:45.155.205.1".parse().unwrap());
+        b.sources = vec![
+            "45.155.205.1".parse().unwrap(),
+            "45.155.205.2".parse().unwrap(),
+        ];
+        assert_eq!(
+            hostile_addresses(&b),
+            [
+                "45.155.205.1".parse::<IpAddr>().unwrap(),
+                "45.155.205.2".parse().unwrap()
+            ]
+        );
     }
 
     #[test]
