@@ -50,6 +50,7 @@ mod error;
 pub mod findings;
 pub mod history;
 pub mod migrations;
+pub mod outbox;
 pub mod rows;
 pub mod subscriptions;
 
@@ -60,6 +61,7 @@ pub use findings::{
 };
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
+pub use outbox::{BlockAction, BlockRecord, OutboxItem};
 /// The SQLite binding, for callers that add rows to a live commit
 /// ([`findings::CommitExtra`]).
 pub use rusqlite;
