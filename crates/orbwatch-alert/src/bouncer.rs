@@ -274,7 +274,6 @@ impl Bouncer {
                 Ok(text) => {
                     let label = path.display().to_string();
                     let n = add_system_resolvers(&mut cfg.guard, &text, &label);
-                    cfg.guard.finish();
                     tracing::debug!(resolvers = n, file = %label, "resolvers added to the guard");
                 }
                 Err(e) => {
@@ -282,6 +281,8 @@ impl Bouncer {
                 }
             }
         }
+        // Whatever was added, the guard is finished once, here.
+        cfg.guard.finish();
         let mut targets = Vec::new();
         for t in &cfg.targets {
             match resolve_target(&cfg, t) {

@@ -259,10 +259,43 @@ fn insert_findings(
     Ok(())
 }
 
-/// What a live run adds to a commit besides its findings (a followed
-/// file's offsets, alerts for the outbox), written in the same
-/// transaction so that either all of it is kept or none.
-pub type CommitExtra<'c> = dyn FnMut(&rusqlite::Transaction<'_>) -> rusqlite::Result<()> + 'c;
+/// Keep what a live run raised since its last commit, in the caller's
+/// transaction (`Store::outbox_transaction`), so the followed files'
+/// offsets, the alerts for the outbox and the block decisions written in
+/// the same transaction are kept with the findings or not at all: the
+/// findings (a finding raised again replaces its earlier state), the
+/// run's count, and its coverage when given. `path` names the store in
+/// errors.
+pub fn keep_live(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    hunt_id: i64,
+    findings: &[Finding],
+    coverage: Option<&Coverage>,
+) -> Result<()> {
+    let a = "keeping the findings of a watch run";
+    let rows = finding_rows(path, findings)?;
+    let cov_json = match coverage {
+        Some(c) => Some(serde_json::to_string(c).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!("coverage cannot be written as JSON: {e}"),
+        })?),
+        None => None,
+    };
+    insert_findings(tx, hunt_id, findings, &rows).ctx(path, a)?;
+    tx.execute(
+        "UPDATE hunts SET findings = (SELECT COUNT(*) FROM findings WHERE hunt_id = ?1), \
+         coverage_json = COALESCE(?2, coverage_json), \
+         finished = COALESCE(?3, finished) WHERE id = ?1",
+        params![
+            hunt_id,
+            cov_json,
+            coverage.and_then(|c| c.finished).map(ts_text)
+        ],
+    )
+    .ctx(path, a)?;
+    Ok(())
+}
 
 impl Store {
     /// Open a live run (`watch`): a `hunts` row with no end yet, which
@@ -280,47 +313,17 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Keep what a live run raised since its last commit, in one short
-    /// transaction: the findings (a finding raised again replaces its
-    /// earlier state), the run's coverage when given, and whatever `extra`
-    /// writes (offsets, outbox rows). Nothing of it is kept if any part
-    /// fails; the caller keeps its batch and retries.
+    /// [`keep_live`] in a transaction of its own.
     pub fn commit_live(
         &mut self,
         hunt_id: i64,
         findings: &[Finding],
         coverage: Option<&Coverage>,
-        extra: &mut CommitExtra<'_>,
     ) -> Result<()> {
         let p = self.path.clone();
-        let a = "keeping the findings of a watch run";
-        let rows = finding_rows(&p, findings)?;
-        let cov_json =
-            match coverage {
-                Some(c) => Some(serde_json::to_string(c).map_err(|e| {
-                    self.corrupt(format!("coverage cannot be written as JSON: {e}"))
-                })?),
-                None => None,
-            };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(&p, a)?;
-        insert_findings(&tx, hunt_id, findings, &rows).ctx(&p, a)?;
-        tx.execute(
-            "UPDATE hunts SET findings = (SELECT COUNT(*) FROM findings WHERE hunt_id = ?1), \
-             coverage_json = COALESCE(?2, coverage_json), \
-             finished = COALESCE(?3, finished) WHERE id = ?1",
-            params![
-                hunt_id,
-                cov_json,
-                coverage.and_then(|c| c.finished).map(ts_text)
-            ],
-        )
-        .ctx(&p, a)?;
-        extra(&tx).ctx(&p, a)?;
-        tx.commit().ctx(&p, a)?;
-        Ok(())
+        let tx = self.outbox_transaction()?;
+        keep_live(&tx, &p, hunt_id, findings, coverage)?;
+        tx.commit().ctx(&p, "keeping the findings of a watch run")
     }
 
     /// Keep one hunt: what was asked, its coverage and its findings, in one

@@ -56,14 +56,14 @@ pub mod subscriptions;
 
 pub use error::{Result, StoreError};
 pub use findings::{
-    CommitExtra, FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding,
-    TriageDecision, TriageStatus, suppression_key,
+    FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
+    TriageStatus, suppression_key,
 };
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{BlockAction, BlockRecord, OutboxItem};
-/// The SQLite binding, for callers that add rows to a live commit
-/// ([`findings::CommitExtra`]).
+/// The SQLite binding, for callers that write in a transaction of the
+/// store ([`Store::outbox_transaction`]).
 pub use rusqlite;
 pub use subscriptions::SubscriptionRow;
 

@@ -262,7 +262,7 @@ fn store_of_schema_1_is_upgraded() {
 
 /// A watch run is one hunt filled commit by commit: a finding raised
 /// again replaces its earlier state, the run's count follows, and a
-/// commit whose extra rows fail keeps nothing of its batch.
+/// commit whose other rows fail keeps nothing of its batch.
 #[test]
 fn live_commits_replace_findings_and_fail_whole() {
     let (_d, mut s) = open();
@@ -271,12 +271,10 @@ fn live_commits_replace_findings_and_fail_whole() {
         .begin_live(&serde_json::json!({"command": "watch"}), started)
         .unwrap();
     let mut a = behaviour("aaaa000000000001", "203.0.113.9", 60);
-    s.commit_live(run, &[a.clone()], None, &mut |_| Ok(()))
-        .unwrap();
+    s.commit_live(run, std::slice::from_ref(&a), None).unwrap();
     a.count = 90;
     let b = behaviour("bbbb000000000002", "203.0.113.10", 40);
-    s.commit_live(run, &[a.clone(), b.clone()], None, &mut |_| Ok(()))
-        .unwrap();
+    s.commit_live(run, &[a.clone(), b.clone()], None).unwrap();
     let rows = s
         .findings(&FindingFilter {
             hunt: Some(run),
@@ -289,15 +287,17 @@ fn live_commits_replace_findings_and_fail_whole() {
     let hunts = s.hunts().unwrap();
     assert_eq!(hunts.iter().find(|h| h.id == run).unwrap().findings, 2);
 
-    // The extra part fails: the new finding is not kept either.
+    // Something else written in the same transaction fails: the new
+    // finding is not kept either.
     let c = behaviour("cccc000000000003", "203.0.113.11", 70);
-    let err = s
-        .commit_live(run, std::slice::from_ref(&c), None, &mut |tx| {
-            tx.execute("INSERT INTO no_such_table VALUES (1)", [])
-                .map(|_| ())
-        })
-        .unwrap_err();
-    assert!(err.to_string().contains("watch run"), "{err}");
+    let path = s.path().to_path_buf();
+    let tx = s.outbox_transaction().unwrap();
+    orbwatch_store::findings::keep_live(&tx, &path, run, std::slice::from_ref(&c), None).unwrap();
+    assert!(
+        tx.execute("INSERT INTO no_such_table VALUES (1)", [])
+            .is_err()
+    );
+    drop(tx);
     let rows = s
         .findings(&FindingFilter {
             hunt: Some(run),

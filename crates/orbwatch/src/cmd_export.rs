@@ -400,14 +400,28 @@ fn load_indicators(cli: &Cli, args: &BlocklistArgs, sel: &mut Selection) -> Resu
 }
 
 fn build_guard(args: &BlocklistArgs) -> Result<Guard> {
+    let mut guard = guard(&args.internal, &args.allowlist, !args.no_default_allowlist)?;
+    guard.finish();
+    Ok(guard)
+}
+
+/// The guard of every blocklist (`export blocklist`, `watch --block`):
+/// special-purpose ranges, internal networks, allowlist files and the
+/// default allowlist. Not finished: the caller may add to it (the
+/// bouncer adds the host's resolvers) and must call `finish`.
+pub(crate) fn guard(
+    internal: &[ipnet::IpNet],
+    allowlists: &[PathBuf],
+    default_allowlist: bool,
+) -> Result<Guard> {
     let mut guard = Guard::with_special_ranges();
-    for net in &args.internal {
+    for net in internal {
         guard.add_internal(*net);
     }
-    if !args.no_default_allowlist {
+    if default_allowlist {
         guard.add_default_allowlist();
     }
-    for path in &args.allowlist {
+    for path in allowlists {
         let text = fs::read_to_string(path)
             .with_context(|| format!("cannot read allowlist {}", path.display()))?;
         let errors = guard.add_allowlist(&text, &path.display().to_string());
@@ -424,7 +438,6 @@ fn build_guard(args: &BlocklistArgs) -> Result<Guard> {
             );
         }
     }
-    guard.finish();
     Ok(guard)
 }
 

@@ -86,14 +86,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         (None, Some(p)) => p.clone(),
         (None, None) => crate::db_path::resolve(cli)?,
     };
-    let a = &settings.alerts;
-    if a.jsonl.is_some()
-        || a.webhook.is_some()
-        || a.syslog_forward.is_some()
-        || !settings.block.targets.is_empty()
-    {
-        anyhow::bail!("alerts and blocking are not wired into watch yet in this build");
-    }
+    let alerts = alerts_from(&settings)?;
     let signals = Signals::install()?;
     let (timezone, timezone_name) =
         crate::cli_values::parse_timezone(settings.timezone.as_deref())?;
@@ -167,6 +160,14 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         "timezone": timezone_name,
     });
     let run_id = store.begin_live(&run_args, started)?;
+    // Delivery threads read the outbox; the bouncer checks its sets now,
+    // so a missing set stops the start, not the first block.
+    let delivery = if alerts.sink_names().is_empty() {
+        None
+    } else {
+        Some(alerts.start_delivery(&db_path)?)
+    };
+    let bouncer = bouncer_from(&settings)?;
     tracing::info!(
         "watch: run {run_id} in the store {} (see `orbwatch hunts`)",
         db_path.display()
@@ -180,6 +181,9 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
 
     let mut daemon = Daemon {
         store,
+        alerts,
+        bouncer,
+        delivery,
         run_id,
         pending: Vec::new(),
         pending_checkpoints: Vec::new(),
@@ -315,6 +319,11 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+    if let Some(d) = daemon.delivery.take() {
+        for (sink, c) in d.stop() {
+            tracing::info!("watch: alerts to {sink}: {c:?}");
+        }
+    }
     tracing::info!(
         "watch: stopped; {} findings kept in run {} of {}",
         daemon.committed_findings,
@@ -346,9 +355,13 @@ fn load_indicators(
     Ok(sink.0.build(internal.clone()))
 }
 
-/// What waits to be kept, and the store it goes to.
+/// What waits to be kept, the store it goes to, and what acts on it once
+/// kept (alerts, blocking).
 struct Daemon {
     store: Store,
+    alerts: orbwatch_alert::Alerts,
+    bouncer: Option<orbwatch_alert::Bouncer>,
+    delivery: Option<orbwatch_alert::DeliveryHandle>,
     run_id: i64,
     /// Findings raised since the last successful commit (latest state per
     /// id).
@@ -389,9 +402,7 @@ impl Daemon {
         if self.pending.is_empty() && self.pending_checkpoints.is_empty() && coverage.is_none() {
             return true;
         }
-        let result =
-            self.store
-                .commit_live(self.run_id, &self.pending, coverage, &mut |_tx| Ok(()));
+        let result = self.commit_once(coverage);
         match result {
             Ok(()) => {
                 self.committed_updates += self.pending.len() as u64;
@@ -414,6 +425,9 @@ impl Daemon {
                 }
                 self.pending.clear();
                 self.pending_checkpoints.clear();
+                if let Some(d) = &self.delivery {
+                    d.wake();
+                }
                 true
             }
             Err(e) => {
@@ -425,6 +439,26 @@ impl Daemon {
                 false
             }
         }
+    }
+
+    /// One transaction: the findings, the alerts they raise (outbox) and
+    /// the block decisions. Either all are kept or none.
+    fn commit_once(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> Result<()> {
+        let path = self.store.path().to_path_buf();
+        let tx = self.store.outbox_transaction()?;
+        orbwatch_store::findings::keep_live(&tx, &path, self.run_id, &self.pending, coverage)?;
+        let counts = self.alerts.on_findings(&tx, &self.pending)?;
+        if counts.queued > 0 {
+            tracing::debug!("watch: {} alerts queued", counts.queued);
+        }
+        if let Some(b) = &mut self.bouncer {
+            for d in b.consider(&tx, &self.pending)? {
+                tracing::debug!("watch: block decision {d:?}");
+            }
+        }
+        tx.commit()
+            .with_context(|| format!("cannot commit to the store {}", path.display()))?;
+        Ok(())
     }
 
     /// Last resort when the store stays unavailable at shutdown: the
@@ -448,6 +482,73 @@ impl Daemon {
         })?;
         Ok(path)
     }
+}
+
+/// The alert sinks and filter from the settings.
+fn alerts_from(settings: &WatchSettings) -> Result<orbwatch_alert::Alerts> {
+    use orbwatch_alert::{AlertConfig, AlertFilter, JsonlTarget, SinkSpec, WebhookSpec};
+    let a = &settings.alerts;
+    let min_severity = match a.min_severity.as_deref() {
+        Some(s) => Some(orbwatch_detect::Severity::parse(s).with_context(|| {
+            format!("--min-severity {s:?}: use info, low, medium, high or critical")
+        })?),
+        None => Some(orbwatch_detect::Severity::Medium),
+    };
+    let mut sinks = Vec::new();
+    if let Some(j) = &a.jsonl {
+        sinks.push(SinkSpec::Jsonl(if j == "-" {
+            JsonlTarget::Stdout
+        } else {
+            JsonlTarget::File(PathBuf::from(j))
+        }));
+    }
+    if let Some(url) = &a.webhook {
+        sinks.push(SinkSpec::Webhook(WebhookSpec::new(url.clone())));
+    }
+    if let Some(fwd) = &a.syslog_forward {
+        sinks
+            .push(SinkSpec::Syslog(fwd.parse().map_err(|e| {
+                anyhow::anyhow!("--syslog-forward {fwd:?}: {e}")
+            })?));
+    }
+    Ok(orbwatch_alert::Alerts::new(AlertConfig {
+        filter: AlertFilter {
+            min_severity,
+            min_score: a.min_score,
+        },
+        sinks,
+        delivery: Default::default(),
+    }))
+}
+
+/// The firewall bouncer, when `--block` names targets.
+fn bouncer_from(settings: &WatchSettings) -> Result<Option<orbwatch_alert::Bouncer>> {
+    let b = &settings.block;
+    if b.targets.is_empty() {
+        return Ok(None);
+    }
+    let targets = b
+        .targets
+        .iter()
+        .map(|t| {
+            t.parse::<orbwatch_alert::BlockTarget>()
+                .map_err(|e| anyhow::anyhow!("--block {t:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Special-purpose ranges (RFC 1918 among them) are always refused;
+    // --internal adds the organisation's own public ranges.
+    let guard = crate::cmd_export::guard(&settings.internal, &b.allowlist, true)?;
+    let mut cfg = orbwatch_alert::BouncerConfig::new(targets, guard);
+    // The score decides (default 70: high and critical findings).
+    cfg.min_severity = orbwatch_detect::Severity::Info;
+    cfg.min_score = Some(b.min_score.unwrap_or(70));
+    if let Some(t) = &b.timeout {
+        let d =
+            crate::cli_values::parse_dur(t).map_err(|e| anyhow::anyhow!("--block-timeout: {e}"))?;
+        cfg.timeout = Duration::try_from(d).context("--block-timeout is out of range")?;
+    }
+    cfg.dry_run = b.dry_run.unwrap_or(false);
+    Ok(Some(orbwatch_alert::Bouncer::new(cfg)?))
 }
 
 /// Start every source the settings name; each gets the channel's sender.

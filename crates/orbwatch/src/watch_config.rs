@@ -111,6 +111,10 @@ pub struct WatchArgs {
     /// How long a blocked address stays in the set (default 1h).
     #[arg(long, value_name = "DUR")]
     pub block_timeout: Option<String>,
+    /// Never block what this file lists (addresses or CIDRs, one per
+    /// line; repeatable), as for `export blocklist`.
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Vec<PathBuf>,
     /// Log what would be blocked; change no firewall.
     #[arg(long)]
     pub dry_run: bool,
@@ -219,6 +223,8 @@ pub struct AlertsSection {
 pub struct BlockSection {
     #[serde(default)]
     pub targets: Vec<String>,
+    #[serde(default)]
+    pub allowlist: Vec<PathBuf>,
     pub min_score: Option<u8>,
     pub timeout: Option<String>,
     pub dry_run: Option<bool>,
@@ -351,6 +357,7 @@ impl WatchSettings {
             },
             block: BlockSection {
                 targets: pick(&args.block, &file.block.targets),
+                allowlist: pick(&args.allowlist, &file.block.allowlist),
                 min_score: args.block_min_score.or(file.block.min_score),
                 timeout: args.block_timeout.clone().or(file.block.timeout.clone()),
                 dry_run: Some(args.dry_run || file.block.dry_run.unwrap_or(false)),
