@@ -52,6 +52,7 @@ pub mod history;
 pub mod migrations;
 pub mod rows;
 pub mod subscriptions;
+pub mod tail_offsets;
 
 pub use error::{Result, StoreError};
 pub use findings::{
@@ -61,6 +62,7 @@ pub use findings::{
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
 pub use subscriptions::SubscriptionRow;
+pub use tail_offsets::{StoredTailOffset, TailOffset, save_tail_offsets};
 
 use error::SqlContext;
 use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
