@@ -129,11 +129,21 @@ pub(crate) struct Tail {
     stored: HashMap<String, TailOffset>,
     /// Paths whose next file starts at 0 (their stored file was replaced).
     successors: HashSet<PathBuf>,
+    /// Rotated files to read from 0 under a key once its current
+    /// follower is finished: those rotated after the stored file while
+    /// orbwatch was stopped (newest last).
+    queued: HashMap<Arc<str>, VecDeque<PathBuf>>,
+    /// Names (`dir/auth.log`) of rotated sets that have a stored offset:
+    /// orbwatch ran on them before, so a rotated file of the set without an
+    /// offset of its own was handled then (or rotated away before the
+    /// stored file, see [`Tail::catch_up`]).
+    handled_sets: HashSet<PathBuf>,
     /// Paths that need no follower while their metadata is unchanged (a
     /// compressed file read, a start-at-end compressed file).
     settled: HashMap<PathBuf, Meta>,
-    /// Compressed files seen once, waiting for their size to settle.
-    pending: HashMap<PathBuf, Meta>,
+    /// Compressed files seen once, waiting for their size to settle, and
+    /// whether they were there at the first scan.
+    pending: HashMap<PathBuf, (Meta, bool)>,
     first_scan_done: bool,
     next_scan: Instant,
     buf: Vec<u8>,
@@ -176,6 +186,8 @@ impl Tail {
             known,
             stored: initial.into_iter().map(|o| (o.path.clone(), o)).collect(),
             successors: HashSet::new(),
+            queued: HashMap::new(),
+            handled_sets: HashSet::new(),
             settled: HashMap::new(),
             pending: HashMap::new(),
             first_scan_done: false,
@@ -241,6 +253,9 @@ impl Tail {
     fn catch_up(&mut self) {
         let mut rows: Vec<TailOffset> = self.stored.values().cloned().collect();
         rows.sort_by(|a, b| a.path.cmp(&b.path));
+        for row in &rows {
+            self.handled_sets.insert(set_name(Path::new(&row.path)));
+        }
         for row in rows {
             let path = PathBuf::from(&row.path);
             let id = FileId::of_offset(&row);
@@ -256,14 +271,19 @@ impl Tail {
             self.stored.remove(&row.path);
             self.successors.insert(path.clone());
             match self.find_rotated(&path, &row) {
-                Some(f) => {
+                Some((f, newer)) => {
                     tracing::info!(
                         file = %row.path,
                         rotated = %f.path.display(),
                         position = row.position,
-                        "the file was rotated while orbwatch was stopped; reading the rest of it first"
+                        newer = newer.len(),
+                        "the file was rotated while orbwatch was stopped; reading the rest of it, \
+                         then the files rotated after it, first"
                     );
                     self.clear_problem(&f.path);
+                    if !newer.is_empty() {
+                        self.queued.insert(f.key.clone(), newer.into());
+                    }
                     self.followers.push(f);
                 }
                 None if row.head_len > 0 => tracing::warn!(
@@ -279,8 +299,9 @@ impl Tail {
     }
 
     /// The file of `row`, rotated beside `path` (`auth.log.1`,
-    /// `auth.log.2.gz`, `auth.log-20240101`), opened at its position.
-    fn find_rotated(&mut self, path: &Path, row: &TailOffset) -> Option<Follower> {
+    /// `auth.log.2.gz`, `auth.log-20240101`), opened at its position, and
+    /// the files rotated after it (to be read whole, oldest first).
+    fn find_rotated(&mut self, path: &Path, row: &TailOffset) -> Option<(Follower, Vec<PathBuf>)> {
         let name = path.file_name()?.to_string_lossy().into_owned();
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -298,8 +319,8 @@ impl Tail {
         // The most recent rotation first: the likeliest.
         siblings.sort();
         let id = FileId::of_offset(row);
-        for (_, s) in siblings {
-            let Ok(md) = std::fs::metadata(&s) else {
+        for (k, (_, s)) in siblings.iter().enumerate() {
+            let Ok(md) = std::fs::metadata(s) else {
                 continue;
             };
             if !md.is_file() {
@@ -310,27 +331,32 @@ impl Tail {
                 lines: row.lines,
                 mid_line: false,
             };
-            match sniff(&s) {
+            let key: Arc<str> = Arc::from(row.path.as_str());
+            let found = match sniff(s) {
                 Ok(Compression::None) => {
                     if md.dev() == row.device
                         && md.ino() == row.inode
-                        && plain_head(&s).is_ok_and(|h| row.head_len == 0 || head_matches(&id, &h))
+                        && plain_head(s).is_ok_and(|h| row.head_len == 0 || head_matches(&id, &h))
                     {
-                        let mut f = self
-                            .open_plain(&s, Arc::from(row.path.as_str()), start)
-                            .ok()?;
+                        let mut f = self.open_plain(s, key, start).ok()?;
                         f.state = State::Draining { quiet_since: None };
-                        return Some(f);
+                        Some(f)
+                    } else {
+                        None
                     }
                 }
                 Ok(_) => {
-                    if decompressed_head(&s).is_ok_and(|h| content_matches(&id, &h)) {
-                        return self
-                            .open_compressed(&s, Arc::from(row.path.as_str()), start, Meta::of(&md))
-                            .ok();
+                    if decompressed_head(s).is_ok_and(|h| content_matches(&id, &h)) {
+                        self.open_compressed(s, key, start, Meta::of(&md)).ok()
+                    } else {
+                        None
                     }
                 }
-                Err(_) => {}
+                Err(_) => None,
+            };
+            if let Some(f) = found {
+                let newer = siblings[..k].iter().rev().map(|(_, p)| p.clone()).collect();
+                return Some((f, newer));
             }
         }
         None
@@ -391,6 +417,7 @@ impl Tail {
             .followers
             .iter()
             .any(|f| f.path == path || *f.key == *path.to_string_lossy())
+            || self.queued.values().any(|q| q.iter().any(|p| p == path))
         {
             return;
         }
@@ -511,6 +538,11 @@ impl Tail {
                 lines: 0,
                 mid_line: false,
             }
+        } else if set_name(path) != path && self.handled_sets.contains(&set_name(path)) {
+            // A rotated file of a set read in an earlier run: handled then
+            // (the files rotated after the stored one are queued by
+            // `catch_up`).
+            self.end_start(path, meta.len)?
         } else {
             match self.cfg.start_at {
                 StartAt::Beginning => Start {
@@ -580,10 +612,19 @@ impl Tail {
     ) -> std::io::Result<Option<Follower>> {
         // It may still be being written (logrotate's `compress`): wait
         // until it is the same at two scans.
-        if self.pending.get(path) != Some(&meta) {
-            self.pending.insert(path.to_path_buf(), meta);
-            return Ok(None);
-        }
+        let at_first_scan = match self.pending.get(path) {
+            Some((m, first)) if *m == meta => *first,
+            Some((_, first)) => {
+                let first = *first;
+                self.pending.insert(path.to_path_buf(), (meta, first));
+                return Ok(None);
+            }
+            None => {
+                self.pending
+                    .insert(path.to_path_buf(), (meta, !self.first_scan_done));
+                return Ok(None);
+            }
+        };
         let head = decompressed_head(path)?;
         let matches_head = |id: &FileId| content_matches(id, &head);
         if self.followers.iter().any(|f| matches_head(&f.id)) {
@@ -612,7 +653,10 @@ impl Tail {
                 lines: k.lines,
                 mid_line: false,
             }
-        } else if self.first_scan_done || self.cfg.start_at == StartAt::Beginning {
+        } else if !at_first_scan
+            || (self.cfg.start_at == StartAt::Beginning
+                && (set_name(path) == path || !self.handled_sets.contains(&set_name(path))))
+        {
             Start {
                 position: 0,
                 lines: 0,
@@ -804,6 +848,19 @@ impl Tail {
             if let State::Draining { .. } = f.state {
                 f.state = State::Draining { quiet_since: None };
             }
+            // Keep the head (the identity) up to date with what is read,
+            // so that the checkpoints and the file remembered at its end
+            // name all of it.
+            let at = f.split.pos();
+            if matches!(f.reader, Reader::Plain(_))
+                && at < HEAD_BYTES as u64
+                && at == f.head.len() as u64
+            {
+                let more = (HEAD_BYTES - f.head.len()).min(n);
+                let mut head = std::mem::take(&mut f.head);
+                head.extend_from_slice(&self.buf[..more]);
+                f.set_head(head);
+            }
             self.lines.clear();
             f.split.feed(&self.buf[..n], &mut self.lines);
             self.send_lines(i)?;
@@ -947,6 +1004,37 @@ impl Tail {
             self.successors.insert(key);
         }
         self.next_scan = Instant::now();
+        while let Some(next) = self.queued.get_mut(&f.key).and_then(VecDeque::pop_front) {
+            let start = Start {
+                position: 0,
+                lines: 0,
+                mid_line: false,
+            };
+            let opened = match sniff(&next) {
+                Ok(Compression::None) => {
+                    self.open_plain(&next, f.key.clone(), start).map(|mut n| {
+                        n.state = State::Draining { quiet_since: None };
+                        n
+                    })
+                }
+                Ok(_) => std::fs::metadata(&next).and_then(|md| {
+                    self.open_compressed(&next, f.key.clone(), start, Meta::of(&md))
+                }),
+                Err(e) => Err(e),
+            };
+            match opened {
+                Ok(n) => {
+                    tracing::info!(file = %f.key, rotated = %next.display(), "reading a file rotated while orbwatch was stopped");
+                    self.followers.push(n);
+                    return;
+                }
+                Err(e) => {
+                    let msg = format!("cannot read {}: {e}", next.display());
+                    self.problem(&next, msg);
+                }
+            }
+        }
+        self.queued.remove(&f.key);
     }
 
     // ------------------------------------------------------------- problems
@@ -972,6 +1060,17 @@ impl Tail {
             problems.retain(|p| p.path != path);
         }
     }
+}
+
+/// The rotated set a path belongs to: `dir/auth.log` for `dir/auth.log`,
+/// `dir/auth.log.1`, `dir/auth.log.2.gz`, `dir/auth.log-20240101`.
+fn set_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (base, _) = orbwatch_source::inputs::rotation_key(&name);
+    path.with_file_name(base)
 }
 
 /// Compression of a file, from its first bytes.

@@ -491,6 +491,49 @@ fn an_unfinished_rotated_gz_is_completed_before_the_new_file() {
     run.none_within(Duration::from_millis(600));
 }
 
+/// Two rotations while orbwatch was stopped: the stored file is now
+/// `auth.log.2.gz`, a whole file was written and rotated to `auth.log.1`,
+/// and `auth.log` is new. The rest of the stored file, then `auth.log.1`,
+/// then `auth.log` are read, in that order, under the followed path; an
+/// older `auth.log.3.gz` read in an earlier run (no offset of its own) is
+/// not read again, even with a glob over the rotated names and
+/// `start_at = beginning`.
+#[test]
+fn files_rotated_after_the_stored_one_are_read_in_order_and_older_ones_not_again() {
+    for use_glob in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("auth.log");
+        append(&log, &lines("older", 0..30));
+        gzip_file(&log, &dir.path().join("auth.log.3.gz"));
+        std::fs::remove_file(&log).unwrap();
+        append(&log, &lines("x", 0..100));
+        let row = offset_after(&log, log.to_str().unwrap(), 60);
+        gzip_file(&log, &dir.path().join("auth.log.2.gz"));
+        std::fs::remove_file(&log).unwrap();
+        append(&log, &lines("y", 0..20));
+        std::fs::rename(&log, dir.path().join("auth.log.1")).unwrap();
+        append(&log, &lines("z", 0..5));
+
+        let glob = dir.path().join("auth.log*");
+        let c = if use_glob {
+            cfg(&[&glob], StartAt::Beginning)
+        } else {
+            cfg(&[&log], StartAt::End)
+        };
+        let run = start(c, vec![row]);
+        let got = run.take(65);
+        let want: Vec<String> = (60..100)
+            .map(|i| format!("x {i:05}"))
+            .chain((0..20).map(|i| format!("y {i:05}")))
+            .chain((0..5).map(|i| format!("z {i:05}")))
+            .collect();
+        assert_eq!(texts(&got), want, "glob: {use_glob}");
+        assert!(got.iter().all(|r| &*r.stream == log.to_str().unwrap()));
+        assert_eq!((got[0].number, got[40].number, got[60].number), (61, 1, 1));
+        run.none_within(Duration::from_millis(800));
+    }
+}
+
 #[test]
 fn a_deleted_file_is_read_to_its_end_then_dropped_and_a_new_one_read() {
     let dir = tempfile::tempdir().unwrap();
