@@ -759,6 +759,9 @@ impl Tail {
         }
         let mut total = 0usize;
         let mut finished = false;
+        // A last line without newline is handed out at a file's end, but
+        // not where a damaged archive stops: that one is cut.
+        let mut flush = true;
         while total < TURN_BYTES {
             let f = &mut self.followers[i];
             let n = match &mut f.reader {
@@ -801,6 +804,7 @@ impl Tail {
                                 self.problem(&path, msg);
                                 self.settled.insert(path, meta);
                                 finished = true;
+                                flush = false;
                                 break;
                             }
                             // Start again at the same place, later: it may
@@ -868,7 +872,7 @@ impl Tail {
                 break;
             }
         }
-        if finished {
+        if finished && flush {
             let f = &mut self.followers[i];
             self.lines.clear();
             f.split.finish(&mut self.lines);

@@ -684,3 +684,165 @@ fn the_real_logrotate_in_copytruncate_and_compress_modes() {
     assert_eq!(got[0].number, 1);
     run.none_within(Duration::from_millis(1000));
 }
+
+// ------------------------------------------------------------ real data
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Lines of `bytes` as `hunt` reads them (`orbwatch_source::LineReader`).
+fn batch_lines(bytes: &[u8]) -> Vec<String> {
+    let mut r = orbwatch_source::LineReader::new(std::io::Cursor::new(bytes.to_vec()));
+    let mut out = Vec::new();
+    while let Some(l) = r.next_line().unwrap() {
+        out.push(String::from_utf8_lossy(l.bytes).into_owned());
+    }
+    out
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(File::open(path).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+/// A real Zeek http.log (zat, MIT) followed up to line 40, then rotated
+/// and compressed (the real `.gz`) while orbwatch was stopped, and a real
+/// dns.log written at the path: the rest of the http.log comes from the
+/// `.gz`, then the whole dns.log — whose first 68 bytes are the same Zeek
+/// header, which must not make it look like a file already read.
+#[test]
+fn real_zeek_log_rotated_to_gz_while_stopped_is_completed_then_the_new_log() {
+    let http = gunzip(&data("zat_http.log.gz"));
+    let dns = std::fs::read(data("zat_dns.log")).unwrap();
+    assert_eq!(
+        &http[..68],
+        &dns[..68],
+        "the test relies on the shared Zeek header"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("http.log");
+    std::fs::write(&log, &http).unwrap();
+    let row = offset_after(&log, log.to_str().unwrap(), 40);
+    std::fs::remove_file(&log).unwrap();
+    std::fs::copy(data("zat_http.log.gz"), dir.path().join("http.log.1.gz")).unwrap();
+    std::fs::write(&log, &dns).unwrap();
+
+    let run = start(cfg(&[&log], StartAt::End), vec![row]);
+    let want_http = batch_lines(&http);
+    let want_dns = batch_lines(&dns);
+    assert_eq!(want_http.len(), 159);
+    let got = run.take(want_http.len() - 40 + want_dns.len());
+    assert_eq!(texts(&got[..119]), want_http[40..]);
+    assert_eq!(got[0].number, 41);
+    assert_eq!(texts(&got[119..]), want_dns);
+    assert_eq!(got[119].number, 1);
+    run.none_within(Duration::from_millis(400));
+    drop(run);
+
+    // A glob that finds the dns.log as a new file next to a followed
+    // http.log reads all of it.
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path().join("http.log");
+    std::fs::write(&h, &http).unwrap();
+    let run = start(cfg(&[&dir.path().join("*.log")], StartAt::End), vec![]);
+    run.none_within(Duration::from_millis(300));
+    std::fs::write(dir.path().join("dns.log"), &dns).unwrap();
+    let got = run.take(want_dns.len());
+    assert_eq!(texts(&got), want_dns);
+    run.none_within(Duration::from_millis(300));
+}
+
+/// The stored file was rotated into a damaged archive (the real zat
+/// `.corrupt.gz`, cut short): what decompresses is read, the cut line is
+/// not handed out, the damage is a named problem, and the new file
+/// follows.
+#[test]
+fn a_damaged_rotated_archive_is_read_as_far_as_it_goes_and_named() {
+    let http = gunzip(&data("zat_http.log.gz"));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("http.log");
+    std::fs::write(&log, &http).unwrap();
+    let row = offset_after(&log, log.to_str().unwrap(), 40);
+    std::fs::remove_file(&log).unwrap();
+    let gz = dir.path().join("http.log.1.gz");
+    std::fs::copy(data("zat_http.log.corrupt.gz"), &gz).unwrap();
+    // What a reader gets out of the damaged archive before its error.
+    let mut readable = Vec::new();
+    let _ = std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(File::open(&gz).unwrap()),
+        &mut readable,
+    );
+    let complete = readable.iter().filter(|b| **b == b'\n').count();
+    assert!(complete > 40 && complete < 159, "{complete}");
+    append(&log, "new line\n");
+
+    let run = start(cfg(&[&log], StartAt::End), vec![row]);
+    let got = run.take(complete - 40 + 1);
+    let want = batch_lines(&http);
+    assert_eq!(texts(&got[..complete - 40]), want[40..complete]);
+    assert_eq!(text(&got[complete - 40]), "new line");
+    run.none_within(Duration::from_millis(400));
+    let problems = run.handle.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].path.ends_with("http.log.1.gz"));
+    assert!(
+        problems[0].message.contains("gzip -t"),
+        "{}",
+        problems[0].message
+    );
+}
+
+/// A real sshd log (fail2ban's test log, GPL-2, read from the shared
+/// corpus) written to a followed file in pieces of uneven sizes, cut
+/// anywhere, with a rename rotation half way: the lines are exactly those
+/// `hunt` reads from the file.
+#[test]
+fn a_real_sshd_log_written_in_uneven_pieces_gives_the_batch_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/auth-ssh/fail2ban_sshd.log");
+    let Ok(bytes) = std::fs::read(&src) else {
+        println!("skipped: {} is absent", src.display());
+        return;
+    };
+    let want = batch_lines(&bytes);
+    assert_eq!(want.len(), 417);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    File::create(&log).unwrap();
+    let run = start(cfg(&[&log], StartAt::Beginning), vec![]);
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    let mut at = 0usize;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rotated = false;
+    while at < bytes.len() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let n = (seed % 700) as usize + 1;
+        let end = (at + n).min(bytes.len());
+        f.write_all(&bytes[at..end]).unwrap();
+        at = end;
+        if !rotated && at > bytes.len() / 2 && bytes[at - 1] == b'\n' {
+            std::fs::rename(&log, dir.path().join("auth.log.1")).unwrap();
+            f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            rotated = true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(rotated);
+    let got = run.take(want.len());
+    assert_eq!(texts(&got), want);
+    run.none_within(Duration::from_millis(500));
+}
