@@ -50,8 +50,21 @@
 //!   is read once, from the position known for its content, or, if
 //!   unknown, by the start rule below; it is waited for until its size
 //!   stops changing (it may still be being written).
+//! - **Rotated while orbwatch was stopped**: the rest of the stored file
+//!   (found as above) is read first, then the files rotated after it
+//!   (lower numbers, later dates), whole and oldest first, then the new
+//!   file at the path — all under the followed path's name. Rotated files
+//!   of that set that a glob matches and that have no offset of their own
+//!   were read in an earlier run, or before the stored file: they are not
+//!   read again.
 //! - **Deleted** files are read to their end (the descriptor stays valid)
 //!   and dropped.
+//!
+//! A plain path sees one rotation per poll plus `rotate_wait`: a file
+//! that lived at the path for less than that (several rotations within a
+//! second) is never opened under it. Where that can happen, follow a glob
+//! that also matches the rotated names (`/var/log/app.log*`): such files
+//! are then found under their new names and read whole.
 //!
 //! # Where a file starts
 //!
@@ -95,7 +108,8 @@ pub use orbwatch_store::TailOffset;
 /// alerts from what it reads, and the first start of the daemon on a host
 /// with months of logs would otherwise alert and block on old events.
 /// Reading what is already there is `orbwatch hunt`'s job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum StartAt {
     /// From the first byte.
     Beginning,
@@ -273,6 +287,10 @@ impl TailHandle {
     /// pipeline if it is full), a line not yet complete is left for the
     /// next start, and the thread ends. The offsets to save are those of
     /// the checkpoints the engine commits afterwards.
+    ///
+    /// The pipeline must go on taking records (or drop its receiver)
+    /// until this returns: a full channel that nobody reads would keep
+    /// the last send waiting.
     pub fn stop(mut self) -> Result<(), TailError> {
         self.stop_and_join()
     }
