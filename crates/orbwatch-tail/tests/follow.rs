@@ -846,3 +846,58 @@ fn a_real_sshd_log_written_in_uneven_pieces_gives_the_batch_lines() {
     assert_eq!(texts(&got), want);
     run.none_within(Duration::from_millis(500));
 }
+
+/// What a `kill -9` leaves: the tail had handed out every line, but the
+/// engine had committed only the first 437. After a restart from the
+/// committed offsets, each line is committed exactly once over the two
+/// runs (counted per line).
+#[test]
+fn after_a_crash_only_the_uncommitted_lines_are_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &lines("l", 0..1000));
+    let run = start(cfg(&[&log], StartAt::Beginning), vec![]);
+    let got = run.take(1000);
+    let committed: Vec<_> = got[..437]
+        .iter()
+        .filter_map(|r| r.checkpoint.clone())
+        .collect();
+    let saved = offsets_from_checkpoints(&committed);
+    drop(run);
+    append(&log, &lines("l", 1000..1100));
+    let run = start(cfg(&[&log], StartAt::End), saved);
+    let again = run.take(1100 - 437);
+    run.none_within(Duration::from_millis(400));
+    let mut count = std::collections::HashMap::<String, u32>::new();
+    for r in got[..437].iter().chain(&again) {
+        *count.entry(text(r)).or_default() += 1;
+    }
+    assert_eq!(count.len(), 1100);
+    assert!(count.values().all(|c| *c == 1));
+    assert_eq!(
+        (text(&again[0]).as_str(), again[0].number),
+        ("l 00437", 438)
+    );
+}
+
+/// Rotated by rename (not compressed yet: logrotate's `delaycompress`)
+/// while orbwatch was stopped: the stored file is found as `app.log.1` by
+/// its inode and finished, then the new `app.log` is read.
+#[test]
+fn a_file_renamed_while_stopped_is_found_by_inode_and_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, &lines("old", 0..100));
+    let row = offset_after(&log, log.to_str().unwrap(), 60);
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    append(&log, &lines("new", 0..3));
+    let run = start(cfg(&[&log], StartAt::End), vec![row]);
+    let got = run.take(43);
+    assert_eq!((text(&got[0]).as_str(), got[0].number), ("old 00060", 61));
+    assert_eq!(
+        (text(&got[39]).as_str(), got[39].number),
+        ("old 00099", 100)
+    );
+    assert_eq!((text(&got[40]).as_str(), got[40].number), ("new 00000", 1));
+    run.none_within(Duration::from_millis(500));
+}
