@@ -182,6 +182,7 @@ impl LineSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Just;
 
     fn all(split: &mut LineSplitter, pieces: &[&[u8]]) -> Vec<SplitLine> {
         let mut out = Vec::new();
@@ -243,5 +244,40 @@ mod tests {
         s.finish(&mut out);
         assert!(out.is_empty(), "trailing NULs are not a line");
         assert_eq!(s.pos(), 19);
+    }
+
+    proptest::proptest! {
+        /// Fed in any pieces and finished, the splitter gives the lines
+        /// `hunt`'s `LineReader` reads from the same bytes (numbers,
+        /// offsets, bytes), for lines within the bound.
+        #[test]
+        fn same_lines_as_the_batch_reader(
+            data in proptest::collection::vec(
+                proptest::prop_oneof![
+                    Just(b'\n'), Just(b'\r'), Just(0u8), Just(b'a'), Just(b'z'), proptest::num::u8::ANY
+                ],
+                0..400,
+            ),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let mut want = Vec::new();
+            let mut r = orbwatch_source::LineReader::new(std::io::Cursor::new(data.clone()));
+            while let Some(l) = r.next_line().unwrap() {
+                want.push((l.number, l.offset, l.bytes.to_vec()));
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort();
+            let mut s = LineSplitter::new(1 << 20, 0, 0);
+            let mut out = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([data.len()]) {
+                s.feed(&data[at..c], &mut out);
+                at = c;
+            }
+            s.finish(&mut out);
+            let got: Vec<_> = out.into_iter().map(|l| (l.number, l.offset, l.bytes)).collect();
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(s.pos(), data.len() as u64);
+        }
     }
 }
