@@ -379,6 +379,7 @@ impl Tail {
                     }
                 }
                 Found::Directory(p) => {
+                    seen.insert(p.clone());
                     let msg = format!(
                         "{} is a directory; --tail follows files: name them, or use a glob such as {}/*.log",
                         p.display(),
@@ -387,6 +388,7 @@ impl Tail {
                     self.problem(&p, msg);
                 }
                 Found::Error(p, e) => {
+                    seen.insert(p.clone());
                     let msg = format!(
                         "cannot look into {}: {e}; give orbwatch read access to it or leave it out of --tail",
                         p.display()
@@ -409,6 +411,13 @@ impl Tail {
             self.consider(&p);
         }
         self.first_scan_done = true;
+        // Forget paths that are gone, so that memory stays bounded on a
+        // host where rotated files come and go for years.
+        self.settled.retain(|p, _| seen.contains(p));
+        self.pending.retain(|p, _| seen.contains(p));
+        if let Ok(mut problems) = self.shared.problems.lock() {
+            problems.retain(|p| seen.contains(&p.path) || p.path.symlink_metadata().is_ok());
+        }
     }
 
     /// A path a pattern matched: start following it if it is new.
