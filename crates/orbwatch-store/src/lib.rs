@@ -53,6 +53,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod rows;
 pub mod subscriptions;
+pub mod tail_offsets;
 
 pub use error::{Result, StoreError};
 pub use findings::{
@@ -66,6 +67,7 @@ pub use outbox::{BlockAction, BlockRecord, OutboxItem};
 /// store ([`Store::outbox_transaction`]).
 pub use rusqlite;
 pub use subscriptions::SubscriptionRow;
+pub use tail_offsets::{StoredTailOffset, TailOffset, save_tail_offsets};
 
 use error::SqlContext;
 use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
