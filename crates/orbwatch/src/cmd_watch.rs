@@ -174,7 +174,8 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     );
 
     let (tx, rx) = orbwatch_live::channel(settings.queue);
-    let mut sources = start_sources(&settings, &tx)?;
+    let offsets = store.load_tail_offsets()?;
+    let mut sources = start_sources(&settings, &tx, offsets)?;
     // The pipeline sees the channel close when every source has ended
     // (stdin at its end): the daemon then stops as on SIGTERM.
     drop(tx);
@@ -290,10 +291,22 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
 
     // Stop reading, take what is queued, flush the detectors, commit.
     tracing::info!("watch: stopping: no more reading, flushing the detectors");
-    for s in &mut sources {
-        if let Some(stop) = s.stop.take() {
-            stop();
+    // A source may wait to hand over its last records: keep taking them
+    // while the sources stop.
+    let stops: Vec<std::thread::JoinHandle<()>> = sources
+        .iter_mut()
+        .filter_map(|s| s.stop.take())
+        .map(std::thread::spawn)
+        .collect();
+    while stops.iter().any(|h| !h.is_finished()) {
+        let now = Instant::now();
+        for rec in rx.try_iter() {
+            pipeline.handle(rec, now);
         }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for h in stops {
+        let _ = h.join();
     }
     let now = Instant::now();
     for rec in rx.try_iter() {
@@ -447,6 +460,10 @@ impl Daemon {
         let path = self.store.path().to_path_buf();
         let tx = self.store.outbox_transaction()?;
         orbwatch_store::findings::keep_live(&tx, &path, self.run_id, &self.pending, coverage)?;
+        // The followed files' positions, with the findings of the records
+        // before them: after a crash both are there, or neither.
+        let offsets = orbwatch_tail::offsets_from_checkpoints(&self.pending_checkpoints);
+        orbwatch_store::save_tail_offsets(&tx, &offsets, Timestamp::now())?;
         let counts = self.alerts.on_findings(&tx, &self.pending)?;
         if counts.queued > 0 {
             tracing::debug!("watch: {} alerts queued", counts.queued);
@@ -552,13 +569,35 @@ fn bouncer_from(settings: &WatchSettings) -> Result<Option<orbwatch_alert::Bounc
 }
 
 /// Start every source the settings name; each gets the channel's sender.
-fn start_sources(settings: &WatchSettings, tx: &RecordSender) -> Result<Vec<RunningSource>> {
+fn start_sources(
+    settings: &WatchSettings,
+    tx: &RecordSender,
+    offsets: Vec<orbwatch_store::TailOffset>,
+) -> Result<Vec<RunningSource>> {
     let mut out = Vec::new();
     if settings.stdin {
         out.push(start_stdin(tx.clone()));
     }
+    if !settings.tail.is_empty() {
+        let stats = Arc::new(SourceStats::default());
+        let cfg = orbwatch_tail::TailConfig {
+            paths: settings.tail.clone(),
+            start_at: settings.tail_start_at,
+            ..Default::default()
+        };
+        let handle = orbwatch_tail::spawn(cfg, offsets, tx.clone(), Arc::clone(&stats))
+            .context("cannot follow the --tail files")?;
+        out.push(RunningSource {
+            name: format!("tail {}", settings.tail.join(" ")),
+            stats,
+            stop: Some(Box::new(move || {
+                if let Err(e) = handle.stop() {
+                    tracing::warn!("watch: stopping the tail: {e}");
+                }
+            })),
+        });
+    }
     let unbuilt: Vec<&str> = [
-        (!settings.tail.is_empty()).then_some("--tail"),
         (!settings.syslog_udp.is_empty()).then_some("--syslog-udp"),
         (!settings.syslog_tcp.is_empty()).then_some("--syslog-tcp"),
         (!settings.syslog_tls.is_empty()).then_some("--syslog-tls"),

@@ -20,6 +20,12 @@ pub struct WatchArgs {
     /// picks up new files).
     #[arg(long = "tail", value_name = "PATH_OR_GLOB")]
     pub tail: Vec<String>,
+    /// Files already there at the first start (no stored offset): read
+    /// them from the `beginning`, or only what is written from now on
+    /// (`end`, the default: a first start on months of logs would alert
+    /// and block on old events; `orbwatch hunt` reads the past).
+    #[arg(long, value_name = "beginning|end")]
+    pub tail_start_at: Option<orbwatch_tail::StartAt>,
     /// Receive syslog over UDP on ADDR (e.g. 0.0.0.0:514). Best effort:
     /// UDP loses messages under load; prefer TCP or TLS.
     #[arg(long = "syslog-udp", value_name = "ADDR")]
@@ -159,6 +165,9 @@ pub struct SourcesSection {
     pub netflow: Vec<String>,
     #[serde(default)]
     pub stdin: bool,
+    /// Files already there at the first start, with no stored offset:
+    /// read from their `beginning` or only from their `end` (default).
+    pub tail_start_at: Option<orbwatch_tail::StartAt>,
     pub input_format: Option<String>,
     /// Records waiting between the sources and the pipeline.
     pub queue: Option<usize>,
@@ -235,6 +244,7 @@ pub struct BlockSection {
 pub struct WatchSettings {
     pub db: Option<PathBuf>,
     pub tail: Vec<String>,
+    pub tail_start_at: orbwatch_tail::StartAt,
     pub syslog_udp: Vec<String>,
     pub syslog_tcp: Vec<String>,
     pub syslog_tls: Vec<String>,
@@ -292,6 +302,7 @@ impl WatchSettings {
         let settings = Self {
             db: file.db.clone(),
             tail: pick(&args.tail, &s.tail),
+            tail_start_at: args.tail_start_at.or(s.tail_start_at).unwrap_or_default(),
             syslog_udp: pick(&args.syslog_udp, &s.syslog_udp),
             syslog_tcp: pick(&args.syslog_tcp, &s.syslog_tcp),
             syslog_tls: pick(&args.syslog_tls, &s.syslog_tls),
