@@ -137,8 +137,25 @@ fn live_lines(path: &Path, values: &[&str]) -> (Vec<Finding>, LivePipeline) {
     (found, p)
 }
 
+/// Everything the pipeline handed on by its end, less the reports of
+/// attacks made while they went on that a final finding of another id
+/// replaced (marked `superseded_by`; a hunt sees only the end). Each of
+/// those must name a final finding that exists.
 fn finish(mut found: Vec<Finding>, p: LivePipeline) -> Vec<Finding> {
     collect(&mut found, p.finish().findings);
+    let superseded = |f: &Finding| {
+        f.details
+            .as_ref()
+            .and_then(|d| d.get("superseded_by"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    for f in &found {
+        if let Some(by) = superseded(f) {
+            assert!(found.iter().any(|x| x.id == by), "{} names {by}", f.id);
+        }
+    }
+    found.retain(|f| superseded(f).is_none());
     found
 }
 

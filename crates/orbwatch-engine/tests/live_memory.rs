@@ -124,3 +124,49 @@ fn idle_streams_are_forgotten_and_their_counts_kept() {
     assert_eq!(cov.inputs[0].file, "syslog-tcp 127.0.0.1:601");
     assert_eq!(cov.inputs[0].records, 50);
 }
+
+/// A brute force is reported while it goes on (when it crosses the
+/// threshold, then each time its failures double), not only an hour after
+/// its last attempt; the final finding has the same id and the full count.
+#[test]
+fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
+    let mut p = pipeline();
+    let stream: Arc<str> = Arc::from("stdin");
+    let now = Instant::now();
+    let mut reports = Vec::new();
+    for n in 0..100u64 {
+        p.handle(
+            LiveRecord {
+                stream: stream.clone(),
+                number: n + 1,
+                offset: 0,
+                payload: Payload::Syslog,
+                bytes: line(n, "203.0.113.50"),
+                received: Timestamp::now(),
+                checkpoint: None,
+            },
+            now,
+        );
+        // Past the lateness window of the first failures.
+        if n % 10 == 9 {
+            p.tick(now + Duration::from_secs(61));
+            reports.extend(p.take_output().findings);
+        }
+    }
+    let during: Vec<_> = reports
+        .iter()
+        .filter(|f| f.kind.as_str() == "brute_force")
+        .collect();
+    assert!(!during.is_empty(), "reported while going on: {reports:#?}");
+    let ids: std::collections::BTreeSet<&str> = during.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let counts: Vec<u64> = during.iter().map(|f| f.count).collect();
+    assert!(counts.windows(2).all(|w| w[1] >= 2 * w[0]), "{counts:?}");
+    let end = p.finish().findings;
+    let last = end
+        .iter()
+        .find(|f| f.kind.as_str() == "brute_force")
+        .expect("final finding");
+    assert!(ids.contains(last.id.as_str()));
+    assert_eq!(last.count, 100);
+}

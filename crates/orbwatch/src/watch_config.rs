@@ -82,7 +82,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
     /// How far behind the newest event an event may arrive and still be
-    /// put in order for the behaviour detectors (default 5m).
+    /// put in order for the behaviour detectors (default 1m; also the
+    /// delay of live behaviour reports).
     #[arg(long, value_name = "DUR")]
     pub allowed_lateness: Option<String>,
     /// How often findings, offsets and alerts are committed to the store
@@ -239,6 +240,14 @@ pub struct BlockSection {
     pub dry_run: Option<bool>,
 }
 
+/// How far behind the newest event an event may arrive and still reach
+/// the behaviour detectors in order. A brute force is reported once the
+/// watermark passes its threshold-crossing failure, so this is also the
+/// delay of a live report: one minute covers syslog relays' batching and
+/// NetFlow exporters' usual active timeout (60 s) without holding blocks
+/// back for long. Raise it for exporters with longer timeouts.
+pub const DEFAULT_LATENESS: Duration = Duration::from_secs(60);
+
 /// Everything `watch` runs with, resolved from flags and file.
 #[derive(Debug)]
 pub struct WatchSettings {
@@ -338,7 +347,7 @@ impl WatchSettings {
                 .or(file.event_time.allowed_lateness.as_deref())
             {
                 Some(v) => duration("allowed_lateness", v)?,
-                None => Duration::from_secs(300),
+                None => DEFAULT_LATENESS,
             },
             max_pending: file.event_time.max_pending.unwrap_or(1_000_000),
             idle_flush: match &file.event_time.idle_flush {

@@ -32,6 +32,8 @@ struct Episode {
     ring: [u32; RING],
     accounts: SmallDistinct<u32, 6>,
     triggered: bool,
+    /// Live: no ongoing report until `failures` passes this.
+    reported_at: u32,
 }
 
 /// Most failures the sliding window can hold (`max_failures` is capped
@@ -183,9 +185,37 @@ impl<'a> BruteForce<'a> {
         if !ep.triggered {
             return;
         }
+        self.flagged.insert((k >> 16) as NodeId);
+        out.push(self.draft(k, ep, t));
+    }
+
+    /// Live: the finding of a (source, service) whose episode is over the
+    /// thresholds and still going, as it stands now, when its failures
+    /// have just reached the trigger or a power of two since (so a live
+    /// pipeline reports an attack while it lasts, and again as it grows,
+    /// not only once it has been idle for `idle_secs`). The final finding
+    /// of the episode has the same id unless its kind changes (a brute
+    /// force that turns out to be a spray).
+    pub fn ongoing(&self, src: NodeId, svc: u16, t: &Tables) -> Option<Draft> {
+        let k = key(src, svc);
+        let ep = self.open.get(&k)?;
+        if !ep.triggered || ep.reported_at >= ep.failures {
+            return None;
+        }
+        Some(self.draft(k, ep, t))
+    }
+
+    /// Note that [`ongoing`](Self::ongoing) reported this episode at its
+    /// current failures: the next report comes at twice as many.
+    pub fn reported_ongoing(&mut self, src: NodeId, svc: u16) {
+        if let Some(ep) = self.open.get_mut(&key(src, svc)) {
+            ep.reported_at = ep.failures.saturating_mul(2).max(1) - 1;
+        }
+    }
+
+    fn draft(&self, k: u128, ep: &Episode, t: &Tables) -> Draft {
         let src = (k >> 16) as NodeId;
         let svc = (k & 0xffff) as u16;
-        self.flagged.insert(src);
         let accounts = ep.accounts.count();
         let spray = accounts >= self.cfg.spray_min_accounts
             && f64::from(ep.failures) / f64::from(accounts.max(1))
@@ -267,13 +297,13 @@ impl<'a> BruteForce<'a> {
             "invalid_user_attempts": ep.invalid_users,
             "failures_per_minute": (per_min * 10.0).round() / 10.0,
         }));
-        out.push(Draft {
+        Draft {
             finding: f,
             srcs: vec![src],
             kinds: vec![ObsKind::AuthFailure],
             svc: Some(svc),
             from: ep.first,
             to: ep.last,
-        });
+        }
     }
 }

@@ -574,6 +574,11 @@ impl Engine<'_> {
 /// on as they are made.
 pub struct PartitionDetectors<'a> {
     cfg: &'a BehaviourConfig,
+    /// Live: report brute force and spraying while it goes on (see
+    /// `BruteForce::ongoing`); a hunt reports each episode once, at its
+    /// end.
+    ongoing: bool,
+    ongoing_drafts: Vec<Draft>,
     scan: port_scan::PortScan<'a>,
     bf: brute_force::BruteForce<'a>,
     saf: success_after_failures::SuccessAfterFailures<'a>,
@@ -591,6 +596,8 @@ impl<'a> PartitionDetectors<'a> {
     pub fn new(cfg: &'a BehaviourConfig) -> Self {
         Self {
             cfg,
+            ongoing: false,
+            ongoing_drafts: Vec::new(),
             scan: port_scan::PortScan::new(&cfg.port_scan),
             bf: brute_force::BruteForce::new(&cfg.brute_force),
             saf: success_after_failures::SuccessAfterFailures::new(&cfg.success_after_failures),
@@ -623,6 +630,13 @@ impl<'a> PartitionDetectors<'a> {
                 self.auth.advance(o.time, cross);
                 let prev = self.auth.previous_failure(o.src, o.svc);
                 let triggered = self.bf.observe(o, prev, t, drafts);
+                if self.ongoing
+                    && triggered
+                    && let Some(d) = self.bf.ongoing(o.src, o.svc, t)
+                {
+                    self.bf.reported_ongoing(o.src, o.svc);
+                    self.ongoing_drafts.push(d);
+                }
                 let own = self.auth.recent_failures(o.src, o.svc, o.time);
                 let reported = self.saf.observe(o, own, t, drafts);
                 self.auth.observe(o, triggered, t, cross);
@@ -693,6 +707,11 @@ pub struct LiveDetectors<'a> {
     /// Sources seen on router backdoor ports (for ORB likelihood), at
     /// most [`LIVE_BACKDOOR_CAP`].
     backdoor: BTreeMap<IpAddr, BTreeSet<u16>>,
+    /// The last report of each attack still going on, by (source,
+    /// service): when its final finding comes with another id (a brute
+    /// force that turned out to be a spray), the report is marked as
+    /// superseded rather than left beside it.
+    ongoing: hashbrown::HashMap<(NodeId, Option<u16>), Finding>,
 }
 
 /// Sources on backdoor ports a live pipeline remembers.
@@ -700,12 +719,15 @@ const LIVE_BACKDOOR_CAP: usize = 100_000;
 
 impl<'a> LiveDetectors<'a> {
     pub fn new(cfg: &'a BehaviourConfig, enricher: &'a Enricher) -> Self {
+        let mut part = PartitionDetectors::new(cfg);
+        part.ongoing = true;
         Self {
-            part: PartitionDetectors::new(cfg),
+            part,
             campaigns: distributed::Campaigns::new(&cfg.distributed),
             enricher,
             cross: Vec::new(),
             backdoor: BTreeMap::new(),
+            ongoing: hashbrown::HashMap::new(),
         }
     }
 
@@ -737,14 +759,63 @@ impl<'a> LiveDetectors<'a> {
         }
     }
 
-    /// Findings made so far (enriched), taken out.
+    /// Findings made so far (enriched), taken out: reports of attacks
+    /// still going on, then final findings, then earlier reports that a
+    /// final finding of another id replaces.
     pub fn take_drafts(&mut self) -> Vec<Draft> {
-        let mut drafts = self.part.take_drafts();
+        let mut drafts = std::mem::take(&mut self.part.ongoing_drafts);
+        for d in &drafts {
+            if let Some(&src) = d.srcs.first() {
+                self.ongoing.insert((src, d.svc), d.finding.clone());
+            }
+        }
+        let finals = self.part.take_drafts();
+        let superseded = self.supersede(&finals);
+        drafts.extend(finals);
         drafts.extend(self.campaigns.take_drafts());
+        drafts.extend(superseded);
         for d in &mut drafts {
             enrich_finding(&mut d.finding, self.enricher);
         }
         drafts
+    }
+
+    /// Earlier reports of the attacks that `finals` end, marked as
+    /// replaced when the final finding has another id.
+    fn supersede(&mut self, finals: &[Draft]) -> Vec<Draft> {
+        let mut out = Vec::new();
+        if self.ongoing.is_empty() {
+            return out;
+        }
+        for d in finals {
+            let Some(&src) = d.srcs.first() else { continue };
+            let Some(mut old) = self.ongoing.remove(&(src, d.svc)) else {
+                continue;
+            };
+            if old.id == d.finding.id {
+                continue;
+            }
+            old.reasons.push(format!(
+                "superseded by finding {} ({}): the attack was reported while it went on, and judged again when it ended",
+                d.finding.id, d.finding.kind
+            ));
+            old.severity = Some(Severity::Info);
+            old.score = Some(0);
+            let mut details = old.details.take().unwrap_or_else(|| serde_json::json!({}));
+            if let Some(obj) = details.as_object_mut() {
+                obj.insert("superseded_by".into(), d.finding.id.clone().into());
+            }
+            old.details = Some(details);
+            out.push(Draft {
+                finding: old,
+                srcs: d.srcs.clone(),
+                kinds: d.kinds.clone(),
+                svc: d.svc,
+                from: d.from,
+                to: d.to,
+            });
+        }
+        out
     }
 
     /// Shutdown: judge everything still open and return every finding
@@ -754,8 +825,10 @@ impl<'a> LiveDetectors<'a> {
         let outcome = std::mem::replace(&mut self.part, PartitionDetectors::new(cfg))
             .finish(t, &mut self.cross);
         self.pass_cross(t);
+        let superseded = self.supersede(&outcome.drafts);
         let mut drafts = outcome.drafts;
         drafts.extend(self.campaigns.finish(t, &outcome.flagged, self.enricher));
+        drafts.extend(superseded);
         for d in &mut drafts {
             enrich_finding(&mut d.finding, self.enricher);
         }
