@@ -126,9 +126,14 @@ pub(crate) fn run(listener: Socket, ctx: Ctx) {
             }
         };
         conns.retain(|h| !h.is_finished());
-        let peer = peer
-            .as_socket()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let peer = match peer.as_socket() {
+            // A v4 client of a dual-stack socket: named as v4.
+            Some(SocketAddr::V6(a)) if a.ip().to_ipv4_mapped().is_some() => {
+                SocketAddr::new(a.ip().to_canonical(), a.port())
+            }
+            Some(a) => a,
+            None => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
         if open.load(Ordering::SeqCst) >= max {
             SourceStats::add(&ctx.stats.refused, 1);
             if let Some(more) = refused_log.ready() {
@@ -143,6 +148,9 @@ pub(crate) fn run(listener: Socket, ctx: Ctx) {
         }
         open.fetch_add(1, Ordering::SeqCst);
         let guard = Open(open.clone());
+        // Counted before the thread runs, so that a record is never seen
+        // before the connection that brought it.
+        SourceStats::add(&ctx.stats.connections, 1);
         let c = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("{} conn", ctx.kind))
@@ -152,12 +160,10 @@ pub(crate) fn run(listener: Socket, ctx: Ctx) {
                 connection(sock, peer, &c);
             });
         match spawned {
-            Ok(h) => {
-                SourceStats::add(&ctx.stats.connections, 1);
-                conns.push(h);
-            }
+            Ok(h) => conns.push(h),
             Err(e) => {
                 // The closure (socket and guard) was dropped with the error.
+                ctx.stats.connections.fetch_sub(1, Ordering::Relaxed);
                 SourceStats::add(&ctx.stats.refused, 1);
                 tracing::warn!(
                     "{name}: connection from {peer} refused: cannot start a thread: {e}"
@@ -242,6 +248,7 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
     let mut buf = vec![0u8; READ_BUF];
     let mut last_data = Instant::now();
     let mut draining = false;
+    let mut tls_failed = false;
     loop {
         if !draining && ctx.stop.is_set() {
             // Read what the kernel already holds, without waiting.
@@ -285,6 +292,7 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
             Err(e) if e.kind() == io::ErrorKind::InvalidData && ctx.tls.is_some() => {
                 SourceStats::add(&stats.malformed, 1);
+                tls_failed = true;
                 let what = if conn.handshaking() {
                     "TLS handshake failed"
                 } else {
@@ -303,6 +311,19 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
         }
     }
     framer.finish(&mut |f| out.take(f));
+    if let Conn::Tls(t) = &mut conn {
+        // Say goodbye properly (close_notify), or send the alert rustls
+        // queued after a TLS error, so the client learns why; best effort.
+        if !tls_failed {
+            t.conn.send_close_notify();
+        }
+        let _ = t.get_ref().set_nonblocking(false);
+        while t.conn.wants_write() {
+            if t.conn.write_tls(&mut t.sock).is_err() {
+                break;
+            }
+        }
+    }
     tracing::debug!("{stream_name}: disconnected after {} messages", out.number);
 }
 
