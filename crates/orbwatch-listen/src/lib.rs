@@ -557,3 +557,64 @@ impl Throttle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_errors_say_what_to_do() {
+        let e = |kind, addr: &str, err| {
+            ListenError::bind(kind, addr.parse().unwrap(), io::Error::from(err)).to_string()
+        };
+        assert_eq!(
+            e(
+                ListenerKind::SyslogUdp,
+                "0.0.0.0:514",
+                io::ErrorKind::PermissionDenied
+            ),
+            "cannot listen on 0.0.0.0:514 (syslog-udp): permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        );
+        assert_eq!(
+            e(
+                ListenerKind::SyslogTls,
+                "[::]:6514",
+                io::ErrorKind::AddrInUse
+            ),
+            "cannot listen on [::]:6514 (syslog-tls): address already in use (another program listens there; `ss -lntup | grep :6514` shows which)"
+        );
+        assert_eq!(
+            e(
+                ListenerKind::Netflow,
+                "192.0.2.7:2055",
+                io::ErrorKind::AddrNotAvailable
+            ),
+            "cannot listen on 192.0.2.7:2055 (netflow): this machine has no such address (use one of its own, 0.0.0.0 or [::])"
+        );
+    }
+
+    #[test]
+    fn a_listener_kind_follows_its_config() {
+        let a: SocketAddr = "127.0.0.1:514".parse().unwrap();
+        let mut tcp = SyslogTcpConfig::new(a);
+        assert_eq!(
+            ListenerConfig::SyslogTcp(tcp.clone()).kind(),
+            ListenerKind::SyslogTcp
+        );
+        tcp.tls = Some(TlsConfig {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+        });
+        assert_eq!(
+            ListenerConfig::SyslogTcp(tcp).kind(),
+            ListenerKind::SyslogTls
+        );
+        assert_eq!(
+            ListenerConfig::Netflow(NetflowConfig::new(a))
+                .kind()
+                .to_string(),
+            "netflow"
+        );
+    }
+}
