@@ -357,8 +357,15 @@ pub struct ListenerHandle {
     drop_source: Option<KernelDropSource>,
     stats: Arc<SourceStats>,
     own_stop: Arc<AtomicBool>,
-    paused: Arc<AtomicBool>,
+    paused: Arc<Pause>,
     thread: JoinHandle<()>,
+}
+
+/// A pause asked of a UDP reader, and whether it has taken effect.
+#[derive(Debug, Default)]
+pub(crate) struct Pause {
+    pub(crate) asked: AtomicBool,
+    pub(crate) in_effect: AtomicBool,
 }
 
 impl ListenerHandle {
@@ -392,10 +399,21 @@ impl ListenerHandle {
 
     /// UDP only: stop or resume reading the socket. While paused, datagrams
     /// wait in the kernel's buffer and, once it is full, the kernel drops
-    /// them (counted in `kernel_drops`). Meant for tests of drop reporting;
-    /// TCP and TLS listeners ignore it.
+    /// them (counted in `kernel_drops`). Pausing returns once the reader
+    /// has stopped (within a read timeout, 200 ms). Meant for tests of drop
+    /// reporting; TCP and TLS listeners ignore it.
     pub fn set_paused(&self, paused: bool) {
-        self.paused.store(paused, Ordering::SeqCst);
+        self.paused.asked.store(paused, Ordering::SeqCst);
+        if self.drop_source.is_none() {
+            return;
+        }
+        let end = Instant::now() + Duration::from_secs(2);
+        while self.paused.in_effect.load(Ordering::SeqCst) != paused
+            && !self.thread.is_finished()
+            && Instant::now() < end
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Has the listener ended (shutdown, or the pipeline has stopped)?
@@ -404,10 +422,11 @@ impl ListenerHandle {
     }
 
     /// Stop this listener: stop accepting, read what the kernel already
-    /// holds (UDP datagrams queued, bytes of open connections), hand it to
-    /// the pipeline, and return once every thread has ended. Waits while
-    /// the pipeline is full, so the pipeline must keep taking records
-    /// until its sources are stopped.
+    /// holds (UDP datagrams queued, bytes of open connections; at most 2 s
+    /// of it, so a sender that keeps sending cannot hold the stop up),
+    /// hand it to the pipeline, and return once every thread has ended.
+    /// Waits while the pipeline is full, so the pipeline must keep taking
+    /// records until its sources are stopped.
     pub fn stop(self) {
         self.own_stop.store(true, Ordering::SeqCst);
         self.join();
@@ -439,7 +458,7 @@ pub fn spawn(
         shared: shutdown,
         own: own_stop.clone(),
     };
-    let paused = Arc::new(AtomicBool::new(false));
+    let paused = Arc::new(Pause::default());
     let thread_name = format!("{kind} {}", cfg.addr());
     let spawn_thread = |f: Box<dyn FnOnce() + Send>| {
         std::thread::Builder::new()

@@ -31,6 +31,8 @@ use crate::{ListenError, ListenerKind, Stop, SyslogTcpConfig, Throttle};
 const TICK: Duration = Duration::from_millis(200);
 /// Bytes read at once from a connection.
 const READ_BUF: usize = 64 * 1024;
+/// Longest a stopping connection keeps reading what is already there.
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// Stack of a connection thread (framing and rustls need little).
 const CONN_STACK: usize = 512 * 1024;
 
@@ -247,15 +249,20 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
     };
     let mut buf = vec![0u8; READ_BUF];
     let mut last_data = Instant::now();
-    let mut draining = false;
+    let mut draining: Option<Instant> = None;
     let mut tls_failed = false;
     loop {
-        if !draining && ctx.stop.is_set() {
-            // Read what the kernel already holds, without waiting.
-            draining = true;
-            if conn.tcp().set_nonblocking(true).is_err() {
-                break;
+        match draining {
+            None if ctx.stop.is_set() => {
+                // Read what the kernel already holds, without waiting.
+                draining = Some(Instant::now());
+                if conn.tcp().set_nonblocking(true).is_err() {
+                    break;
+                }
             }
+            // A client that keeps sending cannot hold the stop up.
+            Some(t) if t.elapsed() >= DRAIN_LIMIT => break,
+            _ => {}
         }
         match conn.read(&mut buf) {
             Ok(0) => break,
@@ -270,7 +277,7 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                if draining {
+                if draining.is_some() {
                     break;
                 }
                 if last_data.elapsed() >= idle {

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -20,7 +20,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::framing::trim_line_end;
 use crate::streams::Streams;
-use crate::{KernelDropSource, ListenError, ListenerKind, RecvBuffer, Stop, Throttle};
+use crate::{KernelDropSource, ListenError, ListenerKind, Pause, RecvBuffer, Stop, Throttle};
 
 /// How long a read waits before the thread looks at the stop signal.
 const READ_TICK: Duration = Duration::from_millis(200);
@@ -254,7 +254,7 @@ pub(crate) fn run(
     sender: RecordSender,
     stats: Arc<SourceStats>,
     stop: Stop,
-    paused: Arc<AtomicBool>,
+    paused: Arc<Pause>,
 ) {
     let name = format!("{} {}", setup.kind, setup.local);
     let fd = setup.socket.as_raw_fd();
@@ -298,12 +298,22 @@ pub(crate) fn run(
             );
         }
     };
+    let mut stopping_since: Option<Instant> = None;
     loop {
         let stopping = stop.is_set();
-        if !stopping && paused.load(Ordering::SeqCst) {
+        if stopping {
+            let since = *stopping_since.get_or_insert_with(Instant::now);
+            // A sender that keeps sending cannot hold the stop up.
+            if since.elapsed() >= crate::tcp::DRAIN_LIMIT {
+                break;
+            }
+        }
+        if !stopping && paused.asked.load(Ordering::SeqCst) {
+            paused.in_effect.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(5));
             continue;
         }
+        paused.in_effect.store(false, Ordering::SeqCst);
         if let Some(prev) = snmp_last
             && snmp_polled.elapsed() >= SNMP_POLL
         {

@@ -193,3 +193,27 @@ fn a_dual_stack_listener_names_ipv4_senders_as_ipv4() {
     assert_eq!(&*r.stream, format!("syslog-udp [::]:{port} from 127.0.0.1"));
     handle.stop();
 }
+
+/// Datagrams waiting in the kernel when the listener stops are read and
+/// handed over before it ends (even while paused).
+#[test]
+fn stop_reads_the_datagrams_already_queued() {
+    let run = udp(SyslogUdpConfig::new(loopback()), 1024);
+    run.handle.set_paused(true);
+    std::thread::sleep(Duration::from_millis(50));
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20 {
+        c.send_to(format!("<13>queued {i}").as_bytes(), run.addr())
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(run.rx.is_empty());
+    let Running {
+        handle, rx, stats, ..
+    } = run;
+    handle.stop();
+    let got: Vec<String> = rx.try_iter().map(|r| text(&r)).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("<13>queued {i}")).collect();
+    assert_eq!(got, want);
+    assert_eq!(stats.snapshot().records, 20);
+}
