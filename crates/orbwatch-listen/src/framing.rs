@@ -110,6 +110,7 @@ pub struct Message<'a> {
     /// Offset of the frame's first byte (its octet count, if any) in the
     /// stream.
     pub offset: u64,
+    /// Which framing the frame used.
     pub framing: Framing,
     /// The message was longer than `max_message` and was cut.
     pub truncated: bool,
@@ -155,6 +156,8 @@ pub struct Framer {
 }
 
 impl Framer {
+    /// A framer at the start of a stream. `max_message` is at least 1 and
+    /// `max_frame` at least `max_message` (raised if given lower).
     pub fn new(limits: FramingLimits) -> Self {
         let max_message = limits.max_message.max(1);
         let limits = FramingLimits {

@@ -173,6 +173,7 @@ pub enum ListenerConfig {
 }
 
 impl ListenerConfig {
+    /// What the listener receives (TCP with `tls` set is `SyslogTls`).
     pub fn kind(&self) -> ListenerKind {
         match self {
             ListenerConfig::SyslogUdp(_) => ListenerKind::SyslogUdp,
@@ -182,6 +183,7 @@ impl ListenerConfig {
         }
     }
 
+    /// The address to listen on, as configured.
     pub fn addr(&self) -> SocketAddr {
         match self {
             ListenerConfig::SyslogUdp(c) => c.addr,
@@ -256,14 +258,17 @@ pub struct RecvBuffer {
 pub struct Shutdown(Arc<AtomicBool>);
 
 impl Shutdown {
+    /// A signal not yet triggered.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Ask every listener holding a clone to stop.
     pub fn trigger(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 
+    /// Has [`trigger`](Self::trigger) been called?
     pub fn is_triggered(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
@@ -369,6 +374,7 @@ pub(crate) struct Pause {
 }
 
 impl ListenerHandle {
+    /// What the listener receives.
     pub fn kind(&self) -> ListenerKind {
         self.kind
     }
@@ -393,6 +399,7 @@ impl ListenerHandle {
         self.drop_source
     }
 
+    /// The counters given to [`spawn`].
     pub fn stats(&self) -> &Arc<SourceStats> {
         &self.stats
     }
