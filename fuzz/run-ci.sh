@@ -46,6 +46,7 @@ seeds_for() {
         decode_eve) echo "corpus:suricata-eve repo:tests/data/logs-a" ;;
         decode_web_access | decode_web_error) echo "corpus:web-access" ;;
         decode_evtx_xml) echo "corpus:evtx repo:tests/data/captures" ;;
+        syslog_framing) echo "corpus:auth-ssh repo:tests/data/logs-syslog" ;;
         decode_*) echo "corpus:auth-ssh corpus:firewall-kernel corpus:firewall-vendor repo:tests/data/logs-syslog" ;;
         capture_pcap) echo "corpus:pcap repo:tests/data/captures" ;;
         capture_netflow) echo "corpus:netflow repo:tests/data/netflow" ;;
