@@ -597,20 +597,59 @@ fn start_sources(
             })),
         });
     }
-    let unbuilt: Vec<&str> = [
-        (!settings.syslog_udp.is_empty()).then_some("--syslog-udp"),
-        (!settings.syslog_tcp.is_empty()).then_some("--syslog-tcp"),
-        (!settings.syslog_tls.is_empty()).then_some("--syslog-tls"),
-        (!settings.netflow.is_empty()).then_some("--netflow"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !unbuilt.is_empty() {
-        anyhow::bail!(
-            "{} not wired into watch yet in this build",
-            unbuilt.join(", ")
+    let addr = |flag: &str, a: &str| -> Result<std::net::SocketAddr> {
+        a.parse().with_context(|| {
+            format!("{flag} {a:?}: give an address and port, e.g. 0.0.0.0:514 or [::]:514")
+        })
+    };
+    let mut listeners = Vec::new();
+    for a in &settings.syslog_udp {
+        listeners.push(orbwatch_listen::ListenerConfig::SyslogUdp(
+            orbwatch_listen::SyslogUdpConfig::new(addr("--syslog-udp", a)?),
+        ));
+    }
+    for a in &settings.syslog_tcp {
+        listeners.push(orbwatch_listen::ListenerConfig::SyslogTcp(
+            orbwatch_listen::SyslogTcpConfig::new(addr("--syslog-tcp", a)?),
+        ));
+    }
+    for a in &settings.syslog_tls {
+        let mut c = orbwatch_listen::SyslogTcpConfig::new(addr("--syslog-tls", a)?);
+        let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
+            anyhow::bail!("--syslog-tls needs --tls-cert FILE and --tls-key FILE");
+        };
+        c.tls = Some(orbwatch_listen::TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: settings.tls.client_ca.clone(),
+        });
+        listeners.push(orbwatch_listen::ListenerConfig::SyslogTcp(c));
+    }
+    for a in &settings.netflow {
+        listeners.push(orbwatch_listen::ListenerConfig::Netflow(
+            orbwatch_listen::NetflowConfig::new(addr("--netflow", a)?),
+        ));
+    }
+    let shutdown = orbwatch_listen::Shutdown::new();
+    for cfg in listeners {
+        let stats = Arc::new(SourceStats::default());
+        let h = orbwatch_listen::spawn(cfg, tx.clone(), Arc::clone(&stats), shutdown.clone())?;
+        let name = h.name();
+        tracing::info!(
+            "watch: listening: {name} on {}{}",
+            h.local_addr(),
+            h.recv_buffer()
+                .map(|b| format!(" (receive buffer {b:?})"))
+                .unwrap_or_default()
         );
+        if let Some(k) = h.kernel_drop_source() {
+            tracing::info!("watch: {name}: kernel drops read from {k:?}");
+        }
+        out.push(RunningSource {
+            name,
+            stats,
+            stop: Some(Box::new(move || h.stop())),
+        });
     }
     Ok(out)
 }

@@ -434,3 +434,137 @@ fn kill_9_then_restart_counts_every_followed_line_exactly_once() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(kept_sightings(&db), written, "each line counted once");
 }
+
+/// Start `watch` with `args`, read its log until it names the address a
+/// listener of `kind` (e.g. `syslog-tcp`) is bound to; the rest of the
+/// log is collected on a thread.
+fn start_listening(
+    db: &Path,
+    args: &[&str],
+    kind: &str,
+) -> (Daemon, std::net::SocketAddr, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let mut child = orbwatch(db)
+        .arg("watch")
+        .args(args)
+        .env("ORBWATCH_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("watch ended before listening:\n{seen}"))
+            .expect("read log");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("listening:")
+            && line.contains(kind)
+            && let Some(a) = line.rsplit(" on ").next()
+            && let Some(a) = a.split_whitespace().next()
+            && let Ok(a) = a.parse()
+        {
+            break a;
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut s = seen;
+        for l in lines.map_while(Result::ok) {
+            s.push_str(&l);
+            s.push('\n');
+        }
+        s
+    });
+    (Daemon(child), addr, rest)
+}
+
+/// The same lines sent over `--syslog-tcp` at full speed (octet-counted
+/// frames, as rsyslog's omfwd sends them) give the same findings as
+/// `hunt` over the file.
+#[test]
+fn syslog_over_tcp_gives_the_same_findings_as_a_hunt_of_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "35.188.49.176\n").expect("write feed");
+    let feed_s = feed.to_string_lossy().into_owned();
+    let log = data("logs-syslog/crowdsec_ssh-slow-bf.log");
+    let (mut daemon, addr, rest) = start_listening(
+        &db,
+        &[
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--year",
+            "2021",
+            "--timezone",
+            "UTC",
+            "--feed",
+            &feed_s,
+        ],
+        "syslog-tcp",
+    );
+    // February, then September, each file from its own sender (one
+    // connection each, one after the other): each stream keeps its own
+    // year-less syslog dating, as each file has in a hunt.
+    let mut sent = 0u64;
+    for file in [&data("logs-syslog/crowdsec_ssh-bf.log"), &log] {
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect");
+        let mut buf = Vec::new();
+        for line in std::fs::read_to_string(file).expect("read").lines() {
+            if line.is_empty() {
+                continue;
+            }
+            buf.extend_from_slice(format!("{} {line}", line.len()).as_bytes());
+            sent += 1;
+        }
+        conn.write_all(&buf).expect("send");
+        drop(conn);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm(&daemon.0);
+    let status = daemon.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let log_text = rest.join().expect("log");
+    assert!(
+        log_text.contains(&format!("watch status: {sent} records")),
+        "all {sent} messages read:\n{log_text}"
+    );
+    let live = findings(&db);
+    let mut batch = Vec::new();
+    for file in [&log, &data("logs-syslog/crowdsec_ssh-bf.log")] {
+        let out = orbwatch(&dir.path().join("b.db"))
+            .args(["hunt", "--year", "2021", "--timezone", "UTC", "--format", "jsonl"])
+            .arg("--feed")
+            .arg(&feed)
+            .arg(file)
+            .output()
+            .expect("hunt");
+        batch.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()),
+        );
+    }
+    let essence = |v: &[serde_json::Value]| {
+        let mut e: Vec<String> = v
+            .iter()
+            .filter(|f| f["details"]["superseded_by"].is_null())
+            .map(|f| {
+                format!(
+                    "{} {} {} {} {}",
+                    f["id"], f["kind"], f["count"], f["first_seen"], f["src_ip"]
+                )
+            })
+            .collect();
+        e.sort();
+        e
+    };
+    assert!(!batch.is_empty());
+    assert_eq!(essence(&batch), essence(&live));
+}
