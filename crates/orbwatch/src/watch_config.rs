@@ -352,7 +352,9 @@ impl WatchSettings {
             max_pending: file.event_time.max_pending.unwrap_or(1_000_000),
             idle_flush: match &file.event_time.idle_flush {
                 Some(v) => duration("event_time.idle_flush", v)?,
-                None => Duration::from_secs(60),
+                // As long as the lateness: when input pauses, what waits is
+                // judged after the same delay as while it flows.
+                None => Duration::ZERO,
             },
             commit_interval: match args
                 .commit_interval
@@ -383,6 +385,10 @@ impl WatchSettings {
                 dry_run: Some(args.dry_run || file.block.dry_run.unwrap_or(false)),
             },
         };
+        let mut settings = settings;
+        if settings.idle_flush.is_zero() {
+            settings.idle_flush = settings.allowed_lateness.max(Duration::from_secs(1));
+        }
         if settings.commit_interval.is_zero() {
             bail!("commit_interval must be more than 0 (e.g. 1s)");
         }

@@ -1,9 +1,10 @@
 //! `orbwatch watch --block` end to end, inside a network namespace the
-//! test creates and always removes: a brute force read live puts its
-//! source into a real nftables set with a timeout while the attack goes
-//! on; an internal source attacking the same way is never put there; the
-//! set is read back with `nft`. Skipped (printing "skipped") without `ip`
-//! and `nft`, unless ORBWATCH_REQUIRE_TOOLS=1.
+//! test creates and always removes: a brute force arriving over syslog
+//! (util-linux `logger` sending to `--syslog-tcp` inside the namespace)
+//! puts its source into a real nftables set with a timeout while the
+//! attack goes on; an internal source attacking the same way is never put
+//! there; the set is read back with `nft`. Skipped (printing "skipped")
+//! without `ip`, `nft` and `logger`, unless ORBWATCH_REQUIRE_TOOLS=1.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -32,6 +33,11 @@ impl Netns {
             println!("skipped: needs root, `ip netns` and `nft`");
             return None;
         }
+        // A new namespace's loopback is down: the daemon and logger talk
+        // over it.
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
+            .status();
         Some(Netns(name))
     }
 
@@ -74,12 +80,42 @@ impl Drop for Netns {
     }
 }
 
+impl Netns {
+    /// Send `messages` (sshd's text) with `logger` over TCP, octet-counted,
+    /// to the daemon inside the namespace, as a host's syslog would.
+    fn logger(&self, port: u16, messages: &str) {
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &self.0, "logger"])
+            .args(["--server", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--tcp",
+                "--octet-count",
+                "--rfc3164",
+                "-t",
+                "sshd",
+                "--id=4242",
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("logger runs");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(messages.as_bytes())
+            .expect("messages");
+        let out = c.wait_with_output().expect("logger ends");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn failed_login(n: u64, src: &str) -> String {
     format!(
-        "2024-05-01T10:{:02}:{:02}+00:00 bastion sshd[{}]: Failed password for root from {src} port {} ssh2\n",
-        n / 60 % 60,
-        n % 60,
-        1000 + n,
+        "Failed password for root from {src} port {} ssh2\n",
         20_000 + n
     )
 }
@@ -97,7 +133,13 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
         .arg(env!("CARGO_BIN_EXE_orbwatch"))
         .arg("--db")
         .arg(&db)
-        .args(["watch", "--stdin", "--timezone", "UTC"])
+        .args([
+            "watch",
+            "--syslog-tcp",
+            "127.0.0.1:5514",
+            "--timezone",
+            "UTC",
+        ])
         .args(["--allowed-lateness", "1s", "--commit-interval", "200ms"])
         .args([
             "--block",
@@ -107,23 +149,40 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
         ])
         .env("ORBWATCH_LOG", "info")
         .env_remove("ORBWATCH_DB")
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("watch starts");
-    let mut stdin = child.stdin.take().expect("stdin");
-    // Two sources guess root's password, one failure a second each,
-    // interleaved: a public address and an internal one.
-    for n in 0..120u64 {
-        stdin
-            .write_all(failed_login(n, "185.220.101.47").as_bytes())
-            .expect("write");
-        stdin
-            .write_all(failed_login(n, "10.1.2.3").as_bytes())
-            .expect("write");
+    // Listening once the namespace's port answers.
+    let start = Instant::now();
+    while Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "bash",
+            "-c",
+            "echo > /dev/tcp/127.0.0.1/5514",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| !s.success())
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "watch never listened"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
-    stdin.flush().expect("flush");
+    // Two sources guess root's password, interleaved: a public address
+    // and an internal one.
+    let mut messages = String::new();
+    for n in 0..120u64 {
+        messages.push_str(&failed_login(n, "185.220.101.47"));
+        messages.push_str(&failed_login(n, "10.1.2.3"));
+    }
+    ns.logger(5514, &messages);
     let start = Instant::now();
     let mut set = String::new();
     while start.elapsed() < Duration::from_secs(20) {
@@ -133,12 +192,14 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Blocked while the daemon still runs (stdin is open: the attack has
-    // not ended), with the timeout asked for.
+    // Blocked while the daemon runs (the attack has not gone idle), with
+    // the timeout asked for.
     assert!(child.try_wait().expect("try_wait").is_none());
     assert!(set.contains("185.220.101.47 timeout 2h"), "{set}");
     assert!(!set.contains("10.1.2.3"), "{set}");
-    drop(stdin);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let status = child.wait().expect("watch ends");
     assert!(status.success());
     // Every decision is in the store: the block and the refusal.

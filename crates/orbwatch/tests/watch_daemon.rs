@@ -442,7 +442,11 @@ fn start_listening(
     db: &Path,
     args: &[&str],
     kind: &str,
-) -> (Daemon, std::net::SocketAddr, std::thread::JoinHandle<String>) {
+) -> (
+    Daemon,
+    std::net::SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
     use std::io::BufRead;
     let mut child = orbwatch(db)
         .arg("watch")
@@ -539,7 +543,15 @@ fn syslog_over_tcp_gives_the_same_findings_as_a_hunt_of_the_file() {
     let mut batch = Vec::new();
     for file in [&log, &data("logs-syslog/crowdsec_ssh-bf.log")] {
         let out = orbwatch(&dir.path().join("b.db"))
-            .args(["hunt", "--year", "2021", "--timezone", "UTC", "--format", "jsonl"])
+            .args([
+                "hunt",
+                "--year",
+                "2021",
+                "--timezone",
+                "UTC",
+                "--format",
+                "jsonl",
+            ])
             .arg("--feed")
             .arg(&feed)
             .arg(file)
