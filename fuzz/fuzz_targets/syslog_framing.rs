@@ -48,5 +48,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     chunks.push(&data[last..]);
-    assert_eq!(whole, run(limits, &chunks), "framing depends on read boundaries");
+    assert_eq!(
+        whole,
+        run(limits, &chunks),
+        "framing depends on read boundaries"
+    );
 });

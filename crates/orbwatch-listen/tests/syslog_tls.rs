@@ -306,3 +306,18 @@ fn bad_tls_files_are_named_in_the_error() {
         "{e}"
     );
 }
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed_when_idle() {
+    let p = pki();
+    let mut cfg = SyslogTcpConfig::new(loopback());
+    cfg.tls = Some(p.tls(false));
+    cfg.idle_timeout = Duration::from_millis(300);
+    let run = start(ListenerConfig::SyslogTcp(cfg), 16);
+    let mut s = TcpStream::connect(run.addr()).unwrap();
+    // Half a ClientHello record header, then nothing.
+    s.write_all(&[0x16, 0x03]).unwrap();
+    assert!(wait_for(Duration::from_secs(3), || run.snap().idle_closed == 1));
+    let s2 = run.snap();
+    assert_eq!((s2.records, s2.malformed, s2.connections), (0, 0, 1));
+}
