@@ -54,7 +54,7 @@ impl Default for EventTimeConfig {
 }
 
 /// What happened to the items that passed through a window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReorderStats {
     /// Items accepted into the window.
     pub accepted: u64,

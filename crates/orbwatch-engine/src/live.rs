@@ -119,34 +119,10 @@ pub struct LiveStats {
     /// Observations older than the watermark: matched against
     /// indicators, counted here, not given to the detectors.
     pub late: u64,
-    pub reorder: ReorderStatsView,
+    pub reorder: ReorderStats,
     /// Event time up to which the detectors have judged (RFC 3339).
     pub watermark: Option<Timestamp>,
     pub indicator_reloads: u64,
-}
-
-/// [`ReorderStats`] as shown.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct ReorderStatsView {
-    pub accepted: u64,
-    pub late: u64,
-    pub max_late_ms: i64,
-    pub released_early: u64,
-    pub idle_flushes: u64,
-    pub pending: usize,
-}
-
-impl From<ReorderStats> for ReorderStatsView {
-    fn from(s: ReorderStats) -> Self {
-        Self {
-            accepted: s.accepted,
-            late: s.late,
-            max_late_ms: s.max_late_ms,
-            released_early: s.released_early,
-            idle_flushes: s.idle_flushes,
-            pending: s.pending,
-        }
-    }
 }
 
 /// One stream's decoding state.
@@ -820,7 +796,7 @@ impl LivePipeline {
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
-        s.reorder = self.window.stats().into();
+        s.reorder = self.window.stats();
         let mark = self.window.watermark();
         s.watermark = (mark > i64::MIN)
             .then(|| Timestamp::from_millisecond(mark).ok())

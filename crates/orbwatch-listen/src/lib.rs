@@ -477,35 +477,26 @@ pub fn spawn(
             })
     };
     match cfg {
-        ListenerConfig::SyslogUdp(c) => {
-            let setup = udp::bind(kind, c.addr, c.recv_buffer)?;
+        ListenerConfig::SyslogUdp(SyslogUdpConfig {
+            addr, recv_buffer, ..
+        })
+        | ListenerConfig::Netflow(NetflowConfig {
+            addr, recv_buffer, ..
+        }) => {
+            // One UDP reader for both: only what a datagram is differs.
+            let mode = match &cfg {
+                ListenerConfig::SyslogUdp(c) => udp::Mode::Syslog {
+                    max_message: c.max_message.max(1),
+                    max_senders: c.max_senders,
+                },
+                ListenerConfig::Netflow(c) => udp::Mode::Netflow {
+                    max_exporters: c.max_exporters,
+                },
+                ListenerConfig::SyslogTcp(_) => unreachable!("matched above"),
+            };
+            let setup = udp::bind(kind, addr, recv_buffer)?;
             let (local_addr, recv_buffer, drop_source) =
                 (setup.local, setup.recv_buffer, setup.drops);
-            let mode = udp::Mode::Syslog {
-                max_message: c.max_message.max(1),
-                max_senders: c.max_senders,
-            };
-            let (st, p) = (stats.clone(), paused.clone());
-            let thread =
-                spawn_thread(Box::new(move || udp::run(setup, mode, sender, st, stop, p)))?;
-            Ok(ListenerHandle {
-                kind,
-                local_addr,
-                recv_buffer: Some(recv_buffer),
-                drop_source: Some(drop_source),
-                stats,
-                own_stop,
-                paused,
-                thread,
-            })
-        }
-        ListenerConfig::Netflow(c) => {
-            let setup = udp::bind(kind, c.addr, c.recv_buffer)?;
-            let (local_addr, recv_buffer, drop_source) =
-                (setup.local, setup.recv_buffer, setup.drops);
-            let mode = udp::Mode::Netflow {
-                max_exporters: c.max_exporters,
-            };
             let (st, p) = (stats.clone(), paused.clone());
             let thread =
                 spawn_thread(Box::new(move || udp::run(setup, mode, sender, st, stop, p)))?;
