@@ -7,6 +7,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
 
 /// A feed read from disk, with a digest of what was read (for the store's
@@ -32,20 +33,64 @@ pub fn read_feed_path(
         }
         return read_misp_dir(path, opts);
     }
-    let bytes =
-        fs::read(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
     let label = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let parsed = orbwatch_intel::read_feed(&bytes, &label, format, opts)?;
+    let mut opts = opts.clone();
+    if let Some(limit) = max_document_from_env()? {
+        opts.max_document_bytes = limit;
+    }
+    // Streamed: memory is that of the indicators kept, not of the file
+    // (JSON documents excepted, which are bounded by `max_document_bytes`).
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        Digesting {
+            inner: file,
+            hasher: Sha256::new(),
+        },
+    );
+    let parsed = orbwatch_intel::read_feed_from(&mut reader, &label, format, &opts)?;
+    // A reader may stop before the end (a CSV it cannot move past): the
+    // digest is still of the whole file.
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let digest = reader.into_inner().hasher.finalize();
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
     if format.is_none() && parsed.format == Some(FeedFormat::Freetext) {
         eprintln!("orbwatch: warning: {}", freetext_notice(path, &parsed));
     }
-    Ok(LoadedFeed {
-        parsed,
-        sha256: orbwatch_store::sha256_hex(&bytes),
-    })
+    Ok(LoadedFeed { parsed, sha256 })
+}
+
+/// `ORBWATCH_MAX_FEED_DOCUMENT=BYTES`: the largest JSON feed document read
+/// whole (default 1 GiB).
+fn max_document_from_env() -> Result<Option<u64>> {
+    match std::env::var("ORBWATCH_MAX_FEED_DOCUMENT") {
+        Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "ORBWATCH_MAX_FEED_DOCUMENT={v:?} is not a number of bytes; set it to a whole \
+                 number such as 2147483648, or unset it for the 1 GiB default"
+            )
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A reader that hashes what passes through it, so the file is read once.
+struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 /// What to tell the user when a file was read as free text because no
