@@ -1009,7 +1009,10 @@ fn certfr_unbalanced_quote_names_the_line_and_keeps_the_other_rows() {
         assert!(r.reason.contains("unbalanced"), "{}", r.reason);
         assert!(r.reason.contains("line 51"), "{}", r.reason);
         let got: Vec<String> = values(&p);
-        assert!(!got.contains(&lost_value), "{lost_value} came from the broken row");
+        assert!(
+            !got.contains(&lost_value),
+            "{lost_value} came from the broken row"
+        );
         let line51 = p
             .indicators
             .iter()

@@ -82,9 +82,11 @@ impl Store {
         };
         let Some(feed_id) = self
             .conn
-            .query_row("SELECT id FROM feeds WHERE name = ?1 AND version > 0", [name], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT id FROM feeds WHERE name = ?1 AND version > 0",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
             .ok()
         else {
             return Ok(None);

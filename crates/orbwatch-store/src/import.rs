@@ -105,11 +105,7 @@ struct Staged {
     loaded: u64,
 }
 
-fn begin<'c>(
-    conn: &'c mut Connection,
-    p: &std::path::Path,
-    what: &str,
-) -> Result<Transaction<'c>> {
+fn begin<'c>(conn: &'c mut Connection, p: &std::path::Path, what: &str) -> Result<Transaction<'c>> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(p, what)
 }
@@ -273,11 +269,8 @@ impl Store {
                     .ctx(p, a)?;
                 }
                 if drop_feed {
-                    tx.execute(
-                        "DELETE FROM feeds WHERE id = ?1 AND version = 0",
-                        [feed_id],
-                    )
-                    .ctx(p, a)?;
+                    tx.execute("DELETE FROM feeds WHERE id = ?1 AND version = 0", [feed_id])
+                        .ctx(p, a)?;
                 }
                 tx.commit().ctx(p, a)?;
                 return Ok(());
@@ -360,7 +353,7 @@ impl Store {
                 let mut n = 0u32;
                 loop {
                     n = n.wrapping_add(1);
-                    if n % 256 == 0 && started.elapsed() >= budget {
+                    if n.is_multiple_of(256) && started.elapsed() >= budget {
                         break;
                     }
                     let Some(item) = items.next() else {

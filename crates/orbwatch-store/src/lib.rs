@@ -500,7 +500,10 @@ impl Store {
         let p = &self.path;
         let mut stmt = self
             .conn
-            .prepare(&format!("{} WHERE version > 0 ORDER BY name", Self::FEED_COLUMNS))
+            .prepare(&format!(
+                "{} WHERE version > 0 ORDER BY name",
+                Self::FEED_COLUMNS
+            ))
             .ctx(p, "listing feeds")?;
         let mut q = stmt.query([]).ctx(p, "listing feeds")?;
         let mut out = Vec::new();

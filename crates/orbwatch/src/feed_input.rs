@@ -7,8 +7,8 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
 use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
+use sha2::{Digest, Sha256};
 
 /// A feed read from disk, with a digest of what was read (for the store's
 /// record of which source a version came from).

@@ -15,7 +15,7 @@
 
 use csv::ByteRecord;
 
-use super::csv_generic::{Rows, Typed, is_blank, add_tag, fold, norm_tlp, parse_typed, split_tags};
+use super::csv_generic::{Rows, Typed, add_tag, fold, is_blank, norm_tlp, parse_typed, split_tags};
 use super::plain::provenance;
 use super::{FeedError, FeedFormat, ParsedFeed, ReadOptions};
 use crate::model::{Indicator, Tags};

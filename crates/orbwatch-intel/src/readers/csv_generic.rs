@@ -990,7 +990,10 @@ impl<R: Read> Rows<R> {
     /// row but does not read as one is rejected as swallowed.
     fn recover(&mut self, raw: &[u8], line: u64, width: usize, file: &str, out: &mut ParsedFeed) {
         let mut parts: Vec<&[u8]> = raw.split(|b| *b == b'\n').collect();
-        while parts.last().is_some_and(|l| l.iter().all(u8::is_ascii_whitespace)) {
+        while parts
+            .last()
+            .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
+        {
             parts.pop();
         }
         let last = line + parts.len().saturating_sub(1) as u64;

@@ -406,7 +406,10 @@ pub fn read_feed_from(
         t.starts_with('{') || t.starts_with('[')
     };
     let whole = match format {
-        Some(f) => matches!(f, FeedFormat::Stix | FeedFormat::Misp | FeedFormat::MispFeed),
+        Some(f) => matches!(
+            f,
+            FeedFormat::Stix | FeedFormat::Misp | FeedFormat::MispFeed
+        ),
         None => json_head,
     };
     if whole {

@@ -40,11 +40,11 @@ use std::io::{BufRead, Read};
 
 use csv::ByteRecord;
 
-use super::plain::strip_bom;
 use super::csv_generic::{
     FIRST_SEEN, LAST_SEEN, Rows, head_lines, is_blank, norm_header, parse_confidence, raw_record,
     records, rejected_for_width, split_line, split_tags,
 };
+use super::plain::strip_bom;
 use super::stix::{classify_labels, normalise_tlp, pattern_values, stricter_tlp, well_known_tlp};
 use super::{FeedError, FeedFormat, ParsedFeed, ReadOptions, stix_pattern};
 use crate::model::Tags;
