@@ -40,9 +40,8 @@
 //! fails its final check (its rows are missing) and says so, leaving the
 //! store unchanged. Imports of different feeds run side by side.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
-use std::collections::hash_map::Entry;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -70,6 +69,18 @@ const DELETE_BATCH: i64 = 50_000;
 
 /// `present` of a row written by an import that has not finished.
 const STAGED: i64 = 2;
+
+/// What a streamed import learns only at the end of its source, asked
+/// for by [`Store::import_indicators`] once the source is exhausted.
+pub struct ImportEnd<'r> {
+    /// The rejected entries (the first [`REJECTS_KEPT`] are stored; all
+    /// are counted).
+    pub rejected: Cow<'r, [Rejected]>,
+    pub skipped: Cow<'r, [Skipped]>,
+    /// SHA-256 of the source, when it was hashed while read; replaces
+    /// [`ImportOptions::source_sha256`].
+    pub source_sha256: Option<String>,
+}
 
 /// A metadata update of a row readers can see, applied at the end.
 struct MetaUpdate {
@@ -137,31 +148,35 @@ impl Store {
             feed.indicators
                 .iter()
                 .map(Ok::<&Indicator, std::convert::Infallible>),
-            &feed.rejected,
-            &feed.skipped,
+            || ImportEnd {
+                rejected: Cow::Borrowed(&feed.rejected[..]),
+                skipped: Cow::Borrowed(&feed.skipped[..]),
+                source_sha256: None,
+            },
             opts,
         )
     }
 
     /// [`Store::import_feed`] from a source of indicators that may fail
-    /// part way (a feed read as it is stored). An `Err` from the source
-    /// stops the import, which then leaves no trace, and is returned as
-    /// [`StoreError::ImportSource`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn import_indicators<I, B, E>(
+    /// part way: a feed read as it is stored, so that its indicators never
+    /// sit in memory all at once. An `Err` from the source stops the
+    /// import, which then leaves no trace, and is returned as
+    /// [`StoreError::ImportSource`]. `end` gives what is only known once
+    /// the source is exhausted (see [`ImportEnd`]).
+    pub fn import_indicators<'r, I, B, E, F>(
         &mut self,
         name: &str,
         format: FeedFormat,
         source_path: &str,
         indicators: I,
-        rejected: &[Rejected],
-        skipped: &[Skipped],
+        end: F,
         opts: &ImportOptions,
     ) -> Result<ImportReport>
     where
         I: IntoIterator<Item = std::result::Result<B, E>>,
         B: Borrow<Indicator>,
         E: std::fmt::Display,
+        F: FnOnce() -> ImportEnd<'r>,
     {
         validate_name(name)?;
         let at = opts.at.unwrap_or_else(Timestamp::now);
@@ -171,6 +186,11 @@ impl Store {
         let result = self
             .stage(name, feed_id, version, &at_s, indicators)
             .and_then(|staged| {
+                let end = end();
+                let mut opts = opts.clone();
+                if end.source_sha256.is_some() {
+                    opts.source_sha256 = end.source_sha256;
+                }
                 self.publish(
                     name,
                     feed_id,
@@ -179,9 +199,9 @@ impl Store {
                     source_path,
                     &at_s,
                     staged,
-                    rejected,
-                    skipped,
-                    opts,
+                    &end.rejected,
+                    &end.skipped,
+                    &opts,
                 )
             });
         if result.is_err()
@@ -335,8 +355,15 @@ impl Store {
         // A new feed's rows are hidden by its feeds row; a new version's
         // are staged.
         let present = if version == 1 { 1 } else { STAGED };
-        // Identity keys of this version, to store repeats once (first wins).
-        let mut seen: FastMap<String, ()> = FastMap::default();
+        // Identity keys of this version, to store repeats once (first wins),
+        // kept as 128-bit hashes under two random keys: 16 bytes a row
+        // instead of the key text, which for ten million rows is the
+        // difference between a few hundred MB and over a GB. A collision
+        // (which would drop a row as a repeat) is beyond reach at 2^-128
+        // per pair, and the keys are random per run, so a feed cannot be
+        // crafted to cause one.
+        let (h1, h2) = (ahash::RandomState::new(), ahash::RandomState::new());
+        let mut seen: hashbrown_set::Set = hashbrown_set::Set::default();
         let mut items = indicators.into_iter();
         let budget = self.import_batch;
         let mut done = false;
@@ -366,20 +393,17 @@ impl Store {
                     })?;
                     let ind: &Indicator = item.borrow();
                     let row = Row::from_indicator(ind);
-                    let prior = match seen.entry(row.key()) {
-                        Entry::Occupied(_) => {
-                            st.duplicates += 1;
-                            continue;
-                        }
-                        Entry::Vacant(slot) => {
-                            let prior = if st.old.is_empty() {
-                                None
-                            } else {
-                                st.old.remove(slot.key())
-                            };
-                            slot.insert(());
-                            prior
-                        }
+                    let key = row.key();
+                    let hash =
+                        (u128::from(h1.hash_one(&key)) << 64) | u128::from(h2.hash_one(&key));
+                    if !seen.insert(hash) {
+                        st.duplicates += 1;
+                        continue;
+                    }
+                    let prior = if st.old.is_empty() {
+                        None
+                    } else {
+                        st.old.remove(&key)
                     };
                     *st.counts.entry(row.kind.to_string()).or_default() += 1;
                     match prior {
@@ -670,4 +694,29 @@ impl Store {
             counts: st.counts,
         })
     }
+}
+
+/// The set of row-key hashes of an import.
+mod hashbrown_set {
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    /// The keys are hashes already: hashing them again is wasted work.
+    #[derive(Default)]
+    pub(super) struct Identity(u64);
+
+    impl Hasher for Identity {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 << 8) | u64::from(*b);
+            }
+        }
+        fn write_u128(&mut self, v: u128) {
+            self.0 = v as u64;
+        }
+    }
+
+    pub(super) type Set = std::collections::HashSet<u128, BuildHasherDefault<Identity>>;
 }

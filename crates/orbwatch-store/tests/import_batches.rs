@@ -131,6 +131,14 @@ fn a_writer_gets_through_during_a_large_import() {
     assert_eq!(s.indicators(Some("big")).expect("rows").len(), 1_000_000);
 }
 
+fn no_entries() -> orbwatch_store::import::ImportEnd<'static> {
+    orbwatch_store::import::ImportEnd {
+        rejected: Vec::new().into(),
+        skipped: Vec::new().into(),
+        source_sha256: None,
+    }
+}
+
 /// An indicator source that fails after `ok` rows, like a reader meeting a
 /// bad disk block part way through a feed.
 fn failing(feed: &ParsedFeed, ok: usize) -> impl Iterator<Item = Result<&Indicator, String>> {
@@ -175,8 +183,7 @@ fn a_failed_import_leaves_no_trace() {
                 FeedFormat::Plain,
                 "v2.txt",
                 failing(&v2, 30_000),
-                &[],
-                &[],
+                no_entries,
                 &ImportOptions::default(),
             )
             .expect_err("the source fails");
@@ -244,8 +251,7 @@ fn a_killed_import_is_invisible_and_cleared_by_the_next() {
                 FeedFormat::Plain,
                 "v2.txt",
                 source,
-                &[],
-                &[],
+                no_entries,
                 &ImportOptions::default(),
             );
         }));

@@ -45,20 +45,13 @@ pub fn read_feed_path(
     }
     // Streamed: memory is that of the indicators kept, not of the file
     // (JSON documents excepted, which are bounded by `max_document_bytes`).
-    let mut reader = BufReader::with_capacity(
-        256 * 1024,
-        Digesting {
-            inner: file,
-            hasher: Sha256::new(),
-        },
-    );
+    let mut reader = BufReader::with_capacity(256 * 1024, Digesting::new(file));
     let parsed = orbwatch_intel::read_feed_from(&mut reader, &label, format, &opts)?;
     // A reader may stop before the end (a CSV it cannot move past): the
     // digest is still of the whole file.
     std::io::copy(&mut reader, &mut std::io::sink())
         .with_context(|| format!("cannot read feed file {}", path.display()))?;
-    let digest = reader.into_inner().hasher.finalize();
-    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let sha256 = reader.into_inner().hex();
     if format.is_none() && parsed.format == Some(FeedFormat::Freetext) {
         eprintln!("orbwatch: warning: {}", freetext_notice(path, &parsed));
     }
@@ -80,9 +73,27 @@ fn max_document_from_env() -> Result<Option<u64>> {
 }
 
 /// A reader that hashes what passes through it, so the file is read once.
-struct Digesting<R> {
+pub(crate) struct Digesting<R> {
     inner: R,
     hasher: Sha256,
+}
+
+impl<R> Digesting<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of what was read, hex.
+    pub(crate) fn hex(self) -> String {
+        self.hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 impl<R: Read> Read for Digesting<R> {
