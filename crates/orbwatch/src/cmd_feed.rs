@@ -313,7 +313,7 @@ fn add_plain_streamed(
     opts: &ReadOptions,
     path: &Path,
     label: &str,
-    list: std::io::BufReader<std::fs::File>,
+    list: crate::feed_input::PlainList,
 ) -> Result<ExitCode> {
     const BATCH: usize = 4096;
     let source_path = fs::canonicalize(path)
@@ -321,7 +321,6 @@ fn add_plain_streamed(
         .display()
         .to_string();
     let mut store = open_store(cli)?;
-    let file = list.into_inner();
     let shown = path.display().to_string();
     let (tx, rx) = std::sync::mpsc::sync_channel::<ListMsg>(4);
     let end: std::cell::OnceCell<(Vec<orbwatch_intel::Rejected>, String)> =
@@ -330,7 +329,7 @@ fn add_plain_streamed(
         scope.spawn(move || {
             let mut reader = std::io::BufReader::with_capacity(
                 256 * 1024,
-                crate::feed_input::Digesting::new(file),
+                crate::feed_input::Digesting::new(list),
             );
             let mut batch = Vec::with_capacity(BATCH);
             let mut rejected = Vec::new();

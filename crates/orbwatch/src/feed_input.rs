@@ -3,7 +3,7 @@
 //! `hunt --feed`.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -172,26 +172,27 @@ fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<LoadedFeed> {
     Ok(LoadedFeed { parsed, sha256 })
 }
 
-/// When `path` is a plain list (by `format`, or detected from its first
-/// 64 KiB), a buffered reader over it for streaming; otherwise `None`.
-pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<BufReader<File>>> {
+/// A plain list opened for streaming: the head read for detection, then
+/// the rest of the file (no seek, so a FIFO or `/dev/stdin` works too).
+pub type PlainList = std::io::Chain<std::io::Cursor<Vec<u8>>, File>;
+
+/// `Some` when `path` is a plain list (by `format`, or detected on its
+/// first 64 KiB), ready to be read from its start.
+pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<PlainList>> {
     if path.is_dir() {
         return Ok(None);
     }
     let mut file =
         File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_up_to(&mut file, &mut head)
+        .with_context(|| format!("cannot read feed {}", path.display()))?;
+    head.truncate(n);
     let is_plain = match format {
         Some(f) => f == FeedFormat::Plain,
-        None => {
-            let mut head = vec![0u8; 64 * 1024];
-            let n = read_up_to(&mut file, &mut head)
-                .with_context(|| format!("cannot read feed {}", path.display()))?;
-            head.truncate(n);
-            file.seek(SeekFrom::Start(0))?;
-            orbwatch_intel::detect(&head) == Some(FeedFormat::Plain)
-        }
+        None => orbwatch_intel::detect(&head) == Some(FeedFormat::Plain),
     };
-    Ok(is_plain.then(|| BufReader::with_capacity(256 * 1024, file)))
+    Ok(is_plain.then(|| std::io::Cursor::new(head).chain(file)))
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
