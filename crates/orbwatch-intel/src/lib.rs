@@ -18,5 +18,5 @@ pub use model::{
 };
 pub use readers::{
     FeedError, FeedFormat, ParsedFeed, ReadOptions, apply_window_policy, detect, finalize,
-    read_feed,
+    read_feed, read_feed_from,
 };

@@ -15,6 +15,7 @@ use orbwatch_intel::{
     detect, read_feed,
 };
 use proptest::prelude::*;
+use std::io::Read as _;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/feeds-text");
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
@@ -978,5 +979,216 @@ proptest! {
         o.csv.first_seen = Some("1".into());
         o.csv.no_header = true;
         let _ = read_feed(text.as_bytes(), "fuzz", Some(FeedFormat::Csv), &o);
+    }
+}
+
+/// The real CERT-FR list with the closing quote of line 50's metadata
+/// field removed: the quoted field runs on into line 51, where the next
+/// `"` ends it mid-row. Line 50 is rejected as the line with the
+/// unbalanced quote; line 51, re-read on its own, still loads, as do the
+/// 159 others.
+#[test]
+fn certfr_unbalanced_quote_names_the_line_and_keeps_the_other_rows() {
+    let bytes = data("CERTFR-2021-IOC-003-IOC.csv");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let broken = lines[49].replacen("APT31\"\"\",", "APT31\"\",", 1);
+    assert_ne!(broken, lines[49], "the test must break a quote");
+    let lost_value = lines[49].rsplit(',').nth(1).expect("value").to_string();
+    lines[49] = broken;
+    let feed = lines.join("\n") + "\n";
+    for p in [
+        read(feed.as_bytes(), "certfr-broken.csv", None),
+        read_from_stream(feed.as_bytes(), "certfr-broken.csv", None),
+    ] {
+        assert_eq!(p.format, Some(FeedFormat::Certfr));
+        assert_eq!(p.indicators.len(), 160, "{:?}", p.rejected);
+        assert_eq!(p.rejected.len(), 1, "{:?}", p.rejected);
+        let r = &p.rejected[0];
+        assert_eq!(r.line, 50);
+        assert!(r.reason.contains("unbalanced"), "{}", r.reason);
+        assert!(r.reason.contains("line 51"), "{}", r.reason);
+        let got: Vec<String> = values(&p);
+        assert!(
+            !got.contains(&lost_value),
+            "{lost_value} came from the broken row"
+        );
+        let line51 = p
+            .indicators
+            .iter()
+            .find(|i| i.provenance.line == 51)
+            .expect("line 51 re-read");
+        assert_eq!(line51.tags.actors, vec!["APT31"]);
+        let lines_loaded: BTreeSet<u64> = p.indicators.iter().map(|i| i.provenance.line).collect();
+        let expected: BTreeSet<u64> = (2..=162).filter(|l| *l != 50).collect();
+        assert_eq!(lines_loaded, expected);
+    }
+}
+
+/// The streaming reader, through a 7-byte buffer so that records and
+/// line ends straddle every refill.
+fn read_from_stream(bytes: &[u8], file: &str, fmt: Option<FeedFormat>) -> ParsedFeed {
+    let r = std::io::BufReader::with_capacity(7, bytes);
+    orbwatch_intel::read_feed_from(r, file, fmt, &opts()).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// What a reader produced, as text, for comparing two ways of reading.
+fn outcome(r: Result<ParsedFeed, FeedError>) -> String {
+    match r {
+        Ok(p) => format!(
+            "{:?}\n{:?}\n{:?}\n{:?}",
+            p.format, p.indicators, p.rejected, p.skipped
+        ),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// The streaming entry point gives exactly what the in-memory one gives,
+/// for real feeds and for the awkward cases: BOM, CRLF, leading blanks and
+/// comments, commented CSV headers, quoted multi-line cells, unbalanced
+/// quotes, no final newline, an empty file. The 7-byte buffer makes every
+/// record and line end straddle a refill.
+#[test]
+fn streaming_reads_give_what_whole_reads_give() {
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["feeds-text", "feeds-stix-misp", "feeds-misp-circl"] {
+        let d = format!("{DATA}/../{dir}");
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{d}: {e}")) {
+            let p = e.expect("dir entry").path();
+            if p.is_file() && p.extension().is_none_or(|x| x != "md") {
+                cases.push((p.display().to_string(), std::fs::read(&p).expect("read")));
+            }
+        }
+    }
+    if std::path::Path::new(CORPUS).is_dir() {
+        for sub in ["feeds", "zeek-intel"] {
+            let d = format!("{CORPUS}/{sub}");
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_file() {
+                    cases.push((p.display().to_string(), std::fs::read(&p).expect("read")));
+                }
+            }
+        }
+    } else {
+        println!("skipped: ../shared/corpus not found (only tests/data files compared)");
+    }
+    let synthetic: &[(&str, &[u8])] = &[
+        ("empty", b""),
+        ("blank", b"\n\n  \n"),
+        ("plain-bom-crlf", b"\xef\xbb\xbf1.2.3.4\r\n# c\r\n\r\nevil.example\r\n5.6.7.8"),
+        ("plain-bad", b"1.2.3.4\n300.1.1.1\nnot a value at all\n"),
+        (
+            "csv-comment-header",
+            b"# comment\n#ip,first_seen\n\n1.2.3.4,2021-01-01\n5.6.7.8,2021-02-01\n",
+        ),
+        (
+            "csv-quotes",
+            b"ip,first_seen,description\n\
+1.2.3.4,2021-01-01,\"a description\nover two lines\"\n\
+5.6.7.8,2021-01-01,\"oops\n\
+9.9.9.9,2021-01-02,fine\n\
+10.1.1.1,2021-01-03,ok\n",
+        ),
+        (
+            "csv-broken-mid",
+            b"ip,first_seen,note\r\n1.1.1.1,2021-01-01,\"x\"\r\n2.2.2.2,2021-01-01,\"a\"b,c\"\r\n3.3.3.3,2021-01-02,\"q\"\r\n",
+        ),
+        (
+            "tsv",
+            b"indicator\ttype\n1.2.3.4\tip\nevil.example\tdomain\n",
+        ),
+        (
+            "stix-csv-leading-blanks",
+            b"\n  \n\"id\";\"pattern\";\"pattern_type\"\n\"indicator--1\";\"[ipv4-addr:value = '1.2.3.4']\";\"stix\"\n",
+        ),
+        (
+            "freetext",
+            b"Report\n\nC2 servers (first seen 2023-01-02):\n  hxxp://evil[.]example/a\n  1.2.3[.]4\n",
+        ),
+        ("iprep", b"1.2.3.4,1,100\n5.6.7.8,2,50\n"),
+        ("json-other", b"{\"hello\": [1, 2, 3]}"),
+        ("json-bad", b"{\"type\": \"bundle\", "),
+        ("html", b"<!doctype html><html><body>1.2.3.4</body></html>"),
+    ];
+    for (n, b) in synthetic {
+        cases.push((n.to_string(), b.to_vec()));
+    }
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for (name, bytes) in &cases {
+        let whole = outcome(read_feed(bytes, name, None, &opts()));
+        for cap in [7, 8192] {
+            let r = std::io::BufReader::with_capacity(cap, &bytes[..]);
+            let streamed = outcome(orbwatch_intel::read_feed_from(r, name, None, &opts()));
+            assert_eq!(streamed, whole, "{name}, buffer {cap}");
+        }
+    }
+}
+
+/// Detection reads a bounded head: an endless stream of NULs or of
+/// text-free junk is refused after the head, not read to its end.
+#[test]
+fn endless_junk_is_refused_from_the_head() {
+    let r = std::io::BufReader::new(std::io::repeat(0));
+    let e = orbwatch_intel::read_feed_from(r, "zeros", None, &opts()).expect_err("binary");
+    assert!(matches!(e, FeedError::Binary { .. }), "{e}");
+    let r = std::io::BufReader::new(std::io::repeat(0x01));
+    let e = orbwatch_intel::read_feed_from(r, "ctl", None, &opts()).expect_err("binary");
+    assert!(matches!(e, FeedError::Binary { .. }), "{e}");
+}
+
+/// A JSON document is parsed whole, so its size is bounded: past the
+/// limit the read stops with an error that names the file and the limit.
+#[test]
+fn json_document_over_the_limit_is_refused() {
+    let mut o = opts();
+    o.max_document_bytes = 100_000;
+    // An endless JSON array: it would never end without the bound.
+    let endless = std::io::Cursor::new(b"[".to_vec()).chain(std::io::repeat(b' '));
+    let e = orbwatch_intel::read_feed_from(std::io::BufReader::new(endless), "big.json", None, &o)
+        .expect_err("too large");
+    assert!(
+        matches!(e, FeedError::TooLarge { limit: 100_000, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("big.json"), "{e}");
+    // Forced formats are bounded the same way.
+    let endless = std::io::Cursor::new(b"{".to_vec()).chain(std::io::repeat(b' '));
+    let e = orbwatch_intel::read_feed_from(
+        std::io::BufReader::new(endless),
+        "big.json",
+        Some(FeedFormat::Misp),
+        &o,
+    )
+    .expect_err("too large");
+    assert!(matches!(e, FeedError::TooLarge { .. }), "{e}");
+    // Below the limit the same document is read.
+    let small = br#"{"type":"bundle","id":"bundle--1","objects":[]}"#;
+    let p = orbwatch_intel::read_feed_from(&small[..], "small.json", None, &o).expect("small");
+    assert_eq!(p.format, Some(FeedFormat::Stix));
+}
+
+/// An I/O error in the middle of a list is an error naming the file, not
+/// a shorter feed.
+#[test]
+fn read_error_midway_is_an_error() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 > 200_000 {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let line = b"10.0.0.1\n";
+            let n = buf.len().min(line.len());
+            buf[..n].copy_from_slice(&line[..n]);
+            self.0 += n;
+            Ok(n)
+        }
+    }
+    for (fmt, head) in [(None, &b""[..]), (Some(FeedFormat::Csv), &b"ip\n"[..])] {
+        let r = std::io::BufReader::new(head.chain(Failing(0)));
+        let e = orbwatch_intel::read_feed_from(r, "list.txt", fmt, &opts()).expect_err("io");
+        assert!(matches!(e, FeedError::Io { .. }), "{e}");
+        assert!(e.to_string().contains("list.txt") && e.to_string().contains("disk gone"));
     }
 }

@@ -63,6 +63,20 @@ pub enum StoreError {
     /// A feed name that cannot be used.
     #[error("`{name}` cannot be used as a feed name: {reason}")]
     InvalidName { name: String, reason: String },
+    /// The source of an import's indicators failed part way (a read
+    /// error); nothing of the import was kept.
+    #[error(
+        "the import of feed `{name}` stopped: {reason}; the store was left as it was — fix the \
+         source and import it again"
+    )]
+    ImportSource { name: String, reason: String },
+    /// Another import of the same feed ran at the same time and cleared
+    /// this one's rows, or committed first.
+    #[error(
+        "feed `{name}` was imported by another run while this import was writing; this import \
+         was not kept and the store has the other one — run it again if it should win"
+    )]
+    ConcurrentImport { name: String },
     /// A row that cannot be turned back into the model.
     #[error("store {path}: {detail}; remove and re-add the feed to repair it")]
     Corrupt { path: PathBuf, detail: String },

@@ -82,9 +82,11 @@ impl Store {
         };
         let Some(feed_id) = self
             .conn
-            .query_row("SELECT id FROM feeds WHERE name = ?1", [name], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT id FROM feeds WHERE name = ?1 AND version > 0",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
             .ok()
         else {
             return Ok(None);
@@ -126,6 +128,7 @@ impl Store {
                 .conn
                 .prepare(
                     "SELECT type_name, value, version, change FROM feed_changes WHERE feed_id = ?1 \
+                     AND version <= (SELECT version FROM feeds WHERE id = ?1) \
                      AND valid_from IS NULL AND valid_until IS NULL ORDER BY version, rowid",
                 )
                 .ctx(p, a)?;
@@ -151,7 +154,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT type_name, value, added_version, removed_at, present FROM indicators \
-                 WHERE feed_id = ?1 AND valid_from IS NULL AND valid_until IS NULL ORDER BY id",
+                 WHERE feed_id = ?1 AND present < 2 AND valid_from IS NULL AND valid_until IS NULL ORDER BY id",
             )
             .ctx(p, a)?;
         let rows = stmt

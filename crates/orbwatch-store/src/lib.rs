@@ -28,20 +28,21 @@
 //!
 //! # Importing
 //!
-//! [`Store::import_feed`] runs in one transaction: on any error nothing
-//! changes. Re-adding a feed under the same name creates a new version; the
+//! [`Store::import_feed`] writes in bounded batches and makes the new
+//! version visible in one short final transaction; on any error nothing
+//! changes (see [`import`]). Re-adding a feed under the same name creates a new version; the
 //! diff is by identity (type, value, window): the same address with two
 //! windows is two indicators, identical duplicates within one file are stored
 //! once.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::hash_map::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use orbwatch_intel::{FeedFormat, Indicator, IndicatorKind, ParsedFeed, Provenance, ReadOptions};
+use orbwatch_intel::{Indicator, IndicatorKind, Provenance, ReadOptions};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::Serialize;
 use sha2::Digest;
@@ -49,6 +50,7 @@ use sha2::Digest;
 mod error;
 pub mod findings;
 pub mod history;
+pub mod import;
 pub mod migrations;
 pub mod outbox;
 pub mod rows;
@@ -70,7 +72,7 @@ pub use subscriptions::SubscriptionRow;
 pub use tail_offsets::{StoredTailOffset, TailOffset, save_tail_offsets};
 
 use error::SqlContext;
-use rows::{Row, identity_key, parse_opt_ts, parse_ts, ts_text};
+use rows::{parse_opt_ts, parse_ts};
 
 /// Hash maps keyed by indicator identity during an import (millions of
 /// keys: a fast hasher matters).
@@ -86,6 +88,8 @@ pub const REJECTS_KEPT: usize = 1000;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// How long one batch of a feed import may hold the write lock.
+    import_batch: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -356,8 +360,8 @@ struct Existing {
 
 const INSERT_INDICATOR: &str = "INSERT INTO indicators (feed_id, kind, type_name, value, \
      valid_from, valid_until, first_seen, last_seen, published, confidence, tags_json, \
-     description, file, line, record_id, meta_hash, present, added_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 1, ?17)";
+     description, file, line, record_id, meta_hash, added_version, present) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 const UPDATE_META: &str = "UPDATE indicators SET first_seen = ?2, last_seen = ?3, \
      published = ?4, confidence = ?5, tags_json = ?6, description = ?7, file = ?8, line = ?9, \
@@ -375,7 +379,7 @@ const INSERT_CHANGE: &str = "INSERT INTO feed_changes (feed_id, version, at, cha
 const SELECT_INDICATOR: &str = "SELECT i.id, f.name, i.type_name, i.value, i.valid_from, \
      i.valid_until, i.first_seen, i.last_seen, i.published, i.confidence, i.tags_json, \
      i.description, i.file, i.line, i.record_id FROM indicators i JOIN feeds f ON f.id = i.feed_id \
-     WHERE i.present = 1";
+     AND f.version > 0 WHERE i.present = 1";
 
 impl Store {
     /// Open the store at `path`, creating it and bringing its schema up to
@@ -417,7 +421,11 @@ impl Store {
         )
         .map_err(|source| migrations::classify_open_error(&path, source))?;
         migrations::migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            import_batch: import::DEFAULT_IMPORT_BATCH,
+        })
     }
 
     /// How long one statement waits for a lock that another connection
@@ -449,330 +457,13 @@ impl Store {
         }
     }
 
-    /// Store `feed` under `name`: a new feed (version 1) or a new version of
-    /// an existing one. Atomic: on error the store is unchanged.
-    pub fn import_feed(
-        &mut self,
-        name: &str,
-        format: FeedFormat,
-        source_path: &str,
-        feed: &ParsedFeed,
-        opts: &ImportOptions,
-    ) -> Result<ImportReport> {
-        validate_name(name)?;
-        let at = opts.at.unwrap_or_else(Timestamp::now);
-        let at_s = ts_text(at);
-        let options_json = opts.options.to_string();
-
-        let mut counts = empty_counts();
-        let mut skipped_reasons: BTreeMap<String, u64> = BTreeMap::new();
-        for sk in &feed.skipped {
-            *skipped_reasons.entry(sk.reason.clone()).or_default() += 1;
-        }
-
-        let path = self.path.clone();
-        let p = path.as_path();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(p, "starting the import")?;
-
-        let existing: Option<(i64, i64)> = tx
-            .query_row(
-                "SELECT id, version FROM feeds WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .ctx(p, "looking up the feed")?;
-        let (feed_id, version) = match existing {
-            Some((id, v)) => (id, v + 1),
-            None => {
-                tx.execute(
-                    "INSERT INTO feeds (name, format, source_path, added_at, updated_at, version, \
-                     counts_json, rejected, skipped, options_json) \
-                     VALUES (?1, ?2, ?3, ?4, ?4, 0, '{}', 0, 0, '{}')",
-                    params![name, format.as_str(), source_path, at_s],
-                )
-                .ctx(p, "creating the feed")?;
-                (tx.last_insert_rowid(), 1)
-            }
-        };
-
-        // The rows this feed already has, present or removed.
-        let mut old: FastMap<String, Existing> = FastMap::default();
-        if version > 1 {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT id, type_name, value, valid_from, valid_until, present, meta_hash, \
-                     confidence FROM indicators WHERE feed_id = ?1",
-                )
-                .ctx(p, "reading the previous version")?;
-            let mut q = stmt
-                .query([feed_id])
-                .ctx(p, "reading the previous version")?;
-            while let Some(r) = q.next().ctx(p, "reading the previous version")? {
-                let type_name: String = r.get(1).ctx(p, "reading the previous version")?;
-                let value: String = r.get(2).ctx(p, "reading the previous version")?;
-                let from: Option<String> = r.get(3).ctx(p, "reading the previous version")?;
-                let until: Option<String> = r.get(4).ctx(p, "reading the previous version")?;
-                let key = identity_key(&type_name, &value, from.as_deref(), until.as_deref());
-                old.insert(
-                    key,
-                    Existing {
-                        id: r.get(0).ctx(p, "reading the previous version")?,
-                        present: r.get::<_, i64>(5).ctx(p, "reading the previous version")? != 0,
-                        meta_hash: r.get(6).ctx(p, "reading the previous version")?,
-                        confidence: r.get(7).ctx(p, "reading the previous version")?,
-                    },
-                );
-            }
-        }
-
-        let (mut added, mut unchanged, mut removed, mut duplicates) = (0u64, 0u64, 0u64, 0u64);
-        let (mut changed_validity, mut changed_confidence) = (0u64, 0u64);
-        // `type\u{1f}value` of the indicators this version added, to tell a
-        // changed window (removed and added again) from a new value.
-        // Counted, as one value may have several rows (windows).
-        let mut added_values: FastMap<String, u64> = FastMap::default();
-        let loaded;
-        // Identity keys of this version, to store repeats once (first wins).
-        let mut seen: FastMap<String, ()> =
-            FastMap::with_capacity_and_hasher(feed.indicators.len(), Default::default());
-        {
-            let mut insert = tx
-                .prepare_cached(INSERT_INDICATOR)
-                .ctx(p, "storing indicators")?;
-            let mut update_meta = tx
-                .prepare_cached(UPDATE_META)
-                .ctx(p, "storing indicators")?;
-            let mut revive = tx.prepare_cached(REVIVE).ctx(p, "storing indicators")?;
-            let mut change = tx
-                .prepare_cached(INSERT_CHANGE)
-                .ctx(p, "recording changes")?;
-            for ind in &feed.indicators {
-                let row = Row::from_indicator(ind);
-                let prior = match seen.entry(row.key()) {
-                    Entry::Occupied(_) => {
-                        duplicates += 1;
-                        continue;
-                    }
-                    Entry::Vacant(slot) => {
-                        let prior = if old.is_empty() {
-                            None
-                        } else {
-                            old.remove(slot.key())
-                        };
-                        slot.insert(());
-                        prior
-                    }
-                };
-                *counts.entry(row.kind.to_string()).or_default() += 1;
-                match prior {
-                    None => {
-                        insert
-                            .execute(params![
-                                feed_id,
-                                row.kind,
-                                row.type_name,
-                                row.value,
-                                row.valid_from,
-                                row.valid_until,
-                                row.first_seen,
-                                row.last_seen,
-                                row.published,
-                                row.confidence,
-                                row.tags_json,
-                                row.description,
-                                row.file,
-                                row.line,
-                                row.record_id,
-                                row.meta_hash,
-                                version,
-                            ])
-                            .ctx(p, "storing indicators")?;
-                        added += 1;
-                    }
-                    Some(e) => {
-                        if e.present && e.confidence != row.confidence {
-                            changed_confidence += 1;
-                        }
-                        if e.meta_hash != row.meta_hash {
-                            update_meta
-                                .execute(params![
-                                    e.id,
-                                    row.first_seen,
-                                    row.last_seen,
-                                    row.published,
-                                    row.confidence,
-                                    row.tags_json,
-                                    row.description,
-                                    row.file,
-                                    row.line,
-                                    row.record_id,
-                                    row.meta_hash,
-                                ])
-                                .ctx(p, "updating indicators")?;
-                        }
-                        if e.present {
-                            unchanged += 1;
-                            continue;
-                        }
-                        revive
-                            .execute(params![e.id, version])
-                            .ctx(p, "updating indicators")?;
-                        added += 1;
-                    }
-                }
-                if version > 1 {
-                    *added_values
-                        .entry(format!("{}\u{1f}{}", row.type_name, row.value))
-                        .or_default() += 1;
-                    change
-                        .execute(params![
-                            feed_id,
-                            version,
-                            at_s,
-                            "added",
-                            row.value,
-                            row.kind,
-                            row.type_name,
-                            row.valid_from,
-                            row.valid_until,
-                        ])
-                        .ctx(p, "recording changes")?;
-                }
-            }
-            loaded = seen.len() as u64;
-            drop(seen);
-
-            // What the previous version had and this one does not.
-            let mut gone: Vec<(String, i64)> = old
-                .into_iter()
-                .filter(|(_, e)| e.present)
-                .map(|(k, e)| (k, e.id))
-                .collect();
-            gone.sort_unstable();
-            let mut mark = tx
-                .prepare_cached(MARK_REMOVED)
-                .ctx(p, "marking removed indicators")?;
-            for (key, id) in gone {
-                mark.execute(params![id, version, at_s])
-                    .ctx(p, "marking removed indicators")?;
-                let mut parts = key.split('\u{1f}');
-                let type_name = parts.next().unwrap_or_default();
-                let value = parts.next().unwrap_or_default();
-                let from = parts.next().filter(|s| !s.is_empty());
-                let until = parts.next().filter(|s| !s.is_empty());
-                if let Some(n) = added_values.get_mut(&format!("{type_name}\u{1f}{value}"))
-                    && *n > 0
-                {
-                    *n -= 1;
-                    changed_validity += 1;
-                }
-                change
-                    .execute(params![
-                        feed_id,
-                        version,
-                        at_s,
-                        "removed",
-                        value,
-                        kind_of_type(type_name),
-                        type_name,
-                        from,
-                        until,
-                    ])
-                    .ctx(p, "recording changes")?;
-                removed += 1;
-            }
-        }
-
-        {
-            let mut rej = tx
-                .prepare_cached(
-                    "INSERT INTO feed_rejects (feed_id, version, file, line, reason, raw) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .ctx(p, "recording rejected entries")?;
-            for r in feed.rejected.iter().take(REJECTS_KEPT) {
-                rej.execute(params![
-                    feed_id,
-                    version,
-                    r.file,
-                    i64::try_from(r.line).unwrap_or(i64::MAX),
-                    r.reason,
-                    r.raw
-                ])
-                .ctx(p, "recording rejected entries")?;
-            }
-        }
-
-        let counts_json = serde_json::to_string(&counts).unwrap_or_else(|_| "{}".into());
-        let skipped_json = serde_json::to_string(&skipped_reasons).unwrap_or_else(|_| "{}".into());
-        let rejected = feed.rejected.len() as u64;
-        let skipped = feed.skipped.len() as u64;
-        tx.execute(
-            "UPDATE feeds SET format = ?2, source_path = ?3, source_sha256 = ?4, updated_at = ?5, \
-             version = ?6, counts_json = ?7, rejected = ?8, skipped = ?9, options_json = ?10 \
-             WHERE id = ?1",
-            params![
-                feed_id,
-                format.as_str(),
-                source_path,
-                opts.source_sha256,
-                at_s,
-                version,
-                counts_json,
-                rejected as i64,
-                skipped as i64,
-                options_json,
-            ],
-        )
-        .ctx(p, "updating the feed")?;
-        tx.execute(
-            "INSERT INTO feed_versions (feed_id, version, at, format, source_path, source_sha256, \
-             loaded, added, removed, unchanged, duplicates, rejected, skipped, skipped_json, \
-             options_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                feed_id,
-                version,
-                at_s,
-                format.as_str(),
-                source_path,
-                opts.source_sha256,
-                loaded as i64,
-                added as i64,
-                removed as i64,
-                unchanged as i64,
-                duplicates as i64,
-                rejected as i64,
-                skipped as i64,
-                skipped_json,
-                options_json,
-            ],
-        )
-        .ctx(p, "recording the version")?;
-        tx.commit().ctx(p, "committing the import")?;
-
-        Ok(ImportReport {
-            feed: name.to_string(),
-            version,
-            loaded,
-            added,
-            removed,
-            unchanged,
-            changed_validity,
-            changed_confidence,
-            duplicates,
-            rejected,
-            skipped,
-            counts,
-        })
-    }
-
     fn feed_id(&self, name: &str) -> Result<i64> {
         self.conn
-            .query_row("SELECT id FROM feeds WHERE name = ?1", [name], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM feeds WHERE name = ?1 AND version > 0",
+                [name],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(&self.path, "looking up the feed")?
             .ok_or_else(|| StoreError::UnknownFeed {
@@ -830,7 +521,10 @@ impl Store {
         let p = &self.path;
         let mut stmt = self
             .conn
-            .prepare(&format!("{} ORDER BY name", Self::FEED_COLUMNS))
+            .prepare(&format!(
+                "{} WHERE version > 0 ORDER BY name",
+                Self::FEED_COLUMNS
+            ))
             .ctx(p, "listing feeds")?;
         let mut q = stmt.query([]).ctx(p, "listing feeds")?;
         let mut out = Vec::new();
@@ -845,7 +539,10 @@ impl Store {
         let p = &self.path;
         let mut stmt = self
             .conn
-            .prepare(&format!("{} WHERE name = ?1", Self::FEED_COLUMNS))
+            .prepare(&format!(
+                "{} WHERE name = ?1 AND version > 0",
+                Self::FEED_COLUMNS
+            ))
             .ctx(p, "reading the feed")?;
         let mut q = stmt.query([name]).ctx(p, "reading the feed")?;
         match q.next().ctx(p, "reading the feed")? {
@@ -931,7 +628,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT version, at, change, value, kind, type_name, valid_from, valid_until \
-                 FROM feed_changes WHERE feed_id = ?1 ORDER BY version, rowid",
+                 FROM feed_changes WHERE feed_id = ?1 \
+                 AND version <= (SELECT version FROM feeds WHERE id = ?1) ORDER BY version, rowid",
             )
             .ctx(p, "reading changes")?;
         let mut q = stmt.query([id]).ctx(p, "reading changes")?;

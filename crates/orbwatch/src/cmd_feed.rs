@@ -252,6 +252,11 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
             path.display()
         );
     }
+    if !meta.is_dir()
+        && let Some(list) = crate::feed_input::plain_stream(path, args.format)?
+    {
+        return add_plain_streamed(cli, &name, &opts, path, &label, list);
+    }
     let crate::feed_input::LoadedFeed { parsed, sha256 } =
         crate::feed_input::read_feed_path(path, args.format, &opts)?;
     let format = parsed
@@ -282,6 +287,131 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
         },
     )?;
     print_add_summary(&label, format, &parsed, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the reading thread of [`add_plain_streamed`] sends.
+enum ListMsg {
+    Batch(Vec<orbwatch_intel::Indicator>),
+    Failed(String),
+    Done {
+        rejected: Vec<orbwatch_intel::Rejected>,
+        sha256: String,
+    },
+}
+
+/// `feed add` of a plain list, stored as it is read: a thread parses the
+/// list and hands indicators over in batches of 4096 through a short
+/// queue, and the store writes them as they come
+/// ([`Store::import_indicators`]). Memory is that of the queue and of the
+/// store's per-row bookkeeping, not of all the indicators: a 10M-line list
+/// no longer becomes a 4.5 GB `ParsedFeed` first. A read error fails the
+/// import, which then leaves the store as it was.
+fn add_plain_streamed(
+    cli: &Cli,
+    name: &str,
+    opts: &ReadOptions,
+    path: &Path,
+    label: &str,
+    list: crate::feed_input::PlainList,
+) -> Result<ExitCode> {
+    const BATCH: usize = 4096;
+    let source_path = fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string();
+    let mut store = open_store(cli)?;
+    let shown = path.display().to_string();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ListMsg>(4);
+    let end: std::cell::OnceCell<(Vec<orbwatch_intel::Rejected>, String)> =
+        std::cell::OnceCell::new();
+    let report = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut reader = std::io::BufReader::with_capacity(
+                256 * 1024,
+                crate::feed_input::Digesting::new(list),
+            );
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut rejected = Vec::new();
+            let res = orbwatch_intel::readers::plain::read_stream(
+                &mut reader,
+                label,
+                opts,
+                |ind| {
+                    batch.push(ind);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // A closed queue means the import stopped; it says why.
+                        let _ = tx.send(ListMsg::Batch(full));
+                    }
+                },
+                |r| rejected.push(r),
+            );
+            let _ = tx.send(ListMsg::Batch(batch));
+            let _ = tx.send(match res {
+                Ok(()) => ListMsg::Done {
+                    rejected,
+                    sha256: reader.into_inner().hex(),
+                },
+                Err(e) => ListMsg::Failed(format!("cannot read feed file {shown}: {e}")),
+            });
+        });
+        // The indicators as they come; a queue that closes without `Done`
+        // (the reading thread died) is an error, never a shorter feed.
+        let mut finished = false;
+        let source = rx.iter().map(Some).chain(std::iter::once(None)).flat_map(
+            |m| -> Box<dyn Iterator<Item = Result<_, String>>> {
+                match m {
+                    Some(ListMsg::Batch(v)) => Box::new(v.into_iter().map(Ok)),
+                    Some(ListMsg::Failed(e)) => Box::new(std::iter::once(Err(e))),
+                    Some(ListMsg::Done { rejected, sha256 }) => {
+                        finished = true;
+                        let _ = end.set((rejected, sha256));
+                        Box::new(std::iter::empty())
+                    }
+                    None if finished => Box::new(std::iter::empty()),
+                    None => Box::new(std::iter::once(Err(
+                        "reading the list stopped without finishing (a bug: please report it)"
+                            .to_string(),
+                    ))),
+                }
+            },
+        );
+        store.import_indicators(
+            name,
+            FeedFormat::Plain,
+            &source_path,
+            source,
+            || {
+                let (rejected, sha256) = end
+                    .get()
+                    .map(|(r, s)| (&r[..], Some(s.clone())))
+                    .unwrap_or((&[][..], None));
+                orbwatch_store::import::ImportEnd {
+                    rejected: rejected.into(),
+                    skipped: Vec::new().into(),
+                    source_sha256: sha256,
+                }
+            },
+            &ImportOptions {
+                source_sha256: None,
+                options: orbwatch_store::read_options_json(opts),
+                at: Some(opts.now),
+            },
+        )
+    })?;
+    if report.loaded == 0 {
+        eprintln!(
+            "orbwatch: warning: {} gave no indicators (format plain); check --format and the column flags",
+            path.display()
+        );
+    }
+    let parsed = ParsedFeed {
+        format: Some(FeedFormat::Plain),
+        rejected: end.into_inner().map(|(r, _)| r).unwrap_or_default(),
+        ..Default::default()
+    };
+    print_add_summary(label, FeedFormat::Plain, &parsed, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,11 +3,12 @@
 //! `hunt --feed`.
 
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
+use sha2::{Digest, Sha256};
 
 /// A feed read from disk, with a digest of what was read (for the store's
 /// record of which source a version came from).
@@ -32,20 +33,75 @@ pub fn read_feed_path(
         }
         return read_misp_dir(path, opts);
     }
-    let bytes =
-        fs::read(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let file =
+        File::open(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
     let label = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let parsed = orbwatch_intel::read_feed(&bytes, &label, format, opts)?;
+    let mut opts = opts.clone();
+    if let Some(limit) = max_document_from_env()? {
+        opts.max_document_bytes = limit;
+    }
+    // Streamed: memory is that of the indicators kept, not of the file
+    // (JSON documents excepted, which are bounded by `max_document_bytes`).
+    let mut reader = BufReader::with_capacity(256 * 1024, Digesting::new(file));
+    let parsed = orbwatch_intel::read_feed_from(&mut reader, &label, format, &opts)?;
+    // A reader may stop before the end (a CSV it cannot move past): the
+    // digest is still of the whole file.
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let sha256 = reader.into_inner().hex();
     if format.is_none() && parsed.format == Some(FeedFormat::Freetext) {
         eprintln!("orbwatch: warning: {}", freetext_notice(path, &parsed));
     }
-    Ok(LoadedFeed {
-        parsed,
-        sha256: orbwatch_store::sha256_hex(&bytes),
-    })
+    Ok(LoadedFeed { parsed, sha256 })
+}
+
+/// `ORBWATCH_MAX_FEED_DOCUMENT=BYTES`: the largest JSON feed document read
+/// whole (default 1 GiB).
+fn max_document_from_env() -> Result<Option<u64>> {
+    match std::env::var("ORBWATCH_MAX_FEED_DOCUMENT") {
+        Ok(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            anyhow::anyhow!(
+                "ORBWATCH_MAX_FEED_DOCUMENT={v:?} is not a number of bytes; set it to a whole \
+                 number such as 2147483648, or unset it for the 1 GiB default"
+            )
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A reader that hashes what passes through it, so the file is read once.
+pub(crate) struct Digesting<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R> Digesting<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of what was read, hex.
+    pub(crate) fn hex(self) -> String {
+        self.hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl<R: Read> Read for Digesting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
 }
 
 /// What to tell the user when a file was read as free text because no
@@ -116,26 +172,27 @@ fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<LoadedFeed> {
     Ok(LoadedFeed { parsed, sha256 })
 }
 
-/// When `path` is a plain list (by `format`, or detected from its first
-/// 64 KiB), a buffered reader over it for streaming; otherwise `None`.
-pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<BufReader<File>>> {
+/// A plain list opened for streaming: the head read for detection, then
+/// the rest of the file (no seek, so a FIFO or `/dev/stdin` works too).
+pub type PlainList = std::io::Chain<std::io::Cursor<Vec<u8>>, File>;
+
+/// `Some` when `path` is a plain list (by `format`, or detected on its
+/// first 64 KiB), ready to be read from its start.
+pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<PlainList>> {
     if path.is_dir() {
         return Ok(None);
     }
     let mut file =
         File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_up_to(&mut file, &mut head)
+        .with_context(|| format!("cannot read feed {}", path.display()))?;
+    head.truncate(n);
     let is_plain = match format {
         Some(f) => f == FeedFormat::Plain,
-        None => {
-            let mut head = vec![0u8; 64 * 1024];
-            let n = read_up_to(&mut file, &mut head)
-                .with_context(|| format!("cannot read feed {}", path.display()))?;
-            head.truncate(n);
-            file.seek(SeekFrom::Start(0))?;
-            orbwatch_intel::detect(&head) == Some(FeedFormat::Plain)
-        }
+        None => orbwatch_intel::detect(&head) == Some(FeedFormat::Plain),
     };
-    Ok(is_plain.then(|| BufReader::with_capacity(256 * 1024, file)))
+    Ok(is_plain.then(|| std::io::Cursor::new(head).chain(file)))
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -105,7 +105,7 @@ pub fn load(
                     let parser = scope.spawn(|| {
                         let mut batch = Vec::with_capacity(BATCH);
                         let res = orbwatch_intel::readers::plain::read_stream(
-                            reader,
+                            std::io::BufReader::with_capacity(256 * 1024, reader),
                             &label,
                             &opts,
                             |ind| {

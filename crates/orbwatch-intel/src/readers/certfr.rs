@@ -13,10 +13,10 @@
 //!
 //! Reliability becomes a confidence (see [`reliability_confidence`]).
 
-use csv::{ByteRecord, ReaderBuilder};
+use csv::ByteRecord;
 
-use super::csv_generic::{LineCounter, Typed, add_tag, fold, norm_tlp, parse_typed, split_tags};
-use super::plain::{provenance, strip_bom};
+use super::csv_generic::{Rows, Typed, add_tag, fold, is_blank, norm_tlp, parse_typed, split_tags};
+use super::plain::provenance;
 use super::{FeedError, FeedFormat, ParsedFeed, ReadOptions};
 use crate::model::{Indicator, Tags};
 use crate::time::parse_timestamp;
@@ -182,30 +182,38 @@ pub fn read(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> Result<(), FeedError> {
-    let bytes = strip_bom(b);
-    let mut rdr = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut rec = ByteRecord::new();
+    read_from(b, file, opts, out)
+}
+
+/// [`read`] from a stream, record by record (a BOM is dropped from the
+/// header's first name).
+pub fn read_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    // The shared row reader rejects unreadable records with their line and
+    // reports the physical rows an unbalanced quote swallows, as the other
+    // CSV readers do.
+    let mut rows = Rows::new(reader, b',', false, 1);
     let malformed = |reason: &str| FeedError::Malformed {
         file: file.to_string(),
         format: FeedFormat::Certfr,
         reason: reason.to_string(),
     };
-    let header: Vec<String> = match rdr.read_byte_record(&mut rec) {
-        Ok(true) => rec
-            .iter()
-            .map(|f| {
-                String::from_utf8_lossy(f)
-                    .trim()
-                    .trim_start_matches('\u{feff}')
-                    .to_ascii_lowercase()
-            })
-            .collect(),
-        Ok(false) => return Ok(()),
-        Err(e) => return Err(malformed(&format!("unreadable header: {e}"))),
+    let Some((rec, _)) = rows.next(file, out) else {
+        return Ok(());
     };
+    let header: Vec<String> = rec
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(f)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_ascii_lowercase()
+        })
+        .collect();
     let cols = Cols::from_header(&header);
     if cols.comp_value.is_none() && cols.sig_value.is_none() {
         return Err(malformed(
@@ -213,31 +221,16 @@ pub fn read(
              Pass --format csv to read it as a generic CSV",
         ));
     }
-    let mut last_err = None;
-    let mut counter = LineCounter::new(bytes, false);
-    counter.line_of(0);
-    loop {
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                let pos = e.position().map(|p| p.byte());
-                let line = counter.line_of(pos.unwrap_or(0));
-                out.reject(file, line, format!("unreadable CSV record: {e}"), "");
-                if pos == last_err {
-                    break;
-                }
-                last_err = pos;
-                continue;
-            }
-        }
-        let line = counter.line_of(rec.position().map(|p| p.byte()).unwrap_or(0));
-        if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+    while let Some((rec, line)) = rows.next(file, out) {
+        if is_blank(rec) {
             continue;
         }
-        read_row(&rec, &cols, header.len(), file, line, opts, out);
+        read_row(rec, &cols, header.len(), file, line, opts, out);
     }
-    Ok(())
+    rows.finish().map_err(|source| FeedError::Io {
+        file: file.to_string(),
+        source,
+    })
 }
 
 fn read_row(

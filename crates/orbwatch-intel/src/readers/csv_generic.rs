@@ -11,6 +11,11 @@
 //! type names (MISP, STIX, OTX and plain words) to [`TypeHint`]s, the
 //! classification of tags, and the reading of confidence values.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io::{BufRead, Read};
+use std::rc::Rc;
+
 use csv::{ByteRecord, ReaderBuilder};
 
 use super::plain::{provenance, strip_bom};
@@ -893,36 +898,55 @@ fn single_value_header(names: &[String]) -> bool {
 /// The records of a CSV file with the line each starts on. A record the
 /// `csv` crate cannot read is rejected with its line and skipped (the
 /// reading stops if it cannot move past it); the others still load.
-pub(crate) struct Rows<'a> {
-    rdr: csv::Reader<&'a [u8]>,
+///
+/// The file is read as a stream: what is kept is the current record and the
+/// reader's buffer (see [`Tap`]), never the whole file. An I/O error ends
+/// the rows; [`Rows::finish`] returns it.
+pub(crate) struct Rows<R: Read> {
+    rdr: csv::Reader<Tap<R>>,
     rec: ByteRecord,
-    counter: LineCounter<'a>,
+    counter: LineCounter,
     first_line: u64,
     last_err_pos: Option<Option<u64>>,
     delim: u8,
     /// Fields of the first record (the header, where there is one).
     width: Option<usize>,
+    /// Rows re-read one by one from a record an unbalanced quote broke
+    /// (see [`Rows::recover`]), with their lines.
+    pending: VecDeque<(ByteRecord, u64)>,
+    io_error: Option<std::io::Error>,
 }
 
-impl<'a> Rows<'a> {
+impl<R: Read> Rows<R> {
     /// `first_line`: the line `data` starts on in its file; `comments`:
     /// `#` lines are comments.
-    pub(crate) fn new(data: &'a [u8], delim: u8, comments: bool, first_line: u64) -> Self {
+    pub(crate) fn new(data: R, delim: u8, comments: bool, first_line: u64) -> Self {
+        let log = Rc::new(RefCell::new(TapLog::default()));
         let rdr = ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delim)
             .comment(comments.then_some(b'#'))
-            .from_reader(data);
+            .from_reader(Tap {
+                inner: data,
+                log: Rc::clone(&log),
+            });
         Self {
             rdr,
             rec: ByteRecord::new(),
-            counter: LineCounter::new(data, comments),
+            counter: LineCounter::new(log, comments),
             first_line,
             last_err_pos: None,
             delim,
             width: None,
+            pending: VecDeque::new(),
+            io_error: None,
         }
+    }
+
+    /// The I/O error that ended the rows early, if any.
+    pub(crate) fn finish(self) -> std::io::Result<()> {
+        self.io_error.map_or(Ok(()), Err)
     }
 
     /// Physical rows swallowed by a quoted field: an unbalanced `"` makes
@@ -942,17 +966,64 @@ impl<'a> Rows<'a> {
             parts.next();
             for part in parts {
                 at += 1;
-                if memchr::memchr_iter(self.delim, part).count() + 1 >= width {
-                    let raw = String::from_utf8_lossy(part);
-                    out.reject(
-                        file,
-                        at,
-                        format!(
-                            "row swallowed by a quoted field opened on line {line} (an unbalanced `\"`?); fix the quote and re-add the feed"
-                        ),
-                        raw.trim_end_matches('\r'),
-                    );
+                if self.row_like(part, width) {
+                    reject_swallowed(file, at, line, part, out);
                 }
+            }
+        }
+    }
+
+    fn row_like(&self, line: &[u8], width: usize) -> bool {
+        memchr::memchr_iter(self.delim, line).count() + 1 >= width
+    }
+
+    /// A record over several lines whose width is not the header's: a
+    /// quote opened in it was not closed where it should have been, and
+    /// the record ran on into the rows below. Where the rows themselves
+    /// hold quoted fields (the CERT-FR CSV quotes its metadata column),
+    /// those quotes end the runaway field in the middle of a row, so the
+    /// rows are not whole inside one field and [`Rows::report_swallowed`]
+    /// cannot see them. The record's own lines are therefore re-read one
+    /// by one: its first line, the one with the unbalanced quote, is
+    /// rejected; each following line that reads as a row of the header's
+    /// width is loaded with its own line number, and one that looks like a
+    /// row but does not read as one is rejected as swallowed.
+    fn recover(&mut self, raw: &[u8], line: u64, width: usize, file: &str, out: &mut ParsedFeed) {
+        let mut parts: Vec<&[u8]> = raw.split(|b| *b == b'\n').collect();
+        while parts
+            .last()
+            .is_some_and(|l| l.iter().all(u8::is_ascii_whitespace))
+        {
+            parts.pop();
+        }
+        let last = line + parts.len().saturating_sub(1) as u64;
+        let first = parts.first().copied().unwrap_or_default();
+        out.reject(
+            file,
+            line,
+            format!(
+                "unbalanced `\"` on this line: the quoted field it opens runs on to line {last}, \
+                 so the row is rejected and the lines after it are read one by one; fix the \
+                 quote and re-add the feed"
+            ),
+            String::from_utf8_lossy(first).trim_end_matches('\r'),
+        );
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            let at = line + i as u64;
+            let part = part.strip_suffix(b"\r").unwrap_or(part);
+            if part.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let mut one = ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .delimiter(self.delim)
+                .from_reader(part);
+            let mut rec = ByteRecord::new();
+            match one.read_byte_record(&mut rec) {
+                Ok(true) if !width_differs(&rec, width) => self.pending.push_back((rec, at)),
+                _ if self.row_like(part, width) => reject_swallowed(file, at, line, part, out),
+                _ => {}
             }
         }
     }
@@ -960,19 +1031,37 @@ impl<'a> Rows<'a> {
     /// The next readable record and its line; `None` at the end.
     pub(crate) fn next(&mut self, file: &str, out: &mut ParsedFeed) -> Option<(&ByteRecord, u64)> {
         loop {
+            if let Some((rec, line)) = self.pending.pop_front() {
+                self.rec = rec;
+                return Some((&self.rec, line));
+            }
             match self.rdr.read_byte_record(&mut self.rec) {
                 Ok(false) => return None,
                 Ok(true) => {
                     let at = self.rec.position().map_or(0, |p| p.byte());
                     let line = self.first_line - 1 + self.counter.line_of(at);
-                    if self.width.is_none() {
-                        self.width = Some(self.rec.len());
-                    } else if self.rec.as_slice().contains(&b'\n') {
-                        self.report_swallowed(file, line, out);
+                    match self.width {
+                        None => self.width = Some(self.rec.len()),
+                        Some(w) if self.rec.as_slice().contains(&b'\n') => {
+                            if w >= 2 && width_differs(&self.rec, w) {
+                                let end = self.rdr.position().byte();
+                                let raw = self.counter.bytes_to(end);
+                                self.recover(&raw, line, w, file, out);
+                                continue;
+                            }
+                            self.report_swallowed(file, line, out);
+                        }
+                        Some(_) => {}
                     }
                     return Some((&self.rec, line));
                 }
                 Err(e) => {
+                    if let csv::ErrorKind::Io(_) = e.kind() {
+                        if let csv::ErrorKind::Io(io) = e.into_kind() {
+                            self.io_error = Some(io);
+                        }
+                        return None;
+                    }
                     let pos = e.position().map(|p| p.byte());
                     let line = self.first_line - 1 + self.counter.line_of(pos.unwrap_or(0));
                     out.reject(file, line, format!("unreadable CSV record: {e}"), "");
@@ -983,6 +1072,77 @@ impl<'a> Rows<'a> {
                 }
             }
         }
+    }
+}
+
+fn reject_swallowed(file: &str, at: u64, opened: u64, part: &[u8], out: &mut ParsedFeed) {
+    let raw = String::from_utf8_lossy(part);
+    out.reject(
+        file,
+        at,
+        format!(
+            "row swallowed by a quoted field opened on line {opened} (an unbalanced `\"`?); fix the quote and re-add the feed"
+        ),
+        raw.trim_end_matches('\r'),
+    );
+}
+
+/// The bytes the `csv` reader has taken from the file and not yet been
+/// counted: `buf` holds the file's bytes from offset `base` on.
+#[derive(Default)]
+pub(crate) struct TapLog {
+    base: u64,
+    buf: Vec<u8>,
+}
+
+impl TapLog {
+    fn get(&self, at: u64) -> Option<u8> {
+        let i = usize::try_from(at.checked_sub(self.base)?).ok()?;
+        self.buf.get(i).copied()
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    fn slice(&self, from: u64, to: u64) -> &[u8] {
+        let off = |at: u64| {
+            usize::try_from(at.saturating_sub(self.base))
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len())
+        };
+        self.buf.get(off(from)..off(to)).unwrap_or_default()
+    }
+
+    /// Forget the bytes before `at`; done in large steps so that the
+    /// shifting costs O(1) per byte overall.
+    fn forget_before(&mut self, at: u64) {
+        let n = usize::try_from(at.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.buf.len());
+        if n >= 64 * 1024 && n * 2 >= self.buf.len() {
+            self.buf.drain(..n);
+            self.base += n as u64;
+        }
+    }
+}
+
+/// A reader that keeps a copy of what passes through it in a [`TapLog`],
+/// for line numbers and for re-reading a broken record's lines: the `csv`
+/// crate only gives byte offsets.
+pub(crate) struct Tap<R> {
+    inner: R,
+    log: Rc<RefCell<TapLog>>,
+}
+
+impl<R: Read> Read for Tap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.log
+            .borrow_mut()
+            .buf
+            .extend_from_slice(buf.get(..n).unwrap_or_default());
+        Ok(n)
     }
 }
 
@@ -1036,96 +1196,109 @@ pub(crate) fn raw_record(rec: &ByteRecord, sep: u8) -> String {
 /// Line numbers for records read by the `csv` crate. Its positions point at
 /// the end of the previous record (before a CRLF's `\n`, blank lines and
 /// comment lines), so the real first line of a record is found here by
-/// skipping those. Counting is incremental: O(n) over the whole file.
-pub(crate) struct LineCounter<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// skipping those. Counting is incremental: O(n) over the whole file, on
+/// the bytes the [`Tap`] saw; counted bytes are then forgotten.
+pub(crate) struct LineCounter {
+    log: Rc<RefCell<TapLog>>,
+    pos: u64,
     line: u64,
     comments: bool,
 }
 
-impl<'a> LineCounter<'a> {
-    pub(crate) fn new(data: &'a [u8], comments: bool) -> Self {
+impl LineCounter {
+    pub(crate) fn new(log: Rc<RefCell<TapLog>>, comments: bool) -> Self {
         Self {
-            data,
+            log,
             pos: 0,
             line: 1,
             comments,
         }
     }
 
+    /// The bytes from the start of the last record counted up to `end`.
+    fn bytes_to(&self, end: u64) -> Vec<u8> {
+        self.log.borrow().slice(self.pos, end).to_vec()
+    }
+
     /// The 1-based line of the record the reader reports at byte `at`.
     pub(crate) fn line_of(&mut self, at: u64) -> u64 {
-        let at = usize::try_from(at)
-            .unwrap_or(usize::MAX)
-            .min(self.data.len());
+        let mut log = self.log.borrow_mut();
+        let at = at.min(log.end());
         if at > self.pos {
-            let seg = self.data.get(self.pos..at).unwrap_or_default();
-            self.line += memchr::memchr_iter(b'\n', seg).count() as u64;
+            self.line += memchr::memchr_iter(b'\n', log.slice(self.pos, at)).count() as u64;
             self.pos = at;
         }
-        let d = self.data;
         let mut p = self.pos;
-        while let Some(&c) = d.get(p) {
-            let line_start = p == 0 || d.get(p - 1) == Some(&b'\n');
+        while let Some(c) = log.get(p) {
+            let line_start = p == 0 || log.get(p - 1) == Some(b'\n');
             if c == b'\r' {
                 p += 1;
             } else if c == b'\n' {
                 self.line += 1;
                 p += 1;
             } else if self.comments && line_start && c == b'#' {
-                match memchr::memchr(b'\n', d.get(p..).unwrap_or_default()) {
+                match memchr::memchr(b'\n', log.slice(p, log.end())) {
                     Some(i) => {
-                        p += i + 1;
+                        p += i as u64 + 1;
                         self.line += 1;
                     }
-                    None => p = d.len(),
+                    None => p = log.end(),
                 }
             } else {
                 break;
             }
         }
         self.pos = p;
+        // Keep the byte before `pos` (line starts look at it).
+        log.forget_before(p.saturating_sub(1));
         self.line
     }
 }
 
-/// Byte offset and 1-based number of each line start we need.
-struct LineInfo {
-    /// Offset of the first non-blank, non-comment line.
-    data_off: usize,
+/// What comes before the data of a CSV file: blank and `#` lines.
+struct Prelude {
+    /// The first non-blank, non-comment line, with its line end; empty
+    /// when the file has none.
+    first: Vec<u8>,
     /// Its line number.
     data_line: u64,
-    /// The last comment line before it: (text after `#`, line number).
+    /// The last comment line before it (text after `#`).
     comment_header: Option<String>,
 }
 
-fn scan_prelude(bytes: &[u8]) -> LineInfo {
-    let mut off = 0usize;
+/// Read the prelude from the stream, up to and including the first data
+/// line; the rest of the stream is left unread.
+fn scan_prelude(r: &mut impl BufRead) -> std::io::Result<Prelude> {
     let mut no = 1u64;
     let mut comment_header = None;
-    while off < bytes.len() {
-        let rest = bytes.get(off..).unwrap_or_default();
-        let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-        let line = String::from_utf8_lossy(&rest[..end]);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(Prelude {
+                first: Vec::new(),
+                data_line: no,
+                comment_header,
+            });
+        }
+        let line = String::from_utf8_lossy(if no == 1 { strip_bom(&buf) } else { &buf });
         let t = line.trim();
         if t.is_empty() {
         } else if let Some(c) = t.strip_prefix('#') {
             comment_header = Some(c.trim().to_string());
         } else {
-            return LineInfo {
-                data_off: off,
+            let first = if no == 1 {
+                strip_bom(&buf).to_vec()
+            } else {
+                buf
+            };
+            return Ok(Prelude {
+                first,
                 data_line: no,
                 comment_header,
-            };
+            });
         }
-        off += end + 1;
         no += 1;
-    }
-    LineInfo {
-        data_off: bytes.len(),
-        data_line: no,
-        comment_header,
     }
 }
 
@@ -1161,6 +1334,19 @@ pub fn read(
     delim: u8,
     out: &mut ParsedFeed,
 ) -> Result<(), FeedError> {
+    read_from(b, file, opts, delim, out)
+}
+
+/// [`read`] from a stream, record by record: memory is that of the
+/// indicators kept and of one record, not of the file. The header is
+/// taken from the first data line.
+pub fn read_from(
+    mut reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    delim: u8,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
     let m = &opts.csv;
     let delim = m.delimiter.unwrap_or(delim);
     let fmt = if delim == b'\t' {
@@ -1168,13 +1354,16 @@ pub fn read(
     } else {
         FeedFormat::Csv
     };
-    let bytes = strip_bom(b);
-    let pre = scan_prelude(bytes);
-    if pre.data_off >= bytes.len() {
+    let io = |e: std::io::Error| FeedError::Io {
+        file: file.to_string(),
+        source: e,
+    };
+    let pre = scan_prelude(&mut reader).map_err(io)?;
+    if pre.first.is_empty() {
         // Nothing but blanks and comments: an empty feed.
         return Ok(());
     }
-    let data = &bytes[pre.data_off..];
+    let data = &pre.first[..];
     let malformed = |reason: String| FeedError::Malformed {
         file: file.to_string(),
         format: fmt,
@@ -1204,7 +1393,12 @@ pub fn read(
     };
     let needed = cols.max() + 1;
 
-    let mut rows = Rows::new(data, delim, true, pre.data_line);
+    let mut rows = Rows::new(
+        std::io::Cursor::new(&pre.first[..]).chain(reader),
+        delim,
+        true,
+        pre.data_line,
+    );
     let mut first = true;
     while let Some((rec, line)) = rows.next(file, out) {
         if first {
@@ -1232,7 +1426,7 @@ pub fn read(
         }
         read_row(rec, &cols, file, line, opts, out, &raw);
     }
-    Ok(())
+    rows.finish().map_err(io)
 }
 
 fn date(rec: &ByteRecord, i: Option<usize>, what: &str) -> Result<Option<jiff::Timestamp>, String> {

@@ -38,7 +38,7 @@ use std::sync::LazyLock;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::plain::{lines, provenance, text};
+use super::plain::{LineReader, provenance, text};
 use super::{ParsedFeed, ReadOptions};
 use crate::model::{HashAlgo, Indicator, IndicatorValue, Tags, excerpt};
 use crate::value::{TypeHint, is_domain, parse_value, refang};
@@ -719,9 +719,21 @@ const ROLE_MAX_WORDS: usize = 8;
 
 /// Extract indicators from free text.
 pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
+    // A slice cannot fail to read.
+    let _ = read_from(b, file, opts, out);
+}
+
+/// [read] from a stream, line by line (the state carried from line to line is the last heading).
+pub fn read_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> std::io::Result<()> {
     let mut heading: Option<String> = None;
     let mut cert_context = false;
-    for (no, raw) in lines(b) {
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         let line = text(raw);
         let scan = scan_line(&line, cert_context);
         for r in &scan.rejects {
@@ -788,6 +800,7 @@ pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
             out.indicators.push(ind);
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

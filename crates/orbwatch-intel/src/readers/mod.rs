@@ -170,7 +170,18 @@ pub struct ReadOptions {
     /// The import time, used with `ttl`.
     pub now: Timestamp,
     pub csv: CsvMapping,
+    /// The largest feed [`read_feed_from`] reads whole: JSON documents
+    /// (STIX bundles, MISP events) are parsed as one value, so this bounds
+    /// the memory they take. Line-oriented formats are streamed and not
+    /// bound by it. Default [`DEFAULT_MAX_DOCUMENT`].
+    pub max_document_bytes: u64,
 }
+
+/// 1 GiB: the default of [`ReadOptions::max_document_bytes`].
+pub const DEFAULT_MAX_DOCUMENT: u64 = 1 << 30;
+
+/// How much of a feed detection looks at.
+pub const HEAD_BYTES: usize = 64 * 1024;
 
 impl ReadOptions {
     pub fn new(feed_name: impl Into<String>) -> Self {
@@ -183,6 +194,7 @@ impl ReadOptions {
             confidence: None,
             now: Timestamp::now(),
             csv: CsvMapping::default(),
+            max_document_bytes: DEFAULT_MAX_DOCUMENT,
         }
     }
 }
@@ -250,6 +262,19 @@ pub enum FeedError {
         /// What to do about it.
         hint: String,
     },
+    #[error("{file}: reading the feed failed: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document is parsed whole; this bounds the memory that takes.
+    #[error(
+        "{file}: the feed is larger than {limit} bytes, the most orbwatch reads as one JSON \
+         document (STIX bundle, MISP event); split it, or raise the limit with \
+         ORBWATCH_MAX_FEED_DOCUMENT=BYTES"
+    )]
+    TooLarge { file: String, limit: u64 },
     #[error("{file}: looks like binary data, not a feed")]
     Binary { file: String },
     #[error("{file}: {format} feed could not be read: {reason}")]
@@ -319,19 +344,12 @@ pub fn read_feed(
         ..Default::default()
     };
     match fmt {
-        FeedFormat::Certfr => certfr::read(bytes, file, opts, &mut out)?,
-        FeedFormat::Csv => csv_generic::read(bytes, file, opts, b',', &mut out)?,
-        FeedFormat::Tsv => csv_generic::read(bytes, file, opts, b'\t', &mut out)?,
-        FeedFormat::Plain => plain::read(bytes, file, opts, &mut out),
-        FeedFormat::Freetext => freetext::read(bytes, file, opts, &mut out),
         FeedFormat::Stix => stix::read(bytes, file, opts, &mut out)?,
-        FeedFormat::StixCsv => stix_csv::read(bytes, file, opts, &mut out)?,
         FeedFormat::Misp | FeedFormat::MispFeed => {
             misp::read_event_file(bytes, file, opts, &mut out)?
         }
-        FeedFormat::ZeekIntel => zeek_intel::read(bytes, file, opts, &mut out),
-        FeedFormat::SuricataIprep => suricata::read_iprep(bytes, file, opts, &mut out),
-        FeedFormat::SuricataDataset => suricata::read_dataset(bytes, file, opts, &mut out),
+        FeedFormat::Plain => plain::read(bytes, file, opts, &mut out),
+        _ => read_lines(fmt, bytes, file, opts, &mut out)?,
     }
     if detected.is_none()
         && out.indicators.is_empty()
@@ -349,6 +367,146 @@ pub fn read_feed(
     }
     finalize(&mut out, opts);
     Ok(out)
+}
+
+/// Read one feed from a stream, like [`read_feed`], in memory bounded by
+/// the indicators kept rather than by the size of the file:
+///
+/// - detection (and the binary check) looks at the first [`HEAD_BYTES`]
+///   only;
+/// - line-oriented formats (plain lists, free text, CSV and TSV, CERT-FR,
+///   STIX CSV, Zeek Intel, Suricata) are read line by line or record by
+///   record;
+/// - JSON formats (STIX, MISP), and a file whose head looks like JSON
+///   without saying which, are read whole and parsed as one document, up
+///   to [`ReadOptions::max_document_bytes`]; a larger one is refused with
+///   [`FeedError::TooLarge`] once that many bytes have been read.
+pub fn read_feed_from(
+    mut reader: impl std::io::BufRead,
+    file: &str,
+    format: Option<FeedFormat>,
+    opts: &ReadOptions,
+) -> Result<ParsedFeed, FeedError> {
+    use std::io::Read;
+    let io = |source: std::io::Error| FeedError::Io {
+        file: file.to_string(),
+        source,
+    };
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut reader)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    if format.is_none() && looks_binary(&head) {
+        return Err(FeedError::Binary { file: file.into() });
+    }
+    let json_head = {
+        let text = String::from_utf8_lossy(&head);
+        let t = text.trim_start_matches('\u{feff}').trim_start();
+        t.starts_with('{') || t.starts_with('[')
+    };
+    let whole = match format {
+        Some(f) => matches!(
+            f,
+            FeedFormat::Stix | FeedFormat::Misp | FeedFormat::MispFeed
+        ),
+        None => json_head,
+    };
+    if whole {
+        let limit = opts.max_document_bytes;
+        let mut bytes = head;
+        (&mut reader)
+            .take(limit.saturating_add(1).saturating_sub(bytes.len() as u64))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() as u64 > limit {
+            return Err(FeedError::TooLarge {
+                file: file.into(),
+                limit,
+            });
+        }
+        return read_feed(&bytes, file, format, opts);
+    }
+    // Not JSON: detection needs the head only.
+    let detected = match format {
+        Some(f) => Some(f),
+        None => detect_or_refuse(&head, &head, file)?,
+    };
+    let fmt = detected.unwrap_or(FeedFormat::Freetext);
+    let mut out = ParsedFeed {
+        format: Some(fmt),
+        ..Default::default()
+    };
+    read_lines(
+        fmt,
+        std::io::Cursor::new(head).chain(reader),
+        file,
+        opts,
+        &mut out,
+    )?;
+    // Without a detected format the head was not blank (a blank head is
+    // an empty plain list), so finding nothing means it is no feed.
+    if detected.is_none() && out.indicators.is_empty() {
+        return Err(FeedError::UnknownFormat {
+            file: file.into(),
+            tried: FeedFormat::ALL
+                .iter()
+                .filter(|f| **f != FeedFormat::MispFeed)
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    finalize(&mut out, opts);
+    Ok(out)
+}
+
+/// The line-oriented readers, from a stream. A JSON format (which these
+/// do not stream) is read whole here, bounded as in [`read_feed_from`].
+fn read_lines(
+    fmt: FeedFormat,
+    mut r: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    let io = |source: std::io::Error| FeedError::Io {
+        file: file.to_string(),
+        source,
+    };
+    match fmt {
+        FeedFormat::Certfr => certfr::read_from(r, file, opts, out)?,
+        FeedFormat::Csv => csv_generic::read_from(r, file, opts, b',', out)?,
+        FeedFormat::Tsv => csv_generic::read_from(r, file, opts, b'\t', out)?,
+        FeedFormat::Plain => plain::read_from(r, file, opts, out).map_err(io)?,
+        FeedFormat::Freetext => freetext::read_from(r, file, opts, out).map_err(io)?,
+        FeedFormat::StixCsv => stix_csv::read_from(r, file, opts, out)?,
+        FeedFormat::ZeekIntel => zeek_intel::read_from(r, file, opts, out).map_err(io)?,
+        FeedFormat::SuricataIprep => suricata::read_iprep_from(r, file, opts, out).map_err(io)?,
+        FeedFormat::SuricataDataset => {
+            suricata::read_dataset_from(r, file, opts, out).map_err(io)?
+        }
+        FeedFormat::Stix | FeedFormat::Misp | FeedFormat::MispFeed => {
+            use std::io::Read;
+            let limit = opts.max_document_bytes;
+            let mut bytes = Vec::new();
+            (&mut r)
+                .take(limit.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .map_err(io)?;
+            if bytes.len() as u64 > limit {
+                return Err(FeedError::TooLarge {
+                    file: file.into(),
+                    limit,
+                });
+            }
+            match fmt {
+                FeedFormat::Stix => stix::read(&bytes, file, opts, out)?,
+                _ => misp::read_event_file(&bytes, file, opts, out)?,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The formats a structured file was tried against, for messages.

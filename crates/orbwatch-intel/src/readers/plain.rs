@@ -22,32 +22,39 @@ use super::{ParsedFeed, ReadOptions};
 use crate::model::{Indicator, IndicatorValue, Provenance};
 use crate::value::parse_value;
 
-/// Iterate over the lines of `bytes` as `(1-based number, line)`, without
-/// the line terminator (`\n`, `\r\n`). A UTF-8 BOM at the start is dropped.
-pub(crate) fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
-    let bytes = strip_bom(bytes);
-    let mut start = 0usize;
-    let mut no = 0u64;
-    let mut done = bytes.is_empty();
-    std::iter::from_fn(move || {
-        if done {
-            return None;
+/// The lines of a stream as `(1-based number, line)`, without the line
+/// terminator (`\n`, `\r\n`) and without a UTF-8 BOM at the start: the
+/// streaming form of [`lines`]. One line is held at a time, so reading a
+/// list costs the memory of its longest line, not of the file.
+pub(crate) struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    no: u64,
+}
+
+impl<R: std::io::BufRead> LineReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: Vec::with_capacity(256),
+            no: 0,
         }
-        no += 1;
-        let rest = bytes.get(start..).unwrap_or_default();
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], start + i + 1),
-            None => {
-                done = true;
-                (rest, bytes.len())
-            }
-        };
-        if next >= bytes.len() {
-            done = true;
+    }
+
+    /// The next line, `None` at the end of the stream.
+    pub(crate) fn next_line(&mut self) -> std::io::Result<Option<(u64, &[u8])>> {
+        self.buf.clear();
+        if self.inner.read_until(b'\n', &mut self.buf)? == 0 {
+            return Ok(None);
         }
-        start = next;
-        Some((no, line.strip_suffix(b"\r").unwrap_or(line)))
-    })
+        self.no += 1;
+        let mut raw: &[u8] = &self.buf;
+        if self.no == 1 {
+            raw = strip_bom(raw);
+        }
+        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+        Ok(Some((self.no, raw.strip_suffix(b"\r").unwrap_or(raw))))
+    }
 }
 
 /// Drop a UTF-8 byte-order mark.
@@ -219,13 +226,27 @@ pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
     // a large vector several times on million-line lists.
     out.indicators
         .reserve(memchr::memchr_iter(b'\n', b).count().saturating_add(1));
-    for (no, raw) in lines(b) {
+    // A slice cannot fail to read.
+    let _ = read_from(b, file, opts, out);
+}
+
+/// [`read`] from a stream: the list is read line by line, so memory is that
+/// of the indicators kept, not of the file.
+pub fn read_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> std::io::Result<()> {
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         match read_line(no, raw, file, opts) {
             Some(Ok(ind)) => out.indicators.push(ind),
             Some(Err((reason, text))) => out.reject(file, no, reason, &text),
             None => {}
         }
     }
+    Ok(())
 }
 
 /// Read a plain list from a stream, one indicator at a time, so that a list
@@ -234,26 +255,14 @@ pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
 /// Rejections are handed to `on_reject`. Returns the I/O error that ended
 /// the stream early, if any.
 pub fn read_stream(
-    mut reader: impl std::io::BufRead,
+    reader: impl std::io::BufRead,
     file: &str,
     opts: &ReadOptions,
     mut on_indicator: impl FnMut(Indicator),
     mut on_reject: impl FnMut(crate::model::Rejected),
 ) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(256);
-    let mut no = 0u64;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(());
-        }
-        no += 1;
-        let mut raw: &[u8] = &buf;
-        if no == 1 {
-            raw = strip_bom(raw);
-        }
-        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         match read_line(no, raw, file, opts) {
             Some(Ok(mut ind)) => {
                 super::apply_window_policy(&mut ind, opts);
@@ -268,6 +277,7 @@ pub fn read_stream(
             None => {}
         }
     }
+    Ok(())
 }
 
 /// One line of a plain list: `None` for blank and comment lines, the
@@ -325,19 +335,26 @@ mod tests {
 
     #[test]
     fn line_iteration() {
-        let l: Vec<_> = lines(b"\xef\xbb\xbfa\r\nb\n\nc").collect();
+        fn all(b: &[u8]) -> Vec<(u64, Vec<u8>)> {
+            let mut r = LineReader::new(b);
+            let mut v = Vec::new();
+            while let Ok(Some((no, l))) = r.next_line() {
+                v.push((no, l.to_vec()));
+            }
+            v
+        }
         assert_eq!(
-            l,
+            all(b"\xef\xbb\xbfa\r\nb\n\nc"),
             vec![
-                (1, &b"a"[..]),
-                (2, &b"b"[..]),
-                (3, &b""[..]),
-                (4, &b"c"[..])
+                (1, b"a".to_vec()),
+                (2, b"b".to_vec()),
+                (3, b"".to_vec()),
+                (4, b"c".to_vec())
             ]
         );
-        assert_eq!(lines(b"a\n").count(), 1);
-        assert_eq!(lines(b"").count(), 0);
-        assert_eq!(lines(b"\n").count(), 1);
+        assert_eq!(all(b"a\n").len(), 1);
+        assert_eq!(all(b"").len(), 0);
+        assert_eq!(all(b"\n").len(), 1);
     }
 
     #[test]

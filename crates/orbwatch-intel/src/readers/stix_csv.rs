@@ -36,6 +36,8 @@
 //! delimiter is the one of `,`, `;`, tab and `|` that splits the header
 //! into a `pattern` column, unless `--delimiter` says otherwise.
 
+use std::io::{BufRead, Read};
+
 use csv::ByteRecord;
 
 use super::csv_generic::{
@@ -205,19 +207,67 @@ pub fn read(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> Result<(), FeedError> {
-    let bytes = strip_bom(b);
+    read_from(b, file, opts, out)
+}
+
+/// [`read`] from a stream, record by record; the delimiter is decided on
+/// the first 64 KiB.
+pub fn read_from(
+    mut reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    let io = |source: std::io::Error| FeedError::Io {
+        file: file.to_string(),
+        source,
+    };
     // Leading blank lines: skipped, but counted for line numbers.
-    let skip = bytes
-        .iter()
-        .position(|c| !matches!(c, b'\r' | b'\n' | b' ' | b'\t'))
-        .unwrap_or(bytes.len());
-    let start = bytes[..skip]
-        .iter()
-        .rposition(|c| *c == b'\n')
-        .map_or(0, |i| i + 1);
-    let first_line = 1 + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64;
-    let data = &bytes[start..];
-    if data.iter().all(u8::is_ascii_whitespace) {
+    let mut first_line = 1u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            return Ok(());
+        }
+        let l = if first_line == 1 {
+            strip_bom(&line)
+        } else {
+            &line[..]
+        };
+        if l.iter().all(|c| matches!(c, b'\r' | b'\n' | b' ' | b'\t')) {
+            first_line += 1;
+            continue;
+        }
+        let l = l.to_vec();
+        return read_rows(
+            std::io::Cursor::new(l).chain(reader),
+            file,
+            opts,
+            out,
+            first_line,
+        );
+    }
+}
+
+fn read_rows(
+    reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+    first_line: u64,
+) -> Result<(), FeedError> {
+    let io = |source: std::io::Error| FeedError::Io {
+        file: file.to_string(),
+        source,
+    };
+    let mut head_bytes = Vec::with_capacity(64 * 1024);
+    let mut reader = reader;
+    (&mut reader)
+        .take(64 * 1024)
+        .read_to_end(&mut head_bytes)
+        .map_err(io)?;
+    if head_bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
     let malformed = |reason: String| FeedError::Malformed {
@@ -225,7 +275,7 @@ pub fn read(
         format: FeedFormat::StixCsv,
         reason,
     };
-    let head = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]);
+    let head = String::from_utf8_lossy(&head_bytes);
     let delim = opts
         .csv
         .delimiter
@@ -249,7 +299,12 @@ pub fn read(
             ))
         })?;
 
-    let mut rows = Rows::new(data, delim, false, first_line);
+    let mut rows = Rows::new(
+        std::io::Cursor::new(&head_bytes[..]).chain(reader),
+        delim,
+        false,
+        first_line,
+    );
     let mut cols: Option<(Columns, usize)> = None;
     while let Some((rec, line)) = rows.next(file, out) {
         let Some((c, width)) = &cols else {
@@ -278,7 +333,7 @@ pub fn read(
         }
         read_row(rec, c, file, line, opts, out, &raw);
     }
-    Ok(())
+    rows.finish().map_err(io)
 }
 
 fn read_row(

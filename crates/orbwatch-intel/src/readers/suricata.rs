@@ -11,7 +11,7 @@
 //!   a domain or URL where they are one. A `,rep` suffix (datarep) is
 //!   ignored.
 
-use super::plain::{fast_ipv4, lines, provenance, text};
+use super::plain::{LineReader, fast_ipv4, provenance, text};
 use super::{ParsedFeed, ReadOptions};
 use crate::model::{HashAlgo, Indicator, IndicatorValue};
 use crate::value::{TypeHint, parse_value};
@@ -85,7 +85,19 @@ pub fn looks_like_iprep(head: &str) -> bool {
 
 /// Read a Suricata iprep file.
 pub fn read_iprep(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
-    for (no, raw) in lines(b) {
+    // A slice cannot fail to read.
+    let _ = read_iprep_from(b, file, opts, out);
+}
+
+/// [read_iprep] from a stream, line by line.
+pub fn read_iprep_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> std::io::Result<()> {
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         let line = text(raw);
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
@@ -101,6 +113,7 @@ pub fn read_iprep(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed
             Err(e) => out.reject(file, no, e, t),
         }
     }
+    Ok(())
 }
 
 /// Decode standard or URL-safe base64, padded or not. `None` when the text
@@ -193,7 +206,19 @@ fn parse_dataset(v: &str) -> DatasetEntry {
 
 /// Read a Suricata dataset (or datarep) file.
 pub fn read_dataset(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
-    for (no, raw) in lines(b) {
+    // A slice cannot fail to read.
+    let _ = read_dataset_from(b, file, opts, out);
+}
+
+/// [read_dataset] from a stream, line by line.
+pub fn read_dataset_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> std::io::Result<()> {
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         let line = text(raw);
         let t = line.trim();
         // Base64 may start with `/`: only `#` starts a comment here.
@@ -211,6 +236,7 @@ pub fn read_dataset(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFe
             DatasetEntry::Reject(reason) => out.reject(file, no, reason, t),
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! `meta.*` columns are kept as `name=value` tags.
 
 use super::csv_generic::{add_tag, is_null, split_tags};
-use super::plain::{lines, provenance, text};
+use super::plain::{LineReader, provenance, text};
 use super::{ParsedFeed, ReadOptions};
 use crate::model::{Indicator, Tags};
 use crate::time::parse_timestamp;
@@ -90,9 +90,21 @@ fn cif_confidence(s: &str) -> Option<u8> {
 
 /// Read a Zeek Intel input file.
 pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
+    // A slice cannot fail to read.
+    let _ = read_from(b, file, opts, out);
+}
+
+/// [read] from a stream, line by line.
+pub fn read_from(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> std::io::Result<()> {
     let mut fields: Option<Vec<String>> = None;
     let default: Vec<String> = DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect();
-    for (no, raw) in lines(b) {
+    let mut lines = LineReader::new(reader);
+    while let Some((no, raw)) = lines.next_line()? {
         let line = text(raw);
         if line.trim().is_empty() {
             continue;
@@ -129,6 +141,7 @@ pub fn read(b: &[u8], file: &str, opts: &ReadOptions, out: &mut ParsedFeed) {
         }
         read_line(names, &cols, file, no, opts, out, &line);
     }
+    Ok(())
 }
 
 fn read_line(

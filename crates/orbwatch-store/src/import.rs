@@ -1,0 +1,722 @@
+//! Feed import in bounded batches.
+//!
+//! A large feed (ten million addresses) takes tens of seconds to store.
+//! Holding the store's write lock that long made every other writer (a
+//! hunt recording its findings, a subscription update) fail with
+//! "database is locked". So an import writes its rows in batches, each its
+//! own short transaction (about [`DEFAULT_IMPORT_BATCH`] of work, then a
+//! short pause so a waiting writer gets the lock), and makes the new
+//! version visible in one short final transaction. Until then the rows it
+//! wrote are invisible to every reader, and a failed import removes them,
+//! so both promises of the single transaction still hold: a reader sees a
+//! version whole or not at all, and a failed import leaves the store as it
+//! was.
+//!
+//! How rows are kept invisible until the end:
+//!
+//! - **A new feed** (version 1) gets its `feeds` row up front with
+//!   `version = 0`. Readers only know feeds with `version > 0` (listing,
+//!   lookup by name, the index query joins on it), so its rows, written
+//!   with `present = 1`, stay unseen. The final transaction sets
+//!   `version = 1`: one row, however large the feed.
+//! - **A new version** of a feed writes its new rows with `present = 2`
+//!   ("staged"); readers ask for `present = 1` (current) or `present = 0`
+//!   (removed) and never see them. Its `added` changes are written with the
+//!   new version number, and readers of `feed_changes` only take versions
+//!   up to the feed's committed one. The final transaction turns staged
+//!   rows into present ones and applies everything that changes rows
+//!   readers can see: metadata updates, revived rows, rows the new version
+//!   drops, the rejected entries, the `feeds` and `feed_versions` rows. Its
+//!   length is proportional to the *change* between the versions, not to
+//!   the size of the feed.
+//! - **On failure** (a reader error from the indicator source, a full
+//!   disk, a busy store) the staged rows, changes and rejects are deleted in
+//!   batches, and a new feed's `feeds` row with them. If even that fails
+//!   (the process is killed), what is left is invisible and is deleted at
+//!   the start of the next import of that feed.
+//!
+//! Two imports of the *same* feed at the same time are not supported: the
+//! second clears the first's staged rows as leftovers, and the first then
+//! fails its final check (its rows are missing) and says so, leaving the
+//! store unchanged. Imports of different feeds run side by side.
+
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, Rejected, Skipped};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::error::SqlContext;
+use crate::rows::{Row, identity_key, ts_text};
+use crate::{
+    Existing, FastMap, INSERT_CHANGE, INSERT_INDICATOR, ImportOptions, ImportReport, MARK_REMOVED,
+    REJECTS_KEPT, REVIVE, Result, Store, StoreError, UPDATE_META, empty_counts, kind_of_type,
+    validate_name,
+};
+
+/// How long one batch of an import may hold the write lock by default.
+pub const DEFAULT_IMPORT_BATCH: Duration = Duration::from_millis(250);
+
+/// The pause after each batch: long enough for a writer polling in
+/// SQLite's busy handler (steps of up to 100 ms) to find the lock free
+/// within a few polls.
+const BATCH_PAUSE: Duration = Duration::from_millis(30);
+
+/// Rows deleted per transaction when clearing a failed import.
+const DELETE_BATCH: i64 = 50_000;
+
+/// `present` of a row written by an import that has not finished.
+const STAGED: i64 = 2;
+
+/// What a streamed import learns only at the end of its source, asked
+/// for by [`Store::import_indicators`] once the source is exhausted.
+pub struct ImportEnd<'r> {
+    /// The rejected entries (the first [`REJECTS_KEPT`] are stored; all
+    /// are counted).
+    pub rejected: Cow<'r, [Rejected]>,
+    pub skipped: Cow<'r, [Skipped]>,
+    /// SHA-256 of the source, when it was hashed while read; replaces
+    /// [`ImportOptions::source_sha256`].
+    pub source_sha256: Option<String>,
+}
+
+/// A metadata update of a row readers can see, applied at the end.
+struct MetaUpdate {
+    id: i64,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    published: Option<String>,
+    confidence: Option<i64>,
+    tags_json: Option<String>,
+    description: Option<String>,
+    file: String,
+    line: i64,
+    record_id: Option<String>,
+    meta_hash: i64,
+}
+
+/// What the batches did, for the final transaction.
+#[derive(Default)]
+struct Staged {
+    /// Rows written (invisible until the end).
+    inserted: u64,
+    revive: Vec<i64>,
+    meta: Vec<MetaUpdate>,
+    added: u64,
+    unchanged: u64,
+    duplicates: u64,
+    changed_confidence: u64,
+    counts: BTreeMap<String, u64>,
+    /// `type\u{1f}value` of the indicators this version added, counted.
+    added_values: FastMap<String, u64>,
+    /// Identity keys of the previous version's rows this one does not list.
+    old: FastMap<String, Existing>,
+    loaded: u64,
+}
+
+fn begin<'c>(conn: &'c mut Connection, p: &std::path::Path, what: &str) -> Result<Transaction<'c>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(p, what)
+}
+
+impl Store {
+    /// How long one batch of a feed import may hold the write lock (see
+    /// the [`import`](crate::import) module); [`DEFAULT_IMPORT_BATCH`] unless
+    /// set.
+    pub fn set_import_batch(&mut self, batch: Duration) {
+        self.import_batch = batch;
+    }
+
+    /// Store `feed` under `name`: a new feed (version 1) or a new version of
+    /// an existing one. Written in batches, made visible at once; on error
+    /// the store is left as it was (see the [`import`](crate::import)
+    /// module).
+    pub fn import_feed(
+        &mut self,
+        name: &str,
+        format: FeedFormat,
+        source_path: &str,
+        feed: &ParsedFeed,
+        opts: &ImportOptions,
+    ) -> Result<ImportReport> {
+        self.import_indicators(
+            name,
+            format,
+            source_path,
+            feed.indicators
+                .iter()
+                .map(Ok::<&Indicator, std::convert::Infallible>),
+            || ImportEnd {
+                rejected: Cow::Borrowed(&feed.rejected[..]),
+                skipped: Cow::Borrowed(&feed.skipped[..]),
+                source_sha256: None,
+            },
+            opts,
+        )
+    }
+
+    /// [`Store::import_feed`] from a source of indicators that may fail
+    /// part way: a feed read as it is stored, so that its indicators never
+    /// sit in memory all at once. An `Err` from the source stops the
+    /// import, which then leaves no trace, and is returned as
+    /// [`StoreError::ImportSource`]. `end` gives what is only known once
+    /// the source is exhausted (see [`ImportEnd`]).
+    pub fn import_indicators<'r, I, B, E, F>(
+        &mut self,
+        name: &str,
+        format: FeedFormat,
+        source_path: &str,
+        indicators: I,
+        end: F,
+        opts: &ImportOptions,
+    ) -> Result<ImportReport>
+    where
+        I: IntoIterator<Item = std::result::Result<B, E>>,
+        B: Borrow<Indicator>,
+        E: std::fmt::Display,
+        F: FnOnce() -> ImportEnd<'r>,
+    {
+        validate_name(name)?;
+        let at = opts.at.unwrap_or_else(Timestamp::now);
+        let at_s = ts_text(at);
+        let (feed_id, committed, created) = self.begin_import(name, format, source_path, &at_s)?;
+        let version = committed + 1;
+        let result = self
+            .stage(name, feed_id, version, &at_s, indicators)
+            .and_then(|staged| {
+                let end = end();
+                let mut opts = opts.clone();
+                if end.source_sha256.is_some() {
+                    opts.source_sha256 = end.source_sha256;
+                }
+                self.publish(
+                    name,
+                    feed_id,
+                    committed,
+                    format,
+                    source_path,
+                    &at_s,
+                    staged,
+                    &end.rejected,
+                    &end.skipped,
+                    &opts,
+                )
+            });
+        if result.is_err()
+            && let Err(e) = self.discard_staged(feed_id, committed, created)
+        {
+            tracing::warn!(
+                "the failed import of feed `{name}` could not be cleared ({e}); what it wrote is \
+                 invisible and is cleared by the next import of the feed"
+            );
+        }
+        result
+    }
+
+    /// Find or create the feed, clearing what an interrupted import left.
+    /// Returns the feed's id, its committed version (0 for a new feed) and
+    /// whether its `feeds` row is new (to be removed again on failure).
+    fn begin_import(
+        &mut self,
+        name: &str,
+        format: FeedFormat,
+        source_path: &str,
+        at_s: &str,
+    ) -> Result<(i64, i64, bool)> {
+        let path = self.path.clone();
+        let p = path.as_path();
+        let existing: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT id, version FROM feeds WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx(p, "looking up the feed")?;
+        if let Some((id, version)) = existing {
+            // A `feeds` row still at version 0 is a new feed whose import
+            // never finished: it is this import's to remove on failure.
+            self.discard_staged(id, version, version == 0)?;
+            if version == 0 {
+                // The row was removed with the leftovers: create it anew.
+                return self.begin_import(name, format, source_path, at_s);
+            }
+            return Ok((id, version, false));
+        }
+        let tx = begin(&mut self.conn, p, "starting the import")?;
+        tx.execute(
+            "INSERT INTO feeds (name, format, source_path, added_at, updated_at, version, \
+             counts_json, rejected, skipped, options_json) \
+             VALUES (?1, ?2, ?3, ?4, ?4, 0, '{}', 0, 0, '{}')",
+            params![name, format.as_str(), source_path, at_s],
+        )
+        .ctx(p, "creating the feed")?;
+        let id = tx.last_insert_rowid();
+        tx.commit().ctx(p, "creating the feed")?;
+        Ok((id, 0, true))
+    }
+
+    /// Delete what an unfinished import of the feed wrote: its rows (all of
+    /// them for a feed never committed), changes and rejects of versions
+    /// after `committed`; and the `feeds` row when `drop_feed`. In batches,
+    /// as the rows may be many.
+    fn discard_staged(&mut self, feed_id: i64, committed: i64, drop_feed: bool) -> Result<()> {
+        let path = self.path.clone();
+        let p = path.as_path();
+        let a = "clearing an unfinished import";
+        let rows = if committed == 0 {
+            "SELECT id FROM indicators WHERE feed_id = ?1 LIMIT ?2"
+        } else {
+            "SELECT id FROM indicators WHERE feed_id = ?1 AND present = 2 LIMIT ?2"
+        };
+        loop {
+            let tx = begin(&mut self.conn, p, a)?;
+            let n = tx
+                .execute(
+                    &format!("DELETE FROM indicators WHERE id IN ({rows})"),
+                    params![feed_id, DELETE_BATCH],
+                )
+                .ctx(p, a)?;
+            if n == 0 {
+                for table in ["feed_changes", "feed_rejects", "feed_versions"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE feed_id = ?1 AND version > ?2"),
+                        params![feed_id, committed],
+                    )
+                    .ctx(p, a)?;
+                }
+                if drop_feed {
+                    tx.execute("DELETE FROM feeds WHERE id = ?1 AND version = 0", [feed_id])
+                        .ctx(p, a)?;
+                }
+                tx.commit().ctx(p, a)?;
+                return Ok(());
+            }
+            tx.commit().ctx(p, a)?;
+        }
+    }
+
+    /// Write the new rows in batches, invisible to readers; remember what
+    /// must change in visible rows for [`Store::publish`].
+    fn stage<I, B, E>(
+        &mut self,
+        name: &str,
+        feed_id: i64,
+        version: i64,
+        at_s: &str,
+        indicators: I,
+    ) -> Result<Staged>
+    where
+        I: IntoIterator<Item = std::result::Result<B, E>>,
+        B: Borrow<Indicator>,
+        E: std::fmt::Display,
+    {
+        let path = self.path.clone();
+        let p = path.as_path();
+        let mut st = Staged {
+            counts: empty_counts(),
+            ..Default::default()
+        };
+        // The rows this feed already has, present or removed: read without
+        // the write lock.
+        if version > 1 {
+            let a = "reading the previous version";
+            let tx = self.conn.transaction().ctx(p, a)?;
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT id, type_name, value, valid_from, valid_until, present, \
+                         meta_hash, confidence FROM indicators WHERE feed_id = ?1 AND present < 2",
+                    )
+                    .ctx(p, a)?;
+                let mut q = stmt.query([feed_id]).ctx(p, a)?;
+                while let Some(r) = q.next().ctx(p, a)? {
+                    let type_name: String = r.get(1).ctx(p, a)?;
+                    let value: String = r.get(2).ctx(p, a)?;
+                    let from: Option<String> = r.get(3).ctx(p, a)?;
+                    let until: Option<String> = r.get(4).ctx(p, a)?;
+                    let key = identity_key(&type_name, &value, from.as_deref(), until.as_deref());
+                    st.old.insert(
+                        key,
+                        Existing {
+                            id: r.get(0).ctx(p, a)?,
+                            present: r.get::<_, i64>(5).ctx(p, a)? != 0,
+                            meta_hash: r.get(6).ctx(p, a)?,
+                            confidence: r.get(7).ctx(p, a)?,
+                        },
+                    );
+                }
+            }
+            tx.commit().ctx(p, a)?;
+        }
+        // A new feed's rows are hidden by its feeds row; a new version's
+        // are staged.
+        let present = if version == 1 { 1 } else { STAGED };
+        // Identity keys of this version, to store repeats once (first wins),
+        // kept as 128-bit hashes under two random keys: 16 bytes a row
+        // instead of the key text, which for ten million rows is the
+        // difference between a few hundred MB and over a GB. A collision
+        // (which would drop a row as a repeat) is beyond reach at 2^-128
+        // per pair, and the keys are random per run, so a feed cannot be
+        // crafted to cause one.
+        let (h1, h2) = (ahash::RandomState::new(), ahash::RandomState::new());
+        let mut seen: hashbrown_set::Set = hashbrown_set::Set::default();
+        let mut items = indicators.into_iter();
+        let budget = self.import_batch;
+        let mut done = false;
+        while !done {
+            let tx = begin(&mut self.conn, p, "storing indicators")?;
+            let started = Instant::now();
+            {
+                let mut insert = tx
+                    .prepare_cached(INSERT_INDICATOR)
+                    .ctx(p, "storing indicators")?;
+                let mut change = tx
+                    .prepare_cached(INSERT_CHANGE)
+                    .ctx(p, "recording changes")?;
+                let mut n = 0u32;
+                loop {
+                    n = n.wrapping_add(1);
+                    if n.is_multiple_of(256) && started.elapsed() >= budget {
+                        break;
+                    }
+                    let Some(item) = items.next() else {
+                        done = true;
+                        break;
+                    };
+                    let item = item.map_err(|e| StoreError::ImportSource {
+                        name: name.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    let ind: &Indicator = item.borrow();
+                    let row = Row::from_indicator(ind);
+                    let key = row.key();
+                    let hash =
+                        (u128::from(h1.hash_one(&key)) << 64) | u128::from(h2.hash_one(&key));
+                    if !seen.insert(hash) {
+                        st.duplicates += 1;
+                        continue;
+                    }
+                    let prior = if st.old.is_empty() {
+                        None
+                    } else {
+                        st.old.remove(&key)
+                    };
+                    *st.counts.entry(row.kind.to_string()).or_default() += 1;
+                    match prior {
+                        None => {
+                            insert
+                                .execute(params![
+                                    feed_id,
+                                    row.kind,
+                                    row.type_name,
+                                    row.value,
+                                    row.valid_from,
+                                    row.valid_until,
+                                    row.first_seen,
+                                    row.last_seen,
+                                    row.published,
+                                    row.confidence,
+                                    row.tags_json,
+                                    row.description,
+                                    row.file,
+                                    row.line,
+                                    row.record_id,
+                                    row.meta_hash,
+                                    version,
+                                    present,
+                                ])
+                                .ctx(p, "storing indicators")?;
+                            st.inserted += 1;
+                            st.added += 1;
+                        }
+                        Some(e) => {
+                            if e.present && e.confidence != row.confidence {
+                                st.changed_confidence += 1;
+                            }
+                            if e.meta_hash != row.meta_hash {
+                                st.meta.push(MetaUpdate {
+                                    id: e.id,
+                                    first_seen: row.first_seen.clone(),
+                                    last_seen: row.last_seen.clone(),
+                                    published: row.published.clone(),
+                                    confidence: row.confidence,
+                                    tags_json: row.tags_json.clone(),
+                                    description: row.description.map(str::to_string),
+                                    file: row.file.to_string(),
+                                    line: row.line,
+                                    record_id: row.record_id.map(str::to_string),
+                                    meta_hash: row.meta_hash,
+                                });
+                            }
+                            if e.present {
+                                st.unchanged += 1;
+                                continue;
+                            }
+                            st.revive.push(e.id);
+                            st.added += 1;
+                        }
+                    }
+                    if version > 1 {
+                        *st.added_values
+                            .entry(format!("{}\u{1f}{}", row.type_name, row.value))
+                            .or_default() += 1;
+                        change
+                            .execute(params![
+                                feed_id,
+                                version,
+                                at_s,
+                                "added",
+                                row.value,
+                                row.kind,
+                                row.type_name,
+                                row.valid_from,
+                                row.valid_until,
+                            ])
+                            .ctx(p, "recording changes")?;
+                    }
+                }
+            }
+            tx.commit().ctx(p, "storing indicators")?;
+            if !done {
+                std::thread::sleep(BATCH_PAUSE);
+            }
+        }
+        st.loaded = seen.len() as u64;
+        Ok(st)
+    }
+
+    /// The final transaction: check that the staged rows are all there,
+    /// apply the changes to visible rows and make the version current.
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &mut self,
+        name: &str,
+        feed_id: i64,
+        committed: i64,
+        format: FeedFormat,
+        source_path: &str,
+        at_s: &str,
+        st: Staged,
+        rejected: &[Rejected],
+        skipped: &[Skipped],
+        opts: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let path = self.path.clone();
+        let p = path.as_path();
+        let version = committed + 1;
+        let mut skipped_reasons: BTreeMap<String, u64> = BTreeMap::new();
+        for sk in skipped {
+            *skipped_reasons.entry(sk.reason.clone()).or_default() += 1;
+        }
+        let options_json = opts.options.to_string();
+        let tx = begin(&mut self.conn, p, "committing the import")?;
+        let (now_version, rows): (Option<i64>, i64) = (
+            tx.query_row("SELECT version FROM feeds WHERE id = ?1", [feed_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx(p, "committing the import")?,
+            tx.query_row(
+                "SELECT count(*) FROM indicators WHERE feed_id = ?1 AND present = ?2 \
+                 AND added_version = ?3",
+                params![feed_id, if version == 1 { 1 } else { STAGED }, version],
+                |r| r.get(0),
+            )
+            .ctx(p, "committing the import")?,
+        );
+        if now_version != Some(committed) || rows != st.inserted as i64 {
+            return Err(StoreError::ConcurrentImport {
+                name: name.to_string(),
+            });
+        }
+        if version > 1 {
+            tx.execute(
+                "UPDATE indicators SET present = 1 WHERE feed_id = ?1 AND present = 2",
+                [feed_id],
+            )
+            .ctx(p, "publishing indicators")?;
+        }
+        let mut removed = 0u64;
+        let mut changed_validity = 0u64;
+        {
+            let mut update_meta = tx
+                .prepare_cached(UPDATE_META)
+                .ctx(p, "updating indicators")?;
+            for m in &st.meta {
+                update_meta
+                    .execute(params![
+                        m.id,
+                        m.first_seen,
+                        m.last_seen,
+                        m.published,
+                        m.confidence,
+                        m.tags_json,
+                        m.description,
+                        m.file,
+                        m.line,
+                        m.record_id,
+                        m.meta_hash,
+                    ])
+                    .ctx(p, "updating indicators")?;
+            }
+            let mut revive = tx.prepare_cached(REVIVE).ctx(p, "updating indicators")?;
+            for id in &st.revive {
+                revive
+                    .execute(params![id, version])
+                    .ctx(p, "updating indicators")?;
+            }
+            // What the previous version had and this one does not.
+            let mut gone: Vec<(String, i64)> = st
+                .old
+                .into_iter()
+                .filter(|(_, e)| e.present)
+                .map(|(k, e)| (k, e.id))
+                .collect();
+            gone.sort_unstable();
+            let mut added_values = st.added_values;
+            let mut mark = tx
+                .prepare_cached(MARK_REMOVED)
+                .ctx(p, "marking removed indicators")?;
+            let mut change = tx
+                .prepare_cached(INSERT_CHANGE)
+                .ctx(p, "recording changes")?;
+            for (key, id) in gone {
+                mark.execute(params![id, version, at_s])
+                    .ctx(p, "marking removed indicators")?;
+                let mut parts = key.split('\u{1f}');
+                let type_name = parts.next().unwrap_or_default();
+                let value = parts.next().unwrap_or_default();
+                let from = parts.next().filter(|s| !s.is_empty());
+                let until = parts.next().filter(|s| !s.is_empty());
+                if let Some(n) = added_values.get_mut(&format!("{type_name}\u{1f}{value}"))
+                    && *n > 0
+                {
+                    *n -= 1;
+                    changed_validity += 1;
+                }
+                change
+                    .execute(params![
+                        feed_id,
+                        version,
+                        at_s,
+                        "removed",
+                        value,
+                        kind_of_type(type_name),
+                        type_name,
+                        from,
+                        until,
+                    ])
+                    .ctx(p, "recording changes")?;
+                removed += 1;
+            }
+            let mut rej = tx
+                .prepare_cached(
+                    "INSERT INTO feed_rejects (feed_id, version, file, line, reason, raw) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .ctx(p, "recording rejected entries")?;
+            for r in rejected.iter().take(REJECTS_KEPT) {
+                rej.execute(params![
+                    feed_id,
+                    version,
+                    r.file,
+                    i64::try_from(r.line).unwrap_or(i64::MAX),
+                    r.reason,
+                    r.raw
+                ])
+                .ctx(p, "recording rejected entries")?;
+            }
+        }
+
+        let counts_json = serde_json::to_string(&st.counts).unwrap_or_else(|_| "{}".into());
+        let skipped_json = serde_json::to_string(&skipped_reasons).unwrap_or_else(|_| "{}".into());
+        let n_rejected = rejected.len() as u64;
+        let n_skipped = skipped.len() as u64;
+        tx.execute(
+            "UPDATE feeds SET format = ?2, source_path = ?3, source_sha256 = ?4, updated_at = ?5, \
+             version = ?6, counts_json = ?7, rejected = ?8, skipped = ?9, options_json = ?10 \
+             WHERE id = ?1",
+            params![
+                feed_id,
+                format.as_str(),
+                source_path,
+                opts.source_sha256,
+                at_s,
+                version,
+                counts_json,
+                n_rejected as i64,
+                n_skipped as i64,
+                options_json,
+            ],
+        )
+        .ctx(p, "updating the feed")?;
+        tx.execute(
+            "INSERT INTO feed_versions (feed_id, version, at, format, source_path, source_sha256, \
+             loaded, added, removed, unchanged, duplicates, rejected, skipped, skipped_json, \
+             options_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                feed_id,
+                version,
+                at_s,
+                format.as_str(),
+                source_path,
+                opts.source_sha256,
+                st.loaded as i64,
+                st.added as i64,
+                removed as i64,
+                st.unchanged as i64,
+                st.duplicates as i64,
+                n_rejected as i64,
+                n_skipped as i64,
+                skipped_json,
+                options_json,
+            ],
+        )
+        .ctx(p, "recording the version")?;
+        tx.commit().ctx(p, "committing the import")?;
+
+        Ok(ImportReport {
+            feed: name.to_string(),
+            version,
+            loaded: st.loaded,
+            added: st.added,
+            removed,
+            unchanged: st.unchanged,
+            changed_validity,
+            changed_confidence: st.changed_confidence,
+            duplicates: st.duplicates,
+            rejected: n_rejected,
+            skipped: n_skipped,
+            counts: st.counts,
+        })
+    }
+}
+
+/// The set of row-key hashes of an import.
+mod hashbrown_set {
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    /// The keys are hashes already: hashing them again is wasted work.
+    #[derive(Default)]
+    pub(super) struct Identity(u64);
+
+    impl Hasher for Identity {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 << 8) | u64::from(*b);
+            }
+        }
+        fn write_u128(&mut self, v: u128) {
+            self.0 = v as u64;
+        }
+    }
+
+    pub(super) type Set = std::collections::HashSet<u128, BuildHasherDefault<Identity>>;
+}

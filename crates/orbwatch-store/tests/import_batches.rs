@@ -1,0 +1,296 @@
+//! Feed import in bounded batches: other writers get through while a large
+//! import runs, readers never see half an import, and an import that fails
+//! part way (or is killed) leaves no trace.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use orbwatch_detect::Coverage;
+use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, ReadOptions, read_feed};
+use orbwatch_store::{ImportOptions, Store, StoreError};
+
+/// `n` distinct addresses as a parsed plain list.
+fn list(n: u32, offset: u32) -> ParsedFeed {
+    let mut text = String::with_capacity(n as usize * 16);
+    for i in 0..n {
+        let a = std::net::Ipv4Addr::from(0x0a00_0000u32 + offset + i);
+        text.push_str(&format!("{a}\n"));
+    }
+    read_feed(text.as_bytes(), "list.txt", None, &ReadOptions::new("t")).expect("list")
+}
+
+/// Rows of every table an import writes, for "no trace" checks.
+fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
+    let c = rusqlite::Connection::open(db).expect("open raw");
+    [
+        "feeds",
+        "feed_versions",
+        "indicators",
+        "feed_changes",
+        "feed_rejects",
+    ]
+    .iter()
+    .map(|t| {
+        let n: i64 = c
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .expect("count");
+        (t.to_string(), n)
+    })
+    .collect()
+}
+
+/// Also what readers see: feeds, versions, present indicators.
+fn visible(s: &Store) -> (Vec<(String, i64)>, usize, usize) {
+    let feeds: Vec<(String, i64)> = s
+        .list_feeds()
+        .expect("list")
+        .into_iter()
+        .map(|f| (f.name, f.version))
+        .collect();
+    let changes = feeds
+        .iter()
+        .map(|(n, _)| s.feed_changes(n).expect("changes").len())
+        .sum();
+    (
+        feeds,
+        s.indicators(None).expect("indicators").len(),
+        changes,
+    )
+}
+
+/// A writer (a hunt being recorded) from another connection completes
+/// while a 1,000,000-row import runs, with a busy timeout far shorter than
+/// the import, and readers see the feed whole or not at all. One import
+/// transaction (as before) held the lock for the whole import, and the
+/// writer failed with "database is locked".
+#[test]
+fn a_writer_gets_through_during_a_large_import() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let feed = list(1_000_000, 0);
+    Store::open(&db).expect("create");
+
+    let importing = Arc::new(AtomicBool::new(true));
+    let start = Arc::new(Barrier::new(2));
+    let writer = {
+        let (db, importing, start) = (db.clone(), importing.clone(), start.clone());
+        std::thread::spawn(move || {
+            let mut s = Store::open(&db).expect("open 2");
+            s.set_busy_timeout(Duration::from_secs(3)).expect("timeout");
+            start.wait();
+            // Let the import get going.
+            std::thread::sleep(Duration::from_millis(1500));
+            let mut waits = Vec::new();
+            let mut during = 0;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let r = s.record_hunt(&serde_json::json!({"n": 1}), &Coverage::default(), &[]);
+                waits.push(t.elapsed());
+                if let Err(e) = r {
+                    panic!("record_hunt during the import: {e}");
+                }
+                if importing.load(Ordering::SeqCst) {
+                    during += 1;
+                    // Half an import is never visible.
+                    let f = s.feed("big").expect("read feed");
+                    assert!(f.is_none(), "unfinished import visible: {f:?}");
+                    assert!(s.list_feeds().expect("list").is_empty());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (waits, during)
+        })
+    };
+    let mut s = Store::open(&db).expect("open 1");
+    start.wait();
+    let t = Instant::now();
+    let report = s
+        .import_feed(
+            "big",
+            FeedFormat::Plain,
+            "list.txt",
+            &feed,
+            &ImportOptions::default(),
+        )
+        .expect("import");
+    let took = t.elapsed();
+    importing.store(false, Ordering::SeqCst);
+    let (waits, during) = writer.join().expect("writer thread");
+    assert_eq!(report.loaded, 1_000_000);
+    assert_eq!(report.added, 1_000_000);
+    println!("import took {took:.1?}; writer waits {waits:?}; {during} of 5 during the import");
+    assert!(
+        during >= 1,
+        "the import ({took:?}) ended before the writer could test it"
+    );
+    for w in &waits {
+        assert!(*w < Duration::from_secs(2), "a writer waited {w:?}");
+    }
+    assert_eq!(s.feed("big").expect("feed").map(|f| f.version), Some(1));
+    assert_eq!(s.indicators(Some("big")).expect("rows").len(), 1_000_000);
+}
+
+fn no_entries() -> orbwatch_store::import::ImportEnd<'static> {
+    orbwatch_store::import::ImportEnd {
+        rejected: Vec::new().into(),
+        skipped: Vec::new().into(),
+        source_sha256: None,
+    }
+}
+
+/// An indicator source that fails after `ok` rows, like a reader meeting a
+/// bad disk block part way through a feed.
+fn failing(feed: &ParsedFeed, ok: usize) -> impl Iterator<Item = Result<&Indicator, String>> {
+    feed.indicators.iter().enumerate().map(move |(i, ind)| {
+        if i == ok {
+            Err(format!("list.txt: read error at line {}", i + 1))
+        } else {
+            Ok(ind)
+        }
+    })
+}
+
+/// An import that fails part way, after several batches were committed,
+/// leaves every table as it was: for a new feed and for a new version of
+/// an existing one. The error names the feed and the reason.
+#[test]
+fn a_failed_import_leaves_no_trace() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("open");
+    // Tiny batches: the failure comes after many committed ones.
+    s.set_import_batch(Duration::from_millis(1));
+    let v1 = list(3000, 0);
+    s.import_feed(
+        "kept",
+        FeedFormat::Plain,
+        "v1.txt",
+        &v1,
+        &ImportOptions::default(),
+    )
+    .expect("v1");
+    let before = table_counts(&db);
+    let seen_before = visible(&s);
+    assert_eq!(seen_before.1, 3000);
+
+    // Half of it new, half the same as v1: staged rows and changes.
+    let v2 = list(40_000, 1500);
+    for name in ["kept", "new-feed"] {
+        let e = s
+            .import_indicators(
+                name,
+                FeedFormat::Plain,
+                "v2.txt",
+                failing(&v2, 30_000),
+                no_entries,
+                &ImportOptions::default(),
+            )
+            .expect_err("the source fails");
+        assert!(matches!(e, StoreError::ImportSource { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(msg.contains(name) && msg.contains("line 30001"), "{msg}");
+        assert_eq!(
+            table_counts(&db),
+            before,
+            "after the failed import of {name}"
+        );
+        assert_eq!(visible(&s), seen_before);
+    }
+    // The same import without the failure goes through.
+    let r = s
+        .import_feed(
+            "kept",
+            FeedFormat::Plain,
+            "v2.txt",
+            &v2,
+            &ImportOptions::default(),
+        )
+        .expect("v2");
+    assert_eq!(
+        (r.version, r.loaded, r.added, r.removed, r.unchanged),
+        (2, 40_000, 38_500, 1500, 1500)
+    );
+    assert_eq!(s.indicators(Some("kept")).expect("rows").len(), 40_000);
+    assert_eq!(
+        s.feed_changes("kept").expect("changes").len(),
+        38_500 + 1500
+    );
+}
+
+/// An import killed part way (here: a panic in its source, so its own
+/// clean-up never runs) leaves rows no reader sees, and the next import
+/// of the feed clears them.
+#[test]
+fn a_killed_import_is_invisible_and_cleared_by_the_next() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("open");
+    s.set_import_batch(Duration::from_millis(1));
+    let v1 = list(2000, 0);
+    s.import_feed(
+        "f",
+        FeedFormat::Plain,
+        "v1.txt",
+        &v1,
+        &ImportOptions::default(),
+    )
+    .expect("v1");
+    let seen = visible(&s);
+    let v2 = list(20_000, 1000);
+    for name in ["f", "g"] {
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let source = v2.indicators.iter().enumerate().map(|(i, ind)| {
+                if i == 15_000 {
+                    panic!("killed");
+                }
+                Ok::<_, String>(ind)
+            });
+            let _ = s.import_indicators(
+                name,
+                FeedFormat::Plain,
+                "v2.txt",
+                source,
+                no_entries,
+                &ImportOptions::default(),
+            );
+        }));
+        assert!(killed.is_err());
+    }
+    let raw = table_counts(&db);
+    let rows = raw.iter().find(|(t, _)| t == "indicators").map(|(_, n)| *n);
+    assert!(rows > Some(2000), "the killed imports left rows: {raw:?}");
+    assert_eq!(visible(&s), seen, "leftovers are invisible");
+    // The next imports clear them and count right.
+    let r = s
+        .import_feed(
+            "f",
+            FeedFormat::Plain,
+            "v2.txt",
+            &v2,
+            &ImportOptions::default(),
+        )
+        .expect("f v2");
+    assert_eq!(
+        (r.version, r.added, r.removed, r.unchanged),
+        (2, 19_000, 1000, 1000)
+    );
+    let r = s
+        .import_feed(
+            "g",
+            FeedFormat::Plain,
+            "v2.txt",
+            &v2,
+            &ImportOptions::default(),
+        )
+        .expect("g v1");
+    assert_eq!((r.version, r.added), (1, 20_000));
+    let counts = table_counts(&db);
+    let rows = counts
+        .iter()
+        .find(|(t, _)| t == "indicators")
+        .map(|(_, n)| *n);
+    // f: 2000 of v1 (1000 removed, kept for history) + 19,000 new; g: 20,000.
+    assert_eq!(rows, Some(2000 + 19_000 + 20_000), "{counts:?}");
+    assert_eq!(s.feed_changes("f").expect("changes").len(), 19_000 + 1000);
+}
