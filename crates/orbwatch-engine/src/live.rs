@@ -34,7 +34,9 @@
 //! address and name tables of the detectors grow with the distinct
 //! sources seen (about 50 bytes each); see the README's "Not done yet".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -599,6 +601,9 @@ impl LivePipeline {
     /// cache now (before it forgets), into the output.
     fn take_drafts(&mut self) {
         let Some(d) = &mut self.detection else { return };
+        if !d.detectors.has_drafts() {
+            return;
+        }
         let drafts = d.detectors.take_drafts();
         if !drafts.is_empty() {
             let found = self.behaviour_findings(drafts);

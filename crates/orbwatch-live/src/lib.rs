@@ -170,8 +170,42 @@ pub fn channel(capacity: usize) -> (RecordSender, RecordReceiver) {
 impl RecordSender {
     /// Hand a record over, waiting while the pipeline is full (sources
     /// that can wait: files, TCP, Kafka).
+    ///
+    /// Why not the channel's own blocking send: with a full channel the
+    /// pipeline frees one slot at a time, and a sender woken for every
+    /// slot spends as much CPU switching as the pipeline spends working
+    /// (a quarter of all cycles in a profile on 2 cores). A sender that
+    /// finds the channel full sleeps until it is half empty, then goes on.
     pub fn send(&self, record: LiveRecord) -> Result<(), PipelineClosed> {
-        self.tx.send(record).map_err(|_| PipelineClosed)
+        match self.tx.try_send(record) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(PipelineClosed),
+            Err(crossbeam_channel::TrySendError::Full(mut record)) => {
+                let half = self.tx.capacity().unwrap_or(1) / 2;
+                loop {
+                    let before = self.tx.len();
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                    let now = self.tx.len();
+                    if now <= half {
+                        return self.tx.send(record).map_err(|_| PipelineClosed);
+                    }
+                    if now >= before {
+                        // No progress: is the pipeline still there? (A
+                        // closed one would never drain.)
+                        match self
+                            .tx
+                            .send_timeout(record, std::time::Duration::from_millis(1))
+                        {
+                            Ok(()) => return Ok(()),
+                            Err(crossbeam_channel::SendTimeoutError::Timeout(r)) => record = r,
+                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                                return Err(PipelineClosed);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Hand a record over without waiting; `Ok(false)` when the pipeline
@@ -215,6 +249,40 @@ mod tests {
         assert_eq!(rx.recv().map(|r| r.number).ok(), Some(1));
         drop(rx);
         assert_eq!(tx.send(record(3)), Err(PipelineClosed));
+        assert_eq!(tx.try_send(record(4)), Err(PipelineClosed));
+    }
+
+    /// A sender waiting on a full channel goes on once the pipeline has
+    /// drained half of it, and gives up when the pipeline goes away.
+    #[test]
+    fn a_waiting_sender_resumes_at_half_empty_and_stops_when_closed() {
+        let (tx, rx) = channel(8);
+        for n in 0..8 {
+            tx.send(record(n)).expect("room");
+        }
+        let t = std::thread::spawn({
+            let tx = tx.clone();
+            move || tx.send(record(8))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!t.is_finished(), "waits while full");
+        for _ in 0..4 {
+            rx.recv().expect("record");
+        }
+        assert_eq!(t.join().expect("sender"), Ok(()));
+        assert_eq!(rx.len(), 5);
+        let t = std::thread::spawn({
+            let tx = tx.clone();
+            move || {
+                tx.send(record(9)).expect("room");
+                tx.send(record(10)).expect("room");
+                tx.send(record(11)).expect("room");
+                tx.send(record(12))
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(rx);
+        assert_eq!(t.join().expect("sender"), Err(PipelineClosed));
         assert_eq!(tx.try_send(record(4)), Err(PipelineClosed));
     }
 }

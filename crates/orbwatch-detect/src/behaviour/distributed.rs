@@ -457,6 +457,11 @@ impl<'a> Campaigns<'a> {
         }
     }
 
+    /// No campaign waits to be taken.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
     /// Campaigns reported so far (by [`advance`](Self::advance)), taken
     /// out: a live pipeline hands them on as they are judged.
     pub fn take_drafts(&mut self) -> Vec<Draft> {

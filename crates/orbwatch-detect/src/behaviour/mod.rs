@@ -759,6 +759,15 @@ impl<'a> LiveDetectors<'a> {
         }
     }
 
+    /// Are there findings to take? (Cheap: a live pipeline asks after
+    /// every record.)
+    pub fn has_drafts(&self) -> bool {
+        !(self.part.drafts.is_empty()
+            && self.part.floods.is_empty()
+            && self.part.ongoing_drafts.is_empty()
+            && self.campaigns.is_empty())
+    }
+
     /// Findings made so far (enriched), taken out: reports of attacks
     /// still going on, then final findings, then earlier reports that a
     /// final finding of another id replaces.
