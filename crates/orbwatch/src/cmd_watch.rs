@@ -603,18 +603,38 @@ fn start_sources(
         })
     };
     let mut listeners = Vec::new();
+    // The listeners' limits, where the settings change them.
+    let tcp = |a: std::net::SocketAddr| {
+        let mut c = orbwatch_listen::SyslogTcpConfig::new(a);
+        if let Some(m) = settings.max_message {
+            c.framing.max_message = m.max(1);
+        }
+        if let Some(n) = settings.tcp_max_connections {
+            c.max_connections = n.max(1);
+        }
+        if let Some(t) = settings.tcp_idle_timeout {
+            c.idle_timeout = t;
+        }
+        c
+    };
     for a in &settings.syslog_udp {
-        listeners.push(orbwatch_listen::ListenerConfig::SyslogUdp(
-            orbwatch_listen::SyslogUdpConfig::new(addr("--syslog-udp", a)?),
-        ));
+        let mut c = orbwatch_listen::SyslogUdpConfig::new(addr("--syslog-udp", a)?);
+        if let Some(b) = settings.udp_recv_buffer {
+            c.recv_buffer = b;
+        }
+        if let Some(m) = settings.max_message {
+            c.max_message = m.max(1);
+        }
+        listeners.push(orbwatch_listen::ListenerConfig::SyslogUdp(c));
     }
     for a in &settings.syslog_tcp {
-        listeners.push(orbwatch_listen::ListenerConfig::SyslogTcp(
-            orbwatch_listen::SyslogTcpConfig::new(addr("--syslog-tcp", a)?),
-        ));
+        listeners.push(orbwatch_listen::ListenerConfig::SyslogTcp(tcp(addr(
+            "--syslog-tcp",
+            a,
+        )?)));
     }
     for a in &settings.syslog_tls {
-        let mut c = orbwatch_listen::SyslogTcpConfig::new(addr("--syslog-tls", a)?);
+        let mut c = tcp(addr("--syslog-tls", a)?);
         let (Some(cert), Some(key)) = (&settings.tls.cert, &settings.tls.key) else {
             anyhow::bail!("--syslog-tls needs --tls-cert FILE and --tls-key FILE");
         };
@@ -626,9 +646,11 @@ fn start_sources(
         listeners.push(orbwatch_listen::ListenerConfig::SyslogTcp(c));
     }
     for a in &settings.netflow {
-        listeners.push(orbwatch_listen::ListenerConfig::Netflow(
-            orbwatch_listen::NetflowConfig::new(addr("--netflow", a)?),
-        ));
+        let mut c = orbwatch_listen::NetflowConfig::new(addr("--netflow", a)?);
+        if let Some(b) = settings.udp_recv_buffer {
+            c.recv_buffer = b;
+        }
+        listeners.push(orbwatch_listen::ListenerConfig::Netflow(c));
     }
     let shutdown = orbwatch_listen::Shutdown::new();
     for cfg in listeners {
@@ -716,8 +738,16 @@ fn log_status(
         .map(|r| {
             let x = r.stats.snapshot();
             format!(
-                "{}: {} records, {} dropped (full), {} kernel drops, {} malformed, {} truncated",
-                r.name, x.records, x.dropped_full, x.kernel_drops, x.malformed, x.truncated
+                "{}: {} records, {} dropped (full), {} kernel drops, {} malformed, {} truncated, {} connections, {} refused, {} closed idle",
+                r.name,
+                x.records,
+                x.dropped_full,
+                x.kernel_drops,
+                x.malformed,
+                x.truncated,
+                x.connections,
+                x.refused,
+                x.idle_closed
             )
         })
         .collect();

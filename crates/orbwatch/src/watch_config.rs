@@ -46,6 +46,20 @@ pub struct WatchArgs {
     /// Require client certificates signed by this CA (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Receive buffer asked for each UDP socket, in bytes (default 8 MiB;
+    /// the log says what the kernel granted).
+    #[arg(long, value_name = "BYTES")]
+    pub udp_recv_buffer: Option<usize>,
+    /// Longer syslog messages are cut to this and counted (default 65536).
+    #[arg(long, value_name = "BYTES")]
+    pub syslog_max_message: Option<usize>,
+    /// TCP/TLS connections open at once; more are refused and counted
+    /// (default 256).
+    #[arg(long, value_name = "N")]
+    pub tcp_max_connections: Option<usize>,
+    /// Close a TCP/TLS connection silent this long (default 5m).
+    #[arg(long, value_name = "DUR")]
+    pub tcp_idle_timeout: Option<String>,
     /// Collect NetFlow v5/v9 and IPFIX on ADDR (e.g. 0.0.0.0:2055).
     #[arg(long, value_name = "ADDR")]
     pub netflow: Vec<String>,
@@ -172,6 +186,15 @@ pub struct SourcesSection {
     pub input_format: Option<String>,
     /// Records waiting between the sources and the pipeline.
     pub queue: Option<usize>,
+    /// Receive buffer asked for each UDP socket, bytes (default 8 MiB).
+    pub udp_recv_buffer: Option<usize>,
+    /// Longer syslog messages are cut to this and counted (default 64 KiB).
+    pub max_message: Option<usize>,
+    /// TCP/TLS connections open at once; more are refused and counted
+    /// (default 256).
+    pub tcp_max_connections: Option<usize>,
+    /// A TCP/TLS connection silent this long is closed (default 5m).
+    pub tcp_idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -260,6 +283,10 @@ pub struct WatchSettings {
     pub netflow: Vec<String>,
     pub stdin: bool,
     pub queue: usize,
+    pub udp_recv_buffer: Option<usize>,
+    pub max_message: Option<usize>,
+    pub tcp_max_connections: Option<usize>,
+    pub tcp_idle_timeout: Option<Duration>,
     pub tls: TlsSection,
     pub feeds: Vec<PathBuf>,
     pub reload_check: Duration,
@@ -318,6 +345,17 @@ impl WatchSettings {
             netflow: pick(&args.netflow, &s.netflow),
             stdin: args.stdin || s.stdin,
             queue: s.queue.unwrap_or(65_536).max(1),
+            udp_recv_buffer: args.udp_recv_buffer.or(s.udp_recv_buffer),
+            max_message: args.syslog_max_message.or(s.max_message),
+            tcp_max_connections: args.tcp_max_connections.or(s.tcp_max_connections),
+            tcp_idle_timeout: match args
+                .tcp_idle_timeout
+                .as_deref()
+                .or(s.tcp_idle_timeout.as_deref())
+            {
+                Some(v) => Some(duration("tcp_idle_timeout", v)?),
+                None => None,
+            },
             tls: TlsSection {
                 cert: args.tls_cert.clone().or(file.tls.cert.clone()),
                 key: args.tls_key.clone().or(file.tls.key.clone()),

@@ -671,3 +671,54 @@ fn a_steady_stream_keeps_memory_flat_and_loses_nothing() {
         "RSS grew: middle third peak {middle} kB, last third peak {last} kB: {samples:?}"
     );
 }
+
+/// The listeners' limits come from the settings: a message longer than
+/// `max_message` (set in the config file) is cut and counted, and a
+/// second connection beyond `--tcp-max-connections 1` is refused and
+/// counted, while the first one keeps delivering.
+#[test]
+fn listener_limits_come_from_the_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let cfg = dir.path().join("w.toml");
+    std::fs::write(&cfg, "[sources]\nmax_message = 100\n").expect("write config");
+    let cfg_s = cfg.to_string_lossy().into_owned();
+    let (mut daemon, addr, rest) = start_listening(
+        &db,
+        &[
+            "--syslog-tcp",
+            "127.0.0.1:0",
+            "--tcp-max-connections",
+            "1",
+            "--config",
+            &cfg_s,
+        ],
+        "syslog-tcp",
+    );
+    let mut first = std::net::TcpStream::connect(addr).expect("connect");
+    let long = format!("<13>Dec  3 10:00:00 host app: {}\n", "x".repeat(500));
+    first.write_all(long.as_bytes()).expect("send");
+    first.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+    // Beyond the limit: accepted and closed at once.
+    let mut second = std::net::TcpStream::connect(addr).expect("connect");
+    let _ = second.write_all(b"<13>Dec  3 10:00:01 host app: refused\n");
+    std::thread::sleep(Duration::from_millis(300));
+    first
+        .write_all(b"<13>Dec  3 10:00:02 host app: still here\n")
+        .expect("send");
+    drop(first);
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm(&daemon.0);
+    assert_eq!(daemon.0.wait().expect("wait").code(), Some(0));
+    let log = rest.join().expect("log");
+    let status = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("watch status:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(status.contains("watch status: 2 records"), "{status}");
+    assert!(status.contains("1 truncated"), "{status}");
+    assert!(status.contains("1 refused"), "{status}");
+}
