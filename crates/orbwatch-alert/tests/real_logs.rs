@@ -2,8 +2,8 @@
 //! findings go through the alert queue (JSON lines) and the bouncer (an
 //! nftables set in a throwaway network namespace).
 //!
-//! - `tests/data/crowdsec_ssh-bf.log` (MIT, crowdsecurity/hub; see
-//!   `tests/data/ATTRIBUTION.md`): one brute force, 7 invalid users from
+//! - `tests/data/logs-syslog/crowdsec_ssh-bf.log` (MIT, crowdsecurity/hub; see
+//!   `tests/data/logs-syslog/ATTRIBUTION.md`): one brute force, 7 invalid users from
 //!   35.188.49.176.
 //! - `../shared/corpus/auth-ssh/fail2ban_sshd.log` (GPL-2.0, read in place;
 //!   "skipped" when absent): fail2ban's labelled sshd variants, whose
@@ -62,7 +62,8 @@ fn corpus(rel: &str) -> Option<PathBuf> {
 
 #[test]
 fn crowdsec_ssh_bf_alerts_once_and_survives_a_replay() {
-    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/crowdsec_ssh-bf.log");
+    let log = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/logs-syslog/crowdsec_ssh-bf.log");
     let findings = hunt(&log);
     // Seven invalid users from one address in three seconds: a password
     // spray (many accounts), of medium severity.

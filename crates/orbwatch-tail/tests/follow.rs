@@ -689,7 +689,7 @@ fn the_real_logrotate_in_copytruncate_and_compress_modes() {
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
+        .join("../../tests/data/logs-zeek-zat")
         .join(name)
 }
 
