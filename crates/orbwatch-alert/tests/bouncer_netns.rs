@@ -206,7 +206,7 @@ fn nftables_blocks_public_sources_with_a_timeout_and_never_internal_ones() {
     cfg.wrapper = ns.wrapper();
     let mut bouncer = Bouncer::new(cfg).unwrap();
     let now = ts("2026-03-01T10:05:00Z");
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     let decisions = bouncer.consider_at(&tx, &findings(), now).unwrap();
     tx.commit().unwrap();
 
@@ -281,7 +281,7 @@ fn nftables_blocks_public_sources_with_a_timeout_and_never_internal_ones() {
     assert_eq!(block[0].until, Some(ts("2026-03-01T11:05:00Z")));
 
     // The same findings again (an update): nothing re-added, no new rows.
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     let again = bouncer
         .consider_at(&tx, &findings(), ts("2026-03-01T10:06:00Z"))
         .unwrap();
@@ -362,7 +362,7 @@ fn dry_run_records_but_touches_no_set() {
     std::fs::write(&resolv, "search example\nnameserver 185.220.101.48\n").unwrap();
     cfg.resolv_conf = Some(resolv.clone());
     let mut bouncer = Bouncer::new(cfg).unwrap();
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     let d = bouncer
         .consider_at(&tx, &findings(), ts("2026-03-01T10:05:00Z"))
         .unwrap();
@@ -424,7 +424,7 @@ fn ipset_blocks_with_a_timeout_and_refuses_internal_sources() {
     cfg.targets = vec!["ipset:ow".parse().unwrap()];
     cfg.timeout = std::time::Duration::from_secs(1800);
     let mut bouncer = Bouncer::new(cfg).unwrap();
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     let d = bouncer
         .consider_at(&tx, &findings(), ts("2026-03-01T10:05:00Z"))
         .unwrap();

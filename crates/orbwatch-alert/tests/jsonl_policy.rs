@@ -81,7 +81,7 @@ fn updates_alert_only_when_more_serious_and_replays_are_dropped() {
     ];
     let mut counts = Vec::new();
     for b in &batches {
-        let tx = store.outbox_transaction().unwrap();
+        let tx = store.write_transaction().unwrap();
         let c = alerts.on_findings_at(&tx, b, now).unwrap();
         tx.commit().unwrap();
         counts.push((c.queued, c.repeated, c.filtered));
@@ -99,7 +99,7 @@ fn updates_alert_only_when_more_serious_and_replays_are_dropped() {
         80,
     );
     {
-        let tx = store.outbox_transaction().unwrap();
+        let tx = store.write_transaction().unwrap();
         assert_eq!(
             alerts
                 .on_findings_at(&tx, std::slice::from_ref(&d), now)
@@ -110,7 +110,7 @@ fn updates_alert_only_when_more_serious_and_replays_are_dropped() {
     }
     // A restart (new Alerts) replaying everything queues only what is new.
     let alerts2 = Alerts::new(cfg);
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     let all: Vec<_> = batches
         .iter()
         .flatten()
@@ -233,7 +233,7 @@ fn an_unreadable_queued_alert_is_abandoned_for_syslog_and_the_rest_goes() {
         Severity::High,
         80,
     );
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     alerts.on_findings(&tx, &[f]).unwrap();
     tx.commit().unwrap();
     let h = alerts.start_delivery(&db).unwrap();

@@ -88,7 +88,7 @@ fn crowdsec_ssh_bf_alerts_once_and_survives_a_replay() {
     // The same findings handed over twice (an update, then a replay after
     // a restart) alert once each.
     for _ in 0..2 {
-        let tx = store.outbox_transaction().unwrap();
+        let tx = store.write_transaction().unwrap();
         alerts.on_findings(&tx, &findings).unwrap();
         tx.commit().unwrap();
     }
@@ -188,7 +188,7 @@ fn fail2ban_sshd_sources_are_blocked_or_refused_by_the_guard_in_a_netns() {
     cfg.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), ns.clone()];
     cfg.min_severity = orbwatch_detect::Severity::Info;
     let mut bouncer = Bouncer::new(cfg).unwrap();
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     bouncer.consider(&tx, &findings).unwrap();
     tx.commit().unwrap();
 

@@ -161,7 +161,7 @@ fn cef_over_udp_and_tcp_arrives_parseable_with_hostile_text() {
         ..AlertConfig::default()
     });
     let now = ts("2026-03-01T10:05:00.123456Z");
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     assert_eq!(alerts.on_findings_at(&tx, &all, now).unwrap().queued, 9);
     tx.commit().unwrap();
     let handle = alerts.start_delivery(&db).unwrap();

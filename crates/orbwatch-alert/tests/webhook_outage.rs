@@ -144,7 +144,7 @@ fn a_webhook_down_for_a_while_gets_every_alert_in_order_once() {
                 )
             })
             .collect();
-        let tx = store.outbox_transaction().unwrap();
+        let tx = store.write_transaction().unwrap();
         assert_eq!(
             alerts.on_findings_at(&tx, &findings, now).unwrap().queued,
             (to - from) as u64
@@ -300,7 +300,7 @@ fn a_body_the_webhook_refuses_for_good_does_not_block_the_queue() {
             80,
         ),
     ];
-    let tx = store.outbox_transaction().unwrap();
+    let tx = store.write_transaction().unwrap();
     alerts.on_findings(&tx, &fs).unwrap();
     tx.commit().unwrap();
     let h = alerts.start_delivery(&db).unwrap();

@@ -145,10 +145,25 @@ struct KeptRecord {
     time: i64,
     kind: ObsKind,
     svc: u16,
+    /// Orders records of equal time as the hunt does (by input).
     stream: u32,
+    /// The stream's name and format, kept with the record: the stream
+    /// itself may be forgotten (a closed TCP connection) before an
+    /// episode that used its records is judged.
+    stream_name: Arc<str>,
+    format: &'static str,
     number: u64,
     offset: u64,
     raw: Box<str>,
+}
+
+/// Where a kept record came from.
+struct KeptOrigin<'a> {
+    index: u32,
+    name: &'a Arc<str>,
+    format: &'static str,
+    number: u64,
+    offset: u64,
 }
 
 #[derive(Default)]
@@ -172,7 +187,7 @@ struct EvidenceCache {
 }
 
 impl EvidenceCache {
-    fn keep(&mut self, o: &Obs, stream: u32, number: u64, offset: u64, raw: &[u8]) {
+    fn keep(&mut self, o: &Obs, at: &KeptOrigin<'_>, raw: &[u8]) {
         let e = self.per_source.entry(o.src).or_default();
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
             self.bytes -= e.records.iter().map(|r| r.raw.len()).sum::<usize>();
@@ -192,9 +207,11 @@ impl EvidenceCache {
             time: o.time,
             kind: o.kind,
             svc: o.svc,
-            stream,
-            number,
-            offset,
+            stream: at.index,
+            stream_name: Arc::clone(at.name),
+            format: at.format,
+            number: at.number,
+            offset: at.offset,
             raw: String::from_utf8_lossy(cut).into(),
         });
     }
@@ -240,7 +257,6 @@ pub struct LivePipeline {
     agg: Aggregator,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
-    names: HashMap<u32, Arc<str>>,
     next_index: u32,
     netflow: NetflowDecoder,
     netflow_cov: orbwatch_capture::Coverage,
@@ -310,7 +326,6 @@ impl LivePipeline {
             obs: ObsBuffer::new(),
             scratch: MatchScratch::default(),
             streams: HashMap::new(),
-            names: HashMap::new(),
             next_index: 0,
             netflow: NetflowDecoder::new(),
             netflow_cov: orbwatch_capture::Coverage::new("netflow"),
@@ -353,7 +368,7 @@ impl LivePipeline {
             self.note_checkpoint(rec.checkpoint);
             return;
         }
-        let index = self.stream(&rec, now);
+        self.stream(&rec, now);
         let Some(stream) = self.streams.get_mut(&rec.stream) else {
             return;
         };
@@ -362,10 +377,12 @@ impl LivePipeline {
             stream.first_wait.get_or_insert(now);
             stream.waiting.push(rec);
             if stream.waiting.len() >= DETECT_LINES {
-                self.detect(&Arc::clone(&self.names[&index]), now);
+                let name = Arc::clone(&stream.name);
+                self.detect(&name, now);
             }
             return;
         }
+        let index = stream.index;
         self.decode(index, rec, now);
     }
 
@@ -386,7 +403,6 @@ impl LivePipeline {
         let decoder = forced.map(|info| (info.make)(&cfg));
         let mut cov = InputCoverage::new(rec.stream.to_string());
         cov.compression = "none".into();
-        self.names.insert(index, rec.stream.clone());
         self.streams.insert(
             rec.stream.clone(),
             Stream {
@@ -456,6 +472,7 @@ impl LivePipeline {
         let Some(stream) = self.streams.get_mut(&rec.stream) else {
             return;
         };
+        let format = stream.format;
         let Some(decoder) = stream.decoder.as_deref_mut() else {
             return;
         };
@@ -490,7 +507,14 @@ impl LivePipeline {
         let matched = stream.cov.matched_records - before.2;
         self.stats.matched_records += matched;
         self.newest = self.newest.max(stream.cov.last_time);
-        self.take_observations(index, rec.number, rec.offset, &rec.bytes, now);
+        let origin = KeptOrigin {
+            index,
+            name: &rec.stream,
+            format,
+            number: rec.number,
+            offset: rec.offset,
+        };
+        self.take_observations(&origin, &rec.bytes, now);
         self.note_checkpoint(rec.checkpoint);
     }
 
@@ -541,21 +565,22 @@ impl LivePipeline {
             }
             if !self.obs.obs.is_empty() {
                 let raw = e.raw().into_owned();
-                self.take_observations(index, e.record, e.offset, raw.as_bytes(), now);
+                let origin = KeptOrigin {
+                    index,
+                    name: &file,
+                    format: "netflow",
+                    number: e.record,
+                    offset: e.offset,
+                };
+                self.take_observations(&origin, raw.as_bytes(), now);
             }
         }
     }
 
     /// Move what the last record made of observations into the reorder
     /// window (and its raw text into the evidence cache).
-    fn take_observations(
-        &mut self,
-        index: u32,
-        number: u64,
-        offset: u64,
-        raw: &[u8],
-        now: Instant,
-    ) {
+    fn take_observations(&mut self, origin: &KeptOrigin<'_>, raw: &[u8], now: Instant) {
+        let index = origin.index;
         if self.obs.obs.is_empty() {
             return;
         }
@@ -570,7 +595,7 @@ impl LivePipeline {
         self.release();
         for o in &obs {
             if o.kind != ObsKind::BackdoorPort && o.kind != ObsKind::Answered {
-                self.evidence.keep(o, index, number, offset, raw);
+                self.evidence.keep(o, origin, raw);
             }
         }
         let mut obs = obs;
@@ -770,18 +795,10 @@ impl LivePipeline {
                 f.evidence = kept
                     .into_iter()
                     .map(|r| Evidence {
-                        file: self
-                            .names
-                            .get(&r.stream)
-                            .map_or_else(String::new, |n| n.to_string()),
+                        file: r.stream_name.to_string(),
                         line: Some(r.number),
                         offset: Some(r.offset),
-                        format: self
-                            .names
-                            .get(&r.stream)
-                            .and_then(|n| self.streams.get(n))
-                            .map_or("", |s| s.format)
-                            .to_string(),
+                        format: r.format.to_string(),
                         raw: r.raw.to_string(),
                         time: Timestamp::from_millisecond(r.time).ok(),
                         context: false,

@@ -1137,6 +1137,85 @@ fn endless_junk_is_refused_from_the_head() {
     assert!(matches!(e, FeedError::Binary { .. }), "{e}");
 }
 
+/// An endless source of the same bytes, counting what was read from it.
+struct Endless {
+    pattern: &'static [u8],
+    at: usize,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        for b in buf.iter_mut() {
+            *b = self.pattern[self.at % self.pattern.len()];
+            self.at += 1;
+        }
+        self.read.set(self.read.get() + buf.len() as u64);
+        Ok(buf.len())
+    }
+}
+
+fn endless(
+    head: &'static [u8],
+    pattern: &'static [u8],
+) -> (impl std::io::BufRead, std::rc::Rc<std::cell::Cell<u64>>) {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let src = Endless {
+        pattern,
+        at: 0,
+        read: read.clone(),
+    };
+    (
+        std::io::BufReader::new(std::io::Cursor::new(head).chain(src)),
+        read,
+    )
+}
+
+/// Text junk (prose with no indicator, or JSON that is neither STIX nor
+/// MISP) is refused after its first MiB, not read to its end: the stream
+/// here never ends, so reading it whole would never return.
+#[test]
+fn endless_text_junk_is_refused_within_the_first_mib() {
+    let limit = orbwatch_intel::readers::PROBE_BYTES as u64 + 64 * 1024;
+    let (r, read) = endless(b"", b"nothing to see in this line of prose\n");
+    let e = orbwatch_intel::read_feed_from(r, "prose.txt", None, &opts()).expect_err("junk");
+    assert!(matches!(e, FeedError::UnknownFormat { .. }), "{e}");
+    assert!(e.to_string().contains("first MiB"), "{e}");
+    assert!(e.to_string().contains("prose.txt"), "{e}");
+    assert!(read.get() <= limit, "read {} bytes", read.get());
+
+    let (r, read) = endless(b"[", b"{\"a\": 1, \"b\": \"c\"},\n");
+    let e = orbwatch_intel::read_feed_from(r, "junk.json", None, &opts()).expect_err("junk");
+    assert!(matches!(e, FeedError::Unrecognised { .. }), "{e}");
+    assert!(e.to_string().contains("--format stix"), "{e}");
+    assert!(read.get() <= limit, "read {} bytes", read.get());
+}
+
+/// The first-MiB rule applies only when nothing names the format: prose
+/// with an indicator in its first MiB is read to its end, and prose whose
+/// only indicator comes later is read whole with `--format freetext`.
+#[test]
+fn prose_is_read_whole_when_it_names_an_indicator_or_the_format() {
+    let filler = "nothing to see in this line of prose\n".repeat(40_000); // 1.5 MB
+    let early = format!("seen from 203.0.113.7 on the edge\n{filler}and 198.51.100.9 at the end\n");
+    let f =
+        orbwatch_intel::read_feed_from(early.as_bytes(), "early.txt", None, &opts()).expect("read");
+    assert_eq!(values(&f), ["203.0.113.7", "198.51.100.9"]);
+
+    let late = format!("{filler}and 198.51.100.9 at the end\n");
+    let e = orbwatch_intel::read_feed_from(late.as_bytes(), "late.txt", None, &opts())
+        .expect_err("no indicator in the first MiB");
+    assert!(e.to_string().contains("--format freetext"), "{e}");
+    let f = orbwatch_intel::read_feed_from(
+        late.as_bytes(),
+        "late.txt",
+        Some(FeedFormat::Freetext),
+        &opts(),
+    )
+    .expect("forced");
+    assert_eq!(values(&f), ["198.51.100.9"]);
+}
+
 /// A JSON document is parsed whole, so its size is bounded: past the
 /// limit the read stops with an error that names the file and the limit.
 #[test]

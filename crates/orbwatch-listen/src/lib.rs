@@ -476,24 +476,31 @@ pub fn spawn(
                 source,
             })
     };
-    match cfg {
-        ListenerConfig::SyslogUdp(SyslogUdpConfig {
-            addr, recv_buffer, ..
-        })
-        | ListenerConfig::Netflow(NetflowConfig {
-            addr, recv_buffer, ..
-        }) => {
-            // One UDP reader for both: only what a datagram is differs.
-            let mode = match &cfg {
-                ListenerConfig::SyslogUdp(c) => udp::Mode::Syslog {
-                    max_message: c.max_message.max(1),
-                    max_senders: c.max_senders,
-                },
-                ListenerConfig::Netflow(c) => udp::Mode::Netflow {
-                    max_exporters: c.max_exporters,
-                },
-                ListenerConfig::SyslogTcp(_) => unreachable!("matched above"),
-            };
+    // One UDP reader for syslog and NetFlow: only what a datagram is differs.
+    enum Transport {
+        Udp(SocketAddr, usize, udp::Mode),
+        Tcp(SyslogTcpConfig),
+    }
+    let transport = match cfg {
+        ListenerConfig::SyslogUdp(c) => Transport::Udp(
+            c.addr,
+            c.recv_buffer,
+            udp::Mode::Syslog {
+                max_message: c.max_message.max(1),
+                max_senders: c.max_senders,
+            },
+        ),
+        ListenerConfig::Netflow(c) => Transport::Udp(
+            c.addr,
+            c.recv_buffer,
+            udp::Mode::Netflow {
+                max_exporters: c.max_exporters,
+            },
+        ),
+        ListenerConfig::SyslogTcp(c) => Transport::Tcp(c),
+    };
+    match transport {
+        Transport::Udp(addr, recv_buffer, mode) => {
             let setup = udp::bind(kind, addr, recv_buffer)?;
             let (local_addr, recv_buffer, drop_source) =
                 (setup.local, setup.recv_buffer, setup.drops);
@@ -511,7 +518,7 @@ pub fn spawn(
                 thread,
             })
         }
-        ListenerConfig::SyslogTcp(c) => {
+        Transport::Tcp(c) => {
             let tls = match &c.tls {
                 Some(t) => Some(tls::server_config(t)?),
                 None => None,

@@ -260,7 +260,7 @@ fn insert_findings(
 }
 
 /// Keep what a live run raised since its last commit, in the caller's
-/// transaction (`Store::outbox_transaction`), so the followed files'
+/// transaction (`Store::write_transaction`), so the followed files'
 /// offsets, the alerts for the outbox and the block decisions written in
 /// the same transaction are kept with the findings or not at all: the
 /// findings (a finding raised again replaces its earlier state), the
@@ -321,7 +321,7 @@ impl Store {
         coverage: Option<&Coverage>,
     ) -> Result<()> {
         let p = self.path.clone();
-        let tx = self.outbox_transaction()?;
+        let tx = self.write_transaction()?;
         keep_live(&tx, &p, hunt_id, findings, coverage)?;
         tx.commit().ctx(&p, "keeping the findings of a watch run")
     }

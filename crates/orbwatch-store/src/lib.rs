@@ -66,7 +66,7 @@ pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{BlockAction, BlockRecord, OutboxItem};
 /// The SQLite binding, for callers that write in a transaction of the
-/// store ([`Store::outbox_transaction`]).
+/// store ([`Store::write_transaction`]).
 pub use rusqlite;
 pub use subscriptions::SubscriptionRow;
 pub use tail_offsets::{StoredTailOffset, TailOffset, save_tail_offsets};

@@ -198,7 +198,7 @@ impl Store {
     /// An immediate (write-locking) transaction on the store, for a caller
     /// that writes findings, alerts ([`enqueue_alert`]) and block decisions
     /// ([`record_block`]) together: all of them are committed, or none.
-    pub fn outbox_transaction(&mut self) -> Result<Transaction<'_>> {
+    pub fn write_transaction(&mut self) -> Result<Transaction<'_>> {
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(&self.path, "starting a transaction")
@@ -212,7 +212,7 @@ impl Store {
         body: &str,
         at: Timestamp,
     ) -> Result<bool> {
-        let tx = self.outbox_transaction()?;
+        let tx = self.write_transaction()?;
         let added = enqueue_alert(&tx, sink, alert_id, body, at)?;
         tx.commit().ctx(&self.path, "queueing an alert")?;
         Ok(added)
@@ -273,7 +273,7 @@ impl Store {
     /// Mark alerts delivered (the sink accepted them).
     pub fn mark_alerts_delivered(&mut self, seqs: &[i64], at: Timestamp) -> Result<()> {
         let p = self.path.clone();
-        let tx = self.outbox_transaction()?;
+        let tx = self.write_transaction()?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -336,7 +336,7 @@ impl Store {
 
     /// [`record_block`] in a transaction of its own.
     pub fn record_block(&mut self, rec: &BlockRecord) -> Result<i64> {
-        let tx = self.outbox_transaction()?;
+        let tx = self.write_transaction()?;
         let seq = record_block(&tx, rec)?;
         tx.commit().ctx(&self.path, "recording a block decision")?;
         Ok(seq)
@@ -417,7 +417,7 @@ mod tests {
         let mut store = Store::open(dir.path().join("s.db")).unwrap();
         let t = at("2026-01-01T00:00:00Z");
         {
-            let tx = store.outbox_transaction().unwrap();
+            let tx = store.write_transaction().unwrap();
             assert!(enqueue_alert(&tx, "webhook a", "f1-high", "{}", t).unwrap());
             assert!(enqueue_alert(&tx, "webhook b", "f1-high", "{}", t).unwrap());
             assert!(enqueue_alert(&tx, "webhook a", "f2-high", "{}", t).unwrap());
@@ -429,7 +429,7 @@ mod tests {
         }
         // A rolled-back transaction leaves nothing.
         {
-            let tx = store.outbox_transaction().unwrap();
+            let tx = store.write_transaction().unwrap();
             enqueue_alert(&tx, "webhook a", "f3-high", "{}", t).unwrap();
             drop(tx);
         }

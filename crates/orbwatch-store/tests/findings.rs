@@ -291,7 +291,7 @@ fn live_commits_replace_findings_and_fail_whole() {
     // finding is not kept either.
     let c = behaviour("cccc000000000003", "203.0.113.11", 70);
     let path = s.path().to_path_buf();
-    let tx = s.outbox_transaction().unwrap();
+    let tx = s.write_transaction().unwrap();
     orbwatch_store::findings::keep_live(&tx, &path, run, std::slice::from_ref(&c), None).unwrap();
     assert!(
         tx.execute("INSERT INTO no_such_table VALUES (1)", [])

@@ -18,6 +18,7 @@
 //! commit and exit 0; SIGHUP reloads the feeds; SIGUSR1 logs a status
 //! line.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -187,6 +188,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         delivery,
         run_id,
         pending: Vec::new(),
+        pending_at: HashMap::new(),
         pending_checkpoints: Vec::new(),
         committed_findings: 0,
         committed_updates: 0,
@@ -379,6 +381,9 @@ struct Daemon {
     /// Findings raised since the last successful commit (latest state per
     /// id).
     pending: Vec<Finding>,
+    /// Where each pending finding id sits in `pending`: a finding that
+    /// changes again before the commit replaces its earlier state.
+    pending_at: HashMap<String, usize>,
     pending_checkpoints: Vec<orbwatch_live::Checkpoint>,
     /// Findings kept so far (distinct ids) and commits of their updates.
     committed_findings: u64,
@@ -392,9 +397,12 @@ struct Daemon {
 impl Daemon {
     fn take(&mut self, out: LiveOutput) {
         for f in out.findings {
-            match self.pending.iter_mut().find(|p| p.id == f.id) {
-                Some(p) => *p = f,
-                None => self.pending.push(f),
+            match self.pending_at.get(&f.id) {
+                Some(&i) => self.pending[i] = f,
+                None => {
+                    self.pending_at.insert(f.id.clone(), self.pending.len());
+                    self.pending.push(f);
+                }
             }
         }
         for cp in out.checkpoints {
@@ -437,6 +445,7 @@ impl Daemon {
                     }
                 }
                 self.pending.clear();
+                self.pending_at.clear();
                 self.pending_checkpoints.clear();
                 if let Some(d) = &self.delivery {
                     d.wake();
@@ -458,7 +467,7 @@ impl Daemon {
     /// the block decisions. Either all are kept or none.
     fn commit_once(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> Result<()> {
         let path = self.store.path().to_path_buf();
-        let tx = self.store.outbox_transaction()?;
+        let tx = self.store.write_transaction()?;
         orbwatch_store::findings::keep_live(&tx, &path, self.run_id, &self.pending, coverage)?;
         // The followed files' positions, with the findings of the records
         // before them: after a crash both are there, or neither.

@@ -183,6 +183,12 @@ pub const DEFAULT_MAX_DOCUMENT: u64 = 1 << 30;
 /// How much of a feed detection looks at.
 pub const HEAD_BYTES: usize = 64 * 1024;
 
+/// How much of a feed whose head names no format is read before it is
+/// refused: prose without a single indicator in its first MiB, or JSON
+/// whose first MiB shows neither STIX nor MISP, is not read to its end (a
+/// 1.5 GB junk file used to take a minute and 6 GB before it was refused).
+pub const PROBE_BYTES: usize = 1 << 20;
+
 impl ReadOptions {
     pub fn new(feed_name: impl Into<String>) -> Self {
         Self {
@@ -415,6 +421,29 @@ pub fn read_feed_from(
     if whole {
         let limit = opts.max_document_bytes;
         let mut bytes = head;
+        if format.is_none() && detect(&bytes).is_none() {
+            // Neither STIX nor MISP in the head: look at the first MiB
+            // before reading (up to a GiB of) the rest.
+            let probe = (PROBE_BYTES as u64).min(limit.saturating_add(1));
+            (&mut reader)
+                .take(probe.saturating_sub(bytes.len() as u64))
+                .read_to_end(&mut bytes)
+                .map_err(io)?;
+            if bytes.len() as u64 <= limit
+                && detect(&bytes).is_none()
+                && !reader.fill_buf().map_err(io)?.is_empty()
+            {
+                return Err(FeedError::Unrecognised {
+                    file: file.into(),
+                    what: "JSON larger than 1 MiB whose first MiB shows neither STIX nor MISP"
+                        .into(),
+                    tried: tried_formats(),
+                    hint: "If it is a STIX bundle or a MISP event, say so with --format stix or \
+                           --format misp (`hunt`: --feed-format)."
+                        .into(),
+                });
+            }
+        }
         (&mut reader)
             .take(limit.saturating_add(1).saturating_sub(bytes.len() as u64))
             .read_to_end(&mut bytes)
@@ -437,6 +466,26 @@ pub fn read_feed_from(
         format: Some(fmt),
         ..Default::default()
     };
+    if detected.is_none() {
+        // Prose: a feed written as a report names an indicator early. A
+        // first MiB with none, followed by more, is refused there.
+        (&mut reader)
+            .take((PROBE_BYTES - head.len().min(PROBE_BYTES)) as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        let mut probe = ParsedFeed::default();
+        freetext::read_from(&head[..], file, opts, &mut probe).map_err(io)?;
+        if probe.indicators.is_empty() && !reader.fill_buf().map_err(io)?.is_empty() {
+            return Err(FeedError::UnknownFormat {
+                file: file.into(),
+                tried: format!(
+                    "{}; read as free text, its first MiB holds no indicator, so the rest was \
+                     not read (--format freetext reads all of it)",
+                    tried_formats()
+                ),
+            });
+        }
+    }
     read_lines(
         fmt,
         std::io::Cursor::new(head).chain(reader),
