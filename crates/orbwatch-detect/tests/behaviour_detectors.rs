@@ -360,3 +360,105 @@ fn advancing_event_time_reports_idle_episodes_without_end_of_input() {
         .count();
     assert_eq!(auths, 8);
 }
+
+fn ids_alert(t: i64, src: &str, sig: &str) -> Event {
+    let mut ev = Event::new(EventKind::Alert);
+    ev.time = Timestamp::from_second(T0 + t).ok();
+    ev.src_ip = Some(ip(src));
+    ev.dst_ip = Some(ip("10.0.0.5"));
+    ev.signature = Some(sig.into());
+    ev
+}
+
+/// A live pipeline judges IDS verdicts when they go idle, not at the end
+/// of input (which a daemon never reaches): a verdict about a source whose
+/// scan orbwatch already reported strengthens that finding and hands it on
+/// again with the same id; a verdict about a source orbwatch saw nothing
+/// else of becomes a finding of its own. Both arrive from `advance` alone,
+/// and the state they used is gone afterwards.
+#[test]
+fn live_ids_verdicts_are_judged_when_idle() {
+    use orbwatch_detect::behaviour::LiveDetectors;
+    let mut events: Vec<Event> = (0..20)
+        .map(|i| probe(i, "198.51.100.7", "10.0.0.5", 1000 + i as u16))
+        .collect();
+    events.push(ids_alert(
+        40,
+        "198.51.100.7",
+        "ET SCAN Potential VNC Scan 5900-5920",
+    ));
+    events.push(ids_alert(40, "192.0.2.44", "SSH::Password_Guessing"));
+    let mut buf = ObsBuffer::new();
+    let internal = InternalNets::default();
+    for (i, e) in events.iter().enumerate() {
+        buf.observe(e, evidence_ref(0, i as u64 + 1), &internal, &[7777]);
+    }
+    buf.sort();
+    let cfg = BehaviourConfig::default();
+    let enricher = Enricher::none();
+    let mut live = LiveDetectors::new(&cfg, &enricher);
+    for o in &buf.obs {
+        live.observe(o, &buf.tables);
+    }
+    let idle_ms = 1000
+        * i64::try_from(
+            cfg.port_scan
+                .idle_secs
+                .max(cfg.brute_force.idle_secs)
+                .max(cfg.login_flood.idle_secs),
+        )
+        .unwrap();
+    let t0 = T0 * 1000;
+    // The scan ends first (its own idle time): reported without the verdict.
+    live.advance(
+        t0 + 19_000 + cfg.port_scan.idle_secs as i64 * 1000 + 1000,
+        &buf.tables,
+    );
+    let first = live.take_drafts();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].finding.kind, FindingKind::PortScan);
+    assert!(
+        !first[0].finding.reasons.iter().any(|r| r.contains("IDS")),
+        "{:?}",
+        first[0].finding.reasons
+    );
+    let scan_id = first[0].finding.id.clone();
+    let scan_score = first[0].finding.score.unwrap();
+    assert!(live.tracked() >= 2, "both verdict keys still wait");
+    // One second before the verdicts' idle time: nothing.
+    live.advance(t0 + 40_000 + idle_ms - 1000, &buf.tables);
+    assert!(live.take_drafts().is_empty());
+    // After it: the scan again, strengthened, and the lone brute-force verdict.
+    live.advance(t0 + 40_000 + idle_ms + 1000, &buf.tables);
+    let mut second = live.take_drafts();
+    second.sort_by_key(|d| d.finding.kind);
+    let kinds: Vec<FindingKind> = second.iter().map(|d| d.finding.kind).collect();
+    assert_eq!(kinds, [FindingKind::PortScan, FindingKind::BruteForce]);
+    let scan = &second[0];
+    assert_eq!(
+        scan.finding.id, scan_id,
+        "the same finding, handed on again"
+    );
+    assert_eq!(scan.finding.score, Some(scan_score + 10));
+    assert!(
+        scan.finding
+            .reasons
+            .iter()
+            .any(|r| r.contains("an IDS reached the same verdict") && r.contains("VNC Scan")),
+        "{:?}",
+        scan.finding.reasons
+    );
+    let lone = &second[1];
+    assert_eq!(lone.finding.src_ip, Some(ip("192.0.2.44")));
+    assert!(
+        lone.finding
+            .reasons
+            .iter()
+            .any(|r| r.contains("Password_Guessing")),
+        "{:?}",
+        lone.finding.reasons
+    );
+    assert_eq!(live.tracked(), 0, "nothing waits any more");
+    // The end of input adds nothing more.
+    assert!(live.finish(&buf.tables).is_empty());
+}

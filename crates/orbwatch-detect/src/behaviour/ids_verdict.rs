@@ -46,8 +46,8 @@ pub fn class_of(sig: &str) -> Option<u64> {
     None
 }
 
-#[derive(Debug, Default)]
-struct Verdicts {
+#[derive(Debug, Default, Clone)]
+pub struct Verdicts {
     first: i64,
     last: i64,
     count: u64,
@@ -87,89 +87,118 @@ impl IdsVerdicts {
     /// Strengthen the matching drafts, or add findings of their own.
     pub fn finish(self, t: &Tables, drafts: &mut Vec<Draft>) {
         for ((src, class), v) in self.by_key {
-            let names: Vec<String> = v
-                .sigs
-                .iter()
-                .map(|(s, n)| {
-                    let name = t.name(u32::from(*s));
-                    if *n == 1 || v.sigs.len() == 1 {
-                        format!("\"{name}\"")
-                    } else {
-                        format!("\"{name}\" ({n} times)")
-                    }
-                })
-                .collect();
-            let sigs = names.join(", ");
-            let matches = |k: FindingKind| match class {
-                SCAN => k == FindingKind::PortScan,
-                _ => matches!(k, FindingKind::BruteForce | FindingKind::PasswordSpray),
-            };
-            let mut strengthened = false;
-            for d in drafts
-                .iter_mut()
-                .filter(|d| matches(d.finding.kind) && d.srcs.contains(&src))
-            {
-                d.finding
-                    .reasons
-                    .push(format!("an IDS reached the same verdict: {sigs}"));
-                let score = d.finding.score.unwrap_or(50).saturating_add(BOOST).min(95);
-                d.finding.score = Some(score);
-                d.finding.severity = Some(severity_of(score));
-                if !d.kinds.contains(&ObsKind::IdsVerdict) {
-                    d.kinds.push(ObsKind::IdsVerdict);
-                }
-                strengthened = true;
-            }
-            if strengthened {
-                continue;
-            }
-            let kind = if class == SCAN {
-                FindingKind::PortScan
-            } else {
-                FindingKind::BruteForce
-            };
-            let ip_s = t.source_label(src);
-            let mut f = new_finding(
-                kind,
-                &["ids_verdict", &ip_s, &v.first.to_string()],
-                v.first,
-                v.last,
-                v.count,
-                t.ip(src),
-            );
-            let what = if class == SCAN {
-                "a scan"
-            } else {
-                "a brute force"
-            };
-            f.reasons.push(format!(
-                "an IDS named {what} from this source {} time{}: {sigs}",
-                v.count,
-                if v.count == 1 { "" } else { "s" }
-            ));
-            f.reasons.push(
-                "orbwatch's own detectors saw too little of it to decide; the verdict is the IDS's"
-                    .to_string(),
-            );
-            let score = 50;
-            f.score = Some(score);
-            f.severity = Some(severity_of(score));
-            f.details = Some(serde_json::json!({
-                "method": "ids_verdict",
-                "source": ip_s,
-                "verdicts": v.count,
-                "signatures": v.sigs.keys().map(|s| t.name(u32::from(*s))).collect::<Vec<_>>(),
-            }));
-            drafts.push(Draft {
-                finding: f,
-                srcs: vec![src],
-                kinds: vec![ObsKind::IdsVerdict],
-                svc: None,
-                from: v.first,
-                to: v.last,
-            });
+            judge(src, class, v, t, drafts);
         }
     }
+
+    /// Take out the verdicts of every key whose last verdict is older
+    /// than `before` (ms), for a live pipeline to judge with [`judge`]:
+    /// at the end of input is too late for a daemon, and the map would
+    /// grow for ever.
+    pub fn take_idle(&mut self, before: i64) -> Vec<((NodeId, u64), Verdicts)> {
+        let idle: Vec<(NodeId, u64)> = self
+            .by_key
+            .iter()
+            .filter(|(_, v)| v.last < before)
+            .map(|(k, _)| *k)
+            .collect();
+        idle.into_iter()
+            .filter_map(|k| self.by_key.remove(&k).map(|v| (k, v)))
+            .collect()
+    }
+
+    /// Keys with verdicts now.
+    pub fn tracked(&self) -> usize {
+        self.by_key.len()
+    }
+}
+
+/// Judge the verdicts `v` of class `class` from `src`: strengthen the
+/// drafts of `drafts` that made the same call for the same source (true
+/// when there were some), or add a finding of their own.
+pub fn judge(src: NodeId, class: u64, v: Verdicts, t: &Tables, drafts: &mut Vec<Draft>) -> bool {
+    let names: Vec<String> = v
+        .sigs
+        .iter()
+        .map(|(s, n)| {
+            let name = t.name(u32::from(*s));
+            if *n == 1 || v.sigs.len() == 1 {
+                format!("\"{name}\"")
+            } else {
+                format!("\"{name}\" ({n} times)")
+            }
+        })
+        .collect();
+    let sigs = names.join(", ");
+    let matches = |k: FindingKind| match class {
+        SCAN => k == FindingKind::PortScan,
+        _ => matches!(k, FindingKind::BruteForce | FindingKind::PasswordSpray),
+    };
+    let mut strengthened = false;
+    for d in drafts
+        .iter_mut()
+        .filter(|d| matches(d.finding.kind) && d.srcs.contains(&src))
+    {
+        d.finding
+            .reasons
+            .push(format!("an IDS reached the same verdict: {sigs}"));
+        let score = d.finding.score.unwrap_or(50).saturating_add(BOOST).min(95);
+        d.finding.score = Some(score);
+        d.finding.severity = Some(severity_of(score));
+        if !d.kinds.contains(&ObsKind::IdsVerdict) {
+            d.kinds.push(ObsKind::IdsVerdict);
+        }
+        strengthened = true;
+    }
+    if strengthened {
+        return true;
+    }
+    let kind = if class == SCAN {
+        FindingKind::PortScan
+    } else {
+        FindingKind::BruteForce
+    };
+    let ip_s = t.source_label(src);
+    let mut f = new_finding(
+        kind,
+        &["ids_verdict", &ip_s, &v.first.to_string()],
+        v.first,
+        v.last,
+        v.count,
+        t.ip(src),
+    );
+    let what = if class == SCAN {
+        "a scan"
+    } else {
+        "a brute force"
+    };
+    f.reasons.push(format!(
+        "an IDS named {what} from this source {} time{}: {sigs}",
+        v.count,
+        if v.count == 1 { "" } else { "s" }
+    ));
+    f.reasons.push(
+        "orbwatch's own detectors saw too little of it to decide; the verdict is the IDS's"
+            .to_string(),
+    );
+    let score = 50;
+    f.score = Some(score);
+    f.severity = Some(severity_of(score));
+    f.details = Some(serde_json::json!({
+        "method": "ids_verdict",
+        "source": ip_s,
+        "verdicts": v.count,
+        "signatures": v.sigs.keys().map(|s| t.name(u32::from(*s))).collect::<Vec<_>>(),
+    }));
+    drafts.push(Draft {
+        finding: f,
+        srcs: vec![src],
+        kinds: vec![ObsKind::IdsVerdict],
+        svc: None,
+        from: v.first,
+        to: v.last,
+    });
+    false
 }
 
 #[cfg(test)]

@@ -712,15 +712,42 @@ pub struct LiveDetectors<'a> {
     /// force that turned out to be a spray), the report is marked as
     /// superseded rather than left beside it.
     ongoing: hashbrown::HashMap<(NodeId, Option<u16>), Finding>,
+    /// Final scan and brute-force findings handed on lately, by source:
+    /// an IDS verdict judged after them strengthens them, and they are
+    /// handed on again (same id, so the new state replaces the old).
+    /// Kept for [`LiveDetectors::recent_ms`] of event time after they end.
+    recent: hashbrown::HashMap<NodeId, Vec<Draft>>,
+    /// Strengthened findings to hand on again.
+    reissued: Vec<Draft>,
+    /// IDS verdicts of a (source, class) are judged when none came for
+    /// this long (ms): the longest idle time of the per-source detectors,
+    /// so the episode orbwatch itself saw has been judged by then.
+    verdict_idle_ms: i64,
 }
 
 /// Sources on backdoor ports a live pipeline remembers.
 const LIVE_BACKDOOR_CAP: usize = 100_000;
 
+/// Kinds of finding an IDS verdict can strengthen.
+fn verdict_may_strengthen(k: FindingKind) -> bool {
+    matches!(
+        k,
+        FindingKind::PortScan | FindingKind::BruteForce | FindingKind::PasswordSpray
+    )
+}
+
 impl<'a> LiveDetectors<'a> {
     pub fn new(cfg: &'a BehaviourConfig, enricher: &'a Enricher) -> Self {
         let mut part = PartitionDetectors::new(cfg);
         part.ongoing = true;
+        let verdict_idle_secs = [
+            cfg.port_scan.idle_secs,
+            cfg.brute_force.idle_secs,
+            cfg.login_flood.idle_secs,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         Self {
             part,
             campaigns: distributed::Campaigns::new(&cfg.distributed),
@@ -728,6 +755,61 @@ impl<'a> LiveDetectors<'a> {
             cross: Vec::new(),
             backdoor: BTreeMap::new(),
             ongoing: hashbrown::HashMap::new(),
+            recent: hashbrown::HashMap::new(),
+            reissued: Vec::new(),
+            verdict_idle_ms: i64::try_from(verdict_idle_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        }
+    }
+
+    /// How long (event time, ms) a final scan or brute force is kept
+    /// after it ends, for verdicts judged later.
+    fn recent_ms(&self) -> i64 {
+        self.verdict_idle_ms.saturating_add(3_600_000)
+    }
+
+    /// Judge the verdicts of `key` against the recent findings of its
+    /// source and against `pending` (findings not handed on yet): the
+    /// recent ones it strengthens are handed on again; a verdict that
+    /// strengthens nothing becomes a finding of its own in `pending`.
+    fn judge_verdicts(
+        &mut self,
+        (src, class): (NodeId, u64),
+        v: ids_verdict::Verdicts,
+        t: &Tables,
+        pending: &mut Vec<Draft>,
+    ) {
+        let mut drafts: Vec<Draft> = self.recent.get(&src).cloned().unwrap_or_default();
+        let before: Vec<usize> = drafts.iter().map(|d| d.finding.reasons.len()).collect();
+        let n = drafts.len();
+        drafts.append(pending);
+        ids_verdict::judge(src, class, v, t, &mut drafts);
+        pending.extend(drafts.drain(n..));
+        for (d, len) in drafts.into_iter().zip(before) {
+            if d.finding.reasons.len() == len {
+                continue;
+            }
+            if let Some(list) = self.recent.get_mut(&src)
+                && let Some(slot) = list.iter_mut().find(|r| r.finding.id == d.finding.id)
+            {
+                *slot = d.clone();
+            }
+            self.reissued.push(d);
+        }
+    }
+
+    /// Remember final findings an IDS verdict may still strengthen.
+    fn remember(&mut self, finals: &[Draft]) {
+        for d in finals
+            .iter()
+            .filter(|d| verdict_may_strengthen(d.finding.kind))
+        {
+            let Some(&src) = d.srcs.first() else { continue };
+            let list = self.recent.entry(src).or_default();
+            match list.iter_mut().find(|r| r.finding.id == d.finding.id) {
+                Some(slot) => *slot = d.clone(),
+                None => list.push(d.clone()),
+            }
         }
     }
 
@@ -743,6 +825,22 @@ impl<'a> LiveDetectors<'a> {
         self.part.advance(now, t, &mut self.cross);
         self.pass_cross(t);
         self.campaigns.advance(now, t, self.enricher);
+        let idle = self
+            .part
+            .ids
+            .take_idle(now.saturating_sub(self.verdict_idle_ms));
+        if !idle.is_empty() {
+            let mut pending = std::mem::take(&mut self.part.drafts);
+            for (key, v) in idle {
+                self.judge_verdicts(key, v, t, &mut pending);
+            }
+            self.part.drafts = pending;
+        }
+        let keep_from = now.saturating_sub(self.recent_ms());
+        self.recent.retain(|_, list| {
+            list.retain(|d| d.to >= keep_from);
+            !list.is_empty()
+        });
     }
 
     fn pass_cross(&mut self, t: &Tables) {
@@ -765,6 +863,7 @@ impl<'a> LiveDetectors<'a> {
         !(self.part.drafts.is_empty()
             && self.part.floods.is_empty()
             && self.part.ongoing_drafts.is_empty()
+            && self.reissued.is_empty()
             && self.campaigns.is_empty())
     }
 
@@ -780,9 +879,11 @@ impl<'a> LiveDetectors<'a> {
         }
         let finals = self.part.take_drafts();
         let superseded = self.supersede(&finals);
+        self.remember(&finals);
         drafts.extend(finals);
         drafts.extend(self.campaigns.take_drafts());
         drafts.extend(superseded);
+        drafts.append(&mut self.reissued);
         for d in &mut drafts {
             enrich_finding(&mut d.finding, self.enricher);
         }
@@ -831,13 +932,20 @@ impl<'a> LiveDetectors<'a> {
     /// not taken yet.
     pub fn finish(mut self, t: &Tables) -> Vec<Draft> {
         let cfg = self.part.cfg;
-        let outcome = std::mem::replace(&mut self.part, PartitionDetectors::new(cfg))
+        // The verdicts still open are judged against the episodes still
+        // open (ended now) and the recent findings alike.
+        let verdicts = self.part.ids.take_idle(i64::MAX);
+        let mut outcome = std::mem::replace(&mut self.part, PartitionDetectors::new(cfg))
             .finish(t, &mut self.cross);
         self.pass_cross(t);
+        for (key, v) in verdicts {
+            self.judge_verdicts(key, v, t, &mut outcome.drafts);
+        }
         let superseded = self.supersede(&outcome.drafts);
         let mut drafts = outcome.drafts;
         drafts.extend(self.campaigns.finish(t, &outcome.flagged, self.enricher));
         drafts.extend(superseded);
+        drafts.append(&mut self.reissued);
         for d in &mut drafts {
             enrich_finding(&mut d.finding, self.enricher);
         }
@@ -851,7 +959,7 @@ impl<'a> LiveDetectors<'a> {
 
     /// Keys the per-source detectors track now (for the status line).
     pub fn tracked(&self) -> usize {
-        self.part.tracked()
+        self.part.tracked() + self.part.ids.tracked()
     }
 }
 
