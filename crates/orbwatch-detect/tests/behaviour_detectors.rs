@@ -401,17 +401,15 @@ fn live_ids_verdicts_are_judged_when_idle() {
         live.observe(o, &buf.tables);
     }
     let idle_ms = 1000
-        * i64::try_from(
-            cfg.port_scan
-                .idle_secs
-                .max(cfg.brute_force.idle_secs)
-                .max(cfg.login_flood.idle_secs),
-        )
-        .unwrap();
+        * cfg
+            .port_scan
+            .idle_secs
+            .max(cfg.brute_force.idle_secs)
+            .max(cfg.login_flood.idle_secs);
     let t0 = T0 * 1000;
     // The scan ends first (its own idle time): reported without the verdict.
     live.advance(
-        t0 + 19_000 + cfg.port_scan.idle_secs as i64 * 1000 + 1000,
+        t0 + 19_000 + cfg.port_scan.idle_secs * 1000 + 1000,
         &buf.tables,
     );
     let first = live.take_drafts();

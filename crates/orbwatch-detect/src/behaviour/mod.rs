@@ -757,8 +757,7 @@ impl<'a> LiveDetectors<'a> {
             ongoing: hashbrown::HashMap::new(),
             recent: hashbrown::HashMap::new(),
             reissued: Vec::new(),
-            verdict_idle_ms: i64::try_from(verdict_idle_secs.saturating_mul(1000))
-                .unwrap_or(i64::MAX),
+            verdict_idle_ms: verdict_idle_secs.saturating_mul(1000),
         }
     }
 
