@@ -257,6 +257,9 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     {
         return add_plain_streamed(cli, &name, &opts, path, &label, list);
     }
+    if meta.is_file() && crate::feed_input::is_misp_event_file(path, args.format)? {
+        return add_misp_streamed(cli, &name, &opts, path, &label);
+    }
     let crate::feed_input::LoadedFeed { parsed, sha256 } =
         crate::feed_input::read_feed_path(path, args.format, &opts)?;
     let format = parsed
@@ -290,23 +293,21 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the reading thread of [`add_plain_streamed`] sends.
+/// What a streamed reader reports when it reaches the end of its feed.
+struct StreamEnd {
+    rejected: Vec<orbwatch_intel::Rejected>,
+    skipped: Vec<orbwatch_intel::Skipped>,
+    sha256: String,
+}
+
+/// What the reading thread of [`add_streamed`] sends.
 enum ListMsg {
     Batch(Vec<orbwatch_intel::Indicator>),
     Failed(String),
-    Done {
-        rejected: Vec<orbwatch_intel::Rejected>,
-        sha256: String,
-    },
+    Done(StreamEnd),
 }
 
-/// `feed add` of a plain list, stored as it is read: a thread parses the
-/// list and hands indicators over in batches of 4096 through a short
-/// queue, and the store writes them as they come
-/// ([`Store::import_indicators`]). Memory is that of the queue and of the
-/// store's per-row bookkeeping, not of all the indicators: a 10M-line list
-/// no longer becomes a 4.5 GB `ParsedFeed` first. A read error fails the
-/// import, which then leaves the store as it was.
+/// `feed add` of a plain list, stored as it is read.
 fn add_plain_streamed(
     cli: &Cli,
     name: &str,
@@ -315,45 +316,133 @@ fn add_plain_streamed(
     label: &str,
     list: crate::feed_input::PlainList,
 ) -> Result<ExitCode> {
+    let shown = path.display().to_string();
+    add_streamed(
+        cli,
+        name,
+        opts,
+        path,
+        label,
+        FeedFormat::Plain,
+        move |emit| {
+            let mut reader = std::io::BufReader::with_capacity(
+                256 * 1024,
+                crate::feed_input::Digesting::new(list),
+            );
+            let mut rejected = Vec::new();
+            orbwatch_intel::readers::plain::read_stream(&mut reader, label, opts, emit, |r| {
+                rejected.push(r)
+            })
+            .map_err(|e| format!("cannot read feed file {shown}: {e}"))?;
+            Ok(StreamEnd {
+                rejected,
+                skipped: Vec::new(),
+                sha256: reader.into_inner().hex(),
+            })
+        },
+    )
+}
+
+/// `feed add` of a MISP event file, stored as it is read: the file is
+/// read twice as a stream of JSON tokens ([`misp::read_event_stream`]),
+/// never as one JSON tree, so a million-attribute event takes the memory
+/// of the store's bookkeeping, not gigabytes. A file in which no event is
+/// found gets the whole reader's explanation.
+///
+/// [`misp::read_event_stream`]: orbwatch_intel::readers::misp::read_event_stream
+fn add_misp_streamed(
+    cli: &Cli,
+    name: &str,
+    opts: &ReadOptions,
+    path: &Path,
+    label: &str,
+) -> Result<ExitCode> {
+    let shown = path.display().to_string();
+    add_streamed(
+        cli,
+        name,
+        opts,
+        path,
+        label,
+        FeedFormat::Misp,
+        move |emit| {
+            let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
+            let mut digest =
+                crate::feed_input::Digesting::new(fs::File::open(path).map_err(cannot)?);
+            std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
+            let sha256 = digest.hex();
+            let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
+            let mut open = || fs::File::open(path);
+            let found = orbwatch_intel::readers::misp::read_event_stream(
+                &mut open,
+                label,
+                opts,
+                &mut |p| {
+                    for ind in p.indicators.drain(..) {
+                        emit(ind);
+                    }
+                    rejected.append(&mut p.rejected);
+                    skipped.append(&mut p.skipped);
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            if !found {
+                return Err(
+                    match crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), opts) {
+                        Err(e) => format!("{e:#}"),
+                        Ok(_) => format!("{shown}: no MISP event found in the file"),
+                    },
+                );
+            }
+            Ok(StreamEnd {
+                rejected,
+                skipped,
+                sha256,
+            })
+        },
+    )
+}
+
+/// `feed add` of a feed read as a stream: a thread runs `read`, which
+/// hands each indicator to the function it is given, and the indicators
+/// go over in batches of 4096 through a short queue to the store, which
+/// writes them as they come ([`Store::import_indicators`]). Memory is
+/// that of the queue and of the store's per-row bookkeeping, not of all
+/// the indicators: a 10M-line list no longer becomes a 4.5 GB
+/// `ParsedFeed` first. A read error fails the import, which then leaves
+/// the store as it was.
+fn add_streamed(
+    cli: &Cli,
+    name: &str,
+    opts: &ReadOptions,
+    path: &Path,
+    label: &str,
+    format: FeedFormat,
+    read: impl FnOnce(&mut dyn FnMut(orbwatch_intel::Indicator)) -> Result<StreamEnd, String> + Send,
+) -> Result<ExitCode> {
     const BATCH: usize = 4096;
     let source_path = fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string();
     let mut store = open_store(cli)?;
-    let shown = path.display().to_string();
     let (tx, rx) = std::sync::mpsc::sync_channel::<ListMsg>(4);
-    let end: std::cell::OnceCell<(Vec<orbwatch_intel::Rejected>, String)> =
-        std::cell::OnceCell::new();
+    let end: std::cell::OnceCell<StreamEnd> = std::cell::OnceCell::new();
     let report = std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut reader = std::io::BufReader::with_capacity(
-                256 * 1024,
-                crate::feed_input::Digesting::new(list),
-            );
             let mut batch = Vec::with_capacity(BATCH);
-            let mut rejected = Vec::new();
-            let res = orbwatch_intel::readers::plain::read_stream(
-                &mut reader,
-                label,
-                opts,
-                |ind| {
-                    batch.push(ind);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // A closed queue means the import stopped; it says why.
-                        let _ = tx.send(ListMsg::Batch(full));
-                    }
-                },
-                |r| rejected.push(r),
-            );
+            let res = read(&mut |ind| {
+                batch.push(ind);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // A closed queue means the import stopped; it says why.
+                    let _ = tx.send(ListMsg::Batch(full));
+                }
+            });
             let _ = tx.send(ListMsg::Batch(batch));
             let _ = tx.send(match res {
-                Ok(()) => ListMsg::Done {
-                    rejected,
-                    sha256: reader.into_inner().hex(),
-                },
-                Err(e) => ListMsg::Failed(format!("cannot read feed file {shown}: {e}")),
+                Ok(end) => ListMsg::Done(end),
+                Err(e) => ListMsg::Failed(e),
             });
         });
         // The indicators as they come; a queue that closes without `Done`
@@ -364,14 +453,14 @@ fn add_plain_streamed(
                 match m {
                     Some(ListMsg::Batch(v)) => Box::new(v.into_iter().map(Ok)),
                     Some(ListMsg::Failed(e)) => Box::new(std::iter::once(Err(e))),
-                    Some(ListMsg::Done { rejected, sha256 }) => {
+                    Some(ListMsg::Done(e)) => {
                         finished = true;
-                        let _ = end.set((rejected, sha256));
+                        let _ = end.set(e);
                         Box::new(std::iter::empty())
                     }
                     None if finished => Box::new(std::iter::empty()),
                     None => Box::new(std::iter::once(Err(
-                        "reading the list stopped without finishing (a bug: please report it)"
+                        "reading the feed stopped without finishing (a bug: please report it)"
                             .to_string(),
                     ))),
                 }
@@ -379,19 +468,20 @@ fn add_plain_streamed(
         );
         store.import_indicators(
             name,
-            FeedFormat::Plain,
+            format,
             &source_path,
             source,
-            || {
-                let (rejected, sha256) = end
-                    .get()
-                    .map(|(r, s)| (&r[..], Some(s.clone())))
-                    .unwrap_or((&[][..], None));
-                orbwatch_store::import::ImportEnd {
-                    rejected: rejected.into(),
+            || match end.get() {
+                Some(e) => orbwatch_store::import::ImportEnd {
+                    rejected: e.rejected.as_slice().into(),
+                    skipped: e.skipped.as_slice().into(),
+                    source_sha256: Some(e.sha256.clone()),
+                },
+                None => orbwatch_store::import::ImportEnd {
+                    rejected: Vec::new().into(),
                     skipped: Vec::new().into(),
-                    source_sha256: sha256,
-                }
+                    source_sha256: None,
+                },
             },
             &ImportOptions {
                 source_sha256: None,
@@ -402,16 +492,21 @@ fn add_plain_streamed(
     })?;
     if report.loaded == 0 {
         eprintln!(
-            "orbwatch: warning: {} gave no indicators (format plain); check --format and the column flags",
+            "orbwatch: warning: {} gave no indicators (format {format}); check --format and the column flags",
             path.display()
         );
     }
+    let (rejected, skipped) = end
+        .into_inner()
+        .map(|e| (e.rejected, e.skipped))
+        .unwrap_or_default();
     let parsed = ParsedFeed {
-        format: Some(FeedFormat::Plain),
-        rejected: end.into_inner().map(|(r, _)| r).unwrap_or_default(),
+        format: Some(format),
+        rejected,
+        skipped,
         ..Default::default()
     };
-    print_add_summary(label, FeedFormat::Plain, &parsed, &report)?;
+    print_add_summary(label, format, &parsed, &report)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -195,6 +195,21 @@ pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<Pl
     Ok(is_plain.then(|| std::io::Cursor::new(head).chain(file)))
 }
 
+/// Is `path` a MISP event file (by `format`, or detected on its first
+/// 64 KiB)? Such a file is read as a stream by `feed add`.
+pub fn is_misp_event_file(path: &Path, format: Option<FeedFormat>) -> Result<bool> {
+    if let Some(f) = format {
+        return Ok(f == FeedFormat::Misp);
+    }
+    let mut file =
+        File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
+    let mut head = vec![0u8; orbwatch_intel::readers::HEAD_BYTES];
+    let n = read_up_to(&mut file, &mut head)
+        .with_context(|| format!("cannot read feed {}", path.display()))?;
+    head.truncate(n);
+    Ok(orbwatch_intel::detect(&head) == Some(FeedFormat::Misp))
+}
+
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {

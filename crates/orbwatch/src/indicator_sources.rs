@@ -143,6 +143,32 @@ pub fn load(
                     ),
                 }
             }
+            None if path.is_file() && crate::feed_input::is_misp_event_file(path, format)? => {
+                // A MISP event as a stream of JSON tokens, read twice,
+                // never as one JSON tree (a million attributes took 6 GB).
+                let label = path.display().to_string();
+                let mut open = || std::fs::File::open(path);
+                let found = orbwatch_intel::readers::misp::read_event_stream(
+                    &mut open,
+                    &label,
+                    &opts,
+                    &mut |p| {
+                        for ind in p.indicators.drain(..) {
+                            sink.add(&ind, &name);
+                        }
+                        for r in p.rejected.drain(..) {
+                            rejected_count += 1;
+                            rejected.get_or_insert(r);
+                        }
+                        p.skipped.clear();
+                    },
+                )?;
+                if !found {
+                    // No event in it: the whole reader says what it is.
+                    crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), &opts)?;
+                    bail!("{}: no MISP event found in the file", path.display());
+                }
+            }
             None => {
                 let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
                 rejected_count = parsed.rejected.len() as u64;

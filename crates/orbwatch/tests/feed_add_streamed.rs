@@ -104,3 +104,74 @@ fn a_plain_list_from_a_fifo() {
         "{out}"
     );
 }
+
+/// `feed add` of a MISP event reads it as a stream of JSON tokens, twice
+/// (never as one JSON tree): 30,000 attributes whose event tags come after
+/// them (as MISP writes them) all get those tags, the `threat-actor`
+/// attribute at the very end attributes every indicator, a malformed
+/// attribute is rejected with its line, and the store records the file's
+/// SHA-256.
+#[test]
+fn a_misp_event_is_stored_as_read_with_tags_written_after_its_attributes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let file = dir.path().join("event.json");
+    let mut text = String::from(
+        "{\"Event\": {\"uuid\": \"e0000000-0000-4000-8000-000000000001\", \"info\": \"Relay network\",\n\"date\": \"2024-02-19\", \"Orgc\": {\"name\": \"CERT-EXAMPLE\"},\n\"Attribute\": [\n",
+    );
+    for i in 0..30_000u32 {
+        text.push_str(&format!(
+            "{{\"type\": \"ip-dst\", \"value\": \"{}\", \"uuid\": \"a0000000-0000-4000-8000-{i:012}\", \"to_ids\": true}},\n",
+            std::net::Ipv4Addr::from(0x0b00_0000 + i)
+        ));
+    }
+    // Line 30,004: an attribute whose type is not a string.
+    text.push_str(
+        "{\"type\": 5, \"value\": \"x\", \"uuid\": \"bad00000-0000-4000-8000-000000000000\"},\n",
+    );
+    text.push_str(
+        "{\"type\": \"threat-actor\", \"value\": \"APT31\", \"uuid\": \"a1000000-0000-4000-8000-000000000000\"}\n],\n\"Tag\": [{\"name\": \"tlp:amber\"}]}}\n",
+    );
+    std::fs::write(&file, &text).expect("write");
+    let out = ok(&run(
+        &db,
+        &["feed", "add", file.to_str().expect("utf-8"), "--name", "ev"],
+    ));
+    assert!(
+        out.contains("version 1 (misp, event.json): 30000 indicators"),
+        "{out}"
+    );
+    assert!(out.contains("rejected: 1"), "{out}");
+    assert!(out.contains("event.json:30004:"), "{out}");
+    let stix = ok(&run(&db, &["feed", "export", "ev", "--to", "stix"]));
+    let doc: serde_json::Value = serde_json::from_str(&stix).expect("stix json");
+    let objects = doc["objects"].as_array().expect("objects");
+    let indicators: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .collect();
+    assert_eq!(indicators.len(), 30_000);
+    // Every indicator carries the event's TLP, written after the attributes.
+    let amber = objects
+        .iter()
+        .find(|o| o["type"] == "marking-definition" && o["name"] == "TLP:AMBER")
+        .map(|o| o["id"].clone())
+        .expect("TLP:AMBER marking");
+    assert!(
+        indicators.iter().all(|i| i["object_marking_refs"]
+            .as_array()
+            .is_some_and(|m| m.contains(&amber))),
+        "an indicator without TLP:AMBER"
+    );
+    // … and is attributed to the actor named by the last attribute.
+    assert!(stix.contains("APT31"), "the threat actor is missing");
+    let show = ok(&run(&db, &["feed", "show", "ev"]));
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(show.contains(&digest), "{show}");
+}

@@ -78,6 +78,9 @@ use crate::model::{HashAlgo, Indicator, IndicatorValue, Provenance, Tags, excerp
 use crate::time::parse_timestamp;
 use crate::value::{TypeHint, parse_value};
 
+mod stream;
+pub use stream::read_event_stream;
+
 /// Does the start of a file look like a MISP event (or a MISP feed
 /// manifest, which [`read_event_file`] recognises and explains)?
 pub fn looks_like(head: &str) -> bool {
@@ -376,8 +379,9 @@ struct EventDefaults {
     timestamp: Option<Loose>,
 }
 
-#[derive(Debug, Deserialize)]
-struct MispEvent {
+/// What an event says about all of its attributes, as written.
+#[derive(Debug, Default, Deserialize)]
+struct EventHead {
     #[serde(default)]
     info: Option<String>,
     #[serde(default)]
@@ -392,6 +396,12 @@ struct MispEvent {
     tags: Vec<MispTag>,
     #[serde(rename = "Galaxy", default, deserialize_with = "null_default")]
     galaxies: Vec<MispGalaxy>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MispEvent {
+    #[serde(flatten)]
+    head: EventHead,
     /// Kept raw so that one bad attribute does not lose the event.
     #[serde(rename = "Attribute", default, deserialize_with = "null_default")]
     attributes: Vec<Value>,
@@ -586,19 +596,6 @@ fn read_event(
         }
     };
 
-    let mut tags = TagInfo::default();
-    let event_tags = if event.tags.is_empty() {
-        defaults.map(|d| d.tags.as_slice()).unwrap_or(&[])
-    } else {
-        event.tags.as_slice()
-    };
-    for t in event_tags {
-        if let Some(n) = t.name.as_deref() {
-            tags.add_tag(n);
-        }
-    }
-    tags.add_galaxies(&event.galaxies);
-
     // Parse objects and attributes once; `threat-actor` attributes
     // attribute the whole event, so they are gathered before reading.
     let mut items: Vec<(MispAttribute, Option<usize>)> = Vec::new();
@@ -641,6 +638,7 @@ fn read_event(
             }
         }
     }
+    let mut actors = Vec::new();
     for (a, obj) in &items {
         let deleted = is_deleted(a.deleted.as_ref())
             || obj.is_some_and(|i| {
@@ -652,23 +650,54 @@ fn read_event(
             && !deleted
             && let Some(v) = a.value.as_ref().map(Loose::text)
         {
-            Tags::push_unique(&mut tags.actors, v);
+            actors.push(v);
         }
     }
+    let info = event_info(&event.head, defaults, actors);
+    for (a, obj) in &items {
+        let obj = obj.and_then(|i| objects.get(i));
+        let line = a
+            .uuid
+            .as_deref()
+            .and_then(|u| lines.get(u))
+            .copied()
+            .unwrap_or(ev_line);
+        read_attribute(a, obj, &info, file, line, opts, out);
+    }
+}
 
-    let info = event
+/// What an event says about all of its attributes: its tags and
+/// galaxies (those of the feed manifest's summary when it has none), the
+/// actors of its `threat-actor` attributes, its `info`, creator and dates.
+fn event_info(
+    head: &EventHead,
+    defaults: Option<&EventDefaults>,
+    actors: Vec<String>,
+) -> EventInfo {
+    let mut tags = TagInfo::default();
+    let event_tags = if head.tags.is_empty() {
+        defaults.map(|d| d.tags.as_slice()).unwrap_or(&[])
+    } else {
+        head.tags.as_slice()
+    };
+    for t in event_tags {
+        if let Some(n) = t.name.as_deref() {
+            tags.add_tag(n);
+        }
+    }
+    tags.add_galaxies(&head.galaxies);
+    for v in actors {
+        Tags::push_unique(&mut tags.actors, v);
+    }
+    let info = head
         .info
         .clone()
         .or_else(|| defaults.and_then(|d| d.info.clone()));
-    let source = event
-        .orgc
-        .as_ref()
-        .and_then(|o| o.name.clone())
-        .or_else(|| {
-            defaults
-                .and_then(|d| d.orgc.as_ref())
-                .and_then(|o| o.name.clone())
-        });
+    let source = head.orgc.as_ref().and_then(|o| o.name.clone()).or_else(|| {
+        defaults
+            .and_then(|d| d.orgc.as_ref())
+            .and_then(|o| o.name.clone())
+    });
     // MISP writes publish_timestamp "0" for never published.
     let first_time = |candidates: &[Option<&Loose>]| {
         candidates
@@ -678,24 +707,20 @@ fn read_event(
             .find(|t| t.as_second() > 0)
     };
     let published = first_time(&[
-        event.publish_timestamp.as_ref(),
-        event.date.as_ref(),
+        head.publish_timestamp.as_ref(),
+        head.date.as_ref(),
         defaults.and_then(|d| d.date.as_ref()),
     ]);
     let modified = first_time(&[
-        event.timestamp.as_ref(),
+        head.timestamp.as_ref(),
         defaults.and_then(|d| d.timestamp.as_ref()),
     ]);
-    let info = EventInfo {
+    EventInfo {
         tags,
         campaign: info.filter(|s| !s.trim().is_empty()),
         source: source.filter(|s| !s.trim().is_empty()),
         published,
         modified,
-    };
-    for (a, obj) in &items {
-        let obj = obj.and_then(|i| objects.get(i));
-        read_attribute(a, obj, &info, file, lines, ev_line, opts, out);
     }
 }
 
@@ -817,19 +842,17 @@ fn plan(kind: &str, value: &str) -> Plan {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One attribute into indicators; `line` is the line of its `uuid`.
 fn read_attribute(
     a: &MispAttribute,
     obj: Option<&MispObject>,
     ev: &EventInfo,
     file: &str,
-    lines: &HashMap<String, u64>,
-    ev_line: u64,
+    line: u64,
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) {
     let uuid = a.uuid.as_deref();
-    let line = uuid.and_then(|u| lines.get(u)).copied().unwrap_or(ev_line);
     if is_deleted(a.deleted.as_ref()) {
         out.skip(file, line, "deleted attribute");
         return;
