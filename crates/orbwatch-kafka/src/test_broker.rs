@@ -14,6 +14,7 @@
 //! returns `None`; with `ORBWATCH_REQUIRE_TOOLS=1` (CI) it panics
 //! instead, so a broken install cannot pass as a skip.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -69,6 +70,36 @@ pub fn tansu_binary() -> Result<PathBuf, String> {
         }
     }
     Ok(p)
+}
+
+/// Delivery reports of the test producer: failures, and the next offset
+/// of each partition.
+#[derive(Default)]
+struct Reports {
+    failed: std::sync::Mutex<u64>,
+    next: std::sync::Mutex<BTreeMap<i32, i64>>,
+}
+
+impl rdkafka::ClientContext for Reports {}
+
+impl rdkafka::producer::ProducerContext for Reports {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        use rdkafka::Message;
+        match r {
+            Ok(m) => {
+                if let Ok(mut n) = self.next.lock() {
+                    let e = n.entry(m.partition()).or_insert(0);
+                    *e = (*e).max(m.offset() + 1);
+                }
+            }
+            Err(_) => {
+                if let Ok(mut f) = self.failed.lock() {
+                    *f += 1;
+                }
+            }
+        }
+    }
 }
 
 /// A running broker; killed (and reaped) on drop.
@@ -191,6 +222,115 @@ impl TestBroker {
             ),
             Err(e) => panic!("creating topic {topic}: cannot run tansu: {e}"),
         }
+    }
+
+    /// Produce `records` (key, value) to `topic`, wait until the broker
+    /// has them all, and return the next offset of each partition written
+    /// to, from the delivery reports.
+    ///
+    /// Why from the delivery reports: tansu 0.6 answers ListOffsets
+    /// (`fetch_watermarks`) with wrong high watermarks (1 for a partition
+    /// holding 1000 records, seen here), so tests cannot ask the broker
+    /// where a partition ends.
+    pub fn produce(
+        &self,
+        topic: &str,
+        records: &[(Option<String>, Vec<u8>)],
+    ) -> BTreeMap<i32, i64> {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        let p: BaseProducer<Reports> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .set("linger.ms", "5")
+            .create_with_context(Reports::default())
+            .expect("test producer");
+        for (key, value) in records {
+            let mut r = BaseRecord::<str, [u8]>::to(topic).payload(value.as_slice());
+            if let Some(k) = key {
+                r = r.key(k.as_str());
+            }
+            loop {
+                match p.send(r) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        r = back;
+                        p.poll(Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+        p.flush(Duration::from_secs(60))
+            .expect("test producer flush");
+        let r = p.context();
+        let failed = r.failed.lock().map(|f| *f).unwrap_or(0);
+        assert_eq!(failed, 0, "{failed} records were not delivered to {topic}");
+        r.next.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Records of `topic` (key, value), read without a group from the
+    /// beginning: at least `min` of them, then until none came for 2 s.
+    pub fn read_all(
+        &self,
+        topic: &str,
+        partitions: i32,
+        min: usize,
+    ) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+        use rdkafka::Message;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .set("group.id", "orbwatch-test-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("test reader");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+                .expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = Instant::now();
+        while out.len() < min || last.elapsed() < Duration::from_secs(2) {
+            assert!(
+                Instant::now() < deadline,
+                "reading {topic}: {} records after 90 s, expected at least {min}",
+                out.len()
+            );
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+                out.push((
+                    m.key().map(<[u8]>::to_vec),
+                    m.payload().unwrap_or_default().to_vec(),
+                ));
+                last = Instant::now();
+            }
+        }
+        out
+    }
+
+    /// The offsets `group` committed on `topic` (partitions with none
+    /// are left out).
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .set("group.id", group)
+            .create()
+            .expect("test client");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let got = c
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        got.elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The broker's output so far (for failure messages).
