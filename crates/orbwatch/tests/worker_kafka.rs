@@ -424,3 +424,35 @@ fn a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing() {
     // A session is split at most once (one kill), into two rows.
     assert_eq!(rows.len(), expected.len() + split);
 }
+
+/// What the worker cannot do yet, and a worker whose findings would go
+/// nowhere, fail at once with exit 2 and say what to do (no broker
+/// needed: both are refused before connecting).
+#[test]
+fn the_worker_refuses_what_it_cannot_do() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+            .current_dir(root())
+            .args(["worker", "--brokers", "127.0.0.1:1", "--topic", "raw.logs"])
+            .args(["--group", "g", "--feed", FEED])
+            .args(extra)
+            .env_remove("ORBWATCH_DB")
+            .env("XDG_DATA_HOME", tmp.path())
+            .output()
+            .expect("worker");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--findings-topic", "f", "--stage", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--stage 2: the split stages are not implemented yet"), "{err}");
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("give --findings-topic TOPIC, --db STORE, or both"), "{err}");
+    let (code, err) = run(&["--findings-topic", "f", "-X", "nonsense"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("-X \"nonsense\": give key=value"), "{err}");
+    let (code, err) = run(&["--findings-topic", "f", "--stage", "4"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("invalid value '4'"), "{err}");
+}
