@@ -129,6 +129,9 @@ type CommitReply = crossbeam_channel::Sender<Result<usize, String>>;
 /// A running consumer; see the module docs.
 pub struct KafkaSource {
     stop: Arc<AtomicBool>,
+    /// True until the consumer thread has left its reading loop (after
+    /// that it hands over no more records).
+    reading: Arc<AtomicBool>,
     commits: Option<crossbeam_channel::Sender<(BTreeMap<TopicPartition, i64>, CommitReply)>>,
     revoked: crossbeam_channel::Receiver<TopicPartition>,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
@@ -176,19 +179,22 @@ impl KafkaSource {
             source: e,
         })?;
         let stop = Arc::new(AtomicBool::new(false));
+        let reading = Arc::new(AtomicBool::new(true));
         let stats = Arc::new(SourceStats::default());
         let (ctx_tx, ctx_rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("kafka-consumer".into())
             .spawn({
                 let stop = Arc::clone(&stop);
+                let reading = Arc::clone(&reading);
                 let stats = Arc::clone(&stats);
                 let assigned = Arc::clone(&assigned);
-                move || run(consumer, tx, stop, stats, ctx_rx, assigned)
+                move || run(consumer, tx, stop, reading, stats, ctx_rx, assigned)
             })
             .map_err(|e| Error::Config(format!("cannot start the consumer thread: {e}")))?;
         Ok(Self {
             stop,
+            reading,
             commits: Some(ctx_tx),
             revoked: rev_rx,
             assigned,
@@ -235,9 +241,11 @@ impl KafkaSource {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the consumer thread has stopped reading.
+    /// Whether the consumer thread may still hand over a record (false
+    /// once it has left its reading loop after [`KafkaSource::stop_reading`]).
     pub fn is_reading(&self) -> bool {
-        !self.stop.load(Ordering::Relaxed) && self.thread.as_ref().is_some_and(|t| !t.is_finished())
+        self.reading.load(Ordering::Acquire)
+            && self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
     /// Leave the group and end the thread.
@@ -295,6 +303,7 @@ fn run(
     consumer: BaseConsumer<Ctx>,
     tx: RecordSender,
     stop: Arc<AtomicBool>,
+    reading: Arc<AtomicBool>,
     stats: Arc<SourceStats>,
     commits: CommitRx,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
@@ -367,6 +376,7 @@ fn run(
             break;
         }
     }
+    reading.store(false, Ordering::Release);
     // Stopped reading: serve the last commits, then leave the group.
     while let Ok((offsets, reply)) = commits.recv() {
         let _ = reply.send(do_commit(&consumer, &assigned, &offsets));

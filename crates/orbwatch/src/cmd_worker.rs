@@ -300,8 +300,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     tracing::info!("worker: stopping: no more reading, flushing the detectors");
     source.stop_reading();
     // The consumer may be handing over its last record: take it.
-    let stop_clock = Instant::now();
-    while source.is_reading() || stop_clock.elapsed() < Duration::from_millis(300) {
+    while source.is_reading() {
         let now = Instant::now();
         for rec in rx.try_iter() {
             if let Some(cp) = &rec.checkpoint {
@@ -385,6 +384,10 @@ impl Output {
         if self.pending.is_empty() && self.offsets.is_empty() && coverage.is_none() {
             return true;
         }
+        // Offsets of partitions handed to another worker since are that
+        // worker's to keep: saving ours could move its position back.
+        let owned = source.assigned();
+        self.offsets.retain(|tp, _| owned.contains(tp));
         match self.write(coverage) {
             Ok(()) => {}
             Err(e) => {

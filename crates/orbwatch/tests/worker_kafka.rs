@@ -147,6 +147,14 @@ fn row(f: &serde_json::Value) -> Row {
 }
 
 fn hunt(dir: &Path, db: &Path) -> BTreeSet<Row> {
+    hunt_all(dir, db)
+        .into_iter()
+        .filter(|r| r.1 == "ioc_match")
+        .collect()
+}
+
+/// Every finding of `hunt` on `dir/logs`.
+fn hunt_all(dir: &Path, db: &Path) -> BTreeSet<Row> {
     let out = dir.join("hunt.jsonl");
     let st = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
         .current_dir(root())
@@ -171,7 +179,6 @@ fn hunt(dir: &Path, db: &Path) -> BTreeSet<Row> {
         .expect("hunt output")
         .lines()
         .map(|l| row(&serde_json::from_str(l).expect("finding json")))
-        .filter(|r| r.1 == "ioc_match")
         .collect()
 }
 
@@ -197,9 +204,15 @@ fn worker(broker: &TestBroker, db: &Path, group: &str, findings_topic: Option<&s
 
 /// Findings kept in the store: (run, row) of every IOC finding.
 fn store_rows(db: &Path) -> Vec<(i64, Row)> {
+    store_rows_where(db, "kind = 'ioc_match'")
+}
+
+fn store_rows_where(db: &Path, cond: &str) -> Vec<(i64, Row)> {
     let conn = rusqlite::Connection::open(db).expect("store");
     let mut st = conn
-        .prepare("SELECT hunt_id, finding_json FROM findings WHERE kind = 'ioc_match'")
+        .prepare(&format!(
+            "SELECT hunt_id, finding_json FROM findings WHERE {cond}"
+        ))
         .expect("query");
     st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
         .expect("rows")
@@ -441,18 +454,110 @@ fn the_worker_refuses_what_it_cannot_do() {
             .env("XDG_DATA_HOME", tmp.path())
             .output()
             .expect("worker");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (code, err) = run(&["--findings-topic", "f", "--stage", "2"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("--stage 2: the split stages are not implemented yet"), "{err}");
+    assert!(
+        err.contains("--stage 2: the split stages are not implemented yet"),
+        "{err}"
+    );
     let (code, err) = run(&[]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("give --findings-topic TOPIC, --db STORE, or both"), "{err}");
+    assert!(
+        err.contains("give --findings-topic TOPIC, --db STORE, or both"),
+        "{err}"
+    );
     let (code, err) = run(&["--findings-topic", "f", "-X", "nonsense"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("-X \"nonsense\": give key=value"), "{err}");
     let (code, err) = run(&["--findings-topic", "f", "--stage", "4"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("invalid value '4'"), "{err}");
+}
+
+/// Suricata EVE JSON, Zeek JSON and sshd syslog lines (wrapped as Vector
+/// writes them) in one topic, keyed by file: each stream's format is
+/// detected as `hunt` detects a file's, and the behaviour detectors give
+/// the hunt's findings, with the hunt's ids (EVE: a brute force; sshd: a
+/// password spray).
+///
+/// Records arrive in time order (EVE 2015, then Zeek 2019 and sshd 2021,
+/// produced once the worker has decoded the EVE records): the reorder
+/// window's watermark is still the newest event of any stream, so when all
+/// three are read at once the EVE stream, which waits 500 ms for its
+/// format to be detected, arrives six years behind the watermark and its
+/// observations are counted late, not given to the detectors (seen here;
+/// see the README's "Not done yet").
+#[test]
+fn zeek_eve_and_wrapped_syslog_give_the_hunts_behaviour_findings() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let files = [
+        "tests/data/logs-a/zeek_ssh_sshguess.eve.json",
+        "tests/data/logs-a/zat_conn.json.log",
+        "tests/data/logs-syslog/crowdsec_ssh-bf.log",
+    ];
+    let mut recs = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(root().join(f)).expect("test data");
+        let name = Path::new(f)
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        std::fs::write(logs.join(&name), &text).expect("copy");
+        for l in text.lines() {
+            let value = if f.ends_with("ssh-bf.log") {
+                serde_json::to_vec(&serde_json::json!({
+                    "message": l, "host": "fw", "source_type": "file", "file": f,
+                }))
+                .expect("json")
+            } else {
+                l.as_bytes().to_vec()
+            };
+            recs.push((Some(name.clone()), value));
+        }
+    }
+    let mut expected = hunt_all(tmp.path(), &tmp.path().join("hunt.db"));
+    expected.retain(|r| r.1 != "ioc_match");
+    let kinds: Vec<&str> = expected.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(kinds.len(), 2, "{expected:?}");
+    assert!(kinds.contains(&"brute_force") && kinds.contains(&"password_spray"));
+    broker.create_topic("raw.logs", 1);
+    let db = tmp.path().join("worker.db");
+    let mut w = Reap(Some(worker(&broker, &db, "g3", None)));
+    let (eve, rest) = recs.split_at(23);
+    let first = broker.produce("raw.logs", eve);
+    assert_eq!(first, BTreeMap::from([(0, 23)]));
+    wait_for(
+        "the worker to decode the EVE records",
+        Duration::from_secs(120),
+        || store_offsets(&db, "g3") == first,
+    );
+    let ends = broker.produce("raw.logs", rest);
+    assert_eq!(ends, BTreeMap::from([(0, 23 + 50 + 7)]));
+    wait_for(
+        "the worker to keep every offset",
+        Duration::from_secs(120),
+        || {
+            let kept = store_offsets(&db, "g3");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    let status = sigterm(w.0.as_mut().expect("child"));
+    assert!(status.success());
+    w.0 = None;
+    let got: BTreeSet<Row> = store_rows_where(&db, "kind != 'ioc_match'")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(got, expected);
 }
