@@ -28,7 +28,7 @@ pub mod test_broker;
 pub use envelope::{Envelope, unwrap_record};
 pub use findings_out::FindingsProducer;
 pub use progress::{OffsetTracker, TopicPartition, checkpoint_identity, parse_identity};
-pub use source::{ConsumerSettings, KafkaSource, StartOffsets, check_brokers};
+pub use source::{ConsumerSettings, KafkaSource, RevokeRequest, StartOffsets, check_brokers};
 
 /// What went wrong talking to Kafka.
 #[derive(Debug, thiserror::Error)]

@@ -49,10 +49,81 @@ pub struct ConsumerSettings {
 /// Longest record key kept in a stream name.
 const KEY_CAP: usize = 128;
 
+/// Partitions about to be taken away: the worker writes the findings of
+/// their records and answers with the offsets to commit before they go
+/// (Kafka's "commit in onPartitionsRevoked"), so the next owner does not
+/// read again what this worker has already counted.
+pub struct RevokeRequest {
+    pub partitions: Vec<TopicPartition>,
+    reply: crossbeam_channel::Sender<BTreeMap<TopicPartition, i64>>,
+}
+
+impl RevokeRequest {
+    /// Commit `offsets` (those of the revoked partitions are used) and
+    /// let the rebalance go on.
+    pub fn answer(self, offsets: BTreeMap<TopicPartition, i64>) {
+        let _ = self.reply.send(offsets);
+    }
+}
+
+/// How long a rebalance waits for the worker's answer to a
+/// [`RevokeRequest`] before it gives the partitions away uncommitted.
+const REVOKE_WAIT: Duration = Duration::from_secs(20);
+
 struct Ctx {
     start_offsets: Option<StartOffsets>,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
     revoked: crossbeam_channel::Sender<TopicPartition>,
+    revoking: crossbeam_channel::Sender<RevokeRequest>,
+    /// Set when the worker stops: it has flushed and committed itself,
+    /// and no longer answers revoke requests.
+    stop: Arc<AtomicBool>,
+}
+
+impl Ctx {
+    /// Ask the worker to write the findings of `parts` and commit their
+    /// offsets, before the partitions go.
+    fn commit_before_revoke(&self, consumer: &BaseConsumer<Self>, parts: &[TopicPartition]) {
+        if self.stop.load(Ordering::Relaxed) || parts.is_empty() {
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let req = RevokeRequest {
+            partitions: parts.to_vec(),
+            reply: tx,
+        };
+        if self.revoking.send(req).is_err() {
+            return;
+        }
+        let offsets = match rx.recv_timeout(REVOKE_WAIT) {
+            Ok(o) => o,
+            Err(_) => {
+                tracing::warn!(
+                    "kafka: the pipeline did not answer within {} s: partitions go without a last commit (their records since the last commit will be read again)",
+                    REVOKE_WAIT.as_secs()
+                );
+                return;
+            }
+        };
+        let mut tpl = TopicPartitionList::new();
+        for (tp, o) in offsets.iter().filter(|(tp, _)| parts.contains(tp)) {
+            if tpl
+                .add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*o))
+                .is_err()
+            {
+                tracing::warn!("kafka: cannot commit {tp} at {o} before the rebalance");
+            }
+        }
+        if tpl.count() > 0 {
+            match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => tracing::info!(
+                    "kafka: committed {} partitions before giving them away",
+                    tpl.count()
+                ),
+                Err(e) => tracing::warn!("kafka: commit before the rebalance failed: {e}"),
+            }
+        }
+    }
 }
 
 impl ClientContext for Ctx {}
@@ -98,7 +169,8 @@ impl ConsumerContext for Ctx {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let names: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-                tracing::info!("kafka: revoked {}", names.join(", "));
+                tracing::info!("kafka: revoking {}", names.join(", "));
+                self.commit_before_revoke(consumer, &parts);
                 if let Ok(mut a) = self.assigned.lock() {
                     for p in &parts {
                         a.remove(p);
@@ -134,6 +206,7 @@ pub struct KafkaSource {
     reading: Arc<AtomicBool>,
     commits: Option<crossbeam_channel::Sender<(BTreeMap<TopicPartition, i64>, CommitReply)>>,
     revoked: crossbeam_channel::Receiver<TopicPartition>,
+    revoking: crossbeam_channel::Receiver<RevokeRequest>,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     stats: Arc<SourceStats>,
@@ -163,10 +236,14 @@ impl KafkaSource {
         }
         let assigned = Arc::new(Mutex::new(BTreeSet::new()));
         let (rev_tx, rev_rx) = crossbeam_channel::unbounded();
+        let (revoking_tx, revoking_rx) = crossbeam_channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
             start_offsets: settings.start_offsets.clone(),
             assigned: Arc::clone(&assigned),
             revoked: rev_tx,
+            revoking: revoking_tx,
+            stop: Arc::clone(&stop),
         };
         let consumer: BaseConsumer<Ctx> =
             cfg.create_with_context(ctx).map_err(|e| Error::Kafka {
@@ -178,7 +255,6 @@ impl KafkaSource {
             what: format!("subscribing to {}", settings.topics.join(",")),
             source: e,
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
         let reading = Arc::new(AtomicBool::new(true));
         let stats = Arc::new(SourceStats::default());
         let (ctx_tx, ctx_rx) = crossbeam_channel::unbounded();
@@ -197,6 +273,7 @@ impl KafkaSource {
             reading,
             commits: Some(ctx_tx),
             revoked: rev_rx,
+            revoking: revoking_rx,
             assigned,
             thread: Some(thread),
             stats,
@@ -215,11 +292,32 @@ impl KafkaSource {
         let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
         c.send((offsets, reply_tx))
             .map_err(|_| Error::Config("the consumer thread has stopped".into()))?;
-        match reply_rx.recv() {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(e)) => Err(Error::Commit(e)),
-            Err(_) => Err(Error::Config("the consumer thread has stopped".into())),
+        loop {
+            match reply_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(n)) => return Ok(n),
+                Ok(Err(e)) => return Err(Error::Commit(e)),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    // The consumer thread is in a rebalance that waits for
+                    // this worker's answer: do not wait for it here (the
+                    // request is served after the rebalance, for the
+                    // partitions still ours).
+                    if !self.revoking.is_empty() {
+                        return Err(Error::Commit(
+                            "a rebalance is in progress; the commit follows it".into(),
+                        ));
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Config("the consumer thread has stopped".into()));
+                }
+            }
         }
+    }
+
+    /// A rebalance waiting for the worker to write and commit the
+    /// partitions it takes away (answer it soon: the group waits).
+    pub fn take_revoke_request(&self) -> Option<RevokeRequest> {
+        self.revoking.try_recv().ok()
     }
 
     /// Partitions taken away since the last call.

@@ -176,6 +176,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         slowest_stream_clock: true,
         ..Default::default()
     };
+    let detect_wait = live.detect_wait;
     let mut pipeline = LivePipeline::new(engine, live)?;
 
     let signals = Arc::new(AtomicBool::new(false));
@@ -275,6 +276,28 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
+        }
+        if let Some(req) = source.take_revoke_request() {
+            // A rebalance waits: everything read so far goes through the
+            // pipeline, its findings are written, and the offsets of the
+            // partitions that go are committed by the rebalance itself.
+            let now = Instant::now();
+            for rec in rx.try_iter() {
+                if let Some(cp) = &rec.checkpoint {
+                    tracker.entered(cp);
+                }
+                pipeline.handle(rec, now);
+            }
+            // Streams still waiting for their format to be detected are
+            // detected now (as if their wait were over): otherwise their
+            // records stay uncommitted, the next owner reads them again,
+            // and this worker counts them too.
+            pipeline.tick(now + detect_wait);
+            let o = pipeline.take_output();
+            tracker.decoded(&o.checkpoints);
+            out.take(o.findings, tracker.take_committable());
+            let offsets = out.flush_for_revoke(&source, &req.partitions);
+            req.answer(offsets);
         }
         for tp in source.take_revoked() {
             tracker.forget(&tp);
@@ -418,6 +441,34 @@ impl Output {
             Err(e) => tracing::warn!("worker: {e}"),
         }
         true
+    }
+
+    /// Write the pending findings (and, with a store, the offsets) for a
+    /// rebalance that takes `revoked` away; the offsets of `revoked` to
+    /// commit, empty when the write failed (they are then read again by
+    /// the next owner). Other partitions' offsets wait for the next flush.
+    fn flush_for_revoke(
+        &mut self,
+        source: &KafkaSource,
+        revoked: &[TopicPartition],
+    ) -> BTreeMap<TopicPartition, i64> {
+        let owned = source.assigned();
+        self.offsets.retain(|tp, _| owned.contains(tp));
+        if let Err(e) = self.write(None) {
+            self.failures += 1;
+            tracing::warn!("worker: cannot write findings before a rebalance: {e:#}");
+            return BTreeMap::new();
+        }
+        for f in self.pending.drain(..) {
+            self.kept.insert(f.id.clone());
+        }
+        let mut out = BTreeMap::new();
+        for tp in revoked {
+            if let Some(o) = self.offsets.remove(tp) {
+                out.insert(tp.clone(), o);
+            }
+        }
+        out
     }
 
     fn write(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> Result<()> {

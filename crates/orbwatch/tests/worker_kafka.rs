@@ -127,6 +127,28 @@ fn records(corpus: &[(String, Vec<String>)]) -> Vec<(Option<String>, Vec<u8>)> {
     out
 }
 
+/// The hosts' records interleaved, as they would arrive (each host's in
+/// its order).
+fn interleave(recs: Vec<(Option<String>, Vec<u8>)>) -> Vec<(Option<String>, Vec<u8>)> {
+    let mut by_host: Vec<Vec<(Option<String>, Vec<u8>)>> = Vec::new();
+    for r in recs {
+        match by_host.iter_mut().find(|v| v[0].0 == r.0) {
+            Some(v) => v.push(r),
+            None => by_host.push(vec![r]),
+        }
+    }
+    let mut out = Vec::new();
+    let longest = by_host.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for v in &by_host {
+            if let Some(r) = v.get(i) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
 /// (id, kind, count, src_ip, feed|indicator, in_window) of every IOC
 /// finding.
 type Row = (String, String, u64, String, String, bool);
@@ -183,6 +205,17 @@ fn hunt_all(dir: &Path, db: &Path) -> BTreeSet<Row> {
 }
 
 fn worker(broker: &TestBroker, db: &Path, group: &str, findings_topic: Option<&str>) -> Child {
+    worker_logged(broker, db, group, findings_topic, None)
+}
+
+/// A worker whose log goes to `log` (else to the test's stderr).
+fn worker_logged(
+    broker: &TestBroker,
+    db: &Path,
+    group: &str,
+    findings_topic: Option<&str>,
+    log: Option<&Path>,
+) -> Child {
     let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
     c.current_dir(root())
         .args(["worker", "--brokers", &broker.bootstrap()])
@@ -194,8 +227,11 @@ fn worker(broker: &TestBroker, db: &Path, group: &str, findings_topic: Option<&s
         .arg("--db")
         .arg(db)
         .env("ORBWATCH_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stdout(Stdio::null());
+    match log {
+        Some(p) => c.stderr(std::fs::File::create(p).expect("worker log")),
+        None => c.stderr(Stdio::inherit()),
+    };
     if let Some(t) = findings_topic {
         c.args(["--findings-topic", t]);
     }
@@ -355,23 +391,7 @@ fn a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing() {
     assert_eq!(expected.len(), 34);
     broker.create_topic("raw.logs", PARTITIONS as u32);
     let recs = records(&data);
-    // Interleave the hosts, as they would arrive.
-    let mut by_host: Vec<Vec<(Option<String>, Vec<u8>)>> = Vec::new();
-    for r in recs {
-        match by_host.iter_mut().find(|v| v[0].0 == r.0) {
-            Some(v) => v.push(r),
-            None => by_host.push(vec![r]),
-        }
-    }
-    let mut interleaved = Vec::new();
-    let longest = by_host.iter().map(Vec::len).max().unwrap_or(0);
-    for i in 0..longest {
-        for v in &by_host {
-            if let Some(r) = v.get(i) {
-                interleaved.push(r.clone());
-            }
-        }
-    }
+    let interleaved = interleave(recs);
     let db = tmp.path().join("worker.db");
     let mut a = Reap(Some(worker(&broker, &db, "g2", None)));
     // A first slice, then wait until worker A has kept some of it.
@@ -560,4 +580,85 @@ fn zeek_eve_and_wrapped_syslog_give_the_hunts_behaviour_findings() {
         .map(|(_, r)| r)
         .collect();
     assert_eq!(got, expected);
+}
+
+/// Two workers of one group: the second joins while records flow, so
+/// partitions move from the first to the second. Before it gives them
+/// away, the first writes the findings of what it read and commits
+/// (Kafka's commit-on-revoke), so the second does not count it again:
+/// per indicator and peer, the counts of both runs add up to the hunt's.
+#[test]
+fn two_workers_share_the_partitions_and_count_nothing_twice() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = corpus(3000);
+    std::fs::create_dir(tmp.path().join("logs")).expect("mkdir");
+    write_files(&tmp.path().join("logs"), &data);
+    let expected = hunt(tmp.path(), &tmp.path().join("hunt.db"));
+    assert_eq!(expected.len(), 34);
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let recs = records(&data);
+    let db = tmp.path().join("worker.db");
+    let (log_a, log_b) = (tmp.path().join("a.log"), tmp.path().join("b.log"));
+    let mut a = Reap(Some(worker_logged(&broker, &db, "g5", None, Some(&log_a))));
+    // Hosts' records interleaved, produced in slices while the workers run.
+    let slices: Vec<Vec<(Option<String>, Vec<u8>)>> = interleave(recs.clone())
+        .chunks(300)
+        .map(<[_]>::to_vec)
+        .collect();
+    let mut ends = broker.produce("raw.logs", &slices[0]);
+    wait_for("worker A to keep offsets", Duration::from_secs(120), || {
+        !store_offsets(&db, "g5").is_empty()
+    });
+    let mut b = Reap(Some(worker_logged(&broker, &db, "g5", None, Some(&log_b))));
+    for s in &slices[1..] {
+        ends.extend(broker.produce("raw.logs", s));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert_eq!(ends.values().sum::<i64>(), recs.len() as i64);
+    wait_for(
+        "both workers to keep every offset",
+        Duration::from_secs(180),
+        || {
+            let kept = store_offsets(&db, "g5");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    for w in [&mut a, &mut b] {
+        let st = sigterm(w.0.as_mut().expect("child"));
+        assert!(st.success(), "worker exit {st:?}");
+        w.0 = None;
+    }
+    let text_a = std::fs::read_to_string(&log_a).expect("log a");
+    let text_b = std::fs::read_to_string(&log_b).expect("log b");
+    assert!(
+        text_b.contains("kafka: assigned"),
+        "B got no partition: {text_b}"
+    );
+    assert!(
+        text_a.contains("kafka: revoking"),
+        "A gave nothing away: {text_a}"
+    );
+    for (n, t) in [("A", &text_a), ("B", &text_b)] {
+        for l in t
+            .lines()
+            .filter(|l| l.contains("kafka") || l.contains("stopped"))
+        {
+            println!("{n}: {l}");
+        }
+    }
+    let rows = store_rows(&db);
+    let sum = |it: &mut dyn Iterator<Item = &Row>| {
+        let mut m: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+        for r in it {
+            *m.entry((r.4.clone(), r.3.clone(), r.5)).or_default() += r.2;
+        }
+        m
+    };
+    assert_eq!(
+        sum(&mut rows.iter().map(|(_, r)| r)),
+        sum(&mut expected.iter())
+    );
 }
