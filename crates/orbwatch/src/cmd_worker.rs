@@ -238,6 +238,16 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         }));
     }
 
+    // Fail fast on a wrong --brokers: librdkafka itself would retry
+    // quietly for ever.
+    orbwatch_kafka::check_brokers(&args.brokers, &extra, Duration::from_secs(10)).with_context(
+        || {
+            format!(
+                "cannot reach the Kafka brokers {} within 10 s: check --brokers HOST:PORT and that the brokers run",
+                args.brokers
+            )
+        },
+    )?;
     let (tx, rx) = orbwatch_live::channel(args.queue);
     let source = KafkaSource::spawn(
         ConsumerSettings {

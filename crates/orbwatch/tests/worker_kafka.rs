@@ -494,6 +494,16 @@ fn the_worker_refuses_what_it_cannot_do() {
     let (code, err) = run(&["--findings-topic", "f", "-X", "nonsense"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("-X \"nonsense\": give key=value"), "{err}");
+    // Nothing listens on port 1: said within the 10 s check, not retried
+    // for ever.
+    let started = Instant::now();
+    let (code, err) = run(&["--findings-topic", "f"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("cannot reach the Kafka brokers 127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
     let (code, err) = run(&["--findings-topic", "f", "--stage", "4"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("invalid value '4'"), "{err}");
