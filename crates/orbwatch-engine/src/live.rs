@@ -73,6 +73,14 @@ pub struct LiveOptions {
     /// state is dropped and their counts folded into their source's
     /// (default 10 minutes).
     pub stream_idle: Duration,
+    /// Close idle indicator sessions by the slowest stream's newest
+    /// event time instead of the newest event of any stream. Kafka
+    /// partitions are fetched in no particular order, so one partition
+    /// may be hours of event time ahead of another; closing by the
+    /// newest event would split the lagging partition's sessions (which
+    /// a hunt keeps whole). Kafka Streams and Flink take the minimum
+    /// over partitions for the same reason. Default off (`watch`).
+    pub slowest_stream_clock: bool,
 }
 
 impl Default for LiveOptions {
@@ -82,6 +90,7 @@ impl Default for LiveOptions {
             evidence_budget: 64 << 20,
             detect_wait: Duration::from_millis(500),
             stream_idle: Duration::from_secs(600),
+            slowest_stream_clock: false,
         }
     }
 }
@@ -703,7 +712,14 @@ impl LivePipeline {
     pub fn take_output(&mut self) -> LiveOutput {
         let mut findings = std::mem::take(&mut self.out);
         findings.extend(self.agg.take_touched(&self.engine.ioc));
-        if let Some(newest) = self.newest {
+        let clock = if self.opts.slowest_stream_clock {
+            // Streams idle longer than `stream_idle` are forgotten in
+            // `tick`, so a silent one holds the clock back only so long.
+            self.streams.values().filter_map(|s| s.cov.last_time).min()
+        } else {
+            self.newest
+        };
+        if let Some(newest) = clock {
             let lateness = self.opts.event_time.allowed_lateness;
             let until = jiff::SignedDuration::try_from(lateness)
                 .ok()

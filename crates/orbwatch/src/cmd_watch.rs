@@ -348,8 +348,8 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Compile the indicators of `feeds` and the store.
-fn load_indicators(
+/// Compile the indicators of `feeds` and the store (also `worker`'s).
+pub(crate) fn load_indicators(
     cli: &Cli,
     feeds: &[PathBuf],
     db: &Path,

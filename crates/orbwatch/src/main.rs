@@ -17,6 +17,7 @@ mod cmd_hunts;
 mod cmd_report;
 mod cmd_triage;
 mod cmd_watch;
+mod cmd_worker;
 mod coverage_summary;
 mod db_path;
 mod feed_input;
@@ -67,6 +68,10 @@ pub enum Command {
     /// Watch live: follow files, receive syslog and NetFlow, match and
     /// detect as records arrive, keep findings, alert and block.
     Watch(Box<watch_config::WatchArgs>),
+    /// One member of a Kafka consumer group: consume raw records, match
+    /// and detect as `watch` does, write findings to a topic and/or the
+    /// store, commit offsets after their findings are written.
+    Worker(Box<cmd_worker::WorkerArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell), e.g. `orbwatch completions bash > /etc/bash_completion.d/orbwatch`.
     Completions {
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
         Command::Watch(args) => cmd_watch::run(&cli, args),
+        Command::Worker(args) => cmd_worker::run(&cli, args),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
     match result {

@@ -1,0 +1,674 @@
+//! `orbwatch worker` against a real broker (tansu on loopback, see
+//! `orbwatch_kafka::test_broker`; skipped when it is not installed,
+//! failed with ORBWATCH_REQUIRE_TOOLS=1).
+//!
+//! Records: the bundled sample logs (`examples/logs`, the sshd lines that
+//! name CERT-FR's APT31 relays) and generated sshd logs of three hosts
+//! whose attackers are addresses of the same CERT-FR feed, mixed with
+//! documentation-range noise. One host's lines are wrapped as Filebeat
+//! writes them (JSON with a `message` field). Each host's lines are
+//! keyed by host, as shippers do, into a 4-partition topic; `hunt` reads
+//! the same lines from files. The IOC findings must be the same.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orbwatch_kafka::test_broker::TestBroker;
+
+const FEED: &str = "examples/feeds/CERTFR-2021-IOC-003-IOC.csv";
+const PARTITIONS: i32 = 4;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The feed's IPv4 indicators.
+fn feed_ips() -> Vec<String> {
+    let mut r = csv::Reader::from_path(root().join(FEED)).expect("feed");
+    let mut out = Vec::new();
+    for row in r.records() {
+        let row = row.expect("row");
+        if let Some(v) = row.get(18)
+            && v.parse::<std::net::Ipv4Addr>().is_ok()
+        {
+            out.push(v.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Host name and its lines: the sample logs, and `per_host` generated
+/// sshd lines for each of 3 hosts over 30 minutes (so no indicator
+/// session goes idle while the stream is read, whatever the order in
+/// which partitions are fetched).
+fn corpus(per_host: usize) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let logs = root().join("examples/logs");
+    let mut sample_ips = BTreeSet::new();
+    for f in ["crowdsec_sshd-logs.log", "demo-auth.log"] {
+        let text = std::fs::read_to_string(logs.join(f)).expect("sample log");
+        for ip in feed_ips() {
+            if text.contains(&ip) {
+                sample_ips.insert(ip);
+            }
+        }
+        out.push((f.to_string(), text.lines().map(str::to_string).collect()));
+    }
+    // Each generated host gets its own attackers (none of the samples'),
+    // so each indicator session comes from one stream, in order.
+    let ips: Vec<String> = feed_ips()
+        .into_iter()
+        .filter(|i| !sample_ips.contains(i))
+        .collect();
+    assert!(ips.len() >= 30, "the feed lists {} usable IPs", ips.len());
+    for h in 0..3 {
+        let mine = &ips[h * 10..h * 10 + 10];
+        let host = format!("gw{}", h + 2);
+        let mut lines = Vec::with_capacity(per_host);
+        for i in 0..per_host {
+            let secs = i * 1800 / per_host;
+            let t = format!("Jun  3 10:{:02}:{:02}", secs / 60, secs % 60);
+            let pid = 4000 + i;
+            let line = if i % 4 == 0 {
+                let ip = &mine[(i / 4) % mine.len()];
+                format!(
+                    "{t} {host} sshd[{pid}]: Failed password for invalid user admin{} from {ip} port {} ssh2",
+                    i % 7,
+                    40000 + i % 20000
+                )
+            } else {
+                format!(
+                    "{t} {host} sshd[{pid}]: Failed password for root from 198.51.100.{} port {} ssh2",
+                    i % 250,
+                    40000 + i % 20000
+                )
+            };
+            lines.push(line);
+        }
+        out.push((host, lines));
+    }
+    out
+}
+
+/// Write each host's lines to a file for `hunt`.
+fn write_files(dir: &Path, corpus: &[(String, Vec<String>)]) {
+    for (host, lines) in corpus {
+        let name = if host.ends_with(".log") {
+            host.clone()
+        } else {
+            format!("{host}.log")
+        };
+        std::fs::write(dir.join(name), lines.join("\n") + "\n").expect("write log");
+    }
+}
+
+/// The Kafka records: key = host; gw3's lines as Filebeat JSON.
+fn records(corpus: &[(String, Vec<String>)]) -> Vec<(Option<String>, Vec<u8>)> {
+    let mut out = Vec::new();
+    for (host, lines) in corpus {
+        for l in lines {
+            let value = if host == "gw3" {
+                serde_json::to_vec(&serde_json::json!({
+                    "@timestamp": "2021-06-03T10:00:00.000Z",
+                    "host": {"name": host},
+                    "message": l,
+                }))
+                .expect("json")
+            } else {
+                l.clone().into_bytes()
+            };
+            out.push((Some(host.clone()), value));
+        }
+    }
+    out
+}
+
+/// The hosts' records interleaved, as they would arrive (each host's in
+/// its order).
+fn interleave(recs: Vec<(Option<String>, Vec<u8>)>) -> Vec<(Option<String>, Vec<u8>)> {
+    let mut by_host: Vec<Vec<(Option<String>, Vec<u8>)>> = Vec::new();
+    for r in recs {
+        match by_host.iter_mut().find(|v| v[0].0 == r.0) {
+            Some(v) => v.push(r),
+            None => by_host.push(vec![r]),
+        }
+    }
+    let mut out = Vec::new();
+    let longest = by_host.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for v in &by_host {
+            if let Some(r) = v.get(i) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+/// (id, kind, count, src_ip, feed|indicator, in_window) of every IOC
+/// finding.
+type Row = (String, String, u64, String, String, bool);
+
+fn row(f: &serde_json::Value) -> Row {
+    (
+        f["id"].as_str().unwrap_or_default().to_string(),
+        f["kind"].as_str().unwrap_or_default().to_string(),
+        f["count"].as_u64().unwrap_or(0),
+        f["src_ip"].as_str().unwrap_or_default().to_string(),
+        format!(
+            "{}|{}",
+            f["feed"].as_str().unwrap_or_default(),
+            f["indicator"].as_str().unwrap_or_default()
+        ),
+        f["in_validity_window"].as_bool().unwrap_or(false),
+    )
+}
+
+fn hunt(dir: &Path, db: &Path) -> BTreeSet<Row> {
+    hunt_all(dir, db)
+        .into_iter()
+        .filter(|r| r.1 == "ioc_match")
+        .collect()
+}
+
+/// Every finding of `hunt` on `dir/logs`.
+fn hunt_all(dir: &Path, db: &Path) -> BTreeSet<Row> {
+    let out = dir.join("hunt.jsonl");
+    let st = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .current_dir(root())
+        .args([
+            "hunt",
+            "--year",
+            "2021",
+            "--timezone",
+            "UTC",
+            "--feed",
+            FEED,
+        ])
+        .args(["--format", "jsonl", "-o"])
+        .arg(&out)
+        .arg(dir.join("logs"))
+        .env("ORBWATCH_DB", db)
+        .stdout(Stdio::null())
+        .status()
+        .expect("hunt");
+    assert!(st.success());
+    std::fs::read_to_string(&out)
+        .expect("hunt output")
+        .lines()
+        .map(|l| row(&serde_json::from_str(l).expect("finding json")))
+        .collect()
+}
+
+fn worker(broker: &TestBroker, db: &Path, group: &str, findings_topic: Option<&str>) -> Child {
+    worker_logged(broker, db, group, findings_topic, None)
+}
+
+/// A worker whose log goes to `log` (else to the test's stderr).
+fn worker_logged(
+    broker: &TestBroker,
+    db: &Path,
+    group: &str,
+    findings_topic: Option<&str>,
+    log: Option<&Path>,
+) -> Child {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
+    c.current_dir(root())
+        .args(["worker", "--brokers", &broker.bootstrap()])
+        .args(["--topic", "raw.logs", "--group", group])
+        .args(["--feed", FEED, "--year", "2021", "--timezone", "UTC"])
+        .args(["--commit-interval", "100ms"])
+        .args(["-X", "session.timeout.ms=6000"])
+        .args(["-X", "heartbeat.interval.ms=500"])
+        .arg("--db")
+        .arg(db)
+        .env("ORBWATCH_LOG", "info")
+        .stdout(Stdio::null());
+    match log {
+        Some(p) => c.stderr(std::fs::File::create(p).expect("worker log")),
+        None => c.stderr(Stdio::inherit()),
+    };
+    if let Some(t) = findings_topic {
+        c.args(["--findings-topic", t]);
+    }
+    c.spawn().expect("worker")
+}
+
+/// Findings kept in the store: (run, row) of every IOC finding.
+fn store_rows(db: &Path) -> Vec<(i64, Row)> {
+    store_rows_where(db, "kind = 'ioc_match'")
+}
+
+fn store_rows_where(db: &Path, cond: &str) -> Vec<(i64, Row)> {
+    let conn = rusqlite::Connection::open(db).expect("store");
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT hunt_id, finding_json FROM findings WHERE {cond}"
+        ))
+        .expect("query");
+    st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .expect("rows")
+        .map(|r| {
+            let (run, json) = r.expect("row");
+            (run, row(&serde_json::from_str(&json).expect("json")))
+        })
+        .collect()
+}
+
+/// The Kafka offsets the store keeps (partition -> next offset).
+fn store_offsets(db: &Path, group: &str) -> BTreeMap<i32, i64> {
+    let Ok(conn) = rusqlite::Connection::open(db) else {
+        return BTreeMap::new();
+    };
+    let prefix = format!("kafka:{group}:raw.logs:");
+    let Ok(mut st) = conn.prepare("SELECT path, position FROM tail_offsets") else {
+        return BTreeMap::new();
+    };
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map(|it| it.filter_map(Result::ok).collect::<Vec<_>>())
+        .unwrap_or_default();
+    rows.into_iter()
+        .filter_map(|(p, o)| Some((p.strip_prefix(&prefix)?.parse().ok()?, o)))
+        .collect()
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(Instant::now() < end, "worker did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills a child on drop (a failed assertion must not leave a worker).
+struct Reap(Option<Child>);
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn worker_gives_the_hunts_ioc_findings() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = corpus(3000);
+    std::fs::create_dir(tmp.path().join("logs")).expect("mkdir");
+    write_files(&tmp.path().join("logs"), &data);
+    let expected = hunt(tmp.path(), &tmp.path().join("hunt.db"));
+    // 4 in the samples, 30 generated attackers: at least one session each.
+    assert_eq!(expected.len(), 34, "{expected:#?}");
+    assert!(
+        expected
+            .iter()
+            .all(|r| r.4.starts_with("CERTFR-2021-IOC-003-IOC|") && r.5)
+    );
+    // 9 sightings in the samples, 750 per generated host.
+    assert_eq!(expected.iter().map(|r| r.2).sum::<u64>(), 9 + 3 * 750);
+    let total: usize = data.iter().map(|(_, l)| l.len()).sum();
+    assert_eq!(total, 37 + 9000);
+
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    broker.create_topic("orbwatch.findings", 3);
+    let ends = broker.produce("raw.logs", &records(&data));
+    assert_eq!(ends.values().sum::<i64>(), total as i64);
+
+    let db = tmp.path().join("worker.db");
+    let mut w = Reap(Some(worker(&broker, &db, "g1", Some("orbwatch.findings"))));
+    wait_for(
+        "the worker to commit every offset",
+        Duration::from_secs(120),
+        || {
+            let c = broker.committed("g1", "raw.logs", PARTITIONS);
+            ends.iter().all(|(p, e)| c.get(p) == Some(e))
+        },
+    );
+    let status = sigterm(w.0.as_mut().expect("child"));
+    assert!(status.success(), "worker exit {status:?}");
+    w.0 = None;
+
+    // The findings topic: latest state per id (key = id).
+    let mut latest: BTreeMap<String, Row> = BTreeMap::new();
+    for (key, value) in broker.read_all("orbwatch.findings", 3, 34) {
+        let f: serde_json::Value = serde_json::from_slice(&value).expect("finding json");
+        let r = row(&f);
+        assert_eq!(key.as_deref(), Some(r.0.as_bytes()), "key = finding id");
+        latest.insert(r.0.clone(), r);
+    }
+    let from_topic: BTreeSet<Row> = latest
+        .into_values()
+        .filter(|r| r.1 == "ioc_match")
+        .collect();
+    assert_eq!(from_topic, expected);
+    // The store: one run, the same findings.
+    let stored: BTreeSet<Row> = store_rows(&db).into_iter().map(|(_, r)| r).collect();
+    assert_eq!(stored, expected);
+    assert_eq!(store_offsets(&db, "g1"), ends);
+}
+
+/// `kill -9` a worker while records are still being produced; a second
+/// worker of the group takes over from the offsets kept with the
+/// findings in the store. Nothing is missing and no count is doubled:
+/// per indicator and peer, the counts of both runs add up to the hunt's.
+/// (A session that spans the kill is split into two findings, one per
+/// run, as a `watch` restart splits it.)
+#[test]
+fn a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = corpus(3000);
+    std::fs::create_dir(tmp.path().join("logs")).expect("mkdir");
+    write_files(&tmp.path().join("logs"), &data);
+    let expected = hunt(tmp.path(), &tmp.path().join("hunt.db"));
+    assert_eq!(expected.len(), 34);
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let recs = records(&data);
+    let interleaved = interleave(recs);
+    let db = tmp.path().join("worker.db");
+    let mut a = Reap(Some(worker(&broker, &db, "g2", None)));
+    // A first slice, then wait until worker A has kept some of it.
+    let (first, rest) = interleaved.split_at(interleaved.len() / 4);
+    let mut ends = broker.produce("raw.logs", first);
+    wait_for(
+        "worker A to keep findings and offsets",
+        Duration::from_secs(120),
+        || !store_offsets(&db, "g2").is_empty(),
+    );
+    // Keep producing while A reads, and kill it in the middle.
+    let (second, third) = rest.split_at(rest.len() / 3);
+    for chunk in second.chunks(200) {
+        ends.extend(broker.produce("raw.logs", chunk));
+    }
+    a.0.as_mut().expect("child").kill().expect("kill -9");
+    let _ = a.0.as_mut().expect("child").wait();
+    a.0 = None;
+    let kept_by_a = store_offsets(&db, "g2");
+    let runs_a: BTreeSet<i64> = store_rows(&db).into_iter().map(|(r, _)| r).collect();
+    ends.extend(broker.produce("raw.logs", third));
+    assert_eq!(ends.values().sum::<i64>(), interleaved.len() as i64);
+    assert!(
+        kept_by_a.values().sum::<i64>() < ends.values().sum::<i64>(),
+        "A was killed before the end: {kept_by_a:?} of {ends:?}"
+    );
+    let mut b = Reap(Some(worker(&broker, &db, "g2", None)));
+    wait_for(
+        "worker B to keep every offset",
+        Duration::from_secs(180),
+        || {
+            let kept = store_offsets(&db, "g2");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    let status = sigterm(b.0.as_mut().expect("child"));
+    assert!(status.success(), "worker B exit {status:?}");
+    b.0 = None;
+
+    let rows = store_rows(&db);
+    let runs: BTreeSet<i64> = rows.iter().map(|(r, _)| *r).collect();
+    assert!(runs_a.len() <= 1 && runs.len() == 2, "runs {runs:?}");
+    // Per (indicator, peer, in window): total count, in both.
+    let sum = |it: &mut dyn Iterator<Item = &Row>| {
+        let mut m: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+        for r in it {
+            *m.entry((r.4.clone(), r.3.clone(), r.5)).or_default() += r.2;
+        }
+        m
+    };
+    let want = sum(&mut expected.iter());
+    let got = sum(&mut rows.iter().map(|(_, r)| r));
+    assert_eq!(got, want);
+    // Findings whose session did not span the kill keep the hunt's id.
+    let ids: BTreeSet<&Row> = rows.iter().map(|(_, r)| r).collect();
+    let same = expected.iter().filter(|r| ids.contains(r)).count();
+    let split = want.len() - same;
+    println!(
+        "worker A kept offsets {kept_by_a:?} of {ends:?} before kill -9; {same} of {} findings identical to the hunt's, {split} split across the kill; {} finding rows in 2 runs",
+        expected.len(),
+        rows.len()
+    );
+    // A session is split at most once (one kill), into two rows.
+    assert_eq!(rows.len(), expected.len() + split);
+}
+
+/// What the worker cannot do yet, and a worker whose findings would go
+/// nowhere, fail at once with exit 2 and say what to do (no broker
+/// needed: both are refused before connecting).
+#[test]
+fn the_worker_refuses_what_it_cannot_do() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+            .current_dir(root())
+            .args(["worker", "--brokers", "127.0.0.1:1", "--topic", "raw.logs"])
+            .args(["--group", "g", "--feed", FEED])
+            .args(extra)
+            .env_remove("ORBWATCH_DB")
+            .env("XDG_DATA_HOME", tmp.path())
+            .output()
+            .expect("worker");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--findings-topic", "f", "--stage", "2"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--stage 2: the split stages are not implemented yet"),
+        "{err}"
+    );
+    let (code, err) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("give --findings-topic TOPIC, --db STORE, or both"),
+        "{err}"
+    );
+    let (code, err) = run(&["--findings-topic", "f", "-X", "nonsense"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("-X \"nonsense\": give key=value"), "{err}");
+    // Nothing listens on port 1: said within the 10 s check, not retried
+    // for ever.
+    let started = Instant::now();
+    let (code, err) = run(&["--findings-topic", "f"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("cannot reach the Kafka brokers 127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let (code, err) = run(&["--findings-topic", "f", "--stage", "4"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("invalid value '4'"), "{err}");
+}
+
+/// Suricata EVE JSON, Zeek JSON and sshd syslog lines (wrapped as Vector
+/// writes them) in one topic, keyed by file: each stream's format is
+/// detected as `hunt` detects a file's, and the behaviour detectors give
+/// the hunt's findings, with the hunt's ids (EVE: a brute force; sshd: a
+/// password spray).
+///
+/// Records arrive in time order (EVE 2015, then Zeek 2019 and sshd 2021,
+/// produced once the worker has decoded the EVE records): the reorder
+/// window's watermark is still the newest event of any stream, so when all
+/// three are read at once the EVE stream, which waits 500 ms for its
+/// format to be detected, arrives six years behind the watermark and its
+/// observations are counted late, not given to the detectors (seen here;
+/// see the README's "Not done yet").
+#[test]
+fn zeek_eve_and_wrapped_syslog_give_the_hunts_behaviour_findings() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let files = [
+        "tests/data/logs-a/zeek_ssh_sshguess.eve.json",
+        "tests/data/logs-a/zat_conn.json.log",
+        "tests/data/logs-syslog/crowdsec_ssh-bf.log",
+    ];
+    let mut recs = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(root().join(f)).expect("test data");
+        let name = Path::new(f)
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        std::fs::write(logs.join(&name), &text).expect("copy");
+        for l in text.lines() {
+            let value = if f.ends_with("ssh-bf.log") {
+                serde_json::to_vec(&serde_json::json!({
+                    "message": l, "host": "fw", "source_type": "file", "file": f,
+                }))
+                .expect("json")
+            } else {
+                l.as_bytes().to_vec()
+            };
+            recs.push((Some(name.clone()), value));
+        }
+    }
+    let mut expected = hunt_all(tmp.path(), &tmp.path().join("hunt.db"));
+    expected.retain(|r| r.1 != "ioc_match");
+    let kinds: Vec<&str> = expected.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(kinds.len(), 2, "{expected:?}");
+    assert!(kinds.contains(&"brute_force") && kinds.contains(&"password_spray"));
+    broker.create_topic("raw.logs", 1);
+    let db = tmp.path().join("worker.db");
+    let mut w = Reap(Some(worker(&broker, &db, "g3", None)));
+    let (eve, rest) = recs.split_at(23);
+    let first = broker.produce("raw.logs", eve);
+    assert_eq!(first, BTreeMap::from([(0, 23)]));
+    wait_for(
+        "the worker to decode the EVE records",
+        Duration::from_secs(120),
+        || store_offsets(&db, "g3") == first,
+    );
+    let ends = broker.produce("raw.logs", rest);
+    assert_eq!(ends, BTreeMap::from([(0, 23 + 50 + 7)]));
+    wait_for(
+        "the worker to keep every offset",
+        Duration::from_secs(120),
+        || {
+            let kept = store_offsets(&db, "g3");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    let status = sigterm(w.0.as_mut().expect("child"));
+    assert!(status.success());
+    w.0 = None;
+    let got: BTreeSet<Row> = store_rows_where(&db, "kind != 'ioc_match'")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(got, expected);
+}
+
+/// Two workers of one group: the second joins while records flow, so
+/// partitions move from the first to the second. Before it gives them
+/// away, the first writes the findings of what it read and commits
+/// (Kafka's commit-on-revoke), so the second does not count it again:
+/// per indicator and peer, the counts of both runs add up to the hunt's.
+#[test]
+fn two_workers_share_the_partitions_and_count_nothing_twice() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = corpus(3000);
+    std::fs::create_dir(tmp.path().join("logs")).expect("mkdir");
+    write_files(&tmp.path().join("logs"), &data);
+    let expected = hunt(tmp.path(), &tmp.path().join("hunt.db"));
+    assert_eq!(expected.len(), 34);
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let recs = records(&data);
+    let db = tmp.path().join("worker.db");
+    let (log_a, log_b) = (tmp.path().join("a.log"), tmp.path().join("b.log"));
+    let mut a = Reap(Some(worker_logged(&broker, &db, "g5", None, Some(&log_a))));
+    // Hosts' records interleaved, produced in slices while the workers run.
+    let slices: Vec<Vec<(Option<String>, Vec<u8>)>> = interleave(recs.clone())
+        .chunks(300)
+        .map(<[_]>::to_vec)
+        .collect();
+    let mut ends = broker.produce("raw.logs", &slices[0]);
+    wait_for("worker A to keep offsets", Duration::from_secs(120), || {
+        !store_offsets(&db, "g5").is_empty()
+    });
+    let mut b = Reap(Some(worker_logged(&broker, &db, "g5", None, Some(&log_b))));
+    for s in &slices[1..] {
+        ends.extend(broker.produce("raw.logs", s));
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert_eq!(ends.values().sum::<i64>(), recs.len() as i64);
+    wait_for(
+        "both workers to keep every offset",
+        Duration::from_secs(180),
+        || {
+            let kept = store_offsets(&db, "g5");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    for w in [&mut a, &mut b] {
+        let st = sigterm(w.0.as_mut().expect("child"));
+        assert!(st.success(), "worker exit {st:?}");
+        w.0 = None;
+    }
+    let text_a = std::fs::read_to_string(&log_a).expect("log a");
+    let text_b = std::fs::read_to_string(&log_b).expect("log b");
+    assert!(
+        text_b.contains("kafka: assigned"),
+        "B got no partition: {text_b}"
+    );
+    assert!(
+        text_a.contains("kafka: revoking"),
+        "A gave nothing away: {text_a}"
+    );
+    for (n, t) in [("A", &text_a), ("B", &text_b)] {
+        for l in t
+            .lines()
+            .filter(|l| l.contains("kafka") || l.contains("stopped"))
+        {
+            println!("{n}: {l}");
+        }
+    }
+    let rows = store_rows(&db);
+    let sum = |it: &mut dyn Iterator<Item = &Row>| {
+        let mut m: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+        for r in it {
+            *m.entry((r.4.clone(), r.3.clone(), r.5)).or_default() += r.2;
+        }
+        m
+    };
+    assert_eq!(
+        sum(&mut rows.iter().map(|(_, r)| r)),
+        sum(&mut expected.iter())
+    );
+}
