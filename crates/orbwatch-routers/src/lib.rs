@@ -20,6 +20,7 @@ pub mod audit;
 pub mod checks;
 pub mod inventory;
 pub mod profiles;
+pub mod reboot;
 pub mod ssh;
 pub mod vulnerable;
 

@@ -15,6 +15,7 @@ mod cmd_findings;
 mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
+mod cmd_routers;
 mod cmd_triage;
 mod cmd_watch;
 mod coverage_summary;
@@ -67,6 +68,10 @@ pub enum Command {
     /// Watch live: follow files, receive syslog and NetFlow, match and
     /// detect as records arrive, keep findings, alert and block.
     Watch(Box<watch_config::WatchArgs>),
+    /// Audit the organisation's own routers for implants over SSH, and
+    /// reboot them safely, verified, on a schedule.
+    #[command(subcommand)]
+    Routers(cmd_routers::RoutersCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell), e.g. `orbwatch completions bash > /etc/bash_completion.d/orbwatch`.
     Completions {
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
         Command::Watch(args) => cmd_watch::run(&cli, args),
+        Command::Routers(cmd) => cmd_routers::run(&cli, cmd),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
     match result {
