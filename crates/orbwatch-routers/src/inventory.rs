@@ -508,3 +508,20 @@ expected_dns = ["192.0.2.53"]
         }
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The shipped example must stay valid.
+    #[test]
+    fn the_example_inventory_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/routers.toml");
+        let inv = Inventory::load(&p).unwrap();
+        assert_eq!(inv.routers.len(), 2);
+        assert_eq!(inv.policy.stagger_secs, 60);
+        assert_eq!(inv.routers[1].max_uptime_days, 14);
+        assert_eq!(inv.routers[0].expected_listeners, [22, 53]);
+        assert!(inv.routers[0].reboot_window.is_some());
+    }
+}
