@@ -29,6 +29,8 @@ use crate::vulnerable::Entry;
 pub struct AuditOptions {
     /// SHA-256 → feed, from the store ([`hash_indicators`]).
     pub hash_indicators: HashMap<String, String>,
+    /// Address indicators with their feed ([`ip_indicators`]).
+    pub ip_indicators: Vec<(IndicatorValue, String)>,
     pub vulnerable: Vec<Entry>,
     /// How long to wait for an implant port's banner.
     pub banner_timeout: Duration,
@@ -60,6 +62,22 @@ pub fn hash_indicators(store: &Store) -> Result<HashMap<String, String>, StoreEr
         } = &i.indicator.value
         {
             out.entry(hex.to_ascii_lowercase()).or_insert(i.feed);
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(out)
+}
+
+/// Address indicators (single, CIDR, range) of every feed in the store,
+/// with their feed, for the connection check.
+pub fn ip_indicators(store: &Store) -> Result<Vec<(IndicatorValue, String)>, StoreError> {
+    let mut out = Vec::new();
+    store.indicators_stream(None, |i| {
+        if matches!(
+            i.indicator.value,
+            IndicatorValue::Ip(_) | IndicatorValue::Cidr(_) | IndicatorValue::Range { .. }
+        ) {
+            out.push((i.indicator.value, i.feed));
         }
         ControlFlow::Continue(())
     })?;
@@ -190,6 +208,7 @@ pub fn audit_router(ssh: &Ssh, r: &Router, opts: &AuditOptions) -> RouterAudit {
     let ctx = CheckContext {
         router: r,
         hash_indicators: &opts.hash_indicators,
+        ip_indicators: &opts.ip_indicators,
         vulnerable: &opts.vulnerable,
         own_keys: &own,
         now,

@@ -13,6 +13,8 @@ use jiff::Timestamp;
 use orbwatch_detect::finding::fnv1a;
 use orbwatch_detect::{Evidence, Finding, FindingKind, Severity};
 
+use orbwatch_intel::IndicatorValue;
+
 use crate::inventory::Router;
 use crate::profiles;
 use crate::ssh::SshOutput;
@@ -53,6 +55,9 @@ pub struct CheckContext<'a> {
     pub router: &'a Router,
     /// SHA-256 (lower-case hex) → feed name, from the store.
     pub hash_indicators: &'a HashMap<String, String>,
+    /// Address indicators (single, CIDR, range) with their feed, from the
+    /// store.
+    pub ip_indicators: &'a [(IndicatorValue, String)],
     pub vulnerable: &'a [Entry],
     /// Public keys that are expected in `authorized_keys` besides the
     /// inventory's (orbwatch's own), as "type base64".
@@ -172,6 +177,7 @@ pub fn run_all(
     }
     if let Some(t) = text(profiles::LISTENING.id) {
         check_listening(&mut r, t, banners);
+        check_connections(&mut r, t);
     }
     let mut exe_of_pid = HashMap::new();
     if let Some(t) = text(profiles::PROCESSES.id) {
@@ -370,6 +376,56 @@ fn check_listening(r: &mut Raise<'_>, t: &str, banners: &BTreeMap<u16, String>) 
                 profiles::LISTENING.command,
                 &raw,
                 serde_json::json!({"port": l.port, "address": l.addr}),
+            );
+        }
+    }
+}
+
+/// Does an address indicator cover `ip`?
+pub fn indicator_covers(v: &IndicatorValue, ip: IpAddr) -> bool {
+    match v {
+        IndicatorValue::Ip(a) => *a == ip,
+        IndicatorValue::Cidr(net) => net.contains(&ip),
+        IndicatorValue::Range { first, last } => {
+            first.is_ipv4() == ip.is_ipv4() && *first <= ip && ip <= *last
+        }
+        _ => false,
+    }
+}
+
+/// Established or opening TCP connections from the router to an address a
+/// feed lists (a relay implant talking to its controller).
+fn check_connections(r: &mut Raise<'_>, t: &str) {
+    if r.ctx.ip_indicators.is_empty() {
+        return;
+    }
+    let lines: Vec<&str> = t.lines().collect();
+    let mut seen = BTreeSet::new();
+    for state in ["01", "02"] {
+        for (local, lport, remote, rport, n) in parse_proc_net_tcp(t, state) {
+            let Some((_, feed)) = r
+                .ctx
+                .ip_indicators
+                .iter()
+                .find(|(v, _)| indicator_covers(v, remote))
+            else {
+                continue;
+            };
+            if !seen.insert(remote) {
+                continue;
+            }
+            let feed = feed.clone();
+            r.add(
+                "connection",
+                &remote.to_string(),
+                Severity::Critical,
+                90,
+                format!(
+                    "the router has a TCP connection {local}:{lport} -> {remote}:{rport} to an address listed by feed {feed:?}"
+                ),
+                profiles::LISTENING.command,
+                &[(n, lines.get(n).copied().unwrap_or(""))],
+                serde_json::json!({"remote": remote, "remote_port": rport, "feed": feed, "state": state}),
             );
         }
     }
@@ -708,6 +764,10 @@ mod tests {
         let ctx = CheckContext {
             router: r,
             hash_indicators: hashes,
+            ip_indicators: &[(
+                IndicatorValue::Cidr("203.0.113.0/24".parse().unwrap()),
+                "c2-feed".to_string(),
+            )],
             vulnerable: &[],
             own_keys: &[],
             now: Timestamp::UNIX_EPOCH,
@@ -752,6 +812,27 @@ mod tests {
             f.iter().filter(|f| check_of(f) == "wan_management").count(),
             1
         );
+    }
+
+    #[test]
+    fn connections_to_feed_addresses() {
+        // 10.0.0.2:40000 -> 203.0.113.9:443 established, and one to 198.51.100.1.
+        let t = "  sl  local_address rem_address   st\n   0: 0200000A:9C40 097100CB:01BB 01 0\n   1: 0200000A:9C41 016433C6:01BB 01 0\n   2: 0200000A:9C42 097100CB:0050 01 0\n";
+        let f = run(&router(""), profiles::LISTENING, t, &HashMap::new());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(check_of(&f[0]), "connection");
+        assert!(
+            f[0].reasons[0].contains("203.0.113.9:443"),
+            "{}",
+            f[0].reasons[0]
+        );
+        let range = IndicatorValue::Range {
+            first: "192.0.2.1".parse().unwrap(),
+            last: "192.0.2.9".parse().unwrap(),
+        };
+        assert!(indicator_covers(&range, "192.0.2.5".parse().unwrap()));
+        assert!(!indicator_covers(&range, "192.0.2.10".parse().unwrap()));
+        assert!(!indicator_covers(&range, "::1".parse().unwrap()));
     }
 
     #[test]

@@ -367,6 +367,12 @@ impl RebootWindow {
         })
     }
 
+    /// How long the window lasts.
+    pub fn length_secs(&self) -> i64 {
+        let secs = |t: Time| i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60;
+        (secs(self.end) - secs(self.start)).rem_euclid(86_400)
+    }
+
     /// Is `at` inside the window?
     pub fn contains(&self, at: Timestamp) -> bool {
         let local = self.zone.to_datetime(at);
@@ -495,6 +501,8 @@ expected_dns = ["192.0.2.53"]
         assert!(night.contains("2026-12-05T23:30:00Z".parse().unwrap()));
         assert!(night.contains("2026-12-06T00:30:00Z".parse().unwrap()));
         assert!(!night.contains("2026-12-07T00:30:00Z".parse().unwrap()));
+        assert_eq!(w.length_secs(), 7200);
+        assert_eq!(night.length_secs(), 7200);
         let wk = RebootWindow::parse("Mon-Fri 01:00-05:00 UTC").unwrap();
         assert_eq!(wk.days.len(), 5);
         for bad in [

@@ -24,7 +24,7 @@ pub mod reboot;
 pub mod ssh;
 pub mod vulnerable;
 
-pub use audit::{AuditOptions, RouterAudit, audit_router, hash_indicators};
+pub use audit::{AuditOptions, RouterAudit, audit_router, hash_indicators, ip_indicators};
 pub use inventory::{Inventory, InventoryError, Policy, RebootWindow, Router};
 pub use profiles::{Probe, Profile};
 pub use ssh::{Ssh, SshError, SshOutput};

@@ -369,6 +369,24 @@ fn reboot_one(
         true,
         serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len()}),
     );
+    // A timer that fires more than once inside a window must not reboot
+    // the router again: up for less than the window lasts means it was
+    // rebooted inside this window already.
+    if let Some(w) = &r.reboot_window
+        && !opts.ignore_window
+        && up_before < w.length_secs() as f64
+    {
+        let why = format!(
+            "already rebooted inside this window (up {up_before:.0} s, the window {:?} lasts {} s)",
+            w.text,
+            w.length_secs()
+        );
+        rec.step(&r.name, "skipped", true, serde_json::json!({"reason": why}));
+        let mut o = RebootOutcome::new(&r.name, "skipped", Some(why));
+        o.uptime_before = Some(up_before);
+        o.new = pre.findings;
+        return o;
+    }
     let mut o = RebootOutcome::new(&r.name, "dry_run", None);
     o.uptime_before = Some(up_before);
     o.boot_id_before = pre.boot_id.clone();

@@ -13,7 +13,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use orbwatch_detect::{Coverage, Finding, Severity};
 use orbwatch_routers::reboot::{self, RebootOptions, Step};
-use orbwatch_routers::{AuditOptions, Inventory, Ssh, audit_router, checks, hash_indicators};
+use orbwatch_routers::{
+    AuditOptions, Inventory, Ssh, audit_router, checks, hash_indicators, ip_indicators,
+};
 use orbwatch_store::Store;
 
 use crate::Cli;
@@ -134,11 +136,13 @@ fn prepare(cli: &Cli, inv_path: &Path) -> Result<Ctx> {
     });
     let ssh = Ssh::new(&known_hosts)?;
     let hashes = hash_indicators(&store)?;
+    let ips = ip_indicators(&store)?;
     let vulnerable = orbwatch_routers::vulnerable::load(&inv.vulnerable)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("inventory {}", inv.path.display()))?;
     tracing::info!(
         hash_indicators = hashes.len(),
+        ip_indicators = ips.len(),
         vulnerable = vulnerable.len(),
         known_hosts = %known_hosts.display(),
         "routers: ready"
@@ -149,6 +153,7 @@ fn prepare(cli: &Cli, inv_path: &Path) -> Result<Ctx> {
         ssh,
         opts: AuditOptions {
             hash_indicators: hashes,
+            ip_indicators: ips,
             vulnerable,
             banner_timeout: Duration::from_secs(2),
         },

@@ -9,7 +9,7 @@
 //! A reboot (the `reboot` command over SSH, or [`Lab::hard_restart`]) ends
 //! the router's init; its PID namespace dies with everything in it, and the
 //! lab's supervisor thread starts it again after `reboot_delay`, in a fresh
-//! time namespace (uptime back near the host's) and a fresh mount namespace
+//! time namespace (uptime back near 0) and a fresh mount namespace
 //! (its `/tmp` is a new tmpfs, so what lived only in memory is gone).
 //!
 //! [`Lab`] always cleans up (Drop kills every process in each namespace and
