@@ -152,6 +152,13 @@ fn routers_audit_reboot_dry_run_history_schedule_and_host_key() {
     let o = orbwatch(&db, &["routers", "history", "--router", "memory"]);
     let h = String::from_utf8_lossy(&o.stdout);
     assert_eq!(h.lines().count(), 4, "2 audits, precheck, dry_run:\n{h}");
+    assert!(
+        h.lines()
+            .nth(3)
+            .unwrap()
+            .contains(" memory reboot dry_run ok "),
+        "{h}"
+    );
 
     let o = orbwatch(&db, &["routers", "schedule", "--inventory", inv_s]);
     let s = String::from_utf8_lossy(&o.stdout);
@@ -169,6 +176,50 @@ fn routers_audit_reboot_dry_run_history_schedule_and_host_key() {
         ],
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("15 2 * * 0 "));
+
+    // The user's own known-vulnerable list, named in the inventory.
+    std::fs::write(
+        dir.join("vuln.toml"),
+        "[[entry]]\nid = \"orblab-old\"\nos = \"orblab\"\nbelow = \"1.1\"\nseverity = \"high\"\nsources = [\"https://example.org/advisory\"]\n",
+    )
+    .unwrap();
+    let vinv = dir.join("routers-vuln.toml");
+    std::fs::write(
+        &vinv,
+        format!(
+            "vulnerable = [\"vuln.toml\"]\n{}",
+            lab.inventory(|_| String::new())
+        ),
+    )
+    .unwrap();
+    let o = orbwatch(
+        &db,
+        &[
+            "routers",
+            "audit",
+            "--inventory",
+            vinv.to_str().unwrap(),
+            "--only",
+            "clean",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let f: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(f["details"]["check"], "firmware");
+    assert_eq!(f["details"]["entry"], "orblab-old");
+    assert!(
+        f["details"]["list"]
+            .as_str()
+            .unwrap()
+            .ends_with("vuln.toml")
+    );
 
     // A changed host key: loud error, exit 2, a critical finding, no command.
     let before = lab.commands(0).len();
