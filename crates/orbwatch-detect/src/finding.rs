@@ -24,10 +24,14 @@ pub enum FindingKind {
     DistributedBruteforce,
     SuccessAfterFailures,
     Exfiltration,
+    /// A check of `orbwatch routers audit` on one of the organisation's
+    /// own edge devices (an implant's port, a process from `/tmp`, a
+    /// changed host key…).
+    RouterAudit,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 7] = [
+    pub const ALL: [FindingKind; 8] = [
         Self::IocMatch,
         Self::PortScan,
         Self::BruteForce,
@@ -35,6 +39,7 @@ impl FindingKind {
         Self::DistributedBruteforce,
         Self::SuccessAfterFailures,
         Self::Exfiltration,
+        Self::RouterAudit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +51,7 @@ impl FindingKind {
             Self::DistributedBruteforce => "distributed_bruteforce",
             Self::SuccessAfterFailures => "success_after_failures",
             Self::Exfiltration => "exfiltration",
+            Self::RouterAudit => "router_audit",
         }
     }
 

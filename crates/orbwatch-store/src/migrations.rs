@@ -244,8 +244,34 @@ CREATE TABLE blocks (
 CREATE INDEX blocks_by_address ON blocks(address);
 "#;
 
+/// Router history (`orbwatch routers`): one row per step of an audit or a
+/// reboot of one router (pre-check, reboot sent, back, proof, health,
+/// re-audit, never came back…), so that each router's story can be shown.
+const V5_ROUTER_HISTORY: &str = r#"
+CREATE TABLE router_history (
+    seq            INTEGER PRIMARY KEY,
+    router         TEXT    NOT NULL,
+    at             TEXT    NOT NULL,
+    -- 'audit', 'reboot'
+    action         TEXT    NOT NULL,
+    -- 'precheck', 'refused', 'sent', 'returned', 'never_returned', 'proof', 'health', 'reaudit', 'done', 'dry_run', 'audited', 'error'
+    step           TEXT    NOT NULL,
+    ok             INTEGER NOT NULL,
+    -- the hunt row that holds this run's findings, when there is one
+    hunt_id        INTEGER,
+    detail_json    TEXT    NOT NULL
+);
+CREATE INDEX router_history_by_router ON router_history(router, seq);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
-pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS, V3_SUBSCRIPTIONS, V4_WATCH];
+pub const MIGRATIONS: &[&str] = &[
+    V1_FEEDS,
+    V2_FINDINGS,
+    V3_SUBSCRIPTIONS,
+    V4_WATCH,
+    V5_ROUTER_HISTORY,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

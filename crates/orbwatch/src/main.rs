@@ -15,6 +15,7 @@ mod cmd_findings;
 mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
+mod cmd_routers;
 mod cmd_triage;
 mod cmd_watch;
 mod cmd_worker;
@@ -72,6 +73,10 @@ pub enum Command {
     /// and detect as `watch` does, write findings to a topic and/or the
     /// store, commit offsets after their findings are written.
     Worker(Box<cmd_worker::WorkerArgs>),
+    /// Audit the organisation's own routers for implants over SSH, and
+    /// reboot them safely, verified, on a schedule.
+    #[command(subcommand)]
+    Routers(cmd_routers::RoutersCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish,
     /// powershell), e.g. `orbwatch completions bash > /etc/bash_completion.d/orbwatch`.
     Completions {
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
         Command::Watch(args) => cmd_watch::run(&cli, args),
         Command::Worker(args) => cmd_worker::run(&cli, args),
+        Command::Routers(cmd) => cmd_routers::run(&cli, cmd),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
     match result {

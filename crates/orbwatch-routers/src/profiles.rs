@@ -1,0 +1,179 @@
+//! Router profiles and their command allowlists.
+//!
+//! Why fixed strings: an audit of a device that may be compromised must not
+//! change it. Every command an audit can send is a constant here, read-only
+//! by construction (reads of `/proc` and of configuration files, `find`
+//! with `sha256sum`), and the transport refuses anything else
+//! ([`Profile::allows`]). Nothing from the inventory or from the router's
+//! own output is ever pasted into a command. The single state-changing
+//! command, the reboot, lives apart ([`Profile::reboot_command`]) and is
+//! only sent by `routers reboot`.
+//!
+//! The commands are POSIX shell that busybox (OpenWrt, most SOHO
+//! firmware) and a full Linux both understand.
+
+use std::fmt;
+
+/// One read-only command of an audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// What it reads (`uptime`, `listening`…): the checks look output up
+    /// by this id.
+    pub id: &'static str,
+    pub command: &'static str,
+}
+
+/// The platforms orbwatch knows how to audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Busybox,
+    Openwrt,
+    GenericLinux,
+}
+
+/// Profiles named in the issue that have no allowlist yet.
+const PLANNED: [&str; 4] = ["ddwrt", "edgeos", "vyos", "mikrotik"];
+
+pub const UPTIME: Probe = Probe {
+    id: "uptime",
+    command: "cat /proc/uptime",
+};
+pub const BOOT_ID: Probe = Probe {
+    id: "boot_id",
+    command: "cat /proc/sys/kernel/random/boot_id",
+};
+pub const VERSION: Probe = Probe {
+    id: "version",
+    command: "uname -srm; cat /etc/openwrt_release /etc/os-release /etc/version 2>/dev/null",
+};
+pub const LISTENING: Probe = Probe {
+    id: "listening",
+    command: "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null",
+};
+pub const PROCESSES: Probe = Probe {
+    id: "processes",
+    command: "for p in /proc/[0-9]*; do printf '%s\\t%s\\t%s\\t' \"${p#/proc/}\" \"$(readlink $p/exe 2>/dev/null)\" \"$(cat $p/comm 2>/dev/null)\"; tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done",
+};
+pub const HASHES: Probe = Probe {
+    id: "hashes",
+    command: "find /tmp /var /var/run /dev/shm /etc /root /overlay /jffs /data -xdev -type f -perm -100 -exec sha256sum {} + 2>/dev/null; sha256sum /proc/[0-9]*/exe 2>/dev/null",
+};
+pub const PERSISTENCE: Probe = Probe {
+    id: "persistence",
+    command: "grep -H '' /etc/crontabs/* /var/spool/cron/crontabs/* /etc/crontab /etc/cron.d/* /etc/rc.local /etc/init.d/* /etc/rc.d/* /etc/hotplug.d/*/* 2>/dev/null",
+};
+pub const DNS: Probe = Probe {
+    id: "dns",
+    command: "grep -H '' /etc/resolv.conf /tmp/resolv.conf /tmp/resolv.conf.auto /tmp/resolv.conf.d/resolv.conf.auto 2>/dev/null",
+};
+pub const AUTHORIZED_KEYS: Probe = Probe {
+    id: "authorized_keys",
+    command: "grep -H '' /root/.ssh/authorized_keys /etc/dropbear/authorized_keys /home/*/.ssh/authorized_keys 2>/dev/null",
+};
+pub const ACCOUNTS: Probe = Probe {
+    id: "accounts",
+    command: "cat /etc/passwd",
+};
+pub const UCI_DNS: Probe = Probe {
+    id: "uci_dns",
+    command: "uci -q show dhcp; uci -q show network",
+};
+
+const COMMON: [Probe; 9] = [
+    UPTIME,
+    BOOT_ID,
+    VERSION,
+    LISTENING,
+    PROCESSES,
+    HASHES,
+    PERSISTENCE,
+    DNS,
+    AUTHORIZED_KEYS,
+];
+
+impl Profile {
+    /// Parse an inventory's `profile`; a planned but unsupported one says
+    /// so.
+    pub fn parse(s: &str) -> Result<Profile, String> {
+        match s {
+            "busybox" => Ok(Profile::Busybox),
+            "openwrt" => Ok(Profile::Openwrt),
+            "generic-linux" => Ok(Profile::GenericLinux),
+            other if PLANNED.contains(&other) => Err(format!(
+                "profile {other:?} is not supported yet; use busybox, openwrt or generic-linux"
+            )),
+            other => Err(format!(
+                "unknown profile {other:?}; use busybox, openwrt or generic-linux"
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Busybox => "busybox",
+            Profile::Openwrt => "openwrt",
+            Profile::GenericLinux => "generic-linux",
+        }
+    }
+
+    /// The read-only commands of an audit, in the order they run.
+    pub fn probes(self) -> Vec<Probe> {
+        let mut v: Vec<Probe> = COMMON.to_vec();
+        v.push(ACCOUNTS);
+        if self == Profile::Openwrt {
+            v.push(UCI_DNS);
+        }
+        v
+    }
+
+    /// Is `command` one of this profile's audit commands?
+    pub fn allows(self, command: &str) -> bool {
+        self.probes().iter().any(|p| p.command == command)
+    }
+
+    /// The command that reboots the device (sent only by `routers reboot`).
+    pub fn reboot_command(self) -> &'static str {
+        "reboot"
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowlists_are_read_only_and_distinct() {
+        for p in [Profile::Busybox, Profile::Openwrt, Profile::GenericLinux] {
+            let probes = p.probes();
+            for pr in &probes {
+                assert!(p.allows(pr.command));
+                for bad in [
+                    "reboot",
+                    " rm ",
+                    "kill",
+                    "> /",
+                    ">>",
+                    "wget",
+                    "curl",
+                    "chmod",
+                    "uci set",
+                    "uci commit",
+                ] {
+                    assert!(!pr.command.contains(bad), "{} contains {bad}", pr.id);
+                }
+            }
+            let mut ids: Vec<_> = probes.iter().map(|p| p.id).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), probes.len());
+            assert!(!p.allows("reboot"));
+            assert!(!p.allows("cat /proc/uptime; reboot"));
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! Safe, verified reboots of a fleet.
+//!
+//! Why so careful: a reboot clears an implant that lives only in memory
+//! (ANSSI's advice, the KV-botnet takedown), but a router that does not come
+//! back cuts a site off. So each reboot is planned (window, fleet limit,
+//! share of the fleet down), preceded by a pre-check (an audit that must
+//! succeed), proven (uptime went back), checked (SSH answers, expected
+//! services listen) and followed by a re-audit that sorts every earlier
+//! finding into "cleared by reboot" and "persistent" (severity raised: the
+//! device must be re-flashed or replaced). A router that never comes back
+//! stops every further reboot. Every step is kept in the store's
+//! `router_history`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use orbwatch_detect::{Finding, Severity};
+use orbwatch_store::rusqlite::{self, params};
+use serde::Serialize;
+
+use crate::audit::{AuditOptions, RouterAudit, audit_router};
+use crate::checks;
+use crate::inventory::{Inventory, Router};
+use crate::profiles;
+use crate::ssh::{Ssh, SshError};
+
+/// How a fleet reboot runs.
+#[derive(Debug, Clone)]
+pub struct RebootOptions {
+    /// Routers rebooted (down) at the same time; at least 1.
+    pub max_parallel: usize,
+    pub dry_run: bool,
+    /// Reboot outside the routers' windows (tests, emergencies).
+    pub ignore_window: bool,
+    /// How long a router has to come back.
+    pub timeout: Duration,
+    /// Time between two attempts to reach a rebooting router.
+    pub poll: Duration,
+    /// Pause between two reboots (staggering).
+    pub stagger: Duration,
+}
+
+/// One step of one router's reboot, as kept in the history.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub router: String,
+    pub at: Timestamp,
+    pub step: String,
+    pub ok: bool,
+    pub detail: serde_json::Value,
+}
+
+/// What happened to one router.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebootOutcome {
+    pub router: String,
+    /// `rebooted`, `dry_run`, `refused`, `never_returned`, `not_started`,
+    /// `failed`.
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub uptime_before: Option<f64>,
+    pub uptime_after: Option<f64>,
+    pub boot_id_before: Option<String>,
+    pub boot_id_after: Option<String>,
+    /// Findings of the pre-check that the re-audit no longer shows.
+    pub cleared: Vec<Finding>,
+    /// Findings still there after the reboot (severity raised).
+    pub persistent: Vec<Finding>,
+    /// Findings the re-audit shows that the pre-check did not.
+    pub new: Vec<Finding>,
+    pub health: Vec<HealthCheck>,
+    /// Seconds from the reboot command to SSH answering again.
+    pub down_secs: Option<f64>,
+}
+
+/// One health check after the reboot.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthCheck {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl RebootOutcome {
+    fn new(router: &str, outcome: &str, reason: Option<String>) -> RebootOutcome {
+        RebootOutcome {
+            router: router.into(),
+            outcome: outcome.into(),
+            reason,
+            uptime_before: None,
+            uptime_after: None,
+            boot_id_before: None,
+            boot_id_after: None,
+            cleared: Vec::new(),
+            persistent: Vec::new(),
+            new: Vec::new(),
+            health: Vec::new(),
+            down_secs: None,
+        }
+    }
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetReboot {
+    pub outcomes: Vec<RebootOutcome>,
+    pub steps: Vec<Step>,
+    /// Set when a router did not come back and the remaining reboots were
+    /// not started.
+    pub halted: Option<String>,
+}
+
+impl FleetReboot {
+    /// Every finding to keep: pre-check findings that were cleared (as
+    /// they were), persistent ones (raised), new ones.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.outcomes
+            .iter()
+            .flat_map(|o| o.cleared.iter().chain(&o.persistent).chain(&o.new))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Sort the pre-check's findings against the re-audit's: (cleared,
+/// persistent with severity raised, new).
+pub fn sort_findings(
+    before: &[Finding],
+    after: &[Finding],
+) -> (Vec<Finding>, Vec<Finding>, Vec<Finding>) {
+    let after_ids: BTreeSet<&str> = after.iter().map(|f| f.id.as_str()).collect();
+    let before_ids: BTreeSet<&str> = before.iter().map(|f| f.id.as_str()).collect();
+    let mut cleared = Vec::new();
+    let mut persistent = Vec::new();
+    for f in before {
+        let mut f = f.clone();
+        if after_ids.contains(f.id.as_str()) {
+            // Keep the re-audit's evidence (it is the current state).
+            if let Some(a) = after.iter().find(|a| a.id == f.id) {
+                f = a.clone();
+                f.first_seen = before
+                    .iter()
+                    .find(|b| b.id == f.id)
+                    .and_then(|b| b.first_seen);
+            }
+            f.severity = Some(raise(f.severity.unwrap_or(Severity::Medium)));
+            f.score = Some(f.score.unwrap_or(50).saturating_add(10).min(100));
+            f.reasons.push(
+                "persistent: it survived a verified reboot, so the device must be re-flashed or replaced (a reboot alone does not clean it)".into(),
+            );
+            set_detail(&mut f, "reboot", "persistent");
+            persistent.push(f);
+        } else {
+            f.reasons.push(
+                "cleared by reboot: gone after a verified reboot (it lived only in memory); the device can be infected again unless it is patched".into(),
+            );
+            set_detail(&mut f, "reboot", "cleared");
+            cleared.push(f);
+        }
+    }
+    let new = after
+        .iter()
+        .filter(|f| !before_ids.contains(f.id.as_str()))
+        .cloned()
+        .map(|mut f| {
+            set_detail(&mut f, "reboot", "new");
+            f
+        })
+        .collect();
+    (cleared, persistent, new)
+}
+
+fn set_detail(f: &mut Finding, k: &str, v: &str) {
+    if let Some(d) = f.details.as_mut().and_then(|d| d.as_object_mut()) {
+        d.insert(k.into(), serde_json::Value::String(v.into()));
+    }
+}
+
+fn raise(s: Severity) -> Severity {
+    match s {
+        Severity::Info => Severity::Low,
+        Severity::Low => Severity::Medium,
+        Severity::Medium => Severity::High,
+        Severity::High | Severity::Critical => Severity::Critical,
+    }
+}
+
+struct Recorder<'a> {
+    steps: Vec<Step>,
+    on_step: &'a mut (dyn FnMut(&Step) + Send),
+}
+
+impl Recorder<'_> {
+    fn step(&mut self, router: &str, step: &str, ok: bool, detail: serde_json::Value) {
+        let s = Step {
+            router: router.into(),
+            at: Timestamp::now(),
+            step: step.into(),
+            ok,
+            detail,
+        };
+        (self.on_step)(&s);
+        self.steps.push(s);
+    }
+}
+
+/// Reboot `selected` routers of `inv`. `on_step` sees every step as it
+/// happens (for progress on stderr).
+pub fn reboot_fleet(
+    ssh: &Ssh,
+    inv: &Inventory,
+    selected: &[&Router],
+    opts: &RebootOptions,
+    audit_opts: &AuditOptions,
+    on_step: &mut (dyn FnMut(&Step) + Send),
+) -> FleetReboot {
+    let mut rec = Recorder {
+        steps: Vec::new(),
+        on_step,
+    };
+    let mut outcomes = Vec::new();
+    let now = Timestamp::now();
+    let fleet = inv.routers.len().max(1);
+    let max_parallel = opts.max_parallel.max(1);
+    // Fleet limit: never plan more down at once than the policy allows.
+    let share = max_parallel.min(selected.len()) as f64 / fleet as f64;
+    if share > inv.policy.max_down_share + 1e-9 && selected.len() > 1 {
+        let why = format!(
+            "--max-parallel {max_parallel} would take {:.0}% of the fleet ({fleet} routers) down at once; the policy allows {:.0}% (policy.max_down_share)",
+            share * 100.0,
+            inv.policy.max_down_share * 100.0
+        );
+        for r in selected {
+            rec.step(
+                &r.name,
+                "refused",
+                false,
+                serde_json::json!({"reason": why}),
+            );
+            outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why.clone())));
+        }
+        return FleetReboot {
+            outcomes,
+            steps: rec.steps,
+            halted: Some(why),
+        };
+    }
+    // Windows.
+    let mut eligible = Vec::new();
+    for r in selected {
+        match &r.reboot_window {
+            Some(w) if !opts.ignore_window && !w.contains(now) => {
+                let why = format!("outside its reboot window {:?}", w.text);
+                rec.step(
+                    &r.name,
+                    "refused",
+                    false,
+                    serde_json::json!({"reason": why}),
+                );
+                outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why)));
+            }
+            _ => eligible.push(*r),
+        }
+    }
+    let mut halted: Option<String> = None;
+    for (bi, batch) in eligible.chunks(max_parallel).enumerate() {
+        if let Some(h) = &halted {
+            for r in batch {
+                rec.step(
+                    &r.name,
+                    "not_started",
+                    false,
+                    serde_json::json!({"reason": h}),
+                );
+                outcomes.push(RebootOutcome::new(
+                    &r.name,
+                    "not_started",
+                    Some(h.to_string()),
+                ));
+            }
+            continue;
+        }
+        if bi > 0 && !opts.stagger.is_zero() && !opts.dry_run {
+            std::thread::sleep(opts.stagger);
+        }
+        let results: Vec<(RebootOutcome, Vec<Step>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|r| {
+                    s.spawn(move || {
+                        let mut local = Vec::new();
+                        let mut sink = |st: &Step| local.push(st.clone());
+                        let mut rr = Recorder {
+                            steps: Vec::new(),
+                            on_step: &mut sink,
+                        };
+                        let o = reboot_one(ssh, r, opts, audit_opts, &mut rr);
+                        let steps = rr.steps;
+                        (o, steps)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(batch.iter())
+                .map(|(h, r)| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            RebootOutcome::new(&r.name, "failed", Some("internal error".into())),
+                            Vec::new(),
+                        )
+                    })
+                })
+                .collect()
+        });
+        for (o, steps) in results {
+            for st in steps {
+                (rec.on_step)(&st);
+                rec.steps.push(st);
+            }
+            if o.outcome == "never_returned" {
+                halted = Some(format!(
+                    "router {} did not come back after its reboot; no further reboot was started",
+                    o.router
+                ));
+            }
+            outcomes.push(o);
+        }
+    }
+    FleetReboot {
+        outcomes,
+        steps: rec.steps,
+        halted,
+    }
+}
+
+fn reboot_one(
+    ssh: &Ssh,
+    r: &Router,
+    opts: &RebootOptions,
+    audit_opts: &AuditOptions,
+    rec: &mut Recorder<'_>,
+) -> RebootOutcome {
+    // Pre-check: a full audit that must succeed.
+    let pre = audit_router(ssh, r, audit_opts);
+    if let Some(e) = &pre.error {
+        rec.step(&r.name, "precheck", false, serde_json::json!({"error": e}));
+        let mut o = RebootOutcome::new(&r.name, "refused", Some(format!("pre-check failed: {e}")));
+        o.new = pre.findings;
+        return o;
+    }
+    let Some(up_before) = pre.uptime_secs else {
+        rec.step(
+            &r.name,
+            "precheck",
+            false,
+            serde_json::json!({"error": "no uptime"}),
+        );
+        return RebootOutcome::new(
+            &r.name,
+            "refused",
+            Some("pre-check failed: the router did not give its uptime, so a reboot could not be proven".into()),
+        );
+    };
+    rec.step(
+        &r.name,
+        "precheck",
+        true,
+        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len()}),
+    );
+    // A timer that fires more than once inside a window must not reboot
+    // the router again: up for less than the window lasts means it was
+    // rebooted inside this window already.
+    if let Some(w) = &r.reboot_window
+        && !opts.ignore_window
+        && up_before < w.length_secs() as f64
+    {
+        let why = format!(
+            "already rebooted inside this window (up {up_before:.0} s, the window {:?} lasts {} s)",
+            w.text,
+            w.length_secs()
+        );
+        rec.step(&r.name, "skipped", true, serde_json::json!({"reason": why}));
+        let mut o = RebootOutcome::new(&r.name, "skipped", Some(why));
+        o.uptime_before = Some(up_before);
+        o.new = pre.findings;
+        return o;
+    }
+    let mut o = RebootOutcome::new(&r.name, "dry_run", None);
+    o.uptime_before = Some(up_before);
+    o.boot_id_before = pre.boot_id.clone();
+    if opts.dry_run {
+        rec.step(
+            &r.name,
+            "dry_run",
+            true,
+            serde_json::json!({"would_run": r.profile.reboot_command()}),
+        );
+        o.new = pre.findings;
+        return o;
+    }
+    let sent_at = Instant::now();
+    if let Err(e) = ssh.reboot(r) {
+        rec.step(
+            &r.name,
+            "sent",
+            false,
+            serde_json::json!({"error": e.to_string()}),
+        );
+        o.outcome = "failed".into();
+        o.reason = Some(e.to_string());
+        return o;
+    }
+    rec.step(
+        &r.name,
+        "sent",
+        true,
+        serde_json::json!({"command": r.profile.reboot_command()}),
+    );
+    // Wait for it to come back with a lower uptime.
+    let deadline = sent_at + opts.timeout;
+    let mut back = None;
+    while Instant::now() < deadline {
+        std::thread::sleep(opts.poll);
+        match ssh.run_probe(r, profiles::UPTIME.command) {
+            Ok(out) => {
+                if let Some(up) = checks::uptime_secs(&out.stdout)
+                    && up < up_before
+                {
+                    back = Some(up);
+                    break;
+                }
+            }
+            Err(e @ SshError::HostKeyChanged { .. }) => {
+                rec.step(
+                    &r.name,
+                    "returned",
+                    false,
+                    serde_json::json!({"error": e.to_string()}),
+                );
+                o.outcome = "failed".into();
+                o.reason = Some(e.to_string());
+                o.new = vec![crate::audit::host_key_finding(r, &e, Timestamp::now())];
+                return o;
+            }
+            Err(_) => {}
+        }
+    }
+    let Some(up_after) = back else {
+        let why = format!(
+            "did not answer SSH with a lower uptime within {} s of its reboot",
+            opts.timeout.as_secs()
+        );
+        rec.step(
+            &r.name,
+            "never_returned",
+            false,
+            serde_json::json!({"reason": why}),
+        );
+        o.outcome = "never_returned".into();
+        o.reason = Some(why);
+        o.new = pre.findings;
+        return o;
+    };
+    o.down_secs = Some(sent_at.elapsed().as_secs_f64());
+    o.uptime_after = Some(up_after);
+    rec.step(
+        &r.name,
+        "returned",
+        true,
+        serde_json::json!({"after_secs": o.down_secs}),
+    );
+    // Re-audit (also the health checks' source).
+    let post: RouterAudit = audit_router(ssh, r, audit_opts);
+    o.boot_id_after = post.boot_id.clone();
+    let boot_id_changed = match (&o.boot_id_before, &o.boot_id_after) {
+        (Some(a), Some(b)) => Some(a != b),
+        _ => None,
+    };
+    rec.step(
+        &r.name,
+        "proof",
+        true,
+        serde_json::json!({"uptime_before": up_before, "uptime_after": up_after, "boot_id_changed": boot_id_changed}),
+    );
+    o.health.push(HealthCheck {
+        check: "ssh".into(),
+        ok: post.error.is_none(),
+        detail: post.error.clone().unwrap_or_else(|| "answers".into()),
+    });
+    for port in &r.expected_listeners {
+        let ok = post.listening.contains(port);
+        o.health.push(HealthCheck {
+            check: format!("listening {port}"),
+            ok,
+            detail: if ok {
+                "listens".into()
+            } else {
+                "not listening".into()
+            },
+        });
+    }
+    let healthy = o.health.iter().all(|h| h.ok);
+    rec.step(
+        &r.name,
+        "health",
+        healthy,
+        serde_json::to_value(&o.health).unwrap_or_default(),
+    );
+    if let Some(e) = &post.error {
+        o.outcome = "failed".into();
+        o.reason = Some(format!("re-audit failed: {e}"));
+        o.new = post.findings;
+        return o;
+    }
+    let (cleared, persistent, new) = sort_findings(&pre.findings, &post.findings);
+    rec.step(
+        &r.name,
+        "reaudit",
+        persistent.is_empty(),
+        serde_json::json!({
+            "cleared": cleared.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
+            "persistent": persistent.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
+            "new": new.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
+        }),
+    );
+    o.cleared = cleared;
+    o.persistent = persistent;
+    o.new = new;
+    o.outcome = if healthy {
+        "rebooted".into()
+    } else {
+        "unhealthy".into()
+    };
+    o
+}
+
+/// Keep steps in the store's `router_history` (in the caller's
+/// transaction).
+pub fn record_history(
+    tx: &rusqlite::Transaction<'_>,
+    action: &str,
+    steps: &[Step],
+    hunt_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO router_history (router, at, action, step, ok, hunt_id, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for s in steps {
+        ins.execute(params![
+            s.router,
+            orbwatch_store::rows::ts_text(s.at),
+            action,
+            s.step,
+            s.ok,
+            hunt_id,
+            s.detail.to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// One row of `router_history`: (router, at, action, step, ok, detail JSON).
+pub type HistoryRow = (String, String, String, String, bool, String);
+
+/// A router's history (or every router's), oldest first.
+pub fn history(
+    tx: &rusqlite::Transaction<'_>,
+    router: Option<&str>,
+) -> rusqlite::Result<Vec<HistoryRow>> {
+    let mut q = tx.prepare(
+        "SELECT router, at, action, step, ok, detail_json FROM router_history WHERE ?1 IS NULL OR router = ?1 ORDER BY seq",
+    )?;
+    let rows = q.query_map(params![router], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbwatch_detect::FindingKind;
+
+    fn f(id: &str, sev: Severity) -> Finding {
+        Finding {
+            id: id.into(),
+            kind: FindingKind::RouterAudit,
+            first_seen: None,
+            last_seen: None,
+            count: 1,
+            src_ip: None,
+            dst_ip: None,
+            ioc: None,
+            targets: vec![],
+            accounts: vec![],
+            severity: Some(sev),
+            score: Some(80),
+            reasons: vec![],
+            sources: vec![],
+            details: Some(serde_json::json!({"check": id})),
+            evidence: vec![],
+            evidence_total: 0,
+        }
+    }
+
+    #[test]
+    fn sorting_raises_persistent_ones() {
+        let before = [
+            f("a", Severity::High),
+            f("b", Severity::High),
+            f("c", Severity::Critical),
+        ];
+        let after = [
+            f("b", Severity::High),
+            f("c", Severity::Critical),
+            f("d", Severity::Low),
+        ];
+        let (cl, pe, nw) = sort_findings(&before, &after);
+        assert_eq!(cl.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(
+            pe.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        assert_eq!(pe[0].severity, Some(Severity::Critical));
+        assert_eq!(pe[1].severity, Some(Severity::Critical));
+        assert_eq!(nw.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["d"]);
+        assert_eq!(cl[0].details.as_ref().unwrap()["reboot"], "cleared");
+    }
+}

@@ -1,0 +1,269 @@
+//! Known-vulnerable firmware: a shipped starting list
+//! (`data/vulnerable-firmware.toml`, with its sources) plus the user's
+//! own lists named in the inventory.
+//!
+//! Why data and not code: advisories change faster than releases, and an
+//! organisation knows its own fleet's bad versions; a list in TOML can be
+//! reviewed and extended without a rebuild.
+
+use std::cmp::Ordering;
+use std::path::Path;
+
+use orbwatch_detect::Severity;
+use serde::Deserialize;
+
+/// The list shipped with orbwatch.
+pub const SHIPPED: &str = include_str!("../data/vulnerable-firmware.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListFile {
+    #[serde(default)]
+    entry: Vec<Entry>,
+}
+
+/// One known-vulnerable firmware.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub id: String,
+    #[serde(default)]
+    pub os: Option<String>,
+    #[serde(default)]
+    pub model_contains: Vec<String>,
+    #[serde(default)]
+    pub below: Option<String>,
+    #[serde(default)]
+    pub versions: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+    pub severity: String,
+    #[serde(default)]
+    pub campaigns: Vec<String>,
+    #[serde(default)]
+    pub cves: Vec<String>,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// The list it came from (set when loaded).
+    #[serde(skip)]
+    pub list: String,
+}
+
+/// What the audit read about the firmware.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FirmwareFacts {
+    pub os: Option<String>,
+    pub version: Option<String>,
+    /// Model or firmware banner text (OpenWrt's DISTRIB_DESCRIPTION and
+    /// DISTRIB_TARGET, os-release PRETTY_NAME, /etc/version).
+    pub model: String,
+    pub kernel: Option<String>,
+}
+
+impl Entry {
+    pub fn severity(&self) -> Severity {
+        Severity::parse(&self.severity).unwrap_or(Severity::High)
+    }
+
+    /// Does this entry apply to `f`?
+    pub fn matches(&self, f: &FirmwareFacts) -> bool {
+        if let Some(os) = &self.os
+            && f.os.as_deref().map(|o| o.eq_ignore_ascii_case(os)) != Some(true)
+        {
+            return false;
+        }
+        if !self.model_contains.is_empty() {
+            let m = f.model.to_ascii_lowercase();
+            if !self
+                .model_contains
+                .iter()
+                .any(|s| m.contains(&s.to_ascii_lowercase()))
+            {
+                return false;
+            }
+        }
+        if self.os.is_none() && self.model_contains.is_empty() {
+            return false;
+        }
+        if self.all {
+            return true;
+        }
+        let Some(v) = f.version.as_deref() else {
+            return false;
+        };
+        if self.versions.iter().any(|x| x == v) {
+            return true;
+        }
+        match &self.below {
+            Some(b) => compare_versions(v, b) == Ordering::Less,
+            None => false,
+        }
+    }
+}
+
+/// Compare dotted versions segment by segment, numbers as numbers
+/// (`18.06.10` > `18.06.7`); a non-numeric segment compares as text.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let split = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (a, b) = (split(a), split(b));
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        let o = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => match (x.parse::<u64>(), y.parse::<u64>()) {
+                (Ok(p), Ok(q)) => p.cmp(&q),
+                _ => x.cmp(y),
+            },
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// Parse one list; `name` names it in errors.
+pub fn parse_list(text: &str, name: &str) -> Result<Vec<Entry>, String> {
+    let f: ListFile = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    let mut out = f.entry;
+    for e in &mut out {
+        if Severity::parse(&e.severity).is_none() {
+            return Err(format!(
+                "{name}: entry {}: severity {:?} is not info, low, medium, high or critical",
+                e.id, e.severity
+            ));
+        }
+        if !e.all && e.below.is_none() && e.versions.is_empty() {
+            return Err(format!(
+                "{name}: entry {}: give `below`, `versions` or `all = true`",
+                e.id
+            ));
+        }
+        e.list = name.to_string();
+    }
+    Ok(out)
+}
+
+/// The shipped list plus the user's.
+pub fn load(extra: &[impl AsRef<Path>]) -> Result<Vec<Entry>, String> {
+    let mut all = parse_list(SHIPPED, "shipped vulnerable-firmware.toml")?;
+    for p in extra {
+        let p = p.as_ref();
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            format!(
+                "cannot read the vulnerable-firmware list {}: {e}",
+                p.display()
+            )
+        })?;
+        all.extend(parse_list(&text, &p.display().to_string())?);
+    }
+    Ok(all)
+}
+
+/// Read the facts from the `version` probe's output (`uname -srm`, then
+/// `/etc/openwrt_release`, `/etc/os-release`, `/etc/version`).
+pub fn facts(output: &str) -> FirmwareFacts {
+    let mut f = FirmwareFacts::default();
+    let mut model = Vec::new();
+    for (i, line) in output.lines().enumerate() {
+        let line = line.trim();
+        if i == 0 {
+            f.kernel = line.split_whitespace().nth(1).map(str::to_string);
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            if !line.is_empty() {
+                model.push(line.to_string());
+            }
+            continue;
+        };
+        let v = v.trim().trim_matches(['"', '\'']).to_string();
+        match k.trim() {
+            "DISTRIB_ID" => f.os = Some(v.to_ascii_lowercase()),
+            "DISTRIB_RELEASE" => f.version = Some(v),
+            "DISTRIB_DESCRIPTION" | "DISTRIB_TARGET" | "PRETTY_NAME" | "OPENWRT_DEVICE_PRODUCT" => {
+                model.push(v)
+            }
+            "ID" if f.os.is_none() => f.os = Some(v.to_ascii_lowercase()),
+            "VERSION_ID" if f.version.is_none() => f.version = Some(v),
+            _ => {}
+        }
+    }
+    f.model = model.join(" ");
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_list_parses_and_cites_sources() {
+        let l = parse_list(SHIPPED, "shipped").unwrap();
+        assert_eq!(l.len(), 6);
+        for e in &l {
+            assert!(!e.sources.is_empty(), "{}", e.id);
+            assert!(e.sources.iter().all(|s| s.starts_with("https://")));
+        }
+    }
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(compare_versions("18.06.10", "18.06.7"), Ordering::Greater);
+        assert_eq!(compare_versions("18.06.6", "18.06.7"), Ordering::Less);
+        assert_eq!(compare_versions("1.5", "1.5.1"), Ordering::Less);
+        assert_eq!(compare_versions("", ""), Ordering::Equal);
+    }
+
+    #[test]
+    fn openwrt_facts_and_matching() {
+        let out = "Linux 4.14.171 mips\nDISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='18.06.5'\nDISTRIB_TARGET='ath79/generic'\nDISTRIB_DESCRIPTION='OpenWrt 18.06.5 r7897-9d401013fc'\n";
+        let f = facts(out);
+        assert_eq!(f.os.as_deref(), Some("openwrt"));
+        assert_eq!(f.version.as_deref(), Some("18.06.5"));
+        assert_eq!(f.kernel.as_deref(), Some("4.14.171"));
+        let l = parse_list(SHIPPED, "shipped").unwrap();
+        let hits: Vec<_> = l
+            .iter()
+            .filter(|e| e.matches(&f))
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(hits, ["openwrt-opkg-cve-2020-7982"]);
+        let fixed = facts(&out.replace("18.06.5", "18.06.7"));
+        assert_eq!(l.iter().filter(|e| e.matches(&fixed)).count(), 0);
+        let rv = FirmwareFacts {
+            model: "Cisco RV320 Dual Gigabit WAN VPN Router".into(),
+            version: Some("1.4.2.22".into()),
+            ..Default::default()
+        };
+        let hits: Vec<_> = l
+            .iter()
+            .filter(|e| e.matches(&rv))
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(hits, ["cisco-rv320-rv325-eol"]);
+    }
+
+    #[test]
+    fn bad_lists_are_refused() {
+        assert!(parse_list("[[entry]]\nid='x'\nos='a'\nseverity='high'", "l").is_err());
+        assert!(parse_list("[[entry]]\nid='x'\nos='a'\nall=true\nseverity='dire'", "l").is_err());
+        assert!(
+            parse_list(
+                "[[entry]]\nid='x'\nos='a'\nall=true\nseverity='low'\nbogus=1",
+                "l"
+            )
+            .is_err()
+        );
+        assert!(parse_list("\u{0}", "l").is_err());
+    }
+}

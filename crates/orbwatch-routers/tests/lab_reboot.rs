@@ -1,0 +1,207 @@
+//! `routers reboot` against the lab: verified reboots, the sorting of
+//! findings into cleared-by-reboot and persistent, the fleet limit checked
+//! from the lab's own log, and a router that never comes back.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Lab, LabSpec, Plant};
+use orbwatch_detect::Severity;
+use orbwatch_routers::checks::check_of;
+use orbwatch_routers::reboot::{RebootOptions, reboot_fleet};
+use orbwatch_routers::{AuditOptions, Inventory, Ssh};
+
+fn opts(max_parallel: usize, timeout: u64) -> RebootOptions {
+    RebootOptions {
+        max_parallel,
+        dry_run: false,
+        ignore_window: true,
+        timeout: Duration::from_secs(timeout),
+        poll: Duration::from_millis(500),
+        stagger: Duration::ZERO,
+    }
+}
+
+fn checks(fs: &[orbwatch_detect::Finding]) -> Vec<&str> {
+    let mut v: Vec<&str> = fs.iter().map(check_of).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn reboot_clears_the_memory_implant_and_marks_the_persistent_one() {
+    let Some(lab) = Lab::start(&[
+        LabSpec::new("clean", Plant::Clean),
+        LabSpec::new("memory", Plant::MemoryImplant),
+        LabSpec::new("persistent", Plant::PersistentImplant),
+        LabSpec::new("dns", Plant::HijackedDns),
+    ]) else {
+        return;
+    };
+    let p = lab.dir.path().join("routers.toml");
+    std::fs::write(&p, lab.inventory(|_| String::new())).unwrap();
+    let inv = Inventory::load(&p).unwrap();
+    let ssh = Ssh::new(&lab.dir.path().join("known_hosts")).unwrap();
+    let audit = AuditOptions {
+        hash_indicators: HashMap::from([(lab.persistent_sha256.clone(), "lab-feed".to_string())]),
+        vulnerable: orbwatch_routers::vulnerable::load(&[] as &[&Path]).unwrap(),
+        ..Default::default()
+    };
+    let all: Vec<_> = inv.routers.iter().collect();
+    let mut steps = 0;
+    let res = reboot_fleet(&ssh, &inv, &all, &opts(1, 30), &audit, &mut |_| steps += 1);
+    assert_eq!(res.halted, None);
+    let by: HashMap<&str, _> = res
+        .outcomes
+        .iter()
+        .map(|o| (o.router.as_str(), o))
+        .collect();
+    for o in &res.outcomes {
+        assert_eq!(o.outcome, "rebooted", "{}: {:?}", o.router, o.reason);
+        // Proof: the uptime went back (3-day offset before, none after).
+        assert!(
+            o.uptime_after.unwrap() < o.uptime_before.unwrap(),
+            "{}",
+            o.router
+        );
+        assert!(o.health.iter().all(|h| h.ok), "{:?}", o.health);
+    }
+    assert!(
+        by["clean"].cleared.is_empty()
+            && by["clean"].persistent.is_empty()
+            && by["clean"].new.is_empty()
+    );
+    assert_eq!(
+        checks(&by["memory"].cleared),
+        ["listening_port", "process_writable_path"]
+    );
+    assert!(by["memory"].persistent.is_empty());
+    assert!(by["memory"].new.is_empty());
+    // The cron entry and the binary on disk survive; the running process
+    // comes back only at cron's next minute, so its port may or may not
+    // be seen again by the re-audit.
+    let pers = checks(&by["persistent"].persistent);
+    assert!(
+        pers.contains(&"hash_indicator") && pers.contains(&"persistence"),
+        "{pers:?}"
+    );
+    for f in &by["persistent"].persistent {
+        assert_eq!(f.severity, Some(Severity::Critical), "raised: {f:?}");
+        assert!(f.reasons.iter().any(|r| r.starts_with("persistent")));
+    }
+    assert_eq!(checks(&by["dns"].persistent), ["dns"]);
+    assert_eq!(
+        by["dns"].persistent[0].severity,
+        Some(Severity::Critical),
+        "high raised one step"
+    );
+    // --max-parallel 1: never two down at once, from the lab's own log;
+    // and each router really went down and came back once.
+    assert_eq!(lab.max_down_at_once(), 1);
+    let downs = lab.events().iter().filter(|(_, _, e)| e == "down").count();
+    assert_eq!(downs, 4);
+    assert_eq!(res.steps.len(), steps);
+    // Each router ran: audit, reboot, uptime polls, audit; nothing else.
+    for (i, r) in inv.routers.iter().enumerate() {
+        for c in lab.commands(i) {
+            assert!(r.profile.allows(&c) || c == "reboot", "{}: {c:?}", r.name);
+        }
+        assert_eq!(lab.commands(i).iter().filter(|c| *c == "reboot").count(), 1);
+    }
+}
+
+#[test]
+fn two_at_a_time_overlap_and_a_lost_router_stops_the_rest() {
+    let Some(lab) = Lab::start(&[
+        LabSpec::new("a", Plant::Clean),
+        LabSpec::new("b", Plant::Clean),
+        LabSpec::new("c", Plant::Clean),
+        LabSpec::new("d", Plant::Clean),
+    ]) else {
+        return;
+    };
+    let p = lab.dir.path().join("routers.toml");
+    std::fs::write(&p, lab.inventory(|_| String::new())).unwrap();
+    let inv = Inventory::load(&p).unwrap();
+    let ssh = Ssh::new(&lab.dir.path().join("known_hosts")).unwrap();
+    let audit = AuditOptions::default();
+    let all: Vec<_> = inv.routers.iter().collect();
+    // a and b together: both down at once is allowed (2 of 4 = 50%).
+    let res = reboot_fleet(&ssh, &inv, &all[..2], &opts(2, 30), &audit, &mut |_| {});
+    assert!(
+        res.outcomes.iter().all(|o| o.outcome == "rebooted"),
+        "{:?}",
+        res.outcomes
+    );
+    assert_eq!(
+        lab.max_down_at_once(),
+        2,
+        "the log shows the overlap the limit allowed"
+    );
+    // c never comes back: d must not be rebooted.
+    lab.routers[2].never_return.store(true, Ordering::SeqCst);
+    let res = reboot_fleet(&ssh, &inv, &all[2..], &opts(1, 6), &audit, &mut |_| {});
+    assert_eq!(res.outcomes[0].outcome, "never_returned");
+    assert_eq!(res.outcomes[1].outcome, "not_started");
+    assert!(res.halted.as_deref().unwrap().contains("did not come back"));
+    assert!(
+        !lab.commands(3).iter().any(|c| c == "reboot"),
+        "d was not rebooted"
+    );
+    assert!(lab.commands(3).is_empty(), "not even pre-checked");
+}
+
+#[test]
+fn fleet_limit_refuses_before_touching_anything() {
+    // No lab needed: the plan is refused before any connection.
+    let mut t = String::from("[policy]\nmax_down_share = 0.5\n");
+    for i in 0..4 {
+        t.push_str(&format!(
+            "[[router]]\nname='r{i}'\nhost='192.0.2.{}'\nuser='root'\nprofile='openwrt'\n",
+            i + 1
+        ));
+    }
+    let inv = Inventory::parse(&t, Path::new("t.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ssh = Ssh::new(&dir.path().join("kh")).unwrap();
+    let all: Vec<_> = inv.routers.iter().collect();
+    let res = reboot_fleet(
+        &ssh,
+        &inv,
+        &all,
+        &opts(3, 1),
+        &AuditOptions::default(),
+        &mut |_| {},
+    );
+    assert!(res.outcomes.iter().all(|o| o.outcome == "refused"));
+    assert!(res.halted.unwrap().contains("75%"));
+    assert!(
+        !dir.path().join("kh").exists()
+            || std::fs::read_to_string(dir.path().join("kh"))
+                .unwrap()
+                .is_empty()
+    );
+    // Outside the window: refused too, also without a connection.
+    let t2 = t.replace(
+        "profile='openwrt'\n",
+        "profile='openwrt'\nreboot_window='Sun 02:00-02:01 UTC'\n",
+    );
+    let inv = Inventory::parse(&t2, Path::new("t.toml")).unwrap();
+    let all: Vec<_> = inv.routers.iter().collect();
+    let mut o = opts(1, 1);
+    o.ignore_window = false;
+    let now = jiff::Timestamp::now();
+    if !inv.routers[0].reboot_window.as_ref().unwrap().contains(now) {
+        let res = reboot_fleet(&ssh, &inv, &all, &o, &AuditOptions::default(), &mut |_| {});
+        assert!(
+            res.outcomes
+                .iter()
+                .all(|x| x.outcome == "refused"
+                    && x.reason.as_deref().unwrap().starts_with("outside"))
+        );
+    }
+}
