@@ -176,7 +176,7 @@ fn keep(
         ..Default::default()
     };
     let rec = store.record_hunt(&args, &coverage, findings)?;
-    let tx = store.outbox_transaction()?;
+    let tx = store.write_transaction()?;
     reboot::record_history(&tx, action, steps, Some(rec.hunt_id))
         .context("keeping the router history")?;
     tx.commit().context("keeping the router history")?;
@@ -453,7 +453,7 @@ fn schedule(cli: &Cli, a: &ScheduleArgs) -> Result<ExitCode> {
 
 fn history(cli: &Cli, a: &HistoryArgs) -> Result<ExitCode> {
     let mut store = crate::cmd_triage::open_existing(cli)?;
-    let tx = store.outbox_transaction()?;
+    let tx = store.write_transaction()?;
     let rows = reboot::history(&tx, a.router.as_deref()).context("reading the router history")?;
     drop(tx);
     let stdout = io::stdout();

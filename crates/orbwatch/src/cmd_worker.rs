@@ -487,7 +487,7 @@ impl Output {
         }
         if let Some((store, run_id)) = &mut self.store {
             let path = store.path().to_path_buf();
-            let tx = store.outbox_transaction()?;
+            let tx = store.write_transaction()?;
             orbwatch_store::findings::keep_live(&tx, &path, *run_id, &self.pending, coverage)?;
             let rows: Vec<TailOffset> = self
                 .offsets
