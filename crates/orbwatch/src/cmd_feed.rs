@@ -346,8 +346,8 @@ fn add_plain_streamed(
 /// `feed add` of a MISP event file, stored as it is read: the file is
 /// read twice as a stream of JSON tokens ([`misp::read_event_stream`]),
 /// never as one JSON tree, so a million-attribute event takes the memory
-/// of the store's bookkeeping, not gigabytes. A file in which no event is
-/// found gets the whole reader's explanation.
+/// of the store's bookkeeping, not gigabytes. A file the stream leaves to
+/// the whole reader (no event found, or a key given twice) is read whole.
 ///
 /// [`misp::read_event_stream`]: orbwatch_intel::readers::misp::read_event_stream
 fn add_misp_streamed(
@@ -387,12 +387,17 @@ fn add_misp_streamed(
             )
             .map_err(|e| e.to_string())?;
             if !found {
-                return Err(
-                    match crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), opts) {
-                        Err(e) => format!("{e:#}"),
-                        Ok(_) => format!("{shown}: no MISP event found in the file"),
-                    },
-                );
+                // No event found, or a key given twice: the whole reader
+                // answers (or explains what the file is).
+                let mut parsed =
+                    crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), opts)
+                        .map_err(|e| format!("{e:#}"))?
+                        .parsed;
+                for ind in parsed.indicators.drain(..) {
+                    emit(ind);
+                }
+                rejected.append(&mut parsed.rejected);
+                skipped.append(&mut parsed.skipped);
             }
             Ok(StreamEnd {
                 rejected,

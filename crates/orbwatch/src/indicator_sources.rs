@@ -164,9 +164,18 @@ pub fn load(
                     },
                 )?;
                 if !found {
-                    // No event in it: the whole reader says what it is.
-                    crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), &opts)?;
-                    bail!("{}: no MISP event found in the file", path.display());
+                    // No event found, or a key given twice: the whole
+                    // reader answers (or explains what the file is).
+                    let parsed =
+                        crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), &opts)?
+                            .parsed;
+                    rejected_count += parsed.rejected.len() as u64;
+                    if let Some(r) = parsed.rejected.into_iter().next() {
+                        rejected.get_or_insert(r);
+                    }
+                    for ind in &parsed.indicators {
+                        sink.add(ind, &name);
+                    }
                 }
             }
             None => {

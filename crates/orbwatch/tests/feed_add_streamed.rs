@@ -175,3 +175,42 @@ fn a_misp_event_is_stored_as_read_with_tags_written_after_its_attributes() {
     };
     assert!(show.contains(&digest), "{show}");
 }
+
+/// An event that gives `Attribute` twice (ambiguous JSON, found by the
+/// fuzzer) is read as serde_json and Python read it: the last value wins.
+/// `feed add` and `hunt --feed` both store or match the second list's
+/// indicators, not nothing, and a file with bytes that are not UTF-8 is
+/// refused with its name.
+#[test]
+fn a_misp_event_with_a_repeated_key_is_read_whole_and_bad_utf8_is_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let file = dir.path().join("event.json");
+    std::fs::write(
+        &file,
+        "{\"Event\": {\"uuid\": \"e0000000-0000-4000-8000-000000000002\", \"info\": \"Relays\",\n\
+         \"date\": \"2024-02-19\", \"Attribute\": \"not yet\",\n\
+         \"Attribute\": [{\"type\": \"ip-src\", \"value\": \"203.0.113.41\", \"uuid\": \"a0000000-0000-4000-8000-000000000041\", \"to_ids\": true}]}}\n",
+    )
+    .expect("write");
+    let out = ok(&run(
+        &db,
+        &["feed", "add", file.to_str().expect("utf-8"), "--name", "ev"],
+    ));
+    assert!(out.contains("): 1 indicator\n"), "{out}");
+    let list = ok(&run(&db, &["feed", "export", "ev", "--to", "plain"]));
+    assert_eq!(list.trim(), "203.0.113.41");
+
+    let bad = dir.path().join("bad.json");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let at = bytes.windows(6).position(|w| w == b"Relays").expect("info");
+    bytes[at] = 0xE8;
+    std::fs::write(&bad, &bytes).expect("write");
+    let o = run(
+        &db,
+        &["feed", "add", bad.to_str().expect("utf-8"), "--name", "bad"],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.json") && err.contains("UTF-8"), "{err}");
+}

@@ -13,9 +13,18 @@
 //!
 //! The answer is that of [`super::read_event_file`] on the same bytes
 //! (the test `misp_stream_equals_whole` compares them on every MISP file of
-//! the corpus and on hostile variants). A file in which the first pass
-//! finds no event is left to the whole reader, which explains what it is
-//! (a manifest, a STIX file…).
+//! the corpus and on hostile variants, and the `feed_misp` fuzz target on
+//! whatever it makes). Two kinds of file are left to the whole reader:
+//! - one in which the first pass finds no event: the whole reader explains
+//!   what it is (a manifest, a STIX file…);
+//! - one that repeats a key in an event, an object or a wrapper of events.
+//!   Such JSON is ambiguous (RFC 8259 §4); serde_json's map, like Python's
+//!   `json` (MISP's own language), keeps the last value, which a stream
+//!   that has already handed on the first cannot do.
+//!
+//! Bytes that are not UTF-8 make the file an error anywhere in it, as for
+//! the whole reader: serde_json checks only the strings it keeps, and the
+//! stream skips most of them.
 
 use std::cell::Cell;
 use std::fmt;
@@ -128,15 +137,19 @@ struct Walk<'w> {
     /// Set by an `Attribute` or `Object` value that is not a list (first
     /// pass), for the object or event that holds it.
     list_error: Option<String>,
+    /// A key repeated in an event, an object or a wrapper (first pass):
+    /// the file is left to the whole reader.
+    repeated_key: bool,
     sink: &'w mut dyn FnMut(&mut ParsedFeed),
 }
 
 /// Read the MISP event file that `open` opens (it is called twice), as
 /// [`super::read_event_file`] would, handing what each attribute gave
 /// to `sink` (indicators with the window policy applied, rejected and
-/// skipped entries); `sink` drains what it takes. `Ok(false)` means the
-/// first pass found no event (nothing was handed on): read the file whole
-/// instead, for its explanation.
+/// skipped entries); `sink` drains what it takes. `Ok(false)` means that
+/// nothing was handed on and the file must be read whole instead: the
+/// first pass found no event (the whole reader explains what the file
+/// is), or a key repeated in an event (see the module's doc).
 pub fn read_event_stream<R: Read>(
     open: &mut dyn FnMut() -> std::io::Result<R>,
     file: &str,
@@ -152,10 +165,11 @@ pub fn read_event_stream<R: Read>(
         opts,
         out: ParsedFeed::default(),
         list_error: None,
+        repeated_key: false,
         sink,
     };
     run_pass(&mut walk, open)?;
-    if !walk.events.iter().any(EventCtx::is_event) {
+    if walk.repeated_key || !walk.events.iter().any(EventCtx::is_event) {
         return Ok(false);
     }
     for ev in &mut walk.events {
@@ -207,7 +221,8 @@ fn run_pass<R: Read>(
         file: walk.file.to_string(),
         source,
     };
-    let reader = std::io::BufReader::with_capacity(256 * 1024, open().map_err(io)?);
+    let reader =
+        std::io::BufReader::with_capacity(256 * 1024, Utf8Checked::new(open().map_err(io)?));
     let counting = LineCounting {
         inner: SkipBom::new(reader),
         line: walk.line.clone(),
@@ -253,6 +268,96 @@ impl<R: std::io::BufRead> Read for SkipBom<R> {
             }
         }
         self.inner.read(buf)
+    }
+}
+
+/// Fails the read at the first byte sequence that is not UTF-8, or at an
+/// end in the middle of a character. The whole reader refuses such a file
+/// (serde_json checks every string of a tree it builds); the stream skips
+/// most strings unchecked, so it checks the bytes as they pass.
+struct Utf8Checked<R> {
+    inner: R,
+    /// The start of a character cut by the end of the previous read.
+    carry: [u8; 4],
+    carry_len: usize,
+    /// Bytes read before the current read, for the error's offset.
+    offset: u64,
+}
+
+impl<R> Utf8Checked<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            carry: [0; 4],
+            carry_len: 0,
+            offset: 0,
+        }
+    }
+
+    fn invalid(&self, at: u64) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("bytes that are not UTF-8 at byte offset {at}"),
+        )
+    }
+}
+
+impl<R: Read> Read for Utf8Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if self.carry_len > 0 {
+                return Err(self.invalid(self.offset - self.carry_len as u64));
+            }
+            return Ok(0);
+        }
+        let mut start = 0;
+        if self.carry_len > 0 {
+            // Only a valid but incomplete start is carried, so its first
+            // byte says the character's width.
+            let width = match self.carry[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (width - self.carry_len).min(n);
+            self.carry[self.carry_len..self.carry_len + take].copy_from_slice(&buf[..take]);
+            self.carry_len += take;
+            start = take;
+            if self.carry_len == width {
+                if std::str::from_utf8(&self.carry[..width]).is_err() {
+                    return Err(self.invalid(self.offset - (width - take) as u64));
+                }
+                self.carry_len = 0;
+            } else if let Err(e) = std::str::from_utf8(&self.carry[..self.carry_len])
+                && e.error_len().is_some()
+            {
+                return Err(self.invalid(self.offset));
+            }
+        }
+        if let Err(e) = std::str::from_utf8(&buf[start..n]) {
+            let at = start + e.valid_up_to();
+            if e.error_len().is_some() || self.carry_len > 0 {
+                return Err(self.invalid(self.offset + at as u64));
+            }
+            let tail = &buf[at..n];
+            self.carry[..tail.len()].copy_from_slice(tail);
+            self.carry_len = tail.len();
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// Remembers the keys of one JSON object in the first pass, to find a
+/// key given twice.
+#[derive(Default)]
+struct KeysSeen(std::collections::HashSet<String>);
+
+impl KeysSeen {
+    /// Note `key`; true when it was there already.
+    fn repeated(&mut self, key: &str) -> bool {
+        !self.0.insert(key.to_string())
     }
 }
 
@@ -379,8 +484,12 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         }
         let mut objects_seen = 0usize;
         let mut response_events = None;
+        let mut keys = KeysSeen::default();
         while let Some(key) = map.next_key::<String>()? {
             let key_line = walk.line.get();
+            if !walk.second && keys.repeated(&key) {
+                walk.repeated_key = true;
+            }
             match key.as_str() {
                 // An event is not searched for further events.
                 "Event" | "response" if !self.event_value => {
@@ -767,7 +876,11 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
         let mut meta = serde_json::Map::new();
         let mut uuid_line = 0;
         let mut list_error = None;
+        let mut keys = KeysSeen::default();
         while let Some(key) = map.next_key::<String>()? {
+            if !walk.second && keys.repeated(&key) {
+                walk.repeated_key = true;
+            }
             if key == "Attribute" {
                 map.next_value_seed(Attributes {
                     walk: &mut *walk,
@@ -800,5 +913,49 @@ impl<'de> Visitor<'de> for Object<'_, '_> {
         };
         ev.objects.push(parsed.map_err(|e| (e, line, uuid)));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Utf8Checked;
+    use std::io::Read;
+
+    /// Hands out at most `step` bytes a read, to cut characters anywhere.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn check(bytes: &[u8], step: usize) -> bool {
+        let mut out = Vec::new();
+        Utf8Checked::new(Trickle(bytes, step))
+            .read_to_end(&mut out)
+            .is_ok()
+    }
+
+    #[test]
+    fn utf8_is_checked_across_every_cut() {
+        let good = "a é € 😀 ORB \u{10FFFF}".as_bytes();
+        let bad: [&[u8]; 6] = [
+            b"\xE8\xE8\xE8 3",       // the fuzzer's find: a lone lead byte
+            b"ok \xC3",              // a character cut by the end
+            b"ok \xF0\x9F\x98",      // a longer one cut by the end
+            b"\xED\xA0\x80",         // a surrogate
+            b"\xC0\xAF",             // an overlong `/`
+            b"\xF0\x9F\x98\x80\x80", // a stray continuation byte
+        ];
+        for step in 1..=7 {
+            assert!(check(good, step), "step {step}");
+            for b in bad {
+                assert!(!check(b, step), "{b:?} step {step}");
+            }
+        }
     }
 }
