@@ -244,8 +244,29 @@ CREATE TABLE blocks (
 CREATE INDEX blocks_by_address ON blocks(address);
 "#;
 
+/// Schema 5: API tokens of `orbwatch serve`. Only the SHA-256 of each
+/// token is kept, so a copy of the store does not hand out access.
+const V5_API_TOKENS: &str = r#"
+CREATE TABLE api_tokens (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT    NOT NULL UNIQUE,
+    -- hex SHA-256 of the token's text
+    sha256   TEXT    NOT NULL UNIQUE,
+    -- 'read', 'triage', 'admin'
+    scope    TEXT    NOT NULL,
+    created  TEXT    NOT NULL,
+    revoked  TEXT
+);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
-pub const MIGRATIONS: &[&str] = &[V1_FEEDS, V2_FINDINGS, V3_SUBSCRIPTIONS, V4_WATCH];
+pub const MIGRATIONS: &[&str] = &[
+    V1_FEEDS,
+    V2_FINDINGS,
+    V3_SUBSCRIPTIONS,
+    V4_WATCH,
+    V5_API_TOKENS,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

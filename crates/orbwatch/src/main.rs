@@ -15,6 +15,7 @@ mod cmd_findings;
 mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
+mod cmd_token;
 mod cmd_triage;
 mod cmd_watch;
 mod coverage_summary;
@@ -64,6 +65,9 @@ pub enum Command {
     Report(Box<cmd_report::ReportArgs>),
     /// List the hunts kept in the store.
     Hunts(cmd_hunts::HuntsArgs),
+    /// Create, list and revoke the API tokens of `orbwatch serve`.
+    #[command(subcommand)]
+    Token(cmd_token::TokenCommand),
     /// Watch live: follow files, receive syslog and NetFlow, match and
     /// detect as records arrive, keep findings, alert and block.
     Watch(Box<watch_config::WatchArgs>),
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
         Command::Findings(args) => cmd_findings::run(&cli, args),
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
+        Command::Token(cmd) => cmd_token::run(&cli, cmd),
         Command::Watch(args) => cmd_watch::run(&cli, args),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),
     });
