@@ -77,6 +77,9 @@ pub enum StoreError {
          was not kept and the store has the other one — run it again if it should win"
     )]
     ConcurrentImport { name: String },
+    /// A token name that cannot be used.
+    #[error("`{name}` cannot be used as a token name: {reason}")]
+    InvalidTokenName { name: String, reason: String },
     /// No API token has that name.
     #[error(
         "no API token named `{name}` in the store; `orbwatch token list` shows the tokens it has"

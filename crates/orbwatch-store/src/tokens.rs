@@ -109,7 +109,7 @@ fn check_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::InvalidName {
+        Err(StoreError::InvalidTokenName {
             name: name.to_string(),
             reason:
                 "a token name has 1 to 64 printable characters, without leading or trailing spaces"
@@ -133,7 +133,7 @@ impl Store {
             .optional()
             .ctx(p, a)?;
         if taken.is_some() {
-            return Err(StoreError::InvalidName {
+            return Err(StoreError::InvalidTokenName {
                 name: name.to_string(),
                 reason: "a token of that name exists already (`orbwatch token list`); choose another name or revoke it first".into(),
             });
