@@ -15,6 +15,7 @@ mod cmd_findings;
 mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
+mod cmd_serve;
 mod cmd_token;
 mod cmd_triage;
 mod cmd_watch;
@@ -65,6 +66,9 @@ pub enum Command {
     Report(Box<cmd_report::ReportArgs>),
     /// List the hunts kept in the store.
     Hunts(cmd_hunts::HuntsArgs),
+    /// Serve the store over HTTP: JSON API, EDLs for firewalls, Prometheus
+    /// metrics; every route but /healthz needs a token.
+    Serve(cmd_serve::ServeArgs),
     /// Create, list and revoke the API tokens of `orbwatch serve`.
     #[command(subcommand)]
     Token(cmd_token::TokenCommand),
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::Findings(args) => cmd_findings::run(&cli, args),
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
+        Command::Serve(args) => cmd_serve::run(&cli, args),
         Command::Token(cmd) => cmd_token::run(&cli, cmd),
         Command::Watch(args) => cmd_watch::run(&cli, args),
         Command::Completions { .. } | Command::Man => print_generated(&cli.command),

@@ -1,0 +1,301 @@
+//! `orbwatch serve`: the store's findings, triage, hunts, feeds and
+//! blocklists over HTTP, for analysts (JSON API), firewalls (External
+//! Dynamic Lists) and monitoring (Prometheus).
+//!
+//! Secure by default:
+//! - every route but `/healthz` needs a token (`Authorization: Bearer`;
+//!   EDLs also take basic auth with the token as password, as Palo Alto
+//!   and FortiGate send it), checked against the store on every request so
+//!   that a revocation takes effect at once;
+//! - routes are declared once, in [`routes()`], with the scope each needs:
+//!   the router is built from that table and the tests walk it, so a new
+//!   route cannot be left open by mistake;
+//! - bodies are capped (413) and requests time out (408);
+//! - without TLS the server binds only to loopback ([`check_listen`]).
+//!
+//! The store (SQLite, one connection) sits behind a mutex and is used from
+//! blocking threads, never from the async reactor.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::MethodRouter;
+use orbwatch_store::{Store, TokenScope};
+use tokio::net::TcpListener;
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod edl;
+pub mod error;
+pub mod metrics;
+
+pub use config::{EdlList, ServeConfig};
+pub use error::{ApiError, ServeError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store; lock it only inside `spawn_blocking` ([`AppState::with_store`]).
+    pub store: Arc<Mutex<Store>>,
+    pub config: Arc<ServeConfig>,
+    /// The guard of each named EDL, built (allowlist files read) at start.
+    pub guards: Arc<std::collections::BTreeMap<String, orbwatch_blocklist::Guard>>,
+    /// The guard of `/api/v1/blocklist`: special ranges and the default
+    /// allowlist.
+    pub default_guard: Arc<orbwatch_blocklist::Guard>,
+}
+
+impl AppState {
+    /// Open the state: builds every EDL's guard, so that an unreadable
+    /// allowlist stops the server at start rather than on a firewall's
+    /// first pull.
+    pub fn new(store: Store, config: ServeConfig) -> Result<AppState, ServeError> {
+        let mut guards = std::collections::BTreeMap::new();
+        for (name, list) in &config.edl {
+            let mut g = orbwatch_blocklist::Guard::standard(
+                &list.internal,
+                &list.allowlist,
+                list.default_allowlist,
+            )
+            .map_err(|source| ServeError::Guard {
+                list: name.clone(),
+                source,
+            })?;
+            g.finish();
+            guards.insert(name.clone(), g);
+        }
+        let mut default_guard =
+            orbwatch_blocklist::Guard::standard(&[], &[], true).map_err(|source| {
+                ServeError::Guard {
+                    list: "/api/v1/blocklist".into(),
+                    source,
+                }
+            })?;
+        default_guard.finish();
+        Ok(AppState {
+            store: Arc::new(Mutex::new(store)),
+            config: Arc::new(config),
+            guards: Arc::new(guards),
+            default_guard: Arc::new(default_guard),
+        })
+    }
+
+    /// Run `f` on the store in a blocking thread.
+    pub async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .map_err(|_| ApiError::Internal("the store's lock is poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token (`/healthz` only).
+    Public,
+    /// A bearer token of at least this scope.
+    Bearer(TokenScope),
+    /// A bearer token, or basic auth with the token as password (EDLs).
+    BearerOrBasic(TokenScope),
+}
+
+/// One route of the server.
+pub struct Route {
+    pub method: Method,
+    /// The path as axum matches it (`/api/v1/findings/{id}`).
+    pub path: &'static str,
+    /// A concrete path that reaches this route, for the tests.
+    pub example: &'static str,
+    pub access: Access,
+    /// The handler.
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route of the server, with the access it needs. The router is
+/// built from this table only ([`router`]).
+pub fn routes() -> Vec<Route> {
+    use TokenScope::{Read, Triage};
+    use axum::routing::{get, post};
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/healthz",
+            example: "/healthz",
+            access: Access::Public,
+            handler: || get(api::healthz),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/openapi.json",
+            example: "/api/v1/openapi.json",
+            access: Access::Bearer(Read),
+            handler: || get(api::openapi_json),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/findings",
+            example: "/api/v1/findings",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_findings),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/findings/{id}",
+            example: "/api/v1/findings/0123456789abcdef",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_finding),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/findings/{id}/triage",
+            example: "/api/v1/findings/0123456789abcdef/triage",
+            access: Access::Bearer(Triage),
+            handler: || post(api::triage_finding),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/hunts",
+            example: "/api/v1/hunts",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_hunts),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/hunts/{id}",
+            example: "/api/v1/hunts/1",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_hunt),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/feeds",
+            example: "/api/v1/feeds",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_feeds),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/feeds/{name}",
+            example: "/api/v1/feeds/certfr",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_feed),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/blocklist",
+            example: "/api/v1/blocklist?target=plain",
+            access: Access::Bearer(Read),
+            handler: || get(api::blocklist),
+        },
+        Route {
+            method: Method::GET,
+            path: "/edl/{file}",
+            example: "/edl/orb.txt",
+            access: Access::BearerOrBasic(Read),
+            handler: || get(edl::serve_edl),
+        },
+        Route {
+            method: Method::GET,
+            path: "/metrics",
+            example: "/metrics",
+            access: Access::Bearer(Read),
+            handler: || get(metrics::metrics),
+        },
+    ]
+}
+
+/// The application: every route of [`routes()`] behind its access check,
+/// the body limit and the request timeout.
+pub fn router(state: AppState) -> Router {
+    let mut app: Router<AppState> = Router::new();
+    for r in routes() {
+        let mut mr = (r.handler)();
+        if r.access != Access::Public {
+            mr = mr.route_layer(axum::middleware::from_fn_with_state(
+                auth::Need {
+                    state: state.clone(),
+                    access: r.access,
+                },
+                auth::require,
+            ));
+        }
+        app = app.route(r.path, mr);
+    }
+    let limit = state.config.body_limit;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    app.layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Refuse to listen beyond loopback in clear text unless told to: tokens
+/// and findings would cross the network readable by anyone on the path.
+pub fn check_listen(addr: SocketAddr, tls: bool, insecure_listen: bool) -> Result<(), ServeError> {
+    if addr.ip().is_loopback() || tls || insecure_listen {
+        Ok(())
+    } else {
+        Err(ServeError::InsecureListen { addr })
+    }
+}
+
+/// Serve `state` on `listener` until `shutdown` completes; requests under
+/// way are finished first.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on ctrl-c (SIGINT) or SIGTERM, for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stopping: finishing the requests under way");
+}
