@@ -284,6 +284,48 @@ pub struct TriageRequest {
 /// The longest note kept with a decision.
 pub const MAX_NOTE: usize = 4000;
 
+impl TriageRequest {
+    /// Check the decision: a known status, a note of at most
+    /// [`MAX_NOTE`] bytes.
+    pub fn validate(&self) -> Result<TriageStatus, ApiError> {
+        let status = TriageStatus::parse(&self.status).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "status {:?} is not a triage status; use one of {}",
+                self.status,
+                TriageStatus::ALL.map(|s| s.as_str()).join(", ")
+            ))
+        })?;
+        if self.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE) {
+            return Err(ApiError::BadRequest(format!(
+                "the note is longer than {MAX_NOTE} bytes"
+            )));
+        }
+        Ok(status)
+    }
+}
+
+/// What the server makes of a request body and a findings query, without
+/// a server: the same extractors and checks as the handlers. For the fuzz
+/// target (`fuzz/fuzz_targets/serve_requests.rs`).
+pub fn parse_request(
+    body: &[u8],
+    query: &str,
+) -> (
+    Option<Result<TriageStatus, ApiError>>,
+    Option<Result<FindingFilter, ApiError>>,
+) {
+    let triage = serde_json::from_slice::<TriageRequest>(body)
+        .ok()
+        .map(|r| r.validate());
+    let filter = format!("/api/v1/findings?{query}")
+        .parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|uri| Query::<FindingsQuery>::try_from_uri(&uri).ok())
+        .map(|Query(q)| q.filter().map(|f| (f, parse_cursor(q.cursor.as_deref()))))
+        .map(|r| r.and_then(|(f, c)| c.map(|_| f)));
+    (triage, filter)
+}
+
 /// Record a triage decision (scope `triage`). The author is the token's
 /// name. `false-positive` and `benign` also dismiss the same indicator and
 /// peer (or kind and source) in later hunts.
@@ -296,18 +338,7 @@ pub async fn triage_finding(
     Path(id): Path<String>,
     Json(req): Json<TriageRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let status = TriageStatus::parse(&req.status).ok_or_else(|| {
-        ApiError::BadRequest(format!(
-            "status {:?} is not a triage status; use one of {}",
-            req.status,
-            TriageStatus::ALL.map(|s| s.as_str()).join(", ")
-        ))
-    })?;
-    if req.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE) {
-        return Err(ApiError::BadRequest(format!(
-            "the note is longer than {MAX_NOTE} bytes"
-        )));
-    }
+    let status = req.validate()?;
     let author = format!("token:{}", token.name);
     state
         .with_store(move |s| {
