@@ -304,16 +304,14 @@ impl TriageRequest {
     }
 }
 
+/// What [`parse_request`] made of one part: `None` when the extractor
+/// refused it (the server answers 400 or 422), else the check's result.
+pub type Parsed<T> = Option<Result<T, ApiError>>;
+
 /// What the server makes of a request body and a findings query, without
 /// a server: the same extractors and checks as the handlers. For the fuzz
 /// target (`fuzz/fuzz_targets/serve_requests.rs`).
-pub fn parse_request(
-    body: &[u8],
-    query: &str,
-) -> (
-    Option<Result<TriageStatus, ApiError>>,
-    Option<Result<FindingFilter, ApiError>>,
-) {
+pub fn parse_request(body: &[u8], query: &str) -> (Parsed<TriageStatus>, Parsed<FindingFilter>) {
     let triage = serde_json::from_slice::<TriageRequest>(body)
         .ok()
         .map(|r| r.validate());
