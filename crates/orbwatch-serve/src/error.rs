@@ -18,6 +18,9 @@ pub enum ServeError {
     /// The configuration file could not be read or parsed.
     #[error("{path}: {reason}; fix the file (see examples/serve.toml)")]
     Config { path: PathBuf, reason: String },
+    /// The TLS certificate or key could not be used.
+    #[error("{0}; check --tls-cert and --tls-key (PEM files)")]
+    Tls(String),
     /// The guard of an EDL could not be built.
     #[error("EDL `{list}`: {source}")]
     Guard {

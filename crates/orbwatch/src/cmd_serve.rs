@@ -18,13 +18,19 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address and port to listen on (default 127.0.0.1:8440; port 0 picks
-    /// a free one). Without TLS only loopback is accepted.
+    /// a free one). Without --tls-cert/--tls-key only loopback is accepted.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Configuration file (TOML: limits and the named EDLs; see
     /// examples/serve.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// PEM certificate chain (server certificate first): serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Allow a clear-text listener beyond loopback (only on a trusted
     /// network, or behind a TLS-terminating proxy on the same host).
     #[arg(long)]
@@ -45,7 +51,11 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let addr: SocketAddr = listen.parse().with_context(|| {
         format!("--listen {listen:?} is not an address and port; write e.g. 127.0.0.1:8440 or [::1]:8440")
     })?;
-    orbwatch_serve::check_listen(addr, false, args.insecure_listen)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(orbwatch_serve::tls_config(cert, key)?),
+        _ => None,
+    };
+    orbwatch_serve::check_listen(addr, tls.is_some(), args.insecure_listen)?;
     let path = match (&cli.db, &config.db) {
         (None, Some(p)) => p.clone(),
         _ => crate::db_path::resolve(cli)?,
@@ -71,12 +81,16 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
         let bound = listener
             .local_addr()
             .context("cannot read the bound address")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
         if !cli.quiet {
-            eprintln!("orbwatch: serving {} on http://{bound}", path.display());
+            eprintln!("orbwatch: serving {} on {scheme}://{bound}", path.display());
         }
-        orbwatch_serve::serve(listener, state, orbwatch_serve::shutdown_signal())
-            .await
-            .context("the server stopped on an error")
+        let stop = orbwatch_serve::shutdown_signal();
+        match tls {
+            Some(tls) => orbwatch_serve::serve_tls(listener, state, tls, stop).await,
+            None => orbwatch_serve::serve(listener, state, stop).await,
+        }
+        .context("the server stopped on an error")
     })?;
     if !cli.quiet {
         eprintln!("orbwatch: stopped");

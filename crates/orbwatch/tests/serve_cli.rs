@@ -258,6 +258,27 @@ fn clear_text_beyond_loopback_is_refused() {
     assert!(err.contains("--insecure-listen"), "{err}");
     let out = orbwatch(&db, &["serve", "--listen", "localhost"]);
     assert_eq!(out.status.code(), Some(2));
+    // TLS files are checked before listening; both are needed.
+    let missing = dir.path().join("none.pem");
+    let m = missing.to_str().unwrap();
+    let out = orbwatch(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            m,
+            "--tls-key",
+            m,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none.pem"), "{err}");
+    let out = orbwatch(&db, &["serve", "--tls-cert", m]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }
 
 #[test]
