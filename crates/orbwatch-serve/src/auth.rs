@@ -40,13 +40,41 @@ pub fn presented_token(req: &Request, basic: bool) -> Option<String> {
 /// Middleware: 401 without a live token, 403 when its scope is too weak;
 /// otherwise the token's [`TokenInfo`] goes into the request's extensions.
 pub async fn require(State(need): State<Need>, mut req: Request, next: Next) -> Response {
-    let (scope, basic) = match need.access {
+    let (scope, basic, session) = match need.access {
         Access::Public => return next.run(req).await,
-        Access::Bearer(s) => (s, false),
-        Access::BearerOrBasic(s) => (s, true),
+        Access::Bearer(s) => (s, false, false),
+        Access::BearerOrBasic(s) => (s, true, false),
+        Access::Session(s) => (s, false, true),
     };
+    if session {
+        // A browser's session cookie first; a bearer token also works.
+        match crate::dashboard::session_of(&need.state, req.headers()).await {
+            Ok(Some((info, csrf))) => {
+                if !info.scope.allows(scope) {
+                    return ApiError::Forbidden {
+                        have: info.scope.to_string(),
+                        need: scope.to_string(),
+                    }
+                    .into_response();
+                }
+                req.extensions_mut().insert(crate::dashboard::Viewer {
+                    name: info.name.clone(),
+                    scope: info.scope,
+                    csrf,
+                });
+                req.extensions_mut().insert(info);
+                return next.run(req).await;
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
     let Some(token) = presented_token(&req, basic) else {
-        return unauthorized(basic);
+        return if session {
+            crate::dashboard::login_needed()
+        } else {
+            unauthorized(basic)
+        };
     };
     let found = need
         .state
@@ -63,6 +91,14 @@ pub async fn require(State(need): State<Need>, mut req: Request, next: Next) -> 
             need: scope.to_string(),
         }
         .into_response();
+    }
+    if session {
+        // A bearer client of a page has no form to protect: no CSRF token.
+        req.extensions_mut().insert(crate::dashboard::Viewer {
+            name: info.name.clone(),
+            scope: info.scope,
+            csrf: String::new(),
+        });
     }
     req.extensions_mut().insert(info);
     next.run(req).await

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod edl;
 pub mod error;
 pub mod metrics;
@@ -49,6 +50,10 @@ pub struct AppState {
     /// The guard of `/api/v1/blocklist`: special ranges and the default
     /// allowlist.
     pub default_guard: Arc<orbwatch_blocklist::Guard>,
+    /// Dashboard sessions and failed logins.
+    pub sessions: Arc<dashboard::Sessions>,
+    /// Served over TLS: session cookies get `Secure`.
+    pub tls: bool,
 }
 
 impl AppState {
@@ -83,7 +88,15 @@ impl AppState {
             config: Arc::new(config),
             guards: Arc::new(guards),
             default_guard: Arc::new(default_guard),
+            sessions: Arc::new(dashboard::Sessions::default()),
+            tls: false,
         })
+    }
+
+    /// Mark the state as served over TLS (cookies get `Secure`).
+    pub fn with_tls(mut self) -> AppState {
+        self.tls = true;
+        self
     }
 
     /// Run `f` on the store in a blocking thread.
@@ -113,6 +126,9 @@ pub enum Access {
     Bearer(TokenScope),
     /// A bearer token, or basic auth with the token as password (EDLs).
     BearerOrBasic(TokenScope),
+    /// A dashboard session cookie (or a bearer token) of at least this
+    /// scope; without, a 401 page with the login form.
+    Session(TokenScope),
 }
 
 /// One route of the server.
@@ -209,6 +225,48 @@ pub fn routes() -> Vec<Route> {
             example: "/edl/orb.txt",
             access: Access::BearerOrBasic(Read),
             handler: || get(edl::serve_edl),
+        },
+        Route {
+            method: Method::GET,
+            path: "/login",
+            example: "/login",
+            access: Access::Public,
+            handler: || get(dashboard::login_form),
+        },
+        Route {
+            method: Method::POST,
+            path: "/login",
+            example: "/login",
+            access: Access::Public,
+            handler: || post(dashboard::login),
+        },
+        Route {
+            method: Method::POST,
+            path: "/logout",
+            example: "/logout",
+            access: Access::Session(Read),
+            handler: || post(dashboard::logout),
+        },
+        Route {
+            method: Method::GET,
+            path: "/findings",
+            example: "/findings",
+            access: Access::Session(Read),
+            handler: || get(dashboard::findings_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/findings/{id}",
+            example: "/findings/0123456789abcdef",
+            access: Access::Session(Read),
+            handler: || get(dashboard::finding_page),
+        },
+        Route {
+            method: Method::POST,
+            path: "/findings/{id}/triage",
+            example: "/findings/0123456789abcdef/triage",
+            access: Access::Session(Triage),
+            handler: || post(dashboard::triage_form),
         },
         Route {
             method: Method::GET,

@@ -68,7 +68,10 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
             path.display()
         );
     }
-    let state = AppState::new(store, config)?;
+    let mut state = AppState::new(store, config)?;
+    if tls.is_some() {
+        state = state.with_tls();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
