@@ -53,6 +53,7 @@ seeds_for() {
         capture_evtx) echo "corpus:evtx repo:tests/data/captures" ;;
         source_decompress) echo "repo:tests/data/compressed" ;;
         subscribe_*) echo "repo:tests/data/feeds-stix-misp repo:tests/data/feeds-misp-circl" ;;
+        serve_requests) echo "repo:tests/data/serve-requests" ;;
         *) echo "" ;;
     esac
 }

@@ -77,6 +77,29 @@ pub struct AllowlistError {
     pub text: String,
 }
 
+/// Why the standard guard could not be built ([`Guard::standard`]).
+#[derive(Debug, thiserror::Error)]
+pub enum GuardSetupError {
+    /// An allowlist file could not be read.
+    #[error("cannot read allowlist {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An allowlist file has lines that are not addresses. A line that
+    /// cannot be read might be an address the user meant to protect, so
+    /// the caller must refuse to export rather than guess.
+    #[error(
+        "{first}{more}; fix the allowlist (the export is refused while it has unreadable lines)"
+    )]
+    Unreadable {
+        first: AllowlistError,
+        /// ` (and N more)` or empty.
+        more: String,
+    },
+}
+
 /// The set of guarded ranges, searchable by interval.
 #[derive(Debug, Clone, Default)]
 pub struct Guard {
@@ -97,6 +120,43 @@ impl Guard {
         }
         g.finish();
         g
+    }
+
+    /// The guard of every blocklist (`export blocklist`, `watch --block`,
+    /// `serve`'s EDLs and blocklists): special-purpose ranges, internal
+    /// networks, allowlist files and the default allowlist. Not finished:
+    /// the caller may add to it (the bouncer adds the host's resolvers) and
+    /// must call [`Guard::finish`].
+    pub fn standard(
+        internal: &[IpNet],
+        allowlists: &[std::path::PathBuf],
+        default_allowlist: bool,
+    ) -> Result<Guard, GuardSetupError> {
+        let mut guard = Guard::with_special_ranges();
+        for net in internal {
+            guard.add_internal(*net);
+        }
+        if default_allowlist {
+            guard.add_default_allowlist();
+        }
+        for path in allowlists {
+            let text = std::fs::read_to_string(path).map_err(|source| GuardSetupError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let errors = guard.add_allowlist(&text, &path.display().to_string());
+            if let Some(first) = errors.first() {
+                return Err(GuardSetupError::Unreadable {
+                    first: first.clone(),
+                    more: if errors.len() > 1 {
+                        format!(" (and {} more)", errors.len() - 1)
+                    } else {
+                        String::new()
+                    },
+                });
+            }
+        }
+        Ok(guard)
     }
 
     /// Add a network with a reason.

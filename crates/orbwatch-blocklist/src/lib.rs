@@ -17,7 +17,7 @@ pub mod span;
 
 pub use build::{Blocklist, BuildError, BuildOptions, Entry, Refusal, Widen, WidenedBlock, build};
 pub use diff::{Diff, PreviousList, diff, parse_previous};
-pub use guard::{AllowlistError, DEFAULT_ALLOWLIST, Guard};
+pub use guard::{AllowlistError, DEFAULT_ALLOWLIST, Guard, GuardSetupError};
 pub use render::{OutFile, RenderOptions, Rendered, Target, render};
 pub use select::{Candidate, SelectOptions, Selection, Sighted, Skip};
 pub use span::{Expiry, Family};

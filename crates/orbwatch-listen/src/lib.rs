@@ -64,6 +64,7 @@ use std::time::{Duration, Instant};
 use orbwatch_live::{RecordSender, SourceStats};
 
 pub use framing::{Framed, Framer, Framing, FramingError, FramingLimits, Message};
+pub use tls::server_config as tls_server_config;
 pub use udp::{parse_proc_net_snmp, parse_proc_net_snmp6};
 
 /// Default size asked for a UDP socket's receive buffer: 8 MiB holds about

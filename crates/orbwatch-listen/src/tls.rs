@@ -64,8 +64,9 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, ListenError> {
     })
 }
 
-/// Build the server configuration from the files of `t`.
-pub(crate) fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, ListenError> {
+/// Build the server configuration from the files of `t` (also used by
+/// `orbwatch serve --tls-cert/--tls-key`).
+pub fn server_config(t: &TlsConfig) -> Result<Arc<ServerConfig>, ListenError> {
     let chain = certificates("certificate", &t.cert)?;
     let key = private_key(&t.key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -77,6 +77,19 @@ pub enum StoreError {
          was not kept and the store has the other one — run it again if it should win"
     )]
     ConcurrentImport { name: String },
+    /// A token name that cannot be used.
+    #[error("`{name}` cannot be used as a token name: {reason}")]
+    InvalidTokenName { name: String, reason: String },
+    /// No API token has that name.
+    #[error(
+        "no API token named `{name}` in the store; `orbwatch token list` shows the tokens it has"
+    )]
+    UnknownToken { name: String },
+    /// The operating system's random source failed.
+    #[error(
+        "cannot draw random bytes for a token: {reason}; check the system's entropy source (getrandom) and retry"
+    )]
+    Random { reason: String },
     /// A row that cannot be turned back into the model.
     #[error("store {path}: {detail}; remove and re-add the feed to repair it")]
     Corrupt { path: PathBuf, detail: String },

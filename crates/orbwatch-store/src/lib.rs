@@ -20,7 +20,8 @@
 //! (one row per finding per hunt) and `triage` (the history of decisions);
 //! see [`findings`]. Schema 3 adds `subscriptions`; schema 4 adds what
 //! `watch` keeps across restarts: `tail_offsets`, `alert_outbox`, `blocks`
-//! (see [`migrations`]).
+//! (see [`migrations`]). Schema 5 adds `router_history` (`orbwatch
+//! routers`); schema 6 adds `api_tokens` (see [`tokens`]).
 //!
 //! Instants are RFC 3339 UTC text with nine fractional digits
 //! (`2021-07-20T00:00:00.000000000Z`): fixed width, so SQL compares and sorts
@@ -56,6 +57,7 @@ pub mod outbox;
 pub mod rows;
 pub mod subscriptions;
 pub mod tail_offsets;
+pub mod tokens;
 
 pub use error::{Result, StoreError};
 pub use findings::{
@@ -70,6 +72,7 @@ pub use outbox::{BlockAction, BlockRecord, OutboxItem};
 pub use rusqlite;
 pub use subscriptions::SubscriptionRow;
 pub use tail_offsets::{StoredTailOffset, TailOffset, save_tail_offsets};
+pub use tokens::{TokenInfo, TokenScope};
 
 use error::SqlContext;
 use rows::{parse_opt_ts, parse_ts};

@@ -264,6 +264,21 @@ CREATE TABLE router_history (
 CREATE INDEX router_history_by_router ON router_history(router, seq);
 "#;
 
+/// Schema 6: API tokens of `orbwatch serve`. Only the SHA-256 of each
+/// token is kept, so a copy of the store does not hand out access.
+const V6_API_TOKENS: &str = r#"
+CREATE TABLE api_tokens (
+    id       INTEGER PRIMARY KEY,
+    name     TEXT    NOT NULL UNIQUE,
+    -- hex SHA-256 of the token's text
+    sha256   TEXT    NOT NULL UNIQUE,
+    -- 'read', 'triage', 'admin'
+    scope    TEXT    NOT NULL,
+    created  TEXT    NOT NULL,
+    revoked  TEXT
+);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
 pub const MIGRATIONS: &[&str] = &[
     V1_FEEDS,
@@ -271,6 +286,7 @@ pub const MIGRATIONS: &[&str] = &[
     V3_SUBSCRIPTIONS,
     V4_WATCH,
     V5_ROUTER_HISTORY,
+    V6_API_TOKENS,
 ];
 
 /// The schema version this build writes.

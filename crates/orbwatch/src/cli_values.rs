@@ -3,7 +3,7 @@
 //! value is wrong.
 
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 
 /// A time: RFC 3339 or a date (`2021-01-01`, taken as 00:00 UTC). For
 /// fixed times, such as a feed's validity (`feed add --valid-from`).
@@ -13,49 +13,9 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
     })
 }
 
-/// A time for a filter (`--since`, `--until`): as [`parse_time`], or
-/// relative to `now` (`24h`, `7d`: that long ago) or `today`/`yesterday`
-/// (00:00 of that day in `tz`).
-pub fn parse_time_in(s: &str, tz: &TimeZone, now: Timestamp) -> Result<Timestamp, String> {
-    // A short bare number would be read as Unix seconds in 1970: `--since
-    // 2021` means a year, and silently hunting from 1970 is a mistake.
-    let t = s.trim();
-    if !t.is_empty() && t.len() < 9 && t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "`{s}` is ambiguous; write a date (e.g. {t}-01-01 if it is a year) or a duration with its unit (e.g. 7d)"
-        ));
-    }
-    if let Some(t) = orbwatch_intel::time::parse_timestamp(s) {
-        return Ok(t);
-    }
-    let word = s.trim().to_ascii_lowercase();
-    let days_back = match word.as_str() {
-        "today" => Some(0),
-        "yesterday" => Some(1),
-        _ => None,
-    };
-    if let Some(back) = days_back {
-        let midnight = now
-            .to_zoned_datetime(tz.clone())
-            .start_of_day()
-            .and_then(|d| d.checked_sub(back.days()))
-            .map_err(|e| format!("`{s}`: {e}"))?;
-        return Ok(midnight.timestamp());
-    }
-    // A bare duration (`24h`, `7d`, `P1W`) means that long ago. A number
-    // alone is refused: `--since 2021` is more likely a year than seconds.
-    if word.chars().any(|c| c.is_ascii_alphabetic())
-        && let Ok(d) = orbwatch_intel::time::parse_duration(&word)
-        && !d.is_negative()
-    {
-        return now
-            .checked_sub(d)
-            .map_err(|e| format!("`{s}` reaches too far back: {e}"));
-    }
-    Err(format!(
-        "`{s}` is not a time; write e.g. 2021-01-01, 2021-01-01T00:00:00Z, 24h or 7d (that long ago), today or yesterday"
-    ))
-}
+/// A time for a filter (`--since`, `--until`); see
+/// [`orbwatch_intel::time::parse_filter_time`] (shared with `serve`'s API).
+pub use orbwatch_intel::time::parse_filter_time as parse_time_in;
 
 /// An optional time flag, for flags kept as text: the error names the flag.
 pub fn parse_time_flag(flag: &str, v: Option<&str>) -> anyhow::Result<Option<Timestamp>> {

@@ -405,40 +405,14 @@ fn build_guard(args: &BlocklistArgs) -> Result<Guard> {
     Ok(guard)
 }
 
-/// The guard of every blocklist (`export blocklist`, `watch --block`):
-/// special-purpose ranges, internal networks, allowlist files and the
-/// default allowlist. Not finished: the caller may add to it (the
-/// bouncer adds the host's resolvers) and must call `finish`.
+/// The guard of every blocklist: [`Guard::standard`], with the CLI's
+/// error context.
 pub(crate) fn guard(
     internal: &[ipnet::IpNet],
     allowlists: &[PathBuf],
     default_allowlist: bool,
 ) -> Result<Guard> {
-    let mut guard = Guard::with_special_ranges();
-    for net in internal {
-        guard.add_internal(*net);
-    }
-    if default_allowlist {
-        guard.add_default_allowlist();
-    }
-    for path in allowlists {
-        let text = fs::read_to_string(path)
-            .with_context(|| format!("cannot read allowlist {}", path.display()))?;
-        let errors = guard.add_allowlist(&text, &path.display().to_string());
-        if let Some(first) = errors.first() {
-            // A line we cannot read might be an address the user meant to
-            // protect: refuse to export rather than guess.
-            bail!(
-                "{first}{}; fix the allowlist (the export is refused while it has unreadable lines)",
-                if errors.len() > 1 {
-                    format!(" (and {} more)", errors.len() - 1)
-                } else {
-                    String::new()
-                }
-            );
-        }
-    }
-    Ok(guard)
+    Ok(Guard::standard(internal, allowlists, default_allowlist)?)
 }
 
 fn summary(sel: &Selection, list: &orbwatch_blocklist::Blocklist, target: Target) {

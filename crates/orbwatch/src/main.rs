@@ -16,6 +16,8 @@ mod cmd_hunt;
 mod cmd_hunts;
 mod cmd_report;
 mod cmd_routers;
+mod cmd_serve;
+mod cmd_token;
 mod cmd_triage;
 mod cmd_watch;
 mod cmd_worker;
@@ -66,6 +68,12 @@ pub enum Command {
     Report(Box<cmd_report::ReportArgs>),
     /// List the hunts kept in the store.
     Hunts(cmd_hunts::HuntsArgs),
+    /// Serve the store over HTTP: JSON API, EDLs for firewalls, Prometheus
+    /// metrics; every route but /healthz needs a token.
+    Serve(cmd_serve::ServeArgs),
+    /// Create, list and revoke the API tokens of `orbwatch serve`.
+    #[command(subcommand)]
+    Token(cmd_token::TokenCommand),
     /// Watch live: follow files, receive syslog and NetFlow, match and
     /// detect as records arrive, keep findings, alert and block.
     Watch(Box<watch_config::WatchArgs>),
@@ -140,6 +148,8 @@ fn main() -> ExitCode {
         Command::Findings(args) => cmd_findings::run(&cli, args),
         Command::Report(args) => cmd_report::run(&cli, args),
         Command::Hunts(args) => cmd_hunts::run(&cli, args),
+        Command::Serve(args) => cmd_serve::run(&cli, args),
+        Command::Token(cmd) => cmd_token::run(&cli, cmd),
         Command::Watch(args) => cmd_watch::run(&cli, args),
         Command::Worker(args) => cmd_worker::run(&cli, args),
         Command::Routers(cmd) => cmd_routers::run(&cli, cmd),

@@ -1,0 +1,450 @@
+//! The dashboard: server-rendered pages, usable without JavaScript.
+//!
+//! - Log in with an API token (`POST /login`); the server keeps a session
+//!   (random id in an HttpOnly, SameSite=Strict cookie, `Secure` over TLS)
+//!   that points at the token, and checks the token in the store on every
+//!   request, so revoking it ends its sessions at once.
+//! - Every form post carries the session's CSRF token.
+//! - Failed logins are rate-limited for the whole server
+//!   ([`MAX_FAILED_LOGINS`] per minute), so a token cannot be guessed
+//!   through the form (it could not anyway: 256 bits).
+//! - Templates are minijinja with auto-escaping (every string from logs is
+//!   escaped), and pages are sent with a strict Content-Security-Policy: no
+//!   script, no inline style, forms to this origin only.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use orbwatch_store::{FindingFilter, TokenInfo, TokenScope, TriageStatus};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::FindingsQuery;
+use crate::error::ApiError;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "ow_session";
+/// How long a session lasts without use.
+pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
+/// Failed logins allowed per minute, for the whole server; beyond, 429.
+pub const MAX_FAILED_LOGINS: usize = 5;
+/// The Content-Security-Policy of every page.
+pub const CSP: &str =
+    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// One logged-in browser.
+#[derive(Debug, Clone)]
+struct Session {
+    /// The token it logged in with (checked on every request).
+    token: String,
+    csrf: String,
+    last_used: Instant,
+}
+
+/// Sessions and the failed-login window, in memory (a restart logs
+/// everyone out).
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_id: Mutex<HashMap<String, Session>>,
+    failures: Mutex<Vec<Instant>>,
+}
+
+impl Sessions {
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a page knows of its viewer.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Viewer {
+    pub name: String,
+    pub scope: TokenScope,
+    pub csrf: String,
+}
+
+fn templates() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        // `.html` names turn auto-escaping on.
+        for (name, text) in [
+            ("layout.html", include_str!("templates/layout.html")),
+            ("login.html", include_str!("templates/login.html")),
+            ("findings.html", include_str!("templates/findings.html")),
+            ("finding.html", include_str!("templates/finding.html")),
+        ] {
+            if let Err(e) = env.add_template(name, text) {
+                tracing::error!("template {name}: {e}");
+            }
+        }
+        env
+    })
+}
+
+/// A page with the security headers.
+fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    let html = match templates().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(h) => h,
+        Err(e) => return ApiError::Internal(format!("template {name}: {e}")).into_response(),
+    };
+    let mut r = (status, Html(html)).into_response();
+    secure_headers(r.headers_mut());
+    r
+}
+
+fn secure_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// The session id in a request's cookies.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The live session of a request: its token (still valid in the store)
+/// and CSRF token. Expired sessions are dropped.
+pub async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(TokenInfo, String)>, ApiError> {
+    let Some(id) = session_id(headers) else {
+        return Ok(None);
+    };
+    let found = {
+        let mut map = state.sessions.lock_ids();
+        map.retain(|_, s| s.last_used.elapsed() < SESSION_IDLE);
+        map.get_mut(&id).map(|s| {
+            s.last_used = Instant::now();
+            (s.token.clone(), s.csrf.clone())
+        })
+    };
+    let Some((token, csrf)) = found else {
+        return Ok(None);
+    };
+    let info = state
+        .with_store(move |s| Ok(s.check_token(&token)?))
+        .await?;
+    match info {
+        Some(info) => Ok(Some((info, csrf))),
+        None => {
+            // Revoked: the session ends with it.
+            state.sessions.lock_ids().remove(&id);
+            Ok(None)
+        }
+    }
+}
+
+/// The viewer of a page request (set by the access check).
+fn viewer(req_ext: Option<&Viewer>) -> minijinja::Value {
+    minijinja::Value::from_serialize(req_ext)
+}
+
+/// The answer to a page request without a session: 401 with a link to
+/// the login form.
+pub fn login_needed() -> Response {
+    let mut r = page(
+        StatusCode::UNAUTHORIZED,
+        "login.html",
+        minijinja::context! { error => "Log in first." },
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"orbwatch\""),
+    );
+    r
+}
+
+/// `GET /login`.
+pub async fn login_form() -> Response {
+    page(StatusCode::OK, "login.html", minijinja::context! {})
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    token: String,
+}
+
+fn cookie(id: &str, secure: bool, max_age: Option<u64>) -> HeaderValue {
+    let mut c = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `POST /login`: a token for a session cookie.
+pub async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    {
+        let mut f = state
+            .sessions
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f.retain(|t| t.elapsed() < Duration::from_secs(60));
+        if f.len() >= MAX_FAILED_LOGINS {
+            let mut r = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login.html",
+                minijinja::context! { error => "Too many failed logins; wait a minute." },
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return Ok(r);
+        }
+    }
+    let token = form.token.trim().to_string();
+    let t2 = token.clone();
+    let info = state.with_store(move |s| Ok(s.check_token(&t2)?)).await?;
+    if info.is_none() {
+        state
+            .sessions
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Instant::now());
+        return Ok(page(
+            StatusCode::UNAUTHORIZED,
+            "login.html",
+            minijinja::context! { error => "This token is not valid." },
+        ));
+    }
+    let id = orbwatch_store::tokens::generate_token()?;
+    let csrf = orbwatch_store::tokens::generate_token()?;
+    state.sessions.lock_ids().insert(
+        id.clone(),
+        Session {
+            token,
+            csrf,
+            last_used: Instant::now(),
+        },
+    );
+    let mut r = Redirect::to("/findings").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, cookie(&id, state.tls, None));
+    Ok(r)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ApiError> {
+    if let Some(id) = session_id(&headers) {
+        let mut map = state.sessions.lock_ids();
+        if map.get(&id).is_some_and(|s| s.csrf == form.csrf) {
+            map.remove(&id);
+        } else {
+            return Err(ApiError::Forbidden {
+                have: "a form without its CSRF token".into(),
+                need: "the page's form".into(),
+            });
+        }
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, cookie("", state.tls, Some(0)));
+    Ok(r)
+}
+
+/// `GET /findings`: the list with filters.
+pub async fn findings_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Query(q): Query<FindingsQuery>,
+) -> Result<Response, ApiError> {
+    let v = Some(v);
+    let filter = q.filter()?;
+    let offset = q
+        .cursor
+        .as_deref()
+        .and_then(|c| c.strip_prefix('o'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let limit = q
+        .limit
+        .unwrap_or(crate::api::DEFAULT_PAGE)
+        .clamp(1, crate::api::MAX_PAGE);
+    let (total, rows) = state
+        .with_store(move |s| {
+            let all = s.findings(&filter)?;
+            let total = all.len();
+            Ok((
+                total,
+                all.into_iter().skip(offset).take(limit).collect::<Vec<_>>(),
+            ))
+        })
+        .await?;
+    let end = offset + rows.len();
+    let next_query = form_query(&q, end);
+    Ok(page(
+        StatusCode::OK,
+        "findings.html",
+        minijinja::context! {
+            session => viewer(v.as_ref()),
+            total => total,
+            findings => minijinja::Value::from_serialize(&rows),
+            q => minijinja::context! {
+                kind => q.kind, feed => q.feed, min_severity => q.min_severity.clone().unwrap_or_default(),
+                show_suppressed => q.show_suppressed.unwrap_or(false),
+            },
+            next_cursor => (end < total),
+            next_query => next_query,
+        },
+    ))
+}
+
+/// The query string of the next page, filters kept.
+fn form_query(q: &FindingsQuery, next: usize) -> String {
+    let mut parts = Vec::new();
+    let mut add = |k: &str, v: &Option<String>| {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{k}={}", pct(v)));
+        }
+    };
+    add("kind", &q.kind);
+    add("feed", &q.feed);
+    add("status", &q.status);
+    add("min_severity", &q.min_severity);
+    add("since", &q.since);
+    add("until", &q.until);
+    if q.show_suppressed == Some(true) {
+        parts.push("show_suppressed=true".into());
+    }
+    parts.push(format!("cursor=o{next}"));
+    parts.join("&")
+}
+
+/// Percent-encode everything but unreserved characters.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `GET /findings/{id}`: one finding with evidence, history and buttons.
+pub async fn finding_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = Some(v);
+    let can_triage = v
+        .as_ref()
+        .is_some_and(|v| v.scope.allows(TokenScope::Triage));
+    let (sf, decisions) = state
+        .with_store(move |s| {
+            let wanted = id.trim().to_ascii_lowercase();
+            let sf = s
+                .findings(&FindingFilter {
+                    show_suppressed: true,
+                    ..Default::default()
+                })?
+                .into_iter()
+                .find(|f| f.finding.id == wanted)
+                .ok_or_else(|| ApiError::NotFound(format!("no finding `{id}`")))?;
+            let d = s.decisions(Some(&wanted))?;
+            Ok((sf, d))
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "finding.html",
+        minijinja::context! {
+            session => viewer(v.as_ref()),
+            f => minijinja::Value::from_serialize(&sf),
+            decisions => minijinja::Value::from_serialize(&decisions),
+            can_triage => can_triage,
+        },
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TriageForm {
+    #[serde(default)]
+    csrf: String,
+    status: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /findings/{id}/triage`: the buttons of the finding page.
+pub async fn triage_form(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<String>,
+    Form(form): Form<TriageForm>,
+) -> Result<Response, ApiError> {
+    // Constant-time enough: both are 67 random characters, compared whole.
+    if form.csrf.is_empty() || form.csrf != v.csrf {
+        return Err(ApiError::Forbidden {
+            have: "a form without this session's CSRF token".into(),
+            need: "the form of the finding page".into(),
+        });
+    }
+    if !v.scope.allows(TokenScope::Triage) {
+        return Err(ApiError::Forbidden {
+            have: v.scope.to_string(),
+            need: "triage".into(),
+        });
+    }
+    let req = crate::api::TriageRequest {
+        status: form.status,
+        note: Some(form.note).filter(|n| !n.trim().is_empty()),
+    };
+    let status: TriageStatus = req.validate()?;
+    let author = format!("token:{}", v.name);
+    let wanted = id.trim().to_ascii_lowercase();
+    let target = wanted.clone();
+    state
+        .with_store(move |s| {
+            s.triage(&target, status, req.note.as_deref(), &author, None)?;
+            Ok(())
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/findings/{}", pct(&wanted))).into_response())
+}

@@ -1,0 +1,435 @@
+//! `orbwatch serve`: the store's findings, triage, hunts, feeds and
+//! blocklists over HTTP, for analysts (JSON API), firewalls (External
+//! Dynamic Lists) and monitoring (Prometheus).
+//!
+//! Secure by default:
+//! - every route but `/healthz` needs a token (`Authorization: Bearer`;
+//!   EDLs also take basic auth with the token as password, as Palo Alto
+//!   and FortiGate send it), checked against the store on every request so
+//!   that a revocation takes effect at once;
+//! - routes are declared once, in [`routes()`], with the scope each needs:
+//!   the router is built from that table and the tests walk it, so a new
+//!   route cannot be left open by mistake;
+//! - bodies are capped (413) and requests time out (408);
+//! - without TLS the server binds only to loopback ([`check_listen`]).
+//!
+//! The store (SQLite, one connection) sits behind a mutex and is used from
+//! blocking threads, never from the async reactor.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::MethodRouter;
+use orbwatch_store::{Store, TokenScope};
+use tokio::net::TcpListener;
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod dashboard;
+pub mod edl;
+pub mod error;
+pub mod metrics;
+
+pub use config::{EdlList, ServeConfig};
+pub use error::{ApiError, ServeError};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store; lock it only inside `spawn_blocking` ([`AppState::with_store`]).
+    pub store: Arc<Mutex<Store>>,
+    pub config: Arc<ServeConfig>,
+    /// The guard of each named EDL, built (allowlist files read) at start.
+    pub guards: Arc<std::collections::BTreeMap<String, orbwatch_blocklist::Guard>>,
+    /// The guard of `/api/v1/blocklist`: special ranges and the default
+    /// allowlist.
+    pub default_guard: Arc<orbwatch_blocklist::Guard>,
+    /// Dashboard sessions and failed logins.
+    pub sessions: Arc<dashboard::Sessions>,
+    /// Served over TLS: session cookies get `Secure`.
+    pub tls: bool,
+}
+
+impl AppState {
+    /// Open the state: builds every EDL's guard, so that an unreadable
+    /// allowlist stops the server at start rather than on a firewall's
+    /// first pull.
+    pub fn new(store: Store, config: ServeConfig) -> Result<AppState, ServeError> {
+        let mut guards = std::collections::BTreeMap::new();
+        for (name, list) in &config.edl {
+            let mut g = orbwatch_blocklist::Guard::standard(
+                &list.internal,
+                &list.allowlist,
+                list.default_allowlist,
+            )
+            .map_err(|source| ServeError::Guard {
+                list: name.clone(),
+                source,
+            })?;
+            g.finish();
+            guards.insert(name.clone(), g);
+        }
+        let mut default_guard =
+            orbwatch_blocklist::Guard::standard(&[], &[], true).map_err(|source| {
+                ServeError::Guard {
+                    list: "/api/v1/blocklist".into(),
+                    source,
+                }
+            })?;
+        default_guard.finish();
+        Ok(AppState {
+            store: Arc::new(Mutex::new(store)),
+            config: Arc::new(config),
+            guards: Arc::new(guards),
+            default_guard: Arc::new(default_guard),
+            sessions: Arc::new(dashboard::Sessions::default()),
+            tls: false,
+        })
+    }
+
+    /// Mark the state as served over TLS (cookies get `Secure`).
+    pub fn with_tls(mut self) -> AppState {
+        self.tls = true;
+        self
+    }
+
+    /// Run `f` on the store in a blocking thread.
+    pub async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .map_err(|_| ApiError::Internal("the store's lock is poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token (`/healthz` only).
+    Public,
+    /// A bearer token of at least this scope.
+    Bearer(TokenScope),
+    /// A bearer token, or basic auth with the token as password (EDLs).
+    BearerOrBasic(TokenScope),
+    /// A dashboard session cookie (or a bearer token) of at least this
+    /// scope; without, a 401 page with the login form.
+    Session(TokenScope),
+}
+
+/// One route of the server.
+pub struct Route {
+    pub method: Method,
+    /// The path as axum matches it (`/api/v1/findings/{id}`).
+    pub path: &'static str,
+    /// A concrete path that reaches this route, for the tests.
+    pub example: &'static str,
+    pub access: Access,
+    /// The handler.
+    pub handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route of the server, with the access it needs. The router is
+/// built from this table only ([`router`]).
+pub fn routes() -> Vec<Route> {
+    use TokenScope::{Read, Triage};
+    use axum::routing::{get, post};
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/healthz",
+            example: "/healthz",
+            access: Access::Public,
+            handler: || get(api::healthz),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/openapi.json",
+            example: "/api/v1/openapi.json",
+            access: Access::Bearer(Read),
+            handler: || get(api::openapi_json),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/findings",
+            example: "/api/v1/findings",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_findings),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/findings/{id}",
+            example: "/api/v1/findings/0123456789abcdef",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_finding),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/findings/{id}/triage",
+            example: "/api/v1/findings/0123456789abcdef/triage",
+            access: Access::Bearer(Triage),
+            handler: || post(api::triage_finding),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/hunts",
+            example: "/api/v1/hunts",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_hunts),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/hunts/{id}",
+            example: "/api/v1/hunts/1",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_hunt),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/feeds",
+            example: "/api/v1/feeds",
+            access: Access::Bearer(Read),
+            handler: || get(api::list_feeds),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/feeds/{name}",
+            example: "/api/v1/feeds/certfr",
+            access: Access::Bearer(Read),
+            handler: || get(api::get_feed),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/blocklist",
+            example: "/api/v1/blocklist?target=plain",
+            access: Access::Bearer(Read),
+            handler: || get(api::blocklist),
+        },
+        Route {
+            method: Method::GET,
+            path: "/edl/{file}",
+            example: "/edl/orb.txt",
+            access: Access::BearerOrBasic(Read),
+            handler: || get(edl::serve_edl),
+        },
+        Route {
+            method: Method::GET,
+            path: "/login",
+            example: "/login",
+            access: Access::Public,
+            handler: || get(dashboard::login_form),
+        },
+        Route {
+            method: Method::POST,
+            path: "/login",
+            example: "/login",
+            access: Access::Public,
+            handler: || post(dashboard::login),
+        },
+        Route {
+            method: Method::POST,
+            path: "/logout",
+            example: "/logout",
+            access: Access::Session(Read),
+            handler: || post(dashboard::logout),
+        },
+        Route {
+            method: Method::GET,
+            path: "/findings",
+            example: "/findings",
+            access: Access::Session(Read),
+            handler: || get(dashboard::findings_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/findings/{id}",
+            example: "/findings/0123456789abcdef",
+            access: Access::Session(Read),
+            handler: || get(dashboard::finding_page),
+        },
+        Route {
+            method: Method::POST,
+            path: "/findings/{id}/triage",
+            example: "/findings/0123456789abcdef/triage",
+            access: Access::Session(Triage),
+            handler: || post(dashboard::triage_form),
+        },
+        Route {
+            method: Method::GET,
+            path: "/metrics",
+            example: "/metrics",
+            access: Access::Bearer(Read),
+            handler: || get(metrics::metrics),
+        },
+    ]
+}
+
+/// The application: every route of [`routes()`] behind its access check,
+/// the body limit and the request timeout.
+pub fn router(state: AppState) -> Router {
+    let mut app: Router<AppState> = Router::new();
+    for r in routes() {
+        let mut mr = (r.handler)();
+        if r.access != Access::Public {
+            mr = mr.route_layer(axum::middleware::from_fn_with_state(
+                auth::Need {
+                    state: state.clone(),
+                    access: r.access,
+                },
+                auth::require,
+            ));
+        }
+        app = app.route(r.path, mr);
+    }
+    let limit = state.config.body_limit;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    app.layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+/// Refuse to listen beyond loopback in clear text unless told to: tokens
+/// and findings would cross the network readable by anyone on the path.
+pub fn check_listen(addr: SocketAddr, tls: bool, insecure_listen: bool) -> Result<(), ServeError> {
+    if addr.ip().is_loopback() || tls || insecure_listen {
+        Ok(())
+    } else {
+        Err(ServeError::InsecureListen { addr })
+    }
+}
+
+/// Serve `state` on `listener` until `shutdown` completes; requests under
+/// way are finished first.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// How long a TLS handshake may take before the connection is dropped (a
+/// client that connects and says nothing must not hold a task forever).
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Load the TLS certificate chain and key (PEM), through the same loader
+/// as `watch --syslog-tls`: a wrong path or a key that does not fit stops
+/// the server at start with the file named.
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    orbwatch_listen::tls_server_config(&orbwatch_listen::TlsConfig {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        client_ca: None,
+    })
+    .map_err(|e| ServeError::Tls(e.to_string()))
+}
+
+/// [`serve`] over TLS (rustls): each connection is handshaken, then served
+/// as HTTP/1.1 by hyper with the same router. On `shutdown` the listener
+/// closes and the connections under way finish their current request.
+pub async fn serve_tls(
+    listener: TcpListener,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (tcp, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait, not spin.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .header_read_timeout(Duration::from_secs(30))
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Completes on ctrl-c (SIGINT) or SIGTERM, for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stopping: finishing the requests under way");
+}

@@ -1,0 +1,83 @@
+//! `/metrics`: the store's state in the Prometheus text format (0.0.4).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use orbwatch_store::{FindingFilter, Store};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The metrics text of a store.
+pub fn render(store: &Store) -> Result<String, ApiError> {
+    let mut by: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+    for f in store.findings(&FindingFilter {
+        show_suppressed: true,
+        ..Default::default()
+    })? {
+        let sev = f
+            .finding
+            .severity
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "none".into());
+        *by.entry((f.finding.kind.as_str().to_string(), sev, f.suppressed))
+            .or_default() += 1;
+    }
+    let mut out = String::new();
+    out.push_str("# HELP orbwatch_findings Findings in the store (latest copy of each id), by kind, severity and whether triage dismissed them.\n# TYPE orbwatch_findings gauge\n");
+    for ((kind, sev, suppressed), n) in &by {
+        let _ = writeln!(
+            out,
+            "orbwatch_findings{{kind=\"{}\",severity=\"{}\",suppressed=\"{suppressed}\"}} {n}",
+            label(kind),
+            label(sev)
+        );
+    }
+    let feeds = store.list_feeds()?;
+    let _ = writeln!(
+        out,
+        "# HELP orbwatch_feeds Feeds in the store.\n# TYPE orbwatch_feeds gauge\norbwatch_feeds {}",
+        feeds.len()
+    );
+    out.push_str("# HELP orbwatch_feed_indicators Present indicators of a feed, by kind.\n# TYPE orbwatch_feed_indicators gauge\n");
+    for f in &feeds {
+        for (kind, n) in &f.counts {
+            let _ = writeln!(
+                out,
+                "orbwatch_feed_indicators{{feed=\"{}\",kind=\"{}\"}} {n}",
+                label(&f.name),
+                label(kind)
+            );
+        }
+    }
+    let hunts = store.hunts()?;
+    let _ = writeln!(
+        out,
+        "# HELP orbwatch_hunts Hunts kept in the store.\n# TYPE orbwatch_hunts gauge\norbwatch_hunts {}",
+        hunts.len()
+    );
+    Ok(out)
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state.with_store(|s| render(s)).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,294 @@
+//! The dashboard over real HTTP: login sets an HttpOnly SameSite=Strict
+//! cookie, pages carry a strict CSP and escape what came from logs, the
+//! triage buttons need the session's CSRF token and a triage scope, a
+//! dismissed finding leaves the list, failed logins are rate-limited and a
+//! revoked token ends its session.
+
+use orbwatch_detect::{Coverage, Finding};
+use orbwatch_serve::{AppState, ServeConfig};
+use orbwatch_store::{Store, TokenScope};
+use reqwest::StatusCode;
+
+fn finding(id: &str, indicator: &str, severity: &str, raw: &str) -> Finding {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "kind": "ioc_match", "first_seen": "2021-03-02T00:00:00Z",
+        "last_seen": "2021-03-02T01:00:00Z", "count": 2,
+        "src_ip": indicator, "dst_ip": "10.0.0.5", "peer": "10.0.0.5", "indicator": indicator,
+        "indicator_type": "ipv4", "feed": "certfr", "direction": "inbound",
+        "in_validity_window": true, "confidence": 80, "severity": severity, "score": 70,
+        "valid_from": null, "valid_until": null, "matched_value": indicator,
+        "matched_field": "src_ip", "reasons": ["listed by <b>certfr</b>"],
+        "evidence": [{"file": "auth.log", "line": 3, "format": "syslog", "raw": raw}],
+        "evidence_total": 1
+    }))
+    .unwrap()
+}
+
+const HOSTILE: &str =
+    "<script>alert(1)</script><a href=\"javascript:alert(2)\">x</a> \u{202e}gnp.exe";
+
+struct Srv {
+    base: String,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start() -> Srv {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut store = Store::open(&db).unwrap();
+    let fs = vec![
+        finding("d1000000000001", "45.137.21.9", "critical", HOSTILE),
+        finding(
+            "d2000000000002",
+            "91.219.236.18",
+            "low",
+            "sshd: Failed password",
+        ),
+    ];
+    let cov = Coverage {
+        findings: 2,
+        ..Default::default()
+    };
+    store
+        .record_hunt(&serde_json::json!({}), &cov, &fs)
+        .unwrap();
+    let state = AppState::new(store, ServeConfig::default()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(orbwatch_serve::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Srv {
+        base: format!("http://{addr}"),
+        db,
+        _dir: dir,
+        _stop: tx,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Log in; the session cookie (name=value).
+async fn login(c: &reqwest::Client, base: &str, token: &str) -> String {
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token in a page's triage form.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn login_triage_with_csrf_and_escaping() {
+    let srv = start().await;
+    let tok = Store::open(&srv.db)
+        .unwrap()
+        .create_token("ana", TokenScope::Triage)
+        .unwrap()
+        .1;
+    let c = client();
+    let cookie = login(&c, &srv.base, &tok).await;
+    let get = |path: &str| {
+        c.get(format!("{}{path}", srv.base))
+            .header("cookie", &cookie)
+            .send()
+    };
+
+    let list = get("/findings").await.unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    let csp = list.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    let html = list.text().await.unwrap();
+    assert!(html.contains("Findings (2)"), "{html}");
+    assert_eq!(html.matches("<tr class=\"finding\">").count(), 2);
+    let low_only = get("/findings?min_severity=critical")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(low_only.matches("<tr class=\"finding\">").count(), 1);
+
+    let page = get("/findings/d1000000000001")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // What came from the log is text, not markup.
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+    assert!(!page.contains("href=\"javascript:"));
+    assert!(!page.contains("<b>certfr</b>") && page.contains("&lt;b&gt;certfr&lt;&#x2f;b&gt;"));
+    let csrf = csrf_of(&page);
+    assert!(csrf.len() > 60);
+
+    let post = |form: Vec<(&'static str, String)>| {
+        c.post(format!("{}/findings/d1000000000001/triage", srv.base))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    // Without the CSRF token, or with another, nothing is recorded.
+    let r = post(vec![("status", "false-positive".into())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(vec![
+        ("status", "false-positive".into()),
+        ("csrf", "ow_forged".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        Store::open(&srv.db)
+            .unwrap()
+            .decisions(None)
+            .unwrap()
+            .is_empty()
+    );
+    let r = post(vec![
+        ("status", "false-positive".into()),
+        ("csrf", csrf.clone()),
+        ("note", "lab <i>scanner</i>".into()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/findings/d1000000000001");
+    let html = get("/findings").await.unwrap().text().await.unwrap();
+    assert!(html.contains("Findings (1)"), "{html}");
+    assert!(!html.contains("d1000000000001"));
+    let page = get("/findings/d1000000000001")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("false-positive (dismissed)"));
+    assert!(page.contains("lab &lt;i&gt;scanner&lt;&#x2f;i&gt;"));
+
+    // Revoking the token ends the session at once.
+    Store::open(&srv.db).unwrap().revoke_token("ana").unwrap();
+    assert_eq!(
+        get("/findings").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn read_session_cannot_triage_and_logins_are_rate_limited() {
+    let srv = start().await;
+    let tok = Store::open(&srv.db)
+        .unwrap()
+        .create_token("viewer", TokenScope::Read)
+        .unwrap()
+        .1;
+    let c = client();
+    let cookie = login(&c, &srv.base, &tok).await;
+    let page = c
+        .get(format!("{}/findings/d2000000000002", srv.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("cannot triage"));
+    let csrf = csrf_of(&page); // the logout form's
+    let r = c
+        .post(format!("{}/findings/d2000000000002/triage", srv.base))
+        .header("cookie", &cookie)
+        .form(&[("status", "benign"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A forged cookie is no session.
+    let r = c
+        .get(format!("{}/findings", srv.base))
+        .header("cookie", "ow_session=ow_0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    for i in 0..5 {
+        let r = c
+            .post(format!("{}/login", srv.base))
+            .form(&[("token", format!("ow_wrong{i}"))])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The sixth failure in a minute, and then even the right token, wait.
+    let r = c
+        .post(format!("{}/login", srv.base))
+        .form(&[("token", "ow_wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = c
+        .post(format!("{}/login", srv.base))
+        .form(&[("token", tok.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Logout needs the CSRF token, then the session is gone.
+    let r = c
+        .post(format!("{}/logout", srv.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(format!("{}/logout", srv.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = c
+        .get(format!("{}/findings", srv.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}

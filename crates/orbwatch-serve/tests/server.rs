@@ -1,0 +1,625 @@
+//! The server over real HTTP: each test starts `orbwatch_serve::serve` on
+//! 127.0.0.1 with an ephemeral port and a temporary store, and talks to
+//! it with reqwest.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use orbwatch_detect::{Coverage, Finding};
+use orbwatch_intel::value::parse_value;
+use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, Provenance};
+use orbwatch_serve::{Access, AppState, ServeConfig, routes};
+use orbwatch_store::{ImportOptions, Store, TokenScope};
+use reqwest::StatusCode;
+
+struct Server {
+    addr: SocketAddr,
+    db: PathBuf,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A second connection to the store, as `orbwatch token` would open.
+    fn store(&self) -> Store {
+        Store::open(&self.db).unwrap()
+    }
+
+    fn token(&self, name: &str, scope: TokenScope) -> String {
+        self.store().create_token(name, scope).unwrap().1
+    }
+
+    /// Stop gracefully and wait for the server's task to end.
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Start a server whose store `setup` filled; `config` is TOML with
+/// `{dir}` replaced by the temporary folder.
+async fn start(config: &str, setup: impl FnOnce(&mut Store, &std::path::Path)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut store = Store::open(&db).unwrap();
+    setup(&mut store, dir.path());
+    let text = config.replace("{dir}", &dir.path().display().to_string());
+    let cfg = ServeConfig::parse(&text, std::path::Path::new("test.toml")).unwrap();
+    let state = AppState::new(store, cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(orbwatch_serve::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        addr,
+        db,
+        _dir: dir,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+fn finding(id: &str, indicator: &str, peer: &str, severity: &str, score: u8) -> Finding {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "kind": "ioc_match", "first_seen": "2021-03-02T00:00:00Z",
+        "last_seen": "2021-03-02T01:00:00Z", "count": 2,
+        "src_ip": indicator, "dst_ip": peer, "peer": peer, "indicator": indicator,
+        "indicator_type": "ipv4", "feed": "certfr", "direction": "inbound",
+        "in_validity_window": true, "confidence": 80, "severity": severity, "score": score,
+        "valid_from": null, "valid_until": null, "matched_value": indicator,
+        "matched_field": "src_ip",
+        "evidence": [{"file": "auth.log", "line": 3, "format": "syslog",
+                      "raw": "<script>alert(1)</script> \u{202e}gnp.exe"}],
+        "evidence_total": 1
+    }))
+    .unwrap()
+}
+
+/// Five findings of one hunt: ids f1…f5, severities critical, high,
+/// medium, medium, low.
+fn five_findings(s: &mut Store) {
+    let fs = vec![
+        finding("f1000000000001", "45.137.21.9", "10.0.0.5", "critical", 95),
+        finding("f2000000000002", "91.219.236.18", "10.0.0.5", "high", 80),
+        finding("f3000000000003", "91.219.236.19", "10.0.0.6", "medium", 60),
+        finding("f4000000000004", "91.219.236.20", "10.0.0.6", "medium", 55),
+        finding("f5000000000005", "185.220.101.4", "10.0.0.7", "low", 20),
+    ];
+    let cov = Coverage {
+        findings: 5,
+        ..Default::default()
+    };
+    s.record_hunt(&serde_json::json!({"paths": ["auth.log"]}), &cov, &fs)
+        .unwrap();
+}
+
+fn plain_feed(values: &[&str]) -> ParsedFeed {
+    ParsedFeed {
+        format: Some(FeedFormat::Plain),
+        indicators: values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                Indicator::new(
+                    parse_value(v, None).unwrap(),
+                    Provenance {
+                        feed: "relays".into(),
+                        file: "relays.txt".into(),
+                        line: i as u64 + 1,
+                        record_id: None,
+                    },
+                )
+            })
+            .collect(),
+        rejected: vec![],
+        skipped: vec![],
+    }
+}
+
+#[tokio::test]
+async fn every_route_without_a_token_is_401() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let read = srv.token("reader", TokenScope::Read);
+    let c = reqwest::Client::new();
+    let table = routes();
+    assert!(table.len() >= 12, "the route table lost routes");
+    let mut checked = 0;
+    for r in &table {
+        let url = srv.url(r.example);
+        let req = || c.request(r.method.clone(), &url);
+        match r.access {
+            Access::Public => {
+                let st = req().send().await.unwrap().status();
+                if r.method == reqwest::Method::GET {
+                    assert_eq!(st, StatusCode::OK, "{}", r.path);
+                } else {
+                    // POST /login without a form.
+                    assert!(
+                        st.is_client_error() && st != StatusCode::UNAUTHORIZED,
+                        "{}",
+                        r.path
+                    );
+                }
+            }
+            _ => {
+                let none = req().send().await.unwrap();
+                assert_eq!(
+                    none.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{} {}",
+                    r.method,
+                    r.path
+                );
+                assert!(none.headers().contains_key("www-authenticate"));
+                let wrong = req().bearer_auth("ow_0000").send().await.unwrap();
+                assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{}", r.path);
+                // A real token's text in the wrong scheme is no token.
+                let basic_on_bearer = req().basic_auth("x", Some(&read)).send().await.unwrap();
+                let want = if matches!(r.access, Access::BearerOrBasic(_)) {
+                    // EDLs take basic auth; this one has no list `orb`.
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                assert_eq!(basic_on_bearer.status(), want, "{}", r.path);
+                checked += 1;
+            }
+        }
+    }
+    let public = table.iter().filter(|r| r.access == Access::Public).count();
+    assert_eq!(public, 3, "/healthz and the login form only");
+    assert_eq!(checked, table.len() - public);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn read_token_cannot_triage_and_triage_suppresses() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let read = srv.token("reader", TokenScope::Read);
+    let triage = srv.token("analyst", TokenScope::Triage);
+    let c = reqwest::Client::new();
+    let url = srv.url("/api/v1/findings/f5000000000005/triage");
+    let body = serde_json::json!({"status": "false-positive", "note": "partner relay"});
+    let r = c
+        .post(&url)
+        .bearer_auth(&read)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Nothing was recorded.
+    assert!(srv.store().decisions(None).unwrap().is_empty());
+    let r = c
+        .post(&url)
+        .bearer_auth(&triage)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let d: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(d["status"], "false-positive");
+    assert_eq!(d["author"], "token:analyst");
+    // Hidden from the list, shown with show_suppressed.
+    let page: serde_json::Value = c
+        .get(srv.url("/api/v1/findings"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["total"], 4);
+    let one: serde_json::Value = c
+        .get(srv.url("/api/v1/findings/f5000000000005"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["suppressed"], true);
+    assert_eq!(one["decisions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        one["finding"]["evidence"][0]["raw"],
+        "<script>alert(1)</script> \u{202e}gnp.exe"
+    );
+    // Bad bodies are 400/422, not 500.
+    for bad in [
+        serde_json::json!({"status": "gone"}),
+        serde_json::json!({"status": "new", "extra": 1}),
+        serde_json::json!({"note": "no status"}),
+    ] {
+        let r = c
+            .post(&url)
+            .bearer_auth(&triage)
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{bad}: {}", r.status());
+    }
+    let r = c
+        .post(&url)
+        .bearer_auth(&triage)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    // Unknown finding and a prefix are 404.
+    for id in ["ffffffffffff", "f50000"] {
+        let r = c
+            .post(srv.url(&format!("/api/v1/findings/{id}/triage")))
+            .bearer_auth(&triage)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_token_stops_working_at_once() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let tok = srv.token("ci", TokenScope::Read);
+    let c = reqwest::Client::new();
+    let get = || c.get(srv.url("/api/v1/hunts")).bearer_auth(&tok).send();
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+    // Revoked from another connection, as `orbwatch token revoke` does.
+    assert!(srv.store().revoke_token("ci").unwrap());
+    assert_eq!(get().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let srv = start("body_limit = 1024\n", |s, _| five_findings(s)).await;
+    let tok = srv.token("analyst", TokenScope::Triage);
+    let c = reqwest::Client::new();
+    let note = "x".repeat(2000);
+    let r = c
+        .post(srv.url("/api/v1/findings/f1000000000001/triage"))
+        .bearer_auth(&tok)
+        .json(&serde_json::json!({"status": "confirmed", "note": note}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Without Content-Length (chunked), the limit holds too: a raw
+    // HTTP/1.1 request, since the body must arrive in pieces.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/findings/f1000000000001/triage HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let first = b"{\"status\":\"confirmed\",\"note\":\"";
+    sock.write_all(format!("{:x}\r\n", first.len()).as_bytes())
+        .await
+        .unwrap();
+    sock.write_all(first).await.unwrap();
+    sock.write_all(b"\r\n").await.unwrap();
+    for _ in 0..4 {
+        // The server may answer and close before all chunks are sent.
+        if sock
+            .write_all(format!("{:x}\r\n{}\r\n", 1000, "y".repeat(1000)).as_bytes())
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"2\r\n\"}\r\n0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(srv.store().decisions(None).unwrap().is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn findings_are_paged_with_exact_counts() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let tok = srv.token("reader", TokenScope::Read);
+    let c = reqwest::Client::new();
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut url = srv.url("/api/v1/findings?limit=2");
+        if let Some(cur) = &cursor {
+            url.push_str(&format!("&cursor={cur}"));
+        }
+        let page: serde_json::Value = c
+            .get(&url)
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["total"], 5);
+        pages += 1;
+        for f in page["findings"].as_array().unwrap() {
+            ids.push(f["finding"]["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        ids,
+        [
+            "f1000000000001",
+            "f2000000000002",
+            "f3000000000003",
+            "f4000000000004",
+            "f5000000000005"
+        ]
+    );
+    let filtered: serde_json::Value = c
+        .get(srv.url("/api/v1/findings?min_severity=medium&min_score=56"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["total"], 3);
+    for bad in [
+        "kind=nope",
+        "min_severity=huge",
+        "since=2021",
+        "cursor=zz",
+        "status=x",
+        "min_score=101",
+        "limit=-1",
+    ] {
+        let r = c
+            .get(srv.url(&format!("/api/v1/findings?{bad}")))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    srv.stop().await;
+}
+
+const EDL_CONFIG: &str = r#"
+[edl.orb]
+allowlist = ["{dir}/allow.txt"]
+internal = ["172.16.0.0/12"]
+
+[edl.small]
+max_entries = 2
+"#;
+
+fn edl_store(s: &mut Store, dir: &std::path::Path) {
+    std::fs::write(dir.join("allow.txt"), "185.220.101.4 # partner exit\n").unwrap();
+    let feed = plain_feed(&[
+        "45.137.21.9",
+        "91.219.236.0/24",
+        "10.1.2.3",
+        "192.168.5.5",
+        "172.16.4.0/24",
+        "8.8.8.8",
+        "185.220.101.4",
+        "8.8.8.0/28",
+        "fd00::1",
+    ]);
+    s.import_feed(
+        "relays",
+        FeedFormat::Plain,
+        "relays.txt",
+        &feed,
+        &ImportOptions::default(),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn edl_is_guarded_and_answers_304_when_unchanged() {
+    let srv = start(EDL_CONFIG, edl_store).await;
+    let tok = srv.token("firewall", TokenScope::Read);
+    let c = reqwest::Client::new();
+    // Palo Alto and FortiGate send basic auth.
+    let r = c
+        .get(srv.url("/edl/orb.txt"))
+        .basic_auth("pan", Some(&tok))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    // RFC 1918, the --internal 172.16/12, ULA, the default allowlist's
+    // 8.8.8.8 (cut out of 8.8.8.0/28) and the allowlist file's entry are
+    // gone.
+    assert_eq!(
+        body.lines().collect::<Vec<_>>(),
+        [
+            "8.8.8.0/29",
+            "8.8.8.9",
+            "8.8.8.10/31",
+            "8.8.8.12/30",
+            "45.137.21.9",
+            "91.219.236.0/24"
+        ]
+    );
+    let again = c
+        .get(srv.url("/edl/orb.txt"))
+        .bearer_auth(&tok)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.text().await.unwrap().is_empty());
+    let other = c
+        .get(srv.url("/edl/orb.txt"))
+        .bearer_auth(&tok)
+        .header("if-none-match", "\"0000\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // Over max_entries: refused, not cut.
+    let small = c
+        .get(srv.url("/edl/small.txt"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for missing in ["/edl/nope.txt", "/edl/orb.csv"] {
+        let r = c
+            .get(srv.url(missing))
+            .bearer_auth(&tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+    // The API's blocklist in another target, through the same guard.
+    let nft = c
+        .get(srv.url("/api/v1/blocklist?target=nftables"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nft.status(), StatusCode::OK);
+    let nft = nft.text().await.unwrap();
+    assert!(nft.contains("45.137.21.9"), "{nft}");
+    assert!(
+        !nft.contains("10.1.2.3") && !nft.contains("192.168.5.5"),
+        "{nft}"
+    );
+    let bad = c
+        .get(srv.url("/api/v1/blocklist?target=cisco"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_and_openapi() {
+    let srv = start(EDL_CONFIG, |s, d| {
+        edl_store(s, d);
+        five_findings(s);
+    })
+    .await;
+    let tok = srv.token("prom", TokenScope::Read);
+    let c = reqwest::Client::new();
+    let text = c
+        .get(srv.url("/metrics"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "orbwatch_findings{kind=\"ioc_match\",severity=\"critical\",suppressed=\"false\"} 1",
+        "orbwatch_findings{kind=\"ioc_match\",severity=\"medium\",suppressed=\"false\"} 2",
+        "orbwatch_feeds 1",
+        "orbwatch_feed_indicators{feed=\"relays\",kind=\"ipv4\"} 5",
+        "orbwatch_feed_indicators{feed=\"relays\",kind=\"cidr\"} 3",
+        "orbwatch_hunts 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    let doc: serde_json::Value = c
+        .get(srv.url("/api/v1/openapi.json"))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // Every API route of the table is documented.
+    for r in routes() {
+        if r.path.starts_with("/api/v1/") && r.path != "/api/v1/openapi.json" {
+            let m = r.method.as_str().to_ascii_lowercase();
+            assert!(
+                doc["paths"][r.path][&m].is_object(),
+                "{} {} not in the OpenAPI document",
+                m,
+                r.path
+            );
+        }
+    }
+    srv.stop().await;
+}
+
+#[test]
+fn clear_text_listen_is_loopback_only() {
+    use orbwatch_serve::check_listen;
+    let any: SocketAddr = "0.0.0.0:8440".parse().unwrap();
+    assert!(check_listen(any, false, false).is_err());
+    assert!(check_listen(any, false, true).is_ok());
+    assert!(check_listen(any, true, false).is_ok());
+    assert!(check_listen("127.0.0.1:8440".parse().unwrap(), false, false).is_ok());
+    assert!(check_listen("[::1]:8440".parse().unwrap(), false, false).is_ok());
+    assert!(check_listen("[::]:8440".parse().unwrap(), false, false).is_err());
+}
+
+#[test]
+fn bad_configs_are_refused_with_the_reason() {
+    let p = std::path::Path::new("serve.toml");
+    for (text, says) in [
+        ("[edl.\"a b\"]\n", "list name"),
+        ("[edl.x]\nmin_confidence = 150\n", "0 to 100"),
+        ("[edl.x]\nfeeds = \"certfr\"\n", "serve.toml"),
+        ("listne = \"x\"\n", "unknown field"),
+        ("body_limit = 0\n", "body_limit"),
+    ] {
+        let e = ServeConfig::parse(text, p).unwrap_err().to_string();
+        assert!(e.contains(says), "{text:?}: {e}");
+    }
+    assert!(ServeConfig::parse("", p).is_ok());
+}
+
+#[test]
+fn the_example_config_parses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/serve.toml");
+    let cfg = ServeConfig::load(&path).unwrap();
+    assert_eq!(cfg.listen.as_deref(), Some("127.0.0.1:8440"));
+    assert_eq!(cfg.edl.keys().collect::<Vec<_>>(), ["certfr", "seen"]);
+    assert_eq!(cfg.edl["certfr"].max_entries, Some(50000));
+    assert!(cfg.edl["seen"].sighted && cfg.edl["seen"].from_findings);
+    // Its guards build (no allowlist file is needed).
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s.db")).unwrap();
+    assert!(AppState::new(store, cfg).is_ok());
+}

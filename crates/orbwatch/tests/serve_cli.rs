@@ -1,0 +1,314 @@
+//! `orbwatch serve` and `orbwatch token` end to end: a real hunt of the
+//! bundled logs (examples/logs) with the bundled CERT-FR feed
+//! (examples/feeds/CERTFR-2021-IOC-003-IOC.csv, 161 IPv4 indicators) into a
+//! temporary store, then the binary serving it on 127.0.0.1 with an
+//! ephemeral port, spoken to over HTTP, and stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn orbwatch(db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+/// Start `orbwatch serve` and read the address it bound from stderr.
+fn serve(db: &Path, config: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let Some(stderr) = child.stderr.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no stderr from serve");
+    };
+    let mut err = BufReader::new(stderr);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if err.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait();
+            panic!("serve exited early: {status:?}");
+        }
+        if let Some(url) = line.trim().split(" on ").nth(1)
+            && url.starts_with("http://")
+        {
+            // Keep draining stderr so that the child never blocks on it.
+            std::thread::spawn(move || {
+                let mut rest = String::new();
+                while err.read_line(&mut rest).unwrap_or(0) > 0 {
+                    eprint!("serve: {rest}");
+                    rest.clear();
+                }
+            });
+            return (child, url.to_string());
+        }
+    }
+}
+
+#[test]
+fn serve_a_real_hunt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let feed = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    let out = orbwatch(
+        &db,
+        &["feed", "add", "--name", "certfr", feed.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = orbwatch(&db, &["hunt", "examples/logs", "--format", "jsonl"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+
+    // Tokens: printed once, listed without the secret.
+    let read = orbwatch(
+        &db,
+        &["token", "create", "--name", "dash", "--scope", "read"],
+    );
+    assert!(read.status.success());
+    let read = String::from_utf8(read.stdout).unwrap().trim().to_string();
+    assert!(read.starts_with("ow_") && read.len() == 67, "{read}");
+    let tri = orbwatch(
+        &db,
+        &["token", "create", "--name", "analyst", "--scope", "triage"],
+    );
+    let tri = String::from_utf8(tri.stdout).unwrap().trim().to_string();
+    let dup = orbwatch(
+        &db,
+        &["token", "create", "--name", "dash", "--scope", "admin"],
+    );
+    assert_eq!(dup.status.code(), Some(2));
+    let list = orbwatch(&db, &["token", "list", "--json"]);
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(list.lines().count(), 2);
+    assert!(!list.contains(&read[3..]) && !list.contains(&tri[3..]));
+
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        "[edl.certfr]\nfeeds = [\"certfr\"]\n\n[edl.seen]\nsighted = true\n",
+    )
+    .unwrap();
+    let (mut child, base) = serve(&db, &config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let get = |path: &str, tok: &str| c.get(format!("{base}{path}")).bearer_auth(tok).send();
+        let json = |path: &'static str| {
+            let r = get(path, &read);
+            async move { r.await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        assert_eq!(
+            c.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            c.get(format!("{base}/api/v1/findings"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+        // Two pages of 3 and 1, most serious first.
+        let p1 = json("/api/v1/findings?limit=3").await;
+        assert_eq!(p1["total"], 4);
+        let sev = |p: &serde_json::Value| -> Vec<String> {
+            p["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["finding"]["severity"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(sev(&p1), ["critical", "medium", "medium"]);
+        assert_eq!(p1["findings"][0]["finding"]["indicator"], "94.59.209.77");
+        let cur = p1["next_cursor"].as_str().unwrap().to_string();
+        let p2: serde_json::Value = get(&format!("/api/v1/findings?limit=3&cursor={cur}"), &read)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(sev(&p2), ["low"]);
+        assert!(p2["next_cursor"].is_null());
+        let medium = json("/api/v1/findings?min_severity=medium").await;
+        assert_eq!(medium["total"], 3);
+        let low_id = p2["findings"][0]["finding"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let one: serde_json::Value = get(&format!("/api/v1/findings/{low_id}"), &read)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(one["finding"]["indicator"], "2.176.234.36");
+        assert!(!one["finding"]["evidence"].as_array().unwrap().is_empty());
+
+        // Triage over the API is seen by the CLI on the same store.
+        let url = format!("{base}/api/v1/findings/{low_id}/triage");
+        let body = serde_json::json!({"status": "false-positive", "note": "lab"});
+        let r = c
+            .post(&url)
+            .bearer_auth(&read)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c
+            .post(&url)
+            .bearer_auth(&tri)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(json("/api/v1/findings").await["total"], 3);
+
+        let hunts = json("/api/v1/hunts").await;
+        assert_eq!(hunts.as_array().unwrap().len(), 1);
+        assert_eq!(hunts[0]["findings"], 4);
+        let hunt = json("/api/v1/hunts/1").await;
+        assert!(hunt["coverage"].is_object());
+        let feeds = json("/api/v1/feeds").await;
+        assert_eq!(feeds[0]["name"], "certfr");
+        assert_eq!(feeds[0]["counts"]["ipv4"], 161);
+        let certfr = json("/api/v1/feeds/certfr").await;
+        assert_eq!(certfr["versions"].as_array().unwrap().len(), 1);
+
+        // The EDL is what `export blocklist --target plain` writes.
+        let edl = get("/edl/certfr.txt", &read)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let cli = orbwatch(&db, &["export", "blocklist", "--target", "plain"]);
+        assert_eq!(edl, String::from_utf8(cli.stdout).unwrap());
+        assert_eq!(edl.lines().count(), 161);
+        // Sighted only: the three indicators still in play after triage
+        // dismissed the fourth.
+        let seen = get("/edl/seen.txt", &read)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut seen: Vec<&str> = seen.lines().collect();
+        seen.sort();
+        assert_eq!(seen, ["105.154.12.165", "156.222.199.111", "94.59.209.77"]);
+
+        let metrics = get("/metrics", &read).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("orbwatch_feed_indicators{feed=\"certfr\",kind=\"ipv4\"} 161"));
+        assert!(metrics.contains(
+            "orbwatch_findings{kind=\"ioc_match\",severity=\"low\",suppressed=\"true\"} 1"
+        ));
+    });
+    let cli = orbwatch(&db, &["findings", "--format", "jsonl"]);
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).lines().count(), 3);
+
+    // SIGTERM: a graceful stop, exit 0.
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = child.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+}
+
+#[test]
+fn clear_text_beyond_loopback_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let out = orbwatch(&db, &["serve", "--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--insecure-listen"), "{err}");
+    let out = orbwatch(&db, &["serve", "--listen", "localhost"]);
+    assert_eq!(out.status.code(), Some(2));
+    // TLS files are checked before listening; both are needed.
+    let missing = dir.path().join("none.pem");
+    let m = missing.to_str().unwrap();
+    let out = orbwatch(
+        &db,
+        &[
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--tls-cert",
+            m,
+            "--tls-key",
+            m,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none.pem"), "{err}");
+    let out = orbwatch(&db, &["serve", "--tls-cert", m]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+}
+
+#[test]
+fn the_example_serve_unit_verifies() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        if std::env::var_os("ORBWATCH_REQUIRE_TOOLS").is_some() {
+            panic!("systemd-analyze is required (ORBWATCH_REQUIRE_TOOLS) but missing");
+        }
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    }
+    let unit = std::fs::read_to_string(repo().join("examples/orbwatch-serve.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/orbwatch serve --config"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orbwatch-serve.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/orbwatch", env!("CARGO_BIN_EXE_orbwatch")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("orbwatch-serve.service:"), "{err}");
+}
