@@ -11,6 +11,17 @@
 //!   latest event time seen minus the **allowed lateness**: an item that
 //!   arrives up to that much behind the newest one still takes its place
 //!   in order.
+//! - Items come from **streams** (a followed file, a syslog sender, a
+//!   Kafka partition), each with its own clock. With a **stream skew**
+//!   allowed, the watermark follows the slowest stream that is still
+//!   sending (the minimum over streams, as Kafka Streams and Flink take
+//!   it over partitions), held at most that far behind the newest event
+//!   of any stream. Kafka partitions are fetched in no order, so a worker
+//!   allows any skew; `watch` allows none by default, so that one sender
+//!   with a wrong clock cannot hold every finding back.
+//! - While a new stream's format is still being detected its items are
+//!   not in the window yet, so the window can be **held**: nothing is
+//!   released until the stream is known (at most `max_pending` waits).
 //! - An item older than the watermark is **late**. It is handed back to
 //!   the caller (which still matches it against indicators, where order
 //!   does not matter) and counted, never dropped silently.
@@ -25,7 +36,7 @@
 //! Items of the same event time leave in arrival order.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Event-time settings of a live pipeline (`[event_time]` in the watch
@@ -39,8 +50,13 @@ pub struct EventTimeConfig {
     /// Most events held for reordering (default 1,000,000).
     pub max_pending: usize,
     /// Wall-clock time without any event after which everything held is
-    /// released (default 60 s).
+    /// released (default 60 s). A stream that has sent nothing for this
+    /// long no longer holds the watermark back.
     pub idle_flush: Duration,
+    /// How far the slowest active stream may hold the watermark behind the
+    /// newest event of any stream. Zero (the default): one clock for all
+    /// streams. `None`: no bound (Kafka partitions).
+    pub max_stream_skew: Option<Duration>,
 }
 
 impl Default for EventTimeConfig {
@@ -49,6 +65,7 @@ impl Default for EventTimeConfig {
             allowed_lateness: Duration::from_secs(300),
             max_pending: 1_000_000,
             idle_flush: Duration::from_secs(60),
+            max_stream_skew: Some(Duration::ZERO),
         }
     }
 }
@@ -90,7 +107,20 @@ pub struct ReorderWindow<T> {
     newest: Option<i64>,
     watermark: i64,
     last_arrival: Option<Instant>,
+    /// Each stream's newest event time and last arrival (wall clock);
+    /// streams quiet for `idle_flush` are forgotten.
+    streams: HashMap<u32, StreamClock>,
+    /// `None`: no bound on the skew.
+    skew_ms: Option<i64>,
+    /// Release nothing (a stream's format is being detected).
+    held: bool,
     stats: ReorderStats,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StreamClock {
+    newest: i64,
+    last_arrival: Instant,
 }
 
 #[derive(Debug)]
@@ -128,8 +158,20 @@ impl<T> ReorderWindow<T> {
             newest: None,
             watermark: i64::MIN,
             last_arrival: None,
+            streams: HashMap::new(),
+            skew_ms: cfg
+                .max_stream_skew
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            held: false,
             stats: ReorderStats::default(),
         }
+    }
+
+    /// Hold (or stop holding) every release but those `max_pending`
+    /// forces: a stream whose items are not in the window yet would find
+    /// the watermark past them.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
     }
 
     /// Everything at or before this time (ms) has been released; later
@@ -146,10 +188,28 @@ impl<T> ReorderWindow<T> {
         }
     }
 
-    /// Offer an item with its event time (ms), arriving at `now`. A late
-    /// item comes back as `Err`, counted.
+    /// Offer an item with its event time (ms), arriving at `now`, from a
+    /// single stream. A late item comes back as `Err`, counted.
     pub fn push(&mut self, time: i64, item: T, now: Instant) -> Result<(), Late<T>> {
+        self.push_from(0, time, item, now)
+    }
+
+    /// Offer an item of `stream` with its event time (ms), arriving at
+    /// `now`. A late item comes back as `Err`, counted.
+    pub fn push_from(
+        &mut self,
+        stream: u32,
+        time: i64,
+        item: T,
+        now: Instant,
+    ) -> Result<(), Late<T>> {
         self.last_arrival = Some(now);
+        let clock = self.streams.entry(stream).or_insert(StreamClock {
+            newest: time,
+            last_arrival: now,
+        });
+        clock.newest = clock.newest.max(time);
+        clock.last_arrival = now;
         if time < self.watermark {
             let behind_ms = self.watermark.saturating_sub(time);
             self.stats.late += 1;
@@ -170,8 +230,10 @@ impl<T> ReorderWindow<T> {
     /// Release, in event-time order, every item the watermark has passed,
     /// and the oldest ones beyond `max_pending`.
     pub fn release(&mut self, out: &mut impl FnMut(i64, T)) {
-        if let Some(newest) = self.newest {
-            let mark = newest.saturating_sub(self.lateness_ms);
+        if let Some(newest) = self.newest
+            && !self.held
+        {
+            let mark = self.clock(newest).saturating_sub(self.lateness_ms);
             self.release_until(mark, out);
         }
         while self.heap.len() > self.max_pending {
@@ -206,6 +268,29 @@ impl<T> ReorderWindow<T> {
         }
     }
 
+    /// The event time the watermark follows: the newest event of any
+    /// stream, or with a skew allowed, the slowest stream still sending,
+    /// no further behind the newest than the skew.
+    fn clock(&mut self, newest: i64) -> i64 {
+        let floor = match self.skew_ms {
+            Some(0) => return newest,
+            Some(skew) => newest.saturating_sub(skew),
+            None => i64::MIN,
+        };
+        if let Some(last) = self.last_arrival {
+            let idle = self.idle_flush;
+            self.streams
+                .retain(|_, c| last.saturating_duration_since(c.last_arrival) < idle);
+        }
+        let slowest = self
+            .streams
+            .values()
+            .map(|c| c.newest)
+            .min()
+            .unwrap_or(newest);
+        slowest.max(floor)
+    }
+
     fn release_until(&mut self, mark: i64, out: &mut impl FnMut(i64, T)) {
         while self.heap.peek().is_some_and(|Reverse(w)| w.time <= mark) {
             if let Some(Reverse(w)) = self.heap.pop() {
@@ -225,6 +310,7 @@ mod tests {
             allowed_lateness: Duration::from_secs(lateness_s),
             max_pending,
             idle_flush: Duration::from_secs(60),
+            max_stream_skew: Some(Duration::ZERO),
         })
     }
 
@@ -320,6 +406,7 @@ mod tests {
             allowed_lateness: Duration::MAX,
             max_pending: 10,
             idle_flush: Duration::ZERO,
+            max_stream_skew: Some(Duration::ZERO),
         });
         for (t, x) in [(i64::MAX, 1), (i64::MIN, 2), (0, 3), (0, 4)] {
             w.push(t, x, now).unwrap();
@@ -329,5 +416,68 @@ mod tests {
         let mut rest = Vec::new();
         w.flush(&mut |t, x| rest.push((t, x)));
         assert_eq!(rest, vec![(i64::MAX, 1)]);
+    }
+
+    fn skewed(skew: Option<u64>) -> ReorderWindow<u32> {
+        ReorderWindow::new(&EventTimeConfig {
+            allowed_lateness: Duration::from_secs(10),
+            max_pending: 100,
+            idle_flush: Duration::from_secs(60),
+            max_stream_skew: skew.map(Duration::from_secs),
+        })
+    }
+
+    #[test]
+    fn with_skew_allowed_a_lagging_stream_is_not_late() {
+        let now = Instant::now();
+        // Stream 1 is a year ahead of stream 2 (Kafka partitions).
+        let year = 365 * 86_400_000;
+        let mut w = skewed(None);
+        w.push_from(1, year + 1_000, 1, now).unwrap();
+        w.push_from(2, 5_000, 2, now).unwrap();
+        w.push_from(2, 30_000, 3, now).unwrap();
+        // The slowest stream's clock: 30 s - 10 s.
+        assert_eq!(drain(&mut w), vec![(5_000, 2)]);
+        w.push_from(2, 20_000, 4, now).unwrap();
+        assert_eq!(w.stats().late, 0, "behind stream 1 but not its own");
+        // Stream 2 goes quiet: after the idle time it no longer holds
+        // the clock, and stream 1's items come out.
+        let later = now + Duration::from_secs(61);
+        w.push_from(1, year + 2_000, 5, later).unwrap();
+        assert_eq!(
+            drain(&mut w),
+            vec![(20_000, 4), (30_000, 3)],
+            "stream 1 is within its lateness still"
+        );
+        // With one clock (the default), stream 2 would have been late.
+        let mut one = skewed(Some(0));
+        one.push_from(1, year + 1_000, 1, now).unwrap();
+        drain(&mut one);
+        assert!(one.push_from(2, 5_000, 2, now).is_err());
+    }
+
+    #[test]
+    fn a_bounded_skew_holds_the_clock_only_so_far() {
+        let now = Instant::now();
+        let mut w = skewed(Some(60));
+        w.push_from(1, 0, 1, now).unwrap();
+        w.push_from(2, 100_000, 2, now).unwrap();
+        // The slowest stream is at 0, but the clock may lag 60 s at most:
+        // 100 s - 60 s - 10 s = 30 s.
+        assert_eq!(drain(&mut w), vec![(0, 1)]);
+        assert_eq!(w.watermark(), 30_000);
+    }
+
+    #[test]
+    fn a_held_window_releases_only_what_overflows() {
+        let now = Instant::now();
+        let mut w = window(1, 2);
+        w.hold(true);
+        for t in [10, 20, 30] {
+            w.push(t * 1000, t as u32, now).unwrap();
+        }
+        assert_eq!(drain(&mut w), vec![(10_000, 10)], "over max_pending");
+        w.hold(false);
+        assert_eq!(drain(&mut w), vec![(20_000, 20)]);
     }
 }

@@ -266,6 +266,9 @@ pub struct LivePipeline {
     agg: Aggregator,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
+    /// Streams whose format is being detected: their records are not in
+    /// the reorder window yet, so it is held (see `ReorderWindow::hold`).
+    detecting: usize,
     next_index: u32,
     netflow: NetflowDecoder,
     netflow_cov: orbwatch_capture::Coverage,
@@ -335,6 +338,7 @@ impl LivePipeline {
             obs: ObsBuffer::new(),
             scratch: MatchScratch::default(),
             streams: HashMap::new(),
+            detecting: 0,
             next_index: 0,
             netflow: NetflowDecoder::new(),
             netflow_cov: orbwatch_capture::Coverage::new("netflow"),
@@ -383,7 +387,10 @@ impl LivePipeline {
         };
         stream.last_used = now;
         if stream.decoder.is_none() {
-            stream.first_wait.get_or_insert(now);
+            if stream.first_wait.is_none() {
+                stream.first_wait = Some(now);
+                self.detecting += 1;
+            }
             stream.waiting.push(rec);
             if stream.waiting.len() >= DETECT_LINES {
                 let name = Arc::clone(&stream.name);
@@ -453,7 +460,9 @@ impl LivePipeline {
             return;
         };
         let waiting = std::mem::take(&mut stream.waiting);
-        stream.first_wait = None;
+        if stream.first_wait.take().is_some() {
+            self.detecting = self.detecting.saturating_sub(1);
+        }
         let lines: Vec<&[u8]> = waiting
             .iter()
             .map(|r| r.bytes.as_slice())
@@ -595,7 +604,11 @@ impl LivePipeline {
         }
         let obs = std::mem::take(&mut self.obs.obs);
         for o in &obs {
-            if self.window.push(o.time, (*o, index), now).is_err() {
+            if self
+                .window
+                .push_from(index, o.time, (*o, index), now)
+                .is_err()
+            {
                 self.stats.late += 1;
             }
         }
@@ -621,6 +634,7 @@ impl LivePipeline {
             return;
         };
         let tables = &self.obs.tables;
+        self.window.hold(self.detecting > 0);
         self.window
             .release(&mut |_, (o, _)| d.detectors.observe(&o, tables));
         let mark = self.window.watermark();

@@ -301,3 +301,76 @@ fn netflow_datagrams_live_give_the_same_findings_as_the_file() {
     };
     assert_eq!(ioc_only(&batch), ioc_only(&live));
 }
+
+/// Feed each file as its own stream, one file after the other, all read
+/// before the formats are detected (as a worker reads a backlog), then let
+/// the detection wait pass.
+fn live_streams(paths: &[PathBuf], live: LiveOptions) -> (Vec<Finding>, LivePipeline) {
+    let engine = Engine::new(ioc(&[]), options()).expect("engine starts");
+    let mut p = LivePipeline::new(engine, live).expect("pipeline starts");
+    let now = Instant::now();
+    for path in paths {
+        let text = std::fs::read(path).expect("read test log");
+        let stream: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+        let mut offset = 0u64;
+        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+            if !line.is_empty() {
+                p.handle(
+                    LiveRecord {
+                        stream: stream.clone(),
+                        number: i as u64 + 1,
+                        offset,
+                        payload: Payload::Line,
+                        bytes: line.to_vec(),
+                        received: Timestamp::now(),
+                        checkpoint: None,
+                    },
+                    now,
+                );
+            }
+            offset += line.len() as u64 + 1;
+        }
+    }
+    p.tick(now + Duration::from_secs(1));
+    let mut found = Vec::new();
+    collect(&mut found, p.take_output().findings);
+    (found, p)
+}
+
+/// Two streams six years apart, the newer read first (sshd lines of 2021,
+/// then Suricata EVE records of 2015): with one clock for all streams
+/// (`watch`'s default) the EVE observations are late and its brute force
+/// is missed; with the stream skew unbounded (what `worker` sets, as Kafka
+/// partitions are fetched in no order) the clock follows the slowest
+/// stream and the findings are the hunt's.
+#[test]
+fn a_stream_years_behind_another_is_in_order_when_skew_is_allowed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let files = [
+        "logs-syslog/crowdsec_ssh-bf.log",
+        "logs-a/zeek_ssh_sshguess.eve.json",
+    ];
+    let mut paths = Vec::new();
+    for f in files {
+        let to = dir.path().join(f.rsplit('/').next().expect("name"));
+        std::fs::copy(data(f), &to).expect("copy");
+        paths.push(to);
+    }
+    let batch = hunt(dir.path(), &[]);
+    let kinds: Vec<&str> = batch.iter().map(|f| f.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"brute_force") && batch.len() >= 2,
+        "{kinds:?}"
+    );
+
+    let (so_far, p) = live_streams(&paths, LiveOptions::default());
+    assert!(p.stats().late > 0, "one clock: the EVE records are late");
+    let one_clock = finish(so_far, p);
+    assert_ne!(essence(&one_clock), essence(&batch));
+
+    let mut skew = LiveOptions::default();
+    skew.event_time.max_stream_skew = None;
+    let (so_far, p) = live_streams(&paths, skew);
+    assert_eq!(p.stats().late, 0);
+    assert_eq!(essence(&finish(so_far, p)), essence(&batch));
+}

@@ -166,6 +166,7 @@ impl FindingsQuery {
             until: parse_time("until", self.until.as_deref())?,
             min_score: self.min_score,
             min_severity,
+            id: None,
         })
     }
 }
@@ -251,10 +252,11 @@ pub async fn get_finding(
             let sf = s
                 .findings(&FindingFilter {
                     show_suppressed: true,
+                    id: Some(id.clone()),
                     ..Default::default()
                 })?
                 .into_iter()
-                .find(|f| f.finding.id == id)
+                .next()
                 .ok_or_else(|| {
                     ApiError::NotFound(format!("finding {id} could not be read back"))
                 })?;

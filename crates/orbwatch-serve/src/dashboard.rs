@@ -382,10 +382,11 @@ pub async fn finding_page(
             let sf = s
                 .findings(&FindingFilter {
                     show_suppressed: true,
+                    id: Some(wanted.clone()),
                     ..Default::default()
                 })?
                 .into_iter()
-                .find(|f| f.finding.id == wanted)
+                .next()
                 .ok_or_else(|| ApiError::NotFound(format!("no finding `{id}`")))?;
             let d = s.decisions(Some(&wanted))?;
             Ok((sf, d))

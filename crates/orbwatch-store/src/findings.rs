@@ -149,6 +149,10 @@ pub struct FindingFilter {
     pub min_severity: Option<Severity>,
     /// Include findings dismissed by triage.
     pub show_suppressed: bool,
+    /// Only the finding with this full id (looked up through the
+    /// `findings_by_id` index, so one finding's page does not read them
+    /// all).
+    pub id: Option<String>,
 }
 
 /// The `severity` column as a number (absent: -1), for filters and order.
@@ -611,6 +615,10 @@ impl Store {
                 sql.push_str(&format!("f.hunt_id = ?{}", args.len()));
             }
             None => sql.push_str("f.row = (SELECT MAX(g.row) FROM findings g WHERE g.id = f.id)"),
+        }
+        if let Some(id) = &filter.id {
+            args.push(Box::new(id.clone()));
+            sql.push_str(&format!(" AND f.id = ?{}", args.len()));
         }
         if let Some(k) = filter.kind {
             args.push(Box::new(k.as_str()));

@@ -119,6 +119,7 @@ pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> 
         until: crate::cli_values::parse_time_flag("--until", f.until.as_deref())?,
         min_score: f.min_score,
         min_severity,
+        id: None,
     })
 }
 
@@ -237,6 +238,7 @@ fn show(cli: &Cli, wanted: &str) -> Result<ExitCode> {
     let id = crate::cmd_triage::resolve_id(&store, wanted)?;
     let stored = store.findings(&FindingFilter {
         show_suppressed: true,
+        id: Some(id.clone()),
         ..Default::default()
     })?;
     let Some(sf) = stored.into_iter().find(|s| s.finding.id == id) else {

@@ -141,6 +141,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
             allowed_lateness: settings.allowed_lateness,
             max_pending: settings.max_pending,
             idle_flush: settings.idle_flush,
+            max_stream_skew: Some(settings.max_stream_skew),
         },
         ..Default::default()
     };

@@ -174,6 +174,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     // sessions by the slowest stream's clock (see LiveOptions).
     let live = LiveOptions {
         slowest_stream_clock: true,
+        // … and give the behaviour detectors the slowest stream's clock,
+        // held back without bound (max_pending bounds the memory), so a
+        // lagging partition's records are not late.
+        event_time: orbwatch_engine::event_time::EventTimeConfig {
+            max_stream_skew: None,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let detect_wait = live.detect_wait;

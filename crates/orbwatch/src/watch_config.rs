@@ -233,6 +233,7 @@ pub struct EventTimeSection {
     pub allowed_lateness: Option<String>,
     pub max_pending: Option<usize>,
     pub idle_flush: Option<String>,
+    pub max_stream_skew: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +301,9 @@ pub struct WatchSettings {
     pub allowed_lateness: Duration,
     pub max_pending: usize,
     pub idle_flush: Duration,
+    /// How far the slowest sending stream may hold the reorder clock
+    /// behind the newest (zero: one clock for all streams).
+    pub max_stream_skew: Duration,
     pub commit_interval: Duration,
     pub alerts: AlertsSection,
     pub block: BlockSection,
@@ -392,6 +396,10 @@ impl WatchSettings {
                 Some(v) => duration("event_time.idle_flush", v)?,
                 // As long as the lateness: when input pauses, what waits is
                 // judged after the same delay as while it flows.
+                None => Duration::ZERO,
+            },
+            max_stream_skew: match &file.event_time.max_stream_skew {
+                Some(v) => duration("event_time.max_stream_skew", v)?,
                 None => Duration::ZERO,
             },
             commit_interval: match args
