@@ -205,7 +205,7 @@ impl Store {
                 )
             });
         if result.is_err()
-            && let Err(e) = self.discard_staged(feed_id, committed, created)
+            && let Err(e) = self.discard_staged(feed_id, committed, created).map(drop)
         {
             tracing::warn!(
                 "the failed import of feed `{name}` could not be cleared ({e}); what it wrote is \
@@ -261,42 +261,66 @@ impl Store {
 
     /// Delete what an unfinished import of the feed wrote: its rows (all of
     /// them for a feed never committed), changes and rejects of versions
-    /// after `committed`; and the `feeds` row when `drop_feed`. In batches,
-    /// as the rows may be many.
-    fn discard_staged(&mut self, feed_id: i64, committed: i64, drop_feed: bool) -> Result<()> {
+    /// after `committed`; and the `feeds` row when `drop_feed`. In batches
+    /// of [`DELETE_BATCH`] rows, each its own transaction followed by the
+    /// import's pause, as the rows may be many and other writers wait.
+    /// Also how `feed remove` deletes a feed it has hidden (version 0).
+    /// Returns the indicator rows deleted.
+    pub(crate) fn discard_staged(
+        &mut self,
+        feed_id: i64,
+        committed: i64,
+        drop_feed: bool,
+    ) -> Result<u64> {
         let path = self.path.clone();
         let p = path.as_path();
-        let a = "clearing an unfinished import";
+        let a = "deleting the rows of an unfinished import or a removed feed";
         let rows = if committed == 0 {
             "SELECT id FROM indicators WHERE feed_id = ?1 LIMIT ?2"
         } else {
             "SELECT id FROM indicators WHERE feed_id = ?1 AND present = 2 LIMIT ?2"
         };
-        loop {
-            let tx = begin(&mut self.conn, p, a)?;
-            let n = tx
-                .execute(
-                    &format!("DELETE FROM indicators WHERE id IN ({rows})"),
-                    params![feed_id, DELETE_BATCH],
-                )
+        let mut deleted = 0u64;
+        let batches = [
+            format!("DELETE FROM indicators WHERE id IN ({rows})"),
+            "DELETE FROM feed_changes WHERE rowid IN (SELECT rowid FROM feed_changes \
+             WHERE feed_id = ?1 AND version > ?3 LIMIT ?2)"
+                .to_string(),
+            "DELETE FROM feed_rejects WHERE rowid IN (SELECT rowid FROM feed_rejects \
+             WHERE feed_id = ?1 AND version > ?3 LIMIT ?2)"
+                .to_string(),
+        ];
+        for (i, sql) in batches.iter().enumerate() {
+            loop {
+                let tx = begin(&mut self.conn, p, a)?;
+                let n = if i == 0 {
+                    tx.execute(sql, params![feed_id, DELETE_BATCH])
+                } else {
+                    tx.execute(sql, params![feed_id, DELETE_BATCH, committed])
+                }
                 .ctx(p, a)?;
-            if n == 0 {
-                for table in ["feed_changes", "feed_rejects", "feed_versions"] {
-                    tx.execute(
-                        &format!("DELETE FROM {table} WHERE feed_id = ?1 AND version > ?2"),
-                        params![feed_id, committed],
-                    )
-                    .ctx(p, a)?;
-                }
-                if drop_feed {
-                    tx.execute("DELETE FROM feeds WHERE id = ?1 AND version = 0", [feed_id])
-                        .ctx(p, a)?;
-                }
                 tx.commit().ctx(p, a)?;
-                return Ok(());
+                if i == 0 {
+                    deleted += n as u64;
+                }
+                if n == 0 {
+                    break;
+                }
+                std::thread::sleep(BATCH_PAUSE);
             }
-            tx.commit().ctx(p, a)?;
         }
+        let tx = begin(&mut self.conn, p, a)?;
+        tx.execute(
+            "DELETE FROM feed_versions WHERE feed_id = ?1 AND version > ?2",
+            params![feed_id, committed],
+        )
+        .ctx(p, a)?;
+        if drop_feed {
+            tx.execute("DELETE FROM feeds WHERE id = ?1 AND version = 0", [feed_id])
+                .ctx(p, a)?;
+        }
+        tx.commit().ctx(p, a)?;
+        Ok(deleted)
     }
 
     /// Write the new rows in batches, invisible to readers; remember what

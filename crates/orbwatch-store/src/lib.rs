@@ -555,6 +555,14 @@ impl Store {
     }
 
     /// Delete a feed with its indicators and history.
+    ///
+    /// One short transaction hides the feed (its `feeds` row goes back to
+    /// version 0, which no reader sees: the feed is gone for every reader
+    /// at that instant) and drops its subscription; its rows are then
+    /// deleted in short batches, as a failed import's are, so that a
+    /// 10M-row feed does not hold the write lock for tens of seconds. If
+    /// the process dies part way, the feed stays gone and the next import
+    /// under its name clears what is left.
     pub fn remove_feed(&mut self, name: &str) -> Result<RemovedFeed> {
         let id = self.feed_id(name)?;
         let path = self.path.clone();
@@ -568,21 +576,15 @@ impl Store {
                 r.get(0)
             })
             .ctx(p, "removing the feed")?;
-        let indicators = tx
-            .execute("DELETE FROM indicators WHERE feed_id = ?1", [id])
-            .ctx(p, "removing the feed's indicators")?;
-        for table in ["feed_changes", "feed_rejects", "feed_versions"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE feed_id = ?1"), [id])
-                .ctx(p, "removing the feed's history")?;
-        }
         // A removed feed is not fetched again.
         tx.execute("DELETE FROM subscriptions WHERE name = ?1", [name])
             .ctx(p, "removing the feed's subscription")?;
-        tx.execute("DELETE FROM feeds WHERE id = ?1", [id])
+        tx.execute("UPDATE feeds SET version = 0 WHERE id = ?1", [id])
             .ctx(p, "removing the feed")?;
         tx.commit().ctx(p, "removing the feed")?;
+        let indicators = self.discard_staged(id, 0, true)?;
         Ok(RemovedFeed {
-            indicators: indicators as u64,
+            indicators,
             versions,
         })
     }

@@ -294,3 +294,162 @@ fn a_killed_import_is_invisible_and_cleared_by_the_next() {
     assert_eq!(rows, Some(2000 + 19_000 + 20_000), "{counts:?}");
     assert_eq!(s.feed_changes("f").expect("changes").len(), 19_000 + 1000);
 }
+
+/// `feed remove` of a large feed: the feed is gone for readers at once,
+/// a writer from another connection gets through while its rows are
+/// deleted (with a busy timeout far shorter than the whole removal), and
+/// nothing of it is left. One transaction (as before) held the lock for
+/// the whole delete.
+#[test]
+fn a_writer_gets_through_during_a_large_removal() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("create");
+    s.import_feed(
+        "big",
+        FeedFormat::Plain,
+        "v1.txt",
+        &list(300_000, 0),
+        &ImportOptions::default(),
+    )
+    .expect("v1");
+    // A second version, so that the history (changes) is large too.
+    s.import_feed(
+        "big",
+        FeedFormat::Plain,
+        "v2.txt",
+        &list(300_000, 150_000),
+        &ImportOptions::default(),
+    )
+    .expect("v2");
+    s.import_feed(
+        "small",
+        FeedFormat::Plain,
+        "s.txt",
+        &list(10, 5_000_000),
+        &ImportOptions::default(),
+    )
+    .expect("small");
+    let before = table_counts(&db);
+
+    let removing = Arc::new(AtomicBool::new(true));
+    let start = Arc::new(Barrier::new(2));
+    let writer = {
+        let (db, removing, start) = (db.clone(), removing.clone(), start.clone());
+        std::thread::spawn(move || {
+            let mut s = Store::open(&db).expect("open 2");
+            s.set_busy_timeout(Duration::from_millis(1500))
+                .expect("timeout");
+            start.wait();
+            let mut during = 0;
+            let mut gone = false;
+            let mut waits = Vec::new();
+            while removing.load(Ordering::SeqCst) {
+                let t = Instant::now();
+                let r = s.record_hunt(&serde_json::json!({"n": 1}), &Coverage::default(), &[]);
+                waits.push(t.elapsed());
+                if let Err(e) = r {
+                    panic!("record_hunt during the removal: {e}");
+                }
+                // Before the removal hides it the feed is whole; after,
+                // it is gone and never comes back.
+                if s.feed("big").expect("read").is_some() {
+                    assert!(!gone, "a removed feed came back");
+                    assert_eq!(s.indicators(Some("big")).expect("rows").len(), 300_000);
+                } else if removing.load(Ordering::SeqCst) {
+                    gone = true;
+                    during += 1;
+                    let names: Vec<String> = s
+                        .list_feeds()
+                        .expect("list")
+                        .into_iter()
+                        .map(|f| f.name)
+                        .collect();
+                    assert_eq!(names, ["small"]);
+                    assert_eq!(s.indicators(None).expect("rows").len(), 10);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (waits, during)
+        })
+    };
+    start.wait();
+    let t = Instant::now();
+    let removed = s.remove_feed("big").expect("remove");
+    let took = t.elapsed();
+    removing.store(false, Ordering::SeqCst);
+    let (waits, during) = writer.join().expect("writer");
+    println!(
+        "removal took {took:.1?}; {during} writes during it; longest wait {:?}",
+        waits.iter().max()
+    );
+    assert_eq!((removed.indicators, removed.versions), (450_000, 2));
+    assert!(
+        during >= 2,
+        "the removal ({took:?}) ended before the writer could test it"
+    );
+    let after = table_counts(&db);
+    let n = |c: &[(String, i64)], t: &str| c.iter().find(|(x, _)| x == t).map(|(_, n)| *n);
+    assert_eq!(n(&after, "feeds"), Some(1));
+    assert_eq!(n(&after, "indicators"), Some(10));
+    assert_eq!(n(&after, "feed_changes"), Some(0));
+    assert_eq!(n(&after, "feed_versions"), Some(1));
+    assert!(n(&before, "feed_changes") > Some(100_000), "{before:?}");
+    // The name can be used again.
+    let r = s
+        .import_feed(
+            "big",
+            FeedFormat::Plain,
+            "again.txt",
+            &list(5, 0),
+            &ImportOptions::default(),
+        )
+        .expect("again");
+    assert_eq!((r.version, r.added), (1, 5));
+}
+
+/// A removal killed part way leaves the feed gone; the next import under
+/// its name clears what was left and counts as a new feed.
+#[test]
+fn a_removal_cut_short_leaves_the_feed_gone_and_is_finished_by_the_next_import() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("open");
+    s.import_feed(
+        "f",
+        FeedFormat::Plain,
+        "v1.txt",
+        &list(120_000, 0),
+        &ImportOptions::default(),
+    )
+    .expect("v1");
+    // What a removal does before its batches, then only one batch: as if
+    // killed after it.
+    let raw = rusqlite::Connection::open(&db).expect("raw");
+    raw.execute("UPDATE feeds SET version = 0 WHERE name = 'f'", [])
+        .expect("hide");
+    raw.execute(
+        "DELETE FROM indicators WHERE id IN (SELECT id FROM indicators LIMIT 50000)",
+        [],
+    )
+    .expect("one batch");
+    drop(raw);
+    assert!(s.feed("f").expect("read").is_none());
+    assert!(s.list_feeds().expect("list").is_empty());
+    assert!(s.indicators(None).expect("rows").is_empty());
+    let r = s
+        .import_feed(
+            "f",
+            FeedFormat::Plain,
+            "v1.txt",
+            &list(7, 0),
+            &ImportOptions::default(),
+        )
+        .expect("again");
+    assert_eq!((r.version, r.added), (1, 7));
+    let counts = table_counts(&db);
+    assert!(
+        counts.iter().any(|(t, n)| t == "indicators" && *n == 7),
+        "{counts:?}"
+    );
+}
