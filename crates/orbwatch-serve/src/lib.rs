@@ -38,6 +38,8 @@ pub mod metrics;
 
 pub use config::{EdlList, ServeConfig};
 pub use error::{ApiError, ServeError};
+/// The TLS set-up [`tls_config`] gives and [`serve_tls`] takes.
+pub use rustls::ServerConfig as TlsServerConfig;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -54,6 +56,9 @@ pub struct AppState {
     pub sessions: Arc<dashboard::Sessions>,
     /// Served over TLS: session cookies get `Secure`.
     pub tls: bool,
+    /// The counters of the `watch` daemon this server runs in, if any,
+    /// appended to `/metrics`.
+    pub live: Option<Arc<metrics::LiveMetrics>>,
 }
 
 impl AppState {
@@ -90,7 +95,15 @@ impl AppState {
             default_guard: Arc::new(default_guard),
             sessions: Arc::new(dashboard::Sessions::default()),
             tls: false,
+            live: None,
         })
+    }
+
+    /// Serve inside a daemon: its counters (see [`metrics::LiveMetrics`])
+    /// are appended to `/metrics`.
+    pub fn with_live_metrics(mut self, live: Arc<metrics::LiveMetrics>) -> AppState {
+        self.live = Some(live);
+        self
     }
 
     /// Mark the state as served over TLS (cookies get `Secure`).

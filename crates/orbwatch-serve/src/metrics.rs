@@ -11,8 +11,31 @@ use orbwatch_store::{FindingFilter, Store};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The counters of the daemon `serve` runs inside (`watch --listen`), as
+/// Prometheus text the daemon renders itself at each commit: the daemon
+/// knows its counters, the server only hands them on, so neither depends
+/// on the other's types. Empty until the daemon's first commit.
+#[derive(Debug, Default)]
+pub struct LiveMetrics {
+    text: std::sync::Mutex<String>,
+}
+
+impl LiveMetrics {
+    /// Replace the text (complete `# HELP`/`# TYPE` blocks and samples).
+    pub fn set(&self, text: String) {
+        if let Ok(mut t) = self.text.lock() {
+            *t = text;
+        }
+    }
+
+    /// The text last set.
+    pub fn get(&self) -> String {
+        self.text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
 /// A label value with `\`, `"` and newlines escaped.
-fn label(v: &str) -> String {
+pub fn label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
@@ -71,7 +94,10 @@ pub fn render(store: &Store) -> Result<String, ApiError> {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let text = state.with_store(|s| render(s)).await?;
+    let mut text = state.with_store(|s| render(s)).await?;
+    if let Some(live) = &state.live {
+        text.push_str(&live.get());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

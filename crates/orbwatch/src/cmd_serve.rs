@@ -37,13 +37,48 @@ pub struct ServeArgs {
     pub insecure_listen: bool,
 }
 
-/// Run the server until ctrl-c or SIGTERM.
-pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
-    let config = match &args.config {
+/// Where and how to serve: `serve`'s flags, or `watch`'s `--listen`
+/// and `--serve-*` flags.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub listen: Option<String>,
+    pub config: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_listen: bool,
+}
+
+impl From<&ServeArgs> for ServeOptions {
+    fn from(a: &ServeArgs) -> Self {
+        ServeOptions {
+            listen: a.listen.clone(),
+            config: a.config.clone(),
+            tls_cert: a.tls_cert.clone(),
+            tls_key: a.tls_key.clone(),
+            insecure_listen: a.insecure_listen,
+        }
+    }
+}
+
+/// A server checked and bound, ready to run.
+struct Prepared {
+    listener: std::net::TcpListener,
+    tls: Option<std::sync::Arc<orbwatch_serve::TlsServerConfig>>,
+    state: AppState,
+    path: PathBuf,
+}
+
+/// Check the options, open the store and bind the address, so that every
+/// mistake (a bad address, clear text beyond loopback, a bad certificate,
+/// a port in use) stops the start with its reason. `db` is the store when
+/// the caller has one (`watch`); otherwise the configuration's or the
+/// usual one.
+fn prepare(cli: &Cli, opts: &ServeOptions, db: Option<&std::path::Path>) -> Result<Prepared> {
+    let config = match &opts.config {
         Some(p) => ServeConfig::load(p)?,
         None => ServeConfig::default(),
     };
-    let listen = args
+    let listen = opts
         .listen
         .clone()
         .or_else(|| config.listen.clone())
@@ -51,13 +86,14 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let addr: SocketAddr = listen.parse().with_context(|| {
         format!("--listen {listen:?} is not an address and port; write e.g. 127.0.0.1:8440 or [::1]:8440")
     })?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
         (Some(cert), Some(key)) => Some(orbwatch_serve::tls_config(cert, key)?),
         _ => None,
     };
-    orbwatch_serve::check_listen(addr, tls.is_some(), args.insecure_listen)?;
-    let path = match (&cli.db, &config.db) {
-        (None, Some(p)) => p.clone(),
+    orbwatch_serve::check_listen(addr, tls.is_some(), opts.insecure_listen)?;
+    let path = match (db, &cli.db, &config.db) {
+        (Some(p), _, _) => p.to_path_buf(),
+        (None, None, Some(p)) => p.clone(),
         _ => crate::db_path::resolve(cli)?,
     };
     let store = orbwatch_store::Store::open(&path)
@@ -72,31 +108,125 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     if tls.is_some() {
         state = state.with_tls();
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on {addr}; is another program using it?"))?;
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the listening socket non-blocking")?;
+    Ok(Prepared {
+        listener,
+        tls,
+        state,
+        path,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
         .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}; is another program using it?"))?;
-        let bound = listener
-            .local_addr()
-            .context("cannot read the bound address")?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        if !cli.quiet {
-            eprintln!("orbwatch: serving {} on {scheme}://{bound}", path.display());
-        }
-        let stop = orbwatch_serve::shutdown_signal();
-        match tls {
-            Some(tls) => orbwatch_serve::serve_tls(listener, state, tls, stop).await,
-            None => orbwatch_serve::serve(listener, state, stop).await,
-        }
-        .context("the server stopped on an error")
-    })?;
+        .context("cannot start the async runtime")
+}
+
+/// Serve `p` until `stop` completes.
+async fn serve_until(
+    cli_quiet: bool,
+    p: Prepared,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::from_std(p.listener)
+        .context("cannot hand the listening socket to the async runtime")?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let scheme = if p.tls.is_some() { "https" } else { "http" };
+    if !cli_quiet {
+        eprintln!(
+            "orbwatch: serving {} on {scheme}://{bound}",
+            p.path.display()
+        );
+    }
+    match p.tls {
+        Some(tls) => orbwatch_serve::serve_tls(listener, p.state, tls, stop).await,
+        None => orbwatch_serve::serve(listener, p.state, stop).await,
+    }
+    .context("the server stopped on an error")
+}
+
+/// Run the server until ctrl-c or SIGTERM.
+pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
+    let prepared = prepare(cli, &ServeOptions::from(args), None)?;
+    runtime()?.block_on(serve_until(
+        cli.quiet,
+        prepared,
+        orbwatch_serve::shutdown_signal(),
+    ))?;
     if !cli.quiet {
         eprintln!("orbwatch: stopped");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A server running on its own thread beside a daemon (`watch --listen`).
+pub struct RunningServer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl RunningServer {
+    /// Finish the requests under way and stop.
+    pub fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => {
+                anyhow::bail!("the HTTP server thread panicked (a bug: please report it)")
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The server stopped on its own (an error); its result.
+    pub fn failed(&mut self) -> Option<anyhow::Error> {
+        if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+            return match self.thread.take().map(|t| t.join()) {
+                Some(Ok(Err(e))) => Some(e),
+                Some(Ok(Ok(()))) => Some(anyhow::anyhow!("the HTTP server stopped")),
+                Some(Err(_)) => Some(anyhow::anyhow!("the HTTP server thread panicked")),
+                None => None,
+            };
+        }
+        None
+    }
+}
+
+/// Start serving the store `db` on a thread of its own, with a daemon's
+/// counters appended to `/metrics`. Errors of the set-up (address, TLS,
+/// port in use) are returned here, before the daemon goes on.
+pub fn start(
+    cli: &Cli,
+    opts: &ServeOptions,
+    db: &std::path::Path,
+    live: std::sync::Arc<orbwatch_serve::metrics::LiveMetrics>,
+) -> Result<RunningServer> {
+    let mut prepared = prepare(cli, opts, Some(db))?;
+    prepared.state = prepared.state.with_live_metrics(live);
+    let rt = runtime()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let quiet = cli.quiet;
+    let thread = std::thread::Builder::new()
+        .name("orbwatch-serve".into())
+        .spawn(move || {
+            rt.block_on(serve_until(quiet, prepared, async move {
+                let _ = rx.await;
+            }))
+        })
+        .context("cannot start the HTTP server thread")?;
+    Ok(RunningServer {
+        stop: Some(tx),
+        thread: Some(thread),
+    })
 }

@@ -170,6 +170,19 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         Some(alerts.start_delivery(&db_path)?)
     };
     let bouncer = bouncer_from(&settings)?;
+    // The HTTP server (`--listen`) on the same store, with this daemon's
+    // counters in /metrics; started before the sources, so a port in use
+    // stops the start.
+    let live_metrics = Arc::new(orbwatch_serve::metrics::LiveMetrics::default());
+    let mut server = match &settings.serve {
+        Some(opts) => Some(crate::cmd_serve::start(
+            cli,
+            opts,
+            &db_path,
+            Arc::clone(&live_metrics),
+        )?),
+        None => None,
+    };
     tracing::info!(
         "watch: run {run_id} in the store {} (see `orbwatch hunts`)",
         db_path.display()
@@ -227,6 +240,15 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
                 daemon.take(pipeline.take_output());
                 daemon.commit(None);
                 last_commit = now;
+                if server.is_some() {
+                    live_metrics.set(render_metrics(&pipeline, &sources, &daemon, rx.len()));
+                }
+            }
+            if let Some(e) = server.as_mut().and_then(|s| s.failed()) {
+                tracing::error!(
+                    "watch: the HTTP server stopped: {e:#}; watching goes on without it"
+                );
+                server = None;
             }
             if signals.status.swap(false, Ordering::Relaxed) {
                 log_status(&pipeline, &sources, &daemon, started_clock, rx.len());
@@ -339,6 +361,11 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         for (sink, c) in d.stop() {
             tracing::info!("watch: alerts to {sink}: {c:?}");
         }
+    }
+    if let Some(s) = server.take()
+        && let Err(e) = s.stop()
+    {
+        tracing::warn!("watch: the HTTP server did not stop cleanly: {e:#}");
     }
     tracing::info!(
         "watch: stopped; {} findings kept in run {} of {}",
@@ -731,6 +758,174 @@ fn start_stdin(tx: RecordSender) -> RunningSource {
         // with the process.
         stop: None,
     }
+}
+
+/// This daemon's counters in the Prometheus text format, for `/metrics`
+/// of the server it runs (`--listen`); refreshed at each commit.
+fn render_metrics(
+    pipeline: &LivePipeline,
+    sources: &[RunningSource],
+    daemon: &Daemon,
+    queued: usize,
+) -> String {
+    use std::fmt::Write as _;
+    let s = pipeline.stats();
+    let mut out = String::new();
+    let mut one = |name: &str, kind: &str, help: &str, v: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP orbwatch_watch_{name} {help}\n# TYPE orbwatch_watch_{name} {kind}\norbwatch_watch_{name} {v}"
+        );
+    };
+    one(
+        "records_total",
+        "counter",
+        "Records taken from the sources.",
+        s.records as f64,
+    );
+    one(
+        "parsed_total",
+        "counter",
+        "Records decoded.",
+        s.parsed as f64,
+    );
+    one(
+        "rejected_total",
+        "counter",
+        "Records no decoder could read.",
+        s.rejected as f64,
+    );
+    one(
+        "matched_records_total",
+        "counter",
+        "Records that matched an indicator.",
+        s.matched_records as f64,
+    );
+    one(
+        "late_total",
+        "counter",
+        "Behaviour observations older than the watermark (matched, not given to the detectors).",
+        s.late as f64,
+    );
+    one(
+        "findings_kept_total",
+        "counter",
+        "Findings written to the store.",
+        daemon.committed_findings as f64,
+    );
+    one(
+        "finding_updates_total",
+        "counter",
+        "Updates of findings already kept.",
+        daemon.committed_updates as f64,
+    );
+    one(
+        "commit_failures_total",
+        "counter",
+        "Commits to the store that failed and were retried.",
+        daemon.commit_failures as f64,
+    );
+    one(
+        "reloads_total",
+        "counter",
+        "Indicator sets swapped in (SIGHUP or a changed store).",
+        s.indicator_reloads as f64,
+    );
+    one(
+        "pending_findings",
+        "gauge",
+        "Findings waiting to be written to the store.",
+        daemon.pending.len() as f64,
+    );
+    one(
+        "queued_records",
+        "gauge",
+        "Records read and waiting for the pipeline (lag).",
+        queued as f64,
+    );
+    one(
+        "reorder_pending",
+        "gauge",
+        "Observations waiting in the reorder window.",
+        s.reorder.pending as f64,
+    );
+    one(
+        "streams",
+        "gauge",
+        "Streams (files, senders, exporters) being decoded.",
+        s.streams as f64,
+    );
+    one(
+        "open_ioc_sessions",
+        "gauge",
+        "Indicator sessions open.",
+        s.open_ioc_sessions as f64,
+    );
+    one(
+        "detector_keys",
+        "gauge",
+        "Keys the behaviour detectors track.",
+        s.tracked_keys as f64,
+    );
+    one(
+        "rss_bytes",
+        "gauge",
+        "Resident memory of the daemon.",
+        crate::watch_status::rss_bytes() as f64,
+    );
+    if let Some(w) = s.watermark {
+        let lag = Timestamp::now().duration_since(w).as_secs_f64().max(0.0);
+        one(
+            "event_lag_seconds",
+            "gauge",
+            "Wall clock minus the event time the detectors have judged up to.",
+            lag,
+        );
+    }
+    type Count = fn(&orbwatch_live::SourceStatsSnapshot) -> u64;
+    let per_source: [(&str, &str, Count); 5] = [
+        ("source_records_total", "Records a source read.", |x| {
+            x.records
+        }),
+        (
+            "source_dropped_total",
+            "Records a source dropped because the queue was full.",
+            |x| x.dropped_full,
+        ),
+        (
+            "source_kernel_drops_total",
+            "Datagrams the kernel dropped before a UDP source read them.",
+            |x| x.kernel_drops,
+        ),
+        (
+            "source_malformed_total",
+            "Messages a source could not frame.",
+            |x| x.malformed,
+        ),
+        (
+            "source_truncated_total",
+            "Messages cut to the maximum size.",
+            |x| x.truncated,
+        ),
+    ];
+    let snaps: Vec<(String, orbwatch_live::SourceStatsSnapshot)> = sources
+        .iter()
+        .map(|r| (orbwatch_serve::metrics::label(&r.name), r.stats.snapshot()))
+        .collect();
+    for (name, help, get) in per_source {
+        let _ = writeln!(
+            out,
+            "# HELP orbwatch_watch_{name} {help}\n# TYPE orbwatch_watch_{name} counter"
+        );
+        for (source, x) in &snaps {
+            let _ = writeln!(
+                out,
+                "orbwatch_watch_{name}{{source=\"{source}\"}} {}",
+                get(x)
+            );
+        }
+    }
+    out
 }
 
 /// The SIGUSR1 status line.

@@ -139,6 +139,24 @@ pub struct WatchArgs {
     /// Log what would be blocked; change no firewall.
     #[arg(long)]
     pub dry_run: bool,
+    /// Serve the store over HTTP from the daemon, as `orbwatch serve`
+    /// does (API, dashboard, EDLs), with the daemon's counters in
+    /// /metrics. Loopback only unless --serve-tls-cert or
+    /// --insecure-listen.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// `orbwatch serve`'s configuration file (limits, named EDLs).
+    #[arg(long, value_name = "FILE")]
+    pub serve_config: Option<PathBuf>,
+    /// PEM certificate chain for --listen: serve HTTPS.
+    #[arg(long, value_name = "FILE", requires = "serve_tls_key")]
+    pub serve_tls_cert: Option<PathBuf>,
+    /// PEM private key of --serve-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "serve_tls_cert")]
+    pub serve_tls_key: Option<PathBuf>,
+    /// Allow --listen in clear text beyond loopback.
+    #[arg(long)]
+    pub insecure_listen: bool,
 }
 
 /// The TOML file. Every section and key is optional.
@@ -163,6 +181,20 @@ pub struct WatchFile {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub block: BlockSection,
+    #[serde(default)]
+    pub serve: ServeSection,
+}
+
+/// `[serve]`: the HTTP server run inside the daemon (`--listen`).
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSection {
+    pub listen: Option<String>,
+    /// `orbwatch serve`'s configuration file.
+    pub config: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_listen: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +339,8 @@ pub struct WatchSettings {
     pub commit_interval: Duration,
     pub alerts: AlertsSection,
     pub block: BlockSection,
+    /// `None`: no HTTP server in the daemon.
+    pub serve: Option<crate::cmd_serve::ServeOptions>,
 }
 
 /// A duration setting: `500ms`, `5s`, `5m`, `1h`, `7d`.
@@ -430,7 +464,24 @@ impl WatchSettings {
                 timeout: args.block_timeout.clone().or(file.block.timeout.clone()),
                 dry_run: Some(args.dry_run || file.block.dry_run.unwrap_or(false)),
             },
+            serve: args
+                .listen
+                .clone()
+                .or(file.serve.listen.clone())
+                .map(|listen| crate::cmd_serve::ServeOptions {
+                    listen: Some(listen),
+                    config: args.serve_config.clone().or(file.serve.config.clone()),
+                    tls_cert: args.serve_tls_cert.clone().or(file.serve.tls_cert.clone()),
+                    tls_key: args.serve_tls_key.clone().or(file.serve.tls_key.clone()),
+                    insecure_listen: args.insecure_listen
+                        || file.serve.insecure_listen.unwrap_or(false),
+                }),
         };
+        if let Some(s) = &settings.serve
+            && s.tls_cert.is_some() != s.tls_key.is_some()
+        {
+            bail!("[serve] needs both tls_cert and tls_key, or neither");
+        }
         let mut settings = settings;
         if settings.idle_flush.is_zero() {
             settings.idle_flush = settings.allowed_lateness.max(Duration::from_secs(1));
@@ -477,6 +528,53 @@ pub fn read_file(path: &Path) -> Result<WatchFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `watch` flags as the command line gives them.
+    fn args(argv: &[&str]) -> WatchArgs {
+        #[derive(clap::Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            watch: WatchArgs,
+        }
+        <Cmd as clap::Parser>::parse_from(std::iter::once("watch").chain(argv.iter().copied()))
+            .watch
+    }
+
+    #[test]
+    fn serve_settings_come_from_the_file_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(
+            &cfg,
+            "[sources]\nstdin = true\n[serve]\nlisten = \"127.0.0.1:9000\"\nconfig = \"/etc/orbwatch/serve.toml\"\n",
+        )
+        .expect("write");
+        let c = cfg.to_str().expect("utf-8");
+        let s = WatchSettings::resolve(&args(&["--config", c])).expect("settings");
+        let serve = s.serve.expect("a server");
+        assert_eq!(serve.listen.as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(
+            serve.config,
+            Some(PathBuf::from("/etc/orbwatch/serve.toml"))
+        );
+        assert!(!serve.insecure_listen);
+        let s = WatchSettings::resolve(&args(&["--config", c, "--listen", "[::1]:0"]))
+            .expect("settings");
+        assert_eq!(s.serve.and_then(|x| x.listen).as_deref(), Some("[::1]:0"));
+        // No listen anywhere: no server.
+        let s = WatchSettings::resolve(&args(&["--stdin"])).expect("settings");
+        assert!(s.serve.is_none());
+        // Half a TLS set-up is refused.
+        std::fs::write(
+            &cfg,
+            "[sources]\nstdin = true\n[serve]\nlisten = \"0.0.0.0:8440\"\ntls_cert = \"c.pem\"\n",
+        )
+        .expect("write");
+        let err = WatchSettings::resolve(&args(&["--config", c]))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("tls_cert and tls_key"), "{err}");
+    }
 
     #[test]
     fn the_example_file_is_valid_and_unknown_keys_are_refused() {

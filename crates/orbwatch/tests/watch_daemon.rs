@@ -722,3 +722,123 @@ fn listener_limits_come_from_the_settings() {
     assert!(status.contains("1 truncated"), "{status}");
     assert!(status.contains("1 refused"), "{status}");
 }
+
+/// A plain HTTP/1.1 GET on loopback: (status, body).
+fn http_get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, body.to_string())
+}
+
+/// `watch --listen` serves the store as `orbwatch serve` does, from the
+/// daemon: the API shows findings as they are kept, `/metrics` carries
+/// the daemon's counters (records read, findings kept, per source), every
+/// route but `/healthz` wants a token, and SIGTERM stops both.
+#[test]
+fn watch_with_listen_serves_the_api_and_its_counters() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "35.188.49.176\n").expect("write feed");
+    let made = orbwatch(&db)
+        .args(["token", "create", "--name", "grafana", "--scope", "read"])
+        .output()
+        .expect("token create");
+    let text = String::from_utf8_lossy(&made.stdout).to_string();
+    let token = text
+        .split_whitespace()
+        .find(|w| w.starts_with("ow_"))
+        .unwrap_or_else(|| panic!("no token in {text}"))
+        .to_string();
+    let log = std::fs::read(data("logs-syslog/crowdsec_ssh-bf.log")).expect("read log");
+    let mut child = orbwatch(&db)
+        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+        .arg("--feed")
+        .arg(&feed)
+        .args(["--commit-interval", "200ms", "--listen", "127.0.0.1:0"])
+        .env("ORBWATCH_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut daemon = Daemon(child);
+    let mut seen = String::new();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("watch ended before serving:\n{seen}"))
+            .expect("read log");
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(a) = line.split("on http://").nth(1) {
+            break a.trim().to_string();
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut s = seen;
+        for l in lines.map_while(Result::ok) {
+            s.push_str(&l);
+            s.push('\n');
+        }
+        s
+    });
+    let mut stdin = daemon.0.stdin.take().expect("stdin");
+    stdin.write_all(&log).expect("write lines");
+    stdin.flush().expect("flush");
+
+    assert_eq!(http_get(&addr, "/healthz", None).0, 200);
+    assert_eq!(http_get(&addr, "/metrics", None).0, 401);
+    wait_for("the daemon's counters", Duration::from_secs(20), || {
+        let (code, body) = http_get(&addr, "/metrics", Some(&token));
+        code == 200
+            && body.contains("orbwatch_watch_records_total 7\n")
+            && body.contains("orbwatch_watch_findings_kept_total 1\n")
+    });
+    let (_, metrics) = http_get(&addr, "/metrics", Some(&token));
+    assert!(
+        metrics.contains("orbwatch_watch_source_records_total{source=\"stdin\"} 7"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("orbwatch_findings{kind=\"ioc_match\""),
+        "the store's metrics too: {metrics}"
+    );
+    let (code, body) = http_get(&addr, "/api/v1/findings", Some(&token));
+    assert_eq!(code, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(page["total"], 1, "{page:#}");
+    assert_eq!(page["findings"][0]["finding"]["src_ip"], "35.188.49.176");
+    assert_eq!(page["findings"][0]["finding"]["count"], 6);
+
+    sigterm(&daemon.0);
+    let status = daemon.0.wait().expect("wait");
+    let log = rest.join().expect("log");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "the server still answers after the daemon stopped"
+    );
+    drop(stdin);
+}
