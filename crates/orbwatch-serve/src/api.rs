@@ -6,7 +6,7 @@
 //! contract and all its stored evidence, `key`, `status`, `decision`,
 //! `suppressed`), so the API says what `orbwatch findings show` says.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -19,6 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::AppState;
 use crate::config::EdlList;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 
 /// The OpenAPI document.
 #[derive(OpenApi)]
@@ -34,13 +35,58 @@ pub struct ApiDoc;
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
+    /// The bearer scheme, and the refusals every route can give, declared
+    /// once rather than on each route (so a new route cannot forget
+    /// them): 400 (a parameter or body that cannot be read), 401 (no or
+    /// a revoked token), 408 (too slow), 503 (the store is busy), and for
+    /// posts 413 and 415. All are JSON [`ErrorBody`]s (see
+    /// [`crate::extract`]), but 408 and 413 from the limits, which are
+    /// plain text.
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        let json = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        let text = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content("text/plain", ContentBuilder::new().build())
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if path == "/healthz" {
+                continue;
+            }
+            for (op, post) in [(item.get.as_mut(), false), (item.post.as_mut(), true)] {
+                let Some(op) = op else { continue };
+                let r = &mut op.responses.responses;
+                let mut add = |code: &str, resp: utoipa::openapi::Response| {
+                    r.entry(code.to_string()).or_insert(resp.into());
+                };
+                add("400", json("A parameter or the body cannot be read"));
+                add("401", json("No token, or a revoked one"));
+                add("408", text("The request took too long"));
+                add("503", json("The store is busy; retry"));
+                if post {
+                    add("413", text("The body is too large"));
+                    add("415", json("The body is not sent as application/json"));
+                }
+            }
+        }
     }
 }
 
@@ -77,30 +123,40 @@ pub const MAX_PAGE: usize = 1000;
 pub const DEFAULT_PAGE: usize = 100;
 
 /// Filters of `GET /api/v1/findings`, as the flags of `orbwatch findings`.
+/// A parameter given empty is taken as absent (an HTML form sends its
+/// blank fields), which the patterns allow.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FindingsQuery {
     /// Only findings of this kind (ioc_match, port_scan, brute_force…).
+    #[param(
+        pattern = "^(|ioc_match|port_scan|brute_force|password_spray|distributed_bruteforce|success_after_failures|exfiltration|router_audit)$"
+    )]
     pub kind: Option<String>,
     /// Only IOC matches of this feed.
     pub feed: Option<String>,
     /// Only findings with this triage status (new, confirmed, false-positive, benign).
+    #[param(pattern = "^(|new|confirmed|false-positive|benign)$")]
     pub status: Option<String>,
     /// Only findings seen at or after this time (RFC 3339, YYYY-MM-DD, 24h or 7d ago, today, yesterday; days in UTC).
     pub since: Option<String>,
     /// Only findings seen at or before this time.
     pub until: Option<String>,
     /// Only findings scored at least this (0–100).
+    #[param(maximum = 100)]
     pub min_score: Option<u8>,
     /// Only findings at least this serious.
+    #[param(pattern = "^(|info|low|medium|high|critical)$")]
     pub min_severity: Option<String>,
     /// Include findings dismissed by triage.
     pub show_suppressed: Option<bool>,
     /// Only the findings of this hunt.
     pub hunt: Option<i64>,
-    /// Page size (default 100, at most 1000).
+    /// Page size (default 100, at most 1000; larger asks get 1000).
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^(|o[0-9]{1,18})$")]
     pub cursor: Option<String>,
 }
 
@@ -201,7 +257,7 @@ fn parse_cursor(c: Option<&str>) -> Result<usize, ApiError> {
     (status = 200, body = FindingsPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_findings(
     State(state): State<AppState>,
-    Query(q): Query<FindingsQuery>,
+    ApiQuery(q): ApiQuery<FindingsQuery>,
 ) -> Result<Json<FindingsPage>, ApiError> {
     let filter = q.filter()?;
     let offset = parse_cursor(q.cursor.as_deref())?;
@@ -244,7 +300,7 @@ fn exact_id(s: &orbwatch_store::Store, id: &str) -> Result<String, ApiError> {
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_finding(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
@@ -278,6 +334,7 @@ pub async fn get_finding(
 #[serde(deny_unknown_fields)]
 pub struct TriageRequest {
     /// new, confirmed, false-positive or benign.
+    #[schema(pattern = "^(new|confirmed|false-positive|benign)$")]
     pub status: String,
     /// Why (kept with the decision, shown in reports).
     pub note: Option<String>,
@@ -317,11 +374,9 @@ pub fn parse_request(body: &[u8], query: &str) -> (Parsed<TriageStatus>, Parsed<
     let triage = serde_json::from_slice::<TriageRequest>(body)
         .ok()
         .map(|r| r.validate());
-    let filter = format!("/api/v1/findings?{query}")
-        .parse::<axum::http::Uri>()
+    let filter = crate::extract::query_from::<FindingsQuery>(query)
         .ok()
-        .and_then(|uri| Query::<FindingsQuery>::try_from_uri(&uri).ok())
-        .map(|Query(q)| q.filter().map(|f| (f, parse_cursor(q.cursor.as_deref()))))
+        .map(|q| q.filter().map(|f| (f, parse_cursor(q.cursor.as_deref()))))
         .map(|r| r.and_then(|(f, c)| c.map(|_| f)));
     (triage, filter)
 }
@@ -335,8 +390,8 @@ pub fn parse_request(body: &[u8], query: &str) -> (Parsed<TriageStatus>, Parsed<
 pub async fn triage_finding(
     State(state): State<AppState>,
     Extension(token): Extension<TokenInfo>,
-    Path(id): Path<String>,
-    Json(req): Json<TriageRequest>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<TriageRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = req.validate()?;
     let author = format!("token:{}", token.name);
@@ -371,7 +426,7 @@ pub async fn list_hunts(
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_hunt(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
@@ -404,7 +459,7 @@ pub async fn list_feeds(
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_feed(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
@@ -425,11 +480,14 @@ pub async fn get_feed(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BlocklistQuery {
-    /// nftables, ipset, iptables, pf, suricata-dataset, suricata-rules, zeek-intel, plain, mikrotik or csv.
+    /// nftables, ipset, pf, suricata-dataset, zeek-intel, plain, mikrotik
+    /// or csv (the targets that write one file).
+    #[param(pattern = "^(nftables|ipset|pf|suricata-dataset|zeek-intel|plain|mikrotik|csv)$")]
     pub target: String,
     /// Only this feed (default: all).
     pub feed: Option<String>,
     /// Minimum confidence 0-100.
+    #[param(maximum = 100)]
     pub min_confidence: Option<u8>,
 }
 
@@ -440,7 +498,7 @@ pub struct BlocklistQuery {
     responses((status = 200, body = String, content_type = "text/plain"), (status = 400, body = ErrorBody)))]
 pub async fn blocklist(
     State(state): State<AppState>,
-    Query(q): Query<BlocklistQuery>,
+    ApiQuery(q): ApiQuery<BlocklistQuery>,
 ) -> Result<Response, ApiError> {
     let target: Target = q
         .target

@@ -34,6 +34,7 @@ pub mod config;
 pub mod dashboard;
 pub mod edl;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 
 pub use config::{EdlList, ServeConfig};

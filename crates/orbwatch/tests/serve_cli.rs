@@ -312,3 +312,94 @@ fn the_example_serve_unit_verifies() {
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("orbwatch-serve.service:"), "{err}");
 }
+
+/// API conformance: schemathesis (PyPI) generates requests from the
+/// OpenAPI document (every operation, with a triage token, on a store
+/// holding a real hunt) and checks each answer: no server error, only
+/// documented status codes and content types, and bodies that match the
+/// schema. Not run: its checks that a schema-valid request is accepted
+/// (the `since`/`until` grammar — dates, `24h`, `today` — is wider than a
+/// JSON Schema pattern can say, so some valid-looking values get 400) and
+/// that a schema-violating one is refused.
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
+    // The command pip puts on PATH, or the module (a pyenv shim may be
+    // missing until `pyenv rehash`).
+    let runs = |argv: &[&str]| {
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let st: &[&str] = if runs(&["schemathesis"]) {
+        &["schemathesis"]
+    } else {
+        &["python3", "-m", "schemathesis.cli"]
+    };
+    if !runs(st) {
+        assert!(
+            std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "schemathesis is required (ORBWATCH_REQUIRE_TOOLS=1): pip install schemathesis"
+        );
+        println!("skipped: schemathesis not installed (pip install schemathesis)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let feed = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    assert!(
+        orbwatch(
+            &db,
+            &["feed", "add", "--name", "certfr", feed.to_str().unwrap()]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        orbwatch(&db, &["hunt", "examples/logs", "--format", "jsonl"])
+            .status
+            .success()
+    );
+    let tri = orbwatch(
+        &db,
+        &[
+            "token",
+            "create",
+            "--name",
+            "conformance",
+            "--scope",
+            "triage",
+        ],
+    );
+    let tri = String::from_utf8(tri.stdout).unwrap().trim().to_string();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "").unwrap();
+    let (mut child, url) = serve(&db, &config);
+    let out = Command::new(st[0])
+        .args(&st[1..])
+        .args(["run", &format!("{url}/api/v1/openapi.json"), "--url", &url])
+        .args(["-H", &format!("Authorization: Bearer {tri}")])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+            "--max-examples",
+            "40",
+            "--seed",
+            "20211",
+            "--no-color",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It did test the operations (9 in the document).
+    assert!(text.contains("Tested: 9"), "{text}");
+}
