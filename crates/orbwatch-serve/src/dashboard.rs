@@ -20,8 +20,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use orbwatch_store::{FindingFilter, TokenInfo, TokenScope, TriageStatus};
-use serde::Deserialize;
+use orbwatch_store::{FindingFilter, StoredFinding, TokenInfo, TokenScope, TriageStatus};
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::api::FindingsQuery;
@@ -78,6 +78,7 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("findings.html", include_str!("templates/findings.html")),
             ("finding.html", include_str!("templates/finding.html")),
+            ("overview.html", include_str!("templates/overview.html")),
         ] {
             if let Err(e) = env.add_template(name, text) {
                 tracing::error!("template {name}: {e}");
@@ -250,7 +251,7 @@ pub async fn login(
             last_used: Instant::now(),
         },
     );
-    let mut r = Redirect::to("/findings").into_response();
+    let mut r = Redirect::to("/").into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, cookie(&id, state.tls, None));
     Ok(r)
@@ -448,4 +449,166 @@ pub async fn triage_form(
         })
         .await?;
     Ok(Redirect::to(&format!("/findings/{}", pct(&wanted))).into_response())
+}
+
+/// What the overview page shows: counts over the latest copy of every
+/// finding (dismissed ones counted apart).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    /// Findings not dismissed by triage.
+    pub open: u64,
+    /// Open findings never triaged (status `new`).
+    pub need_triage: u64,
+    /// Open findings of severity high or critical.
+    pub high_or_critical: u64,
+    /// Findings dismissed by triage (false-positive or benign).
+    pub dismissed: u64,
+    /// Open findings per severity, most serious first; `none` for findings
+    /// written before IOC matches had a severity. Every severity is listed,
+    /// with 0 when absent, so the table has a stable shape.
+    pub by_severity: Vec<(String, u64)>,
+    /// Open findings per kind, kinds with none left out.
+    pub by_kind: Vec<(String, u64)>,
+    /// Open findings per UTC day of first sighting, oldest first; only
+    /// days with findings (a hunt over years of logs would otherwise give
+    /// thousands of empty rows). `undated` last for findings without time.
+    pub timeline: Vec<Day>,
+}
+
+/// One row of the overview's timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Day {
+    pub day: String,
+    pub count: u64,
+    /// The bar's width in pixels (0–[`BAR_WIDTH`]), relative to the busiest day.
+    pub bar: u64,
+}
+
+/// The widest bar of the overview's timeline, in pixels.
+pub const BAR_WIDTH: u64 = 300;
+
+impl Overview {
+    /// Count `findings` (read with `show_suppressed`).
+    ///
+    /// This walks every finding the store returns: [`Store::findings`]
+    /// decides dismissal in Rust (a decision on one finding dismisses the
+    /// others with the same suppression key), so a SQL `GROUP BY` could not
+    /// tell open from dismissed without repeating that logic. Fine for
+    /// tens of thousands of findings; a store of millions would want a
+    /// count query that joins the latest decision per key.
+    ///
+    /// [`Store::findings`]: orbwatch_store::Store::findings
+    pub fn of(findings: &[StoredFinding]) -> Overview {
+        use std::collections::BTreeMap;
+        let mut o = Overview::default();
+        let mut sev: BTreeMap<String, u64> = BTreeMap::new();
+        let mut kind: BTreeMap<String, u64> = BTreeMap::new();
+        let mut days: BTreeMap<String, u64> = BTreeMap::new();
+        let mut undated = 0u64;
+        for sf in findings {
+            if sf.suppressed {
+                o.dismissed += 1;
+                continue;
+            }
+            let f = &sf.finding;
+            o.open += 1;
+            if sf.status == TriageStatus::New {
+                o.need_triage += 1;
+            }
+            if matches!(
+                f.severity,
+                Some(orbwatch_detect::Severity::High | orbwatch_detect::Severity::Critical)
+            ) {
+                o.high_or_critical += 1;
+            }
+            *sev.entry(f.severity.map_or("none", |s| s.as_str()).to_string())
+                .or_default() += 1;
+            *kind.entry(f.kind.as_str().to_string()).or_default() += 1;
+            match f.first_seen.or(f.last_seen) {
+                Some(t) => {
+                    *days
+                        .entry(t.to_string().chars().take(10).collect())
+                        .or_default() += 1
+                }
+                None => undated += 1,
+            }
+        }
+        o.by_severity = orbwatch_detect::Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| s.as_str())
+            .chain(["none"])
+            .map(|s| (s.to_string(), sev.get(s).copied().unwrap_or(0)))
+            .filter(|(s, n)| s != "none" || *n > 0)
+            .collect();
+        o.by_kind = kind.into_iter().collect();
+        let mut timeline: Vec<(String, u64)> = days.into_iter().collect();
+        if undated > 0 {
+            timeline.push(("undated".into(), undated));
+        }
+        let max = timeline.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+        o.timeline = timeline
+            .into_iter()
+            .map(|(day, count)| Day {
+                day,
+                count,
+                bar: (count * BAR_WIDTH).div_ceil(max),
+            })
+            .collect();
+        o
+    }
+
+    /// The verdict line.
+    pub fn verdict(&self) -> String {
+        if self.open == 0 {
+            return if self.dismissed == 0 {
+                "Nothing found.".into()
+            } else {
+                format!(
+                    "Nothing open: {} finding{} dismissed by triage.",
+                    self.dismissed,
+                    plural(self.dismissed)
+                )
+            };
+        }
+        format!(
+            "{} finding{} need{} triage, {} high or critical ({} open in all).",
+            self.need_triage,
+            plural(self.need_triage),
+            if self.need_triage == 1 { "s" } else { "" },
+            self.high_or_critical,
+            self.open
+        )
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `GET /`: the overview (verdict, counts by severity and kind, timeline).
+pub async fn overview_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let (o, hunts) = state
+        .with_store(|s| {
+            let all = s.findings(&FindingFilter {
+                show_suppressed: true,
+                ..Default::default()
+            })?;
+            Ok((Overview::of(&all), s.hunts()?.len()))
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "overview.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            verdict => o.verdict(),
+            o => minijinja::Value::from_serialize(&o),
+            hunts => hunts,
+            bar_width => BAR_WIDTH,
+        },
+    ))
 }

@@ -249,6 +249,13 @@ pub fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/",
+            example: "/",
+            access: Access::Session(Read),
+            handler: || get(dashboard::overview_page),
+        },
+        Route {
+            method: Method::GET,
             path: "/findings",
             example: "/findings",
             access: Access::Session(Read),

@@ -10,9 +10,21 @@ use orbwatch_store::{Store, TokenScope};
 use reqwest::StatusCode;
 
 fn finding(id: &str, indicator: &str, severity: &str, raw: &str) -> Finding {
+    finding_on(id, "ioc_match", "2021-03-02", indicator, severity, raw)
+}
+
+/// A finding of `kind` first seen on `day` (YYYY-MM-DD, UTC).
+fn finding_on(
+    id: &str,
+    kind: &str,
+    day: &str,
+    indicator: &str,
+    severity: &str,
+    raw: &str,
+) -> Finding {
     serde_json::from_value(serde_json::json!({
-        "id": id, "kind": "ioc_match", "first_seen": "2021-03-02T00:00:00Z",
-        "last_seen": "2021-03-02T01:00:00Z", "count": 2,
+        "id": id, "kind": kind, "first_seen": format!("{day}T00:00:00Z"),
+        "last_seen": format!("{day}T01:00:00Z"), "count": 2,
         "src_ip": indicator, "dst_ip": "10.0.0.5", "peer": "10.0.0.5", "indicator": indicator,
         "indicator_type": "ipv4", "feed": "certfr", "direction": "inbound",
         "in_validity_window": true, "confidence": 80, "severity": severity, "score": 70,
@@ -35,25 +47,33 @@ struct Srv {
 }
 
 async fn start() -> Srv {
+    start_with(|store, _| {
+        let fs = vec![
+            finding("d1000000000001", "45.137.21.9", "critical", HOSTILE),
+            finding(
+                "d2000000000002",
+                "91.219.236.18",
+                "low",
+                "sshd: Failed password",
+            ),
+        ];
+        let cov = Coverage {
+            findings: 2,
+            ..Default::default()
+        };
+        store
+            .record_hunt(&serde_json::json!({}), &cov, &fs)
+            .unwrap();
+    })
+    .await
+}
+
+/// A server over a store that `setup` filled (given the temporary folder).
+async fn start_with(setup: impl FnOnce(&mut Store, &std::path::Path)) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let mut store = Store::open(&db).unwrap();
-    let fs = vec![
-        finding("d1000000000001", "45.137.21.9", "critical", HOSTILE),
-        finding(
-            "d2000000000002",
-            "91.219.236.18",
-            "low",
-            "sshd: Failed password",
-        ),
-    ];
-    let cov = Coverage {
-        findings: 2,
-        ..Default::default()
-    };
-    store
-        .record_hunt(&serde_json::json!({}), &cov, &fs)
-        .unwrap();
+    setup(&mut store, dir.path());
     let state = AppState::new(store, ServeConfig::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -85,6 +105,8 @@ async fn login(c: &reqwest::Client, base: &str, token: &str) -> String {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // A login lands on the overview.
+    assert_eq!(r.headers()["location"], "/");
     let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
@@ -291,4 +313,190 @@ async fn read_session_cannot_triage_and_logins_are_rate_limited() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A logged-in browser: GET a page with the session cookie, its status and body.
+struct Browser {
+    c: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Browser {
+    async fn new(srv: &Srv, scope: TokenScope) -> Browser {
+        let tok = Store::open(&srv.db)
+            .unwrap()
+            .create_token("ana", scope)
+            .unwrap()
+            .1;
+        let c = client();
+        let cookie = login(&c, &srv.base, &tok).await;
+        Browser {
+            c,
+            base: srv.base.clone(),
+            cookie,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self
+            .c
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        if status == StatusCode::OK {
+            let csp = r.headers()["content-security-policy"].to_str().unwrap();
+            assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        }
+        (status, r.text().await.unwrap())
+    }
+}
+
+/// The overview's fixture: five findings over three days and two kinds;
+/// `a5` is then dismissed and `a2` confirmed.
+fn overview_store(store: &mut Store) {
+    let fs = vec![
+        finding_on(
+            "a1000000000001",
+            "ioc_match",
+            "2021-03-02",
+            "45.137.21.9",
+            "critical",
+            HOSTILE,
+        ),
+        finding_on(
+            "a2000000000002",
+            "ioc_match",
+            "2021-03-02",
+            "91.219.236.18",
+            "high",
+            "x",
+        ),
+        finding_on(
+            "a3000000000003",
+            "ioc_match",
+            "2021-03-04",
+            "185.220.101.1",
+            "low",
+            "x",
+        ),
+        finding_on(
+            "a4000000000004",
+            "port_scan",
+            "2021-03-04",
+            "203.0.113.7",
+            "medium",
+            "x",
+        ),
+        finding_on(
+            "a5000000000005",
+            "port_scan",
+            "2021-03-05",
+            "198.51.100.9",
+            "medium",
+            "x",
+        ),
+    ];
+    let cov = Coverage {
+        findings: 5,
+        ..Default::default()
+    };
+    store
+        .record_hunt(&serde_json::json!({}), &cov, &fs)
+        .unwrap();
+    store
+        .triage(
+            "a5000000000005",
+            orbwatch_store::TriageStatus::FalsePositive,
+            None,
+            "t",
+            None,
+        )
+        .unwrap();
+    store
+        .triage(
+            "a2000000000002",
+            orbwatch_store::TriageStatus::Confirmed,
+            None,
+            "t",
+            None,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn overview_counts_match_the_store() {
+    let srv = start_with(|s, _| overview_store(s)).await;
+    // Without a session: 401 and the login form.
+    let r = client().get(format!("{}/", srv.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("action=\"/login\""));
+
+    let b = Browser::new(&srv, TokenScope::Read).await;
+    let (status, html) = b.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<title>orbwatch · overview</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<strong>3 findings need triage, 2 high or critical (4 open in all).</strong>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("1 dismissed by triage · 1 hunt in the store"),
+        "{html}"
+    );
+    let row = |label: &str, n: u64| {
+        format!(
+            "<tr><td><a href=\"/findings?min_severity={label}\">{label}</a></td><td class=\"num\">{n}</td></tr>"
+        )
+    };
+    for (sev, n) in [("critical", 1), ("high", 1), ("medium", 1), ("low", 1)] {
+        assert!(html.contains(&row(sev, n)), "{sev} {n}: {html}");
+    }
+    assert!(html.contains("<tr><td>info</td><td class=\"num\">0</td></tr>"));
+    assert!(!html.contains("<td>none</td>"));
+    for (kind, n) in [("ioc_match", 3), ("port_scan", 1)] {
+        assert!(
+            html.contains(&format!("<tr><td><a href=\"/findings?kind={kind}\">{kind}</a></td><td class=\"num\">{n}</td></tr>")),
+            "{kind} {n}: {html}"
+        );
+    }
+    // Two days with two open findings each (the 5th is dismissed): full bars.
+    assert_eq!(html.matches("<tr class=\"day\">").count(), 2, "{html}");
+    for day in ["2021-03-02", "2021-03-04"] {
+        assert!(
+            html.contains(&format!("<tr class=\"day\"><td>{day}</td><td class=\"num\">2</td><td><svg width=\"300\" height=\"12\" role=\"img\" aria-label=\"2\"><rect x=\"0\" y=\"0\" width=\"300\"")),
+            "{day}: {html}"
+        );
+    }
+    assert!(!html.contains("2021-03-05"));
+    // The overview shows no evidence, and nothing unescaped.
+    assert!(!html.contains("<script>"));
+    // Every page links the others.
+    for link in [
+        "href=\"/\"",
+        "href=\"/findings\"",
+        "href=\"/feeds\"",
+        "href=\"/hunts\"",
+    ] {
+        assert!(html.contains(link), "{link}");
+    }
+}
+
+#[tokio::test]
+async fn overview_of_an_empty_store_says_nothing_found() {
+    let srv = start_with(|_, _| {}).await;
+    let b = Browser::new(&srv, TokenScope::Read).await;
+    let (status, html) = b.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<strong>Nothing found.</strong>"), "{html}");
+    assert!(html.contains("0 hunts in the store"));
+    assert!(html.contains("<td colspan=\"3\">no findings</td>"));
 }
