@@ -399,7 +399,39 @@ pub async fn list_feeds(
         .await
 }
 
-/// One feed with its versions and validity windows.
+/// One feed as `GET /api/v1/feeds/{name}` and the dashboard's feeds page
+/// show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedDetail {
+    pub feed: orbwatch_store::FeedInfo,
+    /// Every import, oldest first.
+    pub versions: Vec<orbwatch_store::FeedVersion>,
+    /// The span of the present indicators' validity windows.
+    pub windows: orbwatch_store::WindowSummary,
+    /// How many present indicators have a window, and how many expired
+    /// before `now`.
+    pub validity: orbwatch_store::ValidityCounts,
+}
+
+/// Read one feed's detail; `Ok(None)` when no feed has that name.
+pub fn feed_detail(
+    s: &orbwatch_store::Store,
+    name: &str,
+    now: jiff::Timestamp,
+) -> Result<Option<FeedDetail>, ApiError> {
+    let Some(feed) = s.feed(name)? else {
+        return Ok(None);
+    };
+    Ok(Some(FeedDetail {
+        versions: s.feed_versions(name)?,
+        windows: s.window_summary(name)?,
+        validity: s.validity_counts(name, now)?,
+        feed,
+    }))
+}
+
+/// One feed with its versions, validity windows and validity coverage
+/// (`validity`: indicators with a window, expired now).
 #[utoipa::path(get, path = "/api/v1/feeds/{name}", params(("name" = String, Path, description = "The feed's name")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_feed(
@@ -408,15 +440,11 @@ pub async fn get_feed(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
-            let feed = s
-                .feed(&name)?
+            let d = feed_detail(s, &name, jiff::Timestamp::now())?
                 .ok_or_else(|| ApiError::NotFound(format!("no feed named `{name}`")))?;
-            let v = serde_json::json!({
-                "feed": feed,
-                "versions": s.feed_versions(&name)?,
-                "windows": s.window_summary(&name)?,
-            });
-            Ok(Json(v))
+            serde_json::to_value(d)
+                .map(Json)
+                .map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await
 }

@@ -79,6 +79,7 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("findings.html", include_str!("templates/findings.html")),
             ("finding.html", include_str!("templates/finding.html")),
             ("overview.html", include_str!("templates/overview.html")),
+            ("feeds.html", include_str!("templates/feeds.html")),
         ] {
             if let Err(e) = env.add_template(name, text) {
                 tracing::error!("template {name}: {e}");
@@ -609,6 +610,36 @@ pub async fn overview_page(
             o => minijinja::Value::from_serialize(&o),
             hunts => hunts,
             bar_width => BAR_WIDTH,
+        },
+    ))
+}
+
+/// `GET /feeds`: every feed with its versions, indicators by kind and
+/// validity coverage (the same [`feed_detail`](crate::api::feed_detail)
+/// as `GET /api/v1/feeds/{name}`).
+pub async fn feeds_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let now = jiff::Timestamp::now();
+    let feeds = state
+        .with_store(move |s| {
+            let mut out = Vec::new();
+            for f in s.list_feeds()? {
+                if let Some(d) = crate::api::feed_detail(s, &f.name, now)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "feeds.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            feeds => minijinja::Value::from_serialize(&feeds),
+            now => now.to_string(),
         },
     ))
 }

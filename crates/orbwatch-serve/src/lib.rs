@@ -256,6 +256,13 @@ pub fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/feeds",
+            example: "/feeds",
+            access: Access::Session(Read),
+            handler: || get(dashboard::feeds_page),
+        },
+        Route {
+            method: Method::GET,
             path: "/findings",
             example: "/findings",
             access: Access::Session(Read),

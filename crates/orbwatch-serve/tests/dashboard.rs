@@ -500,3 +500,139 @@ async fn overview_of_an_empty_store_says_nothing_found() {
     assert!(html.contains("0 hunts in the store"));
     assert!(html.contains("<td colspan=\"3\">no findings</td>"));
 }
+
+/// A feed `relays` imported twice: version 1 with six indicators (two
+/// without window, two expired, one bounded and current, one open-ended),
+/// version 2 without the domain. Its source path is hostile markup.
+fn feeds_store(store: &mut Store, _dir: &std::path::Path) {
+    use orbwatch_intel::value::parse_value;
+    use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, Provenance};
+    let t = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+    let all: Vec<(&str, Option<jiff::Timestamp>, Option<jiff::Timestamp>)> = vec![
+        ("45.137.21.9", None, None),
+        ("91.219.236.18", None, t("2020-01-01T00:00:00Z")),
+        (
+            "185.220.101.1",
+            t("2021-01-01T00:00:00Z"),
+            t("2099-01-01T00:00:00Z"),
+        ),
+        ("203.0.113.7", t("2021-01-01T00:00:00Z"), None),
+        ("evil.example.com", None, None),
+        ("198.51.100.0/24", None, t("2021-06-01T00:00:00Z")),
+    ];
+    let feed = |keep: &dyn Fn(&str) -> bool| ParsedFeed {
+        format: Some(FeedFormat::Plain),
+        indicators: all
+            .iter()
+            .filter(|(v, _, _)| keep(v))
+            .enumerate()
+            .map(|(i, (v, from, until))| {
+                let mut ind = Indicator::new(
+                    parse_value(v, None).unwrap(),
+                    Provenance {
+                        feed: "relays".into(),
+                        file: "relays.txt".into(),
+                        line: i as u64 + 1,
+                        record_id: None,
+                    },
+                );
+                ind.valid_from = *from;
+                ind.valid_until = *until;
+                ind
+            })
+            .collect(),
+        rejected: vec![],
+        skipped: vec![],
+    };
+    let source = "\"><img src=x onerror=alert(2)>.txt";
+    let opts = orbwatch_store::ImportOptions::default();
+    store
+        .import_feed("relays", FeedFormat::Plain, source, &feed(&|_| true), &opts)
+        .unwrap();
+    store
+        .import_feed(
+            "relays",
+            FeedFormat::Plain,
+            source,
+            &feed(&|v| v != "evil.example.com"),
+            &opts,
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn feeds_page_shows_versions_kinds_and_validity_coverage() {
+    let srv = start_with(feeds_store).await;
+    let r = client()
+        .get(format!("{}/feeds", srv.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let b = Browser::new(&srv, TokenScope::Read).await;
+    let (status, html) = b.get("/feeds").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Feeds (1)</h1>"), "{html}");
+    assert!(html.contains("<h2>relays</h2>"));
+    // The hostile source path is text.
+    assert!(!html.contains("<img"), "{html}");
+    assert!(
+        html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;.txt"),
+        "{html}"
+    );
+    assert!(html.contains("<dd>2 (updated "), "{html}");
+    let count = |k: &str, n: u64| format!("<tr><td>{k}</td><td class=\"num\">{n}</td></tr>");
+    for (k, n) in [("ipv4", 4), ("cidr", 1), ("domain", 0), ("url", 0)] {
+        assert!(html.contains(&count(k, n)), "{k} {n}: {html}");
+    }
+    let val = |label: &str, n: u64| format!("<tr><th>{label}</th><td class=\"num\">{n}</td></tr>");
+    for (label, n) in [
+        ("present indicators", 5),
+        ("with a validity window", 4),
+        ("without (always valid)", 1),
+        ("expired now", 2),
+        ("no end (still valid)", 2),
+    ] {
+        assert!(html.contains(&val(label, n)), "{label} {n}: {html}");
+    }
+    assert!(
+        html.contains("<tr><th>earliest start</th><td>2021-01-01T00:00:00Z</td></tr>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr><th>latest end</th><td>2099-01-01T00:00:00Z</td></tr>"),
+        "{html}"
+    );
+    // Two versions: six loaded and added, then one removed and five kept.
+    assert_eq!(html.matches("<tr class=\"version\">").count(), 2);
+    assert!(html.contains("<td class=\"num\">6</td><td class=\"num\">6</td><td class=\"num\">0</td><td class=\"num\">0</td>"), "{html}");
+    assert!(html.contains("<td class=\"num\">5</td><td class=\"num\">0</td><td class=\"num\">1</td><td class=\"num\">5</td>"), "{html}");
+
+    // The API says the same, through the same function.
+    let tok = Store::open(&srv.db)
+        .unwrap()
+        .create_token("api", TokenScope::Read)
+        .unwrap()
+        .1;
+    let v: serde_json::Value = client()
+        .get(format!("{}/api/v1/feeds/relays", srv.base))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["validity"]["indicators"], 5);
+    assert_eq!(v["validity"]["with_window"], 4);
+    assert_eq!(v["validity"]["expired"], 2);
+    assert_eq!(v["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(v["windows"]["open_end"], 2);
+
+    // No feed: a sentence, not an empty page.
+    let empty = start_with(|_, _| {}).await;
+    let b = Browser::new(&empty, TokenScope::Read).await;
+    let (_, html) = b.get("/feeds").await;
+    assert!(html.contains("No feed in the store"), "{html}");
+}
