@@ -365,8 +365,43 @@ pub async fn list_hunts(
         .await
 }
 
+/// A period without logs of one format within a hunt's range
+/// ([`orbwatch_report::coverage_gaps::gaps`], as the HTML report draws it).
+#[derive(Debug, Clone, Serialize)]
+pub struct GapView {
+    pub format: String,
+    pub from: jiff::Timestamp,
+    pub until: jiff::Timestamp,
+}
+
+/// One hunt as `GET /api/v1/hunts/{id}` and the dashboard's hunt page show
+/// it: summary, coverage and the coverage gaps per format.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntDetail {
+    #[serde(flatten)]
+    pub hunt: orbwatch_store::HuntRecord,
+    pub gaps: Vec<GapView>,
+}
+
+/// Read one hunt with its gaps; `Ok(None)` when the store has no such hunt.
+pub fn hunt_detail(s: &orbwatch_store::Store, id: i64) -> Result<Option<HuntDetail>, ApiError> {
+    let Some(hunt) = s.hunt(Some(id))? else {
+        return Ok(None);
+    };
+    let gaps = orbwatch_report::coverage_gaps::gaps(&hunt.coverage)
+        .into_iter()
+        .map(|g| GapView {
+            format: g.format,
+            from: g.from,
+            until: g.until,
+        })
+        .collect();
+    Ok(Some(HuntDetail { hunt, gaps }))
+}
+
 /// One hunt with its coverage (per input: format, records read, parsed,
-/// skipped, rejected, time range; per feed: validity against that range).
+/// skipped, rejected, time range; per feed: validity against that range)
+/// and its coverage gaps (periods without logs of a format).
 #[utoipa::path(get, path = "/api/v1/hunts/{id}", params(("id" = i64, Path, description = "The hunt's number")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_hunt(
@@ -375,8 +410,7 @@ pub async fn get_hunt(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
-            let h = s
-                .hunt(Some(id))?
+            let h = hunt_detail(s, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;
             serde_json::to_value(h)
                 .map(Json)

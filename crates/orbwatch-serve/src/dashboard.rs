@@ -33,6 +33,13 @@ pub const SESSION_COOKIE: &str = "ow_session";
 pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
 /// Failed logins allowed per minute, for the whole server; beyond, 429.
 pub const MAX_FAILED_LOGINS: usize = 5;
+/// The Content-Security-Policy of the HTML report of a hunt
+/// (`/hunts/{id}/report`). The report (crate `orbwatch-report`) is one
+/// self-contained file: no script, but its CSS sits in a `<style>` element
+/// and in `style` attributes (bar widths), which [`CSP`] would block. So
+/// that page alone also allows inline styles; nothing else: no script, no
+/// image, no fetch, no form.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 /// The Content-Security-Policy of every page.
 pub const CSP: &str =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -80,6 +87,8 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("finding.html", include_str!("templates/finding.html")),
             ("overview.html", include_str!("templates/overview.html")),
             ("feeds.html", include_str!("templates/feeds.html")),
+            ("hunts.html", include_str!("templates/hunts.html")),
+            ("hunt.html", include_str!("templates/hunt.html")),
         ] {
             if let Err(e) = env.add_template(name, text) {
                 tracing::error!("template {name}: {e}");
@@ -348,6 +357,9 @@ fn form_query(q: &FindingsQuery, next: usize) -> String {
     add("min_severity", &q.min_severity);
     add("since", &q.since);
     add("until", &q.until);
+    if let Some(h) = q.hunt {
+        parts.push(format!("hunt={h}"));
+    }
     if q.show_suppressed == Some(true) {
         parts.push("show_suppressed=true".into());
     }
@@ -642,4 +654,140 @@ pub async fn feeds_page(
             now => now.to_string(),
         },
     ))
+}
+
+/// A row of the hunts page: the summary and what the coverage adds up to.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntRow {
+    pub id: i64,
+    pub started: Option<jiff::Timestamp>,
+    pub finished: Option<jiff::Timestamp>,
+    pub findings: u64,
+    pub inputs: usize,
+    pub records: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    /// Earliest and latest event time over all inputs.
+    pub first_time: Option<jiff::Timestamp>,
+    pub last_time: Option<jiff::Timestamp>,
+    pub gaps: usize,
+}
+
+impl HuntRow {
+    fn of(d: &crate::api::HuntDetail) -> HuntRow {
+        let c = &d.hunt.coverage;
+        let (first_time, last_time) = c.time_range();
+        HuntRow {
+            id: d.hunt.summary.id,
+            started: d.hunt.summary.started,
+            finished: d.hunt.summary.finished,
+            findings: d.hunt.summary.findings,
+            inputs: c.inputs.len(),
+            records: c.inputs.iter().map(|i| i.records).sum(),
+            parsed: c.inputs.iter().map(|i| i.parsed).sum(),
+            rejected: c.inputs.iter().map(|i| i.rejected).sum(),
+            first_time,
+            last_time,
+            gaps: d.gaps.len(),
+        }
+    }
+}
+
+/// `GET /hunts`: every hunt with its coverage in numbers, newest first.
+/// Each hunt's coverage is read (one row each): a store keeps hundreds of
+/// hunts, not millions.
+pub async fn hunts_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let rows = state
+        .with_store(|s| {
+            let mut out = Vec::new();
+            for h in s.hunts()?.iter().rev() {
+                if let Some(d) = crate::api::hunt_detail(s, h.id)? {
+                    out.push(HuntRow::of(&d));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "hunts.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            hunts => minijinja::Value::from_serialize(&rows),
+        },
+    ))
+}
+
+/// `GET /hunts/{id}`: one hunt's inputs, feeds and coverage gaps (the same
+/// [`hunt_detail`](crate::api::hunt_detail) as `GET /api/v1/hunts/{id}`).
+pub async fn hunt_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let d = state
+        .with_store(move |s| {
+            crate::api::hunt_detail(s, id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))
+        })
+        .await?;
+    let row = HuntRow::of(&d);
+    let args = serde_json::to_string(&d.hunt.summary.args).unwrap_or_default();
+    Ok(page(
+        StatusCode::OK,
+        "hunt.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            h => minijinja::Value::from_serialize(&row),
+            d => minijinja::Value::from_serialize(&d),
+            args => args,
+        },
+    ))
+}
+
+/// `GET /hunts/{id}/report`: the HTML report of one hunt, rendered by the
+/// report sink of `orbwatch report --hunt N --format html` (its findings,
+/// dismissed ones listed apart, and its coverage), sent with
+/// [`REPORT_CSP`].
+pub async fn hunt_report(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let input = state
+        .with_store(move |s| {
+            let hunt = s
+                .hunt(Some(id))?
+                .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;
+            // Dismissed findings are always fetched: the HTML lists them apart.
+            let findings = s
+                .findings(&FindingFilter {
+                    hunt: Some(id),
+                    show_suppressed: true,
+                    ..Default::default()
+                })?
+                .into_iter()
+                .map(orbwatch_report::ReportFinding::from_stored)
+                .collect();
+            Ok(orbwatch_report::ReportInput {
+                findings,
+                include_dismissed: false,
+                include_internal: false,
+                coverage: Some(hunt.coverage),
+                org: String::new(),
+                generated: jiff::Timestamp::now(),
+                source: format!("hunt #{id} in the store"),
+            })
+        })
+        .await?;
+    let html = orbwatch_report::html::render(&input);
+    let mut r = (StatusCode::OK, Html(html)).into_response();
+    secure_headers(r.headers_mut());
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(REPORT_CSP),
+    );
+    Ok(r)
 }

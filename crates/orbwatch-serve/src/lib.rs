@@ -263,6 +263,27 @@ pub fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/hunts",
+            example: "/hunts",
+            access: Access::Session(Read),
+            handler: || get(dashboard::hunts_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/hunts/{id}",
+            example: "/hunts/1",
+            access: Access::Session(Read),
+            handler: || get(dashboard::hunt_page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/hunts/{id}/report",
+            example: "/hunts/1/report",
+            access: Access::Session(Read),
+            handler: || get(dashboard::hunt_report),
+        },
+        Route {
+            method: Method::GET,
             path: "/findings",
             example: "/findings",
             access: Access::Session(Read),

@@ -636,3 +636,164 @@ async fn feeds_page_shows_versions_kinds_and_validity_coverage() {
     let (_, html) = b.get("/feeds").await;
     assert!(html.contains("No feed in the store"), "{html}");
 }
+
+/// Hunt 1: three inputs (one with a hostile file name), syslog over ten
+/// days and zeek-tsv with six days missing between its two files, and the
+/// overview's five findings; hunt 2: nothing read.
+fn hunts_store(store: &mut Store, _dir: &std::path::Path) {
+    use orbwatch_detect::InputCoverage;
+    let t = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+    let input = |file: &str, format: &str, n: (u64, u64, u64), from: &str, until: &str| {
+        let mut i = InputCoverage::new(file);
+        i.format = format.into();
+        (i.records, i.parsed, i.rejected) = n;
+        i.first_time = t(from);
+        i.last_time = t(until);
+        i
+    };
+    let cov = Coverage {
+        inputs: vec![
+            input(
+                "auth.log",
+                "syslog",
+                (100, 95, 5),
+                "2021-03-01T00:00:00Z",
+                "2021-03-10T00:00:00Z",
+            ),
+            input(
+                "conn.log",
+                "zeek-tsv",
+                (50, 50, 0),
+                "2021-03-01T00:00:00Z",
+                "2021-03-02T00:00:00Z",
+            ),
+            input(
+                "\"><img src=x onerror=alert(2)>.log",
+                "zeek-tsv",
+                (20, 18, 2),
+                "2021-03-08T00:00:00Z",
+                "2021-03-10T00:00:00Z",
+            ),
+        ],
+        findings: 5,
+        ..Default::default()
+    };
+    let fs = vec![
+        finding_on(
+            "a1000000000001",
+            "ioc_match",
+            "2021-03-02",
+            "45.137.21.9",
+            "critical",
+            HOSTILE,
+        ),
+        finding_on(
+            "a2000000000002",
+            "ioc_match",
+            "2021-03-02",
+            "91.219.236.18",
+            "high",
+            "x",
+        ),
+    ];
+    store
+        .record_hunt(&serde_json::json!({"paths": ["auth.log"]}), &cov, &fs)
+        .unwrap();
+    store
+        .record_hunt(&serde_json::json!({}), &Coverage::default(), &[])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn hunts_pages_show_coverage_gaps_and_the_report() {
+    let srv = start_with(hunts_store).await;
+    for path in ["/hunts", "/hunts/1", "/hunts/1/report"] {
+        let r = client()
+            .get(format!("{}{path}", srv.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    let b = Browser::new(&srv, TokenScope::Read).await;
+
+    let (status, html) = b.get("/hunts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Hunts (2)</h1>"), "{html}");
+    assert_eq!(html.matches("<tr class=\"hunt\">").count(), 2);
+    // Newest first; hunt 1: 2 findings, 3 inputs, 170 records, 163 parsed,
+    // 7 rejected, 2021-03-01 to 2021-03-10, one gap.
+    let h2 = html.find("href=\"/hunts/2\"").unwrap();
+    let h1 = html.find("href=\"/hunts/1\"").unwrap();
+    assert!(h2 < h1);
+    assert!(
+        html.contains("<td class=\"num\">2</td><td class=\"num\">3</td><td class=\"num\">170</td><td class=\"num\">163</td><td class=\"num\">7</td><td>2021-03-01T00:00:00Z</td><td>2021-03-10T00:00:00Z</td><td class=\"num\">1</td><td><a href=\"/hunts/1/report\">report</a>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">0</td><td class=\"num\">0</td><td>—</td><td>—</td><td class=\"num\">0</td>"), "{html}");
+
+    let (status, html) = b.get("/hunts/1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<h1>Hunt #1</h1>"));
+    assert!(
+        html.contains("<dd id=\"records\">170 read, 163 parsed, 7 rejected, in 3 inputs</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("<h2>Coverage gaps (1)</h2>"), "{html}");
+    assert_eq!(html.matches("<tr class=\"gap\">").count(), 1);
+    assert!(
+        html.contains("<tr class=\"gap\"><td>zeek-tsv</td><td>2021-03-02T00:00:00Z</td><td>2021-03-08T00:00:00Z</td></tr>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<tr class=\"input\">").count(), 3);
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;.log"));
+    assert!(html.contains("href=\"/hunts/1/report\""));
+
+    // The API carries the same gaps.
+    let tok = Store::open(&srv.db)
+        .unwrap()
+        .create_token("api", TokenScope::Read)
+        .unwrap()
+        .1;
+    let v: serde_json::Value = client()
+        .get(format!("{}/api/v1/hunts/1", srv.base))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["gaps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["gaps"][0]["format"], "zeek-tsv");
+    assert_eq!(v["summary"]["id"], 1);
+    assert_eq!(v["coverage"]["inputs"].as_array().unwrap().len(), 3);
+
+    let r =
+        b.c.get(format!("{}/hunts/1/report", srv.base))
+            .header("cookie", &b.cookie)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-security-policy"],
+        orbwatch_serve::dashboard::REPORT_CSP
+    );
+    let report = r.text().await.unwrap();
+    assert!(report.contains("<!DOCTYPE html>") || report.contains("<!doctype html>"));
+    // The report has no script of its own, and the hostile evidence is text.
+    assert!(!report.to_ascii_lowercase().contains("<script"), "{report}");
+    assert!(!report.contains("<img"));
+    assert!(report.contains("45.137.21.9"));
+    assert!(report.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{report}");
+    assert!(report.contains("hunt #1 in the store"));
+
+    let (status, _) = b.get("/hunts/9").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = b.get("/hunts/9/report").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = b.get("/hunts/x").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
