@@ -300,9 +300,24 @@ pub async fn logout(
 pub async fn findings_page(
     State(state): State<AppState>,
     Extension(v): Extension<Viewer>,
-    Query(q): Query<FindingsQuery>,
+    Query(mut q): Query<FindingsQuery>,
 ) -> Result<Response, ApiError> {
     let v = Some(v);
+    // The filter form sends every field, empty ones as `kind=`: an empty
+    // field is no filter (not a kind named "").
+    for f in [
+        &mut q.kind,
+        &mut q.feed,
+        &mut q.status,
+        &mut q.min_severity,
+        &mut q.since,
+        &mut q.until,
+        &mut q.cursor,
+    ] {
+        if f.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            *f = None;
+        }
+    }
     let filter = q.filter()?;
     let offset = q
         .cursor

@@ -157,6 +157,15 @@ async fn login_triage_with_csrf_and_escaping() {
         .await
         .unwrap();
     assert_eq!(low_only.matches("<tr class=\"finding\">").count(), 1);
+    // What the filter form sends: every field, the unused ones empty.
+    let (status, form) = {
+        let r = get("/findings?kind=&feed=&min_severity=critical")
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert_eq!(form.matches("<tr class=\"finding\">").count(), 1);
 
     let page = get("/findings/d1000000000001")
         .await
@@ -787,7 +796,10 @@ async fn hunts_pages_show_coverage_gaps_and_the_report() {
     assert!(!report.to_ascii_lowercase().contains("<script"), "{report}");
     assert!(!report.contains("<img"));
     assert!(report.contains("45.137.21.9"));
-    assert!(report.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{report}");
+    assert!(
+        report.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{report}"
+    );
     assert!(report.contains("hunt #1 in the store"));
 
     let (status, _) = b.get("/hunts/9").await;
