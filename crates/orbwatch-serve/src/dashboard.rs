@@ -791,7 +791,8 @@ pub async fn hunt_report(
                 include_dismissed: false,
                 include_internal: false,
                 coverage: Some(hunt.coverage),
-                org: String::new(),
+                // The default of `orbwatch report --org`.
+                org: "orbwatch user".into(),
                 generated: jiff::Timestamp::now(),
                 source: format!("hunt #{id} in the store"),
             })
