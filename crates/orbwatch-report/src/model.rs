@@ -51,6 +51,23 @@ pub struct ReportFinding {
 }
 
 impl ReportFinding {
+    /// A finding read back from the store, with its triage decision, as
+    /// the report sinks take it (`orbwatch report` and the dashboard's
+    /// report page both build their input with this).
+    pub fn from_stored(sf: orbwatch_store::StoredFinding) -> ReportFinding {
+        let triage = sf.decision.map(|d| Triage {
+            status: sf.status.as_str().to_string(),
+            note: d.note,
+            author: Some(d.author),
+            at: Some(d.at),
+            inherited_from: (d.finding_id != sf.finding.id).then_some(d.finding_id),
+        });
+        ReportFinding {
+            finding: sf.finding,
+            triage,
+        }
+    }
+
     /// The status name, `new` when never triaged.
     pub fn status(&self) -> &str {
         self.triage

@@ -420,8 +420,43 @@ pub async fn list_hunts(
         .await
 }
 
+/// A period without logs of one format within a hunt's range
+/// ([`orbwatch_report::coverage_gaps::gaps`], as the HTML report draws it).
+#[derive(Debug, Clone, Serialize)]
+pub struct GapView {
+    pub format: String,
+    pub from: jiff::Timestamp,
+    pub until: jiff::Timestamp,
+}
+
+/// One hunt as `GET /api/v1/hunts/{id}` and the dashboard's hunt page show
+/// it: summary, coverage and the coverage gaps per format.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntDetail {
+    #[serde(flatten)]
+    pub hunt: orbwatch_store::HuntRecord,
+    pub gaps: Vec<GapView>,
+}
+
+/// Read one hunt with its gaps; `Ok(None)` when the store has no such hunt.
+pub fn hunt_detail(s: &orbwatch_store::Store, id: i64) -> Result<Option<HuntDetail>, ApiError> {
+    let Some(hunt) = s.hunt(Some(id))? else {
+        return Ok(None);
+    };
+    let gaps = orbwatch_report::coverage_gaps::gaps(&hunt.coverage)
+        .into_iter()
+        .map(|g| GapView {
+            format: g.format,
+            from: g.from,
+            until: g.until,
+        })
+        .collect();
+    Ok(Some(HuntDetail { hunt, gaps }))
+}
+
 /// One hunt with its coverage (per input: format, records read, parsed,
-/// skipped, rejected, time range; per feed: validity against that range).
+/// skipped, rejected, time range; per feed: validity against that range)
+/// and its coverage gaps (periods without logs of a format).
 #[utoipa::path(get, path = "/api/v1/hunts/{id}", params(("id" = i64, Path, description = "The hunt's number")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_hunt(
@@ -430,8 +465,7 @@ pub async fn get_hunt(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
-            let h = s
-                .hunt(Some(id))?
+            let h = hunt_detail(s, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;
             serde_json::to_value(h)
                 .map(Json)
@@ -454,7 +488,39 @@ pub async fn list_feeds(
         .await
 }
 
-/// One feed with its versions and validity windows.
+/// One feed as `GET /api/v1/feeds/{name}` and the dashboard's feeds page
+/// show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedDetail {
+    pub feed: orbwatch_store::FeedInfo,
+    /// Every import, oldest first.
+    pub versions: Vec<orbwatch_store::FeedVersion>,
+    /// The span of the present indicators' validity windows.
+    pub windows: orbwatch_store::WindowSummary,
+    /// How many present indicators have a window, and how many expired
+    /// before `now`.
+    pub validity: orbwatch_store::ValidityCounts,
+}
+
+/// Read one feed's detail; `Ok(None)` when no feed has that name.
+pub fn feed_detail(
+    s: &orbwatch_store::Store,
+    name: &str,
+    now: jiff::Timestamp,
+) -> Result<Option<FeedDetail>, ApiError> {
+    let Some(feed) = s.feed(name)? else {
+        return Ok(None);
+    };
+    Ok(Some(FeedDetail {
+        versions: s.feed_versions(name)?,
+        windows: s.window_summary(name)?,
+        validity: s.validity_counts(name, now)?,
+        feed,
+    }))
+}
+
+/// One feed with its versions, validity windows and validity coverage
+/// (`validity`: indicators with a window, expired now).
 #[utoipa::path(get, path = "/api/v1/feeds/{name}", params(("name" = String, Path, description = "The feed's name")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_feed(
@@ -463,15 +529,11 @@ pub async fn get_feed(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
         .with_store(move |s| {
-            let feed = s
-                .feed(&name)?
+            let d = feed_detail(s, &name, jiff::Timestamp::now())?
                 .ok_or_else(|| ApiError::NotFound(format!("no feed named `{name}`")))?;
-            let v = serde_json::json!({
-                "feed": feed,
-                "versions": s.feed_versions(&name)?,
-                "windows": s.window_summary(&name)?,
-            });
-            Ok(Json(v))
+            serde_json::to_value(d)
+                .map(Json)
+                .map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await
 }

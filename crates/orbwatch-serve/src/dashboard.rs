@@ -20,8 +20,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use orbwatch_store::{FindingFilter, TokenInfo, TokenScope, TriageStatus};
-use serde::Deserialize;
+use orbwatch_store::{FindingFilter, StoredFinding, TokenInfo, TokenScope, TriageStatus};
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::api::FindingsQuery;
@@ -33,6 +33,13 @@ pub const SESSION_COOKIE: &str = "ow_session";
 pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
 /// Failed logins allowed per minute, for the whole server; beyond, 429.
 pub const MAX_FAILED_LOGINS: usize = 5;
+/// The Content-Security-Policy of the HTML report of a hunt
+/// (`/hunts/{id}/report`). The report (crate `orbwatch-report`) is one
+/// self-contained file: no script, but its CSS sits in a `<style>` element
+/// and in `style` attributes (bar widths), which [`CSP`] would block. So
+/// that page alone also allows inline styles; nothing else: no script, no
+/// image, no fetch, no form.
+pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 /// The Content-Security-Policy of every page.
 pub const CSP: &str =
     "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -78,6 +85,10 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("login.html", include_str!("templates/login.html")),
             ("findings.html", include_str!("templates/findings.html")),
             ("finding.html", include_str!("templates/finding.html")),
+            ("overview.html", include_str!("templates/overview.html")),
+            ("feeds.html", include_str!("templates/feeds.html")),
+            ("hunts.html", include_str!("templates/hunts.html")),
+            ("hunt.html", include_str!("templates/hunt.html")),
         ] {
             if let Err(e) = env.add_template(name, text) {
                 tracing::error!("template {name}: {e}");
@@ -250,7 +261,7 @@ pub async fn login(
             last_used: Instant::now(),
         },
     );
-    let mut r = Redirect::to("/findings").into_response();
+    let mut r = Redirect::to("/").into_response();
     r.headers_mut()
         .insert(header::SET_COOKIE, cookie(&id, state.tls, None));
     Ok(r)
@@ -289,9 +300,24 @@ pub async fn logout(
 pub async fn findings_page(
     State(state): State<AppState>,
     Extension(v): Extension<Viewer>,
-    Query(q): Query<FindingsQuery>,
+    Query(mut q): Query<FindingsQuery>,
 ) -> Result<Response, ApiError> {
     let v = Some(v);
+    // The filter form sends every field, empty ones as `kind=`: an empty
+    // field is no filter (not a kind named "").
+    for f in [
+        &mut q.kind,
+        &mut q.feed,
+        &mut q.status,
+        &mut q.min_severity,
+        &mut q.since,
+        &mut q.until,
+        &mut q.cursor,
+    ] {
+        if f.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            *f = None;
+        }
+    }
     let filter = q.filter()?;
     let offset = q
         .cursor
@@ -346,6 +372,9 @@ fn form_query(q: &FindingsQuery, next: usize) -> String {
     add("min_severity", &q.min_severity);
     add("since", &q.since);
     add("until", &q.until);
+    if let Some(h) = q.hunt {
+        parts.push(format!("hunt={h}"));
+    }
     if q.show_suppressed == Some(true) {
         parts.push("show_suppressed=true".into());
     }
@@ -448,4 +477,333 @@ pub async fn triage_form(
         })
         .await?;
     Ok(Redirect::to(&format!("/findings/{}", pct(&wanted))).into_response())
+}
+
+/// What the overview page shows: counts over the latest copy of every
+/// finding (dismissed ones counted apart).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    /// Findings not dismissed by triage.
+    pub open: u64,
+    /// Open findings never triaged (status `new`).
+    pub need_triage: u64,
+    /// Open findings of severity high or critical.
+    pub high_or_critical: u64,
+    /// Findings dismissed by triage (false-positive or benign).
+    pub dismissed: u64,
+    /// Open findings per severity, most serious first; `none` for findings
+    /// written before IOC matches had a severity. Every severity is listed,
+    /// with 0 when absent, so the table has a stable shape.
+    pub by_severity: Vec<(String, u64)>,
+    /// Open findings per kind, kinds with none left out.
+    pub by_kind: Vec<(String, u64)>,
+    /// Open findings per UTC day of first sighting, oldest first; only
+    /// days with findings (a hunt over years of logs would otherwise give
+    /// thousands of empty rows). `undated` last for findings without time.
+    pub timeline: Vec<Day>,
+}
+
+/// One row of the overview's timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Day {
+    pub day: String,
+    pub count: u64,
+    /// The bar's width in pixels (0–[`BAR_WIDTH`]), relative to the busiest day.
+    pub bar: u64,
+}
+
+/// The widest bar of the overview's timeline, in pixels.
+pub const BAR_WIDTH: u64 = 300;
+
+impl Overview {
+    /// Count `findings` (read with `show_suppressed`).
+    ///
+    /// This walks every finding the store returns: [`Store::findings`]
+    /// decides dismissal in Rust (a decision on one finding dismisses the
+    /// others with the same suppression key), so a SQL `GROUP BY` could not
+    /// tell open from dismissed without repeating that logic. Fine for
+    /// tens of thousands of findings; a store of millions would want a
+    /// count query that joins the latest decision per key.
+    ///
+    /// [`Store::findings`]: orbwatch_store::Store::findings
+    pub fn of(findings: &[StoredFinding]) -> Overview {
+        use std::collections::BTreeMap;
+        let mut o = Overview::default();
+        let mut sev: BTreeMap<String, u64> = BTreeMap::new();
+        let mut kind: BTreeMap<String, u64> = BTreeMap::new();
+        let mut days: BTreeMap<String, u64> = BTreeMap::new();
+        let mut undated = 0u64;
+        for sf in findings {
+            if sf.suppressed {
+                o.dismissed += 1;
+                continue;
+            }
+            let f = &sf.finding;
+            o.open += 1;
+            if sf.status == TriageStatus::New {
+                o.need_triage += 1;
+            }
+            if matches!(
+                f.severity,
+                Some(orbwatch_detect::Severity::High | orbwatch_detect::Severity::Critical)
+            ) {
+                o.high_or_critical += 1;
+            }
+            *sev.entry(f.severity.map_or("none", |s| s.as_str()).to_string())
+                .or_default() += 1;
+            *kind.entry(f.kind.as_str().to_string()).or_default() += 1;
+            match f.first_seen.or(f.last_seen) {
+                Some(t) => {
+                    *days
+                        .entry(t.to_string().chars().take(10).collect())
+                        .or_default() += 1
+                }
+                None => undated += 1,
+            }
+        }
+        o.by_severity = orbwatch_detect::Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| s.as_str())
+            .chain(["none"])
+            .map(|s| (s.to_string(), sev.get(s).copied().unwrap_or(0)))
+            .filter(|(s, n)| s != "none" || *n > 0)
+            .collect();
+        o.by_kind = kind.into_iter().collect();
+        let mut timeline: Vec<(String, u64)> = days.into_iter().collect();
+        if undated > 0 {
+            timeline.push(("undated".into(), undated));
+        }
+        let max = timeline.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+        o.timeline = timeline
+            .into_iter()
+            .map(|(day, count)| Day {
+                day,
+                count,
+                bar: (count * BAR_WIDTH).div_ceil(max),
+            })
+            .collect();
+        o
+    }
+
+    /// The verdict line.
+    pub fn verdict(&self) -> String {
+        if self.open == 0 {
+            return if self.dismissed == 0 {
+                "Nothing found.".into()
+            } else {
+                format!(
+                    "Nothing open: {} finding{} dismissed by triage.",
+                    self.dismissed,
+                    plural(self.dismissed)
+                )
+            };
+        }
+        format!(
+            "{} finding{} need{} triage, {} high or critical ({} open in all).",
+            self.need_triage,
+            plural(self.need_triage),
+            if self.need_triage == 1 { "s" } else { "" },
+            self.high_or_critical,
+            self.open
+        )
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `GET /`: the overview (verdict, counts by severity and kind, timeline).
+pub async fn overview_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let (o, hunts) = state
+        .with_store(|s| {
+            let all = s.findings(&FindingFilter {
+                show_suppressed: true,
+                ..Default::default()
+            })?;
+            Ok((Overview::of(&all), s.hunts()?.len()))
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "overview.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            verdict => o.verdict(),
+            o => minijinja::Value::from_serialize(&o),
+            hunts => hunts,
+            bar_width => BAR_WIDTH,
+        },
+    ))
+}
+
+/// `GET /feeds`: every feed with its versions, indicators by kind and
+/// validity coverage (the same [`feed_detail`](crate::api::feed_detail)
+/// as `GET /api/v1/feeds/{name}`).
+pub async fn feeds_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let now = jiff::Timestamp::now();
+    let feeds = state
+        .with_store(move |s| {
+            let mut out = Vec::new();
+            for f in s.list_feeds()? {
+                if let Some(d) = crate::api::feed_detail(s, &f.name, now)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "feeds.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            feeds => minijinja::Value::from_serialize(&feeds),
+            now => now.to_string(),
+        },
+    ))
+}
+
+/// A row of the hunts page: the summary and what the coverage adds up to.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntRow {
+    pub id: i64,
+    pub started: Option<jiff::Timestamp>,
+    pub finished: Option<jiff::Timestamp>,
+    pub findings: u64,
+    pub inputs: usize,
+    pub records: u64,
+    pub parsed: u64,
+    pub rejected: u64,
+    /// Earliest and latest event time over all inputs.
+    pub first_time: Option<jiff::Timestamp>,
+    pub last_time: Option<jiff::Timestamp>,
+    pub gaps: usize,
+}
+
+impl HuntRow {
+    fn of(d: &crate::api::HuntDetail) -> HuntRow {
+        let c = &d.hunt.coverage;
+        let (first_time, last_time) = c.time_range();
+        HuntRow {
+            id: d.hunt.summary.id,
+            started: d.hunt.summary.started,
+            finished: d.hunt.summary.finished,
+            findings: d.hunt.summary.findings,
+            inputs: c.inputs.len(),
+            records: c.inputs.iter().map(|i| i.records).sum(),
+            parsed: c.inputs.iter().map(|i| i.parsed).sum(),
+            rejected: c.inputs.iter().map(|i| i.rejected).sum(),
+            first_time,
+            last_time,
+            gaps: d.gaps.len(),
+        }
+    }
+}
+
+/// `GET /hunts`: every hunt with its coverage in numbers, newest first.
+/// Each hunt's coverage is read (one row each): a store keeps hundreds of
+/// hunts, not millions.
+pub async fn hunts_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Result<Response, ApiError> {
+    let rows = state
+        .with_store(|s| {
+            let mut out = Vec::new();
+            for h in s.hunts()?.iter().rev() {
+                if let Some(d) = crate::api::hunt_detail(s, h.id)? {
+                    out.push(HuntRow::of(&d));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(page(
+        StatusCode::OK,
+        "hunts.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            hunts => minijinja::Value::from_serialize(&rows),
+        },
+    ))
+}
+
+/// `GET /hunts/{id}`: one hunt's inputs, feeds and coverage gaps (the same
+/// [`hunt_detail`](crate::api::hunt_detail) as `GET /api/v1/hunts/{id}`).
+pub async fn hunt_page(
+    State(state): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let d = state
+        .with_store(move |s| {
+            crate::api::hunt_detail(s, id)?
+                .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))
+        })
+        .await?;
+    let row = HuntRow::of(&d);
+    let args = serde_json::to_string(&d.hunt.summary.args).unwrap_or_default();
+    Ok(page(
+        StatusCode::OK,
+        "hunt.html",
+        minijinja::context! {
+            session => viewer(Some(&v)),
+            h => minijinja::Value::from_serialize(&row),
+            d => minijinja::Value::from_serialize(&d),
+            args => args,
+        },
+    ))
+}
+
+/// `GET /hunts/{id}/report`: the HTML report of one hunt, rendered by the
+/// report sink of `orbwatch report --hunt N --format html` (its findings,
+/// dismissed ones listed apart, and its coverage), sent with
+/// [`REPORT_CSP`].
+pub async fn hunt_report(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let input = state
+        .with_store(move |s| {
+            let hunt = s
+                .hunt(Some(id))?
+                .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;
+            // Dismissed findings are always fetched: the HTML lists them apart.
+            let findings = s
+                .findings(&FindingFilter {
+                    hunt: Some(id),
+                    show_suppressed: true,
+                    ..Default::default()
+                })?
+                .into_iter()
+                .map(orbwatch_report::ReportFinding::from_stored)
+                .collect();
+            Ok(orbwatch_report::ReportInput {
+                findings,
+                include_dismissed: false,
+                include_internal: false,
+                coverage: Some(hunt.coverage),
+                // The default of `orbwatch report --org`.
+                org: "orbwatch user".into(),
+                generated: jiff::Timestamp::now(),
+                source: format!("hunt #{id} in the store"),
+            })
+        })
+        .await?;
+    let html = orbwatch_report::html::render(&input);
+    let mut r = (StatusCode::OK, Html(html)).into_response();
+    secure_headers(r.headers_mut());
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(REPORT_CSP),
+    );
+    Ok(r)
 }

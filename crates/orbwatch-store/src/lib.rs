@@ -238,6 +238,18 @@ pub struct WindowSummary {
     pub open_end: u64,
 }
 
+/// How many of a feed's present indicators have a validity window, and
+/// how many of those ended before a given instant
+/// ([`Store::validity_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ValidityCounts {
+    pub indicators: u64,
+    /// Indicators with a start or an end of validity.
+    pub with_window: u64,
+    /// Indicators whose validity ended before the instant asked about.
+    pub expired: u64,
+}
+
 /// Tag values of a feed's present indicators, with how many carry each.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TagSummary {
@@ -718,6 +730,30 @@ impl Store {
             latest_valid_until: parse_opt_ts(until).map_err(|e| self.corrupt(e))?,
             open_start: to_u64(open_start),
             open_end: to_u64(open_end),
+        })
+    }
+
+    /// How many of a feed's present indicators carry a validity window (a
+    /// start or an end) and how many have expired at `now` (window ended
+    /// before it), counted in SQL: the dashboard shows this for every feed
+    /// and must not read the indicators.
+    pub fn validity_counts(&self, name: &str, now: Timestamp) -> Result<ValidityCounts> {
+        let id = self.feed_id(name)?;
+        let (n, windowed, expired): (i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), \
+                 coalesce(sum(valid_from IS NOT NULL OR valid_until IS NOT NULL), 0), \
+                 coalesce(sum(valid_until IS NOT NULL AND valid_until < ?2), 0) \
+                 FROM indicators WHERE feed_id = ?1 AND present = 1",
+                rusqlite::params![id, rows::ts_text(now)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .ctx(&self.path, "counting validity windows")?;
+        Ok(ValidityCounts {
+            indicators: to_u64(n),
+            with_window: to_u64(windowed),
+            expired: to_u64(expired),
         })
     }
 

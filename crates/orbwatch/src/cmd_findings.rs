@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use orbwatch_detect::{FindingKind, Severity};
-use orbwatch_report::{ReportFinding, Triage, write_report_csv};
+use orbwatch_report::{ReportFinding, write_report_csv};
 use orbwatch_store::{FindingFilter, StoredFinding, TriageStatus};
 
 use crate::Cli;
@@ -123,19 +123,10 @@ pub fn store_filter(f: &FilterArgs, hunt: Option<i64>) -> Result<FindingFilter> 
     })
 }
 
-/// A stored finding as the report sinks take it.
+/// A stored finding as the report sinks take it
+/// ([`ReportFinding::from_stored`], shared with `orbwatch serve`).
 pub fn to_report(sf: StoredFinding) -> ReportFinding {
-    let triage = sf.decision.map(|d| Triage {
-        status: sf.status.as_str().to_string(),
-        note: d.note,
-        author: Some(d.author),
-        at: Some(d.at),
-        inherited_from: (d.finding_id != sf.finding.id).then_some(d.finding_id),
-    });
-    ReportFinding {
-        finding: sf.finding,
-        triage,
-    }
+    ReportFinding::from_stored(sf)
 }
 
 /// The Finding JSON with a `triage` object added (when triaged) and the
