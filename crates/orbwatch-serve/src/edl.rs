@@ -4,8 +4,18 @@
 //! and aggregation as `orbwatch export blocklist`. An `ETag` (SHA-256 of
 //! the body) lets a firewall's `If-None-Match` get a 304 for an unchanged
 //! list.
+//!
+//! Building a list of a million entries reads every indicator, so built
+//! lists are kept ([`EdlCache`]) and served again until the store changes:
+//! a feed imported or removed (the feeds' generation), a finding kept or
+//! triaged (for lists built from findings), or a minute has passed, so that
+//! an indicator whose validity window ends drops out within a minute.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -85,6 +95,91 @@ pub fn build_list(
     ))
 }
 
+/// What a built list depended on: when any of it changes, the list is
+/// built again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    feeds: (i64, i64, String),
+    /// Only for lists that read findings (`sighted`, `from_findings`).
+    findings: Option<(i64, i64)>,
+}
+
+/// How long a built list is served before it is built again even if the
+/// store did not change: validity windows are judged at the time of the
+/// build, so an indicator whose window ends drops out within this.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A built list, as served.
+#[derive(Debug, Clone)]
+struct Built {
+    key: CacheKey,
+    built: std::time::Instant,
+    /// Shared, not copied, by every pull.
+    body: axum::body::Bytes,
+    etag: String,
+    entries: usize,
+}
+
+/// Built EDLs by name, and how many times one was built (for tests and
+/// the log).
+#[derive(Debug, Default)]
+pub struct EdlCache {
+    lists: Mutex<HashMap<String, Built>>,
+    builds: AtomicU64,
+}
+
+impl EdlCache {
+    /// Lists built so far (cache misses).
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+}
+
+/// The list `name` (`spec`), from the cache when nothing it depends on
+/// has changed, else built and kept.
+fn cached_list(
+    store: &Store,
+    cache: &EdlCache,
+    name: &str,
+    spec: &EdlList,
+    guard: &Guard,
+) -> Result<Built, ApiError> {
+    let key = CacheKey {
+        feeds: store.feeds_generation()?,
+        findings: if spec.sighted || spec.from_findings {
+            Some(store.findings_generation()?)
+        } else {
+            None
+        },
+    };
+    if let Ok(lists) = cache.lists.lock()
+        && let Some(b) = lists.get(name)
+        && b.key == key
+        && b.built.elapsed() < MAX_AGE
+    {
+        return Ok(b.clone());
+    }
+    let (rendered, entries) = build_list(store, spec, guard, Target::Plain)?;
+    cache.builds.fetch_add(1, Ordering::Relaxed);
+    let body = rendered
+        .files
+        .into_iter()
+        .next()
+        .map(|f| f.bytes)
+        .unwrap_or_default();
+    let built = Built {
+        key,
+        built: std::time::Instant::now(),
+        etag: etag_of(&body),
+        body: axum::body::Bytes::from(body),
+        entries,
+    };
+    if let Ok(mut lists) = cache.lists.lock() {
+        lists.insert(name.to_string(), built.clone());
+    }
+    Ok(built)
+}
+
 /// The strong ETag of a body.
 pub fn etag_of(bytes: &[u8]) -> String {
     let d = sha2::Sha256::digest(bytes);
@@ -122,9 +217,12 @@ pub async fn serve_edl(
     let Some(guard) = state.guards.get(name).cloned() else {
         return Err(ApiError::Internal(format!("no guard for list `{name}`")));
     };
-    let (rendered, entries) = state
-        .with_store(move |s| build_list(s, &spec, &guard, Target::Plain))
+    let cache = Arc::clone(&state.edl_cache);
+    let list_name = name.to_string();
+    let built = state
+        .with_store(move |s| cached_list(s, &cache, &list_name, &spec, &guard))
         .await?;
+    let entries = built.entries;
     if let Some(max) = state.config.edl.get(name).and_then(|l| l.max_entries)
         && entries > max
     {
@@ -132,13 +230,8 @@ pub async fn serve_edl(
             "list `{name}` has {entries} entries, more than its max_entries {max}; it is not served so that the firewall keeps its last good copy — narrow the list or raise max_entries"
         )));
     }
-    let body = rendered
-        .files
-        .into_iter()
-        .next()
-        .map(|f| f.bytes)
-        .unwrap_or_default();
-    let etag = etag_of(&body);
+    let etag = built.etag;
+    let body = built.body;
     let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
     if not_modified(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());

@@ -57,6 +57,8 @@ pub struct AppState {
     pub sessions: Arc<dashboard::Sessions>,
     /// Served over TLS: session cookies get `Secure`.
     pub tls: bool,
+    /// EDLs built, served again until the store changes.
+    pub edl_cache: Arc<edl::EdlCache>,
     /// The counters of the `watch` daemon this server runs in, if any,
     /// appended to `/metrics`.
     pub live: Option<Arc<metrics::LiveMetrics>>,
@@ -96,6 +98,7 @@ impl AppState {
             default_guard: Arc::new(default_guard),
             sessions: Arc::new(dashboard::Sessions::default()),
             tls: false,
+            edl_cache: Arc::new(edl::EdlCache::default()),
             live: None,
         })
     }

@@ -14,6 +14,7 @@ use reqwest::StatusCode;
 
 struct Server {
     addr: SocketAddr,
+    state: AppState,
     db: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -58,11 +59,13 @@ async fn start(config: &str, setup: impl FnOnce(&mut Store, &std::path::Path)) -
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let kept = state.clone();
     let task = tokio::spawn(orbwatch_serve::serve(listener, state, async move {
         let _ = rx.await;
     }));
     Server {
         addr,
+        state: kept,
         db,
         _dir: dir,
         stop: Some(tx),
@@ -526,6 +529,35 @@ async fn edl_is_guarded_and_answers_304_when_unchanged() {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // Served from the cache until the store changes: one build of this list so far
+    // (three pulls; `small` was built once too); a new version of the feed builds it again, and the
+    // ETag changes with the body.
+    assert_eq!(srv.state.edl_cache.builds(), 2);
+    {
+        let mut s = Store::open(&srv.db).unwrap();
+        s.import_feed(
+            "relays",
+            FeedFormat::Plain,
+            "relays.txt",
+            &plain_feed(&["45.137.21.9", "91.219.237.5"]),
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    }
+    let changed = c
+        .get(srv.url("/edl/orb.txt"))
+        .bearer_auth(&tok)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(
+        changed.text().await.unwrap().lines().collect::<Vec<_>>(),
+        ["45.137.21.9", "91.219.237.5"]
+    );
+    assert_eq!(srv.state.edl_cache.builds(), 3);
     srv.stop().await;
 }
 

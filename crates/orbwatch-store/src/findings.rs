@@ -601,6 +601,20 @@ impl Store {
         })
     }
 
+    /// Changes when a finding is kept or a triage decision is recorded
+    /// (the newest row of each table): for caches of what is built from
+    /// findings, such as the EDLs of `serve`.
+    pub fn findings_generation(&self) -> Result<(i64, i64)> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COALESCE(MAX(row), 0) FROM findings), \
+                 (SELECT COALESCE(MAX(seq), 0) FROM triage)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx(&self.path, "reading the findings' generation")
+    }
+
     /// Findings with their triage state, most serious first (severity,
     /// then score), then by first sighting and id.
     pub fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
