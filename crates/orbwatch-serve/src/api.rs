@@ -25,7 +25,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "orbwatch", description = "Findings, triage, hunts, feeds and blocklists of an orbwatch store. Every route but /healthz needs `Authorization: Bearer TOKEN` (`orbwatch token create`)."),
-    paths(healthz, list_findings, get_finding, triage_finding, list_hunts, get_hunt, list_feeds, get_feed, blocklist),
+    paths(healthz, list_findings, get_finding, triage_finding, list_hunts, get_hunt, list_feeds, get_feed, upload_feed, blocklist),
     components(schemas(FindingsPage, TriageRequest, ErrorBody)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -517,6 +517,89 @@ pub fn feed_detail(
         validity: s.validity_counts(name, now)?,
         feed,
     }))
+}
+
+/// Query of `POST /api/v1/feeds/{name}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The feed's format (plain, csv, certfr, stix, misp, …); detected
+    /// from the content when absent, as `orbwatch feed add` does.
+    #[param(
+        pattern = "^(|plain|csv|tsv|certfr|stix|stix-csv|misp|freetext|zeek-intel|suricata-iprep|suricata-dataset)$"
+    )]
+    pub format: Option<String>,
+    /// The file's name, recorded as the version's source (default
+    /// `upload`).
+    #[param(pattern = "^[^/\\\\]{1,200}$")]
+    pub file: Option<String>,
+}
+
+/// Add a version of a feed (a new feed: version 1) from the file in the
+/// body, as `orbwatch feed add FILE --name NAME` does (scope `admin`).
+/// The body is read whole, up to `upload_limit` (64 MiB by default).
+/// Entries that cannot be read are counted and the first ones listed in
+/// the answer; the others are stored.
+#[utoipa::path(post, path = "/api/v1/feeds/{name}", params(("name" = String, Path, description = "The feed's name"), UploadQuery),
+    request_body(content = String, content_type = "application/octet-stream", description = "The feed file"),
+    responses((status = 200, body = Object, description = "What the import did"), (status = 403, body = ErrorBody)))]
+pub async fn upload_feed(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let format = q
+        .format
+        .as_deref()
+        .map(|f| {
+            f.parse::<orbwatch_intel::FeedFormat>()
+                .map_err(|e| ApiError::BadRequest(format!("format={f:?}: {e}")))
+        })
+        .transpose()?;
+    let file = q.file.unwrap_or_else(|| "upload".to_string());
+    state
+        .with_store(move |s| {
+            let opts = orbwatch_intel::ReadOptions::new(&name);
+            let feed = orbwatch_intel::read_feed(&body, &file, format, &opts)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            use sha2::Digest as _;
+            let sha256: String = sha2::Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let report = s
+                .import_feed(
+                    &name,
+                    feed.format.unwrap_or(orbwatch_intel::FeedFormat::Plain),
+                    &file,
+                    &feed,
+                    &orbwatch_store::ImportOptions {
+                        source_sha256: Some(sha256),
+                        options: orbwatch_store::read_options_json(&opts),
+                        at: None,
+                    },
+                )
+                .map_err(|e| match e {
+                    orbwatch_store::StoreError::InvalidName { .. } => {
+                        ApiError::BadRequest(e.to_string())
+                    }
+                    e => ApiError::from(e),
+                })?;
+            let first_rejected: Vec<serde_json::Value> = feed
+                .rejected
+                .iter()
+                .take(10)
+                .map(|r| serde_json::json!({"line": r.line, "reason": r.reason}))
+                .collect();
+            Ok(Json(serde_json::json!({
+                "import": report,
+                "rejected": feed.rejected.len(),
+                "first_rejected": first_rejected,
+                "skipped": feed.skipped.len(),
+            })))
+        })
+        .await
 }
 
 /// One feed with its versions, validity windows and validity coverage

@@ -19,6 +19,10 @@ pub struct ServeConfig {
     pub db: Option<PathBuf>,
     /// Largest request body in bytes (413 beyond).
     pub body_limit: usize,
+    /// Largest feed file uploaded to `POST /api/v1/feeds/{name}`, in bytes
+    /// (413 beyond). The upload is read whole in memory, so keep it below
+    /// what the server can spare; `orbwatch feed add` streams larger ones.
+    pub upload_limit: usize,
     /// Longest a request may take, in seconds (408 beyond).
     pub request_timeout_secs: u64,
     /// Named lists served at `/edl/NAME.txt`.
@@ -31,6 +35,7 @@ impl Default for ServeConfig {
             listen: None,
             db: None,
             body_limit: 64 * 1024,
+            upload_limit: 64 << 20,
             request_timeout_secs: 30,
             edl: BTreeMap::new(),
         }
@@ -122,8 +127,8 @@ impl ServeConfig {
                 )));
             }
         }
-        if cfg.body_limit == 0 {
-            return Err(bad("body_limit must be above 0".into()));
+        if cfg.body_limit == 0 || cfg.upload_limit == 0 {
+            return Err(bad("body_limit and upload_limit must be above 0".into()));
         }
         Ok(cfg)
     }

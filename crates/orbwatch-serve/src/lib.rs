@@ -156,6 +156,8 @@ pub struct Route {
     /// A concrete path that reaches this route, for the tests.
     pub example: &'static str,
     pub access: Access,
+    /// Takes a feed file: `upload_limit` applies, not `body_limit`.
+    pub large_body: bool,
     /// The handler.
     pub handler: fn() -> MethodRouter<AppState>,
 }
@@ -163,7 +165,7 @@ pub struct Route {
 /// Every route of the server, with the access it needs. The router is
 /// built from this table only ([`router`]).
 pub fn routes() -> Vec<Route> {
-    use TokenScope::{Read, Triage};
+    use TokenScope::{Admin, Read, Triage};
     use axum::routing::{get, post};
     vec![
         Route {
@@ -171,6 +173,7 @@ pub fn routes() -> Vec<Route> {
             path: "/healthz",
             example: "/healthz",
             access: Access::Public,
+            large_body: false,
             handler: || get(api::healthz),
         },
         Route {
@@ -178,6 +181,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/openapi.json",
             example: "/api/v1/openapi.json",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::openapi_json),
         },
         Route {
@@ -185,6 +189,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/findings",
             example: "/api/v1/findings",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::list_findings),
         },
         Route {
@@ -192,6 +197,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/findings/{id}",
             example: "/api/v1/findings/0123456789abcdef",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::get_finding),
         },
         Route {
@@ -199,6 +205,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/findings/{id}/triage",
             example: "/api/v1/findings/0123456789abcdef/triage",
             access: Access::Bearer(Triage),
+            large_body: false,
             handler: || post(api::triage_finding),
         },
         Route {
@@ -206,6 +213,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/hunts",
             example: "/api/v1/hunts",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::list_hunts),
         },
         Route {
@@ -213,6 +221,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/hunts/{id}",
             example: "/api/v1/hunts/1",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::get_hunt),
         },
         Route {
@@ -220,6 +229,7 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/feeds",
             example: "/api/v1/feeds",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::list_feeds),
         },
         Route {
@@ -227,13 +237,23 @@ pub fn routes() -> Vec<Route> {
             path: "/api/v1/feeds/{name}",
             example: "/api/v1/feeds/certfr",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::get_feed),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/feeds/{name}",
+            example: "/api/v1/feeds/certfr",
+            access: Access::Bearer(Admin),
+            large_body: true,
+            handler: || post(api::upload_feed),
         },
         Route {
             method: Method::GET,
             path: "/api/v1/blocklist",
             example: "/api/v1/blocklist?target=plain",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(api::blocklist),
         },
         Route {
@@ -241,6 +261,7 @@ pub fn routes() -> Vec<Route> {
             path: "/edl/{file}",
             example: "/edl/orb.txt",
             access: Access::BearerOrBasic(Read),
+            large_body: false,
             handler: || get(edl::serve_edl),
         },
         Route {
@@ -248,6 +269,7 @@ pub fn routes() -> Vec<Route> {
             path: "/login",
             example: "/login",
             access: Access::Public,
+            large_body: false,
             handler: || get(dashboard::login_form),
         },
         Route {
@@ -255,6 +277,7 @@ pub fn routes() -> Vec<Route> {
             path: "/login",
             example: "/login",
             access: Access::Public,
+            large_body: false,
             handler: || post(dashboard::login),
         },
         Route {
@@ -262,6 +285,7 @@ pub fn routes() -> Vec<Route> {
             path: "/logout",
             example: "/logout",
             access: Access::Session(Read),
+            large_body: false,
             handler: || post(dashboard::logout),
         },
         Route {
@@ -269,6 +293,7 @@ pub fn routes() -> Vec<Route> {
             path: "/",
             example: "/",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::overview_page),
         },
         Route {
@@ -276,6 +301,7 @@ pub fn routes() -> Vec<Route> {
             path: "/feeds",
             example: "/feeds",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::feeds_page),
         },
         Route {
@@ -283,6 +309,7 @@ pub fn routes() -> Vec<Route> {
             path: "/hunts",
             example: "/hunts",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::hunts_page),
         },
         Route {
@@ -290,6 +317,7 @@ pub fn routes() -> Vec<Route> {
             path: "/hunts/{id}",
             example: "/hunts/1",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::hunt_page),
         },
         Route {
@@ -297,6 +325,7 @@ pub fn routes() -> Vec<Route> {
             path: "/hunts/{id}/report",
             example: "/hunts/1/report",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::hunt_report),
         },
         Route {
@@ -304,6 +333,7 @@ pub fn routes() -> Vec<Route> {
             path: "/findings",
             example: "/findings",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::findings_page),
         },
         Route {
@@ -311,6 +341,7 @@ pub fn routes() -> Vec<Route> {
             path: "/findings/{id}",
             example: "/findings/0123456789abcdef",
             access: Access::Session(Read),
+            large_body: false,
             handler: || get(dashboard::finding_page),
         },
         Route {
@@ -318,6 +349,7 @@ pub fn routes() -> Vec<Route> {
             path: "/findings/{id}/triage",
             example: "/findings/0123456789abcdef/triage",
             access: Access::Session(Triage),
+            large_body: false,
             handler: || post(dashboard::triage_form),
         },
         Route {
@@ -325,6 +357,7 @@ pub fn routes() -> Vec<Route> {
             path: "/metrics",
             example: "/metrics",
             access: Access::Bearer(Read),
+            large_body: false,
             handler: || get(metrics::metrics),
         },
     ]
@@ -334,8 +367,17 @@ pub fn routes() -> Vec<Route> {
 /// the body limit and the request timeout.
 pub fn router(state: AppState) -> Router {
     let mut app: Router<AppState> = Router::new();
+    let limit = state.config.body_limit;
+    let upload_limit = state.config.upload_limit;
     for r in routes() {
         let mut mr = (r.handler)();
+        // Body limits per route: feed uploads are larger than the rest.
+        let max = if r.large_body { upload_limit } else { limit };
+        mr = mr
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(max))
+            .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(
+                max,
+            ));
         if r.access != Access::Public {
             mr = mr.route_layer(axum::middleware::from_fn_with_state(
                 auth::Need {
@@ -347,15 +389,12 @@ pub fn router(state: AppState) -> Router {
         }
         app = app.route(r.path, mr);
     }
-    let limit = state.config.body_limit;
     let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
-    app.layer(DefaultBodyLimit::max(limit))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .with_state(state)
+    app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        timeout,
+    ))
+    .with_state(state)
 }
 
 /// Refuse to listen beyond loopback in clear text unless told to: tokens

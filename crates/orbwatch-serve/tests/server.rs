@@ -655,3 +655,89 @@ fn the_example_config_parses() {
     let store = Store::open(dir.path().join("s.db")).unwrap();
     assert!(AppState::new(store, cfg).is_ok());
 }
+
+/// `POST /api/v1/feeds/{name}`: an admin token adds a version of a feed
+/// from the body (format detected, or given), as `feed add` does; read
+/// and triage tokens get 403; junk gets 400 with the reason; a body over
+/// `upload_limit` gets 413 while other routes keep `body_limit`.
+#[tokio::test]
+async fn an_admin_uploads_a_feed_and_others_cannot() {
+    let srv = start("upload_limit = 4096\n", |_, _| {}).await;
+    let admin = srv.token("ops", TokenScope::Admin);
+    let triage = srv.token("analyst", TokenScope::Triage);
+    let c = reqwest::Client::new();
+    let post = |tok: &str, path: &str, body: Vec<u8>| {
+        c.post(srv.url(path))
+            .bearer_auth(tok)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let v1 = b"# relays\n45.137.21.9\n91.219.236.0/24\nnot-an-address!\n".to_vec();
+    let r = post(&triage, "/api/v1/feeds/relays", v1.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = post(&admin, "/api/v1/feeds/relays?file=relays.txt", v1)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["import"]["version"], 1, "{j:#}");
+    assert_eq!(j["import"]["loaded"], 2, "{j:#}");
+    let r = post(
+        &admin,
+        "/api/v1/feeds/relays?format=plain",
+        b"45.137.21.9\n185.220.101.4\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            &j["import"]["version"],
+            &j["import"]["added"],
+            &j["import"]["removed"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        ),
+        "{j:#}"
+    );
+    // The feed as the API and the store see it.
+    let f: serde_json::Value = c
+        .get(srv.url("/api/v1/feeds/relays"))
+        .bearer_auth(&triage)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(f["versions"].as_array().map(Vec::len), Some(2), "{f:#}");
+    assert_eq!(srv.store().indicators(Some("relays")).unwrap().len(), 2);
+    // Junk, a bad format, a bad name (leading space), too large.
+    let r = post(&admin, "/api/v1/feeds/junk", vec![0u8, 1, 2, 0, 0, 7])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(
+        &admin,
+        "/api/v1/feeds/x?format=cisco",
+        b"1.2.3.4\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(&admin, "/api/v1/feeds/%20a", b"45.137.21.9\n".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let big = "45.137.21.9\n".repeat(500).into_bytes();
+    let r = post(&admin, "/api/v1/feeds/big", big).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(srv.store().feed("big").unwrap().is_none());
+    srv.stop().await;
+}
