@@ -264,12 +264,9 @@ pub async fn list_findings(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     state
         .with_store(move |s| {
-            let all = s.findings(&filter)?;
-            let total = all.len();
-            let page: Vec<serde_json::Value> = all
+            let (total, page) = s.findings_page(&filter, offset, limit)?;
+            let page: Vec<serde_json::Value> = page
                 .into_iter()
-                .skip(offset)
-                .take(limit)
                 .map(serde_json::to_value)
                 .collect::<Result<_, _>>()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -331,12 +331,8 @@ pub async fn findings_page(
         .clamp(1, crate::api::MAX_PAGE);
     let (total, rows) = state
         .with_store(move |s| {
-            let all = s.findings(&filter)?;
-            let total = all.len();
-            Ok((
-                total,
-                all.into_iter().skip(offset).take(limit).collect::<Vec<_>>(),
-            ))
+            s.findings_page(&filter, offset, limit)
+                .map_err(crate::error::ApiError::from)
         })
         .await?;
     let end = offset + rows.len();

@@ -136,10 +136,10 @@ fn fill(store: &mut Store) {
 const SCRIPT: &str = r##"
 import json, os, sys, traceback
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, token, screens, chromium, chromedriver, hostile_id = sys.argv[1:7]
 out = {"error": None, "alerts": [], "console": [], "pages": {}}
@@ -160,9 +160,29 @@ def no_alert(step):
     except NoAlertPresentException:
         pass
 
+def go(element):
+    # Click something that navigates, and wait for the next page: a mark
+    # set on the old window must be gone and the new document loaded
+    # (reading too early sees a document in between, with no h1). While
+    # the page changes, Chromium may answer with errors: they mean "not
+    # yet".
+    driver.execute_script("window.__orbwatch_old_page = true")
+    element.click()
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(
+            "return window.__orbwatch_old_page === undefined && document.readyState === 'complete'"
+        )
+    )
+
+def loaded(d):
+    WebDriverWait(d, 20, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
+
 def page(step, path=None):
     if path is not None:
         driver.get(base + path)
+    loaded(driver)
     no_alert(step)
     h1 = driver.find_elements(By.TAG_NAME, "h1")
     info = {
@@ -184,21 +204,21 @@ try:
     driver.set_page_load_timeout(30)
     page("login", "/login")
     driver.find_element(By.NAME, "token").send_keys(token)
-    driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
+    go(driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button"))
     page("overview")
     out["pages"]["overview"]["verdict"] = driver.find_element(By.ID, "verdict").text
 
-    driver.find_element(By.LINK_TEXT, "findings").click()
+    go(driver.find_element(By.LINK_TEXT, "findings"))
     page("findings")
     Select(driver.find_element(By.NAME, "min_severity")).select_by_visible_text("critical")
-    driver.find_element(By.CSS_SELECTOR, "form[action='/findings'] button").click()
+    go(driver.find_element(By.CSS_SELECTOR, "form[action='/findings'] button"))
     page("findings-critical")
 
-    driver.find_element(By.LINK_TEXT, hostile_id).click()
+    go(driver.find_element(By.LINK_TEXT, hostile_id))
     info = page("finding")
     info["evidence"] = driver.find_element(By.CSS_SELECTOR, "tr.evidence code").text
     info["status"] = driver.find_element(By.ID, "status").text
-    driver.find_element(By.CSS_SELECTOR, "button[name='status'][value='false-positive']").click()
+    go(driver.find_element(By.CSS_SELECTOR, "button[name='status'][value='false-positive']"))
     info = page("finding-dismissed")
     info["status"] = driver.find_element(By.ID, "status").text
 
@@ -207,13 +227,13 @@ try:
     info = page("findings-dismissed-shown", "/findings?show_suppressed=true")
     info["has_hostile"] = hostile_id in driver.page_source
 
-    driver.find_element(By.LINK_TEXT, "feeds").click()
+    go(driver.find_element(By.LINK_TEXT, "feeds"))
     page("feeds")
-    driver.find_element(By.LINK_TEXT, "hunts").click()
+    go(driver.find_element(By.LINK_TEXT, "hunts"))
     page("hunts")
-    driver.find_element(By.LINK_TEXT, "#1").click()
+    go(driver.find_element(By.LINK_TEXT, "#1"))
     page("hunt")
-    driver.find_element(By.LINK_TEXT, "HTML report of this hunt").click()
+    go(driver.find_element(By.LINK_TEXT, "HTML report of this hunt"))
     page("report")
     # Control: a page whose own CSP blocks its inline script must show up
     # in the console, or the check above proves nothing.

@@ -307,3 +307,71 @@ fn live_commits_replace_findings_and_fail_whole() {
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r.finding.id != c.id));
 }
+
+/// A page of findings is exactly that slice of the whole list, with the
+/// same total, whatever the offset and limit, with dismissed findings
+/// left out (or shown) and a status filter, and only the page decoded.
+#[test]
+fn a_page_is_the_slice_of_the_whole_list() {
+    let (_d, mut s) = open();
+    let mut found = Vec::new();
+    for i in 0..23u8 {
+        found.push(ioc(
+            &format!("i{i:02}"),
+            &format!("45.137.21.{i}"),
+            Some("10.0.0.5"),
+            &format!("2021-03-{:02}T00:00:00Z", 1 + i % 20),
+        ));
+    }
+    for i in 0..7u8 {
+        found.push(behaviour(
+            &format!("b{i}"),
+            &format!("91.219.236.{i}"),
+            40 + i,
+        ));
+    }
+    s.record_hunt(&serde_json::json!({}), &Coverage::default(), &found)
+        .unwrap();
+    // Dismiss three, confirm one.
+    for (id, st) in [
+        ("i03", TriageStatus::FalsePositive),
+        ("i07", TriageStatus::Benign),
+        ("b2", TriageStatus::FalsePositive),
+        ("i11", TriageStatus::Confirmed),
+    ] {
+        s.triage(id, st, None, "t", None).unwrap();
+    }
+    let filters = [
+        FindingFilter::default(),
+        FindingFilter {
+            show_suppressed: true,
+            ..Default::default()
+        },
+        FindingFilter {
+            kind: Some(FindingKind::IocMatch),
+            ..Default::default()
+        },
+        FindingFilter {
+            status: Some(TriageStatus::Confirmed),
+            ..Default::default()
+        },
+    ];
+    let mut totals = Vec::new();
+    for f in &filters {
+        let all: Vec<String> = s
+            .findings(f)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.finding.id)
+            .collect();
+        totals.push(all.len());
+        for (offset, limit) in [(0, 5), (5, 5), (20, 100), (26, 3), (40, 10), (0, 1000)] {
+            let (total, page) = s.findings_page(f, offset, limit).unwrap();
+            assert_eq!(total, all.len());
+            let ids: Vec<String> = page.into_iter().map(|x| x.finding.id).collect();
+            let want: Vec<String> = all.iter().skip(offset).take(limit).cloned().collect();
+            assert_eq!(ids, want, "{f:?} {offset} {limit}");
+        }
+    }
+    assert_eq!(totals, [27, 30, 21, 1]);
+}
