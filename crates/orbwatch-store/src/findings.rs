@@ -684,10 +684,10 @@ impl Store {
     ) -> Result<(usize, Vec<StoredFinding>)> {
         let p = &self.path;
         let a = "reading findings";
-        // `finding_json` is read only for the page's rows: SQLite reads a
-        // column when asked for it, so the others cost no JSON.
-        let (sql, args) =
-            Self::findings_query(filter, "f.hunt_id, f.id, f.suppress_key, f.finding_json");
+        // The sort carries every column selected, so `finding_json` is
+        // fetched afterwards, by row, for the page only (selecting it here
+        // made a page out of 100,000 findings take 1.2 s).
+        let (sql, args) = Self::findings_query(filter, "f.row, f.hunt_id, f.id, f.suppress_key");
         let (by_id, by_key) = self.latest_decisions()?;
         let mut stmt = self.conn.prepare(&sql).ctx(p, a)?;
         let mut q = stmt
@@ -696,8 +696,8 @@ impl Store {
         let mut page = Vec::new();
         let mut total = 0usize;
         while let Some(r) = q.next().ctx(p, a)? {
-            let id: String = r.get(1).ctx(p, a)?;
-            let key: String = r.get(2).ctx(p, a)?;
+            let id: String = r.get(2).ctx(p, a)?;
+            let key: String = r.get(3).ctx(p, a)?;
             let (status, decision) = effective(&id, &key, &by_id, &by_key);
             if status.suppresses() && !filter.show_suppressed {
                 continue;
@@ -706,23 +706,34 @@ impl Store {
                 continue;
             }
             if total >= offset && page.len() < limit {
-                let hunt_id: i64 = r.get(0).ctx(p, a)?;
-                let json: String = r.get(3).ctx(p, a)?;
-                let finding: Finding = serde_json::from_str(&json).map_err(|e| {
-                    self.corrupt(format!("a finding of hunt {hunt_id} is unreadable ({e})"))
-                })?;
-                page.push(StoredFinding {
-                    hunt_id,
-                    finding,
-                    key,
-                    status,
-                    decision,
-                    suppressed: status.suppresses(),
-                });
+                let row: i64 = r.get(0).ctx(p, a)?;
+                let hunt_id: i64 = r.get(1).ctx(p, a)?;
+                page.push((row, hunt_id, key, status, decision));
             }
             total += 1;
         }
-        Ok((total, page))
+        drop(q);
+        drop(stmt);
+        let mut json_of = self
+            .conn
+            .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
+            .ctx(p, a)?;
+        let mut out = Vec::with_capacity(page.len());
+        for (row, hunt_id, key, status, decision) in page {
+            let json: String = json_of.query_row([row], |r| r.get(0)).ctx(p, a)?;
+            let finding: Finding = serde_json::from_str(&json).map_err(|e| {
+                self.corrupt(format!("a finding of hunt {hunt_id} is unreadable ({e})"))
+            })?;
+            out.push(StoredFinding {
+                hunt_id,
+                finding,
+                key,
+                status,
+                decision,
+                suppressed: status.suppresses(),
+            });
+        }
+        Ok((total, out))
     }
 }
 
