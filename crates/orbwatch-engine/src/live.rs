@@ -670,16 +670,21 @@ impl LivePipeline {
     /// window when input went quiet, close idle indicator sessions,
     /// forget idle streams and old evidence.
     pub fn tick(&mut self, now: Instant) {
-        let ready: Vec<Arc<str>> = self
+        // In the order the streams began to wait (then of first sight),
+        // not the hash map's: which stream's records reach the reorder
+        // window first decides what is late, and that must not change
+        // from one run to the next.
+        let mut ready: Vec<(Instant, u32, Arc<str>)> = self
             .streams
             .values()
-            .filter(|s| {
+            .filter_map(|s| {
                 s.first_wait
-                    .is_some_and(|t| now.saturating_duration_since(t) >= self.opts.detect_wait)
+                    .filter(|t| now.saturating_duration_since(*t) >= self.opts.detect_wait)
+                    .map(|t| (t, s.index, s.name.clone()))
             })
-            .map(|s| s.name.clone())
             .collect();
-        for name in ready {
+        ready.sort_by_key(|a| (a.0, a.1));
+        for (_, _, name) in ready {
             self.detect(&name, now);
         }
         if let Some(d) = &mut self.detection {
