@@ -27,8 +27,8 @@ if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
     exit 0
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "fuzz: installing cargo-fuzz from crates.io"
-    cargo install cargo-fuzz --locked --quiet
+    echo "fuzz: installing cargo-fuzz 0.13.2 from crates.io"
+    cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi
 
 corpus=""
@@ -63,11 +63,34 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
 fi
 
-echo "== fuzz: building ${#targets[@]} targets (nightly, address sanitizer)"
-cargo +nightly fuzz build --release 2>&1 | tail -n 3
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+echo "== fuzz: building ${#targets[@]} targets (nightly, address sanitizer)"
+# The build's own output is kept whole: when it fails, the compiler's
+# message is what says why (cargo-fuzz ends with its own backtrace, which
+# does not). A failed build is tried once more, after saying what the
+# machine had left: a CI run once failed here with only that backtrace
+# to show, on a build that passes from a clean clone.
+build_log="$work/build.log"
+built=false
+for attempt in 1 2; do
+    if cargo +nightly fuzz build --release >"$build_log" 2>&1; then
+        built=true
+        tail -n 1 "$build_log"
+        break
+    fi
+    echo "fuzz: build attempt $attempt failed; the end of its output:"
+    grep -E '^(error|warning: .*(killed|signal)|.*No space left|.*SIGKILL|.*out of memory)' "$build_log" | head -n 20 || true
+    tail -n 60 "$build_log"
+    echo "fuzz: disk and memory at the failure:"
+    df -h . /tmp 2>/dev/null || true
+    free -m 2>/dev/null || true
+done
+if [ "$built" != true ]; then
+    echo "fuzz: the fuzz targets did not build (see above); no target was run"
+    exit 1
+fi
 passed=0
 failed=0
 failures=()
