@@ -269,6 +269,10 @@ pub struct LivePipeline {
     /// Streams whose format is being detected: their records are not in
     /// the reorder window yet, so it is held (see `ReorderWindow::hold`).
     detecting: usize,
+    /// Sources announced but not heard from yet (a Kafka partition just
+    /// assigned), each until its deadline: they hold the reorder window
+    /// too, see [`LivePipeline::hold_for`].
+    holds: HashMap<String, Instant>,
     next_index: u32,
     netflow: NetflowDecoder,
     netflow_cov: orbwatch_capture::Coverage,
@@ -339,6 +343,7 @@ impl LivePipeline {
             scratch: MatchScratch::default(),
             streams: HashMap::new(),
             detecting: 0,
+            holds: HashMap::new(),
             next_index: 0,
             netflow: NetflowDecoder::new(),
             netflow_cov: orbwatch_capture::Coverage::new("netflow"),
@@ -370,6 +375,33 @@ impl LivePipeline {
         self.out.extend(closing.finish(&self.engine.ioc));
         self.engine.ioc = ioc;
         self.stats.indicator_reloads += 1;
+    }
+
+    /// Hold every release of the reorder window (and, with
+    /// `slowest_stream_clock`, the closing of idle indicator sessions)
+    /// until `name` is heard from ([`LivePipeline::end_hold`]) or until
+    /// `deadline`, whichever comes first.
+    ///
+    /// Why: the watermark follows the streams it has seen. A Kafka
+    /// partition assigned after the others were read from is not one of
+    /// them yet, so without a hold its records, hours of event time
+    /// behind, would find the watermark past them and count as late
+    /// (Flink and Kafka Streams wait for every assigned partition for the
+    /// same reason). The deadline bounds what an empty or dead partition
+    /// can delay.
+    pub fn hold_for(&mut self, name: impl Into<String>, deadline: Instant) {
+        self.holds.insert(name.into(), deadline);
+    }
+
+    /// `name` was heard from (its first record is in, or it has nothing
+    /// to read): its hold ends.
+    pub fn end_hold(&mut self, name: &str) {
+        self.holds.remove(name);
+    }
+
+    /// Sources still held for (see [`LivePipeline::hold_for`]).
+    pub fn holds(&self) -> usize {
+        self.holds.len()
     }
 
     /// Take one record.
@@ -634,7 +666,8 @@ impl LivePipeline {
             return;
         };
         let tables = &self.obs.tables;
-        self.window.hold(self.detecting > 0);
+        self.window
+            .hold(self.detecting > 0 || !self.holds.is_empty());
         self.window
             .release(&mut |_, (o, _)| d.detectors.observe(&o, tables));
         let mark = self.window.watermark();
@@ -670,6 +703,15 @@ impl LivePipeline {
     /// window when input went quiet, close idle indicator sessions,
     /// forget idle streams and old evidence.
     pub fn tick(&mut self, now: Instant) {
+        self.holds.retain(|name, deadline| {
+            let keep = now < *deadline;
+            if !keep {
+                tracing::info!(
+                    "{name}: nothing read from it before the hold's deadline; the other streams go on without it (its records older than theirs will count as late)"
+                );
+            }
+            keep
+        });
         // In the order the streams began to wait (then of first sight),
         // not the hash map's: which stream's records reach the reorder
         // window first decides what is late, and that must not change
@@ -731,7 +773,11 @@ impl LivePipeline {
     pub fn take_output(&mut self) -> LiveOutput {
         let mut findings = std::mem::take(&mut self.out);
         findings.extend(self.agg.take_touched(&self.engine.ioc));
-        let clock = if self.opts.slowest_stream_clock {
+        let clock = if self.opts.slowest_stream_clock && !self.holds.is_empty() {
+            // A held source may bring sightings older than every stream
+            // seen: no session is closed before it is heard from.
+            None
+        } else if self.opts.slowest_stream_clock {
             // Streams idle longer than `stream_idle` are forgotten in
             // `tick`, so a silent one holds the clock back only so long.
             self.streams.values().filter_map(|s| s.cov.last_time).min()

@@ -100,37 +100,48 @@ fn collect(out: &mut Vec<Finding>, new: Vec<Finding>) {
     }
 }
 
+/// Hand every line of `path` to `p` as one stream (named by the path),
+/// at `now`; `each` runs after each line with its index.
+fn feed_file(
+    p: &mut LivePipeline,
+    path: &Path,
+    now: Instant,
+    mut each: impl FnMut(usize, &mut LivePipeline),
+) {
+    let text = std::fs::read(path).expect("read test log");
+    let stream: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+    let mut offset = 0u64;
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if !line.is_empty() {
+            p.handle(
+                LiveRecord {
+                    stream: stream.clone(),
+                    number: i as u64 + 1,
+                    offset,
+                    payload: Payload::Line,
+                    bytes: line.to_vec(),
+                    received: Timestamp::now(),
+                    checkpoint: None,
+                },
+                now,
+            );
+            each(i, p);
+        }
+        offset += line.len() as u64 + 1;
+    }
+}
+
 fn live_lines(path: &Path, values: &[&str]) -> (Vec<Finding>, LivePipeline) {
     let engine = Engine::new(ioc(values), options()).expect("engine starts");
     let mut p = LivePipeline::new(engine, LiveOptions::default()).expect("pipeline starts");
-    let text = std::fs::read(path).expect("read test log");
-    let stream: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
     let mut found = Vec::new();
     let now = Instant::now();
-    let mut offset = 0u64;
-    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
-        if line.is_empty() {
-            offset += 1;
-            continue;
-        }
-        p.handle(
-            LiveRecord {
-                stream: stream.clone(),
-                number: i as u64 + 1,
-                offset,
-                payload: Payload::Line,
-                bytes: line.to_vec(),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
-        offset += line.len() as u64 + 1;
+    feed_file(&mut p, path, now, |i, p| {
         if i % 7 == 0 {
             p.tick(now);
             collect(&mut found, p.take_output().findings);
         }
-    }
+    });
     // Long enough for detection to have waited, not for an idle flush.
     p.tick(now + Duration::from_secs(1));
     collect(&mut found, p.take_output().findings);
@@ -310,26 +321,7 @@ fn live_streams(paths: &[PathBuf], live: LiveOptions) -> (Vec<Finding>, LivePipe
     let mut p = LivePipeline::new(engine, live).expect("pipeline starts");
     let now = Instant::now();
     for path in paths {
-        let text = std::fs::read(path).expect("read test log");
-        let stream: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-        let mut offset = 0u64;
-        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
-            if !line.is_empty() {
-                p.handle(
-                    LiveRecord {
-                        stream: stream.clone(),
-                        number: i as u64 + 1,
-                        offset,
-                        payload: Payload::Line,
-                        bytes: line.to_vec(),
-                        received: Timestamp::now(),
-                        checkpoint: None,
-                    },
-                    now,
-                );
-            }
-            offset += line.len() as u64 + 1;
-        }
+        feed_file(&mut p, path, now, |_, _| {});
     }
     p.tick(now + Duration::from_secs(1));
     let mut found = Vec::new();
@@ -375,4 +367,89 @@ fn a_stream_years_behind_another_is_in_order_when_skew_is_allowed() {
     let (so_far, p) = live_streams(&paths, skew);
     assert_eq!(p.stats().late, 0);
     assert_eq!(essence(&finish(so_far, p)), essence(&batch));
+}
+
+/// A source announced before it sends (a Kafka partition just assigned)
+/// holds the clock until it is heard from. Here the newer stream (sshd,
+/// 2021) is read, detected and judged before the older one (EVE, 2015)
+/// sends anything, as when one partition's first fetch comes back long
+/// after another's. With the stream skew unbounded but no hold, the
+/// watermark has passed 2015 by then and the EVE records are late; with
+/// a hold on the second source, ended as its first record comes, the
+/// findings are the hunt's.
+#[test]
+fn a_held_source_first_heard_from_after_another_was_judged_is_not_late() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let files = [
+        "logs-syslog/crowdsec_ssh-bf.log",
+        "logs-a/zeek_ssh_sshguess.eve.json",
+    ];
+    let mut paths = Vec::new();
+    for f in files {
+        let to = dir.path().join(f.rsplit('/').next().expect("name"));
+        std::fs::copy(data(f), &to).expect("copy");
+        paths.push(to);
+    }
+    let batch = hunt(dir.path(), &[]);
+    let run = |hold: bool| {
+        let mut live = LiveOptions::default();
+        live.event_time.max_stream_skew = None;
+        let engine = Engine::new(ioc(&[]), options()).expect("engine starts");
+        let mut p = LivePipeline::new(engine, live).expect("pipeline starts");
+        let start = Instant::now();
+        if hold {
+            p.hold_for("partition 1", start + Duration::from_secs(30));
+        }
+        let mut found = Vec::new();
+        feed_file(&mut p, &paths[0], start, |_, _| {});
+        // The first stream's format is detected and its records judged.
+        let later = start + Duration::from_secs(1);
+        p.tick(later);
+        collect(&mut found, p.take_output().findings);
+        assert_eq!(p.holds(), usize::from(hold));
+        if hold {
+            p.end_hold("partition 1");
+        }
+        feed_file(&mut p, &paths[1], later, |_, _| {});
+        p.tick(later + Duration::from_secs(1));
+        collect(&mut found, p.take_output().findings);
+        let late = p.stats().late;
+        (late, finish(found, p))
+    };
+    let (late, unheld) = run(false);
+    assert!(late > 0, "without a hold the EVE records are late");
+    assert_ne!(essence(&unheld), essence(&batch));
+    let (late, held) = run(true);
+    assert_eq!(late, 0);
+    assert_eq!(essence(&held), essence(&batch));
+}
+
+/// A hold that is never ended stops holding at its deadline, so a dead
+/// source cannot hold findings back for ever: nothing is judged before
+/// it, and the hunt's findings come after it.
+#[test]
+fn a_hold_ends_at_its_deadline() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("zeek_ssh_sshguess.eve.json");
+    std::fs::copy(data("logs-a/zeek_ssh_sshguess.eve.json"), &path).expect("copy");
+    let batch = hunt(dir.path(), &[]);
+    assert!(!batch.is_empty());
+    let mut live = LiveOptions::default();
+    live.event_time.max_stream_skew = None;
+    let engine = Engine::new(ioc(&[]), options()).expect("engine starts");
+    let mut p = LivePipeline::new(engine, live).expect("pipeline starts");
+    let start = Instant::now();
+    p.hold_for("partition 9", start + Duration::from_secs(5));
+    feed_file(&mut p, &path, start, |_, _| {});
+    p.tick(start + Duration::from_secs(1));
+    let held = p.take_output().findings;
+    assert_eq!(p.holds(), 1);
+    assert!(held.is_empty(), "nothing is judged while held: {held:?}");
+    assert_eq!(p.stats().watermark, None, "nothing released while held");
+    p.tick(start + Duration::from_secs(6));
+    assert_eq!(p.holds(), 0);
+    assert!(p.stats().watermark.is_some(), "released after the deadline");
+    let mut found = held;
+    collect(&mut found, p.take_output().findings);
+    assert_eq!(essence(&finish(found, p)), essence(&batch));
 }

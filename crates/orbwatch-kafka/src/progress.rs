@@ -66,17 +66,25 @@ impl OffsetTracker {
         Self::default()
     }
 
-    /// A record with checkpoint `cp` goes into the pipeline.
-    pub fn entered(&mut self, cp: &Checkpoint) {
-        let Some(tp) = parse_identity(&cp.identity) else {
-            return;
-        };
+    /// A record with checkpoint `cp` goes into the pipeline. Returns its
+    /// partition when this is the first record of it the tracker sees
+    /// (since the partition was assigned, or ever).
+    pub fn entered(&mut self, cp: &Checkpoint) -> Option<TopicPartition> {
+        let tp = parse_identity(&cp.identity)?;
         let offset = i64::try_from(cp.position).unwrap_or(i64::MAX) - 1;
+        let first = !self.partitions.contains_key(&tp);
+        let announce = first.then(|| tp.clone());
         self.partitions
             .entry(tp)
             .or_default()
             .pending
             .push_back((offset, cp.source.clone()));
+        announce
+    }
+
+    /// Whether a record of `tp` was seen since it was last forgotten.
+    pub fn knows(&self, tp: &TopicPartition) -> bool {
+        self.partitions.contains_key(tp)
     }
 
     /// The pipeline handed on every record up to these checkpoints.

@@ -74,6 +74,9 @@ struct Ctx {
     start_offsets: Option<StartOffsets>,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
     revoked: crossbeam_channel::Sender<TopicPartition>,
+    /// Partitions as they are assigned (the worker holds its clock for
+    /// each until it is heard from).
+    newly_assigned: crossbeam_channel::Sender<TopicPartition>,
     revoking: crossbeam_channel::Sender<RevokeRequest>,
     /// Set when the worker stops: it has flushed and committed itself,
     /// and no longer answers revoke requests.
@@ -163,6 +166,9 @@ impl ConsumerContext for Ctx {
                 }
                 let names: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
                 tracing::info!("kafka: assigned {}", names.join(", "));
+                for p in &parts {
+                    let _ = self.newly_assigned.send(p.clone());
+                }
                 if let Ok(mut a) = self.assigned.lock() {
                     a.extend(parts);
                 }
@@ -206,6 +212,8 @@ pub struct KafkaSource {
     reading: Arc<AtomicBool>,
     commits: Option<crossbeam_channel::Sender<(BTreeMap<TopicPartition, i64>, CommitReply)>>,
     revoked: crossbeam_channel::Receiver<TopicPartition>,
+    newly_assigned: crossbeam_channel::Receiver<TopicPartition>,
+    caught_up: crossbeam_channel::Receiver<TopicPartition>,
     revoking: crossbeam_channel::Receiver<RevokeRequest>,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -230,18 +238,23 @@ impl KafkaSource {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            // The end of a partition tells the worker that an empty
+            // partition has nothing older to bring (see `take_caught_up`).
+            .set("enable.partition.eof", "true");
         for (k, v) in &settings.extra {
             cfg.set(k, v);
         }
         let assigned = Arc::new(Mutex::new(BTreeSet::new()));
         let (rev_tx, rev_rx) = crossbeam_channel::unbounded();
         let (revoking_tx, revoking_rx) = crossbeam_channel::unbounded();
+        let (assigned_tx, assigned_rx) = crossbeam_channel::unbounded();
+        let (caught_up_tx, caught_up_rx) = crossbeam_channel::unbounded();
         let stop = Arc::new(AtomicBool::new(false));
         let ctx = Ctx {
             start_offsets: settings.start_offsets.clone(),
             assigned: Arc::clone(&assigned),
             revoked: rev_tx,
+            newly_assigned: assigned_tx,
             revoking: revoking_tx,
             stop: Arc::clone(&stop),
         };
@@ -265,7 +278,17 @@ impl KafkaSource {
                 let reading = Arc::clone(&reading);
                 let stats = Arc::clone(&stats);
                 let assigned = Arc::clone(&assigned);
-                move || run(consumer, tx, stop, reading, stats, ctx_rx, assigned)
+                move || {
+                    run(
+                        consumer,
+                        tx,
+                        Flags { stop, reading },
+                        stats,
+                        ctx_rx,
+                        assigned,
+                        caught_up_tx,
+                    )
+                }
             })
             .map_err(|e| Error::Config(format!("cannot start the consumer thread: {e}")))?;
         Ok(Self {
@@ -273,6 +296,8 @@ impl KafkaSource {
             reading,
             commits: Some(ctx_tx),
             revoked: rev_rx,
+            newly_assigned: assigned_rx,
+            caught_up: caught_up_rx,
             revoking: revoking_rx,
             assigned,
             thread: Some(thread),
@@ -323,6 +348,27 @@ impl KafkaSource {
     /// Partitions taken away since the last call.
     pub fn take_revoked(&self) -> Vec<TopicPartition> {
         self.revoked.try_iter().collect()
+    }
+
+    /// Partitions assigned since the last call (in the order they came).
+    /// Take them before the records: a partition's first record is
+    /// handed over after its assignment is announced.
+    pub fn take_assigned(&self) -> Vec<TopicPartition> {
+        self.newly_assigned.try_iter().collect()
+    }
+
+    /// Partitions found at their end (nothing more to read for now)
+    /// since the last call. Every record of such a partition read before
+    /// its end was handed over before it is announced here, so drain the
+    /// records after taking these and before acting on them.
+    ///
+    /// librdkafka names only the partition number of an end, so with
+    /// several topics, every assigned partition of that number is
+    /// announced: at worst a hold ends early for a partition that has
+    /// records, and its first record, older than the clock, counts as
+    /// late, as it would without holds.
+    pub fn take_caught_up(&self) -> Vec<TopicPartition> {
+        self.caught_up.try_iter().collect()
     }
 
     /// Partitions owned now.
@@ -397,15 +443,22 @@ type StreamKey = (String, i32, Vec<u8>);
 
 type CommitRx = crossbeam_channel::Receiver<(BTreeMap<TopicPartition, i64>, CommitReply)>;
 
+/// The consumer thread's flags: asked to stop, and still reading.
+struct Flags {
+    stop: Arc<AtomicBool>,
+    reading: Arc<AtomicBool>,
+}
+
 fn run(
     consumer: BaseConsumer<Ctx>,
     tx: RecordSender,
-    stop: Arc<AtomicBool>,
-    reading: Arc<AtomicBool>,
+    flags: Flags,
     stats: Arc<SourceStats>,
     commits: CommitRx,
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
+    caught_up: crossbeam_channel::Sender<TopicPartition>,
 ) {
+    let Flags { stop, reading } = flags;
     let mut names: HashMap<StreamKey, (Arc<str>, Arc<str>)> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         for (offsets, reply) in commits.try_iter() {
@@ -416,6 +469,13 @@ fn run(
         };
         let m = match res {
             Ok(m) => m,
+            Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                let owned = assigned.lock().map(|a| a.clone()).unwrap_or_default();
+                for tp in owned.into_iter().filter(|tp| tp.partition == p) {
+                    let _ = caught_up.send(tp);
+                }
+                continue;
+            }
             Err(e) => {
                 tracing::warn!("kafka: {e}");
                 continue;

@@ -23,7 +23,7 @@
 //! Only `--stage all` is implemented; the split stages are designed in
 //! the README (see "orbwatch worker on Kafka").
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,6 +46,11 @@ use crate::Cli;
 const TICK: Duration = Duration::from_millis(200);
 /// Records taken from the channel between two looks at the clock.
 const BURST: usize = 4096;
+/// Longest a newly assigned partition holds the detectors' clock while
+/// nothing has been read from it (no record and no end of partition):
+/// long enough for a first fetch from a busy broker, short enough that a
+/// dead partition delays findings by no more.
+const ASSIGNED_HOLD: Duration = Duration::from_secs(30);
 /// How long a write of findings to the topic may take before it is
 /// retried at the next commit.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -200,6 +205,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         store: None,
         group: args.group.clone(),
         pending: Vec::new(),
+        pending_at: HashMap::new(),
         offsets: BTreeMap::new(),
         kept: std::collections::HashSet::new(),
         failures: 0,
@@ -277,22 +283,36 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let mut last_commit = Instant::now();
     loop {
         let mut ended = false;
+        // Partitions assigned and not yet read from hold the clock (see
+        // `LivePipeline::hold_for`). Taken before the records: a
+        // partition's assignment is announced before its first record.
+        let now = Instant::now();
+        for tp in source.take_assigned() {
+            if !tracker.knows(&tp) {
+                pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
+            }
+        }
+        let caught_up = source.take_caught_up();
         match rx.recv_timeout(TICK) {
             Ok(rec) => {
                 let now = Instant::now();
-                if let Some(cp) = &rec.checkpoint {
-                    tracker.entered(cp);
-                }
-                pipeline.handle(rec, now);
+                hand_over(&mut pipeline, &mut tracker, rec, now);
                 for rec in rx.try_iter().take(BURST) {
-                    if let Some(cp) = &rec.checkpoint {
-                        tracker.entered(cp);
-                    }
-                    pipeline.handle(rec, now);
+                    hand_over(&mut pipeline, &mut tracker, rec, now);
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
+        }
+        if !caught_up.is_empty() {
+            // Every record read before those ends is in the channel now.
+            let now = Instant::now();
+            for rec in rx.try_iter() {
+                hand_over(&mut pipeline, &mut tracker, rec, now);
+            }
+            for tp in caught_up {
+                pipeline.end_hold(&tp.to_string());
+            }
         }
         if let Some(req) = source.take_revoke_request() {
             // A rebalance waits: everything read so far goes through the
@@ -300,10 +320,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             // partitions that go are committed by the rebalance itself.
             let now = Instant::now();
             for rec in rx.try_iter() {
-                if let Some(cp) = &rec.checkpoint {
-                    tracker.entered(cp);
-                }
-                pipeline.handle(rec, now);
+                hand_over(&mut pipeline, &mut tracker, rec, now);
             }
             // Streams still waiting for their format to be detected are
             // detected now (as if their wait were over): otherwise their
@@ -319,6 +336,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         for tp in source.take_revoked() {
             tracker.forget(&tp);
             out.offsets.remove(&tp);
+            pipeline.end_hold(&tp.to_string());
         }
         let now = Instant::now();
         if now.duration_since(last_tick) >= TICK {
@@ -343,18 +361,12 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     while source.is_reading() {
         let now = Instant::now();
         for rec in rx.try_iter() {
-            if let Some(cp) = &rec.checkpoint {
-                tracker.entered(cp);
-            }
-            pipeline.handle(rec, now);
+            hand_over(&mut pipeline, &mut tracker, rec, now);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     for rec in rx.try_iter() {
-        if let Some(cp) = &rec.checkpoint {
-            tracker.entered(cp);
-        }
-        pipeline.handle(rec, Instant::now());
+        hand_over(&mut pipeline, &mut tracker, rec, Instant::now());
     }
     for tp in source.take_revoked() {
         tracker.forget(&tp);
@@ -390,6 +402,24 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Hand a record to the pipeline, noted in the offset tracker. The first
+/// record of a partition ends the partition's hold: its stream's clock is
+/// in the reorder window from this record on.
+fn hand_over(
+    pipeline: &mut LivePipeline,
+    tracker: &mut OffsetTracker,
+    rec: orbwatch_live::LiveRecord,
+    now: Instant,
+) {
+    if let Some(cp) = &rec.checkpoint
+        && let Some(tp) = tracker.entered(cp)
+        && pipeline.holds() > 0
+    {
+        pipeline.end_hold(&tp.to_string());
+    }
+    pipeline.handle(rec, now);
+}
+
 /// What waits to be written, and where it goes.
 struct Output {
     producer: Option<FindingsProducer>,
@@ -397,6 +427,10 @@ struct Output {
     group: String,
     /// Findings raised since the last write (latest state per id).
     pending: Vec<Finding>,
+    /// Where each pending finding's id is in `pending`: a burst of
+    /// records can raise many findings between writes, and a search
+    /// through `pending` for each one made that quadratic.
+    pending_at: HashMap<String, usize>,
     /// Offsets to commit once `pending` is written.
     offsets: BTreeMap<TopicPartition, i64>,
     kept: std::collections::HashSet<String>,
@@ -406,9 +440,12 @@ struct Output {
 impl Output {
     fn take(&mut self, findings: Vec<Finding>, offsets: BTreeMap<TopicPartition, i64>) {
         for f in findings {
-            match self.pending.iter_mut().find(|p| p.id == f.id) {
-                Some(p) => *p = f,
-                None => self.pending.push(f),
+            match self.pending_at.get(&f.id) {
+                Some(&i) => self.pending[i] = f,
+                None => {
+                    self.pending_at.insert(f.id.clone(), self.pending.len());
+                    self.pending.push(f);
+                }
             }
         }
         self.offsets.extend(offsets);
@@ -439,6 +476,7 @@ impl Output {
                 return false;
             }
         }
+        self.pending_at.clear();
         for f in self.pending.drain(..) {
             if self.kept.insert(f.id.clone()) {
                 tracing::info!(
@@ -476,6 +514,7 @@ impl Output {
             tracing::warn!("worker: cannot write findings before a rebalance: {e:#}");
             return BTreeMap::new();
         }
+        self.pending_at.clear();
         for f in self.pending.drain(..) {
             self.kept.insert(f.id.clone());
         }
