@@ -87,27 +87,57 @@ impl Raise<'_> {
         lines: &[(usize, &str)],
         extra: serde_json::Value,
     ) {
+        self.add_from(
+            check,
+            key,
+            severity,
+            score,
+            reason,
+            &[(command, lines.to_vec())],
+            extra,
+        );
+    }
+
+    /// A finding resting on the output of several commands: each group
+    /// is the command, then the lines of its output (numbered within that
+    /// output).
+    #[allow(clippy::too_many_arguments)]
+    fn add_from(
+        &mut self,
+        check: &str,
+        key: &str,
+        severity: Severity,
+        score: u8,
+        reason: String,
+        groups: &[(&str, Vec<(usize, &str)>)],
+        extra: serde_json::Value,
+    ) {
         let r = self.ctx.router;
         let src = format!("{}:{}", r.name, check);
-        let mut evidence = vec![Evidence {
-            file: src.clone(),
-            line: None,
-            offset: None,
-            format: "router_audit".into(),
-            raw: format!("$ {command}"),
-            time: Some(self.ctx.now),
-            context: false,
-        }];
-        for (n, l) in lines.iter().take(20) {
+        let mut evidence = Vec::new();
+        let mut total = 0u64;
+        for (command, lines) in groups {
             evidence.push(Evidence {
                 file: src.clone(),
-                line: Some(*n as u64 + 1),
+                line: None,
                 offset: None,
                 format: "router_audit".into(),
-                raw: l.chars().take(500).collect(),
+                raw: format!("$ {command}"),
                 time: Some(self.ctx.now),
                 context: false,
             });
+            for (n, l) in lines.iter().take(20) {
+                evidence.push(Evidence {
+                    file: src.clone(),
+                    line: Some(*n as u64 + 1),
+                    offset: None,
+                    format: "router_audit".into(),
+                    raw: l.chars().take(500).collect(),
+                    time: Some(self.ctx.now),
+                    context: false,
+                });
+            }
+            total += lines.len() as u64 + 1;
         }
         let mut details = serde_json::json!({
             "router": r.name,
@@ -137,7 +167,7 @@ impl Raise<'_> {
             reasons: vec![reason],
             sources: Vec::new(),
             details: Some(details),
-            evidence_total: lines.len() as u64 + 1,
+            evidence_total: total,
             evidence,
         });
     }
@@ -177,8 +207,18 @@ pub fn run_all(
     }
     if let Some(t) = text(profiles::LISTENING.id) {
         check_listening(&mut r, t, banners);
-        check_connections(&mut r, t);
     }
+    check_connections(
+        &mut r,
+        text(profiles::LISTENING.id).unwrap_or(""),
+        text(profiles::UDP.id).unwrap_or(""),
+        text(profiles::CONNTRACK.id).unwrap_or(""),
+    );
+    check_forwards(
+        &mut r,
+        text(profiles::NAT.id).unwrap_or(""),
+        text(profiles::UCI_FIREWALL.id).unwrap_or(""),
+    );
     let mut exe_of_pid = HashMap::new();
     if let Some(t) = text(profiles::PROCESSES.id) {
         exe_of_pid = check_processes(&mut r, t);
@@ -393,41 +433,614 @@ pub fn indicator_covers(v: &IndicatorValue, ip: IpAddr) -> bool {
     }
 }
 
-/// Established or opening TCP connections from the router to an address a
-/// feed lists (a relay implant talking to its controller).
-fn check_connections(r: &mut Raise<'_>, t: &str) {
+/// One flow of the connection-tracking table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// `tcp`, `udp`, `icmp`…
+    pub proto: String,
+    /// The TCP state (`ESTABLISHED`, `TIME_WAIT`…); none for other
+    /// protocols.
+    pub state: Option<String>,
+    /// The original direction: who opened the flow, to whom.
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    /// The reply direction's source: differs from `dst` when the router
+    /// rewrote the destination (DNAT, a port forward).
+    pub reply_src: Option<IpAddr>,
+    /// `[UNREPLIED]`: the other side never answered.
+    pub unreplied: bool,
+    /// Line number in the output (0-based).
+    pub line: usize,
+}
+
+/// Parse the connection-tracking table, in either of its real formats:
+///
+/// - `/proc/net/nf_conntrack`:
+///   `ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.0.2 dst=203.0.113.9 sport=53182 dport=443 src=203.0.113.9 dst=10.0.0.2 sport=443 dport=53182 [ASSURED] mark=0 zone=0 use=2`
+/// - `conntrack -L` (conntrack-tools), the same without the first two
+///   columns: `udp      17 29 src=… dst=… sport=5353 dport=53 [UNREPLIED] src=… …`
+///
+/// The first `src=`/`dst=`/`sport=`/`dport=` are the original direction,
+/// the second set the reply. Lines that hold no flow (the tool's summary
+/// "N flow entries have been shown", blank lines) are skipped.
+pub fn parse_conntrack(t: &str) -> Vec<Flow> {
+    let mut v = Vec::new();
+    for (n, line) in t.lines().enumerate() {
+        let toks: Vec<&str> = line.split_whitespace().collect();
+        let mut i = 0;
+        if matches!(toks.first(), Some(&"ipv4") | Some(&"ipv6")) {
+            i = 2;
+        }
+        let Some(proto) = toks.get(i) else { continue };
+        if !proto.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            || toks.get(i + 1).and_then(|p| p.parse::<u8>().ok()).is_none()
+        {
+            continue;
+        }
+        let mut state = None;
+        let (mut src, mut dst, mut sport, mut dport) = (None, None, None, None);
+        let mut reply_src = None;
+        let mut in_reply = false;
+        let mut unreplied = false;
+        for tok in toks.iter().skip(i + 3) {
+            if *tok == "[UNREPLIED]" {
+                unreplied = true;
+                continue;
+            }
+            let Some((k, val)) = tok.split_once('=') else {
+                if state.is_none()
+                    && src.is_none()
+                    && tok.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    state = Some(tok.to_string());
+                }
+                continue;
+            };
+            match k {
+                "src" if src.is_some() => {
+                    in_reply = true;
+                    reply_src = val.parse().ok();
+                }
+                "src" => src = val.parse::<IpAddr>().ok(),
+                "dst" if !in_reply => dst = val.parse::<IpAddr>().ok(),
+                "sport" if !in_reply => sport = val.parse().ok(),
+                "dport" if !in_reply => dport = val.parse().ok(),
+                _ => {}
+            }
+        }
+        let (Some(src), Some(dst)) = (src, dst) else {
+            continue;
+        };
+        v.push(Flow {
+            proto: proto.to_string(),
+            state,
+            src,
+            dst,
+            sport,
+            dport,
+            reply_src,
+            unreplied,
+            line: n,
+        });
+    }
+    v
+}
+
+/// What a connection to a feed address was seen in, for one remote.
+struct Sighting<'t> {
+    feed: String,
+    what: Vec<String>,
+    tcp: Vec<(usize, &'t str)>,
+    udp: Vec<(usize, &'t str)>,
+    conntrack: Vec<(usize, &'t str)>,
+}
+
+/// Connections between the router and an address a feed lists (a relay
+/// implant talking to its controller, or a LAN host the router forwards
+/// to one), from three sources that see different things: TCP sockets
+/// (established or opening), connected UDP sockets, and the
+/// connection-tracking table (forwarded flows, and flows whose socket has
+/// already closed). One finding per remote address, whatever saw it, with
+/// each source's lines as evidence.
+fn check_connections(r: &mut Raise<'_>, tcp: &str, udp: &str, conntrack: &str) {
     if r.ctx.ip_indicators.is_empty() {
         return;
     }
-    let lines: Vec<&str> = t.lines().collect();
-    let mut seen = BTreeSet::new();
+    let feed_of = |ip: IpAddr| {
+        r.ctx
+            .ip_indicators
+            .iter()
+            .find(|(v, _)| indicator_covers(v, ip))
+            .map(|(_, f)| f.clone())
+    };
+    let mut by_remote: BTreeMap<IpAddr, Sighting<'_>> = BTreeMap::new();
+    let tcp_lines: Vec<&str> = tcp.lines().collect();
+    let udp_lines: Vec<&str> = udp.lines().collect();
+    let ct_lines: Vec<&str> = conntrack.lines().collect();
+    let mut hits: Vec<(IpAddr, String, &'static str, String, usize)> = Vec::new();
     for state in ["01", "02"] {
-        for (local, lport, remote, rport, n) in parse_proc_net_tcp(t, state) {
-            let Some((_, feed)) = r
-                .ctx
-                .ip_indicators
-                .iter()
-                .find(|(v, _)| indicator_covers(v, remote))
-            else {
-                continue;
-            };
-            if !seen.insert(remote) {
-                continue;
+        for (local, lport, remote, rport, n) in parse_proc_net_tcp(tcp, state) {
+            if let Some(feed) = feed_of(remote) {
+                let st = if state == "01" {
+                    "established"
+                } else {
+                    "opening"
+                };
+                hits.push((
+                    remote,
+                    feed,
+                    "tcp",
+                    format!("TCP {local}:{lport} -> {remote}:{rport} ({st})"),
+                    n,
+                ));
             }
-            let feed = feed.clone();
-            r.add(
-                "connection",
-                &remote.to_string(),
+        }
+    }
+    // A UDP socket is "01" once connect()ed to a peer; an unconnected one
+    // ("07") has no remote address.
+    for (local, lport, remote, rport, n) in parse_proc_net_tcp(udp, "01") {
+        if remote.is_unspecified() {
+            continue;
+        }
+        if let Some(feed) = feed_of(remote) {
+            hits.push((
+                remote,
+                feed,
+                "udp",
+                format!("UDP {local}:{lport} -> {remote}:{rport} (connected socket)"),
+                n,
+            ));
+        }
+    }
+    for f in parse_conntrack(conntrack) {
+        let mut addrs = vec![f.dst, f.src];
+        if let Some(rs) = f.reply_src
+            && rs != f.dst
+        {
+            addrs.push(rs);
+        }
+        let Some((remote, feed)) = addrs
+            .into_iter()
+            .find_map(|a| feed_of(a).map(|feed| (a, feed)))
+        else {
+            continue;
+        };
+        let port = |p: Option<u16>| p.map(|p| format!(":{p}")).unwrap_or_default();
+        let mut d = format!(
+            "conntrack {} {}{} -> {}{}",
+            f.proto,
+            f.src,
+            port(f.sport),
+            f.dst,
+            port(f.dport)
+        );
+        if let Some(rs) = f.reply_src
+            && rs != f.dst
+        {
+            d.push_str(&format!(" (forwarded to {rs})"));
+        }
+        if let Some(st) = &f.state {
+            d.push_str(&format!(" {st}"));
+        }
+        if f.unreplied {
+            d.push_str(" unreplied");
+        }
+        hits.push((remote, feed, "conntrack", d, f.line));
+    }
+    for (remote, feed, source, desc, n) in hits {
+        let s = by_remote.entry(remote).or_insert_with(|| Sighting {
+            feed,
+            what: Vec::new(),
+            tcp: Vec::new(),
+            udp: Vec::new(),
+            conntrack: Vec::new(),
+        });
+        let (list, lines) = match source {
+            "tcp" => (&mut s.tcp, &tcp_lines),
+            "udp" => (&mut s.udp, &udp_lines),
+            _ => (&mut s.conntrack, &ct_lines),
+        };
+        list.push((n, lines.get(n).copied().unwrap_or("")));
+        if s.what.len() < 5 {
+            s.what.push(desc);
+        }
+    }
+    for (remote, s) in by_remote {
+        let mut groups = Vec::new();
+        let mut sources = Vec::new();
+        for (name, probe, lines) in [
+            ("tcp", profiles::LISTENING, s.tcp),
+            ("udp", profiles::UDP, s.udp),
+            ("conntrack", profiles::CONNTRACK, s.conntrack),
+        ] {
+            if !lines.is_empty() {
+                sources.push(name);
+                groups.push((probe.command, lines));
+            }
+        }
+        r.add_from(
+            "connection",
+            &remote.to_string(),
+            Severity::Critical,
+            90,
+            format!(
+                "the router talks with {remote}, an address listed by feed {:?}: {}",
+                s.feed,
+                s.what.join("; ")
+            ),
+            &groups,
+            serde_json::json!({"remote": remote, "feed": s.feed, "seen_in": sources}),
+        );
+    }
+}
+
+/// A port forward or NAT redirect, from any of the rule sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// `dnat` (to another host) or `redirect` (to a port of the router
+    /// itself).
+    pub kind: &'static str,
+    /// `iptables`, `nft` or `uci`.
+    pub source: &'static str,
+    pub proto: Option<String>,
+    /// The destination port the rule matches (as written: `8080`,
+    /// `8000-8100`, `{ 80, 443 }`).
+    pub match_port: Option<String>,
+    /// Where traffic goes: `None` for a redirect to the router itself.
+    pub to_addr: Option<IpAddr>,
+    /// The port it goes to (the first of a range).
+    pub to_port: Option<u16>,
+    /// Line numbers in the output (0-based).
+    pub lines: Vec<usize>,
+}
+
+impl Forward {
+    /// Where the traffic goes, as `expected_forwards` writes it:
+    /// `addr:port`, `addr`, or `:port` for a redirect.
+    pub fn destination(&self) -> String {
+        match (self.to_addr, self.to_port) {
+            (Some(IpAddr::V6(a)), Some(p)) => format!("[{a}]:{p}"),
+            (Some(a), Some(p)) => format!("{a}:{p}"),
+            (Some(a), None) => a.to_string(),
+            (None, Some(p)) => format!(":{p}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// `203.0.113.7:11288`, `203.0.113.7`, `[2001:db8::1]:80`, `:7777`,
+/// `10.0.0.1-10.0.0.9:80-90` (the first of a range) → (address, port).
+fn parse_nat_target(t: &str) -> Option<(Option<IpAddr>, Option<u16>)> {
+    let first_port = |p: &str| p.split('-').next().and_then(|p| p.parse::<u16>().ok());
+    if let Some(rest) = t.strip_prefix('[') {
+        let (a, after) = rest.split_once(']')?;
+        let ip = a.parse::<IpAddr>().ok()?;
+        let port = after.strip_prefix(':').and_then(first_port);
+        return Some((Some(ip), port));
+    }
+    if let Some(p) = t.strip_prefix(':') {
+        return Some((None, Some(first_port(p)?)));
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Some((Some(ip), None));
+    }
+    let (a, p) = t.rsplit_once(':')?;
+    let a = a.split('-').next()?;
+    Some((Some(a.parse().ok()?), first_port(p)))
+}
+
+/// DNAT and REDIRECT rules of `iptables-save` output (`-A PREROUTING -p
+/// tcp -m tcp --dport 8080 -j DNAT --to-destination 203.0.113.7:11288`,
+/// `-j REDIRECT --to-ports 7777`).
+pub fn parse_iptables_forwards(t: &str) -> Vec<Forward> {
+    let mut v = Vec::new();
+    for (n, line) in t.lines().enumerate() {
+        if !line.starts_with("-A ") {
+            continue;
+        }
+        let toks: Vec<&str> = line.split_whitespace().collect();
+        let after = |flag: &str| {
+            toks.iter()
+                .position(|t| *t == flag)
+                .and_then(|i| toks.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        let kind = match after("-j").as_deref() {
+            Some("DNAT") => "dnat",
+            Some("REDIRECT") => "redirect",
+            _ => continue,
+        };
+        let (to_addr, to_port) = if kind == "dnat" {
+            match after("--to-destination")
+                .as_deref()
+                .and_then(parse_nat_target)
+            {
+                Some(t) => t,
+                None => continue,
+            }
+        } else {
+            (
+                None,
+                after("--to-ports").and_then(|p| p.split('-').next().and_then(|p| p.parse().ok())),
+            )
+        };
+        v.push(Forward {
+            kind,
+            source: "iptables",
+            proto: after("-p"),
+            match_port: after("--dport").or_else(|| after("--dports")),
+            to_addr,
+            to_port,
+            lines: vec![n],
+        });
+    }
+    v
+}
+
+/// `dnat` and `redirect` statements of `nft list ruleset` output
+/// (`tcp dport 8080 counter packets 0 bytes 0 dnat to 203.0.113.7:11288`,
+/// fw4's `meta nfproto ipv4 tcp dport 8080 counter … dnat ip to
+/// 192.168.1.10:80 comment "!fw4: …"`, `redirect to :7777`). Maps
+/// (`dnat to ip daddr map @x`) name no single target and are skipped.
+pub fn parse_nft_forwards(t: &str) -> Vec<Forward> {
+    let mut v = Vec::new();
+    for (n, line) in t.lines().enumerate() {
+        let rule = match line.find(" comment \"") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        let toks: Vec<&str> = rule.split_whitespace().collect();
+        let Some(i) = toks.iter().position(|t| *t == "dnat" || *t == "redirect") else {
+            continue;
+        };
+        let kind = if toks[i] == "dnat" {
+            "dnat"
+        } else {
+            "redirect"
+        };
+        let mut j = i + 1;
+        if matches!(toks.get(j), Some(&"ip") | Some(&"ip6")) {
+            j += 1;
+        }
+        let (to_addr, to_port) = if toks.get(j) == Some(&"to") {
+            match toks.get(j + 1).and_then(|t| parse_nat_target(t)) {
+                Some(t) => t,
+                None => continue,
+            }
+        } else if kind == "redirect" {
+            (None, None)
+        } else {
+            continue;
+        };
+        let dport = toks.iter().position(|t| *t == "dport").and_then(|d| {
+            let first = *toks.get(d + 1)?;
+            if first == "{" {
+                let end = toks[d + 1..].iter().position(|t| *t == "}")? + d + 1;
+                Some(toks[d + 1..=end].join(" "))
+            } else {
+                Some(first.to_string())
+            }
+        });
+        let proto = toks
+            .iter()
+            .position(|t| *t == "dport")
+            .and_then(|d| d.checked_sub(1))
+            .and_then(|p| toks.get(p))
+            .filter(|p| matches!(**p, "tcp" | "udp" | "sctp"))
+            .map(|p| p.to_string());
+        v.push(Forward {
+            kind,
+            source: "nft",
+            proto,
+            match_port: dport,
+            to_addr,
+            to_port,
+            lines: vec![n],
+        });
+    }
+    v
+}
+
+/// OpenWrt `redirect` sections of `uci show firewall` with target DNAT
+/// (the default), enabled:
+///
+/// ```text
+/// firewall.@redirect[0]=redirect
+/// firewall.@redirect[0].target='DNAT'
+/// firewall.@redirect[0].src='wan'
+/// firewall.@redirect[0].src_dport='8080'
+/// firewall.@redirect[0].dest_ip='192.168.1.10'
+/// firewall.@redirect[0].dest_port='80'
+/// ```
+///
+/// Without `dest_ip` the forward goes to the router itself (a redirect);
+/// without `dest_port` to the same port as `src_dport`.
+pub fn parse_uci_forwards(t: &str) -> Vec<Forward> {
+    let mut sections: BTreeMap<String, (Vec<usize>, BTreeMap<String, String>)> = BTreeMap::new();
+    let mut order = Vec::new();
+    for (n, line) in t.lines().enumerate() {
+        let Some((k, val)) = line.split_once('=') else {
+            continue;
+        };
+        let val = val.trim().trim_matches('\'').to_string();
+        let Some(rest) = k.strip_prefix("firewall.") else {
+            continue;
+        };
+        match rest.split_once('.') {
+            None if val == "redirect" => {
+                order.push(rest.to_string());
+                sections.insert(rest.to_string(), (vec![n], BTreeMap::new()));
+            }
+            Some((sec, opt)) => {
+                if let Some((lines, opts)) = sections.get_mut(sec) {
+                    lines.push(n);
+                    opts.insert(opt.to_string(), val);
+                }
+            }
+            None => {}
+        }
+    }
+    let mut v = Vec::new();
+    for name in order {
+        let Some((lines, o)) = sections.remove(&name) else {
+            continue;
+        };
+        let get = |k: &str| o.get(k).map(String::as_str);
+        if get("enabled") == Some("0")
+            || !get("target").unwrap_or("DNAT").eq_ignore_ascii_case("DNAT")
+        {
+            continue;
+        }
+        let port =
+            |p: Option<&str>| p.and_then(|p| p.split(['-', ':']).next()?.parse::<u16>().ok());
+        let to_addr = get("dest_ip").and_then(|a| a.parse().ok());
+        let to_port = port(get("dest_port")).or(port(get("src_dport")));
+        v.push(Forward {
+            kind: if to_addr.is_some() {
+                "dnat"
+            } else {
+                "redirect"
+            },
+            source: "uci",
+            proto: get("proto").map(str::to_string),
+            match_port: get("src_dport").map(str::to_string),
+            to_addr,
+            to_port,
+            lines,
+        });
+    }
+    v
+}
+
+/// Is `ip` outside every private, local and special-purpose range, so on
+/// the Internet (documentation ranges count as outside: they stand for
+/// public addresses in examples and tests)?
+pub fn is_outside(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Port forwards and NAT redirects. A forward to a relay implant's port
+/// (KV-botnet and Quad7 routers forward or listen on them) is critical;
+/// one that sends traffic arriving at the router on to an outside host
+/// makes the router a relay (high); any other forward to an internal host
+/// or to the router's own port is a change to check (medium) unless the
+/// inventory's `expected_forwards` names its destination. The same
+/// forward seen by iptables, nftables (iptables-nft shows its rules in
+/// both) and uci is one finding, keyed by its destination.
+fn check_forwards(r: &mut Raise<'_>, nat: &str, uci: &str) {
+    let mut all = parse_iptables_forwards(nat);
+    all.extend(parse_nft_forwards(nat));
+    let uci_fw = parse_uci_forwards(uci);
+    let nat_lines: Vec<&str> = nat.lines().collect();
+    let uci_lines: Vec<&str> = uci.lines().collect();
+    let mut by_dest: BTreeMap<(String, String), Vec<&Forward>> = BTreeMap::new();
+    for f in all.iter().chain(&uci_fw) {
+        by_dest
+            .entry((f.kind.to_string(), f.destination()))
+            .or_default()
+            .push(f);
+    }
+    for ((kind, dest), fs) in by_dest {
+        let f = fs[0];
+        let implant = f
+            .to_port
+            .and_then(|p| IMPLANT_PORTS.iter().find(|(ip, _)| *ip == p));
+        let outside = f.to_addr.filter(|a| is_outside(*a));
+        let (sev, score, why) = if let Some((p, who)) = implant {
+            (
                 Severity::Critical,
                 90,
+                format!("it sends traffic to port {p}, a relay implant's port: {who}"),
+            )
+        } else if let Some(a) = outside {
+            (
+                Severity::High,
+                80,
                 format!(
-                    "the router has a TCP connection {local}:{lport} -> {remote}:{rport} to an address listed by feed {feed:?}"
+                    "it sends traffic that reaches the router on to {a}, a host outside the organisation's networks: the router works as a relay"
                 ),
-                profiles::LISTENING.command,
-                &[(n, lines.get(n).copied().unwrap_or(""))],
-                serde_json::json!({"remote": remote, "remote_port": rport, "feed": feed, "state": state}),
-            );
+            )
+        } else if r.ctx.router.expected_forwards.contains(&dest) {
+            continue;
+        } else {
+            (
+                Severity::Medium,
+                45,
+                format!(
+                    "not in the inventory's expected_forwards; if it was set up on purpose, add {dest:?} there"
+                ),
+            )
+        };
+        let what = match kind.as_str() {
+            "dnat" => format!("port forward (DNAT) to {dest}"),
+            _ => format!("NAT redirect to the router's own port {dest}"),
+        };
+        let matched = f
+            .match_port
+            .as_deref()
+            .map(|p| {
+                format!(
+                    " of {} port {p}",
+                    f.proto.as_deref().unwrap_or("any protocol")
+                )
+            })
+            .unwrap_or_default();
+        let mut nat_ev = Vec::new();
+        let mut uci_ev = Vec::new();
+        let mut sources = BTreeSet::new();
+        for g in &fs {
+            sources.insert(g.source);
+            for n in &g.lines {
+                if g.source == "uci" {
+                    uci_ev.push((*n, uci_lines.get(*n).copied().unwrap_or("")));
+                } else {
+                    nat_ev.push((*n, nat_lines.get(*n).copied().unwrap_or("")));
+                }
+            }
         }
+        let mut groups = Vec::new();
+        if !nat_ev.is_empty() {
+            groups.push((profiles::NAT.command, nat_ev));
+        }
+        if !uci_ev.is_empty() {
+            groups.push((profiles::UCI_FIREWALL.command, uci_ev));
+        }
+        r.add_from(
+            "port_forward",
+            &format!("{kind} {dest}"),
+            sev,
+            score,
+            format!(
+                "{what}{matched} ({}): {why}",
+                sources.iter().copied().collect::<Vec<_>>().join(", ")
+            ),
+            &groups,
+            serde_json::json!({
+                "kind": kind, "destination": dest, "to_address": f.to_addr, "to_port": f.to_port,
+                "protocol": f.proto, "match_port": f.match_port, "seen_in": sources,
+            }),
+        );
     }
 }
 
@@ -833,6 +1446,377 @@ mod tests {
         assert!(indicator_covers(&range, "192.0.2.5".parse().unwrap()));
         assert!(!indicator_covers(&range, "192.0.2.10".parse().unwrap()));
         assert!(!indicator_covers(&range, "::1".parse().unwrap()));
+    }
+
+    /// Real lines, captured from a Linux 6.18 network namespace (`cat
+    /// /proc/net/nf_conntrack` and conntrack-tools 1.4.7 `conntrack -L`):
+    /// a TCP connection to 127.0.0.1:8080 that an OUTPUT DNAT rule sent to
+    /// 203.0.113.7:11288 (only the reply direction shows it), and an
+    /// unanswered UDP datagram. The IPv6 line is written in the kernel's
+    /// format for IPv6 (`%pI6`: eight groups, not compressed).
+    const CONNTRACK_PROC: &str = "ipv4     2 udp      17 30 src=203.0.113.7 dst=203.0.113.7 sport=60771 dport=53 [UNREPLIED] src=203.0.113.7 dst=203.0.113.7 sport=53 dport=60771 mark=0 zone=0 use=2
+ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=35086 dport=8080 src=203.0.113.7 dst=127.0.0.1 sport=11288 dport=35086 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=53182 dport=5001 src=127.0.0.1 dst=127.0.0.1 sport=5001 dport=53182 [ASSURED] mark=0 zone=0 use=2
+ipv6     10 tcp      6 117 TIME_WAIT src=2001:0db8:0000:0000:0000:0000:0000:0002 dst=2001:0db8:00ff:0000:0000:0000:0000:0009 sport=40102 dport=443 src=2001:0db8:00ff:0000:0000:0000:0000:0009 dst=2001:0db8:0000:0000:0000:0000:0000:0002 sport=443 dport=40102 [ASSURED] mark=0 zone=0 use=2
+ipv4     2 icmp     1 29 src=10.0.0.2 dst=10.0.0.1 type=8 code=0 id=7 src=10.0.0.1 dst=10.0.0.2 type=0 code=0 id=7 mark=0 zone=0 use=2
+";
+    const CONNTRACK_TOOL: &str = "udp      17 29 src=203.0.113.7 dst=203.0.113.7 sport=60771 dport=53 [UNREPLIED] src=203.0.113.7 dst=203.0.113.7 sport=53 dport=60771 mark=0 use=1
+tcp      6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.1 sport=35086 dport=8080 src=203.0.113.7 dst=127.0.0.1 sport=11288 dport=35086 [ASSURED] mark=0 use=1
+conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.
+";
+
+    #[test]
+    fn conntrack_both_formats() {
+        let p = parse_conntrack(CONNTRACK_PROC);
+        assert_eq!(p.len(), 5, "{p:?}");
+        assert_eq!(p[0].proto, "udp");
+        assert_eq!(p[0].state, None);
+        assert!(p[0].unreplied);
+        assert_eq!(p[0].dport, Some(53));
+        assert_eq!(p[1].state.as_deref(), Some("ESTABLISHED"));
+        assert_eq!(p[1].dst, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(p[1].dport, Some(8080), "the original direction's port");
+        assert_eq!(p[1].reply_src, Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(p[3].state.as_deref(), Some("TIME_WAIT"));
+        assert_eq!(p[3].dst, "2001:db8:ff::9".parse::<IpAddr>().unwrap());
+        assert_eq!((p[4].proto.as_str(), p[4].sport), ("icmp", None));
+        let t = parse_conntrack(CONNTRACK_TOOL);
+        assert_eq!(t.len(), 2, "the summary line is not a flow");
+        for (a, b) in t.iter().zip(&p) {
+            assert_eq!(
+                (a.src, a.dst, a.sport, a.dport, a.reply_src),
+                (b.src, b.dst, b.sport, b.dport, b.reply_src)
+            );
+        }
+    }
+
+    fn run_many(
+        r: &Router,
+        outs: &[(Probe, &str)],
+        ips: &[(IndicatorValue, String)],
+    ) -> Vec<Finding> {
+        let hashes = HashMap::new();
+        let ctx = CheckContext {
+            router: r,
+            hash_indicators: &hashes,
+            ip_indicators: ips,
+            vulnerable: &[],
+            own_keys: &[],
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let mut o = Outputs::new();
+        for (probe, text) in outs {
+            o.insert(
+                probe.id,
+                SshOutput {
+                    command: probe.command.into(),
+                    status: Some(0),
+                    stdout: text.to_string(),
+                    stderr: String::new(),
+                },
+            );
+        }
+        run_all(&ctx, &o, &BTreeMap::new())
+    }
+
+    #[test]
+    fn connections_from_sockets_and_conntrack_are_one_finding_per_remote() {
+        // /proc/net/udp and /proc/net/tcp from the same capture: a UDP
+        // socket connected to 203.0.113.7:53, and the DNAT'd TCP pair.
+        let udp = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            \n 3751: 077100CB:ED63 077100CB:0035 01 00000000:00000000 00:00000000 00000000     0        0 25556 2 000000001347b5ef 0         \n 6238: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 22974 2 0000000077cca52f 0         \n";
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 077100CB:2C18 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 25550 1 0000000058e80066 100 0 0 10 0\n   2: 0100007F:890E 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 25551 2 00000000b5531897 20 0 0 10 -1\n";
+        let feeds = [
+            (
+                IndicatorValue::Ip("203.0.113.7".parse().unwrap()),
+                "c2".to_string(),
+            ),
+            (
+                IndicatorValue::Cidr("2001:db8:ff::/48".parse().unwrap()),
+                "v6".to_string(),
+            ),
+        ];
+        let r = router("");
+        let f = run_many(
+            &r,
+            &[
+                (profiles::LISTENING, tcp),
+                (profiles::UDP, udp),
+                (profiles::CONNTRACK, CONNTRACK_PROC),
+            ],
+            &feeds,
+        );
+        let mut got: Vec<_> = f
+            .iter()
+            .map(|f| {
+                (
+                    check_of(f).to_string(),
+                    f.details.as_ref().unwrap()["key"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("connection".to_string(), "2001:db8:ff::9".to_string()),
+                ("connection".to_string(), "203.0.113.7".to_string()),
+                // The capture's stand-in C2 listened on 11288 itself.
+                ("listening_port".to_string(), "11288".to_string()),
+            ]
+        );
+        let c2 = f
+            .iter()
+            .find(|f| f.details.as_ref().unwrap()["key"] == "203.0.113.7")
+            .unwrap();
+        assert_eq!(
+            c2.details.as_ref().unwrap()["seen_in"],
+            serde_json::json!(["udp", "conntrack"])
+        );
+        // Evidence: each command, then its lines (the UDP socket, then the
+        // UDP flow and the DNAT'd TCP flow whose reply came from the C2).
+        let raw: Vec<&str> = c2.evidence.iter().map(|e| e.raw.as_str()).collect();
+        assert_eq!(raw[0], format!("$ {}", profiles::UDP.command));
+        assert!(raw[1].contains("077100CB:0035 01"));
+        assert_eq!(raw[2], format!("$ {}", profiles::CONNTRACK.command));
+        assert_eq!(raw.len(), 5);
+        assert!(
+            c2.reasons[0].contains("forwarded to 203.0.113.7"),
+            "{}",
+            c2.reasons[0]
+        );
+        // The same with conntrack-tools' format.
+        let f2 = run_many(&r, &[(profiles::CONNTRACK, CONNTRACK_TOOL)], &feeds);
+        assert_eq!(f2.len(), 1);
+        assert_eq!(f2[0].id, c2.id, "the same finding whatever saw it");
+        // No feed address: nothing.
+        let quiet = run_many(
+            &r,
+            &[(profiles::UDP, udp), (profiles::CONNTRACK, CONNTRACK_PROC)],
+            &[(
+                IndicatorValue::Ip("192.0.2.99".parse().unwrap()),
+                "x".into(),
+            )],
+        );
+        assert!(quiet.is_empty(), "{quiet:?}");
+    }
+
+    /// `iptables-save` v1.8.9 (nf_tables) and `nft list ruleset` (nftables
+    /// 1.0.6), captured from the same network namespace after
+    /// `iptables -t nat -A PREROUTING -p tcp --dport 8080 -j DNAT
+    /// --to-destination 203.0.113.7:11288`, `… --dport 2323 -j REDIRECT
+    /// --to-ports 7777`, a MASQUERADE and a filter rule; iptables-nft shows
+    /// its rules in both. The fw4 chain (OpenWrt 22.03+) is written in
+    /// the form fw4 generates for a `redirect` section.
+    const IPTABLES_SAVE: &str =
+        "# Generated by iptables-save v1.8.9 (nf_tables) on Fri Dec  4 09:41:59 2026
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+# Completed on Fri Dec  4 09:41:59 2026
+# Generated by iptables-save v1.8.9 (nf_tables) on Fri Dec  4 09:41:59 2026
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT --to-destination 203.0.113.7:11288
+-A PREROUTING -p tcp -m tcp --dport 2323 -j REDIRECT --to-ports 7777
+-A POSTROUTING -o eth0 -j MASQUERADE
+COMMIT
+# Completed on Fri Dec  4 09:41:59 2026
+";
+    const NFT_RULESET: &str = "table inet f {
+\tchain in {
+\t\ttype filter hook input priority filter; policy accept;
+\t\tct state established accept
+\t}
+}
+table ip nat {
+\tchain PREROUTING {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\ttcp dport 8080 counter packets 0 bytes 0 dnat to 203.0.113.7:11288
+\t\ttcp dport 2323 counter packets 0 bytes 0 redirect to :7777
+\t}
+
+\tchain POSTROUTING {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname \"eth0\" counter packets 0 bytes 0 masquerade
+\t}
+}
+table inet fw4 {
+\tchain dstnat_wan {
+\t\tmeta nfproto ipv4 tcp dport 8022 counter packets 3 bytes 180 dnat ip to 192.168.1.10:22 comment \"!fw4: ssh-to-nas\"
+\t\tmeta nfproto ipv4 udp dport { 500, 4500 } counter packets 0 bytes 0 dnat ip to 192.168.1.20 comment \"!fw4: vpn dnat to x\"
+\t}
+}
+# Warning: table ip nat is managed by iptables-nft, do not touch!
+";
+
+    #[test]
+    fn nat_rules_real_formats() {
+        let i = parse_iptables_forwards(IPTABLES_SAVE);
+        assert_eq!(
+            i.iter()
+                .map(|f| (f.kind, f.destination(), f.match_port.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "dnat",
+                    "203.0.113.7:11288".to_string(),
+                    Some("8080".to_string())
+                ),
+                ("redirect", ":7777".to_string(), Some("2323".to_string())),
+            ]
+        );
+        let n = parse_nft_forwards(NFT_RULESET);
+        assert_eq!(
+            n.iter()
+                .map(|f| (
+                    f.kind,
+                    f.destination(),
+                    f.match_port.clone(),
+                    f.proto.clone()
+                ))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "dnat",
+                    "203.0.113.7:11288".to_string(),
+                    Some("8080".to_string()),
+                    Some("tcp".to_string())
+                ),
+                (
+                    "redirect",
+                    ":7777".to_string(),
+                    Some("2323".to_string()),
+                    Some("tcp".to_string())
+                ),
+                (
+                    "dnat",
+                    "192.168.1.10:22".to_string(),
+                    Some("8022".to_string()),
+                    Some("tcp".to_string())
+                ),
+                (
+                    "dnat",
+                    "192.168.1.20".to_string(),
+                    Some("{ 500, 4500 }".to_string()),
+                    Some("udp".to_string())
+                ),
+            ]
+        );
+        assert_eq!(
+            parse_nat_target("[2001:db8::5]:8443"),
+            Some((Some("2001:db8::5".parse().unwrap()), Some(8443)))
+        );
+        assert_eq!(
+            parse_nat_target("10.0.0.1-10.0.0.9:80-90"),
+            Some((Some("10.0.0.1".parse().unwrap()), Some(80)))
+        );
+        assert_eq!(parse_nat_target("nonsense"), None);
+    }
+
+    #[test]
+    fn uci_redirects() {
+        // `uci show firewall` as OpenWrt prints it: an anonymous and a
+        // named redirect, a disabled one, an SNAT one, and a rule.
+        let t = "firewall.@defaults[0]=defaults
+firewall.@defaults[0].input='ACCEPT'
+firewall.@redirect[0]=redirect
+firewall.@redirect[0].target='DNAT'
+firewall.@redirect[0].name='ssh-to-nas'
+firewall.@redirect[0].src='wan'
+firewall.@redirect[0].src_dport='8022'
+firewall.@redirect[0].dest='lan'
+firewall.@redirect[0].dest_ip='192.168.1.10'
+firewall.@redirect[0].dest_port='22'
+firewall.@redirect[0].proto='tcp'
+firewall.cfg0e92bd=redirect
+firewall.cfg0e92bd.src='wan'
+firewall.cfg0e92bd.src_dport='2323'
+firewall.cfg0e92bd.dest_port='7777'
+firewall.@redirect[2]=redirect
+firewall.@redirect[2].enabled='0'
+firewall.@redirect[2].src_dport='9999'
+firewall.@redirect[2].dest_ip='203.0.113.99'
+firewall.@redirect[3]=redirect
+firewall.@redirect[3].target='SNAT'
+firewall.@redirect[3].src_ip='192.168.1.0/24'
+firewall.@rule[0]=rule
+firewall.@rule[0].dest_port='22'
+";
+        let u = parse_uci_forwards(t);
+        assert_eq!(
+            u.iter()
+                .map(|f| (f.kind, f.destination(), f.lines.len()))
+                .collect::<Vec<_>>(),
+            [
+                ("dnat", "192.168.1.10:22".to_string(), 9),
+                ("redirect", ":7777".to_string(), 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn forwards_are_graded_and_merged_across_sources() {
+        let r = router("expected_forwards = ['192.168.1.10:22']");
+        let uci = "firewall.@redirect[0]=redirect\nfirewall.@redirect[0].src_dport='8022'\nfirewall.@redirect[0].dest_ip='192.168.1.10'\nfirewall.@redirect[0].dest_port='22'\nfirewall.x=redirect\nfirewall.x.src_dport='2323'\nfirewall.x.dest_port='7777'\n";
+        let nat = format!("{IPTABLES_SAVE}{NFT_RULESET}");
+        let f = run_many(
+            &r,
+            &[(profiles::NAT, &nat), (profiles::UCI_FIREWALL, uci)],
+            &[],
+        );
+        let got: Vec<_> = f
+            .iter()
+            .map(|f| {
+                (
+                    f.details.as_ref().unwrap()["key"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    f.severity.unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("dnat 203.0.113.7:11288".to_string(), Severity::Critical),
+                ("redirect :7777".to_string(), Severity::Critical),
+                ("dnat 192.168.1.20".to_string(), Severity::Medium),
+            ]
+        );
+        let redirect = &f[1];
+        assert_eq!(
+            redirect.details.as_ref().unwrap()["seen_in"],
+            serde_json::json!(["iptables", "nft", "uci"])
+        );
+        assert!(
+            redirect
+                .evidence
+                .iter()
+                .any(|e| e.raw == format!("$ {}", profiles::UCI_FIREWALL.command))
+        );
+        // An outside host on a harmless port is still a relay (high).
+        let out =
+            "-A PREROUTING -p tcp -m tcp --dport 443 -j DNAT --to-destination 198.51.100.4:443\n";
+        let f = run_many(&router(""), &[(profiles::NAT, out)], &[]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Some(Severity::High));
+        assert!(f[0].reasons[0].contains("relay"), "{}", f[0].reasons[0]);
+        // MASQUERADE and filter rules alone are not forwards.
+        let plain = "*nat\n-A POSTROUTING -o eth0 -j MASQUERADE\n*filter\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n";
+        assert!(run_many(&router(""), &[(profiles::NAT, plain)], &[]).is_empty());
+        assert!(is_outside("203.0.113.7".parse().unwrap()));
+        assert!(!is_outside("100.64.1.1".parse().unwrap()));
+        assert!(!is_outside("fd00::1".parse().unwrap()));
     }
 
     #[test]

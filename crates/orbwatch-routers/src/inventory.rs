@@ -104,6 +104,8 @@ struct RouterFile {
     wan_address: Option<IpAddr>,
     #[serde(default)]
     expected_listeners: Vec<u16>,
+    #[serde(default)]
+    expected_forwards: Vec<String>,
 }
 
 fn default_port() -> u16 {
@@ -136,6 +138,12 @@ pub struct Router {
     pub wan_address: Option<IpAddr>,
     /// TCP ports that must listen after a reboot (health check).
     pub expected_listeners: Vec<u16>,
+    /// Port forwards the organisation set up on purpose, by destination
+    /// (`"192.168.1.10:22"`, `"192.168.1.10"`, `":53"` for a redirect to
+    /// the router's own port 53); other forwards to internal hosts are
+    /// findings. Forwards to relay-implant ports or to outside hosts are
+    /// findings whatever this says.
+    pub expected_forwards: Vec<String>,
 }
 
 /// The whole inventory.
@@ -236,6 +244,7 @@ impl Inventory {
                 authorized_keys: r.authorized_keys.clone(),
                 wan_address: r.wan_address,
                 expected_listeners: r.expected_listeners.clone(),
+                expected_forwards: r.expected_forwards.clone(),
             });
         }
         Ok(Inventory {
@@ -530,6 +539,7 @@ mod example_tests {
         assert_eq!(inv.policy.stagger_secs, 60);
         assert_eq!(inv.routers[1].max_uptime_days, 14);
         assert_eq!(inv.routers[0].expected_listeners, [22, 53]);
+        assert_eq!(inv.routers[0].expected_forwards, ["192.168.1.10:22"]);
         assert!(inv.routers[0].reboot_window.is_some());
     }
 }

@@ -78,8 +78,38 @@ pub const UCI_DNS: Probe = Probe {
     id: "uci_dns",
     command: "uci -q show dhcp; uci -q show network",
 };
+/// UDP sockets: a connected UDP socket names its peer (an implant's
+/// beacon or DNS tunnel), which `/proc/net/tcp` never shows.
+pub const UDP: Probe = Probe {
+    id: "udp",
+    command: "cat /proc/net/udp /proc/net/udp6 2>/dev/null",
+};
+/// The connection-tracking table: every flow the router has seen lately,
+/// its own and the ones it forwards or NATs, including flows whose socket
+/// has already closed (a TCP connection stays in TIME_WAIT for two
+/// minutes, a UDP exchange for 30 s or more). The `/proc` file where the
+/// kernel has it, else `conntrack -L` (conntrack-tools); both only read.
+pub const CONNTRACK: Probe = Probe {
+    id: "conntrack",
+    command: "cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L 2>/dev/null",
+};
+/// Port forwards and NAT redirects, as iptables (legacy or nft back end)
+/// and nftables see them. `iptables-save` without `-t` dumps only the
+/// tables that exist (`-t nat` would make a legacy kernel load and create
+/// the table: a change, however small).
+pub const NAT: Probe = Probe {
+    id: "nat",
+    command: "iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; nft list ruleset 2>/dev/null",
+};
+/// OpenWrt's firewall configuration: `redirect` sections are its port
+/// forwards (fw3 and fw4 turn them into the DNAT rules the `nat` probe
+/// reads, but a forward configured and not yet applied is only here).
+pub const UCI_FIREWALL: Probe = Probe {
+    id: "uci_firewall",
+    command: "uci -q show firewall",
+};
 
-const COMMON: [Probe; 9] = [
+const COMMON: [Probe; 12] = [
     UPTIME,
     BOOT_ID,
     VERSION,
@@ -89,6 +119,9 @@ const COMMON: [Probe; 9] = [
     PERSISTENCE,
     DNS,
     AUTHORIZED_KEYS,
+    UDP,
+    CONNTRACK,
+    NAT,
 ];
 
 impl Profile {
@@ -122,6 +155,7 @@ impl Profile {
         v.push(ACCOUNTS);
         if self == Profile::Openwrt {
             v.push(UCI_DNS);
+            v.push(UCI_FIREWALL);
         }
         v
     }

@@ -38,7 +38,23 @@ pub enum Plant {
     PersistentImplant,
     /// `/etc/resolv.conf` names 203.0.113.53 instead of 192.0.2.53.
     HijackedDns,
+    /// Traffic with "C2" addresses, all inside the router's own network
+    /// namespace (the addresses sit on its loopback, nothing leaves it):
+    /// a TCP connection to [`C2_TCP`]:4444, a UDP socket connected to
+    /// [`C2_UDP`]:53, and one datagram to [`C2_GONE`]:123 from a socket
+    /// closed at once, which only the connection-tracking table remembers.
+    /// Conntrack is switched on by an iptables rule that uses it.
+    C2Connections,
+    /// NAT rules planted with iptables: a port forward of TCP 8443 to
+    /// 203.0.113.7:11288 (an outside host, a Quad7 SOCKS port) and a
+    /// redirect of TCP 2323 to the router's own port 7777.
+    NatRedirect,
 }
+
+/// The lab's stand-in C2 addresses (documentation ranges).
+pub const C2_TCP: &str = "203.0.113.77";
+pub const C2_UDP: &str = "198.51.100.99";
+pub const C2_GONE: &str = "198.51.100.123";
 
 #[derive(Debug, Clone)]
 pub struct LabSpec {
@@ -83,6 +99,7 @@ pub struct Lab {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     memory_implant: PathBuf,
+    c2: PathBuf,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -134,10 +151,13 @@ pub fn lab_available() -> bool {
         "ssh-keygen",
         "gcc",
         "ldd",
+        "nft",
+        "xtables-nft-multi",
+        "iptables",
     ] {
         if which(t).is_none() {
             return skip(&format!(
-                "{t} not installed (apt-get install iproute2 util-linux dropbear-bin busybox-static openssh-client gcc)"
+                "{t} not installed (apt-get install iproute2 util-linux dropbear-bin busybox-static openssh-client gcc nftables iptables)"
             ))
             .is_some();
         }
@@ -208,6 +228,39 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The C2 traffic of [`Plant::C2Connections`]: a listener and a client on
+/// [`C2_TCP`], a connected UDP socket, a one-shot datagram; then it stays
+/// in the background holding the sockets.
+const C2_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static struct sockaddr_in at(const char *ip, int port) {
+    struct sockaddr_in a; memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET; a.sin_port = htons(port); inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+int main(void) {
+    struct sockaddr_in t = at(C2_TCP, 4444), u = at(C2_UDP, 53), g = at(C2_GONE, 123);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(l, (struct sockaddr *)&t, sizeof t) || listen(l, 1)) return 1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&t, sizeof t)) return 2;
+    if (accept(l, 0, 0) < 0) return 3;
+    int d = socket(AF_INET, SOCK_DGRAM, 0);
+    if (connect(d, (struct sockaddr *)&u, sizeof u) || send(d, "x", 1, 0) != 1) return 4;
+    int o = socket(AF_INET, SOCK_DGRAM, 0);
+    if (sendto(o, "x", 1, 0, (struct sockaddr *)&g, sizeof g) != 1) return 5;
+    close(o);
+    if (fork() > 0) return 0;
+    setsid();
+    for (;;) pause();
+}
+"#;
+
 const LOGSH: &str = r#"#!/bin/busybox sh
 # The router's login shell: it logs every command an SSH client runs.
 if [ "$1" = "-c" ]; then printf '%s\0' "$2" >> /var/log/commands; exec /bin/sh -c "$2"; fi
@@ -261,6 +314,16 @@ impl Lab {
                 .arg(&src));
         }
         let persistent_sha256 = sha256_file(&persistent);
+        let c2_src = dir.path().join("c2.c");
+        std::fs::write(&c2_src, C2_C).expect("write c2.c");
+        let c2 = dir.path().join("lab-c2");
+        run(Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&c2)
+            .arg(format!("-DC2_TCP=\"{C2_TCP}\""))
+            .arg(format!("-DC2_UDP=\"{C2_UDP}\""))
+            .arg(format!("-DC2_GONE=\"{C2_GONE}\""))
+            .arg(&c2_src));
         let log = dir.path().join("lab.log");
         let pid = std::process::id();
         let stop = Arc::new(AtomicBool::new(false));
@@ -272,6 +335,7 @@ impl Lab {
             stop,
             threads: Vec::new(),
             memory_implant,
+            c2,
             dir,
         };
         for spec in specs {
@@ -317,6 +381,17 @@ impl Lab {
                         "the persistent implant of {} did not start from cron",
                         r.spec.name
                     );
+                }
+                Plant::C2Connections => lab.plant_c2(i),
+                Plant::NatRedirect => {
+                    for rule in [
+                        "-t nat -A PREROUTING -p tcp --dport 8443 -j DNAT --to-destination 203.0.113.7:11288",
+                        "-t nat -A PREROUTING -p tcp --dport 2323 -j REDIRECT --to-ports 7777",
+                    ] {
+                        run(Command::new("ip")
+                            .args(["netns", "exec", &r.netns, "iptables"])
+                            .args(rule.split(' ')));
+                    }
                 }
                 _ => {}
             }
@@ -378,6 +453,52 @@ impl Lab {
         assert!(
             wait_port(self.routers[i].addr, 7777, Duration::from_secs(10)),
             "memory implant not listening"
+        );
+    }
+
+    /// Plant [`Plant::C2Connections`] on router `i` (see there).
+    pub fn plant_c2(&self, i: usize) {
+        let ns = self.routers[i].netns.clone();
+        for a in [C2_TCP, C2_UDP, C2_GONE] {
+            run(Command::new("ip").args([
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                "lo",
+            ]));
+        }
+        // Conntrack runs in a namespace only once a rule needs it; a router
+        // always has such rules. UDP flows are kept 10 minutes (30 s by
+        // default) so that a slow test still sees the one-shot datagram.
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &ns,
+            "iptables",
+            "-A",
+            "OUTPUT",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ]));
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.netfilter.nf_conntrack_udp_timeout=600",
+        ]));
+        self.run_inside(
+            i,
+            "cat > /usr/sbin/lab-c2 && chmod 755 /usr/sbin/lab-c2 && /usr/sbin/lab-c2 </dev/null >/dev/null 2>&1",
+            Some(&self.c2),
         );
     }
 
@@ -551,6 +672,8 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
         "var/log",
         "var/run",
         "lib64",
+        "usr/sbin",
+        "usr/bin",
     ] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
@@ -566,20 +689,19 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
             let _ = std::os::unix::fs::symlink("busybox", p);
         }
     }
-    // dropbear and the libraries it links.
-    let db = which("dropbear").expect("dropbear");
-    std::fs::copy(&db, root.join("sbin/dropbear")).expect("copy dropbear");
-    let ldd = Command::new("ldd").arg(&db).output().expect("ldd");
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
-        if let Some(lib) = lib {
-            let dst = root.join(lib.trim_start_matches('/'));
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir lib");
-            }
-            std::fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
-        }
+    // dropbear, nft and iptables-save (the nft back end's multi-call
+    // binary, named as the command) with the libraries they link, and the
+    // xtables extensions iptables-save loads to print matches.
+    for (tool, dst) in [
+        ("dropbear", "sbin/dropbear"),
+        ("nft", "usr/sbin/nft"),
+        ("xtables-nft-multi", "usr/sbin/iptables-save"),
+    ] {
+        let bin = which(tool).expect(tool);
+        std::fs::copy(&bin, root.join(dst)).unwrap_or_else(|e| panic!("copy {tool}: {e}"));
+        copy_libs(root, &bin);
     }
+    copy_tree(Path::new("/usr/lib/x86_64-linux-gnu/xtables"), root);
     let w = |rel: &str, text: &str, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
         let p = root.join(rel);
@@ -647,6 +769,42 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
             "* * * * * /etc/.xl/xl-agent 63256 login:\n",
             0o600,
         );
+    }
+}
+
+/// Copy the shared libraries `bin` links into `root`, at the same paths.
+fn copy_libs(root: &Path, bin: &Path) {
+    let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = lib {
+            let dst = root.join(lib.trim_start_matches('/'));
+            if dst.exists() {
+                continue;
+            }
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir lib");
+            }
+            std::fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+        }
+    }
+}
+
+/// Copy the files of folder `src` (not recursive; symlinks followed) into
+/// `root` at the same path, when it exists (the xtables extensions'
+/// folder depends on the architecture; without it iptables-save prints
+/// matches less fully). They link only libraries already copied.
+fn copy_tree(src: &Path, root: &Path) {
+    let Ok(rd) = std::fs::read_dir(src) else {
+        return;
+    };
+    let dst = root.join(src.strip_prefix("/").unwrap_or(src));
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_file() {
+            let _ = std::fs::copy(&p, dst.join(e.file_name()));
+        }
     }
 }
 
