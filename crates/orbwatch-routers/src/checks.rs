@@ -233,6 +233,12 @@ pub fn run_all(
         let uci = text(profiles::UCI_DNS.id).unwrap_or("");
         check_dns(&mut r, t, uci);
     }
+    if let (Some(owned), Some(exes)) = (
+        text(profiles::OPKG_FILES.id),
+        text(profiles::SYSTEM_EXECUTABLES.id),
+    ) {
+        check_unowned_executables(&mut r, owned, exes);
+    }
     if let Some(t) = text(profiles::AUTHORIZED_KEYS.id) {
         check_authorized_keys(&mut r, t);
     }
@@ -1286,6 +1292,62 @@ fn check_dns(r: &mut Raise<'_>, t: &str, uci: &str) {
     }
 }
 
+/// Programs in system folders that no installed package owns.
+///
+/// Why: OpenWrt installs every program through a package (the firmware
+/// image's own programs too), and opkg records each package's files in
+/// `/usr/lib/opkg/info/<package>.list`. A program in `/usr/sbin` that no
+/// list names was put there some other way: an implant hiding among
+/// system programs, or a hand-copied tool worth knowing about. opkg keeps
+/// no checksum of each installed file (only of configuration files), so
+/// ownership is what can be checked; the SHA-256 goes in the finding for a
+/// look-up. A device whose lists are all missing (no `.list` at all) is
+/// not judged: that says nothing about any one file.
+fn check_unowned_executables(r: &mut Raise<'_>, owned: &str, exes: &str) {
+    let owned: BTreeSet<&str> = owned
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").trim())
+        .filter(|l| l.starts_with('/'))
+        .collect();
+    if owned.is_empty() {
+        return;
+    }
+    for (n, line) in exes.lines().enumerate() {
+        let Some((hash, path)) = line.split_once(char::is_whitespace) else {
+            continue;
+        };
+        let path = path.trim_start_matches([' ', '*']);
+        if hash.len() != 64
+            || !hash.bytes().all(|b| b.is_ascii_hexdigit())
+            || !path.starts_with('/')
+        {
+            continue;
+        }
+        // A package may list `/usr/sbin/x` while the file is reached as
+        // `/sbin/x` through a merged-/usr symlink, and the reverse.
+        let alt = path
+            .strip_prefix("/usr")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("/usr{path}"));
+        if owned.contains(path) || owned.contains(alt.as_str()) {
+            continue;
+        }
+        let hash = hash.to_ascii_lowercase();
+        r.add(
+            "unowned_executable",
+            path,
+            Severity::High,
+            70,
+            format!(
+                "{path} is a program in a system folder that no installed package owns (opkg's file lists do not name it): on OpenWrt every program comes from a package, so this one was put there another way; SHA-256 {hash}"
+            ),
+            profiles::SYSTEM_EXECUTABLES.command,
+            &[(n, line)],
+            serde_json::json!({"path": path, "sha256": hash, "owned_files": owned.len()}),
+        );
+    }
+}
+
 /// "type base64" of an `authorized_keys` line (options and comment
 /// dropped), or `None` for a line that holds no key.
 pub fn key_material(line: &str) -> Option<String> {
@@ -1817,6 +1879,54 @@ firewall.@rule[0].dest_port='22'
         assert!(is_outside("203.0.113.7".parse().unwrap()));
         assert!(!is_outside("100.64.1.1".parse().unwrap()));
         assert!(!is_outside("fd00::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn unowned_executables() {
+        // opkg `.list` lines (OpenWrt 23.05 writes a path, or a path, a tab
+        // and the symlink target) and `find … -exec sha256sum` output.
+        let owned = "/usr/sbin/dropbear\n/usr/bin/dbclient\n/bin/busybox\n/bin/sh\t/bin/busybox\n/lib/libc.so\n";
+        let h = "0".repeat(64);
+        let exes = format!(
+            "{h}  /bin/busybox\n{h}  /usr/sbin/dropbear\n{h}  /sbin/dropbear\n{h}  /usr/sbin/xl-relay\n{h}  /usr/libexec/.hidden\nfind: /usr/libexec: No such file or directory\n"
+        );
+        let r = router("");
+        let f = run_many(
+            &r,
+            &[
+                (profiles::OPKG_FILES, owned),
+                (profiles::SYSTEM_EXECUTABLES, &exes),
+            ],
+            &[],
+        );
+        let mut got: Vec<_> = f
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    check_of(f),
+                    f.details.as_ref().unwrap()["key"].as_str().unwrap()
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "unowned_executable /usr/libexec/.hidden",
+                "unowned_executable /usr/sbin/xl-relay"
+            ]
+        );
+        // No lists at all: nothing is judged.
+        let f = run_many(
+            &r,
+            &[
+                (profiles::OPKG_FILES, ""),
+                (profiles::SYSTEM_EXECUTABLES, &exes),
+            ],
+            &[],
+        );
+        assert!(f.is_empty());
     }
 
     #[test]

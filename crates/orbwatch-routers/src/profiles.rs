@@ -109,6 +109,20 @@ pub const UCI_FIREWALL: Probe = Probe {
     command: "uci -q show firewall",
 };
 
+/// OpenWrt's package file lists: every file an installed package put on
+/// the device (`opkg` keeps one `.list` per package, for the packages of
+/// the firmware image too).
+pub const OPKG_FILES: Probe = Probe {
+    id: "opkg_files",
+    command: "cat /usr/lib/opkg/info/*.list 2>/dev/null",
+};
+/// The programs in the system's program folders, with their SHA-256
+/// (symlinks, such as busybox's applets, are not files and are left out).
+pub const SYSTEM_EXECUTABLES: Probe = Probe {
+    id: "system_executables",
+    command: "find /bin /sbin /usr/bin /usr/sbin /usr/libexec -xdev -type f -perm -100 -exec sha256sum {} + 2>/dev/null",
+};
+
 const COMMON: [Probe; 12] = [
     UPTIME,
     BOOT_ID,
@@ -156,6 +170,8 @@ impl Profile {
         if self == Profile::Openwrt {
             v.push(UCI_DNS);
             v.push(UCI_FIREWALL);
+            v.push(OPKG_FILES);
+            v.push(SYSTEM_EXECUTABLES);
         }
         v
     }

@@ -2,7 +2,7 @@
 //! clean, one with a memory-only implant, one with a persistent implant
 //! whose hash is in a test feed, one with a hijacked DNS setting, one
 //! talking with C2 addresses a test feed lists, one with planted port
-//! forwards.
+//! forwards, and an OpenWrt-like one with a program no package owns.
 
 mod common;
 
@@ -14,7 +14,7 @@ use orbwatch_intel::IndicatorValue;
 use orbwatch_routers::checks::check_of;
 use orbwatch_routers::{AuditOptions, Inventory, Ssh, audit_router};
 
-fn lab6() -> Option<Lab> {
+fn lab7() -> Option<Lab> {
     Lab::start(&[
         LabSpec::new("clean", Plant::Clean),
         LabSpec::new("memory", Plant::MemoryImplant),
@@ -22,6 +22,7 @@ fn lab6() -> Option<Lab> {
         LabSpec::new("dns", Plant::HijackedDns),
         LabSpec::new("c2", Plant::C2Connections),
         LabSpec::new("nat", Plant::NatRedirect),
+        LabSpec::new("opkg", Plant::UnownedExecutable),
     ])
 }
 
@@ -53,7 +54,7 @@ fn keys(fs: &[orbwatch_detect::Finding]) -> Vec<String> {
 
 #[test]
 fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
-    let Some(lab) = lab6() else { return };
+    let Some(lab) = lab7() else { return };
     let inv_path = lab.dir.path().join("routers.toml");
     std::fs::write(&inv_path, lab.inventory(|_| String::new())).unwrap();
     let inv = Inventory::load(&inv_path).unwrap();
@@ -166,6 +167,16 @@ fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
         );
         assert!(f.evidence.len() >= 2, "and has output lines: {f:?}");
     }
+    // opkg: the one program no package's file list names, and nothing
+    // else (its firmware version is not on the list).
+    assert_eq!(
+        keys(&by_router["opkg"].findings),
+        ["unowned_executable /usr/sbin/xl-relay"]
+    );
+    assert_eq!(
+        by_router["opkg"].findings[0].details.as_ref().unwrap()["sha256"],
+        lab.persistent_sha256.as_str()
+    );
     // Safety: the routers' own logs hold only allowlisted commands, each
     // audit command exactly once per router.
     for (i, r) in inv.routers.iter().enumerate() {

@@ -49,6 +49,10 @@ pub enum Plant {
     /// 203.0.113.7:11288 (an outside host, a Quad7 SOCKS port) and a
     /// redirect of TCP 2323 to the router's own port 7777.
     NatRedirect,
+    /// An OpenWrt-like router (opkg file lists that own every program of
+    /// its image) with one program no package owns: `/usr/sbin/xl-relay`,
+    /// a copy of the implant binary, not running.
+    UnownedExecutable,
 }
 
 /// The lab's stand-in C2 addresses (documentation ranges).
@@ -63,6 +67,9 @@ pub struct LabSpec {
     /// Uptime offset of the first boot, in days (later boots start at 0).
     pub boottime_days: u64,
     pub reboot_delay: Duration,
+    /// The inventory's profile: `busybox`, or `openwrt` (the root then
+    /// has `/etc/openwrt_release` and opkg file lists for its programs).
+    pub profile: &'static str,
 }
 
 impl LabSpec {
@@ -72,6 +79,11 @@ impl LabSpec {
             plant,
             boottime_days: 3,
             reboot_delay: Duration::from_millis(1500),
+            profile: if plant == Plant::UnownedExecutable {
+                "openwrt"
+            } else {
+                "busybox"
+            },
         }
     }
 }
@@ -585,10 +597,11 @@ impl Lab {
         let mut s = String::from("[policy]\nmax_uptime_days = 30\nreboot_timeout_secs = 20\n\n");
         for (i, r) in self.routers.iter().enumerate() {
             s.push_str(&format!(
-                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\nprofile = \"busybox\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
+                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\nprofile = \"{}\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
                 r.spec.name,
                 r.addr,
                 self.key.display(),
+                r.spec.profile,
                 extra(i)
             ));
         }
@@ -758,6 +771,12 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
         .args(["-t", "ed25519", "-f"])
         .arg(root.join("etc/dropbear/dropbear_ed25519_host_key"))
         .stdout(Stdio::null()));
+    if r.spec.profile == "openwrt" {
+        openwrt_lists(root);
+    }
+    if r.spec.plant == Plant::UnownedExecutable {
+        std::fs::copy(persistent, root.join("usr/sbin/xl-relay")).expect("copy implant");
+    }
     if r.spec.plant == Plant::PersistentImplant {
         std::fs::create_dir_all(root.join("etc/.xl")).expect("mkdir");
         std::fs::copy(persistent, root.join("etc/.xl/xl-agent")).expect("copy implant");
@@ -769,6 +788,35 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
             "* * * * * /etc/.xl/xl-agent 63256 login:\n",
             0o600,
         );
+    }
+}
+
+/// Make the root look like OpenWrt's to the audit: `/etc/openwrt_release`
+/// and one opkg file list per program (as the firmware image's packages
+/// would have), owning every file now in the program folders.
+fn openwrt_lists(root: &Path) {
+    std::fs::write(
+        root.join("etc/openwrt_release"),
+        "DISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='23.05.5'\nDISTRIB_REVISION='r24106-10cc5fcd00'\nDISTRIB_TARGET='x86/64'\nDISTRIB_DESCRIPTION='OpenWrt 23.05.5 r24106-10cc5fcd00'\n",
+    )
+    .expect("write openwrt_release");
+    let info = root.join("usr/lib/opkg/info");
+    std::fs::create_dir_all(&info).expect("mkdir opkg info");
+    for dir in ["bin", "sbin", "usr/bin", "usr/sbin"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let ft = e.file_type().expect("file type");
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ft.is_file() {
+                std::fs::write(
+                    info.join(format!("{name}.list")),
+                    format!("/{dir}/{name}\n"),
+                )
+                .expect("write list");
+            }
+        }
     }
 }
 
