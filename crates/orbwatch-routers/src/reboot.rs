@@ -55,7 +55,8 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 pub struct RebootOutcome {
     pub router: String,
-    /// `rebooted`, `dry_run`, `refused`, `never_returned`, `not_started`,
+    /// `rebooted`, `unhealthy` (back, proven, but a health check failed),
+    /// `dry_run`, `refused`, `skipped`, `never_returned`, `not_started`,
     /// `failed`.
     pub outcome: String,
     pub reason: Option<String>,
@@ -74,7 +75,8 @@ pub struct RebootOutcome {
     pub down_secs: Option<f64>,
 }
 
-/// One health check after the reboot.
+/// One health check after the reboot: `ssh`, `listening <port>`,
+/// `wan_ping <address>`, `dns <name> @<server>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthCheck {
     pub check: String,
@@ -205,7 +207,8 @@ impl Recorder<'_> {
     }
 }
 
-/// Reboot `selected` routers of `inv`. `on_step` sees every step as it
+/// Reboot `selected` routers of `inv`. A router that does not come back,
+/// or comes back failing a health check, stops the reboots not yet begun. `on_step` sees every step as it
 /// happens (for progress on stderr).
 pub fn reboot_fleet(
     ssh: &Ssh,
@@ -323,6 +326,14 @@ pub fn reboot_fleet(
                 halted = Some(format!(
                     "router {} did not come back after its reboot; no further reboot was started",
                     o.router
+                ));
+            } else if o.outcome == "unhealthy" && halted.is_none() {
+                // A router that lost its WAN or DNS after a reboot may have
+                // cut a site off as surely as one that stayed down.
+                halted = Some(format!(
+                    "router {} {}; no further reboot was started",
+                    o.router,
+                    o.reason.as_deref().unwrap_or("came back unhealthy")
                 ));
             }
             outcomes.push(o);
@@ -501,6 +512,39 @@ fn reboot_one(
             },
         });
     }
+    // WAN reachable, DNS resolves: asked from the router itself, judged by
+    // the command's exit status (ping and nslookup, busybox's and the
+    // others, exit 0 only on an answer).
+    if post.error.is_none() {
+        for h in r.health_commands() {
+            let (ok, detail) = match ssh.run_health(r, &h.command) {
+                Ok(out) => {
+                    let ok = out.status == Some(0);
+                    let text = format!("{}{}", out.stdout, out.stderr);
+                    let last: Vec<&str> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    let tail = last[last.len().saturating_sub(3)..].join(" | ");
+                    (
+                        ok,
+                        format!(
+                            "$ {} -> exit {}: {tail}",
+                            h.command,
+                            out.status.map(|c| c.to_string()).unwrap_or("?".into())
+                        ),
+                    )
+                }
+                Err(e) => (false, format!("$ {}: {e}", h.command)),
+            };
+            o.health.push(HealthCheck {
+                check: h.check,
+                ok,
+                detail,
+            });
+        }
+    }
     let healthy = o.health.iter().all(|h| h.ok);
     rec.step(
         &r.name,
@@ -528,11 +572,20 @@ fn reboot_one(
     o.cleared = cleared;
     o.persistent = persistent;
     o.new = new;
-    o.outcome = if healthy {
-        "rebooted".into()
+    if healthy {
+        o.outcome = "rebooted".into();
     } else {
-        "unhealthy".into()
-    };
+        o.outcome = "unhealthy".into();
+        o.reason = Some(format!(
+            "came back, but failed its health check(s): {}",
+            o.health
+                .iter()
+                .filter(|h| !h.ok)
+                .map(|h| h.check.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     o
 }
 

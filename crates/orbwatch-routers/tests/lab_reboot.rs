@@ -205,3 +205,100 @@ fn fleet_limit_refuses_before_touching_anything() {
         );
     }
 }
+
+#[test]
+fn health_checks_after_reboot_and_an_unhealthy_router_stops_the_rest() {
+    let mut healthy = LabSpec::new("healthy", Plant::Clean);
+    healthy.dns_server = true;
+    let Some(lab) = Lab::start(&[
+        healthy,
+        LabSpec::new("offline", Plant::Clean),
+        LabSpec::new("after", Plant::Clean),
+    ]) else {
+        return;
+    };
+    // healthy: its WAN gateway is the lab host's end of its link, its DNS
+    // server answers. offline: no route to its gateway or its DNS server.
+    let gateway = lab.routers[0].host_addr;
+    let p = lab.dir.path().join("routers.toml");
+    std::fs::write(
+        &p,
+        lab.inventory(|i| match i {
+            0 => format!("health_ping = \"{gateway}\"\nhealth_dns_name = \"lab.example\""),
+            1 => "health_ping = \"192.0.2.1\"\nhealth_dns_name = \"lab.example\"".into(),
+            _ => String::new(),
+        }),
+    )
+    .unwrap();
+    let inv = Inventory::load(&p).unwrap();
+    let ssh = Ssh::new(&lab.dir.path().join("known_hosts")).unwrap();
+    let all: Vec<_> = inv.routers.iter().collect();
+    let res = reboot_fleet(
+        &ssh,
+        &inv,
+        &all,
+        &opts(1, 30),
+        &AuditOptions::default(),
+        &mut |_| {},
+    );
+    let h = &res.outcomes[0];
+    assert_eq!(h.outcome, "rebooted", "{:?}", h);
+    let checks: Vec<(&str, bool)> = h.health.iter().map(|c| (c.check.as_str(), c.ok)).collect();
+    assert_eq!(
+        checks,
+        [
+            ("ssh", true),
+            ("listening 22", true),
+            (format!("wan_ping {gateway}").as_str(), true),
+            ("dns lab.example @192.0.2.53", true),
+        ],
+        "{:?}",
+        h.health
+    );
+    assert!(
+        h.health[3].detail.contains("192.0.2.80"),
+        "{:?}",
+        h.health[3]
+    );
+    let o = &res.outcomes[1];
+    assert_eq!(o.outcome, "unhealthy", "{o:?}");
+    assert!(
+        o.uptime_after.unwrap() < o.uptime_before.unwrap(),
+        "still proven"
+    );
+    let failed: Vec<&str> = o
+        .health
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.check.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["wan_ping 192.0.2.1", "dns lab.example @192.0.2.53"]
+    );
+    assert!(o.reason.as_deref().unwrap().contains("wan_ping 192.0.2.1"));
+    assert_eq!(res.outcomes[2].outcome, "not_started");
+    assert!(
+        res.halted.as_deref().unwrap().contains("offline"),
+        "{:?}",
+        res.halted
+    );
+    assert!(lab.commands(2).is_empty(), "the third was not touched");
+    // The routers' logs: audit commands, the reboot, and the health
+    // commands built from the inventory, each health command once.
+    for (i, r) in inv.routers.iter().enumerate().take(2) {
+        let health: Vec<String> = r.health_commands().into_iter().map(|h| h.command).collect();
+        assert_eq!(health.len(), 2);
+        let cmds = lab.commands(i);
+        for c in &cmds {
+            assert!(
+                r.profile.allows(c) || c == "reboot" || health.contains(c),
+                "{}: {c:?}",
+                r.name
+            );
+        }
+        for hc in &health {
+            assert_eq!(cmds.iter().filter(|c| *c == hc).count(), 1, "{hc}");
+        }
+    }
+}

@@ -70,6 +70,10 @@ pub struct LabSpec {
     /// The inventory's profile: `busybox`, or `openwrt` (the root then
     /// has `/etc/openwrt_release` and opkg file lists for its programs).
     pub profile: &'static str,
+    /// Run a DNS server for the health checks on 192.0.2.53 (the lab's
+    /// expected DNS, on the router's own loopback) from `/etc/rc.local`,
+    /// so that it is back after every reboot.
+    pub dns_server: bool,
 }
 
 impl LabSpec {
@@ -84,6 +88,7 @@ impl LabSpec {
             } else {
                 "busybox"
             },
+            dns_server: false,
         }
     }
 }
@@ -273,6 +278,40 @@ int main(void) {
 }
 "#;
 
+/// A DNS server for the health checks: answers every A question with
+/// 192.0.2.80 and every other question with no answer (NOERROR).
+const DNS_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a; memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET; a.sin_port = htons(53); inet_pton(AF_INET, "192.0.2.53", &a.sin_addr);
+    if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;
+    if (fork() > 0) return 0;
+    setsid();
+    for (;;) {
+        unsigned char b[600]; struct sockaddr_in p; socklen_t pl = sizeof p;
+        int n = recvfrom(s, b, 512, 0, (struct sockaddr *)&p, &pl);
+        if (n < 12) continue;
+        int i = 12;
+        while (i < n && b[i]) i += b[i] + 1;
+        i += 5;
+        if (i > n) continue;
+        int qtype = (b[i - 4] << 8) | b[i - 3];
+        b[2] = 0x81; b[3] = 0x80; b[6] = 0; b[7] = qtype == 1; b[8] = b[9] = b[10] = b[11] = 0;
+        if (qtype == 1) {
+            unsigned char ans[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 80};
+            memcpy(b + i, ans, sizeof ans); i += sizeof ans;
+        }
+        sendto(s, b, i, 0, (struct sockaddr *)&p, pl);
+    }
+}
+"#;
+
 const LOGSH: &str = r#"#!/bin/busybox sh
 # The router's login shell: it logs every command an SSH client runs.
 if [ "$1" = "-c" ]; then printf '%s\0' "$2" >> /var/log/commands; exec /bin/sh -c "$2"; fi
@@ -336,6 +375,13 @@ impl Lab {
             .arg(format!("-DC2_UDP=\"{C2_UDP}\""))
             .arg(format!("-DC2_GONE=\"{C2_GONE}\""))
             .arg(&c2_src));
+        let dns_src = dir.path().join("dns.c");
+        std::fs::write(&dns_src, DNS_C).expect("write dns.c");
+        let dns = dir.path().join("lab-dns");
+        run(Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&dns)
+            .arg(&dns_src));
         let log = dir.path().join("lab.log");
         let pid = std::process::id();
         let stop = Arc::new(AtomicBool::new(false));
@@ -367,7 +413,7 @@ impl Lab {
             });
             // Push first, so Drop tears down whatever was created.
             lab.routers.push(r.clone());
-            build_root(&r, &pubkey, &persistent);
+            build_root(&r, &pubkey, &persistent, &dns);
             network(&r);
             lab.threads
                 .push(supervise(r, lab.stop.clone(), lab.log.clone()));
@@ -672,7 +718,7 @@ pub fn sha256_file(p: &Path) -> String {
         .to_string()
 }
 
-fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
+fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path) {
     let root = &r.root;
     for d in [
         "bin",
@@ -773,6 +819,10 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
         .stdout(Stdio::null()));
     if r.spec.profile == "openwrt" {
         openwrt_lists(root);
+    }
+    if r.spec.dns_server {
+        std::fs::copy(dns_server, root.join("usr/sbin/lab-dns")).expect("copy lab-dns");
+        w("etc/rc.local", "#!/bin/sh\n/usr/sbin/lab-dns\n", 0o755);
     }
     if r.spec.plant == Plant::UnownedExecutable {
         std::fs::copy(persistent, root.join("usr/sbin/xl-relay")).expect("copy implant");
@@ -880,6 +930,9 @@ fn network(r: &LabRouter) {
     ]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "eth0", "up"]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "lo", "up"]));
+    if r.spec.dns_server {
+        run(Command::new("ip").args(["-n", &r.netns, "addr", "add", "192.0.2.53/32", "dev", "lo"]));
+    }
 }
 
 fn start_router(r: &LabRouter, first: bool) -> Child {
