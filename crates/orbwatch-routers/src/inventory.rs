@@ -540,10 +540,12 @@ expected_dns = ["192.0.2.53"]
                 .to_string()
                 .contains("twice")
         );
-        let e = Inventory::parse(&GOOD.replace("openwrt", "mikrotik"), Path::new("r"))
+        let e = Inventory::parse(&GOOD.replace("openwrt", "cisco-ios"), Path::new("r"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not supported yet"), "{e}");
+        assert!(e.contains("unknown profile \"cisco-ios\""), "{e}");
+        let m = Inventory::parse(&GOOD.replace("openwrt", "mikrotik"), Path::new("r")).unwrap();
+        assert_eq!(m.routers[0].profile, Profile::Mikrotik);
         assert!(
             Inventory::parse(&GOOD.replace("admin", "-oProxyCommand=x"), Path::new("r")).is_err()
         );

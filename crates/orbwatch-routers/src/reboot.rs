@@ -22,7 +22,6 @@ use serde::Serialize;
 use crate::audit::{AuditOptions, RouterAudit, audit_router};
 use crate::checks;
 use crate::inventory::{Inventory, Router};
-use crate::profiles;
 use crate::ssh::{Ssh, SshError};
 
 /// How a fleet reboot runs.
@@ -252,6 +251,20 @@ pub fn reboot_fleet(
     // Windows.
     let mut eligible = Vec::new();
     for r in selected {
+        if !r.profile.reboot_supported() {
+            let why = format!(
+                "routers reboot does not support profile {} yet (audit only); reboot it by hand",
+                r.profile
+            );
+            rec.step(
+                &r.name,
+                "refused",
+                false,
+                serde_json::json!({"reason": why}),
+            );
+            outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why)));
+            continue;
+        }
         match &r.reboot_window {
             Some(w) if !opts.ignore_window && !w.contains(now) => {
                 let why = format!("outside its reboot window {:?}", w.text);
@@ -434,9 +447,10 @@ fn reboot_one(
     let mut back = None;
     while Instant::now() < deadline {
         std::thread::sleep(opts.poll);
-        match ssh.run_probe(r, profiles::UPTIME.command) {
+        let probe = r.profile.uptime_probe();
+        match ssh.run_probe(r, probe.command) {
             Ok(out) => {
-                if let Some(up) = checks::uptime_secs(&out.stdout)
+                if let Some(up) = checks::uptime_from(probe, &out.stdout)
                     && up < up_before
                 {
                     back = Some(up);

@@ -185,6 +185,28 @@ fn fleet_limit_refuses_before_touching_anything() {
                 .unwrap()
                 .is_empty()
     );
+    // A profile routers reboot cannot reboot yet: refused, no connection.
+    let ros = t.replace("profile='openwrt'", "profile='mikrotik'");
+    let inv_ros = Inventory::parse(&ros, Path::new("t.toml")).unwrap();
+    let all_ros: Vec<_> = inv_ros.routers.iter().take(1).collect();
+    let res = reboot_fleet(
+        &ssh,
+        &inv_ros,
+        &all_ros,
+        &opts(1, 1),
+        &AuditOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(res.outcomes[0].outcome, "refused");
+    assert!(
+        res.outcomes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("does not support profile mikrotik"),
+        "{:?}",
+        res.outcomes[0].reason
+    );
     // Outside the window: refused too, also without a connection.
     let t2 = t.replace(
         "profile='openwrt'\n",
