@@ -910,7 +910,19 @@ pub fn parse_nft_forwards(t: &str) -> Vec<Forward> {
             None => line,
         };
         let toks: Vec<&str> = rule.split_whitespace().collect();
-        let Some(i) = toks.iter().position(|t| *t == "dnat" || *t == "redirect") else {
+        // The statement, not a word of a match: `icmp type redirect drop`
+        // matches ICMP redirects, `ct status dnat accept` accepts flows a
+        // DNAT rule already rewrote; neither is a forward.
+        let Some(i) = toks.iter().enumerate().position(|(k, t)| {
+            (*t == "dnat" || *t == "redirect")
+                && !matches!(
+                    k.checked_sub(1).and_then(|p| toks.get(p)),
+                    Some(&"type") | Some(&"status") | Some(&"code") | Some(&"{") | Some(&",")
+                )
+                && !toks
+                    .get(k + 1)
+                    .is_some_and(|n| n.ends_with(',') || *n == "}")
+        }) else {
             continue;
         };
         let kind = if toks[i] == "dnat" {
@@ -927,7 +939,8 @@ pub fn parse_nft_forwards(t: &str) -> Vec<Forward> {
                 Some(t) => t,
                 None => continue,
             }
-        } else if kind == "redirect" {
+        } else if kind == "redirect" && toks.get(j).is_none() {
+            // A bare `redirect`: to the same port, on the router itself.
             (None, None)
         } else {
             continue;
@@ -1938,6 +1951,12 @@ table inet fw4 {
 \tchain dstnat_wan {
 \t\tmeta nfproto ipv4 tcp dport 8022 counter packets 3 bytes 180 dnat ip to 192.168.1.10:22 comment \"!fw4: ssh-to-nas\"
 \t\tmeta nfproto ipv4 udp dport { 500, 4500 } counter packets 0 bytes 0 dnat ip to 192.168.1.20 comment \"!fw4: vpn dnat to x\"
+\t}
+\tchain forward_wan {
+\t\tct status dnat accept comment \"!fw4: Accept port forwards\"
+\t\ticmp type redirect drop
+\t\ticmpv6 type { nd-redirect, redirect } drop
+\t\ticmp type { echo-request, redirect, time-exceeded } drop
 \t}
 }
 # Warning: table ip nat is managed by iptables-nft, do not touch!
