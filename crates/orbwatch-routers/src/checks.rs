@@ -411,12 +411,16 @@ fn check_version_facts(
             e.severity(),
             70,
             format!(
-                "firmware {} {} is on the known-vulnerable list ({}): {}{}",
+                "firmware {} {} is on the known-vulnerable list ({}): {}{}{}",
                 what.trim(),
                 facts.model.trim(),
                 e.id,
                 e.note,
-                if e.cves.is_empty() { String::new() } else { format!(" [{}]", e.cves.join(", ")) }
+                if e.cves.is_empty() { String::new() } else { format!(" [{}]", e.cves.join(", ")) },
+                match e.advisories.first() {
+                    Some(a) => format!(" (advisory {}: {})", a.id, a.url),
+                    None => String::new(),
+                }
             ),
             command,
             lines,
@@ -2245,6 +2249,18 @@ firewall.@rule[0].dest_port='22'
                 "port_forward redirect :53",
                 "uptime over_policy",
             ]
+        );
+        let fw = f.iter().find(|f| check_of(f) == "firmware").unwrap();
+        assert!(
+            fw.reasons[0].contains(
+                "(advisory CVE-2018-14847: https://nvd.nist.gov/vuln/detail/CVE-2018-14847)"
+            ),
+            "{}",
+            fw.reasons[0]
+        );
+        assert_eq!(
+            fw.details.as_ref().unwrap()["advisories"][0]["id"],
+            "CVE-2018-14847"
         );
         let sched = f.iter().find(|f| check_of(f) == "persistence").unwrap();
         assert_eq!(

@@ -387,11 +387,35 @@ fn reboot_one(
             Some("pre-check failed: the router did not give its uptime, so a reboot could not be proven".into()),
         );
     };
+    // The health checks must pass before the reboot too: a router that
+    // already cannot reach its WAN or resolve names would be rebooted
+    // blind (its health afterwards would prove nothing), so it is left
+    // alone and reported.
+    let health_before = health_checks(ssh, r);
+    if let Some(bad) = failed_names(&health_before) {
+        rec.step(
+            &r.name,
+            "precheck",
+            false,
+            serde_json::json!({"uptime_secs": up_before, "health": health_before}),
+        );
+        let mut o = RebootOutcome::new(
+            &r.name,
+            "refused",
+            Some(format!(
+                "pre-check failed: health check(s) {bad} failed before the reboot; fix them first"
+            )),
+        );
+        o.uptime_before = Some(up_before);
+        o.health = health_before;
+        o.new = pre.findings;
+        return o;
+    }
     rec.step(
         &r.name,
         "precheck",
         true,
-        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len()}),
+        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len(), "health": health_before}),
     );
     // A timer that fires more than once inside a window must not reboot
     // the router again: up for less than the window lasts means it was
@@ -526,38 +550,8 @@ fn reboot_one(
             },
         });
     }
-    // WAN reachable, DNS resolves: asked from the router itself, judged by
-    // the command's exit status (ping and nslookup, busybox's and the
-    // others, exit 0 only on an answer).
     if post.error.is_none() {
-        for h in r.health_commands() {
-            let (ok, detail) = match ssh.run_health(r, &h.command) {
-                Ok(out) => {
-                    let ok = out.status == Some(0);
-                    let text = format!("{}{}", out.stdout, out.stderr);
-                    let last: Vec<&str> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .collect();
-                    let tail = last[last.len().saturating_sub(3)..].join(" | ");
-                    (
-                        ok,
-                        format!(
-                            "$ {} -> exit {}: {tail}",
-                            h.command,
-                            out.status.map(|c| c.to_string()).unwrap_or("?".into())
-                        ),
-                    )
-                }
-                Err(e) => (false, format!("$ {}: {e}", h.command)),
-            };
-            o.health.push(HealthCheck {
-                check: h.check,
-                ok,
-                detail,
-            });
-        }
+        o.health.extend(health_checks(ssh, r));
     }
     let healthy = o.health.iter().all(|h| h.ok);
     rec.step(
@@ -592,15 +586,55 @@ fn reboot_one(
         o.outcome = "unhealthy".into();
         o.reason = Some(format!(
             "came back, but failed its health check(s): {}",
-            o.health
-                .iter()
-                .filter(|h| !h.ok)
-                .map(|h| h.check.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            failed_names(&o.health).unwrap_or_default()
         ));
     }
     o
+}
+
+/// WAN reachable, DNS resolves: the router's health commands, asked from
+/// the router itself, judged by the command's exit status (ping and
+/// nslookup, busybox's and the others, exit 0 only on an answer).
+fn health_checks(ssh: &Ssh, r: &Router) -> Vec<HealthCheck> {
+    let mut v = Vec::new();
+    for h in r.health_commands() {
+        let (ok, detail) = match ssh.run_health(r, &h.command) {
+            Ok(out) => {
+                let text = format!("{}{}", out.stdout, out.stderr);
+                let lines: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+                (
+                    out.status == Some(0),
+                    format!(
+                        "$ {} -> exit {}: {tail}",
+                        h.command,
+                        out.status.map(|c| c.to_string()).unwrap_or("?".into())
+                    ),
+                )
+            }
+            Err(e) => (false, format!("$ {}: {e}", h.command)),
+        };
+        v.push(HealthCheck {
+            check: h.check,
+            ok,
+            detail,
+        });
+    }
+    v
+}
+
+/// The failed checks' names, comma-separated; `None` when all passed.
+fn failed_names(checks: &[HealthCheck]) -> Option<String> {
+    let bad: Vec<&str> = checks
+        .iter()
+        .filter(|h| !h.ok)
+        .map(|h| h.check.as_str())
+        .collect();
+    (!bad.is_empty()).then(|| bad.join(", "))
 }
 
 /// Keep steps in the store's `router_history` (in the caller's

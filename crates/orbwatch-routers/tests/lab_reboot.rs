@@ -229,24 +229,32 @@ fn fleet_limit_refuses_before_touching_anything() {
 }
 
 #[test]
-fn health_checks_after_reboot_and_an_unhealthy_router_stops_the_rest() {
+fn health_checks_before_and_after_reboot_and_an_unhealthy_router_stops_the_rest() {
     let mut healthy = LabSpec::new("healthy", Plant::Clean);
     healthy.dns_server = true;
+    let mut dnsdies = LabSpec::new("dnsdies", Plant::Clean);
+    dnsdies.dns_until_reboot = true;
     let Some(lab) = Lab::start(&[
         healthy,
         LabSpec::new("offline", Plant::Clean),
+        dnsdies,
         LabSpec::new("after", Plant::Clean),
     ]) else {
         return;
     };
     // healthy: its WAN gateway is the lab host's end of its link, its DNS
-    // server answers. offline: no route to its gateway or its DNS server.
-    let gateway = lab.routers[0].host_addr;
+    // server answers and comes back after a reboot. offline: no route to
+    // its gateway or its DNS server, before the reboot already. dnsdies:
+    // healthy until its DNS server does not come back after the reboot.
+    let gateway = |i: usize| lab.routers[i].host_addr;
     let p = lab.dir.path().join("routers.toml");
     std::fs::write(
         &p,
         lab.inventory(|i| match i {
-            0 => format!("health_ping = \"{gateway}\"\nhealth_dns_name = \"lab.example\""),
+            0 | 2 => format!(
+                "health_ping = \"{}\"\nhealth_dns_name = \"lab.example\"",
+                gateway(i)
+            ),
             1 => "health_ping = \"192.0.2.1\"\nhealth_dns_name = \"lab.example\"".into(),
             _ => String::new(),
         }),
@@ -265,13 +273,14 @@ fn health_checks_after_reboot_and_an_unhealthy_router_stops_the_rest() {
     );
     let h = &res.outcomes[0];
     assert_eq!(h.outcome, "rebooted", "{:?}", h);
+    let g0 = format!("wan_ping {}", gateway(0));
     let checks: Vec<(&str, bool)> = h.health.iter().map(|c| (c.check.as_str(), c.ok)).collect();
     assert_eq!(
         checks,
         [
             ("ssh", true),
             ("listening 22", true),
-            (format!("wan_ping {gateway}").as_str(), true),
+            (g0.as_str(), true),
             ("dns lab.example @192.0.2.53", true),
         ],
         "{:?}",
@@ -282,33 +291,44 @@ fn health_checks_after_reboot_and_an_unhealthy_router_stops_the_rest() {
         "{:?}",
         h.health[3]
     );
+    // offline: refused by the pre-check, never rebooted.
     let o = &res.outcomes[1];
-    assert_eq!(o.outcome, "unhealthy", "{o:?}");
+    assert_eq!(o.outcome, "refused", "{o:?}");
     assert!(
-        o.uptime_after.unwrap() < o.uptime_before.unwrap(),
+        o.reason
+            .as_deref()
+            .unwrap()
+            .contains("wan_ping 192.0.2.1, dns lab.example @192.0.2.53"),
+        "{:?}",
+        o.reason
+    );
+    assert!(!lab.commands(1).iter().any(|c| c == "reboot"));
+    // dnsdies: rebooted and proven, but unhealthy; the rest is not started.
+    let d = &res.outcomes[2];
+    assert_eq!(d.outcome, "unhealthy", "{d:?}");
+    assert!(
+        d.uptime_after.unwrap() < d.uptime_before.unwrap(),
         "still proven"
     );
-    let failed: Vec<&str> = o
+    let failed: Vec<&str> = d
         .health
         .iter()
         .filter(|c| !c.ok)
         .map(|c| c.check.as_str())
         .collect();
-    assert_eq!(
-        failed,
-        ["wan_ping 192.0.2.1", "dns lab.example @192.0.2.53"]
-    );
-    assert!(o.reason.as_deref().unwrap().contains("wan_ping 192.0.2.1"));
-    assert_eq!(res.outcomes[2].outcome, "not_started");
+    assert_eq!(failed, ["dns lab.example @192.0.2.53"]);
+    assert_eq!(res.outcomes[3].outcome, "not_started");
     assert!(
-        res.halted.as_deref().unwrap().contains("offline"),
+        res.halted.as_deref().unwrap().contains("dnsdies"),
         "{:?}",
         res.halted
     );
-    assert!(lab.commands(2).is_empty(), "the third was not touched");
+    assert!(lab.commands(3).is_empty(), "the last was not touched");
     // The routers' logs: audit commands, the reboot, and the health
-    // commands built from the inventory, each health command once.
-    for (i, r) in inv.routers.iter().enumerate().take(2) {
+    // commands built from the inventory: before and after a reboot, only
+    // before for the refused one.
+    for (i, times) in [(0, 2), (1, 1), (2, 2)] {
+        let r = &inv.routers[i];
         let health: Vec<String> = r.health_commands().into_iter().map(|h| h.command).collect();
         assert_eq!(health.len(), 2);
         let cmds = lab.commands(i);
@@ -320,7 +340,12 @@ fn health_checks_after_reboot_and_an_unhealthy_router_stops_the_rest() {
             );
         }
         for hc in &health {
-            assert_eq!(cmds.iter().filter(|c| *c == hc).count(), 1, "{hc}");
+            assert_eq!(
+                cmds.iter().filter(|c| *c == hc).count(),
+                times,
+                "{}: {hc}",
+                r.name
+            );
         }
     }
 }

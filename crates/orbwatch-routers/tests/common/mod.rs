@@ -74,6 +74,9 @@ pub struct LabSpec {
     /// expected DNS, on the router's own loopback) from `/etc/rc.local`,
     /// so that it is back after every reboot.
     pub dns_server: bool,
+    /// Run the same DNS server once, started by the lab: gone after the
+    /// first reboot (a service that does not come back).
+    pub dns_until_reboot: bool,
 }
 
 impl LabSpec {
@@ -89,6 +92,7 @@ impl LabSpec {
                 "busybox"
             },
             dns_server: false,
+            dns_until_reboot: false,
         }
     }
 }
@@ -452,6 +456,9 @@ impl Lab {
                     }
                 }
                 _ => {}
+            }
+            if r.spec.dns_until_reboot {
+                lab.run_inside(i, "/usr/sbin/lab-dns </dev/null >/dev/null 2>&1", None);
             }
         }
         Some(lab)
@@ -820,8 +827,10 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
     if r.spec.profile == "openwrt" {
         openwrt_lists(root);
     }
-    if r.spec.dns_server {
+    if r.spec.dns_server || r.spec.dns_until_reboot {
         std::fs::copy(dns_server, root.join("usr/sbin/lab-dns")).expect("copy lab-dns");
+    }
+    if r.spec.dns_server {
         w("etc/rc.local", "#!/bin/sh\n/usr/sbin/lab-dns\n", 0o755);
     }
     if r.spec.plant == Plant::UnownedExecutable {
@@ -930,7 +939,7 @@ fn network(r: &LabRouter) {
     ]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "eth0", "up"]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "lo", "up"]));
-    if r.spec.dns_server {
+    if r.spec.dns_server || r.spec.dns_until_reboot {
         run(Command::new("ip").args(["-n", &r.netns, "addr", "add", "192.0.2.53/32", "dev", "lo"]));
     }
 }
