@@ -2315,6 +2315,87 @@ firewall.@rule[0].dest_port='22'
         );
     }
 
+    /// Every parser on token soup made of the formats' own pieces
+    /// (deterministic, 3,000 documents): no panic, whatever the order.
+    #[test]
+    fn parsers_survive_token_soup() {
+        const TOKENS: [&str; 40] = [
+            "src=",
+            "dst=203.0.113.7",
+            "sport=",
+            "dport=99999",
+            "ipv4",
+            "ipv6",
+            "2",
+            "tcp",
+            "6",
+            "[UNREPLIED]",
+            "ESTABLISHED",
+            "-A",
+            "-j",
+            "DNAT",
+            "REDIRECT",
+            "--to-destination",
+            "--to-ports",
+            "[::1]:",
+            ":",
+            "dnat",
+            "redirect",
+            "to",
+            "{",
+            "}",
+            ",",
+            "dport",
+            "firewall.@redirect[0]=redirect",
+            "firewall.@redirect[0].dest_ip=",
+            "=",
+            "\n",
+            "\n ",
+            "\n 0 X ",
+            ";;;",
+            "\"",
+            "\\",
+            "on-event=\"",
+            "rule 1 {",
+            "forward-to {",
+            "name-server",
+            ">",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let r = router("");
+        let feeds = [(
+            IndicatorValue::Cidr("0.0.0.0/0".parse().unwrap()),
+            "all".to_string(),
+        )];
+        for _ in 0..3000 {
+            let mut doc = String::new();
+            for _ in 0..(x % 60) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                doc.push_str(TOKENS[(x % TOKENS.len() as u64) as usize]);
+                if x & 1 == 0 {
+                    doc.push(' ');
+                }
+            }
+            let _ = parse_conntrack(&doc);
+            let _ = parse_iptables_forwards(&doc);
+            let _ = parse_nft_forwards(&doc);
+            let _ = parse_uci_forwards(&doc);
+            let _ = vendor::parse_routeros_detail(&doc);
+            let _ = vendor::routeros_forwards(&doc);
+            let _ = vendor::routeros_duration(&doc);
+            let leaves = vendor::parse_config_boot(&doc);
+            let _ = vendor::config_boot_forwards(&leaves);
+            let _ = vendor::config_boot_tasks(&leaves);
+            let nv = vendor::parse_nvram(&doc, &NVRAM_NAMES);
+            let _ = vendor::ddwrt_forwards(&nv.values().flatten().copied().collect::<Vec<_>>());
+            let probes: Vec<_> = profiles::ALL.iter().flat_map(|p| p.probes()).collect();
+            let outs: Vec<(Probe, &str)> = probes.iter().map(|p| (*p, doc.as_str())).collect();
+            let _ = run_many(&r, &outs, &feeds);
+        }
+    }
+
     #[test]
     fn processes() {
         let t = "1\t/bin/busybox\tinit\t/sbin/init \n12\t/tmp/.x\t.x\t/tmp/.x \n13\t/usr/bin/dropbear (deleted)\tdropbear\tdropbear \n14\t/usr/sbin/hid\tkworker/0:1\t[kworker/0:1] \n2\t\tkthreadd\t\nbad line\n";
@@ -2377,7 +2458,7 @@ firewall.@rule[0].dest_port='22'
             finding_id("b", "dns", "1.2.3.4")
         );
         let junk = "\u{0}\u{fffd}:::\t\t\t\n   0: ZZ:ZZ 00:00 0A\n0: 00000000:FFFFFF 0:0 0A\n";
-        for p in profiles::Profile::Openwrt.probes() {
+        for p in profiles::ALL.iter().flat_map(|p| p.probes()) {
             let f = run(&router(""), p, junk, &HashMap::new());
             assert!(f.is_empty(), "{}: {f:?}", p.id);
         }
