@@ -176,9 +176,10 @@ pub fn audit_router(ssh: &Ssh, r: &Router, opts: &AuditOptions) -> RouterAudit {
             }
         }
     }
+    let up = r.profile.uptime_probe();
     a.uptime_secs = outputs
-        .get(profiles::UPTIME.id)
-        .and_then(|o| checks::uptime_secs(&o.stdout));
+        .get(up.id)
+        .and_then(|o| checks::uptime_from(up, &o.stdout));
     a.boot_id = outputs
         .get(profiles::BOOT_ID.id)
         .map(|o| o.stdout.trim().to_string())

@@ -104,6 +104,12 @@ struct RouterFile {
     wan_address: Option<IpAddr>,
     #[serde(default)]
     expected_listeners: Vec<u16>,
+    #[serde(default)]
+    expected_forwards: Vec<String>,
+    #[serde(default)]
+    health_ping: Option<IpAddr>,
+    #[serde(default)]
+    health_dns_name: Option<String>,
 }
 
 fn default_port() -> u16 {
@@ -136,6 +142,65 @@ pub struct Router {
     pub wan_address: Option<IpAddr>,
     /// TCP ports that must listen after a reboot (health check).
     pub expected_listeners: Vec<u16>,
+    /// Port forwards the organisation set up on purpose, by destination
+    /// (`"192.168.1.10:22"`, `"192.168.1.10"`, `":53"` for a redirect to
+    /// the router's own port 53); other forwards to internal hosts are
+    /// findings. Forwards to relay-implant ports or to outside hosts are
+    /// findings whatever this says.
+    pub expected_forwards: Vec<String>,
+    /// Health check after a reboot, "WAN reachable": an address the
+    /// router must reach (its upstream gateway, or an address past it).
+    pub health_ping: Option<IpAddr>,
+    /// Health check after a reboot, "DNS resolves": a name each of
+    /// `expected_dns` must resolve, asked from the router.
+    pub health_dns_name: Option<String>,
+}
+
+/// One health check a router runs on itself after a reboot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCommand {
+    /// `wan_ping 192.0.2.1`, `dns example.org @192.0.2.53`.
+    pub check: String,
+    pub command: String,
+}
+
+impl Router {
+    /// The health checks of this router, built from typed inventory values
+    /// only (an address that parsed, a name checked to be a host name), so
+    /// nothing but those reaches the command line. These commands are the
+    /// router's health allowlist ([`crate::Ssh::run_health`]).
+    pub fn health_commands(&self) -> Vec<HealthCommand> {
+        let mut v = Vec::new();
+        if let Some(ip) = self.health_ping {
+            v.push(HealthCommand {
+                check: format!("wan_ping {ip}"),
+                command: format!("ping -c 1 -W 2 {ip}"),
+            });
+        }
+        if let Some(name) = &self.health_dns_name {
+            for s in &self.expected_dns {
+                v.push(HealthCommand {
+                    check: format!("dns {name} @{s}"),
+                    command: format!("nslookup {name} {s}"),
+                });
+            }
+        }
+        v
+    }
+}
+
+/// Is `s` a DNS name (letters, digits, '-', '.'; labels of 1-63, not
+/// starting or ending with '-')? It goes on a command line.
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.trim_end_matches('.').split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// The whole inventory.
@@ -221,6 +286,19 @@ impl Inventory {
                 }
                 None => None,
             };
+            if let Some(n) = &r.health_dns_name {
+                if !is_host_name(n) {
+                    return Err(err(format!(
+                        "health_dns_name {n:?} is not a DNS name (letters, digits, '-' and '.')"
+                    )));
+                }
+                if r.expected_dns.is_empty() {
+                    return Err(err(
+                        "health_dns_name needs expected_dns: the servers that must resolve it"
+                            .into(),
+                    ));
+                }
+            }
             let identity = r.identity.as_deref().map(|p| expand_path(p, base));
             routers.push(Router {
                 name: r.name.clone(),
@@ -236,6 +314,9 @@ impl Inventory {
                 authorized_keys: r.authorized_keys.clone(),
                 wan_address: r.wan_address,
                 expected_listeners: r.expected_listeners.clone(),
+                expected_forwards: r.expected_forwards.clone(),
+                health_ping: r.health_ping,
+                health_dns_name: r.health_dns_name.clone(),
             });
         }
         Ok(Inventory {
@@ -459,10 +540,12 @@ expected_dns = ["192.0.2.53"]
                 .to_string()
                 .contains("twice")
         );
-        let e = Inventory::parse(&GOOD.replace("openwrt", "mikrotik"), Path::new("r"))
+        let e = Inventory::parse(&GOOD.replace("openwrt", "cisco-ios"), Path::new("r"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not supported yet"), "{e}");
+        assert!(e.contains("unknown profile \"cisco-ios\""), "{e}");
+        let m = Inventory::parse(&GOOD.replace("openwrt", "mikrotik"), Path::new("r")).unwrap();
+        assert_eq!(m.routers[0].profile, Profile::Mikrotik);
         assert!(
             Inventory::parse(&GOOD.replace("admin", "-oProxyCommand=x"), Path::new("r")).is_err()
         );
@@ -472,6 +555,40 @@ expected_dns = ["192.0.2.53"]
                 Path::new("r")
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn health_names_are_checked() {
+        let base = "[[router]]\nname='r'\nhost='192.0.2.1'\nuser='root'\nprofile='busybox'\n";
+        for bad in ["'x; reboot'", "'-x'", "'a..b'", "''"] {
+            let t = format!("{base}expected_dns=['192.0.2.53']\nhealth_dns_name={bad}\n");
+            let e = Inventory::parse(&t, Path::new("i.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("health_dns_name"), "{bad}: {e}");
+        }
+        let e = Inventory::parse(
+            &format!("{base}health_dns_name='example.org'\n"),
+            Path::new("i.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs expected_dns"), "{e}");
+        let t = format!(
+            "{base}expected_dns=['192.0.2.53','2001:db8::53']\nhealth_dns_name='example.org.'\nhealth_ping='2001:db8::1'\n"
+        );
+        let r = &Inventory::parse(&t, Path::new("i.toml")).unwrap().routers[0];
+        assert_eq!(
+            r.health_commands()
+                .iter()
+                .map(|h| h.command.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "ping -c 1 -W 2 2001:db8::1",
+                "nslookup example.org. 192.0.2.53",
+                "nslookup example.org. 2001:db8::53"
+            ]
         );
     }
 
@@ -530,6 +647,19 @@ mod example_tests {
         assert_eq!(inv.policy.stagger_secs, 60);
         assert_eq!(inv.routers[1].max_uptime_days, 14);
         assert_eq!(inv.routers[0].expected_listeners, [22, 53]);
+        assert_eq!(inv.routers[0].expected_forwards, ["192.168.1.10:22"]);
+        assert_eq!(
+            inv.routers[0]
+                .health_commands()
+                .iter()
+                .map(|h| h.command.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "ping -c 1 -W 2 192.0.2.1",
+                "nslookup openwrt.org 192.0.2.53"
+            ]
+        );
+        assert!(inv.routers[1].health_commands().is_empty());
         assert!(inv.routers[0].reboot_window.is_some());
     }
 }

@@ -14,7 +14,9 @@
 //! - [`checks`]: pure functions from command output to findings;
 //! - [`vulnerable`]: the shipped list of known-vulnerable firmware;
 //! - [`audit`]: one audit of one router, from transport to findings;
-//! - [`reboot`]: the verified, staggered reboot of a fleet.
+//! - [`reboot`]: the verified, staggered reboot of a fleet;
+//! - [`vendor`]: parsers of RouterOS, EdgeOS/VyOS `config.boot` and DD-WRT
+//!   nvram output.
 
 pub mod audit;
 pub mod checks;
@@ -22,6 +24,7 @@ pub mod inventory;
 pub mod profiles;
 pub mod reboot;
 pub mod ssh;
+pub mod vendor;
 pub mod vulnerable;
 
 pub use audit::{AuditOptions, RouterAudit, audit_router, hash_indicators, ip_indicators};

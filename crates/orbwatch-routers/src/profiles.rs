@@ -29,10 +29,27 @@ pub enum Profile {
     Busybox,
     Openwrt,
     GenericLinux,
+    /// DD-WRT: a busybox shell, plus its settings in nvram.
+    Ddwrt,
+    /// Ubiquiti EdgeOS: a Linux shell (vbash), its configuration in
+    /// `/config/config.boot`.
+    Edgeos,
+    /// VyOS: the same layout as EdgeOS.
+    Vyos,
+    /// MikroTik RouterOS: no shell, only its console commands.
+    Mikrotik,
 }
 
-/// Profiles named in the issue that have no allowlist yet.
-const PLANNED: [&str; 4] = ["ddwrt", "edgeos", "vyos", "mikrotik"];
+/// Every profile, in the order `parse` lists them.
+pub const ALL: [Profile; 7] = [
+    Profile::Busybox,
+    Profile::Openwrt,
+    Profile::GenericLinux,
+    Profile::Ddwrt,
+    Profile::Edgeos,
+    Profile::Vyos,
+    Profile::Mikrotik,
+];
 
 pub const UPTIME: Probe = Probe {
     id: "uptime",
@@ -78,8 +95,91 @@ pub const UCI_DNS: Probe = Probe {
     id: "uci_dns",
     command: "uci -q show dhcp; uci -q show network",
 };
+/// UDP sockets: a connected UDP socket names its peer (an implant's
+/// beacon or DNS tunnel), which `/proc/net/tcp` never shows.
+pub const UDP: Probe = Probe {
+    id: "udp",
+    command: "cat /proc/net/udp /proc/net/udp6 2>/dev/null",
+};
+/// The connection-tracking table: every flow the router has seen lately,
+/// its own and the ones it forwards or NATs, including flows whose socket
+/// has already closed (a TCP connection stays in TIME_WAIT for two
+/// minutes, a UDP exchange for 30 s or more). The `/proc` file where the
+/// kernel has it, else `conntrack -L` (conntrack-tools); both only read.
+pub const CONNTRACK: Probe = Probe {
+    id: "conntrack",
+    command: "cat /proc/net/nf_conntrack 2>/dev/null || conntrack -L 2>/dev/null",
+};
+/// Port forwards and NAT redirects, as iptables (legacy or nft back end)
+/// and nftables see them. `iptables-save` without `-t` dumps only the
+/// tables that exist (`-t nat` would make a legacy kernel load and create
+/// the table: a change, however small).
+pub const NAT: Probe = Probe {
+    id: "nat",
+    command: "iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; nft list ruleset 2>/dev/null",
+};
+/// OpenWrt's firewall configuration: `redirect` sections are its port
+/// forwards (fw3 and fw4 turn them into the DNAT rules the `nat` probe
+/// reads, but a forward configured and not yet applied is only here).
+pub const UCI_FIREWALL: Probe = Probe {
+    id: "uci_firewall",
+    command: "uci -q show firewall",
+};
 
-const COMMON: [Probe; 9] = [
+/// OpenWrt's package file lists: every file an installed package put on
+/// the device (`opkg` keeps one `.list` per package, for the packages of
+/// the firmware image too).
+pub const OPKG_FILES: Probe = Probe {
+    id: "opkg_files",
+    command: "cat /usr/lib/opkg/info/*.list 2>/dev/null",
+};
+/// The programs in the system's program folders, with their SHA-256
+/// (symlinks, such as busybox's applets, are not files and are left out).
+pub const SYSTEM_EXECUTABLES: Probe = Probe {
+    id: "system_executables",
+    command: "find /bin /sbin /usr/bin /usr/sbin /usr/libexec -xdev -type f -perm -100 -exec sha256sum {} + 2>/dev/null",
+};
+
+/// DD-WRT's settings that matter to an audit: DNS servers, port
+/// forwards, and the startup and firewall scripts (a classic place for
+/// persistence), as `name=value` (a value may run over several lines).
+/// `nvram get` only reads; `nvram show` is not used because it prints
+/// every password too.
+pub const NVRAM: Probe = Probe {
+    id: "nvram",
+    command: "for k in wan_dns forward_spec forward_port rc_startup rc_firewall rc_custom; do printf '%s=' $k; nvram get $k; done",
+};
+/// EdgeOS's and VyOS's saved configuration (DNS, port forwards and NAT,
+/// the task scheduler).
+pub const CONFIG_BOOT: Probe = Probe {
+    id: "config_boot",
+    command: "cat /config/config.boot",
+};
+/// RouterOS: uptime, version and board.
+pub const ROS_RESOURCE: Probe = Probe {
+    id: "ros_resource",
+    command: "/system resource print",
+};
+pub const ROS_DNS: Probe = Probe {
+    id: "ros_dns",
+    command: "/ip dns print",
+};
+pub const ROS_NAT: Probe = Probe {
+    id: "ros_nat",
+    command: "/ip firewall nat print detail without-paging",
+};
+/// RouterOS persistence: the scheduler and the scripts (Microsoft's
+/// RouterOS forensics tool reads the same).
+pub const ROS_SCHEDULER: Probe = Probe {
+    id: "ros_scheduler",
+    command: "/system scheduler print detail without-paging",
+};
+pub const ROS_SCRIPT: Probe = Probe {
+    id: "ros_script",
+    command: "/system script print detail without-paging",
+};
+
+const COMMON: [Probe; 12] = [
     UPTIME,
     BOOT_ID,
     VERSION,
@@ -89,6 +189,9 @@ const COMMON: [Probe; 9] = [
     PERSISTENCE,
     DNS,
     AUTHORIZED_KEYS,
+    UDP,
+    CONNTRACK,
+    NAT,
 ];
 
 impl Profile {
@@ -99,11 +202,12 @@ impl Profile {
             "busybox" => Ok(Profile::Busybox),
             "openwrt" => Ok(Profile::Openwrt),
             "generic-linux" => Ok(Profile::GenericLinux),
-            other if PLANNED.contains(&other) => Err(format!(
-                "profile {other:?} is not supported yet; use busybox, openwrt or generic-linux"
-            )),
+            "ddwrt" => Ok(Profile::Ddwrt),
+            "edgeos" => Ok(Profile::Edgeos),
+            "vyos" => Ok(Profile::Vyos),
+            "mikrotik" => Ok(Profile::Mikrotik),
             other => Err(format!(
-                "unknown profile {other:?}; use busybox, openwrt or generic-linux"
+                "unknown profile {other:?}; use busybox, openwrt, generic-linux, ddwrt, edgeos, vyos or mikrotik"
             )),
         }
     }
@@ -113,15 +217,30 @@ impl Profile {
             Profile::Busybox => "busybox",
             Profile::Openwrt => "openwrt",
             Profile::GenericLinux => "generic-linux",
+            Profile::Ddwrt => "ddwrt",
+            Profile::Edgeos => "edgeos",
+            Profile::Vyos => "vyos",
+            Profile::Mikrotik => "mikrotik",
         }
     }
 
     /// The read-only commands of an audit, in the order they run.
     pub fn probes(self) -> Vec<Probe> {
+        if self == Profile::Mikrotik {
+            return vec![ROS_RESOURCE, ROS_DNS, ROS_NAT, ROS_SCHEDULER, ROS_SCRIPT];
+        }
         let mut v: Vec<Probe> = COMMON.to_vec();
         v.push(ACCOUNTS);
+        match self {
+            Profile::Ddwrt => v.push(NVRAM),
+            Profile::Edgeos | Profile::Vyos => v.push(CONFIG_BOOT),
+            _ => {}
+        }
         if self == Profile::Openwrt {
             v.push(UCI_DNS);
+            v.push(UCI_FIREWALL);
+            v.push(OPKG_FILES);
+            v.push(SYSTEM_EXECUTABLES);
         }
         v
     }
@@ -131,9 +250,29 @@ impl Profile {
         self.probes().iter().any(|p| p.command == command)
     }
 
+    /// The probe whose output gives the uptime (the proof of a reboot).
+    pub fn uptime_probe(self) -> Probe {
+        match self {
+            Profile::Mikrotik => ROS_RESOURCE,
+            _ => UPTIME,
+        }
+    }
+
     /// The command that reboots the device (sent only by `routers reboot`).
     pub fn reboot_command(self) -> &'static str {
         "reboot"
+    }
+
+    /// Can `routers reboot` reboot this platform? Not yet for RouterOS
+    /// (`/system reboot` asks for a confirmation a non-interactive session
+    /// cannot give) nor EdgeOS/VyOS (their SSH user is not root; the
+    /// reboot goes through their own CLI): those are audited only, and a
+    /// reboot of one is refused before anything is sent.
+    pub fn reboot_supported(self) -> bool {
+        matches!(
+            self,
+            Profile::Busybox | Profile::Openwrt | Profile::GenericLinux | Profile::Ddwrt
+        )
     }
 }
 
@@ -149,7 +288,9 @@ mod tests {
 
     #[test]
     fn allowlists_are_read_only_and_distinct() {
-        for p in [Profile::Busybox, Profile::Openwrt, Profile::GenericLinux] {
+        for p in ALL {
+            assert_eq!(Profile::parse(p.as_str()), Ok(p));
+            assert!(p.allows(p.uptime_probe().command));
             let probes = p.probes();
             for pr in &probes {
                 assert!(p.allows(pr.command));
@@ -164,6 +305,14 @@ mod tests {
                     "chmod",
                     "uci set",
                     "uci commit",
+                    "nvram set",
+                    "nvram commit",
+                    "nvram show",
+                    " set ",
+                    " remove",
+                    " add ",
+                    "/system reboot",
+                    "/import",
                 ] {
                     assert!(!pr.command.contains(bad), "{} contains {bad}", pr.id);
                 }

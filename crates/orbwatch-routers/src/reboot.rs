@@ -22,7 +22,6 @@ use serde::Serialize;
 use crate::audit::{AuditOptions, RouterAudit, audit_router};
 use crate::checks;
 use crate::inventory::{Inventory, Router};
-use crate::profiles;
 use crate::ssh::{Ssh, SshError};
 
 /// How a fleet reboot runs.
@@ -55,7 +54,8 @@ pub struct Step {
 #[derive(Debug, Clone, Serialize)]
 pub struct RebootOutcome {
     pub router: String,
-    /// `rebooted`, `dry_run`, `refused`, `never_returned`, `not_started`,
+    /// `rebooted`, `unhealthy` (back, proven, but a health check failed),
+    /// `dry_run`, `refused`, `skipped`, `never_returned`, `not_started`,
     /// `failed`.
     pub outcome: String,
     pub reason: Option<String>,
@@ -74,7 +74,8 @@ pub struct RebootOutcome {
     pub down_secs: Option<f64>,
 }
 
-/// One health check after the reboot.
+/// One health check after the reboot: `ssh`, `listening <port>`,
+/// `wan_ping <address>`, `dns <name> @<server>`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthCheck {
     pub check: String,
@@ -205,7 +206,8 @@ impl Recorder<'_> {
     }
 }
 
-/// Reboot `selected` routers of `inv`. `on_step` sees every step as it
+/// Reboot `selected` routers of `inv`. A router that does not come back,
+/// or comes back failing a health check, stops the reboots not yet begun. `on_step` sees every step as it
 /// happens (for progress on stderr).
 pub fn reboot_fleet(
     ssh: &Ssh,
@@ -249,6 +251,20 @@ pub fn reboot_fleet(
     // Windows.
     let mut eligible = Vec::new();
     for r in selected {
+        if !r.profile.reboot_supported() {
+            let why = format!(
+                "routers reboot does not support profile {} yet (audit only); reboot it by hand",
+                r.profile
+            );
+            rec.step(
+                &r.name,
+                "refused",
+                false,
+                serde_json::json!({"reason": why}),
+            );
+            outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why)));
+            continue;
+        }
         match &r.reboot_window {
             Some(w) if !opts.ignore_window && !w.contains(now) => {
                 let why = format!("outside its reboot window {:?}", w.text);
@@ -324,6 +340,14 @@ pub fn reboot_fleet(
                     "router {} did not come back after its reboot; no further reboot was started",
                     o.router
                 ));
+            } else if o.outcome == "unhealthy" && halted.is_none() {
+                // A router that lost its WAN or DNS after a reboot may have
+                // cut a site off as surely as one that stayed down.
+                halted = Some(format!(
+                    "router {} {}; no further reboot was started",
+                    o.router,
+                    o.reason.as_deref().unwrap_or("came back unhealthy")
+                ));
             }
             outcomes.push(o);
         }
@@ -363,11 +387,35 @@ fn reboot_one(
             Some("pre-check failed: the router did not give its uptime, so a reboot could not be proven".into()),
         );
     };
+    // The health checks must pass before the reboot too: a router that
+    // already cannot reach its WAN or resolve names would be rebooted
+    // blind (its health afterwards would prove nothing), so it is left
+    // alone and reported.
+    let health_before = health_checks(ssh, r);
+    if let Some(bad) = failed_names(&health_before) {
+        rec.step(
+            &r.name,
+            "precheck",
+            false,
+            serde_json::json!({"uptime_secs": up_before, "health": health_before}),
+        );
+        let mut o = RebootOutcome::new(
+            &r.name,
+            "refused",
+            Some(format!(
+                "pre-check failed: health check(s) {bad} failed before the reboot; fix them first"
+            )),
+        );
+        o.uptime_before = Some(up_before);
+        o.health = health_before;
+        o.new = pre.findings;
+        return o;
+    }
     rec.step(
         &r.name,
         "precheck",
         true,
-        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len()}),
+        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len(), "health": health_before}),
     );
     // A timer that fires more than once inside a window must not reboot
     // the router again: up for less than the window lasts means it was
@@ -423,9 +471,10 @@ fn reboot_one(
     let mut back = None;
     while Instant::now() < deadline {
         std::thread::sleep(opts.poll);
-        match ssh.run_probe(r, profiles::UPTIME.command) {
+        let probe = r.profile.uptime_probe();
+        match ssh.run_probe(r, probe.command) {
             Ok(out) => {
-                if let Some(up) = checks::uptime_secs(&out.stdout)
+                if let Some(up) = checks::uptime_from(probe, &out.stdout)
                     && up < up_before
                 {
                     back = Some(up);
@@ -501,6 +550,9 @@ fn reboot_one(
             },
         });
     }
+    if post.error.is_none() {
+        o.health.extend(health_checks(ssh, r));
+    }
     let healthy = o.health.iter().all(|h| h.ok);
     rec.step(
         &r.name,
@@ -528,12 +580,61 @@ fn reboot_one(
     o.cleared = cleared;
     o.persistent = persistent;
     o.new = new;
-    o.outcome = if healthy {
-        "rebooted".into()
+    if healthy {
+        o.outcome = "rebooted".into();
     } else {
-        "unhealthy".into()
-    };
+        o.outcome = "unhealthy".into();
+        o.reason = Some(format!(
+            "came back, but failed its health check(s): {}",
+            failed_names(&o.health).unwrap_or_default()
+        ));
+    }
     o
+}
+
+/// WAN reachable, DNS resolves: the router's health commands, asked from
+/// the router itself, judged by the command's exit status (ping and
+/// nslookup, busybox's and the others, exit 0 only on an answer).
+fn health_checks(ssh: &Ssh, r: &Router) -> Vec<HealthCheck> {
+    let mut v = Vec::new();
+    for h in r.health_commands() {
+        let (ok, detail) = match ssh.run_health(r, &h.command) {
+            Ok(out) => {
+                let text = format!("{}{}", out.stdout, out.stderr);
+                let lines: Vec<&str> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+                (
+                    out.status == Some(0),
+                    format!(
+                        "$ {} -> exit {}: {tail}",
+                        h.command,
+                        out.status.map(|c| c.to_string()).unwrap_or("?".into())
+                    ),
+                )
+            }
+            Err(e) => (false, format!("$ {}: {e}", h.command)),
+        };
+        v.push(HealthCheck {
+            check: h.check,
+            ok,
+            detail,
+        });
+    }
+    v
+}
+
+/// The failed checks' names, comma-separated; `None` when all passed.
+fn failed_names(checks: &[HealthCheck]) -> Option<String> {
+    let bad: Vec<&str> = checks
+        .iter()
+        .filter(|h| !h.ok)
+        .map(|h| h.check.as_str())
+        .collect();
+    (!bad.is_empty()).then(|| bad.join(", "))
 }
 
 /// Keep steps in the store's `router_history` (in the caller's

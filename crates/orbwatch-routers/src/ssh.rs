@@ -176,6 +176,19 @@ impl Ssh {
         self.exec(r, command, self.command_timeout)
     }
 
+    /// Run one of the router's health checks (after a reboot); only the
+    /// commands [`Router::health_commands`] builds are sent.
+    pub fn run_health(&self, r: &Router, command: &str) -> Result<SshOutput, SshError> {
+        if !r.health_commands().iter().any(|h| h.command == command) {
+            return Err(SshError::NotAllowed {
+                router: r.name.clone(),
+                command: command.into(),
+                profile: format!("{} health", r.profile),
+            });
+        }
+        self.exec(r, command, self.command_timeout)
+    }
+
     /// Send the profile's reboot command. The connection usually drops
     /// before an answer, so only a host-key error is an error here.
     pub fn reboot(&self, r: &Router) -> Result<SshOutput, SshError> {

@@ -46,9 +46,22 @@ pub struct Entry {
     pub note: String,
     #[serde(default)]
     pub sources: Vec<String>,
+    /// The advisories the entry rests on (required in the shipped list,
+    /// optional in the user's own).
+    #[serde(default)]
+    pub advisories: Vec<Advisory>,
     /// The list it came from (set when loaded).
     #[serde(skip)]
     pub list: String,
+}
+
+/// One advisory an entry cites: its id (vendor advisory id, CVE, report
+/// title) and where to read it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Advisory {
+    pub id: String,
+    pub url: String,
 }
 
 /// What the audit read about the firmware.
@@ -209,10 +222,23 @@ mod tests {
     #[test]
     fn shipped_list_parses_and_cites_sources() {
         let l = parse_list(SHIPPED, "shipped").unwrap();
-        assert_eq!(l.len(), 6);
+        assert_eq!(l.len(), 7);
         for e in &l {
             assert!(!e.sources.is_empty(), "{}", e.id);
             assert!(e.sources.iter().all(|s| s.starts_with("https://")));
+            assert!(!e.advisories.is_empty(), "{} cites no advisory", e.id);
+            for a in &e.advisories {
+                assert!(!a.id.trim().is_empty(), "{}", e.id);
+                assert!(a.url.starts_with("https://"), "{}: {}", e.id, a.url);
+            }
+            // Each CVE of an entry has an advisory of its own.
+            for c in &e.cves {
+                assert!(
+                    e.advisories.iter().any(|a| a.id == *c),
+                    "{}: no advisory for {c}",
+                    e.id
+                );
+            }
         }
     }
 

@@ -1,23 +1,37 @@
-//! `routers audit` against the lab (see tests/common): four routers, one
+//! `routers audit` against the lab (see tests/common): six routers, one
 //! clean, one with a memory-only implant, one with a persistent implant
-//! whose hash is in a test feed, one with a hijacked DNS setting.
+//! whose hash is in a test feed, one with a hijacked DNS setting, one
+//! talking with C2 addresses a test feed lists, one with planted port
+//! forwards, and an OpenWrt-like one with a program no package owns.
 
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use common::{Lab, LabSpec, Plant};
+use common::{C2_GONE, C2_TCP, C2_UDP, Lab, LabSpec, Plant};
+use orbwatch_intel::IndicatorValue;
 use orbwatch_routers::checks::check_of;
 use orbwatch_routers::{AuditOptions, Inventory, Ssh, audit_router};
 
-fn lab4() -> Option<Lab> {
+fn lab7() -> Option<Lab> {
     Lab::start(&[
         LabSpec::new("clean", Plant::Clean),
         LabSpec::new("memory", Plant::MemoryImplant),
         LabSpec::new("persistent", Plant::PersistentImplant),
         LabSpec::new("dns", Plant::HijackedDns),
+        LabSpec::new("c2", Plant::C2Connections),
+        LabSpec::new("nat", Plant::NatRedirect),
+        LabSpec::new("opkg", Plant::UnownedExecutable),
     ])
+}
+
+/// The evidence's commands of a finding (the lines that start with `$ `).
+fn commands_of(f: &orbwatch_detect::Finding) -> Vec<&str> {
+    f.evidence
+        .iter()
+        .filter_map(|e| e.raw.strip_prefix("$ "))
+        .collect()
 }
 
 /// Check name and key of each finding, sorted.
@@ -40,7 +54,7 @@ fn keys(fs: &[orbwatch_detect::Finding]) -> Vec<String> {
 
 #[test]
 fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
-    let Some(lab) = lab4() else { return };
+    let Some(lab) = lab7() else { return };
     let inv_path = lab.dir.path().join("routers.toml");
     std::fs::write(&inv_path, lab.inventory(|_| String::new())).unwrap();
     let inv = Inventory::load(&inv_path).unwrap();
@@ -48,6 +62,18 @@ fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
     let opts = AuditOptions {
         hash_indicators: HashMap::from([(lab.persistent_sha256.clone(), "lab-feed".to_string())]),
         vulnerable: orbwatch_routers::vulnerable::load(&[] as &[&Path]).unwrap(),
+        // The lab's C2 addresses, as a feed would list them: one address,
+        // one network (which covers the other two).
+        ip_indicators: vec![
+            (
+                IndicatorValue::Ip(C2_TCP.parse().unwrap()),
+                "lab-c2-feed".to_string(),
+            ),
+            (
+                IndicatorValue::Cidr("198.51.100.96/27".parse().unwrap()),
+                "lab-c2-feed".to_string(),
+            ),
+        ],
         ..Default::default()
     };
     let mut by_router = HashMap::new();
@@ -85,6 +111,54 @@ fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
         ]
     );
     assert_eq!(keys(&by_router["dns"].findings), ["dns 203.0.113.53"]);
+    // C2 traffic: one finding per remote address, from the source(s) that
+    // saw it. The one-shot datagram's socket is gone: only conntrack has it.
+    let c2 = &by_router["c2"].findings;
+    assert_eq!(
+        keys(c2),
+        [
+            format!("connection {C2_GONE}"),
+            format!("connection {C2_UDP}"),
+            format!("connection {C2_TCP}"),
+        ]
+    );
+    let seen_in = |ip: &str| {
+        let f = c2
+            .iter()
+            .find(|f| f.details.as_ref().unwrap()["key"] == ip)
+            .unwrap();
+        (
+            f.details.as_ref().unwrap()["seen_in"].clone(),
+            commands_of(f).len(),
+        )
+    };
+    assert_eq!(
+        seen_in(C2_TCP),
+        (serde_json::json!(["tcp", "conntrack"]), 2)
+    );
+    assert_eq!(
+        seen_in(C2_UDP),
+        (serde_json::json!(["udp", "conntrack"]), 2)
+    );
+    assert_eq!(seen_in(C2_GONE), (serde_json::json!(["conntrack"]), 1));
+    // Port forwards, each seen by iptables-save and by nft (iptables-nft
+    // rules are nftables rules), each one finding.
+    let nat = &by_router["nat"].findings;
+    assert_eq!(
+        keys(nat),
+        [
+            "port_forward dnat 203.0.113.7:11288",
+            "port_forward redirect :7777"
+        ]
+    );
+    for f in nat {
+        assert_eq!(f.severity, Some(orbwatch_detect::Severity::Critical));
+        assert_eq!(
+            f.details.as_ref().unwrap()["seen_in"],
+            serde_json::json!(["iptables", "nft"]),
+            "{f:?}"
+        );
+    }
     for f in by_router.values().flat_map(|a| &a.findings) {
         assert_eq!(f.kind.as_str(), "router_audit");
         assert!(
@@ -93,6 +167,16 @@ fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
         );
         assert!(f.evidence.len() >= 2, "and has output lines: {f:?}");
     }
+    // opkg: the one program no package's file list names, and nothing
+    // else (its firmware version is not on the list).
+    assert_eq!(
+        keys(&by_router["opkg"].findings),
+        ["unowned_executable /usr/sbin/xl-relay"]
+    );
+    assert_eq!(
+        by_router["opkg"].findings[0].details.as_ref().unwrap()["sha256"],
+        lab.persistent_sha256.as_str()
+    );
     // Safety: the routers' own logs hold only allowlisted commands, each
     // audit command exactly once per router.
     for (i, r) in inv.routers.iter().enumerate() {

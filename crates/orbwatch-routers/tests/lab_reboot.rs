@@ -185,6 +185,28 @@ fn fleet_limit_refuses_before_touching_anything() {
                 .unwrap()
                 .is_empty()
     );
+    // A profile routers reboot cannot reboot yet: refused, no connection.
+    let ros = t.replace("profile='openwrt'", "profile='mikrotik'");
+    let inv_ros = Inventory::parse(&ros, Path::new("t.toml")).unwrap();
+    let all_ros: Vec<_> = inv_ros.routers.iter().take(1).collect();
+    let res = reboot_fleet(
+        &ssh,
+        &inv_ros,
+        &all_ros,
+        &opts(1, 1),
+        &AuditOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(res.outcomes[0].outcome, "refused");
+    assert!(
+        res.outcomes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("does not support profile mikrotik"),
+        "{:?}",
+        res.outcomes[0].reason
+    );
     // Outside the window: refused too, also without a connection.
     let t2 = t.replace(
         "profile='openwrt'\n",
@@ -203,5 +225,127 @@ fn fleet_limit_refuses_before_touching_anything() {
                 .all(|x| x.outcome == "refused"
                     && x.reason.as_deref().unwrap().starts_with("outside"))
         );
+    }
+}
+
+#[test]
+fn health_checks_before_and_after_reboot_and_an_unhealthy_router_stops_the_rest() {
+    let mut healthy = LabSpec::new("healthy", Plant::Clean);
+    healthy.dns_server = true;
+    let mut dnsdies = LabSpec::new("dnsdies", Plant::Clean);
+    dnsdies.dns_until_reboot = true;
+    let Some(lab) = Lab::start(&[
+        healthy,
+        LabSpec::new("offline", Plant::Clean),
+        dnsdies,
+        LabSpec::new("after", Plant::Clean),
+    ]) else {
+        return;
+    };
+    // healthy: its WAN gateway is the lab host's end of its link, its DNS
+    // server answers and comes back after a reboot. offline: no route to
+    // its gateway or its DNS server, before the reboot already. dnsdies:
+    // healthy until its DNS server does not come back after the reboot.
+    let gateway = |i: usize| lab.routers[i].host_addr;
+    let p = lab.dir.path().join("routers.toml");
+    std::fs::write(
+        &p,
+        lab.inventory(|i| match i {
+            0 | 2 => format!(
+                "health_ping = \"{}\"\nhealth_dns_name = \"lab.example\"",
+                gateway(i)
+            ),
+            1 => "health_ping = \"192.0.2.1\"\nhealth_dns_name = \"lab.example\"".into(),
+            _ => String::new(),
+        }),
+    )
+    .unwrap();
+    let inv = Inventory::load(&p).unwrap();
+    let ssh = Ssh::new(&lab.dir.path().join("known_hosts")).unwrap();
+    let all: Vec<_> = inv.routers.iter().collect();
+    let res = reboot_fleet(
+        &ssh,
+        &inv,
+        &all,
+        &opts(1, 30),
+        &AuditOptions::default(),
+        &mut |_| {},
+    );
+    let h = &res.outcomes[0];
+    assert_eq!(h.outcome, "rebooted", "{:?}", h);
+    let g0 = format!("wan_ping {}", gateway(0));
+    let checks: Vec<(&str, bool)> = h.health.iter().map(|c| (c.check.as_str(), c.ok)).collect();
+    assert_eq!(
+        checks,
+        [
+            ("ssh", true),
+            ("listening 22", true),
+            (g0.as_str(), true),
+            ("dns lab.example @192.0.2.53", true),
+        ],
+        "{:?}",
+        h.health
+    );
+    assert!(
+        h.health[3].detail.contains("192.0.2.80"),
+        "{:?}",
+        h.health[3]
+    );
+    // offline: refused by the pre-check, never rebooted.
+    let o = &res.outcomes[1];
+    assert_eq!(o.outcome, "refused", "{o:?}");
+    assert!(
+        o.reason
+            .as_deref()
+            .unwrap()
+            .contains("wan_ping 192.0.2.1, dns lab.example @192.0.2.53"),
+        "{:?}",
+        o.reason
+    );
+    assert!(!lab.commands(1).iter().any(|c| c == "reboot"));
+    // dnsdies: rebooted and proven, but unhealthy; the rest is not started.
+    let d = &res.outcomes[2];
+    assert_eq!(d.outcome, "unhealthy", "{d:?}");
+    assert!(
+        d.uptime_after.unwrap() < d.uptime_before.unwrap(),
+        "still proven"
+    );
+    let failed: Vec<&str> = d
+        .health
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.check.as_str())
+        .collect();
+    assert_eq!(failed, ["dns lab.example @192.0.2.53"]);
+    assert_eq!(res.outcomes[3].outcome, "not_started");
+    assert!(
+        res.halted.as_deref().unwrap().contains("dnsdies"),
+        "{:?}",
+        res.halted
+    );
+    assert!(lab.commands(3).is_empty(), "the last was not touched");
+    // The routers' logs: audit commands, the reboot, and the health
+    // commands built from the inventory: before and after a reboot, only
+    // before for the refused one.
+    for (i, times) in [(0, 2), (1, 1), (2, 2)] {
+        let r = &inv.routers[i];
+        let health: Vec<String> = r.health_commands().into_iter().map(|h| h.command).collect();
+        assert_eq!(health.len(), 2);
+        let cmds = lab.commands(i);
+        for c in &cmds {
+            assert!(
+                r.profile.allows(c) || c == "reboot" || health.contains(c),
+                "{}: {c:?}",
+                r.name
+            );
+        }
+        for hc in &health {
+            assert_eq!(
+                cmds.iter().filter(|c| *c == hc).count(),
+                times,
+                "{}: {hc}",
+                r.name
+            );
+        }
     }
 }

@@ -38,7 +38,27 @@ pub enum Plant {
     PersistentImplant,
     /// `/etc/resolv.conf` names 203.0.113.53 instead of 192.0.2.53.
     HijackedDns,
+    /// Traffic with "C2" addresses, all inside the router's own network
+    /// namespace (the addresses sit on its loopback, nothing leaves it):
+    /// a TCP connection to [`C2_TCP`]:4444, a UDP socket connected to
+    /// [`C2_UDP`]:53, and one datagram to [`C2_GONE`]:123 from a socket
+    /// closed at once, which only the connection-tracking table remembers.
+    /// Conntrack is switched on by an iptables rule that uses it.
+    C2Connections,
+    /// NAT rules planted with iptables: a port forward of TCP 8443 to
+    /// 203.0.113.7:11288 (an outside host, a Quad7 SOCKS port) and a
+    /// redirect of TCP 2323 to the router's own port 7777.
+    NatRedirect,
+    /// An OpenWrt-like router (opkg file lists that own every program of
+    /// its image) with one program no package owns: `/usr/sbin/xl-relay`,
+    /// a copy of the implant binary, not running.
+    UnownedExecutable,
 }
+
+/// The lab's stand-in C2 addresses (documentation ranges).
+pub const C2_TCP: &str = "203.0.113.77";
+pub const C2_UDP: &str = "198.51.100.99";
+pub const C2_GONE: &str = "198.51.100.123";
 
 #[derive(Debug, Clone)]
 pub struct LabSpec {
@@ -47,6 +67,16 @@ pub struct LabSpec {
     /// Uptime offset of the first boot, in days (later boots start at 0).
     pub boottime_days: u64,
     pub reboot_delay: Duration,
+    /// The inventory's profile: `busybox`, or `openwrt` (the root then
+    /// has `/etc/openwrt_release` and opkg file lists for its programs).
+    pub profile: &'static str,
+    /// Run a DNS server for the health checks on 192.0.2.53 (the lab's
+    /// expected DNS, on the router's own loopback) from `/etc/rc.local`,
+    /// so that it is back after every reboot.
+    pub dns_server: bool,
+    /// Run the same DNS server once, started by the lab: gone after the
+    /// first reboot (a service that does not come back).
+    pub dns_until_reboot: bool,
 }
 
 impl LabSpec {
@@ -56,6 +86,13 @@ impl LabSpec {
             plant,
             boottime_days: 3,
             reboot_delay: Duration::from_millis(1500),
+            profile: if plant == Plant::UnownedExecutable {
+                "openwrt"
+            } else {
+                "busybox"
+            },
+            dns_server: false,
+            dns_until_reboot: false,
         }
     }
 }
@@ -83,6 +120,7 @@ pub struct Lab {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     memory_implant: PathBuf,
+    c2: PathBuf,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -134,10 +172,13 @@ pub fn lab_available() -> bool {
         "ssh-keygen",
         "gcc",
         "ldd",
+        "nft",
+        "xtables-nft-multi",
+        "iptables",
     ] {
         if which(t).is_none() {
             return skip(&format!(
-                "{t} not installed (apt-get install iproute2 util-linux dropbear-bin busybox-static openssh-client gcc)"
+                "{t} not installed (apt-get install iproute2 util-linux dropbear-bin busybox-static openssh-client gcc nftables iptables)"
             ))
             .is_some();
         }
@@ -208,6 +249,73 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The C2 traffic of [`Plant::C2Connections`]: a listener and a client on
+/// [`C2_TCP`], a connected UDP socket, a one-shot datagram; then it stays
+/// in the background holding the sockets.
+const C2_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static struct sockaddr_in at(const char *ip, int port) {
+    struct sockaddr_in a; memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET; a.sin_port = htons(port); inet_pton(AF_INET, ip, &a.sin_addr);
+    return a;
+}
+int main(void) {
+    struct sockaddr_in t = at(C2_TCP, 4444), u = at(C2_UDP, 53), g = at(C2_GONE, 123);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(l, (struct sockaddr *)&t, sizeof t) || listen(l, 1)) return 1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&t, sizeof t)) return 2;
+    if (accept(l, 0, 0) < 0) return 3;
+    int d = socket(AF_INET, SOCK_DGRAM, 0);
+    if (connect(d, (struct sockaddr *)&u, sizeof u) || send(d, "x", 1, 0) != 1) return 4;
+    int o = socket(AF_INET, SOCK_DGRAM, 0);
+    if (sendto(o, "x", 1, 0, (struct sockaddr *)&g, sizeof g) != 1) return 5;
+    close(o);
+    if (fork() > 0) return 0;
+    setsid();
+    for (;;) pause();
+}
+"#;
+
+/// A DNS server for the health checks: answers every A question with
+/// 192.0.2.80 and every other question with no answer (NOERROR).
+const DNS_C: &str = r#"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a; memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET; a.sin_port = htons(53); inet_pton(AF_INET, "192.0.2.53", &a.sin_addr);
+    if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;
+    if (fork() > 0) return 0;
+    setsid();
+    for (;;) {
+        unsigned char b[600]; struct sockaddr_in p; socklen_t pl = sizeof p;
+        int n = recvfrom(s, b, 512, 0, (struct sockaddr *)&p, &pl);
+        if (n < 12) continue;
+        int i = 12;
+        while (i < n && b[i]) i += b[i] + 1;
+        i += 5;
+        if (i > n) continue;
+        int qtype = (b[i - 4] << 8) | b[i - 3];
+        b[2] = 0x81; b[3] = 0x80; b[6] = 0; b[7] = qtype == 1; b[8] = b[9] = b[10] = b[11] = 0;
+        if (qtype == 1) {
+            unsigned char ans[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 80};
+            memcpy(b + i, ans, sizeof ans); i += sizeof ans;
+        }
+        sendto(s, b, i, 0, (struct sockaddr *)&p, pl);
+    }
+}
+"#;
+
 const LOGSH: &str = r#"#!/bin/busybox sh
 # The router's login shell: it logs every command an SSH client runs.
 if [ "$1" = "-c" ]; then printf '%s\0' "$2" >> /var/log/commands; exec /bin/sh -c "$2"; fi
@@ -261,6 +369,23 @@ impl Lab {
                 .arg(&src));
         }
         let persistent_sha256 = sha256_file(&persistent);
+        let c2_src = dir.path().join("c2.c");
+        std::fs::write(&c2_src, C2_C).expect("write c2.c");
+        let c2 = dir.path().join("lab-c2");
+        run(Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&c2)
+            .arg(format!("-DC2_TCP=\"{C2_TCP}\""))
+            .arg(format!("-DC2_UDP=\"{C2_UDP}\""))
+            .arg(format!("-DC2_GONE=\"{C2_GONE}\""))
+            .arg(&c2_src));
+        let dns_src = dir.path().join("dns.c");
+        std::fs::write(&dns_src, DNS_C).expect("write dns.c");
+        let dns = dir.path().join("lab-dns");
+        run(Command::new("gcc")
+            .args(["-static", "-O1", "-o"])
+            .arg(&dns)
+            .arg(&dns_src));
         let log = dir.path().join("lab.log");
         let pid = std::process::id();
         let stop = Arc::new(AtomicBool::new(false));
@@ -272,6 +397,7 @@ impl Lab {
             stop,
             threads: Vec::new(),
             memory_implant,
+            c2,
             dir,
         };
         for spec in specs {
@@ -291,7 +417,7 @@ impl Lab {
             });
             // Push first, so Drop tears down whatever was created.
             lab.routers.push(r.clone());
-            build_root(&r, &pubkey, &persistent);
+            build_root(&r, &pubkey, &persistent, &dns);
             network(&r);
             lab.threads
                 .push(supervise(r, lab.stop.clone(), lab.log.clone()));
@@ -318,7 +444,21 @@ impl Lab {
                         r.spec.name
                     );
                 }
+                Plant::C2Connections => lab.plant_c2(i),
+                Plant::NatRedirect => {
+                    for rule in [
+                        "-t nat -A PREROUTING -p tcp --dport 8443 -j DNAT --to-destination 203.0.113.7:11288",
+                        "-t nat -A PREROUTING -p tcp --dport 2323 -j REDIRECT --to-ports 7777",
+                    ] {
+                        run(Command::new("ip")
+                            .args(["netns", "exec", &r.netns, "iptables"])
+                            .args(rule.split(' ')));
+                    }
+                }
                 _ => {}
+            }
+            if r.spec.dns_until_reboot {
+                lab.run_inside(i, "/usr/sbin/lab-dns </dev/null >/dev/null 2>&1", None);
             }
         }
         Some(lab)
@@ -378,6 +518,52 @@ impl Lab {
         assert!(
             wait_port(self.routers[i].addr, 7777, Duration::from_secs(10)),
             "memory implant not listening"
+        );
+    }
+
+    /// Plant [`Plant::C2Connections`] on router `i` (see there).
+    pub fn plant_c2(&self, i: usize) {
+        let ns = self.routers[i].netns.clone();
+        for a in [C2_TCP, C2_UDP, C2_GONE] {
+            run(Command::new("ip").args([
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                "lo",
+            ]));
+        }
+        // Conntrack runs in a namespace only once a rule needs it; a router
+        // always has such rules. UDP flows are kept 10 minutes (30 s by
+        // default) so that a slow test still sees the one-shot datagram.
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &ns,
+            "iptables",
+            "-A",
+            "OUTPUT",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ]));
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.netfilter.nf_conntrack_udp_timeout=600",
+        ]));
+        self.run_inside(
+            i,
+            "cat > /usr/sbin/lab-c2 && chmod 755 /usr/sbin/lab-c2 && /usr/sbin/lab-c2 </dev/null >/dev/null 2>&1",
+            Some(&self.c2),
         );
     }
 
@@ -464,10 +650,11 @@ impl Lab {
         let mut s = String::from("[policy]\nmax_uptime_days = 30\nreboot_timeout_secs = 20\n\n");
         for (i, r) in self.routers.iter().enumerate() {
             s.push_str(&format!(
-                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\nprofile = \"busybox\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
+                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\nprofile = \"{}\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
                 r.spec.name,
                 r.addr,
                 self.key.display(),
+                r.spec.profile,
                 extra(i)
             ));
         }
@@ -538,7 +725,7 @@ pub fn sha256_file(p: &Path) -> String {
         .to_string()
 }
 
-fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
+fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path) {
     let root = &r.root;
     for d in [
         "bin",
@@ -551,6 +738,8 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
         "var/log",
         "var/run",
         "lib64",
+        "usr/sbin",
+        "usr/bin",
     ] {
         std::fs::create_dir_all(root.join(d)).expect("mkdir");
     }
@@ -566,20 +755,19 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
             let _ = std::os::unix::fs::symlink("busybox", p);
         }
     }
-    // dropbear and the libraries it links.
-    let db = which("dropbear").expect("dropbear");
-    std::fs::copy(&db, root.join("sbin/dropbear")).expect("copy dropbear");
-    let ldd = Command::new("ldd").arg(&db).output().expect("ldd");
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
-        if let Some(lib) = lib {
-            let dst = root.join(lib.trim_start_matches('/'));
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent).expect("mkdir lib");
-            }
-            std::fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
-        }
+    // dropbear, nft and iptables-save (the nft back end's multi-call
+    // binary, named as the command) with the libraries they link, and the
+    // xtables extensions iptables-save loads to print matches.
+    for (tool, dst) in [
+        ("dropbear", "sbin/dropbear"),
+        ("nft", "usr/sbin/nft"),
+        ("xtables-nft-multi", "usr/sbin/iptables-save"),
+    ] {
+        let bin = which(tool).expect(tool);
+        std::fs::copy(&bin, root.join(dst)).unwrap_or_else(|e| panic!("copy {tool}: {e}"));
+        copy_libs(root, &bin);
     }
+    copy_tree(Path::new("/usr/lib/x86_64-linux-gnu/xtables"), root);
     let w = |rel: &str, text: &str, mode: u32| {
         use std::os::unix::fs::PermissionsExt;
         let p = root.join(rel);
@@ -636,6 +824,18 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
         .args(["-t", "ed25519", "-f"])
         .arg(root.join("etc/dropbear/dropbear_ed25519_host_key"))
         .stdout(Stdio::null()));
+    if r.spec.profile == "openwrt" {
+        openwrt_lists(root);
+    }
+    if r.spec.dns_server || r.spec.dns_until_reboot {
+        std::fs::copy(dns_server, root.join("usr/sbin/lab-dns")).expect("copy lab-dns");
+    }
+    if r.spec.dns_server {
+        w("etc/rc.local", "#!/bin/sh\n/usr/sbin/lab-dns\n", 0o755);
+    }
+    if r.spec.plant == Plant::UnownedExecutable {
+        std::fs::copy(persistent, root.join("usr/sbin/xl-relay")).expect("copy implant");
+    }
     if r.spec.plant == Plant::PersistentImplant {
         std::fs::create_dir_all(root.join("etc/.xl")).expect("mkdir");
         std::fs::copy(persistent, root.join("etc/.xl/xl-agent")).expect("copy implant");
@@ -647,6 +847,71 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path) {
             "* * * * * /etc/.xl/xl-agent 63256 login:\n",
             0o600,
         );
+    }
+}
+
+/// Make the root look like OpenWrt's to the audit: `/etc/openwrt_release`
+/// and one opkg file list per program (as the firmware image's packages
+/// would have), owning every file now in the program folders.
+fn openwrt_lists(root: &Path) {
+    std::fs::write(
+        root.join("etc/openwrt_release"),
+        "DISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='23.05.5'\nDISTRIB_REVISION='r24106-10cc5fcd00'\nDISTRIB_TARGET='x86/64'\nDISTRIB_DESCRIPTION='OpenWrt 23.05.5 r24106-10cc5fcd00'\n",
+    )
+    .expect("write openwrt_release");
+    let info = root.join("usr/lib/opkg/info");
+    std::fs::create_dir_all(&info).expect("mkdir opkg info");
+    for dir in ["bin", "sbin", "usr/bin", "usr/sbin"] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let ft = e.file_type().expect("file type");
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ft.is_file() {
+                std::fs::write(
+                    info.join(format!("{name}.list")),
+                    format!("/{dir}/{name}\n"),
+                )
+                .expect("write list");
+            }
+        }
+    }
+}
+
+/// Copy the shared libraries `bin` links into `root`, at the same paths.
+fn copy_libs(root: &Path, bin: &Path) {
+    let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let lib = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(lib) = lib {
+            let dst = root.join(lib.trim_start_matches('/'));
+            if dst.exists() {
+                continue;
+            }
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).expect("mkdir lib");
+            }
+            std::fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+        }
+    }
+}
+
+/// Copy the files of folder `src` (not recursive; symlinks followed) into
+/// `root` at the same path, when it exists (the xtables extensions'
+/// folder depends on the architecture; without it iptables-save prints
+/// matches less fully). They link only libraries already copied.
+fn copy_tree(src: &Path, root: &Path) {
+    let Ok(rd) = std::fs::read_dir(src) else {
+        return;
+    };
+    let dst = root.join(src.strip_prefix("/").unwrap_or(src));
+    std::fs::create_dir_all(&dst).expect("mkdir");
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_file() {
+            let _ = std::fs::copy(&p, dst.join(e.file_name()));
+        }
     }
 }
 
@@ -674,6 +939,9 @@ fn network(r: &LabRouter) {
     ]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "eth0", "up"]));
     run(Command::new("ip").args(["-n", &r.netns, "link", "set", "lo", "up"]));
+    if r.spec.dns_server || r.spec.dns_until_reboot {
+        run(Command::new("ip").args(["-n", &r.netns, "addr", "add", "192.0.2.53/32", "dev", "lo"]));
+    }
 }
 
 fn start_router(r: &LabRouter, first: bool) -> Child {
