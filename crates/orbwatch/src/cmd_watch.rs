@@ -37,6 +37,7 @@ use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats};
 use orbwatch_store::Store;
 
 use crate::Cli;
+use crate::feed_reload::FeedReload;
 use crate::indicator_sources::{EngineSink, IndicatorSources};
 use crate::watch_config::{WatchArgs, WatchSettings};
 
@@ -211,13 +212,10 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     };
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
-    let mut last_reload_check = Instant::now();
-    let mut generation = daemon.store.feeds_generation().ok();
     let commit_interval = settings.commit_interval;
     let started_clock = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
-        let mut reload: Option<std::thread::ScopedJoinHandle<'_, Result<IocEngine>>> = None;
-        let mut reload_clock = Instant::now();
+        let mut reload = FeedReload::new("watch", settings.reload_check, Some(&daemon.store));
         loop {
             let mut ended = false;
             match rx.recv_timeout(TICK) {
@@ -254,58 +252,12 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
                 log_status(&pipeline, &sources, &daemon, started_clock, rx.len());
             }
             // Feeds: on SIGHUP, and when `feed add` changed the store.
-            let mut want_reload = signals.reload.swap(false, Ordering::Relaxed);
-            if now.duration_since(last_reload_check) >= settings.reload_check {
-                last_reload_check = now;
-                let g = match daemon.store.feeds_generation() {
-                    Ok(g) => Some(g),
-                    Err(e) => {
-                        tracing::warn!("watch: cannot tell whether the feeds changed: {e}");
-                        None
-                    }
-                };
-                if g.is_some() && g != generation {
-                    tracing::info!("watch: the store's feeds changed: reloading");
-                    generation = g;
-                    want_reload = true;
-                }
-            }
-            if want_reload && reload.is_none() {
-                let (feeds, db, internal) = (&settings.feeds, &db_path, &internal);
-                reload_clock = Instant::now();
-                reload = Some(scope.spawn(move || {
-                    let before = crate::watch_status::peak_rss_bytes();
-                    let ioc = load_indicators(cli, feeds, db, internal)?;
-                    let after = crate::watch_status::peak_rss_bytes();
-                    tracing::info!(
-                        "watch: new index of {} indicators built beside the old one ({} bytes of index; peak RSS {} MB before, {} MB during the build)",
-                        ioc.len(),
-                        ioc.index().heap_bytes(),
-                        before / 1_000_000,
-                        after / 1_000_000
-                    );
-                    Ok(ioc)
-                }));
-            }
-            if reload.as_ref().is_some_and(|h| h.is_finished())
-                && let Some(h) = reload.take()
-            {
-                match h.join() {
-                    Ok(Ok(ioc)) => {
-                        let n = ioc.len();
-                        pipeline.replace_indicators(ioc);
-                        tracing::info!(
-                            "watch: now matching {n} indicators (reload took {:.2} s; no record was skipped)",
-                            reload_clock.elapsed().as_secs_f64()
-                        );
-                    }
-                    Ok(Err(e)) => tracing::error!(
-                        "watch: reloading the feeds failed, still matching the previous ones: {e:#}"
-                    ),
-                    Err(_) => tracing::error!(
-                        "watch: reloading the feeds failed (a bug: please report it); still matching the previous ones"
-                    ),
-                }
+            let asked = signals.reload.swap(false, Ordering::Relaxed);
+            let (feeds, db, internal) = (&settings.feeds, &db_path, &internal);
+            if let Some(ioc) = reload.step(scope, now, asked, Some(&daemon.store), move || {
+                load_indicators(cli, feeds, db, internal)
+            }) {
+                pipeline.replace_indicators(ioc);
             }
             if ended || signals.stop.load(Ordering::Relaxed) {
                 break;

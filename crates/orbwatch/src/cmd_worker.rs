@@ -41,6 +41,7 @@ use orbwatch_kafka::{
 use orbwatch_store::{Store, TailOffset};
 
 use crate::Cli;
+use crate::feed_reload::FeedReload;
 
 /// How often the pipeline does its housekeeping.
 const TICK: Duration = Duration::from_millis(200);
@@ -51,6 +52,9 @@ const BURST: usize = 4096;
 /// long enough for a first fetch from a busy broker, short enough that a
 /// dead partition delays findings by no more.
 const ASSIGNED_HOLD: Duration = Duration::from_secs(30);
+/// How often the feed store is asked whether its feeds changed (a new
+/// version is matched within this and the index build).
+const FEED_CHECK: Duration = Duration::from_secs(2);
 /// How long a write of findings to the topic may take before it is
 /// retried at the next commit.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -196,6 +200,19 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         signal_hook::flag::register(sig, Arc::clone(&signals))
             .context("cannot install the SIGTERM/SIGINT handler")?;
     }
+    let reload_asked = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload_asked))
+        .context("cannot install the SIGHUP handler")?;
+    // The store the indicators come from, polled for new feed versions
+    // (none yet: the worker reloads on SIGHUP only).
+    let feed_store = if indicator_db.is_file() {
+        Some(
+            Store::open(&indicator_db)
+                .with_context(|| format!("opening the feed store {}", indicator_db.display()))?,
+        )
+    } else {
+        None
+    };
 
     let mut out = Output {
         producer: match &args.findings_topic {
@@ -281,79 +298,91 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let mut tracker = OffsetTracker::new();
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
-    loop {
-        let mut ended = false;
-        // Partitions assigned and not yet read from hold the clock (see
-        // `LivePipeline::hold_for`). Taken before the records: a
-        // partition's assignment is announced before its first record.
-        let now = Instant::now();
-        for tp in source.take_assigned() {
-            if !tracker.knows(&tp) {
-                pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
-            }
-        }
-        let caught_up = source.take_caught_up();
-        match rx.recv_timeout(TICK) {
-            Ok(rec) => {
-                let now = Instant::now();
-                hand_over(&mut pipeline, &mut tracker, rec, now);
-                for rec in rx.try_iter().take(BURST) {
-                    hand_over(&mut pipeline, &mut tracker, rec, now);
+    std::thread::scope(|scope| -> Result<()> {
+        let mut reload = FeedReload::new("worker", FEED_CHECK, feed_store.as_ref());
+        loop {
+            let mut ended = false;
+            // Partitions assigned and not yet read from hold the clock (see
+            // `LivePipeline::hold_for`). Taken before the records: a
+            // partition's assignment is announced before its first record.
+            let now = Instant::now();
+            for tp in source.take_assigned() {
+                if !tracker.knows(&tp) {
+                    pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
                 }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
-        }
-        if !caught_up.is_empty() {
-            // Every record read before those ends is in the channel now.
-            let now = Instant::now();
-            for rec in rx.try_iter() {
-                hand_over(&mut pipeline, &mut tracker, rec, now);
+            let caught_up = source.take_caught_up();
+            match rx.recv_timeout(TICK) {
+                Ok(rec) => {
+                    let now = Instant::now();
+                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                    for rec in rx.try_iter().take(BURST) {
+                        hand_over(&mut pipeline, &mut tracker, rec, now);
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
             }
-            for tp in caught_up {
+            if !caught_up.is_empty() {
+                // Every record read before those ends is in the channel now.
+                let now = Instant::now();
+                for rec in rx.try_iter() {
+                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                }
+                for tp in caught_up {
+                    pipeline.end_hold(&tp.to_string());
+                }
+            }
+            if let Some(req) = source.take_revoke_request() {
+                // A rebalance waits: everything read so far goes through the
+                // pipeline, its findings are written, and the offsets of the
+                // partitions that go are committed by the rebalance itself.
+                let now = Instant::now();
+                for rec in rx.try_iter() {
+                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                }
+                // Streams still waiting for their format to be detected are
+                // detected now (as if their wait were over): otherwise their
+                // records stay uncommitted, the next owner reads them again,
+                // and this worker counts them too.
+                pipeline.tick(now + detect_wait);
+                let o = pipeline.take_output();
+                tracker.decoded(&o.checkpoints);
+                out.take(o.findings, tracker.take_committable());
+                let offsets = out.flush_for_revoke(&source, &req.partitions);
+                req.answer(offsets);
+            }
+            for tp in source.take_revoked() {
+                tracker.forget(&tp);
+                out.offsets.remove(&tp);
                 pipeline.end_hold(&tp.to_string());
             }
-        }
-        if let Some(req) = source.take_revoke_request() {
-            // A rebalance waits: everything read so far goes through the
-            // pipeline, its findings are written, and the offsets of the
-            // partitions that go are committed by the rebalance itself.
             let now = Instant::now();
-            for rec in rx.try_iter() {
-                hand_over(&mut pipeline, &mut tracker, rec, now);
+            if now.duration_since(last_tick) >= TICK {
+                pipeline.tick(now);
+                last_tick = now;
             }
-            // Streams still waiting for their format to be detected are
-            // detected now (as if their wait were over): otherwise their
-            // records stay uncommitted, the next owner reads them again,
-            // and this worker counts them too.
-            pipeline.tick(now + detect_wait);
-            let o = pipeline.take_output();
-            tracker.decoded(&o.checkpoints);
-            out.take(o.findings, tracker.take_committable());
-            let offsets = out.flush_for_revoke(&source, &req.partitions);
-            req.answer(offsets);
+            if now.duration_since(last_commit) >= commit_interval {
+                let o = pipeline.take_output();
+                tracker.decoded(&o.checkpoints);
+                out.take(o.findings, tracker.take_committable());
+                out.flush(&source, None);
+                last_commit = now;
+            }
+            let asked = reload_asked.swap(false, Ordering::Relaxed);
+            let (feeds, db, internal) = (&args.feed, &indicator_db, &internal);
+            if let Some(ioc) = reload.step(scope, now, asked, feed_store.as_ref(), move || {
+                crate::cmd_watch::load_indicators(cli, feeds, db, internal)
+            }) {
+                pipeline.replace_indicators(ioc);
+            }
+            if ended || signals.load(Ordering::Relaxed) {
+                break;
+            }
         }
-        for tp in source.take_revoked() {
-            tracker.forget(&tp);
-            out.offsets.remove(&tp);
-            pipeline.end_hold(&tp.to_string());
-        }
-        let now = Instant::now();
-        if now.duration_since(last_tick) >= TICK {
-            pipeline.tick(now);
-            last_tick = now;
-        }
-        if now.duration_since(last_commit) >= commit_interval {
-            let o = pipeline.take_output();
-            tracker.decoded(&o.checkpoints);
-            out.take(o.findings, tracker.take_committable());
-            out.flush(&source, None);
-            last_commit = now;
-        }
-        if ended || signals.load(Ordering::Relaxed) {
-            break;
-        }
-    }
+
+        Ok(())
+    })?;
 
     tracing::info!("worker: stopping: no more reading, flushing the detectors");
     source.stop_reading();

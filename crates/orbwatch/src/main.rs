@@ -24,6 +24,7 @@ mod cmd_worker;
 mod coverage_summary;
 mod db_path;
 mod feed_input;
+mod feed_reload;
 mod hunt_store;
 mod indicator_sources;
 mod output_file;
