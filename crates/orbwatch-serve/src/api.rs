@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use orbwatch_blocklist::Target;
 use orbwatch_detect::{FindingKind, Severity};
-use orbwatch_store::{FindingFilter, FindingsCursor, IdMatch, Store, TokenInfo, TriageStatus};
+use orbwatch_store::{
+    FindingFilter, FindingsCursor, IdMatch, Store, StoredFinding, TokenInfo, TriageStatus,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -315,7 +317,7 @@ impl TotalsCache {
 pub async fn list_findings(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<FindingsQuery>,
-) -> Result<Json<FindingsPage>, ApiError> {
+) -> Result<Json<FindingsPageBody>, ApiError> {
     let filter = q.filter()?;
     let after = parse_cursor(q.cursor.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
@@ -323,19 +325,25 @@ pub async fn list_findings(
     state
         .with_reader(move |s| {
             let total = totals.total(s, &filter)?;
-            let (page, next) = s.findings_after(&filter, after.as_ref(), limit)?;
-            let page: Vec<serde_json::Value> = page
-                .into_iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(Json(FindingsPage {
+            let (findings, next) = s.findings_after(&filter, after.as_ref(), limit)?;
+            Ok(Json(FindingsPageBody {
                 total: total as u64,
+                findings,
                 next_cursor: next.as_ref().map(cursor_text),
-                findings: page,
             }))
         })
         .await
+}
+
+/// [`FindingsPage`] as the server writes it: the stored findings are
+/// serialised straight into the answer (the same bytes as through a
+/// `serde_json::Value`, whose keys keep their order here, without
+/// building one per finding on every page).
+#[derive(Debug, Serialize)]
+pub struct FindingsPageBody {
+    total: u64,
+    findings: Vec<StoredFinding>,
+    next_cursor: Option<String>,
 }
 
 /// The finding with exactly this id (latest copy).
