@@ -14,6 +14,10 @@ feed of 1,000,000 random public IPv4 addresses. Release build; oha from
 crates.io (`cargo install oha`). `.ci/run` does not run it.
 
     python3 bench/bench_serve.py [--findings 100000] [--edl 1000000]
+
+The binary is `$CARGO_TARGET_DIR/release/orbwatch` (else `target/`),
+built first; `ORBWATCH_BIN=path` runs that binary as it is instead (to
+measure an older build). `OHA=path` names oha when it is not on PATH.
 """
 
 import argparse
@@ -28,7 +32,9 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "orbwatch")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BIN = os.environ.get("ORBWATCH_BIN") or os.path.join(TARGET, "release", "orbwatch")
+OHA = os.environ.get("OHA", "oha")
 
 
 def run(*args, **kw):
@@ -96,7 +102,9 @@ def main():
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--seconds", type=int, default=20)
     a = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "orbwatch"], cwd=ROOT, check=True)
+    if not os.environ.get("ORBWATCH_BIN"):
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "orbwatch"], cwd=ROOT,
+                       check=True)
     with tempfile.TemporaryDirectory() as d:
         db = os.path.join(d, "s.db")
         env = dict(os.environ, ORBWATCH_DB=db)
@@ -135,9 +143,13 @@ def main():
                   f"If-None-Match {notmod * 1000:.0f} ms (HTTP {st3})")
             st, one, body, _ = get(base + "/api/v1/findings?limit=100", token)
             total = json.loads(body)["total"]
-            print(f"findings list: {total} findings in the store, one page in {one * 1000:.0f} ms")
+            _, again, _, _ = get(base + "/api/v1/findings?limit=100", token)
+            print(f"findings list: {total} findings in the store, one page in {one * 1000:.0f} ms "
+                  f"(first), {again * 1000:.0f} ms (next)")
+            st, took, _, _ = get(base + "/metrics", token)
+            print(f"/metrics: {took * 1000:.0f} ms (HTTP {st})")
             oha = subprocess.run(
-                ["oha", "-z", f"{a.seconds}s", "-q", str(a.rate), "--no-tui",
+                [OHA, "-z", f"{a.seconds}s", "-q", str(a.rate), "--no-tui",
                  "--output-format", "json", "-H", f"Authorization: Bearer {token}",
                  base + "/api/v1/findings?limit=100"],
                 capture_output=True, text=True, check=True)

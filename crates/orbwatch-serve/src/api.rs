@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use orbwatch_blocklist::Target;
 use orbwatch_detect::{FindingKind, Severity};
-use orbwatch_store::{FindingFilter, IdMatch, TokenInfo, TriageStatus};
+use orbwatch_store::{
+    FindingFilter, FindingsCursor, IdMatch, Store, StoredFinding, TokenInfo, TriageStatus,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -156,7 +158,7 @@ pub struct FindingsQuery {
     #[param(minimum = 1)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^(|o[0-9]{1,18})$")]
+    #[param(pattern = "^(|k[0-9a-f]{2,2048})$")]
     pub cursor: Option<String>,
 }
 
@@ -239,16 +241,73 @@ pub struct FindingsPage {
     pub next_cursor: Option<String>,
 }
 
-/// Cursors are opaque to clients: `o` and the offset in the ordered list.
-fn parse_cursor(c: Option<&str>) -> Result<usize, ApiError> {
+/// Cursors are opaque to clients: `k` and the position of the page's last
+/// finding in the list's order ([`FindingsCursor`]), so that the next page
+/// is an index range from there (an offset made every page walk the ones
+/// before it, and shifted when findings were dismissed between pages).
+pub fn parse_cursor(c: Option<&str>) -> Result<Option<FindingsCursor>, ApiError> {
     match c {
-        None | Some("") => Ok(0),
+        None | Some("") => Ok(None),
         Some(c) => c
-            .strip_prefix('o')
-            .and_then(|n| n.parse().ok())
+            .strip_prefix('k')
+            .and_then(FindingsCursor::decode)
+            .map(Some)
             .ok_or_else(|| {
-                ApiError::BadRequest(format!("cursor={c:?} is not a cursor this server gave"))
+                ApiError::BadRequest(format!(
+                    "cursor={c:?} is not a cursor this server gave; pass the next_cursor of the previous page, or none for the first"
+                ))
             }),
+    }
+}
+
+/// The text of a cursor as [`parse_cursor`] reads it.
+pub fn cursor_text(c: &FindingsCursor) -> String {
+    format!("k{}", c.encode())
+}
+
+/// Totals of the findings list by filter, kept for one generation of the
+/// store's findings ([`Store::findings_generation`]): the total of a
+/// filter is counted once per change of the findings or of triage, not
+/// on every page, and stays exact since any change makes a new generation.
+#[derive(Debug, Default)]
+pub struct TotalsCache {
+    by_filter: std::sync::Mutex<TotalsAt>,
+}
+
+/// The totals of one generation.
+#[derive(Debug, Default)]
+struct TotalsAt {
+    generation: Option<(i64, i64)>,
+    totals: std::collections::HashMap<String, usize>,
+}
+
+/// The most filters whose totals are kept at once (each `since=24h` ask is
+/// a new filter).
+const TOTALS_KEPT: usize = 1024;
+
+impl TotalsCache {
+    /// How many findings pass `filter` now.
+    pub fn total(&self, s: &Store, filter: &FindingFilter) -> Result<usize, ApiError> {
+        let key = format!("{filter:?}");
+        let now = s.findings_generation()?;
+        if let Ok(t) = self.by_filter.lock()
+            && t.generation == Some(now)
+            && let Some(n) = t.totals.get(&key)
+        {
+            return Ok(*n);
+        }
+        // Counted with the generation it belongs to, in one snapshot.
+        let (generation, n) = s.findings_count_at_generation(filter)?;
+        if let Ok(mut t) = self.by_filter.lock() {
+            if t.generation != Some(generation) {
+                t.generation = Some(generation);
+                t.totals.clear();
+            }
+            if t.totals.len() < TOTALS_KEPT {
+                t.totals.insert(key, n);
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -258,26 +317,33 @@ fn parse_cursor(c: Option<&str>) -> Result<usize, ApiError> {
 pub async fn list_findings(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<FindingsQuery>,
-) -> Result<Json<FindingsPage>, ApiError> {
+) -> Result<Json<FindingsPageBody>, ApiError> {
     let filter = q.filter()?;
-    let offset = parse_cursor(q.cursor.as_deref())?;
+    let after = parse_cursor(q.cursor.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let totals = state.totals.clone();
     state
-        .with_store(move |s| {
-            let (total, page) = s.findings_page(&filter, offset, limit)?;
-            let page: Vec<serde_json::Value> = page
-                .into_iter()
-                .map(serde_json::to_value)
-                .collect::<Result<_, _>>()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let end = offset.saturating_add(page.len());
-            Ok(Json(FindingsPage {
+        .with_reader(move |s| {
+            let total = totals.total(s, &filter)?;
+            let (findings, next) = s.findings_after(&filter, after.as_ref(), limit)?;
+            Ok(Json(FindingsPageBody {
                 total: total as u64,
-                next_cursor: (end < total).then(|| format!("o{end}")),
-                findings: page,
+                findings,
+                next_cursor: next.as_ref().map(cursor_text),
             }))
         })
         .await
+}
+
+/// [`FindingsPage`] as the server writes it: the stored findings are
+/// serialised straight into the answer (the same bytes as through a
+/// `serde_json::Value`, whose keys keep their order here, without
+/// building one per finding on every page).
+#[derive(Debug, Serialize)]
+pub struct FindingsPageBody {
+    total: u64,
+    findings: Vec<StoredFinding>,
+    next_cursor: Option<String>,
 }
 
 /// The finding with exactly this id (latest copy).
@@ -300,7 +366,7 @@ pub async fn get_finding(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let id = exact_id(s, &id)?;
             let sf = s
                 .findings(&FindingFilter {
@@ -409,7 +475,7 @@ pub async fn list_hunts(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .with_store(|s| {
+        .with_reader(|s| {
             serde_json::to_value(s.hunts()?)
                 .map(Json)
                 .map_err(|e| ApiError::Internal(e.to_string()))
@@ -461,7 +527,7 @@ pub async fn get_hunt(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let h = hunt_detail(s, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;
             serde_json::to_value(h)
@@ -477,7 +543,7 @@ pub async fn list_feeds(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .with_store(|s| {
+        .with_reader(|s| {
             serde_json::to_value(s.list_feeds()?)
                 .map(Json)
                 .map_err(|e| ApiError::Internal(e.to_string()))
@@ -608,7 +674,7 @@ pub async fn get_feed(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let d = feed_detail(s, &name, jiff::Timestamp::now())?
                 .ok_or_else(|| ApiError::NotFound(format!("no feed named `{name}`")))?;
             serde_json::to_value(d)
@@ -666,7 +732,7 @@ pub async fn blocklist(
     };
     let guard = state.default_guard.clone();
     let (rendered, _) = state
-        .with_store(move |s| crate::edl::build_list(s, &spec, &guard, target))
+        .with_reader(move |s| crate::edl::build_list(s, &spec, &guard, target))
         .await?;
     let body = rendered
         .files

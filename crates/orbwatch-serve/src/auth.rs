@@ -78,7 +78,7 @@ pub async fn require(State(need): State<Need>, mut req: Request, next: Next) -> 
     };
     let found = need
         .state
-        .with_store(move |s| Ok(s.check_token(&token)?))
+        .with_reader(move |s| Ok(s.check_token(&token)?))
         .await;
     let info: TokenInfo = match found {
         Ok(Some(info)) => info,

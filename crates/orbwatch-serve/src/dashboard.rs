@@ -20,7 +20,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use orbwatch_store::{FindingFilter, StoredFinding, TokenInfo, TokenScope, TriageStatus};
+use orbwatch_store::{FindingCount, FindingFilter, TokenInfo, TokenScope, TriageStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -159,7 +159,7 @@ pub async fn session_of(
         return Ok(None);
     };
     let info = state
-        .with_store(move |s| Ok(s.check_token(&token)?))
+        .with_reader(move |s| Ok(s.check_token(&token)?))
         .await?;
     match info {
         Some(info) => Ok(Some((info, csrf))),
@@ -237,7 +237,7 @@ pub async fn login(
     }
     let token = form.token.trim().to_string();
     let t2 = token.clone();
-    let info = state.with_store(move |s| Ok(s.check_token(&t2)?)).await?;
+    let info = state.with_reader(move |s| Ok(s.check_token(&t2)?)).await?;
     if info.is_none() {
         state
             .sessions
@@ -319,24 +319,24 @@ pub async fn findings_page(
         }
     }
     let filter = q.filter()?;
-    let offset = q
-        .cursor
-        .as_deref()
-        .and_then(|c| c.strip_prefix('o'))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
+    // A cursor this server did not give starts from the first page (a
+    // link typed by hand), as the page numbers of old links did.
+    let after = crate::api::parse_cursor(q.cursor.as_deref()).unwrap_or(None);
     let limit = q
         .limit
         .unwrap_or(crate::api::DEFAULT_PAGE)
         .clamp(1, crate::api::MAX_PAGE);
-    let (total, rows) = state
-        .with_store(move |s| {
-            s.findings_page(&filter, offset, limit)
-                .map_err(crate::error::ApiError::from)
+    let totals = state.totals.clone();
+    let (total, rows, next) = state
+        .with_reader(move |s| {
+            let total = totals.total(s, &filter)?;
+            let (rows, next) = s.findings_after(&filter, after.as_ref(), limit)?;
+            Ok((total, rows, next))
         })
         .await?;
-    let end = offset + rows.len();
-    let next_query = form_query(&q, end);
+    let next_query = next
+        .as_ref()
+        .map(|c| form_query(&q, &crate::api::cursor_text(c)));
     Ok(page(
         StatusCode::OK,
         "findings.html",
@@ -348,14 +348,14 @@ pub async fn findings_page(
                 kind => q.kind, feed => q.feed, min_severity => q.min_severity.clone().unwrap_or_default(),
                 show_suppressed => q.show_suppressed.unwrap_or(false),
             },
-            next_cursor => (end < total),
+            next_cursor => next.is_some(),
             next_query => next_query,
         },
     ))
 }
 
 /// The query string of the next page, filters kept.
-fn form_query(q: &FindingsQuery, next: usize) -> String {
+fn form_query(q: &FindingsQuery, next: &str) -> String {
     let mut parts = Vec::new();
     let mut add = |k: &str, v: &Option<String>| {
         if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
@@ -374,7 +374,7 @@ fn form_query(q: &FindingsQuery, next: usize) -> String {
     if q.show_suppressed == Some(true) {
         parts.push("show_suppressed=true".into());
     }
-    parts.push(format!("cursor=o{next}"));
+    parts.push(format!("cursor={}", pct(next)));
     parts.join("&")
 }
 
@@ -402,7 +402,7 @@ pub async fn finding_page(
         .as_ref()
         .is_some_and(|v| v.scope.allows(TokenScope::Triage));
     let (sf, decisions) = state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let wanted = id.trim().to_ascii_lowercase();
             let sf = s
                 .findings(&FindingFilter {
@@ -512,49 +512,38 @@ pub struct Day {
 pub const BAR_WIDTH: u64 = 300;
 
 impl Overview {
-    /// Count `findings` (read with `show_suppressed`).
+    /// The overview of the store's counts ([`Store::finding_counts`]: one
+    /// `GROUP BY` over an index of the latest copy of each finding, with
+    /// the triage state the store keeps on each row), so that the page
+    /// does not decode every finding.
     ///
-    /// This walks every finding the store returns: [`Store::findings`]
-    /// decides dismissal in Rust (a decision on one finding dismisses the
-    /// others with the same suppression key), so a SQL `GROUP BY` could not
-    /// tell open from dismissed without repeating that logic. Fine for
-    /// tens of thousands of findings; a store of millions would want a
-    /// count query that joins the latest decision per key.
-    ///
-    /// [`Store::findings`]: orbwatch_store::Store::findings
-    pub fn of(findings: &[StoredFinding]) -> Overview {
+    /// [`Store::finding_counts`]: orbwatch_store::Store::finding_counts
+    pub fn of(counts: &[FindingCount]) -> Overview {
         use std::collections::BTreeMap;
         let mut o = Overview::default();
         let mut sev: BTreeMap<String, u64> = BTreeMap::new();
         let mut kind: BTreeMap<String, u64> = BTreeMap::new();
         let mut days: BTreeMap<String, u64> = BTreeMap::new();
         let mut undated = 0u64;
-        for sf in findings {
-            if sf.suppressed {
-                o.dismissed += 1;
+        for c in counts {
+            let n = c.count;
+            if c.status.suppresses() {
+                o.dismissed += n;
                 continue;
             }
-            let f = &sf.finding;
-            o.open += 1;
-            if sf.status == TriageStatus::New {
-                o.need_triage += 1;
+            o.open += n;
+            if c.status == TriageStatus::New {
+                o.need_triage += n;
             }
-            if matches!(
-                f.severity,
-                Some(orbwatch_detect::Severity::High | orbwatch_detect::Severity::Critical)
-            ) {
-                o.high_or_critical += 1;
+            if matches!(c.severity.as_deref(), Some("high" | "critical")) {
+                o.high_or_critical += n;
             }
-            *sev.entry(f.severity.map_or("none", |s| s.as_str()).to_string())
-                .or_default() += 1;
-            *kind.entry(f.kind.as_str().to_string()).or_default() += 1;
-            match f.first_seen.or(f.last_seen) {
-                Some(t) => {
-                    *days
-                        .entry(t.to_string().chars().take(10).collect())
-                        .or_default() += 1
-                }
-                None => undated += 1,
+            *sev.entry(c.severity.clone().unwrap_or_else(|| "none".into()))
+                .or_default() += n;
+            *kind.entry(c.kind.clone()).or_default() += n;
+            match &c.day {
+                Some(d) => *days.entry(d.clone()).or_default() += n,
+                None => undated += n,
             }
         }
         o.by_severity = orbwatch_detect::Severity::ALL
@@ -616,12 +605,9 @@ pub async fn overview_page(
     Extension(v): Extension<Viewer>,
 ) -> Result<Response, ApiError> {
     let (o, hunts) = state
-        .with_store(|s| {
-            let all = s.findings(&FindingFilter {
-                show_suppressed: true,
-                ..Default::default()
-            })?;
-            Ok((Overview::of(&all), s.hunts()?.len()))
+        .with_reader(|s| {
+            let counts = s.finding_counts()?;
+            Ok((Overview::of(&counts), s.hunts()?.len()))
         })
         .await?;
     Ok(page(
@@ -646,7 +632,7 @@ pub async fn feeds_page(
 ) -> Result<Response, ApiError> {
     let now = jiff::Timestamp::now();
     let feeds = state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let mut out = Vec::new();
             for f in s.list_feeds()? {
                 if let Some(d) = crate::api::feed_detail(s, &f.name, now)? {
@@ -712,7 +698,7 @@ pub async fn hunts_page(
     Extension(v): Extension<Viewer>,
 ) -> Result<Response, ApiError> {
     let rows = state
-        .with_store(|s| {
+        .with_reader(|s| {
             let mut out = Vec::new();
             for h in s.hunts()?.iter().rev() {
                 if let Some(d) = crate::api::hunt_detail(s, h.id)? {
@@ -740,7 +726,7 @@ pub async fn hunt_page(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let d = state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             crate::api::hunt_detail(s, id)?
                 .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))
         })
@@ -768,7 +754,7 @@ pub async fn hunt_report(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let input = state
-        .with_store(move |s| {
+        .with_reader(move |s| {
             let hunt = s
                 .hunt(Some(id))?
                 .ok_or_else(|| ApiError::NotFound(format!("no hunt {id} in the store")))?;

@@ -220,7 +220,7 @@ pub async fn serve_edl(
     let cache = Arc::clone(&state.edl_cache);
     let list_name = name.to_string();
     let built = state
-        .with_store(move |s| cached_list(s, &cache, &list_name, &spec, &guard))
+        .with_reader(move |s| cached_list(s, &cache, &list_name, &spec, &guard))
         .await?;
     let entries = built.entries;
     if let Some(max) = state.config.edl.get(name).and_then(|l| l.max_entries)

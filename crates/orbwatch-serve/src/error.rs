@@ -21,6 +21,9 @@ pub enum ServeError {
     /// The TLS certificate or key could not be used.
     #[error("{0}; check --tls-cert and --tls-key (PEM files)")]
     Tls(String),
+    /// The store's read-only connections could not be opened.
+    #[error("{0}")]
+    Store(#[from] orbwatch_store::StoreError),
     /// The guard of an EDL could not be built.
     #[error("EDL `{list}`: {source}")]
     Guard {

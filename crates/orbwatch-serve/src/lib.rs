@@ -13,12 +13,16 @@
 //! - bodies are capped (413) and requests time out (408);
 //! - without TLS the server binds only to loopback ([`check_listen`]).
 //!
-//! The store (SQLite, one connection) sits behind a mutex and is used from
-//! blocking threads, never from the async reactor.
+//! The store is used from blocking threads, never from the async reactor:
+//! writes (triage, feed uploads) go through one connection behind a
+//! mutex, reads through a small pool of read-only connections
+//! ([`ReaderPool`]), so that list requests run side by side (SQLite in WAL
+//! mode lets readers work while another reads or writes) instead of
+//! queueing behind one lock.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -45,8 +49,13 @@ pub use rustls::ServerConfig as TlsServerConfig;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The store; lock it only inside `spawn_blocking` ([`AppState::with_store`]).
+    /// The store's writing connection; lock it only inside
+    /// `spawn_blocking` ([`AppState::with_store`]), and only to write.
     pub store: Arc<Mutex<Store>>,
+    /// Read-only connections for everything else ([`AppState::with_reader`]).
+    pub readers: Arc<ReaderPool>,
+    /// The totals of the findings list, kept until the findings change.
+    pub totals: Arc<api::TotalsCache>,
     pub config: Arc<ServeConfig>,
     /// The guard of each named EDL, built (allowlist files read) at start.
     pub guards: Arc<std::collections::BTreeMap<String, orbwatch_blocklist::Guard>>,
@@ -91,8 +100,11 @@ impl AppState {
                 }
             })?;
         default_guard.finish();
+        let readers = ReaderPool::open(store.path(), ReaderPool::default_size())?;
         Ok(AppState {
             store: Arc::new(Mutex::new(store)),
+            readers: Arc::new(readers),
+            totals: Arc::new(api::TotalsCache::default()),
             config: Arc::new(config),
             guards: Arc::new(guards),
             default_guard: Arc::new(default_guard),
@@ -116,7 +128,24 @@ impl AppState {
         self
     }
 
-    /// Run `f` on the store in a blocking thread.
+    /// Run `f` on a read-only connection of the store in a blocking
+    /// thread, waiting for one to be free.
+    pub async fn with_reader<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let lent = readers.take()?;
+            f(&lent)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Run `f` on the store's writing connection in a blocking thread (one
+    /// at a time).
     pub async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -131,6 +160,94 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    }
+}
+
+/// Read-only connections to the store, lent to one request at a time.
+///
+/// Why a pool: one connection behind one mutex made every list request
+/// wait for the one before it, so at 200 requests/s the queue grew
+/// without bound (p99 19.8 s). SQLite connections are not shared between
+/// threads at once, but several connections read the same WAL store in
+/// parallel.
+pub struct ReaderPool {
+    idle: Mutex<Vec<Store>>,
+    returned: Condvar,
+}
+
+impl std::fmt::Debug for ReaderPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReaderPool").finish_non_exhaustive()
+    }
+}
+
+/// A connection of the [`ReaderPool`], given back when dropped (also when
+/// the request's code panics).
+pub struct LentReader<'a> {
+    pool: &'a ReaderPool,
+    store: Option<Store>,
+}
+
+impl std::ops::Deref for LentReader<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        // Present from `take` until `drop`.
+        self.store.as_ref().unwrap_or_else(|| unreachable!())
+    }
+}
+
+impl Drop for LentReader<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.store.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.push(s);
+            drop(idle);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+impl ReaderPool {
+    /// As many connections as cores (at least 2, at most 8): reads are
+    /// CPU work on a store that fits the page cache, so more connections
+    /// than cores would only take turns.
+    pub fn default_size() -> usize {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8)
+    }
+
+    /// Open `size` read-only connections to the store at `path` (already
+    /// at this build's schema: open it for writing first).
+    pub fn open(path: &std::path::Path, size: usize) -> Result<ReaderPool, ServeError> {
+        let idle = (0..size.max(1))
+            .map(|_| Store::open_read_only(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ReaderPool {
+            idle: Mutex::new(idle),
+            returned: Condvar::new(),
+        })
+    }
+
+    /// A free connection, waiting for one if all are lent.
+    pub fn take(&self) -> Result<LentReader<'_>, ApiError> {
+        let mut idle = self
+            .idle
+            .lock()
+            .map_err(|_| ApiError::Internal("the readers' lock is poisoned".into()))?;
+        loop {
+            if let Some(store) = idle.pop() {
+                return Ok(LentReader {
+                    pool: self,
+                    store: Some(store),
+                });
+            }
+            idle = self
+                .returned
+                .wait(idle)
+                .map_err(|_| ApiError::Internal("the readers' lock is poisoned".into()))?;
+        }
     }
 }
 

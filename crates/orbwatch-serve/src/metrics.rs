@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use orbwatch_store::{FindingFilter, Store};
+use orbwatch_store::Store;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -43,18 +43,12 @@ pub fn label(v: &str) -> String {
 
 /// The metrics text of a store.
 pub fn render(store: &Store) -> Result<String, ApiError> {
+    // One GROUP BY over an index (the triage state is kept on each row),
+    // not a decode of every finding at each scrape.
     let mut by: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
-    for f in store.findings(&FindingFilter {
-        show_suppressed: true,
-        ..Default::default()
-    })? {
-        let sev = f
-            .finding
-            .severity
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "none".into());
-        *by.entry((f.finding.kind.as_str().to_string(), sev, f.suppressed))
-            .or_default() += 1;
+    for c in store.finding_counts()? {
+        let sev = c.severity.unwrap_or_else(|| "none".into());
+        *by.entry((c.kind, sev, c.status.suppresses())).or_default() += c.count;
     }
     let mut out = String::new();
     out.push_str("# HELP orbwatch_findings Findings in the store (latest copy of each id), by kind, severity and whether triage dismissed them.\n# TYPE orbwatch_findings gauge\n");
@@ -94,7 +88,7 @@ pub fn render(store: &Store) -> Result<String, ApiError> {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut text = state.with_store(|s| render(s)).await?;
+    let mut text = state.with_reader(render).await?;
     if let Some(live) = &state.live {
         text.push_str(&live.get());
     }

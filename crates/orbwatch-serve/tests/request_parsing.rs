@@ -48,6 +48,11 @@ fn seeds() {
     assert!(f.unwrap().is_err());
     let (_, f) = parse_request(b"", "cursor=zz");
     assert!(f.unwrap().is_err());
+    // Offsets are no cursors any more, nor is a `k` cursor that is not hex.
+    let (_, f) = parse_request(b"", "cursor=o2");
+    assert!(f.unwrap().is_err());
+    let (_, f) = parse_request(b"", "cursor=kzz");
+    assert!(f.unwrap().is_err());
 }
 
 #[test]

@@ -412,6 +412,108 @@ async fn findings_are_paged_with_exact_counts() {
     srv.stop().await;
 }
 
+/// GET a findings page as JSON.
+async fn list_page(srv: &Server, tok: &str, query: &str) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .get(srv.url(&format!("/api/v1/findings?{query}")))
+        .bearer_auth(tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{query}");
+    r.json().await.unwrap()
+}
+
+fn page_ids(page: &serde_json::Value) -> Vec<String> {
+    page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["finding"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The API's cursor holds across a triage decision (over the API) and a
+/// new hunt between two pages: the next pages continue after the last
+/// finding read, the dismissed one drops out, a new finding less serious
+/// than the page read is listed and a more serious one is not, and the
+/// total follows each change at once.
+#[tokio::test]
+async fn the_cursor_holds_across_triage_and_new_findings() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let reader = srv.token("reader", TokenScope::Read);
+    let triager = srv.token("triager", TokenScope::Triage);
+    let p1 = list_page(&srv, &reader, "limit=2").await;
+    assert_eq!(page_ids(&p1), ["f1000000000001", "f2000000000002"]);
+    assert_eq!(p1["total"], 5);
+    let cur = p1["next_cursor"].as_str().unwrap().to_string();
+
+    let r = reqwest::Client::new()
+        .post(srv.url("/api/v1/findings/f3000000000003/triage"))
+        .bearer_auth(&triager)
+        .json(&serde_json::json!({"status": "false-positive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let arrivals = vec![
+        finding("f0000000000000", "45.137.21.10", "10.0.0.8", "critical", 99),
+        finding("f4500000000045", "91.219.236.21", "10.0.0.9", "medium", 50),
+    ];
+    srv.store()
+        .record_hunt(&serde_json::json!({}), &Coverage::default(), &arrivals)
+        .unwrap();
+
+    let p2 = list_page(&srv, &reader, &format!("limit=2&cursor={cur}")).await;
+    assert_eq!(page_ids(&p2), ["f4000000000004", "f4500000000045"]);
+    // 5 - 1 dismissed + 2 new.
+    assert_eq!(p2["total"], 6);
+    let cur = p2["next_cursor"].as_str().unwrap().to_string();
+    let p3 = list_page(&srv, &reader, &format!("limit=2&cursor={cur}")).await;
+    assert_eq!(page_ids(&p3), ["f5000000000005"]);
+    assert!(p3["next_cursor"].is_null());
+    // From the start, the new critical finding leads.
+    let all = list_page(&srv, &reader, "").await;
+    assert_eq!(page_ids(&all)[0], "f0000000000000");
+    assert_eq!(all["total"], 6);
+    srv.stop().await;
+}
+
+/// Reads do not wait for the writing connection: with its lock held (a
+/// long write), lists, metrics and the token check still answer.
+#[tokio::test]
+async fn reads_do_not_queue_behind_the_writer() {
+    let srv = start("", |s, _| five_findings(s)).await;
+    let reader = srv.token("reader", TokenScope::Read);
+    let held = srv.state.store.clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _guard = held.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    locked_rx.recv().unwrap();
+    let asks = ["/api/v1/findings?limit=2", "/metrics", "/api/v1/hunts"];
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let c = reqwest::Client::new();
+        for path in asks {
+            let r = c
+                .get(srv.url(path))
+                .bearer_auth(&reader)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+        }
+    })
+    .await;
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert!(answered.is_ok(), "a read waited for the writer's lock");
+    srv.stop().await;
+}
+
 const EDL_CONFIG: &str = r#"
 [edl.orb]
 allowlist = ["{dir}/allow.txt"]

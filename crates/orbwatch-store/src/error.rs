@@ -34,6 +34,16 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    /// A store opened read-only is at an older schema than this build
+    /// reads (a read-only connection cannot upgrade it).
+    #[error(
+        "the store at {path} is at schema {found}, older than this orbwatch reads ({supported}); open it once for writing (any orbwatch command that writes, or `orbwatch serve`) to upgrade it"
+    )]
+    NotUpgraded {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     /// A schema migration failed; the store is left at the previous schema.
     #[error(
         "cannot upgrade the store at {path} to schema {version}: {source}; the store was left unchanged — make sure it is writable and not used by another program, then retry"

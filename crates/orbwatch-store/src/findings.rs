@@ -155,19 +155,79 @@ pub struct FindingFilter {
     pub id: Option<String>,
 }
 
-/// The `severity` column as a number (absent: -1), for filters and order.
-const SEVERITY_RANK: &str = "(CASE f.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 \
-     WHEN 'medium' THEN 2 WHEN 'low' THEN 1 WHEN 'info' THEN 0 ELSE -1 END)";
-
-/// The number [`SEVERITY_RANK`] gives a severity.
-fn severity_rank(s: Severity) -> i64 {
+/// The `sev_order` column (schema 7) of a severity: 0 for critical up to
+/// 4 for info (5: no severity), so that the list sorts ascending.
+fn severity_order(s: Severity) -> i64 {
     match s {
-        Severity::Info => 0,
-        Severity::Low => 1,
+        Severity::Critical => 0,
+        Severity::High => 1,
         Severity::Medium => 2,
-        Severity::High => 3,
-        Severity::Critical => 4,
+        Severity::Low => 3,
+        Severity::Info => 4,
     }
+}
+
+/// Where a page of the findings list starts: just after this finding, in
+/// the list's order (severity, score, first sighting, id). A position in
+/// the order rather than an offset, so that the next page is an index
+/// range from here, and a finding dismissed or added before this point
+/// neither repeats nor skips one of the next page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingsCursor {
+    sev_order: i64,
+    score_order: i64,
+    seen_order: String,
+    id: String,
+}
+
+impl FindingsCursor {
+    /// The cursor as text for a client to hand back (hex, opaque).
+    pub fn encode(&self) -> String {
+        let plain = format!(
+            "{}|{}|{}|{}",
+            self.sev_order, self.score_order, self.seen_order, self.id
+        );
+        plain.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Read back what [`FindingsCursor::encode`] gave; `None` for anything
+    /// else.
+    pub fn decode(text: &str) -> Option<FindingsCursor> {
+        if !text.len().is_multiple_of(2) || text.len() > 2048 {
+            return None;
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let plain = String::from_utf8(bytes).ok()?;
+        let mut parts = plain.splitn(4, '|');
+        let sev_order = parts.next()?.parse().ok()?;
+        let score_order = parts.next()?.parse().ok()?;
+        let seen_order = parts.next()?.to_string();
+        let id = parts.next()?.to_string();
+        Some(FindingsCursor {
+            sev_order,
+            score_order,
+            seen_order,
+            id,
+        })
+    }
+}
+
+/// Findings counted by what `/metrics` and the overview show
+/// ([`Store::finding_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingCount {
+    /// The kind's name (`ioc_match`…).
+    pub kind: String,
+    /// The severity's name; `None` for findings stored without one.
+    pub severity: Option<String>,
+    pub status: TriageStatus,
+    /// The UTC day (`YYYY-MM-DD`) of the first sighting, else of the last;
+    /// `None` when undated.
+    pub day: Option<String>,
+    pub count: u64,
 }
 
 /// What a finding id (or prefix) given by the user points to.
@@ -211,6 +271,10 @@ pub fn suppression_key(f: &Finding) -> String {
         }
     }
 }
+
+/// The columns of a triage decision, in the order [`Store::decision_row`] reads.
+const DECISION_COLUMNS: &str =
+    "SELECT seq, finding_id, suppress_key, status, note, author, at FROM triage";
 
 const INSERT_FINDING: &str = "INSERT OR REPLACE INTO findings (hunt_id, id, kind, first_seen, \
      last_seen, count, src_ip, dst_ip, indicator, feed, in_window, severity, score, \
@@ -483,12 +547,13 @@ impl Store {
     pub fn decisions(&self, finding_id: Option<&str>) -> Result<Vec<TriageDecision>> {
         let p = &self.path;
         let a = "reading triage decisions";
-        let sql = "SELECT seq, finding_id, suppress_key, status, note, author, at FROM triage";
         let mut stmt = match finding_id {
-            Some(_) => self
+            Some(_) => self.conn.prepare(&format!(
+                "{DECISION_COLUMNS} WHERE finding_id = ?1 ORDER BY seq"
+            )),
+            None => self
                 .conn
-                .prepare(&format!("{sql} WHERE finding_id = ?1 ORDER BY seq")),
-            None => self.conn.prepare(&format!("{sql} ORDER BY seq")),
+                .prepare(&format!("{DECISION_COLUMNS} ORDER BY seq")),
         }
         .ctx(p, a)?;
         let mut q = match finding_id {
@@ -498,22 +563,44 @@ impl Store {
         .ctx(p, a)?;
         let mut out = Vec::new();
         while let Some(r) = q.next().ctx(p, a)? {
-            let seq: i64 = r.get(0).ctx(p, a)?;
-            let status: String = r.get(3).ctx(p, a)?;
-            let at: String = r.get(6).ctx(p, a)?;
-            let bad = |e: String| self.corrupt(format!("triage decision {seq}: {e}"));
-            out.push(TriageDecision {
-                seq,
-                finding_id: r.get(1).ctx(p, a)?,
-                key: r.get(2).ctx(p, a)?,
-                status: TriageStatus::parse(&status)
-                    .ok_or_else(|| bad(format!("unknown status `{status}`")))?,
-                note: r.get(4).ctx(p, a)?,
-                author: r.get(5).ctx(p, a)?,
-                at: parse_ts(&at).map_err(bad)?,
-            });
+            out.push(self.decision_row(r)?);
         }
         Ok(out)
+    }
+
+    /// The decision recorded as `seq`, if any.
+    fn decision(&self, seq: i64) -> Result<Option<TriageDecision>> {
+        let p = &self.path;
+        let a = "reading a triage decision";
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{DECISION_COLUMNS} WHERE seq = ?1"))
+            .ctx(p, a)?;
+        let mut q = stmt.query([seq]).ctx(p, a)?;
+        match q.next().ctx(p, a)? {
+            Some(r) => Ok(Some(self.decision_row(r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A row of [`DECISION_COLUMNS`] as a decision.
+    fn decision_row(&self, r: &rusqlite::Row<'_>) -> Result<TriageDecision> {
+        let p = &self.path;
+        let a = "reading triage decisions";
+        let seq: i64 = r.get(0).ctx(p, a)?;
+        let status: String = r.get(3).ctx(p, a)?;
+        let at: String = r.get(6).ctx(p, a)?;
+        let bad = |e: String| self.corrupt(format!("triage decision {seq}: {e}"));
+        Ok(TriageDecision {
+            seq,
+            finding_id: r.get(1).ctx(p, a)?,
+            key: r.get(2).ctx(p, a)?,
+            status: TriageStatus::parse(&status)
+                .ok_or_else(|| bad(format!("unknown status `{status}`")))?,
+            note: r.get(4).ctx(p, a)?,
+            author: r.get(5).ctx(p, a)?,
+            at: parse_ts(&at).map_err(bad)?,
+        })
     }
 
     /// Find the finding a user means by `id_or_prefix` (a full id or the
@@ -615,10 +702,15 @@ impl Store {
             .ctx(&self.path, "reading the findings' generation")
     }
 
-    /// The query of [`Store::findings`] for `columns`, with its arguments.
+    /// The query of [`Store::findings`] for `columns`, with its arguments:
+    /// the filter, triage state included, in SQL over the columns schema 7
+    /// keeps (see `migrations::V7_FINDINGS_LIST`), starting after `after`,
+    /// in the list's order when `ordered`.
     fn findings_query(
         filter: &FindingFilter,
         columns: &str,
+        after: Option<&FindingsCursor>,
+        ordered: bool,
     ) -> (String, Vec<Box<dyn rusqlite::ToSql>>) {
         let mut sql = format!("SELECT {columns} FROM findings f WHERE ");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
@@ -627,7 +719,8 @@ impl Store {
                 args.push(Box::new(h));
                 sql.push_str(&format!("f.hunt_id = ?{}", args.len()));
             }
-            None => sql.push_str("f.row = (SELECT MAX(g.row) FROM findings g WHERE g.id = f.id)"),
+            // A literal 1: the partial indexes `WHERE is_latest = 1` apply.
+            None => sql.push_str("f.is_latest = 1"),
         }
         if let Some(id) = &filter.id {
             args.push(Box::new(id.clone()));
@@ -654,86 +747,253 @@ impl Store {
             sql.push_str(&format!(" AND f.score >= ?{}", args.len()));
         }
         if let Some(s) = filter.min_severity {
-            args.push(Box::new(severity_rank(s)));
-            sql.push_str(&format!(" AND {SEVERITY_RANK} >= ?{}", args.len()));
+            args.push(Box::new(severity_order(s)));
+            sql.push_str(&format!(" AND f.sev_order <= ?{}", args.len()));
         }
-        // Most serious first, as every sink lists them.
-        sql.push_str(&format!(
-            " ORDER BY {SEVERITY_RANK} DESC, COALESCE(f.score, -1) DESC, f.first_seen IS NULL, f.first_seen, f.id"
-        ));
+        if !filter.show_suppressed {
+            let dismissing: Vec<String> = TriageStatus::ALL
+                .iter()
+                .filter(|s| s.suppresses())
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            sql.push_str(&format!(
+                " AND f.triage_status NOT IN ({})",
+                dismissing.join(", ")
+            ));
+        }
+        if let Some(st) = filter.status {
+            args.push(Box::new(st.as_str()));
+            sql.push_str(&format!(" AND f.triage_status = ?{}", args.len()));
+        }
+        if let Some(c) = after {
+            let n = args.len();
+            args.push(Box::new(c.sev_order));
+            args.push(Box::new(c.score_order));
+            args.push(Box::new(c.seen_order.clone()));
+            args.push(Box::new(c.id.clone()));
+            sql.push_str(&format!(
+                " AND (f.sev_order, f.score_order, f.seen_order, f.id) > (?{}, ?{}, ?{}, ?{})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            ));
+        }
+        if ordered {
+            // Most serious first, as every sink lists them: the order of
+            // the `findings_list` index.
+            sql.push_str(" ORDER BY f.sev_order, f.score_order, f.seen_order, f.id");
+        }
         (sql, args)
     }
 
     /// Findings with their triage state, most serious first (severity,
     /// then score), then by first sighting and id.
     pub fn findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>> {
-        self.findings_page(filter, 0, usize::MAX)
-            .map(|(_, page)| page)
+        self.findings_from(filter, None, 0, None)
+            .map(|(page, _)| page)
     }
 
-    /// One page of [`Store::findings`]: how many findings pass `filter` in
-    /// all, and those from `offset`, at most `limit`. Only the page's
-    /// findings are decoded: the filter and the triage state of the
-    /// others are worked out from small columns, so a page of 100 out of
-    /// 100,000 findings does not parse 100,000 JSON documents.
+    /// How many findings pass `filter` (triage state included): a count
+    /// over the `findings_list` index for the usual filters.
+    pub fn findings_count(&self, filter: &FindingFilter) -> Result<usize> {
+        let (sql, args) = Self::findings_query(filter, "COUNT(*)", None, false);
+        let n: i64 = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0)))
+            .ctx(&self.path, "counting findings")?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// [`Store::findings_count`] with the [`Store::findings_generation`] it
+    /// was counted at, both read in one snapshot, for a cache of totals
+    /// that must never keep a count under a generation it does not belong
+    /// to.
+    pub fn findings_count_at_generation(
+        &self,
+        filter: &FindingFilter,
+    ) -> Result<((i64, i64), usize)> {
+        let p = &self.path;
+        let a = "counting findings";
+        let snapshot = self.conn.unchecked_transaction().ctx(p, a)?;
+        let generation = self.findings_generation()?;
+        let n = self.findings_count(filter)?;
+        snapshot.commit().ctx(p, a)?;
+        Ok((generation, n))
+    }
+
+    /// One page of [`Store::findings`] by offset: how many findings pass
+    /// `filter` in all, and those from `offset`, at most `limit`.
+    /// [`Store::findings_after`] pages without the offset's cost.
     pub fn findings_page(
         &self,
         filter: &FindingFilter,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<StoredFinding>)> {
+        let total = self.findings_count(filter)?;
+        let (page, _) = self.findings_from(filter, None, offset, Some(limit))?;
+        Ok((total, page))
+    }
+
+    /// At most `limit` findings of [`Store::findings`] that come after
+    /// `after` (from the start without), and the cursor of the next page
+    /// when there are more. The page is an index range of `findings_list`
+    /// (when no hunt is asked for): its cost does not grow with the
+    /// number of findings before it. Only the page's findings are decoded.
+    pub fn findings_after(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingsCursor>,
+        limit: usize,
+    ) -> Result<(Vec<StoredFinding>, Option<FindingsCursor>)> {
+        self.findings_from(filter, after, 0, Some(limit))
+    }
+
+    /// The findings after `after`, skipping `offset`, at most `limit`, with
+    /// the cursor of the next page when there is one.
+    fn findings_from(
+        &self,
+        filter: &FindingFilter,
+        after: Option<&FindingsCursor>,
+        offset: usize,
+        limit: Option<usize>,
+    ) -> Result<(Vec<StoredFinding>, Option<FindingsCursor>)> {
         let p = &self.path;
         let a = "reading findings";
-        // The sort carries every column selected, so `finding_json` is
-        // fetched afterwards, by row, for the page only (selecting it here
-        // made a page out of 100,000 findings take 1.2 s).
-        let (sql, args) = Self::findings_query(filter, "f.row, f.hunt_id, f.id, f.suppress_key");
-        let (by_id, by_key) = self.latest_decisions()?;
-        let mut stmt = self.conn.prepare(&sql).ctx(p, a)?;
+        // The sort (when no index gives the order, as for one hunt)
+        // carries every column selected, so `finding_json` is fetched
+        // afterwards, by row, for the page only (carrying it through the
+        // sorter made a page out of 100,000 findings take 1.2 s).
+        let (mut sql, mut args) = Self::findings_query(
+            filter,
+            "f.row, f.hunt_id, f.id, f.suppress_key, f.triage_status, f.decision_seq, \
+             f.sev_order, f.score_order, f.seen_order",
+            after,
+            true,
+        );
+        // One more than asked tells whether a next page exists.
+        let wanted = limit.map(|l| l.saturating_add(1));
+        args.push(Box::new(
+            wanted.map_or(-1, |w| i64::try_from(w).unwrap_or(i64::MAX)),
+        ));
+        args.push(Box::new(i64::try_from(offset).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(
+            " LIMIT ?{} OFFSET ?{}",
+            args.len() - 1,
+            args.len()
+        ));
+        let mut stmt = self.conn.prepare_cached(&sql).ctx(p, a)?;
         let mut q = stmt
             .query(rusqlite::params_from_iter(args.iter()))
             .ctx(p, a)?;
-        let mut page = Vec::new();
-        let mut total = 0usize;
+        struct Row {
+            row: i64,
+            hunt_id: i64,
+            key: String,
+            status: String,
+            decision_seq: Option<i64>,
+            cursor: FindingsCursor,
+        }
+        let mut rows = Vec::new();
         while let Some(r) = q.next().ctx(p, a)? {
-            let id: String = r.get(2).ctx(p, a)?;
-            let key: String = r.get(3).ctx(p, a)?;
-            let (status, decision) = effective(&id, &key, &by_id, &by_key);
-            if status.suppresses() && !filter.show_suppressed {
-                continue;
-            }
-            if filter.status.is_some_and(|s| s != status) {
-                continue;
-            }
-            if total >= offset && page.len() < limit {
-                let row: i64 = r.get(0).ctx(p, a)?;
-                let hunt_id: i64 = r.get(1).ctx(p, a)?;
-                page.push((row, hunt_id, key, status, decision));
-            }
-            total += 1;
+            rows.push(Row {
+                row: r.get(0).ctx(p, a)?,
+                hunt_id: r.get(1).ctx(p, a)?,
+                key: r.get(3).ctx(p, a)?,
+                status: r.get(4).ctx(p, a)?,
+                decision_seq: r.get(5).ctx(p, a)?,
+                cursor: FindingsCursor {
+                    id: r.get(2).ctx(p, a)?,
+                    sev_order: r.get(6).ctx(p, a)?,
+                    score_order: r.get(7).ctx(p, a)?,
+                    seen_order: r.get(8).ctx(p, a)?,
+                },
+            });
         }
         drop(q);
         drop(stmt);
+        let more = limit.is_some_and(|l| rows.len() > l);
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        let next = if more {
+            rows.last().map(|r| r.cursor.clone())
+        } else {
+            None
+        };
         let mut json_of = self
             .conn
             .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
             .ctx(p, a)?;
-        let mut out = Vec::with_capacity(page.len());
-        for (row, hunt_id, key, status, decision) in page {
-            let json: String = json_of.query_row([row], |r| r.get(0)).ctx(p, a)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let json: String = json_of.query_row([r.row], |x| x.get(0)).ctx(p, a)?;
             let finding: Finding = serde_json::from_str(&json).map_err(|e| {
-                self.corrupt(format!("a finding of hunt {hunt_id} is unreadable ({e})"))
+                self.corrupt(format!(
+                    "finding {} of hunt {} is unreadable ({e})",
+                    r.cursor.id, r.hunt_id
+                ))
             })?;
+            let status = TriageStatus::parse(&r.status).ok_or_else(|| {
+                self.corrupt(format!(
+                    "finding {} of hunt {}: unknown triage status `{}`",
+                    r.cursor.id, r.hunt_id, r.status
+                ))
+            })?;
+            let decision = match r.decision_seq {
+                Some(seq) => Some(self.decision(seq)?.ok_or_else(|| {
+                    self.corrupt(format!(
+                        "finding {} of hunt {} names triage decision {seq}, which is missing",
+                        r.cursor.id, r.hunt_id
+                    ))
+                })?),
+                None => None,
+            };
             out.push(StoredFinding {
-                hunt_id,
+                hunt_id: r.hunt_id,
                 finding,
-                key,
+                key: r.key,
                 status,
                 decision,
                 suppressed: status.suppresses(),
             });
         }
-        Ok((total, out))
+        Ok((out, next))
+    }
+
+    /// The latest copy of every finding counted by kind, severity, triage
+    /// status and day, with one `GROUP BY` over the `findings_counts`
+    /// index: `/metrics` and the dashboard's overview without decoding a
+    /// finding.
+    pub fn finding_counts(&self) -> Result<Vec<FindingCount>> {
+        let p = &self.path;
+        let a = "counting findings by kind, severity and status";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT kind, severity, triage_status, \
+                 substr(COALESCE(first_seen, last_seen), 1, 10) AS day, COUNT(*) \
+                 FROM findings WHERE is_latest = 1 \
+                 GROUP BY kind, severity, triage_status, day",
+            )
+            .ctx(p, a)?;
+        let mut q = stmt.query([]).ctx(p, a)?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next().ctx(p, a)? {
+            let status: String = r.get(2).ctx(p, a)?;
+            let count: i64 = r.get(4).ctx(p, a)?;
+            out.push(FindingCount {
+                kind: r.get(0).ctx(p, a)?,
+                severity: r.get(1).ctx(p, a)?,
+                status: TriageStatus::parse(&status)
+                    .ok_or_else(|| self.corrupt(format!("unknown triage status `{status}`")))?,
+                day: r.get(3).ctx(p, a)?,
+                count: u64::try_from(count).unwrap_or(0),
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -21,7 +21,10 @@
 //! see [`findings`]. Schema 3 adds `subscriptions`; schema 4 adds what
 //! `watch` keeps across restarts: `tail_offsets`, `alert_outbox`, `blocks`
 //! (see [`migrations`]). Schema 5 adds `router_history` (`orbwatch
-//! routers`); schema 6 adds `api_tokens` (see [`tokens`]).
+//! routers`); schema 6 adds `api_tokens` (see [`tokens`]); schema 7 keeps
+//! on each finding row whether it is the latest copy of its id and its
+//! triage state, with indexes in the list's order, so that a page of
+//! findings is an index range (see [`migrations`]).
 //!
 //! Instants are RFC 3339 UTC text with nine fractional digits
 //! (`2021-07-20T00:00:00.000000000Z`): fixed width, so SQL compares and sorts
@@ -61,8 +64,8 @@ pub mod tokens;
 
 pub use error::{Result, StoreError};
 pub use findings::{
-    FindingFilter, HuntRecord, HuntSummary, IdMatch, RecordedHunt, StoredFinding, TriageDecision,
-    TriageStatus, suppression_key,
+    FindingCount, FindingFilter, FindingsCursor, HuntRecord, HuntSummary, IdMatch, RecordedHunt,
+    StoredFinding, TriageDecision, TriageStatus, suppression_key,
 };
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
@@ -436,6 +439,51 @@ impl Store {
         )
         .map_err(|source| migrations::classify_open_error(&path, source))?;
         migrations::migrate(&mut conn, &path)?;
+        Ok(Store {
+            conn,
+            path,
+            import_batch: import::DEFAULT_IMPORT_BATCH,
+        })
+    }
+
+    /// Open an existing store for reading only, at this build's schema
+    /// (it is not upgraded: open it with [`Store::open`] first). For
+    /// servers that read from several connections at once: in WAL mode
+    /// readers do not wait for each other nor for the writer, and a
+    /// read-only connection cannot take the write lock by mistake.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
+            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        conn.execute_batch("PRAGMA cache_size = -65536;")
+            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        let found: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::NotUpgraded {
+                path,
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
         Ok(Store {
             conn,
             path,

@@ -279,6 +279,87 @@ CREATE TABLE api_tokens (
 );
 "#;
 
+/// Schema 7: what the findings list needs, kept on write (issue 14), so
+/// that a page of `serve`'s list is an index range instead of a walk over
+/// every finding with the triage worked out in Rust on each request.
+///
+/// - `is_latest`: 1 on the newest row (largest `row`) of each finding id,
+///   the copy every list shows when no hunt is asked for.
+/// - `decision_seq`, `triage_status`: the triage decision in force (the
+///   finding's own latest decision, else the latest on its suppression
+///   key, as `findings::effective` decides) and its status, `new` without.
+/// - `sev_order`, `score_order`, `seen_order`: the list's order ("most
+///   serious first": severity, score, first sighting, then id) as columns
+///   that all sort ascending, so one index gives the order and a cursor is
+///   a row-value comparison on it. Generated (virtual): they can never
+///   disagree with `severity`, `score` and `first_seen`. `'~'` sorts after
+///   every timestamp text, so undated findings come last, as before.
+///
+/// Triggers keep the first two right whoever writes (`record_hunt`,
+/// `watch`'s commits, a replaced finding, a triage decision); existing
+/// stores get them computed here.
+const V7_FINDINGS_LIST: &str = r#"
+ALTER TABLE findings ADD COLUMN is_latest INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE findings ADD COLUMN decision_seq INTEGER;
+ALTER TABLE findings ADD COLUMN triage_status TEXT NOT NULL DEFAULT 'new';
+ALTER TABLE findings ADD COLUMN sev_order INTEGER GENERATED ALWAYS AS (
+    CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+    WHEN 'low' THEN 3 WHEN 'info' THEN 4 ELSE 5 END) VIRTUAL;
+ALTER TABLE findings ADD COLUMN score_order INTEGER GENERATED ALWAYS AS (
+    -COALESCE(score, -1)) VIRTUAL;
+ALTER TABLE findings ADD COLUMN seen_order TEXT GENERATED ALWAYS AS (
+    COALESCE(first_seen, '~')) VIRTUAL;
+
+UPDATE findings SET is_latest = 1
+ WHERE row IN (SELECT MAX(row) FROM findings GROUP BY id);
+UPDATE findings SET decision_seq = COALESCE(
+    (SELECT MAX(t.seq) FROM triage t WHERE t.finding_id = findings.id),
+    (SELECT MAX(t.seq) FROM triage t WHERE t.suppress_key = findings.suppress_key));
+UPDATE findings SET triage_status = COALESCE(
+    (SELECT t.status FROM triage t WHERE t.seq = findings.decision_seq), 'new');
+
+-- The list in its order; status and kind ride along so that those filters
+-- and the totals are read from the index alone.
+CREATE INDEX findings_list ON findings(sev_order, score_order, seen_order, id,
+    triage_status, kind) WHERE is_latest = 1;
+-- Counts by kind, severity, status and day (`/metrics`, the overview).
+CREATE INDEX findings_counts ON findings(kind, severity, triage_status, first_seen,
+    last_seen) WHERE is_latest = 1;
+-- A new row is the latest copy of its id unless a newer row exists (a
+-- REPLACE deletes the old row without firing the delete trigger: the new
+-- row, with a larger `row`, takes over here). Its triage state is that of
+-- the decisions recorded so far.
+CREATE TRIGGER findings_list_on_insert AFTER INSERT ON findings BEGIN
+    UPDATE findings SET is_latest = 0
+     WHERE id = NEW.id AND is_latest = 1 AND row < NEW.row;
+    UPDATE findings SET
+        is_latest = NOT EXISTS (SELECT 1 FROM findings g WHERE g.id = NEW.id AND g.row > NEW.row),
+        decision_seq = COALESCE(
+            (SELECT MAX(t.seq) FROM triage t WHERE t.finding_id = NEW.id),
+            (SELECT MAX(t.seq) FROM triage t WHERE t.suppress_key = NEW.suppress_key))
+     WHERE row = NEW.row;
+    UPDATE findings SET triage_status = COALESCE(
+        (SELECT t.status FROM triage t WHERE t.seq = findings.decision_seq), 'new')
+     WHERE row = NEW.row;
+END;
+
+-- A deleted latest copy (its hunt deleted) hands over to the next newest.
+CREATE TRIGGER findings_list_on_delete AFTER DELETE ON findings WHEN OLD.is_latest = 1 BEGIN
+    UPDATE findings SET is_latest = 1
+     WHERE row = (SELECT MAX(row) FROM findings WHERE id = OLD.id);
+END;
+
+-- A decision is in force on its own finding, and on every finding with
+-- the same suppression key that has no decision of its own.
+CREATE TRIGGER triage_status_on_insert AFTER INSERT ON triage BEGIN
+    UPDATE findings SET decision_seq = NEW.seq, triage_status = NEW.status
+     WHERE id = NEW.finding_id;
+    UPDATE findings SET decision_seq = NEW.seq, triage_status = NEW.status
+     WHERE suppress_key = NEW.suppress_key
+       AND NOT EXISTS (SELECT 1 FROM triage t WHERE t.finding_id = findings.id);
+END;
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
 pub const MIGRATIONS: &[&str] = &[
     V1_FEEDS,
@@ -287,6 +368,7 @@ pub const MIGRATIONS: &[&str] = &[
     V4_WATCH,
     V5_ROUTER_HISTORY,
     V6_API_TOKENS,
+    V7_FINDINGS_LIST,
 ];
 
 /// The schema version this build writes.
