@@ -91,7 +91,7 @@ struct MetaUpdate {
     confidence: Option<i64>,
     tags_json: Option<String>,
     description: Option<String>,
-    file: String,
+    file_id: i64,
     line: i64,
     record_id: Option<String>,
     meta_hash: i64,
@@ -352,8 +352,10 @@ impl Store {
             {
                 let mut stmt = tx
                     .prepare(
-                        "SELECT id, type_name, value, valid_from, valid_until, present, \
-                         meta_hash, confidence FROM indicators WHERE feed_id = ?1 AND present < 2",
+                        "SELECT i.id, t.name, i.value, i.valid_from, i.valid_until, i.present, \
+                         i.meta_hash, i.confidence FROM indicators i \
+                         JOIN indicator_types t ON t.id = i.type_id \
+                         WHERE i.feed_id = ?1 AND i.present < 2",
                     )
                     .ctx(p, a)?;
                 let mut q = stmt.query([feed_id]).ctx(p, a)?;
@@ -388,6 +390,7 @@ impl Store {
         // crafted to cause one.
         let (h1, h2) = (ahash::RandomState::new(), ahash::RandomState::new());
         let mut seen: hashbrown_set::Set = hashbrown_set::Set::default();
+        let mut lookups = Lookups::default();
         let mut items = indicators.into_iter();
         let budget = self.import_batch;
         let mut done = false;
@@ -424,6 +427,7 @@ impl Store {
                         st.duplicates += 1;
                         continue;
                     }
+                    let file_id = lookups.file_id(&tx, p, row.file)?;
                     let prior = if st.old.is_empty() {
                         None
                     } else {
@@ -432,11 +436,11 @@ impl Store {
                     *st.counts.entry(row.kind.to_string()).or_default() += 1;
                     match prior {
                         None => {
+                            let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
                             insert
                                 .execute(params![
                                     feed_id,
-                                    row.kind,
-                                    row.type_name,
+                                    type_id,
                                     row.value,
                                     row.valid_from,
                                     row.valid_until,
@@ -446,7 +450,7 @@ impl Store {
                                     row.confidence,
                                     row.tags_json,
                                     row.description,
-                                    row.file,
+                                    file_id,
                                     row.line,
                                     row.record_id,
                                     row.meta_hash,
@@ -470,7 +474,7 @@ impl Store {
                                     confidence: row.confidence,
                                     tags_json: row.tags_json.clone(),
                                     description: row.description.map(str::to_string),
-                                    file: row.file.to_string(),
+                                    file_id,
                                     line: row.line,
                                     record_id: row.record_id.map(str::to_string),
                                     meta_hash: row.meta_hash,
@@ -580,7 +584,7 @@ impl Store {
                         m.confidence,
                         m.tags_json,
                         m.description,
-                        m.file,
+                        m.file_id,
                         m.line,
                         m.record_id,
                         m.meta_hash,
@@ -717,6 +721,67 @@ impl Store {
             skipped: n_skipped,
             counts: st.counts,
         })
+    }
+}
+
+/// The ids of the `feed_files` and `indicator_types` rows an import
+/// refers to (schema 8), found or created once per import rather than
+/// once per row: a feed has one file and a handful of types.
+#[derive(Default)]
+struct Lookups {
+    files: FastMap<String, i64>,
+    types: FastMap<String, i64>,
+}
+
+impl Lookups {
+    /// The id of the `feed_files` row of `path`, created if new. Called
+    /// inside a batch's transaction, so a row it creates is committed
+    /// with the first indicator that refers to it.
+    fn file_id(&mut self, tx: &Transaction<'_>, p: &std::path::Path, path: &str) -> Result<i64> {
+        if let Some(id) = self.files.get(path) {
+            return Ok(*id);
+        }
+        let a = "recording the feed file";
+        tx.execute(
+            "INSERT INTO feed_files (path) VALUES (?1) ON CONFLICT (path) DO NOTHING",
+            [path],
+        )
+        .ctx(p, a)?;
+        let id: i64 = tx
+            .query_row("SELECT id FROM feed_files WHERE path = ?1", [path], |r| {
+                r.get(0)
+            })
+            .ctx(p, a)?;
+        self.files.insert(path.to_string(), id);
+        Ok(id)
+    }
+
+    /// The id of the `indicator_types` row of `name`, created if new.
+    fn type_id(
+        &mut self,
+        tx: &Transaction<'_>,
+        p: &std::path::Path,
+        name: &str,
+        kind: &str,
+    ) -> Result<i64> {
+        if let Some(id) = self.types.get(name) {
+            return Ok(*id);
+        }
+        let a = "recording the indicator type";
+        tx.execute(
+            "INSERT INTO indicator_types (name, kind) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, kind],
+        )
+        .ctx(p, a)?;
+        let id: i64 = tx
+            .query_row(
+                "SELECT id FROM indicator_types WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .ctx(p, a)?;
+        self.types.insert(name.to_string(), id);
+        Ok(id)
     }
 }
 
