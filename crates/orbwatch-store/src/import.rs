@@ -51,9 +51,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::error::SqlContext;
 use crate::rows::{Row, identity_key, ts_text};
 use crate::{
-    Existing, FastMap, INSERT_CHANGE, INSERT_INDICATOR, ImportOptions, ImportReport, MARK_REMOVED,
-    REJECTS_KEPT, REVIVE, Result, Store, StoreError, UPDATE_META, empty_counts, kind_of_type,
-    validate_name,
+    Existing, FastMap, INSERT_BARE_INDICATOR, INSERT_CHANGE, INSERT_INDICATOR, ImportOptions,
+    ImportReport, MARK_REMOVED, REJECTS_KEPT, REVIVE, Result, Store, StoreError, UPDATE_META,
+    empty_counts, kind_of_type, validate_name,
 };
 
 /// How long one batch of an import may hold the write lock by default.
@@ -394,12 +394,16 @@ impl Store {
         let mut items = indicators.into_iter();
         let budget = self.import_batch;
         let mut done = false;
+        let (stage_started, mut batches, mut paused) = (Instant::now(), 0u64, Duration::ZERO);
         while !done {
             let tx = begin(&mut self.conn, p, "storing indicators")?;
             let started = Instant::now();
             {
                 let mut insert = tx
                     .prepare_cached(INSERT_INDICATOR)
+                    .ctx(p, "storing indicators")?;
+                let mut insert_bare = tx
+                    .prepare_cached(INSERT_BARE_INDICATOR)
                     .ctx(p, "storing indicators")?;
                 let mut change = tx
                     .prepare_cached(INSERT_CHANGE)
@@ -420,21 +424,44 @@ impl Store {
                     })?;
                     let ind: &Indicator = item.borrow();
                     let row = Row::from_indicator(ind);
-                    let key = row.key();
                     let hash =
-                        (u128::from(h1.hash_one(&key)) << 64) | u128::from(h2.hash_one(&key));
+                        (u128::from(row.key_hash(&h1)) << 64) | u128::from(row.key_hash(&h2));
                     if !seen.insert(hash) {
                         st.duplicates += 1;
                         continue;
                     }
                     let file_id = lookups.file_id(&tx, p, row.file)?;
+                    // The key text only for the diff against a previous
+                    // version: a first version needs just its hash.
                     let prior = if st.old.is_empty() {
                         None
                     } else {
-                        st.old.remove(&key)
+                        st.old.remove(&row.key())
                     };
-                    *st.counts.entry(row.kind.to_string()).or_default() += 1;
+                    match st.counts.get_mut(row.kind) {
+                        Some(n) => *n += 1,
+                        None => {
+                            st.counts.insert(row.kind.to_string(), 1);
+                        }
+                    }
                     match prior {
+                        None if row.is_bare() => {
+                            let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
+                            insert_bare
+                                .execute(params![
+                                    feed_id,
+                                    type_id,
+                                    row.value,
+                                    file_id,
+                                    row.line,
+                                    row.meta_hash,
+                                    version,
+                                    present,
+                                ])
+                                .ctx(p, "storing indicators")?;
+                            st.inserted += 1;
+                            st.added += 1;
+                        }
                         None => {
                             let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
                             insert
@@ -509,11 +536,21 @@ impl Store {
                 }
             }
             tx.commit().ctx(p, "storing indicators")?;
+            batches += 1;
             if !done {
                 std::thread::sleep(BATCH_PAUSE);
+                paused += BATCH_PAUSE;
             }
         }
         st.loaded = seen.len() as u64;
+        tracing::debug!(
+            feed = name,
+            rows = st.inserted,
+            batches,
+            paused_ms = paused.as_millis() as u64,
+            took_ms = stage_started.elapsed().as_millis() as u64,
+            "indicators stored"
+        );
         Ok(st)
     }
 

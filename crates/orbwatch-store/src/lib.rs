@@ -380,6 +380,13 @@ const INSERT_INDICATOR: &str = "INSERT INTO indicators (feed_id, type_id, value,
      description, file_id, line, record_id, meta_hash, added_version, present) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
+/// [`INSERT_INDICATOR`] for a row with none of the optional columns (no
+/// window, dates, confidence, tags, description or record id): what every
+/// row of a plain block list is. Binding nine NULLs per row was 5 % of
+/// `feed add`'s instructions on such a list.
+const INSERT_BARE_INDICATOR: &str = "INSERT INTO indicators (feed_id, type_id, value, file_id, \
+     line, meta_hash, added_version, present) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
 const UPDATE_META: &str = "UPDATE indicators SET first_seen = ?2, last_seen = ?3, \
      published = ?4, confidence = ?5, tags_json = ?6, description = ?7, file_id = ?8, line = ?9, \
      record_id = ?10, meta_hash = ?11 WHERE id = ?1";

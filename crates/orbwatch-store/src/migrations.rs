@@ -310,8 +310,15 @@ INSERT INTO indicator_types (name, kind)
 
 CREATE TABLE indicators_v8 (
     id              INTEGER PRIMARY KEY,
-    feed_id         INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
-    type_id         INTEGER NOT NULL REFERENCES indicator_types(id),
+    -- feeds(id); not a declared foreign key either (see type_id): a feed's
+    -- rows are deleted before its feeds row (discard_staged), never by a
+    -- cascade
+    feed_id         INTEGER NOT NULL,
+    -- indicator_types(id) and feed_files(id): not declared as foreign keys,
+    -- as SQLite checks each one on every insert (a cursor opened and a
+    -- seek per key: 4 % of `feed add`'s instructions for these two); the
+    -- import takes the ids from those tables and no row is ever deleted
+    type_id         INTEGER NOT NULL,
     value           TEXT    NOT NULL,   -- normalised text (range: first-last)
     valid_from      TEXT,
     valid_until     TEXT,
@@ -321,7 +328,7 @@ CREATE TABLE indicators_v8 (
     confidence      INTEGER,
     tags_json       TEXT,               -- NULL when there are no tags
     description     TEXT,
-    file_id         INTEGER NOT NULL REFERENCES feed_files(id),
+    file_id         INTEGER NOT NULL,
     line            INTEGER NOT NULL,
     record_id       TEXT,
     -- FNV-1a of the metadata columns, to update only what changed on re-import
