@@ -62,9 +62,10 @@ impl HistoryWindow {
     }
 }
 
-const SELECT_UNDATED_REMOVED: &str = "SELECT i.id, f.name, i.type_name, i.value, i.valid_from, \
+const SELECT_UNDATED_REMOVED: &str = "SELECT i.id, f.name, t.name, i.value, i.valid_from, \
      i.valid_until, i.first_seen, i.last_seen, i.published, i.confidence, i.tags_json, \
-     i.description, i.file, i.line, i.record_id FROM indicators i JOIN feeds f ON f.id = i.feed_id \
+     i.description, ff.path, i.line, i.record_id FROM indicators i JOIN feeds f ON f.id = i.feed_id \
+     JOIN indicator_types t ON t.id = i.type_id JOIN feed_files ff ON ff.id = i.file_id \
      WHERE i.present = 0 AND i.valid_from IS NULL AND i.valid_until IS NULL AND i.feed_id = ?1 \
      ORDER BY i.id";
 
@@ -153,8 +154,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT type_name, value, added_version, removed_at, present FROM indicators \
-                 WHERE feed_id = ?1 AND present < 2 AND valid_from IS NULL AND valid_until IS NULL ORDER BY id",
+                "SELECT t.name, i.value, i.added_version, i.removed_at, i.present FROM indicators i \
+                 JOIN indicator_types t ON t.id = i.type_id WHERE i.feed_id = ?1 AND i.present < 2 \
+                 AND i.valid_from IS NULL AND i.valid_until IS NULL ORDER BY i.id",
             )
             .ctx(p, a)?;
         let rows = stmt

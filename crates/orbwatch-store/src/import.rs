@@ -51,9 +51,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use crate::error::SqlContext;
 use crate::rows::{Row, identity_key, ts_text};
 use crate::{
-    Existing, FastMap, INSERT_CHANGE, INSERT_INDICATOR, ImportOptions, ImportReport, MARK_REMOVED,
-    REJECTS_KEPT, REVIVE, Result, Store, StoreError, UPDATE_META, empty_counts, kind_of_type,
-    validate_name,
+    Existing, FastMap, INSERT_BARE_INDICATOR, INSERT_CHANGE, INSERT_INDICATOR, ImportOptions,
+    ImportReport, MARK_REMOVED, REJECTS_KEPT, REVIVE, Result, Store, StoreError, UPDATE_META,
+    empty_counts, kind_of_type, validate_name,
 };
 
 /// How long one batch of an import may hold the write lock by default.
@@ -66,6 +66,10 @@ const BATCH_PAUSE: Duration = Duration::from_millis(30);
 
 /// Rows deleted per transaction when clearing a failed import.
 const DELETE_BATCH: i64 = 50_000;
+
+/// Bare rows of a first version written by one statement (see
+/// [`BareRows`]).
+const BARE_ROWS_PER_INSERT: usize = 64;
 
 /// `present` of a row written by an import that has not finished.
 const STAGED: i64 = 2;
@@ -91,7 +95,7 @@ struct MetaUpdate {
     confidence: Option<i64>,
     tags_json: Option<String>,
     description: Option<String>,
-    file: String,
+    file_id: i64,
     line: i64,
     record_id: Option<String>,
     meta_hash: i64,
@@ -352,8 +356,10 @@ impl Store {
             {
                 let mut stmt = tx
                     .prepare(
-                        "SELECT id, type_name, value, valid_from, valid_until, present, \
-                         meta_hash, confidence FROM indicators WHERE feed_id = ?1 AND present < 2",
+                        "SELECT i.id, t.name, i.value, i.valid_from, i.valid_until, i.present, \
+                         i.meta_hash, i.confidence FROM indicators i \
+                         JOIN indicator_types t ON t.id = i.type_id \
+                         WHERE i.feed_id = ?1 AND i.present < 2",
                     )
                     .ctx(p, a)?;
                 let mut q = stmt.query([feed_id]).ctx(p, a)?;
@@ -388,9 +394,11 @@ impl Store {
         // crafted to cause one.
         let (h1, h2) = (ahash::RandomState::new(), ahash::RandomState::new());
         let mut seen: hashbrown_set::Set = hashbrown_set::Set::default();
+        let mut lookups = Lookups::default();
         let mut items = indicators.into_iter();
         let budget = self.import_batch;
         let mut done = false;
+        let (stage_started, mut batches, mut paused) = (Instant::now(), 0u64, Duration::ZERO);
         while !done {
             let tx = begin(&mut self.conn, p, "storing indicators")?;
             let started = Instant::now();
@@ -398,6 +406,13 @@ impl Store {
                 let mut insert = tx
                     .prepare_cached(INSERT_INDICATOR)
                     .ctx(p, "storing indicators")?;
+                let mut insert_bare = tx
+                    .prepare_cached(INSERT_BARE_INDICATOR)
+                    .ctx(p, "storing indicators")?;
+                let mut insert_many = tx
+                    .prepare_cached(&BareRows::sql())
+                    .ctx(p, "storing indicators")?;
+                let mut bare = BareRows::default();
                 let mut change = tx
                     .prepare_cached(INSERT_CHANGE)
                     .ctx(p, "recording changes")?;
@@ -405,9 +420,11 @@ impl Store {
                 loop {
                     n = n.wrapping_add(1);
                     if n.is_multiple_of(256) && started.elapsed() >= budget {
+                        bare.flush(&mut insert_bare, feed_id, p)?;
                         break;
                     }
                     let Some(item) = items.next() else {
+                        bare.flush(&mut insert_bare, feed_id, p)?;
                         done = true;
                         break;
                     };
@@ -417,26 +434,64 @@ impl Store {
                     })?;
                     let ind: &Indicator = item.borrow();
                     let row = Row::from_indicator(ind);
-                    let key = row.key();
                     let hash =
-                        (u128::from(h1.hash_one(&key)) << 64) | u128::from(h2.hash_one(&key));
+                        (u128::from(row.key_hash(&h1)) << 64) | u128::from(row.key_hash(&h2));
                     if !seen.insert(hash) {
                         st.duplicates += 1;
                         continue;
                     }
+                    let file_id = lookups.file_id(&tx, p, row.file)?;
+                    // The key text only for the diff against a previous
+                    // version: a first version needs just its hash.
                     let prior = if st.old.is_empty() {
                         None
                     } else {
-                        st.old.remove(&key)
+                        st.old.remove(&row.key())
                     };
-                    *st.counts.entry(row.kind.to_string()).or_default() += 1;
-                    match prior {
+                    match st.counts.get_mut(row.kind) {
+                        Some(n) => *n += 1,
                         None => {
+                            st.counts.insert(row.kind.to_string(), 1);
+                        }
+                    }
+                    match prior {
+                        None if version == 1 && row.is_bare() => {
+                            let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
+                            bare.rows
+                                .push((type_id, row.value, file_id, row.line, row.meta_hash));
+                            if bare.rows.len() == BARE_ROWS_PER_INSERT {
+                                bare.write_full(&mut insert_many, feed_id, p)?;
+                            }
+                            st.inserted += 1;
+                            st.added += 1;
+                            // A first version records no changes.
+                            continue;
+                        }
+                        None if row.is_bare() => {
+                            let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
+                            insert_bare
+                                .execute(params![
+                                    feed_id,
+                                    type_id,
+                                    row.value,
+                                    file_id,
+                                    row.line,
+                                    row.meta_hash,
+                                    version,
+                                    present,
+                                ])
+                                .ctx(p, "storing indicators")?;
+                            st.inserted += 1;
+                            st.added += 1;
+                        }
+                        None => {
+                            // Rows keep the order of the feed.
+                            bare.flush(&mut insert_bare, feed_id, p)?;
+                            let type_id = lookups.type_id(&tx, p, &row.type_name, row.kind)?;
                             insert
                                 .execute(params![
                                     feed_id,
-                                    row.kind,
-                                    row.type_name,
+                                    type_id,
                                     row.value,
                                     row.valid_from,
                                     row.valid_until,
@@ -446,7 +501,7 @@ impl Store {
                                     row.confidence,
                                     row.tags_json,
                                     row.description,
-                                    row.file,
+                                    file_id,
                                     row.line,
                                     row.record_id,
                                     row.meta_hash,
@@ -470,7 +525,7 @@ impl Store {
                                     confidence: row.confidence,
                                     tags_json: row.tags_json.clone(),
                                     description: row.description.map(str::to_string),
-                                    file: row.file.to_string(),
+                                    file_id,
                                     line: row.line,
                                     record_id: row.record_id.map(str::to_string),
                                     meta_hash: row.meta_hash,
@@ -505,11 +560,21 @@ impl Store {
                 }
             }
             tx.commit().ctx(p, "storing indicators")?;
+            batches += 1;
             if !done {
                 std::thread::sleep(BATCH_PAUSE);
+                paused += BATCH_PAUSE;
             }
         }
         st.loaded = seen.len() as u64;
+        tracing::debug!(
+            feed = name,
+            rows = st.inserted,
+            batches,
+            paused_ms = paused.as_millis() as u64,
+            took_ms = stage_started.elapsed().as_millis() as u64,
+            "indicators stored"
+        );
         Ok(st)
     }
 
@@ -580,7 +645,7 @@ impl Store {
                         m.confidence,
                         m.tags_json,
                         m.description,
-                        m.file,
+                        m.file_id,
                         m.line,
                         m.record_id,
                         m.meta_hash,
@@ -717,6 +782,145 @@ impl Store {
             skipped: n_skipped,
             counts: st.counts,
         })
+    }
+}
+
+/// Bare rows of a first version (no optional column, `present = 1`,
+/// `added_version = 1`) waiting to be written [`BARE_ROWS_PER_INSERT`] at
+/// a time by one multi-row `INSERT`: SQLite's work per statement
+/// (opening the table's and the index's cursors, resetting, unbinding)
+/// is then paid once for 64 rows of a block list instead of for each.
+/// Each is `(type_id, value, file_id, line, meta_hash)`.
+#[derive(Default)]
+struct BareRows {
+    rows: Vec<(i64, String, i64, i64, i64)>,
+}
+
+impl BareRows {
+    /// `INSERT … VALUES (…), (…)…` for [`BARE_ROWS_PER_INSERT`] rows; `?1`
+    /// is the feed id, then five parameters a row.
+    fn sql() -> String {
+        let mut sql = String::from(
+            "INSERT INTO indicators (feed_id, type_id, value, file_id, line, meta_hash, \
+             added_version, present) VALUES ",
+        );
+        for k in 0..BARE_ROWS_PER_INSERT {
+            let b = 2 + 5 * k;
+            if k > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(?1, ?{}, ?{}, ?{}, ?{}, ?{}, 1, 1)",
+                b,
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4
+            ));
+        }
+        sql
+    }
+
+    /// Write a full set of rows with the multi-row statement.
+    fn write_full(
+        &mut self,
+        insert_many: &mut rusqlite::CachedStatement<'_>,
+        feed_id: i64,
+        p: &std::path::Path,
+    ) -> Result<()> {
+        let a = "storing indicators";
+        insert_many.raw_bind_parameter(1, feed_id).ctx(p, a)?;
+        for (k, (type_id, value, file_id, line, meta_hash)) in self.rows.iter().enumerate() {
+            let b = 2 + 5 * k;
+            insert_many.raw_bind_parameter(b, type_id).ctx(p, a)?;
+            insert_many
+                .raw_bind_parameter(b + 1, value.as_str())
+                .ctx(p, a)?;
+            insert_many.raw_bind_parameter(b + 2, file_id).ctx(p, a)?;
+            insert_many.raw_bind_parameter(b + 3, line).ctx(p, a)?;
+            insert_many.raw_bind_parameter(b + 4, meta_hash).ctx(p, a)?;
+        }
+        insert_many.raw_execute().ctx(p, a)?;
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Write what is left (fewer than a full set) one row at a time.
+    fn flush(
+        &mut self,
+        insert_bare: &mut rusqlite::CachedStatement<'_>,
+        feed_id: i64,
+        p: &std::path::Path,
+    ) -> Result<()> {
+        for (type_id, value, file_id, line, meta_hash) in self.rows.drain(..) {
+            insert_bare
+                .execute(params![
+                    feed_id, type_id, value, file_id, line, meta_hash, 1, 1
+                ])
+                .ctx(p, "storing indicators")?;
+        }
+        Ok(())
+    }
+}
+
+/// The ids of the `feed_files` and `indicator_types` rows an import
+/// refers to (schema 8), found or created once per import rather than
+/// once per row: a feed has one file and a handful of types.
+#[derive(Default)]
+struct Lookups {
+    files: FastMap<String, i64>,
+    types: FastMap<String, i64>,
+}
+
+impl Lookups {
+    /// The id of the `feed_files` row of `path`, created if new. Called
+    /// inside a batch's transaction, so a row it creates is committed
+    /// with the first indicator that refers to it.
+    fn file_id(&mut self, tx: &Transaction<'_>, p: &std::path::Path, path: &str) -> Result<i64> {
+        if let Some(id) = self.files.get(path) {
+            return Ok(*id);
+        }
+        let a = "recording the feed file";
+        tx.execute(
+            "INSERT INTO feed_files (path) VALUES (?1) ON CONFLICT (path) DO NOTHING",
+            [path],
+        )
+        .ctx(p, a)?;
+        let id: i64 = tx
+            .query_row("SELECT id FROM feed_files WHERE path = ?1", [path], |r| {
+                r.get(0)
+            })
+            .ctx(p, a)?;
+        self.files.insert(path.to_string(), id);
+        Ok(id)
+    }
+
+    /// The id of the `indicator_types` row of `name`, created if new.
+    fn type_id(
+        &mut self,
+        tx: &Transaction<'_>,
+        p: &std::path::Path,
+        name: &str,
+        kind: &str,
+    ) -> Result<i64> {
+        if let Some(id) = self.types.get(name) {
+            return Ok(*id);
+        }
+        let a = "recording the indicator type";
+        tx.execute(
+            "INSERT INTO indicator_types (name, kind) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, kind],
+        )
+        .ctx(p, a)?;
+        let id: i64 = tx
+            .query_row(
+                "SELECT id FROM indicator_types WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .ctx(p, a)?;
+        self.types.insert(name.to_string(), id);
+        Ok(id)
     }
 }
 

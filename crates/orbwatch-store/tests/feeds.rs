@@ -578,3 +578,65 @@ fn the_feeds_generation_changes_with_every_import_and_removal() {
     s.remove_feed("a").unwrap();
     assert_ne!(g1, s.feeds_generation().unwrap());
 }
+
+/// A first version stores the rows without optional columns 64 at a time
+/// (one multi-row INSERT) and the others one by one: the rows keep the
+/// feed's order and each its own columns, across both kinds, a set cut
+/// short by a full row and a last set of fewer than 64.
+#[test]
+fn bare_and_full_rows_keep_the_feed_order() {
+    let (_d, mut store) = open_temp();
+    let mut indicators = Vec::new();
+    for i in 0..200u32 {
+        let mut x = ind(&format!("10.{}.{}.1", i / 256, i % 256), u64::from(i) + 1);
+        if i == 70 || i == 150 || i == 199 {
+            x.confidence = Some(40 + (i % 50) as u8);
+            x.valid_from = Some(ts("2024-01-01T00:00:00Z"));
+        }
+        indicators.push(x);
+    }
+    let f = ParsedFeed {
+        format: Some(FeedFormat::Plain),
+        indicators: indicators.clone(),
+        rejected: vec![],
+        skipped: vec![],
+    };
+    let r = store
+        .import_feed(
+            "order",
+            FeedFormat::Plain,
+            "list.txt",
+            &f,
+            &opts("2024-06-01T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!((r.loaded, r.added), (200, 200));
+    let got: Vec<_> = store
+        .indicators(Some("order"))
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let i = s.indicator;
+            (
+                i.value.to_string(),
+                i.provenance.line,
+                i.provenance.file,
+                i.confidence,
+                i.valid_from,
+            )
+        })
+        .collect();
+    let want: Vec<_> = indicators
+        .into_iter()
+        .map(|i| {
+            (
+                i.value.to_string(),
+                i.provenance.line,
+                i.provenance.file,
+                i.confidence,
+                i.valid_from,
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}
