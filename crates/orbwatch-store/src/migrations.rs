@@ -358,6 +358,8 @@ CREATE TRIGGER triage_status_on_insert AFTER INSERT ON triage BEGIN
      WHERE suppress_key = NEW.suppress_key
        AND NOT EXISTS (SELECT 1 FROM triage t WHERE t.finding_id = findings.id);
 END;
+"#;
+
 /// Schema version 8 (issue 19, `feed add` of ten million lines in seconds):
 /// narrower indicator rows. Version 1 stored on every row the feed file's
 /// path, and the kind and type name as text: for a plain list that was
