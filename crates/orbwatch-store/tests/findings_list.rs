@@ -290,7 +290,10 @@ fn a_schema_6_store_lists_the_same_after_the_upgrade() {
         .map(|f| reference_list(&old_path, f))
         .collect();
     let old = Store::open(&old_path).unwrap();
-    assert_eq!(old.schema_version().unwrap(), orbwatch_store::SCHEMA_VERSION);
+    assert_eq!(
+        old.schema_version().unwrap(),
+        orbwatch_store::SCHEMA_VERSION
+    );
     let new = Store::open(&new_path).unwrap();
     for (f, want) in filters(h2).iter().zip(&before) {
         assert!(!want.is_empty(), "{f:?}");
