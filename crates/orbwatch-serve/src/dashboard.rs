@@ -10,7 +10,8 @@
 //!   through the form (it could not anyway: 256 bits).
 //! - Templates are minijinja with auto-escaping (every string from logs is
 //!   escaped), and pages are sent with a strict Content-Security-Policy: no
-//!   script, no inline style, forms to this origin only.
+//!   script, no style but the dashboard's own stylesheet (allowed by its
+//!   hash), forms to this origin only.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,13 +37,30 @@ pub const MAX_FAILED_LOGINS: usize = 5;
 /// The Content-Security-Policy of the HTML report of a hunt
 /// (`/hunts/{id}/report`). The report (crate `orbwatch-report`) is one
 /// self-contained file: no script, but its CSS sits in a `<style>` element
-/// and in `style` attributes (bar widths), which [`CSP`] would block. So
+/// and in `style` attributes (bar widths), which [`page_csp`] would block. So
 /// that page alone also allows inline styles; nothing else: no script, no
 /// image, no fetch, no form.
 pub const REPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
-/// The Content-Security-Policy of every page.
-pub const CSP: &str =
-    "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The dashboard's stylesheet. Every page carries it in a `<style>`
+/// element rather than linking a file: a stylesheet route would have to
+/// be served without a token for the login page to be styled, and the
+/// issue wants every route but `/healthz` behind auth.
+pub const STYLESHEET: &str = include_str!("dashboard.css");
+
+/// The Content-Security-Policy of every page: nothing may load or run
+/// but the one `<style>` element whose SHA-256 is [`STYLESHEET`]'s, so an
+/// injected style or script is still refused even if escaping failed.
+pub fn page_csp() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(STYLESHEET));
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+    })
+}
 
 /// One logged-in browser.
 #[derive(Debug, Clone)]
@@ -79,6 +97,12 @@ fn templates() -> &'static minijinja::Environment<'static> {
     static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = minijinja::Environment::new();
+        // Marked safe: escaping would change the text, and with it the
+        // hash the CSP allows.
+        env.add_global(
+            "stylesheet",
+            minijinja::Value::from_safe_string(STYLESHEET.to_string()),
+        );
         // `.html` names turn auto-escaping on.
         for (name, text) in [
             ("layout.html", include_str!("templates/layout.html")),
@@ -112,7 +136,7 @@ fn page(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
 fn secure_headers(h: &mut HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(page_csp()),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -788,4 +812,15 @@ pub async fn hunt_report(
         HeaderValue::from_static(REPORT_CSP),
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The stylesheet is pasted into a `<style>` element unescaped: a `<`
+    /// in it could close the element early (`</style>`) and turn the rest
+    /// into markup.
+    #[test]
+    fn the_stylesheet_cannot_close_its_element() {
+        assert!(!super::STYLESHEET.contains('<'));
+    }
 }

@@ -192,6 +192,10 @@ def page(step, path=None):
         "scripts": len(driver.find_elements(By.TAG_NAME, "script")),
         "imgs": len(driver.find_elements(By.TAG_NAME, "img")),
         "rows": len(driver.find_elements(By.CSS_SELECTOR, "tr.finding")),
+        # "flex" only if the browser applied the dashboard's stylesheet
+        # (a CSP that did not allow it would leave the default "block").
+        "header_display": driver.execute_script(
+            "var h = document.querySelector('body > header'); return h ? getComputedStyle(h).display : null"),
     }
     out["pages"][step] = info
     driver.save_screenshot(os.path.join(screens, step + ".png"))
@@ -357,6 +361,10 @@ async fn browser_logs_in_triages_and_sees_no_script_run() {
         if !title.is_empty() {
             assert_eq!(p[step]["title"], title, "{step}");
             assert_eq!(p[step]["h1"], h1, "{step}");
+            assert_eq!(
+                p[step]["header_display"], "flex",
+                "{step}: stylesheet not applied"
+            );
         }
         // The dashboard has no script and no image at all.
         assert_eq!(p[step]["scripts"], 0, "{step}");

@@ -149,6 +149,22 @@ async fn login_triage_with_csrf_and_escaping() {
     );
     let html = list.text().await.unwrap();
     assert!(html.contains("Findings (2)"), "{html}");
+    // The page's one <style> element is the one the CSP allows by hash,
+    // byte for byte (a browser refuses it otherwise), and nothing else
+    // inline is allowed.
+    let style = html
+        .split_once("<style>")
+        .and_then(|(_, rest)| rest.split_once("</style>"))
+        .map(|(css, _)| css)
+        .expect("the page carries the dashboard's stylesheet");
+    assert_eq!(style, orbwatch_serve::dashboard::STYLESHEET);
+    assert_eq!(html.matches("<style").count(), 1, "{html}");
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style))
+    };
+    assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
     assert_eq!(html.matches("<tr class=\"finding\">").count(), 2);
     let low_only = get("/findings?min_severity=critical")
         .await
@@ -463,14 +479,14 @@ async fn overview_counts_match_the_store() {
     );
     let row = |label: &str, n: u64| {
         format!(
-            "<tr><td><a href=\"/findings?min_severity={label}\">{label}</a></td><td class=\"num\">{n}</td></tr>"
+            "<tr><td class=\"sev sev-{label}\"><a href=\"/findings?min_severity={label}\">{label}</a></td><td class=\"num\">{n}</td></tr>"
         )
     };
     for (sev, n) in [("critical", 1), ("high", 1), ("medium", 1), ("low", 1)] {
         assert!(html.contains(&row(sev, n)), "{sev} {n}: {html}");
     }
-    assert!(html.contains("<tr><td>info</td><td class=\"num\">0</td></tr>"));
-    assert!(!html.contains("<td>none</td>"));
+    assert!(html.contains("<tr><td class=\"sev sev-info\">info</td><td class=\"num\">0</td></tr>"));
+    assert!(!html.contains(">none</td>"));
     for (kind, n) in [("ioc_match", 3), ("port_scan", 1)] {
         assert!(
             html.contains(&format!("<tr><td><a href=\"/findings?kind={kind}\">{kind}</a></td><td class=\"num\">{n}</td></tr>")),
