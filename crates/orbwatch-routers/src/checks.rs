@@ -411,7 +411,7 @@ fn check_version_facts(
             e.severity(),
             70,
             format!(
-                "firmware {} {} is on the known-vulnerable list ({}): {}{}{}",
+                "firmware {} {} is on the known-vulnerable list ({}): {}{}{}{}",
                 what.trim(),
                 facts.model.trim(),
                 e.id,
@@ -420,11 +420,17 @@ fn check_version_facts(
                 match e.advisories.first() {
                     Some(a) => format!(" (advisory {}: {})", a.id, a.url),
                     None => String::new(),
+                },
+                // Issue 16: what the list could not check is said where the
+                // analyst reads the finding, not only in the data file.
+                match e.caveat() {
+                    Some(c) => format!(" [{c}]"),
+                    None => String::new(),
                 }
             ),
             command,
             lines,
-            serde_json::json!({"entry": e.id, "cves": e.cves, "campaigns": e.campaigns, "advisories": e.advisories, "sources": e.sources, "list": e.list}),
+            serde_json::json!({"entry": e.id, "cves": e.cves, "campaigns": e.campaigns, "advisories": e.advisories, "sources": e.sources, "list": e.list, "verified": e.verified, "unverified": e.unverified, "evidence": e.evidence}),
         );
     }
 }
@@ -2200,6 +2206,43 @@ firewall.@rule[0].dest_port='22'
         v
     }
 
+    /// Issue 16: a finding from an entry nobody could check says so in
+    /// its text, with what is open, and carries the flag in details.
+    #[test]
+    fn unverified_entry_is_reported_as_unverified() {
+        let r = vendor_router("busybox");
+        let vulnerable = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
+        let hashes = HashMap::new();
+        let ctx = CheckContext {
+            router: &r,
+            hash_indicators: &hashes,
+            ip_indicators: &[],
+            vulnerable: &vulnerable,
+            own_keys: &[],
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let mut o = Outputs::new();
+        o.insert(
+            profiles::VERSION.id,
+            SshOutput {
+                command: profiles::VERSION.command.into(),
+                status: Some(0),
+                stdout: "Linux 2.6.36 mips\nNETGEAR ProSAFE VPN Firewall FVS318G\n".into(),
+                stderr: String::new(),
+            },
+        );
+        let f = run_all(&ctx, &o, &BTreeMap::new());
+        let fw: Vec<_> = f.iter().filter(|f| check_of(f) == "firmware").collect();
+        assert_eq!(fw.len(), 1, "{:?}", keys_of(&f));
+        assert!(
+            fw[0].reasons[0].contains("[UNVERIFIED entry: No source read names a ProSAFE model"),
+            "{}",
+            fw[0].reasons[0]
+        );
+        assert_eq!(fw[0].details.as_ref().unwrap()["verified"], false);
+        assert_eq!(fw[0].severity, Some(Severity::Medium));
+    }
+
     /// RouterOS end to end through `run_all`, on output written from the
     /// RouterOS manual (see `vendor`'s tests for the formats).
     #[test]
@@ -2253,15 +2296,18 @@ firewall.@rule[0].dest_port='22'
         let fw = f.iter().find(|f| check_of(f) == "firmware").unwrap();
         assert!(
             fw.reasons[0].contains(
-                "(advisory CVE-2018-14847: https://nvd.nist.gov/vuln/detail/CVE-2018-14847)"
+                "(advisory MikroTik: Winbox vulnerability: https://mikrotik.com/supportsec/winbox-vulnerability)"
             ),
             "{}",
             fw.reasons[0]
         );
         assert_eq!(
             fw.details.as_ref().unwrap()["advisories"][0]["id"],
-            "CVE-2018-14847"
+            "MikroTik: Winbox vulnerability"
         );
+        // A verified entry: no caveat in the text, the flag in details.
+        assert!(!fw.reasons[0].contains("nverified"), "{}", fw.reasons[0]);
+        assert_eq!(fw.details.as_ref().unwrap()["verified"], true);
         let sched = f.iter().find(|f| check_of(f) == "persistence").unwrap();
         assert_eq!(
             sched.evidence[0].raw,

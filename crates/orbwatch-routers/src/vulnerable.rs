@@ -31,6 +31,11 @@ pub struct Entry {
     pub os: Option<String>,
     #[serde(default)]
     pub model_contains: Vec<String>,
+    /// Lower bound (inclusive) for `below`: only versions from this one
+    /// on are affected (RouterOS' bug was introduced in 6.29, and its
+    /// 6.40.8+ bugfix line is fixed while 6.41 is not).
+    #[serde(default)]
+    pub from: Option<String>,
     #[serde(default)]
     pub below: Option<String>,
     #[serde(default)]
@@ -50,6 +55,22 @@ pub struct Entry {
     /// optional in the user's own).
     #[serde(default)]
     pub advisories: Vec<Advisory>,
+    /// Whether the entry was checked against its sources: `Some(true)`
+    /// means ids, models and versions are backed by the quotes in
+    /// `evidence`; `Some(false)` means the entry rests on a claim nobody
+    /// could check, and the audit says so. Required in the shipped list;
+    /// a user's own entry may leave it out (no claim either way).
+    #[serde(default)]
+    pub verified: Option<bool>,
+    /// Where the entry was checked: the text actually read and the
+    /// sentence that decides it, so the next reviewer can re-check it.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    /// What could not be checked (required when `verified = false`; a
+    /// verified entry may still name a claim, such as a campaign link,
+    /// that rests on a secondary source). Repeated in the finding.
+    #[serde(default)]
+    pub unverified: Option<String>,
     /// The list it came from (set when loaded).
     #[serde(skip)]
     pub list: String,
@@ -62,6 +83,15 @@ pub struct Entry {
 pub struct Advisory {
     pub id: String,
     pub url: String,
+}
+
+/// One piece of evidence for an entry: where the text was read and the
+/// decisive sentence, quoted.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    pub url: String,
+    pub quote: String,
 }
 
 /// What the audit read about the firmware.
@@ -109,9 +139,31 @@ impl Entry {
         if self.versions.iter().any(|x| x == v) {
             return true;
         }
+        if let Some(from) = &self.from
+            && compare_versions(v, from) == Ordering::Less
+        {
+            return false;
+        }
         match &self.below {
             Some(b) => compare_versions(v, b) == Ordering::Less,
             None => false,
+        }
+    }
+
+    /// What a finding from this entry must say about its verification:
+    /// `None` when the entry is verified with nothing left open (or is a
+    /// user's entry that makes no claim).
+    pub fn caveat(&self) -> Option<String> {
+        let open = self
+            .unverified
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        match (self.verified, open) {
+            (Some(false), Some(why)) => Some(format!("UNVERIFIED entry: {why}")),
+            (Some(false), None) => Some("UNVERIFIED entry".to_string()),
+            (_, Some(why)) => Some(format!("unverified: {why}")),
+            (_, None) => None,
         }
     }
 }
@@ -158,6 +210,19 @@ pub fn parse_list(text: &str, name: &str) -> Result<Vec<Entry>, String> {
         if !e.all && e.below.is_none() && e.versions.is_empty() {
             return Err(format!(
                 "{name}: entry {}: give `below`, `versions` or `all = true`",
+                e.id
+            ));
+        }
+        if e.from.is_some() && e.below.is_none() {
+            return Err(format!(
+                "{name}: entry {}: `from` bounds `below` and needs it",
+                e.id
+            ));
+        }
+        if e.verified == Some(false) && e.unverified.as_deref().is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(format!(
+                "{name}: entry {}: `verified = false` needs `unverified` saying what could not be checked",
                 e.id
             ));
         }
@@ -222,7 +287,7 @@ mod tests {
     #[test]
     fn shipped_list_parses_and_cites_sources() {
         let l = parse_list(SHIPPED, "shipped").unwrap();
-        assert_eq!(l.len(), 7);
+        assert_eq!(l.len(), 9);
         for e in &l {
             assert!(!e.sources.is_empty(), "{}", e.id);
             assert!(e.sources.iter().all(|s| s.starts_with("https://")));
@@ -240,6 +305,181 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Issue 16: every shipped entry says whether it was checked. A
+    /// verified one quotes where it was checked, and each of its CVEs
+    /// appears in that evidence; an unverified one says what is open.
+    #[test]
+    fn shipped_entries_are_verified_with_quotes_or_marked_unverified() {
+        let l = parse_list(SHIPPED, "shipped").unwrap();
+        for e in &l {
+            match e.verified {
+                None => panic!("{}: shipped entry without `verified`", e.id),
+                Some(true) => {
+                    assert!(
+                        !e.evidence.is_empty(),
+                        "{}: verified without evidence",
+                        e.id
+                    );
+                    for ev in &e.evidence {
+                        assert!(
+                            ev.url.starts_with("https://") || ev.url.starts_with("http://"),
+                            "{}: evidence url {}",
+                            e.id,
+                            ev.url
+                        );
+                        assert!(
+                            ev.quote.trim().len() >= 40,
+                            "{}: quote too short to decide anything: {:?}",
+                            e.id,
+                            ev.quote
+                        );
+                    }
+                    for c in &e.cves {
+                        assert!(
+                            e.evidence
+                                .iter()
+                                .any(|ev| ev.quote.contains(c.as_str())
+                                    || ev.url.contains(c.as_str())),
+                            "{}: {c} is in no evidence",
+                            e.id
+                        );
+                    }
+                }
+                Some(false) => assert!(
+                    e.caveat().unwrap().starts_with("UNVERIFIED entry: "),
+                    "{}",
+                    e.id
+                ),
+            }
+            // Fixed versions come from the sources: a `below` bound must
+            // be written in one of the entry's quotes. (`from` bounds and
+            // listed versions may be read off a range a quote gives.)
+            if e.verified == Some(true) {
+                for v in e.below.iter() {
+                    assert!(
+                        e.evidence.iter().any(|ev| ev.quote.contains(v.as_str())),
+                        "{}: version {v} is in no quote",
+                        e.id
+                    );
+                }
+            }
+        }
+        let unverified: Vec<_> = l
+            .iter()
+            .filter(|e| e.verified == Some(false))
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(unverified, ["netgear-prosafe-eol"]);
+    }
+
+    #[test]
+    fn caveats_name_what_is_open() {
+        let l = parse_list(SHIPPED, "shipped").unwrap();
+        let by_id = |id: &str| l.iter().find(|e| e.id == id).unwrap();
+        assert!(
+            by_id("netgear-prosafe-eol")
+                .caveat()
+                .unwrap()
+                .contains("ProSAFE is a product line")
+        );
+        assert!(
+            by_id("draytek-vigor-cve-2020-8515")
+                .caveat()
+                .unwrap()
+                .starts_with("unverified: The Raptor Train link")
+        );
+        assert_eq!(by_id("openwrt-opkg-cve-2020-7982").caveat(), None);
+        // A user's entry makes no claim either way.
+        let user = parse_list("[[entry]]\nid='u'\nos='a'\nall=true\nseverity='low'", "l").unwrap();
+        assert_eq!(user[0].caveat(), None);
+        // `verified = false` without saying why is refused.
+        assert!(
+            parse_list(
+                "[[entry]]\nid='u'\nos='a'\nall=true\nseverity='low'\nverified=false",
+                "l"
+            )
+            .is_err()
+        );
+        assert!(
+            parse_list(
+                "[[entry]]\nid='u'\nos='a'\nfrom='1'\nversions=['1']\nseverity='low'",
+                "l"
+            )
+            .is_err()
+        );
+    }
+
+    /// The bounds read from the sources, at their edges.
+    #[test]
+    fn shipped_bounds_match_the_advisories() {
+        let l = parse_list(SHIPPED, "shipped").unwrap();
+        let hits = |os: &str, model: &str, v: &str| -> Vec<String> {
+            let f = FirmwareFacts {
+                os: (!os.is_empty()).then(|| os.to_string()),
+                version: Some(v.to_string()),
+                model: model.to_string(),
+                kernel: None,
+            };
+            l.iter()
+                .filter(|e| e.matches(&f))
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        // MikroTik: 6.29..=6.42 (current) and 6.30.1..=6.40.7 (bugfix)
+        // affected; 6.40.8 and 6.42.1 fixed.
+        assert_eq!(hits("routeros", "", "6.28"), Vec::<String>::new());
+        assert_eq!(
+            hits("routeros", "", "6.29"),
+            ["routeros-winbox-cve-2018-14847-6.29-6.40"]
+        );
+        assert_eq!(
+            hits("routeros", "", "6.40.7"),
+            ["routeros-winbox-cve-2018-14847-6.29-6.40"]
+        );
+        assert_eq!(hits("routeros", "", "6.40.8"), Vec::<String>::new());
+        assert_eq!(hits("routeros", "", "6.40.9"), Vec::<String>::new());
+        assert_eq!(
+            hits("routeros", "", "6.41"),
+            ["routeros-winbox-cve-2018-14847"]
+        );
+        assert_eq!(
+            hits("routeros", "", "6.42"),
+            ["routeros-winbox-cve-2018-14847"]
+        );
+        assert_eq!(hits("routeros", "", "6.42.1"), Vec::<String>::new());
+        assert_eq!(hits("routeros", "", "7.15.3"), Vec::<String>::new());
+        // OpenWrt 18.06.0..=18.06.6 and 19.07.0; LEDE 17.01.0..=17.01.7;
+        // older OpenWrt is not named by the advisory.
+        assert_eq!(
+            hits("openwrt", "", "18.06.0"),
+            ["openwrt-opkg-cve-2020-7982"]
+        );
+        assert_eq!(hits("openwrt", "", "18.06.7"), Vec::<String>::new());
+        assert_eq!(
+            hits("openwrt", "", "19.07.0"),
+            ["openwrt-opkg-cve-2020-7982-19.07.0"]
+        );
+        assert_eq!(hits("openwrt", "", "19.07.1"), Vec::<String>::new());
+        assert_eq!(hits("openwrt", "", "15.05.1"), Vec::<String>::new());
+        assert_eq!(hits("lede", "", "17.01.7"), ["lede-opkg-cve-2020-7982"]);
+        // DrayTek: fixed in 1.5.1 on the three models.
+        assert_eq!(
+            hits("", "DrayTek Vigor2960", "1.4.4_Beta"),
+            ["draytek-vigor-cve-2020-8515"]
+        );
+        assert_eq!(hits("", "DrayTek Vigor2960", "1.5.1"), Vec::<String>::new());
+        assert_eq!(hits("", "DrayTek Vigor2862", "1.4.4"), Vec::<String>::new());
+        // TP-Link: before 1.1.4 Build 20230219.
+        assert_eq!(
+            hits("", "Archer AX21", "1.1.3 Build 20221208"),
+            ["tplink-archer-ax21-cve-2023-1389"]
+        );
+        assert_eq!(
+            hits("", "Archer AX21", "1.1.4 Build 20230219"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
