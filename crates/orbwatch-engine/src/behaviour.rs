@@ -38,6 +38,26 @@ pub struct BehaviourOptions {
     /// budget (`max_observations`); default: the system's temporary
     /// directory.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// IOC findings a hunt keeps in memory while the detectors replay;
+    /// beyond, they wait in a temporary file in `spill_dir` (default
+    /// [`IOC_FINDINGS_IN_MEMORY`]; tests set 0 to spill always).
+    pub ioc_findings_in_memory: Option<usize>,
+}
+
+/// IOC findings kept in memory during the replay by default. A hunt over
+/// months of logs makes one finding per indicator, peer and hour-apart
+/// session (115,995 on 3 GB of the sshd bench corpus, about 2.5 kB each
+/// with evidence): held through the replay, they made peak memory grow
+/// with the input. Below this many, writing them out is not worth it.
+pub const IOC_FINDINGS_IN_MEMORY: usize = 10_000;
+
+/// What the detectors found, before ORB likelihood is added.
+pub struct BehaviourFound {
+    /// Behaviour findings, in the detectors' order, with evidence read
+    /// back.
+    pub findings: Vec<Finding>,
+    /// Sources seen on router backdoor ports (for ORB likelihood).
+    pub backdoor: BTreeMap<std::net::IpAddr, BTreeSet<u16>>,
 }
 
 /// Behaviour options resolved once for the hunt.
@@ -47,6 +67,7 @@ pub struct Behaviour {
     pub enricher: Enricher,
     /// Where runs beyond the memory budget are written.
     spill_dir: Option<std::path::PathBuf>,
+    ioc_findings_in_memory: usize,
     /// `--input-format` when it names a binary format, to read evidence
     /// back the way the sweep read it.
     binary: Option<ForcedBinary>,
@@ -68,7 +89,38 @@ impl Behaviour {
             enricher,
             binary,
             spill_dir: opts.spill_dir.clone(),
+            ioc_findings_in_memory: opts
+                .ioc_findings_in_memory
+                .unwrap_or(IOC_FINDINGS_IN_MEMORY),
         })
+    }
+
+    /// IOC findings to keep in memory during the replay (see
+    /// [`IOC_FINDINGS_IN_MEMORY`]).
+    pub fn ioc_findings_in_memory(&self) -> usize {
+        self.ioc_findings_in_memory
+    }
+
+    /// Where temporary files of the hunt go (`None`: the system's
+    /// temporary directory).
+    pub fn spill_dir(&self) -> Option<&std::path::Path> {
+        self.spill_dir.as_deref()
+    }
+
+    /// The ORB likelihood of every source observed in `orb` (every
+    /// finding of the run, in output order), with the backdoor ports and
+    /// address space added.
+    pub fn orb_scores(
+        &self,
+        orb: orb_likelihood::OrbLikelihood,
+        backdoor: &BTreeMap<std::net::IpAddr, BTreeSet<u16>>,
+    ) -> orb_likelihood::OrbScores {
+        orb.score(
+            backdoor,
+            &self.enricher,
+            &self.internal,
+            self.cfg.orb.min_score,
+        )
     }
 
     /// Record what `ev` (line `line` of input `input`) means for the
@@ -86,18 +138,18 @@ impl Behaviour {
     }
 
     /// Run the detectors over everything observed (per-source detectors
-    /// split into `partitions` threads), read back evidence, add ORB
-    /// likelihood to all findings, and note what happened in the
-    /// coverage.
+    /// split into `partitions` threads), read back evidence, and note what
+    /// happened in the coverage. ORB likelihood is added by the caller
+    /// ([`Behaviour::orb_scores`]), which sees every finding of the run.
     pub fn finish(
         &self,
         runs: ObsRuns,
         partitions: usize,
         inputs: &[Input],
         formats: &BTreeMap<usize, String>,
-        findings: &mut Vec<Finding>,
         coverage: &mut Coverage,
-    ) {
+    ) -> BehaviourFound {
+        let mut findings = Vec::new();
         let engine = Engine {
             cfg: &self.cfg,
             enricher: &self.enricher,
@@ -168,13 +220,6 @@ impl Behaviour {
             *cov.findings.entry(f.kind.to_string()).or_default() += 1;
             findings.push(f);
         }
-        orb_likelihood::annotate(
-            findings,
-            &backdoor,
-            &self.enricher,
-            &self.internal,
-            self.cfg.orb.min_score,
-        );
         cov.notes.push(self.enricher.note());
         if cov.untimed > 0 {
             cov.notes.push(format!(
@@ -183,6 +228,7 @@ impl Behaviour {
             ));
         }
         coverage.behaviour = Some(cov);
+        BehaviourFound { findings, backdoor }
     }
 }
 

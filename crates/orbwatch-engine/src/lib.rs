@@ -48,6 +48,7 @@
 pub mod behaviour;
 pub mod binary;
 pub mod event_time;
+mod held_findings;
 pub mod index_cache;
 pub mod live;
 pub mod record_source;
@@ -81,6 +82,8 @@ pub enum EngineError {
     Threads(String),
     #[error("cannot write findings: {0}")]
     Sink(std::io::Error),
+    #[error("{0}")]
+    Spill(String),
 }
 
 /// How a run reads its inputs. Everything a `hunt` flag decides about the

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
 use orbwatch_detect::behaviour::observe::ObsBuffer;
+use orbwatch_detect::behaviour::orb_likelihood::OrbLikelihood;
 use orbwatch_detect::behaviour::runs::RunCollector;
 use orbwatch_detect::coverage::feed_note;
 use orbwatch_detect::{Aggregator, Coverage, FeedCoverage, InputCoverage, IocEngine, MatchScratch};
@@ -19,6 +20,7 @@ use orbwatch_event::{Decoded, Decoder, Origin};
 use orbwatch_source::{Input, InputProblem, Line, LineReader};
 use rayon::prelude::*;
 
+use crate::held_findings::HeldFindings;
 use crate::record_source::RecordSource;
 use crate::sink::FindingsSink;
 use crate::{Engine, EngineError, HuntSummary, binary};
@@ -144,28 +146,34 @@ impl Engine {
         }
 
         coverage.sightings = agg.sightings();
-        let mut findings = agg.finish(&self.ioc);
-        if let (Some(b), Some(c)) = (&self.behaviour, collector) {
-            let runs =
-                c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
-            b.finish(
-                runs,
-                self.threads(),
-                inputs,
-                &formats,
-                &mut findings,
-                &mut coverage,
-            );
-        }
-        coverage.findings = findings.len() as u64;
-        coverage.findings_in_window = findings
-            .iter()
-            .filter(|f| f.ioc.as_ref().is_some_and(|i| i.in_validity_window))
-            .count() as u64;
-        coverage.findings_out_of_window = findings
-            .iter()
-            .filter(|f| f.ioc.as_ref().is_some_and(|i| !i.in_validity_window))
-            .count() as u64;
+        let ioc_findings = agg.finish(&self.ioc);
+        // With behaviour on, IOC findings wait (on disk past a count) while
+        // the detectors replay; ORB likelihood observes every finding in
+        // output order (IOC findings, then behaviour) and annotates them
+        // as they go to the sink.
+        let (held, behaviour_findings, scores) =
+            if let (Some(b), Some(c)) = (&self.behaviour, collector) {
+                let mut orb = OrbLikelihood::default();
+                for f in &ioc_findings {
+                    orb.observe(f, &b.internal);
+                }
+                let (held, note) =
+                    HeldFindings::hold(ioc_findings, b.ioc_findings_in_memory(), b.spill_dir());
+                let runs =
+                    c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
+                let found = b.finish(runs, self.threads(), inputs, &formats, &mut coverage);
+                if let (Some(note), Some(cov)) = (note, coverage.behaviour.as_mut()) {
+                    cov.notes.push(note);
+                }
+                for f in &found.findings {
+                    orb.observe(f, &b.internal);
+                }
+                let scores = b.orb_scores(orb, &found.backdoor);
+                (held, found.findings, Some(scores))
+            } else {
+                (HeldFindings::Memory(ioc_findings), Vec::new(), None)
+            };
+        coverage.findings = (held.len() + behaviour_findings.len()) as u64;
         let range = coverage.time_range();
         for f in self.ioc.feeds() {
             coverage.feeds.push(FeedCoverage {
@@ -176,12 +184,30 @@ impl Engine {
                 search_until: f.until,
             });
         }
-        coverage.finished = Some(Timestamp::now());
-        for f in &findings {
-            if !sink.finding(f).map_err(EngineError::Sink)? {
-                break;
+        let mut sending = true;
+        let (mut in_window, mut out_of_window) = (0u64, 0u64);
+        let findings = held
+            .into_iter()?
+            .chain(behaviour_findings.into_iter().map(Ok));
+        for f in findings {
+            let mut f = f?;
+            match f.ioc.as_ref().map(|i| i.in_validity_window) {
+                Some(true) => in_window += 1,
+                Some(false) => out_of_window += 1,
+                None => {}
+            }
+            if let Some(s) = &scores {
+                s.annotate(&mut f);
+            }
+            // A sink that wants no more (`--max-findings`) still lets the
+            // counts above be made.
+            if sending && !sink.finding(&f).map_err(EngineError::Sink)? {
+                sending = false;
             }
         }
+        coverage.findings_in_window = in_window;
+        coverage.findings_out_of_window = out_of_window;
+        coverage.finished = Some(Timestamp::now());
         sink.coverage(&coverage).map_err(EngineError::Sink)?;
         sink.finish().map_err(EngineError::Sink)?;
         Ok(HuntSummary {

@@ -99,6 +99,21 @@ fn write(dir: &Path, lines: &[String], files: usize) -> Vec<String> {
 
 /// Hunt `paths`; findings as sorted JSON lines.
 fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<String> {
+    let mut out = hunt_in_order(paths, threads, chunk_bytes, budget, None);
+    out.sort();
+    out
+}
+
+/// Hunt `paths`; findings as JSON lines in the order the sink got them.
+/// `held`: IOC findings kept in memory during the replay (`None`: the
+/// default).
+fn hunt_in_order(
+    paths: &[String],
+    threads: usize,
+    chunk_bytes: u64,
+    budget: u64,
+    held: Option<usize>,
+) -> Vec<String> {
     let config = BehaviourConfig {
         max_observations: budget,
         ..Default::default()
@@ -110,6 +125,7 @@ fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<
         evidence_limit: 0,
         behaviour: Some(BehaviourOptions {
             config,
+            ioc_findings_in_memory: held,
             ..Default::default()
         }),
         ..Default::default()
@@ -122,12 +138,35 @@ fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<
         .hunt(&inputs, &problems, &mut found)
         .expect("hunt runs");
     assert_eq!(summary.input_errors, 0);
-    let mut out: Vec<String> = found
+    assert_eq!(summary.coverage.findings, found.len() as u64);
+    found
         .iter()
         .map(|f| serde_json::to_string(f).expect("finding serialises"))
-        .collect();
-    out.sort();
-    out
+        .collect()
+}
+
+/// IOC findings that waited on disk during the replay come back
+/// unchanged, in the same order, with the same ORB likelihood, as those
+/// held in memory.
+#[test]
+fn ioc_findings_held_on_disk_during_the_replay_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = write(dir.path(), &lines(11, 2000), 2);
+    let in_memory = hunt_in_order(&paths, 2, 4096, 0, None);
+    assert!(
+        in_memory
+            .iter()
+            .filter(|f| f.contains("\"ioc_match\""))
+            .count()
+            > 1,
+        "the test needs several IOC findings: {in_memory:?}"
+    );
+    assert!(
+        in_memory.iter().any(|f| f.contains("orb_likelihood")),
+        "the test needs ORB likelihood on some findings"
+    );
+    assert_eq!(in_memory, hunt_in_order(&paths, 2, 4096, 0, Some(0)));
+    assert_eq!(in_memory, hunt_in_order(&paths, 1, u64::MAX, 50, Some(1)));
 }
 
 proptest! {

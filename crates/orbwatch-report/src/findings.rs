@@ -31,13 +31,15 @@ impl std::str::FromStr for OutputFormat {
     }
 }
 
-/// Write findings in `format`, most serious first.
+/// Write findings in `format`, most serious first. References, so that a
+/// caller choosing which findings to show (a hunt hiding what triage
+/// dismissed) does not copy a hunt's worth of findings to do it.
 pub fn write_findings(
-    findings: &[Finding],
+    findings: &[&Finding],
     format: OutputFormat,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    let mut sorted: Vec<&Finding> = findings.to_vec();
     sorted.sort_by(|a, b| most_serious_first(a, b));
     let findings = &sorted[..];
     match format {

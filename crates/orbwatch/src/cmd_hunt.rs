@@ -173,6 +173,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
                 .cloned()
                 .collect(),
             spill_dir: args.spill_dir.clone(),
+            ioc_findings_in_memory: None,
         })
     };
     let options = EngineOptions {
@@ -232,9 +233,11 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
     // Output first, then the store: a busy or broken store must never cost
     // the findings (see hunt_store).
     let store = crate::hunt_store::HuntStore::open(cli, args)?;
-    let shown = match &store {
+    // References: a copy of every finding here was the hunt's peak
+    // memory on large runs.
+    let shown: Vec<&Finding> = match &store {
         Some(s) => s.visible(cli, args, &findings),
-        None => findings.clone(),
+        None => findings.iter().collect(),
     };
 
     // Findings.

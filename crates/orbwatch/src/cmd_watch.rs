@@ -111,6 +111,7 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
                 .cloned()
                 .collect(),
             spill_dir: None,
+            ioc_findings_in_memory: None,
         })
     } else {
         None

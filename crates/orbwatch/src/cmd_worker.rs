@@ -156,6 +156,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             },
             enrichment_dbs: Vec::new(),
             spill_dir: None,
+            ioc_findings_in_memory: None,
         })
     };
     let options = EngineOptions {

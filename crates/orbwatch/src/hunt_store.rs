@@ -102,22 +102,27 @@ impl HuntStore {
 
     /// The findings to print: all of them with `--show-suppressed`, else
     /// those that earlier triage did not dismiss.
-    pub fn visible(&self, cli: &Cli, args: &HuntArgs, findings: &[Finding]) -> Vec<Finding> {
+    pub fn visible<'a>(
+        &self,
+        cli: &Cli,
+        args: &HuntArgs,
+        findings: &'a [Finding],
+    ) -> Vec<&'a Finding> {
         let Some(store) = &self.store else {
-            return findings.to_vec();
+            return findings.iter().collect();
         };
         if args.show_suppressed {
-            return findings.to_vec();
+            return findings.iter().collect();
         }
         let dismissed = match store.dismissed(findings) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("cannot read triage decisions, showing every finding: {e}");
-                return findings.to_vec();
+                return findings.iter().collect();
             }
         };
         if dismissed.is_empty() {
-            return findings.to_vec();
+            return findings.iter().collect();
         }
         if !cli.quiet {
             crate::closed_pipe::note(format_args!(
@@ -130,7 +135,6 @@ impl HuntStore {
         findings
             .iter()
             .filter(|f| !hidden.contains(f.id.as_str()))
-            .cloned()
             .collect()
     }
 
@@ -241,7 +245,8 @@ fn save_unkept(
         let f = dir.join(format!("{base}.jsonl"));
         let c = dir.join(format!("{base}.coverage.json"));
         let r = crate::output_file::write_file(&f, "findings", |w| {
-            orbwatch_report::write_findings(findings, orbwatch_report::OutputFormat::Jsonl, w)
+            let all: Vec<&Finding> = findings.iter().collect();
+            orbwatch_report::write_findings(&all, orbwatch_report::OutputFormat::Jsonl, w)
         })
         .and_then(|()| {
             crate::output_file::write_file(&c, "coverage", |w| {

@@ -185,11 +185,11 @@ pub const FINDING_BODY: [&str; 5] = [
 
 /// The table `hunt` prints: one row per finding, most serious first (the
 /// order the findings come in), with its reasons in the last column.
-pub fn write_findings(w: &mut dyn Write, dest: Dest, findings: &[Finding]) -> io::Result<()> {
+pub fn write_findings(w: &mut dyn Write, dest: Dest, findings: &[&Finding]) -> io::Result<()> {
     if findings.is_empty() {
         return writeln!(w, "No findings.");
     }
-    let mut sorted: Vec<&Finding> = findings.iter().collect();
+    let mut sorted: Vec<&Finding> = findings.to_vec();
     sorted.sort_by(|a, b| orbwatch_detect::finding::most_serious_first(a, b));
     let rows: Vec<Vec<String>> = sorted
         .into_iter()

@@ -61,8 +61,31 @@ pub fn annotate(
     internal: &InternalNets,
     min_score: u8,
 ) {
-    let mut per: BTreeMap<IpAddr, Evidence> = BTreeMap::new();
+    let mut orb = OrbLikelihood::default();
     for f in findings.iter() {
+        orb.observe(f, internal);
+    }
+    let scores = orb.score(backdoor, enricher, internal, min_score);
+    for f in findings.iter_mut() {
+        scores.annotate(f);
+    }
+}
+
+/// The first pass of [`annotate`], one finding at a time: what each
+/// external source has been seen doing. Split from the second pass so a
+/// hunt can score findings it does not hold in memory (IOC findings
+/// spilled to disk during the behaviour replay): it observes them as they
+/// are made and annotates them as they are read back, in the same order.
+#[derive(Default)]
+pub struct OrbLikelihood {
+    per: BTreeMap<IpAddr, Evidence>,
+}
+
+impl OrbLikelihood {
+    /// Count what `f` says of its sources. Order matters as in
+    /// [`annotate`]: a source's reason for a kind comes from its first
+    /// finding of that kind.
+    pub fn observe(&mut self, f: &Finding, internal: &InternalNets) {
         let srcs: Vec<IpAddr> = match f.kind {
             FindingKind::DistributedBruteforce => f.sources.clone(),
             FindingKind::IocMatch => f
@@ -77,7 +100,7 @@ pub fn annotate(
             if internal.contains(ip) {
                 continue;
             }
-            let e = per.entry(ip).or_default();
+            let e = self.per.entry(ip).or_default();
             if !e.kinds.insert(f.kind) {
                 continue;
             }
@@ -115,36 +138,61 @@ pub fn annotate(
             }
         }
     }
-    for (ip, ports) in backdoor {
-        if internal.contains(*ip) {
-            continue;
+
+    /// Add the backdoor ports and the address space, and keep the sources
+    /// scoring at least `min_score`.
+    pub fn score(
+        mut self,
+        backdoor: &BTreeMap<IpAddr, BTreeSet<u16>>,
+        enricher: &Enricher,
+        internal: &InternalNets,
+        min_score: u8,
+    ) -> OrbScores {
+        for (ip, ports) in backdoor {
+            if internal.contains(*ip) {
+                continue;
+            }
+            let e = self.per.entry(*ip).or_default();
+            e.points += 25;
+            let p: Vec<String> = ports.iter().map(u16::to_string).collect();
+            e.reasons.push(format!(
+                "traffic on port {} that router backdoors listen on",
+                p.join(", ")
+            ));
         }
-        let e = per.entry(*ip).or_default();
-        e.points += 25;
-        let p: Vec<String> = ports.iter().map(u16::to_string).collect();
-        e.reasons.push(format!(
-            "traffic on port {} that router backdoors listen on",
-            p.join(", ")
-        ));
-    }
-    for (ip, e) in per.iter_mut() {
-        if let Some(info) = enricher.lookup(*ip) {
-            if info.residential {
-                e.points += 15;
-                e.reasons
-                    .push("residential or dynamic address space".to_string());
-            } else if info.hosting {
-                e.points -= 10;
-                e.reasons.push("hosting provider address".to_string());
+        for (ip, e) in self.per.iter_mut() {
+            if let Some(info) = enricher.lookup(*ip) {
+                if info.residential {
+                    e.points += 15;
+                    e.reasons
+                        .push("residential or dynamic address space".to_string());
+                } else if info.hosting {
+                    e.points -= 10;
+                    e.reasons.push("hosting provider address".to_string());
+                }
             }
         }
+        let scored = self
+            .per
+            .into_iter()
+            .filter_map(|(ip, e)| {
+                let s = e.points.clamp(0, 100) as u8;
+                (s >= min_score).then_some((ip, (s, e.reasons)))
+            })
+            .collect();
+        OrbScores { scored }
     }
-    let score_of = |ip: &IpAddr| -> Option<(u8, &Vec<String>)> {
-        let e = per.get(ip)?;
-        let s = e.points.clamp(0, 100) as u8;
-        (s >= min_score).then_some((s, &e.reasons))
-    };
-    for f in findings.iter_mut() {
+}
+
+/// The second pass of [`annotate`]: each source's score and reasons.
+pub struct OrbScores {
+    scored: BTreeMap<IpAddr, (u8, Vec<String>)>,
+}
+
+impl OrbScores {
+    /// Add `details.orb_likelihood` to `f` if its source scored.
+    pub fn annotate(&self, f: &mut Finding) {
+        let score_of = |ip: &IpAddr| self.scored.get(ip).map(|(s, r)| (*s, r));
         let ip = match f.kind {
             FindingKind::IocMatch => f.ioc.as_ref().and_then(|i| i.matched_value.parse().ok()),
             _ => f.src_ip,
@@ -168,11 +216,11 @@ pub fn annotate(
                     );
                 }
             }
-            continue;
+            return;
         }
-        let Some(ip) = ip else { continue };
+        let Some(ip) = ip else { return };
         let Some((score, reasons)) = score_of(&ip) else {
-            continue;
+            return;
         };
         let d = f.details.get_or_insert_with(|| serde_json::json!({}));
         if let Some(o) = d.as_object_mut() {
