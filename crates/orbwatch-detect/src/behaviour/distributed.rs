@@ -36,6 +36,7 @@ use std::net::IpAddr;
 
 use hashbrown::{HashMap, HashSet};
 
+use super::key_table::{KeyTable, pack, unpack};
 use super::success_after_failures::{cluster_key, cluster_name};
 use super::{
     DistributedConfig, Draft, NodeId, Obs, ObsKind, Tables, capped, human_span, mix, ms_of,
@@ -91,7 +92,7 @@ impl Account {
 }
 
 /// Bytes per tracked (source, service): key and state.
-pub const STATE_BYTES: usize = std::mem::size_of::<(NodeId, u16)>() + std::mem::size_of::<Source>();
+pub const STATE_BYTES: usize = std::mem::size_of::<u64>() + std::mem::size_of::<Source>();
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Member {
@@ -179,16 +180,26 @@ impl CrossEvent {
 /// sources are partitioned.
 pub struct AuthRecords<'a> {
     cfg: &'a DistributedConfig,
-    sources: HashMap<(NodeId, u16), Source>,
-    /// (second of a failure, key) in time order: finds idle keys without
-    /// scanning `sources`.
-    expiry: std::collections::VecDeque<(u32, (NodeId, u16))>,
+    /// Keyed by (source, service) packed (see [`key_table::pack`]).
+    sources: KeyTable<Source>,
+    /// (second of a failure, packed key) in time order: finds idle keys
+    /// without scanning `sources`.
+    expiry: std::collections::VecDeque<(u32, u64)>,
     /// Records ending in the same second (kept to reuse its memory).
     due: Vec<((NodeId, u16), Source)>,
     /// The success-after-failures lookback (ms): this table also keeps
     /// each key's recent failures for that detector.
     lookback: i64,
+    /// Entries taken off the front of `expiry` so far, and entries whose
+    /// record has been prefetched (both counted from the start): the
+    /// records `expire` will look at next are asked for ahead of time.
+    popped: u64,
+    prefetched: u64,
 }
+
+/// How many entries ahead of the front of the expiry queue records are
+/// prefetched.
+const EXPIRY_AHEAD: u64 = 12;
 
 impl<'a> AuthRecords<'a> {
     /// A table with no records yet; `lookback_secs` is the
@@ -196,10 +207,12 @@ impl<'a> AuthRecords<'a> {
     pub fn new(cfg: &'a DistributedConfig, lookback_secs: i64) -> Self {
         Self {
             cfg,
-            sources: HashMap::new(),
+            sources: KeyTable::with_capacity(1 << 16),
             expiry: std::collections::VecDeque::new(),
             due: Vec::new(),
             lookback: lookback_secs * 1000,
+            popped: 0,
+            prefetched: 0,
         }
     }
 
@@ -214,7 +227,7 @@ impl<'a> AuthRecords<'a> {
     /// `out`.
     pub fn observe(&mut self, o: &Obs, brute: bool, t: &Tables, out: &mut Vec<CrossEvent>) {
         self.expire(o.time, out);
-        let key = (o.src, o.svc);
+        let key = pack(o.src, o.svc);
         let user = o.aux as u32;
         let mut ev = CrossEvent::Auth {
             time: o.time,
@@ -227,14 +240,14 @@ impl<'a> AuthRecords<'a> {
             first_try: false,
         };
         if o.kind == ObsKind::AuthSuccess {
-            if let Some(s) = self.sources.get_mut(&key) {
+            if let Some(s) = self.sources.get_mut(key) {
                 s.successes = s.successes.saturating_add(1);
             }
             out.push(ev);
             return;
         }
         let day = (secs(o.time) / 86_400) as u16;
-        let s = self.sources.entry(key).or_insert_with(|| Source {
+        let s = self.sources.get_or_insert_with(key, || Source {
             first: secs(o.time),
             last: secs(o.time),
             last_day: day,
@@ -275,12 +288,33 @@ impl<'a> AuthRecords<'a> {
             }
         }
         out.push(ev);
+        self.prefetch_expiry();
     }
 
     /// End the records idle at `now` (ms) as event time passes, also
     /// without auth events (a live pipeline's watermark).
     pub fn advance(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
         self.expire(now, out);
+    }
+
+    /// Start loading the record of (`src`, `svc`) into cache: the
+    /// replay asks for it some observations before it comes.
+    #[inline]
+    pub fn prefetch(&self, src: NodeId, svc: u16) {
+        self.sources.prefetch(pack(src, svc));
+    }
+
+    /// Start loading the records of the next entries of the expiry queue
+    /// (each once): `expire` then finds them in cache.
+    fn prefetch_expiry(&mut self) {
+        self.prefetched = self.prefetched.max(self.popped);
+        let end = self.popped + EXPIRY_AHEAD.min(self.expiry.len() as u64);
+        while self.prefetched < end {
+            if let Some(&(_, k)) = self.expiry.get((self.prefetched - self.popped) as usize) {
+                self.sources.prefetch(k);
+            }
+            self.prefetched += 1;
+        }
     }
 
     /// End records idle at `now` (ms): those whose last failure is
@@ -301,10 +335,9 @@ impl<'a> AuthRecords<'a> {
                     break;
                 }
                 self.expiry.pop_front();
-                if let hashbrown::hash_map::Entry::Occupied(e) = self.sources.entry(k)
-                    && e.get().last == last
-                {
-                    due.push(e.remove_entry());
+                self.popped += 1;
+                if let Some(s) = self.sources.remove_if(k, |s| s.last == last) {
+                    due.push((unpack(k), s));
                 }
             }
             due.sort_unstable_by_key(|(k, _)| *k);
@@ -325,12 +358,14 @@ impl<'a> AuthRecords<'a> {
     /// End of input: every record still open, in (time, key) order.
     pub fn finish(&mut self, out: &mut Vec<CrossEvent>) {
         let idle = self.cfg.idle_secs * 1000;
+        let cfg = self.cfg;
         let mut rest: Vec<(i64, (NodeId, u16), Source)> = self
             .sources
             .drain()
-            .filter(|(_, s)| low_rate(self.cfg, s))
-            .map(|(k, s)| (idle_at(s.last, idle), k, s))
+            .filter(|(_, s)| low_rate(cfg, s))
+            .map(|(k, s)| (idle_at(s.last, idle), unpack(k), s))
             .collect();
+        self.popped += self.expiry.len() as u64;
         self.expiry.clear();
         rest.sort_unstable_by_key(|(at, k, _)| (*at, *k));
         out.extend(rest.into_iter().map(|(at, k, s)| CrossEvent::Idle {
@@ -346,7 +381,7 @@ impl<'a> AuthRecords<'a> {
     /// its own copy.
     pub fn previous_failure(&self, src: NodeId, svc: u16) -> Option<(i64, u32, bool)> {
         self.sources
-            .get(&(src, svc))
+            .get(pack(src, svc))
             .filter(|s| s.failures > 0)
             .map(|s| (ms_of(s.last), s.last_account, s.last_invalid))
     }
@@ -354,7 +389,7 @@ impl<'a> AuthRecords<'a> {
     /// Failures of a key within the lookback before `now` (ms): (count,
     /// first failure in ms).
     pub fn recent_failures(&self, src: NodeId, svc: u16, now: i64) -> (u32, i64) {
-        match self.sources.get(&(src, svc)) {
+        match self.sources.get(pack(src, svc)) {
             Some(s) if s.recent_count > 0 && now - ms_of(s.last) <= self.lookback => {
                 (u32::from(s.recent_count), ms_of(s.recent_first))
             }
@@ -364,7 +399,7 @@ impl<'a> AuthRecords<'a> {
 
     /// Forget a key's recent failures (a success after them was reported).
     pub fn reset_recent(&mut self, src: NodeId, svc: u16) {
-        if let Some(s) = self.sources.get_mut(&(src, svc)) {
+        if let Some(s) = self.sources.get_mut(pack(src, svc)) {
             s.recent_count = 0;
         }
     }

@@ -176,6 +176,18 @@ impl<T: Eq + Hash + Clone> Interner<T> {
     }
 }
 
+impl Interner<Box<str>> {
+    /// The id of name `s`, adding it if new. Looks `s` up as it is: a
+    /// name already interned (almost every account and service name of
+    /// a hunt) costs no allocation.
+    pub fn intern_str(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        self.intern(&Box::from(s))
+    }
+}
+
 /// The tables observations refer to.
 #[derive(Debug, Default, Clone)]
 pub struct Tables {
@@ -323,7 +335,7 @@ impl ObsBuffer {
     fn name_id(&mut self, s: Option<&str>) -> u32 {
         match s.map(str::trim).filter(|s| !s.is_empty()) {
             None => 0,
-            Some(s) => self.tables.names.intern(&Box::from(s)),
+            Some(s) => self.tables.names.intern_str(s),
         }
     }
 

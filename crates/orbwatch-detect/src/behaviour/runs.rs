@@ -40,7 +40,7 @@ use std::sync::Mutex;
 use std::collections::BTreeMap;
 
 use super::Part;
-use super::observe::{NodeId, Obs, ObsBuffer, ObsKind, Remap, Tables, order_key};
+use super::observe::{Obs, ObsBuffer, ObsKind, Remap, Tables, order_key};
 
 /// Bytes of one observation in a spill file.
 const RECORD: usize = 48;
@@ -330,8 +330,6 @@ enum Cursor<'a> {
     Disk(BufReader<File>, usize),
 }
 
-type HeapKey = (i64, u64, ObsKind, NodeId, NodeId, u16);
-
 /// The k-way merge of all runs (see [`ObsRuns::stream`]).
 pub struct MergedObs<'a> {
     /// Merge in replay order (a heap over the runs' heads), or read the
@@ -341,29 +339,36 @@ pub struct MergedObs<'a> {
     part: Part,
     tables: &'a Tables,
     cursors: Vec<(Cursor<'a>, u64, &'a Remap)>,
-    heap: BinaryHeap<Reverse<(HeapKey, usize, ObsSlot)>>,
+    heap: BinaryHeap<Reverse<Head>>,
     error: Option<String>,
     report: &'a Mutex<Vec<String>>,
 }
 
-/// An observation in the heap (ordered only through its key).
+/// The head of run `run` in the merge's heap, ordered by
+/// ([`order_key`], run): a strict order, as a run has one head at a time,
+/// so the merged stream is the same however the heap is worked. The key
+/// is computed when compared rather than stored beside the observation:
+/// a smaller entry moves faster through the heap.
 #[derive(Debug, Clone, Copy)]
-struct ObsSlot(Obs);
+struct Head {
+    obs: Obs,
+    run: usize,
+}
 
-impl PartialEq for ObsSlot {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
     }
 }
-impl Eq for ObsSlot {}
-impl PartialOrd for ObsSlot {
+impl Eq for Head {}
+impl PartialOrd for Head {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for ObsSlot {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (order_key(&self.obs), self.run).cmp(&(order_key(&other.obs), other.run))
     }
 }
 
@@ -375,7 +380,7 @@ impl MergedObs<'_> {
 
     fn refill(&mut self, i: usize) {
         if let Some(o) = self.read_one(i) {
-            self.heap.push(Reverse((order_key(&o), i, ObsSlot(o))));
+            self.heap.push(Reverse(Head { obs: o, run: i }));
         }
     }
 
@@ -445,12 +450,24 @@ impl Iterator for MergedObs<'_> {
             self.report_error();
             return None;
         }
-        let Some(Reverse((_, i, ObsSlot(o)))) = self.heap.pop() else {
+        let Some(&Reverse(Head { obs, run })) = self.heap.peek() else {
             self.report_error();
             return None;
         };
-        self.refill(i);
-        Some(o)
+        // The run's next observation takes the place of the one taken
+        // (one sift down; runs of a time-ordered file follow each other,
+        // so it mostly stays on top), or the run leaves the heap.
+        match self.read_one(run) {
+            Some(next) => {
+                if let Some(mut top) = self.heap.peek_mut() {
+                    *top = Reverse(Head { obs: next, run });
+                }
+            }
+            None => {
+                self.heap.pop();
+            }
+        }
+        Some(obs)
     }
 }
 
@@ -507,7 +524,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::behaviour::observe::{NONE, sort_obs};
+    use crate::behaviour::observe::{NONE, NodeId, sort_obs};
 
     fn obs(time: i64, line: u64, src: NodeId) -> Obs {
         Obs {

@@ -9,8 +9,7 @@
 
 use std::net::IpAddr;
 
-use hashbrown::HashMap;
-
+use super::key_table::KeyTable;
 use super::{
     Draft, Obs, ObsKind, SuccessConfig, Tables, human_span, ms_of, new_finding, secs, severity_of,
 };
@@ -50,14 +49,15 @@ pub const STATE_BYTES: usize = std::mem::size_of::<(u64, Fails)>();
 
 /// A cluster key and a service in 64 bits: an IPv4 /24 takes 24 bits
 /// exactly; an IPv6 /64 is hashed to 47 bits (collisions about 1 in
-/// 10^14) and marked by the top bit.
+/// 10^14) and marked by the top bit. `u64::MAX` (the table's empty slot;
+/// a hashed /64 on service id 65535) is one more such collision.
 fn pack(cluster: u64, svc: u16) -> u64 {
     let c = if cluster >> 32 == 0 {
         cluster >> 8
     } else {
         (super::mix(cluster) & ((1 << 47) - 1)) | 1 << 47
     };
-    c << 16 | u64::from(svc)
+    (c << 16 | u64::from(svc)).min(u64::MAX - 1)
 }
 
 /// A cluster as a 64-bit key: the /24 for IPv4, the /64 (top bit set)
@@ -100,7 +100,7 @@ pub fn cluster_name(ip: IpAddr) -> String {
 pub struct SuccessAfterFailures<'a> {
     cfg: &'a SuccessConfig,
     /// Keyed by cluster and service packed in 64 bits (see `pack`).
-    by_cluster: HashMap<u64, Fails>,
+    by_cluster: KeyTable<Fails>,
     next_sweep: i64,
 }
 
@@ -109,8 +109,16 @@ impl<'a> SuccessAfterFailures<'a> {
     pub fn new(cfg: &'a SuccessConfig) -> Self {
         Self {
             cfg,
-            by_cluster: HashMap::new(),
+            by_cluster: KeyTable::with_capacity(1 << 14),
             next_sweep: i64::MIN,
+        }
+    }
+
+    /// Start loading the record of `o`'s cluster into cache (a hint).
+    #[inline]
+    pub fn prefetch(&self, o: &Obs, t: &Tables) {
+        if let Some(ip) = t.ip(o.src) {
+            self.by_cluster.prefetch(pack(cluster_key(ip), o.svc));
         }
     }
 
@@ -122,7 +130,7 @@ impl<'a> SuccessAfterFailures<'a> {
         let lookback = self.cfg.lookback_secs * 1000;
         if o.time >= self.next_sweep {
             let before = secs(o.time - lookback);
-            self.by_cluster.retain(|_, f| f.last >= before);
+            self.by_cluster.retain(|f| f.last >= before);
             self.next_sweep = o.time + lookback;
         }
         let Some(ip) = t.ip(o.src) else {
@@ -130,11 +138,13 @@ impl<'a> SuccessAfterFailures<'a> {
         };
         let ck = pack(cluster_key(ip), o.svc);
         if o.kind == ObsKind::AuthFailure {
-            self.by_cluster.entry(ck).or_default().add(o.time, lookback);
+            self.by_cluster
+                .get_or_insert_with(ck, Fails::default)
+                .add(o.time, lookback);
             return false;
         }
         let (own_n, own_first) = own;
-        let cl = self.by_cluster.get(&ck).copied().unwrap_or_default();
+        let cl = self.by_cluster.get(ck).copied().unwrap_or_default();
         let others = cl.live(o.time, lookback).saturating_sub(own_n);
         let by_self = own_n >= self.cfg.min_failures;
         let by_cluster = !by_self && others >= self.cfg.min_cluster_failures;

@@ -1,0 +1,295 @@
+//! A table of per-(source, service) records that can be prefetched.
+//!
+//! The per-source records of a hunt over months of logs hold hundreds of
+//! thousands of keys, and most failed logins come from an address seen
+//! for the first time: each lookup lands in a cold slot and waits on
+//! memory. A general hash map cannot say where a key will be before it
+//! looks, so the replay could not ask for the slot ahead of time. This
+//! table can: it is open addressing with linear probing over a flat array
+//! of 8-byte keys (eight to a cache line) beside the records, so the home
+//! slot of a key is known from its hash, and [`KeyTable::prefetch`] starts
+//! loading it while earlier observations are still being handled.
+//!
+//! Keys are 64 bits other than `u64::MAX` (the empty slot): a source id
+//! and a service id packed (see [`pack`]), or a cluster and a service
+//! (`success_after_failures`);
+//! iteration order is not part of the interface (callers that emit in
+//! order sort first).
+
+use super::mix;
+use super::observe::{NONE, NodeId};
+
+/// No key in this slot. [`pack`] never gives it (see there).
+const EMPTY: u64 = u64::MAX;
+
+/// A (source, service) key in 64 bits. A source id is an IPv4 address
+/// (below 2^32), or one of two flag bits (62, 63) over a 32-bit index, or
+/// [`NONE`]; rotated left by 2 it fits in 34 bits, leaving 16 for the
+/// service, so the packing is exact for every id the observation tables
+/// make. [`NONE`] keeps its top bits set and so never meets a real id.
+pub(crate) fn pack(src: NodeId, svc: u16) -> u64 {
+    let s = src.rotate_left(2);
+    let k = s << 16 | u64::from(svc);
+    // (NONE, 0xffff) would be EMPTY: no observation has a source NONE.
+    if k == EMPTY { EMPTY - 1 } else { k }
+}
+
+/// The (source, service) of a packed key.
+pub(crate) fn unpack(k: u64) -> (NodeId, u16) {
+    let svc = k as u16;
+    let s = k >> 16;
+    if s >= 1 << 34 {
+        return (NONE, svc);
+    }
+    (s.rotate_right(2) & (0xffff_ffff | 3 << 62), svc)
+}
+
+/// Open addressing, linear probing, at most 3/4 full; removal shifts
+/// the following entries back (no tombstones, so long-lived tables with
+/// millions of inserts and removals keep short probes).
+pub(crate) struct KeyTable<V> {
+    keys: Vec<u64>,
+    vals: Vec<V>,
+    len: usize,
+    mask: usize,
+}
+
+impl<V: Copy + Default> KeyTable<V> {
+    /// An empty table with room for `capacity` keys before it grows.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let slots = (capacity.max(8) * 4 / 3 + 1).next_power_of_two();
+        Self {
+            keys: vec![EMPTY; slots],
+            vals: vec![V::default(); slots],
+            len: 0,
+            mask: slots - 1,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn home(&self, k: u64) -> usize {
+        mix(k) as usize & self.mask
+    }
+
+    /// Start loading the slot of `k` (its key and its record) into cache.
+    #[inline]
+    pub(crate) fn prefetch(&self, k: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let i = self.home(k);
+            let key = self.keys.as_ptr().wrapping_add(i) as *const i8;
+            let val = self.vals.as_ptr().wrapping_add(i) as *const i8;
+            // SAFETY: a prefetch is a hint; it never faults and reads
+            // nothing observable. `i` is within both arrays (masked).
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch(key, _MM_HINT_T0);
+                _mm_prefetch(val, _MM_HINT_T0);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = k;
+    }
+
+    /// The slot holding `k`, or the empty slot where it would go.
+    #[inline]
+    fn find(&self, k: u64) -> Result<usize, usize> {
+        let mut i = self.home(k);
+        loop {
+            let at = self.keys[i];
+            if at == k {
+                return Ok(i);
+            }
+            if at == EMPTY {
+                return Err(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    pub(crate) fn get(&self, k: u64) -> Option<&V> {
+        self.find(k).ok().map(|i| &self.vals[i])
+    }
+
+    pub(crate) fn get_mut(&mut self, k: u64) -> Option<&mut V> {
+        match self.find(k) {
+            Ok(i) => Some(&mut self.vals[i]),
+            Err(_) => None,
+        }
+    }
+
+    /// The record of `k`, made by `make` if there is none.
+    pub(crate) fn get_or_insert_with(&mut self, k: u64, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(k) {
+            Ok(i) => i,
+            Err(i) => {
+                let i = if (self.len + 1) * 4 > self.keys.len() * 3 {
+                    self.grow();
+                    self.find(k).err().unwrap_or(i)
+                } else {
+                    i
+                };
+                self.keys[i] = k;
+                self.vals[i] = make();
+                self.len += 1;
+                i
+            }
+        };
+        &mut self.vals[i]
+    }
+
+    /// Remove `k` if its record satisfies `pred`; returns the record.
+    pub(crate) fn remove_if(&mut self, k: u64, pred: impl FnOnce(&V) -> bool) -> Option<V> {
+        let i = self.find(k).ok()?;
+        if !pred(&self.vals[i]) {
+            return None;
+        }
+        let v = self.vals[i];
+        self.erase(i);
+        Some(v)
+    }
+
+    /// Empty slot `i` and shift back the entries after it that would no
+    /// longer be found across the gap.
+    fn erase(&mut self, mut i: usize) {
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let k = self.keys[j];
+            if k == EMPTY {
+                break;
+            }
+            let h = self.home(k);
+            // Keep `j` where it is when its home lies cyclically in (i, j].
+            let stays = if i <= j {
+                i < h && h <= j
+            } else {
+                i < h || h <= j
+            };
+            if !stays {
+                self.keys[i] = k;
+                self.vals[i] = self.vals[j];
+                i = j;
+            }
+        }
+        self.keys[i] = EMPTY;
+        self.vals[i] = V::default();
+        self.len -= 1;
+    }
+
+    fn grow(&mut self) {
+        let slots = self.keys.len() * 2;
+        let keys = std::mem::replace(&mut self.keys, vec![EMPTY; slots]);
+        let vals = std::mem::replace(&mut self.vals, vec![V::default(); slots]);
+        self.mask = slots - 1;
+        for (k, v) in keys.into_iter().zip(vals) {
+            if k != EMPTY
+                && let Err(i) = self.find(k)
+            {
+                self.keys[i] = k;
+                self.vals[i] = v;
+            }
+        }
+    }
+
+    /// Keep only the records `keep` says yes to.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        let all: Vec<(u64, V)> = self.drain().filter(|(_, v)| keep(v)).collect();
+        for (k, v) in all {
+            *self.get_or_insert_with(k, V::default) = v;
+        }
+    }
+
+    /// Every (key, record), leaving the table empty (its memory kept).
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
+        self.len = 0;
+        self.keys
+            .iter_mut()
+            .zip(self.vals.iter_mut())
+            .filter(|(k, _)| **k != EMPTY)
+            .map(|(k, v)| (std::mem::replace(k, EMPTY), std::mem::take(v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::observe::{NAMED_SOURCE, V6_SOURCE};
+
+    #[test]
+    fn keys_pack_exactly() {
+        for src in [
+            0,
+            1,
+            0xffff_ffff,
+            V6_SOURCE,
+            V6_SOURCE | 0xffff_ffff,
+            NAMED_SOURCE | 7,
+            NAMED_SOURCE | 0xffff_ffff,
+            NONE,
+        ] {
+            for svc in [0, 1, 0x1234, 0xfffe] {
+                assert_eq!(unpack(pack(src, svc)), (src, svc), "{src:#x} {svc}");
+                assert_ne!(pack(src, svc), EMPTY);
+            }
+        }
+        assert_ne!(pack(1, 0), pack(0, 1));
+        assert_ne!(pack(V6_SOURCE | 1, 0), pack(1, 0));
+        assert_ne!(pack(NAMED_SOURCE | 1, 0), pack(V6_SOURCE | 1, 0));
+    }
+
+    /// Against a hash map, through growth and many removals (every
+    /// shape of the backward shift, the wrap at the end included).
+    #[test]
+    fn behaves_like_a_map() {
+        let mut t: KeyTable<u32> = KeyTable::with_capacity(4);
+        let mut m = std::collections::HashMap::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for step in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = pack(x % 3000, (x >> 20) as u16 % 3);
+            match x % 5 {
+                0 | 1 => {
+                    *t.get_or_insert_with(k, || 0) += 1;
+                    *m.entry(k).or_insert(0u32) += 1;
+                }
+                2 => {
+                    let odd = step % 2 == 1;
+                    let a = t.remove_if(k, |v| (v % 2 == 1) == odd);
+                    let b = match m.get(&k) {
+                        Some(v) if (v % 2 == 1) == odd => m.remove(&k),
+                        _ => None,
+                    };
+                    assert_eq!(a, b);
+                }
+                _ => {
+                    assert_eq!(t.get(k), m.get(&k));
+                    if let Some(v) = t.get_mut(k) {
+                        *v += 2;
+                        *m.get_mut(&k).unwrap() += 2;
+                    }
+                }
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        t.retain(|v| v % 3 != 0);
+        m.retain(|_, v| *v % 3 != 0);
+        assert_eq!(t.len(), m.len());
+        for (k, v) in &m {
+            assert_eq!(t.get(*k), Some(v));
+        }
+        let mut all: Vec<(u64, u32)> = t.drain().collect();
+        all.sort_unstable();
+        let mut want: Vec<(u64, u32)> = m.into_iter().collect();
+        want.sort_unstable();
+        assert_eq!(all, want);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.get(all[0].0), None);
+    }
+}
