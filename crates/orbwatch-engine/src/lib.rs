@@ -50,6 +50,7 @@ pub mod binary;
 pub mod event_time;
 pub mod index_cache;
 pub mod live;
+pub mod obs_wire;
 pub mod record_source;
 pub mod sink;
 mod sweep;
