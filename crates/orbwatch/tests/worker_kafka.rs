@@ -794,6 +794,19 @@ fn stages_1_and_2_give_the_hunts_findings() {
     // ahead in event time would find the watermark past it, in stage 1
     // as in `all`.
     let recs = interleave(recs);
+    // What is not an observation, in the observations topic: a stray log
+    // line, a future version, a message cut short. Stage 2 skips each
+    // (counted and logged), and commits past it.
+    let garbage: Vec<(Option<String>, Vec<u8>)> = vec![
+        (
+            Some("x".into()),
+            b"Jun  3 10:00:00 gw2 sshd[1]: stray line".to_vec(),
+        ),
+        (Some("y".into()), b"oW\x09\x00\x00".to_vec()),
+        (None, b"oW\x01\x00\x01\x00\x00".to_vec()),
+        (Some("z".into()), b"oW\x01\xff\x01\x02".to_vec()),
+    ];
+    broker.produce("orbwatch.observations", &garbage);
     let ends = broker.produce("raw.logs", &recs);
     assert_eq!(ends.values().sum::<i64>(), recs.len() as i64);
     // One `--stage all` worker on the same records, for comparison.
@@ -826,19 +839,21 @@ fn stages_1_and_2_give_the_hunts_findings() {
     }
     use orbwatch_engine::obs_wire::WireMessage;
     let messages = broker.read_all("orbwatch.observations", 6, 1);
-    let (mut observations, mut watermarks) = (0, 0);
+    let (mut observations, mut watermarks, mut malformed) = (0, 0, 0);
     let mut producers = BTreeSet::new();
     for (key, value) in &messages {
-        match WireMessage::decode(value).expect("observation or watermark") {
-            WireMessage::Observation(w) => {
+        match WireMessage::decode(value) {
+            Ok(WireMessage::Observation(w)) => {
                 assert_eq!(key.as_deref(), Some(w.key().as_bytes()), "key = source");
                 observations += 1;
                 producers.insert(w.producer);
             }
-            WireMessage::Watermark { .. } => watermarks += 1,
+            Ok(WireMessage::Watermark { .. }) => watermarks += 1,
+            Err(_) => malformed += 1,
         }
     }
-    println!("{observations} observations, {watermarks} watermarks");
+    assert_eq!(malformed, garbage.len());
+    println!("{observations} observations, {watermarks} watermarks, {malformed} malformed");
     assert_eq!(producers.len(), 2, "two stage-1 producers");
     wait_for(
         "the stage-2 workers to commit every observation",
@@ -853,6 +868,28 @@ fn stages_1_and_2_give_the_hunts_findings() {
         assert!(st.success(), "stage-2 worker exit {st:?}");
         w.0 = None;
     }
+    // Each malformed message was counted by the stage-2 worker that read it.
+    let mut counted = 0;
+    for n in ["2a", "2b"] {
+        let t = std::fs::read_to_string(l(&format!("{n}.log"))).expect("log");
+        let stopped = t
+            .lines()
+            .find(|x| x.contains("stage 2 stopped"))
+            .expect("stage-2 last line");
+        let before = stopped
+            .split(" malformed)")
+            .next()
+            .expect("malformed count");
+        counted += before
+            .rsplit(' ')
+            .next()
+            .and_then(|c| c.parse::<usize>().ok())
+            .expect("a count");
+        if t.contains("not an observation, skipped") {
+            assert!(t.contains("offset"), "the log names the offset: {t}");
+        }
+    }
+    assert_eq!(counted, garbage.len());
     for n in ["1a", "1b", "2a", "2b"] {
         let t = std::fs::read_to_string(l(&format!("{n}.log"))).expect("log");
         for line in t.lines().filter(|x| {
