@@ -227,6 +227,26 @@ impl<T> ReorderWindow<T> {
         Ok(())
     }
 
+    /// `stream` will send nothing older than `time` (ms) from now on (a
+    /// producer's watermark, forwarded through a topic): its clock moves
+    /// there as an item at `time` would move it, with no item.
+    ///
+    /// A mark counts as an arrival: the producer is alive and says how
+    /// far it is, so the window must not flush for idleness while marks
+    /// come (it would move the watermark past the observations that
+    /// producer has not written yet: seen when one stage-1 worker waited
+    /// for its own idle flush). Only when no producer sends anything for
+    /// `idle_flush` does the window flush.
+    pub fn advance_stream(&mut self, stream: u32, time: i64, now: Instant) {
+        self.last_arrival = Some(now);
+        let clock = self.streams.entry(stream).or_insert(StreamClock {
+            newest: time,
+            last_arrival: now,
+        });
+        clock.newest = clock.newest.max(time);
+        clock.last_arrival = now;
+    }
+
     /// Release, in event-time order, every item the watermark has passed,
     /// and the oldest ones beyond `max_pending`.
     pub fn release(&mut self, out: &mut impl FnMut(i64, T)) {

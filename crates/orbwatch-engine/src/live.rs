@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use orbwatch_capture::netflow::NetflowDecoder;
-use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsBuffer, ObsKind};
+use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
 use orbwatch_detect::behaviour::{BehaviourConfig, Draft, LiveDetectors, orb_likelihood};
 use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{
@@ -54,6 +54,7 @@ use orbwatch_event::decoders::{self, DecoderConfig};
 use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
+use crate::obs_wire::{self, WireEvidence, WireObservation};
 use crate::sweep::RecordSink;
 use crate::{Engine, EngineError};
 
@@ -81,6 +82,21 @@ pub struct LiveOptions {
     /// a hunt keeps whole). Kafka Streams and Flink take the minimum
     /// over partitions for the same reason. Default off (`watch`).
     pub slowest_stream_clock: bool,
+    /// Stage 1 of a split Kafka topology: `Some(producer id)` hands the
+    /// behaviour observations on ([`LiveOutput::observations`], resolved
+    /// into self-contained [`WireObservation`]s) instead of running the
+    /// detectors here. They leave in event-time order, as the detectors
+    /// would get them (through the same reorder window), so that a
+    /// stage-2 worker reading one partition gets each producer's
+    /// observations in order; and a record's checkpoint is handed on
+    /// only when every observation it made has left, so its offset is
+    /// committed only after its observations are written.
+    pub export_observations: Option<u64>,
+    /// Run the cross-source detector (distributed brute force) here.
+    /// Off in stage 2: a worker sees only its partitions' sources, so its
+    /// campaigns would be fragments (other ids, smaller counts) of the
+    /// one a single process sees; they are left out rather than wrong.
+    pub cross_source: bool,
 }
 
 impl Default for LiveOptions {
@@ -91,6 +107,8 @@ impl Default for LiveOptions {
             detect_wait: Duration::from_millis(500),
             stream_idle: Duration::from_secs(600),
             slowest_stream_clock: false,
+            export_observations: None,
+            cross_source: true,
         }
     }
 }
@@ -108,8 +126,12 @@ pub struct LiveOutput {
     /// replaces the earlier one).
     pub findings: Vec<Finding>,
     /// The latest position of each source whose records have all been
-    /// decoded and matched: commit them with the findings.
+    /// decoded and matched (and, in stage 1, whose observations are all
+    /// in `observations` by now): commit them with the findings.
     pub checkpoints: Vec<Checkpoint>,
+    /// Stage 1 ([`LiveOptions::export_observations`]): observations to
+    /// write, in event-time order.
+    pub observations: Vec<WireObservation>,
 }
 
 /// Counts for the status line and metrics.
@@ -130,6 +152,10 @@ pub struct LiveStats {
     /// Observations older than the watermark: matched against
     /// indicators, counted here, not given to the detectors.
     pub late: u64,
+    /// Stage 1: observations handed on.
+    pub observations_out: u64,
+    /// Stage 2: observations taken in.
+    pub observations_in: u64,
     pub reorder: ReorderStats,
     /// Event time up to which the detectors have judged (RFC 3339).
     pub watermark: Option<Timestamp>,
@@ -173,6 +199,63 @@ struct KeptOrigin<'a> {
     format: &'static str,
     number: u64,
     offset: u64,
+    /// The source's identity (its checkpoint's), for stage 1's evidence.
+    identity: Option<&'a str>,
+}
+
+/// An observation waiting in the reorder window.
+struct Held {
+    obs: Obs,
+    /// Stage 1: the observation resolved for the wire, and its number
+    /// among those of its stream still in the window.
+    wire: Option<Box<WireObservation>>,
+    stream: u32,
+    seq: u64,
+}
+
+/// Stage 1's observations on their way out, and the checkpoints that
+/// wait for them.
+#[derive(Default)]
+struct Export {
+    producer: u64,
+    next_seq: u64,
+    /// Per stream: numbers of its observations still in the window.
+    pending: HashMap<u32, std::collections::BTreeSet<u64>>,
+    /// Per stream: checkpoints noted after observation `seq`, waiting
+    /// until every observation up to it has left.
+    waiting: HashMap<u32, std::collections::VecDeque<(u64, Checkpoint)>>,
+    out: Vec<WireObservation>,
+}
+
+impl Export {
+    fn left(&mut self, h: Held) {
+        if let Some(p) = self.pending.get_mut(&h.stream) {
+            p.remove(&h.seq);
+            if p.is_empty() {
+                self.pending.remove(&h.stream);
+            }
+        }
+        if let Some(w) = h.wire {
+            self.out.push(*w);
+        }
+    }
+
+    /// Move the checkpoints whose observations have all left.
+    fn promote(&mut self, into: &mut BTreeMap<Arc<str>, Checkpoint>) {
+        let pending = &self.pending;
+        self.waiting.retain(|stream, q| {
+            let first = pending.get(stream).and_then(|p| p.first().copied());
+            while let Some((seq, _)) = q.front() {
+                if first.is_some_and(|f| f <= *seq) {
+                    break;
+                }
+                if let Some((_, cp)) = q.pop_front() {
+                    into.insert(cp.source.clone(), cp);
+                }
+            }
+            !q.is_empty()
+        });
+    }
 }
 
 #[derive(Default)]
@@ -262,7 +345,12 @@ pub struct LivePipeline {
     opts: LiveOptions,
     detection: Option<Detection>,
     obs: ObsBuffer,
-    window: ReorderWindow<(Obs, u32)>,
+    window: ReorderWindow<Held>,
+    /// Stage 1: see [`LiveOptions::export_observations`].
+    export: Option<Export>,
+    /// Stage 2: the index of each observation stream (partition and
+    /// producer), see [`LivePipeline::handle_observation`].
+    obs_streams: HashMap<Arc<str>, u32>,
     agg: Aggregator,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
@@ -295,6 +383,8 @@ impl LivePipeline {
     pub fn new(engine: Engine, opts: LiveOptions) -> Result<Self, EngineError> {
         let detection = match &engine.options.behaviour {
             None => None,
+            // Stage 1: the detectors run in stage 2.
+            Some(_) if opts.export_observations.is_some() => None,
             Some(b) => {
                 let dbs: Vec<&std::path::Path> =
                     b.enrichment_dbs.iter().map(|p| p.as_path()).collect();
@@ -328,6 +418,11 @@ impl LivePipeline {
         Ok(Self {
             agg: Aggregator::live(engine.options.evidence_limit),
             window: ReorderWindow::new(&opts.event_time),
+            export: opts.export_observations.map(|producer| Export {
+                producer,
+                ..Default::default()
+            }),
+            obs_streams: HashMap::new(),
             evidence: EvidenceCache {
                 per_source: hashbrown::HashMap::new(),
                 bytes: 0,
@@ -410,7 +505,8 @@ impl LivePipeline {
         self.stats.bytes += rec.bytes.len() as u64;
         if let Payload::NetflowDatagram { exporter } = rec.payload {
             self.netflow_datagram(&rec, exporter.ip(), now);
-            self.note_checkpoint(rec.checkpoint);
+            let index = self.stream(&rec, now);
+            self.note_checkpoint(index, rec.checkpoint);
             return;
         }
         self.stream(&rec, now);
@@ -563,9 +659,10 @@ impl LivePipeline {
             format,
             number: rec.number,
             offset: rec.offset,
+            identity: rec.checkpoint.as_ref().map(|c| &*c.identity),
         };
         self.take_observations(&origin, &rec.bytes, now);
-        self.note_checkpoint(rec.checkpoint);
+        self.note_checkpoint(index, rec.checkpoint);
     }
 
     fn netflow_datagram(&mut self, rec: &LiveRecord, exporter: IpAddr, now: Instant) {
@@ -621,6 +718,7 @@ impl LivePipeline {
                     format: "netflow",
                     number: e.record,
                     offset: e.offset,
+                    identity: rec.checkpoint.as_ref().map(|c| &*c.identity),
                 };
                 self.take_observations(&origin, raw.as_bytes(), now);
             }
@@ -636,17 +734,50 @@ impl LivePipeline {
         }
         let obs = std::mem::take(&mut self.obs.obs);
         for o in &obs {
-            if self
-                .window
-                .push_from(index, o.time, (*o, index), now)
-                .is_err()
-            {
+            let mut held = Held {
+                obs: *o,
+                wire: None,
+                stream: index,
+                seq: 0,
+            };
+            if let Some(x) = &mut self.export {
+                let raw = String::from_utf8_lossy(&raw[..raw.len().min(RAW_CAP)]);
+                let evidence = WireEvidence {
+                    origin: origin.identity.unwrap_or_default().to_string(),
+                    stream: origin.name.to_string(),
+                    format: origin.format.to_string(),
+                    number: origin.number,
+                    offset: origin.offset,
+                    raw: obs_wire::cut(&raw, RAW_CAP).to_string(),
+                };
+                held.wire = Some(Box::new(WireObservation::from_obs(
+                    o,
+                    &self.obs.tables,
+                    x.producer,
+                    evidence,
+                )));
+                held.seq = x.next_seq;
+                x.next_seq += 1;
+                x.pending.entry(index).or_default().insert(held.seq);
+            }
+            if let Err(late) = self.window.push_from(index, o.time, held, now) {
                 self.stats.late += 1;
+                // Stage 1: a late observation still goes out (stage 2
+                // judges it late or not by its own clock).
+                if let Some(x) = &mut self.export {
+                    x.left(late.item);
+                }
             }
         }
         // Judge first: an episode that ends with this record's time takes
         // its evidence before this record may start a new one.
         self.release();
+        if self.export.is_some() {
+            let mut obs = obs;
+            obs.clear();
+            self.obs.obs = obs;
+            return;
+        }
         for o in &obs {
             if o.kind != ObsKind::BackdoorPort && o.kind != ObsKind::Answered {
                 self.evidence.keep(o, origin, raw);
@@ -660,6 +791,13 @@ impl LivePipeline {
     /// Give the detectors what the watermark has passed, and let them
     /// judge up to it.
     fn release(&mut self) {
+        if let Some(x) = &mut self.export {
+            self.window
+                .hold(self.detecting > 0 || !self.holds.is_empty());
+            self.window.release(&mut |_, h| x.left(h));
+            x.promote(&mut self.checkpoints);
+            return;
+        }
         let Some(d) = &mut self.detection else {
             // No detectors: nothing waits.
             self.window.flush(&mut |_, _| {});
@@ -669,7 +807,7 @@ impl LivePipeline {
         self.window
             .hold(self.detecting > 0 || !self.holds.is_empty());
         self.window
-            .release(&mut |_, (o, _)| d.detectors.observe(&o, tables));
+            .release(&mut |_, h| d.detectors.observe(&h.obs, tables));
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
@@ -692,10 +830,107 @@ impl LivePipeline {
         }
     }
 
-    fn note_checkpoint(&mut self, cp: Option<Checkpoint>) {
-        if let Some(cp) = cp {
-            self.checkpoints.insert(cp.source.clone(), cp);
+    /// A record of stream `index` was decoded (stage 1: its checkpoint
+    /// waits until its observations have left the window).
+    fn note_checkpoint(&mut self, index: u32, cp: Option<Checkpoint>) {
+        let Some(cp) = cp else { return };
+        if let Some(x) = &mut self.export
+            && x.pending.contains_key(&index)
+        {
+            let seq = x.next_seq;
+            let q = x.waiting.entry(index).or_default();
+            // A later checkpoint after no new observation replaces it.
+            if q.back().is_some_and(|b| b.0 == seq) {
+                q.pop_back();
+            }
+            q.push_back((seq, cp));
+            return;
         }
+        self.checkpoints.insert(cp.source.clone(), cp);
+    }
+
+    /// Stage 1: hand on every observation in the reorder window now (a
+    /// rebalance takes partitions away: the offsets of their records can
+    /// be committed only once their observations are written). Later
+    /// observations older than the ones flushed are handed on as late.
+    pub fn flush_observations(&mut self) {
+        if let Some(x) = &mut self.export {
+            self.window.flush(&mut |_, h| x.left(h));
+            x.promote(&mut self.checkpoints);
+        }
+    }
+
+    /// The event time up to which observations left the reorder window
+    /// (ms; `i64::MIN` before any did). Stage 1 writes it as its
+    /// watermark after the observations it handed on.
+    pub fn watermark(&self) -> i64 {
+        self.window.watermark()
+    }
+
+    /// Stage 2: the producer behind `stream` will send nothing older than
+    /// `time` (ms) from now on (its watermark message; see
+    /// [`crate::obs_wire`]).
+    pub fn handle_watermark(
+        &mut self,
+        stream: &Arc<str>,
+        time: i64,
+        checkpoint: Option<Checkpoint>,
+        now: Instant,
+    ) {
+        let index = self.obs_stream(stream);
+        self.window.advance_stream(index, time, now);
+        self.release();
+        self.note_checkpoint(index, checkpoint);
+    }
+
+    fn obs_stream(&mut self, stream: &Arc<str>) -> u32 {
+        match self.obs_streams.get(stream) {
+            Some(&i) => i,
+            None => {
+                let i = self.next_index;
+                self.next_index = self.next_index.wrapping_add(1) & ((1 << 24) - 1);
+                self.obs_streams.insert(stream.clone(), i);
+                i
+            }
+        }
+    }
+
+    /// Stage 2: take one observation read from stream `stream` (one per
+    /// observations partition and stage-1 producer: each producer writes
+    /// in its own event-time order, so each gets its own clock in the
+    /// reorder window). It goes to the detectors as a decoded record's
+    /// observations do, and its raw record is kept as evidence.
+    pub fn handle_observation(
+        &mut self,
+        w: &WireObservation,
+        stream: &Arc<str>,
+        checkpoint: Option<Checkpoint>,
+        now: Instant,
+    ) {
+        self.stats.records += 1;
+        self.stats.observations_in += 1;
+        self.stats.bytes += w.evidence.raw.len() as u64;
+        let index = self.obs_stream(stream);
+        let o = w.to_obs(
+            &mut self.obs.tables,
+            evidence_ref(index as usize, w.evidence.number),
+        );
+        self.obs.obs.push(o);
+        let name: Arc<str> = Arc::from(w.evidence.stream.as_str());
+        let format = match w.evidence.format.as_str() {
+            "netflow" => "netflow",
+            f => decoders::by_name(f).map_or("unknown", |i| i.name),
+        };
+        let origin = KeptOrigin {
+            index,
+            name: &name,
+            format,
+            number: w.evidence.number,
+            offset: w.evidence.offset,
+            identity: None,
+        };
+        self.take_observations(&origin, w.evidence.raw.as_bytes(), now);
+        self.note_checkpoint(index, checkpoint);
     }
 
     /// Housekeeping, called every few hundred milliseconds: detect the
@@ -729,11 +964,14 @@ impl LivePipeline {
         for (_, _, name) in ready {
             self.detect(&name, now);
         }
+        if let Some(x) = &mut self.export {
+            self.window.flush_if_idle(now, &mut |_, h| x.left(h));
+        }
         if let Some(d) = &mut self.detection {
             let tables = &self.obs.tables;
             let flushed = self
                 .window
-                .flush_if_idle(now, &mut |_, (o, _)| d.detectors.observe(&o, tables));
+                .flush_if_idle(now, &mut |_, h| d.detectors.observe(&h.obs, tables));
             if flushed {
                 let mark = self.window.watermark();
                 d.detectors.advance(mark, tables);
@@ -796,12 +1034,22 @@ impl LivePipeline {
         self.take_drafts();
         findings.extend(std::mem::take(&mut self.out));
         self.annotate(&mut findings);
+        if !self.opts.cross_source {
+            findings.retain(|f| !is_cross_source(f));
+        }
         self.stats.findings += findings.len() as u64;
+        let observations = self
+            .export
+            .as_mut()
+            .map(|x| std::mem::take(&mut x.out))
+            .unwrap_or_default();
+        self.stats.observations_out += observations.len() as u64;
         LiveOutput {
             findings: dedup_latest(findings),
             checkpoints: std::mem::take(&mut self.checkpoints)
                 .into_values()
                 .collect(),
+            observations,
         }
     }
 
@@ -818,11 +1066,12 @@ impl LivePipeline {
         for n in names {
             self.detect(&n, now);
         }
+        self.flush_observations();
         let mut out = self.take_output();
         if let Some(mut d) = self.detection.take() {
             let tables = &self.obs.tables;
             self.window
-                .flush(&mut |_, (o, _)| d.detectors.observe(&o, tables));
+                .flush(&mut |_, h| d.detectors.observe(&h.obs, tables));
             let mut drafts = d.detectors.take_drafts();
             drafts.extend(d.detectors.finish(tables));
             let mut found = self.behaviour_findings(drafts);
@@ -835,6 +1084,9 @@ impl LivePipeline {
         found.extend(closing.finish(&self.engine.ioc));
         self.annotate(&mut found);
         out.findings.extend(found);
+        if !self.opts.cross_source {
+            out.findings.retain(|f| !is_cross_source(f));
+        }
         out.findings = dedup_latest(out.findings);
         out
     }
@@ -965,6 +1217,12 @@ impl LivePipeline {
 /// `syslog-tcp 0.0.0.0:6514 from 10.1.2.3:40122`.
 fn source_group(stream: &str) -> &str {
     stream.split(" from ").next().unwrap_or(stream)
+}
+
+/// Findings made from many sources' observations together (see
+/// [`LiveOptions::cross_source`]).
+fn is_cross_source(f: &Finding) -> bool {
+    f.kind == orbwatch_detect::FindingKind::DistributedBruteforce
 }
 
 /// Keep the last state of each finding id, in first-appearance order.

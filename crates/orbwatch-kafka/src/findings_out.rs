@@ -35,14 +35,22 @@ impl ProducerContext for Deliveries {
     }
 }
 
-/// See the module docs.
-pub struct FindingsProducer {
+/// A producer that writes keyed messages to one topic and waits until the
+/// broker has every one: what both the findings and (stage 1) the
+/// observations need before offsets may be committed.
+pub struct KeyedProducer {
     producer: BaseProducer<Deliveries>,
     topic: String,
     written: u64,
+    /// The topic's partition count, and when it was asked.
+    partitions: Option<(i32, Instant)>,
 }
 
-impl FindingsProducer {
+/// How long a topic's partition count is trusted (partitions can be
+/// added to a topic while workers run).
+const PARTITIONS_TTL: Duration = Duration::from_secs(60);
+
+impl KeyedProducer {
     pub fn new(brokers: &str, topic: &str, extra: &[(String, String)]) -> Result<Self, Error> {
         let mut cfg = crate::source::producer_config(brokers, extra);
         cfg.set("acks", "all");
@@ -56,32 +64,105 @@ impl FindingsProducer {
             producer,
             topic: topic.to_string(),
             written: 0,
+            partitions: None,
         })
     }
 
-    /// Write `findings` and wait until the broker has every one (or
-    /// `timeout` passed: an error, and the caller keeps them to try
-    /// again, so offsets are not committed past them).
-    pub fn write(&mut self, findings: &[Finding], timeout: Duration) -> Result<(), Error> {
-        if findings.is_empty() {
-            return Ok(());
-        }
-        let before = self.producer.context().failed.load(Ordering::Relaxed);
+    /// Write `payload` (no key) to every partition of the topic and wait
+    /// until the broker has it. Why: a stage-1 watermark must reach every
+    /// partition, since a stage-2 worker reads only some of them.
+    pub fn broadcast(
+        &mut self,
+        payload: &[u8],
+        what: &str,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        for f in findings {
-            let json = serde_json::to_vec(f).map_err(|e| {
-                Error::Config(format!("finding {} cannot be written as JSON: {e}", f.id))
-            })?;
-            let mut record = BaseRecord::to(&self.topic)
-                .key(f.id.as_str())
-                .payload(&json);
+        let n = match self.partitions {
+            Some((n, at)) if at.elapsed() < PARTITIONS_TTL => n,
+            _ => {
+                let md = self
+                    .producer
+                    .client()
+                    .fetch_metadata(Some(&self.topic), timeout)
+                    .map_err(|e| Error::Kafka {
+                        what: format!("asking the brokers for the partitions of {}", self.topic),
+                        source: e,
+                    })?;
+                let n = md
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == self.topic)
+                    .map_or(0, |t| t.partitions().len() as i32);
+                if n == 0 {
+                    return Err(Error::Config(format!(
+                        "the topic {} has no partitions (does it exist? create it, see the README's topic table)",
+                        self.topic
+                    )));
+                }
+                self.partitions = Some((n, Instant::now()));
+                n
+            }
+        };
+        let before = self.producer.context().failed.load(Ordering::Relaxed);
+        for p in 0..n {
+            let mut record = BaseRecord::<(), [u8]>::to(&self.topic)
+                .partition(p)
+                .payload(payload);
             loop {
                 match self.producer.send(record) {
                     Ok(()) => break,
                     Err((e, r)) => {
                         if Instant::now() >= deadline {
                             return Err(Error::Kafka {
-                                what: format!("writing findings to {}", self.topic),
+                                what: format!("writing {what} to {}", self.topic),
+                                source: e,
+                            });
+                        }
+                        record = r;
+                        self.producer.poll(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.producer.flush(left).map_err(|e| Error::Kafka {
+            what: format!("waiting for the topic {} to take the {what}", self.topic),
+            source: e,
+        })?;
+        let failed = self.producer.context().failed.load(Ordering::Relaxed) - before;
+        if failed > 0 {
+            return Err(Error::Delivery {
+                topic: self.topic.clone(),
+                failed,
+                last: format!("{what} to every partition"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Write (key, payload) messages and wait until the broker has every
+    /// one (or `timeout` passed: an error, and the caller keeps them to
+    /// try again, so offsets are not committed past them). `what` names
+    /// the messages in errors.
+    pub fn write<'a>(
+        &mut self,
+        messages: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<u64, Error> {
+        let before = self.producer.context().failed.load(Ordering::Relaxed);
+        let deadline = Instant::now() + timeout;
+        let mut n = 0u64;
+        for (key, payload) in messages {
+            let mut record = BaseRecord::to(&self.topic).key(key).payload(payload);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((e, r)) => {
+                        if Instant::now() >= deadline {
+                            return Err(Error::Kafka {
+                                what: format!("writing {what} to {}", self.topic),
                                 source: e,
                             });
                         }
@@ -91,13 +172,14 @@ impl FindingsProducer {
                     }
                 }
             }
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         self.producer.flush(left).map_err(|e| Error::Kafka {
-            what: format!(
-                "waiting for the findings topic {} to take the findings",
-                self.topic
-            ),
+            what: format!("waiting for the topic {} to take the {what}", self.topic),
             source: e,
         })?;
         let failed = self.producer.context().failed.load(Ordering::Relaxed) - before;
@@ -116,12 +198,51 @@ impl FindingsProducer {
                 last,
             });
         }
-        self.written += findings.len() as u64;
+        self.written += n;
+        Ok(n)
+    }
+
+    /// Messages written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+}
+
+/// See the module docs.
+pub struct FindingsProducer {
+    out: KeyedProducer,
+}
+
+impl FindingsProducer {
+    pub fn new(brokers: &str, topic: &str, extra: &[(String, String)]) -> Result<Self, Error> {
+        Ok(Self {
+            out: KeyedProducer::new(brokers, topic, extra)?,
+        })
+    }
+
+    /// Write `findings` and wait until the broker has every one (or
+    /// `timeout` passed: an error, and the caller keeps them to try
+    /// again, so offsets are not committed past them).
+    pub fn write(&mut self, findings: &[Finding], timeout: Duration) -> Result<(), Error> {
+        let mut jsons = Vec::with_capacity(findings.len());
+        for f in findings {
+            jsons.push(serde_json::to_vec(f).map_err(|e| {
+                Error::Config(format!("finding {} cannot be written as JSON: {e}", f.id))
+            })?);
+        }
+        self.out.write(
+            findings
+                .iter()
+                .zip(&jsons)
+                .map(|(f, j)| (f.id.as_bytes(), j.as_slice())),
+            "findings",
+            timeout,
+        )?;
         Ok(())
     }
 
     /// Finding states written so far.
     pub fn written(&self) -> u64 {
-        self.written
+        self.out.written()
     }
 }

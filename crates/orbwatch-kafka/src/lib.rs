@@ -26,7 +26,7 @@ pub mod source;
 pub mod test_broker;
 
 pub use envelope::{Envelope, unwrap_record};
-pub use findings_out::FindingsProducer;
+pub use findings_out::{FindingsProducer, KeyedProducer};
 pub use progress::{OffsetTracker, TopicPartition, checkpoint_identity, parse_identity};
 pub use source::{ConsumerSettings, KafkaSource, RevokeRequest, StartOffsets, check_brokers};
 
@@ -40,7 +40,7 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
     #[error(
-        "kafka: {failed} findings were not taken by the topic {topic} ({last}); they stay pending and are written again"
+        "kafka: {failed} messages were not taken by the topic {topic} ({last}); they stay pending and are written again"
     )]
     Delivery {
         topic: String,

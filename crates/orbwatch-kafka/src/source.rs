@@ -44,6 +44,11 @@ pub struct ConsumerSettings {
     pub extra: Vec<(String, String)>,
     /// Offsets kept elsewhere (the store), consulted at each assignment.
     pub start_offsets: Option<StartOffsets>,
+    /// Hand each payload on as it is, one stream per partition: for
+    /// orbwatch's own binary messages (`--stage 2` reads observations),
+    /// which are neither shippers' wrappers nor lines (a trailing `\n`
+    /// byte is data), and whose key (a source address) names no stream.
+    pub payload_as_is: bool,
 }
 
 /// Longest record key kept in a stream name.
@@ -269,6 +274,7 @@ impl KafkaSource {
             source: e,
         })?;
         let reading = Arc::new(AtomicBool::new(true));
+        let payload_as_is = settings.payload_as_is;
         let stats = Arc::new(SourceStats::default());
         let (ctx_tx, ctx_rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
@@ -282,7 +288,11 @@ impl KafkaSource {
                     run(
                         consumer,
                         tx,
-                        Flags { stop, reading },
+                        Flags {
+                            stop,
+                            reading,
+                            payload_as_is,
+                        },
                         stats,
                         ctx_rx,
                         assigned,
@@ -447,6 +457,8 @@ type CommitRx = crossbeam_channel::Receiver<(BTreeMap<TopicPartition, i64>, Comm
 struct Flags {
     stop: Arc<AtomicBool>,
     reading: Arc<AtomicBool>,
+    /// See [`ConsumerSettings::payload_as_is`].
+    payload_as_is: bool,
 }
 
 fn run(
@@ -458,7 +470,11 @@ fn run(
     assigned: Arc<Mutex<BTreeSet<TopicPartition>>>,
     caught_up: crossbeam_channel::Sender<TopicPartition>,
 ) {
-    let Flags { stop, reading } = flags;
+    let Flags {
+        stop,
+        reading,
+        payload_as_is,
+    } = flags;
     let mut names: HashMap<StreamKey, (Arc<str>, Arc<str>)> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         for (offsets, reply) in commits.try_iter() {
@@ -487,7 +503,11 @@ fn run(
         };
         SourceStats::add(&stats.records, 1);
         SourceStats::add(&stats.bytes, payload.len() as u64);
-        let key = m.key().unwrap_or_default();
+        let key = if payload_as_is {
+            &[][..]
+        } else {
+            m.key().unwrap_or_default()
+        };
         let key = &key[..key.len().min(KEY_CAP)];
         if names.len() > 100_000 {
             names.clear();
@@ -516,7 +536,11 @@ fn run(
             .to_millis()
             .and_then(|ms| Timestamp::from_millisecond(ms).ok())
             .unwrap_or_else(Timestamp::now);
-        let (line, _) = unwrap_record(payload);
+        let line = if payload_as_is {
+            std::borrow::Cow::Borrowed(payload)
+        } else {
+            unwrap_record(payload).0
+        };
         let rec = LiveRecord {
             stream: stream.clone(),
             number: offset + 1,

@@ -91,6 +91,7 @@ fn records_arrive_with_checkpoints_and_commits_stick() {
             topics: vec!["raw.logs".into()],
             extra: vec![],
             start_offsets: None,
+            payload_as_is: false,
         },
         tx,
     )

@@ -20,8 +20,17 @@
 //! exactly when its findings were not kept. SIGTERM/SIGINT: stop
 //! consuming, flush the detectors, write, commit, exit 0.
 //!
-//! Only `--stage all` is implemented; the split stages are designed in
-//! the README (see "orbwatch worker on Kafka").
+//! Stages (`--stage`, default `all`): `all` decodes, matches and
+//! detects in one process. `1` decodes and matches as `all` does, and
+//! instead of running the behaviour detectors produces each observation
+//! to the observations topic, keyed by source address (see
+//! [`orbwatch_engine::obs_wire`] for the message); its raw offsets are
+//! committed only after the observations and the findings of their
+//! records are acknowledged. `2` consumes the observations topic (in its
+//! own group) and runs the per-source detectors on them, in event time
+//! through the same [`LivePipeline`] (reorder window, watermark over
+//! partitions, holds). Stage 3 (cross-source) is not built: stage 2
+//! leaves the cross-source kind out rather than report fragments of it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -34,9 +43,13 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use orbwatch_detect::behaviour::BehaviourConfig;
 use orbwatch_detect::{Finding, InternalNets};
-use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, LiveOptions, LivePipeline};
+use orbwatch_engine::obs_wire::WireMessage;
+use orbwatch_engine::{
+    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
+};
 use orbwatch_kafka::{
-    ConsumerSettings, FindingsProducer, KafkaSource, OffsetTracker, StartOffsets, TopicPartition,
+    ConsumerSettings, FindingsProducer, KafkaSource, KeyedProducer, OffsetTracker, StartOffsets,
+    TopicPartition,
 };
 use orbwatch_store::{Store, TailOffset};
 
@@ -55,6 +68,9 @@ const ASSIGNED_HOLD: Duration = Duration::from_secs(30);
 /// How often the feed store is asked whether its feeds changed (a new
 /// version is matched within this and the index build).
 const FEED_CHECK: Duration = Duration::from_secs(2);
+/// Stage 1 writes its watermark to every observations partition at least
+/// this often (see `Output::flush`).
+const MARK_EVERY: Duration = Duration::from_secs(1);
 /// How long a write of findings to the topic may take before it is
 /// retried at the next commit.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -65,8 +81,9 @@ pub struct WorkerArgs {
     /// Kafka bootstrap brokers, `host:port,…`.
     #[arg(long, required = true)]
     pub brokers: String,
-    /// Topic(s) of raw records to consume (repeatable, or comma-separated).
-    #[arg(long, required = true, value_delimiter = ',')]
+    /// Topic(s) of raw records to consume (repeatable, or comma-separated);
+    /// required for `--stage all` and `--stage 1`.
+    #[arg(long, value_delimiter = ',')]
     pub topic: Vec<String>,
     /// Consumer group: the workers of one group share the partitions.
     #[arg(long, required = true)]
@@ -78,10 +95,15 @@ pub struct WorkerArgs {
     /// Write findings to this topic (JSON, key = finding id).
     #[arg(long)]
     pub findings_topic: Option<String>,
-    /// Which stage this worker plays. Only `all` is implemented: decode,
-    /// match and detect in one process.
+    /// Which stage this worker plays: `all` (decode, match and detect in
+    /// one process), `1` (decode, match, produce observations), `2`
+    /// (detect from the observations topic). `3` is not built yet.
     #[arg(long, default_value = "all", value_parser = ["all", "1", "2", "3"])]
     pub stage: String,
+    /// The topic stage 1 writes observations to and stage 2 reads
+    /// (key = source address; see the README for its partitions).
+    #[arg(long, default_value = "orbwatch.observations")]
+    pub observations_topic: String,
     /// Force the decoder of every record (as `hunt --input-format`);
     /// default: detected per stream (topic, partition and record key).
     #[arg(long)]
@@ -118,10 +140,24 @@ fn store_key(group: &str, tp: &TopicPartition) -> String {
 }
 
 pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
-    if args.stage != "all" {
+    let stage = args.stage.as_str();
+    if stage == "3" {
         anyhow::bail!(
-            "--stage {}: the split stages are not implemented yet; run --stage all (every worker decodes, matches and detects)",
-            args.stage
+            "--stage 3 (cross-source detection from per-partition summaries) is not implemented yet; run --stage 1 and --stage 2, or --stage all (every worker decodes, matches and detects)"
+        );
+    }
+    if stage != "2" && args.topic.is_empty() {
+        anyhow::bail!("--stage {stage} reads raw records: give --topic TOPIC");
+    }
+    if stage == "2" && !args.topic.is_empty() {
+        anyhow::bail!(
+            "--stage 2 reads the observations topic ({}), not raw records: drop --topic, or set --observations-topic",
+            args.observations_topic
+        );
+    }
+    if stage != "all" && args.no_behaviour {
+        anyhow::bail!(
+            "--stage {stage} with --no-behaviour: the split stages exist for the behaviour detectors; run --stage all --no-behaviour to match indicators only"
         );
     }
     let store_out = cli.db.clone();
@@ -172,7 +208,12 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         Some(p) => p.clone(),
         None => crate::db_path::resolve(cli)?,
     };
-    let ioc = crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?;
+    let ioc = if stage == "2" {
+        // Stage 2 matches nothing: stage 1 did.
+        orbwatch_detect::IocEngine::new(Vec::new(), internal.clone())
+    } else {
+        crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?
+    };
     if ioc.is_empty() && args.no_behaviour {
         anyhow::bail!(
             "no indicators to match and behaviour detection is off: pass --feed FILE or add feeds with `orbwatch feed add FILE`"
@@ -191,9 +232,12 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             max_stream_skew: None,
             ..Default::default()
         },
+        export_observations: (stage == "1").then(producer_id),
+        cross_source: stage == "all",
         ..Default::default()
     };
     let detect_wait = live.detect_wait;
+    let producer_id = live.export_observations.unwrap_or(0);
     let mut pipeline = LivePipeline::new(engine, live)?;
 
     let signals = Arc::new(AtomicBool::new(false));
@@ -220,6 +264,19 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             Some(t) => Some(FindingsProducer::new(&args.brokers, t, &extra)?),
             None => None,
         },
+        observations: if stage == "1" {
+            Some(KeyedProducer::new(
+                &args.brokers,
+                &args.observations_topic,
+                &extra,
+            )?)
+        } else {
+            None
+        },
+        pending_obs: Vec::new(),
+        producer_id,
+        watermark: i64::MIN,
+        last_mark: Instant::now(),
         store: None,
         group: args.group.clone(),
         pending: Vec::new(),
@@ -234,6 +291,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot open the store {}", path.display()))?;
         let run_args = serde_json::json!({
             "command": "worker",
+            "stage": stage,
             "brokers": args.brokers,
             "topics": args.topic,
             "group": args.group,
@@ -279,23 +337,43 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             )
         },
     )?;
+    if let Some(p) = &mut out.observations {
+        // Announce this producer before reading anything: a stage-2
+        // worker that knows it waits for its observations instead of
+        // finding the others' watermark past them.
+        let hello = WireMessage::watermark(producer_id, i64::MIN);
+        p.broadcast(&hello, "the first watermark", WRITE_TIMEOUT)
+            .with_context(|| {
+                format!(
+                    "cannot write to the observations topic {} (create it first, see the README's topic table)",
+                    args.observations_topic
+                )
+            })?;
+    }
     let (tx, rx) = orbwatch_live::channel(args.queue);
+    let topics = if stage == "2" {
+        vec![args.observations_topic.clone()]
+    } else {
+        args.topic.clone()
+    };
     let source = KafkaSource::spawn(
         ConsumerSettings {
             brokers: args.brokers.clone(),
             group: args.group.clone(),
-            topics: args.topic.clone(),
+            topics: topics.clone(),
             extra: extra.clone(),
             start_offsets,
+            payload_as_is: stage == "2",
         },
         tx,
     )?;
     tracing::info!(
-        "worker: joined group {} on {} for {}",
+        "worker: stage {stage}: joined group {} on {} for {}",
         args.group,
         args.brokers,
-        args.topic.join(",")
+        topics.join(",")
     );
+    let mut reader = (stage == "2").then(ObservationReader::default);
     let mut tracker = OffsetTracker::new();
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -307,18 +385,19 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             // `LivePipeline::hold_for`). Taken before the records: a
             // partition's assignment is announced before its first record.
             let now = Instant::now();
-            for tp in source.take_assigned() {
-                if !tracker.knows(&tp) {
-                    pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
-                }
-            }
+            hold_assigned(&source, &tracker, &mut pipeline, &mut reader, now);
             let caught_up = source.take_caught_up();
             match rx.recv_timeout(TICK) {
                 Ok(rec) => {
                     let now = Instant::now();
-                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                    // Again: the assignment may have come while this loop
+                    // waited for the record, and the burst below can hold
+                    // every record of one partition before the first of
+                    // another (whose hold must already be in place).
+                    hold_assigned(&source, &tracker, &mut pipeline, &mut reader, now);
+                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
                     for rec in rx.try_iter().take(BURST) {
-                        hand_over(&mut pipeline, &mut tracker, rec, now);
+                        hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
                     }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -328,7 +407,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 // Every record read before those ends is in the channel now.
                 let now = Instant::now();
                 for rec in rx.try_iter() {
-                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
                 }
                 for tp in caught_up {
                     pipeline.end_hold(&tp.to_string());
@@ -340,16 +419,18 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 // partitions that go are committed by the rebalance itself.
                 let now = Instant::now();
                 for rec in rx.try_iter() {
-                    hand_over(&mut pipeline, &mut tracker, rec, now);
+                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
                 }
                 // Streams still waiting for their format to be detected are
                 // detected now (as if their wait were over): otherwise their
                 // records stay uncommitted, the next owner reads them again,
                 // and this worker counts them too.
                 pipeline.tick(now + detect_wait);
-                let o = pipeline.take_output();
-                tracker.decoded(&o.checkpoints);
-                out.take(o.findings, tracker.take_committable());
+                // Stage 1: the observations waiting in the reorder window
+                // go out now, so the partitions that go can be committed.
+                pipeline.flush_observations();
+                let mark = pipeline.watermark();
+                out.take(pipeline.take_output(), &mut tracker, mark);
                 let offsets = out.flush_for_revoke(&source, &req.partitions);
                 req.answer(offsets);
             }
@@ -364,9 +445,8 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 last_tick = now;
             }
             if now.duration_since(last_commit) >= commit_interval {
-                let o = pipeline.take_output();
-                tracker.decoded(&o.checkpoints);
-                out.take(o.findings, tracker.take_committable());
+                let mark = pipeline.watermark();
+                out.take(pipeline.take_output(), &mut tracker, mark);
                 out.flush(&source, None);
                 last_commit = now;
             }
@@ -391,12 +471,18 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     while source.is_reading() {
         let now = Instant::now();
         for rec in rx.try_iter() {
-            hand_over(&mut pipeline, &mut tracker, rec, now);
+            hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     for rec in rx.try_iter() {
-        hand_over(&mut pipeline, &mut tracker, rec, Instant::now());
+        hand_over(
+            &mut pipeline,
+            &mut tracker,
+            &mut reader,
+            rec,
+            Instant::now(),
+        );
     }
     for tp in source.take_revoked() {
         tracker.forget(&tp);
@@ -404,9 +490,8 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     }
     let mut coverage = pipeline.coverage();
     let stats = pipeline.stats();
-    let o = pipeline.finish();
-    tracker.decoded(&o.checkpoints);
-    out.take(o.findings, tracker.take_committable());
+    // Everything is handed on: this producer writes nothing more.
+    out.take(pipeline.finish(), &mut tracker, i64::MAX);
     coverage.timezone = Some(timezone_name);
     coverage.finished = Some(Timestamp::now());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -422,10 +507,14 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     }
     source.close();
     tracing::info!(
-        "worker: stopped; {} records, {} parsed, {} matched, {} findings written ({} failed writes retried)",
+        "worker: stage {stage} stopped; {} records, {} parsed, {} matched, {} observations out, {} in ({} late, {} malformed), {} findings written ({} failed writes retried)",
         stats.records,
         stats.parsed,
         stats.matched_records,
+        stats.observations_out,
+        stats.observations_in,
+        stats.late,
+        reader.as_ref().map_or(0, |r| r.malformed),
         out.kept.len(),
         out.failures
     );
@@ -438,6 +527,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
 fn hand_over(
     pipeline: &mut LivePipeline,
     tracker: &mut OffsetTracker,
+    reader: &mut Option<ObservationReader>,
     rec: orbwatch_live::LiveRecord,
     now: Instant,
 ) {
@@ -447,12 +537,158 @@ fn hand_over(
     {
         pipeline.end_hold(&tp.to_string());
     }
-    pipeline.handle(rec, now);
+    match reader {
+        None => pipeline.handle(rec, now),
+        Some(r) => r.handle(pipeline, tracker, rec, now),
+    }
+}
+
+/// Partitions assigned and not yet read from hold the clock (see
+/// `LivePipeline::hold_for`); in stage 2, every producer known is waited
+/// for in them.
+fn hold_assigned(
+    source: &KafkaSource,
+    tracker: &OffsetTracker,
+    pipeline: &mut LivePipeline,
+    reader: &mut Option<ObservationReader>,
+    now: Instant,
+) {
+    for tp in source.take_assigned() {
+        if !tracker.knows(&tp) {
+            pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
+        }
+        if let Some(r) = reader {
+            r.assigned(pipeline, &tp, now);
+        }
+    }
+}
+
+/// A random id for this stage-1 process: stage 2 keeps one event-time
+/// clock per (partition, producer).
+fn producer_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32).rotate_left(17)
+}
+
+/// Stage 2: observations from the topic into the pipeline.
+///
+/// Each (partition, stage-1 producer) is one stream of the reorder
+/// window: a producer writes in its own event-time order. A producer
+/// heard from in one partition is waited for in every other assigned
+/// partition (a hold, until its first message there or
+/// [`ASSIGNED_HOLD`]): its watermark goes to every partition at each of
+/// its commits, so it is heard from soon, and until then that partition
+/// may still bring its older observations.
+#[derive(Default)]
+struct ObservationReader {
+    /// The pipeline's stream of each (partition, producer).
+    streams: HashMap<(TopicPartition, u64), Arc<str>>,
+    /// Producers heard from (in any partition).
+    producers: std::collections::HashSet<u64>,
+    /// Partitions assigned.
+    assigned: std::collections::BTreeSet<TopicPartition>,
+    /// Messages that were not observations (skipped, counted, logged).
+    malformed: u64,
+}
+
+impl ObservationReader {
+    fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
+        self.streams
+            .entry((tp.clone(), producer))
+            .or_insert_with(|| Arc::from(format!("{tp} from {producer:016x}").as_str()))
+            .clone()
+    }
+
+    /// A partition is assigned: every producer known is waited for in it.
+    fn assigned(&mut self, pipeline: &mut LivePipeline, tp: &TopicPartition, now: Instant) {
+        self.assigned.insert(tp.clone());
+        let producers: Vec<u64> = self.producers.iter().copied().collect();
+        for p in producers {
+            let name = self.stream(tp, p);
+            pipeline.hold_for(name.to_string(), now + ASSIGNED_HOLD);
+        }
+    }
+
+    /// A message of `producer` in `tp`: its hold there ends; a producer
+    /// new to this worker is waited for in the other partitions.
+    fn heard(
+        &mut self,
+        pipeline: &mut LivePipeline,
+        tp: &TopicPartition,
+        producer: u64,
+        now: Instant,
+    ) -> Arc<str> {
+        let name = self.stream(tp, producer);
+        if self.producers.insert(producer) {
+            let others: Vec<TopicPartition> =
+                self.assigned.iter().filter(|t| *t != tp).cloned().collect();
+            for other in others {
+                let n = self.stream(&other, producer);
+                pipeline.hold_for(n.to_string(), now + ASSIGNED_HOLD);
+            }
+        }
+        if pipeline.holds() > 0 {
+            pipeline.end_hold(&name);
+        }
+        name
+    }
+
+    fn handle(
+        &mut self,
+        pipeline: &mut LivePipeline,
+        tracker: &mut OffsetTracker,
+        rec: orbwatch_live::LiveRecord,
+        now: Instant,
+    ) {
+        let tp = rec
+            .checkpoint
+            .as_ref()
+            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity));
+        let decoded = WireMessage::decode(&rec.bytes);
+        match (decoded, tp) {
+            (Ok(WireMessage::Observation(w)), Some(tp)) => {
+                let stream = self.heard(pipeline, &tp, w.producer, now);
+                pipeline.handle_observation(&w, &stream, rec.checkpoint, now);
+            }
+            (Ok(WireMessage::Watermark { producer, time }), Some(tp)) => {
+                let stream = self.heard(pipeline, &tp, producer, now);
+                pipeline.handle_watermark(&stream, time, rec.checkpoint, now);
+            }
+            (Ok(_), None) => {}
+            (Err(e), _) => {
+                self.malformed += 1;
+                if self.malformed <= 10 || self.malformed.is_power_of_two() {
+                    tracing::error!(
+                        "{} offset {}: not an observation, skipped ({} so far; is a stage-1 worker of another version, or something else, writing to this topic?): {e}",
+                        rec.stream,
+                        rec.offset,
+                        self.malformed
+                    );
+                }
+                // Nothing to wait for: its offset may be committed.
+                if let Some(cp) = rec.checkpoint {
+                    tracker.decoded(std::slice::from_ref(&cp));
+                }
+            }
+        }
+    }
 }
 
 /// What waits to be written, and where it goes.
 struct Output {
     producer: Option<FindingsProducer>,
+    /// Stage 1: the observations topic.
+    observations: Option<KeyedProducer>,
+    /// Stage 1: observations to write (key, message), before the findings.
+    pending_obs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Stage 1: this worker's producer id and its watermark (written to
+    /// every partition after the observations, see `obs_wire`).
+    producer_id: u64,
+    watermark: i64,
+    /// When the watermark was last written.
+    last_mark: Instant,
     store: Option<(Store, i64)>,
     group: String,
     /// Findings raised since the last write (latest state per id).
@@ -468,8 +704,17 @@ struct Output {
 }
 
 impl Output {
-    fn take(&mut self, findings: Vec<Finding>, offsets: BTreeMap<TopicPartition, i64>) {
-        for f in findings {
+    /// What the pipeline handed on: its findings and observations wait
+    /// to be written, and the offsets its checkpoints make committable
+    /// are committed after them.
+    fn take(&mut self, o: LiveOutput, tracker: &mut OffsetTracker, watermark: i64) {
+        self.watermark = watermark;
+        tracker.decoded(&o.checkpoints);
+        let offsets = tracker.take_committable();
+        for w in o.observations {
+            self.pending_obs.push((w.key().into_bytes(), w.encode()));
+        }
+        for f in o.findings {
             match self.pending_at.get(&f.id) {
                 Some(&i) => self.pending[i] = f,
                 None => {
@@ -488,7 +733,18 @@ impl Output {
         source: &KafkaSource,
         coverage: Option<&orbwatch_detect::Coverage>,
     ) -> bool {
-        if self.pending.is_empty() && self.offsets.is_empty() && coverage.is_none() {
+        // Stage 1 writes its watermark at least every MARK_EVERY, even with
+        // nothing new: a stage-2 worker forgets a producer's clock after a
+        // minute without a message, and a producer silent that long (its
+        // reorder window waiting for a slow stream) would then find the
+        // other producers' watermark past its next observations.
+        let mark_due = self.observations.is_some() && self.last_mark.elapsed() >= MARK_EVERY;
+        if self.pending.is_empty()
+            && self.pending_obs.is_empty()
+            && self.offsets.is_empty()
+            && coverage.is_none()
+            && !mark_due
+        {
             return true;
         }
         // Offsets of partitions handed to another worker since are that
@@ -558,6 +814,33 @@ impl Output {
     }
 
     fn write(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> Result<()> {
+        // Observations first: a finding written and its observations not
+        // would leave offsets uncommitted anyway, but the other order
+        // keeps the topics consistent with the store on a crash.
+        if let Some(p) = &mut self.observations
+            && !self.pending_obs.is_empty()
+        {
+            p.write(
+                self.pending_obs
+                    .iter()
+                    .map(|(k, v)| (k.as_slice(), v.as_slice())),
+                "observations",
+                WRITE_TIMEOUT,
+            )?;
+            // Written: a retry of the findings below must not write them
+            // again (stage 2 would count them twice).
+            self.pending_obs.clear();
+        }
+        if let Some(p) = &mut self.observations {
+            // After the observations it covers; a lost one only delays
+            // stage 2 until the next. `i64::MIN` (nothing handed on yet)
+            // announces this producer: stage 2 waits for it.
+            let mark = WireMessage::watermark(self.producer_id, self.watermark);
+            match p.broadcast(&mark, "the watermark", WRITE_TIMEOUT) {
+                Ok(()) => self.last_mark = Instant::now(),
+                Err(e) => tracing::warn!("worker: {e}"),
+            }
+        }
         if let Some(p) = &mut self.producer {
             p.write(&self.pending, WRITE_TIMEOUT)?;
         }
