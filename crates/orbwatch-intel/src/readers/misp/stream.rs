@@ -31,7 +31,7 @@ use std::fmt;
 use std::io::Read;
 use std::rc::Rc;
 
-use crate::readers::json_io::{LineCounting, SkipBom, Utf8Checked};
+use crate::readers::json_io::{JsonInput, Utf8Checked};
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -204,14 +204,9 @@ fn run_pass<R: Read>(
         file: walk.file.to_string(),
         source,
     };
-    let reader =
-        std::io::BufReader::with_capacity(256 * 1024, Utf8Checked::new(open().map_err(io)?));
-    let counting = LineCounting {
-        inner: SkipBom::new(reader),
-        line: walk.line.clone(),
-    };
+    let input = JsonInput::new(Utf8Checked::new(open().map_err(io)?), walk.line.clone());
     let file = walk.file.to_string();
-    let mut de = serde_json::Deserializer::from_reader(counting);
+    let mut de = serde_json::Deserializer::from_reader(input);
     let res = Node {
         walk,
         depth: 0,

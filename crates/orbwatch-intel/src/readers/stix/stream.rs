@@ -49,7 +49,7 @@ use super::{
     Context, ContextBuilder, IdKey, IdKeys, StixObject, Versions, push_item, read_object,
     reject_malformed,
 };
-use crate::readers::json_io::{LineCounting, SkipBom, Utf8Checked};
+use crate::readers::json_io::{JsonInput, Utf8Checked};
 use crate::readers::{FeedError, ParsedFeed, ReadOptions, apply_window_policy};
 
 /// The shape of the document, learnt by the first pass.
@@ -197,15 +197,11 @@ fn run_pass<R: Read>(
     walk: &mut Walk<'_>,
     open: &mut dyn FnMut() -> std::io::Result<R>,
 ) -> Result<(), PassError> {
-    let reader = std::io::BufReader::with_capacity(
-        256 * 1024,
+    let input = JsonInput::new(
         Utf8Checked::new(open().map_err(PassError::Io)?),
+        walk.line.clone(),
     );
-    let counting = LineCounting {
-        inner: SkipBom::new(reader),
-        line: walk.line.clone(),
-    };
-    let mut de = serde_json::Deserializer::from_reader(counting);
+    let mut de = serde_json::Deserializer::from_reader(input);
     let res = Top { walk }.deserialize(&mut de).and_then(|()| de.end());
     res.map_err(|e| {
         if !e.is_io() {
