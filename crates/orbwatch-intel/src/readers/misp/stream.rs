@@ -38,8 +38,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::{
-    EventHead, EventInfo, Loose, MispAttribute, MispObject, event_info, is_deleted, prefix,
-    read_attribute,
+    EventDefaults, EventHead, EventInfo, Loose, MispAttribute, MispObject, event_info, is_deleted,
+    prefix, read_attribute,
 };
 use crate::readers::{FeedError, FeedFormat, ParsedFeed, ReadOptions, apply_window_policy};
 
@@ -124,6 +124,11 @@ struct Walk<'w> {
     /// the file is left to the whole reader.
     repeated_key: bool,
     sink: &'w mut dyn FnMut(&mut ParsedFeed),
+    /// The event's summary in a feed's manifest, for what the event file
+    /// leaves out.
+    defaults: Option<&'w EventDefaults>,
+    /// `misp`, or `misp-feed` for an event of a feed folder (errors say it).
+    format: FeedFormat,
 }
 
 /// Read the MISP event file that `open` opens (it is called twice), as
@@ -139,6 +144,19 @@ pub fn read_event_stream<R: Read>(
     opts: &ReadOptions,
     sink: &mut dyn FnMut(&mut ParsedFeed),
 ) -> Result<bool, FeedError> {
+    read_events_streamed(open, file, opts, None, FeedFormat::Misp, sink)
+}
+
+/// [`read_event_stream`] for an event of a MISP feed folder as well:
+/// `defaults` is its summary in the manifest, `format` is named in errors.
+pub(super) fn read_events_streamed<R: Read>(
+    open: &mut dyn FnMut() -> std::io::Result<R>,
+    file: &str,
+    opts: &ReadOptions,
+    defaults: Option<&EventDefaults>,
+    format: FeedFormat,
+    sink: &mut dyn FnMut(&mut ParsedFeed),
+) -> Result<bool, FeedError> {
     let mut walk = Walk {
         second: false,
         line: Rc::new(Cell::new(1)),
@@ -150,6 +168,8 @@ pub fn read_event_stream<R: Read>(
         list_error: None,
         repeated_key: false,
         sink,
+        defaults,
+        format,
     };
     run_pass(&mut walk, open)?;
     if walk.repeated_key || !walk.events.iter().any(EventCtx::is_event) {
@@ -184,7 +204,7 @@ pub fn read_event_stream<R: Read>(
                     })
                     .map(|(v, _, _)| v)
                     .collect();
-                Ok(event_info(&head, None, actors))
+                Ok(event_info(&head, walk.defaults, actors))
             }
             Err(e) => Err(e.to_string()),
         });
@@ -214,9 +234,10 @@ fn run_pass<R: Read>(
     }
     .deserialize(&mut de)
     .and_then(|()| de.end());
+    let format = walk.format;
     res.map_err(|e| FeedError::Malformed {
         file,
-        format: FeedFormat::Misp,
+        format,
         reason: format!("invalid JSON: {e}; fix the file or re-export the event"),
     })
 }
