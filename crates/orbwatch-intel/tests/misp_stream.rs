@@ -308,3 +308,104 @@ fn fuzz_found_disagreements_stay_fixed() {
     }
     assert_eq!(n, 2, "two inputs besides ATTRIBUTION.md");
 }
+
+/// The events of a MISP feed folder go through the same stream: CIRCL's
+/// event read from a folder gives what the single-file stream and the
+/// whole reader give on it, and an event whose head (tags, creator) is
+/// only in the manifest gets it, with a malformed attribute rejected at
+/// its line while the others load.
+#[test]
+fn feed_folder_events_are_streamed() {
+    let circl_uuid = "57c4445b-c548-4654-af0b-4be3950d210f";
+    let circl = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/feeds-misp-circl")
+            .join(format!("{circl_uuid}.json")),
+    )
+    .unwrap();
+    let bare_uuid = "0000000b-0000-4000-8000-000000000001";
+    let mut bare = String::from(
+        "{\"Event\": {\"uuid\": \"e0000000-0000-4000-8000-000000000009\",\n\"Attribute\": [\n",
+    );
+    for i in 0..50u32 {
+        bare.push_str(&format!(
+            "{{\"type\": \"ip-dst\", \"value\": \"198.51.100.{i}\", \"uuid\": \"a0000000-0000-4000-8000-{i:012}\", \"to_ids\": true}},\n"
+        ));
+    }
+    bare.push_str("{\"type\": [], \"value\": \"x\", \"uuid\": \"bad00000-0000-4000-8000-000000000000\"}\n]}}\n");
+    let manifest = format!(
+        r#"{{"{circl_uuid}": {{"info": "from the manifest"}},
+            "{bare_uuid}": {{"info": "Relay sweep", "Orgc": {{"name": "Example ISAC"}},
+                             "Tag": [{{"name": "tlp:amber"}}], "date": "2024-02-02"}}}}"#
+    );
+    let mut load = |uuid: &str| -> Result<Vec<u8>, String> {
+        match uuid {
+            u if u == circl_uuid => Ok(circl.clone()),
+            u if u == bare_uuid => Ok(bare.clone().into_bytes()),
+            _ => Err("no such event".into()),
+        }
+    };
+    let mut out = ParsedFeed::default();
+    misp::read_feed_dir(
+        manifest.as_bytes(),
+        "manifest.json",
+        &mut load,
+        &opts(),
+        &mut out,
+    )
+    .unwrap();
+    readers::finalize(&mut out, &opts());
+    let circl_file = format!("{circl_uuid}.json");
+    let from_folder = ParsedFeed {
+        indicators: out
+            .indicators
+            .iter()
+            .filter(|i| i.provenance.file == circl_file)
+            .cloned()
+            .map(|mut i| {
+                i.provenance.file = "ev.json".into();
+                i
+            })
+            .collect(),
+        rejected: out
+            .rejected
+            .iter()
+            .filter(|r| r.file == circl_file)
+            .cloned()
+            .collect(),
+        skipped: out
+            .skipped
+            .iter()
+            .filter(|s| s.file == circl_file)
+            .cloned()
+            .collect(),
+        ..Default::default()
+    };
+    assert!(!from_folder.indicators.is_empty());
+    assert_eq!(outcome(&from_folder), whole(&circl).unwrap());
+
+    let bare_file = format!("{bare_uuid}.json");
+    let relays: Vec<_> = out
+        .indicators
+        .iter()
+        .filter(|i| i.provenance.file == bare_file)
+        .collect();
+    assert_eq!(relays.len(), 50);
+    for i in &relays {
+        assert_eq!(i.tags.tlp.as_deref(), Some("amber"));
+        assert!(i.tags.campaigns.contains(&"Relay sweep".to_string()));
+        assert!(i.tags.other.contains(&"source=Example ISAC".to_string()));
+    }
+    let bad: Vec<_> = out
+        .rejected
+        .iter()
+        .filter(|r| r.file == bare_file)
+        .collect();
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0].line, 53);
+    assert!(
+        bad[0].reason.contains("malformed MISP attribute"),
+        "{}",
+        bad[0].reason
+    );
+}

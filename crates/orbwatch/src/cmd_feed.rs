@@ -257,8 +257,16 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     {
         return add_plain_streamed(cli, &name, &opts, path, &label, list);
     }
-    if meta.is_file() && crate::feed_input::is_misp_event_file(path, args.format)? {
-        return add_misp_streamed(cli, &name, &opts, path, &label);
+    if meta.is_file() {
+        match crate::feed_input::streamed_document(path, args.format)? {
+            Some(FeedFormat::Misp) => {
+                return add_document_streamed(cli, &name, &opts, path, &label, FeedFormat::Misp);
+            }
+            Some(FeedFormat::Stix) => {
+                return add_document_streamed(cli, &name, &opts, path, &label, FeedFormat::Stix);
+            }
+            _ => {}
+        }
     }
     let crate::feed_input::LoadedFeed { parsed, sha256 } =
         crate::feed_input::read_feed_path(path, args.format, &opts)?;
@@ -343,69 +351,57 @@ fn add_plain_streamed(
     )
 }
 
-/// `feed add` of a MISP event file, stored as it is read: the file is
-/// read twice as a stream of JSON tokens ([`misp::read_event_stream`]),
-/// never as one JSON tree, so a million-attribute event takes the memory
-/// of the store's bookkeeping, not gigabytes. A file the stream leaves to
-/// the whole reader (no event found, or a key given twice) is read whole.
+/// `feed add` of a MISP event file or a STIX bundle, stored as it is
+/// read: the file is read twice as a stream of JSON tokens
+/// ([`misp::read_event_stream`], [`stix::read_bundle_stream`]), never as
+/// one JSON tree, so a million attributes or indicators take the memory of
+/// the store's bookkeeping and of what the document says about them, not
+/// gigabytes. A file the stream leaves to the whole reader (no event found,
+/// a key given twice, STIX JSON lines) is read whole.
 ///
 /// [`misp::read_event_stream`]: orbwatch_intel::readers::misp::read_event_stream
-fn add_misp_streamed(
+/// [`stix::read_bundle_stream`]: orbwatch_intel::readers::stix::read_bundle_stream
+fn add_document_streamed(
     cli: &Cli,
     name: &str,
     opts: &ReadOptions,
     path: &Path,
     label: &str,
+    format: FeedFormat,
 ) -> Result<ExitCode> {
     let shown = path.display().to_string();
-    add_streamed(
-        cli,
-        name,
-        opts,
-        path,
-        label,
-        FeedFormat::Misp,
-        move |emit| {
-            let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
-            let mut digest =
-                crate::feed_input::Digesting::new(fs::File::open(path).map_err(cannot)?);
-            std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
-            let sha256 = digest.hex();
-            let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
-            let mut open = || fs::File::open(path);
-            let found = orbwatch_intel::readers::misp::read_event_stream(
-                &mut open,
-                label,
-                opts,
-                &mut |p| {
-                    for ind in p.indicators.drain(..) {
-                        emit(ind);
-                    }
-                    rejected.append(&mut p.rejected);
-                    skipped.append(&mut p.skipped);
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            if !found {
-                // No event found, or a key given twice: the whole reader
-                // answers (or explains what the file is).
-                let mut parsed =
-                    crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), opts)
-                        .map_err(|e| format!("{e:#}"))?
-                        .parsed;
-                for ind in parsed.indicators.drain(..) {
-                    emit(ind);
-                }
-                rejected.append(&mut parsed.rejected);
-                skipped.append(&mut parsed.skipped);
+    add_streamed(cli, name, opts, path, label, format, move |emit| {
+        let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
+        let mut digest = crate::feed_input::Digesting::new(fs::File::open(path).map_err(cannot)?);
+        std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
+        let sha256 = digest.hex();
+        let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
+        let found = crate::feed_input::read_document_stream(path, label, format, opts, &mut |p| {
+            for ind in p.indicators.drain(..) {
+                emit(ind);
             }
-            Ok(StreamEnd {
-                rejected,
-                skipped,
-                sha256,
-            })
-        },
-    )
+            rejected.append(&mut p.rejected);
+            skipped.append(&mut p.skipped);
+        })
+        .map_err(|e| e.to_string())?;
+        if !found {
+            // Left to the whole reader, which answers (or explains what
+            // the file is).
+            let mut parsed = crate::feed_input::read_feed_path(path, Some(format), opts)
+                .map_err(|e| format!("{e:#}"))?
+                .parsed;
+            for ind in parsed.indicators.drain(..) {
+                emit(ind);
+            }
+            rejected.append(&mut parsed.rejected);
+            skipped.append(&mut parsed.skipped);
+        }
+        Ok(StreamEnd {
+            rejected,
+            skipped,
+            sha256,
+        })
+    })
 }
 
 /// `feed add` of a feed read as a stream: a thread runs `read`, which

@@ -195,19 +195,44 @@ pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<Pl
     Ok(is_plain.then(|| std::io::Cursor::new(head).chain(file)))
 }
 
-/// Is `path` a MISP event file (by `format`, or detected on its first
-/// 64 KiB)? Such a file is read as a stream by `feed add`.
-pub fn is_misp_event_file(path: &Path, format: Option<FeedFormat>) -> Result<bool> {
-    if let Some(f) = format {
-        return Ok(f == FeedFormat::Misp);
+/// `Some(Misp)` or `Some(Stix)` when `path` is a MISP event file or a
+/// STIX document (by `format`, or detected on its first 64 KiB): such a
+/// file is read as a stream by `feed add` and `hunt --feed`
+/// ([`read_document_stream`]).
+pub fn streamed_document(path: &Path, format: Option<FeedFormat>) -> Result<Option<FeedFormat>> {
+    let detected = match format {
+        Some(f) => Some(f),
+        None => {
+            let mut file =
+                File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
+            let mut head = vec![0u8; orbwatch_intel::readers::HEAD_BYTES];
+            let n = read_up_to(&mut file, &mut head)
+                .with_context(|| format!("cannot read feed {}", path.display()))?;
+            head.truncate(n);
+            orbwatch_intel::detect(&head)
+        }
+    };
+    Ok(detected.filter(|f| matches!(f, FeedFormat::Misp | FeedFormat::Stix)))
+}
+
+/// Read the MISP event file or STIX bundle at `path` as a stream, opening
+/// it once for each of the reader's two passes; `sink` gets what each
+/// attribute or object gave. `Ok(false)`: nothing was handed on, and the
+/// file is to be read whole ([`read_feed_path`]).
+pub fn read_document_stream(
+    path: &Path,
+    label: &str,
+    format: FeedFormat,
+    opts: &ReadOptions,
+    sink: &mut dyn FnMut(&mut ParsedFeed),
+) -> std::result::Result<bool, orbwatch_intel::FeedError> {
+    let mut open = || File::open(path);
+    match format {
+        FeedFormat::Stix => {
+            orbwatch_intel::readers::stix::read_bundle_stream(&mut open, label, opts, sink)
+        }
+        _ => orbwatch_intel::readers::misp::read_event_stream(&mut open, label, opts, sink),
     }
-    let mut file =
-        File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
-    let mut head = vec![0u8; orbwatch_intel::readers::HEAD_BYTES];
-    let n = read_up_to(&mut file, &mut head)
-        .with_context(|| format!("cannot read feed {}", path.display()))?;
-    head.truncate(n);
-    Ok(orbwatch_intel::detect(&head) == Some(FeedFormat::Misp))
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -93,8 +93,13 @@ pub fn load(
         }
         let mut rejected: Option<orbwatch_intel::Rejected> = None;
         let mut rejected_count = 0u64;
-        match crate::feed_input::plain_stream(path, format)? {
-            Some(reader) => {
+        let plain = crate::feed_input::plain_stream(path, format)?;
+        let document = match plain {
+            None if path.is_file() => crate::feed_input::streamed_document(path, format)?,
+            _ => None,
+        };
+        match (plain, document) {
+            (Some(reader), _) => {
                 // About 14 bytes per line in an address list.
                 let size = std::fs::metadata(path).map_or(0, |m| m.len());
                 sink.reserve((size / 14) as usize);
@@ -143,16 +148,13 @@ pub fn load(
                     ),
                 }
             }
-            None if path.is_file() && crate::feed_input::is_misp_event_file(path, format)? => {
-                // A MISP event as a stream of JSON tokens, read twice,
-                // never as one JSON tree (a million attributes took 6 GB).
+            (None, Some(doc)) => {
+                // A MISP event or a STIX bundle as a stream of JSON
+                // tokens, read twice, never as one JSON tree (a million
+                // attributes took 6 GB).
                 let label = path.display().to_string();
-                let mut open = || std::fs::File::open(path);
-                let found = orbwatch_intel::readers::misp::read_event_stream(
-                    &mut open,
-                    &label,
-                    &opts,
-                    &mut |p| {
+                let found =
+                    crate::feed_input::read_document_stream(path, &label, doc, &opts, &mut |p| {
                         for ind in p.indicators.drain(..) {
                             sink.add(&ind, &name);
                         }
@@ -161,14 +163,11 @@ pub fn load(
                             rejected.get_or_insert(r);
                         }
                         p.skipped.clear();
-                    },
-                )?;
+                    })?;
                 if !found {
-                    // No event found, or a key given twice: the whole
-                    // reader answers (or explains what the file is).
-                    let parsed =
-                        crate::feed_input::read_feed_path(path, Some(FeedFormat::Misp), &opts)?
-                            .parsed;
+                    // Left to the whole reader, which answers (or
+                    // explains what the file is).
+                    let parsed = crate::feed_input::read_feed_path(path, Some(doc), &opts)?.parsed;
                     rejected_count += parsed.rejected.len() as u64;
                     if let Some(r) = parsed.rejected.into_iter().next() {
                         rejected.get_or_insert(r);
@@ -178,7 +177,7 @@ pub fn load(
                     }
                 }
             }
-            None => {
+            (None, None) => {
                 let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
                 rejected_count = parsed.rejected.len() as u64;
                 rejected = parsed.rejected.into_iter().next();

@@ -214,3 +214,133 @@ fn a_misp_event_with_a_repeated_key_is_read_whole_and_bad_utf8_is_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.json") && err.contains("UTF-8"), "{err}");
 }
+
+/// A STIX bundle of 20,000 indicators whose context comes after them (the
+/// TLP marking definition, the campaign and its `indicates`
+/// relationships, the report that lists them, a newer version of the
+/// first one), with a malformed object in the middle: `feed add` streams
+/// it (two passes over the file) and every indicator gets its context,
+/// the malformed object is rejected with its line and the others load,
+/// the superseded version is skipped, and the store records the file's
+/// SHA-256. `hunt --feed` reads the same file the same way.
+#[test]
+fn a_stix_bundle_is_stored_as_read_with_context_written_after_its_indicators() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let file = dir.path().join("bundle.json");
+    let n = 20_000u32;
+    let id = |i: u32| format!("indicator--a0000000-0000-4000-8000-{i:012}");
+    let mut objects = Vec::new();
+    for i in 0..n {
+        objects.push(format!(
+            "{{\"type\": \"indicator\", \"spec_version\": \"2.1\", \"id\": \"{}\", \"modified\": \"2024-01-01T00:00:00Z\", \"pattern\": \"[ipv4-addr:value = '{}']\", \"pattern_type\": \"stix\", \"valid_from\": \"2024-01-01T00:00:00Z\", \"object_marking_refs\": [\"marking-definition--b0000000-0000-4000-8000-000000000001\"]}}",
+            id(i),
+            std::net::Ipv4Addr::from(0x0b00_0000 + i)
+        ));
+        if i == 100 {
+            // Line 104 (objects start on line 3): labels not a list.
+            objects.push(
+                "{\"type\": \"indicator\", \"id\": \"indicator--bad00000-0000-4000-8000-000000000000\", \"labels\": 7, \"pattern\": \"[ipv4-addr:value = '10.9.9.9']\"}".to_string(),
+            );
+        }
+    }
+    // A newer version of indicator 0 names a domain instead.
+    objects.push(format!(
+        "{{\"type\": \"indicator\", \"id\": \"{}\", \"modified\": \"2024-06-01T00:00:00Z\", \"pattern\": \"[domain-name:value = 'relay.example']\", \"pattern_type\": \"stix\", \"valid_from\": \"2024-01-01T00:00:00Z\"}}",
+        id(0)
+    ));
+    objects.push("{\"type\": \"marking-definition\", \"id\": \"marking-definition--b0000000-0000-4000-8000-000000000001\", \"definition_type\": \"tlp\", \"definition\": {\"tlp\": \"amber\"}}".to_string());
+    objects.push("{\"type\": \"campaign\", \"id\": \"campaign--c0000000-0000-4000-8000-000000000001\", \"name\": \"Relay Storm\"}".to_string());
+    for i in 0..n {
+        objects.push(format!(
+            "{{\"type\": \"relationship\", \"id\": \"relationship--d0000000-0000-4000-8000-{i:012}\", \"relationship_type\": \"indicates\", \"source_ref\": \"{}\", \"target_ref\": \"campaign--c0000000-0000-4000-8000-000000000001\"}}",
+            id(i)
+        ));
+    }
+    let text = format!(
+        "{{\"type\": \"bundle\", \"id\": \"bundle--e0000000-0000-4000-8000-000000000001\",\n\"objects\": [\n{}\n]}}\n",
+        objects.join(",\n")
+    );
+    std::fs::write(&file, &text).expect("write");
+    let out = ok(&run(
+        &db,
+        &["feed", "add", file.to_str().expect("utf-8"), "--name", "b"],
+    ));
+    assert!(
+        out.contains(&format!("version 1 (stix, bundle.json): {n} indicators")),
+        "{out}"
+    );
+    assert!(out.contains("rejected: 1"), "{out}");
+    assert!(out.contains("bundle.json:104:"), "{out}");
+    let stix = ok(&run(&db, &["feed", "export", "b", "--to", "stix"]));
+    let doc: serde_json::Value = serde_json::from_str(&stix).expect("stix json");
+    let exported = doc["objects"].as_array().expect("objects");
+    let indicators: Vec<&serde_json::Value> = exported
+        .iter()
+        .filter(|o| o["type"] == "indicator")
+        .collect();
+    assert_eq!(indicators.len(), n as usize);
+    assert!(
+        stix.contains("relay.example"),
+        "the newer version is missing"
+    );
+    assert!(
+        !stix.contains("'11.0.0.0'"),
+        "the superseded version was stored"
+    );
+    let amber = exported
+        .iter()
+        .find(|o| o["type"] == "marking-definition" && o["name"] == "TLP:AMBER")
+        .map(|o| o["id"].clone())
+        .expect("TLP:AMBER marking");
+    let amber_count = indicators
+        .iter()
+        .filter(|i| {
+            i["object_marking_refs"]
+                .as_array()
+                .is_some_and(|m| m.contains(&amber))
+        })
+        .count();
+    // The newer version of indicator 0 has no marking of its own.
+    assert_eq!(amber_count, n as usize - 1);
+    assert!(stix.contains("Relay Storm"), "the campaign is missing");
+    let show = ok(&run(&db, &["feed", "show", "b"]));
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(show.contains(&digest), "{show}");
+
+    // `hunt --feed` on the same bundle: the last indicator's address is
+    // found, with the campaign written after it.
+    let log = dir.path().join("auth.log");
+    let last = std::net::Ipv4Addr::from(0x0b00_0000 + n - 1);
+    std::fs::write(
+        &log,
+        format!(
+            "Jan  2 10:00:00 gw sshd[11]: Accepted password for admin from {last} port 40022 ssh2\n"
+        ),
+    )
+    .expect("write log");
+    let hunt = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env_remove("ORBWATCH_DB")
+        .env_remove("ORBWATCH_LOG")
+        .env_remove("XDG_DATA_HOME")
+        .args(["hunt", "--year", "2024", "--format", "jsonl", "--feed"])
+        .arg(&file)
+        .arg(&log)
+        .output()
+        .expect("run hunt");
+    let found = ok(&hunt);
+    let matches: Vec<serde_json::Value> = found
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("jsonl"))
+        .filter(|f| f["kind"] == "ioc_match")
+        .collect();
+    assert_eq!(matches.len(), 1, "{found}");
+    assert_eq!(matches[0]["indicator"], last.to_string());
+    assert!(found.contains("Relay Storm"), "{found}");
+}

@@ -169,14 +169,36 @@ pub fn read_feed_dir(
                 continue;
             }
         };
-        if let Err(e) = read_events(
-            &bytes,
+        // Streamed, as a single event file is: the event's bytes are in
+        // memory, but never a JSON tree of all its attributes.
+        let mut open = || Ok::<_, std::io::Error>(&bytes[..]);
+        let streamed = stream::read_events_streamed(
+            &mut open,
             &event_file,
+            opts,
             defaults.as_ref(),
             FeedFormat::MispFeed,
-            opts,
-            out,
-        ) {
+            &mut |p| {
+                out.indicators.append(&mut p.indicators);
+                out.rejected.append(&mut p.rejected);
+                out.skipped.append(&mut p.skipped);
+            },
+        );
+        let res = match streamed {
+            Ok(true) => Ok(()),
+            // No event found, or a key given twice: the whole reader
+            // answers, or says what the file is.
+            Ok(false) => read_events(
+                &bytes,
+                &event_file,
+                defaults.as_ref(),
+                FeedFormat::MispFeed,
+                opts,
+                out,
+            ),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
             let head = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]).into_owned();
             out.reject(&event_file, 0, e.to_string(), &head);
         }

@@ -22,6 +22,7 @@ use crate::model::{Indicator, IndicatorKind, Rejected, Skipped};
 pub mod certfr;
 pub mod csv_generic;
 pub mod freetext;
+mod json_io;
 pub mod misp;
 pub mod plain;
 pub mod stix;
@@ -170,10 +171,13 @@ pub struct ReadOptions {
     /// The import time, used with `ttl`.
     pub now: Timestamp,
     pub csv: CsvMapping,
-    /// The largest feed [`read_feed_from`] reads whole: JSON documents
-    /// (STIX bundles, MISP events) are parsed as one value, so this bounds
-    /// the memory they take. Line-oriented formats are streamed and not
-    /// bound by it. Default [`DEFAULT_MAX_DOCUMENT`].
+    /// The largest feed [`read_feed_from`] reads whole: a JSON document
+    /// (STIX bundle, MISP event) from a stream is read into memory before
+    /// it is parsed, so this bounds the memory that takes. Line-oriented
+    /// formats are streamed and not bound by it, nor are files that can be
+    /// opened twice ([`stix::read_bundle_stream`],
+    /// [`misp::read_event_stream`], what `feed add` and `hunt --feed` use).
+    /// Default [`DEFAULT_MAX_DOCUMENT`].
     pub max_document_bytes: u64,
 }
 

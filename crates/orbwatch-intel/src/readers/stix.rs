@@ -55,7 +55,7 @@
 //! Lines: in JSON lines the line is exact; in a bundle it is the line of
 //! the object's `"id"` (1 for a bundle written on one line).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
@@ -320,8 +320,37 @@ impl<'de> Deserialize<'de> for FirstValue {
     }
 }
 
-/// Read a STIX bundle or STIX JSON lines.
+mod stream;
+pub use stream::read_bundle_stream;
+
+/// Read a STIX bundle or STIX JSON lines. A bundle (or an array of
+/// objects) is streamed object by object ([`read_bundle_stream`]), so its
+/// objects are never all in memory at once as JSON trees; anything else
+/// is read by [`read_whole`].
 pub fn read(
+    bytes: &[u8],
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    let mut open = || Ok::<_, std::io::Error>(bytes);
+    let streamed = stream::read_stream(&mut open, file, opts, false, &mut |p| {
+        out.indicators.append(&mut p.indicators);
+        out.rejected.append(&mut p.rejected);
+        out.skipped.append(&mut p.skipped);
+    })?;
+    if streamed {
+        return Ok(());
+    }
+    read_whole(bytes, file, opts, out)
+}
+
+/// Read a STIX document whole: parsed as one `serde_json::Value`, then
+/// each object. Used for JSON lines (each line parsed alone, a bad line
+/// rejected) and for what is not a bundle; kept for bundles as the
+/// reference the stream is checked against (test `stix_stream_equals_whole`,
+/// fuzz target `feed_stix`).
+pub fn read_whole(
     bytes: &[u8],
     file: &str,
     opts: &ReadOptions,
@@ -392,47 +421,68 @@ pub fn read(
     for (line, v) in &raw {
         match StixObject::deserialize(v) {
             Ok(o) => objs.push((*line, o)),
-            Err(e) => {
-                let what = v
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(|id| format!("{id}: "))
-                    .unwrap_or_default();
-                out.reject(
-                    file,
-                    *line,
-                    format!("{what}malformed STIX object: {e}"),
-                    &v.to_string(),
-                );
-            }
+            Err(e) => reject_malformed(v, *line, &e, file, out),
         }
     }
     drop(raw);
 
-    let ctx = Context::build(&objs);
-    let mut seen: HashSet<(&str, Option<Timestamp>)> = HashSet::new();
+    let mut builder = ContextBuilder::new();
+    for (_, o) in &objs {
+        builder.add(o);
+    }
+    let (ctx, mut versions) = builder.finish();
     for (line, o) in &objs {
-        match o.kind.as_str() {
-            "indicator" => read_indicator(o, *line, &ctx, &mut seen, file, opts, out),
-            "observed-data" => out.skip(
-                file,
-                *line,
-                "observed-data is an observation, not an indicator",
-            ),
-            k if k.starts_with("x-") => out.skip(
-                file,
-                *line,
-                format!("custom STIX object {k} is not an indicator"),
-            ),
-            k if CONTEXT_TYPES.contains(&k) || SCO_TYPES.contains(&k) => {}
-            k => out.skip(
-                file,
-                *line,
-                format!("STIX object type {k} is not an indicator"),
-            ),
-        }
+        read_object(o, *line, &ctx, &mut versions, file, opts, out);
     }
     Ok(())
+}
+
+/// Reject an object that does not deserialize as a [`StixObject`].
+fn reject_malformed(v: &Value, line: u64, e: &serde_json::Error, file: &str, out: &mut ParsedFeed) {
+    let what = v
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|id| format!("{id}: "))
+        .unwrap_or_default();
+    out.reject(
+        file,
+        line,
+        format!("{what}malformed STIX object: {e}"),
+        &v.to_string(),
+    );
+}
+
+/// What one object gives: an indicator object its indicators (or why it
+/// gives none), an object that is not an indicator a skip when it is not
+/// context. `ctx` is what the whole feed says about its indicators.
+fn read_object(
+    o: &StixObject,
+    line: u64,
+    ctx: &Context,
+    versions: &mut Versions,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) {
+    match o.kind.as_str() {
+        "indicator" => read_indicator(o, line, ctx, versions, file, opts, out),
+        "observed-data" => out.skip(
+            file,
+            line,
+            "observed-data is an observation, not an indicator",
+        ),
+        k if k.starts_with("x-") => out.skip(
+            file,
+            line,
+            format!("custom STIX object {k} is not an indicator"),
+        ),
+        k if CONTEXT_TYPES.contains(&k) || SCO_TYPES.contains(&k) => {}
+        k => out.skip(
+            file,
+            line,
+            format!("STIX object type {k} is not an indicator"),
+        ),
+    }
 }
 
 /// Standard objects that give context to indicators (or none) and are not
@@ -775,96 +825,247 @@ pub(crate) fn coerce_confidence(v: &Value) -> Option<u8> {
     Some(f.round().min(100.0) as u8)
 }
 
-struct ReportInfo<'a> {
-    name: Option<&'a str>,
+/// A STIX identifier as a map key: `<type>--<uuid>` with a lower-case
+/// RFC 4122 uuid (what producers write) as the type's number and the
+/// uuid's 128 bits, 24 bytes in all; anything else as its text. Equal keys
+/// are equal strings, so lookups answer as they would on the text, and a
+/// bundle of a million indicators keeps tens of megabytes of keys rather
+/// than a hundred.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdKey {
+    Uuid { ty: u32, uuid: [u64; 2] },
+    Text(Box<str>),
+}
+
+/// The object types met, numbered, for [`IdKey`].
+#[derive(Default)]
+struct IdKeys {
+    types: HashMap<Box<str>, u32>,
+}
+
+impl IdKeys {
+    /// The key of `id`, numbering its type if it is new.
+    fn key(&mut self, id: &str) -> IdKey {
+        match split_canonical(id) {
+            Some((ty, uuid)) => {
+                let next = self.types.len() as u32;
+                let ty = *self.types.entry(ty.into()).or_insert(next);
+                IdKey::Uuid { ty, uuid }
+            }
+            None => IdKey::Text(id.into()),
+        }
+    }
+
+    /// The key of `id` if any key made so far can equal it.
+    fn find(&self, id: &str) -> Option<IdKey> {
+        match split_canonical(id) {
+            Some((ty, uuid)) => self.types.get(ty).map(|&ty| IdKey::Uuid { ty, uuid }),
+            None => Some(IdKey::Text(id.into())),
+        }
+    }
+}
+
+/// `<type>--<uuid>` with a lower-case hyphenated uuid: the type and the
+/// uuid's value. `None` for any other text (upper case, braces, no uuid),
+/// which is then kept as text, so that two ids are equal keys exactly when
+/// they are equal strings.
+fn split_canonical(id: &str) -> Option<(&str, [u64; 2])> {
+    let (ty, uuid) = id.rsplit_once("--")?;
+    let b = uuid.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u128::from(d);
+    }
+    Some((ty, [(v >> 64) as u64, v as u64]))
+}
+
+/// The relationships an indicator's tags come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RelKind {
+    /// indicator `indicates` campaign, actor, malware…
+    Indicates,
+    /// campaign `attributed-to` actor.
+    AttributedTo,
+}
+
+struct ReportInfo {
+    name: Option<String>,
     tlp: Option<String>,
     actors: Vec<String>,
 }
 
-/// What the non-indicator objects of a feed say about its indicators.
-struct Context<'a> {
-    identities: HashMap<&'a str, &'a str>,
-    markings: HashMap<&'a str, String>,
-    /// id → (type, name) for campaigns, intrusion sets, actors, malware…
-    named: HashMap<&'a str, (&'a str, &'a str)>,
-    /// source id → (relationship type, target id)
-    rels: HashMap<&'a str, Vec<(&'a str, &'a str)>>,
-    reports: Vec<ReportInfo<'a>>,
-    reports_of: HashMap<&'a str, Vec<usize>>,
-    /// indicator id → newest `modified`
-    newest: HashMap<&'a str, Option<Timestamp>>,
+/// A report until every marking definition and MISP attribute is known.
+struct PendingReport {
+    name: Option<String>,
+    marking_refs: Vec<String>,
+    labels: Vec<String>,
+    object_refs: Vec<IdKey>,
 }
 
-impl<'a> Context<'a> {
-    fn build(objs: &'a [(u64, StixObject)]) -> Self {
-        let mut c = Context {
-            identities: HashMap::new(),
-            markings: WELL_KNOWN_TLP
-                .iter()
-                .map(|(id, l)| (*id, l.to_string()))
-                .collect(),
-            named: HashMap::new(),
-            rels: HashMap::new(),
-            reports: Vec::new(),
-            reports_of: HashMap::new(),
-            newest: HashMap::new(),
-        };
-        let mut misp_actors: HashMap<&str, String> = HashMap::new();
-        for (_, o) in objs {
-            let Some(id) = o.id.as_deref() else { continue };
-            match o.kind.as_str() {
-                "identity" => {
-                    if let Some(n) = o.name.as_deref() {
-                        c.identities.insert(id, n);
-                    }
-                }
-                "marking-definition" => {
-                    if let Some(l) = marking_tlp(o) {
-                        c.markings.insert(id, l);
-                    }
-                }
-                "campaign" | "intrusion-set" | "threat-actor" | "malware" | "tool"
-                | "infrastructure" => {
-                    if let Some(n) = o.name.as_deref() {
-                        c.named.insert(id, (o.kind.as_str(), n));
-                    }
-                }
-                "relationship" => {
-                    if let (Some(rt), Some(s), Some(t)) = (
-                        o.relationship_type.as_deref(),
-                        o.source_ref.as_deref(),
-                        o.target_ref.as_deref(),
-                    ) {
-                        c.rels.entry(s).or_default().push((rt, t));
-                    }
-                }
-                "x-misp-attribute" => {
-                    let ty = o.x_misp_type.as_ref().and_then(Value::as_str);
-                    let val = o.x_misp_value.as_ref().and_then(Value::as_str);
-                    if let (Some("threat-actor"), Some(v)) = (ty, val) {
-                        misp_actors.insert(id, v.to_string());
-                    }
-                }
-                "indicator" => {
-                    let m = o.modified.as_deref().and_then(parse_timestamp);
-                    let e = c.newest.entry(id).or_insert(m);
-                    if m > *e {
-                        *e = m;
-                    }
-                }
-                _ => {}
-            }
+/// What the non-indicator objects of a feed say about its indicators.
+struct Context {
+    keys: IdKeys,
+    identities: HashMap<IdKey, String>,
+    markings: HashMap<IdKey, String>,
+    /// id → (type, name) for campaigns, intrusion sets, actors, malware…
+    named: HashMap<IdKey, (&'static str, String)>,
+    /// source id → (relationship, target id), the kinds orbwatch uses.
+    rels: HashMap<IdKey, Vec<(RelKind, IdKey)>>,
+    reports: Vec<ReportInfo>,
+    reports_of: HashMap<IdKey, Vec<u32>>,
+}
+
+impl Context {
+    fn key(&self, id: &str) -> Option<IdKey> {
+        self.keys.find(id)
+    }
+}
+
+/// The versions of each indicator id: the newest `modified`, and whether
+/// an indicator of that version was read already (a later copy of it is a
+/// duplicate; an older version is superseded).
+#[derive(Default)]
+struct Versions {
+    newest: HashMap<IdKey, (Option<Timestamp>, bool)>,
+}
+
+/// Builds a [`Context`] one object at a time, in the feed's order, so that
+/// a stream keeps what the objects say, not the objects.
+struct ContextBuilder {
+    ctx: Context,
+    versions: Versions,
+    pending: Vec<PendingReport>,
+    misp_actors: HashMap<IdKey, String>,
+}
+
+impl ContextBuilder {
+    fn new() -> Self {
+        let mut keys = IdKeys::default();
+        let markings = WELL_KNOWN_TLP
+            .iter()
+            .map(|(id, l)| (keys.key(id), l.to_string()))
+            .collect();
+        ContextBuilder {
+            ctx: Context {
+                keys,
+                identities: HashMap::new(),
+                markings,
+                named: HashMap::new(),
+                rels: HashMap::new(),
+                reports: Vec::new(),
+                reports_of: HashMap::new(),
+            },
+            versions: Versions::default(),
+            pending: Vec::new(),
+            misp_actors: HashMap::new(),
         }
-        for (_, o) in objs.iter().filter(|(_, o)| o.kind == "report") {
+    }
+
+    fn add(&mut self, o: &StixObject) {
+        let c = &mut self.ctx;
+        if o.kind == "report" {
+            // A report needs no id to lend its name and TLP.
+            self.pending.push(PendingReport {
+                name: o.name.clone(),
+                marking_refs: o.object_marking_refs.clone(),
+                labels: o.labels.clone(),
+                object_refs: o.object_refs.iter().map(|r| c.keys.key(r)).collect(),
+            });
+            return;
+        }
+        let Some(id) = o.id.as_deref() else { return };
+        match o.kind.as_str() {
+            "identity" => {
+                if let Some(n) = o.name.as_deref() {
+                    c.identities.insert(c.keys.key(id), n.to_string());
+                }
+            }
+            "marking-definition" => {
+                if let Some(l) = marking_tlp(o) {
+                    c.markings.insert(c.keys.key(id), l);
+                }
+            }
+            kind @ ("campaign" | "intrusion-set" | "threat-actor" | "malware" | "tool"
+            | "infrastructure") => {
+                let kind: &'static str = match kind {
+                    "campaign" => "campaign",
+                    "intrusion-set" => "intrusion-set",
+                    "threat-actor" => "threat-actor",
+                    "malware" => "malware",
+                    "tool" => "tool",
+                    _ => "infrastructure",
+                };
+                if let Some(n) = o.name.as_deref() {
+                    c.named.insert(c.keys.key(id), (kind, n.to_string()));
+                }
+            }
+            "relationship" => {
+                if let (Some(rt), Some(s), Some(t)) = (
+                    o.relationship_type.as_deref(),
+                    o.source_ref.as_deref(),
+                    o.target_ref.as_deref(),
+                ) {
+                    let kind = if rt.eq_ignore_ascii_case("indicates") {
+                        RelKind::Indicates
+                    } else if rt.eq_ignore_ascii_case("attributed-to") {
+                        RelKind::AttributedTo
+                    } else {
+                        return;
+                    };
+                    let (s, t) = (c.keys.key(s), c.keys.key(t));
+                    c.rels.entry(s).or_default().push((kind, t));
+                }
+            }
+            "x-misp-attribute" => {
+                let ty = o.x_misp_type.as_ref().and_then(Value::as_str);
+                let val = o.x_misp_value.as_ref().and_then(Value::as_str);
+                if let (Some("threat-actor"), Some(v)) = (ty, val) {
+                    self.misp_actors.insert(c.keys.key(id), v.to_string());
+                }
+            }
+            "indicator" => {
+                let m = o.modified.as_deref().and_then(parse_timestamp);
+                let e = self
+                    .versions
+                    .newest
+                    .entry(c.keys.key(id))
+                    .or_insert((m, false));
+                if m > e.0 {
+                    e.0 = m;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The context, once every object has been added: reports take the
+    /// markings and MISP actors defined anywhere in the feed.
+    fn finish(self) -> (Context, Versions) {
+        let mut c = self.ctx;
+        for rep in self.pending {
             let mut tlp = None;
-            for m in &o.object_marking_refs {
-                if let Some(l) = c.markings.get(m.as_str()) {
+            for m in &rep.marking_refs {
+                if let Some(l) = c.key(m).and_then(|k| c.markings.get(&k)) {
                     stricter_tlp(&mut tlp, l.clone());
                 }
             }
             if tlp.is_none() {
                 // Only `TLP:x` labels, not a bare `red` label.
-                for l in &o.labels {
+                for l in &rep.labels {
                     if l.trim().to_ascii_lowercase().starts_with("tlp:")
                         && let Some(t) = normalise_tlp(l)
                     {
@@ -872,22 +1073,22 @@ impl<'a> Context<'a> {
                     }
                 }
             }
-            let actors = o
+            let actors = rep
                 .object_refs
                 .iter()
-                .filter_map(|r| misp_actors.get(r.as_str()).cloned())
+                .filter_map(|r| self.misp_actors.get(r).cloned())
                 .collect();
-            let idx = c.reports.len();
+            let idx = c.reports.len() as u32;
             c.reports.push(ReportInfo {
-                name: o.name.as_deref(),
+                name: rep.name,
                 tlp,
                 actors,
             });
-            for r in &o.object_refs {
-                c.reports_of.entry(r.as_str()).or_default().push(idx);
+            for r in rep.object_refs {
+                c.reports_of.entry(r).or_default().push(idx);
             }
         }
-        c
+        (c, self.versions)
     }
 }
 
@@ -1079,11 +1280,11 @@ pub(crate) fn classify_labels(labels: &[String], tags: &mut Tags) -> (Option<Str
     (tlp, no_ids)
 }
 
-fn read_indicator<'a>(
-    o: &'a StixObject,
+fn read_indicator(
+    o: &StixObject,
     line: u64,
-    ctx: &Context<'a>,
-    seen: &mut HashSet<(&'a str, Option<Timestamp>)>,
+    ctx: &Context,
+    versions: &mut Versions,
     file: &str,
     opts: &ReadOptions,
     out: &mut ParsedFeed,
@@ -1103,21 +1304,26 @@ fn read_indicator<'a>(
         return;
     }
     let modified = o.modified.as_deref().and_then(parse_timestamp);
-    if ctx.newest.get(id).is_some_and(|n| modified < *n) {
-        out.skip(
-            file,
-            line,
-            "older version of an indicator that the feed also has in a newer version",
-        );
-        return;
-    }
-    if !seen.insert((id, modified)) {
-        out.skip(
-            file,
-            line,
-            "duplicate of an indicator already read (same id and version)",
-        );
-        return;
+    // Every indicator of the feed was counted in `versions`, so this one's
+    // version is there, and it is the newest unless it is older.
+    if let Some(v) = ctx.key(id).and_then(|k| versions.newest.get_mut(&k)) {
+        if modified < v.0 {
+            out.skip(
+                file,
+                line,
+                "older version of an indicator that the feed also has in a newer version",
+            );
+            return;
+        }
+        if v.1 {
+            out.skip(
+                file,
+                line,
+                "duplicate of an indicator already read (same id and version)",
+            );
+            return;
+        }
+        v.1 = true;
     }
     if let Some(pt) = o.pattern_type.as_deref() {
         let pt = pt.trim();
@@ -1197,44 +1403,56 @@ fn read_indicator<'a>(
     if let Some(name) = o
         .created_by_ref
         .as_deref()
-        .and_then(|r| ctx.identities.get(r))
+        .and_then(|r| ctx.key(r))
+        .and_then(|k| ctx.identities.get(&k))
     {
         Tags::push_unique(&mut tags.other, format!("source={name}"));
     }
     for m in &o.object_marking_refs {
-        if let Some(l) = ctx.markings.get(m.as_str()) {
+        if let Some(l) = ctx.key(m).and_then(|k| ctx.markings.get(&k)) {
             stricter_tlp(&mut tags.tlp, l.clone());
         }
     }
     if tags.tlp.is_none() {
         tags.tlp = label_tlp;
     }
+    let key = ctx.key(id);
     let mut campaigns = Vec::new();
-    for (rt, target) in ctx.rels.get(id).into_iter().flatten() {
-        if !rt.eq_ignore_ascii_case("indicates") {
+    for (rt, target) in key
+        .as_ref()
+        .and_then(|k| ctx.rels.get(k))
+        .into_iter()
+        .flatten()
+    {
+        if *rt != RelKind::Indicates {
             continue;
         }
         if let Some((kind, name)) = ctx.named.get(target) {
             add_named(kind, name, &mut tags);
             if *kind == "campaign" {
-                campaigns.push(*target);
+                campaigns.push(target);
             }
         }
     }
     for camp in campaigns {
         for (rt, target) in ctx.rels.get(camp).into_iter().flatten() {
-            if rt.eq_ignore_ascii_case("attributed-to")
+            if *rt == RelKind::AttributedTo
                 && let Some((kind, name)) = ctx.named.get(target)
             {
                 add_named(kind, name, &mut tags);
             }
         }
     }
-    for &r in ctx.reports_of.get(id).into_iter().flatten() {
-        let Some(rep) = ctx.reports.get(r) else {
+    for &r in key
+        .as_ref()
+        .and_then(|k| ctx.reports_of.get(k))
+        .into_iter()
+        .flatten()
+    {
+        let Some(rep) = ctx.reports.get(r as usize) else {
             continue;
         };
-        if let Some(n) = rep.name {
+        if let Some(n) = &rep.name {
             Tags::push_unique(&mut tags.other, format!("report={n}"));
         }
         for a in &rep.actors {
