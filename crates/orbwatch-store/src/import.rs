@@ -56,13 +56,20 @@ use crate::{
     empty_counts, kind_of_type, validate_name,
 };
 
-/// How long one batch of an import may hold the write lock by default.
-pub const DEFAULT_IMPORT_BATCH: Duration = Duration::from_millis(250);
+/// How long one batch of an import may hold the write lock by default:
+/// well under the second the store promises a waiting writer, and long
+/// enough that the pauses between batches ([`BATCH_PAUSE`]) cost less
+/// than a fifth of the import's time.
+pub const DEFAULT_IMPORT_BATCH: Duration = Duration::from_millis(500);
 
-/// The pause after each batch: long enough for a writer polling in
-/// SQLite's busy handler (steps of up to 100 ms) to find the lock free
-/// within a few polls.
-const BATCH_PAUSE: Duration = Duration::from_millis(30);
+/// The pause after each batch (and each batch of a removal). SQLite's
+/// busy handler polls a waiting writer's lock in growing steps, up to
+/// 100 ms each once it has waited a third of a second, so a pause must be
+/// longer than 100 ms for every waiting writer to wake inside it. With
+/// 30 ms, a writer could sleep through pause after pause: on a loaded CI
+/// machine one waited 3 s (its whole busy timeout) during a 1M-row
+/// import, while it usually waited 100 ms.
+const BATCH_PAUSE: Duration = Duration::from_millis(110);
 
 /// Rows deleted per transaction when clearing a failed import.
 const DELETE_BATCH: i64 = 50_000;
