@@ -203,13 +203,8 @@ impl<T> ReorderWindow<T> {
         item: T,
         now: Instant,
     ) -> Result<(), Late<T>> {
-        self.last_arrival = Some(now);
-        let clock = self.streams.entry(stream).or_insert(StreamClock {
-            newest: time,
-            last_arrival: now,
-        });
-        clock.newest = clock.newest.max(time);
-        clock.last_arrival = now;
+        // An item moves its stream's clock as a producer's mark would.
+        self.advance_stream(stream, time, now);
         if time < self.watermark {
             let behind_ms = self.watermark.saturating_sub(time);
             self.stats.late += 1;

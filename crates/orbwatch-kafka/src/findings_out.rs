@@ -106,24 +106,10 @@ impl KeyedProducer {
         };
         let before = self.producer.context().failed.load(Ordering::Relaxed);
         for p in 0..n {
-            let mut record = BaseRecord::<(), [u8]>::to(&self.topic)
+            let record = BaseRecord::<(), [u8]>::to(&self.topic)
                 .partition(p)
                 .payload(payload);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((e, r)) => {
-                        if Instant::now() >= deadline {
-                            return Err(Error::Kafka {
-                                what: format!("writing {what} to {}", self.topic),
-                                source: e,
-                            });
-                        }
-                        record = r;
-                        self.producer.poll(Duration::from_millis(50));
-                    }
-                }
-            }
+            self.send_until(record, deadline, what)?;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         self.producer.flush(left).map_err(|e| Error::Kafka {
@@ -141,6 +127,36 @@ impl KeyedProducer {
         Ok(())
     }
 
+    /// Hand `record` to the producer. While its local queue is full, let
+    /// deliveries drain it and try again, until `deadline`; `what` names
+    /// the message in the error.
+    fn send_until<K, P>(
+        &self,
+        mut record: BaseRecord<'_, K, P>,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<(), Error>
+    where
+        K: rdkafka::message::ToBytes + ?Sized,
+        P: rdkafka::message::ToBytes + ?Sized,
+    {
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((e, r)) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Kafka {
+                            what: format!("writing {what} to {}", self.topic),
+                            source: e,
+                        });
+                    }
+                    record = r;
+                    self.producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
     /// Write (key, payload) messages and wait until the broker has every
     /// one (or `timeout` passed: an error, and the caller keeps them to
     /// try again, so offsets are not committed past them). `what` names
@@ -155,23 +171,8 @@ impl KeyedProducer {
         let deadline = Instant::now() + timeout;
         let mut n = 0u64;
         for (key, payload) in messages {
-            let mut record = BaseRecord::to(&self.topic).key(key).payload(payload);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((e, r)) => {
-                        if Instant::now() >= deadline {
-                            return Err(Error::Kafka {
-                                what: format!("writing {what} to {}", self.topic),
-                                source: e,
-                            });
-                        }
-                        // The local queue is full: let deliveries drain it.
-                        record = r;
-                        self.producer.poll(Duration::from_millis(50));
-                    }
-                }
-            }
+            let record = BaseRecord::to(&self.topic).key(key).payload(payload);
+            self.send_until(record, deadline, what)?;
             n += 1;
         }
         if n == 0 {
