@@ -234,26 +234,47 @@ fn the_example_systemd_unit_verifies() {
         eprintln!("skipped: systemd-analyze is not installed");
         return;
     }
-    let unit = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/orbwatch-watch.service"),
-    )
-    .expect("read the unit");
-    assert!(unit.contains("ExecStart=/usr/local/bin/orbwatch watch --config"));
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("orbwatch-watch.service");
-    std::fs::write(
-        &path,
-        unit.replace("/usr/local/bin/orbwatch", env!("CARGO_BIN_EXE_orbwatch")),
-    )
-    .expect("write the unit");
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    assert!(!err.contains("orbwatch-watch.service:"), "{err}");
+    // The worker's template unit is verified as an instance whose
+    // environment file (the example) is where the unit says.
+    let env_file = dir.path().join("worker-all.env");
+    std::fs::copy(examples.join("worker.env"), &env_file).expect("copy the env example");
+    for (name, as_name, exec) in [
+        (
+            "orbwatch-watch.service",
+            "orbwatch-watch.service",
+            "ExecStart=/usr/local/bin/orbwatch watch --config",
+        ),
+        (
+            "orbwatch-worker@.service",
+            "orbwatch-worker@all.service",
+            "ExecStart=/usr/local/bin/orbwatch worker $ORBWATCH_WORKER_ARGS",
+        ),
+    ] {
+        let unit = std::fs::read_to_string(examples.join(name)).expect("read the unit");
+        assert!(unit.contains(exec), "{name}");
+        let path = dir.path().join(as_name);
+        std::fs::write(
+            &path,
+            unit.replace("/usr/local/bin/orbwatch", env!("CARGO_BIN_EXE_orbwatch"))
+                .replace(
+                    "/etc/orbwatch/worker-%i.env",
+                    &env_file.display().to_string(),
+                ),
+        )
+        .expect("write the unit");
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {err}");
+        // A warning about the unit itself (systemd-analyze also talks
+        // about the host's own units, which are not ours).
+        assert!(!err.contains(&format!("{as_name}:")), "{err}");
+    }
 }
 
 /// `feed add` while the daemon runs: the new feed's addresses are matched
