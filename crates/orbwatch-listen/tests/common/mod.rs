@@ -31,6 +31,21 @@ impl Running {
         self.stats.snapshot()
     }
 
+    /// The counters once `cond` holds, waiting up to 2 s; panics with
+    /// them if it never does. A listener counts a record after handing it
+    /// to the pipeline, so a test that has just taken the record may see
+    /// the counter a moment late: assert counters through this, not
+    /// through a bare `snap()` right after `take`.
+    pub fn settled(&self, cond: impl Fn(&SourceStatsSnapshot) -> bool) -> SourceStatsSnapshot {
+        let mut last = self.snap();
+        wait_for(Duration::from_secs(2), || {
+            last = self.snap();
+            cond(&last)
+        });
+        assert!(cond(&last), "the counters never settled: {last:?}");
+        last
+    }
+
     /// Take `n` records, waiting up to `within` in all; fewer if they do
     /// not come.
     pub fn take(&self, n: usize, within: Duration) -> Vec<LiveRecord> {
