@@ -51,6 +51,7 @@ pub mod event_time;
 mod held_findings;
 pub mod index_cache;
 pub mod live;
+mod memory;
 pub mod obs_wire;
 pub mod record_source;
 pub mod sink;

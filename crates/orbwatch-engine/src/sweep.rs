@@ -161,6 +161,7 @@ impl Engine {
                     HeldFindings::hold(ioc_findings, b.ioc_findings_in_memory(), b.spill_dir());
                 let runs =
                     c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
+                crate::memory::give_back_freed_heap();
                 let found = b.finish(runs, self.threads(), inputs, &formats, &mut coverage);
                 if let (Some(note), Some(cov)) = (note, coverage.behaviour.as_mut()) {
                     cov.notes.push(note);

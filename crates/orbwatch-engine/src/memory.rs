@@ -1,0 +1,27 @@
+//! Handing freed heap back to the operating system between the phases of
+//! a hunt.
+//!
+//! The sweep builds the IOC aggregate and findings from millions of small
+//! allocations on two threads, then frees them when the findings go to
+//! disk ([`crate::held_findings`]) and the behaviour replay starts. glibc
+//! keeps that freed memory in its arenas (it returns only the top of each
+//! heap on its own), so without this the replay's resident memory starts
+//! from the sweep's high-water mark, which grows with the number of IOC
+//! findings, that is with the input. `malloc_trim(0)` releases every whole
+//! free page of every arena (`madvise(MADV_DONTNEED)`); it costs a walk of
+//! the free lists, a few milliseconds, once per hunt.
+
+/// Return the pages of freed heap memory to the kernel (glibc only; other
+/// allocators and platforms do nothing here).
+pub(crate) fn give_back_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks and trims the allocator's own free
+        // lists; it takes no pointer and is thread-safe in glibc.
+        let released = unsafe { libc::malloc_trim(0) };
+        tracing::debug!(
+            "heap given back to the kernel after the sweep: {}",
+            if released == 1 { "some" } else { "none" }
+        );
+    }
+}
