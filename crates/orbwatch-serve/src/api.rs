@@ -731,15 +731,9 @@ pub async fn blocklist(
         ..EdlList::default()
     };
     let guard = state.default_guard.clone();
-    let (rendered, _) = state
+    let (body, _) = state
         .with_reader(move |s| crate::edl::build_list(s, &spec, &guard, target))
         .await?;
-    let body = rendered
-        .files
-        .into_iter()
-        .next()
-        .map(|f| f.bytes)
-        .unwrap_or_default();
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 use orbwatch_blocklist::{
-    BuildOptions, Guard, RenderOptions, Rendered, SelectOptions, Selection, Sighted, Target,
+    BuildOptions, Guard, RenderOptions, SelectOptions, Selection, Sighted, Target,
 };
 use orbwatch_store::{FindingFilter, Store};
 use sha2::Digest;
@@ -33,15 +33,16 @@ use crate::error::ApiError;
 
 /// Build a blocklist from the store: indicators of `spec.feeds` (all when
 /// empty), sighted-only and finding sources as `spec` asks, under `guard`,
-/// rendered as `target`. As `export blocklist` does it, timeouts count
-/// from the start of the hour, so that pulls within the hour get the same
-/// bytes (and the same ETag).
+/// rendered as `target`: the bytes of its one file and the number of
+/// entries (callers refuse the targets that write several files). As
+/// `export blocklist` does it, timeouts count from the start of the hour,
+/// so that pulls within the hour get the same bytes (and the same ETag).
 pub fn build_list(
     store: &Store,
     spec: &EdlList,
     guard: &Guard,
     target: Target,
-) -> Result<(Rendered, usize), ApiError> {
+) -> Result<(Vec<u8>, usize), ApiError> {
     let now = Timestamp::now();
     let timeout_base =
         Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(3600)).unwrap_or(now);
@@ -89,10 +90,13 @@ pub fn build_list(
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let entries = list.entries.len();
-    Ok((
-        orbwatch_blocklist::render(target, &list, &RenderOptions::default()),
-        entries,
-    ))
+    let body = orbwatch_blocklist::render(target, &list, &RenderOptions::default())
+        .files
+        .into_iter()
+        .next()
+        .map(|f| f.bytes)
+        .unwrap_or_default();
+    Ok((body, entries))
 }
 
 /// What a built list depended on: when any of it changes, the list is
@@ -159,14 +163,8 @@ fn cached_list(
     {
         return Ok(b.clone());
     }
-    let (rendered, entries) = build_list(store, spec, guard, Target::Plain)?;
+    let (body, entries) = build_list(store, spec, guard, Target::Plain)?;
     cache.builds.fetch_add(1, Ordering::Relaxed);
-    let body = rendered
-        .files
-        .into_iter()
-        .next()
-        .map(|f| f.bytes)
-        .unwrap_or_default();
     let built = Built {
         key,
         built: std::time::Instant::now(),
