@@ -127,9 +127,38 @@ struct Staged {
     loaded: u64,
 }
 
+/// How many times an import's `BEGIN IMMEDIATE` waits the whole busy
+/// timeout before it gives up: 6 × 10 s. An import is a long series of
+/// short transactions, and other writers (eight hunts keeping their
+/// findings at once, in the test `eight_concurrent_writers_all_land`) can
+/// take the lock before it again and again, since SQLite's busy handler
+/// is not a queue. Nothing is written before `BEGIN` succeeds, so waiting
+/// again loses nothing; failing would throw away the batches already
+/// staged.
+const BEGIN_ATTEMPTS: u32 = 6;
+
+/// Start a write transaction, waiting for the lock up to
+/// [`BEGIN_ATTEMPTS`] busy timeouts.
 fn begin<'c>(conn: &'c mut Connection, p: &std::path::Path, what: &str) -> Result<Transaction<'c>> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .ctx(p, what)
+    // `&mut` proves no other transaction is open on this connection,
+    // which is what `new_unchecked` leaves to the caller; a shared
+    // reborrow lets the loop try again after a failed attempt.
+    let conn: &'c Connection = conn;
+    let mut attempt = 1;
+    loop {
+        match Transaction::new_unchecked(conn, TransactionBehavior::Immediate).ctx(p, what) {
+            Err(e) if e.is_busy() && attempt < BEGIN_ATTEMPTS => {
+                if attempt == 1 {
+                    tracing::warn!(
+                        "store {}: {what}: other programs are writing to the store; still waiting for its lock",
+                        p.display()
+                    );
+                }
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 impl Store {

@@ -453,3 +453,86 @@ fn a_removal_cut_short_leaves_the_feed_gone_and_is_finished_by_the_next_import()
         "{counts:?}"
     );
 }
+
+/// Another connection holds the write lock from `BEGIN IMMEDIATE` for
+/// `held`, starting before the import; returns when it has the lock.
+fn hold_lock(db: &std::path::Path, held: Duration) -> std::thread::JoinHandle<()> {
+    let db = db.to_path_buf();
+    let got = Arc::new(Barrier::new(2));
+    let h = {
+        let got = got.clone();
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&db).expect("open raw");
+            c.execute_batch("BEGIN IMMEDIATE").expect("lock");
+            got.wait();
+            std::thread::sleep(held);
+            c.execute_batch("COMMIT").expect("unlock");
+        })
+    };
+    got.wait();
+    h
+}
+
+/// A writer that keeps the lock for three of the importer's busy timeouts
+/// (as eight hunts keeping their findings at once did in CI) does not
+/// make the import fail: `BEGIN` waits again, up to six timeouts. Before,
+/// the import failed after one, with "database is locked".
+#[test]
+fn an_import_waits_out_a_writer_that_keeps_the_lock_past_one_busy_timeout() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("create");
+    s.set_busy_timeout(Duration::from_millis(300))
+        .expect("timeout");
+    let feed = list(1000, 0);
+    let holder = hold_lock(&db, Duration::from_millis(900));
+    let t = Instant::now();
+    let report = s
+        .import_feed(
+            "t",
+            FeedFormat::Plain,
+            "list.txt",
+            &feed,
+            &ImportOptions::default(),
+        )
+        .expect("the import waits for the lock");
+    assert!(
+        t.elapsed() >= Duration::from_millis(850),
+        "{:?}",
+        t.elapsed()
+    );
+    holder.join().expect("holder");
+    assert_eq!(report.added, 1000);
+    assert_eq!(s.indicators(Some("t")).expect("rows").len(), 1000);
+}
+
+/// A lock kept past all six waits is an error that says the store is
+/// busy (callers can retry it), and the import leaves no trace.
+#[test]
+fn an_import_gives_up_on_a_lock_kept_past_six_busy_timeouts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("create");
+    s.set_busy_timeout(Duration::from_millis(100))
+        .expect("timeout");
+    let before = table_counts(&db);
+    let holder = hold_lock(&db, Duration::from_millis(2500));
+    let t = Instant::now();
+    let e = s
+        .import_feed(
+            "t",
+            FeedFormat::Plain,
+            "list.txt",
+            &list(10, 0),
+            &ImportOptions::default(),
+        )
+        .expect_err("the lock is kept too long");
+    let waited = t.elapsed();
+    holder.join().expect("holder");
+    assert!(e.is_busy(), "{e}");
+    assert!(e.to_string().contains("database is locked"), "{e}");
+    // Six waits of 100 ms at least, and it gave up before the lock went.
+    assert!(waited >= Duration::from_millis(550), "{waited:?}");
+    assert!(waited < Duration::from_millis(2500), "{waited:?}");
+    assert_eq!(table_counts(&db), before);
+}
