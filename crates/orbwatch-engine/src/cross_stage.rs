@@ -250,3 +250,140 @@ impl CrossStage {
         self.producers.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbwatch_detect::FindingKind;
+    use orbwatch_detect::behaviour::simulator::{SprayScenario, simulate};
+    use orbwatch_detect::behaviour::{LiveDetectors, Part};
+
+    /// (id, count, top source, members) of the campaign findings.
+    type Campaign = (String, u64, Option<std::net::IpAddr>, Vec<std::net::IpAddr>);
+
+    fn campaigns<'a>(fs: impl Iterator<Item = &'a Finding>) -> Vec<Campaign> {
+        let mut v: Vec<Campaign> = fs
+            .filter(|f| f.kind == FindingKind::DistributedBruteforce)
+            .map(|f| (f.id.clone(), f.count, f.src_ip, f.sources.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A simulated spray campaign split by source over two "stage-2"
+    /// detectors, their cross events sent through the wire (one
+    /// producer's whole stream before the other's: stage 3 must wait for
+    /// the slow one's watermark) and judged by one `CrossStage`: the same
+    /// campaigns, ids, counts and members as one process's detectors.
+    /// Records idle after 2 days, so idle-record events flow all along,
+    /// and a gap of 3 days ends the first campaign mid-stream.
+    #[test]
+    fn split_detectors_and_stage_3_give_the_one_process_campaigns() {
+        let mut month = simulate(&SprayScenario {
+            days: 12,
+            campaign_sources: 300,
+            accounts: 120,
+            users: 60,
+            scanners_per_day: 10,
+            persistent_scanners: 15,
+            ..Default::default()
+        });
+        month.buffer.sort();
+        // Nothing on days 4 to 6: the run of failures goes quiet and is
+        // judged while the stream goes on (when every producer's
+        // watermark has passed it), then a second run begins.
+        let t0 = month.buffer.obs[0].time;
+        let day = 86_400_000;
+        month
+            .buffer
+            .obs
+            .retain(|o| o.time < t0 + 4 * day || o.time >= t0 + 7 * day);
+        let mut cfg = BehaviourConfig::default();
+        cfg.distributed.idle_secs = 2 * 86_400;
+        let enricher = Enricher::none();
+        let t = &month.buffer.tables;
+        let obs = &month.buffer.obs;
+        const STEP: usize = 500;
+
+        // One process.
+        let mut one = LiveDetectors::new(&cfg, &enricher);
+        let mut expected = Vec::new();
+        for (i, o) in obs.iter().enumerate() {
+            one.observe(o, t);
+            if i % STEP == STEP - 1 {
+                one.advance(o.time, t);
+                expected.extend(one.take_drafts().into_iter().map(|d| d.finding));
+            }
+        }
+        expected.extend(one.take_drafts().into_iter().map(|d| d.finding));
+        expected.extend(one.finish(t).into_iter().map(|d| d.finding));
+        let expected = campaigns(expected.iter());
+        assert_eq!(expected.len(), 2, "the spray before and after the gap");
+
+        // Two stage-2 detectors, each on its sources, and their summaries;
+        // each announces itself first, as a stage-2 worker does when it
+        // starts.
+        let mut wire: Vec<Vec<u8>> = vec![
+            Summary::watermark(100, i64::MIN),
+            Summary::watermark(101, i64::MIN),
+        ];
+        for index in 0..2 {
+            let producer = 100 + index as u64;
+            let part = Part { index, count: 2 };
+            let mut d = LiveDetectors::new(&cfg, &enricher);
+            d.export_cross();
+            let send = |d: &mut LiveDetectors, wire: &mut Vec<Vec<u8>>| {
+                for e in d.take_exported() {
+                    wire.push(Summary::from_cross(&e, t, producer).encode());
+                }
+            };
+            for (i, o) in obs.iter().enumerate() {
+                if part.owns(o.src, t) {
+                    d.observe(o, t);
+                }
+                if i % STEP == STEP - 1 {
+                    d.advance(o.time, t);
+                    send(&mut d, &mut wire);
+                    wire.push(Summary::watermark(producer, o.time));
+                }
+            }
+            send(&mut d, &mut wire);
+            let end = d.finish_parts(t);
+            for e in &end.cross {
+                wire.push(Summary::from_cross(e, t, producer).encode());
+            }
+            for s in &end.flagged {
+                wire.push(Summary::flagged(*s, t, producer).encode());
+            }
+            wire.push(
+                Summary {
+                    producer,
+                    body: SummaryBody::Done,
+                }
+                .encode(),
+            );
+        }
+        let mut stage3 = CrossStage::new(cfg.clone(), &[], InternalNets::default()).unwrap();
+        let now = Instant::now();
+        let mut found = Vec::new();
+        for m in &wire {
+            stage3.handle(&Summary::decode(m).unwrap(), now);
+            found.extend(stage3.take_findings());
+        }
+        let (last, stats) = stage3.finish();
+        found.extend(last);
+        assert_eq!(stats.late, 0);
+        assert_eq!(stats.producers_done, 2);
+        let got = campaigns(found.iter());
+        println!(
+            "{} summaries ({} events) for {} observations; campaigns: {:?}",
+            wire.len(),
+            stats.events,
+            obs.len(),
+            got.iter()
+                .map(|c| (&c.0, c.1, c.3.len()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(got, expected);
+    }
+}
