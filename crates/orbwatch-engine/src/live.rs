@@ -93,10 +93,11 @@ pub struct LiveOptions {
     /// only when every observation it made has left, so its offset is
     /// committed only after its observations are written.
     pub export_observations: Option<u64>,
-    /// Run the cross-source detector (distributed brute force) here.
-    /// Off in stage 2: a worker sees only its partitions' sources, so its
-    /// campaigns would be fragments (other ids, smaller counts) of the
-    /// one a single process sees; they are left out rather than wrong.
+    /// Report the cross-source detector's findings (distributed brute
+    /// force) here. Off in stage 2: a worker sees only its partitions'
+    /// sources, so its campaigns would be fragments (other ids, smaller
+    /// counts) of the one a single process sees; stage 3 judges them
+    /// from every stage-2 worker's summaries instead.
     pub cross_source: bool,
     /// Stage 2 of a split topology: `Some(producer id)` hands what the
     /// cross-source detector needs ([`LiveOutput::summaries`], the

@@ -29,8 +29,12 @@
 //! records are acknowledged. `2` consumes the observations topic (in its
 //! own group) and runs the per-source detectors on them, in event time
 //! through the same [`LivePipeline`] (reorder window, watermark over
-//! partitions, holds). Stage 3 (cross-source) is not built: stage 2
-//! leaves the cross-source kind out rather than report fragments of it.
+//! partitions, holds), and writes what the cross-source detector needs
+//! (its cross events, see [`orbwatch_engine::summary_wire`]) to the
+//! summaries topic instead of judging campaigns on its fragment of the
+//! sources. `3` reads the summaries of every stage-2 worker (one
+//! partition, one consumer) and judges distributed brute force across
+//! all sources ([`CrossStage`]), with the ids and counts of `all`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
