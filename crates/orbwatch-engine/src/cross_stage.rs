@@ -270,6 +270,59 @@ mod tests {
         v
     }
 
+    /// A producer that announced itself and went silent (a stage-2
+    /// worker killed, or without partitions) holds the others' events
+    /// until it has been silent for PRODUCER_IDLE, then no more; one
+    /// that said `done` is not waited for at all.
+    #[test]
+    fn a_silent_producer_is_forgotten_and_a_done_one_not_waited_for() {
+        let mut stage3 =
+            CrossStage::new(BehaviourConfig::default(), &[], InternalNets::default()).unwrap();
+        let t0 = Instant::now();
+        let summary = |producer, body| Summary { producer, body };
+        let login = |time| SummaryBody::Auth {
+            time,
+            kind: orbwatch_detect::behaviour::ObsKind::AuthFailure,
+            src: crate::obs_wire::WireNode::Addr("203.0.113.9".parse().unwrap()),
+            service: "ssh".into(),
+            account: "deploy".into(),
+            brute: false,
+            first_try: true,
+        };
+        stage3.handle(&summary(1, SummaryBody::Watermark { time: i64::MIN }), t0);
+        stage3.handle(&summary(2, SummaryBody::Watermark { time: i64::MIN }), t0);
+        stage3.handle(&summary(3, SummaryBody::Watermark { time: i64::MIN }), t0);
+        stage3.handle(&summary(1, login(1_000)), t0);
+        stage3.handle(&summary(1, SummaryBody::Watermark { time: 5_000 }), t0);
+        assert_eq!(stage3.watermark(), i64::MIN, "2 and 3 are waited for");
+        stage3.handle(&summary(3, SummaryBody::Done), t0);
+        assert_eq!(stage3.producers(), 2);
+        // A watermark of 3 after its `done` does not bring it back.
+        stage3.handle(&summary(3, SummaryBody::Watermark { time: 0 }), t0);
+        assert_eq!(stage3.producers(), 2);
+        stage3.tick(t0 + PRODUCER_IDLE / 2);
+        assert_eq!(stage3.watermark(), i64::MIN, "2 is still waited for");
+        stage3.handle(
+            &summary(1, SummaryBody::Watermark { time: 6_000 }),
+            t0 + PRODUCER_IDLE,
+        );
+        stage3.tick(t0 + PRODUCER_IDLE);
+        assert_eq!(stage3.watermark(), 6_000, "2 is forgotten, 1 goes on");
+        let s = stage3.stats();
+        assert_eq!(
+            (s.producers_done, s.producers_forgotten, s.events),
+            (1, 1, 1)
+        );
+        // A forgotten producer that speaks again is waited for again.
+        stage3.handle(
+            &summary(2, SummaryBody::Watermark { time: 2_000 }),
+            t0 + PRODUCER_IDLE,
+        );
+        assert_eq!(stage3.watermark(), 2_000);
+        stage3.handle(&summary(2, login(1_500)), t0 + PRODUCER_IDLE);
+        assert_eq!(stage3.stats().late, 1, "older than what was judged (6,000)");
+    }
+
     /// A simulated spray campaign split by source over two "stage-2"
     /// detectors, their cross events sent through the wire (one
     /// producer's whole stream before the other's: stage 3 must wait for

@@ -307,6 +307,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         pending_summaries: Vec::new(),
         summary_mark: i64::MIN,
         summaries_done: false,
+        owns_partitions: true,
         producer_id,
         watermark: i64::MIN,
         last_mark: Instant::now(),
@@ -586,6 +587,7 @@ fn run_stage3(
         pending_summaries: Vec::new(),
         summary_mark: i64::MIN,
         summaries_done: false,
+        owns_partitions: true,
         producer_id: 0,
         watermark: i64::MIN,
         last_mark: Instant::now(),
@@ -985,6 +987,9 @@ struct Output {
     pending_summaries: Vec<Vec<u8>>,
     summary_mark: i64,
     summaries_done: bool,
+    /// The worker owned partitions at the last flush (stage 2 sends no
+    /// summary watermark without).
+    owns_partitions: bool,
     /// Stage 1: this worker's producer id and its watermark (written to
     /// every partition after the observations, see `obs_wire`).
     producer_id: u64,
@@ -1044,7 +1049,14 @@ impl Output {
         // minute without a message, and a producer silent that long (its
         // reorder window waiting for a slow stream) would then find the
         // other producers' watermark past its next observations.
-        let mark_due = (self.observations.is_some() || self.summaries.is_some())
+        let owned = source.assigned();
+        // Stage 2 without partitions has nothing to summarise: its
+        // watermark would stay at the minimum and hold stage 3 back, so
+        // it sends none (stage 3 forgets it after a minute of silence,
+        // and waits for it again when it speaks).
+        self.owns_partitions = !owned.is_empty();
+        let mark_due = (self.observations.is_some()
+            || (self.summaries.is_some() && self.owns_partitions))
             && self.last_mark.elapsed() >= MARK_EVERY;
         if self.pending.is_empty()
             && self.pending_obs.is_empty()
@@ -1057,7 +1069,6 @@ impl Output {
         }
         // Offsets of partitions handed to another worker since are that
         // worker's to keep: saving ours could move its position back.
-        let owned = source.assigned();
         self.offsets.retain(|tp, _| owned.contains(tp));
         match self.write(coverage) {
             Ok(()) => {}
@@ -1151,7 +1162,8 @@ impl Output {
         }
         if let Some(p) = &mut self.summaries {
             let key = format!("{:016x}", self.producer_id);
-            if !self.pending_summaries.is_empty() {
+            let wrote = !self.pending_summaries.is_empty();
+            if wrote {
                 let done = self
                     .pending_summaries
                     .last()
@@ -1168,7 +1180,7 @@ impl Output {
                 self.pending_summaries.clear();
                 self.summaries_done |= done;
             }
-            if !self.summaries_done {
+            if !self.summaries_done && (wrote || self.owns_partitions) {
                 // After the summaries it covers, as stage 1's watermark.
                 let mark = Summary::watermark(self.producer_id, self.summary_mark);
                 match p.write(
