@@ -47,6 +47,7 @@
 
 pub mod behaviour;
 pub mod binary;
+pub mod cross_stage;
 pub mod event_time;
 mod held_findings;
 pub mod index_cache;
@@ -55,6 +56,7 @@ mod memory;
 pub mod obs_wire;
 pub mod record_source;
 pub mod sink;
+pub mod summary_wire;
 mod sweep;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -55,6 +55,7 @@ use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireObservation};
+use crate::summary_wire::{Summary, SummaryBody};
 use crate::sweep::RecordSink;
 use crate::{Engine, EngineError};
 
@@ -92,11 +93,17 @@ pub struct LiveOptions {
     /// only when every observation it made has left, so its offset is
     /// committed only after its observations are written.
     pub export_observations: Option<u64>,
-    /// Run the cross-source detector (distributed brute force) here.
-    /// Off in stage 2: a worker sees only its partitions' sources, so its
-    /// campaigns would be fragments (other ids, smaller counts) of the
-    /// one a single process sees; they are left out rather than wrong.
+    /// Report the cross-source detector's findings (distributed brute
+    /// force) here. Off in stage 2: a worker sees only its partitions'
+    /// sources, so its campaigns would be fragments (other ids, smaller
+    /// counts) of the one a single process sees; stage 3 judges them
+    /// from every stage-2 worker's summaries instead.
     pub cross_source: bool,
+    /// Stage 2 of a split topology: `Some(producer id)` hands what the
+    /// cross-source detector needs ([`LiveOutput::summaries`], the
+    /// detectors' cross events resolved for the wire) to stage 3, which
+    /// sees every partition's sources.
+    pub export_summaries: Option<u64>,
 }
 
 impl Default for LiveOptions {
@@ -109,6 +116,7 @@ impl Default for LiveOptions {
             slowest_stream_clock: false,
             export_observations: None,
             cross_source: true,
+            export_summaries: None,
         }
     }
 }
@@ -132,6 +140,13 @@ pub struct LiveOutput {
     /// Stage 1 ([`LiveOptions::export_observations`]): observations to
     /// write, in event-time order.
     pub observations: Vec<WireObservation>,
+    /// Stage 2 ([`LiveOptions::export_summaries`]): summaries to write
+    /// to stage 3, in the order made; at [`LivePipeline::finish`] they end
+    /// with the flagged sources and `done`.
+    pub summaries: Vec<Summary>,
+    /// Stage 2: every summary up to this event time (ms) is in
+    /// `summaries` or was handed on before (`i64::MIN`: none yet).
+    pub summary_watermark: i64,
 }
 
 /// Counts for the status line and metrics.
@@ -371,6 +386,9 @@ pub struct LivePipeline {
     newest: Option<Timestamp>,
     /// The detectors sweep for idle keys when the watermark reaches this.
     next_advance: i64,
+    /// The detectors have judged up to this event time (ms): stage 2's
+    /// summary watermark.
+    advanced_to: i64,
     /// Counts of streams that were forgotten, by source.
     retired: BTreeMap<String, InputCoverage>,
     started: Timestamp,
@@ -392,8 +410,12 @@ impl LivePipeline {
                     Enricher::open(&dbs).map_err(|e| EngineError::Enrichment(e.to_string()))?;
                 let cfg: &'static BehaviourConfig = Box::leak(Box::new(b.config.clone()));
                 let enricher: &'static Enricher = Box::leak(Box::new(enricher));
+                let mut detectors = LiveDetectors::new(cfg, enricher);
+                if opts.export_summaries.is_some() {
+                    detectors.export_cross();
+                }
                 Some(Detection {
-                    detectors: LiveDetectors::new(cfg, enricher),
+                    detectors,
                     cfg,
                     enricher,
                 })
@@ -446,6 +468,7 @@ impl LivePipeline {
             out: Vec::new(),
             newest: None,
             next_advance: i64::MIN,
+            advanced_to: i64::MIN,
             retired: BTreeMap::new(),
             started: Timestamp::now(),
             stats: LiveStats::default(),
@@ -811,6 +834,7 @@ impl LivePipeline {
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
+            self.advanced_to = self.advanced_to.max(mark);
             self.next_advance = mark.saturating_add(ADVANCE_STEP_MS);
         }
         self.take_drafts();
@@ -975,6 +999,7 @@ impl LivePipeline {
             if flushed {
                 let mark = self.window.watermark();
                 d.detectors.advance(mark, tables);
+                self.advanced_to = self.advanced_to.max(mark);
             }
         }
         self.release();
@@ -1044,13 +1069,29 @@ impl LivePipeline {
             .map(|x| std::mem::take(&mut x.out))
             .unwrap_or_default();
         self.stats.observations_out += observations.len() as u64;
+        let summaries = self.take_summaries();
         LiveOutput {
             findings: dedup_latest(findings),
             checkpoints: std::mem::take(&mut self.checkpoints)
                 .into_values()
                 .collect(),
             observations,
+            summaries,
+            summary_watermark: self.advanced_to,
         }
+    }
+
+    /// Stage 2: the cross events made since the last call, resolved.
+    fn take_summaries(&mut self) -> Vec<Summary> {
+        let (Some(producer), Some(d)) = (self.opts.export_summaries, &mut self.detection) else {
+            return Vec::new();
+        };
+        let t = &self.obs.tables;
+        d.detectors
+            .take_exported()
+            .iter()
+            .map(|e| Summary::from_cross(e, t, producer))
+            .collect()
     }
 
     /// Shutdown: decode what waits, release the reorder window, judge
@@ -1073,7 +1114,27 @@ impl LivePipeline {
             self.window
                 .flush(&mut |_, h| d.detectors.observe(&h.obs, tables));
             let mut drafts = d.detectors.take_drafts();
-            drafts.extend(d.detectors.finish(tables));
+            let end = d.detectors.finish_parts(tables);
+            drafts.extend(end.drafts);
+            if let Some(producer) = self.opts.export_summaries {
+                // The end of this worker's input, as `--stage all` judges
+                // it when it stops: its open records, its flagged sources,
+                // and `done` (stage 3 waits for it no more).
+                out.summaries.extend(
+                    end.cross
+                        .iter()
+                        .map(|e| Summary::from_cross(e, tables, producer)),
+                );
+                out.summaries.extend(
+                    end.flagged
+                        .iter()
+                        .map(|s| Summary::flagged(*s, tables, producer)),
+                );
+                out.summaries.push(Summary {
+                    producer,
+                    body: SummaryBody::Done,
+                });
+            }
             let mut found = self.behaviour_findings(drafts);
             self.annotate(&mut found);
             out.findings.extend(found);

@@ -50,7 +50,7 @@ pub const VERSION: u8 = 1;
 /// Raw evidence is cut to this many bytes (as the live pipeline keeps it).
 pub const RAW_CAP: usize = 2048;
 /// Longest name kept (account, service, host, stream, format, origin).
-const NAME_CAP: usize = 1024;
+pub(crate) const NAME_CAP: usize = 1024;
 
 /// A source or destination, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,7 +189,7 @@ pub(crate) fn cut(s: &str, cap: usize) -> &str {
 }
 
 impl WireNode {
-    fn of(id: NodeId, t: &Tables) -> Self {
+    pub(crate) fn of(id: NodeId, t: &Tables) -> Self {
         if id == NONE {
             return Self::None;
         }
@@ -202,7 +202,7 @@ impl WireNode {
         }
     }
 
-    fn id(&self, t: &mut Tables) -> NodeId {
+    pub(crate) fn id(&self, t: &mut Tables) -> NodeId {
         match self {
             Self::None => NONE,
             Self::Addr(ip) => t.ip_id(*ip),
@@ -211,7 +211,7 @@ impl WireNode {
     }
 }
 
-fn name_id(t: &mut Tables, s: &str) -> u32 {
+pub(crate) fn name_id(t: &mut Tables, s: &str) -> u32 {
     if s.is_empty() {
         0
     } else {
@@ -359,13 +359,13 @@ impl WireObservation {
     }
 }
 
-fn put_str(b: &mut Vec<u8>, s: &str, cap: usize) {
+pub(crate) fn put_str(b: &mut Vec<u8>, s: &str, cap: usize) {
     let s = cut(s, cap.min(usize::from(u16::MAX)));
     b.extend_from_slice(&(s.len() as u16).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
 }
 
-fn put_node(b: &mut Vec<u8>, n: &WireNode) {
+pub(crate) fn put_node(b: &mut Vec<u8>, n: &WireNode) {
     match n {
         WireNode::None => b.push(0),
         WireNode::Addr(IpAddr::V4(a)) => {
@@ -383,13 +383,13 @@ fn put_node(b: &mut Vec<u8>, n: &WireNode) {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
         let Some(end) = end else {
             return Err(WireError::Short {
@@ -402,18 +402,21 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], WireError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], WireError> {
         let s = self.take(N, what)?;
         let mut a = [0; N];
         a.copy_from_slice(s);
         Ok(a)
     }
 
-    fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
+    pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8, WireError> {
         Ok(self.take(1, what)?[0])
     }
 
-    fn str(&mut self, what: &'static str) -> Result<String, WireError> {
+    pub(crate) fn str(&mut self, what: &'static str) -> Result<String, WireError> {
         let len = u16::from_le_bytes(self.array(what)?);
         let at = self.at;
         let s = self.take(usize::from(len), what)?;
@@ -422,7 +425,7 @@ impl<'a> Reader<'a> {
             .map_err(|_| WireError::Utf8 { what, at })
     }
 
-    fn node(&mut self, what: &'static str) -> Result<WireNode, WireError> {
+    pub(crate) fn node(&mut self, what: &'static str) -> Result<WireNode, WireError> {
         let at = self.at;
         Ok(match self.u8(what)? {
             0 => WireNode::None,

@@ -29,8 +29,12 @@
 //! records are acknowledged. `2` consumes the observations topic (in its
 //! own group) and runs the per-source detectors on them, in event time
 //! through the same [`LivePipeline`] (reorder window, watermark over
-//! partitions, holds). Stage 3 (cross-source) is not built: stage 2
-//! leaves the cross-source kind out rather than report fragments of it.
+//! partitions, holds), and writes what the cross-source detector needs
+//! (its cross events, see [`orbwatch_engine::summary_wire`]) to the
+//! summaries topic instead of judging campaigns on its fragment of the
+//! sources. `3` reads the summaries of every stage-2 worker (one
+//! partition, one consumer) and judges distributed brute force across
+//! all sources ([`CrossStage`]), with the ids and counts of `all`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -43,7 +47,9 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use orbwatch_detect::behaviour::BehaviourConfig;
 use orbwatch_detect::{Finding, InternalNets};
+use orbwatch_engine::cross_stage::CrossStage;
 use orbwatch_engine::obs_wire::WireMessage;
+use orbwatch_engine::summary_wire::{Summary, SummaryBody};
 use orbwatch_engine::{
     BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
 };
@@ -97,13 +103,20 @@ pub struct WorkerArgs {
     pub findings_topic: Option<String>,
     /// Which stage this worker plays: `all` (decode, match and detect in
     /// one process), `1` (decode, match, produce observations), `2`
-    /// (detect from the observations topic). `3` is not built yet.
+    /// (detect from the observations topic, and summarise for stage 3),
+    /// `3` (distributed brute force across every source, from the
+    /// summaries topic).
     #[arg(long, default_value = "all", value_parser = ["all", "1", "2", "3"])]
     pub stage: String,
     /// The topic stage 1 writes observations to and stage 2 reads
     /// (key = source address; see the README for its partitions).
     #[arg(long, default_value = "orbwatch.observations")]
     pub observations_topic: String,
+    /// The topic stage 2 writes its summaries for the cross-source
+    /// detector to, and stage 3 reads (1 partition: stage 3 needs every
+    /// stage-2 worker's summaries in one place).
+    #[arg(long, default_value = "orbwatch.summaries")]
+    pub summaries_topic: String,
     /// Force the decoder of every record (as `hunt --input-format`);
     /// default: detected per stream (topic, partition and record key).
     #[arg(long)]
@@ -141,12 +154,13 @@ fn store_key(group: &str, tp: &TopicPartition) -> String {
 
 pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let stage = args.stage.as_str();
-    if stage == "3" {
+    if stage == "3" && !args.topic.is_empty() {
         anyhow::bail!(
-            "--stage 3 (cross-source detection from per-partition summaries) is not implemented yet; run --stage 1 and --stage 2, or --stage all (every worker decodes, matches and detects)"
+            "--stage 3 reads the summaries topic ({}), not raw records: drop --topic, or set --summaries-topic",
+            args.summaries_topic
         );
     }
-    if stage != "2" && args.topic.is_empty() {
+    if stage != "2" && stage != "3" && args.topic.is_empty() {
         anyhow::bail!("--stage {stage} reads raw records: give --topic TOPIC");
     }
     if stage == "2" && !args.topic.is_empty() {
@@ -180,6 +194,9 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 })
         })
         .collect::<Result<Vec<_>>>()?;
+    if stage == "3" {
+        return run_stage3(args, store_out, commit_interval, &extra);
+    }
     let (timezone, timezone_name) = crate::cli_values::parse_timezone(args.timezone.as_deref())?;
     let internal = InternalNets::default();
     let behaviour = if args.no_behaviour {
@@ -234,10 +251,14 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         },
         export_observations: (stage == "1").then(producer_id),
         cross_source: stage == "all",
+        export_summaries: (stage == "2").then(producer_id),
         ..Default::default()
     };
     let detect_wait = live.detect_wait;
-    let producer_id = live.export_observations.unwrap_or(0);
+    let producer_id = live
+        .export_observations
+        .or(live.export_summaries)
+        .unwrap_or(0);
     let mut pipeline = LivePipeline::new(engine, live)?;
 
     let signals = Arc::new(AtomicBool::new(false));
@@ -274,6 +295,19 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             None
         },
         pending_obs: Vec::new(),
+        summaries: if stage == "2" {
+            Some(KeyedProducer::new(
+                &args.brokers,
+                &args.summaries_topic,
+                &extra,
+            )?)
+        } else {
+            None
+        },
+        pending_summaries: Vec::new(),
+        summary_mark: i64::MIN,
+        summaries_done: false,
+        owns_partitions: true,
         producer_id,
         watermark: i64::MIN,
         last_mark: Instant::now(),
@@ -306,25 +340,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             path.display()
         );
         out.store = Some((store, run_id));
-        let (path, group) = (path.clone(), args.group.clone());
-        // Read at each assignment: another worker of the group may have
-        // kept the partition's offset since this one started.
-        start_offsets = Some(Arc::new(move |tp: &TopicPartition| {
-            let key = store_key(&group, tp);
-            match Store::open(&path).and_then(|s| s.load_tail_offsets()) {
-                Ok(rows) => rows
-                    .into_iter()
-                    .find(|r| r.path == key)
-                    .and_then(|r| i64::try_from(r.position).ok()),
-                Err(e) => {
-                    tracing::error!(
-                        "worker: cannot read the kept offset of {tp} from {}: {e}; starting from the group's committed offset",
-                        path.display()
-                    );
-                    None
-                }
-            }
-        }));
+        start_offsets = Some(store_start_offsets(path.clone(), args.group.clone()));
     }
 
     // Fail fast on a wrong --brokers: librdkafka itself would retry
@@ -337,6 +353,23 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             )
         },
     )?;
+    if let Some(p) = &mut out.summaries {
+        // Announce this producer to stage 3 before reading anything, as
+        // stage 1 does to stage 2 below.
+        let hello = Summary::watermark(producer_id, i64::MIN);
+        let key = format!("{producer_id:016x}");
+        p.write(
+            [(key.as_bytes(), hello.as_slice())],
+            "the first summary watermark",
+            WRITE_TIMEOUT,
+        )
+        .with_context(|| {
+            format!(
+                "cannot write to the summaries topic {} (create it first, 1 partition, see the README's topic table)",
+                args.summaries_topic
+            )
+        })?;
+    }
     if let Some(p) = &mut out.observations {
         // Announce this producer before reading anything: a stage-2
         // worker that knows it waits for its observations instead of
@@ -521,6 +554,269 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Stage 3: the cross-source detector (distributed brute force) over the
+/// summaries every stage-2 worker writes to the summaries topic (see
+/// [`CrossStage`]). One partition, so one member of the group reads it;
+/// the others wait as standbys and take over on a rebalance. The
+/// offsets of the summaries are committed after the findings judged so
+/// far are written (the detector's state is in memory, as stage 2's).
+fn run_stage3(
+    args: &WorkerArgs,
+    store_out: Option<PathBuf>,
+    commit_interval: Duration,
+    extra: &[(String, String)],
+) -> Result<ExitCode> {
+    let cfg = match &args.behaviour_config {
+        Some(p) => BehaviourConfig::from_file(p)?,
+        None => BehaviourConfig::default(),
+    };
+    let mut cross = CrossStage::new(cfg, &[], InternalNets::default())?;
+    let signals = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&signals))
+            .context("cannot install the SIGTERM/SIGINT handler")?;
+    }
+    let mut out = Output {
+        producer: match &args.findings_topic {
+            Some(t) => Some(FindingsProducer::new(&args.brokers, t, extra)?),
+            None => None,
+        },
+        observations: None,
+        pending_obs: Vec::new(),
+        summaries: None,
+        pending_summaries: Vec::new(),
+        summary_mark: i64::MIN,
+        summaries_done: false,
+        owns_partitions: true,
+        producer_id: 0,
+        watermark: i64::MIN,
+        last_mark: Instant::now(),
+        store: None,
+        group: args.group.clone(),
+        pending: Vec::new(),
+        pending_at: HashMap::new(),
+        offsets: BTreeMap::new(),
+        kept: std::collections::HashSet::new(),
+        failures: 0,
+    };
+    let mut start_offsets: Option<StartOffsets> = None;
+    if let Some(path) = &store_out {
+        let mut store = Store::open(path)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let run_args = serde_json::json!({
+            "command": "worker",
+            "stage": "3",
+            "brokers": args.brokers,
+            "summaries_topic": args.summaries_topic,
+            "group": args.group,
+            "findings_topic": args.findings_topic,
+        });
+        let run_id = store.begin_live(&run_args, Timestamp::now())?;
+        tracing::info!(
+            "worker: run {run_id} in the store {} (see `orbwatch hunts`)",
+            path.display()
+        );
+        out.store = Some((store, run_id));
+        start_offsets = Some(store_start_offsets(path.clone(), args.group.clone()));
+    }
+    orbwatch_kafka::check_brokers(&args.brokers, extra, Duration::from_secs(10)).with_context(
+        || {
+            format!(
+                "cannot reach the Kafka brokers {} within 10 s: check --brokers HOST:PORT and that the brokers run",
+                args.brokers
+            )
+        },
+    )?;
+    let (tx, rx) = orbwatch_live::channel(args.queue);
+    let source = KafkaSource::spawn(
+        ConsumerSettings {
+            brokers: args.brokers.clone(),
+            group: args.group.clone(),
+            topics: vec![args.summaries_topic.clone()],
+            extra: extra.to_vec(),
+            start_offsets,
+            payload_as_is: true,
+        },
+        tx,
+    )?;
+    tracing::info!(
+        "worker: stage 3: joined group {} on {} for {}",
+        args.group,
+        args.brokers,
+        args.summaries_topic
+    );
+    let mut reader = SummaryReader::default();
+    let mut tracker = OffsetTracker::new();
+    let mut last_tick = Instant::now();
+    let mut last_commit = Instant::now();
+    loop {
+        let mut ended = false;
+        // Assignments and ends of partition hold nothing here: the
+        // producers' watermarks order the summaries.
+        drop(source.take_assigned());
+        drop(source.take_caught_up());
+        match rx.recv_timeout(TICK) {
+            Ok(rec) => {
+                let now = Instant::now();
+                reader.handle(&mut cross, &mut tracker, rec, now);
+                for rec in rx.try_iter().take(BURST) {
+                    reader.handle(&mut cross, &mut tracker, rec, now);
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => ended = true,
+        }
+        if let Some(req) = source.take_revoke_request() {
+            let now = Instant::now();
+            for rec in rx.try_iter() {
+                reader.handle(&mut cross, &mut tracker, rec, now);
+            }
+            out.take(reader.output(&mut cross), &mut tracker, i64::MIN);
+            let offsets = out.flush_for_revoke(&source, &req.partitions);
+            req.answer(offsets);
+        }
+        for tp in source.take_revoked() {
+            tracker.forget(&tp);
+            out.offsets.remove(&tp);
+        }
+        let now = Instant::now();
+        if now.duration_since(last_tick) >= TICK {
+            cross.tick(now);
+            last_tick = now;
+        }
+        if now.duration_since(last_commit) >= commit_interval {
+            out.take(reader.output(&mut cross), &mut tracker, i64::MIN);
+            out.flush(&source, None);
+            last_commit = now;
+        }
+        if ended || signals.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    tracing::info!("worker: stopping: no more reading, judging the open campaigns");
+    source.stop_reading();
+    while source.is_reading() {
+        let now = Instant::now();
+        for rec in rx.try_iter() {
+            reader.handle(&mut cross, &mut tracker, rec, now);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for rec in rx.try_iter() {
+        reader.handle(&mut cross, &mut tracker, rec, Instant::now());
+    }
+    for tp in source.take_revoked() {
+        tracker.forget(&tp);
+        out.offsets.remove(&tp);
+    }
+    let mut last = reader.output(&mut cross);
+    let producers = cross.producers();
+    let (found, stats) = cross.finish();
+    last.findings.extend(found);
+    out.take(last, &mut tracker, i64::MIN);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.flush(&source, None) {
+        if Instant::now() >= deadline {
+            source.close();
+            anyhow::bail!(
+                "{} findings could not be written before stopping; their summaries were not committed and will be read again by the group",
+                out.pending.len()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    source.close();
+    tracing::info!(
+        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried)",
+        reader.read,
+        stats.events,
+        stats.watermarks,
+        stats.late,
+        reader.malformed,
+        stats.producers_done,
+        stats.producers_forgotten,
+        producers,
+        out.kept.len(),
+        out.failures
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stage 3: summaries from the topic into the [`CrossStage`].
+#[derive(Default)]
+struct SummaryReader {
+    read: u64,
+    /// Messages that were not summaries (skipped, counted, logged).
+    malformed: u64,
+    /// Checkpoints of the messages taken since the last output.
+    checkpoints: Vec<orbwatch_live::Checkpoint>,
+}
+
+impl SummaryReader {
+    fn handle(
+        &mut self,
+        cross: &mut CrossStage,
+        tracker: &mut OffsetTracker,
+        rec: orbwatch_live::LiveRecord,
+        now: Instant,
+    ) {
+        if let Some(cp) = &rec.checkpoint {
+            tracker.entered(cp);
+        }
+        self.read += 1;
+        match Summary::decode(&rec.bytes) {
+            Ok(s) => cross.handle(&s, now),
+            Err(e) => {
+                self.malformed += 1;
+                if self.malformed <= 10 || self.malformed.is_power_of_two() {
+                    tracing::error!(
+                        "{} offset {}: not a summary, skipped ({} so far; is a stage-2 worker of another version, or something else, writing to this topic?): {e}",
+                        rec.stream,
+                        rec.offset,
+                        self.malformed
+                    );
+                }
+            }
+        }
+        // Taken into the detector's state (in memory, as stage 2's): its
+        // offset may be committed once the findings judged so far are
+        // written.
+        if let Some(cp) = rec.checkpoint {
+            self.checkpoints.push(cp);
+        }
+    }
+
+    /// The findings judged and the checkpoints taken since the last call.
+    fn output(&mut self, cross: &mut CrossStage) -> LiveOutput {
+        LiveOutput {
+            findings: cross.take_findings(),
+            checkpoints: std::mem::take(&mut self.checkpoints),
+            ..Default::default()
+        }
+    }
+}
+
+/// Read at each assignment: another worker of the group may have kept
+/// the partition's offset in the store since this one started.
+fn store_start_offsets(path: PathBuf, group: String) -> StartOffsets {
+    Arc::new(move |tp: &TopicPartition| {
+        let key = store_key(&group, tp);
+        match Store::open(&path).and_then(|s| s.load_tail_offsets()) {
+            Ok(rows) => rows
+                .into_iter()
+                .find(|r| r.path == key)
+                .and_then(|r| i64::try_from(r.position).ok()),
+            Err(e) => {
+                tracing::error!(
+                    "worker: cannot read the kept offset of {tp} from {}: {e}; starting from the group's committed offset",
+                    path.display()
+                );
+                None
+            }
+        }
+    })
+}
+
 /// Hand a record to the pipeline, noted in the offset tracker. The first
 /// record of a partition ends the partition's hold: its stream's clock is
 /// in the reorder window from this record on.
@@ -683,6 +979,17 @@ struct Output {
     observations: Option<KeyedProducer>,
     /// Stage 1: observations to write (key, message), before the findings.
     pending_obs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Stage 2: the summaries topic, the summaries to write (before the
+    /// findings; key = this producer, so they stay in order), the event
+    /// time they cover (written after them as this producer's
+    /// watermark), and whether `done` was written (no watermark after).
+    summaries: Option<KeyedProducer>,
+    pending_summaries: Vec<Vec<u8>>,
+    summary_mark: i64,
+    summaries_done: bool,
+    /// The worker owned partitions at the last flush (stage 2 sends no
+    /// summary watermark without).
+    owns_partitions: bool,
     /// Stage 1: this worker's producer id and its watermark (written to
     /// every partition after the observations, see `obs_wire`).
     producer_id: u64,
@@ -714,6 +1021,10 @@ impl Output {
         for w in o.observations {
             self.pending_obs.push((w.key().into_bytes(), w.encode()));
         }
+        self.summary_mark = self.summary_mark.max(o.summary_watermark);
+        for s in o.summaries {
+            self.pending_summaries.push(s.encode());
+        }
         for f in o.findings {
             match self.pending_at.get(&f.id) {
                 Some(&i) => self.pending[i] = f,
@@ -738,9 +1049,18 @@ impl Output {
         // minute without a message, and a producer silent that long (its
         // reorder window waiting for a slow stream) would then find the
         // other producers' watermark past its next observations.
-        let mark_due = self.observations.is_some() && self.last_mark.elapsed() >= MARK_EVERY;
+        let owned = source.assigned();
+        // Stage 2 without partitions has nothing to summarise: its
+        // watermark would stay at the minimum and hold stage 3 back, so
+        // it sends none (stage 3 forgets it after a minute of silence,
+        // and waits for it again when it speaks).
+        self.owns_partitions = !owned.is_empty();
+        let mark_due = (self.observations.is_some()
+            || (self.summaries.is_some() && self.owns_partitions))
+            && self.last_mark.elapsed() >= MARK_EVERY;
         if self.pending.is_empty()
             && self.pending_obs.is_empty()
+            && self.pending_summaries.is_empty()
             && self.offsets.is_empty()
             && coverage.is_none()
             && !mark_due
@@ -749,7 +1069,6 @@ impl Output {
         }
         // Offsets of partitions handed to another worker since are that
         // worker's to keep: saving ours could move its position back.
-        let owned = source.assigned();
         self.offsets.retain(|tp, _| owned.contains(tp));
         match self.write(coverage) {
             Ok(()) => {}
@@ -839,6 +1158,39 @@ impl Output {
             match p.broadcast(&mark, "the watermark", WRITE_TIMEOUT) {
                 Ok(()) => self.last_mark = Instant::now(),
                 Err(e) => tracing::warn!("worker: {e}"),
+            }
+        }
+        if let Some(p) = &mut self.summaries {
+            let key = format!("{:016x}", self.producer_id);
+            let wrote = !self.pending_summaries.is_empty();
+            if wrote {
+                let done = self
+                    .pending_summaries
+                    .last()
+                    .is_some_and(|m| Summary::decode(m).is_ok_and(|s| s.body == SummaryBody::Done));
+                p.write(
+                    self.pending_summaries
+                        .iter()
+                        .map(|m| (key.as_bytes(), m.as_slice())),
+                    "summaries",
+                    WRITE_TIMEOUT,
+                )?;
+                // Written: a retry must not write them again (stage 3
+                // would count them twice).
+                self.pending_summaries.clear();
+                self.summaries_done |= done;
+            }
+            if !self.summaries_done && (wrote || self.owns_partitions) {
+                // After the summaries it covers, as stage 1's watermark.
+                let mark = Summary::watermark(self.producer_id, self.summary_mark);
+                match p.write(
+                    [(key.as_bytes(), mark.as_slice())],
+                    "the summary watermark",
+                    WRITE_TIMEOUT,
+                ) {
+                    Ok(_) => self.last_mark = Instant::now(),
+                    Err(e) => tracing::warn!("worker: {e}"),
+                }
             }
         }
         if let Some(p) = &mut self.producer {

@@ -94,6 +94,64 @@ fn corpus(per_host: usize) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// A password spray no single source gives away (`distributed_bruteforce`):
+/// 20 more CERT-FR APT31 addresses (none of `corpus`'s) and 8 addresses of
+/// one /24 (203.0.113.0/24) each fail twice, on two of a handful of
+/// real-looking accounts, against the sshd of three hosts (gw5-gw7, so
+/// in several raw partitions, and by source in several observation
+/// partitions), within the half hour of `corpus`; `deploy`, which every
+/// source tries, logs in from an admin's address. Each source earns the
+/// campaign's "shared accounts" and "valid accounts" points (the /24's
+/// also "cluster"); none crosses a per-source threshold.
+fn spray(corpus: &[(String, Vec<String>)]) -> Vec<(String, Vec<String>)> {
+    let used: BTreeSet<&str> = corpus
+        .iter()
+        .flat_map(|(_, lines)| lines.iter())
+        .filter_map(|l| l.split(" from ").nth(1))
+        .filter_map(|r| r.split(' ').next())
+        .collect();
+    let mut sources: Vec<String> = feed_ips()
+        .into_iter()
+        .filter(|i| !used.contains(i.as_str()))
+        .take(20)
+        .collect();
+    assert_eq!(sources.len(), 20, "the feed has 20 more addresses");
+    sources.extend((10..18).map(|i| format!("203.0.113.{i}")));
+    let accounts = ["svc-backup", "oracle", "jenkins", "webadmin"];
+    let mut hosts: Vec<(String, Vec<String>)> =
+        (5..8).map(|h| (format!("gw{h}"), Vec::new())).collect();
+    let mut events = Vec::new();
+    // A source's two failures go to one host: an indicator's sightings
+    // spread over raw partitions of different stage-1 workers would be
+    // counted by each in part (see the README's "Not done").
+    for (i, ip) in sources.iter().enumerate() {
+        for (k, account) in ["deploy", accounts[i % accounts.len()]].iter().enumerate() {
+            let secs = 60 + i * 50 + k * 17;
+            events.push((secs, i, ip.clone(), *account));
+        }
+    }
+    events.sort();
+    for (n, (secs, h, ip, account)) in events.into_iter().enumerate() {
+        let (host, lines) = &mut hosts[h % 3];
+        lines.push(format!(
+            "Jun  3 10:{:02}:{:02} {host} sshd[{}]: Failed password for {account} from {ip} port {} ssh2",
+            secs / 60,
+            secs % 60,
+            7000 + n,
+            50000 + n
+        ));
+    }
+    // Logged in from an admin's address, late in the half hour.
+    let (host, lines) = &mut hosts[0];
+    lines.push(format!(
+        "Jun  3 10:29:30 {host} sshd[7999]: Accepted password for deploy from 192.0.2.50 port 51999 ssh2"
+    ));
+    for (_, lines) in &mut hosts {
+        lines.sort_by(|a, b| a[..15].cmp(&b[..15]));
+    }
+    hosts
+}
+
 /// Write each host's lines to a file for `hunt`.
 fn write_files(dir: &Path, corpus: &[(String, Vec<String>)]) {
     for (host, lines) in corpus {
@@ -482,9 +540,7 @@ fn the_worker_refuses_what_it_cannot_do() {
     let (code, err) = run(&["--findings-topic", "f", "--stage", "3"]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains(
-            "--stage 3 (cross-source detection from per-partition summaries) is not implemented yet"
-        ),
+        err.contains("--stage 3 reads the summaries topic (orbwatch.summaries), not raw records"),
         "{err}"
     );
     let (code, err) = run(&["--findings-topic", "f", "--stage", "2"]);
@@ -678,6 +734,8 @@ fn two_workers_share_the_partitions_and_count_nothing_twice() {
 
 /// A worker of a split stage, logging to `log`.
 fn stage_worker(broker: &TestBroker, stage: &str, group: &str, log: &Path) -> Child {
+    // Stage 3's group has one partition to share: a second member would
+    // wait as a standby.
     let findings = if stage == "all" {
         "all.findings"
     } else {
@@ -688,6 +746,7 @@ fn stage_worker(broker: &TestBroker, stage: &str, group: &str, log: &Path) -> Ch
         .args(["worker", "--stage", stage, "--brokers", &broker.bootstrap()])
         .args(["--group", group, "--findings-topic", findings])
         .args(["--observations-topic", "orbwatch.observations"])
+        .args(["--summaries-topic", "orbwatch.summaries"])
         .args(["--year", "2021", "--timezone", "UTC"])
         .args(["--commit-interval", "100ms"])
         .args(["-X", "session.timeout.ms=6000"])
@@ -696,7 +755,7 @@ fn stage_worker(broker: &TestBroker, stage: &str, group: &str, log: &Path) -> Ch
         .env("ORBWATCH_LOG", "info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("worker log"));
-    if stage != "2" {
+    if stage != "2" && stage != "3" {
         c.args(["--topic", "raw.logs", "--feed", FEED]);
     }
     c.spawn().expect("worker")
@@ -715,24 +774,27 @@ fn wait_assigned(what: &str, logs: [&Path; 2]) {
 /// The acceptance test of the split topology: the records of the other
 /// tests (the samples and three generated sshd hosts attacked from
 /// CERT-FR APT31 addresses, plus sshd, Zeek and EVE files with a brute
-/// force and a password spray), keyed by host or file into a
+/// force and a password spray) and a distributed password spray over
+/// three more hosts ([`spray`]), keyed by host or file into a
 /// 4-partition raw topic. Two stage-1 workers (group `s1`) decode, match
 /// and produce observations to a 6-partition observations topic; two
-/// stage-2 workers (group `s2`) run the per-source detectors on them.
-/// The findings topic then holds exactly the hunt's IOC findings and the
-/// hunt's per-source behaviour findings (ids, kinds, counts, sources).
-/// The cross-source kind (distributed brute force) is not produced: stage
-/// 3 is not built, and stage 2 leaves out what would be a fragment of it;
-/// the test says which of the hunt's findings that leaves out.
+/// stage-2 workers (group `s2`) run the per-source detectors on them and
+/// write summaries to the 1-partition summaries topic; one stage-3
+/// worker (group `s3`) judges the campaigns across every source. The
+/// findings topic then holds exactly the findings of one `--stage all`
+/// worker on the same records, and every finding of the hunt (ids,
+/// kinds, counts, sources), the cross-source ones included.
 #[test]
-fn stages_1_and_2_give_the_hunts_findings() {
+fn stages_1_2_and_3_give_the_hunts_findings() {
     let Some(broker) = TestBroker::start() else {
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
     let logs = tmp.path().join("logs");
     std::fs::create_dir(&logs).expect("mkdir");
-    let data = corpus(3000);
+    let mut data = corpus(3000);
+    let campaign = spray(&data);
+    data.extend(campaign);
     write_files(&logs, &data);
     let mut recs = records(&data);
     for f in [
@@ -752,22 +814,29 @@ fn stages_1_and_2_give_the_hunts_findings() {
                 .map(|l| (Some(name.clone()), l.as_bytes().to_vec())),
         );
     }
-    let expected_all = hunt_all(tmp.path(), &tmp.path().join("hunt.db"));
-    let (cross, expected): (BTreeSet<Row>, BTreeSet<Row>) = expected_all
-        .into_iter()
-        .partition(|r| r.1 == "distributed_bruteforce");
+    let expected = hunt_all(tmp.path(), &tmp.path().join("hunt.db"));
+    let cross: Vec<&Row> = expected
+        .iter()
+        .filter(|r| r.1 == "distributed_bruteforce")
+        .collect();
     let behaviour: Vec<&Row> = expected.iter().filter(|r| r.1 != "ioc_match").collect();
     println!(
-        "hunt: {} findings, {} of them behaviour ({:?}), {} cross-source",
-        expected.len() + cross.len(),
+        "hunt: {} findings, {} of them behaviour ({:?}), cross-source: {cross:#?}",
+        expected.len(),
         behaviour.len(),
         behaviour
             .iter()
             .map(|r| r.1.as_str())
             .collect::<BTreeSet<_>>(),
-        cross.len()
     );
-    assert_eq!(expected.iter().filter(|r| r.1 == "ioc_match").count(), 34);
+    // The samples' and gw2-gw4's 34, and the spray's 20 APT31 addresses.
+    assert_eq!(expected.iter().filter(|r| r.1 == "ioc_match").count(), 54);
+    // The spray is one campaign of its 28 sources (gw2-gw4's attackers,
+    // each with one account, are no campaign).
+    assert!(
+        cross.iter().any(|r| r.2 == 56),
+        "the spray's campaign (28 sources, 56 failures): {cross:#?}"
+    );
     assert!(
         behaviour.iter().any(|r| r.1 == "brute_force")
             && behaviour.iter().any(|r| r.1 == "password_spray"),
@@ -777,7 +846,9 @@ fn stages_1_and_2_give_the_hunts_findings() {
     broker.create_topic("raw.logs", PARTITIONS as u32);
     broker.create_topic("orbwatch.observations", 6);
     broker.create_topic("orbwatch.findings", 3);
+    broker.create_topic("orbwatch.summaries", 1);
     let l = |n: &str| tmp.path().join(n);
+    let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3.log"))));
     // Stage 2 runs first, and takes the observations as stage 1 writes
     // them. The raw records are in their topic before stage 1 starts, as
     // in `worker_gives_the_hunts_ioc_findings`: a raw partition found
@@ -807,6 +878,18 @@ fn stages_1_and_2_give_the_hunts_findings() {
         (Some("z".into()), b"oW\x01\xff\x01\x02".to_vec()),
     ];
     broker.produce("orbwatch.observations", &garbage);
+    // And what is not a summary, in the summaries topic: an observation
+    // watermark, a future version, unknown tag, a summary cut short.
+    let bad_summaries: Vec<(Option<String>, Vec<u8>)> = vec![
+        (
+            None,
+            orbwatch_engine::obs_wire::WireMessage::watermark(1, 2),
+        ),
+        (None, b"oS\x02\x04".to_vec()),
+        (None, b"oS\x01\x09\x00\x00\x00\x00\x00\x00\x00\x00".to_vec()),
+        (None, b"oS\x01\x01\x00\x00".to_vec()),
+    ];
+    broker.produce("orbwatch.summaries", &bad_summaries);
     let ends = broker.produce("raw.logs", &recs);
     assert_eq!(ends.values().sum::<i64>(), recs.len() as i64);
     // One `--stage all` worker on the same records, for comparison.
@@ -868,6 +951,63 @@ fn stages_1_and_2_give_the_hunts_findings() {
         assert!(st.success(), "stage-2 worker exit {st:?}");
         w.0 = None;
     }
+    // Every summary is in the topic now (stage 2 wrote its last ones and
+    // `done` before it exited): stage 3 takes them all, then stops and
+    // judges the campaigns still open, as `--stage all` does when it stops.
+    use orbwatch_engine::summary_wire::{Summary, SummaryBody};
+    let summaries = broker.read_all("orbwatch.summaries", 1, 1);
+    let (mut events, mut marks, mut done, mut bytes) = (0, 0, 0, 0);
+    let mut refused = 0;
+    for (_, value) in &summaries {
+        match Summary::decode(value) {
+            Ok(Summary {
+                body: SummaryBody::Auth { .. } | SummaryBody::Idle { .. },
+                ..
+            }) => {
+                events += 1;
+                bytes += value.len();
+            }
+            Ok(Summary {
+                body: SummaryBody::Watermark { .. },
+                ..
+            }) => marks += 1,
+            Ok(Summary {
+                body: SummaryBody::Done,
+                ..
+            }) => done += 1,
+            Ok(_) => {}
+            Err(_) => refused += 1,
+        }
+    }
+    assert_eq!(refused, bad_summaries.len());
+    assert_eq!(done, 2, "each stage-2 worker said it stopped");
+    println!(
+        "{} summaries: {events} login/idle events ({} bytes each on average), {marks} watermarks, {done} done, {refused} refused",
+        summaries.len(),
+        bytes / events.max(1)
+    );
+    wait_for(
+        "the stage-3 worker to commit every summary",
+        Duration::from_secs(120),
+        || {
+            let c = broker.committed("s3", "orbwatch.summaries", 1);
+            c.get(&0) == Some(&(summaries.len() as i64))
+        },
+    );
+    let st = sigterm(w3.0.as_mut().expect("child"));
+    assert!(st.success(), "stage-3 worker exit {st:?}");
+    w3.0 = None;
+    let t3 = std::fs::read_to_string(l("3.log")).expect("log");
+    let stopped = t3
+        .lines()
+        .find(|x| x.contains("stage 3 stopped"))
+        .expect("stage-3 last line");
+    println!("3: {stopped}");
+    assert!(
+        stopped.contains(&format!("{} malformed)", bad_summaries.len())),
+        "{stopped}"
+    );
+    assert!(t3.contains("not a summary, skipped"), "{t3}");
     // Each malformed message was counted by the stage-2 worker that read it.
     let mut counted = 0;
     for n in ["2a", "2b"] {
@@ -907,11 +1047,8 @@ fn stages_1_and_2_give_the_hunts_findings() {
         latest
     };
     let latest = latest_of("orbwatch.findings");
-    let from_all: BTreeSet<Row> = latest_of("all.findings")
-        .values()
-        .map(row)
-        .filter(|r| r.1 != "distributed_bruteforce")
-        .collect();
+    let latest_all = latest_of("all.findings");
+    let from_all: BTreeSet<Row> = latest_all.values().map(row).collect();
     let from_stages: BTreeSet<Row> = latest.values().map(row).collect();
     let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
         from_all.difference(&from_stages).collect(),
@@ -919,11 +1056,15 @@ fn stages_1_and_2_give_the_hunts_findings() {
     );
     assert!(
         only_all.is_empty() && only_stages.is_empty(),
-        "--stage all and stages 1+2 differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
+        "--stage all and stages 1+2+3 differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
     );
     println!(
-        "stages 1+2 and --stage all: the same {} findings",
-        from_stages.len()
+        "stages 1+2+3 and --stage all: the same {} findings, {} of them cross-source",
+        from_stages.len(),
+        from_stages
+            .iter()
+            .filter(|r| r.1 == "distributed_bruteforce")
+            .count()
     );
     // A live pipeline (stage 2 as `all`) reports a brute force or a spray
     // while it goes on; when it ends, the final finding (the hunt's) takes
@@ -975,7 +1116,38 @@ fn stages_1_and_2_give_the_hunts_findings() {
         expected.len(),
         extra.len()
     );
-    // Said explicitly: what stage 3 would add.
-    println!("not produced without stage 3 (the hunt's cross-source findings): {cross:#?}");
-    assert!(got.iter().all(|r| r.1 != "distributed_bruteforce"));
+    // The cross-source findings come from stage 3 alone, with the hunt's
+    // ids and counts (checked above), and from no stage-2 fragment.
+    let from_stage3: Vec<&Row> = got
+        .iter()
+        .filter(|r| r.1 == "distributed_bruteforce")
+        .collect();
+    assert_eq!(from_stage3, cross, "the hunt's cross-source findings");
+    println!("from stage 3: {from_stage3:#?}");
+    // … with the hunt's members (`sources`), as `--stage all` gives them.
+    let members = |fs: Vec<&serde_json::Value>| -> BTreeMap<String, serde_json::Value> {
+        fs.into_iter()
+            .filter(|f| f["kind"] == "distributed_bruteforce")
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap_or_default().to_string(),
+                    f["sources"].clone(),
+                )
+            })
+            .collect()
+    };
+    let hunt_json: Vec<serde_json::Value> = std::fs::read_to_string(tmp.path().join("hunt.jsonl"))
+        .expect("hunt output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("finding json"))
+        .collect();
+    let from_hunt = members(hunt_json.iter().collect());
+    assert_eq!(members(latest.values().collect()), from_hunt);
+    assert_eq!(members(latest_all.values().collect()), from_hunt);
+    assert!(
+        from_hunt
+            .values()
+            .any(|s| s.as_array().is_some_and(|a| a.len() == 28)),
+        "{from_hunt:#?}"
+    );
 }

@@ -73,6 +73,60 @@ pub struct Source {
     seen: u32,
 }
 
+/// What the cross-source stage ([`Campaigns`]) reads of an idle
+/// record: all it needs to judge membership, so that a split topology
+/// can send it between processes (see `orbwatch_engine::summary_wire`).
+/// Accounts are ids into the sender's [`Tables`]; a receiver resolves
+/// them by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleSummary {
+    /// Seconds since 2000 of the first and last failure.
+    pub first: u32,
+    pub last: u32,
+    pub failures: u32,
+    pub days: u16,
+    pub max_day_failures: u16,
+    pub successes: u16,
+    /// The first (up to 3) accounts tried; `n_accounts` of them are set.
+    pub accounts: [u32; 3],
+    pub n_accounts: u8,
+    pub brute: bool,
+}
+
+impl Source {
+    /// What [`Campaigns`] reads of this record.
+    pub fn summary(&self) -> IdleSummary {
+        IdleSummary {
+            first: self.first,
+            last: self.last,
+            failures: self.failures,
+            days: self.days,
+            max_day_failures: self.max_day_failures,
+            successes: self.successes,
+            accounts: self.accounts,
+            n_accounts: self.n_accounts.min(3),
+            brute: self.brute,
+        }
+    }
+
+    /// A record that [`Campaigns`] judges as the one `s` summarises (the
+    /// per-source fields it does not read are left empty).
+    pub fn from_summary(s: &IdleSummary) -> Self {
+        Self {
+            first: s.first,
+            last: s.last,
+            failures: s.failures,
+            days: s.days,
+            max_day_failures: s.max_day_failures,
+            successes: s.successes,
+            accounts: s.accounts,
+            n_accounts: s.n_accounts.min(3),
+            brute: s.brute,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Account {
     sources: u32,

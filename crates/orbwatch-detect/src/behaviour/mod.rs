@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind, Severity};
-pub use distributed::{Campaigns, CrossEvent};
+pub use distributed::{Campaigns, CrossEvent, IdleSummary, Source as AuthSource};
 pub use observe::{NodeId, Obs, ObsBuffer, ObsKind, Tables};
 
 /// Thresholds of every detector. The defaults are the documented ones
@@ -757,6 +757,21 @@ pub struct LiveDetectors<'a> {
     /// this long (ms): the longest idle time of the per-source detectors,
     /// so the episode orbwatch itself saw has been judged by then.
     verdict_idle_ms: i64,
+    /// Stage 2 of a split topology: a copy of every cross event, for the
+    /// cross-source stage of another process (see
+    /// [`LiveDetectors::export_cross`]).
+    exported: Option<Vec<CrossEvent>>,
+}
+
+/// What [`LiveDetectors::finish_parts`] hands back.
+pub struct LiveFinish {
+    pub drafts: Vec<Draft>,
+    /// The cross events of the end of input (records still open), when
+    /// they are exported.
+    pub cross: Vec<CrossEvent>,
+    /// Sources with a brute-force or spray finding: a campaign judged at
+    /// the end of input leaves them out (they are explained already).
+    pub flagged: Vec<NodeId>,
 }
 
 /// Sources on backdoor ports a live pipeline remembers.
@@ -792,7 +807,25 @@ impl<'a> LiveDetectors<'a> {
             recent: hashbrown::HashMap::new(),
             reissued: Vec::new(),
             verdict_idle_ms: verdict_idle_secs.saturating_mul(1000),
+            exported: None,
         }
+    }
+
+    /// Keep a copy of every cross event from now on, taken with
+    /// [`take_exported`](Self::take_exported): stage 2 of a split
+    /// topology sends them to the one cross-source stage, which sees
+    /// every partition's sources.
+    pub fn export_cross(&mut self) {
+        self.exported.get_or_insert_with(Vec::new);
+    }
+
+    /// The cross events made since the last call (in key order), when
+    /// exported.
+    pub fn take_exported(&mut self) -> Vec<CrossEvent> {
+        self.exported
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// How long (event time, ms) a final scan or brute force is kept
@@ -877,6 +910,9 @@ impl<'a> LiveDetectors<'a> {
     }
 
     fn pass_cross(&mut self, t: &Tables) {
+        if let Some(x) = &mut self.exported {
+            x.extend_from_slice(&self.cross);
+        }
         for e in self.cross.drain(..) {
             self.campaigns.event(&e, t, self.enricher);
         }
@@ -963,7 +999,14 @@ impl<'a> LiveDetectors<'a> {
 
     /// Shutdown: judge everything still open and return every finding
     /// not taken yet.
-    pub fn finish(mut self, t: &Tables) -> Vec<Draft> {
+    pub fn finish(self, t: &Tables) -> Vec<Draft> {
+        self.finish_parts(t).drafts
+    }
+
+    /// Shutdown, as [`finish`](Self::finish), also handing back what the
+    /// cross-source stage of another process needs to judge the end of
+    /// input as this one does.
+    pub fn finish_parts(mut self, t: &Tables) -> LiveFinish {
         let cfg = self.part.cfg;
         // The verdicts still open are judged against the episodes still
         // open (ended now) and the recent findings alike.
@@ -982,7 +1025,13 @@ impl<'a> LiveDetectors<'a> {
         for d in &mut drafts {
             enrich_finding(&mut d.finding, self.enricher);
         }
-        drafts
+        let mut flagged: Vec<NodeId> = outcome.flagged.into_iter().collect();
+        flagged.sort_unstable();
+        LiveFinish {
+            drafts,
+            cross: self.take_exported(),
+            flagged,
+        }
     }
 
     /// Sources seen on router backdoor ports so far.
@@ -993,6 +1042,54 @@ impl<'a> LiveDetectors<'a> {
     /// Keys the per-source detectors track now (for the status line).
     pub fn tracked(&self) -> usize {
         self.part.tracked() + self.part.ids.tracked()
+    }
+}
+
+/// The cross-source stage on its own: [`Campaigns`] fed the cross events
+/// of every partition (stage 3 of a split Kafka topology, which receives
+/// them from the stage-2 workers), its findings enriched as a
+/// [`LiveDetectors`]' are.
+pub struct CrossDetectors<'a> {
+    campaigns: distributed::Campaigns<'a>,
+    enricher: &'a Enricher,
+}
+
+impl<'a> CrossDetectors<'a> {
+    pub fn new(cfg: &'a BehaviourConfig, enricher: &'a Enricher) -> Self {
+        Self {
+            campaigns: distributed::Campaigns::new(&cfg.distributed),
+            enricher,
+        }
+    }
+
+    /// One cross event; they must come in [`CrossEvent::key`] order.
+    pub fn event(&mut self, e: &CrossEvent, t: &Tables) {
+        self.campaigns.event(e, t, self.enricher);
+    }
+
+    /// Every partition's events up to `now` (ms) have been given: judge
+    /// the runs quiet by then.
+    pub fn advance(&mut self, now: i64, t: &Tables) {
+        self.campaigns.advance(now, t, self.enricher);
+    }
+
+    /// Campaigns judged so far (enriched), taken out.
+    pub fn take_drafts(&mut self) -> Vec<Draft> {
+        let mut drafts = self.campaigns.take_drafts();
+        for d in &mut drafts {
+            enrich_finding(&mut d.finding, self.enricher);
+        }
+        drafts
+    }
+
+    /// End of input: judge every run; `flagged` (sources with a
+    /// brute-force or spray finding in any partition) are left out.
+    pub fn finish(mut self, t: &Tables, flagged: &hashbrown::HashSet<NodeId>) -> Vec<Draft> {
+        let mut drafts = self.campaigns.finish(t, flagged, self.enricher);
+        for d in &mut drafts {
+            enrich_finding(&mut d.finding, self.enricher);
+        }
+        drafts
     }
 }
 
