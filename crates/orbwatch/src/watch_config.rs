@@ -243,7 +243,9 @@ pub struct FeedsSection {
     /// Feed files besides the store's feeds.
     #[serde(default)]
     pub files: Vec<PathBuf>,
-    /// How often the store is checked for changed feeds (default 5s).
+    /// How often the store is checked for changed feeds (default 1s: one
+    /// small query, and the check is most of the delay before a new feed
+    /// is matched).
     pub reload_check: Option<String>,
 }
 
@@ -402,7 +404,7 @@ impl WatchSettings {
             feeds: pick(&args.feeds, &file.feeds.files),
             reload_check: match &file.feeds.reload_check {
                 Some(v) => duration("feeds.reload_check", v)?,
-                None => Duration::from_secs(5),
+                None => Duration::from_secs(1),
             },
             input_format: args
                 .input_format
