@@ -579,12 +579,16 @@ impl Store {
 
     /// A value that changes whenever a feed is added, re-imported or
     /// removed (the count of versions and of feeds, and the latest
-    /// update): a live run polls it to know when to reload.
+    /// update): a live run polls it to know when to reload. Only what
+    /// readers can see counts: an import under way (a new feed's row at
+    /// version 0) does not change it, so it triggers one reload, at the
+    /// end, not a useless one at the start.
     pub fn feeds_generation(&self) -> Result<(i64, i64, String)> {
         self.conn
             .query_row(
-                "SELECT (SELECT COUNT(*) FROM feed_versions), (SELECT COUNT(*) FROM feeds), \
-                 (SELECT COALESCE(MAX(updated_at), '') FROM feeds)",
+                "SELECT (SELECT COUNT(*) FROM feed_versions), \
+                 (SELECT COUNT(*) FROM feeds WHERE version > 0), \
+                 (SELECT COALESCE(MAX(updated_at), '') FROM feeds WHERE version > 0)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )

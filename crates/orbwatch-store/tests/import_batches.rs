@@ -78,6 +78,7 @@ fn a_writer_gets_through_during_a_large_import() {
         std::thread::spawn(move || {
             let mut s = Store::open(&db).expect("open 2");
             s.set_busy_timeout(Duration::from_secs(3)).expect("timeout");
+            let generation = s.feeds_generation().expect("generation");
             start.wait();
             // Let the import get going.
             std::thread::sleep(Duration::from_millis(1500));
@@ -96,6 +97,10 @@ fn a_writer_gets_through_during_a_large_import() {
                     let f = s.feed("big").expect("read feed");
                     assert!(f.is_none(), "unfinished import visible: {f:?}");
                     assert!(s.list_feeds().expect("list").is_empty());
+                    // Nor does it change the generation daemons poll to
+                    // reload their feeds (a new feed's `feeds` row, at
+                    // version 0, once did: a useless reload per import).
+                    assert_eq!(s.feeds_generation().expect("generation"), generation);
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
