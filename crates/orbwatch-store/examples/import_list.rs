@@ -52,7 +52,7 @@ fn main() {
             "bench",
             FeedFormat::Plain,
             list,
-            rx.iter().flatten().map(Ok::<_, String>),
+            rx.into_iter().flatten().map(Ok::<_, String>),
             || ImportEnd {
                 rejected: Cow::Owned(Vec::new()),
                 skipped: Cow::Owned(Vec::new()),

@@ -88,6 +88,21 @@ pub(crate) struct Row<'a> {
     pub meta_hash: i64,
 }
 
+/// The owned columns of a [`Row`] (see [`Row::into_parts`]).
+pub(crate) struct RowParts {
+    kind: &'static str,
+    type_name: Cow<'static, str>,
+    value: String,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    published: Option<String>,
+    confidence: Option<i64>,
+    tags_json: Option<String>,
+    meta_hash: i64,
+}
+
 impl<'a> Row<'a> {
     pub fn from_indicator(ind: &'a Indicator) -> Row<'a> {
         let tags_json = if ind.tags == Tags::default() {
@@ -115,6 +130,47 @@ impl<'a> Row<'a> {
         };
         row.meta_hash = row.compute_meta_hash();
         row
+    }
+
+    /// The columns computed from the indicator, without the ones borrowed
+    /// from it: an import computes them on a thread of their own
+    /// ([`Row::from_parts`] puts the row back together on the writing one).
+    pub fn into_parts(self) -> RowParts {
+        RowParts {
+            kind: self.kind,
+            type_name: self.type_name,
+            value: self.value,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            published: self.published,
+            confidence: self.confidence,
+            tags_json: self.tags_json,
+            meta_hash: self.meta_hash,
+        }
+    }
+
+    /// The row of `ind` from the parts [`Row::into_parts`] took from
+    /// `Row::from_indicator(ind)`.
+    pub fn from_parts(p: RowParts, ind: &'a Indicator) -> Row<'a> {
+        Row {
+            kind: p.kind,
+            type_name: p.type_name,
+            value: p.value,
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            first_seen: p.first_seen,
+            last_seen: p.last_seen,
+            published: p.published,
+            confidence: p.confidence,
+            tags_json: p.tags_json,
+            description: ind.description.as_deref(),
+            file: &ind.provenance.file,
+            line: i64::try_from(ind.provenance.line).unwrap_or(i64::MAX),
+            record_id: ind.provenance.record_id.as_deref(),
+            meta_hash: p.meta_hash,
+        }
     }
 
     /// Whether the row has none of the optional columns (see

@@ -253,9 +253,12 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
         );
     }
     if !meta.is_dir()
-        && let Some(list) = crate::feed_input::plain_stream(path, args.format)?
+        && let Some((format, list)) = crate::feed_input::line_stream(path, args.format)?
     {
-        return add_plain_streamed(cli, &name, &opts, path, &label, list);
+        if format == FeedFormat::Plain {
+            return add_plain_streamed(cli, &name, &opts, path, &label, list);
+        }
+        return add_lines_streamed(cli, &name, &opts, path, &label, format, list);
     }
     if meta.is_file() {
         match crate::feed_input::streamed_document(path, args.format)? {
@@ -351,6 +354,48 @@ fn add_plain_streamed(
     )
 }
 
+/// `feed add` of a CSV, TSV or CERT-FR CSV, stored as it is read
+/// ([`read_lines_stream`]): memory is that of a chunk of indicators and of
+/// one record, not of the file. Rejected rows keep their line numbers, and
+/// the rows an unbalanced quote swallowed are reported, as when the file
+/// was read whole. A header that maps no value column stops the import,
+/// which leaves the store as it was.
+///
+/// [`read_lines_stream`]: orbwatch_intel::readers::read_lines_stream
+fn add_lines_streamed(
+    cli: &Cli,
+    name: &str,
+    opts: &ReadOptions,
+    path: &Path,
+    label: &str,
+    format: FeedFormat,
+    list: crate::feed_input::PlainList,
+) -> Result<ExitCode> {
+    let shown = path.display().to_string();
+    add_streamed(cli, name, opts, path, label, format, move |emit| {
+        let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
+        let mut reader =
+            std::io::BufReader::with_capacity(256 * 1024, crate::feed_input::Digesting::new(list));
+        let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
+        orbwatch_intel::readers::read_lines_stream(format, &mut reader, label, opts, &mut |p| {
+            for ind in p.indicators.drain(..) {
+                emit(ind);
+            }
+            rejected.append(&mut p.rejected);
+            skipped.append(&mut p.skipped);
+        })
+        .map_err(|e| e.to_string())?;
+        // A reader may stop before the end (a CSV it cannot move past):
+        // the digest is still of the whole file.
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(cannot)?;
+        Ok(StreamEnd {
+            rejected,
+            skipped,
+            sha256: reader.into_inner().hex(),
+        })
+    })
+}
+
 /// `feed add` of a MISP event file or a STIX bundle, stored as it is
 /// read: the file is read twice as a stream of JSON tokens
 /// ([`misp::read_event_stream`], [`stix::read_bundle_stream`]), never as
@@ -428,7 +473,7 @@ fn add_streamed(
         .to_string();
     let mut store = open_store(cli)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<ListMsg>(4);
-    let end: std::cell::OnceCell<StreamEnd> = std::cell::OnceCell::new();
+    let end: std::sync::OnceLock<StreamEnd> = std::sync::OnceLock::new();
     let report = std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
@@ -449,8 +494,11 @@ fn add_streamed(
         // The indicators as they come; a queue that closes without `Done`
         // (the reading thread died) is an error, never a shorter feed.
         let mut finished = false;
-        let source = rx.iter().map(Some).chain(std::iter::once(None)).flat_map(
-            |m| -> Box<dyn Iterator<Item = Result<_, String>>> {
+        let source = rx
+            .into_iter()
+            .map(Some)
+            .chain(std::iter::once(None))
+            .flat_map(|m| -> Box<dyn Iterator<Item = Result<_, String>> + Send> {
                 match m {
                     Some(ListMsg::Batch(v)) => Box::new(v.into_iter().map(Ok)),
                     Some(ListMsg::Failed(e)) => Box::new(std::iter::once(Err(e))),
@@ -465,8 +513,7 @@ fn add_streamed(
                             .to_string(),
                     ))),
                 }
-            },
-        );
+            });
         store.import_indicators(
             name,
             format,

@@ -176,23 +176,32 @@ fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<LoadedFeed> {
 /// the rest of the file (no seek, so a FIFO or `/dev/stdin` works too).
 pub type PlainList = std::io::Chain<std::io::Cursor<Vec<u8>>, File>;
 
-/// `Some` when `path` is a plain list (by `format`, or detected on its
-/// first 64 KiB), ready to be read from its start.
-pub fn plain_stream(path: &Path, format: Option<FeedFormat>) -> Result<Option<PlainList>> {
+/// `Some` with the format when `path` is a feed read line by line as a
+/// stream: a plain list ([`plain::read_stream`]) or a CSV, TSV or CERT-FR
+/// CSV ([`read_lines_stream`]), by `format` or detected on its first
+/// 64 KiB (as [`read_feed_path`] detects), ready to be read from its start.
+///
+/// [`plain::read_stream`]: orbwatch_intel::readers::plain::read_stream
+/// [`read_lines_stream`]: orbwatch_intel::readers::read_lines_stream
+pub fn line_stream(
+    path: &Path,
+    format: Option<FeedFormat>,
+) -> Result<Option<(FeedFormat, PlainList)>> {
     if path.is_dir() {
         return Ok(None);
     }
     let mut file =
         File::open(path).with_context(|| format!("cannot read feed {}", path.display()))?;
-    let mut head = vec![0u8; 64 * 1024];
+    let mut head = vec![0u8; orbwatch_intel::readers::HEAD_BYTES];
     let n = read_up_to(&mut file, &mut head)
         .with_context(|| format!("cannot read feed {}", path.display()))?;
     head.truncate(n);
-    let is_plain = match format {
-        Some(f) => f == FeedFormat::Plain,
-        None => orbwatch_intel::detect(&head) == Some(FeedFormat::Plain),
-    };
-    Ok(is_plain.then(|| std::io::Cursor::new(head).chain(file)))
+    let found = match format {
+        Some(f) => Some(f),
+        None => orbwatch_intel::detect(&head),
+    }
+    .filter(|f| *f == FeedFormat::Plain || orbwatch_intel::readers::streams_lines(*f));
+    Ok(found.map(|f| (f, std::io::Cursor::new(head).chain(file))))
 }
 
 /// `Some(Misp)` or `Some(Stix)` when `path` is a MISP event file or a

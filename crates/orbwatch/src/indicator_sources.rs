@@ -93,9 +93,12 @@ pub fn load(
         }
         let mut rejected: Option<orbwatch_intel::Rejected> = None;
         let mut rejected_count = 0u64;
-        let plain = crate::feed_input::plain_stream(path, format)?;
-        let document = match plain {
-            None if path.is_file() => crate::feed_input::streamed_document(path, format)?,
+        let (plain, table) = match crate::feed_input::line_stream(path, format)? {
+            Some((orbwatch_intel::FeedFormat::Plain, reader)) => (Some(reader), None),
+            other => (None, other),
+        };
+        let document = match (&plain, &table) {
+            (None, None) if path.is_file() => crate::feed_input::streamed_document(path, format)?,
             _ => None,
         };
         match (plain, document) {
@@ -177,14 +180,41 @@ pub fn load(
                     }
                 }
             }
-            (None, None) => {
-                let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
-                rejected_count = parsed.rejected.len() as u64;
-                rejected = parsed.rejected.into_iter().next();
-                for ind in &parsed.indicators {
-                    sink.add(ind, &name);
+            (None, None) => match table {
+                Some((table_format, reader)) => {
+                    // A CSV, TSV or CERT-FR CSV, record by record: memory
+                    // is that of a chunk of indicators, not of the file.
+                    // Named by the file name, as the whole reader names it.
+                    let label = path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| path.display().to_string());
+                    orbwatch_intel::readers::read_lines_stream(
+                        table_format,
+                        std::io::BufReader::with_capacity(256 * 1024, reader),
+                        &label,
+                        &opts,
+                        &mut |p| {
+                            for ind in p.indicators.drain(..) {
+                                sink.add(&ind, &name);
+                            }
+                            for r in p.rejected.drain(..) {
+                                rejected_count += 1;
+                                rejected.get_or_insert(r);
+                            }
+                            p.skipped.clear();
+                        },
+                    )?;
                 }
-            }
+                None => {
+                    let parsed = crate::feed_input::read_feed_path(path, format, &opts)?.parsed;
+                    rejected_count = parsed.rejected.len() as u64;
+                    rejected = parsed.rejected.into_iter().next();
+                    for ind in &parsed.indicators {
+                        sink.add(ind, &name);
+                    }
+                }
+            },
         }
         if let Some(r) = rejected {
             notices.push(format!(

@@ -344,3 +344,94 @@ fn a_stix_bundle_is_stored_as_read_with_context_written_after_its_indicators() {
     assert_eq!(matches[0]["indicator"], last.to_string());
     assert!(found.contains("Relay Storm"), "{found}");
 }
+
+/// `feed add` of a 200,000-row CSV stores it as it is read (in chunks, see
+/// `read_lines_stream`): every indicator reaches the store, a row with a
+/// bad date is rejected with its line while the others load, and a row an
+/// unbalanced quote swallowed is reported with its own line. `hunt --feed`
+/// reads the same CSV as a stream and matches it.
+#[test]
+fn a_large_csv_is_stored_as_read_with_rejects_and_swallowed_rows_by_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let csv = dir.path().join("big.csv");
+    let mut text = String::from("ip,first_seen,confidence,tags,comment\n");
+    for i in 0..200_000u32 {
+        let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i);
+        match i {
+            // Line 1236: a date that is none.
+            1234 => text.push_str(&format!("{ip},yesterday,80,scanner,\"x\"\n")),
+            // Line 150002: an unbalanced quote, which swallows line 150003.
+            150_000 => text.push_str(&format!("{ip},2026-11-01,80,scanner,\"open\n")),
+            _ => text.push_str(&format!("{ip},2026-11-01,{},scanner,\"ok\"\n", i % 100)),
+        }
+    }
+    std::fs::write(&csv, &text).expect("write");
+    let out = ok(&run(&db, &["feed", "add", csv.to_str().expect("utf-8")]));
+    assert!(
+        out.contains("version 1 (csv, big.csv): 199998 indicators"),
+        "{out}"
+    );
+    assert!(out.contains("rejected: 2"), "{out}");
+    assert!(
+        out.contains("big.csv:1236: first seen `yesterday`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("big.csv:150003: row swallowed by a quoted field opened on line 150002"),
+        "{out}"
+    );
+    let show = ok(&run(&db, &["feed", "show", "big", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(&show).expect("json");
+    assert_eq!(v["total"], 199_998, "{show}");
+    assert_eq!(v["rejected"], 2, "{show}");
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(v["source_sha256"], digest.as_str(), "{show}");
+    // Every address, with its window from the first-seen date (7 days of
+    // grace each side), is in the store.
+    let export = ok(&run(&db, &["feed", "export", "big", "--to", "plain"]));
+    let values: std::collections::HashSet<&str> = export
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(values.len(), 199_998);
+    for i in [0u32, 1233, 1235, 149_999, 150_000, 150_002, 199_999] {
+        let ip = std::net::Ipv4Addr::from(0x0b00_0000 + i).to_string();
+        assert!(values.contains(ip.as_str()), "{ip} missing");
+    }
+    let swallowed = std::net::Ipv4Addr::from(0x0b00_0000 + 150_001u32).to_string();
+    assert!(!values.contains(swallowed.as_str()));
+
+    // hunt --feed with the same CSV: a log line in the window names one.
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "2026-11-02T10:00:00Z host sshd[1]: Failed password for root from 11.2.191.32 port 22 ssh2\n",
+    )
+    .expect("write");
+    let hunt = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .env_remove("ORBWATCH_DB")
+        .env_remove("ORBWATCH_LOG")
+        .env_remove("XDG_DATA_HOME")
+        .args([
+            "hunt",
+            "--feed",
+            csv.to_str().expect("utf-8"),
+            "--no-behaviour",
+        ])
+        .args(["--format", "jsonl", log.to_str().expect("utf-8")])
+        .output()
+        .expect("run orbwatch");
+    let found = String::from_utf8_lossy(&hunt.stdout);
+    assert!(
+        found.contains("11.2.191.32"),
+        "{found}\n{}",
+        String::from_utf8_lossy(&hunt.stderr)
+    );
+}

@@ -193,6 +193,33 @@ pub fn read_from(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> Result<(), FeedError> {
+    read_rows(reader, file, opts, out, None)
+}
+
+/// [`read_from`] handing on what it reads as it goes (see
+/// [`super::csv_generic::read_stream`], which works the same way), so that
+/// a CERT-FR CSV of any size is read in bounded memory.
+pub fn read_stream(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    sink: super::StreamSink<'_>,
+) -> Result<(), FeedError> {
+    let mut out = ParsedFeed::default();
+    let res = read_rows(reader, file, opts, &mut out, Some(&mut *sink));
+    super::hand_on(&mut out, opts, sink);
+    res
+}
+
+/// [`read_from`] and [`read_stream`]: with a sink, what `out` gathered is
+/// handed on every [`super::STREAM_CHUNK`] indicators.
+fn read_rows(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+    mut sink: Option<super::StreamSink<'_>>,
+) -> Result<(), FeedError> {
     // The shared row reader rejects unreadable records with their line and
     // reports the physical rows an unbalanced quote swallows, as the other
     // CSV readers do.
@@ -226,6 +253,11 @@ pub fn read_from(
             continue;
         }
         read_row(rec, &cols, header.len(), file, line, opts, out);
+        if let Some(sink) = sink.as_deref_mut()
+            && out.indicators.len() >= super::STREAM_CHUNK
+        {
+            super::hand_on(out, opts, sink);
+        }
     }
     rows.finish().map_err(|source| FeedError::Io {
         file: file.to_string(),

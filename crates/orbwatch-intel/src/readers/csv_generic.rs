@@ -1341,11 +1341,44 @@ pub fn read(
 /// indicators kept and of one record, not of the file. The header is
 /// taken from the first data line.
 pub fn read_from(
+    reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    delim: u8,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    read_rows(reader, file, opts, delim, out, None)
+}
+
+/// [`read_from`] handing on what it reads as it goes, so that a CSV of
+/// any size is read in the memory of one record and of a chunk of
+/// indicators (see [`super::StreamSink`]): `sink` gets the indicators
+/// (with the window policy applied), rejections and skips of every
+/// [`super::STREAM_CHUNK`] indicators, in the order of the file, and
+/// takes them. An error (a header that maps no value column, an I/O
+/// error) can come after indicators were handed on.
+pub fn read_stream(
+    reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    delim: u8,
+    sink: super::StreamSink<'_>,
+) -> Result<(), FeedError> {
+    let mut out = ParsedFeed::default();
+    let res = read_rows(reader, file, opts, delim, &mut out, Some(&mut *sink));
+    super::hand_on(&mut out, opts, sink);
+    res
+}
+
+/// [`read_from`] and [`read_stream`]: with a sink, what `out` gathered is
+/// handed on every [`super::STREAM_CHUNK`] indicators.
+fn read_rows(
     mut reader: impl BufRead,
     file: &str,
     opts: &ReadOptions,
     delim: u8,
     out: &mut ParsedFeed,
+    mut sink: Option<super::StreamSink<'_>>,
 ) -> Result<(), FeedError> {
     let m = &opts.csv;
     let delim = m.delimiter.unwrap_or(delim);
@@ -1425,6 +1458,11 @@ pub fn read_from(
             continue;
         }
         read_row(rec, &cols, file, line, opts, out, &raw);
+        if let Some(sink) = sink.as_deref_mut()
+            && out.indicators.len() >= super::STREAM_CHUNK
+        {
+            super::hand_on(out, opts, sink);
+        }
     }
     rows.finish().map_err(io)
 }

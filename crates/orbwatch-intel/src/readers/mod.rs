@@ -514,6 +514,61 @@ pub fn read_feed_from(
     Ok(out)
 }
 
+/// How many indicators a streaming reader gathers before it hands them on
+/// ([`read_lines_stream`]): enough that handing on costs nothing per row,
+/// few enough (a few MB) that a feed of any size is read in bounded
+/// memory.
+pub const STREAM_CHUNK: usize = 4096;
+
+/// Where a streaming reader hands what it read: indicators, rejections
+/// and skips, in the order of the file. The sink takes them (drains the
+/// vectors); what it leaves is dropped.
+pub type StreamSink<'a> = &'a mut dyn FnMut(&mut ParsedFeed);
+
+/// Apply the window policy ([`finalize`]) to what `out` gathered, hand it
+/// to `sink`, and clear it for the next chunk.
+pub(crate) fn hand_on(out: &mut ParsedFeed, opts: &ReadOptions, sink: StreamSink<'_>) {
+    if out.indicators.is_empty() && out.rejected.is_empty() && out.skipped.is_empty() {
+        return;
+    }
+    finalize(out, opts);
+    sink(out);
+    out.indicators.clear();
+    out.rejected.clear();
+    out.skipped.clear();
+}
+
+/// Whether [`read_lines_stream`] reads `fmt` as a stream (the CSV
+/// formats; plain lists have [`plain::read_stream`]).
+pub fn streams_lines(fmt: FeedFormat) -> bool {
+    matches!(fmt, FeedFormat::Csv | FeedFormat::Tsv | FeedFormat::Certfr)
+}
+
+/// Read a feed of a format [`streams_lines`] accepts as a stream, handing
+/// what it reads to `sink` every [`STREAM_CHUNK`] indicators, with the
+/// window policy applied: memory is that of a chunk and of one record,
+/// whatever the size of the file. The format must be known (given or
+/// detected on the head, as [`read_feed_from`] does). Other formats are
+/// an error naming the format, never a silent whole read.
+pub fn read_lines_stream(
+    fmt: FeedFormat,
+    r: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    sink: StreamSink<'_>,
+) -> Result<(), FeedError> {
+    match fmt {
+        FeedFormat::Certfr => certfr::read_stream(r, file, opts, sink),
+        FeedFormat::Csv => csv_generic::read_stream(r, file, opts, b',', sink),
+        FeedFormat::Tsv => csv_generic::read_stream(r, file, opts, b'\t', sink),
+        other => Err(FeedError::Malformed {
+            file: file.to_string(),
+            format: other,
+            reason: format!("the {other} reader does not stream (a bug: please report it)"),
+        }),
+    }
+}
+
 /// The line-oriented readers, from a stream. A JSON format (which these
 /// do not stream) is read whole here, bounded as in [`read_feed_from`].
 fn read_lines(
