@@ -14,8 +14,25 @@ counts come from orbwatch's own status line (SIGUSR1: "watch status: N
 records") and from the lines in rsyslog's output file: count in must equal
 count processed (nothing lost).
 
+Two more modes (issue 13's other load figures):
+
+--udp     the same messages as datagrams, paced at rising rates (RATES
+          msg/s, STEP seconds each) to orbwatch `--syslog-udp` and to
+          rsyslog imudp, both with an 8 MiB receive buffer. Per step: sent,
+          received, lost, and orbwatch's kernel drops. The figure is the
+          highest rate with nothing lost. UDP syslog is best effort.
+--reload  orbwatch alone, feeds in its store: TCP at a steady RATE msg/s
+          for STEP seconds, with 1 % of the messages naming addresses of a
+          second feed that is not in the store yet; after 5 s `feed add`
+          puts that feed (RELOAD_INDICATORS addresses) into the store.
+          Reports count in against count processed (nothing may be lost)
+          and the delay from the end of `feed add` to the first alert on
+          an address of the new feed.
+
 Usage: python3 bench/bench_watch.py --bin target/release/orbwatch \
            [--messages 2000000] [--indicators 100000] [--out /tmp/bench-watch]
+       python3 bench/bench_watch.py --bin ... --udp [--rates 20000,50000,100000]
+       python3 bench/bench_watch.py --bin ... --reload [--rate 50000]
 """
 
 import argparse
@@ -165,14 +182,312 @@ action(type="omfile" file="{out}" template="raw" asyncWriting="on" ioBufferSize=
     return lines, t1 - t0, hwm
 
 
+class Watch:
+    """An `orbwatch watch` process whose status line is read as it runs."""
+
+    def __init__(self, binary, args, work):
+        env = dict(os.environ, ORBWATCH_LOG="info", NO_COLOR="1")
+        self.log = open(os.path.join(work, "watch.log"), "w")
+        self.p = subprocess.Popen([binary] + args, stderr=subprocess.PIPE,
+                                  stdout=subprocess.DEVNULL, env=env, text=True)
+        self.records = 0
+        self.kernel_drops = 0
+        self.dropped_full = 0
+        self.reload_lines = []
+        self.listening = threading.Event()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+        if not self.listening.wait(120):
+            raise SystemExit(f"orbwatch watch did not start: see {self.log.name}")
+
+    def _read(self):
+        for line in self.p.stderr:
+            self.log.write(line)
+            if "listening:" in line:
+                self.listening.set()
+            if "feeds changed" in line or "new index of" in line or "now matching" in line:
+                self.reload_lines.append(line.strip())
+            m = re.search(r"watch status: (\d+) records", line)
+            if m:
+                self.records = int(m.group(1))
+                k = re.findall(r"(\d+) kernel drops", line)
+                self.kernel_drops = sum(int(x) for x in k)
+                d = re.findall(r"(\d+) dropped \(full\)", line)
+                self.dropped_full = sum(int(x) for x in d)
+
+    def status(self):
+        """Ask for a status line and wait until it has come."""
+        before = self.records
+        self.p.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)
+        return self.records if self.records >= before else before
+
+    def settle(self, quiet=1.0, limit=60):
+        """Counts once they stop moving for `quiet` seconds."""
+        last, since, end = -1, time.time(), time.time() + limit
+        while time.time() < end:
+            n = self.status()
+            if n != last:
+                last, since = n, time.time()
+            elif time.time() - since >= quiet:
+                break
+        return last
+
+    def stop(self):
+        hwm = rss_hwm_mb(self.p.pid)
+        self.p.send_signal(signal.SIGTERM)
+        self.p.wait(120)
+        self.t.join(10)
+        self.log.close()
+        return hwm
+
+
+def paced_udp(port, messages, rate, secs):
+    """Send datagrams at `rate` msg/s for `secs` s (cycling `messages`);
+    returns how many were sent and the rate reached."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dst = ("127.0.0.1", port)
+    total = int(rate * secs)
+    tick = 0.002
+    per_tick = max(1, int(rate * tick))
+    sent, i, t0 = 0, 0, time.time()
+    n = len(messages)
+    while sent < total:
+        for _ in range(min(per_tick, total - sent)):
+            s.sendto(messages[i], dst)
+            i = i + 1 if i + 1 < n else 0
+            sent += 1
+        ahead = t0 + sent / rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    s.close()
+    return sent, sent / max(time.time() - t0, 1e-9)
+
+
+def udp_messages(log, limit):
+    out = []
+    with open(log, "rb") as f:
+        for line in f:
+            out.append(b"<38>" + line.rstrip(b"\n"))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def bench_udp(args, feed, log):
+    msgs = udp_messages(log, 200_000)
+    rates = [int(r) for r in args.rates.split(",")]
+    rows = []
+    # orbwatch
+    port = free_port()
+    db = os.path.join(args.out, "watch-udp.db")
+    if os.path.exists(db):
+        os.remove(db)
+    w = Watch(args.bin, ["--db", db, "watch", "--syslog-udp", f"127.0.0.1:{port}",
+                         "--udp-recv-buffer", str(8 << 20), "--feed", feed,
+                         "--timezone", "UTC", "--year", "2021"], args.out)
+    got_before = w.settle()
+    drops_before = w.kernel_drops
+    for rate in rates:
+        sent, reached = paced_udp(port, msgs, rate, args.step)
+        got = w.settle()
+        rows.append(("orbwatch watch --syslog-udp", rate, reached, sent, got - got_before,
+                     w.kernel_drops - drops_before))
+        got_before, drops_before = got, w.kernel_drops
+    w.stop()
+    # rsyslog
+    port = free_port()
+    out = os.path.join(args.out, "rsyslog-udp.out")
+    wd = os.path.join(args.out, "rsyslog-work")
+    os.makedirs(wd, exist_ok=True)
+    if os.path.exists(out):
+        os.remove(out)
+    conf = os.path.join(args.out, "rsyslog-udp.conf")
+    with open(conf, "w") as f:
+        f.write(f"""global(workDirectory="{wd}" maxMessageSize="64k")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="{port}" rcvbufSize="8m")
+template(name="raw" type="string" string="%rawmsg%\\n")
+action(type="omfile" file="{out}" template="raw" asyncWriting="on" ioBufferSize="1m" flushOnTXEnd="off" flushInterval="1")
+""")
+    p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(args.out, "rsyslog-udp.pid")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)
+
+    def lines():
+        if not os.path.exists(out):
+            return 0
+        with open(out, "rb") as f:
+            return sum(1 for _ in f)
+
+    def settle_lines():
+        last, since = -1, time.time()
+        while True:
+            n = lines()
+            if n != last:
+                last, since = n, time.time()
+            elif time.time() - since >= 2.0:
+                return n
+            time.sleep(0.5)
+
+    before = settle_lines()
+    for rate in rates:
+        snmp0 = udp_rcvbuf_errors()
+        sent, reached = paced_udp(port, msgs, rate, args.step)
+        got = settle_lines()
+        rows.append(("rsyslog imudp -> file", rate, reached, sent, got - before,
+                     udp_rcvbuf_errors() - snmp0))
+        before = got
+    p.send_signal(signal.SIGTERM)
+    p.wait(60)
+    print(f"UDP, {args.step} s per rate, {args.indicators} indicators "
+          "(kernel drops: orbwatch's own count; rsyslog: /proc/net/snmp RcvbufErrors, machine-wide)")
+    print("| receiver | asked msg/s | sent msg/s | sent | received | lost | kernel drops |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, rate, reached, sent, got, drops in rows:
+        print(f"| {name} | {rate:,} | {reached:,.0f} | {sent} | {got} | {sent - got} | {drops} |")
+    for name in ("orbwatch watch --syslog-udp", "rsyslog imudp -> file"):
+        # The figure: every step up to it lost nothing (a loss at a lower
+        # rate is not made up for by luck at a higher one).
+        best = 0
+        for r in (r for r in rows if r[0] == name):
+            if r[3] != r[4]:
+                break
+            best = max(best, r[2])
+        top = max((r[2] for r in rows if r[0] == name), default=0)
+        print(f"{name}: nothing lost at any rate up to {best:,.0f} msg/s"
+              f" (the sender reached {top:,.0f} msg/s at most)")
+
+
+def udp_rcvbuf_errors():
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Udp:")]
+    head, vals = rows[0], rows[1]
+    return int(vals[head.index("RcvbufErrors")])
+
+
+def paced_tcp(port, frames, rate, secs, stop):
+    """Send octet-counted frames at `rate` msg/s for `secs` s; returns the
+    count sent."""
+    s = socket.create_connection(("127.0.0.1", port))
+    total = int(rate * secs)
+    sent, t0, i = 0, time.time(), 0
+    batch = max(1, rate // 500)
+    while sent < total and not stop.is_set():
+        k = min(batch, total - sent)
+        s.sendall(b"".join(frames[i:i + k]))
+        i += k
+        sent += k
+        ahead = t0 + sent / rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    s.shutdown(socket.SHUT_WR)
+    s.close()
+    return sent
+
+
+def bench_reload(args, work):
+    rng = random.Random(13)
+    seq = bench.feed_sequence(21)
+    first = [next(seq) for _ in range(args.indicators)]
+    second = [next(seq) for _ in range(args.reload_indicators)]
+    feed_a = os.path.join(work, "reload-a.txt")
+    feed_b = os.path.join(work, f"reload-b-{args.reload_indicators}.txt")
+    for path, ips in ((feed_a, first), (feed_b, second)):
+        with open(path, "w") as f:
+            for ip in ips:
+                f.write(bench.ip_str(ip) + "\n")
+    total = args.rate * args.step
+    log = os.path.join(work, "reload-sshd.log")
+    if os.path.exists(log):
+        os.remove(log)
+    # 1 % of the lines name an address of the second feed.
+    bench.gen_sshd(log, total * 140, rng, second, 0.01, iso_start=1_609_459_200)
+    frames = []
+    with open(log, "rb") as f:
+        for line in f:
+            line = line.rstrip(b"\n")
+            frames.append(b"%d %s" % (len(line), line))
+            if len(frames) >= total:
+                break
+    db = os.path.join(work, "watch-reload.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    subprocess.run([args.bin, "-q", "--db", db, "feed", "add", feed_a, "--name", "first"],
+                   check=True, stdout=subprocess.DEVNULL)
+    alerts = os.path.join(work, "reload-alerts.jsonl")
+    if os.path.exists(alerts):
+        os.remove(alerts)
+    port = free_port()
+    w = Watch(args.bin, ["--db", db, "watch", "--syslog-tcp", f"127.0.0.1:{port}",
+                         "--alert-jsonl", alerts, "--timezone", "UTC", "--year", "2021"], work)
+    second_set = {bench.ip_str(ip) for ip in second}
+    stop = threading.Event()
+    result = {}
+    sender = threading.Thread(target=lambda: result.setdefault("sent", paced_tcp(port, frames, args.rate, args.step, stop)))
+    t0 = time.time()
+    sender.start()
+    time.sleep(5)
+    a0 = time.time()
+    add = subprocess.run([args.bin, "-q", "--db", db, "feed", "add", feed_b, "--name", "second"],
+                         capture_output=True, text=True)
+    a1 = time.time()
+    if add.returncode != 0:
+        stop.set()
+        raise SystemExit(f"feed add failed: {add.stderr}")
+    first_alert = None
+    seen = 0
+    while time.time() - a1 < 60 and first_alert is None:
+        if os.path.exists(alerts):
+            with open(alerts, "rb") as f:
+                f.seek(seen)
+                chunk = f.read()
+            # Whole lines only: the rest is read again next time.
+            whole = chunk[: chunk.rfind(b"\n") + 1]
+            seen += len(whole)
+            for line in whole.decode("utf-8", "replace").splitlines():
+                if any(ip in second_set for ip in _ips_in(line)):
+                    first_alert = time.time()
+                    break
+        time.sleep(0.05)
+    sender.join()
+    got = w.settle(quiet=2.0)
+    hwm = w.stop()
+    sent = result.get("sent", 0)
+    print(f"reload under load: {args.rate:,} msg/s over TCP for {args.step} s, "
+          f"{args.indicators:,} indicators in the store, then `feed add` of {args.reload_indicators:,}")
+    print("| sent | processed | lost | feed add s (from 5 s in) | first alert on the new feed, s after feed add ended | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    delay = f"{first_alert - a1:.2f}" if first_alert else "none within 60 s"
+    print(f"| {sent} | {got} | {sent - got} | {a1 - a0:.1f} | {delay} | {hwm:.0f} |")
+    for line in w.reload_lines:
+        print("  log:", line[-200:])
+    print(f"(total {time.time() - t0:.0f} s)")
+
+
+def _ips_in(line):
+    return re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", line)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--messages", type=int, default=2_000_000)
     ap.add_argument("--indicators", type=int, default=100_000)
     ap.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "bench-watch"))
+    ap.add_argument("--udp", action="store_true", help="UDP rates instead of the TCP run")
+    ap.add_argument("--rates", default="10000,25000,50000,100000,150000,200000")
+    ap.add_argument("--step", type=int, help="seconds per rate (--udp, default 10) or of the run (--reload, default 30)")
+    ap.add_argument("--reload", action="store_true", help="feed reload under load instead of the TCP run")
+    ap.add_argument("--rate", type=int, default=50_000)
+    ap.add_argument("--reload-indicators", type=int, default=1_000_000)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.reload:
+        args.step = args.step or 30
+        bench_reload(args, args.out)
+        return
     rng = random.Random(7)
     feed = os.path.join(args.out, f"feed-{args.indicators}.txt")
     seq = bench.feed_sequence(11)
@@ -183,6 +498,10 @@ def main():
     log = os.path.join(args.out, "sshd.log")
     if not os.path.exists(log):
         bench.gen_sshd(log, args.messages * 140, rng, hot, 0.001, iso_start=1_609_459_200)
+    if args.udp:
+        args.step = args.step or 10
+        bench_udp(args, feed, log)
+        return
     frames = os.path.join(args.out, "frames.bin")
     n, raw = make_frames(log, frames, args.messages)
     print(f"{n} messages, {raw / 1e6:.0f} MB, one TCP connection, {args.indicators} indicators")
