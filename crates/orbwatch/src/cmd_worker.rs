@@ -269,16 +269,6 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let reload_asked = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload_asked))
         .context("cannot install the SIGHUP handler")?;
-    // The store the indicators come from, polled for new feed versions
-    // (none yet: the worker reloads on SIGHUP only).
-    let feed_store = if indicator_db.is_file() {
-        Some(
-            Store::open(&indicator_db)
-                .with_context(|| format!("opening the feed store {}", indicator_db.display()))?,
-        )
-    } else {
-        None
-    };
 
     let mut out = Output {
         producer: match &args.findings_topic {
@@ -342,6 +332,20 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         out.store = Some((store, run_id));
         start_offsets = Some(store_start_offsets(path.clone(), args.group.clone()));
     }
+    // The store the indicators come from, polled for new feed versions.
+    // Opened after the findings store: with `--db` they are one file, and
+    // a new store exists only from here on (opened before, a worker
+    // started on a new store never saw the feeds added to it later).
+    // Without a store (no `--db` and no default store yet) the worker
+    // reloads on SIGHUP only.
+    let feed_store = if indicator_db.is_file() {
+        Some(
+            Store::open(&indicator_db)
+                .with_context(|| format!("opening the feed store {}", indicator_db.display()))?,
+        )
+    } else {
+        None
+    };
 
     // Fail fast on a wrong --brokers: librdkafka itself would retry
     // quietly for ever.

@@ -274,26 +274,34 @@ fn worker_logged(
     findings_topic: Option<&str>,
     log: Option<&Path>,
 ) -> Child {
+    let mut c = worker_command(broker, group, log);
+    c.args(["--feed", FEED]).arg("--db").arg(db);
+    if let Some(t) = findings_topic {
+        c.args(["--findings-topic", t]);
+    }
+    c.spawn().expect("worker")
+}
+
+/// `orbwatch worker` of `group` on `raw.logs` (year 2021, UTC, commits
+/// every 100 ms, a 6 s session timeout), logging to `log` (else to the
+/// test's stderr); its feeds and outputs are the caller's to add.
+fn worker_command(broker: &TestBroker, group: &str, log: Option<&Path>) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
     c.current_dir(root())
         .args(["worker", "--brokers", &broker.bootstrap()])
         .args(["--topic", "raw.logs", "--group", group])
-        .args(["--feed", FEED, "--year", "2021", "--timezone", "UTC"])
+        .args(["--year", "2021", "--timezone", "UTC"])
         .args(["--commit-interval", "100ms"])
         .args(["-X", "session.timeout.ms=6000"])
         .args(["-X", "heartbeat.interval.ms=500"])
-        .arg("--db")
-        .arg(db)
+        .env_remove("ORBWATCH_DB")
         .env("ORBWATCH_LOG", "info")
         .stdout(Stdio::null());
     match log {
         Some(p) => c.stderr(std::fs::File::create(p).expect("worker log")),
         None => c.stderr(Stdio::inherit()),
     };
-    if let Some(t) = findings_topic {
-        c.args(["--findings-topic", t]);
-    }
-    c.spawn().expect("worker")
+    c
 }
 
 /// Findings kept in the store: (run, row) of every IOC finding.
@@ -302,17 +310,30 @@ fn store_rows(db: &Path) -> Vec<(i64, Row)> {
 }
 
 fn store_rows_where(db: &Path, cond: &str) -> Vec<(i64, Row)> {
+    store_findings_where(db, cond)
+        .into_iter()
+        .map(|(run, f)| (run, row(&f)))
+        .collect()
+}
+
+/// (run, finding JSON) of the findings kept in the store that meet `cond`
+/// (none while the store does not exist yet).
+fn store_findings_where(db: &Path, cond: &str) -> Vec<(i64, serde_json::Value)> {
+    if !db.is_file() {
+        return Vec::new();
+    }
     let conn = rusqlite::Connection::open(db).expect("store");
-    let mut st = conn
-        .prepare(&format!(
-            "SELECT hunt_id, finding_json FROM findings WHERE {cond}"
-        ))
-        .expect("query");
+    let Ok(mut st) = conn.prepare(&format!(
+        "SELECT hunt_id, finding_json FROM findings WHERE {cond}"
+    )) else {
+        // The worker has not created its tables yet.
+        return Vec::new();
+    };
     st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
         .expect("rows")
         .map(|r| {
             let (run, json) = r.expect("row");
-            (run, row(&serde_json::from_str(&json).expect("json")))
+            (run, serde_json::from_str(&json).expect("json"))
         })
         .collect()
 }
@@ -1150,4 +1171,366 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
             .any(|s| s.as_array().is_some_and(|a| a.len() == 28)),
         "{from_hunt:#?}"
     );
+}
+
+/// Feed A (in the store when the workers start) and feed B (added while
+/// they run): documentation addresses, none of them in the noise.
+const FEED_A: [&str; 2] = ["192.0.2.10", "192.0.2.11"];
+const FEED_B: [&str; 4] = [
+    "203.0.113.10",
+    "203.0.113.11",
+    "203.0.113.12",
+    "203.0.113.13",
+];
+/// Hosts writing in each batch: keys spread over every raw partition.
+const HOSTS: usize = 16;
+
+/// Batch `n` of the live stream: one sshd line per host, second `n`
+/// after 10:00 on 3 June 2021. Each host names a feed-B address, a
+/// feed-A address and noise in turn, so every partition brings both
+/// feeds' addresses.
+fn live_batch(n: usize) -> Vec<(Option<String>, Vec<u8>)> {
+    (0..HOSTS)
+        .map(|h| {
+            let ip = match (n + h) % 4 {
+                0 => FEED_B[(n / 4 + h) % FEED_B.len()].to_string(),
+                1 => FEED_A[(n / 4 + h) % FEED_A.len()].to_string(),
+                k => format!("198.51.100.{}", (h * 8 + k + n) % 250),
+            };
+            let line = format!(
+                "Jun  3 {} web{h} sshd[{}]: Failed password for root from {ip} port {} ssh2",
+                live_time(n).strftime("%H:%M:%S"),
+                5000 + n,
+                40000 + h
+            );
+            (Some(format!("web{h}")), line.into_bytes())
+        })
+        .collect()
+}
+
+/// The event time of batch `n`.
+fn live_time(n: usize) -> jiff::civil::DateTime {
+    jiff::civil::date(2021, 6, 3)
+        .at(10, 0, 0, 0)
+        .checked_add(jiff::SignedDuration::from_secs(n as i64))
+        .expect("time")
+}
+
+/// `live_time(n)` as the findings give it (the syslog lines are read
+/// with `--timezone UTC`).
+fn live_timestamp(n: usize) -> jiff::Timestamp {
+    // 2021-06-03T10:00:00Z.
+    jiff::Timestamp::from_second(1_622_714_400 + n as i64).expect("time")
+}
+
+/// The last line of a worker's log that says it stopped, and the records
+/// it counts.
+fn records_processed(log: &str) -> (String, u64) {
+    let stopped = log
+        .lines()
+        .find(|l| l.contains("worker: stage all stopped"))
+        .unwrap_or_else(|| panic!("the worker did not say it stopped:\n{log}"))
+        .to_string();
+    let n = stopped
+        .split("stopped; ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {stopped:?}"));
+    (stopped, n)
+}
+
+/// `orbwatch feed add --name NAME` of a text feed of `ips` (written in
+/// `dir`) into the store `db`.
+fn feed_add(db: &Path, dir: &Path, name: &str, ips: &[&str]) {
+    let file = dir.join(format!("{name}.txt"));
+    std::fs::write(&file, ips.join("\n") + "\n").expect("write feed");
+    let out = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+        .arg("--db")
+        .arg(db)
+        .args(["feed", "add", "--name", name])
+        .arg(&file)
+        .env_remove("ORBWATCH_DB")
+        .output()
+        .expect("feed add");
+    assert!(
+        out.status.success(),
+        "feed add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Issue 15's "a new feed version published while records flow is used
+/// by all workers within 10 s", for the store both workers read: two
+/// `--stage all` workers of one group share a 4-partition topic into
+/// which records flow without a pause (16 hosts, about 160 records a
+/// second, naming addresses of feeds A and B and noise). The store holds
+/// feed A; `feed add B` runs while the records flow. Each worker notices
+/// the store's new generation (polled every 2 s), rebuilds its index
+/// beside the old one and swaps it in: both log the reload, and each
+/// worker's run keeps findings on feed B's addresses for records
+/// produced after the add, soon after it. Nothing is skipped during the
+/// swap: the records the two workers say they read add up to the
+/// records produced.
+#[test]
+fn a_feed_added_to_the_store_while_records_flow_is_used_by_every_worker() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("store.db");
+    feed_add(&db, tmp.path(), "a", &FEED_A);
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let logs = [tmp.path().join("w1.log"), tmp.path().join("w2.log")];
+    let mut workers: Vec<Reap> = logs
+        .iter()
+        .map(|log| {
+            let mut c = worker_command(&broker, "reload", Some(log));
+            c.args(["--no-behaviour", "--db"]).arg(&db);
+            Reap(Some(c.spawn().expect("worker")))
+        })
+        .collect();
+    wait_assigned(
+        "both workers to get partitions",
+        [logs[0].as_path(), logs[1].as_path()],
+    );
+    let batches_started = std::sync::atomic::AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::Ordering::SeqCst;
+    let (ends, produced, delay) = std::thread::scope(|s| {
+        // Stops the producer when this closure ends, a failed assertion
+        // included (the scope would otherwise wait for it for ever).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let stopper = Stop(&stop);
+        let producer = s.spawn(|| {
+            let (mut ends, mut produced) = (BTreeMap::new(), 0usize);
+            while !stop.load(SeqCst) {
+                let n = batches_started.fetch_add(1, SeqCst);
+                let batch = live_batch(n);
+                ends.extend(broker.produce("raw.logs", &batch));
+                produced += batch.len();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (ends, produced)
+        });
+        // Records flow, feed A matches, feed B is not known yet.
+        wait_for(
+            "feed A's findings from both workers",
+            Duration::from_secs(60),
+            || {
+                let runs: BTreeSet<i64> = store_findings_where(&db, "kind = 'ioc_match'")
+                    .into_iter()
+                    .map(|(run, _)| run)
+                    .collect();
+                runs.len() == 2
+            },
+        );
+        // … for a few seconds.
+        std::thread::sleep(Duration::from_secs(3));
+        feed_add(&db, tmp.path(), "b", &FEED_B);
+        let added = Instant::now();
+        // Batches from this one on were produced after the add ended.
+        let first_after = batches_started.load(SeqCst) + 1;
+        let after = live_timestamp(first_after);
+        println!("feed B added; batches from {first_after} ({after}) on come after it");
+        let mut delay = None;
+        wait_for(
+            "both workers' findings on feed B for records produced after the add",
+            Duration::from_secs(30),
+            || {
+                let runs: BTreeSet<i64> = store_findings_where(&db, "kind = 'ioc_match'")
+                    .into_iter()
+                    .filter(|(_, f)| {
+                        FEED_B.contains(&f["indicator"].as_str().unwrap_or_default())
+                            && f["last_seen"]
+                                .as_str()
+                                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                                .is_some_and(|t| t >= after)
+                    })
+                    .map(|(run, _)| run)
+                    .collect();
+                if runs.len() == 2 {
+                    delay = Some(added.elapsed());
+                }
+                runs.len() == 2
+            },
+        );
+        // A few more seconds of records after the swap.
+        std::thread::sleep(Duration::from_secs(2));
+        drop(stopper);
+        let (ends, produced) = producer.join().expect("producer thread");
+        (ends, produced, delay.expect("measured"))
+    });
+    println!(
+        "feed B matched by both workers {:.2} s after `feed add` ended ({produced} records produced)",
+        delay.as_secs_f64()
+    );
+    assert_eq!(ends.values().sum::<i64>(), produced as i64);
+    assert_eq!(
+        ends.len(),
+        PARTITIONS as usize,
+        "every partition got records"
+    );
+    wait_for(
+        "the workers to keep every offset",
+        Duration::from_secs(120),
+        || {
+            let kept = store_offsets(&db, "reload");
+            ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+        },
+    );
+    for w in &mut workers {
+        let st = sigterm(w.0.as_mut().expect("child"));
+        assert!(st.success(), "worker exit {st:?}");
+        w.0 = None;
+    }
+    let mut read = 0;
+    for (n, log) in logs.iter().enumerate() {
+        let text = std::fs::read_to_string(log).expect("worker log");
+        for l in text
+            .lines()
+            .filter(|l| l.contains("reload") || l.contains("assigned"))
+        {
+            println!("w{}: {l}", n + 1);
+        }
+        assert!(
+            text.contains("worker: the store's feeds changed: reloading"),
+            "worker {} did not notice feed B:\n{text}",
+            n + 1
+        );
+        assert!(
+            text.contains(&format!(
+                "worker: now matching {} indicators",
+                FEED_A.len() + FEED_B.len()
+            )),
+            "worker {} did not swap feed B in:\n{text}",
+            n + 1
+        );
+        let (stopped, records) = records_processed(&text);
+        println!("w{}: {stopped}", n + 1);
+        read += records;
+    }
+    // More would be records read twice (a rebalance while they flowed),
+    // fewer records skipped.
+    assert_eq!(read, produced as u64, "records read by the two workers");
+}
+
+/// SIGHUP reloads a worker's `--feed` files: the file is rewritten with a
+/// new address, and after the signal the records that name it are
+/// matched; before it they were not. Then a feed added to the store the
+/// worker created with `--db` (new when it started) is matched without a
+/// signal.
+#[test]
+fn sighup_reloads_the_workers_feed_files() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("out.db");
+    let feed = tmp.path().join("relays.txt");
+    std::fs::write(&feed, format!("{}\n", FEED_A[0])).expect("write feed");
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let log = tmp.path().join("w.log");
+    let mut c = worker_command(&broker, "hup", Some(&log));
+    c.args(["--no-behaviour", "--db"])
+        .arg(&db)
+        .arg("--feed")
+        .arg(&feed);
+    let mut w = Reap(Some(c.spawn().expect("worker")));
+    wait_for("the worker's partitions", Duration::from_secs(120), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("kafka: assigned"))
+    });
+    let named = |batch: &[(Option<String>, Vec<u8>)], ip: &str| {
+        batch
+            .iter()
+            .filter(|(_, v)| String::from_utf8_lossy(v).contains(&format!(" {ip} ")))
+            .count()
+    };
+    let produce_until_kept = |from: usize, to: usize| {
+        let mut ends = BTreeMap::new();
+        let mut b_lines = 0;
+        for n in from..to {
+            let batch = live_batch(n);
+            b_lines += named(&batch, FEED_B[0]);
+            ends.extend(broker.produce("raw.logs", &batch));
+        }
+        wait_for(
+            "the worker to keep every offset",
+            Duration::from_secs(60),
+            || {
+                let kept = store_offsets(&db, "hup");
+                ends.iter().all(|(p, e)| kept.get(p) == Some(e))
+            },
+        );
+        b_lines
+    };
+    let on = |ip: &str| {
+        store_findings_where(&db, "kind = 'ioc_match'")
+            .into_iter()
+            .filter(|(_, f)| f["indicator"] == ip)
+            .map(|(_, f)| f["count"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    let before = produce_until_kept(0, 40);
+    assert!(
+        before > 0 && on(FEED_A[0]) > 0,
+        "feed A's address matched ({before} lines name {}): {}",
+        FEED_B[0],
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(on(FEED_B[0]), 0, "{} is not in the file yet", FEED_B[0]);
+    std::fs::write(&feed, format!("{}\n{}\n", FEED_A[0], FEED_B[0])).expect("rewrite feed");
+    let st = Command::new("kill")
+        .args(["-HUP", &w.0.as_ref().expect("child").id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    wait_for(
+        "the worker to swap the new file in",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|t| t.contains("worker: now matching 2 indicators"))
+        },
+    );
+    let after = produce_until_kept(40, 80);
+    // Findings are written with the offsets: every line after the signal
+    // is counted, and none before it.
+    assert_eq!(
+        on(FEED_B[0]),
+        after as u64,
+        "sightings of {} after SIGHUP",
+        FEED_B[0]
+    );
+    // The store the worker created for its findings is its feed store
+    // too: a feed added to it is matched without a signal.
+    feed_add(&db, tmp.path(), "c", &FEED_B[1..2]);
+    wait_for(
+        "the worker to notice feed c",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&log)
+                .is_ok_and(|t| t.contains("worker: now matching 3 indicators"))
+        },
+    );
+    let in_c = produce_until_kept(80, 120);
+    assert!(in_c > 0);
+    assert_eq!(
+        on(FEED_B[1]),
+        in_c as u64,
+        "sightings of feed c's {}",
+        FEED_B[1]
+    );
+    let st = sigterm(w.0.as_mut().expect("child"));
+    assert!(st.success(), "worker exit {st:?}");
+    w.0 = None;
+    let text = std::fs::read_to_string(&log).expect("log");
+    let (stopped, records) = records_processed(&text);
+    println!("{stopped}");
+    assert_eq!(records, (120 * HOSTS) as u64);
 }
