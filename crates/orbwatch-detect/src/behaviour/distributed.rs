@@ -236,11 +236,21 @@ pub struct AuthRecords<'a> {
     cfg: &'a DistributedConfig,
     /// Keyed by (source, service) packed (see [`key_table::pack`]).
     sources: KeyTable<Source>,
-    /// (second of a failure, packed key) in time order: finds idle keys
-    /// without scanning `sources`.
+    /// (second of its first failure, packed key) of each new record, in
+    /// time order: finds idle keys without scanning `sources`. One entry
+    /// per record, not one per failure: a source failing every second for
+    /// the 14 days of `idle_secs` once queued 1.2 million entries, which a
+    /// daemon's memory showed as a steady creep (about 10 bytes a message
+    /// in the soak).
     expiry: std::collections::VecDeque<(u32, u64)>,
+    /// Records still failing when their entry came due, queued again at
+    /// their latest failure (few: the long-lived sources). `expire` takes
+    /// seconds in order from both queues.
+    requeued: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u64)>>,
     /// Records ending in the same second (kept to reuse its memory).
     due: Vec<((NodeId, u16), Source)>,
+    /// Keys queued for the same second (kept to reuse its memory).
+    keys: Vec<u64>,
     /// The success-after-failures lookback (ms): this table also keeps
     /// each key's recent failures for that detector.
     lookback: i64,
@@ -263,7 +273,9 @@ impl<'a> AuthRecords<'a> {
             cfg,
             sources: KeyTable::with_capacity(1 << 16),
             expiry: std::collections::VecDeque::new(),
+            requeued: std::collections::BinaryHeap::new(),
             due: Vec::new(),
+            keys: Vec::new(),
             lookback: lookback_secs * 1000,
             popped: 0,
             prefetched: 0,
@@ -314,7 +326,7 @@ impl<'a> AuthRecords<'a> {
         s.recent_count = s.recent_count.saturating_add(1);
         s.last_account = user;
         s.last_invalid = o.flags & super::observe::FLAG_INVALID_USER != 0;
-        if secs(o.time) > s.last || s.failures == 0 {
+        if s.failures == 0 {
             self.expiry.push_back((secs(o.time), key));
         }
         s.last = s.last.max(secs(o.time));
@@ -375,25 +387,48 @@ impl<'a> AuthRecords<'a> {
     /// `idle_secs` old. Low-rate ones go to `out`, in (time, key) order.
     fn expire(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
         let idle = self.cfg.idle_secs * 1000;
-        while let Some(&(last, _)) = self.expiry.front() {
+        loop {
+            let first = self.expiry.front().map(|e| e.0);
+            let again = self.requeued.peek().map(|e| e.0.0);
+            let Some(last) = first.into_iter().chain(again).min() else {
+                break;
+            };
             let at = idle_at(last, idle);
             if at > now {
                 break;
             }
-            // Every key whose latest failure was in this second (one hash
-            // lookup each: a stale entry, whose key failed again later,
-            // is left alone).
-            let mut due = std::mem::take(&mut self.due);
+            // Every key queued for this second (one hash lookup each): it
+            // ends if its latest failure was in this second, else it is
+            // queued again at its latest failure.
+            let mut keys = std::mem::take(&mut self.keys);
             while let Some(&(l, k)) = self.expiry.front() {
                 if l != last {
                     break;
                 }
                 self.expiry.pop_front();
                 self.popped += 1;
-                if let Some(s) = self.sources.remove_if(k, |s| s.last == last) {
-                    due.push((unpack(k), s));
+                keys.push(k);
+            }
+            while let Some(&std::cmp::Reverse((l, k))) = self.requeued.peek() {
+                if l != last {
+                    break;
+                }
+                self.requeued.pop();
+                keys.push(k);
+            }
+            let mut due = std::mem::take(&mut self.due);
+            for k in keys.drain(..) {
+                match self.sources.remove_if(k, |s| s.last == last) {
+                    Some(s) => due.push((unpack(k), s)),
+                    // Failed again since: due at its latest failure.
+                    None => {
+                        if let Some(s) = self.sources.get(k) {
+                            self.requeued.push(std::cmp::Reverse((s.last, k)));
+                        }
+                    }
                 }
             }
+            self.keys = keys;
             due.sort_unstable_by_key(|(k, _)| *k);
             for (k, s) in due.drain(..) {
                 if low_rate(self.cfg, &s) {
@@ -421,6 +456,7 @@ impl<'a> AuthRecords<'a> {
             .collect();
         self.popped += self.expiry.len() as u64;
         self.expiry.clear();
+        self.requeued.clear();
         rest.sort_unstable_by_key(|(at, k, _)| (*at, *k));
         out.extend(rest.into_iter().map(|(at, k, s)| CrossEvent::Idle {
             at,
@@ -930,5 +966,93 @@ pub fn prefix16(ip: IpAddr) -> String {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::observe::{NONE, Obs, ObsKind, Tables};
+
+    /// 2021-01-01 in Unix seconds: records keep seconds since 2000.
+    const BASE: i64 = 1_609_459_200;
+
+    fn failure(secs: i64, src: NodeId) -> Obs {
+        Obs {
+            time: (BASE + secs) * 1000,
+            aux: 0,
+            evidence: secs as u64,
+            src,
+            dst: NONE,
+            dst_port: 22,
+            svc: 1,
+            kind: ObsKind::AuthFailure,
+            flags: 0,
+        }
+    }
+
+    fn idle_events(out: &[CrossEvent]) -> Vec<(i64, u32)> {
+        out.iter()
+            .filter_map(|e| match e {
+                CrossEvent::Idle { at, source, .. } => Some((*at, source.failures)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A record still failing when its entry comes due is queued again
+    /// at its latest failure, and ends exactly `idle_secs` after it, as
+    /// when every failure queued an entry.
+    #[test]
+    fn a_record_that_keeps_failing_ends_idle_secs_after_its_last_failure() {
+        let cfg = DistributedConfig {
+            idle_secs: 600,
+            ..DistributedConfig::default()
+        };
+        let t = Tables::new();
+        let mut a = AuthRecords::new(&cfg, 3600);
+        let mut out = Vec::new();
+        let src: NodeId = 0x0a00_0001;
+        for s in [0, 300, 600, 900] {
+            a.observe(&failure(s, src), false, &t, &mut out);
+        }
+        let last = secs((BASE + 900) * 1000);
+        let end = idle_at(last, 600_000);
+        assert_eq!(end, (BASE + 1501) * 1000);
+        a.advance((BASE + 1500) * 1000, &mut out);
+        assert_eq!(idle_events(&out), vec![], "ended while still failing");
+        a.advance(end - 1, &mut out);
+        assert_eq!(idle_events(&out), vec![]);
+        a.advance(end, &mut out);
+        assert_eq!(idle_events(&out), vec![(end, 4)]);
+        assert_eq!(a.tracked(), 0);
+        assert_eq!(a.expiry.len() + a.requeued.len(), 0);
+    }
+
+    /// One queue entry per record however often it fails: a source
+    /// failing every second for 3 hours (idle after 1 h) once left an
+    /// entry per second, 10,800, growing for as long as it failed.
+    #[test]
+    fn the_expiry_queues_hold_one_entry_per_record() {
+        let cfg = DistributedConfig::default();
+        let t = Tables::new();
+        let mut a = AuthRecords::new(&cfg, 3600);
+        let mut out = Vec::new();
+        let (one, two): (NodeId, NodeId) = (0x0a00_0001, 0x0a00_0002);
+        for s in 0..3 * 3600 {
+            a.observe(&failure(s, one), false, &t, &mut out);
+            if s % 2 == 0 {
+                a.observe(&failure(s, two), false, &t, &mut out);
+            }
+            assert!(a.expiry.len() + a.requeued.len() <= 2, "at {s} s");
+        }
+        assert_eq!(a.tracked(), 2);
+        // Neither is low-rate, so no idle event; both end an hour after
+        // their last failures.
+        let last = secs((BASE + 3 * 3600 - 1) * 1000);
+        a.advance(idle_at(last, cfg.idle_secs * 1000) - 1, &mut out);
+        assert_eq!(a.tracked(), 1, "the second source ended first");
+        a.advance(idle_at(last, cfg.idle_secs * 1000), &mut out);
+        assert_eq!(a.tracked(), 0);
     }
 }
