@@ -74,6 +74,7 @@ fn input() -> ReportInput {
         org: "bench".into(),
         generated: jiff::Timestamp::from_second(1_630_000_000).expect("valid"),
         source: "bench".into(),
+        routers: Vec::new(),
     }
 }
 

@@ -270,6 +270,7 @@ pub fn render(input: &ReportInput) -> String {
         r.hosts(&mut h);
     }
     r.behaviour(&mut h);
+    r.routers(&mut h);
     r.coverage(&mut h);
     r.details(&mut h);
     r.dismissed(&mut h);
@@ -348,8 +349,11 @@ impl<'a> Report<'a> {
                 ("hosts", "Internal hosts"),
             ]);
         }
+        items.push(("behaviour", "Behaviour findings"));
+        if !self.input.routers.is_empty() {
+            items.push(("routers", "Your routers"));
+        }
         items.extend([
-            ("behaviour", "Behaviour findings"),
             ("coverage", "Coverage"),
             ("findings", "Findings and evidence"),
         ]);
@@ -1053,6 +1057,56 @@ impl<'a> Report<'a> {
         h.push_str("</tbody></table></section>\n");
     }
 
+    /// The organisation's own routers (`orbwatch routers`): where each
+    /// stands, then its latest steps, so that a reader sees which reboot
+    /// cleared an implant and which finding survived it.
+    fn routers(&self, h: &mut String) {
+        let routers = &self.input.routers;
+        if routers.is_empty() {
+            return;
+        }
+        h.push_str("<section id=\"routers\"><h2>Your routers</h2>\n<p>Audits and reboots of the organisation's own routers (<code>orbwatch routers</code>). A reboot clears an implant that lives only in memory; a finding still there after the reboot is <b>persistent</b>: re-flash or replace the device. Their audit findings are listed with the others below.</p>\n");
+        h.push_str("<table id=\"routers-table\"><thead><tr><th>router</th><th>last audit</th><th>last reboot</th><th class=\"num\">steps</th><th class=\"num\">failed</th><th>latest step</th></tr></thead><tbody>\n");
+        for r in routers {
+            let s = &r.standing;
+            let _ = writeln!(
+                h,
+                r#"<tr><td class="mono">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td>{} {} {}</td></tr>"#,
+                esc(&s.router),
+                fmt_time(s.last_audit),
+                fmt_time(s.last_reboot),
+                s.steps,
+                s.failed_steps,
+                esc(&s.last.action),
+                esc(&s.last.step),
+                step_badge(s.last.ok),
+            );
+        }
+        h.push_str("</tbody></table>\n");
+        for r in routers {
+            let _ = writeln!(
+                h,
+                r#"<details class="router" id="router-{}"><summary>{}: latest {}</summary><table><thead><tr><th>when</th><th>action</th><th>step</th><th>result</th><th>detail</th></tr></thead><tbody>"#,
+                esc(&r.standing.router),
+                esc(&r.standing.router),
+                plural(r.recent.len() as u64, "step", "steps"),
+            );
+            for st in &r.recent {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"small\">{}</td></tr>",
+                    fmt_time(Some(st.at)),
+                    esc(&st.action),
+                    esc(&st.step),
+                    step_badge(st.ok),
+                    esc(&router_step_text(&st.step, &st.detail)),
+                );
+            }
+            h.push_str("</tbody></table></details>\n");
+        }
+        h.push_str("</section>\n");
+    }
+
     fn coverage(&self, h: &mut String) {
         h.push_str("<section id=\"coverage\"><h2>Coverage</h2>\n");
         let Some(c) = self.cov() else {
@@ -1715,6 +1769,78 @@ fn cut(s: &str, n: usize) -> String {
         let mut t: String = s.chars().take(n).collect();
         t.push('…');
         t
+    }
+}
+
+fn step_badge(ok: bool) -> &'static str {
+    if ok {
+        r#"<span class="badge ok">ok</span>"#
+    } else {
+        r#"<span class="badge bad">FAILED</span>"#
+    }
+}
+
+/// A router step's detail in words: the re-audit's cleared and persistent
+/// checks, each health check, the proof's uptimes, a refusal's reason;
+/// anything else as its JSON.
+fn router_step_text(step: &str, d: &serde_json::Value) -> String {
+    let names = |key: &str| -> String {
+        let v: Vec<&str> = d[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    };
+    match step {
+        "reaudit" => format!(
+            "cleared by the reboot: {}; persistent: {}; new: {}",
+            names("cleared"),
+            names("persistent"),
+            names("new")
+        ),
+        "health" => d
+            .as_array()
+            .map(|checks| {
+                checks
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {} ({})",
+                            c["check"].as_str().unwrap_or("?"),
+                            if c["ok"].as_bool() == Some(true) {
+                                "ok"
+                            } else {
+                                "FAILED"
+                            },
+                            c["detail"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_else(|| d.to_string()),
+        "proof" => {
+            let mut t = format!(
+                "uptime {} s before, {} s after",
+                d["uptime_before"], d["uptime_after"]
+            );
+            match d["boot_id_changed"].as_bool() {
+                Some(true) => t.push_str("; boot id changed"),
+                Some(false) => t.push_str("; boot id UNCHANGED"),
+                None => {}
+            }
+            t
+        }
+        _ => match (d["reason"].as_str(), d["error"].as_str()) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(e)) => e.to_string(),
+            _ if d.as_object().is_some_and(|o| o.is_empty()) => String::new(),
+            _ => d.to_string(),
+        },
     }
 }
 

@@ -15,5 +15,5 @@ pub mod terminal;
 
 pub use coverage_text::write_coverage_text;
 pub use findings::{OutputFormat, write_findings};
-pub use model::{ReportFinding, ReportInput, Triage};
+pub use model::{ReportFinding, ReportInput, RouterStory, Triage, router_stories};
 pub use report_csv::write_report_csv;

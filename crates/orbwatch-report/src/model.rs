@@ -1,8 +1,9 @@
 //! What every report sink is handed: the findings with their triage state,
-//! the coverage of the hunt when it is known, and who reports.
+//! the coverage of the hunt when it is known, the history of the
+//! organisation's own routers, and who reports.
 //!
-//! The report crate does not depend on the store: the binary turns stored
-//! findings (or a `hunt --format jsonl` file) into a [`ReportInput`].
+//! The binary and the dashboard turn stored findings (or a `hunt --format
+//! jsonl` file) into a [`ReportInput`]; the sinks never open the store.
 
 use jiff::Timestamp;
 use orbwatch_detect::{Coverage, Finding, FindingKind};
@@ -106,6 +107,36 @@ pub struct ReportInput {
     pub generated: Timestamp,
     /// Where the findings came from, in words ("hunt #3 in /x/orbwatch.db").
     pub source: String,
+    /// The organisation's own routers that `orbwatch routers` audited or
+    /// rebooted, by name (empty without a store, or when it has none).
+    pub routers: Vec<RouterStory>,
+}
+
+/// One of the organisation's own routers, as `orbwatch routers` left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterStory {
+    /// Where it stands: steps kept, steps failed, last audit and reboot.
+    pub standing: orbwatch_store::RouterStanding,
+    /// Its latest steps, oldest first ([`ROUTER_STEPS_SHOWN`] at most):
+    /// enough to show its last reboot from pre-check to re-audit.
+    pub recent: Vec<orbwatch_store::RouterStep>,
+}
+
+/// Steps of each router a report shows. A reboot takes six (pre-check,
+/// sent, returned, proof, health, re-audit), so the last reboot and the
+/// audits around it fit.
+pub const ROUTER_STEPS_SHOWN: usize = 12;
+
+/// Every router with a history in `store`, by name, with its latest steps.
+pub fn router_stories(store: &orbwatch_store::Store) -> orbwatch_store::Result<Vec<RouterStory>> {
+    store
+        .router_standings()?
+        .into_iter()
+        .map(|standing| {
+            let recent = store.router_recent_steps(&standing.router, ROUTER_STEPS_SHOWN)?;
+            Ok(RouterStory { standing, recent })
+        })
+        .collect()
 }
 
 impl ReportInput {

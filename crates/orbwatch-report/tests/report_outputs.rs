@@ -42,6 +42,7 @@ fn fixture() -> ReportInput {
         org: "ACME <CERT> & Co".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),
         source: "tests/data/report/findings.jsonl".into(),
+        routers: Vec::new(),
     }
 }
 
@@ -54,6 +55,7 @@ fn empty() -> ReportInput {
         org: "ACME".into(),
         generated: "2021-08-03T12:00:00Z".parse().unwrap(),
         source: "an empty findings file".into(),
+        routers: Vec::new(),
     }
 }
 
@@ -423,6 +425,124 @@ fn html_nothing_to_report() {
     assert!(html.contains("Nothing to report"));
     assert!(html.contains("id=\"method\""));
     assert!(html.ends_with("</html>\n"));
+}
+
+/// A router's story as the store gives it: one step.
+fn step(
+    seq: i64,
+    router: &str,
+    at: &str,
+    action: &str,
+    step: &str,
+    ok: bool,
+    detail: serde_json::Value,
+) -> orbwatch_store::RouterStep {
+    orbwatch_store::RouterStep {
+        seq,
+        router: router.into(),
+        at: at.parse().unwrap(),
+        action: action.into(),
+        step: step.into(),
+        ok,
+        hunt_id: None,
+        detail,
+    }
+}
+
+/// The routers section: where each router stands, its last reboot's
+/// steps in words (what the reboot cleared, what persisted, the proof and
+/// each health check), names escaped; no section (and no contents entry)
+/// without routers.
+#[test]
+fn html_shows_the_routers_history() {
+    use serde_json::json;
+    let name = "lyon<b>";
+    let recent = vec![
+        step(
+            1,
+            name,
+            "2026-11-08T02:00:00Z",
+            "reboot",
+            "precheck",
+            true,
+            json!({"uptime": 86400}),
+        ),
+        step(
+            2,
+            name,
+            "2026-11-08T02:00:05Z",
+            "reboot",
+            "sent",
+            true,
+            json!({}),
+        ),
+        step(
+            3,
+            name,
+            "2026-11-08T02:01:10Z",
+            "reboot",
+            "returned",
+            true,
+            json!({"after_secs": 65.0}),
+        ),
+        step(
+            4,
+            name,
+            "2026-11-08T02:01:12Z",
+            "reboot",
+            "proof",
+            true,
+            json!({"uptime_before": 86400.0, "uptime_after": 12.0, "boot_id_changed": true}),
+        ),
+        step(
+            5,
+            name,
+            "2026-11-08T02:01:15Z",
+            "reboot",
+            "health",
+            false,
+            json!([{"check": "ssh", "ok": true, "detail": "answers"},
+                    {"check": "dns", "ok": false, "detail": "example.org did not resolve"}]),
+        ),
+        step(
+            6,
+            name,
+            "2026-11-08T02:01:20Z",
+            "reboot",
+            "reaudit",
+            false,
+            json!({"cleared": ["listening"], "persistent": ["persistence", "hash_indicator"], "new": []}),
+        ),
+    ];
+    let mut input = fixture();
+    input.routers = vec![orbwatch_report::RouterStory {
+        standing: orbwatch_store::RouterStanding {
+            router: name.into(),
+            steps: 6,
+            failed_steps: 2,
+            last_audit: None,
+            last_reboot: Some("2026-11-08T02:00:05Z".parse().unwrap()),
+            last: recent[5].clone(),
+        },
+        recent,
+    }];
+    let html = orbwatch_report::html::render(&input);
+    assert!(html.contains(r##"<a href="#routers">Your routers</a>"##));
+    assert!(html.contains("<section id=\"routers\">"));
+    assert!(!html.contains("lyon<b>"), "the name is escaped");
+    assert!(html.contains("lyon&lt;b&gt;: latest 6 steps"));
+    assert!(html.contains(
+        "cleared by the reboot: listening; persistent: persistence, hash_indicator; new: none"
+    ));
+    assert!(html.contains("uptime 86400.0 s before, 12.0 s after; boot id changed"));
+    assert!(html.contains("ssh ok (answers); dns FAILED (example.org did not resolve)"));
+    assert!(html.contains("reboot reaudit <span class=\"badge bad\">FAILED</span>"));
+
+    let plain = orbwatch_report::html::render(&fixture());
+    assert!(
+        !plain.contains("id=\"routers\"") && !plain.contains("#routers"),
+        "no routers, no section"
+    );
 }
 
 /// Render in headless Chromium: the main sections and the SVG charts must

@@ -662,30 +662,6 @@ pub fn record_history(
     Ok(())
 }
 
-/// One row of `router_history`: (router, at, action, step, ok, detail JSON).
-pub type HistoryRow = (String, String, String, String, bool, String);
-
-/// A router's history (or every router's), oldest first.
-pub fn history(
-    tx: &rusqlite::Transaction<'_>,
-    router: Option<&str>,
-) -> rusqlite::Result<Vec<HistoryRow>> {
-    let mut q = tx.prepare(
-        "SELECT router, at, action, step, ok, detail_json FROM router_history WHERE ?1 IS NULL OR router = ?1 ORDER BY seq",
-    )?;
-    let rows = q.query_map(params![router], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })?;
-    rows.collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

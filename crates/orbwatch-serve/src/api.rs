@@ -27,8 +27,8 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "orbwatch", description = "Findings, triage, hunts, feeds and blocklists of an orbwatch store. Every route but /healthz needs `Authorization: Bearer TOKEN` (`orbwatch token create`)."),
-    paths(healthz, list_findings, get_finding, triage_finding, list_hunts, get_hunt, list_feeds, get_feed, upload_feed, blocklist),
-    components(schemas(FindingsPage, TriageRequest, ErrorBody)),
+    paths(healthz, list_findings, get_finding, triage_finding, list_hunts, get_hunt, list_feeds, get_feed, upload_feed, blocklist, list_routers, router_history),
+    components(schemas(FindingsPage, TriageRequest, ErrorBody, RouterHistoryPage)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -533,6 +533,79 @@ pub async fn get_hunt(
             serde_json::to_value(h)
                 .map(Json)
                 .map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await
+}
+
+/// The organisation's own routers that `orbwatch routers` audited or
+/// rebooted, by name: steps kept, steps failed, the last audit and reboot,
+/// and the latest step.
+#[utoipa::path(get, path = "/api/v1/routers", responses((status = 200, body = Vec<Object>)))]
+pub async fn list_routers(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    state
+        .with_reader(|s| {
+            serde_json::to_value(s.router_standings()?)
+                .map(Json)
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await
+}
+
+/// Paging of `GET /api/v1/routers/{name}/history`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RouterHistoryQuery {
+    /// Steps after this one (`next_after` of the previous page).
+    pub after: Option<i64>,
+    /// Page size (default 100, at most 1000; larger asks get 1000).
+    #[param(minimum = 1)]
+    pub limit: Option<usize>,
+}
+
+/// One page of a router's history, oldest step first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouterHistoryPage {
+    pub router: String,
+    /// Each step: `seq`, `router`, `at`, `action` (audit, reboot), `step`
+    /// (precheck, sent, returned, never_returned, proof, health, reaudit,
+    /// audited, refused…), `ok`, `hunt_id`, `detail`.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<orbwatch_store::RouterStep>,
+    /// Give it as `after` for the next page; absent on the last page.
+    pub next_after: Option<i64>,
+}
+
+/// One router's history of audits and reboots, every step with what it
+/// found (the re-audit's cleared and persistent findings, each health
+/// check, the proof that the reboot happened), oldest first.
+#[utoipa::path(get, path = "/api/v1/routers/{name}/history",
+    params(("name" = String, Path, description = "The router's name in the inventory"), RouterHistoryQuery),
+    responses((status = 200, body = RouterHistoryPage), (status = 404, body = ErrorBody)))]
+pub async fn router_history(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<RouterHistoryQuery>,
+) -> Result<Json<RouterHistoryPage>, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    state
+        .with_reader(move |s| {
+            // One more than asked says whether a next page exists.
+            let mut steps = s.router_history(Some(&name), q.after, limit + 1)?;
+            if steps.is_empty() && q.after.is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "no router `{name}` in the store's router history (`orbwatch routers audit` writes it)"
+                )));
+            }
+            let more = steps.len() > limit;
+            steps.truncate(limit);
+            let next_after = if more { steps.last().map(|st| st.seq) } else { None };
+            Ok(Json(RouterHistoryPage {
+                router: name,
+                steps,
+                next_after,
+            }))
         })
         .await
 }

@@ -801,6 +801,7 @@ pub async fn hunt_report(
                 org: "orbwatch user".into(),
                 generated: jiff::Timestamp::now(),
                 source: format!("hunt #{id} in the store"),
+                routers: orbwatch_report::router_stories(s)?,
             })
         })
         .await?;

@@ -343,6 +343,22 @@ pub fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/routers",
+            example: "/api/v1/routers",
+            access: Access::Bearer(Read),
+            large_body: false,
+            handler: || get(api::list_routers),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/routers/{name}/history",
+            example: "/api/v1/routers/branch-lyon/history",
+            access: Access::Bearer(Read),
+            large_body: false,
+            handler: || get(api::router_history),
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/feeds",
             example: "/api/v1/feeds",
             access: Access::Bearer(Read),

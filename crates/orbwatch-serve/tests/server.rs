@@ -843,3 +843,91 @@ async fn an_admin_uploads_a_feed_and_others_cannot() {
     assert!(srv.store().feed("big").unwrap().is_none());
     srv.stop().await;
 }
+
+/// The routers' history over the API: each router's standing, one
+/// router's steps paged by `after` until `next_after` is absent, and 404
+/// for a router the store never saw.
+#[tokio::test]
+async fn routers_and_their_history_over_the_api() {
+    let srv = start("", |s, _| {
+        let tx = s.write_transaction().unwrap();
+        let steps = [
+            ("lyon", "audit", "audited", true, r#"{"findings":2}"#),
+            ("paris", "audit", "audited", true, r#"{"findings":0}"#),
+            ("lyon", "reboot", "precheck", true, r#"{"uptime":86400}"#),
+            ("lyon", "reboot", "sent", true, "{}"),
+            ("lyon", "reboot", "returned", true, r#"{"after_secs":65.0}"#),
+            (
+                "lyon",
+                "reboot",
+                "reaudit",
+                false,
+                r#"{"cleared":["listening"],"persistent":["persistence"],"new":[]}"#,
+            ),
+        ];
+        for (i, (router, action, step, ok, detail)) in steps.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO router_history (router, at, action, step, ok, hunt_id, detail_json) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+                orbwatch_store::rusqlite::params![
+                    router,
+                    format!("2026-11-08T02:00:{i:02}.000000000Z"),
+                    action,
+                    step,
+                    ok,
+                    detail
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    })
+    .await;
+    let read = srv.token("reader", TokenScope::Read);
+    let c = reqwest::Client::new();
+    let get = |path: &str| c.get(srv.url(path)).bearer_auth(&read).send();
+
+    let r = get("/api/v1/routers").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let routers: serde_json::Value = r.json().await.unwrap();
+    let names: Vec<&str> = routers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["router"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lyon", "paris"]);
+    assert_eq!(routers[0]["steps"], 5);
+    assert_eq!(routers[0]["failed_steps"], 1);
+    assert_eq!(routers[0]["last"]["step"], "reaudit");
+    assert_eq!(routers[0]["last"]["detail"]["persistent"][0], "persistence");
+    assert_eq!(routers[0]["last_reboot"], "2026-11-08T02:00:03Z");
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/routers/lyon/history?limit=2".to_string();
+    loop {
+        let r = get(&path).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let page: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(page["router"], "lyon");
+        let steps = page["steps"].as_array().unwrap();
+        assert!(steps.len() <= 2);
+        seen.extend(
+            steps
+                .iter()
+                .map(|s| s["step"].as_str().unwrap().to_string()),
+        );
+        match page["next_after"].as_i64() {
+            Some(after) => path = format!("/api/v1/routers/lyon/history?limit=2&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["audited", "precheck", "sent", "returned", "reaudit"]);
+
+    let r = get("/api/v1/routers/nowhere/history").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(e.to_string().contains("no router `nowhere`"), "{e}");
+    let r = get("/api/v1/routers/lyon/history?after=x").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    srv.stop().await;
+}

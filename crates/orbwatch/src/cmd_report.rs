@@ -182,6 +182,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
         org: args.org.clone(),
         generated,
         source,
+        routers: Vec::new(),
     };
     let path = crate::db_path::resolve(cli)?;
     if !crate::db_path::exists(&path) {
@@ -225,6 +226,7 @@ fn from_store(cli: &Cli, args: &ReportArgs, generated: Timestamp) -> Result<Repo
         org: args.org.clone(),
         generated,
         source: format!("hunt #{} in the store {}", hunt.summary.id, path.display()),
+        routers: orbwatch_report::router_stories(&store)?,
     })
 }
 
@@ -282,6 +284,7 @@ fn whole_case(
         org: args.org.clone(),
         generated,
         source,
+        routers: orbwatch_report::router_stories(store)?,
     })
 }
 
@@ -404,6 +407,7 @@ fn from_file(args: &ReportArgs, path: &Path, generated: Timestamp) -> Result<Rep
         org: args.org.clone(),
         generated,
         source: format!("the findings file {}", path.display()),
+        routers: Vec::new(),
     })
 }
 

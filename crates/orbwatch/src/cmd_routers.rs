@@ -106,6 +106,10 @@ pub struct HistoryArgs {
     /// Only this router.
     #[arg(long)]
     pub router: Option<String>,
+    /// `table`: one line per step (time, router, action, step, ok or
+    /// FAILED, detail JSON); `jsonl`: one JSON object per step.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 pub fn run(cli: &Cli, cmd: &RoutersCommand) -> Result<ExitCode> {
@@ -452,25 +456,49 @@ fn schedule(cli: &Cli, a: &ScheduleArgs) -> Result<ExitCode> {
 }
 
 fn history(cli: &Cli, a: &HistoryArgs) -> Result<ExitCode> {
-    let mut store = crate::cmd_triage::open_existing(cli)?;
-    let tx = store.write_transaction()?;
-    let rows = reboot::history(&tx, a.router.as_deref()).context("reading the router history")?;
-    drop(tx);
+    let store = crate::cmd_triage::open_existing(cli)?;
     let stdout = io::stdout();
     let mut w = io::BufWriter::new(stdout.lock());
-    let r = (|| -> io::Result<()> {
-        for (router, at, action, step, ok, detail) in rows {
-            writeln!(
-                w,
-                "{at} {router} {action} {step} {} {detail}",
-                if ok { "ok" } else { "FAILED" }
-            )?;
+    // Pages of steps, so that years of history are never held at once.
+    let mut after = None;
+    loop {
+        let page = store
+            .router_history(a.router.as_deref(), after, HISTORY_PAGE)
+            .context("reading the router history")?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        let r = (|| -> io::Result<()> {
+            for s in &page {
+                match a.format {
+                    Format::Jsonl => {
+                        serde_json::to_writer(&mut w, s)?;
+                        writeln!(w)?;
+                    }
+                    Format::Table => writeln!(
+                        w,
+                        "{} {} {} {} {} {}",
+                        orbwatch_store::rows::ts_text(s.at),
+                        s.router,
+                        s.action,
+                        s.step,
+                        if s.ok { "ok" } else { "FAILED" },
+                        s.detail
+                    )?,
+                }
+            }
+            Ok(())
+        })();
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+            r => r?,
         }
-        w.flush()
-    })();
-    match r {
+    }
+    match w.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         r => r?,
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Steps read from the store at a time by `routers history`.
+const HISTORY_PAGE: usize = 1000;

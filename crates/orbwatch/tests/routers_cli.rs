@@ -159,6 +159,54 @@ fn routers_audit_reboot_dry_run_history_schedule_and_host_key() {
             .contains(" memory reboot dry_run ok "),
         "{h}"
     );
+    let o = orbwatch(
+        &db,
+        &[
+            "routers", "history", "--router", "memory", "--format", "jsonl",
+        ],
+    );
+    let steps: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        steps.iter().map(|s| s["step"].clone()).collect::<Vec<_>>(),
+        ["audited", "audited", "precheck", "dry_run"]
+    );
+    assert!(steps.iter().all(|s| s["router"] == "memory"));
+    assert!(
+        steps
+            .windows(2)
+            .all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64())
+    );
+
+    // The HTML report shows each router's standing and latest steps.
+    let html_path = db.with_extension("html");
+    let o = orbwatch(
+        &db,
+        &["report", "--html", html_path.to_str().unwrap(), "--force"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(
+        html.contains("<section id=\"routers\">"),
+        "no routers section"
+    );
+    for name in ["clean", "memory", "persistent", "dns"] {
+        assert!(
+            html.contains(&format!("<details class=\"router\" id=\"router-{name}\">")),
+            "router {name} missing from the report"
+        );
+    }
+    assert!(
+        html.contains("memory: latest 4 steps"),
+        "the memory router's steps"
+    );
 
     let o = orbwatch(&db, &["routers", "schedule", "--inventory", inv_s]);
     let s = String::from_utf8_lossy(&o.stdout);
