@@ -181,3 +181,92 @@ fn the_stream_gives_what_the_whole_reader_gives() {
     assert_eq!(rejected.len(), 2, "{rejected:?}");
     assert_eq!(n, 9_998);
 }
+
+/// Every other line format streams too (Zeek intel, Suricata iprep and
+/// datasets, STIX CSV exports, free text): a generated file of 10,000
+/// entries with bad lines among them is handed on in chunks of at most
+/// [`readers::STREAM_CHUNK`] indicators (plus what one line holds), and
+/// gives exactly what reading it whole gives: the same indicators in the
+/// same order, the same rejections with their lines.
+#[test]
+fn every_line_format_streams_in_chunks_as_it_reads_whole() {
+    let ip = |i: u32| std::net::Ipv4Addr::from(0x0b00_0000 + i);
+    let mut zeek = String::from("#fields\tindicator\tindicator_type\tmeta.source\n");
+    let mut iprep = String::new();
+    let mut dataset = String::from("# an ipv4 dataset\n");
+    let mut stix = String::from("pattern,valid_from,name\n");
+    let mut prose = String::from("Relays seen in the campaign\n\n");
+    for i in 0..10_000u32 {
+        if i % 2_500 == 7 {
+            // One bad line in every 2,500.
+            zeek.push_str("300.1.2.3\tIntel::ADDR\tgen\n");
+            iprep.push_str(&format!("{},1\n", ip(i)));
+            dataset.push_str("not base64 !!\n");
+            stix.push_str("[ipv4-addr:value = ,2026-11-01T00:00:00Z,broken\n");
+            prose.push_str("The host 10.0.0.300 is not an address: ignored.\n");
+            continue;
+        }
+        zeek.push_str(&format!("{}\tIntel::ADDR\tgen\n", ip(i)));
+        iprep.push_str(&format!("{},1,{}\n", ip(i), i % 128));
+        dataset.push_str(&format!("{}\n", ip(i)));
+        stix.push_str(&format!(
+            "\"[ipv4-addr:value = '{}']\",2026-11-01T00:00:00Z,relay {i}\n",
+            ip(i)
+        ));
+        // Two values on some lines: a chunk may pass the size by one line.
+        if i % 3 == 0 {
+            prose.push_str(&format!(
+                "Seen from {} and {}[.]1 on the same day.\n",
+                ip(i),
+                ip(i + 20_000)
+            ));
+        } else {
+            prose.push_str(&format!("Seen from {}.\n", ip(i)));
+        }
+    }
+    let cases = [
+        (FeedFormat::ZeekIntel, zeek),
+        (FeedFormat::SuricataIprep, iprep),
+        (FeedFormat::SuricataDataset, dataset),
+        (FeedFormat::StixCsv, stix),
+        (FeedFormat::Freetext, prose),
+    ];
+    let opts = ReadOptions::new("t");
+    for (fmt, text) in &cases {
+        assert!(readers::streams_lines(*fmt), "{fmt}");
+        let whole = orbwatch_intel::read_feed_from(text.as_bytes(), "f", Some(*fmt), &opts)
+            .unwrap_or_else(|e| panic!("{fmt}: {e}"));
+        assert!(
+            whole.indicators.len() > 9_000,
+            "{fmt}: {}",
+            whole.indicators.len()
+        );
+        // Free text ignores what is not a value (prose), so it rejects
+        // nothing here.
+        assert!(
+            *fmt == FeedFormat::Freetext || whole.rejected.len() == 4,
+            "{fmt}: the bad lines are rejected: {:?}",
+            whole.rejected
+        );
+        let mut streamed = ParsedFeed::default();
+        let mut chunks = Vec::new();
+        readers::read_lines_stream(*fmt, text.as_bytes(), "f", &opts, &mut |p| {
+            chunks.push(p.indicators.len());
+            streamed.indicators.append(&mut p.indicators);
+            streamed.rejected.append(&mut p.rejected);
+            streamed.skipped.append(&mut p.skipped);
+        })
+        .unwrap_or_else(|e| panic!("{fmt}: {e}"));
+        assert!(chunks.len() >= 3, "{fmt}: handed on in chunks: {chunks:?}");
+        assert!(
+            chunks.iter().all(|n| *n <= readers::STREAM_CHUNK + 1),
+            "{fmt}: {chunks:?}"
+        );
+        assert_eq!(streamed.indicators, whole.indicators, "{fmt}");
+        let key = |r: &orbwatch_intel::Rejected| (r.line, r.reason.clone(), r.raw.clone());
+        let a: Vec<_> = streamed.rejected.iter().map(key).collect();
+        let b: Vec<_> = whole.rejected.iter().map(key).collect();
+        assert_eq!(a, b, "{fmt}");
+        assert_eq!(streamed.skipped.len(), whole.skipped.len(), "{fmt}");
+    }
+}

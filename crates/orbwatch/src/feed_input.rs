@@ -177,9 +177,11 @@ fn read_misp_dir(dir: &Path, opts: &ReadOptions) -> Result<LoadedFeed> {
 pub type PlainList = std::io::Chain<std::io::Cursor<Vec<u8>>, File>;
 
 /// `Some` with the format when `path` is a feed read line by line as a
-/// stream: a plain list ([`plain::read_stream`]) or a CSV, TSV or CERT-FR
-/// CSV ([`read_lines_stream`]), by `format` or detected on its first
-/// 64 KiB (as [`read_feed_path`] detects), ready to be read from its start.
+/// stream: a plain list ([`plain::read_stream`]) or any other line format
+/// (CSV, TSV, CERT-FR CSV, Zeek intel, Suricata iprep and datasets, STIX
+/// CSV, and free text when named: [`read_lines_stream`]), by `format` or
+/// detected on its first 64 KiB (as [`read_feed_path`] detects), ready to
+/// be read from its start.
 ///
 /// [`plain::read_stream`]: orbwatch_intel::readers::plain::read_stream
 /// [`read_lines_stream`]: orbwatch_intel::readers::read_lines_stream

@@ -538,10 +538,50 @@ pub(crate) fn hand_on(out: &mut ParsedFeed, opts: &ReadOptions, sink: StreamSink
     out.skipped.clear();
 }
 
-/// Whether [`read_lines_stream`] reads `fmt` as a stream (the CSV
-/// formats; plain lists have [`plain::read_stream`]).
+/// For a reader that can stream: hand on what `out` holds once it is a
+/// full chunk. Called between lines, so a chunk never splits one.
+pub(crate) fn hand_on_full(
+    out: &mut ParsedFeed,
+    opts: &ReadOptions,
+    sink: &mut Option<StreamSink<'_>>,
+) {
+    if let Some(sink) = sink.as_deref_mut()
+        && out.indicators.len() >= STREAM_CHUNK
+    {
+        hand_on(out, opts, sink);
+    }
+}
+
+/// Run a line reader that fills a [`ParsedFeed`] as a stream: it hands on
+/// full chunks as it goes ([`hand_on_full`]), and what is left when it
+/// stops (at the end, or at an error) is handed on here.
+pub(crate) fn stream_lines<E>(
+    opts: &ReadOptions,
+    sink: StreamSink<'_>,
+    read: impl FnOnce(&mut ParsedFeed, Option<StreamSink<'_>>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut out = ParsedFeed::default();
+    let res = read(&mut out, Some(&mut *sink));
+    hand_on(&mut out, opts, sink);
+    res
+}
+
+/// Whether [`read_lines_stream`] reads `fmt` as a stream: every
+/// line-oriented format (plain lists also have [`plain::read_stream`]).
+/// The JSON formats have their own streams (MISP events and STIX
+/// bundles).
 pub fn streams_lines(fmt: FeedFormat) -> bool {
-    matches!(fmt, FeedFormat::Csv | FeedFormat::Tsv | FeedFormat::Certfr)
+    matches!(
+        fmt,
+        FeedFormat::Csv
+            | FeedFormat::Tsv
+            | FeedFormat::Certfr
+            | FeedFormat::ZeekIntel
+            | FeedFormat::SuricataIprep
+            | FeedFormat::SuricataDataset
+            | FeedFormat::StixCsv
+            | FeedFormat::Freetext
+    )
 }
 
 /// Read a feed of a format [`streams_lines`] accepts as a stream, handing
@@ -561,6 +601,22 @@ pub fn read_lines_stream(
         FeedFormat::Certfr => certfr::read_stream(r, file, opts, sink),
         FeedFormat::Csv => csv_generic::read_stream(r, file, opts, b',', sink),
         FeedFormat::Tsv => csv_generic::read_stream(r, file, opts, b'\t', sink),
+        FeedFormat::StixCsv => stream_lines(opts, sink, |out, s| {
+            stix_csv::read_into(r, file, opts, out, s)
+        }),
+        line_by_line @ (FeedFormat::ZeekIntel
+        | FeedFormat::SuricataIprep
+        | FeedFormat::SuricataDataset
+        | FeedFormat::Freetext) => stream_lines(opts, sink, |out, s| match line_by_line {
+            FeedFormat::ZeekIntel => zeek_intel::read_into(r, file, opts, out, s),
+            FeedFormat::SuricataIprep => suricata::read_iprep_into(r, file, opts, out, s),
+            FeedFormat::SuricataDataset => suricata::read_dataset_into(r, file, opts, out, s),
+            _ => freetext::read_into(r, file, opts, out, s),
+        })
+        .map_err(|source| FeedError::Io {
+            file: file.to_string(),
+            source,
+        }),
         other => Err(FeedError::Malformed {
             file: file.to_string(),
             format: other,

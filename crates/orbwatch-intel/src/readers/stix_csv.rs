@@ -213,10 +213,22 @@ pub fn read(
 /// [`read`] from a stream, record by record; the delimiter is decided on
 /// the first 64 KiB.
 pub fn read_from(
+    reader: impl BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+) -> Result<(), FeedError> {
+    read_into(reader, file, opts, out, None)
+}
+
+/// [`read_from`], handing on full chunks to `sink` as it goes (see
+/// [`super::read_lines_stream`]).
+pub(crate) fn read_into(
     mut reader: impl BufRead,
     file: &str,
     opts: &ReadOptions,
     out: &mut ParsedFeed,
+    sink: Option<super::StreamSink<'_>>,
 ) -> Result<(), FeedError> {
     let io = |source: std::io::Error| FeedError::Io {
         file: file.to_string(),
@@ -246,6 +258,7 @@ pub fn read_from(
             opts,
             out,
             first_line,
+            sink,
         );
     }
 }
@@ -256,6 +269,7 @@ fn read_rows(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
     first_line: u64,
+    mut sink: Option<super::StreamSink<'_>>,
 ) -> Result<(), FeedError> {
     let io = |source: std::io::Error| FeedError::Io {
         file: file.to_string(),
@@ -307,6 +321,7 @@ fn read_rows(
     );
     let mut cols: Option<(Columns, usize)> = None;
     while let Some((rec, line)) = rows.next(file, out) {
+        super::hand_on_full(out, opts, &mut sink);
         let Some((c, width)) = &cols else {
             let names: Vec<String> = rec
                 .iter()

@@ -96,8 +96,21 @@ pub fn read_iprep_from(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> std::io::Result<()> {
+    read_iprep_into(reader, file, opts, out, None)
+}
+
+/// [`read_iprep_from`], handing on full chunks to `sink` as it goes (see
+/// [`super::read_lines_stream`]).
+pub(crate) fn read_iprep_into(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+    mut sink: Option<super::StreamSink<'_>>,
+) -> std::io::Result<()> {
     let mut lines = LineReader::new(reader);
     while let Some((no, raw)) = lines.next_line()? {
+        super::hand_on_full(out, opts, &mut sink);
         let line = text(raw);
         let t = line.trim();
         if t.is_empty() || t.starts_with('#') {
@@ -217,8 +230,21 @@ pub fn read_dataset_from(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> std::io::Result<()> {
+    read_dataset_into(reader, file, opts, out, None)
+}
+
+/// [`read_dataset_from`], handing on full chunks to `sink` as it goes (see
+/// [`super::read_lines_stream`]).
+pub(crate) fn read_dataset_into(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+    mut sink: Option<super::StreamSink<'_>>,
+) -> std::io::Result<()> {
     let mut lines = LineReader::new(reader);
     while let Some((no, raw)) = lines.next_line()? {
+        super::hand_on_full(out, opts, &mut sink);
         let line = text(raw);
         let t = line.trim();
         // Base64 may start with `/`: only `#` starts a comment here.

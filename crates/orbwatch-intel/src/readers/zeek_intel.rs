@@ -101,10 +101,23 @@ pub fn read_from(
     opts: &ReadOptions,
     out: &mut ParsedFeed,
 ) -> std::io::Result<()> {
+    read_into(reader, file, opts, out, None)
+}
+
+/// [`read_from`], handing on full chunks to `sink` as it goes (see
+/// [`super::read_lines_stream`]).
+pub(crate) fn read_into(
+    reader: impl std::io::BufRead,
+    file: &str,
+    opts: &ReadOptions,
+    out: &mut ParsedFeed,
+    mut sink: Option<super::StreamSink<'_>>,
+) -> std::io::Result<()> {
     let mut fields: Option<Vec<String>> = None;
     let default: Vec<String> = DEFAULT_FIELDS.iter().map(|s| s.to_string()).collect();
     let mut lines = LineReader::new(reader);
     while let Some((no, raw)) = lines.next_line()? {
+        super::hand_on_full(out, opts, &mut sink);
         let line = text(raw);
         if line.trim().is_empty() {
             continue;
