@@ -24,8 +24,9 @@ pub const SESSION_GAP: SignedDuration = SignedDuration::from_hours(1);
 /// Evidence records kept per finding.
 pub const EVIDENCE_CAP: usize = 5;
 
-/// Longest raw record kept as evidence.
-const RAW_CAP: usize = 2048;
+/// Longest raw record kept as evidence (longer ones are cut and end
+/// with `…`).
+pub const RAW_CAP: usize = 2048;
 
 /// One row of a feed that lists the matched value, with its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,79 @@ pub struct Sighting<'a> {
     pub bytes_to_indicator: Option<u64>,
     /// The account of an auth record.
     pub user: Option<&'a str>,
+}
+
+/// A [`Sighting`] that owns what it names, for a sighting made in one
+/// process and aggregated in another (stage 1 and stage 2 of `orbwatch
+/// worker`: all sightings of one finding must meet in one aggregator,
+/// and stage 1 workers each see only some raw partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSighting {
+    pub indicator: u32,
+    pub rows: Vec<Row>,
+    pub in_window: bool,
+    pub peer: Option<IpAddr>,
+    pub src_ip: Option<IpAddr>,
+    pub dst_ip: Option<IpAddr>,
+    pub direction: Direction,
+    pub matched_field: &'static str,
+    pub matched_value: String,
+    pub time: Option<Timestamp>,
+    pub origin: Origin,
+    /// The raw record cut to [`RAW_CAP`] + 1 bytes: as much as the
+    /// aggregator keeps, and one byte more to tell that it was longer
+    /// (the evidence then ends with `…`, as when aggregated here).
+    pub raw: Vec<u8>,
+    pub context: bool,
+    pub outcome: Outcome,
+    pub bytes_to_indicator: Option<u64>,
+    pub user: Option<String>,
+}
+
+impl OwnedSighting {
+    /// Own what `s` borrows (the raw record cut, see [`OwnedSighting::raw`]).
+    pub fn of(s: &Sighting<'_>) -> Self {
+        Self {
+            indicator: s.indicator,
+            rows: s.rows.clone(),
+            in_window: s.in_window,
+            peer: s.peer,
+            src_ip: s.src_ip,
+            dst_ip: s.dst_ip,
+            direction: s.direction,
+            matched_field: s.matched_field,
+            matched_value: s.matched_value.clone(),
+            time: s.time,
+            origin: s.origin.clone(),
+            raw: s.raw[..s.raw.len().min(RAW_CAP + 1)].to_vec(),
+            context: s.context,
+            outcome: s.outcome,
+            bytes_to_indicator: s.bytes_to_indicator,
+            user: s.user.map(str::to_string),
+        }
+    }
+
+    /// The sighting, to [`Aggregator::add`].
+    pub fn as_sighting(&self) -> Sighting<'_> {
+        Sighting {
+            indicator: self.indicator,
+            rows: self.rows.clone(),
+            in_window: self.in_window,
+            peer: self.peer,
+            src_ip: self.src_ip,
+            dst_ip: self.dst_ip,
+            direction: self.direction,
+            matched_field: self.matched_field,
+            matched_value: self.matched_value.clone(),
+            time: self.time,
+            origin: &self.origin,
+            raw: &self.raw,
+            context: self.context,
+            outcome: self.outcome,
+            bytes_to_indicator: self.bytes_to_indicator,
+            user: self.user.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -171,6 +245,9 @@ pub struct Aggregator {
     touched: Option<hashbrown::HashSet<Key>>,
     /// Evidence records kept per finding (`usize::MAX`: all of them).
     evidence_cap: usize,
+    /// Stage 1 of a split topology: sightings are kept as they come, to
+    /// be aggregated elsewhere ([`Aggregator::capturing`]).
+    captured: Option<Vec<OwnedSighting>>,
     /// Sightings added, in and out of window.
     pub in_window: u64,
     pub out_of_window: u64,
@@ -204,6 +281,7 @@ impl Aggregator {
             sessions: HashMap::new(),
             touched: None,
             evidence_cap: if cap == 0 { usize::MAX } else { cap },
+            captured: None,
             in_window: 0,
             out_of_window: 0,
         }
@@ -221,6 +299,32 @@ impl Aggregator {
         }
     }
 
+    /// An aggregator that aggregates nothing: it keeps each sighting as
+    /// it comes ([`Aggregator::take_captured`]) for another process to
+    /// aggregate, and makes no finding. Why: a stage-1 worker sees only
+    /// its raw partitions, so its findings would be fragments (same id,
+    /// part of the count) of the one finding the records make together.
+    pub fn capturing() -> Self {
+        Self {
+            captured: Some(Vec::new()),
+            ..Self::new()
+        }
+    }
+
+    /// Whether this aggregator captures instead of aggregating.
+    pub fn is_capturing(&self) -> bool {
+        self.captured.is_some()
+    }
+
+    /// The sightings captured since the last call (none unless
+    /// [`Aggregator::capturing`]).
+    pub fn take_captured(&mut self) -> Vec<OwnedSighting> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Add one sighting.
     pub fn add(&mut self, s: Sighting<'_>) {
         if s.context {
@@ -229,6 +333,10 @@ impl Aggregator {
             self.in_window += 1;
         } else {
             self.out_of_window += 1;
+        }
+        if let Some(c) = &mut self.captured {
+            c.push(OwnedSighting::of(&s));
+            return;
         }
         let key = Key {
             indicator: s.indicator,

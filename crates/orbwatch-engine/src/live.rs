@@ -54,7 +54,7 @@ use orbwatch_event::decoders::{self, DecoderConfig};
 use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
-use crate::obs_wire::{self, WireEvidence, WireObservation};
+use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
 use crate::summary_wire::{Summary, SummaryBody};
 use crate::sweep::RecordSink;
 use crate::{Engine, EngineError};
@@ -84,9 +84,10 @@ pub struct LiveOptions {
     /// over partitions for the same reason. Default off (`watch`).
     pub slowest_stream_clock: bool,
     /// Stage 1 of a split Kafka topology: `Some(producer id)` hands the
-    /// behaviour observations on ([`LiveOutput::observations`], resolved
-    /// into self-contained [`WireObservation`]s) instead of running the
-    /// detectors here. They leave in event-time order, as the detectors
+    /// behaviour observations and the indicator sightings on
+    /// ([`LiveOutput::observations`], resolved into self-contained
+    /// [`WireObservation`]s and [`WireSighting`]s) instead of running the
+    /// detectors and aggregating findings here (stage 2 does both). They leave in event-time order, as the detectors
     /// would get them (through the same reorder window), so that a
     /// stage-2 worker reading one partition gets each producer's
     /// observations in order; and a record's checkpoint is handed on
@@ -137,9 +138,10 @@ pub struct LiveOutput {
     /// decoded and matched (and, in stage 1, whose observations are all
     /// in `observations` by now): commit them with the findings.
     pub checkpoints: Vec<Checkpoint>,
-    /// Stage 1 ([`LiveOptions::export_observations`]): observations to
-    /// write, in event-time order.
-    pub observations: Vec<WireObservation>,
+    /// Stage 1 ([`LiveOptions::export_observations`]): observations and
+    /// indicator sightings to write, in event-time order (untimed
+    /// sightings at once).
+    pub observations: Vec<WireMessage>,
     /// Stage 2 ([`LiveOptions::export_summaries`]): summaries to write
     /// to stage 3, in the order made; at [`LivePipeline::finish`] they end
     /// with the flagged sources and `done`.
@@ -171,6 +173,14 @@ pub struct LiveStats {
     pub observations_out: u64,
     /// Stage 2: observations taken in.
     pub observations_in: u64,
+    /// Stage 1: indicator sightings handed on (to be aggregated in stage 2).
+    pub sightings_out: u64,
+    /// Stage 2: indicator sightings taken in.
+    pub sightings_in: u64,
+    /// Stage 2: sightings whose indicator id means another indicator (or
+    /// none) here than at the stage-1 worker that made them: skipped,
+    /// not aggregated (see [`LivePipeline::handle_sighting`]).
+    pub sightings_mismatched: u64,
     pub reorder: ReorderStats,
     /// Event time up to which the detectors have judged (RFC 3339).
     pub watermark: Option<Timestamp>,
@@ -220,10 +230,12 @@ struct KeptOrigin<'a> {
 
 /// An observation waiting in the reorder window.
 struct Held {
-    obs: Obs,
-    /// Stage 1: the observation resolved for the wire, and its number
-    /// among those of its stream still in the window.
-    wire: Option<Box<WireObservation>>,
+    /// The observation (`None` for an indicator sighting).
+    obs: Option<Obs>,
+    /// Stage 1: the observation or sighting resolved for the wire, and
+    /// its number among those of its stream still in the window. Stage
+    /// 2: a sighting to aggregate when the watermark passes it.
+    wire: Option<WireMessage>,
     stream: u32,
     seq: u64,
 }
@@ -239,7 +251,7 @@ struct Export {
     /// Per stream: checkpoints noted after observation `seq`, waiting
     /// until every observation up to it has left.
     waiting: HashMap<u32, std::collections::VecDeque<(u64, Checkpoint)>>,
-    out: Vec<WireObservation>,
+    out: Vec<WireMessage>,
 }
 
 impl Export {
@@ -251,7 +263,7 @@ impl Export {
             }
         }
         if let Some(w) = h.wire {
-            self.out.push(*w);
+            self.out.push(w);
         }
     }
 
@@ -438,7 +450,7 @@ impl LivePipeline {
             .saturating_mul(1000)
         }) + lateness_ms;
         Ok(Self {
-            agg: Aggregator::live(engine.options.evidence_limit),
+            agg: new_aggregator(&opts, engine.options.evidence_limit),
             window: ReorderWindow::new(&opts.event_time),
             export: opts.export_observations.map(|producer| Export {
                 producer,
@@ -487,7 +499,7 @@ impl LivePipeline {
     pub fn replace_indicators(&mut self, ioc: IocEngine) {
         let mut closing = std::mem::replace(
             &mut self.agg,
-            Aggregator::live(self.engine.options.evidence_limit),
+            new_aggregator(&self.opts, self.engine.options.evidence_limit),
         );
         self.out.extend(closing.take_touched(&self.engine.ioc));
         self.out.extend(closing.finish(&self.engine.ioc));
@@ -676,6 +688,7 @@ impl LivePipeline {
         let matched = stream.cov.matched_records - before.2;
         self.stats.matched_records += matched;
         self.newest = self.newest.max(stream.cov.last_time);
+        self.take_sightings(index, now);
         let origin = KeptOrigin {
             index,
             name: &rec.stream,
@@ -723,6 +736,7 @@ impl LivePipeline {
             ) {
                 matched = true;
                 self.stats.matched_records += 1;
+                self.take_sightings(index, now);
             }
             self.newest = self.newest.max(e.event.time);
             self.stats.parsed += 1;
@@ -758,7 +772,7 @@ impl LivePipeline {
         let obs = std::mem::take(&mut self.obs.obs);
         for o in &obs {
             let mut held = Held {
-                obs: *o,
+                obs: Some(*o),
                 wire: None,
                 stream: index,
                 seq: 0,
@@ -773,11 +787,8 @@ impl LivePipeline {
                     offset: origin.offset,
                     raw: obs_wire::cut(&raw, RAW_CAP).to_string(),
                 };
-                held.wire = Some(Box::new(WireObservation::from_obs(
-                    o,
-                    &self.obs.tables,
-                    x.producer,
-                    evidence,
+                held.wire = Some(WireMessage::Observation(Box::new(
+                    WireObservation::from_obs(o, &self.obs.tables, x.producer, evidence),
                 )));
                 held.seq = x.next_seq;
                 x.next_seq += 1;
@@ -821,16 +832,18 @@ impl LivePipeline {
             x.promote(&mut self.checkpoints);
             return;
         }
+        let (agg, ioc, stats) = (&mut self.agg, &self.engine.ioc, &mut self.stats);
         let Some(d) = &mut self.detection else {
-            // No detectors: nothing waits.
-            self.window.flush(&mut |_, _| {});
+            // No detectors: nothing waits (but a sighting to aggregate).
+            self.window
+                .flush(&mut |_, h| deliver(h, None, &self.obs.tables, agg, ioc, stats));
             return;
         };
         let tables = &self.obs.tables;
         self.window
             .hold(self.detecting > 0 || !self.holds.is_empty());
         self.window
-            .release(&mut |_, h| d.detectors.observe(&h.obs, tables));
+            .release(&mut |_, h| deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats));
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
@@ -889,6 +902,98 @@ impl LivePipeline {
     /// watermark after the observations it handed on.
     pub fn watermark(&self) -> i64 {
         self.window.watermark()
+    }
+
+    /// Stage 1: the sightings the last record made leave as stage 1's
+    /// observations do (through the reorder window, in event-time
+    /// order, their record's checkpoint waiting for them), for stage 2 to
+    /// aggregate; untimed ones at once.
+    fn take_sightings(&mut self, index: u32, now: Instant) {
+        let Some(x) = &mut self.export else { return };
+        let captured = self.agg.take_captured();
+        if captured.is_empty() {
+            return;
+        }
+        for s in captured {
+            let w =
+                WireMessage::Sighting(Box::new(WireSighting::new(s, &self.engine.ioc, x.producer)));
+            let Some(time) = w.time() else {
+                x.out.push(w);
+                continue;
+            };
+            let held = Held {
+                obs: None,
+                wire: Some(w),
+                stream: index,
+                seq: x.next_seq,
+            };
+            x.next_seq += 1;
+            x.pending.entry(index).or_default().insert(held.seq);
+            if let Err(late) = self.window.push_from(index, time, held, now) {
+                x.left(late.item);
+            }
+        }
+        self.release();
+    }
+
+    /// Stage 2: take one indicator sighting read from stream `stream`
+    /// (see [`LivePipeline::handle_observation`]). It waits in the
+    /// reorder window with the observations and reaches the aggregator
+    /// when the watermark passes it, so the aggregator gets every
+    /// producer's sightings in event-time order, as a hunt's sessions are
+    /// made: the finding's id (from its first sighting), count and
+    /// evidence are the hunt's. A sighting behind the watermark is
+    /// aggregated at once (a hunt counts it too).
+    pub fn handle_sighting(
+        &mut self,
+        w: Box<WireSighting>,
+        stream: &Arc<str>,
+        checkpoint: Option<Checkpoint>,
+        now: Instant,
+    ) {
+        self.stats.records += 1;
+        self.stats.sightings_in += 1;
+        self.stats.bytes += w.sighting.raw.len() as u64;
+        let index = self.obs_stream(stream);
+        let msg = WireMessage::Sighting(w);
+        match msg.time() {
+            Some(time) => {
+                let held = Held {
+                    obs: None,
+                    wire: Some(msg),
+                    stream: index,
+                    seq: 0,
+                };
+                if let Err(late) = self.window.push_from(index, time, held, now) {
+                    deliver(
+                        late.item,
+                        None,
+                        &self.obs.tables,
+                        &mut self.agg,
+                        &self.engine.ioc,
+                        &mut self.stats,
+                    );
+                }
+                self.release();
+            }
+            None => {
+                let held = Held {
+                    obs: None,
+                    wire: Some(msg),
+                    stream: index,
+                    seq: 0,
+                };
+                deliver(
+                    held,
+                    None,
+                    &self.obs.tables,
+                    &mut self.agg,
+                    &self.engine.ioc,
+                    &mut self.stats,
+                );
+            }
+        }
+        self.note_checkpoint(index, checkpoint);
     }
 
     /// Stage 2: the producer behind `stream` will send nothing older than
@@ -993,9 +1098,10 @@ impl LivePipeline {
         }
         if let Some(d) = &mut self.detection {
             let tables = &self.obs.tables;
-            let flushed = self
-                .window
-                .flush_if_idle(now, &mut |_, h| d.detectors.observe(&h.obs, tables));
+            let (agg, ioc, stats) = (&mut self.agg, &self.engine.ioc, &mut self.stats);
+            let flushed = self.window.flush_if_idle(now, &mut |_, h| {
+                deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats)
+            });
             if flushed {
                 let mark = self.window.watermark();
                 d.detectors.advance(mark, tables);
@@ -1036,7 +1142,15 @@ impl LivePipeline {
     pub fn take_output(&mut self) -> LiveOutput {
         let mut findings = std::mem::take(&mut self.out);
         findings.extend(self.agg.take_touched(&self.engine.ioc));
-        let clock = if self.opts.slowest_stream_clock && !self.holds.is_empty() {
+        let clock = if !self.obs_streams.is_empty() {
+            // Stage 2: sightings reach the aggregator in event-time order,
+            // as the watermark passes them; a session idle for an hour
+            // before it can take nothing more.
+            let mark = self.window.watermark();
+            (mark > i64::MIN)
+                .then(|| Timestamp::from_millisecond(mark).ok())
+                .flatten()
+        } else if self.opts.slowest_stream_clock && !self.holds.is_empty() {
             // A held source may bring sightings older than every stream
             // seen: no session is closed before it is heard from.
             None
@@ -1068,7 +1182,12 @@ impl LivePipeline {
             .as_mut()
             .map(|x| std::mem::take(&mut x.out))
             .unwrap_or_default();
-        self.stats.observations_out += observations.len() as u64;
+        let sightings = observations
+            .iter()
+            .filter(|m| matches!(m, WireMessage::Sighting(_)))
+            .count() as u64;
+        self.stats.sightings_out += sightings;
+        self.stats.observations_out += observations.len() as u64 - sightings;
         let summaries = self.take_summaries();
         LiveOutput {
             findings: dedup_latest(findings),
@@ -1111,8 +1230,9 @@ impl LivePipeline {
         let mut out = self.take_output();
         if let Some(mut d) = self.detection.take() {
             let tables = &self.obs.tables;
+            let (agg, ioc, stats) = (&mut self.agg, &self.engine.ioc, &mut self.stats);
             self.window
-                .flush(&mut |_, h| d.detectors.observe(&h.obs, tables));
+                .flush(&mut |_, h| deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats));
             let mut drafts = d.detectors.take_drafts();
             let end = d.detectors.finish_parts(tables);
             drafts.extend(end.drafts);
@@ -1272,6 +1392,78 @@ impl LivePipeline {
         c.finished = Some(Timestamp::now());
         c
     }
+}
+
+/// The aggregator of a pipeline: stage 1 captures sightings for stage 2
+/// (see [`Aggregator::capturing`]); the others aggregate live.
+fn new_aggregator(opts: &LiveOptions, evidence_limit: usize) -> Aggregator {
+    if opts.export_observations.is_some() {
+        Aggregator::capturing()
+    } else {
+        Aggregator::live(evidence_limit)
+    }
+}
+
+/// What the reorder window releases (stage 2 and `all`): an observation
+/// to the detectors, a sighting (stage 2) to the aggregator.
+fn deliver(
+    h: Held,
+    detectors: Option<&mut LiveDetectors<'static>>,
+    tables: &orbwatch_detect::behaviour::observe::Tables,
+    agg: &mut Aggregator,
+    ioc: &IocEngine,
+    stats: &mut LiveStats,
+) {
+    match (h.wire, h.obs, detectors) {
+        (Some(WireMessage::Sighting(w)), _, _) => aggregate_sighting(&w, agg, ioc, stats),
+        (_, Some(o), Some(d)) => d.observe(&o, tables),
+        _ => {}
+    }
+}
+
+/// Stage 2: aggregate a sighting made by a stage-1 worker, if its
+/// indicator id means here what it meant there.
+///
+/// Why the check: an id is a row's place in the index built from the
+/// feeds a process loaded. Stage 1 and stage 2 load the same feeds (the
+/// same `--feed` files and store), but reload them each on its own
+/// (every 2 s from the store, or on SIGHUP), so for a moment one may
+/// match with a feed version the other has not loaded yet, and then the
+/// same id can name another row. A sighting whose indicator (and each
+/// matched row) does not have, here, the feed and value it had at
+/// stage 1 would be counted into the wrong finding: it is skipped,
+/// counted and logged instead.
+fn aggregate_sighting(
+    w: &WireSighting,
+    agg: &mut Aggregator,
+    ioc: &IocEngine,
+    stats: &mut LiveStats,
+) {
+    let s = &w.sighting;
+    let same = |id: u32| {
+        ioc.describe(id, &s.matched_value)
+            .is_some_and(|v| v.meta.feed == w.feed && v.value == w.value)
+    };
+    if !same(s.indicator) || !s.rows.iter().all(|r| same(r.id)) {
+        stats.sightings_mismatched += 1;
+        let n = stats.sightings_mismatched;
+        if n <= 10 || n.is_power_of_two() {
+            let here = ioc.describe(s.indicator, &s.matched_value).map_or_else(
+                || "no indicator".to_string(),
+                |v| format!("{} {}", v.meta.feed, v.value),
+            );
+            tracing::error!(
+                "{}: the stage-1 worker {:016x} matched indicator {} as {} {}, which is {here} here: sighting skipped ({n} so far). Give stage 1 and stage 2 the same --feed files and store; during a feed reload this passes once both have the new version",
+                s.origin.file,
+                w.producer,
+                s.indicator,
+                w.feed,
+                w.value
+            );
+        }
+        return;
+    }
+    agg.add(s.as_sighting());
 }
 
 /// The source a stream belongs to: `syslog-tcp 0.0.0.0:6514` for

@@ -22,14 +22,18 @@
 //!
 //! Stages (`--stage`, default `all`): `all` decodes, matches and
 //! detects in one process. `1` decodes and matches as `all` does, and
-//! instead of running the behaviour detectors produces each observation
-//! to the observations topic, keyed by source address (see
-//! [`orbwatch_engine::obs_wire`] for the message); its raw offsets are
-//! committed only after the observations and the findings of their
-//! records are acknowledged. `2` consumes the observations topic (in its
-//! own group) and runs the per-source detectors on them, in event time
-//! through the same [`LivePipeline`] (reorder window, watermark over
-//! partitions, holds), and writes what the cross-source detector needs
+//! instead of aggregating indicator findings and running the behaviour
+//! detectors produces each indicator sighting (keyed by its finding's
+//! peer) and each observation (keyed by source address) to the
+//! observations topic (see [`orbwatch_engine::obs_wire`] for the
+//! messages); its raw offsets are committed only after the messages of
+//! their records are acknowledged. `2` consumes the observations topic
+//! (in its own group), aggregates the sightings into the IOC findings
+//! (so one finding's sightings meet in one worker, whichever stage-1
+//! workers made them) and runs the per-source detectors on the
+//! observations, both in event time through the same [`LivePipeline`]
+//! (reorder window, watermark over partitions, holds), and writes what
+//! the cross-source detector needs
 //! (its cross events, see [`orbwatch_engine::summary_wire`]) to the
 //! summaries topic instead of judging campaigns on its fragment of the
 //! sources. `3` reads the summaries of every stage-2 worker (one
@@ -225,12 +229,15 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         Some(p) => p.clone(),
         None => crate::db_path::resolve(cli)?,
     };
-    let ioc = if stage == "2" {
-        // Stage 2 matches nothing: stage 1 did.
-        orbwatch_detect::IocEngine::new(Vec::new(), internal.clone())
-    } else {
-        crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?
-    };
+    // Stage 2 matches nothing (stage 1 did), but it aggregates stage 1's
+    // sightings into findings, which name their indicators by id in
+    // these: it loads the same feeds as stage 1.
+    let ioc = crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?;
+    if stage == "2" && ioc.is_empty() {
+        tracing::warn!(
+            "worker: stage 2 has no indicators: the indicator sightings of stage 1 will be skipped (give stage 2 the same --feed files or store as stage 1)"
+        );
+    }
     if ioc.is_empty() && args.no_behaviour {
         anyhow::bail!(
             "no indicators to match and behaviour detection is off: pass --feed FILE or add feeds with `orbwatch feed add FILE`"
@@ -270,68 +277,44 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload_asked))
         .context("cannot install the SIGHUP handler")?;
 
-    let mut out = Output {
-        producer: match &args.findings_topic {
-            Some(t) => Some(FindingsProducer::new(&args.brokers, t, &extra)?),
-            None => None,
-        },
-        observations: if stage == "1" {
-            Some(KeyedProducer::new(
-                &args.brokers,
-                &args.observations_topic,
-                &extra,
-            )?)
-        } else {
-            None
-        },
-        pending_obs: Vec::new(),
-        summaries: if stage == "2" {
-            Some(KeyedProducer::new(
-                &args.brokers,
-                &args.summaries_topic,
-                &extra,
-            )?)
-        } else {
-            None
-        },
-        pending_summaries: Vec::new(),
-        summary_mark: i64::MIN,
-        summaries_done: false,
-        owns_partitions: true,
-        producer_id,
-        watermark: i64::MIN,
-        last_mark: Instant::now(),
-        store: None,
-        group: args.group.clone(),
-        pending: Vec::new(),
-        pending_at: HashMap::new(),
-        offsets: BTreeMap::new(),
-        kept: std::collections::HashSet::new(),
-        failures: 0,
+    let observations = if stage == "1" {
+        Some(KeyedProducer::new(
+            &args.brokers,
+            &args.observations_topic,
+            &extra,
+        )?)
+    } else {
+        None
     };
-    let mut start_offsets: Option<StartOffsets> = None;
-    if let Some(path) = &store_out {
-        let mut store = Store::open(path)
-            .with_context(|| format!("cannot open the store {}", path.display()))?;
-        let run_args = serde_json::json!({
-            "command": "worker",
-            "stage": stage,
-            "brokers": args.brokers,
-            "topics": args.topic,
-            "group": args.group,
-            "findings_topic": args.findings_topic,
-            "feeds": args.feed,
-            "behaviour": !args.no_behaviour,
-            "timezone": timezone_name,
-        });
-        let run_id = store.begin_live(&run_args, Timestamp::now())?;
-        tracing::info!(
-            "worker: run {run_id} in the store {} (see `orbwatch hunts`)",
-            path.display()
-        );
-        out.store = Some((store, run_id));
-        start_offsets = Some(store_start_offsets(path.clone(), args.group.clone()));
-    }
+    let summaries = if stage == "2" {
+        Some(KeyedProducer::new(
+            &args.brokers,
+            &args.summaries_topic,
+            &extra,
+        )?)
+    } else {
+        None
+    };
+    let run_args = serde_json::json!({
+        "command": "worker",
+        "stage": stage,
+        "brokers": args.brokers,
+        "topics": args.topic,
+        "group": args.group,
+        "findings_topic": args.findings_topic,
+        "feeds": args.feed,
+        "behaviour": !args.no_behaviour,
+        "timezone": timezone_name,
+    });
+    let (mut out, start_offsets) = open_output(
+        args,
+        &extra,
+        store_out.as_deref(),
+        &run_args,
+        producer_id,
+        observations,
+        summaries,
+    )?;
     // The store the indicators come from, polled for new feed versions.
     // Opened after the findings store: with `--db` they are one file, and
     // a new store exists only from here on (opened before, a worker
@@ -544,7 +527,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     }
     source.close();
     tracing::info!(
-        "worker: stage {stage} stopped; {} records, {} parsed, {} matched, {} observations out, {} in ({} late, {} malformed), {} findings written ({} failed writes retried)",
+        "worker: stage {stage} stopped; {} records, {} parsed, {} matched, {} observations out, {} in ({} late, {} malformed), {} indicator sightings out, {} in ({} skipped: indicator not the same as stage 1's), {} findings written ({} failed writes retried)",
         stats.records,
         stats.parsed,
         stats.matched_records,
@@ -552,6 +535,9 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         stats.observations_in,
         stats.late,
         reader.as_ref().map_or(0, |r| r.malformed),
+        stats.sightings_out,
+        stats.sightings_in,
+        stats.sightings_mismatched,
         out.kept.len(),
         out.failures
     );
@@ -580,49 +566,16 @@ fn run_stage3(
         signal_hook::flag::register(sig, Arc::clone(&signals))
             .context("cannot install the SIGTERM/SIGINT handler")?;
     }
-    let mut out = Output {
-        producer: match &args.findings_topic {
-            Some(t) => Some(FindingsProducer::new(&args.brokers, t, extra)?),
-            None => None,
-        },
-        observations: None,
-        pending_obs: Vec::new(),
-        summaries: None,
-        pending_summaries: Vec::new(),
-        summary_mark: i64::MIN,
-        summaries_done: false,
-        owns_partitions: true,
-        producer_id: 0,
-        watermark: i64::MIN,
-        last_mark: Instant::now(),
-        store: None,
-        group: args.group.clone(),
-        pending: Vec::new(),
-        pending_at: HashMap::new(),
-        offsets: BTreeMap::new(),
-        kept: std::collections::HashSet::new(),
-        failures: 0,
-    };
-    let mut start_offsets: Option<StartOffsets> = None;
-    if let Some(path) = &store_out {
-        let mut store = Store::open(path)
-            .with_context(|| format!("cannot open the store {}", path.display()))?;
-        let run_args = serde_json::json!({
-            "command": "worker",
-            "stage": "3",
-            "brokers": args.brokers,
-            "summaries_topic": args.summaries_topic,
-            "group": args.group,
-            "findings_topic": args.findings_topic,
-        });
-        let run_id = store.begin_live(&run_args, Timestamp::now())?;
-        tracing::info!(
-            "worker: run {run_id} in the store {} (see `orbwatch hunts`)",
-            path.display()
-        );
-        out.store = Some((store, run_id));
-        start_offsets = Some(store_start_offsets(path.clone(), args.group.clone()));
-    }
+    let run_args = serde_json::json!({
+        "command": "worker",
+        "stage": "3",
+        "brokers": args.brokers,
+        "summaries_topic": args.summaries_topic,
+        "group": args.group,
+        "findings_topic": args.findings_topic,
+    });
+    let (mut out, start_offsets) =
+        open_output(args, extra, store_out.as_deref(), &run_args, 0, None, None)?;
     orbwatch_kafka::check_brokers(&args.brokers, extra, Duration::from_secs(10)).with_context(
         || {
             format!(
@@ -744,6 +697,59 @@ fn run_stage3(
         out.failures
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What every stage writes to: the findings topic (when given), and with
+/// `--db` the store, where a live run is begun with `run_args` (see
+/// `orbwatch hunts`); and the offsets the store keeps, which win over the
+/// group's when a partition is assigned. `observations` (stage 1) and
+/// `summaries` (stage 2) are the stage's own topics; `producer_id` names
+/// this worker in them.
+fn open_output(
+    args: &WorkerArgs,
+    extra: &[(String, String)],
+    store_out: Option<&std::path::Path>,
+    run_args: &serde_json::Value,
+    producer_id: u64,
+    observations: Option<KeyedProducer>,
+    summaries: Option<KeyedProducer>,
+) -> Result<(Output, Option<StartOffsets>)> {
+    let mut out = Output {
+        producer: match &args.findings_topic {
+            Some(t) => Some(FindingsProducer::new(&args.brokers, t, extra)?),
+            None => None,
+        },
+        observations,
+        pending_obs: Vec::new(),
+        summaries,
+        pending_summaries: Vec::new(),
+        summary_mark: i64::MIN,
+        summaries_done: false,
+        owns_partitions: true,
+        producer_id,
+        watermark: i64::MIN,
+        last_mark: Instant::now(),
+        store: None,
+        group: args.group.clone(),
+        pending: Vec::new(),
+        pending_at: HashMap::new(),
+        offsets: BTreeMap::new(),
+        kept: std::collections::HashSet::new(),
+        failures: 0,
+    };
+    let mut start_offsets: Option<StartOffsets> = None;
+    if let Some(path) = store_out {
+        let mut store = Store::open(path)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        let run_id = store.begin_live(run_args, Timestamp::now())?;
+        tracing::info!(
+            "worker: run {run_id} in the store {} (see `orbwatch hunts`)",
+            path.display()
+        );
+        out.store = Some((store, run_id));
+        start_offsets = Some(store_start_offsets(path.to_path_buf(), args.group.clone()));
+    }
+    Ok((out, start_offsets))
 }
 
 /// Stage 3: summaries from the topic into the [`CrossStage`].
@@ -951,6 +957,10 @@ impl ObservationReader {
             (Ok(WireMessage::Observation(w)), Some(tp)) => {
                 let stream = self.heard(pipeline, &tp, w.producer, now);
                 pipeline.handle_observation(&w, &stream, rec.checkpoint, now);
+            }
+            (Ok(WireMessage::Sighting(w)), Some(tp)) => {
+                let stream = self.heard(pipeline, &tp, w.producer, now);
+                pipeline.handle_sighting(w, &stream, rec.checkpoint, now);
             }
             (Ok(WireMessage::Watermark { producer, time }), Some(tp)) => {
                 let stream = self.heard(pipeline, &tp, producer, now);
