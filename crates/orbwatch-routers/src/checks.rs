@@ -1803,12 +1803,25 @@ conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.
         outs: &[(Probe, &str)],
         ips: &[(IndicatorValue, String)],
     ) -> Vec<Finding> {
+        run_audit(r, outs, ips, &[]).0
+    }
+
+    /// `run_all` on `r` with these IP indicators and vulnerable-firmware
+    /// entries, no hash indicators, keys or banners, and each probe of
+    /// `outs` answering its text with exit status 0. The outputs are
+    /// returned with the findings, for the tests that read them again.
+    fn run_audit(
+        r: &Router,
+        outs: &[(Probe, &str)],
+        ips: &[(IndicatorValue, String)],
+        vulnerable: &[Entry],
+    ) -> (Vec<Finding>, Outputs) {
         let hashes = HashMap::new();
         let ctx = CheckContext {
             router: r,
             hash_indicators: &hashes,
             ip_indicators: ips,
-            vulnerable: &[],
+            vulnerable,
             own_keys: &[],
             now: Timestamp::UNIX_EPOCH,
         };
@@ -1824,7 +1837,7 @@ conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.
                 },
             );
         }
-        run_all(&ctx, &o, &BTreeMap::new())
+        (run_all(&ctx, &o, &BTreeMap::new()), o)
     }
 
     #[test]
@@ -2211,27 +2224,16 @@ firewall.@rule[0].dest_port='22'
     #[test]
     fn unverified_entry_is_reported_as_unverified() {
         let r = vendor_router("busybox");
-        let vulnerable = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
-        let hashes = HashMap::new();
-        let ctx = CheckContext {
-            router: &r,
-            hash_indicators: &hashes,
-            ip_indicators: &[],
-            vulnerable: &vulnerable,
-            own_keys: &[],
-            now: Timestamp::UNIX_EPOCH,
-        };
-        let mut o = Outputs::new();
-        o.insert(
-            profiles::VERSION.id,
-            SshOutput {
-                command: profiles::VERSION.command.into(),
-                status: Some(0),
-                stdout: "Linux 2.6.36 mips\nNETGEAR ProSAFE VPN Firewall FVS318G\n".into(),
-                stderr: String::new(),
-            },
+        let shipped = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
+        let (f, _) = run_audit(
+            &r,
+            &[(
+                profiles::VERSION,
+                "Linux 2.6.36 mips\nNETGEAR ProSAFE VPN Firewall FVS318G\n",
+            )],
+            &[],
+            &shipped,
         );
-        let f = run_all(&ctx, &o, &BTreeMap::new());
         let fw: Vec<_> = f.iter().filter(|f| check_of(f) == "firmware").collect();
         assert_eq!(fw.len(), 1, "{:?}", keys_of(&f));
         assert!(
@@ -2252,35 +2254,19 @@ firewall.@rule[0].dest_port='22'
         let resource = "                   uptime: 5w2d03:14:07\n                  version: 6.41.3 (bugfix)\n                board-name: hAP ac\n                 platform: MikroTik\n";
         let dns = "                      servers: 192.0.2.53,203.0.113.53\n              dynamic-servers: \n        allow-remote-requests: yes\n";
         let script = "Flags: I - invalid \n 0   name=\"clean\" owner=\"admin\" policy=read,write dont-require-permissions=no run-count=0 source=\"/log info hello\" \n";
-        let vulnerable = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
-        let hashes = HashMap::new();
-        let ctx = CheckContext {
-            router: &r,
-            hash_indicators: &hashes,
-            ip_indicators: &[],
-            vulnerable: &vulnerable,
-            own_keys: &[],
-            now: Timestamp::UNIX_EPOCH,
-        };
-        let mut o = Outputs::new();
-        for (probe, text) in [
-            (profiles::ROS_RESOURCE, resource),
-            (profiles::ROS_DNS, dns),
-            (profiles::ROS_NAT, vendor::tests::NAT_DETAIL),
-            (profiles::ROS_SCHEDULER, vendor::tests::SCHEDULER),
-            (profiles::ROS_SCRIPT, script),
-        ] {
-            o.insert(
-                probe.id,
-                SshOutput {
-                    command: probe.command.into(),
-                    status: Some(0),
-                    stdout: text.into(),
-                    stderr: String::new(),
-                },
-            );
-        }
-        let f = run_all(&ctx, &o, &BTreeMap::new());
+        let shipped = vulnerable::parse_list(vulnerable::SHIPPED, "shipped").unwrap();
+        let (f, o) = run_audit(
+            &r,
+            &[
+                (profiles::ROS_RESOURCE, resource),
+                (profiles::ROS_DNS, dns),
+                (profiles::ROS_NAT, vendor::tests::NAT_DETAIL),
+                (profiles::ROS_SCHEDULER, vendor::tests::SCHEDULER),
+                (profiles::ROS_SCRIPT, script),
+            ],
+            &[],
+            &shipped,
+        );
         assert_eq!(
             keys_of(&f),
             [

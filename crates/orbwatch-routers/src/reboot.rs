@@ -204,6 +204,20 @@ impl Recorder<'_> {
         (self.on_step)(&s);
         self.steps.push(s);
     }
+
+    /// A `step` of `o`'s router that failed with the SSH error `error`,
+    /// which stopped the reboot: `o` is `failed`, with that error as its
+    /// reason, the same text as the step's.
+    fn failed(&mut self, o: &mut RebootOutcome, step: &str, error: String) {
+        self.step(
+            &o.router,
+            step,
+            false,
+            serde_json::json!({"error": error.as_str()}),
+        );
+        o.outcome = "failed".into();
+        o.reason = Some(error);
+    }
 }
 
 /// Reboot `selected` routers of `inv`. A router that does not come back,
@@ -450,14 +464,7 @@ fn reboot_one(
     }
     let sent_at = Instant::now();
     if let Err(e) = ssh.reboot(r) {
-        rec.step(
-            &r.name,
-            "sent",
-            false,
-            serde_json::json!({"error": e.to_string()}),
-        );
-        o.outcome = "failed".into();
-        o.reason = Some(e.to_string());
+        rec.failed(&mut o, "sent", e.to_string());
         return o;
     }
     rec.step(
@@ -482,14 +489,7 @@ fn reboot_one(
                 }
             }
             Err(e @ SshError::HostKeyChanged { .. }) => {
-                rec.step(
-                    &r.name,
-                    "returned",
-                    false,
-                    serde_json::json!({"error": e.to_string()}),
-                );
-                o.outcome = "failed".into();
-                o.reason = Some(e.to_string());
+                rec.failed(&mut o, "returned", e.to_string());
                 o.new = vec![crate::audit::host_key_finding(r, &e, Timestamp::now())];
                 return o;
             }

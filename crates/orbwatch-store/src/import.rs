@@ -476,7 +476,7 @@ impl Store {
     /// of about [`Store::set_import_batch`], each its own transaction,
     /// with a pause of [`BATCH_PAUSE`] after each, in which the batch is
     /// checkpointed. SQLite's automatic checkpoint is off meanwhile and set
-    /// back to its default after.
+    /// back to its default after ([`AutocheckpointOff`]).
     #[allow(clippy::too_many_arguments)]
     fn write_batches<B: Borrow<Indicator>>(
         &mut self,
@@ -488,38 +488,16 @@ impl Store {
         st: &mut Staged,
         rows: std::sync::mpsc::Receiver<Vec<PreparedRow<B>>>,
     ) -> Result<()> {
-        let a = "setting up the import's checkpoints";
-        self.conn
-            .execute_batch("PRAGMA wal_autocheckpoint = 0")
-            .ctx(&self.path, a)?;
-        let written = self.write_batches_now(name, feed_id, version, at_s, present, st, rows);
-        let restored = self
-            .conn
-            .execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}"))
-            .ctx(&self.path, a);
-        written.and(restored)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn write_batches_now<B: Borrow<Indicator>>(
-        &mut self,
-        name: &str,
-        feed_id: i64,
-        version: i64,
-        at_s: &str,
-        present: i64,
-        st: &mut Staged,
-        rows: std::sync::mpsc::Receiver<Vec<PreparedRow<B>>>,
-    ) -> Result<()> {
-        let path = self.path.clone();
+        let mut store = AutocheckpointOff::new(self)?;
+        let path = store.path.clone();
         let p = path.as_path();
         let mut lookups = Lookups::default();
         let mut items = rows.iter().flatten();
-        let budget = self.import_batch;
+        let budget = store.import_batch;
         let mut done = false;
         let (stage_started, mut batches, mut paused) = (Instant::now(), 0u64, Duration::ZERO);
         while !done {
-            let tx = begin(&mut self.conn, p, "storing indicators")?;
+            let tx = begin(&mut store.conn, p, "storing indicators")?;
             let started = Instant::now();
             {
                 let mut insert = tx
@@ -682,7 +660,7 @@ impl Store {
                 // batches, did the same copy right after each commit,
                 // before the pause. The pause lasts at least BATCH_PAUSE.
                 let pause = Instant::now();
-                self.checkpoint_passive();
+                store.checkpoint_passive();
                 std::thread::sleep(BATCH_PAUSE.saturating_sub(pause.elapsed()));
                 paused += pause.elapsed();
             }
@@ -695,7 +673,7 @@ impl Store {
             took_ms = stage_started.elapsed().as_millis() as u64,
             "indicators stored"
         );
-        Ok(())
+        store.restore()
     }
 
     /// The final transaction: check that the staged rows are all there,
@@ -1038,6 +1016,72 @@ impl BareRows {
     }
 }
 
+/// What the import says when turning SQLite's automatic checkpoint off or
+/// back on fails.
+const SETTING_CHECKPOINTS: &str = "setting up the import's checkpoints";
+
+/// The store with SQLite's automatic checkpoint off, for the batches of an
+/// import, which checkpoint each batch themselves in the pause after it
+/// ([`Store::write_batches`]). Dropping it sets the default back, so the
+/// store is never left without automatic checkpoints, whether the import
+/// finished, failed half-way (an early `?`) or panicked; an import that
+/// went well calls [`AutocheckpointOff::restore`] instead, to learn
+/// whether setting it back worked. A failed import reports its own error,
+/// not that of setting the default back.
+struct AutocheckpointOff<'s> {
+    store: &'s mut Store,
+    restored: bool,
+}
+
+impl<'s> AutocheckpointOff<'s> {
+    fn new(store: &'s mut Store) -> Result<Self> {
+        store
+            .conn
+            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .ctx(&store.path, SETTING_CHECKPOINTS)?;
+        Ok(Self {
+            store,
+            restored: false,
+        })
+    }
+
+    /// Set SQLite's default back now, and say whether that worked.
+    fn restore(mut self) -> Result<()> {
+        self.restored = true;
+        self.set_default()
+    }
+
+    fn set_default(&mut self) -> Result<()> {
+        self.store
+            .conn
+            .execute_batch(&format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}"))
+            .ctx(&self.store.path, SETTING_CHECKPOINTS)
+    }
+}
+
+impl Drop for AutocheckpointOff<'_> {
+    fn drop(&mut self) {
+        if !self.restored
+            && let Err(e) = self.set_default()
+        {
+            tracing::debug!(store = %self.store.path.display(), "after a failed import: {e}");
+        }
+    }
+}
+
+impl std::ops::Deref for AutocheckpointOff<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        self.store
+    }
+}
+
+impl std::ops::DerefMut for AutocheckpointOff<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        self.store
+    }
+}
+
 /// The ids of the `feed_files` and `indicator_types` rows an import
 /// refers to (schema 8), found or created once per import rather than
 /// once per row: a feed has one file and a handful of types.
@@ -1048,10 +1092,35 @@ impl BareRows {
 /// every row was 3 % of a 10M-address `feed add`).
 #[derive(Default)]
 struct Lookups {
-    files: FastMap<String, i64>,
-    types: FastMap<String, i64>,
-    last_file: Option<(String, i64)>,
-    last_type: Option<(String, i64)>,
+    files: IdCache,
+    types: IdCache,
+}
+
+/// The row ids found so far for one lookup table, by name, with the last
+/// one asked for beside them (see [`Lookups`]).
+#[derive(Default)]
+struct IdCache {
+    known: FastMap<String, i64>,
+    last: Option<(String, i64)>,
+}
+
+impl IdCache {
+    /// The id of `key`: the last one asked for, else one found before,
+    /// else what `find_or_create` answers (which is then kept).
+    fn id(&mut self, key: &str, find_or_create: impl FnOnce() -> Result<i64>) -> Result<i64> {
+        if let Some((last, id)) = &self.last
+            && last == key
+        {
+            return Ok(*id);
+        }
+        if let Some(id) = self.known.get(key) {
+            self.last = Some((key.to_string(), *id));
+            return Ok(*id);
+        }
+        let id = find_or_create()?;
+        self.known.insert(key.to_string(), id);
+        Ok(id)
+    }
 }
 
 impl Lookups {
@@ -1059,28 +1128,18 @@ impl Lookups {
     /// inside a batch's transaction, so a row it creates is committed
     /// with the first indicator that refers to it.
     fn file_id(&mut self, tx: &Transaction<'_>, p: &std::path::Path, path: &str) -> Result<i64> {
-        if let Some((last, id)) = &self.last_file
-            && last == path
-        {
-            return Ok(*id);
-        }
-        if let Some(id) = self.files.get(path) {
-            self.last_file = Some((path.to_string(), *id));
-            return Ok(*id);
-        }
-        let a = "recording the feed file";
-        tx.execute(
-            "INSERT INTO feed_files (path) VALUES (?1) ON CONFLICT (path) DO NOTHING",
-            [path],
-        )
-        .ctx(p, a)?;
-        let id: i64 = tx
-            .query_row("SELECT id FROM feed_files WHERE path = ?1", [path], |r| {
+        self.files.id(path, || {
+            let a = "recording the feed file";
+            tx.execute(
+                "INSERT INTO feed_files (path) VALUES (?1) ON CONFLICT (path) DO NOTHING",
+                [path],
+            )
+            .ctx(p, a)?;
+            tx.query_row("SELECT id FROM feed_files WHERE path = ?1", [path], |r| {
                 r.get(0)
             })
-            .ctx(p, a)?;
-        self.files.insert(path.to_string(), id);
-        Ok(id)
+            .ctx(p, a)
+        })
     }
 
     /// The id of the `indicator_types` row of `name`, created if new.
@@ -1091,30 +1150,20 @@ impl Lookups {
         name: &str,
         kind: &str,
     ) -> Result<i64> {
-        if let Some((last, id)) = &self.last_type
-            && last == name
-        {
-            return Ok(*id);
-        }
-        if let Some(id) = self.types.get(name) {
-            self.last_type = Some((name.to_string(), *id));
-            return Ok(*id);
-        }
-        let a = "recording the indicator type";
-        tx.execute(
-            "INSERT INTO indicator_types (name, kind) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            params![name, kind],
-        )
-        .ctx(p, a)?;
-        let id: i64 = tx
-            .query_row(
+        self.types.id(name, || {
+            let a = "recording the indicator type";
+            tx.execute(
+                "INSERT INTO indicator_types (name, kind) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, kind],
+            )
+            .ctx(p, a)?;
+            tx.query_row(
                 "SELECT id FROM indicator_types WHERE name = ?1",
                 [name],
                 |r| r.get(0),
             )
-            .ctx(p, a)?;
-        self.types.insert(name.to_string(), id);
-        Ok(id)
+            .ctx(p, a)
+        })
     }
 }
 

@@ -413,6 +413,25 @@ const SELECT_INDICATOR: &str = "SELECT i.id, f.name, t.name, i.value, i.valid_fr
      AND f.version > 0 JOIN indicator_types t ON t.id = i.type_id \
      JOIN feed_files ff ON ff.id = i.file_id WHERE i.present = 1";
 
+/// A connection to the store file at `path`, opened with `access` (read
+/// and write, or read only) and what every connection of a [`Store`] has:
+/// no SQLite mutex (a connection is used by one thread at a time), `file:`
+/// URIs allowed, and the busy timeout that makes it wait for a writer
+/// instead of failing at once.
+fn connect(path: &Path, access: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
+        .map_err(|source| migrations::classify_open_error(path, source))?;
+    Ok(conn)
+}
+
 impl Store {
     /// Open the store at `path`, creating it and bringing its schema up to
     /// date as needed.
@@ -427,19 +446,10 @@ impl Store {
                 path.display()
             );
         }
-        let mut conn = Connection::open_with_flags(
+        let mut conn = connect(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
-            .map_err(|source| migrations::classify_open_error(&path, source))?;
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         // `journal_mode` answers with the mode in force; reading it is also
         // the first access to the file, where "not a database" shows up.
         let mode: String = conn
@@ -467,18 +477,7 @@ impl Store {
     /// read-only connection cannot take the write lock by mistake.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        conn.busy_timeout(DEFAULT_BUSY_TIMEOUT)
-            .map_err(|source| migrations::classify_open_error(&path, source))?;
+        let conn = connect(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.execute_batch("PRAGMA cache_size = -65536;")
             .map_err(|source| migrations::classify_open_error(&path, source))?;
         let found: i64 = conn

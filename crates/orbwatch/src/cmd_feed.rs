@@ -252,24 +252,26 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
             path.display()
         );
     }
+    let adding = |format| FeedToAdd {
+        name: &name,
+        opts: &opts,
+        path,
+        label: &label,
+        format,
+    };
     if !meta.is_dir()
         && let Some((format, list)) = crate::feed_input::line_stream(path, args.format)?
     {
         if format == FeedFormat::Plain {
-            return add_plain_streamed(cli, &name, &opts, path, &label, list);
+            return add_plain_streamed(cli, &adding(format), list);
         }
-        return add_lines_streamed(cli, &name, &opts, path, &label, format, list);
+        return add_lines_streamed(cli, &adding(format), list);
     }
-    if meta.is_file() {
-        match crate::feed_input::streamed_document(path, args.format)? {
-            Some(FeedFormat::Misp) => {
-                return add_document_streamed(cli, &name, &opts, path, &label, FeedFormat::Misp);
-            }
-            Some(FeedFormat::Stix) => {
-                return add_document_streamed(cli, &name, &opts, path, &label, FeedFormat::Stix);
-            }
-            _ => {}
-        }
+    if meta.is_file()
+        && let Some(format @ (FeedFormat::Misp | FeedFormat::Stix)) =
+            crate::feed_input::streamed_document(path, args.format)?
+    {
+        return add_document_streamed(cli, &adding(format));
     }
     let crate::feed_input::LoadedFeed { parsed, sha256 } =
         crate::feed_input::read_feed_path(path, args.format, &opts)?;
@@ -304,6 +306,22 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `feed add` is adding when it streams a file into the store: the
+/// same for every streamed reader and for the import that stores what they
+/// read, so they take it as one.
+struct FeedToAdd<'a> {
+    /// The feed's name in the store (`--name`, or the file stem).
+    name: &'a str,
+    /// How to read the file (`--grace`, the column flags, …).
+    opts: &'a ReadOptions,
+    /// The file as given on the command line.
+    path: &'a Path,
+    /// The file name, for messages and for the indicators' provenance.
+    label: &'a str,
+    /// The format the file is read as, and stored under.
+    format: FeedFormat,
+}
+
 /// What a streamed reader reports when it reaches the end of its feed.
 struct StreamEnd {
     rejected: Vec<orbwatch_intel::Rejected>,
@@ -321,37 +339,28 @@ enum ListMsg {
 /// `feed add` of a plain list, stored as it is read.
 fn add_plain_streamed(
     cli: &Cli,
-    name: &str,
-    opts: &ReadOptions,
-    path: &Path,
-    label: &str,
+    feed: &FeedToAdd,
     list: crate::feed_input::PlainList,
 ) -> Result<ExitCode> {
-    let shown = path.display().to_string();
-    add_streamed(
-        cli,
-        name,
-        opts,
-        path,
-        label,
-        FeedFormat::Plain,
-        move |emit| {
-            let mut reader = std::io::BufReader::with_capacity(
-                256 * 1024,
-                crate::feed_input::Digesting::new(list),
-            );
-            let mut rejected = Vec::new();
-            orbwatch_intel::readers::plain::read_stream(&mut reader, label, opts, emit, |r| {
-                rejected.push(r)
-            })
-            .map_err(|e| format!("cannot read feed file {shown}: {e}"))?;
-            Ok(StreamEnd {
-                rejected,
-                skipped: Vec::new(),
-                sha256: reader.into_inner().hex(),
-            })
-        },
-    )
+    let shown = feed.path.display().to_string();
+    add_streamed(cli, feed, move |emit| {
+        let mut reader =
+            std::io::BufReader::with_capacity(256 * 1024, crate::feed_input::Digesting::new(list));
+        let mut rejected = Vec::new();
+        orbwatch_intel::readers::plain::read_stream(
+            &mut reader,
+            feed.label,
+            feed.opts,
+            emit,
+            |r| rejected.push(r),
+        )
+        .map_err(|e| format!("cannot read feed file {shown}: {e}"))?;
+        Ok(StreamEnd {
+            rejected,
+            skipped: Vec::new(),
+            sha256: reader.into_inner().hex(),
+        })
+    })
 }
 
 /// `feed add` of a CSV, TSV or CERT-FR CSV, stored as it is read
@@ -364,15 +373,17 @@ fn add_plain_streamed(
 /// [`read_lines_stream`]: orbwatch_intel::readers::read_lines_stream
 fn add_lines_streamed(
     cli: &Cli,
-    name: &str,
-    opts: &ReadOptions,
-    path: &Path,
-    label: &str,
-    format: FeedFormat,
+    feed: &FeedToAdd,
     list: crate::feed_input::PlainList,
 ) -> Result<ExitCode> {
-    let shown = path.display().to_string();
-    add_streamed(cli, name, opts, path, label, format, move |emit| {
+    let shown = feed.path.display().to_string();
+    let FeedToAdd {
+        opts,
+        label,
+        format,
+        ..
+    } = *feed;
+    add_streamed(cli, feed, move |emit| {
         let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
         let mut reader =
             std::io::BufReader::with_capacity(256 * 1024, crate::feed_input::Digesting::new(list));
@@ -406,16 +417,16 @@ fn add_lines_streamed(
 ///
 /// [`misp::read_event_stream`]: orbwatch_intel::readers::misp::read_event_stream
 /// [`stix::read_bundle_stream`]: orbwatch_intel::readers::stix::read_bundle_stream
-fn add_document_streamed(
-    cli: &Cli,
-    name: &str,
-    opts: &ReadOptions,
-    path: &Path,
-    label: &str,
-    format: FeedFormat,
-) -> Result<ExitCode> {
-    let shown = path.display().to_string();
-    add_streamed(cli, name, opts, path, label, format, move |emit| {
+fn add_document_streamed(cli: &Cli, feed: &FeedToAdd) -> Result<ExitCode> {
+    let shown = feed.path.display().to_string();
+    let FeedToAdd {
+        opts,
+        path,
+        label,
+        format,
+        ..
+    } = *feed;
+    add_streamed(cli, feed, move |emit| {
         let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
         let mut digest = crate::feed_input::Digesting::new(fs::File::open(path).map_err(cannot)?);
         std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
@@ -459,14 +470,17 @@ fn add_document_streamed(
 /// the store as it was.
 fn add_streamed(
     cli: &Cli,
-    name: &str,
-    opts: &ReadOptions,
-    path: &Path,
-    label: &str,
-    format: FeedFormat,
+    feed: &FeedToAdd,
     read: impl FnOnce(&mut dyn FnMut(orbwatch_intel::Indicator)) -> Result<StreamEnd, String> + Send,
 ) -> Result<ExitCode> {
     const BATCH: usize = 4096;
+    let FeedToAdd {
+        name,
+        opts,
+        path,
+        label,
+        format,
+    } = *feed;
     let source_path = fs::canonicalize(path)
         .unwrap_or_else(|_| path.to_path_buf())
         .display()

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use orbwatch_intel::{FeedFormat, Indicator};
+use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, Rejected};
 
 use crate::Cli;
 
@@ -63,6 +63,30 @@ impl IndicatorSink for EngineSink {
     }
 }
 
+/// Empty one chunk of a streamed reader (a MISP event, a STIX bundle or a
+/// CSV-like table all deliver the same chunks): its indicators go to
+/// `sink` under the feed name `feed`, its rejects are counted into
+/// `rejected_count` and the first one ever seen is kept in
+/// `first_rejected` for the notice. Skipped records are dropped: the
+/// notice does not speak of them. The chunk is left empty because the
+/// reader keeps filling the same one.
+fn drain_chunk(
+    chunk: &mut ParsedFeed,
+    sink: &mut dyn IndicatorSink,
+    feed: &str,
+    rejected_count: &mut u64,
+    first_rejected: &mut Option<Rejected>,
+) {
+    for ind in chunk.indicators.drain(..) {
+        sink.add(&ind, feed);
+    }
+    for r in chunk.rejected.drain(..) {
+        *rejected_count += 1;
+        first_rejected.get_or_insert(r);
+    }
+    chunk.skipped.clear();
+}
+
 /// Hand every indicator to `sink`. Returns one notice per feed file with
 /// rejected entries (count and the first one), for the caller to print.
 /// Plain lists are streamed: parsed in batches on a second thread while
@@ -91,7 +115,7 @@ pub fn load(
             opts.grace = orbwatch_intel::time::parse_duration(g)
                 .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
         }
-        let mut rejected: Option<orbwatch_intel::Rejected> = None;
+        let mut rejected: Option<Rejected> = None;
         let mut rejected_count = 0u64;
         let (plain, table) = match crate::feed_input::line_stream(path, format)? {
             Some((orbwatch_intel::FeedFormat::Plain, reader)) => (Some(reader), None),
@@ -158,14 +182,7 @@ pub fn load(
                 let label = path.display().to_string();
                 let found =
                     crate::feed_input::read_document_stream(path, &label, doc, &opts, &mut |p| {
-                        for ind in p.indicators.drain(..) {
-                            sink.add(&ind, &name);
-                        }
-                        for r in p.rejected.drain(..) {
-                            rejected_count += 1;
-                            rejected.get_or_insert(r);
-                        }
-                        p.skipped.clear();
+                        drain_chunk(p, sink, &name, &mut rejected_count, &mut rejected)
                     })?;
                 if !found {
                     // Left to the whole reader, which answers (or
@@ -194,16 +211,7 @@ pub fn load(
                         std::io::BufReader::with_capacity(256 * 1024, reader),
                         &label,
                         &opts,
-                        &mut |p| {
-                            for ind in p.indicators.drain(..) {
-                                sink.add(&ind, &name);
-                            }
-                            for r in p.rejected.drain(..) {
-                                rejected_count += 1;
-                                rejected.get_or_insert(r);
-                            }
-                            p.skipped.clear();
-                        },
+                        &mut |p| drain_chunk(p, sink, &name, &mut rejected_count, &mut rejected),
                     )?;
                 }
                 None => {

@@ -42,6 +42,28 @@ impl DecodeError {
     }
 }
 
+/// One record of a log with a JSON object per line (Suricata EVE, Zeek
+/// JSON), parsed as `T`; `None` for a blank line, which the decoders skip.
+/// A line that does not start with `{` is refused with `not_object`
+/// before serde is asked (its error on such a line says less), and a
+/// line serde cannot read with `invalid` and serde's reason.
+pub(crate) fn json_object_line<'a, T: serde::Deserialize<'a>>(
+    record: &'a [u8],
+    not_object: &'static str,
+    invalid: &str,
+) -> Result<Option<T>, DecodeError> {
+    let record = record.trim_ascii();
+    if record.is_empty() {
+        return Ok(None);
+    }
+    if record.first() != Some(&b'{') {
+        return Err(DecodeError::new(not_object));
+    }
+    serde_json::from_slice(record)
+        .map(Some)
+        .map_err(|e| DecodeError::new(format!("{invalid}: {e}")))
+}
+
 /// What a decoder made of one record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {

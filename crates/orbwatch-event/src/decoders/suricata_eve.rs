@@ -36,7 +36,7 @@ use super::text::parse_iso8601_prefix;
 use super::zeek_fields::{
     host_without_port, normalize_hash, parse_ip, ptr_name_ip, push_ip, scan_into, subject_cn, tidy,
 };
-use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo, json_object_line};
 use crate::model::{Action, AuthOutcome, Event, EventKind, Proto};
 
 /// Registry entry.
@@ -90,17 +90,14 @@ impl Decoder for Eve {
     }
 
     fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError> {
-        let record = record.trim_ascii();
-        if record.is_empty() {
+        let Some(r) = json_object_line::<Record<'_>>(
+            record,
+            "not a JSON object: EVE has one {...} object per line",
+            "invalid EVE JSON",
+        )?
+        else {
             return Ok(Decoded::Skip);
-        }
-        if record.first() != Some(&b'{') {
-            return Err(DecodeError::new(
-                "not a JSON object: EVE has one {...} object per line",
-            ));
-        }
-        let r: Record<'_> = serde_json::from_slice(record)
-            .map_err(|e| DecodeError::new(format!("invalid EVE JSON: {e}")))?;
+        };
         let et = r
             .event_type
             .as_ref()

@@ -15,7 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::zeek_fields::{Acc, LogKind, Val, role};
-use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo};
+use super::{DecodeError, Decoded, Decoder, DecoderConfig, DecoderInfo, json_object_line};
 
 /// Registry entry.
 pub const INFO: DecoderInfo = DecoderInfo {
@@ -76,18 +76,14 @@ impl Decoder for ZeekJson {
     }
 
     fn decode(&mut self, record: &[u8]) -> Result<Decoded, DecodeError> {
-        let record = record.trim_ascii();
-        if record.is_empty() {
-            return Ok(Decoded::Skip);
+        match json_object_line::<Fields<'_>>(
+            record,
+            "not a JSON object: a Zeek JSON log has one {...} object per line",
+            "invalid JSON",
+        )? {
+            Some(fields) => Ok(Decoded::Event(Box::new(map_fields(&fields.0)))),
+            None => Ok(Decoded::Skip),
         }
-        if record.first() != Some(&b'{') {
-            return Err(DecodeError::new(
-                "not a JSON object: a Zeek JSON log has one {...} object per line",
-            ));
-        }
-        let fields: Fields<'_> = serde_json::from_slice(record)
-            .map_err(|e| DecodeError::new(format!("invalid JSON: {e}")))?;
-        Ok(Decoded::Event(Box::new(map_fields(&fields.0))))
     }
 
     fn fork(&self) -> Box<dyn Decoder> {
