@@ -408,15 +408,7 @@ impl WireSighting {
     /// Read one sighting message; see [`WireError`] for what is refused.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader { b: bytes, at: 0 };
-        let magic = r.take(2, "the magic")?;
-        if magic != MAGIC {
-            return Err(WireError::Magic(magic.to_vec()));
-        }
-        let version = r.u8("the version")?;
-        if version != VERSION {
-            return Err(WireError::Version(version));
-        }
-        let k = r.u8("the kind")?;
+        let k = r.header()?;
         if k != SIGHTING_KIND {
             return Err(WireError::Kind(k));
         }
@@ -660,15 +652,7 @@ impl WireObservation {
     /// Read one message; see [`WireError`] for what is refused.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let mut r = Reader { b: bytes, at: 0 };
-        let magic = r.take(2, "the magic")?;
-        if magic != MAGIC {
-            return Err(WireError::Magic(magic.to_vec()));
-        }
-        let version = r.u8("the version")?;
-        if version != VERSION {
-            return Err(WireError::Version(version));
-        }
-        let k = r.u8("the kind")?;
+        let k = r.header()?;
         let kind = ObsKind::from_u8(k).ok_or(WireError::Kind(k))?;
         let flags = r.u8("the flags")?;
         let time = i64::from_le_bytes(r.array("the time")?);
@@ -744,6 +728,20 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// The magic and version every observations-topic message opens with
+    /// (observations, sightings, watermarks), then its kind byte.
+    fn header(&mut self) -> Result<u8, WireError> {
+        let magic = self.take(2, "the magic")?;
+        if magic != MAGIC {
+            return Err(WireError::Magic(magic.to_vec()));
+        }
+        let version = self.u8("the version")?;
+        if version != VERSION {
+            return Err(WireError::Version(version));
+        }
+        self.u8("the kind")
+    }
+
     pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
         let Some(end) = end else {
