@@ -436,6 +436,30 @@ ALTER TABLE indicators_v8 RENAME TO indicators;
 CREATE INDEX indicators_by_feed ON indicators(feed_id, present);
 "#;
 
+/// Schema 9: the filters of the findings list read from indexes.
+///
+/// With schema 7 a page is a range of `findings_list`, but a filter the
+/// index did not hold (a feed, `since`, `min_score`, one hunt) made SQLite
+/// read the table row of every finding it passed over, and one hunt's
+/// list was sorted whole. Now:
+/// - `findings_list` also carries `feed`, `first_seen`, `last_seen` and
+///   `score`, so every filter of the list is checked in the index, and
+///   only the page's rows are read. (The stored columns, not the virtual
+///   `seen_order` and `score_order` it is ordered by: SQLite does not
+///   count an index as covering a filter on a virtual column.)
+/// - `findings_feed_list`: one feed's findings in the list's order;
+/// - `findings_hunt_list`: one hunt's findings in the list's order (the
+///   dashboard's hunt page, `findings --hunt N`, the report of one hunt).
+const V9_LIST_FILTERS: &str = r#"
+DROP INDEX findings_list;
+CREATE INDEX findings_list ON findings(sev_order, score_order, seen_order, id,
+    triage_status, kind, feed, first_seen, last_seen, score) WHERE is_latest = 1;
+CREATE INDEX findings_feed_list ON findings(feed, sev_order, score_order, seen_order, id,
+    triage_status, kind, first_seen, last_seen, score) WHERE is_latest = 1;
+CREATE INDEX findings_hunt_list ON findings(hunt_id, sev_order, score_order, seen_order, id,
+    triage_status, kind, feed, first_seen, last_seen, score);
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
 pub const MIGRATIONS: &[&str] = &[
     V1_FEEDS,
@@ -446,6 +470,7 @@ pub const MIGRATIONS: &[&str] = &[
     V6_API_TOKENS,
     V7_FINDINGS_LIST,
     V8_NARROW_INDICATORS,
+    V9_LIST_FILTERS,
 ];
 
 /// The schema version this build writes.
