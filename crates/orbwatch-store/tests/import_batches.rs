@@ -71,10 +71,9 @@ fn a_writer_gets_through_during_a_large_import() {
     let feed = list(1_000_000, 0);
     Store::open(&db).expect("create");
 
-    let importing = Arc::new(AtomicBool::new(true));
     let start = Arc::new(Barrier::new(2));
     let writer = {
-        let (db, importing, start) = (db.clone(), importing.clone(), start.clone());
+        let (db, start) = (db.clone(), start.clone());
         std::thread::spawn(move || {
             let mut s = Store::open(&db).expect("open 2");
             s.set_busy_timeout(Duration::from_secs(3)).expect("timeout");
@@ -91,16 +90,38 @@ fn a_writer_gets_through_during_a_large_import() {
                 if let Err(e) = r {
                     panic!("record_hunt during the import: {e}");
                 }
-                if importing.load(Ordering::SeqCst) {
-                    during += 1;
-                    // Half an import is never visible.
-                    let f = s.feed("big").expect("read feed");
-                    assert!(f.is_none(), "unfinished import visible: {f:?}");
-                    assert!(s.list_feeds().expect("list").is_empty());
-                    // Nor does it change the generation daemons poll to
-                    // reload their feeds (a new feed's `feeds` row, at
-                    // version 0, once did: a useless reload per import).
-                    assert_eq!(s.feeds_generation().expect("generation"), generation);
+                // The import may commit between any two of these reads,
+                // so they run in the order that lets each be judged: the
+                // generation and the list before the feed. If the feed is
+                // still absent at the last read, it was absent at the
+                // earlier ones too. (Checking an "importing"
+                // flag first raced: the import committed between the flag
+                // and the read, and the finished feed was taken for an
+                // unfinished one.)
+                let seen_generation = s.feeds_generation().expect("generation");
+                let listed = s.list_feeds().expect("list");
+                match s.feed("big").expect("read feed") {
+                    None => {
+                        during += 1;
+                        assert!(
+                            listed.is_empty(),
+                            "a feed listed before it exists: {listed:?}"
+                        );
+                        // Nor does an unfinished import change the
+                        // generation daemons poll to reload their feeds (a
+                        // new feed's `feeds` row, at version 0, once did: a
+                        // useless reload per import).
+                        assert_eq!(seen_generation, generation);
+                    }
+                    // Visible means committed: then it must be whole.
+                    Some(f) => {
+                        assert_eq!(f.version, 1, "{f:?}");
+                        assert_eq!(
+                            s.indicators(Some("big")).expect("rows").len(),
+                            1_000_000,
+                            "a feed visible before all its rows"
+                        );
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
@@ -120,7 +141,6 @@ fn a_writer_gets_through_during_a_large_import() {
         )
         .expect("import");
     let took = t.elapsed();
-    importing.store(false, Ordering::SeqCst);
     let (waits, during) = writer.join().expect("writer thread");
     assert_eq!(report.loaded, 1_000_000);
     assert_eq!(report.added, 1_000_000);
@@ -357,10 +377,18 @@ fn a_writer_gets_through_during_a_large_removal() {
                     panic!("record_hunt during the removal: {e}");
                 }
                 // Before the removal hides it the feed is whole; after,
-                // it is gone and never comes back.
+                // it is gone and never comes back. The rows are read before
+                // the feed: if the feed is still there afterwards, it was
+                // there when the rows were read (the other order raced
+                // with the removal hiding it in between).
+                let rows = match s.indicators(Some("big")) {
+                    Ok(rows) => Some(rows.len()),
+                    Err(StoreError::UnknownFeed { .. }) => None,
+                    Err(e) => panic!("rows: {e}"),
+                };
                 if s.feed("big").expect("read").is_some() {
                     assert!(!gone, "a removed feed came back");
-                    assert_eq!(s.indicators(Some("big")).expect("rows").len(), 300_000);
+                    assert_eq!(rows, Some(300_000));
                 } else if removing.load(Ordering::SeqCst) {
                     gone = true;
                     during += 1;
