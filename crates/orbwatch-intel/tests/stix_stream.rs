@@ -191,15 +191,15 @@ fn sorted_keys(v: &Value) -> Value {
 
 #[test]
 fn stix_stream_equals_whole() {
-    let mut bundles = 0;
+    let (mut bundles, mut line_files) = (0, 0);
     for (name, bytes) in stix_files() {
-        let is_lines = name.ends_with(".jsonl");
-        let got = check(&name, &bytes, !is_lines);
-        if is_lines {
+        let got = check(&name, &bytes, true).unwrap();
+        if name.ends_with(".jsonl") {
+            line_files += 1;
+            assert!(!got.indicators.is_empty(), "{name}: no indicators");
             continue;
         }
         bundles += 1;
-        let got = got.unwrap();
         assert!(!got.indicators.is_empty(), "{name}: no indicators");
         let doc: Value = serde_json::from_slice(&bytes).unwrap();
         let objects = doc["objects"].as_array().unwrap().clone();
@@ -223,16 +223,50 @@ fn stix_stream_equals_whole() {
             let mut bom = b"\xef\xbb\xbf".to_vec();
             bom.extend_from_slice(&pretty);
             check(&format!("{name}, {variant}, byte order mark"), &bom, true);
+            for (form, lines) in json_lines_forms(&objs) {
+                check(
+                    &format!("{name}, {variant}, JSON lines {form}"),
+                    &lines,
+                    true,
+                );
+            }
         }
     }
     assert!(bundles >= 1);
+    assert!(line_files >= 2);
+}
+
+/// A bundle's objects written as STIX JSON lines, one object per line,
+/// plainly and with what real files hold: a byte order mark, CRLF, blank
+/// lines, a line that is not JSON, one that is JSON but not STIX, a line
+/// holding a whole bundle, a line cut short.
+fn json_lines_forms(objs: &[Value]) -> Vec<(&'static str, Vec<u8>)> {
+    let line = |o: &Value| serde_json::to_string(o).unwrap();
+    let plain: String = objs.iter().map(|o| line(o) + "\n").collect();
+    let mut messy = b"\xef\xbb\xbf".to_vec();
+    for (i, o) in objs.iter().enumerate() {
+        messy.extend_from_slice(line(o).as_bytes());
+        messy.extend_from_slice(b"\r\n");
+        if i == 1 {
+            messy.extend_from_slice(b"\n   \r\nnot json at all\n[1, 2]\n");
+            messy.extend_from_slice(
+                line(
+                    &json!({"type": "bundle", "objects": objs.iter().take(2).collect::<Vec<_>>()}),
+                )
+                .as_bytes(),
+            );
+            messy.extend_from_slice(b"\n{\"type\": \"indicator\", \"id\": \n");
+        }
+    }
+    vec![("plain", plain.into_bytes()), ("messy", messy)]
 }
 
 #[test]
 fn what_the_stream_leaves_to_the_whole_reader() {
     let ind = r#"{"type": "indicator", "id": "indicator--00000000-0000-4000-8000-000000000001", "pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}"#;
-    // JSON lines, a single object, a bundle with `type` twice, a bundle
-    // that is cut, one followed by more text, bytes that are not UTF-8.
+    // A single object, a bundle with `type` twice, a bundle that is cut,
+    // one followed by more text, bytes that are not UTF-8. (JSON lines
+    // are streamed too: `stix_stream_equals_whole`.)
     let lines = format!("{ind}\n{ind}\n");
     let twice = format!(r#"{{"type": "bundle", "objects": [{ind}], "type": "report"}}"#);
     let cut = format!(r#"{{"type": "bundle", "objects": [{ind}, {{"type": "#);
@@ -241,7 +275,6 @@ fn what_the_stream_leaves_to_the_whole_reader() {
     latin1.extend_from_slice(b"\"caf\xe9\"}");
     let other_type = format!(r#"{{"objects": [{ind}], "type": "report", "id": "report--x"}}"#);
     for (what, bytes) in [
-        ("JSON lines", lines.as_bytes()),
         ("a single object", ind.as_bytes()),
         ("type twice", twice.as_bytes()),
         ("cut", cut.as_bytes()),

@@ -320,6 +320,7 @@ impl<'de> Deserialize<'de> for FirstValue {
     }
 }
 
+mod lines;
 mod stream;
 pub use stream::read_bundle_stream;
 
@@ -345,9 +346,9 @@ pub fn read(
     read_whole(bytes, file, opts, out)
 }
 
-/// Read a STIX document whole: parsed as one `serde_json::Value`, then
-/// each object. Used for JSON lines (each line parsed alone, a bad line
-/// rejected) and for what is not a bundle; kept for bundles as the
+/// Read a STIX document whole: parsed as one `serde_json::Value` (JSON
+/// lines: each line parsed alone, a bad line rejected), then each object.
+/// Used for what is neither a bundle nor JSON lines; kept for those as the
 /// reference the stream is checked against (test `stix_stream_equals_whole`,
 /// fuzz target `feed_stix`).
 pub fn read_whole(
@@ -550,11 +551,22 @@ pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// More than one non-empty line, and one of the first few parses alone as
 /// a JSON object: JSON lines rather than a broken document.
 fn is_json_lines(bytes: &[u8]) -> bool {
-    let mut lines = bytes
+    let first: Vec<&[u8]> = bytes
         .split(|b| *b == b'\n')
         .map(<[u8]>::trim_ascii)
-        .filter(|l| !l.is_empty());
-    let first: Vec<&[u8]> = lines.by_ref().take(5).collect();
+        .filter(|l| !l.is_empty())
+        .take(JSON_LINES_HEAD)
+        .collect();
+    head_is_json_lines(&first)
+}
+
+/// How many non-empty lines [`is_json_lines`] looks at.
+const JSON_LINES_HEAD: usize = 5;
+
+/// The rule of [`is_json_lines`] on the first [`JSON_LINES_HEAD`]
+/// non-empty lines (trimmed), which is all it reads: the stream applies it
+/// to the head of a file without reading the rest.
+fn head_is_json_lines(first: &[&[u8]]) -> bool {
     if first.len() < 2 {
         return false;
     }

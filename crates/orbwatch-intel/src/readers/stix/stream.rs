@@ -26,9 +26,12 @@
 //! with a JSON escape (`\u002d`): the whole reader finds ids in the raw
 //! bytes and gives 0, the stream gives the line of its `"id"` key.
 //!
+//! STIX JSON lines are read a line at a time by [`super::lines`].
+//!
 //! Left to the whole reader (`Ok(false)`, nothing handed on):
-//! - STIX JSON lines, and anything else that is not one JSON document (the
-//!   whole reader reads those line by line and rejects bad lines);
+//! - anything else that is not one JSON document, and JSON lines whose
+//!   first lines are longer than [`super::lines::HEAD_LIMIT`] (the whole
+//!   reader says where the JSON breaks);
 //! - a document that is not a bundle or an array of objects (a single
 //!   object is bounded by itself anyway; other JSON is explained there);
 //! - a bundle whose `type` or `objects` key is given twice (serde_json,
@@ -158,9 +161,23 @@ pub(super) fn read_stream<R: Read>(
                 source: e,
             });
         }
-        // Not one JSON document: JSON lines, or broken; the whole reader
-        // tells which and where.
-        Err(PassError::Json(_)) => return Ok(false),
+        // Not one JSON document: JSON lines, read a line at a time
+        // ([`super::lines`]), or broken, which the whole reader says
+        // where.
+        Err(PassError::Json(_)) => {
+            let head = open().and_then(super::lines::is_json_lines);
+            return match head {
+                Ok(Some(true)) => {
+                    super::lines::read_json_lines(open, file, opts, apply_policy, &mut *walk.sink)
+                        .map(|()| true)
+                }
+                Ok(_) => Ok(false),
+                Err(e) => Err(FeedError::Io {
+                    file: file.to_string(),
+                    source: e,
+                }),
+            };
+        }
     }
     if !walk.envelope.streamable() {
         return Ok(false);
