@@ -23,9 +23,26 @@ pub struct LoadedFeed {
     pub freetext_notice: Option<String>,
 }
 
-/// Read the feed at `path` whole. `format` overrides detection.
+/// Read the feed at `path` whole. `format` overrides detection. Entries
+/// are named by the file's name.
 pub fn read_feed_path(
     path: &Path,
+    format: Option<FeedFormat>,
+    opts: &ReadOptions,
+) -> Result<LoadedFeed, LoadError> {
+    let label = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    read_feed_path_as(path, &label, format, opts)
+}
+
+/// [`read_feed_path`], with the entries (rejects, provenance) named
+/// `label`: an upload is read from a spool file whose name means nothing
+/// to the user.
+pub fn read_feed_path_as(
+    path: &Path,
+    label: &str,
     format: Option<FeedFormat>,
     opts: &ReadOptions,
 ) -> Result<LoadedFeed, LoadError> {
@@ -38,14 +55,10 @@ pub fn read_feed_path(
         return read_misp_dir(path, opts);
     }
     let file = File::open(path).map_err(|e| LoadError::io(path, e))?;
-    let label = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
     // Streamed: memory is that of the indicators kept, not of the file
     // (JSON documents excepted, which are bounded by `max_document_bytes`).
     let mut reader = BufReader::with_capacity(256 * 1024, Digesting::new(file));
-    let parsed = orbwatch_intel::read_feed_from(&mut reader, &label, format, opts)?;
+    let parsed = orbwatch_intel::read_feed_from(&mut reader, label, format, opts)?;
     // A reader may stop before the end (a CSV it cannot move past): the
     // digest is still of the whole file.
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| LoadError::io(path, e))?;

@@ -20,7 +20,7 @@ pub mod input;
 
 pub use input::{
     Digesting, LoadedFeed, PlainList, freetext_notice, line_stream, read_document_stream,
-    read_feed_path, streamed_document,
+    read_feed_path, read_feed_path_as, streamed_document,
 };
 
 /// Why a feed file could not be stored. Each names the file (or folder)
@@ -159,7 +159,7 @@ pub fn load_feed_file(store: &mut Store, feed: &FeedFile) -> Result<LoadedReport
         parsed,
         sha256,
         freetext_notice,
-    } = read_feed_path(path, feed.format, feed.opts)?;
+    } = read_feed_path_as(path, feed.label, feed.format, feed.opts)?;
     let format = parsed
         .format
         .or(feed.format)
@@ -299,7 +299,7 @@ fn store_document_streamed(
         if !found {
             // Left to the whole reader, which answers (or explains what
             // the file is).
-            let mut parsed = read_feed_path(path, Some(format), opts)
+            let mut parsed = read_feed_path_as(path, label, Some(format), opts)
                 .map_err(|e| e.to_string())?
                 .parsed;
             for ind in parsed.indicators.drain(..) {

@@ -790,11 +790,10 @@ async fn spool_body(
             .await
             .map_err(|e| cannot("write", e))?;
     }
+    // Waits for the last write to land; no fsync: the file is read back
+    // through the page cache and deleted, never kept.
     out.flush().await.map_err(|e| cannot("write", e))?;
-    out.into_inner()
-        .sync_all()
-        .await
-        .map_err(|e| cannot("write", e))?;
+    drop(out);
     Ok(path)
 }
 

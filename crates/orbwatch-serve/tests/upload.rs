@@ -228,8 +228,9 @@ async fn a_client_that_goes_away_midway_leaves_no_file_and_no_feed() {
 
 /// Real feeds uploaded through the API are stored as `feed add` stores
 /// them (the same library call on the same file, into a second store):
-/// the same format, counts, rejects, skips, values, and the SHA-256 of
-/// the file. CERT-FR CSV (a line format), a STIX 2.1 bundle and a MISP
+/// the same format, counts, rejects, skips, values with the file name and
+/// line they came from (the name the client gave, not the spool file's),
+/// and the SHA-256 of the file. CERT-FR CSV (a line format), a STIX 2.1 bundle and a MISP
 /// event (streamed JSON documents), STIX JSON lines (read whole).
 #[tokio::test]
 async fn an_upload_stores_what_feed_add_stores() {
@@ -306,7 +307,10 @@ async fn an_upload_stores_what_feed_add_stores() {
                 .indicators(Some(&name))
                 .unwrap()
                 .into_iter()
-                .map(|i| format!("{:?}", i.indicator.value))
+                .map(|i| {
+                    let p = &i.indicator.provenance;
+                    format!("{:?} {}:{}", i.indicator.value, p.file, p.line)
+                })
                 .collect();
             v.sort();
             v
