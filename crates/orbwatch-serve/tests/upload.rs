@@ -320,3 +320,58 @@ async fn an_upload_stores_what_feed_add_stores() {
     assert!(srv.spool_files().is_empty());
     srv.stop().await;
 }
+
+/// Send a chunked plain-list upload in `pieces` chunks, `pause` apart;
+/// the server's answer.
+async fn slow_upload(
+    srv: &Server,
+    tok: &str,
+    name: &str,
+    pieces: usize,
+    pause: Duration,
+) -> String {
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    sock.write_all(chunked_head(name, tok).as_bytes())
+        .await
+        .unwrap();
+    let lines = address_lines(3000);
+    for (i, chunk) in lines.chunks(lines.len() / pieces + 1).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(pause).await;
+        }
+        let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
+        piece.extend_from_slice(chunk);
+        piece.extend_from_slice(b"\r\n");
+        if sock.write_all(&piece).await.is_err() {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Uploads have their own timeout: one that takes longer than
+/// `request_timeout_secs` is stored; one cut by `upload_timeout_secs` gets
+/// 408 and leaves no spool file and no feed.
+#[tokio::test]
+async fn uploads_have_their_own_timeout_and_leave_nothing_when_cut() {
+    let srv = start("request_timeout_secs = 1\n").await;
+    let tok = srv.admin();
+    let answer = slow_upload(&srv, &tok, "slow", 3, Duration::from_millis(700)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(srv.store().feed("slow").unwrap().unwrap().total(), 3000);
+    srv.stop().await;
+
+    let srv = start("upload_timeout_secs = 1\n").await;
+    let tok = srv.admin();
+    let answer = slow_upload(&srv, &tok, "cut", 3, Duration::from_millis(1500)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    eventually("the spool file is removed after the timeout", || {
+        srv.spool_files().is_empty()
+    })
+    .await;
+    assert!(srv.store().feed("cut").unwrap().is_none());
+    srv.stop().await;
+}
