@@ -673,7 +673,9 @@ pub struct UploadQuery {
 
 /// Add a version of a feed (a new feed: version 1) from the file in the
 /// body, as `orbwatch feed add FILE --name NAME` does (scope `admin`).
-/// The body is read whole, up to `upload_limit` (64 MiB by default).
+/// The body is written to a temporary file as it arrives, up to
+/// `upload_limit` (1 GiB by default), then stored from there by the same
+/// code as `feed add`, so memory does not grow with the file.
 /// Entries that cannot be read are counted and the first ones listed in
 /// the answer; the others are stored.
 #[utoipa::path(post, path = "/api/v1/feeds/{name}", params(("name" = String, Path, description = "The feed's name"), UploadQuery),
@@ -683,7 +685,7 @@ pub async fn upload_feed(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<UploadQuery>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let format = q
         .format
@@ -694,48 +696,126 @@ pub async fn upload_feed(
         })
         .transpose()?;
     let file = q.file.unwrap_or_else(|| "upload".to_string());
+    // Before the store's lock: a slow client holds a file, not the writer.
+    let spooled = spool_body(&state.spool_dir, body, state.config.upload_limit).await?;
     state
         .with_store(move |s| {
             let opts = orbwatch_intel::ReadOptions::new(&name);
-            let feed = orbwatch_intel::read_feed(&body, &file, format, &opts)
-                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            use sha2::Digest as _;
-            let sha256: String = sha2::Sha256::digest(&body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let report = s
-                .import_feed(
-                    &name,
-                    feed.format.unwrap_or(orbwatch_intel::FeedFormat::Plain),
-                    &file,
-                    &feed,
-                    &orbwatch_store::ImportOptions {
-                        source_sha256: Some(sha256),
-                        options: orbwatch_store::read_options_json(&opts),
-                        at: None,
-                    },
-                )
-                .map_err(|e| match e {
-                    orbwatch_store::StoreError::InvalidName { .. } => {
-                        ApiError::BadRequest(e.to_string())
-                    }
-                    e => ApiError::from(e),
-                })?;
-            let first_rejected: Vec<serde_json::Value> = feed
+            let loaded = orbwatch_feedload::load_feed_file(
+                s,
+                &orbwatch_feedload::FeedFile {
+                    path: &spooled,
+                    name: &name,
+                    format,
+                    opts: &opts,
+                    label: &file,
+                    source: &file,
+                },
+            )
+            .map_err(|e| match e {
+                e if e.is_bad_input() => ApiError::BadRequest(e.to_string()),
+                orbwatch_feedload::LoadError::Store(e) => ApiError::from(e),
+                e => ApiError::Internal(e.to_string()),
+            })?;
+            // Removed now rather than when the answer is sent.
+            drop(spooled);
+            let first_rejected: Vec<serde_json::Value> = loaded
                 .rejected
                 .iter()
                 .take(10)
                 .map(|r| serde_json::json!({"line": r.line, "reason": r.reason}))
                 .collect();
             Ok(Json(serde_json::json!({
-                "import": report,
-                "rejected": feed.rejected.len(),
+                "import": loaded.report,
+                "rejected": loaded.rejected.len(),
                 "first_rejected": first_rejected,
-                "skipped": feed.skipped.len(),
+                "skipped": loaded.skipped.len(),
             })))
         })
         .await
+}
+
+/// The prefix of the temporary files uploads are written to, in the spool
+/// folder (the store's folder by default): a leftover one (after a crash
+/// or a kill -9) can be recognised and removed.
+pub const UPLOAD_SPOOL_PREFIX: &str = ".orbwatch-upload-";
+
+/// Write a request body to a new temporary file in `dir`, frame by frame,
+/// counting: more than `limit` bytes is 413. The file is removed when the
+/// returned path is dropped, so on every way out: stored, refused, failed,
+/// or the request dropped because its client went away or it timed out.
+/// Memory is that of one frame and of the write buffer.
+async fn spool_body(
+    dir: &std::path::Path,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<tempfile::TempPath, ApiError> {
+    use http_body_util::BodyExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let cannot = |what: &str, e: std::io::Error| {
+        ApiError::Unavailable(format!(
+            "cannot {what} the upload in the spool folder {} ({e}); free space there or set \
+             upload_spool_dir",
+            dir.display()
+        ))
+    };
+    let created = {
+        let dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            tempfile::Builder::new()
+                .prefix(UPLOAD_SPOOL_PREFIX)
+                .suffix(".part")
+                .tempfile_in(dir)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("spool task failed: {e}")))?
+    };
+    let (file, path) = created
+        .map_err(|e| cannot("create a file for", e))?
+        .into_parts();
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let mut body = body.into_data_stream();
+    let mut received: u64 = 0;
+    let limit = limit as u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| body_error(&e, limit))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue; // trailers
+        };
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err(too_large(limit));
+        }
+        out.write_all(&chunk)
+            .await
+            .map_err(|e| cannot("write", e))?;
+    }
+    // Waits for the last write to land; no fsync: the file is read back
+    // through the page cache and deleted, never kept.
+    out.flush().await.map_err(|e| cannot("write", e))?;
+    drop(out);
+    Ok(path)
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the feed file is larger than upload_limit ({limit} bytes); raise upload_limit in the \
+         server's configuration, or run `orbwatch feed add` on the server"
+    ))
+}
+
+/// A body that could not be read: over the limit (the
+/// `RequestBodyLimitLayer` stopped it: 413), or the client went away or
+/// sent a broken body (400; nobody may be left to read it).
+fn body_error(e: &axum::Error, limit: u64) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return too_large(limit);
+        }
+        cause = c.source();
+    }
+    ApiError::BadRequest(format!("the upload could not be read to its end: {e}"))
 }
 
 /// One feed with its versions, validity windows and validity coverage

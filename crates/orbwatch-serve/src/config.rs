@@ -20,11 +20,21 @@ pub struct ServeConfig {
     /// Largest request body in bytes (413 beyond).
     pub body_limit: usize,
     /// Largest feed file uploaded to `POST /api/v1/feeds/{name}`, in bytes
-    /// (413 beyond). The upload is read whole in memory, so keep it below
-    /// what the server can spare; `orbwatch feed add` streams larger ones.
+    /// (413 beyond, counted as the body arrives). The body is written to a
+    /// temporary file in `upload_spool_dir` as it arrives and stored from
+    /// there as `orbwatch feed add` stores a file, so memory does not grow
+    /// with it: the limit guards the disk, not the memory.
     pub upload_limit: usize,
+    /// Where uploads are written while they arrive (default: the store's
+    /// folder, which has room for what the feed becomes). Each is removed
+    /// once stored, refused or abandoned by its client.
+    pub upload_spool_dir: Option<PathBuf>,
     /// Longest a request may take, in seconds (408 beyond).
     pub request_timeout_secs: u64,
+    /// Longest a feed upload may take, sending and storing, in seconds (408
+    /// beyond): a 1 GiB file takes minutes, which `request_timeout_secs`
+    /// would cut.
+    pub upload_timeout_secs: u64,
     /// Named lists served at `/edl/NAME.txt`.
     pub edl: BTreeMap<String, EdlList>,
 }
@@ -35,8 +45,10 @@ impl Default for ServeConfig {
             listen: None,
             db: None,
             body_limit: 64 * 1024,
-            upload_limit: 64 << 20,
+            upload_limit: 1 << 30,
+            upload_spool_dir: None,
             request_timeout_secs: 30,
+            upload_timeout_secs: 3600,
             edl: BTreeMap::new(),
         }
     }

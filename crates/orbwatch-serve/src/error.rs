@@ -24,6 +24,12 @@ pub enum ServeError {
     /// The store's read-only connections could not be opened.
     #[error("{0}")]
     Store(#[from] orbwatch_store::StoreError),
+    /// The folder for feed uploads cannot be used.
+    #[error(
+        "the upload spool folder {}: {reason}; create it or set upload_spool_dir in the configuration",
+        dir.display()
+    )]
+    Spool { dir: PathBuf, reason: String },
     /// The guard of an EDL could not be built.
     #[error("EDL `{list}`: {source}")]
     Guard {

@@ -71,6 +71,9 @@ pub struct AppState {
     /// The counters of the `watch` daemon this server runs in, if any,
     /// appended to `/metrics`.
     pub live: Option<Arc<metrics::LiveMetrics>>,
+    /// Where feed uploads are written while they arrive
+    /// (`upload_spool_dir`, or the store's folder).
+    pub spool_dir: Arc<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -101,6 +104,20 @@ impl AppState {
             })?;
         default_guard.finish();
         let readers = ReaderPool::open(store.path(), ReaderPool::default_size())?;
+        let spool_dir = match &config.upload_spool_dir {
+            Some(dir) => dir.clone(),
+            None => match store.path().parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => std::path::PathBuf::from("."),
+            },
+        };
+        // Checked at start, not on the first upload hours later.
+        if !spool_dir.is_dir() {
+            return Err(ServeError::Spool {
+                dir: spool_dir,
+                reason: "it is not a folder that exists".into(),
+            });
+        }
         Ok(AppState {
             store: Arc::new(Mutex::new(store)),
             readers: Arc::new(readers),
@@ -112,6 +129,7 @@ impl AppState {
             tls: false,
             edl_cache: Arc::new(edl::EdlCache::default()),
             live: None,
+            spool_dir: Arc::new(spool_dir),
         })
     }
 
@@ -502,10 +520,17 @@ pub fn router(state: AppState) -> Router {
     let mut app: Router<AppState> = Router::new();
     let limit = state.config.body_limit;
     let upload_limit = state.config.upload_limit;
+    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
+    let upload_timeout = Duration::from_secs(state.config.upload_timeout_secs.max(1));
     for r in routes() {
         let mut mr = (r.handler)();
-        // Body limits per route: feed uploads are larger than the rest.
-        let max = if r.large_body { upload_limit } else { limit };
+        // Body limits and timeouts per route: feed uploads are larger and
+        // take longer than the rest.
+        let (max, time) = if r.large_body {
+            (upload_limit, upload_timeout)
+        } else {
+            (limit, timeout)
+        };
         mr = mr
             .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(max))
             .layer::<_, std::convert::Infallible>(tower_http::limit::RequestBodyLimitLayer::new(
@@ -520,14 +545,17 @@ pub fn router(state: AppState) -> Router {
                 auth::require,
             ));
         }
+        // Outside the access check, so that it bounds that too.
+        mr = mr.layer::<_, std::convert::Infallible>(
+            tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                time,
+            ),
+        );
         app = app.route(r.path, mr);
     }
-    let timeout = Duration::from_secs(state.config.request_timeout_secs.max(1));
-    app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        timeout,
-    ))
-    .with_state(state)
+    // Paths no route matches answer 404 at once: no timeout needed there.
+    app.with_state(state)
 }
 
 /// Refuse to listen beyond loopback in clear text unless told to: tokens

@@ -13,8 +13,8 @@ use clap::{Args, Subcommand};
 use jiff::{SignedDuration, Timestamp};
 use orbwatch_intel::readers::CsvMapping;
 use orbwatch_intel::writers::{ExportFormat, ExportOptions};
-use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
-use orbwatch_store::{FeedInfo, ImportOptions, ImportReport, Store};
+use orbwatch_intel::{FeedFormat, ReadOptions};
+use orbwatch_store::{FeedInfo, ImportReport, Store};
 use serde_json::{Value, json};
 
 use crate::cli_values::{parse_dur, parse_time};
@@ -236,346 +236,57 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     if name.is_empty() {
         bail!("the feed name is empty; pass --name NAME");
     }
-    let opts = read_options(&name, args);
-    let meta =
-        fs::metadata(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
+    let mut opts = read_options(&name, args);
+    crate::feed_input::apply_max_document_from_env(&mut opts)?;
+    // Before the store is opened (and perhaps created): a wrong path
+    // leaves nothing behind.
+    fs::metadata(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
     let label = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-
-    if meta.is_dir()
-        && let Some(f) = args.format.filter(|f| *f != FeedFormat::MispFeed)
-    {
-        bail!(
-            "{} is a MISP feed folder, but --format says {f}; drop --format or use --format misp-feed",
-            path.display()
-        );
-    }
-    let adding = |format| FeedToAdd {
-        name: &name,
-        opts: &opts,
-        path,
-        label: &label,
-        format,
-    };
-    if !meta.is_dir()
-        && let Some((format, list)) = crate::feed_input::line_stream(path, args.format)?
-    {
-        if format == FeedFormat::Plain {
-            return add_plain_streamed(cli, &adding(format), list);
-        }
-        return add_lines_streamed(cli, &adding(format), list);
-    }
-    if meta.is_file()
-        && let Some(format @ (FeedFormat::Misp | FeedFormat::Stix)) =
-            crate::feed_input::streamed_document(path, args.format)?
-    {
-        return add_document_streamed(cli, &adding(format));
-    }
-    let crate::feed_input::LoadedFeed { parsed, sha256 } =
-        crate::feed_input::read_feed_path(path, args.format, &opts)?;
-    let format = parsed
-        .format
-        .or(args.format)
-        .unwrap_or(FeedFormat::Freetext);
-    if parsed.indicators.is_empty() {
-        eprintln!(
-            "orbwatch: warning: {} gave no indicators (format {format}); check --format and the column flags",
-            path.display()
-        );
-    }
-
     let source_path = fs::canonicalize(path)
         .unwrap_or_else(|_| path.clone())
         .display()
         .to_string();
     let mut store = open_store(cli)?;
-    let report = store.import_feed(
-        &name,
-        format,
-        &source_path,
-        &parsed,
-        &ImportOptions {
-            source_sha256: Some(sha256),
-            options: orbwatch_store::read_options_json(&opts),
-            at: Some(opts.now),
+    // Read and stored by the same code as the API's feed upload.
+    let loaded = orbwatch_feedload::load_feed_file(
+        &mut store,
+        &orbwatch_feedload::FeedFile {
+            path,
+            name: &name,
+            format: args.format,
+            opts: &opts,
+            label: &label,
+            source: &source_path,
         },
     )?;
-    print_add_summary(&label, format, &parsed, &report)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// What `feed add` is adding when it streams a file into the store: the
-/// same for every streamed reader and for the import that stores what they
-/// read, so they take it as one.
-struct FeedToAdd<'a> {
-    /// The feed's name in the store (`--name`, or the file stem).
-    name: &'a str,
-    /// How to read the file (`--grace`, the column flags, …).
-    opts: &'a ReadOptions,
-    /// The file as given on the command line.
-    path: &'a Path,
-    /// The file name, for messages and for the indicators' provenance.
-    label: &'a str,
-    /// The format the file is read as, and stored under.
-    format: FeedFormat,
-}
-
-/// What a streamed reader reports when it reaches the end of its feed.
-struct StreamEnd {
-    rejected: Vec<orbwatch_intel::Rejected>,
-    skipped: Vec<orbwatch_intel::Skipped>,
-    sha256: String,
-}
-
-/// What the reading thread of [`add_streamed`] sends.
-enum ListMsg {
-    Batch(Vec<orbwatch_intel::Indicator>),
-    Failed(String),
-    Done(StreamEnd),
-}
-
-/// `feed add` of a plain list, stored as it is read.
-fn add_plain_streamed(
-    cli: &Cli,
-    feed: &FeedToAdd,
-    list: crate::feed_input::PlainList,
-) -> Result<ExitCode> {
-    let shown = feed.path.display().to_string();
-    add_streamed(cli, feed, move |emit| {
-        let mut reader =
-            std::io::BufReader::with_capacity(256 * 1024, crate::feed_input::Digesting::new(list));
-        let mut rejected = Vec::new();
-        orbwatch_intel::readers::plain::read_stream(
-            &mut reader,
-            feed.label,
-            feed.opts,
-            emit,
-            |r| rejected.push(r),
-        )
-        .map_err(|e| format!("cannot read feed file {shown}: {e}"))?;
-        Ok(StreamEnd {
-            rejected,
-            skipped: Vec::new(),
-            sha256: reader.into_inner().hex(),
-        })
-    })
-}
-
-/// `feed add` of a CSV, TSV or CERT-FR CSV, stored as it is read
-/// ([`read_lines_stream`]): memory is that of a chunk of indicators and of
-/// one record, not of the file. Rejected rows keep their line numbers, and
-/// the rows an unbalanced quote swallowed are reported, as when the file
-/// was read whole. A header that maps no value column stops the import,
-/// which leaves the store as it was.
-///
-/// [`read_lines_stream`]: orbwatch_intel::readers::read_lines_stream
-fn add_lines_streamed(
-    cli: &Cli,
-    feed: &FeedToAdd,
-    list: crate::feed_input::PlainList,
-) -> Result<ExitCode> {
-    let shown = feed.path.display().to_string();
-    let FeedToAdd {
-        opts,
-        label,
-        format,
-        ..
-    } = *feed;
-    add_streamed(cli, feed, move |emit| {
-        let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
-        let mut reader =
-            std::io::BufReader::with_capacity(256 * 1024, crate::feed_input::Digesting::new(list));
-        let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
-        orbwatch_intel::readers::read_lines_stream(format, &mut reader, label, opts, &mut |p| {
-            for ind in p.indicators.drain(..) {
-                emit(ind);
-            }
-            rejected.append(&mut p.rejected);
-            skipped.append(&mut p.skipped);
-        })
-        .map_err(|e| e.to_string())?;
-        // A reader may stop before the end (a CSV it cannot move past):
-        // the digest is still of the whole file.
-        std::io::copy(&mut reader, &mut std::io::sink()).map_err(cannot)?;
-        Ok(StreamEnd {
-            rejected,
-            skipped,
-            sha256: reader.into_inner().hex(),
-        })
-    })
-}
-
-/// `feed add` of a MISP event file or a STIX bundle, stored as it is
-/// read: the file is read twice as a stream of JSON tokens
-/// ([`misp::read_event_stream`], [`stix::read_bundle_stream`]), never as
-/// one JSON tree, so a million attributes or indicators take the memory of
-/// the store's bookkeeping and of what the document says about them, not
-/// gigabytes. A file the stream leaves to the whole reader (no event found,
-/// a key given twice, STIX JSON lines) is read whole.
-///
-/// [`misp::read_event_stream`]: orbwatch_intel::readers::misp::read_event_stream
-/// [`stix::read_bundle_stream`]: orbwatch_intel::readers::stix::read_bundle_stream
-fn add_document_streamed(cli: &Cli, feed: &FeedToAdd) -> Result<ExitCode> {
-    let shown = feed.path.display().to_string();
-    let FeedToAdd {
-        opts,
-        path,
-        label,
-        format,
-        ..
-    } = *feed;
-    add_streamed(cli, feed, move |emit| {
-        let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
-        let mut digest = crate::feed_input::Digesting::new(fs::File::open(path).map_err(cannot)?);
-        std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
-        let sha256 = digest.hex();
-        let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
-        let found = crate::feed_input::read_document_stream(path, label, format, opts, &mut |p| {
-            for ind in p.indicators.drain(..) {
-                emit(ind);
-            }
-            rejected.append(&mut p.rejected);
-            skipped.append(&mut p.skipped);
-        })
-        .map_err(|e| e.to_string())?;
-        if !found {
-            // Left to the whole reader, which answers (or explains what
-            // the file is).
-            let mut parsed = crate::feed_input::read_feed_path(path, Some(format), opts)
-                .map_err(|e| format!("{e:#}"))?
-                .parsed;
-            for ind in parsed.indicators.drain(..) {
-                emit(ind);
-            }
-            rejected.append(&mut parsed.rejected);
-            skipped.append(&mut parsed.skipped);
-        }
-        Ok(StreamEnd {
-            rejected,
-            skipped,
-            sha256,
-        })
-    })
-}
-
-/// `feed add` of a feed read as a stream: a thread runs `read`, which
-/// hands each indicator to the function it is given, and the indicators
-/// go over in batches of 4096 through a short queue to the store, which
-/// writes them as they come ([`Store::import_indicators`]). Memory is
-/// that of the queue and of the store's per-row bookkeeping, not of all
-/// the indicators: a 10M-line list no longer becomes a 4.5 GB
-/// `ParsedFeed` first. A read error fails the import, which then leaves
-/// the store as it was.
-fn add_streamed(
-    cli: &Cli,
-    feed: &FeedToAdd,
-    read: impl FnOnce(&mut dyn FnMut(orbwatch_intel::Indicator)) -> Result<StreamEnd, String> + Send,
-) -> Result<ExitCode> {
-    const BATCH: usize = 4096;
-    let FeedToAdd {
-        name,
-        opts,
-        path,
-        label,
-        format,
-    } = *feed;
-    let source_path = fs::canonicalize(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string();
-    let mut store = open_store(cli)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<ListMsg>(4);
-    let end: std::sync::OnceLock<StreamEnd> = std::sync::OnceLock::new();
-    let report = std::thread::scope(|scope| {
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let res = read(&mut |ind| {
-                batch.push(ind);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // A closed queue means the import stopped; it says why.
-                    let _ = tx.send(ListMsg::Batch(full));
-                }
-            });
-            let _ = tx.send(ListMsg::Batch(batch));
-            let _ = tx.send(match res {
-                Ok(end) => ListMsg::Done(end),
-                Err(e) => ListMsg::Failed(e),
-            });
-        });
-        // The indicators as they come; a queue that closes without `Done`
-        // (the reading thread died) is an error, never a shorter feed.
-        let mut finished = false;
-        let source = rx
-            .into_iter()
-            .map(Some)
-            .chain(std::iter::once(None))
-            .flat_map(|m| -> Box<dyn Iterator<Item = Result<_, String>> + Send> {
-                match m {
-                    Some(ListMsg::Batch(v)) => Box::new(v.into_iter().map(Ok)),
-                    Some(ListMsg::Failed(e)) => Box::new(std::iter::once(Err(e))),
-                    Some(ListMsg::Done(e)) => {
-                        finished = true;
-                        let _ = end.set(e);
-                        Box::new(std::iter::empty())
-                    }
-                    None if finished => Box::new(std::iter::empty()),
-                    None => Box::new(std::iter::once(Err(
-                        "reading the feed stopped without finishing (a bug: please report it)"
-                            .to_string(),
-                    ))),
-                }
-            });
-        store.import_indicators(
-            name,
-            format,
-            &source_path,
-            source,
-            || match end.get() {
-                Some(e) => orbwatch_store::import::ImportEnd {
-                    rejected: e.rejected.as_slice().into(),
-                    skipped: e.skipped.as_slice().into(),
-                    source_sha256: Some(e.sha256.clone()),
-                },
-                None => orbwatch_store::import::ImportEnd {
-                    rejected: Vec::new().into(),
-                    skipped: Vec::new().into(),
-                    source_sha256: None,
-                },
-            },
-            &ImportOptions {
-                source_sha256: None,
-                options: orbwatch_store::read_options_json(opts),
-                at: Some(opts.now),
-            },
-        )
-    })?;
-    if report.loaded == 0 {
+    if let Some(notice) = &loaded.freetext_notice {
+        eprintln!("orbwatch: warning: {notice}");
+    }
+    if loaded.report.loaded == 0 {
         eprintln!(
-            "orbwatch: warning: {} gave no indicators (format {format}); check --format and the column flags",
-            path.display()
+            "orbwatch: warning: {} gave no indicators (format {}); check --format and the column flags",
+            path.display(),
+            loaded.format
         );
     }
-    let (rejected, skipped) = end
-        .into_inner()
-        .map(|e| (e.rejected, e.skipped))
-        .unwrap_or_default();
-    let parsed = ParsedFeed {
-        format: Some(format),
-        rejected,
-        skipped,
-        ..Default::default()
-    };
-    print_add_summary(label, format, &parsed, &report)?;
+    print_add_summary(
+        &label,
+        loaded.format,
+        &loaded.rejected,
+        &loaded.skipped,
+        &loaded.report,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_add_summary(
     label: &str,
     format: FeedFormat,
-    parsed: &ParsedFeed,
+    rejected: &[orbwatch_intel::Rejected],
+    skipped: &[orbwatch_intel::Skipped],
     report: &ImportReport,
 ) -> io::Result<()> {
     let mut out = io::stdout().lock();
@@ -626,16 +337,16 @@ fn print_add_summary(
             parts.join(", ")
         )?;
     }
-    writeln!(out, "rejected: {}", parsed.rejected.len())?;
-    for r in parsed.rejected.iter().take(REJECTS_SHOWN) {
+    writeln!(out, "rejected: {}", rejected.len())?;
+    for r in rejected.iter().take(REJECTS_SHOWN) {
         writeln!(out, "  {}:{}: {}", r.file, r.line, one_line(&r.reason))?;
     }
-    if parsed.rejected.len() > REJECTS_SHOWN {
-        writeln!(out, "  … {} more", parsed.rejected.len() - REJECTS_SHOWN)?;
+    if rejected.len() > REJECTS_SHOWN {
+        writeln!(out, "  … {} more", rejected.len() - REJECTS_SHOWN)?;
     }
-    writeln!(out, "skipped: {}", parsed.skipped.len())?;
+    writeln!(out, "skipped: {}", skipped.len())?;
     let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
-    for s in &parsed.skipped {
+    for s in skipped {
         *reasons.entry(s.reason.as_str()).or_default() += 1;
     }
     let mut reasons: Vec<(&str, u64)> = reasons.into_iter().collect();

@@ -1,0 +1,377 @@
+//! `POST /api/v1/feeds/{name}` streamed to a temporary file: over real
+//! HTTP on 127.0.0.1, with a temporary store. The body is spooled in the
+//! store's folder as it arrives and stored by `orbwatch-feedload`, the
+//! code of `orbwatch feed add`; the spool file goes away on every path.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use orbwatch_serve::api::UPLOAD_SPOOL_PREFIX;
+use orbwatch_serve::{AppState, ServeConfig};
+use orbwatch_store::{Store, TokenScope};
+use reqwest::StatusCode;
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Server {
+    addr: SocketAddr,
+    db: PathBuf,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.db).unwrap()
+    }
+
+    fn admin(&self) -> String {
+        self.store()
+            .create_token("ops", TokenScope::Admin)
+            .unwrap()
+            .1
+    }
+
+    /// The upload spool files now in the store's folder.
+    fn spool_files(&self) -> Vec<String> {
+        spool_files(self.dir.path())
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn spool_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(UPLOAD_SPOOL_PREFIX))
+        .collect()
+}
+
+async fn start(config: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let store = Store::open(&db).unwrap();
+    let cfg = ServeConfig::parse(config, Path::new("test.toml")).unwrap();
+    let state = AppState::new(store, cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(orbwatch_serve::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        addr,
+        db,
+        dir,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// A plain list of `n` distinct public addresses (one per line).
+fn address_lines(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.extend_from_slice(
+            format!("45.{}.{}.{}\n", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff).as_bytes(),
+        );
+    }
+    out
+}
+
+/// The start of a raw HTTP/1.1 upload of a chunked body.
+fn chunked_head(name: &str, tok: &str) -> String {
+    format!(
+        "POST /api/v1/feeds/{name}?format=plain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n\
+         Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// Wait until `cond` holds, for at most 10 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A body of exactly `upload_limit` bytes is stored; one byte more is
+/// 413, with or without Content-Length (chunked: counted as it arrives),
+/// and leaves no spool file and no feed.
+#[tokio::test]
+async fn the_limit_is_counted_as_the_body_arrives() {
+    const LIMIT: usize = 1 << 20;
+    let srv = start(&format!("upload_limit = {LIMIT}\n")).await;
+    let tok = srv.admin();
+    let c = reqwest::Client::new();
+    // Exactly the limit: addresses, then a comment that pads to it.
+    let mut exact = address_lines(60_000);
+    exact.extend_from_slice(b"# ");
+    exact.resize(LIMIT - 1, b'x');
+    exact.push(b'\n');
+    assert_eq!(exact.len(), LIMIT);
+    let r = c
+        .post(srv.url("/api/v1/feeds/exact?format=plain"))
+        .bearer_auth(&tok)
+        .body(exact)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["import"]["loaded"], 60_000, "{j:#}");
+
+    // One byte more, with Content-Length: refused on the header, before
+    // any of the body is sent.
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/feeds/over?format=plain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        LIMIT + 1
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // Chunked: the server only learns the size as the chunks come.
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    sock.write_all(chunked_head("chunked", &tok).as_bytes())
+        .await
+        .unwrap();
+    let lines = address_lines(200_000); // 2.6 MB
+    for chunk in lines.chunks(64 * 1024) {
+        let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
+        piece.extend_from_slice(chunk);
+        piece.extend_from_slice(b"\r\n");
+        // The server may answer and close before all chunks are sent.
+        if sock.write_all(&piece).await.is_err() {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("upload_limit"), "{answer}");
+
+    eventually("the spool files are removed", || {
+        srv.spool_files().is_empty()
+    })
+    .await;
+    let store = srv.store();
+    assert!(store.feed("over").unwrap().is_none());
+    assert!(store.feed("chunked").unwrap().is_none());
+    assert!(store.feed("exact").unwrap().is_some());
+    srv.stop().await;
+}
+
+/// A client that goes away halfway through its upload: the spool file
+/// (seen while the body arrives) is removed and no feed is stored.
+#[tokio::test]
+async fn a_client_that_goes_away_midway_leaves_no_file_and_no_feed() {
+    let srv = start("").await;
+    let tok = srv.admin();
+    let lines = address_lines(400_000); // 5.3 MB
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/feeds/halfway?format=plain HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        lines.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(&lines[..lines.len() / 2]).await.unwrap();
+    sock.flush().await.unwrap();
+    // The body is being written to its spool file.
+    eventually("a spool file appears while the body arrives", || {
+        !srv.spool_files().is_empty()
+    })
+    .await;
+    drop(sock);
+    eventually("the spool file is removed once the client left", || {
+        srv.spool_files().is_empty()
+    })
+    .await;
+    // And nothing came of it, also a little later.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(srv.spool_files().is_empty());
+    assert!(srv.store().feed("halfway").unwrap().is_none());
+    // The server still takes uploads.
+    let r = reqwest::Client::new()
+        .post(srv.url("/api/v1/feeds/after?format=plain"))
+        .bearer_auth(&tok)
+        .body(address_lines(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    srv.stop().await;
+}
+
+/// Real feeds uploaded through the API are stored as `feed add` stores
+/// them (the same library call on the same file, into a second store):
+/// the same format, counts, rejects, skips, values with the file name and
+/// line they came from (the name the client gave, not the spool file's),
+/// and the SHA-256 of the file. CERT-FR CSV (a line format), a STIX 2.1 bundle and a MISP
+/// event (streamed JSON documents), STIX JSON lines (read whole).
+#[tokio::test]
+async fn an_upload_stores_what_feed_add_stores() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let files = [
+        "examples/feeds/CERTFR-2021-IOC-003-IOC.csv",
+        "tests/data/feeds-stix-misp/stix21-bundle.json",
+        "tests/data/feeds-stix-misp/misp-event.json",
+        "tests/data/feeds-stix-misp/stix21-attack-lines.jsonl",
+    ];
+    let srv = start("").await;
+    let tok = srv.admin();
+    let c = reqwest::Client::new();
+    let local_dir = tempfile::tempdir().unwrap();
+    let mut local = Store::open(local_dir.path().join("local.db")).unwrap();
+    for rel in files {
+        let path = repo.join(rel);
+        let bytes = std::fs::read(&path).unwrap();
+        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let r = c
+            .post(srv.url(&format!("/api/v1/feeds/{name}?file={file_name}")))
+            .bearer_auth(&tok)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "{rel}: {}",
+            r.text().await.unwrap()
+        );
+        let j: serde_json::Value = r.json().await.unwrap();
+
+        let opts = orbwatch_intel::ReadOptions::new(&name);
+        let added = orbwatch_feedload::load_feed_file(
+            &mut local,
+            &orbwatch_feedload::FeedFile {
+                path: &path,
+                name: &name,
+                format: None,
+                opts: &opts,
+                label: &file_name,
+                source: &file_name,
+            },
+        )
+        .unwrap();
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(added.sha256, sha, "{rel}");
+
+        let served = srv.store().feed(&name).unwrap().unwrap();
+        let kept = local.feed(&name).unwrap().unwrap();
+        assert!(served.total() > 0, "{rel}: {served:?}");
+        assert_eq!(served.source_sha256.as_deref(), Some(sha.as_str()), "{rel}");
+        assert_eq!(
+            (
+                &served.format,
+                &served.counts,
+                served.rejected,
+                served.skipped
+            ),
+            (&kept.format, &kept.counts, kept.rejected, kept.skipped),
+            "{rel}"
+        );
+        assert_eq!(j["import"]["loaded"], added.report.loaded, "{rel}: {j:#}");
+        assert_eq!(j["rejected"], added.rejected.len(), "{rel}: {j:#}");
+        assert_eq!(j["skipped"], added.skipped.len(), "{rel}: {j:#}");
+        let values = |s: &Store| {
+            let mut v: Vec<String> = s
+                .indicators(Some(&name))
+                .unwrap()
+                .into_iter()
+                .map(|i| {
+                    let p = &i.indicator.provenance;
+                    format!("{:?} {}:{}", i.indicator.value, p.file, p.line)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(values(&srv.store()), values(&local), "{rel}");
+    }
+    assert!(srv.spool_files().is_empty());
+    srv.stop().await;
+}
+
+/// Send a chunked plain-list upload in `pieces` chunks, `pause` apart;
+/// the server's answer.
+async fn slow_upload(
+    srv: &Server,
+    tok: &str,
+    name: &str,
+    pieces: usize,
+    pause: Duration,
+) -> String {
+    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    sock.write_all(chunked_head(name, tok).as_bytes())
+        .await
+        .unwrap();
+    let lines = address_lines(3000);
+    for (i, chunk) in lines.chunks(lines.len() / pieces + 1).enumerate() {
+        if i > 0 {
+            tokio::time::sleep(pause).await;
+        }
+        let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
+        piece.extend_from_slice(chunk);
+        piece.extend_from_slice(b"\r\n");
+        if sock.write_all(&piece).await.is_err() {
+            break;
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = sock.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Uploads have their own timeout: one that takes longer than
+/// `request_timeout_secs` is stored; one cut by `upload_timeout_secs` gets
+/// 408 and leaves no spool file and no feed.
+#[tokio::test]
+async fn uploads_have_their_own_timeout_and_leave_nothing_when_cut() {
+    let srv = start("request_timeout_secs = 1\n").await;
+    let tok = srv.admin();
+    let answer = slow_upload(&srv, &tok, "slow", 3, Duration::from_millis(700)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(srv.store().feed("slow").unwrap().unwrap().total(), 3000);
+    srv.stop().await;
+
+    let srv = start("upload_timeout_secs = 1\n").await;
+    let tok = srv.admin();
+    let answer = slow_upload(&srv, &tok, "cut", 3, Duration::from_millis(1500)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    eventually("the spool file is removed after the timeout", || {
+        srv.spool_files().is_empty()
+    })
+    .await;
+    assert!(srv.store().feed("cut").unwrap().is_none());
+    srv.stop().await;
+}
