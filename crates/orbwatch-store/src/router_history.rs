@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::Store;
 use crate::error::{Result, SqlContext};
+use crate::router_detail::RouterStepDetail;
 use crate::rows::parse_ts;
 
 /// One step of one router's audit or reboot.
@@ -32,8 +33,9 @@ pub struct RouterStep {
     /// The hunt that holds the findings of this run, when there is one.
     pub hunt_id: Option<i64>,
     /// What the step found: the reason of a refusal, the uptimes of the
-    /// proof, each health check, the findings cleared and persistent.
-    pub detail: serde_json::Value,
+    /// proof, each health check, the findings cleared and persistent
+    /// (written as its JSON, as stored).
+    pub detail: RouterStepDetail,
 }
 
 /// Where one router stands, from its history.
@@ -156,16 +158,21 @@ impl Store {
         let bad = |e: String| self.corrupt(format!("router history row {seq}: {e}"));
         let at: String = r.get(2).ctx(p, a)?;
         let detail: String = r.get(7).ctx(p, a)?;
+        let step: String = r.get(4).ctx(p, a)?;
+        // Text that is not JSON at all is damage; JSON of a shape this
+        // build does not know is only older or newer, and is kept as is.
+        let detail = serde_json::from_str(&detail)
+            .map(|json| RouterStepDetail::read(&step, json))
+            .map_err(|e| bad(format!("unreadable detail ({e})")))?;
         Ok(RouterStep {
             seq,
             router: r.get(1).ctx(p, a)?,
             at: parse_ts(&at).map_err(bad)?,
             action: r.get(3).ctx(p, a)?,
-            step: r.get(4).ctx(p, a)?,
+            step,
             ok: r.get(5).ctx(p, a)?,
             hunt_id: r.get(6).ctx(p, a)?,
-            detail: serde_json::from_str(&detail)
-                .map_err(|e| bad(format!("unreadable detail ({e})")))?,
+            detail,
         })
     }
 }
