@@ -14,6 +14,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use orbwatch_detect::{Coverage, Direction, Finding, Severity, most_serious_first};
+use orbwatch_store::RouterStepDetail;
+use orbwatch_store::router_detail::HealthCheck;
 
 use crate::coverage_gaps::{Gap, gaps, ranges_by_format};
 use crate::model::{ReportFinding, ReportInput, STATUS_CONFIRMED, kind_label};
@@ -1099,7 +1101,7 @@ impl<'a> Report<'a> {
                     esc(&st.action),
                     esc(&st.step),
                     step_badge(st.ok),
-                    esc(&router_step_text(&st.step, &st.detail)),
+                    esc(&router_step_text(&st.detail)),
                 );
             }
             h.push_str("</tbody></table></details>\n");
@@ -1782,65 +1784,90 @@ fn step_badge(ok: bool) -> &'static str {
 
 /// A router step's detail in words: the re-audit's cleared and persistent
 /// checks, each health check, the proof's uptimes, a refusal's reason;
-/// anything else as its JSON.
-fn router_step_text(step: &str, d: &serde_json::Value) -> String {
-    let names = |key: &str| -> String {
-        let v: Vec<&str> = d[key]
-            .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-            .unwrap_or_default();
+/// a detail this build does not know (an older or newer writer's) as its
+/// JSON, so that it still shows.
+fn router_step_text(d: &RouterStepDetail) -> String {
+    let names = |v: &[String]| -> String {
         if v.is_empty() {
             "none".into()
         } else {
             v.join(", ")
         }
     };
-    match step {
-        "reaudit" => format!(
-            "cleared by the reboot: {}; persistent: {}; new: {}",
-            names("cleared"),
-            names("persistent"),
-            names("new")
-        ),
-        "health" => d
-            .as_array()
-            .map(|checks| {
-                checks
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "{} {} ({})",
-                            c["check"].as_str().unwrap_or("?"),
-                            if c["ok"].as_bool() == Some(true) {
-                                "ok"
-                            } else {
-                                "FAILED"
-                            },
-                            c["detail"].as_str().unwrap_or("")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
+    let health = |checks: &[HealthCheck]| -> String {
+        checks
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} ({})",
+                    c.check,
+                    if c.ok { "ok" } else { "FAILED" },
+                    c.detail
+                )
             })
-            .unwrap_or_else(|| d.to_string()),
-        "proof" => {
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // Seconds as the JSON has them (`86400.0`, not `86400`).
+    let secs = |s: f64| format!("{s:?}");
+    match d {
+        RouterStepDetail::Reaudit(r) => format!(
+            "cleared by the reboot: {}; persistent: {}; new: {}",
+            names(&r.cleared),
+            names(&r.persistent),
+            names(&r.new)
+        ),
+        RouterStepDetail::Health(checks) => health(checks),
+        RouterStepDetail::Proof(p) => {
             let mut t = format!(
                 "uptime {} s before, {} s after",
-                d["uptime_before"], d["uptime_after"]
+                secs(p.uptime_before),
+                secs(p.uptime_after)
             );
-            match d["boot_id_changed"].as_bool() {
+            match p.boot_id_changed {
                 Some(true) => t.push_str("; boot id changed"),
                 Some(false) => t.push_str("; boot id UNCHANGED"),
                 None => {}
             }
             t
         }
-        _ => match (d["reason"].as_str(), d["error"].as_str()) {
-            (Some(r), _) => r.to_string(),
-            (None, Some(e)) => e.to_string(),
-            _ if d.as_object().is_some_and(|o| o.is_empty()) => String::new(),
-            _ => d.to_string(),
+        RouterStepDetail::Audit(a) => {
+            let mut t = match &a.error {
+                Some(e) => format!("not audited: {e}"),
+                None => plural(a.findings as u64, "finding", "findings"),
+            };
+            if let Some(up) = a.uptime_secs {
+                let _ = write!(t, "; up {} s", secs(up));
+            }
+            if a.host_key_changed {
+                t.push_str("; SSH HOST KEY CHANGED");
+            }
+            t
+        }
+        RouterStepDetail::PrecheckPassed(p) => {
+            let mut t = format!(
+                "up {} s, {}",
+                secs(p.uptime_secs),
+                plural(p.findings as u64, "finding", "findings")
+            );
+            if !p.health.is_empty() {
+                let _ = write!(t, "; {}", health(&p.health));
+            }
+            t
+        }
+        RouterStepDetail::PrecheckUnhealthy(p) => {
+            format!("up {} s; {}", secs(p.uptime_secs), health(&p.health))
+        }
+        RouterStepDetail::Sent(s) => format!("ran `{}`", s.command),
+        RouterStepDetail::DryRun(s) => format!("would run `{}`", s.would_run),
+        RouterStepDetail::Returned(r) => match r.after_secs {
+            Some(s) => format!("answered again after {s:.0} s"),
+            None => "answered again".into(),
         },
+        RouterStepDetail::Reason(r) => r.reason.clone(),
+        RouterStepDetail::Failed(f) => f.error.clone(),
+        RouterStepDetail::Other(v) if v.as_object().is_some_and(|o| o.is_empty()) => String::new(),
+        RouterStepDetail::Other(v) => v.to_string(),
     }
 }
 

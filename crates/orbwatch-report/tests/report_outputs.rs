@@ -445,7 +445,7 @@ fn step(
         step: step.into(),
         ok,
         hunt_id: None,
-        detail,
+        detail: orbwatch_store::RouterStepDetail::read(step, detail),
     }
 }
 
@@ -474,7 +474,7 @@ fn html_shows_the_routers_history() {
             "reboot",
             "sent",
             true,
-            json!({}),
+            json!({"command": "reboot"}),
         ),
         step(
             3,
@@ -537,6 +537,11 @@ fn html_shows_the_routers_history() {
     assert!(html.contains("uptime 86400.0 s before, 12.0 s after; boot id changed"));
     assert!(html.contains("ssh ok (answers); dns FAILED (example.org did not resolve)"));
     assert!(html.contains("reboot reaudit <span class=\"badge bad\">FAILED</span>"));
+    // Typed details in words; a detail of a shape this build does not
+    // know (an older writer's pre-check) as its JSON, not an error.
+    assert!(html.contains("ran `reboot`"));
+    assert!(html.contains("answered again after 65 s"));
+    assert!(html.contains("<td class=\"small\">{&quot;uptime&quot;:86400}</td>"));
 
     let plain = orbwatch_report::html::render(&fixture());
     assert!(

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use orbwatch_detect::{Finding, Severity};
+use orbwatch_store::RouterStepDetail;
+use orbwatch_store::router_detail::{
+    PrecheckPassed, PrecheckUnhealthy, ProofDetail, ReauditDetail, ReturnedDetail, SentDetail,
+};
 use orbwatch_store::rusqlite::{self, params};
 use serde::Serialize;
 
@@ -47,7 +51,8 @@ pub struct Step {
     pub at: Timestamp,
     pub step: String,
     pub ok: bool,
-    pub detail: serde_json::Value,
+    /// Written to `router_history.detail_json` as its JSON.
+    pub detail: RouterStepDetail,
 }
 
 /// What happened to one router.
@@ -75,13 +80,9 @@ pub struct RebootOutcome {
 }
 
 /// One health check after the reboot: `ssh`, `listening <port>`,
-/// `wan_ping <address>`, `dns <name> @<server>`.
-#[derive(Debug, Clone, Serialize)]
-pub struct HealthCheck {
-    pub check: String,
-    pub ok: bool,
-    pub detail: String,
-}
+/// `wan_ping <address>`, `dns <name> @<server>` (the store's type: the
+/// `health` step keeps them as they are).
+pub use orbwatch_store::router_detail::HealthCheck;
 
 impl RebootOutcome {
     fn new(router: &str, outcome: &str, reason: Option<String>) -> RebootOutcome {
@@ -193,7 +194,7 @@ struct Recorder<'a> {
 }
 
 impl Recorder<'_> {
-    fn step(&mut self, router: &str, step: &str, ok: bool, detail: serde_json::Value) {
+    fn step(&mut self, router: &str, step: &str, ok: bool, detail: RouterStepDetail) {
         let s = Step {
             router: router.into(),
             at: Timestamp::now(),
@@ -213,7 +214,7 @@ impl Recorder<'_> {
             &o.router,
             step,
             false,
-            serde_json::json!({"error": error.as_str()}),
+            RouterStepDetail::failed(error.as_str()),
         );
         o.outcome = "failed".into();
         o.reason = Some(error);
@@ -252,7 +253,7 @@ pub fn reboot_fleet(
                 &r.name,
                 "refused",
                 false,
-                serde_json::json!({"reason": why}),
+                RouterStepDetail::reason(why.as_str()),
             );
             outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why.clone())));
         }
@@ -274,7 +275,7 @@ pub fn reboot_fleet(
                 &r.name,
                 "refused",
                 false,
-                serde_json::json!({"reason": why}),
+                RouterStepDetail::reason(why.as_str()),
             );
             outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why)));
             continue;
@@ -286,7 +287,7 @@ pub fn reboot_fleet(
                     &r.name,
                     "refused",
                     false,
-                    serde_json::json!({"reason": why}),
+                    RouterStepDetail::reason(why.as_str()),
                 );
                 outcomes.push(RebootOutcome::new(&r.name, "refused", Some(why)));
             }
@@ -301,7 +302,7 @@ pub fn reboot_fleet(
                     &r.name,
                     "not_started",
                     false,
-                    serde_json::json!({"reason": h}),
+                    RouterStepDetail::reason(h.as_str()),
                 );
                 outcomes.push(RebootOutcome::new(
                     &r.name,
@@ -383,7 +384,12 @@ fn reboot_one(
     // Pre-check: a full audit that must succeed.
     let pre = audit_router(ssh, r, audit_opts);
     if let Some(e) = &pre.error {
-        rec.step(&r.name, "precheck", false, serde_json::json!({"error": e}));
+        rec.step(
+            &r.name,
+            "precheck",
+            false,
+            RouterStepDetail::failed(e.as_str()),
+        );
         let mut o = RebootOutcome::new(&r.name, "refused", Some(format!("pre-check failed: {e}")));
         o.new = pre.findings;
         return o;
@@ -393,7 +399,7 @@ fn reboot_one(
             &r.name,
             "precheck",
             false,
-            serde_json::json!({"error": "no uptime"}),
+            RouterStepDetail::failed("no uptime"),
         );
         return RebootOutcome::new(
             &r.name,
@@ -411,7 +417,10 @@ fn reboot_one(
             &r.name,
             "precheck",
             false,
-            serde_json::json!({"uptime_secs": up_before, "health": health_before}),
+            RouterStepDetail::PrecheckUnhealthy(PrecheckUnhealthy {
+                uptime_secs: up_before,
+                health: health_before.clone(),
+            }),
         );
         let mut o = RebootOutcome::new(
             &r.name,
@@ -429,7 +438,12 @@ fn reboot_one(
         &r.name,
         "precheck",
         true,
-        serde_json::json!({"uptime_secs": up_before, "boot_id": pre.boot_id, "findings": pre.findings.len(), "health": health_before}),
+        RouterStepDetail::PrecheckPassed(PrecheckPassed {
+            uptime_secs: up_before,
+            boot_id: pre.boot_id.clone(),
+            findings: pre.findings.len(),
+            health: health_before,
+        }),
     );
     // A timer that fires more than once inside a window must not reboot
     // the router again: up for less than the window lasts means it was
@@ -443,7 +457,12 @@ fn reboot_one(
             w.text,
             w.length_secs()
         );
-        rec.step(&r.name, "skipped", true, serde_json::json!({"reason": why}));
+        rec.step(
+            &r.name,
+            "skipped",
+            true,
+            RouterStepDetail::reason(why.as_str()),
+        );
         let mut o = RebootOutcome::new(&r.name, "skipped", Some(why));
         o.uptime_before = Some(up_before);
         o.new = pre.findings;
@@ -457,7 +476,9 @@ fn reboot_one(
             &r.name,
             "dry_run",
             true,
-            serde_json::json!({"would_run": r.profile.reboot_command()}),
+            RouterStepDetail::DryRun(orbwatch_store::router_detail::DryRunDetail {
+                would_run: r.profile.reboot_command().into(),
+            }),
         );
         o.new = pre.findings;
         return o;
@@ -471,7 +492,9 @@ fn reboot_one(
         &r.name,
         "sent",
         true,
-        serde_json::json!({"command": r.profile.reboot_command()}),
+        RouterStepDetail::Sent(SentDetail {
+            command: r.profile.reboot_command().into(),
+        }),
     );
     // Wait for it to come back with a lower uptime.
     let deadline = sent_at + opts.timeout;
@@ -505,7 +528,7 @@ fn reboot_one(
             &r.name,
             "never_returned",
             false,
-            serde_json::json!({"reason": why}),
+            RouterStepDetail::reason(why.as_str()),
         );
         o.outcome = "never_returned".into();
         o.reason = Some(why);
@@ -518,7 +541,9 @@ fn reboot_one(
         &r.name,
         "returned",
         true,
-        serde_json::json!({"after_secs": o.down_secs}),
+        RouterStepDetail::Returned(ReturnedDetail {
+            after_secs: o.down_secs,
+        }),
     );
     // Re-audit (also the health checks' source).
     let post: RouterAudit = audit_router(ssh, r, audit_opts);
@@ -531,7 +556,11 @@ fn reboot_one(
         &r.name,
         "proof",
         true,
-        serde_json::json!({"uptime_before": up_before, "uptime_after": up_after, "boot_id_changed": boot_id_changed}),
+        RouterStepDetail::Proof(ProofDetail {
+            uptime_before: up_before,
+            uptime_after: up_after,
+            boot_id_changed,
+        }),
     );
     o.health.push(HealthCheck {
         check: "ssh".into(),
@@ -558,7 +587,7 @@ fn reboot_one(
         &r.name,
         "health",
         healthy,
-        serde_json::to_value(&o.health).unwrap_or_default(),
+        RouterStepDetail::Health(o.health.clone()),
     );
     if let Some(e) = &post.error {
         o.outcome = "failed".into();
@@ -571,10 +600,10 @@ fn reboot_one(
         &r.name,
         "reaudit",
         persistent.is_empty(),
-        serde_json::json!({
-            "cleared": cleared.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
-            "persistent": persistent.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
-            "new": new.iter().map(|f| checks::check_of(f).to_string()).collect::<Vec<_>>(),
+        RouterStepDetail::Reaudit(ReauditDetail {
+            cleared: check_names(&cleared),
+            persistent: check_names(&persistent),
+            new: check_names(&new),
         }),
     );
     o.cleared = cleared;
@@ -627,6 +656,14 @@ fn health_checks(ssh: &Ssh, r: &Router) -> Vec<HealthCheck> {
     v
 }
 
+/// The check each finding came from, as the re-audit step names them.
+fn check_names(findings: &[Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .map(|f| checks::check_of(f).to_string())
+        .collect()
+}
+
 /// The failed checks' names, comma-separated; `None` when all passed.
 fn failed_names(checks: &[HealthCheck]) -> Option<String> {
     let bad: Vec<&str> = checks
@@ -656,7 +693,7 @@ pub fn record_history(
             s.step,
             s.ok,
             hunt_id,
-            s.detail.to_string()
+            s.detail.to_string(),
         ])?;
     }
     Ok(())

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{Lab, LabSpec, Plant};
 use orbwatch_detect::Severity;
 use orbwatch_routers::checks::check_of;
-use orbwatch_routers::reboot::{RebootOptions, reboot_fleet};
+use orbwatch_routers::reboot::{RebootOptions, Step, reboot_fleet};
 use orbwatch_routers::{AuditOptions, Inventory, Ssh};
 
 fn opts(max_parallel: usize, timeout: u64) -> RebootOptions {
@@ -30,6 +30,36 @@ fn checks(fs: &[orbwatch_detect::Finding]) -> Vec<&str> {
     let mut v: Vec<&str> = fs.iter().map(check_of).collect();
     v.sort();
     v
+}
+
+/// Keeps `steps` in a new store `name` in `dir` as `routers reboot` does,
+/// reads them back, and checks that every step's detail is of the type
+/// its writer used (none falls back to raw JSON) and reads as the JSON
+/// that was written. The step kinds seen, in order of name.
+fn kept_typed(dir: &Path, name: &str, steps: &[Step]) -> Vec<String> {
+    let mut store = orbwatch_store::Store::open(dir.join(name)).unwrap();
+    let tx = store.write_transaction().unwrap();
+    orbwatch_routers::reboot::record_history(&tx, "reboot", steps, None).unwrap();
+    tx.commit().unwrap();
+    let kept = store.router_history(None, None, 1000).unwrap();
+    assert_eq!(kept.len(), steps.len());
+    for (k, s) in kept.iter().zip(steps) {
+        assert_eq!((&k.router, &k.step), (&s.router, &s.step));
+        // As the JSON a reader of the stored text got before the typed
+        // detail (serde_json parses a float such as 2.4379465160000002
+        // to the nearest short one, 2.437946516, typed or not).
+        let written: serde_json::Value = serde_json::from_str(&s.detail.to_string()).unwrap();
+        assert_eq!(k.detail.to_json(), written, "{} {}", s.router, s.step);
+        assert!(
+            !matches!(k.detail, orbwatch_store::RouterStepDetail::Other(_)),
+            "{} {}: {}",
+            s.router,
+            s.step,
+            k.detail
+        );
+    }
+    let kinds: std::collections::BTreeSet<String> = kept.into_iter().map(|k| k.step).collect();
+    kinds.into_iter().collect()
 }
 
 #[test]
@@ -105,6 +135,10 @@ fn reboot_clears_the_memory_implant_and_marks_the_persistent_one() {
     let downs = lab.events().iter().filter(|(_, _, e)| e == "down").count();
     assert_eq!(downs, 4);
     assert_eq!(res.steps.len(), steps);
+    assert_eq!(
+        kept_typed(lab.dir.path(), "a.db", &res.steps),
+        ["health", "precheck", "proof", "reaudit", "returned", "sent"]
+    );
     // Each router ran: audit, reboot, uptime polls, audit; nothing else.
     for (i, r) in inv.routers.iter().enumerate() {
         for c in lab.commands(i) {
@@ -153,6 +187,10 @@ fn two_at_a_time_overlap_and_a_lost_router_stops_the_rest() {
         "d was not rebooted"
     );
     assert!(lab.commands(3).is_empty(), "not even pre-checked");
+    assert_eq!(
+        kept_typed(lab.dir.path(), "lost.db", &res.steps),
+        ["never_returned", "not_started", "precheck", "sent"]
+    );
 }
 
 #[test]
@@ -179,6 +217,10 @@ fn fleet_limit_refuses_before_touching_anything() {
     );
     assert!(res.outcomes.iter().all(|o| o.outcome == "refused"));
     assert!(res.halted.unwrap().contains("75%"));
+    assert_eq!(
+        kept_typed(dir.path(), "refused.db", &res.steps),
+        ["refused"]
+    );
     assert!(
         !dir.path().join("kh").exists()
             || std::fs::read_to_string(dir.path().join("kh"))

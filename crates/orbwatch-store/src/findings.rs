@@ -964,19 +964,26 @@ impl Store {
     }
 
     /// The latest copy of every finding counted by kind, severity, triage
-    /// status and day, with one `GROUP BY` over the `findings_counts`
-    /// index: `/metrics` and the dashboard's overview without decoding a
-    /// finding.
+    /// status and day, with one `GROUP BY` over an index of the list
+    /// (`findings_feed_list` holds every column it needs): `/metrics` and
+    /// the dashboard's overview without decoding a finding.
+    ///
+    /// It groups by `sev_order` and names the severity from it, because
+    /// the list's indexes hold the rank, not the text (schema 10 dropped
+    /// the index of the text). The two say the same: the severity column
+    /// is only ever written from [`Severity::as_str`], and `sev_order` is
+    /// 5 for a finding without one.
     pub fn finding_counts(&self) -> Result<Vec<FindingCount>> {
         let p = &self.path;
         let a = "counting findings by kind, severity and status";
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT kind, severity, triage_status, \
+                "SELECT kind, CASE sev_order WHEN 0 THEN 'critical' WHEN 1 THEN 'high' \
+                 WHEN 2 THEN 'medium' WHEN 3 THEN 'low' WHEN 4 THEN 'info' END, triage_status, \
                  substr(COALESCE(first_seen, last_seen), 1, 10) AS day, COUNT(*) \
                  FROM findings WHERE is_latest = 1 \
-                 GROUP BY kind, severity, triage_status, day",
+                 GROUP BY kind, sev_order, triage_status, day",
             )
             .ctx(p, a)?;
         let mut q = stmt.query([]).ctx(p, a)?;

@@ -59,6 +59,7 @@ pub mod history;
 pub mod import;
 pub mod migrations;
 pub mod outbox;
+pub mod router_detail;
 pub mod router_history;
 pub mod rows;
 pub mod subscriptions;
@@ -73,6 +74,7 @@ pub use findings::{
 pub use history::{HistoryWindow, WindowOrigin};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{BlockAction, BlockRecord, OutboxItem};
+pub use router_detail::RouterStepDetail;
 pub use router_history::{RouterStanding, RouterStep};
 /// The SQLite binding, for callers that write in a transaction of the
 /// store ([`Store::write_transaction`]).

@@ -460,6 +460,30 @@ CREATE INDEX findings_hunt_list ON findings(hunt_id, sev_order, score_order, see
     triage_status, kind, feed, first_seen, last_seen, score);
 "#;
 
+/// Schema 10: two indexes on `findings` that no query needs any more,
+/// dropped, because every index is written on every insert.
+///
+/// Figures for 100,000 findings, three runs of each schema
+/// (bench/bench_findings_indexes.py, bench/README.md):
+/// - `findings_by_first_seen` (schema 2): the only query SQLite still
+///   took it for was the total of an `until` filter, which it then read
+///   row by row from the table; without it that total is counted from
+///   `findings_feed_list` (45-53 -> 20-35 ms; `since` and `until`
+///   together 128-141 -> 22-46 ms).
+/// - `findings_counts` (schema 7): `Store::finding_counts` now groups by
+///   `sev_order` (the severity's rank, which `findings_list` and
+///   `findings_feed_list` hold) and names the severity from it, a little
+///   slower (159-185 -> 195-241 ms). SQLite also took it for the `kind`
+///   filter's page, and sorted every finding of the kind (433-453 ms);
+///   that page is a range of `findings_list` again (0.4-3.1 ms).
+///
+/// 100,000 findings inserted in one transaction: 29.8-31.1 s with schema
+/// 9, 22.2-26.1 s without these two.
+const V10_DROP_UNUSED_INDEXES: &str = r#"
+DROP INDEX findings_by_first_seen;
+DROP INDEX findings_counts;
+"#;
+
 /// The ordered migration steps. Append new steps; never edit released ones.
 pub const MIGRATIONS: &[&str] = &[
     V1_FEEDS,
@@ -471,6 +495,7 @@ pub const MIGRATIONS: &[&str] = &[
     V7_FINDINGS_LIST,
     V8_NARROW_INDICATORS,
     V9_LIST_FILTERS,
+    V10_DROP_UNUSED_INDEXES,
 ];
 
 /// The schema version this build writes.

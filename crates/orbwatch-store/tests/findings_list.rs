@@ -469,12 +469,17 @@ fn the_list_is_an_index_range() {
          AND f.triage_status NOT IN ('false-positive', 'benign')",
     );
     assert!(count.contains("COVERING INDEX"), "{count}");
+    // `finding_counts` (schema 10: by `sev_order`, from a list index).
     let groups = plan(
-        "SELECT kind, severity, triage_status, substr(COALESCE(first_seen, last_seen), 1, 10) AS day, \
-         COUNT(*) FROM findings WHERE is_latest = 1 GROUP BY kind, severity, triage_status, day",
+        "SELECT kind, CASE sev_order WHEN 0 THEN 'critical' WHEN 1 THEN 'high' \
+         WHEN 2 THEN 'medium' WHEN 3 THEN 'low' WHEN 4 THEN 'info' END, triage_status, \
+         substr(COALESCE(first_seen, last_seen), 1, 10) AS day, COUNT(*) \
+         FROM findings WHERE is_latest = 1 GROUP BY kind, sev_order, triage_status, day",
     );
     assert!(
-        groups.contains("COVERING INDEX findings_counts"),
+        groups.contains("USING INDEX findings_feed_list")
+            || groups.contains("USING COVERING INDEX findings_feed_list")
+            || groups.contains("INDEX findings_list"),
         "{groups}"
     );
     // Schema 9: a page with any filter of the list is read in the list's
@@ -496,6 +501,13 @@ fn the_list_is_an_index_range() {
             "findings_list",
         ),
         ("f.is_latest = 1 AND f.score >= 50", "findings_list"),
+        // Schema 9 had SQLite take `findings_counts` for this one and
+        // sort every finding of the kind.
+        ("f.is_latest = 1 AND f.kind = 'ioc_match'", "findings_list"),
+        (
+            "f.is_latest = 1 AND f.last_seen >= '2021-03-01' AND f.first_seen <= '2021-03-09'",
+            "findings_list",
+        ),
         (
             "f.is_latest = 1 AND f.last_seen >= '2021' AND f.score >= 10",
             "findings_list",
@@ -520,4 +532,138 @@ fn the_list_is_an_index_range() {
         assert!(page.contains(index), "{filter}: {page}");
         assert!(!page.contains("TEMP B-TREE"), "{filter}: {page}");
     }
+}
+
+/// Every other query the store runs on `findings` (the look-ups by id and
+/// row, a hunt's total, the statements of the triggers, the totals of each
+/// filter) still reads through an index after schema 10 dropped
+/// `findings_by_first_seen` and `findings_counts`; neither is left.
+#[test]
+fn every_findings_query_uses_an_index_after_schema_10() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    triaged_store(&mut s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let indexes: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'findings' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        indexes,
+        [
+            "findings_by_id",
+            "findings_by_key",
+            "findings_feed_list",
+            "findings_hunt_list",
+            "findings_list",
+            "sqlite_autoindex_findings_1"
+        ]
+    );
+    let open = "f.triage_status NOT IN ('false-positive', 'benign')";
+    let mut queries: Vec<String> = [
+        "f.is_latest = 1",
+        "f.is_latest = 1 AND f.kind = 'brute_force'",
+        "f.is_latest = 1 AND f.feed = 'certfr'",
+        "f.is_latest = 1 AND f.last_seen >= '2021-03-01'",
+        "f.is_latest = 1 AND f.first_seen <= '2021-03-09'",
+        "f.is_latest = 1 AND f.score >= 50",
+        "f.is_latest = 1 AND f.sev_order <= 1",
+        "f.is_latest = 1 AND f.triage_status = 'confirmed'",
+        "f.is_latest = 1 AND f.id = 'a01'",
+        "f.hunt_id = 1 AND f.first_seen <= '2021-03-09'",
+    ]
+    .iter()
+    .map(|w| format!("SELECT COUNT(*) FROM findings f WHERE {w} AND {open}"))
+    .collect();
+    queries.extend(
+        [
+            "SELECT id FROM findings WHERE id = 'a01' LIMIT 1",
+            "SELECT DISTINCT id FROM findings WHERE id >= 'a' AND id < 'b' ORDER BY id LIMIT 6",
+            "SELECT suppress_key FROM findings WHERE id = 'a01' ORDER BY row DESC LIMIT 1",
+            "SELECT finding_json FROM findings WHERE row = 3",
+            "SELECT COUNT(*) FROM findings WHERE hunt_id = 2",
+            "UPDATE findings SET is_latest = 0 WHERE id = 'a01' AND is_latest = 1 AND row < 20",
+            "SELECT 1 FROM findings g WHERE g.id = 'a01' AND g.row > 20",
+            "UPDATE findings SET is_latest = 1 WHERE row = (SELECT MAX(row) FROM findings WHERE id = 'a01')",
+            "UPDATE findings SET triage_status = 'benign' WHERE id = 'a01'",
+            "UPDATE findings SET triage_status = 'benign' WHERE suppress_key = 'k' \
+             AND NOT EXISTS (SELECT 1 FROM triage t WHERE t.finding_id = findings.id)",
+            "DELETE FROM findings WHERE hunt_id = 1",
+        ]
+        .map(String::from),
+    );
+    for sql in &queries {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan = st
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        // Every line that reads `findings` names an index or the rowid.
+        for line in plan.iter().filter(|l| {
+            l.starts_with("SCAN f")
+                || l.starts_with("SEARCH f")
+                || l.starts_with("SCAN g")
+                || l.starts_with("SEARCH g")
+        }) {
+            assert!(
+                line.contains("USING INDEX")
+                    || line.contains("USING COVERING INDEX")
+                    || line.contains("USING INTEGER PRIMARY KEY"),
+                "{sql}: {}",
+                plan.join("; ")
+            );
+        }
+    }
+}
+
+/// `finding_counts` by `sev_order` gives what the GROUP BY on the
+/// severity text gave (schema 9's query, run here as the reference) on a
+/// store with every severity, findings without one, undated ones and
+/// triage.
+#[test]
+fn finding_counts_by_rank_agree_with_counts_by_severity_text() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("s.db");
+    let mut s = Store::open(&path).unwrap();
+    triaged_store(&mut s);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    type Group = (String, Option<String>, String, Option<String>, i64);
+    let mut want: Vec<Group> = c
+        .prepare(
+            "SELECT kind, severity, triage_status, substr(COALESCE(first_seen, last_seen), 1, 10) AS day, \
+             COUNT(*) FROM findings WHERE is_latest = 1 GROUP BY kind, severity, triage_status, day",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut got: Vec<Group> = s
+        .finding_counts()
+        .unwrap()
+        .into_iter()
+        .map(|g| {
+            (
+                g.kind,
+                g.severity,
+                g.status.as_str().to_string(),
+                g.day,
+                g.count as i64,
+            )
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert!(
+        want.iter().any(|g| g.1.is_none()),
+        "a finding without severity"
+    );
+    assert!(want.iter().any(|g| g.3.is_none()), "an undated finding");
+    assert!(want.iter().any(|g| g.2 != "new"), "a triaged finding");
+    assert_eq!(got, want);
 }

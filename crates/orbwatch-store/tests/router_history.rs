@@ -2,8 +2,8 @@
 //! router or all, paged by `seq`, a standing per router, from a read-only
 //! connection too; a row with unreadable detail is an error naming it.
 
-use orbwatch_store::Store;
 use orbwatch_store::rusqlite::params;
+use orbwatch_store::{RouterStepDetail, Store};
 
 /// Write steps the way `orbwatch routers` does (raw rows in a write
 /// transaction): (router, at, action, step, ok, detail JSON).
@@ -95,7 +95,14 @@ fn steps_come_back_in_order_per_router_and_paged() {
     let reaudit = &lyon[3];
     assert!(!reaudit.ok);
     assert_eq!(reaudit.action, "reboot");
-    assert_eq!(reaudit.detail["persistent"][0], "persistence");
+    match &reaudit.detail {
+        RouterStepDetail::Reaudit(r) => {
+            assert_eq!(r.cleared, ["listening"]);
+            assert_eq!(r.persistent, ["persistence"]);
+            assert!(r.new.is_empty());
+        }
+        other => panic!("the re-audit's detail is typed: {other:?}"),
+    }
     assert_eq!(reaudit.at.to_string(), "2026-11-08T02:01:20Z");
 
     // Paging: two at a time, each page after the last seq seen.

@@ -16,7 +16,8 @@ use orbwatch_routers::reboot::{self, RebootOptions, Step};
 use orbwatch_routers::{
     AuditOptions, Inventory, Ssh, audit_router, checks, hash_indicators, ip_indicators,
 };
-use orbwatch_store::Store;
+use orbwatch_store::router_detail::AuditDetail;
+use orbwatch_store::{RouterStepDetail, Store};
 
 use crate::Cli;
 
@@ -220,11 +221,11 @@ fn audit(cli: &Cli, a: &AuditArgs) -> Result<ExitCode> {
             }
             .into(),
             ok: res.error.is_none(),
-            detail: serde_json::json!({
-                "findings": res.findings.len(),
-                "uptime_secs": res.uptime_secs,
-                "error": res.error,
-                "host_key_changed": res.host_key_changed,
+            detail: RouterStepDetail::Audit(AuditDetail {
+                findings: res.findings.len(),
+                uptime_secs: res.uptime_secs,
+                error: res.error.clone(),
+                host_key_changed: res.host_key_changed,
             }),
         });
         findings.extend(res.findings);

@@ -165,10 +165,27 @@ fn routers_audit_reboot_dry_run_history_schedule_and_host_key() {
             "routers", "history", "--router", "memory", "--format", "jsonl",
         ],
     );
-    let steps: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+    let jsonl = String::from_utf8_lossy(&o.stdout).to_string();
+    let steps: Vec<serde_json::Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Each line carries the stored detail JSON byte for byte (the typed
+    // detail writes back what it read).
+    let stored: Vec<String> = conn
+        .prepare("SELECT detail_json FROM router_history WHERE router = 'memory' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 4);
+    for (line, detail) in jsonl.lines().zip(&stored) {
+        assert!(
+            line.ends_with(&format!("\"detail\":{detail}}}")),
+            "{line} / {detail}"
+        );
+    }
     assert_eq!(
         steps.iter().map(|s| s["step"].clone()).collect::<Vec<_>>(),
         ["audited", "audited", "precheck", "dry_run"]
@@ -207,6 +224,10 @@ fn routers_audit_reboot_dry_run_history_schedule_and_host_key() {
         html.contains("memory: latest 4 steps"),
         "the memory router's steps"
     );
+    // The steps' details in words, from the typed detail: none is left
+    // as raw JSON.
+    assert!(html.contains("would run `reboot`"), "the dry run in words");
+    assert!(!html.contains("{&quot;"), "a detail shown as raw JSON");
 
     let o = orbwatch(&db, &["routers", "schedule", "--inventory", inv_s]);
     let s = String::from_utf8_lossy(&o.stdout);
