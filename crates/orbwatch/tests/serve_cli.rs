@@ -4,63 +4,11 @@
 //! temporary store, then the binary serving it on 127.0.0.1 with an
 //! ephemeral port, spoken to over HTTP, and stopped with SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn orbwatch(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
-
-/// Start `orbwatch serve` and read the address it bound from stderr.
-fn serve(db: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let Some(stderr) = child.stderr.take() else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("no stderr from serve");
-    };
-    let mut err = BufReader::new(stderr);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if err.read_line(&mut line).unwrap_or(0) == 0 {
-            let status = child.wait();
-            panic!("serve exited early: {status:?}");
-        }
-        if let Some(url) = line.trim().split(" on ").nth(1)
-            && url.starts_with("http://")
-        {
-            // Keep draining stderr so that the child never blocks on it.
-            std::thread::spawn(move || {
-                let mut rest = String::new();
-                while err.read_line(&mut rest).unwrap_or(0) > 0 {
-                    eprint!("serve: {rest}");
-                    rest.clear();
-                }
-            });
-            return (child, url.to_string());
-        }
-    }
-}
+#[path = "support/serve.rs"]
+mod support;
+use support::{orbwatch, repo, serve};
 
 #[test]
 fn serve_a_real_hunt() {

@@ -4,23 +4,13 @@
 //! the file on disk (so the test itself holds no body in memory), and the
 //! server's peak memory read from /proc/PID/status.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Child;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn orbwatch(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .unwrap()
-}
+#[path = "support/serve.rs"]
+mod support;
+use support::{orbwatch, repo};
 
 fn ok(o: &std::process::Output) -> String {
     assert!(
@@ -57,44 +47,15 @@ impl Serve {
     }
 }
 
-/// Start `orbwatch serve` on the store and read the address it bound.
+/// Start `orbwatch serve` on the store ([`support::serve`]).
 fn serve(db: &Path, config: &Path) -> Serve {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .arg("--db")
-        .arg(db)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let Some(stderr) = child.stderr.take() else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("no stderr from serve");
-    };
-    let mut err = BufReader::new(stderr);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if err.read_line(&mut line).unwrap_or(0) == 0 {
-            let status = child.wait();
-            panic!("serve exited early: {status:?}");
-        }
-        if let Some(url) = line.trim().split(" on ").nth(1)
-            && let Some(addr) = url.strip_prefix("http://")
-        {
-            let addr = addr.trim_end_matches('/').to_string();
-            std::thread::spawn(move || {
-                let mut rest = String::new();
-                while err.read_line(&mut rest).unwrap_or(0) > 0 {
-                    eprint!("serve: {rest}");
-                    rest.clear();
-                }
-            });
-            return Serve { child, addr };
-        }
-    }
+    let (child, url) = support::serve(db, config);
+    let addr = url
+        .strip_prefix("http://")
+        .unwrap_or(&url)
+        .trim_end_matches('/')
+        .to_string();
+    Serve { child, addr }
 }
 
 /// POST the file at `file` as the body (with Content-Length), copied from
