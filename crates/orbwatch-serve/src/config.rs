@@ -27,7 +27,8 @@ pub struct ServeConfig {
     pub upload_limit: usize,
     /// Where uploads are written while they arrive (default: the store's
     /// folder, which has room for what the feed becomes). Each is removed
-    /// once stored, refused or abandoned by its client.
+    /// once stored, refused or abandoned by its client; those a crash
+    /// left, when the next server starts ([`crate::remove_stale_spool_files`]).
     pub upload_spool_dir: Option<PathBuf>,
     /// Longest a request may take, in seconds (408 beyond).
     pub request_timeout_secs: u64,

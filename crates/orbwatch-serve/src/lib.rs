@@ -118,6 +118,11 @@ impl AppState {
                 reason: "it is not a folder that exists".into(),
             });
         }
+        remove_stale_spool_files(
+            &spool_dir,
+            std::time::Duration::from_secs(config.upload_timeout_secs),
+            std::time::SystemTime::now(),
+        );
         Ok(AppState {
             store: Arc::new(Mutex::new(store)),
             readers: Arc::new(readers),
@@ -684,4 +689,56 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("stopping: finishing the requests under way");
+}
+
+/// Remove the upload spool files that a server stopped by a crash or a
+/// `kill -9` left behind (the spool file of an upload is removed on every
+/// other way out): those not written for longer than `upload_timeout`.
+/// An upload that is still under way, in this server or another one
+/// sharing the folder, was written more recently than that: a request,
+/// from its first byte to the end of its import, is cut at
+/// `upload_timeout`, and its file was created after it began. Each
+/// removal is logged; a file that cannot be removed is a warning, not a
+/// reason to refuse to start. Returns how many were removed.
+pub fn remove_stale_spool_files(
+    dir: &std::path::Path,
+    upload_timeout: std::time::Duration,
+    now: std::time::SystemTime,
+) -> usize {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "cannot list the upload spool folder: {e}");
+            return 0;
+        }
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(api::UPLOAD_SPOOL_PREFIX) && name.ends_with(".part")) {
+            continue;
+        }
+        let path = entry.path();
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|written| now.duration_since(written).ok())
+            .is_some_and(|age| age > upload_timeout);
+        if !stale {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::info!(file = %path.display(), "removed an upload spool file left by an earlier server");
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot remove an old upload spool file: {e}");
+            }
+        }
+    }
+    removed
 }

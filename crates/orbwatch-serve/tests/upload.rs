@@ -375,3 +375,44 @@ async fn uploads_have_their_own_timeout_and_leave_nothing_when_cut() {
     assert!(srv.store().feed("cut").unwrap().is_none());
     srv.stop().await;
 }
+
+/// Spool files left by a server that was killed are removed when the next
+/// one starts, once they are older than `upload_timeout_secs` (no live
+/// upload can own them); a recent one (an upload of another server sharing
+/// the folder may be writing it) and files of other names are kept.
+#[tokio::test]
+async fn spool_files_left_by_a_killed_server_are_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let old = dir.path().join(format!("{UPLOAD_SPOOL_PREFIX}old.part"));
+    let recent = dir.path().join(format!("{UPLOAD_SPOOL_PREFIX}recent.part"));
+    let other = dir.path().join("notes.part");
+    for p in [&old, &recent, &other] {
+        std::fs::write(p, b"198.51.100.1\n").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for p in [&old, &other] {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    let cfg = ServeConfig::parse("upload_timeout_secs = 3600\n", Path::new("test.toml")).unwrap();
+    let _state = AppState::new(Store::open(&db).unwrap(), cfg).unwrap();
+    assert!(!old.exists(), "the stale spool file is still there");
+    assert!(recent.exists(), "a recent spool file was removed");
+    assert!(
+        other.exists(),
+        "a file that is not a spool file was removed"
+    );
+    // With a shorter timeout, the recent one is stale too.
+    let later = std::time::SystemTime::now() + Duration::from_secs(120);
+    assert_eq!(
+        orbwatch_serve::remove_stale_spool_files(dir.path(), Duration::from_secs(60), later),
+        1
+    );
+    assert!(!recent.exists());
+    assert!(other.exists());
+}
