@@ -152,24 +152,8 @@ async fn the_limit_is_counted_as_the_body_arrives() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // Chunked: the server only learns the size as the chunks come.
-    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    sock.write_all(chunked_head("chunked", &tok).as_bytes())
-        .await
-        .unwrap();
     let lines = address_lines(200_000); // 2.6 MB
-    for chunk in lines.chunks(64 * 1024) {
-        let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
-        piece.extend_from_slice(chunk);
-        piece.extend_from_slice(b"\r\n");
-        // The server may answer and close before all chunks are sent.
-        if sock.write_all(&piece).await.is_err() {
-            break;
-        }
-    }
-    let _ = sock.write_all(b"0\r\n\r\n").await;
-    let mut answer = Vec::new();
-    let _ = sock.read_to_end(&mut answer).await;
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = chunked_upload(srv.addr, &tok, "chunked", lines.chunks(64 * 1024), None).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("upload_limit"), "{answer}");
 
@@ -330,13 +314,27 @@ async fn slow_upload(
     pieces: usize,
     pause: Duration,
 ) -> String {
-    let mut sock = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let lines = address_lines(3000);
+    let chunks = lines.chunks(lines.len() / pieces + 1);
+    chunked_upload(srv.addr, tok, name, chunks, Some(pause)).await
+}
+
+/// Send `chunks` as the chunked body of an upload to feed `name`, with
+/// `pause` between them; the server's answer. The server may answer and
+/// close before every chunk is sent: sending stops there.
+async fn chunked_upload<'a>(
+    addr: SocketAddr,
+    tok: &str,
+    name: &str,
+    chunks: impl Iterator<Item = &'a [u8]>,
+    pause: Option<Duration>,
+) -> String {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
     sock.write_all(chunked_head(name, tok).as_bytes())
         .await
         .unwrap();
-    let lines = address_lines(3000);
-    for (i, chunk) in lines.chunks(lines.len() / pieces + 1).enumerate() {
-        if i > 0 {
+    for (i, chunk) in chunks.enumerate() {
+        if let (true, Some(pause)) = (i > 0, pause) {
             tokio::time::sleep(pause).await;
         }
         let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
