@@ -697,9 +697,10 @@ pub async fn shutdown_signal() {
 /// An upload that is still under way, in this server or another one
 /// sharing the folder, was written more recently than that: a request,
 /// from its first byte to the end of its import, is cut at
-/// `upload_timeout`, and its file was created after it began. Each
-/// removal is logged; a file that cannot be removed is a warning, not a
-/// reason to refuse to start. Returns how many were removed.
+/// `upload_timeout`, and its file was created after it began. A file
+/// that cannot be removed is a warning too, not a
+/// reason to refuse to start. Each removal is a warning (shown by default):
+/// the upload it held was lost. Returns how many were removed.
 pub fn remove_stale_spool_files(
     dir: &std::path::Path,
     upload_timeout: std::time::Duration,
@@ -733,7 +734,13 @@ pub fn remove_stale_spool_files(
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 removed += 1;
-                tracing::info!(file = %path.display(), "removed an upload spool file left by an earlier server");
+                // A warning, shown by default: the upload it held was
+                // never stored, and whoever sent it should send it again.
+                tracing::warn!(
+                    file = %path.display(),
+                    "removed an upload spool file left by a server that stopped without finishing \
+                     (crash or kill -9); that upload was not stored: send it again"
+                );
             }
             Err(e) => {
                 tracing::warn!(file = %path.display(), "cannot remove an old upload spool file: {e}");
