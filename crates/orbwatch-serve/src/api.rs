@@ -98,9 +98,99 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// Links between operations (OpenAPI 3 `links`): where the identifier one
+/// operation needs is found in another's answer. A client generator and
+/// schemathesis' stateful phase follow them, so that a finding's page,
+/// its triage, a feed, a hunt and a router's history are reached with an
+/// id that exists. (path of the answering operation, link name, target
+/// operationId, parameter, runtime expression.)
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "/api/v1/findings",
+        "GetFinding",
+        "get_finding",
+        "id",
+        "$response.body#/findings/0/finding/id",
+    ),
+    (
+        "/api/v1/findings",
+        "TriageFinding",
+        "triage_finding",
+        "id",
+        "$response.body#/findings/0/finding/id",
+    ),
+    (
+        "/api/v1/findings/{id}",
+        "TriageFinding",
+        "triage_finding",
+        "id",
+        "$response.body#/finding/id",
+    ),
+    (
+        "/api/v1/feeds",
+        "GetFeed",
+        "get_feed",
+        "name",
+        "$response.body#/0/name",
+    ),
+    (
+        "/api/v1/hunts",
+        "GetHunt",
+        "get_hunt",
+        "id",
+        "$response.body#/0/id",
+    ),
+    (
+        "/api/v1/routers",
+        "RouterHistory",
+        "router_history",
+        "name",
+        "$response.body#/0/name",
+    ),
+];
+
+/// The OpenAPI document, with what utoipa 5 does not write:
+/// `allowEmptyValue` on every optional query parameter (the server takes
+/// a parameter given empty as absent, [`crate::extract`]), and the
+/// [`LINKS`] between operations.
+pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    for (path, name, target, param, expr) in LINKS {
+        if let Some(ok) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/get/responses/200",
+                path.replace('/', "~1")
+            ))
+            .and_then(|r| r.as_object_mut())
+        {
+            let links = ok.entry("links").or_insert_with(|| serde_json::json!({}));
+            links[*name] = serde_json::json!({"operationId": target, "parameters": {*param: expr}});
+        }
+    }
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for op in paths
+            .values_mut()
+            .filter_map(|i| i.as_object_mut())
+            .flat_map(|i| i.values_mut())
+        {
+            let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) else {
+                continue;
+            };
+            for p in params.iter_mut().filter_map(|p| p.as_object_mut()) {
+                if p.get("in").and_then(|v| v.as_str()) == Some("query")
+                    && p.get("required").and_then(|v| v.as_bool()) != Some(true)
+                {
+                    p.insert("allowEmptyValue".into(), true.into());
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
+
 /// `GET /api/v1/openapi.json`.
 pub async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
+    match openapi_document().and_then(|d| serde_json::to_string_pretty(&d)) {
         Ok(text) => (
             [(
                 header::CONTENT_TYPE,
@@ -124,6 +214,44 @@ pub const MAX_PAGE: usize = 1000;
 /// A page's size when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 100;
 
+/// The size of a page from its `limit`: absent is [`DEFAULT_PAGE`], more
+/// than [`MAX_PAGE`] is [`MAX_PAGE`] (as documented), and 0 is refused (a
+/// page that can hold nothing would page forever).
+fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(0) => Err(ApiError::BadRequest(
+            "limit=0 asks for empty pages; give 1 to 1000, or leave it out for 100".into(),
+        )),
+        Some(n) => Ok(n.min(MAX_PAGE)),
+    }
+}
+
+/// The schema of `limit`: an integer from 1, of any size (no `int64`
+/// format, which would set a maximum the server does not have).
+fn page_limit_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .build(),
+    )
+}
+
+/// A `limit` as written: any run of digits, so that an ask beyond what
+/// the machine counts is still "larger", given [`MAX_PAGE`] as documented
+/// rather than refused for its size.
+fn saturating_limit<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!(
+            "limit={text:?} is not a page size; give 1 to 1000"
+        )));
+    }
+    Ok(Some(text.parse().unwrap_or(usize::MAX)))
+}
+
 /// Filters of `GET /api/v1/findings`, as the flags of `orbwatch findings`.
 /// A parameter given empty is taken as absent (an HTML form sends its
 /// blank fields), which the patterns allow.
@@ -141,8 +269,10 @@ pub struct FindingsQuery {
     #[param(pattern = "^(|new|confirmed|false-positive|benign)$")]
     pub status: Option<String>,
     /// Only findings seen at or after this time (RFC 3339, YYYY-MM-DD, 24h or 7d ago, today, yesterday; days in UTC).
+    #[param(schema_with = filter_time_schema)]
     pub since: Option<String>,
     /// Only findings seen at or before this time.
+    #[param(schema_with = filter_time_schema)]
     pub until: Option<String>,
     /// Only findings scored at least this (0–100).
     #[param(maximum = 100)]
@@ -155,11 +285,34 @@ pub struct FindingsQuery {
     /// Only the findings of this hunt.
     pub hunt: Option<i64>,
     /// Page size (default 100, at most 1000; larger asks get 1000).
-    #[param(minimum = 1)]
+    #[param(schema_with = page_limit_schema)]
+    #[serde(default, deserialize_with = "saturating_limit")]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
-    #[param(pattern = "^(|k[0-9a-f]{2,2048})$")]
+    #[param(
+        pattern = "^(|k[0-9]{1,2}\\.-?[0-9]{1,3}\\.([0-9a-f]{2}){0,64}\\.([0-9a-f]{2}){0,64})$"
+    )]
     pub cursor: Option<String>,
+}
+
+/// The schema of `since` and `until`: the forms the server reads, each
+/// as its own branch, so that a client (or schemathesis) given the
+/// document sends only values the server accepts. `parse_filter_time`
+/// also reads a few more forms (a space for `T`, `+0000` offsets, epoch
+/// seconds, `P7D`), left out of the document as the CLI's conveniences.
+fn filter_time_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{KnownFormat, SchemaFormat};
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let any = AnyOfBuilder::new()
+        .item(text().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))))
+        .item(text().format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))))
+        // That long ago: seconds, minutes, hours, days or weeks.
+        .item(text().pattern(Some(r"^[0-9]{1,5}(s|m|min|h|d|w)$")))
+        // Midnight UTC of today or yesterday; empty is absent.
+        .item(text().pattern(Some(r"^(|today|yesterday)$")))
+        .build();
+    Schema::AnyOf(any)
 }
 
 fn parse_time(name: &str, v: Option<&str>) -> Result<Option<jiff::Timestamp>, ApiError> {
@@ -170,8 +323,79 @@ fn parse_time(name: &str, v: Option<&str>) -> Result<Option<jiff::Timestamp>, Ap
     .transpose()
 }
 
+/// Whether `s` is one of the time forms the OpenAPI document gives for
+/// `since` and `until` ([`filter_time_schema`]): `today`, `yesterday`,
+/// `24h`-style (1 to 5 digits and s, m, min, h, d or w), an RFC 3339
+/// date, or an RFC 3339 date-time. The API refuses the other forms the
+/// CLI reads (epoch seconds, `7 days`, `P7D`, a space for `T`), so that
+/// a request the document calls invalid is refused, not guessed at.
+fn is_documented_time(s: &str) -> bool {
+    fn digits(b: &[u8]) -> bool {
+        !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+    }
+    fn date(b: &[u8]) -> bool {
+        b.len() == 10
+            && digits(&b[..4])
+            && b[4] == b'-'
+            && digits(&b[5..7])
+            && b[7] == b'-'
+            && digits(&b[8..])
+    }
+    // hh:mm:ss[.frac](Z|±hh:mm)
+    fn time(b: &[u8]) -> bool {
+        if b.len() < 9
+            || !(digits(&b[..2])
+                && b[2] == b':'
+                && digits(&b[3..5])
+                && b[5] == b':'
+                && digits(&b[6..8]))
+        {
+            return false;
+        }
+        let mut rest = &b[8..];
+        if let Some(frac) = rest.strip_prefix(b".") {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n == 0 {
+                return false;
+            }
+            rest = &frac[n..];
+        }
+        matches!(rest, [b'Z' | b'z'])
+            || matches!(rest, [b'+' | b'-', h1, h2, b':', m1, m2]
+                if digits(&[*h1, *h2, *m1, *m2]))
+    }
+    let b = s.as_bytes();
+    let ago = || {
+        let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        (1..=5).contains(&n) && matches!(&s[n..], "s" | "m" | "min" | "h" | "d" | "w")
+    };
+    s == "today"
+        || s == "yesterday"
+        || ago()
+        || date(b)
+        || (b.len() > 11 && date(&b[..10]) && matches!(b[10], b'T' | b't') && time(&b[11..]))
+}
+
 impl FindingsQuery {
-    /// The store's filter (the parsers are those of the CLI's flags).
+    /// The store's filter for the API: `since` and `until` only in the
+    /// forms the OpenAPI document gives ([`is_documented_time`]), then
+    /// as [`FindingsQuery::filter`].
+    pub fn api_filter(&self) -> Result<FindingFilter, ApiError> {
+        for (name, v) in [("since", &self.since), ("until", &self.until)] {
+            if let Some(v) = v
+                && !is_documented_time(v)
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "{name}={v:?} is not a time the API reads; write an RFC 3339 date (2021-01-01) or \
+                     date-time (2021-01-01T00:00:00Z), a time ago (24h, 7d, 2w), today or yesterday"
+                )));
+            }
+        }
+        self.filter()
+    }
+
+    /// The store's filter (the parsers are those of the CLI's flags, as
+    /// the dashboard's form takes what an analyst would type there).
     pub fn filter(&self) -> Result<FindingFilter, ApiError> {
         let kind = self
             .kind
@@ -318,9 +542,9 @@ pub async fn list_findings(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<FindingsQuery>,
 ) -> Result<Json<FindingsPageBody>, ApiError> {
-    let filter = q.filter()?;
+    let filter = q.api_filter()?;
     let after = parse_cursor(q.cursor.as_deref())?;
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = page_size(q.limit)?;
     let totals = state.totals.clone();
     state
         .with_reader(move |s| {
@@ -439,7 +663,10 @@ pub fn parse_request(body: &[u8], query: &str) -> (Parsed<TriageStatus>, Parsed<
         .map(|r| r.validate());
     let filter = crate::extract::query_from::<FindingsQuery>(query)
         .ok()
-        .map(|q| q.filter().map(|f| (f, parse_cursor(q.cursor.as_deref()))))
+        .map(|q| {
+            q.api_filter()
+                .map(|f| (f, parse_cursor(q.cursor.as_deref())))
+        })
         .map(|r| r.and_then(|(f, c)| c.map(|_| f)));
     (triage, filter)
 }
@@ -560,7 +787,8 @@ pub struct RouterHistoryQuery {
     /// Steps after this one (`next_after` of the previous page).
     pub after: Option<i64>,
     /// Page size (default 100, at most 1000; larger asks get 1000).
-    #[param(minimum = 1)]
+    #[param(schema_with = page_limit_schema)]
+    #[serde(default, deserialize_with = "saturating_limit")]
     pub limit: Option<usize>,
 }
 
@@ -588,7 +816,7 @@ pub async fn router_history(
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<RouterHistoryQuery>,
 ) -> Result<Json<RouterHistoryPage>, ApiError> {
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let limit = page_size(q.limit)?;
     state
         .with_reader(move |s| {
             // One more than asked says whether a next page exists.
@@ -794,6 +1022,15 @@ async fn spool_body(
     // through the page cache and deleted, never kept.
     out.flush().await.map_err(|e| cannot("write", e))?;
     drop(out);
+    // An empty body is a failed download or a client that sent nothing,
+    // never a feed: stored, it would be a version that drops every
+    // indicator of the feed.
+    if received == 0 {
+        return Err(ApiError::BadRequest(
+            "the body is empty; send the feed file as the body (e.g. curl --data-binary @FILE)"
+                .into(),
+        ));
+    }
     Ok(path)
 }
 

@@ -80,3 +80,66 @@ fn hostile_input() {
     }
     assert!(parse_request(b"", "since=99999999999d").1.unwrap().is_err());
 }
+
+/// The API reads `since` and `until` in exactly the forms its OpenAPI
+/// document gives, and refuses the others the CLI reads (epoch seconds,
+/// `7 days`, `P7D`, a space for `T`, six-digit durations), so that a
+/// request the document calls invalid is not guessed at.
+#[test]
+fn api_times_are_the_documented_forms() {
+    for ok in [
+        "today",
+        "yesterday",
+        "24h",
+        "7d",
+        "2w",
+        "30min",
+        "99999s",
+        "2021-01-01",
+        "2021-01-01T00:00:00Z",
+        "2021-01-01t10:20:30z",
+        "2021-07-20T10:00:00.123456%2B02:00",
+        "2021-07-20T10:00:00-23:59",
+    ] {
+        let f = parse_request(b"", &format!("since={ok}&until={ok}")).1;
+        let f = f.unwrap().unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        assert!(f.since.is_some() && f.until.is_some(), "{ok}");
+    }
+    for bad in [
+        "0.5",
+        "1234567890",
+        "123456d",
+        "7%20days",
+        "P7D",
+        "2021-01-01%2010:00:00",
+        "2021-01-01T10:00:00",
+        "2021-01-01T10:00Z",
+        "2021-01-01T10:00:00.Z",
+        "2021-01-01T10:00:00%2B0200",
+        "Today",
+        "2021-1-1",
+        "2021-13-01",
+    ] {
+        let f = parse_request(b"", &format!("until={bad}")).1;
+        assert!(f.unwrap().is_err(), "{bad} was accepted");
+    }
+    // The dashboard's form keeps the CLI's wider grammar.
+    let q: orbwatch_serve::api::FindingsQuery =
+        orbwatch_serve::extract::query_from("since=7%20days&until=2021-01-01%2010:00:00").unwrap();
+    assert!(q.filter().is_ok() && q.api_filter().is_err());
+}
+
+/// A page size beyond any count is "larger than 1000" (given 1000, as
+/// documented), not an error for its size; what is not a count is refused.
+#[test]
+fn huge_limits_saturate() {
+    use orbwatch_serve::api::FindingsQuery;
+    use orbwatch_serve::extract::query_from;
+    let q: FindingsQuery = query_from("limit=99999999999999999999999").unwrap();
+    assert_eq!(q.limit, Some(usize::MAX));
+    let q: FindingsQuery = query_from("limit=").unwrap();
+    assert_eq!(q.limit, None);
+    for bad in ["limit=-1", "limit=1.5", "limit=ten", "limit=%2B5"] {
+        assert!(query_from::<FindingsQuery>(bad).is_err(), "{bad}");
+    }
+}

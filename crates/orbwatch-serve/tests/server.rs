@@ -701,6 +701,48 @@ async fn metrics_and_openapi() {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    // Blank optional parameters are taken as absent, and the document says
+    // so; a required one (the blocklist's target) may not be blank.
+    let params = |path: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let since = params("/api/v1/findings")
+        .into_iter()
+        .find(|p| p["name"] == "since")
+        .unwrap();
+    assert_eq!(since["allowEmptyValue"], true);
+    let target = params("/api/v1/blocklist")
+        .into_iter()
+        .find(|p| p["name"] == "target")
+        .unwrap();
+    assert!(target.get("allowEmptyValue").is_none());
+    // Each link names an operation of the document, from an answer that
+    // has one.
+    let ops: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|i| i.as_object().unwrap().values())
+        .filter_map(|o| o["operationId"].as_str())
+        .collect();
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for link in item["get"]["responses"]["200"]["links"]
+            .as_object()
+            .into_iter()
+            .flat_map(|l| l.values())
+        {
+            assert!(
+                ops.contains(&link["operationId"].as_str().unwrap()),
+                "{link}"
+            );
+            links += 1;
+        }
+    }
+    assert_eq!(links, 6);
     // Every API route of the table is documented.
     for r in routes() {
         if r.path.starts_with("/api/v1/") && r.path != "/api/v1/openapi.json" {

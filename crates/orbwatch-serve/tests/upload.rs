@@ -305,6 +305,37 @@ async fn an_upload_stores_what_feed_add_stores() {
     srv.stop().await;
 }
 
+/// An empty body is refused, and the feed keeps its indicators (stored,
+/// it would be a version that drops them all).
+#[tokio::test]
+async fn an_empty_body_is_refused_and_the_feed_is_kept() {
+    let srv = start("").await;
+    let tok = srv.admin();
+    let c = reqwest::Client::new();
+    let r = c
+        .post(srv.url("/api/v1/feeds/f"))
+        .bearer_auth(&tok)
+        .body(address_lines(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .post(srv.url("/api/v1/feeds/f"))
+        .bearer_auth(&tok)
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert!(j["error"].as_str().unwrap().contains("empty"), "{j}");
+    let feed = srv.store().feed("f").unwrap().unwrap();
+    assert_eq!((feed.version, feed.total()), (1, 3));
+    assert!(srv.spool_files().is_empty());
+    srv.stop().await;
+}
+
 /// Send a chunked plain-list upload in `pieces` chunks, `pause` apart;
 /// the server's answer.
 async fn slow_upload(

@@ -181,31 +181,64 @@ pub struct FindingsCursor {
 }
 
 impl FindingsCursor {
-    /// The cursor as text for a client to hand back (hex, opaque).
+    /// The cursor as text for a client to hand back: the severity and
+    /// score orders in decimal, the first sighting and the id in hex,
+    /// joined by dots (`1.-80.323032….6131…`). Opaque to clients, but
+    /// with a layout a pattern can state (the OpenAPI document gives it),
+    /// so that every text matching it is a position in the order.
     pub fn encode(&self) -> String {
-        let plain = format!(
-            "{}|{}|{}|{}",
-            self.sev_order, self.score_order, self.seen_order, self.id
-        );
-        plain.bytes().map(|b| format!("{b:02x}")).collect()
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        format!(
+            "{}.{}.{}.{}",
+            self.sev_order,
+            self.score_order,
+            hex(&self.seen_order),
+            hex(&self.id)
+        )
     }
 
-    /// Read back what [`FindingsCursor::encode`] gave; `None` for anything
-    /// else.
+    /// Read back what [`FindingsCursor::encode`] gave; `None` for text
+    /// of another layout. The orders are at most 2 and 3 digits (the
+    /// columns hold 0–5 and -100–1), the hex parts at most 64 bytes.
+    /// Any text of this layout is a position, even one no finding has:
+    /// the next page starts after it. Hex that is not UTF-8 (no server
+    /// gave it) is read with replacement characters, still a position.
     pub fn decode(text: &str) -> Option<FindingsCursor> {
-        if !text.len().is_multiple_of(2) || text.len() > 2048 {
+        fn number(s: &str, digits: usize) -> Option<i64> {
+            let d = s.strip_prefix('-').unwrap_or(s);
+            (!d.is_empty() && d.len() <= digits && d.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+        }
+        fn hex(s: &str) -> Option<String> {
+            if !s.len().is_multiple_of(2) || s.len() > 128 {
+                return None;
+            }
+            let bytes = (0..s.len())
+                .step_by(2)
+                .map(|i| {
+                    let pair = s.get(i..i + 2)?;
+                    pair.bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        .then(|| u8::from_str_radix(pair, 16).ok())
+                        .flatten()
+                })
+                .collect::<Option<Vec<u8>>>()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        let mut parts = text.split('.');
+        let sev_order = parts.next().and_then(|s| {
+            s.strip_prefix('-')
+                .is_none()
+                .then(|| number(s, 2))
+                .flatten()
+        })?;
+        let score_order = number(parts.next()?, 3)?;
+        let seen_order = hex(parts.next()?)?;
+        let id = hex(parts.next()?)?;
+        if parts.next().is_some() {
             return None;
         }
-        let bytes = (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let plain = String::from_utf8(bytes).ok()?;
-        let mut parts = plain.splitn(4, '|');
-        let sev_order = parts.next()?.parse().ok()?;
-        let score_order = parts.next()?.parse().ok()?;
-        let seen_order = parts.next()?.to_string();
-        let id = parts.next()?.to_string();
         Some(FindingsCursor {
             sev_order,
             score_order,

@@ -428,8 +428,33 @@ fn keyset_pages_hold_across_triage_and_new_findings() {
 
 #[test]
 fn cursors_from_elsewhere_are_refused() {
-    for bad in ["", "zz", "7", "0g", "31", "317c", &"41".repeat(2000)] {
+    let long = format!("1.-80.{}.61", "41".repeat(65));
+    for bad in [
+        "",
+        "zz",
+        "7",
+        "0g",
+        "31",
+        "317c",
+        "1.2.3",
+        "1.2.3.4.5",
+        "-1.-80.32.61",
+        "100.-80.32.61",
+        "1.-1000.32.61",
+        "1.-80.3.61",
+        "1.-80.3G.61",
+        "1.-80.3A.61",
+        "1.+8.32.61",
+        "1..32.61",
+        &long,
+    ] {
         assert_eq!(FindingsCursor::decode(bad), None, "{bad:?}");
+    }
+    // Text of the layout is a position even when no server gave it; hex
+    // that is not UTF-8 included.
+    for good in ["0.0..", "5.1.7e.", "1.-100.ff.ff", "99.-999.00.00"] {
+        let c = FindingsCursor::decode(good).unwrap_or_else(|| panic!("{good}"));
+        assert_eq!(FindingsCursor::decode(&c.encode()), Some(c));
     }
 }
 

@@ -262,13 +262,17 @@ fn the_example_serve_unit_verifies() {
 }
 
 /// API conformance: schemathesis (PyPI) generates requests from the
-/// OpenAPI document (every operation, with a triage token (uploads get 403), on a store
-/// holding a real hunt) and checks each answer: no server error, only
-/// documented status codes and content types, and bodies that match the
-/// schema. Not run: its checks that a schema-valid request is accepted
-/// (the `since`/`until` grammar — dates, `24h`, `today` — is wider than a
-/// JSON Schema pattern can say, so some valid-looking values get 400) and
-/// that a schema-violating one is refused.
+/// OpenAPI document (every operation, on a store holding a real hunt, in
+/// all its phases, the stateful one following the document's links) and
+/// runs all its checks on each answer: no server error, only documented
+/// status codes, content types and headers, bodies that match the schema,
+/// a request the schema allows is accepted and one it forbids refused.
+///
+/// Two runs: every operation with a triage token (uploads get 403), then
+/// the upload with an admin token. The upload's run leaves out "a
+/// schema-valid request is accepted": the document can only say the body
+/// is bytes, and bytes that are no feed format are refused (400), as they
+/// must be.
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
     // The command pip puts on PATH, or the module (a pyenv shim may be
@@ -321,33 +325,53 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
         ],
     );
     let tri = String::from_utf8(tri.stdout).unwrap().trim().to_string();
+    let admin = orbwatch(
+        &db,
+        &["token", "create", "--name", "uploads", "--scope", "admin"],
+    );
+    let admin = String::from_utf8(admin.stdout).unwrap().trim().to_string();
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, "").unwrap();
     let (mut child, url) = serve(&db, &config);
-    let out = Command::new(st[0])
-        .args(&st[1..])
-        .args(["run", &format!("{url}/api/v1/openapi.json"), "--url", &url])
-        .args(["-H", &format!("Authorization: Bearer {tri}")])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
-            "--max-examples",
-            "40",
-            "--seed",
-            "20211",
-            "--no-color",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let run = |token: &str, extra: &[&str]| {
+        let out = Command::new(st[0])
+            .args(&st[1..])
+            .args(["run", &format!("{url}/api/v1/openapi.json"), "--url", &url])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(["--max-examples", "40", "--seed", "20211", "--no-color"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.success(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let all = run(&tri, &[]);
+    let upload = run(
+        &admin,
+        &[
+            "--include-operation-id",
+            "upload_feed",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
+    );
     let _ = child.kill();
     let _ = child.wait();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "schemathesis found problems:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // It did test the operations (12 in the document).
-    assert!(text.contains("Tested: 12"), "{text}");
+    for (ok, text, err) in [&all, &upload] {
+        assert!(*ok, "schemathesis found problems:\n{text}\n{err}");
+    }
+    // It did test the operations (12 in the document, then the upload).
+    assert!(all.1.contains("Tested: 12"), "{}", all.1);
+    assert!(upload.1.contains("Tested: 1"), "{}", upload.1);
+    // The uploads it made were stored (not all refused as unreadable).
+    let feeds = orbwatch(&db, &["feed", "list"]);
+    let feeds = String::from_utf8_lossy(&feeds.stdout);
+    assert!(feeds.lines().count() > 2, "{feeds}");
 }
