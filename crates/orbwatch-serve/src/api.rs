@@ -926,8 +926,10 @@ pub async fn upload_feed(
     let file = q.file.unwrap_or_else(|| "upload".to_string());
     // Before the store's lock: a slow client holds a file, not the writer.
     let spooled = spool_body(&state.spool_dir, body, state.config.upload_limit).await?;
+    // On a connection of its own: other writers are not held up for the
+    // whole import.
     state
-        .with_store(move |s| {
+        .with_own_writer(move |s| {
             let opts = orbwatch_intel::ReadOptions::new(&name);
             let loaded = orbwatch_feedload::load_feed_file(
                 s,

@@ -74,6 +74,13 @@ pub struct AppState {
     /// Where feed uploads are written while they arrive
     /// (`upload_spool_dir`, or the store's folder).
     pub spool_dir: Arc<std::path::PathBuf>,
+    /// The store's file, for the connections long writes open of their
+    /// own ([`AppState::with_own_writer`]).
+    pub db_path: Arc<std::path::PathBuf>,
+    /// Held by the upload being imported: uploads wait for each other (two
+    /// imports of one feed at once would undo each other's staging), but
+    /// not other writers.
+    pub imports: Arc<Mutex<()>>,
 }
 
 impl AppState {
@@ -124,7 +131,6 @@ impl AppState {
             std::time::SystemTime::now(),
         );
         Ok(AppState {
-            store: Arc::new(Mutex::new(store)),
             readers: Arc::new(readers),
             totals: Arc::new(api::TotalsCache::default()),
             config: Arc::new(config),
@@ -135,6 +141,9 @@ impl AppState {
             edl_cache: Arc::new(edl::EdlCache::default()),
             live: None,
             spool_dir: Arc::new(spool_dir),
+            db_path: Arc::new(store.path().to_path_buf()),
+            imports: Arc::new(Mutex::new(())),
+            store: Arc::new(Mutex::new(store)),
         })
     }
 
@@ -162,6 +171,30 @@ impl AppState {
         tokio::task::spawn_blocking(move || {
             let lent = readers.take()?;
             f(&lent)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?
+    }
+
+    /// Run `f` on a writing connection of its own, opened for it, in a
+    /// blocking thread, one import at a time. For an upload's import: it
+    /// commits in batches, and on the shared writer ([`AppState::with_store`])
+    /// it held that lock for the whole import, so a triage posted during a
+    /// large upload waited minutes for it. On its own connection, other
+    /// writes get in between its batches (SQLite's lock, not ours).
+    pub async fn with_own_writer<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let path = self.db_path.clone();
+        let imports = self.imports.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one = imports
+                .lock()
+                .map_err(|_| ApiError::Internal("the imports' lock is poisoned".into()))?;
+            let mut store = Store::open(path.as_path())?;
+            f(&mut store)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("store task failed: {e}")))?

@@ -3,91 +3,16 @@
 //! it with reqwest.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use orbwatch_detect::{Coverage, Finding};
+use orbwatch_detect::Coverage;
 use orbwatch_intel::value::parse_value;
 use orbwatch_intel::{FeedFormat, Indicator, ParsedFeed, Provenance};
 use orbwatch_serve::{Access, AppState, ServeConfig, routes};
 use orbwatch_store::{ImportOptions, Store, TokenScope};
 use reqwest::StatusCode;
 
-struct Server {
-    addr: SocketAddr,
-    state: AppState,
-    db: PathBuf,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// A second connection to the store, as `orbwatch token` would open.
-    fn store(&self) -> Store {
-        Store::open(&self.db).unwrap()
-    }
-
-    fn token(&self, name: &str, scope: TokenScope) -> String {
-        self.store().create_token(name, scope).unwrap().1
-    }
-
-    /// Stop gracefully and wait for the server's task to end.
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap().unwrap();
-        }
-    }
-}
-
-/// Start a server whose store `setup` filled; `config` is TOML with
-/// `{dir}` replaced by the temporary folder.
-async fn start(config: &str, setup: impl FnOnce(&mut Store, &std::path::Path)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let mut store = Store::open(&db).unwrap();
-    setup(&mut store, dir.path());
-    let text = config.replace("{dir}", &dir.path().display().to_string());
-    let cfg = ServeConfig::parse(&text, std::path::Path::new("test.toml")).unwrap();
-    let state = AppState::new(store, cfg).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let kept = state.clone();
-    let task = tokio::spawn(orbwatch_serve::serve(listener, state, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        addr,
-        state: kept,
-        db,
-        _dir: dir,
-        stop: Some(tx),
-        task: Some(task),
-    }
-}
-
-fn finding(id: &str, indicator: &str, peer: &str, severity: &str, score: u8) -> Finding {
-    serde_json::from_value(serde_json::json!({
-        "id": id, "kind": "ioc_match", "first_seen": "2021-03-02T00:00:00Z",
-        "last_seen": "2021-03-02T01:00:00Z", "count": 2,
-        "src_ip": indicator, "dst_ip": peer, "peer": peer, "indicator": indicator,
-        "indicator_type": "ipv4", "feed": "certfr", "direction": "inbound",
-        "in_validity_window": true, "confidence": 80, "severity": severity, "score": score,
-        "valid_from": null, "valid_until": null, "matched_value": indicator,
-        "matched_field": "src_ip",
-        "evidence": [{"file": "auth.log", "line": 3, "format": "syslog",
-                      "raw": "<script>alert(1)</script> \u{202e}gnp.exe"}],
-        "evidence_total": 1
-    }))
-    .unwrap()
-}
+mod support;
+use support::{Server, finding, start};
 
 /// Five findings of one hunt: ids f1…f5, severities critical, high,
 /// medium, medium, low.

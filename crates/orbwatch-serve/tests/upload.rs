@@ -4,83 +4,21 @@
 //! code of `orbwatch feed add`; the spool file goes away on every path.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orbwatch_serve::api::UPLOAD_SPOOL_PREFIX;
 use orbwatch_serve::{AppState, ServeConfig};
-use orbwatch_store::{Store, TokenScope};
+use orbwatch_store::Store;
 use reqwest::StatusCode;
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-struct Server {
-    addr: SocketAddr,
-    db: PathBuf,
-    dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-}
-
-impl Server {
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn store(&self) -> Store {
-        Store::open(&self.db).unwrap()
-    }
-
-    fn admin(&self) -> String {
-        self.store()
-            .create_token("ops", TokenScope::Admin)
-            .unwrap()
-            .1
-    }
-
-    /// The upload spool files now in the store's folder.
-    fn spool_files(&self) -> Vec<String> {
-        spool_files(self.dir.path())
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap().unwrap();
-        }
-    }
-}
-
-fn spool_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(UPLOAD_SPOOL_PREFIX))
-        .collect()
-}
+mod support;
+use support::{Server, finding};
 
 async fn start(config: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("s.db");
-    let store = Store::open(&db).unwrap();
-    let cfg = ServeConfig::parse(config, Path::new("test.toml")).unwrap();
-    let state = AppState::new(store, cfg).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(orbwatch_serve::serve(listener, state, async move {
-        let _ = rx.await;
-    }));
-    Server {
-        addr,
-        db,
-        dir,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    support::start(config, |_, _| {}).await
 }
 
 /// A plain list of `n` distinct public addresses (one per line).
@@ -444,4 +382,70 @@ async fn spool_files_left_by_a_killed_server_are_removed_at_start() {
     );
     assert!(!recent.exists());
     assert!(other.exists());
+}
+
+/// A large upload's import does not hold other writers up: it runs on a
+/// connection of its own and commits in batches, so a triage posted while
+/// it imports is answered while it still imports (on the shared writer it
+/// waited for the whole import).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_triage_gets_through_while_an_upload_imports() {
+    let srv = support::start("", |s, _| {
+        let f = finding("f1000000000001", "45.137.21.9", "10.0.0.5", "high", 80);
+        s.record_hunt(
+            &serde_json::json!({}),
+            &orbwatch_detect::Coverage::default(),
+            &[f],
+        )
+        .unwrap();
+    })
+    .await;
+    let admin = srv.admin();
+    let analyst = srv.token("analyst", orbwatch_store::TokenScope::Triage);
+    let body = address_lines(400_000);
+    let size = body.len() as u64;
+    let c = reqwest::Client::new();
+    let upload = tokio::spawn({
+        let (c, url) = (c.clone(), srv.url("/api/v1/feeds/big"));
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth(admin)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    });
+    // The body has arrived whole: the import runs (the spool file goes
+    // when it ends).
+    let spooled = |dir: &Path| {
+        support::spool_files(dir)
+            .iter()
+            .any(|n| std::fs::metadata(dir.join(n)).is_ok_and(|m| m.len() == size))
+    };
+    eventually("the upload spooled whole", || spooled(srv.dir.path())).await;
+    let t = Instant::now();
+    let r = c
+        .post(srv.url("/api/v1/findings/f1000000000001/triage"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({"status": "confirmed", "note": "seen on the VPN"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let took = t.elapsed();
+    assert!(
+        !upload.is_finished() && !srv.spool_files().is_empty(),
+        "the triage (answered in {took:?}) waited for the import to end"
+    );
+    let (status, text) = upload.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let s = srv.store();
+    assert_eq!(s.feed("big").unwrap().unwrap().total(), 400_000);
+    let decided = s.decisions(Some("f1000000000001")).unwrap();
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].status, orbwatch_store::TriageStatus::Confirmed);
+    srv.stop().await;
 }
