@@ -319,11 +319,19 @@ pub fn run_all(
         text(profiles::UCI_DNS.id).unwrap_or(""),
         vendor_dns,
     );
-    if let (Some(owned), Some(exes)) = (
-        text(profiles::OPKG_FILES.id),
-        text(profiles::SYSTEM_EXECUTABLES.id),
-    ) {
-        check_unowned_executables(&mut r, owned, exes);
+    let apk = text(profiles::APK_INSTALLED.id).map(ApkInstalled::parse);
+    if let Some(exes) = text(profiles::SYSTEM_EXECUTABLES.id) {
+        let mut owned = PackageFiles::default();
+        if let Some(lists) = text(profiles::OPKG_FILES.id) {
+            owned.add_opkg_lists(lists);
+        }
+        if let Some(apk) = &apk {
+            owned.add_apk(apk);
+        }
+        check_unowned_executables(&mut r, &owned, exes);
+    }
+    if let Some(audit) = text(profiles::APK_AUDIT.id) {
+        check_apk_audit(&mut r, audit, apk.as_ref());
     }
     if let Some(t) = text(profiles::AUTHORIZED_KEYS.id) {
         check_authorized_keys(&mut r, t);
@@ -1538,26 +1546,103 @@ fn check_vendor(
     }
 }
 
+/// The files installed packages own, from opkg's file lists or apk's
+/// database (a device has one or the other), and which manager said so.
+#[derive(Default)]
+struct PackageFiles {
+    paths: BTreeSet<String>,
+    sources: Vec<&'static str>,
+}
+
+impl PackageFiles {
+    /// opkg `.list` lines: a path, or a path, a tab and a symlink's target.
+    fn add_opkg_lists(&mut self, lists: &str) {
+        let before = self.paths.len();
+        self.paths.extend(
+            lists
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or("").trim())
+                .filter(|l| l.starts_with('/'))
+                .map(str::to_string),
+        );
+        if self.paths.len() > before {
+            self.sources.push("opkg's file lists");
+        }
+    }
+
+    fn add_apk(&mut self, apk: &ApkInstalled) {
+        let before = self.paths.len();
+        self.paths.extend(apk.owner.keys().cloned());
+        if self.paths.len() > before {
+            self.sources.push("apk's installed database");
+        }
+    }
+
+    fn owns(&self, path: &str) -> bool {
+        self.paths.contains(path)
+    }
+}
+
+/// apk's database of installed packages (`/lib/apk/db/installed`), read
+/// for who owns each file: blocks of `X:value` lines, one block per
+/// package, `P:` its name, `F:` a folder (relative to `/`) and the `R:`
+/// lines after it the files in that folder. Other fields are skipped.
+pub struct ApkInstalled {
+    /// Absolute path → package name.
+    pub owner: std::collections::BTreeMap<String, String>,
+}
+
+impl ApkInstalled {
+    pub fn parse(text: &str) -> ApkInstalled {
+        let mut owner = std::collections::BTreeMap::new();
+        let (mut package, mut folder) = (String::new(), None::<String>);
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                // A blank line ends a package's block.
+                package.clear();
+                folder = None;
+                continue;
+            }
+            let Some((field, value)) = line.split_once(':') else {
+                continue;
+            };
+            match field {
+                "P" => {
+                    package = value.to_string();
+                    folder = None;
+                }
+                "F" => folder = Some(value.trim_matches('/').to_string()),
+                "R" if !value.is_empty() && !value.contains('/') => {
+                    let path = match folder.as_deref() {
+                        Some("") | None => format!("/{value}"),
+                        Some(f) => format!("/{f}/{value}"),
+                    };
+                    owner.insert(path, package.clone());
+                }
+                _ => {}
+            }
+        }
+        ApkInstalled { owner }
+    }
+}
+
 /// Programs in system folders that no installed package owns.
 ///
 /// Why: OpenWrt installs every program through a package (the firmware
-/// image's own programs too), and opkg records each package's files in
-/// `/usr/lib/opkg/info/<package>.list`. A program in `/usr/sbin` that no
-/// list names was put there some other way: an implant hiding among
-/// system programs, or a hand-copied tool worth knowing about. opkg keeps
-/// no checksum of each installed file (only of configuration files), so
-/// ownership is what can be checked; the SHA-256 goes in the finding for a
-/// look-up. A device whose lists are all missing (no `.list` at all) is
-/// not judged: that says nothing about any one file.
-fn check_unowned_executables(r: &mut Raise<'_>, owned: &str, exes: &str) {
-    let owned: BTreeSet<&str> = owned
-        .lines()
-        .map(|l| l.split('\t').next().unwrap_or("").trim())
-        .filter(|l| l.starts_with('/'))
-        .collect();
-    if owned.is_empty() {
+/// image's own programs too), and its package manager records each
+/// package's files: opkg in `/usr/lib/opkg/info/<package>.list` (up to
+/// OpenWrt 24.10), apk in `/lib/apk/db/installed` (from 25.12). A program
+/// in `/usr/sbin` that no package names was put there some other way: an
+/// implant hiding among system programs, or a hand-copied tool worth
+/// knowing about. The SHA-256 goes in the finding for a look-up (opkg
+/// keeps no checksum of each file; apk does, and [`check_apk_audit`]
+/// reads its verdict). A device whose lists are all missing says nothing
+/// about any one file, and is not judged.
+fn check_unowned_executables(r: &mut Raise<'_>, owned: &PackageFiles, exes: &str) {
+    if owned.paths.is_empty() {
         return;
     }
+    let said_by = owned.sources.join(" and ");
     for (n, line) in exes.lines().enumerate() {
         let Some((hash, path)) = line.split_once(char::is_whitespace) else {
             continue;
@@ -1575,7 +1660,7 @@ fn check_unowned_executables(r: &mut Raise<'_>, owned: &str, exes: &str) {
             .strip_prefix("/usr")
             .map(str::to_string)
             .unwrap_or_else(|| format!("/usr{path}"));
-        if owned.contains(path) || owned.contains(alt.as_str()) {
+        if owned.owns(path) || owned.owns(&alt) {
             continue;
         }
         let hash = hash.to_ascii_lowercase();
@@ -1585,11 +1670,94 @@ fn check_unowned_executables(r: &mut Raise<'_>, owned: &str, exes: &str) {
             Severity::High,
             70,
             format!(
-                "{path} is a program in a system folder that no installed package owns (opkg's file lists do not name it): on OpenWrt every program comes from a package, so this one was put there another way; SHA-256 {hash}"
+                "{path} is a program in a system folder that no installed package owns ({said_by} do not name it): on OpenWrt every program comes from a package, so this one was put there another way; SHA-256 {hash}"
             ),
             profiles::SYSTEM_EXECUTABLES.command,
             &[(n, line)],
-            serde_json::json!({"path": path, "sha256": hash, "owned_files": owned.len()}),
+            serde_json::json!({"path": path, "sha256": hash, "owned_files": owned.paths.len()}),
+        );
+    }
+}
+
+/// What `apk audit --system` says about the files packages installed
+/// (apk-audit(8): a letter, a space, the path).
+///
+/// Why: apk keeps a checksum of every file it installs, so unlike opkg it
+/// can tell a package's program that was overwritten: the way an implant
+/// takes the place of `dropbear` or `busybox` and survives a look at the
+/// program folders. `U` (contents modified) is the finding that matters;
+/// `X` (deleted) and `M` (owner or mode changed) are weaker signs; an
+/// `e` (could not be read) is reported so that a gap is not taken for a
+/// clean result. Added files (`A`, `d`, `D`) are only listed with
+/// `--full` and are the unowned-program check's business.
+fn check_apk_audit(r: &mut Raise<'_>, audit: &str, apk: Option<&ApkInstalled>) {
+    for (n, line) in audit.lines().enumerate() {
+        let Some((code, path)) = line.split_once(' ') else {
+            continue;
+        };
+        let path = path.trim();
+        if !path.starts_with('/') && !path.contains('/') {
+            continue;
+        }
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        let package = apk
+            .and_then(|a| a.owner.get(&path))
+            .map(String::as_str)
+            .unwrap_or("an installed package");
+        let (check, severity, score, what) = match code {
+            "U" => (
+                "package_file_modified",
+                Severity::High,
+                80,
+                format!(
+                    "{path} differs from the file {package} installed (apk audit: contents modified): a package's program replaced in place is how an implant hides under a trusted name"
+                ),
+            ),
+            "X" => (
+                "package_file_deleted",
+                Severity::Medium,
+                45,
+                format!("{path}, installed by {package}, is gone (apk audit: file deleted)"),
+            ),
+            "M" => (
+                "package_file_metadata",
+                Severity::Medium,
+                40,
+                format!(
+                    "{path}, installed by {package}, has another owner or mode than apk installed (apk audit: metadata changed)"
+                ),
+            ),
+            "x" => (
+                "package_file_metadata",
+                Severity::Low,
+                25,
+                format!(
+                    "{path}, installed by {package}, has changed extended attributes (apk audit)"
+                ),
+            ),
+            "e" => (
+                "package_file_unreadable",
+                Severity::Low,
+                20,
+                format!(
+                    "apk audit could not check {path} (an error reading it): that file is not covered"
+                ),
+            ),
+            _ => continue,
+        };
+        r.add(
+            check,
+            &path,
+            severity,
+            score,
+            what,
+            profiles::APK_AUDIT.command,
+            &[(n, line)],
+            serde_json::json!({"path": path, "apk_audit": code, "package": apk.and_then(|a| a.owner.get(&path))}),
         );
     }
 }
@@ -2192,6 +2360,103 @@ firewall.@rule[0].dest_port='22'
             &[],
         );
         assert!(f.is_empty());
+    }
+
+    /// apk's installed database as apk writes it (fields of the Alpine
+    /// package database: `C:` checksum, `P:` name, `V:` version, `F:` a
+    /// folder, `R:` a file in it, `a:` its owner and mode, `Z:` its
+    /// checksum), for two packages of an OpenWrt 25.12 image.
+    const APK_DB: &str = "C:Q1p7sBqiz0kjlJJ5vJrQYZ0Bth8Vs=\nP:dropbear\nV:2024.86-r1\nA:x86_64\nS:81920\nI:204800\nT:Small SSH2 client/server\nF:usr\nF:usr/sbin\nR:dropbear\na:0:0:755\nZ:Q1aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=\nF:etc/init.d\nR:dropbear\nZ:Q1c2VydmljZSBzZXJ2aWNlIHNlcnZpY2U=\n\nC:Q1x9Jdq5xbT2Fq8m1iW9cG1dZ6Kc0=\nP:busybox\nV:1.37.0-r2\nF:bin\nR:busybox\nR:sh\nF:usr/bin\nR:dbclient\n";
+
+    #[test]
+    fn unowned_executables_with_apk() {
+        let h = "0".repeat(64);
+        let exes = format!(
+            "{h}  /bin/busybox\n{h}  /usr/sbin/dropbear\n{h}  /usr/bin/dbclient\n{h}  /usr/sbin/xl-relay\n"
+        );
+        let r = router("");
+        let f = run_many(
+            &r,
+            &[
+                (profiles::OPKG_FILES, ""),
+                (profiles::APK_INSTALLED, APK_DB),
+                (profiles::SYSTEM_EXECUTABLES, &exes),
+            ],
+            &[],
+        );
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(check_of(&f[0]), "unowned_executable");
+        assert!(
+            f[0].reasons[0].contains("/usr/sbin/xl-relay")
+                && f[0].reasons[0].contains("apk's installed database"),
+            "{}",
+            f[0].reasons[0]
+        );
+        let db = ApkInstalled::parse(APK_DB);
+        assert_eq!(
+            db.owner.get("/etc/init.d/dropbear").map(String::as_str),
+            Some("dropbear")
+        );
+        assert_eq!(db.owner.get("/bin/sh").map(String::as_str), Some("busybox"));
+        assert_eq!(db.owner.len(), 5);
+        // Neither manager's lists: nothing is judged.
+        let f = run_many(
+            &r,
+            &[
+                (profiles::APK_INSTALLED, ""),
+                (profiles::SYSTEM_EXECUTABLES, &exes),
+            ],
+            &[],
+        );
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn apk_audit_verdicts() {
+        // apk-audit(8)'s output: a letter, a space, the path (here as apk
+        // prints it, relative to the root) or an absolute one.
+        let audit = "U usr/sbin/dropbear\nX /usr/bin/dbclient\nM bin/busybox\ne etc/shadow\nA usr/sbin/xl-relay\nd etc/.xl\nnot an audit line\n";
+        let r = router("");
+        let f = run_many(
+            &r,
+            &[
+                (profiles::APK_INSTALLED, APK_DB),
+                (profiles::APK_AUDIT, audit),
+            ],
+            &[],
+        );
+        let mut got: Vec<_> = f
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {:?}",
+                    check_of(f),
+                    f.details.as_ref().unwrap()["key"].as_str().unwrap(),
+                    f.severity
+                )
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "package_file_deleted /usr/bin/dbclient Some(Medium)",
+                "package_file_metadata /bin/busybox Some(Medium)",
+                "package_file_modified /usr/sbin/dropbear Some(High)",
+                "package_file_unreadable /etc/shadow Some(Low)",
+            ]
+        );
+        let modified = f
+            .iter()
+            .find(|f| check_of(f) == "package_file_modified")
+            .unwrap();
+        assert!(
+            modified.reasons[0].contains("dropbear installed"),
+            "{}",
+            modified.reasons[0]
+        );
+        // A clean audit prints nothing.
+        assert!(run_many(&r, &[(profiles::APK_AUDIT, "")], &[]).is_empty());
     }
 
     fn vendor_router(profile: &str) -> Router {

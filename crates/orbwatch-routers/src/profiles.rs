@@ -133,6 +133,21 @@ pub const OPKG_FILES: Probe = Probe {
     id: "opkg_files",
     command: "cat /usr/lib/opkg/info/*.list 2>/dev/null",
 };
+/// apk's database of installed packages (OpenWrt 25 and later install
+/// with apk instead of opkg): for each package a `P:` name, then each
+/// folder (`F:`) followed by the files (`R:`) the package put there.
+pub const APK_INSTALLED: Probe = Probe {
+    id: "apk_installed",
+    command: "cat /lib/apk/db/installed 2>/dev/null",
+};
+/// apk's own integrity check of every file packages installed (outside
+/// the configuration files): a line per change, a letter and the path
+/// (`U` contents modified, `X` deleted, `M` owner or mode changed…; see
+/// apk-audit(8)). Read-only. Nothing on a device without apk.
+pub const APK_AUDIT: Probe = Probe {
+    id: "apk_audit",
+    command: "apk audit --system 2>/dev/null",
+};
 /// The programs in the system's program folders, with their SHA-256
 /// (symlinks, such as busybox's applets, are not files and are left out).
 pub const SYSTEM_EXECUTABLES: Probe = Probe {
@@ -240,6 +255,8 @@ impl Profile {
             v.push(UCI_DNS);
             v.push(UCI_FIREWALL);
             v.push(OPKG_FILES);
+            v.push(APK_INSTALLED);
+            v.push(APK_AUDIT);
             v.push(SYSTEM_EXECUTABLES);
         }
         v

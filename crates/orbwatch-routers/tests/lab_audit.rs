@@ -23,6 +23,7 @@ fn lab7() -> Option<Lab> {
         LabSpec::new("c2", Plant::C2Connections),
         LabSpec::new("nat", Plant::NatRedirect),
         LabSpec::new("opkg", Plant::UnownedExecutable),
+        LabSpec::new("apk", Plant::UnownedExecutableApk),
     ])
 }
 
@@ -176,6 +177,14 @@ fn audit_flags_exactly_the_planted_problems_and_stays_in_the_allowlist() {
     assert_eq!(
         by_router["opkg"].findings[0].details.as_ref().unwrap()["sha256"],
         lab.persistent_sha256.as_str()
+    );
+    // apk (OpenWrt 25): the same program found through apk's database.
+    let apk = &by_router["apk"].findings;
+    assert_eq!(keys(apk), ["unowned_executable /usr/sbin/xl-relay"]);
+    assert!(
+        apk[0].reasons[0].contains("apk's installed database"),
+        "{}",
+        apk[0].reasons[0]
     );
     // Safety: the routers' own logs hold only allowlisted commands, each
     // audit command exactly once per router.

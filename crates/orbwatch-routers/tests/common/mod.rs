@@ -53,6 +53,11 @@ pub enum Plant {
     /// its image) with one program no package owns: `/usr/sbin/xl-relay`,
     /// a copy of the implant binary, not running.
     UnownedExecutable,
+    /// The same on an OpenWrt 25-like router, whose packages are apk's:
+    /// the programs' owner is apk's database (`/lib/apk/db/installed`),
+    /// and there are no opkg lists. (The lab's root has no `apk` program,
+    /// so `apk audit` finds nothing to say.)
+    UnownedExecutableApk,
 }
 
 /// The lab's stand-in C2 addresses (documentation ranges).
@@ -86,7 +91,10 @@ impl LabSpec {
             plant,
             boottime_days: 3,
             reboot_delay: Duration::from_millis(1500),
-            profile: if plant == Plant::UnownedExecutable {
+            profile: if matches!(
+                plant,
+                Plant::UnownedExecutable | Plant::UnownedExecutableApk
+            ) {
                 "openwrt"
             } else {
                 "busybox"
@@ -825,7 +833,7 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
         .arg(root.join("etc/dropbear/dropbear_ed25519_host_key"))
         .stdout(Stdio::null()));
     if r.spec.profile == "openwrt" {
-        openwrt_lists(root);
+        openwrt_lists(root, r.spec.plant == Plant::UnownedExecutableApk);
     }
     if r.spec.dns_server || r.spec.dns_until_reboot {
         std::fs::copy(dns_server, root.join("usr/sbin/lab-dns")).expect("copy lab-dns");
@@ -833,7 +841,10 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
     if r.spec.dns_server {
         w("etc/rc.local", "#!/bin/sh\n/usr/sbin/lab-dns\n", 0o755);
     }
-    if r.spec.plant == Plant::UnownedExecutable {
+    if matches!(
+        r.spec.plant,
+        Plant::UnownedExecutable | Plant::UnownedExecutableApk
+    ) {
         std::fs::copy(persistent, root.join("usr/sbin/xl-relay")).expect("copy implant");
     }
     if r.spec.plant == Plant::PersistentImplant {
@@ -851,16 +862,19 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
 }
 
 /// Make the root look like OpenWrt's to the audit: `/etc/openwrt_release`
-/// and one opkg file list per program (as the firmware image's packages
-/// would have), owning every file now in the program folders.
-fn openwrt_lists(root: &Path) {
+/// and the package manager's record of every file now in the program
+/// folders (as the firmware image's packages would have): one opkg file
+/// list per program (OpenWrt 23.05), or with `apk` one package per
+/// program in apk's installed database (OpenWrt 25.12).
+fn openwrt_lists(root: &Path, apk: bool) {
+    let release = if apk { "25.12.0" } else { "23.05.5" };
     std::fs::write(
         root.join("etc/openwrt_release"),
-        "DISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='23.05.5'\nDISTRIB_REVISION='r24106-10cc5fcd00'\nDISTRIB_TARGET='x86/64'\nDISTRIB_DESCRIPTION='OpenWrt 23.05.5 r24106-10cc5fcd00'\n",
+        format!("DISTRIB_ID='OpenWrt'\nDISTRIB_RELEASE='{release}'\nDISTRIB_REVISION='r24106-10cc5fcd00'\nDISTRIB_TARGET='x86/64'\nDISTRIB_DESCRIPTION='OpenWrt {release} r24106-10cc5fcd00'\n"),
     )
     .expect("write openwrt_release");
     let info = root.join("usr/lib/opkg/info");
-    std::fs::create_dir_all(&info).expect("mkdir opkg info");
+    let mut installed = String::new();
     for dir in ["bin", "sbin", "usr/bin", "usr/sbin"] {
         let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
             continue;
@@ -868,7 +882,15 @@ fn openwrt_lists(root: &Path) {
         for e in rd.flatten() {
             let ft = e.file_type().expect("file type");
             let name = e.file_name().to_string_lossy().into_owned();
-            if ft.is_file() {
+            if !ft.is_file() {
+                continue;
+            }
+            if apk {
+                installed.push_str(&format!(
+                    "P:{name}\nV:1.0-r1\nA:x86_64\nF:{dir}\nR:{name}\na:0:0:755\n\n"
+                ));
+            } else {
+                std::fs::create_dir_all(&info).expect("mkdir opkg info");
                 std::fs::write(
                     info.join(format!("{name}.list")),
                     format!("/{dir}/{name}\n"),
@@ -876,6 +898,10 @@ fn openwrt_lists(root: &Path) {
                 .expect("write list");
             }
         }
+    }
+    if apk {
+        std::fs::create_dir_all(root.join("lib/apk/db")).expect("mkdir apk db");
+        std::fs::write(root.join("lib/apk/db/installed"), installed).expect("write apk db");
     }
 }
 
