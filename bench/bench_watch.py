@@ -29,10 +29,19 @@ Two more modes (issue 13's other load figures):
           and the delay from the end of `feed add` to the first alert on
           an address of the new feed.
 
+--soak    orbwatch alone: TCP at a steady RATE msg/s for STEP seconds
+          (default 600), lines made as they are sent with the current
+          time as their stamp (so event time moves as in production), from
+          a pool of SOURCES addresses (0.1 % naming a listed one). VmRSS is
+          sampled every 10 s. Reports count in against count processed
+          and the RSS over time: once every source of the pool has been
+          seen, the detectors' state is full and RSS must stay flat.
+
 Usage: python3 bench/bench_watch.py --bin target/release/orbwatch \
            [--messages 2000000] [--indicators 100000] [--out /tmp/bench-watch]
        python3 bench/bench_watch.py --bin ... --udp [--rates 20000,50000,100000]
        python3 bench/bench_watch.py --bin ... --reload [--rate 50000]
+       python3 bench/bench_watch.py --bin ... --soak [--rate 20000] [--step 600] [--sources 100000]
 """
 
 import argparse
@@ -466,6 +475,101 @@ def bench_reload(args, work):
     print(f"(total {time.time() - t0:.0f} s)")
 
 
+def vm_rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def soak_sender(port, rate, secs, pool, hot, stop, result):
+    """sshd lines stamped with the current time, from `pool`, at `rate`
+    msg/s for `secs` s, octet-counted over one TCP connection."""
+    rng = random.Random(17)
+    s = socket.create_connection(("127.0.0.1", port))
+    total = int(rate * secs)
+    batch = max(1, rate // 200)
+    sent, t0, pid = 0, time.time(), 1000
+    while sent < total and not stop.is_set():
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00", time.gmtime())
+        frames = []
+        for _ in range(min(batch, total - sent)):
+            src = hot[rng.randrange(len(hot))] if rng.random() < 0.001 else pool[rng.randrange(len(pool))]
+            pid += 1
+            user = bench.USERS[rng.randrange(len(bench.USERS))]
+            port_ = rng.randint(1024, 65535)
+            k = rng.random()
+            if k < 0.6:
+                msg = f"Failed password for invalid user {user} from {src} port {port_} ssh2"
+            elif k < 0.8:
+                msg = f"Invalid user {user} from {src} port {port_}"
+            elif k < 0.9:
+                msg = f"Accepted publickey for {user} from {src} port {port_} ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+            else:
+                msg = f"Connection closed by authenticating user {user} {src} port {port_} [preauth]"
+            line = f"{stamp} bastion sshd[{pid}]: {msg}".encode()
+            frames.append(b"%d %s" % (len(line), line))
+        s.sendall(b"".join(frames))
+        sent += len(frames)
+        ahead = t0 + sent / rate - time.time()
+        if ahead > 0:
+            time.sleep(ahead)
+    s.shutdown(socket.SHUT_WR)
+    s.close()
+    result["sent"] = sent
+    result["secs"] = time.time() - t0
+
+
+def bench_soak(args, work):
+    rng = random.Random(19)
+    seq = bench.feed_sequence(23)
+    hot_ips = [next(seq) for _ in range(args.indicators)]
+    feed = os.path.join(work, f"soak-feed-{args.indicators}.txt")
+    with open(feed, "w") as f:
+        for ip in hot_ips:
+            f.write(bench.ip_str(ip) + "\n")
+    hot = [bench.ip_str(ip) for ip in hot_ips[:1000]]
+    pool = [bench.ip_str(rng.getrandbits(32)) for _ in range(args.sources)]
+    db = os.path.join(work, "watch-soak.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    port = free_port()
+    w = Watch(args.bin, ["--db", db, "watch", "--syslog-tcp", f"127.0.0.1:{port}",
+                         "--feed", feed, "--timezone", "UTC"], work)
+    stop, result = threading.Event(), {}
+    sender = threading.Thread(target=soak_sender,
+                              args=(port, args.rate, args.step, pool, hot, stop, result))
+    t0 = time.time()
+    sender.start()
+    samples = []
+    while sender.is_alive():
+        sender.join(10)
+        samples.append((time.time() - t0, vm_rss_mb(w.p.pid), w.status()))
+    got = w.settle(quiet=2.0)
+    hwm = w.stop()
+    sent = result.get("sent", 0)
+    print(f"soak: {args.rate:,} msg/s over TCP for {args.step} s from {args.sources:,} sources, "
+          f"{args.indicators:,} indicators, behaviour on; sender kept up: "
+          f"{sent / max(result.get('secs', 1), 1e-9):,.0f} msg/s")
+    print("| s | VmRSS MB | processed |")
+    print("|---:|---:|---:|")
+    for t, rss, n in samples:
+        print(f"| {t:.0f} | {rss:.1f} | {n} |")
+    half = [x for x in samples if x[0] >= args.step / 2]
+    if len(half) >= 2:
+        xs = [x[0] for x in half]
+        ys = [x[1] for x in half]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / max(sum((x - mx) ** 2 for x in xs), 1e-9)
+        print(f"second half: VmRSS {min(ys):.1f} to {max(ys):.1f} MB, slope {slope * 1024:.2f} kB/s")
+    print(f"sent {sent}, processed {got}, lost {sent - got}, peak RSS {hwm:.0f} MB")
+
+
 def _ips_in(line):
     return re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", line)
 
@@ -482,8 +586,14 @@ def main():
     ap.add_argument("--reload", action="store_true", help="feed reload under load instead of the TCP run")
     ap.add_argument("--rate", type=int, default=50_000)
     ap.add_argument("--reload-indicators", type=int, default=1_000_000)
+    ap.add_argument("--soak", action="store_true", help="a long steady run with RSS sampled instead of the TCP run")
+    ap.add_argument("--sources", type=int, default=100_000, help="--soak: distinct source addresses")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.soak:
+        args.step = args.step or 600
+        bench_soak(args, args.out)
+        return
     if args.reload:
         args.step = args.step or 30
         bench_reload(args, args.out)
