@@ -75,6 +75,23 @@ def write_feeds(out, seed, sizes):
     return paths, hot
 
 
+def sshd_message(rng, src):
+    """One sshd message about `src`: half failed passwords, then invalid
+    users, accepted keys, closed connections and PAM failures."""
+    user = USERS[rng.randrange(len(USERS))]
+    port = rng.randint(1024, 65535)
+    k = rng.random()
+    if k < 0.5:
+        return f"Failed password for invalid user {user} from {src} port {port} ssh2"
+    if k < 0.7:
+        return f"Invalid user {user} from {src} port {port}"
+    if k < 0.8:
+        return f"Accepted publickey for {user} from {src} port {port} ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    if k < 0.9:
+        return f"Connection closed by authenticating user {user} {src} port {port} [preauth]"
+    return f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={src}  user={user}"
+
+
 def gen_sshd(path, size, rng, hot, hit_rate, iso_start=None):
     """sshd lines as in /var/log/auth.log: RFC 3164 (no year) by default;
     with `iso_start` (Unix seconds), rsyslog's ISO 8601 timestamps from
@@ -95,19 +112,7 @@ def gen_sshd(path, size, rng, hot, hit_rate, iso_start=None):
             else:
                 src = ip_str(rng.getrandbits(32))
             pid += 1
-            user = USERS[rng.randrange(len(USERS))]
-            port = rng.randint(1024, 65535)
-            k = rng.random()
-            if k < 0.5:
-                msg = f"Failed password for invalid user {user} from {src} port {port} ssh2"
-            elif k < 0.7:
-                msg = f"Invalid user {user} from {src} port {port}"
-            elif k < 0.8:
-                msg = f"Accepted publickey for {user} from {src} port {port} ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCD"
-            elif k < 0.9:
-                msg = f"Connection closed by authenticating user {user} {src} port {port} [preauth]"
-            else:
-                msg = f"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={src}  user={user}"
+            msg = sshd_message(rng, src)
             if iso_start is None:
                 stamp = f"{mon} {day:2d} {hh:02d}:{mm:02d}:{ss:02d}"
             else:

@@ -500,18 +500,7 @@ def soak_sender(port, rate, secs, pool, hot, stop, result):
         for _ in range(min(batch, total - sent)):
             src = hot[rng.randrange(len(hot))] if rng.random() < 0.001 else pool[rng.randrange(len(pool))]
             pid += 1
-            user = bench.USERS[rng.randrange(len(bench.USERS))]
-            port_ = rng.randint(1024, 65535)
-            k = rng.random()
-            if k < 0.6:
-                msg = f"Failed password for invalid user {user} from {src} port {port_} ssh2"
-            elif k < 0.8:
-                msg = f"Invalid user {user} from {src} port {port_}"
-            elif k < 0.9:
-                msg = f"Accepted publickey for {user} from {src} port {port_} ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCD"
-            else:
-                msg = f"Connection closed by authenticating user {user} {src} port {port_} [preauth]"
-            line = f"{stamp} bastion sshd[{pid}]: {msg}".encode()
+            line = f"{stamp} bastion sshd[{pid}]: {bench.sshd_message(rng, src)}".encode()
             frames.append(b"%d %s" % (len(line), line))
         s.sendall(b"".join(frames))
         sent += len(frames)
