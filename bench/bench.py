@@ -75,9 +75,11 @@ def write_feeds(out, seed, sizes):
     return paths, hot
 
 
-def sshd_message(rng, src):
+def sshd_message(rng, src, accepted=True):
     """One sshd message about `src`: half failed passwords, then invalid
-    users, accepted keys, closed connections and PAM failures."""
+    users, accepted keys, closed connections and PAM failures. Without
+    `accepted`, the accepted keys are failed passwords (an attacker's
+    stream: the same draws, so the same stream otherwise)."""
     user = USERS[rng.randrange(len(USERS))]
     port = rng.randint(1024, 65535)
     k = rng.random()
@@ -85,6 +87,8 @@ def sshd_message(rng, src):
         return f"Failed password for invalid user {user} from {src} port {port} ssh2"
     if k < 0.7:
         return f"Invalid user {user} from {src} port {port}"
+    if k < 0.8 and not accepted:
+        return f"Failed password for {user} from {src} port {port} ssh2"
     if k < 0.8:
         return f"Accepted publickey for {user} from {src} port {port} ssh2: RSA SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCD"
     if k < 0.9:

@@ -31,8 +31,10 @@ Two more modes (issue 13's other load figures):
 
 --soak    orbwatch alone: TCP at a steady RATE msg/s for STEP seconds
           (default 600), lines made as they are sent with the current
-          time as their stamp (so event time moves as in production), from
-          a pool of SOURCES addresses (0.1 % naming a listed one). VmRSS is
+          time as their stamp (so event time moves as in production): an
+          attack from a pool of SOURCES addresses (failed passwords and
+          invalid users; 0.1 % naming a listed address) and 1 % staff
+          logins from 20 addresses that never fail. VmRSS is
           sampled every 10 s. Reports count in against count processed
           and the RSS over time: once every source of the pool has been
           seen, the detectors' state is full and RSS must stay flat.
@@ -490,6 +492,7 @@ def soak_sender(port, rate, secs, pool, hot, stop, result):
     """sshd lines stamped with the current time, from `pool`, at `rate`
     msg/s for `secs` s, octet-counted over one TCP connection."""
     rng = random.Random(17)
+    office = [f"198.18.0.{i}" for i in range(1, 21)]
     s = socket.create_connection(("127.0.0.1", port))
     total = int(rate * secs)
     batch = max(1, rate // 200)
@@ -500,7 +503,12 @@ def soak_sender(port, rate, secs, pool, hot, stop, result):
         for _ in range(min(batch, total - sent)):
             src = hot[rng.randrange(len(hot))] if rng.random() < 0.001 else pool[rng.randrange(len(pool))]
             pid += 1
-            line = f"{stamp} bastion sshd[{pid}]: {bench.sshd_message(rng, src)}".encode()
+            if rng.random() < 0.01:
+                # The staff's logins, from addresses that never fail.
+                msg = f"Accepted publickey for deploy from {office[rng.randrange(len(office))]} port 50022 ssh2"
+            else:
+                msg = bench.sshd_message(rng, src, accepted=False)
+            line = f"{stamp} bastion sshd[{pid}]: {msg}".encode()
             frames.append(b"%d %s" % (len(line), line))
         s.sendall(b"".join(frames))
         sent += len(frames)
