@@ -97,6 +97,21 @@ fn templates() -> &'static minijinja::Environment<'static> {
     static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = minijinja::Environment::new();
+        // Strings from logs are escaped as the HTML report escapes them:
+        // besides markup, control characters and bidirectional overrides
+        // (an RLO makes `gnp.exe` read `exe.png`) become U+FFFD, so a
+        // hostile record can neither run nor read as something else.
+        env.set_formatter(|out, state, value| {
+            if state.auto_escape() == minijinja::AutoEscape::Html
+                && !value.is_safe()
+                && let Some(text) = value.as_str()
+            {
+                return out
+                    .write_str(&orbwatch_report::html::esc(text))
+                    .map_err(minijinja::Error::from);
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         // Marked safe: escaping would change the text, and with it the
         // hash the CSP allows.
         env.add_global(

@@ -21,7 +21,10 @@ use orbwatch_serve::{AppState, ServeConfig};
 use orbwatch_store::{Store, TokenScope};
 
 /// Evidence that would run script if it reached the page as markup.
-const HOSTILE: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+const HOSTILE: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)><a href=\"javascript:alert(4)\">open</a> \u{202e}gnp.exe";
+/// How the page shows it: as text, the right-to-left override (which
+/// would make `gnp.exe` read `exe.png`) replaced by U+FFFD.
+const HOSTILE_SHOWN: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)><a href=\"javascript:alert(4)\">open</a> \u{fffd}gnp.exe";
 const HOSTILE_ID: &str = "b1000000000001";
 const OTHER_ID: &str = "b2000000000002";
 
@@ -191,6 +194,8 @@ def page(step, path=None):
         "h1": h1[0].text if h1 else None,
         "scripts": len(driver.find_elements(By.TAG_NAME, "script")),
         "imgs": len(driver.find_elements(By.TAG_NAME, "img")),
+        "js_links": len(driver.find_elements(By.CSS_SELECTOR, "[href^='javascript:' i], [src^='javascript:' i], [action^='javascript:' i]")),
+        "rlo": "\u202e" in driver.page_source,
         "rows": len(driver.find_elements(By.CSS_SELECTOR, "tr.finding")),
         # "flex" only if the browser applied the dashboard's stylesheet
         # (a CSP that did not allow it would leave the default "block").
@@ -369,6 +374,8 @@ async fn browser_logs_in_triages_and_sees_no_script_run() {
         // The dashboard has no script and no image at all.
         assert_eq!(p[step]["scripts"], 0, "{step}");
         assert_eq!(p[step]["imgs"], 0, "{step}");
+        assert_eq!(p[step]["js_links"], 0, "{step}");
+        assert_eq!(p[step]["rlo"], false, "{step}");
     }
     assert_eq!(p["overview"]["url"], "/");
     assert_eq!(
@@ -380,7 +387,7 @@ async fn browser_logs_in_triages_and_sees_no_script_run() {
     // The hostile evidence is in the DOM as text, exactly as logged.
     let f = &p["finding"];
     assert_eq!(f["title"], format!("orbwatch · finding {HOSTILE_ID}"));
-    assert_eq!(f["evidence"], HOSTILE);
+    assert_eq!(f["evidence"], HOSTILE_SHOWN);
     assert_eq!(f["scripts"], 0);
     assert_eq!(f["imgs"], 0);
     assert_eq!(f["status"], "new");
