@@ -54,6 +54,7 @@ seeds_for() {
         source_decompress) echo "repo:tests/data/compressed" ;;
         subscribe_*) echo "repo:tests/data/feeds-stix-misp repo:tests/data/feeds-misp-circl" ;;
         serve_requests) echo "repo:tests/data/serve-requests" ;;
+        router_outputs) echo "repo:tests/data/router-outputs" ;;
         *) echo "" ;;
     esac
 }
