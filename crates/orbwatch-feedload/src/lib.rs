@@ -125,12 +125,32 @@ pub struct LoadedReport {
     pub freetext_notice: Option<String>,
 }
 
+/// What a load may refuse to store, beyond what every load refuses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadRules {
+    /// Refuse a version with no indicators when the feed has some
+    /// ([`ImportOptions::refuse_empty_version`]): the error is
+    /// [`LoadError::Store`] with [`StoreError::EmptyVersionRefused`], and
+    /// the feed keeps its version. Subscriptions set it (a download that
+    /// gave nothing is a broken source); `feed add` and uploads do not.
+    pub refuse_empty_version: bool,
+}
+
 /// Read the feed at `feed.path` and store it as a new version of
 /// `feed.name`. Line formats and MISP/STIX documents are stored as they
 /// are read (memory of a few batches and of the store's bookkeeping, not
 /// of the file); the rest is read whole first. A read error fails the
 /// import and leaves the store as it was.
 pub fn load_feed_file(store: &mut Store, feed: &FeedFile) -> Result<LoadedReport, LoadError> {
+    load_feed_file_with(store, feed, LoadRules::default())
+}
+
+/// [`load_feed_file`], with `rules` on what not to store.
+pub fn load_feed_file_with(
+    store: &mut Store,
+    feed: &FeedFile,
+    rules: LoadRules,
+) -> Result<LoadedReport, LoadError> {
     let path = feed.path;
     let meta = std::fs::metadata(path).map_err(|e| LoadError::io(path, e))?;
     if meta.is_dir()
@@ -145,15 +165,15 @@ pub fn load_feed_file(store: &mut Store, feed: &FeedFile) -> Result<LoadedReport
         && let Some((format, list)) = line_stream(path, feed.format)?
     {
         if format == FeedFormat::Plain {
-            return store_plain_streamed(store, feed, format, list);
+            return store_plain_streamed(store, feed, rules, format, list);
         }
-        return store_lines_streamed(store, feed, format, list);
+        return store_lines_streamed(store, feed, rules, format, list);
     }
     if meta.is_file()
         && let Some(format @ (FeedFormat::Misp | FeedFormat::Stix)) =
             streamed_document(path, feed.format)?
     {
-        return store_document_streamed(store, feed, format);
+        return store_document_streamed(store, feed, rules, format);
     }
     let LoadedFeed {
         parsed,
@@ -173,6 +193,7 @@ pub fn load_feed_file(store: &mut Store, feed: &FeedFile) -> Result<LoadedReport
             source_sha256: Some(sha256.clone()),
             options: orbwatch_store::read_options_json(feed.opts),
             at: Some(feed.opts.now),
+            refuse_empty_version: rules.refuse_empty_version,
         },
     )?;
     Ok(LoadedReport {
@@ -203,11 +224,12 @@ enum ListMsg {
 fn store_plain_streamed(
     store: &mut Store,
     feed: &FeedFile,
+    rules: LoadRules,
     format: FeedFormat,
     list: PlainList,
 ) -> Result<LoadedReport, LoadError> {
     let shown = feed.path.display().to_string();
-    store_streamed(store, feed, format, move |emit| {
+    store_streamed(store, feed, rules, format, move |emit| {
         let mut reader = std::io::BufReader::with_capacity(256 * 1024, Digesting::new(list));
         let mut rejected = Vec::new();
         orbwatch_intel::readers::plain::read_stream(
@@ -237,12 +259,13 @@ fn store_plain_streamed(
 fn store_lines_streamed(
     store: &mut Store,
     feed: &FeedFile,
+    rules: LoadRules,
     format: FeedFormat,
     list: PlainList,
 ) -> Result<LoadedReport, LoadError> {
     let shown = feed.path.display().to_string();
     let (opts, label) = (feed.opts, feed.label);
-    store_streamed(store, feed, format, move |emit| {
+    store_streamed(store, feed, rules, format, move |emit| {
         let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
         let mut reader = std::io::BufReader::with_capacity(256 * 1024, Digesting::new(list));
         let (mut rejected, mut skipped) = (Vec::new(), Vec::new());
@@ -278,11 +301,12 @@ fn store_lines_streamed(
 fn store_document_streamed(
     store: &mut Store,
     feed: &FeedFile,
+    rules: LoadRules,
     format: FeedFormat,
 ) -> Result<LoadedReport, LoadError> {
     let shown = feed.path.display().to_string();
     let (opts, path, label) = (feed.opts, feed.path, feed.label);
-    store_streamed(store, feed, format, move |emit| {
+    store_streamed(store, feed, rules, format, move |emit| {
         let cannot = |e: std::io::Error| format!("cannot read feed file {shown}: {e}");
         let mut digest = Digesting::new(std::fs::File::open(path).map_err(cannot)?);
         std::io::copy(&mut digest, &mut std::io::sink()).map_err(cannot)?;
@@ -327,6 +351,7 @@ fn store_document_streamed(
 fn store_streamed(
     store: &mut Store,
     feed: &FeedFile,
+    rules: LoadRules,
     format: FeedFormat,
     read: impl FnOnce(&mut dyn FnMut(Indicator)) -> Result<StreamEnd, String> + Send,
 ) -> Result<LoadedReport, LoadError> {
@@ -395,6 +420,7 @@ fn store_streamed(
                 source_sha256: None,
                 options: orbwatch_store::read_options_json(opts),
                 at: Some(opts.now),
+                refuse_empty_version: rules.refuse_empty_version,
             },
         )
     })?;

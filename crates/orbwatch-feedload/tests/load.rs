@@ -93,3 +93,76 @@ fn a_failed_read_leaves_the_store_as_it_was() {
     );
     assert!(!e.is_bad_input());
 }
+
+/// `refuse_empty_version` (what subscriptions ask for): a file that gives
+/// no indicator, streamed (an empty list) or read whole (an empty JSON
+/// document), is refused while the feed has some, and the feed keeps its
+/// version; without it (`feed add`, uploads) the empty version is stored
+/// as before. A new feed may start empty either way.
+#[test]
+fn an_empty_version_is_refused_only_when_asked() {
+    use orbwatch_feedload::{LoadRules, load_feed_file_with};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("s.db")).unwrap();
+    let certfr = repo().join("examples/feeds/CERTFR-2021-IOC-003-IOC.csv");
+    load(&mut store, &certfr, "certfr", None).unwrap();
+    let empty_list = dir.path().join("empty.txt");
+    std::fs::write(&empty_list, "# nothing today\n").unwrap();
+    let empty_stix = dir.path().join("empty.json");
+    std::fs::write(
+        &empty_stix,
+        r#"{"type": "bundle", "id": "bundle--0b1a5c55-0d0c-4b5e-9b3a-000000000001", "objects": []}"#,
+    )
+    .unwrap();
+    let refuse = LoadRules {
+        refuse_empty_version: true,
+    };
+    let opts = ReadOptions::new("certfr");
+    for (path, format) in [
+        (&empty_list, Some(FeedFormat::Plain)),
+        (&empty_stix, Some(FeedFormat::Stix)),
+    ] {
+        let e = load_feed_file_with(
+            &mut store,
+            &FeedFile {
+                path,
+                name: "certfr",
+                format,
+                opts: &opts,
+                label: "empty",
+                source: "test",
+            },
+            refuse,
+        )
+        .unwrap_err();
+        match &e {
+            LoadError::Store(orbwatch_store::StoreError::EmptyVersionRefused { had, .. }) => {
+                assert_eq!(*had, 161, "{e}")
+            }
+            other => panic!("{}: {other}", path.display()),
+        }
+        assert!(e.to_string().contains("keeps its current version"), "{e}");
+        let info = store.feed("certfr").unwrap().unwrap();
+        assert_eq!((info.version, info.total()), (1, 161), "{}", path.display());
+        assert_eq!(store.feed_versions("certfr").unwrap().len(), 1);
+    }
+    // A new feed may start empty, refused or not.
+    let got = load_feed_file_with(
+        &mut store,
+        &FeedFile {
+            path: &empty_list,
+            name: "fresh",
+            format: Some(FeedFormat::Plain),
+            opts: &opts,
+            label: "empty",
+            source: "test",
+        },
+        refuse,
+    )
+    .unwrap();
+    assert_eq!((got.report.version, got.report.loaded), (1, 0));
+    // Without the rule, the empty file is a new, empty version.
+    let got = load(&mut store, &empty_list, "certfr", Some(FeedFormat::Plain)).unwrap();
+    assert_eq!((got.report.version, got.report.removed), (2, 161));
+    assert_eq!(store.feed("certfr").unwrap().unwrap().total(), 0);
+}

@@ -87,6 +87,19 @@ pub enum StoreError {
          was not kept and the store has the other one — run it again if it should win"
     )]
     ConcurrentImport { name: String },
+    /// An import asked to refuse an empty version
+    /// ([`ImportOptions::refuse_empty_version`](crate::ImportOptions))
+    /// read no indicator while the feed has some: nothing was stored, the
+    /// feed keeps its version.
+    #[error(
+        "the new version of feed `{name}` has no indicators ({rejected} entries rejected), while \
+         the feed has {had}; it was not stored and the feed keeps its current version"
+    )]
+    EmptyVersionRefused {
+        name: String,
+        had: u64,
+        rejected: u64,
+    },
     /// A token name that cannot be used.
     #[error("`{name}` cannot be used as a token name: {reason}")]
     InvalidTokenName { name: String, reason: String },

@@ -231,6 +231,18 @@ impl Store {
             .stage(name, feed_id, version, &at_s, indicators)
             .and_then(|staged| {
                 let end = end();
+                if opts.refuse_empty_version && staged.loaded == 0 {
+                    // Nothing was read, so nothing of the previous version
+                    // was matched: `old` holds all its rows.
+                    let had = staged.old.values().filter(|e| e.present).count() as u64;
+                    if had > 0 {
+                        return Err(StoreError::EmptyVersionRefused {
+                            name: name.to_string(),
+                            had,
+                            rejected: end.rejected.len() as u64,
+                        });
+                    }
+                }
                 let mut opts = opts.clone();
                 if end.source_sha256.is_some() {
                     opts.source_sha256 = end.source_sha256;

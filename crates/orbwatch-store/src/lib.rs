@@ -120,6 +120,14 @@ pub struct ImportOptions {
     pub options: serde_json::Value,
     /// The import time; `None` means now.
     pub at: Option<Timestamp>,
+    /// Refuse to publish a version with no indicators when the feed has
+    /// some ([`StoreError::EmptyVersionRefused`]), discarding what was
+    /// staged. For a fetched feed (a subscription): an empty or unreadable
+    /// download is far likelier a broken source than a feed that really
+    /// dropped everything, and a streamed import cannot be looked at
+    /// before it is stored. `feed add` and uploads leave it off: a user
+    /// who hands over an empty file means it.
+    pub refuse_empty_version: bool,
 }
 
 /// What an import did.

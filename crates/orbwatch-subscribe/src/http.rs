@@ -1,7 +1,7 @@
 //! HTTP(S) downloads: conditional requests, timeouts, retries with backoff
 //! and a size limit, over rustls with the system's roots (plus a CA file).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,6 +59,90 @@ pub enum Fetched {
     },
 }
 
+/// The prefix of the temporary files [`HttpClient::get_to_file`] writes
+/// a download to (in the store's folder): one left by a killed process
+/// can be recognised as such and removed.
+pub const FETCH_SPOOL_PREFIX: &str = ".orbwatch-fetch-";
+
+/// How long a spool file must have gone unwritten before an update takes
+/// it for a leftover of a killed process ([`remove_stale_fetch_files`]).
+/// A download in progress writes at least once per read timeout, and the
+/// import that reads it back afterwards takes minutes, not a day; even a
+/// file removed while it is read only fails that update (nothing stored).
+pub const STALE_FETCH_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Remove the download spool files ([`FETCH_SPOOL_PREFIX`]…`.part`) in
+/// `dir` not written for longer than `older_than`: what a `feed update`
+/// killed during its download or import left (every other way out removes
+/// its file). Each removal is a warning: that download was not stored. A
+/// file that cannot be removed is a warning, never a reason to fail the
+/// update. Returns how many were removed.
+pub fn remove_stale_fetch_files(
+    dir: &Path,
+    older_than: Duration,
+    now: std::time::SystemTime,
+) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(FETCH_SPOOL_PREFIX) && name.ends_with(".part")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|written| now.duration_since(written).ok())
+            .is_some_and(|age| age > older_than);
+        if !stale {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(
+                    file = %path.display(),
+                    "removed a feed download left by a `feed update` that stopped without \
+                     finishing (killed); that download was not stored"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot remove an old feed download: {e}");
+            }
+        }
+    }
+    removed
+}
+
+/// What [`HttpClient::get_to_file`] gave.
+#[derive(Debug)]
+pub enum Downloaded {
+    /// 304: what we have is current.
+    NotModified,
+    /// The body, in a temporary file removed when this is dropped.
+    File {
+        file: tempfile::TempPath,
+        /// Bytes written (after decompression).
+        bytes: u64,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+}
+
+/// A 2xx response whose body is still to be read.
+struct Accepted {
+    body: ureq::Body,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
 /// Why a download failed. Each names the URL and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -85,6 +169,15 @@ pub enum FetchError {
         url: String,
         detail: String,
         attempts: u32,
+    },
+    #[error(
+        "{url}: the download could not be written to a temporary file in {} ({reason}); free space there",
+        dir.display()
+    )]
+    Spool {
+        url: String,
+        dir: PathBuf,
+        reason: String,
     },
     #[error("cannot read the CA file {path}: {reason}")]
     CaFile { path: PathBuf, reason: String },
@@ -238,6 +331,18 @@ impl HttpClient {
         extra: &[(&str, &str)],
         attempt: u32,
     ) -> Result<Fetched, FetchError> {
+        let req = self.request_get(url, etag, last_modified, extra);
+        self.finish(url, req.call(), attempt)
+    }
+
+    /// A GET with the configured headers, `extra`, and the validators.
+    fn request_get(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
         let mut req = self.agent.get(url);
         for (k, v) in &self.cfg.headers {
             req = req.header(k.as_str(), v.as_str());
@@ -251,19 +356,22 @@ impl HttpClient {
         if let Some(lm) = last_modified {
             req = req.header("If-Modified-Since", lm);
         }
-        self.finish(url, req.call(), attempt)
+        req
     }
 
-    fn finish(
+    /// The status and headers of a response: a 304, or a 2xx whose body
+    /// is still to be read (a declared length over the limit refused
+    /// already). Anything else is an error.
+    fn accept(
         &self,
         url: &str,
         res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         attempt: u32,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<Option<Accepted>, FetchError> {
         let resp = res.map_err(|e| classify(url, e, attempt))?;
         let status = resp.status().as_u16();
         if status == 304 {
-            return Ok(Fetched::NotModified);
+            return Ok(None);
         }
         if !(200..300).contains(&status) {
             let hint = match status {
@@ -290,22 +398,49 @@ impl HttpClient {
             .collect();
         let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let limit = self.cfg.max_bytes;
-        let too_large = |declared: String| FetchError::TooLarge {
-            url: url.to_string(),
-            limit,
-            declared,
-        };
         // A declared length over the limit is refused before any byte of
         // the body is read.
         if let Some(len) = header("content-length").and_then(|v| v.trim().parse::<u64>().ok())
             && len > limit
             && header("content-encoding").is_none()
         {
-            return Err(too_large(format!(" (it declares {len} bytes)")));
+            return Err(self.too_large(url, format!(" (it declares {len} bytes)")));
         }
-        let etag_out = header("etag");
-        let last_modified_out = header("last-modified");
-        let reader = resp.into_body().into_with_config().limit(u64::MAX).reader();
+        let etag = header("etag");
+        let last_modified = header("last-modified");
+        Ok(Some(Accepted {
+            body: resp.into_body(),
+            etag,
+            last_modified,
+            headers,
+        }))
+    }
+
+    fn too_large(&self, url: &str, declared: String) -> FetchError {
+        FetchError::TooLarge {
+            url: url.to_string(),
+            limit: self.cfg.max_bytes,
+            declared,
+        }
+    }
+
+    fn finish(
+        &self,
+        url: &str,
+        res: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        attempt: u32,
+    ) -> Result<Fetched, FetchError> {
+        let Some(Accepted {
+            body,
+            etag,
+            last_modified,
+            headers,
+        }) = self.accept(url, res, attempt)?
+        else {
+            return Ok(Fetched::NotModified);
+        };
+        let limit = self.cfg.max_bytes;
+        let reader = body.into_with_config().limit(u64::MAX).reader();
         let mut bytes = Vec::new();
         let mut limited = reader.take(limit.saturating_add(1));
         limited
@@ -316,13 +451,113 @@ impl HttpClient {
                 attempts: attempt,
             })?;
         if bytes.len() as u64 > limit {
-            return Err(too_large(String::new()));
+            return Err(self.too_large(url, String::new()));
         }
         Ok(Fetched::Body {
             bytes,
-            etag: etag_out,
-            last_modified: last_modified_out,
+            etag,
+            last_modified,
             headers,
+        })
+    }
+
+    /// GET `url` like [`HttpClient::get`], writing the body (decompressed)
+    /// to a new temporary file in `spool_dir` as it arrives instead of
+    /// into memory: a feed of a gigabyte costs disk, not RAM. The file is
+    /// named [`FETCH_SPOOL_PREFIX`]…`.part`, so that one left by a killed
+    /// process is recognisable, and is removed when the returned
+    /// [`Downloaded::File`] is dropped, and on every failure (too large, a
+    /// connection cut, a full disk). A retry starts a new file.
+    pub fn get_to_file(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        spool_dir: &Path,
+    ) -> Result<Downloaded, FetchError> {
+        let mut wait = self.cfg.retry_wait;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let res = self.request_get(url, etag, last_modified, &[]).call();
+            let outcome = self
+                .accept(url, res, attempt)
+                .and_then(|accepted| match accepted {
+                    None => Ok(Downloaded::NotModified),
+                    Some(a) => self.spool(url, a, spool_dir, attempt),
+                });
+            match outcome {
+                Ok(d) => return Ok(d),
+                Err(e) if e.retryable() && attempt <= self.cfg.retries => {
+                    tracing::warn!(url, attempt, error = %e, "request failed; retrying in {wait:?}");
+                    std::thread::sleep(wait);
+                    wait = wait.saturating_mul(2).min(Duration::from_secs(300));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Copy an accepted response's body into a new spool file, counting
+    /// against `max_bytes`. Memory is that of one buffer.
+    fn spool(
+        &self,
+        url: &str,
+        accepted: Accepted,
+        spool_dir: &Path,
+        attempt: u32,
+    ) -> Result<Downloaded, FetchError> {
+        let cannot = |what: &str, e: std::io::Error| FetchError::Spool {
+            url: url.to_string(),
+            dir: spool_dir.to_path_buf(),
+            reason: format!("{what}: {e}"),
+        };
+        let mut file = tempfile::Builder::new()
+            .prefix(FETCH_SPOOL_PREFIX)
+            .suffix(".part")
+            .tempfile_in(spool_dir)
+            .map_err(|e| cannot("creating it", e))?;
+        let limit = self.cfg.max_bytes;
+        let mut reader = accepted
+            .body
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader()
+            .take(limit.saturating_add(1));
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut received: u64 = 0;
+        {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file.as_file_mut());
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(FetchError::Network {
+                            url: url.to_string(),
+                            detail: format!(
+                                "reading the response failed after {received} bytes: {e}"
+                            ),
+                            attempts: attempt,
+                        });
+                    }
+                };
+                received += n as u64;
+                if received > limit {
+                    return Err(self.too_large(url, String::new()));
+                }
+                out.write_all(&buf[..n]).map_err(|e| cannot("writing", e))?;
+            }
+            // No fsync: the file is read back through the page cache and
+            // deleted, never kept.
+            out.flush().map_err(|e| cannot("writing", e))?;
+        }
+        Ok(Downloaded::File {
+            file: file.into_temp_path(),
+            bytes: received,
+            etag: accepted.etag,
+            last_modified: accepted.last_modified,
         })
     }
 }

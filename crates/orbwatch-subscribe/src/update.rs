@@ -4,10 +4,11 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use orbwatch_feedload::{FeedFile, LoadError, LoadRules};
 use orbwatch_intel::{FeedFormat, ParsedFeed, ReadOptions};
 use orbwatch_store::{ImportOptions, ImportReport, Store, StoreError, SubscriptionRow};
 
-use crate::http::{FetchConfig, FetchError, Fetched, HttpClient};
+use crate::http::{Downloaded, FetchConfig, FetchError, Fetched, HttpClient};
 use crate::source::{Source, is_loopback};
 use crate::spec::{SubscriptionSpec, SubscriptionState};
 use crate::{auth::AuthError, misp, taxii};
@@ -139,6 +140,18 @@ pub fn is_due(store: &Store, name: &str, now: Timestamp) -> Result<bool, Subscri
 /// What the fetch part of an update produced.
 enum Got {
     Unchanged(String),
+    /// A whole feed file downloaded to a temporary file (a plain HTTP(S)
+    /// source), to be stored as it is read by [`orbwatch_feedload`]. The
+    /// validators are kept only once it was stored.
+    Spooled {
+        file: tempfile::TempPath,
+        url: String,
+        label: String,
+        format: Option<FeedFormat>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+        detail: String,
+    },
     Feed {
         parsed: ParsedFeed,
         format: FeedFormat,
@@ -175,10 +188,88 @@ pub fn update(
         requests: 0,
         bytes: 0,
     };
-    let got = fetch(&source, &spec, &mut state, name, env, &mut counters, now);
+    // Downloads are spooled next to the store, like the server's uploads:
+    // the folder is known to be writable and on the disk that holds the
+    // feeds anyway.
+    let spool_dir = match store.path().parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let got = fetch(
+        &source,
+        &spec,
+        &mut state,
+        name,
+        env,
+        &mut counters,
+        now,
+        &spool_dir,
+    );
     let info = store.feed(name)?;
     let outcome = match got {
         Err(error) => failed(&mut state, info.as_ref(), error),
+        Ok(Got::Spooled {
+            file,
+            url,
+            label,
+            format,
+            etag,
+            last_modified,
+            detail,
+        }) => {
+            let opts = read_options(name, &spec, now);
+            let source_text = source.to_string();
+            let loaded = orbwatch_feedload::load_feed_file_with(
+                store,
+                &FeedFile {
+                    path: &file,
+                    name,
+                    format,
+                    opts: &opts,
+                    label: &label,
+                    source: &source_text,
+                },
+                LoadRules {
+                    refuse_empty_version: true,
+                },
+            );
+            // Removed as soon as it was read, whatever came of it.
+            drop(file);
+            match loaded {
+                Ok(loaded) => {
+                    // Validators are kept only once the content was read
+                    // and stored: a body that failed must be fetched again
+                    // next time.
+                    state.etag = etag;
+                    state.last_modified = last_modified;
+                    state.updates += 1;
+                    state.last_error = None;
+                    state.last_success = Some(now);
+                    UpdateOutcome::Updated {
+                        report: loaded.report,
+                        requests: counters.requests,
+                        bytes: counters.bytes,
+                        detail,
+                    }
+                }
+                Err(LoadError::Store(StoreError::EmptyVersionRefused {
+                    had, rejected, ..
+                })) => {
+                    let error = format!(
+                        "{source} gave no indicators ({rejected} rejected), while the feed has {had}; not storing an empty version"
+                    );
+                    failed(&mut state, info.as_ref(), error)
+                }
+                // The store itself failed (busy, disk full): as for the
+                // other sources, the caller hears of it.
+                Err(LoadError::Store(e)) if !matches!(e, StoreError::ImportSource { .. }) => {
+                    return Err(e.into());
+                }
+                // What was downloaded is not a feed of the format, or
+                // could not be read back.
+                Err(e) => failed(&mut state, info.as_ref(), format!("{url}: {e}")),
+            }
+        }
         Ok(Got::Unchanged(detail)) => {
             state.unchanged += 1;
             state.last_error = None;
@@ -222,6 +313,7 @@ pub fn update(
                         source_sha256: Some(sha256),
                         options: orbwatch_store::read_options_json(&opts),
                         at: Some(now),
+                        ..Default::default()
                     },
                 )?;
                 state.updates += 1;
@@ -279,6 +371,14 @@ fn client(
     .map_err(|e| e.to_string())
 }
 
+/// Fetch what the source has. A plain HTTP(S) source is downloaded to a
+/// temporary file in `spool_dir` ([`Got::Spooled`]) and stored from it as
+/// it is read, so memory does not grow with the feed. TAXII and MISP
+/// sources stay in memory ([`Got::Feed`]): they come in pages or event
+/// files each bounded by `max_bytes`, and the incremental ones (TAXII,
+/// MISP REST) merge the new objects with the feed's current indicators
+/// before storing, which needs them all at hand.
+#[allow(clippy::too_many_arguments)]
 fn fetch(
     source: &Source,
     spec: &SubscriptionSpec,
@@ -287,6 +387,7 @@ fn fetch(
     env: &dyn Fn(&str) -> Option<String>,
     c: &mut Counters,
     now: Timestamp,
+    spool_dir: &std::path::Path,
 ) -> Result<Got, String> {
     let http = client(source, spec, env)?;
     let opts = read_options(name, spec, now);
@@ -297,43 +398,43 @@ fn fetch(
         .transpose()?;
     match source {
         Source::Http { url } => {
+            crate::http::remove_stale_fetch_files(
+                spool_dir,
+                crate::http::STALE_FETCH_AGE,
+                std::time::SystemTime::now(),
+            );
             c.requests += 1;
-            let fetched = http
-                .get(
+            let downloaded = http
+                .get_to_file(
                     url,
                     state.etag.as_deref(),
                     state.last_modified.as_deref(),
-                    &[],
+                    spool_dir,
                 )
                 .map_err(|e| e.to_string())?;
-            let Fetched::Body {
+            let Downloaded::File {
+                file,
                 bytes,
                 etag,
                 last_modified,
-                ..
-            } = fetched
+            } = downloaded
             else {
                 return Ok(Got::Unchanged(format!("{url}: not modified (304)")));
             };
-            c.bytes += bytes.len() as u64;
+            c.bytes += bytes;
             let label = url
                 .rsplit('/')
                 .find(|s| !s.is_empty())
                 .unwrap_or(url)
                 .to_string();
-            let parsed = orbwatch_intel::read_feed(&bytes, &label, format, &opts)
-                .map_err(|e| format!("{url}: {e}"))?;
-            // Validators are kept only once the content was read: a body
-            // that failed to read must be fetched again next time.
-            state.etag = etag;
-            state.last_modified = last_modified;
-            let format = parsed.format.or(format).unwrap_or(FeedFormat::Freetext);
-            Ok(Got::Feed {
-                detail: format!("{} bytes from {url}", bytes.len()),
-                sha256: orbwatch_store::sha256_hex(&bytes),
-                parsed,
+            Ok(Got::Spooled {
+                file,
+                url: url.clone(),
+                label,
                 format,
-                incremental: false,
+                etag,
+                last_modified,
+                detail: format!("{bytes} bytes from {url}"),
             })
         }
         Source::Taxii { collection_url } => {

@@ -63,6 +63,12 @@ fn decode(s: &str) -> String {
 
 pub enum Body {
     Bytes(Vec<u8>),
+    /// `bytes`, under a Content-Length of `declared` (more): the
+    /// connection is closed after `bytes`, a download cut midway.
+    Cut {
+        bytes: Vec<u8>,
+        declared: u64,
+    },
     /// `total` bytes of `x`, generated while writing (never held in
     /// memory); with a Content-Length header when `declare`, else chunked.
     Endless {
@@ -244,6 +250,12 @@ fn serve<S: Read + Write>(
             s.write_all(head.as_bytes())?;
             s.write_all(b)?;
             *written.lock().unwrap() += b.len() as u64;
+        }
+        Body::Cut { bytes, declared } => {
+            head.push_str(&format!("Content-Length: {declared}\r\n\r\n"));
+            s.write_all(head.as_bytes())?;
+            s.write_all(bytes)?;
+            *written.lock().unwrap() += bytes.len() as u64;
         }
         Body::Endless { total, declare } => {
             if *declare {
