@@ -17,6 +17,7 @@ use orbwatch_intel::{FeedFormat, Indicator, ReadOptions, Rejected, Skipped};
 use orbwatch_store::{ImportOptions, ImportReport, Store, StoreError};
 
 pub mod input;
+pub mod spool;
 
 pub use input::{
     Digesting, LoadedFeed, PlainList, freetext_notice, line_stream, read_document_stream,

@@ -739,46 +739,29 @@ pub fn remove_stale_spool_files(
     upload_timeout: std::time::Duration,
     now: std::time::SystemTime,
 ) -> usize {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
+    let swept = match orbwatch_feedload::spool::remove_stale(
+        dir,
+        api::UPLOAD_SPOOL_PREFIX,
+        upload_timeout,
+        now,
+    ) {
+        Ok(s) => s,
         Err(e) => {
             tracing::warn!(dir = %dir.display(), "cannot list the upload spool folder: {e}");
             return 0;
         }
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(api::UPLOAD_SPOOL_PREFIX) && name.ends_with(".part")) {
-            continue;
-        }
-        let path = entry.path();
-        let stale = entry
-            .metadata()
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|m| m.modified().ok())
-            .and_then(|written| now.duration_since(written).ok())
-            .is_some_and(|age| age > upload_timeout);
-        if !stale {
-            continue;
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                removed += 1;
-                // A warning, shown by default: the upload it held was
-                // never stored, and whoever sent it should send it again.
-                tracing::warn!(
-                    file = %path.display(),
-                    "removed an upload spool file left by a server that stopped without finishing \
-                     (crash or kill -9); that upload was not stored: send it again"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(file = %path.display(), "cannot remove an old upload spool file: {e}");
-            }
-        }
+    for path in &swept.removed {
+        // A warning, shown by default: the upload it held was never
+        // stored, and whoever sent it should send it again.
+        tracing::warn!(
+            file = %path.display(),
+            "removed an upload spool file left by a server that stopped without finishing \
+             (crash or kill -9); that upload was not stored: send it again"
+        );
     }
-    removed
+    for (path, e) in &swept.failed {
+        tracing::warn!(file = %path.display(), "cannot remove an old upload spool file: {e}");
+    }
+    swept.removed.len()
 }

@@ -82,42 +82,22 @@ pub fn remove_stale_fetch_files(
     older_than: Duration,
     now: std::time::SystemTime,
 ) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(swept) =
+        orbwatch_feedload::spool::remove_stale(dir, FETCH_SPOOL_PREFIX, older_than, now)
+    else {
         return 0;
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(FETCH_SPOOL_PREFIX) && name.ends_with(".part")) {
-            continue;
-        }
-        let stale = entry
-            .metadata()
-            .ok()
-            .filter(std::fs::Metadata::is_file)
-            .and_then(|m| m.modified().ok())
-            .and_then(|written| now.duration_since(written).ok())
-            .is_some_and(|age| age > older_than);
-        if !stale {
-            continue;
-        }
-        let path = entry.path();
-        match std::fs::remove_file(&path) {
-            Ok(()) => {
-                removed += 1;
-                tracing::warn!(
-                    file = %path.display(),
-                    "removed a feed download left by a `feed update` that stopped without \
-                     finishing (killed); that download was not stored"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(file = %path.display(), "cannot remove an old feed download: {e}");
-            }
-        }
+    for path in &swept.removed {
+        tracing::warn!(
+            file = %path.display(),
+            "removed a feed download left by a `feed update` that stopped without \
+             finishing (killed); that download was not stored"
+        );
     }
-    removed
+    for (path, e) in &swept.failed {
+        tracing::warn!(file = %path.display(), "cannot remove an old feed download: {e}");
+    }
+    swept.removed.len()
 }
 
 /// What [`HttpClient::get_to_file`] gave.
