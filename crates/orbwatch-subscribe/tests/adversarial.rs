@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{Resp, Server};
-use jiff::SignedDuration;
+use common::{Resp, Server, no_env, sub};
 use orbwatch_store::Store;
 use orbwatch_subscribe::{
-    HeaderSpec, Source, SubscriptionSpec, UpdateOutcome, misp, subscribe, taxii, update,
+    HeaderSpec, Source, SubscriptionSpec, UpdateOutcome, misp, taxii, update,
 };
 use proptest::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
 
 fn spec() -> SubscriptionSpec {
     SubscriptionSpec {
@@ -24,19 +19,6 @@ fn spec() -> SubscriptionSpec {
         timeout_secs: 5,
         ..Default::default()
     }
-}
-
-fn sub(store: &mut Store, name: &str, source: &str) {
-    subscribe(
-        store,
-        name,
-        &Source::parse(source).unwrap(),
-        &spec(),
-        SignedDuration::from_hours(720),
-        SignedDuration::from_hours(168),
-        None,
-    )
-    .unwrap();
 }
 
 /// Serves `first` once, then `then` for every later request.
@@ -67,7 +49,7 @@ fn an_empty_answer_does_not_empty_the_feed() {
     let server = two_phase("192.0.2.1\n192.0.2.2\n", || Resp::ok(""));
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("s.db")).unwrap();
-    sub(&mut store, "l", &server.url("http", "/l.txt"));
+    sub(&mut store, "l", &server.url("http", "/l.txt"), &spec());
     assert!(matches!(
         update(&mut store, "l", &no_env).unwrap(),
         UpdateOutcome::Updated { .. }
@@ -88,6 +70,7 @@ fn a_taxii_server_answering_html_or_looping_fails_cleanly() {
         &mut store,
         "t1",
         &format!("taxii2+{}", html.url("http", "/api/collections/c1/")),
+        &spec(),
     );
     let (error, kept) = failed(update(&mut store, "t1", &no_env).unwrap());
     assert!(error.contains("not JSON"), "{error}");
@@ -100,6 +83,7 @@ fn a_taxii_server_answering_html_or_looping_fails_cleanly() {
         &mut store,
         "t2",
         &format!("taxii2+{}", looping.url("http", "/api/collections/c2/")),
+        &spec(),
     );
     let (error, _) = failed(update(&mut store, "t2", &no_env).unwrap());
     assert!(error.contains("gives no new `next`"), "{error}");
@@ -122,6 +106,7 @@ fn a_misp_manifest_with_path_tricks_is_not_followed() {
         &mut store,
         "m",
         &format!("misp-feed+{}", server.url("http", "/feed/")),
+        &spec(),
     );
     let out = update(&mut store, "m", &no_env).unwrap();
     let UpdateOutcome::Updated { report, .. } = out else {
@@ -149,6 +134,7 @@ fn nothing_listens() {
         &mut store,
         "gone",
         &format!("http://127.0.0.1:{port}/l.txt"),
+        &spec(),
     );
     let (error, kept) = failed(update(&mut store, "gone", &no_env).unwrap());
     assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");

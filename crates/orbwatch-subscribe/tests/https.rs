@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Body, Resp, Server, test_pki};
-use jiff::SignedDuration;
+use common::{Body, Resp, Server, no_env, sub, test_pki};
 use orbwatch_store::Store;
-use orbwatch_subscribe::{HeaderSpec, Source, SubscriptionSpec, UpdateOutcome, subscribe, update};
+use orbwatch_subscribe::{HeaderSpec, SubscriptionSpec, UpdateOutcome, update};
 
 /// The CERT-FR APT31 list (161 IPv4 relays), the project's sample feed.
 fn certfr() -> Vec<u8> {
@@ -20,10 +19,6 @@ fn certfr() -> Vec<u8> {
             .join("../../examples/feeds/CERTFR-2021-IOC-003-IOC.csv"),
     )
     .unwrap()
-}
-
-fn no_env(_: &str) -> Option<String> {
-    None
 }
 
 fn write_ca(dir: &Path, pem: &str) -> PathBuf {
@@ -40,19 +35,6 @@ fn spec_with(ca: Option<PathBuf>) -> SubscriptionSpec {
         timeout_secs: 10,
         ..Default::default()
     }
-}
-
-fn sub(store: &mut Store, name: &str, url: &str, spec: &SubscriptionSpec) {
-    subscribe(
-        store,
-        name,
-        &Source::parse(url).unwrap(),
-        spec,
-        SignedDuration::from_hours(30 * 24),
-        SignedDuration::from_hours(7 * 24),
-        None,
-    )
-    .unwrap();
 }
 
 #[test]

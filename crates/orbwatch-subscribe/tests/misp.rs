@@ -12,12 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use common::{Resp, Server};
-use jiff::SignedDuration;
+use common::{Resp, Server, no_env, sub};
 use orbwatch_store::Store;
-use orbwatch_subscribe::{
-    Credential, HeaderSpec, Source, SubscriptionSpec, UpdateOutcome, subscribe, update,
-};
+use orbwatch_subscribe::{Credential, HeaderSpec, SubscriptionSpec, UpdateOutcome, update};
 use serde_json::{Value, json};
 
 const CIRCL: &str = "57c4445b-c548-4654-af0b-4be3950d210f";
@@ -125,10 +122,6 @@ fn md5_hex(input: &[u8]) -> String {
         .collect()
 }
 
-fn no_env(_: &str) -> Option<String> {
-    None
-}
-
 fn quick_spec() -> SubscriptionSpec {
     SubscriptionSpec {
         retries: 0,
@@ -136,19 +129,6 @@ fn quick_spec() -> SubscriptionSpec {
         timeout_secs: 10,
         ..Default::default()
     }
-}
-
-fn sub(store: &mut Store, name: &str, source: &str, spec: &SubscriptionSpec) {
-    subscribe(
-        store,
-        name,
-        &Source::parse(source).unwrap(),
-        spec,
-        SignedDuration::from_hours(720),
-        SignedDuration::from_hours(168),
-        None,
-    )
-    .unwrap();
 }
 
 #[test]

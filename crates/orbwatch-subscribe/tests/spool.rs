@@ -11,15 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Body, Resp, Server};
-use jiff::SignedDuration;
+use common::{Body, Resp, Server, no_env, sub};
 use orbwatch_store::Store;
 use orbwatch_subscribe::http::FETCH_SPOOL_PREFIX;
-use orbwatch_subscribe::{Source, SubscriptionSpec, UpdateOutcome, subscribe, update};
-
-fn no_env(_: &str) -> Option<String> {
-    None
-}
+use orbwatch_subscribe::{SubscriptionSpec, UpdateOutcome, update};
 
 fn spec() -> SubscriptionSpec {
     SubscriptionSpec {
@@ -28,19 +23,6 @@ fn spec() -> SubscriptionSpec {
         timeout_secs: 20,
         ..Default::default()
     }
-}
-
-fn sub(store: &mut Store, name: &str, url: &str, spec: &SubscriptionSpec) {
-    subscribe(
-        store,
-        name,
-        &Source::parse(url).unwrap(),
-        spec,
-        SignedDuration::from_hours(30 * 24),
-        SignedDuration::from_hours(7 * 24),
-        None,
-    )
-    .unwrap();
 }
 
 /// The download spool files in `dir` (there must be none once an update

@@ -321,3 +321,28 @@ pub fn test_pki(ca_name: &str) -> TestPki {
         server: Arc::new(server),
     }
 }
+
+/// No environment variables: the tests' credentials come from elsewhere.
+pub fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+/// Subscribe `name` to `source` with `spec`, a lookback of 30 days and a
+/// history grace of 7 (the CLI's defaults).
+pub fn sub(
+    store: &mut orbwatch_store::Store,
+    name: &str,
+    source: &str,
+    spec: &orbwatch_subscribe::SubscriptionSpec,
+) {
+    orbwatch_subscribe::subscribe(
+        store,
+        name,
+        &orbwatch_subscribe::Source::parse(source).unwrap(),
+        spec,
+        jiff::SignedDuration::from_hours(30 * 24),
+        jiff::SignedDuration::from_hours(7 * 24),
+        None,
+    )
+    .unwrap();
+}
