@@ -133,8 +133,13 @@ impl Behaviour {
     /// A collector for the runs of one hunt: at most `max_observations`
     /// observations stay in memory, the rest go to sorted runs on disk
     /// under `spill_dir` (default: the system's temporary directory).
-    pub fn collector(&self) -> RunCollector {
+    /// Runs are split as they are handed over into one sub-run per
+    /// partition of the replay (`partitions`, as later given to
+    /// [`finish`](Self::finish)), so that each partition reads only its
+    /// own observations.
+    pub fn collector(&self, partitions: usize) -> RunCollector {
         RunCollector::new(self.cfg.max_observations, self.spill_dir.clone())
+            .with_partitions(partitions)
     }
 
     /// Run the detectors over everything observed (per-source detectors

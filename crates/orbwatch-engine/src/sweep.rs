@@ -76,7 +76,7 @@ impl Engine {
             .map_err(|e| EngineError::Threads(e.to_string()))?;
         let sweep_clock = std::time::Instant::now();
         let sweep_cpu = process_cpu_seconds();
-        let collector = self.behaviour.as_ref().map(|b| b.collector());
+        let collector = self.behaviour.as_ref().map(|b| b.collector(threads));
         let runs = collector.as_ref();
         let results: Vec<UnitResult> = pool.install(|| {
             units

@@ -403,7 +403,10 @@ impl Part {
         }
         let key = match t.ip(src) {
             Some(ip) => success_after_failures::cluster_key(ip),
-            None => src,
+            // A host name (or no source) by the name, not its id: ids
+            // are final only once the units' tables are merged, and runs
+            // are split by partition as each unit hands them over.
+            None => t.ip_key(src),
         };
         (mix(key) % self.count as u64) as usize
     }

@@ -16,8 +16,20 @@
 //!   It can be called again: the detectors read the stream once, and the
 //!   evidence of their findings is picked in a second pass.
 //!
+//! The replay runs the per-source detectors in partitions of the sources
+//! ([`Part`]), one thread each. So that each partition reads only its own
+//! observations, a run handed over is split there and then, on the sweep
+//! thread that made it, into one sub-run per partition (in its order: a
+//! sub-run is still sorted); a spilled run is written as its sub-runs one
+//! after the other in one file. [`ObsRuns::stream_part`] then merges only
+//! the partition's sub-runs, instead of merging every run and dropping the
+//! observations of other partitions (which read, decoded and tested every
+//! observation once per partition). Splitting moves the observations into
+//! one vector per partition and frees the run (for a moment, on the sweep
+//! thread, the run is held twice); nothing is kept twice.
+//!
 //! Memory is then bounded by the budget, the per-unit buffers and the
-//! merge's read buffers (64 KiB per spilled run), not by the input.
+//! merge's read buffers (64 KiB per spilled sub-run), not by the input.
 //!
 //! Ids of IPv6 addresses and names are those of the unit's own tables
 //! until the end; then the units' tables are merged in (input, chunk)
@@ -33,7 +45,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -45,11 +57,15 @@ use super::observe::{Obs, ObsBuffer, ObsKind, Remap, Tables, order_key};
 /// Bytes of one observation in a spill file.
 const RECORD: usize = 48;
 
-/// One sorted run.
+/// One sorted run (or, when runs are split by partition, the sub-run of
+/// one partition).
 #[derive(Debug)]
 struct Run {
     input: usize,
     chunk: usize,
+    /// The partition whose sources it holds, of [`RunCollector::parts`]
+    /// (0 when runs are not split).
+    part: usize,
     len: usize,
     /// Lines before this run's chunk in its input (set at the end).
     line_base: u64,
@@ -61,7 +77,9 @@ struct Run {
 #[derive(Debug)]
 enum RunData {
     Memory(Vec<Obs>),
-    Disk(PathBuf),
+    /// `len` records from record `start` of a spill file: the sub-runs of
+    /// one spilled run share its file, one after the other.
+    Disk(PathBuf, u64),
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +103,9 @@ pub struct RunCollector {
     budget: u64,
     unit_cap: usize,
     spill_parent: Option<PathBuf>,
+    /// Partitions the replay will run (runs are split into one sub-run
+    /// each when there are more than one).
+    parts: usize,
 }
 
 impl RunCollector {
@@ -102,7 +123,17 @@ impl RunCollector {
             budget,
             unit_cap,
             spill_parent,
+            parts: 1,
         }
+    }
+
+    /// Split every run handed over into one sub-run per partition of
+    /// `parts` (the replay's [`Part`] count), so that each partition of
+    /// the replay reads only its own observations. A stream for another
+    /// count still works, by reading every run and testing each source.
+    pub fn with_partitions(mut self, parts: usize) -> Self {
+        self.parts = parts.max(1);
+        self
     }
 
     /// Hand `buf` over as a run once it holds as many observations as a
@@ -118,28 +149,55 @@ impl RunCollector {
     /// `chunk`). With `last`, the unit is over (per-hour sums are flushed
     /// and its counters taken).
     pub fn add(&self, input: usize, chunk: usize, buf: &mut ObsBuffer, last: bool) {
+        // Sorted and split before the lock: that work is the sweep
+        // thread's own.
+        let subs = split(buf.take_run(last), &buf.tables, self.parts);
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let run = buf.take_run(last);
         if last {
             inner.untimed += std::mem::take(&mut buf.untimed);
             inner
                 .units
                 .insert((input, chunk), std::mem::take(&mut buf.tables));
         }
-        if run.is_empty() {
+        let len: usize = subs.iter().map(Vec::len).sum();
+        if len == 0 {
             return;
         }
-        let len = run.len();
         let over = self.budget > 0 && inner.in_memory + len as u64 > self.budget;
-        let data = if over {
-            match self.spill(&mut inner, &run) {
+        let push = |inner: &mut Inner, part: usize, len: usize, data: RunData| {
+            // Empty sub-runs are left out: a partition's merge opens only
+            // runs that hold something.
+            if len > 0 {
+                inner.runs.push(Run {
+                    input,
+                    chunk,
+                    part,
+                    len,
+                    line_base: 0,
+                    remap: 0,
+                    data,
+                });
+            }
+        };
+        if over {
+            match self.spill(&mut inner, &subs) {
                 Ok(path) => {
                     inner.spilled_runs += 1;
                     inner.spilled_obs += len as u64;
-                    RunData::Disk(path)
+                    let mut start = 0u64;
+                    for (part, sub) in subs.iter().enumerate() {
+                        push(
+                            &mut inner,
+                            part,
+                            sub.len(),
+                            RunData::Disk(path.clone(), start),
+                        );
+                        start += sub.len() as u64;
+                    }
+                    return;
                 }
                 Err(e) => {
                     // Keep it in memory rather than lose it; say so.
@@ -148,25 +206,18 @@ impl RunCollector {
                             "observations could not be written to a temporary file ({e}); they were kept in memory instead, over the max_observations budget"
                         ));
                     }
-                    inner.in_memory += len as u64;
-                    RunData::Memory(run)
                 }
             }
-        } else {
-            inner.in_memory += len as u64;
-            RunData::Memory(run)
-        };
-        inner.runs.push(Run {
-            input,
-            chunk,
-            len,
-            line_base: 0,
-            remap: 0,
-            data,
-        });
+        }
+        inner.in_memory += len as u64;
+        for (part, sub) in subs.into_iter().enumerate() {
+            push(&mut inner, part, sub.len(), RunData::Memory(sub));
+        }
     }
 
-    fn spill(&self, inner: &mut Inner, run: &[Obs]) -> io::Result<PathBuf> {
+    /// Write a run to a new spill file as its sub-runs (`subs`) one after
+    /// the other, in partition order.
+    fn spill(&self, inner: &mut Inner, subs: &[Vec<Obs>]) -> io::Result<PathBuf> {
         if inner.spill.is_none() {
             let mut b = tempfile::Builder::new();
             b.prefix("orbwatch-runs-");
@@ -180,9 +231,9 @@ impl RunCollector {
             .as_ref()
             .map(|d| d.path().to_path_buf())
             .unwrap_or_default();
-        let path = dir.join(format!("run-{}.obs", inner.runs.len()));
+        let path = dir.join(format!("run-{}.obs", inner.spilled_runs));
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-        for o in run {
+        for o in subs.iter().flatten() {
             w.write_all(&encode(o))?;
         }
         w.flush()?;
@@ -210,6 +261,7 @@ impl RunCollector {
         }
         ObsRuns {
             tables,
+            parts: self.parts,
             remaps,
             len: inner.runs.iter().map(|r| r.len as u64).sum(),
             runs: std::mem::take(&mut inner.runs),
@@ -227,6 +279,8 @@ impl RunCollector {
 #[derive(Debug)]
 pub struct ObsRuns {
     pub tables: Tables,
+    /// Partitions the runs were split into (1: not split).
+    parts: usize,
     remaps: Vec<Remap>,
     runs: Vec<Run>,
     len: u64,
@@ -289,12 +343,26 @@ impl ObsRuns {
     }
 
     fn open(&self, part: Part, ordered: bool) -> MergedObs<'_> {
-        let mut cursors = Vec::with_capacity(self.runs.len());
+        // Runs split for this count of partitions: the partition's own
+        // sub-runs hold exactly its sources. Otherwise (everything, or
+        // another count) every run is read, and other sources are dropped
+        // as they are read.
+        let split = self.parts > 1 && part.count == self.parts;
+        let filter = (!split && part.count > 1).then_some(part);
+        let mine: Vec<&Run> = self
+            .runs
+            .iter()
+            .filter(|r| !split || r.part == part.index)
+            .collect();
+        let mut cursors = Vec::with_capacity(mine.len());
         let mut error = None;
-        for r in &self.runs {
+        for r in mine {
             let c = match &r.data {
                 RunData::Memory(v) => Cursor::Memory(v.iter()),
-                RunData::Disk(p) => match File::open(p) {
+                RunData::Disk(p, start) => match File::open(p).and_then(|mut f| {
+                    f.seek(SeekFrom::Start(start * RECORD as u64))?;
+                    Ok(f)
+                }) {
                     Ok(f) => Cursor::Disk(BufReader::with_capacity(64 << 10, f), r.len),
                     Err(e) => {
                         error.get_or_insert_with(|| {
@@ -309,10 +377,10 @@ impl ObsRuns {
         let mut m = MergedObs {
             ordered,
             current: 0,
-            part,
+            filter,
             tables: &self.tables,
+            heap: BinaryHeap::with_capacity(cursors.len()),
             cursors,
-            heap: BinaryHeap::with_capacity(self.runs.len()),
             error,
             report: &self.read_errors,
         };
@@ -336,7 +404,8 @@ pub struct MergedObs<'a> {
     /// runs one after the other (`current`).
     ordered: bool,
     current: usize,
-    part: Part,
+    /// The partition to keep, when the runs read are not its own.
+    filter: Option<Part>,
     tables: &'a Tables,
     cursors: Vec<(Cursor<'a>, u64, &'a Remap)>,
     heap: BinaryHeap<Reverse<Head>>,
@@ -417,7 +486,9 @@ impl MergedObs<'_> {
                 }
             };
             let mut o = remap.apply(next?);
-            if !self.part.owns(o.src, self.tables) {
+            if let Some(part) = self.filter
+                && !part.owns(o.src, self.tables)
+            {
                 continue;
             }
             o.evidence += *base;
@@ -469,6 +540,52 @@ impl Iterator for MergedObs<'_> {
         }
         Some(obs)
     }
+}
+
+/// The sub-runs of sorted `run` by partition of `parts` (one, `run`
+/// itself, when `parts` is 1), each in `run`'s order, so still sorted.
+/// The partition is found with `tables`, the unit's own: [`Part::of`]
+/// depends on the address or name behind an id, not on the id, so it is
+/// the one the merged tables give at the replay.
+///
+/// Nothing is held twice for longer than the split: the largest sub-run
+/// is gathered at the front of `run`'s own allocation, which is then
+/// shrunk, and only the other sub-runs are copied out (into vectors of
+/// exactly their size). While it runs, on its own sweep thread, the other
+/// partitions' share of the run is held twice.
+fn split(mut run: Vec<Obs>, tables: &Tables, parts: usize) -> Vec<Vec<Obs>> {
+    if parts <= 1 {
+        return vec![run];
+    }
+    let part = Part {
+        index: 0,
+        count: parts,
+    };
+    let owners: Vec<u32> = run.iter().map(|o| part.of(o.src, tables) as u32).collect();
+    let mut sizes = vec![0usize; parts];
+    for &p in &owners {
+        sizes[p as usize] += 1;
+    }
+    let largest = (0..parts).max_by_key(|&p| sizes[p]).unwrap_or(0);
+    let mut subs: Vec<Vec<Obs>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(p, &n)| Vec::with_capacity(if p == largest { 0 } else { n }))
+        .collect();
+    let mut kept = 0;
+    for (i, &p) in owners.iter().enumerate() {
+        let o = run[i];
+        if p as usize == largest {
+            run[kept] = o;
+            kept += 1;
+        } else {
+            subs[p as usize].push(o);
+        }
+    }
+    run.truncate(kept);
+    run.shrink_to_fit();
+    subs[largest] = run;
+    subs
 }
 
 fn encode(o: &Obs) -> [u8; RECORD] {
@@ -524,7 +641,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::behaviour::observe::{NONE, NodeId, sort_obs};
+    use crate::behaviour::observe::{NAMED_SOURCE, NONE, NodeId, sort_obs};
 
     fn obs(time: i64, line: u64, src: NodeId) -> Obs {
         Obs {
@@ -587,6 +704,165 @@ mod tests {
             // A second pass gives the same stream.
             assert_eq!(runs.stream().count(), all.len());
         }
+    }
+
+    /// Units whose tables intern the same IPv6 addresses and host names
+    /// in different orders (so their ids differ until the tables are
+    /// merged), with sources in many /24s; handed over in runs of 64.
+    fn split_units(c: &RunCollector) {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for unit in 0..4usize {
+            let mut buf = ObsBuffer::new();
+            let names: Vec<NodeId> = (0..5)
+                .map(|i| (i + unit * 2) % 5)
+                .map(|i| NAMED_SOURCE | NodeId::from(buf.tables.names.intern_str(&format!("h{i}"))))
+                .collect();
+            let v6: Vec<NodeId> = (0..5u16)
+                .map(|i| (i + unit as u16) % 5)
+                .map(|i| {
+                    buf.tables
+                        .ip_id(std::net::IpAddr::from([0x2001, 0xdb8, i, 0, 0, 0, 0, 1]))
+                })
+                .collect();
+            for line in 0..300u64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let src = match x % 4 {
+                    0 => names[(x >> 8) as usize % 5],
+                    1 => v6[(x >> 8) as usize % 5],
+                    _ => 0xC633_0000 | (((x >> 8) % 64) << 8) | ((x >> 16) % 4),
+                };
+                buf.obs
+                    .push(obs((x >> 32) as i64 % 500, (unit as u64) << 40 | line, src));
+                if buf.obs.len() == 64 {
+                    c.add(unit, 0, &mut buf, false);
+                }
+            }
+            c.add(unit, 0, &mut buf, true);
+        }
+    }
+
+    /// Runs split by partition as they are handed over give each
+    /// partition exactly the stream it got by filtering the merge of
+    /// every run, in memory and spilled; the unsplit stream is unchanged.
+    #[test]
+    fn split_runs_give_each_partition_its_own_stream() {
+        let whole = RunCollector::new(0, None);
+        split_units(&whole);
+        let whole = whole.finish(|_, _| 0);
+        let everything: Vec<Obs> = whole.stream().collect();
+        assert_eq!(everything.len(), 1200);
+        for budget in [0u64, 1, 500] {
+            for parts in [2usize, 3] {
+                let c = RunCollector::new(budget, None).with_partitions(parts);
+                split_units(&c);
+                let runs = c.finish(|_, _| 0);
+                if budget > 0 {
+                    assert!(runs.spilled_runs > 0);
+                }
+                assert!(runs.runs.iter().all(|r| r.part < parts && r.len > 0));
+                assert_eq!(runs.stream().collect::<Vec<_>>(), everything);
+                let mut sizes = Vec::new();
+                for index in 0..parts {
+                    let part = Part {
+                        index,
+                        count: parts,
+                    };
+                    let expected: Vec<Obs> = everything
+                        .iter()
+                        .copied()
+                        .filter(|o| part.owns(o.src, &runs.tables))
+                        .collect();
+                    // Each partition reads only its own sub-runs…
+                    assert!(runs.runs.iter().filter(|r| r.part == index).all(|r| {
+                        match &r.data {
+                            RunData::Memory(v) => v
+                                .iter()
+                                .all(|o| part.owns(r_map(&runs, r, *o), &runs.tables)),
+                            RunData::Disk(..) => true,
+                        }
+                    }));
+                    let got: Vec<Obs> = runs.stream_part(part).collect();
+                    assert_eq!(got, expected, "budget {budget}, part {index} of {parts}");
+                    // …also when picking evidence, in any order.
+                    let mut unordered: Vec<Obs> = runs.unordered_part(part).collect();
+                    sort_obs(&mut unordered);
+                    assert_eq!(unordered, expected);
+                    sizes.push(got.len());
+                }
+                assert_eq!(sizes.iter().sum::<usize>(), everything.len());
+                assert!(sizes.iter().all(|n| *n > 0), "{sizes:?}");
+                // A stream for another partition count still filters.
+                let other = Part {
+                    index: 1,
+                    count: parts + 1,
+                };
+                let expected: Vec<Obs> = everything
+                    .iter()
+                    .copied()
+                    .filter(|o| other.owns(o.src, &runs.tables))
+                    .collect();
+                assert_eq!(runs.stream_part(other).collect::<Vec<_>>(), expected);
+                assert!(runs.read_errors().is_empty());
+            }
+        }
+    }
+
+    fn r_map(runs: &ObsRuns, r: &Run, o: Obs) -> NodeId {
+        runs.remaps[r.remap].apply(o).src
+    }
+
+    /// A damaged record in one partition's part of a spill file ends that
+    /// partition's stream early with an error the caller finds; the other
+    /// partition, reading the same file, is whole.
+    #[test]
+    fn damaged_spilled_sub_run_ends_its_partition_early() {
+        let c = RunCollector::new(1, None).with_partitions(2);
+        split_units(&c);
+        let runs = c.finish(|_, _| 0);
+        let everything: Vec<Obs> = runs.stream().collect();
+        // The second partition's sub-run of some spill file that also
+        // holds the first's.
+        let (path, start, len) = runs
+            .runs
+            .iter()
+            .find_map(|r| match &r.data {
+                RunData::Disk(p, start) if r.part == 1 && *start > 0 && r.len > 1 => {
+                    Some((p.clone(), *start, r.len))
+                }
+                _ => None,
+            })
+            .expect("a spilled run with both partitions");
+        let mut bytes = std::fs::read(&path).unwrap();
+        // The kind byte of the sub-run's second record.
+        bytes[(start as usize + 1) * RECORD + 44] = 200;
+        std::fs::write(&path, bytes).unwrap();
+
+        let second = Part { index: 1, count: 2 };
+        let expected: Vec<Obs> = everything
+            .iter()
+            .copied()
+            .filter(|o| second.owns(o.src, &runs.tables))
+            .collect();
+        let mut s = runs.stream_part(second);
+        let got: Vec<Obs> = s.by_ref().collect();
+        // The sub-run's first record was read, the rest were not.
+        assert_eq!(got.len(), expected.len() - (len - 1));
+        let errors = runs.read_errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("a spilled run ended early: a spilled run is damaged"),
+            "{errors:?}"
+        );
+
+        let first = Part { index: 0, count: 2 };
+        let expected: Vec<Obs> = everything
+            .iter()
+            .copied()
+            .filter(|o| first.owns(o.src, &runs.tables))
+            .collect();
+        assert_eq!(runs.stream_part(first).collect::<Vec<_>>(), expected);
     }
 
     #[test]
