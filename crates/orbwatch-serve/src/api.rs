@@ -299,7 +299,8 @@ pub struct FindingsQuery {
 /// as its own branch, so that a client (or schemathesis) given the
 /// document sends only values the server accepts. `parse_filter_time`
 /// also reads a few more forms (a space for `T`, `+0000` offsets, epoch
-/// seconds, `P7D`), left out of the document as the CLI's conveniences.
+/// seconds, `P7D`): the CLI's and the dashboard's conveniences, left out
+/// of the document and refused by the API ([`is_documented_time`]).
 fn filter_time_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
     use utoipa::openapi::{KnownFormat, SchemaFormat};

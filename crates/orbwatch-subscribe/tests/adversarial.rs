@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Resp, Server, no_env, sub};
+use common::{Resp, Server, failed, no_env, sub};
 use orbwatch_store::Store;
 use orbwatch_subscribe::{
     HeaderSpec, Source, SubscriptionSpec, UpdateOutcome, misp, taxii, update,
@@ -31,17 +31,6 @@ fn two_phase(first: &'static str, then: fn() -> Resp) -> Server {
             then()
         }
     })
-}
-
-fn failed(out: UpdateOutcome) -> (String, Option<i64>) {
-    match out {
-        UpdateOutcome::Failed {
-            error,
-            kept_version,
-            ..
-        } => (error, kept_version),
-        other => panic!("expected a failure, got {other:?}"),
-    }
 }
 
 #[test]

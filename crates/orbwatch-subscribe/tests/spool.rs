@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Body, Resp, Server, no_env, sub};
+use common::{Body, Resp, Server, failed, no_env, sub};
 use orbwatch_store::Store;
 use orbwatch_subscribe::http::FETCH_SPOOL_PREFIX;
 use orbwatch_subscribe::{SubscriptionSpec, UpdateOutcome, update};
@@ -46,17 +46,6 @@ fn public_list(n: u32) -> Vec<u8> {
         out.push_str(&format!("23.{}.{}.{host}\n", rest / 256, rest % 256));
     }
     out.into_bytes()
-}
-
-fn failed(out: UpdateOutcome) -> (String, Option<i64>) {
-    match out {
-        UpdateOutcome::Failed {
-            error,
-            kept_version,
-            ..
-        } => (error, kept_version),
-        other => panic!("expected a failed update, got {other:?}"),
-    }
 }
 
 #[test]

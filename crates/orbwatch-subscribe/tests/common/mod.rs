@@ -346,3 +346,15 @@ pub fn sub(
     )
     .unwrap();
 }
+
+/// The error and kept version of an update that must have failed.
+pub fn failed(out: orbwatch_subscribe::UpdateOutcome) -> (String, Option<i64>) {
+    match out {
+        orbwatch_subscribe::UpdateOutcome::Failed {
+            error,
+            kept_version,
+            ..
+        } => (error, kept_version),
+        other => panic!("expected a failed update, got {other:?}"),
+    }
+}
