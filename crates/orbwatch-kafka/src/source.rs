@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use orbwatch_live::{Checkpoint, LiveRecord, Payload, RecordSender, SourceStats};
+use orbwatch_live::{Checkpoint, LiveRecord, Payload, RecordSender, SendWithin, SourceStats};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
@@ -134,7 +134,31 @@ impl Ctx {
     }
 }
 
-impl ClientContext for Ctx {}
+/// Why not rdkafka's default: it logs every error librdkafka reports at
+/// ERROR, and with `enable.partition.eof` (which tells the worker a
+/// partition is caught up) that includes "reached end of partition" each
+/// time a partition runs dry: in normal operation, a worker's log filled
+/// with ERROR lines an operator would learn to ignore. The end of a
+/// partition is a debug event; everything else stays an error.
+impl ClientContext for Ctx {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if is_partition_eof(&error) {
+            tracing::debug!("kafka: {reason}");
+        } else {
+            tracing::error!("kafka: {error}: {reason}");
+        }
+    }
+}
+
+/// Is this librdkafka's "no more messages" (the end of a partition, not
+/// a failure)?
+fn is_partition_eof(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    matches!(
+        error,
+        KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+    )
+}
 
 impl ConsumerContext for Ctx {
     fn rebalance(
@@ -476,7 +500,7 @@ fn run(
         payload_as_is,
     } = flags;
     let mut names: HashMap<StreamKey, (Arc<str>, Arc<str>)> = HashMap::new();
-    while !stop.load(Ordering::Relaxed) {
+    'read: while !stop.load(Ordering::Relaxed) {
         for (offsets, reply) in commits.try_iter() {
             let _ = reply.send(do_commit(&consumer, &assigned, &offsets));
         }
@@ -554,8 +578,27 @@ fn run(
                 identity,
             }),
         };
-        if tx.send(rec).is_err() {
-            break;
+        // Never wait for the pipeline without a limit: its thread may be
+        // waiting in `commit` for this thread to serve the commit queue,
+        // and with the records channel full neither would move again
+        // (a worker hung this way on a backlog of a million records).
+        let mut rec = rec;
+        loop {
+            match tx.send_within(rec, Duration::from_millis(50)) {
+                Ok(()) => break,
+                Err(SendWithin::Closed) => break 'read,
+                Err(SendWithin::Full(back)) => {
+                    rec = *back;
+                    for (offsets, reply) in commits.try_iter() {
+                        let _ = reply.send(do_commit(&consumer, &assigned, &offsets));
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        // Not handed over, so not committed: the group
+                        // reads it again.
+                        break 'read;
+                    }
+                }
+            }
         }
     }
     reading.store(false, Ordering::Release);
@@ -581,4 +624,24 @@ pub fn check_brokers(
     let c: BaseConsumer = client_config(brokers, extra).create()?;
     let md = c.fetch_metadata(None, timeout)?;
     Ok(md.brokers().len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_partition_eof;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+    #[test]
+    fn the_end_of_a_partition_is_not_an_error_but_a_broker_failure_is() {
+        assert!(is_partition_eof(&KafkaError::PartitionEOF(3)));
+        assert!(is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::PartitionEOF
+        )));
+        assert!(!is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+        assert!(!is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::AllBrokersDown
+        )));
+    }
 }

@@ -160,6 +160,16 @@ impl std::fmt::Display for PipelineClosed {
 
 impl std::error::Error for PipelineClosed {}
 
+/// Why [`RecordSender::send_within`] did not hand its record over.
+#[derive(Debug)]
+pub enum SendWithin {
+    /// The pipeline stayed full for the whole limit: here is the record
+    /// back, to send again after serving what else the source must do.
+    Full(Box<LiveRecord>),
+    /// The pipeline has stopped.
+    Closed,
+}
+
 /// A bounded channel of `capacity` records between sources and the
 /// pipeline.
 pub fn channel(capacity: usize) -> (RecordSender, RecordReceiver) {
@@ -203,6 +213,49 @@ impl RecordSender {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Hand a record over, waiting at most about `limit` while the
+    /// pipeline is full; the record comes back in [`SendWithin::Full`]
+    /// when it stayed full.
+    ///
+    /// Why a source needs it: a source thread that also serves requests
+    /// from the pipeline's thread (a Kafka consumer commits offsets for
+    /// it) must never wait for the pipeline without a limit. The pipeline
+    /// may be waiting for that very request while the channel is full,
+    /// and neither would move again (a worker hung this way on a backlog
+    /// of a million records).
+    pub fn send_within(
+        &self,
+        record: LiveRecord,
+        limit: std::time::Duration,
+    ) -> Result<(), SendWithin> {
+        let mut record = match self.tx.try_send(record) {
+            Ok(()) => return Ok(()),
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                return Err(SendWithin::Closed);
+            }
+            Err(crossbeam_channel::TrySendError::Full(r)) => r,
+        };
+        let half = self.tx.capacity().unwrap_or(1) / 2;
+        let start = std::time::Instant::now();
+        loop {
+            // As in `send`: sleep until the channel is half empty rather
+            // than waking for every free slot.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            if self.tx.len() <= half || start.elapsed() >= limit {
+                match self.tx.try_send(record) {
+                    Ok(()) => return Ok(()),
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                        return Err(SendWithin::Closed);
+                    }
+                    Err(crossbeam_channel::TrySendError::Full(r)) => record = r,
+                }
+                if start.elapsed() >= limit {
+                    return Err(SendWithin::Full(Box::new(record)));
                 }
             }
         }
@@ -284,5 +337,35 @@ mod tests {
         drop(rx);
         assert_eq!(t.join().expect("sender"), Err(PipelineClosed));
         assert_eq!(tx.try_send(record(4)), Err(PipelineClosed));
+    }
+
+    /// A sender with a limit gets its record back from a channel that
+    /// stays full, hands it over once the pipeline drains, and says when
+    /// the pipeline is gone.
+    #[test]
+    fn a_sender_with_a_limit_gets_its_record_back_when_the_pipeline_stays_full() {
+        let (tx, rx) = channel(2);
+        tx.send(record(1)).expect("room");
+        tx.send(record(2)).expect("room");
+        let start = std::time::Instant::now();
+        let back = match tx.send_within(record(3), std::time::Duration::from_millis(30)) {
+            Err(SendWithin::Full(r)) => r,
+            other => panic!("expected the record back, got {other:?}"),
+        };
+        assert_eq!(back.number, 3);
+        assert!(start.elapsed() >= std::time::Duration::from_millis(30));
+        assert_eq!(rx.len(), 2, "nothing was lost or added");
+        rx.recv().expect("record");
+        assert!(
+            tx.send_within(*back, std::time::Duration::from_millis(30))
+                .is_ok(),
+            "room again"
+        );
+        assert_eq!(rx.len(), 2);
+        drop(rx);
+        assert!(matches!(
+            tx.send_within(record(4), std::time::Duration::from_millis(30)),
+            Err(SendWithin::Closed)
+        ));
     }
 }

@@ -452,6 +452,54 @@ fn worker_gives_the_hunts_ioc_findings() {
     assert_eq!(store_offsets(&db, "g1"), ends);
 }
 
+/// A backlog larger than the worker's queue: the consumer thread waits
+/// for room while the worker commits every 100 ms. The commit is served
+/// by that same thread, so a consumer that waited for room without a
+/// limit hung the worker for good (found with a million records in the
+/// scaling benchmark). With a queue of 4 records every commit meets a
+/// full queue.
+#[test]
+fn a_backlog_larger_than_the_queue_is_read_and_committed_to_the_end() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = corpus(3000);
+    let total: usize = data.iter().map(|(_, l)| l.len()).sum();
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    let ends = broker.produce("raw.logs", &records(&data));
+    assert_eq!(ends.values().sum::<i64>(), total as i64);
+    let log = tmp.path().join("worker.log");
+    let mut c = worker_command(&broker, "gq", Some(&log));
+    c.args(["--feed", FEED, "--queue", "4"])
+        .arg("--db")
+        .arg(tmp.path().join("worker.db"));
+    let mut w = Reap(Some(c.spawn().expect("worker")));
+    wait_for(
+        "the worker to commit every offset with a queue of 4",
+        Duration::from_secs(120),
+        || {
+            if let Ok(Some(st)) = w.0.as_mut().expect("child").try_wait() {
+                panic!(
+                    "the worker exited ({st}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            let c = broker.committed("gq", "raw.logs", PARTITIONS);
+            ends.iter().all(|(p, e)| c.get(p) == Some(e))
+        },
+    );
+    let status = sigterm(w.0.as_mut().expect("child"));
+    assert!(status.success(), "worker exit {status:?}");
+    w.0 = None;
+    let text = std::fs::read_to_string(&log).expect("worker log");
+    let (_, read) = records_processed(&text);
+    assert_eq!(
+        read, total as u64,
+        "records the worker says it read:\n{text}"
+    );
+}
+
 /// `kill -9` a worker while records are still being produced; a second
 /// worker of the group takes over from the offsets kept with the
 /// findings in the store. Nothing is missing and no count is doubled:
@@ -739,6 +787,16 @@ fn two_workers_share_the_partitions_and_count_nothing_twice() {
         {
             println!("{n}: {l}");
         }
+        // Partitions run dry again and again in normal operation: that
+        // is no error for an operator's log.
+        let eof_errors = t
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains("end of partition"))
+            .count();
+        assert_eq!(
+            eof_errors, 0,
+            "worker {n} logs the end of a partition as an error:\n{t}"
+        );
     }
     let rows = store_rows(&db);
     let sum = |it: &mut dyn Iterator<Item = &Row>| {
