@@ -148,6 +148,28 @@ pub struct WorkerArgs {
     /// Records queued between the consumer and the pipeline.
     #[arg(long, default_value_t = 10_000)]
     pub queue: usize,
+    /// Read feeds from this compacted topic (written by `orbwatch feed
+    /// publish`), all of it from the beginning, outside the group: a
+    /// complete new version of a feed is swapped into the index as it
+    /// arrives, and replaces the store's feed or `--feed` file of the same
+    /// name. Off by default: a worker on one machine reads its store.
+    /// Stages `all`, `1` and `2` (stage 2 names stage 1's indicators by
+    /// position: give both the same feeds).
+    #[arg(long, value_name = "TOPIC")]
+    pub feeds_topic: Option<String>,
+}
+
+/// `-X key=value` librdkafka properties.
+pub(crate) fn parse_kafka_config(kvs: &[String]) -> Result<Vec<(String, String)>> {
+    kvs.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| {
+                    format!("-X {kv:?}: give key=value, e.g. -X session.timeout.ms=10000")
+                })
+        })
+        .collect()
 }
 
 /// The store key of a partition's offset (kept in `tail_offsets`, with
@@ -187,18 +209,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let commit_interval = crate::cli_values::parse_dur(&args.commit_interval)
         .map_err(|e| anyhow::anyhow!("--commit-interval {}: {e}", args.commit_interval))
         .and_then(|d| Duration::try_from(d).context("--commit-interval must be positive"))?;
-    let extra = args
-        .kafka_config
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .with_context(|| {
-                    format!("-X {kv:?}: give key=value, e.g. -X session.timeout.ms=10000")
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let extra = parse_kafka_config(&args.kafka_config)?;
     if stage == "3" {
+        if args.feeds_topic.is_some() {
+            anyhow::bail!(
+                "--stage 3 matches no indicators: drop --feeds-topic (stages all, 1 and 2 read it)"
+            );
+        }
         return run_stage3(args, store_out, commit_interval, &extra);
     }
     let (timezone, timezone_name) = crate::cli_values::parse_timezone(args.timezone.as_deref())?;
@@ -232,7 +249,26 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     // Stage 2 matches nothing (stage 1 did), but it aggregates stage 1's
     // sightings into findings, which name their indicators by id in
     // these: it loads the same feeds as stage 1.
-    let ioc = crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?;
+    // The feeds topic first: a worker starts with the cluster's feeds.
+    let mut feed_topic = match &args.feeds_topic {
+        Some(t) => Some(
+            crate::feed_topic::FeedTopic::start(
+                &args.brokers,
+                t,
+                &extra,
+                Duration::from_secs(2),
+                Duration::from_secs(120),
+            )
+            .with_context(|| format!("reading the feeds topic {t} on {}", args.brokers))?,
+        ),
+        None => None,
+    };
+    let published = feed_topic
+        .as_ref()
+        .map(|f| f.published())
+        .unwrap_or_default();
+    let ioc =
+        crate::feed_topic::build_index(cli, &args.feed, &indicator_db, &internal, &published)?;
     if stage == "2" && ioc.is_empty() {
         tracing::warn!(
             "worker: stage 2 has no indicators: the indicator sightings of stage 1 will be skipped (give stage 2 the same --feed files or store as stage 1)"
@@ -303,6 +339,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         "group": args.group,
         "findings_topic": args.findings_topic,
         "feeds": args.feed,
+        "feeds_topic": args.feeds_topic,
         "behaviour": !args.no_behaviour,
         "timezone": timezone_name,
     });
@@ -399,6 +436,9 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let mut last_commit = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
         let mut reload = FeedReload::new("worker", FEED_CHECK, feed_store.as_ref());
+        // Feed versions that came from the feeds topic and are not yet in
+        // the index: when each arrived.
+        let mut arrivals: HashMap<String, (i64, Instant)> = HashMap::new();
         loop {
             let mut ended = false;
             // Partitions assigned and not yet read from hold the clock (see
@@ -470,11 +510,32 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 out.flush(&source, None);
                 last_commit = now;
             }
-            let asked = reload_asked.swap(false, Ordering::Relaxed);
+            let mut asked = reload_asked.swap(false, Ordering::Relaxed);
+            if let Some(ft) = &mut feed_topic {
+                for a in ft.poll() {
+                    arrivals.insert(a.name.clone(), (a.version, Instant::now()));
+                    asked = true;
+                }
+            }
+            let published = feed_topic
+                .as_ref()
+                .map(|f| f.published())
+                .unwrap_or_default();
             let (feeds, db, internal) = (&args.feed, &indicator_db, &internal);
             if let Some(ioc) = reload.step(scope, now, asked, feed_store.as_ref(), move || {
-                crate::cmd_watch::load_indicators(cli, feeds, db, internal)
+                crate::feed_topic::build_index(cli, feeds, db, internal, &published)
             }) {
+                arrivals.retain(|name, (version, at)| {
+                    if ioc.feed_version(name) == Some(*version) {
+                        tracing::info!(
+                            "worker: now matching feed {name} version {version} ({:.2} s after it arrived on the feeds topic)",
+                            at.elapsed().as_secs_f64()
+                        );
+                        false
+                    } else {
+                        true
+                    }
+                });
                 pipeline.replace_indicators(ioc);
             }
             if ended || signals.load(Ordering::Relaxed) {
