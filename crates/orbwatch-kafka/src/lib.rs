@@ -22,6 +22,7 @@
 pub mod envelope;
 pub mod findings_out;
 pub mod progress;
+pub mod replay;
 pub mod source;
 pub mod test_broker;
 pub mod topic_reader;

@@ -157,6 +157,13 @@ pub struct WorkerArgs {
     /// position: give both the same feeds).
     #[arg(long, value_name = "TOPIC")]
     pub feeds_topic: Option<String>,
+    /// With `--feeds-topic`, `--stage all`: when a new feed version
+    /// arrives, replay this much of the raw partitions this worker owns
+    /// (from the offsets Kafka gives for that time, up to where the
+    /// worker stood at the swap) against the version's new indicators
+    /// only, and write their findings (`off`: no re-hunt).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub rehunt_window: String,
 }
 
 /// `-X key=value` librdkafka properties.
@@ -210,6 +217,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--commit-interval {}: {e}", args.commit_interval))
         .and_then(|d| Duration::try_from(d).context("--commit-interval must be positive"))?;
     let extra = parse_kafka_config(&args.kafka_config)?;
+    let rehunt_window = match args.rehunt_window.as_str() {
+        "off" | "0" => None,
+        w => Some(
+            crate::cli_values::parse_dur(w)
+                .map_err(|e| anyhow::anyhow!("--rehunt-window {w}: {e} (or `off`)"))?,
+        ),
+    };
     if stage == "3" {
         if args.feeds_topic.is_some() {
             anyhow::bail!(
@@ -280,6 +294,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         );
     }
     tracing::info!("worker: {} indicators", ioc.len());
+    let rehunt_options = options.clone();
     let engine = Engine::new(ioc, options)?;
     // Partitions are read in no particular order: close indicator
     // sessions by the slowest stream's clock (see LiveOptions).
@@ -438,7 +453,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         let mut reload = FeedReload::new("worker", FEED_CHECK, feed_store.as_ref());
         // Feed versions that came from the feeds topic and are not yet in
         // the index: when each arrived.
-        let mut arrivals: HashMap<String, (i64, Instant)> = HashMap::new();
+        let mut arrivals: HashMap<String, (i64, Instant, Vec<orbwatch_intel::Indicator>)> =
+            HashMap::new();
+        // Re-hunts waiting to run, and the one running.
+        let mut rehunts: std::collections::VecDeque<crate::rehunt::RehuntJob> = Default::default();
+        let mut rehunting: Option<
+            std::thread::ScopedJoinHandle<'_, Result<crate::rehunt::RehuntDone>>,
+        > = None;
         loop {
             let mut ended = false;
             // Partitions assigned and not yet read from hold the clock (see
@@ -513,7 +534,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             let mut asked = reload_asked.swap(false, Ordering::Relaxed);
             if let Some(ft) = &mut feed_topic {
                 for a in ft.poll() {
-                    arrivals.insert(a.name.clone(), (a.version, Instant::now()));
+                    let mut new = a.new_indicators;
+                    // A version that replaces one not yet swapped in: the
+                    // indicators that one brought are new too.
+                    if let Some((_, _, earlier)) = arrivals.remove(&a.name) {
+                        new.extend(earlier);
+                    }
+                    arrivals.insert(a.name.clone(), (a.version, Instant::now(), new));
                     asked = true;
                 }
             }
@@ -525,20 +552,124 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             if let Some(ioc) = reload.step(scope, now, asked, feed_store.as_ref(), move || {
                 crate::feed_topic::build_index(cli, feeds, db, internal, &published)
             }) {
-                arrivals.retain(|name, (version, at)| {
+                let mut swapped = Vec::new();
+                arrivals.retain(|name, (version, at, new)| {
                     if ioc.feed_version(name) == Some(*version) {
                         tracing::info!(
                             "worker: now matching feed {name} version {version} ({:.2} s after it arrived on the feeds topic)",
                             at.elapsed().as_secs_f64()
                         );
+                        swapped.push((name.clone(), *version, std::mem::take(new)));
                         false
                     } else {
                         true
                     }
                 });
+                if let Some(window) = rehunt_window
+                    && stage == "all"
+                    && !swapped.is_empty()
+                {
+                    // Records waiting for their stream's format are matched
+                    // now, by the index they came under: the re-hunt
+                    // replays them, and the new index must not count them
+                    // again.
+                    pipeline.tick(now + detect_wait);
+                    let published = feed_topic
+                        .as_ref()
+                        .map(|f| f.published())
+                        .unwrap_or_default();
+                    for (name, _, new) in &mut swapped {
+                        // Only what the version in use lists, once.
+                        let listed: std::collections::HashSet<&orbwatch_intel::IndicatorValue> =
+                            published
+                                .get(name)
+                                .map(|f| f.indicators.iter().map(|i| &i.value).collect())
+                                .unwrap_or_default();
+                        let mut seen = std::collections::HashSet::new();
+                        new.retain(|i| listed.contains(&i.value) && seen.insert(i.value.clone()));
+                    }
+                    swapped.retain(|(_, _, new)| !new.is_empty());
+                    if !swapped.is_empty() {
+                        rehunts.push_back(crate::rehunt::RehuntJob {
+                            feeds: swapped,
+                            since: Timestamp::now()
+                                .checked_sub(window)
+                                .unwrap_or(Timestamp::UNIX_EPOCH),
+                            until: tracker.reached(),
+                        });
+                    }
+                }
                 pipeline.replace_indicators(ioc);
             }
+            if rehunting.as_ref().is_some_and(|h| h.is_finished())
+                && let Some(h) = rehunting.take()
+            {
+                match h.join() {
+                    Ok(Ok(done)) => {
+                        let sightings: u64 = done.findings.iter().map(|f| f.count).sum();
+                        tracing::info!(
+                            "worker: re-hunt of {} done: {} records replayed from {} partitions over the last {} (up to the offsets reached at the swap) in {:.2} s: {} findings, {sightings} sightings",
+                            done.what,
+                            done.records,
+                            done.partitions,
+                            args.rehunt_window,
+                            done.seconds,
+                            done.findings.len()
+                        );
+                        if !done.short.is_empty() {
+                            tracing::warn!(
+                                "worker: the re-hunt of {} did not reach the end of {} (stalled or stopped): their last records were not replayed",
+                                done.what,
+                                done.short
+                                    .iter()
+                                    .map(|t| t.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
+                        let mark = pipeline.watermark();
+                        out.take(
+                            orbwatch_engine::LiveOutput {
+                                findings: done.findings,
+                                ..Default::default()
+                            },
+                            &mut tracker,
+                            mark,
+                        );
+                    }
+                    Ok(Err(e)) => tracing::error!(
+                        "worker: the re-hunt failed, its findings are not written (the new indicators are matched from now on): {e:#}"
+                    ),
+                    Err(_) => {
+                        tracing::error!("worker: the re-hunt failed (a bug: please report it)")
+                    }
+                }
+            }
+            if rehunting.is_none()
+                && let Some(job) = rehunts.pop_front()
+            {
+                tracing::info!(
+                    "worker: re-hunt of {} over the last {} of {} partitions, up to offsets {}",
+                    job.describe(),
+                    args.rehunt_window,
+                    job.until.len(),
+                    job.until
+                        .iter()
+                        .map(|(tp, o)| format!("{tp}@{o}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let (brokers, extra, options, internal, stop) =
+                    (&args.brokers, &extra, &rehunt_options, internal, &*signals);
+                rehunting =
+                    Some(scope.spawn(move || job.run(brokers, extra, options, internal, stop)));
+            }
             if ended || signals.load(Ordering::Relaxed) {
+                if rehunting.is_some() || !rehunts.is_empty() {
+                    tracing::warn!(
+                        "worker: stopping during a re-hunt: its findings are not written; it runs again when the feed version is published again"
+                    );
+                }
                 break;
             }
         }

@@ -31,6 +31,7 @@ mod hunt_store;
 mod indicator_sources;
 mod output_file;
 mod progress;
+mod rehunt;
 mod table;
 mod watch_config;
 mod watch_status;

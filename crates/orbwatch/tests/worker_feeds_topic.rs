@@ -69,14 +69,16 @@ fn feed_publish(db: &Path, broker: &TestBroker) -> String {
 
 /// Batch `n`: one sshd line per host at 10:00 + n s on 3 June 2021,
 /// naming in turn the new address of the phase (`EARLY_IP` early,
-/// `LATE_IP` late, none between), a version-1 address, and noise.
+/// `LATE_IP` late, none between; one host of each batch, so no two
+/// lines that name it have the same time), a version-1 address, and
+/// noise.
 fn batch(n: usize, phase: usize) -> Vec<(Option<String>, Vec<u8>)> {
     (0..HOSTS)
         .map(|h| {
-            let ip = match ((n + h) % 4, phase) {
+            let ip = match ((n + h) % 8, phase) {
                 (0, 0) => EARLY_IP.to_string(),
                 (0, 2) => LATE_IP.to_string(),
-                (1, _) => FEED_V1[(n + h) % 2].to_string(),
+                (1 | 5, _) => FEED_V1[(n + h) % 2].to_string(),
                 (k, _) => format!("198.51.100.{}", (h * 8 + k + n) % 250),
             };
             let t = jiff::civil::date(2021, 6, 3)
@@ -324,6 +326,26 @@ fn a_feed_version_published_while_records_flow_is_used_by_every_worker() {
         early_lines.load(SeqCst)
     );
     assert!(delay < Duration::from_secs(10));
+    // The re-hunt: each worker replays its partitions up to where it
+    // stood at the swap, against the two new addresses only, and finds
+    // every early record that named EARLY_IP, once.
+    let early = early_lines.load(SeqCst) as u64;
+    let on_early = || -> u64 {
+        findings(&out)
+            .into_iter()
+            .filter(|(_, f)| f["indicator"] == EARLY_IP)
+            .map(|(_, f)| f["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    wait_for(
+        "both workers' re-hunts and the early address's findings",
+        Duration::from_secs(60),
+        || {
+            logs.iter().all(|l| {
+                log_of(l).contains("worker: re-hunt of feed orb version 2 (2 new indicators) done:")
+            }) && on_early() >= early
+        },
+    );
     for w in &mut workers {
         let st = sigterm(w.0.as_mut().expect("child"));
         assert!(st.success(), "worker exit {st:?}");
@@ -340,6 +362,36 @@ fn a_feed_version_published_while_records_flow_is_used_by_every_worker() {
         );
         assert!(text.contains("2 new since version 1"), "{text}");
     }
+    assert_eq!(
+        on_early(),
+        early,
+        "sightings of {EARLY_IP}, named only by records from before version 2, found by the re-hunt"
+    );
+    let replayed: u64 = logs
+        .iter()
+        .map(|l| {
+            let text = log_of(l);
+            let line = text
+                .lines()
+                .find(|l| l.contains("re-hunt of feed orb version 2 (2 new indicators) done:"))
+                .expect("re-hunt line")
+                .to_string();
+            line.split("done: ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("records replayed")
+        })
+        .sum();
+    println!("the re-hunts replayed {replayed} records and found {early} sightings of {EARLY_IP}");
+    assert!(
+        replayed >= (EARLY_BATCHES * HOSTS) as u64,
+        "the re-hunts replayed {replayed} records, fewer than the early ones"
+    );
+    assert!(
+        replayed < produced as u64,
+        "the re-hunts replayed {replayed} records of {produced}: past the swap"
+    );
     // Every finding of the late address says version 2; none of version
     // 1's addresses is credited to a version that did not list it.
     let all = findings(&out);
