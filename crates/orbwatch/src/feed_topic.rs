@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
 use orbwatch_detect::{InternalNets, IocEngine, IocEngineBuilder};
 use orbwatch_engine::feed_wire::{AssembledFeed, FeedAssembler, Offered};
 use orbwatch_intel::{Indicator, IndicatorValue};
@@ -38,12 +40,23 @@ pub(crate) struct Arrived {
     pub new_indicators: Vec<Indicator>,
 }
 
-/// See the module docs.
+/// What the assembling thread hands the worker.
+enum Assembled {
+    Arrived(Arrived, Arc<AssembledFeed>),
+    /// The topic brought nothing for the start's idle time: what it held
+    /// when the worker started has been read.
+    CaughtUp,
+}
+
+/// See the module docs. The records are read, assembled, decompressed,
+/// parsed and compared with the previous version on a thread of their
+/// own: a 10M-indicator version takes seconds, and the loop that reads
+/// records must not stop for it.
 pub(crate) struct FeedTopic {
-    topic: String,
-    reader: TopicReader,
-    assembler: FeedAssembler,
+    assembled: crossbeam_channel::Receiver<Assembled>,
     feeds: Published,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FeedTopic {
@@ -59,21 +72,65 @@ impl FeedTopic {
         limit: Duration,
     ) -> Result<Self> {
         let reader = TopicReader::spawn(brokers, topic, extra)?;
-        let mut me = Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut assembly = Assembly {
             topic: topic.to_string(),
-            reader,
             assembler: FeedAssembler::new(),
             feeds: Published::new(),
         };
-        let started = Instant::now();
-        while let Ok(r) = me.reader.records.recv_timeout(idle) {
-            me.take(r);
-            if started.elapsed() >= limit {
-                tracing::warn!(
-                    "worker: the feeds topic {topic} was still bringing records after {} s: starting with what came; the rest is used as it arrives",
-                    limit.as_secs()
-                );
-                break;
+        let thread = std::thread::Builder::new()
+            .name("feeds-topic".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || {
+                    let mut last = Instant::now();
+                    let mut caught_up = false;
+                    while !stop.load(Ordering::Relaxed) {
+                        match reader.records.recv_timeout(Duration::from_millis(100)) {
+                            Ok(r) => {
+                                last = Instant::now();
+                                if let Some(a) = assembly.take(r) {
+                                    let feed = Arc::clone(&assembly.feeds[&a.name]);
+                                    if tx.send(Assembled::Arrived(a, feed)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                        }
+                        if !caught_up && last.elapsed() >= idle {
+                            caught_up = true;
+                            if tx.send(Assembled::CaughtUp).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            })
+            .context("cannot start the thread that reads the feeds topic")?;
+        let mut me = Self {
+            assembled: rx,
+            feeds: Published::new(),
+            stop,
+            thread: Some(thread),
+        };
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match me.assembled.recv_timeout(left) {
+                Ok(Assembled::Arrived(a, feed)) => {
+                    me.feeds.insert(a.name, feed);
+                }
+                Ok(Assembled::CaughtUp) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        "worker: the feeds topic {topic} was still bringing records after {} s: starting with what came; the rest is used as it arrives",
+                        limit.as_secs()
+                    );
+                    break;
+                }
             }
         }
         for f in me.feeds.values() {
@@ -92,15 +149,37 @@ impl FeedTopic {
         self.feeds.clone()
     }
 
-    /// Take what came since the last call (without waiting).
+    /// The versions assembled since the last call (without waiting).
     pub(crate) fn poll(&mut self) -> Vec<Arrived> {
         let mut out = Vec::new();
-        while let Ok(r) = self.reader.records.try_recv() {
-            out.extend(self.take(r));
+        while let Ok(m) = self.assembled.try_recv() {
+            if let Assembled::Arrived(a, feed) = m {
+                self.feeds.insert(a.name.clone(), feed);
+                out.push(a);
+            }
         }
         out
     }
+}
 
+impl Drop for FeedTopic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The assembling thread's state: the versions it knows, to tell what
+/// each new one adds.
+struct Assembly {
+    topic: String,
+    assembler: FeedAssembler,
+    feeds: Published,
+}
+
+impl Assembly {
     fn take(&mut self, r: orbwatch_kafka::RawRecord) -> Option<Arrived> {
         let topic = &self.topic;
         match self.assembler.offer(r.key.as_deref(), r.value.as_deref()) {
