@@ -58,10 +58,12 @@ pub fn replay(
     cfg.set("group.id", "orbwatch-rehunt")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
-    let c: BaseConsumer = cfg.create().map_err(|e| Error::Kafka {
-        what: format!("creating a replay reader on {brokers}"),
-        source: e,
-    })?;
+    let c: BaseConsumer<crate::topic_reader::QuietEnds> = cfg
+        .create_with_context(crate::topic_reader::QuietEnds)
+        .map_err(|e| Error::Kafka {
+            what: format!("creating a replay reader on {brokers}"),
+            source: e,
+        })?;
     let ms = since.as_millisecond();
     let mut ask = TopicPartitionList::new();
     for tp in until.keys() {

@@ -28,22 +28,45 @@ pub struct RawRecord {
     pub value: Option<Vec<u8>>,
 }
 
+/// A consumer context that does not report the end of a partition as an
+/// error: librdkafka hands some ends (of an empty partition, seen with
+/// tansu) to the global error callback, whose default logs them at
+/// error level, and an analyst reading the log would take them for
+/// failures.
+pub(crate) struct QuietEnds;
+
+impl rdkafka::ClientContext for QuietEnds {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF) => {
+                tracing::debug!("kafka: {error}: {reason}");
+            }
+            _ => tracing::error!("librdkafka: {error}: {reason}"),
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietEnds {}
+
 fn consumer(
     brokers: &str,
     topic: &str,
     extra: &[(String, String)],
     timeout: Duration,
-) -> Result<BaseConsumer, Error> {
+) -> Result<BaseConsumer<QuietEnds>, Error> {
     let mut cfg = crate::source::producer_config(brokers, extra);
     cfg.set("group.id", "orbwatch-topic-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         // Chunks are up to about 1 MB each.
         .set("fetch.message.max.bytes", "4194304");
-    let c: BaseConsumer = cfg.create().map_err(|e| Error::Kafka {
-        what: format!("creating a reader of {topic} on {brokers}"),
-        source: e,
-    })?;
+    let c: BaseConsumer<QuietEnds> =
+        cfg.create_with_context(QuietEnds)
+            .map_err(|e| Error::Kafka {
+                what: format!("creating a reader of {topic} on {brokers}"),
+                source: e,
+            })?;
     let md = c
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| Error::Kafka {
@@ -76,7 +99,7 @@ fn consumer(
     Ok(c)
 }
 
-fn raw(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+fn raw(m: &impl Message) -> RawRecord {
     RawRecord {
         partition: m.partition(),
         offset: m.offset(),

@@ -589,13 +589,18 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                         new.retain(|i| listed.contains(&i.value) && seen.insert(i.value.clone()));
                     }
                     swapped.retain(|(_, _, new)| !new.is_empty());
-                    if !swapped.is_empty() {
+                    let until = tracker.reached();
+                    if !swapped.is_empty() && until.is_empty() {
+                        tracing::info!(
+                            "worker: no re-hunt: no record read from the raw partitions yet"
+                        );
+                    } else if !swapped.is_empty() {
                         rehunts.push_back(crate::rehunt::RehuntJob {
                             feeds: swapped,
                             since: Timestamp::now()
                                 .checked_sub(window)
                                 .unwrap_or(Timestamp::UNIX_EPOCH),
-                            until: tracker.reached(),
+                            until,
                         });
                     }
                 }
