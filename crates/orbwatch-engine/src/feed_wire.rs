@@ -43,7 +43,7 @@
 //! not hold the indicators it announces is refused with a
 //! [`FeedWireError`] that says what and where; never a panic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use orbwatch_intel::Indicator;
 use sha2::{Digest, Sha256};
@@ -190,6 +190,14 @@ impl FeedChunk {
 
     /// The chunk's indicators, checked against the count it announces.
     pub fn indicators(&self) -> Result<Vec<Indicator>, FeedWireError> {
+        let mut out = Vec::with_capacity(self.indicators as usize);
+        self.for_each(|i| out.push(i))?;
+        Ok(out)
+    }
+
+    /// Each of the chunk's indicators in turn, once the whole chunk has
+    /// been read (none when it is damaged: the error says where).
+    pub fn for_each(&self, f: impl FnMut(Indicator)) -> Result<(), FeedWireError> {
         let where_ = || {
             format!(
                 "feed {} version {} chunk {}",
@@ -220,7 +228,8 @@ impl FeedChunk {
                 self.indicators
             )));
         }
-        Ok(out)
+        out.into_iter().for_each(f);
+        Ok(())
     }
 }
 
@@ -470,12 +479,47 @@ impl FeedEncoder {
     }
 }
 
-/// A complete version of a feed, assembled from the topic.
+/// A complete version of a feed, assembled from the topic: its chunks,
+/// checked (digests, and every indicator readable), kept compressed.
+/// Why compressed: a 10M-indicator feed is about 150 MB so, and about
+/// 4 GB as `Indicator`s; it is decoded again, a chunk at a time, when
+/// an index is built from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssembledFeed {
     pub name: String,
     pub version: i64,
-    pub indicators: Vec<Indicator>,
+    pub indicators: u64,
+    pub chunks: Vec<FeedChunk>,
+    /// [`value_hash`] of every indicator's value: what the next version
+    /// is compared with (values it lists and this one does not are new).
+    pub value_hashes: HashSet<u64>,
+}
+
+impl AssembledFeed {
+    /// Each indicator in turn.
+    pub fn for_each(&self, mut f: impl FnMut(Indicator)) -> Result<(), FeedWireError> {
+        for c in &self.chunks {
+            c.for_each(&mut f)?;
+        }
+        Ok(())
+    }
+
+    /// Every indicator (tests, small feeds).
+    pub fn all(&self) -> Result<Vec<Indicator>, FeedWireError> {
+        let mut out = Vec::new();
+        self.for_each(|i| out.push(i))?;
+        Ok(out)
+    }
+}
+
+/// A 64-bit hash of an indicator's value, to compare versions without
+/// keeping their values (a collision, about one in 10^12 for two 10M
+/// feeds, would only leave one new value out of a re-hunt).
+pub fn value_hash(v: &orbwatch_intel::IndicatorValue) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }
 
 /// What one record of the topic did to the assembly.
@@ -561,12 +605,14 @@ impl FeedAssembler {
                 self.chunks
                     .retain(|(n, v), _| !(n == &h.name && *v <= h.version));
                 match assemble(&h, got.unwrap_or_default()) {
-                    Ok(indicators) => {
+                    Ok((chunks, value_hashes)) => {
                         self.current.insert(h.name.clone(), h.version);
                         Offered::Complete(AssembledFeed {
                             name: h.name,
                             version: h.version,
-                            indicators,
+                            indicators: h.indicators,
+                            chunks,
+                            value_hashes,
                         })
                     }
                     Err(why) => {
@@ -583,8 +629,13 @@ impl FeedAssembler {
     }
 }
 
-fn assemble(h: &FeedHead, mut got: BTreeMap<u32, FeedChunk>) -> Result<Vec<Indicator>, String> {
-    let mut out = Vec::with_capacity(usize::try_from(h.indicators).unwrap_or(0).min(1 << 24));
+type Checked = (Vec<FeedChunk>, HashSet<u64>);
+
+fn assemble(h: &FeedHead, mut got: BTreeMap<u32, FeedChunk>) -> Result<Checked, String> {
+    let mut chunks = Vec::with_capacity(h.digests.len());
+    let mut hashes =
+        HashSet::with_capacity(usize::try_from(h.indicators).unwrap_or(0).min(1 << 24));
+    let mut count = 0u64;
     for (i, digest) in h.digests.iter().enumerate() {
         let i = i as u32;
         let Some(c) = got.remove(&i) else {
@@ -600,16 +651,20 @@ fn assemble(h: &FeedHead, mut got: BTreeMap<u32, FeedChunk>) -> Result<Vec<Indic
                 h.digests.len()
             ));
         }
-        out.extend(c.indicators().map_err(|e| e.to_string())?);
+        c.for_each(|ind| {
+            count += 1;
+            hashes.insert(value_hash(&ind.value));
+        })
+        .map_err(|e| e.to_string())?;
+        chunks.push(c);
     }
-    if out.len() as u64 != h.indicators {
+    if count != h.indicators {
         return Err(format!(
-            "{} indicators in the chunks, the head announces {}",
-            out.len(),
+            "{count} indicators in the chunks, the head announces {}",
             h.indicators
         ));
     }
-    Ok(out)
+    Ok((chunks, hashes))
 }
 
 #[cfg(test)]
@@ -698,7 +753,7 @@ mod tests {
         };
         assert_eq!((f.name.as_str(), f.version), ("orb", 7));
         let want: Vec<Indicator> = (0..5000).map(ind).collect();
-        assert_eq!(f.indicators, want);
+        assert_eq!(f.all().unwrap(), want);
         assert_eq!(a.current("orb"), Some(7));
         // The same version again (a re-read, a re-publish) is not news.
         assert!(feed_all(&mut a, &recs).is_empty());
@@ -772,7 +827,8 @@ mod tests {
                 panic!("{got:?}")
             };
             assert_eq!(f.version, 2);
-            assert_eq!(f.indicators.len(), 2500);
+            assert_eq!(f.all().unwrap().len(), 2500);
+            assert_eq!((f.indicators, f.value_hashes.len()), (2500, 2500));
             assert_eq!(a.current("orb"), Some(2));
         }
         // Without the tombstones, the head of v2 still wins over v1's
@@ -845,7 +901,7 @@ mod tests {
             // A damaged record never yields a wrong version: either it is
             // refused, or the version is complete and equal to the original.
             if let Offered::Complete(f) = last {
-                prop_assert_eq!(f.indicators, (0..300).map(ind).collect::<Vec<_>>());
+                prop_assert_eq!(f.all().unwrap(), (0..300).map(ind).collect::<Vec<_>>());
             }
             let _ = got;
         }

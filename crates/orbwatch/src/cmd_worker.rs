@@ -580,13 +580,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                         .unwrap_or_default();
                     for (name, _, new) in &mut swapped {
                         // Only what the version in use lists, once.
-                        let listed: std::collections::HashSet<&orbwatch_intel::IndicatorValue> =
-                            published
-                                .get(name)
-                                .map(|f| f.indicators.iter().map(|i| &i.value).collect())
-                                .unwrap_or_default();
+                        let empty = std::collections::HashSet::new();
+                        let listed = published.get(name).map_or(&empty, |f| &f.value_hashes);
                         let mut seen = std::collections::HashSet::new();
-                        new.retain(|i| listed.contains(&i.value) && seen.insert(i.value.clone()));
+                        new.retain(|i| {
+                            let h = orbwatch_engine::feed_wire::value_hash(&i.value);
+                            listed.contains(&h) && seen.insert(h)
+                        });
                     }
                     swapped.retain(|(_, _, new)| !new.is_empty());
                     let until = tracker.reached();

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use orbwatch_detect::{InternalNets, IocEngine, IocEngineBuilder};
-use orbwatch_engine::feed_wire::{AssembledFeed, FeedAssembler, Offered};
-use orbwatch_intel::{Indicator, IndicatorValue};
+use orbwatch_engine::feed_wire::{AssembledFeed, FeedAssembler, Offered, value_hash};
+use orbwatch_intel::Indicator;
 use orbwatch_kafka::TopicReader;
 
 use crate::Cli;
@@ -138,7 +138,7 @@ impl FeedTopic {
                 "worker: feed {} version {} from the feeds topic {topic}: {} indicators",
                 f.name,
                 f.version,
-                f.indicators.len()
+                f.indicators
             );
         }
         Ok(me)
@@ -210,15 +210,24 @@ impl Assembly {
             }
             Offered::Complete(f) => {
                 let previous = self.feeds.get(&f.name);
-                let old: HashSet<&IndicatorValue> = previous
-                    .map(|p| p.indicators.iter().map(|i| &i.value).collect())
-                    .unwrap_or_default();
-                let new_indicators: Vec<Indicator> = f
-                    .indicators
-                    .iter()
-                    .filter(|i| !old.contains(&i.value))
-                    .cloned()
-                    .collect();
+                let empty = HashSet::new();
+                let old = previous.map_or(&empty, |p| &p.value_hashes);
+                let mut new_indicators: Vec<Indicator> = Vec::new();
+                let mut seen = HashSet::new();
+                if let Err(e) = f.for_each(|i| {
+                    let h = value_hash(&i.value);
+                    if !old.contains(&h) && seen.insert(h) {
+                        new_indicators.push(i);
+                    }
+                }) {
+                    // It was read whole when assembled: not expected.
+                    tracing::error!(
+                        "worker: feed {} version {} cannot be read again ({e}); its new indicators are not re-hunted",
+                        f.name,
+                        f.version
+                    );
+                    new_indicators.clear();
+                }
                 let arrived = Arrived {
                     name: f.name.clone(),
                     version: f.version,
@@ -230,7 +239,7 @@ impl Assembly {
                     f.name,
                     f.version,
                     r.offset,
-                    f.indicators.len(),
+                    f.indicators,
                     arrived.new_indicators.len(),
                     arrived
                         .previous
@@ -290,10 +299,10 @@ pub(crate) fn build_index(
         tracing::warn!("{n}");
     }
     for f in published.values() {
-        sink.inner.reserve(f.indicators.len());
-        for ind in &f.indicators {
-            sink.inner.add(ind, &f.name);
-        }
+        sink.inner
+            .reserve(usize::try_from(f.indicators).unwrap_or(0).min(1 << 26));
+        f.for_each(|ind| sink.inner.add(&ind, &f.name))
+            .map_err(|e| anyhow::anyhow!("feed {} from the feeds topic: {e}", f.name))?;
     }
     let mut ioc = sink.inner.0.build(internal.clone());
     if crate::db_path::exists(db)
