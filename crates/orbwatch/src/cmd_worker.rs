@@ -453,7 +453,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         let mut reload = FeedReload::new("worker", FEED_CHECK, feed_store.as_ref());
         // Feed versions that came from the feeds topic and are not yet in
         // the index: when each arrived.
-        let mut arrivals: HashMap<String, (i64, Instant, Vec<orbwatch_intel::Indicator>)> =
+        let mut arrivals: HashMap<String, (i64, Instant, crate::feed_topic::NewValues)> =
             HashMap::new();
         // Re-hunts waiting to run, and the one running.
         let mut rehunts: std::collections::VecDeque<crate::rehunt::RehuntJob> = Default::default();
@@ -534,11 +534,17 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             let mut asked = reload_asked.swap(false, Ordering::Relaxed);
             if let Some(ft) = &mut feed_topic {
                 for a in ft.poll() {
-                    let mut new = a.new_indicators;
+                    let mut new = a.new_values;
                     // A version that replaces one not yet swapped in: the
-                    // indicators that one brought are new too.
+                    // values that one brought are new too.
                     if let Some((_, _, earlier)) = arrivals.remove(&a.name) {
-                        new.extend(earlier);
+                        new = match (new, earlier) {
+                            (Some(mut n), Some(e)) => {
+                                n.extend(e);
+                                Some(n)
+                            }
+                            _ => None,
+                        };
                     }
                     arrivals.insert(a.name.clone(), (a.version, Instant::now(), new));
                     asked = true;
@@ -578,25 +584,29 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                         .as_ref()
                         .map(|f| f.published())
                         .unwrap_or_default();
-                    for (name, _, new) in &mut swapped {
-                        // Only what the version in use lists, once.
-                        let empty = std::collections::HashSet::new();
-                        let listed = published.get(name).map_or(&empty, |f| &f.value_hashes);
-                        let mut seen = std::collections::HashSet::new();
-                        new.retain(|i| {
-                            let h = orbwatch_engine::feed_wire::value_hash(&i.value);
-                            listed.contains(&h) && seen.insert(h)
+                    let mut feeds = Vec::new();
+                    for (name, version, new) in swapped {
+                        let Some(f) = published.get(&name).filter(|f| f.version == version) else {
+                            continue;
+                        };
+                        // Only what the version in use lists.
+                        let new: crate::feed_topic::NewValues = new.map(|n| {
+                            n.into_iter()
+                                .filter(|h| f.value_hashes.contains(h))
+                                .collect()
                         });
+                        if new.as_ref().is_none_or(|n| !n.is_empty()) {
+                            feeds.push((Arc::clone(f), new));
+                        }
                     }
-                    swapped.retain(|(_, _, new)| !new.is_empty());
                     let until = tracker.reached();
-                    if !swapped.is_empty() && until.is_empty() {
+                    if !feeds.is_empty() && until.is_empty() {
                         tracing::info!(
                             "worker: no re-hunt: no record read from the raw partitions yet"
                         );
-                    } else if !swapped.is_empty() {
+                    } else if !feeds.is_empty() {
                         rehunts.push_back(crate::rehunt::RehuntJob {
-                            feeds: swapped,
+                            feeds,
                             since: Timestamp::now()
                                 .checked_sub(window)
                                 .unwrap_or(Timestamp::UNIX_EPOCH),

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use orbwatch_detect::{InternalNets, IocEngine, IocEngineBuilder};
-use orbwatch_engine::feed_wire::{AssembledFeed, FeedAssembler, Offered, value_hash};
+use orbwatch_engine::feed_wire::{AssembledFeed, FeedAssembler, Offered};
 use orbwatch_intel::Indicator;
 use orbwatch_kafka::TopicReader;
 
@@ -29,15 +29,19 @@ use crate::indicator_sources::{EngineSink, IndicatorSink, IndicatorSources};
 /// The published feeds in use, by name.
 pub(crate) type Published = BTreeMap<String, Arc<AssembledFeed>>;
 
+/// The values a version adds to the one before (their
+/// [`orbwatch_engine::feed_wire::value_hash`]), or
+/// `None`: all of them (a feed new to the worker). Hashes, not the
+/// indicators: a first version of 10M would otherwise be decoded whole.
+pub(crate) type NewValues = Option<HashSet<u64>>;
+
 /// A complete new version that came from the topic.
 pub(crate) struct Arrived {
     pub name: String,
     pub version: i64,
     /// The version it replaces, if the worker had one.
     pub previous: Option<i64>,
-    /// Its indicators whose value the previous version did not list
-    /// (all of them for a feed new to the worker).
-    pub new_indicators: Vec<Indicator>,
+    pub new_values: NewValues,
 }
 
 /// What the assembling thread hands the worker.
@@ -210,29 +214,20 @@ impl Assembly {
             }
             Offered::Complete(f) => {
                 let previous = self.feeds.get(&f.name);
-                let empty = HashSet::new();
-                let old = previous.map_or(&empty, |p| &p.value_hashes);
-                let mut new_indicators: Vec<Indicator> = Vec::new();
-                let mut seen = HashSet::new();
-                if let Err(e) = f.for_each(|i| {
-                    let h = value_hash(&i.value);
-                    if !old.contains(&h) && seen.insert(h) {
-                        new_indicators.push(i);
-                    }
-                }) {
-                    // It was read whole when assembled: not expected.
-                    tracing::error!(
-                        "worker: feed {} version {} cannot be read again ({e}); its new indicators are not re-hunted",
-                        f.name,
-                        f.version
-                    );
-                    new_indicators.clear();
-                }
+                let new_values: NewValues = previous.map(|p| {
+                    f.value_hashes
+                        .difference(&p.value_hashes)
+                        .copied()
+                        .collect()
+                });
+                let new_count = new_values
+                    .as_ref()
+                    .map_or(f.value_hashes.len(), HashSet::len);
                 let arrived = Arrived {
                     name: f.name.clone(),
                     version: f.version,
                     previous: previous.map(|p| p.version),
-                    new_indicators,
+                    new_values,
                 };
                 tracing::info!(
                     "worker: feed {} version {} arrived on {topic} (offset {}): {} indicators, {} new since {}",
@@ -240,7 +235,7 @@ impl Assembly {
                     f.version,
                     r.offset,
                     f.indicators,
-                    arrived.new_indicators.len(),
+                    new_count,
                     arrived
                         .previous
                         .map_or("none".to_string(), |v| format!("version {v}"))

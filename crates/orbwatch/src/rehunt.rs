@@ -15,22 +15,25 @@
 //! again (a worker restarted on the same version) merges into the same
 //! findings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use jiff::Timestamp;
-use orbwatch_detect::{Finding, InternalNets, IocEngine};
+use orbwatch_detect::{Finding, InternalNets, IocEngineBuilder};
+use orbwatch_engine::feed_wire::{AssembledFeed, value_hash};
 use orbwatch_engine::{Engine, EngineOptions, LiveOptions, LivePipeline};
-use orbwatch_intel::Indicator;
 use orbwatch_kafka::TopicPartition;
+
+use crate::feed_topic::NewValues;
 
 /// One re-hunt to run: the new indicators of the versions one swap
 /// brought in, and where the worker stood then.
 pub(crate) struct RehuntJob {
-    /// (feed, version, its new indicators).
-    pub feeds: Vec<(String, i64, Vec<Indicator>)>,
+    /// The versions swapped in, each with the values it adds.
+    pub feeds: Vec<(Arc<AssembledFeed>, NewValues)>,
     pub since: Timestamp,
     pub until: BTreeMap<TopicPartition, i64>,
 }
@@ -50,7 +53,14 @@ impl RehuntJob {
     pub(crate) fn describe(&self) -> String {
         self.feeds
             .iter()
-            .map(|(n, v, i)| format!("feed {n} version {v} ({} new indicators)", i.len()))
+            .map(|(f, new)| {
+                format!(
+                    "feed {} version {} ({} new indicators)",
+                    f.name,
+                    f.version,
+                    new.as_ref().map_or(f.value_hashes.len(), HashSet::len)
+                )
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -67,14 +77,24 @@ impl RehuntJob {
     ) -> Result<RehuntDone> {
         let started = Instant::now();
         let what = self.describe();
-        let mut ioc = IocEngine::new(
-            self.feeds
-                .iter()
-                .flat_map(|(_, _, inds)| inds.iter().cloned()),
-            internal.clone(),
-        );
-        for (name, version, _) in &self.feeds {
-            ioc.set_feed_version(name, *version);
+        // Every row of a new value (a feed may list a value twice, with
+        // two windows), decoded a chunk at a time.
+        let mut b = IocEngineBuilder::new();
+        for (f, new) in &self.feeds {
+            f.for_each(|mut ind| {
+                if new
+                    .as_ref()
+                    .is_none_or(|n| n.contains(&value_hash(&ind.value)))
+                {
+                    ind.provenance.feed.clone_from(&f.name);
+                    b.add(&ind);
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("feed {} version {}: {e}", f.name, f.version))?;
+        }
+        let mut ioc = b.build(internal.clone());
+        for (f, _) in &self.feeds {
+            ioc.set_feed_version(&f.name, f.version);
         }
         let mut opts = options.clone();
         opts.behaviour = None;
