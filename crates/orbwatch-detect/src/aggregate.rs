@@ -632,6 +632,7 @@ fn session_finding(
             peer: key.peer,
             tags,
             indicator_ref: rec.record_id.map(str::to_string),
+            feed_version: engine.feed_version(&rec.meta.feed),
         }),
         targets: Vec::new(),
         accounts,

@@ -372,6 +372,12 @@ pub struct IocDetails {
     /// The source's identifier for the indicator (STIX id, MISP uuid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indicator_ref: Option<String>,
+    /// The version of the feed whose indicator matched (the store's
+    /// version number, as `feed publish` wrote it to the feeds topic),
+    /// where the matcher knew it: a worker records it so that a finding
+    /// says which published feed named it. Absent in older findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_version: Option<i64>,
 }
 
 /// One finding: a sighting of an indicator (aggregated), or a behaviour.

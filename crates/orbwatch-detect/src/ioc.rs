@@ -258,6 +258,7 @@ impl IocEngineBuilder {
             record_ids: self.record_ids,
             feeds,
             internal,
+            feed_versions: HashMap::new(),
         }
     }
 }
@@ -289,9 +290,23 @@ pub struct IocEngine {
     record_ids: HashMap<u32, Box<str>>,
     feeds: Vec<FeedSpan>,
     internal: InternalNets,
+    /// The version of each feed compiled in, where known (a feed from
+    /// the store or the Kafka feeds topic), written into its findings.
+    feed_versions: HashMap<String, i64>,
 }
 
 impl IocEngine {
+    /// Record that the indicators of `feed` are its version `version`:
+    /// findings of them say so (`feed_version`).
+    pub fn set_feed_version(&mut self, feed: &str, version: i64) {
+        self.feed_versions.insert(feed.to_string(), version);
+    }
+
+    /// The version of `feed` compiled in, where known.
+    pub fn feed_version(&self, feed: &str) -> Option<i64> {
+        self.feed_versions.get(feed).copied()
+    }
+
     /// Compile indicators. Each indicator keeps its own window, so the same
     /// value from two feeds, or twice with different dates, matches twice.
     pub fn new(indicators: impl IntoIterator<Item = Indicator>, internal: InternalNets) -> Self {

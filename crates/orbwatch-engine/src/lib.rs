@@ -49,6 +49,7 @@ pub mod behaviour;
 pub mod binary;
 pub mod cross_stage;
 pub mod event_time;
+pub mod feed_wire;
 mod held_findings;
 pub mod index_cache;
 pub mod live;

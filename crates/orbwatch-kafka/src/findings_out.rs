@@ -167,11 +167,31 @@ impl KeyedProducer {
         what: &str,
         timeout: Duration,
     ) -> Result<u64, Error> {
+        self.write_or_delete(
+            messages.into_iter().map(|(k, v)| (k, Some(v))),
+            what,
+            timeout,
+        )
+    }
+
+    /// As [`KeyedProducer::write`], where a `None` payload is a tombstone:
+    /// on a compacted topic it deletes its key (the feeds topic drops an
+    /// old version's chunks so).
+    pub fn write_or_delete<'a>(
+        &mut self,
+        messages: impl IntoIterator<Item = (&'a [u8], Option<&'a [u8]>)>,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<u64, Error> {
         let before = self.producer.context().failed.load(Ordering::Relaxed);
         let deadline = Instant::now() + timeout;
         let mut n = 0u64;
         for (key, payload) in messages {
-            let record = BaseRecord::to(&self.topic).key(key).payload(payload);
+            let record = BaseRecord::<[u8], [u8]>::to(&self.topic).key(key);
+            let record = match payload {
+                Some(p) => record.payload(p),
+                None => record,
+            };
             self.send_until(record, deadline, what)?;
             n += 1;
         }

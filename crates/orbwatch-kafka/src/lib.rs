@@ -22,13 +22,16 @@
 pub mod envelope;
 pub mod findings_out;
 pub mod progress;
+pub mod replay;
 pub mod source;
 pub mod test_broker;
+pub mod topic_reader;
 
 pub use envelope::{Envelope, unwrap_record};
 pub use findings_out::{FindingsProducer, KeyedProducer};
 pub use progress::{OffsetTracker, TopicPartition, checkpoint_identity, parse_identity};
 pub use source::{ConsumerSettings, KafkaSource, RevokeRequest, StartOffsets, check_brokers};
+pub use topic_reader::{RawRecord, TopicReader};
 
 /// What went wrong talking to Kafka.
 #[derive(Debug, thiserror::Error)]

@@ -59,6 +59,9 @@ pub struct OffsetTracker {
     partitions: HashMap<TopicPartition, PartitionState>,
     /// Per stream: position (offset + 1) up to which it was decoded.
     done: HashMap<Arc<str>, u64>,
+    /// Per partition: the offset after the last record that entered the
+    /// pipeline (what a re-hunt replays up to).
+    reached: HashMap<TopicPartition, i64>,
 }
 
 impl OffsetTracker {
@@ -74,6 +77,8 @@ impl OffsetTracker {
         let offset = i64::try_from(cp.position).unwrap_or(i64::MAX) - 1;
         let first = !self.partitions.contains_key(&tp);
         let announce = first.then(|| tp.clone());
+        let r = self.reached.entry(tp.clone()).or_insert(0);
+        *r = (*r).max(offset + 1);
         self.partitions
             .entry(tp)
             .or_default()
@@ -132,6 +137,16 @@ impl OffsetTracker {
     /// still decoded, but their offsets are the new owner's to commit.
     pub fn forget(&mut self, tp: &TopicPartition) {
         self.partitions.remove(tp);
+        self.reached.remove(tp);
+    }
+
+    /// Per partition owned: the offset after the last record that
+    /// entered the pipeline.
+    pub fn reached(&self) -> BTreeMap<TopicPartition, i64> {
+        self.reached
+            .iter()
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect()
     }
 
     /// Records entered and not yet handed on.

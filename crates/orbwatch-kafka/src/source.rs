@@ -152,7 +152,7 @@ impl ClientContext for Ctx {
 
 /// Is this librdkafka's "no more messages" (the end of a partition, not
 /// a failure)?
-fn is_partition_eof(error: &rdkafka::error::KafkaError) -> bool {
+pub(crate) fn is_partition_eof(error: &rdkafka::error::KafkaError) -> bool {
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     matches!(
         error,
@@ -521,63 +521,13 @@ fn run(
                 continue;
             }
         };
-        let Some(payload) = m.payload() else {
+        let received_bytes = m.payload().map_or(0, <[u8]>::len) as u64;
+        let Some(rec) = live_record(&m, payload_as_is, &mut names) else {
             // A tombstone: nothing to decode.
             continue;
         };
         SourceStats::add(&stats.records, 1);
-        SourceStats::add(&stats.bytes, payload.len() as u64);
-        let key = if payload_as_is {
-            &[][..]
-        } else {
-            m.key().unwrap_or_default()
-        };
-        let key = &key[..key.len().min(KEY_CAP)];
-        if names.len() > 100_000 {
-            names.clear();
-        }
-        let (stream, identity) = names
-            .entry((m.topic().to_string(), m.partition(), key.to_vec()))
-            .or_insert_with(|| {
-                let shown: String = String::from_utf8_lossy(key)
-                    .chars()
-                    .map(|c| if c.is_control() { '?' } else { c })
-                    .collect();
-                let stream = if shown.is_empty() {
-                    format!("kafka {}/{}", m.topic(), m.partition())
-                } else {
-                    format!("kafka {}/{} key {shown}", m.topic(), m.partition())
-                };
-                (
-                    Arc::from(stream.as_str()),
-                    Arc::from(checkpoint_identity(m.topic(), m.partition()).as_str()),
-                )
-            })
-            .clone();
-        let offset = u64::try_from(m.offset()).unwrap_or(0);
-        let received = m
-            .timestamp()
-            .to_millis()
-            .and_then(|ms| Timestamp::from_millisecond(ms).ok())
-            .unwrap_or_else(Timestamp::now);
-        let line = if payload_as_is {
-            std::borrow::Cow::Borrowed(payload)
-        } else {
-            unwrap_record(payload).0
-        };
-        let rec = LiveRecord {
-            stream: stream.clone(),
-            number: offset + 1,
-            offset,
-            payload: Payload::Line,
-            bytes: line.into_owned(),
-            received,
-            checkpoint: Some(Checkpoint {
-                source: stream,
-                position: offset + 1,
-                identity,
-            }),
-        };
+        SourceStats::add(&stats.bytes, received_bytes);
         // Never wait for the pipeline without a limit: its thread may be
         // waiting in `commit` for this thread to serve the commit queue,
         // and with the records channel full neither would move again
@@ -607,6 +557,68 @@ fn run(
         let _ = reply.send(do_commit(&consumer, &assigned, &offsets));
     }
     drop(consumer);
+}
+
+/// A Kafka message as the pipeline's record (`None`: a tombstone): one
+/// stream per (topic, partition, record key), as shippers key by host;
+/// its checkpoint is the partition's next offset.
+pub(crate) fn live_record(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    payload_as_is: bool,
+    names: &mut HashMap<StreamKey, (Arc<str>, Arc<str>)>,
+) -> Option<LiveRecord> {
+    let payload = m.payload()?;
+    let key = if payload_as_is {
+        &[][..]
+    } else {
+        m.key().unwrap_or_default()
+    };
+    let key = &key[..key.len().min(KEY_CAP)];
+    if names.len() > 100_000 {
+        names.clear();
+    }
+    let (stream, identity) = names
+        .entry((m.topic().to_string(), m.partition(), key.to_vec()))
+        .or_insert_with(|| {
+            let shown: String = String::from_utf8_lossy(key)
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            let stream = if shown.is_empty() {
+                format!("kafka {}/{}", m.topic(), m.partition())
+            } else {
+                format!("kafka {}/{} key {shown}", m.topic(), m.partition())
+            };
+            (
+                Arc::from(stream.as_str()),
+                Arc::from(checkpoint_identity(m.topic(), m.partition()).as_str()),
+            )
+        })
+        .clone();
+    let offset = u64::try_from(m.offset()).unwrap_or(0);
+    let received = m
+        .timestamp()
+        .to_millis()
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or_else(Timestamp::now);
+    let line = if payload_as_is {
+        std::borrow::Cow::Borrowed(payload)
+    } else {
+        unwrap_record(payload).0
+    };
+    Some(LiveRecord {
+        stream: stream.clone(),
+        number: offset + 1,
+        offset,
+        payload: Payload::Line,
+        bytes: line.into_owned(),
+        received,
+        checkpoint: Some(Checkpoint {
+            source: stream,
+            position: offset + 1,
+            identity,
+        }),
+    })
 }
 
 /// A producer with the worker's broker settings (for tests and the

@@ -61,6 +61,10 @@ pub enum FeedCommand {
     Update(crate::cmd_feed_subscribe::UpdateArgs),
     /// Print a systemd timer or a cron line that runs `feed update --due`.
     Schedule(crate::cmd_feed_subscribe::ScheduleArgs),
+    /// Write the feed's current version to the compacted Kafka feeds
+    /// topic, from which every `orbwatch worker --feeds-topic` swaps its
+    /// indicators.
+    Publish(crate::cmd_feed_publish::PublishArgs),
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +181,7 @@ pub fn run(cli: &Cli, cmd: &FeedCommand) -> Result<ExitCode> {
         FeedCommand::Unsubscribe { name } => crate::cmd_feed_subscribe::unsubscribe(cli, name),
         FeedCommand::Update(args) => crate::cmd_feed_subscribe::update(cli, args),
         FeedCommand::Schedule(args) => crate::cmd_feed_subscribe::schedule(cli, args),
+        FeedCommand::Publish(args) => crate::cmd_feed_publish::publish(cli, args),
     }
 }
 

@@ -148,6 +148,35 @@ pub struct WorkerArgs {
     /// Records queued between the consumer and the pipeline.
     #[arg(long, default_value_t = 10_000)]
     pub queue: usize,
+    /// Read feeds from this compacted topic (written by `orbwatch feed
+    /// publish`), all of it from the beginning, outside the group: a
+    /// complete new version of a feed is swapped into the index as it
+    /// arrives, and replaces the store's feed or `--feed` file of the same
+    /// name. Off by default: a worker on one machine reads its store.
+    /// Stages `all`, `1` and `2` (stage 2 names stage 1's indicators by
+    /// position: give both the same feeds).
+    #[arg(long, value_name = "TOPIC")]
+    pub feeds_topic: Option<String>,
+    /// With `--feeds-topic`, `--stage all`: when a new feed version
+    /// arrives, replay this much of the raw partitions this worker owns
+    /// (from the offsets Kafka gives for that time, up to where the
+    /// worker stood at the swap) against the version's new indicators
+    /// only, and write their findings (`off`: no re-hunt).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub rehunt_window: String,
+}
+
+/// `-X key=value` librdkafka properties.
+pub(crate) fn parse_kafka_config(kvs: &[String]) -> Result<Vec<(String, String)>> {
+    kvs.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| {
+                    format!("-X {kv:?}: give key=value, e.g. -X session.timeout.ms=10000")
+                })
+        })
+        .collect()
 }
 
 /// The store key of a partition's offset (kept in `tail_offsets`, with
@@ -187,18 +216,20 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let commit_interval = crate::cli_values::parse_dur(&args.commit_interval)
         .map_err(|e| anyhow::anyhow!("--commit-interval {}: {e}", args.commit_interval))
         .and_then(|d| Duration::try_from(d).context("--commit-interval must be positive"))?;
-    let extra = args
-        .kafka_config
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .with_context(|| {
-                    format!("-X {kv:?}: give key=value, e.g. -X session.timeout.ms=10000")
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let extra = parse_kafka_config(&args.kafka_config)?;
+    let rehunt_window = match args.rehunt_window.as_str() {
+        "off" | "0" => None,
+        w => Some(
+            crate::cli_values::parse_dur(w)
+                .map_err(|e| anyhow::anyhow!("--rehunt-window {w}: {e} (or `off`)"))?,
+        ),
+    };
     if stage == "3" {
+        if args.feeds_topic.is_some() {
+            anyhow::bail!(
+                "--stage 3 matches no indicators: drop --feeds-topic (stages all, 1 and 2 read it)"
+            );
+        }
         return run_stage3(args, store_out, commit_interval, &extra);
     }
     let (timezone, timezone_name) = crate::cli_values::parse_timezone(args.timezone.as_deref())?;
@@ -232,7 +263,26 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     // Stage 2 matches nothing (stage 1 did), but it aggregates stage 1's
     // sightings into findings, which name their indicators by id in
     // these: it loads the same feeds as stage 1.
-    let ioc = crate::cmd_watch::load_indicators(cli, &args.feed, &indicator_db, &internal)?;
+    // The feeds topic first: a worker starts with the cluster's feeds.
+    let mut feed_topic = match &args.feeds_topic {
+        Some(t) => Some(
+            crate::feed_topic::FeedTopic::start(
+                &args.brokers,
+                t,
+                &extra,
+                Duration::from_secs(2),
+                Duration::from_secs(120),
+            )
+            .with_context(|| format!("reading the feeds topic {t} on {}", args.brokers))?,
+        ),
+        None => None,
+    };
+    let published = feed_topic
+        .as_ref()
+        .map(|f| f.published())
+        .unwrap_or_default();
+    let ioc =
+        crate::feed_topic::build_index(cli, &args.feed, &indicator_db, &internal, &published)?;
     if stage == "2" && ioc.is_empty() {
         tracing::warn!(
             "worker: stage 2 has no indicators: the indicator sightings of stage 1 will be skipped (give stage 2 the same --feed files or store as stage 1)"
@@ -244,6 +294,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         );
     }
     tracing::info!("worker: {} indicators", ioc.len());
+    let rehunt_options = options.clone();
     let engine = Engine::new(ioc, options)?;
     // Partitions are read in no particular order: close indicator
     // sessions by the slowest stream's clock (see LiveOptions).
@@ -303,6 +354,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         "group": args.group,
         "findings_topic": args.findings_topic,
         "feeds": args.feed,
+        "feeds_topic": args.feeds_topic,
         "behaviour": !args.no_behaviour,
         "timezone": timezone_name,
     });
@@ -399,6 +451,15 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let mut last_commit = Instant::now();
     std::thread::scope(|scope| -> Result<()> {
         let mut reload = FeedReload::new("worker", FEED_CHECK, feed_store.as_ref());
+        // Feed versions that came from the feeds topic and are not yet in
+        // the index: when each arrived.
+        let mut arrivals: HashMap<String, (i64, Instant, crate::feed_topic::NewValues)> =
+            HashMap::new();
+        // Re-hunts waiting to run, and the one running.
+        let mut rehunts: std::collections::VecDeque<crate::rehunt::RehuntJob> = Default::default();
+        let mut rehunting: Option<
+            std::thread::ScopedJoinHandle<'_, Result<crate::rehunt::RehuntDone>>,
+        > = None;
         loop {
             let mut ended = false;
             // Partitions assigned and not yet read from hold the clock (see
@@ -470,14 +531,160 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 out.flush(&source, None);
                 last_commit = now;
             }
-            let asked = reload_asked.swap(false, Ordering::Relaxed);
+            let mut asked = reload_asked.swap(false, Ordering::Relaxed);
+            if let Some(ft) = &mut feed_topic {
+                for a in ft.poll() {
+                    let mut new = a.new_values;
+                    // A version that replaces one not yet swapped in: the
+                    // values that one brought are new too.
+                    if let Some((_, _, earlier)) = arrivals.remove(&a.name) {
+                        new = match (new, earlier) {
+                            (Some(mut n), Some(e)) => {
+                                n.extend(e);
+                                Some(n)
+                            }
+                            _ => None,
+                        };
+                    }
+                    arrivals.insert(a.name.clone(), (a.version, Instant::now(), new));
+                    asked = true;
+                }
+            }
+            let published = feed_topic
+                .as_ref()
+                .map(|f| f.published())
+                .unwrap_or_default();
             let (feeds, db, internal) = (&args.feed, &indicator_db, &internal);
             if let Some(ioc) = reload.step(scope, now, asked, feed_store.as_ref(), move || {
-                crate::cmd_watch::load_indicators(cli, feeds, db, internal)
+                crate::feed_topic::build_index(cli, feeds, db, internal, &published)
             }) {
+                let mut swapped = Vec::new();
+                arrivals.retain(|name, (version, at, new)| {
+                    if ioc.feed_version(name) == Some(*version) {
+                        tracing::info!(
+                            "worker: now matching feed {name} version {version} ({:.2} s after it arrived on the feeds topic)",
+                            at.elapsed().as_secs_f64()
+                        );
+                        swapped.push((name.clone(), *version, std::mem::take(new)));
+                        false
+                    } else {
+                        true
+                    }
+                });
+                if let Some(window) = rehunt_window
+                    && stage == "all"
+                    && !swapped.is_empty()
+                {
+                    // Records waiting for their stream's format are matched
+                    // now, by the index they came under: the re-hunt
+                    // replays them, and the new index must not count them
+                    // again.
+                    pipeline.tick(now + detect_wait);
+                    let published = feed_topic
+                        .as_ref()
+                        .map(|f| f.published())
+                        .unwrap_or_default();
+                    let mut feeds = Vec::new();
+                    for (name, version, new) in swapped {
+                        let Some(f) = published.get(&name).filter(|f| f.version == version) else {
+                            continue;
+                        };
+                        // Only what the version in use lists.
+                        let new: crate::feed_topic::NewValues = new.map(|n| {
+                            n.into_iter()
+                                .filter(|h| f.value_hashes.contains(h))
+                                .collect()
+                        });
+                        if new.as_ref().is_none_or(|n| !n.is_empty()) {
+                            feeds.push((Arc::clone(f), new));
+                        }
+                    }
+                    let until = tracker.reached();
+                    if !feeds.is_empty() && until.is_empty() {
+                        tracing::info!(
+                            "worker: no re-hunt: no record read from the raw partitions yet"
+                        );
+                    } else if !feeds.is_empty() {
+                        rehunts.push_back(crate::rehunt::RehuntJob {
+                            feeds,
+                            since: Timestamp::now()
+                                .checked_sub(window)
+                                .unwrap_or(Timestamp::UNIX_EPOCH),
+                            until,
+                        });
+                    }
+                }
                 pipeline.replace_indicators(ioc);
             }
+            if rehunting.as_ref().is_some_and(|h| h.is_finished())
+                && let Some(h) = rehunting.take()
+            {
+                match h.join() {
+                    Ok(Ok(done)) => {
+                        let sightings: u64 = done.findings.iter().map(|f| f.count).sum();
+                        tracing::info!(
+                            "worker: re-hunt of {} done: {} records replayed from {} partitions over the last {} (up to the offsets reached at the swap) in {:.2} s: {} findings, {sightings} sightings",
+                            done.what,
+                            done.records,
+                            done.partitions,
+                            args.rehunt_window,
+                            done.seconds,
+                            done.findings.len()
+                        );
+                        if !done.short.is_empty() {
+                            tracing::warn!(
+                                "worker: the re-hunt of {} did not reach the end of {} (stalled or stopped): their last records were not replayed",
+                                done.what,
+                                done.short
+                                    .iter()
+                                    .map(|t| t.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
+                        let mark = pipeline.watermark();
+                        out.take(
+                            orbwatch_engine::LiveOutput {
+                                findings: done.findings,
+                                ..Default::default()
+                            },
+                            &mut tracker,
+                            mark,
+                        );
+                    }
+                    Ok(Err(e)) => tracing::error!(
+                        "worker: the re-hunt failed, its findings are not written (the new indicators are matched from now on): {e:#}"
+                    ),
+                    Err(_) => {
+                        tracing::error!("worker: the re-hunt failed (a bug: please report it)")
+                    }
+                }
+            }
+            if rehunting.is_none()
+                && let Some(job) = rehunts.pop_front()
+            {
+                tracing::info!(
+                    "worker: re-hunt of {} over the last {} of {} partitions, up to offsets {}",
+                    job.describe(),
+                    args.rehunt_window,
+                    job.until.len(),
+                    job.until
+                        .iter()
+                        .map(|(tp, o)| format!("{tp}@{o}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let (brokers, extra, options, internal, stop) =
+                    (&args.brokers, &extra, &rehunt_options, internal, &*signals);
+                rehunting =
+                    Some(scope.spawn(move || job.run(brokers, extra, options, internal, stop)));
+            }
             if ended || signals.load(Ordering::Relaxed) {
+                if rehunting.is_some() || !rehunts.is_empty() {
+                    tracing::warn!(
+                        "worker: stopping during a re-hunt: its findings are not written; it runs again when the feed version is published again"
+                    );
+                }
                 break;
             }
         }

@@ -26,6 +26,9 @@ pub(crate) struct FeedReload<'scope> {
     /// The store's feeds generation last seen (`None`: unknown).
     generation: Option<(i64, i64, String)>,
     running: Option<(ScopedJoinHandle<'scope, Result<IocEngine>>, Instant)>,
+    /// A rebuild was wanted while one ran: it starts when that one ends
+    /// (the one running may have read the feeds before the change).
+    pending: bool,
 }
 
 impl<'scope> FeedReload<'scope> {
@@ -38,13 +41,14 @@ impl<'scope> FeedReload<'scope> {
             last_check: Instant::now(),
             generation: store.and_then(|s| s.feeds_generation().ok()),
             running: None,
+            pending: false,
         }
     }
 
     /// Start a rebuild (with `build`) when `asked` or when the store's
-    /// feeds changed, unless one is running; return a finished rebuild's
-    /// indicators to swap in. A failed rebuild is logged and the
-    /// indicators in use stay.
+    /// feeds changed; while one is running, the next starts when it
+    /// ends. Return a finished rebuild's indicators to swap in. A failed
+    /// rebuild is logged and the indicators in use stay.
     pub(crate) fn step<'env, B>(
         &mut self,
         scope: &'scope Scope<'scope, 'env>,
@@ -72,7 +76,11 @@ impl<'scope> FeedReload<'scope> {
                 Err(e) => tracing::warn!("{who}: cannot tell whether the feeds changed: {e}"),
             }
         }
-        if want && self.running.is_none() {
+        if want && self.running.is_some() {
+            self.pending = true;
+        }
+        if (want || self.pending) && self.running.is_none() {
+            self.pending = false;
             let handle = scope.spawn(move || {
                 let before = crate::watch_status::peak_rss_bytes();
                 let ioc = build()?;

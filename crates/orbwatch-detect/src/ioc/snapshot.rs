@@ -202,6 +202,7 @@ impl IocEngine {
                 record_ids,
                 feeds,
                 internal,
+                feed_versions: Default::default(),
             },
             tag,
         ))
