@@ -524,17 +524,15 @@ impl ObsBuffer {
         self.untimed += other.untimed;
     }
 
-    /// Take the observations gathered so far as one sorted run, leaving
-    /// this buffer empty but keeping its tables, so that the run's ids and
-    /// those of later observations stay valid. With `last`, the per-hour
-    /// sums are flushed into the run first: the unit of work is over.
-    pub fn take_run(&mut self, last: bool) -> Vec<Obs> {
+    /// Sort the observations gathered so far into replay order where they
+    /// are (the caller copies the run out and clears the buffer, which
+    /// keeps its memory). With `last`, the per-hour sums are flushed into
+    /// the run first: the unit of work is over.
+    pub fn sort_in_place(&mut self, last: bool) {
         if last {
             self.flush_outbound();
         }
-        let mut run = std::mem::take(&mut self.obs);
-        sort_obs(&mut run);
-        run
+        sort_obs(&mut self.obs);
     }
 
     /// Order by event time; ties by input and line, then kind, so the order

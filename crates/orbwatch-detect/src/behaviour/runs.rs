@@ -24,9 +24,11 @@
 //! after the other in one file. [`ObsRuns::stream_part`] then merges only
 //! the partition's sub-runs, instead of merging every run and dropping the
 //! observations of other partitions (which read, decoded and tested every
-//! observation once per partition). Splitting moves the observations into
-//! one vector per partition and frees the run (for a moment, on the sweep
-//! thread, the run is held twice); nothing is kept twice.
+//! observation once per partition). A run kept in memory is split in its
+//! own allocation (the largest sub-run stays there, the others are copied
+//! out: for a moment, on the sweep thread, that share is held twice); a
+//! spilled run is written straight from the unit's buffer, which then
+//! serves the unit's next run. Nothing is kept twice.
 //!
 //! Memory is then bounded by the budget, the per-unit buffers and the
 //! merge's read buffers (64 KiB per spilled sub-run), not by the input.
@@ -148,10 +150,18 @@ impl RunCollector {
     /// Hand over what `buf` holds as one sorted run of unit (`input`,
     /// `chunk`). With `last`, the unit is over (per-hour sums are flushed
     /// and its counters taken).
+    ///
+    /// The run is sorted where it is, in the unit's buffer. A spilled run
+    /// is written straight from it and the buffer keeps its memory for the
+    /// unit's next run (taking it away made every run grow a new buffer by
+    /// doubling, to 24 MB by default, copied at each step and faulted in
+    /// as fresh pages, only to write it to disk and free it). A run kept
+    /// in memory takes the buffer's memory, as before.
     pub fn add(&self, input: usize, chunk: usize, buf: &mut ObsBuffer, last: bool) {
-        // Sorted and split before the lock: that work is the sweep
-        // thread's own.
-        let subs = split(buf.take_run(last), &buf.tables, self.parts);
+        // Sorted and assigned to partitions before the lock: that work is
+        // the sweep thread's own.
+        buf.sort_in_place(last);
+        let owners = owners(&buf.obs, &buf.tables, self.parts);
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -162,9 +172,30 @@ impl RunCollector {
                 .units
                 .insert((input, chunk), std::mem::take(&mut buf.tables));
         }
-        let len: usize = subs.iter().map(Vec::len).sum();
+        let run = std::mem::take(&mut buf.obs);
+        if let Some(mut spilled) = self.hand_over(&mut inner, input, chunk, run, &owners)
+            && !last
+        {
+            // The unit goes on: its next run reuses this memory.
+            spilled.clear();
+            buf.obs = spilled;
+        }
+    }
+
+    /// Keep `run` (sorted; `owners` gives each observation's partition)
+    /// in memory as sub-runs, or write it to disk when over the budget and
+    /// give its memory back for the next run.
+    fn hand_over(
+        &self,
+        inner: &mut Inner,
+        input: usize,
+        chunk: usize,
+        run: Vec<Obs>,
+        owners: &Owners,
+    ) -> Option<Vec<Obs>> {
+        let len = run.len();
         if len == 0 {
-            return;
+            return Some(run);
         }
         let over = self.budget > 0 && inner.in_memory + len as u64 > self.budget;
         let push = |inner: &mut Inner, part: usize, len: usize, data: RunData| {
@@ -183,21 +214,16 @@ impl RunCollector {
             }
         };
         if over {
-            match self.spill(&mut inner, &subs) {
+            match self.spill(inner, &run, owners) {
                 Ok(path) => {
                     inner.spilled_runs += 1;
                     inner.spilled_obs += len as u64;
                     let mut start = 0u64;
-                    for (part, sub) in subs.iter().enumerate() {
-                        push(
-                            &mut inner,
-                            part,
-                            sub.len(),
-                            RunData::Disk(path.clone(), start),
-                        );
-                        start += sub.len() as u64;
+                    for (part, &n) in owners.sizes.iter().enumerate() {
+                        push(inner, part, n, RunData::Disk(path.clone(), start));
+                        start += n as u64;
                     }
-                    return;
+                    return Some(run);
                 }
                 Err(e) => {
                     // Keep it in memory rather than lose it; say so.
@@ -210,14 +236,15 @@ impl RunCollector {
             }
         }
         inner.in_memory += len as u64;
-        for (part, sub) in subs.into_iter().enumerate() {
-            push(&mut inner, part, sub.len(), RunData::Memory(sub));
+        for (part, sub) in owners.split(run).into_iter().enumerate() {
+            push(inner, part, sub.len(), RunData::Memory(sub));
         }
+        None
     }
 
-    /// Write a run to a new spill file as its sub-runs (`subs`) one after
-    /// the other, in partition order.
-    fn spill(&self, inner: &mut Inner, subs: &[Vec<Obs>]) -> io::Result<PathBuf> {
+    /// Write a run to a new spill file as its sub-runs one after the
+    /// other, in partition order.
+    fn spill(&self, inner: &mut Inner, run: &[Obs], owners: &Owners) -> io::Result<PathBuf> {
         if inner.spill.is_none() {
             let mut b = tempfile::Builder::new();
             b.prefix("orbwatch-runs-");
@@ -233,8 +260,10 @@ impl RunCollector {
             .unwrap_or_default();
         let path = dir.join(format!("run-{}.obs", inner.spilled_runs));
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&path)?);
-        for o in subs.iter().flatten() {
-            w.write_all(&encode(o))?;
+        for part in 0..owners.sizes.len() {
+            for o in owners.of_part(run, part) {
+                w.write_all(&encode(o))?;
+            }
         }
         w.flush()?;
         Ok(path)
@@ -542,50 +571,78 @@ impl Iterator for MergedObs<'_> {
     }
 }
 
-/// The sub-runs of sorted `run` by partition of `parts` (one, `run`
-/// itself, when `parts` is 1), each in `run`'s order, so still sorted.
-/// The partition is found with `tables`, the unit's own: [`Part::of`]
-/// depends on the address or name behind an id, not on the id, so it is
-/// the one the merged tables give at the replay.
-///
-/// Nothing is held twice for longer than the split: the largest sub-run
-/// is gathered at the front of `run`'s own allocation, which is then
-/// shrunk, and only the other sub-runs are copied out (into vectors of
-/// exactly their size). While it runs, on its own sweep thread, the other
-/// partitions' share of the run is held twice.
-fn split(mut run: Vec<Obs>, tables: &Tables, parts: usize) -> Vec<Vec<Obs>> {
+/// The partition of each observation of a run, when runs are split by
+/// partition (see the module's documentation): a sub-run is the run's
+/// observations of one partition, in the run's order (so still sorted).
+struct Owners {
+    /// Partition of each observation (empty when there is one partition).
+    of: Vec<u32>,
+    /// Observations per partition.
+    sizes: Vec<usize>,
+}
+
+fn owners(run: &[Obs], tables: &Tables, parts: usize) -> Owners {
     if parts <= 1 {
-        return vec![run];
+        return Owners {
+            of: Vec::new(),
+            sizes: vec![run.len()],
+        };
     }
     let part = Part {
         index: 0,
         count: parts,
     };
-    let owners: Vec<u32> = run.iter().map(|o| part.of(o.src, tables) as u32).collect();
+    let of: Vec<u32> = run.iter().map(|o| part.of(o.src, tables) as u32).collect();
     let mut sizes = vec![0usize; parts];
-    for &p in &owners {
+    for &p in &of {
         sizes[p as usize] += 1;
     }
-    let largest = (0..parts).max_by_key(|&p| sizes[p]).unwrap_or(0);
-    let mut subs: Vec<Vec<Obs>> = sizes
-        .iter()
-        .enumerate()
-        .map(|(p, &n)| Vec::with_capacity(if p == largest { 0 } else { n }))
-        .collect();
-    let mut kept = 0;
-    for (i, &p) in owners.iter().enumerate() {
-        let o = run[i];
-        if p as usize == largest {
-            run[kept] = o;
-            kept += 1;
-        } else {
-            subs[p as usize].push(o);
-        }
+    Owners { of, sizes }
+}
+
+impl Owners {
+    /// The observations of `run` that belong to partition `part`, in order.
+    fn of_part<'r>(&'r self, run: &'r [Obs], part: usize) -> impl Iterator<Item = &'r Obs> + 'r {
+        let all = self.of.is_empty();
+        run.iter()
+            .enumerate()
+            .filter(move |(i, _)| all || self.of[*i] as usize == part)
+            .map(|(_, o)| o)
     }
-    run.truncate(kept);
-    run.shrink_to_fit();
-    subs[largest] = run;
-    subs
+
+    /// One sub-run per partition, taking `run`'s memory. Nothing is held
+    /// twice for longer than the split: the largest sub-run is gathered at
+    /// the front of `run`'s own allocation, which is then shrunk, and only
+    /// the other sub-runs are copied out (into vectors of exactly their
+    /// size). While it runs, on its own sweep thread, the other
+    /// partitions' share of the run is held twice.
+    fn split(&self, mut run: Vec<Obs>) -> Vec<Vec<Obs>> {
+        if self.of.is_empty() {
+            return vec![run];
+        }
+        let parts = self.sizes.len();
+        let largest = (0..parts).max_by_key(|&p| self.sizes[p]).unwrap_or(0);
+        let mut subs: Vec<Vec<Obs>> = self
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(p, &n)| Vec::with_capacity(if p == largest { 0 } else { n }))
+            .collect();
+        let mut kept = 0;
+        for (i, &p) in self.of.iter().enumerate() {
+            let o = run[i];
+            if p as usize == largest {
+                run[kept] = o;
+                kept += 1;
+            } else {
+                subs[p as usize].push(o);
+            }
+        }
+        run.truncate(kept);
+        run.shrink_to_fit();
+        subs[largest] = run;
+        subs
+    }
 }
 
 fn encode(o: &Obs) -> [u8; RECORD] {
@@ -740,6 +797,33 @@ mod tests {
                 }
             }
             c.add(unit, 0, &mut buf, true);
+        }
+    }
+
+    /// A spilled run leaves its memory in the unit's buffer for the next
+    /// run (no regrowing by doubling); a run kept in memory takes it; the
+    /// last run of a unit frees it. The stream is the same either way.
+    #[test]
+    fn spilled_run_leaves_its_memory_to_the_next_run() {
+        for (budget, reused) in [(1u64, true), (0, false)] {
+            let c = RunCollector::new(budget, None).with_partitions(2);
+            let mut buf = ObsBuffer::new();
+            for line in 0..100u64 {
+                buf.obs
+                    .push(obs(100 - line as i64, line, 0xC633_0000 | line));
+            }
+            c.add(0, 0, &mut buf, false);
+            assert!(buf.obs.is_empty(), "budget {budget}");
+            assert_eq!(buf.obs.capacity() >= 100, reused, "budget {budget}");
+            for line in 100..150u64 {
+                buf.obs.push(obs(line as i64, line, 0xC633_0100 | line));
+            }
+            c.add(0, 0, &mut buf, true);
+            assert_eq!(buf.obs.capacity(), 0, "budget {budget}");
+            let runs = c.finish(|_, _| 0);
+            let got: Vec<u64> = runs.stream().map(|o| o.evidence).collect();
+            let want: Vec<u64> = (0..100u64).rev().chain(100..150).collect();
+            assert_eq!(got, want, "budget {budget}");
         }
     }
 
