@@ -32,7 +32,11 @@
 //!    its findings (id, kind, count, source, sources) with the latest
 //!    state of each finding on the findings topics: of `--stage all` with
 //!    the most workers, and of stages 1 → 2 → 3 with the most stage-1 and
-//!    stage-2 workers.
+//!    stage-2 workers;
+//! 7. with `--kill`, stages 1 → 2 → 3 once more, with one of the two
+//!    stage-1 workers and one of the two stage-2 workers killed with
+//!    `kill -9` once 40 % of their input is committed, compared with the
+//!    hunt in the same way.
 //!
 //! A stage is timed from the start of its processes until the group has
 //! committed every offset of its input topic (lag 0): the wall time a
@@ -69,11 +73,14 @@ struct Opts {
     partitions: i32,
     workers: Vec<usize>,
     out: PathBuf,
+    /// Also run stages 1 → 2 → 3 with a worker of stage 1 and one of
+    /// stage 2 killed with `kill -9` mid-stream.
+    kill: bool,
 }
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "bench_worker: {why}\nusage: bench_worker --orbwatch BIN --log FILE --feed FILE --records N [--partitions 6] [--workers 1,2] [--out DIR]"
+        "bench_worker: {why}\nusage: bench_worker --orbwatch BIN --log FILE --feed FILE --records N [--partitions 6] [--workers 1,2] [--out DIR] [--kill]"
     );
     std::process::exit(2)
 }
@@ -87,6 +94,7 @@ fn parse_opts() -> Opts {
         partitions: 6,
         workers: vec![1, 2],
         out: PathBuf::from("bench/out-worker"),
+        kill: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -118,6 +126,7 @@ fn parse_opts() -> Opts {
                     .collect()
             }
             "--out" => o.out = val().into(),
+            "--kill" => o.kill = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -221,12 +230,14 @@ fn run_stage(
     input_partitions: i32,
     end: &BTreeMap<i32, i64>,
     extra: &[&str],
+    kill_at: Option<f64>,
 ) -> StageRun {
     let total: i64 = end.values().sum();
     let start = Instant::now();
     let mut procs = Vec::new();
     for w in 0..workers {
-        let log = o.out.join(format!("worker-{stage}-{workers}-{w}.log"));
+        let tag = if kill_at.is_some() { "-kill" } else { "" };
+        let log = o.out.join(format!("worker-{stage}-{workers}{tag}-{w}.log"));
         let f = std::fs::File::create(&log).expect("worker log");
         let mut c = Command::new(&o.orbwatch);
         c.args(["worker", "--stage", stage, "--brokers"])
@@ -250,11 +261,16 @@ fn run_stage(
             log,
         });
     }
-    let lag_csv = o.out.join(format!("lag-{stage}-{workers}.csv"));
+    let tag = if kill_at.is_some() { "-kill" } else { "" };
+    let lag_csv = o.out.join(format!("lag-{stage}-{workers}{tag}.csv"));
     let mut lag_out = std::fs::File::create(&lag_csv).expect("lag csv");
     writeln!(lag_out, "seconds,lag").expect("lag csv");
     let mut first_commit = None;
     let mut most = None;
+    // Worker 0 once `kill_at` of the input is committed: `kill -9`, so it
+    // neither flushes nor commits; the group gives its partitions to the
+    // others after the session timeout.
+    let mut killed = false;
     let wall = loop {
         let committed = broker.committed(group, input, input_partitions);
         let lag: i64 = end
@@ -272,7 +288,19 @@ fn run_stage(
         if lag == 0 {
             break t;
         }
-        for p in &mut procs {
+        if let Some(frac) = kill_at
+            && !killed
+            && (total - lag) as f64 >= frac * total as f64
+        {
+            let _ = procs[0].child.kill();
+            let _ = procs[0].child.wait();
+            killed = true;
+            println!(
+                "stage {stage}: worker 0 of {workers} killed with kill -9 at {t:.1} s, {} of {total} committed",
+                total - lag
+            );
+        }
+        for p in procs.iter_mut().skip(usize::from(killed)) {
             if let Ok(Some(st)) = p.child.try_wait() {
                 panic!(
                     "a stage-{stage} worker exited early ({st}); see {}",
@@ -286,15 +314,18 @@ fn run_stage(
         );
         std::thread::sleep(Duration::from_millis(500));
     };
-    let (cpu, peak): (Vec<f64>, Vec<u64>) =
-        procs.iter().map(|p| cpu_and_peak(p.child.id())).unzip();
-    for p in &procs {
+    let alive = usize::from(killed);
+    let (cpu, peak): (Vec<f64>, Vec<u64>) = procs[alive..]
+        .iter()
+        .map(|p| cpu_and_peak(p.child.id()))
+        .unzip();
+    for p in &procs[alive..] {
         let _ = Command::new("kill")
             .args(["-TERM", &p.child.id().to_string()])
             .status();
     }
     let mut last_lines = Vec::new();
-    for p in &mut procs {
+    for p in &mut procs[alive..] {
         let st = p.child.wait().expect("wait for worker");
         assert!(
             st.success(),
@@ -386,6 +417,7 @@ fn main() {
                 "--findings-topic",
                 &findings,
             ],
+            None,
         ));
     }
     let mut obs_of = BTreeMap::new();
@@ -413,6 +445,7 @@ fn main() {
                 "--findings-topic",
                 &findings,
             ],
+            None,
         ));
         obs_of.insert(k, obs);
     }
@@ -446,6 +479,7 @@ fn main() {
                 "--findings-topic",
                 &findings,
             ],
+            None,
         ));
         sum_of.insert(k, sums);
     }
@@ -464,6 +498,7 @@ fn main() {
             1,
             &sum_end,
             &["--summaries-topic", &sums, "--findings-topic", &findings],
+            None,
         ));
     }
 
@@ -510,15 +545,133 @@ fn main() {
     let hunt = hunt_findings(&o, &lines_file);
     let kmax = *o.workers.iter().max().expect("worker counts");
     let kmin = *o.workers.iter().min().expect("worker counts");
-    let all = latest_findings(&broker, &format!("findings-all-{kmax}"), 6);
-    let mut staged = latest_findings(&broker, &format!("findings-2-{kmax}"), 6);
-    staged.extend(latest_findings(&broker, &format!("findings-3-{kmin}"), 6));
-    compare(&format!("--stage all × {kmax}"), &hunt, &all);
+    for &k in &o.workers {
+        let all = latest_findings(&broker, &o.out, &format!("findings-all-{k}"), 6);
+        compare(&format!("--stage all × {k}"), &hunt, &all);
+    }
+    let mut staged = latest_findings(&broker, &o.out, &format!("findings-2-{kmax}"), 6);
+    staged.extend(latest_findings(
+        &broker,
+        &o.out,
+        &format!("findings-3-{kmin}"),
+        6,
+    ));
     compare(
         &format!("stage 1 × {kmax} → stage 2 × {kmax} → stage 3 × {kmin}"),
         &hunt,
         &staged,
     );
+    if o.kill {
+        let killed = kill_runs(&o, &broker, &raw_end, &feed, obs_parts);
+        compare(
+            "stage 1 × 2 → stage 2 × 2 → stage 3 × 1, one stage-1 and one stage-2 worker killed with kill -9 at 40 %",
+            &hunt,
+            &killed,
+        );
+    }
+}
+
+/// Stages 1 → 2 → 3 again, each of stages 1 and 2 with 2 workers of
+/// which one is killed with `kill -9` once 40 % of its input is
+/// committed; the findings of stages 2 and 3.
+fn kill_runs(
+    o: &Opts,
+    broker: &TestBroker,
+    raw_end: &BTreeMap<i32, i64>,
+    feed: &str,
+    obs_parts: i32,
+) -> BTreeMap<String, Key> {
+    for t in [
+        "obs-kill",
+        "findings-1-kill",
+        "findings-2-kill",
+        "findings-3-kill",
+    ] {
+        broker.create_topic(t, if t == "obs-kill" { obs_parts as u32 } else { 6 });
+    }
+    broker.create_topic("sum-kill", 1);
+    let mut runs = vec![run_stage(
+        o,
+        broker,
+        "1",
+        2,
+        "g-1-kill",
+        "raw",
+        o.partitions,
+        raw_end,
+        &[
+            "--topic",
+            "raw",
+            "--feed",
+            feed,
+            "--observations-topic",
+            "obs-kill",
+            "--findings-topic",
+            "findings-1-kill",
+        ],
+        Some(0.4),
+    )];
+    let obs_end = end_offsets(broker, "obs-kill", obs_parts);
+    println!(
+        "observations after the stage-1 kill: {} (without a kill: one per record and watermarks)",
+        obs_end.values().sum::<i64>()
+    );
+    runs.push(run_stage(
+        o,
+        broker,
+        "2",
+        2,
+        "g-2-kill",
+        "obs-kill",
+        obs_parts,
+        &obs_end,
+        &[
+            "--feed",
+            feed,
+            "--observations-topic",
+            "obs-kill",
+            "--summaries-topic",
+            "sum-kill",
+            "--findings-topic",
+            "findings-2-kill",
+        ],
+        Some(0.4),
+    ));
+    let sum_end = end_offsets(broker, "sum-kill", 1);
+    runs.push(run_stage(
+        o,
+        broker,
+        "3",
+        1,
+        "g-3-kill",
+        "sum-kill",
+        1,
+        &sum_end,
+        &[
+            "--summaries-topic",
+            "sum-kill",
+            "--findings-topic",
+            "findings-3-kill",
+        ],
+        None,
+    ));
+    for r in &runs {
+        println!(
+            "kill run, stage {} × {}: {} input records, lag 0 after {:.1} s; {}",
+            r.stage,
+            r.workers,
+            r.input_records,
+            r.wall,
+            r.last_lines
+                .iter()
+                .map(|l| trim_log(l))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let mut out = latest_findings(broker, &o.out, "findings-2-kill", 6);
+    out.extend(latest_findings(broker, &o.out, "findings-3-kill", 6));
+    out
 }
 
 /// What is compared of a finding: id, kind, count, source, and its
@@ -572,8 +725,14 @@ fn hunt_findings(o: &Opts, lines: &Path) -> BTreeMap<String, Key> {
         .collect()
 }
 
-/// The latest state of every finding on a findings topic (key = id).
-fn latest_findings(broker: &TestBroker, topic: &str, partitions: i32) -> BTreeMap<String, Key> {
+/// The latest state of every finding on a findings topic (key = id),
+/// also written to `OUT/TOPIC.jsonl` for a closer look.
+fn latest_findings(
+    broker: &TestBroker,
+    out_dir: &Path,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<String, Key> {
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
         .set("group.id", "bench-findings-reader")
@@ -587,15 +746,25 @@ fn latest_findings(broker: &TestBroker, topic: &str, partitions: i32) -> BTreeMa
     }
     c.assign(&tpl).expect("assign");
     let mut out = BTreeMap::new();
+    let mut raw: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut last = Instant::now();
     while last.elapsed() < Duration::from_secs(3) {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             last = Instant::now();
             let Some(v) = m.payload() else { continue };
             let k = key(&serde_json::from_slice(v).expect("finding JSON on the findings topic"));
+            raw.insert(k.0.clone(), v.to_vec());
             out.insert(k.0.clone(), k);
         }
     }
+    let path = out_dir.join(format!("{topic}.jsonl"));
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("findings file"));
+    for v in raw.values() {
+        f.write_all(v)
+            .and_then(|()| f.write_all(b"\n"))
+            .expect("findings file");
+    }
+    f.flush().expect("findings file");
     out
 }
 
