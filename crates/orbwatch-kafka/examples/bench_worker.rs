@@ -173,31 +173,43 @@ fn cpu_and_peak(pid: u32) -> (f64, u64) {
     (cpu, peak)
 }
 
-/// The next offset of every partition of `topic` that holds records,
-/// found by reading it from the beginning without a group until nothing
-/// came for 3 s.
-fn end_offsets(broker: &TestBroker, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+/// Call `each` with every record of `topic` (partition, offset,
+/// payload), read from the beginning without a group until nothing came
+/// for 3 s.
+fn scan_topic(
+    broker: &TestBroker,
+    topic: &str,
+    partitions: i32,
+    mut each: impl FnMut(i32, i64, Option<&[u8]>),
+) {
     let c: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "bench-end-offsets")
+        .set("group.id", "bench-topic-reader")
         .set("enable.auto.commit", "false")
         .create()
-        .expect("end-offset reader");
+        .expect("topic reader");
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
             .expect("partition");
     }
     c.assign(&tpl).expect("assign");
-    let mut end = BTreeMap::new();
     let mut last = Instant::now();
     while last.elapsed() < Duration::from_secs(3) {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let e = end.entry(m.partition()).or_insert(0);
-            *e = (*e).max(m.offset() + 1);
+            each(m.partition(), m.offset(), m.payload());
             last = Instant::now();
         }
     }
+}
+
+/// The next offset of every partition of `topic` that holds records.
+fn end_offsets(broker: &TestBroker, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let mut end = BTreeMap::new();
+    scan_topic(broker, topic, partitions, |p, offset, _| {
+        let e = end.entry(p).or_insert(0);
+        *e = (*e).max(offset + 1);
+    });
     end
 }
 
@@ -733,30 +745,14 @@ fn latest_findings(
     topic: &str,
     partitions: i32,
 ) -> BTreeMap<String, Key> {
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "bench-findings-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("findings reader");
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
-            .expect("partition");
-    }
-    c.assign(&tpl).expect("assign");
     let mut out = BTreeMap::new();
     let mut raw: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(3) {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            last = Instant::now();
-            let Some(v) = m.payload() else { continue };
-            let k = key(&serde_json::from_slice(v).expect("finding JSON on the findings topic"));
-            raw.insert(k.0.clone(), v.to_vec());
-            out.insert(k.0.clone(), k);
-        }
-    }
+    scan_topic(broker, topic, partitions, |_, _, payload| {
+        let Some(v) = payload else { return };
+        let k = key(&serde_json::from_slice(v).expect("finding JSON on the findings topic"));
+        raw.insert(k.0.clone(), v.to_vec());
+        out.insert(k.0.clone(), k);
+    });
     let path = out_dir.join(format!("{topic}.jsonl"));
     let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("findings file"));
     for v in raw.values() {

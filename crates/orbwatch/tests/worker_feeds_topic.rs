@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use orbwatch_kafka::test_broker::TestBroker;
 
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Reap, sigterm, wait_for};
+
 const PARTITIONS: u32 = 4;
 const HOSTS: usize = 8;
 /// Feed `orb` version 1.
@@ -136,43 +140,8 @@ fn findings(db: &Path) -> Vec<(i64, serde_json::Value)> {
         .collect()
 }
 
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn log_of(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
-}
-
-/// Kills a child on drop (a failed assertion must not leave a worker).
-struct Reap(Option<Child>);
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        assert!(Instant::now() < end, "worker did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Issue 15's acceptance line "a new feed version published while

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 use orbwatch_kafka::test_broker::TestBroker;
 
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{Reap, sigterm, wait_for};
+
 const FEED: &str = "examples/feeds/CERTFR-2021-IOC-003-IOC.csv";
 const PARTITIONS: i32 = 4;
 
@@ -355,41 +359,6 @@ fn store_offsets(db: &Path, group: &str) -> BTreeMap<i32, i64> {
     rows.into_iter()
         .filter_map(|(p, o)| Some((p.strip_prefix(&prefix)?.parse().ok()?, o)))
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !ok() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    let st = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(st.success());
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            return s;
-        }
-        assert!(Instant::now() < end, "worker did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Kills a child on drop (a failed assertion must not leave a worker).
-struct Reap(Option<Child>);
-impl Drop for Reap {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[test]
