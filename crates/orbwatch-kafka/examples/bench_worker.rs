@@ -33,8 +33,8 @@
 //!    state of each finding on the findings topics: of `--stage all` with
 //!    the most workers, and of stages 1 → 2 → 3 with the most stage-1 and
 //!    stage-2 workers;
-//! 7. with `--kill`, stages 1 → 2 → 3 once more, with one of the two
-//!    stage-1 workers and one of the two stage-2 workers killed with
+//! 7. with `--kill 1,2` (or `1`, or `2`), stages 1 → 2 → 3 once more,
+//!    with one of the two workers of each stage named killed with
 //!    `kill -9` once 40 % of their input is committed, compared with the
 //!    hunt in the same way.
 //!
@@ -65,6 +65,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 /// How long one stage may take before the benchmark gives up on it.
 const STAGE_LIMIT: Duration = Duration::from_secs(1800);
 
+#[derive(Clone)]
 struct Opts {
     orbwatch: PathBuf,
     log: PathBuf,
@@ -73,14 +74,14 @@ struct Opts {
     partitions: i32,
     workers: Vec<usize>,
     out: PathBuf,
-    /// Also run stages 1 → 2 → 3 with a worker of stage 1 and one of
-    /// stage 2 killed with `kill -9` mid-stream.
-    kill: bool,
+    /// Also run stages 1 → 2 → 3 with one worker of each stage named
+    /// here (`1`, `2` or `1,2`) killed with `kill -9` mid-stream.
+    kill: Vec<String>,
 }
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "bench_worker: {why}\nusage: bench_worker --orbwatch BIN --log FILE --feed FILE --records N [--partitions 6] [--workers 1,2] [--out DIR] [--kill]"
+        "bench_worker: {why}\nusage: bench_worker --orbwatch BIN --log FILE --feed FILE --records N [--partitions 6] [--workers 1,2] [--out DIR] [--kill 1,2]"
     );
     std::process::exit(2)
 }
@@ -94,7 +95,7 @@ fn parse_opts() -> Opts {
         partitions: 6,
         workers: vec![1, 2],
         out: PathBuf::from("bench/out-worker"),
-        kill: false,
+        kill: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -126,7 +127,12 @@ fn parse_opts() -> Opts {
                     .collect()
             }
             "--out" => o.out = val().into(),
-            "--kill" => o.kill = true,
+            "--kill" => {
+                o.kill = val().split(',').map(str::to_string).collect();
+                if o.kill.iter().any(|k| k != "1" && k != "2") {
+                    usage("--kill: the stages whose worker is killed, 1, 2 or 1,2");
+                }
+            }
             other => usage(&format!("unknown argument {other}")),
         }
     }
@@ -573,19 +579,30 @@ fn main() {
         &hunt,
         &staged,
     );
-    if o.kill {
+    if !o.kill.is_empty() {
         let killed = kill_runs(&o, &broker, &raw_end, &feed, obs_parts);
         compare(
-            "stage 1 × 2 → stage 2 × 2 → stage 3 × 1, one stage-1 and one stage-2 worker killed with kill -9 at 40 %",
+            &format!(
+                "stage 1 × 2 → stage 2 × 2 → stage 3 × 1, one worker of stage {} killed with kill -9 at 40 %",
+                o.kill.join(" and one of stage ")
+            ),
             &hunt,
             &killed,
+        );
+        let sightings = |m: &BTreeMap<String, Key>| -> u64 {
+            m.values().filter(|k| k.1 == "ioc_match").map(|k| k.2).sum()
+        };
+        println!(
+            "indicator sightings counted: hunt {}, killed run {}",
+            sightings(&hunt),
+            sightings(&killed)
         );
     }
 }
 
-/// Stages 1 → 2 → 3 again, each of stages 1 and 2 with 2 workers of
-/// which one is killed with `kill -9` once 40 % of its input is
-/// committed; the findings of stages 2 and 3.
+/// Stages 1 → 2 → 3 again, stages 1 and 2 with 2 workers each; in the
+/// stages of `--kill`, one of them is killed with `kill -9` once 40 % of
+/// its input is committed. The findings of stages 2 and 3.
 fn kill_runs(
     o: &Opts,
     broker: &TestBroker,
@@ -602,6 +619,13 @@ fn kill_runs(
         broker.create_topic(t, if t == "obs-kill" { obs_parts as u32 } else { 6 });
     }
     broker.create_topic("sum-kill", 1);
+    // Logs and lag samples of these runs in OUT/kill.
+    let o = &Opts {
+        out: o.out.join("kill"),
+        ..o.clone()
+    };
+    std::fs::create_dir_all(&o.out).expect("OUT/kill");
+    let kill_at = |stage: &str| o.kill.iter().any(|k| k == stage).then_some(0.4);
     let mut runs = vec![run_stage(
         o,
         broker,
@@ -621,7 +645,7 @@ fn kill_runs(
             "--findings-topic",
             "findings-1-kill",
         ],
-        Some(0.4),
+        kill_at("1"),
     )];
     let obs_end = end_offsets(broker, "obs-kill", obs_parts);
     println!(
@@ -647,7 +671,7 @@ fn kill_runs(
             "--findings-topic",
             "findings-2-kill",
         ],
-        Some(0.4),
+        kill_at("2"),
     ));
     let sum_end = end_offsets(broker, "sum-kill", 1);
     runs.push(run_stage(
