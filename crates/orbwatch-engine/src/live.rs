@@ -296,8 +296,14 @@ impl HeldBack {
         }
         let after = self.next_seq;
         let q = self.waiting.entry(stream).or_default();
-        // A later checkpoint after no new item replaces it.
-        if q.back().is_some_and(|b| b.0 == after) {
+        // A later checkpoint of the same source after no new item
+        // replaces it. Only of the same source: in stage 2 a stream is a
+        // (partition, producer) whose records come from many keys, each
+        // its own source, and the offset tracker must see every source's
+        // checkpoint (one dropped held its partition's offset for good).
+        if q.back()
+            .is_some_and(|b| b.0 == after && b.1.source == cp.source)
+        {
             q.pop_back();
         }
         q.push_back((after, cp));

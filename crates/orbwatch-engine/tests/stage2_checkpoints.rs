@@ -176,3 +176,55 @@ fn a_rebalance_lets_the_offsets_go_while_this_worker_keeps_the_sightings() {
     let out = s2.finish();
     assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
 }
+
+#[test]
+fn a_sighting_released_by_the_idle_flush_takes_its_offset_along() {
+    let stream: Arc<str> = Arc::from("kafka orbwatch.observations/0 key 45.9.148.84");
+    let now = Instant::now();
+    let mut s2 = stage2();
+    s2.handle_sighting(sighting(), &stream, Some(checkpoint(&stream, 0)), now);
+    assert!(s2.take_output().checkpoints.is_empty());
+    // Nothing more comes (the stage-1 workers stopped): the reorder
+    // window's idle flush releases the sighting, and its offset follows.
+    s2.tick(now + std::time::Duration::from_secs(61));
+    let out = s2.take_output();
+    assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
+    let positions: Vec<u64> = out.checkpoints.iter().map(|c| c.position).collect();
+    assert_eq!(positions, vec![1]);
+}
+
+/// In stage 2 a reorder-window stream is a (partition, producer), and its
+/// records come from many keys, each a checkpoint source of its own: the
+/// offset tracker must get every one of them, or the partition's offset
+/// stays behind the one it never got (found by the scaling benchmark:
+/// the last offset of 5 of 12 partitions was never committed).
+#[test]
+fn every_keys_checkpoint_comes_out_not_only_the_last() {
+    let stream: Arc<str> = Arc::from("kafka orbwatch.observations/0 producer 1");
+    let key_a: Arc<str> = Arc::from("kafka orbwatch.observations/0 key a");
+    let key_b: Arc<str> = Arc::from("kafka orbwatch.observations/0 key b");
+    let now = Instant::now();
+    let mut s2 = stage2();
+    let w = sighting();
+    let time = w.sighting.time.expect("timed").as_millisecond();
+    s2.handle_sighting(w, &stream, Some(checkpoint(&key_a, 0)), now);
+    // Two more records of the same (partition, producer), other keys,
+    // while the sighting waits.
+    s2.handle_watermark(&stream, time, Some(checkpoint(&key_b, 1)), now);
+    s2.handle_watermark(&stream, time, Some(checkpoint(&key_a, 2)), now);
+    assert!(s2.take_output().checkpoints.is_empty());
+    s2.handle_watermark(&stream, time + 3_600_000, None, now);
+    let out = s2.take_output();
+    assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
+    let mut got: Vec<(String, u64)> = out
+        .checkpoints
+        .iter()
+        .map(|c| (c.source.to_string(), c.position))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(key_a.to_string(), 3), (key_b.to_string(), 2)],
+        "each key's latest checkpoint"
+    );
+}

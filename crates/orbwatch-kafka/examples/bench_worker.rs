@@ -297,6 +297,18 @@ fn run_stage(
             .sum();
         let t = start.elapsed().as_secs_f64();
         writeln!(lag_out, "{t:.1},{lag}").expect("lag csv");
+        if lag > 0 && lag * 1000 < total && (t as u64) % 30 == 0 {
+            // A tail that does not move: say which partitions hold it.
+            let behind: Vec<String> = end
+                .iter()
+                .filter(|(p, e)| committed.get(p).copied().unwrap_or(0) < **e)
+                .map(|(p, e)| format!("{p}: {} of {e}", committed.get(p).copied().unwrap_or(0)))
+                .collect();
+            println!(
+                "stage {stage} at {t:.0} s: still to commit {}",
+                behind.join(", ")
+            );
+        }
         if first_commit.is_none() && lag < total {
             first_commit = Some(t);
         }
