@@ -297,7 +297,7 @@ fn run_stage(
             .sum();
         let t = start.elapsed().as_secs_f64();
         writeln!(lag_out, "{t:.1},{lag}").expect("lag csv");
-        if lag > 0 && lag * 1000 < total && (t as u64) % 30 == 0 {
+        if lag > 0 && lag * 1000 < total && (t as u64).is_multiple_of(30) {
             // A tail that does not move: say which partitions hold it.
             let behind: Vec<String> = end
                 .iter()
