@@ -182,11 +182,18 @@ fn a_feed_version_published_while_records_flow_is_used_by_every_worker() {
         .iter()
         .map(|l| Reap(Some(worker(&broker, &out, l))))
         .collect();
-    wait_for(
-        "both workers to get partitions",
-        Duration::from_secs(120),
-        || logs.iter().all(|l| log_of(l).contains("kafka: assigned")),
-    );
+    // Both workers' logs on a timeout: a worker that never got a
+    // partition (seen once in CI under load) must say where it stood.
+    let start = Instant::now();
+    while !logs.iter().all(|l| log_of(l).contains("kafka: assigned")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for both workers to get partitions:\n--- worker 1:\n{}\n--- worker 2:\n{}",
+            log_of(&logs[0]),
+            log_of(&logs[1])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_secs(3));
     for l in &logs {
         let text = log_of(l);
