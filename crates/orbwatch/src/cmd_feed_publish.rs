@@ -51,14 +51,7 @@ pub fn publish(cli: &Cli, args: &PublishArgs) -> Result<ExitCode> {
     };
     let version = info.version;
     let mut encoder = FeedEncoder::new(name, version).map_err(anyhow::Error::msg)?;
-    orbwatch_kafka::check_brokers(&args.brokers, &extra, Duration::from_secs(10)).with_context(
-        || {
-            format!(
-                "cannot reach the Kafka brokers {} within 10 s: check --brokers HOST:PORT and that the brokers run",
-                args.brokers
-            )
-        },
-    )?;
+    crate::cmd_worker::reach_brokers(&args.brokers, &extra)?;
     // The chunks of older versions now on the topic, to delete once the
     // new head is written (their keys are unique: compaction alone would
     // keep them for ever).

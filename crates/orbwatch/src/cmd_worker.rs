@@ -382,16 +382,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         None
     };
 
-    // Fail fast on a wrong --brokers: librdkafka itself would retry
-    // quietly for ever.
-    orbwatch_kafka::check_brokers(&args.brokers, &extra, Duration::from_secs(10)).with_context(
-        || {
-            format!(
-                "cannot reach the Kafka brokers {} within 10 s: check --brokers HOST:PORT and that the brokers run",
-                args.brokers
-            )
-        },
-    )?;
+    reach_brokers(&args.brokers, &extra)?;
     if let Some(p) = &mut out.summaries {
         // Announce this producer to stage 3 before reading anything, as
         // stage 1 does to stage 2 below.
@@ -783,14 +774,7 @@ fn run_stage3(
     });
     let (mut out, start_offsets) =
         open_output(args, extra, store_out.as_deref(), &run_args, 0, None, None)?;
-    orbwatch_kafka::check_brokers(&args.brokers, extra, Duration::from_secs(10)).with_context(
-        || {
-            format!(
-                "cannot reach the Kafka brokers {} within 10 s: check --brokers HOST:PORT and that the brokers run",
-                args.brokers
-            )
-        },
-    )?;
+    reach_brokers(&args.brokers, extra)?;
     let (tx, rx) = orbwatch_live::channel(args.queue);
     let source = KafkaSource::spawn(
         ConsumerSettings {
@@ -1034,9 +1018,20 @@ fn store_start_offsets(path: PathBuf, group: String) -> StartOffsets {
     })
 }
 
-/// Hand a record to the pipeline, noted in the offset tracker. The first
-/// record of a partition ends the partition's hold: its stream's clock is
-/// in the reorder window from this record on.
+/// Fail fast on a wrong `--brokers`: librdkafka itself would retry
+/// quietly for ever.
+pub(crate) fn reach_brokers(brokers: &str, extra: &[(String, String)]) -> Result<()> {
+    orbwatch_kafka::check_brokers(brokers, extra, Duration::from_secs(10)).with_context(|| {
+        format!(
+            "cannot reach the Kafka brokers {brokers} within 10 s: check --brokers HOST:PORT and that the brokers run"
+        )
+    })?;
+    Ok(())
+}
+
+/// Hand a record to the pipeline, noted in the offset tracker (stage 2
+/// notes it itself, under its producer's stream: see
+/// [`ObservationReader::handle`]).
 fn hand_over(
     pipeline: &mut LivePipeline,
     tracker: &mut OffsetTracker,
@@ -1044,15 +1039,25 @@ fn hand_over(
     rec: orbwatch_live::LiveRecord,
     now: Instant,
 ) {
-    if let Some(cp) = &rec.checkpoint
-        && let Some(tp) = tracker.entered(cp)
+    match reader {
+        None => {
+            if let Some(cp) = &rec.checkpoint {
+                enter(pipeline, tracker, cp);
+            }
+            pipeline.handle(rec, now)
+        }
+        Some(r) => r.handle(pipeline, tracker, rec, now),
+    }
+}
+
+/// Note a record entering the pipeline. The first record of a partition
+/// ends the partition's hold: its stream's clock is in the reorder
+/// window from this record on.
+fn enter(pipeline: &mut LivePipeline, tracker: &mut OffsetTracker, cp: &orbwatch_live::Checkpoint) {
+    if let Some(tp) = tracker.entered(cp)
         && pipeline.holds() > 0
     {
         pipeline.end_hold(&tp.to_string());
-    }
-    match reader {
-        None => pipeline.handle(rec, now),
-        Some(r) => r.handle(pipeline, tracker, rec, now),
     }
 }
 
@@ -1160,18 +1165,41 @@ impl ObservationReader {
             .as_ref()
             .and_then(|c| orbwatch_kafka::parse_identity(&c.identity));
         let decoded = WireMessage::decode(&rec.bytes);
-        match (decoded, tp) {
-            (Ok(WireMessage::Observation(w)), Some(tp)) => {
-                let stream = self.heard(pipeline, &tp, w.producer, now);
-                pipeline.handle_observation(&w, &stream, rec.checkpoint, now);
+        let producer = match &decoded {
+            Ok(WireMessage::Observation(w)) => Some(w.producer),
+            Ok(WireMessage::Sighting(w)) => Some(w.producer),
+            Ok(WireMessage::Watermark { producer, .. }) => Some(*producer),
+            Err(_) => None,
+        };
+        // The record's offset is tracked under its producer's stream, the
+        // one the pipeline holds checkpoints back by (a sighting waiting
+        // in the reorder window holds its stream's). Under the Kafka key
+        // alone, another producer's later record of the same key (or any
+        // producer's watermark: they have no key) would let the offset
+        // tracker commit past the waiting sighting.
+        let stream = match (&tp, producer) {
+            (Some(tp), Some(producer)) => Some(self.heard(pipeline, tp, producer, now)),
+            _ => None,
+        };
+        let checkpoint = rec.checkpoint.map(|c| match &stream {
+            Some(s) => orbwatch_live::Checkpoint {
+                source: s.clone(),
+                ..c
+            },
+            None => c,
+        });
+        if let Some(cp) = &checkpoint {
+            enter(pipeline, tracker, cp);
+        }
+        match (decoded, stream) {
+            (Ok(WireMessage::Observation(w)), Some(stream)) => {
+                pipeline.handle_observation(&w, &stream, checkpoint, now);
             }
-            (Ok(WireMessage::Sighting(w)), Some(tp)) => {
-                let stream = self.heard(pipeline, &tp, w.producer, now);
-                pipeline.handle_sighting(w, &stream, rec.checkpoint, now);
+            (Ok(WireMessage::Sighting(w)), Some(stream)) => {
+                pipeline.handle_sighting(w, &stream, checkpoint, now);
             }
-            (Ok(WireMessage::Watermark { producer, time }), Some(tp)) => {
-                let stream = self.heard(pipeline, &tp, producer, now);
-                pipeline.handle_watermark(&stream, time, rec.checkpoint, now);
+            (Ok(WireMessage::Watermark { time, .. }), Some(stream)) => {
+                pipeline.handle_watermark(&stream, time, checkpoint, now);
             }
             (Ok(_), None) => {}
             (Err(e), _) => {
@@ -1185,7 +1213,7 @@ impl ObservationReader {
                     );
                 }
                 // Nothing to wait for: its offset may be committed.
-                if let Some(cp) = rec.checkpoint {
+                if let Some(cp) = checkpoint {
                     tracker.decoded(std::slice::from_ref(&cp));
                 }
             }
