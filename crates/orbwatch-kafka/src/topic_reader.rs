@@ -47,11 +47,16 @@ impl rdkafka::ClientContext for QuietEnds {
 
 impl rdkafka::consumer::ConsumerContext for QuietEnds {}
 
+/// Where a reader starts in a partition: `Some(offset)` (the next to
+/// read), or `None` for the beginning.
+pub type StartAt<'a> = &'a dyn Fn(i32) -> Option<i64>;
+
 fn consumer(
     brokers: &str,
     topic: &str,
     extra: &[(String, String)],
     timeout: Duration,
+    start: StartAt<'_>,
 ) -> Result<BaseConsumer<QuietEnds>, Error> {
     let mut cfg = crate::source::producer_config(brokers, extra);
     cfg.set("group.id", "orbwatch-topic-reader")
@@ -79,12 +84,13 @@ fn consumer(
         .unwrap_or(0);
     if parts == 0 {
         return Err(Error::Config(format!(
-            "the topic {topic} has no partitions on {brokers}: create it first (1 partition, cleanup.policy=compact; see the README's topic table)"
+            "the topic {topic} has no partitions on {brokers}: create it first (see the README's topic table for its partitions and cleanup policy)"
         )));
     }
     let mut tpl = TopicPartitionList::new();
     for p in 0..parts as i32 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
+        let at = start(p).map_or(Offset::Beginning, Offset::Offset);
+        tpl.add_partition_offset(topic, p, at)
             .map_err(|e| Error::Kafka {
                 what: format!("assigning {topic}/{p}"),
                 source: e,
@@ -116,7 +122,7 @@ pub fn read_to_end(
     idle: Duration,
     limit: Duration,
 ) -> Result<Vec<RawRecord>, Error> {
-    let c = consumer(brokers, topic, extra, limit)?;
+    let c = consumer(brokers, topic, extra, limit, &|_| None)?;
     let parts = c.assignment().map(|a| a.count()).unwrap_or(1);
     let mut ended = std::collections::BTreeSet::new();
     let mut out = Vec::new();
@@ -151,8 +157,10 @@ pub fn read_to_end(
     Ok(out)
 }
 
-/// A thread that reads the topic from the beginning and goes on reading
-/// what comes, handing each record over; stopped on drop.
+/// A thread that reads the topic (from the beginning, or from where the
+/// caller left off: [`TopicReader::spawn_from`]) and goes on reading what
+/// comes, handing each record over; stopped on drop. Partitions added to
+/// the topic after it started are not read until it is started again.
 pub struct TopicReader {
     pub records: crossbeam_channel::Receiver<RawRecord>,
     stop: Arc<AtomicBool>,
@@ -161,7 +169,19 @@ pub struct TopicReader {
 
 impl TopicReader {
     pub fn spawn(brokers: &str, topic: &str, extra: &[(String, String)]) -> Result<Self, Error> {
-        let c = consumer(brokers, topic, extra, Duration::from_secs(10))?;
+        Self::spawn_from(brokers, topic, extra, &|_| None)
+    }
+
+    /// Read each partition from `start`'s offset (the beginning where it
+    /// has none): a reader that keeps its own offsets (the store's
+    /// findings intake) goes on where it stopped.
+    pub fn spawn_from(
+        brokers: &str,
+        topic: &str,
+        extra: &[(String, String)],
+        start: StartAt<'_>,
+    ) -> Result<Self, Error> {
+        let c = consumer(brokers, topic, extra, Duration::from_secs(10), start)?;
         let (tx, rx) = crossbeam_channel::bounded(64);
         let stop = Arc::new(AtomicBool::new(false));
         let topic = topic.to_string();

@@ -38,6 +38,22 @@ pub struct ServeConfig {
     pub upload_timeout_secs: u64,
     /// Named lists served at `/edl/NAME.txt`.
     pub edl: BTreeMap<String, EdlList>,
+    /// `[findings_topic]`: keep the findings `orbwatch worker`s write to a
+    /// Kafka topic in the store (`--findings-topic`, `--brokers` and `-X`
+    /// override it).
+    pub findings_topic: Option<FindingsTopic>,
+}
+
+/// Where `serve` reads workers' findings from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingsTopic {
+    pub topic: String,
+    /// Bootstrap brokers, `HOST:PORT,...`.
+    pub brokers: String,
+    /// librdkafka properties (`"security.protocol" = "ssl"`, ...).
+    #[serde(default)]
+    pub kafka: BTreeMap<String, String>,
 }
 
 impl Default for ServeConfig {
@@ -51,6 +67,7 @@ impl Default for ServeConfig {
             request_timeout_secs: 30,
             upload_timeout_secs: 3600,
             edl: BTreeMap::new(),
+            findings_topic: None,
         }
     }
 }

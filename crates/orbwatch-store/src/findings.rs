@@ -414,6 +414,22 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// The newest live run begun with exactly `args` and never finished,
+    /// if any: a daemon that keeps one run across restarts (the findings
+    /// topic's intake) goes on with it, so a finding updated after a
+    /// restart replaces its earlier state instead of showing twice.
+    pub fn open_live_run(&self, args: &serde_json::Value) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT id FROM hunts WHERE finished IS NULL AND args_json = ?1 \
+                 ORDER BY id DESC LIMIT 1",
+                params![args.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "looking for an open live run")
+    }
+
     /// [`keep_live`] in a transaction of its own.
     pub fn commit_live(
         &mut self,

@@ -35,6 +35,18 @@ pub struct ServeArgs {
     /// network, or behind a TLS-terminating proxy on the same host).
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Keep the findings that `orbwatch worker`s write to this Kafka topic
+    /// in the store (every partition, from where the store left off; no
+    /// consumer group: every store gets every finding).
+    #[arg(long, value_name = "TOPIC")]
+    pub findings_topic: Option<String>,
+    /// Kafka brokers of --findings-topic, HOST:PORT,...
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+    /// A librdkafka property for --findings-topic, `key=value`
+    /// (repeatable).
+    #[arg(short = 'X', long = "kafka-config")]
+    pub kafka_config: Vec<String>,
 }
 
 /// Where and how to serve: `serve`'s flags, or `watch`'s `--listen`
@@ -66,6 +78,8 @@ struct Prepared {
     tls: Option<std::sync::Arc<orbwatch_serve::TlsServerConfig>>,
     state: AppState,
     path: PathBuf,
+    /// The configuration's `[findings_topic]`.
+    findings_topic: Option<orbwatch_serve::config::FindingsTopic>,
 }
 
 /// Check the options, open the store and bind the address, so that every
@@ -104,6 +118,7 @@ fn prepare(cli: &Cli, opts: &ServeOptions, db: Option<&std::path::Path>) -> Resu
             path.display()
         );
     }
+    let findings_topic = config.findings_topic.clone();
     let mut state = AppState::new(store, config)?;
     if tls.is_some() {
         state = state.with_tls();
@@ -118,6 +133,7 @@ fn prepare(cli: &Cli, opts: &ServeOptions, db: Option<&std::path::Path>) -> Resu
         tls,
         state,
         path,
+        findings_topic,
     })
 }
 
@@ -154,18 +170,89 @@ async fn serve_until(
     .context("the server stopped on an error")
 }
 
-/// Run the server until ctrl-c or SIGTERM.
+/// Run the server until ctrl-c or SIGTERM (with `--findings-topic`, the
+/// findings intake beside it: it stops with the server, after keeping
+/// what it read).
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<ExitCode> {
     let prepared = prepare(cli, &ServeOptions::from(args), None)?;
-    runtime()?.block_on(serve_until(
-        cli.quiet,
-        prepared,
-        orbwatch_serve::shutdown_signal(),
-    ))?;
+    let intake = match intake_settings(args, &prepared)? {
+        Some(settings) => Some(crate::findings_intake::FindingsIntake::spawn(settings)?),
+        None => None,
+    };
+    let ended = intake.as_ref().map(|i| i.ended());
+    let stop = async move {
+        let intake_ended = async {
+            loop {
+                match &ended {
+                    Some(e) if e.load(std::sync::atomic::Ordering::Relaxed) => break,
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = orbwatch_serve::shutdown_signal() => {}
+            _ = intake_ended => {
+                tracing::error!("serve: the findings intake stopped; stopping the server so that its supervisor starts it again");
+            }
+        }
+    };
+    let served = runtime()?.block_on(serve_until(cli.quiet, prepared, stop));
+    if let Some(intake) = intake {
+        let stats = std::sync::Arc::clone(&intake.stats);
+        let stopped = intake.stop();
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        if !cli.quiet {
+            eprintln!(
+                "orbwatch: findings topic: {} messages read, {} finding states kept in {} commits, {} malformed skipped, {} commits retried",
+                load(&stats.messages),
+                load(&stats.findings_kept),
+                load(&stats.commits),
+                load(&stats.malformed),
+                load(&stats.failed_commits)
+            );
+        }
+        stopped?;
+    }
+    served?;
     if !cli.quiet {
         eprintln!("orbwatch: stopped");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--findings-topic` and `--brokers` (with `-X`), else the
+/// configuration's `[findings_topic]`; `None`: no intake.
+fn intake_settings(
+    args: &ServeArgs,
+    p: &Prepared,
+) -> Result<Option<crate::findings_intake::IntakeSettings>> {
+    let from_config = p.findings_topic.as_ref();
+    let topic = args
+        .findings_topic
+        .clone()
+        .or_else(|| from_config.map(|c| c.topic.clone()));
+    let Some(topic) = topic else {
+        anyhow::ensure!(
+            args.brokers.is_none() && args.kafka_config.is_empty(),
+            "--brokers and -X are for --findings-topic TOPIC, which is not given (nor [findings_topic] in the configuration)"
+        );
+        return Ok(None);
+    };
+    let brokers = args
+        .brokers
+        .clone()
+        .or_else(|| from_config.map(|c| c.brokers.clone()))
+        .context("--findings-topic needs --brokers HOST:PORT (or brokers in [findings_topic])")?;
+    let mut extra: Vec<(String, String)> = from_config
+        .map(|c| c.kafka.clone().into_iter().collect())
+        .unwrap_or_default();
+    extra.extend(crate::cmd_worker::parse_kafka_config(&args.kafka_config)?);
+    Ok(Some(crate::findings_intake::IntakeSettings {
+        brokers,
+        topic,
+        extra,
+        db: p.path.clone(),
+    }))
 }
 
 /// A server running on its own thread beside a daemon (`watch --listen`).

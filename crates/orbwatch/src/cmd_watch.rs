@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use orbwatch_detect::behaviour::BehaviourConfig;
-use orbwatch_detect::{Finding, InternalNets, IocEngine, IocEngineBuilder};
+use orbwatch_detect::{Finding, InternalNets, IocEngine};
 use orbwatch_engine::event_time::EventTimeConfig;
 use orbwatch_engine::{
     BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
@@ -38,7 +38,6 @@ use orbwatch_store::Store;
 
 use crate::Cli;
 use crate::feed_reload::FeedReload;
-use crate::indicator_sources::{EngineSink, IndicatorSources};
 use crate::watch_config::{WatchArgs, WatchSettings};
 
 /// How often the pipeline does its housekeeping (detection of new
@@ -329,26 +328,21 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Compile the indicators of `feeds` and the store (also `worker`'s).
+/// Compile the indicators of `feeds` and the store, with each feed's
+/// version (a worker's index, with no feed from the feeds topic).
 pub(crate) fn load_indicators(
     cli: &Cli,
     feeds: &[PathBuf],
     db: &Path,
     internal: &InternalNets,
 ) -> Result<IocEngine> {
-    let mut sink = EngineSink(IocEngineBuilder::new());
-    let sources = IndicatorSources {
+    crate::feed_topic::build_index(
+        cli,
         feeds,
-        format: None,
-        grace: None,
-        store_optional: true,
-        history: true,
-        store_path: Some(db),
-    };
-    for n in crate::indicator_sources::load(cli, &sources, &mut sink)? {
-        tracing::warn!("{n}");
-    }
-    Ok(sink.0.build(internal.clone()))
+        db,
+        internal,
+        &crate::feed_topic::Published::new(),
+    )
 }
 
 /// What waits to be kept, the store it goes to, and what acts on it once

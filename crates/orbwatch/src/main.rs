@@ -27,6 +27,7 @@ mod db_path;
 mod feed_input;
 mod feed_reload;
 mod feed_topic;
+mod findings_intake;
 mod hunt_store;
 mod indicator_sources;
 mod output_file;

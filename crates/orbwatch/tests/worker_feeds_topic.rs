@@ -13,6 +13,8 @@ use orbwatch_kafka::test_broker::TestBroker;
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/store.rs"]
+mod store;
 use daemon::{Reap, sigterm, wait_for};
 
 const PARTITIONS: u32 = 4;
@@ -122,22 +124,7 @@ fn worker(broker: &TestBroker, db: &Path, log: &Path) -> Child {
 
 /// (run, finding JSON) of the IOC findings kept in the store.
 fn findings(db: &Path) -> Vec<(i64, serde_json::Value)> {
-    if !db.is_file() {
-        return Vec::new();
-    }
-    let conn = rusqlite::Connection::open(db).expect("store");
-    let Ok(mut st) =
-        conn.prepare("SELECT hunt_id, finding_json FROM findings WHERE kind = 'ioc_match'")
-    else {
-        return Vec::new();
-    };
-    st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-        .expect("rows")
-        .map(|r| {
-            let (run, json) = r.expect("row");
-            (run, serde_json::from_str(&json).expect("json"))
-        })
-        .collect()
+    store::findings_where(db, "kind = 'ioc_match'")
 }
 
 fn log_of(p: &Path) -> String {

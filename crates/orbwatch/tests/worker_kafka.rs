@@ -19,6 +19,8 @@ use orbwatch_kafka::test_broker::TestBroker;
 
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/store.rs"]
+mod store;
 use daemon::{Reap, sigterm, wait_for};
 
 const FEED: &str = "examples/feeds/CERTFR-2021-IOC-003-IOC.csv";
@@ -315,50 +317,15 @@ fn store_rows(db: &Path) -> Vec<(i64, Row)> {
 }
 
 fn store_rows_where(db: &Path, cond: &str) -> Vec<(i64, Row)> {
-    store_findings_where(db, cond)
+    store::findings_where(db, cond)
         .into_iter()
         .map(|(run, f)| (run, row(&f)))
         .collect()
 }
 
-/// (run, finding JSON) of the findings kept in the store that meet `cond`
-/// (none while the store does not exist yet).
-fn store_findings_where(db: &Path, cond: &str) -> Vec<(i64, serde_json::Value)> {
-    if !db.is_file() {
-        return Vec::new();
-    }
-    let conn = rusqlite::Connection::open(db).expect("store");
-    let Ok(mut st) = conn.prepare(&format!(
-        "SELECT hunt_id, finding_json FROM findings WHERE {cond}"
-    )) else {
-        // The worker has not created its tables yet.
-        return Vec::new();
-    };
-    st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
-        .expect("rows")
-        .map(|r| {
-            let (run, json) = r.expect("row");
-            (run, serde_json::from_str(&json).expect("json"))
-        })
-        .collect()
-}
-
-/// The Kafka offsets the store keeps (partition -> next offset).
+/// The Kafka offsets the store keeps for `group` (partition -> next offset).
 fn store_offsets(db: &Path, group: &str) -> BTreeMap<i32, i64> {
-    let Ok(conn) = rusqlite::Connection::open(db) else {
-        return BTreeMap::new();
-    };
-    let prefix = format!("kafka:{group}:raw.logs:");
-    let Ok(mut st) = conn.prepare("SELECT path, position FROM tail_offsets") else {
-        return BTreeMap::new();
-    };
-    let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .map(|it| it.filter_map(Result::ok).collect::<Vec<_>>())
-        .unwrap_or_default();
-    rows.into_iter()
-        .filter_map(|(p, o)| Some((p.strip_prefix(&prefix)?.parse().ok()?, o)))
-        .collect()
+    store::kept_offsets(db, &format!("kafka:{group}:raw.logs:"))
 }
 
 #[test]
@@ -1578,7 +1545,7 @@ fn a_feed_added_to_the_store_while_records_flow_is_used_by_every_worker() {
             "feed A's findings from both workers",
             Duration::from_secs(60),
             || {
-                let runs: BTreeSet<i64> = store_findings_where(&db, "kind = 'ioc_match'")
+                let runs: BTreeSet<i64> = store::findings_where(&db, "kind = 'ioc_match'")
                     .into_iter()
                     .map(|(run, _)| run)
                     .collect();
@@ -1598,7 +1565,7 @@ fn a_feed_added_to_the_store_while_records_flow_is_used_by_every_worker() {
             "both workers' findings on feed B for records produced after the add",
             Duration::from_secs(30),
             || {
-                let runs: BTreeSet<i64> = store_findings_where(&db, "kind = 'ioc_match'")
+                let runs: BTreeSet<i64> = store::findings_where(&db, "kind = 'ioc_match'")
                     .into_iter()
                     .filter(|(_, f)| {
                         FEED_B.contains(&f["indicator"].as_str().unwrap_or_default())
@@ -1725,7 +1692,7 @@ fn sighup_reloads_the_workers_feed_files() {
         b_lines
     };
     let on = |ip: &str| {
-        store_findings_where(&db, "kind = 'ioc_match'")
+        store::findings_where(&db, "kind = 'ioc_match'")
             .into_iter()
             .filter(|(_, f)| f["indicator"] == ip)
             .map(|(_, f)| f["count"].as_u64().unwrap_or(0))
