@@ -69,7 +69,8 @@ pub enum FeedCommand {
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    /// The feed file, or a MISP feed directory (one with manifest.json).
+    /// The feed file, a MISP feed directory (one with manifest.json), or
+    /// `-` for standard input (with --name).
     pub file: PathBuf,
     /// Name in the store (default: the file name without extension).
     #[arg(long)]
@@ -228,9 +229,21 @@ fn default_name(path: &Path) -> Option<String> {
 }
 
 fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
-    let path = &args.file;
+    // `-` reads the feed from standard input (`curl … | orbwatch feed add
+    // - --name x`). It is spooled to a temporary file first, written as
+    // it arrives: format detection reads a head and then the whole feed,
+    // and STIX and MISP documents are read in two passes, none of which a
+    // pipe can give twice. Memory stays bounded; the disk holds the feed
+    // until it is stored.
+    let stdin = args.file.as_os_str() == "-";
+    let spooled = if stdin { Some(spool_stdin()?) } else { None };
+    let path = match &spooled {
+        Some(t) => t.path(),
+        None => args.file.as_path(),
+    };
     let name = match &args.name {
         Some(n) => n.trim().to_string(),
+        None if stdin => bail!("a feed read from standard input (-) needs --name NAME"),
         None => default_name(path).with_context(|| {
             format!(
                 "cannot derive a feed name from {}; pass --name",
@@ -246,14 +259,19 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     // Before the store is opened (and perhaps created): a wrong path
     // leaves nothing behind.
     fs::metadata(path).with_context(|| format!("cannot read feed file {}", path.display()))?;
-    let label = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let source_path = fs::canonicalize(path)
-        .unwrap_or_else(|_| path.clone())
-        .display()
-        .to_string();
+    let (label, source_path) = if stdin {
+        ("stdin".to_string(), "stdin".to_string())
+    } else {
+        (
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+                .to_string(),
+        )
+    };
     let mut store = open_store(cli)?;
     // Read and stored by the same code as the API's feed upload.
     let loaded = orbwatch_feedload::load_feed_file(
@@ -272,8 +290,7 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
     }
     if loaded.report.loaded == 0 {
         eprintln!(
-            "orbwatch: warning: {} gave no indicators (format {}); check --format and the column flags",
-            path.display(),
+            "orbwatch: warning: {label} gave no indicators (format {}); check --format and the column flags",
             loaded.format
         );
     }
@@ -285,6 +302,22 @@ fn add(cli: &Cli, args: &AddArgs) -> Result<ExitCode> {
         &loaded.report,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Standard input copied to a temporary file (removed when dropped), in
+/// the system's temporary folder (`TMPDIR`).
+fn spool_stdin() -> Result<tempfile::NamedTempFile> {
+    let mut spool = tempfile::Builder::new()
+        .prefix("orbwatch-feed-stdin-")
+        .tempfile()
+        .context("cannot create a temporary file to receive the feed from standard input (set TMPDIR to a folder with room)")?;
+    io::copy(&mut io::stdin().lock(), spool.as_file_mut()).with_context(|| {
+        format!(
+            "cannot copy the feed from standard input to {}",
+            spool.path().display()
+        )
+    })?;
+    Ok(spool)
 }
 
 fn print_add_summary(
