@@ -119,6 +119,17 @@ fn ioc_count(out: &LiveOutput) -> u64 {
         .sum()
 }
 
+/// (source, position) of each checkpoint handed on, sorted.
+fn positions_by_source(out: &LiveOutput) -> Vec<(String, u64)> {
+    let mut got: Vec<(String, u64)> = out
+        .checkpoints
+        .iter()
+        .map(|c| (c.source.to_string(), c.position))
+        .collect();
+    got.sort();
+    got
+}
+
 #[test]
 fn a_sightings_offset_leaves_with_the_finding_that_counts_it() {
     let stream: Arc<str> = Arc::from("kafka orbwatch.observations/0 key 45.9.148.84");
@@ -216,12 +227,7 @@ fn every_keys_checkpoint_comes_out_not_only_the_last() {
     s2.handle_watermark(&stream, time + 3_600_000, None, now);
     let out = s2.take_output();
     assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
-    let mut got: Vec<(String, u64)> = out
-        .checkpoints
-        .iter()
-        .map(|c| (c.source.to_string(), c.position))
-        .collect();
-    got.sort();
+    let got = positions_by_source(&out);
     assert_eq!(
         got,
         vec![(key_a.to_string(), 3), (key_b.to_string(), 2)],
@@ -258,12 +264,7 @@ fn a_promoted_older_checkpoint_does_not_replace_a_later_one_of_its_source() {
     s2.handle_watermark(&stream_a, time + 3_600_000, None, now);
     let out = s2.take_output();
     assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
-    let mut got: Vec<(String, u64)> = out
-        .checkpoints
-        .iter()
-        .map(|c| (c.source.to_string(), c.position))
-        .collect();
-    got.sort();
+    let got = positions_by_source(&out);
     assert_eq!(
         got,
         vec![(marks.to_string(), 3), (key.to_string(), 1)],

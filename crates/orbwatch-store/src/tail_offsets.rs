@@ -42,6 +42,23 @@ pub struct TailOffset {
     pub lines: u64,
 }
 
+impl TailOffset {
+    /// A Kafka partition's next offset kept under `key` (a worker's raw
+    /// partition, the findings intake's): no file, so no device, inode or
+    /// head. Kept in the same transaction as the findings it covers.
+    pub fn kafka(key: String, next_offset: i64) -> Self {
+        TailOffset {
+            path: key,
+            device: 0,
+            inode: 0,
+            position: u64::try_from(next_offset).unwrap_or(0),
+            head_hash: String::new(),
+            head_len: 0,
+            lines: 0,
+        }
+    }
+}
+
 /// A stored offset and when it was saved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredTailOffset {

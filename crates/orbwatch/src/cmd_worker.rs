@@ -1452,15 +1452,7 @@ impl Output {
             let rows: Vec<TailOffset> = self
                 .offsets
                 .iter()
-                .map(|(tp, o)| TailOffset {
-                    path: store_key(&self.group, tp),
-                    device: 0,
-                    inode: 0,
-                    position: u64::try_from(*o).unwrap_or(0),
-                    head_hash: String::new(),
-                    head_len: 0,
-                    lines: 0,
-                })
+                .map(|(tp, o)| TailOffset::kafka(store_key(&self.group, tp), *o))
                 .collect();
             orbwatch_store::save_tail_offsets(&tx, &rows, Timestamp::now())?;
             tx.commit()

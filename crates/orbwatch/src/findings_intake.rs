@@ -260,15 +260,7 @@ impl Intake {
             .batch
             .offsets
             .iter()
-            .map(|(p, o)| TailOffset {
-                path: offset_key(&self.topic, *p),
-                device: 0,
-                inode: 0,
-                position: u64::try_from(*o).unwrap_or(0),
-                head_hash: String::new(),
-                head_len: 0,
-                lines: 0,
-            })
+            .map(|(p, o)| TailOffset::kafka(offset_key(&self.topic, *p), *o))
             .collect();
         let tx = self.store.write_transaction()?;
         orbwatch_store::findings::keep_live(&tx, &path, self.run_id, &self.batch.findings, None)?;
