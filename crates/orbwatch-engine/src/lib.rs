@@ -56,6 +56,7 @@ pub mod live;
 mod memory;
 pub mod obs_wire;
 pub mod record_source;
+pub mod replay_guard;
 pub mod sink;
 pub mod summary_wire;
 mod sweep;

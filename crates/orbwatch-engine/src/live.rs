@@ -55,6 +55,7 @@ use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
+use crate::replay_guard::{ReplayGuard, Sent};
 use crate::summary_wire::{Summary, SummaryBody};
 use crate::sweep::RecordSink;
 use crate::{Engine, EngineError};
@@ -181,6 +182,11 @@ pub struct LiveStats {
     /// none) here than at the stage-1 worker that made them: skipped,
     /// not aggregated (see [`LivePipeline::handle_sighting`]).
     pub sightings_mismatched: u64,
+    /// Stage 2: observations and sightings of a raw record that another
+    /// stage-1 worker had already sent (it read the record again after
+    /// taking over a partition whose offset was not committed): skipped,
+    /// not counted twice (see [`crate::replay_guard`]).
+    pub replayed: u64,
     pub reorder: ReorderStats,
     /// Event time up to which the detectors have judged (RFC 3339).
     pub watermark: Option<Timestamp>,
@@ -471,6 +477,8 @@ pub struct LivePipeline {
     /// Stage 2: the checkpoints that wait for indicator sightings still
     /// in the reorder window (see [`HeldBack`]).
     sightings_held: HeldBack,
+    /// Stage 2: which stage-1 producer first sent each recent raw record.
+    replays: ReplayGuard,
     /// Stage 2: the index of each observation stream (partition and
     /// producer), see [`LivePipeline::handle_observation`].
     obs_streams: HashMap<Arc<str>, u32>,
@@ -553,6 +561,7 @@ impl LivePipeline {
                 ..Default::default()
             }),
             sightings_held: HeldBack::default(),
+            replays: ReplayGuard::default(),
             obs_streams: HashMap::new(),
             evidence: EvidenceCache {
                 per_source: hashbrown::HashMap::new(),
@@ -1053,6 +1062,15 @@ impl LivePipeline {
         self.stats.sightings_in += 1;
         self.stats.bytes += w.sighting.raw.len() as u64;
         let index = self.obs_stream(stream);
+        let origin = &w.sighting.origin;
+        if !self
+            .replays
+            .admit(&origin.file, origin.offset, w.producer, Sent::Sighting)
+        {
+            self.stats.replayed += 1;
+            self.note_checkpoint(index, checkpoint);
+            return;
+        }
         let msg = WireMessage::Sighting(w);
         match msg.time() {
             Some(time) => {
@@ -1139,6 +1157,15 @@ impl LivePipeline {
         self.stats.observations_in += 1;
         self.stats.bytes += w.evidence.raw.len() as u64;
         let index = self.obs_stream(stream);
+        let sent = Sent::Observation { time: w.time };
+        if !self
+            .replays
+            .admit(&w.evidence.stream, w.evidence.offset, w.producer, sent)
+        {
+            self.stats.replayed += 1;
+            self.note_checkpoint(index, checkpoint);
+            return;
+        }
         let o = w.to_obs(
             &mut self.obs.tables,
             evidence_ref(index as usize, w.evidence.number),
@@ -1158,6 +1185,7 @@ impl LivePipeline {
             identity: None,
         };
         self.take_observations(&origin, w.evidence.raw.as_bytes(), now);
+        self.replays.forget_behind(self.window.watermark());
         self.note_checkpoint(index, checkpoint);
     }
 

@@ -725,7 +725,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     }
     source.close();
     tracing::info!(
-        "worker: stage {stage} stopped; {} records, {} parsed, {} matched, {} observations out, {} in ({} late, {} malformed), {} indicator sightings out, {} in ({} skipped: indicator not the same as stage 1's), {} findings written ({} failed writes retried)",
+        "worker: stage {stage} stopped; {} records, {} parsed, {} matched, {} observations out, {} in ({} late, {} malformed), {} indicator sightings out, {} in ({} skipped: indicator not the same as stage 1's), {} observations and sightings skipped as sent again by another stage-1 worker, {} findings written ({} failed writes retried)",
         stats.records,
         stats.parsed,
         stats.matched_records,
@@ -736,6 +736,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         stats.sightings_out,
         stats.sightings_in,
         stats.sightings_mismatched,
+        stats.replayed,
         out.kept.len(),
         out.failures
     );
