@@ -44,6 +44,7 @@
 //! [`FeedWireError`] that says what and where; never a panic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 
 use orbwatch_intel::Indicator;
 use sha2::{Digest, Sha256};
@@ -190,7 +191,11 @@ impl FeedChunk {
 
     /// The chunk's indicators, checked against the count it announces.
     pub fn indicators(&self) -> Result<Vec<Indicator>, FeedWireError> {
-        let mut out = Vec::with_capacity(self.indicators as usize);
+        // The count comes from the wire: it sizes nothing before the
+        // payload has shown it (a message announcing 2^32 indicators
+        // asked for 6.5 GB up front; found by the `wire_messages` fuzz
+        // target).
+        let mut out = Vec::with_capacity((self.indicators as usize).min(1 << 16));
         self.for_each(|i| out.push(i))?;
         Ok(out)
     }
@@ -204,13 +209,26 @@ impl FeedChunk {
                 self.name, self.version, self.index
             )
         };
-        let raw = zstd::bulk::decompress(&self.payload, MAX_CHUNK_RAW).map_err(|e| {
-            FeedWireError::Bad(format!(
+        // Streamed, so memory follows what the payload really holds (the
+        // bulk decoder reserved MAX_CHUNK_RAW for every chunk).
+        let mut raw = Vec::new();
+        let read = zstd::stream::read::Decoder::new(&self.payload[..])
+            .and_then(|d| d.take(MAX_CHUNK_RAW as u64 + 1).read_to_end(&mut raw));
+        if let Err(e) = read {
+            return Err(FeedWireError::Bad(format!(
                 "{}: the payload does not decompress: {e}",
                 where_()
-            ))
-        })?;
-        let mut out = Vec::with_capacity(self.indicators as usize);
+            )));
+        }
+        if raw.len() > MAX_CHUNK_RAW {
+            return Err(FeedWireError::Bad(format!(
+                "{}: the payload decompresses past {MAX_CHUNK_RAW} bytes",
+                where_()
+            )));
+        }
+        // At least two bytes an indicator ("{}" and a newline): the
+        // announced count bounds nothing by itself.
+        let mut out = Vec::with_capacity((self.indicators as usize).min(raw.len() / 2 + 1));
         for (i, line) in raw.split(|b| *b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
@@ -757,6 +775,28 @@ mod tests {
         assert_eq!(a.current("orb"), Some(7));
         // The same version again (a re-read, a re-publish) is not news.
         assert!(feed_all(&mut a, &recs).is_empty());
+    }
+
+    /// A chunk's announced count comes from the wire: it must size
+    /// nothing (the `wire_messages` fuzz target found a 20-byte message
+    /// that asked for 6.5 GB).
+    #[test]
+    fn a_chunk_that_announces_billions_of_indicators_is_refused_without_reserving_them() {
+        let recs = publish("orb", 3, 10, 20_000);
+        let bytes = recs[0].1.clone().unwrap();
+        let Ok(FeedMessage::Chunk(mut c)) = FeedMessage::decode(&bytes) else {
+            panic!("a chunk")
+        };
+        assert_eq!(c.indicators().unwrap().len(), 10);
+        c.indicators = u32::MAX;
+        let e = c.indicators().unwrap_err().to_string();
+        assert!(
+            e.contains("10 indicators, the chunk announces 4294967295"),
+            "{e}"
+        );
+        c.payload = b"not zstd".to_vec();
+        let e = c.indicators().unwrap_err().to_string();
+        assert!(e.contains("does not decompress"), "{e}");
     }
 
     #[test]
