@@ -192,9 +192,9 @@ impl FeedChunk {
     /// The chunk's indicators, checked against the count it announces.
     pub fn indicators(&self) -> Result<Vec<Indicator>, FeedWireError> {
         // The count comes from the wire: it sizes nothing before the
-        // payload has shown it (a message announcing 2^32 indicators
-        // asked for 6.5 GB up front; found by the `wire_messages` fuzz
-        // target).
+        // payload has shown it (a short message announcing millions of
+        // indicators asked for 6.5 GB up front; found by the
+        // `wire_messages` fuzz target).
         let mut out = Vec::with_capacity((self.indicators as usize).min(1 << 16));
         self.for_each(|i| out.push(i))?;
         Ok(out)
@@ -778,8 +778,8 @@ mod tests {
     }
 
     /// A chunk's announced count comes from the wire: it must size
-    /// nothing (the `wire_messages` fuzz target found a 20-byte message
-    /// that asked for 6.5 GB).
+    /// nothing (the `wire_messages` fuzz target found a short message
+    /// that asked for 6.5 GB up front).
     #[test]
     fn a_chunk_that_announces_billions_of_indicators_is_refused_without_reserving_them() {
         let recs = publish("orb", 3, 10, 20_000);
