@@ -157,11 +157,11 @@ pub struct WorkerArgs {
     /// position: give both the same feeds).
     #[arg(long, value_name = "TOPIC")]
     pub feeds_topic: Option<String>,
-    /// With `--feeds-topic`, `--stage all`: when a new feed version
-    /// arrives, replay this much of the raw partitions this worker owns
-    /// (from the offsets Kafka gives for that time, up to where the
-    /// worker stood at the swap) against the version's new indicators
-    /// only, and write their findings (`off`: no re-hunt).
+    /// With `--feeds-topic`, `--stage all` or `1`: when a new feed
+    /// version arrives, replay this much of the raw partitions this
+    /// worker owns (from the offsets Kafka gives for that time, up to
+    /// where the worker stood at the swap) against the version's new
+    /// indicators only, and write their findings (`off`: no re-hunt).
     #[arg(long, default_value = "7d", value_name = "DURATION")]
     pub rehunt_window: String,
 }
@@ -562,8 +562,12 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                         true
                     }
                 });
+                // Stage 1 re-hunts too: it owns the raw partitions, and the
+                // re-hunt matches indicators only (no detector), so it
+                // aggregates and writes its findings itself rather than
+                // sending sightings to stage 2.
                 if let Some(window) = rehunt_window
-                    && stage == "all"
+                    && (stage == "all" || stage == "1")
                     && !swapped.is_empty()
                 {
                     // Records waiting for their stream's format are matched

@@ -1,5 +1,5 @@
 //! The re-hunt: when a new feed version arrives on the feeds topic, a
-//! `--stage all` worker replays the retained window of its raw
+//! `--stage all` or `--stage 1` worker replays the retained window of its raw
 //! partitions (`--rehunt-window`, from the offsets Kafka gives for that
 //! time) against the indicators new in that version only, and writes
 //! their IOC findings. This is the retro-hunt at cluster scale: the
@@ -13,7 +13,10 @@
 //! The findings go through the same decoder and aggregation as live
 //! records ([`LivePipeline`]), with deterministic ids: a re-hunt run
 //! again (a worker restarted on the same version) merges into the same
-//! findings.
+//! findings. A stage-1 worker writes them itself, as `all` does: the
+//! re-hunt runs no detector, so nothing needs stage 2, and its sightings
+//! sent there would meet stage 2's replay guard (the raw records were
+//! sent once already, before the new version).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

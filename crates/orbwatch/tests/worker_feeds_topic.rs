@@ -368,6 +368,98 @@ fn a_feed_version_published_while_records_flow_is_used_by_every_worker() {
     }
 }
 
+/// The re-hunt in a staged topology: a `--stage 1` worker owns the raw
+/// partitions, so it replays them when a new version arrives, and writes
+/// the re-hunt's findings itself (no detector runs in a re-hunt, so
+/// nothing waits for stage 2). Records naming `EARLY_IP` are produced
+/// before version 2 lists it; once it is published, the stage-1 worker's
+/// re-hunt finds every one of them, once, with `feed_version` 2.
+#[test]
+fn a_stage1_worker_rehunts_its_raw_partitions_for_a_new_version() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let intel = tmp.path().join("intel.db");
+    let out = tmp.path().join("out.db");
+    broker.create_topic("raw.logs", PARTITIONS);
+    broker.create_topic("orbwatch.observations", 2);
+    broker.create_topic("orbwatch.feeds", 1);
+    feed_add(&intel, tmp.path(), &FEED_V1);
+    feed_publish(&intel, &broker);
+    let mut early = 0usize;
+    for n in 0..EARLY_BATCHES {
+        let b = batch(n, 0);
+        early += b
+            .iter()
+            .filter(|(_, v)| String::from_utf8_lossy(v).contains(EARLY_IP))
+            .count();
+        broker.produce("raw.logs", &b);
+    }
+    assert!(early > 0);
+    let log = tmp.path().join("stage1.log");
+    let mut w = Reap(Some(
+        Command::new(env!("CARGO_BIN_EXE_orbwatch"))
+            .current_dir(root())
+            .args(["worker", "--stage", "1", "--brokers", &broker.bootstrap()])
+            .args(["--topic", "raw.logs", "--group", "rehunt1"])
+            .args(["--observations-topic", "orbwatch.observations"])
+            .args(["--feeds-topic", "orbwatch.feeds"])
+            .args(["--year", "2021", "--timezone", "UTC"])
+            .args(["--commit-interval", "100ms"])
+            .arg("--db")
+            .arg(&out)
+            .env_remove("ORBWATCH_DB")
+            .env("ORBWATCH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("worker log"))
+            .spawn()
+            .expect("stage-1 worker"),
+    ));
+    let ends: u64 = (EARLY_BATCHES * HOSTS) as u64;
+    // Its offsets are committed only once the records' observations
+    // leave stage 1's reorder window (a minute of quiet for so few), so
+    // the assignment and a few seconds of reading are waited for.
+    wait_for(
+        "the stage-1 worker's partitions and feed",
+        Duration::from_secs(60),
+        || {
+            let text = log_of(&log);
+            text.contains("kafka: assigned") && text.contains("feed orb version 1")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let mut v2: Vec<&str> = FEED_V1.to_vec();
+    v2.extend([EARLY_IP, LATE_IP]);
+    feed_add(&intel, tmp.path(), &v2);
+    feed_publish(&intel, &broker);
+    let on_early = || -> u64 {
+        findings(&out)
+            .into_iter()
+            .filter(|(_, f)| f["indicator"] == EARLY_IP && f["feed_version"] == 2)
+            .map(|(_, f)| f["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    wait_for(
+        "the stage-1 re-hunt and its findings",
+        Duration::from_secs(60),
+        || {
+            log_of(&log).contains("worker: re-hunt of feed orb version 2 (2 new indicators) done:")
+                && on_early() >= early as u64
+        },
+    );
+    let st = sigterm(w.0.as_mut().expect("child"));
+    assert!(st.success(), "worker exit {st:?}");
+    w.0 = None;
+    let text = log_of(&log);
+    assert!(text.contains("stage 1 stopped"), "{text}");
+    assert_eq!(
+        on_early(),
+        early as u64,
+        "every early record naming {EARLY_IP}, once ({ends} records produced)"
+    );
+}
+
 /// `feed publish` of a feed the store does not have says so, and names
 /// the command that lists them; with the broker down it says which.
 #[test]
