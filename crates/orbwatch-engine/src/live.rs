@@ -387,7 +387,11 @@ impl Export {
 #[derive(Default)]
 struct SourceEvidence {
     last: i64,
-    records: Vec<KeptRecord>,
+    /// Most sources make one record and never come back (a scan, a
+    /// spray): the first record is kept inline, so such a source costs
+    /// no allocation but its raw text (a `Vec` took one of four records,
+    /// about 400 bytes, for each).
+    records: smallvec::SmallVec<[KeptRecord; 1]>,
 }
 
 /// The first records of each active source's episode, bounded in bytes.
