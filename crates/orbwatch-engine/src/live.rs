@@ -1067,9 +1067,12 @@ impl LivePipeline {
         self.stats.bytes += w.sighting.raw.len() as u64;
         let index = self.obs_stream(stream);
         let origin = &w.sighting.origin;
+        let sent = Sent::Sighting {
+            time: w.sighting.time.map_or(i64::MIN, |t| t.as_millisecond()),
+        };
         if !self
             .replays
-            .admit(&origin.file, origin.offset, w.producer, Sent::Sighting)
+            .admit(&origin.file, origin.offset, w.producer, sent)
         {
             self.stats.replayed += 1;
             self.note_checkpoint(index, checkpoint);

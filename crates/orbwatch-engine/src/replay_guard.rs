@@ -15,10 +15,12 @@
 //! 1 hands a record's messages on in event-time order, not offset order
 //! (they wait in its reorder window), so a high-water mark per partition
 //! would also drop records the dead worker never sent. Instead stage 2
-//! remembers which producer first sent each raw record: the same record
-//! from another producer is a replay, skipped and counted, while a
-//! record's several messages from one producer (an sshd line can make a
-//! sighting and an observation) all pass.
+//! remembers which producer first sent each raw record, and the record's
+//! event time: the same record (same stream, offset and time) from
+//! another producer is a replay, skipped and counted, while a record's
+//! several messages from one producer (an sshd line can make a sighting
+//! and an observation) all pass. The time tells a replay from another
+//! record at the same offset (a raw topic deleted and created again).
 //!
 //! How long a record is remembered:
 //! - an **observation** while its event time is not behind the reorder
@@ -51,16 +53,23 @@ const STREAMS_CAP: usize = 100_000;
 /// its Kafka offset.
 type RecordKey = (u32, u64);
 
+/// Who first sent a raw record, and its event time (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct First {
+    producer: u64,
+    time: i64,
+}
+
 /// Which producer first sent each recent raw record (see the module doc).
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
     /// Stream names interned: a key is then 12 bytes, not a string.
     streams: hashbrown::HashMap<Box<str>, u32>,
-    observations: hashbrown::HashMap<RecordKey, u64>,
+    observations: hashbrown::HashMap<RecordKey, First>,
     /// Observations' keys by event time, to forget them behind the
     /// watermark.
     observations_by_time: BinaryHeap<Reverse<(i64, RecordKey)>>,
-    sightings: hashbrown::HashMap<RecordKey, u64>,
+    sightings: hashbrown::HashMap<RecordKey, First>,
     /// Sightings' keys in the order they came, to forget the oldest.
     sightings_in_order: VecDeque<RecordKey>,
     /// Messages skipped as replays.
@@ -72,8 +81,9 @@ pub struct ReplayGuard {
 pub enum Sent {
     /// A behaviour observation with its event time (ms).
     Observation { time: i64 },
-    /// An indicator sighting.
-    Sighting,
+    /// An indicator sighting with its event time (ms; `i64::MIN` when it
+    /// has none).
+    Sighting { time: i64 },
 }
 
 impl ReplayGuard {
@@ -85,23 +95,34 @@ impl ReplayGuard {
             return true;
         }
         let key = (self.stream_number(stream), offset);
-        let table = match sent {
-            Sent::Observation { .. } => &mut self.observations,
-            Sent::Sighting => &mut self.sightings,
+        let (table, time) = match sent {
+            Sent::Observation { time } => (&mut self.observations, time),
+            Sent::Sighting { time } => (&mut self.sightings, time),
         };
-        if let Some(&first) = table.get(&key) {
-            if first == producer {
+        let now = First { producer, time };
+        match table.get(&key) {
+            Some(first) if first.producer == producer => return true,
+            Some(first) if first.time == time => {
+                self.replayed += 1;
+                return false;
+            }
+            // Another record at the same place (the topic was created
+            // again): it is the first now.
+            Some(_) => {
+                table.insert(key, now);
+                if let Sent::Observation { time } = sent {
+                    self.observations_by_time.push(Reverse((time, key)));
+                }
                 return true;
             }
-            self.replayed += 1;
-            return false;
+            None => {}
         }
-        table.insert(key, producer);
+        table.insert(key, now);
         match sent {
             Sent::Observation { time } => {
                 self.observations_by_time.push(Reverse((time, key)));
             }
-            Sent::Sighting => {
+            Sent::Sighting { .. } => {
                 self.sightings_in_order.push_back(key);
                 if self.sightings_in_order.len() > SIGHTINGS_KEPT
                     && let Some(old) = self.sightings_in_order.pop_front()
@@ -121,7 +142,11 @@ impl ReplayGuard {
                 break;
             }
             self.observations_by_time.pop();
-            self.observations.remove(&key);
+            // Only if it is still this time's entry (a record that took
+            // the place later has its own).
+            if self.observations.get(&key).is_some_and(|f| f.time == time) {
+                self.observations.remove(&key);
+            }
         }
         if self.observations.is_empty() && self.sightings.is_empty() {
             // Nothing refers to a stream number: start the names afresh,
@@ -186,9 +211,12 @@ mod tests {
         let mut g = ReplayGuard::default();
         assert!(g.admit(RAW, 10, P1, obs(1_000)));
         assert!(g.admit(RAW, 10, P1, obs(1_000)), "second observation");
-        assert!(g.admit(RAW, 10, P1, Sent::Sighting));
-        assert!(g.admit(RAW, 10, P1, Sent::Sighting), "second indicator");
-        assert!(!g.admit(RAW, 10, P2, Sent::Sighting));
+        assert!(g.admit(RAW, 10, P1, Sent::Sighting { time: 7 }));
+        assert!(
+            g.admit(RAW, 10, P1, Sent::Sighting { time: 7 }),
+            "second indicator"
+        );
+        assert!(!g.admit(RAW, 10, P2, Sent::Sighting { time: 7 }));
         assert!(!g.admit(RAW, 10, P2, obs(1_000)));
         assert_eq!(g.replayed(), 2);
     }
@@ -202,6 +230,26 @@ mod tests {
         assert!(g.admit(RAW, 1050, P1, obs(900)));
         assert!(g.admit(RAW, 1040, P2, obs(1_000)), "never sent by P1");
         assert!(!g.admit(RAW, 1050, P2, obs(900)));
+    }
+
+    /// A raw topic deleted and created again starts its offsets at 0:
+    /// another record at a remembered place is not a replay.
+    #[test]
+    fn another_record_at_the_same_offset_is_not_a_replay() {
+        let mut g = ReplayGuard::default();
+        assert!(g.admit(RAW, 10, P1, Sent::Sighting { time: 5 }));
+        assert!(g.admit(RAW, 10, P2, Sent::Sighting { time: 9 }));
+        assert!(
+            !g.admit(RAW, 10, P1, Sent::Sighting { time: 9 }),
+            "P2's now"
+        );
+        assert!(g.admit(RAW, 3, P1, obs(100)));
+        assert!(g.admit(RAW, 3, P2, obs(200)));
+        assert!(!g.admit(RAW, 3, P1, obs(200)));
+        // The first entry's time passes: the later one stays.
+        g.forget_behind(150);
+        assert!(!g.admit(RAW, 3, P1, obs(200)));
+        assert_eq!(g.replayed(), 3);
     }
 
     #[test]
@@ -234,14 +282,19 @@ mod tests {
         assert!(g.admit(RAW, 10, P2, obs(10)), "forgotten (and late anyway)");
         assert!(!g.admit(RAW, 70, P2, obs(70)));
         for i in 0..(SIGHTINGS_KEPT as u64 + 5) {
-            assert!(g.admit(RAW, 1_000_000 + i, P1, Sent::Sighting));
+            assert!(g.admit(RAW, 1_000_000 + i, P1, Sent::Sighting { time: 7 }));
         }
         assert_eq!(g.remembered().1, SIGHTINGS_KEPT);
         assert!(
-            g.admit(RAW, 1_000_000, P2, Sent::Sighting),
+            g.admit(RAW, 1_000_000, P2, Sent::Sighting { time: 7 }),
             "the oldest sighting is forgotten"
         );
-        assert!(!g.admit(RAW, 1_000_000 + SIGHTINGS_KEPT as u64, P2, Sent::Sighting));
+        assert!(!g.admit(
+            RAW,
+            1_000_000 + SIGHTINGS_KEPT as u64,
+            P2,
+            Sent::Sighting { time: 7 }
+        ));
     }
 
     #[test]
