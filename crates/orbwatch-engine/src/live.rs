@@ -1070,12 +1070,9 @@ impl LivePipeline {
         let sent = Sent::Sighting {
             time: w.sighting.time.map_or(i64::MIN, |t| t.as_millisecond()),
         };
-        if !self
-            .replays
-            .admit(&origin.file, origin.offset, w.producer, sent)
-        {
-            self.stats.replayed += 1;
-            self.note_checkpoint(index, checkpoint);
+        let mut checkpoint = checkpoint;
+        let raw = (&*origin.file, origin.offset, w.producer);
+        if self.skip_replay(raw, sent, index, &mut checkpoint) {
             return;
         }
         let msg = WireMessage::Sighting(w);
@@ -1136,6 +1133,25 @@ impl LivePipeline {
         self.note_checkpoint(index, checkpoint);
     }
 
+    /// Stage 2: whether the message made from raw record (stream,
+    /// offset, producer) is a replay of one another stage-1 producer sent
+    /// first (see [`crate::replay_guard`]); then it is counted and its
+    /// checkpoint handed on, nothing else.
+    fn skip_replay(
+        &mut self,
+        (stream, offset, producer): (&str, u64, u64),
+        sent: Sent,
+        index: u32,
+        checkpoint: &mut Option<Checkpoint>,
+    ) -> bool {
+        if self.replays.admit(stream, offset, producer, sent) {
+            return false;
+        }
+        self.stats.replayed += 1;
+        self.note_checkpoint(index, checkpoint.take());
+        true
+    }
+
     fn obs_stream(&mut self, stream: &Arc<str>) -> u32 {
         match self.obs_streams.get(stream) {
             Some(&i) => i,
@@ -1165,12 +1181,9 @@ impl LivePipeline {
         self.stats.bytes += w.evidence.raw.len() as u64;
         let index = self.obs_stream(stream);
         let sent = Sent::Observation { time: w.time };
-        if !self
-            .replays
-            .admit(&w.evidence.stream, w.evidence.offset, w.producer, sent)
-        {
-            self.stats.replayed += 1;
-            self.note_checkpoint(index, checkpoint);
+        let mut checkpoint = checkpoint;
+        let raw = (&*w.evidence.stream, w.evidence.offset, w.producer);
+        if self.skip_replay(raw, sent, index, &mut checkpoint) {
             return;
         }
         let o = w.to_obs(

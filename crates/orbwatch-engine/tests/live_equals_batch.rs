@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use orbwatch_detect::behaviour::BehaviourConfig;
 use orbwatch_detect::{Finding, InternalNets, IocEngine};
-use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, LiveOptions, LivePipeline};
+use orbwatch_engine::{Engine, LiveOptions, LivePipeline};
 use orbwatch_intel::value::parse_value;
 use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{LiveRecord, Payload};
@@ -41,17 +40,9 @@ fn ioc(values: &[&str]) -> IocEngine {
     IocEngine::new(inds, InternalNets::default())
 }
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        year: Some(2021),
-        threads: 1,
-        behaviour: Some(BehaviourOptions {
-            config: BehaviourConfig::default(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
+#[path = "support/stage2.rs"]
+mod support;
+use support::engine_options as options;
 
 /// What must agree between live and batch (evidence is picked
 /// differently: read back from the file in a hunt, kept in memory live).

@@ -9,63 +9,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::Timestamp;
-use orbwatch_detect::behaviour::BehaviourConfig;
-use orbwatch_detect::{Finding, InternalNets, IocEngine};
+use orbwatch_detect::Finding;
+use orbwatch_engine::LiveOutput;
 use orbwatch_engine::obs_wire::{WireMessage, WireSighting};
-use orbwatch_engine::{
-    BehaviourOptions, Engine, EngineOptions, EventTimeConfig, LiveOptions, LiveOutput, LivePipeline,
-};
-use orbwatch_intel::value::parse_value;
-use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
-/// A CERT-FR relay address (CERTFR-2021-IOC-003).
-const RELAY: &str = "45.9.148.84";
-
-fn engine() -> Engine {
-    let ind = Indicator::new(
-        parse_value(RELAY, None).expect("value"),
-        Provenance {
-            feed: "relays".into(),
-            file: "relays.txt".into(),
-            line: 1,
-            record_id: None,
-        },
-    );
-    let ioc = IocEngine::new([ind], InternalNets::default());
-    let opts = EngineOptions {
-        year: Some(2021),
-        threads: 1,
-        behaviour: Some(BehaviourOptions {
-            config: BehaviourConfig::default(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    Engine::new(ioc, opts).expect("engine")
-}
-
-fn kafka_options() -> LiveOptions {
-    LiveOptions {
-        slowest_stream_clock: true,
-        event_time: EventTimeConfig {
-            max_stream_skew: None,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
+#[path = "support/stage2.rs"]
+mod support;
+use support::{RELAY, stage2};
 
 /// Stage 1's sighting of one sshd line naming the relay.
 fn sighting() -> Box<WireSighting> {
-    let mut s1 = LivePipeline::new(
-        engine(),
-        LiveOptions {
-            export_observations: Some(1),
-            ..kafka_options()
-        },
-    )
-    .expect("stage 1");
+    let mut s1 = support::stage1(1);
     let line = format!(
         "2021-03-01T10:00:00+00:00 gw sshd[42]: Failed password for root from {RELAY} port 4242 ssh2"
     );
@@ -89,18 +44,6 @@ fn sighting() -> Box<WireSighting> {
     let one = found.next().expect("stage 1 made a sighting");
     assert!(found.next().is_none(), "stage 1 made one sighting");
     one
-}
-
-fn stage2() -> LivePipeline {
-    LivePipeline::new(
-        engine(),
-        LiveOptions {
-            export_summaries: Some(2),
-            cross_source: false,
-            ..kafka_options()
-        },
-    )
-    .expect("stage 2")
 }
 
 fn checkpoint(stream: &Arc<str>, offset: u64) -> Checkpoint {

@@ -10,66 +10,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use jiff::Timestamp;
-use orbwatch_detect::behaviour::BehaviourConfig;
-use orbwatch_detect::{InternalNets, IocEngine};
 use orbwatch_engine::obs_wire::WireMessage;
-use orbwatch_engine::{
-    BehaviourOptions, Engine, EngineOptions, EventTimeConfig, LiveOptions, LivePipeline,
-};
-use orbwatch_intel::value::parse_value;
-use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{LiveRecord, Payload};
 
-/// A CERT-FR relay address (CERTFR-2021-IOC-003).
-const RELAY: &str = "45.9.148.84";
+#[path = "support/stage2.rs"]
+mod support;
+use support::RELAY;
+
 /// Lines in the raw partition: one failed login a second.
 const LINES: u64 = 40;
-
-fn engine() -> Engine {
-    let ind = Indicator::new(
-        parse_value(RELAY, None).expect("value"),
-        Provenance {
-            feed: "relays".into(),
-            file: "relays.txt".into(),
-            line: 1,
-            record_id: None,
-        },
-    );
-    let ioc = IocEngine::new([ind], InternalNets::default());
-    let opts = EngineOptions {
-        year: Some(2021),
-        threads: 1,
-        behaviour: Some(BehaviourOptions {
-            config: BehaviourConfig::default(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    Engine::new(ioc, opts).expect("engine")
-}
-
-fn kafka_options() -> LiveOptions {
-    LiveOptions {
-        slowest_stream_clock: true,
-        event_time: EventTimeConfig {
-            max_stream_skew: None,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
 
 /// What stage-1 worker `producer` sends for the raw partition's records
 /// at `offsets`.
 fn stage1(producer: u64, offsets: std::ops::Range<u64>) -> Vec<WireMessage> {
-    let mut s1 = LivePipeline::new(
-        engine(),
-        LiveOptions {
-            export_observations: Some(producer),
-            ..kafka_options()
-        },
-    )
-    .expect("stage 1");
+    let mut s1 = support::stage1(producer);
     let now = Instant::now();
     for offset in offsets {
         let line = format!(
@@ -96,15 +50,7 @@ fn stage1(producer: u64, offsets: std::ops::Range<u64>) -> Vec<WireMessage> {
 /// Stage 2 over what each stage-1 producer sent, in turn: (kind, count)
 /// of every finding, and how many messages it skipped as replays.
 fn stage2(sent: Vec<(u64, Vec<WireMessage>)>) -> (BTreeMap<String, u64>, u64) {
-    let mut s2 = LivePipeline::new(
-        engine(),
-        LiveOptions {
-            export_summaries: Some(9),
-            cross_source: false,
-            ..kafka_options()
-        },
-    )
-    .expect("stage 2");
+    let mut s2 = support::stage2();
     let now = Instant::now();
     for (producer, messages) in sent {
         let stream: Arc<str> = Arc::from(format!("orbwatch.observations/0 from {producer}"));

@@ -102,12 +102,15 @@ fn batch(n: usize, phase: usize) -> Vec<(Option<String>, Vec<u8>)> {
         .collect()
 }
 
-fn worker(broker: &TestBroker, db: &Path, log: &Path) -> Child {
+/// A worker of `group` on `raw.logs` that reads the feeds topic and
+/// keeps its findings in `db`, logging to `log`; `args` add to it.
+fn worker_with(broker: &TestBroker, group: &str, args: &[&str], db: &Path, log: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_orbwatch"))
         .current_dir(root())
         .args(["worker", "--brokers", &broker.bootstrap()])
-        .args(["--topic", "raw.logs", "--group", "feeds"])
-        .args(["--feeds-topic", "orbwatch.feeds", "--no-behaviour"])
+        .args(["--topic", "raw.logs", "--group", group])
+        .args(["--feeds-topic", "orbwatch.feeds"])
+        .args(args)
         .args(["--year", "2021", "--timezone", "UTC"])
         .args(["--commit-interval", "100ms"])
         .args(["-X", "session.timeout.ms=6000"])
@@ -120,6 +123,10 @@ fn worker(broker: &TestBroker, db: &Path, log: &Path) -> Child {
         .stderr(std::fs::File::create(log).expect("worker log"))
         .spawn()
         .expect("worker")
+}
+
+fn worker(broker: &TestBroker, db: &Path, log: &Path) -> Child {
+    worker_with(broker, "feeds", &["--no-behaviour"], db, log)
 }
 
 /// (run, finding JSON) of the IOC findings kept in the store.
@@ -398,24 +405,18 @@ fn a_stage1_worker_rehunts_its_raw_partitions_for_a_new_version() {
     }
     assert!(early > 0);
     let log = tmp.path().join("stage1.log");
-    let mut w = Reap(Some(
-        Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-            .current_dir(root())
-            .args(["worker", "--stage", "1", "--brokers", &broker.bootstrap()])
-            .args(["--topic", "raw.logs", "--group", "rehunt1"])
-            .args(["--observations-topic", "orbwatch.observations"])
-            .args(["--feeds-topic", "orbwatch.feeds"])
-            .args(["--year", "2021", "--timezone", "UTC"])
-            .args(["--commit-interval", "100ms"])
-            .arg("--db")
-            .arg(&out)
-            .env_remove("ORBWATCH_DB")
-            .env("ORBWATCH_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("worker log"))
-            .spawn()
-            .expect("stage-1 worker"),
-    ));
+    let mut w = Reap(Some(worker_with(
+        &broker,
+        "rehunt1",
+        &[
+            "--stage",
+            "1",
+            "--observations-topic",
+            "orbwatch.observations",
+        ],
+        &out,
+        &log,
+    )));
     let ends: u64 = (EARLY_BATCHES * HOSTS) as u64;
     // Its offsets are committed only once the records' observations
     // leave stage 1's reorder window (a minute of quiet for so few), so
