@@ -271,3 +271,28 @@ fn the_lab_tears_itself_down() {
     assert!(!link.status.success(), "veth {host_if} left behind");
     assert!(!root.exists(), "root {} left behind", root.display());
 }
+
+/// The lab's persistent implant is real: killed, cron starts it again
+/// within a minute; and what cron runs is not taken for an SSH client's
+/// command (CI once failed the allowlist check above on a cron tick).
+#[test]
+fn the_persistent_implant_comes_back_from_cron_and_cron_is_not_in_the_command_log() {
+    let Some(lab) = Lab::start(&[LabSpec::new("persistent", Plant::PersistentImplant)]) else {
+        return;
+    };
+    lab.run_inside(0, "killall xl-agent", None);
+    let addr = lab.routers[0].addr;
+    let t = std::time::Instant::now();
+    while std::net::TcpStream::connect((addr, 63256)).is_ok() {
+        assert!(t.elapsed().as_secs() < 10, "the implant did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    while std::net::TcpStream::connect((addr, 63256)).is_err() {
+        assert!(
+            t.elapsed().as_secs() < 75,
+            "cron did not start the implant again within a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(lab.commands(0), Vec::<String>::new());
+}

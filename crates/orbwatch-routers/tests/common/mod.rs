@@ -326,6 +326,10 @@ int main(void) {
 
 const LOGSH: &str = r#"#!/bin/busybox sh
 # The router's login shell: it logs every command an SSH client runs.
+# crond runs root's jobs through this shell too (the persistent implant's
+# watchdog entry, every minute); dropbear sets SSH_CONNECTION and crond
+# does not, so only SSH clients' commands reach the log.
+[ -n "$SSH_CONNECTION" ] || exec /bin/sh "$@"
 if [ "$1" = "-c" ]; then printf '%s\0' "$2" >> /var/log/commands; exec /bin/sh -c "$2"; fi
 printf '%s\0' "<interactive>" >> /var/log/commands
 exec /bin/sh "$@"
@@ -991,6 +995,11 @@ fn start_router(r: &LabRouter, first: bool) -> Child {
         .args(["--fork", "chroot"])
         .arg(&r.root)
         .arg("/sbin/lab-init")
+        // A router boots with an empty environment, not the test's: crond
+        // runs jobs through `$SHELL` when set (the host's /bin/bash, absent
+        // in the root), else through root's login shell.
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
