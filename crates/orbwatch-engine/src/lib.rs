@@ -61,6 +61,7 @@ pub mod sink;
 pub mod summary_wire;
 mod sweep;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
@@ -167,11 +168,14 @@ pub struct HuntSummary {
 /// The compiled indicators, the resolved options and the behaviour
 /// detectors' set-up: everything a run shares across its threads.
 pub struct Engine {
-    ioc: IocEngine,
+    /// Shared, not owned: a Kafka worker runs one live pipeline per
+    /// partition (see [`Engine::share`]), and an index of ten million
+    /// indicators is not copied for each.
+    ioc: Arc<IocEngine>,
     options: EngineOptions,
     forced: Option<&'static DecoderInfo>,
     binary: Option<ForcedBinary>,
-    behaviour: Option<Behaviour>,
+    behaviour: Option<Arc<Behaviour>>,
     progress: Option<indicatif::ProgressBar>,
     units_done: AtomicU64,
     units_total: AtomicU64,
@@ -180,7 +184,11 @@ pub struct Engine {
 
 impl Engine {
     /// Resolve `options` around the compiled indicators `ioc`.
-    pub fn new(ioc: IocEngine, options: EngineOptions) -> Result<Self, EngineError> {
+    pub fn new(
+        ioc: impl Into<Arc<IocEngine>>,
+        options: EngineOptions,
+    ) -> Result<Self, EngineError> {
+        let ioc = ioc.into();
         let binary = options.input_format.as_deref().and_then(binary::forced);
         let forced = match &options.input_format {
             None => None,
@@ -198,7 +206,11 @@ impl Engine {
         };
         let behaviour = match &options.behaviour {
             None => None,
-            Some(b) => Some(Behaviour::new(b, options.internal.clone(), binary)?),
+            Some(b) => Some(Arc::new(Behaviour::new(
+                b,
+                options.internal.clone(),
+                binary,
+            )?)),
         };
         Ok(Self {
             ioc,
@@ -211,6 +223,23 @@ impl Engine {
             units_total: AtomicU64::new(0),
             sightings: AtomicU64::new(0),
         })
+    }
+
+    /// Another engine on the same indicators, options and enrichment
+    /// databases (nothing is copied or opened again), with its own
+    /// progress counters: one per Kafka partition a worker owns.
+    pub fn share(&self) -> Engine {
+        Engine {
+            ioc: Arc::clone(&self.ioc),
+            options: self.options.clone(),
+            forced: self.forced,
+            binary: self.binary,
+            behaviour: self.behaviour.clone(),
+            progress: None,
+            units_done: AtomicU64::new(0),
+            units_total: AtomicU64::new(0),
+            sightings: AtomicU64::new(0),
+        }
     }
 
     /// The compiled indicators.

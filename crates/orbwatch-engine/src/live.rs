@@ -193,6 +193,44 @@ pub struct LiveStats {
     pub indicator_reloads: u64,
 }
 
+impl LiveStats {
+    /// Add `o`'s counts to these (a worker's pipelines, one per
+    /// partition, reported as one). The watermark is the lowest.
+    pub fn absorb(&mut self, o: &LiveStats) {
+        self.records += o.records;
+        self.bytes += o.bytes;
+        self.parsed += o.parsed;
+        self.rejected += o.rejected;
+        self.matched_records += o.matched_records;
+        self.findings += o.findings;
+        self.streams += o.streams;
+        self.open_ioc_sessions += o.open_ioc_sessions;
+        self.tracked_keys += o.tracked_keys;
+        self.evidence_bytes += o.evidence_bytes;
+        self.evidence_not_kept += o.evidence_not_kept;
+        self.netflow_datagrams += o.netflow_datagrams;
+        self.late += o.late;
+        self.observations_out += o.observations_out;
+        self.observations_in += o.observations_in;
+        self.sightings_out += o.sightings_out;
+        self.sightings_in += o.sightings_in;
+        self.sightings_mismatched += o.sightings_mismatched;
+        self.replayed += o.replayed;
+        let (r, q) = (&mut self.reorder, &o.reorder);
+        r.accepted += q.accepted;
+        r.late += q.late;
+        r.max_late_ms = r.max_late_ms.max(q.max_late_ms);
+        r.released_early += q.released_early;
+        r.idle_flushes += q.idle_flushes;
+        r.pending += q.pending;
+        self.watermark = match (self.watermark, o.watermark) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.indicator_reloads = self.indicator_reloads.max(o.indicator_reloads);
+    }
+}
+
 /// One stream's decoding state.
 struct Stream {
     index: u32,
@@ -519,7 +557,7 @@ impl LivePipeline {
     /// A pipeline around `engine` (its indicators, options and behaviour
     /// detectors).
     pub fn new(engine: Engine, opts: LiveOptions) -> Result<Self, EngineError> {
-        let detection = match &engine.options.behaviour {
+        let shared = match &engine.options.behaviour {
             None => None,
             // Stage 1: the detectors run in stage 2.
             Some(_) if opts.export_observations.is_some() => None,
@@ -528,19 +566,48 @@ impl LivePipeline {
                     b.enrichment_dbs.iter().map(|p| p.as_path()).collect();
                 let enricher =
                     Enricher::open(&dbs).map_err(|e| EngineError::Enrichment(e.to_string()))?;
+                // Leaked once per process (the detectors borrow them for
+                // as long as it runs); siblings share them.
                 let cfg: &'static BehaviourConfig = Box::leak(Box::new(b.config.clone()));
                 let enricher: &'static Enricher = Box::leak(Box::new(enricher));
-                let mut detectors = LiveDetectors::new(cfg, enricher);
-                if opts.export_summaries.is_some() {
-                    detectors.export_cross();
-                }
-                Some(Detection {
-                    detectors,
-                    cfg,
-                    enricher,
-                })
+                Some((cfg, enricher))
             }
         };
+        Ok(Self::build(engine, opts, shared))
+    }
+
+    /// A new, empty pipeline on the same indicators, options, behaviour
+    /// configuration and enrichment databases as this one (shared, not
+    /// opened or copied again), with its own reorder window, clock,
+    /// detectors and aggregator.
+    ///
+    /// Why: a stage-2 worker runs one pipeline per observations
+    /// partition (Kafka Streams' tasks). Observations are keyed by
+    /// source, so a source's detector state never spans two partitions,
+    /// and a partition taken over from a worker that died starts with
+    /// its own clock at its committed offset instead of finding another
+    /// partition's watermark far past its records.
+    pub fn sibling(&self) -> LivePipeline {
+        let shared = self.detection.as_ref().map(|d| (d.cfg, d.enricher));
+        Self::build(self.engine.share(), self.opts.clone(), shared)
+    }
+
+    fn build(
+        engine: Engine,
+        opts: LiveOptions,
+        shared: Option<(&'static BehaviourConfig, &'static Enricher)>,
+    ) -> Self {
+        let detection = shared.map(|(cfg, enricher)| {
+            let mut detectors = LiveDetectors::new(cfg, enricher);
+            if opts.export_summaries.is_some() {
+                detectors.export_cross();
+            }
+            Detection {
+                detectors,
+                cfg,
+                enricher,
+            }
+        });
         let per_source_cap = detection
             .as_ref()
             .map_or(5, |d| d.cfg.evidence_per_finding.max(1));
@@ -557,7 +624,7 @@ impl LivePipeline {
             .unwrap_or(0)
             .saturating_mul(1000)
         }) + lateness_ms;
-        Ok(Self {
+        Self {
             agg: new_aggregator(&opts, engine.options.evidence_limit),
             window: ReorderWindow::new(&opts.event_time),
             export: opts.export_observations.map(|producer| Export {
@@ -594,7 +661,7 @@ impl LivePipeline {
             retired: BTreeMap::new(),
             started: Timestamp::now(),
             stats: LiveStats::default(),
-        })
+        }
     }
 
     /// The indicators matched now.
@@ -606,14 +673,14 @@ impl LivePipeline {
     /// sessions are closed first, against the indicators they were
     /// opened with, and their findings handed on: a sighting after the
     /// swap opens a new finding.
-    pub fn replace_indicators(&mut self, ioc: IocEngine) {
+    pub fn replace_indicators(&mut self, ioc: impl Into<Arc<IocEngine>>) {
         let mut closing = std::mem::replace(
             &mut self.agg,
             new_aggregator(&self.opts, self.engine.options.evidence_limit),
         );
         self.out.extend(closing.take_touched(&self.engine.ioc));
         self.out.extend(closing.finish(&self.engine.ioc));
-        self.engine.ioc = ioc;
+        self.engine.ioc = ioc.into();
         self.stats.indicator_reloads += 1;
     }
 

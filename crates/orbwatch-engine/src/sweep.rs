@@ -398,7 +398,7 @@ fn process_unit(
                     engine: &ctx.ioc,
                     since: ctx.options.since,
                     until: ctx.options.until,
-                    behaviour: ctx.behaviour.as_ref(),
+                    behaviour: ctx.behaviour.as_deref(),
                     runs,
                     input: unit.input,
                 };

@@ -65,6 +65,7 @@ use orbwatch_store::{Store, TailOffset};
 
 use crate::Cli;
 use crate::feed_reload::FeedReload;
+use crate::worker_tasks::{PartitionTasks, Pipelines};
 
 /// How often the pipeline does its housekeeping.
 const TICK: Duration = Duration::from_millis(200);
@@ -74,7 +75,7 @@ const BURST: usize = 4096;
 /// nothing has been read from it (no record and no end of partition):
 /// long enough for a first fetch from a busy broker, short enough that a
 /// dead partition delays findings by no more.
-const ASSIGNED_HOLD: Duration = Duration::from_secs(30);
+pub(crate) const ASSIGNED_HOLD: Duration = Duration::from_secs(30);
 /// How often the feed store is asked whether its feeds changed (a new
 /// version is matched within this and the index build).
 const FEED_CHECK: Duration = Duration::from_secs(2);
@@ -317,7 +318,13 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         .export_observations
         .or(live.export_summaries)
         .unwrap_or(0);
-    let mut pipeline = LivePipeline::new(engine, live)?;
+    let pipeline = LivePipeline::new(engine, live)?;
+    // Stage 2: one pipeline per observations partition (see worker_tasks).
+    let mut pipes = if stage == "2" {
+        Pipelines::Tasks(PartitionTasks::new(pipeline))
+    } else {
+        Pipelines::One(pipeline)
+    };
 
     let signals = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -436,7 +443,6 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         args.brokers,
         topics.join(",")
     );
-    let mut reader = (stage == "2").then(ObservationReader::default);
     let mut tracker = OffsetTracker::new();
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -457,7 +463,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             // `LivePipeline::hold_for`). Taken before the records: a
             // partition's assignment is announced before its first record.
             let now = Instant::now();
-            hold_assigned(&source, &tracker, &mut pipeline, &mut reader, now);
+            pipes.hold_assigned(&source, &tracker, now);
             let caught_up = source.take_caught_up();
             match rx.recv_timeout(TICK) {
                 Ok(rec) => {
@@ -466,10 +472,10 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                     // waited for the record, and the burst below can hold
                     // every record of one partition before the first of
                     // another (whose hold must already be in place).
-                    hold_assigned(&source, &tracker, &mut pipeline, &mut reader, now);
-                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
+                    pipes.hold_assigned(&source, &tracker, now);
+                    pipes.hand_over(&mut tracker, rec, now);
                     for rec in rx.try_iter().take(BURST) {
-                        hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
+                        pipes.hand_over(&mut tracker, rec, now);
                     }
                 }
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
@@ -479,10 +485,10 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 // Every record read before those ends is in the channel now.
                 let now = Instant::now();
                 for rec in rx.try_iter() {
-                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
+                    pipes.hand_over(&mut tracker, rec, now);
                 }
                 for tp in caught_up {
-                    pipeline.end_hold(&tp.to_string());
+                    pipes.end_hold(&tp);
                 }
             }
             if let Some(req) = source.take_revoke_request() {
@@ -491,34 +497,35 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 // partitions that go are committed by the rebalance itself.
                 let now = Instant::now();
                 for rec in rx.try_iter() {
-                    hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
+                    pipes.hand_over(&mut tracker, rec, now);
                 }
                 // Streams still waiting for their format to be detected are
                 // detected now (as if their wait were over): otherwise their
                 // records stay uncommitted, the next owner reads them again,
                 // and this worker counts them too.
-                pipeline.tick(now + detect_wait);
+                pipes.tick(now + detect_wait);
                 // Stage 1: the observations waiting in the reorder window
-                // go out now, so the partitions that go can be committed.
-                pipeline.flush_observations();
-                let mark = pipeline.watermark();
-                out.take(pipeline.take_output(), &mut tracker, mark);
+                // go out now, so the partitions that go can be committed;
+                // stage 2: the partitions' tasks are finished.
+                let o = pipes.before_revoke(&req.partitions);
+                let mark = pipes.watermark();
+                out.take(o, &mut tracker, mark);
                 let offsets = out.flush_for_revoke(&source, &req.partitions);
                 req.answer(offsets);
             }
             for tp in source.take_revoked() {
                 tracker.forget(&tp);
                 out.offsets.remove(&tp);
-                pipeline.end_hold(&tp.to_string());
+                pipes.revoked(&tp);
             }
             let now = Instant::now();
             if now.duration_since(last_tick) >= TICK {
-                pipeline.tick(now);
+                pipes.tick(now);
                 last_tick = now;
             }
             if now.duration_since(last_commit) >= commit_interval {
-                let mark = pipeline.watermark();
-                out.take(pipeline.take_output(), &mut tracker, mark);
+                let mark = pipes.watermark();
+                out.take(pipes.take_output(), &mut tracker, mark);
                 out.flush(&source, None);
                 last_commit = now;
             }
@@ -574,7 +581,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                     // now, by the index they came under: the re-hunt
                     // replays them, and the new index must not count them
                     // again.
-                    pipeline.tick(now + detect_wait);
+                    pipes.tick(now + detect_wait);
                     let published = feed_topic
                         .as_ref()
                         .map(|f| f.published())
@@ -609,7 +616,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                         });
                     }
                 }
-                pipeline.replace_indicators(ioc);
+                pipes.replace_indicators(ioc);
             }
             if rehunting.as_ref().is_some_and(|h| h.is_finished())
                 && let Some(h) = rehunting.take()
@@ -637,7 +644,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                                     .join(", ")
                             );
                         }
-                        let mark = pipeline.watermark();
+                        let mark = pipes.watermark();
                         out.take(
                             orbwatch_engine::LiveOutput {
                                 findings: done.findings,
@@ -693,27 +700,23 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     while source.is_reading() {
         let now = Instant::now();
         for rec in rx.try_iter() {
-            hand_over(&mut pipeline, &mut tracker, &mut reader, rec, now);
+            pipes.hand_over(&mut tracker, rec, now);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     for rec in rx.try_iter() {
-        hand_over(
-            &mut pipeline,
-            &mut tracker,
-            &mut reader,
-            rec,
-            Instant::now(),
-        );
+        pipes.hand_over(&mut tracker, rec, Instant::now());
     }
     for tp in source.take_revoked() {
         tracker.forget(&tp);
         out.offsets.remove(&tp);
+        pipes.revoked(&tp);
     }
-    let mut coverage = pipeline.coverage();
-    let stats = pipeline.stats();
+    let malformed = pipes.malformed();
+    let mut coverage = pipes.coverage();
+    let stats = pipes.stats();
     // Everything is handed on: this producer writes nothing more.
-    out.take(pipeline.finish(), &mut tracker, i64::MAX);
+    out.take(pipes.finish(), &mut tracker, i64::MAX);
     coverage.timezone = Some(timezone_name);
     coverage.finished = Some(Timestamp::now());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -736,7 +739,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         stats.observations_out,
         stats.observations_in,
         stats.late,
-        reader.as_ref().map_or(0, |r| r.malformed),
+        malformed,
         stats.sightings_out,
         stats.sightings_in,
         stats.sightings_mismatched,
@@ -1034,58 +1037,6 @@ pub(crate) fn reach_brokers(brokers: &str, extra: &[(String, String)]) -> Result
     Ok(())
 }
 
-/// Hand a record to the pipeline, noted in the offset tracker (stage 2
-/// notes it itself, under its producer's stream: see
-/// [`ObservationReader::handle`]).
-fn hand_over(
-    pipeline: &mut LivePipeline,
-    tracker: &mut OffsetTracker,
-    reader: &mut Option<ObservationReader>,
-    rec: orbwatch_live::LiveRecord,
-    now: Instant,
-) {
-    match reader {
-        None => {
-            if let Some(cp) = &rec.checkpoint {
-                enter(pipeline, tracker, cp);
-            }
-            pipeline.handle(rec, now)
-        }
-        Some(r) => r.handle(pipeline, tracker, rec, now),
-    }
-}
-
-/// Note a record entering the pipeline. The first record of a partition
-/// ends the partition's hold: its stream's clock is in the reorder
-/// window from this record on.
-fn enter(pipeline: &mut LivePipeline, tracker: &mut OffsetTracker, cp: &orbwatch_live::Checkpoint) {
-    if let Some(tp) = tracker.entered(cp)
-        && pipeline.holds() > 0
-    {
-        pipeline.end_hold(&tp.to_string());
-    }
-}
-
-/// Partitions assigned and not yet read from hold the clock (see
-/// `LivePipeline::hold_for`); in stage 2, every producer known is waited
-/// for in them.
-fn hold_assigned(
-    source: &KafkaSource,
-    tracker: &OffsetTracker,
-    pipeline: &mut LivePipeline,
-    reader: &mut Option<ObservationReader>,
-    now: Instant,
-) {
-    for tp in source.take_assigned() {
-        if !tracker.knows(&tp) {
-            pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
-        }
-        if let Some(r) = reader {
-            r.assigned(pipeline, &tp, now);
-        }
-    }
-}
-
 /// A random id for this stage-1 process: stage 2 keeps one event-time
 /// clock per (partition, producer).
 fn producer_id() -> u64 {
@@ -1093,137 +1044,6 @@ fn producer_id() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     nanos ^ (u64::from(std::process::id()) << 32).rotate_left(17)
-}
-
-/// Stage 2: observations from the topic into the pipeline.
-///
-/// Each (partition, stage-1 producer) is one stream of the reorder
-/// window: a producer writes in its own event-time order. A producer
-/// heard from in one partition is waited for in every other assigned
-/// partition (a hold, until its first message there or
-/// [`ASSIGNED_HOLD`]): its watermark goes to every partition at each of
-/// its commits, so it is heard from soon, and until then that partition
-/// may still bring its older observations.
-#[derive(Default)]
-struct ObservationReader {
-    /// The pipeline's stream of each (partition, producer).
-    streams: HashMap<(TopicPartition, u64), Arc<str>>,
-    /// Producers heard from (in any partition).
-    producers: std::collections::HashSet<u64>,
-    /// Partitions assigned.
-    assigned: std::collections::BTreeSet<TopicPartition>,
-    /// Messages that were not observations (skipped, counted, logged).
-    malformed: u64,
-}
-
-impl ObservationReader {
-    fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
-        self.streams
-            .entry((tp.clone(), producer))
-            .or_insert_with(|| Arc::from(format!("{tp} from {producer:016x}").as_str()))
-            .clone()
-    }
-
-    /// A partition is assigned: every producer known is waited for in it.
-    fn assigned(&mut self, pipeline: &mut LivePipeline, tp: &TopicPartition, now: Instant) {
-        self.assigned.insert(tp.clone());
-        let producers: Vec<u64> = self.producers.iter().copied().collect();
-        for p in producers {
-            let name = self.stream(tp, p);
-            pipeline.hold_for(name.to_string(), now + ASSIGNED_HOLD);
-        }
-    }
-
-    /// A message of `producer` in `tp`: its hold there ends; a producer
-    /// new to this worker is waited for in the other partitions.
-    fn heard(
-        &mut self,
-        pipeline: &mut LivePipeline,
-        tp: &TopicPartition,
-        producer: u64,
-        now: Instant,
-    ) -> Arc<str> {
-        let name = self.stream(tp, producer);
-        if self.producers.insert(producer) {
-            let others: Vec<TopicPartition> =
-                self.assigned.iter().filter(|t| *t != tp).cloned().collect();
-            for other in others {
-                let n = self.stream(&other, producer);
-                pipeline.hold_for(n.to_string(), now + ASSIGNED_HOLD);
-            }
-        }
-        if pipeline.holds() > 0 {
-            pipeline.end_hold(&name);
-        }
-        name
-    }
-
-    fn handle(
-        &mut self,
-        pipeline: &mut LivePipeline,
-        tracker: &mut OffsetTracker,
-        rec: orbwatch_live::LiveRecord,
-        now: Instant,
-    ) {
-        let tp = rec
-            .checkpoint
-            .as_ref()
-            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity));
-        let decoded = WireMessage::decode(&rec.bytes);
-        let producer = match &decoded {
-            Ok(WireMessage::Observation(w)) => Some(w.producer),
-            Ok(WireMessage::Sighting(w)) => Some(w.producer),
-            Ok(WireMessage::Watermark { producer, .. }) => Some(*producer),
-            Err(_) => None,
-        };
-        // The record's offset is tracked under its producer's stream, the
-        // one the pipeline holds checkpoints back by (a sighting waiting
-        // in the reorder window holds its stream's). Under the Kafka key
-        // alone, another producer's later record of the same key (or any
-        // producer's watermark: they have no key) would let the offset
-        // tracker commit past the waiting sighting.
-        let stream = match (&tp, producer) {
-            (Some(tp), Some(producer)) => Some(self.heard(pipeline, tp, producer, now)),
-            _ => None,
-        };
-        let checkpoint = rec.checkpoint.map(|c| match &stream {
-            Some(s) => orbwatch_live::Checkpoint {
-                source: s.clone(),
-                ..c
-            },
-            None => c,
-        });
-        if let Some(cp) = &checkpoint {
-            enter(pipeline, tracker, cp);
-        }
-        match (decoded, stream) {
-            (Ok(WireMessage::Observation(w)), Some(stream)) => {
-                pipeline.handle_observation(&w, &stream, checkpoint, now);
-            }
-            (Ok(WireMessage::Sighting(w)), Some(stream)) => {
-                pipeline.handle_sighting(w, &stream, checkpoint, now);
-            }
-            (Ok(WireMessage::Watermark { time, .. }), Some(stream)) => {
-                pipeline.handle_watermark(&stream, time, checkpoint, now);
-            }
-            (Ok(_), None) => {}
-            (Err(e), _) => {
-                self.malformed += 1;
-                if self.malformed <= 10 || self.malformed.is_power_of_two() {
-                    tracing::error!(
-                        "{} offset {}: not an observation, skipped ({} so far; is a stage-1 worker of another version, or something else, writing to this topic?): {e}",
-                        rec.stream,
-                        rec.offset,
-                        self.malformed
-                    );
-                }
-                // Nothing to wait for: its offset may be committed.
-                if let Some(cp) = checkpoint {
-                    tracker.decoded(std::slice::from_ref(&cp));
-                }
-            }
-        }
-    }
 }
 
 /// What waits to be written, and where it goes.

@@ -36,6 +36,7 @@ mod rehunt;
 mod table;
 mod watch_config;
 mod watch_status;
+mod worker_tasks;
 
 /// Hunt relay-router (ORB) networks in logs, captures and flows.
 #[derive(Parser, Debug)]

@@ -1,0 +1,716 @@
+//! The live pipelines of a worker: one for every partition in stages `all`
+//! and 1, one **per observations partition** in stage 2 (Kafka Streams'
+//! tasks).
+//!
+//! Why stage 2 splits: observations are keyed by their source's /24 and
+//! sightings by their finding's peer, so the state of every per-source
+//! detector and indicator session lives in exactly one partition. A task
+//! per partition gives each partition its own reorder window and clock.
+//! When a worker dies and another takes its partitions over, it re-reads
+//! them from their committed offsets, which are behind what it has
+//! already read of its own partitions. With one pipeline for all of them,
+//! those records found the survivor's watermark far past them and were
+//! late: given to no detector (281,535 observations in the scaling
+//! benchmark's stage-2 `kill -9`). A new task starts with its own clock at
+//! the committed offset. A task is also the unit a snapshot of detector
+//! state would move (not built yet).
+//!
+//! ```text
+//!  observations topic ──► KafkaSource ──► channel ──► PartitionTasks
+//!   p0 p1 p2 …                                          ├ p0: LivePipeline (window, clock, detectors)
+//!                                                       ├ p1: LivePipeline
+//!                                                       └ …   ──► findings, summaries (one producer id)
+//! ```
+//!
+//! Stage 3 sees one producer per worker: the worker's summary watermark is
+//! the lowest of its tasks' (a task not heard from within
+//! [`ASSIGNED_HOLD`] of its assignment does not hold it back).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use orbwatch_detect::{Coverage, IocEngine};
+use orbwatch_engine::obs_wire::WireMessage;
+use orbwatch_engine::summary_wire::SummaryBody;
+use orbwatch_engine::{LiveOutput, LivePipeline, LiveStats};
+use orbwatch_kafka::{KafkaSource, OffsetTracker, TopicPartition};
+
+use crate::cmd_worker::ASSIGNED_HOLD;
+
+/// A worker's pipelines (see the module docs). One value per worker,
+/// made once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Pipelines {
+    /// Stages `all` and 1: one pipeline; its watermark is over every
+    /// partition.
+    One(LivePipeline),
+    /// Stage 2: one pipeline per observations partition.
+    Tasks(PartitionTasks),
+}
+
+impl Pipelines {
+    /// Partitions assigned and not yet read from hold the clock (see
+    /// `LivePipeline::hold_for`); in stage 2, every producer known is
+    /// waited for in them.
+    pub fn hold_assigned(&mut self, source: &KafkaSource, tracker: &OffsetTracker, now: Instant) {
+        for tp in source.take_assigned() {
+            match self {
+                Pipelines::One(p) => {
+                    if !tracker.knows(&tp) {
+                        p.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
+                    }
+                }
+                Pipelines::Tasks(t) => t.assigned(&tp, tracker, now),
+            }
+        }
+    }
+
+    /// One record from the consumer.
+    pub fn hand_over(
+        &mut self,
+        tracker: &mut OffsetTracker,
+        rec: orbwatch_live::LiveRecord,
+        now: Instant,
+    ) {
+        match self {
+            Pipelines::One(p) => {
+                if let Some(cp) = &rec.checkpoint {
+                    enter(p, tracker, cp);
+                }
+                p.handle(rec, now)
+            }
+            Pipelines::Tasks(t) => t.handle(tracker, rec, now),
+        }
+    }
+
+    /// `tp` has nothing (more) to read now: its hold ends.
+    pub fn end_hold(&mut self, tp: &TopicPartition) {
+        let name = tp.to_string();
+        match self {
+            Pipelines::One(p) => p.end_hold(&name),
+            Pipelines::Tasks(t) => {
+                if let Some(task) = t.tasks.get_mut(tp) {
+                    task.pipeline.end_hold(&name);
+                }
+            }
+        }
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        match self {
+            Pipelines::One(p) => p.tick(now),
+            Pipelines::Tasks(t) => {
+                for task in t.tasks.values_mut() {
+                    task.pipeline.tick(now);
+                }
+            }
+        }
+    }
+
+    /// A rebalance takes `partitions` away: what must be written before
+    /// their offsets are committed. Stage 1 hands on its window; stage 2
+    /// finishes the partitions' tasks (their open episodes and sessions
+    /// are judged as at the end of input: the next owner starts new ones
+    /// from the committed offset).
+    pub fn before_revoke(&mut self, partitions: &[TopicPartition]) -> LiveOutput {
+        match self {
+            Pipelines::One(p) => {
+                p.flush_observations();
+                p.take_output()
+            }
+            Pipelines::Tasks(t) => {
+                for tp in partitions {
+                    t.finish_task(tp);
+                }
+                t.take_output()
+            }
+        }
+    }
+
+    /// `tp` is no longer this worker's. Stage 2: a task still there (the
+    /// partition was lost without a rebalance asking first) is dropped
+    /// unwritten: its records are the next owner's to judge, from the
+    /// committed offset.
+    pub fn revoked(&mut self, tp: &TopicPartition) {
+        match self {
+            Pipelines::One(p) => p.end_hold(&tp.to_string()),
+            Pipelines::Tasks(t) => {
+                if let Some(task) = t.tasks.remove(tp) {
+                    tracing::warn!(
+                        "{tp}: lost without a rebalance asking first; what its task held is left to the next owner"
+                    );
+                    t.retire(&task.pipeline);
+                }
+            }
+        }
+    }
+
+    /// Stage 1's watermark (the event time up to which observations left
+    /// its window); not used in stage 2, whose summary watermark is in
+    /// its output.
+    pub fn watermark(&self) -> i64 {
+        match self {
+            Pipelines::One(p) => p.watermark(),
+            Pipelines::Tasks(_) => i64::MIN,
+        }
+    }
+
+    pub fn take_output(&mut self) -> LiveOutput {
+        match self {
+            Pipelines::One(p) => p.take_output(),
+            Pipelines::Tasks(t) => t.take_output(),
+        }
+    }
+
+    pub fn replace_indicators(&mut self, ioc: IocEngine) {
+        match self {
+            Pipelines::One(p) => p.replace_indicators(ioc),
+            Pipelines::Tasks(t) => {
+                let ioc = Arc::new(ioc);
+                t.template.replace_indicators(Arc::clone(&ioc));
+                for task in t.tasks.values_mut() {
+                    task.pipeline.replace_indicators(Arc::clone(&ioc));
+                }
+            }
+        }
+    }
+
+    pub fn coverage(&self) -> Coverage {
+        match self {
+            Pipelines::One(p) => p.coverage(),
+            Pipelines::Tasks(t) => t.coverage(),
+        }
+    }
+
+    pub fn stats(&self) -> LiveStats {
+        match self {
+            Pipelines::One(p) => p.stats(),
+            Pipelines::Tasks(t) => {
+                let mut s = t.gone_stats.clone();
+                for task in t.tasks.values() {
+                    s.absorb(&task.pipeline.stats());
+                }
+                s
+            }
+        }
+    }
+
+    /// Stage 2: messages that were not observations (skipped, counted).
+    pub fn malformed(&self) -> u64 {
+        match self {
+            Pipelines::One(_) => 0,
+            Pipelines::Tasks(t) => t.malformed,
+        }
+    }
+
+    /// Shutdown: every pipeline finished, in one output. Stage 2 writes
+    /// one `done` to stage 3, after every task's summaries.
+    pub fn finish(self) -> LiveOutput {
+        match self {
+            Pipelines::One(p) => p.finish(),
+            Pipelines::Tasks(mut t) => {
+                let names: Vec<TopicPartition> = t.tasks.keys().cloned().collect();
+                for tp in names {
+                    t.finish_task(&tp);
+                }
+                let mut out = std::mem::take(&mut t.finished);
+                // The template has read nothing: its end is this worker's
+                // `done`, under its producer id.
+                let end = t.template.finish();
+                out.summaries.extend(end.summaries);
+                out.summary_watermark = out.summary_watermark.max(end.summary_watermark);
+                out
+            }
+        }
+    }
+}
+
+/// Note a record entering the pipeline. The first record of a partition
+/// ends the partition's hold: its stream's clock is in the reorder
+/// window from this record on.
+fn enter(pipeline: &mut LivePipeline, tracker: &mut OffsetTracker, cp: &orbwatch_live::Checkpoint) {
+    if let Some(tp) = tracker.entered(cp)
+        && pipeline.holds() > 0
+    {
+        pipeline.end_hold(&tp.to_string());
+    }
+}
+
+/// One observations partition's pipeline.
+struct Task {
+    pipeline: LivePipeline,
+    /// When the partition was assigned.
+    since: Instant,
+    /// A message was read from the partition.
+    heard: bool,
+}
+
+/// Stage 2: one pipeline per observations partition.
+///
+/// Each (partition, stage-1 producer) is one stream of its task's reorder
+/// window: a producer writes in its own event-time order. A producer
+/// heard from in one partition is waited for in every other assigned
+/// partition (a hold, until its first message there or
+/// [`ASSIGNED_HOLD`]): its watermark goes to every partition at each of
+/// its commits, so it is heard from soon, and until then that partition
+/// may still bring its older observations.
+pub(crate) struct PartitionTasks {
+    /// Never fed: each new task is a sibling of it (same indicators,
+    /// configuration and enrichment, shared).
+    template: LivePipeline,
+    tasks: BTreeMap<TopicPartition, Task>,
+    /// The pipeline stream of each (partition, producer).
+    streams: HashMap<(TopicPartition, u64), Arc<str>>,
+    /// Producers heard from (in any partition).
+    producers: HashSet<u64>,
+    /// Messages that were not observations (skipped, counted, logged).
+    malformed: u64,
+    /// What tasks finished at a rebalance handed on, until the next
+    /// [`PartitionTasks::take_output`].
+    finished: LiveOutput,
+    /// Counts and coverage of the tasks that are gone.
+    gone_stats: LiveStats,
+    gone_coverage: Option<Coverage>,
+}
+
+impl PartitionTasks {
+    /// Tasks made as siblings of `template` (a stage-2 pipeline).
+    pub fn new(template: LivePipeline) -> Self {
+        Self {
+            template,
+            tasks: BTreeMap::new(),
+            streams: HashMap::new(),
+            producers: HashSet::new(),
+            malformed: 0,
+            finished: LiveOutput {
+                summary_watermark: i64::MIN,
+                ..Default::default()
+            },
+            gone_stats: LiveStats::default(),
+            gone_coverage: None,
+        }
+    }
+
+    fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
+        self.streams
+            .entry((tp.clone(), producer))
+            .or_insert_with(|| Arc::from(format!("{tp} from {producer:016x}").as_str()))
+            .clone()
+    }
+
+    /// The task of `tp`, made now if it has none.
+    fn task(&mut self, tp: &TopicPartition, now: Instant) -> &mut Task {
+        let template = &self.template;
+        self.tasks.entry(tp.clone()).or_insert_with(|| Task {
+            pipeline: template.sibling(),
+            since: now,
+            heard: false,
+        })
+    }
+
+    /// A partition is assigned: its task is made, and holds its clock
+    /// until its first record, and for every producer known until that
+    /// producer is heard from in it.
+    fn assigned(&mut self, tp: &TopicPartition, tracker: &OffsetTracker, now: Instant) {
+        let producers: Vec<u64> = self.producers.iter().copied().collect();
+        let names: Vec<Arc<str>> = producers.iter().map(|p| self.stream(tp, *p)).collect();
+        let known = tracker.knows(tp);
+        let task = self.task(tp, now);
+        if !known {
+            task.pipeline.hold_for(tp.to_string(), now + ASSIGNED_HOLD);
+        }
+        for name in names {
+            task.pipeline
+                .hold_for(name.to_string(), now + ASSIGNED_HOLD);
+        }
+    }
+
+    /// A message of `producer` in `tp`: its hold there ends; a producer
+    /// new to this worker is waited for in the other partitions.
+    fn heard(&mut self, tp: &TopicPartition, producer: u64, now: Instant) -> Arc<str> {
+        let name = self.stream(tp, producer);
+        if self.producers.insert(producer) {
+            let others: Vec<TopicPartition> =
+                self.tasks.keys().filter(|t| *t != tp).cloned().collect();
+            for other in others {
+                let n = self.stream(&other, producer);
+                if let Some(task) = self.tasks.get_mut(&other) {
+                    task.pipeline.hold_for(n.to_string(), now + ASSIGNED_HOLD);
+                }
+            }
+        }
+        let task = self.task(tp, now);
+        task.heard = true;
+        if task.pipeline.holds() > 0 {
+            task.pipeline.end_hold(&name);
+        }
+        name
+    }
+
+    fn handle(
+        &mut self,
+        tracker: &mut OffsetTracker,
+        rec: orbwatch_live::LiveRecord,
+        now: Instant,
+    ) {
+        let tp = rec
+            .checkpoint
+            .as_ref()
+            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity));
+        let decoded = WireMessage::decode(&rec.bytes);
+        let producer = match &decoded {
+            Ok(WireMessage::Observation(w)) => Some(w.producer),
+            Ok(WireMessage::Sighting(w)) => Some(w.producer),
+            Ok(WireMessage::Watermark { producer, .. }) => Some(*producer),
+            Err(_) => None,
+        };
+        // The record's offset is tracked under its producer's stream, the
+        // one the pipeline holds checkpoints back by (a sighting waiting
+        // in the reorder window holds its stream's). Under the Kafka key
+        // alone, another producer's later record of the same key (or any
+        // producer's watermark: they have no key) would let the offset
+        // tracker commit past the waiting sighting.
+        let target = match (&tp, producer) {
+            (Some(tp), Some(producer)) => Some((tp.clone(), self.heard(tp, producer, now))),
+            _ => None,
+        };
+        let checkpoint = rec.checkpoint.map(|c| match &target {
+            Some((_, s)) => orbwatch_live::Checkpoint {
+                source: s.clone(),
+                ..c
+            },
+            None => c,
+        });
+        let Some((tp, stream)) = target else {
+            if let Err(e) = decoded {
+                self.malformed += 1;
+                if self.malformed <= 10 || self.malformed.is_power_of_two() {
+                    tracing::error!(
+                        "{} offset {}: not an observation, skipped ({} so far; is a stage-1 worker of another version, or something else, writing to this topic?): {e}",
+                        rec.stream,
+                        rec.offset,
+                        self.malformed
+                    );
+                }
+            }
+            // Nothing to wait for: its offset may be committed.
+            if let Some(cp) = checkpoint {
+                tracker.decoded(std::slice::from_ref(&cp));
+            }
+            return;
+        };
+        let task = self.task(&tp, now);
+        if let Some(cp) = &checkpoint {
+            enter(&mut task.pipeline, tracker, cp);
+        }
+        match decoded {
+            Ok(WireMessage::Observation(w)) => {
+                task.pipeline
+                    .handle_observation(&w, &stream, checkpoint, now);
+            }
+            Ok(WireMessage::Sighting(w)) => {
+                task.pipeline.handle_sighting(w, &stream, checkpoint, now);
+            }
+            Ok(WireMessage::Watermark { time, .. }) => {
+                task.pipeline
+                    .handle_watermark(&stream, time, checkpoint, now);
+            }
+            // No producer, so no target: handled above.
+            Err(_) => {}
+        }
+    }
+
+    /// Finish `tp`'s task (if any): its findings, checkpoints and
+    /// summaries wait in `finished`. Its `done` is not handed on: stage 3
+    /// waits for this worker as long as it has other partitions.
+    fn finish_task(&mut self, tp: &TopicPartition) {
+        let Some(task) = self.tasks.remove(tp) else {
+            return;
+        };
+        self.retire(&task.pipeline);
+        let mut o = task.pipeline.finish();
+        o.summaries.retain(|s| s.body != SummaryBody::Done);
+        self.finished.findings.extend(o.findings);
+        self.finished.checkpoints.extend(o.checkpoints);
+        self.finished.summaries.extend(o.summaries);
+    }
+
+    /// Keep the counts and coverage of a task that goes.
+    fn retire(&mut self, p: &LivePipeline) {
+        let mut s = p.stats();
+        // What it holds now is gone with it.
+        s.streams = 0;
+        s.open_ioc_sessions = 0;
+        s.tracked_keys = 0;
+        s.evidence_bytes = 0;
+        s.reorder.pending = 0;
+        self.gone_stats.absorb(&s);
+        let c = p.coverage();
+        match &mut self.gone_coverage {
+            Some(g) => merge_coverage(g, c),
+            None => self.gone_coverage = Some(c),
+        }
+    }
+
+    fn take_output(&mut self) -> LiveOutput {
+        let now = Instant::now();
+        let mut out = std::mem::take(&mut self.finished);
+        let mut mark: Option<i64> = None;
+        for task in self.tasks.values_mut() {
+            let o = task.pipeline.take_output();
+            out.findings.extend(o.findings);
+            out.checkpoints.extend(o.checkpoints);
+            out.summaries.extend(o.summaries);
+            // A partition assigned and silent past its hold (empty, or
+            // its producers gone) does not hold stage 3 back.
+            if task.heard || now.saturating_duration_since(task.since) < ASSIGNED_HOLD {
+                mark = Some(mark.map_or(o.summary_watermark, |m| m.min(o.summary_watermark)));
+            }
+        }
+        out.summary_watermark = mark.unwrap_or(i64::MIN);
+        out
+    }
+
+    fn coverage(&self) -> Coverage {
+        let mut c = match &self.gone_coverage {
+            Some(g) => g.clone(),
+            None => self.template.coverage(),
+        };
+        for task in self.tasks.values() {
+            merge_coverage(&mut c, task.pipeline.coverage());
+        }
+        c
+    }
+}
+
+/// Add one task's coverage to the worker's: inputs of the same name
+/// merged, counts summed, notes kept once.
+fn merge_coverage(into: &mut Coverage, c: Coverage) {
+    for i in c.inputs {
+        match into.inputs.iter_mut().find(|x| x.file == i.file) {
+            Some(x) => x.merge(i),
+            None => into.inputs.push(i),
+        }
+    }
+    into.sightings += c.sightings;
+    into.findings += c.findings;
+    into.findings_in_window += c.findings_in_window;
+    into.findings_out_of_window += c.findings_out_of_window;
+    into.started = match (into.started, c.started) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    into.finished = into.finished.max(c.finished);
+    if into.feeds.is_empty() {
+        into.feeds = c.feeds;
+    }
+    if let Some(b) = c.behaviour {
+        let a = into.behaviour.get_or_insert_with(Default::default);
+        a.observations += b.observations;
+        a.untimed += b.untimed;
+        a.dropped += b.dropped;
+        for (k, n) in b.findings {
+            *a.findings.entry(k).or_default() += n;
+        }
+        for n in b.notes {
+            if !a.notes.contains(&n) {
+                a.notes.push(n);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::Timestamp;
+    use orbwatch_detect::InternalNets;
+    use orbwatch_detect::behaviour::BehaviourConfig;
+    use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, EventTimeConfig, LiveOptions};
+    use orbwatch_intel::value::parse_value;
+    use orbwatch_intel::{Indicator, Provenance};
+    use orbwatch_live::{Checkpoint, LiveRecord, Payload};
+
+    /// A CERT-FR relay address (CERTFR-2021-IOC-003).
+    const RELAY: &str = "45.9.148.84";
+    /// Another attacker, in the partition read first.
+    const OTHER: &str = "203.0.113.77";
+    const PRODUCER: u64 = 7;
+
+    fn engine() -> Engine {
+        let ind = Indicator::new(
+            parse_value(RELAY, None).unwrap(),
+            Provenance {
+                feed: "relays".into(),
+                file: "relays.txt".into(),
+                line: 1,
+                record_id: None,
+            },
+        );
+        let options = EngineOptions {
+            year: Some(2021),
+            threads: 1,
+            behaviour: Some(BehaviourOptions {
+                config: BehaviourConfig::default(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Engine::new(IocEngine::new([ind], InternalNets::default()), options).unwrap()
+    }
+
+    /// The live options of `worker` for `stage` (see `cmd_worker::run`).
+    fn options(stage: &str) -> LiveOptions {
+        LiveOptions {
+            slowest_stream_clock: true,
+            event_time: EventTimeConfig {
+                max_stream_skew: None,
+                ..Default::default()
+            },
+            export_observations: (stage == "1").then_some(PRODUCER),
+            export_summaries: (stage == "2").then_some(2),
+            ..Default::default()
+        }
+    }
+
+    /// What stage 1 sends for 40 failed logins of `src`, one a second
+    /// from `hour`:00.
+    fn stage1(src: &str, hour: u8) -> Vec<WireMessage> {
+        let mut s1 = LivePipeline::new(engine(), options("1")).unwrap();
+        let now = Instant::now();
+        for i in 0..40u64 {
+            let line = format!(
+                "2021-03-01T{hour:02}:00:{:02}+00:00 gw sshd[42]: Failed password for root from {src} port {} ssh2",
+                i,
+                40_000 + i
+            );
+            s1.handle(
+                LiveRecord {
+                    stream: Arc::from("kafka raw.logs/0"),
+                    number: i + 1,
+                    offset: i,
+                    payload: Payload::Line,
+                    bytes: line.into_bytes(),
+                    received: Timestamp::now(),
+                    checkpoint: None,
+                },
+                now,
+            );
+        }
+        let mut out = s1.finish().observations;
+        // Its watermark after them, as a stage-1 worker writes it.
+        out.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        out
+    }
+
+    /// Records of observations partition `partition` carrying `messages`.
+    fn records(partition: i32, messages: &[WireMessage]) -> Vec<LiveRecord> {
+        let stream: Arc<str> = Arc::from(format!("kafka orbwatch.observations/{partition}"));
+        let identity: Arc<str> = Arc::from(
+            orbwatch_kafka::checkpoint_identity("orbwatch.observations", partition).as_str(),
+        );
+        messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| LiveRecord {
+                stream: stream.clone(),
+                number: i as u64 + 1,
+                offset: i as u64,
+                payload: Payload::Line,
+                bytes: m.encode(),
+                received: Timestamp::now(),
+                checkpoint: Some(Checkpoint {
+                    source: stream.clone(),
+                    position: i as u64 + 1,
+                    identity: identity.clone(),
+                }),
+            })
+            .collect()
+    }
+
+    /// Partition 0 (an attacker at 12:00) is read to its end and judged;
+    /// then partition 1 is taken over from a dead worker and read from
+    /// its committed offset: the relay's 40 failures at 10:00. Returns the
+    /// brute-force sources found and the observations counted late.
+    fn takeover(mut tasks: PartitionTasks) -> (Vec<String>, u64) {
+        let tp = |partition| TopicPartition {
+            topic: "orbwatch.observations".into(),
+            partition,
+        };
+        let mut tracker = OffsetTracker::new();
+        let now = Instant::now();
+        tasks.assigned(&tp(0), &tracker, now);
+        let mut pipes = Pipelines::Tasks(tasks);
+        let mut findings = Vec::new();
+        for r in records(0, &stage1(OTHER, 12)) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        pipes.end_hold(&tp(0));
+        pipes.tick(now);
+        findings.extend(pipes.take_output().findings);
+        if let Pipelines::Tasks(t) = &mut pipes {
+            t.assigned(&tp(1), &tracker, now);
+        }
+        for r in records(1, &stage1(RELAY, 10)) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        let late = pipes.stats().late;
+        findings.extend(pipes.finish().findings);
+        (brute_force_sources(&findings), late)
+    }
+
+    /// The same with one stage-2 pipeline for both partitions (as before
+    /// the tasks): one stream per (partition, producer), one clock.
+    fn takeover_one_clock(mut p: LivePipeline) -> (Vec<String>, u64) {
+        let now = Instant::now();
+        let mut findings = Vec::new();
+        for (partition, messages) in [(0, stage1(OTHER, 12)), (1, stage1(RELAY, 10))] {
+            let stream: Arc<str> = Arc::from(format!(
+                "orbwatch.observations/{partition} from {PRODUCER:016x}"
+            ));
+            for m in messages {
+                match m {
+                    WireMessage::Observation(w) => p.handle_observation(&w, &stream, None, now),
+                    WireMessage::Sighting(w) => p.handle_sighting(w, &stream, None, now),
+                    WireMessage::Watermark { time, .. } => {
+                        p.handle_watermark(&stream, time, None, now)
+                    }
+                }
+            }
+            p.tick(now);
+            findings.extend(p.take_output().findings);
+        }
+        let late = p.stats().late;
+        findings.extend(p.finish().findings);
+        (brute_force_sources(&findings), late)
+    }
+
+    fn brute_force_sources(findings: &[orbwatch_detect::Finding]) -> Vec<String> {
+        let mut brute: Vec<String> = findings
+            .iter()
+            .filter(|f| f.kind.as_str() == "brute_force")
+            .filter_map(|f| f.src_ip.map(|a| a.to_string()))
+            .collect();
+        brute.sort();
+        brute.dedup();
+        brute
+    }
+
+    #[test]
+    fn a_partition_taken_over_behind_the_others_is_judged_with_its_own_clock() {
+        let stage2 = || LivePipeline::new(engine(), options("2")).unwrap();
+        // One clock for every partition: the relay's failures are behind
+        // partition 0's watermark, late, and reach no detector.
+        let (one, late_one) = takeover_one_clock(stage2());
+        assert_eq!(one, [OTHER], "one clock: only the attacker read first");
+        assert!(late_one >= 40, "{late_one} late");
+        // A task per partition: partition 1 starts its own clock.
+        let (tasks, late_tasks) = takeover(PartitionTasks::new(stage2()));
+        assert_eq!(tasks, [OTHER, RELAY]);
+        assert_eq!(late_tasks, 0);
+    }
+}
