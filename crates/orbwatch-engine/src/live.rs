@@ -39,6 +39,7 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -435,7 +436,12 @@ struct SourceEvidence {
 /// The first records of each active source's episode, bounded in bytes.
 struct EvidenceCache {
     per_source: hashbrown::HashMap<NodeId, SourceEvidence>,
+    /// Bytes this cache holds.
     bytes: usize,
+    /// Bytes held by this cache and its siblings' (a stage-2 worker's
+    /// pipelines, one per partition, see [`LivePipeline::sibling`]): the
+    /// budget is the worker's, not each partition's.
+    spent: Arc<AtomicUsize>,
     budget: usize,
     per_source_cap: usize,
     not_kept: u64,
@@ -450,7 +456,9 @@ impl EvidenceCache {
     fn keep(&mut self, o: &Obs, at: &KeptOrigin<'_>, raw: &[u8]) {
         let e = self.per_source.entry(o.src).or_default();
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
-            self.bytes -= e.records.iter().map(|r| r.raw.len()).sum::<usize>();
+            let freed = e.records.iter().map(|r| r.raw.len()).sum::<usize>();
+            self.bytes -= freed;
+            self.spent.fetch_sub(freed, Ordering::Relaxed);
             e.records.clear();
         }
         e.last = e.last.max(o.time);
@@ -458,11 +466,12 @@ impl EvidenceCache {
             return;
         }
         let cut = &raw[..raw.len().min(RAW_CAP)];
-        if self.bytes + cut.len() > self.budget {
+        if self.spent.load(Ordering::Relaxed) + cut.len() > self.budget {
             self.not_kept += 1;
             return;
         }
         self.bytes += cut.len();
+        self.spent.fetch_add(cut.len(), Ordering::Relaxed);
         e.records.push(KeptRecord {
             time: o.time,
             kind: o.kind,
@@ -486,6 +495,14 @@ impl EvidenceCache {
             keep
         });
         self.bytes -= freed;
+        self.spent.fetch_sub(freed, Ordering::Relaxed);
+    }
+}
+
+impl Drop for EvidenceCache {
+    /// A finished pipeline gives its share of the budget back.
+    fn drop(&mut self) {
+        self.spent.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
 
@@ -573,13 +590,14 @@ impl LivePipeline {
                 Some((cfg, enricher))
             }
         };
-        Ok(Self::build(engine, opts, shared))
+        Ok(Self::build(engine, opts, shared, None))
     }
 
     /// A new, empty pipeline on the same indicators, options, behaviour
     /// configuration and enrichment databases as this one (shared, not
     /// opened or copied again), with its own reorder window, clock,
-    /// detectors and aggregator.
+    /// detectors and aggregator. Its evidence counts against the same
+    /// budget ([`LiveOptions::evidence_budget`] is the worker's whole).
     ///
     /// Why: a stage-2 worker runs one pipeline per observations
     /// partition (Kafka Streams' tasks). Observations are keyed by
@@ -589,13 +607,15 @@ impl LivePipeline {
     /// partition's watermark far past its records.
     pub fn sibling(&self) -> LivePipeline {
         let shared = self.detection.as_ref().map(|d| (d.cfg, d.enricher));
-        Self::build(self.engine.share(), self.opts.clone(), shared)
+        let spent = Arc::clone(&self.evidence.spent);
+        Self::build(self.engine.share(), self.opts.clone(), shared, Some(spent))
     }
 
     fn build(
         engine: Engine,
         opts: LiveOptions,
         shared: Option<(&'static BehaviourConfig, &'static Enricher)>,
+        spent: Option<Arc<AtomicUsize>>,
     ) -> Self {
         let detection = shared.map(|(cfg, enricher)| {
             let mut detectors = LiveDetectors::new(cfg, enricher);
@@ -637,6 +657,7 @@ impl LivePipeline {
             evidence: EvidenceCache {
                 per_source: hashbrown::HashMap::new(),
                 bytes: 0,
+                spent: spent.unwrap_or_default(),
                 budget: opts.evidence_budget,
                 per_source_cap,
                 not_kept: 0,
