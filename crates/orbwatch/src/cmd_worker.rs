@@ -507,7 +507,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 // Stage 1: the observations waiting in the reorder window
                 // go out now, so the partitions that go can be committed;
                 // stage 2: the partitions' tasks are finished.
-                let o = pipes.before_revoke(&req.partitions);
+                let o = pipes.before_revoke(&req.partitions, now);
                 let mark = pipes.watermark();
                 out.take(o, &mut tracker, mark);
                 let offsets = out.flush_for_revoke(&source, &req.partitions);
@@ -519,6 +519,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 pipes.revoked(&tp);
             }
             let now = Instant::now();
+            pipes.settle(&source.assigned(), now);
             if now.duration_since(last_tick) >= TICK {
                 pipes.tick(now);
                 last_tick = now;

@@ -26,7 +26,7 @@
 //! the lowest of its tasks' (a task not heard from within
 //! [`ASSIGNED_HOLD`] of its assignment does not hold it back).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -109,11 +109,12 @@ impl Pipelines {
     }
 
     /// A rebalance takes `partitions` away: what must be written before
-    /// their offsets are committed. Stage 1 hands on its window; stage 2
-    /// finishes the partitions' tasks (their open episodes and sessions
-    /// are judged as at the end of input: the next owner starts new ones
-    /// from the committed offset).
-    pub fn before_revoke(&mut self, partitions: &[TopicPartition]) -> LiveOutput {
+    /// their offsets are committed. Stage 1 hands on its window. Stage 2
+    /// parks the partitions' tasks (see [`PartitionTasks::settle`]) and
+    /// hands on the checkpoints of everything they read, as the one
+    /// pipeline did: what waits in their windows is judged by this worker,
+    /// and the next owner starts after it.
+    pub fn before_revoke(&mut self, partitions: &[TopicPartition], now: Instant) -> LiveOutput {
         match self {
             Pipelines::One(p) => {
                 p.flush_observations();
@@ -121,28 +122,25 @@ impl Pipelines {
             }
             Pipelines::Tasks(t) => {
                 for tp in partitions {
-                    t.finish_task(tp);
+                    t.park(tp, now);
                 }
                 t.take_output()
             }
         }
     }
 
-    /// `tp` is no longer this worker's. Stage 2: a task still there (the
-    /// partition was lost without a rebalance asking first) is dropped
-    /// unwritten: its records are the next owner's to judge, from the
-    /// committed offset.
+    /// `tp` is no longer this worker's (stage 2: see
+    /// [`PartitionTasks::settle`], which follows the assignment itself).
     pub fn revoked(&mut self, tp: &TopicPartition) {
-        match self {
-            Pipelines::One(p) => p.end_hold(&tp.to_string()),
-            Pipelines::Tasks(t) => {
-                if let Some(task) = t.tasks.remove(tp) {
-                    tracing::warn!(
-                        "{tp}: lost without a rebalance asking first; what its task held is left to the next owner"
-                    );
-                    t.retire(&task.pipeline);
-                }
-            }
+        if let Pipelines::One(p) = self {
+            p.end_hold(&tp.to_string());
+        }
+    }
+
+    /// Stage 2: follow the assignment (see [`PartitionTasks::settle`]).
+    pub fn settle(&mut self, assigned: &BTreeSet<TopicPartition>, now: Instant) {
+        if let Pipelines::Tasks(t) = self {
+            t.settle(assigned, now);
         }
     }
 
@@ -188,7 +186,7 @@ impl Pipelines {
             Pipelines::One(p) => p.stats(),
             Pipelines::Tasks(t) => {
                 let mut s = t.gone_stats.clone();
-                for task in t.tasks.values() {
+                for task in t.tasks.values().chain(t.parked.values().map(|(t, _)| t)) {
                     s.absorb(&task.pipeline.stats());
                 }
                 s
@@ -210,7 +208,8 @@ impl Pipelines {
         match self {
             Pipelines::One(p) => p.finish(),
             Pipelines::Tasks(mut t) => {
-                let names: Vec<TopicPartition> = t.tasks.keys().cloned().collect();
+                let names: Vec<TopicPartition> =
+                    t.tasks.keys().chain(t.parked.keys()).cloned().collect();
                 for tp in names {
                     t.finish_task(&tp);
                 }
@@ -246,6 +245,14 @@ struct Task {
     heard: bool,
 }
 
+/// How long a task whose partition was taken away waits for it to come
+/// back before it is finished. librdkafka's eager rebalance takes every
+/// partition away and gives most of them back moments later (a member
+/// joining or leaving): a task that gets its partition back goes on with
+/// its state, instead of judging its open episodes early and splitting
+/// them. Longer than a rebalance takes with the default session timeout.
+const PARK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Stage 2: one pipeline per observations partition.
 ///
 /// Each (partition, stage-1 producer) is one stream of its task's reorder
@@ -260,6 +267,9 @@ pub(crate) struct PartitionTasks {
     /// configuration and enrichment, shared).
     template: LivePipeline,
     tasks: BTreeMap<TopicPartition, Task>,
+    /// Tasks whose partition was taken away, since when (see
+    /// [`PARK_WAIT`]).
+    parked: BTreeMap<TopicPartition, (Task, Instant)>,
     /// The pipeline stream of each (partition, producer).
     streams: HashMap<(TopicPartition, u64), Arc<str>>,
     /// Producers heard from (in any partition).
@@ -280,6 +290,7 @@ impl PartitionTasks {
         Self {
             template,
             tasks: BTreeMap::new(),
+            parked: BTreeMap::new(),
             streams: HashMap::new(),
             producers: HashSet::new(),
             malformed: 0,
@@ -299,14 +310,74 @@ impl PartitionTasks {
             .clone()
     }
 
-    /// The task of `tp`, made now if it has none.
+    /// The task of `tp`: its parked one back, or made now if it has none.
     fn task(&mut self, tp: &TopicPartition, now: Instant) -> &mut Task {
+        if let Some((task, _)) = self.parked.remove(tp) {
+            self.tasks.insert(tp.clone(), task);
+        }
         let template = &self.template;
         self.tasks.entry(tp.clone()).or_insert_with(|| Task {
             pipeline: template.sibling(),
             since: now,
             heard: false,
         })
+    }
+
+    /// A rebalance takes `tp` away: its task hands on the checkpoints of
+    /// all it read (sightings still in its window included: they are
+    /// aggregated here), and waits for the partition to come back.
+    fn park(&mut self, tp: &TopicPartition, now: Instant) {
+        let Some(mut task) = self.tasks.remove(tp) else {
+            return;
+        };
+        task.pipeline.flush_observations();
+        let o = task.pipeline.take_output();
+        self.finished.findings.extend(o.findings);
+        self.finished.checkpoints.extend(o.checkpoints);
+        self.finished.summaries.extend(o.summaries);
+        self.parked.insert(tp.clone(), (task, now));
+    }
+
+    /// Follow the consumer's assignment, `assigned`: a task whose
+    /// partition is gone (lost without a rebalance asking first) is
+    /// parked; a parked one whose partition is back goes on; one parked
+    /// for [`PARK_WAIT`] is finished (its open episodes and sessions
+    /// judged as at the end of input; the next owner starts new ones from
+    /// the committed offset).
+    fn settle(&mut self, assigned: &BTreeSet<TopicPartition>, now: Instant) {
+        let gone: Vec<TopicPartition> = self
+            .tasks
+            .keys()
+            .filter(|tp| !assigned.contains(*tp))
+            .cloned()
+            .collect();
+        for tp in gone {
+            if let Some(task) = self.tasks.remove(&tp) {
+                self.parked.insert(tp, (task, now));
+            }
+        }
+        let back: Vec<TopicPartition> = self
+            .parked
+            .keys()
+            .filter(|tp| assigned.contains(*tp))
+            .cloned()
+            .collect();
+        for tp in back {
+            self.task(&tp, now);
+        }
+        let done: Vec<TopicPartition> = self
+            .parked
+            .iter()
+            .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= PARK_WAIT)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in done {
+            tracing::info!(
+                "{tp}: another worker has it since {} s: what this worker held of it is judged and written",
+                PARK_WAIT.as_secs()
+            );
+            self.finish_task(&tp);
+        }
     }
 
     /// A partition is assigned: its task is made, and holds its clock
@@ -425,7 +496,11 @@ impl PartitionTasks {
     /// summaries wait in `finished`. Its `done` is not handed on: stage 3
     /// waits for this worker as long as it has other partitions.
     fn finish_task(&mut self, tp: &TopicPartition) {
-        let Some(task) = self.tasks.remove(tp) else {
+        let Some(task) = self
+            .tasks
+            .remove(tp)
+            .or_else(|| self.parked.remove(tp).map(|(t, _)| t))
+        else {
             return;
         };
         self.retire(&task.pipeline);
@@ -477,7 +552,11 @@ impl PartitionTasks {
             Some(g) => g.clone(),
             None => self.template.coverage(),
         };
-        for task in self.tasks.values() {
+        for task in self
+            .tasks
+            .values()
+            .chain(self.parked.values().map(|(t, _)| t))
+        {
             merge_coverage(&mut c, task.pipeline.coverage());
         }
         c
@@ -577,9 +656,21 @@ mod tests {
     /// What stage 1 sends for 40 failed logins of `src`, one a second
     /// from `hour`:00.
     fn stage1(src: &str, hour: u8) -> Vec<WireMessage> {
+        let mut out = stage1_seconds(src, hour, 0..40);
+        // Its watermark after them, as a stage-1 worker writes it.
+        out.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        out
+    }
+
+    /// What stage 1 sends for failed logins of `src` at `hour`:00:SS for
+    /// each second SS in `seconds`.
+    fn stage1_seconds(src: &str, hour: u8, seconds: std::ops::Range<u64>) -> Vec<WireMessage> {
         let mut s1 = LivePipeline::new(engine(), options("1")).unwrap();
         let now = Instant::now();
-        for i in 0..40u64 {
+        for i in seconds {
             let line = format!(
                 "2021-03-01T{hour:02}:00:{:02}+00:00 gw sshd[42]: Failed password for root from {src} port {} ssh2",
                 i,
@@ -598,17 +689,16 @@ mod tests {
                 now,
             );
         }
-        let mut out = s1.finish().observations;
-        // Its watermark after them, as a stage-1 worker writes it.
-        out.push(WireMessage::Watermark {
-            producer: PRODUCER,
-            time: i64::MAX,
-        });
-        out
+        s1.finish().observations
     }
 
     /// Records of observations partition `partition` carrying `messages`.
     fn records(partition: i32, messages: &[WireMessage]) -> Vec<LiveRecord> {
+        records_from(partition, 0, messages)
+    }
+
+    /// The same, the first at offset `first`.
+    fn records_from(partition: i32, first: u64, messages: &[WireMessage]) -> Vec<LiveRecord> {
         let stream: Arc<str> = Arc::from(format!("kafka orbwatch.observations/{partition}"));
         let identity: Arc<str> = Arc::from(
             orbwatch_kafka::checkpoint_identity("orbwatch.observations", partition).as_str(),
@@ -616,18 +706,21 @@ mod tests {
         messages
             .iter()
             .enumerate()
-            .map(|(i, m)| LiveRecord {
-                stream: stream.clone(),
-                number: i as u64 + 1,
-                offset: i as u64,
-                payload: Payload::Line,
-                bytes: m.encode(),
-                received: Timestamp::now(),
-                checkpoint: Some(Checkpoint {
-                    source: stream.clone(),
-                    position: i as u64 + 1,
-                    identity: identity.clone(),
-                }),
+            .map(|(i, m)| {
+                let offset = first + i as u64;
+                LiveRecord {
+                    stream: stream.clone(),
+                    number: offset + 1,
+                    offset,
+                    payload: Payload::Line,
+                    bytes: m.encode(),
+                    received: Timestamp::now(),
+                    checkpoint: Some(Checkpoint {
+                        source: stream.clone(),
+                        position: offset + 1,
+                        identity: identity.clone(),
+                    }),
+                }
             })
             .collect()
     }
@@ -712,5 +805,74 @@ mod tests {
         let (tasks, late_tasks) = takeover(PartitionTasks::new(stage2()));
         assert_eq!(tasks, [OTHER, RELAY]);
         assert_eq!(late_tasks, 0);
+    }
+
+    /// A rebalance takes partition 0 away in the middle of the relay's
+    /// 40 failures. `back_after`: when the assignment gives it back (or
+    /// never). Returns the brute-force findings' counts.
+    fn rebalance(back_after: Option<std::time::Duration>) -> Vec<u64> {
+        let p0 = TopicPartition {
+            topic: "orbwatch.observations".into(),
+            partition: 0,
+        };
+        let stage2 = LivePipeline::new(engine(), options("2")).unwrap();
+        let mut pipes = Pipelines::Tasks(PartitionTasks::new(stage2));
+        let mut tracker = OffsetTracker::new();
+        let now = Instant::now();
+        if let Pipelines::Tasks(t) = &mut pipes {
+            t.assigned(&p0, &tracker, now);
+        }
+        let first = stage1_seconds(RELAY, 10, 0..20);
+        let n = first.len() as u64;
+        for r in records(0, &first) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        let mut out = pipes.before_revoke(std::slice::from_ref(&p0), now);
+        assert!(
+            out.checkpoints.iter().any(|c| c.position == n),
+            "everything read is committable before the partition goes: {:?}",
+            out.checkpoints
+        );
+        pipes.settle(&BTreeSet::new(), now);
+        let mut findings = std::mem::take(&mut out.findings);
+        let Some(after) = back_after else {
+            // Given to another worker: finished once PARK_WAIT is over.
+            pipes.settle(&BTreeSet::new(), now + PARK_WAIT);
+            findings.extend(pipes.take_output().findings);
+            return brute_force_counts(&findings);
+        };
+        let later = now + after;
+        pipes.settle(&BTreeSet::from([p0.clone()]), later);
+        if let Pipelines::Tasks(t) = &mut pipes {
+            t.assigned(&p0, &tracker, later);
+        }
+        let mut rest = stage1_seconds(RELAY, 10, 20..40);
+        rest.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        for r in records_from(0, n, &rest) {
+            pipes.hand_over(&mut tracker, r, later);
+        }
+        findings.extend(pipes.finish().findings);
+        brute_force_counts(&findings)
+    }
+
+    fn brute_force_counts(findings: &[orbwatch_detect::Finding]) -> Vec<u64> {
+        let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
+        for f in findings.iter().filter(|f| f.kind.as_str() == "brute_force") {
+            latest.insert(&f.id, f.count);
+        }
+        latest.into_values().collect()
+    }
+
+    #[test]
+    fn a_partition_given_back_after_a_rebalance_keeps_its_task() {
+        // Eager rebalancing takes every partition away and gives it back:
+        // the task goes on, and the 40 failures are one brute force.
+        assert_eq!(rebalance(Some(std::time::Duration::from_secs(3))), [40]);
+        // Given to another worker: this one judges its 20 when the wait
+        // is over (the next owner reads on from the committed offset).
+        assert_eq!(rebalance(None), [20]);
     }
 }
