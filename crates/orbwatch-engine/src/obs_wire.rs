@@ -333,12 +333,18 @@ impl WireSighting {
         }
     }
 
-    /// The message key: the peer of the sighting's finding, so that all
-    /// of one finding's sightings land in one partition; without a peer,
-    /// the indicator.
+    /// The message key: the /24 (IPv6: /64) of the peer of the
+    /// sighting's finding, so that all of one finding's sightings land in
+    /// one partition, and in the one that holds the peer's own
+    /// observations ([`WireObservation::key`]): the stage-2 task that
+    /// aggregates the finding then knows what its peer did (the
+    /// ORB-likelihood annotation reads it), as `--stage all` does.
+    /// Without a peer, the indicator.
     pub fn key(&self) -> String {
         match self.sighting.peer {
-            Some(ip) => ip.to_string(),
+            Some(ip) => {
+                orbwatch_detect::behaviour::success_after_failures::cluster_name(ip.to_canonical())
+            }
             None => format!("indicator {} {}", self.feed, self.value),
         }
     }
@@ -972,7 +978,20 @@ mod tests {
         );
         let m = WireMessage::Sighting(Box::new(w.clone()));
         assert_eq!(m.encode(), bytes);
-        assert_eq!(m.key(), "2001:db8::1", "keyed by the finding's peer");
+        assert_eq!(
+            m.key(),
+            "2001:db8:0:0::/64",
+            "keyed by the finding's peer's /64"
+        );
+        // A peer's sightings and its own observations share a partition
+        // (the IPv4-mapped form too).
+        for peer in ["203.0.113.7", "::ffff:203.0.113.7", "2001:db8::1"] {
+            let mut s = sample_sighting();
+            s.sighting.peer = Some(peer.parse().unwrap());
+            let mut o = sample();
+            o.src = WireNode::Addr(peer.parse().unwrap());
+            assert_eq!(s.key(), o.key(), "{peer}");
+        }
         assert_eq!(m.time(), Some(1_622_714_400_123));
         // Without a peer, keyed by the indicator; untimed, no user, no
         // bytes, a context record of another outcome and direction.
