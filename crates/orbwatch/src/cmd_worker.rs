@@ -32,7 +32,8 @@
 //! (so one finding's sightings meet in one worker, whichever stage-1
 //! workers made them) and runs the per-source detectors on the
 //! observations, both in event time through the same [`LivePipeline`]
-//! (reorder window, watermark over partitions, holds), and writes what
+//! (reorder window, watermark, holds), one per observations partition
+//! (see [`crate::worker_tasks`]), and writes what
 //! the cross-source detector needs
 //! (its cross events, see [`orbwatch_engine::summary_wire`]) to the
 //! summaries topic instead of judging campaigns on its fragment of the
