@@ -532,6 +532,10 @@ pub fn hostile_addresses(f: &Finding) -> Vec<IpAddr> {
             out.push(ip);
         }
     };
+    if f.kind == FindingKind::RouterAudit {
+        // Its address is the organisation's own router, the one audited.
+        return out;
+    }
     if f.kind == FindingKind::IocMatch {
         if let Some(i) = &f.ioc
             && matches!(i.matched_field.as_str(), "src_ip" | "dst_ip" | "ip")
@@ -861,6 +865,14 @@ mod tests {
                 "45.155.205.2".parse().unwrap()
             ]
         );
+        // A router audit: its address is the organisation's own router
+        // (a public branch-office address, score 90): never accused.
+        let mut r = b.clone();
+        r.kind = FindingKind::RouterAudit;
+        r.src_ip = Some("198.51.100.10".parse().unwrap());
+        r.sources.clear();
+        r.score = Some(90);
+        assert!(hostile_addresses(&r).is_empty());
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub enum Skip {
     BelowScore,
     /// A behaviour finding without a source address.
     NoSource,
+    /// A `router_audit` finding: its address is the organisation's own
+    /// router (the one audited), never a source to block.
+    OwnRouter,
 }
 
 impl Skip {
@@ -106,6 +109,7 @@ impl Skip {
             Skip::NotSighted => "not sighted in the findings (--sighted)",
             Skip::BelowScore => "finding below --min-score or without a score",
             Skip::NoSource => "finding without a source address",
+            Skip::OwnRouter => "router audit finding (the address is your own router)",
         }
     }
 }
@@ -217,6 +221,14 @@ impl Selection {
             if f.kind == FindingKind::IocMatch {
                 continue;
             }
+            if f.kind == FindingKind::RouterAudit {
+                // `src_ip` is the audited router itself (a score of 90 for
+                // an implant found on it): listing it would cut the
+                // organisation's own branch off.
+                self.seen += 1;
+                self.skip(Skip::OwnRouter);
+                continue;
+            }
             let mut addrs: Vec<std::net::IpAddr> = f.src_ip.into_iter().collect();
             addrs.extend(f.sources.iter().copied());
             addrs.sort();
@@ -275,5 +287,47 @@ pub fn address_bounds(v: &IndicatorValue) -> Option<(Family, u128, u128)> {
             ))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A finding of `kind` from `src`, scored 90, seen now.
+    fn finding(kind: &str, src: &str) -> Finding {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{kind}-{src}"), "kind": kind,
+            "first_seen": null, "last_seen": null, "count": 1,
+            "src_ip": src, "dst_ip": null, "score": 90, "severity": "critical",
+            "evidence": [], "evidence_total": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_router_audit_finding_never_lists_the_audited_router() {
+        let at = Timestamp::now();
+        let mut sel = Selection::new(
+            SelectOptions {
+                at,
+                min_confidence: 0,
+                finding_ttl: SignedDuration::from_hours(24),
+                min_score: 50,
+            },
+            None,
+        );
+        // An implant found on the branch router (its public address),
+        // and a brute force from an attacker: only the attacker is listed.
+        sel.add_findings(&[
+            finding("router_audit", "198.51.100.10"),
+            finding("brute_force", "203.0.113.66"),
+        ]);
+        let attacker = u128::from(u32::from(
+            "203.0.113.66".parse::<std::net::Ipv4Addr>().unwrap(),
+        ));
+        let listed: Vec<(u128, u128)> = sel.candidates.iter().map(|c| (c.start, c.end)).collect();
+        assert_eq!(listed, [(attacker, attacker)], "{:?}", sel.candidates);
+        assert_eq!(sel.skipped.get(&Skip::OwnRouter), Some(&1));
     }
 }
