@@ -91,6 +91,7 @@ pub fn sightings(input: &ReportInput) -> Value {
     let bodies: Vec<Value> = input
         .findings
         .iter()
+        .filter(|rf| !crate::model::about_own_router(&rf.finding))
         .filter(|rf| input.include_internal || !crate::model::about_internal(&rf.finding))
         .filter_map(|rf| {
             let values: Vec<String> = attributes_of(&rf.finding)

@@ -148,10 +148,21 @@ impl ReportInput {
     }
 
     /// The findings shared with others (STIX, MISP): those exported, less
-    /// the ones about internal addresses unless `include_internal`.
+    /// the ones about internal addresses unless `include_internal`, and
+    /// never the audits of the organisation's own routers (see
+    /// [`about_own_router`]).
     pub fn shared(&self) -> impl Iterator<Item = &ReportFinding> {
         self.exported()
+            .filter(|f| !about_own_router(&f.finding))
             .filter(|f| self.include_internal || !about_internal(&f.finding))
+    }
+
+    /// The exported router audits, which [`ReportInput::shared`] never
+    /// shares.
+    pub fn own_routers_left_out(&self) -> Vec<&ReportFinding> {
+        self.exported()
+            .filter(|f| about_own_router(&f.finding))
+            .collect()
     }
 
     /// The exported findings that [`ReportInput::shared`] leaves out.
@@ -160,7 +171,7 @@ impl ReportInput {
             return Vec::new();
         }
         self.exported()
-            .filter(|f| about_internal(&f.finding))
+            .filter(|f| !about_own_router(&f.finding) && about_internal(&f.finding))
             .collect()
     }
 
@@ -211,6 +222,14 @@ pub fn is_internal(ip: std::net::IpAddr) -> bool {
                 || v.to_ipv4_mapped().is_some_and(|m| is_internal(m.into()))
         }
     }
+}
+
+/// Is the finding an audit of one of the organisation's own routers
+/// (`orbwatch routers`)? Its address is the audited device, a victim at
+/// worst: shared in STIX or MISP it would read as a sighting of a hostile
+/// address, so it is never shared, not even with `--include-internal`.
+pub fn about_own_router(f: &orbwatch_detect::Finding) -> bool {
+    f.kind == orbwatch_detect::FindingKind::RouterAudit
 }
 
 /// Is the address a finding would share internal: the matched indicator

@@ -653,3 +653,43 @@ fn html_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"), "no screenshot written");
     println!("screenshot: {}", shot.display());
 }
+
+/// An implant found on the organisation's own router is a finding about a
+/// victim: its address must never go out as a hostile one in STIX or
+/// MISP, not even with `--include-internal`.
+#[test]
+fn router_audits_are_never_shared_as_hostile_addresses() {
+    const ROUTER: &str = "81.2.69.142";
+    let mut input = fixture();
+    input.include_internal = true;
+    let audit: Finding = serde_json::from_value(serde_json::json!({
+        "id": "r0ut3r", "kind": "router_audit",
+        "first_seen": "2021-08-01T10:00:00Z", "last_seen": "2021-08-01T10:00:00Z",
+        "count": 1, "src_ip": ROUTER, "dst_ip": null,
+        "severity": "critical", "score": 90,
+        "reasons": ["process running from /tmp listening on 7777 (xlogin banner)"],
+        "targets": ["branch-lyon"],
+        "evidence": [], "evidence_total": 0
+    }))
+    .unwrap();
+    let shared_before = input.shared().count();
+    input.findings.push(ReportFinding {
+        finding: audit,
+        triage: None,
+    });
+    assert_eq!(input.shared().count(), shared_before);
+    assert_eq!(input.own_routers_left_out().len(), 1);
+    for (what, text) in [
+        ("STIX", orbwatch_report::stix::bundle(&input).to_string()),
+        (
+            "MISP event",
+            orbwatch_report::misp::event(&input).to_string(),
+        ),
+        (
+            "MISP sightings",
+            orbwatch_report::misp::sightings(&input).to_string(),
+        ),
+    ] {
+        assert!(!text.contains(ROUTER), "{what} names the router: {text}");
+    }
+}

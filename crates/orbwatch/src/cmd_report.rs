@@ -111,10 +111,20 @@ pub fn run(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
     }
     let sharing = args.stix.is_some() || args.misp_event.is_some() || args.misp_sightings.is_some();
     if sharing && !cli.quiet {
+        let routers = input.own_routers_left_out();
+        if !routers.is_empty() {
+            eprintln!(
+                "orbwatch: {} router audit finding(s) are not shared in the STIX/MISP files: their address is your own router, not an attacker's",
+                routers.len()
+            );
+        }
         if args.include_internal {
             let n = input
                 .exported()
-                .filter(|f| orbwatch_report::model::about_internal(&f.finding))
+                .filter(|f| {
+                    !orbwatch_report::model::about_own_router(&f.finding)
+                        && orbwatch_report::model::about_internal(&f.finding)
+                })
                 .count();
             if n > 0 {
                 eprintln!(
