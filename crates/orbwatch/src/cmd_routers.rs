@@ -122,16 +122,24 @@ pub fn run(cli: &Cli, cmd: &RoutersCommand) -> Result<ExitCode> {
     }
 }
 
-struct Ctx {
-    inv: Inventory,
-    store: Store,
-    ssh: Ssh,
-    opts: AuditOptions,
+/// What a run on the routers needs: the inventory, the store, the SSH
+/// client with its pinned host keys, and the audit's indicators.
+pub(crate) struct Ctx {
+    pub inv: Inventory,
+    pub store: Store,
+    pub ssh: Ssh,
+    pub opts: AuditOptions,
 }
 
 fn prepare(cli: &Cli, inv_path: &Path) -> Result<Ctx> {
-    let inv = Inventory::load(inv_path)?;
     let db = crate::db_path::resolve(cli)?;
+    prepare_at(&db, inv_path)
+}
+
+/// [`prepare`] on the store at `db` (`watch` knows its store).
+pub(crate) fn prepare_at(db: &Path, inv_path: &Path) -> Result<Ctx> {
+    let inv = Inventory::load(inv_path)?;
+    let db = db.to_path_buf();
     let store =
         Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
     let known_hosts = inv.known_hosts.clone().unwrap_or_else(|| {
@@ -198,39 +206,13 @@ fn audit(cli: &Cli, a: &AuditArgs) -> Result<ExitCode> {
     let started = Timestamp::now();
     let mut c = prepare(cli, &a.inv.inventory)?;
     let routers = c.inv.select(&a.inv.only)?;
-    let mut findings = Vec::new();
-    let mut steps = Vec::new();
-    let mut errors = 0;
-    for r in routers {
-        let res = audit_router(&c.ssh, r, &c.opts);
-        if let Some(e) = &res.error {
-            errors += 1;
-            if res.host_key_changed {
-                eprintln!("orbwatch: ERROR: {e}");
-            } else {
-                eprintln!("orbwatch: router {}: audit not done: {e}", r.name);
-            }
+    let (findings, steps, errors) = audit_fleet(&c, &routers, &mut |r, e, host_key| {
+        if host_key {
+            eprintln!("orbwatch: ERROR: {e}");
+        } else {
+            eprintln!("orbwatch: router {r}: audit not done: {e}");
         }
-        steps.push(Step {
-            router: r.name.clone(),
-            at: res.at,
-            step: if res.error.is_some() {
-                "error"
-            } else {
-                "audited"
-            }
-            .into(),
-            ok: res.error.is_none(),
-            detail: RouterStepDetail::Audit(AuditDetail {
-                findings: res.findings.len(),
-                uptime_secs: res.uptime_secs,
-                error: res.error.clone(),
-                host_key_changed: res.host_key_changed,
-            }),
-        });
-        findings.extend(res.findings);
-    }
-    findings.sort_by(orbwatch_detect::most_serious_first);
+    });
     let args = serde_json::json!({"command": "routers audit", "inventory": c.inv.path});
     let hunt = keep(&mut c.store, "audit", args, started, &findings, &steps)?;
     write_findings(&findings, a.format)?;
@@ -254,6 +236,47 @@ fn audit(cli: &Cli, a: &AuditArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Audit `routers` one after the other: their findings (most serious
+/// first), the history steps, and how many could not be audited (each
+/// told to `on_error` with the router's name and whether its host key
+/// changed).
+pub(crate) fn audit_fleet(
+    c: &Ctx,
+    routers: &[&orbwatch_routers::Router],
+    on_error: &mut dyn FnMut(&str, &str, bool),
+) -> (Vec<Finding>, Vec<Step>, usize) {
+    let mut findings = Vec::new();
+    let mut steps = Vec::new();
+    let mut errors = 0;
+    for r in routers {
+        let res = audit_router(&c.ssh, r, &c.opts);
+        if let Some(e) = &res.error {
+            errors += 1;
+            on_error(&r.name, e, res.host_key_changed);
+        }
+        steps.push(Step {
+            router: r.name.clone(),
+            at: res.at,
+            step: if res.error.is_some() {
+                "error"
+            } else {
+                "audited"
+            }
+            .into(),
+            ok: res.error.is_none(),
+            detail: RouterStepDetail::Audit(AuditDetail {
+                findings: res.findings.len(),
+                uptime_secs: res.uptime_secs,
+                error: res.error.clone(),
+                host_key_changed: res.host_key_changed,
+            }),
+        });
+        findings.extend(res.findings);
+    }
+    findings.sort_by(orbwatch_detect::most_serious_first);
+    (findings, steps, errors)
 }
 
 fn write_findings(findings: &[Finding], format: Format) -> Result<()> {

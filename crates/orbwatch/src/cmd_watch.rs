@@ -188,6 +188,14 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         "watch: run {run_id} in the store {} (see `orbwatch hunts`)",
         db_path.display()
     );
+    // The routers' audits and reboots, on their own thread (see
+    // watch_routers); their findings join the daemon's.
+    let routers = match &settings.routers {
+        Some(r) => Some(crate::watch_routers::RouterJobs::start(
+            r, &db_path, run_id,
+        )?),
+        None => None,
+    };
 
     let (tx, rx) = orbwatch_live::channel(settings.queue);
     let offsets = store.load_tail_offsets()?;
@@ -235,6 +243,12 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
                 last_tick = now;
             }
             if now.duration_since(last_commit) >= commit_interval {
+                if let Some(r) = &routers {
+                    daemon.take(LiveOutput {
+                        findings: r.take_findings(),
+                        ..Default::default()
+                    });
+                }
                 daemon.take(pipeline.take_output());
                 daemon.commit(None);
                 last_commit = now;
@@ -268,6 +282,12 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
 
     // Stop reading, take what is queued, flush the detectors, commit.
     tracing::info!("watch: stopping: no more reading, flushing the detectors");
+    if let Some(r) = routers {
+        daemon.take(LiveOutput {
+            findings: r.stop(Duration::from_secs(30)),
+            ..Default::default()
+        });
+    }
     // A source may wait to hand over its last records: keep taking them
     // while the sources stop.
     let stops: Vec<std::thread::JoinHandle<()>> = sources

@@ -35,6 +35,7 @@ mod progress;
 mod rehunt;
 mod table;
 mod watch_config;
+mod watch_routers;
 mod watch_status;
 mod worker_tasks;
 

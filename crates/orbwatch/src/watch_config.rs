@@ -157,6 +157,18 @@ pub struct WatchArgs {
     /// Allow --listen in clear text beyond loopback.
     #[arg(long)]
     pub insecure_listen: bool,
+    /// Audit the routers of this inventory (see examples/routers.toml) when
+    /// the daemon starts and then every --routers-audit-every, as
+    /// `orbwatch routers audit` does.
+    #[arg(long, value_name = "FILE")]
+    pub routers: Option<PathBuf>,
+    /// Time between two audits of the routers (default 24h).
+    #[arg(long, value_name = "DUR")]
+    pub routers_audit_every: Option<String>,
+    /// Also reboot each router inside its reboot window, once per
+    /// opening of the window, as `orbwatch routers reboot` does.
+    #[arg(long)]
+    pub routers_reboot: bool,
 }
 
 /// The TOML file. Every section and key is optional.
@@ -183,6 +195,23 @@ pub struct WatchFile {
     pub block: BlockSection,
     #[serde(default)]
     pub serve: ServeSection,
+    #[serde(default)]
+    pub routers: RoutersSection,
+}
+
+/// `[routers]`: audits and reboots of the organisation's own routers run
+/// by the daemon (see `watch_routers`).
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RoutersSection {
+    /// The router inventory; without it the daemon runs no router job.
+    pub inventory: Option<PathBuf>,
+    /// Time between two audits (default 24h).
+    pub audit_every: Option<String>,
+    /// Reboot each router inside its window (default false).
+    pub reboot: Option<bool>,
+    /// Routers rebooted at the same time (default 1).
+    pub max_parallel: Option<usize>,
 }
 
 /// `[serve]`: the HTTP server run inside the daemon (`--listen`).
@@ -343,6 +372,8 @@ pub struct WatchSettings {
     pub block: BlockSection,
     /// `None`: no HTTP server in the daemon.
     pub serve: Option<crate::cmd_serve::ServeOptions>,
+    /// `None`: no router jobs.
+    pub routers: Option<crate::watch_routers::RoutersSettings>,
 }
 
 /// A duration setting: `500ms`, `5s`, `5m`, `1h`, `7d`.
@@ -478,6 +509,30 @@ impl WatchSettings {
                     insecure_listen: args.insecure_listen
                         || file.serve.insecure_listen.unwrap_or(false),
                 }),
+            routers: match args.routers.clone().or(file.routers.inventory.clone()) {
+                None => None,
+                Some(inventory) => {
+                    let audit_every = match args
+                        .routers_audit_every
+                        .as_deref()
+                        .or(file.routers.audit_every.as_deref())
+                    {
+                        Some(v) => duration("routers.audit_every", v)?,
+                        None => Duration::from_secs(86_400),
+                    };
+                    if audit_every < Duration::from_secs(60) {
+                        bail!(
+                            "routers.audit_every must be at least 1m: each audit opens an SSH session on every router"
+                        );
+                    }
+                    Some(crate::watch_routers::RoutersSettings {
+                        inventory,
+                        audit_every,
+                        reboot: args.routers_reboot || file.routers.reboot.unwrap_or(false),
+                        max_parallel: file.routers.max_parallel.unwrap_or(1).max(1),
+                    })
+                }
+            },
         };
         if let Some(s) = &settings.serve
             && s.tls_cert.is_some() != s.tls_key.is_some()
@@ -576,6 +631,55 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(err.contains("tls_cert and tls_key"), "{err}");
+    }
+
+    #[test]
+    fn router_jobs_come_from_the_file_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("w.toml");
+        std::fs::write(
+            &cfg,
+            "[sources]\nstdin = true\n[routers]\ninventory = \"/etc/orbwatch/routers.toml\"\naudit_every = \"6h\"\nmax_parallel = 2\n",
+        )
+        .expect("write");
+        let c = cfg.to_str().expect("utf-8");
+        let r = WatchSettings::resolve(&args(&["--config", c]))
+            .expect("settings")
+            .routers
+            .expect("router jobs");
+        assert_eq!(r.inventory, PathBuf::from("/etc/orbwatch/routers.toml"));
+        assert_eq!(r.audit_every, Duration::from_secs(6 * 3600));
+        assert_eq!(r.max_parallel, 2);
+        assert!(!r.reboot, "reboots only when asked");
+        let r = WatchSettings::resolve(&args(&[
+            "--config",
+            c,
+            "--routers",
+            "lab.toml",
+            "--routers-reboot",
+            "--routers-audit-every",
+            "30m",
+        ]))
+        .expect("settings")
+        .routers
+        .expect("router jobs");
+        assert_eq!(r.inventory, PathBuf::from("lab.toml"));
+        assert_eq!(r.audit_every, Duration::from_secs(1800));
+        assert!(r.reboot);
+        // No inventory anywhere: no router jobs; an audit every few
+        // seconds is refused.
+        let s = WatchSettings::resolve(&args(&["--stdin"])).expect("settings");
+        assert!(s.routers.is_none());
+        let err = WatchSettings::resolve(&args(&[
+            "--stdin",
+            "--routers",
+            "r.toml",
+            "--routers-audit-every",
+            "10s",
+        ]))
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("at least 1m"), "{err}");
     }
 
     #[test]
