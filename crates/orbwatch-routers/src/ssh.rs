@@ -45,9 +45,9 @@ pub enum SshError {
         profile: String,
     },
     #[error(
-        "router {router}: password_env is set, but this version authenticates with keys or the agent only; install a key on the device"
+        "router {router}: password_env names {var}, but {var} is not set in orbwatch's environment (set it, e.g. through systemd's LoadCredential= or an EnvironmentFile= readable by root only)"
     )]
-    PasswordUnsupported { router: String },
+    PasswordMissing { router: String, var: String },
     #[error("cannot run ssh ({program}): {source}")]
     Spawn {
         program: String,
@@ -118,10 +118,45 @@ impl Ssh {
         &self.known_hosts
     }
 
+    /// Does `r` log in with the password its `password_env` names (no
+    /// key given)?
+    fn by_password(r: &Router) -> Option<&str> {
+        match (&r.password_env, &r.identity) {
+            (Some(var), None) => Some(var),
+            _ => None,
+        }
+    }
+
+    /// The program ssh runs to ask `var`'s password (see [`Ssh::exec`]):
+    /// a script in the private folder that prints the variable. It holds
+    /// the variable's name only (letters, digits and `_`, checked by the
+    /// inventory), never the password.
+    fn askpass(&self, var: &str) -> Result<PathBuf, SshError> {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.control.path().join(format!("askpass-{var}"));
+        if !p.exists() {
+            let io = |source| SshError::Io {
+                path: p.clone(),
+                source,
+            };
+            std::fs::write(&p, format!("#!/bin/sh\nprintf '%s\\n' \"${var}\"\n")).map_err(io)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        Ok(p)
+    }
+
     fn args(&self, r: &Router) -> Vec<String> {
+        let password = Self::by_password(r).is_some();
         let mut a = vec![
             "-o".into(),
-            "BatchMode=yes".into(),
+            // A password is asked through SSH_ASKPASS, which batch mode
+            // would refuse; nothing else ever prompts.
+            if password {
+                "BatchMode=no"
+            } else {
+                "BatchMode=yes"
+            }
+            .into(),
             "-o".into(),
             "StrictHostKeyChecking=accept-new".into(),
             "-o".into(),
@@ -160,6 +195,16 @@ impl Ssh {
             a.push("IdentitiesOnly=yes".into());
             a.push("-i".into());
             a.push(id.display().to_string());
+        }
+        if password {
+            for o in [
+                "PreferredAuthentications=password,keyboard-interactive",
+                "PubkeyAuthentication=no",
+                "NumberOfPasswordPrompts=1",
+            ] {
+                a.push("-o".into());
+                a.push(o.into());
+            }
         }
         a
     }
@@ -218,17 +263,28 @@ impl Ssh {
     }
 
     fn exec(&self, r: &Router, command: &str, timeout: Duration) -> Result<SshOutput, SshError> {
-        if r.password_env.is_some() && r.identity.is_none() {
-            return Err(SshError::PasswordUnsupported {
-                router: r.name.clone(),
-            });
+        let mut cmd = Command::new(&self.program);
+        if let Some(var) = Self::by_password(r) {
+            // A device that takes nothing but a password: ssh asks it
+            // through SSH_ASKPASS, forced even without a terminal
+            // (OpenSSH 8.4 and later), from the variable the operator set.
+            // The password stays in the environment: never an argument
+            // (which `ps` shows), never a file.
+            if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+                return Err(SshError::PasswordMissing {
+                    router: r.name.clone(),
+                    var: var.to_string(),
+                });
+            }
+            cmd.env("SSH_ASKPASS", self.askpass(var)?)
+                .env("SSH_ASKPASS_REQUIRE", "force");
         }
         if let Ok(mut used) = self.used.lock()
             && !used.iter().any(|u| u.name == r.name)
         {
             used.push(r.clone());
         }
-        let mut child = Command::new(&self.program)
+        let mut child = cmd
             .args(self.args(r))
             .arg(&r.host)
             .arg("--")

@@ -82,7 +82,18 @@ pub struct LabSpec {
     /// Run the same DNS server once, started by the lab: gone after the
     /// first reboot (a service that does not come back).
     pub dns_until_reboot: bool,
+    /// Root logs in with [`LAB_PASSWORD`] (no key is installed), and the
+    /// inventory names [`LAB_PASSWORD_ENV`] instead of a key: a device
+    /// that accepts nothing else.
+    pub password: bool,
 }
+
+/// The password of a [`LabSpec::password`] router.
+pub const LAB_PASSWORD: &str = "lab-router-pass";
+/// The variable the inventory names for it.
+pub const LAB_PASSWORD_ENV: &str = "ORBWATCH_LAB_ROUTER_PASSWORD";
+/// `openssl passwd -6 -salt orbwatchlab lab-router-pass`.
+const LAB_PASSWORD_HASH: &str = "$6$orbwatchlab$ARRpFp63vpYc5g4dNhfpCGMN2E3tT4rjmOqVV4ahHSoqBqqDO1BHgONFKGoDqCyf1/T6gM3VbdJohEKS.1mhX/";
 
 impl LabSpec {
     pub fn new(name: &str, plant: Plant) -> LabSpec {
@@ -101,6 +112,7 @@ impl LabSpec {
             },
             dns_server: false,
             dns_until_reboot: false,
+            password: false,
         }
     }
 }
@@ -661,11 +673,15 @@ impl Lab {
     pub fn inventory(&self, extra: impl Fn(usize) -> String) -> String {
         let mut s = String::from("[policy]\nmax_uptime_days = 30\nreboot_timeout_secs = 20\n\n");
         for (i, r) in self.routers.iter().enumerate() {
+            let login = if r.spec.password {
+                format!("password_env = \"{LAB_PASSWORD_ENV}\"")
+            } else {
+                format!("identity = \"{}\"", self.key.display())
+            };
             s.push_str(&format!(
-                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\nidentity = \"{}\"\nprofile = \"{}\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
+                "[[router]]\nname = \"{}\"\nhost = \"{}\"\nuser = \"root\"\n{login}\nprofile = \"{}\"\nexpected_dns = [\"192.0.2.53\"]\nexpected_listeners = [22]\n{}\n\n",
                 r.spec.name,
                 r.addr,
-                self.key.display(),
                 r.spec.profile,
                 extra(i)
             ));
@@ -788,7 +804,16 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
     };
     w("bin/logsh", LOGSH, 0o755);
     w("sbin/lab-init", INIT, 0o755);
-    w("etc/passwd", "root:x:0:0:root:/root:/bin/logsh\n", 0o644);
+    let hash = if r.spec.password {
+        LAB_PASSWORD_HASH
+    } else {
+        "x"
+    };
+    w(
+        "etc/passwd",
+        &format!("root:{hash}:0:0:root:/root:/bin/logsh\n"),
+        0o644,
+    );
     w("etc/group", "root:x:0:\n", 0o644);
     w("etc/shells", "/bin/logsh\n/bin/sh\n", 0o644);
     w(
@@ -802,7 +827,11 @@ fn build_root(r: &LabRouter, pubkey: &str, persistent: &Path, dns_server: &Path)
         "192.0.2.53"
     };
     w("etc/resolv.conf", &format!("nameserver {dns}\n"), 0o644);
-    w("root/.ssh/authorized_keys", pubkey, 0o600);
+    // A password router has no key installed: the password is the only
+    // way in.
+    if !r.spec.password {
+        w("root/.ssh/authorized_keys", pubkey, 0o600);
+    }
     {
         use std::os::unix::fs::PermissionsExt;
         for d in ["root", "root/.ssh"] {
