@@ -186,7 +186,7 @@ impl Pipelines {
             Pipelines::One(p) => p.stats(),
             Pipelines::Tasks(t) => {
                 let mut s = t.gone_stats.clone();
-                for task in t.tasks.values().chain(t.parked.values().map(|(t, _)| t)) {
+                for task in t.tasks.values().chain(t.parked.values().map(|p| &p.task)) {
                     s.absorb(&task.pipeline.stats());
                 }
                 s
@@ -245,6 +245,14 @@ struct Task {
     heard: bool,
 }
 
+/// A task whose partition a rebalance took away (see
+/// [`PartitionTasks::settle`]).
+struct Parked {
+    task: Task,
+    at: Instant,
+    summary_watermark: i64,
+}
+
 /// How long a task whose partition was taken away waits for it to come
 /// back before it is finished. librdkafka's eager rebalance takes every
 /// partition away and gives most of them back moments later (a member
@@ -267,9 +275,11 @@ pub(crate) struct PartitionTasks {
     /// configuration and enrichment, shared).
     template: LivePipeline,
     tasks: BTreeMap<TopicPartition, Task>,
-    /// Tasks whose partition was taken away, since when (see
-    /// [`PARK_WAIT`]).
-    parked: BTreeMap<TopicPartition, (Task, Instant)>,
+    /// Tasks whose partition was taken away: since when (see
+    /// [`PARK_WAIT`]), and the event time their summaries had reached.
+    /// They hold the worker's summary watermark until they are finished,
+    /// so the summaries they send then are not late at stage 3.
+    parked: BTreeMap<TopicPartition, Parked>,
     /// The pipeline stream of each (partition, producer).
     streams: HashMap<(TopicPartition, u64), Arc<str>>,
     /// Producers heard from (in any partition).
@@ -312,8 +322,8 @@ impl PartitionTasks {
 
     /// The task of `tp`: its parked one back, or made now if it has none.
     fn task(&mut self, tp: &TopicPartition, now: Instant) -> &mut Task {
-        if let Some((task, _)) = self.parked.remove(tp) {
-            self.tasks.insert(tp.clone(), task);
+        if let Some(p) = self.parked.remove(tp) {
+            self.tasks.insert(tp.clone(), p.task);
         }
         let template = &self.template;
         self.tasks.entry(tp.clone()).or_insert_with(|| Task {
@@ -335,7 +345,14 @@ impl PartitionTasks {
         self.finished.findings.extend(o.findings);
         self.finished.checkpoints.extend(o.checkpoints);
         self.finished.summaries.extend(o.summaries);
-        self.parked.insert(tp.clone(), (task, now));
+        self.parked.insert(
+            tp.clone(),
+            Parked {
+                task,
+                at: now,
+                summary_watermark: o.summary_watermark,
+            },
+        );
     }
 
     /// Follow the consumer's assignment, `assigned`: a task whose
@@ -352,8 +369,19 @@ impl PartitionTasks {
             .cloned()
             .collect();
         for tp in gone {
-            if let Some(task) = self.tasks.remove(&tp) {
-                self.parked.insert(tp, (task, now));
+            if let Some(mut task) = self.tasks.remove(&tp) {
+                let o = task.pipeline.take_output();
+                self.finished.findings.extend(o.findings);
+                self.finished.summaries.extend(o.summaries);
+                // Its checkpoints are not this worker's to commit any more.
+                self.parked.insert(
+                    tp,
+                    Parked {
+                        task,
+                        at: now,
+                        summary_watermark: o.summary_watermark,
+                    },
+                );
             }
         }
         let back: Vec<TopicPartition> = self
@@ -368,7 +396,7 @@ impl PartitionTasks {
         let done: Vec<TopicPartition> = self
             .parked
             .iter()
-            .filter(|(_, (_, at))| now.saturating_duration_since(*at) >= PARK_WAIT)
+            .filter(|(_, p)| now.saturating_duration_since(p.at) >= PARK_WAIT)
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in done {
@@ -499,7 +527,7 @@ impl PartitionTasks {
         let Some(task) = self
             .tasks
             .remove(tp)
-            .or_else(|| self.parked.remove(tp).map(|(t, _)| t))
+            .or_else(|| self.parked.remove(tp).map(|p| p.task))
         else {
             return;
         };
@@ -543,6 +571,9 @@ impl PartitionTasks {
                 mark = Some(mark.map_or(o.summary_watermark, |m| m.min(o.summary_watermark)));
             }
         }
+        for p in self.parked.values() {
+            mark = Some(mark.map_or(p.summary_watermark, |m| m.min(p.summary_watermark)));
+        }
         out.summary_watermark = mark.unwrap_or(i64::MIN);
         out
     }
@@ -555,7 +586,7 @@ impl PartitionTasks {
         for task in self
             .tasks
             .values()
-            .chain(self.parked.values().map(|(t, _)| t))
+            .chain(self.parked.values().map(|p| &p.task))
         {
             merge_coverage(&mut c, task.pipeline.coverage());
         }
