@@ -323,13 +323,19 @@ impl PartitionTasks {
     /// The task of `tp`: its parked one back, or made now if it has none.
     fn task(&mut self, tp: &TopicPartition, now: Instant) -> &mut Task {
         if let Some(p) = self.parked.remove(tp) {
+            tracing::debug!("{tp}: back after a rebalance; its task goes on with its state");
             self.tasks.insert(tp.clone(), p.task);
         }
         let template = &self.template;
-        self.tasks.entry(tp.clone()).or_insert_with(|| Task {
-            pipeline: template.sibling(),
-            since: now,
-            heard: false,
+        self.tasks.entry(tp.clone()).or_insert_with(|| {
+            tracing::info!(
+                "{tp}: a new task (its own reorder window, clock and detectors, from the committed offset)"
+            );
+            Task {
+                pipeline: template.sibling(),
+                since: now,
+                heard: false,
+            }
         })
     }
 
