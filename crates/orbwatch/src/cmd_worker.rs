@@ -507,7 +507,8 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 pipes.tick(now + detect_wait);
                 // Stage 1: the observations waiting in the reorder window
                 // go out now, so the partitions that go can be committed;
-                // stage 2: the partitions' tasks are finished.
+                // stage 2: the partitions' tasks are parked (see
+                // worker_tasks).
                 let o = pipes.before_revoke(&req.partitions, now);
                 let mark = pipes.watermark();
                 out.take(o, &mut tracker, mark);
