@@ -6,10 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiff::Timestamp;
 use orbwatch_engine::obs_wire::WireMessage;
 use orbwatch_engine::{LiveOptions, LivePipeline};
-use orbwatch_live::{LiveRecord, Payload};
 
 #[path = "support/stage2.rs"]
 mod support;
@@ -27,18 +25,7 @@ fn failures(block: u8, n: u8) -> Vec<WireMessage> {
             "2021-03-01T10:00:{:02}+00:00 gw sshd[42]: Failed password for root from 198.18.{block}.{i} port 4{i:04} ssh2",
             i % 60
         );
-        s1.handle(
-            LiveRecord {
-                stream: Arc::from("kafka raw.logs/0"),
-                number: u64::from(i) + 1,
-                offset: u64::from(i),
-                payload: Payload::Line,
-                bytes: line.into_bytes(),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
+        s1.handle(support::raw_record(u64::from(i), line), now);
     }
     s1.finish().observations
 }

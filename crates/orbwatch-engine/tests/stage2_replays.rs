@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use jiff::Timestamp;
 use orbwatch_engine::obs_wire::WireMessage;
-use orbwatch_live::{LiveRecord, Payload};
 
 #[path = "support/stage2.rs"]
 mod support;
@@ -31,18 +29,7 @@ fn stage1(producer: u64, offsets: std::ops::Range<u64>) -> Vec<WireMessage> {
             offset % 60,
             40_000 + offset
         );
-        s1.handle(
-            LiveRecord {
-                stream: Arc::from("kafka raw.logs/0 key gw"),
-                number: offset + 1,
-                offset,
-                payload: Payload::Line,
-                bytes: line.into_bytes(),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
+        s1.handle(support::raw_record(offset, line), now);
     }
     s1.finish().observations
 }

@@ -637,58 +637,23 @@ fn merge_coverage(into: &mut Coverage, c: Coverage) {
     }
 }
 
+/// The engine, options and raw records of the engine's stage-2 tests.
+#[cfg(test)]
+#[path = "../../orbwatch-engine/tests/support/stage2.rs"]
+mod stage2_test_support;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use jiff::Timestamp;
-    use orbwatch_detect::InternalNets;
-    use orbwatch_detect::behaviour::BehaviourConfig;
-    use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions, EventTimeConfig, LiveOptions};
-    use orbwatch_intel::value::parse_value;
-    use orbwatch_intel::{Indicator, Provenance};
     use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
-    /// A CERT-FR relay address (CERTFR-2021-IOC-003).
-    const RELAY: &str = "45.9.148.84";
+    use super::stage2_test_support as support;
+    use support::RELAY;
+
     /// Another attacker, in the partition read first.
     const OTHER: &str = "203.0.113.77";
     const PRODUCER: u64 = 7;
-
-    fn engine() -> Engine {
-        let ind = Indicator::new(
-            parse_value(RELAY, None).unwrap(),
-            Provenance {
-                feed: "relays".into(),
-                file: "relays.txt".into(),
-                line: 1,
-                record_id: None,
-            },
-        );
-        let options = EngineOptions {
-            year: Some(2021),
-            threads: 1,
-            behaviour: Some(BehaviourOptions {
-                config: BehaviourConfig::default(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        Engine::new(IocEngine::new([ind], InternalNets::default()), options).unwrap()
-    }
-
-    /// The live options of `worker` for `stage` (see `cmd_worker::run`).
-    fn options(stage: &str) -> LiveOptions {
-        LiveOptions {
-            slowest_stream_clock: true,
-            event_time: EventTimeConfig {
-                max_stream_skew: None,
-                ..Default::default()
-            },
-            export_observations: (stage == "1").then_some(PRODUCER),
-            export_summaries: (stage == "2").then_some(2),
-            ..Default::default()
-        }
-    }
 
     /// What stage 1 sends for 40 failed logins of `src`, one a second
     /// from `hour`:00.
@@ -705,26 +670,14 @@ mod tests {
     /// What stage 1 sends for failed logins of `src` at `hour`:00:SS for
     /// each second SS in `seconds`.
     fn stage1_seconds(src: &str, hour: u8, seconds: std::ops::Range<u64>) -> Vec<WireMessage> {
-        let mut s1 = LivePipeline::new(engine(), options("1")).unwrap();
+        let mut s1 = support::stage1(PRODUCER);
         let now = Instant::now();
         for i in seconds {
             let line = format!(
-                "2021-03-01T{hour:02}:00:{:02}+00:00 gw sshd[42]: Failed password for root from {src} port {} ssh2",
-                i,
+                "2021-03-01T{hour:02}:00:{i:02}+00:00 gw sshd[42]: Failed password for root from {src} port {} ssh2",
                 40_000 + i
             );
-            s1.handle(
-                LiveRecord {
-                    stream: Arc::from("kafka raw.logs/0"),
-                    number: i + 1,
-                    offset: i,
-                    payload: Payload::Line,
-                    bytes: line.into_bytes(),
-                    received: Timestamp::now(),
-                    checkpoint: None,
-                },
-                now,
-            );
+            s1.handle(support::raw_record(i, line), now);
         }
         s1.finish().observations
     }
@@ -832,7 +785,7 @@ mod tests {
 
     #[test]
     fn a_partition_taken_over_behind_the_others_is_judged_with_its_own_clock() {
-        let stage2 = || LivePipeline::new(engine(), options("2")).unwrap();
+        let stage2 = || support::stage2();
         // One clock for every partition: the relay's failures are behind
         // partition 0's watermark, late, and reach no detector.
         let (one, late_one) = takeover_one_clock(stage2());
@@ -852,7 +805,7 @@ mod tests {
             topic: "orbwatch.observations".into(),
             partition: 0,
         };
-        let stage2 = LivePipeline::new(engine(), options("2")).unwrap();
+        let stage2 = support::stage2();
         let mut pipes = Pipelines::Tasks(PartitionTasks::new(stage2));
         let mut tracker = OffsetTracker::new();
         let now = Instant::now();

@@ -9,6 +9,7 @@ use orbwatch_engine::{
 };
 use orbwatch_intel::value::parse_value;
 use orbwatch_intel::{Indicator, Provenance};
+use orbwatch_live::{LiveRecord, Payload};
 
 /// A CERT-FR relay address (CERTFR-2021-IOC-003).
 pub const RELAY: &str = "45.9.148.84";
@@ -77,4 +78,18 @@ pub fn stage2() -> LivePipeline {
         },
     )
     .expect("stage 2")
+}
+
+/// Raw record `offset` of partition 0 of `raw.logs`: `line`, as a Kafka
+/// worker hands it to stage 1.
+pub fn raw_record(offset: u64, line: String) -> LiveRecord {
+    LiveRecord {
+        stream: std::sync::Arc::from("kafka raw.logs/0"),
+        number: offset + 1,
+        offset,
+        payload: Payload::Line,
+        bytes: line.into_bytes(),
+        received: jiff::Timestamp::now(),
+        checkpoint: None,
+    }
 }
