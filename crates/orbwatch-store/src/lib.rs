@@ -45,7 +45,7 @@ use std::collections::BTreeMap;
 use std::collections::hash_map::HashMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use orbwatch_intel::{Indicator, IndicatorKind, Provenance, ReadOptions};
@@ -442,6 +442,32 @@ fn connect(path: &Path, access: OpenFlags) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Run `open` again while it fails as busy, with growing pauses, for as
+/// long as a statement would wait for a lock.
+///
+/// SQLite does not always wait for a lock while a store is being set up:
+/// switching a new file to WAL while another connection does the same
+/// fails with BUSY at once, whatever the busy timeout. Two workers, or a
+/// `hunt --db` beside `serve`, started together meet exactly that. Each
+/// pause has a share of noise, different in each thread and process, so
+/// openers that collided once do not wake together and collide again.
+fn retry_busy_open<T>(path: &Path, mut open: impl FnMut() -> Result<T>) -> Result<T> {
+    use std::hash::{BuildHasher, RandomState};
+    let deadline = Instant::now() + DEFAULT_BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match open() {
+            Err(e) if e.is_busy() && Instant::now() + pause < deadline => {
+                tracing::debug!(store = %path.display(), "store busy while opening; retrying");
+                let noise = RandomState::new().hash_one(std::thread::current().id());
+                std::thread::sleep(pause + pause.mul_f64((noise % 1024) as f64 / 1024.0));
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl Store {
     /// Open the store at `path`, creating it and bringing its schema up to
     /// date as needed.
@@ -456,26 +482,32 @@ impl Store {
                 path.display()
             );
         }
+        retry_busy_open(&path, || Self::open_once(&path))
+    }
+
+    /// One attempt of [`Store::open`]: connect, switch to WAL, set the
+    /// connection's pragmas and migrate.
+    fn open_once(path: &Path) -> Result<Store> {
         let mut conn = connect(
-            &path,
+            path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
         // `journal_mode` answers with the mode in force; reading it is also
         // the first access to the file, where "not a database" shows up.
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|source| migrations::classify_open_error(&path, source))?;
+            .map_err(|source| migrations::classify_open_error(path, source))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::debug!(store = %path.display(), mode, "store is not in WAL mode");
         }
         conn.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
         )
-        .map_err(|source| migrations::classify_open_error(&path, source))?;
-        migrations::migrate(&mut conn, &path)?;
+        .map_err(|source| migrations::classify_open_error(path, source))?;
+        migrations::migrate(&mut conn, path)?;
         Ok(Store {
             conn,
-            path,
+            path: path.to_path_buf(),
             import_batch: import::DEFAULT_IMPORT_BATCH,
         })
     }
@@ -486,7 +518,13 @@ impl Store {
     /// readers do not wait for each other nor for the writer, and a
     /// read-only connection cannot take the write lock by mistake.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
-        let path = path.as_ref().to_path_buf();
+        let path = path.as_ref();
+        retry_busy_open(path, || Self::open_read_only_once(path))
+    }
+
+    /// One attempt of [`Store::open_read_only`].
+    fn open_read_only_once(path: &Path) -> Result<Store> {
+        let path = path.to_path_buf();
         let conn = connect(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.execute_batch("PRAGMA cache_size = -65536;")
             .map_err(|source| migrations::classify_open_error(&path, source))?;
