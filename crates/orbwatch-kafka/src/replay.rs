@@ -41,13 +41,17 @@ pub struct Replayed {
 
 /// Replay each partition of `until` from its first record at or after
 /// `since` up to its offset in `until` (exclusive), handing each record
-/// to `each`; `stop` ends it early.
+/// to `each`; `stop` ends it early. `payload_as_is`: as
+/// [`crate::ConsumerSettings::payload_as_is`] (the observations topic of
+/// stage 2), else shippers' JSON envelopes are unwrapped as the live
+/// consumer of raw topics does.
 pub fn replay(
     brokers: &str,
     extra: &[(String, String)],
     since: Timestamp,
     until: &BTreeMap<TopicPartition, i64>,
     stop: &AtomicBool,
+    payload_as_is: bool,
     mut each: impl FnMut(LiveRecord),
 ) -> Result<Replayed, Error> {
     let mut out = Replayed::default();
@@ -147,7 +151,7 @@ pub fn replay(
         // say): the window is kept exactly here.
         let at = m.timestamp().to_millis().unwrap_or(i64::MAX);
         if at >= ms
-            && let Some(rec) = crate::source::live_record(&m, false, &mut names)
+            && let Some(rec) = crate::source::live_record(&m, payload_as_is, &mut names)
         {
             out.records += 1;
             each(rec);

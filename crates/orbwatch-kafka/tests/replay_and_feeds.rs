@@ -58,12 +58,20 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
     let stop = AtomicBool::new(false);
     let until: BTreeMap<TopicPartition, i64> = [(tp(0), 20), (tp(1), 20)].into();
     let mut got: Vec<(String, String)> = Vec::new();
-    let r = orbwatch_kafka::replay::replay(&broker.bootstrap(), &[], since, &until, &stop, |rec| {
-        got.push((
-            rec.stream.to_string(),
-            String::from_utf8_lossy(&rec.bytes).into_owned(),
-        ))
-    })
+    let r = orbwatch_kafka::replay::replay(
+        &broker.bootstrap(),
+        &[],
+        since,
+        &until,
+        &stop,
+        false,
+        |rec| {
+            got.push((
+                rec.stream.to_string(),
+                String::from_utf8_lossy(&rec.bytes).into_owned(),
+            ))
+        },
+    )
     .expect("replay");
     got.sort();
     let want: Vec<(String, String)> = (0..2)
@@ -80,9 +88,15 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
 
     let until: BTreeMap<TopicPartition, i64> = [(tp(0), 15)].into();
     let mut got = Vec::new();
-    let r = orbwatch_kafka::replay::replay(&broker.bootstrap(), &[], since, &until, &stop, |rec| {
-        got.push(String::from_utf8_lossy(&rec.bytes).into_owned())
-    })
+    let r = orbwatch_kafka::replay::replay(
+        &broker.bootstrap(),
+        &[],
+        since,
+        &until,
+        &stop,
+        false,
+        |rec| got.push(String::from_utf8_lossy(&rec.bytes).into_owned()),
+    )
     .expect("replay");
     assert_eq!(
         got,
@@ -92,9 +106,15 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
 
     // Nothing in the window before offset 10.
     let until: BTreeMap<TopicPartition, i64> = [(tp(1), 10)].into();
-    let r = orbwatch_kafka::replay::replay(&broker.bootstrap(), &[], since, &until, &stop, |_| {
-        panic!("a record outside the window")
-    })
+    let r = orbwatch_kafka::replay::replay(
+        &broker.bootstrap(),
+        &[],
+        since,
+        &until,
+        &stop,
+        false,
+        |_| panic!("a record outside the window"),
+    )
     .expect("replay");
     assert_eq!(r.records, 0);
 }

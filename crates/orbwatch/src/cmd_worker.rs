@@ -166,6 +166,17 @@ pub struct WorkerArgs {
     /// indicators only, and write their findings (`off`: no re-hunt).
     #[arg(long, default_value = "7d", value_name = "DURATION")]
     pub rehunt_window: String,
+    /// `--stage 2`: a partition this worker starts part way through (taken
+    /// over from a worker that stopped or died, or read again from an
+    /// older commit) first gets the detector state its previous owner
+    /// had, by reading this much of the partition again up to the
+    /// committed offset (by the records' Kafka timestamps; `all`: all the
+    /// topic retains). What that raises was written by the previous
+    /// owner and is not written again. `off`: start empty (an attack open
+    /// at the takeover is then split in two, and what waited in the dead
+    /// worker's reorder window is lost).
+    #[arg(long, default_value = "2h", value_name = "DURATION")]
+    pub rebuild_window: String,
 }
 
 /// `-X key=value` librdkafka properties.
@@ -225,6 +236,16 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             crate::cli_values::parse_dur(w)
                 .map_err(|e| anyhow::anyhow!("--rehunt-window {w}: {e} (or `off`)"))?,
         ),
+    };
+    // Some(None): everything retained; None: no rebuild.
+    let rebuild_window = match args.rebuild_window.as_str() {
+        "off" | "0" => None,
+        "all" => Some(None),
+        w => Some(Some(
+            crate::cli_values::parse_dur(w)
+                .map_err(|e| anyhow::anyhow!("--rebuild-window {w}: {e} (or `all`, or `off`)"))
+                .and_then(|d| Duration::try_from(d).context("--rebuild-window must be positive"))?,
+        )),
     };
     if stage == "3" {
         if args.feeds_topic.is_some() {
@@ -331,6 +352,15 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&signals))
             .context("cannot install the SIGTERM/SIGINT handler")?;
+    }
+    if let (Pipelines::Tasks(t), Some(window)) = (&mut pipes, rebuild_window) {
+        let history = crate::worker_tasks::KafkaHistory {
+            brokers: args.brokers.clone(),
+            extra: extra.clone(),
+            window,
+            stop: Arc::clone(&signals),
+        };
+        t.set_history(Box::new(history));
     }
     let reload_asked = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload_asked))
@@ -716,6 +746,12 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         pipes.revoked(&tp);
     }
     let malformed = pipes.malformed();
+    if let Pipelines::Tasks(t) = &pipes {
+        let (tasks, messages) = t.rebuilt();
+        tracing::info!(
+            "worker: stage 2: {tasks} tasks had their state rebuilt, from {messages} messages read again"
+        );
+    }
     let mut coverage = pipes.coverage();
     let stats = pipes.stats();
     // Everything is handed on: this producer writes nothing more.

@@ -114,8 +114,14 @@ impl RehuntJob {
         let mut pipeline = LivePipeline::new(engine, live)?;
         let mut last_tick = Instant::now();
         let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
-        let replayed =
-            orbwatch_kafka::replay::replay(brokers, extra, self.since, &self.until, stop, |rec| {
+        let replayed = orbwatch_kafka::replay::replay(
+            brokers,
+            extra,
+            self.since,
+            &self.until,
+            stop,
+            false,
+            |rec| {
                 let now = Instant::now();
                 pipeline.handle(rec, now);
                 if now.duration_since(last_tick) >= Duration::from_millis(200) {
@@ -125,7 +131,8 @@ impl RehuntJob {
                         findings.insert(f.id.clone(), f);
                     }
                 }
-            })?;
+            },
+        )?;
         // Streams still waiting for their format are detected now.
         pipeline.tick(Instant::now() + detect_wait);
         for f in pipeline.finish().findings {

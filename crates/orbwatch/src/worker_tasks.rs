@@ -28,6 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use orbwatch_detect::{Coverage, IocEngine};
@@ -35,6 +36,7 @@ use orbwatch_engine::obs_wire::WireMessage;
 use orbwatch_engine::summary_wire::SummaryBody;
 use orbwatch_engine::{LiveOutput, LivePipeline, LiveStats};
 use orbwatch_kafka::{KafkaSource, OffsetTracker, TopicPartition};
+use orbwatch_live::LiveRecord;
 
 use crate::cmd_worker::ASSIGNED_HOLD;
 
@@ -236,6 +238,23 @@ fn enter(pipeline: &mut LivePipeline, tracker: &mut OffsetTracker, cp: &orbwatch
     }
 }
 
+/// Hand one message of the observations topic to a task's pipeline.
+fn dispatch(
+    pipeline: &mut LivePipeline,
+    message: WireMessage,
+    stream: &Arc<str>,
+    checkpoint: Option<orbwatch_live::Checkpoint>,
+    now: Instant,
+) {
+    match message {
+        WireMessage::Observation(w) => pipeline.handle_observation(&w, stream, checkpoint, now),
+        WireMessage::Sighting(w) => pipeline.handle_sighting(w, stream, checkpoint, now),
+        WireMessage::Watermark { time, .. } => {
+            pipeline.handle_watermark(stream, time, checkpoint, now)
+        }
+    }
+}
+
 /// One observations partition's pipeline.
 struct Task {
     pipeline: LivePipeline,
@@ -243,6 +262,77 @@ struct Task {
     since: Instant,
     /// A message was read from the partition.
     heard: bool,
+    /// The offset after the last record it read from the consumer
+    /// (`None`: none yet; its state is rebuilt before the first, see
+    /// [`PartitionTasks::catch_up`]).
+    next_offset: Option<i64>,
+}
+
+/// Where a task's state comes from when it starts part way through its
+/// partition: the partition's earlier records, read again.
+///
+/// Why read them again rather than snapshot the detectors: a task's state
+/// (reorder window, per-source episodes, indicator sessions, the replay
+/// guard, kept evidence) is a function of the partition's records in
+/// offset order, and the observations topic keeps them (its retention is
+/// the window of any replay). Reading them again through the same
+/// pipeline gives the state the previous owner had at the same offset,
+/// with no second, serialised form of every detector to keep in step
+/// with the code: Kafka Streams rebuilds a task's store from its
+/// changelog topic the same way, here the input topic is the changelog.
+pub(crate) trait PartitionHistory {
+    /// Hand `each` the records of `tp` before offset `until`, oldest
+    /// first, as far back as the history goes; how many.
+    fn replay(
+        &mut self,
+        tp: &TopicPartition,
+        until: i64,
+        each: &mut dyn FnMut(LiveRecord),
+    ) -> anyhow::Result<u64>;
+}
+
+/// The observations topic on the brokers, read again outside the group.
+pub(crate) struct KafkaHistory {
+    pub brokers: String,
+    pub extra: Vec<(String, String)>,
+    /// How far back (by the records' Kafka timestamps); `None`: all the
+    /// topic retains.
+    pub window: Option<std::time::Duration>,
+    /// SIGTERM: a rebuild stops part way (the worker is stopping).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl PartitionHistory for KafkaHistory {
+    fn replay(
+        &mut self,
+        tp: &TopicPartition,
+        until: i64,
+        each: &mut dyn FnMut(LiveRecord),
+    ) -> anyhow::Result<u64> {
+        let since = match self.window {
+            None => jiff::Timestamp::UNIX_EPOCH,
+            Some(w) => jiff::Timestamp::now()
+                .checked_sub(jiff::SignedDuration::try_from(w)?)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        };
+        let until_map = BTreeMap::from([(tp.clone(), until)]);
+        let r = orbwatch_kafka::replay::replay(
+            &self.brokers,
+            &self.extra,
+            since,
+            &until_map,
+            &self.stop,
+            true,
+            each,
+        )?;
+        if !r.short.is_empty() && !self.stop.load(Ordering::Relaxed) {
+            anyhow::bail!(
+                "the brokers stopped sending {tp} before offset {until} (read {} records)",
+                r.records
+            );
+        }
+        Ok(r.records)
+    }
 }
 
 /// A task whose partition a rebalance took away (see
@@ -292,6 +382,11 @@ pub(crate) struct PartitionTasks {
     /// Counts and coverage of the tasks that are gone.
     gone_stats: LiveStats,
     gone_coverage: Option<Coverage>,
+    /// Where a task starting part way through its partition gets its
+    /// state (`None`: it starts empty).
+    history: Option<Box<dyn PartitionHistory>>,
+    /// Tasks whose state was rebuilt, and the messages read again.
+    rebuilt: (u64, u64),
 }
 
 impl PartitionTasks {
@@ -310,7 +405,20 @@ impl PartitionTasks {
             },
             gone_stats: LiveStats::default(),
             gone_coverage: None,
+            history: None,
+            rebuilt: (0, 0),
         }
+    }
+
+    /// Rebuild the state of each task that starts part way through its
+    /// partition from `history` (see [`PartitionTasks::catch_up`]).
+    pub fn set_history(&mut self, history: Box<dyn PartitionHistory>) {
+        self.history = Some(history);
+    }
+
+    /// Tasks whose state was rebuilt so far, and the messages read again.
+    pub fn rebuilt(&self) -> (u64, u64) {
+        self.rebuilt
     }
 
     fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
@@ -335,8 +443,91 @@ impl PartitionTasks {
                 pipeline: template.sibling(),
                 since: now,
                 heard: false,
+                next_offset: None,
             }
         })
+    }
+
+    /// The consumer hands `tp`'s record at `offset` to its task: a task
+    /// that has read nothing yet, or whose last record was not the one
+    /// before (a partition given back after another worker read on, or
+    /// read again from an older commit), first gets the state the
+    /// partition's records before `offset` make ([`PartitionHistory`]).
+    /// The previous owner wrote their findings and summaries, and
+    /// committed `offset` only after writing them, so what the rebuild
+    /// raises is not written again; from `offset` on the task raises
+    /// what the previous owner would have, with the same ids and counts.
+    /// Without it, an attack open at a takeover was split in two (a
+    /// report of the part before, another id for the part after), and
+    /// what waited in the dead worker's reorder window was lost.
+    fn catch_up(&mut self, tp: &TopicPartition, offset: i64, now: Instant) {
+        let Some(task) = self.tasks.get_mut(tp) else {
+            return;
+        };
+        let expected = task.next_offset.replace(offset + 1);
+        if expected == Some(offset) || self.history.is_none() {
+            return;
+        }
+        if let Some(n) = expected {
+            // State of other records than those before `offset`: start
+            // again from nothing.
+            tracing::info!(
+                "{tp}: read from offset {offset}, not {n} where its task stopped: its state is rebuilt"
+            );
+            let fresh = self.template.sibling();
+            let old = std::mem::replace(&mut task.pipeline, fresh);
+            self.retire(&old);
+        }
+        self.rebuild(tp, offset, now);
+    }
+
+    /// Feed `tp`'s task the partition's records before `until` from the
+    /// history, and drop what it raises (see [`PartitionTasks::catch_up`]).
+    fn rebuild(&mut self, tp: &TopicPartition, until: i64, now: Instant) {
+        if until <= 0 {
+            // Nothing before it.
+            return;
+        }
+        let Some(mut history) = self.history.take() else {
+            return;
+        };
+        if let Some(task) = self.tasks.get_mut(tp) {
+            // Its own records are read now: the clock need not wait for
+            // them (a hold would keep the rebuild's releases back until
+            // the live records, which would write them again).
+            task.pipeline.end_hold(&tp.to_string());
+        }
+        let started = Instant::now();
+        let mut messages = 0u64;
+        let read = history.replay(tp, until, &mut |rec| {
+            messages += 1;
+            self.feed(tp, rec, None, now);
+            if messages.is_multiple_of(4096) {
+                self.drop_output(tp);
+            }
+        });
+        self.drop_output(tp);
+        self.history = Some(history);
+        self.rebuilt.0 += 1;
+        self.rebuilt.1 += messages;
+        match read {
+            Ok(_) => tracing::info!(
+                "{tp}: state rebuilt from {messages} messages before offset {until} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => tracing::warn!(
+                "{tp}: state rebuilt from only {messages} messages before offset {until}: {e:#}; \
+                 attacks open at the takeover may be split in two"
+            ),
+        }
+    }
+
+    /// What `tp`'s task raised while it was rebuilt: written already by
+    /// the partition's previous owner.
+    fn drop_output(&mut self, tp: &TopicPartition) {
+        if let Some(task) = self.tasks.get_mut(tp) {
+            drop(task.pipeline.take_output());
+        }
     }
 
     /// A rebalance takes `tp` away: its task hands on the checkpoints of
@@ -406,11 +597,25 @@ impl PartitionTasks {
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in done {
-            tracing::info!(
-                "{tp}: another worker has it since {} s: what this worker held of it is judged and written",
-                PARK_WAIT.as_secs()
-            );
-            self.finish_task(&tp);
+            if self.history.is_some() {
+                // The next owner rebuilds this state from the partition
+                // and goes on with it: judging it here as well would
+                // write the open attacks a second time, cut short, under
+                // the ids the next owner writes them with in full.
+                tracing::info!(
+                    "{tp}: another worker has it since {} s and rebuilds its state: this worker's task is dropped",
+                    PARK_WAIT.as_secs()
+                );
+                if let Some(p) = self.parked.remove(&tp) {
+                    self.retire(&p.task.pipeline);
+                }
+            } else {
+                tracing::info!(
+                    "{tp}: another worker has it since {} s: what this worker held of it is judged and written",
+                    PARK_WAIT.as_secs()
+                );
+                self.finish_task(&tp);
+            }
         }
     }
 
@@ -505,25 +710,39 @@ impl PartitionTasks {
             }
             return;
         };
+        self.catch_up(&tp, i64::try_from(rec.offset).unwrap_or(i64::MAX), now);
         let task = self.task(&tp, now);
         if let Some(cp) = &checkpoint {
             enter(&mut task.pipeline, tracker, cp);
         }
-        match decoded {
-            Ok(WireMessage::Observation(w)) => {
-                task.pipeline
-                    .handle_observation(&w, &stream, checkpoint, now);
-            }
-            Ok(WireMessage::Sighting(w)) => {
-                task.pipeline.handle_sighting(w, &stream, checkpoint, now);
-            }
-            Ok(WireMessage::Watermark { time, .. }) => {
-                task.pipeline
-                    .handle_watermark(&stream, time, checkpoint, now);
-            }
-            // No producer, so no target: handled above.
-            Err(_) => {}
+        if let Ok(message) = decoded {
+            dispatch(&mut task.pipeline, message, &stream, checkpoint, now);
         }
+    }
+
+    /// A record of `tp` read again to rebuild its task's state: as the
+    /// consumer's, without a checkpoint (its offset is not this worker's
+    /// to commit).
+    fn feed(
+        &mut self,
+        tp: &TopicPartition,
+        rec: LiveRecord,
+        checkpoint: Option<orbwatch_live::Checkpoint>,
+        now: Instant,
+    ) {
+        // A message that is not an observation was counted and logged by
+        // the worker that read it first.
+        let Ok(decoded) = WireMessage::decode(&rec.bytes) else {
+            return;
+        };
+        let producer = match &decoded {
+            WireMessage::Observation(w) => w.producer,
+            WireMessage::Sighting(w) => w.producer,
+            WireMessage::Watermark { producer, .. } => *producer,
+        };
+        let stream = self.heard(tp, producer, now);
+        let task = self.task(tp, now);
+        dispatch(&mut task.pipeline, decoded, &stream, checkpoint, now);
     }
 
     /// Finish `tp`'s task (if any): its findings, checkpoints and
@@ -864,5 +1083,182 @@ mod tests {
         // Given to another worker: this one judges its 20 when the wait
         // is over (the next owner reads on from the committed offset).
         assert_eq!(rebalance(None), [20]);
+    }
+
+    /// The partition's records as the observations topic keeps them.
+    struct RecordsKept(Vec<LiveRecord>);
+
+    impl PartitionHistory for RecordsKept {
+        fn replay(
+            &mut self,
+            _tp: &TopicPartition,
+            until: i64,
+            each: &mut dyn FnMut(LiveRecord),
+        ) -> anyhow::Result<u64> {
+            let mut n = 0;
+            for r in self.0.iter().filter(|r| (r.offset as i64) < until) {
+                each(r.clone());
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+
+    fn p0() -> TopicPartition {
+        TopicPartition {
+            topic: "orbwatch.observations".into(),
+            partition: 0,
+        }
+    }
+
+    /// Partition 0: another attacker's 40 failures at 08:00, judged by a
+    /// watermark at 09:30 (the detectors' idle time is an hour), then the relay's 40 failures at 10:00; the
+    /// offset of the relay's 21st.
+    fn crash_partition() -> (Vec<LiveRecord>, u64) {
+        let mut m = stage1_seconds(OTHER, 8, 0..40);
+        m.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: "2021-03-01T09:30:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_millisecond(),
+        });
+        m.extend(stage1_seconds(RELAY, 10, 0..20));
+        let crash_at = m.len() as u64;
+        m.extend(stage1_seconds(RELAY, 10, 20..40));
+        m.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        (records(0, &m), crash_at)
+    }
+
+    /// Worker A reads partition 0 up to `crash_at` and writes what it
+    /// raised, then dies without a word (`kill -9`); worker B is given
+    /// the partition from that offset (A committed it), with or without
+    /// the partition's history. Returns A's findings and B's.
+    fn crash_and_takeover(
+        history: bool,
+    ) -> (Vec<orbwatch_detect::Finding>, Vec<orbwatch_detect::Finding>) {
+        let (all, crash_at) = crash_partition();
+        let now = Instant::now();
+        let mut tracker = OffsetTracker::new();
+        let mut a = Pipelines::Tasks(PartitionTasks::new(support::stage2()));
+        if let Pipelines::Tasks(t) = &mut a {
+            t.assigned(&p0(), &tracker, now);
+        }
+        for r in all.iter().take(crash_at as usize) {
+            a.hand_over(&mut tracker, r.clone(), now);
+        }
+        let written_by_a = a.take_output().findings;
+        drop(a);
+        let mut tasks = PartitionTasks::new(support::stage2());
+        if history {
+            tasks.set_history(Box::new(RecordsKept(all.clone())));
+        }
+        let mut tracker = OffsetTracker::new();
+        tasks.assigned(&p0(), &tracker, now);
+        let mut b = Pipelines::Tasks(tasks);
+        for r in all.iter().skip(crash_at as usize) {
+            b.hand_over(&mut tracker, r.clone(), now);
+        }
+        let mut written_by_b = b.take_output().findings;
+        written_by_b.extend(b.finish().findings);
+        (written_by_a, written_by_b)
+    }
+
+    /// Every finding's latest state, by id: what the findings topic and
+    /// the store keep.
+    fn latest(findings: &[orbwatch_detect::Finding]) -> BTreeMap<String, (String, u64)> {
+        findings
+            .iter()
+            .map(|f| (f.id.clone(), (f.kind.as_str().to_string(), f.count)))
+            .collect()
+    }
+
+    #[test]
+    fn a_partition_taken_over_after_a_crash_gets_its_state_back_from_the_partition() {
+        // One worker reads the whole partition: the answer.
+        let (all, _) = crash_partition();
+        let now = Instant::now();
+        let mut tracker = OffsetTracker::new();
+        let mut tasks = PartitionTasks::new(support::stage2());
+        tasks.assigned(&p0(), &tracker, now);
+        let mut one = Pipelines::Tasks(tasks);
+        for r in all {
+            one.hand_over(&mut tracker, r, now);
+        }
+        let whole = latest(&one.finish().findings);
+        assert_eq!(brute_force_counts_of(&whole), [40, 40], "{whole:?}");
+
+        // Rebuilt: the relay's attack open at the crash is whole, with
+        // the same id, and the next owner writes nothing A had written.
+        let (a, b) = crash_and_takeover(true);
+        assert!(
+            a.iter()
+                .any(|f| f.src_ip.is_some_and(|s| s.to_string() == OTHER)),
+            "A reported the attack judged before the crash: {a:?}"
+        );
+        assert!(
+            !b.iter()
+                .any(|f| f.src_ip.is_some_and(|s| s.to_string() == OTHER)),
+            "B wrote again what A had written: {b:?}"
+        );
+        let mut merged = a;
+        merged.extend(b);
+        assert_eq!(latest(&merged), whole);
+
+        // Started empty (as before): the relay's attack is cut to the 20
+        // failures after the crash.
+        let (a, b) = crash_and_takeover(false);
+        let mut merged = a;
+        merged.extend(b);
+        let cut = latest(&merged);
+        assert_ne!(cut, whole);
+        assert_eq!(brute_force_counts_of(&cut), [20, 40], "{cut:?}");
+    }
+
+    fn brute_force_counts_of(findings: &BTreeMap<String, (String, u64)>) -> Vec<u64> {
+        let mut counts: Vec<u64> = findings
+            .values()
+            .filter(|(kind, _)| kind == "brute_force")
+            .map(|(_, n)| *n)
+            .collect();
+        counts.sort();
+        counts
+    }
+
+    #[test]
+    fn a_partition_given_back_behind_where_its_task_stopped_is_rebuilt_not_counted_twice() {
+        let stage2 = support::stage2();
+        let mut tasks = PartitionTasks::new(stage2);
+        let mut m = stage1_seconds(RELAY, 10, 0..40);
+        m.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        let all = records(0, &m);
+        tasks.set_history(Box::new(RecordsKept(all.clone())));
+        let mut tracker = OffsetTracker::new();
+        let now = Instant::now();
+        tasks.assigned(&p0(), &tracker, now);
+        let mut pipes = Pipelines::Tasks(tasks);
+        for r in all.iter().take(20) {
+            pipes.hand_over(&mut tracker, r.clone(), now);
+        }
+        let mut findings = pipes.before_revoke(&[p0()], now).findings;
+        pipes.settle(&BTreeSet::new(), now);
+        // Back moments later, but read from offset 10: the commit of the
+        // revoke did not reach the broker.
+        let later = now + std::time::Duration::from_secs(3);
+        pipes.settle(&BTreeSet::from([p0()]), later);
+        for r in all.iter().skip(10) {
+            pipes.hand_over(&mut tracker, r.clone(), later);
+        }
+        if let Pipelines::Tasks(t) = &pipes {
+            assert_eq!(t.rebuilt(), (1, 10), "rebuilt from offsets 0 to 9");
+        }
+        findings.extend(pipes.finish().findings);
+        assert_eq!(brute_force_counts(&findings), [40]);
     }
 }
