@@ -49,6 +49,9 @@ pub struct CrossStats {
     /// Events older than what was already judged (a stage-2 late
     /// observation): still counted, out of order.
     pub late: u64,
+    /// Events dropped as sent again: a stage-2 task that took a partition
+    /// over raised them at an origin its previous owner had sent already.
+    pub repeated: u64,
     pub findings: u64,
 }
 
@@ -68,6 +71,9 @@ pub struct CrossStage {
     done: HashSet<u64>,
     /// Events waiting for every producer's watermark.
     pending: Vec<CrossEvent>,
+    /// Per observations partition, the origin of the last event taken
+    /// (see [`crate::summary_wire::Origin`]).
+    taken_from: HashMap<i32, (i64, u32)>,
     flagged: HashSet<NodeId>,
     /// Events up to this time (ms) have gone to the detector.
     released: i64,
@@ -99,6 +105,7 @@ impl CrossStage {
             producers: HashMap::new(),
             done: HashSet::new(),
             pending: Vec::new(),
+            taken_from: HashMap::new(),
             flagged: HashSet::new(),
             released: i64::MIN,
             next_evidence: 0,
@@ -118,6 +125,24 @@ impl CrossStage {
             heard: now,
         });
         p.heard = now;
+        if let Some(o) = s.origin {
+            // A task rebuilt after a takeover raises the events of its
+            // partition again from the committed offset on; what the
+            // previous owner sent of them is dropped here. Each
+            // partition's events come in origin order: one task at a time
+            // owns it, and the topic has one partition.
+            let at = (o.offset, o.index);
+            match self.taken_from.get_mut(&o.partition) {
+                Some(last) if at <= *last => {
+                    self.stats.repeated += 1;
+                    return;
+                }
+                Some(last) => *last = at,
+                None => {
+                    self.taken_from.insert(o.partition, at);
+                }
+            }
+        }
         match &s.body {
             SummaryBody::Watermark { time } => {
                 self.stats.watermarks += 1;
@@ -279,7 +304,11 @@ mod tests {
         let mut stage3 =
             CrossStage::new(BehaviourConfig::default(), &[], InternalNets::default()).unwrap();
         let t0 = Instant::now();
-        let summary = |producer, body| Summary { producer, body };
+        let summary = |producer, body| Summary {
+            producer,
+            origin: None,
+            body,
+        };
         let login = |time| SummaryBody::Auth {
             time,
             kind: orbwatch_detect::behaviour::ObsKind::AuthFailure,
@@ -411,6 +440,7 @@ mod tests {
             wire.push(
                 Summary {
                     producer,
+                    origin: None,
                     body: SummaryBody::Done,
                 }
                 .encode(),

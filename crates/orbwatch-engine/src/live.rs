@@ -1439,7 +1439,9 @@ impl LivePipeline {
     }
 
     /// Stage 2: the cross events made since the last call, resolved.
-    fn take_summaries(&mut self) -> Vec<Summary> {
+    /// Its tasks take them after every message, to note where each was
+    /// raised ([`crate::summary_wire::Origin`]).
+    pub fn take_summaries(&mut self) -> Vec<Summary> {
         let (Some(producer), Some(d)) = (self.opts.export_summaries, &mut self.detection) else {
             return Vec::new();
         };
@@ -1493,6 +1495,7 @@ impl LivePipeline {
                 );
                 out.summaries.push(Summary {
                     producer,
+                    origin: None,
                     body: SummaryBody::Done,
                 });
             }

@@ -18,7 +18,9 @@
 //! [`crate::obs_wire`]):
 //!
 //! ```text
-//! "oS" version=1 tag:u8 producer:u64, then by tag:
+//! "oS" version=2 tag:u8 producer:u64,
+//!   [tags 1-3: origin partition:i32 offset:i64 index:u32 (partition -1: none)]
+//!   then by tag:
 //!   1 auth       time:i64 kind:u8 flags:u8 src:node service:str account:str
 //!                (kind: an auth failure or success; flags: 1 brute, 2 first try)
 //!   2 idle       at:i64 src:node service:str first:u32 last:u32 failures:u32
@@ -29,7 +31,16 @@
 //!   5 done       (the producer stopped: its partitions' end of input)
 //! ```
 //!
-//! A version other than 1, an unknown tag or kind, a short or over-long
+//! The origin (version 2) says where in the observations topic a stage-2
+//! task raised the event: the partition, the offset of the message it was
+//! handling, and the event's number among those that message raised.
+//! A task rebuilt after a takeover raises the same events at the same
+//! origins as the task it replaces, so stage 3 drops one whose origin is
+//! not past the last it took from that partition: the previous owner
+//! sent it already ([`crate::cross_stage`]). Version 1 (no origin) is
+//! still read.
+//!
+//! A version other than 1 or 2, an unknown tag or kind, a short or over-long
 //! message, more than 3 accounts or bad UTF-8 is refused with a
 //! [`SummaryError`] that says what and where; never a panic.
 
@@ -40,8 +51,8 @@ use crate::obs_wire::{NAME_CAP, Reader, WireError, WireNode, name_id, put_node, 
 
 /// First bytes of every message.
 pub const MAGIC: [u8; 2] = *b"oS";
-/// The version this build writes and reads.
-pub const VERSION: u8 = 1;
+/// The version this build writes (it reads 1 too).
+pub const VERSION: u8 = 2;
 
 const TAG_AUTH: u8 = 1;
 const TAG_IDLE: u8 = 2;
@@ -96,11 +107,25 @@ pub enum SummaryBody {
     Done,
 }
 
+/// Where a stage-2 task raised an event (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    /// The observations partition.
+    pub partition: i32,
+    /// The offset of the message the task was handling (or had handled
+    /// last, for what a tick or the end of input raised).
+    pub offset: i64,
+    /// The event's number among those raised since that message.
+    pub index: u32,
+}
+
 /// One message of the summaries topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     /// The stage-2 worker that sent it (random per process).
     pub producer: u64,
+    /// Events (`Auth`, `Idle`, `Flagged`): where they were raised.
+    pub origin: Option<Origin>,
     pub body: SummaryBody,
 }
 
@@ -125,6 +150,14 @@ pub enum SummaryError {
     Field(#[from] WireError),
     #[error("{0} bytes after the end of the summary")]
     Trailing(usize),
+    #[error(
+        "origin partition {partition}, offset {offset}, number {index}: not an origin (a partition from 0, or -1, 0, 0 for none)"
+    )]
+    Origin {
+        partition: i32,
+        offset: i64,
+        index: u32,
+    },
 }
 
 impl Summary {
@@ -177,13 +210,18 @@ impl Summary {
                 }
             }
         };
-        Self { producer, body }
+        Self {
+            producer,
+            origin: None,
+            body,
+        }
     }
 
     /// A flagged source.
     pub fn flagged(src: NodeId, t: &Tables, producer: u64) -> Self {
         Self {
             producer,
+            origin: None,
             body: SummaryBody::Flagged {
                 src: WireNode::of(src, t),
             },
@@ -260,6 +298,16 @@ impl Summary {
         };
         b.push(tag);
         b.extend_from_slice(&self.producer.to_le_bytes());
+        if matches!(tag, TAG_AUTH | TAG_IDLE | TAG_FLAGGED) {
+            let o = self.origin.unwrap_or(Origin {
+                partition: -1,
+                offset: 0,
+                index: 0,
+            });
+            b.extend_from_slice(&o.partition.to_le_bytes());
+            b.extend_from_slice(&o.offset.to_le_bytes());
+            b.extend_from_slice(&o.index.to_le_bytes());
+        }
         match &self.body {
             SummaryBody::Auth {
                 time,
@@ -312,6 +360,7 @@ impl Summary {
     pub fn watermark(producer: u64, time: i64) -> Vec<u8> {
         Self {
             producer,
+            origin: None,
             body: SummaryBody::Watermark { time },
         }
         .encode()
@@ -325,11 +374,34 @@ impl Summary {
             return Err(SummaryError::Magic(magic.to_vec()));
         }
         let version = r.u8("the version")?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(SummaryError::Version(version));
         }
         let tag = r.u8("the tag")?;
         let producer = u64::from_le_bytes(r.array("the producer")?);
+        let mut origin = None;
+        if version >= 2 && matches!(tag, TAG_AUTH | TAG_IDLE | TAG_FLAGGED) {
+            let partition = i32::from_le_bytes(r.array("the origin's partition")?);
+            let offset = i64::from_le_bytes(r.array("the origin's offset")?);
+            let index = u32::from_le_bytes(r.array("the origin's number")?);
+            match (partition, offset, index) {
+                (-1, 0, 0) => {}
+                (0.., _, _) => {
+                    origin = Some(Origin {
+                        partition,
+                        offset,
+                        index,
+                    })
+                }
+                _ => {
+                    return Err(SummaryError::Origin {
+                        partition,
+                        offset,
+                        index,
+                    });
+                }
+            }
+        }
         let body = match tag {
             TAG_AUTH => {
                 let time = i64::from_le_bytes(r.array("the time")?);
@@ -403,7 +475,11 @@ impl Summary {
         if r.at != bytes.len() {
             return Err(SummaryError::Trailing(bytes.len() - r.at));
         }
-        Ok(Self { producer, body })
+        Ok(Self {
+            producer,
+            origin,
+            body,
+        })
     }
 }
 
@@ -422,6 +498,11 @@ mod tests {
         vec![
             Summary {
                 producer: p,
+                origin: Some(Origin {
+                    partition: 3,
+                    offset: 123_456,
+                    index: 2,
+                }),
                 body: SummaryBody::Auth {
                     time: 1_622_714_400_123,
                     kind: ObsKind::AuthFailure,
@@ -434,6 +515,11 @@ mod tests {
             },
             Summary {
                 producer: p,
+                origin: Some(Origin {
+                    partition: 0,
+                    offset: 0,
+                    index: 0,
+                }),
                 body: SummaryBody::Idle {
                     at: 1_623_924_000_000,
                     src: ip("2001:db8::1"),
@@ -452,16 +538,19 @@ mod tests {
             },
             Summary {
                 producer: p,
+                origin: None,
                 body: SummaryBody::Flagged {
                     src: WireNode::Host("gw2".into()),
                 },
             },
             Summary {
                 producer: p,
+                origin: None,
                 body: SummaryBody::Watermark { time: i64::MIN },
             },
             Summary {
                 producer: p,
+                origin: None,
                 body: SummaryBody::Done,
             },
         ]
@@ -476,7 +565,11 @@ mod tests {
         let mut t = Tables::new();
         for s in samples() {
             if let Some(e) = s.to_cross(&mut t, 0) {
-                assert_eq!(Summary::from_cross(&e, &t, s.producer), s);
+                let back = Summary {
+                    origin: s.origin,
+                    ..Summary::from_cross(&e, &t, s.producer)
+                };
+                assert_eq!(back, s);
             }
         }
         assert_eq!(Summary::watermark(7, 42).len(), 2 + 1 + 1 + 8 + 8);
@@ -496,8 +589,8 @@ mod tests {
         for s in samples() {
             let good = s.encode();
             let mut v = good.clone();
-            v[2] = 2;
-            assert_eq!(Summary::decode(&v), Err(SummaryError::Version(2)));
+            v[2] = 3;
+            assert_eq!(Summary::decode(&v), Err(SummaryError::Version(3)));
             let mut v = good.clone();
             v[3] = 9;
             assert_eq!(Summary::decode(&v), Err(SummaryError::Tag(9)));
@@ -514,7 +607,8 @@ mod tests {
         }
         let auth = samples()[0].encode();
         let mut v = auth.clone();
-        v[20] = ObsKind::Probe as u8;
+        // After the header (12 bytes), the origin (16) and the time (8).
+        v[36] = ObsKind::Probe as u8;
         assert_eq!(
             Summary::decode(&v),
             Err(SummaryError::Kind(ObsKind::Probe as u8))
@@ -533,6 +627,21 @@ mod tests {
         assert!(err.contains("an account") && err.contains("UTF-8"), "{err}");
         let err = Summary::decode(&auth[..15]).unwrap_err().to_string();
         assert!(err.contains("message ends at byte 15"), "{err}");
+    }
+
+    /// What a stage-2 worker of the previous version writes: no origin.
+    #[test]
+    fn version_1_summaries_are_still_read_without_an_origin() {
+        for s in samples() {
+            let mut v = s.encode();
+            v[2] = 1;
+            if s.origin.is_some() || matches!(s.body, SummaryBody::Flagged { .. }) {
+                v.drain(12..28);
+            }
+            let read = Summary::decode(&v).expect("version 1");
+            assert_eq!(read.origin, None);
+            assert_eq!(read.body, s.body);
+        }
     }
 
     proptest! {

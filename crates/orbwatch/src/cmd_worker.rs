@@ -922,11 +922,12 @@ fn run_stage3(
     }
     source.close();
     tracing::info!(
-        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried)",
+        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried)",
         reader.read,
         stats.events,
         stats.watermarks,
         stats.late,
+        stats.repeated,
         reader.malformed,
         stats.producers_done,
         stats.producers_forgotten,

@@ -33,7 +33,7 @@ use std::time::Instant;
 
 use orbwatch_detect::{Coverage, IocEngine};
 use orbwatch_engine::obs_wire::WireMessage;
-use orbwatch_engine::summary_wire::SummaryBody;
+use orbwatch_engine::summary_wire::{Origin, Summary, SummaryBody};
 use orbwatch_engine::{LiveOutput, LivePipeline, LiveStats};
 use orbwatch_kafka::{KafkaSource, OffsetTracker, TopicPartition};
 use orbwatch_live::LiveRecord;
@@ -266,6 +266,92 @@ struct Task {
     /// (`None`: none yet; its state is rebuilt before the first, see
     /// [`PartitionTasks::catch_up`]).
     next_offset: Option<i64>,
+    /// The offset of the message it handled last (read from the consumer
+    /// or again), and how many summaries it raised since: the origin of
+    /// the next one (see [`Origin`]).
+    origin: (i64, u32),
+    /// Summaries raised and given their origin, to hand on.
+    summaries: Vec<Summary>,
+}
+
+impl Task {
+    fn new(pipeline: LivePipeline, now: Instant) -> Self {
+        Self {
+            pipeline,
+            since: now,
+            heard: false,
+            next_offset: None,
+            origin: (-1, 0),
+            summaries: Vec::new(),
+        }
+    }
+
+    /// Give the summaries the pipeline raised since the last call their
+    /// origin, and keep them to hand on.
+    fn note_summaries(&mut self, partition: i32, raised: Vec<Summary>) {
+        note_origins(&mut self.origin, partition, raised, &mut self.summaries);
+    }
+
+    /// After the message at `offset` of `partition`: what it raised.
+    fn handled(&mut self, partition: i32, offset: i64) {
+        self.origin = (offset, 0);
+        let raised = self.pipeline.take_summaries();
+        self.note_summaries(partition, raised);
+    }
+
+    /// The pipeline's output, its summaries with their origins.
+    fn take_output(&mut self, partition: i32) -> LiveOutput {
+        let raised = self.pipeline.take_summaries();
+        self.note_summaries(partition, raised);
+        let mut o = self.pipeline.take_output();
+        let end = std::mem::take(&mut o.summaries);
+        self.note_summaries(partition, end);
+        o.summaries = std::mem::take(&mut self.summaries);
+        o
+    }
+
+    /// The end of input: everything judged and handed on.
+    fn finish(mut self, partition: i32) -> LiveOutput {
+        let raised = self.pipeline.take_summaries();
+        self.note_summaries(partition, raised);
+        let Task {
+            pipeline,
+            mut origin,
+            mut summaries,
+            ..
+        } = self;
+        let mut o = pipeline.finish();
+        note_origins(
+            &mut origin,
+            partition,
+            std::mem::take(&mut o.summaries),
+            &mut summaries,
+        );
+        o.summaries = summaries;
+        o
+    }
+}
+
+/// Give each event of `raised` the origin `origin` stands at, counting it,
+/// and add them to `into` (watermarks and `done` have none).
+fn note_origins(
+    origin: &mut (i64, u32),
+    partition: i32,
+    mut raised: Vec<Summary>,
+    into: &mut Vec<Summary>,
+) {
+    for s in &mut raised {
+        if matches!(s.body, SummaryBody::Watermark { .. } | SummaryBody::Done) {
+            continue;
+        }
+        s.origin = Some(Origin {
+            partition,
+            offset: origin.0,
+            index: origin.1,
+        });
+        origin.1 = origin.1.saturating_add(1);
+    }
+    into.extend(raised);
 }
 
 /// Where a task's state comes from when it starts part way through its
@@ -439,12 +525,7 @@ impl PartitionTasks {
             tracing::info!(
                 "{tp}: a new task (its own reorder window, clock and detectors, from the committed offset)"
             );
-            Task {
-                pipeline: template.sibling(),
-                since: now,
-                heard: false,
-                next_offset: None,
-            }
+            Task::new(template.sibling(), now)
         })
     }
 
@@ -474,9 +555,13 @@ impl PartitionTasks {
             tracing::info!(
                 "{tp}: read from offset {offset}, not {n} where its task stopped: its state is rebuilt"
             );
-            let fresh = self.template.sibling();
-            let old = std::mem::replace(&mut task.pipeline, fresh);
-            self.retire(&old);
+            let fresh = Task::new(self.template.sibling(), task.since);
+            let old = std::mem::replace(task, fresh);
+            self.retire(&old.pipeline);
+            self.tasks
+                .get_mut(tp)
+                .expect("the task just replaced")
+                .next_offset = Some(offset + 1);
         }
         self.rebuild(tp, offset, now);
     }
@@ -526,7 +611,7 @@ impl PartitionTasks {
     /// the partition's previous owner.
     fn drop_output(&mut self, tp: &TopicPartition) {
         if let Some(task) = self.tasks.get_mut(tp) {
-            drop(task.pipeline.take_output());
+            drop(task.take_output(tp.partition));
         }
     }
 
@@ -538,7 +623,7 @@ impl PartitionTasks {
             return;
         };
         task.pipeline.flush_observations();
-        let o = task.pipeline.take_output();
+        let o = task.take_output(tp.partition);
         self.finished.findings.extend(o.findings);
         self.finished.checkpoints.extend(o.checkpoints);
         self.finished.summaries.extend(o.summaries);
@@ -567,7 +652,7 @@ impl PartitionTasks {
             .collect();
         for tp in gone {
             if let Some(mut task) = self.tasks.remove(&tp) {
-                let o = task.pipeline.take_output();
+                let o = task.take_output(tp.partition);
                 self.finished.findings.extend(o.findings);
                 self.finished.summaries.extend(o.summaries);
                 // Its checkpoints are not this worker's to commit any more.
@@ -711,12 +796,14 @@ impl PartitionTasks {
             return;
         };
         self.catch_up(&tp, i64::try_from(rec.offset).unwrap_or(i64::MAX), now);
+        let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
         let task = self.task(&tp, now);
         if let Some(cp) = &checkpoint {
             enter(&mut task.pipeline, tracker, cp);
         }
         if let Ok(message) = decoded {
             dispatch(&mut task.pipeline, message, &stream, checkpoint, now);
+            task.handled(tp.partition, offset);
         }
     }
 
@@ -743,6 +830,7 @@ impl PartitionTasks {
         let stream = self.heard(tp, producer, now);
         let task = self.task(tp, now);
         dispatch(&mut task.pipeline, decoded, &stream, checkpoint, now);
+        task.handled(tp.partition, i64::try_from(rec.offset).unwrap_or(i64::MAX));
     }
 
     /// Finish `tp`'s task (if any): its findings, checkpoints and
@@ -757,7 +845,7 @@ impl PartitionTasks {
             return;
         };
         self.retire(&task.pipeline);
-        let mut o = task.pipeline.finish();
+        let mut o = task.finish(tp.partition);
         o.summaries.retain(|s| s.body != SummaryBody::Done);
         self.finished.findings.extend(o.findings);
         self.finished.checkpoints.extend(o.checkpoints);
@@ -785,8 +873,8 @@ impl PartitionTasks {
         let now = Instant::now();
         let mut out = std::mem::take(&mut self.finished);
         let mut mark: Option<i64> = None;
-        for task in self.tasks.values_mut() {
-            let o = task.pipeline.take_output();
+        for (tp, task) in self.tasks.iter_mut() {
+            let o = task.take_output(tp.partition);
             out.findings.extend(o.findings);
             out.checkpoints.extend(o.checkpoints);
             out.summaries.extend(o.summaries);
@@ -1133,13 +1221,12 @@ mod tests {
         (records(0, &m), crash_at)
     }
 
-    /// Worker A reads partition 0 up to `crash_at` and writes what it
-    /// raised, then dies without a word (`kill -9`); worker B is given
-    /// the partition from that offset (A committed it), with or without
-    /// the partition's history. Returns A's findings and B's.
-    fn crash_and_takeover(
-        history: bool,
-    ) -> (Vec<orbwatch_detect::Finding>, Vec<orbwatch_detect::Finding>) {
+    /// Worker A reads partition 0 to its end and writes what it raised,
+    /// then dies without a word (`kill -9`) before it commits more than
+    /// `crash_at`; worker B is given the partition from that offset, with
+    /// or without the partition's history. Returns what A wrote and what
+    /// B wrote.
+    fn crash_and_takeover(history: bool) -> (LiveOutput, LiveOutput) {
         let (all, crash_at) = crash_partition();
         let now = Instant::now();
         let mut tracker = OffsetTracker::new();
@@ -1147,10 +1234,10 @@ mod tests {
         if let Pipelines::Tasks(t) = &mut a {
             t.assigned(&p0(), &tracker, now);
         }
-        for r in all.iter().take(crash_at as usize) {
+        for r in &all {
             a.hand_over(&mut tracker, r.clone(), now);
         }
-        let written_by_a = a.take_output().findings;
+        let written_by_a = a.take_output();
         drop(a);
         let mut tasks = PartitionTasks::new(support::stage2());
         if history {
@@ -1162,9 +1249,27 @@ mod tests {
         for r in all.iter().skip(crash_at as usize) {
             b.hand_over(&mut tracker, r.clone(), now);
         }
-        let mut written_by_b = b.take_output().findings;
-        written_by_b.extend(b.finish().findings);
+        let mut written_by_b = b.take_output();
+        let end = b.finish();
+        written_by_b.findings.extend(end.findings);
+        written_by_b.summaries.extend(end.summaries);
         (written_by_a, written_by_b)
+    }
+
+    /// Stage 3's counts after taking `summaries` in order.
+    fn stage3_counts(summaries: &[Summary]) -> orbwatch_engine::cross_stage::CrossStats {
+        let mut stage3 = orbwatch_engine::cross_stage::CrossStage::new(
+            orbwatch_detect::behaviour::BehaviourConfig::default(),
+            &[],
+            orbwatch_detect::InternalNets::default(),
+        )
+        .unwrap();
+        let now = Instant::now();
+        for s in summaries {
+            // Through the wire, as stage 3 reads them.
+            stage3.handle(&Summary::decode(&s.encode()).unwrap(), now);
+        }
+        stage3.finish().1
     }
 
     /// Every finding's latest state, by id: what the findings topic and
@@ -1188,34 +1293,50 @@ mod tests {
         for r in all {
             one.hand_over(&mut tracker, r, now);
         }
-        let whole = latest(&one.finish().findings);
+        let whole_output = one.finish();
+        let whole = latest(&whole_output.findings);
         assert_eq!(brute_force_counts_of(&whole), [40, 40], "{whole:?}");
+        let whole_events = stage3_counts(&whole_output.summaries).events;
+        assert!(whole_events >= 80, "a login event each: {whole_events}");
 
         // Rebuilt: the relay's attack open at the crash is whole, with
-        // the same id, and the next owner writes nothing A had written.
+        // the same id, and the next owner writes nothing A had written
+        // before the offset it committed.
         let (a, b) = crash_and_takeover(true);
+        let of = |o: &LiveOutput, ip: &str| {
+            o.findings
+                .iter()
+                .any(|f| f.src_ip.is_some_and(|s| s.to_string() == ip))
+        };
         assert!(
-            a.iter()
-                .any(|f| f.src_ip.is_some_and(|s| s.to_string() == OTHER)),
-            "A reported the attack judged before the crash: {a:?}"
+            of(&a, OTHER),
+            "A reported the attack judged before the crash"
         );
-        assert!(
-            !b.iter()
-                .any(|f| f.src_ip.is_some_and(|s| s.to_string() == OTHER)),
-            "B wrote again what A had written: {b:?}"
-        );
-        let mut merged = a;
-        merged.extend(b);
+        assert!(!of(&b, OTHER), "B wrote again what A had written: {b:?}");
+        let mut merged = a.findings.clone();
+        merged.extend(b.findings.clone());
         assert_eq!(latest(&merged), whole);
+        // Stage 3 takes every login once: B raised again, at the same
+        // origins, every event A raised from the messages past its
+        // commit (the relay's 40, released by the last watermark), and
+        // they are dropped.
+        let b_events = stage3_counts(&b.summaries).events;
+        assert!(b_events >= 40, "{b_events}");
+        let mut summaries = a.summaries.clone();
+        summaries.extend(b.summaries.clone());
+        let taken = stage3_counts(&summaries);
+        assert_eq!(taken.events, whole_events);
+        assert_eq!(taken.repeated, b_events);
 
-        // Started empty (as before): the relay's attack is cut to the 20
-        // failures after the crash.
+        // Started empty (as before): B sees the relay's attack from the
+        // crash on, 20 failures, and reports them as another attack
+        // (another first time, another id) beside A's 40.
         let (a, b) = crash_and_takeover(false);
-        let mut merged = a;
-        merged.extend(b);
+        let mut merged = a.findings;
+        merged.extend(b.findings);
         let cut = latest(&merged);
         assert_ne!(cut, whole);
-        assert_eq!(brute_force_counts_of(&cut), [20, 40], "{cut:?}");
+        assert_eq!(brute_force_counts_of(&cut), [20, 40, 40], "{cut:?}");
     }
 
     fn brute_force_counts_of(findings: &BTreeMap<String, (String, u64)>) -> Vec<u64> {

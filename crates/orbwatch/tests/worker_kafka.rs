@@ -917,7 +917,7 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
             None,
             orbwatch_engine::obs_wire::WireMessage::watermark(1, 2),
         ),
-        (None, b"oS\x02\x04".to_vec()),
+        (None, b"oS\x03\x04".to_vec()),
         (None, b"oS\x01\x09\x00\x00\x00\x00\x00\x00\x00\x00".to_vec()),
         (None, b"oS\x01\x01\x00\x00".to_vec()),
     ];
