@@ -1192,6 +1192,148 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
     );
 }
 
+/// Issue 15's acceptance, "kill a worker mid-stream", for stage 2: the
+/// per-source detectors' state lives in memory, and a stage-2 worker
+/// killed with `kill -9` takes it with it. The records of
+/// [`stages_1_2_and_3_give_the_hunts_findings`] (without its files) are
+/// read by one stage-1 worker; stage-2 worker A is killed once it has
+/// committed 2,000 of their observations, wherever it is then, with the
+/// attacks it holds still open (every stage-1 watermark so far is behind
+/// the newest records, and the last one comes only when stage 1 stops).
+/// Worker B then joins the group, gets A's partitions at their committed
+/// offsets, and reads on. B rebuilds each task's state from its partition
+/// before the committed offset (writing nothing of what that raises),
+/// and stage 3 drops the summaries B raises again of what A read past its
+/// commit: the findings topic ends with exactly the findings of one
+/// `--stage all` worker on the same records (ids, kinds, counts and
+/// sources). Without the rebuild, the attacks A held are missing or split.
+#[test]
+fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut data = corpus(3000);
+    let campaign = spray(&data);
+    data.extend(campaign);
+    let recs = interleave(records(&data));
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    broker.create_topic("orbwatch.observations", 6);
+    broker.create_topic("orbwatch.findings", 3);
+    broker.create_topic("orbwatch.summaries", 1);
+    broker.create_topic("all.findings", 3);
+    let l = |n: &str| tmp.path().join(n);
+    let ends = broker.produce("raw.logs", &recs);
+    let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3.log"))));
+    let mut a = Reap(Some(stage_worker(&broker, "2", "s2", &l("2a.log"))));
+    wait_for("A to get the partitions", Duration::from_secs(120), || {
+        std::fs::read_to_string(l("2a.log")).is_ok_and(|t| t.contains("kafka: assigned"))
+    });
+    let mut wall = Reap(Some(stage_worker(&broker, "all", "all", &l("all.log"))));
+    let mut w1 = Reap(Some(stage_worker(&broker, "1", "s1", &l("1.log"))));
+    let raw_committed = |group: &str, ends: &BTreeMap<i32, i64>| {
+        let c = broker.committed(group, "raw.logs", PARTITIONS);
+        ends.iter().all(|(p, e)| c.get(p) == Some(e))
+    };
+    // Killed wherever it is once it has committed 2,000 of the about
+    // 12,000 observations: what it read past its commit is read again by
+    // B, what it held is rebuilt.
+    wait_for(
+        "stage-2 worker A to commit 2,000 observations",
+        Duration::from_secs(180),
+        || {
+            broker
+                .committed("s2", "orbwatch.observations", 6)
+                .values()
+                .sum::<i64>()
+                >= 2000
+        },
+    );
+    a.0.as_mut().expect("child").kill().expect("kill -9");
+    a.0.as_mut().expect("child").wait().expect("reaped");
+    a.0 = None;
+    // B joins once A's session is over, and takes every partition.
+    let mut b = Reap(Some(stage_worker(&broker, "2", "s2", &l("2b.log"))));
+    wait_for("B to get the partitions", Duration::from_secs(120), || {
+        std::fs::read_to_string(l("2b.log")).is_ok_and(|t| t.contains("kafka: assigned"))
+    });
+    wait_for(
+        "stage 1 and `all` to commit every raw offset",
+        Duration::from_secs(180),
+        || raw_committed("s1", &ends) && raw_committed("all", &ends),
+    );
+    for w in [&mut w1, &mut wall] {
+        let st = sigterm(w.0.as_mut().expect("child"));
+        assert!(st.success(), "stage-1 or all worker exit {st:?}");
+        w.0 = None;
+    }
+    let messages = broker.read_all("orbwatch.observations", 6, 2000).len();
+    wait_for(
+        "B to commit every observation",
+        Duration::from_secs(180),
+        || {
+            broker
+                .committed("s2", "orbwatch.observations", 6)
+                .values()
+                .sum::<i64>()
+                == messages as i64
+        },
+    );
+    let st = sigterm(b.0.as_mut().expect("child"));
+    assert!(st.success(), "stage-2 worker B exit {st:?}");
+    b.0 = None;
+    let summaries = broker.read_all("orbwatch.summaries", 1, 1).len();
+    wait_for(
+        "the stage-3 worker to commit every summary",
+        Duration::from_secs(120),
+        || broker.committed("s3", "orbwatch.summaries", 1).get(&0) == Some(&(summaries as i64)),
+    );
+    let st = sigterm(w3.0.as_mut().expect("child"));
+    assert!(st.success(), "stage-3 worker exit {st:?}");
+    w3.0 = None;
+    let tb = std::fs::read_to_string(l("2b.log")).expect("log");
+    let rebuilt: Vec<&str> = tb.lines().filter(|x| x.contains("state rebuilt")).collect();
+    println!("B: {rebuilt:#?}");
+    assert!(
+        rebuilt.iter().any(|x| !x.contains("from 0 messages")),
+        "B rebuilt no task from A's partitions: {tb}"
+    );
+    let t3 = std::fs::read_to_string(l("3.log")).expect("log");
+    println!(
+        "3: {}",
+        t3.lines()
+            .find(|x| x.contains("stage 3 stopped"))
+            .unwrap_or("?")
+    );
+    let latest_of = |topic: &str| -> BTreeSet<Row> {
+        let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        for (_, value) in broker.read_all(topic, 3, 1) {
+            let f: serde_json::Value = serde_json::from_slice(&value).expect("finding json");
+            latest.insert(f["id"].as_str().unwrap_or_default().to_string(), f);
+        }
+        latest.values().map(row).collect()
+    };
+    let from_all = latest_of("all.findings");
+    let from_stages = latest_of("orbwatch.findings");
+    let behaviour = from_all.iter().filter(|r| r.1 != "ioc_match").count();
+    assert!(
+        from_all.iter().any(|r| r.1 == "brute_force") && behaviour >= 5,
+        "the records make behaviour findings: {from_all:#?}"
+    );
+    let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
+        from_all.difference(&from_stages).collect(),
+        from_stages.difference(&from_all).collect(),
+    );
+    assert!(
+        only_all.is_empty() && only_stages.is_empty(),
+        "--stage all and stages 1+2+3 with stage-2 worker A killed differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
+    );
+    println!(
+        "stage-2 worker killed and replaced: the same {} findings as --stage all ({behaviour} behaviour)",
+        from_stages.len()
+    );
+}
+
 /// Issue 15's truth-of-findings bug: one attacker's lines spread over raw
 /// partitions that two stage-1 workers own. The real lines of a slow
 /// sshd brute force (`crowdsec_ssh-slow-bf.log`, 22 failures of
