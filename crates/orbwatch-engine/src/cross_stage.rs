@@ -468,5 +468,39 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert_eq!(got, expected);
+
+        // A stage-3 worker killed a quarter of the way through the topic
+        // (the first campaign open, its events waiting for the second
+        // producer's watermark) and a standby that takes the partition
+        // over at that offset. Rebuilt from the summaries before it, what
+        // that judges dropped (the killed worker wrote it), the standby
+        // gives the one process's campaigns; started empty, it does not.
+        let k = wire.len() / 4;
+        let takeover = |rebuild: bool| {
+            let stage = || CrossStage::new(cfg.clone(), &[], InternalNets::default()).unwrap();
+            let mut written = Vec::new();
+            let mut killed = stage();
+            for m in &wire[..k] {
+                killed.handle(&Summary::decode(m).unwrap(), now);
+                written.extend(killed.take_findings());
+            }
+            let mut standby = stage();
+            if rebuild {
+                for m in &wire[..k] {
+                    standby.handle(&Summary::decode(m).unwrap(), now);
+                }
+                drop(standby.take_findings());
+            }
+            for m in &wire[k..] {
+                standby.handle(&Summary::decode(m).unwrap(), now);
+                written.extend(standby.take_findings());
+            }
+            written.extend(standby.finish().0);
+            let latest: BTreeMap<String, Finding> =
+                written.into_iter().map(|f| (f.id.clone(), f)).collect();
+            campaigns(latest.values())
+        };
+        assert_eq!(takeover(true), expected);
+        assert_ne!(takeover(false), expected);
     }
 }

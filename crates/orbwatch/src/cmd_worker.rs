@@ -166,15 +166,15 @@ pub struct WorkerArgs {
     /// indicators only, and write their findings (`off`: no re-hunt).
     #[arg(long, default_value = "7d", value_name = "DURATION")]
     pub rehunt_window: String,
-    /// `--stage 2`: a partition this worker starts part way through (taken
-    /// over from a worker that stopped or died, or read again from an
-    /// older commit) first gets the detector state its previous owner
-    /// had, by reading this much of the partition again up to the
-    /// committed offset (by the records' Kafka timestamps; `all`: all the
-    /// topic retains). What that raises was written by the previous
-    /// owner and is not written again. `off`: start empty (an attack open
-    /// at the takeover is then split in two, and what waited in the dead
-    /// worker's reorder window is lost).
+    /// `--stage 2` and `3`: a partition this worker starts part way
+    /// through (taken over from a worker that stopped or died, or read
+    /// again from an older commit) first gets the detector state its
+    /// previous owner had, by reading this much of the partition again up
+    /// to the committed offset (by the records' Kafka timestamps; `all`:
+    /// all the topic retains). What that raises was written by the
+    /// previous owner and is not written again. `off`: start empty (an
+    /// attack or campaign open at the takeover is then split in two, and
+    /// what waited in the dead worker's reorder window is lost).
     #[arg(long, default_value = "2h", value_name = "DURATION")]
     pub rebuild_window: String,
 }
@@ -253,7 +253,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 "--stage 3 matches no indicators: drop --feeds-topic (stages all, 1 and 2 read it)"
             );
         }
-        return run_stage3(args, store_out, commit_interval, &extra);
+        return run_stage3(args, store_out, commit_interval, &extra, rebuild_window);
     }
     let (timezone, timezone_name) = crate::cli_values::parse_timezone(args.timezone.as_deref())?;
     let internal = InternalNets::default();
@@ -800,17 +800,32 @@ fn run_stage3(
     store_out: Option<PathBuf>,
     commit_interval: Duration,
     extra: &[(String, String)],
+    rebuild_window: Option<Option<Duration>>,
 ) -> Result<ExitCode> {
     let cfg = match &args.behaviour_config {
         Some(p) => BehaviourConfig::from_file(p)?,
         None => BehaviourConfig::default(),
     };
-    let mut cross = CrossStage::new(cfg, &[], InternalNets::default())?;
+    let mut cross = CrossStage::new(cfg.clone(), &[], InternalNets::default())?;
     let signals = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&signals))
             .context("cannot install the SIGTERM/SIGINT handler")?;
     }
+    let mut reader = SummaryReader {
+        rebuild: rebuild_window.map(|window| StateRebuild {
+            history: Box::new(crate::worker_tasks::KafkaHistory {
+                brokers: args.brokers.clone(),
+                extra: extra.to_vec(),
+                window,
+                stop: Arc::clone(&signals),
+            }),
+            cfg,
+            next: None,
+            rebuilt: (0, 0),
+        }),
+        ..Default::default()
+    };
     let run_args = serde_json::json!({
         "command": "worker",
         "stage": "3",
@@ -840,7 +855,6 @@ fn run_stage3(
         args.brokers,
         args.summaries_topic
     );
-    let mut reader = SummaryReader::default();
     let mut tracker = OffsetTracker::new();
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -921,6 +935,13 @@ fn run_stage3(
         std::thread::sleep(Duration::from_millis(500));
     }
     source.close();
+    if let Some(r) = &reader.rebuild {
+        tracing::info!(
+            "worker: stage 3: its state was rebuilt {} times, from {} summaries read again",
+            r.rebuilt.0,
+            r.rebuilt.1
+        );
+    }
     tracing::info!(
         "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried)",
         reader.read,
@@ -999,6 +1020,84 @@ struct SummaryReader {
     malformed: u64,
     /// Checkpoints of the messages taken since the last output.
     checkpoints: Vec<orbwatch_live::Checkpoint>,
+    /// How the detector's state is rebuilt when this worker starts part
+    /// way through the topic (`None`: it starts empty).
+    rebuild: Option<StateRebuild>,
+}
+
+/// Stage 3's state after a takeover, as stage 2's tasks get theirs (see
+/// `worker_tasks::PartitionHistory`): the campaigns are a function of the
+/// summaries in offset order, so a stage-3 worker that starts part way
+/// through the topic (a standby taking over from one killed, or one given
+/// the partition back after another read on) first reads the topic again
+/// up to where it starts, and drops what that judges: the previous owner
+/// wrote those findings before it committed the offset. Without it a
+/// campaign open at the takeover was lost or split.
+struct StateRebuild {
+    history: Box<dyn crate::worker_tasks::PartitionHistory>,
+    cfg: BehaviourConfig,
+    /// The offset after the last summary taken.
+    next: Option<i64>,
+    /// Times rebuilt, and the summaries read again.
+    rebuilt: (u64, u64),
+}
+
+impl StateRebuild {
+    /// Before the summary at `rec`'s offset: rebuild `cross` unless it
+    /// took the one before.
+    fn catch_up(&mut self, cross: &mut CrossStage, rec: &orbwatch_live::LiveRecord, now: Instant) {
+        let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
+        let expected = self.next.replace(offset + 1);
+        if expected == Some(offset) {
+            return;
+        }
+        let Some(tp) = rec
+            .checkpoint
+            .as_ref()
+            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity))
+        else {
+            return;
+        };
+        if let Some(n) = expected {
+            tracing::info!(
+                "{tp}: read from offset {offset}, not {n} where stage 3 stopped: its state is rebuilt"
+            );
+            match CrossStage::new(self.cfg.clone(), &[], InternalNets::default()) {
+                Ok(fresh) => *cross = fresh,
+                Err(e) => {
+                    tracing::error!(
+                        "{tp}: stage 3 cannot start again ({e}); it goes on with its state"
+                    );
+                    return;
+                }
+            }
+        }
+        if offset <= 0 {
+            return;
+        }
+        let started = Instant::now();
+        let mut messages = 0u64;
+        let read = self.history.replay(&tp, offset, &mut |r| {
+            messages += 1;
+            // A message that is not a summary was counted when first read.
+            if let Ok(s) = Summary::decode(&r.bytes) {
+                cross.handle(&s, now);
+            }
+        });
+        drop(cross.take_findings());
+        self.rebuilt.0 += 1;
+        self.rebuilt.1 += messages;
+        match read {
+            Ok(_) => tracing::info!(
+                "{tp}: stage 3 state rebuilt from {messages} summaries before offset {offset} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(e) => tracing::warn!(
+                "{tp}: stage 3 state rebuilt from only {messages} summaries before offset {offset}: {e:#}; \
+                 campaigns open at the takeover may be split"
+            ),
+        }
+    }
 }
 
 impl SummaryReader {
@@ -1009,6 +1108,9 @@ impl SummaryReader {
         rec: orbwatch_live::LiveRecord,
         now: Instant,
     ) {
+        if let Some(r) = &mut self.rebuild {
+            r.catch_up(cross, &rec, now);
+        }
         if let Some(cp) = &rec.checkpoint {
             tracker.entered(cp);
         }

@@ -793,6 +793,14 @@ fn stage_worker_with_feed(
     c.spawn().expect("worker")
 }
 
+/// `kill -9` a worker, and reap it.
+fn kill9(w: &mut Reap) {
+    let child = w.0.as_mut().expect("child");
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    w.0 = None;
+}
+
 /// A group's partitions are all assigned to its two members (each log
 /// says `kafka: assigned`), and nothing moved for 3 s.
 fn wait_assigned(what: &str, logs: [&Path; 2]) {
@@ -1204,9 +1212,13 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
 /// offsets, and reads on. B rebuilds each task's state from its partition
 /// before the committed offset (writing nothing of what that raises),
 /// and stage 3 drops the summaries B raises again of what A read past its
-/// commit: the findings topic ends with exactly the findings of one
-/// `--stage all` worker on the same records (ids, kinds, counts and
-/// sources). Without the rebuild, the attacks A held are missing or split.
+/// commit. The stage-3 worker is killed too once B has committed every
+/// observation, holding the campaign's logins, and a second one of its
+/// group rebuilds the campaign from the summaries topic before its
+/// committed offset. The findings topic
+/// ends with exactly the findings of one `--stage all` worker on the same
+/// records (ids, kinds, counts and sources), the distributed brute force
+/// included. Without the rebuild, the attacks A held are missing or split.
 #[test]
 fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     let Some(broker) = TestBroker::start() else {
@@ -1238,20 +1250,18 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     // Killed wherever it is once it has committed 2,000 of the about
     // 12,000 observations: what it read past its commit is read again by
     // B, what it held is rebuilt.
+    let s2_committed = || -> i64 {
+        broker
+            .committed("s2", "orbwatch.observations", 6)
+            .values()
+            .sum()
+    };
     wait_for(
         "stage-2 worker A to commit 2,000 observations",
         Duration::from_secs(180),
-        || {
-            broker
-                .committed("s2", "orbwatch.observations", 6)
-                .values()
-                .sum::<i64>()
-                >= 2000
-        },
+        || s2_committed() >= 2000,
     );
-    a.0.as_mut().expect("child").kill().expect("kill -9");
-    a.0.as_mut().expect("child").wait().expect("reaped");
-    a.0 = None;
+    kill9(&mut a);
     // B joins once A's session is over, and takes every partition.
     let mut b = Reap(Some(stage_worker(&broker, "2", "s2", &l("2b.log"))));
     wait_for("B to get the partitions", Duration::from_secs(120), || {
@@ -1271,14 +1281,34 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     wait_for(
         "B to commit every observation",
         Duration::from_secs(180),
+        || s2_committed() == messages as i64,
+    );
+    // Stage 3 too, now that it holds nearly every login of the campaign
+    // (B still sends its watermark every second, so the standby that
+    // takes the partition over has a summary to start at): killed, and a
+    // second stage-3 worker of its group takes the partition over.
+    wait_for(
+        "stage 3 to commit 3,000 summaries",
+        Duration::from_secs(180),
         || {
             broker
-                .committed("s2", "orbwatch.observations", 6)
-                .values()
-                .sum::<i64>()
-                == messages as i64
+                .committed("s3", "orbwatch.summaries", 1)
+                .get(&0)
+                .is_some_and(|c| *c >= 3000)
         },
     );
+    std::thread::sleep(Duration::from_secs(2));
+    kill9(&mut w3);
+    let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3b.log"))));
+    wait_for(
+        "the second stage-3 worker to rebuild",
+        Duration::from_secs(120),
+        || {
+            std::fs::read_to_string(l("3b.log"))
+                .is_ok_and(|t| t.contains("state rebuilt") || t.contains("kafka: assigned"))
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
     let st = sigterm(b.0.as_mut().expect("child"));
     assert!(st.success(), "stage-2 worker B exit {st:?}");
     b.0 = None;
@@ -1291,6 +1321,13 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     let st = sigterm(w3.0.as_mut().expect("child"));
     assert!(st.success(), "stage-3 worker exit {st:?}");
     w3.0 = None;
+    let t3 = std::fs::read_to_string(l("3b.log")).expect("log");
+    let line = t3
+        .lines()
+        .find(|x| x.contains("stage 3 state rebuilt"))
+        .unwrap_or_else(|| panic!("the second stage 3 rebuilt nothing: {t3}"));
+    println!("3b: {line}");
+    assert!(!line.contains("from 0 summaries"), "{line}");
     let tb = std::fs::read_to_string(l("2b.log")).expect("log");
     let rebuilt: Vec<&str> = tb.lines().filter(|x| x.contains("state rebuilt")).collect();
     println!("B: {rebuilt:#?}");
@@ -1298,7 +1335,6 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
         rebuilt.iter().any(|x| !x.contains("from 0 messages")),
         "B rebuilt no task from A's partitions: {tb}"
     );
-    let t3 = std::fs::read_to_string(l("3.log")).expect("log");
     println!(
         "3: {}",
         t3.lines()
@@ -1317,8 +1353,10 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     let from_stages = latest_of("orbwatch.findings");
     let behaviour = from_all.iter().filter(|r| r.1 != "ioc_match").count();
     assert!(
-        from_all.iter().any(|r| r.1 == "brute_force") && behaviour >= 5,
-        "the records make behaviour findings: {from_all:#?}"
+        from_all.iter().any(|r| r.1 == "brute_force")
+            && from_all.iter().any(|r| r.1 == "distributed_bruteforce")
+            && behaviour >= 5,
+        "the records make behaviour findings, a campaign among them: {from_all:#?}"
     );
     let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
         from_all.difference(&from_stages).collect(),
