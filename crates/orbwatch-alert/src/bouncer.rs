@@ -532,7 +532,7 @@ pub fn hostile_addresses(f: &Finding) -> Vec<IpAddr> {
             out.push(ip);
         }
     };
-    if f.kind == FindingKind::RouterAudit {
+    if f.kind.is_about_own_device() {
         // Its address is the organisation's own router, the one audited.
         return out;
     }

@@ -221,7 +221,7 @@ impl Selection {
             if f.kind == FindingKind::IocMatch {
                 continue;
             }
-            if f.kind == FindingKind::RouterAudit {
+            if f.kind.is_about_own_device() {
                 // `src_ip` is the audited router itself (a score of 90 for
                 // an implant found on it): listing it would cut the
                 // organisation's own branch off.

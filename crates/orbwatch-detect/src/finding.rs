@@ -58,6 +58,15 @@ impl FindingKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Is a finding of this kind about one of the organisation's own
+    /// devices, its `src_ip` the device audited rather than an attacker?
+    /// Such a finding accuses no address: blocklists, the bouncer and
+    /// shared sightings (STIX, MISP) leave it out, or they would cut off
+    /// a branch office and report it to a CERT as a relay.
+    pub fn is_about_own_device(self) -> bool {
+        matches!(self, Self::RouterAudit)
+    }
 }
 
 impl fmt::Display for FindingKind {

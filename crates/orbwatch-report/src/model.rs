@@ -229,7 +229,7 @@ pub fn is_internal(ip: std::net::IpAddr) -> bool {
 /// worst: shared in STIX or MISP it would read as a sighting of a hostile
 /// address, so it is never shared, not even with `--include-internal`.
 pub fn about_own_router(f: &orbwatch_detect::Finding) -> bool {
-    f.kind == orbwatch_detect::FindingKind::RouterAudit
+    f.kind.is_about_own_device()
 }
 
 /// Is the address a finding would share internal: the matched indicator
