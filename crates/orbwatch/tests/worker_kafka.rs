@@ -569,6 +569,12 @@ fn the_worker_refuses_what_it_cannot_do() {
     let (code, err) = run(&["--findings-topic", "f", "-X", "nonsense"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("-X \"nonsense\": give key=value"), "{err}");
+    let (code, err) = run(&["--findings-topic", "f", "--rebuild-window", "soon"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("--rebuild-window soon") && err.contains("or `all`, or `off`"),
+        "{err}"
+    );
     // Nothing listens on port 1: said within the 10 s check, not retried
     // for ever.
     let started = Instant::now();
