@@ -789,14 +789,22 @@ impl PartitionTasks {
                     );
                 }
             }
+            // Its task read past it: the next message follows on (else
+            // it would look like a gap, and the task be rebuilt).
+            let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
+            if let Some(task) = tp.as_ref().and_then(|tp| self.tasks.get_mut(tp))
+                && task.next_offset == Some(offset)
+            {
+                task.next_offset = Some(offset + 1);
+            }
             // Nothing to wait for: its offset may be committed.
             if let Some(cp) = checkpoint {
                 tracker.decoded(std::slice::from_ref(&cp));
             }
             return;
         };
-        self.catch_up(&tp, i64::try_from(rec.offset).unwrap_or(i64::MAX), now);
         let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
+        self.catch_up(&tp, offset, now);
         let task = self.task(&tp, now);
         if let Some(cp) = &checkpoint {
             enter(&mut task.pipeline, tracker, cp);
@@ -1381,5 +1389,36 @@ mod tests {
         }
         findings.extend(pipes.finish().findings);
         assert_eq!(brute_force_counts(&findings), [40]);
+    }
+
+    #[test]
+    fn a_message_that_is_no_observation_does_not_make_its_task_rebuild() {
+        let mut m = stage1_seconds(RELAY, 10, 0..40);
+        m.push(WireMessage::Watermark {
+            producer: PRODUCER,
+            time: i64::MAX,
+        });
+        let mut all = records(0, &m);
+        // A stray line at offset 20, as in the stages test's garbage.
+        all[20].bytes = b"Jun  3 10:00:00 gw2 sshd[1]: stray line".to_vec();
+        let run = |history: bool| {
+            let mut tasks = PartitionTasks::new(support::stage2());
+            if history {
+                tasks.set_history(Box::new(RecordsKept(all.clone())));
+            }
+            let mut tracker = OffsetTracker::new();
+            let now = Instant::now();
+            tasks.assigned(&p0(), &tracker, now);
+            let mut pipes = Pipelines::Tasks(tasks);
+            for r in &all {
+                pipes.hand_over(&mut tracker, r.clone(), now);
+            }
+            assert_eq!(pipes.malformed(), 1);
+            if let Pipelines::Tasks(t) = &pipes {
+                assert_eq!(t.rebuilt(), (0, 0), "read from offset 0, no gap");
+            }
+            brute_force_counts(&pipes.finish().findings)
+        };
+        assert_eq!(run(true), run(false));
     }
 }
