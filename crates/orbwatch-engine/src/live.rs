@@ -1438,9 +1438,17 @@ impl LivePipeline {
         }
     }
 
+    /// Stage 2: how many cross events wait for [`LivePipeline::take_summaries`].
+    /// Its tasks note it after every message, to know where each was
+    /// raised ([`crate::summary_wire::Origin`]) without taking them one
+    /// message at a time.
+    pub fn summaries_pending(&self) -> usize {
+        self.detection
+            .as_ref()
+            .map_or(0, |d| d.detectors.exported_len())
+    }
+
     /// Stage 2: the cross events made since the last call, resolved.
-    /// Its tasks take them after every message, to note where each was
-    /// raised ([`crate::summary_wire::Origin`]).
     pub fn take_summaries(&mut self) -> Vec<Summary> {
         let (Some(producer), Some(d)) = (self.opts.export_summaries, &mut self.detection) else {
             return Vec::new();

@@ -822,6 +822,11 @@ impl<'a> LiveDetectors<'a> {
         self.exported.get_or_insert_with(Vec::new);
     }
 
+    /// How many cross events wait for [`take_exported`](Self::take_exported).
+    pub fn exported_len(&self) -> usize {
+        self.exported.as_ref().map_or(0, Vec::len)
+    }
+
     /// The cross events made since the last call (in key order), when
     /// exported.
     pub fn take_exported(&mut self) -> Vec<CrossEvent> {
