@@ -596,7 +596,8 @@ impl PartitionTasks {
             tracing::info!(
                 "{tp}: read from offset {offset}, not {n} where its task stopped: its state is rebuilt"
             );
-            let fresh = Task::new(self.template.sibling(), task.since);
+            let mut fresh = Task::new(self.template.sibling(), task.since);
+            fresh.heard = task.heard;
             let old = std::mem::replace(task, fresh);
             self.retire(&old.pipeline);
             self.tasks
