@@ -59,6 +59,7 @@ pub mod history;
 pub mod import;
 pub mod migrations;
 pub mod outbox;
+mod repeat_set;
 pub mod router_detail;
 pub mod router_history;
 pub mod rows;

@@ -283,6 +283,59 @@ fn two_windows_are_two_indicators_and_duplicates_are_stored_once() {
     assert_eq!((r2.added, r2.removed, r2.unchanged), (0, 2, 1));
 }
 
+/// Repeats are found across the import's internal chunks (rows are
+/// prepared and checked for repeats about a thousand at a time), in feed
+/// order: the first occurrence is kept, whichever chunk the repeat is in,
+/// and rows from a second file keep their own file.
+#[test]
+fn repeats_far_apart_and_across_files_are_stored_once_first_wins() {
+    let (_d, mut store) = open_temp();
+    let addr = |i: u32| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+    let mut indicators: Vec<Indicator> = (0..5000u32)
+        .map(|i| ind(&addr(i), u64::from(i) + 1))
+        .collect();
+    // Every third address again, from another file, after all the others.
+    for i in (0..5000u32).step_by(3) {
+        let mut again = ind(&addr(i), 100_000 + u64::from(i));
+        again.provenance.file = "second.txt".into();
+        indicators.push(again);
+    }
+    // And new addresses from the second file.
+    for i in 5000..5100u32 {
+        let mut new = ind(&addr(i), 200_000 + u64::from(i));
+        new.provenance.file = "second.txt".into();
+        indicators.push(new);
+    }
+    let f = ParsedFeed {
+        indicators,
+        ..Default::default()
+    };
+    let r = store
+        .import_feed(
+            "far",
+            FeedFormat::Plain,
+            "far.txt",
+            &f,
+            &ImportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(r.loaded, 5100);
+    assert_eq!(r.duplicates, 1667);
+    let got = store.indicators(Some("far")).unwrap();
+    assert_eq!(got.len(), 5100);
+    for (i, g) in got.iter().enumerate() {
+        let i = i as u32;
+        assert_eq!(g.indicator.value.to_string(), addr(i));
+        let (file, line) = if i < 5000 {
+            ("list.txt", u64::from(i) + 1)
+        } else {
+            ("second.txt", 200_000 + u64::from(i))
+        };
+        assert_eq!(g.indicator.provenance.file, file, "row {i}");
+        assert_eq!(g.indicator.provenance.line, line, "row {i}");
+    }
+}
+
 /// Everything the store holds, as text, to compare before and after.
 fn dump(path: &std::path::Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
