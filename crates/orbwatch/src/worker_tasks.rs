@@ -444,12 +444,14 @@ impl PartitionHistory for KafkaHistory {
         };
         let until_map = BTreeMap::from([(tp.clone(), until)]);
         let r = orbwatch_kafka::replay::replay(
-            &self.brokers,
-            &self.extra,
-            since,
-            &until_map,
-            &self.stop,
-            true,
+            &orbwatch_kafka::replay::ReplayOptions {
+                brokers: &self.brokers,
+                extra: &self.extra,
+                since,
+                until: &until_map,
+                stop: &self.stop,
+                payload_as_is: true,
+            },
             each,
         )?;
         if !r.short.is_empty() && !self.stop.load(Ordering::Relaxed) {
