@@ -39,21 +39,43 @@ pub struct Replayed {
     pub short: Vec<TopicPartition>,
 }
 
-/// Replay each partition of `until` from its first record at or after
-/// `since` up to its offset in `until` (exclusive), handing each record
-/// to `each`; `stop` ends it early. `payload_as_is`: as
-/// [`crate::ConsumerSettings::payload_as_is`] (the observations topic of
-/// stage 2), else shippers' JSON envelopes are unwrapped as the live
-/// consumer of raw topics does.
+/// Which records a [`replay`] reads, and from where. Named fields rather
+/// than seven positional arguments: a bare `false` at a call site said
+/// nothing of what it chose.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayOptions<'a> {
+    /// `host:port[,host:port…]` of the brokers.
+    pub brokers: &'a str,
+    /// More librdkafka settings (`-X key=value`: TLS, SASL…).
+    pub extra: &'a [(String, String)],
+    /// Each partition is read from its first record at or after this
+    /// time (by the records' Kafka timestamps).
+    pub since: Timestamp,
+    /// The partitions to read, each up to this offset (exclusive).
+    pub until: &'a BTreeMap<TopicPartition, i64>,
+    /// Set (by SIGTERM): the replay ends early.
+    pub stop: &'a AtomicBool,
+    /// As [`crate::ConsumerSettings::payload_as_is`] (the observations
+    /// topic of stage 2); else shippers' JSON envelopes are unwrapped as
+    /// the live consumer of raw topics does.
+    pub payload_as_is: bool,
+}
+
+/// Replay each partition of `options.until` from its first record at or
+/// after `options.since` up to its offset there (exclusive), handing
+/// each record to `each`; `options.stop` ends it early.
 pub fn replay(
-    brokers: &str,
-    extra: &[(String, String)],
-    since: Timestamp,
-    until: &BTreeMap<TopicPartition, i64>,
-    stop: &AtomicBool,
-    payload_as_is: bool,
+    options: &ReplayOptions<'_>,
     mut each: impl FnMut(LiveRecord),
 ) -> Result<Replayed, Error> {
+    let &ReplayOptions {
+        brokers,
+        extra,
+        since,
+        until,
+        stop,
+        payload_as_is,
+    } = options;
     let mut out = Replayed::default();
     if until.is_empty() {
         return Ok(out);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use orbwatch_kafka::replay::ReplayOptions;
 use orbwatch_kafka::test_broker::TestBroker;
 use orbwatch_kafka::{KeyedProducer, TopicPartition};
 use rdkafka::config::ClientConfig;
@@ -57,21 +58,22 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
     let since = jiff::Timestamp::from_millisecond(now - 3_600_000).expect("time");
     let stop = AtomicBool::new(false);
     let until: BTreeMap<TopicPartition, i64> = [(tp(0), 20), (tp(1), 20)].into();
-    let mut got: Vec<(String, String)> = Vec::new();
-    let r = orbwatch_kafka::replay::replay(
-        &broker.bootstrap(),
-        &[],
+    let bootstrap = broker.bootstrap();
+    let options = ReplayOptions {
+        brokers: &bootstrap,
+        extra: &[],
         since,
-        &until,
-        &stop,
-        false,
-        |rec| {
-            got.push((
-                rec.stream.to_string(),
-                String::from_utf8_lossy(&rec.bytes).into_owned(),
-            ))
-        },
-    )
+        until: &until,
+        stop: &stop,
+        payload_as_is: false,
+    };
+    let mut got: Vec<(String, String)> = Vec::new();
+    let r = orbwatch_kafka::replay::replay(&options, |rec| {
+        got.push((
+            rec.stream.to_string(),
+            String::from_utf8_lossy(&rec.bytes).into_owned(),
+        ))
+    })
     .expect("replay");
     got.sort();
     let want: Vec<(String, String)> = (0..2)
@@ -89,12 +91,10 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
     let until: BTreeMap<TopicPartition, i64> = [(tp(0), 15)].into();
     let mut got = Vec::new();
     let r = orbwatch_kafka::replay::replay(
-        &broker.bootstrap(),
-        &[],
-        since,
-        &until,
-        &stop,
-        false,
+        &ReplayOptions {
+            until: &until,
+            ..options
+        },
         |rec| got.push(String::from_utf8_lossy(&rec.bytes).into_owned()),
     )
     .expect("replay");
@@ -107,12 +107,10 @@ fn a_replay_reads_the_window_up_to_the_offsets_given() {
     // Nothing in the window before offset 10.
     let until: BTreeMap<TopicPartition, i64> = [(tp(1), 10)].into();
     let r = orbwatch_kafka::replay::replay(
-        &broker.bootstrap(),
-        &[],
-        since,
-        &until,
-        &stop,
-        false,
+        &ReplayOptions {
+            until: &until,
+            ..options
+        },
         |_| panic!("a record outside the window"),
     )
     .expect("replay");

@@ -66,6 +66,7 @@ use orbwatch_store::{Store, TailOffset};
 
 use crate::Cli;
 use crate::feed_reload::FeedReload;
+use crate::partition_rebuild::{PartitionRebuild, RebuildWording, RebuiltState};
 use crate::worker_tasks::{PartitionTasks, Pipelines};
 
 /// How often the pipeline does its housekeeping.
@@ -354,7 +355,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
             .context("cannot install the SIGTERM/SIGINT handler")?;
     }
     if let (Pipelines::Tasks(t), Some(window)) = (&mut pipes, rebuild_window) {
-        let history = crate::worker_tasks::KafkaHistory {
+        let history = crate::partition_rebuild::KafkaHistory {
             brokers: args.brokers.clone(),
             extra: extra.clone(),
             window,
@@ -747,9 +748,11 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     }
     let malformed = pipes.malformed();
     if let Pipelines::Tasks(t) = &pipes {
-        let (tasks, messages) = t.rebuilt();
+        let rebuilt = t.rebuilt();
         tracing::info!(
-            "worker: stage 2: {tasks} tasks had their state rebuilt, from {messages} messages read again"
+            "worker: stage 2: {} tasks had their state rebuilt, from {} messages read again",
+            rebuilt.times,
+            rebuilt.records
         );
     }
     let mut coverage = pipes.coverage();
@@ -813,16 +816,17 @@ fn run_stage3(
             .context("cannot install the SIGTERM/SIGINT handler")?;
     }
     let mut reader = SummaryReader {
-        rebuild: rebuild_window.map(|window| StateRebuild {
-            history: Box::new(crate::worker_tasks::KafkaHistory {
-                brokers: args.brokers.clone(),
-                extra: extra.to_vec(),
-                window,
-                stop: Arc::clone(&signals),
-            }),
+        rebuild: rebuild_window.map(|window| CampaignRebuild {
+            from_history: PartitionRebuild::new(
+                Box::new(crate::partition_rebuild::KafkaHistory {
+                    brokers: args.brokers.clone(),
+                    extra: extra.to_vec(),
+                    window,
+                    stop: Arc::clone(&signals),
+                }),
+                CAMPAIGN_REBUILD_WORDING,
+            ),
             cfg,
-            next: None,
-            rebuilt: (0, 0),
         }),
         ..Default::default()
     };
@@ -936,10 +940,11 @@ fn run_stage3(
     }
     source.close();
     if let Some(r) = &reader.rebuild {
+        let rebuilt = r.from_history.counts();
         tracing::info!(
             "worker: stage 3: its state was rebuilt {} times, from {} summaries read again",
-            r.rebuilt.0,
-            r.rebuilt.1
+            rebuilt.times,
+            rebuilt.records
         );
     }
     tracing::info!(
@@ -1012,6 +1017,28 @@ fn open_output(
     Ok((out, start_offsets))
 }
 
+/// A record of a stage's input topic that is not one of its messages
+/// (`what`, written by a `writer` worker): skipped and counted in
+/// `malformed`, and logged the first ten times and then at each power of
+/// two, so that a topic full of another program's records does not fill
+/// the log.
+pub(crate) fn note_malformed(
+    malformed: &mut u64,
+    rec: &orbwatch_live::LiveRecord,
+    what: &str,
+    writer: &str,
+    error: &dyn std::fmt::Display,
+) {
+    *malformed += 1;
+    if *malformed <= 10 || malformed.is_power_of_two() {
+        tracing::error!(
+            "{} offset {}: not {what}, skipped ({malformed} so far; is a {writer} worker of another version, or something else, writing to this topic?): {error}",
+            rec.stream,
+            rec.offset,
+        );
+    }
+}
+
 /// Stage 3: summaries from the topic into the [`CrossStage`].
 #[derive(Default)]
 struct SummaryReader {
@@ -1022,81 +1049,53 @@ struct SummaryReader {
     checkpoints: Vec<orbwatch_live::Checkpoint>,
     /// How the detector's state is rebuilt when this worker starts part
     /// way through the topic (`None`: it starts empty).
-    rebuild: Option<StateRebuild>,
+    rebuild: Option<CampaignRebuild>,
 }
 
 /// Stage 3's state after a takeover, as stage 2's tasks get theirs (see
-/// `worker_tasks::PartitionHistory`): the campaigns are a function of the
+/// [`crate::partition_rebuild`]): the campaigns are a function of the
 /// summaries in offset order, so a stage-3 worker that starts part way
 /// through the topic (a standby taking over from one killed, or one given
 /// the partition back after another read on) first reads the topic again
 /// up to where it starts, and drops what that judges: the previous owner
 /// wrote those findings before it committed the offset. Without it a
 /// campaign open at the takeover was lost or split.
-struct StateRebuild {
-    history: Box<dyn crate::worker_tasks::PartitionHistory>,
+struct CampaignRebuild {
+    from_history: PartitionRebuild,
+    /// What a stage 3 started again from nothing is made with.
     cfg: BehaviourConfig,
-    /// The offset after the last summary taken.
-    next: Option<i64>,
-    /// Times rebuilt, and the summaries read again.
-    rebuilt: (u64, u64),
 }
 
-impl StateRebuild {
-    /// Before the summary at `rec`'s offset: rebuild `cross` unless it
-    /// took the one before.
-    fn catch_up(&mut self, cross: &mut CrossStage, rec: &orbwatch_live::LiveRecord, now: Instant) {
-        let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
-        let expected = self.next.replace(offset + 1);
-        if expected == Some(offset) {
-            return;
+/// The words of stage 3's rebuilds in the log (the kill test looks for
+/// "stage 3 state rebuilt" and "from 0 summaries").
+const CAMPAIGN_REBUILD_WORDING: RebuildWording = RebuildWording {
+    owner: "stage 3",
+    state: "stage 3 state",
+    records: "summaries",
+    if_short: "campaigns open at the takeover may be split",
+};
+
+/// Stage 3's detector, read the summaries before a takeover again into.
+struct CrossStageRebuild<'a> {
+    cross: &'a mut CrossStage,
+    cfg: &'a BehaviourConfig,
+    now: Instant,
+}
+
+impl RebuiltState for CrossStageRebuild<'_> {
+    fn start_fresh(&mut self) -> anyhow::Result<()> {
+        *self.cross = CrossStage::new(self.cfg.clone(), &[], InternalNets::default())?;
+        Ok(())
+    }
+
+    fn take_again(&mut self, record: orbwatch_live::LiveRecord) {
+        if let Ok(s) = Summary::decode(&record.bytes) {
+            self.cross.handle(&s, self.now);
         }
-        let Some(tp) = rec
-            .checkpoint
-            .as_ref()
-            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity))
-        else {
-            return;
-        };
-        if let Some(n) = expected {
-            tracing::info!(
-                "{tp}: read from offset {offset}, not {n} where stage 3 stopped: its state is rebuilt"
-            );
-            match CrossStage::new(self.cfg.clone(), &[], InternalNets::default()) {
-                Ok(fresh) => *cross = fresh,
-                Err(e) => {
-                    tracing::error!(
-                        "{tp}: stage 3 cannot start again ({e}); it goes on with its state"
-                    );
-                    return;
-                }
-            }
-        }
-        if offset <= 0 {
-            return;
-        }
-        let started = Instant::now();
-        let mut messages = 0u64;
-        let read = self.history.replay(&tp, offset, &mut |r| {
-            messages += 1;
-            // A message that is not a summary was counted when first read.
-            if let Ok(s) = Summary::decode(&r.bytes) {
-                cross.handle(&s, now);
-            }
-        });
-        drop(cross.take_findings());
-        self.rebuilt.0 += 1;
-        self.rebuilt.1 += messages;
-        match read {
-            Ok(_) => tracing::info!(
-                "{tp}: stage 3 state rebuilt from {messages} summaries before offset {offset} in {:.1} s",
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => tracing::warn!(
-                "{tp}: stage 3 state rebuilt from only {messages} summaries before offset {offset}: {e:#}; \
-                 campaigns open at the takeover may be split"
-            ),
-        }
+    }
+
+    fn drop_output(&mut self) {
+        drop(self.cross.take_findings());
     }
 }
 
@@ -1108,8 +1107,22 @@ impl SummaryReader {
         rec: orbwatch_live::LiveRecord,
         now: Instant,
     ) {
-        if let Some(r) = &mut self.rebuild {
-            r.catch_up(cross, &rec, now);
+        if let Some(r) = &mut self.rebuild
+            && let Some(tp) = rec
+                .checkpoint
+                .as_ref()
+                .and_then(|c| orbwatch_kafka::parse_identity(&c.identity))
+        {
+            let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
+            r.from_history.catch_up(
+                &tp,
+                offset,
+                &mut CrossStageRebuild {
+                    cross,
+                    cfg: &r.cfg,
+                    now,
+                },
+            );
         }
         if let Some(cp) = &rec.checkpoint {
             tracker.entered(cp);
@@ -1117,17 +1130,7 @@ impl SummaryReader {
         self.read += 1;
         match Summary::decode(&rec.bytes) {
             Ok(s) => cross.handle(&s, now),
-            Err(e) => {
-                self.malformed += 1;
-                if self.malformed <= 10 || self.malformed.is_power_of_two() {
-                    tracing::error!(
-                        "{} offset {}: not a summary, skipped ({} so far; is a stage-2 worker of another version, or something else, writing to this topic?): {e}",
-                        rec.stream,
-                        rec.offset,
-                        self.malformed
-                    );
-                }
-            }
+            Err(e) => note_malformed(&mut self.malformed, &rec, "a summary", "stage-2", &e),
         }
         // Taken into the detector's state (in memory, as stage 2's): its
         // offset may be committed once the findings judged so far are

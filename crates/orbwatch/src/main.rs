@@ -31,6 +31,7 @@ mod findings_intake;
 mod hunt_store;
 mod indicator_sources;
 mod output_file;
+mod partition_rebuild;
 mod progress;
 mod rehunt;
 mod table;

@@ -115,12 +115,14 @@ impl RehuntJob {
         let mut last_tick = Instant::now();
         let mut findings: BTreeMap<String, Finding> = BTreeMap::new();
         let replayed = orbwatch_kafka::replay::replay(
-            brokers,
-            extra,
-            self.since,
-            &self.until,
-            stop,
-            false,
+            &orbwatch_kafka::replay::ReplayOptions {
+                brokers,
+                extra,
+                since: self.since,
+                until: &self.until,
+                stop,
+                payload_as_is: false,
+            },
             |rec| {
                 let now = Instant::now();
                 pipeline.handle(rec, now);

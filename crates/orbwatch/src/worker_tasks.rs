@@ -28,17 +28,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use orbwatch_detect::{Coverage, IocEngine};
-use orbwatch_engine::obs_wire::WireMessage;
+use orbwatch_engine::obs_wire::{WireError, WireMessage};
 use orbwatch_engine::summary_wire::{Origin, Summary, SummaryBody};
 use orbwatch_engine::{LiveOutput, LivePipeline, LiveStats};
 use orbwatch_kafka::{KafkaSource, OffsetTracker, TopicPartition};
 use orbwatch_live::LiveRecord;
 
-use crate::cmd_worker::ASSIGNED_HOLD;
+use crate::cmd_worker::{ASSIGNED_HOLD, note_malformed};
+use crate::partition_rebuild::{
+    PartitionHistory, PartitionRebuild, RebuildCounts, RebuildWording, RebuiltState,
+};
 
 /// A worker's pipelines (see the module docs). One value per worker,
 /// made once: the variants' sizes do not matter.
@@ -187,7 +189,7 @@ impl Pipelines {
         match self {
             Pipelines::One(p) => p.stats(),
             Pipelines::Tasks(t) => {
-                let mut s = t.gone_stats.clone();
+                let mut s = t.gone.stats.clone();
                 for task in t.tasks.values().chain(t.parked.values().map(|p| &p.task)) {
                     s.absorb(&task.pipeline.stats());
                 }
@@ -255,6 +257,15 @@ fn dispatch(
     }
 }
 
+/// The stage-1 producer that wrote `message`.
+fn producer_of(message: &WireMessage) -> u64 {
+    match message {
+        WireMessage::Observation(w) => w.producer,
+        WireMessage::Sighting(w) => w.producer,
+        WireMessage::Watermark { producer, .. } => *producer,
+    }
+}
+
 /// One observations partition's pipeline.
 struct Task {
     pipeline: LivePipeline,
@@ -262,10 +273,6 @@ struct Task {
     since: Instant,
     /// A message was read from the partition.
     heard: bool,
-    /// The offset after the last record it read from the consumer
-    /// (`None`: none yet; its state is rebuilt before the first, see
-    /// [`PartitionTasks::catch_up`]).
-    next_offset: Option<i64>,
     /// Where its summaries were raised.
     origins: Origins,
     /// Summaries given their origin, to hand on.
@@ -347,9 +354,17 @@ impl Task {
             pipeline,
             since: now,
             heard: false,
-            next_offset: None,
             origins: Origins::new(),
             summaries: Vec::new(),
+        }
+    }
+
+    /// A message of the pipeline stream `stream` was read: the
+    /// partition is heard from, and its hold on that stream ends.
+    fn heard_from(&mut self, stream: &str) {
+        self.heard = true;
+        if self.pipeline.holds() > 0 {
+            self.pipeline.end_hold(stream);
         }
     }
 
@@ -395,73 +410,6 @@ impl Task {
     }
 }
 
-/// Where a task's state comes from when it starts part way through its
-/// partition: the partition's earlier records, read again.
-///
-/// Why read them again rather than snapshot the detectors: a task's state
-/// (reorder window, per-source episodes, indicator sessions, the replay
-/// guard, kept evidence) is a function of the partition's records in
-/// offset order, and the observations topic keeps them (its retention is
-/// the window of any replay). Reading them again through the same
-/// pipeline gives the state the previous owner had at the same offset,
-/// with no second, serialised form of every detector to keep in step
-/// with the code: Kafka Streams rebuilds a task's store from its
-/// changelog topic the same way, here the input topic is the changelog.
-pub(crate) trait PartitionHistory {
-    /// Hand `each` the records of `tp` before offset `until`, oldest
-    /// first, as far back as the history goes; how many.
-    fn replay(
-        &mut self,
-        tp: &TopicPartition,
-        until: i64,
-        each: &mut dyn FnMut(LiveRecord),
-    ) -> anyhow::Result<u64>;
-}
-
-/// The observations topic on the brokers, read again outside the group.
-pub(crate) struct KafkaHistory {
-    pub brokers: String,
-    pub extra: Vec<(String, String)>,
-    /// How far back (by the records' Kafka timestamps); `None`: all the
-    /// topic retains.
-    pub window: Option<std::time::Duration>,
-    /// SIGTERM: a rebuild stops part way (the worker is stopping).
-    pub stop: Arc<AtomicBool>,
-}
-
-impl PartitionHistory for KafkaHistory {
-    fn replay(
-        &mut self,
-        tp: &TopicPartition,
-        until: i64,
-        each: &mut dyn FnMut(LiveRecord),
-    ) -> anyhow::Result<u64> {
-        let since = match self.window {
-            None => jiff::Timestamp::UNIX_EPOCH,
-            Some(w) => jiff::Timestamp::now()
-                .checked_sub(jiff::SignedDuration::try_from(w)?)
-                .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
-        };
-        let until_map = BTreeMap::from([(tp.clone(), until)]);
-        let r = orbwatch_kafka::replay::replay(
-            &self.brokers,
-            &self.extra,
-            since,
-            &until_map,
-            &self.stop,
-            true,
-            each,
-        )?;
-        if !r.short.is_empty() && !self.stop.load(Ordering::Relaxed) {
-            anyhow::bail!(
-                "the brokers stopped sending {tp} before offset {until} (read {} records)",
-                r.records
-            );
-        }
-        Ok(r.records)
-    }
-}
-
 /// A task whose partition a rebalance took away (see
 /// [`PartitionTasks::settle`]).
 struct Parked {
@@ -497,23 +445,154 @@ pub(crate) struct PartitionTasks {
     /// They hold the worker's summary watermark until they are finished,
     /// so the summaries they send then are not late at stage 3.
     parked: BTreeMap<TopicPartition, Parked>,
-    /// The pipeline stream of each (partition, producer).
-    streams: HashMap<(TopicPartition, u64), Arc<str>>,
-    /// Producers heard from (in any partition).
-    producers: HashSet<u64>,
+    producers: Producers,
     /// Messages that were not observations (skipped, counted, logged).
     malformed: u64,
     /// What tasks finished at a rebalance handed on, until the next
     /// [`PartitionTasks::take_output`].
     finished: LiveOutput,
-    /// Counts and coverage of the tasks that are gone.
-    gone_stats: LiveStats,
-    gone_coverage: Option<Coverage>,
-    /// Where a task starting part way through its partition gets its
+    gone: GoneTasks,
+    /// How a task starting part way through its partition gets its
     /// state (`None`: it starts empty).
-    history: Option<Box<dyn PartitionHistory>>,
-    /// Tasks whose state was rebuilt, and the messages read again.
-    rebuilt: (u64, u64),
+    rebuild: Option<PartitionRebuild>,
+}
+
+/// The words of stage 2's rebuilds in the log (the kill test and the
+/// benchmark's notes look for "state rebuilt" and "from 0 messages").
+const TASK_REBUILD_WORDING: RebuildWording = RebuildWording {
+    owner: "its task",
+    state: "state",
+    records: "messages",
+    if_short: "attacks open at the takeover may be split in two",
+};
+
+/// The stage-1 producers heard from, and the name of each pipeline
+/// stream: one per (partition, producer), as a producer writes in its
+/// own event-time order.
+#[derive(Default)]
+struct Producers {
+    streams: HashMap<(TopicPartition, u64), Arc<str>>,
+    /// Heard from (in any partition).
+    heard: HashSet<u64>,
+    /// Heard from for the first time by the message being handled, not
+    /// yet waited for in the other partitions (see
+    /// [`PartitionTasks::wait_for_new_producers`]).
+    new: Vec<u64>,
+}
+
+impl Producers {
+    fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
+        self.streams
+            .entry((tp.clone(), producer))
+            .or_insert_with(|| Arc::from(format!("{tp} from {producer:016x}").as_str()))
+            .clone()
+    }
+
+    /// A message of `producer` in `tp`: its stream there, and a producer
+    /// new to this worker is noted to be waited for in the other
+    /// partitions.
+    fn heard(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
+        if self.heard.insert(producer) {
+            self.new.push(producer);
+        }
+        self.stream(tp, producer)
+    }
+}
+
+/// Counts and coverage of the tasks that are gone, so the worker's stay
+/// whole.
+#[derive(Default)]
+struct GoneTasks {
+    stats: LiveStats,
+    coverage: Option<Coverage>,
+}
+
+impl GoneTasks {
+    /// Keep the counts and coverage of a task that goes.
+    fn retire(&mut self, p: &LivePipeline) {
+        let mut s = p.stats();
+        // What it holds now is gone with it.
+        s.streams = 0;
+        s.open_ioc_sessions = 0;
+        s.tracked_keys = 0;
+        s.evidence_bytes = 0;
+        s.reorder.pending = 0;
+        self.stats.absorb(&s);
+        let c = p.coverage();
+        match &mut self.coverage {
+            Some(g) => merge_coverage(g, c),
+            None => self.coverage = Some(c),
+        }
+    }
+}
+
+/// The task of `tp`: its parked one back, or made now (a sibling of
+/// `template`) if it has none. Takes the fields it needs rather than the
+/// whole [`PartitionTasks`], so the task can be handed on beside the
+/// others (one look-up a message, see [`PartitionTasks::handle`]).
+fn task_of<'a>(
+    tasks: &'a mut BTreeMap<TopicPartition, Task>,
+    parked: &mut BTreeMap<TopicPartition, Parked>,
+    template: &LivePipeline,
+    tp: &TopicPartition,
+    now: Instant,
+) -> &'a mut Task {
+    if let Some(p) = parked.remove(tp) {
+        tracing::debug!("{tp}: back after a rebalance; its task goes on with its state");
+        tasks.insert(tp.clone(), p.task);
+    }
+    tasks.entry(tp.clone()).or_insert_with(|| {
+        tracing::info!(
+            "{tp}: a new task (its own reorder window, clock and detectors, from the committed offset)"
+        );
+        Task::new(template.sibling(), now)
+    })
+}
+
+/// A task being rebuilt (see [`PartitionRebuild::catch_up`]), with what
+/// the records read again need besides it.
+struct TaskRebuild<'a> {
+    tp: &'a TopicPartition,
+    task: &'a mut Task,
+    template: &'a LivePipeline,
+    gone: &'a mut GoneTasks,
+    producers: &'a mut Producers,
+    now: Instant,
+}
+
+impl RebuiltState for TaskRebuild<'_> {
+    fn start_fresh(&mut self) -> anyhow::Result<()> {
+        let mut fresh = Task::new(self.template.sibling(), self.task.since);
+        // Whether the partition was heard from is not state of its
+        // records: a fresh task heard from holds the summary watermark
+        // as before.
+        fresh.heard = self.task.heard;
+        let old = std::mem::replace(self.task, fresh);
+        self.gone.retire(&old.pipeline);
+        Ok(())
+    }
+
+    fn before_replay(&mut self) {
+        // Its own records are read now: the clock need not wait for
+        // them (a hold would keep the rebuild's releases back until the
+        // live records, which would write them again).
+        self.task.pipeline.end_hold(&self.tp.to_string());
+    }
+
+    fn take_again(&mut self, record: LiveRecord) {
+        let Ok(decoded) = WireMessage::decode(&record.bytes) else {
+            return;
+        };
+        let stream = self.producers.heard(self.tp, producer_of(&decoded));
+        self.task.heard_from(&stream);
+        dispatch(&mut self.task.pipeline, decoded, &stream, None, self.now);
+        self.task
+            .handled(i64::try_from(record.offset).unwrap_or(i64::MAX));
+    }
+
+    fn drop_output(&mut self) {
+        drop(self.task.take_output(self.tp.partition));
+    }
 }
 
 impl PartitionTasks {
@@ -523,138 +602,34 @@ impl PartitionTasks {
             template,
             tasks: BTreeMap::new(),
             parked: BTreeMap::new(),
-            streams: HashMap::new(),
-            producers: HashSet::new(),
+            producers: Producers::default(),
             malformed: 0,
             finished: LiveOutput {
                 summary_watermark: i64::MIN,
                 ..Default::default()
             },
-            gone_stats: LiveStats::default(),
-            gone_coverage: None,
-            history: None,
-            rebuilt: (0, 0),
+            gone: GoneTasks::default(),
+            rebuild: None,
         }
     }
 
     /// Rebuild the state of each task that starts part way through its
-    /// partition from `history` (see [`PartitionTasks::catch_up`]).
+    /// partition from `history` (see [`PartitionRebuild::catch_up`]).
     pub fn set_history(&mut self, history: Box<dyn PartitionHistory>) {
-        self.history = Some(history);
+        self.rebuild = Some(PartitionRebuild::new(history, TASK_REBUILD_WORDING));
     }
 
     /// Tasks whose state was rebuilt so far, and the messages read again.
-    pub fn rebuilt(&self) -> (u64, u64) {
-        self.rebuilt
+    pub fn rebuilt(&self) -> RebuildCounts {
+        self.rebuild
+            .as_ref()
+            .map(PartitionRebuild::counts)
+            .unwrap_or_default()
     }
 
-    fn stream(&mut self, tp: &TopicPartition, producer: u64) -> Arc<str> {
-        self.streams
-            .entry((tp.clone(), producer))
-            .or_insert_with(|| Arc::from(format!("{tp} from {producer:016x}").as_str()))
-            .clone()
-    }
-
-    /// The task of `tp`: its parked one back, or made now if it has none.
+    /// The task of `tp` (see [`task_of`]).
     fn task(&mut self, tp: &TopicPartition, now: Instant) -> &mut Task {
-        if let Some(p) = self.parked.remove(tp) {
-            tracing::debug!("{tp}: back after a rebalance; its task goes on with its state");
-            self.tasks.insert(tp.clone(), p.task);
-        }
-        let template = &self.template;
-        self.tasks.entry(tp.clone()).or_insert_with(|| {
-            tracing::info!(
-                "{tp}: a new task (its own reorder window, clock and detectors, from the committed offset)"
-            );
-            Task::new(template.sibling(), now)
-        })
-    }
-
-    /// The consumer hands `tp`'s record at `offset` to its task: a task
-    /// that has read nothing yet, or whose last record was not the one
-    /// before (a partition given back after another worker read on, or
-    /// read again from an older commit), first gets the state the
-    /// partition's records before `offset` make ([`PartitionHistory`]).
-    /// The previous owner wrote their findings and summaries, and
-    /// committed `offset` only after writing them, so what the rebuild
-    /// raises is not written again; from `offset` on the task raises
-    /// what the previous owner would have, with the same ids and counts.
-    /// Without it, an attack open at a takeover was split in two (a
-    /// report of the part before, another id for the part after), and
-    /// what waited in the dead worker's reorder window was lost.
-    fn catch_up(&mut self, tp: &TopicPartition, offset: i64, now: Instant) {
-        let Some(task) = self.tasks.get_mut(tp) else {
-            return;
-        };
-        let expected = task.next_offset.replace(offset + 1);
-        if expected == Some(offset) || self.history.is_none() {
-            return;
-        }
-        if let Some(n) = expected {
-            // State of other records than those before `offset`: start
-            // again from nothing.
-            tracing::info!(
-                "{tp}: read from offset {offset}, not {n} where its task stopped: its state is rebuilt"
-            );
-            let mut fresh = Task::new(self.template.sibling(), task.since);
-            fresh.heard = task.heard;
-            let old = std::mem::replace(task, fresh);
-            self.retire(&old.pipeline);
-            self.tasks
-                .get_mut(tp)
-                .expect("the task just replaced")
-                .next_offset = Some(offset + 1);
-        }
-        self.rebuild(tp, offset, now);
-    }
-
-    /// Feed `tp`'s task the partition's records before `until` from the
-    /// history, and drop what it raises (see [`PartitionTasks::catch_up`]).
-    fn rebuild(&mut self, tp: &TopicPartition, until: i64, now: Instant) {
-        if until <= 0 {
-            // Nothing before it.
-            return;
-        }
-        let Some(mut history) = self.history.take() else {
-            return;
-        };
-        if let Some(task) = self.tasks.get_mut(tp) {
-            // Its own records are read now: the clock need not wait for
-            // them (a hold would keep the rebuild's releases back until
-            // the live records, which would write them again).
-            task.pipeline.end_hold(&tp.to_string());
-        }
-        let started = Instant::now();
-        let mut messages = 0u64;
-        let read = history.replay(tp, until, &mut |rec| {
-            messages += 1;
-            self.feed(tp, rec, None, now);
-            if messages.is_multiple_of(4096) {
-                self.drop_output(tp);
-            }
-        });
-        self.drop_output(tp);
-        self.history = Some(history);
-        self.rebuilt.0 += 1;
-        self.rebuilt.1 += messages;
-        match read {
-            Ok(_) => tracing::info!(
-                "{tp}: state rebuilt from {messages} messages before offset {until} in {:.1} s",
-                started.elapsed().as_secs_f64()
-            ),
-            Err(e) => tracing::warn!(
-                "{tp}: state rebuilt from only {messages} messages before offset {until}: {e:#}; \
-                 attacks open at the takeover may be split in two"
-            ),
-        }
-    }
-
-    /// What `tp`'s task raised while it was rebuilt: written already by
-    /// the partition's previous owner.
-    fn drop_output(&mut self, tp: &TopicPartition) {
-        if let Some(task) = self.tasks.get_mut(tp) {
-            drop(task.take_output(tp.partition));
-        }
+        task_of(&mut self.tasks, &mut self.parked, &self.template, tp, now)
     }
 
     /// A rebalance takes `tp` away: its task hands on the checkpoints of
@@ -724,7 +699,7 @@ impl PartitionTasks {
             .map(|(tp, _)| tp.clone())
             .collect();
         for tp in done {
-            if self.history.is_some() {
+            if let Some(rebuild) = &mut self.rebuild {
                 // The next owner rebuilds this state from the partition
                 // and goes on with it: judging it here as well would
                 // write the open attacks a second time, cut short, under
@@ -733,8 +708,9 @@ impl PartitionTasks {
                     "{tp}: another worker has it since {} s and rebuilds its state: this worker's task is dropped",
                     PARK_WAIT.as_secs()
                 );
+                rebuild.forget(&tp);
                 if let Some(p) = self.parked.remove(&tp) {
-                    self.retire(&p.task.pipeline);
+                    self.gone.retire(&p.task.pipeline);
                 }
             } else {
                 tracing::info!(
@@ -750,8 +726,11 @@ impl PartitionTasks {
     /// until its first record, and for every producer known until that
     /// producer is heard from in it.
     fn assigned(&mut self, tp: &TopicPartition, tracker: &OffsetTracker, now: Instant) {
-        let producers: Vec<u64> = self.producers.iter().copied().collect();
-        let names: Vec<Arc<str>> = producers.iter().map(|p| self.stream(tp, *p)).collect();
+        let producers: Vec<u64> = self.producers.heard.iter().copied().collect();
+        let names: Vec<Arc<str>> = producers
+            .iter()
+            .map(|p| self.producers.stream(tp, *p))
+            .collect();
         let known = tracker.knows(tp);
         let task = self.task(tp, now);
         if !known {
@@ -763,124 +742,114 @@ impl PartitionTasks {
         }
     }
 
-    /// A message of `producer` in `tp`: its hold there ends; a producer
-    /// new to this worker is waited for in the other partitions.
-    fn heard(&mut self, tp: &TopicPartition, producer: u64, now: Instant) -> Arc<str> {
-        let name = self.stream(tp, producer);
-        if self.producers.insert(producer) {
-            let others: Vec<TopicPartition> =
-                self.tasks.keys().filter(|t| *t != tp).cloned().collect();
-            for other in others {
-                let n = self.stream(&other, producer);
-                if let Some(task) = self.tasks.get_mut(&other) {
-                    task.pipeline.hold_for(n.to_string(), now + ASSIGNED_HOLD);
-                }
+    /// Producers heard from for the first time in `tp` (in the record
+    /// just handled, or in those its task read again) are waited for in
+    /// every other partition's task. Done once the record is handled,
+    /// when its task is no longer borrowed: nothing ran in the other
+    /// tasks meanwhile, so they hold the producers as if held at once.
+    fn wait_for_new_producers(&mut self, tp: &TopicPartition, now: Instant) {
+        for producer in std::mem::take(&mut self.producers.new) {
+            for (other, task) in self.tasks.iter_mut().filter(|(t, _)| *t != tp) {
+                let name = self.producers.stream(other, producer);
+                task.pipeline
+                    .hold_for(name.to_string(), now + ASSIGNED_HOLD);
             }
         }
-        let task = self.task(tp, now);
-        task.heard = true;
-        if task.pipeline.holds() > 0 {
-            task.pipeline.end_hold(&name);
-        }
-        name
     }
 
+    /// One record from the consumer. Its partition's task is looked up
+    /// once and handed on: it first catches up with the record's offset
+    /// (see [`PartitionRebuild::catch_up`]), then takes the message.
     fn handle(
         &mut self,
         tracker: &mut OffsetTracker,
         rec: orbwatch_live::LiveRecord,
         now: Instant,
     ) {
-        let tp = rec
+        let Some(tp) = rec
             .checkpoint
             .as_ref()
-            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity));
-        let decoded = WireMessage::decode(&rec.bytes);
-        let producer = match &decoded {
-            Ok(WireMessage::Observation(w)) => Some(w.producer),
-            Ok(WireMessage::Sighting(w)) => Some(w.producer),
-            Ok(WireMessage::Watermark { producer, .. }) => Some(*producer),
-            Err(_) => None,
+            .and_then(|c| orbwatch_kafka::parse_identity(&c.identity))
+        else {
+            let error = WireMessage::decode(&rec.bytes).err();
+            self.skip(tracker, rec, error);
+            return;
         };
+        let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
         // The record's offset is tracked under its producer's stream, the
         // one the pipeline holds checkpoints back by (a sighting waiting
         // in the reorder window holds its stream's). Under the Kafka key
         // alone, another producer's later record of the same key (or any
         // producer's watermark: they have no key) would let the offset
         // tracker commit past the waiting sighting.
-        let target = match (&tp, producer) {
-            (Some(tp), Some(producer)) => Some((tp.clone(), self.heard(tp, producer, now))),
-            _ => None,
-        };
-        let checkpoint = rec.checkpoint.map(|c| match &target {
-            Some((_, s)) => orbwatch_live::Checkpoint {
-                source: s.clone(),
-                ..c
-            },
-            None => c,
+        let decoded = WireMessage::decode(&rec.bytes).map(|message| {
+            let stream = self.producers.heard(&tp, producer_of(&message));
+            (message, stream)
         });
-        let Some((tp, stream)) = target else {
-            if let Err(e) = decoded {
-                self.malformed += 1;
-                if self.malformed <= 10 || self.malformed.is_power_of_two() {
-                    tracing::error!(
-                        "{} offset {}: not an observation, skipped ({} so far; is a stage-1 worker of another version, or something else, writing to this topic?): {e}",
-                        rec.stream,
-                        rec.offset,
-                        self.malformed
-                    );
+        // A message makes its partition's task (or brings it back from
+        // parked); a record that is none only goes to the task there is.
+        let task = match &decoded {
+            Ok(_) => task_of(&mut self.tasks, &mut self.parked, &self.template, &tp, now),
+            Err(_) => match self.tasks.get_mut(&tp) {
+                Some(task) => task,
+                None => {
+                    let error = decoded.err();
+                    self.skip(tracker, rec, error);
+                    return;
                 }
-            }
-            // Its task read past it: the next message follows on (else
-            // it would look like a gap, and the task be rebuilt).
-            let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
-            if let Some(task) = tp.as_ref().and_then(|tp| self.tasks.get_mut(tp))
-                && task.next_offset == Some(offset)
-            {
-                task.next_offset = Some(offset + 1);
-            }
-            // Nothing to wait for: its offset may be committed.
-            if let Some(cp) = checkpoint {
-                tracker.decoded(std::slice::from_ref(&cp));
-            }
-            return;
+            },
         };
-        let offset = i64::try_from(rec.offset).unwrap_or(i64::MAX);
-        self.catch_up(&tp, offset, now);
-        let task = self.task(&tp, now);
-        if let Some(cp) = &checkpoint {
-            enter(&mut task.pipeline, tracker, cp);
+        if let Ok((_, stream)) = &decoded {
+            task.heard_from(stream);
         }
-        if let Ok(message) = decoded {
-            dispatch(&mut task.pipeline, message, &stream, checkpoint, now);
-            task.handled(offset);
+        // Every record of the partition moves its task on, a message or
+        // not: a record that is none is no gap to rebuild over.
+        if let Some(rebuild) = &mut self.rebuild {
+            rebuild.catch_up(
+                &tp,
+                offset,
+                &mut TaskRebuild {
+                    tp: &tp,
+                    task: &mut *task,
+                    template: &self.template,
+                    gone: &mut self.gone,
+                    producers: &mut self.producers,
+                    now,
+                },
+            );
         }
+        match decoded {
+            Ok((message, stream)) => {
+                let checkpoint = rec.checkpoint.map(|c| orbwatch_live::Checkpoint {
+                    source: stream.clone(),
+                    ..c
+                });
+                if let Some(cp) = &checkpoint {
+                    enter(&mut task.pipeline, tracker, cp);
+                }
+                dispatch(&mut task.pipeline, message, &stream, checkpoint, now);
+                task.handled(offset);
+            }
+            Err(e) => self.skip(tracker, rec, Some(e)),
+        }
+        self.wait_for_new_producers(&tp, now);
     }
 
-    /// A record of `tp` read again to rebuild its task's state: as the
-    /// consumer's, without a checkpoint (its offset is not this worker's
-    /// to commit).
-    fn feed(
+    /// A record no task takes: one that is not a message of the
+    /// observations topic (counted and logged), or a message of no
+    /// partition. Nothing waits for it: its offset may be committed.
+    fn skip(
         &mut self,
-        tp: &TopicPartition,
-        rec: LiveRecord,
-        checkpoint: Option<orbwatch_live::Checkpoint>,
-        now: Instant,
+        tracker: &mut OffsetTracker,
+        rec: orbwatch_live::LiveRecord,
+        error: Option<WireError>,
     ) {
-        // A message that is not an observation was counted and logged by
-        // the worker that read it first.
-        let Ok(decoded) = WireMessage::decode(&rec.bytes) else {
-            return;
-        };
-        let producer = match &decoded {
-            WireMessage::Observation(w) => w.producer,
-            WireMessage::Sighting(w) => w.producer,
-            WireMessage::Watermark { producer, .. } => *producer,
-        };
-        let stream = self.heard(tp, producer, now);
-        let task = self.task(tp, now);
-        dispatch(&mut task.pipeline, decoded, &stream, checkpoint, now);
-        task.handled(i64::try_from(rec.offset).unwrap_or(i64::MAX));
+        if let Some(e) = error {
+            note_malformed(&mut self.malformed, &rec, "an observation", "stage-1", &e);
+        }
+        if let Some(cp) = rec.checkpoint {
+            tracker.decoded(std::slice::from_ref(&cp));
+        }
     }
 
     /// Finish `tp`'s task (if any): its findings, checkpoints and
@@ -894,29 +863,15 @@ impl PartitionTasks {
         else {
             return;
         };
-        self.retire(&task.pipeline);
+        self.gone.retire(&task.pipeline);
+        if let Some(rebuild) = &mut self.rebuild {
+            rebuild.forget(tp);
+        }
         let mut o = task.finish(tp.partition);
         o.summaries.retain(|s| s.body != SummaryBody::Done);
         self.finished.findings.extend(o.findings);
         self.finished.checkpoints.extend(o.checkpoints);
         self.finished.summaries.extend(o.summaries);
-    }
-
-    /// Keep the counts and coverage of a task that goes.
-    fn retire(&mut self, p: &LivePipeline) {
-        let mut s = p.stats();
-        // What it holds now is gone with it.
-        s.streams = 0;
-        s.open_ioc_sessions = 0;
-        s.tracked_keys = 0;
-        s.evidence_bytes = 0;
-        s.reorder.pending = 0;
-        self.gone_stats.absorb(&s);
-        let c = p.coverage();
-        match &mut self.gone_coverage {
-            Some(g) => merge_coverage(g, c),
-            None => self.gone_coverage = Some(c),
-        }
     }
 
     fn take_output(&mut self) -> LiveOutput {
@@ -942,7 +897,7 @@ impl PartitionTasks {
     }
 
     fn coverage(&self) -> Coverage {
-        let mut c = match &self.gone_coverage {
+        let mut c = match &self.gone.coverage {
             Some(g) => g.clone(),
             None => self.template.coverage(),
         };
@@ -1006,6 +961,7 @@ mod tests {
     use orbwatch_live::{Checkpoint, LiveRecord, Payload};
 
     use super::stage2_test_support as support;
+    use crate::partition_rebuild::RecordsKept;
     use support::RELAY;
 
     /// Another attacker, in the partition read first.
@@ -1223,25 +1179,6 @@ mod tests {
         assert_eq!(rebalance(None), [20]);
     }
 
-    /// The partition's records as the observations topic keeps them.
-    struct RecordsKept(Vec<LiveRecord>);
-
-    impl PartitionHistory for RecordsKept {
-        fn replay(
-            &mut self,
-            _tp: &TopicPartition,
-            until: i64,
-            each: &mut dyn FnMut(LiveRecord),
-        ) -> anyhow::Result<u64> {
-            let mut n = 0;
-            for r in self.0.iter().filter(|r| (r.offset as i64) < until) {
-                each(r.clone());
-                n += 1;
-            }
-            Ok(n)
-        }
-    }
-
     fn p0() -> TopicPartition {
         TopicPartition {
             topic: "orbwatch.observations".into(),
@@ -1427,7 +1364,14 @@ mod tests {
             pipes.hand_over(&mut tracker, r.clone(), later);
         }
         if let Pipelines::Tasks(t) = &pipes {
-            assert_eq!(t.rebuilt(), (1, 10), "rebuilt from offsets 0 to 9");
+            assert_eq!(
+                t.rebuilt(),
+                RebuildCounts {
+                    times: 1,
+                    records: 10
+                },
+                "rebuilt from offsets 0 to 9"
+            );
         }
         findings.extend(pipes.finish().findings);
         assert_eq!(brute_force_counts(&findings), [40]);
@@ -1457,7 +1401,11 @@ mod tests {
             }
             assert_eq!(pipes.malformed(), 1);
             if let Pipelines::Tasks(t) = &pipes {
-                assert_eq!(t.rebuilt(), (0, 0), "read from offset 0, no gap");
+                assert_eq!(
+                    t.rebuilt(),
+                    RebuildCounts::default(),
+                    "read from offset 0, no gap"
+                );
             }
             brute_force_counts(&pipes.finish().findings)
         };

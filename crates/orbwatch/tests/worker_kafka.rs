@@ -800,6 +800,35 @@ fn stage_worker_with_feed(
 }
 
 /// `kill -9` a worker, and reap it.
+/// Every finding's latest state in the 3-partition findings topic
+/// `topic`, by id (what a compacted topic and the store keep), read once
+/// it holds at least `at_least` records.
+fn latest_findings(
+    broker: &TestBroker,
+    topic: &str,
+    at_least: usize,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut latest = BTreeMap::new();
+    for (_, value) in broker.read_all(topic, 3, at_least) {
+        let f: serde_json::Value = serde_json::from_slice(&value).expect("finding json");
+        latest.insert(f["id"].as_str().unwrap_or_default().to_string(), f);
+    }
+    latest
+}
+
+/// `--stage all` and the stages (`stages`: which, for the message) wrote
+/// the same findings; the message lists those only one of them wrote.
+fn assert_same_findings(from_all: &BTreeSet<Row>, from_stages: &BTreeSet<Row>, stages: &str) {
+    let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
+        from_all.difference(from_stages).collect(),
+        from_stages.difference(from_all).collect(),
+    );
+    assert!(
+        only_all.is_empty() && only_stages.is_empty(),
+        "--stage all and {stages} differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
+    );
+}
+
 fn kill9(w: &mut Reap) {
     let child = w.0.as_mut().expect("child");
     child.kill().expect("kill -9");
@@ -1092,26 +1121,11 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
             println!("{n}: {line}");
         }
     }
-    let latest_of = |topic: &str| {
-        let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-        for (_, value) in broker.read_all(topic, 3, expected.len()) {
-            let f: serde_json::Value = serde_json::from_slice(&value).expect("finding json");
-            latest.insert(f["id"].as_str().unwrap_or_default().to_string(), f);
-        }
-        latest
-    };
-    let latest = latest_of("orbwatch.findings");
-    let latest_all = latest_of("all.findings");
+    let latest = latest_findings(&broker, "orbwatch.findings", expected.len());
+    let latest_all = latest_findings(&broker, "all.findings", expected.len());
     let from_all: BTreeSet<Row> = latest_all.values().map(row).collect();
     let from_stages: BTreeSet<Row> = latest.values().map(row).collect();
-    let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
-        from_all.difference(&from_stages).collect(),
-        from_stages.difference(&from_all).collect(),
-    );
-    assert!(
-        only_all.is_empty() && only_stages.is_empty(),
-        "--stage all and stages 1+2+3 differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
-    );
+    assert_same_findings(&from_all, &from_stages, "stages 1+2+3");
     println!(
         "stages 1+2+3 and --stage all: the same {} findings, {} of them cross-source",
         from_stages.len(),
@@ -1347,16 +1361,14 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
             .find(|x| x.contains("stage 3 stopped"))
             .unwrap_or("?")
     );
-    let latest_of = |topic: &str| -> BTreeSet<Row> {
-        let mut latest: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-        for (_, value) in broker.read_all(topic, 3, 1) {
-            let f: serde_json::Value = serde_json::from_slice(&value).expect("finding json");
-            latest.insert(f["id"].as_str().unwrap_or_default().to_string(), f);
-        }
-        latest.values().map(row).collect()
+    let rows = |topic: &str| -> BTreeSet<Row> {
+        latest_findings(&broker, topic, 1)
+            .values()
+            .map(row)
+            .collect()
     };
-    let from_all = latest_of("all.findings");
-    let from_stages = latest_of("orbwatch.findings");
+    let from_all = rows("all.findings");
+    let from_stages = rows("orbwatch.findings");
     let behaviour = from_all.iter().filter(|r| r.1 != "ioc_match").count();
     assert!(
         from_all.iter().any(|r| r.1 == "brute_force")
@@ -1364,13 +1376,10 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
             && behaviour >= 5,
         "the records make behaviour findings, a campaign among them: {from_all:#?}"
     );
-    let (only_all, only_stages): (Vec<&Row>, Vec<&Row>) = (
-        from_all.difference(&from_stages).collect(),
-        from_stages.difference(&from_all).collect(),
-    );
-    assert!(
-        only_all.is_empty() && only_stages.is_empty(),
-        "--stage all and stages 1+2+3 with stage-2 worker A killed differ: only all {only_all:#?}\nonly stages {only_stages:#?}"
+    assert_same_findings(
+        &from_all,
+        &from_stages,
+        "stages 1+2+3 with stage-2 worker A killed",
     );
     println!(
         "stage-2 worker killed and replaced: the same {} findings as --stage all ({behaviour} behaviour)",
