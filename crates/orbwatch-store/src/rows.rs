@@ -102,6 +102,7 @@ pub(crate) struct RowParts {
 }
 
 /// The optional columns of [`RowParts`].
+#[derive(Default)]
 struct OptionalColumns {
     valid_from: Option<String>,
     valid_until: Option<String>,
@@ -210,18 +211,7 @@ impl<'a> Row<'a> {
     /// The row put back together from the parts [`Row::into_parts`] took
     /// from `Row::from_indicator(ind)` and `ind`'s [`RowProvenance`].
     pub fn from_parts(p: RowParts, prov: &'a RowProvenance) -> Row<'a> {
-        let o = p.optional.map_or(
-            OptionalColumns {
-                valid_from: None,
-                valid_until: None,
-                first_seen: None,
-                last_seen: None,
-                published: None,
-                confidence: None,
-                tags_json: None,
-            },
-            |b| *b,
-        );
+        let o = p.optional.map_or_else(OptionalColumns::default, |b| *b);
         let (description, record_id) = match &prov.texts {
             Some(t) => (t.0.as_deref(), t.1.as_deref()),
             None => (None, None),
