@@ -334,20 +334,27 @@ impl Store {
         let path = self.path.clone();
         let p = path.as_path();
         let a = "deleting the rows of an unfinished import or a removed feed";
-        let rows = if committed == 0 {
-            "SELECT id FROM indicators WHERE feed_id = ?1 LIMIT ?2"
-        } else {
-            "SELECT id FROM indicators WHERE feed_id = ?1 AND present = 2 LIMIT ?2"
-        };
+        // Each statement asks the feed's version as it runs: a version
+        // another import of the feed committed since the caller looked
+        // (or between two of these transactions) is that import's, with
+        // its rows, changes and rejects; only what lies beyond it is
+        // unfinished. A feed at version 0 (never committed, or hidden by
+        // `feed remove`) has no rows of its own: all of them go.
+        const NOW: &str = "coalesce((SELECT version FROM feeds WHERE id = ?1), 0)";
+        let rows = format!(
+            "SELECT id FROM indicators WHERE feed_id = ?1 AND (present = 2 OR {NOW} = 0) LIMIT ?2"
+        );
         let mut deleted = 0u64;
         let batches = [
             format!("DELETE FROM indicators WHERE id IN ({rows})"),
-            "DELETE FROM feed_changes WHERE rowid IN (SELECT rowid FROM feed_changes \
-             WHERE feed_id = ?1 AND version > ?3 LIMIT ?2)"
-                .to_string(),
-            "DELETE FROM feed_rejects WHERE rowid IN (SELECT rowid FROM feed_rejects \
-             WHERE feed_id = ?1 AND version > ?3 LIMIT ?2)"
-                .to_string(),
+            format!(
+                "DELETE FROM feed_changes WHERE rowid IN (SELECT rowid FROM feed_changes \
+                 WHERE feed_id = ?1 AND version > max(?3, {NOW}) LIMIT ?2)"
+            ),
+            format!(
+                "DELETE FROM feed_rejects WHERE rowid IN (SELECT rowid FROM feed_rejects \
+                 WHERE feed_id = ?1 AND version > max(?3, {NOW}) LIMIT ?2)"
+            ),
         ];
         for (i, sql) in batches.iter().enumerate() {
             loop {
@@ -370,7 +377,7 @@ impl Store {
         }
         let tx = begin(&mut self.conn, p, a)?;
         tx.execute(
-            "DELETE FROM feed_versions WHERE feed_id = ?1 AND version > ?2",
+            &format!("DELETE FROM feed_versions WHERE feed_id = ?1 AND version > max(?2, {NOW})"),
             params![feed_id, committed],
         )
         .ctx(p, a)?;
@@ -512,7 +519,29 @@ impl Store {
         let mut done = false;
         let (stage_started, mut batches, mut paused) = (Instant::now(), 0u64, Duration::ZERO);
         while !done {
+            // Rows first, then the lock: a source that is slow (a feed read
+            // from a slow disk, a reader stopped) waits here, without
+            // keeping other writers out.
+            if !items.wait_for_rows() {
+                break;
+            }
             let tx = begin(&mut store.conn, p, "storing indicators")?;
+            // Another import of the feed published a version since this one
+            // began: stop before writing anything more. Its changes carry
+            // the same version number as this import's would, and readers
+            // see the changes of every committed version, so a batch
+            // written now would add to its history.
+            let now_version: Option<i64> = tx
+                .query_row("SELECT version FROM feeds WHERE id = ?1", [feed_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .ctx(p, "storing indicators")?;
+            if now_version != Some(version - 1) {
+                return Err(StoreError::ConcurrentImport {
+                    name: name.to_string(),
+                });
+            }
             let started = Instant::now();
             {
                 let mut insert = tx
@@ -535,10 +564,19 @@ impl Store {
                         bare.flush(&mut insert_bare, feed_id, p)?;
                         break;
                     }
-                    let Some(item) = items.next() else {
-                        bare.flush(&mut insert_bare, feed_id, p)?;
-                        done = true;
-                        break;
+                    let item = match items.next_before(started + budget) {
+                        NextRow::Row(item) => item,
+                        // None came within the batch's time: the batch
+                        // ends, and the next waits for rows outside it.
+                        NextRow::NotYet => {
+                            bare.flush(&mut insert_bare, feed_id, p)?;
+                            break;
+                        }
+                        NextRow::End => {
+                            bare.flush(&mut insert_bare, feed_id, p)?;
+                            done = true;
+                            break;
+                        }
                     };
                     let (parts, prov) = item.map_err(|reason| StoreError::ImportSource {
                         name: name.to_string(),
@@ -920,32 +958,58 @@ type PreparedRow = std::result::Result<(RowParts, RowProvenance), String>;
 /// from one held up by the reading and preparing threads (`-vv`).
 struct PreparedRows {
     chunks: std::sync::mpsc::Receiver<Vec<PreparedRow>>,
-    chunk: std::vec::IntoIter<PreparedRow>,
+    chunk: std::iter::Peekable<std::vec::IntoIter<PreparedRow>>,
     waited: Duration,
+}
+
+/// What [`PreparedRows::next_before`] found.
+enum NextRow {
+    Row(PreparedRow),
+    /// None came in time; more may come.
+    NotYet,
+    /// The preparing thread is done.
+    End,
 }
 
 impl PreparedRows {
     fn new(chunks: std::sync::mpsc::Receiver<Vec<PreparedRow>>) -> Self {
         PreparedRows {
             chunks,
-            chunk: Vec::new().into_iter(),
+            chunk: Vec::new().into_iter().peekable(),
             waited: Duration::ZERO,
         }
     }
-}
 
-impl Iterator for PreparedRows {
-    type Item = PreparedRow;
+    /// Wait as long as it takes for a row; false when none will come.
+    fn wait_for_rows(&mut self) -> bool {
+        while self.chunk.peek().is_none() {
+            let asked = Instant::now();
+            let chunk = self.chunks.recv();
+            self.waited += asked.elapsed();
+            match chunk {
+                Ok(chunk) => self.chunk = chunk.into_iter().peekable(),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
 
-    fn next(&mut self) -> Option<PreparedRow> {
+    /// The next row, waiting for it until `deadline` at most.
+    fn next_before(&mut self, deadline: Instant) -> NextRow {
         loop {
             if let Some(row) = self.chunk.next() {
-                return Some(row);
+                return NextRow::Row(row);
             }
             let asked = Instant::now();
-            let chunk = self.chunks.recv().ok();
+            let chunk = self
+                .chunks
+                .recv_timeout(deadline.saturating_duration_since(asked));
             self.waited += asked.elapsed();
-            self.chunk = chunk?.into_iter();
+            match chunk {
+                Ok(chunk) => self.chunk = chunk.into_iter().peekable(),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return NextRow::NotYet,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return NextRow::End,
+            }
         }
     }
 }
