@@ -20,6 +20,24 @@ fn list(n: u32, offset: u32) -> ParsedFeed {
     read_feed(text.as_bytes(), "list.txt", None, &ReadOptions::new("t")).expect("list")
 }
 
+/// A new store in a temporary folder holding feed `f` at version 1: `n`
+/// addresses from `v1.txt`.
+fn store_with_f(n: u32) -> (tempfile::TempDir, std::path::PathBuf, Store, ParsedFeed) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("s.db");
+    let mut s = Store::open(&db).expect("open");
+    let v1 = list(n, 0);
+    s.import_feed(
+        "f",
+        FeedFormat::Plain,
+        "v1.txt",
+        &v1,
+        &ImportOptions::default(),
+    )
+    .expect("v1");
+    (dir, db, s, v1)
+}
+
 /// Rows of every table an import writes, for "no trace" checks.
 fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
     let c = rusqlite::Connection::open(db).expect("open raw");
@@ -251,19 +269,8 @@ fn a_failed_import_leaves_no_trace() {
 /// of the feed clears them.
 #[test]
 fn a_killed_import_is_invisible_and_cleared_by_the_next() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("s.db");
-    let mut s = Store::open(&db).expect("open");
+    let (_dir, db, mut s, _) = store_with_f(2000);
     s.set_import_batch(Duration::from_millis(1));
-    let v1 = list(2000, 0);
-    s.import_feed(
-        "f",
-        FeedFormat::Plain,
-        "v1.txt",
-        &v1,
-        &ImportOptions::default(),
-    )
-    .expect("v1");
     let seen = visible(&s);
     let v2 = list(20_000, 1000);
     for name in ["f", "g"] {
@@ -598,18 +605,7 @@ fn an_import_overtaken_by_another_of_its_feed_keeps_the_others_version() {
 }
 
 fn two_imports_of_one_feed(a_waits_for_b: bool) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("s.db");
-    let mut s = Store::open(&db).expect("open");
-    let v1 = list(1000, 0);
-    s.import_feed(
-        "f",
-        FeedFormat::Plain,
-        "v1.txt",
-        &v1,
-        &ImportOptions::default(),
-    )
-    .expect("v1");
+    let (_dir, db, mut s, v1) = store_with_f(1000);
     let a_rows = list(40_000, 100_000);
     let b_rows = list(1000, 500_000);
     let a_halfway = Arc::new(Barrier::new(2));
