@@ -604,6 +604,35 @@ fn an_import_overtaken_by_another_of_its_feed_keeps_the_others_version() {
     two_imports_of_one_feed(true);
 }
 
+/// Wait until the store's staged rows (`present = 2`) are some, and the
+/// same for two seconds (a writer with rows left writes a batch every
+/// 115 ms or so, even on a loaded machine).
+fn wait_until_staged_rows_settle(db: &std::path::Path) {
+    let raw = rusqlite::Connection::open(db).expect("raw");
+    let staged = || -> i64 {
+        raw.query_row(
+            "SELECT count(*) FROM indicators WHERE present = 2",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count staged")
+    };
+    let started = Instant::now();
+    let mut last = staged();
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = staged();
+        if now > 0 && now == last {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the first import's staged rows never settled ({now})"
+        );
+        last = now;
+    }
+}
+
 fn two_imports_of_one_feed(a_waits_for_b: bool) {
     let (_dir, db, mut s, v1) = store_with_f(1000);
     let a_rows = list(40_000, 100_000);
@@ -615,6 +644,13 @@ fn two_imports_of_one_feed(a_waits_for_b: bool) {
         let (a_halfway, b_done) = (Arc::clone(&a_halfway), Arc::clone(&b_done));
         std::thread::spawn(move || {
             a_halfway.wait();
+            if a_waits_for_b {
+                // The first import's writer still has the rows its source
+                // gave before it stopped: wait until they are all written
+                // (its staged rows stop growing), so that it waits for rows
+                // without the lock for as long as this import runs.
+                wait_until_staged_rows_settle(&db);
+            }
             let mut s = Store::open(&db).expect("open b");
             let r = s.import_feed(
                 "f",
