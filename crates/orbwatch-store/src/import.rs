@@ -144,6 +144,17 @@ struct Staged {
 /// staged.
 const BEGIN_ATTEMPTS: u32 = 6;
 
+/// The feed's committed version as the store has it now (`None`: the
+/// feed is gone). An import compares it with the version it started from
+/// before each batch and before it publishes: another import of the feed
+/// may have gone through meanwhile.
+fn committed_version(conn: &Connection, feed_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT version FROM feeds WHERE id = ?1", [feed_id], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
 /// Start a write transaction, waiting for the lock up to
 /// [`BEGIN_ATTEMPTS`] busy timeouts.
 fn begin<'c>(conn: &'c mut Connection, p: &std::path::Path, what: &str) -> Result<Transaction<'c>> {
@@ -531,12 +542,7 @@ impl Store {
             // the same version number as this import's would, and readers
             // see the changes of every committed version, so a batch
             // written now would add to its history.
-            let now_version: Option<i64> = tx
-                .query_row("SELECT version FROM feeds WHERE id = ?1", [feed_id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .ctx(p, "storing indicators")?;
+            let now_version = committed_version(&tx, feed_id).ctx(p, "storing indicators")?;
             if now_version != Some(version - 1) {
                 return Err(StoreError::ConcurrentImport {
                     name: name.to_string(),
@@ -755,11 +761,7 @@ impl Store {
         let options_json = opts.options.to_string();
         let tx = begin(&mut self.conn, p, "committing the import")?;
         let (now_version, rows): (Option<i64>, i64) = (
-            tx.query_row("SELECT version FROM feeds WHERE id = ?1", [feed_id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .ctx(p, "committing the import")?,
+            committed_version(&tx, feed_id).ctx(p, "committing the import")?,
             // Counted in `indicators_by_feed` alone: every row it counts
             // has `added_version = version` (a new feed's rows are all
             // this version's, and the leftovers of an earlier staged
