@@ -170,3 +170,59 @@ fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
     assert!(ids.contains(last.id.as_str()));
     assert_eq!(last.count, 100);
 }
+
+/// Evidence is forgotten a day (event time) after a source's last
+/// record, not after its first: a source still active a day after its
+/// first record keeps the records of its newest episode, while a source
+/// that went quiet loses its own. (The cache forgets from a queue in the
+/// order sources first appeared; an active source must be queued again,
+/// not dropped.)
+#[test]
+fn evidence_of_a_source_still_active_outlives_its_first_record_by_a_day() {
+    let mut p = pipeline();
+    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
+    let now = Instant::now();
+    let mut n = 0u64;
+    let mut send = |p: &mut LivePipeline, secs: u64, src: &str| {
+        n += 1;
+        p.handle(
+            LiveRecord {
+                stream: stream.clone(),
+                number: n,
+                offset: 0,
+                payload: Payload::Syslog,
+                bytes: line(secs, src),
+                received: Timestamp::now(),
+                checkpoint: None,
+            },
+            now,
+        );
+    };
+    let (active, quiet, late) = ("203.0.113.1", "203.0.113.2", "203.0.113.3");
+    send(&mut p, 0, active);
+    send(&mut p, 0, quiet);
+    // A new episode of the active source: its records start again.
+    send(&mut p, 20 * 3600, active);
+    p.tick(now + Duration::from_secs(1));
+    let before = p.stats().evidence_bytes;
+    assert_eq!(
+        before,
+        line(0, quiet).len() + line(20 * 3600, active).len(),
+        "before any is forgotten"
+    );
+    // 30 hours in: the quiet source's day is over, the active one's not.
+    send(&mut p, 30 * 3600, late);
+    p.tick(now + Duration::from_secs(2));
+    assert_eq!(
+        p.stats().evidence_bytes,
+        line(20 * 3600, active).len() + line(30 * 3600, late).len()
+    );
+    // Two days after the active source's last record, only the newest
+    // source's evidence is left.
+    send(&mut p, 44 * 3600 + 1, late);
+    p.tick(now + Duration::from_secs(3));
+    assert_eq!(
+        p.stats().evidence_bytes,
+        line(30 * 3600, late).len() + line(44 * 3600 + 1, late).len()
+    );
+}
