@@ -127,6 +127,13 @@ pub(crate) struct RowProvenance {
     pub texts: Option<Box<(Option<String>, Option<String>)>>,
 }
 
+/// The `line` column of `ind`'s row. SQLite integers are signed; a line
+/// number past `i64::MAX` cannot occur in a real file, and is stored as
+/// that bound rather than refused.
+fn line_column(ind: &Indicator) -> i64 {
+    i64::try_from(ind.provenance.line).unwrap_or(i64::MAX)
+}
+
 impl RowProvenance {
     /// `ind`'s provenance, reusing `last`'s file when it is the same.
     pub fn of(ind: &Indicator, last: &mut Option<std::sync::Arc<str>>) -> RowProvenance {
@@ -142,7 +149,7 @@ impl RowProvenance {
             .then(|| Box::new((ind.description.clone(), ind.provenance.record_id.clone())));
         RowProvenance {
             file,
-            line: i64::try_from(ind.provenance.line).unwrap_or(i64::MAX),
+            line: line_column(ind),
             texts,
         }
     }
@@ -169,7 +176,7 @@ impl<'a> Row<'a> {
             tags_json,
             description: ind.description.as_deref(),
             file: &ind.provenance.file,
-            line: i64::try_from(ind.provenance.line).unwrap_or(i64::MAX),
+            line: line_column(ind),
             record_id: ind.provenance.record_id.as_deref(),
             meta_hash: 0,
         };
