@@ -542,8 +542,16 @@ impl<'a> Campaigns<'a> {
                 if run.idle.len() >= cap {
                     // A campaign that never pauses: judge its members so
                     // far as one part, keeping what it knows of accounts.
+                    //
+                    // The part's buffer, emptied, takes the next part: a
+                    // part holds a million sources, and growing a fresh
+                    // vector to that size for each part cost page faults
+                    // and copies (7 to 17 % of a 1 GB hunt's time).
                     let idle = std::mem::take(&mut run.idle);
-                    self.judge(svc, idle, t, &HashSet::new(), enricher, false);
+                    let emptied = self.judge(svc, idle, t, &HashSet::new(), enricher, false);
+                    if let Some(run) = self.runs.get_mut(&svc) {
+                        run.idle = emptied;
+                    }
                 }
             }
             CrossEvent::Auth {
@@ -641,7 +649,8 @@ impl<'a> Campaigns<'a> {
 
     /// Decide the members among one run's idle sources and report the
     /// campaign if large enough. Sorted in place by source: then clusters
-    /// are met in order and the records are read in sequence.
+    /// are met in order and the records are read in sequence. Returns
+    /// `all`, emptied, for reuse.
     fn judge(
         &mut self,
         svc: u16,
@@ -650,7 +659,7 @@ impl<'a> Campaigns<'a> {
         flagged: &HashSet<NodeId>,
         enricher: &Enricher,
         end_of_run: bool,
-    ) {
+    ) -> Vec<(NodeId, Source)> {
         // Filtered before sorting: a part of a campaign that never pauses
         // holds a million sources (`max_idle_sources`). Which copy of a
         // source that went idle twice comes first does not matter: the
@@ -722,6 +731,8 @@ impl<'a> Campaigns<'a> {
         if end_of_run {
             self.accounts.retain(|(s, _), _| *s != svc);
         }
+        all.clear();
+        all
     }
 
     fn report(&self, svc: u16, m: &[Member], t: &Tables, enricher: &Enricher) -> Draft {
