@@ -40,27 +40,37 @@ fn line(secs: u64, src: &str) -> Vec<u8> {
     format!("{t} srv sshd[1]: Failed password for root from {src} port 4000 ssh2").into_bytes()
 }
 
-#[test]
-fn idle_sources_sessions_and_evidence_are_forgotten_as_event_time_passes() {
-    let mut p = pipeline();
-    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
+/// A function handing a pipeline the next line of `stream` (numbered
+/// from 1): a failed login from `src` at `secs` after the tests' epoch.
+fn feeder(stream: &str, payload: Payload) -> impl FnMut(&mut LivePipeline, u64, &str) {
+    let stream: Arc<str> = Arc::from(stream);
     let now = Instant::now();
     let mut n = 0u64;
-    let mut send = |p: &mut LivePipeline, secs: u64, src: &str| {
+    move |p: &mut LivePipeline, secs: u64, src: &str| {
         n += 1;
         p.handle(
             LiveRecord {
                 stream: stream.clone(),
                 number: n,
                 offset: 0,
-                payload: Payload::Line,
+                payload,
                 bytes: line(secs, src),
                 received: Timestamp::now(),
                 checkpoint: None,
             },
             now,
         );
-    };
+    }
+}
+
+#[test]
+fn idle_sources_sessions_and_evidence_are_forgotten_as_event_time_passes() {
+    let mut p = pipeline();
+    let mut send = feeder(
+        "syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000",
+        Payload::Line,
+    );
+    let now = Instant::now();
     // 20,000 sources, three failures each, spread over a day; the relay
     // is among them.
     for i in 0..20_000u64 {
@@ -180,24 +190,11 @@ fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
 #[test]
 fn evidence_of_a_source_still_active_outlives_its_first_record_by_a_day() {
     let mut p = pipeline();
-    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
+    let mut send = feeder(
+        "syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000",
+        Payload::Syslog,
+    );
     let now = Instant::now();
-    let mut n = 0u64;
-    let mut send = |p: &mut LivePipeline, secs: u64, src: &str| {
-        n += 1;
-        p.handle(
-            LiveRecord {
-                stream: stream.clone(),
-                number: n,
-                offset: 0,
-                payload: Payload::Syslog,
-                bytes: line(secs, src),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
-    };
     let (active, quiet, late) = ("203.0.113.1", "203.0.113.2", "203.0.113.3");
     send(&mut p, 0, active);
     send(&mut p, 0, quiet);
