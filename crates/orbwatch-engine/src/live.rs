@@ -52,7 +52,7 @@ use orbwatch_detect::{
 };
 use orbwatch_event::Decoder;
 use orbwatch_event::decoders::{self, DecoderConfig};
-use orbwatch_live::{Checkpoint, LiveRecord, Payload};
+use orbwatch_live::{Checkpoint, LiveRecord, Payload, Prefilter, Prefiltered};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
@@ -553,9 +553,35 @@ struct Detection {
     enricher: &'static Enricher,
 }
 
+/// The indicators a [`LivePipeline`] matches against now, with their
+/// generation (bumped at each reload), shared with the sources' threads:
+/// they test each record's raw addresses against the index before
+/// queueing it (see [`LivePipeline::prefilter`]).
+struct SharedIndicators {
+    current: std::sync::RwLock<(u64, Arc<IocEngine>)>,
+}
+
+impl Prefilter for SharedIndicators {
+    fn check(&self, payload: Payload, bytes: &[u8]) -> Option<Prefiltered> {
+        if let Payload::NetflowDatagram { .. } = payload {
+            return None;
+        }
+        // A poisoned lock (a panic elsewhere): the pipeline tests it.
+        let current = self.current.read().ok()?;
+        Some(Prefiltered {
+            generation: current.0,
+            may_match: current.1.raw_may_match(bytes),
+        })
+    }
+}
+
 /// The engine fed one record at a time; see the module docs.
 pub struct LivePipeline {
     engine: Engine,
+    /// The indicators' generation, and the same indicators shared with
+    /// the sources' threads ([`LivePipeline::prefilter`]).
+    ioc_generation: u64,
+    shared_ioc: Arc<SharedIndicators>,
     opts: LiveOptions,
     detection: Option<Detection>,
     obs: ObsBuffer,
@@ -693,6 +719,10 @@ impl LivePipeline {
                 not_kept: 0,
                 episode_gap_ms,
             },
+            ioc_generation: 0,
+            shared_ioc: Arc::new(SharedIndicators {
+                current: std::sync::RwLock::new((0, Arc::clone(&engine.ioc))),
+            }),
             engine,
             opts,
             detection,
@@ -720,6 +750,15 @@ impl LivePipeline {
         &self.engine.ioc
     }
 
+    /// The test of a record's raw addresses against the indicators, for
+    /// the sources' threads to run before they queue each record
+    /// ([`orbwatch_live::RecordSender::with_prefilter`]). Its answers
+    /// follow feed reloads; an answer given against indicators replaced
+    /// since is not used, the pipeline tests the record again.
+    pub fn prefilter(&self) -> Arc<dyn Prefilter> {
+        Arc::clone(&self.shared_ioc) as Arc<dyn Prefilter>
+    }
+
     /// Match against `ioc` from now on (a feed reload). Open indicator
     /// sessions are closed first, against the indicators they were
     /// opened with, and their findings handed on: a sighting after the
@@ -732,6 +771,13 @@ impl LivePipeline {
         self.out.extend(closing.take_touched(&self.engine.ioc));
         self.out.extend(closing.finish(&self.engine.ioc));
         self.engine.ioc = ioc.into();
+        self.ioc_generation += 1;
+        // A poisoned lock (a panic on a source's thread) keeps the old
+        // indicators there: their answers then never match this
+        // generation, and the pipeline tests every record itself.
+        if let Ok(mut shared) = self.shared_ioc.current.write() {
+            *shared = (self.ioc_generation, Arc::clone(&self.engine.ioc));
+        }
         self.stats.indicator_reloads += 1;
     }
 
@@ -913,7 +959,10 @@ impl LivePipeline {
             format: stream.format,
             names_or_hashes,
         };
-        let hit = engine.ioc.raw_may_match(&rec.bytes);
+        let hit = match rec.prefiltered {
+            Some(p) if p.generation == self.ioc_generation => p.may_match,
+            _ => engine.ioc.raw_may_match(&rec.bytes),
+        };
         sink.handle(rec.number, rec.offset, &rec.bytes, hit);
         self.scratch = std::mem::take(&mut sink.scratch);
         self.stats.parsed += stream.cov.parsed - before.0;

@@ -106,6 +106,7 @@ fn feed_file(
         if !line.is_empty() {
             p.handle(
                 LiveRecord {
+                    prefiltered: None,
                     stream: stream.clone(),
                     number: i as u64 + 1,
                     offset,
@@ -280,6 +281,7 @@ fn netflow_datagrams_live_give_the_same_findings_as_the_file() {
         n += 1;
         p.handle(
             LiveRecord {
+                prefiltered: None,
                 stream: Arc::from("netflow 127.0.0.1:2055"),
                 number: n,
                 offset,

@@ -50,6 +50,7 @@ fn feeder(stream: &str, payload: Payload) -> impl FnMut(&mut LivePipeline, u64, 
         n += 1;
         p.handle(
             LiveRecord {
+                prefiltered: None,
                 stream: stream.clone(),
                 number: n,
                 offset: 0,
@@ -115,6 +116,7 @@ fn idle_streams_are_forgotten_and_their_counts_kept() {
             Arc::from(format!("syslog-tcp 127.0.0.1:601 from 127.0.0.1:{}", 5000 + c).as_str());
         p.handle(
             LiveRecord {
+                prefiltered: None,
                 stream,
                 number: 1,
                 offset: 0,
@@ -147,6 +149,7 @@ fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
     for n in 0..100u64 {
         p.handle(
             LiveRecord {
+                prefiltered: None,
                 stream: stream.clone(),
                 number: n + 1,
                 offset: 0,

@@ -26,6 +26,7 @@ fn sighting() -> Box<WireSighting> {
     );
     s1.handle(
         LiveRecord {
+            prefiltered: None,
             stream: Arc::from("kafka raw/0"),
             number: 1,
             offset: 0,

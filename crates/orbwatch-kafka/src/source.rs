@@ -607,6 +607,7 @@ pub(crate) fn live_record(
         unwrap_record(payload).0
     };
     Some(LiveRecord {
+        prefiltered: None,
         stream: stream.clone(),
         number: offset + 1,
         offset,

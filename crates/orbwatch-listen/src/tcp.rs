@@ -357,6 +357,7 @@ impl Deliver<'_> {
                     SourceStats::add(&stats.truncated, 1);
                 }
                 let record = LiveRecord {
+                    prefiltered: None,
                     stream: self.stream.clone(),
                     number: self.number,
                     offset: m.offset,

@@ -369,6 +369,7 @@ pub(crate) fn run(
                 let msg = &msg[..msg.len().min(max_message)];
                 let (stream, number) = syslog_streams.next(peer.ip());
                 LiveRecord {
+                    prefiltered: None,
                     stream,
                     number,
                     offset: 0,
@@ -387,6 +388,7 @@ pub(crate) fn run(
                 }
                 let (stream, number) = exporters.next(peer);
                 LiveRecord {
+                    prefiltered: None,
                     stream,
                     number,
                     offset: 0,

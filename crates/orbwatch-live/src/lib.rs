@@ -21,6 +21,11 @@
 //! so nothing is lost; a source that cannot (UDP) uses
 //! [`RecordSender::try_send`] and counts what it had to drop, so a drop is
 //! always visible in the stats and never silent.
+//!
+//! Prefiltering: a sender may carry a [`Prefilter`] from the engine
+//! ([`RecordSender::with_prefilter`]); each record is then tested on the
+//! source's own thread before it is queued, and the answer travels with
+//! it ([`LiveRecord::prefiltered`]). Sources do nothing for it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,6 +82,32 @@ pub struct LiveRecord {
     pub received: Timestamp,
     /// To be committed once this record's findings are stored.
     pub checkpoint: Option<Checkpoint>,
+    /// Set by [`RecordSender`] when it has a [`Prefilter`]: sources leave
+    /// it `None`.
+    pub prefiltered: Option<Prefiltered>,
+}
+
+/// Work the engine hands to the sources' threads: each record is looked
+/// at there, before it is queued, instead of on the one thread that
+/// decodes, matches and detects. `watch` uses it for the indicator
+/// index's quick test of a record's raw addresses (9 % of the pipeline
+/// thread at 300,000 msg/s, while the TCP connection thread was mostly
+/// idle).
+pub trait Prefilter: Send + Sync {
+    /// What the pipeline would find out about `bytes` first; `None` where
+    /// it does not apply (a NetFlow datagram).
+    fn check(&self, payload: Payload, bytes: &[u8]) -> Option<Prefiltered>;
+}
+
+/// A record's [`Prefilter`] result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefiltered {
+    /// Which indicators it was computed against: the pipeline uses it
+    /// only if it still matches against the same ones (a feed reload
+    /// between the source's thread and the pipeline makes it stale).
+    pub generation: u64,
+    /// The record's raw text names an address that may be an indicator.
+    pub may_match: bool,
 }
 
 /// Counters one source keeps; the daemon's status line and metrics read
@@ -143,6 +174,7 @@ pub struct SourceStatsSnapshot {
 #[derive(Clone)]
 pub struct RecordSender {
     tx: crossbeam_channel::Sender<LiveRecord>,
+    prefilter: Option<Arc<dyn Prefilter>>,
 }
 
 /// Records the pipeline has not taken yet are dropped with the receiver.
@@ -174,10 +206,30 @@ pub enum SendWithin {
 /// pipeline.
 pub fn channel(capacity: usize) -> (RecordSender, RecordReceiver) {
     let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-    (RecordSender { tx }, rx)
+    (
+        RecordSender {
+            tx,
+            prefilter: None,
+        },
+        rx,
+    )
 }
 
 impl RecordSender {
+    /// This sender, running `prefilter` on each record on the sending
+    /// thread before queueing it (see [`Prefilter`]).
+    pub fn with_prefilter(mut self, prefilter: Arc<dyn Prefilter>) -> Self {
+        self.prefilter = Some(prefilter);
+        self
+    }
+
+    fn prefiltered(&self, mut record: LiveRecord) -> LiveRecord {
+        if let Some(p) = &self.prefilter {
+            record.prefiltered = p.check(record.payload, &record.bytes);
+        }
+        record
+    }
+
     /// Hand a record over, waiting while the pipeline is full (sources
     /// that can wait: files, TCP, Kafka).
     ///
@@ -187,6 +239,7 @@ impl RecordSender {
     /// (a quarter of all cycles in a profile on 2 cores). A sender that
     /// finds the channel full sleeps until it is half empty, then goes on.
     pub fn send(&self, record: LiveRecord) -> Result<(), PipelineClosed> {
+        let record = self.prefiltered(record);
         match self.tx.try_send(record) {
             Ok(()) => Ok(()),
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(PipelineClosed),
@@ -233,6 +286,7 @@ impl RecordSender {
         record: LiveRecord,
         limit: std::time::Duration,
     ) -> Result<(), SendWithin> {
+        let record = self.prefiltered(record);
         let mut record = match self.tx.try_send(record) {
             Ok(()) => return Ok(()),
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
@@ -264,6 +318,7 @@ impl RecordSender {
     /// Hand a record over without waiting; `Ok(false)` when the pipeline
     /// is full (the caller counts the drop in `dropped_full`).
     pub fn try_send(&self, record: LiveRecord) -> Result<bool, PipelineClosed> {
+        let record = self.prefiltered(record);
         match self.tx.try_send(record) {
             Ok(()) => Ok(true),
             Err(crossbeam_channel::TrySendError::Full(_)) => Ok(false),
@@ -283,6 +338,7 @@ mod tests {
 
     fn record(n: u64) -> LiveRecord {
         LiveRecord {
+            prefiltered: None,
             stream: Arc::from("test"),
             number: n,
             offset: 0,

@@ -983,6 +983,7 @@ impl Tail {
                 SourceStats::add(&self.stats.truncated, 1);
             }
             let record = LiveRecord {
+                prefiltered: None,
                 stream: f.key.clone(),
                 number: line.number,
                 offset: line.offset,

@@ -197,7 +197,11 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         None => None,
     };
 
+    // The sources' threads test each record's raw addresses against the
+    // indicators before queueing it: the pipeline thread is the one
+    // that limits the rate (see LivePipeline::prefilter).
     let (tx, rx) = orbwatch_live::channel(settings.queue);
+    let tx = tx.with_prefilter(pipeline.prefilter());
     let offsets = store.load_tail_offsets()?;
     let mut sources = start_sources(&settings, &tx, offsets)?;
     // The pipeline sees the channel close when every source has ended
@@ -697,6 +701,7 @@ fn start_stdin(tx: RecordSender) -> RunningSource {
                         SourceStats::add(&st.truncated, 1);
                     }
                     let rec = LiveRecord {
+                        prefiltered: None,
                         stream: stream.clone(),
                         number: line.number,
                         offset: line.offset,

@@ -257,6 +257,7 @@ mod tests {
         RecordsKept(
             (0..end)
                 .map(|offset| LiveRecord {
+                    prefiltered: None,
                     stream: Arc::from("test"),
                     number: offset + 1,
                     offset,

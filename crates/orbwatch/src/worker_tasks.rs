@@ -1012,6 +1012,7 @@ mod tests {
             .map(|(i, m)| {
                 let offset = first + i as u64;
                 LiveRecord {
+                    prefiltered: None,
                     stream: stream.clone(),
                     number: offset + 1,
                     offset,

@@ -27,10 +27,10 @@ pub fn engine_options() -> EngineOptions {
     }
 }
 
-/// An engine whose one indicator is [`RELAY`] (feed `relays`).
-pub fn engine() -> Engine {
+/// Indicators of one address, `value` (feed `relays`).
+pub fn ioc_of(value: &str) -> IocEngine {
     let ind = Indicator::new(
-        parse_value(RELAY, None).expect("value"),
+        parse_value(value, None).expect("value"),
         Provenance {
             feed: "relays".into(),
             file: "relays.txt".into(),
@@ -38,8 +38,12 @@ pub fn engine() -> Engine {
             record_id: None,
         },
     );
-    let ioc = IocEngine::new([ind], InternalNets::default());
-    Engine::new(ioc, engine_options()).expect("engine")
+    IocEngine::new([ind], InternalNets::default())
+}
+
+/// An engine whose one indicator is [`RELAY`] (feed `relays`).
+pub fn engine() -> Engine {
+    Engine::new(ioc_of(RELAY), engine_options()).expect("engine")
 }
 
 /// The live options of `orbwatch worker`: the slowest partition's clock,
@@ -84,6 +88,7 @@ pub fn stage2() -> LivePipeline {
 /// worker hands it to stage 1.
 pub fn raw_record(offset: u64, line: String) -> LiveRecord {
     LiveRecord {
+        prefiltered: None,
         stream: std::sync::Arc::from("kafka raw.logs/0"),
         number: offset + 1,
         offset,
