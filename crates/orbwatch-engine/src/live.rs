@@ -14,7 +14,9 @@
 //!
 //! Records are decoded and matched by the same [`RecordSink`] a hunt's
 //! units use, so a line gives the same events and sightings live as in a
-//! file. Indicator matches need no order and are reported at the next
+//! file. The quick test of a record's raw addresses against the index
+//! can run on the source's thread instead ([`LivePipeline::prefilter`]):
+//! this thread is the one that limits a daemon's rate. Indicator matches need no order and are reported at the next
 //! [`LivePipeline::take_output`], with ids fixed when their session opens.
 //! Behaviour observations wait in a [`ReorderWindow`] until the watermark
 //! passes them, then go to the same detectors a hunt replays, one event at

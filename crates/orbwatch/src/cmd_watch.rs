@@ -1,7 +1,9 @@
 //! `orbwatch watch`: the live daemon. Sources (followed files, syslog and
-//! NetFlow listeners, stdin) feed one bounded channel; one pipeline thread
-//! (the engine's [`LivePipeline`]: the hunt's decoders, matcher and
-//! detectors) takes records from it; every `commit_interval` the findings
+//! NetFlow listeners, stdin) feed one bounded channel, each testing its
+//! records' raw addresses against the indicators on its own thread first
+//! ([`LivePipeline::prefilter`]); one pipeline thread (the engine's
+//! [`LivePipeline`]: the hunt's decoders, matcher and detectors) takes
+//! records from it; every `commit_interval` the findings
 //! raised since the last commit, the followed files' offsets and the
 //! alerts for the outbox are kept in the store in one transaction.
 //!
