@@ -16,7 +16,11 @@
 //! units use, so a line gives the same events and sightings live as in a
 //! file. The quick test of a record's raw addresses against the index
 //! can run on the source's thread instead ([`LivePipeline::prefilter`]):
-//! this thread is the one that limits a daemon's rate. Indicator matches need no order and are reported at the next
+//! this thread is the one that limits a daemon's rate. So can the
+//! decoding of a syslog connection's messages: the connection's thread
+//! keeps its own syslog decoder, made with this pipeline's settings, and
+//! the decoded event rides with the record; the pipeline's own decoder of
+//! that stream is then not asked. Indicator matches need no order and are reported at the next
 //! [`LivePipeline::take_output`], with ids fixed when their session opens.
 //! Behaviour observations wait in a [`ReorderWindow`] until the watermark
 //! passes them, then go to the same detectors a hunt replays, one event at
@@ -52,16 +56,16 @@ use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{
     Aggregator, Coverage, Evidence, Finding, InputCoverage, IocEngine, MatchScratch,
 };
-use orbwatch_event::Decoder;
 use orbwatch_event::decoders::{self, DecoderConfig};
-use orbwatch_live::{Checkpoint, LiveRecord, Payload, Prefilter, Prefiltered};
+use orbwatch_event::{DecodeError, Decoded, Decoder};
+use orbwatch_live::{Checkpoint, LiveRecord, Payload, Prefilter, Prefiltered, Prework, StreamWork};
 
 use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
 use crate::replay_guard::{ReplayGuard, Sent};
 use crate::summary_wire::{Summary, SummaryBody};
-use crate::sweep::RecordSink;
-use crate::{Engine, EngineError};
+use crate::sweep::{RecordSink, decode_guarded};
+use crate::{Engine, EngineError, EngineOptions};
 
 /// Settings of a live pipeline (`[live]` and `[event_time]` in the watch
 /// configuration).
@@ -561,6 +565,71 @@ struct Detection {
 /// queueing it (see [`LivePipeline::prefilter`]).
 struct SharedIndicators {
     current: std::sync::RwLock<(u64, Arc<IocEngine>)>,
+    /// Syslog connections decode on their own threads (`None`: an
+    /// indicators-only pipeline decodes only the records whose raw text
+    /// may match, which the source's thread cannot know for certain).
+    syslog: Option<DecoderSettings>,
+}
+
+/// What a stream's decoder is made from besides the record: the engine's
+/// options, kept apart so that a source's thread can make one too.
+#[derive(Clone)]
+struct DecoderSettings {
+    year: Option<i16>,
+    timezone: Option<jiff::tz::TimeZone>,
+    map: Vec<(String, String)>,
+}
+
+impl DecoderSettings {
+    fn of(o: &EngineOptions) -> Self {
+        Self {
+            year: o.year,
+            timezone: o.timezone.clone(),
+            map: o.map.clone(),
+        }
+    }
+
+    /// The configuration of a stream whose first record came at
+    /// `received`: a year-less timestamp takes the year of that moment
+    /// (in the zone assumed) unless one is given.
+    fn config(&self, received: Timestamp) -> DecoderConfig {
+        let tz = self.timezone.clone();
+        let year = self.year.or_else(|| {
+            Some(
+                tz.clone()
+                    .unwrap_or(jiff::tz::TimeZone::UTC)
+                    .to_datetime(received)
+                    .year(),
+            )
+        });
+        DecoderConfig {
+            year,
+            map: self.map.clone(),
+            timezone: tz,
+        }
+    }
+}
+
+/// A syslog connection's decoding on the connection's thread: its own
+/// decoder, fed the connection's messages in order, as the pipeline's
+/// decoder of the stream would be.
+struct SyslogStreamWork {
+    decoder: Box<dyn Decoder>,
+}
+
+/// A record decoded on its source's thread.
+struct SourceDecoded(Result<Decoded, DecodeError>);
+
+impl StreamWork for SyslogStreamWork {
+    fn work(&mut self, record: &LiveRecord) -> Prework {
+        match record.payload {
+            Payload::Syslog => Prework::new(SourceDecoded(decode_guarded(
+                &mut *self.decoder,
+                &record.bytes,
+            ))),
+            _ => Prework::default(),
+        }
+    }
 }
 
 impl Prefilter for SharedIndicators {
@@ -574,6 +643,20 @@ impl Prefilter for SharedIndicators {
             generation: current.0,
             may_match: current.1.raw_may_match(bytes),
         })
+    }
+
+    /// A syslog connection gets the decoder the pipeline would make for
+    /// it (the same settings and first-record time); the pipeline then
+    /// takes its answers.
+    fn stream_work(&self, first: &LiveRecord) -> Option<Box<dyn StreamWork>> {
+        let settings = self.syslog.as_ref()?;
+        if first.payload != Payload::Syslog {
+            return None;
+        }
+        let info = decoders::by_name("syslog")?;
+        Some(Box::new(SyslogStreamWork {
+            decoder: (info.make)(&settings.config(first.received)),
+        }))
     }
 }
 
@@ -724,6 +807,7 @@ impl LivePipeline {
             ioc_generation: 0,
             shared_ioc: Arc::new(SharedIndicators {
                 current: std::sync::RwLock::new((0, Arc::clone(&engine.ioc))),
+                syslog: (!engine.lazy()).then(|| DecoderSettings::of(&engine.options)),
             }),
             engine,
             opts,
@@ -879,21 +963,7 @@ impl LivePipeline {
     }
 
     fn decoder_config(&self, received: Timestamp) -> DecoderConfig {
-        let o = &self.engine.options;
-        let tz = o.timezone.clone();
-        let year = o.year.or_else(|| {
-            Some(
-                tz.clone()
-                    .unwrap_or(jiff::tz::TimeZone::UTC)
-                    .to_datetime(received)
-                    .year(),
-            )
-        });
-        DecoderConfig {
-            year,
-            map: o.map.clone(),
-            timezone: tz,
-        }
+        DecoderSettings::of(&self.engine.options).config(received)
     }
 
     /// Detect the format of a stream from its waiting lines, then decode
@@ -929,9 +999,15 @@ impl LivePipeline {
 
     /// Decode, match and observe one record of a stream whose decoder is
     /// known.
-    fn decode(&mut self, index: u32, rec: LiveRecord, now: Instant) {
+    fn decode(&mut self, index: u32, mut rec: LiveRecord, now: Instant) {
         let Some(stream) = self.streams.get_mut(&rec.stream) else {
             return;
+        };
+        // Decoded on the source's thread by a syslog decoder like this
+        // stream's own (see `SyslogStreamWork`).
+        let decoded = match stream.format {
+            "syslog" => rec.prework.take::<SourceDecoded>().map(|d| d.0),
+            _ => None,
         };
         let format = stream.format;
         let name = Arc::clone(&stream.name);
@@ -965,7 +1041,7 @@ impl LivePipeline {
             Some(p) if p.generation == self.ioc_generation => p.may_match,
             _ => engine.ioc.raw_may_match(&rec.bytes),
         };
-        sink.handle(rec.number, rec.offset, &rec.bytes, hit);
+        sink.handle_decoded(rec.number, rec.offset, &rec.bytes, hit, decoded);
         self.scratch = std::mem::take(&mut sink.scratch);
         self.stats.parsed += stream.cov.parsed - before.0;
         self.stats.rejected += stream.cov.rejected - before.1;

@@ -16,7 +16,7 @@ use orbwatch_detect::behaviour::runs::RunCollector;
 use orbwatch_detect::coverage::feed_note;
 use orbwatch_detect::{Aggregator, Coverage, FeedCoverage, InputCoverage, IocEngine, MatchScratch};
 use orbwatch_event::decoders::{self, DecoderConfig};
-use orbwatch_event::{Decoded, Decoder, Origin};
+use orbwatch_event::{DecodeError, Decoded, Decoder, Origin};
 use orbwatch_source::{Input, InputProblem, Line, LineReader};
 use rayon::prelude::*;
 
@@ -631,6 +631,21 @@ impl RecordSink<'_> {
     /// Handle one record. `ip_hit` says whether its raw text names an
     /// indicator address.
     pub(crate) fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
+        self.handle_decoded(number, offset, raw, ip_hit, None);
+    }
+
+    /// As [`handle`](Self::handle), with the record already decoded
+    /// (`decoded`) by another instance of this sink's decoder, on a
+    /// source's thread (see `live::SourceDecoding`): the decoder here is
+    /// then not asked.
+    pub(crate) fn handle_decoded(
+        &mut self,
+        number: u64,
+        offset: u64,
+        raw: &[u8],
+        ip_hit: bool,
+        decoded: Option<Result<Decoded, DecodeError>>,
+    ) {
         let engine = &self.ctx.ioc;
         let decoder = &mut *self.decoder;
         if self.ctx.lazy() && !ip_hit && !(self.names_or_hashes && engine.raw_may_name(raw)) {
@@ -645,12 +660,7 @@ impl RecordSink<'_> {
             }
             return;
         }
-        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw)))
-            .unwrap_or_else(|_| {
-                Err(orbwatch_event::DecodeError::new(
-                    "the decoder failed on this record (a bug: please report it with the line)",
-                ))
-            });
+        let decoded = decoded.unwrap_or_else(|| decode_guarded(decoder, raw));
         let event = match decoded {
             Ok(Decoded::Event(e)) => {
                 self.cov.parsed += 1;
@@ -711,6 +721,20 @@ impl RecordSink<'_> {
             }
         }
     }
+}
+
+/// Decode one record; a panic in the decoder becomes the record's
+/// rejection (counted and reported with its line), never the process's
+/// end.
+pub(crate) fn decode_guarded(
+    decoder: &mut dyn Decoder,
+    raw: &[u8],
+) -> Result<Decoded, DecodeError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| decoder.decode(raw))).unwrap_or_else(|_| {
+        Err(DecodeError::new(
+            "the decoder failed on this record (a bug: please report it with the line)",
+        ))
+    })
 }
 
 /// CPU time (user + system) the process has used so far, from

@@ -107,6 +107,7 @@ fn feed_file(
             p.handle(
                 LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream: stream.clone(),
                     number: i as u64 + 1,
                     offset,
@@ -282,6 +283,7 @@ fn netflow_datagrams_live_give_the_same_findings_as_the_file() {
         p.handle(
             LiveRecord {
                 prefiltered: None,
+                prework: Default::default(),
                 stream: Arc::from("netflow 127.0.0.1:2055"),
                 number: n,
                 offset,

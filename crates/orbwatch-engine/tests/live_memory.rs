@@ -51,6 +51,7 @@ fn feeder(stream: &str, payload: Payload) -> impl FnMut(&mut LivePipeline, u64, 
         p.handle(
             LiveRecord {
                 prefiltered: None,
+                prework: Default::default(),
                 stream: stream.clone(),
                 number: n,
                 offset: 0,
@@ -117,6 +118,7 @@ fn idle_streams_are_forgotten_and_their_counts_kept() {
         p.handle(
             LiveRecord {
                 prefiltered: None,
+                prework: Default::default(),
                 stream,
                 number: 1,
                 offset: 0,
@@ -150,6 +152,7 @@ fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
         p.handle(
             LiveRecord {
                 prefiltered: None,
+                prework: Default::default(),
                 stream: stream.clone(),
                 number: n + 1,
                 offset: 0,

@@ -31,6 +31,7 @@ fn record(bytes: Vec<u8>, prefiltered: Option<Prefiltered>) -> LiveRecord {
         received: jiff::Timestamp::now(),
         checkpoint: None,
         prefiltered,
+        prework: Default::default(),
     }
 }
 

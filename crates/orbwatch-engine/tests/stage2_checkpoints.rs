@@ -27,6 +27,7 @@ fn sighting() -> Box<WireSighting> {
     s1.handle(
         LiveRecord {
             prefiltered: None,
+            prework: Default::default(),
             stream: Arc::from("kafka raw/0"),
             number: 1,
             offset: 0,

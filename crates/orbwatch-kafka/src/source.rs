@@ -608,6 +608,7 @@ pub(crate) fn live_record(
     };
     Some(LiveRecord {
         prefiltered: None,
+        prework: Default::default(),
         stream: stream.clone(),
         number: offset + 1,
         offset,

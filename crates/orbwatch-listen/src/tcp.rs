@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats};
+use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats, StreamSlot};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -246,6 +246,7 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
         number: 0,
         pipeline_closed: false,
         malformed_logged: false,
+        slot: StreamSlot::default(),
     };
     let mut buf = vec![0u8; READ_BUF];
     let mut last_data = Instant::now();
@@ -342,6 +343,11 @@ struct Deliver<'a> {
     number: u64,
     pipeline_closed: bool,
     malformed_logged: bool,
+    /// The connection is one stream read by this thread: the engine may
+    /// have its messages decoded here ([`RecordSender::send_in`]), so
+    /// that connections decode in parallel and the pipeline's one thread
+    /// does not.
+    slot: StreamSlot,
 }
 
 impl Deliver<'_> {
@@ -358,6 +364,7 @@ impl Deliver<'_> {
                 }
                 let record = LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream: self.stream.clone(),
                     number: self.number,
                     offset: m.offset,
@@ -367,7 +374,7 @@ impl Deliver<'_> {
                     checkpoint: None,
                 };
                 // Waits while the pipeline is full: TCP back-pressure.
-                if self.ctx.sender.send(record).is_ok() {
+                if self.ctx.sender.send_in(&mut self.slot, record).is_ok() {
                     SourceStats::add(&stats.records, 1);
                 } else {
                     self.pipeline_closed = true;

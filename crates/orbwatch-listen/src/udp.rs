@@ -370,6 +370,7 @@ pub(crate) fn run(
                 let (stream, number) = syslog_streams.next(peer.ip());
                 LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream,
                     number,
                     offset: 0,
@@ -389,6 +390,7 @@ pub(crate) fn run(
                 let (stream, number) = exporters.next(peer);
                 LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream,
                     number,
                     offset: 0,

@@ -26,7 +26,17 @@
 //! ([`RecordSender::with_prefilter`]); each record is then tested on the
 //! source's own thread before it is queued, and the answer travels with
 //! it ([`LiveRecord::prefiltered`]). Sources do nothing for it.
+//!
+//! Work per stream: a source whose thread reads one stream (a TCP or TLS
+//! connection) sends through a [`StreamSlot`] with
+//! [`RecordSender::send_in`]. The prefilter may then also give the stream
+//! a [`StreamWork`] (`watch` gives a syslog connection its decoder), run
+//! on each record there, in order; the result rides with the record
+//! ([`LiveRecord::prework`]). The pipeline thread, which limits
+//! `watch`'s rate, is spared that work, and connections decode in
+//! parallel.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +95,69 @@ pub struct LiveRecord {
     /// Set by [`RecordSender`] when it has a [`Prefilter`]: sources leave
     /// it `None`.
     pub prefiltered: Option<Prefiltered>,
+    /// Set by [`RecordSender::send_in`] when the stream has a
+    /// [`StreamWork`]: sources leave it empty.
+    pub prework: Prework,
+}
+
+/// What a stream's [`StreamWork`] made of one record, for the engine;
+/// opaque to sources. A copy of a record leaves it behind (the pipeline
+/// then does the work itself), so records stay cloneable.
+#[derive(Default)]
+pub struct Prework(Option<Box<dyn Any + Send>>);
+
+impl Prework {
+    /// Work done on a record: `value` goes to the pipeline with it.
+    pub fn new(value: impl Any + Send) -> Self {
+        Self(Some(Box::new(value)))
+    }
+
+    /// The work, if there is some and it is a `T` (anything else stays).
+    pub fn take<T: Any>(&mut self) -> Option<T> {
+        match self.0.take()?.downcast::<T>() {
+            Ok(v) => Some(*v),
+            Err(other) => {
+                self.0 = Some(other);
+                None
+            }
+        }
+    }
+
+    /// No work rides with the record.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Clone for Prework {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
+}
+
+impl std::fmt::Debug for Prework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Prework(done)"
+        } else {
+            "Prework(none)"
+        })
+    }
+}
+
+/// Work on every record of one stream, in the stream's order, on the
+/// thread of the source that reads it (see [`Prefilter::stream_work`]).
+pub trait StreamWork: Send {
+    fn work(&mut self, record: &LiveRecord) -> Prework;
+}
+
+/// What a source that reads one stream on its thread keeps for
+/// [`RecordSender::send_in`]: the stream's [`StreamWork`], asked for at
+/// its first record.
+#[derive(Default)]
+pub struct StreamSlot {
+    work: Option<Box<dyn StreamWork>>,
+    asked: bool,
 }
 
 /// Work the engine hands to the sources' threads: each record is looked
@@ -97,6 +170,14 @@ pub trait Prefilter: Send + Sync {
     /// What the pipeline would find out about `bytes` first; `None` where
     /// it does not apply (a NetFlow datagram).
     fn check(&self, payload: Payload, bytes: &[u8]) -> Option<Prefiltered>;
+
+    /// Work for the records of one stream, made for its first record and
+    /// run on each record, in order, on the thread of the source that
+    /// reads the stream (records sent with [`RecordSender::send_in`]).
+    /// `None`, the default: the pipeline does it.
+    fn stream_work(&self, _first: &LiveRecord) -> Option<Box<dyn StreamWork>> {
+        None
+    }
 }
 
 /// A record's [`Prefilter`] result.
@@ -230,6 +311,26 @@ impl RecordSender {
         record
     }
 
+    /// As [`send`](Self::send), for a source whose thread reads one
+    /// stream and keeps its `slot`: the record also gets the stream's
+    /// [`StreamWork`] done, if the prefilter gives the stream one.
+    pub fn send_in(
+        &self,
+        slot: &mut StreamSlot,
+        mut record: LiveRecord,
+    ) -> Result<(), PipelineClosed> {
+        if let Some(p) = &self.prefilter {
+            if !slot.asked {
+                slot.asked = true;
+                slot.work = p.stream_work(&record);
+            }
+            if let Some(w) = &mut slot.work {
+                record.prework = w.work(&record);
+            }
+        }
+        self.send(record)
+    }
+
     /// Hand a record over, waiting while the pipeline is full (sources
     /// that can wait: files, TCP, Kafka).
     ///
@@ -339,6 +440,7 @@ mod tests {
     fn record(n: u64) -> LiveRecord {
         LiveRecord {
             prefiltered: None,
+            prework: Prework::default(),
             stream: Arc::from("test"),
             number: n,
             offset: 0,
@@ -347,6 +449,83 @@ mod tests {
             received: Timestamp::UNIX_EPOCH,
             checkpoint: None,
         }
+    }
+
+    /// Numbers each record of its stream from the stream's first record,
+    /// and counts the streams it was made for.
+    struct Numbering {
+        streams: std::sync::atomic::AtomicU64,
+    }
+
+    struct Counter {
+        first: u64,
+        seen: u64,
+    }
+
+    impl StreamWork for Counter {
+        fn work(&mut self, record: &LiveRecord) -> Prework {
+            self.seen += 1;
+            Prework::new((self.first, self.seen, record.number))
+        }
+    }
+
+    impl Prefilter for Numbering {
+        fn check(&self, _: Payload, _: &[u8]) -> Option<Prefiltered> {
+            None
+        }
+        fn stream_work(&self, first: &LiveRecord) -> Option<Box<dyn StreamWork>> {
+            self.streams.fetch_add(1, Ordering::Relaxed);
+            Some(Box::new(Counter {
+                first: first.number,
+                seen: 0,
+            }))
+        }
+    }
+
+    /// A stream's work is made once, for its first record, and runs on
+    /// every record of the stream in order; its result rides with the
+    /// record, stays put when asked for as another type, and is left
+    /// behind by a copy. Records sent without a slot get none.
+    #[test]
+    fn a_streams_work_is_made_at_its_first_record_and_done_on_each_in_order() {
+        let numbering = Arc::new(Numbering {
+            streams: AtomicU64::new(0),
+        });
+        let (tx, rx) = channel(16);
+        let tx = tx.with_prefilter(numbering.clone());
+        let mut a = StreamSlot::default();
+        let mut b = StreamSlot::default();
+        tx.send_in(&mut a, record(7)).expect("room");
+        tx.send_in(&mut a, record(8)).expect("room");
+        tx.send_in(&mut b, record(1)).expect("room");
+        tx.send_in(&mut a, record(9)).expect("room");
+        tx.send(record(10)).expect("room");
+        assert_eq!(numbering.streams.load(Ordering::Relaxed), 2);
+        let mut got = Vec::new();
+        while let Ok(mut r) = rx.try_recv() {
+            assert!(
+                r.prework.clone().is_empty(),
+                "a copy leaves the work behind"
+            );
+            assert_eq!(r.prework.take::<String>(), None);
+            got.push(r.prework.take::<(u64, u64, u64)>());
+        }
+        assert_eq!(
+            got,
+            [
+                Some((7, 1, 7)),
+                Some((7, 2, 8)),
+                Some((1, 1, 1)),
+                Some((7, 3, 9)),
+                None
+            ]
+        );
+        // Without a prefilter a slot gets no work.
+        let (plain, rx) = channel(1);
+        plain
+            .send_in(&mut StreamSlot::default(), record(1))
+            .expect("room");
+        assert!(rx.recv().expect("record").prework.is_empty());
     }
 
     #[test]

@@ -984,6 +984,7 @@ impl Tail {
             }
             let record = LiveRecord {
                 prefiltered: None,
+                prework: Default::default(),
                 stream: f.key.clone(),
                 number: line.number,
                 offset: line.offset,

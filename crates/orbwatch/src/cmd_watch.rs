@@ -704,6 +704,7 @@ fn start_stdin(tx: RecordSender) -> RunningSource {
                     }
                     let rec = LiveRecord {
                         prefiltered: None,
+                        prework: Default::default(),
                         stream: stream.clone(),
                         number: line.number,
                         offset: line.offset,

@@ -258,6 +258,7 @@ mod tests {
             (0..end)
                 .map(|offset| LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream: Arc::from("test"),
                     number: offset + 1,
                     offset,

@@ -1013,6 +1013,7 @@ mod tests {
                 let offset = first + i as u64;
                 LiveRecord {
                     prefiltered: None,
+                    prework: Default::default(),
                     stream: stream.clone(),
                     number: offset + 1,
                     offset,

@@ -89,6 +89,7 @@ pub fn stage2() -> LivePipeline {
 pub fn raw_record(offset: u64, line: String) -> LiveRecord {
     LiveRecord {
         prefiltered: None,
+        prework: Default::default(),
         stream: std::sync::Arc::from("kafka raw.logs/0"),
         number: offset + 1,
         offset,
