@@ -203,6 +203,14 @@ fn real_sshd_and_firewall_logs_give_the_same_findings_live_and_in_batch() {
                 "{:?}",
                 f.evidence[0]
             );
+            // Each record's text is its line, as read (the pipeline
+            // keeps the record's own buffer, not a copy).
+            let text = std::fs::read_to_string(&path).expect("read test log");
+            let lines: Vec<&str> = text.split('\n').collect();
+            for e in &f.evidence {
+                let line = e.line.expect("a line number") as usize;
+                assert_eq!(e.raw, lines[line - 1], "{rel}: {e:?}");
+            }
         }
     }
     assert!(behaviour >= 4, "behaviour findings compared: {behaviour}");

@@ -692,7 +692,11 @@ impl<'a> Campaigns<'a> {
             }
             sizes.get(cursor).filter(|c| c.0 == k).map_or(0, |c| c.1)
         };
-        let mut members = Vec::new();
+        // Sized for every source at once: a part has up to a million,
+        // and growing by doubling copied the members and faulted their
+        // pages in again at each step (untouched capacity costs no
+        // memory).
+        let mut members = Vec::with_capacity(low.len());
         for &(src, ref s) in low {
             let Some(ip) = t.ip(src) else { continue };
             let accts = &s.accounts[..s.n_accounts as usize];
@@ -754,7 +758,8 @@ impl<'a> Campaigns<'a> {
                 )
             })
             .and_then(|x| t.ip(x.src));
-        let mut ips: Vec<IpAddr> = m.iter().filter_map(|x| t.ip(x.src)).collect();
+        let mut ips: Vec<IpAddr> = Vec::with_capacity(m.len());
+        ips.extend(m.iter().filter_map(|x| t.ip(x.src)));
         ips.sort_unstable();
         let mut f = new_finding(
             FindingKind::DistributedBruteforce,
@@ -982,7 +987,8 @@ fn largest<K: Ord>(entries: impl Iterator<Item = (K, u32)>, n: usize) -> Vec<(K,
 /// otherwise the (key, address) pairs are sorted first.
 fn prefix_counts(ips: &[IpAddr], key: fn(IpAddr) -> u64) -> Vec<((u64, IpAddr), u32)> {
     debug_assert!(ips.is_sorted(), "prefix_counts needs sorted addresses");
-    let mut runs: Vec<((u64, IpAddr), u32)> = Vec::new();
+    // At most one run per address; capacity never written costs no memory.
+    let mut runs: Vec<((u64, IpAddr), u32)> = Vec::with_capacity(ips.len());
     for &ip in ips {
         let k = key(ip);
         match runs.last_mut() {
