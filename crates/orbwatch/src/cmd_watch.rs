@@ -932,6 +932,7 @@ fn log_status(
         })
         .collect();
     tracing::info!(
+        target: crate::ASKED_FOR,
         "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,

@@ -132,6 +132,9 @@ fn print_generated(cmd: &Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The log target of output a person asked for (see `init_logging`).
+pub(crate) const ASKED_FOR: &str = "orbwatch::asked";
+
 fn init_logging(cli: &Cli) {
     let level = if cli.quiet {
         "error"
@@ -142,8 +145,13 @@ fn init_logging(cli: &Cli) {
             _ => "debug",
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBWATCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // What an operator asks for (`watch`'s status line on SIGUSR1) is
+    // shown at any verbosity: a daemon runs with the default one, and a
+    // signal that printed nothing looked like a daemon that did not
+    // answer. `ORBWATCH_LOG`, when set, decides alone.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORBWATCH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},{ASKED_FOR}=info"))
+    });
     // Colour codes only when a person reads stderr (not in a log file or
     // a pipe), and never with NO_COLOR.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())

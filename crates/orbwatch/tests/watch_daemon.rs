@@ -80,6 +80,51 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
+/// SIGUSR1's status line is shown at the default verbosity (how the
+/// systemd unit runs the daemon), which otherwise stays at warnings: an
+/// operator who asks must get an answer.
+#[test]
+fn the_status_line_asked_for_with_sigusr1_shows_at_the_default_verbosity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let child = orbwatch(&db)
+        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+        .env_remove("ORBWATCH_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut daemon = Daemon(child);
+    let mut stdin = daemon.0.stdin.take().expect("stdin");
+    let mut stderr = daemon.0.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    stdin
+        .write_all(b"2021-03-01T10:00:00Z srv sshd[1]: Failed password for root from 192.0.2.7 port 4000 ssh2\n2021-03-01T10:00:01Z srv sshd[1]: Failed password for root from 192.0.2.7 port 4001 ssh2\n")
+        .expect("write lines");
+    stdin.flush().expect("flush");
+    // Asked a few times while stdin stays open (so the daemon runs on).
+    let pid = daemon.0.id().to_string();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(700));
+        let asked = Command::new("kill").args(["-USR1", &pid]).status();
+        assert!(asked.expect("kill runs").success());
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    drop(stdin);
+    assert_eq!(daemon.0.wait().expect("wait").code(), Some(0));
+    let text = log.join().expect("stderr");
+    assert!(text.contains("watch status: 2 records"), "{text}");
+    // Nothing else at info: the default verbosity is unchanged.
+    for line in text.lines().filter(|l| l.contains("INFO")) {
+        assert!(line.contains("watch status:"), "{line}");
+    }
+}
+
 /// An indicator sighting is kept while the daemon runs (the brute force
 /// is still open); SIGTERM flushes the detectors, keeps the spray finding,
 /// closes the run and exits 0.
