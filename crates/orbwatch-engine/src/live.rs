@@ -593,11 +593,12 @@ struct Detection {
     enricher: &'static Enricher,
 }
 
-/// The indicators a [`LivePipeline`] matches against now, with their
-/// generation (bumped at each reload), shared with the sources' threads:
-/// they test each record's raw addresses against the index before
-/// queueing it (see [`LivePipeline::prefilter`]).
-struct SharedIndicators {
+/// The work a [`LivePipeline`] hands the sources' threads (see
+/// [`LivePipeline::prefilter`]): the indicators it matches against now,
+/// with their generation (bumped at each reload), to test each record's
+/// raw addresses before queueing it; and the settings of a syslog
+/// connection's decoder, to decode there.
+struct SourceWork {
     current: std::sync::RwLock<(u64, Arc<IocEngine>)>,
     /// Syslog connections decode on their own threads (`None`: an
     /// indicators-only pipeline decodes only the records whose raw text
@@ -666,7 +667,7 @@ impl StreamWork for SyslogStreamWork {
     }
 }
 
-impl Prefilter for SharedIndicators {
+impl Prefilter for SourceWork {
     fn check(&self, payload: Payload, bytes: &[u8]) -> Option<Prefiltered> {
         if let Payload::NetflowDatagram { .. } = payload {
             return None;
@@ -700,7 +701,7 @@ pub struct LivePipeline {
     /// The indicators' generation, and the same indicators shared with
     /// the sources' threads ([`LivePipeline::prefilter`]).
     ioc_generation: u64,
-    shared_ioc: Arc<SharedIndicators>,
+    shared_ioc: Arc<SourceWork>,
     opts: LiveOptions,
     detection: Option<Detection>,
     obs: ObsBuffer,
@@ -839,7 +840,7 @@ impl LivePipeline {
                 episode_gap_ms,
             },
             ioc_generation: 0,
-            shared_ioc: Arc::new(SharedIndicators {
+            shared_ioc: Arc::new(SourceWork {
                 current: std::sync::RwLock::new((0, Arc::clone(&engine.ioc))),
                 syslog: (!engine.lazy()).then(|| DecoderSettings::of(&engine.options)),
             }),

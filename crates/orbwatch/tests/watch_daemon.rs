@@ -64,6 +64,32 @@ fn findings(db: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `cmd` started as a daemon fed on its stdin: its stdin, and its stderr
+/// read to the end on a thread.
+fn spawn_fed(
+    cmd: &mut Command,
+) -> (
+    Daemon,
+    std::process::ChildStdin,
+    std::thread::JoinHandle<String>,
+) {
+    let child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    let mut daemon = Daemon(child);
+    let stdin = daemon.0.stdin.take().expect("stdin");
+    let mut stderr = daemon.0.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    (daemon, stdin, log)
+}
+
 fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -87,22 +113,11 @@ fn sigterm(child: &Child) {
 fn the_status_line_asked_for_with_sigusr1_shows_at_the_default_verbosity() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("s.db");
-    let child = orbwatch(&db)
-        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
-        .env_remove("ORBWATCH_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
-    let mut daemon = Daemon(child);
-    let mut stdin = daemon.0.stdin.take().expect("stdin");
-    let mut stderr = daemon.0.stderr.take().expect("stderr");
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
+    let (mut daemon, mut stdin, log) = spawn_fed(
+        orbwatch(&db)
+            .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+            .env_remove("ORBWATCH_LOG"),
+    );
     stdin
         .write_all(b"2021-03-01T10:00:00Z srv sshd[1]: Failed password for root from 192.0.2.7 port 4000 ssh2\n2021-03-01T10:00:01Z srv sshd[1]: Failed password for root from 192.0.2.7 port 4001 ssh2\n")
         .expect("write lines");
@@ -146,6 +161,7 @@ fn findings_are_kept_as_raised_and_sigterm_flushes_and_exits_0() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("watch starts");
+    // Its stderr stays with the child: read at the end, with a limit.
     let mut daemon = Daemon(child);
     let mut stdin = daemon.0.stdin.take().expect("stdin");
     stdin.write_all(&log).expect("write lines");
@@ -343,23 +359,12 @@ fn a_feed_added_while_running_is_matched_within_seconds_and_nothing_is_lost() {
         "[feeds]\nreload_check = \"300ms\"\n[store]\ncommit_interval = \"200ms\"\n[detect]\nbehaviour = false\n",
     )
     .expect("write config");
-    let child = orbwatch(&db)
-        .args(["watch", "--stdin", "--timezone", "UTC", "--config"])
-        .arg(&cfg)
-        .env("ORBWATCH_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
-    let mut daemon = Daemon(child);
-    let mut stderr = daemon.0.stderr.take().expect("stderr");
-    let log = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
-        s
-    });
-    let mut stdin = daemon.0.stdin.take().expect("stdin");
+    let (mut daemon, mut stdin, log) = spawn_fed(
+        orbwatch(&db)
+            .args(["watch", "--stdin", "--timezone", "UTC", "--config"])
+            .arg(&cfg)
+            .env("ORBWATCH_LOG", "info"),
+    );
     let mut written = 0u64;
     let line = |stdin: &mut std::process::ChildStdin, n: u64| {
         let l = format!(
