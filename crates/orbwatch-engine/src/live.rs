@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use orbwatch_capture::netflow::NetflowDecoder;
+use orbwatch_detect::behaviour::key_table::{KeyTable, pack};
 use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
 use orbwatch_detect::behaviour::{BehaviourConfig, Draft, LiveDetectors, orb_likelihood};
 use orbwatch_detect::enrich::Enricher;
@@ -471,16 +472,38 @@ struct SourceEvidence {
     records: smallvec::SmallVec<[KeptRecord; 1]>,
 }
 
+/// A source's kept records, queued with the newest event time it had
+/// when queued.
+struct QueuedEvidence {
+    src: NodeId,
+    queued: i64,
+    evidence: SourceEvidence,
+}
+
 /// The first records of each active source's episode, bounded in bytes.
+///
+/// The records live in a queue in the order their sources were queued
+/// (first seen, or queued again when still active at their turn), and a
+/// table that can be prefetched says where each source's entry is. Why
+/// not a hash map of the records: most failed logins of a spray come from
+/// an address never seen before, so each record was written into a cold
+/// 112-byte slot of a map of hundreds of thousands, a third of the
+/// pipeline thread's time in this cache. Now the new entry goes to the
+/// queue's end (memory just written) and the table's slot (16 bytes) is
+/// asked for before the record comes (see [`EvidenceCache::prefetch`]).
 struct EvidenceCache {
-    per_source: hashbrown::HashMap<NodeId, SourceEvidence>,
-    /// Each source of `per_source` once, with the newest event time it had
-    /// when queued, oldest first (roughly: late observations queue behind
-    /// newer ones). Forgetting pops from the front instead of sweeping the
-    /// whole map at every tick: a daemon sees millions of sources a day,
-    /// most of them once (a scan, a spray), and a sweep of them all five
-    /// times a second cost 7 % of the pipeline thread at 275,000 msg/s.
-    by_time: std::collections::VecDeque<(i64, NodeId)>,
+    /// Each source's place in `queue`, as a sequence number (see
+    /// `first_seq`), by [`key_table::pack`]ed source.
+    at: KeyTable<u64>,
+    /// Each source of `at` once, oldest queued first (roughly: late
+    /// observations queue behind newer ones). Forgetting pops from the
+    /// front instead of sweeping every source at every tick: a daemon
+    /// sees millions of sources a day, most of them once (a scan, a
+    /// spray), and a sweep of them all five times a second cost 7 % of
+    /// the pipeline thread at 275,000 msg/s.
+    queue: std::collections::VecDeque<QueuedEvidence>,
+    /// The sequence number of the front of `queue`.
+    first_seq: u64,
     /// Bytes this cache holds.
     bytes: usize,
     /// Bytes held by this cache and its siblings' (a stage-2 worker's
@@ -498,15 +521,59 @@ struct EvidenceCache {
 }
 
 impl EvidenceCache {
+    fn new(
+        spent: Arc<AtomicUsize>,
+        budget: usize,
+        per_source_cap: usize,
+        episode_gap_ms: i64,
+    ) -> Self {
+        Self {
+            at: KeyTable::with_capacity(1 << 12),
+            queue: std::collections::VecDeque::new(),
+            first_seq: 0,
+            bytes: 0,
+            spent,
+            budget,
+            per_source_cap,
+            not_kept: 0,
+            episode_gap_ms,
+        }
+    }
+
+    /// Start loading the table slot that [`keep`](Self::keep) of an
+    /// observation from `src` will look at.
+    #[inline]
+    fn prefetch(&self, src: NodeId) {
+        self.at.prefetch(pack(src, 0));
+    }
+
+    /// The records kept for `src`.
+    fn get(&self, src: NodeId) -> Option<&SourceEvidence> {
+        let seq = *self.at.get(pack(src, 0))?;
+        self.queue
+            .get((seq - self.first_seq) as usize)
+            .map(|q| &q.evidence)
+    }
+
+    /// The place in `queue` of the entry of `src`, queued at `time` if it
+    /// has none.
+    fn entry(&mut self, src: NodeId, time: i64) -> usize {
+        let next = self.first_seq + self.queue.len() as u64;
+        let seq = *self.at.get_or_insert_with(pack(src, 0), || next);
+        if seq == next {
+            self.queue.push_back(QueuedEvidence {
+                src,
+                queued: time,
+                evidence: SourceEvidence::default(),
+            });
+        }
+        (seq - self.first_seq) as usize
+    }
+
     fn keep(&mut self, o: &Obs, at: &KeptOrigin<'_>, text: Raw<'_>) {
         let raw = text.bytes();
-        let e = match self.per_source.entry(o.src) {
-            hashbrown::hash_map::Entry::Occupied(e) => e.into_mut(),
-            hashbrown::hash_map::Entry::Vacant(v) => {
-                self.by_time.push_back((o.time, o.src));
-                v.insert(SourceEvidence::default())
-            }
-        };
+        let i = self.entry(o.src, o.time);
+        let e = &mut self.queue[i].evidence;
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
             let freed = e.records.iter().map(|r| r.raw.len()).sum::<usize>();
             self.bytes -= freed;
@@ -547,21 +614,28 @@ impl EvidenceCache {
     /// never early.
     fn forget_before(&mut self, before: i64) {
         let mut freed = 0;
-        while let Some(&(queued, src)) = self.by_time.front() {
-            if queued >= before {
+        while self.queue.front().is_some_and(|q| q.queued < before) {
+            let Some(mut q) = self.queue.pop_front() else {
                 break;
-            }
-            self.by_time.pop_front();
-            let Some(e) = self.per_source.get(&src) else {
-                continue;
             };
-            if e.last >= before {
-                self.by_time.push_back((e.last, src));
+            self.first_seq += 1;
+            let key = pack(q.src, 0);
+            if q.evidence.last >= before {
+                q.queued = q.evidence.last;
+                let next = self.first_seq + self.queue.len() as u64;
+                if let Some(seq) = self.at.get_mut(key) {
+                    *seq = next;
+                }
+                self.queue.push_back(q);
                 continue;
             }
-            if let Some(e) = self.per_source.remove(&src) {
-                freed += e.records.iter().map(|r| r.raw.len()).sum::<usize>();
-            }
+            self.at.remove_if(key, |_| true);
+            freed += q
+                .evidence
+                .records
+                .iter()
+                .map(|r| r.raw.len())
+                .sum::<usize>();
         }
         self.bytes -= freed;
         self.spent.fetch_sub(freed, Ordering::Relaxed);
@@ -711,6 +785,9 @@ pub struct LivePipeline {
     /// Stage 2: the checkpoints that wait for indicator sightings still
     /// in the reorder window (see [`HeldBack`]).
     sightings_held: HeldBack,
+    /// What the reorder window released and the detectors have not seen
+    /// yet (see [`Delivery`]); empty between calls, kept for its memory.
+    released: std::collections::VecDeque<Held>,
     /// Stage 2: which stage-1 producer first sent each recent raw record.
     replays: ReplayGuard,
     /// Stage 2: the index of each observation stream (partition and
@@ -827,18 +904,15 @@ impl LivePipeline {
                 ..Default::default()
             }),
             sightings_held: HeldBack::default(),
+            released: std::collections::VecDeque::with_capacity(RELEASE_AHEAD + 1),
             replays: ReplayGuard::default(),
             obs_streams: HashMap::new(),
-            evidence: EvidenceCache {
-                per_source: hashbrown::HashMap::new(),
-                by_time: std::collections::VecDeque::new(),
-                bytes: 0,
-                spent: spent.unwrap_or_default(),
-                budget: opts.evidence_budget,
+            evidence: EvidenceCache::new(
+                spent.unwrap_or_default(),
+                opts.evidence_budget,
                 per_source_cap,
-                not_kept: 0,
                 episode_gap_ms,
-            },
+            ),
             ioc_generation: 0,
             shared_ioc: Arc::new(SourceWork {
                 current: std::sync::RwLock::new((0, Arc::clone(&engine.ioc))),
@@ -1189,6 +1263,14 @@ impl LivePipeline {
                 )));
                 held.seq = x.held.hold(index);
             }
+            // Ask for what this record will touch before the release
+            // below, which runs the detectors: the detectors' records (in
+            // cache when the observation leaves the window, if it leaves
+            // soon) and the evidence slot (kept after the release).
+            if let Some(d) = &self.detection {
+                d.detectors.prefetch(o, &self.obs.tables);
+                self.evidence.prefetch(o.src);
+            }
             if let Err(late) = self.window.push_from(index, o.time, held, now) {
                 self.stats.late += 1;
                 // Stage 1: a late observation still goes out (stage 2
@@ -1250,10 +1332,9 @@ impl LivePipeline {
         let tables = &self.obs.tables;
         self.window
             .hold(self.detecting > 0 || !self.holds.is_empty());
-        self.window.release(&mut |_, h| {
-            held.left(h.stream, h.seq);
-            deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats)
-        });
+        let mut to = delivery!(self, &mut d.detectors);
+        self.window.release(&mut |_, h| to.take(h));
+        to.finish();
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
@@ -1542,12 +1623,9 @@ impl LivePipeline {
         }
         if let Some(d) = &mut self.detection {
             let tables = &self.obs.tables;
-            let (agg, ioc, stats) = (&mut self.agg, &self.engine.ioc, &mut self.stats);
-            let held = &mut self.sightings_held;
-            let flushed = self.window.flush_if_idle(now, &mut |_, h| {
-                held.left(h.stream, h.seq);
-                deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats)
-            });
+            let mut to = delivery!(self, &mut d.detectors);
+            let flushed = self.window.flush_if_idle(now, &mut |_, h| to.take(h));
+            to.finish();
             if flushed {
                 let mark = self.window.watermark();
                 d.detectors.advance(mark, tables);
@@ -1687,12 +1765,9 @@ impl LivePipeline {
         let mut out = self.take_output();
         if let Some(mut d) = self.detection.take() {
             let tables = &self.obs.tables;
-            let (agg, ioc, stats) = (&mut self.agg, &self.engine.ioc, &mut self.stats);
-            let held = &mut self.sightings_held;
-            self.window.flush(&mut |_, h| {
-                held.left(h.stream, h.seq);
-                deliver(h, Some(&mut d.detectors), tables, agg, ioc, stats)
-            });
+            let mut to = delivery!(self, &mut d.detectors);
+            self.window.flush(&mut |_, h| to.take(h));
+            to.finish();
             let mut drafts = d.detectors.take_drafts();
             let end = d.detectors.finish_parts(tables);
             drafts.extend(end.drafts);
@@ -1759,7 +1834,7 @@ impl LivePipeline {
                 let mut kept: Vec<&KeptRecord> = d
                     .srcs
                     .iter()
-                    .filter_map(|s| self.evidence.per_source.get(s))
+                    .filter_map(|s| self.evidence.get(*s))
                     .flat_map(|e| e.records.iter())
                     .filter(|r| {
                         r.time >= d.from
@@ -1870,6 +1945,87 @@ fn new_aggregator(opts: &LiveOptions, evidence_limit: usize) -> Aggregator {
     }
 }
 
+/// How many released items wait before the detectors see them: enough
+/// for the records they touch to arrive from memory meanwhile.
+const RELEASE_AHEAD: usize = 8;
+
+/// Hands what the reorder window releases to the detectors
+/// [`RELEASE_AHEAD`] places behind the window, in the same order: each
+/// observation's per-source records are asked for (prefetched) as it
+/// leaves the window, and found in cache when it is observed. A daemon
+/// whose event time follows the wall clock releases a whole second of
+/// records at once, a minute after they arrived (the allowed lateness):
+/// by then what was prefetched when they entered the window is long
+/// gone, and most failed logins of a spray come from an address not
+/// seen for days. [`finish`](Self::finish) (or dropping) hands on the
+/// rest, before the detectors are asked anything else.
+struct Delivery<'a> {
+    detectors: &'a mut LiveDetectors<'static>,
+    tables: &'a orbwatch_detect::behaviour::observe::Tables,
+    agg: &'a mut Aggregator,
+    ioc: &'a IocEngine,
+    stats: &'a mut LiveStats,
+    held: &'a mut HeldBack,
+    ahead: &'a mut std::collections::VecDeque<Held>,
+}
+
+impl Delivery<'_> {
+    fn take(&mut self, h: Held) {
+        if let Some(o) = &h.obs {
+            self.detectors.prefetch(o, self.tables);
+        }
+        self.ahead.push_back(h);
+        if self.ahead.len() > RELEASE_AHEAD
+            && let Some(h) = self.ahead.pop_front()
+        {
+            self.hand_on(h);
+        }
+    }
+
+    fn hand_on(&mut self, h: Held) {
+        self.held.left(h.stream, h.seq);
+        deliver(
+            h,
+            Some(&mut *self.detectors),
+            self.tables,
+            self.agg,
+            self.ioc,
+            self.stats,
+        );
+    }
+
+    /// Hand on everything still waiting (dropping does the same; this
+    /// says where it happens).
+    fn finish(self) {}
+}
+
+impl Drop for Delivery<'_> {
+    /// Nothing released is left behind, whatever the caller does.
+    fn drop(&mut self) {
+        while let Some(h) = self.ahead.pop_front() {
+            self.hand_on(h);
+        }
+    }
+}
+
+/// A [`Delivery`] from the pipeline `$p`'s fields to `$detectors`: a
+/// macro, not a method, so that the pipeline's other fields (its window)
+/// stay free to borrow beside it.
+macro_rules! delivery {
+    ($p:ident, $detectors:expr) => {
+        Delivery {
+            detectors: $detectors,
+            tables: &$p.obs.tables,
+            agg: &mut $p.agg,
+            ioc: &$p.engine.ioc,
+            stats: &mut $p.stats,
+            held: &mut $p.sightings_held,
+            ahead: &mut $p.released,
+        }
+    };
+}
+use delivery;
+
 /// What the reorder window releases (stage 2 and `all`): an observation
 /// to the detectors, a sighting (stage 2) to the aggregator.
 fn deliver(
@@ -1962,7 +2118,77 @@ fn dedup_latest(findings: Vec<Finding>) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::Raw;
+    use super::{EvidenceCache, KeptOrigin, Raw};
+    use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsKind};
+    use std::sync::Arc;
+
+    fn failure(src: NodeId, time: i64) -> Obs {
+        Obs {
+            time,
+            aux: 0,
+            evidence: 0,
+            src,
+            dst: u64::MAX,
+            dst_port: 22,
+            svc: 1,
+            kind: ObsKind::AuthFailure,
+            flags: 0,
+        }
+    }
+
+    /// The evidence queue: a source found again after its turn in the
+    /// queue came keeps its records (queued again at its newest time),
+    /// an idle one is forgotten with its bytes given back, and sources
+    /// queued after the front are still found at their places.
+    #[test]
+    fn evidence_of_active_sources_survives_forgetting_and_idle_sources_go() {
+        let spent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut cache = EvidenceCache::new(Arc::clone(&spent), 1 << 20, 5, 3_600_000);
+        let name: Arc<str> = Arc::from("test stream");
+        let mut number = 0;
+        let mut keep = |cache: &mut EvidenceCache, src: NodeId, time: i64| {
+            number += 1;
+            let at = KeptOrigin {
+                index: 0,
+                name: &name,
+                format: "syslog",
+                number,
+                offset: 0,
+                identity: None,
+            };
+            let line = format!("line {number} from {src} at {time}");
+            cache.keep(&failure(src, time), &at, Raw::Owned(line.into_bytes()));
+        };
+        let lines = |cache: &EvidenceCache, src: NodeId| -> Vec<u64> {
+            cache
+                .get(src)
+                .map(|e| e.records.iter().map(|r| r.number).collect())
+                .unwrap_or_default()
+        };
+        keep(&mut cache, 1, 1_000);
+        keep(&mut cache, 2, 2_000);
+        keep(&mut cache, 3, 3_000);
+        keep(&mut cache, 1, 90_000);
+        assert_eq!(lines(&cache, 1), [1, 4]);
+        // 1 was queued at 1,000 but is active at 90,000: queued again.
+        // 2 is idle: forgotten. 3 was queued at 3,000: not yet looked at.
+        cache.forget_before(2_500);
+        assert_eq!(lines(&cache, 1), [1, 4]);
+        assert_eq!(lines(&cache, 2), Vec::<u64>::new());
+        assert_eq!(lines(&cache, 3), [3]);
+        keep(&mut cache, 4, 95_000);
+        keep(&mut cache, 3, 96_000);
+        assert_eq!(lines(&cache, 3), [3, 6]);
+        assert_eq!(lines(&cache, 4), [5]);
+        cache.forget_before(95_500);
+        assert_eq!(lines(&cache, 1), Vec::<u64>::new());
+        assert_eq!(lines(&cache, 4), Vec::<u64>::new());
+        assert_eq!(lines(&cache, 3), [3, 6]);
+        cache.forget_before(i64::MAX);
+        assert!(cache.at.is_empty() && cache.queue.is_empty());
+        assert_eq!(cache.bytes, 0);
+        assert_eq!(spent.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
 
     /// Kept text is the record as read: its own buffer when it is valid
     /// UTF-8 and short enough, otherwise a copy cut to the cap with

@@ -27,7 +27,7 @@ const EMPTY: u64 = u64::MAX;
 /// [`NONE`]; rotated left by 2 it fits in 34 bits, leaving 16 for the
 /// service, so the packing is exact for every id the observation tables
 /// make. [`NONE`] keeps its top bits set and so never meets a real id.
-pub(crate) fn pack(src: NodeId, svc: u16) -> u64 {
+pub fn pack(src: NodeId, svc: u16) -> u64 {
     let s = src.rotate_left(2);
     let k = s << 16 | u64::from(svc);
     // (NONE, 0xffff) would be EMPTY: no observation has a source NONE.
@@ -35,7 +35,7 @@ pub(crate) fn pack(src: NodeId, svc: u16) -> u64 {
 }
 
 /// The (source, service) of a packed key.
-pub(crate) fn unpack(k: u64) -> (NodeId, u16) {
+pub fn unpack(k: u64) -> (NodeId, u16) {
     let svc = k as u16;
     let s = k >> 16;
     if s >= 1 << 34 {
@@ -47,7 +47,7 @@ pub(crate) fn unpack(k: u64) -> (NodeId, u16) {
 /// Open addressing, linear probing, at most 3/4 full; removal shifts
 /// the following entries back (no tombstones, so long-lived tables with
 /// millions of inserts and removals keep short probes).
-pub(crate) struct KeyTable<V> {
+pub struct KeyTable<V> {
     keys: Vec<u64>,
     vals: Vec<V>,
     len: usize,
@@ -56,7 +56,7 @@ pub(crate) struct KeyTable<V> {
 
 impl<V: Copy + Default> KeyTable<V> {
     /// An empty table with room for `capacity` keys before it grows.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    pub fn with_capacity(capacity: usize) -> Self {
         let slots = (capacity.max(8) * 4 / 3 + 1).next_power_of_two();
         Self {
             keys: vec![EMPTY; slots],
@@ -66,8 +66,12 @@ impl<V: Copy + Default> KeyTable<V> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     #[inline]
@@ -77,7 +81,7 @@ impl<V: Copy + Default> KeyTable<V> {
 
     /// Start loading the slot of `k` (its key and its record) into cache.
     #[inline]
-    pub(crate) fn prefetch(&self, k: u64) {
+    pub fn prefetch(&self, k: u64) {
         #[cfg(target_arch = "x86_64")]
         {
             let i = self.home(k);
@@ -111,11 +115,11 @@ impl<V: Copy + Default> KeyTable<V> {
         }
     }
 
-    pub(crate) fn get(&self, k: u64) -> Option<&V> {
+    pub fn get(&self, k: u64) -> Option<&V> {
         self.find(k).ok().map(|i| &self.vals[i])
     }
 
-    pub(crate) fn get_mut(&mut self, k: u64) -> Option<&mut V> {
+    pub fn get_mut(&mut self, k: u64) -> Option<&mut V> {
         match self.find(k) {
             Ok(i) => Some(&mut self.vals[i]),
             Err(_) => None,
@@ -123,7 +127,7 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// The record of `k`, made by `make` if there is none.
-    pub(crate) fn get_or_insert_with(&mut self, k: u64, make: impl FnOnce() -> V) -> &mut V {
+    pub fn get_or_insert_with(&mut self, k: u64, make: impl FnOnce() -> V) -> &mut V {
         let i = match self.find(k) {
             Ok(i) => i,
             Err(i) => {
@@ -143,7 +147,7 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// Remove `k` if its record satisfies `pred`; returns the record.
-    pub(crate) fn remove_if(&mut self, k: u64, pred: impl FnOnce(&V) -> bool) -> Option<V> {
+    pub fn remove_if(&mut self, k: u64, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let i = self.find(k).ok()?;
         if !pred(&self.vals[i]) {
             return None;
@@ -203,7 +207,7 @@ impl<V: Copy + Default> KeyTable<V> {
     /// all through a vector, 5 % of a hunt's partition threads for
     /// `success_after_failures`' sweep. Here each slot is read once, in
     /// order, and only the removed entries cost a backward shift.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
         // Scan from just after an empty slot (one exists: the table is at
         // most 3/4 full) once around. No run of entries crosses that
         // slot, so an entry shifted back by `erase` always comes from
@@ -225,7 +229,7 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// Every (key, record), leaving the table empty (its memory kept).
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
+    pub fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
         self.len = 0;
         self.keys
             .iter_mut()

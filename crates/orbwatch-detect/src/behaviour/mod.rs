@@ -29,7 +29,7 @@ pub mod exfiltration;
 pub mod explicit_spray;
 pub mod flow_flags;
 pub mod ids_verdict;
-mod key_table;
+pub mod key_table;
 pub mod login_flood;
 pub mod observe;
 pub mod orb_likelihood;
@@ -885,6 +885,16 @@ impl<'a> LiveDetectors<'a> {
                 None => list.push(d.clone()),
             }
         }
+    }
+
+    /// Start loading the per-source state `o` will touch into cache (a
+    /// hint: no state changes). A live pipeline calls it when `o` enters
+    /// its reorder window and again a few observations before it leaves:
+    /// most failed logins of a spray come from an address not seen for
+    /// days, whose records are not in cache.
+    #[inline]
+    pub fn prefetch(&self, o: &Obs, t: &Tables) {
+        self.part.prefetch(o, t);
     }
 
     /// One observation, in event-time order.
