@@ -34,9 +34,12 @@
 //!   that wait for a key to go idle are not held back forever.
 //!
 //! Items of the same event time leave in arrival order.
+//!
+//! Items leave through a [`Release`]: a closure `|time, item|`, or a
+//! receiver that also wants to know a few items ahead what comes next
+//! (to start loading what it will touch, see [`Release::coming`]).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Event-time settings of a live pipeline (`[event_time]` in the watch
@@ -96,14 +99,48 @@ pub struct Late<T> {
     pub behind_ms: i64,
 }
 
+/// Where a window's items go when they leave.
+pub trait Release<T> {
+    /// An item that will leave [`LOOKAHEAD`] items from now, unless the
+    /// watermark stops short of it (a hint: nothing leaves yet). Each
+    /// item is shown at most once; not every item is shown.
+    fn coming(&mut self, _item: &T) {}
+
+    /// An item leaves, in event-time order.
+    fn release(&mut self, time: i64, item: T);
+}
+
+impl<T, F: FnMut(i64, T)> Release<T> for F {
+    fn release(&mut self, time: i64, item: T) {
+        self(time, item)
+    }
+}
+
+/// How many items ahead of the one leaving [`Release::coming`] looks:
+/// enough for what it asks for to arrive from memory meanwhile.
+pub const LOOKAHEAD: usize = 8;
+
 /// A bounded reorder buffer keyed by event time (milliseconds).
+///
+/// Items wait in one queue per event time, in arrival order. Why not a
+/// binary heap (as this was): a daemon whose event time follows the wall
+/// clock holds `max_pending` items (a million) from a few seconds, each
+/// released as a new one comes, and each removal from the heap walked
+/// its twenty levels through cold memory. Here a removal is the front of
+/// a queue, the queues are few (distinct times pending), and the items
+/// leaving next lie side by side, so [`Release::coming`] can show them.
 #[derive(Debug)]
 pub struct ReorderWindow<T> {
     lateness_ms: i64,
     max_pending: usize,
     idle_flush: Duration,
-    heap: BinaryHeap<Reverse<Waiting<T>>>,
-    seq: u64,
+    queues: BTreeMap<i64, VecDeque<T>>,
+    /// Items in `queues`.
+    len: usize,
+    /// Emptied queues kept for their memory: with event time in
+    /// milliseconds most queues hold one item, and a new queue for each
+    /// would allocate for each.
+    spare: Vec<VecDeque<T>>,
     newest: Option<i64>,
     watermark: i64,
     last_arrival: Option<Instant>,
@@ -123,38 +160,15 @@ struct StreamClock {
     last_arrival: Instant,
 }
 
-#[derive(Debug)]
-struct Waiting<T> {
-    time: i64,
-    seq: u64,
-    item: T,
-}
-
-impl<T> PartialEq for Waiting<T> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<T> Eq for Waiting<T> {}
-impl<T> PartialOrd for Waiting<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<T> Ord for Waiting<T> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
-    }
-}
-
 impl<T> ReorderWindow<T> {
     pub fn new(cfg: &EventTimeConfig) -> Self {
         Self {
             lateness_ms: i64::try_from(cfg.allowed_lateness.as_millis()).unwrap_or(i64::MAX),
             max_pending: cfg.max_pending.max(1),
             idle_flush: cfg.idle_flush,
-            heap: BinaryHeap::new(),
-            seq: 0,
+            queues: BTreeMap::new(),
+            len: 0,
+            spare: Vec::new(),
             newest: None,
             watermark: i64::MIN,
             last_arrival: None,
@@ -183,7 +197,7 @@ impl<T> ReorderWindow<T> {
 
     pub fn stats(&self) -> ReorderStats {
         ReorderStats {
-            pending: self.heap.len(),
+            pending: self.len,
             ..self.stats
         }
     }
@@ -213,12 +227,12 @@ impl<T> ReorderWindow<T> {
         }
         self.stats.accepted += 1;
         self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
-        self.heap.push(Reverse(Waiting {
-            time,
-            seq: self.seq,
-            item,
-        }));
-        self.seq += 1;
+        let spare = &mut self.spare;
+        self.queues
+            .entry(time)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push_back(item);
+        self.len += 1;
         Ok(())
     }
 
@@ -244,31 +258,31 @@ impl<T> ReorderWindow<T> {
 
     /// Release, in event-time order, every item the watermark has passed,
     /// and the oldest ones beyond `max_pending`.
-    pub fn release(&mut self, out: &mut impl FnMut(i64, T)) {
+    pub fn release(&mut self, out: &mut impl Release<T>) {
         if let Some(newest) = self.newest
             && !self.held
         {
             let mark = self.clock(newest).saturating_sub(self.lateness_ms);
             self.release_until(mark, out);
         }
-        while self.heap.len() > self.max_pending {
-            let Some(Reverse(w)) = self.heap.pop() else {
+        while self.len > self.max_pending {
+            let Some((time, item)) = self.pop_oldest(i64::MAX, out) else {
                 break;
             };
             self.stats.released_early += 1;
-            self.watermark = self.watermark.max(w.time);
-            out(w.time, w.item);
+            self.watermark = self.watermark.max(time);
+            out.release(time, item);
         }
     }
 
     /// Release everything now when nothing has arrived for `idle_flush`
     /// (wall clock): the source went quiet and no later event will come
     /// to move the watermark. Returns whether it flushed.
-    pub fn flush_if_idle(&mut self, now: Instant, out: &mut impl FnMut(i64, T)) -> bool {
+    pub fn flush_if_idle(&mut self, now: Instant, out: &mut impl Release<T>) -> bool {
         let quiet = self
             .last_arrival
             .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush);
-        if !quiet || self.heap.is_empty() {
+        if !quiet || self.len == 0 {
             return false;
         }
         self.stats.idle_flushes += 1;
@@ -277,7 +291,7 @@ impl<T> ReorderWindow<T> {
     }
 
     /// Release everything (end of input, or shutdown).
-    pub fn flush(&mut self, out: &mut impl FnMut(i64, T)) {
+    pub fn flush(&mut self, out: &mut impl Release<T>) {
         if let Some(newest) = self.newest {
             self.release_until(newest, out);
         }
@@ -306,13 +320,38 @@ impl<T> ReorderWindow<T> {
         slowest.max(floor)
     }
 
-    fn release_until(&mut self, mark: i64, out: &mut impl FnMut(i64, T)) {
-        while self.heap.peek().is_some_and(|Reverse(w)| w.time <= mark) {
-            if let Some(Reverse(w)) = self.heap.pop() {
-                out(w.time, w.item);
-            }
+    fn release_until(&mut self, mark: i64, out: &mut impl Release<T>) {
+        while let Some((time, item)) = self.pop_oldest(mark, out) {
+            out.release(time, item);
         }
         self.watermark = self.watermark.max(mark);
+    }
+
+    /// The oldest item if its time is at most `mark`, first showing `out`
+    /// the item [`LOOKAHEAD`] places behind it in the same queue.
+    fn pop_oldest(&mut self, mark: i64, out: &mut impl Release<T>) -> Option<(i64, T)> {
+        let mut first = self.queues.first_entry()?;
+        let time = *first.key();
+        if time > mark {
+            return None;
+        }
+        let queue = first.get_mut();
+        if let Some(next) = queue.get(LOOKAHEAD) {
+            out.coming(next);
+        }
+        let item = queue.pop_front();
+        if queue.is_empty() {
+            let mut queue = first.remove();
+            // Most queues are small: a large one (a busy second) is not
+            // kept, so that memory a burst took is given back.
+            if queue.capacity() <= 64 && self.spare.len() < 1024 {
+                queue.clear();
+                self.spare.push(queue);
+            }
+        }
+        let item = item?;
+        self.len -= 1;
+        Some((time, item))
     }
 }
 
@@ -431,6 +470,70 @@ mod tests {
         let mut rest = Vec::new();
         w.flush(&mut |t, x| rest.push((t, x)));
         assert_eq!(rest, vec![(i64::MAX, 1)]);
+    }
+
+    /// Records what a window shows ahead and what it releases.
+    #[derive(Default)]
+    struct Recorder {
+        shown: Vec<(usize, u32)>,
+        released: Vec<(i64, u32)>,
+    }
+
+    impl Release<u32> for Recorder {
+        fn coming(&mut self, item: &u32) {
+            self.shown.push((self.released.len(), *item));
+        }
+        fn release(&mut self, time: i64, item: u32) {
+            self.released.push((time, item));
+        }
+    }
+
+    /// A busy second (many items of one time, as a daemon's window holds
+    /// them) leaves in arrival order, and each item but the first few is
+    /// shown exactly once, [`LOOKAHEAD`] items before it leaves; the
+    /// order is the same with a full window's early releases.
+    #[test]
+    fn items_are_shown_once_lookahead_places_before_they_leave() {
+        let now = Instant::now();
+        let mut w = window(60, 1_000);
+        let mut arrivals = Vec::new();
+        for x in 0..300u32 {
+            // Three seconds, arriving interleaved with an older one.
+            let t = 1_000 * i64::from(x % 3) + if x % 7 == 0 { 0 } else { 500 };
+            w.push(t, x, now).unwrap();
+            arrivals.push((t, x));
+        }
+        let mut r = Recorder::default();
+        w.flush(&mut r);
+        let mut expected = arrivals.clone();
+        expected.sort_by_key(|(t, _)| *t);
+        assert_eq!(r.released, expected, "time order, arrival order within a time");
+        let mut seen = std::collections::HashSet::new();
+        for &(before, x) in &r.shown {
+            assert!(seen.insert(x), "{x} shown twice");
+            let at = r.released.iter().position(|&(_, y)| y == x).unwrap();
+            assert_eq!(at, before + LOOKAHEAD, "{x} shown {before}, left {at}");
+        }
+        // Every item of a time is shown, but the first LOOKAHEAD of each.
+        let times: std::collections::BTreeSet<i64> = arrivals.iter().map(|a| a.0).collect();
+        assert_eq!(r.shown.len(), arrivals.len() - LOOKAHEAD * times.len());
+
+        // A daemon's full window: seconds in order, each item released
+        // early as the next comes.
+        let mut full = window(3_600, 50);
+        let mut r = Recorder::default();
+        for x in 0..300u32 {
+            full.push(1_000 * i64::from(x / 100), x, now).unwrap();
+            full.release(&mut r);
+        }
+        full.flush(&mut r);
+        assert_eq!(full.stats().released_early, 250);
+        let order: Vec<u32> = r.released.iter().map(|r| r.1).collect();
+        assert_eq!(order, (0..300).collect::<Vec<_>>());
+        assert!(!r.shown.is_empty());
+        for &(before, x) in &r.shown {
+            assert_eq!(order[before + LOOKAHEAD], x, "{x} shown {before}");
+        }
     }
 
     fn skewed(skew: Option<u64>) -> ReorderWindow<u32> {

@@ -61,7 +61,7 @@ use orbwatch_event::decoders::{self, DecoderConfig};
 use orbwatch_event::{DecodeError, Decoded, Decoder};
 use orbwatch_live::{Checkpoint, LiveRecord, Payload, Prefilter, Prefiltered, Prework, StreamWork};
 
-use crate::event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
+use crate::event_time::{EventTimeConfig, Release, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
 use crate::replay_guard::{ReplayGuard, Sent};
 use crate::summary_wire::{Summary, SummaryBody};
@@ -785,9 +785,6 @@ pub struct LivePipeline {
     /// Stage 2: the checkpoints that wait for indicator sightings still
     /// in the reorder window (see [`HeldBack`]).
     sightings_held: HeldBack,
-    /// What the reorder window released and the detectors have not seen
-    /// yet (see [`Delivery`]); empty between calls, kept for its memory.
-    released: std::collections::VecDeque<Held>,
     /// Stage 2: which stage-1 producer first sent each recent raw record.
     replays: ReplayGuard,
     /// Stage 2: the index of each observation stream (partition and
@@ -904,7 +901,6 @@ impl LivePipeline {
                 ..Default::default()
             }),
             sightings_held: HeldBack::default(),
-            released: std::collections::VecDeque::with_capacity(RELEASE_AHEAD + 1),
             replays: ReplayGuard::default(),
             obs_streams: HashMap::new(),
             evidence: EvidenceCache::new(
@@ -1323,7 +1319,7 @@ impl LivePipeline {
         let held = &mut self.sightings_held;
         let Some(d) = &mut self.detection else {
             // No detectors: nothing waits (but a sighting to aggregate).
-            self.window.flush(&mut |_, h| {
+            self.window.flush(&mut |_, h: Held| {
                 held.left(h.stream, h.seq);
                 deliver(h, None, &self.obs.tables, agg, ioc, stats)
             });
@@ -1333,8 +1329,7 @@ impl LivePipeline {
         self.window
             .hold(self.detecting > 0 || !self.holds.is_empty());
         let mut to = delivery!(self, &mut d.detectors);
-        self.window.release(&mut |_, h| to.take(h));
-        to.finish();
+        self.window.release(&mut to);
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
@@ -1624,8 +1619,7 @@ impl LivePipeline {
         if let Some(d) = &mut self.detection {
             let tables = &self.obs.tables;
             let mut to = delivery!(self, &mut d.detectors);
-            let flushed = self.window.flush_if_idle(now, &mut |_, h| to.take(h));
-            to.finish();
+            let flushed = self.window.flush_if_idle(now, &mut to);
             if flushed {
                 let mark = self.window.watermark();
                 d.detectors.advance(mark, tables);
@@ -1766,8 +1760,7 @@ impl LivePipeline {
         if let Some(mut d) = self.detection.take() {
             let tables = &self.obs.tables;
             let mut to = delivery!(self, &mut d.detectors);
-            self.window.flush(&mut |_, h| to.take(h));
-            to.finish();
+            self.window.flush(&mut to);
             let mut drafts = d.detectors.take_drafts();
             let end = d.detectors.finish_parts(tables);
             drafts.extend(end.drafts);
@@ -1945,20 +1938,14 @@ fn new_aggregator(opts: &LiveOptions, evidence_limit: usize) -> Aggregator {
     }
 }
 
-/// How many released items wait before the detectors see them: enough
-/// for the records they touch to arrive from memory meanwhile.
-const RELEASE_AHEAD: usize = 8;
-
-/// Hands what the reorder window releases to the detectors
-/// [`RELEASE_AHEAD`] places behind the window, in the same order: each
-/// observation's per-source records are asked for (prefetched) as it
-/// leaves the window, and found in cache when it is observed. A daemon
-/// whose event time follows the wall clock releases a whole second of
-/// records at once, a minute after they arrived (the allowed lateness):
-/// by then what was prefetched when they entered the window is long
-/// gone, and most failed logins of a spray come from an address not
-/// seen for days. [`finish`](Self::finish) (or dropping) hands on the
-/// rest, before the detectors are asked anything else.
+/// Hands what the reorder window releases to the detectors, asking for
+/// each observation's per-source records (prefetching them) when the
+/// window says it comes [`LOOKAHEAD`](crate::event_time::LOOKAHEAD) items later: they are then in
+/// cache when it is observed. A daemon whose event time follows the wall
+/// clock releases records long after they arrived (the allowed lateness,
+/// or a full window's early release): what was prefetched when they
+/// entered the window is gone by then, and most failed logins of a spray
+/// come from an address not seen for days.
 struct Delivery<'a> {
     detectors: &'a mut LiveDetectors<'static>,
     tables: &'a orbwatch_detect::behaviour::observe::Tables,
@@ -1966,23 +1953,16 @@ struct Delivery<'a> {
     ioc: &'a IocEngine,
     stats: &'a mut LiveStats,
     held: &'a mut HeldBack,
-    ahead: &'a mut std::collections::VecDeque<Held>,
 }
 
-impl Delivery<'_> {
-    fn take(&mut self, h: Held) {
+impl Release<Held> for Delivery<'_> {
+    fn coming(&mut self, h: &Held) {
         if let Some(o) = &h.obs {
             self.detectors.prefetch(o, self.tables);
         }
-        self.ahead.push_back(h);
-        if self.ahead.len() > RELEASE_AHEAD
-            && let Some(h) = self.ahead.pop_front()
-        {
-            self.hand_on(h);
-        }
     }
 
-    fn hand_on(&mut self, h: Held) {
+    fn release(&mut self, _time: i64, h: Held) {
         self.held.left(h.stream, h.seq);
         deliver(
             h,
@@ -1992,19 +1972,6 @@ impl Delivery<'_> {
             self.ioc,
             self.stats,
         );
-    }
-
-    /// Hand on everything still waiting (dropping does the same; this
-    /// says where it happens).
-    fn finish(self) {}
-}
-
-impl Drop for Delivery<'_> {
-    /// Nothing released is left behind, whatever the caller does.
-    fn drop(&mut self) {
-        while let Some(h) = self.ahead.pop_front() {
-            self.hand_on(h);
-        }
     }
 }
 
@@ -2020,7 +1987,6 @@ macro_rules! delivery {
             ioc: &$p.engine.ioc,
             stats: &mut $p.stats,
             held: &mut $p.sightings_held,
-            ahead: &mut $p.released,
         }
     };
 }
