@@ -507,7 +507,10 @@ mod tests {
         w.flush(&mut r);
         let mut expected = arrivals.clone();
         expected.sort_by_key(|(t, _)| *t);
-        assert_eq!(r.released, expected, "time order, arrival order within a time");
+        assert_eq!(
+            r.released, expected,
+            "time order, arrival order within a time"
+        );
         let mut seen = std::collections::HashSet::new();
         for &(before, x) in &r.shown {
             assert!(seen.insert(x), "{x} shown twice");
