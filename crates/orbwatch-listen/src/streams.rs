@@ -1,6 +1,4 @@
-//! Stream names and message numbers per sender of a UDP listener, and
-//! what else the listener keeps per sender (a syslog sender's decoding,
-//! see `orbwatch_live::StreamSlot`).
+//! Stream names and message numbers per sender of a UDP listener.
 //!
 //! Why per sender: the pipeline keeps decoder state per stream (a syslog
 //! decoder's guessed year and zone, NetFlow templates per exporter), and
@@ -13,20 +11,19 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-/// Per-sender stream names and counters, and a state `S` per sender.
-pub(crate) struct Streams<K, S = ()> {
+/// Per-sender stream names and counters.
+pub(crate) struct Streams<K> {
     /// `"syslog-udp 0.0.0.0:514 from "`: the name is the prefix and the key.
     prefix: String,
-    /// Name of the stream, messages numbered so far, last use (a tick),
-    /// the sender's state (forgotten with it).
-    map: HashMap<K, (Arc<str>, u64, u64, S)>,
+    /// Name of the stream, messages numbered so far, last use (a tick).
+    map: HashMap<K, (Arc<str>, u64, u64)>,
     cap: usize,
     tick: u64,
     /// Senders forgotten to keep the table within its cap.
     pub(crate) evicted: u64,
 }
 
-impl<K: Hash + Eq + Copy + std::fmt::Display, S: Default> Streams<K, S> {
+impl<K: Hash + Eq + Copy + std::fmt::Display> Streams<K> {
     pub(crate) fn new(prefix: String, cap: usize) -> Self {
         Self {
             prefix,
@@ -37,9 +34,8 @@ impl<K: Hash + Eq + Copy + std::fmt::Display, S: Default> Streams<K, S> {
         }
     }
 
-    /// The stream of `key`, the number of its next message (from 1) and
-    /// its state.
-    pub(crate) fn next(&mut self, key: K) -> (Arc<str>, u64, &mut S) {
+    /// The stream of `key` and the number of its next message (from 1).
+    pub(crate) fn next(&mut self, key: K) -> (Arc<str>, u64) {
         self.tick += 1;
         let tick = self.tick;
         if !self.map.contains_key(&key) && self.map.len() >= self.cap {
@@ -49,10 +45,10 @@ impl<K: Hash + Eq + Copy + std::fmt::Display, S: Default> Streams<K, S> {
         let e = self
             .map
             .entry(key)
-            .or_insert_with(|| (Arc::from(format!("{prefix}{key}")), 0, tick, S::default()));
+            .or_insert_with(|| (Arc::from(format!("{prefix}{key}")), 0, tick));
         e.1 += 1;
         e.2 = tick;
-        (e.0.clone(), e.1, &mut e.3)
+        (e.0.clone(), e.1)
     }
 
     fn evict_half(&mut self) {
@@ -81,9 +77,8 @@ mod tests {
         let mut s: Streams<IpAddr> = Streams::new("syslog-udp 0.0.0.0:514 from ".into(), 4);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
-        let (name, number, ()) = s.next(a);
         assert_eq!(
-            (name, number),
+            s.next(a),
             (Arc::from("syslog-udp 0.0.0.0:514 from 192.0.2.1"), 1)
         );
         assert_eq!(s.next(b).1, 1);

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats, StreamSlot};
+use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::framing::trim_line_end;
@@ -261,10 +261,7 @@ pub(crate) fn run(
     let ipv6 = setup.local.is_ipv6();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut control: ControlBuf = [0; 8];
-    // Each syslog sender keeps a slot: its messages are decoded here when
-    // the pipeline gives the sender a decoder (`RecordSender::try_send_in`),
-    // off the pipeline's thread.
-    let mut syslog_streams: Streams<IpAddr, StreamSlot> = Streams::new(
+    let mut syslog_streams: Streams<IpAddr> = Streams::new(
         format!("{name} from "),
         match mode {
             Mode::Syslog { max_senders, .. } => max_senders,
@@ -360,7 +357,7 @@ pub(crate) fn run(
         SourceStats::add(&stats.bytes, d.len as u64);
         let peer = d.peer.unwrap_or(unknown_peer);
         let received = Timestamp::now();
-        let (record, slot) = match mode {
+        let record = match mode {
             Mode::Syslog { max_message, .. } => {
                 let msg = trim_line_end(&buf[..d.len]);
                 if msg.is_empty() {
@@ -370,8 +367,8 @@ pub(crate) fn run(
                     SourceStats::add(&stats.truncated, 1);
                 }
                 let msg = &msg[..msg.len().min(max_message)];
-                let (stream, number, slot) = syslog_streams.next(peer.ip());
-                let record = LiveRecord {
+                let (stream, number) = syslog_streams.next(peer.ip());
+                LiveRecord {
                     prefiltered: None,
                     prework: Default::default(),
                     stream,
@@ -381,8 +378,7 @@ pub(crate) fn run(
                     bytes: msg.to_vec(),
                     received,
                     checkpoint: None,
-                };
-                (record, Some(slot))
+                }
             }
             Mode::Netflow { .. } => {
                 if d.len == 0 {
@@ -391,8 +387,8 @@ pub(crate) fn run(
                 if d.cut {
                     SourceStats::add(&stats.truncated, 1);
                 }
-                let (stream, number, ()) = exporters.next(peer);
-                let record = LiveRecord {
+                let (stream, number) = exporters.next(peer);
+                LiveRecord {
                     prefiltered: None,
                     prework: Default::default(),
                     stream,
@@ -402,15 +398,10 @@ pub(crate) fn run(
                     bytes: buf[..d.len].to_vec(),
                     received,
                     checkpoint: None,
-                };
-                (record, None)
+                }
             }
         };
-        let sent = match slot {
-            Some(slot) => sender.try_send_in(slot, record),
-            None => sender.try_send(record),
-        };
-        match sent {
+        match sender.try_send(record) {
             Ok(true) => SourceStats::add(&stats.records, 1),
             Ok(false) => {
                 SourceStats::add(&stats.dropped_full, 1);

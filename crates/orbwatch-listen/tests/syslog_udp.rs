@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use orbwatch_listen::{KernelDropSource, ListenerConfig, SyslogUdpConfig};
-use orbwatch_live::{LiveRecord, Payload, Prefilter, Prefiltered, Prework, StreamWork};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use orbwatch_live::Payload;
 
 fn udp(cfg: SyslogUdpConfig, capacity: usize) -> Running {
     start(ListenerConfig::SyslogUdp(cfg), capacity)
@@ -61,91 +59,6 @@ fn logger_udp_messages_arrive_one_per_datagram() {
     let s = run.settled(|s| s.records == n as u64);
     assert_eq!(s.bytes, bytes);
     assert_eq!((s.dropped_full, s.kernel_drops, s.truncated), (0, 0, 0));
-}
-
-/// Numbers each stream's records from its own work: (the stream's first
-/// record's text, records seen by this work so far).
-struct PerSender {
-    streams: AtomicU64,
-}
-
-struct Seen {
-    first: String,
-    seen: u64,
-}
-
-impl StreamWork for Seen {
-    fn work(&mut self, _: &LiveRecord) -> Prework {
-        self.seen += 1;
-        Prework::new((self.first.clone(), self.seen))
-    }
-}
-
-impl Prefilter for PerSender {
-    fn check(&self, _: Payload, _: &[u8]) -> Option<Prefiltered> {
-        None
-    }
-    fn stream_work(&self, first: &LiveRecord) -> Option<Box<dyn StreamWork>> {
-        self.streams.fetch_add(1, Ordering::Relaxed);
-        Some(Box::new(Seen {
-            first: text(first),
-            seen: 0,
-        }))
-    }
-}
-
-/// Each UDP sender's messages get their sender's own stream work (a
-/// syslog decoder in `watch`, so that the listener's thread decodes, not
-/// the pipeline's), made at that sender's first message and run on each
-/// of its messages in order, however the senders interleave.
-#[test]
-fn each_sender_has_its_own_stream_work_done_in_order_on_the_listeners_thread() {
-    let per_sender = Arc::new(PerSender {
-        streams: AtomicU64::new(0),
-    });
-    let prefilter: Arc<dyn Prefilter> = per_sender.clone();
-    let run = start_with(
-        ListenerConfig::SyslogUdp(SyslogUdpConfig::new(loopback())),
-        64,
-        Some(prefilter),
-    );
-    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let b = UdpSocket::bind("127.0.0.2:0").unwrap();
-    for i in 1..=5 {
-        a.send_to(format!("<13>a {i}").as_bytes(), run.addr())
-            .unwrap();
-        if i % 2 == 1 {
-            b.send_to(format!("<13>b {i}").as_bytes(), run.addr())
-                .unwrap();
-        }
-    }
-    let recs = run.take(8, Duration::from_secs(5));
-    assert_eq!(recs.len(), 8);
-    let mut got: Vec<(String, String, u64)> = Vec::new();
-    for mut r in recs {
-        let (first, seen) = r
-            .prework
-            .take::<(String, u64)>()
-            .expect("the sender's work ran on this message");
-        assert_eq!(seen, r.number, "run once per message, in order");
-        got.push((text(&r), first, seen));
-    }
-    got.sort();
-    let want: Vec<(String, String, u64)> = [
-        ("<13>a 1", "<13>a 1", 1),
-        ("<13>a 2", "<13>a 1", 2),
-        ("<13>a 3", "<13>a 1", 3),
-        ("<13>a 4", "<13>a 1", 4),
-        ("<13>a 5", "<13>a 1", 5),
-        ("<13>b 1", "<13>b 1", 1),
-        ("<13>b 3", "<13>b 1", 2),
-        ("<13>b 5", "<13>b 1", 3),
-    ]
-    .into_iter()
-    .map(|(t, f, n)| (t.to_string(), f.to_string(), n))
-    .collect();
-    assert_eq!(got, want);
-    assert_eq!(per_sender.streams.load(Ordering::Relaxed), 2);
 }
 
 #[test]

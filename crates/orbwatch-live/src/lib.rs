@@ -314,26 +314,11 @@ impl RecordSender {
     /// As [`send`](Self::send), for a source whose thread reads one
     /// stream and keeps its `slot`: the record also gets the stream's
     /// [`StreamWork`] done, if the prefilter gives the stream one.
-    pub fn send_in(&self, slot: &mut StreamSlot, record: LiveRecord) -> Result<(), PipelineClosed> {
-        let record = self.worked_in(slot, record);
-        self.send(record)
-    }
-
-    /// As [`try_send`](Self::try_send), with the stream's work done as
-    /// [`send_in`](Self::send_in) does it (a UDP listener keeps a slot
-    /// per sender).
-    pub fn try_send_in(
+    pub fn send_in(
         &self,
         slot: &mut StreamSlot,
-        record: LiveRecord,
-    ) -> Result<bool, PipelineClosed> {
-        let record = self.worked_in(slot, record);
-        self.try_send(record)
-    }
-
-    /// `record` with its stream's work done, the work made at the
-    /// stream's first record.
-    fn worked_in(&self, slot: &mut StreamSlot, mut record: LiveRecord) -> LiveRecord {
+        mut record: LiveRecord,
+    ) -> Result<(), PipelineClosed> {
         if let Some(p) = &self.prefilter {
             if !slot.asked {
                 slot.asked = true;
@@ -343,7 +328,7 @@ impl RecordSender {
                 record.prework = w.work(&record);
             }
         }
-        record
+        self.send(record)
     }
 
     /// Hand a record over, waiting while the pipeline is full (sources

@@ -72,20 +72,7 @@ impl Running {
 }
 
 pub fn start(cfg: ListenerConfig, capacity: usize) -> Running {
-    start_with(cfg, capacity, None)
-}
-
-/// [`start`] with the pipeline's prefilter on the listener's side.
-pub fn start_with(
-    cfg: ListenerConfig,
-    capacity: usize,
-    prefilter: Option<Arc<dyn orbwatch_live::Prefilter>>,
-) -> Running {
     let (tx, rx) = channel(capacity);
-    let tx = match prefilter {
-        Some(p) => tx.with_prefilter(p),
-        None => tx,
-    };
     let stats = Arc::new(SourceStats::default());
     let shutdown = Shutdown::new();
     let handle = spawn(cfg, tx, stats.clone(), shutdown.clone()).expect("listener starts");
