@@ -330,28 +330,33 @@ impl<T> ReorderWindow<T> {
     /// The oldest item if its time is at most `mark`, first showing `out`
     /// the item [`LOOKAHEAD`] places behind it in the same queue.
     fn pop_oldest(&mut self, mark: i64, out: &mut impl Release<T>) -> Option<(i64, T)> {
-        let mut first = self.queues.first_entry()?;
-        let time = *first.key();
-        if time > mark {
-            return None;
-        }
-        let queue = first.get_mut();
-        if let Some(next) = queue.get(LOOKAHEAD) {
-            out.coming(next);
-        }
-        let item = queue.pop_front();
-        if queue.is_empty() {
-            let mut queue = first.remove();
-            // Most queues are small: a large one (a busy second) is not
-            // kept, so that memory a burst took is given back.
-            if queue.capacity() <= 64 && self.spare.len() < 1024 {
-                queue.clear();
-                self.spare.push(queue);
+        loop {
+            let mut first = self.queues.first_entry()?;
+            let time = *first.key();
+            if time > mark {
+                return None;
+            }
+            let queue = first.get_mut();
+            if let Some(next) = queue.get(LOOKAHEAD) {
+                out.coming(next);
+            }
+            let item = queue.pop_front();
+            if queue.is_empty() {
+                let mut queue = first.remove();
+                // Most queues are small: a large one (a busy second) is
+                // not kept, so that memory a burst took is given back.
+                if queue.capacity() <= 64 && self.spare.len() < 1024 {
+                    queue.clear();
+                    self.spare.push(queue);
+                }
+            }
+            // (An empty queue is never left in the map; were one there,
+            // it is dropped above and the next time looked at.)
+            if let Some(item) = item {
+                self.len -= 1;
+                return Some((time, item));
             }
         }
-        let item = item?;
-        self.len -= 1;
-        Some((time, item))
     }
 }
 

@@ -1940,12 +1940,13 @@ fn new_aggregator(opts: &LiveOptions, evidence_limit: usize) -> Aggregator {
 
 /// Hands what the reorder window releases to the detectors, asking for
 /// each observation's per-source records (prefetching them) when the
-/// window says it comes [`LOOKAHEAD`](crate::event_time::LOOKAHEAD) items later: they are then in
-/// cache when it is observed. A daemon whose event time follows the wall
-/// clock releases records long after they arrived (the allowed lateness,
-/// or a full window's early release): what was prefetched when they
-/// entered the window is gone by then, and most failed logins of a spray
-/// come from an address not seen for days.
+/// window says it comes [`LOOKAHEAD`](crate::event_time::LOOKAHEAD)
+/// items later: they are then in cache when it is observed. Why: a
+/// daemon whose event time follows the wall clock releases records long
+/// after they arrived (the allowed lateness, or a full window's early
+/// release), when what was prefetched as they entered the window is gone,
+/// and most failed logins of a spray come from an address not seen for
+/// days.
 struct Delivery<'a> {
     detectors: &'a mut LiveDetectors<'static>,
     tables: &'a orbwatch_detect::behaviour::observe::Tables,
