@@ -64,6 +64,17 @@ fn findings(db: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `cmd` started as a daemon with its stdin and stderr piped to the test.
+fn spawn_piped(cmd: &mut Command) -> Daemon {
+    let child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("watch starts");
+    Daemon(child)
+}
+
 /// `cmd` started as a daemon fed on its stdin: its stdin, and its stderr
 /// read to the end on a thread.
 fn spawn_fed(
@@ -73,13 +84,7 @@ fn spawn_fed(
     std::process::ChildStdin,
     std::thread::JoinHandle<String>,
 ) {
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
-    let mut daemon = Daemon(child);
+    let mut daemon = spawn_piped(cmd);
     let stdin = daemon.0.stdin.take().expect("stdin");
     let mut stderr = daemon.0.stderr.take().expect("stderr");
     let log = std::thread::spawn(move || {
@@ -150,19 +155,15 @@ fn findings_are_kept_as_raised_and_sigterm_flushes_and_exits_0() {
     let feed = dir.path().join("relays.txt");
     std::fs::write(&feed, "35.188.49.176\n").expect("write feed");
     let log = std::fs::read(data("logs-syslog/crowdsec_ssh-bf.log")).expect("read log");
-    let child = orbwatch(&db)
-        .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
-        .arg("--feed")
-        .arg(&feed)
-        .args(["--commit-interval", "200ms"])
-        .env("ORBWATCH_LOG", "info")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watch starts");
     // Its stderr stays with the child: read at the end, with a limit.
-    let mut daemon = Daemon(child);
+    let mut daemon = spawn_piped(
+        orbwatch(&db)
+            .args(["watch", "--stdin", "--year", "2021", "--timezone", "UTC"])
+            .arg("--feed")
+            .arg(&feed)
+            .args(["--commit-interval", "200ms"])
+            .env("ORBWATCH_LOG", "info"),
+    );
     let mut stdin = daemon.0.stdin.take().expect("stdin");
     stdin.write_all(&log).expect("write lines");
     stdin.flush().expect("flush");
