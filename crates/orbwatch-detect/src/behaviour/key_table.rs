@@ -44,6 +44,30 @@ pub fn unpack(k: u64) -> (NodeId, u16) {
     (s.rotate_right(2) & (0xffff_ffff | 3 << 62), svc)
 }
 
+/// Start loading the value at `v` into cache, both of its ends: a value
+/// of more than a few bytes often straddles two cache lines (a 52-byte
+/// `distributed::Source` does three times in four), and asking only for
+/// its start left the read of its last fields waiting on memory.
+///
+/// `v` need not be valid: a prefetch is a hint that never faults.
+#[inline]
+pub fn prefetch_value<T>(v: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = v as *const i8;
+        let end = start.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
+        // SAFETY: a prefetch reads nothing observable and never faults,
+        // whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch(start, _MM_HINT_T0);
+            _mm_prefetch(end, _MM_HINT_T0);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = v;
+}
+
 /// Open addressing, linear probing, at most 3/4 full; removal shifts
 /// the following entries back (no tombstones, so long-lived tables with
 /// millions of inserts and removals keep short probes).
@@ -79,29 +103,22 @@ impl<V: Copy + Default> KeyTable<V> {
         mix(k) as usize & self.mask
     }
 
-    /// Start loading the slot of `k` (its key and its record) into cache.
-    ///
-    /// Both ends of the record are asked for: a record of more than a
-    /// few bytes often straddles two cache lines (a 52-byte
-    /// `distributed::Source` does three times in four), and asking only
-    /// for its start left the read of its last fields waiting on memory,
-    /// a quarter of a hunt's partition threads.
+    /// Start loading the slot of `k` (its key and both ends of its
+    /// record, see [`prefetch_value`]) into cache: waiting on the record's
+    /// last fields was a quarter of a hunt's partition threads.
     #[inline]
     pub fn prefetch(&self, k: u64) {
         #[cfg(target_arch = "x86_64")]
         {
             let i = self.home(k);
             let key = self.keys.as_ptr().wrapping_add(i) as *const i8;
-            let val = self.vals.as_ptr().wrapping_add(i) as *const i8;
-            let val_end = val.wrapping_add(std::mem::size_of::<V>().saturating_sub(1));
             // SAFETY: a prefetch is a hint; it never faults and reads
             // nothing observable. `i` is within both arrays (masked).
             unsafe {
                 use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
                 _mm_prefetch(key, _MM_HINT_T0);
-                _mm_prefetch(val, _MM_HINT_T0);
-                _mm_prefetch(val_end, _MM_HINT_T0);
             }
+            prefetch_value(self.vals.as_ptr().wrapping_add(i));
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = k;
