@@ -270,18 +270,26 @@ fn read_back(
         let Ok((_, reader)) = orbwatch_source::open(input) else {
             continue;
         };
-        let Some(&last) = lines.last() else { continue };
+        // The lines between wanted ones are passed over in bulk.
         let mut lr = LineReader::new(reader);
-        while let Ok(Some(line)) = lr.next_line() {
-            if lines.contains(&line.number) {
+        let mut read = 0u64;
+        for &n in &lines {
+            if n <= read {
+                continue;
+            }
+            if lr.skip_lines(n - read - 1).is_err() {
+                break;
+            }
+            let Ok(Some(line)) = lr.next_line() else {
+                break;
+            };
+            read = line.number;
+            if line.number == n {
                 let cut = &line.bytes[..line.bytes.len().min(RAW_CAP)];
                 out.insert(
-                    (i, line.number),
+                    (i, n),
                     (Some(line.offset), String::from_utf8_lossy(cut).into_owned()),
                 );
-            }
-            if line.number >= last {
-                break;
             }
         }
     }

@@ -60,6 +60,52 @@ impl<R: BufRead> LineReader<R> {
         self.offset
     }
 
+    /// Pass over the next `n` lines without handing them out: newlines are
+    /// counted a buffer at a time, with no work per line. Reading back a
+    /// few thousand records of evidence from a 1 GB log took 0.4 s line
+    /// by line, on the one thread that ends a hunt.
+    ///
+    /// Line numbers and offsets afterwards are those [`next_line`] would
+    /// have left; NUL bytes in the lines passed over are not counted in
+    /// [`nul_bytes`]. Stops early at the end of the stream.
+    ///
+    /// [`next_line`]: Self::next_line
+    /// [`nul_bytes`]: Self::nul_bytes
+    pub fn skip_lines(&mut self, mut n: u64) -> io::Result<()> {
+        if self.pending_consume > 0 {
+            self.inner.consume(self.pending_consume);
+            self.pending_consume = 0;
+        }
+        self.carry.clear();
+        while n > 0 {
+            let buf = match self.inner.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                break;
+            }
+            let newlines = memchr::memchr_iter(b'\n', buf).count() as u64;
+            // Through the n-th newline, or the whole buffer: a line cut
+            // by the buffer's end is finished by a newline further on (or
+            // is the stream's unterminated last line, which comes after
+            // the lines skipped, so is not wanted).
+            let used = if newlines >= n {
+                let nth = memchr::memchr_iter(b'\n', buf).nth((n - 1) as usize);
+                nth.map_or(buf.len(), |i| i + 1)
+            } else {
+                buf.len()
+            };
+            let passed = newlines.min(n);
+            self.number += passed;
+            n -= passed;
+            self.offset += used as u64;
+            self.inner.consume(used);
+        }
+        Ok(())
+    }
+
     /// The next line, or `None` at the end. I/O and decompression errors are
     /// returned as they happen; lines read before them stay valid.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
@@ -253,6 +299,36 @@ mod tests {
         }
         assert!(collect(b"", 16).is_empty());
         assert_eq!(collect(b"x\n", 16).len(), 1);
+    }
+
+    #[test]
+    fn skipped_lines_leave_the_reader_where_reading_them_would() {
+        // CRLF, empty lines, NUL padding, an overlong line, an
+        // unterminated last line; buffers smaller and larger than lines.
+        let mut data = b"ab\r\n\ncd\n\0\0\0ef\n\0\0\ngh\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', MAX_LINE + 7));
+        data.extend_from_slice(b"\nij\nlast");
+        for cap in [1, 3, 8, 1024, 4 << 20] {
+            let all = collect(&data, cap);
+            assert_eq!(all.len(), 9, "cap {cap}");
+            for skip in 0..=all.len() as u64 + 2 {
+                let mut r =
+                    LineReader::new(BufReader::with_capacity(cap, Cursor::new(data.clone())));
+                // A line read first leaves a consume pending.
+                let first = r.next_line().unwrap().map(|l| l.number);
+                assert_eq!(first, Some(1));
+                r.skip_lines(skip).unwrap();
+                let mut rest = Vec::new();
+                while let Some(l) = r.next_line().unwrap() {
+                    rest.push((l.number, l.offset, l.bytes.to_vec(), l.truncated));
+                }
+                let from = (1 + skip as usize).min(all.len());
+                assert_eq!(rest, all[from..], "cap {cap}, skip {skip}");
+            }
+        }
+        let mut r = LineReader::new(Cursor::new(b"".to_vec()));
+        r.skip_lines(5).unwrap();
+        assert!(r.next_line().unwrap().is_none());
     }
 
     #[test]
