@@ -45,7 +45,7 @@
 //! [`SummaryError`] that says what and where; never a panic.
 
 use orbwatch_detect::behaviour::observe::{NodeId, ObsKind, Tables};
-use orbwatch_detect::behaviour::{AuthSource, CrossEvent, IdleSummary};
+use orbwatch_detect::behaviour::{CrossEvent, IdleSummary};
 
 use crate::obs_wire::{NAME_CAP, Reader, WireError, WireNode, name_id, put_node, put_str};
 
@@ -187,28 +187,25 @@ impl Summary {
                 at,
                 src,
                 svc,
-                source,
-            } => {
-                let s = source.summary();
-                SummaryBody::Idle {
-                    at,
-                    src: WireNode::of(src, t),
-                    service: t.name(u32::from(svc)).to_string(),
-                    record: WireIdle {
-                        first: s.first,
-                        last: s.last,
-                        failures: s.failures,
-                        days: s.days,
-                        max_day_failures: s.max_day_failures,
-                        successes: s.successes,
-                        brute: s.brute,
-                        accounts: s.accounts[..usize::from(s.n_accounts)]
-                            .iter()
-                            .map(|a| t.name(*a).to_string())
-                            .collect(),
-                    },
-                }
-            }
+                source: s,
+            } => SummaryBody::Idle {
+                at,
+                src: WireNode::of(src, t),
+                service: t.name(u32::from(svc)).to_string(),
+                record: WireIdle {
+                    first: s.first,
+                    last: s.last,
+                    failures: s.failures,
+                    days: s.days,
+                    max_day_failures: s.max_day_failures,
+                    successes: s.successes,
+                    brute: s.brute,
+                    accounts: s.accounts[..usize::from(s.n_accounts)]
+                        .iter()
+                        .map(|a| t.name(*a).to_string())
+                        .collect(),
+                },
+            },
         };
         Self {
             producer,
@@ -277,7 +274,7 @@ impl Summary {
                     at: *at,
                     src: src.id(t),
                     svc: svc(t, service),
-                    source: AuthSource::from_summary(&s),
+                    source: s,
                 })
             }
             _ => None,

@@ -108,23 +108,6 @@ impl Source {
             brute: self.brute,
         }
     }
-
-    /// A record that [`Campaigns`] judges as the one `s` summarises (the
-    /// per-source fields it does not read are left empty).
-    pub fn from_summary(s: &IdleSummary) -> Self {
-        Self {
-            first: s.first,
-            last: s.last,
-            failures: s.failures,
-            days: s.days,
-            max_day_failures: s.max_day_failures,
-            successes: s.successes,
-            accounts: s.accounts,
-            n_accounts: s.n_accounts.min(3),
-            brute: s.brute,
-            ..Default::default()
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -165,7 +148,7 @@ struct Member {
 struct Run {
     /// Second (since 2000) of the run's latest failure.
     last: u32,
-    idle: Vec<(NodeId, Source)>,
+    idle: Vec<(NodeId, IdleSummary)>,
 }
 
 /// How many sources ahead of the one being judged its record is asked
@@ -199,12 +182,15 @@ pub enum CrossEvent {
         first_try: bool,
     },
     /// A low-rate (source, service) record whose episode ended at `at`
-    /// (ms): `idle_secs` without a failure, or the end of input.
+    /// (ms): `idle_secs` without a failure, or the end of input. Only
+    /// what the judge reads of the record travels: a hunt sends millions,
+    /// and its cross-source stage keeps up to `max_idle_sources` of them
+    /// per run (32 bytes each, not the record's 60).
     Idle {
         at: i64,
         src: NodeId,
         svc: u16,
-        source: Source,
+        source: IdleSummary,
     },
 }
 
@@ -252,7 +238,7 @@ pub struct AuthRecords<'a> {
     /// seconds in order from both queues.
     requeued: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u64)>>,
     /// Records ending in the same second (kept to reuse its memory).
-    due: Vec<((NodeId, u16), Source)>,
+    due: Vec<((NodeId, u16), IdleSummary)>,
     /// Keys queued for the same second (kept to reuse its memory).
     keys: Vec<u64>,
     /// The success-after-failures lookback (ms): this table also keeps
@@ -423,7 +409,7 @@ impl<'a> AuthRecords<'a> {
             let mut due = std::mem::take(&mut self.due);
             for k in keys.drain(..) {
                 match self.sources.remove_if(k, |s| s.last == last) {
-                    Some(s) => due.push((unpack(k), s)),
+                    Some(s) => due.push((unpack(k), s.summary())),
                     // Failed again since: due at its latest failure.
                     None => {
                         if let Some(s) = self.sources.get(k) {
@@ -452,9 +438,10 @@ impl<'a> AuthRecords<'a> {
     pub fn finish(&mut self, out: &mut Vec<CrossEvent>) {
         let idle = self.cfg.idle_secs * 1000;
         let cfg = self.cfg;
-        let mut rest: Vec<(i64, (NodeId, u16), Source)> = self
+        let mut rest: Vec<(i64, (NodeId, u16), IdleSummary)> = self
             .sources
             .drain()
+            .map(|(k, s)| (k, s.summary()))
             .filter(|(_, s)| low_rate(cfg, s))
             .map(|(k, s)| (idle_at(s.last, idle), unpack(k), s))
             .collect();
@@ -501,7 +488,7 @@ impl<'a> AuthRecords<'a> {
 
 /// A source that can be a campaign member: never a brute force, never a
 /// success, never more than `max_daily_failures` in a day.
-fn low_rate(cfg: &DistributedConfig, s: &Source) -> bool {
+fn low_rate(cfg: &DistributedConfig, s: &IdleSummary) -> bool {
     !s.brute
         && s.successes == 0
         && s.failures > 0
@@ -663,12 +650,12 @@ impl<'a> Campaigns<'a> {
     fn judge(
         &mut self,
         svc: u16,
-        mut all: Vec<(NodeId, Source)>,
+        mut all: Vec<(NodeId, IdleSummary)>,
         t: &Tables,
         flagged: &HashSet<NodeId>,
         enricher: &Enricher,
         end_of_run: bool,
-    ) -> Vec<(NodeId, Source)> {
+    ) -> Vec<(NodeId, IdleSummary)> {
         // The candidates as (source, place in `all`), filtered, then
         // sorted: a part of a campaign that never pauses holds a million
         // sources (`max_idle_sources`), and sorting these 16-byte pairs

@@ -47,7 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::enrich::Enricher;
 use crate::finding::{Finding, FindingKind, Severity};
-pub use distributed::{Campaigns, CrossEvent, IdleSummary, Source as AuthSource};
+pub use distributed::{Campaigns, CrossEvent, IdleSummary};
 pub use observe::{NodeId, Obs, ObsBuffer, ObsKind, Tables};
 
 /// Thresholds of every detector. The defaults are the documented ones
