@@ -673,22 +673,32 @@ impl<'a> Campaigns<'a> {
                 .map(|(i, (src, _))| (*src, i as u32)),
         );
         order.sort_unstable_by_key(|&(src, _)| src);
-        // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed):
-        // sorted keys counted in runs, no table. Sources come in id order,
-        // which is address order for IPv4, so their clusters are met in
-        // order and found by stepping forward, not by searching.
-        let mut clusters: Vec<u64> = order
-            .iter()
-            .filter_map(|&(src, _)| t.ip(src).map(cluster_key))
-            .collect();
-        clusters.sort_unstable();
-        let sizes: Vec<(u64, u32)> = clusters
-            .chunk_by(|a, b| a == b)
-            .map(|run| (run[0], run.len() as u32))
-            .collect();
-        drop(clusters);
+        // Low-rate sources per cluster (/24 as a u32, IPv6 /64 hashed).
+        // IPv4 ids are addresses, so in source order each /24's sources
+        // lie side by side: a cluster's size is the length of its run,
+        // counted when the judge enters it, with no vector and no sort.
+        // Otherwise (IPv6 or named sources among them) the keys are
+        // sorted and counted in runs, and each source's cluster is found
+        // by stepping forward through them.
+        let cluster_of = |src: NodeId| t.ip(src).map(cluster_key);
+        let side_by_side = order
+            .windows(2)
+            .all(|w| cluster_of(w[0].0) <= cluster_of(w[1].0));
+        let sizes: Vec<(u64, u32)> = if side_by_side {
+            Vec::new()
+        } else {
+            let mut clusters: Vec<u64> = order
+                .iter()
+                .filter_map(|&(src, _)| cluster_of(src))
+                .collect();
+            clusters.sort_unstable();
+            clusters
+                .chunk_by(|a, b| a == b)
+                .map(|run| (run[0], run.len() as u32))
+                .collect()
+        };
         let mut cursor = 0usize;
-        let mut cluster_size = |k: u64| {
+        let mut sorted_cluster_size = |k: u64| {
             if sizes.get(cursor).is_none_or(|c| c.0 != k) {
                 cursor = if sizes.get(cursor + 1).is_some_and(|c| c.0 == k) {
                     cursor + 1
@@ -698,6 +708,8 @@ impl<'a> Campaigns<'a> {
             }
             sizes.get(cursor).filter(|c| c.0 == k).map_or(0, |c| c.1)
         };
+        // The run of the cluster the judge is in: where it ends, its size.
+        let (mut run_end, mut run_size) = (0usize, 0u32);
         // Sized for every source at once: a part has up to a million,
         // and growing by doubling copied the members and faulted their
         // pages in again at each step (untouched capacity costs no
@@ -728,7 +740,20 @@ impl<'a> Campaigns<'a> {
                     .get(&(svc, *a))
                     .is_some_and(|x| x.successes > 0 && x.shared(self.cfg.shared_account_sources))
             });
-            let cluster = cluster_size(cluster_key(ip)) >= self.cfg.cluster_sources;
+            let k = cluster_key(ip);
+            let size = if side_by_side {
+                if n >= run_end {
+                    let run = order[n..]
+                        .iter()
+                        .take_while(|(s, _)| cluster_of(*s) == Some(k))
+                        .count();
+                    (run_end, run_size) = (n + run, run as u32);
+                }
+                run_size
+            } else {
+                sorted_cluster_size(k)
+            };
+            let cluster = size >= self.cfg.cluster_sources;
             let points = [persistent, shared, valid, cluster];
             if points.iter().filter(|p| **p).count() as u32 >= self.cfg.min_points {
                 members.push(Member {
@@ -1073,6 +1098,54 @@ mod tests {
 
     /// 2021-01-01 in Unix seconds: records keep seconds since 2000.
     const BASE: i64 = 1_609_459_200;
+
+    /// A cluster point counts the low-rate sources of a /24 (IPv6: /64)
+    /// whether the judge finds them side by side in source order (IPv4
+    /// alone: ids are addresses) or has to sort cluster keys (IPv6 ids
+    /// are interned in arrival order, here not address order).
+    #[test]
+    fn cluster_points_count_the_same_with_sources_side_by_side_or_not() {
+        // One point makes a member: only the cluster point is possible.
+        let cfg = DistributedConfig {
+            min_points: 1,
+            min_sources: 1,
+            ..DistributedConfig::default()
+        };
+        let ips = |v: &[&str]| -> Vec<IpAddr> { v.iter().map(|a| a.parse().unwrap()).collect() };
+        // Arrival order is not address order.
+        let v4 = ips(&[
+            "10.0.1.2", "10.0.0.3", "10.0.2.9", "10.0.0.1", "10.0.1.1", "10.0.0.2", "9.9.9.9",
+        ]);
+        let v6 = ips(&["2001:db8::3", "2001:db8:1::1", "2001:db8::1", "2001:db8::2"]);
+        let want_v4 = ips(&["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+        let want_v6 = ips(&["2001:db8::1", "2001:db8::2", "2001:db8::3"]);
+        let record = IdleSummary {
+            failures: 1,
+            max_day_failures: 1,
+            days: 1,
+            ..IdleSummary::default()
+        };
+        for (sources, want) in [
+            (v4.clone(), want_v4.clone()),
+            ([v6, v4].concat(), [want_v4, want_v6].concat()),
+        ] {
+            let mut t = Tables::new();
+            let mut c = Campaigns::new(&cfg);
+            for ip in sources {
+                let src = t.ip_id(ip);
+                let e = CrossEvent::Idle {
+                    at: 0,
+                    src,
+                    svc: 1,
+                    source: record,
+                };
+                c.event(&e, &t, &Enricher::none());
+            }
+            let drafts = c.finish(&t, &HashSet::new(), &Enricher::none());
+            assert_eq!(drafts.len(), 1);
+            assert_eq!(drafts[0].finding.sources, want);
+        }
+    }
 
     /// The selection and counting a report does over a million members,
     /// against the plain versions (sort the pairs and count; copy, sort
