@@ -725,21 +725,19 @@ impl<'a> Campaigns<'a> {
             let s = &all[at as usize].1;
             let Some(ip) = t.ip(src) else { continue };
             let accts = &s.accounts[..s.n_accounts as usize];
-            let shared_n = accts
-                .iter()
-                .filter(|a| {
-                    self.accounts
-                        .get(&(svc, **a))
-                        .is_some_and(|x| x.shared(self.cfg.shared_account_sources))
-                })
-                .count();
+            // One lookup per account: how many are shared, and whether a
+            // shared one logs in successfully elsewhere.
+            let (mut shared_n, mut valid) = (0usize, false);
+            for a in accts {
+                if let Some(x) = self.accounts.get(&(svc, *a))
+                    && x.shared(self.cfg.shared_account_sources)
+                {
+                    shared_n += 1;
+                    valid |= x.successes > 0;
+                }
+            }
             let persistent = u32::from(s.days) >= self.cfg.persistent_days;
             let shared = !accts.is_empty() && shared_n * 2 >= accts.len();
-            let valid = accts.iter().any(|a| {
-                self.accounts
-                    .get(&(svc, *a))
-                    .is_some_and(|x| x.successes > 0 && x.shared(self.cfg.shared_account_sources))
-            });
             let k = cluster_key(ip);
             let size = if side_by_side {
                 if n >= run_end {
@@ -1144,6 +1142,83 @@ mod tests {
             let drafts = c.finish(&t, &HashSet::new(), &Enricher::none());
             assert_eq!(drafts.len(), 1);
             assert_eq!(drafts[0].finding.sources, want);
+        }
+    }
+
+    /// Shared and valid account points: an account tried first by three
+    /// low-rate sources is shared, and valid once it logs in from
+    /// elsewhere; a source trying only an unshared one earns neither.
+    #[test]
+    fn shared_and_valid_account_points_come_from_the_account_table() {
+        // Two points make a member; persistence and clusters are out of
+        // reach.
+        let cfg = DistributedConfig {
+            min_points: 2,
+            min_sources: 1,
+            persistent_days: 100,
+            cluster_sources: 100,
+            ..DistributedConfig::default()
+        };
+        let (shared, lone) = (5u32, 6u32);
+        let auth = |time: i64, kind: ObsKind, src: NodeId, user: u32| CrossEvent::Auth {
+            time,
+            evidence: time as u64,
+            kind,
+            src,
+            svc: 1,
+            user,
+            brute: false,
+            first_try: true,
+        };
+        let idle = |src: NodeId, user: u32| CrossEvent::Idle {
+            at: 10,
+            src,
+            svc: 1,
+            source: IdleSummary {
+                failures: 1,
+                max_day_failures: 1,
+                days: 1,
+                accounts: [user, 0, 0],
+                n_accounts: 1,
+                ..IdleSummary::default()
+            },
+        };
+        let mut t = Tables::new();
+        let ip = |t: &mut Tables, a: &str| t.ip_id(a.parse().unwrap());
+        let members = [
+            ip(&mut t, "10.0.0.1"),
+            ip(&mut t, "10.1.0.1"),
+            ip(&mut t, "10.2.0.1"),
+        ];
+        let other = ip(&mut t, "10.3.0.1");
+        let elsewhere = ip(&mut t, "10.9.9.9");
+        for success in [true, false] {
+            let mut c = Campaigns::new(&cfg);
+            let e = Enricher::none();
+            for (i, &src) in members.iter().enumerate() {
+                c.event(&auth(i as i64, ObsKind::AuthFailure, src, shared), &t, &e);
+            }
+            c.event(&auth(4, ObsKind::AuthFailure, other, lone), &t, &e);
+            if success {
+                c.event(&auth(5, ObsKind::AuthSuccess, elsewhere, shared), &t, &e);
+            }
+            for &src in &members {
+                c.event(&idle(src, shared), &t, &e);
+            }
+            c.event(&idle(other, lone), &t, &e);
+            let drafts = c.finish(&t, &HashSet::new(), &e);
+            if !success {
+                // A shared account alone is one point.
+                assert!(drafts.is_empty());
+                continue;
+            }
+            assert_eq!(drafts.len(), 1);
+            let f = &drafts[0].finding;
+            let want: Vec<IpAddr> = members.iter().filter_map(|m| t.ip(*m)).collect();
+            assert_eq!(f.sources, want);
+            let points = &f.details.as_ref().unwrap()["points"];
+            assert_eq!(points["shared_accounts"], 3);
+            assert_eq!(points["valid_accounts"], 3);
         }
     }
 
