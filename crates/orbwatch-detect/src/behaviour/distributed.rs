@@ -532,7 +532,9 @@ impl<'a> Campaigns<'a> {
             CrossEvent::Idle {
                 src, svc, source, ..
             } => {
-                let cap = self.cfg.max_idle_sources.max(1) as usize;
+                // At most u32::MAX: the judge numbers a part's sources
+                // with u32.
+                let cap = self.cfg.max_idle_sources.clamp(1, u64::from(u32::MAX)) as usize;
                 let run = self.runs.entry(svc).or_default();
                 run.idle.push((src, source));
                 if run.idle.len() >= cap {

@@ -1115,26 +1115,30 @@ impl<'a> CrossDetectors<'a> {
 /// one key order, handing each to `take`; equal keys go in partition
 /// order. Ends when every channel is closed and drained.
 ///
-/// The least head is found by a linear scan, not a heap: a hunt has one
-/// partition per thread (two on the machines this runs on), so that is
-/// one key comparison per event. Events are handed on where they lie in
-/// their batch: a binary heap of (key, partition) entries and a moved
-/// copy of every event were a fifth of the merging thread's time, and
-/// that thread bounds the replay.
+/// Events are handed on where they lie in their batch, and a partition
+/// runs on while its events stay below the least of the others' heads
+/// (one key comparison per event). That least head is found by a linear
+/// scan for up to [`LINEAR_HEADS`] partitions (a hunt has one per
+/// thread) and kept in a heap beyond. A binary heap entry per event and a
+/// moved copy of every event were a fifth of the merging thread's time,
+/// and that thread bounds the replay.
 fn merge_cross(
     receivers: Vec<std::sync::mpsc::Receiver<Vec<CrossEvent>>>,
     mut take: impl FnMut(&CrossEvent),
 ) {
+    use std::cmp::Reverse;
+    type Key = (i64, u8, u64, u64, u64);
     /// One partition's current batch and the key of its next event.
     struct Head {
         rx: std::sync::mpsc::Receiver<Vec<CrossEvent>>,
         batch: Vec<CrossEvent>,
         at: usize,
-        key: (i64, u8, u64, u64, u64),
+        key: Key,
+        done: bool,
     }
     impl Head {
         /// Make `batch[at]` the next event, receiving batches as needed;
-        /// false when the channel is closed and drained.
+        /// false (and done) when the channel is closed and drained.
         fn ready(&mut self) -> bool {
             while self.at >= self.batch.len() {
                 match self.rx.recv() {
@@ -1142,15 +1146,17 @@ fn merge_cross(
                         self.batch = b;
                         self.at = 0;
                     }
-                    Err(_) => return false,
+                    Err(_) => {
+                        self.done = true;
+                        return false;
+                    }
                 }
             }
             self.key = self.batch[self.at].key();
             true
         }
     }
-    // In partition order, which breaks ties; a drained partition is
-    // removed, keeping the order of the rest.
+    // Indexed by partition, which breaks ties.
     let mut heads: Vec<Head> = receivers
         .into_iter()
         .map(|rx| Head {
@@ -1158,36 +1164,65 @@ fn merge_cross(
             batch: Vec::new(),
             at: 0,
             key: (0, 0, 0, 0, 0),
+            done: false,
         })
         .collect();
-    heads.retain_mut(Head::ready);
-    while !heads.is_empty() {
-        let mut i = 0;
-        for j in 1..heads.len() {
-            if heads[j].key < heads[i].key {
-                i = j;
-            }
-        }
-        // The least of the others: partition `i` runs on until it passes
-        // that (on a tie, the lower partition goes first).
-        let bound = (0..heads.len())
-            .filter(|&j| j != i)
-            .min_by_key(|&j| (heads[j].key, j))
-            .map(|j| (heads[j].key, j));
+    for h in &mut heads {
+        h.ready();
+    }
+    // The heads waiting, for many partitions: every live one but the
+    // one running.
+    let use_heap = heads.len() > LINEAR_HEADS;
+    let mut waiting: std::collections::BinaryHeap<Reverse<(Key, usize)>> = if use_heap {
+        heads
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !h.done)
+            .map(|(j, h)| Reverse((h.key, j)))
+            .collect()
+    } else {
+        std::collections::BinaryHeap::new()
+    };
+    loop {
+        // The least head, and the least of the others: partition `i`
+        // runs on until it passes that.
+        let (i, bound) = if use_heap {
+            let Some(Reverse((_, i))) = waiting.pop() else {
+                break;
+            };
+            (i, waiting.peek().map(|r| r.0))
+        } else {
+            let least = |skip: Option<usize>| {
+                (0..heads.len())
+                    .filter(|&j| Some(j) != skip && !heads[j].done)
+                    .map(|j| (heads[j].key, j))
+                    .min()
+            };
+            let Some((_, i)) = least(None) else { break };
+            (i, least(Some(i)))
+        };
         let h = &mut heads[i];
         loop {
             take(&h.batch[h.at]);
             h.at += 1;
             if !h.ready() {
-                heads.remove(i);
                 break;
             }
-            if bound.is_some_and(|b| (h.key, i) > b) {
+            if let Some(b) = bound
+                && (h.key, i) > b
+            {
+                if use_heap {
+                    waiting.push(Reverse((h.key, i)));
+                }
                 break;
             }
         }
     }
 }
+
+/// Up to this many partitions, [`merge_cross`] finds the least head by a
+/// linear scan; beyond, in a heap.
+const LINEAR_HEADS: usize = 8;
 
 /// Add the source's ASN/country to a finding's details and reasons.
 fn enrich_finding(f: &mut Finding, e: &Enricher) {
@@ -1487,12 +1522,13 @@ mod tests {
     proptest::proptest! {
         /// The merge hands on every event once, in key order, equal keys
         /// in partition order, whatever the batch sizes and however many
-        /// partitions (some empty) there are.
+        /// partitions (some empty) there are: up to `LINEAR_HEADS` and
+        /// beyond.
         #[test]
         fn cross_events_merge_in_key_then_partition_order(
             parts in proptest::collection::vec(
                 (proptest::collection::vec((0i64..6, 0u64..4, proptest::bool::ANY), 0..40), 1usize..7),
-                1..5,
+                1..12,
             ),
         ) {
             let mut expected = Vec::new();
