@@ -51,13 +51,67 @@ pub struct BehaviourOptions {
 /// with the input. Below this many, writing them out is not worth it.
 pub const IOC_FINDINGS_IN_MEMORY: usize = 10_000;
 
-/// What the detectors found, before ORB likelihood is added.
+/// What the detectors found, before ORB likelihood is added and before
+/// the evidence is read back.
 pub struct BehaviourFound {
-    /// Behaviour findings, in the detectors' order, with evidence read
-    /// back.
+    /// Behaviour findings, in the detectors' order. Their evidence is
+    /// empty until [`EvidenceRefs::read_back`] fills it.
     pub findings: Vec<Finding>,
+    /// Where each finding's evidence lies, in the order of `findings`.
+    pub evidence: EvidenceRefs,
     /// Sources seen on router backdoor ports (for ORB likelihood).
     pub backdoor: BTreeMap<std::net::IpAddr, BTreeSet<u16>>,
+}
+
+/// The (input, line, time) of each behaviour finding's evidence records.
+///
+/// Why apart from the findings: reading the records back goes through
+/// every log up to the last wanted line (0.5 s for 1 GB on one core),
+/// and nothing else needs the text. A hunt reads them on a thread of its
+/// own while it hands the IOC findings to the sink, so the two serial
+/// ends of the run share the two cores.
+pub struct EvidenceRefs(Vec<Vec<(usize, u64, i64)>>);
+
+impl EvidenceRefs {
+    /// Fill the evidence of `findings` (those this was made with, in the
+    /// same order) from their files. `binary` is `--input-format` when it
+    /// names a binary format, to read records the way the sweep did.
+    pub fn read_back(
+        self,
+        findings: &mut [Finding],
+        inputs: &[Input],
+        formats: &BTreeMap<usize, String>,
+        binary: Option<ForcedBinary>,
+    ) {
+        let texts = read_back(
+            self.0.iter().flat_map(|e| e.iter().map(|e| (e.0, e.1))),
+            inputs,
+            binary,
+        );
+        for (f, refs) in findings.iter_mut().zip(self.0) {
+            f.evidence = refs
+                .iter()
+                .map(|(input, line, time)| {
+                    let file = inputs
+                        .get(*input)
+                        .map_or_else(String::new, |i| i.display.clone());
+                    let (offset, raw) = texts.get(&(*input, *line)).cloned().unwrap_or((
+                        None,
+                        "(record not read back: standard input or the file changed)".into(),
+                    ));
+                    Evidence {
+                        file,
+                        line: Some(*line),
+                        offset,
+                        format: formats.get(input).cloned().unwrap_or_default(),
+                        raw,
+                        time: jiff::Timestamp::from_millisecond(*time).ok(),
+                        context: false,
+                    }
+                })
+                .collect();
+        }
+    }
 }
 
 /// Behaviour options resolved once for the hunt.
@@ -70,7 +124,7 @@ pub struct Behaviour {
     ioc_findings_in_memory: usize,
     /// `--input-format` when it names a binary format, to read evidence
     /// back the way the sweep read it.
-    binary: Option<ForcedBinary>,
+    pub(crate) binary: Option<ForcedBinary>,
 }
 
 impl Behaviour {
@@ -143,15 +197,14 @@ impl Behaviour {
     }
 
     /// Run the detectors over everything observed (per-source detectors
-    /// split into `partitions` threads), read back evidence, and note what
-    /// happened in the coverage. ORB likelihood is added by the caller
+    /// split into `partitions` threads) and note what happened in the
+    /// coverage. The caller reads the evidence back
+    /// ([`EvidenceRefs::read_back`]) and adds ORB likelihood
     /// ([`Behaviour::orb_scores`]), which sees every finding of the run.
     pub fn finish(
         &self,
         runs: ObsRuns,
         partitions: usize,
-        inputs: &[Input],
-        formats: &BTreeMap<usize, String>,
         coverage: &mut Coverage,
     ) -> BehaviourFound {
         let mut findings = Vec::new();
@@ -190,38 +243,12 @@ impl Behaviour {
             ));
         }
         drop(runs);
-        let texts = read_back(
-            found
-                .iter()
-                .flat_map(|f| f.evidence.iter().map(|e| (e.0, e.1))),
-            inputs,
-            self.binary,
-        );
+        let mut refs = Vec::with_capacity(found.len());
         for bf in found {
             let mut f = bf.finding;
-            f.evidence = bf
-                .evidence
-                .iter()
-                .map(|(input, line, time)| {
-                    let file = inputs
-                        .get(*input)
-                        .map_or_else(String::new, |i| i.display.clone());
-                    let (offset, raw) = texts.get(&(*input, *line)).cloned().unwrap_or((
-                        None,
-                        "(record not read back: standard input or the file changed)".into(),
-                    ));
-                    Evidence {
-                        file,
-                        line: Some(*line),
-                        offset,
-                        format: formats.get(input).cloned().unwrap_or_default(),
-                        raw,
-                        time: jiff::Timestamp::from_millisecond(*time).ok(),
-                        context: false,
-                    }
-                })
-                .collect();
+            f.evidence = Vec::new();
             f.evidence_total = bf.evidence_total;
+            refs.push(bf.evidence);
             *cov.findings.entry(f.kind.to_string()).or_default() += 1;
             findings.push(f);
         }
@@ -233,7 +260,11 @@ impl Behaviour {
             ));
         }
         coverage.behaviour = Some(cov);
-        BehaviourFound { findings, backdoor }
+        BehaviourFound {
+            findings,
+            evidence: EvidenceRefs(refs),
+            backdoor,
+        }
     }
 }
 

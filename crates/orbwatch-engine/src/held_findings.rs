@@ -9,7 +9,7 @@
 //! file as JSON lines, and are read back one at a time for the sink, in
 //! the same order. The file disappears with the process, even on `kill -9`.
 
-use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use orbwatch_detect::Finding;
@@ -81,27 +81,34 @@ impl HeldFindings {
             Self::Memory(v) => Ok(Box::new(v.into_iter().map(Ok))),
             Self::Disk { mut file, count } => {
                 file.seek(SeekFrom::Start(0)).map_err(|e| read_error(&e))?;
-                let stream = serde_json::Deserializer::from_reader(BufReader::with_capacity(
-                    256 * 1024,
-                    file,
-                ))
-                .into_iter::<Finding>();
+                // One line at a time into a reused buffer, then parsed from
+                // the slice: serde_json's reader interface goes byte by
+                // byte through `Read` and took 0.47 s for the 35,668
+                // findings (46 MB) of the 1 GB bench hunt, on one thread
+                // while the other core waited.
+                let mut reader = BufReader::with_capacity(256 * 1024, file);
+                let mut line = Vec::new();
                 let mut read = 0usize;
                 let mut failed = false;
-                Ok(Box::new(stream.map_while(move |r| {
-                    if failed {
+                Ok(Box::new(std::iter::from_fn(move || {
+                    if failed || read == count {
                         return None;
                     }
-                    match r {
-                        Ok(f) => {
-                            read += 1;
-                            Some(Ok(f))
+                    line.clear();
+                    let parsed = match reader.read_until(b'\n', &mut line) {
+                        Ok(0) => Err("the file ends early".to_string()),
+                        Ok(_) => {
+                            serde_json::from_slice::<Finding>(&line).map_err(|e| e.to_string())
                         }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    read += 1;
+                    match parsed {
+                        Ok(f) => Some(Ok(f)),
                         Err(e) => {
                             failed = true;
                             Some(Err(EngineError::Spill(format!(
-                                "reading back IOC finding {} of {count} from the hunt's temporary file failed: {e}",
-                                read + 1
+                                "reading back IOC finding {read} of {count} from the hunt's temporary file failed: {e}"
                             ))))
                         }
                     }
@@ -159,6 +166,52 @@ mod tests {
         assert!(matches!(held, HeldFindings::Disk { count: 50, .. }));
         let back: Vec<Finding> = held.into_iter().unwrap().map(Result::unwrap).collect();
         assert_eq!(back, v);
+    }
+
+    /// A temporary file cut short (a full disk that lied, another
+    /// process) is an error that says which finding, never a quiet end.
+    #[test]
+    fn a_file_cut_short_is_an_error_after_the_findings_it_holds() {
+        let v: Vec<Finding> = (0..50).map(finding).collect();
+        let whole: Vec<u8> = v
+            .iter()
+            .flat_map(|f| {
+                let mut l = serde_json::to_vec(f).unwrap();
+                l.push(b'\n');
+                l
+            })
+            .collect();
+        let after_20_lines = whole
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(19)
+            .unwrap()
+            .0 as u64
+            + 1;
+        // Mid-line, and exactly at a line's end (where a reader that
+        // stops at the end of the file would see nothing wrong).
+        for cut in [whole.len() as u64 / 2 + 3, after_20_lines] {
+            let (held, _) = HeldFindings::hold(v.clone(), 10, None);
+            let HeldFindings::Disk { file, count } = held else {
+                panic!("not on disk")
+            };
+            assert_eq!(file.metadata().unwrap().len(), whole.len() as u64);
+            file.set_len(cut).unwrap();
+            let back: Vec<Result<Finding, EngineError>> = HeldFindings::Disk { file, count }
+                .into_iter()
+                .unwrap()
+                .collect();
+            let ok: Vec<&Finding> = back.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert!(!ok.is_empty() && ok.len() < 50, "{} read", ok.len());
+            assert_eq!(ok, v.iter().take(ok.len()).collect::<Vec<_>>());
+            assert_eq!(back.len(), ok.len() + 1, "one error, then the end");
+            let err = back.last().unwrap().as_ref().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("IOC finding {} of 50", ok.len() + 1)),
+                "{err}"
+            );
+        }
     }
 
     #[test]
