@@ -175,3 +175,58 @@ pub fn detect(lines: &[&[u8]]) -> &'static DecoderInfo {
     }
     best.map(|(d, _)| d).unwrap_or(&text::INFO)
 }
+
+/// `bytes` as text if it is valid UTF-8.
+///
+/// Why not `std::str::from_utf8`: a syslog sweep validates every line
+/// before parsing it, and the standard check was 3 % of a 1 GB hunt's
+/// sweep threads; simdutf8 checks 32 bytes at a time (AVX2, SSE4.2 or
+/// NEON, chosen at run time) and accepts and rejects exactly the same
+/// inputs.
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod utf8_tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The same verdict and text as the standard check, on arbitrary
+        /// bytes and on text with bytes of it cut or changed (truncated
+        /// sequences, overlong forms, surrogates are all among them).
+        #[test]
+        fn utf8_agrees_with_std(
+            text in ".{0,300}",
+            raw in proptest::collection::vec(any::<u8>(), 0..300),
+            cut in any::<usize>(),
+            byte in any::<u8>(),
+        ) {
+            let mut changed = text.clone().into_bytes();
+            if !changed.is_empty() {
+                let i = cut % changed.len();
+                changed[i] = byte;
+            }
+            let mut short = text.clone().into_bytes();
+            short.truncate(cut % (short.len() + 1));
+            for b in [text.as_bytes(), &raw, &changed, &short] {
+                prop_assert_eq!(super::utf8(b), std::str::from_utf8(b).ok());
+            }
+        }
+    }
+
+    #[test]
+    fn utf8_edge_cases() {
+        for b in [
+            &b""[..],
+            b"plain ascii line, longer than one 32-byte block of the check",
+            b"\xc3\xa9t\xc3\xa9",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+            b"\xf4\x90\x80\x80",
+            b"ok then \xe2\x82",
+        ] {
+            assert_eq!(super::utf8(b), std::str::from_utf8(b).ok(), "{b:?}");
+        }
+    }
+}

@@ -498,9 +498,9 @@ impl Decoder for SyslogDecoder {
         if record.is_empty() || record[0] == b'#' {
             return Ok(Decoded::Skip);
         }
-        match std::str::from_utf8(record) {
-            Ok(s) => self.decode_str(s),
-            Err(_) => {
+        match super::utf8(record) {
+            Some(s) => self.decode_str(s),
+            None => {
                 let s = String::from_utf8_lossy(record);
                 self.decode_str(&s)
             }
@@ -603,9 +603,9 @@ impl Decoder for BodyDecoder {
         if record.is_empty() || record[0] == b'#' {
             return Ok(Decoded::Skip);
         }
-        match std::str::from_utf8(record) {
-            Ok(s) => self.decode_str(s),
-            Err(_) => self.decode_str(&String::from_utf8_lossy(record)),
+        match super::utf8(record) {
+            Some(s) => self.decode_str(s),
+            None => self.decode_str(&String::from_utf8_lossy(record)),
         }
     }
 
