@@ -44,6 +44,13 @@
 //! [`event_time::ReorderWindow`] restores event-time order within an
 //! allowed lateness, counts late events, and flushes when input goes
 //! quiet; the partitions' detectors then `advance` with the watermark.
+//!
+//! A hunt's two serial ends each share the cores: the IOC findings are
+//! made and written out (`held_findings`, on disk past a count) on a
+//! thread of their own beside the start of the replay; after it, the
+//! records behind behaviour findings are read back from the logs
+//! ([`behaviour::EvidenceRefs`]) on a thread while the IOC findings, which
+//! come first, go to the sink.
 
 pub mod behaviour;
 pub mod binary;
