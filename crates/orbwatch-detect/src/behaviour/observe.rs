@@ -133,23 +133,53 @@ pub fn evidence_parts(r: u64) -> (usize, u64) {
     ((r >> 40) as usize, r & ((1 << 40) - 1))
 }
 
-/// Interned values: addresses and names referred to by id.
+/// What an interned value is known by apart from its id: ids depend on
+/// the order in which the units' buffers were merged, so detectors that
+/// hash a value hash this key (see [`Tables::ip_key`]).
+pub trait InternKey {
+    fn intern_key(&self) -> u64;
+}
+
+impl InternKey for Box<str> {
+    fn intern_key(&self) -> u64 {
+        crate::finding::fnv1a_64(self.bytes())
+    }
+}
+
+impl InternKey for IpAddr {
+    fn intern_key(&self) -> u64 {
+        match self {
+            IpAddr::V4(a) => u64::from(u32::from(*a)),
+            IpAddr::V6(a) => {
+                let v = u128::from(*a);
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+            }
+        }
+    }
+}
+
+/// Interned values: addresses and names referred to by id, each with its
+/// [`InternKey`], computed once when the value is added. (The
+/// detectors asked for a name's key several times per failed login, and
+/// hashed the name each time.)
 #[derive(Debug, Clone)]
-pub struct Interner<T: Eq + Hash + Clone> {
+pub struct Interner<T: Eq + Hash + Clone + InternKey> {
     values: Vec<T>,
+    keys: Vec<u64>,
     ids: HashMap<T, u32>,
 }
 
-impl<T: Eq + Hash + Clone> Default for Interner<T> {
+impl<T: Eq + Hash + Clone + InternKey> Default for Interner<T> {
     fn default() -> Self {
         Self {
             values: Vec::new(),
+            keys: Vec::new(),
             ids: HashMap::new(),
         }
     }
 }
 
-impl<T: Eq + Hash + Clone> Interner<T> {
+impl<T: Eq + Hash + Clone + InternKey> Interner<T> {
     /// The id of `v`, adding it if new.
     pub fn intern(&mut self, v: &T) -> u32 {
         if let Some(id) = self.ids.get(v) {
@@ -157,11 +187,16 @@ impl<T: Eq + Hash + Clone> Interner<T> {
         }
         let id = self.values.len() as u32;
         self.values.push(v.clone());
+        self.keys.push(v.intern_key());
         self.ids.insert(v.clone(), id);
         id
     }
     pub fn get(&self, id: u32) -> Option<&T> {
         self.values.get(id as usize)
+    }
+    /// The [`InternKey`] of the value of `id`.
+    pub fn key(&self, id: u32) -> Option<u64> {
+        self.keys.get(id as usize).copied()
     }
     pub fn len(&self) -> usize {
         self.values.len()
@@ -172,6 +207,7 @@ impl<T: Eq + Hash + Clone> Interner<T> {
     /// Approximate heap bytes.
     pub fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<T>()
+            + self.keys.capacity() * std::mem::size_of::<u64>()
             + self.ids.capacity() * (std::mem::size_of::<(T, u32)>() + 1)
     }
 }
@@ -245,22 +281,17 @@ impl Tables {
     /// would change with thread timing.
     pub fn ip_key(&self, id: NodeId) -> u64 {
         match self.ip(id) {
-            Some(IpAddr::V4(a)) => u64::from(u32::from(a)),
-            Some(IpAddr::V6(a)) => {
-                let v = u128::from(a);
-                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
-            }
-            None => {
-                crate::finding::fnv1a_64(self.name((id & !NAMED_SOURCE) as u32).bytes())
-                    ^ u64::from(id == NONE)
-            }
+            Some(ip) => ip.intern_key(),
+            None => self.name_key((id & !NAMED_SOURCE) as u32) ^ u64::from(id == NONE),
         }
     }
 
     /// A key for the name behind a name id that does not depend on the id
-    /// (see [`Tables::ip_key`]).
+    /// (see [`Tables::ip_key`]); an unknown id has the empty name's.
     pub fn name_key(&self, id: u32) -> u64 {
-        crate::finding::fnv1a_64(self.name(id).bytes())
+        self.names
+            .key(id)
+            .unwrap_or_else(|| crate::finding::fnv1a_64(std::iter::empty()))
     }
 }
 
@@ -612,6 +643,52 @@ impl Remap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name's and an address's key is the hash of the value whatever
+    /// the order they were interned in, through a merge of tables too;
+    /// an unknown id has the empty name's key.
+    #[test]
+    fn keys_follow_the_value_not_the_id() {
+        let fnv = |s: &str| crate::finding::fnv1a_64(s.bytes());
+        let mut a = Tables::new();
+        let mut b = Tables::new();
+        let names = ["root", "admin", "", "ünïcode", "pi"];
+        for n in names {
+            a.names.intern_str(n);
+        }
+        for n in names.iter().rev() {
+            b.names.intern_str(n);
+        }
+        for n in names {
+            let (ia, ib) = (a.names.intern_str(n), b.names.intern_str(n));
+            assert_eq!(a.name_key(ia), fnv(n), "{n}");
+            assert_eq!(b.name_key(ib), fnv(n), "{n}");
+            let named = NAMED_SOURCE | NodeId::from(ia);
+            assert_eq!(a.ip_key(named), fnv(n), "{n}");
+        }
+        assert_eq!(a.name_key(999), fnv(""));
+        assert_eq!(a.ip_key(NONE), fnv("") ^ 1);
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.9".parse().unwrap();
+        let (i6, i4) = (b.ip_id(v6), b.ip_id(v4));
+        let u = u128::from(match v6 {
+            IpAddr::V6(x) => x,
+            IpAddr::V4(_) => unreachable!(),
+        });
+        assert_eq!(
+            b.ip_key(i6),
+            (u as u64) ^ ((u >> 64) as u64).rotate_left(29)
+        );
+        assert_eq!(b.ip_key(i4), 0xc000_0209);
+        // Merged into a table that holds other names first.
+        let mut merged = Tables::new();
+        merged.names.intern_str("zzz");
+        let remap = Remap::new(&b, &mut merged);
+        for n in names {
+            let id = remap.name(b.names.intern_str(n));
+            assert_eq!(merged.name_key(id), fnv(n), "{n}");
+        }
+    }
 
     #[test]
     fn obs_is_48_bytes() {
