@@ -280,6 +280,12 @@ impl Tables {
     /// hash must hash this, or their collisions (and so their counts)
     /// would change with thread timing.
     pub fn ip_key(&self, id: NodeId) -> u64 {
+        if id != NONE && id & (NAMED_SOURCE | V6_SOURCE) == V6_SOURCE {
+            // Kept when the address was interned.
+            if let Some(k) = self.ips.key((id & !V6_SOURCE) as u32) {
+                return k;
+            }
+        }
         match self.ip(id) {
             Some(ip) => ip.intern_key(),
             None => self.name_key((id & !NAMED_SOURCE) as u32) ^ u64::from(id == NONE),

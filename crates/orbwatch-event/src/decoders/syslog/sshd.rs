@@ -349,8 +349,7 @@ fn classify(m: &str) -> Msg<'_> {
                 closed(r)
             } else if let Some(r) = m.strip_prefix("Disconnecting: ") {
                 if r.contains("Too many authentication failures") {
-                    let user = r
-                        .split_once(" for ")
+                    let user = split_at_word(r, &FOR)
                         .map(|(_, u)| u.strip_suffix(" [preauth]").unwrap_or(u));
                     Some(Msg {
                         user,
@@ -444,9 +443,8 @@ fn classify(m: &str) -> Msg<'_> {
                     ..Default::default()
                 })
             } else if m.starts_with("Too many authentication failures") {
-                let user = m
-                    .split_once(" for ")
-                    .map(|(_, u)| u.strip_suffix(" [preauth]").unwrap_or(u));
+                let user =
+                    split_at_word(m, &FOR).map(|(_, u)| u.strip_suffix(" [preauth]").unwrap_or(u));
                 Some(Msg {
                     user,
                     ..Msg::cached(Some(Failure))
