@@ -314,7 +314,7 @@ impl Direction {
 }
 
 /// One piece of evidence: where the record is and what it said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Evidence {
     pub file: String,
     /// 1-based line for line-oriented inputs.
@@ -448,6 +448,81 @@ pub fn most_serious_first(a: &Finding, b: &Finding) -> std::cmp::Ordering {
             (None, None) => std::cmp::Ordering::Equal,
         })
         .then_with(|| a.id.cmp(&b.id))
+}
+
+/// Two copies of one finding (the same id), each kept by a run that saw
+/// part of its records: the view of both, so that what a store shows never
+/// goes back.
+///
+/// Why this exists: a finding's id is fixed by its first record, so a
+/// daemon restarted after `kill -9` (or a worker that takes over a Kafka
+/// partition) raises the same finding again from fresh state when records
+/// it had already kept arrive again (a syslog sender re-sends after a
+/// reconnect, a consumer re-reads from its committed offset). That copy
+/// has seen fewer records than the one kept. The union of the two is what
+/// an analyst should see: the larger count (re-sent records are the same
+/// records, so counts are not added), the earliest first and latest last
+/// sighting, every distinct evidence record up to the larger of the two
+/// evidence lists, every account, target and source of either, and the
+/// higher severity and score. Sentences and detector figures are those of
+/// the copy that saw more records (the newer on a tie).
+pub fn merge_copies(newer: Finding, kept: Finding) -> Finding {
+    let (mut base, other) = if kept.count > newer.count {
+        (kept, newer)
+    } else {
+        (newer, kept)
+    };
+    base.count = base.count.max(other.count);
+    base.evidence_total = base.evidence_total.max(other.evidence_total);
+    base.first_seen = earliest(base.first_seen, other.first_seen);
+    base.last_seen = base.last_seen.max(other.last_seen);
+    base.severity = base.severity.max(other.severity);
+    base.score = base.score.max(other.score);
+    let cap = base.evidence.len().max(other.evidence.len());
+    union_into(&mut base.evidence, other.evidence);
+    base.evidence.sort_by(|a, b| {
+        (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
+    });
+    base.evidence.truncate(cap);
+    union_into(&mut base.accounts, other.accounts);
+    union_into(&mut base.targets, other.targets);
+    union_into(&mut base.sources, other.sources);
+    base
+}
+
+/// Does a copy with these figures hold everything `kept` describes in the
+/// figures a list shows (count, first and last sighting)? Then writing
+/// it over `kept` loses nothing, and [`merge_copies`] is not needed: the
+/// common case of a running daemon updating its own finding.
+pub fn covers(
+    newer: &Finding,
+    kept_count: u64,
+    kept_first: Option<Timestamp>,
+    kept_last: Option<Timestamp>,
+) -> bool {
+    newer.count >= kept_count
+        && earliest(newer.first_seen, kept_first) == newer.first_seen
+        && newer.last_seen >= kept_last
+}
+
+/// The earlier of two optional instants; a known one before an unknown.
+fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Append the items of `more` not yet in `into`, keeping `into`'s order
+/// (a behaviour lists its most active source or target first). Hashed:
+/// a spray can name thousands of accounts.
+fn union_into<T: Eq + std::hash::Hash + Clone>(into: &mut Vec<T>, more: Vec<T>) {
+    let mut seen: std::collections::HashSet<T> = into.iter().cloned().collect();
+    for item in more {
+        if seen.insert(item.clone()) {
+            into.push(item);
+        }
+    }
 }
 
 /// 64-bit FNV-1a, for stable finding ids without a crypto dependency.

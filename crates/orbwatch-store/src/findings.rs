@@ -360,13 +360,68 @@ fn insert_findings(
     Ok(())
 }
 
+/// `findings` with each one merged with the copy of it the store shows,
+/// where that copy holds something the new one lacks
+/// ([`orbwatch_detect::finding::merge_copies`]): a daemon restarted after
+/// `kill -9`, or a worker that took over a partition, raises a finding
+/// again from fresh state when records it had kept arrive again, and its
+/// first copy would otherwise replace the fuller one in every list (the
+/// newest copy of an id is the one shown). A running daemon's own update
+/// covers what it kept before and is written as it is, after one indexed
+/// lookup of the kept figures.
+fn with_kept_copies<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    findings: &'a [Finding],
+) -> Result<std::borrow::Cow<'a, [Finding]>> {
+    let a = "reading the kept copies of findings raised again";
+    let mut kept = tx
+        .prepare_cached(
+            "SELECT row, count, first_seen, last_seen FROM findings \
+             WHERE id = ?1 AND is_latest = 1",
+        )
+        .ctx(path, a)?;
+    let mut json = tx
+        .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
+        .ctx(path, a)?;
+    let corrupt = |id: &str, detail: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("the kept copy of finding {id}: {detail}"),
+    };
+    let mut out = std::borrow::Cow::Borrowed(findings);
+    for (i, f) in findings.iter().enumerate() {
+        let row: Option<(i64, i64, Option<String>, Option<String>)> = kept
+            .query_row(params![f.id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .ctx(path, a)?;
+        let Some((row, count, first, last)) = row else {
+            continue;
+        };
+        let first = parse_opt_ts(first).map_err(|e| corrupt(&f.id, e))?;
+        let last = parse_opt_ts(last).map_err(|e| corrupt(&f.id, e))?;
+        let count = u64::try_from(count).unwrap_or(0);
+        if orbwatch_detect::finding::covers(f, count, first, last) {
+            continue;
+        }
+        let text: String = json.query_row(params![row], |r| r.get(0)).ctx(path, a)?;
+        let kept_copy: Finding =
+            serde_json::from_str(&text).map_err(|e| corrupt(&f.id, e.to_string()))?;
+        let merged = orbwatch_detect::finding::merge_copies(f.clone(), kept_copy);
+        out.to_mut()[i] = merged;
+    }
+    Ok(out)
+}
+
 /// Keep what a live run raised since its last commit, in the caller's
 /// transaction (`Store::write_transaction`), so the followed files'
 /// offsets, the alerts for the outbox and the block decisions written in
 /// the same transaction are kept with the findings or not at all: the
-/// findings (a finding raised again replaces its earlier state), the
-/// run's count, and its coverage when given. `path` names the store in
-/// errors.
+/// findings (a finding raised again replaces its earlier state, merged
+/// with the copy kept before when that one holds more: see
+/// `with_kept_copies`), the run's count, and its coverage when given.
+/// `path` names the store in errors.
 pub fn keep_live(
     tx: &rusqlite::Transaction<'_>,
     path: &std::path::Path,
@@ -375,6 +430,8 @@ pub fn keep_live(
     coverage: Option<&Coverage>,
 ) -> Result<()> {
     let a = "keeping the findings of a watch run";
+    let findings = with_kept_copies(tx, path, findings)?;
+    let findings = &findings[..];
     let rows = finding_rows(path, findings)?;
     let cov_json = match coverage {
         Some(c) => Some(serde_json::to_string(c).map_err(|e| StoreError::Corrupt {

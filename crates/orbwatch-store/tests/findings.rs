@@ -308,6 +308,68 @@ fn live_commits_replace_findings_and_fail_whole() {
     assert!(rows.iter().all(|r| r.finding.id != c.id));
 }
 
+/// A daemon restarted after `kill -9` that is sent a kept record again
+/// raises the same finding (same id, fixed by its first record) from fresh
+/// state: the store keeps the view of both copies, so a kept count or last
+/// sighting never goes back, and a later copy that saw more replaces it.
+#[test]
+fn a_finding_raised_again_after_a_restart_never_shrinks() {
+    let (_d, mut s) = open();
+    let args = serde_json::json!({"command": "watch"});
+    let t0: jiff::Timestamp = "2024-05-01T10:00:00Z".parse().unwrap();
+    let at = |m: i64| t0 + jiff::SignedDuration::from_secs(60 * m);
+    let copy = |minutes: &[i64]| {
+        let mut f = ioc("ee01", "203.0.113.77", None, "2024-05-01T10:00:00Z");
+        f.count = minutes.len() as u64;
+        f.evidence_total = f.count;
+        f.last_seen = Some(at(*minutes.last().unwrap()));
+        f.evidence = minutes
+            .iter()
+            .map(|&m| orbwatch_detect::Evidence {
+                file: "syslog-tcp".into(),
+                line: None,
+                offset: None,
+                format: "syslog".into(),
+                raw: format!("line at minute {m}"),
+                time: Some(at(m)),
+                context: false,
+            })
+            .collect();
+        f
+    };
+    let shown = |s: &Store| {
+        let rows = s.findings(&FindingFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        rows[0].finding.clone()
+    };
+    let first_run = s.begin_live(&args, t0).unwrap();
+    s.commit_live(first_run, &[copy(&[0, 43])], None).unwrap();
+
+    // Restarted: the first record comes again.
+    let second_run = s.begin_live(&args, at(60)).unwrap();
+    s.commit_live(second_run, &[copy(&[0])], None).unwrap();
+    let f = shown(&s);
+    assert_eq!(f.count, 2);
+    assert_eq!(f.last_seen, Some(at(43)));
+    assert_eq!(f.evidence, copy(&[0, 43]).evidence);
+    // The row kept by the second run is the merged one.
+    let second = s
+        .findings(&FindingFilter {
+            hunt: Some(second_run),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(second[0].finding.count, 2);
+
+    // The second run goes on and sees more than the first did.
+    s.commit_live(second_run, &[copy(&[0, 43, 50])], None)
+        .unwrap();
+    let f = shown(&s);
+    assert_eq!(f.count, 3);
+    assert_eq!(f.last_seen, Some(at(50)));
+    assert_eq!(f.evidence, copy(&[0, 43, 50]).evidence);
+}
+
 /// A page of findings is exactly that slice of the whole list, with the
 /// same total, whatever the offset and limit, with dismissed findings
 /// left out (or shown) and a status filter, and only the page decoded.

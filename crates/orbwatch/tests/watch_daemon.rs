@@ -516,6 +516,54 @@ fn kill_9_then_restart_counts_every_followed_line_exactly_once() {
     assert_eq!(kept_sightings(&db), written, "each line counted once");
 }
 
+/// A sender that re-sends records after a reconnect (rsyslog's omfwd
+/// does) sends a restarted daemon lines it had already kept: the finding
+/// they raise again has the same id, and what the store shows of it never
+/// goes back (count, last sighting), nor is a re-sent line counted twice.
+#[test]
+fn records_sent_again_after_a_restart_never_shrink_a_kept_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "203.0.113.77\n").expect("write feed");
+    let run = |lines: std::ops::Range<u64>| {
+        let mut child = orbwatch(&db)
+            .args(["watch", "--stdin", "--no-behaviour", "--timezone", "UTC"])
+            .arg("--feed")
+            .arg(&feed)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("watch starts");
+        let mut input = child.stdin.take().expect("stdin");
+        for n in lines {
+            input.write_all(relay_line(n).as_bytes()).expect("send");
+        }
+        drop(input);
+        let out = child.wait_with_output().expect("watch runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(0..10);
+    let before = findings(&db);
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0]["count"], 10);
+    // Restarted; the first three lines come again.
+    run(0..3);
+    let after = findings(&db);
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0]["id"], before[0]["id"]);
+    for field in ["count", "first_seen", "last_seen", "evidence_total"] {
+        assert_eq!(after[0][field], before[0][field], "{field}");
+    }
+    assert_eq!(kept_sightings(&db), 10);
+}
+
 /// Start `watch` with `args`, read its log until it names the address a
 /// listener of `kind` (e.g. `syslog-tcp`) is bound to; the rest of the
 /// log is collected on a thread.
