@@ -6,9 +6,9 @@
 //! memory. A general hash map cannot say where a key will be before it
 //! looks, so the replay could not ask for the slot ahead of time. This
 //! table can: it is open addressing with linear probing over a flat array
-//! of 8-byte keys (eight to a cache line) beside the records, so the home
-//! slot of a key is known from its hash, and [`KeyTable::prefetch`] starts
-//! loading it while earlier observations are still being handled.
+//! of slots (each key beside its record), so the home slot of a key is
+//! known from its hash, and [`KeyTable::prefetch`] starts loading it
+//! while earlier observations are still being handled.
 //!
 //! Keys are 64 bits other than `u64::MAX` (the empty slot): a source id
 //! and a service id packed (see [`pack`]), or a cluster and a service
@@ -68,12 +68,27 @@ pub fn prefetch_value<T>(v: *const T) {
     let _ = v;
 }
 
+/// One slot: the key beside its record, so that a lookup reads one place.
+/// With a `distributed::Source` (52 bytes) a slot is 64 bytes: one cache
+/// line when the array starts on a line, as a table of more than a few
+/// pages does (the allocator aligns those to pages).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Slot<V> {
+    key: u64,
+    val: V,
+}
+
 /// Open addressing, linear probing, at most 3/4 full; removal shifts
 /// the following entries back (no tombstones, so long-lived tables with
 /// millions of inserts and removals keep short probes).
+///
+/// Why keys and records share a slot (they were two arrays): a lookup in
+/// a cold table then waited on one cache line instead of three (the
+/// key's, and the two a 52-byte record straddles), and a removal's
+/// backward shift moves each entry within one array.
 pub struct KeyTable<V> {
-    keys: Vec<u64>,
-    vals: Vec<V>,
+    slots: Vec<Slot<V>>,
     len: usize,
     mask: usize,
 }
@@ -83,11 +98,20 @@ impl<V: Copy + Default> KeyTable<V> {
     pub fn with_capacity(capacity: usize) -> Self {
         let slots = (capacity.max(8) * 4 / 3 + 1).next_power_of_two();
         Self {
-            keys: vec![EMPTY; slots],
-            vals: vec![V::default(); slots],
+            slots: Self::empty_slots(slots),
             len: 0,
             mask: slots - 1,
         }
+    }
+
+    fn empty_slots(n: usize) -> Vec<Slot<V>> {
+        vec![
+            Slot {
+                key: EMPTY,
+                val: V::default()
+            };
+            n
+        ]
     }
 
     pub fn len(&self) -> usize {
@@ -103,25 +127,16 @@ impl<V: Copy + Default> KeyTable<V> {
         mix(k) as usize & self.mask
     }
 
-    /// Start loading the slot of `k` (its key and both ends of its
-    /// record, see [`prefetch_value`]) into cache: waiting on the record's
-    /// last fields was a quarter of a hunt's partition threads.
+    /// Start loading the slot of `k` (both of its ends, see
+    /// [`prefetch_value`]) into cache: waiting on the record's last
+    /// fields was a quarter of a hunt's partition threads.
     #[inline]
     pub fn prefetch(&self, k: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let i = self.home(k);
-            let key = self.keys.as_ptr().wrapping_add(i) as *const i8;
-            // SAFETY: a prefetch is a hint; it never faults and reads
-            // nothing observable. `i` is within both arrays (masked).
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch(key, _MM_HINT_T0);
-            }
-            prefetch_value(self.vals.as_ptr().wrapping_add(i));
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = k;
+        let home = self.home(k);
+        prefetch_value(self.slots.as_ptr().wrapping_add(home));
+        // The probe of a new key, and the backward shift of a removal,
+        // read on from the home slot to the next empty one.
+        prefetch_value(self.slots.as_ptr().wrapping_add((home + 1) & self.mask));
     }
 
     /// The slot holding `k`, or the empty slot where it would go.
@@ -129,7 +144,7 @@ impl<V: Copy + Default> KeyTable<V> {
     fn find(&self, k: u64) -> Result<usize, usize> {
         let mut i = self.home(k);
         loop {
-            let at = self.keys[i];
+            let at = self.slots[i].key;
             if at == k {
                 return Ok(i);
             }
@@ -141,12 +156,12 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     pub fn get(&self, k: u64) -> Option<&V> {
-        self.find(k).ok().map(|i| &self.vals[i])
+        self.find(k).ok().map(|i| &self.slots[i].val)
     }
 
     pub fn get_mut(&mut self, k: u64) -> Option<&mut V> {
         match self.find(k) {
-            Ok(i) => Some(&mut self.vals[i]),
+            Ok(i) => Some(&mut self.slots[i].val),
             Err(_) => None,
         }
     }
@@ -156,28 +171,30 @@ impl<V: Copy + Default> KeyTable<V> {
         let i = match self.find(k) {
             Ok(i) => i,
             Err(i) => {
-                let i = if (self.len + 1) * 4 > self.keys.len() * 3 {
+                let i = if (self.len + 1) * 4 > self.slots.len() * 3 {
                     self.grow();
                     self.find(k).err().unwrap_or(i)
                 } else {
                     i
                 };
-                self.keys[i] = k;
-                self.vals[i] = make();
+                self.slots[i] = Slot {
+                    key: k,
+                    val: make(),
+                };
                 self.len += 1;
                 i
             }
         };
-        &mut self.vals[i]
+        &mut self.slots[i].val
     }
 
     /// Remove `k` if its record satisfies `pred`; returns the record.
     pub fn remove_if(&mut self, k: u64, pred: impl FnOnce(&V) -> bool) -> Option<V> {
         let i = self.find(k).ok()?;
-        if !pred(&self.vals[i]) {
+        if !pred(&self.slots[i].val) {
             return None;
         }
-        let v = self.vals[i];
+        let v = self.slots[i].val;
         self.erase(i);
         Some(v)
     }
@@ -188,7 +205,7 @@ impl<V: Copy + Default> KeyTable<V> {
         let mut j = i;
         loop {
             j = (j + 1) & self.mask;
-            let k = self.keys[j];
+            let k = self.slots[j].key;
             if k == EMPTY {
                 break;
             }
@@ -200,27 +217,26 @@ impl<V: Copy + Default> KeyTable<V> {
                 i < h || h <= j
             };
             if !stays {
-                self.keys[i] = k;
-                self.vals[i] = self.vals[j];
+                self.slots[i] = self.slots[j];
                 i = j;
             }
         }
-        self.keys[i] = EMPTY;
-        self.vals[i] = V::default();
+        self.slots[i] = Slot {
+            key: EMPTY,
+            val: V::default(),
+        };
         self.len -= 1;
     }
 
     fn grow(&mut self) {
-        let slots = self.keys.len() * 2;
-        let keys = std::mem::replace(&mut self.keys, vec![EMPTY; slots]);
-        let vals = std::mem::replace(&mut self.vals, vec![V::default(); slots]);
-        self.mask = slots - 1;
-        for (k, v) in keys.into_iter().zip(vals) {
-            if k != EMPTY
-                && let Err(i) = self.find(k)
+        let n = self.slots.len() * 2;
+        let old = std::mem::replace(&mut self.slots, Self::empty_slots(n));
+        self.mask = n - 1;
+        for slot in old {
+            if slot.key != EMPTY
+                && let Err(i) = self.find(slot.key)
             {
-                self.keys[i] = k;
-                self.vals[i] = v;
+                self.slots[i] = slot;
             }
         }
     }
@@ -238,13 +254,13 @@ impl<V: Copy + Default> KeyTable<V> {
         // slot, so an entry shifted back by `erase` always comes from
         // ahead of the scan into the slot just looked at, which is then
         // looked at again: every entry is seen exactly once.
-        let Some(start) = self.keys.iter().position(|k| *k == EMPTY) else {
+        let Some(start) = self.slots.iter().position(|s| s.key == EMPTY) else {
             return;
         };
         let mut i = (start + 1) & self.mask;
-        let mut left = self.keys.len() - 1;
+        let mut left = self.slots.len() - 1;
         while left > 0 {
-            if self.keys[i] != EMPTY && !keep(&self.vals[i]) {
+            if self.slots[i].key != EMPTY && !keep(&self.slots[i].val) {
                 self.erase(i);
                 continue;
             }
@@ -256,11 +272,10 @@ impl<V: Copy + Default> KeyTable<V> {
     /// Every (key, record), leaving the table empty (its memory kept).
     pub fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
         self.len = 0;
-        self.keys
-            .iter_mut()
-            .zip(self.vals.iter_mut())
-            .filter(|(k, _)| **k != EMPTY)
-            .map(|(k, v)| (std::mem::replace(k, EMPTY), std::mem::take(v)))
+        self.slots.iter_mut().filter(|s| s.key != EMPTY).map(|s| {
+            let key = std::mem::replace(&mut s.key, EMPTY);
+            (key, std::mem::take(&mut s.val))
+        })
     }
 }
 
