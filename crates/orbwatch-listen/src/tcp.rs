@@ -247,6 +247,8 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
         pipeline_closed: false,
         malformed_logged: false,
         slot: StreamSlot::default(),
+        received: Timestamp::now(),
+        delivered: 0,
     };
     let mut buf = vec![0u8; READ_BUF];
     let mut last_data = Instant::now();
@@ -270,7 +272,9 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
             Ok(n) => {
                 SourceStats::add(&stats.bytes, n as u64);
                 last_data = Instant::now();
+                out.received = Timestamp::now();
                 framer.push(&buf[..n], &mut |f| out.take(f));
+                out.flush_count();
             }
             Err(e)
                 if matches!(
@@ -319,6 +323,7 @@ fn connection(sock: Socket, peer: SocketAddr, ctx: &Ctx) {
         }
     }
     framer.finish(&mut |f| out.take(f));
+    out.flush_count();
     if let Conn::Tls(t) = &mut conn {
         // Say goodbye properly (close_notify), or send the alert rustls
         // queued after a TLS error, so the client learns why; best effort.
@@ -348,9 +353,24 @@ struct Deliver<'a> {
     /// that connections decode in parallel and the pipeline's one thread
     /// does not.
     slot: StreamSlot,
+    /// When the bytes being framed were read: every message of one read
+    /// arrived at once, and reading the clock for each one was 3 % of a
+    /// connection's thread at 550,000 messages a second.
+    received: Timestamp,
+    /// Messages handed over since the last [`flush_count`](Self::flush_count).
+    delivered: u64,
 }
 
 impl Deliver<'_> {
+    /// Add the messages handed over since the last call to the source's
+    /// count, once per read instead of an atomic add per message.
+    fn flush_count(&mut self) {
+        if self.delivered > 0 {
+            SourceStats::add(&self.ctx.stats.records, self.delivered);
+            self.delivered = 0;
+        }
+    }
+
     fn take(&mut self, f: Framed<'_>) {
         let stats = &self.ctx.stats;
         match f {
@@ -370,12 +390,12 @@ impl Deliver<'_> {
                     offset: m.offset,
                     payload: Payload::Syslog,
                     bytes: m.bytes.to_vec(),
-                    received: Timestamp::now(),
+                    received: self.received,
                     checkpoint: None,
                 };
                 // Waits while the pipeline is full: TCP back-pressure.
                 if self.ctx.sender.send_in(&mut self.slot, record).is_ok() {
-                    SourceStats::add(&stats.records, 1);
+                    self.delivered += 1;
                 } else {
                     self.pipeline_closed = true;
                 }
