@@ -2,10 +2,10 @@
 //! owners out.
 //!
 //! The pipeline: [`select`] indicators and finding sources (by feed,
-//! confidence, validity at a reference time, sightings, scores), [`build`]
+//! confidence, validity at a reference time, sightings, scores), [`build()`]
 //! them into the smallest exact set of prefixes under a [`guard`] that
 //! carves out internal, special-purpose and allowlisted ranges, then
-//! [`render`] one target format, or [`diff`] against a previous export.
+//! [`render()`] one target format, or [`diff()`] against a previous export.
 //! Interval arithmetic lives in [`span`].
 
 pub mod build;

@@ -12,7 +12,7 @@
 //!                                            lateness)          detectors)      episode ends)
 //! ```
 //!
-//! Records are decoded and matched by the same [`RecordSink`] a hunt's
+//! Records are decoded and matched by the same `RecordSink` a hunt's
 //! units use, so a line gives the same events and sightings live as in a
 //! file. The quick test of a record's raw addresses against the index
 //! can run on the source's thread instead ([`LivePipeline::prefilter`]):

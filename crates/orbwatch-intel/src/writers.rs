@@ -397,7 +397,7 @@ fn category_name(source: &str) -> String {
 
 /// Write a Suricata IP reputation file (`ip,category,score`). Only
 /// addresses, networks and ranges can be expressed; other kinds are counted
-/// in [`ExportStats::unsupported`]. The header comments give the line the
+/// in `ExportStats::unsupported`. The header comments give the line the
 /// categories file needs.
 pub fn write_suricata_iprep<W: Write>(
     indicators: &[Indicator],

@@ -2,7 +2,7 @@
 //! record at or after a time (`offsetsForTimes`) up to, not including,
 //! a given offset, read without a group and without committing (the
 //! group's offsets are the live consumer's), each record handed over as
-//! the live source would hand it ([`crate::source::live_record`]), so its
+//! the live source would hand it (`crate::source::live_record`), so its
 //! stream, decoder and evidence are the same.
 //!
 //! Why bounded by offsets: the worker replays what it had already

@@ -152,7 +152,7 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
 /// The OpenAPI document, with what utoipa 5 does not write:
 /// `allowEmptyValue` on every optional query parameter (the server takes
 /// a parameter given empty as absent, [`crate::extract`]), and the
-/// [`LINKS`] between operations.
+/// `LINKS` between operations.
 pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
     let mut doc = serde_json::to_value(ApiDoc::openapi())?;
     for (path, name, target, param, expr) in LINKS {
@@ -379,7 +379,7 @@ fn is_documented_time(s: &str) -> bool {
 
 impl FindingsQuery {
     /// The store's filter for the API: `since` and `until` only in the
-    /// forms the OpenAPI document gives ([`is_documented_time`]), then
+    /// forms the OpenAPI document gives (`is_documented_time`), then
     /// as [`FindingsQuery::filter`].
     pub fn api_filter(&self) -> Result<FindingFilter, ApiError> {
         for (name, v) in [("since", &self.since), ("until", &self.until)] {

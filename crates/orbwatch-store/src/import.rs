@@ -60,7 +60,7 @@ use crate::{
 /// How long one batch of an import may hold the write lock by default:
 /// under the second the store promises a waiting writer (who gets the
 /// lock in the pause after the batch, within about 0.9 s), and long enough
-/// that the pauses between batches ([`BATCH_PAUSE`]) cost about a tenth
+/// that the pauses between batches (`BATCH_PAUSE`) cost about a tenth
 /// of the import's time. With 500 ms they cost 18 %: 1.8 s of a
 /// ten-million-row import.
 pub const DEFAULT_IMPORT_BATCH: Duration = Duration::from_millis(800);

@@ -1,6 +1,6 @@
 //! MISP: the REST search (`/events/restSearch`) and its cursor.
 //! (The static feed layout is read by `orbwatch-intel`'s MISP reader; only
-//! the fetching of its files is here, in [`crate::update`].)
+//! the fetching of its files is here, in [`crate::update()`].)
 
 use serde_json::{Value, json};
 

@@ -6,7 +6,7 @@
 //!
 //! The log type comes from `_path` when present, otherwise it is inferred
 //! from the keys; the field mapping is shared with the TSV decoder in
-//! [`super::zeek_fields`]. A record is read into a flat list of borrowed
+//! `super::zeek_fields`. A record is read into a flat list of borrowed
 //! `(key, value)` pairs, not a `serde_json::Value` tree.
 
 use std::borrow::Cow;

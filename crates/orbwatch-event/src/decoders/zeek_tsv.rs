@@ -4,7 +4,7 @@
 //! `#empty_field`, `#unset_field`, `#path` (the log type) and `#fields` /
 //! `#types` (column names and Zeek types). Header lines update the state and
 //! are skipped; data lines are split by the separator and each column is
-//! mapped by name through [`super::zeek_fields`]. Columns not mapped by name
+//! mapped by name through `super::zeek_fields`. Columns not mapped by name
 //! are still searched for addresses: by Zeek type (`addr`, `set[addr]` →
 //! addresses; `string` → scanned for address tokens), so nothing is missed.
 //! Several logs concatenated in one file work: each new header resets the

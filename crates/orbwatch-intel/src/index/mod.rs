@@ -3,10 +3,10 @@
 //! Three structures, because each kind of indicator has its own best
 //! lookup:
 //! - exact IPv4 addresses in an open-addressing table whose slots hold the
-//!   whole first entry ([`tables::U32Table`]): one cache miss per lookup;
+//!   whole first entry (`tables::U32Table`): one cache miss per lookup;
 //!   IPv6 in a hash map;
 //! - CIDRs and ranges flattened into sorted disjoint intervals
-//!   ([`tables::Intervals`]), consulted only when the feed has any, and
+//!   (`tables::Intervals`), consulted only when the feed has any, and
 //!   returning *every* covering prefix, not just the longest. (A
 //!   `prefix-trie` cover walk measured ~770 ns per lookup with 10,000
 //!   prefixes; the binary search stays in cache.)

@@ -9,7 +9,7 @@
 //! ServiceNow's and others' indicator templates have `Pattern`,
 //! `Pattern Type`, `Valid from` columns. What makes such a row an
 //! indicator is its pattern, read with the same parser and the same rules
-//! as the STIX reader ([`super::stix::pattern_values`]). Every other cell
+//! as the STIX reader (`super::stix::pattern_values`). Every other cell
 //! is metadata: a URL in `externalReferences`, a domain in `description`
 //! or `name` is never an indicator.
 //!

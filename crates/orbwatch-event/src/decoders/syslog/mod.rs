@@ -7,7 +7,7 @@
 //!
 //! 1. Blank lines and lines starting with `#` are [`Decoded::Skip`]
 //!    (comments in test files and exports).
-//! 2. The envelope ([`envelope`]) gives time, host, program, pid and the
+//! 2. The envelope (`envelope`) gives time, host, program, pid and the
 //!    message. It is optional: vendor records that arrive without one (raw
 //!    `%ASA-` lines, FortiGate `key=value`, PAN-OS CSV, audit.log, MySQL and
 //!    MSSQL error logs, Proxmox firewall logs...) are recognised by shape.
@@ -15,7 +15,7 @@
 //!    `proftpd`, `kernel`, `filterlog`, `mysqld`, `fail2ban.*`, `smbd`...),
 //!    then by message shape (`%ASA-`, `RT_FLOW`, `NetScreen device_id=`,
 //!    `logid=`/`devname=`, `id=firewall sn=`, `,TRAFFIC,`...). A program
-//!    nobody claims goes to [`generic`], which keeps every address in
+//!    nobody claims goes to `generic`, which keeps every address in
 //!    `other_ips`.
 //! 4. A line with neither an envelope nor a recognised shape is rejected:
 //!    `not a syslog line: ...`.
