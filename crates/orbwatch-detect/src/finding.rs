@@ -466,7 +466,18 @@ pub fn most_serious_first(a: &Finding, b: &Finding) -> std::cmp::Ordering {
 /// evidence lists, every account, target and source of either, and the
 /// higher severity and score. Sentences and detector figures are those of
 /// the copy that saw more records (the newer on a tie).
+///
+/// One judgement goes down on purpose: a report made while an attack went
+/// on, marked superseded when the attack ended as another finding
+/// (severity info, score 0, `details.superseded_by`). That verdict stands
+/// whichever copy carries it (the newer one's if both do), with its
+/// sentences and figures, whatever the counts: records sent again after a
+/// restart do not undo the judgement of how the attack ended.
 pub fn merge_copies(newer: Finding, kept: Finding) -> Finding {
+    let verdict = [&newer, &kept]
+        .into_iter()
+        .find(|f| is_superseded(f))
+        .map(|f| (f.severity, f.score, f.reasons.clone(), f.details.clone()));
     let (mut base, other) = if kept.count > newer.count {
         (kept, newer)
     } else {
@@ -487,7 +498,22 @@ pub fn merge_copies(newer: Finding, kept: Finding) -> Finding {
     union_into(&mut base.accounts, other.accounts);
     union_into(&mut base.targets, other.targets);
     union_into(&mut base.sources, other.sources);
+    if let Some((severity, score, reasons, details)) = verdict {
+        base.severity = severity;
+        base.score = score;
+        base.reasons = reasons;
+        base.details = details;
+    }
     base
+}
+
+/// Is this a report marked superseded by the finding its attack ended as
+/// (see `LiveDetectors::take_drafts`)?
+fn is_superseded(f: &Finding) -> bool {
+    f.details
+        .as_ref()
+        .and_then(|d| d.get("superseded_by"))
+        .is_some_and(|v| !v.is_null())
 }
 
 /// Does a copy with these figures hold everything `kept` describes in the

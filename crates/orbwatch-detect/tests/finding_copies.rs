@@ -124,3 +124,27 @@ proptest! {
         }
     }
 }
+
+/// A report made while an attack went on, then marked superseded when
+/// the attack ended as another finding: that verdict stands in the merge
+/// whichever copy carries it, even when the other copy saw more records.
+#[test]
+fn a_superseded_verdict_stands_whichever_copy_carries_it() {
+    let mut superseded = copy(&[0, 1], 5, "info", 0);
+    superseded.details = Some(serde_json::json!({"superseded_by": "00000000000000bb"}));
+    superseded
+        .reasons
+        .push("superseded by finding 00000000000000bb".into());
+    let fuller = copy(&[0, 1, 2, 3], 5, "high", 80);
+    for merged in [
+        merge_copies(superseded.clone(), fuller.clone()),
+        merge_copies(fuller.clone(), superseded.clone()),
+    ] {
+        assert_eq!(merged.count, 4);
+        assert_eq!(merged.last_seen, fuller.last_seen);
+        assert_eq!(merged.severity, superseded.severity);
+        assert_eq!(merged.score, Some(0));
+        assert_eq!(merged.details, superseded.details);
+        assert_eq!(merged.reasons, superseded.reasons);
+    }
+}
