@@ -570,9 +570,7 @@ fn session_finding(
     if s.rows.len() < 2 {
         windows.clear();
     }
-    s.evidence.sort_by(|a, b| {
-        (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
-    });
+    s.evidence.sort_by(Evidence::in_order);
     s.evidence.truncate(evidence_cap);
     let first = s
         .anchor

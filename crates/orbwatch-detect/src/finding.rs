@@ -336,6 +336,14 @@ pub struct Evidence {
     pub context: bool,
 }
 
+impl Evidence {
+    /// The order a finding lists its evidence in: by time, then where the
+    /// record is. Its first few in this order are the ones kept.
+    pub fn in_order(a: &Evidence, b: &Evidence) -> std::cmp::Ordering {
+        (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
+    }
+}
+
 /// The indicator side of an `ioc_match`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IocDetails {
@@ -491,9 +499,7 @@ pub fn merge_copies(newer: Finding, kept: Finding) -> Finding {
     base.score = base.score.max(other.score);
     let cap = base.evidence.len().max(other.evidence.len());
     union_into(&mut base.evidence, other.evidence);
-    base.evidence.sort_by(|a, b| {
-        (a.time, &a.file, a.line, a.offset).cmp(&(b.time, &b.file, b.line, b.offset))
-    });
+    base.evidence.sort_by(Evidence::in_order);
     base.evidence.truncate(cap);
     union_into(&mut base.accounts, other.accounts);
     union_into(&mut base.targets, other.targets);

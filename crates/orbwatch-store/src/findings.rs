@@ -381,9 +381,6 @@ fn with_kept_copies<'a>(
              WHERE id = ?1 AND is_latest = 1",
         )
         .ctx(path, a)?;
-    let mut json = tx
-        .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
-        .ctx(path, a)?;
     let corrupt = |id: &str, detail: String| StoreError::Corrupt {
         path: path.to_path_buf(),
         detail: format!("the kept copy of finding {id}: {detail}"),
@@ -405,13 +402,34 @@ fn with_kept_copies<'a>(
         if orbwatch_detect::finding::covers(f, count, first, last) {
             continue;
         }
-        let text: String = json.query_row(params![row], |r| r.get(0)).ctx(path, a)?;
-        let kept_copy: Finding =
-            serde_json::from_str(&text).map_err(|e| corrupt(&f.id, e.to_string()))?;
+        let kept_copy = finding_at_row(tx, path, row, || {
+            format!("the kept copy of finding {}", f.id)
+        })?;
         let merged = orbwatch_detect::finding::merge_copies(f.clone(), kept_copy);
         out.to_mut()[i] = merged;
     }
     Ok(out)
+}
+
+/// The finding kept in `row` (its JSON), which errors call `what`.
+fn finding_at_row(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    row: i64,
+    what: impl Fn() -> String,
+) -> Result<Finding> {
+    let json: String = conn
+        .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
+        .and_then(|mut q| q.query_row([row], |x| x.get(0)))
+        .map_err(|source| StoreError::Sql {
+            path: path.to_path_buf(),
+            action: format!("reading {}", what()),
+            source,
+        })?;
+    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("{} is unreadable ({e})", what()),
+    })
 }
 
 /// Keep what a live run raised since its last commit, in the caller's
@@ -1029,18 +1047,10 @@ impl Store {
         } else {
             None
         };
-        let mut json_of = self
-            .conn
-            .prepare_cached("SELECT finding_json FROM findings WHERE row = ?1")
-            .ctx(p, a)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let json: String = json_of.query_row([r.row], |x| x.get(0)).ctx(p, a)?;
-            let finding: Finding = serde_json::from_str(&json).map_err(|e| {
-                self.corrupt(format!(
-                    "finding {} of hunt {} is unreadable ({e})",
-                    r.cursor.id, r.hunt_id
-                ))
+            let finding = finding_at_row(&self.conn, p, r.row, || {
+                format!("finding {} of hunt {}", r.cursor.id, r.hunt_id)
             })?;
             let status = TriageStatus::parse(&r.status).ok_or_else(|| {
                 self.corrupt(format!(
