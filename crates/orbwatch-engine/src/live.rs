@@ -65,7 +65,7 @@ use crate::event_time::{EventTimeConfig, Release, ReorderStats, ReorderWindow};
 use crate::obs_wire::{self, WireEvidence, WireMessage, WireObservation, WireSighting};
 use crate::replay_guard::{ReplayGuard, Sent};
 use crate::summary_wire::{Summary, SummaryBody};
-use crate::sweep::{RecordSink, decode_guarded};
+use crate::sweep::{Prematched, RecordSink, decode_guarded};
 use crate::{Engine, EngineError, EngineOptions};
 
 /// Settings of a live pipeline (`[live]` and `[event_time]` in the watch
@@ -679,7 +679,7 @@ struct Detection {
 /// raw addresses before queueing it; and the settings of a syslog
 /// connection's decoder, to decode there.
 struct SourceWork {
-    current: std::sync::RwLock<(u64, Arc<IocEngine>)>,
+    current: Arc<std::sync::RwLock<(u64, Arc<IocEngine>)>>,
     /// Syslog connections decode on their own threads (`None`: an
     /// indicators-only pipeline decodes only the records whose raw text
     /// may match, which the source's thread cannot know for certain).
@@ -727,23 +727,49 @@ impl DecoderSettings {
 
 /// A syslog connection's decoding on the connection's thread: its own
 /// decoder, fed the connection's messages in order, as the pipeline's
-/// decoder of the stream would be.
+/// decoder of the stream would be; and the test of the record against
+/// the indicators the pipeline matches against now.
 struct SyslogStreamWork {
     decoder: Box<dyn Decoder>,
+    /// [`SourceWork::current`], read for each record (not kept: a quiet
+    /// connection would keep replaced indicators alive).
+    indicators: Arc<std::sync::RwLock<(u64, Arc<IocEngine>)>>,
 }
 
 /// A record decoded on its source's thread.
-struct SourceDecoded(Result<Decoded, DecodeError>);
+struct SourceDecoded {
+    decoded: Result<Decoded, DecodeError>,
+    /// The record's [`Prefiltered`] answer also covers the decoded
+    /// addresses (what [`RecordSink::handle_decoded`] would test one by
+    /// one), not only the addresses in its raw text.
+    addresses_tested: bool,
+}
 
 impl StreamWork for SyslogStreamWork {
-    fn work(&mut self, record: &LiveRecord) -> Prework {
-        match record.payload {
-            Payload::Syslog => Prework::new(SourceDecoded(decode_guarded(
-                &mut *self.decoder,
-                &record.bytes,
-            ))),
-            _ => Prework::default(),
+    fn work(&mut self, record: &mut LiveRecord) {
+        if record.payload != Payload::Syslog {
+            return;
         }
+        let decoded = decode_guarded(&mut *self.decoder, &record.bytes);
+        // A poisoned lock (a panic elsewhere): the pipeline tests it.
+        let mut addresses_tested = false;
+        if let Ok(current) = self.indicators.read() {
+            let (generation, ioc) = &*current;
+            // As the pipeline would: the raw text's addresses, then those
+            // the decoder found (forms the raw scan does not read).
+            let may_match = ioc.raw_may_match(&record.bytes)
+                || matches!(&decoded, Ok(Decoded::Event(e))
+                    if e.addresses().any(|(ip, _)| ioc.index().contains_ip(ip)));
+            record.prefiltered = Some(Prefiltered {
+                generation: *generation,
+                may_match,
+            });
+            addresses_tested = true;
+        }
+        record.prework = Prework::new(SourceDecoded {
+            decoded,
+            addresses_tested,
+        });
     }
 }
 
@@ -771,6 +797,7 @@ impl Prefilter for SourceWork {
         let info = decoders::by_name("syslog")?;
         Some(Box::new(SyslogStreamWork {
             decoder: (info.make)(&settings.config(first.received)),
+            indicators: Arc::clone(&self.current),
         }))
     }
 }
@@ -917,7 +944,7 @@ impl LivePipeline {
             ),
             ioc_generation: 0,
             shared_ioc: Arc::new(SourceWork {
-                current: std::sync::RwLock::new((0, Arc::clone(&engine.ioc))),
+                current: Arc::new(std::sync::RwLock::new((0, Arc::clone(&engine.ioc)))),
                 syslog: (!engine.lazy()).then(|| DecoderSettings::of(&engine.options)),
             }),
             engine,
@@ -1013,6 +1040,16 @@ impl LivePipeline {
             self.netflow_datagram(&rec, exporter.ip(), now);
             let index = self.stream(&rec, now);
             self.note_checkpoint(index, rec.checkpoint);
+            return;
+        }
+        // The usual record: a known stream with its decoder (one lookup
+        // of the stream's name here, one in `decode`).
+        if let Some(stream) = self.streams.get_mut(&rec.stream)
+            && stream.decoder.is_some()
+        {
+            stream.last_used = now;
+            let index = stream.index;
+            self.decode(index, rec, now);
             return;
         }
         self.stream(&rec, now);
@@ -1116,9 +1153,12 @@ impl LivePipeline {
         };
         // Decoded on the source's thread by a syslog decoder like this
         // stream's own (see `SyslogStreamWork`).
-        let decoded = match stream.format {
-            "syslog" => rec.prework.take::<SourceDecoded>().map(|d| d.0),
-            _ => None,
+        let (decoded, addresses_tested) = match stream.format {
+            "syslog" => rec
+                .prework
+                .take::<SourceDecoded>()
+                .map_or((None, false), |d| (Some(d.decoded), d.addresses_tested)),
+            _ => (None, false),
         };
         let format = stream.format;
         let name = Arc::clone(&stream.name);
@@ -1148,11 +1188,20 @@ impl LivePipeline {
             format: stream.format,
             names_or_hashes,
         };
-        let hit = match rec.prefiltered {
-            Some(p) if p.generation == self.ioc_generation => p.may_match,
-            _ => engine.ioc.raw_may_match(&rec.bytes),
+        let (hit, addresses_tested) = match rec.prefiltered {
+            Some(p) if p.generation == self.ioc_generation => (p.may_match, addresses_tested),
+            _ => (engine.ioc.raw_may_match(&rec.bytes), false),
         };
-        sink.handle_decoded(rec.number, rec.offset, &rec.bytes, hit, decoded);
+        sink.handle_decoded(
+            rec.number,
+            rec.offset,
+            &rec.bytes,
+            Prematched {
+                ip_hit: hit,
+                addresses_tested,
+            },
+            decoded,
+        );
         self.scratch = std::mem::take(&mut sink.scratch);
         self.stats.parsed += stream.cov.parsed - before.0;
         self.stats.rejected += stream.cov.rejected - before.1;

@@ -662,11 +662,26 @@ pub(crate) struct RecordSink<'a> {
     pub(crate) names_or_hashes: bool,
 }
 
+/// What is known of a record's match before [`RecordSink`] decodes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prematched {
+    /// Its raw text names an indicator address (with `addresses_tested`,
+    /// or its decoded event does).
+    pub ip_hit: bool,
+    /// `ip_hit` already covers the decoded event's addresses (tested on a
+    /// source's thread): they need not be tested again.
+    pub addresses_tested: bool,
+}
+
 impl RecordSink<'_> {
     /// Handle one record. `ip_hit` says whether its raw text names an
     /// indicator address.
     pub(crate) fn handle(&mut self, number: u64, offset: u64, raw: &[u8], ip_hit: bool) {
-        self.handle_decoded(number, offset, raw, ip_hit, None);
+        let pre = Prematched {
+            ip_hit,
+            addresses_tested: false,
+        };
+        self.handle_decoded(number, offset, raw, pre, None);
     }
 
     /// As [`handle`](Self::handle), with the record already decoded
@@ -678,9 +693,13 @@ impl RecordSink<'_> {
         number: u64,
         offset: u64,
         raw: &[u8],
-        ip_hit: bool,
+        pre: Prematched,
         decoded: Option<Result<Decoded, DecodeError>>,
     ) {
+        let Prematched {
+            ip_hit,
+            addresses_tested,
+        } = pre;
         let engine = &self.ctx.ioc;
         let decoder = &mut *self.decoder;
         if self.ctx.lazy() && !ip_hit && !(self.names_or_hashes && engine.raw_may_name(raw)) {
@@ -726,9 +745,10 @@ impl RecordSink<'_> {
             }
         }
         let candidate = ip_hit
-            || event
-                .as_ref()
-                .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip)))
+            || (!addresses_tested
+                && event
+                    .as_ref()
+                    .is_some_and(|e| e.addresses().any(|(ip, _)| engine.index().contains_ip(ip))))
             || (self.names_or_hashes
                 && event.as_ref().is_some_and(|e| {
                     e.domain.is_some()

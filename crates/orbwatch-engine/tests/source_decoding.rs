@@ -71,8 +71,12 @@ fn run(path: &Path, mut work: Option<&mut Box<dyn StreamWork>>) -> (Vec<String>,
         }
         let mut rec = message(&stream, i as u64 + 1, line);
         if let Some(w) = work.as_deref_mut() {
-            rec.prework = w.work(&rec);
+            w.work(&mut rec);
             assert!(!rec.prework.is_empty(), "a syslog message is decoded");
+            assert!(
+                rec.prefiltered.is_some(),
+                "and tested against the indicators there"
+            );
         }
         p.handle(rec, now);
         if i % 5 == 0 {
@@ -147,7 +151,9 @@ fn the_pipeline_takes_the_decoding_done_on_the_sources_thread() {
         .stream_work(&message(&stream, 1, login.as_bytes()))
         .expect("stream work");
     let mut rec = message(&stream, 1, login.as_bytes());
-    rec.prework = work.work(&message(&stream, 1, b"# a comment"));
+    let mut comment = message(&stream, 1, b"# a comment");
+    work.work(&mut comment);
+    rec.prework = comment.prework;
     p.handle(rec, Instant::now());
     assert_eq!(p.stats().parsed, 0, "the record was not decoded again");
     assert!(p.take_output().findings.is_empty());
