@@ -551,8 +551,9 @@ impl RecordSender {
     }
 
     /// Hand a record over, waiting while the pipeline is full (sources
-    /// that can wait: files, TCP, Kafka). See
-    /// [`wait_for_room`](Self::wait_for_room) for how it waits.
+    /// that can wait: files, TCP, Kafka). A sender that finds it full
+    /// sleeps until it is half empty rather than waking for every slot
+    /// freed (see `wait_for_room`).
     pub fn send(&self, record: LiveRecord) -> Result<(), PipelineClosed> {
         let record = self.prefiltered(record);
         match self.tx.try_send(Batch::One(record)) {
