@@ -1184,7 +1184,7 @@ impl LivePipeline {
             chunk: 0,
             input: index as usize,
             scratch: std::mem::take(&mut self.scratch),
-            file: stream.name.clone(),
+            file: &stream.name,
             format: stream.format,
             names_or_hashes,
         };
