@@ -431,7 +431,9 @@ pub enum SendWithin {
 }
 
 /// A bounded channel of `capacity` records between sources and the
-/// pipeline.
+/// pipeline. A batch waits until all its records fit, a single record
+/// until a channel slot is free, so where both kinds of sender share a
+/// channel it may hold up to twice `capacity` records for a moment.
 pub fn channel(capacity: usize) -> (RecordSender, RecordReceiver) {
     let capacity = capacity.max(1);
     let (tx, rx) = crossbeam_channel::bounded(capacity);
@@ -502,7 +504,7 @@ impl RecordSender {
     /// Hand over `records` (made by [`prepare_in`](Self::prepare_in), or
     /// sent as they are) in one channel message, waiting while the
     /// pipeline is full, as [`send`](Self::send) does. `records` is left
-    /// empty, its memory kept for the next batch.
+    /// empty, with room for as many.
     pub fn send_batch(&self, records: &mut Vec<LiveRecord>) -> Result<(), PipelineClosed> {
         let n = records.len();
         let batch = match n {
@@ -511,10 +513,9 @@ impl RecordSender {
                 Some(r) => Batch::One(r),
                 None => return Ok(()),
             },
-            _ => {
-                let cap = records.capacity();
-                Batch::Many(std::mem::replace(records, Vec::with_capacity(cap)))
-            }
+            // The next batch is likely the size of this one (a
+            // connection's reads are alike): room for as many.
+            _ => Batch::Many(std::mem::replace(records, Vec::with_capacity(n))),
         };
         self.wait_for_room(n)?;
         self.counts.beyond_slots.fetch_add(n - 1, Ordering::Relaxed);
