@@ -28,11 +28,13 @@
 //! it ([`LiveRecord::prefiltered`]). Sources do nothing for it.
 //!
 //! Work per stream: a source whose thread reads one stream (a TCP or TLS
-//! connection) sends through a [`StreamSlot`] with
-//! [`RecordSender::send_in`]. The prefilter may then also give the stream
-//! a [`StreamWork`] (`watch` gives a syslog connection its decoder), run
-//! on each record there, in order; the result rides with the record
-//! ([`LiveRecord::prework`]). The pipeline thread, which limits
+//! connection) sends through a [`StreamSlot`], with
+//! [`RecordSender::send_in`] or in batches (below). The prefilter may
+//! then also give the stream a [`StreamWork`] (`watch` gives a syslog
+//! connection its decoder and its test against the indicators), run on
+//! each record there, in order; the result rides with the record
+//! ([`LiveRecord::prework`], [`LiveRecord::prefiltered`]). The pipeline
+//! thread, which limits
 //! `watch`'s rate, is spared that work, and connections decode in
 //! parallel.
 //!
