@@ -285,6 +285,37 @@ fn a_full_pipeline_makes_tcp_wait_and_nothing_is_lost() {
     assert_eq!(s.dropped_full, 0);
 }
 
+/// Thousands of short messages in each read: the connection hands them
+/// over in batches, cut inside a read (512 messages at most in one), and
+/// every message arrives once, in order, numbered in order, with a queue
+/// smaller than one read's messages.
+#[test]
+fn many_messages_in_one_read_arrive_whole_in_order_across_batches() {
+    let run = tcp(SyslogTcpConfig::new(loopback()), 700);
+    let n = 20_000;
+    let mut all = Vec::new();
+    for i in 0..n {
+        let m = format!("<13>m{i}");
+        all.extend_from_slice(format!("{} {m}", m.len()).as_bytes());
+    }
+    let writer = {
+        let addr = run.addr();
+        std::thread::spawn(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&all).unwrap();
+        })
+    };
+    let got = run.take(n, Duration::from_secs(30));
+    writer.join().unwrap();
+    assert_eq!(got.len(), n);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(text(r), format!("<13>m{i}"));
+        assert_eq!(r.number, i as u64 + 1);
+    }
+    let s = run.settled(|s| s.records == n as u64);
+    assert_eq!((s.dropped_full, s.malformed), (0, 0));
+}
+
 #[test]
 fn stop_reads_what_was_sent_then_refuses_connections() {
     let run = tcp(SyslogTcpConfig::new(loopback()), 1024);
