@@ -2,17 +2,11 @@
 //! hunt findings and previous exports in a temporary folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
-    // Year-less syslog is read in the machine's zone; the answers below are UTC.
-    c.env("TZ", "UTC");
-    c.env_remove("ORBWATCH_DB")
-        .env_remove("ORBWATCH_LOG")
-        .env_remove("XDG_DATA_HOME");
-    c
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, ok, stderr, stdout};
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     bin()
@@ -22,26 +16,6 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run orbwatch")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
 }
 
 fn repo(rel: &str) -> PathBuf {

@@ -2,48 +2,13 @@
 //! temporary folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_orbwatch"));
-    // Year-less syslog is read in the machine's zone; the answers below are UTC.
-    c.env("TZ", "UTC");
-    c.env_remove("ORBWATCH_DB")
-        .env_remove("ORBWATCH_LOG")
-        .env_remove("XDG_DATA_HOME");
-    c
-}
-
-fn run(db: &Path, args: &[&str]) -> Output {
-    bin()
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run orbwatch")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{bin, ok, run_with_db as run, stderr};
 
 fn list_json(db: &Path) -> Vec<Value> {
     let out = ok(&run(db, &["feed", "list", "--json"]));

@@ -2,32 +2,11 @@
 //! no seek): it works from a FIFO, records the file's SHA-256 and counts
 //! rejects and repeats as the whole-file path did.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn run(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orbwatch"))
-        .env_remove("ORBWATCH_DB")
-        .env_remove("ORBWATCH_LOG")
-        .env_remove("XDG_DATA_HOME")
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .expect("run orbwatch")
-}
-
-#[track_caller]
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{ok, run_with_db as run};
 
 /// 20,000 addresses, 100 repeats and 3 bad lines; then a second version
 /// with half of them.
