@@ -296,6 +296,14 @@ struct QueueCounts {
     closed: std::sync::atomic::AtomicBool,
 }
 
+impl QueueCounts {
+    /// Records in the channel (not those a receiver has taken a batch
+    /// of), given how many of its slots are used.
+    fn queued(&self, slots_used: usize) -> usize {
+        slots_used + self.beyond_slots.load(Ordering::Relaxed)
+    }
+}
+
 /// The pipeline's end of the channel: yields records one at a time, in
 /// the order each source sent them, whether they came alone or in a
 /// batch. Records the pipeline has not taken yet are dropped with it.
@@ -373,7 +381,7 @@ impl RecordReceiver {
 
     /// Records queued (lag, for the status line).
     pub fn len(&self) -> usize {
-        self.rest.borrow().len() + queued(&self.rx, &self.counts)
+        self.rest.borrow().len() + self.counts.queued(self.rx.len())
     }
 
     /// No record is queued.
@@ -385,28 +393,6 @@ impl RecordReceiver {
 impl Drop for RecordReceiver {
     fn drop(&mut self) {
         self.counts.closed.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Records in the channel (not those a receiver has taken a batch of).
-fn queued<T>(ch: &impl ChannelLen<T>, counts: &QueueCounts) -> usize {
-    ch.slots_used() + counts.beyond_slots.load(Ordering::Relaxed)
-}
-
-/// The length of either end of the channel.
-trait ChannelLen<T> {
-    fn slots_used(&self) -> usize;
-}
-
-impl<T> ChannelLen<T> for crossbeam_channel::Sender<T> {
-    fn slots_used(&self) -> usize {
-        self.len()
-    }
-}
-
-impl<T> ChannelLen<T> for crossbeam_channel::Receiver<T> {
-    fn slots_used(&self) -> usize {
-        self.len()
     }
 }
 
@@ -488,11 +474,9 @@ impl RecordSender {
             if let Some(w) = &mut slot.work {
                 w.work(&mut record);
             }
-            if record.prefiltered.is_none() {
-                record.prefiltered = p.check(record.payload, &record.bytes);
-            }
         }
-        record
+        // The prefilter's own test, unless the stream work answered.
+        self.prefiltered(record)
     }
 
     /// As [`send`](Self::send), for a source whose thread reads one
@@ -629,7 +613,7 @@ impl RecordSender {
 
     /// Records waiting in the channel (lag, for the status line).
     pub fn queued(&self) -> usize {
-        queued(&self.tx, &self.counts)
+        self.counts.queued(self.tx.len())
     }
 }
 
