@@ -407,7 +407,20 @@ impl<'a> AuthRecords<'a> {
                 keys.push(k);
             }
             let mut due = std::mem::take(&mut self.due);
-            for k in keys.drain(..) {
+            // The records of keys due now were last touched an idle time
+            // ago and are cold, and a second holds many of them (more
+            // than `prefetch_expiry` asked for): each lookup waited on
+            // memory, 6 % of a 30M-message watch's samples. Asking for a
+            // few keys ahead lets those loads overlap; the removal's
+            // backward shift still reads the slots after them cold.
+            for &k in keys.iter().take(EXPIRY_AHEAD as usize) {
+                self.sources.prefetch(k);
+            }
+            for i in 0..keys.len() {
+                if let Some(&ahead) = keys.get(i + EXPIRY_AHEAD as usize) {
+                    self.sources.prefetch(ahead);
+                }
+                let k = keys[i];
                 match self.sources.remove_if(k, |s| s.last == last) {
                     Some(s) => due.push((unpack(k), s.summary())),
                     // Failed again since: due at its latest failure.
@@ -418,6 +431,7 @@ impl<'a> AuthRecords<'a> {
                     }
                 }
             }
+            keys.clear();
             self.keys = keys;
             due.sort_unstable_by_key(|(k, _)| *k);
             for (k, s) in due.drain(..) {
