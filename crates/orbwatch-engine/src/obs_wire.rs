@@ -588,7 +588,7 @@ impl WireObservation {
             src: WireNode::of(o.src, t),
             dst: WireNode::of(o.dst, t),
             dst_port: o.dst_port,
-            service: t.name(u32::from(o.svc)).to_string(),
+            service: t.service(o.svc).to_string(),
             account,
             value,
             evidence,
@@ -598,7 +598,7 @@ impl WireObservation {
     /// The observation in `t`'s ids (interning what is new), with
     /// `evidence` as its (input, line) reference.
     pub fn to_obs(&self, t: &mut Tables, evidence: u64) -> Obs {
-        let svc = name_id(t, &self.service).min(u32::from(u16::MAX)) as u16;
+        let svc = t.service_id(Some(&self.service));
         let aux = if is_auth(self.kind) {
             u64::from(name_id(t, &self.account))
         } else {
@@ -884,7 +884,7 @@ mod tests {
         let o = w.to_obs(&mut t, 7);
         assert_eq!(o.kind, ObsKind::AuthFailure);
         assert_eq!(t.name(o.aux as u32), "admin3");
-        assert_eq!(t.name(u32::from(o.svc)), "sshd");
+        assert_eq!(t.service(o.svc), "sshd");
         assert_eq!(t.source_label(o.src), "203.0.113.7");
         let back = WireObservation::from_obs(&o, &t, w.producer, w.evidence.clone());
         assert_eq!(back, w);

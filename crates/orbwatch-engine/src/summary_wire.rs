@@ -178,7 +178,7 @@ impl Summary {
                 time,
                 kind,
                 src: WireNode::of(src, t),
-                service: t.name(u32::from(svc)).to_string(),
+                service: t.service(svc).to_string(),
                 account: t.name(user).to_string(),
                 brute,
                 first_try,
@@ -191,7 +191,7 @@ impl Summary {
             } => SummaryBody::Idle {
                 at,
                 src: WireNode::of(src, t),
-                service: t.name(u32::from(svc)).to_string(),
+                service: t.service(svc).to_string(),
                 record: WireIdle {
                     first: s.first,
                     last: s.last,
@@ -229,7 +229,7 @@ impl Summary {
     /// orders the logins of one millisecond (their order there changes
     /// no campaign). `None` for the messages that are not events.
     pub fn to_cross(&self, t: &mut Tables, evidence: u64) -> Option<CrossEvent> {
-        let svc = |t: &mut Tables, s: &str| name_id(t, s).min(u32::from(u16::MAX)) as u16;
+        let svc = |t: &mut Tables, s: &str| t.service_id(Some(s));
         match &self.body {
             SummaryBody::Auth {
                 time,

@@ -227,7 +227,7 @@ impl<'a> BruteForce<'a> {
         };
         let ip = t.ip(src);
         let ip_s = t.source_label(src);
-        let service = t.name(u32::from(svc));
+        let service = t.service(svc);
         let service_s = if service.is_empty() {
             "an unnamed service".to_string()
         } else {

@@ -793,7 +793,7 @@ impl<'a> Campaigns<'a> {
     }
 
     fn report(&self, svc: u16, m: &[Member], t: &Tables, enricher: &Enricher) -> Draft {
-        let service = t.name(u32::from(svc));
+        let service = t.service(svc);
         let first = m.iter().map(|x| x.first).min().unwrap_or(0);
         let last = m.iter().map(|x| x.last).max().unwrap_or(0);
         let failures: u64 = m.iter().map(|x| u64::from(x.failures)).sum();

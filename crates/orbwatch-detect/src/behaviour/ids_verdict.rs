@@ -121,7 +121,7 @@ pub fn judge(src: NodeId, class: u64, v: Verdicts, t: &Tables, drafts: &mut Vec<
         .sigs
         .iter()
         .map(|(s, n)| {
-            let name = t.name(u32::from(*s));
+            let name = t.service(*s);
             if *n == 1 || v.sigs.len() == 1 {
                 format!("\"{name}\"")
             } else {
@@ -188,7 +188,7 @@ pub fn judge(src: NodeId, class: u64, v: Verdicts, t: &Tables, drafts: &mut Vec<
         "method": "ids_verdict",
         "source": ip_s,
         "verdicts": v.count,
-        "signatures": v.sigs.keys().map(|s| t.name(u32::from(*s))).collect::<Vec<_>>(),
+        "signatures": v.sigs.keys().map(|s| t.service(*s)).collect::<Vec<_>>(),
     }));
     drafts.push(Draft {
         finding: f,

@@ -248,7 +248,7 @@ impl<'a> LoginFlood<'a> {
         }
         let src = (k >> 16) as NodeId;
         let svc = (k & 0xffff) as u16;
-        let service = t.name(u32::from(svc));
+        let service = t.service(svc);
         let ip_s = t.source_label(src);
         let mut f = new_finding(
             FindingKind::BruteForce,

@@ -116,7 +116,7 @@ pub struct Obs {
     /// Destination address, or [`NONE`].
     pub dst: NodeId,
     pub dst_port: u16,
-    /// Interned service name (index into the name table), 0 = none.
+    /// Interned service name (see [`Tables::service`]), 0 = none.
     pub svc: u16,
     pub kind: ObsKind,
     pub flags: u8,
@@ -224,20 +224,68 @@ impl Interner<Box<str>> {
     }
 }
 
+/// The service id of every service past the first 65,534 (see
+/// [`Tables::service_id`]).
+pub const SERVICE_OTHER: u16 = u16::MAX;
+
 /// The tables observations refer to.
 #[derive(Debug, Default, Clone)]
 pub struct Tables {
     /// IPv6 addresses (IPv4 ones live in their ids).
     pub ips: Interner<IpAddr>,
-    /// Account and service names. Id 0 is the empty name.
+    /// Account and host names. Id 0 is the empty name.
     pub names: Interner<Box<str>>,
+    /// Service names (and IDS signatures), apart from the names: an
+    /// observation holds its service in 16 bits.
+    ///
+    /// Why apart: they shared the name table once, so a service first
+    /// seen after 65,535 account names (a spray with random names, then
+    /// a new log; or a later unit of a hunt, whose tables are merged in
+    /// input order) got an id past 16 bits, clamped to 65,535: it was
+    /// shown, and counted, as whichever account had that id.
+    services: Interner<Box<str>>,
 }
 
 impl Tables {
     pub fn new() -> Self {
         let mut t = Self::default();
         t.names.intern(&Box::from(""));
+        t.services.intern(&Box::from(""));
         t
+    }
+
+    /// The id of service `s` (0 for none), added if new. Past 65,534
+    /// services the rest share [`SERVICE_OTHER`], shown as such: a
+    /// record may name any service (a signature's text), and an id must
+    /// never stand for another one.
+    pub fn service_id(&mut self, s: Option<&str>) -> u16 {
+        let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+            return 0;
+        };
+        if self.services.is_empty() {
+            // Id 0 is no service, also in tables made by `default`.
+            self.services.intern(&Box::from(""));
+        }
+        if let Some(id) = self.services.ids.get(s) {
+            return *id as u16;
+        }
+        if self.services.len() >= usize::from(SERVICE_OTHER) {
+            return SERVICE_OTHER;
+        }
+        self.services.intern_str(s) as u16
+    }
+
+    /// The name of service id `id` (empty for none or unknown).
+    pub fn service(&self, id: u16) -> &str {
+        if id == SERVICE_OTHER {
+            return "(other services)";
+        }
+        self.services.get(u32::from(id)).map_or("", |s| s)
+    }
+
+    /// Approximate heap bytes of the tables.
+    pub fn heap_bytes(&self) -> usize {
+        self.ips.heap_bytes() + self.names.heap_bytes() + self.services.heap_bytes()
     }
     /// The address of a source or destination id (`None` for a named
     /// source or [`NONE`]).
@@ -364,9 +412,7 @@ impl ObsBuffer {
 
     /// Approximate heap bytes (observations and tables).
     pub fn heap_bytes(&self) -> usize {
-        self.obs.capacity() * std::mem::size_of::<Obs>()
-            + self.tables.ips.heap_bytes()
-            + self.tables.names.heap_bytes()
+        self.obs.capacity() * std::mem::size_of::<Obs>() + self.tables.heap_bytes()
     }
 
     fn name_id(&mut self, s: Option<&str>) -> u32 {
@@ -439,7 +485,7 @@ impl ObsBuffer {
             flags,
         };
         if let Some((kind, svc, aux)) = extra {
-            let svc = self.name_id(Some(&svc)).min(u32::from(u16::MAX)) as u16;
+            let svc = self.tables.service_id(Some(&svc));
             let aux = match aux {
                 super::attack_obs::ExtraAux::Name(a) => u64::from(self.name_id(Some(&a))),
                 super::attack_obs::ExtraAux::Value(v) => v,
@@ -453,7 +499,7 @@ impl ObsBuffer {
             n += 1;
         }
         if let Some(outcome) = ev.auth {
-            let svc = self.name_id(ev.service.as_deref()).min(u32::from(u16::MAX)) as u16;
+            let svc = self.tables.service_id(ev.service.as_deref());
             let user = self.name_id(ev.user.as_deref().map(|u| u.trim_matches('"')));
             let (kind, extra) = match outcome {
                 AuthOutcome::Success => (ObsKind::AuthSuccess, 0),
@@ -597,6 +643,7 @@ pub fn sort_obs(obs: &mut [Obs]) {
 pub(crate) struct Remap {
     v6: Vec<u32>,
     names: Vec<u32>,
+    services: Vec<u16>,
 }
 
 impl Remap {
@@ -608,6 +655,12 @@ impl Remap {
                 .values
                 .iter()
                 .map(|n| to.names.intern(n))
+                .collect(),
+            services: from
+                .services
+                .values
+                .iter()
+                .map(|n| to.service_id(Some(n)))
                 .collect(),
         }
     }
@@ -635,7 +688,10 @@ impl Remap {
     pub(crate) fn apply(&self, mut o: Obs) -> Obs {
         o.src = self.node(o.src);
         o.dst = self.node(o.dst);
-        o.svc = self.name(u32::from(o.svc)).min(u32::from(u16::MAX)) as u16;
+        o.svc = match o.svc {
+            SERVICE_OTHER => SERVICE_OTHER,
+            svc => self.services.get(usize::from(svc)).copied().unwrap_or(0),
+        };
         if matches!(
             o.kind,
             ObsKind::AuthFailure | ObsKind::AuthSuccess | ObsKind::AuthAttempt
@@ -694,6 +750,86 @@ mod tests {
             let id = remap.name(b.names.intern_str(n));
             assert_eq!(merged.name_key(id), fnv(n), "{n}");
         }
+    }
+
+    fn failed_login(service: &str, user: &str, second: i64) -> Event {
+        Event {
+            kind: EventKind::Auth,
+            time: Some(jiff::Timestamp::from_second(1_614_556_800 + second).unwrap()),
+            src_ip: Some("192.0.2.7".parse().unwrap()),
+            auth: Some(AuthOutcome::Failure),
+            service: Some(service.into()),
+            user: Some(user.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A service first seen after more than 65,535 account names (a
+    /// spray with random names, then a new log) keeps its own name: it
+    /// once shared the 16-bit id space with accounts, was clamped to id
+    /// 65,535 and was shown, and counted, as that account. The same
+    /// through the merge of a hunt's units, whose tables are merged in
+    /// input order.
+    #[test]
+    fn services_keep_their_names_after_many_accounts() {
+        let internal = InternalNets::default();
+        let mut sprayed = ObsBuffer::new();
+        for i in 0..70_000 {
+            let ev = failed_login("sshd", &format!("user{i}"), i);
+            assert_eq!(sprayed.observe(&ev, 0, &internal, &[]), 1);
+        }
+        let mut later = ObsBuffer::new();
+        for (n, service) in ["dovecot", "postfix"].into_iter().enumerate() {
+            let ev = failed_login(service, "root", 70_000 + n as i64);
+            sprayed.observe(&ev, 0, &internal, &[]);
+            later.observe(&ev, 0, &internal, &[]);
+        }
+        let services = |b: &ObsBuffer| -> Vec<String> {
+            b.obs[b.obs.len() - 2..]
+                .iter()
+                .map(|o| b.tables.service(o.svc).to_string())
+                .collect()
+        };
+        assert_eq!(services(&sprayed), ["dovecot", "postfix"]);
+        assert_eq!(sprayed.tables.service(sprayed.obs[0].svc), "sshd");
+        let users = sprayed.obs[..70_000]
+            .iter()
+            .map(|o| sprayed.tables.name(o.aux as u32))
+            .collect::<std::collections::HashSet<_>>();
+        assert_eq!(users.len(), 70_000);
+
+        let mut merged = ObsBuffer::new();
+        let mut first = ObsBuffer::new();
+        for i in 0..70_000 {
+            first.observe(
+                &failed_login("sshd", &format!("user{i}"), i),
+                0,
+                &internal,
+                &[],
+            );
+        }
+        merged.merge(first);
+        merged.merge(later);
+        assert_eq!(services(&merged), ["dovecot", "postfix"]);
+        assert_eq!(merged.tables.service(merged.obs[0].svc), "sshd");
+        assert_ne!(merged.obs[70_000].svc, merged.obs[70_001].svc);
+    }
+
+    /// Past 65,535 distinct services (IDS signature names are services
+    /// too) the rest share one id, shown as such, never another name.
+    #[test]
+    fn services_beyond_the_id_space_share_one_shown_as_other() {
+        let mut t = Tables::new();
+        let mut last = 0;
+        for i in 0..70_000 {
+            last = t.service_id(Some(&format!("svc{i}")));
+        }
+        assert_eq!(last, SERVICE_OTHER);
+        assert_eq!(t.service(SERVICE_OTHER), "(other services)");
+        let seven = t.service_id(Some("svc7"));
+        assert_eq!(t.service(seven), "svc7");
+        assert_eq!(t.service_id(None), 0);
+        assert_eq!(t.service(0), "");
     }
 
     #[test]

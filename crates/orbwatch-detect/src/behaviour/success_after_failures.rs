@@ -151,7 +151,7 @@ impl<'a> SuccessAfterFailures<'a> {
         if !by_self && !by_cluster {
             return false;
         }
-        let service = t.name(u32::from(o.svc));
+        let service = t.service(o.svc);
         let user = t.name(o.aux as u32);
         let ip_s = ip.to_string();
         let first = if by_self { own_first } else { ms_of(cl.first) };
