@@ -236,6 +236,58 @@ impl<T> ReorderWindow<T> {
         Ok(())
     }
 
+    /// Offer an item that no stream sent (a sum a pipeline made over many
+    /// records): like [`push_from`](Self::push_from), but it moves no
+    /// stream's clock, so an item dated ahead of the records being read
+    /// (an hour's sum, dated at the hour's end) does not make them late.
+    pub fn push_unclocked(&mut self, time: i64, item: T) -> Result<(), Late<T>> {
+        if time < self.watermark {
+            let behind_ms = self.watermark.saturating_sub(time);
+            self.stats.late += 1;
+            self.stats.max_late_ms = self.stats.max_late_ms.max(behind_ms);
+            return Err(Late { item, behind_ms });
+        }
+        self.stats.accepted += 1;
+        let spare = &mut self.spare;
+        self.queues
+            .entry(time)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+            .push_back(item);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// `stream` read a record at `time` (ms) that made no item (it was
+    /// counted into a sum, see `push_unclocked`): its clock, and the
+    /// newest time, move as an item's would.
+    pub fn arrive(&mut self, stream: u32, time: i64, now: Instant) {
+        self.advance_stream(stream, time, now);
+        self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
+    }
+
+    /// The watermark the next [`release`](Self::release) will move to
+    /// (`None` while held or before any item came): what is dated at or
+    /// before it then leaves.
+    pub fn next_mark(&mut self) -> Option<i64> {
+        let newest = self.newest?;
+        if self.held {
+            return None;
+        }
+        Some(self.clock(newest).saturating_sub(self.lateness_ms))
+    }
+
+    /// Whether [`flush_if_idle`](Self::flush_if_idle) at `now` would
+    /// flush, and the time (ms) everything up to which it would release.
+    pub fn idle_flush_to(&self, now: Instant) -> Option<i64> {
+        let quiet = self
+            .last_arrival
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush);
+        if !quiet || self.len == 0 {
+            return None;
+        }
+        self.newest
+    }
+
     /// `stream` will send nothing older than `time` (ms) from now on (a
     /// producer's watermark, forwarded through a topic): its clock moves
     /// there as an item at `time` would move it, with no item.

@@ -673,6 +673,10 @@ const ADVANCE_STEP_MS: i64 = 60_000;
 /// slot is asked for (see `EvidenceCache::forget_before`).
 const FORGET_LOOKAHEAD: usize = 8;
 
+/// The stream index of the hourly sums in the reorder window (a stream
+/// index is below 2^24, see `LivePipeline::stream`).
+const SUMS_STREAM: u32 = u32::MAX;
+
 /// Raw evidence is cut to this many bytes (as in a hunt).
 const RAW_CAP: usize = 2048;
 
@@ -1279,17 +1283,20 @@ impl LivePipeline {
                     stream.cov.see_time(t);
                 }
             }
+            let origin = KeptOrigin {
+                index,
+                name: &file,
+                format: "netflow",
+                number: e.record,
+                offset: e.offset,
+                identity: rec.checkpoint.as_ref().map(|c| &*c.identity),
+            };
             if !self.obs.obs.is_empty() {
                 let raw = e.raw().into_owned();
-                let origin = KeptOrigin {
-                    index,
-                    name: &file,
-                    format: "netflow",
-                    number: e.record,
-                    offset: e.offset,
-                    identity: rec.checkpoint.as_ref().map(|c| &*c.identity),
-                };
                 self.take_observations(&origin, Raw::Borrowed(raw.as_bytes()), now);
+            } else {
+                // Counted into an hourly sum, perhaps: its time counts.
+                self.take_observations(&origin, Raw::Borrowed(b""), now);
             }
         }
     }
@@ -1297,50 +1304,22 @@ impl LivePipeline {
     /// Move what the last record made of observations into the reorder
     /// window (and its raw text into the evidence cache).
     fn take_observations(&mut self, origin: &KeptOrigin<'_>, text: Raw<'_>, now: Instant) {
-        let index = origin.index;
+        if let Some(time) = self.obs.take_sum_touch() {
+            // Counted into an hourly sum: time moves as for an
+            // observation (the sums of hours it ended may go).
+            self.window.arrive(origin.index, time, now);
+            if self.obs.obs.is_empty() {
+                self.release();
+                return;
+            }
+        }
         if self.obs.obs.is_empty() {
             return;
         }
         let raw = text.bytes();
         let obs = std::mem::take(&mut self.obs.obs);
         for o in &obs {
-            let mut held = Held {
-                obs: Some(*o),
-                wire: None,
-                stream: index,
-                seq: 0,
-            };
-            if let Some(x) = &mut self.export {
-                let raw = String::from_utf8_lossy(&raw[..raw.len().min(RAW_CAP)]);
-                let evidence = WireEvidence {
-                    origin: origin.identity.unwrap_or_default().to_string(),
-                    stream: origin.name.to_string(),
-                    format: origin.format.to_string(),
-                    number: origin.number,
-                    offset: origin.offset,
-                    raw: obs_wire::cut(&raw, RAW_CAP).to_string(),
-                };
-                held.wire = Some(WireMessage::Observation(Box::new(
-                    WireObservation::from_obs(o, &self.obs.tables, x.producer, evidence),
-                )));
-                held.seq = x.held.hold(index);
-            }
-            // Ask for what this record will touch before the release
-            // below, which runs the detectors: the detectors' records (in
-            // cache when the observation leaves the window, if it leaves
-            // soon) and the evidence slot (kept after the release).
-            if let Some(d) = &self.detection {
-                d.detectors.prefetch(o, &self.obs.tables);
-                self.evidence.prefetch(o.src);
-            }
-            if let Err(late) = self.window.push_from(index, o.time, held, now) {
-                self.stats.late += 1;
-                // Stage 1: a late observation still goes out (stage 2
-                // judges it late or not by its own clock).
-                if let Some(x) = &mut self.export {
-                    x.left(late.item);
-                }
-            }
+            self.enter_window(o, origin, raw, now);
         }
         // Judge first: an episode that ends with this record's time takes
         // its evidence before this record may start a new one.
@@ -1371,12 +1350,108 @@ impl LivePipeline {
         self.obs.obs = obs;
     }
 
+    /// Put one observation into the reorder window (stage 1: with its
+    /// wire form, `raw` its record's text).
+    fn enter_window(&mut self, o: &Obs, origin: &KeptOrigin<'_>, raw: &[u8], now: Instant) {
+        let index = origin.index;
+        let mut held = Held {
+            obs: Some(*o),
+            wire: None,
+            stream: index,
+            seq: 0,
+        };
+        if let Some(x) = &mut self.export {
+            let raw = String::from_utf8_lossy(&raw[..raw.len().min(RAW_CAP)]);
+            let evidence = WireEvidence {
+                origin: origin.identity.unwrap_or_default().to_string(),
+                stream: origin.name.to_string(),
+                format: origin.format.to_string(),
+                number: origin.number,
+                offset: origin.offset,
+                raw: obs_wire::cut(&raw, RAW_CAP).to_string(),
+            };
+            held.wire = Some(WireMessage::Observation(Box::new(
+                WireObservation::from_obs(o, &self.obs.tables, x.producer, evidence),
+            )));
+            held.seq = x.held.hold(index);
+        }
+        // Ask for what this record will touch before the release that
+        // follows, which runs the detectors: the detectors' records (in
+        // cache when the observation leaves the window, if it leaves
+        // soon) and the evidence slot (kept after the release).
+        if let Some(d) = &self.detection {
+            d.detectors.prefetch(o, &self.obs.tables);
+            self.evidence.prefetch(o.src);
+        }
+        if let Err(late) = self.window.push_from(index, o.time, held, now) {
+            self.stats.late += 1;
+            // Stage 1: a late observation still goes out (stage 2
+            // judges it late or not by its own clock).
+            if let Some(x) = &mut self.export {
+                x.left(late.item);
+            }
+        }
+    }
+
+    /// The hourly sums (answered connections, outbound bytes) of the hours
+    /// that end at or before `mark` (ms) go into the reorder window, just
+    /// before a release (or idle flush) moves its watermark to `mark`.
+    ///
+    /// Why then: a record of such an hour coming later would be late
+    /// anyway, so the sum is complete; and the watermark has not passed
+    /// the hour's end yet, so the sum, dated at the hour's last
+    /// millisecond, is not late. The sums belong to no stream (they move
+    /// no stream's clock) and carry no record's text: no one record is
+    /// their evidence.
+    fn take_due_sums(&mut self, mark: i64) {
+        let Some(oldest) = self.obs.oldest_sum_hour() else {
+            return;
+        };
+        let before = mark.saturating_add(1).div_euclid(3_600_000);
+        if oldest >= before {
+            return;
+        }
+        let mut sums = Vec::new();
+        self.obs.take_sums_before(before, &mut sums);
+        for o in sums {
+            let mut held = Held {
+                obs: Some(o),
+                wire: None,
+                stream: SUMS_STREAM,
+                seq: 0,
+            };
+            if let Some(x) = &mut self.export {
+                let evidence = WireEvidence {
+                    origin: String::new(),
+                    stream: "hourly sums".into(),
+                    format: String::new(),
+                    number: 0,
+                    offset: 0,
+                    raw: String::new(),
+                };
+                held.wire = Some(WireMessage::Observation(Box::new(
+                    WireObservation::from_obs(&o, &self.obs.tables, x.producer, evidence),
+                )));
+                held.seq = x.held.hold(SUMS_STREAM);
+            }
+            if let Err(late) = self.window.push_unclocked(o.time, held) {
+                self.stats.late += 1;
+                if let Some(x) = &mut self.export {
+                    x.left(late.item);
+                }
+            }
+        }
+    }
+
     /// Give the detectors what the watermark has passed, and let them
     /// judge up to it.
     fn release(&mut self) {
+        self.window
+            .hold(self.detecting > 0 || !self.holds.is_empty());
+        if let Some(mark) = self.window.next_mark() {
+            self.take_due_sums(mark);
+        }
         if let Some(x) = &mut self.export {
-            self.window
-                .hold(self.detecting > 0 || !self.holds.is_empty());
             self.window.release(&mut |_, h| x.left(h));
             x.held.promote(&mut self.checkpoints);
             return;
@@ -1385,6 +1460,8 @@ impl LivePipeline {
         let held = &mut self.sightings_held;
         let Some(d) = &mut self.detection else {
             // No detectors: nothing waits (but a sighting to aggregate).
+            // (Hourly sums, which no one judges, are dropped as they
+            // come.)
             self.window.flush(&mut |_, h: Held| {
                 held.left(h.stream, h.seq);
                 deliver(h, None, &self.obs.tables, agg, ioc, stats)
@@ -1392,8 +1469,6 @@ impl LivePipeline {
             return;
         };
         let tables = &self.obs.tables;
-        self.window
-            .hold(self.detecting > 0 || !self.holds.is_empty());
         let mut to = delivery!(self, &mut d.detectors);
         self.window.release(&mut to);
         let mark = self.window.watermark();
@@ -1679,6 +1754,9 @@ impl LivePipeline {
         for (_, _, name) in ready {
             self.detect(&name, now);
         }
+        if let Some(to) = self.window.idle_flush_to(now) {
+            self.take_due_sums(to);
+        }
         if let Some(x) = &mut self.export {
             self.window.flush_if_idle(now, &mut |_, h| x.left(h));
         }
@@ -1821,6 +1899,8 @@ impl LivePipeline {
         for n in names {
             self.detect(&n, now);
         }
+        // The hourly sums of the hours not over yet: the input is.
+        self.take_due_sums(i64::MAX - 1);
         self.flush_observations();
         let mut out = self.take_output();
         if let Some(mut d) = self.detection.take() {

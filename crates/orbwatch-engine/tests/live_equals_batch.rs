@@ -456,3 +456,61 @@ fn a_hold_ends_at_its_deadline() {
     collect(&mut found, p.take_output().findings);
     assert_eq!(essence(&finish(found, p)), essence(&batch));
 }
+
+/// Zeek `conn` records (JSON) of four hours: in the first, internal host
+/// 10.0.0.5 sends 1.2 GB to one external address; external clients then
+/// connect to an internal server every hour.
+fn conn_log_with_exfiltration() -> String {
+    let t0 = 1_614_556_800i64;
+    let conn = |ts: i64, uid: &str, orig: &str, resp: &str, orig_bytes: u64| {
+        format!(
+            r#"{{"ts":{ts},"uid":"{uid}","id.orig_h":"{orig}","id.orig_p":50000,"id.resp_h":"{resp}","id.resp_p":443,"proto":"tcp","service":"ssl","duration":10.0,"orig_bytes":{orig_bytes},"resp_bytes":1000,"conn_state":"SF","missed_bytes":0,"history":"ShADadFf","orig_pkts":1000,"resp_pkts":100}}"#
+        )
+    };
+    let mut lines = vec![
+        conn(t0, "C0", "10.0.0.5", "203.0.113.9", 600_000_000),
+        conn(t0 + 60, "C1", "10.0.0.5", "203.0.113.9", 600_000_000),
+    ];
+    for h in 0..4 {
+        for j in 1..=5 {
+            let client = format!("198.51.100.{j}");
+            lines.push(conn(
+                t0 + 3600 * h + 100 + j,
+                &format!("D{h}{j}"),
+                &client,
+                "10.0.0.80",
+                100,
+            ));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Hourly sums (outbound bytes, answered connections) reach the live
+/// detectors once their hour is over, as a hunt's do at the end of its
+/// unit of work: they were never handed on live, so `watch` never
+/// reported an exfiltration (and kept every hour's sums in memory).
+#[test]
+fn an_exfiltration_is_reported_live_once_its_hour_is_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("conn.log");
+    std::fs::write(&path, conn_log_with_exfiltration()).expect("write conn log");
+    let batch = hunt(&path, &[]);
+    let kinds = |f: &[Finding]| f.iter().map(|f| f.kind.to_string()).collect::<Vec<_>>();
+    assert_eq!(kinds(&batch), ["exfiltration"], "{batch:#?}");
+    let (so_far, p) = live_lines(&path, &[]);
+    // Reported while the pipeline runs: three hours later came records.
+    assert_eq!(kinds(&so_far), ["exfiltration"], "{so_far:#?}");
+    assert_eq!(p.stats().late, 0);
+    let live = finish(so_far, p);
+    assert_eq!(essence(&batch), essence(&live));
+    let f = &live[0];
+    assert_eq!(f.src_ip, Some("10.0.0.5".parse().unwrap()));
+    assert_eq!(f.dst_ip, Some("203.0.113.9".parse().unwrap()));
+    let shown = |t: Option<Timestamp>| t.map(|t| t.to_string());
+    assert_eq!(shown(f.first_seen).as_deref(), Some("2021-03-01T00:00:00Z"));
+    assert_eq!(
+        shown(f.last_seen).as_deref(),
+        Some("2021-03-01T00:59:59.999Z")
+    );
+}

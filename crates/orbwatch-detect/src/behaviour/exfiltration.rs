@@ -74,11 +74,14 @@ impl<'a> Exfiltration<'a> {
         let (Some(src), Some(dst)) = (t.ip(o.src), t.ip(o.dst)) else {
             return;
         };
+        // The observation is dated at its hour's last millisecond (when
+        // the sum is complete); the finding spans the hour.
+        let from = hour * 3_600_000;
         let mut f = new_finding(
             FindingKind::Exfiltration,
             &[&src.to_string(), &dst.to_string(), &hour.to_string()],
-            o.time,
-            o.time + 3_599_999,
+            from,
+            from + 3_599_999,
             1,
             Some(src),
         );
@@ -116,8 +119,8 @@ impl<'a> Exfiltration<'a> {
             srcs: vec![o.src],
             kinds: vec![ObsKind::Outbound],
             svc: None,
-            from: o.time,
-            to: o.time,
+            from,
+            to: from + 3_599_999,
         });
     }
 }

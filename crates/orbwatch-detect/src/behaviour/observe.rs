@@ -365,6 +365,14 @@ pub struct ObsBuffer {
     outbound: HashMap<(NodeId, NodeId, i64), (u64, u64, u16)>,
     /// Answered connections counted per (src, hour) before becoming obs.
     answered: HashMap<(NodeId, i64), (u64, u64)>,
+    /// The oldest hour with a sum in `outbound` or `answered` (`i64::MAX`
+    /// when none): a live pipeline asks at every record whether an hour
+    /// is over (see [`ObsBuffer::take_sums_before`]).
+    oldest_sum_hour: Option<i64>,
+    /// The time of the last event counted into a sum since
+    /// [`ObsBuffer::take_sum_touch`] (a live pipeline moves its clock by
+    /// such records too, see there).
+    sum_touch: Option<i64>,
 }
 
 /// Does this connection event look like an unanswered or refused attempt?
@@ -528,6 +536,7 @@ impl ObsBuffer {
             n += 1;
         } else if ev.kind == EventKind::Connection && dst != NONE {
             let hour = time.div_euclid(3_600_000);
+            self.note_sum_hour(hour, time);
             let e = self.answered.entry((src, hour)).or_insert((0, evidence));
             e.0 = e.0.saturating_add(1);
             e.1 = e.1.min(evidence);
@@ -539,6 +548,7 @@ impl ObsBuffer {
             && dst != NONE
         {
             let hour = time.div_euclid(3_600_000);
+            self.note_sum_hour(hour, time);
             let e = self.outbound.entry((src, dst, hour)).or_insert((
                 0,
                 evidence,
@@ -567,12 +577,61 @@ impl ObsBuffer {
         n
     }
 
+    fn note_sum_hour(&mut self, hour: i64, time: i64) {
+        self.oldest_sum_hour = Some(self.oldest_sum_hour.map_or(hour, |h| h.min(hour)));
+        self.sum_touch = Some(self.sum_touch.map_or(time, |t| t.max(time)));
+    }
+
+    /// The newest time (ms) of the events counted into an hourly sum
+    /// since the last call. Why: a record that only adds to a sum (a
+    /// Zeek `conn` record of a connection that was answered) makes no
+    /// observation, so without this a log of such records would never
+    /// move a live pipeline's clock, and its sums would wait for ever.
+    pub fn take_sum_touch(&mut self) -> Option<i64> {
+        self.sum_touch.take()
+    }
+
+    /// The oldest hour (since the epoch) that has a sum not yet turned
+    /// into an observation.
+    pub fn oldest_sum_hour(&self) -> Option<i64> {
+        self.oldest_sum_hour
+    }
+
     /// Turn the per-hour outbound sums and answered counts into
     /// observations.
     fn flush_outbound(&mut self) {
-        for ((src, hour), (count, evidence)) in self.answered.drain() {
-            self.obs.push(Obs {
-                time: hour * 3_600_000 + 3_599_999,
+        let mut obs = std::mem::take(&mut self.obs);
+        self.take_sums_before(i64::MAX, &mut obs);
+        self.obs = obs;
+    }
+
+    /// Live: the sums of the hours before `hour` (since the epoch) as
+    /// observations, appended to `out`, each at its hour's last
+    /// millisecond (both kinds: an hour's sum is complete only once the
+    /// hour is over, so a live pipeline can hand it on only then, and an
+    /// observation dated at the hour's start would by then be an hour
+    /// behind its clock, late).
+    ///
+    /// Why: a hunt turns the sums into observations at the end of each
+    /// unit of work, but a live pipeline's unit never ends, so the sums
+    /// were never handed on: live, exfiltration was never reported, a
+    /// busy client's answered connections never reached the port-scan
+    /// detector, and the sums of every hour stayed in memory.
+    pub fn take_sums_before(&mut self, hour: i64, out: &mut Vec<Obs>) {
+        if self.oldest_sum_hour.is_none_or(|h| h >= hour) {
+            return;
+        }
+        let hour_end = |h: i64| h.saturating_mul(3_600_000).saturating_add(3_599_999);
+        let mut left = None::<i64>;
+        let mut keep_oldest = |h: i64| left = Some(left.map_or(h, |l: i64| l.min(h)));
+        let before = out.len();
+        self.answered.retain(|&(src, h), &mut (count, evidence)| {
+            if h >= hour {
+                keep_oldest(h);
+                return true;
+            }
+            out.push(Obs {
+                time: hour_end(h),
                 aux: count,
                 evidence,
                 src,
@@ -582,20 +641,31 @@ impl ObsBuffer {
                 kind: ObsKind::Answered,
                 flags: 0,
             });
-        }
-        for ((src, dst, hour), (bytes, evidence, port)) in self.outbound.drain() {
-            self.obs.push(Obs {
-                time: hour * 3_600_000,
-                aux: bytes,
-                evidence,
-                src,
-                dst,
-                dst_port: port,
-                svc: 0,
-                kind: ObsKind::Outbound,
-                flags: FLAG_SRC_INTERNAL,
+            false
+        });
+        self.outbound
+            .retain(|&(src, dst, h), &mut (bytes, evidence, port)| {
+                if h >= hour {
+                    keep_oldest(h);
+                    return true;
+                }
+                out.push(Obs {
+                    time: hour_end(h),
+                    aux: bytes,
+                    evidence,
+                    src,
+                    dst,
+                    dst_port: port,
+                    svc: 0,
+                    kind: ObsKind::Outbound,
+                    flags: FLAG_SRC_INTERNAL,
+                });
+                false
             });
-        }
+        // The maps' order is not the input's: the same sums come out in
+        // the same order whatever the hash seed.
+        out[before..].sort_unstable_by_key(order_key);
+        self.oldest_sum_hour = left;
     }
 
     /// Move `other`'s observations into this buffer, remapping its ids.
