@@ -1308,8 +1308,15 @@ impl LivePipeline {
             // Counted into an hourly sum: time moves as for an
             // observation (the sums of hours it ended may go).
             self.window.arrive(origin.index, time, now);
+            let outbound = self.obs.take_outbound_touch();
             if self.obs.obs.is_empty() {
                 self.release();
+                // Its record is the evidence of its hour's sum.
+                if let Some(o) = outbound
+                    && self.export.is_none()
+                {
+                    self.evidence.keep(&o, origin, text);
+                }
                 return;
             }
         }

@@ -507,6 +507,14 @@ fn an_exfiltration_is_reported_live_once_its_hour_is_over() {
     let f = &live[0];
     assert_eq!(f.src_ip, Some("10.0.0.5".parse().unwrap()));
     assert_eq!(f.dst_ip, Some("203.0.113.9".parse().unwrap()));
+    // Its evidence live: the records behind the sum, as read.
+    let lines: Vec<String> = conn_log_with_exfiltration()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let raws: Vec<&str> = f.evidence.iter().map(|e| e.raw.as_str()).collect();
+    assert_eq!(raws, [&lines[0], &lines[1]], "{:#?}", f.evidence);
+    assert_eq!(f.evidence_total, 2);
     let shown = |t: Option<Timestamp>| t.map(|t| t.to_string());
     assert_eq!(shown(f.first_seen).as_deref(), Some("2021-03-01T00:00:00Z"));
     assert_eq!(

@@ -373,6 +373,10 @@ pub struct ObsBuffer {
     /// [`ObsBuffer::take_sum_touch`] (a live pipeline moves its clock by
     /// such records too, see there).
     sum_touch: Option<i64>,
+    /// The last event counted into an outbound sum since
+    /// [`ObsBuffer::take_outbound_touch`], as an observation of its own
+    /// bytes (a live pipeline keeps its record as evidence).
+    outbound_touch: Option<Obs>,
 }
 
 /// Does this connection event look like an unanswered or refused attempt?
@@ -556,6 +560,17 @@ impl ObsBuffer {
             ));
             e.0 = e.0.saturating_add(bytes);
             e.1 = e.1.min(evidence);
+            self.outbound_touch = Some(Obs {
+                time,
+                aux: bytes,
+                evidence,
+                src,
+                dst,
+                dst_port: ev.dst_port.unwrap_or(0),
+                svc: 0,
+                kind: ObsKind::Outbound,
+                flags: FLAG_SRC_INTERNAL,
+            });
         }
         let src_port = ev.src_port.unwrap_or(0);
         let port = ev.dst_port.unwrap_or(0);
@@ -589,6 +604,14 @@ impl ObsBuffer {
     /// move a live pipeline's clock, and its sums would wait for ever.
     pub fn take_sum_touch(&mut self) -> Option<i64> {
         self.sum_touch.take()
+    }
+
+    /// The last event counted into an outbound sum since the last call,
+    /// as an observation of its own bytes at its own time: a live
+    /// pipeline keeps its record as the evidence of an exfiltration
+    /// finding (a hunt reads the records back from the file instead).
+    pub fn take_outbound_touch(&mut self) -> Option<Obs> {
+        self.outbound_touch.take()
     }
 
     /// The oldest hour (since the epoch) that has a sum not yet turned
