@@ -219,27 +219,16 @@ impl<T> ReorderWindow<T> {
     ) -> Result<(), Late<T>> {
         // An item moves its stream's clock as a producer's mark would.
         self.advance_stream(stream, time, now);
-        if time < self.watermark {
-            let behind_ms = self.watermark.saturating_sub(time);
-            self.stats.late += 1;
-            self.stats.max_late_ms = self.stats.max_late_ms.max(behind_ms);
-            return Err(Late { item, behind_ms });
-        }
-        self.stats.accepted += 1;
+        self.push_unclocked(time, item)?;
         self.newest = Some(self.newest.map_or(time, |n| n.max(time)));
-        let spare = &mut self.spare;
-        self.queues
-            .entry(time)
-            .or_insert_with(|| spare.pop().unwrap_or_default())
-            .push_back(item);
-        self.len += 1;
         Ok(())
     }
 
     /// Offer an item that no stream sent (a sum a pipeline made over many
     /// records): like [`push_from`](Self::push_from), but it moves no
-    /// stream's clock, so an item dated ahead of the records being read
-    /// (an hour's sum, dated at the hour's end) does not make them late.
+    /// stream's clock nor the newest time, so an item dated ahead of the
+    /// records being read (an hour's sum, dated at the hour's end) does
+    /// not make them late.
     pub fn push_unclocked(&mut self, time: i64, item: T) -> Result<(), Late<T>> {
         if time < self.watermark {
             let behind_ms = self.watermark.saturating_sub(time);
@@ -340,6 +329,15 @@ impl<T> ReorderWindow<T> {
         self.stats.idle_flushes += 1;
         self.flush(out);
         true
+    }
+
+    /// Release every item, also those dated after the newest (an hour's
+    /// sum dated at the end of an hour not over yet): the end of input.
+    pub fn flush_all(&mut self, out: &mut impl Release<T>) {
+        let last = self.queues.last_key_value().map(|(t, _)| *t);
+        if let Some(mark) = last.max(self.newest) {
+            self.release_until(mark, out);
+        }
     }
 
     /// Release everything (end of input, or shutdown).

@@ -1906,14 +1906,18 @@ impl LivePipeline {
         for n in names {
             self.detect(&n, now);
         }
-        // The hourly sums of the hours not over yet: the input is.
+        // The hourly sums of the hours not over yet (the input is), dated
+        // after the newest event: released by `flush_all`, not `flush`.
         self.take_due_sums(i64::MAX - 1);
+        if let Some(x) = &mut self.export {
+            self.window.flush_all(&mut |_, h| x.left(h));
+        }
         self.flush_observations();
         let mut out = self.take_output();
         if let Some(mut d) = self.detection.take() {
             let tables = &self.obs.tables;
             let mut to = delivery!(self, &mut d.detectors);
-            self.window.flush(&mut to);
+            self.window.flush_all(&mut to);
             let mut drafts = d.detectors.take_drafts();
             let end = d.detectors.finish_parts(tables);
             drafts.extend(end.drafts);

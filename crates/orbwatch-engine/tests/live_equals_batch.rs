@@ -515,6 +515,14 @@ fn an_exfiltration_is_reported_live_once_its_hour_is_over() {
     let raws: Vec<&str> = f.evidence.iter().map(|e| e.raw.as_str()).collect();
     assert_eq!(raws, [&lines[0], &lines[1]], "{:#?}", f.evidence);
     assert_eq!(f.evidence_total, 2);
+    // The same transfers with nothing after them: the hour is not over
+    // when the input ends, and its sums are judged then, as in a hunt.
+    std::fs::write(&path, lines[..2].join("\n") + "\n").expect("write conn log");
+    let batch = hunt(&path, &[]);
+    assert_eq!(kinds(&batch), ["exfiltration"], "{batch:#?}");
+    let (so_far, p) = live_lines(&path, &[]);
+    assert!(so_far.is_empty(), "{so_far:#?}");
+    assert_eq!(essence(&batch), essence(&finish(so_far, p)));
     let shown = |t: Option<Timestamp>| t.map(|t| t.to_string());
     assert_eq!(shown(f.first_seen).as_deref(), Some("2021-03-01T00:00:00Z"));
     assert_eq!(
