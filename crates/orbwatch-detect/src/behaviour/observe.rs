@@ -365,9 +365,9 @@ pub struct ObsBuffer {
     outbound: HashMap<(NodeId, NodeId, i64), (u64, u64, u16)>,
     /// Answered connections counted per (src, hour) before becoming obs.
     answered: HashMap<(NodeId, i64), (u64, u64)>,
-    /// The oldest hour with a sum in `outbound` or `answered` (`i64::MAX`
-    /// when none): a live pipeline asks at every record whether an hour
-    /// is over (see [`ObsBuffer::take_sums_before`]).
+    /// The oldest hour with a sum in `outbound` or `answered` (`None`
+    /// when there is none): a live pipeline asks at every release whether
+    /// an hour is over (see [`ObsBuffer::take_sums_before`]).
     oldest_sum_hour: Option<i64>,
     /// The time of the last event counted into a sum since
     /// [`ObsBuffer::take_sum_touch`] (a live pipeline moves its clock by
