@@ -300,10 +300,16 @@ impl<T> ReorderWindow<T> {
     /// Release, in event-time order, every item the watermark has passed,
     /// and the oldest ones beyond `max_pending`.
     pub fn release(&mut self, out: &mut impl Release<T>) {
-        if let Some(newest) = self.newest
-            && !self.held
-        {
-            let mark = self.clock(newest).saturating_sub(self.lateness_ms);
+        let mark = self.next_mark();
+        self.release_to(mark, out);
+    }
+
+    /// [`release`](Self::release) to `mark`, what [`next_mark`](Self::next_mark)
+    /// said, for a caller that asked it first (and has only added
+    /// [unclocked](Self::push_unclocked) items since): the stream clocks
+    /// are not gone through twice.
+    pub fn release_to(&mut self, mark: Option<i64>, out: &mut impl Release<T>) {
+        if let Some(mark) = mark {
             self.release_until(mark, out);
         }
         while self.len > self.max_pending {

@@ -674,8 +674,48 @@ const ADVANCE_STEP_MS: i64 = 60_000;
 const FORGET_LOOKAHEAD: usize = 8;
 
 /// The stream index of the hourly sums in the reorder window (a stream
-/// index is below 2^24, see `LivePipeline::stream`).
+/// index is below 2^24, see [`StreamIndexes`]).
 const SUMS_STREAM: u32 = u32::MAX;
+
+/// The indexes of the streams alive: each is below 2^24 (the input part
+/// of an evidence reference, see `evidence_ref`), handed out in turn and
+/// given back when its stream is forgotten.
+///
+/// Why not a plain counter: each TCP connection is a stream of its own,
+/// so a daemon whose clients connect once per message goes round the
+/// 2^24 indexes in days. A counter that wrapped gave a new connection
+/// the index of one still open (a forwarder connected since the start
+/// holds index 0): the two shared a clock in the reorder window and, in
+/// stage 1, the hold on each other's checkpoints.
+#[derive(Default)]
+struct StreamIndexes {
+    next: u32,
+    used: std::collections::HashSet<u32>,
+}
+
+impl StreamIndexes {
+    const LIMIT: u32 = 1 << 24;
+
+    /// The next index no stream alive holds. (With all 2^24 held, which
+    /// would take as many open streams, it is the next one anyway.)
+    fn take(&mut self) -> u32 {
+        for _ in 0..Self::LIMIT {
+            let i = self.next;
+            self.next = (self.next + 1) % Self::LIMIT;
+            if self.used.insert(i) {
+                return i;
+            }
+        }
+        let i = self.next;
+        self.next = (self.next + 1) % Self::LIMIT;
+        i
+    }
+
+    /// The stream of index `i` was forgotten.
+    fn give_back(&mut self, i: u32) {
+        self.used.remove(&i);
+    }
+}
 
 /// Raw evidence is cut to this many bytes (as in a hunt).
 const RAW_CAP: usize = 2048;
@@ -848,7 +888,7 @@ pub struct LivePipeline {
     /// assigned), each until its deadline: they hold the reorder window
     /// too, see [`LivePipeline::hold_for`].
     holds: HashMap<String, Instant>,
-    next_index: u32,
+    indexes: StreamIndexes,
     netflow: NetflowDecoder,
     netflow_cov: orbwatch_capture::Coverage,
     evidence: EvidenceCache,
@@ -970,7 +1010,7 @@ impl LivePipeline {
             streams: HashMap::new(),
             detecting: 0,
             holds: HashMap::new(),
-            next_index: 0,
+            indexes: StreamIndexes::default(),
             netflow: NetflowDecoder::new(),
             netflow_cov: orbwatch_capture::Coverage::new("netflow"),
             checkpoints: BTreeMap::new(),
@@ -1095,8 +1135,7 @@ impl LivePipeline {
         if let Some(s) = self.streams.get(&rec.stream) {
             return s.index;
         }
-        let index = self.next_index;
-        self.next_index = self.next_index.wrapping_add(1) & ((1 << 24) - 1);
+        let index = self.indexes.take();
         let cfg = self.decoder_config(rec.received);
         let forced = match rec.payload {
             Payload::Syslog => decoders::by_name("syslog"),
@@ -1304,14 +1343,17 @@ impl LivePipeline {
     /// Move what the last record made of observations into the reorder
     /// window (and its raw text into the evidence cache).
     fn take_observations(&mut self, origin: &KeptOrigin<'_>, text: Raw<'_>, now: Instant) {
+        // The record's own bytes counted into an hour's outbound sum: the
+        // record is that sum's evidence. Taken whatever else the record
+        // made (left behind, it named the next record as the evidence).
+        let mut outbound = None;
         if let Some(time) = self.obs.take_sum_touch() {
             // Counted into an hourly sum: time moves as for an
             // observation (the sums of hours it ended may go).
             self.window.arrive(origin.index, time, now);
-            let outbound = self.obs.take_outbound_touch();
+            outbound = self.obs.take_outbound_touch();
             if self.obs.obs.is_empty() {
                 self.release();
-                // Its record is the evidence of its hour's sum.
                 if let Some(o) = outbound
                     && self.export.is_none()
                 {
@@ -1338,16 +1380,17 @@ impl LivePipeline {
             return;
         }
         let kept = |o: &&Obs| o.kind != ObsKind::BackdoorPort && o.kind != ObsKind::Answered;
-        match text {
+        let mut keeps = obs.iter().filter(kept).chain(outbound.as_ref());
+        match (text, keeps.clone().count()) {
             // The usual record makes one observation: its buffer becomes
             // the kept text, with no copy (it was 5 % of this thread).
-            Raw::Owned(bytes) if obs.iter().filter(kept).count() == 1 => {
-                if let Some(o) = obs.iter().find(kept) {
+            (Raw::Owned(bytes), 1) => {
+                if let Some(o) = keeps.next() {
                     self.evidence.keep(o, origin, Raw::Owned(bytes));
                 }
             }
-            text => {
-                for o in obs.iter().filter(kept) {
+            (text, _) => {
+                for o in keeps {
                     self.evidence.keep(o, origin, Raw::Borrowed(text.bytes()));
                 }
             }
@@ -1455,11 +1498,12 @@ impl LivePipeline {
     fn release(&mut self) {
         self.window
             .hold(self.detecting > 0 || !self.holds.is_empty());
-        if let Some(mark) = self.window.next_mark() {
+        let mark = self.window.next_mark();
+        if let Some(mark) = mark {
             self.take_due_sums(mark);
         }
         if let Some(x) = &mut self.export {
-            self.window.release(&mut |_, h| x.left(h));
+            self.window.release_to(mark, &mut |_, h| x.left(h));
             x.held.promote(&mut self.checkpoints);
             return;
         }
@@ -1477,7 +1521,7 @@ impl LivePipeline {
         };
         let tables = &self.obs.tables;
         let mut to = delivery!(self, &mut d.detectors);
-        self.window.release(&mut to);
+        self.window.release_to(mark, &mut to);
         let mark = self.window.watermark();
         if mark > i64::MIN && mark >= self.next_advance {
             d.detectors.advance(mark, tables);
@@ -1677,8 +1721,7 @@ impl LivePipeline {
         match self.obs_streams.get(stream) {
             Some(&i) => i,
             None => {
-                let i = self.next_index;
-                self.next_index = self.next_index.wrapping_add(1) & ((1 << 24) - 1);
+                let i = self.indexes.take();
                 self.obs_streams.insert(stream.clone(), i);
                 i
             }
@@ -1787,6 +1830,7 @@ impl LivePipeline {
             .collect();
         for name in gone {
             if let Some(s) = self.streams.remove(&name) {
+                self.indexes.give_back(s.index);
                 let group = source_group(&s.name).to_string();
                 match self.retired.get_mut(&group) {
                     Some(c) => c.merge(s.cov),
@@ -2242,7 +2286,7 @@ fn dedup_latest(findings: Vec<Finding>) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
-    use super::{EvidenceCache, KeptOrigin, Raw, shown};
+    use super::{EvidenceCache, KeptOrigin, Raw, StreamIndexes, shown};
     use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsKind};
     use std::sync::Arc;
 
@@ -2332,5 +2376,25 @@ mod tests {
         // Cut inside a character: the piece left is replaced too.
         let e_acute = "caf\u{e9}".as_bytes().to_vec();
         assert_eq!(shown(&Raw::Owned(e_acute).into_kept(4)), "caf\u{fffd}");
+    }
+
+    /// Past 2^24 streams the indexes go round, skipping those of streams
+    /// still alive; a forgotten stream's index is handed out again.
+    #[test]
+    fn stream_indexes_go_round_past_those_still_held() {
+        let mut ix = StreamIndexes::default();
+        assert_eq!(ix.take(), 0); // a forwarder connected at the start
+        assert_eq!(ix.take(), 1);
+        ix.give_back(1);
+        ix.next = StreamIndexes::LIMIT - 2;
+        assert_eq!(ix.take(), StreamIndexes::LIMIT - 2);
+        assert_eq!(ix.take(), StreamIndexes::LIMIT - 1);
+        // Round again: 0 is still held, 1 was given back.
+        assert_eq!(ix.take(), 1);
+        assert_eq!(ix.take(), 2);
+        ix.give_back(0);
+        ix.next = 0;
+        assert_eq!(ix.take(), 0);
+        assert_eq!(ix.take(), 3);
     }
 }

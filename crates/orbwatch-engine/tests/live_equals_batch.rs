@@ -461,10 +461,16 @@ fn a_hold_ends_at_its_deadline() {
 /// 10.0.0.5 sends 1.2 GB to one external address; external clients then
 /// connect to an internal server every hour.
 fn conn_log_with_exfiltration() -> String {
+    conn_log_with_exfiltration_to(443)
+}
+
+/// [`conn_log_with_exfiltration`], the transfers to port `port`.
+fn conn_log_with_exfiltration_to(port: u16) -> String {
     let t0 = 1_614_556_800i64;
     let conn = |ts: i64, uid: &str, orig: &str, resp: &str, orig_bytes: u64| {
+        let port = if orig.starts_with("10.") { port } else { 443 };
         format!(
-            r#"{{"ts":{ts},"uid":"{uid}","id.orig_h":"{orig}","id.orig_p":50000,"id.resp_h":"{resp}","id.resp_p":443,"proto":"tcp","service":"ssl","duration":10.0,"orig_bytes":{orig_bytes},"resp_bytes":1000,"conn_state":"SF","missed_bytes":0,"history":"ShADadFf","orig_pkts":1000,"resp_pkts":100}}"#
+            r#"{{"ts":{ts},"uid":"{uid}","id.orig_h":"{orig}","id.orig_p":50000,"id.resp_h":"{resp}","id.resp_p":{port},"proto":"tcp","service":"ssl","duration":10.0,"orig_bytes":{orig_bytes},"resp_bytes":1000,"conn_state":"SF","missed_bytes":0,"history":"ShADadFf","orig_pkts":1000,"resp_pkts":100}}"#
         )
     };
     let mut lines = vec![
@@ -484,6 +490,31 @@ fn conn_log_with_exfiltration() -> String {
         }
     }
     lines.join("\n") + "\n"
+}
+
+/// A transfer that also makes an observation of its own (here one to a
+/// known backdoor port, which alone makes no finding) is still the
+/// evidence of its hour's outbound sum.
+/// It was not: only a record that made nothing but the sum was kept, and
+/// the sum's note of it was left for the next record to take.
+#[test]
+fn a_transfer_that_also_makes_an_observation_is_its_sums_evidence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("conn.log");
+    let log = conn_log_with_exfiltration_to(7777);
+    std::fs::write(&path, &log).expect("write conn log");
+    let batch = hunt(&path, &[]);
+    let kinds = |f: &[Finding]| f.iter().map(|f| f.kind.to_string()).collect::<Vec<_>>();
+    assert_eq!(kinds(&batch), ["exfiltration"], "{batch:#?}");
+    let (so_far, p) = live_lines(&path, &[]);
+    assert_eq!(p.stats().late, 0);
+    let live = finish(so_far, p);
+    assert_eq!(essence(&batch), essence(&live));
+    let f = &live[0];
+    let lines: Vec<&str> = log.lines().collect();
+    let raws: Vec<&str> = f.evidence.iter().map(|e| e.raw.as_str()).collect();
+    assert_eq!(raws, [lines[0], lines[1]], "{:#?}", f.evidence);
+    assert_eq!(f.evidence_total, 2);
 }
 
 /// Hourly sums (outbound bytes, answered connections) reach the live

@@ -406,6 +406,35 @@ pub fn is_probe(ev: &Event) -> bool {
     }
 }
 
+/// An hour's sum (answered connections, or bytes sent out of an
+/// internal source) as an observation, dated at the hour's last
+/// millisecond: the sum is complete only once the hour is over.
+fn hourly_sum(
+    kind: ObsKind,
+    hour: i64,
+    src: NodeId,
+    dst: NodeId,
+    dst_port: u16,
+    aux: u64,
+    evidence: u64,
+) -> Obs {
+    Obs {
+        time: hour.saturating_mul(3_600_000).saturating_add(3_599_999),
+        aux,
+        evidence,
+        src,
+        dst,
+        dst_port,
+        svc: 0,
+        kind,
+        flags: if kind == ObsKind::Outbound {
+            FLAG_SRC_INTERNAL
+        } else {
+            0
+        },
+    }
+}
+
 impl ObsBuffer {
     pub fn new() -> Self {
         Self {
@@ -644,7 +673,6 @@ impl ObsBuffer {
         if self.oldest_sum_hour.is_none_or(|h| h >= hour) {
             return;
         }
-        let hour_end = |h: i64| h.saturating_mul(3_600_000).saturating_add(3_599_999);
         let mut left = None::<i64>;
         let mut keep_oldest = |h: i64| left = Some(left.map_or(h, |l: i64| l.min(h)));
         let before = out.len();
@@ -653,17 +681,15 @@ impl ObsBuffer {
                 keep_oldest(h);
                 return true;
             }
-            out.push(Obs {
-                time: hour_end(h),
-                aux: count,
-                evidence,
+            out.push(hourly_sum(
+                ObsKind::Answered,
+                h,
                 src,
-                dst: NONE,
-                dst_port: 0,
-                svc: 0,
-                kind: ObsKind::Answered,
-                flags: 0,
-            });
+                NONE,
+                0,
+                count,
+                evidence,
+            ));
             false
         });
         self.outbound
@@ -672,17 +698,15 @@ impl ObsBuffer {
                     keep_oldest(h);
                     return true;
                 }
-                out.push(Obs {
-                    time: hour_end(h),
-                    aux: bytes,
-                    evidence,
+                out.push(hourly_sum(
+                    ObsKind::Outbound,
+                    h,
                     src,
                     dst,
-                    dst_port: port,
-                    svc: 0,
-                    kind: ObsKind::Outbound,
-                    flags: FLAG_SRC_INTERNAL,
-                });
+                    port,
+                    bytes,
+                    evidence,
+                ));
                 false
             });
         // The maps' order is not the input's: the same sums come out in
