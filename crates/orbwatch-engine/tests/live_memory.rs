@@ -101,6 +101,8 @@ fn idle_sources_sessions_and_evidence_are_forgotten_as_event_time_passes() {
     let _ = p.take_output();
     let quiet = p.stats();
     assert!(quiet.tracked_keys <= 2, "{quiet:?}");
+    // One account name ("root", and the empty name), no IPv6 address.
+    assert_eq!(quiet.names_kept, 2, "{quiet:?}");
     assert_eq!(quiet.open_ioc_sessions, 0, "{quiet:?}");
     assert!(quiet.evidence_bytes < 1000, "{quiet:?}");
     assert_eq!(quiet.records, 20_000 * 3 + 20 + 1);

@@ -843,6 +843,12 @@ fn render_metrics(
         s.tracked_keys as f64,
     );
     one(
+        "names_kept",
+        "gauge",
+        "Account and host names and IPv6 addresses kept for the detectors (never forgotten while the daemon runs).",
+        s.names_kept as f64,
+    );
+    one(
         "rss_bytes",
         "gauge",
         "Resident memory of the daemon.",
@@ -933,7 +939,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -950,6 +956,7 @@ fn log_status(
             .unwrap_or_else(|| "-".into()),
         s.open_ioc_sessions,
         s.tracked_keys,
+        s.names_kept,
         s.streams,
         crate::watch_status::rss_bytes() / 1_000_000,
         per_source.join("; ")
