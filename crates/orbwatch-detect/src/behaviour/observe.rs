@@ -9,7 +9,7 @@
 //! [`ObsBuffer::sort`] orders them by (time, input, line), a key that does
 //! not depend on which thread finished first.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
@@ -162,11 +162,17 @@ impl InternKey for IpAddr {
 /// [`InternKey`], computed once when the value is added. (The
 /// detectors asked for a name's key several times per failed login, and
 /// hashed the name each time.)
+///
+/// Each value is held once: the lookup table holds ids and compares
+/// through the values. (It held a second copy of each value as its key:
+/// for names, a second allocation for every distinct account name a
+/// spray of random names brings, which a daemon keeps while it runs.)
 #[derive(Debug, Clone)]
 pub struct Interner<T: Eq + Hash + Clone + InternKey> {
     values: Vec<T>,
     keys: Vec<u64>,
-    ids: HashMap<T, u32>,
+    ids: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
 }
 
 impl<T: Eq + Hash + Clone + InternKey> Default for Interner<T> {
@@ -174,22 +180,48 @@ impl<T: Eq + Hash + Clone + InternKey> Default for Interner<T> {
         Self {
             values: Vec::new(),
             keys: Vec::new(),
-            ids: HashMap::new(),
+            ids: hashbrown::HashTable::new(),
+            hasher: Default::default(),
         }
     }
 }
 
 impl<T: Eq + Hash + Clone + InternKey> Interner<T> {
+    /// The id of `v` if it is interned (looked up as `Q`, a form `T`
+    /// borrows as: a name as `&str`, with no allocation).
+    fn id_of<Q>(&self, v: &Q, hash: u64) -> Option<u32>
+    where
+        T: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let values = &self.values;
+        self.ids
+            .find(hash, |&id| values[id as usize].borrow() == v)
+            .copied()
+    }
+
+    /// Add `v`, known not to be interned, whose hash is `hash`.
+    fn add(&mut self, v: T, hash: u64) -> u32 {
+        let id = self.values.len() as u32;
+        self.keys.push(v.intern_key());
+        self.values.push(v);
+        let Self {
+            values,
+            ids,
+            hasher,
+            ..
+        } = self;
+        ids.insert_unique(hash, id, |&i| hasher.hash_one(&values[i as usize]));
+        id
+    }
+
     /// The id of `v`, adding it if new.
     pub fn intern(&mut self, v: &T) -> u32 {
-        if let Some(id) = self.ids.get(v) {
-            return *id;
+        let hash = self.hasher.hash_one(v);
+        match self.id_of(v, hash) {
+            Some(id) => id,
+            None => self.add(v.clone(), hash),
         }
-        let id = self.values.len() as u32;
-        self.values.push(v.clone());
-        self.keys.push(v.intern_key());
-        self.ids.insert(v.clone(), id);
-        id
     }
     pub fn get(&self, id: u32) -> Option<&T> {
         self.values.get(id as usize)
@@ -204,11 +236,11 @@ impl<T: Eq + Hash + Clone + InternKey> Interner<T> {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
-    /// Approximate heap bytes.
+    /// Approximate heap bytes (not counting what the values own).
     pub fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<T>()
             + self.keys.capacity() * std::mem::size_of::<u64>()
-            + self.ids.capacity() * (std::mem::size_of::<(T, u32)>() + 1)
+            + self.ids.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 }
 
@@ -217,10 +249,17 @@ impl Interner<Box<str>> {
     /// name already interned (almost every account and service name of
     /// a hunt) costs no allocation.
     pub fn intern_str(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.ids.get(s) {
-            return *id;
+        // `Box<str>` hashes as the `str` it holds.
+        let hash = self.hasher.hash_one(s);
+        match self.id_of(s, hash) {
+            Some(id) => id,
+            None => self.add(Box::from(s), hash),
         }
-        self.intern(&Box::from(s))
+    }
+
+    /// The id of name `s` if it is interned.
+    pub fn id(&self, s: &str) -> Option<u32> {
+        self.id_of(s, self.hasher.hash_one(s))
     }
 }
 
@@ -266,8 +305,8 @@ impl Tables {
             // Id 0 is no service, also in tables made by `default`.
             self.services.intern(&Box::from(""));
         }
-        if let Some(id) = self.services.ids.get(s) {
-            return *id as u16;
+        if let Some(id) = self.services.id(s) {
+            return id as u16;
         }
         if self.services.len() >= usize::from(SERVICE_OTHER) {
             return SERVICE_OTHER;
@@ -822,6 +861,31 @@ impl Remap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Through growth, each value keeps the id it got first, whether
+    /// asked as `&str` or as the owned value, and an id gives its value
+    /// back; `id` finds without adding.
+    #[test]
+    fn an_interned_value_keeps_its_id_through_growth() {
+        let mut t: Interner<Box<str>> = Interner::default();
+        let names: Vec<String> = (0..50_000).map(|i| format!("user{i:05}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.intern_str(n), i as u32);
+        }
+        for (i, n) in names.iter().enumerate().rev() {
+            assert_eq!(t.intern_str(n), i as u32);
+            assert_eq!(t.intern(&Box::from(n.as_str())), i as u32);
+            assert_eq!(t.id(n), Some(i as u32));
+            assert_eq!(t.get(i as u32).map(|b| &**b), Some(n.as_str()));
+        }
+        assert_eq!(t.len(), names.len());
+        assert_eq!(t.id("nobody"), None);
+        assert_eq!(t.len(), names.len());
+        let mut ips: Interner<IpAddr> = Interner::default();
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::2".parse().unwrap();
+        assert_eq!((ips.intern(&a), ips.intern(&b), ips.intern(&a)), (0, 1, 0));
+    }
 
     /// A name's and an address's key is the hash of the value whatever
     /// the order they were interned in, through a merge of tables too;
