@@ -268,6 +268,20 @@ impl Interner<Box<str>> {
 pub const SERVICE_OTHER: u16 = u16::MAX;
 
 /// The tables observations refer to.
+///
+/// Known limit: an id is never given back. A hunt's tables live as long
+/// as the hunt, but a live pipeline's live as long as the daemon, so every
+/// distinct account name, host name and IPv6 source it ever saw stays
+/// (about 131 bytes a name with the distributed detector's per-account
+/// counts; README, "Detection live"). Giving back the ids nobody holds
+/// means finding every holder, and reusing an id only after all have been
+/// asked. Account ids (`Obs::aux` of auth observations) are held by
+/// `brute_force`' and `explicit_spray`'s per-source account sets (their
+/// first few ids), `distributed`'s `Source::accounts` and `last_account`,
+/// its idle summaries in the runs, its `CrossEvent::Auth` between stages
+/// and `Campaigns::accounts`, and the live reorder window's observations.
+/// Host names ([`NAMED_SOURCE`]) and IPv6 addresses ([`V6_SOURCE`]) are
+/// held as the source of every per-source table as well.
 #[derive(Debug, Default, Clone)]
 pub struct Tables {
     /// IPv6 addresses (IPv4 ones live in their ids).
