@@ -53,6 +53,12 @@ pub struct CrossStats {
     /// over raised them at an origin its previous owner had sent already.
     pub repeated: u64,
     pub findings: u64,
+    /// Account and host names held now, account names given back once
+    /// nothing held them, and accounts forgotten over `max_accounts`
+    /// (see `LiveStats`' fields of the same names).
+    pub names_kept: usize,
+    pub names_forgotten: u64,
+    pub accounts_forgotten: u64,
 }
 
 struct Producer {
@@ -80,7 +86,13 @@ pub struct CrossStage {
     next_evidence: u64,
     out: Vec<Finding>,
     stats: CrossStats,
+    /// Account names are given back when this many are kept (as in
+    /// `LivePipeline`, which see).
+    names_sweep_at: usize,
 }
+
+/// The names kept before stage 3 first gives back those no one holds.
+const NAMES_SWEEP_FLOOR: usize = 1 << 16;
 
 impl CrossStage {
     /// A stage with the behaviour settings of the other stages (the
@@ -111,6 +123,7 @@ impl CrossStage {
             next_evidence: 0,
             out: Vec::new(),
             stats: CrossStats::default(),
+            names_sweep_at: NAMES_SWEEP_FLOOR,
         })
     }
 
@@ -191,6 +204,22 @@ impl CrossStage {
             self.stats.producers_forgotten += (before - self.producers.len()) as u64;
             self.release();
         }
+        if self.tables.names.kept() >= self.names_sweep_at {
+            self.forget_names(NAMES_SWEEP_FLOOR);
+        }
+    }
+
+    /// Give back the account names that neither the detector nor the
+    /// events waiting for it hold (see `LivePipeline`'s sweep, the same
+    /// for the same reason); sweeps again when the names kept double,
+    /// and not below `floor`.
+    fn forget_names(&mut self, floor: usize) {
+        let mut keep = self.tables.name_marks();
+        self.detectors.mark_names(&mut keep);
+        self.pending.iter().for_each(|e| e.mark_names(&mut keep));
+        let forgotten = self.tables.forget_names(keep);
+        self.stats.names_forgotten += forgotten as u64;
+        self.names_sweep_at = self.tables.names.kept().saturating_mul(2).max(floor);
     }
 
     /// The slowest running producer's watermark (`i64::MIN` before any;
@@ -253,6 +282,9 @@ impl CrossStage {
             self.detectors.event(&e, &self.tables);
         }
         let mut found = self.take_findings();
+        let counts = self.stats();
+        self.stats.names_kept = counts.names_kept;
+        self.stats.accounts_forgotten = counts.accounts_forgotten;
         let drafts = std::mem::replace(
             &mut self.detectors,
             CrossDetectors::new(self.cfg, self.enricher),
@@ -267,7 +299,10 @@ impl CrossStage {
 
     /// Counts now.
     pub fn stats(&self) -> CrossStats {
-        self.stats.clone()
+        let mut s = self.stats.clone();
+        s.names_kept = self.tables.names.kept() + self.tables.ips.kept();
+        s.accounts_forgotten = self.detectors.accounts_forgotten();
+        s
     }
 
     /// Producers waited for now.

@@ -188,6 +188,11 @@ impl<T> ReorderWindow<T> {
         self.held = held;
     }
 
+    /// Every item waiting, in no particular order.
+    pub fn items(&self) -> impl Iterator<Item = &T> + '_ {
+        self.queues.values().flatten()
+    }
+
     /// Everything at or before this time (ms) has been released; later
     /// arrivals before it are late. `i64::MIN` until something is
     /// released.

@@ -114,6 +114,12 @@ pub struct LiveOptions {
     /// detectors' cross events resolved for the wire) to stage 3, which
     /// sees every partition's sources.
     pub export_summaries: Option<u64>,
+    /// Account names no detector holds any more are given back once this
+    /// many names are kept, and again each time the names kept double
+    /// (default 65,536; see [`LivePipeline::tick`]). 0 gives them back
+    /// at every tick: tests use it to find a holder that did not mark
+    /// its names.
+    pub names_sweep_floor: usize,
 }
 
 impl Default for LiveOptions {
@@ -127,6 +133,7 @@ impl Default for LiveOptions {
             export_observations: None,
             cross_source: true,
             export_summaries: None,
+            names_sweep_floor: 1 << 16,
         }
     }
 }
@@ -173,9 +180,15 @@ pub struct LiveStats {
     pub open_ioc_sessions: usize,
     pub tracked_keys: usize,
     /// Account and host names and IPv6 addresses the observations refer
-    /// to by id. Not forgotten while the process runs (a known limit: see
-    /// the README, "Detection live"): shown so that an operator sees it.
+    /// to by id. Account names no detector holds any more are forgotten
+    /// (see [`LivePipeline::tick`]); host names and IPv6 addresses are
+    /// not yet (a known limit: see the README, "Detection live").
     pub names_kept: usize,
+    /// Account names given back so far, once no detector held them.
+    pub names_forgotten: u64,
+    /// Accounts the distributed-spray detector forgot over its
+    /// `max_accounts`, counted and logged (a spray of random names).
+    pub accounts_forgotten: u64,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
@@ -219,6 +232,8 @@ impl LiveStats {
         self.open_ioc_sessions += o.open_ioc_sessions;
         self.tracked_keys += o.tracked_keys;
         self.names_kept += o.names_kept;
+        self.names_forgotten += o.names_forgotten;
+        self.accounts_forgotten += o.accounts_forgotten;
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
@@ -906,6 +921,9 @@ pub struct LivePipeline {
     /// The detectors have judged up to this event time (ms): stage 2's
     /// summary watermark.
     advanced_to: i64,
+    /// Account names are swept (see [`LivePipeline::forget_names`]) when
+    /// this many names are kept.
+    names_sweep_at: usize,
     /// Counts of streams that were forgotten, by source.
     retired: BTreeMap<String, InputCoverage>,
     started: Timestamp,
@@ -974,6 +992,7 @@ impl LivePipeline {
             .as_ref()
             .map_or(5, |d| d.cfg.evidence_per_finding.max(1));
         let lateness_ms = i64::try_from(opts.event_time.allowed_lateness.as_millis()).unwrap_or(0);
+        let names_sweep_floor = opts.names_sweep_floor;
         let episode_gap_ms = detection.as_ref().map_or(0, |d| {
             let c = d.cfg;
             [
@@ -1023,6 +1042,7 @@ impl LivePipeline {
             newest: None,
             next_advance: i64::MIN,
             advanced_to: i64::MIN,
+            names_sweep_at: names_sweep_floor,
             retired: BTreeMap::new(),
             started: Timestamp::now(),
             stats: LiveStats::default(),
@@ -1853,6 +1873,44 @@ impl LivePipeline {
             let keep = EVIDENCE_RETENTION_MS.max(self.evidence.episode_gap_ms);
             self.evidence.forget_before(mark.saturating_sub(keep));
         }
+        if self.obs.tables.names.kept() >= self.names_sweep_at {
+            self.forget_names();
+        }
+    }
+
+    /// Give back the account names that nothing holds any more: not the
+    /// detectors, not the observations waiting in the reorder window (or
+    /// not yet in it), not the cross events waiting for stage 3. Runs
+    /// when the names kept have doubled since the last sweep, so its
+    /// cost (one pass over the detectors' state) is spread over at least
+    /// as many new names as it looks at.
+    ///
+    /// Why: a daemon met a new account name with nearly every failed
+    /// login of a spray of random names, and kept them all as long as it
+    /// ran (131 bytes a name, session 26). Stage 1 holds names only in
+    /// its window; its detectors are in stage 2.
+    fn forget_names(&mut self) {
+        let tables = &self.obs.tables;
+        let mut keep = tables.name_marks();
+        for h in self.window.items() {
+            if let Some(o) = &h.obs {
+                keep.mark_obs(o);
+            }
+        }
+        self.obs.obs.iter().for_each(|o| keep.mark_obs(o));
+        if let Some(d) = &self.detection {
+            d.detectors.mark_names(&mut keep);
+        }
+        let forgotten = self.obs.tables.forget_names(keep);
+        self.stats.names_forgotten += forgotten as u64;
+        let kept = self.obs.tables.names.kept();
+        let floor = self.opts.names_sweep_floor;
+        self.names_sweep_at = if floor == 0 {
+            0
+        } else {
+            kept.saturating_mul(2).max(floor)
+        };
+        tracing::debug!("account names: {forgotten} no longer held given back, {kept} kept");
     }
 
     /// Findings made or changed since the last call, and the checkpoints
@@ -2070,7 +2128,11 @@ impl LivePipeline {
         s.streams = self.streams.len();
         s.open_ioc_sessions = self.agg.open_sessions();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
-        s.names_kept = self.obs.tables.names.len() + self.obs.tables.ips.len();
+        s.names_kept = self.obs.tables.names.kept() + self.obs.tables.ips.kept();
+        s.accounts_forgotten = self
+            .detection
+            .as_ref()
+            .map_or(0, |d| d.detectors.accounts_forgotten());
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
         s.reorder = self.window.stats();

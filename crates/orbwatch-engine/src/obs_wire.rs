@@ -559,7 +559,7 @@ impl WireNode {
         match self {
             Self::None => NONE,
             Self::Addr(ip) => t.ip_id(*ip),
-            Self::Host(h) => NAMED_SOURCE | NodeId::from(name_id(t, h)),
+            Self::Host(h) => t.host_id(h),
         }
     }
 }

@@ -231,3 +231,110 @@ fn evidence_of_a_source_still_active_outlives_its_first_record_by_a_day() {
         line(30 * 3600, late).len() + line(44 * 3600 + 1, late).len()
     );
 }
+
+/// A spray of random account names, every failed login a new name from
+/// 1,024 sources that never pause: the names and the distributed-spray
+/// detector's accounts follow what the detectors hold now, not every name
+/// ever seen. (Before, each name stayed for as long as the daemon ran,
+/// about 131 bytes a name: a way to exhaust its memory.)
+#[test]
+fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
+    let ind = Indicator::new(
+        parse_value("198.51.100.77", None).expect("value"),
+        Provenance {
+            feed: "relays".into(),
+            file: "relays.txt".into(),
+            line: 1,
+            record_id: None,
+        },
+    );
+    let mut behaviour = BehaviourOptions::default();
+    behaviour.config.distributed.max_accounts = 2_000;
+    let engine = Engine::new(
+        IocEngine::new(vec![ind], InternalNets::default()),
+        EngineOptions {
+            year: Some(2024),
+            behaviour: Some(behaviour),
+            ..Default::default()
+        },
+    )
+    .expect("engine");
+    let live = LiveOptions {
+        names_sweep_floor: 1_000,
+        ..LiveOptions::default()
+    };
+    let mut p = LivePipeline::new(engine, live).expect("pipeline");
+    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
+    let now = Instant::now();
+    const FAILURES: u64 = 120_000;
+    for n in 0..FAILURES {
+        let t = Timestamp::from_second(1_714_550_400 + (n / 10) as i64).expect("time");
+        let src = format!("203.0.{}.{}", (n >> 8) & 3, n & 255);
+        // A name no one tried before (a multiplicative hash of n).
+        let user = format!("u{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let bytes =
+            format!("{t} srv sshd[1]: Failed password for {user} from {src} port 4000 ssh2");
+        p.handle(
+            LiveRecord {
+                prefiltered: None,
+                prework: Default::default(),
+                stream: stream.clone(),
+                number: n + 1,
+                offset: 0,
+                payload: Payload::Syslog,
+                bytes: bytes.into_bytes(),
+                received: Timestamp::now(),
+                checkpoint: None,
+            },
+            now,
+        );
+        if n % 1000 == 999 {
+            p.tick(now + Duration::from_secs(1));
+            let _ = p.take_output();
+        }
+    }
+    let s = p.stats();
+    eprintln!(
+        "names kept {}, given back {}, accounts forgotten {}, detector keys {}",
+        s.names_kept, s.names_forgotten, s.accounts_forgotten, s.tracked_keys
+    );
+    // What the detectors hold: each source's first accounts (brute
+    // force: 6, the distributed record: 3 and the last), the 2,000
+    // accounts, the observations in the reorder window; and up to as
+    // many new names again before the next sweep.
+    assert!(s.names_kept < 25_000, "{s:?}");
+    assert!(s.names_forgotten > FAILURES - 25_000, "{s:?}");
+    // At most 2,000 accounts kept; those still in the reorder window
+    // have not reached the detector yet.
+    assert!(
+        s.accounts_forgotten + 2_000 + s.reorder.pending as u64 >= FAILURES,
+        "{s:?}"
+    );
+    assert_eq!(s.records, FAILURES);
+    // The detectors still see the spray: every source brute-forces.
+    let end = p.finish().findings;
+    let brute: Vec<_> = end
+        .iter()
+        .filter(|f| f.kind.as_str() == "brute_force" || f.kind.as_str() == "password_spray")
+        .collect();
+    assert_eq!(brute.len(), 1024, "one finding per source");
+    // Every account a finding shows is a name its source tried: no
+    // name was shown through an id given back and handed to another.
+    let tried_by: std::collections::HashMap<String, u64> = (0..FAILURES)
+        .map(|n| {
+            (
+                format!("u{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                n % 1024,
+            )
+        })
+        .collect();
+    for f in &brute {
+        let ip = f.src_ip.expect("a source").to_string();
+        let octets: Vec<u64> = ip.split('.').map(|x| x.parse().expect("IPv4")).collect();
+        let source = octets[2] << 8 | octets[3];
+        assert!(!f.accounts.is_empty(), "{f:?}");
+        for a in &f.accounts {
+            assert_eq!(tried_by.get(a), Some(&source), "{ip} shows {a}");
+        }
+    }
+}

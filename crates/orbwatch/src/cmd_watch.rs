@@ -845,8 +845,20 @@ fn render_metrics(
     one(
         "names_kept",
         "gauge",
-        "Account and host names and IPv6 addresses kept for the detectors (never forgotten while the daemon runs).",
+        "Account and host names and IPv6 addresses kept for the detectors (account names are given back once no detector holds them; host names and IPv6 addresses are not yet).",
         s.names_kept as f64,
+    );
+    one(
+        "names_forgotten_total",
+        "counter",
+        "Account names given back once no detector held them.",
+        s.names_forgotten as f64,
+    );
+    one(
+        "accounts_forgotten_total",
+        "counter",
+        "Accounts the distributed-spray detector forgot over behaviour.distributed.max_accounts.",
+        s.accounts_forgotten as f64,
     );
     one(
         "rss_bytes",
@@ -939,7 +951,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -957,6 +969,8 @@ fn log_status(
         s.open_ioc_sessions,
         s.tracked_keys,
         s.names_kept,
+        s.names_forgotten,
+        s.accounts_forgotten,
         s.streams,
         crate::watch_status::rss_bytes() / 1_000_000,
         per_source.join("; ")

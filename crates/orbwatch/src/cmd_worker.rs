@@ -948,7 +948,7 @@ fn run_stage3(
         );
     }
     tracing::info!(
-        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried)",
+        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried); {} account names given back once no one held them, {} accounts forgotten over max_accounts",
         reader.read,
         stats.events,
         stats.watermarks,
@@ -959,7 +959,9 @@ fn run_stage3(
         stats.producers_forgotten,
         producers,
         out.kept.len(),
-        out.failures
+        out.failures,
+        stats.names_forgotten,
+        stats.accounts_forgotten
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@
 
 use hashbrown::{HashMap, HashSet};
 
-use super::observe::FLAG_INVALID_USER;
+use super::observe::{FLAG_INVALID_USER, NameMarks};
 use super::{
     BruteForceConfig, Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, capped, human_span,
     new_finding, severity_of,
@@ -66,6 +66,13 @@ impl<'a> BruteForce<'a> {
             open: HashMap::new(),
             flagged: HashSet::new(),
             next_sweep: i64::MIN,
+        }
+    }
+
+    /// Mark the account names its open episodes hold.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        for e in self.open.values() {
+            e.accounts.first().iter().for_each(|&a| m.mark(a));
         }
     }
 

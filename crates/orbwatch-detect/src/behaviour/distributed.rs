@@ -37,6 +37,7 @@ use std::net::IpAddr;
 use hashbrown::{HashMap, HashSet};
 
 use super::key_table::{KeyTable, pack, prefetch_value, unpack};
+use super::observe::NameMarks;
 use super::success_after_failures::{cluster_key, cluster_name};
 use super::{
     DistributedConfig, Draft, NodeId, Obs, ObsKind, Tables, capped, human_span, mix, ms_of,
@@ -93,6 +94,14 @@ pub struct IdleSummary {
     pub brute: bool,
 }
 
+impl IdleSummary {
+    /// Mark the account names it holds.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        let n = usize::from(self.n_accounts).min(self.accounts.len());
+        self.accounts[..n].iter().for_each(|&a| m.mark(a));
+    }
+}
+
 impl Source {
     /// What [`Campaigns`] reads of this record.
     pub fn summary(&self) -> IdleSummary {
@@ -117,6 +126,9 @@ struct Account {
     successes: u32,
     /// Failures on it from sources over the brute-force thresholds.
     brute_failures: u32,
+    /// Second (since 2000) of its latest failure or success: the oldest
+    /// go first when there are more than `max_accounts`.
+    last: u32,
 }
 
 impl Account {
@@ -195,6 +207,14 @@ pub enum CrossEvent {
 }
 
 impl CrossEvent {
+    /// Mark the account names it holds.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        match self {
+            CrossEvent::Auth { user, .. } => m.mark(*user),
+            CrossEvent::Idle { source, .. } => source.mark_names(m),
+        }
+    }
+
     /// The merge order: time, then idle records before observations of
     /// the same millisecond, then the observation's replay order (or the
     /// record's key).
@@ -275,6 +295,16 @@ impl<'a> AuthRecords<'a> {
     /// (source, service) keys tracked right now.
     pub fn tracked(&self) -> usize {
         self.sources.len()
+    }
+
+    /// Mark the account names its records hold.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        for s in self.sources.values() {
+            let n = usize::from(s.n_accounts).min(s.accounts.len());
+            s.accounts[..n].iter().for_each(|&a| m.mark(a));
+            m.mark(s.last_account);
+        }
+        self.due.iter().for_each(|(_, s)| s.mark_names(m));
     }
 
     /// Feed one auth observation; `brute` says the brute-force detector
@@ -516,7 +546,11 @@ fn low_rate(cfg: &DistributedConfig, s: &IdleSummary) -> bool {
 /// except for the idle members a run keeps until it goes quiet.
 pub struct Campaigns<'a> {
     cfg: &'a DistributedConfig,
+    /// Per (service, account): at most `max_accounts` (see
+    /// [`Campaigns::forget_accounts`]).
     accounts: HashMap<(u16, u32), Account>,
+    /// Accounts forgotten over `max_accounts` so far.
+    forgotten: u64,
     runs: BTreeMap<u16, Run>,
     /// No run is quiet before this time (ms): a lower bound, so the runs
     /// are looked at only when it passes.
@@ -533,6 +567,7 @@ impl<'a> Campaigns<'a> {
         Self {
             cfg,
             accounts: HashMap::new(),
+            forgotten: 0,
             runs: BTreeMap::new(),
             next_quiet: i64::MAX,
             out: Vec::new(),
@@ -580,7 +615,10 @@ impl<'a> Campaigns<'a> {
                 }
                 if kind == ObsKind::AuthSuccess {
                     if user != 0 {
-                        self.accounts.entry((svc, user)).or_default().successes += 1;
+                        let a = self.accounts.entry((svc, user)).or_default();
+                        a.successes += 1;
+                        a.last = a.last.max(secs(time));
+                        self.bound_accounts(t);
                     }
                     return;
                 }
@@ -597,8 +635,83 @@ impl<'a> Campaigns<'a> {
                     if first_try {
                         a.sources = a.sources.saturating_add(1);
                     }
+                    a.last = a.last.max(secs(time));
+                    self.bound_accounts(t);
                 }
             }
+        }
+    }
+
+    /// Forget accounts when there are more than `max_accounts`.
+    #[inline]
+    fn bound_accounts(&mut self, t: &Tables) {
+        if self.accounts.len() as u64 > self.cfg.max_accounts.max(16) {
+            self.forget_accounts(t);
+        }
+    }
+
+    /// Forget a quarter of `max_accounts`: the accounts least likely to
+    /// make a source a member, first those no one logged in to, then
+    /// those tried by the fewest sources, then the longest untouched.
+    /// A source that tried one of them later counts it from nothing.
+    ///
+    /// Why: a campaign that never pauses keeps its accounts as long as
+    /// it goes on, and a spray of random names (one new account per
+    /// failed login) grew a daemon's memory without end. Which accounts
+    /// go depends on names and times only (never on ids or hash order),
+    /// so a hunt and a live pipeline forget the same ones. Counted
+    /// ([`Campaigns::accounts_forgotten`]) and logged, never silent.
+    fn forget_accounts(&mut self, t: &Tables) {
+        let cap = self.cfg.max_accounts.max(16) as usize;
+        let excess = self.accounts.len().saturating_sub(cap - cap / 4);
+        if excess == 0 {
+            return;
+        }
+        // (logged in to, sources, last touched, the name's and the
+        // service's keys): the smallest go first. Keys, not ids: service
+        // ids too depend on the order a hunt's units were merged in.
+        type Rank = (bool, u32, u32, u64, u64);
+        let mut service_keys: HashMap<u16, u64> = HashMap::new();
+        let mut ranked: Vec<(Rank, (u16, u32))> = self
+            .accounts
+            .iter()
+            .map(|(&(svc, user), a)| {
+                let svc_key = *service_keys
+                    .entry(svc)
+                    .or_insert_with(|| crate::finding::fnv1a_64(t.service(svc).bytes()));
+                let rank = (
+                    a.successes > 0,
+                    a.sources,
+                    a.last,
+                    t.name_key(user),
+                    svc_key,
+                );
+                (rank, (svc, user))
+            })
+            .collect();
+        ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
+        for (_, key) in &ranked[..excess] {
+            self.accounts.remove(key);
+        }
+        if self.forgotten == 0 {
+            tracing::warn!(
+                "more than {cap} accounts tried at once (distributed.max_accounts): the {excess} least shared and oldest are forgotten, and so on each time the limit is passed; a source that tries one again counts it from nothing"
+            );
+        }
+        self.forgotten += excess as u64;
+    }
+
+    /// Accounts forgotten over `max_accounts` so far.
+    pub fn accounts_forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// Mark the account names it holds: its accounts, and those of the
+    /// idle sources its runs keep.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        self.accounts.keys().for_each(|&(_, user)| m.mark(user));
+        for run in self.runs.values() {
+            run.idle.iter().for_each(|(_, s)| s.mark_names(m));
         }
     }
 
@@ -1112,6 +1225,80 @@ mod tests {
 
     /// 2021-01-01 in Unix seconds: records keep seconds since 2000.
     const BASE: i64 = 1_609_459_200;
+
+    /// Over `max_accounts`, the accounts least shared go first, and among
+    /// equals the same ones whatever their ids (which a hunt's merge
+    /// order decides): a hunt and a live pipeline keep the same.
+    #[test]
+    fn accounts_forgotten_over_the_limit_do_not_depend_on_ids() {
+        let cfg = DistributedConfig {
+            max_accounts: 16,
+            ..DistributedConfig::default()
+        };
+        let names: Vec<String> = (0..40).map(|i| format!("acct{i}")).collect();
+        let kept = |order: &[usize]| {
+            let mut t = Tables::new();
+            // Services and names interned in this order.
+            for &i in order {
+                t.names.intern_str(&names[i]);
+                t.service_id(Some(["ssh", "vpn"][i % 2]));
+            }
+            let mut c = Campaigns::new(&cfg);
+            let e = Enricher::none();
+            let ssh = t.service_id(Some("ssh"));
+            let vpn = t.service_id(Some("vpn"));
+            // Three accounts tried by three sources, one logged in to,
+            // the rest once each, all in the same second.
+            for (n, name) in names.iter().enumerate() {
+                let svc = [ssh, vpn][n % 2];
+                let user = t.names.intern_str(name);
+                let tries = if n < 3 { 3 } else { 1 };
+                for k in 0..tries {
+                    let ev = CrossEvent::Auth {
+                        time: BASE * 1000,
+                        evidence: (n * 10 + k) as u64,
+                        kind: ObsKind::AuthFailure,
+                        src: 0x0a00_0000 + k as u64,
+                        svc,
+                        user,
+                        brute: false,
+                        first_try: true,
+                    };
+                    c.event(&ev, &t, &e);
+                }
+                if n == 3 {
+                    let ev = CrossEvent::Auth {
+                        time: BASE * 1000,
+                        evidence: 1 << 40,
+                        kind: ObsKind::AuthSuccess,
+                        src: 0x0a00_00ff,
+                        svc,
+                        user,
+                        brute: false,
+                        first_try: false,
+                    };
+                    c.event(&ev, &t, &e);
+                }
+            }
+            let mut kept: Vec<String> = c
+                .accounts
+                .keys()
+                .map(|&(svc, user)| format!("{}/{}", t.service(svc), t.name(user)))
+                .collect();
+            kept.sort();
+            (kept, c.accounts_forgotten())
+        };
+        let forward: Vec<usize> = (0..40).collect();
+        let backward: Vec<usize> = (0..40).rev().collect();
+        let (a, forgotten) = kept(&forward);
+        assert_eq!((a.clone(), forgotten), kept(&backward));
+        assert!(a.len() <= 16, "{a:?}");
+        assert_eq!(forgotten as usize + a.len(), 40);
+        // The shared ones and the one logged in to are kept.
+        for must in ["ssh/acct0", "vpn/acct1", "ssh/acct2", "vpn/acct3"] {
+            assert!(a.iter().any(|x| x == must), "{must} kept: {a:?}");
+        }
+    }
 
     /// A cluster point counts the low-rate sources of a /24 (IPv6: /64)
     /// whether the judge finds them side by side in source order (IPv4

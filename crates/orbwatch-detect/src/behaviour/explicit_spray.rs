@@ -15,6 +15,7 @@
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
+use super::observe::NameMarks;
 use super::{Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding};
 use crate::finding::{FindingKind, Severity};
 
@@ -64,6 +65,13 @@ impl<'a> ExplicitSpray<'a> {
             cfg,
             open: HashMap::new(),
             next_sweep: i64::MIN,
+        }
+    }
+
+    /// Mark the account names its open episodes hold.
+    pub fn mark_names(&self, m: &mut NameMarks) {
+        for e in self.open.values() {
+            e.accounts.first().iter().for_each(|&a| m.mark(a));
         }
     }
 

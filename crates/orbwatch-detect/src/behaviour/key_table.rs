@@ -269,6 +269,11 @@ impl<V: Copy + Default> KeyTable<V> {
         }
     }
 
+    /// Every record, in no particular order.
+    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
+        self.slots.iter().filter(|s| s.key != EMPTY).map(|s| &s.val)
+    }
+
     /// Every (key, record), leaving the table empty (its memory kept).
     pub fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
         self.len = 0;

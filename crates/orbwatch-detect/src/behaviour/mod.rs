@@ -231,6 +231,12 @@ pub struct DistributedConfig {
     /// stays bounded over months of logs, at the price of one finding per
     /// part instead of one per campaign.
     pub max_idle_sources: u64,
+    /// Accounts kept (per service, with their counts) while their
+    /// campaign goes on (default 1,000,000, about 100 MB with their
+    /// names). Beyond it a quarter are forgotten, the least shared and
+    /// oldest first, counted and logged: a spray of random names no
+    /// longer grows memory without end.
+    pub max_accounts: u64,
     /// Members listed in a campaign's `sources` (and read for evidence),
     /// the most active first (default 10,000; 0 = all). `details.members`
     /// always counts them all, and a reason says how many are not listed.
@@ -248,6 +254,7 @@ impl Default for DistributedConfig {
             min_points: 2,
             idle_secs: 14 * 86_400,
             max_idle_sources: 1_000_000,
+            max_accounts: 1_000_000,
             max_listed_sources: 10_000,
         }
     }
@@ -713,6 +720,17 @@ impl<'a> PartitionDetectors<'a> {
         self.scan.tracked() + self.bf.tracked() + self.auth.tracked()
     }
 
+    /// Mark every account name its detectors hold (see
+    /// [`Tables::forget_names`]). The others keep no account: login
+    /// floods count connections, `success_after_failures` reads the name
+    /// only when it reports.
+    pub fn mark_names(&self, m: &mut observe::NameMarks) {
+        self.bf.mark_names(m);
+        self.xspray.mark_names(m);
+        self.auth.mark_names(m);
+        self.backdoor.iter().for_each(|o| m.mark_obs(o));
+    }
+
     /// End of input: judge everything still open.
     fn finish(mut self, t: &Tables, cross: &mut Vec<CrossEvent>) -> PartOutcome {
         self.auth.finish(cross);
@@ -820,6 +838,22 @@ impl<'a> LiveDetectors<'a> {
     /// every partition's sources.
     pub fn export_cross(&mut self) {
         self.exported.get_or_insert_with(Vec::new);
+    }
+
+    /// Mark every account name its detectors hold, and those of cross
+    /// events not taken yet (see [`Tables::forget_names`]).
+    pub fn mark_names(&self, m: &mut observe::NameMarks) {
+        self.part.mark_names(m);
+        self.campaigns.mark_names(m);
+        self.cross.iter().for_each(|e| e.mark_names(m));
+        if let Some(x) = &self.exported {
+            x.iter().for_each(|e| e.mark_names(m));
+        }
+    }
+
+    /// Accounts the cross-source stage forgot over `max_accounts`.
+    pub fn accounts_forgotten(&self) -> u64 {
+        self.campaigns.accounts_forgotten()
     }
 
     /// How many cross events wait for [`take_exported`](Self::take_exported).
@@ -1083,6 +1117,16 @@ impl<'a> CrossDetectors<'a> {
     /// One cross event; they must come in [`CrossEvent::key`] order.
     pub fn event(&mut self, e: &CrossEvent, t: &Tables) {
         self.campaigns.event(e, t, self.enricher);
+    }
+
+    /// Mark every account name it holds (see [`Tables::forget_names`]).
+    pub fn mark_names(&self, m: &mut observe::NameMarks) {
+        self.campaigns.mark_names(m);
+    }
+
+    /// Accounts forgotten over `max_accounts`.
+    pub fn accounts_forgotten(&self) -> u64 {
+        self.campaigns.accounts_forgotten()
     }
 
     /// Every partition's events up to `now` (ms) have been given: judge

@@ -167,12 +167,18 @@ impl InternKey for IpAddr {
 /// through the values. (It held a second copy of each value as its key:
 /// for names, a second allocation for every distinct account name a
 /// spray of random names brings, which a daemon keeps while it runs.)
+///
+/// Ids given back ([`Interner::forget_unmarked`], names only) are handed
+/// out again, so the table is as large as the most names held at once,
+/// not as all names ever seen.
 #[derive(Debug, Clone)]
 pub struct Interner<T: Eq + Hash + Clone + InternKey> {
     values: Vec<T>,
     keys: Vec<u64>,
     ids: hashbrown::HashTable<u32>,
     hasher: hashbrown::DefaultHashBuilder,
+    /// Ids given back, to hand out again (last given back, first out).
+    free: Vec<u32>,
 }
 
 impl<T: Eq + Hash + Clone + InternKey> Default for Interner<T> {
@@ -182,6 +188,7 @@ impl<T: Eq + Hash + Clone + InternKey> Default for Interner<T> {
             keys: Vec::new(),
             ids: hashbrown::HashTable::new(),
             hasher: Default::default(),
+            free: Vec::new(),
         }
     }
 }
@@ -200,11 +207,21 @@ impl<T: Eq + Hash + Clone + InternKey> Interner<T> {
             .copied()
     }
 
-    /// Add `v`, known not to be interned, whose hash is `hash`.
+    /// Add `v`, known not to be interned, whose hash is `hash`: in an id
+    /// given back if there is one.
     fn add(&mut self, v: T, hash: u64) -> u32 {
-        let id = self.values.len() as u32;
-        self.keys.push(v.intern_key());
-        self.values.push(v);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.keys[id as usize] = v.intern_key();
+                self.values[id as usize] = v;
+                id
+            }
+            None => {
+                self.keys.push(v.intern_key());
+                self.values.push(v);
+                (self.values.len() - 1) as u32
+            }
+        };
         let Self {
             values,
             ids,
@@ -230,17 +247,24 @@ impl<T: Eq + Hash + Clone + InternKey> Interner<T> {
     pub fn key(&self, id: u32) -> Option<u64> {
         self.keys.get(id as usize).copied()
     }
+    /// Ids handed out: values held now and ids given back (ids are
+    /// below this).
     pub fn len(&self) -> usize {
         self.values.len()
     }
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+    /// Values held now (ids handed out and not given back).
+    pub fn kept(&self) -> usize {
+        self.values.len() - self.free.len()
+    }
     /// Approximate heap bytes (not counting what the values own).
     pub fn heap_bytes(&self) -> usize {
         self.values.capacity() * std::mem::size_of::<T>()
             + self.keys.capacity() * std::mem::size_of::<u64>()
             + self.ids.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.free.capacity() * std::mem::size_of::<u32>()
     }
 }
 
@@ -261,6 +285,77 @@ impl Interner<Box<str>> {
     pub fn id(&self, s: &str) -> Option<u32> {
         self.id_of(s, self.hasher.hash_one(s))
     }
+
+    /// Give back the id of every name not marked in `keep` (the empty
+    /// name, id 0, stays): its value is dropped and the id handed out
+    /// again to the next new name. Returns how many were given back.
+    ///
+    /// Only for tables whose every holder marked its ids: an id given
+    /// back that someone still holds would come to mean another name.
+    pub fn forget_unmarked(&mut self, keep: &NameMarks) -> usize {
+        let before = self.free.len();
+        for id in 1..self.values.len() as u32 {
+            let i = id as usize;
+            // A free id holds the empty name, which only id 0 has else.
+            if keep.contains(id) || self.values[i].is_empty() {
+                continue;
+            }
+            let hash = self.hasher.hash_one(&self.values[i]);
+            if let Ok(slot) = self.ids.find_entry(hash, |&x| x == id) {
+                slot.remove();
+            }
+            self.values[i] = Box::from("");
+            self.keys[i] = 0;
+            self.free.push(id);
+        }
+        // Handed out again lowest first, as they were first handed out.
+        self.free[before..].reverse();
+        self.free.len() - before
+    }
+}
+
+/// Name ids still held, marked before the names table gives back the
+/// others ([`Tables::forget_names`]): each holder of name ids marks
+/// its own (`mark_names` on the detectors).
+#[derive(Debug, Default, Clone)]
+pub struct NameMarks {
+    bits: Vec<u64>,
+}
+
+impl NameMarks {
+    /// Marks for a table of `len` ids, none marked.
+    pub fn new(len: usize) -> Self {
+        Self {
+            bits: vec![0; len.div_ceil(64)],
+        }
+    }
+    /// Mark `id` as held (ids past the table are ignored: none exist).
+    #[inline]
+    pub fn mark(&mut self, id: u32) {
+        if let Some(w) = self.bits.get_mut(id as usize / 64) {
+            *w |= 1 << (id % 64);
+        }
+    }
+    /// Mark the name of an observation's account, if it has one.
+    #[inline]
+    pub fn mark_obs(&mut self, o: &Obs) {
+        if is_account_kind(o.kind) {
+            self.mark(o.aux as u32);
+        }
+    }
+    pub fn contains(&self, id: u32) -> bool {
+        self.bits
+            .get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+}
+
+/// Do observations of this kind name an account in `aux`?
+pub fn is_account_kind(k: ObsKind) -> bool {
+    matches!(
+        k,
+        ObsKind::AuthFailure | ObsKind::AuthSuccess | ObsKind::AuthAttempt
+    )
 }
 
 /// The service id of every service past the first 65,534 (see
@@ -297,6 +392,10 @@ pub struct Tables {
     /// input order) got an id past 16 bits, clamped to 65,535: it was
     /// shown, and counted, as whichever account had that id.
     services: Interner<Box<str>>,
+    /// Name ids used as host names ([`NAMED_SOURCE`]), one bit each:
+    /// never given back by [`Tables::forget_names`], whose holders mark
+    /// account names only.
+    hosts: Vec<u64>,
 }
 
 impl Tables {
@@ -305,6 +404,54 @@ impl Tables {
         t.names.intern(&Box::from(""));
         t.services.intern(&Box::from(""));
         t
+    }
+
+    /// The source id of host name `h` (interned if new): kept as long
+    /// as the tables live (see [`Tables::forget_names`]).
+    pub fn host_id(&mut self, h: &str) -> NodeId {
+        let id = if h.is_empty() {
+            0
+        } else {
+            self.names.intern_str(h)
+        };
+        self.pin_host(id);
+        NAMED_SOURCE | NodeId::from(id)
+    }
+
+    fn pin_host(&mut self, id: u32) {
+        let w = id as usize / 64;
+        if self.hosts.len() <= w {
+            self.hosts.resize(w + 1, 0);
+        }
+        self.hosts[w] |= 1 << (id % 64);
+    }
+
+    fn is_host(&self, id: u32) -> bool {
+        self.hosts
+            .get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Give back the ids of the account names not marked in `keep`
+    /// (host names stay, see [`Tables::host_id`]); returns how many.
+    ///
+    /// Why: a daemon meets a new account name with nearly every failed
+    /// login of a spray of random names, and its table grew by each one
+    /// for as long as it ran. `keep` must hold every account id still
+    /// held anywhere: in the detectors (their `mark_names`) and in
+    /// observations not yet given to them.
+    pub fn forget_names(&mut self, mut keep: NameMarks) -> usize {
+        for (w, bits) in self.hosts.iter().enumerate() {
+            if let Some(k) = keep.bits.get_mut(w) {
+                *k |= bits;
+            }
+        }
+        self.names.forget_unmarked(&keep)
+    }
+
+    /// Marks for every name id of these tables, none marked yet.
+    pub fn name_marks(&self) -> NameMarks {
+        NameMarks::new(self.names.len())
     }
 
     /// The id of service `s` (0 for none), added if new. Past 65,534
@@ -554,7 +701,7 @@ impl ObsBuffer {
             .clamp(super::EPOCH_2000_MS, super::ms_of(u32::MAX) + 999);
         let (src, src_ip) = match (ev.src_ip, named) {
             (Some(ip), _) => (self.tables.ip_id(ip), Some(ip)),
-            (None, h) => (NAMED_SOURCE | NodeId::from(self.name_id(h)), None),
+            (None, h) => (self.tables.host_id(h.map_or("", str::trim)), None),
         };
         let dst = ev.dst_ip.map_or(NONE, |d| self.tables.ip_id(d));
         let src_int = src_ip.is_some_and(|ip| internal.contains(ip));
@@ -818,14 +965,20 @@ pub(crate) struct Remap {
 
 impl Remap {
     pub(crate) fn new(from: &Tables, to: &mut Tables) -> Self {
+        let names: Vec<u32> = from
+            .names
+            .values
+            .iter()
+            .map(|n| to.names.intern(n))
+            .collect();
+        for (id, &new) in names.iter().enumerate() {
+            if from.is_host(id as u32) {
+                to.pin_host(new);
+            }
+        }
         Self {
             v6: from.ips.values.iter().map(|ip| to.ips.intern(ip)).collect(),
-            names: from
-                .names
-                .values
-                .iter()
-                .map(|n| to.names.intern(n))
-                .collect(),
+            names,
             services: from
                 .services
                 .values
@@ -899,6 +1052,66 @@ mod tests {
         let a: IpAddr = "2001:db8::1".parse().unwrap();
         let b: IpAddr = "2001:db8::2".parse().unwrap();
         assert_eq!((ips.intern(&a), ips.intern(&b), ips.intern(&a)), (0, 1, 0));
+    }
+
+    /// Names not marked are given back (host names and the empty name
+    /// never are): they are no longer found, their ids go to the next
+    /// new names, and a name given back and met again is a new name.
+    #[test]
+    fn names_not_marked_are_given_back_and_their_ids_reused() {
+        let mut t = Tables::new();
+        let host = t.host_id("gateway.example");
+        let users: Vec<u32> = (0..100)
+            .map(|i| t.names.intern_str(&format!("u{i}")))
+            .collect();
+        let kept_before = t.names.kept();
+        let mut keep = t.name_marks();
+        // Keep every tenth account.
+        users.iter().step_by(10).for_each(|&id| keep.mark(id));
+        assert_eq!(t.forget_names(keep), 90);
+        assert_eq!(t.names.kept(), kept_before - 90);
+        assert_eq!(t.source_label(host), "host gateway.example");
+        assert_eq!(t.name(0), "");
+        for (i, &id) in users.iter().enumerate() {
+            let n = format!("u{i}");
+            if i % 10 == 0 {
+                assert_eq!(t.names.id(&n), Some(id));
+                assert_eq!(t.name(id), n);
+                assert_eq!(t.name_key(id), Box::<str>::from(n.as_str()).intern_key());
+            } else {
+                assert_eq!(t.names.id(&n), None, "{n} given back");
+            }
+        }
+        // New names take the ids given back, lowest first; the table
+        // does not grow.
+        let len = t.names.len();
+        let given_back: Vec<u32> = users
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 != 0)
+            .map(|(_, &id)| id)
+            .collect();
+        for (k, &old) in given_back.iter().enumerate() {
+            let n = format!("new{k}");
+            assert_eq!(t.names.intern_str(&n), old);
+            assert_eq!(t.name(old), n);
+            assert_eq!(t.name_key(old), Box::<str>::from(n.as_str()).intern_key());
+        }
+        assert_eq!(t.names.len(), len);
+        assert_eq!(t.names.intern_str("one more"), len as u32);
+        // "u1" met again is a new name, with an id of its own.
+        let again = t.names.intern_str("u1");
+        assert_eq!(t.name(again), "u1");
+        assert_eq!(t.names.intern_str("u1"), again);
+        // A sweep with nothing marked keeps the host name.
+        let swept = t.forget_names(t.name_marks());
+        assert_eq!(swept, t.names.len() - 2);
+        assert_eq!(t.names.kept(), 2);
+        assert_eq!(t.source_label(host), "host gateway.example");
+        assert_eq!(
+            t.names.intern_str("gateway.example"),
+            (host & !NAMED_SOURCE) as u32
+        );
     }
 
     /// A name's and an address's key is the hash of the value whatever
