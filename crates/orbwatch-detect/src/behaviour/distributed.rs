@@ -667,30 +667,38 @@ impl<'a> Campaigns<'a> {
         if excess == 0 {
             return;
         }
-        // (logged in to, sources, last touched, the name's and the
-        // service's keys): the smallest go first. Keys, not ids: service
-        // ids too depend on the order a hunt's units were merged in.
-        type Rank = (bool, u32, u32, u64, u64);
-        let mut service_keys: HashMap<u16, u64> = HashMap::new();
-        let mut ranked: Vec<(Rank, (u16, u32))> = self
+        // Ranked by (logged in to, sources, last touched) packed in 64
+        // bits, the smallest first; ties at the cut by the name's and the
+        // service's keys. Keys, not ids: ids (service ids too) depend on
+        // the order a hunt's units were merged in. The keys are looked up
+        // only for the tie (reading every name's key was most of this).
+        let primary = |a: &Account| {
+            u64::from(a.successes > 0) << 63
+                | u64::from(a.sources.min(u32::MAX >> 1)) << 32
+                | u64::from(a.last)
+        };
+        let mut ranked: Vec<(u64, (u16, u32))> = self
             .accounts
             .iter()
-            .map(|(&(svc, user), a)| {
-                let svc_key = *service_keys
-                    .entry(svc)
-                    .or_insert_with(|| crate::finding::fnv1a_64(t.service(svc).bytes()));
-                let rank = (
-                    a.successes > 0,
-                    a.sources,
-                    a.last,
-                    t.name_key(user),
-                    svc_key,
-                );
-                (rank, (svc, user))
-            })
+            .map(|(&key, a)| (primary(a), key))
             .collect();
         ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
-        for (_, key) in &ranked[..excess] {
+        let cut = ranked[excess - 1].0;
+        // Below the cut: all go. At the cut: those with the smallest keys.
+        let below = ranked[..excess].iter().filter(|r| r.0 < cut).count();
+        let mut tied: Vec<(u64, u64, (u16, u32))> = ranked
+            .iter()
+            .filter(|r| r.0 == cut)
+            .map(|&(_, (svc, user))| {
+                let svc_key = crate::finding::fnv1a_64(t.service(svc).bytes());
+                (t.name_key(user), svc_key, (svc, user))
+            })
+            .collect();
+        tied.sort_unstable();
+        for (_, key) in ranked[..excess].iter().filter(|r| r.0 < cut) {
+            self.accounts.remove(key);
+        }
+        for (_, _, key) in &tied[..excess - below] {
             self.accounts.remove(key);
         }
         if self.forgotten == 0 {

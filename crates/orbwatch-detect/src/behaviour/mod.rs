@@ -232,10 +232,12 @@ pub struct DistributedConfig {
     /// part instead of one per campaign.
     pub max_idle_sources: u64,
     /// Accounts kept (per service, with their counts) while their
-    /// campaign goes on (default 1,000,000, about 100 MB with their
-    /// names). Beyond it a quarter are forgotten, the least shared and
-    /// oldest first, counted and logged: a spray of random names no
-    /// longer grows memory without end.
+    /// campaign goes on (default 250,000: about 25 MB with their names).
+    /// Beyond it a quarter are forgotten, those no one logged in to and
+    /// tried by the fewest sources first (an account counts toward a
+    /// campaign only once several sources tried it), then the oldest;
+    /// counted and logged. A spray of random names then no longer grows
+    /// memory without end.
     pub max_accounts: u64,
     /// Members listed in a campaign's `sources` (and read for evidence),
     /// the most active first (default 10,000; 0 = all). `details.members`
@@ -254,7 +256,7 @@ impl Default for DistributedConfig {
             min_points: 2,
             idle_secs: 14 * 86_400,
             max_idle_sources: 1_000_000,
-            max_accounts: 1_000_000,
+            max_accounts: 250_000,
             max_listed_sources: 10_000,
         }
     }
