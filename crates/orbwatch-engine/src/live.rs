@@ -189,6 +189,10 @@ pub struct LiveStats {
     /// Accounts the distributed-spray detector forgot over its
     /// `max_accounts`, counted and logged (a spray of random names).
     pub accounts_forgotten: u64,
+    /// (source, service) records of the distributed-spray detector ended
+    /// before their `idle_secs`, over its `max_records` (a flood of
+    /// sources never seen before).
+    pub records_ended_early: u64,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
@@ -234,6 +238,7 @@ impl LiveStats {
         self.names_kept += o.names_kept;
         self.names_forgotten += o.names_forgotten;
         self.accounts_forgotten += o.accounts_forgotten;
+        self.records_ended_early += o.records_ended_early;
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
@@ -2133,6 +2138,10 @@ impl LivePipeline {
             .detection
             .as_ref()
             .map_or(0, |d| d.detectors.accounts_forgotten());
+        s.records_ended_early = self
+            .detection
+            .as_ref()
+            .map_or(0, |d| d.detectors.records_ended_early());
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
         s.reorder = self.window.stats();

@@ -338,3 +338,58 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
         }
     }
 }
+
+/// A flood of failed logins, each from an address never seen before: the
+/// distributed-spray detector's records, which live 14 days after each
+/// source's last failure, stay at `max_records`, the least recently
+/// active ending first; what ended is counted.
+#[test]
+fn a_flood_of_new_sources_keeps_the_records_bounded() {
+    let mut behaviour = BehaviourOptions::default();
+    behaviour.config.distributed.max_records = 5_000;
+    let engine = Engine::new(
+        IocEngine::new(Vec::new(), InternalNets::default()),
+        EngineOptions {
+            year: Some(2024),
+            behaviour: Some(behaviour),
+            ..Default::default()
+        },
+    )
+    .expect("engine");
+    let mut p = LivePipeline::new(engine, LiveOptions::default()).expect("pipeline");
+    let mut send = feeder(
+        "syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000",
+        Payload::Syslog,
+    );
+    let now = Instant::now();
+    const SOURCES: u64 = 60_000;
+    let mut most = 0;
+    for i in 0..SOURCES {
+        let src = format!("11.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        send(&mut p, i / 10, &src);
+        // A steady source, failing every minute all along.
+        if i % 600 == 0 {
+            send(&mut p, i / 10, "198.51.100.200");
+        }
+        if i % 1000 == 999 {
+            p.tick(now + Duration::from_secs(1));
+            let _ = p.take_output();
+            most = most.max(p.stats().tracked_keys);
+        }
+    }
+    let s = p.stats();
+    eprintln!(
+        "records ended early {}, most detector keys {most}",
+        s.records_ended_early
+    );
+    // The records (and the brute-force detector's, which are none: one
+    // failure each) stay at the bound.
+    assert!(most <= 5_000 + 16, "{most} keys: {s:?}");
+    // Ended early: all but the last 5,000 or so, less those still in the
+    // reorder window (a minute of event time, 600 records).
+    assert!(
+        s.records_ended_early + 5_000 + s.reorder.pending as u64 >= SOURCES,
+        "{s:?}"
+    );
+    assert_eq!(s.records, SOURCES + SOURCES / 600);
+}

@@ -855,6 +855,12 @@ fn render_metrics(
         s.names_forgotten as f64,
     );
     one(
+        "records_ended_early_total",
+        "counter",
+        "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
+        s.records_ended_early as f64,
+    );
+    one(
         "accounts_forgotten_total",
         "counter",
         "Accounts the distributed-spray detector forgot over behaviour.distributed.max_accounts.",
@@ -951,7 +957,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -971,6 +977,7 @@ fn log_status(
         s.names_kept,
         s.names_forgotten,
         s.accounts_forgotten,
+        s.records_ended_early,
         s.streams,
         crate::watch_status::rss_bytes() / 1_000_000,
         per_source.join("; ")

@@ -269,6 +269,8 @@ pub struct AuthRecords<'a> {
     /// records `expire` will look at next are asked for ahead of time.
     popped: u64,
     prefetched: u64,
+    /// Records ended early, over `max_records`.
+    ended_early: u64,
 }
 
 /// How many entries ahead of the front of the expiry queue records are
@@ -289,6 +291,7 @@ impl<'a> AuthRecords<'a> {
             lookback: lookback_secs * 1000,
             popped: 0,
             prefetched: 0,
+            ended_early: 0,
         }
     }
 
@@ -333,6 +336,11 @@ impl<'a> AuthRecords<'a> {
             return;
         }
         let day = (secs(o.time) / 86_400) as u16;
+        if self.sources.len() as u64 >= self.cfg.max_records.max(16)
+            && self.sources.get(key).is_none()
+        {
+            self.end_least_recent(o.time, out);
+        }
         let s = self.sources.get_or_insert_with(key, || Source {
             first: secs(o.time),
             last: secs(o.time),
@@ -407,75 +415,129 @@ impl<'a> AuthRecords<'a> {
     /// `idle_secs` old. Low-rate ones go to `out`, in (time, key) order.
     fn expire(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
         let idle = self.cfg.idle_secs * 1000;
-        loop {
-            let first = self.expiry.front().map(|e| e.0);
-            let again = self.requeued.peek().map(|e| e.0.0);
-            let Some(last) = first.into_iter().chain(again).min() else {
-                break;
-            };
+        while let Some(last) = self.oldest_entry() {
             let at = idle_at(last, idle);
             if at > now {
                 break;
             }
-            // Every key queued for this second (one hash lookup each): it
-            // ends if its latest failure was in this second, else it is
-            // queued again at its latest failure.
-            let mut keys = std::mem::take(&mut self.keys);
-            while let Some(&(l, k)) = self.expiry.front() {
-                if l != last {
-                    break;
-                }
-                self.expiry.pop_front();
-                self.popped += 1;
-                keys.push(k);
+            self.end_second(last);
+            self.hand_on_due(at, out);
+        }
+    }
+
+    /// The second of the oldest entry of the expiry queues.
+    fn oldest_entry(&self) -> Option<u32> {
+        let first = self.expiry.front().map(|e| e.0);
+        let again = self.requeued.peek().map(|e| e.0.0);
+        first.into_iter().chain(again).min()
+    }
+
+    /// End the records whose latest failure was in second `last` (the
+    /// oldest entry of the queues) into `due`; those that failed again
+    /// since are queued again at their latest failure. Returns how many
+    /// ended.
+    fn end_second(&mut self, last: u32) -> usize {
+        // Every key queued for this second (one hash lookup each): it
+        // ends if its latest failure was in this second, else it is
+        // queued again at its latest failure.
+        let mut keys = std::mem::take(&mut self.keys);
+        while let Some(&(l, k)) = self.expiry.front() {
+            if l != last {
+                break;
             }
-            while let Some(&std::cmp::Reverse((l, k))) = self.requeued.peek() {
-                if l != last {
-                    break;
-                }
-                self.requeued.pop();
-                keys.push(k);
+            self.expiry.pop_front();
+            self.popped += 1;
+            keys.push(k);
+        }
+        while let Some(&std::cmp::Reverse((l, k))) = self.requeued.peek() {
+            if l != last {
+                break;
             }
-            let mut due = std::mem::take(&mut self.due);
-            // The records of keys due now were last touched an idle time
-            // ago and are cold, and a second holds many of them (more
-            // than `prefetch_expiry` asked for): each lookup waited on
-            // memory, 6 % of a 30M-message watch's samples. Asking for a
-            // few keys ahead lets those loads overlap; the removal's
-            // backward shift still reads the slots after them cold.
-            for &k in keys.iter().take(EXPIRY_AHEAD as usize) {
-                self.sources.prefetch(k);
+            self.requeued.pop();
+            keys.push(k);
+        }
+        let before = self.due.len();
+        // The records of keys due now were last touched an idle time
+        // ago and are cold, and a second holds many of them (more
+        // than `prefetch_expiry` asked for): each lookup waited on
+        // memory, 6 % of a 30M-message watch's samples. Asking for a
+        // few keys ahead lets those loads overlap; the removal's
+        // backward shift still reads the slots after them cold.
+        for &k in keys.iter().take(EXPIRY_AHEAD as usize) {
+            self.sources.prefetch(k);
+        }
+        for i in 0..keys.len() {
+            if let Some(&ahead) = keys.get(i + EXPIRY_AHEAD as usize) {
+                self.sources.prefetch(ahead);
             }
-            for i in 0..keys.len() {
-                if let Some(&ahead) = keys.get(i + EXPIRY_AHEAD as usize) {
-                    self.sources.prefetch(ahead);
-                }
-                let k = keys[i];
-                match self.sources.remove_if(k, |s| s.last == last) {
-                    Some(s) => due.push((unpack(k), s.summary())),
-                    // Failed again since: due at its latest failure.
-                    None => {
-                        if let Some(s) = self.sources.get(k) {
-                            self.requeued.push(std::cmp::Reverse((s.last, k)));
-                        }
+            let k = keys[i];
+            match self.sources.remove_if(k, |s| s.last == last) {
+                Some(s) => self.due.push((unpack(k), s.summary())),
+                // Failed again since: due at its latest failure.
+                None => {
+                    if let Some(s) = self.sources.get(k) {
+                        self.requeued.push(std::cmp::Reverse((s.last, k)));
                     }
                 }
             }
-            keys.clear();
-            self.keys = keys;
-            due.sort_unstable_by_key(|(k, _)| *k);
-            for (k, s) in due.drain(..) {
-                if low_rate(self.cfg, &s) {
-                    out.push(CrossEvent::Idle {
-                        at,
-                        src: k.0,
-                        svc: k.1,
-                        source: s,
-                    });
-                }
-            }
-            self.due = due;
         }
+        keys.clear();
+        self.keys = keys;
+        self.due.len() - before
+    }
+
+    /// Hand the records in `due` on as ended at `at` (ms), the low-rate
+    /// ones, in key order.
+    fn hand_on_due(&mut self, at: i64, out: &mut Vec<CrossEvent>) {
+        let mut due = std::mem::take(&mut self.due);
+        due.sort_unstable_by_key(|(k, _)| *k);
+        for (k, s) in due.drain(..) {
+            if low_rate(self.cfg, &s) {
+                out.push(CrossEvent::Idle {
+                    at,
+                    src: k.0,
+                    svc: k.1,
+                    source: s,
+                });
+            }
+        }
+        self.due = due;
+    }
+
+    /// More records than `max_records`: end the least recently active
+    /// sixteenth of them now, at `now` (ms), as if they had gone idle
+    /// (each failing again starts a new record). Counted
+    /// ([`AuthRecords::ended_early`]) and logged.
+    ///
+    /// Why: a record lives `idle_secs` (14 days) after its source's last
+    /// failure, and a flood of failed logins each from a new address
+    /// (2,000,000 of them: 950 MB) grew a daemon for as long as it went
+    /// on. Least recently active first: an entry at the front of the
+    /// queues whose record failed since is queued again at its latest
+    /// failure, as when it expires, so the long-lived sources (the
+    /// persistent ones a campaign is recognised by) stay.
+    fn end_least_recent(&mut self, now: i64, out: &mut Vec<CrossEvent>) {
+        let cap = self.cfg.max_records.max(16) as usize;
+        let target = cap / 16;
+        let mut ended = 0;
+        while ended < target {
+            let Some(last) = self.oldest_entry() else {
+                break;
+            };
+            ended += self.end_second(last);
+        }
+        self.hand_on_due(now, out);
+        if self.ended_early == 0 {
+            tracing::warn!(
+                "more than {cap} (source, service) records for distributed spraying (distributed.max_records): the {ended} least recently active end now instead of after distributed.idle_secs, and so on each time the limit is passed"
+            );
+        }
+        self.ended_early += ended as u64;
+    }
+
+    /// Records ended early, over `max_records` (see `end_least_recent`).
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
     }
 
     /// End of input: every record still open, in (time, key) order.
@@ -1544,6 +1606,59 @@ mod tests {
         assert_eq!(idle_events(&out), vec![(end, 4)]);
         assert_eq!(a.tracked(), 0);
         assert_eq!(a.expiry.len() + a.requeued.len(), 0);
+    }
+
+    /// Over `max_records`, the least recently active records end at
+    /// once, as if idle, and are handed on: a flood of sources never
+    /// seen before keeps the table at its bound, and a source failing
+    /// all along (the oldest record, but active) stays.
+    #[test]
+    fn over_max_records_the_least_recently_active_end_early() {
+        let cfg = DistributedConfig {
+            max_records: 16,
+            ..DistributedConfig::default()
+        };
+        let t = Tables::new();
+        let mut a = AuthRecords::new(&cfg, 3600);
+        let mut out = Vec::new();
+        let steady: NodeId = 0x0a00_0001;
+        for s in 0..200i64 {
+            // A failure from a new address every second, and one from
+            // the steady source every ten.
+            a.observe(&failure(s, 0x0b00_0000 + s as NodeId), false, &t, &mut out);
+            if s % 10 == 0 {
+                a.observe(&failure(s, steady), false, &t, &mut out);
+            }
+            assert!(a.tracked() <= 16, "{} records at {s} s", a.tracked());
+        }
+        assert_eq!(a.tracked(), 16);
+        // 201 records made, 16 kept.
+        assert_eq!(a.ended_early(), 201 - 16);
+        assert!(
+            a.previous_failure(steady, 1).is_some(),
+            "the steady source stays"
+        );
+        // The newest fifteen flood sources stay, the older ones ended, each
+        // handed on once, at the time of the failure that made room.
+        for s in 185..200 {
+            assert!(a.previous_failure(0x0b00_0000 + s, 1).is_some(), "{s}");
+        }
+        let ended: Vec<(i64, NodeId)> = out
+            .iter()
+            .filter_map(|e| match e {
+                CrossEvent::Idle { at, src, .. } => Some((*at, *src)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended.len(), 185);
+        for &(at, src) in &ended {
+            assert!(src >= 0x0b00_0000, "the steady source never ended");
+            let made = (src - 0x0b00_0000) as i64;
+            assert!(at > (BASE + made) * 1000, "ended after it was made");
+            assert!(at < (BASE + 200) * 1000);
+        }
+        // The events stay in time order.
+        assert!(out.windows(2).all(|w| w[0].key().0 <= w[1].key().0));
     }
 
     /// One queue entry per record however often it fails: a source

@@ -239,6 +239,13 @@ pub struct DistributedConfig {
     /// counted and logged. A spray of random names then no longer grows
     /// memory without end.
     pub max_accounts: u64,
+    /// (source, service) records kept, per partition (a hunt's thread;
+    /// a daemon has one), default 1,000,000: about 150 MB. A record lives
+    /// `idle_secs` after its source's last failure; beyond this many,
+    /// the least recently active sixteenth end at once, as if idle
+    /// (counted and logged). A flood of failed logins each from a new
+    /// address then no longer grows memory for 14 days.
+    pub max_records: u64,
     /// Members listed in a campaign's `sources` (and read for evidence),
     /// the most active first (default 10,000; 0 = all). `details.members`
     /// always counts them all, and a reason says how many are not listed.
@@ -257,6 +264,7 @@ impl Default for DistributedConfig {
             idle_secs: 14 * 86_400,
             max_idle_sources: 1_000_000,
             max_accounts: 250_000,
+            max_records: 1_000_000,
             max_listed_sources: 10_000,
         }
     }
@@ -722,6 +730,11 @@ impl<'a> PartitionDetectors<'a> {
         self.scan.tracked() + self.bf.tracked() + self.auth.tracked()
     }
 
+    /// Distributed-spray records ended early, over `max_records`.
+    pub fn records_ended_early(&self) -> u64 {
+        self.auth.ended_early()
+    }
+
     /// Mark every account name its detectors hold (see
     /// [`Tables::forget_names`]). The others keep no account: login
     /// floods count connections, `success_after_failures` reads the name
@@ -856,6 +869,11 @@ impl<'a> LiveDetectors<'a> {
     /// Accounts the cross-source stage forgot over `max_accounts`.
     pub fn accounts_forgotten(&self) -> u64 {
         self.campaigns.accounts_forgotten()
+    }
+
+    /// Distributed-spray records ended early, over `max_records`.
+    pub fn records_ended_early(&self) -> u64 {
+        self.part.records_ended_early()
     }
 
     /// How many cross events wait for [`take_exported`](Self::take_exported).
