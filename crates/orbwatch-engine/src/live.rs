@@ -597,12 +597,28 @@ impl EvidenceCache {
                 queued: time,
                 evidence: SourceEvidence::default(),
             });
+            self.bytes += EVIDENCE_ENTRY_BYTES;
+            self.spent
+                .fetch_add(EVIDENCE_ENTRY_BYTES, Ordering::Relaxed);
         }
         (seq - self.first_seq) as usize
     }
 
     fn keep(&mut self, o: &Obs, at: &KeptOrigin<'_>, text: Raw<'_>) {
         let raw = text.bytes();
+        let cut = raw.len().min(RAW_CAP);
+        // A source with no entry yet gets one only if its first record
+        // fits in the budget too: the entries count against it (about
+        // 130 bytes each, a day of event time). When only the records'
+        // bytes counted, a flood of failed logins each from a new
+        // address made an entry per address, beyond any budget: 2,000,000
+        // of them held 300 MB.
+        if self.spent.load(Ordering::Relaxed) + cut + EVIDENCE_ENTRY_BYTES > self.budget
+            && self.at.get(pack(o.src, 0)).is_none()
+        {
+            self.not_kept += 1;
+            return;
+        }
         let i = self.entry(o.src, o.time);
         let e = &mut self.queue[i].evidence;
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
@@ -615,7 +631,6 @@ impl EvidenceCache {
         if e.records.len() >= self.per_source_cap {
             return;
         }
-        let cut = raw.len().min(RAW_CAP);
         if self.spent.load(Ordering::Relaxed) + cut > self.budget {
             self.not_kept += 1;
             return;
@@ -668,12 +683,12 @@ impl EvidenceCache {
                 continue;
             }
             self.at.remove_if(key, |_| true);
-            freed += q
-                .evidence
-                .records
-                .iter()
-                .map(|r| r.raw.len())
-                .sum::<usize>();
+            freed += EVIDENCE_ENTRY_BYTES
+                + q.evidence
+                    .records
+                    .iter()
+                    .map(|r| r.raw.len())
+                    .sum::<usize>();
         }
         self.bytes -= freed;
         self.spent.fetch_sub(freed, Ordering::Relaxed);
@@ -686,6 +701,13 @@ impl Drop for EvidenceCache {
         self.spent.fetch_sub(self.bytes, Ordering::Relaxed);
     }
 }
+
+/// What a source's entry in the evidence cache costs besides its records'
+/// bytes, counted against [`LiveOptions::evidence_budget`] and in
+/// [`LiveStats::evidence_bytes`]: its place in the queue (with its first
+/// record's fields) and its table slot.
+pub const EVIDENCE_ENTRY_BYTES: usize =
+    std::mem::size_of::<QueuedEvidence>() + 2 * std::mem::size_of::<(u64, u64)>();
 
 /// Event time (ms) between two sweeps of the detectors for idle keys.
 /// A sweep looks at every open key, so sweeping at every record would
