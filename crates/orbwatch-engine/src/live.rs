@@ -613,13 +613,18 @@ impl EvidenceCache {
         // bytes counted, a flood of failed logins each from a new
         // address made an entry per address, beyond any budget: 2,000,000
         // of them held 300 MB.
-        if self.spent.load(Ordering::Relaxed) + cut + EVIDENCE_ENTRY_BYTES > self.budget
-            && self.at.get(pack(o.src, 0)).is_none()
-        {
-            self.not_kept += 1;
-            return;
-        }
-        let i = self.entry(o.src, o.time);
+        let i = if self.spent.load(Ordering::Relaxed) + cut + EVIDENCE_ENTRY_BYTES > self.budget {
+            // (One lookup: the entry if there is one.)
+            match self.at.get(pack(o.src, 0)) {
+                Some(&seq) => (seq - self.first_seq) as usize,
+                None => {
+                    self.not_kept += 1;
+                    return;
+                }
+            }
+        } else {
+            self.entry(o.src, o.time)
+        };
         let e = &mut self.queue[i].evidence;
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
             let freed = e.records.iter().map(|r| r.raw.len()).sum::<usize>();
