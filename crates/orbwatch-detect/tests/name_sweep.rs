@@ -4,6 +4,9 @@
 //! mean other names: this test hands every id given back to a junk name
 //! at once, so such a holder shows a junk account, or counts one, and
 //! its findings differ from a run that never gives names back.
+//!
+//! Also here: the limits that bound a daemon's memory under a flood
+//! (`max_records`, `max_accounts`) are counted and said when reached.
 
 use orbwatch_detect::behaviour::observe::{ObsKind, Tables, is_account_kind};
 use orbwatch_detect::behaviour::simulator::{SprayScenario, simulate};
@@ -168,4 +171,44 @@ fn names_given_back_mid_run_change_no_finding() {
         "a junk name shown"
     );
     assert_eq!(kept, swept);
+}
+
+/// A hunt over more accounts and records than the limits allow says so
+/// in its coverage, with the counts; under the limits it says nothing.
+#[test]
+fn limits_reached_in_a_replay_are_counted_and_said() {
+    use orbwatch_detect::behaviour::Engine;
+    let scenario = SprayScenario {
+        days: 6,
+        campaign_sources: 200,
+        accounts: 100,
+        users: 40,
+        scanners_per_day: 8,
+        persistent_scanners: 10,
+        ..Default::default()
+    };
+    let enricher = Enricher::none();
+    let mut cfg = BehaviourConfig::default();
+    let run = |cfg: &BehaviourConfig, partitions| {
+        let mut month = simulate(&scenario);
+        Engine {
+            cfg,
+            enricher: &enricher,
+            partitions,
+        }
+        .run_with_limits(&mut month.buffer)
+        .1
+    };
+    let none = run(&cfg, 2);
+    assert_eq!(none, Default::default());
+    assert!(none.notes(&cfg.distributed).is_empty());
+    cfg.distributed.max_records = 16;
+    cfg.distributed.max_accounts = 16;
+    let limits = run(&cfg, 2);
+    assert!(limits.records_ended_early > 0, "{limits:?}");
+    assert!(limits.accounts_forgotten > 0, "{limits:?}");
+    let notes = limits.notes(&cfg.distributed);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].starts_with(&limits.records_ended_early.to_string()));
+    assert!(notes[1].starts_with(&limits.accounts_forgotten.to_string()));
 }

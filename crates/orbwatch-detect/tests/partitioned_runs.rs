@@ -165,7 +165,7 @@ fn runs_split_by_partition_in_memory_or_spilled_give_the_same_findings() {
         if budget == 250 {
             assert!(runs.spilled_runs > 0 && runs.spilled_obs < runs.len());
         }
-        let (found, _) = engine(replay).run_runs(&runs);
+        let (found, _, _) = engine(replay).run_runs(&runs);
         assert!(runs.read_errors().is_empty());
         assert_eq!(
             key(found),

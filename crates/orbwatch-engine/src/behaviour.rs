@@ -219,7 +219,8 @@ impl Behaviour {
             ..Default::default()
         };
         let replay_clock = std::time::Instant::now();
-        let (found, backdoor) = engine.run_runs(&runs);
+        let (found, backdoor, limits) = engine.run_runs(&runs);
+        cov.notes.extend(limits.notes(&self.cfg.distributed));
         tracing::info!(
             "behaviour: {} observations replayed in {:.2} s in {partitions} partitions ({} runs spilled to disk, {} observations)",
             runs.len(),

@@ -2218,6 +2218,14 @@ impl LivePipeline {
                 st.released_early
             ));
         }
+        let s = self.stats();
+        let limits = orbwatch_detect::behaviour::ReplayLimits {
+            records_ended_early: s.records_ended_early,
+            accounts_forgotten: s.accounts_forgotten,
+        };
+        if let Some(d) = &self.detection {
+            b.notes.extend(limits.notes(&d.cfg.distributed));
+        }
         if self.evidence.not_kept > 0 {
             b.notes.push(format!(
                 "{} records were not kept as evidence: the evidence budget ({} bytes) was spent",

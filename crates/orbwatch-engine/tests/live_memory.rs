@@ -396,4 +396,14 @@ fn a_flood_of_new_sources_keeps_the_records_bounded() {
         "{s:?}"
     );
     assert_eq!(s.records, SOURCES + SOURCES / 600);
+    // The coverage says it, in words.
+    let cov = p.coverage();
+    let notes = cov.behaviour.expect("behaviour coverage").notes;
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "{} (source, service) records of the distributed-spray detector ended before",
+            s.records_ended_early
+        ))),
+        "{notes:#?}"
+    );
 }

@@ -443,6 +443,39 @@ struct PartOutcome {
     /// Sources with a brute-force or spray finding.
     flagged: hashbrown::HashSet<NodeId>,
     backdoor: Vec<Obs>,
+    /// Distributed-spray records ended early, over `max_records`.
+    ended_early: u64,
+}
+
+/// Limits a replay reached, which change findings (counted, never
+/// silent; a hunt says them in its coverage).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayLimits {
+    /// (source, service) records of the distributed-spray detector ended
+    /// before `idle_secs`, over `max_records` (in any partition).
+    pub records_ended_early: u64,
+    /// Accounts forgotten over `max_accounts`.
+    pub accounts_forgotten: u64,
+}
+
+impl ReplayLimits {
+    /// What the limits reached mean, in words (empty when none was).
+    pub fn notes(&self, cfg: &DistributedConfig) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.records_ended_early > 0 {
+            notes.push(format!(
+                "{} (source, service) records of the distributed-spray detector ended before distributed.idle_secs: more than distributed.max_records ({}) were open in one partition, and the least recently active ended early (a campaign's members may be judged in more parts)",
+                self.records_ended_early, cfg.max_records
+            ));
+        }
+        if self.accounts_forgotten > 0 {
+            notes.push(format!(
+                "{} accounts were forgotten by the distributed-spray detector: more than distributed.max_accounts ({}) were tried while a campaign went on, and those tried by the fewest sources went first (a source that tried one again counted it from nothing)",
+                self.accounts_forgotten, cfg.max_accounts
+            ));
+        }
+        notes
+    }
 }
 
 /// Evidence picked in one partition: per draft, the references (earliest
@@ -459,13 +492,27 @@ impl Engine<'_> {
         self.replay(t, part, part).0
     }
 
+    /// As [`Engine::run`], with the limits the replay reached.
+    pub fn run_with_limits(&self, buf: &mut ObsBuffer) -> (Vec<BehaviourFinding>, ReplayLimits) {
+        buf.sort();
+        let obs = &buf.obs;
+        let t = &buf.tables;
+        let part = |p: Part| obs.iter().copied().filter(move |o| p.owns(o.src, t));
+        let (found, _, limits) = self.replay(t, part, part);
+        (found, limits)
+    }
+
     /// Replay the merged runs of a hunt through every detector, pick
     /// evidence in a second merge. Also returns the addresses seen on
     /// router backdoor ports (for ORB likelihood), gathered on the way.
     pub fn run_runs(
         &self,
         runs: &runs::ObsRuns,
-    ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
+    ) -> (
+        Vec<BehaviourFinding>,
+        BTreeMap<IpAddr, BTreeSet<u16>>,
+        ReplayLimits,
+    ) {
         self.replay(
             &runs.tables,
             |p| runs.stream_part(p),
@@ -481,7 +528,11 @@ impl Engine<'_> {
         t: &Tables,
         stream: impl Fn(Part) -> I + Sync,
         unordered: impl Fn(Part) -> U + Sync,
-    ) -> (Vec<BehaviourFinding>, BTreeMap<IpAddr, BTreeSet<u16>>) {
+    ) -> (
+        Vec<BehaviourFinding>,
+        BTreeMap<IpAddr, BTreeSet<u16>>,
+        ReplayLimits,
+    ) {
         let count = self.partitions.max(1);
         let parts: Vec<Part> = (0..count).map(|index| Part { index, count }).collect();
         let (mut drafts, outcomes) = std::thread::scope(|scope| {
@@ -504,12 +555,20 @@ impl Engine<'_> {
                 .iter()
                 .flat_map(|o| o.flagged.iter().copied())
                 .collect();
-            (campaigns.finish(t, &flagged, self.enricher), outcomes)
+            let forgotten = campaigns.accounts_forgotten();
+            let drafts = campaigns.finish(t, &flagged, self.enricher);
+            (drafts, (outcomes, forgotten))
         });
+        let (outcomes, accounts_forgotten) = outcomes;
+        let mut limits = ReplayLimits {
+            accounts_forgotten,
+            ..ReplayLimits::default()
+        };
         let mut backdoor = Vec::new();
         for o in outcomes {
             drafts.extend(o.drafts);
             backdoor.extend(o.backdoor);
+            limits.records_ended_early += o.ended_early;
         }
         let backdoor = orb_likelihood::backdoor_sources(t, backdoor.into_iter());
         let cap = self.cfg.evidence_per_finding;
@@ -561,7 +620,7 @@ impl Engine<'_> {
                 b.src_ip,
             ))
         });
-        (findings, backdoor)
+        (findings, backdoor, limits)
     }
 
     /// The per-source detectors over one partition's stream. Auth events
@@ -760,6 +819,7 @@ impl<'a> PartitionDetectors<'a> {
             drafts,
             flagged,
             backdoor: self.backdoor,
+            ended_early: self.auth.ended_early(),
         }
     }
 }
