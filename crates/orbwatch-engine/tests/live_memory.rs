@@ -14,6 +14,12 @@ use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{LiveRecord, Payload};
 
 fn pipeline() -> LivePipeline {
+    pipeline_with(BehaviourOptions::default(), LiveOptions::default())
+}
+
+/// A pipeline matching one relay address, with these behaviour and live
+/// settings.
+fn pipeline_with(behaviour: BehaviourOptions, live: LiveOptions) -> LivePipeline {
     let ind = Indicator::new(
         parse_value("198.51.100.77", None).expect("value"),
         Provenance {
@@ -27,12 +33,27 @@ fn pipeline() -> LivePipeline {
         IocEngine::new(vec![ind], InternalNets::default()),
         EngineOptions {
             year: Some(2024),
-            behaviour: Some(BehaviourOptions::default()),
+            behaviour: Some(behaviour),
             ..Default::default()
         },
     )
     .expect("engine");
-    LivePipeline::new(engine, LiveOptions::default()).expect("pipeline")
+    LivePipeline::new(engine, live).expect("pipeline")
+}
+
+/// Record `number` of `stream`, a syslog message.
+fn record(stream: &Arc<str>, number: u64, bytes: Vec<u8>) -> LiveRecord {
+    LiveRecord {
+        prefiltered: None,
+        prework: Default::default(),
+        stream: stream.clone(),
+        number,
+        offset: 0,
+        payload: Payload::Syslog,
+        bytes,
+        received: Timestamp::now(),
+        checkpoint: None,
+    }
 }
 
 fn line(secs: u64, src: &str) -> Vec<u8> {
@@ -151,20 +172,7 @@ fn a_brute_force_is_reported_while_it_goes_on_and_completed_at_its_end() {
     let now = Instant::now();
     let mut reports = Vec::new();
     for n in 0..100u64 {
-        p.handle(
-            LiveRecord {
-                prefiltered: None,
-                prework: Default::default(),
-                stream: stream.clone(),
-                number: n + 1,
-                offset: 0,
-                payload: Payload::Syslog,
-                bytes: line(n, "203.0.113.50"),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
+        p.handle(record(&stream, n + 1, line(n, "203.0.113.50")), now);
         // Past the lateness window of the first failures.
         if n % 10 == 9 {
             p.tick(now + Duration::from_secs(61));
@@ -243,31 +251,13 @@ fn evidence_of_a_source_still_active_outlives_its_first_record_by_a_day() {
 /// about 131 bytes a name: a way to exhaust its memory.)
 #[test]
 fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
-    let ind = Indicator::new(
-        parse_value("198.51.100.77", None).expect("value"),
-        Provenance {
-            feed: "relays".into(),
-            file: "relays.txt".into(),
-            line: 1,
-            record_id: None,
-        },
-    );
     let mut behaviour = BehaviourOptions::default();
     behaviour.config.distributed.max_accounts = 2_000;
-    let engine = Engine::new(
-        IocEngine::new(vec![ind], InternalNets::default()),
-        EngineOptions {
-            year: Some(2024),
-            behaviour: Some(behaviour),
-            ..Default::default()
-        },
-    )
-    .expect("engine");
     let live = LiveOptions {
         names_sweep_floor: 1_000,
         ..LiveOptions::default()
     };
-    let mut p = LivePipeline::new(engine, live).expect("pipeline");
+    let mut p = pipeline_with(behaviour, live);
     let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000");
     let now = Instant::now();
     const FAILURES: u64 = 120_000;
@@ -278,20 +268,7 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
         let user = format!("u{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let bytes =
             format!("{t} srv sshd[1]: Failed password for {user} from {src} port 4000 ssh2");
-        p.handle(
-            LiveRecord {
-                prefiltered: None,
-                prework: Default::default(),
-                stream: stream.clone(),
-                number: n + 1,
-                offset: 0,
-                payload: Payload::Syslog,
-                bytes: bytes.into_bytes(),
-                received: Timestamp::now(),
-                checkpoint: None,
-            },
-            now,
-        );
+        p.handle(record(&stream, n + 1, bytes.into_bytes()), now);
         if n % 1000 == 999 {
             p.tick(now + Duration::from_secs(1));
             let _ = p.take_output();
@@ -351,16 +328,7 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
 fn a_flood_of_new_sources_keeps_the_records_bounded() {
     let mut behaviour = BehaviourOptions::default();
     behaviour.config.distributed.max_records = 5_000;
-    let engine = Engine::new(
-        IocEngine::new(Vec::new(), InternalNets::default()),
-        EngineOptions {
-            year: Some(2024),
-            behaviour: Some(behaviour),
-            ..Default::default()
-        },
-    )
-    .expect("engine");
-    let mut p = LivePipeline::new(engine, LiveOptions::default()).expect("pipeline");
+    let mut p = pipeline_with(behaviour, LiveOptions::default());
     let mut send = feeder(
         "syslog-tcp 127.0.0.1:601 from 127.0.0.1:5000",
         Payload::Syslog,
