@@ -201,13 +201,13 @@ fn limits_reached_in_a_replay_are_counted_and_said() {
     };
     let none = run(&cfg, 2);
     assert_eq!(none, Default::default());
-    assert!(none.notes(&cfg.distributed).is_empty());
+    assert!(none.notes(&cfg).is_empty());
     cfg.distributed.max_records = 16;
     cfg.distributed.max_accounts = 16;
     let limits = run(&cfg, 2);
     assert!(limits.records_ended_early > 0, "{limits:?}");
     assert!(limits.accounts_forgotten > 0, "{limits:?}");
-    let notes = limits.notes(&cfg.distributed);
+    let notes = limits.notes(&cfg);
     assert_eq!(notes.len(), 2, "{notes:?}");
     assert!(notes[0].starts_with(&limits.records_ended_early.to_string()));
     assert!(notes[1].starts_with(&limits.accounts_forgotten.to_string()));

@@ -220,7 +220,7 @@ impl Behaviour {
         };
         let replay_clock = std::time::Instant::now();
         let (found, backdoor, limits) = engine.run_runs(&runs);
-        cov.notes.extend(limits.notes(&self.cfg.distributed));
+        cov.notes.extend(limits.notes(&self.cfg));
         tracing::info!(
             "behaviour: {} observations replayed in {:.2} s in {partitions} partitions ({} runs spilled to disk, {} observations)",
             runs.len(),

@@ -193,6 +193,9 @@ pub struct LiveStats {
     /// before their `idle_secs`, over its `max_records` (a flood of
     /// sources never seen before).
     pub records_ended_early: u64,
+    /// Sources of the port-scan detector ended before their `idle_secs`,
+    /// over its `max_sources` (a flood of probes from new addresses).
+    pub scan_sources_ended_early: u64,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
@@ -239,6 +242,7 @@ impl LiveStats {
         self.names_forgotten += o.names_forgotten;
         self.accounts_forgotten += o.accounts_forgotten;
         self.records_ended_early += o.records_ended_early;
+        self.scan_sources_ended_early += o.scan_sources_ended_early;
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
@@ -609,7 +613,7 @@ impl EvidenceCache {
         let cut = raw.len().min(RAW_CAP);
         // A source with no entry yet gets one only if its first record
         // fits in the budget too: the entries count against it (about
-        // 130 bytes each, a day of event time). When only the records'
+        // 150 bytes each, kept a day of event time). When only the records'
         // bytes counted, a flood of failed logins each from a new
         // address made an entry per address, beyond any budget: 2,000,000
         // of them held 300 MB.
@@ -2169,6 +2173,10 @@ impl LivePipeline {
             .detection
             .as_ref()
             .map_or(0, |d| d.detectors.records_ended_early());
+        s.scan_sources_ended_early = self
+            .detection
+            .as_ref()
+            .map_or(0, |d| d.detectors.scan_sources_ended_early());
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
         s.reorder = self.window.stats();
@@ -2222,9 +2230,10 @@ impl LivePipeline {
         let limits = orbwatch_detect::behaviour::ReplayLimits {
             records_ended_early: s.records_ended_early,
             accounts_forgotten: s.accounts_forgotten,
+            scan_sources_ended_early: s.scan_sources_ended_early,
         };
         if let Some(d) = &self.detection {
-            b.notes.extend(limits.notes(&d.cfg.distributed));
+            b.notes.extend(limits.notes(d.cfg));
         }
         if self.evidence.not_kept > 0 {
             b.notes.push(format!(

@@ -855,6 +855,12 @@ fn render_metrics(
         s.names_forgotten as f64,
     );
     one(
+        "scan_sources_ended_early_total",
+        "counter",
+        "Port-scan sources ended before behaviour.port_scan.idle_secs, over behaviour.port_scan.max_sources.",
+        s.scan_sources_ended_early as f64,
+    );
+    one(
         "records_ended_early_total",
         "counter",
         "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
@@ -957,7 +963,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -978,6 +984,7 @@ fn log_status(
         s.names_forgotten,
         s.accounts_forgotten,
         s.records_ended_early,
+        s.scan_sources_ended_early,
         s.streams,
         crate::watch_status::rss_bytes() / 1_000_000,
         per_source.join("; ")

@@ -154,6 +154,13 @@ pub struct PortScanConfig {
     /// connections per probe in the same hours (default 4: a proxy or NAT
     /// whose few failures are lost among its successes).
     pub max_answered_ratio: f64,
+    /// Sources tracked at once in each of the detector's two tiers (one
+    /// probe so far; several), per partition (default 1,000,000: about
+    /// 50 MB and 200 MB). Beyond it the least recently active quarter
+    /// of the tier ends at once, as if idle (an episode is judged then),
+    /// counted and logged: a flood of probes from spoofed addresses, each
+    /// new, no longer grows memory for the hour of `idle_secs`.
+    pub max_sources: u64,
 }
 
 impl Default for PortScanConfig {
@@ -165,6 +172,7 @@ impl Default for PortScanConfig {
             burst_secs: 60,
             idle_secs: 3600,
             max_answered_ratio: 4.0,
+            max_sources: 1_000_000,
         }
     }
 }
@@ -445,6 +453,8 @@ struct PartOutcome {
     backdoor: Vec<Obs>,
     /// Distributed-spray records ended early, over `max_records`.
     ended_early: u64,
+    /// Port-scan sources ended early, over `max_sources`.
+    scans_ended_early: u64,
 }
 
 /// Limits a replay reached, which change findings (counted, never
@@ -456,11 +466,14 @@ pub struct ReplayLimits {
     pub records_ended_early: u64,
     /// Accounts forgotten over `max_accounts`.
     pub accounts_forgotten: u64,
+    /// Port-scan sources ended before `idle_secs`, over `max_sources`.
+    pub scan_sources_ended_early: u64,
 }
 
 impl ReplayLimits {
     /// What the limits reached mean, in words (empty when none was).
-    pub fn notes(&self, cfg: &DistributedConfig) -> Vec<String> {
+    pub fn notes(&self, behaviour: &BehaviourConfig) -> Vec<String> {
+        let cfg = &behaviour.distributed;
         let mut notes = Vec::new();
         if self.records_ended_early > 0 {
             notes.push(format!(
@@ -472,6 +485,12 @@ impl ReplayLimits {
             notes.push(format!(
                 "{} accounts were forgotten by the distributed-spray detector: more than distributed.max_accounts ({}) were tried while a campaign went on, and those tried by the fewest sources went first (a source that tried one again counted it from nothing)",
                 self.accounts_forgotten, cfg.max_accounts
+            ));
+        }
+        if self.scan_sources_ended_early > 0 {
+            notes.push(format!(
+                "{} probing sources ended before port_scan.idle_secs: more than port_scan.max_sources ({}) were tracked at once in one partition, and the least recently active ended early (a scan may be reported in parts, or missed if its probes were spread thin)",
+                self.scan_sources_ended_early, behaviour.port_scan.max_sources
             ));
         }
         notes
@@ -569,6 +588,7 @@ impl Engine<'_> {
             drafts.extend(o.drafts);
             backdoor.extend(o.backdoor);
             limits.records_ended_early += o.ended_early;
+            limits.scan_sources_ended_early += o.scans_ended_early;
         }
         let backdoor = orb_likelihood::backdoor_sources(t, backdoor.into_iter());
         let cap = self.cfg.evidence_per_finding;
@@ -794,6 +814,11 @@ impl<'a> PartitionDetectors<'a> {
         self.auth.ended_early()
     }
 
+    /// Port-scan sources ended early, over `max_sources`.
+    pub fn scan_sources_ended_early(&self) -> u64 {
+        self.scan.ended_early()
+    }
+
     /// Mark every account name its detectors hold (see
     /// [`Tables::forget_names`]). The others keep no account: login
     /// floods count connections, `success_after_failures` reads the name
@@ -820,6 +845,7 @@ impl<'a> PartitionDetectors<'a> {
             flagged,
             backdoor: self.backdoor,
             ended_early: self.auth.ended_early(),
+            scans_ended_early: self.scan.ended_early(),
         }
     }
 }
@@ -934,6 +960,11 @@ impl<'a> LiveDetectors<'a> {
     /// Distributed-spray records ended early, over `max_records`.
     pub fn records_ended_early(&self) -> u64 {
         self.part.records_ended_early()
+    }
+
+    /// Port-scan sources ended early, over `max_sources`.
+    pub fn scan_sources_ended_early(&self) -> u64 {
+        self.part.scan_sources_ended_early()
     }
 
     /// How many cross events wait for [`take_exported`](Self::take_exported).

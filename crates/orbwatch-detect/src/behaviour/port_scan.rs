@@ -77,6 +77,8 @@ pub struct PortScan<'a> {
     open: HashMap<NodeId, Episode>,
     single: HashMap<NodeId, Single>,
     next_sweep: i64,
+    /// Sources ended early, over `max_sources`.
+    ended_early: u64,
 }
 
 impl<'a> PortScan<'a> {
@@ -87,7 +89,64 @@ impl<'a> PortScan<'a> {
             open: HashMap::new(),
             single: HashMap::new(),
             next_sweep: i64::MIN,
+            ended_early: 0,
         }
+    }
+
+    /// Sources ended early, over `max_sources` (see `bound`).
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
+    }
+
+    /// A new source is coming into a tier holding `max_sources`: end the
+    /// least recently active quarter of that tier now (an episode is
+    /// judged as if it had gone idle), ties by the address's key, never
+    /// by id. Counted and logged.
+    ///
+    /// Why: a source stays an hour (`idle_secs`) after its last probe, and
+    /// a firewall logging a flood of probes from spoofed addresses, each
+    /// new, made one entry per address for that hour, without a bound.
+    fn bound(&mut self, episodes: bool, t: &Tables, out: &mut Vec<Draft>) {
+        let cap = self.cfg.max_sources.max(16) as usize;
+        let len = if episodes {
+            self.open.len()
+        } else {
+            self.single.len()
+        };
+        if len < cap {
+            return;
+        }
+        let excess = len - (cap - cap / 4);
+        let mut ranked: Vec<((i64, u64), NodeId)> = if episodes {
+            self.open
+                .iter()
+                .map(|(&k, e)| ((e.last, t.ip_key(k)), k))
+                .collect()
+        } else {
+            self.single
+                .iter()
+                .map(|(&k, s)| ((ms_of(s.last), t.ip_key(k)), k))
+                .collect()
+        };
+        ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
+        let mut gone: Vec<((i64, u64), NodeId)> = ranked[..excess].to_vec();
+        // Judged in a fixed order, as idle episodes are.
+        gone.sort_unstable();
+        for (_, k) in gone {
+            if episodes {
+                if let Some(ep) = self.open.remove(&k) {
+                    self.judge(k, &ep, t, out);
+                }
+            } else {
+                self.single.remove(&k);
+            }
+        }
+        if self.ended_early == 0 {
+            tracing::warn!(
+                "more than {cap} sources probing at once (port_scan.max_sources): the {excess} least recently active end now instead of after port_scan.idle_secs, and so on each time the limit is passed"
+            );
+        }
+        self.ended_early += excess as u64;
     }
 
     /// Sources tracked right now.
@@ -134,9 +193,13 @@ impl<'a> PortScan<'a> {
                     if s.dst != NONE {
                         ep.add_host(s.dst, t.ip_key(s.dst));
                     }
+                    self.bound(true, t, out);
                     self.open.insert(o.src, ep);
                 }
                 _ => {
+                    if !self.single.contains_key(&o.src) {
+                        self.bound(false, t, out);
+                    }
                     self.single.insert(
                         o.src,
                         Single {
@@ -151,6 +214,9 @@ impl<'a> PortScan<'a> {
                     return;
                 }
             }
+        }
+        if !self.open.contains_key(&o.src) {
+            self.bound(true, t, out);
         }
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
             first: o.time,
@@ -323,5 +389,63 @@ impl<'a> PortScan<'a> {
             from: ep.first,
             to: ep.last,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::observe::ObsKind;
+
+    /// 2021-01-01 in ms.
+    const BASE: i64 = 1_609_459_200_000;
+
+    fn probe(ms: i64, src: NodeId, port: u16) -> Obs {
+        Obs {
+            time: BASE + ms,
+            aux: 0,
+            evidence: ms as u64,
+            src,
+            dst: 0xc0a8_0001,
+            dst_port: port,
+            svc: 0,
+            kind: ObsKind::Probe,
+            flags: 0,
+        }
+    }
+
+    /// Over `max_sources`, the least recently active sources of a tier
+    /// end at once: a flood of one-probe and two-probe sources from new
+    /// addresses keeps both tiers at the bound, and a scanner probing
+    /// all along is still reported whole.
+    #[test]
+    fn a_flood_of_new_probing_sources_keeps_both_tiers_bounded() {
+        let cfg = PortScanConfig {
+            max_sources: 16,
+            ..PortScanConfig::default()
+        };
+        let t = Tables::new();
+        let mut scan = PortScan::new(&cfg);
+        let mut out = Vec::new();
+        let scanner: NodeId = 0x0a00_0001;
+        for i in 0..400i64 {
+            let src = 0x0b00_0000 + i as NodeId;
+            scan.observe(&probe(i * 100, src, 22), &t, &mut out);
+            // Every other new source probes a second port: an episode.
+            if i % 2 == 0 {
+                scan.observe(&probe(i * 100 + 1, src, 23), &t, &mut out);
+            }
+            // The scanner probes a new port every second.
+            if i % 10 == 0 {
+                scan.observe(&probe(i * 100 + 2, scanner, 1000 + i as u16), &t, &mut out);
+            }
+            assert!(scan.single.len() <= 16 && scan.open.len() <= 16, "at {i}");
+        }
+        assert!(scan.ended_early() > 300, "{}", scan.ended_early());
+        assert!(out.is_empty(), "no flood source is a scan: {out:?}");
+        scan.finish(&t, &mut out);
+        let found: Vec<&Draft> = out.iter().filter(|d| d.srcs == [scanner]).collect();
+        assert_eq!(found.len(), 1, "the scanner, once: {out:?}");
+        assert_eq!(found[0].finding.count, 40, "all its probes");
     }
 }
