@@ -2165,18 +2165,11 @@ impl LivePipeline {
         s.open_ioc_sessions = self.agg.open_sessions();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
         s.names_kept = self.obs.tables.names.kept() + self.obs.tables.ips.kept();
-        s.accounts_forgotten = self
-            .detection
-            .as_ref()
-            .map_or(0, |d| d.detectors.accounts_forgotten());
-        s.records_ended_early = self
-            .detection
-            .as_ref()
-            .map_or(0, |d| d.detectors.records_ended_early());
-        s.scan_sources_ended_early = self
-            .detection
-            .as_ref()
-            .map_or(0, |d| d.detectors.scan_sources_ended_early());
+        if let Some(d) = &self.detection {
+            s.accounts_forgotten = d.detectors.accounts_forgotten();
+            s.records_ended_early = d.detectors.records_ended_early();
+            s.scan_sources_ended_early = d.detectors.scan_sources_ended_early();
+        }
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
         s.reorder = self.window.stats();
@@ -2226,13 +2219,12 @@ impl LivePipeline {
                 st.released_early
             ));
         }
-        let s = self.stats();
-        let limits = orbwatch_detect::behaviour::ReplayLimits {
-            records_ended_early: s.records_ended_early,
-            accounts_forgotten: s.accounts_forgotten,
-            scan_sources_ended_early: s.scan_sources_ended_early,
-        };
         if let Some(d) = &self.detection {
+            let limits = orbwatch_detect::behaviour::ReplayLimits {
+                records_ended_early: d.detectors.records_ended_early(),
+                accounts_forgotten: d.detectors.accounts_forgotten(),
+                scan_sources_ended_early: d.detectors.scan_sources_ended_early(),
+            };
             b.notes.extend(limits.notes(d.cfg));
         }
         if self.evidence.not_kept > 0 {

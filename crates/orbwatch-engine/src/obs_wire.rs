@@ -73,7 +73,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use orbwatch_detect::OwnedSighting;
 use orbwatch_detect::aggregate::Row;
-use orbwatch_detect::behaviour::observe::{NAMED_SOURCE, NONE, NodeId, Obs, ObsKind, Tables};
+use orbwatch_detect::behaviour::observe::{
+    NAMED_SOURCE, NONE, NodeId, Obs, ObsKind, Tables, is_account_kind,
+};
 use orbwatch_detect::finding::{Direction, Outcome, ValidityWindow};
 use orbwatch_event::Origin;
 
@@ -522,13 +524,6 @@ impl WireSighting {
     }
 }
 
-fn is_auth(kind: ObsKind) -> bool {
-    matches!(
-        kind,
-        ObsKind::AuthFailure | ObsKind::AuthSuccess | ObsKind::AuthAttempt
-    )
-}
-
 /// `s` cut to at most `cap` bytes at a character boundary.
 pub(crate) fn cut(s: &str, cap: usize) -> &str {
     if s.len() <= cap {
@@ -575,7 +570,7 @@ pub(crate) fn name_id(t: &mut Tables, s: &str) -> u32 {
 impl WireObservation {
     /// Resolve `o` against the tables it refers to.
     pub fn from_obs(o: &Obs, t: &Tables, producer: u64, evidence: WireEvidence) -> Self {
-        let (account, value) = if is_auth(o.kind) {
+        let (account, value) = if is_account_kind(o.kind) {
             (t.name(o.aux as u32).to_string(), 0)
         } else {
             (String::new(), o.aux)
@@ -599,7 +594,7 @@ impl WireObservation {
     /// `evidence` as its (input, line) reference.
     pub fn to_obs(&self, t: &mut Tables, evidence: u64) -> Obs {
         let svc = t.service_id(Some(&self.service));
-        let aux = if is_auth(self.kind) {
+        let aux = if is_account_kind(self.kind) {
             u64::from(name_id(t, &self.account))
         } else {
             self.value
@@ -653,7 +648,7 @@ impl WireObservation {
         put_node(&mut b, &self.dst);
         b.extend_from_slice(&self.dst_port.to_le_bytes());
         put_str(&mut b, &self.service, NAME_CAP);
-        if is_auth(self.kind) {
+        if is_account_kind(self.kind) {
             put_str(&mut b, &self.account, NAME_CAP);
         } else {
             b.extend_from_slice(&self.value.to_le_bytes());
@@ -680,7 +675,7 @@ impl WireObservation {
         let dst = r.node("the destination")?;
         let dst_port = u16::from_le_bytes(r.array("the port")?);
         let service = r.str("the service")?;
-        let (account, value) = if is_auth(kind) {
+        let (account, value) = if is_account_kind(kind) {
             (r.str("the account")?, 0)
         } else {
             (String::new(), u64::from_le_bytes(r.array("the value")?))

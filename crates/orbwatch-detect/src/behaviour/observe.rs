@@ -329,6 +329,14 @@ impl NameMarks {
             bits: vec![0; len.div_ceil(64)],
         }
     }
+    /// Mark `id`, growing the marks to hold it.
+    fn mark_growing(&mut self, id: u32) {
+        let w = id as usize / 64;
+        if self.bits.len() <= w {
+            self.bits.resize(w + 1, 0);
+        }
+        self.mark(id);
+    }
     /// Mark `id` as held (ids past the table are ignored: none exist).
     #[inline]
     pub fn mark(&mut self, id: u32) {
@@ -395,7 +403,7 @@ pub struct Tables {
     /// Name ids used as host names ([`NAMED_SOURCE`]), one bit each:
     /// never given back by [`Tables::forget_names`], whose holders mark
     /// account names only.
-    hosts: Vec<u64>,
+    hosts: NameMarks,
 }
 
 impl Tables {
@@ -419,17 +427,11 @@ impl Tables {
     }
 
     fn pin_host(&mut self, id: u32) {
-        let w = id as usize / 64;
-        if self.hosts.len() <= w {
-            self.hosts.resize(w + 1, 0);
-        }
-        self.hosts[w] |= 1 << (id % 64);
+        self.hosts.mark_growing(id);
     }
 
     fn is_host(&self, id: u32) -> bool {
-        self.hosts
-            .get(id as usize / 64)
-            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+        self.hosts.contains(id)
     }
 
     /// Give back the ids of the account names not marked in `keep`
@@ -441,10 +443,8 @@ impl Tables {
     /// held anywhere: in the detectors (their `mark_names`) and in
     /// observations not yet given to them.
     pub fn forget_names(&mut self, mut keep: NameMarks) -> usize {
-        for (w, bits) in self.hosts.iter().enumerate() {
-            if let Some(k) = keep.bits.get_mut(w) {
-                *k |= bits;
-            }
+        for (k, bits) in keep.bits.iter_mut().zip(&self.hosts.bits) {
+            *k |= bits;
         }
         self.names.forget_unmarked(&keep)
     }
@@ -1015,10 +1015,7 @@ impl Remap {
             SERVICE_OTHER => SERVICE_OTHER,
             svc => self.services.get(usize::from(svc)).copied().unwrap_or(0),
         };
-        if matches!(
-            o.kind,
-            ObsKind::AuthFailure | ObsKind::AuthSuccess | ObsKind::AuthAttempt
-        ) {
+        if is_account_kind(o.kind) {
             o.aux = u64::from(self.name(o.aux as u32));
         }
         o
