@@ -53,11 +53,13 @@ pub struct CrossStats {
     /// over raised them at an origin its previous owner had sent already.
     pub repeated: u64,
     pub findings: u64,
-    /// Account and host names held now, account names given back once
-    /// nothing held them, and accounts forgotten over `max_accounts`
-    /// (see `LiveStats`' fields of the same names).
+    /// Account and host names held now and given back once nothing held
+    /// them, the same of IPv6 addresses, and accounts forgotten over
+    /// `max_accounts` (see `LiveStats`' fields of the same names).
     pub names_kept: usize,
     pub names_forgotten: u64,
+    pub addresses_kept: usize,
+    pub addresses_forgotten: u64,
     pub accounts_forgotten: u64,
 }
 
@@ -86,13 +88,15 @@ pub struct CrossStage {
     next_evidence: u64,
     out: Vec<Finding>,
     stats: CrossStats,
-    /// Account names are given back when this many are kept (as in
-    /// `LivePipeline`, which see).
+    /// Names and IPv6 addresses are given back when this many names, or
+    /// this many addresses, are kept (as in `LivePipeline`, which see).
     names_sweep_at: usize,
+    addresses_sweep_at: usize,
 }
 
-/// The names kept before stage 3 first gives back those no one holds.
-const NAMES_SWEEP_FLOOR: usize = 1 << 16;
+/// The names (or addresses) kept before stage 3 first gives back those
+/// no one holds.
+const SWEEP_FLOOR: usize = 1 << 16;
 
 impl CrossStage {
     /// A stage with the behaviour settings of the other stages (the
@@ -123,7 +127,8 @@ impl CrossStage {
             next_evidence: 0,
             out: Vec::new(),
             stats: CrossStats::default(),
-            names_sweep_at: NAMES_SWEEP_FLOOR,
+            names_sweep_at: SWEEP_FLOOR,
+            addresses_sweep_at: SWEEP_FLOOR,
         })
     }
 
@@ -204,22 +209,27 @@ impl CrossStage {
             self.stats.producers_forgotten += (before - self.producers.len()) as u64;
             self.release();
         }
-        if self.tables.names.kept() >= self.names_sweep_at {
-            self.forget_names(NAMES_SWEEP_FLOOR);
+        if self.tables.names.kept() >= self.names_sweep_at
+            || self.tables.ips.kept() >= self.addresses_sweep_at
+        {
+            self.forget_unheld(SWEEP_FLOOR);
         }
     }
 
-    /// Give back the account names that neither the detector nor the
-    /// events waiting for it hold (see `LivePipeline`'s sweep, the same
-    /// for the same reason); sweeps again when the names kept double,
-    /// and not below `floor`.
-    fn forget_names(&mut self, floor: usize) {
-        let mut keep = self.tables.name_marks();
-        self.detectors.mark_names(&mut keep);
-        self.pending.iter().for_each(|e| e.mark_names(&mut keep));
-        let forgotten = self.tables.forget_names(keep);
-        self.stats.names_forgotten += forgotten as u64;
+    /// Give back the names and IPv6 addresses that neither the detector
+    /// nor the events waiting for it hold, nor the flagged sources (see
+    /// `LivePipeline`'s sweep, the same for the same reason); sweeps
+    /// again when those kept double, and not below `floor`.
+    fn forget_unheld(&mut self, floor: usize) {
+        let mut keep = self.tables.held_ids();
+        self.detectors.mark_held(&mut keep);
+        self.pending.iter().for_each(|e| e.mark_held(&mut keep));
+        self.flagged.iter().for_each(|&s| keep.mark_node(s));
+        let forgotten = self.tables.forget_unheld(&keep);
+        self.stats.names_forgotten += forgotten.names as u64;
+        self.stats.addresses_forgotten += forgotten.addresses as u64;
         self.names_sweep_at = self.tables.names.kept().saturating_mul(2).max(floor);
+        self.addresses_sweep_at = self.tables.ips.kept().saturating_mul(2).max(floor);
     }
 
     /// The slowest running producer's watermark (`i64::MIN` before any;
@@ -284,6 +294,7 @@ impl CrossStage {
         let mut found = self.take_findings();
         let counts = self.stats();
         self.stats.names_kept = counts.names_kept;
+        self.stats.addresses_kept = counts.addresses_kept;
         self.stats.accounts_forgotten = counts.accounts_forgotten;
         let drafts = std::mem::replace(
             &mut self.detectors,
@@ -300,7 +311,8 @@ impl CrossStage {
     /// Counts now.
     pub fn stats(&self) -> CrossStats {
         let mut s = self.stats.clone();
-        s.names_kept = self.tables.names.kept() + self.tables.ips.kept();
+        s.names_kept = self.tables.names.kept();
+        s.addresses_kept = self.tables.ips.kept();
         s.accounts_forgotten = self.detectors.accounts_forgotten();
         s
     }

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use orbwatch_capture::netflow::NetflowDecoder;
 use orbwatch_detect::behaviour::key_table::{KeyTable, pack};
-use orbwatch_detect::behaviour::observe::{NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
+use orbwatch_detect::behaviour::observe::{HeldIds, NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
 use orbwatch_detect::behaviour::{BehaviourConfig, Draft, LiveDetectors, orb_likelihood};
 use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{
@@ -114,12 +114,12 @@ pub struct LiveOptions {
     /// detectors' cross events resolved for the wire) to stage 3, which
     /// sees every partition's sources.
     pub export_summaries: Option<u64>,
-    /// Account names no detector holds any more are given back once this
-    /// many names are kept, and again each time the names kept double
-    /// (default 65,536; see [`LivePipeline::tick`]). 0 gives them back
-    /// at every tick: tests use it to find a holder that did not mark
-    /// its names.
-    pub names_sweep_floor: usize,
+    /// Names and IPv6 addresses nothing holds any more are given back
+    /// once this many of either are kept, and again each time those kept
+    /// double (default 65,536; see [`LivePipeline::tick`]). 0 gives them
+    /// back at every tick: tests use it to find a holder that did not
+    /// mark its ids.
+    pub sweep_floor: usize,
 }
 
 impl Default for LiveOptions {
@@ -133,7 +133,7 @@ impl Default for LiveOptions {
             export_observations: None,
             cross_source: true,
             export_summaries: None,
-            names_sweep_floor: 1 << 16,
+            sweep_floor: 1 << 16,
         }
     }
 }
@@ -179,13 +179,16 @@ pub struct LiveStats {
     pub streams: usize,
     pub open_ioc_sessions: usize,
     pub tracked_keys: usize,
-    /// Account and host names and IPv6 addresses the observations refer
-    /// to by id. Account names no detector holds any more are forgotten
-    /// (see [`LivePipeline::tick`]); host names and IPv6 addresses are
-    /// not yet (a known limit: see the README, "Detection live").
+    /// Account and host names the observations refer to by id. Those
+    /// nothing holds any more are given back (see [`LivePipeline::tick`]).
     pub names_kept: usize,
-    /// Account names given back so far, once no detector held them.
+    /// Names given back so far, once nothing held them.
     pub names_forgotten: u64,
+    /// IPv6 addresses the observations refer to by id (IPv4 addresses
+    /// are their own ids), given back in the same sweeps as names.
+    pub addresses_kept: usize,
+    /// IPv6 addresses given back so far.
+    pub addresses_forgotten: u64,
     /// Accounts the distributed-spray detector forgot over its
     /// `max_accounts`, counted and logged (a spray of random names).
     pub accounts_forgotten: u64,
@@ -240,6 +243,8 @@ impl LiveStats {
         self.tracked_keys += o.tracked_keys;
         self.names_kept += o.names_kept;
         self.names_forgotten += o.names_forgotten;
+        self.addresses_kept += o.addresses_kept;
+        self.addresses_forgotten += o.addresses_forgotten;
         self.accounts_forgotten += o.accounts_forgotten;
         self.records_ended_early += o.records_ended_early;
         self.scan_sources_ended_early += o.scan_sources_ended_early;
@@ -556,6 +561,12 @@ struct EvidenceCache {
 }
 
 impl EvidenceCache {
+    /// Mark the sources it keeps records of (its queue holds each source
+    /// of the table once, and some no longer in it).
+    fn mark_held(&self, m: &mut HeldIds) {
+        self.queue.iter().for_each(|q| m.mark_node(q.src));
+    }
+
     fn new(
         spent: Arc<AtomicUsize>,
         budget: usize,
@@ -957,9 +968,10 @@ pub struct LivePipeline {
     /// The detectors have judged up to this event time (ms): stage 2's
     /// summary watermark.
     advanced_to: i64,
-    /// Account names are swept (see [`LivePipeline::forget_names`]) when
-    /// this many names are kept.
+    /// Names and addresses are swept (see [`LivePipeline::forget_unheld`])
+    /// when this many names, or this many addresses, are kept.
     names_sweep_at: usize,
+    addresses_sweep_at: usize,
     /// Counts of streams that were forgotten, by source.
     retired: BTreeMap<String, InputCoverage>,
     started: Timestamp,
@@ -1028,7 +1040,7 @@ impl LivePipeline {
             .as_ref()
             .map_or(5, |d| d.cfg.evidence_per_finding.max(1));
         let lateness_ms = i64::try_from(opts.event_time.allowed_lateness.as_millis()).unwrap_or(0);
-        let names_sweep_floor = opts.names_sweep_floor;
+        let sweep_floor = opts.sweep_floor;
         let episode_gap_ms = detection.as_ref().map_or(0, |d| {
             let c = d.cfg;
             [
@@ -1078,7 +1090,8 @@ impl LivePipeline {
             newest: None,
             next_advance: i64::MIN,
             advanced_to: i64::MIN,
-            names_sweep_at: names_sweep_floor,
+            names_sweep_at: sweep_floor,
+            addresses_sweep_at: sweep_floor,
             retired: BTreeMap::new(),
             started: Timestamp::now(),
             stats: LiveStats::default(),
@@ -1909,44 +1922,59 @@ impl LivePipeline {
             let keep = EVIDENCE_RETENTION_MS.max(self.evidence.episode_gap_ms);
             self.evidence.forget_before(mark.saturating_sub(keep));
         }
-        if self.obs.tables.names.kept() >= self.names_sweep_at {
-            self.forget_names();
+        let tables = &self.obs.tables;
+        if tables.names.kept() >= self.names_sweep_at
+            || tables.ips.kept() >= self.addresses_sweep_at
+        {
+            self.forget_unheld();
         }
     }
 
-    /// Give back the account names that nothing holds any more: not the
-    /// detectors, not the observations waiting in the reorder window (or
-    /// not yet in it), not the cross events waiting for stage 3. Runs
-    /// when the names kept have doubled since the last sweep, so its
-    /// cost (one pass over the detectors' state) is spread over at least
-    /// as many new names as it looks at.
+    /// Give back the account names, host names and IPv6 addresses that
+    /// nothing holds any more: not the detectors, not the observations
+    /// waiting in the reorder window (or not yet in it), not the cross
+    /// events waiting for stage 3, not the evidence cache. Runs when the
+    /// names or the addresses kept have doubled since the last sweep, so
+    /// its cost (one pass over the detectors' state) is spread over at
+    /// least as many new ids as it looks at.
     ///
     /// Why: a daemon met a new account name with nearly every failed
-    /// login of a spray of random names, and kept them all as long as it
-    /// ran (131 bytes a name, session 26). Stage 1 holds names only in
-    /// its window; its detectors are in stage 2.
-    fn forget_names(&mut self) {
+    /// login of a spray of random names, and a new address with every
+    /// source of a flood from IPv6 addresses (or host names), and kept
+    /// them all as long as it ran (131 bytes a name, session 26). Stage 1
+    /// holds ids only in its window; its detectors are in stage 2.
+    fn forget_unheld(&mut self) {
         let tables = &self.obs.tables;
-        let mut keep = tables.name_marks();
+        let mut keep = tables.held_ids();
         for h in self.window.items() {
             if let Some(o) = &h.obs {
                 keep.mark_obs(o);
             }
         }
-        self.obs.obs.iter().for_each(|o| keep.mark_obs(o));
+        self.obs.mark_held(&mut keep);
+        self.evidence.mark_held(&mut keep);
         if let Some(d) = &self.detection {
-            d.detectors.mark_names(&mut keep);
+            d.detectors.mark_held(&mut keep);
         }
-        let forgotten = self.obs.tables.forget_names(keep);
-        self.stats.names_forgotten += forgotten as u64;
-        let kept = self.obs.tables.names.kept();
-        let floor = self.opts.names_sweep_floor;
-        self.names_sweep_at = if floor == 0 {
-            0
-        } else {
-            kept.saturating_mul(2).max(floor)
+        let forgotten = self.obs.tables.forget_unheld(&keep);
+        self.stats.names_forgotten += forgotten.names as u64;
+        self.stats.addresses_forgotten += forgotten.addresses as u64;
+        let names = self.obs.tables.names.kept();
+        let addresses = self.obs.tables.ips.kept();
+        let at = |kept: usize, floor: usize| {
+            if floor == 0 {
+                0
+            } else {
+                kept.saturating_mul(2).max(floor)
+            }
         };
-        tracing::debug!("account names: {forgotten} no longer held given back, {kept} kept");
+        self.names_sweep_at = at(names, self.opts.sweep_floor);
+        self.addresses_sweep_at = at(addresses, self.opts.sweep_floor);
+        tracing::debug!(
+            "ids no longer held given back: {} names ({names} kept), {} IPv6 addresses ({addresses} kept)",
+            forgotten.names,
+            forgotten.addresses
+        );
     }
 
     /// Findings made or changed since the last call, and the checkpoints
@@ -2164,7 +2192,8 @@ impl LivePipeline {
         s.streams = self.streams.len();
         s.open_ioc_sessions = self.agg.open_sessions();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
-        s.names_kept = self.obs.tables.names.kept() + self.obs.tables.ips.kept();
+        s.names_kept = self.obs.tables.names.kept();
+        s.addresses_kept = self.obs.tables.ips.kept();
         if let Some(d) = &self.detection {
             s.accounts_forgotten = d.detectors.accounts_forgotten();
             s.records_ended_early = d.detectors.records_ended_early();

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use orbwatch_detect::{Finding, InternalNets, IocEngine};
-use orbwatch_engine::{Engine, LiveOptions, LivePipeline};
+use orbwatch_engine::{Engine, EngineOptions, LiveOptions, LivePipeline};
 use orbwatch_intel::value::parse_value;
 use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{LiveRecord, Payload};
@@ -70,7 +70,11 @@ fn essence(findings: &[Finding]) -> Vec<String> {
 }
 
 fn hunt(path: &Path, values: &[&str]) -> Vec<Finding> {
-    let engine = Engine::new(ioc(values), options()).expect("engine starts");
+    hunt_with(path, values, options())
+}
+
+fn hunt_with(path: &Path, values: &[&str], opts: EngineOptions) -> Vec<Finding> {
+    let engine = Engine::new(ioc(values), opts).expect("engine starts");
     let (inputs, problems) =
         orbwatch_source::expand(&[path.to_string_lossy().into_owned()], &Filters::default());
     assert!(problems.is_empty());
@@ -125,13 +129,29 @@ fn feed_file(
 }
 
 fn live_lines(path: &Path, values: &[&str]) -> (Vec<Finding>, LivePipeline) {
-    let engine = Engine::new(ioc(values), options()).expect("engine starts");
-    // Account names no detector holds are given back at every tick (every
-    // seventh line), and new names take their ids at once: a holder that
-    // did not mark its names would show another account's name, or count
-    // another account, and the findings would differ from the hunt's.
+    live_lines_with(
+        path,
+        values,
+        options(),
+        LiveOptions::default().evidence_budget,
+    )
+}
+
+fn live_lines_with(
+    path: &Path,
+    values: &[&str],
+    opts: EngineOptions,
+    evidence_budget: usize,
+) -> (Vec<Finding>, LivePipeline) {
+    let engine = Engine::new(ioc(values), opts).expect("engine starts");
+    // Names and IPv6 addresses nothing holds are given back at every tick
+    // (every seventh line), and new ones take their ids at once: a holder
+    // that did not mark its ids would show another account's name, or
+    // count another account or source, and the findings would differ
+    // from the hunt's.
     let live = LiveOptions {
-        names_sweep_floor: 0,
+        sweep_floor: 0,
+        evidence_budget,
         ..LiveOptions::default()
     };
     let mut p = LivePipeline::new(engine, live).expect("pipeline starts");
@@ -223,6 +243,147 @@ fn real_sshd_and_firewall_logs_give_the_same_findings_live_and_in_batch() {
     }
     assert!(behaviour >= 4, "behaviour findings compared: {behaviour}");
     assert!(iocs >= 2, "indicator findings compared: {iocs}");
+}
+
+/// Three days of IPv6 attacks, written by this test: port scans, brute
+/// forces, sprays from a /64 per source, a success after failures, and a
+/// stream of sources seen once (a probe or a failure each, spoofed or
+/// not), some of them IPv4. (The spray's sources share a /64: a
+/// cluster, which with the shared accounts makes a campaign.) Live, the IPv6 addresses nothing holds any
+/// more are given back at every tick and new sources take their ids at
+/// once: a holder that did not mark its ids would merge one source's
+/// state, evidence or sums with another's, and differ from the hunt.
+fn ipv6_days() -> String {
+    let mut lines: Vec<(i64, String)> = Vec::new();
+    let start = 1_714_521_600i64; // 2024-05-01T00:00:00Z
+    let stamp = |t: i64| {
+        jiff::Timestamp::from_second(t)
+            .expect("time")
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let fail = |t: i64, user: &str, src: &str| {
+        (
+            t,
+            format!(
+                "{} srv sshd[7]: Failed password for invalid user {user} from {src} port 4000 ssh2",
+                stamp(t)
+            ),
+        )
+    };
+    let probe = |t: i64, src: &str, port: u16| {
+        (
+            t,
+            format!(
+                "{} gw kernel: [1.0] IN=eth0 OUT= MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:86:dd SRC={src} DST=2001:db8:ff::10 LEN=80 TC=0 HOPLIMIT=53 FLOWLBL=0 PROTO=TCP SPT=5222 DPT={port} WINDOW=1024 RES=0x00 SYN URGP=0",
+                stamp(t)
+            ),
+        )
+    };
+    // Sources seen once, all the time: one every 30 s.
+    for i in 0..3 * 2_880i64 {
+        let t = start + i * 30;
+        let src = match i % 3 {
+            0 => format!("2001:db8:aa:{:x}::{:x}", i / 7, i),
+            1 => format!("2001:db8:bb::{:x}", i),
+            _ => format!("198.51.{}.{}", (i >> 8) & 255, i & 255),
+        };
+        lines.push(if i % 2 == 0 {
+            probe(t, &src, 22)
+        } else {
+            fail(t, &format!("once{i}"), &src)
+        });
+    }
+    for day in 0..3i64 {
+        let at = |h: i64, s: i64| start + day * 86_400 + h * 3600 + s;
+        // A port scan at 03:00, 40 ports in 4 minutes.
+        for p in 0..40i64 {
+            let src = format!("2001:db8:5ca::{:x}", day + 1);
+            lines.push(probe(at(3, p * 6), &src, 1000 + p as u16));
+        }
+        // A brute force at 06:00 and again at 15:00: 30 names each.
+        for burst in [6i64, 15] {
+            for k in 0..30i64 {
+                let user = format!("u{day}-{burst}-{k}");
+                lines.push(fail(at(burst, k * 5), &user, "2001:db8:bf::9"));
+            }
+        }
+        // A spray: 40 sources of one /64, three accounts each, over the
+        // day.
+        for s in 0..40i64 {
+            for (k, user) in ["alice", "bob", "carol"].iter().enumerate() {
+                let src = format!("2001:db8:5b:{day:x}::{:x}", s + 2);
+                lines.push(fail(at(0, 1800 + s * 1500 + k as i64 * 500), user, &src));
+            }
+        }
+        // Failures from one /64 then a success from another address of it.
+        for k in 0..8i64 {
+            lines.push(fail(at(20, k * 20), "deploy", "2001:db8:5af::7"));
+        }
+        let t = at(20, 300);
+        lines.push((
+            t,
+            format!(
+                "{} srv sshd[7]: Accepted password for deploy from 2001:db8:5af::8 port 4001 ssh2",
+                stamp(t)
+            ),
+        ));
+    }
+    lines.sort_by_key(|l| l.0);
+    let mut text: String = lines.into_iter().map(|(_, l)| l + "\n").collect();
+    text.pop();
+    text
+}
+
+#[test]
+fn ipv6_sources_given_back_mid_stream_change_no_finding() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ipv6-days.log");
+    std::fs::write(&path, ipv6_days()).expect("write the days");
+    // Sources go idle within hours, not weeks: their ids are given back
+    // within the three days.
+    let opts = || {
+        let mut o = options();
+        if let Some(b) = &mut o.behaviour {
+            b.config.distributed.idle_secs = 4 * 3600;
+        }
+        o
+    };
+    let batch = hunt_with(&path, &["2001:db8:bf::9"], opts());
+    let kinds: Vec<String> = batch.iter().map(|f| f.kind.to_string()).collect();
+    for k in [
+        "port_scan",
+        "brute_force",
+        "distributed_bruteforce",
+        "success_after_failures",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} among {kinds:?}");
+    }
+    assert!(batch.iter().any(|f| f.ioc.is_some()));
+    // With evidence, and with almost none: the evidence cache holds a
+    // source's id for a day, longer than any detector, and would hide a
+    // detector that did not mark its ids.
+    for budget in [LiveOptions::default().evidence_budget, 4096] {
+        let (so_far, p) = live_lines_with(&path, &["2001:db8:bf::9"], opts(), budget);
+        let stats = p.stats();
+        assert!(
+            stats.addresses_forgotten > 1_000,
+            "IPv6 addresses given back: {stats:?}"
+        );
+        let live = finish(so_far, p);
+        assert_eq!(essence(&batch), essence(&live), "evidence budget {budget}");
+        // Each live finding of one source has that source's records as
+        // evidence (a campaign's are its members').
+        let one_source = |f: &&Finding| {
+            f.ioc.is_none() && !matches!(f.kind.to_string().as_str(), "distributed_bruteforce")
+        };
+        for f in live.iter().filter(one_source) {
+            let Some(src) = f.src_ip else { continue };
+            for e in &f.evidence {
+                assert!(e.raw.contains(&src.to_string()), "{}: {e:?}", f.id);
+            }
+        }
+    }
 }
 
 /// crowdsec's bad-key-exchange log is not in time order: six records of

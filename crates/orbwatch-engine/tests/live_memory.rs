@@ -254,7 +254,7 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
     let mut behaviour = BehaviourOptions::default();
     behaviour.config.distributed.max_accounts = 2_000;
     let live = LiveOptions {
-        names_sweep_floor: 1_000,
+        sweep_floor: 1_000,
         ..LiveOptions::default()
     };
     let mut p = pipeline_with(behaviour, live);

@@ -845,14 +845,26 @@ fn render_metrics(
     one(
         "names_kept",
         "gauge",
-        "Account and host names and IPv6 addresses kept for the detectors (account names are given back once no detector holds them; host names and IPv6 addresses are not yet).",
+        "Account and host names kept for the detectors (given back once nothing holds them).",
         s.names_kept as f64,
     );
     one(
         "names_forgotten_total",
         "counter",
-        "Account names given back once no detector held them.",
+        "Account and host names given back once nothing held them.",
         s.names_forgotten as f64,
+    );
+    one(
+        "addresses_kept",
+        "gauge",
+        "IPv6 addresses kept for the detectors (given back once nothing holds them; IPv4 addresses take no table).",
+        s.addresses_kept as f64,
+    );
+    one(
+        "addresses_forgotten_total",
+        "counter",
+        "IPv6 addresses given back once nothing held them.",
+        s.addresses_forgotten as f64,
     );
     one(
         "scan_sources_ended_early_total",
@@ -963,7 +975,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams, RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -982,6 +994,8 @@ fn log_status(
         s.tracked_keys,
         s.names_kept,
         s.names_forgotten,
+        s.addresses_kept,
+        s.addresses_forgotten,
         s.accounts_forgotten,
         s.records_ended_early,
         s.scan_sources_ended_early,

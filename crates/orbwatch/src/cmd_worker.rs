@@ -948,7 +948,7 @@ fn run_stage3(
         );
     }
     tracing::info!(
-        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried); {} account names given back once no one held them, {} accounts forgotten over max_accounts",
+        "worker: stage 3 stopped; {} summaries ({} events, {} watermarks, {} late, {} dropped as sent again after a stage-2 takeover, {} malformed), {} stage-2 producers done, {} forgotten, {} still running, {} findings written ({} failed writes retried); {} names and {} IPv6 addresses given back once no one held them, {} accounts forgotten over max_accounts",
         reader.read,
         stats.events,
         stats.watermarks,
@@ -961,6 +961,7 @@ fn run_stage3(
         out.kept.len(),
         out.failures,
         stats.names_forgotten,
+        stats.addresses_forgotten,
         stats.accounts_forgotten
     );
     Ok(ExitCode::SUCCESS)

@@ -516,6 +516,7 @@ impl GoneTasks {
         s.open_ioc_sessions = 0;
         s.tracked_keys = 0;
         s.names_kept = 0;
+        s.addresses_kept = 0;
         s.evidence_bytes = 0;
         s.reorder.pending = 0;
         self.stats.absorb(&s);

@@ -15,7 +15,7 @@
 
 use hashbrown::{HashMap, HashSet};
 
-use super::observe::{FLAG_INVALID_USER, NameMarks};
+use super::observe::{FLAG_INVALID_USER, HeldIds};
 use super::{
     BruteForceConfig, Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, capped, human_span,
     new_finding, severity_of,
@@ -69,11 +69,14 @@ impl<'a> BruteForce<'a> {
         }
     }
 
-    /// Mark the account names its open episodes hold.
-    pub fn mark_names(&self, m: &mut NameMarks) {
-        for e in self.open.values() {
-            e.accounts.first().iter().for_each(|&a| m.mark(a));
+    /// Mark the sources and account names its open episodes hold, and
+    /// the sources it flagged.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        for (&k, e) in &self.open {
+            m.mark_node((k >> 16) as NodeId);
+            e.accounts.first().iter().for_each(|&a| m.mark_name(a));
         }
+        self.flagged.iter().for_each(|&s| m.mark_node(s));
     }
 
     /// Keys tracked right now.

@@ -37,7 +37,7 @@ use std::net::IpAddr;
 use hashbrown::{HashMap, HashSet};
 
 use super::key_table::{KeyTable, pack, prefetch_value, unpack};
-use super::observe::NameMarks;
+use super::observe::HeldIds;
 use super::success_after_failures::{cluster_key, cluster_name};
 use super::{
     DistributedConfig, Draft, NodeId, Obs, ObsKind, Tables, capped, human_span, mix, ms_of,
@@ -96,9 +96,9 @@ pub struct IdleSummary {
 
 impl IdleSummary {
     /// Mark the account names it holds.
-    pub fn mark_names(&self, m: &mut NameMarks) {
+    pub fn mark_held(&self, m: &mut HeldIds) {
         let n = usize::from(self.n_accounts).min(self.accounts.len());
-        self.accounts[..n].iter().for_each(|&a| m.mark(a));
+        self.accounts[..n].iter().for_each(|&a| m.mark_name(a));
     }
 }
 
@@ -207,11 +207,17 @@ pub enum CrossEvent {
 }
 
 impl CrossEvent {
-    /// Mark the account names it holds.
-    pub fn mark_names(&self, m: &mut NameMarks) {
+    /// Mark the source and account names it holds.
+    pub fn mark_held(&self, m: &mut HeldIds) {
         match self {
-            CrossEvent::Auth { user, .. } => m.mark(*user),
-            CrossEvent::Idle { source, .. } => source.mark_names(m),
+            CrossEvent::Auth { user, src, .. } => {
+                m.mark_name(*user);
+                m.mark_node(*src);
+            }
+            CrossEvent::Idle { source, src, .. } => {
+                source.mark_held(m);
+                m.mark_node(*src);
+            }
         }
     }
 
@@ -300,14 +306,21 @@ impl<'a> AuthRecords<'a> {
         self.sources.len()
     }
 
-    /// Mark the account names its records hold.
-    pub fn mark_names(&self, m: &mut NameMarks) {
-        for s in self.sources.values() {
+    /// Mark the sources and account names its records hold. (The
+    /// expiry queues' keys of records ended early are not marked: an
+    /// entry is only a reminder to look, and a record of the same key
+    /// made since is ended by it only if idle, as for any entry.)
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        for (k, s) in self.sources.iter() {
+            m.mark_node(unpack(k).0);
             let n = usize::from(s.n_accounts).min(s.accounts.len());
-            s.accounts[..n].iter().for_each(|&a| m.mark(a));
-            m.mark(s.last_account);
+            s.accounts[..n].iter().for_each(|&a| m.mark_name(a));
+            m.mark_name(s.last_account);
         }
-        self.due.iter().for_each(|(_, s)| s.mark_names(m));
+        for ((src, _), s) in &self.due {
+            m.mark_node(*src);
+            s.mark_held(m);
+        }
     }
 
     /// Feed one auth observation; `brute` says the brute-force detector
@@ -776,13 +789,20 @@ impl<'a> Campaigns<'a> {
         self.forgotten
     }
 
-    /// Mark the account names it holds: its accounts, and those of the
-    /// idle sources its runs keep.
-    pub fn mark_names(&self, m: &mut NameMarks) {
-        self.accounts.keys().for_each(|&(_, user)| m.mark(user));
+    /// Mark the account names it holds: its accounts, and the idle
+    /// sources its runs keep with theirs, and the sources of campaigns
+    /// not taken yet.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        self.accounts
+            .keys()
+            .for_each(|&(_, user)| m.mark_name(user));
         for run in self.runs.values() {
-            run.idle.iter().for_each(|(_, s)| s.mark_names(m));
+            for (src, s) in &run.idle {
+                m.mark_node(*src);
+                s.mark_held(m);
+            }
         }
+        self.out.iter().for_each(|d| d.mark_held(m));
     }
 
     /// No campaign waits to be taken.

@@ -10,6 +10,7 @@
 
 use hashbrown::HashMap;
 
+use super::observe::HeldIds;
 use super::{Draft, ExfilConfig, NodeId, Obs, ObsKind, Tables, new_finding, severity_of};
 use crate::finding::FindingKind;
 
@@ -39,6 +40,11 @@ impl<'a> Exfiltration<'a> {
             cfg,
             hosts: HashMap::new(),
         }
+    }
+
+    /// Mark the hosts it keeps a baseline of.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        self.hosts.keys().for_each(|&h| m.mark_node(h));
     }
 
     /// Feed one hourly outbound total; report it when far above the

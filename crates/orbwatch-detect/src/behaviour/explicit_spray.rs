@@ -15,7 +15,7 @@
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use super::observe::NameMarks;
+use super::observe::HeldIds;
 use super::{Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, capped, human_span, new_finding};
 use crate::finding::{FindingKind, Severity};
 
@@ -68,10 +68,11 @@ impl<'a> ExplicitSpray<'a> {
         }
     }
 
-    /// Mark the account names its open episodes hold.
-    pub fn mark_names(&self, m: &mut NameMarks) {
-        for e in self.open.values() {
-            e.accounts.first().iter().for_each(|&a| m.mark(a));
+    /// Mark the sources and account names its open episodes hold.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        for (&src, e) in &self.open {
+            m.mark_node(src);
+            e.accounts.first().iter().for_each(|&a| m.mark_name(a));
         }
     }
 

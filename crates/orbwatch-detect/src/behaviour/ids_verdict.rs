@@ -66,6 +66,11 @@ impl IdsVerdicts {
         Self::default()
     }
 
+    /// Mark the sources it keeps verdicts of.
+    pub fn mark_held(&self, m: &mut super::observe::HeldIds) {
+        self.by_key.keys().for_each(|&(src, _)| m.mark_node(src));
+    }
+
     /// Feed one [`ObsKind::IdsVerdict`] observation.
     pub fn observe(&mut self, o: &Obs) {
         if o.kind != ObsKind::IdsVerdict {

@@ -274,6 +274,14 @@ impl<V: Copy + Default> KeyTable<V> {
         self.slots.iter().filter(|s| s.key != EMPTY).map(|s| &s.val)
     }
 
+    /// Every (key, record), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.key != EMPTY)
+            .map(|s| (s.key, &s.val))
+    }
+
     /// Every (key, record), leaving the table empty (its memory kept).
     pub fn drain(&mut self) -> impl Iterator<Item = (u64, V)> + '_ {
         self.len = 0;

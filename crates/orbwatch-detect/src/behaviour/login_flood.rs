@@ -27,6 +27,7 @@
 use hashbrown::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
+use super::observe::HeldIds;
 use super::{
     Draft, NodeId, Obs, ObsKind, SmallDistinct, Tables, human_span, new_finding, severity_of,
 };
@@ -170,6 +171,19 @@ impl<'a> LoginFlood<'a> {
             open: HashMap::new(),
             hosts: HashMap::new(),
             next_sweep: i64::MIN,
+        }
+    }
+
+    /// Mark the sources it tracks and the hosts they logged in to.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        for (&k, e) in &self.open {
+            m.mark_node((k >> 16) as NodeId);
+            e.hosts.first().iter().for_each(|&h| m.mark_node(h));
+            e.recent.iter().for_each(|&(_, h)| m.mark_node(h));
+        }
+        for &(k, h) in self.hosts.keys() {
+            m.mark_node((k >> 16) as NodeId);
+            m.mark_node(h);
         }
     }
 

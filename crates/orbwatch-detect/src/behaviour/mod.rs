@@ -361,6 +361,13 @@ pub struct Draft {
     pub to: i64,
 }
 
+impl Draft {
+    /// Mark the sources it holds.
+    pub fn mark_held(&self, m: &mut observe::HeldIds) {
+        self.srcs.iter().for_each(|&s| m.mark_node(s));
+    }
+}
+
 /// A finding with references to the records behind it.
 #[derive(Debug, Clone)]
 pub struct BehaviourFinding {
@@ -819,15 +826,22 @@ impl<'a> PartitionDetectors<'a> {
         self.scan.ended_early()
     }
 
-    /// Mark every account name its detectors hold (see
-    /// [`Tables::forget_names`]). The others keep no account: login
-    /// floods count connections, `success_after_failures` reads the name
-    /// only when it reports.
-    pub fn mark_names(&self, m: &mut observe::NameMarks) {
-        self.bf.mark_names(m);
-        self.xspray.mark_names(m);
-        self.auth.mark_names(m);
+    /// Mark every account name and source its detectors hold, and
+    /// those of the drafts not taken yet (see [`Tables::forget_unheld`]).
+    /// `success_after_failures` holds neither (it is keyed by cluster,
+    /// and reads the name only when it reports).
+    pub fn mark_held(&self, m: &mut observe::HeldIds) {
+        self.scan.mark_held(m);
+        self.bf.mark_held(m);
+        self.auth.mark_held(m);
+        self.exfil.mark_held(m);
+        self.flood.mark_held(m);
+        self.xspray.mark_held(m);
+        self.ids.mark_held(m);
         self.backdoor.iter().for_each(|o| m.mark_obs(o));
+        for d in [&self.ongoing_drafts, &self.floods, &self.drafts] {
+            d.iter().for_each(|d| d.mark_held(m));
+        }
     }
 
     /// End of input: judge everything still open.
@@ -941,15 +955,22 @@ impl<'a> LiveDetectors<'a> {
         self.exported.get_or_insert_with(Vec::new);
     }
 
-    /// Mark every account name its detectors hold, and those of cross
-    /// events not taken yet (see [`Tables::forget_names`]).
-    pub fn mark_names(&self, m: &mut observe::NameMarks) {
-        self.part.mark_names(m);
-        self.campaigns.mark_names(m);
-        self.cross.iter().for_each(|e| e.mark_names(m));
+    /// Mark every account name and source its detectors hold, and
+    /// those of cross events and drafts not taken yet (see
+    /// [`Tables::forget_unheld`]).
+    pub fn mark_held(&self, m: &mut observe::HeldIds) {
+        self.part.mark_held(m);
+        self.campaigns.mark_held(m);
+        self.cross.iter().for_each(|e| e.mark_held(m));
         if let Some(x) = &self.exported {
-            x.iter().for_each(|e| e.mark_names(m));
+            x.iter().for_each(|e| e.mark_held(m));
         }
+        self.ongoing.keys().for_each(|&(src, _)| m.mark_node(src));
+        for (&src, drafts) in &self.recent {
+            m.mark_node(src);
+            drafts.iter().for_each(|d| d.mark_held(m));
+        }
+        self.reissued.iter().for_each(|d| d.mark_held(m));
     }
 
     /// Accounts the cross-source stage forgot over `max_accounts`.
@@ -1230,9 +1251,10 @@ impl<'a> CrossDetectors<'a> {
         self.campaigns.event(e, t, self.enricher);
     }
 
-    /// Mark every account name it holds (see [`Tables::forget_names`]).
-    pub fn mark_names(&self, m: &mut observe::NameMarks) {
-        self.campaigns.mark_names(m);
+    /// Mark every account name and source it holds (see
+    /// [`Tables::forget_unheld`]).
+    pub fn mark_held(&self, m: &mut observe::HeldIds) {
+        self.campaigns.mark_held(m);
     }
 
     /// Accounts forgotten over `max_accounts`.

@@ -146,6 +146,32 @@ impl InternKey for Box<str> {
     }
 }
 
+/// The value a given-back id holds until it is handed out again: one
+/// that is never interned into its table (the empty name is id 0 and
+/// never given back; the IPv6 table holds no IPv4 address).
+pub trait Vacant {
+    fn vacant() -> Self;
+    fn is_vacant(&self) -> bool;
+}
+
+impl Vacant for Box<str> {
+    fn vacant() -> Self {
+        Box::from("")
+    }
+    fn is_vacant(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl Vacant for IpAddr {
+    fn vacant() -> Self {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    }
+    fn is_vacant(&self) -> bool {
+        self.is_ipv4()
+    }
+}
+
 impl InternKey for IpAddr {
     fn intern_key(&self) -> u64 {
         match self {
@@ -168,7 +194,7 @@ impl InternKey for IpAddr {
 /// for names, a second allocation for every distinct account name a
 /// spray of random names brings, which a daemon keeps while it runs.)
 ///
-/// Ids given back ([`Interner::forget_unmarked`], names only) are handed
+/// Ids given back ([`Interner::forget_unmarked`]) are handed
 /// out again, so the table is as large as the most names held at once,
 /// not as all names ever seen.
 #[derive(Debug, Clone)]
@@ -285,26 +311,29 @@ impl Interner<Box<str>> {
     pub fn id(&self, s: &str) -> Option<u32> {
         self.id_of(s, self.hasher.hash_one(s))
     }
+}
 
-    /// Give back the id of every name not marked in `keep` (the empty
-    /// name, id 0, stays): its value is dropped and the id handed out
-    /// again to the next new name. Returns how many were given back.
+impl<T: Eq + Hash + Clone + InternKey + Vacant> Interner<T> {
+    /// Give back the id of every value not marked in `keep` (but id 0 of
+    /// the names, the empty name): its value is dropped and the id handed
+    /// out again to the next new value. Returns how many were given
+    /// back.
     ///
     /// Only for tables whose every holder marked its ids: an id given
-    /// back that someone still holds would come to mean another name.
-    pub fn forget_unmarked(&mut self, keep: &NameMarks) -> usize {
+    /// back that someone still holds would come to mean another value.
+    pub fn forget_unmarked(&mut self, keep: &IdBits) -> usize {
         let before = self.free.len();
-        for id in 1..self.values.len() as u32 {
+        for id in 0..self.values.len() as u32 {
             let i = id as usize;
-            // A free id holds the empty name, which only id 0 has else.
-            if keep.contains(id) || self.values[i].is_empty() {
+            // A free id holds the vacant value, which no held id has.
+            if keep.contains(id) || self.values[i].is_vacant() {
                 continue;
             }
             let hash = self.hasher.hash_one(&self.values[i]);
             if let Ok(slot) = self.ids.find_entry(hash, |&x| x == id) {
                 slot.remove();
             }
-            self.values[i] = Box::from("");
+            self.values[i] = T::vacant();
             self.keys[i] = 0;
             self.free.push(id);
         }
@@ -314,41 +343,24 @@ impl Interner<Box<str>> {
     }
 }
 
-/// Name ids still held, marked before the names table gives back the
-/// others ([`Tables::forget_names`]): each holder of name ids marks
-/// its own (`mark_names` on the detectors).
+/// One bit per id of an interned table: the ids still held.
 #[derive(Debug, Default, Clone)]
-pub struct NameMarks {
+pub struct IdBits {
     bits: Vec<u64>,
 }
 
-impl NameMarks {
-    /// Marks for a table of `len` ids, none marked.
+impl IdBits {
+    /// Bits for a table of `len` ids, none set.
     pub fn new(len: usize) -> Self {
         Self {
             bits: vec![0; len.div_ceil(64)],
         }
     }
-    /// Mark `id`, growing the marks to hold it.
-    fn mark_growing(&mut self, id: u32) {
-        let w = id as usize / 64;
-        if self.bits.len() <= w {
-            self.bits.resize(w + 1, 0);
-        }
-        self.mark(id);
-    }
-    /// Mark `id` as held (ids past the table are ignored: none exist).
+    /// Set `id` (ids past the table are ignored: none exist).
     #[inline]
-    pub fn mark(&mut self, id: u32) {
+    pub fn set(&mut self, id: u32) {
         if let Some(w) = self.bits.get_mut(id as usize / 64) {
             *w |= 1 << (id % 64);
-        }
-    }
-    /// Mark the name of an observation's account, if it has one.
-    #[inline]
-    pub fn mark_obs(&mut self, o: &Obs) {
-        if is_account_kind(o.kind) {
-            self.mark(o.aux as u32);
         }
     }
     pub fn contains(&self, id: u32) -> bool {
@@ -356,6 +368,74 @@ impl NameMarks {
             .get(id as usize / 64)
             .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
+}
+
+/// The name and IPv6 ids still held, marked before the tables give back
+/// the others ([`Tables::forget_unheld`]): each holder marks its own
+/// (`mark_held` on the detectors and on what waits for them).
+#[derive(Debug, Default, Clone)]
+pub struct HeldIds {
+    /// Account names, and host names of named sources.
+    names: IdBits,
+    /// IPv6 addresses.
+    v6: IdBits,
+}
+
+impl HeldIds {
+    /// Mark account (or host) name `id` as held.
+    #[inline]
+    pub fn mark_name(&mut self, id: u32) {
+        self.names.set(id);
+    }
+    /// Mark the address or host name behind a source or destination id
+    /// (an IPv4 address, or [`NONE`], holds nothing).
+    #[inline]
+    pub fn mark_node(&mut self, id: NodeId) {
+        if id == NONE {
+            return;
+        }
+        if id & NAMED_SOURCE != 0 {
+            self.names.set((id & !NAMED_SOURCE) as u32);
+        } else if id & V6_SOURCE != 0 {
+            self.v6.set((id & !V6_SOURCE) as u32);
+        }
+    }
+    /// Mark what an observation holds: its source, its destination, and
+    /// the name of its account if it has one.
+    #[inline]
+    pub fn mark_obs(&mut self, o: &Obs) {
+        if is_account_kind(o.kind) {
+            self.mark_name(o.aux as u32);
+        }
+        self.mark_node(o.src);
+        self.mark_node(o.dst);
+    }
+    /// Is name `id` marked?
+    pub fn has_name(&self, id: u32) -> bool {
+        self.names.contains(id)
+    }
+    /// Is the address or host behind node `id` marked (an IPv4 address
+    /// always is: it holds no table entry)?
+    pub fn has_node(&self, id: NodeId) -> bool {
+        if id == NONE {
+            true
+        } else if id & NAMED_SOURCE != 0 {
+            self.names.contains((id & !NAMED_SOURCE) as u32)
+        } else if id & V6_SOURCE != 0 {
+            self.v6.contains((id & !V6_SOURCE) as u32)
+        } else {
+            true
+        }
+    }
+}
+
+/// How many ids a sweep ([`Tables::forget_unheld`]) gave back.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Account and host names.
+    pub names: usize,
+    /// IPv6 addresses.
+    pub addresses: usize,
 }
 
 /// Do observations of this kind name an account in `aux`?
@@ -372,19 +452,23 @@ pub const SERVICE_OTHER: u16 = u16::MAX;
 
 /// The tables observations refer to.
 ///
-/// Known limit: an id is never given back. A hunt's tables live as long
-/// as the hunt, but a live pipeline's live as long as the daemon, so every
-/// distinct account name, host name and IPv6 source it ever saw stays
-/// (about 131 bytes a name with the distributed detector's per-account
-/// counts; README, "Detection live"). Giving back the ids nobody holds
-/// means finding every holder, and reusing an id only after all have been
-/// asked. Account ids (`Obs::aux` of auth observations) are held by
+/// A hunt's tables live as long as the hunt, but a live pipeline's live
+/// as long as the daemon, which meets a new account name with nearly
+/// every failure of a spray of random names, and a new IPv6 address (or
+/// host name) with every source of a flood. So a live pipeline gives
+/// back the ids nobody holds ([`Tables::forget_unheld`]): every holder
+/// marks its own first ([`HeldIds`]), and an id given back means another
+/// value once handed out again.
+///
+/// The holders: account ids (`Obs::aux` of auth observations) are held by
 /// `brute_force`' and `explicit_spray`'s per-source account sets (their
 /// first few ids), `distributed`'s `Source::accounts` and `last_account`,
 /// its idle summaries in the runs, its `CrossEvent::Auth` between stages
 /// and `Campaigns::accounts`, and the live reorder window's observations.
-/// Host names ([`NAMED_SOURCE`]) and IPv6 addresses ([`V6_SOURCE`]) are
-/// held as the source of every per-source table as well.
+/// Source and destination ids (IPv6 addresses, [`V6_SOURCE`]; host names,
+/// [`NAMED_SOURCE`]) by the keys of every per-source table, the drafts
+/// and findings waiting to be handed on, the hourly sums not yet made
+/// observations, the evidence cache, and the observations waiting.
 #[derive(Debug, Default, Clone)]
 pub struct Tables {
     /// IPv6 addresses (IPv4 ones live in their ids).
@@ -400,10 +484,6 @@ pub struct Tables {
     /// input order) got an id past 16 bits, clamped to 65,535: it was
     /// shown, and counted, as whichever account had that id.
     services: Interner<Box<str>>,
-    /// Name ids used as host names ([`NAMED_SOURCE`]), one bit each:
-    /// never given back by [`Tables::forget_names`], whose holders mark
-    /// account names only.
-    hosts: NameMarks,
 }
 
 impl Tables {
@@ -414,44 +494,39 @@ impl Tables {
         t
     }
 
-    /// The source id of host name `h` (interned if new): kept as long
-    /// as the tables live (see [`Tables::forget_names`]).
+    /// The source id of host name `h` (interned if new).
     pub fn host_id(&mut self, h: &str) -> NodeId {
         let id = if h.is_empty() {
             0
         } else {
             self.names.intern_str(h)
         };
-        self.pin_host(id);
         NAMED_SOURCE | NodeId::from(id)
     }
 
-    fn pin_host(&mut self, id: u32) {
-        self.hosts.mark_growing(id);
-    }
-
-    fn is_host(&self, id: u32) -> bool {
-        self.hosts.contains(id)
-    }
-
-    /// Give back the ids of the account names not marked in `keep`
-    /// (host names stay, see [`Tables::host_id`]); returns how many.
+    /// Give back the ids of the names and IPv6 addresses not marked in
+    /// `keep`; returns how many of each.
     ///
     /// Why: a daemon meets a new account name with nearly every failed
-    /// login of a spray of random names, and its table grew by each one
-    /// for as long as it ran. `keep` must hold every account id still
-    /// held anywhere: in the detectors (their `mark_names`) and in
-    /// observations not yet given to them.
-    pub fn forget_names(&mut self, mut keep: NameMarks) -> usize {
-        for (k, bits) in keep.bits.iter_mut().zip(&self.hosts.bits) {
-            *k |= bits;
+    /// login of a spray of random names, and a new address with every
+    /// source of a flood from spoofed IPv6 addresses, and its tables grew
+    /// by each one for as long as it ran. `keep` must hold every id still
+    /// held anywhere: in the detectors (their `mark_held`) and in
+    /// whatever has not reached them yet.
+    pub fn forget_unheld(&mut self, keep: &HeldIds) -> Forgotten {
+        Forgotten {
+            names: self.names.forget_unmarked(&keep.names),
+            addresses: self.ips.forget_unmarked(&keep.v6),
         }
-        self.names.forget_unmarked(&keep)
     }
 
-    /// Marks for every name id of these tables, none marked yet.
-    pub fn name_marks(&self) -> NameMarks {
-        NameMarks::new(self.names.len())
+    /// Marks for every name and address id of these tables, none marked
+    /// yet.
+    pub fn held_ids(&self) -> HeldIds {
+        HeldIds {
+            names: IdBits::new(self.names.len()),
+            v6: IdBits::new(self.ips.len()),
+        }
     }
 
     /// The id of service `s` (0 for none), added if new. Past 65,534
@@ -654,6 +729,20 @@ impl ObsBuffer {
     /// Approximate heap bytes (observations and tables).
     pub fn heap_bytes(&self) -> usize {
         self.obs.capacity() * std::mem::size_of::<Obs>() + self.tables.heap_bytes()
+    }
+
+    /// Mark the ids its observations and its hourly sums not yet made
+    /// observations hold (see [`Tables::forget_unheld`]).
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        self.obs.iter().for_each(|o| m.mark_obs(o));
+        for &(src, dst, _) in self.outbound.keys() {
+            m.mark_node(src);
+            m.mark_node(dst);
+        }
+        self.answered.keys().for_each(|&(src, _)| m.mark_node(src));
+        if let Some(o) = &self.outbound_touch {
+            m.mark_obs(o);
+        }
     }
 
     fn name_id(&mut self, s: Option<&str>) -> u32 {
@@ -971,13 +1060,20 @@ impl Remap {
             .iter()
             .map(|n| to.names.intern(n))
             .collect();
-        for (id, &new) in names.iter().enumerate() {
-            if from.is_host(id as u32) {
-                to.pin_host(new);
-            }
-        }
         Self {
-            v6: from.ips.values.iter().map(|ip| to.ips.intern(ip)).collect(),
+            // A given-back id (vacant: an IPv4 address) maps to none.
+            v6: from
+                .ips
+                .values
+                .iter()
+                .map(|ip| {
+                    if ip.is_vacant() {
+                        u32::MAX
+                    } else {
+                        to.ips.intern(ip)
+                    }
+                })
+                .collect(),
             names,
             services: from
                 .services
@@ -998,6 +1094,7 @@ impl Remap {
             let i = (id & !V6_SOURCE) as usize;
             self.v6
                 .get(i)
+                .filter(|&&g| g != u32::MAX)
                 .map_or(NONE, |g| V6_SOURCE | NodeId::from(*g))
         } else {
             id
@@ -1062,10 +1159,17 @@ mod tests {
             .map(|i| t.names.intern_str(&format!("u{i}")))
             .collect();
         let kept_before = t.names.kept();
-        let mut keep = t.name_marks();
-        // Keep every tenth account.
-        users.iter().step_by(10).for_each(|&id| keep.mark(id));
-        assert_eq!(t.forget_names(keep), 90);
+        let mut keep = t.held_ids();
+        // Keep every tenth account, and the host (held as a source).
+        users.iter().step_by(10).for_each(|&id| keep.mark_name(id));
+        keep.mark_node(host);
+        assert_eq!(
+            t.forget_unheld(&keep),
+            Forgotten {
+                names: 90,
+                addresses: 0
+            }
+        );
         assert_eq!(t.names.kept(), kept_before - 90);
         assert_eq!(t.source_label(host), "host gateway.example");
         assert_eq!(t.name(0), "");
@@ -1100,15 +1204,67 @@ mod tests {
         let again = t.names.intern_str("u1");
         assert_eq!(t.name(again), "u1");
         assert_eq!(t.names.intern_str("u1"), again);
-        // A sweep with nothing marked keeps the host name.
-        let swept = t.forget_names(t.name_marks());
-        assert_eq!(swept, t.names.len() - 2);
-        assert_eq!(t.names.kept(), 2);
-        assert_eq!(t.source_label(host), "host gateway.example");
-        assert_eq!(
-            t.names.intern_str("gateway.example"),
-            (host & !NAMED_SOURCE) as u32
-        );
+        // A sweep with nothing marked keeps only the empty name: the
+        // host's name goes too once no source holds it.
+        let swept = t.forget_unheld(&t.held_ids());
+        assert_eq!(swept.names, t.names.len() - 1);
+        assert_eq!(t.names.kept(), 1);
+        assert_eq!(t.name(0), "");
+        assert_eq!(t.names.id("gateway.example"), None);
+    }
+
+    /// IPv6 addresses no one holds are given back as names are, and a
+    /// merge of tables skips the ids given back.
+    #[test]
+    fn addresses_not_marked_are_given_back_and_their_ids_reused() {
+        let mut t = Tables::new();
+        let v6 = |i: u16| IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]);
+        let ids: Vec<NodeId> = (0..50).map(|i| t.ip_id(v6(i))).collect();
+        let v4 = t.ip_id("192.0.2.1".parse().unwrap());
+        let mut keep = t.held_ids();
+        ids.iter().step_by(5).for_each(|&id| keep.mark_node(id));
+        // IPv4 ids hold no entry; marking one changes nothing.
+        keep.mark_node(v4);
+        assert!(keep.has_node(v4) && keep.has_node(NONE));
+        assert!(keep.has_node(ids[0]) && !keep.has_node(ids[1]));
+        assert_eq!(t.forget_unheld(&keep).addresses, 40);
+        assert_eq!(t.ips.kept(), 10);
+        for (i, &id) in ids.iter().enumerate() {
+            if i % 5 == 0 {
+                assert_eq!(t.ip(id), Some(v6(i as u16)));
+                assert_eq!(t.ip_key(id), v6(i as u16).intern_key());
+            }
+        }
+        // A new address takes the lowest id given back, with its own key.
+        let new = t.ip_id(v6(1000));
+        assert_eq!(new, ids[1]);
+        assert_eq!(t.ip(new), Some(v6(1000)));
+        assert_eq!(t.ip_key(new), v6(1000).intern_key());
+        assert_eq!(t.ips.len(), 50);
+        // Sweeping again with the same marks does not give back twice.
+        let mut keep = t.held_ids();
+        ids.iter().step_by(5).for_each(|&id| keep.mark_node(id));
+        keep.mark_node(new);
+        assert_eq!(t.forget_unheld(&keep).addresses, 0);
+        // Merged into other tables: the held addresses come over, the
+        // ids given back do not (none of them is interned there).
+        let mut other = ObsBuffer::new();
+        let mut from = ObsBuffer::new();
+        from.tables = t.clone();
+        from.obs.push(Obs {
+            time: 0,
+            aux: 0,
+            evidence: 0,
+            src: new,
+            dst: NONE,
+            dst_port: 0,
+            svc: 0,
+            kind: ObsKind::Probe,
+            flags: 0,
+        });
+        other.merge(from);
+        assert_eq!(other.tables.ips.kept(), 11);
+        assert_eq!(other.tables.ip(other.obs[0].src), Some(v6(1000)));
     }
 
     /// A name's and an address's key is the hash of the value whatever

@@ -17,7 +17,7 @@
 
 use hashbrown::HashMap;
 
-use super::observe::{FLAG_DST_INTERNAL, NONE};
+use super::observe::{FLAG_DST_INTERNAL, HeldIds, NONE};
 use super::{
     Draft, NodeId, Obs, ObsKind, PortScanConfig, SmallDistinct, Tables, human_span, ms_of,
     new_finding, secs, severity_of,
@@ -90,6 +90,19 @@ impl<'a> PortScan<'a> {
             single: HashMap::new(),
             next_sweep: i64::MIN,
             ended_early: 0,
+        }
+    }
+
+    /// Mark the sources it tracks and the hosts they probed.
+    pub fn mark_held(&self, m: &mut HeldIds) {
+        for (&src, e) in &self.open {
+            m.mark_node(src);
+            let n = usize::from(e.n_host_sample).min(e.host_sample.len());
+            e.host_sample[..n].iter().for_each(|&h| m.mark_node(h));
+        }
+        for (&src, s) in &self.single {
+            m.mark_node(src);
+            m.mark_node(s.dst);
         }
     }
 
