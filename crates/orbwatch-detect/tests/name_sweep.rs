@@ -313,3 +313,58 @@ fn limits_reached_in_a_replay_are_counted_and_said() {
     assert!(notes[0].starts_with(&limits.records_ended_early.to_string()));
     assert!(notes[1].starts_with(&limits.accounts_forgotten.to_string()));
 }
+
+/// A daemon forgets the flags of brute forcers no record or run holds
+/// any more (they serve only the judgement at the end of input), and
+/// keeps those of sources still active.
+#[test]
+fn flags_of_brute_forcers_long_gone_are_dropped() {
+    let mut cfg = BehaviourConfig::default();
+    cfg.distributed.idle_secs = 3 * 3600;
+    let enricher = Enricher::none();
+    let mut t = Tables::new();
+    let svc = t.service_id(Some("sshd"));
+    let mut d = LiveDetectors::new(&cfg, &enricher);
+    let failure = |time: i64, src: u64, user: u32| Obs {
+        time,
+        aux: u64::from(user),
+        evidence: time as u64,
+        src,
+        dst: orbwatch_detect::behaviour::observe::NONE,
+        dst_port: 22,
+        svc,
+        kind: ObsKind::AuthFailure,
+        flags: 0,
+    };
+    let start = 1_700_000_000_000i64;
+    let mut brute_forces = std::collections::BTreeSet::new();
+    let root = t.names.intern_str("root");
+    // 50 brute forcers, one every two hours, 30 failures in 150 s each.
+    for i in 0..50u64 {
+        let src = 0xcb00_7100 + i;
+        let at = start + i as i64 * 7_200_000;
+        for k in 0..30 {
+            d.observe(&failure(at + k * 5_000, src, root), &t);
+        }
+        // Past the brute-force detector's hour of idleness: the episode
+        // is judged and its source flagged.
+        d.advance(at + 3_800_000, &t);
+        for x in d.take_drafts() {
+            if x.finding.kind.to_string() == "brute_force" {
+                brute_forces.insert(x.finding.src_ip);
+            }
+        }
+    }
+    assert_eq!(brute_forces.len(), 50);
+    let (flagged, dropped) = d.flags();
+    assert_eq!((flagged, dropped), (50, 0));
+    d.prune_flagged();
+    // A record lives three hours after its source's last failure: the
+    // last brute forcer's still does (63 minutes after its failures),
+    // the one before it ended 55 s ago, the others long ago.
+    let (flagged, dropped) = d.flags();
+    assert_eq!((flagged, dropped), (1, 49));
+    // Pruning again changes nothing.
+    d.prune_flagged();
+    assert_eq!(d.flags(), (1, 49));
+}

@@ -89,6 +89,24 @@ impl<'a> BruteForce<'a> {
         self.flagged.clone()
     }
 
+    /// How many sources are flagged now.
+    pub fn flagged_count(&self) -> usize {
+        self.flagged.len()
+    }
+
+    /// Is `src` flagged?
+    pub fn is_flagged(&self, src: NodeId) -> bool {
+        self.flagged.contains(&src)
+    }
+
+    /// Keep only the flagged sources `keep` holds; returns how many went
+    /// (see `LiveDetectors`' pruning, the only caller).
+    pub fn retain_flagged(&mut self, keep: &HashSet<NodeId>) -> usize {
+        let before = self.flagged.len();
+        self.flagged.retain(|s| keep.contains(s));
+        before - self.flagged.len()
+    }
+
     /// Feed one auth observation. `prev` is the key's previous failure
     /// (time, account, invalid user) from the shared per-key record.
     /// Returns whether its (source, service) is over the per-source

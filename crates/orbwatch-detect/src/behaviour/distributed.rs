@@ -306,6 +306,11 @@ impl<'a> AuthRecords<'a> {
         self.sources.len()
     }
 
+    /// Call `f` with the source of every record (once per service).
+    pub fn each_source(&self, mut f: impl FnMut(NodeId)) {
+        self.sources.iter().for_each(|(k, _)| f(unpack(k).0));
+    }
+
     /// Mark the sources and account names its records hold. (The
     /// expiry queues' keys of records ended early are not marked: an
     /// entry is only a reminder to look, and a record of the same key
@@ -787,6 +792,13 @@ impl<'a> Campaigns<'a> {
     /// Accounts forgotten over `max_accounts` so far.
     pub fn accounts_forgotten(&self) -> u64 {
         self.forgotten
+    }
+
+    /// Call `f` with every idle source its runs keep.
+    pub fn each_waiting_source(&self, mut f: impl FnMut(NodeId)) {
+        for run in self.runs.values() {
+            run.idle.iter().for_each(|(src, _)| f(*src));
+        }
     }
 
     /// Mark the account names it holds: its accounts, and the idle

@@ -897,7 +897,15 @@ pub struct LiveDetectors<'a> {
     /// cross-source stage of another process (see
     /// [`LiveDetectors::export_cross`]).
     exported: Option<Vec<CrossEvent>>,
+    /// The flagged sources are pruned when this many are flagged (see
+    /// [`LiveDetectors::prune_flagged`]).
+    flagged_prune_at: usize,
+    /// Flagged sources dropped so far, their records and runs gone.
+    flags_dropped: u64,
 }
+
+/// The flagged sources kept before a live pipeline first prunes them.
+const FLAGGED_PRUNE_FLOOR: usize = 1 << 16;
 
 /// What [`LiveDetectors::finish_parts`] hands back.
 pub struct LiveFinish {
@@ -944,6 +952,8 @@ impl<'a> LiveDetectors<'a> {
             reissued: Vec::new(),
             verdict_idle_ms: verdict_idle_secs.saturating_mul(1000),
             exported: None,
+            flagged_prune_at: FLAGGED_PRUNE_FLOOR,
+            flags_dropped: 0,
         }
     }
 
@@ -1091,6 +1101,52 @@ impl<'a> LiveDetectors<'a> {
             list.retain(|d| d.to >= keep_from);
             !list.is_empty()
         });
+        if self.part.bf.flagged_count() >= self.flagged_prune_at {
+            self.prune_flagged();
+        }
+    }
+
+    /// Forget the flagged sources (those with a brute-force or spray
+    /// finding) that neither a distributed-spray record nor a run waiting
+    /// to be judged holds any more. Runs when those flagged have doubled
+    /// since the last pruning, and not below 65,536.
+    ///
+    /// Why: the flags serve one purpose, to leave a brute forcer out of a
+    /// campaign judged at the end of input, and only a source with a
+    /// record or in a run can be judged then. A daemon kept every source
+    /// it ever flagged (an sshd on the internet meets thousands of brute
+    /// forcers a day). The one difference from a hunt, which keeps them
+    /// all: a source flagged, then idle past `distributed.idle_secs` and
+    /// gone from every run, and back at a low rate when the daemon stops,
+    /// may count as a member of a campaign judged at that stop.
+    pub fn prune_flagged(&mut self) {
+        let mut held: hashbrown::HashSet<NodeId> = hashbrown::HashSet::new();
+        let bf = &self.part.bf;
+        let mut hold = |src: NodeId| {
+            if bf.is_flagged(src) {
+                held.insert(src);
+            }
+        };
+        self.part.auth.each_source(&mut hold);
+        self.campaigns.each_waiting_source(&mut hold);
+        let dropped = self.part.bf.retain_flagged(&held);
+        self.flags_dropped += dropped as u64;
+        tracing::debug!(
+            "brute-force flags of {dropped} sources no record or run holds dropped, {} kept",
+            held.len()
+        );
+        self.flagged_prune_at = self
+            .part
+            .bf
+            .flagged_count()
+            .saturating_mul(2)
+            .max(FLAGGED_PRUNE_FLOOR);
+    }
+
+    /// Sources flagged now, and flags dropped so far (see
+    /// [`LiveDetectors::prune_flagged`]).
+    pub fn flags(&self) -> (usize, u64) {
+        (self.part.bf.flagged_count(), self.flags_dropped)
     }
 
     fn pass_cross(&mut self, t: &Tables) {
