@@ -147,6 +147,14 @@ pub struct ReorderWindow<T> {
     /// Each stream's newest event time and last arrival (wall clock);
     /// streams quiet for `idle_flush` are forgotten.
     streams: HashMap<u32, StreamClock>,
+    /// With a skew allowed: how many streams have each newest time, so
+    /// the slowest is the first key. (The clock went through every
+    /// stream for every release: with 10,000 senders, 53 µs an item.)
+    newest_counts: BTreeMap<i64, u32>,
+    /// No stream's last arrival is before this (a lower bound, exact
+    /// after each pass over the streams): no stream can have been quiet
+    /// for `idle_flush` until the last arrival is that far past it.
+    earliest_arrival: Option<Instant>,
     /// `None`: no bound on the skew.
     skew_ms: Option<i64>,
     /// Release nothing (a stream's format is being detected).
@@ -173,6 +181,8 @@ impl<T> ReorderWindow<T> {
             watermark: i64::MIN,
             last_arrival: None,
             streams: HashMap::new(),
+            newest_counts: BTreeMap::new(),
+            earliest_arrival: None,
             skew_ms: cfg
                 .max_stream_skew
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -294,12 +304,29 @@ impl<T> ReorderWindow<T> {
     /// `idle_flush` does the window flush.
     pub fn advance_stream(&mut self, stream: u32, time: i64, now: Instant) {
         self.last_arrival = Some(now);
-        let clock = self.streams.entry(stream).or_insert(StreamClock {
-            newest: time,
-            last_arrival: now,
-        });
-        clock.newest = clock.newest.max(time);
-        clock.last_arrival = now;
+        // Only a skew other than none reads the slowest stream.
+        let counted = self.skew_ms != Some(0);
+        match self.streams.entry(stream) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let clock = e.get_mut();
+                if time > clock.newest && counted {
+                    uncount(&mut self.newest_counts, clock.newest);
+                    *self.newest_counts.entry(time).or_default() += 1;
+                }
+                clock.newest = clock.newest.max(time);
+                clock.last_arrival = now;
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(StreamClock {
+                    newest: time,
+                    last_arrival: now,
+                });
+                if counted {
+                    *self.newest_counts.entry(time).or_default() += 1;
+                }
+                self.earliest_arrival.get_or_insert(now);
+            }
+        }
     }
 
     /// Release, in event-time order, every item the watermark has passed,
@@ -367,17 +394,29 @@ impl<T> ReorderWindow<T> {
             Some(skew) => newest.saturating_sub(skew),
             None => i64::MIN,
         };
-        if let Some(last) = self.last_arrival {
+        if let (Some(last), Some(earliest)) = (self.last_arrival, self.earliest_arrival) {
             let idle = self.idle_flush;
-            self.streams
-                .retain(|_, c| last.saturating_duration_since(c.last_arrival) < idle);
+            if last.saturating_duration_since(earliest) >= idle {
+                // Some stream may have gone quiet: one pass forgets those
+                // that did and finds the earliest arrival of the rest.
+                let counts = &mut self.newest_counts;
+                let mut rest: Option<Instant> = None;
+                self.streams.retain(|_, c| {
+                    let keep = last.saturating_duration_since(c.last_arrival) < idle;
+                    if keep {
+                        rest = Some(rest.map_or(c.last_arrival, |r| r.min(c.last_arrival)));
+                    } else {
+                        uncount(counts, c.newest);
+                    }
+                    keep
+                });
+                self.earliest_arrival = rest;
+            }
         }
         let slowest = self
-            .streams
-            .values()
-            .map(|c| c.newest)
-            .min()
-            .unwrap_or(newest);
+            .newest_counts
+            .first_key_value()
+            .map_or(newest, |(&t, _)| t);
         slowest.max(floor)
     }
 
@@ -417,6 +456,16 @@ impl<T> ReorderWindow<T> {
                 self.len -= 1;
                 return Some((time, item));
             }
+        }
+    }
+}
+
+/// One stream fewer has newest time `t`.
+fn uncount(counts: &mut BTreeMap<i64, u32>, t: i64) {
+    if let std::collections::btree_map::Entry::Occupied(mut e) = counts.entry(t) {
+        *e.get_mut() -= 1;
+        if *e.get() == 0 {
+            e.remove();
         }
     }
 }
@@ -653,6 +702,56 @@ mod tests {
         // 100 s - 60 s - 10 s = 30 s.
         assert_eq!(drain(&mut w), vec![(0, 1)]);
         assert_eq!(w.watermark(), 30_000);
+    }
+
+    /// The slowest stream still sending, kept as streams advance and go
+    /// quiet, is the one a pass over every stream finds: many streams,
+    /// random times (some going back), random gaps of wall clock (some
+    /// past the idle time), skews bounded and not.
+    #[test]
+    fn the_slowest_stream_kept_is_the_one_a_full_pass_finds() {
+        for skew in [None, Some(30)] {
+            let mut w = skewed(skew);
+            // A model: every stream's newest time and last arrival.
+            let mut model: HashMap<u32, (i64, Instant)> = HashMap::new();
+            let mut now = Instant::now();
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            let mut next = |n: u64| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed % n
+            };
+            let mut newest = i64::MIN;
+            for i in 0..20_000u32 {
+                let stream = next(200) as u32;
+                let time = 1_000_000 + i64::from(i) * 10 - next(5_000) as i64;
+                now += Duration::from_millis(match next(100) {
+                    0 => 61_000,
+                    1..=5 => 7_000,
+                    _ => next(20),
+                });
+                w.advance_stream(stream, time, now);
+                newest = newest.max(time);
+                let e = model.entry(stream).or_insert((time, now));
+                e.0 = e.0.max(time);
+                e.1 = now;
+                if next(4) == 0 {
+                    model.retain(|_, (_, at)| now.saturating_duration_since(*at) < w.idle_flush);
+                    let slowest = model.values().map(|(t, _)| *t).min().unwrap_or(newest);
+                    let floor = skew.map_or(i64::MIN, |s| newest - s as i64 * 1000);
+                    w.newest = Some(newest);
+                    assert_eq!(
+                        w.next_mark(),
+                        Some(slowest.max(floor) - 10_000),
+                        "item {i}, skew {skew:?}"
+                    );
+                    assert_eq!(w.streams.len(), model.len());
+                    let counted: u32 = w.newest_counts.values().sum();
+                    assert_eq!(counted as usize, model.len());
+                }
+            }
+        }
     }
 
     #[test]
