@@ -28,7 +28,25 @@ fn event(raw: Raw) -> Event {
         _ => EventKind::Connection,
     });
     e.time = Timestamp::from_second(t).ok();
-    e.src_ip = (!host).then(|| IpAddr::from(src.to_be_bytes()));
+    // Every third source an IPv6 address (interned: ids depend on the
+    // order units are merged in, which must change no finding).
+    e.src_ip = (!host).then(|| {
+        if src % 3 == 0 {
+            let [a, b, c, d] = src.to_be_bytes();
+            IpAddr::from([
+                0x2001,
+                0xdb8,
+                u16::from(a) << 8 | u16::from(b),
+                u16::from(c),
+                0,
+                0,
+                0,
+                u16::from(d) + 1,
+            ])
+        } else {
+            IpAddr::from(src.to_be_bytes())
+        }
+    });
     e.host = host.then(|| "h".to_string());
     e.dst_ip = Some(IpAddr::from(dst.to_be_bytes()));
     e.dst_port = Some(port);
