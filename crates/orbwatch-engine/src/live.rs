@@ -84,6 +84,12 @@ pub struct LiveOptions {
     /// state is dropped and their counts folded into their source's
     /// (default 10 minutes).
     pub stream_idle: Duration,
+    /// Most streams kept at once (default 65,536): beyond it, the least
+    /// recently used quarter is forgotten as idle ones are (counted in
+    /// [`LiveStats::streams_forgotten`]). Each UDP sender is a stream,
+    /// and a flood of datagrams from forged addresses made one for each
+    /// until it had been idle `stream_idle`.
+    pub max_streams: usize,
     /// Close idle indicator sessions by the slowest stream's newest
     /// event time instead of the newest event of any stream. Kafka
     /// partitions are fetched in no particular order, so one partition
@@ -129,6 +135,7 @@ impl Default for LiveOptions {
             evidence_budget: 64 << 20,
             detect_wait: Duration::from_millis(500),
             stream_idle: Duration::from_secs(600),
+            max_streams: 1 << 16,
             slowest_stream_clock: false,
             export_observations: None,
             cross_source: true,
@@ -202,6 +209,8 @@ pub struct LiveStats {
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
+    /// Streams forgotten before their `stream_idle`, over `max_streams`.
+    pub streams_forgotten: u64,
     /// Observations older than the watermark: matched against
     /// indicators, counted here, not given to the detectors.
     pub late: u64,
@@ -251,6 +260,7 @@ impl LiveStats {
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
+        self.streams_forgotten += o.streams_forgotten;
         self.late += o.late;
         self.observations_out += o.observations_out;
         self.observations_in += o.observations_in;
@@ -1896,12 +1906,40 @@ impl LivePipeline {
         }
         self.release();
         let idle = self.opts.stream_idle;
-        let gone: Vec<Arc<str>> = self
+        let mut gone: Vec<Arc<str>> = self
             .streams
             .values()
             .filter(|s| s.waiting.is_empty() && now.saturating_duration_since(s.last_used) >= idle)
             .map(|s| s.name.clone())
             .collect();
+        let cap = self.opts.max_streams.max(1);
+        if self.streams.len() - gone.len() > cap {
+            // Over the cap: the least recently used go down to three
+            // quarters of it (those detecting their format stay: they
+            // are decided within `detect_wait`).
+            let mut rest: Vec<(Instant, Arc<str>)> = self
+                .streams
+                .values()
+                .filter(|s| {
+                    s.waiting.is_empty() && now.saturating_duration_since(s.last_used) < idle
+                })
+                .map(|s| (s.last_used, s.name.clone()))
+                .collect();
+            let excess = (self.streams.len() - gone.len())
+                .saturating_sub(cap / 4 * 3)
+                .min(rest.len());
+            if excess > 0 && excess < rest.len() {
+                rest.select_nth_unstable_by_key(excess, |r| r.0);
+            }
+            if self.stats.streams_forgotten == 0 {
+                tracing::warn!(
+                    "more than {cap} streams (senders, connections, files) at once: the least recently used are forgotten before they have been idle {} s (their counts are kept; a sender heard from again starts a new stream)",
+                    idle.as_secs()
+                );
+            }
+            self.stats.streams_forgotten += excess as u64;
+            gone.extend(rest.into_iter().take(excess).map(|r| r.1));
+        }
         for name in gone {
             if let Some(s) = self.streams.remove(&name) {
                 self.indexes.give_back(s.index);

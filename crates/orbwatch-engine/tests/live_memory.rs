@@ -162,6 +162,54 @@ fn idle_streams_are_forgotten_and_their_counts_kept() {
     assert_eq!(cov.inputs[0].records, 50);
 }
 
+/// A flood of datagrams each from a new (forged) sender makes a stream
+/// per sender: past `max_streams` the least recently used go before
+/// their idle time, counted, with their counts kept. The most recent
+/// senders keep their streams.
+#[test]
+fn a_flood_of_new_senders_keeps_the_streams_bounded() {
+    let behaviour = BehaviourOptions::default();
+    let live = LiveOptions {
+        max_streams: 1_000,
+        ..LiveOptions::default()
+    };
+    let mut p = pipeline_with(behaviour, live);
+    let mut now = Instant::now();
+    const SENDERS: u64 = 20_000;
+    for c in 0..SENDERS {
+        let stream: Arc<str> = Arc::from(
+            format!(
+                "syslog-udp 0.0.0.0:514 from 10.{}.{}.{}",
+                c >> 16,
+                (c >> 8) & 255,
+                c & 255
+            )
+            .as_str(),
+        );
+        p.handle(record(&stream, 1, line(c / 100, "192.0.2.9")), now);
+        if c % 200 == 199 {
+            now += Duration::from_millis(200);
+            p.tick(now);
+            assert!(p.stats().streams <= 1_000, "{:?}", p.stats());
+        }
+    }
+    let s = p.stats();
+    assert!(s.streams >= 750, "{s:?}");
+    assert_eq!(s.streams_forgotten + s.streams as u64, SENDERS, "{s:?}");
+    // The forgotten senders' counts are kept, under their listener; the
+    // senders still kept are listed apart.
+    let cov = p.coverage();
+    assert_eq!(cov.inputs.len(), 1 + s.streams);
+    let retired = cov
+        .inputs
+        .iter()
+        .find(|c| c.file == "syslog-udp 0.0.0.0:514")
+        .expect("the forgotten senders' counts");
+    assert_eq!(retired.records, s.streams_forgotten);
+    let records: u64 = cov.inputs.iter().map(|c| c.records).sum();
+    assert_eq!(records, SENDERS);
+}
+
 /// A brute force is reported while it goes on (when it crosses the
 /// threshold, then each time its failures double), not only an hour after
 /// its last attempt; the final finding has the same id and the full count.

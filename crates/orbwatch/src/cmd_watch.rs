@@ -873,6 +873,12 @@ fn render_metrics(
         s.scan_sources_ended_early as f64,
     );
     one(
+        "streams_forgotten_total",
+        "counter",
+        "Streams (senders, connections, files) forgotten before they were idle 10 minutes, over 65,536 at once.",
+        s.streams_forgotten as f64,
+    );
+    one(
         "records_ended_early_total",
         "counter",
         "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
@@ -975,7 +981,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams, RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams ({} forgotten over the cap), RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -1000,6 +1006,7 @@ fn log_status(
         s.records_ended_early,
         s.scan_sources_ended_early,
         s.streams,
+        s.streams_forgotten,
         crate::watch_status::rss_bytes() / 1_000_000,
         per_source.join("; ")
     );
