@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Floods for the live daemon's memory bounds (bench/README.md, sessions
+26 to 28), written to stdout for `orbwatch watch --stdin`, one second of
+event time per 1,000 lines from 2024-05-01:
+
+  gen_flood.py names N        failed logins from 1,024 sources, each
+                              with a new random account name
+  gen_flood.py sources N      failed logins (root), each from a new
+                              IPv4 address
+  gen_flood.py sources6 N     the same from new IPv6 addresses
+  gen_flood.py probes N       firewall LOG lines of SYN probes, each
+                              from a new (forged) IPv4 address
+
+Measure with: /usr/bin/time -f "%e s %M KB" orbwatch watch --stdin
+--db X --feed examples/feeds/CERTFR-2021-IOC-003-IOC.csv -q < FILE
+"""
+import datetime
+import random
+import sys
+
+
+def main():
+    kind, n = sys.argv[1], int(sys.argv[2])
+    rnd = random.Random(7)
+    t0 = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
+    out = sys.stdout
+    buf = []
+    for i in range(n):
+        t = (t0 + datetime.timedelta(seconds=i // 1000)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        v4 = "%d.%d.%d.%d" % (11 + ((i >> 24) & 63), (i >> 16) & 255, (i >> 8) & 255, i & 255)
+        if kind == "names":
+            src = f"203.0.{(i >> 8) & 3}.{i & 255}"
+            name = "u%016x" % rnd.getrandbits(64)
+            line = f"{t} srv sshd[1]: Failed password for {name} from {src} port 4000 ssh2"
+        elif kind == "sources":
+            line = f"{t} srv sshd[1]: Failed password for root from {v4} port 4000 ssh2"
+        elif kind == "sources6":
+            v6 = "2001:db8:%x:%x::%x" % ((i >> 32) & 0xffff, (i >> 16) & 0xffff, i & 0xffff)
+            line = f"{t} srv sshd[1]: Failed password for root from {v6} port 4000 ssh2"
+        elif kind == "probes":
+            line = (
+                f"{t} gw kernel: [1.0] IN=eth0 OUT= MAC=de:1c:88:64:10:19:5e:e1:a4:3b:cf:f0:08:00 "
+                f"SRC={v4} DST=10.73.140.49 LEN=44 TOS=0x00 PREC=0x00 TTL=43 ID=1 PROTO=TCP "
+                f"SPT=5222 DPT={1 + i % 1000} WINDOW=1024 RES=0x00 SYN URGP=0"
+            )
+        else:
+            sys.exit(f"unknown flood {kind!r}: names, sources, sources6 or probes")
+        buf.append(line + "\n")
+        if len(buf) >= 10000:
+            out.write("".join(buf))
+            buf.clear()
+    out.write("".join(buf))
+
+
+if __name__ == "__main__":
+    main()
