@@ -501,6 +501,17 @@ struct Export {
     producer: u64,
     held: HeldBack,
     out: Vec<WireMessage>,
+    /// Per hour whose sums (answered connections, outbound bytes) are
+    /// not made yet: the streams whose records were counted into them,
+    /// each holding its later checkpoints back (an item of `held` that is
+    /// in no window) until the hour's sums go out.
+    ///
+    /// Why: such a record makes no observation of its own, so nothing
+    /// held its checkpoint, and its offset was committed while the sum it
+    /// went into was still in memory. A worker killed with `kill -9`
+    /// before the hour's end lost those records' part of the sum: read
+    /// again by no one, counted by no one.
+    sum_holds: BTreeMap<i64, HashMap<u32, u64>>,
 }
 
 impl Export {
@@ -508,6 +519,33 @@ impl Export {
         self.held.left(h.stream, h.seq);
         if let Some(w) = h.wire {
             self.out.push(w);
+        }
+    }
+
+    /// A record of `stream` was counted into a sum of the hour of `time`
+    /// (ms): the stream's checkpoints wait for that hour's sums.
+    fn hold_for_sum(&mut self, stream: u32, time: i64) {
+        let hour = time.div_euclid(3_600_000);
+        let Self {
+            held, sum_holds, ..
+        } = self;
+        sum_holds
+            .entry(hour)
+            .or_default()
+            .entry(stream)
+            .or_insert_with(|| held.hold(stream));
+    }
+
+    /// The sums of the hours before `hour` went out: their records'
+    /// checkpoints no longer wait for them.
+    fn sums_out_before(&mut self, hour: i64) {
+        while let Some(e) = self.sum_holds.first_entry() {
+            if *e.key() >= hour {
+                break;
+            }
+            for (stream, seq) in e.remove() {
+                self.held.left(stream, seq);
+            }
         }
     }
 }
@@ -1435,6 +1473,9 @@ impl LivePipeline {
             // Counted into an hourly sum: time moves as for an
             // observation (the sums of hours it ended may go).
             self.window.arrive(origin.index, time, now);
+            if let Some(x) = &mut self.export {
+                x.hold_for_sum(origin.index, time);
+            }
             outbound = self.obs.take_outbound_touch();
             if self.obs.obs.is_empty() {
                 self.release();
@@ -1547,6 +1588,11 @@ impl LivePipeline {
         }
         let mut sums = Vec::new();
         self.obs.take_sums_before(before, &mut sums);
+        // The sums go out with the window's release (or flush) that
+        // follows: the checkpoints waiting for them are promoted after it.
+        if let Some(x) = &mut self.export {
+            x.sums_out_before(before);
+        }
         for o in sums {
             let mut held = Held {
                 obs: Some(o),
@@ -1649,6 +1695,11 @@ impl LivePipeline {
     pub fn flush_observations(&mut self) {
         if let Some(x) = &mut self.export {
             self.window.flush(&mut |_, h| x.left(h));
+            // The sums of the hours not over stay with this worker, which
+            // hands them on when their hours end (or it stops): the
+            // records counted into them must not be read again by the
+            // next owner of their partitions, or they would count twice.
+            x.sums_out_before(i64::MAX);
             x.held.promote(&mut self.checkpoints);
         } else {
             // Stage 2: the sightings of the partitions that go stay in

@@ -29,10 +29,13 @@
 //!   This bounds the table by the window itself.
 //! - an **indicator sighting** is aggregated even when late (a hunt
 //!   counts it too), so it is remembered by count, the last
-//!   [`SIGHTINGS_KEPT`] of them. Sightings are rare next to observations
-//!   (about one in 200 records on the bench's sshd corpus), and a replay
-//!   comes within seconds of the takeover (the group's session timeout),
-//!   far less than that many sightings later.
+//!   [`SIGHTINGS_KEPT`] of them, and also while its event time is within
+//!   [`SIGHTINGS_HORIZON_MS`] of the newest sighting's, up to
+//!   [`SIGHTINGS_MAX`]. Sightings are rare next to observations (about
+//!   one in 200 records on the bench's sshd corpus). A replay comes
+//!   within seconds of the takeover (the group's session timeout), but
+//!   of records up to an hour old: stage 1 holds a record's offset back
+//!   until the hourly sums it was counted into go out.
 //!
 //! Only records read from Kafka (streams named `kafka …`) are checked: a
 //! file or socket stream of two stage-1 workers can have the same name
@@ -41,8 +44,14 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Sightings remembered (about 40 bytes each).
+/// Sightings remembered at least (about 40 bytes each).
 pub const SIGHTINGS_KEPT: usize = 1 << 18;
+/// Sightings within this much event time of the newest are remembered
+/// beyond [`SIGHTINGS_KEPT`]: the hour a stage-1 offset can wait for its
+/// hourly sums, the allowed lateness, and room for a takeover.
+pub const SIGHTINGS_HORIZON_MS: i64 = 2 * 3_600_000;
+/// Sightings remembered at most, whatever their times (about 160 MB).
+pub const SIGHTINGS_MAX: usize = 1 << 22;
 /// Stream names remembered. Shippers key by host, so a partition can
 /// bring many streams; past this many, everything is forgotten at once
 /// (a replay in the next moments would then pass, as before the guard
@@ -72,6 +81,8 @@ pub struct ReplayGuard {
     sightings: hashbrown::HashMap<RecordKey, First>,
     /// Sightings' keys in the order they came, to forget the oldest.
     sightings_in_order: VecDeque<RecordKey>,
+    /// The newest sighting's event time (ms).
+    newest_sighting: i64,
     /// Messages skipped as replays.
     replayed: u64,
 }
@@ -122,16 +133,30 @@ impl ReplayGuard {
             Sent::Observation { time } => {
                 self.observations_by_time.push(Reverse((time, key)));
             }
-            Sent::Sighting { .. } => {
+            Sent::Sighting { time } => {
                 self.sightings_in_order.push_back(key);
-                if self.sightings_in_order.len() > SIGHTINGS_KEPT
-                    && let Some(old) = self.sightings_in_order.pop_front()
-                {
-                    self.sightings.remove(&old);
-                }
+                self.newest_sighting = self.newest_sighting.max(time);
+                self.forget_old_sightings();
             }
         }
         true
+    }
+
+    /// Past [`SIGHTINGS_KEPT`], forget the oldest sightings come that are
+    /// older than the horizon (or any, past [`SIGHTINGS_MAX`]).
+    fn forget_old_sightings(&mut self) {
+        let horizon = self.newest_sighting.saturating_sub(SIGHTINGS_HORIZON_MS);
+        while self.sightings_in_order.len() > SIGHTINGS_KEPT {
+            let Some(&old) = self.sightings_in_order.front() else {
+                break;
+            };
+            let recent = self.sightings.get(&old).is_some_and(|f| f.time >= horizon);
+            if recent && self.sightings_in_order.len() <= SIGHTINGS_MAX {
+                break;
+            }
+            self.sightings_in_order.pop_front();
+            self.sightings.remove(&old);
+        }
     }
 
     /// Forget the observations older than `watermark` (ms): a replay of
@@ -281,20 +306,48 @@ mod tests {
         assert_eq!(g.remembered(), (40, 0));
         assert!(g.admit(RAW, 10, P2, obs(10)), "forgotten (and late anyway)");
         assert!(!g.admit(RAW, 70, P2, obs(70)));
+        // A sighting a second: the first ones are far past the horizon.
+        let at = |i: u64| Sent::Sighting {
+            time: i as i64 * 1000,
+        };
         for i in 0..(SIGHTINGS_KEPT as u64 + 5) {
-            assert!(g.admit(RAW, 1_000_000 + i, P1, Sent::Sighting { time: 7 }));
+            assert!(g.admit(RAW, 1_000_000 + i, P1, at(i)));
         }
         assert_eq!(g.remembered().1, SIGHTINGS_KEPT);
         assert!(
-            g.admit(RAW, 1_000_000, P2, Sent::Sighting { time: 7 }),
+            g.admit(RAW, 1_000_000, P2, at(0)),
             "the oldest sighting is forgotten"
         );
-        assert!(!g.admit(
-            RAW,
-            1_000_000 + SIGHTINGS_KEPT as u64,
-            P2,
-            Sent::Sighting { time: 7 }
-        ));
+        let last = SIGHTINGS_KEPT as u64;
+        assert!(!g.admit(RAW, 1_000_000 + last, P2, at(last)));
+    }
+
+    /// Past the count, sightings within the horizon of the newest stay:
+    /// a takeover re-reads records up to an hour old (stage 1 holds an
+    /// offset back until its hour's sums go out).
+    #[test]
+    fn sightings_of_the_last_hours_are_remembered_beyond_the_count() {
+        let mut g = ReplayGuard::default();
+        // Ten a second for eight hours and more.
+        let n = SIGHTINGS_KEPT as u64 + 50_000;
+        let at = |i: u64| Sent::Sighting {
+            time: i as i64 * 100,
+        };
+        for i in 0..n {
+            assert!(g.admit(RAW, i, P1, at(i)));
+        }
+        // Two hours at ten a second: 72,000 within the horizon, fewer than
+        // the count, so the count rules.
+        assert_eq!(g.remembered().1, SIGHTINGS_KEPT);
+        // A thousand a second: every one lies within the horizon of the
+        // newest (about five minutes), and all are remembered.
+        let mut g = ReplayGuard::default();
+        let at = |i: u64| Sent::Sighting { time: i as i64 };
+        for i in 0..n {
+            assert!(g.admit(RAW, i, P1, at(i)));
+        }
+        assert_eq!(g.remembered().1, n as usize, "all within the horizon");
+        assert!(!g.admit(RAW, 0, P2, at(0)), "the first is still known");
     }
 
     #[test]
