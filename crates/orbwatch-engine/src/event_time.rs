@@ -280,13 +280,16 @@ impl<T> ReorderWindow<T> {
         Some(self.clock(newest).saturating_sub(self.lateness_ms))
     }
 
+    /// Nothing has arrived for `idle_flush` (wall clock) before `now`.
+    pub fn is_quiet(&self, now: Instant) -> bool {
+        self.last_arrival
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush)
+    }
+
     /// Whether [`flush_if_idle`](Self::flush_if_idle) at `now` would
     /// flush, and the time (ms) everything up to which it would release.
     pub fn idle_flush_to(&self, now: Instant) -> Option<i64> {
-        let quiet = self
-            .last_arrival
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush);
-        if !quiet || self.len == 0 {
+        if !self.is_quiet(now) || self.len == 0 {
             return None;
         }
         self.newest
@@ -358,10 +361,7 @@ impl<T> ReorderWindow<T> {
     /// (wall clock): the source went quiet and no later event will come
     /// to move the watermark. Returns whether it flushed.
     pub fn flush_if_idle(&mut self, now: Instant, out: &mut impl Release<T>) -> bool {
-        let quiet = self
-            .last_arrival
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.idle_flush);
-        if !quiet || self.len == 0 {
+        if !self.is_quiet(now) || self.len == 0 {
             return false;
         }
         self.stats.idle_flushes += 1;

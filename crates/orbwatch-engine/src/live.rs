@@ -510,7 +510,9 @@ struct Export {
     /// held its checkpoint, and its offset was committed while the sum it
     /// went into was still in memory. A worker killed with `kill -9`
     /// before the hour's end lost those records' part of the sum: read
-    /// again by no one, counted by no one.
+    /// again by no one, counted by no one. (While records flow: when the
+    /// input goes quiet for `idle_flush`, and on a rebalance, the offsets
+    /// go and the sums stay with this worker, as before.)
     sum_holds: BTreeMap<i64, HashMap<u32, u64>>,
 }
 
@@ -1944,6 +1946,14 @@ impl LivePipeline {
         }
         if let Some(x) = &mut self.export {
             self.window.flush_if_idle(now, &mut |_, h| x.left(h));
+            if self.window.is_quiet(now) {
+                // Input went quiet: the offsets of the records counted
+                // into the sums of hours not over go now (the sums stay,
+                // and go out when their hours end or the worker stops).
+                // Else a partition that stops mid-hour would keep them
+                // uncommitted until it sends again.
+                x.sums_out_before(i64::MAX);
+            }
         }
         if let Some(d) = &mut self.detection {
             let tables = &self.obs.tables;

@@ -121,3 +121,22 @@ fn at_the_end_the_sums_and_their_offsets_go_together() {
     assert_eq!(so_far, 60);
     assert_eq!(answered(&end).1, 60);
 }
+
+/// Input that goes quiet (the idle flush) lets the offsets go: a
+/// partition that stops mid-hour does not keep them uncommitted until it
+/// sends again. The sum stays, and goes out at the end.
+#[test]
+fn a_quiet_input_lets_the_offsets_go_and_keeps_the_sums() {
+    let mut p = support::stage1(1);
+    let now = Instant::now();
+    feed(&mut p, (0..60).map(|i| allowed(i, i as i64 * 10)), now);
+    let mut so_far = 0;
+    committed(&p.take_output(), &mut so_far);
+    assert_eq!(so_far, 0);
+    p.tick(now + std::time::Duration::from_secs(61));
+    let out = p.take_output();
+    committed(&out, &mut so_far);
+    assert_eq!(so_far, 60);
+    assert_eq!(answered(&out).1, 0, "the hour is not over");
+    assert_eq!(answered(&p.finish()).1, 60);
+}
