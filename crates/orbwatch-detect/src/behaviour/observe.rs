@@ -194,9 +194,9 @@ impl InternKey for IpAddr {
 /// for names, a second allocation for every distinct account name a
 /// spray of random names brings, which a daemon keeps while it runs.)
 ///
-/// Ids given back ([`Interner::forget_unmarked`]) are handed
-/// out again, so the table is as large as the most names held at once,
-/// not as all names ever seen.
+/// Ids given back ([`Interner::forget_unmarked`]) are handed out again,
+/// so the table is as large as the most values held at once, not as all
+/// the values ever seen.
 #[derive(Debug, Clone)]
 pub struct Interner<T: Eq + Hash + Clone + InternKey> {
     values: Vec<T>,
