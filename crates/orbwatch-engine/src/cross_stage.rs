@@ -228,8 +228,7 @@ impl CrossStage {
         let forgotten = self.tables.forget_unheld(&keep);
         self.stats.names_forgotten += forgotten.names as u64;
         self.stats.addresses_forgotten += forgotten.addresses as u64;
-        self.names_sweep_at = self.tables.names.kept().saturating_mul(2).max(floor);
-        self.addresses_sweep_at = self.tables.ips.kept().saturating_mul(2).max(floor);
+        (self.names_sweep_at, self.addresses_sweep_at) = self.tables.next_sweep_at(floor);
     }
 
     /// The slowest running producer's watermark (`i64::MIN` before any;

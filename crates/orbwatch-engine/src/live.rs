@@ -2058,21 +2058,14 @@ impl LivePipeline {
         let forgotten = self.obs.tables.forget_unheld(&keep);
         self.stats.names_forgotten += forgotten.names as u64;
         self.stats.addresses_forgotten += forgotten.addresses as u64;
-        let names = self.obs.tables.names.kept();
-        let addresses = self.obs.tables.ips.kept();
-        let at = |kept: usize, floor: usize| {
-            if floor == 0 {
-                0
-            } else {
-                kept.saturating_mul(2).max(floor)
-            }
-        };
-        self.names_sweep_at = at(names, self.opts.sweep_floor);
-        self.addresses_sweep_at = at(addresses, self.opts.sweep_floor);
+        (self.names_sweep_at, self.addresses_sweep_at) =
+            self.obs.tables.next_sweep_at(self.opts.sweep_floor);
         tracing::debug!(
-            "ids no longer held given back: {} names ({names} kept), {} IPv6 addresses ({addresses} kept)",
+            "ids no longer held given back: {} names ({} kept), {} IPv6 addresses ({} kept)",
             forgotten.names,
-            forgotten.addresses
+            self.obs.tables.names.kept(),
+            forgotten.addresses,
+            self.obs.tables.ips.kept()
         );
     }
 

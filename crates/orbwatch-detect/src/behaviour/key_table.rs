@@ -269,11 +269,6 @@ impl<V: Copy + Default> KeyTable<V> {
         }
     }
 
-    /// Every record, in no particular order.
-    pub fn values(&self) -> impl Iterator<Item = &V> + '_ {
-        self.slots.iter().filter(|s| s.key != EMPTY).map(|s| &s.val)
-    }
-
     /// Every (key, record), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
         self.slots

@@ -410,10 +410,6 @@ impl HeldIds {
         self.mark_node(o.src);
         self.mark_node(o.dst);
     }
-    /// Is name `id` marked?
-    pub fn has_name(&self, id: u32) -> bool {
-        self.names.contains(id)
-    }
     /// Is the address or host behind node `id` marked (an IPv4 address
     /// always is: it holds no table entry)?
     pub fn has_node(&self, id: NodeId) -> bool {
@@ -518,6 +514,20 @@ impl Tables {
             names: self.names.forget_unmarked(&keep.names),
             addresses: self.ips.forget_unmarked(&keep.v6),
         }
+    }
+
+    /// When to sweep next: once the names, or the addresses, kept are
+    /// twice what they are now, and not below `floor` (0: at once, as
+    /// tests ask). Returns (names, addresses).
+    pub fn next_sweep_at(&self, floor: usize) -> (usize, usize) {
+        let at = |kept: usize| {
+            if floor == 0 {
+                0
+            } else {
+                kept.saturating_mul(2).max(floor)
+            }
+        };
+        (at(self.names.kept()), at(self.ips.kept()))
     }
 
     /// Marks for every name and address id of these tables, none marked
