@@ -126,6 +126,13 @@ pub struct LiveOptions {
     /// back at every tick: tests use it to find a holder that did not
     /// mark its ids.
     pub sweep_floor: usize,
+    /// Most hourly sums kept in each of the two maps (answered
+    /// connections per client, outbound bytes per internal host and
+    /// external address; default 1,048,576, about 60 MB each). Beyond it
+    /// the smallest quarter leaves before its hour is over (counted in
+    /// [`LiveStats::sums_left_early`]; see
+    /// [`ObsBuffer::take_smallest_sums`]).
+    pub max_hourly_sums: usize,
 }
 
 impl Default for LiveOptions {
@@ -141,6 +148,7 @@ impl Default for LiveOptions {
             cross_source: true,
             export_summaries: None,
             sweep_floor: 1 << 16,
+            max_hourly_sums: 1 << 20,
         }
     }
 }
@@ -206,11 +214,23 @@ pub struct LiveStats {
     /// Sources of the port-scan detector ended before their `idle_secs`,
     /// over its `max_sources` (a flood of probes from new addresses).
     pub scan_sources_ended_early: u64,
+    /// Brute-force episodes ended before their `idle_secs`, over
+    /// `brute_force.max_open` (a flood of sources each failing twice).
+    pub brute_force_ended_early: u64,
+    /// Login-flood episodes ended before their `idle_secs`, over
+    /// `login_flood.max_open` (connection logs of a flood of clients).
+    pub login_floods_ended_early: u64,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
     /// Streams forgotten before their `stream_idle`, over `max_streams`.
     pub streams_forgotten: u64,
+    /// Hourly sums kept now (answered connections, outbound bytes), to
+    /// be handed on when their hour is over.
+    pub hourly_sums: usize,
+    /// Hourly sums handed to the detectors before their hour was over,
+    /// over `max_hourly_sums` (connection logs of a flood of clients).
+    pub sums_left_early: u64,
     /// Observations older than the watermark: matched against
     /// indicators, counted here, not given to the detectors.
     pub late: u64,
@@ -257,10 +277,14 @@ impl LiveStats {
         self.accounts_forgotten += o.accounts_forgotten;
         self.records_ended_early += o.records_ended_early;
         self.scan_sources_ended_early += o.scan_sources_ended_early;
+        self.brute_force_ended_early += o.brute_force_ended_early;
+        self.login_floods_ended_early += o.login_floods_ended_early;
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
         self.streams_forgotten += o.streams_forgotten;
+        self.sums_left_early += o.sums_left_early;
+        self.hourly_sums += o.hourly_sums;
         self.late += o.late;
         self.observations_out += o.observations_out;
         self.observations_in += o.observations_in;
@@ -1478,6 +1502,9 @@ impl LivePipeline {
             if let Some(x) = &mut self.export {
                 x.hold_for_sum(origin.index, time);
             }
+            if self.obs.sums_over(self.opts.max_hourly_sums) {
+                self.take_smallest_sums();
+            }
             outbound = self.obs.take_outbound_touch();
             if self.obs.obs.is_empty() {
                 self.release();
@@ -1595,6 +1622,36 @@ impl LivePipeline {
         if let Some(x) = &mut self.export {
             x.sums_out_before(before);
         }
+        self.push_sums(sums);
+    }
+
+    /// More hourly sums than `max_hourly_sums`: the smallest quarter goes
+    /// into the reorder window now, each dated at the watermark or its
+    /// hour's start, whichever is later (its hour is not over, so that
+    /// time is still inside it, and not late). Counted and logged once.
+    fn take_smallest_sums(&mut self) {
+        let mut sums = Vec::new();
+        let n = self
+            .obs
+            .take_smallest_sums(self.opts.max_hourly_sums, &mut sums);
+        if self.stats.sums_left_early == 0 && n > 0 {
+            tracing::warn!(
+                "more than {} hourly sums of answered connections or outbound bytes kept at once: the {n} smallest go to the detectors before their hour is over, and so on each time the limit is passed (an exfiltration judged on part of an hour may stay under its bar)",
+                self.opts.max_hourly_sums
+            );
+        }
+        self.stats.sums_left_early += n;
+        let mark = self.window.watermark();
+        for o in &mut sums {
+            let hour_start = o.time - 3_599_999;
+            o.time = hour_start.max(mark);
+        }
+        self.push_sums(sums);
+    }
+
+    /// Put hourly sums into the reorder window (stage 1: with their wire
+    /// form). They belong to no stream and carry no record's text.
+    fn push_sums(&mut self, sums: Vec<Obs>) {
         for o in sums {
             let mut held = Held {
                 obs: Some(o),
@@ -2286,10 +2343,14 @@ impl LivePipeline {
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
         s.names_kept = self.obs.tables.names.kept();
         s.addresses_kept = self.obs.tables.ips.kept();
+        s.hourly_sums = self.obs.sums_kept();
         if let Some(d) = &self.detection {
-            s.accounts_forgotten = d.detectors.accounts_forgotten();
-            s.records_ended_early = d.detectors.records_ended_early();
-            s.scan_sources_ended_early = d.detectors.scan_sources_ended_early();
+            let l = d.detectors.limits();
+            s.accounts_forgotten = l.accounts_forgotten;
+            s.records_ended_early = l.records_ended_early;
+            s.scan_sources_ended_early = l.scan_sources_ended_early;
+            s.brute_force_ended_early = l.brute_force_ended_early;
+            s.login_floods_ended_early = l.login_floods_ended_early;
         }
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;
@@ -2341,12 +2402,13 @@ impl LivePipeline {
             ));
         }
         if let Some(d) = &self.detection {
-            let limits = orbwatch_detect::behaviour::ReplayLimits {
-                records_ended_early: d.detectors.records_ended_early(),
-                accounts_forgotten: d.detectors.accounts_forgotten(),
-                scan_sources_ended_early: d.detectors.scan_sources_ended_early(),
-            };
-            b.notes.extend(limits.notes(d.cfg));
+            b.notes.extend(d.detectors.limits().notes(d.cfg));
+        }
+        if self.stats.sums_left_early > 0 {
+            b.notes.push(format!(
+                "{} hourly sums (answered connections, outbound bytes) went to the detectors before their hour was over: more than {} were kept at once, and the smallest left early (their parts add up; an exfiltration judged on part of an hour may stay under its bar)",
+                self.stats.sums_left_early, self.opts.max_hourly_sums
+            ));
         }
         if self.evidence.not_kept > 0 {
             b.notes.push(format!(

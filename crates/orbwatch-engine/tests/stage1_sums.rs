@@ -140,3 +140,89 @@ fn a_quiet_input_lets_the_offsets_go_and_keeps_the_sums() {
     assert_eq!(answered(&out).1, 0, "the hour is not over");
     assert_eq!(answered(&p.finish()).1, 60);
 }
+
+/// An answered connection (UFW ALLOW) from `src` at `secs` after
+/// 2024-05-01T10:00:00Z, as raw record `offset`.
+fn allowed_from(offset: u64, secs: i64, src: &str) -> LiveRecord {
+    let mut r = allowed(offset, secs);
+    let line = String::from_utf8(r.bytes).expect("text");
+    let at = line.find("SRC=").expect("SRC") + 4;
+    let end = at + line[at..].find(' ').expect("end of SRC");
+    r.bytes = format!("{}{src}{}", &line[..at], &line[end..]).into_bytes();
+    r
+}
+
+/// A connection log of a flood of clients, each new, within one hour:
+/// past `max_hourly_sums` the smallest sums leave before the hour is
+/// over, so the sums kept stay at the bound. Nothing is lost: the sums
+/// handed on add up to every connection; a busy client's sum, the
+/// largest, leaves whole at the hour's end; and each early sum is dated
+/// inside its hour, not late.
+#[test]
+fn a_flood_of_new_clients_keeps_the_hourly_sums_bounded() {
+    let mut p = LivePipeline::new(
+        support::engine(),
+        orbwatch_engine::LiveOptions {
+            export_observations: Some(1),
+            max_hourly_sums: 64,
+            ..support::kafka_options()
+        },
+    )
+    .expect("stage 1");
+    let now = Instant::now();
+    const CLIENTS: u64 = 5_000;
+    let mut handed = Vec::new();
+    let mut offset = 0;
+    for c in 0..CLIENTS {
+        let src = format!("198.{}.{}.{}", 18 + (c >> 16), (c >> 8) & 255, c & 255);
+        // Within the hour 10:00 to 10:59, in time order.
+        let secs = (c * 3_000 / CLIENTS) as i64;
+        p.handle(allowed_from(offset, secs, &src), now);
+        offset += 1;
+        // The busy client: one connection in five.
+        if c % 5 == 0 {
+            p.handle(allowed_from(offset, secs, "203.0.113.9"), now);
+            offset += 1;
+        }
+        assert!(
+            p.stats().hourly_sums <= 64,
+            "at {c}: {:?}",
+            p.stats().hourly_sums
+        );
+        if c % 500 == 499 {
+            p.tick(now);
+            handed.extend(p.take_output().observations);
+        }
+    }
+    let left_early = p.stats().sums_left_early;
+    assert!(left_early > 4_000, "{left_early}");
+    // No early sum was dated behind the watermark.
+    let late = p.stats().late;
+    let out = p.finish();
+    handed.extend(out.observations);
+    let mut counted = 0;
+    let mut busy = Vec::new();
+    for m in &handed {
+        if let WireMessage::Observation(o) = m
+            && o.kind == ObsKind::Answered
+        {
+            counted += o.value;
+            // 10:00:00 to 10:59:59.999.
+            assert!(
+                (1_714_557_600_000..1_714_561_200_000).contains(&o.time),
+                "{}",
+                o.time
+            );
+            if o.src == support_node("203.0.113.9") {
+                busy.push(o.value);
+            }
+        }
+    }
+    assert_eq!(counted, offset, "every connection counted once");
+    assert_eq!(busy, [CLIENTS / 5], "the busy client's sum, whole");
+    assert_eq!(late, 0);
+}
+
+fn support_node(ip: &str) -> orbwatch_engine::obs_wire::WireNode {
+    orbwatch_engine::obs_wire::WireNode::Addr(ip.parse().expect("address"))
+}

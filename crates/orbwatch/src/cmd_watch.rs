@@ -873,6 +873,30 @@ fn render_metrics(
         s.scan_sources_ended_early as f64,
     );
     one(
+        "brute_force_ended_early_total",
+        "counter",
+        "Brute-force episodes ended before behaviour.brute_force.idle_secs, over behaviour.brute_force.max_open.",
+        s.brute_force_ended_early as f64,
+    );
+    one(
+        "login_floods_ended_early_total",
+        "counter",
+        "Login-flood episodes ended before behaviour.login_flood.idle_secs, over behaviour.login_flood.max_open.",
+        s.login_floods_ended_early as f64,
+    );
+    one(
+        "hourly_sums",
+        "gauge",
+        "Hourly sums of answered connections and outbound bytes kept until their hour is over.",
+        s.hourly_sums as f64,
+    );
+    one(
+        "hourly_sums_left_early_total",
+        "counter",
+        "Hourly sums handed to the detectors before their hour was over, over 1,048,576 kept at once.",
+        s.sums_left_early as f64,
+    );
+    one(
         "streams_forgotten_total",
         "counter",
         "Streams (senders, connections, files) forgotten before they were idle 10 minutes, over 65,536 at once.",
@@ -981,7 +1005,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} streams ({} forgotten over the cap), RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} brute-force and {} login-flood episodes ended over max_open, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -1005,6 +1029,10 @@ fn log_status(
         s.accounts_forgotten,
         s.records_ended_early,
         s.scan_sources_ended_early,
+        s.brute_force_ended_early,
+        s.login_floods_ended_early,
+        s.hourly_sums,
+        s.sums_left_early,
         s.streams,
         s.streams_forgotten,
         crate::watch_status::rss_bytes() / 1_000_000,

@@ -56,6 +56,8 @@ pub struct BruteForce<'a> {
     open: HashMap<u128, Episode>,
     flagged: HashSet<NodeId>,
     next_sweep: i64,
+    /// Episodes ended early, over `max_open` (see `bound`).
+    ended_early: u64,
 }
 
 impl<'a> BruteForce<'a> {
@@ -66,6 +68,35 @@ impl<'a> BruteForce<'a> {
             open: HashMap::new(),
             flagged: HashSet::new(),
             next_sweep: i64::MIN,
+            ended_early: 0,
+        }
+    }
+
+    /// Episodes ended early, over `max_open` (see `bound`).
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
+    }
+
+    /// A new episode is about to open with `max_open` open: end the
+    /// least recently active quarter now, each judged as if it had gone
+    /// idle (ties by the address's key, never by id). Counted and logged.
+    ///
+    /// Why: an episode lives an hour (`idle_secs`) after its last
+    /// failure, and failed logins from a flood of addresses, each failing
+    /// twice (below every threshold), opened one per address for that
+    /// hour without a bound. Least recently active first: a brute force
+    /// going on stays.
+    fn bound(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+        let gone = super::end_least_recent_episodes(
+            &mut self.open,
+            self.cfg.max_open,
+            |e| e.last,
+            t,
+            &mut self.ended_early,
+            "brute_force",
+        );
+        for (k, ep) in gone {
+            self.judge(k, &ep, t, out);
         }
     }
 
@@ -138,9 +169,11 @@ impl<'a> BruteForce<'a> {
         // First failure of a key: the small tier, unless one failure is
         // already enough to trigger.
         let tiered = self.cfg.max_failures > 1 && self.cfg.slow_failures > 1;
-        if tiered && !self.open.contains_key(&k) {
+        let opening = !self.open.contains_key(&k);
+        if tiered && opening {
             match prev {
                 Some((time, account, invalid)) if o.time - time <= idle => {
+                    self.bound(t, out);
                     let mut ep = Episode {
                         first: time,
                         last: time,
@@ -155,6 +188,9 @@ impl<'a> BruteForce<'a> {
                 }
                 _ => return false,
             }
+        }
+        if opening && !tiered {
+            self.bound(t, out);
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,
@@ -333,5 +369,91 @@ impl<'a> BruteForce<'a> {
             from: ep.first,
             to: ep.last,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2021-01-01 in ms.
+    const BASE: i64 = 1_609_459_200_000;
+
+    fn failure(ms: i64, src: NodeId) -> Obs {
+        Obs {
+            time: BASE + ms,
+            aux: 0,
+            evidence: ms as u64,
+            src,
+            dst: 0xc0a8_0001,
+            dst_port: 22,
+            svc: 1,
+            kind: ObsKind::AuthFailure,
+            flags: 0,
+        }
+    }
+
+    /// Over `max_open`, the least recently active episodes end at once:
+    /// a flood of sources failing twice each keeps the open episodes at
+    /// the bound, and a brute force going on all along is still reported
+    /// once, with all its failures.
+    #[test]
+    fn a_flood_of_sources_failing_twice_keeps_the_episodes_bounded() {
+        let cfg = BruteForceConfig {
+            max_open: 16,
+            ..BruteForceConfig::default()
+        };
+        let t = Tables::new();
+        let mut bf = BruteForce::new(&cfg);
+        let mut out = Vec::new();
+        let attacker: NodeId = 0x0a00_0001;
+        let mut attacker_last = None;
+        for i in 0..400i64 {
+            let src = 0x0b00_0000 + i as NodeId;
+            // The second failure reads the first back from the shared
+            // record (as `AuthRecords` hands it on), and opens an episode.
+            let first = i * 1000;
+            bf.observe(
+                &failure(first + 1, src),
+                Some((BASE + first, 0, false)),
+                &t,
+                &mut out,
+            );
+            if i % 10 == 0 {
+                let o = failure(first + 2, attacker);
+                bf.observe(&o, attacker_last, &t, &mut out);
+                attacker_last = Some((o.time, 0, false));
+            }
+            assert!(bf.open.len() <= 16, "at {i}: {}", bf.open.len());
+        }
+        assert!(bf.ended_early() > 350, "{}", bf.ended_early());
+        assert!(out.is_empty(), "no flood source is a brute force: {out:?}");
+        bf.finish(&t, &mut out);
+        assert_eq!(out.len(), 1, "the attacker, once: {out:?}");
+        assert_eq!(out[0].srcs, [attacker]);
+        assert_eq!(out[0].finding.count, 40, "all its failures");
+    }
+
+    /// Below the bound nothing ends early.
+    #[test]
+    fn below_the_bound_no_episode_ends_early() {
+        let cfg = BruteForceConfig {
+            max_open: 1000,
+            ..BruteForceConfig::default()
+        };
+        let t = Tables::new();
+        let mut bf = BruteForce::new(&cfg);
+        let mut out = Vec::new();
+        for i in 0..999i64 {
+            let src = 0x0b00_0000 + i as NodeId;
+            bf.observe(
+                &failure(i + 1, src),
+                Some((BASE + i, 0, false)),
+                &t,
+                &mut out,
+            );
+        }
+        assert_eq!(bf.open.len(), 999);
+        assert_eq!(bf.ended_early(), 0);
     }
 }

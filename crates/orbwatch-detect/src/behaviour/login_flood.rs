@@ -48,6 +48,14 @@ pub struct LoginFloodConfig {
     /// An episode ends after this many seconds without a connection
     /// (default 1800, Zeek's `guessing_timeout`).
     pub idle_secs: i64,
+    /// Episodes (one per source and service class with an answered
+    /// connection) open at once, per partition (default 500,000: about
+    /// 120 MB with their per-host windows). Beyond it the least recently
+    /// active quarter ends at once, as if idle (one that triggered is
+    /// reported then), counted and logged: connection logs from a flood
+    /// of clients, each new, no longer grow memory for the half hour of
+    /// `idle_secs`.
+    pub max_open: u64,
 }
 
 impl Default for LoginFloodConfig {
@@ -57,6 +65,7 @@ impl Default for LoginFloodConfig {
             min_connections_any_host: 100,
             window_secs: 120,
             idle_secs: 1800,
+            max_open: 500_000,
         }
     }
 }
@@ -162,6 +171,8 @@ pub struct LoginFlood<'a> {
     /// Per (key, host): the window and the last time seen.
     hosts: HashMap<(u128, NodeId), (Window, i64)>,
     next_sweep: i64,
+    /// Episodes ended early, over `max_open` (see `bound`).
+    ended_early: u64,
 }
 
 impl<'a> LoginFlood<'a> {
@@ -171,7 +182,47 @@ impl<'a> LoginFlood<'a> {
             open: HashMap::new(),
             hosts: HashMap::new(),
             next_sweep: i64::MIN,
+            ended_early: 0,
         }
+    }
+
+    /// Keys tracked right now.
+    pub fn tracked(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Episodes ended early, over `max_open` (see `bound`).
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
+    }
+
+    /// A new episode is about to open with `max_open` open: end the
+    /// least recently active quarter now, each judged as if it had gone
+    /// idle (ties by the address's key, never by id), with their per-host
+    /// windows. Counted and logged.
+    ///
+    /// Why: every source with one answered SSH, RDP, SMB, VNC or Telnet
+    /// connection opens an episode that lives half an hour
+    /// (`idle_secs`), and a connection log of many clients, each new,
+    /// grew them without a bound for that half hour.
+    fn bound(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+        let gone = super::end_least_recent_episodes(
+            &mut self.open,
+            self.cfg.max_open,
+            |e| e.last,
+            t,
+            &mut self.ended_early,
+            "login_flood",
+        );
+        if gone.is_empty() {
+            return;
+        }
+        let mut ended = HashSet::with_capacity(gone.len());
+        for (k, ep) in gone {
+            self.judge(k, &ep, t, out);
+            ended.insert(k);
+        }
+        self.hosts.retain(|(k, _), _| !ended.contains(k));
     }
 
     /// Mark the sources it tracks and the hosts they logged in to.
@@ -203,6 +254,9 @@ impl<'a> LoginFlood<'a> {
             && let Some(ep) = self.open.remove(&k)
         {
             self.judge(k, &ep, t, out);
+        }
+        if !self.open.contains_key(&k) {
+            self.bound(t, out);
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,
@@ -381,6 +435,55 @@ mod tests {
         // A long gap empties both buckets.
         assert_eq!(peak([0, 1, 2, 10_000]), 3);
         assert_eq!(peak([]), 0);
+    }
+
+    fn connection(ms: i64, src: NodeId, dst: NodeId) -> Obs {
+        Obs {
+            time: 1_609_459_200_000 + ms,
+            aux: 0,
+            evidence: ms as u64,
+            src,
+            dst,
+            dst_port: 22,
+            svc: 1,
+            kind: ObsKind::LoginConnection,
+            flags: 0,
+        }
+    }
+
+    /// Over `max_open`, the least recently active episodes end at once
+    /// with their per-host windows: a flood of clients, each new, keeps
+    /// both at the bound, and a source guessing all along is still
+    /// reported once, with all its connections.
+    #[test]
+    fn a_flood_of_new_clients_keeps_the_episodes_bounded() {
+        let cfg = LoginFloodConfig {
+            max_open: 16,
+            ..LoginFloodConfig::default()
+        };
+        let t = Tables::new();
+        let mut flood = LoginFlood::new(&cfg);
+        let mut out = Vec::new();
+        let guesser: NodeId = 0x0a00_0001;
+        let server: NodeId = 0xc0a8_0001;
+        for i in 0..400i64 {
+            flood.observe(
+                &connection(i * 100, 0x0b00_0000 + i as NodeId, server),
+                &t,
+                &mut out,
+            );
+            if i % 2 == 0 {
+                flood.observe(&connection(i * 100 + 1, guesser, server), &t, &mut out);
+            }
+            assert!(flood.open.len() <= 16, "at {i}: {}", flood.open.len());
+            assert!(flood.hosts.len() <= 17, "at {i}: {}", flood.hosts.len());
+        }
+        assert!(flood.ended_early() > 350, "{}", flood.ended_early());
+        assert!(out.is_empty(), "no client is a flood: {out:?}");
+        flood.finish(&t, &mut out);
+        assert_eq!(out.len(), 1, "the guesser, once: {out:?}");
+        assert_eq!(out[0].srcs, [guesser]);
+        assert_eq!(out[0].finding.count, 200, "all its connections");
     }
 
     #[test]

@@ -196,6 +196,14 @@ pub struct BruteForceConfig {
     pub spray_min_accounts: u32,
     /// …with at most this many failures per account on average (3).
     pub spray_max_per_account: f64,
+    /// Episodes (a source's second failure on a service onwards) open at
+    /// once, per partition (default 500,000: about 100 MB). Beyond it
+    /// the least recently active quarter ends at once, as if idle (one
+    /// that triggered is reported then), counted and logged: failed
+    /// logins from a flood of addresses, each failing twice, no longer
+    /// grow memory for the hour of `idle_secs` (8,000,000 of them took
+    /// 4.9 GB).
+    pub max_open: u64,
 }
 
 impl Default for BruteForceConfig {
@@ -207,6 +215,7 @@ impl Default for BruteForceConfig {
             idle_secs: 3600,
             spray_min_accounts: 5,
             spray_max_per_account: 3.0,
+            max_open: 500_000,
         }
     }
 }
@@ -458,10 +467,9 @@ struct PartOutcome {
     /// Sources with a brute-force or spray finding.
     flagged: hashbrown::HashSet<NodeId>,
     backdoor: Vec<Obs>,
-    /// Distributed-spray records ended early, over `max_records`.
-    ended_early: u64,
-    /// Port-scan sources ended early, over `max_sources`.
-    scans_ended_early: u64,
+    /// The bounds it reached (every count but the cross-source
+    /// stage's `accounts_forgotten`).
+    limits: ReplayLimits,
 }
 
 /// Limits a replay reached, which change findings (counted, never
@@ -475,9 +483,22 @@ pub struct ReplayLimits {
     pub accounts_forgotten: u64,
     /// Port-scan sources ended before `idle_secs`, over `max_sources`.
     pub scan_sources_ended_early: u64,
+    /// Brute-force episodes ended before `idle_secs`, over `max_open`.
+    pub brute_force_ended_early: u64,
+    /// Login-flood episodes ended before `idle_secs`, over `max_open`.
+    pub login_floods_ended_early: u64,
 }
 
 impl ReplayLimits {
+    /// Add `o`'s counts to these (partitions, or a worker's pipelines).
+    pub fn add(&mut self, o: &ReplayLimits) {
+        self.records_ended_early += o.records_ended_early;
+        self.accounts_forgotten += o.accounts_forgotten;
+        self.scan_sources_ended_early += o.scan_sources_ended_early;
+        self.brute_force_ended_early += o.brute_force_ended_early;
+        self.login_floods_ended_early += o.login_floods_ended_early;
+    }
+
     /// What the limits reached mean, in words (empty when none was).
     pub fn notes(&self, behaviour: &BehaviourConfig) -> Vec<String> {
         let cfg = &behaviour.distributed;
@@ -498,6 +519,18 @@ impl ReplayLimits {
             notes.push(format!(
                 "{} probing sources ended before port_scan.idle_secs: more than port_scan.max_sources ({}) were tracked at once in one partition, and the least recently active ended early (a scan may be reported in parts, or missed if its probes were spread thin)",
                 self.scan_sources_ended_early, behaviour.port_scan.max_sources
+            ));
+        }
+        if self.brute_force_ended_early > 0 {
+            notes.push(format!(
+                "{} brute-force episodes ended before brute_force.idle_secs: more than brute_force.max_open ({}) were open at once in one partition, and the least recently active ended early (a slow brute force may be reported in parts, or missed)",
+                self.brute_force_ended_early, behaviour.brute_force.max_open
+            ));
+        }
+        if self.login_floods_ended_early > 0 {
+            notes.push(format!(
+                "{} login-flood episodes ended before login_flood.idle_secs: more than login_flood.max_open ({}) were open at once in one partition, and the least recently active ended early (a flood may be reported in parts)",
+                self.login_floods_ended_early, behaviour.login_flood.max_open
             ));
         }
         notes
@@ -594,8 +627,7 @@ impl Engine<'_> {
         for o in outcomes {
             drafts.extend(o.drafts);
             backdoor.extend(o.backdoor);
-            limits.records_ended_early += o.ended_early;
-            limits.scan_sources_ended_early += o.scans_ended_early;
+            limits.add(&o.limits);
         }
         let backdoor = orb_likelihood::backdoor_sources(t, backdoor.into_iter());
         let cap = self.cfg.evidence_per_finding;
@@ -813,17 +845,19 @@ impl<'a> PartitionDetectors<'a> {
 
     /// Keys tracked now by the per-source detectors (for metrics).
     pub fn tracked(&self) -> usize {
-        self.scan.tracked() + self.bf.tracked() + self.auth.tracked()
+        self.scan.tracked() + self.bf.tracked() + self.auth.tracked() + self.flood.tracked()
     }
 
-    /// Distributed-spray records ended early, over `max_records`.
-    pub fn records_ended_early(&self) -> u64 {
-        self.auth.ended_early()
-    }
-
-    /// Port-scan sources ended early, over `max_sources`.
-    pub fn scan_sources_ended_early(&self) -> u64 {
-        self.scan.ended_early()
+    /// The bounds its detectors reached so far (all but the cross-source
+    /// stage's `accounts_forgotten`, which is not theirs).
+    pub fn limits(&self) -> ReplayLimits {
+        ReplayLimits {
+            records_ended_early: self.auth.ended_early(),
+            accounts_forgotten: 0,
+            scan_sources_ended_early: self.scan.ended_early(),
+            brute_force_ended_early: self.bf.ended_early(),
+            login_floods_ended_early: self.flood.ended_early(),
+        }
     }
 
     /// Mark every account name and source its detectors hold, and
@@ -853,13 +887,13 @@ impl<'a> PartitionDetectors<'a> {
         self.flood.finish(t, &mut self.floods);
         let mut drafts = self.take_drafts();
         self.xspray.finish(t, &mut drafts);
+        let limits = self.limits();
         self.ids.finish(t, &mut drafts);
         PartOutcome {
             drafts,
             flagged,
             backdoor: self.backdoor,
-            ended_early: self.auth.ended_early(),
-            scans_ended_early: self.scan.ended_early(),
+            limits,
         }
     }
 }
@@ -988,14 +1022,12 @@ impl<'a> LiveDetectors<'a> {
         self.campaigns.accounts_forgotten()
     }
 
-    /// Distributed-spray records ended early, over `max_records`.
-    pub fn records_ended_early(&self) -> u64 {
-        self.part.records_ended_early()
-    }
-
-    /// Port-scan sources ended early, over `max_sources`.
-    pub fn scan_sources_ended_early(&self) -> u64 {
-        self.part.scan_sources_ended_early()
+    /// The bounds its detectors reached so far.
+    pub fn limits(&self) -> ReplayLimits {
+        ReplayLimits {
+            accounts_forgotten: self.campaigns.accounts_forgotten(),
+            ..self.part.limits()
+        }
     }
 
     /// How many cross events wait for [`take_exported`](Self::take_exported).
@@ -1618,7 +1650,64 @@ pub(crate) fn capped(names: impl IntoIterator<Item = String>, cap: usize) -> Vec
         .collect()
 }
 
-/// A 64-bit hash (FNV-1a) of a u64, for sketches.
+/// The `excess` lowest ranked of `entries`, each given as (its rank, its
+/// key), in rank order: what a detector over its bound ends early. The
+/// rank is what decides (the last time active, a sum's size), then what
+/// tells entries apart without ids (an address's key), so the same
+/// entries go whatever ids the partitioning or a merge gave them.
+pub(crate) fn least_ranked<R: Ord + Copy, K: Copy>(
+    entries: impl Iterator<Item = (R, K)>,
+    excess: usize,
+) -> Vec<(R, K)> {
+    let mut ranked: Vec<(R, K)> = entries.collect();
+    if excess == 0 || ranked.is_empty() {
+        return Vec::new();
+    }
+    let excess = excess.min(ranked.len());
+    ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
+    ranked.truncate(excess);
+    ranked.sort_unstable_by_key(|r| r.0);
+    ranked
+}
+
+/// A new (source, service) episode is about to open with `cap` open in
+/// `open`: the least recently active quarter leaves now, returned in rank
+/// order (`last` time, then the address's key and the service, never an
+/// id) for the caller to judge as if idle. Counted in `ended_early` and
+/// logged the first time, naming `detector` (its configuration section).
+/// Shared by `brute_force` and `login_flood`, whose episodes are keyed
+/// `source << 16 | service`.
+pub(crate) fn end_least_recent_episodes<E>(
+    open: &mut hashbrown::HashMap<u128, E>,
+    cap: u64,
+    last: impl Fn(&E) -> i64,
+    t: &Tables,
+    ended_early: &mut u64,
+    detector: &str,
+) -> Vec<(u128, E)> {
+    let cap = cap.max(16) as usize;
+    if open.len() < cap {
+        return Vec::new();
+    }
+    let excess = open.len() - (cap - cap / 4);
+    let gone = least_ranked(
+        open.iter().map(|(&k, e)| {
+            let src = (k >> 16) as NodeId;
+            ((last(e), t.ip_key(src), k as u16), k)
+        }),
+        excess,
+    );
+    if *ended_early == 0 {
+        tracing::warn!(
+            "more than {cap} {detector} episodes open at once ({detector}.max_open): the {excess} least recently active end now instead of after {detector}.idle_secs, and so on each time the limit is passed"
+        );
+    }
+    *ended_early += excess as u64;
+    gone.into_iter()
+        .filter_map(|(_, k)| open.remove(&k).map(|e| (k, e)))
+        .collect()
+}
+
 /// Remove from `map` the entries `done` says are finished (idle past the
 /// window, or everything at the end of input) and return them in key
 /// order, so that detectors judge them, and report, in the same order on

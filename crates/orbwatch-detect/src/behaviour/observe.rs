@@ -720,6 +720,11 @@ fn hourly_sum(
     }
 }
 
+/// The answered connections of `src` in `hour`, as an observation.
+fn answered_sum(hour: i64, src: NodeId, count: u64, evidence: u64) -> Obs {
+    hourly_sum(ObsKind::Answered, hour, src, NONE, 0, count, evidence)
+}
+
 impl ObsBuffer {
     pub fn new() -> Self {
         Self {
@@ -942,6 +947,83 @@ impl ObsBuffer {
         self.outbound_touch.take()
     }
 
+    /// Hourly sums kept now, not yet observations (both maps).
+    pub fn sums_kept(&self) -> usize {
+        self.answered.len() + self.outbound.len()
+    }
+
+    /// Is either map of hourly sums (answered connections, outbound
+    /// bytes) holding more than `cap` sums?
+    pub fn sums_over(&self, cap: usize) -> bool {
+        let cap = cap.max(16);
+        self.answered.len() > cap || self.outbound.len() > cap
+    }
+
+    /// Live, a map of hourly sums holding more than `cap`: its smallest
+    /// quarter (fewest connections, fewest bytes; ties by address key,
+    /// never by id) leaves now, as observations appended to `out` dated
+    /// at their hour's last millisecond, as [`take_sums_before`] makes
+    /// them (the caller dates them earlier: their hour is not over).
+    /// Returns how many left.
+    ///
+    /// Why: every client with an answered connection, and every
+    /// (internal host, external address) pair with outbound bytes, keeps
+    /// a sum until its hour is over, and a connection log of a flood of
+    /// clients, each new, grew them without a bound for that hour
+    /// (8,000,000 connection records took 6.7 GB). A sum that left early
+    /// and grows again leaves again: the parts add up to the hour's
+    /// counts for the port-scan detector and for a host's exfiltration
+    /// baseline, but an exfiltration judged on one (source,
+    /// destination) part may stay under its bar.
+    ///
+    /// [`take_sums_before`]: ObsBuffer::take_sums_before
+    pub fn take_smallest_sums(&mut self, cap: usize, out: &mut Vec<Obs>) -> u64 {
+        let cap = cap.max(16);
+        let keep = cap - cap / 4;
+        let mut left = 0;
+        if self.answered.len() > cap {
+            let t = &self.tables;
+            let gone = super::least_ranked(
+                self.answered
+                    .iter()
+                    .map(|(&(src, h), &(count, _))| ((count, t.ip_key(src), h), (src, h))),
+                self.answered.len() - keep,
+            );
+            for (_, (src, h)) in gone {
+                if let Some((count, evidence)) = self.answered.remove(&(src, h)) {
+                    out.push(answered_sum(h, src, count, evidence));
+                    left += 1;
+                }
+            }
+        }
+        if self.outbound.len() > cap {
+            let t = &self.tables;
+            let gone = super::least_ranked(
+                self.outbound
+                    .iter()
+                    .map(|(&(src, dst, h), &(bytes, _, _))| {
+                        ((bytes, t.ip_key(src), t.ip_key(dst), h), (src, dst, h))
+                    }),
+                self.outbound.len() - keep,
+            );
+            for (_, k) in gone {
+                if let Some((bytes, evidence, port)) = self.outbound.remove(&k) {
+                    out.push(hourly_sum(
+                        ObsKind::Outbound,
+                        k.2,
+                        k.0,
+                        k.1,
+                        port,
+                        bytes,
+                        evidence,
+                    ));
+                    left += 1;
+                }
+            }
+        }
+        left
+    }
+
     /// The oldest hour (since the epoch) that has a sum not yet turned
     /// into an observation.
     pub fn oldest_sum_hour(&self) -> Option<i64> {
@@ -980,15 +1062,7 @@ impl ObsBuffer {
                 keep_oldest(h);
                 return true;
             }
-            out.push(hourly_sum(
-                ObsKind::Answered,
-                h,
-                src,
-                NONE,
-                0,
-                count,
-                evidence,
-            ));
+            out.push(answered_sum(h, src, count, evidence));
             false
         });
         self.outbound

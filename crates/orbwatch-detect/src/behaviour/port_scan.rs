@@ -130,21 +130,20 @@ impl<'a> PortScan<'a> {
             return;
         }
         let excess = len - (cap - cap / 4);
-        let mut ranked: Vec<((i64, u64), NodeId)> = if episodes {
-            self.open
-                .iter()
-                .map(|(&k, e)| ((e.last, t.ip_key(k)), k))
-                .collect()
-        } else {
-            self.single
-                .iter()
-                .map(|(&k, s)| ((ms_of(s.last), t.ip_key(k)), k))
-                .collect()
-        };
-        ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
-        let mut gone: Vec<((i64, u64), NodeId)> = ranked[..excess].to_vec();
         // Judged in a fixed order, as idle episodes are.
-        gone.sort_unstable();
+        let gone = if episodes {
+            super::least_ranked(
+                self.open.iter().map(|(&k, e)| ((e.last, t.ip_key(k)), k)),
+                excess,
+            )
+        } else {
+            super::least_ranked(
+                self.single
+                    .iter()
+                    .map(|(&k, s)| ((ms_of(s.last), t.ip_key(k)), k)),
+                excess,
+            )
+        };
         for (_, k) in gone {
             if episodes {
                 if let Some(ep) = self.open.remove(&k) {
