@@ -8,6 +8,8 @@ event time per 1,000 lines from 2024-05-01:
   gen_flood.py sources N      failed logins (root), each from a new
                               IPv4 address
   gen_flood.py sources6 N     the same from new IPv6 addresses
+  gen_flood.py spread N       failed logins (root), each from a new
+                              IPv4 address in a /24 not seen before
   gen_flood.py twice N        failed logins (root), each new IPv4
                               address failing twice in a row (below
                               every brute-force threshold)
@@ -50,6 +52,9 @@ def main():
             line = f"{t} srv sshd[1]: Failed password for {name} from {src} port 4000 ssh2"
         elif kind == "sources":
             line = f"{t} srv sshd[1]: Failed password for root from {v4} port 4000 ssh2"
+        elif kind == "spread":
+            v4 = "%d.%d.%d.%d" % (11 + ((i >> 24) & 63), i & 255, (i >> 8) & 255, (i >> 16) & 255)
+            line = f"{t} srv sshd[1]: Failed password for root from {v4} port 4000 ssh2"
         elif kind == "twice":
             j = i // 2
             v4 = "%d.%d.%d.%d" % (11 + ((j >> 24) & 63), (j >> 16) & 255, (j >> 8) & 255, j & 255)
@@ -70,7 +75,7 @@ def main():
                 f"SPT=5222 DPT={1 + i % 1000} WINDOW=1024 RES=0x00 SYN URGP=0"
             )
         else:
-            sys.exit(f"unknown flood {kind!r}: names, sources, twice, sources6, probes or conns")
+            sys.exit(f"unknown flood {kind!r}: names, sources, spread, twice, sources6, probes or conns")
         buf.append(line + "\n")
         if len(buf) >= 10000:
             out.write("".join(buf))
