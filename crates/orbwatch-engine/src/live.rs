@@ -220,6 +220,9 @@ pub struct LiveStats {
     /// Login-flood episodes ended before their `idle_secs`, over
     /// `login_flood.max_open` (connection logs of a flood of clients).
     pub login_floods_ended_early: u64,
+    /// Internal hosts whose exfiltration baseline was forgotten, over
+    /// `exfiltration.max_hosts`.
+    pub exfil_hosts_forgotten: u64,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
@@ -279,6 +282,7 @@ impl LiveStats {
         self.scan_sources_ended_early += o.scan_sources_ended_early;
         self.brute_force_ended_early += o.brute_force_ended_early;
         self.login_floods_ended_early += o.login_floods_ended_early;
+        self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
@@ -2351,6 +2355,7 @@ impl LivePipeline {
             s.scan_sources_ended_early = l.scan_sources_ended_early;
             s.brute_force_ended_early = l.brute_force_ended_early;
             s.login_floods_ended_early = l.login_floods_ended_early;
+            s.exfil_hosts_forgotten = l.exfil_hosts_forgotten;
         }
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;

@@ -885,6 +885,12 @@ fn render_metrics(
         s.login_floods_ended_early as f64,
     );
     one(
+        "exfil_hosts_forgotten_total",
+        "counter",
+        "Internal hosts whose exfiltration baseline was forgotten, over behaviour.exfiltration.max_hosts.",
+        s.exfil_hosts_forgotten as f64,
+    );
+    one(
         "hourly_sums",
         "gauge",
         "Hourly sums of answered connections and outbound bytes kept until their hour is over.",

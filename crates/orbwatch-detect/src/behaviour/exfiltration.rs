@@ -31,6 +31,8 @@ pub const STATE_BYTES: usize = std::mem::size_of::<NodeId>() + std::mem::size_of
 pub struct Exfiltration<'a> {
     cfg: &'a ExfilConfig,
     hosts: HashMap<NodeId, Host>,
+    /// Baselines forgotten, over `max_hosts` (see `bound`).
+    forgotten: u64,
 }
 
 impl<'a> Exfiltration<'a> {
@@ -39,7 +41,37 @@ impl<'a> Exfiltration<'a> {
         Self {
             cfg,
             hosts: HashMap::new(),
+            forgotten: 0,
         }
+    }
+
+    /// Baselines forgotten so far, over `max_hosts`.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// A new host is about to get a baseline with `max_hosts` kept: the
+    /// quarter whose last hour with bytes is oldest goes (ties by the
+    /// address's key, never by id). Counted and logged once.
+    fn bound(&mut self, t: &Tables) {
+        let cap = self.cfg.max_hosts.max(16) as usize;
+        if self.hosts.len() < cap {
+            return;
+        }
+        let excess = self.hosts.len() - (cap - cap / 4);
+        let gone = super::least_ranked(
+            self.hosts.iter().map(|(&k, h)| ((h.hour, t.ip_key(k)), k)),
+            excess,
+        );
+        for (_, k) in gone {
+            self.hosts.remove(&k);
+        }
+        if self.forgotten == 0 {
+            tracing::warn!(
+                "more than {cap} internal hosts with an exfiltration baseline (exfiltration.max_hosts): the {excess} idle longest are forgotten, and so on each time the limit is passed"
+            );
+        }
+        self.forgotten += excess as u64;
     }
 
     /// Mark the hosts it keeps a baseline of.
@@ -51,6 +83,9 @@ impl<'a> Exfiltration<'a> {
     /// host's baseline.
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let hour = o.time.div_euclid(3_600_000);
+        if !self.hosts.contains_key(&o.src) {
+            self.bound(t);
+        }
         let h = self.hosts.entry(o.src).or_insert(Host {
             hour,
             ..Default::default()
@@ -144,5 +179,53 @@ pub fn human_bytes(b: u64) -> String {
         format!("{b} B")
     } else {
         format!("{v:.1} {}", units[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::observe::FLAG_SRC_INTERNAL;
+
+    /// The outbound sum of internal `src` to one external address in
+    /// `hour` (since the epoch), as the sums are dated.
+    fn sum(hour: i64, src: NodeId, bytes: u64) -> Obs {
+        Obs {
+            time: hour * 3_600_000 + 3_599_999,
+            aux: bytes,
+            evidence: 0,
+            src,
+            dst: 0xc633_6401,
+            dst_port: 443,
+            svc: 0,
+            kind: ObsKind::Outbound,
+            flags: FLAG_SRC_INTERNAL,
+        }
+    }
+
+    /// Over `max_hosts`, the hosts idle longest lose their baseline: a
+    /// flood of new internal addresses keeps the table at the bound, and
+    /// a host sending every hour keeps its history.
+    #[test]
+    fn a_flood_of_new_internal_hosts_keeps_the_baselines_bounded() {
+        let cfg = ExfilConfig {
+            max_hosts: 16,
+            ..ExfilConfig::default()
+        };
+        let t = Tables::new();
+        let mut exfil = Exfiltration::new(&cfg);
+        let mut out = Vec::new();
+        let regular: NodeId = 0x0a00_0001;
+        for hour in 0..400i64 {
+            exfil.observe(&sum(hour, regular, 1_000_000), &t, &mut out);
+            for k in 0..3 {
+                let src = 0x0a01_0000 + (hour * 3 + k) as NodeId;
+                exfil.observe(&sum(hour, src, 1_000), &t, &mut out);
+                assert!(exfil.hosts.len() <= 16, "at hour {hour}");
+            }
+        }
+        assert!(exfil.forgotten() > 1_100, "{}", exfil.forgotten());
+        assert_eq!(exfil.hosts[&regular].hours, 399, "its history whole");
+        assert!(out.is_empty());
     }
 }

@@ -325,6 +325,13 @@ pub struct ExfilConfig {
     /// Hours of history a host needs before it has a baseline (default 6).
     /// Without one, `min_bytes × baseline_factor` is the bar.
     pub min_history_hours: u32,
+    /// Internal hosts whose baseline is kept, per partition (default
+    /// 1,000,000: about 50 MB). Beyond it the quarter that sent nothing
+    /// for the longest is forgotten (counted and logged): such a host
+    /// starts again with no history, held to the bar for new hosts.
+    /// Flow records from a flood of internal addresses (forged NetFlow,
+    /// or an internal IPv6 range) no longer keep one each for ever.
+    pub max_hosts: u64,
 }
 
 impl Default for ExfilConfig {
@@ -333,6 +340,7 @@ impl Default for ExfilConfig {
             min_bytes: 100_000_000,
             baseline_factor: 10.0,
             min_history_hours: 6,
+            max_hosts: 1_000_000,
         }
     }
 }
@@ -487,6 +495,9 @@ pub struct ReplayLimits {
     pub brute_force_ended_early: u64,
     /// Login-flood episodes ended before `idle_secs`, over `max_open`.
     pub login_floods_ended_early: u64,
+    /// Internal hosts whose exfiltration baseline was forgotten, over
+    /// `max_hosts`.
+    pub exfil_hosts_forgotten: u64,
 }
 
 impl ReplayLimits {
@@ -497,6 +508,7 @@ impl ReplayLimits {
         self.scan_sources_ended_early += o.scan_sources_ended_early;
         self.brute_force_ended_early += o.brute_force_ended_early;
         self.login_floods_ended_early += o.login_floods_ended_early;
+        self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
     }
 
     /// What the limits reached mean, in words (empty when none was).
@@ -531,6 +543,12 @@ impl ReplayLimits {
             notes.push(format!(
                 "{} login-flood episodes ended before login_flood.idle_secs: more than login_flood.max_open ({}) were open at once in one partition, and the least recently active ended early (a flood may be reported in parts)",
                 self.login_floods_ended_early, behaviour.login_flood.max_open
+            ));
+        }
+        if self.exfil_hosts_forgotten > 0 {
+            notes.push(format!(
+                "{} internal hosts' exfiltration baselines were forgotten: more than exfiltration.max_hosts ({}) were kept at once in one partition, and those idle longest went (each starts again with no history)",
+                self.exfil_hosts_forgotten, behaviour.exfiltration.max_hosts
             ));
         }
         notes
@@ -857,6 +875,7 @@ impl<'a> PartitionDetectors<'a> {
             scan_sources_ended_early: self.scan.ended_early(),
             brute_force_ended_early: self.bf.ended_early(),
             login_floods_ended_early: self.flood.ended_early(),
+            exfil_hosts_forgotten: self.exfil.forgotten(),
         }
     }
 
