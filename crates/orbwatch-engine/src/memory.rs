@@ -10,9 +10,16 @@
 //! findings, that is with the input. `malloc_trim(0)` releases every whole
 //! free page of every arena (`madvise(MADV_DONTNEED)`); it costs a walk of
 //! the free lists, a few milliseconds, once per hunt.
+//!
+//! It reaches glibc's heap only. The `orbwatch` binary has run on
+//! jemalloc since 2026-12-06, so there this call gives nothing back.
+//! Purging jemalloc's arenas at the same point was measured on the 3 GB
+//! sshd hunt and did no better: that hunt's peak is in the replay, not
+//! left over from the sweep (bench/README.md, session 29).
 
-/// Return the pages of freed heap memory to the kernel (glibc only; other
-/// allocators and platforms do nothing here).
+/// Return the pages of freed heap memory to the kernel (glibc's heap only:
+/// under another global allocator, and on other platforms, this does
+/// nothing).
 pub(crate) fn give_back_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
