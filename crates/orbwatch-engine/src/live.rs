@@ -52,7 +52,9 @@ use jiff::Timestamp;
 use orbwatch_capture::netflow::NetflowDecoder;
 use orbwatch_detect::behaviour::key_table::{KeyTable, pack};
 use orbwatch_detect::behaviour::observe::{HeldIds, NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
-use orbwatch_detect::behaviour::{BehaviourConfig, Draft, LiveDetectors, orb_likelihood};
+use orbwatch_detect::behaviour::{
+    BehaviourConfig, Draft, LiveDetectors, ReplayLimits, orb_likelihood,
+};
 use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{
     Aggregator, Coverage, Evidence, Finding, InputCoverage, IocEngine, MatchScratch,
@@ -204,25 +206,11 @@ pub struct LiveStats {
     pub addresses_kept: usize,
     /// IPv6 addresses given back so far.
     pub addresses_forgotten: u64,
-    /// Accounts the distributed-spray detector forgot over its
-    /// `max_accounts`, counted and logged (a spray of random names).
-    pub accounts_forgotten: u64,
-    /// (source, service) records of the distributed-spray detector ended
-    /// before their `idle_secs`, over its `max_records` (a flood of
-    /// sources never seen before).
-    pub records_ended_early: u64,
-    /// Sources of the port-scan detector ended before their `idle_secs`,
-    /// over its `max_sources` (a flood of probes from new addresses).
-    pub scan_sources_ended_early: u64,
-    /// Brute-force episodes ended before their `idle_secs`, over
-    /// `brute_force.max_open` (a flood of sources each failing twice).
-    pub brute_force_ended_early: u64,
-    /// Login-flood episodes ended before their `idle_secs`, over
-    /// `login_flood.max_open` (connection logs of a flood of clients).
-    pub login_floods_ended_early: u64,
-    /// Internal hosts whose exfiltration baseline was forgotten, over
-    /// `exfiltration.max_hosts`.
-    pub exfil_hosts_forgotten: u64,
+    /// The detectors' bounds reached so far (accounts forgotten over
+    /// `max_accounts`, episodes and records ended early, baselines
+    /// forgotten), counted and logged, each a flood of something new.
+    #[serde(flatten)]
+    pub limits: ReplayLimits,
     pub evidence_bytes: usize,
     pub evidence_not_kept: u64,
     pub netflow_datagrams: u64,
@@ -277,12 +265,7 @@ impl LiveStats {
         self.names_forgotten += o.names_forgotten;
         self.addresses_kept += o.addresses_kept;
         self.addresses_forgotten += o.addresses_forgotten;
-        self.accounts_forgotten += o.accounts_forgotten;
-        self.records_ended_early += o.records_ended_early;
-        self.scan_sources_ended_early += o.scan_sources_ended_early;
-        self.brute_force_ended_early += o.brute_force_ended_early;
-        self.login_floods_ended_early += o.login_floods_ended_early;
-        self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
+        self.limits.add(&o.limits);
         self.evidence_bytes += o.evidence_bytes;
         self.evidence_not_kept += o.evidence_not_kept;
         self.netflow_datagrams += o.netflow_datagrams;
@@ -2349,13 +2332,7 @@ impl LivePipeline {
         s.addresses_kept = self.obs.tables.ips.kept();
         s.hourly_sums = self.obs.sums_kept();
         if let Some(d) = &self.detection {
-            let l = d.detectors.limits();
-            s.accounts_forgotten = l.accounts_forgotten;
-            s.records_ended_early = l.records_ended_early;
-            s.scan_sources_ended_early = l.scan_sources_ended_early;
-            s.brute_force_ended_early = l.brute_force_ended_early;
-            s.login_floods_ended_early = l.login_floods_ended_early;
-            s.exfil_hosts_forgotten = l.exfil_hosts_forgotten;
+            s.limits = d.detectors.limits();
         }
         s.evidence_bytes = self.evidence.bytes;
         s.evidence_not_kept = self.evidence.not_kept;

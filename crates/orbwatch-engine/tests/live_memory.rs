@@ -325,7 +325,7 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
     let s = p.stats();
     eprintln!(
         "names kept {}, given back {}, accounts forgotten {}, detector keys {}",
-        s.names_kept, s.names_forgotten, s.accounts_forgotten, s.tracked_keys
+        s.names_kept, s.names_forgotten, s.limits.accounts_forgotten, s.tracked_keys
     );
     // What the detectors hold: each source's first accounts (brute
     // force: 6, the distributed record: 3 and the last), the 2,000
@@ -336,7 +336,7 @@ fn a_spray_of_random_names_keeps_names_and_accounts_bounded() {
     // At most 2,000 accounts kept; those still in the reorder window
     // have not reached the detector yet.
     assert!(
-        s.accounts_forgotten + 2_000 + s.reorder.pending as u64 >= FAILURES,
+        s.limits.accounts_forgotten + 2_000 + s.reorder.pending as u64 >= FAILURES,
         "{s:?}"
     );
     assert_eq!(s.records, FAILURES);
@@ -400,7 +400,7 @@ fn a_flood_of_new_sources_keeps_the_records_bounded() {
     let s = p.stats();
     eprintln!(
         "records ended early {}, most detector keys {most}",
-        s.records_ended_early
+        s.limits.records_ended_early
     );
     // The records (and the brute-force detector's, which are none: one
     // failure each) stay at the bound.
@@ -408,7 +408,7 @@ fn a_flood_of_new_sources_keeps_the_records_bounded() {
     // Ended early: all but the last 5,000 or so, less those still in the
     // reorder window (a minute of event time, 600 records).
     assert!(
-        s.records_ended_early + 5_000 + s.reorder.pending as u64 >= SOURCES,
+        s.limits.records_ended_early + 5_000 + s.reorder.pending as u64 >= SOURCES,
         "{s:?}"
     );
     assert_eq!(s.records, SOURCES + SOURCES / 600);
@@ -418,7 +418,7 @@ fn a_flood_of_new_sources_keeps_the_records_bounded() {
     assert!(
         notes.iter().any(|n| n.starts_with(&format!(
             "{} (source, service) records of the distributed-spray detector ended before",
-            s.records_ended_early
+            s.limits.records_ended_early
         ))),
         "{notes:#?}"
     );

@@ -870,25 +870,25 @@ fn render_metrics(
         "scan_sources_ended_early_total",
         "counter",
         "Port-scan sources ended before behaviour.port_scan.idle_secs, over behaviour.port_scan.max_sources.",
-        s.scan_sources_ended_early as f64,
+        s.limits.scan_sources_ended_early as f64,
     );
     one(
         "brute_force_ended_early_total",
         "counter",
         "Brute-force episodes ended before behaviour.brute_force.idle_secs, over behaviour.brute_force.max_open.",
-        s.brute_force_ended_early as f64,
+        s.limits.brute_force_ended_early as f64,
     );
     one(
         "login_floods_ended_early_total",
         "counter",
         "Login-flood episodes ended before behaviour.login_flood.idle_secs, over behaviour.login_flood.max_open.",
-        s.login_floods_ended_early as f64,
+        s.limits.login_floods_ended_early as f64,
     );
     one(
         "exfil_hosts_forgotten_total",
         "counter",
         "Internal hosts whose exfiltration baseline was forgotten, over behaviour.exfiltration.max_hosts.",
-        s.exfil_hosts_forgotten as f64,
+        s.limits.exfil_hosts_forgotten as f64,
     );
     one(
         "hourly_sums",
@@ -912,13 +912,13 @@ fn render_metrics(
         "records_ended_early_total",
         "counter",
         "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
-        s.records_ended_early as f64,
+        s.limits.records_ended_early as f64,
     );
     one(
         "accounts_forgotten_total",
         "counter",
         "Accounts the distributed-spray detector forgot over behaviour.distributed.max_accounts.",
-        s.accounts_forgotten as f64,
+        s.limits.accounts_forgotten as f64,
     );
     one(
         "rss_bytes",
@@ -1032,11 +1032,11 @@ fn log_status(
         s.names_forgotten,
         s.addresses_kept,
         s.addresses_forgotten,
-        s.accounts_forgotten,
-        s.records_ended_early,
-        s.scan_sources_ended_early,
-        s.brute_force_ended_early,
-        s.login_floods_ended_early,
+        s.limits.accounts_forgotten,
+        s.limits.records_ended_early,
+        s.limits.scan_sources_ended_early,
+        s.limits.brute_force_ended_early,
+        s.limits.login_floods_ended_early,
         s.hourly_sums,
         s.sums_left_early,
         s.streams,

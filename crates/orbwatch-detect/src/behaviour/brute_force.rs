@@ -381,15 +381,10 @@ mod tests {
 
     fn failure(ms: i64, src: NodeId) -> Obs {
         Obs {
-            time: BASE + ms,
-            aux: 0,
             evidence: ms as u64,
-            src,
-            dst: 0xc0a8_0001,
             dst_port: 22,
             svc: 1,
-            kind: ObsKind::AuthFailure,
-            flags: 0,
+            ..Obs::test(ObsKind::AuthFailure, BASE + ms, src)
         }
     }
 

@@ -54,24 +54,17 @@ impl<'a> Exfiltration<'a> {
     /// quarter whose last hour with bytes is oldest goes (ties by the
     /// address's key, never by id). Counted and logged once.
     fn bound(&mut self, t: &Tables) {
-        let cap = self.cfg.max_hosts.max(16) as usize;
-        if self.hosts.len() < cap {
-            return;
-        }
-        let excess = self.hosts.len() - (cap - cap / 4);
-        let gone = super::least_ranked(
-            self.hosts.iter().map(|(&k, h)| ((h.hour, t.ip_key(k)), k)),
-            excess,
+        super::shed_over_cap(
+            &mut self.hosts,
+            self.cfg.max_hosts,
+            |&k, h| (h.hour, t.ip_key(k)),
+            &mut self.forgotten,
+            |cap, excess| {
+                format!(
+                    "more than {cap} internal hosts with an exfiltration baseline (exfiltration.max_hosts): the {excess} idle longest are forgotten, and so on each time the limit is passed"
+                )
+            },
         );
-        for (_, k) in gone {
-            self.hosts.remove(&k);
-        }
-        if self.forgotten == 0 {
-            tracing::warn!(
-                "more than {cap} internal hosts with an exfiltration baseline (exfiltration.max_hosts): the {excess} idle longest are forgotten, and so on each time the limit is passed"
-            );
-        }
-        self.forgotten += excess as u64;
     }
 
     /// Mark the hosts it keeps a baseline of.
@@ -83,7 +76,7 @@ impl<'a> Exfiltration<'a> {
     /// host's baseline.
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let hour = o.time.div_euclid(3_600_000);
-        if !self.hosts.contains_key(&o.src) {
+        if super::at_cap(self.hosts.len(), self.cfg.max_hosts) && !self.hosts.contains_key(&o.src) {
             self.bound(t);
         }
         let h = self.hosts.entry(o.src).or_insert(Host {
@@ -191,15 +184,11 @@ mod tests {
     /// `hour` (since the epoch), as the sums are dated.
     fn sum(hour: i64, src: NodeId, bytes: u64) -> Obs {
         Obs {
-            time: hour * 3_600_000 + 3_599_999,
             aux: bytes,
-            evidence: 0,
-            src,
             dst: 0xc633_6401,
             dst_port: 443,
-            svc: 0,
-            kind: ObsKind::Outbound,
             flags: FLAG_SRC_INTERNAL,
+            ..Obs::test(ObsKind::Outbound, hour * 3_600_000 + 3_599_999, src)
         }
     }
 

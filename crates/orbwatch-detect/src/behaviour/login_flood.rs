@@ -255,7 +255,7 @@ impl<'a> LoginFlood<'a> {
         {
             self.judge(k, &ep, t, out);
         }
-        if !self.open.contains_key(&k) {
+        if super::at_cap(self.open.len(), self.cfg.max_open) && !self.open.contains_key(&k) {
             self.bound(t, out);
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
@@ -439,15 +439,11 @@ mod tests {
 
     fn connection(ms: i64, src: NodeId, dst: NodeId) -> Obs {
         Obs {
-            time: 1_609_459_200_000 + ms,
-            aux: 0,
             evidence: ms as u64,
-            src,
             dst,
             dst_port: 22,
             svc: 1,
-            kind: ObsKind::LoginConnection,
-            flags: 0,
+            ..Obs::test(ObsKind::LoginConnection, 1_609_459_200_000 + ms, src)
         }
     }
 

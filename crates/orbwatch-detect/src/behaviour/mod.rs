@@ -504,7 +504,7 @@ struct PartOutcome {
 
 /// Limits a replay reached, which change findings (counted, never
 /// silent; a hunt says them in its coverage).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct ReplayLimits {
     /// (source, service) records of the distributed-spray detector ended
     /// before `idle_secs`, over `max_records` (in any partition).
@@ -1693,33 +1693,78 @@ pub(crate) fn capped(names: impl IntoIterator<Item = String>, cap: usize) -> Vec
         .collect()
 }
 
-/// The `excess` lowest ranked of `entries`, each given as (its rank, its
-/// key), in rank order: what a detector over its bound ends early. The
-/// rank is what decides (the last time active, a sum's size), then what
-/// tells entries apart without ids (an address's key), so the same
-/// entries go whatever ids the partitioning or a merge gave them.
-pub(crate) fn least_ranked<R: Ord + Copy, K: Copy>(
-    entries: impl Iterator<Item = (R, K)>,
+/// Is a detector's table of `len` entries at its bound `cap` (at least
+/// 16), so that a new key must first make room (see [`shed_over_cap`])?
+/// Cheap, so that the hot path asks it before looking the key up.
+pub(crate) fn at_cap(len: usize, cap: u64) -> bool {
+    len >= cap.max(16) as usize
+}
+
+/// Remove from `map` its `excess` lowest ranked entries and return them
+/// in rank order. The rank is what decides (the last time active, a
+/// sum's size), then what tells entries apart without ids (an address's
+/// key), so the same entries go whatever ids the partitioning or a merge
+/// gave them.
+pub(crate) fn remove_least_ranked<K, V, R>(
+    map: &mut hashbrown::HashMap<K, V>,
     excess: usize,
-) -> Vec<(R, K)> {
-    let mut ranked: Vec<(R, K)> = entries.collect();
-    if excess == 0 || ranked.is_empty() {
+    rank: impl Fn(&K, &V) -> R,
+) -> Vec<(K, V)>
+where
+    K: Copy + Eq + std::hash::Hash,
+    R: Ord,
+{
+    let excess = excess.min(map.len());
+    if excess == 0 {
         return Vec::new();
     }
-    let excess = excess.min(ranked.len());
-    ranked.select_nth_unstable_by_key(excess - 1, |r| r.0);
+    let mut ranked: Vec<(R, K)> = map.iter().map(|(k, v)| (rank(k, v), *k)).collect();
+    ranked.select_nth_unstable_by(excess - 1, |a, b| a.0.cmp(&b.0));
     ranked.truncate(excess);
-    ranked.sort_unstable_by_key(|r| r.0);
+    ranked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     ranked
+        .into_iter()
+        .filter_map(|(_, k)| map.remove(&k).map(|v| (k, v)))
+        .collect()
+}
+
+/// A detector's table is at its bound `cap` (see [`at_cap`]) and a new
+/// key comes: its lowest ranked quarter leaves now, returned in rank
+/// order for the caller to judge as if idle, or to forget. Counted in
+/// `shed` and logged the first time, with `warning(cap, excess)`, so
+/// that a bound reached is never silent. Below the bound, nothing.
+///
+/// Why a quarter: ranking the table costs a pass over it, and a flood
+/// of new keys would pay it at every key if only one left.
+pub(crate) fn shed_over_cap<K, V, R>(
+    map: &mut hashbrown::HashMap<K, V>,
+    cap: u64,
+    rank: impl Fn(&K, &V) -> R,
+    shed: &mut u64,
+    warning: impl FnOnce(usize, usize) -> String,
+) -> Vec<(K, V)>
+where
+    K: Copy + Eq + std::hash::Hash,
+    R: Ord,
+{
+    if !at_cap(map.len(), cap) {
+        return Vec::new();
+    }
+    let cap = cap.max(16) as usize;
+    let excess = map.len() - (cap - cap / 4);
+    if *shed == 0 {
+        tracing::warn!("{}", warning(cap, excess));
+    }
+    *shed += excess as u64;
+    remove_least_ranked(map, excess, rank)
 }
 
 /// A new (source, service) episode is about to open with `cap` open in
-/// `open`: the least recently active quarter leaves now, returned in rank
-/// order (`last` time, then the address's key and the service, never an
-/// id) for the caller to judge as if idle. Counted in `ended_early` and
-/// logged the first time, naming `detector` (its configuration section).
-/// Shared by `brute_force` and `login_flood`, whose episodes are keyed
-/// `source << 16 | service`.
+/// `open`: the least recently active quarter leaves now (by `last` time,
+/// then the address's key and the service, never an id), for the caller
+/// to judge as if idle. See [`shed_over_cap`]; `detector` names the
+/// configuration section in the warning. Shared by `brute_force` and
+/// `login_flood`, whose episodes are keyed `source << 16 | service`.
 pub(crate) fn end_least_recent_episodes<E>(
     open: &mut hashbrown::HashMap<u128, E>,
     cap: u64,
@@ -1728,27 +1773,17 @@ pub(crate) fn end_least_recent_episodes<E>(
     ended_early: &mut u64,
     detector: &str,
 ) -> Vec<(u128, E)> {
-    let cap = cap.max(16) as usize;
-    if open.len() < cap {
-        return Vec::new();
-    }
-    let excess = open.len() - (cap - cap / 4);
-    let gone = least_ranked(
-        open.iter().map(|(&k, e)| {
-            let src = (k >> 16) as NodeId;
-            ((last(e), t.ip_key(src), k as u16), k)
-        }),
-        excess,
-    );
-    if *ended_early == 0 {
-        tracing::warn!(
-            "more than {cap} {detector} episodes open at once ({detector}.max_open): the {excess} least recently active end now instead of after {detector}.idle_secs, and so on each time the limit is passed"
-        );
-    }
-    *ended_early += excess as u64;
-    gone.into_iter()
-        .filter_map(|(_, k)| open.remove(&k).map(|e| (k, e)))
-        .collect()
+    shed_over_cap(
+        open,
+        cap,
+        |&k, e| (last(e), t.ip_key((k >> 16) as NodeId), k as u16),
+        ended_early,
+        |cap, excess| {
+            format!(
+                "more than {cap} {detector} episodes open at once ({detector}.max_open): the {excess} least recently active end now instead of after {detector}.idle_secs, and so on each time the limit is passed"
+            )
+        },
+    )
 }
 
 /// Remove from `map` the entries `done` says are finished (idle past the

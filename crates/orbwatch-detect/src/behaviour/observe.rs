@@ -122,6 +122,26 @@ pub struct Obs {
     pub flags: u8,
 }
 
+#[cfg(test)]
+impl Obs {
+    /// A test's observation of `kind` at `time` from `src` to 192.168.0.1,
+    /// with no port, service, account, evidence or flags: the detectors'
+    /// tests set only the fields they are about.
+    pub(crate) fn test(kind: ObsKind, time: i64, src: NodeId) -> Obs {
+        Obs {
+            time,
+            aux: 0,
+            evidence: 0,
+            src,
+            dst: 0xc0a8_0001,
+            dst_port: 0,
+            svc: 0,
+            kind,
+            flags: 0,
+        }
+    }
+}
+
 /// Lines above 2^40 (a trillion) are clamped; inputs above 2^24 are too.
 pub fn evidence_ref(input: usize, line: u64) -> u64 {
     let input = (input as u64).min((1 << 24) - 1);
@@ -978,50 +998,45 @@ impl ObsBuffer {
     ///
     /// [`take_sums_before`]: ObsBuffer::take_sums_before
     pub fn take_smallest_sums(&mut self, cap: usize, out: &mut Vec<Obs>) -> u64 {
+        /// Over `cap`, the map's smallest quarter (by `rank`) leaves as
+        /// observations (`to_obs`), in rank order.
+        fn leave<K, V, R>(
+            map: &mut HashMap<K, V>,
+            cap: usize,
+            rank: impl Fn(&K, &V) -> R,
+            to_obs: impl Fn(K, V) -> Obs,
+            out: &mut Vec<Obs>,
+        ) -> u64
+        where
+            K: Copy + Eq + std::hash::Hash,
+            R: Ord,
+        {
+            if map.len() <= cap {
+                return 0;
+            }
+            let excess = map.len() - (cap - cap / 4);
+            let gone = super::remove_least_ranked(map, excess, rank);
+            let left = gone.len() as u64;
+            out.extend(gone.into_iter().map(|(k, v)| to_obs(k, v)));
+            left
+        }
         let cap = cap.max(16);
-        let keep = cap - cap / 4;
-        let mut left = 0;
-        if self.answered.len() > cap {
-            let t = &self.tables;
-            let gone = super::least_ranked(
-                self.answered
-                    .iter()
-                    .map(|(&(src, h), &(count, _))| ((count, t.ip_key(src), h), (src, h))),
-                self.answered.len() - keep,
-            );
-            for (_, (src, h)) in gone {
-                if let Some((count, evidence)) = self.answered.remove(&(src, h)) {
-                    out.push(answered_sum(h, src, count, evidence));
-                    left += 1;
-                }
-            }
-        }
-        if self.outbound.len() > cap {
-            let t = &self.tables;
-            let gone = super::least_ranked(
-                self.outbound
-                    .iter()
-                    .map(|(&(src, dst, h), &(bytes, _, _))| {
-                        ((bytes, t.ip_key(src), t.ip_key(dst), h), (src, dst, h))
-                    }),
-                self.outbound.len() - keep,
-            );
-            for (_, k) in gone {
-                if let Some((bytes, evidence, port)) = self.outbound.remove(&k) {
-                    out.push(hourly_sum(
-                        ObsKind::Outbound,
-                        k.2,
-                        k.0,
-                        k.1,
-                        port,
-                        bytes,
-                        evidence,
-                    ));
-                    left += 1;
-                }
-            }
-        }
-        left
+        let t = &self.tables;
+        leave(
+            &mut self.answered,
+            cap,
+            |&(src, h), &(count, _)| (count, t.ip_key(src), h),
+            |(src, h), (count, evidence)| answered_sum(h, src, count, evidence),
+            out,
+        ) + leave(
+            &mut self.outbound,
+            cap,
+            |&(src, dst, h), &(bytes, _, _)| (bytes, t.ip_key(src), t.ip_key(dst), h),
+            |(src, dst, h), (bytes, evidence, port)| {
+                hourly_sum(ObsKind::Outbound, h, src, dst, port, bytes, evidence)
+            },
+            out,
+        )
     }
 
     /// The oldest hour (since the epoch) that has a sum not yet turned

@@ -120,45 +120,33 @@ impl<'a> PortScan<'a> {
     /// a firewall logging a flood of probes from spoofed addresses, each
     /// new, made one entry per address for that hour, without a bound.
     fn bound(&mut self, episodes: bool, t: &Tables, out: &mut Vec<Draft>) {
-        let cap = self.cfg.max_sources.max(16) as usize;
-        let len = if episodes {
-            self.open.len()
-        } else {
-            self.single.len()
-        };
-        if len < cap {
-            return;
-        }
-        let excess = len - (cap - cap / 4);
-        // Judged in a fixed order, as idle episodes are.
-        let gone = if episodes {
-            super::least_ranked(
-                self.open.iter().map(|(&k, e)| ((e.last, t.ip_key(k)), k)),
-                excess,
-            )
-        } else {
-            super::least_ranked(
-                self.single
-                    .iter()
-                    .map(|(&k, s)| ((ms_of(s.last), t.ip_key(k)), k)),
-                excess,
-            )
-        };
-        for (_, k) in gone {
-            if episodes {
-                if let Some(ep) = self.open.remove(&k) {
-                    self.judge(k, &ep, t, out);
-                }
-            } else {
-                self.single.remove(&k);
-            }
-        }
-        if self.ended_early == 0 {
-            tracing::warn!(
+        let warning = |cap, excess| {
+            format!(
                 "more than {cap} sources probing at once (port_scan.max_sources): the {excess} least recently active end now instead of after port_scan.idle_secs, and so on each time the limit is passed"
+            )
+        };
+        let cap = self.cfg.max_sources;
+        // Judged in a fixed order, as idle episodes are.
+        if episodes {
+            let gone = super::shed_over_cap(
+                &mut self.open,
+                cap,
+                |&k, e| (e.last, t.ip_key(k)),
+                &mut self.ended_early,
+                warning,
+            );
+            for (k, ep) in gone {
+                self.judge(k, &ep, t, out);
+            }
+        } else {
+            super::shed_over_cap(
+                &mut self.single,
+                cap,
+                |&k, s| (ms_of(s.last), t.ip_key(k)),
+                &mut self.ended_early,
+                warning,
             );
         }
-        self.ended_early += excess as u64;
     }
 
     /// Sources tracked right now.
@@ -209,7 +197,9 @@ impl<'a> PortScan<'a> {
                     self.open.insert(o.src, ep);
                 }
                 _ => {
-                    if !self.single.contains_key(&o.src) {
+                    if super::at_cap(self.single.len(), self.cfg.max_sources)
+                        && !self.single.contains_key(&o.src)
+                    {
                         self.bound(false, t, out);
                     }
                     self.single.insert(
@@ -227,7 +217,7 @@ impl<'a> PortScan<'a> {
                 }
             }
         }
-        if !self.open.contains_key(&o.src) {
+        if super::at_cap(self.open.len(), self.cfg.max_sources) && !self.open.contains_key(&o.src) {
             self.bound(true, t, out);
         }
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
@@ -414,15 +404,9 @@ mod tests {
 
     fn probe(ms: i64, src: NodeId, port: u16) -> Obs {
         Obs {
-            time: BASE + ms,
-            aux: 0,
             evidence: ms as u64,
-            src,
-            dst: 0xc0a8_0001,
             dst_port: port,
-            svc: 0,
-            kind: ObsKind::Probe,
-            flags: 0,
+            ..Obs::test(ObsKind::Probe, BASE + ms, src)
         }
     }
 
