@@ -444,8 +444,20 @@ impl Aggregator {
     /// Turn sessions into findings, merging sessions that touch (chunks
     /// split a session in two). Sorted by first sighting, then indicator.
     pub fn finish(self, engine: &IocEngine) -> Vec<Finding> {
-        let cap = self.evidence_cap;
         let mut out = Vec::new();
+        self.finish_each(engine, |f| out.push(f));
+        sort_findings(&mut out);
+        out
+    }
+
+    /// As [`finish`](Self::finish), handing each finding to `each` as it
+    /// is made, in no particular order (put them in output order with
+    /// [`OutputOrder`]). A hunt holds its IOC findings on disk through
+    /// the behaviour replay: made one at a time, they never all stand in
+    /// memory at once (115,995 findings of the 3 GB bench hunt took about
+    /// 200 MB as one vector).
+    pub fn finish_each(self, engine: &IocEngine, mut each: impl FnMut(Finding)) {
+        let cap = self.evidence_cap;
         for (key, mut list) in self.sessions {
             list.sort_by_key(|s| s.first);
             let mut merged: Vec<Session> = Vec::new();
@@ -463,14 +475,11 @@ impl Aggregator {
                 }
                 merged.push(s);
             }
-            out.extend(
-                merged
-                    .into_iter()
-                    .filter_map(|s| session_finding(&key, s, engine, cap)),
-            );
+            merged
+                .into_iter()
+                .filter_map(|s| session_finding(&key, s, engine, cap))
+                .for_each(&mut each);
         }
-        sort_findings(&mut out);
-        out
     }
 
     /// Live: the findings whose sessions changed since the last call, as
@@ -526,12 +535,38 @@ impl Aggregator {
 }
 
 /// Findings by first sighting, then feed and indicator, then id.
-fn sort_findings(out: &mut [Finding]) {
+/// Put IOC findings in output order: first seen, then feed and
+/// indicator, then id (see [`OutputOrder`]).
+pub fn sort_findings(out: &mut [Finding]) {
     out.sort_by(|a, b| {
         let ka = a.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
         let kb = b.ioc.as_ref().map(|i| (&i.feed, &i.indicator));
         (a.first_seen, ka, &a.id).cmp(&(b.first_seen, kb, &b.id))
     });
+}
+
+/// Where an IOC finding goes in the output, kept apart from the finding:
+/// it orders as [`sort_findings`] does (first seen, then feed and
+/// indicator, then id), so findings held elsewhere (a hunt's temporary
+/// file) can be put in order by these keys alone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutputOrder {
+    first_seen: Option<Timestamp>,
+    ioc: Option<(String, String)>,
+    id: String,
+}
+
+impl OutputOrder {
+    pub fn of(f: &Finding) -> Self {
+        Self {
+            first_seen: f.first_seen,
+            ioc: f
+                .ioc
+                .as_ref()
+                .map(|i| (i.feed.clone(), i.indicator.clone())),
+            id: f.id.clone(),
+        }
+    }
 }
 
 /// The finding of one session (`None` when the indicator is unknown to

@@ -11,7 +11,7 @@ pub mod enrich;
 pub mod finding;
 pub mod ioc;
 
-pub use aggregate::{Aggregator, OwnedSighting};
+pub use aggregate::{Aggregator, OutputOrder, OwnedSighting};
 pub use coverage::{BehaviourCoverage, Coverage, FeedCoverage, InputCoverage};
 pub use direction::InternalNets;
 pub use finding::{

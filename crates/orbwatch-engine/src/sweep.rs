@@ -20,7 +20,7 @@ use orbwatch_event::{DecodeError, Decoded, Decoder, Origin};
 use orbwatch_source::{Input, InputProblem, Line, LineReader};
 use rayon::prelude::*;
 
-use crate::held_findings::HeldFindings;
+use crate::held_findings::{HeldFindings, Holding};
 use crate::record_source::RecordSource;
 use crate::sink::FindingsSink;
 use crate::{Engine, EngineError, HuntSummary, binary};
@@ -149,28 +149,28 @@ impl Engine {
         // With behaviour on, IOC findings wait (on disk past a count) while
         // the detectors replay; ORB likelihood observes every finding in
         // output order (IOC findings, then behaviour) and annotates them
-        // as they go to the sink. Making the IOC findings and writing them
-        // out (0.3 s for the 35,668 of the 1 GB bench hunt) runs on a
-        // thread of its own beside the start of the replay.
+        // as they go to the sink. Making the IOC findings, writing them
+        // out one at a time and reading them back in output order for ORB
+        // likelihood runs on a thread of its own beside the start of the
+        // replay (see `held_findings`).
         let (held, behaviour, scores) = if let (Some(b), Some(c)) = (&self.behaviour, collector) {
-            std::thread::scope(|scope| {
+            std::thread::scope(|scope| -> Result<_, EngineError> {
                 let holding = scope.spawn(|| {
-                    let ioc_findings = agg.finish(&self.ioc);
+                    let mut holding = Holding::new(b.ioc_findings_in_memory(), b.spill_dir());
+                    agg.finish_each(&self.ioc, |f| holding.push(f));
+                    let (held, note) = holding.finish();
                     let mut orb = OrbLikelihood::default();
-                    for f in &ioc_findings {
-                        orb.observe(f, &b.internal);
-                    }
-                    let (held, note) =
-                        HeldFindings::hold(ioc_findings, b.ioc_findings_in_memory(), b.spill_dir());
-                    (orb, held, note)
+                    let read = held.for_each(|f| orb.observe(f, &b.internal));
+                    (orb, held, note, read)
                 });
                 let runs =
                     c.finish(|input, chunk| line_bases.get(&(input, chunk)).copied().unwrap_or(0));
                 crate::memory::give_back_freed_heap();
                 let found = b.finish(runs, self.threads(), &mut coverage);
-                let (mut orb, held, note) = holding
+                let (mut orb, held, note, read) = holding
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                read?;
                 if let (Some(note), Some(cov)) = (note, coverage.behaviour.as_mut()) {
                     cov.notes.push(note);
                 }
@@ -178,8 +178,8 @@ impl Engine {
                     orb.observe(f, &b.internal);
                 }
                 let scores = b.orb_scores(orb, &found.backdoor);
-                (held, Some((b, found)), Some(scores))
-            })
+                Ok((held, Some((b, found)), Some(scores)))
+            })?
         } else {
             (HeldFindings::Memory(agg.finish(&self.ioc)), None, None)
         };
@@ -228,7 +228,7 @@ impl Engine {
                     findings
                 })
             });
-            for f in held.into_iter()? {
+            for f in held.into_iter() {
                 send(&mut f?)?;
             }
             if let Some(reading) = reading {
