@@ -178,12 +178,12 @@ impl Holding {
                 let count = d.index.len();
                 tracing::info!("{count} IOC findings wait on disk during the behaviour replay");
                 d.index.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                HeldFindings::Disk {
+                HeldFindings::Disk(OnFile {
                     file: d.file,
                     written: d.written,
                     rest: d.buf,
                     places: d.index.into_iter().map(|(_, at, len)| (at, len)).collect(),
-                }
+                })
             }
         };
         (held, note)
@@ -193,14 +193,51 @@ impl Holding {
 /// IOC findings, in output order, in memory or in a temporary file.
 pub(crate) enum HeldFindings {
     Memory(Vec<Finding>),
-    Disk {
-        file: std::fs::File,
-        /// Bytes in the file; lines from here on are in `rest`.
-        written: u64,
-        rest: Vec<u8>,
-        /// (offset, length) of each finding's line, in output order.
-        places: Vec<(u64, u32)>,
-    },
+    Disk(OnFile),
+}
+
+/// Findings held in a temporary file (and after a failed write, in
+/// memory as JSON lines after it), read back by place.
+pub(crate) struct OnFile {
+    file: std::fs::File,
+    /// Bytes in the file; lines from here on are in `rest`.
+    written: u64,
+    rest: Vec<u8>,
+    /// (offset, length) of each finding's line, in output order.
+    places: Vec<(u64, u32)>,
+}
+
+impl OnFile {
+    /// The `i`th finding in output order (`line` is a reused buffer).
+    fn read(&self, i: usize, line: &mut Vec<u8>) -> Result<Finding, EngineError> {
+        let (at, len) = self.places[i];
+        let len = len as usize;
+        let bytes: Result<&[u8], String> = if at >= self.written {
+            let from = (at - self.written) as usize;
+            self.rest
+                .get(from..from + len)
+                .ok_or_else(|| "the findings kept in memory end early".to_string())
+        } else {
+            line.resize(len, 0);
+            let mut file = &self.file;
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.read_exact(line))
+                .map(|()| &line[..])
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => "the file ends early".to_string(),
+                    _ => e.to_string(),
+                })
+        };
+        bytes
+            .and_then(|b| serde_json::from_slice::<Finding>(b).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                EngineError::Spill(format!(
+                    "reading back IOC finding {} of {} from the hunt's temporary file failed: {e}",
+                    i + 1,
+                    self.places.len()
+                ))
+            })
+    }
 }
 
 impl HeldFindings {
@@ -208,7 +245,7 @@ impl HeldFindings {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Memory(v) => v.len(),
-            Self::Disk { places, .. } => places.len(),
+            Self::Disk(d) => d.places.len(),
         }
     }
 
@@ -217,17 +254,10 @@ impl HeldFindings {
     pub(crate) fn for_each(&self, mut each: impl FnMut(&Finding)) -> Result<(), EngineError> {
         match self {
             Self::Memory(v) => v.iter().for_each(each),
-            Self::Disk {
-                file,
-                written,
-                rest,
-                places,
-            } => {
+            Self::Disk(d) => {
                 let mut line = Vec::new();
-                for (i, &place) in places.iter().enumerate() {
-                    let f = read_one(file, *written, rest, place, &mut line)
-                        .map_err(|e| read_error(i, places.len(), &e))?;
-                    each(&f);
+                for i in 0..d.places.len() {
+                    each(&d.read(i, &mut line)?);
                 }
             }
         }
@@ -239,63 +269,22 @@ impl HeldFindings {
     pub(crate) fn into_iter(self) -> Box<dyn Iterator<Item = Result<Finding, EngineError>>> {
         match self {
             Self::Memory(v) => Box::new(v.into_iter().map(Ok)),
-            Self::Disk {
-                file,
-                written,
-                rest,
-                places,
-            } => {
+            Self::Disk(d) => {
                 let mut line = Vec::new();
                 let mut next = 0usize;
                 let mut failed = false;
                 Box::new(std::iter::from_fn(move || {
-                    let place = *places.get(next).filter(|_| !failed)?;
-                    let i = next;
+                    if failed || next == d.places.len() {
+                        return None;
+                    }
                     next += 1;
-                    Some(
-                        read_one(&file, written, &rest, place, &mut line).map_err(|e| {
-                            failed = true;
-                            read_error(i, places.len(), &e)
-                        }),
-                    )
+                    let read = d.read(next - 1, &mut line);
+                    failed = read.is_err();
+                    Some(read)
                 }))
             }
         }
     }
-}
-
-/// The finding whose line is at `(at, len)`: in `file` below `written`,
-/// in `rest` from there on. `line` is a reused buffer.
-fn read_one(
-    mut file: &std::fs::File,
-    written: u64,
-    rest: &[u8],
-    (at, len): (u64, u32),
-    line: &mut Vec<u8>,
-) -> Result<Finding, String> {
-    let len = len as usize;
-    let bytes: &[u8] = if at >= written {
-        let from = (at - written) as usize;
-        rest.get(from..from + len)
-            .ok_or("the findings kept in memory end early")?
-    } else {
-        line.resize(len, 0);
-        file.seek(SeekFrom::Start(at))
-            .and_then(|_| file.read_exact(line))
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => "the file ends early".to_string(),
-                _ => e.to_string(),
-            })?;
-        line
-    };
-    serde_json::from_slice::<Finding>(bytes).map_err(|e| e.to_string())
-}
-
-fn read_error(i: usize, count: usize, e: &str) -> EngineError {
-    EngineError::Spill(format!(
-        "reading back IOC finding {} of {count} from the hunt's temporary file failed: {e}",
-        i + 1
-    ))
 }
 
 #[cfg(test)]
@@ -336,7 +325,7 @@ mod tests {
         made.swap(3, 40);
         let (held, note) = hold(&made, 10, None);
         assert!(note.is_none());
-        assert!(matches!(held, HeldFindings::Disk { .. }));
+        assert!(matches!(held, HeldFindings::Disk(_)));
         assert_eq!(held.len(), 50);
         let mut shown = Vec::new();
         held.for_each(|f| shown.push(f.clone())).unwrap();
@@ -351,10 +340,14 @@ mod tests {
     fn many_findings_span_the_file_and_the_buffer() {
         let v: Vec<Finding> = (0..2_000).map(finding).collect();
         let (held, _) = hold(&v, 0, None);
-        let HeldFindings::Disk { written, .. } = &held else {
+        let HeldFindings::Disk(d) = &held else {
             panic!("not on disk")
         };
-        assert!(*written >= WRITE_BUFFER as u64, "{written} bytes written");
+        assert!(
+            d.written >= WRITE_BUFFER as u64,
+            "{} bytes written",
+            d.written
+        );
         let back: Vec<Finding> = held.into_iter().map(Result::unwrap).collect();
         assert_eq!(back, v);
     }
@@ -384,11 +377,11 @@ mod tests {
         // stops at the end of the file would see nothing wrong).
         for cut in [whole.len() as u64 / 2 + 3, after_20_lines] {
             let (held, _) = hold(&v, 10, None);
-            let HeldFindings::Disk { file, .. } = &held else {
+            let HeldFindings::Disk(d) = &held else {
                 panic!("not on disk")
             };
-            assert_eq!(file.metadata().unwrap().len(), whole.len() as u64);
-            file.set_len(cut).unwrap();
+            assert_eq!(d.file.metadata().unwrap().len(), whole.len() as u64);
+            d.file.set_len(cut).unwrap();
             assert!(held.for_each(|_| {}).is_err());
             let back: Vec<Result<Finding, EngineError>> = held.into_iter().collect();
             let ok: Vec<&Finding> = back.iter().filter_map(|r| r.as_ref().ok()).collect();
