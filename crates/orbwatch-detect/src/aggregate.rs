@@ -6,6 +6,8 @@
 //! are kept apart. Aggregators from parallel chunks merge, so a file split
 //! across threads gives the same findings as one read in order.
 
+use std::borrow::Cow;
+use std::io::{self, BufRead, Write};
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
@@ -29,7 +31,7 @@ pub const EVIDENCE_CAP: usize = 5;
 pub const RAW_CAP: usize = 2048;
 
 /// One row of a feed that lists the matched value, with its window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// The indicator id the engine gave the row.
     pub id: u32,
@@ -140,7 +142,9 @@ impl OwnedSighting {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 struct Key {
     indicator: u32,
     peer: Option<IpAddr>,
@@ -150,7 +154,7 @@ struct Key {
 /// Accounts kept per finding (the first ones seen).
 const ACCOUNTS_CAP: usize = 10;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Session {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
@@ -158,7 +162,9 @@ struct Session {
     src_ip: Option<IpAddr>,
     dst_ip: Option<IpAddr>,
     direction: Direction,
-    matched_field: &'static str,
+    /// A field name of the matcher's; owned only when read back from a
+    /// hunt's temporary file (see [`Aggregator::write_sessions`]).
+    matched_field: Cow<'static, str>,
     matched_value: String,
     evidence: Vec<Evidence>,
     outcomes: Outcomes,
@@ -384,7 +390,7 @@ impl Aggregator {
                     src_ip: s.src_ip,
                     dst_ip: s.dst_ip,
                     direction: s.direction,
-                    matched_field: s.matched_field,
+                    matched_field: Cow::Borrowed(s.matched_field),
                     matched_value: s.matched_value.clone(),
                     evidence: vec![evidence()],
                     outcomes: Outcomes::default(),
@@ -415,14 +421,7 @@ impl Aggregator {
         }
         for list in self.sessions.values_mut() {
             for s in list {
-                for e in &mut s.evidence {
-                    if let Some(l) = &mut e.line {
-                        *l += lines;
-                    }
-                    if let Some(o) = &mut e.offset {
-                        *o += bytes;
-                    }
-                }
+                rebase_evidence(&mut s.evidence, lines, bytes);
             }
         }
     }
@@ -458,27 +457,49 @@ impl Aggregator {
     /// 200 MB as one vector).
     pub fn finish_each(self, engine: &IocEngine, mut each: impl FnMut(Finding)) {
         let cap = self.evidence_cap;
-        for (key, mut list) in self.sessions {
-            list.sort_by_key(|s| s.first);
-            let mut merged: Vec<Session> = Vec::new();
-            for s in list {
-                if let Some(prev) = merged.last_mut() {
-                    let touches = match (prev.last, s.first) {
-                        (Some(l), Some(f)) => l.checked_add(SESSION_GAP).is_ok_and(|hi| f <= hi),
-                        (None, None) => true,
-                        _ => false,
-                    };
-                    if touches {
-                        prev.absorb(s);
-                        continue;
-                    }
-                }
-                merged.push(s);
+        for (key, list) in self.sessions {
+            key_findings(&key, list, engine, cap, &mut each);
+        }
+    }
+
+    /// Keys (indicator, peer, in or out of window) with sessions held now:
+    /// what a hunt's sweep counts to decide when to write them out.
+    pub fn keys_held(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Write every session held to `w`, in key order, one key a line, and
+    /// hold none any more (the sighting counts stay). Evidence positions
+    /// are written as they are: [`finish_merged`] rebases them as it reads
+    /// them back. Returns how many keys were written.
+    ///
+    /// Why: a hunt holds a session per indicator, peer and hour-apart
+    /// stretch until its sweep ends, with up to [`EVIDENCE_CAP`] records
+    /// of evidence each (about 1.3 KB). That grew with the input, 35,668
+    /// findings for 1 GB of the bench corpus; months of logs with a
+    /// noisy feed would not fit. Written out in sorted runs, they are
+    /// merged back key by key at the end.
+    pub fn write_sessions(&mut self, w: &mut impl Write) -> io::Result<usize> {
+        let mut all: Vec<(&Key, &Vec<Session>)> = self.sessions.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for entry in &all {
+            serde_json::to_writer(&mut *w, entry)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        let n = all.len();
+        // Only once all is written: a failed write loses nothing.
+        self.sessions = HashMap::new();
+        Ok(n)
+    }
+
+    /// Take back sessions [`write_sessions`](Self::write_sessions) wrote
+    /// to `bytes` (when they could not go further, to a full disk).
+    pub fn read_sessions(&mut self, bytes: &[u8]) {
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            if let Ok((key, list)) = serde_json::from_slice::<(Key, Vec<Session>)>(line) {
+                self.sessions.entry(key).or_default().extend(list);
             }
-            merged
-                .into_iter()
-                .filter_map(|s| session_finding(&key, s, engine, cap))
-                .for_each(&mut each);
         }
     }
 
@@ -535,6 +556,149 @@ impl Aggregator {
 }
 
 /// Findings by first sighting, then feed and indicator, then id.
+/// The findings of one key's sessions: sessions that touch (a chunk
+/// boundary, a run written out of memory split one) are merged first.
+fn key_findings(
+    key: &Key,
+    mut list: Vec<Session>,
+    engine: &IocEngine,
+    cap: usize,
+    each: &mut impl FnMut(Finding),
+) {
+    list.sort_by_key(|s| s.first);
+    let mut merged: Vec<Session> = Vec::new();
+    for s in list {
+        if let Some(prev) = merged.last_mut() {
+            let touches = match (prev.last, s.first) {
+                (Some(l), Some(f)) => l.checked_add(SESSION_GAP).is_ok_and(|hi| f <= hi),
+                (None, None) => true,
+                _ => false,
+            };
+            if touches {
+                prev.absorb(s);
+                continue;
+            }
+        }
+        merged.push(s);
+    }
+    merged
+        .into_iter()
+        .filter_map(|s| session_finding(key, s, engine, cap))
+        .for_each(each);
+}
+
+/// Sessions a hunt wrote out of memory ([`Aggregator::write_sessions`]),
+/// to be read back with their evidence positions moved by `lines` and
+/// `bytes` (where the run's chunk starts in its file).
+pub struct SessionRun {
+    pub reader: Box<dyn BufRead + Send>,
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+impl SessionRun {
+    /// The next key and its sessions, rebased (`None` at the end).
+    fn next(&mut self, line: &mut Vec<u8>) -> Result<Option<(Key, Vec<Session>)>, String> {
+        line.clear();
+        match self.reader.read_until(b'\n', line) {
+            Ok(0) => Ok(None),
+            Ok(_) => {
+                let (key, mut list): (Key, Vec<Session>) =
+                    serde_json::from_slice(line).map_err(|e| e.to_string())?;
+                for s in &mut list {
+                    rebase_evidence(&mut s.evidence, self.lines, self.bytes);
+                }
+                Ok(Some((key, list)))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn rebase_evidence(evidence: &mut [Evidence], lines: u64, bytes: u64) {
+    for e in evidence {
+        if let Some(l) = &mut e.line {
+            *l += lines;
+        }
+        if let Some(o) = &mut e.offset {
+            *o += bytes;
+        }
+    }
+}
+
+/// The findings of the sessions held in `memory` and of those written out
+/// to `runs`, handed to `each` key by key (in no output order, as
+/// [`Aggregator::finish_each`]). A key's sessions from every run and from
+/// memory are merged before its findings are made, so the findings are
+/// those of one aggregator that held everything. A run that cannot be
+/// read back is an error naming it (by its place in `runs`).
+pub fn finish_merged(
+    memory: Aggregator,
+    runs: Vec<SessionRun>,
+    engine: &IocEngine,
+    mut each: impl FnMut(Finding),
+) -> Result<(), String> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    if runs.is_empty() {
+        memory.finish_each(engine, each);
+        return Ok(());
+    }
+    let cap = memory.evidence_cap;
+    // Memory's sessions, sorted from largest key to smallest: they pop in
+    // key order.
+    let mut held: Vec<(Key, Vec<Session>)> = memory.sessions.into_iter().collect();
+    held.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let mut runs = runs;
+    let mut line = Vec::new();
+    // Each run's next key, smallest first; its sessions wait in `heads`
+    // (thousands of runs over months of logs: a heap, not a scan).
+    let mut heads: Vec<Vec<Session>> = Vec::with_capacity(runs.len());
+    let mut next: BinaryHeap<Reverse<(Key, usize)>> = BinaryHeap::with_capacity(runs.len());
+    for (i, r) in runs.iter_mut().enumerate() {
+        match r.next(&mut line).map_err(|e| run_error(i, &e))? {
+            Some((k, l)) => {
+                heads.push(l);
+                next.push(Reverse((k, i)));
+            }
+            None => heads.push(Vec::new()),
+        }
+    }
+    loop {
+        let smallest = match (next.peek(), held.last()) {
+            (Some(Reverse((a, _))), Some((b, _))) => a.min(b).clone(),
+            (Some(Reverse((a, _))), None) => a.clone(),
+            (None, Some((b, _))) => b.clone(),
+            (None, None) => return Ok(()),
+        };
+        let mut list = Vec::new();
+        if held.last().is_some_and(|(k, _)| *k == smallest)
+            && let Some((_, l)) = held.pop()
+        {
+            list.extend(l);
+        }
+        while let Some(Reverse((k, i))) = next.peek()
+            && *k == smallest
+        {
+            let i = *i;
+            next.pop();
+            list.append(&mut heads[i]);
+            if let Some((k, l)) = runs[i].next(&mut line).map_err(|e| run_error(i, &e))? {
+                heads[i] = l;
+                next.push(Reverse((k, i)));
+            }
+        }
+        key_findings(&smallest, list, engine, cap, &mut each);
+    }
+}
+
+fn run_error(i: usize, e: &str) -> String {
+    format!(
+        "reading back run {} of the IOC sessions written out of memory failed: {e}",
+        i + 1
+    )
+}
+
 /// Put IOC findings in output order: first seen, then feed and
 /// indicator, then id (see [`OutputOrder`]).
 pub fn sort_findings(out: &mut [Finding]) {

@@ -45,9 +45,14 @@
 //! allowed lateness, counts late events, and flushes when input goes
 //! quiet; the partitions' detectors then `advance` with the watermark.
 //!
+//! The IOC side is bounded too: past [`IOC_KEYS_IN_MEMORY`] sessions
+//! (indicator, peer, hour-apart stretch) the sweep's units write theirs
+//! out in sorted runs (`held_sessions`), merged back key by key at the
+//! end ([`orbwatch_detect::aggregate::finish_merged`]).
+//!
 //! A hunt's two serial ends each share the cores: the IOC findings are
-//! made and written out (`held_findings`, on disk past a count) on a
-//! thread of their own beside the start of the replay; after it, the
+//! made and written out one at a time (`held_findings`, on disk past a
+//! count) on a thread of their own beside the start of the replay; after it, the
 //! records behind behaviour findings are read back from the logs
 //! ([`behaviour::EvidenceRefs`]) on a thread while the IOC findings, which
 //! come first, go to the sink.
@@ -58,6 +63,7 @@ pub mod cross_stage;
 pub mod event_time;
 pub mod feed_wire;
 mod held_findings;
+mod held_sessions;
 pub mod index_cache;
 pub mod live;
 mod memory;
@@ -128,7 +134,21 @@ pub struct EngineOptions {
     pub internal: InternalNets,
     /// Behaviour detectors; `None` makes the run a pure IOC sweep.
     pub behaviour: Option<BehaviourOptions>,
+    /// IOC sessions (indicator, peer, in or out of window) a hunt's sweep
+    /// holds in memory (default [`IOC_KEYS_IN_MEMORY`]); beyond, they are
+    /// written out in sorted runs to the behaviour's `spill_dir` (or the
+    /// system's temporary directory) and merged back at the end. Tests
+    /// set it small to prove that changes nothing.
+    pub ioc_keys_in_memory: usize,
+    /// Where those runs go (`None`: the behaviour's `spill_dir`, else the
+    /// system's temporary directory).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
+
+/// IOC sessions a hunt holds in memory by default: about 65 MB at the
+/// 1.3 KB a session with its evidence takes (the 1 GB bench hunt holds
+/// 35,668, and stays under it).
+pub const IOC_KEYS_IN_MEMORY: usize = 50_000;
 
 /// Threads per core beyond which more threads only cost: the sweep is
 /// CPU-bound, and a thread more than the cores helps only while another
@@ -160,6 +180,8 @@ impl Default for EngineOptions {
             chunk_bytes: 32 * 1024 * 1024,
             internal: InternalNets::default(),
             behaviour: Some(BehaviourOptions::default()),
+            ioc_keys_in_memory: IOC_KEYS_IN_MEMORY,
+            spill_dir: None,
         }
     }
 }

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use jiff::Timestamp;
+use orbwatch_detect::aggregate::{SessionRun, finish_merged};
 use orbwatch_detect::behaviour::observe::ObsBuffer;
 use orbwatch_detect::behaviour::orb_likelihood::OrbLikelihood;
 use orbwatch_detect::behaviour::runs::RunCollector;
@@ -21,6 +23,7 @@ use orbwatch_source::{Input, InputProblem, Line, LineReader};
 use rayon::prelude::*;
 
 use crate::held_findings::{HeldFindings, Holding};
+use crate::held_sessions::{HeldSessions, WrittenRun};
 use crate::record_source::RecordSource;
 use crate::sink::FindingsSink;
 use crate::{Engine, EngineError, HuntSummary, binary};
@@ -51,6 +54,8 @@ struct UnitResult {
     newlines: u64,
     coverage: InputCoverage,
     agg: Aggregator,
+    /// Its IOC sessions written out of memory (see `held_sessions`).
+    written: Vec<WrittenRun>,
     fatal: bool,
 }
 
@@ -78,10 +83,19 @@ impl Engine {
         let sweep_cpu = process_cpu_seconds();
         let collector = self.behaviour.as_ref().map(|b| b.collector(threads));
         let runs = collector.as_ref();
+        let sessions = HeldSessions::new(
+            self.options.ioc_keys_in_memory,
+            threads,
+            self.options.spill_dir.clone().or_else(|| {
+                self.behaviour
+                    .as_ref()
+                    .and_then(|b| b.spill_dir().map(Path::to_path_buf))
+            }),
+        );
         let results: Vec<UnitResult> = pool.install(|| {
             units
                 .into_par_iter()
-                .map(|u| process_unit(u, inputs, ctx, runs))
+                .map(|u| process_unit(u, inputs, ctx, runs, &sessions))
                 .collect()
         });
         let sweep_secs = sweep_clock.elapsed().as_secs_f64();
@@ -107,6 +121,9 @@ impl Engine {
         };
         let mut agg = Aggregator::with_evidence_cap(self.options.evidence_limit);
         let mut line_bases: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+        let mut session_runs: Vec<SessionRun> = Vec::new();
+        let (keys_written, runs_written, sessions_note) = sessions.summary();
+        let runs_file = sessions.into_file();
         let mut formats = BTreeMap::new();
         let mut input_errors = 0usize;
         for p in problems {
@@ -126,6 +143,13 @@ impl Engine {
             let mut fatal = false;
             for mut p in parts {
                 p.agg.rebase(lines_before, p.start);
+                if let Some(f) = &runs_file {
+                    session_runs.extend(
+                        p.written
+                            .iter()
+                            .map(|w| f.read_back(w, lines_before, p.start)),
+                    );
+                }
                 p.coverage.rebase(lines_before);
                 line_bases.insert((input, p.chunk), lines_before);
                 lines_before += p.newlines;
@@ -145,6 +169,12 @@ impl Engine {
             }
         }
 
+        if runs_written > 0 {
+            tracing::info!(
+                "{keys_written} IOC sessions were written out of memory in {runs_written} sorted runs (over {} held at once) and merged back",
+                self.options.ioc_keys_in_memory
+            );
+        }
         coverage.sightings = agg.sightings();
         // With behaviour on, IOC findings wait (on disk past a count) while
         // the detectors replay; ORB likelihood observes every finding in
@@ -156,11 +186,15 @@ impl Engine {
         let (held, behaviour, scores) = if let (Some(b), Some(c)) = (&self.behaviour, collector) {
             std::thread::scope(|scope| -> Result<_, EngineError> {
                 let holding = scope.spawn(|| {
-                    let mut holding = Holding::new(b.ioc_findings_in_memory(), b.spill_dir());
-                    agg.finish_each(&self.ioc, |f| holding.push(f));
+                    let mut holding = Holding::new(
+                        b.ioc_findings_in_memory(),
+                        self.options.spill_dir.as_deref().or(b.spill_dir()),
+                    );
+                    let merged = finish_merged(agg, session_runs, &self.ioc, |f| holding.push(f))
+                        .map_err(EngineError::Spill);
                     let (held, note) = holding.finish();
                     let mut orb = OrbLikelihood::default();
-                    let read = held.for_each(|f| orb.observe(f, &b.internal));
+                    let read = merged.and_then(|()| held.for_each(|f| orb.observe(f, &b.internal)));
                     (orb, held, note, read)
                 });
                 let runs =
@@ -171,8 +205,8 @@ impl Engine {
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
                 read?;
-                if let (Some(note), Some(cov)) = (note, coverage.behaviour.as_mut()) {
-                    cov.notes.push(note);
+                if let Some(cov) = coverage.behaviour.as_mut() {
+                    cov.notes.extend(note.into_iter().chain(sessions_note));
                 }
                 for f in &found.findings {
                     orb.observe(f, &b.internal);
@@ -180,8 +214,18 @@ impl Engine {
                 let scores = b.orb_scores(orb, &found.backdoor);
                 Ok((held, Some((b, found)), Some(scores)))
             })?
-        } else {
+        } else if session_runs.is_empty() {
             (HeldFindings::Memory(agg.finish(&self.ioc)), None, None)
+        } else {
+            // Sessions were many enough to be written out: their findings
+            // wait on disk too, rather than all in memory at once.
+            let mut holding = Holding::new(
+                crate::behaviour::IOC_FINDINGS_IN_MEMORY,
+                self.options.spill_dir.as_deref(),
+            );
+            finish_merged(agg, session_runs, &self.ioc, |f| holding.push(f))
+                .map_err(EngineError::Spill)?;
+            (holding.finish().0, None, None)
         };
         coverage.findings =
             (held.len() + behaviour.as_ref().map_or(0, |(_, f)| f.findings.len())) as u64;
@@ -366,6 +410,7 @@ fn process_unit(
     inputs: &[Input],
     ctx: &RunCtx,
     runs: Option<&RunCollector>,
+    sessions: &HeldSessions,
 ) -> UnitResult {
     let input = &inputs[unit.input];
     let mut cov = InputCoverage::new(&input.display);
@@ -373,10 +418,12 @@ fn process_unit(
     let mut obs = ObsBuffer::new();
     let start = unit.range.map_or(0, |r| r.0);
     let (input_no, chunk_no) = (unit.input, unit.chunk);
-    let result = |cov, agg, mut obs: ObsBuffer, newlines, fatal| {
+    let mut written = Vec::new();
+    let result = |cov, mut agg, mut obs: ObsBuffer, newlines, fatal, mut written| {
         if let Some(r) = runs {
             r.add(input_no, chunk_no, &mut obs, true);
         }
+        sessions.unit_done(&mut agg, &mut written);
         UnitResult {
             input: input_no,
             chunk: chunk_no,
@@ -384,6 +431,7 @@ fn process_unit(
             newlines,
             coverage: cov,
             agg,
+            written,
             fatal,
         }
     };
@@ -397,7 +445,7 @@ fn process_unit(
                 Ok(r) => r,
                 Err(err) => {
                     cov.error = Some(format!("cannot read it: {err}"));
-                    return result(cov, agg, obs, 0, true);
+                    return result(cov, agg, obs, 0, true, written);
                 }
             };
             let decoder = match unit.decoder {
@@ -417,7 +465,7 @@ fn process_unit(
                 Ok(x) => x,
                 Err(err) => {
                     cov.error = Some(format!("cannot read it: {err}"));
-                    return result(cov, agg, obs, 0, true);
+                    return result(cov, agg, obs, 0, true, written);
                 }
             };
             cov.compression = compression.as_str().into();
@@ -425,7 +473,7 @@ fn process_unit(
                 Ok(x) => x,
                 Err(err) => {
                     cov.error = Some(describe_read_error(compression.as_str(), &err, 0));
-                    return result(cov, agg, obs, 0, true);
+                    return result(cov, agg, obs, 0, true, written);
                 }
             };
             if let Some(route) = binary::route(ctx.binary, &head) {
@@ -449,14 +497,14 @@ fn process_unit(
                 if let Some(pb) = &ctx.progress {
                     pb.inc(cov.bytes);
                 }
-                return result(cov, agg, obs, 0, fatal);
+                return result(cov, agg, obs, 0, fatal, written);
             }
             if ctx.forced.is_none() && orbwatch_source::looks_binary(&head) {
                 cov.error = Some(
                     "binary data, not a text log nor a pcap, pcapng, NetFlow/IPFIX or EVTX file; skipped (if it is a log, pass --input-format FORMAT to read it as one)"
                         .into(),
                 );
-                return result(cov, agg, obs, 0, true);
+                return result(cov, agg, obs, 0, true, written);
             }
             let info = ctx
                 .forced
@@ -494,7 +542,7 @@ fn process_unit(
         format,
         names_or_hashes,
     };
-    let fatal = sweep_records(&mut lr, &mut sink);
+    let fatal = sweep_records(&mut lr, &mut sink, Some((sessions, &mut written)));
     cov.bytes = lr.position();
     // How the year of year-less lines was chosen, only when some line had
     // none (ISO 8601 and RFC 5424 stamps carry it: nothing to explain).
@@ -510,13 +558,17 @@ fn process_unit(
         ));
     }
     let newlines = cov.records;
-    result(cov, agg, obs, newlines, fatal)
+    result(cov, agg, obs, newlines, fatal, written)
 }
 
 /// Read every record of `source` through `sink` (decode, match, observe).
 /// Returns true when the source failed before its end (the records before
 /// the failure were handled and count).
-fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bool {
+fn sweep_records(
+    source: &mut dyn RecordSource,
+    sink: &mut RecordSink<'_>,
+    mut sessions: Option<(&HeldSessions, &mut Vec<WrittenRun>)>,
+) -> bool {
     let ctx = sink.ctx;
     let engine = &ctx.ioc;
     let names_or_hashes = sink.names_or_hashes;
@@ -607,6 +659,9 @@ fn sweep_records(source: &mut dyn RecordSource, sink: &mut RecordSink<'_>) -> bo
                 pb.inc(pos - last_progress);
                 last_progress = pos;
             }
+        }
+        if let Some((held, written)) = &mut sessions {
+            held.while_reading(sink.agg, written);
         }
     }
     // Drain the pipeline: the records of the last two stages, in order.

@@ -97,9 +97,22 @@ fn write(dir: &Path, lines: &[String], files: usize) -> Vec<String> {
         .collect()
 }
 
-/// Hunt `paths`; findings as sorted JSON lines.
-fn hunt(paths: &[String], threads: usize, chunk_bytes: u64, budget: u64) -> Vec<String> {
-    let mut out = hunt_in_order(paths, threads, chunk_bytes, budget, None);
+/// Hunt `paths`; findings as sorted JSON lines. `keys`: IOC sessions
+/// held in memory during the sweep.
+fn hunt(
+    paths: &[String],
+    threads: usize,
+    chunk_bytes: u64,
+    budget: u64,
+    keys: usize,
+) -> Vec<String> {
+    let mut out = hunt_with(
+        paths,
+        EngineOptions {
+            ioc_keys_in_memory: keys,
+            ..options(threads, chunk_bytes, budget, None)
+        },
+    );
     out.sort();
     out
 }
@@ -114,11 +127,16 @@ fn hunt_in_order(
     budget: u64,
     held: Option<usize>,
 ) -> Vec<String> {
+    hunt_with(paths, options(threads, chunk_bytes, budget, held))
+}
+
+/// The options of [`hunt_in_order`].
+fn options(threads: usize, chunk_bytes: u64, budget: u64, held: Option<usize>) -> EngineOptions {
     let config = BehaviourConfig {
         max_observations: budget,
         ..Default::default()
     };
-    let opts = EngineOptions {
+    EngineOptions {
         year: Some(2024),
         threads,
         chunk_bytes,
@@ -129,7 +147,20 @@ fn hunt_in_order(
             ..Default::default()
         }),
         ..Default::default()
-    };
+    }
+}
+
+/// Hunt `paths` with `opts`; findings as JSON lines in the order the
+/// sink got them.
+fn hunt_with(paths: &[String], opts: EngineOptions) -> Vec<String> {
+    hunt_with_coverage(paths, opts).0
+}
+
+/// [`hunt_with`], and the coverage.
+fn hunt_with_coverage(
+    paths: &[String],
+    opts: EngineOptions,
+) -> (Vec<String>, orbwatch_detect::Coverage) {
     let engine = Engine::new(ioc(), opts).expect("engine starts");
     let (inputs, problems) = orbwatch_source::expand(paths, &Filters::default());
     assert!(problems.is_empty());
@@ -139,10 +170,11 @@ fn hunt_in_order(
         .expect("hunt runs");
     assert_eq!(summary.input_errors, 0);
     assert_eq!(summary.coverage.findings, found.len() as u64);
-    found
+    let lines = found
         .iter()
         .map(|f| serde_json::to_string(f).expect("finding serialises"))
-        .collect()
+        .collect();
+    (lines, summary.coverage)
 }
 
 /// IOC findings that waited on disk during the replay come back
@@ -169,6 +201,58 @@ fn ioc_findings_held_on_disk_during_the_replay_change_nothing() {
     assert_eq!(in_memory, hunt_in_order(&paths, 1, u64::MAX, 50, Some(1)));
 }
 
+/// IOC sessions written out of memory in sorted runs (one key held at
+/// a time: a run per record, and one per chunk) and merged back give the
+/// same findings, in the same order, with the same evidence and line
+/// numbers, with behaviour on and off.
+#[test]
+fn ioc_sessions_written_out_of_memory_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = write(dir.path(), &lines(13, 2000), 2);
+    for behaviour in [true, false] {
+        let opts = |keys| {
+            let o = options(2, 4096, 0, None);
+            EngineOptions {
+                ioc_keys_in_memory: keys,
+                behaviour: o.behaviour.clone().filter(|_| behaviour),
+                spill_dir: Some(dir.path().to_path_buf()),
+                ..o
+            }
+        };
+        let reference = hunt_with(&paths, opts(usize::MAX));
+        let iocs = reference
+            .iter()
+            .filter(|f| f.contains("\"ioc_match\""))
+            .count();
+        assert!(iocs > 2, "the test needs several IOC findings: {iocs}");
+        assert!(reference.iter().any(|f| f.contains("\"line\":")));
+        for keys in [1, 2, 50] {
+            let other = hunt_with(&paths, opts(keys));
+            assert!(reference == other, "{keys} keys held: the findings differ");
+        }
+        // No file can be made there: the sessions stay in memory, the
+        // findings are the same, and the coverage says why.
+        let (other, coverage) = hunt_with_coverage(
+            &paths,
+            EngineOptions {
+                spill_dir: Some("/nonexistent/orbwatch".into()),
+                ..opts(1)
+            },
+        );
+        assert!(reference == other, "unwritable: the findings differ");
+        if behaviour {
+            let notes = coverage.behaviour.expect("behaviour coverage").notes;
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n.contains("IOC sessions were kept in memory")
+                        && n.contains("/nonexistent/orbwatch")),
+                "{notes:?}"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -180,18 +264,19 @@ proptest! {
         threads in 1usize..4,
         chunk_bytes in 512u64..8192,
         budget in prop_oneof![Just(0u64), 1u64..200],
+        keys in prop_oneof![Just(usize::MAX), 1usize..40],
         rotate in 0usize..3,
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let lines = lines(seed, n);
         let paths = write(dir.path(), &lines, files);
-        let reference = hunt(&paths, 1, u64::MAX, 0);
+        let reference = hunt(&paths, 1, u64::MAX, 0, usize::MAX);
         prop_assert!(!reference.is_empty());
         let mut shuffled = paths.clone();
         let r = rotate % shuffled.len();
         shuffled.rotate_left(r);
         shuffled.reverse();
-        let other = hunt(&shuffled, threads, chunk_bytes, budget);
+        let other = hunt(&shuffled, threads, chunk_bytes, budget, keys);
         prop_assert_eq!(reference, other);
     }
 }
@@ -218,9 +303,9 @@ fn one_file_or_three_give_the_same_behaviour_findings() {
             .filter(|s| !s.contains("\"ioc_match\""))
             .collect()
     };
-    let x = kinds(hunt(&a, 2, 4096, 0));
+    let x = kinds(hunt(&a, 2, 4096, 0, usize::MAX));
     assert!(x.iter().any(|s| s.contains("brute_force")), "{x:?}");
-    assert_eq!(x, kinds(hunt(&b, 2, 4096, 50)));
+    assert_eq!(x, kinds(hunt(&b, 2, 4096, 50, usize::MAX)));
 }
 
 /// A spill directory that cannot be written loses nothing: the runs stay
@@ -230,7 +315,7 @@ fn one_file_or_three_give_the_same_behaviour_findings() {
 fn unwritable_spill_directory_keeps_runs_in_memory_and_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let paths = write(dir.path(), &lines(7, 800), 2);
-    let reference = hunt(&paths, 2, 4096, 0);
+    let reference = hunt(&paths, 2, 4096, 0, usize::MAX);
     let missing = dir.path().join("no/such/dir");
     let opts = EngineOptions {
         year: Some(2024),

@@ -78,8 +78,9 @@ pub struct HuntArgs {
     #[arg(long, value_name = "FILE")]
     pub geo_db: Option<PathBuf>,
     /// Directory for sorted runs of behaviour observations beyond
-    /// `max_observations` (default: the system's temporary directory).
-    /// They are removed when the hunt ends.
+    /// `max_observations`, of IOC sessions beyond 50,000 and of IOC
+    /// findings waiting for the behaviour replay (default: the system's
+    /// temporary directory). They are removed when the hunt ends.
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
     /// TOML file overriding behaviour thresholds (README, "Behaviour
@@ -188,6 +189,8 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
+        ioc_keys_in_memory: orbwatch_engine::IOC_KEYS_IN_MEMORY,
+        spill_dir: args.spill_dir.clone(),
     };
     // Inputs first: a mistyped path must stop the hunt before anything is
     // loaded, run or stored.
