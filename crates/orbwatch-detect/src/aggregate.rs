@@ -246,6 +246,9 @@ impl Session {
 #[derive(Debug)]
 pub struct Aggregator {
     sessions: HashMap<Key, Vec<Session>>,
+    /// Sessions in `sessions` (a hunt bounds them, see
+    /// [`Aggregator::sessions_held`]).
+    held: usize,
     /// Live aggregation: keys changed since [`Aggregator::take_touched`]
     /// (`None` for a hunt, which reports once at the end).
     touched: Option<hashbrown::HashSet<Key>>,
@@ -285,6 +288,7 @@ impl Aggregator {
     pub fn with_evidence_cap(cap: usize) -> Self {
         Self {
             sessions: HashMap::new(),
+            held: 0,
             touched: None,
             evidence_cap: if cap == 0 { usize::MAX } else { cap },
             captured: None,
@@ -409,6 +413,7 @@ impl Aggregator {
                     sess.count_record(&s);
                 }
                 list.push(sess);
+                self.held += 1;
             }
         }
     }
@@ -430,6 +435,7 @@ impl Aggregator {
     pub fn merge(&mut self, other: Aggregator) {
         self.in_window += other.in_window;
         self.out_of_window += other.out_of_window;
+        self.held += other.held;
         for (k, v) in other.sessions {
             self.sessions.entry(k).or_default().extend(v);
         }
@@ -462,16 +468,17 @@ impl Aggregator {
         }
     }
 
-    /// Keys (indicator, peer, in or out of window) with sessions held now:
-    /// what a hunt's sweep counts to decide when to write them out.
-    pub fn keys_held(&self) -> usize {
-        self.sessions.len()
+    /// Sessions held now (one per indicator, peer, in or out of window,
+    /// and hour-apart stretch): what a hunt's sweep counts to decide when
+    /// to write them out.
+    pub fn sessions_held(&self) -> usize {
+        self.held
     }
 
     /// Write every session held to `w`, in key order, one key a line, and
     /// hold none any more (the sighting counts stay). Evidence positions
     /// are written as they are: [`finish_merged`] rebases them as it reads
-    /// them back. Returns how many keys were written.
+    /// them back. Returns how many sessions were written.
     ///
     /// Why: a hunt holds a session per indicator, peer and hour-apart
     /// stretch until its sweep ends, with up to [`EVIDENCE_CAP`] records
@@ -487,9 +494,10 @@ impl Aggregator {
             w.write_all(b"\n")?;
         }
         w.flush()?;
-        let n = all.len();
+        let n = self.held;
         // Only once all is written: a failed write loses nothing.
         self.sessions = HashMap::new();
+        self.held = 0;
         Ok(n)
     }
 
@@ -498,6 +506,7 @@ impl Aggregator {
     pub fn read_sessions(&mut self, bytes: &[u8]) {
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             if let Ok((key, list)) = serde_json::from_slice::<(Key, Vec<Session>)>(line) {
+                self.held += list.len();
                 self.sessions.entry(key).or_default().extend(list);
             }
         }
@@ -545,6 +554,7 @@ impl Aggregator {
             *list = open;
             !list.is_empty()
         });
+        self.held = self.sessions.values().map(Vec::len).sum();
         sort_findings(&mut out);
         out
     }
@@ -555,7 +565,6 @@ impl Aggregator {
     }
 }
 
-/// Findings by first sighting, then feed and indicator, then id.
 /// The findings of one key's sessions: sessions that touch (a chunk
 /// boundary, a run written out of memory split one) are merged first.
 fn key_findings(

@@ -8,7 +8,7 @@
 //! with the input: 35,668 for 1 GB of the bench corpus, 106,892 for 3 GB.
 //!
 //! [`HeldSessions`] bounds them. A unit holding more than its share of
-//! [`EngineOptions::ioc_keys_in_memory`](crate::EngineOptions) writes its
+//! [`EngineOptions::ioc_sessions_in_memory`](crate::EngineOptions) writes its
 //! sessions to an anonymous temporary file, sorted by key, and goes on; a
 //! finished unit whose sessions would take the hunt over the bound does
 //! the same. At the end, [`orbwatch_detect::aggregate::finish_merged`]
@@ -33,9 +33,9 @@ const MERGE_BUFFERS: usize = 32 << 20;
 /// The bound on a hunt's IOC sessions in memory, shared by its units.
 pub(crate) struct HeldSessions {
     dir: Option<PathBuf>,
-    /// Keys a unit may hold while it reads before it writes them out.
+    /// Sessions a unit may hold while it reads before it writes them out.
     per_unit: usize,
-    /// Keys the finished units may hold together.
+    /// Sessions the finished units may hold together.
     bound: usize,
     held: AtomicUsize,
     written: AtomicUsize,
@@ -131,7 +131,7 @@ impl HeldSessions {
     /// While a unit reads: write its sessions out when it holds more than
     /// its share. Cheap below it (one comparison).
     pub(crate) fn while_reading(&self, agg: &mut Aggregator, runs: &mut Vec<WrittenRun>) {
-        if agg.keys_held() > self.per_unit {
+        if agg.sessions_held() > self.per_unit {
             self.write(agg, runs);
         }
     }
@@ -139,7 +139,7 @@ impl HeldSessions {
     /// A unit is done: keep its sessions in memory if the hunt stays
     /// within the bound, else write them out.
     pub(crate) fn unit_done(&self, agg: &mut Aggregator, runs: &mut Vec<WrittenRun>) {
-        let n = agg.keys_held();
+        let n = agg.sessions_held();
         let total = self.held.fetch_add(n, Ordering::Relaxed) + n;
         if total > self.bound && self.write(agg, runs) {
             self.held.fetch_sub(n, Ordering::Relaxed);
@@ -210,7 +210,7 @@ impl HeldSessions {
         false
     }
 
-    /// Keys written out and runs made, and why sessions stayed in memory
+    /// Sessions written out and runs made, and why sessions stayed in memory
     /// if they did.
     pub(crate) fn summary(&self) -> (usize, usize, Option<String>) {
         (

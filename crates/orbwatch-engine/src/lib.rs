@@ -45,7 +45,7 @@
 //! allowed lateness, counts late events, and flushes when input goes
 //! quiet; the partitions' detectors then `advance` with the watermark.
 //!
-//! The IOC side is bounded too: past [`IOC_KEYS_IN_MEMORY`] sessions
+//! The IOC side is bounded too: past [`IOC_SESSIONS_IN_MEMORY`] sessions
 //! (indicator, peer, hour-apart stretch) the sweep's units write theirs
 //! out in sorted runs (`held_sessions`), merged back key by key at the
 //! end ([`orbwatch_detect::aggregate::finish_merged`]).
@@ -134,21 +134,22 @@ pub struct EngineOptions {
     pub internal: InternalNets,
     /// Behaviour detectors; `None` makes the run a pure IOC sweep.
     pub behaviour: Option<BehaviourOptions>,
-    /// IOC sessions (indicator, peer, in or out of window) a hunt's sweep
-    /// holds in memory (default [`IOC_KEYS_IN_MEMORY`]); beyond, they are
-    /// written out in sorted runs to the behaviour's `spill_dir` (or the
-    /// system's temporary directory) and merged back at the end. Tests
-    /// set it small to prove that changes nothing.
-    pub ioc_keys_in_memory: usize,
-    /// Where those runs go (`None`: the behaviour's `spill_dir`, else the
-    /// system's temporary directory).
+    /// IOC sessions (indicator, peer, in or out of window, hour-apart
+    /// stretch) a hunt's sweep holds in memory (default
+    /// [`IOC_SESSIONS_IN_MEMORY`]); beyond, they are written out in sorted
+    /// runs to `spill_dir` and merged back at the end. Tests set it small
+    /// to prove that changes nothing.
+    pub ioc_sessions_in_memory: usize,
+    /// Where a hunt's temporary files of IOC sessions and findings go
+    /// (`None`: the behaviour's `spill_dir`, else the system's temporary
+    /// directory).
     pub spill_dir: Option<std::path::PathBuf>,
 }
 
 /// IOC sessions a hunt holds in memory by default: about 65 MB at the
 /// 1.3 KB a session with its evidence takes (the 1 GB bench hunt holds
 /// 35,668, and stays under it).
-pub const IOC_KEYS_IN_MEMORY: usize = 50_000;
+pub const IOC_SESSIONS_IN_MEMORY: usize = 50_000;
 
 /// Threads per core beyond which more threads only cost: the sweep is
 /// CPU-bound, and a thread more than the cores helps only while another
@@ -180,7 +181,7 @@ impl Default for EngineOptions {
             chunk_bytes: 32 * 1024 * 1024,
             internal: InternalNets::default(),
             behaviour: Some(BehaviourOptions::default()),
-            ioc_keys_in_memory: IOC_KEYS_IN_MEMORY,
+            ioc_sessions_in_memory: IOC_SESSIONS_IN_MEMORY,
             spill_dir: None,
         }
     }

@@ -13,9 +13,13 @@
 //!
 //! It reaches glibc's heap only. The `orbwatch` binary has run on
 //! jemalloc since 2026-12-06, so there this call gives nothing back.
-//! Purging jemalloc's arenas at the same point was measured on the 3 GB
-//! sshd hunt and did no better: that hunt's peak is in the replay, not
-//! left over from the sweep (bench/README.md, session 29).
+//! Purging jemalloc's arenas at this point was measured on the 3 GB sshd
+//! hunt and did no better (session 29): the IOC sessions and findings
+//! are freed later, while the replay runs. What bounds a hunt's memory
+//! now is that they never all stand in memory (`held_sessions`,
+//! `held_findings`), and jemalloc's background thread, set in the
+//! binary's `malloc_conf`, which gives pages back a second after they are
+//! freed (bench/README.md, session 30).
 
 /// Return the pages of freed heap memory to the kernel (glibc's heap only:
 /// under another global allocator, and on other platforms, this does

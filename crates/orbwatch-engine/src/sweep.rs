@@ -84,7 +84,7 @@ impl Engine {
         let collector = self.behaviour.as_ref().map(|b| b.collector(threads));
         let runs = collector.as_ref();
         let sessions = HeldSessions::new(
-            self.options.ioc_keys_in_memory,
+            self.options.ioc_sessions_in_memory,
             threads,
             self.options.spill_dir.clone().or_else(|| {
                 self.behaviour
@@ -122,7 +122,7 @@ impl Engine {
         let mut agg = Aggregator::with_evidence_cap(self.options.evidence_limit);
         let mut line_bases: BTreeMap<(usize, usize), u64> = BTreeMap::new();
         let mut session_runs: Vec<SessionRun> = Vec::new();
-        let (keys_written, runs_written, sessions_note) = sessions.summary();
+        let (sessions_written, runs_written, sessions_note) = sessions.summary();
         let runs_file = sessions.into_file();
         let mut formats = BTreeMap::new();
         let mut input_errors = 0usize;
@@ -171,8 +171,8 @@ impl Engine {
 
         if runs_written > 0 {
             tracing::info!(
-                "{keys_written} IOC sessions were written out of memory in {runs_written} sorted runs (over {} held at once) and merged back",
-                self.options.ioc_keys_in_memory
+                "{sessions_written} IOC sessions were written out of memory in {runs_written} sorted runs (over {} held at once) and merged back",
+                self.options.ioc_sessions_in_memory
             );
         }
         coverage.sightings = agg.sightings();

@@ -109,7 +109,7 @@ fn hunt(
     let mut out = hunt_with(
         paths,
         EngineOptions {
-            ioc_keys_in_memory: keys,
+            ioc_sessions_in_memory: keys,
             ..options(threads, chunk_bytes, budget, None)
         },
     );
@@ -213,7 +213,7 @@ fn ioc_sessions_written_out_of_memory_change_nothing() {
         let opts = |keys| {
             let o = options(2, 4096, 0, None);
             EngineOptions {
-                ioc_keys_in_memory: keys,
+                ioc_sessions_in_memory: keys,
                 behaviour: o.behaviour.clone().filter(|_| behaviour),
                 spill_dir: Some(dir.path().to_path_buf()),
                 ..o
@@ -228,7 +228,10 @@ fn ioc_sessions_written_out_of_memory_change_nothing() {
         assert!(reference.iter().any(|f| f.contains("\"line\":")));
         for keys in [1, 2, 50] {
             let other = hunt_with(&paths, opts(keys));
-            assert!(reference == other, "{keys} keys held: the findings differ");
+            assert!(
+                reference == other,
+                "{keys} sessions held: the findings differ"
+            );
         }
         // No file can be made there: the sessions stay in memory, the
         // findings are the same, and the coverage says why.

@@ -189,7 +189,7 @@ pub fn run(cli: &Cli, args: &HuntArgs) -> Result<ExitCode> {
         chunk_bytes: EngineOptions::default().chunk_bytes,
         internal: internal.clone(),
         behaviour,
-        ioc_keys_in_memory: orbwatch_engine::IOC_KEYS_IN_MEMORY,
+        ioc_sessions_in_memory: orbwatch_engine::IOC_SESSIONS_IN_MEMORY,
         spill_dir: args.spill_dir.clone(),
     };
     // Inputs first: a mistyped path must stop the hunt before anything is
