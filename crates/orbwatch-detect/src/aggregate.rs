@@ -574,7 +574,20 @@ fn key_findings(
     cap: usize,
     each: &mut impl FnMut(Finding),
 ) {
-    list.sort_by_key(|s| s.first);
+    // Ties of the first time (two chunks' halves of a session within one
+    // second) by where their first record is, not by the order the
+    // sessions came in, which differs when some were written out of
+    // memory: absorbing decides which accounts a finding lists.
+    if list.len() > 1 {
+        list.sort_by_cached_key(|s| {
+            let place = s
+                .evidence
+                .iter()
+                .min_by(|a, b| Evidence::in_order(a, b))
+                .map(|e| (e.time, e.file.clone(), e.line, e.offset));
+            (s.first, place)
+        });
+    }
     let mut merged: Vec<Session> = Vec::new();
     for s in list {
         if let Some(prev) = merged.last_mut() {

@@ -30,6 +30,8 @@ const WRITE_BUFFER: usize = 256 * 1024;
 pub(crate) struct Holding {
     in_memory: usize,
     dir: Option<PathBuf>,
+    /// `dir` for the messages (made once: a hunt holds 100,000s).
+    dir_name: String,
     memory: Vec<Finding>,
     disk: Option<OnDisk>,
     /// Why they stay in memory although there are many (no temporary
@@ -104,24 +106,18 @@ impl Holding {
         Self {
             in_memory,
             dir: dir.map(Path::to_path_buf),
+            dir_name: temp_dir_name(dir),
             memory: Vec::new(),
             disk: None,
             note: None,
         }
     }
 
-    fn dir_name(&self) -> String {
-        self.dir.as_ref().map_or_else(
-            || std::env::temp_dir().display().to_string(),
-            |d| d.display().to_string(),
-        )
-    }
-
     /// Hold one more finding.
     pub(crate) fn push(&mut self, f: Finding) {
-        let dir = self.dir_name();
+        let dir = &self.dir_name;
         if let Some(d) = &mut self.disk {
-            d.push(&f, &dir, &mut self.note);
+            d.push(&f, dir, &mut self.note);
             return;
         }
         self.memory.push(f);
@@ -142,7 +138,7 @@ impl Holding {
                     index: Vec::new(),
                 };
                 for f in std::mem::take(&mut self.memory) {
-                    d.push(&f, &dir, &mut self.note);
+                    d.push(&f, dir, &mut self.note);
                 }
                 self.disk = Some(d);
             }
@@ -159,11 +155,11 @@ impl Holding {
     /// Every finding held, in output order, and a note if they could not
     /// wait on disk.
     pub(crate) fn finish(self) -> (HeldFindings, Option<String>) {
-        let dir = self.dir_name();
         let Holding {
             mut memory,
             disk,
             mut note,
+            dir_name: dir,
             ..
         } = self;
         let held = match disk {
@@ -188,6 +184,14 @@ impl Holding {
         };
         (held, note)
     }
+}
+
+/// A directory for temporary files, as messages name it (`None`: the
+/// system's).
+pub(crate) fn temp_dir_name(dir: Option<&Path>) -> String {
+    dir.map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .display()
+        .to_string()
 }
 
 /// IOC findings, in output order, in memory or in a temporary file.

@@ -195,10 +195,7 @@ impl HeldSessions {
     }
 
     fn fail(&self, e: &std::io::Error) -> bool {
-        let dir = self.dir.as_ref().map_or_else(
-            || std::env::temp_dir().display().to_string(),
-            |d| d.display().to_string(),
-        );
+        let dir = crate::held_findings::temp_dir_name(self.dir.as_deref());
         let note = format!(
             "IOC sessions were kept in memory past the bound of {}: writing them to a temporary file in {dir} failed ({e})",
             self.bound
