@@ -105,18 +105,22 @@ pub struct BinaryCtx<'a> {
     pub runs: Option<&'a orbwatch_detect::behaviour::runs::RunCollector>,
     /// This input's number in the hunt (for behaviour evidence).
     pub input: usize,
+    /// The bound on the hunt's IOC sessions in memory: a capture is one
+    /// unit however large, so it writes its sessions out as it reads.
+    pub(crate) sessions: &'a crate::held_sessions::HeldSessions,
 }
 
 /// Decode one binary input and match every event it gives. Returns true
 /// when the input could not be read to its end (the events before the
-/// problem are still matched).
-pub fn hunt(
+/// problem are still matched). Sessions written out of memory go to
+/// `written`.
+pub(crate) fn hunt(
     reader: Box<dyn BufRead + Send>,
     route: Route,
     file: &str,
     ctx: &BinaryCtx<'_>,
     cov: &mut InputCoverage,
-    agg: &mut Aggregator,
+    (agg, written): (&mut Aggregator, &mut Vec<crate::held_sessions::WrittenRun>),
     obs: &mut ObsBuffer,
 ) -> bool {
     let file: Arc<str> = Arc::from(file);
@@ -151,6 +155,7 @@ pub fn hunt(
         }
         if match_emitted(engine, &e, &file, format, &mut scratch, agg) {
             matched += 1;
+            ctx.sessions.while_reading(agg, written);
         }
     });
     fill_coverage(cov, &bc, route);

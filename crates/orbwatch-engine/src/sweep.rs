@@ -484,6 +484,7 @@ fn process_unit(
                     behaviour: ctx.behaviour.as_deref(),
                     runs,
                     input: unit.input,
+                    sessions,
                 };
                 let fatal = binary::hunt(
                     reader,
@@ -491,7 +492,7 @@ fn process_unit(
                     &input.display,
                     &bctx,
                     &mut cov,
-                    &mut agg,
+                    (&mut agg, &mut written),
                     &mut obs,
                 );
                 if let Some(pb) = &ctx.progress {

@@ -19,16 +19,27 @@ use proptest::prelude::*;
 const RELAY: &str = "198.51.100.77";
 
 fn ioc() -> IocEngine {
-    let ind = Indicator::new(
-        parse_value(RELAY, None).expect("test value parses"),
-        Provenance {
-            feed: "relays".into(),
-            file: "relays.txt".into(),
-            line: 1,
-            record_id: None,
-        },
-    );
-    IocEngine::new(vec![ind], InternalNets::default())
+    ioc_of(&[RELAY])
+}
+
+/// A feed "relays" of `values`.
+fn ioc_of(values: &[&str]) -> IocEngine {
+    let inds: Vec<Indicator> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            Indicator::new(
+                parse_value(v, None).expect("test value parses"),
+                Provenance {
+                    feed: "relays".into(),
+                    file: "relays.txt".into(),
+                    line: i as u64 + 1,
+                    record_id: None,
+                },
+            )
+        })
+        .collect();
+    IocEngine::new(inds, InternalNets::default())
 }
 
 /// Lines of one mixed log, one second apart (so no two records share a
@@ -161,7 +172,16 @@ fn hunt_with_coverage(
     paths: &[String],
     opts: EngineOptions,
 ) -> (Vec<String>, orbwatch_detect::Coverage) {
-    let engine = Engine::new(ioc(), opts).expect("engine starts");
+    hunt_feed(paths, ioc(), opts)
+}
+
+/// [`hunt_with_coverage`] against the indicators of `ioc`.
+fn hunt_feed(
+    paths: &[String],
+    ioc: IocEngine,
+    opts: EngineOptions,
+) -> (Vec<String>, orbwatch_detect::Coverage) {
+    let engine = Engine::new(ioc, opts).expect("engine starts");
     let (inputs, problems) = orbwatch_source::expand(paths, &Filters::default());
     assert!(problems.is_empty());
     let mut found = Vec::new();
@@ -253,6 +273,41 @@ fn ioc_sessions_written_out_of_memory_change_nothing() {
                 "{notes:?}"
             );
         }
+    }
+}
+
+/// A capture is one unit however large: it writes its IOC sessions out
+/// as it reads, and they come back the same (Zeek's wikipedia.pcap, BSD
+/// licence, tests/data/captures/ATTRIBUTION.md).
+#[test]
+fn ioc_sessions_of_a_capture_written_out_of_memory_change_nothing() {
+    let pcap = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/captures/zeek_wikipedia.pcap"
+    );
+    let paths = vec![pcap.to_string()];
+    let feed = [
+        "208.80.152.3",
+        "208.80.152.2",
+        "208.80.152.118",
+        "141.142.2.2",
+    ];
+    let opts = |sessions| EngineOptions {
+        ioc_sessions_in_memory: sessions,
+        ..options(2, 4096, 0, None)
+    };
+    let (reference, _) = hunt_feed(&paths, ioc_of(&feed), opts(usize::MAX));
+    let iocs = reference
+        .iter()
+        .filter(|f| f.contains("\"ioc_match\""))
+        .count();
+    assert!(iocs > 2, "the test needs several IOC findings: {iocs}");
+    for sessions in [1, 2] {
+        let (other, _) = hunt_feed(&paths, ioc_of(&feed), opts(sessions));
+        assert!(
+            reference == other,
+            "{sessions} sessions held: the findings differ"
+        );
     }
 }
 
