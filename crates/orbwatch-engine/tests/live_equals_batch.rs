@@ -11,10 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use orbwatch_detect::{Finding, InternalNets, IocEngine};
+use orbwatch_detect::{Finding, IocEngine};
 use orbwatch_engine::{Engine, EngineOptions, LiveOptions, LivePipeline};
-use orbwatch_intel::value::parse_value;
-use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_live::{LiveRecord, Payload};
 use orbwatch_source::Filters;
 
@@ -26,20 +24,11 @@ fn data(rel: &str) -> PathBuf {
 
 /// Indicators: addresses that the test logs name.
 fn ioc(values: &[&str]) -> IocEngine {
-    let inds = values.iter().enumerate().map(|(i, v)| {
-        Indicator::new(
-            parse_value(v, None).expect("test value parses"),
-            Provenance {
-                feed: "test-relays".into(),
-                file: "relays.txt".into(),
-                line: i as u64 + 1,
-                record_id: None,
-            },
-        )
-    });
-    IocEngine::new(inds, InternalNets::default())
+    feed::ioc_of("test-relays", values)
 }
 
+#[path = "support/feed.rs"]
+mod feed;
 #[path = "support/stage2.rs"]
 mod support;
 use support::engine_options as options;

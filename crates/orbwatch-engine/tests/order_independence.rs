@@ -7,11 +7,9 @@
 
 use std::path::Path;
 
+use orbwatch_detect::IocEngine;
 use orbwatch_detect::behaviour::BehaviourConfig;
-use orbwatch_detect::{InternalNets, IocEngine};
 use orbwatch_engine::{BehaviourOptions, Engine, EngineOptions};
-use orbwatch_intel::value::parse_value;
-use orbwatch_intel::{Indicator, Provenance};
 use orbwatch_source::Filters;
 use proptest::prelude::*;
 
@@ -24,23 +22,11 @@ fn ioc() -> IocEngine {
 
 /// A feed "relays" of `values`.
 fn ioc_of(values: &[&str]) -> IocEngine {
-    let inds: Vec<Indicator> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            Indicator::new(
-                parse_value(v, None).expect("test value parses"),
-                Provenance {
-                    feed: "relays".into(),
-                    file: "relays.txt".into(),
-                    line: i as u64 + 1,
-                    record_id: None,
-                },
-            )
-        })
-        .collect();
-    IocEngine::new(inds, InternalNets::default())
+    feed::ioc_of("relays", values)
 }
+
+#[path = "support/feed.rs"]
+mod feed;
 
 /// Lines of one mixed log, one second apart (so no two records share a
 /// time and the replay order is the same however the files are read).
