@@ -891,6 +891,12 @@ fn render_metrics(
         s.limits.exfil_hosts_forgotten as f64,
     );
     one(
+        "ids_keys_ended_early_total",
+        "counter",
+        "(source, IDS verdict class) pairs judged before their idle time, over behaviour.ids_verdict.max_keys.",
+        s.limits.ids_keys_ended_early as f64,
+    );
+    one(
         "hourly_sums",
         "gauge",
         "Hourly sums of answered connections and outbound bytes kept until their hour is over.",

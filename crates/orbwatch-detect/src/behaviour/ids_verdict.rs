@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Draft, NodeId, Obs, ObsKind, Tables, new_finding, severity_of};
 use crate::finding::FindingKind;
 
@@ -22,6 +24,29 @@ pub const BRUTE_FORCE: u64 = 2;
 
 /// Score points a verdict adds to an existing finding.
 const BOOST: u8 = 10;
+
+/// `ids_verdict` bounds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdsVerdictConfig {
+    /// (source, verdict class) pairs with verdicts kept at once, per
+    /// partition (default 1,000,000: about 150 MB). A hunt keeps them to
+    /// the end of input, to strengthen the findings orbwatch makes for
+    /// the same sources, and an IDS facing the internet names millions
+    /// of scanners a year. Beyond it the least recently active quarter
+    /// is judged at once against the findings made so far (a finding
+    /// made later for the same source is then not strengthened; the
+    /// verdict stands as a finding of its own), counted and logged.
+    pub max_keys: u64,
+}
+
+impl Default for IdsVerdictConfig {
+    fn default() -> Self {
+        Self {
+            max_keys: 1_000_000,
+        }
+    }
+}
 
 /// The class of a signature or notice name, if it names a scan or a
 /// brute force.
@@ -56,14 +81,25 @@ pub struct Verdicts {
 }
 
 /// Collects verdicts per (source, class).
-#[derive(Default)]
 pub struct IdsVerdicts {
-    by_key: BTreeMap<(NodeId, u64), Verdicts>,
+    by_key: hashbrown::HashMap<(NodeId, u64), Verdicts>,
+    max_keys: u64,
+    /// Keys judged early, over `max_keys`.
+    ended_early: u64,
 }
 
 impl IdsVerdicts {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(cfg: &IdsVerdictConfig) -> Self {
+        Self {
+            by_key: hashbrown::HashMap::new(),
+            max_keys: cfg.max_keys,
+            ended_early: 0,
+        }
+    }
+
+    /// Keys judged before the end (or their idle time), over `max_keys`.
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
     }
 
     /// Mark the sources it keeps verdicts of.
@@ -71,10 +107,28 @@ impl IdsVerdicts {
         self.by_key.keys().for_each(|&(src, _)| m.mark_node(src));
     }
 
-    /// Feed one [`ObsKind::IdsVerdict`] observation.
-    pub fn observe(&mut self, o: &Obs) {
+    /// Feed one [`ObsKind::IdsVerdict`] observation; over `max_keys`, the
+    /// least recently active quarter is judged against `drafts` now.
+    pub fn observe(&mut self, o: &Obs, t: &Tables, drafts: &mut Vec<Draft>) {
         if o.kind != ObsKind::IdsVerdict {
             return;
+        }
+        let key = (o.src, o.aux);
+        if super::at_cap(self.by_key.len(), self.max_keys) && !self.by_key.contains_key(&key) {
+            let gone = super::shed_over_cap(
+                &mut self.by_key,
+                self.max_keys,
+                |&(src, class), v| (v.last, t.ip_key(src), class),
+                &mut self.ended_early,
+                |cap, excess| {
+                    format!(
+                        "more than {cap} (source, IDS verdict class) pairs at once (ids_verdict.max_keys): the {excess} least recently active are judged now against the findings made so far, and so on each time the limit is passed"
+                    )
+                },
+            );
+            for ((src, class), v) in gone {
+                judge(src, class, v, t, drafts);
+            }
         }
         let v = self.by_key.entry((o.src, o.aux)).or_insert(Verdicts {
             first: o.time,
@@ -90,8 +144,8 @@ impl IdsVerdicts {
     }
 
     /// Strengthen the matching drafts, or add findings of their own.
-    pub fn finish(self, t: &Tables, drafts: &mut Vec<Draft>) {
-        for ((src, class), v) in self.by_key {
+    pub fn finish(mut self, t: &Tables, drafts: &mut Vec<Draft>) {
+        for ((src, class), v) in super::take_where(&mut self.by_key, |_| true) {
             judge(src, class, v, t, drafts);
         }
     }
@@ -101,15 +155,7 @@ impl IdsVerdicts {
     /// at the end of input is too late for a daemon, and the map would
     /// grow for ever.
     pub fn take_idle(&mut self, before: i64) -> Vec<((NodeId, u64), Verdicts)> {
-        let idle: Vec<(NodeId, u64)> = self
-            .by_key
-            .iter()
-            .filter(|(_, v)| v.last < before)
-            .map(|(k, _)| *k)
-            .collect();
-        idle.into_iter()
-            .filter_map(|k| self.by_key.remove(&k).map(|v| (k, v)))
-            .collect()
+        super::take_where(&mut self.by_key, |v| v.last < before)
     }
 
     /// Keys with verdicts now.
@@ -209,6 +255,75 @@ pub fn judge(src: NodeId, class: u64, v: Verdicts, t: &Tables, drafts: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scan verdict on `src` at `ms` (signature id 1).
+    fn verdict(ms: i64, src: NodeId) -> Obs {
+        Obs {
+            aux: SCAN,
+            svc: 1,
+            ..Obs::test(ObsKind::IdsVerdict, 1_609_459_200_000 + ms, src)
+        }
+    }
+
+    /// Over `max_keys`, the least recently active verdicts are judged at
+    /// once: verdicts on a flood of new sources keep the table at the
+    /// bound, each flood source's verdict still stands as a finding, and
+    /// a source named all along is judged once, with every verdict.
+    #[test]
+    fn a_flood_of_new_sources_keeps_the_verdicts_bounded() {
+        let cfg = IdsVerdictConfig { max_keys: 16 };
+        let t = Tables::new();
+        let mut ids = IdsVerdicts::new(&cfg);
+        let mut out = Vec::new();
+        let scanner: NodeId = 0x0a00_0001;
+        for i in 0..400i64 {
+            ids.observe(&verdict(i * 1000, 0x0b00_0000 + i as NodeId), &t, &mut out);
+            if i % 10 == 0 {
+                ids.observe(&verdict(i * 1000 + 1, scanner), &t, &mut out);
+            }
+            assert!(ids.tracked() <= 16, "at {i}: {}", ids.tracked());
+        }
+        assert!(ids.ended_early() > 350, "{}", ids.ended_early());
+        ids.finish(&t, &mut out);
+        assert_eq!(out.len(), 401, "one finding a source");
+        let scanner_findings: Vec<_> = out.iter().filter(|d| d.srcs == [scanner]).collect();
+        assert_eq!(scanner_findings.len(), 1);
+        assert_eq!(scanner_findings[0].finding.count, 40, "every verdict");
+    }
+
+    /// Judged early, a verdict still strengthens the finding orbwatch
+    /// made for its source before.
+    #[test]
+    fn a_verdict_judged_early_still_strengthens_an_earlier_finding() {
+        let cfg = IdsVerdictConfig { max_keys: 16 };
+        let t = Tables::new();
+        let mut ids = IdsVerdicts::new(&cfg);
+        let src: NodeId = 0x0a00_0002;
+        let mut out = Vec::new();
+        ids.observe(&verdict(0, src), &t, &mut out);
+        let mut own = new_finding(FindingKind::PortScan, &["test"], 0, 0, 1, t.ip(src));
+        own.score = Some(60);
+        out.push(Draft {
+            finding: own,
+            srcs: vec![src],
+            kinds: vec![ObsKind::Probe],
+            svc: None,
+            from: 0,
+            to: 0,
+        });
+        for i in 1..40i64 {
+            ids.observe(&verdict(i * 1000, 0x0b00_0000 + i as NodeId), &t, &mut out);
+        }
+        let strengthened = &out[0].finding;
+        assert_eq!(strengthened.score, Some(70), "{strengthened:?}");
+        assert!(
+            strengthened
+                .reasons
+                .iter()
+                .any(|r| r.contains("an IDS reached the same verdict"))
+        );
+        assert_eq!(out.iter().filter(|d| d.srcs == [src]).count(), 1);
+    }
 
     #[test]
     fn classes() {

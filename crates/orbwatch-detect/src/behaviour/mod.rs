@@ -63,6 +63,7 @@ pub struct BehaviourConfig {
     pub orb: OrbConfig,
     pub login_flood: login_flood::LoginFloodConfig,
     pub explicit_spray: explicit_spray::ExplicitSprayConfig,
+    pub ids_verdict: ids_verdict::IdsVerdictConfig,
     /// Spill threshold, not a cap on findings: the most observations kept
     /// in memory in finished runs (48 bytes each; the default 4 million is
     /// about 192 MB). Beyond it, sorted runs are written to a temporary
@@ -92,6 +93,7 @@ impl Default for BehaviourConfig {
             orb: OrbConfig::default(),
             login_flood: Default::default(),
             explicit_spray: Default::default(),
+            ids_verdict: Default::default(),
             max_observations: 4_000_000,
             evidence_per_finding: 10,
         }
@@ -520,6 +522,9 @@ pub struct ReplayLimits {
     /// Internal hosts whose exfiltration baseline was forgotten, over
     /// `max_hosts`.
     pub exfil_hosts_forgotten: u64,
+    /// (source, IDS verdict class) pairs judged early, over
+    /// `ids_verdict.max_keys`.
+    pub ids_keys_ended_early: u64,
 }
 
 impl ReplayLimits {
@@ -531,6 +536,7 @@ impl ReplayLimits {
         self.brute_force_ended_early += o.brute_force_ended_early;
         self.login_floods_ended_early += o.login_floods_ended_early;
         self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
+        self.ids_keys_ended_early += o.ids_keys_ended_early;
     }
 
     /// What the limits reached mean, in words (empty when none was).
@@ -571,6 +577,12 @@ impl ReplayLimits {
             notes.push(format!(
                 "{} internal hosts' exfiltration baselines were forgotten: more than exfiltration.max_hosts ({}) were kept at once in one partition, and those idle longest went (each starts again with no history)",
                 self.exfil_hosts_forgotten, behaviour.exfiltration.max_hosts
+            ));
+        }
+        if self.ids_keys_ended_early > 0 {
+            notes.push(format!(
+                "{} (source, IDS verdict class) pairs were judged before the end: more than ids_verdict.max_keys ({}) were kept at once in one partition, and the least recently active went first (a finding made later for the same source was not strengthened by them; each verdict stands as a finding of its own)",
+                self.ids_keys_ended_early, behaviour.ids_verdict.max_keys
             ));
         }
         notes
@@ -812,7 +824,7 @@ impl<'a> PartitionDetectors<'a> {
             exfil: exfiltration::Exfiltration::new(&cfg.exfiltration),
             flood: login_flood::LoginFlood::new(&cfg.login_flood),
             xspray: explicit_spray::ExplicitSpray::new(&cfg.explicit_spray),
-            ids: ids_verdict::IdsVerdicts::new(),
+            ids: ids_verdict::IdsVerdicts::new(&cfg.ids_verdict),
             backdoor: Vec::new(),
             floods: Vec::new(),
             drafts: Vec::new(),
@@ -853,7 +865,7 @@ impl<'a> PartitionDetectors<'a> {
             ObsKind::BackdoorPort => self.backdoor.push(*o),
             ObsKind::LoginConnection => self.flood.observe(o, t, &mut self.floods),
             ObsKind::AuthAttempt => self.xspray.observe(o, t, drafts),
-            ObsKind::IdsVerdict => self.ids.observe(o),
+            ObsKind::IdsVerdict => self.ids.observe(o, t, &mut self.drafts),
         }
     }
 
@@ -900,6 +912,7 @@ impl<'a> PartitionDetectors<'a> {
             brute_force_ended_early: self.bf.ended_early(),
             login_floods_ended_early: self.flood.ended_early(),
             exfil_hosts_forgotten: self.exfil.forgotten(),
+            ids_keys_ended_early: self.ids.ended_early(),
         }
     }
 
