@@ -897,6 +897,12 @@ fn render_metrics(
         s.limits.ids_keys_ended_early as f64,
     );
     one(
+        "explicit_sprays_ended_early_total",
+        "counter",
+        "Explicit-credential (Windows 4648) episodes ended before behaviour.explicit_spray.window_secs, over behaviour.explicit_spray.max_open.",
+        s.limits.explicit_sprays_ended_early as f64,
+    );
+    one(
         "hourly_sums",
         "gauge",
         "Hourly sums of answered connections and outbound bytes kept until their hour is over.",

@@ -29,6 +29,12 @@ pub struct ExplicitSprayConfig {
     /// An episode ends after this many seconds without an attempt
     /// (default 600).
     pub window_secs: i64,
+    /// Episodes (one per source) open at once, per partition (default
+    /// 500,000: about 80 MB). Beyond it the least recently active quarter
+    /// ends at once, as if idle (one that named enough accounts is
+    /// reported then), counted and logged: 4648 events from a flood of
+    /// sources, each new, no longer grow memory for `window_secs`.
+    pub max_open: u64,
 }
 
 impl Default for ExplicitSprayConfig {
@@ -36,6 +42,7 @@ impl Default for ExplicitSprayConfig {
         Self {
             min_accounts: 7,
             window_secs: 600,
+            max_open: 500_000,
         }
     }
 }
@@ -57,6 +64,8 @@ pub struct ExplicitSpray<'a> {
     cfg: &'a ExplicitSprayConfig,
     open: HashMap<NodeId, Episode>,
     next_sweep: i64,
+    /// Episodes ended before their window, over `max_open`.
+    ended_early: u64,
 }
 
 impl<'a> ExplicitSpray<'a> {
@@ -65,7 +74,13 @@ impl<'a> ExplicitSpray<'a> {
             cfg,
             open: HashMap::new(),
             next_sweep: i64::MIN,
+            ended_early: 0,
         }
+    }
+
+    /// Episodes ended before their window, over `max_open`.
+    pub fn ended_early(&self) -> u64 {
+        self.ended_early
     }
 
     /// Mark the sources and account names its open episodes hold.
@@ -91,6 +106,22 @@ impl<'a> ExplicitSpray<'a> {
         {
             self.judge(o.src, &ep, t, out);
         }
+        if super::at_cap(self.open.len(), self.cfg.max_open) && !self.open.contains_key(&o.src) {
+            let gone = super::shed_over_cap(
+                &mut self.open,
+                self.cfg.max_open,
+                |&src, e| (e.last, t.ip_key(src)),
+                &mut self.ended_early,
+                |cap, excess| {
+                    format!(
+                        "more than {cap} explicit-credential episodes open at once (explicit_spray.max_open): the {excess} least recently active end now instead of after explicit_spray.window_secs, and so on each time the limit is passed"
+                    )
+                },
+            );
+            for (src, ep) in gone {
+                self.judge(src, &ep, t, out);
+            }
+        }
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
             first: o.time,
             last: o.time,
@@ -104,7 +135,6 @@ impl<'a> ExplicitSpray<'a> {
         }
     }
 
-    /// End of input: judge every open episode, in key order.
     /// Judge the episodes idle at `now` (ms): called as event time
     /// passes, also without attempts.
     pub fn advance(&mut self, now: i64, t: &Tables, out: &mut Vec<Draft>) {
@@ -115,6 +145,7 @@ impl<'a> ExplicitSpray<'a> {
         self.next_sweep = now.saturating_add(gap);
     }
 
+    /// End of input: judge every open episode, in key order.
     pub fn finish(&mut self, t: &Tables, out: &mut Vec<Draft>) {
         for (k, ep) in super::take_where(&mut self.open, |_| true) {
             self.judge(k, &ep, t, out);
@@ -178,5 +209,56 @@ impl<'a> ExplicitSpray<'a> {
             from: ep.first,
             to: ep.last,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An attempt with explicit credentials from `src` at `ms`, for
+    /// account `account` (an interned name).
+    fn attempt(ms: i64, src: NodeId, account: u64) -> Obs {
+        Obs {
+            aux: account,
+            ..Obs::test(ObsKind::AuthAttempt, 1_609_459_200_000 + ms, src)
+        }
+    }
+
+    /// Over `max_open`, the least recently active episodes end at once:
+    /// a flood of sources, each naming one account, keeps the episodes at
+    /// the bound, and a source spraying all along is reported once, with
+    /// every attempt.
+    #[test]
+    fn a_flood_of_new_sources_keeps_the_episodes_bounded() {
+        let cfg = ExplicitSprayConfig {
+            max_open: 16,
+            ..ExplicitSprayConfig::default()
+        };
+        let mut t = Tables::new();
+        let names: Vec<u64> = (0..10)
+            .map(|i| u64::from(t.names.intern_str(&format!("user{i}"))))
+            .collect();
+        let mut spray = ExplicitSpray::new(&cfg);
+        let mut out = Vec::new();
+        let sprayer: NodeId = 0x0a00_0003;
+        for i in 0..400i64 {
+            spray.observe(
+                &attempt(i * 100, 0x0b00_0000 + i as NodeId, names[0]),
+                &t,
+                &mut out,
+            );
+            if i % 10 == 0 {
+                let account = names[(i / 10) as usize % names.len()];
+                spray.observe(&attempt(i * 100 + 1, sprayer, account), &t, &mut out);
+            }
+            assert!(spray.open.len() <= 16, "at {i}: {}", spray.open.len());
+        }
+        assert!(spray.ended_early() > 350, "{}", spray.ended_early());
+        assert!(out.is_empty(), "no flood source is a spray: {out:?}");
+        spray.finish(&t, &mut out);
+        assert_eq!(out.len(), 1, "the sprayer, once: {out:?}");
+        assert_eq!(out[0].srcs, [sprayer]);
+        assert_eq!(out[0].finding.count, 40, "every attempt");
     }
 }

@@ -525,6 +525,9 @@ pub struct ReplayLimits {
     /// (source, IDS verdict class) pairs judged early, over
     /// `ids_verdict.max_keys`.
     pub ids_keys_ended_early: u64,
+    /// Explicit-credential episodes ended early, over
+    /// `explicit_spray.max_open`.
+    pub explicit_sprays_ended_early: u64,
 }
 
 impl ReplayLimits {
@@ -537,6 +540,7 @@ impl ReplayLimits {
         self.login_floods_ended_early += o.login_floods_ended_early;
         self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
         self.ids_keys_ended_early += o.ids_keys_ended_early;
+        self.explicit_sprays_ended_early += o.explicit_sprays_ended_early;
     }
 
     /// What the limits reached mean, in words (empty when none was).
@@ -583,6 +587,12 @@ impl ReplayLimits {
             notes.push(format!(
                 "{} (source, IDS verdict class) pairs were judged before the end: more than ids_verdict.max_keys ({}) were kept at once in one partition, and the least recently active went first (a finding made later for the same source was not strengthened by them; each verdict stands as a finding of its own)",
                 self.ids_keys_ended_early, behaviour.ids_verdict.max_keys
+            ));
+        }
+        if self.explicit_sprays_ended_early > 0 {
+            notes.push(format!(
+                "{} explicit-credential episodes ended before explicit_spray.window_secs: more than explicit_spray.max_open ({}) were open at once in one partition, and the least recently active ended early (a slow spray may be reported in parts, or missed)",
+                self.explicit_sprays_ended_early, behaviour.explicit_spray.max_open
             ));
         }
         notes
@@ -913,6 +923,7 @@ impl<'a> PartitionDetectors<'a> {
             login_floods_ended_early: self.flood.ended_early(),
             exfil_hosts_forgotten: self.exfil.forgotten(),
             ids_keys_ended_early: self.ids.ended_early(),
+            explicit_sprays_ended_early: self.xspray.ended_early(),
         }
     }
 
