@@ -34,9 +34,10 @@ pub struct IdsVerdictConfig {
     /// the end of input, to strengthen the findings orbwatch makes for
     /// the same sources, and an IDS facing the internet names millions
     /// of scanners a year. Beyond it the least recently active quarter
-    /// is judged at once against the findings made so far (a finding
-    /// made later for the same source is then not strengthened; the
-    /// verdict stands as a finding of its own), counted and logged.
+    /// is judged at once against the findings made so far and not yet
+    /// handed on (a finding made later for the same source, or live one
+    /// already handed on, is then not strengthened; the verdict stands as
+    /// a finding of its own), counted and logged.
     pub max_keys: u64,
 }
 
