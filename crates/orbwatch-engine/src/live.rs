@@ -53,7 +53,7 @@ use orbwatch_capture::netflow::NetflowDecoder;
 use orbwatch_detect::behaviour::key_table::{KeyTable, pack};
 use orbwatch_detect::behaviour::observe::{HeldIds, NodeId, Obs, ObsBuffer, ObsKind, evidence_ref};
 use orbwatch_detect::behaviour::{
-    BehaviourConfig, Draft, LiveDetectors, ReplayLimits, orb_likelihood,
+    BehaviourConfig, Draft, LimitReached, LiveDetectors, ReplayLimits, orb_likelihood,
 };
 use orbwatch_detect::enrich::Enricher;
 use orbwatch_detect::{
@@ -2342,6 +2342,21 @@ impl LivePipeline {
             .then(|| Timestamp::from_millisecond(mark).ok())
             .flatten();
         s
+    }
+
+    /// The detectors' bounds and how often each was reached so far (all
+    /// zero, against the default configuration, when behaviour is off), for
+    /// the daemon's metrics and status line.
+    pub fn limits_reached(&self) -> Vec<LimitReached> {
+        let default_cfg;
+        let cfg = match &self.detection {
+            Some(d) => d.cfg,
+            None => {
+                default_cfg = BehaviourConfig::default();
+                &default_cfg
+            }
+        };
+        self.stats().limits.entries(cfg).to_vec()
     }
 
     /// The run's coverage so far: one entry per stream (forgotten streams

@@ -867,42 +867,6 @@ fn render_metrics(
         s.addresses_forgotten as f64,
     );
     one(
-        "scan_sources_ended_early_total",
-        "counter",
-        "Port-scan sources ended before behaviour.port_scan.idle_secs, over behaviour.port_scan.max_sources.",
-        s.limits.scan_sources_ended_early as f64,
-    );
-    one(
-        "brute_force_ended_early_total",
-        "counter",
-        "Brute-force episodes ended before behaviour.brute_force.idle_secs, over behaviour.brute_force.max_open.",
-        s.limits.brute_force_ended_early as f64,
-    );
-    one(
-        "login_floods_ended_early_total",
-        "counter",
-        "Login-flood episodes ended before behaviour.login_flood.idle_secs, over behaviour.login_flood.max_open.",
-        s.limits.login_floods_ended_early as f64,
-    );
-    one(
-        "exfil_hosts_forgotten_total",
-        "counter",
-        "Internal hosts whose exfiltration baseline was forgotten, over behaviour.exfiltration.max_hosts.",
-        s.limits.exfil_hosts_forgotten as f64,
-    );
-    one(
-        "ids_keys_ended_early_total",
-        "counter",
-        "(source, IDS verdict class) pairs judged before their idle time, over behaviour.ids_verdict.max_keys.",
-        s.limits.ids_keys_ended_early as f64,
-    );
-    one(
-        "explicit_sprays_ended_early_total",
-        "counter",
-        "Explicit-credential (Windows 4648) episodes ended before behaviour.explicit_spray.window_secs, over behaviour.explicit_spray.max_open.",
-        s.limits.explicit_sprays_ended_early as f64,
-    );
-    one(
         "hourly_sums",
         "gauge",
         "Hourly sums of answered connections and outbound bytes kept until their hour is over.",
@@ -920,18 +884,14 @@ fn render_metrics(
         "Streams (senders, connections, files) forgotten before they were idle 10 minutes, over 65,536 at once.",
         s.streams_forgotten as f64,
     );
-    one(
-        "records_ended_early_total",
-        "counter",
-        "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
-        s.limits.records_ended_early as f64,
-    );
-    one(
-        "accounts_forgotten_total",
-        "counter",
-        "Accounts the distributed-spray detector forgot over behaviour.distributed.max_accounts.",
-        s.limits.accounts_forgotten as f64,
-    );
+    for limit in pipeline.limits_reached() {
+        one(
+            &format!("{}_total", limit.name),
+            "counter",
+            limit.help,
+            limit.count as f64,
+        );
+    }
     one(
         "rss_bytes",
         "gauge",
@@ -1003,6 +963,11 @@ fn log_status(
 ) {
     let s = pipeline.stats();
     let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let limits: Vec<String> = pipeline
+        .limits_reached()
+        .iter()
+        .map(|l| format!("{} {}", l.name, l.count))
+        .collect();
     let per_source: Vec<String> = sources
         .iter()
         .map(|r| {
@@ -1023,7 +988,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), {} accounts forgotten over max_accounts, {} records ended early over max_records, {} probing sources over max_sources, {} brute-force and {} login-flood episodes ended over max_open, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), bounds reached: {}, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -1044,11 +1009,7 @@ fn log_status(
         s.names_forgotten,
         s.addresses_kept,
         s.addresses_forgotten,
-        s.limits.accounts_forgotten,
-        s.limits.records_ended_early,
-        s.limits.scan_sources_ended_early,
-        s.limits.brute_force_ended_early,
-        s.limits.login_floods_ended_early,
+        limits.join(", "),
         s.hourly_sums,
         s.sums_left_early,
         s.streams,

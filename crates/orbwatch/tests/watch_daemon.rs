@@ -941,6 +941,19 @@ fn watch_with_listen_serves_the_api_and_its_counters() {
         metrics.contains("orbwatch_watch_source_records_total{source=\"stdin\"} 7"),
         "{metrics}"
     );
+    for bound in [
+        "records_ended_early_total",
+        "accounts_forgotten_total",
+        "ids_keys_ended_early_total",
+        "explicit_sprays_ended_early_total",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "# TYPE orbwatch_watch_{bound} counter\norbwatch_watch_{bound} 0\n"
+            )),
+            "every detector bound is a counter, at 0 here: {bound} in {metrics}"
+        );
+    }
     assert!(
         metrics.contains("orbwatch_findings{kind=\"ioc_match\""),
         "the store's metrics too: {metrics}"

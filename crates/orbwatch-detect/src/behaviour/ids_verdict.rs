@@ -131,7 +131,7 @@ impl IdsVerdicts {
                 judge(src, class, v, t, drafts);
             }
         }
-        let v = self.by_key.entry((o.src, o.aux)).or_insert(Verdicts {
+        let v = self.by_key.entry(key).or_insert(Verdicts {
             first: o.time,
             last: o.time,
             ..Default::default()

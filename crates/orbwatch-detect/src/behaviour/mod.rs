@@ -543,59 +543,126 @@ impl ReplayLimits {
         self.explicit_sprays_ended_early += o.explicit_sprays_ended_early;
     }
 
+    /// Every bound a replay can reach, with what it is called and what
+    /// reaching it means. The coverage notes, the daemon's `/metrics` and
+    /// its status line all read this one table, so a new bound is added
+    /// here once and shows everywhere.
+    pub fn entries(&self, behaviour: &BehaviourConfig) -> [LimitReached; 8] {
+        let dist = &behaviour.distributed;
+        let least_recent = "and the least recently active ended early";
+        [
+            LimitReached {
+                name: "records_ended_early",
+                help: "Distributed-spray (source, service) records ended before behaviour.distributed.idle_secs, over behaviour.distributed.max_records.",
+                count: self.records_ended_early,
+                what: "(source, service) records of the distributed-spray detector ended before distributed.idle_secs",
+                bound: "distributed.max_records",
+                cap: dist.max_records,
+                over: format!("were open in one partition, {least_recent} (a campaign's members may be judged in more parts)"),
+            },
+            LimitReached {
+                name: "accounts_forgotten",
+                help: "Accounts the distributed-spray detector forgot over behaviour.distributed.max_accounts.",
+                count: self.accounts_forgotten,
+                what: "accounts were forgotten by the distributed-spray detector",
+                bound: "distributed.max_accounts",
+                cap: dist.max_accounts,
+                over: "were tried while a campaign went on, and those tried by the fewest sources went first (a source that tried one again counted it from nothing)".into(),
+            },
+            LimitReached {
+                name: "scan_sources_ended_early",
+                help: "Port-scan sources ended before behaviour.port_scan.idle_secs, over behaviour.port_scan.max_sources.",
+                count: self.scan_sources_ended_early,
+                what: "probing sources ended before port_scan.idle_secs",
+                bound: "port_scan.max_sources",
+                cap: behaviour.port_scan.max_sources,
+                over: format!("were tracked at once in one partition, {least_recent} (a scan may be reported in parts, or missed if its probes were spread thin)"),
+            },
+            LimitReached {
+                name: "brute_force_ended_early",
+                help: "Brute-force episodes ended before behaviour.brute_force.idle_secs, over behaviour.brute_force.max_open.",
+                count: self.brute_force_ended_early,
+                what: "brute-force episodes ended before brute_force.idle_secs",
+                bound: "brute_force.max_open",
+                cap: behaviour.brute_force.max_open,
+                over: format!("were open at once in one partition, {least_recent} (a slow brute force may be reported in parts, or missed)"),
+            },
+            LimitReached {
+                name: "login_floods_ended_early",
+                help: "Login-flood episodes ended before behaviour.login_flood.idle_secs, over behaviour.login_flood.max_open.",
+                count: self.login_floods_ended_early,
+                what: "login-flood episodes ended before login_flood.idle_secs",
+                bound: "login_flood.max_open",
+                cap: behaviour.login_flood.max_open,
+                over: format!("were open at once in one partition, {least_recent} (a flood may be reported in parts)"),
+            },
+            LimitReached {
+                name: "exfil_hosts_forgotten",
+                help: "Internal hosts whose exfiltration baseline was forgotten, over behaviour.exfiltration.max_hosts.",
+                count: self.exfil_hosts_forgotten,
+                what: "internal hosts' exfiltration baselines were forgotten",
+                bound: "exfiltration.max_hosts",
+                cap: behaviour.exfiltration.max_hosts,
+                over: "were kept at once in one partition, and those idle longest went (each starts again with no history)".into(),
+            },
+            LimitReached {
+                name: "ids_keys_ended_early",
+                help: "(source, IDS verdict class) pairs judged before their idle time, over behaviour.ids_verdict.max_keys.",
+                count: self.ids_keys_ended_early,
+                what: "(source, IDS verdict class) pairs were judged before the end",
+                bound: "ids_verdict.max_keys",
+                cap: behaviour.ids_verdict.max_keys,
+                over: "were kept at once in one partition, and the least recently active went first (a finding made later for the same source was not strengthened by them; each verdict stands as a finding of its own)".into(),
+            },
+            LimitReached {
+                name: "explicit_sprays_ended_early",
+                help: "Explicit-credential (Windows 4648) episodes ended before behaviour.explicit_spray.window_secs, over behaviour.explicit_spray.max_open.",
+                count: self.explicit_sprays_ended_early,
+                what: "explicit-credential episodes ended before explicit_spray.window_secs",
+                bound: "explicit_spray.max_open",
+                cap: behaviour.explicit_spray.max_open,
+                over: format!("were open at once in one partition, {least_recent} (a slow spray may be reported in parts, or missed)"),
+            },
+        ]
+    }
+
     /// What the limits reached mean, in words (empty when none was).
     pub fn notes(&self, behaviour: &BehaviourConfig) -> Vec<String> {
-        let cfg = &behaviour.distributed;
-        let mut notes = Vec::new();
-        if self.records_ended_early > 0 {
-            notes.push(format!(
-                "{} (source, service) records of the distributed-spray detector ended before distributed.idle_secs: more than distributed.max_records ({}) were open in one partition, and the least recently active ended early (a campaign's members may be judged in more parts)",
-                self.records_ended_early, cfg.max_records
-            ));
-        }
-        if self.accounts_forgotten > 0 {
-            notes.push(format!(
-                "{} accounts were forgotten by the distributed-spray detector: more than distributed.max_accounts ({}) were tried while a campaign went on, and those tried by the fewest sources went first (a source that tried one again counted it from nothing)",
-                self.accounts_forgotten, cfg.max_accounts
-            ));
-        }
-        if self.scan_sources_ended_early > 0 {
-            notes.push(format!(
-                "{} probing sources ended before port_scan.idle_secs: more than port_scan.max_sources ({}) were tracked at once in one partition, and the least recently active ended early (a scan may be reported in parts, or missed if its probes were spread thin)",
-                self.scan_sources_ended_early, behaviour.port_scan.max_sources
-            ));
-        }
-        if self.brute_force_ended_early > 0 {
-            notes.push(format!(
-                "{} brute-force episodes ended before brute_force.idle_secs: more than brute_force.max_open ({}) were open at once in one partition, and the least recently active ended early (a slow brute force may be reported in parts, or missed)",
-                self.brute_force_ended_early, behaviour.brute_force.max_open
-            ));
-        }
-        if self.login_floods_ended_early > 0 {
-            notes.push(format!(
-                "{} login-flood episodes ended before login_flood.idle_secs: more than login_flood.max_open ({}) were open at once in one partition, and the least recently active ended early (a flood may be reported in parts)",
-                self.login_floods_ended_early, behaviour.login_flood.max_open
-            ));
-        }
-        if self.exfil_hosts_forgotten > 0 {
-            notes.push(format!(
-                "{} internal hosts' exfiltration baselines were forgotten: more than exfiltration.max_hosts ({}) were kept at once in one partition, and those idle longest went (each starts again with no history)",
-                self.exfil_hosts_forgotten, behaviour.exfiltration.max_hosts
-            ));
-        }
-        if self.ids_keys_ended_early > 0 {
-            notes.push(format!(
-                "{} (source, IDS verdict class) pairs were judged before the end: more than ids_verdict.max_keys ({}) were kept at once in one partition, and the least recently active went first (a finding made later for the same source was not strengthened by them; each verdict stands as a finding of its own)",
-                self.ids_keys_ended_early, behaviour.ids_verdict.max_keys
-            ));
-        }
-        if self.explicit_sprays_ended_early > 0 {
-            notes.push(format!(
-                "{} explicit-credential episodes ended before explicit_spray.window_secs: more than explicit_spray.max_open ({}) were open at once in one partition, and the least recently active ended early (a slow spray may be reported in parts, or missed)",
-                self.explicit_sprays_ended_early, behaviour.explicit_spray.max_open
-            ));
-        }
-        notes
+        self.entries(behaviour)
+            .iter()
+            .filter(|e| e.count > 0)
+            .map(LimitReached::note)
+            .collect()
+    }
+}
+
+/// One bound of a replay and how often it was reached
+/// ([`ReplayLimits::entries`]).
+#[derive(Debug, Clone)]
+pub struct LimitReached {
+    /// Snake-case name; `/metrics` calls its counter `<name>_total`.
+    pub name: &'static str,
+    /// One line for the metric's `# HELP`.
+    pub help: &'static str,
+    /// How many times the bound was reached.
+    pub count: u64,
+    /// What happened, said after the count.
+    what: &'static str,
+    /// The configuration key of the bound.
+    bound: &'static str,
+    /// Its value in this run.
+    cap: u64,
+    /// What went over it, how it was shed and what that costs.
+    over: String,
+}
+
+impl LimitReached {
+    /// The coverage sentence: what happened, the bound, and what it costs.
+    pub fn note(&self) -> String {
+        format!(
+            "{} {}: more than {} ({}) {}",
+            self.count, self.what, self.bound, self.cap, self.over
+        )
     }
 }
 
@@ -1942,6 +2009,49 @@ impl<const W: usize> DistinctBits<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every counter of `ReplayLimits` has one entry, under its own name,
+    /// and a note that says its count, its configuration key and the value
+    /// in force; a counter at zero says nothing.
+    #[test]
+    fn every_limit_reached_is_named_once_and_said_with_its_bound() {
+        let mut cfg = BehaviourConfig::default();
+        cfg.ids_verdict.max_keys = 77;
+        let limits = ReplayLimits {
+            records_ended_early: 1,
+            accounts_forgotten: 2,
+            scan_sources_ended_early: 3,
+            brute_force_ended_early: 4,
+            login_floods_ended_early: 5,
+            exfil_hosts_forgotten: 6,
+            ids_keys_ended_early: 7,
+            explicit_sprays_ended_early: 0,
+        };
+        let entries = limits.entries(&cfg);
+        let serialized = serde_json::to_value(limits).expect("json");
+        let fields = serialized.as_object().expect("an object");
+        assert_eq!(fields.len(), entries.len(), "one entry per counter");
+        for e in &entries {
+            assert_eq!(
+                fields.get(e.name).and_then(|v| v.as_u64()),
+                Some(e.count),
+                "{} reads its own counter",
+                e.name
+            );
+            assert!(e.help.ends_with('.'), "{}", e.help);
+        }
+        let notes = limits.notes(&cfg);
+        assert_eq!(notes.len(), 7, "the counter at zero says nothing");
+        for (n, note) in notes.iter().enumerate() {
+            assert!(note.starts_with(&format!("{} ", n + 1)), "{note}");
+        }
+        assert!(
+            notes[6].contains("more than ids_verdict.max_keys (77) were kept"),
+            "{}",
+            notes[6]
+        );
+        assert!(notes[0].contains("more than distributed.max_records ("));
+    }
 
     proptest::proptest! {
         /// The merge hands on every event once, in key order, equal keys
