@@ -269,6 +269,29 @@ impl<V: Copy + Default> KeyTable<V> {
         }
     }
 
+    /// Remove the `n` lowest ranked records and return them, lowest
+    /// first: the shedding of [`super::remove_least_ranked`] for a key
+    /// table. `rank` must tell all keys apart (include the key) for the
+    /// same records to go on every run.
+    pub fn remove_least_ranked<R: Ord>(
+        &mut self,
+        n: usize,
+        rank: impl Fn(u64, &V) -> R,
+    ) -> Vec<(u64, V)> {
+        let n = n.min(self.len);
+        if n == 0 {
+            return Vec::new();
+        }
+        let mut ranked: Vec<(R, u64)> = self.iter().map(|(k, v)| (rank(k, v), k)).collect();
+        ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
+        ranked.truncate(n);
+        ranked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        ranked
+            .into_iter()
+            .filter_map(|(_, k)| self.remove_if(k, |_| true).map(|v| (k, v)))
+            .collect()
+    }
+
     /// Every (key, record), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
         self.slots

@@ -303,6 +303,11 @@ pub struct SuccessConfig {
     pub min_cluster_failures: u32,
     /// How far back failures count (default 86400 s).
     pub lookback_secs: i64,
+    /// (cluster, service) failure counts kept at once per partition
+    /// (default 1,000,000, about 32 MB). Beyond, the quarter whose last
+    /// failure is oldest is forgotten, counted and logged: a flood of
+    /// failures from forged IPv6 /64s must not grow the daemon for a day.
+    pub max_clusters: u64,
 }
 
 impl Default for SuccessConfig {
@@ -311,6 +316,7 @@ impl Default for SuccessConfig {
             min_failures: 3,
             min_cluster_failures: 5,
             lookback_secs: 86_400,
+            max_clusters: 1_000_000,
         }
     }
 }
@@ -528,6 +534,9 @@ pub struct ReplayLimits {
     /// Explicit-credential episodes ended early, over
     /// `explicit_spray.max_open`.
     pub explicit_sprays_ended_early: u64,
+    /// (cluster, service) failure counts of `success_after_failures`
+    /// forgotten, over `success_after_failures.max_clusters`.
+    pub failure_clusters_forgotten: u64,
 }
 
 impl ReplayLimits {
@@ -541,13 +550,14 @@ impl ReplayLimits {
         self.exfil_hosts_forgotten += o.exfil_hosts_forgotten;
         self.ids_keys_ended_early += o.ids_keys_ended_early;
         self.explicit_sprays_ended_early += o.explicit_sprays_ended_early;
+        self.failure_clusters_forgotten += o.failure_clusters_forgotten;
     }
 
     /// Every bound a replay can reach, with what it is called and what
     /// reaching it means. The coverage notes, the daemon's `/metrics` and
     /// its status line all read this one table, so a new bound is added
     /// here once and shows everywhere.
-    pub fn entries(&self, behaviour: &BehaviourConfig) -> [LimitReached; 8] {
+    pub fn entries(&self, behaviour: &BehaviourConfig) -> [LimitReached; 9] {
         let dist = &behaviour.distributed;
         let least_recent = "and the least recently active ended early";
         [
@@ -622,6 +632,15 @@ impl ReplayLimits {
                 bound: "explicit_spray.max_open",
                 cap: behaviour.explicit_spray.max_open,
                 over: format!("were open at once in one partition, {least_recent} (a slow spray may be reported in parts, or missed)"),
+            },
+            LimitReached {
+                name: "failure_clusters_forgotten",
+                help: "(/24 or /64, service) failure counts success_after_failures forgot before behaviour.success_after_failures.lookback_secs, over behaviour.success_after_failures.max_clusters.",
+                count: self.failure_clusters_forgotten,
+                what: "(/24 or /64, service) failure counts of success_after_failures were forgotten before success_after_failures.lookback_secs",
+                bound: "success_after_failures.max_clusters",
+                cap: behaviour.success_after_failures.max_clusters,
+                over: "were kept at once in one partition, and those whose last failure was oldest went (a success from such a cluster was judged on its source's own failures only)".into(),
             },
         ]
     }
@@ -991,6 +1010,7 @@ impl<'a> PartitionDetectors<'a> {
             exfil_hosts_forgotten: self.exfil.forgotten(),
             ids_keys_ended_early: self.ids.ended_early(),
             explicit_sprays_ended_early: self.xspray.ended_early(),
+            failure_clusters_forgotten: self.saf.forgotten(),
         }
     }
 
@@ -2026,6 +2046,7 @@ mod tests {
             exfil_hosts_forgotten: 6,
             ids_keys_ended_early: 7,
             explicit_sprays_ended_early: 0,
+            failure_clusters_forgotten: 8,
         };
         let entries = limits.entries(&cfg);
         let serialized = serde_json::to_value(limits).expect("json");
@@ -2041,9 +2062,9 @@ mod tests {
             assert!(e.help.ends_with('.'), "{}", e.help);
         }
         let notes = limits.notes(&cfg);
-        assert_eq!(notes.len(), 7, "the counter at zero says nothing");
-        for (n, note) in notes.iter().enumerate() {
-            assert!(note.starts_with(&format!("{} ", n + 1)), "{note}");
+        assert_eq!(notes.len(), 8, "the counter at zero says nothing");
+        for (note, n) in notes.iter().zip([1, 2, 3, 4, 5, 6, 7, 8]) {
+            assert!(note.starts_with(&format!("{n} ")), "{note}");
         }
         assert!(
             notes[6].contains("more than ids_verdict.max_keys (77) were kept"),

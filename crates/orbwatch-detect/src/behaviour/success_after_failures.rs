@@ -102,6 +102,8 @@ pub struct SuccessAfterFailures<'a> {
     /// Keyed by cluster and service packed in 64 bits (see `pack`).
     by_cluster: KeyTable<Fails>,
     next_sweep: i64,
+    /// Clusters forgotten over `max_clusters`.
+    forgotten: u64,
 }
 
 impl<'a> SuccessAfterFailures<'a> {
@@ -111,7 +113,31 @@ impl<'a> SuccessAfterFailures<'a> {
             cfg,
             by_cluster: KeyTable::with_capacity(1 << 14),
             next_sweep: i64::MIN,
+            forgotten: 0,
         }
+    }
+
+    /// (cluster, service) failure counts forgotten over `max_clusters`.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    /// A new cluster is about to be kept with `max_clusters` kept: the
+    /// quarter whose last failure is oldest (then by key: the cluster's
+    /// address bits and the service) is forgotten, counted and logged
+    /// once. A success from one of them is then judged on its source's
+    /// own failures only, as after `lookback_secs`.
+    fn forget_oldest(&mut self) {
+        let cap = self.cfg.max_clusters.max(16) as usize;
+        let excess = self.by_cluster.len() - (cap - cap / 4);
+        if self.forgotten == 0 {
+            tracing::warn!(
+                "more than {cap} (/24 or /64, service) failure counts at once (success_after_failures.max_clusters): the {excess} whose last failure is oldest are forgotten now instead of after success_after_failures.lookback_secs, and so on each time the limit is passed"
+            );
+        }
+        self.forgotten += excess as u64;
+        self.by_cluster
+            .remove_least_ranked(excess, |k, f| (f.last, k));
     }
 
     /// Start loading the record of `o`'s cluster into cache (a hint).
@@ -138,6 +164,11 @@ impl<'a> SuccessAfterFailures<'a> {
         };
         let ck = pack(cluster_key(ip), o.svc);
         if o.kind == ObsKind::AuthFailure {
+            if super::at_cap(self.by_cluster.len(), self.cfg.max_clusters)
+                && self.by_cluster.get(ck).is_none()
+            {
+                self.forget_oldest();
+            }
             self.by_cluster
                 .get_or_insert_with(ck, Fails::default)
                 .add(o.time, lookback);
@@ -211,5 +242,82 @@ impl<'a> SuccessAfterFailures<'a> {
             to: o.time,
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::observe::NodeId;
+
+    /// 2021-01-01 in ms.
+    const BASE: i64 = 1_609_459_200_000;
+
+    fn auth(kind: ObsKind, secs: i64, src: NodeId) -> Obs {
+        Obs {
+            svc: 1,
+            dst_port: 22,
+            ..Obs::test(kind, BASE + secs * 1000, src)
+        }
+    }
+
+    /// Over `max_clusters`, the clusters whose last failure is oldest are
+    /// forgotten: a flood of failures each from a new /24 keeps the table
+    /// at the bound, and a /24 failing all along still makes its
+    /// success suspicious.
+    #[test]
+    fn a_flood_of_new_clusters_keeps_the_failure_counts_bounded() {
+        let cfg = SuccessConfig {
+            max_clusters: 16,
+            ..SuccessConfig::default()
+        };
+        let t = Tables::new();
+        let mut saf = SuccessAfterFailures::new(&cfg);
+        let mut out = Vec::new();
+        let sprayers: [NodeId; 3] = [0x0a00_0001, 0x0a00_0002, 0x0a00_0003];
+        for i in 0..400i64 {
+            // A new /24 each second, all well within the day's lookback.
+            let flood = 0x0b00_0000 + ((i as NodeId) << 8);
+            saf.observe(&auth(ObsKind::AuthFailure, i, flood), (0, 0), &t, &mut out);
+            if i % 5 == 0 {
+                let s = sprayers[(i / 5) as usize % 3];
+                saf.observe(&auth(ObsKind::AuthFailure, i, s), (0, 0), &t, &mut out);
+            }
+            assert!(
+                saf.by_cluster.len() <= 16,
+                "at {i}: {}",
+                saf.by_cluster.len()
+            );
+        }
+        assert!(saf.forgotten() > 350, "{}", saf.forgotten());
+        assert!(out.is_empty(), "failures alone say nothing: {out:?}");
+
+        // A fourth address of the sprayers' /24 logs in: the others
+        // failed 80 times, which the flood did not make it forget.
+        let success = auth(ObsKind::AuthSuccess, 401, 0x0a00_0004);
+        assert!(saf.observe(&success, (0, 0), &t, &mut out));
+        assert_eq!(out.len(), 1, "{out:?}");
+        let details = out[0].finding.details.as_ref().expect("details");
+        assert_eq!(details["cluster"], "10.0.0.0/24");
+        assert_eq!(details["cluster_failures_by_others"], 80);
+
+        // One of the flood's /24s, forgotten, says nothing now.
+        let forgotten = auth(ObsKind::AuthSuccess, 402, 0x0b00_0000 | 5);
+        assert!(!saf.observe(&forgotten, (0, 0), &t, &mut out));
+    }
+
+    /// Below the bound nothing is forgotten before the lookback.
+    #[test]
+    fn below_the_bound_no_cluster_is_forgotten() {
+        let cfg = SuccessConfig::default();
+        let t = Tables::new();
+        let mut saf = SuccessAfterFailures::new(&cfg);
+        let mut out = Vec::new();
+        for i in 0..400i64 {
+            let src = 0x0b00_0000 + ((i as NodeId) << 8);
+            saf.observe(&auth(ObsKind::AuthFailure, i, src), (0, 0), &t, &mut out);
+        }
+        assert_eq!(saf.by_cluster.len(), 400);
+        assert_eq!(saf.forgotten(), 0);
     }
 }
