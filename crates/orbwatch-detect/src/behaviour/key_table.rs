@@ -278,17 +278,10 @@ impl<V: Copy + Default> KeyTable<V> {
         n: usize,
         rank: impl Fn(u64, &V) -> R,
     ) -> Vec<(u64, V)> {
-        let n = n.min(self.len);
-        if n == 0 {
-            return Vec::new();
-        }
-        let mut ranked: Vec<(R, u64)> = self.iter().map(|(k, v)| (rank(k, v), k)).collect();
-        ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
-        ranked.truncate(n);
-        ranked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        ranked
+        let ranked = self.iter().map(|(k, v)| (rank(k, v), k)).collect();
+        super::lowest_ranked(ranked, n)
             .into_iter()
-            .filter_map(|(_, k)| self.remove_if(k, |_| true).map(|v| (k, v)))
+            .filter_map(|k| self.remove_if(k, |_| true).map(|v| (k, v)))
             .collect()
     }
 

@@ -1825,18 +1825,24 @@ where
     K: Copy + Eq + std::hash::Hash,
     R: Ord,
 {
-    let excess = excess.min(map.len());
-    if excess == 0 {
+    let ranked = map.iter().map(|(k, v)| (rank(k, v), *k)).collect();
+    lowest_ranked(ranked, excess)
+        .into_iter()
+        .filter_map(|k| map.remove(&k).map(|v| (k, v)))
+        .collect()
+}
+
+/// The keys of the `n` lowest ranks of `ranked`, lowest first (a
+/// partial selection, then a sort of those only).
+pub(crate) fn lowest_ranked<R: Ord, K>(mut ranked: Vec<(R, K)>, n: usize) -> Vec<K> {
+    let n = n.min(ranked.len());
+    if n == 0 {
         return Vec::new();
     }
-    let mut ranked: Vec<(R, K)> = map.iter().map(|(k, v)| (rank(k, v), *k)).collect();
-    ranked.select_nth_unstable_by(excess - 1, |a, b| a.0.cmp(&b.0));
-    ranked.truncate(excess);
+    ranked.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
+    ranked.truncate(n);
     ranked.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    ranked
-        .into_iter()
-        .filter_map(|(_, k)| map.remove(&k).map(|v| (k, v)))
-        .collect()
+    ranked.into_iter().map(|(_, k)| k).collect()
 }
 
 /// A detector's table is at its bound `cap` (see [`at_cap`]) and a new
