@@ -193,6 +193,8 @@ pub struct LiveStats {
     pub rejected: u64,
     pub matched_records: u64,
     pub findings: u64,
+    /// Streams open: files, senders and exporters being decoded, and in
+    /// stage 2 the observation streams (partition, producer).
     pub streams: usize,
     pub open_ioc_sessions: usize,
     pub tracked_keys: usize,
@@ -436,7 +438,7 @@ impl HeldBack {
     /// everything before it gone. A stream with checkpoints queued
     /// queues the next too, so that an older one never replaces it.
     fn note(&mut self, stream: u32, cp: Checkpoint) -> Option<Checkpoint> {
-        if !self.pending.contains_key(&stream) && !self.waiting.contains_key(&stream) {
+        if !self.holds(stream) {
             return Some(cp);
         }
         let after = self.next_seq;
@@ -453,6 +455,11 @@ impl HeldBack {
         }
         q.push_back((after, cp));
         None
+    }
+
+    /// Whether items or checkpoints of `stream` are still held.
+    fn holds(&self, stream: u32) -> bool {
+        self.pending.contains_key(&stream) || self.waiting.contains_key(&stream)
     }
 
     /// Move every checkpoint, whether its items have left or not (the
@@ -1004,8 +1011,11 @@ pub struct LivePipeline {
     /// Stage 2: which stage-1 producer first sent each recent raw record.
     replays: ReplayGuard,
     /// Stage 2: the index of each observation stream (partition and
-    /// producer), see [`LivePipeline::handle_observation`].
-    obs_streams: HashMap<Arc<str>, u32>,
+    /// producer), see [`LivePipeline::handle_observation`], and when it
+    /// last sent. Forgotten once idle `stream_idle` with nothing held
+    /// back: each restart of a stage-1 worker is a new producer, and a
+    /// daemon that runs for months must not keep every one.
+    obs_streams: HashMap<Arc<str>, (u32, Instant)>,
     agg: Aggregator,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
@@ -1811,7 +1821,7 @@ impl LivePipeline {
         self.stats.records += 1;
         self.stats.sightings_in += 1;
         self.stats.bytes += w.sighting.raw.len() as u64;
-        let index = self.obs_stream(stream);
+        let index = self.obs_stream(stream, now);
         let origin = &w.sighting.origin;
         let sent = Sent::Sighting {
             time: w.sighting.time.map_or(i64::MIN, |t| t.as_millisecond()),
@@ -1873,7 +1883,7 @@ impl LivePipeline {
         checkpoint: Option<Checkpoint>,
         now: Instant,
     ) {
-        let index = self.obs_stream(stream);
+        let index = self.obs_stream(stream, now);
         self.window.advance_stream(index, time, now);
         self.release();
         self.note_checkpoint(index, checkpoint);
@@ -1898,13 +1908,42 @@ impl LivePipeline {
         true
     }
 
-    fn obs_stream(&mut self, stream: &Arc<str>) -> u32 {
-        match self.obs_streams.get(stream) {
-            Some(&i) => i,
+    fn obs_stream(&mut self, stream: &Arc<str>, now: Instant) -> u32 {
+        match self.obs_streams.get_mut(stream) {
+            Some((i, last)) => {
+                *last = now;
+                *i
+            }
             None => {
                 let i = self.indexes.take();
-                self.obs_streams.insert(stream.clone(), i);
+                self.obs_streams.insert(stream.clone(), (i, now));
                 i
+            }
+        }
+    }
+
+    /// Stage 2: forget the observation streams idle `stream_idle` whose
+    /// items and checkpoints have all left (their index is then free; the
+    /// reorder window forgets their clocks by itself). Sent to again, a
+    /// stream starts afresh. The last one stays: its absence would make
+    /// the pipeline look like stage 1 to [`LivePipeline::take_output`].
+    fn forget_idle_obs_streams(&mut self, now: Instant) {
+        let idle = self.opts.stream_idle;
+        let held = &self.sightings_held;
+        let mut gone: Vec<Arc<str>> = self
+            .obs_streams
+            .iter()
+            .filter(|(_, (i, last))| {
+                now.saturating_duration_since(*last) >= idle && !held.holds(*i)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if gone.len() == self.obs_streams.len() {
+            gone.pop();
+        }
+        for name in gone {
+            if let Some((i, _)) = self.obs_streams.remove(&name) {
+                self.indexes.give_back(i);
             }
         }
     }
@@ -1924,7 +1963,7 @@ impl LivePipeline {
         self.stats.records += 1;
         self.stats.observations_in += 1;
         self.stats.bytes += w.evidence.raw.len() as u64;
-        let index = self.obs_stream(stream);
+        let index = self.obs_stream(stream, now);
         let sent = Sent::Observation { time: w.time };
         let mut checkpoint = checkpoint;
         let raw = (&*w.evidence.stream, w.evidence.offset, w.producer);
@@ -2045,6 +2084,7 @@ impl LivePipeline {
             self.stats.streams_forgotten += excess as u64;
             gone.extend(rest.into_iter().take(excess).map(|r| r.1));
         }
+        self.forget_idle_obs_streams(now);
         for name in gone {
             if let Some(s) = self.streams.remove(&name) {
                 self.indexes.give_back(s.index);
@@ -2325,7 +2365,7 @@ impl LivePipeline {
     /// Counts now.
     pub fn stats(&self) -> LiveStats {
         let mut s = self.stats.clone();
-        s.streams = self.streams.len();
+        s.streams = self.streams.len() + self.obs_streams.len();
         s.open_ioc_sessions = self.agg.open_sessions();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
         s.names_kept = self.obs.tables.names.kept();

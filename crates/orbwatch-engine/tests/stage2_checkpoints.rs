@@ -216,3 +216,61 @@ fn a_promoted_older_checkpoint_does_not_replace_a_later_one_of_its_source() {
         "the watermarks' source keeps its latest position"
     );
 }
+
+/// Each restart of a stage-1 worker is a new producer, so a new
+/// observation stream: stage 2 forgets the streams idle `stream_idle`,
+/// but not one whose sighting still waits in the window, which then
+/// still leaves with its finding and its offset.
+#[test]
+fn idle_observation_streams_are_forgotten_unless_something_of_theirs_waits() {
+    use orbwatch_engine::{EventTimeConfig, LiveOptions, LivePipeline};
+    use std::time::Duration;
+    let opts = LiveOptions {
+        stream_idle: Duration::from_secs(60),
+        event_time: EventTimeConfig {
+            // The window must not flush for idleness in this test: the
+            // sighting is to wait.
+            idle_flush: Duration::from_secs(3600),
+            max_stream_skew: None,
+            ..Default::default()
+        },
+        ..support::kafka_options()
+    };
+    let mut s2 = LivePipeline::new(support::engine(), opts).expect("stage 2");
+    let now = Instant::now();
+    let w = sighting();
+    let time = w.sighting.time.expect("timed").as_millisecond();
+    let waiting: Arc<str> = Arc::from("kafka orbwatch.observations/0 producer 1000");
+    s2.handle_sighting(w, &waiting, Some(checkpoint(&waiting, 0)), now);
+    for producer in 0..50 {
+        let stream: Arc<str> =
+            Arc::from(format!("kafka orbwatch.observations/0 producer {producer}"));
+        // Far behind: the slowest clock holds the sighting in the window.
+        s2.handle_watermark(&stream, time - 7_200_000, None, now);
+    }
+    assert_eq!(s2.stats().streams, 51);
+
+    s2.tick(now + Duration::from_secs(30));
+    assert_eq!(s2.stats().streams, 51, "none idle a minute yet");
+    let active: Arc<str> = Arc::from("kafka orbwatch.observations/1 producer 1001");
+    s2.handle_watermark(
+        &active,
+        time - 7_200_000,
+        None,
+        now + Duration::from_secs(45),
+    );
+    s2.tick(now + Duration::from_secs(61));
+    assert_eq!(
+        s2.stats().streams,
+        2,
+        "the stream heard from 16 s ago and the one whose sighting waits stay"
+    );
+    assert!(
+        s2.take_output().checkpoints.is_empty(),
+        "its offset waits too"
+    );
+
+    let out = s2.finish();
+    assert_eq!(ioc_count(&out), 1, "{:?}", out.findings);
+    assert_eq!(positions_by_source(&out), vec![(waiting.to_string(), 1)]);
+}

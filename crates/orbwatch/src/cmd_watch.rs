@@ -827,7 +827,7 @@ fn render_metrics(
     one(
         "streams",
         "gauge",
-        "Streams (files, senders, exporters) being decoded.",
+        "Streams open: files, senders and exporters being decoded (and a worker's observation streams).",
         s.streams as f64,
     );
     one(
