@@ -144,6 +144,14 @@ pub struct WorkerArgs {
     /// How often findings are written and offsets committed (e.g. 1s, 500ms).
     #[arg(long, default_value = "1s")]
     pub commit_interval: String,
+    /// How long no partition may send anything before the reorder window
+    /// hands on everything it holds (e.g. 60s, 5s): the last records
+    /// before a pause reach the detectors, and their offsets are
+    /// committed, only then. Shorter: findings and commits sooner after a
+    /// burst; a partition silent longer than this no longer holds the
+    /// others' clock back, and its next records may arrive late.
+    #[arg(long, default_value = "1m")]
+    pub idle_flush: String,
     /// A librdkafka property for the consumer and producer, `key=value`
     /// (repeatable), e.g. `-X session.timeout.ms=10000`.
     #[arg(short = 'X', long = "kafka-config")]
@@ -230,6 +238,9 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
     let commit_interval = crate::cli_values::parse_dur(&args.commit_interval)
         .map_err(|e| anyhow::anyhow!("--commit-interval {}: {e}", args.commit_interval))
         .and_then(|d| Duration::try_from(d).context("--commit-interval must be positive"))?;
+    let idle_flush = crate::cli_values::parse_dur(&args.idle_flush)
+        .map_err(|e| anyhow::anyhow!("--idle-flush {}: {e}", args.idle_flush))
+        .and_then(|d| Duration::try_from(d).context("--idle-flush must be positive"))?;
     let extra = parse_kafka_config(&args.kafka_config)?;
     let rehunt_window = match args.rehunt_window.as_str() {
         "off" | "0" => None,
@@ -329,6 +340,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         // lagging partition's records are not late.
         event_time: orbwatch_engine::event_time::EventTimeConfig {
             max_stream_skew: None,
+            idle_flush,
             ..Default::default()
         },
         export_observations: (stage == "1").then(producer_id),

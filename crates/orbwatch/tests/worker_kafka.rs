@@ -769,6 +769,18 @@ fn stage_worker_with_feed(
     feed: &Path,
     log: &Path,
 ) -> Child {
+    stage_worker_with_args(broker, stage, group, feed, log, &[])
+}
+
+/// [`stage_worker_with_feed`] with more arguments.
+fn stage_worker_with_args(
+    broker: &TestBroker,
+    stage: &str,
+    group: &str,
+    feed: &Path,
+    log: &Path,
+    more: &[&str],
+) -> Child {
     // Stage 3's group has one partition to share: a second member would
     // wait as a standby.
     let findings = if stage == "all" {
@@ -796,6 +808,7 @@ fn stage_worker_with_feed(
     if stage != "3" {
         c.arg("--feed").arg(feed);
     }
+    c.args(more);
     c.spawn().expect("worker")
 }
 
@@ -1462,19 +1475,26 @@ fn one_attackers_lines_over_two_stage1_workers_make_the_hunts_one_ioc_finding() 
         "both stage-2 workers to get partitions",
         [&l("2a.log"), &l("2b.log")],
     );
-    let mut w1a = Reap(Some(stage_worker_with_feed(
+    // The lines span 10.5 minutes, more than the allowed lateness: the
+    // last of them leave the window, and their offsets are committed,
+    // only at the idle flush. A short one keeps the test quick (the
+    // default minute, on a loaded machine, took most of the wait below).
+    let flush = ["--idle-flush", "5s"];
+    let mut w1a = Reap(Some(stage_worker_with_args(
         &broker,
         "1",
         "s1",
         &feed,
         &l("1a.log"),
+        &flush,
     )));
-    let mut w1b = Reap(Some(stage_worker_with_feed(
+    let mut w1b = Reap(Some(stage_worker_with_args(
         &broker,
         "1",
         "s1",
         &feed,
         &l("1b.log"),
+        &flush,
     )));
     // Both own raw partitions before the lines come, so both read some.
     wait_assigned(
@@ -1531,7 +1551,7 @@ fn one_attackers_lines_over_two_stage1_workers_make_the_hunts_one_ioc_finding() 
     let messages = broker.read_all("orbwatch.observations", 6, 1);
     wait_for(
         "the stage-2 workers to commit every observation",
-        Duration::from_secs(180),
+        Duration::from_secs(300),
         || {
             let c = broker.committed("s2", "orbwatch.observations", 6);
             c.values().sum::<i64>() == messages.len() as i64
