@@ -195,6 +195,12 @@ pub struct Coverage {
     /// which read such times as UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    /// What the run could not do as asked that belongs to no one input and
+    /// not to the detectors, in plain words: IOC sessions or findings
+    /// kept in memory because their temporary file could not be written.
+    /// Findings are never lost for these; memory may grow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What the behaviour detectors saw and said.

@@ -205,9 +205,7 @@ impl Engine {
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
                 read?;
-                if let Some(cov) = coverage.behaviour.as_mut() {
-                    cov.notes.extend(note.into_iter().chain(sessions_note));
-                }
+                coverage.notes.extend(note.into_iter().chain(sessions_note));
                 for f in &found.findings {
                     orb.observe(f, &b.internal);
                 }
@@ -215,6 +213,8 @@ impl Engine {
                 Ok((held, Some((b, found)), Some(scores)))
             })?
         } else if session_runs.is_empty() {
+            // (None were written out, perhaps because they could not be.)
+            coverage.notes.extend(sessions_note);
             (HeldFindings::Memory(agg.finish(&self.ioc)), None, None)
         } else {
             // Sessions were many enough to be written out: their findings
@@ -225,7 +225,9 @@ impl Engine {
             );
             finish_merged(agg, session_runs, &self.ioc, |f| holding.push(f))
                 .map_err(EngineError::Spill)?;
-            (holding.finish().0, None, None)
+            let (held, note) = holding.finish();
+            coverage.notes.extend(note.into_iter().chain(sessions_note));
+            (held, None, None)
         };
         coverage.findings =
             (held.len() + behaviour.as_ref().map_or(0, |(_, f)| f.findings.len())) as u64;

@@ -132,6 +132,9 @@ pub fn write_coverage_totals(c: &Coverage, w: &mut dyn Write) -> io::Result<()> 
             writeln!(w, "    {n}")?;
         }
     }
+    for n in &c.notes {
+        writeln!(w, "  note: {n}")?;
+    }
     writeln!(
         w,
         "Findings: {} ({} inside validity windows, {} outside) from {} sightings",
