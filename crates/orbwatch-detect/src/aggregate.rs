@@ -559,6 +559,49 @@ impl Aggregator {
         out
     }
 
+    /// Live: close sessions, the least recently active first (an untimed
+    /// one before any timed one, then by key, so the same ones go on
+    /// every run), until `keep` are open, and return their final
+    /// findings, as [`close_idle`](Self::close_idle) does. A later
+    /// sighting of the same key opens a new finding.
+    ///
+    /// Why: sessions close an hour of event time after their last
+    /// sighting, so their number follows what an hour brings, and a
+    /// flood of records naming a listed address beside forged peers
+    /// (each a key of its own) grew a daemon without bound. Their
+    /// findings were handed on as they changed; closing one early only
+    /// splits what would have followed.
+    pub fn close_least_recent(&mut self, keep: usize, engine: &IocEngine) -> Vec<Finding> {
+        let excess = self.held.saturating_sub(keep);
+        if excess == 0 {
+            return Vec::new();
+        }
+        let mut ranked: Vec<(Option<Timestamp>, &Key)> = self
+            .sessions
+            .iter()
+            .flat_map(|(k, list)| list.iter().map(move |s| (s.last, k)))
+            .collect();
+        ranked.select_nth_unstable(excess - 1);
+        let (last, key) = ranked[excess - 1];
+        let bar = (last, key.clone());
+        let mut out = Vec::new();
+        let cap = self.evidence_cap;
+        self.sessions.retain(|k, list| {
+            let (gone, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
+                .into_iter()
+                .partition(|s| (s.last, k) <= (bar.0, &bar.1));
+            out.extend(
+                gone.into_iter()
+                    .filter_map(|s| session_finding(k, s, engine, cap)),
+            );
+            *list = open;
+            !list.is_empty()
+        });
+        self.held = self.sessions.values().map(Vec::len).sum();
+        sort_findings(&mut out);
+        out
+    }
+
     /// Sessions open now (live memory).
     pub fn open_sessions(&self) -> usize {
         self.sessions.values().map(Vec::len).sum()

@@ -135,6 +135,14 @@ pub struct LiveOptions {
     /// [`LiveStats::sums_left_early`]; see
     /// [`ObsBuffer::take_smallest_sums`]).
     pub max_hourly_sums: usize,
+    /// Most indicator sessions (indicator, peer, hour-apart stretch) open
+    /// at once (default 250,000, about 325 MB with their evidence).
+    /// Beyond it, at the next output, the least recently active quarter
+    /// closes early: their findings were handed on as they changed, and
+    /// a later sighting opens a new finding (counted in
+    /// [`LiveStats::ioc_sessions_closed_early`]; see
+    /// [`Aggregator::close_least_recent`]).
+    pub max_ioc_sessions: usize,
 }
 
 impl Default for LiveOptions {
@@ -151,6 +159,7 @@ impl Default for LiveOptions {
             export_summaries: None,
             sweep_floor: 1 << 16,
             max_hourly_sums: 1 << 20,
+            max_ioc_sessions: 250_000,
         }
     }
 }
@@ -224,6 +233,9 @@ pub struct LiveStats {
     /// Hourly sums handed to the detectors before their hour was over,
     /// over `max_hourly_sums` (connection logs of a flood of clients).
     pub sums_left_early: u64,
+    /// Indicator sessions closed before an hour without sightings, over
+    /// `max_ioc_sessions`.
+    pub ioc_sessions_closed_early: u64,
     /// Observations older than the watermark: matched against
     /// indicators, counted here, not given to the detectors.
     pub late: u64,
@@ -273,6 +285,7 @@ impl LiveStats {
         self.netflow_datagrams += o.netflow_datagrams;
         self.streams_forgotten += o.streams_forgotten;
         self.sums_left_early += o.sums_left_early;
+        self.ioc_sessions_closed_early += o.ioc_sessions_closed_early;
         self.hourly_sums += o.hourly_sums;
         self.late += o.late;
         self.observations_out += o.observations_out;
@@ -2186,6 +2199,18 @@ impl LivePipeline {
                 findings.extend(self.agg.close_idle(until, &self.engine.ioc));
             }
         }
+        let cap = self.opts.max_ioc_sessions.max(4);
+        if self.agg.sessions_held() > cap {
+            let closed = self.agg.close_least_recent(cap - cap / 4, &self.engine.ioc);
+            if self.stats.ioc_sessions_closed_early == 0 {
+                tracing::warn!(
+                    "more than {cap} indicator sessions open at once: the {} least recently active close now instead of after an hour without sightings (their findings are kept; a later sighting opens a new finding), and so on each time the limit is passed",
+                    closed.len()
+                );
+            }
+            self.stats.ioc_sessions_closed_early += closed.len() as u64;
+            findings.extend(closed);
+        }
         self.take_drafts();
         findings.extend(std::mem::take(&mut self.out));
         self.annotate(&mut findings);
@@ -2445,6 +2470,12 @@ impl LivePipeline {
             b.notes.push(format!(
                 "{} hourly sums (answered connections, outbound bytes) went to the detectors before their hour was over: more than {} were kept at once, and the smallest left early (their parts add up; an exfiltration judged on part of an hour may stay under its bar)",
                 self.stats.sums_left_early, self.opts.max_hourly_sums
+            ));
+        }
+        if self.stats.ioc_sessions_closed_early > 0 {
+            c.notes.push(format!(
+                "{} indicator sessions closed before an hour without sightings: more than {} were open at once, and the least recently active closed early (a later sighting of the same indicator and peer made a new finding)",
+                self.stats.ioc_sessions_closed_early, self.opts.max_ioc_sessions
             ));
         }
         if self.evidence.not_kept > 0 {

@@ -423,3 +423,99 @@ fn a_flood_of_new_sources_keeps_the_records_bounded() {
         "{notes:#?}"
     );
 }
+
+/// Firewall lines from the relay to `peer` at `secs` after the epoch.
+fn blocked(secs: u64, peer: &str) -> Vec<u8> {
+    let t = Timestamp::from_second(1_714_550_400 + secs as i64).expect("time");
+    format!(
+        "{t} fw kernel: [UFW BLOCK] IN=eth0 OUT= MAC=00:16:3e:5a:1b:2c:00:16:3e:00:00:01:08:00 SRC=198.51.100.77 DST={peer} LEN=60 TOS=0x00 PREC=0x00 TTL=49 ID=5124 DF PROTO=TCP SPT=40122 DPT=22 WINDOW=29200 RES=0x00 SYN URGP=0"
+    )
+    .into_bytes()
+}
+
+/// Indicator sessions are keyed by indicator and peer and last an hour
+/// after their last sighting: a flood of records naming the relay beside
+/// a new peer each (forged lines, a scan of the whole network) kept one
+/// open for each. Over `max_ioc_sessions`, the least recently active
+/// close early: the sessions stay bounded, every sighting is still
+/// counted once in the findings handed on, a peer seen all along keeps
+/// its one finding, and the coverage says so.
+#[test]
+fn a_flood_of_new_peers_keeps_the_indicator_sessions_bounded() {
+    let mut p = pipeline_with(
+        BehaviourOptions::default(),
+        LiveOptions {
+            max_ioc_sessions: 400,
+            ..LiveOptions::default()
+        },
+    );
+    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5001");
+    let now = Instant::now();
+    // The latest state of each finding, by id (what the store keeps).
+    let mut latest = std::collections::BTreeMap::new();
+    let mut keep = |out: orbwatch_engine::LiveOutput| {
+        for f in out.findings {
+            if f.kind.to_string() == "ioc_match" {
+                latest.insert(f.id.clone(), f);
+            }
+        }
+    };
+    const PEERS: u64 = 5_000;
+    let mut most = 0;
+    let mut n = 0;
+    for i in 0..PEERS {
+        let peer = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        n += 1;
+        p.handle(record(&stream, n, blocked(i / 100, &peer)), now);
+        if i % 50 == 0 {
+            n += 1;
+            p.handle(record(&stream, n, blocked(i / 100, "10.255.0.1")), now);
+        }
+        if i % 100 == 99 {
+            keep(p.take_output());
+            most = most.max(p.stats().open_ioc_sessions);
+        }
+    }
+    keep(p.finish());
+    assert!(most <= 400, "{most} sessions open at once");
+    let counted: u64 = latest.values().map(|f| f.count).sum();
+    assert_eq!(counted, n, "every sighting counted once");
+    let steady: Vec<_> = latest
+        .values()
+        .filter(|f| f.ioc.as_ref().and_then(|i| i.peer) == Some("10.255.0.1".parse().unwrap()))
+        .collect();
+    assert_eq!(steady.len(), 1, "the peer seen all along: one finding");
+    assert_eq!(steady[0].count, PEERS / 50);
+    assert_eq!(latest.len() as u64, PEERS + 1, "one finding per peer");
+}
+
+/// The coverage note of the bound above.
+#[test]
+fn indicator_sessions_closed_early_are_said_in_the_coverage() {
+    let mut p = pipeline_with(
+        BehaviourOptions::default(),
+        LiveOptions {
+            max_ioc_sessions: 8,
+            ..LiveOptions::default()
+        },
+    );
+    let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5002");
+    let now = Instant::now();
+    for i in 0..20u64 {
+        p.handle(
+            record(&stream, i + 1, blocked(i, &format!("10.0.0.{}", i + 1))),
+            now,
+        );
+    }
+    let _ = p.take_output();
+    let s = p.stats();
+    assert_eq!(s.open_ioc_sessions, 6, "three quarters of the bound stay");
+    assert_eq!(s.ioc_sessions_closed_early, 14);
+    let notes = p.coverage().notes;
+    assert!(
+        notes.iter().any(|n| n.starts_with(
+            "14 indicator sessions closed before an hour without sightings: more than 8"
+        )),
+        "{notes:#?}"
+    );
+}

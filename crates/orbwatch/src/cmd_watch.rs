@@ -879,6 +879,12 @@ fn render_metrics(
         s.sums_left_early as f64,
     );
     one(
+        "ioc_sessions_closed_early_total",
+        "counter",
+        "Indicator sessions closed before an hour without sightings, over 250,000 open at once.",
+        s.ioc_sessions_closed_early as f64,
+    );
+    one(
         "streams_forgotten_total",
         "counter",
         "Streams (senders, connections, files) forgotten before they were idle 10 minutes, over 65,536 at once.",
@@ -988,7 +994,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions, {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), bounds reached: {}, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions ({} closed early), {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), bounds reached: {}, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -1004,6 +1010,7 @@ fn log_status(
             .map(|w| w.to_string())
             .unwrap_or_else(|| "-".into()),
         s.open_ioc_sessions,
+        s.ioc_sessions_closed_early,
         s.tracked_keys,
         s.names_kept,
         s.names_forgotten,
