@@ -2413,15 +2413,14 @@ impl LivePipeline {
     /// zero, against the default configuration, when behaviour is off), for
     /// the daemon's metrics and status line.
     pub fn limits_reached(&self) -> Vec<LimitReached> {
-        let default_cfg;
-        let cfg = match &self.detection {
-            Some(d) => d.cfg,
-            None => {
-                default_cfg = BehaviourConfig::default();
-                &default_cfg
-            }
-        };
-        self.stats().limits.entries(cfg).to_vec()
+        match &self.detection {
+            Some(d) => d.detectors.limits().entries(d.cfg).to_vec(),
+            None => self
+                .stats
+                .limits
+                .entries(&BehaviourConfig::default())
+                .to_vec(),
+        }
     }
 
     /// The run's coverage so far: one entry per stream (forgotten streams
