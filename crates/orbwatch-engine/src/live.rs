@@ -1029,6 +1029,9 @@ pub struct LivePipeline {
     /// back: each restart of a stage-1 worker is a new producer, and a
     /// daemon that runs for months must not keep every one.
     obs_streams: HashMap<Arc<str>, (u32, Instant)>,
+    /// Stage 2: observations or sightings came from stage 1 (the
+    /// pipeline then closes indicator sessions by the watermark).
+    fed_by_stage1: bool,
     agg: Aggregator,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
@@ -1147,6 +1150,7 @@ impl LivePipeline {
             sightings_held: HeldBack::default(),
             replays: ReplayGuard::default(),
             obs_streams: HashMap::new(),
+            fed_by_stage1: false,
             evidence: EvidenceCache::new(
                 spent.unwrap_or_default(),
                 opts.evidence_budget,
@@ -1922,6 +1926,7 @@ impl LivePipeline {
     }
 
     fn obs_stream(&mut self, stream: &Arc<str>, now: Instant) -> u32 {
+        self.fed_by_stage1 = true;
         match self.obs_streams.get_mut(stream) {
             Some((i, last)) => {
                 *last = now;
@@ -1938,12 +1943,11 @@ impl LivePipeline {
     /// Stage 2: forget the observation streams idle `stream_idle` whose
     /// items and checkpoints have all left (their index is then free; the
     /// reorder window forgets their clocks by itself). Sent to again, a
-    /// stream starts afresh. The last one stays: its absence would make
-    /// the pipeline look like stage 1 to [`LivePipeline::take_output`].
+    /// stream starts afresh.
     fn forget_idle_obs_streams(&mut self, now: Instant) {
         let idle = self.opts.stream_idle;
         let held = &self.sightings_held;
-        let mut gone: Vec<Arc<str>> = self
+        let gone: Vec<Arc<str>> = self
             .obs_streams
             .iter()
             .filter(|(_, (i, last))| {
@@ -1951,9 +1955,6 @@ impl LivePipeline {
             })
             .map(|(name, _)| name.clone())
             .collect();
-        if gone.len() == self.obs_streams.len() {
-            gone.pop();
-        }
         for name in gone {
             if let Some((i, _)) = self.obs_streams.remove(&name) {
                 self.indexes.give_back(i);
@@ -2171,7 +2172,7 @@ impl LivePipeline {
     pub fn take_output(&mut self) -> LiveOutput {
         let mut findings = std::mem::take(&mut self.out);
         findings.extend(self.agg.take_touched(&self.engine.ioc));
-        let clock = if !self.obs_streams.is_empty() {
+        let clock = if self.fed_by_stage1 {
             // Stage 2: sightings reach the aggregator in event-time order,
             // as the watermark passes them; a session idle for an hour
             // before it can take nothing more.
