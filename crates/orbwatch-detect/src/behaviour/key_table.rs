@@ -270,7 +270,7 @@ impl<V: Copy + Default> KeyTable<V> {
     }
 
     /// Remove the `n` lowest ranked records and return them, lowest
-    /// first: the shedding of [`super::remove_least_ranked`] for a key
+    /// first: the shedding of `behaviour::remove_least_ranked` for a key
     /// table. `rank` must tell all keys apart (include the key) for the
     /// same records to go on every run.
     pub fn remove_least_ranked<R: Ord>(
