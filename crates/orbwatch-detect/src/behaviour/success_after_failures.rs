@@ -275,6 +275,16 @@ mod tests {
         let mut saf = SuccessAfterFailures::new(&cfg);
         let mut out = Vec::new();
         let sprayers: [NodeId; 3] = [0x0a00_0001, 0x0a00_0002, 0x0a00_0003];
+        // Before the flood, six addresses of 12.0.0.0/24 fail once each:
+        // enough for a success from that /24 to be suspicious all day.
+        for n in 1..=6 {
+            saf.observe(
+                &auth(ObsKind::AuthFailure, 0, 0x0c00_0000 | n),
+                (0, 0),
+                &t,
+                &mut out,
+            );
+        }
         for i in 0..400i64 {
             // A new /24 each second, all well within the day's lookback.
             let flood = 0x0b00_0000 + ((i as NodeId) << 8);
@@ -301,23 +311,36 @@ mod tests {
         assert_eq!(details["cluster"], "10.0.0.0/24");
         assert_eq!(details["cluster_failures_by_others"], 80);
 
-        // One of the flood's /24s, forgotten, says nothing now.
-        let forgotten = auth(ObsKind::AuthSuccess, 402, 0x0b00_0000 | 5);
+        // 12.0.0.0/24 failed longest ago: forgotten, its success is
+        // judged on its own failures only (none), and says nothing.
+        let forgotten = auth(ObsKind::AuthSuccess, 402, 0x0c00_0007);
         assert!(!saf.observe(&forgotten, (0, 0), &t, &mut out));
     }
 
-    /// Below the bound nothing is forgotten before the lookback.
+    /// Below the bound nothing is forgotten before the lookback, and the
+    /// /24 that failed before the flood still counts.
     #[test]
     fn below_the_bound_no_cluster_is_forgotten() {
         let cfg = SuccessConfig::default();
         let t = Tables::new();
         let mut saf = SuccessAfterFailures::new(&cfg);
         let mut out = Vec::new();
+        for n in 1..=6 {
+            saf.observe(
+                &auth(ObsKind::AuthFailure, 0, 0x0c00_0000 | n),
+                (0, 0),
+                &t,
+                &mut out,
+            );
+        }
         for i in 0..400i64 {
             let src = 0x0b00_0000 + ((i as NodeId) << 8);
             saf.observe(&auth(ObsKind::AuthFailure, i, src), (0, 0), &t, &mut out);
         }
-        assert_eq!(saf.by_cluster.len(), 400);
+        assert_eq!(saf.by_cluster.len(), 401);
         assert_eq!(saf.forgotten(), 0);
+        // The same success as in the flood above is suspicious here.
+        let success = auth(ObsKind::AuthSuccess, 402, 0x0c00_0007);
+        assert!(saf.observe(&success, (0, 0), &t, &mut out));
     }
 }
