@@ -181,6 +181,27 @@ struct Session {
     anchor: Option<Timestamp>,
 }
 
+/// About the memory one evidence record takes in a session: its struct
+/// and its strings (allocator rounding aside).
+fn evidence_bytes(e: &Evidence) -> usize {
+    std::mem::size_of::<Evidence>() + e.file.len() + e.format.len() + e.raw.len()
+}
+
+impl Session {
+    /// About the memory a held session takes: its struct, its key and
+    /// table slot, its strings and its evidence. What the live bound on
+    /// sessions counts ([`Aggregator::held_bytes`]).
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<Session>()
+            + std::mem::size_of::<Key>()
+            + 64
+            + self.matched_value.len()
+            + self.accounts.iter().map(String::len).sum::<usize>()
+            + self.rows.len() * std::mem::size_of::<Row>()
+            + self.evidence.iter().map(evidence_bytes).sum::<usize>()
+    }
+}
+
 /// Add `a` to `list` unless present or the list is full.
 fn push_account(list: &mut Vec<String>, a: &str) {
     if list.len() < ACCOUNTS_CAP && !list.iter().any(|x| x == a) {
@@ -249,6 +270,8 @@ pub struct Aggregator {
     /// Sessions in `sessions` (a hunt bounds them, see
     /// [`Aggregator::sessions_held`]).
     held: usize,
+    /// About the memory of the sessions held ([`Session::footprint`]).
+    held_bytes: usize,
     /// Live aggregation: keys changed since [`Aggregator::take_touched`]
     /// (`None` for a hunt, which reports once at the end).
     touched: Option<hashbrown::HashSet<Key>>,
@@ -289,6 +312,7 @@ impl Aggregator {
         Self {
             sessions: HashMap::new(),
             held: 0,
+            held_bytes: 0,
             touched: None,
             evidence_cap: if cap == 0 { usize::MAX } else { cap },
             captured: None,
@@ -376,14 +400,18 @@ impl Aggregator {
                 let sess = &mut list[i];
                 if s.context {
                     if sess.evidence.len() < self.evidence_cap {
-                        sess.evidence.push(evidence());
+                        let e = evidence();
+                        self.held_bytes += evidence_bytes(&e);
+                        sess.evidence.push(e);
                     }
                     sess.add_rows(&s.rows);
                     return;
                 }
                 sess.count_record(&s);
                 if sess.evidence.len() < self.evidence_cap {
-                    sess.evidence.push(evidence());
+                    let e = evidence();
+                    self.held_bytes += evidence_bytes(&e);
+                    sess.evidence.push(e);
                 }
             }
             None => {
@@ -412,6 +440,7 @@ impl Aggregator {
                 } else {
                     sess.count_record(&s);
                 }
+                self.held_bytes += sess.footprint();
                 list.push(sess);
                 self.held += 1;
             }
@@ -436,6 +465,7 @@ impl Aggregator {
         self.in_window += other.in_window;
         self.out_of_window += other.out_of_window;
         self.held += other.held;
+        self.held_bytes += other.held_bytes;
         for (k, v) in other.sessions {
             self.sessions.entry(k).or_default().extend(v);
         }
@@ -498,6 +528,7 @@ impl Aggregator {
         // Only once all is written: a failed write loses nothing.
         self.sessions = HashMap::new();
         self.held = 0;
+        self.held_bytes = 0;
         Ok(n)
     }
 
@@ -507,6 +538,7 @@ impl Aggregator {
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             if let Ok((key, list)) = serde_json::from_slice::<(Key, Vec<Session>)>(line) {
                 self.held += list.len();
+                self.held_bytes += list.iter().map(Session::footprint).sum::<usize>();
                 self.sessions.entry(key).or_default().extend(list);
             }
         }
@@ -554,42 +586,65 @@ impl Aggregator {
             *list = open;
             !list.is_empty()
         });
-        self.held = self.sessions.values().map(Vec::len).sum();
+        self.recount();
         sort_findings(&mut out);
         out
     }
 
+    /// Count the sessions held and their memory again, after removals.
+    fn recount(&mut self) {
+        self.held = self.sessions.values().map(Vec::len).sum();
+        self.held_bytes = self
+            .sessions
+            .values()
+            .flatten()
+            .map(Session::footprint)
+            .sum();
+    }
+
     /// Live: close sessions, the least recently active first (an untimed
     /// one before any timed one, then by key, so the same ones go on
-    /// every run), until `keep` are open, and return their final
+    /// every run), until those open take at most `keep_bytes`
+    /// ([`held_bytes`](Self::held_bytes)), and return their final
     /// findings, as [`close_idle`](Self::close_idle) does. A later
     /// sighting of the same key opens a new finding.
     ///
     /// Why: sessions close an hour of event time after their last
     /// sighting, so their number follows what an hour brings, and a
     /// flood of records naming a listed address beside forged peers
-    /// (each a key of its own) grew a daemon without bound. Their
-    /// findings were handed on as they changed; closing one early only
-    /// splits what would have followed.
-    pub fn close_least_recent(&mut self, keep: usize, engine: &IocEngine) -> Vec<Finding> {
-        let excess = self.held.saturating_sub(keep);
+    /// (each a key of its own) grew a daemon without bound: 400,000 of
+    /// them took 1 GB. Their findings were handed on as they changed;
+    /// closing one early only splits what would have followed. Bytes,
+    /// not sessions, because a session's evidence is up to five records
+    /// of up to 2 KB each.
+    pub fn close_least_recent(&mut self, keep_bytes: usize, engine: &IocEngine) -> Vec<Finding> {
+        let mut excess = self.held_bytes.saturating_sub(keep_bytes);
         if excess == 0 {
             return Vec::new();
         }
-        let mut ranked: Vec<(Option<Timestamp>, &Key)> = self
+        let mut ranked: Vec<(Option<Timestamp>, &Key, usize)> = self
             .sessions
             .iter()
-            .flat_map(|(k, list)| list.iter().map(move |s| (s.last, k)))
+            .flat_map(|(k, list)| list.iter().map(move |s| (s.last, k, s.footprint())))
             .collect();
-        ranked.select_nth_unstable(excess - 1);
-        let (last, key) = ranked[excess - 1];
-        let bar = (last, key.clone());
+        ranked.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut bar = None;
+        for &(last, key, bytes) in &ranked {
+            bar = Some((last, key.clone()));
+            excess = excess.saturating_sub(bytes);
+            if excess == 0 {
+                break;
+            }
+        }
+        let Some((last, key)) = bar else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         let cap = self.evidence_cap;
         self.sessions.retain(|k, list| {
             let (gone, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
                 .into_iter()
-                .partition(|s| (s.last, k) <= (bar.0, &bar.1));
+                .partition(|s| (s.last, k) <= (last, &key));
             out.extend(
                 gone.into_iter()
                     .filter_map(|s| session_finding(k, s, engine, cap)),
@@ -597,9 +652,21 @@ impl Aggregator {
             *list = open;
             !list.is_empty()
         });
-        self.held = self.sessions.values().map(Vec::len).sum();
+        self.recount();
         sort_findings(&mut out);
         out
+    }
+
+    /// About the memory the sessions held take (their strings and
+    /// evidence; see `Session::footprint`), kept as they change.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// Live: findings changed since the last
+    /// [`take_touched`](Self::take_touched) (what it would make now).
+    pub fn touched_len(&self) -> usize {
+        self.touched.as_ref().map_or(0, |t| t.len())
     }
 
     /// Sessions open now (live memory).

@@ -135,14 +135,15 @@ pub struct LiveOptions {
     /// [`LiveStats::sums_left_early`]; see
     /// [`ObsBuffer::take_smallest_sums`]).
     pub max_hourly_sums: usize,
-    /// Most indicator sessions (indicator, peer, hour-apart stretch) open
-    /// at once (default 250,000, about 325 MB with their evidence).
-    /// Beyond it, at the next output, the least recently active quarter
-    /// closes early: their findings were handed on as they changed, and
-    /// a later sighting opens a new finding (counted in
+    /// Memory the open indicator sessions (indicator, peer, hour-apart
+    /// stretch, with their evidence) may take (default 128 MiB, about
+    /// 150,000 sessions of one syslog record each). Beyond it, at the
+    /// next output, the least recently active close early until a
+    /// quarter of it is free: their findings were handed on as they
+    /// changed, and a later sighting opens a new finding (counted in
     /// [`LiveStats::ioc_sessions_closed_early`]; see
     /// [`Aggregator::close_least_recent`]).
-    pub max_ioc_sessions: usize,
+    pub ioc_session_budget: usize,
 }
 
 impl Default for LiveOptions {
@@ -159,7 +160,7 @@ impl Default for LiveOptions {
             export_summaries: None,
             sweep_floor: 1 << 16,
             max_hourly_sums: 1 << 20,
-            max_ioc_sessions: 250_000,
+            ioc_session_budget: 128 << 20,
         }
     }
 }
@@ -206,6 +207,8 @@ pub struct LiveStats {
     /// stage 2 the observation streams (partition, producer).
     pub streams: usize,
     pub open_ioc_sessions: usize,
+    /// About the memory the open indicator sessions take.
+    pub ioc_session_bytes: usize,
     pub tracked_keys: usize,
     /// Account and host names the observations refer to by id. Those
     /// nothing holds any more are given back (see [`LivePipeline::tick`]).
@@ -2167,6 +2170,16 @@ impl LivePipeline {
         );
     }
 
+    /// About how many findings [`take_output`](Self::take_output) would
+    /// hand on now (indicator findings changed, behaviour findings made),
+    /// so that a daemon can take them before their commit interval when
+    /// a flood makes many: each is a copy of its finding with its
+    /// evidence (a few KB), and one interval of a flood of new peers
+    /// made 400,000 of them, 1 GB waiting for one transaction.
+    pub fn output_waiting(&self) -> usize {
+        self.agg.touched_len() + self.out.len()
+    }
+
     /// Findings made or changed since the last call, and the checkpoints
     /// of everything decoded so far.
     pub fn take_output(&mut self) -> LiveOutput {
@@ -2200,12 +2213,15 @@ impl LivePipeline {
                 findings.extend(self.agg.close_idle(until, &self.engine.ioc));
             }
         }
-        let cap = self.opts.max_ioc_sessions.max(4);
-        if self.agg.sessions_held() > cap {
-            let closed = self.agg.close_least_recent(cap - cap / 4, &self.engine.ioc);
+        let budget = self.opts.ioc_session_budget;
+        if self.agg.held_bytes() > budget {
+            let closed = self
+                .agg
+                .close_least_recent(budget - budget / 4, &self.engine.ioc);
             if self.stats.ioc_sessions_closed_early == 0 {
                 tracing::warn!(
-                    "more than {cap} indicator sessions open at once: the {} least recently active close now instead of after an hour without sightings (their findings are kept; a later sighting opens a new finding), and so on each time the limit is passed",
+                    "the open indicator sessions took more than {} MB: the {} least recently active close now instead of after an hour without sightings (their findings are kept; a later sighting opens a new finding), and so on each time the limit is passed",
+                    budget >> 20,
                     closed.len()
                 );
             }
@@ -2393,6 +2409,7 @@ impl LivePipeline {
         let mut s = self.stats.clone();
         s.streams = self.streams.len() + self.obs_streams.len();
         s.open_ioc_sessions = self.agg.open_sessions();
+        s.ioc_session_bytes = self.agg.held_bytes();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());
         s.names_kept = self.obs.tables.names.kept();
         s.addresses_kept = self.obs.tables.ips.kept();
@@ -2474,8 +2491,9 @@ impl LivePipeline {
         }
         if self.stats.ioc_sessions_closed_early > 0 {
             c.notes.push(format!(
-                "{} indicator sessions closed before an hour without sightings: more than {} were open at once, and the least recently active closed early (a later sighting of the same indicator and peer made a new finding)",
-                self.stats.ioc_sessions_closed_early, self.opts.max_ioc_sessions
+                "{} indicator sessions closed before an hour without sightings: those open took more than {} MB at once, and the least recently active closed early (a later sighting of the same indicator and peer made a new finding)",
+                self.stats.ioc_sessions_closed_early,
+                self.opts.ioc_session_budget >> 20
             ));
         }
         if self.evidence.not_kept > 0 {

@@ -436,16 +436,17 @@ fn blocked(secs: u64, peer: &str) -> Vec<u8> {
 /// Indicator sessions are keyed by indicator and peer and last an hour
 /// after their last sighting: a flood of records naming the relay beside
 /// a new peer each (forged lines, a scan of the whole network) kept one
-/// open for each. Over `max_ioc_sessions`, the least recently active
-/// close early: the sessions stay bounded, every sighting is still
+/// open for each. Past `ioc_session_budget`, the least recently active
+/// close early: their memory stays bounded, every sighting is still
 /// counted once in the findings handed on, a peer seen all along keeps
 /// its one finding, and the coverage says so.
 #[test]
 fn a_flood_of_new_peers_keeps_the_indicator_sessions_bounded() {
+    const BUDGET: usize = 400 << 10;
     let mut p = pipeline_with(
         BehaviourOptions::default(),
         LiveOptions {
-            max_ioc_sessions: 400,
+            ioc_session_budget: BUDGET,
             ..LiveOptions::default()
         },
     );
@@ -461,7 +462,7 @@ fn a_flood_of_new_peers_keeps_the_indicator_sessions_bounded() {
         }
     };
     const PEERS: u64 = 5_000;
-    let mut most = 0;
+    let (mut most, mut most_sessions) = (0, 0);
     let mut n = 0;
     for i in 0..PEERS {
         let peer = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
@@ -473,11 +474,19 @@ fn a_flood_of_new_peers_keeps_the_indicator_sessions_bounded() {
         }
         if i % 100 == 99 {
             keep(p.take_output());
-            most = most.max(p.stats().open_ioc_sessions);
+            let s = p.stats();
+            most = most.max(s.ioc_session_bytes);
+            most_sessions = most_sessions.max(s.open_ioc_sessions);
         }
     }
+    let closed = p.stats().ioc_sessions_closed_early;
     keep(p.finish());
-    assert!(most <= 400, "{most} sessions open at once");
+    eprintln!("at most {most} bytes in {most_sessions} sessions; {closed} closed early");
+    assert!(most <= BUDGET, "{most} bytes of sessions open at once");
+    assert!(
+        most_sessions > 100 && closed > 3_000,
+        "{most_sessions} {closed}"
+    );
     let counted: u64 = latest.values().map(|f| f.count).sum();
     assert_eq!(counted, n, "every sighting counted once");
     let steady: Vec<_> = latest
@@ -495,13 +504,13 @@ fn indicator_sessions_closed_early_are_said_in_the_coverage() {
     let mut p = pipeline_with(
         BehaviourOptions::default(),
         LiveOptions {
-            max_ioc_sessions: 8,
+            ioc_session_budget: 8 << 10,
             ..LiveOptions::default()
         },
     );
     let stream: Arc<str> = Arc::from("syslog-tcp 127.0.0.1:601 from 127.0.0.1:5002");
     let now = Instant::now();
-    for i in 0..20u64 {
+    for i in 0..40u64 {
         p.handle(
             record(&stream, i + 1, blocked(i, &format!("10.0.0.{}", i + 1))),
             now,
@@ -509,13 +518,13 @@ fn indicator_sessions_closed_early_are_said_in_the_coverage() {
     }
     let _ = p.take_output();
     let s = p.stats();
-    assert_eq!(s.open_ioc_sessions, 6, "three quarters of the bound stay");
-    assert_eq!(s.ioc_sessions_closed_early, 14);
+    assert!(s.ioc_session_bytes <= 6 << 10, "{s:?}");
+    assert!(s.open_ioc_sessions >= 1, "{s:?}");
+    assert_eq!(s.ioc_sessions_closed_early + s.open_ioc_sessions as u64, 40);
     let notes = p.coverage().notes;
-    assert!(
-        notes.iter().any(|n| n.starts_with(
-            "14 indicator sessions closed before an hour without sightings: more than 8"
-        )),
-        "{notes:#?}"
+    let said = format!(
+        "{} indicator sessions closed before an hour without sightings: those open took more than 0 MB",
+        s.ioc_sessions_closed_early
     );
+    assert!(notes.iter().any(|n| n.starts_with(&said)), "{notes:#?}");
 }

@@ -47,6 +47,11 @@ use crate::watch_config::{WatchArgs, WatchSettings};
 const TICK: Duration = Duration::from_millis(200);
 /// Records taken from the channel between two looks at the clock.
 const BURST: usize = 4096;
+/// Findings waiting for the store past which they are kept at once,
+/// before the commit interval ends: memory then holds at most about this
+/// many (a few KB each with their evidence), however fast a flood makes
+/// them.
+const OUTPUT_BATCH: usize = 10_000;
 
 /// A running source: its name, counters, and how to stop it.
 struct RunningSource {
@@ -248,7 +253,11 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
                 pipeline.tick(now);
                 last_tick = now;
             }
-            if now.duration_since(last_commit) >= commit_interval {
+            // A flood of findings is kept in batches of this size rather
+            // than all at the end of the interval (see `output_waiting`).
+            if now.duration_since(last_commit) >= commit_interval
+                || pipeline.output_waiting() >= OUTPUT_BATCH
+            {
                 if let Some(r) = &routers {
                     daemon.take(LiveOutput {
                         findings: r.take_findings(),
@@ -837,6 +846,12 @@ fn render_metrics(
         s.open_ioc_sessions as f64,
     );
     one(
+        "ioc_session_bytes",
+        "gauge",
+        "About the memory the open indicator sessions take (bounded: 128 MiB).",
+        s.ioc_session_bytes as f64,
+    );
+    one(
         "detector_keys",
         "gauge",
         "Keys the behaviour detectors track.",
@@ -881,7 +896,7 @@ fn render_metrics(
     one(
         "ioc_sessions_closed_early_total",
         "counter",
-        "Indicator sessions closed before an hour without sightings, over 250,000 open at once.",
+        "Indicator sessions closed before an hour without sightings, their memory over 128 MiB.",
         s.ioc_sessions_closed_early as f64,
     );
     one(
@@ -994,7 +1009,7 @@ fn log_status(
         .collect();
     tracing::info!(
         target: crate::ASKED_FOR,
-        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions ({} closed early), {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), bounds reached: {}, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
+        "watch status: {} records ({:.0}/s), {} parsed, {} rejected, {} matched, {} findings kept ({} updates), {} waiting to be kept, {} failed commits, {} queued (lag), {} late, watermark {}, {} open indicator sessions ({} MB, {} closed early), {} detector keys, {} names kept ({} given back), {} IPv6 addresses kept ({} given back), bounds reached: {}, {} hourly sums ({} left early), {} streams ({} forgotten over the cap), RSS {} MB; {}",
         s.records,
         s.records as f64 / secs,
         s.parsed,
@@ -1010,6 +1025,7 @@ fn log_status(
             .map(|w| w.to_string())
             .unwrap_or_else(|| "-".into()),
         s.open_ioc_sessions,
+        s.ioc_session_bytes >> 20,
         s.ioc_sessions_closed_early,
         s.tracked_keys,
         s.names_kept,
