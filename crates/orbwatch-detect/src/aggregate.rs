@@ -573,14 +573,24 @@ impl Aggregator {
         let Ok(before) = now.checked_sub(SESSION_GAP) else {
             return Vec::new();
         };
+        self.close_where(engine, |_, s| s.last.is_some_and(|l| l < before))
+    }
+
+    /// Close the sessions `closes` picks and return their final findings,
+    /// in output order.
+    fn close_where(
+        &mut self,
+        engine: &IocEngine,
+        closes: impl Fn(&Key, &Session) -> bool,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         let cap = self.evidence_cap;
         self.sessions.retain(|key, list| {
-            let (idle, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
+            let (gone, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
                 .into_iter()
-                .partition(|s| s.last.is_some_and(|l| l < before));
+                .partition(|s| closes(key, s));
             out.extend(
-                idle.into_iter()
+                gone.into_iter()
                     .filter_map(|s| session_finding(key, s, engine, cap)),
             );
             *list = open;
@@ -639,22 +649,7 @@ impl Aggregator {
         let Some((last, key)) = bar else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let cap = self.evidence_cap;
-        self.sessions.retain(|k, list| {
-            let (gone, open): (Vec<Session>, Vec<Session>) = std::mem::take(list)
-                .into_iter()
-                .partition(|s| (s.last, k) <= (last, &key));
-            out.extend(
-                gone.into_iter()
-                    .filter_map(|s| session_finding(k, s, engine, cap)),
-            );
-            *list = open;
-            !list.is_empty()
-        });
-        self.recount();
-        sort_findings(&mut out);
-        out
+        self.close_where(engine, |k, s| (s.last, k) <= (last, &key))
     }
 
     /// About the memory the sessions held take (their strings and

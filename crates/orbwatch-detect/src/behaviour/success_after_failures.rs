@@ -261,6 +261,20 @@ mod tests {
         }
     }
 
+    /// Before the floods below: six addresses of 12.0.0.0/24 fail once
+    /// each at the start, enough for a success from that /24 to be
+    /// suspicious all day.
+    fn fail_from_twelve(saf: &mut SuccessAfterFailures<'_>, t: &Tables, out: &mut Vec<Draft>) {
+        for n in 1..=6 {
+            saf.observe(
+                &auth(ObsKind::AuthFailure, 0, 0x0c00_0000 | n),
+                (0, 0),
+                t,
+                out,
+            );
+        }
+    }
+
     /// Over `max_clusters`, the clusters whose last failure is oldest are
     /// forgotten: a flood of failures each from a new /24 keeps the table
     /// at the bound, and a /24 failing all along still makes its
@@ -275,16 +289,7 @@ mod tests {
         let mut saf = SuccessAfterFailures::new(&cfg);
         let mut out = Vec::new();
         let sprayers: [NodeId; 3] = [0x0a00_0001, 0x0a00_0002, 0x0a00_0003];
-        // Before the flood, six addresses of 12.0.0.0/24 fail once each:
-        // enough for a success from that /24 to be suspicious all day.
-        for n in 1..=6 {
-            saf.observe(
-                &auth(ObsKind::AuthFailure, 0, 0x0c00_0000 | n),
-                (0, 0),
-                &t,
-                &mut out,
-            );
-        }
+        fail_from_twelve(&mut saf, &t, &mut out);
         for i in 0..400i64 {
             // A new /24 each second, all well within the day's lookback.
             let flood = 0x0b00_0000 + ((i as NodeId) << 8);
@@ -325,14 +330,7 @@ mod tests {
         let t = Tables::new();
         let mut saf = SuccessAfterFailures::new(&cfg);
         let mut out = Vec::new();
-        for n in 1..=6 {
-            saf.observe(
-                &auth(ObsKind::AuthFailure, 0, 0x0c00_0000 | n),
-                (0, 0),
-                &t,
-                &mut out,
-            );
-        }
+        fail_from_twelve(&mut saf, &t, &mut out);
         for i in 0..400i64 {
             let src = 0x0b00_0000 + ((i as NodeId) << 8);
             saf.observe(&auth(ObsKind::AuthFailure, i, src), (0, 0), &t, &mut out);
