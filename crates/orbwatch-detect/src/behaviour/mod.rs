@@ -1864,16 +1864,31 @@ where
     K: Copy + Eq + std::hash::Hash,
     R: Ord,
 {
-    if !at_cap(map.len(), cap) {
-        return Vec::new();
+    let excess = excess_over_cap(map.len(), cap, shed, warning);
+    remove_least_ranked(map, excess, rank)
+}
+
+/// How many of `len` entries must leave for a table at its bound `cap`
+/// to keep three quarters of it (0 below the bound), counted in `shed`
+/// and logged the first time: the part of [`shed_over_cap`] that does
+/// not depend on the table's kind (a key table sheds with
+/// [`key_table::KeyTable::remove_least_ranked`]).
+pub(crate) fn excess_over_cap(
+    len: usize,
+    cap: u64,
+    shed: &mut u64,
+    warning: impl FnOnce(usize, usize) -> String,
+) -> usize {
+    if !at_cap(len, cap) {
+        return 0;
     }
     let cap = cap.max(16) as usize;
-    let excess = map.len() - (cap - cap / 4);
+    let excess = len - (cap - cap / 4);
     if *shed == 0 {
         tracing::warn!("{}", warning(cap, excess));
     }
     *shed += excess as u64;
-    remove_least_ranked(map, excess, rank)
+    excess
 }
 
 /// A new (source, service) episode is about to open with `cap` open in

@@ -128,14 +128,16 @@ impl<'a> SuccessAfterFailures<'a> {
     /// once. A success from one of them is then judged on its source's
     /// own failures only, as after `lookback_secs`.
     fn forget_oldest(&mut self) {
-        let cap = self.cfg.max_clusters.max(16) as usize;
-        let excess = self.by_cluster.len() - (cap - cap / 4);
-        if self.forgotten == 0 {
-            tracing::warn!(
-                "more than {cap} (/24 or /64, service) failure counts at once (success_after_failures.max_clusters): the {excess} whose last failure is oldest are forgotten now instead of after success_after_failures.lookback_secs, and so on each time the limit is passed"
-            );
-        }
-        self.forgotten += excess as u64;
+        let excess = super::excess_over_cap(
+            self.by_cluster.len(),
+            self.cfg.max_clusters,
+            &mut self.forgotten,
+            |cap, excess| {
+                format!(
+                    "more than {cap} (/24 or /64, service) failure counts at once (success_after_failures.max_clusters): the {excess} whose last failure is oldest are forgotten now instead of after success_after_failures.lookback_secs, and so on each time the limit is passed"
+                )
+            },
+        );
         self.by_cluster
             .remove_least_ranked(excess, |k, f| (f.last, k));
     }
