@@ -559,26 +559,35 @@ impl<'a> AuthRecords<'a> {
     }
 
     /// End of input: every record still open, in (time, key) order.
+    ///
+    /// Written straight into `out` and sorted there, and the tables given
+    /// back at once: the records still open are `idle_secs` (14 days by
+    /// default) worth of sources. A first list of them, copied into `out` afterwards, took
+    /// 28 MB beside `out`'s 20 MB at the end of a 3 GB hunt (heaptrack),
+    /// the moment of that hunt's peak heap.
     pub fn finish(&mut self, out: &mut Vec<CrossEvent>) {
         let idle = self.cfg.idle_secs * 1000;
         let cfg = self.cfg;
-        let mut rest: Vec<(i64, (NodeId, u16), IdleSummary)> = self
-            .sources
-            .drain()
-            .map(|(k, s)| (k, s.summary()))
-            .filter(|(_, s)| low_rate(cfg, s))
-            .map(|(k, s)| (idle_at(s.last, idle), unpack(k), s))
-            .collect();
-        self.popped += self.expiry.len() as u64;
-        self.expiry.clear();
-        self.requeued.clear();
-        rest.sort_unstable_by_key(|(at, k, _)| (*at, *k));
-        out.extend(rest.into_iter().map(|(at, k, s)| CrossEvent::Idle {
-            at,
-            src: k.0,
-            svc: k.1,
-            source: s,
+        let start = out.len();
+        // At most one event per record: no copy as `out` grows.
+        out.reserve(self.sources.len());
+        out.extend(self.sources.drain().filter_map(|(k, s)| {
+            let source = s.summary();
+            let (src, svc) = unpack(k);
+            low_rate(cfg, &source).then(|| CrossEvent::Idle {
+                at: idle_at(source.last, idle),
+                src,
+                svc,
+                source,
+            })
         }));
+        self.sources = KeyTable::with_capacity(0);
+        self.popped += self.expiry.len() as u64;
+        self.expiry = std::collections::VecDeque::new();
+        self.requeued = std::collections::BinaryHeap::new();
+        // The order of (time, source, service): each record's key is
+        // unique, so the unstable sort gives one order.
+        out[start..].sort_unstable_by_key(CrossEvent::key);
     }
 
     /// The previous failure of a key: (time in ms, account, invalid user).
