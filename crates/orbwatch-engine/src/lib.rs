@@ -85,7 +85,9 @@ use orbwatch_source::Input;
 pub use behaviour::{Behaviour, BehaviourOptions};
 pub use binary::ForcedBinary;
 pub use event_time::{EventTimeConfig, ReorderStats, ReorderWindow};
-pub use live::{EVIDENCE_ENTRY_BYTES, LiveOptions, LiveOutput, LivePipeline, LiveStats};
+pub use live::{
+    EVIDENCE_ENTRY_BYTES, LiveOptions, LiveOutput, LivePipeline, LiveStats, OUTPUT_BATCH,
+};
 pub use record_source::RecordSource;
 pub use sink::{FindingsSink, JsonLinesSink};
 

@@ -70,6 +70,13 @@ use crate::summary_wire::{Summary, SummaryBody};
 use crate::sweep::{Prematched, RecordSink, decode_guarded};
 use crate::{Engine, EngineError, EngineOptions};
 
+/// Findings waiting in a pipeline ([`LivePipeline::output_waiting`]) past
+/// which a daemon (`watch`, `worker`) takes and keeps them at once,
+/// before its commit interval ends: memory then holds at most about this
+/// many (a few KB each with their evidence), however fast a flood makes
+/// them.
+pub const OUTPUT_BATCH: usize = 10_000;
+
 /// Settings of a live pipeline (`[live]` and `[event_time]` in the watch
 /// configuration).
 #[derive(Debug, Clone)]
@@ -2173,9 +2180,10 @@ impl LivePipeline {
     /// About how many findings [`take_output`](Self::take_output) would
     /// hand on now (indicator findings changed, behaviour findings made),
     /// so that a daemon can take them before their commit interval when
-    /// a flood makes many: each is a copy of its finding with its
-    /// evidence (a few KB), and one interval of a flood of new peers
-    /// made 400,000 of them, 1 GB waiting for one transaction.
+    /// a flood makes many (see [`OUTPUT_BATCH`]): each is a copy of its
+    /// finding with its evidence (a few KB), and one interval of a flood
+    /// of new peers made 400,000 of them, 1 GB waiting for one
+    /// transaction.
     pub fn output_waiting(&self) -> usize {
         self.agg.touched_len() + self.out.len()
     }

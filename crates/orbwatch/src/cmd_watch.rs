@@ -33,7 +33,7 @@ use orbwatch_detect::behaviour::BehaviourConfig;
 use orbwatch_detect::{Finding, InternalNets, IocEngine};
 use orbwatch_engine::event_time::EventTimeConfig;
 use orbwatch_engine::{
-    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
+    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline, OUTPUT_BATCH,
 };
 use orbwatch_live::{LiveRecord, Payload, RecordSender, SourceStats};
 use orbwatch_store::Store;
@@ -47,11 +47,6 @@ use crate::watch_config::{WatchArgs, WatchSettings};
 const TICK: Duration = Duration::from_millis(200);
 /// Records taken from the channel between two looks at the clock.
 const BURST: usize = 4096;
-/// Findings waiting for the store past which they are kept at once,
-/// before the commit interval ends: memory then holds at most about this
-/// many (a few KB each with their evidence), however fast a flood makes
-/// them.
-const OUTPUT_BATCH: usize = 10_000;
 
 /// A running source: its name, counters, and how to stop it.
 struct RunningSource {

@@ -56,7 +56,7 @@ use orbwatch_engine::cross_stage::CrossStage;
 use orbwatch_engine::obs_wire::WireMessage;
 use orbwatch_engine::summary_wire::{Summary, SummaryBody};
 use orbwatch_engine::{
-    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline,
+    BehaviourOptions, Engine, EngineOptions, LiveOptions, LiveOutput, LivePipeline, OUTPUT_BATCH,
 };
 use orbwatch_kafka::{
     ConsumerSettings, FindingsProducer, KafkaSource, KeyedProducer, OffsetTracker, StartOffsets,
@@ -569,7 +569,11 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
                 pipes.tick(now);
                 last_tick = now;
             }
-            if now.duration_since(last_commit) >= commit_interval {
+            // A flood of findings is written in batches of this size
+            // rather than all at the end of the interval (as in `watch`).
+            if now.duration_since(last_commit) >= commit_interval
+                || pipes.output_waiting() >= OUTPUT_BATCH
+            {
                 let mark = pipes.watermark();
                 out.take(pipes.take_output(), &mut tracker, mark);
                 out.flush(&source, None);

@@ -165,6 +165,22 @@ impl Pipelines {
         }
     }
 
+    /// Findings waiting for [`Pipelines::take_output`], in every
+    /// pipeline (see [`LivePipeline::output_waiting`]); those that
+    /// tasks finished at a rebalance handed on count too.
+    pub fn output_waiting(&self) -> usize {
+        match self {
+            Pipelines::One(p) => p.output_waiting(),
+            Pipelines::Tasks(t) => {
+                t.finished.findings.len()
+                    + t.tasks
+                        .values()
+                        .map(|task| task.pipeline.output_waiting())
+                        .sum::<usize>()
+            }
+        }
+    }
+
     pub fn replace_indicators(&mut self, ioc: IocEngine) {
         match self {
             Pipelines::One(p) => p.replace_indicators(ioc),
@@ -1171,6 +1187,62 @@ mod tests {
             latest.insert(&f.id, f.count);
         }
         latest.into_values().collect()
+    }
+
+    #[test]
+    fn findings_waiting_are_counted_over_every_task_and_those_finished() {
+        // What the worker reads to write a flood of findings before its
+        // commit interval ends (`OUTPUT_BATCH`).
+        let tp = |partition| TopicPartition {
+            topic: "orbwatch.observations".into(),
+            partition,
+        };
+        let mut tracker = OffsetTracker::new();
+        let now = Instant::now();
+        let mut tasks = PartitionTasks::new(support::stage2());
+        tasks.assigned(&tp(0), &tracker, now);
+        tasks.assigned(&tp(1), &tracker, now);
+        let mut pipes = Pipelines::Tasks(tasks);
+        assert_eq!(pipes.output_waiting(), 0);
+        for r in records(0, &stage1(OTHER, 12)) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        let one = pipes.output_waiting();
+        for r in records(1, &stage1(RELAY, 10)) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        let both = pipes.output_waiting();
+        assert!(one > 0 && both > one, "one task: {one}, both: {both}");
+        let out = pipes.take_output();
+        assert_eq!(brute_force_sources(&out.findings), [OTHER, RELAY]);
+        assert!(
+            out.findings.len() <= both,
+            "{} > {both}",
+            out.findings.len()
+        );
+        assert_eq!(pipes.output_waiting(), 0);
+
+        // A partition taken away: what its task hands on when it is
+        // finished waits too (the relay is a listed address: its
+        // indicator finding, with the 40 sightings read since).
+        let more = stage1_seconds(RELAY, 11, 0..40);
+        for r in records_from(1, 41, &more) {
+            pipes.hand_over(&mut tracker, r, now);
+        }
+        drop(pipes.before_revoke(&[tp(1)], now));
+        pipes.settle(&BTreeSet::from([tp(0)]), now + PARK_WAIT);
+        let finished = pipes.output_waiting();
+        let out = pipes.take_output();
+        let relay: std::net::IpAddr = RELAY.parse().unwrap();
+        let sightings: Vec<u64> = out
+            .findings
+            .iter()
+            .filter(|f| f.kind.as_str() == "ioc_match" && f.src_ip == Some(relay))
+            .map(|f| f.count)
+            .collect();
+        assert_eq!(sightings, [80]);
+        assert_eq!(finished, out.findings.len());
+        assert_eq!(pipes.output_waiting(), 0);
     }
 
     #[test]
