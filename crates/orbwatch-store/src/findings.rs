@@ -439,18 +439,27 @@ fn finding_at_row(
 /// findings (a finding raised again replaces its earlier state, merged
 /// with the copy kept before when that one holds more: see
 /// `with_kept_copies`), the run's count, and its coverage when given.
-/// `path` names the store in errors.
+/// `path` names the store in errors. Returns, for each finding, whether
+/// it is new to the run (its first copy there).
+///
+/// Why the count is added to rather than counted: a daemon's run holds
+/// millions of findings, and counting its rows at every commit (several a
+/// second in a flood) cost a pass over all of them each time; and the
+/// caller learns which findings are new without keeping every id it
+/// ever kept.
 pub fn keep_live(
     tx: &rusqlite::Transaction<'_>,
     path: &std::path::Path,
     hunt_id: i64,
     findings: &[Finding],
     coverage: Option<&Coverage>,
-) -> Result<()> {
+) -> Result<Vec<bool>> {
     let a = "keeping the findings of a watch run";
     let findings = with_kept_copies(tx, path, findings)?;
     let findings = &findings[..];
     let rows = finding_rows(path, findings)?;
+    let new = new_in_run(tx, hunt_id, findings).ctx(path, a)?;
+    let added = new.iter().filter(|&&n| n).count() as i64;
     let cov_json = match coverage {
         Some(c) => Some(serde_json::to_string(c).map_err(|e| StoreError::Corrupt {
             path: path.to_path_buf(),
@@ -460,17 +469,34 @@ pub fn keep_live(
     };
     insert_findings(tx, hunt_id, findings, &rows).ctx(path, a)?;
     tx.execute(
-        "UPDATE hunts SET findings = (SELECT COUNT(*) FROM findings WHERE hunt_id = ?1), \
+        "UPDATE hunts SET findings = findings + ?4, \
          coverage_json = COALESCE(?2, coverage_json), \
          finished = COALESCE(?3, finished) WHERE id = ?1",
         params![
             hunt_id,
             cov_json,
-            coverage.and_then(|c| c.finished).map(ts_text)
+            coverage.and_then(|c| c.finished).map(ts_text),
+            added
         ],
     )
     .ctx(path, a)?;
-    Ok(())
+    Ok(new)
+}
+
+/// For each finding, whether the run has no copy of it yet (one lookup in
+/// the unique (run, id) index each); an id twice in `findings` is new
+/// once at most.
+fn new_in_run(
+    tx: &rusqlite::Transaction<'_>,
+    hunt_id: i64,
+    findings: &[Finding],
+) -> rusqlite::Result<Vec<bool>> {
+    let mut kept = tx.prepare_cached("SELECT 1 FROM findings WHERE hunt_id = ?1 AND id = ?2")?;
+    let mut seen = std::collections::HashSet::with_capacity(findings.len());
+    findings
+        .iter()
+        .map(|f| Ok(seen.insert(f.id.as_str()) && !kept.exists(params![hunt_id, f.id])?))
+        .collect()
 }
 
 impl Store {
@@ -515,7 +541,8 @@ impl Store {
         let p = self.path.clone();
         let tx = self.write_transaction()?;
         keep_live(&tx, &p, hunt_id, findings, coverage)?;
-        tx.commit().ctx(&p, "keeping the findings of a watch run")
+        tx.commit().ctx(&p, "keeping the findings of a watch run")?;
+        Ok(())
     }
 
     /// Keep one hunt: what was asked, its coverage and its findings, in one

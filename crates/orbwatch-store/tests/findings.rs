@@ -308,6 +308,66 @@ fn live_commits_replace_findings_and_fail_whole() {
     assert!(rows.iter().all(|r| r.finding.id != c.id));
 }
 
+/// `keep_live` says which findings are new to the run, and the run's
+/// count adds exactly those: an update is not new, an id twice in one
+/// batch is new once, a finding another run kept is new to this one, and
+/// a failed transaction counts nothing.
+#[test]
+fn live_commits_say_which_findings_are_new_and_count_them_once() {
+    let (_d, mut s) = open();
+    let started: jiff::Timestamp = "2021-03-05T00:00:00Z".parse().unwrap();
+    let first = s
+        .begin_live(&serde_json::json!({"command": "watch", "n": 1}), started)
+        .unwrap();
+    let run = s
+        .begin_live(&serde_json::json!({"command": "watch", "n": 2}), started)
+        .unwrap();
+    let path = s.path().to_path_buf();
+    let keep = |s: &mut Store, run: i64, findings: &[Finding]| -> Vec<bool> {
+        let tx = s.write_transaction().unwrap();
+        let new = orbwatch_store::findings::keep_live(&tx, &path, run, findings, None).unwrap();
+        tx.commit().unwrap();
+        new
+    };
+    let count = |s: &Store, run: i64| {
+        s.hunts()
+            .unwrap()
+            .iter()
+            .find(|h| h.id == run)
+            .unwrap()
+            .findings
+    };
+    let mut a = behaviour("aaaa000000000001", "203.0.113.9", 60);
+    let b = behaviour("bbbb000000000002", "203.0.113.10", 40);
+    assert_eq!(keep(&mut s, first, std::slice::from_ref(&b)), [true]);
+    assert_eq!(keep(&mut s, run, std::slice::from_ref(&a)), [true]);
+    a.count = 90;
+    let mut a_again = a.clone();
+    a_again.count = 95;
+    assert_eq!(
+        keep(&mut s, run, &[a.clone(), b.clone(), b.clone()]),
+        [false, true, false]
+    );
+    assert_eq!(count(&s, run), 2);
+    assert_eq!(keep(&mut s, run, &[a_again]), [false]);
+    assert_eq!(count(&s, run), 2);
+    assert_eq!(count(&s, first), 1);
+
+    let c = behaviour("cccc000000000003", "203.0.113.11", 70);
+    let tx = s.write_transaction().unwrap();
+    let new = orbwatch_store::findings::keep_live(&tx, &path, run, std::slice::from_ref(&c), None)
+        .unwrap();
+    assert_eq!(new, [true]);
+    drop(tx);
+    assert_eq!(
+        count(&s, run),
+        2,
+        "a transaction not committed counts nothing"
+    );
+    assert_eq!(keep(&mut s, run, std::slice::from_ref(&c)), [true]);
+    assert_eq!(count(&s, run), 3);
+}
+
 /// A daemon restarted after `kill -9` that is sent a kept record again
 /// raises the same finding (same id, fixed by its first record) from fresh
 /// state: the store keeps the view of both copies, so a kept count or last

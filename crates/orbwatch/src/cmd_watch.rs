@@ -222,7 +222,6 @@ pub fn run(cli: &Cli, args: &WatchArgs) -> Result<ExitCode> {
         committed_findings: 0,
         committed_updates: 0,
         commit_failures: 0,
-        known: std::collections::HashSet::new(),
     };
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -394,9 +393,6 @@ struct Daemon {
     committed_findings: u64,
     committed_updates: u64,
     commit_failures: u64,
-    /// Ids kept so far: a finding is logged when first raised, and its
-    /// later updates (a larger count) only at debug level.
-    known: std::collections::HashSet<String>,
 }
 
 impl Daemon {
@@ -422,43 +418,66 @@ impl Daemon {
         }
     }
 
-    /// Keep the pending batch; false when the store refused (the batch
-    /// stays pending for the next try).
+    /// Keep the pending findings in transactions of at most
+    /// [`OUTPUT_BATCH`], the checkpoints and the coverage with the last;
+    /// false when the store refused one (it and those after it stay
+    /// pending for the next try).
+    ///
+    /// Why batches: a transaction's findings are written as JSON before
+    /// it takes the write lock, and one output can hold far more than a
+    /// batch: at shutdown every session still open closes at once (after
+    /// a flood of new peers, 150,000 findings and 298 MB of JSON in one
+    /// transaction). A crash between two transactions leaves the records
+    /// after the last kept checkpoint to be read again; their findings,
+    /// raised again with the same ids, replace those kept (merged with
+    /// them, see `keep_live`), so nothing is counted twice.
     fn commit(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> bool {
         if self.pending.is_empty() && self.pending_checkpoints.is_empty() && coverage.is_none() {
             return true;
         }
-        let result = self.commit_once(coverage);
-        match result {
-            Ok(()) => {
-                self.committed_updates += self.pending.len() as u64;
-                for f in &self.pending {
-                    let new = self.known.insert(f.id.clone());
-                    self.committed_findings += u64::from(new);
-                    let src = f.src_ip.map(|i| i.to_string()).unwrap_or_default();
-                    let sev = f.severity.map_or("-", |s| s.as_str());
-                    if new {
-                        tracing::info!(
-                            "new finding {} {} {src} severity {sev} score {} count {}",
-                            f.id,
-                            f.kind,
-                            f.score.unwrap_or(0),
-                            f.count
-                        );
-                    } else {
-                        tracing::debug!("finding {} updated: count {}", f.id, f.count);
+        let mut pending = std::mem::take(&mut self.pending);
+        let checkpoints = std::mem::take(&mut self.pending_checkpoints);
+        let mut done = 0;
+        let result = loop {
+            let end = (done + OUTPUT_BATCH).min(pending.len());
+            let last = end == pending.len();
+            let batch = &pending[done..end];
+            let (cps, cov) = if last {
+                (&checkpoints[..], coverage)
+            } else {
+                (&[][..], None)
+            };
+            match self.commit_once(batch, cps, cov) {
+                Ok(new) => {
+                    self.kept(batch, &new);
+                    done = end;
+                    if last {
+                        break Ok(());
                     }
                 }
-                self.pending.clear();
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(d) = &self.delivery
+            && done > 0
+        {
+            d.wake();
+        }
+        match result {
+            Ok(()) => {
                 self.pending_at.clear();
-                self.pending_checkpoints.clear();
-                if let Some(d) = &self.delivery {
-                    d.wake();
-                }
                 true
             }
             Err(e) => {
                 self.commit_failures += 1;
+                pending.drain(..done);
+                self.pending_at = pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.id.clone(), i))
+                    .collect();
+                self.pending = pending;
+                self.pending_checkpoints = checkpoints;
                 tracing::warn!(
                     "watch: cannot keep {} findings yet (will retry): {e}",
                     self.pending.len()
@@ -468,28 +487,56 @@ impl Daemon {
         }
     }
 
-    /// One transaction: the findings, the alerts they raise (outbox) and
-    /// the block decisions. Either all are kept or none.
-    fn commit_once(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> Result<()> {
+    /// Count and log findings just kept; `new[i]`: the run had no copy
+    /// of `batch[i]` before.
+    fn kept(&mut self, batch: &[Finding], new: &[bool]) {
+        self.committed_updates += batch.len() as u64;
+        for (f, &new) in batch.iter().zip(new) {
+            self.committed_findings += u64::from(new);
+            if new {
+                let src = f.src_ip.map(|i| i.to_string()).unwrap_or_default();
+                let sev = f.severity.map_or("-", |s| s.as_str());
+                tracing::info!(
+                    "new finding {} {} {src} severity {sev} score {} count {}",
+                    f.id,
+                    f.kind,
+                    f.score.unwrap_or(0),
+                    f.count
+                );
+            } else {
+                tracing::debug!("finding {} updated: count {}", f.id, f.count);
+            }
+        }
+    }
+
+    /// One transaction: the findings, the alerts they raise (outbox), the
+    /// block decisions and the followed files' positions. Either all are
+    /// kept or none. Returns which findings are new to the run.
+    fn commit_once(
+        &mut self,
+        findings: &[Finding],
+        checkpoints: &[orbwatch_live::Checkpoint],
+        coverage: Option<&orbwatch_detect::Coverage>,
+    ) -> Result<Vec<bool>> {
         let path = self.store.path().to_path_buf();
         let tx = self.store.write_transaction()?;
-        orbwatch_store::findings::keep_live(&tx, &path, self.run_id, &self.pending, coverage)?;
+        let new = orbwatch_store::findings::keep_live(&tx, &path, self.run_id, findings, coverage)?;
         // The followed files' positions, with the findings of the records
         // before them: after a crash both are there, or neither.
-        let offsets = orbwatch_tail::offsets_from_checkpoints(&self.pending_checkpoints);
+        let offsets = orbwatch_tail::offsets_from_checkpoints(checkpoints);
         orbwatch_store::save_tail_offsets(&tx, &offsets, Timestamp::now())?;
-        let counts = self.alerts.on_findings(&tx, &self.pending)?;
+        let counts = self.alerts.on_findings(&tx, findings)?;
         if counts.queued > 0 {
             tracing::debug!("watch: {} alerts queued", counts.queued);
         }
         if let Some(b) = &mut self.bouncer {
-            for d in b.consider(&tx, &self.pending)? {
+            for d in b.consider(&tx, findings)? {
                 tracing::debug!("watch: block decision {d:?}");
             }
         }
         tx.commit()
             .with_context(|| format!("cannot commit to the store {}", path.display()))?;
-        Ok(())
+        Ok(new)
     }
 
     /// Last resort when the store stays unavailable at shutdown: the

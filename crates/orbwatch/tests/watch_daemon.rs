@@ -516,6 +516,66 @@ fn kill_9_then_restart_counts_every_followed_line_exactly_once() {
     assert_eq!(kept_sightings(&db), written, "each line counted once");
 }
 
+/// More findings at once than one transaction keeps (10,000): at the end
+/// of input every session still open closes together, and they are kept
+/// in several transactions, each finding once, the run's count exact and
+/// the daemon's own tally the same.
+#[test]
+fn more_findings_at_once_than_a_transaction_holds_are_all_kept_once() {
+    const PEERS: u64 = 10_500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let feed = dir.path().join("relays.txt");
+    std::fs::write(&feed, "203.0.113.77\n").expect("write feed");
+    let input = dir.path().join("fw.log");
+    let lines: String = (0..PEERS)
+        .map(|n| {
+            format!(
+                "2024-05-01T10:00:{:02}+00:00 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.77 DST=10.0.{}.{} LEN=60 PROTO=TCP SPT=4000 DPT=22 SYN\n",
+                n % 60,
+                n >> 8,
+                n & 255
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).expect("write input");
+    let out = orbwatch(&db)
+        .args(["watch", "--stdin", "--no-behaviour", "--timezone", "UTC"])
+        .arg("--feed")
+        .arg(&feed)
+        .env("ORBWATCH_LOG", "info")
+        .stdin(std::fs::File::open(&input).expect("open"))
+        .output()
+        .expect("watch runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let kept = findings(&db);
+    assert_eq!(kept.len() as u64, PEERS);
+    let peers: std::collections::BTreeSet<&str> =
+        kept.iter().filter_map(|f| f["dst_ip"].as_str()).collect();
+    assert_eq!(peers.len() as u64, PEERS, "one finding per peer");
+    assert!(kept.iter().all(|f| f["count"] == 1));
+    let hunts = orbwatch(&db)
+        .args(["hunts", "--json"])
+        .output()
+        .expect("hunts runs");
+    let hunts: Vec<serde_json::Value> = String::from_utf8_lossy(&hunts.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(hunts.len(), 1, "{hunts:?}");
+    assert_eq!(hunts[0]["findings"], PEERS);
+    // Each raised once as new, its updates (the sessions' last state at
+    // the end) not: the daemon learns which are new from the store.
+    let raised = log.lines().filter(|l| l.contains("new finding ")).count();
+    assert_eq!(raised as u64, PEERS);
+    assert!(
+        log.contains(&format!("{PEERS} findings kept in run")),
+        "the daemon's tally: {}",
+        log.lines().last().unwrap_or_default()
+    );
+}
+
 /// A sender that re-sends records after a reconnect (rsyslog's omfwd
 /// does) sends a restarted daemon lines it had already kept: the finding
 /// they raise again has the same id, and what the store shows of it never
