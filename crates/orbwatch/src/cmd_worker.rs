@@ -802,7 +802,7 @@ pub fn run(cli: &Cli, args: &WorkerArgs) -> Result<ExitCode> {
         stats.sightings_in,
         stats.sightings_mismatched,
         stats.replayed,
-        out.kept.len(),
+        out.kept.new,
         out.failures
     );
     Ok(ExitCode::SUCCESS)
@@ -974,7 +974,7 @@ fn run_stage3(
         stats.producers_done,
         stats.producers_forgotten,
         producers,
-        out.kept.len(),
+        out.kept.new,
         out.failures,
         stats.names_forgotten,
         stats.addresses_forgotten,
@@ -1018,7 +1018,7 @@ fn open_output(
         pending: Vec::new(),
         pending_at: HashMap::new(),
         offsets: BTreeMap::new(),
-        kept: std::collections::HashSet::new(),
+        kept: RecentIds::new(),
         failures: 0,
     };
     let mut start_offsets: Option<StartOffsets> = None;
@@ -1244,8 +1244,51 @@ struct Output {
     pending_at: HashMap<String, usize>,
     /// Offsets to commit once `pending` is written.
     offsets: BTreeMap<TopicPartition, i64>,
-    kept: std::collections::HashSet<String>,
+    /// Findings written lately, to tell a new one from an update.
+    kept: RecentIds,
     failures: u64,
+}
+
+/// Ids of the findings a worker wrote lately, as 64-bit hashes, at most
+/// 1,048,576 (about 16 MB): tells a new finding (logged at info
+/// level, counted in the last log line) from an update of one.
+///
+/// Why not every id: a worker runs for months, and a flood of findings
+/// (a listed address beside a new peer in each record) grew the set of
+/// every id ever written without a bound. When full it starts again: a
+/// finding updated after that is logged and counted as new once more.
+struct RecentIds {
+    hashes: std::collections::HashSet<u64>,
+    cap: usize,
+    state: std::collections::hash_map::RandomState,
+    /// Distinct findings written, as far as the set tells.
+    new: u64,
+}
+
+impl RecentIds {
+    fn new() -> Self {
+        Self::with_cap(1 << 20)
+    }
+
+    fn with_cap(cap: usize) -> Self {
+        Self {
+            hashes: std::collections::HashSet::new(),
+            cap,
+            state: Default::default(),
+            new: 0,
+        }
+    }
+
+    /// Note `id` as written; true when it was not written lately.
+    fn insert(&mut self, id: &str) -> bool {
+        use std::hash::BuildHasher;
+        if self.hashes.len() >= self.cap {
+            self.hashes = std::collections::HashSet::new();
+        }
+        let new = self.hashes.insert(self.state.hash_one(id));
+        self.new += u64::from(new);
+        new
+    }
 }
 
 impl Output {
@@ -1321,7 +1364,7 @@ impl Output {
         }
         self.pending_at.clear();
         for f in self.pending.drain(..) {
-            if self.kept.insert(f.id.clone()) {
+            if self.kept.insert(&f.id) {
                 tracing::info!(
                     "new finding {} {} {} count {}",
                     f.id,
@@ -1359,7 +1402,7 @@ impl Output {
         }
         self.pending_at.clear();
         for f in self.pending.drain(..) {
-            self.kept.insert(f.id.clone());
+            self.kept.insert(&f.id);
         }
         let mut out = BTreeMap::new();
         for tp in revoked {
@@ -1435,18 +1478,54 @@ impl Output {
             p.write(&self.pending, WRITE_TIMEOUT)?;
         }
         if let Some((store, run_id)) = &mut self.store {
+            // In transactions of at most OUTPUT_BATCH findings, the offsets
+            // and the coverage with the last, as `watch` keeps them: the
+            // output at shutdown holds every session still open. A retry
+            // after a failure writes the batches kept already again, the
+            // same rows.
             let path = store.path().to_path_buf();
-            let tx = store.write_transaction()?;
-            orbwatch_store::findings::keep_live(&tx, &path, *run_id, &self.pending, coverage)?;
-            let rows: Vec<TailOffset> = self
-                .offsets
-                .iter()
-                .map(|(tp, o)| TailOffset::kafka(store_key(&self.group, tp), *o))
-                .collect();
-            orbwatch_store::save_tail_offsets(&tx, &rows, Timestamp::now())?;
-            tx.commit()
-                .with_context(|| format!("cannot commit to the store {}", path.display()))?;
+            let batches: Vec<&[Finding]> = if self.pending.is_empty() {
+                vec![&[]]
+            } else {
+                self.pending.chunks(OUTPUT_BATCH).collect()
+            };
+            let last = batches.len() - 1;
+            for (i, batch) in batches.into_iter().enumerate() {
+                let tx = store.write_transaction()?;
+                let cov = if i == last { coverage } else { None };
+                orbwatch_store::findings::keep_live(&tx, &path, *run_id, batch, cov)?;
+                if i == last {
+                    let rows: Vec<TailOffset> = self
+                        .offsets
+                        .iter()
+                        .map(|(tp, o)| TailOffset::kafka(store_key(&self.group, tp), *o))
+                        .collect();
+                    orbwatch_store::save_tail_offsets(&tx, &rows, Timestamp::now())?;
+                }
+                tx.commit()
+                    .with_context(|| format!("cannot commit to the store {}", path.display()))?;
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RecentIds;
+
+    #[test]
+    fn recent_ids_tell_new_findings_from_updates_and_stay_bounded() {
+        let mut ids = RecentIds::with_cap(3);
+        assert!(ids.insert("a"));
+        assert!(!ids.insert("a"), "an update");
+        assert!(ids.insert("b"));
+        assert!(ids.insert("c"));
+        assert_eq!(ids.hashes.len(), 3);
+        // Full: it starts again, so "a" is new once more.
+        assert!(ids.insert("d"));
+        assert_eq!(ids.hashes.len(), 1);
+        assert!(ids.insert("a"));
+        assert_eq!(ids.new, 5);
     }
 }
