@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 use super::observe::HeldIds;
 use super::{Draft, ExfilConfig, NodeId, Obs, ObsKind, Tables, new_finding, severity_of};
 use crate::finding::FindingKind;
+use crate::ioc::severity::human_bytes;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Host {
@@ -156,22 +157,6 @@ impl<'a> Exfiltration<'a> {
             from,
             to: from + 3_599_999,
         });
-    }
-}
-
-/// "1.2 GB".
-pub fn human_bytes(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[i])
     }
 }
 

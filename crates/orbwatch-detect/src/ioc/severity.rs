@@ -75,9 +75,15 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
-/// Bytes for people: `1.2 MB`, `830 kB`, `512 bytes` (decimal units).
+/// Bytes for people: `1.2 MB`, `830 kB`, `512 bytes` (decimal units), in
+/// the reasons of indicator findings and of exfiltration findings alike.
 pub fn human_bytes(b: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1_000)];
+    const UNITS: [(&str, u64); 4] = [
+        ("TB", 1_000_000_000_000),
+        ("GB", 1_000_000_000),
+        ("MB", 1_000_000),
+        ("kB", 1_000),
+    ];
     for (name, size) in UNITS {
         if b >= size {
             return format!("{:.1} {name}", b as f64 / size as f64);
