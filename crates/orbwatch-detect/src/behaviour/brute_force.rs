@@ -77,7 +77,7 @@ impl<'a> BruteForce<'a> {
         self.ended_early
     }
 
-    /// A new episode is about to open with `max_open` open: end the
+    /// Episode `k` is about to open with `max_open` open: end the
     /// least recently active quarter now, each judged as if it had gone
     /// idle (ties by the address's key, never by id). Counted and logged.
     ///
@@ -86,9 +86,10 @@ impl<'a> BruteForce<'a> {
     /// twice (below every threshold), opened one per address for that
     /// hour without a bound. Least recently active first: a brute force
     /// going on stays.
-    fn bound(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+    fn bound(&mut self, k: u128, t: &Tables, out: &mut Vec<Draft>) {
         let gone = super::end_least_recent_episodes(
             &mut self.open,
+            k,
             self.cfg.max_open,
             |e| e.last,
             t,
@@ -173,7 +174,7 @@ impl<'a> BruteForce<'a> {
         if tiered && opening {
             match prev {
                 Some((time, account, invalid)) if o.time - time <= idle => {
-                    self.bound(t, out);
+                    self.bound(k, t, out);
                     let mut ep = Episode {
                         first: time,
                         last: time,
@@ -190,7 +191,7 @@ impl<'a> BruteForce<'a> {
             }
         }
         if opening && !tiered {
-            self.bound(t, out);
+            self.bound(k, t, out);
         }
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,

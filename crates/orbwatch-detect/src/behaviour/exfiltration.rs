@@ -51,12 +51,13 @@ impl<'a> Exfiltration<'a> {
         self.forgotten
     }
 
-    /// A new host is about to get a baseline with `max_hosts` kept: the
-    /// quarter whose last hour with bytes is oldest goes (ties by the
+    /// `host` is about to be fed: if it is new and `max_hosts` baselines
+    /// are kept, the quarter whose last hour with bytes is oldest goes (ties by the
     /// address's key, never by id). Counted and logged once.
-    fn bound(&mut self, t: &Tables) {
-        super::shed_over_cap(
+    fn bound(&mut self, host: NodeId, t: &Tables) {
+        super::shed_for_new_key(
             &mut self.hosts,
+            &host,
             self.cfg.max_hosts,
             |&k, h| (h.hour, t.ip_key(k)),
             &mut self.forgotten,
@@ -77,9 +78,7 @@ impl<'a> Exfiltration<'a> {
     /// host's baseline.
     pub fn observe(&mut self, o: &Obs, t: &Tables, out: &mut Vec<Draft>) {
         let hour = o.time.div_euclid(3_600_000);
-        if super::at_cap(self.hosts.len(), self.cfg.max_hosts) && !self.hosts.contains_key(&o.src) {
-            self.bound(t);
-        }
+        self.bound(o.src, t);
         let h = self.hosts.entry(o.src).or_insert(Host {
             hour,
             ..Default::default()

@@ -106,21 +106,20 @@ impl<'a> ExplicitSpray<'a> {
         {
             self.judge(o.src, &ep, t, out);
         }
-        if super::at_cap(self.open.len(), self.cfg.max_open) && !self.open.contains_key(&o.src) {
-            let gone = super::shed_over_cap(
-                &mut self.open,
-                self.cfg.max_open,
-                |&src, e| (e.last, t.ip_key(src)),
-                &mut self.ended_early,
-                |cap, excess| {
-                    format!(
-                        "more than {cap} explicit-credential episodes open at once (explicit_spray.max_open): the {excess} least recently active end now instead of after explicit_spray.window_secs, and so on each time the limit is passed"
-                    )
-                },
-            );
-            for (src, ep) in gone {
-                self.judge(src, &ep, t, out);
-            }
+        let gone = super::shed_for_new_key(
+            &mut self.open,
+            &o.src,
+            self.cfg.max_open,
+            |&src, e| (e.last, t.ip_key(src)),
+            &mut self.ended_early,
+            |cap, excess| {
+                format!(
+                    "more than {cap} explicit-credential episodes open at once (explicit_spray.max_open): the {excess} least recently active end now instead of after explicit_spray.window_secs, and so on each time the limit is passed"
+                )
+            },
+        );
+        for (src, ep) in gone {
+            self.judge(src, &ep, t, out);
         }
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
             first: o.time,

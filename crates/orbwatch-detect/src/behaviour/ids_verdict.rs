@@ -115,21 +115,20 @@ impl IdsVerdicts {
             return;
         }
         let key = (o.src, o.aux);
-        if super::at_cap(self.by_key.len(), self.max_keys) && !self.by_key.contains_key(&key) {
-            let gone = super::shed_over_cap(
-                &mut self.by_key,
-                self.max_keys,
-                |&(src, class), v| (v.last, t.ip_key(src), class),
-                &mut self.ended_early,
-                |cap, excess| {
-                    format!(
-                        "more than {cap} (source, IDS verdict class) pairs at once (ids_verdict.max_keys): the {excess} least recently active are judged now against the findings made so far, and so on each time the limit is passed"
-                    )
-                },
-            );
-            for ((src, class), v) in gone {
-                judge(src, class, v, t, drafts);
-            }
+        let gone = super::shed_for_new_key(
+            &mut self.by_key,
+            &key,
+            self.max_keys,
+            |&(src, class), v| (v.last, t.ip_key(src), class),
+            &mut self.ended_early,
+            |cap, excess| {
+                format!(
+                    "more than {cap} (source, IDS verdict class) pairs at once (ids_verdict.max_keys): the {excess} least recently active are judged now against the findings made so far, and so on each time the limit is passed"
+                )
+            },
+        );
+        for ((src, class), v) in gone {
+            judge(src, class, v, t, drafts);
         }
         let v = self.by_key.entry(key).or_insert(Verdicts {
             first: o.time,

@@ -196,8 +196,8 @@ impl<'a> LoginFlood<'a> {
         self.ended_early
     }
 
-    /// A new episode is about to open with `max_open` open: end the
-    /// least recently active quarter now, each judged as if it had gone
+    /// Episode `k` is about to be fed: if it is new and `max_open` are
+    /// open, end the least recently active quarter now, each judged as if it had gone
     /// idle (ties by the address's key, never by id), with their per-host
     /// windows. Counted and logged.
     ///
@@ -205,9 +205,10 @@ impl<'a> LoginFlood<'a> {
     /// connection opens an episode that lives half an hour
     /// (`idle_secs`), and a connection log of many clients, each new,
     /// grew them without a bound for that half hour.
-    fn bound(&mut self, t: &Tables, out: &mut Vec<Draft>) {
+    fn bound(&mut self, k: u128, t: &Tables, out: &mut Vec<Draft>) {
         let gone = super::end_least_recent_episodes(
             &mut self.open,
+            k,
             self.cfg.max_open,
             |e| e.last,
             t,
@@ -255,9 +256,7 @@ impl<'a> LoginFlood<'a> {
         {
             self.judge(k, &ep, t, out);
         }
-        if super::at_cap(self.open.len(), self.cfg.max_open) && !self.open.contains_key(&k) {
-            self.bound(t, out);
-        }
+        self.bound(k, t, out);
         let ep = self.open.entry(k).or_insert_with(|| Episode {
             first: o.time,
             last: o.time,

@@ -1805,7 +1805,7 @@ pub(crate) fn capped(names: impl IntoIterator<Item = String>, cap: usize) -> Vec
 }
 
 /// Is a detector's table of `len` entries at its bound `cap` (at least
-/// 16), so that a new key must first make room (see [`shed_over_cap`])?
+/// 16), so that a new key must first make room (see [`shed_for_new_key`])?
 /// Cheap, so that the hot path asks it before looking the key up.
 pub(crate) fn at_cap(len: usize, cap: u64) -> bool {
     len >= cap.max(16) as usize
@@ -1845,16 +1845,21 @@ pub(crate) fn lowest_ranked<R: Ord, K>(mut ranked: Vec<(R, K)>, n: usize) -> Vec
     ranked.into_iter().map(|(_, k)| k).collect()
 }
 
-/// A detector's table is at its bound `cap` (see [`at_cap`]) and a new
-/// key comes: its lowest ranked quarter leaves now, returned in rank
-/// order for the caller to judge as if idle, or to forget. Counted in
-/// `shed` and logged the first time, with `warning(cap, excess)`, so
-/// that a bound reached is never silent. Below the bound, nothing.
+/// A new `key` is about to enter `map`: at its bound `cap` (see
+/// [`at_cap`]) and without `key` already, its lowest ranked quarter
+/// leaves now, returned in rank order for the caller to judge as if
+/// idle, or to forget; otherwise nothing leaves. Counted in `shed` and
+/// logged the first time, with `warning(cap, excess)`, so that a bound
+/// reached is never silent.
 ///
 /// Why a quarter: ranking the table costs a pass over it, and a flood
-/// of new keys would pay it at every key if only one left.
-pub(crate) fn shed_over_cap<K, V, R>(
+/// of new keys would pay it at every key if only one left. Why here: it
+/// is the guard every bounded table asks before an insert, held once;
+/// the length is compared before the key is looked up, so below the
+/// bound an insert pays no lookup for it.
+pub(crate) fn shed_for_new_key<K, V, R>(
     map: &mut hashbrown::HashMap<K, V>,
+    key: &K,
     cap: u64,
     rank: impl Fn(&K, &V) -> R,
     shed: &mut u64,
@@ -1864,13 +1869,16 @@ where
     K: Copy + Eq + std::hash::Hash,
     R: Ord,
 {
+    if !at_cap(map.len(), cap) || map.contains_key(key) {
+        return Vec::new();
+    }
     let excess = excess_over_cap(map.len(), cap, shed, warning);
     remove_least_ranked(map, excess, rank)
 }
 
 /// How many of `len` entries must leave for a table at its bound `cap`
 /// to keep three quarters of it (0 below the bound), counted in `shed`
-/// and logged the first time: the part of [`shed_over_cap`] that does
+/// and logged the first time: the part of [`shed_for_new_key`] that does
 /// not depend on the table's kind (a key table sheds with
 /// [`key_table::KeyTable::remove_least_ranked`]).
 pub(crate) fn excess_over_cap(
@@ -1891,22 +1899,25 @@ pub(crate) fn excess_over_cap(
     excess
 }
 
-/// A new (source, service) episode is about to open with `cap` open in
-/// `open`: the least recently active quarter leaves now (by `last` time,
-/// then the address's key and the service, never an id), for the caller
-/// to judge as if idle. See [`shed_over_cap`]; `detector` names the
-/// configuration section in the warning. Shared by `brute_force` and
-/// `login_flood`, whose episodes are keyed `source << 16 | service`.
+/// A new (source, service) episode `key` is about to open with `cap`
+/// open in `open`: the least recently active quarter leaves now (by
+/// `last` time, then the address's key and the service, never an id),
+/// for the caller to judge as if idle. See [`shed_for_new_key`];
+/// `detector` names the configuration section in the warning. Shared by
+/// `brute_force` and `login_flood`, whose episodes are keyed
+/// `source << 16 | service`.
 pub(crate) fn end_least_recent_episodes<E>(
     open: &mut hashbrown::HashMap<u128, E>,
+    key: u128,
     cap: u64,
     last: impl Fn(&E) -> i64,
     t: &Tables,
     ended_early: &mut u64,
     detector: &str,
 ) -> Vec<(u128, E)> {
-    shed_over_cap(
+    shed_for_new_key(
         open,
+        &key,
         cap,
         |&k, e| (last(e), t.ip_key((k >> 16) as NodeId), k as u16),
         ended_early,

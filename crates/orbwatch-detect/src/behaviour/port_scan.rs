@@ -111,15 +111,15 @@ impl<'a> PortScan<'a> {
         self.ended_early
     }
 
-    /// A new source is coming into a tier holding `max_sources`: end the
-    /// least recently active quarter of that tier now (an episode is
+    /// `src` is coming into a tier: if it is new there and the tier holds
+    /// `max_sources`, end the least recently active quarter of it now (an episode is
     /// judged as if it had gone idle), ties by the address's key, never
     /// by id. Counted and logged.
     ///
     /// Why: a source stays an hour (`idle_secs`) after its last probe, and
     /// a firewall logging a flood of probes from spoofed addresses, each
     /// new, made one entry per address for that hour, without a bound.
-    fn bound(&mut self, episodes: bool, t: &Tables, out: &mut Vec<Draft>) {
+    fn bound(&mut self, episodes: bool, src: NodeId, t: &Tables, out: &mut Vec<Draft>) {
         let warning = |cap, excess| {
             format!(
                 "more than {cap} sources probing at once (port_scan.max_sources): the {excess} least recently active end now instead of after port_scan.idle_secs, and so on each time the limit is passed"
@@ -128,8 +128,9 @@ impl<'a> PortScan<'a> {
         let cap = self.cfg.max_sources;
         // Judged in a fixed order, as idle episodes are.
         if episodes {
-            let gone = super::shed_over_cap(
+            let gone = super::shed_for_new_key(
                 &mut self.open,
+                &src,
                 cap,
                 |&k, e| (e.last, t.ip_key(k)),
                 &mut self.ended_early,
@@ -139,8 +140,9 @@ impl<'a> PortScan<'a> {
                 self.judge(k, &ep, t, out);
             }
         } else {
-            super::shed_over_cap(
+            super::shed_for_new_key(
                 &mut self.single,
+                &src,
                 cap,
                 |&k, s| (ms_of(s.last), t.ip_key(k)),
                 &mut self.ended_early,
@@ -193,15 +195,11 @@ impl<'a> PortScan<'a> {
                     if s.dst != NONE {
                         ep.add_host(s.dst, t.ip_key(s.dst));
                     }
-                    self.bound(true, t, out);
+                    self.bound(true, o.src, t, out);
                     self.open.insert(o.src, ep);
                 }
                 _ => {
-                    if super::at_cap(self.single.len(), self.cfg.max_sources)
-                        && !self.single.contains_key(&o.src)
-                    {
-                        self.bound(false, t, out);
-                    }
+                    self.bound(false, o.src, t, out);
                     self.single.insert(
                         o.src,
                         Single {
@@ -217,9 +215,7 @@ impl<'a> PortScan<'a> {
                 }
             }
         }
-        if super::at_cap(self.open.len(), self.cfg.max_sources) && !self.open.contains_key(&o.src) {
-            self.bound(true, t, out);
-        }
+        self.bound(true, o.src, t, out);
         let ep = self.open.entry(o.src).or_insert_with(|| Episode {
             first: o.time,
             last: o.time,
