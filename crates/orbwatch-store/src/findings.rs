@@ -455,10 +455,18 @@ pub fn keep_live(
     coverage: Option<&Coverage>,
 ) -> Result<Vec<bool>> {
     let a = "keeping the findings of a watch run";
-    let findings = with_kept_copies(tx, path, findings)?;
-    let findings = &findings[..];
-    let rows = finding_rows(path, findings)?;
-    let new = new_in_run(tx, hunt_id, findings).ctx(path, a)?;
+    // In parts: the transaction holds the write lock from its start, so
+    // this costs it nothing, and the JSON of only one part is in memory
+    // at once (a daemon stopping after a flood of new peers closes every
+    // open session in one output: 150,000 findings were 298 MB of JSON).
+    let mut new = Vec::with_capacity(findings.len());
+    for part in findings.chunks(ROWS_AT_ONCE) {
+        let part = with_kept_copies(tx, path, part)?;
+        let part = &part[..];
+        let rows = finding_rows(path, part)?;
+        new.extend(new_in_run(tx, hunt_id, part).ctx(path, a)?);
+        insert_findings(tx, hunt_id, part, &rows).ctx(path, a)?;
+    }
     let added = new.iter().filter(|&&n| n).count() as i64;
     let cov_json = match coverage {
         Some(c) => Some(serde_json::to_string(c).map_err(|e| StoreError::Corrupt {
@@ -467,7 +475,6 @@ pub fn keep_live(
         })?),
         None => None,
     };
-    insert_findings(tx, hunt_id, findings, &rows).ctx(path, a)?;
     tx.execute(
         "UPDATE hunts SET findings = findings + ?4, \
          coverage_json = COALESCE(?2, coverage_json), \
@@ -483,9 +490,12 @@ pub fn keep_live(
     Ok(new)
 }
 
+/// Findings [`keep_live`] writes as JSON at once.
+const ROWS_AT_ONCE: usize = 4096;
+
 /// For each finding, whether the run has no copy of it yet (one lookup in
 /// the unique (run, id) index each); an id twice in `findings` is new
-/// once at most.
+/// once at most (and in a later part, it is kept by then).
 fn new_in_run(
     tx: &rusqlite::Transaction<'_>,
     hunt_id: i64,

@@ -366,6 +366,24 @@ fn live_commits_say_which_findings_are_new_and_count_them_once() {
     );
     assert_eq!(keep(&mut s, run, std::slice::from_ref(&c)), [true]);
     assert_eq!(count(&s, run), 3);
+
+    // More than the store writes at once (4,096), an id again in a later
+    // part: it is kept by then, so not new twice.
+    let mut many: Vec<Finding> = (0..5_000u32)
+        .map(|i| {
+            behaviour(
+                &format!("dddd{i:012}"),
+                &format!("198.51.{}.{}", i >> 8, i & 255),
+                50,
+            )
+        })
+        .collect();
+    many.push(many[0].clone());
+    let new = keep(&mut s, run, &many);
+    assert_eq!(new.len(), 5_001);
+    assert_eq!(new.iter().filter(|&&n| n).count(), 5_000);
+    assert!(!new[5_000]);
+    assert_eq!(count(&s, run), 5_003);
 }
 
 /// A daemon restarted after `kill -9` that is sent a kept record again

@@ -418,66 +418,36 @@ impl Daemon {
         }
     }
 
-    /// Keep the pending findings in transactions of at most
-    /// [`OUTPUT_BATCH`], the checkpoints and the coverage with the last;
-    /// false when the store refused one (it and those after it stay
-    /// pending for the next try).
+    /// Keep the pending batch; false when the store refused (the batch
+    /// stays pending for the next try).
     ///
-    /// Why batches: a transaction's findings are written as JSON before
-    /// it takes the write lock, and one output can hold far more than a
-    /// batch: at shutdown every session still open closes at once (after
-    /// a flood of new peers, 150,000 findings and 298 MB of JSON in one
-    /// transaction). A crash between two transactions leaves the records
-    /// after the last kept checkpoint to be read again; their findings,
-    /// raised again with the same ids, replace those kept (merged with
-    /// them, see `keep_live`), so nothing is counted twice.
+    /// One transaction, however many findings one output brought (at
+    /// shutdown, every session still open): the followed files'
+    /// positions are kept with the findings of the records before them,
+    /// and a session's finding is named by its first sighting, so kept
+    /// apart, a crash between the two would leave records to be read
+    /// again into a second finding of their own. The store writes a big
+    /// batch in parts (`keep_live`).
     fn commit(&mut self, coverage: Option<&orbwatch_detect::Coverage>) -> bool {
         if self.pending.is_empty() && self.pending_checkpoints.is_empty() && coverage.is_none() {
             return true;
         }
-        let mut pending = std::mem::take(&mut self.pending);
-        let checkpoints = std::mem::take(&mut self.pending_checkpoints);
-        let mut done = 0;
-        let result = loop {
-            let end = (done + OUTPUT_BATCH).min(pending.len());
-            let last = end == pending.len();
-            let batch = &pending[done..end];
-            let (cps, cov) = if last {
-                (&checkpoints[..], coverage)
-            } else {
-                (&[][..], None)
-            };
-            match self.commit_once(batch, cps, cov) {
-                Ok(new) => {
-                    self.kept(batch, &new);
-                    done = end;
-                    if last {
-                        break Ok(());
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-        };
-        if let Some(d) = &self.delivery
-            && done > 0
-        {
-            d.wake();
-        }
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.commit_once(&pending, coverage);
+        self.pending = pending;
         match result {
-            Ok(()) => {
+            Ok(new) => {
+                let pending = std::mem::take(&mut self.pending);
+                self.kept(&pending, &new);
                 self.pending_at.clear();
+                self.pending_checkpoints.clear();
+                if let Some(d) = &self.delivery {
+                    d.wake();
+                }
                 true
             }
             Err(e) => {
                 self.commit_failures += 1;
-                pending.drain(..done);
-                self.pending_at = pending
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| (f.id.clone(), i))
-                    .collect();
-                self.pending = pending;
-                self.pending_checkpoints = checkpoints;
                 tracing::warn!(
                     "watch: cannot keep {} findings yet (will retry): {e}",
                     self.pending.len()
@@ -509,13 +479,12 @@ impl Daemon {
         }
     }
 
-    /// One transaction: the findings, the alerts they raise (outbox), the
+    /// One transaction: `findings`, the alerts they raise (outbox), the
     /// block decisions and the followed files' positions. Either all are
     /// kept or none. Returns which findings are new to the run.
     fn commit_once(
         &mut self,
         findings: &[Finding],
-        checkpoints: &[orbwatch_live::Checkpoint],
         coverage: Option<&orbwatch_detect::Coverage>,
     ) -> Result<Vec<bool>> {
         let path = self.store.path().to_path_buf();
@@ -523,7 +492,7 @@ impl Daemon {
         let new = orbwatch_store::findings::keep_live(&tx, &path, self.run_id, findings, coverage)?;
         // The followed files' positions, with the findings of the records
         // before them: after a crash both are there, or neither.
-        let offsets = orbwatch_tail::offsets_from_checkpoints(checkpoints);
+        let offsets = orbwatch_tail::offsets_from_checkpoints(&self.pending_checkpoints);
         orbwatch_store::save_tail_offsets(&tx, &offsets, Timestamp::now())?;
         let counts = self.alerts.on_findings(&tx, findings)?;
         if counts.queued > 0 {

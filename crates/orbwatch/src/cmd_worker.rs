@@ -1478,33 +1478,19 @@ impl Output {
             p.write(&self.pending, WRITE_TIMEOUT)?;
         }
         if let Some((store, run_id)) = &mut self.store {
-            // In transactions of at most OUTPUT_BATCH findings, the offsets
-            // and the coverage with the last, as `watch` keeps them: the
-            // output at shutdown holds every session still open. A retry
-            // after a failure writes the batches kept already again, the
-            // same rows.
+            // One transaction with the offsets, as `watch` keeps them
+            // (the store writes a big batch in parts).
             let path = store.path().to_path_buf();
-            let batches: Vec<&[Finding]> = if self.pending.is_empty() {
-                vec![&[]]
-            } else {
-                self.pending.chunks(OUTPUT_BATCH).collect()
-            };
-            let last = batches.len() - 1;
-            for (i, batch) in batches.into_iter().enumerate() {
-                let tx = store.write_transaction()?;
-                let cov = if i == last { coverage } else { None };
-                orbwatch_store::findings::keep_live(&tx, &path, *run_id, batch, cov)?;
-                if i == last {
-                    let rows: Vec<TailOffset> = self
-                        .offsets
-                        .iter()
-                        .map(|(tp, o)| TailOffset::kafka(store_key(&self.group, tp), *o))
-                        .collect();
-                    orbwatch_store::save_tail_offsets(&tx, &rows, Timestamp::now())?;
-                }
-                tx.commit()
-                    .with_context(|| format!("cannot commit to the store {}", path.display()))?;
-            }
+            let tx = store.write_transaction()?;
+            orbwatch_store::findings::keep_live(&tx, &path, *run_id, &self.pending, coverage)?;
+            let rows: Vec<TailOffset> = self
+                .offsets
+                .iter()
+                .map(|(tp, o)| TailOffset::kafka(store_key(&self.group, tp), *o))
+                .collect();
+            orbwatch_store::save_tail_offsets(&tx, &rows, Timestamp::now())?;
+            tx.commit()
+                .with_context(|| format!("cannot commit to the store {}", path.display()))?;
         }
         Ok(())
     }

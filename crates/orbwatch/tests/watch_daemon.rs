@@ -516,10 +516,11 @@ fn kill_9_then_restart_counts_every_followed_line_exactly_once() {
     assert_eq!(kept_sightings(&db), written, "each line counted once");
 }
 
-/// More findings at once than one transaction keeps (10,000): at the end
-/// of input every session still open closes together, and they are kept
-/// in several transactions, each finding once, the run's count exact and
-/// the daemon's own tally the same.
+/// More findings at once than the store writes as JSON at once (4,096)
+/// or the daemon waits to keep (10,000): at the end of input every
+/// session still open closes together, and they are kept in one
+/// transaction, written in parts, each finding once, the run's count
+/// exact and the daemon's own tally the same.
 #[test]
 fn more_findings_at_once_than_a_transaction_holds_are_all_kept_once() {
     const PEERS: u64 = 10_500;
