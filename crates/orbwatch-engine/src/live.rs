@@ -144,9 +144,12 @@ pub struct LiveOptions {
     pub max_hourly_sums: usize,
     /// Memory the open indicator sessions (indicator, peer, hour-apart
     /// stretch, with their evidence) may take (default 128 MiB, about
-    /// 150,000 sessions of one syslog record each). Beyond it, at the
-    /// next output, the least recently active close early until a
-    /// quarter of it is free: their findings were handed on as they
+    /// 150,000 sessions of one syslog record each), in this pipeline and
+    /// its siblings together ([`LivePipeline::sibling`]: a worker's
+    /// tasks share it, as they share the evidence budget). Beyond it, at
+    /// the next output, the least recently active close early until a
+    /// quarter of it is free, each pipeline closing its share: their
+    /// findings were handed on as they
     /// changed, and a later sighting opens a new finding (counted in
     /// [`LiveStats::ioc_sessions_closed_early`]; see
     /// [`Aggregator::close_least_recent`]).
@@ -813,6 +816,39 @@ impl Drop for EvidenceCache {
     }
 }
 
+/// The bytes of a pipeline's open indicator sessions, counted with its
+/// siblings' against [`LiveOptions::ioc_session_budget`].
+///
+/// Why shared: a stage-2 worker runs a pipeline per observations
+/// partition it owns, and a budget each let a worker of 12 partitions
+/// hold 12 times the budget. Published at each output (the sessions
+/// grow between two by what one output interval brings), and given back
+/// when the pipeline goes.
+#[derive(Default)]
+struct SessionBytes {
+    all: Arc<AtomicUsize>,
+    mine: usize,
+}
+
+impl SessionBytes {
+    /// This pipeline now holds `held` bytes: the total of all.
+    fn publish(&mut self, held: usize) -> usize {
+        if held >= self.mine {
+            self.all.fetch_add(held - self.mine, Ordering::Relaxed);
+        } else {
+            self.all.fetch_sub(self.mine - held, Ordering::Relaxed);
+        }
+        self.mine = held;
+        self.all.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for SessionBytes {
+    fn drop(&mut self) {
+        self.all.fetch_sub(self.mine, Ordering::Relaxed);
+    }
+}
+
 /// What a source's entry in the evidence cache costs besides its records'
 /// bytes, counted against [`LiveOptions::evidence_budget`] and in
 /// [`LiveStats::evidence_bytes`]: its place in the queue (with its first
@@ -1043,6 +1079,9 @@ pub struct LivePipeline {
     /// pipeline then closes indicator sessions by the watermark).
     fed_by_stage1: bool,
     agg: Aggregator,
+    /// The bytes of `agg`'s sessions, with the siblings' (see
+    /// [`LiveOptions::ioc_session_budget`]).
+    session_bytes: SessionBytes,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
     /// Streams whose format is being detected: their records are not in
@@ -1095,7 +1134,7 @@ impl LivePipeline {
                 Some((cfg, enricher))
             }
         };
-        Ok(Self::build(engine, opts, shared, None))
+        Ok(Self::build(engine, opts, shared, None, None))
     }
 
     /// A new, empty pipeline on the same indicators, options, behaviour
@@ -1113,7 +1152,14 @@ impl LivePipeline {
     pub fn sibling(&self) -> LivePipeline {
         let shared = self.detection.as_ref().map(|d| (d.cfg, d.enricher));
         let spent = Arc::clone(&self.evidence.spent);
-        Self::build(self.engine.share(), self.opts.clone(), shared, Some(spent))
+        let sessions = Arc::clone(&self.session_bytes.all);
+        Self::build(
+            self.engine.share(),
+            self.opts.clone(),
+            shared,
+            Some(spent),
+            Some(sessions),
+        )
     }
 
     fn build(
@@ -1121,6 +1167,7 @@ impl LivePipeline {
         opts: LiveOptions,
         shared: Option<(&'static BehaviourConfig, &'static Enricher)>,
         spent: Option<Arc<AtomicUsize>>,
+        sessions: Option<Arc<AtomicUsize>>,
     ) -> Self {
         let detection = shared.map(|(cfg, enricher)| {
             let mut detectors = LiveDetectors::new(cfg, enricher);
@@ -1152,6 +1199,10 @@ impl LivePipeline {
         }) + lateness_ms;
         Self {
             agg: new_aggregator(&opts, engine.options.evidence_limit),
+            session_bytes: SessionBytes {
+                all: sessions.unwrap_or_default(),
+                mine: 0,
+            },
             window: ReorderWindow::new(&opts.event_time),
             export: opts.export_observations.map(|producer| Export {
                 producer,
@@ -2222,13 +2273,17 @@ impl LivePipeline {
             }
         }
         let budget = self.opts.ioc_session_budget;
-        if self.agg.held_bytes() > budget {
-            let closed = self
-                .agg
-                .close_least_recent(budget - budget / 4, &self.engine.ioc);
+        let held = self.agg.held_bytes();
+        let all = self.session_bytes.publish(held);
+        if all > budget {
+            // This pipeline's share of three quarters of the budget (all
+            // of it when it has no sibling).
+            let keep = (held as u128 * (budget - budget / 4) as u128 / all as u128) as usize;
+            let closed = self.agg.close_least_recent(keep, &self.engine.ioc);
+            self.session_bytes.publish(self.agg.held_bytes());
             if self.stats.ioc_sessions_closed_early == 0 {
                 tracing::warn!(
-                    "the open indicator sessions took more than {} MB: the {} least recently active close now instead of after an hour without sightings (their findings are kept; a later sighting opens a new finding), and so on each time the limit is passed",
+                    "the open indicator sessions took more than {} MB (with those of this process's other pipelines): the {} least recently active here close now instead of after an hour without sightings (their findings are kept; a later sighting opens a new finding), and so on each time the limit is passed",
                     budget >> 20,
                     closed.len()
                 );

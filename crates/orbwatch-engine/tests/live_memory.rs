@@ -498,6 +498,63 @@ fn a_flood_of_new_peers_keeps_the_indicator_sessions_bounded() {
     assert_eq!(latest.len() as u64, PEERS + 1, "one finding per peer");
 }
 
+/// A worker's tasks (sibling pipelines, one per partition) share the
+/// budget: together their sessions stay within it, each closing its
+/// share, and a pipeline that goes gives its share back.
+#[test]
+fn sibling_pipelines_share_the_indicator_session_budget() {
+    const BUDGET: usize = 400 << 10;
+    let first = pipeline_with(
+        BehaviourOptions::default(),
+        LiveOptions {
+            ioc_session_budget: BUDGET,
+            ..LiveOptions::default()
+        },
+    );
+    let mut tasks = [first.sibling(), first.sibling()];
+    let now = Instant::now();
+    let mut most = 0;
+    const PEERS: u64 = 2_500;
+    for i in 0..PEERS {
+        for (t, p) in tasks.iter_mut().enumerate() {
+            let stream: Arc<str> = Arc::from(format!("kafka raw/{t}"));
+            let peer = format!("10.{t}.{}.{}", (i >> 8) & 255, i & 255);
+            p.handle(record(&stream, i + 1, blocked(i / 100, &peer)), now);
+        }
+        if i % 100 == 99 {
+            for p in &mut tasks {
+                drop(p.take_output());
+            }
+            let held: usize = tasks.iter().map(|p| p.stats().ioc_session_bytes).sum();
+            most = most.max(held);
+        }
+    }
+    let closed: Vec<u64> = tasks
+        .iter()
+        .map(|p| p.stats().ioc_sessions_closed_early)
+        .collect();
+    let each: Vec<usize> = tasks.iter().map(|p| p.stats().ioc_session_bytes).collect();
+    eprintln!("at most {most} bytes together; closed early {closed:?}; now {each:?}");
+    assert!(most <= BUDGET, "{most} bytes of sessions open in both");
+    assert!(
+        closed.iter().all(|&c| c > 500),
+        "both closed theirs: {closed:?}"
+    );
+    // Alone, with its sibling gone, a task may keep the whole budget: it
+    // closes nothing more while it holds less.
+    let [mut a, b] = tasks;
+    drop(b);
+    let before = a.stats().ioc_sessions_closed_early;
+    let stream: Arc<str> = Arc::from("kafka raw/0");
+    a.handle(
+        record(&stream, PEERS + 1, blocked(PEERS / 100, "10.0.255.1")),
+        now,
+    );
+    drop(a.take_output());
+    assert!(a.stats().ioc_session_bytes <= BUDGET);
+    assert_eq!(a.stats().ioc_sessions_closed_early, before);
+}
+
 /// The coverage note of the bound above.
 #[test]
 fn indicator_sessions_closed_early_are_said_in_the_coverage() {
