@@ -433,11 +433,8 @@ impl Daemon {
             return true;
         }
         let pending = std::mem::take(&mut self.pending);
-        let result = self.commit_once(&pending, coverage);
-        self.pending = pending;
-        match result {
+        match self.commit_once(&pending, coverage) {
             Ok(new) => {
-                let pending = std::mem::take(&mut self.pending);
                 self.kept(&pending, &new);
                 self.pending_at.clear();
                 self.pending_checkpoints.clear();
@@ -448,6 +445,7 @@ impl Daemon {
             }
             Err(e) => {
                 self.commit_failures += 1;
+                self.pending = pending;
                 tracing::warn!(
                     "watch: cannot keep {} findings yet (will retry): {e}",
                     self.pending.len()
