@@ -522,7 +522,7 @@ fn kill_9_then_restart_counts_every_followed_line_exactly_once() {
 /// transaction, written in parts, each finding once, the run's count
 /// exact and the daemon's own tally the same.
 #[test]
-fn more_findings_at_once_than_a_transaction_holds_are_all_kept_once() {
+fn more_findings_at_once_than_the_store_writes_at_once_are_all_kept_once() {
     const PEERS: u64 = 10_500;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("s.db");
