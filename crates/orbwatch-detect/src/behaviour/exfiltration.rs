@@ -52,8 +52,8 @@ impl<'a> Exfiltration<'a> {
     }
 
     /// `host` is about to be fed: if it is new and `max_hosts` baselines
-    /// are kept, the quarter whose last hour with bytes is oldest goes (ties by the
-    /// address's key, never by id). Counted and logged once.
+    /// are kept, the quarter whose last hour with bytes is oldest goes
+    /// (ties by the address's key, never by id). Counted and logged once.
     fn bound(&mut self, host: NodeId, t: &Tables) {
         super::shed_for_new_key(
             &mut self.hosts,

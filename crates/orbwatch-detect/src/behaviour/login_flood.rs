@@ -197,9 +197,9 @@ impl<'a> LoginFlood<'a> {
     }
 
     /// Episode `k` is about to be fed: if it is new and `max_open` are
-    /// open, end the least recently active quarter now, each judged as if it had gone
-    /// idle (ties by the address's key, never by id), with their per-host
-    /// windows. Counted and logged.
+    /// open, end the least recently active quarter now, each judged as if
+    /// it had gone idle (ties by the address's key, never by id), with
+    /// their per-host windows. Counted and logged.
     ///
     /// Why: every source with one answered SSH, RDP, SMB, VNC or Telnet
     /// connection opens an episode that lives half an hour

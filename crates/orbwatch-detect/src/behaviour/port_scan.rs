@@ -112,9 +112,9 @@ impl<'a> PortScan<'a> {
     }
 
     /// `src` is coming into a tier: if it is new there and the tier holds
-    /// `max_sources`, end the least recently active quarter of it now (an episode is
-    /// judged as if it had gone idle), ties by the address's key, never
-    /// by id. Counted and logged.
+    /// `max_sources`, end the least recently active quarter of it now (an
+    /// episode is judged as if it had gone idle), ties by the address's
+    /// key, never by id. Counted and logged.
     ///
     /// Why: a source stays an hour (`idle_secs`) after its last probe, and
     /// a firewall logging a flood of probes from spoofed addresses, each
