@@ -638,12 +638,9 @@ struct EvidenceCache {
     queue: std::collections::VecDeque<QueuedEvidence>,
     /// The sequence number of the front of `queue`.
     first_seq: u64,
-    /// Bytes this cache holds.
-    bytes: usize,
-    /// Bytes held by this cache and its siblings' (a stage-2 worker's
-    /// pipelines, one per partition, see [`LivePipeline::sibling`]): the
-    /// budget is the worker's, not each partition's.
-    spent: Arc<AtomicUsize>,
+    /// Bytes this cache holds, and with its siblings' (the budget is a
+    /// worker's, not each partition's).
+    bytes: SharedBytes,
     budget: usize,
     per_source_cap: usize,
     not_kept: u64,
@@ -662,7 +659,7 @@ impl EvidenceCache {
     }
 
     fn new(
-        spent: Arc<AtomicUsize>,
+        spent: Option<Arc<AtomicUsize>>,
         budget: usize,
         per_source_cap: usize,
         episode_gap_ms: i64,
@@ -671,8 +668,7 @@ impl EvidenceCache {
             at: KeyTable::with_capacity(1 << 12),
             queue: std::collections::VecDeque::new(),
             first_seq: 0,
-            bytes: 0,
-            spent,
+            bytes: SharedBytes::new(spent),
             budget,
             per_source_cap,
             not_kept: 0,
@@ -706,9 +702,7 @@ impl EvidenceCache {
                 queued: time,
                 evidence: SourceEvidence::default(),
             });
-            self.bytes += EVIDENCE_ENTRY_BYTES;
-            self.spent
-                .fetch_add(EVIDENCE_ENTRY_BYTES, Ordering::Relaxed);
+            self.bytes.add(EVIDENCE_ENTRY_BYTES);
         }
         (seq - self.first_seq) as usize
     }
@@ -722,7 +716,7 @@ impl EvidenceCache {
         // bytes counted, a flood of failed logins each from a new
         // address made an entry per address, beyond any budget: 2,000,000
         // of them held 300 MB.
-        let i = if self.spent.load(Ordering::Relaxed) + cut + EVIDENCE_ENTRY_BYTES > self.budget {
+        let i = if self.bytes.total() + cut + EVIDENCE_ENTRY_BYTES > self.budget {
             // (One lookup: the entry if there is one.)
             match self.at.get(pack(o.src, 0)) {
                 Some(&seq) => (seq - self.first_seq) as usize,
@@ -737,21 +731,19 @@ impl EvidenceCache {
         let e = &mut self.queue[i].evidence;
         if o.time > e.last.saturating_add(self.episode_gap_ms) && !e.records.is_empty() {
             let freed = e.records.iter().map(|r| r.raw.len()).sum::<usize>();
-            self.bytes -= freed;
-            self.spent.fetch_sub(freed, Ordering::Relaxed);
+            self.bytes.sub(freed);
             e.records.clear();
         }
         e.last = e.last.max(o.time);
         if e.records.len() >= self.per_source_cap {
             return;
         }
-        if self.spent.load(Ordering::Relaxed) + cut > self.budget {
+        if self.bytes.total() + cut > self.budget {
             self.not_kept += 1;
             return;
         }
         let raw = text.into_kept(RAW_CAP);
-        self.bytes += raw.len();
-        self.spent.fetch_add(raw.len(), Ordering::Relaxed);
+        self.bytes.add(raw.len());
         e.records.push(KeptRecord {
             time: o.time,
             kind: o.kind,
@@ -804,49 +796,78 @@ impl EvidenceCache {
                     .map(|r| r.raw.len())
                     .sum::<usize>();
         }
-        self.bytes -= freed;
-        self.spent.fetch_sub(freed, Ordering::Relaxed);
+        self.bytes.sub(freed);
     }
 }
 
-impl Drop for EvidenceCache {
-    /// A finished pipeline gives its share of the budget back.
-    fn drop(&mut self) {
-        self.spent.fetch_sub(self.bytes, Ordering::Relaxed);
-    }
-}
-
-/// The bytes of a pipeline's open indicator sessions, counted with its
-/// siblings' against [`LiveOptions::ioc_session_budget`].
+/// Bytes one pipeline holds against a budget it shares with its
+/// siblings (a stage-2 worker's pipelines, one per partition, see
+/// [`LivePipeline::sibling`]): the evidence cache's records and the open
+/// indicator sessions each have one.
 ///
-/// Why shared: a stage-2 worker runs a pipeline per observations
-/// partition it owns, and a budget each let a worker of 12 partitions
-/// hold 12 times the budget. Published at each output (the sessions
-/// grow between two by what one output interval brings), and given back
-/// when the pipeline goes.
+/// Why shared: a budget each let a worker of 12 partitions hold 12 times
+/// the budget. This pipeline's own count (`mine`) is what it gives back
+/// when it goes (`Drop`), so a partition taken away frees its share.
 #[derive(Default)]
-struct SessionBytes {
+struct SharedBytes {
     all: Arc<AtomicUsize>,
     mine: usize,
 }
 
-impl SessionBytes {
-    /// This pipeline now holds `held` bytes: the total of all.
+impl SharedBytes {
+    /// A count of this pipeline's own, against the total `all` (a new
+    /// one when it has no sibling).
+    fn new(all: Option<Arc<AtomicUsize>>) -> Self {
+        Self {
+            all: all.unwrap_or_default(),
+            mine: 0,
+        }
+    }
+
+    /// This pipeline's bytes.
+    fn mine(&self) -> usize {
+        self.mine
+    }
+
+    /// The bytes of this pipeline and its siblings.
+    fn total(&self) -> usize {
+        self.all.load(Ordering::Relaxed)
+    }
+
+    fn add(&mut self, n: usize) {
+        self.mine += n;
+        self.all.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn sub(&mut self, n: usize) {
+        self.mine -= n;
+        self.all.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// This pipeline now holds `held` bytes (the open sessions are
+    /// counted at each output, not as they grow): the total of all.
     fn publish(&mut self, held: usize) -> usize {
         if held >= self.mine {
-            self.all.fetch_add(held - self.mine, Ordering::Relaxed);
+            self.add(held - self.mine);
         } else {
-            self.all.fetch_sub(self.mine - held, Ordering::Relaxed);
+            self.sub(self.mine - held);
         }
-        self.mine = held;
-        self.all.load(Ordering::Relaxed)
+        self.total()
     }
 }
 
-impl Drop for SessionBytes {
+impl Drop for SharedBytes {
     fn drop(&mut self) {
         self.all.fetch_sub(self.mine, Ordering::Relaxed);
     }
+}
+
+/// The budgets a pipeline shares with its siblings (see [`SharedBytes`]):
+/// the totals of the evidence cache's bytes and of the open indicator
+/// sessions' bytes.
+struct SiblingBudgets {
+    evidence: Arc<AtomicUsize>,
+    sessions: Arc<AtomicUsize>,
 }
 
 /// What a source's entry in the evidence cache costs besides its records'
@@ -1081,7 +1102,7 @@ pub struct LivePipeline {
     agg: Aggregator,
     /// The bytes of `agg`'s sessions, with the siblings' (see
     /// [`LiveOptions::ioc_session_budget`]).
-    session_bytes: SessionBytes,
+    session_bytes: SharedBytes,
     scratch: MatchScratch,
     streams: HashMap<Arc<str>, Stream>,
     /// Streams whose format is being detected: their records are not in
@@ -1134,7 +1155,7 @@ impl LivePipeline {
                 Some((cfg, enricher))
             }
         };
-        Ok(Self::build(engine, opts, shared, None, None))
+        Ok(Self::build(engine, opts, shared, None))
     }
 
     /// A new, empty pipeline on the same indicators, options, behaviour
@@ -1151,14 +1172,15 @@ impl LivePipeline {
     /// partition's watermark far past its records.
     pub fn sibling(&self) -> LivePipeline {
         let shared = self.detection.as_ref().map(|d| (d.cfg, d.enricher));
-        let spent = Arc::clone(&self.evidence.spent);
-        let sessions = Arc::clone(&self.session_bytes.all);
+        let budgets = SiblingBudgets {
+            evidence: Arc::clone(&self.evidence.bytes.all),
+            sessions: Arc::clone(&self.session_bytes.all),
+        };
         Self::build(
             self.engine.share(),
             self.opts.clone(),
             shared,
-            Some(spent),
-            Some(sessions),
+            Some(budgets),
         )
     }
 
@@ -1166,9 +1188,9 @@ impl LivePipeline {
         engine: Engine,
         opts: LiveOptions,
         shared: Option<(&'static BehaviourConfig, &'static Enricher)>,
-        spent: Option<Arc<AtomicUsize>>,
-        sessions: Option<Arc<AtomicUsize>>,
+        budgets: Option<SiblingBudgets>,
     ) -> Self {
+        let (evidence_spent, sessions) = budgets.map(|b| (b.evidence, b.sessions)).unzip();
         let detection = shared.map(|(cfg, enricher)| {
             let mut detectors = LiveDetectors::new(cfg, enricher);
             if opts.export_summaries.is_some() {
@@ -1199,10 +1221,7 @@ impl LivePipeline {
         }) + lateness_ms;
         Self {
             agg: new_aggregator(&opts, engine.options.evidence_limit),
-            session_bytes: SessionBytes {
-                all: sessions.unwrap_or_default(),
-                mine: 0,
-            },
+            session_bytes: SharedBytes::new(sessions),
             window: ReorderWindow::new(&opts.event_time),
             export: opts.export_observations.map(|producer| Export {
                 producer,
@@ -1213,7 +1232,7 @@ impl LivePipeline {
             obs_streams: HashMap::new(),
             fed_by_stage1: false,
             evidence: EvidenceCache::new(
-                spent.unwrap_or_default(),
+                evidence_spent,
                 opts.evidence_budget,
                 per_source_cap,
                 episode_gap_ms,
@@ -2480,7 +2499,7 @@ impl LivePipeline {
         if let Some(d) = &self.detection {
             s.limits = d.detectors.limits();
         }
-        s.evidence_bytes = self.evidence.bytes;
+        s.evidence_bytes = self.evidence.bytes.mine();
         s.evidence_not_kept = self.evidence.not_kept;
         s.reorder = self.window.stats();
         let mark = self.window.watermark();
@@ -2756,7 +2775,7 @@ mod tests {
     #[test]
     fn evidence_of_active_sources_survives_forgetting_and_idle_sources_go() {
         let spent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut cache = EvidenceCache::new(Arc::clone(&spent), 1 << 20, 5, 3_600_000);
+        let mut cache = EvidenceCache::new(Some(Arc::clone(&spent)), 1 << 20, 5, 3_600_000);
         let name: Arc<str> = Arc::from("test stream");
         let mut number = 0;
         let mut keep = |cache: &mut EvidenceCache, src: NodeId, time: i64| {
@@ -2799,7 +2818,7 @@ mod tests {
         assert_eq!(lines(&cache, 3), [3, 6]);
         cache.forget_before(i64::MAX);
         assert!(cache.at.is_empty() && cache.queue.is_empty());
-        assert_eq!(cache.bytes, 0);
+        assert_eq!(cache.bytes.mine(), 0);
         assert_eq!(spent.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
