@@ -1400,6 +1400,111 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     );
 }
 
+/// Known bug, kept as its reproducer: a pause in the raw stream splits
+/// the IOC sessions of stage 2 where `--stage all` keeps them whole.
+///
+/// The records of [`stages_1_2_and_3_give_the_hunts_findings`] come in
+/// two parts with a pause between them, longer than the idle flush (a
+/// minute): stage 1 commits only when that flush releases its reorder
+/// window, and the flush moves its watermark to its newest record, past
+/// the slower streams (hosts) of the second part. Both `all` and stage 2
+/// then count those streams' behaviour observations late, the same way.
+/// But `all` closes indicator sessions by the slowest stream's clock, and
+/// stage 2 by its reorder window's watermark, which followed stage 1's:
+/// there a session of an attack still going on is closed an hour behind
+/// that watermark, and each later batch of its sightings (aggregated,
+/// since late sightings still count) opens a session of its own. Found
+/// while writing a stage-1 `kill -9` test: per indicator the counts add
+/// up, but one finding of 75 sightings became eight. The fix is for stage
+/// 2 to close sessions by the slowest raw stream it has heard from (the
+/// sightings and observations name their raw stream), as `all` does.
+#[test]
+#[ignore = "known bug: stage 2 splits IOC sessions after a pause in stage 1's input (README, 'not done')"]
+fn a_pause_in_the_raw_stream_gives_the_same_ioc_findings_in_stages_as_in_all() {
+    let Some(broker) = TestBroker::start() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut data = corpus(3000);
+    let campaign = spray(&data);
+    data.extend(campaign);
+    let recs = interleave(records(&data));
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    broker.create_topic("orbwatch.observations", 6);
+    broker.create_topic("orbwatch.findings", 3);
+    broker.create_topic("orbwatch.summaries", 1);
+    broker.create_topic("all.findings", 3);
+    let l = |n: &str| tmp.path().join(n);
+    let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3.log"))));
+    let mut w2 = Reap(Some(stage_worker(&broker, "2", "s2", &l("2.log"))));
+    wait_for(
+        "stage 2 to get the partitions",
+        Duration::from_secs(120),
+        || std::fs::read_to_string(l("2.log")).is_ok_and(|t| t.contains("kafka: assigned")),
+    );
+    let (first, rest) = recs.split_at(recs.len() / 3);
+    let mut ends = broker.produce("raw.logs", first);
+    let mut wall = Reap(Some(stage_worker(&broker, "all", "all", &l("all.log"))));
+    let mut w1 = Reap(Some(stage_worker(&broker, "1", "s1", &l("1.log"))));
+    wait_for(
+        "stage 1 to commit the first part (after its idle flush)",
+        Duration::from_secs(120),
+        || {
+            let c = broker.committed("s1", "raw.logs", PARTITIONS);
+            ends.iter().all(|(p, e)| c.get(p) == Some(e))
+        },
+    );
+    ends.extend(broker.produce("raw.logs", rest));
+    assert_eq!(ends.values().sum::<i64>(), recs.len() as i64);
+    let raw_committed = |group: &str| {
+        let c = broker.committed(group, "raw.logs", PARTITIONS);
+        ends.iter().all(|(p, e)| c.get(p) == Some(e))
+    };
+    wait_for(
+        "stage 1 and `all` to commit every raw offset",
+        Duration::from_secs(180),
+        || raw_committed("s1") && raw_committed("all"),
+    );
+    for w in [&mut w1, &mut wall] {
+        let st = sigterm(w.0.as_mut().expect("child"));
+        assert!(st.success(), "stage-1 or all worker exit {st:?}");
+        w.0 = None;
+    }
+    let messages = broker.read_all("orbwatch.observations", 6, 1).len() as i64;
+    wait_for(
+        "stage 2 to commit every observation",
+        Duration::from_secs(180),
+        || {
+            broker
+                .committed("s2", "orbwatch.observations", 6)
+                .values()
+                .sum::<i64>()
+                == messages
+        },
+    );
+    let st = sigterm(w2.0.as_mut().expect("child"));
+    assert!(st.success(), "stage-2 worker exit {st:?}");
+    w2.0 = None;
+    let summaries = broker.read_all("orbwatch.summaries", 1, 1).len();
+    wait_for(
+        "stage 3 to commit every summary",
+        Duration::from_secs(120),
+        || broker.committed("s3", "orbwatch.summaries", 1).get(&0) == Some(&(summaries as i64)),
+    );
+    let st = sigterm(w3.0.as_mut().expect("child"));
+    assert!(st.success(), "stage-3 worker exit {st:?}");
+    w3.0 = None;
+    let rows = |topic: &str| -> BTreeSet<Row> {
+        latest_findings(&broker, topic, 1)
+            .values()
+            .map(row)
+            .collect()
+    };
+    let from_all = rows("all.findings");
+    let from_stages = rows("orbwatch.findings");
+    assert_same_findings(&from_all, &from_stages, "stages 1+2+3 after a pause");
+}
+
 /// Issue 15's truth-of-findings bug: one attacker's lines spread over raw
 /// partitions that two stage-1 workers own. The real lines of a slow
 /// sshd brute force (`crowdsec_ssh-slow-bf.log`, 22 failures of
