@@ -870,6 +870,10 @@ struct SiblingBudgets {
     sessions: Arc<AtomicUsize>,
 }
 
+/// The stream name of the hourly sums' observations on the wire: they
+/// belong to no raw stream.
+const SUMS_STREAM_NAME: &str = "hourly sums";
+
 /// What a source's entry in the evidence cache costs besides its records'
 /// bytes, counted against [`LiveOptions::evidence_budget`] and in
 /// [`LiveStats::evidence_bytes`]: its place in the queue (with its first
@@ -1096,6 +1100,13 @@ pub struct LivePipeline {
     /// back: each restart of a stage-1 worker is a new producer, and a
     /// daemon that runs for months must not keep every one.
     obs_streams: HashMap<Arc<str>, (u32, Instant)>,
+    /// Stage 2: the raw streams (stage 1's inputs, a Kafka partition and
+    /// key) that sightings and observations named, each with its newest
+    /// event time (ms) and when it was last heard from. Indicator sessions
+    /// close by the slowest of them (see `take_output`), as a pipeline
+    /// reading the raw streams itself closes them by its slowest stream.
+    /// Forgotten once idle `stream_idle`; all at once past `max_streams`.
+    raw_clocks: HashMap<Arc<str>, (i64, Instant)>,
     /// Stage 2: observations or sightings came from stage 1 (the
     /// pipeline then closes indicator sessions by the watermark).
     fed_by_stage1: bool,
@@ -1230,6 +1241,7 @@ impl LivePipeline {
             sightings_held: HeldBack::default(),
             replays: ReplayGuard::default(),
             obs_streams: HashMap::new(),
+            raw_clocks: HashMap::new(),
             fed_by_stage1: false,
             evidence: EvidenceCache::new(
                 evidence_spent,
@@ -1756,7 +1768,7 @@ impl LivePipeline {
             if let Some(x) = &mut self.export {
                 let evidence = WireEvidence {
                     origin: String::new(),
-                    stream: "hourly sums".into(),
+                    stream: SUMS_STREAM_NAME.into(),
                     format: String::new(),
                     number: 0,
                     offset: 0,
@@ -1928,6 +1940,9 @@ impl LivePipeline {
         if self.skip_replay(raw, sent, index, &mut checkpoint) {
             return;
         }
+        if let Some(t) = w.sighting.time {
+            self.heard_raw(&w.sighting.origin.file, t.as_millisecond(), now);
+        }
         let msg = WireMessage::Sighting(w);
         match msg.time() {
             Some(time) => {
@@ -2005,6 +2020,26 @@ impl LivePipeline {
         true
     }
 
+    /// Stage 2: raw stream `name` brought an event at `time` (ms).
+    fn heard_raw(&mut self, name: &str, time: i64, now: Instant) {
+        if let Some(c) = self.raw_clocks.get_mut(name) {
+            c.0 = c.0.max(time);
+            c.1 = now;
+            return;
+        }
+        if self.raw_clocks.len() >= self.opts.max_streams.max(1) {
+            // Sessions then close by the watermark alone until the
+            // streams are heard from again: later than they could, never
+            // earlier.
+            tracing::debug!(
+                "more than {} raw streams heard from at once: their clocks are forgotten",
+                self.opts.max_streams
+            );
+            self.raw_clocks.clear();
+        }
+        self.raw_clocks.insert(Arc::from(name), (time, now));
+    }
+
     fn obs_stream(&mut self, stream: &Arc<str>, now: Instant) -> u32 {
         self.fed_by_stage1 = true;
         match self.obs_streams.get_mut(stream) {
@@ -2040,6 +2075,8 @@ impl LivePipeline {
                 self.indexes.give_back(i);
             }
         }
+        self.raw_clocks
+            .retain(|_, (_, last)| now.saturating_duration_since(*last) < idle);
     }
 
     /// Stage 2: take one observation read from stream `stream` (one per
@@ -2063,6 +2100,9 @@ impl LivePipeline {
         let raw = (&*w.evidence.stream, w.evidence.offset, w.producer);
         if self.skip_replay(raw, sent, index, &mut checkpoint) {
             return;
+        }
+        if w.evidence.stream != SUMS_STREAM_NAME {
+            self.heard_raw(&w.evidence.stream, w.time, now);
         }
         let o = w.to_obs(
             &mut self.obs.tables,
@@ -2266,10 +2306,20 @@ impl LivePipeline {
         let clock = if self.fed_by_stage1 {
             // Stage 2: sightings reach the aggregator in event-time order,
             // as the watermark passes them; a session idle for an hour
-            // before it can take nothing more.
+            // before it can take nothing more. But not past the slowest
+            // raw stream heard from: stage 1's idle flush (a minute
+            // without input) moves its watermark to its newest event, and
+            // a slower stream's sightings after the pause come behind it
+            // (late, aggregated at once). Closed by the watermark alone,
+            // an attack's session was closed under it and each later
+            // batch of its sightings opened a finding of its own (one of
+            // 75 sightings became eight), where `--stage all`, which
+            // closes by its slowest stream, kept it whole.
             let mark = self.window.watermark();
+            let slowest = self.raw_clocks.values().map(|c| c.0).min();
+            let clock = slowest.map_or(mark, |s| s.min(mark));
             (mark > i64::MIN)
-                .then(|| Timestamp::from_millisecond(mark).ok())
+                .then(|| Timestamp::from_millisecond(clock).ok())
                 .flatten()
         } else if self.opts.slowest_stream_clock && !self.holds.is_empty() {
             // A held source may bring sightings older than every stream

@@ -87,10 +87,16 @@ pub fn stage2() -> LivePipeline {
 /// Raw record `offset` of partition 0 of `raw.logs`: `line`, as a Kafka
 /// worker hands it to stage 1.
 pub fn raw_record(offset: u64, line: String) -> LiveRecord {
+    raw_record_of("kafka raw.logs/0", offset, line)
+}
+
+/// Raw record `offset` of raw stream `stream` (a partition and key):
+/// `line`, as a Kafka worker hands it to stage 1.
+pub fn raw_record_of(stream: &str, offset: u64, line: String) -> LiveRecord {
     LiveRecord {
         prefiltered: None,
         prework: Default::default(),
-        stream: std::sync::Arc::from("kafka raw.logs/0"),
+        stream: std::sync::Arc::from(stream),
         number: offset + 1,
         offset,
         payload: Payload::Line,
