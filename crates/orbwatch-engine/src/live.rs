@@ -216,6 +216,9 @@ pub struct LiveStats {
     /// Streams open: files, senders and exporters being decoded, and in
     /// stage 2 the observation streams (partition, producer).
     pub streams: usize,
+    /// Stage 2: the raw streams (stage 1's inputs) whose clocks it keeps,
+    /// by which indicator sessions close.
+    pub raw_stream_clocks: usize,
     pub open_ioc_sessions: usize,
     /// About the memory the open indicator sessions take.
     pub ioc_session_bytes: usize,
@@ -286,6 +289,7 @@ impl LiveStats {
         self.matched_records += o.matched_records;
         self.findings += o.findings;
         self.streams += o.streams;
+        self.raw_stream_clocks += o.raw_stream_clocks;
         self.open_ioc_sessions += o.open_ioc_sessions;
         self.tracked_keys += o.tracked_keys;
         self.names_kept += o.names_kept;
@@ -2540,6 +2544,7 @@ impl LivePipeline {
     pub fn stats(&self) -> LiveStats {
         let mut s = self.stats.clone();
         s.streams = self.streams.len() + self.obs_streams.len();
+        s.raw_stream_clocks = self.raw_clocks.len();
         s.open_ioc_sessions = self.agg.open_sessions();
         s.ioc_session_bytes = self.agg.held_bytes();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());

@@ -114,3 +114,50 @@ fn a_slow_streams_attack_after_stage1s_idle_flush_stays_one_finding() {
         "one finding of the whole attack, as `--stage all` and a hunt give: {latest:?}"
     );
 }
+
+/// The raw streams' clocks are bounded: a stream not heard from for
+/// `stream_idle` is forgotten, and past `max_streams` all are forgotten
+/// at once (sessions then close by the watermark alone until the streams
+/// are heard from again: later than they could, never earlier).
+#[test]
+fn the_raw_streams_clocks_are_forgotten_when_idle_and_bounded_in_number() {
+    let start = Instant::now();
+    let mut s1 = support::stage1(1);
+    let mut s2 = LivePipeline::new(
+        support::engine(),
+        orbwatch_engine::LiveOptions {
+            export_summaries: Some(2),
+            cross_source: false,
+            max_streams: 8,
+            ..support::kafka_options()
+        },
+    )
+    .expect("stage 2");
+    // 20 hosts (raw streams), each with one failed login from the relay.
+    for n in 0..20 {
+        s1.handle(
+            record(&format!("kafka raw.logs/0 host{n}"), n, n, RELAY),
+            start,
+        );
+    }
+    s1.tick(start + Duration::from_secs(1));
+    s1.tick(start + Duration::from_secs(62));
+    let mark = s1.watermark();
+    deliver(&mut s2, s1.finish(), mark, start);
+    let clocks = s2.stats().raw_stream_clocks;
+    assert!(
+        (1..=8).contains(&clocks),
+        "at most `max_streams` raw streams' clocks: {clocks}"
+    );
+    // Nothing heard for `stream_idle` (ten minutes): all forgotten.
+    s2.tick(start + Duration::from_secs(601));
+    assert_eq!(s2.stats().raw_stream_clocks, 0);
+    let found: u64 = s2
+        .finish()
+        .findings
+        .iter()
+        .filter(|f| f.ioc.is_some())
+        .map(|f| f.count)
+        .sum();
+    assert_eq!(found, 20, "every sighting counted");
+}

@@ -529,6 +529,7 @@ impl GoneTasks {
         let mut s = p.stats();
         // What it holds now is gone with it.
         s.streams = 0;
+        s.raw_stream_clocks = 0;
         s.open_ioc_sessions = 0;
         s.tracked_keys = 0;
         s.names_kept = 0;
