@@ -1112,7 +1112,8 @@ pub struct LivePipeline {
     /// Forgotten once idle `stream_idle`; all at once past `max_streams`.
     raw_clocks: HashMap<Arc<str>, (i64, Instant)>,
     /// Stage 2: observations or sightings came from stage 1 (the
-    /// pipeline then closes indicator sessions by the watermark).
+    /// pipeline then closes indicator sessions by the watermark, held
+    /// back by the slowest raw stream's clock).
     fed_by_stage1: bool,
     agg: Aggregator,
     /// The bytes of `agg`'s sessions, with the siblings' (see

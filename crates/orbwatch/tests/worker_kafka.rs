@@ -1414,8 +1414,9 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
 /// 1's, so a session of an attack still going on was closed an hour
 /// behind that watermark, and each later batch of its sightings
 /// (aggregated, since late sightings still count) opened a session of
-/// its own: 30 of `all`'s findings came out of the stages split into 282,
-/// the counts per indicator equal. Stage 2 now closes sessions by the
+/// its own: 30 of `all`'s findings came out of the stages split into 63
+/// (282 in a first version of this test, which also killed stage 1), the
+/// counts per indicator equal. Stage 2 now closes sessions by the
 /// slowest raw stream it has heard from (see `stage2_session_clock` in
 /// the engine's tests for the same on one pipeline each).
 #[test]
