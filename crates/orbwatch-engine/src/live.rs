@@ -219,6 +219,8 @@ pub struct LiveStats {
     /// Stage 2: the raw streams (stage 1's inputs) whose clocks it keeps,
     /// by which indicator sessions close.
     pub raw_stream_clocks: usize,
+    /// Sources forgotten by the ORB likelihood's memory over its bound.
+    pub orb_sources_forgotten: u64,
     pub open_ioc_sessions: usize,
     /// About the memory the open indicator sessions take.
     pub ioc_session_bytes: usize,
@@ -290,6 +292,7 @@ impl LiveStats {
         self.findings += o.findings;
         self.streams += o.streams;
         self.raw_stream_clocks += o.raw_stream_clocks;
+        self.orb_sources_forgotten += o.orb_sources_forgotten;
         self.open_ioc_sessions += o.open_ioc_sessions;
         self.tracked_keys += o.tracked_keys;
         self.names_kept += o.names_kept;
@@ -874,6 +877,11 @@ struct SiblingBudgets {
     sessions: Arc<AtomicUsize>,
 }
 
+/// Sources whose findings a live pipeline remembers for their ORB
+/// likelihood (about 200 bytes each); past it, the least recently named
+/// quarter is forgotten ([`LiveStats::orb_sources_forgotten`]).
+const ORB_SOURCES: usize = 100_000;
+
 /// The stream name of the hourly sums' observations on the wire: they
 /// belong to no raw stream.
 const SUMS_STREAM_NAME: &str = "hourly sums";
@@ -1116,6 +1124,9 @@ pub struct LivePipeline {
     /// back by the slowest raw stream's clock).
     fed_by_stage1: bool,
     agg: Aggregator,
+    /// What each source's findings said so far, for their ORB likelihood
+    /// (see [`orb_likelihood::OrbMemory`]).
+    orb: orb_likelihood::OrbMemory,
     /// The bytes of `agg`'s sessions, with the siblings' (see
     /// [`LiveOptions::ioc_session_budget`]).
     session_bytes: SharedBytes,
@@ -1237,6 +1248,7 @@ impl LivePipeline {
         }) + lateness_ms;
         Self {
             agg: new_aggregator(&opts, engine.options.evidence_limit),
+            orb: orb_likelihood::OrbMemory::new(ORB_SOURCES),
             session_bytes: SharedBytes::new(sessions),
             window: ReorderWindow::new(&opts.event_time),
             export: opts.export_observations.map(|producer| Export {
@@ -2489,9 +2501,9 @@ impl LivePipeline {
         out
     }
 
-    fn annotate(&self, findings: &mut [Finding]) {
+    fn annotate(&mut self, findings: &mut [Finding]) {
         if let Some(d) = &self.detection {
-            orb_likelihood::annotate(
+            self.orb.annotate(
                 findings,
                 d.detectors.backdoor(),
                 d.enricher,
@@ -2546,6 +2558,7 @@ impl LivePipeline {
         let mut s = self.stats.clone();
         s.streams = self.streams.len() + self.obs_streams.len();
         s.raw_stream_clocks = self.raw_clocks.len();
+        s.orb_sources_forgotten = self.orb.forgotten();
         s.open_ioc_sessions = self.agg.open_sessions();
         s.ioc_session_bytes = self.agg.held_bytes();
         s.tracked_keys = self.detection.as_ref().map_or(0, |d| d.detectors.tracked());

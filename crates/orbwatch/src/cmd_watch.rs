@@ -914,6 +914,12 @@ fn render_metrics(
         "Streams (senders, connections, files) forgotten before they were idle 10 minutes, over 65,536 at once.",
         s.streams_forgotten as f64,
     );
+    one(
+        "orb_sources_forgotten_total",
+        "counter",
+        "Sources whose findings the ORB likelihood no longer remembers, over 100,000 at once.",
+        s.orb_sources_forgotten as f64,
+    );
     for limit in pipeline.limits_reached() {
         one(
             &format!("{}_total", limit.name),
