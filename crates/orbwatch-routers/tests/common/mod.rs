@@ -368,6 +368,7 @@ impl Lab {
         if !lab_available() {
             return None;
         }
+        remove_stale_labs();
         let dir = tempfile::Builder::new()
             .prefix("orbwatch-lab")
             .tempdir()
@@ -712,6 +713,40 @@ impl Drop for Lab {
                 .stderr(Stdio::null())
                 .status();
         }
+    }
+}
+
+/// Remove the namespaces (and the routers running in them) of labs whose
+/// test process is gone: `Drop` tears a lab down when a test ends or
+/// fails, but a test process killed outright (`kill -9`, a CI run
+/// stopped) leaves its `owlab-PID-N` namespaces behind. Deleting a
+/// namespace also deletes its veth pair's host end.
+fn remove_stale_labs() {
+    let Ok(o) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = ns
+            .strip_prefix("owlab-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        for p in ns_pids(ns) {
+            // SAFETY: kill has no memory preconditions.
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", ns])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
