@@ -812,6 +812,15 @@ fn stage_worker_with_args(
     c.spawn().expect("worker")
 }
 
+/// The topics of the split topology: the raw records' (4 partitions),
+/// the observations' (6), the findings' (3) and the summaries' (1).
+fn stage_topics(broker: &TestBroker) {
+    broker.create_topic("raw.logs", PARTITIONS as u32);
+    broker.create_topic("orbwatch.observations", 6);
+    broker.create_topic("orbwatch.findings", 3);
+    broker.create_topic("orbwatch.summaries", 1);
+}
+
 /// `kill -9` a worker, and reap it.
 /// Every finding's latest state in the 3-partition findings topic
 /// `topic`, by id (what a compacted topic and the store keep), read once
@@ -931,10 +940,7 @@ fn stages_1_2_and_3_give_the_hunts_findings() {
         "{behaviour:?}"
     );
 
-    broker.create_topic("raw.logs", PARTITIONS as u32);
-    broker.create_topic("orbwatch.observations", 6);
-    broker.create_topic("orbwatch.findings", 3);
-    broker.create_topic("orbwatch.summaries", 1);
+    stage_topics(&broker);
     let l = |n: &str| tmp.path().join(n);
     let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3.log"))));
     // Stage 2 runs first, and takes the observations as stage 1 writes
@@ -1262,10 +1268,7 @@ fn a_stage2_worker_killed_mid_stream_is_replaced_with_the_same_findings() {
     let campaign = spray(&data);
     data.extend(campaign);
     let recs = interleave(records(&data));
-    broker.create_topic("raw.logs", PARTITIONS as u32);
-    broker.create_topic("orbwatch.observations", 6);
-    broker.create_topic("orbwatch.findings", 3);
-    broker.create_topic("orbwatch.summaries", 1);
+    stage_topics(&broker);
     broker.create_topic("all.findings", 3);
     let l = |n: &str| tmp.path().join(n);
     let ends = broker.produce("raw.logs", &recs);
@@ -1429,10 +1432,7 @@ fn a_pause_in_the_raw_stream_gives_the_same_ioc_findings_in_stages_as_in_all() {
     let campaign = spray(&data);
     data.extend(campaign);
     let recs = interleave(records(&data));
-    broker.create_topic("raw.logs", PARTITIONS as u32);
-    broker.create_topic("orbwatch.observations", 6);
-    broker.create_topic("orbwatch.findings", 3);
-    broker.create_topic("orbwatch.summaries", 1);
+    stage_topics(&broker);
     broker.create_topic("all.findings", 3);
     let l = |n: &str| tmp.path().join(n);
     let mut w3 = Reap(Some(stage_worker(&broker, "3", "s3", &l("3.log"))));
@@ -1562,10 +1562,7 @@ fn one_attackers_lines_over_two_stage1_workers_make_the_hunts_one_ioc_finding() 
     assert_eq!(expected["count"], 22);
     assert_eq!(expected["indicator"], attacker);
 
-    broker.create_topic("raw.logs", PARTITIONS as u32);
-    broker.create_topic("orbwatch.observations", 6);
-    broker.create_topic("orbwatch.findings", 3);
-    broker.create_topic("orbwatch.summaries", 1);
+    stage_topics(&broker);
     let l = |n: &str| tmp.path().join(n);
     let mut w2a = Reap(Some(stage_worker_with_feed(
         &broker,
