@@ -286,7 +286,7 @@ fn worker_logged(
     if let Some(t) = findings_topic {
         c.args(["--findings-topic", t]);
     }
-    c.spawn().expect("worker")
+    die_with_test(&mut c).spawn().expect("worker")
 }
 
 /// `orbwatch worker` of `group` on `raw.logs` (year 2021, UTC, commits
@@ -410,7 +410,7 @@ fn a_backlog_larger_than_the_queue_is_read_and_committed_to_the_end() {
     c.args(["--feed", FEED, "--queue", "4"])
         .arg("--db")
         .arg(tmp.path().join("worker.db"));
-    let mut w = Reap(Some(c.spawn().expect("worker")));
+    let mut w = Reap(Some(die_with_test(&mut c).spawn().expect("worker")));
     wait_for(
         "the worker to commit every offset with a queue of 4",
         Duration::from_secs(120),
@@ -809,7 +809,7 @@ fn stage_worker_with_args(
         c.arg("--feed").arg(feed);
     }
     c.args(more);
-    c.spawn().expect("worker")
+    die_with_test(&mut c).spawn().expect("worker")
 }
 
 /// The topics of the split topology: the raw records' (4 partitions),
@@ -819,6 +819,23 @@ fn stage_topics(broker: &TestBroker) {
     broker.create_topic("orbwatch.observations", 6);
     broker.create_topic("orbwatch.findings", 3);
     broker.create_topic("orbwatch.summaries", 1);
+}
+
+/// The worker gets SIGKILL when this test dies, also when the test is
+/// killed outright (`kill -9`, a CI run stopped), where `Reap` never
+/// runs.
+fn die_with_test(c: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the
+    // parent; it runs in the child between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
 }
 
 /// `kill -9` a worker, and reap it.
@@ -1831,7 +1848,7 @@ fn a_feed_added_to_the_store_while_records_flow_is_used_by_every_worker() {
         .map(|log| {
             let mut c = worker_command(&broker, "reload", Some(log));
             c.args(["--no-behaviour", "--db"]).arg(&db);
-            Reap(Some(c.spawn().expect("worker")))
+            Reap(Some(die_with_test(&mut c).spawn().expect("worker")))
         })
         .collect();
     wait_assigned(
@@ -1985,7 +2002,7 @@ fn sighup_reloads_the_workers_feed_files() {
         .arg(&db)
         .arg("--feed")
         .arg(&feed);
-    let mut w = Reap(Some(c.spawn().expect("worker")));
+    let mut w = Reap(Some(die_with_test(&mut c).spawn().expect("worker")));
     wait_for("the worker's partitions", Duration::from_secs(120), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("kafka: assigned"))
     });
