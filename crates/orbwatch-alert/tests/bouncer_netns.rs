@@ -6,71 +6,25 @@
 mod common;
 
 use std::net::IpAddr;
-use std::process::Command;
 
 use common::{finding, tool, ts};
 use orbwatch_alert::{BlockTarget, Bouncer, BouncerConfig, Decision};
 use orbwatch_blocklist::Guard;
 use orbwatch_detect::{Finding, FindingKind, Severity};
 use orbwatch_store::{BlockAction, Store};
+use orbwatch_testns::TestNetns;
 
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
-        let name = format!("orbwatch-test-{}-{tag}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .ok()?
-            .success();
-        if !ok {
-            if std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!(
-                    "cannot create network namespace {name} (not root?) and ORBWATCH_REQUIRE_TOOLS=1"
-                );
-            }
-            println!("skipped: cannot create a network namespace (not root?)");
-            return None;
-        }
-        Some(Netns(name))
-    }
-
-    fn wrapper(&self) -> Vec<String> {
-        vec!["ip".into(), "netns".into(), "exec".into(), self.0.clone()]
-    }
-
-    /// Run a command inside; its stdout.
-    fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) -> String {
-        use std::io::Write;
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, program]).args(args);
-        c.stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        let mut pipe = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            pipe.write_all(s.as_bytes()).unwrap();
-        }
-        drop(pipe);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
+/// Run a command inside `ns`; its stdout (the test fails if it fails).
+fn run(ns: &TestNetns, program: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let out = ns
+        .output(program, args, stdin.map(str::as_bytes))
+        .unwrap_or_else(|e| panic!("running {program} in {}: {e}", ns.name()));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn tools(names: &[&str]) -> bool {
@@ -148,8 +102,13 @@ fn findings() -> Vec<Finding> {
 }
 
 /// The elements of an nft set, with their timeouts, from `nft -j`.
-fn nft_elements(ns: &Netns, set: &str) -> Vec<(String, Option<u64>)> {
-    let out = ns.run("nft", &["-j", "list", "set", "inet", "filter", set], None);
+fn nft_elements(ns: &TestNetns, set: &str) -> Vec<(String, Option<u64>)> {
+    let out = run(
+        ns,
+        "nft",
+        &["-j", "list", "set", "inet", "filter", set],
+        None,
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let set = v["nftables"]
         .as_array()
@@ -176,8 +135,9 @@ fn nft_elements(ns: &Netns, set: &str) -> Vec<(String, Option<u64>)> {
     out
 }
 
-fn setup_nft(ns: &Netns) {
-    ns.run(
+fn setup_nft(ns: &TestNetns) {
+    run(
+        ns,
         "nft",
         &["-f", "-"],
         Some(
@@ -194,7 +154,9 @@ fn nftables_blocks_public_sources_with_a_timeout_and_never_internal_ones() {
     if !tools(&["ip", "nft"]) {
         return;
     }
-    let Some(ns) = Netns::new("nft") else { return };
+    let Some(ns) = TestNetns::new("bouncer-nft") else {
+        return;
+    };
     setup_nft(&ns);
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("s.db")).unwrap();
@@ -261,7 +223,12 @@ fn nftables_blocks_public_sources_with_a_timeout_and_never_internal_ones() {
     let v6 = nft_elements(&ns, "orbwatch6");
     assert_eq!(v6, [("2a01:4f8:c17:1::1".to_string(), Some(3600))]);
     // And the text form an operator reads.
-    let text = ns.run("nft", &["list", "set", "inet", "filter", "orbwatch"], None);
+    let text = run(
+        &ns,
+        "nft",
+        &["list", "set", "inet", "filter", "orbwatch"],
+        None,
+    );
     assert!(text.contains("185.220.101.47 timeout 1h"), "{text}");
     assert!(
         !text.contains("10.20.30.40") && !text.contains("192.168.1.77"),
@@ -301,7 +268,7 @@ fn nftables_startup_checks_name_the_fix() {
     if !tools(&["ip", "nft"]) {
         return;
     }
-    let Some(ns) = Netns::new("nftcheck") else {
+    let Some(ns) = TestNetns::new("bouncer-nftcheck") else {
         return;
     };
     setup_nft(&ns);
@@ -345,7 +312,9 @@ fn dry_run_records_but_touches_no_set() {
     if !tools(&["ip", "nft"]) {
         return;
     }
-    let Some(ns) = Netns::new("dry") else { return };
+    let Some(ns) = TestNetns::new("bouncer-dry") else {
+        return;
+    };
     setup_nft(&ns);
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("s.db")).unwrap();
@@ -391,22 +360,24 @@ fn ipset_blocks_with_a_timeout_and_refuses_internal_sources() {
     if !tools(&["ip", "ipset"]) {
         return;
     }
-    let Some(ns) = Netns::new("ipset") else {
+    let Some(ns) = TestNetns::new("bouncer-ipset") else {
         return;
     };
-    ns.run(
+    run(
+        &ns,
         "ipset",
         &["create", "ow", "hash:ip", "timeout", "3600"],
         None,
     );
-    ns.run(
+    run(
+        &ns,
         "ipset",
         &[
             "create", "ow6", "hash:ip", "family", "inet6", "timeout", "3600",
         ],
         None,
     );
-    ns.run("ipset", &["create", "plain", "hash:ip"], None);
+    run(&ns, "ipset", &["create", "plain", "hash:ip"], None);
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("s.db")).unwrap();
 
@@ -442,7 +413,7 @@ fn ipset_blocks_with_a_timeout_and_refuses_internal_sources() {
         4
     );
 
-    let list = ns.run("ipset", &["list", "ow"], None);
+    let list = run(&ns, "ipset", &["list", "ow"], None);
     let members: Vec<&str> = list
         .lines()
         .skip_while(|l| !l.starts_with("Members:"))
@@ -458,7 +429,7 @@ fn ipset_blocks_with_a_timeout_and_refuses_internal_sources() {
         let left: u64 = w.next().unwrap().parse().unwrap();
         assert!(left > 1700 && left <= 1800, "{m}");
     }
-    let list6 = ns.run("ipset", &["list", "ow6"], None);
+    let list6 = run(&ns, "ipset", &["list", "ow6"], None);
     assert!(list6.contains("2a01:4f8:c17:1::1 timeout"), "{list6}");
     assert_eq!(
         store.recent_blocks(Some("192.168.1.77"), 10).unwrap()[0].action,

@@ -125,35 +125,11 @@ fn fail2ban_sshd_sources_are_blocked_or_refused_by_the_guard_in_a_netns() {
     let mut guard = Guard::with_special_ranges();
     guard.add_default_allowlist();
     guard.finish();
-    let ns = format!("orbwatch-test-{}-real", std::process::id());
-    let ok = std::process::Command::new("ip")
-        .args(["netns", "add", &ns])
-        .status()
-        .map(|s| s.success());
-    if ok.ok() != Some(true) {
-        assert_ne!(
-            std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref(),
-            Ok("1"),
-            "cannot create a netns"
-        );
-        println!("skipped: cannot create a network namespace");
+    let Some(ns) = orbwatch_testns::TestNetns::new("real-logs") else {
         return;
-    }
-    struct Del(String);
-    impl Drop for Del {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "delete", &self.0])
-                .status();
-        }
-    }
-    let _del = Del(ns.clone());
+    };
     let nft = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns, "nft"])
-            .args(args)
-            .output()
-            .unwrap();
+        let out = ns.output("nft", args, None).unwrap();
         assert!(
             out.status.success(),
             "{}",
@@ -185,7 +161,7 @@ fn fail2ban_sshd_sources_are_blocked_or_refused_by_the_guard_in_a_netns() {
         vec!["nftables:inet:filter:ow".parse().unwrap()],
         guard.clone(),
     );
-    cfg.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), ns.clone()];
+    cfg.wrapper = ns.wrapper();
     cfg.min_severity = orbwatch_detect::Severity::Info;
     let mut bouncer = Bouncer::new(cfg).unwrap();
     let tx = store.write_transaction().unwrap();

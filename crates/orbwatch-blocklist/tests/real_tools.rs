@@ -6,12 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
 use orbwatch_blocklist::{Blocklist, RenderOptions, Target, render};
+use orbwatch_testns::TestNetns;
 
 fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
     let mut child = cmd
@@ -37,47 +37,10 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// A network namespace deleted on drop, even when the test fails.
-struct Netns {
-    name: String,
-    ip: PathBuf,
-}
-
-static NS_SEQ: AtomicU32 = AtomicU32::new(0);
-
-impl Netns {
-    /// None (with a skip line) when namespaces cannot be made here.
-    fn new() -> Option<Netns> {
-        let ip = tool("ip")?;
-        let name = format!(
-            "orbw-test-{}-{}",
-            std::process::id(),
-            NS_SEQ.fetch_add(1, Ordering::SeqCst)
-        );
-        let o = run(Command::new(&ip).args(["netns", "add", &name]), None);
-        if !o.status.success() {
-            if std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() == Ok("1") {
-                panic!("cannot create a network namespace: {}", text(&o));
-            }
-            println!("skipped: cannot create a network namespace (needs root)");
-            return None;
-        }
-        Some(Netns { name, ip })
-    }
-
-    fn exec(&self, tool: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut c = Command::new(&self.ip);
-        c.args(["netns", "exec", &self.name]).arg(tool).args(args);
-        run(&mut c, stdin)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new(&self.ip)
-            .args(["netns", "delete", &self.name])
-            .output();
-    }
+/// `tool args` inside `ns`, with `stdin` written to it.
+fn exec(ns: &TestNetns, tool: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    ns.output(tool, args, stdin)
+        .unwrap_or_else(|e| panic!("running {} in {}: {e}", tool.display(), ns.name()))
 }
 
 fn file(r: &orbwatch_blocklist::Rendered, suffix: &str) -> Vec<u8> {
@@ -109,7 +72,9 @@ fn lists() -> [(&'static str, Blocklist); 3] {
 #[test]
 fn nft_accepts_and_loads_the_nftables_output() {
     let Some(nft) = tool("nft") else { return };
-    let Some(ns) = Netns::new() else { return };
+    let Some(ns) = TestNetns::new("blocklist") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for (what, list) in lists() {
         let bytes = file(
@@ -119,14 +84,15 @@ fn nft_accepts_and_loads_the_nftables_output() {
         let path = dir.path().join(format!("{what}.nft"));
         std::fs::write(&path, &bytes).unwrap();
         let p = path.to_str().unwrap();
-        let o = ns.exec(&nft, &["-c", "-f", p], None);
+        let o = exec(&ns, &nft, &["-c", "-f", p], None);
         assert!(o.status.success(), "nft -c -f {what}: {}", text(&o));
         // Load it for real, twice (the file replaces its own table).
         for _ in 0..2 {
-            let o = ns.exec(&nft, &["-f", p], None);
+            let o = exec(&ns, &nft, &["-f", p], None);
             assert!(o.status.success(), "nft -f {what}: {}", text(&o));
         }
-        let o = ns.exec(
+        let o = exec(
+            &ns,
             &nft,
             &["list", "set", "inet", "orbwatch", "blocklist_v4"],
             None,
@@ -162,18 +128,20 @@ fn timeout_of(listing: &str, member: &str) -> u64 {
 #[test]
 fn ipset_restore_accepts_the_ipset_output_and_lists_timeouts() {
     let Some(ipset) = tool("ipset") else { return };
-    let Some(ns) = Netns::new() else { return };
+    let Some(ns) = TestNetns::new("blocklist") else {
+        return;
+    };
     for (what, list) in lists() {
         let bytes = file(&render(Target::Ipset, &list, &RenderOptions::default()), "");
         // Twice: the scratch-set swap makes a reload replace the list.
         for _ in 0..2 {
-            let o = ns.exec(&ipset, &["restore"], Some(&bytes));
+            let o = exec(&ns, &ipset, &["restore"], Some(&bytes));
             assert!(o.status.success(), "ipset restore {what}: {}", text(&o));
         }
-        let o = ns.exec(&ipset, &["list", "orbwatch-v4"], None);
+        let o = exec(&ns, &ipset, &["list", "orbwatch-v4"], None);
         assert!(o.status.success(), "{}", text(&o));
         let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let o6 = ns.exec(&ipset, &["list", "orbwatch-v6"], None);
+        let o6 = exec(&ns, &ipset, &["list", "orbwatch-v6"], None);
         let out6 = String::from_utf8_lossy(&o6.stdout).into_owned();
         if what == "fixture" {
             assert!(out.contains("Number of entries: 11"), "{out}");
@@ -209,21 +177,23 @@ fn iptables_restore_accepts_the_iptables_output() {
     let Some(iptables) = tool("iptables") else {
         return;
     };
-    let Some(ns) = Netns::new() else { return };
+    let Some(ns) = TestNetns::new("blocklist") else {
+        return;
+    };
     for (what, list) in lists() {
         let r = render(Target::Iptables, &list, &RenderOptions::default());
         for (bin, bytes) in [(&ipt, file(&r, "")), (&ip6t, file(&r, ".v6"))] {
-            let o = ns.exec(bin, &["--test", "--noflush"], Some(&bytes));
+            let o = exec(&ns, bin, &["--test", "--noflush"], Some(&bytes));
             assert!(
                 o.status.success(),
                 "{} --test {what}: {}",
                 bin.display(),
                 text(&o)
             );
-            let o = ns.exec(bin, &["--noflush"], Some(&bytes));
+            let o = exec(&ns, bin, &["--noflush"], Some(&bytes));
             assert!(o.status.success(), "{} {what}: {}", bin.display(), text(&o));
         }
-        let o = ns.exec(&iptables, &["-S", "ORBWATCH"], None);
+        let o = exec(&ns, &iptables, &["-S", "ORBWATCH"], None);
         let rules = String::from_utf8_lossy(&o.stdout)
             .lines()
             .filter(|l| l.ends_with("-j DROP"))

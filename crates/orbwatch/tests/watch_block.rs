@@ -6,111 +6,71 @@
 //! there; the set is read back with `nft`. Skipped (printing "skipped")
 //! without `ip`, `nft` and `logger`, unless ORBWATCH_REQUIRE_TOOLS=1.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A network namespace, deleted on drop (also when the test panics).
-struct Netns(String);
+use orbwatch_testns::TestNetns;
 
-impl Netns {
-    fn new() -> Option<Netns> {
-        let require = std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() == Ok("1");
-        let name = format!("orbwatch-watch-{}", std::process::id());
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .is_ok_and(|s| s.success());
-        let nft = Command::new("nft").arg("--version").output().is_ok();
-        if !ok || !nft {
-            assert!(
-                !require,
-                "ip netns and nft are required (ORBWATCH_REQUIRE_TOOLS=1)"
-            );
-            if ok {
-                let _ = Command::new("ip").args(["netns", "delete", &name]).status();
-            }
-            println!("skipped: needs root, `ip netns` and `nft`");
-            return None;
-        }
-        // A new namespace's loopback is down: the daemon and logger talk
-        // over it.
-        let _ = Command::new("ip")
-            .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
-            .status();
-        Some(Netns(name))
-    }
-
-    fn nft(&self, script: &str) {
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nft runs");
-        c.stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("script");
-        let out = c.wait_with_output().expect("nft ends");
+/// A namespace for the test, if `ip netns` and `nft` are there.
+fn netns() -> Option<TestNetns> {
+    if Command::new("nft").arg("--version").output().is_err() {
         assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            std::env::var("ORBWATCH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "nft is required (ORBWATCH_REQUIRE_TOOLS=1)"
         );
+        println!("skipped: needs `nft`");
+        return None;
     }
-
-    fn list_set(&self) -> String {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.0, "nft", "list", "set", "inet", "filter", "orbwatch",
-            ])
-            .output()
-            .expect("nft list runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+    TestNetns::new("watch-block")
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
+/// Load an nft script inside `ns`.
+fn nft(ns: &TestNetns, script: &str) {
+    let out = ns
+        .output("nft", &["-f", "-"], Some(script.as_bytes()))
+        .expect("nft runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-impl Netns {
-    /// Send `messages` (sshd's text) with `logger` over TCP, octet-counted,
-    /// to the daemon inside the namespace, as a host's syslog would.
-    fn logger(&self, port: u16, messages: &str) {
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, "logger"])
-            .args(["--server", "127.0.0.1", "--port", &port.to_string()])
-            .args([
+/// The set the daemon blocks into, as `nft list set` prints it.
+fn list_set(ns: &TestNetns) -> String {
+    let out = ns
+        .output("nft", &["list", "set", "inet", "filter", "orbwatch"], None)
+        .expect("nft list runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Send `messages` (sshd's text) with `logger` over TCP, octet-counted,
+/// to the daemon inside the namespace, as a host's syslog would.
+fn logger(ns: &TestNetns, port: u16, messages: &str) {
+    let port = port.to_string();
+    let out = ns
+        .output(
+            "logger",
+            &[
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port,
                 "--tcp",
                 "--octet-count",
                 "--rfc3164",
                 "-t",
                 "sshd",
                 "--id=4242",
-            ])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("logger runs");
-        c.stdin
-            .take()
-            .expect("stdin")
-            .write_all(messages.as_bytes())
-            .expect("messages");
-        let out = c.wait_with_output().expect("logger ends");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+            ],
+            Some(messages.as_bytes()),
+        )
+        .expect("logger runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn failed_login(n: u64, src: &str) -> String {
@@ -122,15 +82,15 @@ fn failed_login(n: u64, src: &str) -> String {
 
 #[test]
 fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
-    let Some(ns) = Netns::new() else { return };
-    ns.nft(
+    let Some(ns) = netns() else { return };
+    nft(
+        &ns,
         "add table inet filter\nadd set inet filter orbwatch { type ipv4_addr; flags timeout; }\n",
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("s.db");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(env!("CARGO_BIN_EXE_orbwatch"))
+    let mut child = ns
+        .command(env!("CARGO_BIN_EXE_orbwatch"))
         .arg("--db")
         .arg(&db)
         .args([
@@ -156,15 +116,9 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
         .expect("watch starts");
     // Listening once the namespace's port answers.
     let start = Instant::now();
-    while Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            "bash",
-            "-c",
-            "echo > /dev/tcp/127.0.0.1/5514",
-        ])
+    while ns
+        .command("bash")
+        .args(["-c", "echo > /dev/tcp/127.0.0.1/5514"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| !s.success())
@@ -182,11 +136,11 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
         messages.push_str(&failed_login(n, "185.220.101.47"));
         messages.push_str(&failed_login(n, "10.1.2.3"));
     }
-    ns.logger(5514, &messages);
+    logger(&ns, 5514, &messages);
     let start = Instant::now();
     let mut set = String::new();
     while start.elapsed() < Duration::from_secs(20) {
-        set = ns.list_set();
+        set = list_set(&ns);
         if set.contains("185.220.101.47") {
             break;
         }
@@ -221,5 +175,5 @@ fn a_live_brute_force_is_blocked_in_nftables_and_an_internal_source_never() {
             .any(|(a, act)| a == "10.1.2.3" && act == "refused"),
         "{rows:?}"
     );
-    assert!(ns.list_set().contains("185.220.101.47"));
+    assert!(list_set(&ns).contains("185.220.101.47"));
 }

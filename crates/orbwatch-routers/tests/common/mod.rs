@@ -368,7 +368,9 @@ impl Lab {
         if !lab_available() {
             return None;
         }
-        remove_stale_labs();
+        // The namespaces (and routers) of labs whose test process was
+        // killed outright: `Drop` below did not run for them.
+        orbwatch_testns::remove_stale("owlab-");
         let dir = tempfile::Builder::new()
             .prefix("orbwatch-lab")
             .tempdir()
@@ -716,52 +718,9 @@ impl Drop for Lab {
     }
 }
 
-/// Remove the namespaces (and the routers running in them) of labs whose
-/// test process is gone: `Drop` tears a lab down when a test ends or
-/// fails, but a test process killed outright (`kill -9`, a CI run
-/// stopped) leaves its `owlab-PID-N` namespaces behind. Deleting a
-/// namespace also deletes its veth pair's host end.
-fn remove_stale_labs() {
-    let Ok(o) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let Some(ns) = line.split_whitespace().next() else {
-            continue;
-        };
-        let Some(pid) = ns
-            .strip_prefix("owlab-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        for p in ns_pids(ns) {
-            // SAFETY: kill has no memory preconditions.
-            unsafe { libc::kill(p as i32, libc::SIGKILL) };
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", ns])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
+/// The processes running inside namespace `ns`.
 fn ns_pids(ns: &str) -> Vec<u32> {
-    Command::new("ip")
-        .args(["netns", "pids", ns])
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    orbwatch_testns::namespace_pids(ns)
 }
 
 pub fn wait_port(addr: Ipv4Addr, port: u16, timeout: Duration) -> bool {
