@@ -418,6 +418,12 @@ fn process_unit(
     let mut cov = InputCoverage::new(&input.display);
     let mut agg = Aggregator::with_evidence_cap(ctx.options.evidence_limit);
     let mut obs = ObsBuffer::new();
+    if let Some(r) = runs {
+        r.reserve_run(
+            &mut obs,
+            unit.range.map(|(from, to)| to.saturating_sub(from)),
+        );
+    }
     let start = unit.range.map_or(0, |r| r.0);
     let (input_no, chunk_no) = (unit.input, unit.chunk);
     let mut written = Vec::new();

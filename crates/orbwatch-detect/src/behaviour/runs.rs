@@ -97,6 +97,10 @@ struct Inner {
     problems: Vec<String>,
 }
 
+/// Observations a run may hold beyond a unit's cap: the last event
+/// before the hand-over may make more than one.
+const RUN_SLACK: usize = 64;
+
 /// Gathers the runs of every unit of a hunt; shared by the sweep's
 /// threads.
 #[derive(Debug)]
@@ -138,6 +142,26 @@ impl RunCollector {
         self
     }
 
+    /// Give `buf` room for the run a unit of `bytes` bytes (`None`: not
+    /// known, a compressed file) fills before it is handed over: at most
+    /// a unit's cap, and no more than one observation per 16 bytes.
+    ///
+    /// Why: grown by doubling, each run (up to 24 MB by default) was
+    /// copied at every step into new pages, which were faulted in as
+    /// well; those copies were a quarter of a 1 GB hunt's page faults.
+    /// Capacity not written to is address space only (a large allocation
+    /// is backed by pages as they are touched).
+    pub fn reserve_run(&self, buf: &mut ObsBuffer, bytes: Option<u64>) {
+        if self.unit_cap == usize::MAX || buf.obs.capacity() > 0 {
+            return;
+        }
+        let fits = bytes.map_or(usize::MAX, |b| {
+            usize::try_from(b / 16).unwrap_or(usize::MAX)
+        });
+        buf.obs
+            .reserve_exact(self.unit_cap.min(fits).saturating_add(RUN_SLACK));
+    }
+
     /// Hand `buf` over as a run once it holds as many observations as a
     /// unit may buffer (an eighth of the budget, 1,024 to about a
     /// million); called after each event of a unit.
@@ -173,12 +197,20 @@ impl RunCollector {
                 .insert((input, chunk), std::mem::take(&mut buf.tables));
         }
         let run = std::mem::take(&mut buf.obs);
-        if let Some(mut spilled) = self.hand_over(&mut inner, input, chunk, run, &owners)
-            && !last
-        {
+        let spilled = self.hand_over(&mut inner, input, chunk, run, &owners);
+        drop(inner);
+        if last {
+            return;
+        }
+        match spilled {
             // The unit goes on: its next run reuses this memory.
-            spilled.clear();
-            buf.obs = spilled;
+            Some(mut spilled) => {
+                spilled.clear();
+                buf.obs = spilled;
+            }
+            // The run was kept in memory with its buffer: a new one, with
+            // room for a whole run.
+            None => self.reserve_run(buf, None),
         }
     }
 
