@@ -143,8 +143,9 @@ impl RunCollector {
     }
 
     /// Give `buf` room for the run a unit of `bytes` bytes (`None`: not
-    /// known, a compressed file) fills before it is handed over: at most
-    /// a unit's cap, and no more than one observation per 16 bytes.
+    /// known, as for a whole input, which may be compressed) fills before
+    /// it is handed over: at most a unit's cap, and no more than one
+    /// observation per 16 bytes.
     ///
     /// Why: grown by doubling, each run (up to 24 MB by default) was
     /// copied at every step into new pages, which were faulted in as
