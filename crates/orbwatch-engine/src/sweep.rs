@@ -418,12 +418,6 @@ fn process_unit(
     let mut cov = InputCoverage::new(&input.display);
     let mut agg = Aggregator::with_evidence_cap(ctx.options.evidence_limit);
     let mut obs = ObsBuffer::new();
-    if let Some(r) = runs {
-        r.reserve_run(
-            &mut obs,
-            unit.range.map(|(from, to)| to.saturating_sub(from)),
-        );
-    }
     let start = unit.range.map_or(0, |r| r.0);
     let (input_no, chunk_no) = (unit.input, unit.chunk);
     let mut written = Vec::new();
@@ -456,6 +450,9 @@ fn process_unit(
                     return result(cov, agg, obs, 0, true, written);
                 }
             };
+            if let Some(r) = runs {
+                r.reserve_run(&mut obs, Some(e.saturating_sub(s)));
+            }
             let decoder = match unit.decoder {
                 Some(d) => d,
                 None => {
@@ -477,6 +474,13 @@ fn process_unit(
                 }
             };
             cov.compression = compression.as_str().into();
+            if let Some(r) = runs {
+                // A compressed file's size says little of its lines, and
+                // standard input has none.
+                let plain = compression == orbwatch_source::Compression::None;
+                let sized = plain && input.path.is_some();
+                r.reserve_run(&mut obs, sized.then_some(input.size));
+            }
             let (head, reader) = match orbwatch_source::peek_lines(reader, PEEK) {
                 Ok(x) => x,
                 Err(err) => {

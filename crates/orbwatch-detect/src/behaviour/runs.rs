@@ -143,9 +143,9 @@ impl RunCollector {
     }
 
     /// Give `buf` room for the run a unit of `bytes` bytes (`None`: not
-    /// known, as for a whole input, which may be compressed) fills before
-    /// it is handed over: at most a unit's cap, and no more than one
-    /// observation per 16 bytes.
+    /// known, as for a compressed input) fills before it is handed over:
+    /// at most a unit's cap, and no more than one observation per 16
+    /// bytes.
     ///
     /// Why: grown by doubling, each run (up to 24 MB by default) was
     /// copied at every step into new pages, which were faulted in as
@@ -713,6 +713,32 @@ fn decode(b: &[u8; RECORD]) -> Option<Obs> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A unit's buffer gets room for a whole run, no more than its size
+    /// can fill, and nothing when the budget is unlimited or the buffer
+    /// already has room (a spilled run's memory, kept).
+    #[test]
+    fn a_run_is_reserved_once_at_most_a_units_cap() {
+        let c = RunCollector::new(4_000_000, None);
+        let room = |bytes: Option<u64>| {
+            let mut b = ObsBuffer::new();
+            c.reserve_run(&mut b, bytes);
+            b.obs.capacity()
+        };
+        assert!((500_000 + RUN_SLACK..500_000 + 2 * RUN_SLACK).contains(&room(None)));
+        assert!((500_000 + RUN_SLACK..500_000 + 2 * RUN_SLACK).contains(&room(Some(1 << 40))));
+        assert!((1_000 + RUN_SLACK..1_000 + 2 * RUN_SLACK).contains(&room(Some(16_000))));
+        assert!(room(Some(0)) < 2 * RUN_SLACK);
+        let mut kept = ObsBuffer::new();
+        kept.obs.reserve_exact(10);
+        let before = kept.obs.capacity();
+        c.reserve_run(&mut kept, None);
+        assert_eq!(kept.obs.capacity(), before);
+        let unlimited = RunCollector::new(0, None);
+        let mut b = ObsBuffer::new();
+        unlimited.reserve_run(&mut b, None);
+        assert_eq!(b.obs.capacity(), 0);
+    }
 
     /// The figures `BehaviourConfig::max_observations` documents: 48
     /// bytes per observation, 4 million by default (about 192 MB), and a
