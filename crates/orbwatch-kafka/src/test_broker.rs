@@ -159,20 +159,7 @@ impl TestBroker {
         // The broker dies with the test that started it, also when that
         // test is killed outright (`kill -9`, a CI run stopped), where
         // `Drop` never runs: two brokers outlived a killed run.
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: prctl is async-signal-safe and touches no memory of
-            // the parent; it runs in the child between fork and exec.
-            unsafe {
-                command.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        die_with_test(&mut command);
         let child = command
             .args([
                 "broker",
@@ -371,4 +358,26 @@ impl Drop for TestBroker {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// Have the process `c` starts get SIGKILL when the test that started it
+/// dies, also when the test is killed outright (`kill -9`, a CI run
+/// stopped), where `Drop` never runs. Brokers and the workers tests
+/// spawn beside them use it.
+pub fn die_with_test(c: &mut Command) -> &mut Command {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe and touches no memory of the
+        // parent; it runs in the child between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    c
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orbwatch_kafka::test_broker::TestBroker;
+use orbwatch_kafka::test_broker::{TestBroker, die_with_test};
 
 #[path = "support/daemon.rs"]
 mod daemon;
@@ -819,23 +819,6 @@ fn stage_topics(broker: &TestBroker) {
     broker.create_topic("orbwatch.observations", 6);
     broker.create_topic("orbwatch.findings", 3);
     broker.create_topic("orbwatch.summaries", 1);
-}
-
-/// The worker gets SIGKILL when this test dies, also when the test is
-/// killed outright (`kill -9`, a CI run stopped), where `Reap` never
-/// runs.
-fn die_with_test(c: &mut Command) -> &mut Command {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the
-    // parent; it runs in the child between fork and exec.
-    unsafe {
-        c.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        })
-    }
 }
 
 /// `kill -9` a worker, and reap it.
